@@ -1,0 +1,47 @@
+/**
+ * The one error type of dcos-node. Codes are the gRPC status codes, so an error crosses a
+ * gRPC boundary unchanged; the message starts with what went wrong.
+ */
+export enum Code {
+  OK = 0,
+  CANCELLED = 1,
+  UNKNOWN = 2,
+  INVALID_ARGUMENT = 3,
+  DEADLINE_EXCEEDED = 4,
+  NOT_FOUND = 5,
+  ALREADY_EXISTS = 6,
+  PERMISSION_DENIED = 7,
+  RESOURCE_EXHAUSTED = 8,
+  FAILED_PRECONDITION = 9,
+  ABORTED = 10,
+  OUT_OF_RANGE = 11,
+  UNIMPLEMENTED = 12,
+  INTERNAL = 13,
+  UNAVAILABLE = 14,
+  DATA_LOSS = 15,
+  UNAUTHENTICATED = 16,
+}
+
+export class DcosError extends Error {
+  readonly code: Code;
+  /** Extra machine-readable detail, e.g. the leader's pid for a "not leader" error. */
+  readonly details: Readonly<Record<string, string>>;
+
+  constructor(code: Code, message: string, options: { cause?: unknown; details?: Record<string, string> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = `DcosError(${Code[code]})`;
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  static is(e: unknown, code?: Code): e is DcosError {
+    return e instanceof DcosError && (code === undefined || e.code === code);
+  }
+}
+
+/** Wraps anything thrown into a DcosError, keeping the original as cause. */
+export function asDcosError(e: unknown, code: Code = Code.INTERNAL, context?: string): DcosError {
+  if (e instanceof DcosError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new DcosError(code, context ? `${context}: ${msg}` : msg, { cause: e });
+}

@@ -1,0 +1,10 @@
+export { Actor, type Handler } from "./actor.js";
+export { ManualClock, SystemClock, type Clock, type Timer, type WorkSource } from "./clock.js";
+export { Code, DcosError, asDcosError } from "./error.js";
+export { createLogger, silentLogger, testLogger, type Logger } from "./log.js";
+export { Pid } from "./pid.js";
+export { Random } from "./random.js";
+export { ActorSystem, type ActorSystemOptions } from "./system.js";
+export { DEFAULT_MAX_FRAME_BYTES, type DropReason, type Outbound, type Transport, type TransportSink } from "./transport.js";
+export { TypeRegistry } from "./types.js";
+export { Facade } from "./facade.js";

@@ -1,0 +1,36 @@
+import { pino, type Logger, type LevelWithSilent } from "pino";
+
+export type { Logger };
+
+export interface LogOptions {
+  level?: LevelWithSilent;
+  /** Human-readable output; defaults to true when stdout is a terminal. */
+  pretty?: boolean;
+  name?: string;
+}
+
+/** The process's root logger: pino JSON, pretty-printed when stdout is a terminal. */
+export function createLogger(options: LogOptions = {}): Logger {
+  const level = options.level ?? ((process.env.DCOS_LOG_LEVEL as LevelWithSilent | undefined) ?? "info");
+  const pretty = options.pretty ?? process.stdout.isTTY === true;
+  const base = { name: options.name ?? "dcos-node" };
+  if (pretty) {
+    return pino({
+      level,
+      base,
+      transport: { target: "pino-pretty", options: { colorize: true, translateTime: "HH:MM:ss.l", ignore: "pid,hostname" } },
+    });
+  }
+  return pino({ level, base });
+}
+
+/** A logger that discards everything, for tests and benchmarks that do not want output. */
+export function silentLogger(): Logger {
+  return pino({ level: "silent" });
+}
+
+/** A logger for tests: silent unless DCOS_TEST_LOG names a level. */
+export function testLogger(): Logger {
+  const level = process.env.DCOS_TEST_LOG as LevelWithSilent | undefined;
+  return level ? pino({ level }) : silentLogger();
+}

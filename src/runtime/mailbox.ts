@@ -1,0 +1,54 @@
+import type { Message } from "@bufbuild/protobuf";
+import type { Pid } from "./pid.js";
+
+export const enum ItemKind {
+  Message = 0,
+  Function = 1,
+  Exited = 2,
+}
+
+/** One entry of an actor's mailbox: a message, a closure (dispatch/defer/timer), or an exit notice. */
+export interface MailboxItem {
+  kind: ItemKind;
+  from: Pid | null;
+  message: Message | null;
+  fn: (() => void) | null;
+  /** For dispatch: rejects the caller's promise if the actor terminates first. */
+  abandon: ((reason: Error) => void) | null;
+}
+
+/** A FIFO queue that does not shift arrays on every pop. */
+export class Mailbox {
+  private items: MailboxItem[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: MailboxItem): void {
+    this.items.push(item);
+  }
+
+  shift(): MailboxItem | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head]!;
+    this.items[this.head++] = undefined as unknown as MailboxItem;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  /** Removes and returns everything queued. */
+  drain(): MailboxItem[] {
+    const rest = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return rest;
+  }
+}

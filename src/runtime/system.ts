@@ -1,0 +1,418 @@
+import type { Message } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
+import { EnvelopeSchema, file_dcos_v1_runtime, type Envelope } from "../gen/dcos/v1/runtime_pb.js";
+import { Metrics, type Counter } from "../metrics/registry.js";
+import type { Actor } from "./actor.js";
+import { SystemClock, type Clock, type WorkSource } from "./clock.js";
+import { Code, DcosError } from "./error.js";
+import { silentLogger, type Logger } from "./log.js";
+import { ItemKind, type MailboxItem } from "./mailbox.js";
+import { Pid } from "./pid.js";
+import { DROP_REASONS, type DropReason, type Outbound, type Transport, type TransportSink } from "./transport.js";
+import { TypeRegistry } from "./types.js";
+
+export interface ActorSystemOptions {
+  /** The transport to other nodes; without one the system is a single in-process node. */
+  transport?: Transport;
+  /** Node address when there is no transport. */
+  address?: string;
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: Metrics;
+  types?: TypeRegistry;
+  /** Most mailbox items one actor handles before others get a turn. */
+  fairnessBatch?: number;
+}
+
+/** How many drops of one reason are logged at warn before only every 1000th is. */
+const LOUD_DROPS = 10;
+
+/**
+ * The process manager: owns the actors of one node, their mailboxes, links and timers,
+ * and routes messages locally or through the transport. It is the TransportSink, so all
+ * decoding and bad-input accounting happens here, once for every transport.
+ */
+export class ActorSystem implements TransportSink, WorkSource {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly types: TypeRegistry;
+  readonly address: string;
+  private readonly transport: Transport | undefined;
+  private readonly actors = new Map<string, Actor>();
+  private readonly localWatchers = new Map<string, Set<Actor>>();
+  private readonly remoteWatchers = new Map<string, Map<string, { pid: Pid; watchers: Set<Actor> }>>();
+  private runQueue: Actor[] = [];
+  private runHead = 0;
+  private drainScheduled = false;
+  private readonly fairnessBatch: number;
+  private nameCounter = 0;
+  private started = false;
+  private stopped = false;
+
+  private readonly sent: Counter;
+  private readonly received: Counter;
+  private readonly droppedTotal: Counter;
+  private readonly dropped: Record<DropReason, Counter>;
+  private readonly handlerErrors: Counter;
+
+  constructor(options: ActorSystemOptions = {}) {
+    this.transport = options.transport;
+    this.address = options.transport?.address ?? options.address ?? "local";
+    this.clock = options.clock ?? new SystemClock();
+    this.log = (options.logger ?? silentLogger()).child({ node: this.address });
+    this.metrics = options.metrics ?? new Metrics();
+    this.types = (options.types ?? new TypeRegistry()).addFile(file_dcos_v1_runtime);
+    this.fairnessBatch = options.fairnessBatch ?? 256;
+    this.sent = this.metrics.counter("runtime/messages_sent", "Actor messages sent");
+    this.received = this.metrics.counter("runtime/messages_received", "Actor messages handled");
+    this.droppedTotal = this.metrics.counter("runtime/dropped_messages", "Messages and frames dropped");
+    this.dropped = Object.fromEntries(
+      DROP_REASONS.map((r) => [r, this.metrics.counter(`runtime/dropped/${r}`, `Dropped: ${r}`)]),
+    ) as Record<DropReason, Counter>;
+    this.handlerErrors = this.metrics.counter("runtime/handler_errors", "Exceptions thrown by actor handlers");
+    this.metrics.gauge("runtime/actors", () => this.actors.size, "Live actors");
+    this.metrics.gauge("runtime/event_queue_messages", () => this.queued(), "Items queued in mailboxes");
+    this.clock.track(this);
+  }
+
+  /** Starts the transport (if any). Actors may be spawned before or after. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.transport?.start(this);
+  }
+
+  /** Terminates every actor, then stops the transport. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const actor of [...this.actors.values()]) this.terminate(actor);
+    this.runAllNow();
+    this.clock.untrack(this);
+    if (this.started) await this.transport?.stop();
+  }
+
+  // ---- actors ---------------------------------------------------------------------
+
+  /** A fresh name `base(N)` for actors of which there are many. */
+  uniqueName(base: string): string {
+    let name: string;
+    do name = `${base}(${++this.nameCounter})`;
+    while (this.actors.has(name));
+    return name;
+  }
+
+  spawn<A extends Actor>(actor: A): A {
+    if (this.stopped) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot spawn '${actor.name}': actor system stopped`);
+    if (actor.state !== "created") throw new DcosError(Code.FAILED_PRECONDITION, `Actor '${actor.name}' was spawned already`);
+    if (this.actors.has(actor.name)) {
+      throw new DcosError(Code.ALREADY_EXISTS, `Cannot spawn '${actor.name}': an actor by that name exists on ${this.address}`);
+    }
+    const pid = new Pid(actor.name, this.address);
+    actor.attachment = { system: this, pid, log: this.log.child({ actor: actor.name }) };
+    for (const h of actor.handlers.values()) this.types.add(h.schema);
+    actor.state = "running";
+    this.actors.set(actor.name, actor);
+    this.enqueueFunction(actor, () => actor.initialize());
+    return actor;
+  }
+
+  lookup(name: string): Actor | undefined {
+    return this.actors.get(name);
+  }
+
+  /** Terminates the actor after its current item; its queued items are dropped. */
+  terminate(actor: Actor): void {
+    if (actor.state !== "running" || actor.attachment?.system !== this) return;
+    actor.state = "terminating";
+    this.schedule(actor);
+  }
+
+  private finish(actor: Actor): void {
+    try {
+      actor.finalize();
+    } catch (err) {
+      this.handlerFailed(actor, err, "finalize");
+    }
+    actor.state = "terminated";
+    for (const t of [...actor.timers]) t.cancel();
+    this.actors.delete(actor.name);
+    const gone = new Error(`Actor ${actor.self.toString()} terminated`);
+    for (const item of actor.mailbox.drain()) {
+      if (item.kind === ItemKind.Message) this.countDrop("terminated", item.from?.toString() ?? "?", item.message?.$typeName ?? "");
+      item.abandon?.(new DcosError(Code.UNAVAILABLE, gone.message));
+    }
+    const watchers = this.localWatchers.get(actor.name);
+    this.localWatchers.delete(actor.name);
+    if (watchers) for (const w of watchers) this.enqueueExited(w, actor.self);
+  }
+
+  // ---- messages -------------------------------------------------------------------
+
+  /** One-way send; local targets skip encoding. */
+  send(from: Pid, to: Pid, message: Message): void {
+    this.sent.inc();
+    if (to.address === this.address) {
+      this.deliverMessage(from, to, message);
+      return;
+    }
+    if (!this.transport) {
+      this.countDrop("unreachable", from.toString(), message.$typeName, `no transport to reach ${to.toString()}`);
+      return;
+    }
+    this.transport.send({ from, to, message });
+  }
+
+  encode(out: Outbound): Envelope {
+    return create(EnvelopeSchema, {
+      from: out.from.toString(),
+      to: out.to.toString(),
+      type: out.message.$typeName,
+      payload: this.types.encode(out.message),
+    });
+  }
+
+  deliverMessage(from: Pid, to: Pid, message: Message): void {
+    const actor = this.actors.get(to.name);
+    if (!actor || actor.state !== "running") {
+      this.countDrop("unknown_actor", from.toString(), message.$typeName, `no actor '${to.name}'`);
+      return;
+    }
+    actor.mailbox.push({ kind: ItemKind.Message, from, message, fn: null, abandon: null });
+    this.schedule(actor);
+  }
+
+  deliverEnvelope(env: Envelope, peer: string): void {
+    const to = Pid.tryParse(env.to);
+    const from = Pid.tryParse(env.from);
+    if (!to || !from) {
+      this.countDrop("undecodable", peer, env.type, `bad pid in envelope (from '${env.from}', to '${env.to}')`);
+      return;
+    }
+    if (to.address !== this.address) {
+      this.countDrop("misaddressed", env.from, env.type, `envelope for ${env.to} arrived at ${this.address}`);
+      return;
+    }
+    const actor = this.actors.get(to.name);
+    if (!actor || actor.state !== "running") {
+      this.countDrop("unknown_actor", env.from, env.type, `no actor '${to.name}'`);
+      return;
+    }
+    const handler = actor.handlers.get(env.type);
+    if (!handler) {
+      if (this.types.has(env.type)) this.countDrop("no_handler", env.from, env.type, `actor '${to.name}' has no handler`);
+      else this.countDrop("unknown_type", env.from, env.type, "type not registered");
+      return;
+    }
+    let message: Message;
+    try {
+      message = this.types.decode(handler.schema, env.payload);
+    } catch (err) {
+      this.countDrop("undecodable", env.from, env.type, (err as Error).message);
+      return;
+    }
+    actor.mailbox.push({ kind: ItemKind.Message, from, message, fn: null, abandon: null });
+    this.schedule(actor);
+  }
+
+  frameDropped(peer: string, reason: DropReason, detail: string): void {
+    this.countDrop(reason, peer, "frame", detail);
+  }
+
+  sendFailed(peer: string, count: number, detail: string): void {
+    this.droppedTotal.inc(count);
+    this.dropped.unreachable.inc(count);
+    this.log.warn({ peer, count, detail }, `Dropped ${count} message(s) to ${peer} because it is unreachable`);
+  }
+
+  private countDrop(reason: DropReason, sender: string, type: string, detail = ""): void {
+    this.droppedTotal.inc();
+    const c = this.dropped[reason];
+    c.inc();
+    if (c.value <= LOUD_DROPS || c.value % 1000 === 0) {
+      this.log.warn({ reason, sender, type, detail, count: c.value }, `Dropped ${type} from ${sender}: ${reason}${detail ? ` (${detail})` : ""}`);
+    }
+  }
+
+  // ---- closures, dispatch ---------------------------------------------------------
+
+  /** Runs fn inside the actor as its own mailbox item. False if the actor is not running. */
+  enqueueFunction(actor: Actor, fn: () => void, abandon: ((e: Error) => void) | null = null): boolean {
+    if (actor.state !== "running" || actor.attachment?.system !== this) return false;
+    actor.mailbox.push({ kind: ItemKind.Function, from: null, message: null, fn, abandon });
+    this.schedule(actor);
+    return true;
+  }
+
+  /**
+   * Calls fn on the actor, inside the actor, and resolves with its result (awaiting it
+   * if it is a promise). The building block of facades; UNAVAILABLE if the actor is gone.
+   */
+  dispatch<A extends Actor, R>(actor: A, fn: (actor: A) => R | Promise<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const ok = this.enqueueFunction(
+        actor,
+        () => {
+          try {
+            resolve(fn(actor));
+          } catch (err) {
+            reject(err);
+          }
+        },
+        reject,
+      );
+      if (!ok) reject(new DcosError(Code.UNAVAILABLE, `Actor '${actor.name}' is not running on ${this.address}`));
+    });
+  }
+
+  // ---- links ----------------------------------------------------------------------
+
+  link(watcher: Actor, target: Pid): void {
+    if (target.address === this.address) {
+      const t = this.actors.get(target.name);
+      if (!t || t.state !== "running") {
+        this.enqueueExited(watcher, target);
+        return;
+      }
+      let set = this.localWatchers.get(target.name);
+      if (!set) this.localWatchers.set(target.name, (set = new Set()));
+      set.add(watcher);
+      return;
+    }
+    if (!this.transport) {
+      this.enqueueExited(watcher, target);
+      return;
+    }
+    let byPid = this.remoteWatchers.get(target.address);
+    if (!byPid) this.remoteWatchers.set(target.address, (byPid = new Map()));
+    const key = target.toString();
+    let entry = byPid.get(key);
+    if (!entry) byPid.set(key, (entry = { pid: target, watchers: new Set() }));
+    entry.watchers.add(watcher);
+    this.transport.link(target.address);
+  }
+
+  unlink(watcher: Actor, target: Pid): void {
+    if (target.address === this.address) {
+      this.localWatchers.get(target.name)?.delete(watcher);
+      return;
+    }
+    this.remoteWatchers.get(target.address)?.get(target.toString())?.watchers.delete(watcher);
+  }
+
+  peerExited(address: string): void {
+    const byPid = this.remoteWatchers.get(address);
+    if (!byPid) return;
+    this.remoteWatchers.delete(address);
+    this.log.info({ peer: address, pids: byPid.size }, `Connection to ${address} broke; notifying linked actors`);
+    for (const { pid, watchers } of byPid.values()) for (const w of watchers) this.enqueueExited(w, pid);
+  }
+
+  private enqueueExited(watcher: Actor, pid: Pid): void {
+    if (watcher.state !== "running") return;
+    watcher.mailbox.push({ kind: ItemKind.Exited, from: pid, message: null, fn: null, abandon: null });
+    this.schedule(watcher);
+  }
+
+  // ---- scheduling -----------------------------------------------------------------
+
+  idle(): boolean {
+    return this.runHead >= this.runQueue.length;
+  }
+
+  private queued(): number {
+    let n = 0;
+    for (const a of this.actors.values()) n += a.mailbox.length;
+    return n;
+  }
+
+  private schedule(actor: Actor): void {
+    if (actor.scheduled) return;
+    actor.scheduled = true;
+    this.runQueue.push(actor);
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(this.drain);
+    }
+  }
+
+  private readonly drain = (): void => {
+    this.drainScheduled = false;
+    const deadline = performance.now() + 20;
+    let turns = 0;
+    while (this.runHead < this.runQueue.length) {
+      const actor = this.runQueue[this.runHead++]!;
+      actor.scheduled = false;
+      this.runActor(actor, this.fairnessBatch);
+      if ((++turns & 31) === 0 && performance.now() > deadline) break;
+    }
+    if (this.runHead >= this.runQueue.length) {
+      this.runQueue = [];
+      this.runHead = 0;
+    } else {
+      if (this.runHead > 1024) {
+        this.runQueue = this.runQueue.slice(this.runHead);
+        this.runHead = 0;
+      }
+      this.drainScheduled = true;
+      setImmediate(this.drain);
+    }
+  };
+
+  /** Drains synchronously (used on stop so that finalize hooks run). */
+  private runAllNow(): void {
+    while (this.runHead < this.runQueue.length) {
+      const actor = this.runQueue[this.runHead++]!;
+      actor.scheduled = false;
+      this.runActor(actor, Number.MAX_SAFE_INTEGER);
+    }
+    this.runQueue = [];
+    this.runHead = 0;
+  }
+
+  private runActor(actor: Actor, budget: number): void {
+    for (let n = 0; n < budget; n++) {
+      if (actor.state === "terminating") {
+        this.finish(actor);
+        return;
+      }
+      if (actor.state !== "running") return;
+      const item = actor.mailbox.shift();
+      if (!item) return;
+      this.handle(actor, item);
+    }
+    if (actor.mailbox.length > 0 || actor.state === "terminating") this.schedule(actor);
+  }
+
+  private handle(actor: Actor, item: MailboxItem): void {
+    try {
+      switch (item.kind) {
+        case ItemKind.Message: {
+          const message = item.message!;
+          const handler = actor.handlers.get(message.$typeName);
+          if (!handler) {
+            this.countDrop("no_handler", item.from!.toString(), message.$typeName, `actor '${actor.name}' has no handler`);
+            return;
+          }
+          this.received.inc();
+          handler.fn.call(actor, message, item.from!);
+          return;
+        }
+        case ItemKind.Function:
+          item.fn!();
+          return;
+        case ItemKind.Exited:
+          actor.exited(item.from!);
+          return;
+      }
+    } catch (err) {
+      this.handlerFailed(actor, err, item.kind === ItemKind.Message ? item.message!.$typeName : "function");
+    }
+  }
+
+  private handlerFailed(actor: Actor, err: unknown, what: string): void {
+    this.handlerErrors.inc();
+    actor.attachment?.log.error({ err, what }, `Handler for ${what} in ${actor.name} threw`);
+  }
+}
