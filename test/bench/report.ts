@@ -1,0 +1,43 @@
+/** One figure of a benchmark, printed as one JSON line (see DESIGN.md, "Performance and benchmarks"). */
+export interface Figure {
+  suite: string;
+  name: string;
+  value: number;
+  unit: string;
+  better: "higher" | "lower";
+  /** Free-form context: sizes, counts, the baseline a ratio compares with. */
+  [extra: string]: unknown;
+}
+
+export class Reporter {
+  readonly figures: Figure[] = [];
+  constructor(readonly suite: string) {}
+
+  figure(name: string, value: number, unit: string, better: "higher" | "lower", extra: Record<string, unknown> = {}): void {
+    const f: Figure = { suite: this.suite, name, value: round(value), unit, better, ...extra };
+    this.figures.push(f);
+    process.stdout.write(JSON.stringify(f) + "\n");
+  }
+
+  /** A measured figure against its same-run baseline: prints both and their ratio. */
+  compare(name: string, value: number, baselineName: string, baseline: number, unit: string, better: "higher" | "lower"): void {
+    this.figure(baselineName, baseline, unit, better);
+    this.figure(name, value, unit, better);
+    this.figure(`${name}_vs_${baselineName}`, baseline === 0 ? 0 : value / baseline, "ratio", better);
+  }
+}
+
+function round(v: number): number {
+  return Math.abs(v) >= 100 ? Math.round(v) : Math.round(v * 1000) / 1000;
+}
+
+/** Median of a list (the machine is noisy: quote medians). */
+export function median(xs: number[]): number {
+  return percentile(xs, 50);
+}
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
