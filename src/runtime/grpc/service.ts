@@ -1,0 +1,90 @@
+import * as grpc from "@grpc/grpc-js";
+import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type Message } from "@bufbuild/protobuf";
+import { asDcosError, Code, DcosError } from "../error.js";
+
+/**
+ * Bridges protoc-gen-es service descriptors (`GenService`) and @grpc/grpc-js, which wants
+ * a ServiceDefinition: per method a path, the streaming kind, and (de)serializers. Messages
+ * are (de)serialized with toBinary/fromBinary; a method side marked raw passes Buffers
+ * through untouched, for callers that encode on their own (the transport's frames).
+ */
+
+/** Which sides of a method carry pre-encoded bytes instead of messages. */
+export type RawSide = "request" | "response" | "both";
+
+export interface ServiceDefinitionOptions {
+  /** Per method (by localName, e.g. "connect"): sides passed through as Buffers. */
+  raw?: Record<string, RawSide>;
+}
+
+/** The gRPC path of a method: `/package.Service/Method`. */
+export function methodPath(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+const identity = {
+  serialize: (value: Uint8Array): Buffer =>
+    Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+  deserialize: (bytes: Buffer): Buffer => bytes,
+};
+
+function messageCodec(schema: DescMessage): { serialize: (m: Message) => Buffer; deserialize: (b: Buffer) => Message } {
+  return {
+    serialize: (m) => {
+      const bytes = toBinary(schema, m);
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
+    deserialize: (b) => {
+      try {
+        return fromBinary(schema, b);
+      } catch (err) {
+        // grpc-js turns a throwing deserializer into a failed call; say what failed.
+        throw new DcosError(Code.INVALID_ARGUMENT, `Cannot decode ${schema.typeName}: ${(err as Error).message}`, { cause: err });
+      }
+    },
+  };
+}
+
+/** A grpc-js ServiceDefinition for a protobuf-es service, keyed by method localName. */
+export function serviceDefinition(service: DescService, options: ServiceDefinitionOptions = {}): grpc.ServiceDefinition {
+  const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methods) {
+    const raw = options.raw?.[method.localName];
+    const req = raw === "request" || raw === "both" ? identity : messageCodec(method.input);
+    const res = raw === "response" || raw === "both" ? identity : messageCodec(method.output);
+    def[method.localName] = {
+      path: methodPath(method),
+      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      requestSerialize: req.serialize as (v: unknown) => Buffer,
+      requestDeserialize: req.deserialize,
+      responseSerialize: res.serialize as (v: unknown) => Buffer,
+      responseDeserialize: res.deserialize,
+      originalName: method.name,
+    };
+  }
+  return def;
+}
+
+/** A client class for the service (grpc-js generic client), constructed with (target, credentials, options). */
+export function clientConstructor(service: DescService, options: ServiceDefinitionOptions = {}): grpc.ServiceClientConstructor {
+  return grpc.makeGenericClientConstructor(serviceDefinition(service, options), service.typeName);
+}
+
+/** Turns anything thrown by a handler into a status a gRPC client understands. */
+export function toStatus(err: unknown): Partial<grpc.StatusObject> & { code: grpc.status; details: string } {
+  const e = asDcosError(err, Code.INTERNAL);
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(e.details)) metadata.set(`dcos-${k.toLowerCase()}`, v);
+  return { code: e.code as number as grpc.status, details: e.message, metadata };
+}
+
+/** A gRPC client error as a DcosError (same code, the server's message). */
+export function fromServiceError(err: unknown, context?: string): DcosError {
+  const e = err as Partial<grpc.ServiceError>;
+  if (typeof e?.code === "number" && e.code in Code) {
+    const msg = e.details || e.message || "gRPC call failed";
+    return new DcosError(e.code as number as Code, context ? `${context}: ${msg}` : msg, { cause: err });
+  }
+  return asDcosError(err, Code.UNKNOWN, context);
+}
