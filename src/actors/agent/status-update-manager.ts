@@ -1,0 +1,353 @@
+/**
+ * The task status update manager (Mesos's TaskStatusUpdateManager): every status update a
+ * task produces is checkpointed to its task's stream file before it is forwarded to the
+ * master, and forwarded again with exponential backoff (10 s, doubling, up to 10 min) until
+ * the scheduler's acknowledgement for that update (by uuid) comes back. Only the oldest
+ * unacknowledged update of a task is in flight; the next one goes when it is acknowledged.
+ * Duplicate updates, duplicate acknowledgements and unexpected acknowledgements are ignored
+ * and counted. On start, `recover()` reads the streams back from disk.
+ *
+ * It is an actor of its own; the public methods dispatch into it and return promises.
+ */
+import type { Counter, Metrics } from "../../metrics/registry.js";
+import type { StatusUpdate } from "../../gen/dcos/v1/internal_pb.js";
+import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
+import { Actor } from "../../runtime/actor.js";
+import type { Timer } from "../../runtime/clock.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import { isTerminalState, stateName } from "./task-state.js";
+import { appendRecord, readStreamFiles, streamFilePath, type StreamRecord } from "./update-stream-file.js";
+
+export const DEFAULT_STATUS_UPDATE_RETRY_MS = 10_000;
+export const DEFAULT_STATUS_UPDATE_MAX_RETRY_MS = 600_000;
+
+export interface StatusUpdateManagerOptions {
+  /** Directory of the stream files (`<dir>/<framework>/<task>.updates`). */
+  dir: string;
+  /** Sends an update towards the master; called inside the manager's actor. */
+  forward: (update: StatusUpdate) => void;
+  metrics: Metrics;
+  initialRetryMs?: number;
+  maxRetryMs?: number;
+  /** Start paused (nothing is forwarded until resume()). Default false. */
+  paused?: boolean;
+  name?: string;
+}
+
+/** What happened to an update handed to the manager. */
+export enum UpdateOutcome {
+  /** Checkpointed and queued (forwarded now if it is the oldest pending one). */
+  ACCEPTED = "accepted",
+  /** Its uuid was seen before; ignored. */
+  DUPLICATE = "duplicate",
+}
+
+/** What happened to an acknowledgement. */
+export enum AckOutcome {
+  ACKNOWLEDGED = "acknowledged",
+  DUPLICATE = "duplicate",
+  UNEXPECTED = "unexpected",
+}
+
+/** A stream found on disk by recover(). */
+export interface RecoveredStream {
+  frameworkId: string;
+  taskId: string;
+  /** The newest update received for the task (acknowledged or not). */
+  latest: StatusUpdate | undefined;
+  pending: number;
+  terminated: boolean;
+}
+
+const hex = (uuid: Uint8Array): string => Buffer.from(uuid).toString("hex");
+
+class Stream {
+  readonly received = new Set<string>();
+  readonly acknowledged = new Set<string>();
+  /** Checkpointed, not yet acknowledged, oldest first; pending[0] is in flight. */
+  readonly pending: StatusUpdate[] = [];
+  latest: StatusUpdate | undefined;
+  /** The terminal update was acknowledged: the stream takes nothing more. */
+  terminated = false;
+  timer: Timer | undefined;
+  backoffMs: number;
+  /** Serializes this stream's file writes. */
+  io: Promise<void> = Promise.resolve();
+  fileExists: boolean;
+
+  constructor(
+    readonly frameworkId: string,
+    readonly taskId: string,
+    readonly path: string,
+    initialBackoffMs: number,
+    fileExists: boolean,
+  ) {
+    this.backoffMs = initialBackoffMs;
+    this.fileExists = fileExists;
+  }
+}
+
+export class StatusUpdateManager extends Actor {
+  private readonly streams = new Map<string, Stream>();
+  private readonly initialRetryMs: number;
+  private readonly maxRetryMs: number;
+  private paused: boolean;
+  private readonly counters: Record<
+    "forwarded" | "retried" | "duplicate_updates" | "duplicate_acks" | "unexpected_acks" | "rejected_updates" | "recovery_errors",
+    Counter
+  >;
+
+  constructor(private readonly options: StatusUpdateManagerOptions) {
+    super(options.name ?? "status-update-manager");
+    this.initialRetryMs = options.initialRetryMs ?? DEFAULT_STATUS_UPDATE_RETRY_MS;
+    this.maxRetryMs = options.maxRetryMs ?? DEFAULT_STATUS_UPDATE_MAX_RETRY_MS;
+    this.paused = options.paused ?? false;
+    const m = options.metrics;
+    const c = (name: string, help: string): Counter => m.counter(`slave/status_updates/${name}`, help);
+    this.counters = {
+      forwarded: c("forwarded", "Status updates forwarded to the master, retries included"),
+      retried: c("retried", "Status updates forwarded again because no acknowledgement came"),
+      duplicate_updates: c("duplicate_updates", "Status updates ignored because their uuid was seen before"),
+      duplicate_acks: c("duplicate_acknowledgements", "Acknowledgements ignored because the update was acknowledged before"),
+      unexpected_acks: c("unexpected_acknowledgements", "Acknowledgements ignored because no such update is pending"),
+      rejected_updates: c("rejected_updates", "Status updates refused after the task's terminal update was acknowledged"),
+      recovery_errors: c("recovery_errors", "Unreadable records skipped while recovering update streams"),
+    };
+    m.gauge("slave/status_updates/pending", () => this.pendingCount(), "Status updates waiting for an acknowledgement");
+  }
+
+  // ---- public API (dispatches into the actor) ---------------------------------------
+
+  /** Checkpoints the update, then queues it for forwarding. Rejects for a terminated stream. */
+  update(update: StatusUpdate): Promise<UpdateOutcome> {
+    return this.system.dispatch(this, (a) => a.handleUpdate(update));
+  }
+
+  /** Applies the scheduler's acknowledgement of update `uuid` of the task. */
+  acknowledge(frameworkId: string, taskId: string, uuid: Uint8Array): Promise<AckOutcome> {
+    return this.system.dispatch(this, (a) => a.handleAck(frameworkId, taskId, uuid));
+  }
+
+  /** Reads the stream files back; forwards what is pending unless paused. */
+  recover(): Promise<RecoveredStream[]> {
+    return this.system.dispatch(this, (a) => a.handleRecover());
+  }
+
+  /** Stops forwarding (the master is gone); pending updates wait. */
+  pause(): Promise<void> {
+    return this.system.dispatch(this, (a) => a.setPaused(true));
+  }
+
+  /** Forwards every stream's oldest pending update now, with the backoff reset. */
+  resume(): Promise<void> {
+    return this.system.dispatch(this, (a) => a.setPaused(false));
+  }
+
+  /** Forgets a framework's streams (the framework is gone); the files stay for the record. */
+  cleanup(frameworkId: string): Promise<number> {
+    return this.system.dispatch(this, (a) => a.dropFramework(frameworkId));
+  }
+
+  /** Updates of the task not yet acknowledged, oldest first (for reregistration and tests). */
+  pendingOf(frameworkId: string, taskId: string): Promise<StatusUpdate[]> {
+    return this.system.dispatch(this, (a) => [...(a.streams.get(key(frameworkId, taskId))?.pending ?? [])]);
+  }
+
+  // ---- inside the actor --------------------------------------------------------------
+
+  private pendingCount(): number {
+    let n = 0;
+    for (const s of this.streams.values()) n += s.pending.length;
+    return n;
+  }
+
+  private stream(frameworkId: string, taskId: string): Stream {
+    const k = key(frameworkId, taskId);
+    let s = this.streams.get(k);
+    if (!s) {
+      s = new Stream(frameworkId, taskId, streamFilePath(this.options.dir, frameworkId, taskId), this.initialRetryMs, false);
+      this.streams.set(k, s);
+    }
+    return s;
+  }
+
+  private handleUpdate(update: StatusUpdate): Promise<UpdateOutcome> {
+    const frameworkId = update.frameworkId?.value ?? "";
+    const taskId = update.status?.taskId?.value ?? "";
+    const uuid = update.status?.uuid.length ? update.status.uuid : update.uuid;
+    if (!frameworkId || !taskId || uuid.length === 0) {
+      throw new DcosError(Code.INVALID_ARGUMENT, "Invalid status update: framework id, task id and uuid are required");
+    }
+    const s = this.stream(frameworkId, taskId);
+    const state = stateName(update.status?.state ?? TaskState.UNSPECIFIED);
+    if (s.received.has(hex(uuid))) {
+      this.counters.duplicate_updates.inc();
+      this.log.info({ frameworkId, taskId, uuid: hex(uuid) }, `Ignoring duplicate ${state} update for task ${taskId}`);
+      return Promise.resolve(UpdateOutcome.DUPLICATE);
+    }
+    if (s.terminated) {
+      this.counters.rejected_updates.inc();
+      throw new DcosError(
+        Code.FAILED_PRECONDITION,
+        `Refusing ${state} update for task ${taskId} of framework ${frameworkId}: its terminal update was already acknowledged`,
+      );
+    }
+    s.received.add(hex(uuid));
+    s.latest = update;
+    return this.checkpoint(s, { kind: "update", update }, () => {
+      s.pending.push(update);
+      if (s.pending.length === 1) this.forwardFront(s);
+      return UpdateOutcome.ACCEPTED;
+    });
+  }
+
+  private handleAck(frameworkId: string, taskId: string, uuid: Uint8Array): Promise<AckOutcome> {
+    const s = this.streams.get(key(frameworkId, taskId));
+    const id = hex(uuid);
+    if (s?.acknowledged.has(id)) {
+      this.counters.duplicate_acks.inc();
+      this.log.info({ frameworkId, taskId, uuid: id }, `Ignoring duplicate acknowledgement for task ${taskId}`);
+      return Promise.resolve(AckOutcome.DUPLICATE);
+    }
+    const front = s?.pending[0];
+    if (!s || !front || hex(front.status?.uuid ?? front.uuid) !== id) {
+      this.counters.unexpected_acks.inc();
+      this.log.warn(
+        { frameworkId, taskId, uuid: id },
+        `Ignoring unexpected acknowledgement for task ${taskId} of framework ${frameworkId}: ${s ? "it is not the pending update" : "no such stream"}`,
+      );
+      return Promise.resolve(AckOutcome.UNEXPECTED);
+    }
+    s.pending.shift();
+    s.acknowledged.add(id);
+    s.timer?.cancel();
+    s.timer = undefined;
+    s.backoffMs = this.initialRetryMs;
+    if (isTerminalState(front.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
+    return this.checkpoint(s, { kind: "ack", uuid }, () => {
+      if (s.pending.length > 0 && !s.timer) this.forwardFront(s);
+      return AckOutcome.ACKNOWLEDGED;
+    });
+  }
+
+  /** Appends the record (in order per stream), then runs after() inside the actor. */
+  private checkpoint<T>(s: Stream, record: StreamRecord, after: () => T): Promise<T> {
+    const created = !s.fileExists;
+    s.fileExists = true;
+    const write = s.io.then(() => appendRecord(s.path, record, created));
+    s.io = write.catch(() => undefined);
+    return new Promise<T>((resolve, reject) => {
+      this.defer(
+        write,
+        () => {
+          try {
+            resolve(after());
+          } catch (err) {
+            reject(err);
+          }
+        },
+        (err) => {
+          this.log.error({ err, path: s.path }, `Failed to checkpoint a status update record for task ${s.taskId}`);
+          reject(new DcosError(Code.INTERNAL, `Failed to checkpoint status update for task ${s.taskId}: ${(err as Error).message}`, { cause: err }));
+        },
+      );
+    });
+  }
+
+  private forwardFront(s: Stream): void {
+    s.timer?.cancel();
+    s.timer = undefined;
+    const front = s.pending[0];
+    if (!front || this.paused) return;
+    this.counters.forwarded.inc();
+    this.options.forward(front);
+    const wait = s.backoffMs;
+    s.timer = this.delay(wait, () => {
+      s.timer = undefined;
+      if (s.pending[0] !== front) return;
+      s.backoffMs = Math.min(s.backoffMs * 2, this.maxRetryMs);
+      this.counters.retried.inc();
+      this.log.info(
+        { frameworkId: s.frameworkId, taskId: s.taskId },
+        `Resending ${stateName(front.status?.state ?? TaskState.UNSPECIFIED)} update for task ${s.taskId}: no acknowledgement after ${wait} ms`,
+      );
+      this.forwardFront(s);
+    });
+  }
+
+  private setPaused(paused: boolean): void {
+    this.paused = paused;
+    for (const s of this.streams.values()) {
+      if (paused) {
+        s.timer?.cancel();
+        s.timer = undefined;
+      } else {
+        s.backoffMs = this.initialRetryMs;
+        this.forwardFront(s);
+      }
+    }
+  }
+
+  private dropFramework(frameworkId: string): number {
+    let n = 0;
+    for (const [k, s] of this.streams) {
+      if (s.frameworkId !== frameworkId) continue;
+      s.timer?.cancel();
+      this.streams.delete(k);
+      n++;
+    }
+    return n;
+  }
+
+  private handleRecover(): Promise<RecoveredStream[]> {
+    return new Promise((resolve, reject) => {
+      this.defer(
+        readStreamFiles(this.options.dir),
+        (files) => {
+          const out: RecoveredStream[] = [];
+          for (const f of files) {
+            if (f.skipped > 0) {
+              this.counters.recovery_errors.inc(f.skipped);
+              this.log.warn({ path: f.path, skipped: f.skipped }, `Skipped ${f.skipped} unreadable record(s) in ${f.path}`);
+            }
+            const s = this.replay(f.path, f.records);
+            if (s) out.push({ frameworkId: s.frameworkId, taskId: s.taskId, latest: s.latest, pending: s.pending.length, terminated: s.terminated });
+          }
+          for (const s of this.streams.values()) if (!s.timer) this.forwardFront(s);
+          this.log.info({ streams: out.length, pending: this.pendingCount() }, `Recovered ${out.length} status update stream(s)`);
+          resolve(out);
+        },
+        (err) => reject(new DcosError(Code.INTERNAL, `Failed to recover status update streams from ${this.options.dir}`, { cause: err })),
+      );
+    });
+  }
+
+  private replay(path: string, records: StreamRecord[]): Stream | undefined {
+    const first = records.find((r) => r.kind === "update");
+    if (!first) return undefined;
+    const frameworkId = first.update.frameworkId?.value ?? "";
+    const taskId = first.update.status?.taskId?.value ?? "";
+    const s = new Stream(frameworkId, taskId, path, this.initialRetryMs, true);
+    for (const r of records) {
+      if (r.kind === "update") {
+        const id = hex(r.update.status?.uuid ?? r.update.uuid);
+        if (s.received.has(id)) continue;
+        s.received.add(id);
+        s.latest = r.update;
+        s.pending.push(r.update);
+      } else {
+        const i = s.pending.findIndex((u) => hex(u.status?.uuid ?? u.uuid) === hex(r.uuid));
+        if (i < 0) continue;
+        const [acked] = s.pending.splice(i, 1);
+        s.acknowledged.add(hex(r.uuid));
+        if (isTerminalState(acked!.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
+      }
+    }
+    this.streams.set(key(frameworkId, taskId), s);
+    return s;
+  }
+}
+
+function key(frameworkId: string, taskId: string): string {
+  return `${frameworkId}\u0000${taskId}`;
+}

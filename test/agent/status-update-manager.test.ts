@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { appendFile, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import type { StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
+import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { Metrics } from "../../src/metrics/registry.js";
+import { AckOutcome, StatusUpdateManager, UpdateOutcome } from "../../src/actors/agent/status-update-manager.js";
+import { statusUpdate } from "../../src/actors/agent/status-update.js";
+import { streamFilePath } from "../../src/actors/agent/update-stream-file.js";
+import { ManualClock } from "../../src/runtime/clock.js";
+import { Code, DcosError } from "../../src/runtime/error.js";
+import { testLogger } from "../../src/runtime/log.js";
+import { ActorSystem } from "../../src/runtime/system.js";
+
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function newManager(dir?: string): Promise<{
+  clock: ManualClock;
+  sum: StatusUpdateManager;
+  forwarded: StatusUpdate[];
+  metrics: Metrics;
+  dir: string;
+}> {
+  const d = dir ?? (await mkdtemp(join(tmpdir(), "dcos-sum-")));
+  if (!dir) dirs.push(d);
+  const clock = new ManualClock();
+  const metrics = new Metrics();
+  const system = new ActorSystem({ clock, metrics, logger: testLogger() });
+  const forwarded: StatusUpdate[] = [];
+  const sum = system.spawn(new StatusUpdateManager({ dir: d, metrics, forward: (u) => forwarded.push(u) }));
+  await clock.settle();
+  return { clock, sum, forwarded, metrics, dir: d };
+}
+
+const update = (task: string, state: TaskState, now = 0): StatusUpdate =>
+  statusUpdate({ frameworkId: "fw-1", taskId: task, state, agentId: "agent-1", executorId: "ex-1", now });
+
+const states = (us: StatusUpdate[]): string[] => us.map((u) => `${u.status!.taskId!.value}:${TaskState[u.status!.state]}`);
+
+describe("StatusUpdateManager", () => {
+  it("checkpoints an update before forwarding it, and retries it with backoff until acknowledged and not after", async () => {
+    const { clock, sum, forwarded, metrics, dir } = await newManager();
+    const running = update("t1", TaskState.RUNNING);
+    assert.equal(await sum.update(running), UpdateOutcome.ACCEPTED);
+    assert.equal(forwarded.length, 1);
+    const file = await readFile(streamFilePath(dir, "fw-1", "t1"), "utf8");
+    assert.match(file, /"t":"update"/, "the update is on disk once update() resolves");
+
+    await clock.advance(9_999);
+    assert.equal(forwarded.length, 1, "no retry before 10 s");
+    await clock.advance(1);
+    assert.equal(forwarded.length, 2, "first retry after 10 s");
+    await clock.advance(20_000);
+    assert.equal(forwarded.length, 3, "second retry 20 s later (doubling)");
+    await clock.advance(40_000);
+    assert.equal(forwarded.length, 4, "third retry 40 s later");
+
+    assert.equal(await sum.acknowledge("fw-1", "t1", running.uuid), AckOutcome.ACKNOWLEDGED);
+    await clock.advance(3_600_000);
+    assert.equal(forwarded.length, 4, "nothing is resent after the acknowledgement");
+    assert.equal(metrics.value("slave/status_updates/retried"), 3);
+    assert.equal(metrics.value("slave/status_updates/pending"), 0);
+  });
+
+  it("caps the retry interval at 10 minutes", async () => {
+    const { clock, sum, forwarded } = await newManager();
+    await sum.update(update("t1", TaskState.RUNNING));
+    // 10 + 20 + 40 + 80 + 160 + 320 s = 630 s, then every 600 s.
+    await clock.advance(630_000);
+    assert.equal(forwarded.length, 7);
+    await clock.advance(599_999);
+    assert.equal(forwarded.length, 7);
+    await clock.advance(1);
+    assert.equal(forwarded.length, 8);
+    await clock.advance(600_000);
+    assert.equal(forwarded.length, 9);
+  });
+
+  it("forwards a task's next update only once the previous one is acknowledged", async () => {
+    const { clock, sum, forwarded } = await newManager();
+    const running = update("t1", TaskState.RUNNING);
+    const finished = update("t1", TaskState.FINISHED);
+    const other = update("t2", TaskState.RUNNING);
+    await sum.update(running);
+    await sum.update(finished);
+    await sum.update(other);
+    assert.deepEqual(states(forwarded), ["t1:RUNNING", "t2:RUNNING"], "each task has one update in flight");
+    await sum.acknowledge("fw-1", "t1", running.uuid);
+    await clock.settle();
+    assert.deepEqual(states(forwarded), ["t1:RUNNING", "t2:RUNNING", "t1:FINISHED"]);
+    assert.deepEqual(states(await sum.pendingOf("fw-1", "t1")), ["t1:FINISHED"]);
+  });
+
+  it("ignores a duplicate update (same uuid)", async () => {
+    const { sum, forwarded, metrics } = await newManager();
+    const running = update("t1", TaskState.RUNNING);
+    await sum.update(running);
+    assert.equal(await sum.update(running), UpdateOutcome.DUPLICATE);
+    assert.equal(forwarded.length, 1);
+    assert.equal((await sum.pendingOf("fw-1", "t1")).length, 1);
+    assert.equal(metrics.value("slave/status_updates/duplicate_updates"), 1);
+  });
+
+  it("ignores a duplicate acknowledgement", async () => {
+    const { clock, sum, forwarded, metrics } = await newManager();
+    const running = update("t1", TaskState.RUNNING);
+    const finished = update("t1", TaskState.FINISHED);
+    await sum.update(running);
+    await sum.update(finished);
+    assert.equal(await sum.acknowledge("fw-1", "t1", running.uuid), AckOutcome.ACKNOWLEDGED);
+    assert.equal(await sum.acknowledge("fw-1", "t1", running.uuid), AckOutcome.DUPLICATE);
+    assert.deepEqual(states(await sum.pendingOf("fw-1", "t1")), ["t1:FINISHED"], "the duplicate does not acknowledge the next update");
+    await clock.settle();
+    assert.deepEqual(states(forwarded), ["t1:RUNNING", "t1:FINISHED"]);
+    assert.equal(metrics.value("slave/status_updates/duplicate_acknowledgements"), 1);
+  });
+
+  it("ignores an unexpected acknowledgement (unknown uuid, not the pending update, unknown task)", async () => {
+    const { clock, sum, forwarded, metrics } = await newManager();
+    const running = update("t1", TaskState.RUNNING);
+    const finished = update("t1", TaskState.FINISHED);
+    await sum.update(running);
+    await sum.update(finished);
+    assert.equal(await sum.acknowledge("fw-1", "t1", update("t1", TaskState.RUNNING).uuid), AckOutcome.UNEXPECTED);
+    assert.equal(await sum.acknowledge("fw-1", "t1", finished.uuid), AckOutcome.UNEXPECTED, "only the oldest pending update can be acknowledged");
+    assert.equal(await sum.acknowledge("fw-1", "nope", running.uuid), AckOutcome.UNEXPECTED);
+    assert.equal((await sum.pendingOf("fw-1", "t1")).length, 2);
+    await clock.advance(10_000);
+    assert.deepEqual(states(forwarded), ["t1:RUNNING", "t1:RUNNING"], "the pending update is still retried");
+    assert.equal(metrics.value("slave/status_updates/unexpected_acknowledgements"), 3);
+  });
+
+  it("refuses an update after the task's terminal update was acknowledged", async () => {
+    const { sum } = await newManager();
+    const finished = update("t1", TaskState.FINISHED);
+    await sum.update(finished);
+    await sum.acknowledge("fw-1", "t1", finished.uuid);
+    await assert.rejects(sum.update(update("t1", TaskState.RUNNING)), (e: unknown) => DcosError.is(e, Code.FAILED_PRECONDITION));
+    assert.equal(await sum.update(finished), UpdateOutcome.DUPLICATE, "a resent terminal update is a duplicate, not an error");
+  });
+
+  it("holds updates while paused and forwards them at once on resume", async () => {
+    const { clock, sum, forwarded } = await newManager();
+    await sum.pause();
+    await sum.update(update("t1", TaskState.RUNNING));
+    await clock.advance(60_000);
+    assert.equal(forwarded.length, 0);
+    await sum.resume();
+    assert.equal(forwarded.length, 1);
+    await clock.advance(10_000);
+    assert.equal(forwarded.length, 2, "retries run again after resume");
+  });
+
+  it("recovers streams from their files: pending updates are forwarded again, acknowledged ones are not", async () => {
+    const first = await newManager();
+    const r1 = update("t1", TaskState.RUNNING);
+    const f1 = update("t1", TaskState.FINISHED);
+    const r2 = update("t2", TaskState.RUNNING);
+    const k3 = update("t3", TaskState.KILLED);
+    for (const u of [r1, f1, r2, k3]) await first.sum.update(u);
+    await first.sum.acknowledge("fw-1", "t1", r1.uuid);
+    await first.sum.acknowledge("fw-1", "t3", k3.uuid);
+    // A crash in the middle of a write leaves a torn line at the end of t2's file.
+    await appendFile(streamFilePath(first.dir, "fw-1", "t2"), '{"t":"ack","uu');
+
+    const second = await newManager(first.dir);
+    const recovered = await second.sum.recover();
+    const byTask = new Map(recovered.map((r) => [r.taskId, r]));
+    assert.equal(byTask.get("t1")?.pending, 1);
+    assert.equal(byTask.get("t1")?.latest?.status?.state, TaskState.FINISHED);
+    assert.equal(byTask.get("t2")?.pending, 1);
+    assert.equal(byTask.get("t3")?.terminated, true);
+    assert.deepEqual(states(second.forwarded).sort(), ["t1:FINISHED", "t2:RUNNING"]);
+    assert.equal(second.metrics.value("slave/status_updates/recovery_errors"), 1);
+
+    assert.equal(await second.sum.acknowledge("fw-1", "t1", r1.uuid), AckOutcome.DUPLICATE, "acks survive recovery");
+    assert.equal(await second.sum.update(r2), UpdateOutcome.DUPLICATE, "received uuids survive recovery");
+    assert.equal(await second.sum.acknowledge("fw-1", "t1", f1.uuid), AckOutcome.ACKNOWLEDGED);
+    await second.clock.advance(10_000);
+    assert.deepEqual(states(second.forwarded).sort(), ["t1:FINISHED", "t2:RUNNING", "t2:RUNNING"]);
+  });
+});
