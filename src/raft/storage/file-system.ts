@@ -1,0 +1,146 @@
+import * as fs from "node:fs";
+import { promisify } from "node:util";
+
+/**
+ * The file operations the write-ahead log and the snapshotter need, behind a seam, so
+ * tests can model a crash: data written but not yet synced is lost (or torn), and names
+ * created or renamed but not yet made durable by a directory sync disappear.
+ */
+export interface FileSystem {
+  mkdirp(dir: string): Promise<void>;
+  /** File names in dir (not paths); [] if dir does not exist. */
+  list(dir: string): Promise<string[]>;
+  readFile(path: string): Promise<Uint8Array>;
+  /** Opens path for appending, creating it (empty) if missing. */
+  openAppend(path: string): Promise<AppendFile>;
+  /** Creates or replaces path with data, without syncing anything. */
+  writeFile(path: string, data: Uint8Array): Promise<void>;
+  /** Flushes a whole file's data to disk (fdatasync). */
+  syncFile(path: string): Promise<void>;
+  truncate(path: string, length: number): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  /** Makes creations, renames and deletions in dir durable (fsync of the directory). */
+  syncDir(dir: string): Promise<void>;
+}
+
+/** A file open for appending. */
+export interface AppendFile {
+  readonly path: string;
+  /** Bytes in the file, including what was written but not yet synced. */
+  readonly size: number;
+  /** Appends the chunks in order, in one write where the OS allows. */
+  append(chunks: readonly Uint8Array[]): Promise<void>;
+  /** fdatasync: returns once every appended byte is on disk. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const writev = promisify(fs.writev);
+const fdatasync = promisify(fs.fdatasync);
+const fsync = promisify(fs.fsync);
+const close = promisify(fs.close);
+const open = promisify(fs.open);
+
+class NodeAppendFile implements AppendFile {
+  constructor(
+    readonly path: string,
+    private readonly fd: number,
+    public size: number,
+  ) {}
+
+  async append(chunks: readonly Uint8Array[]): Promise<void> {
+    let pending = chunks.slice();
+    let total = 0;
+    for (const c of pending) total += c.length;
+    const end = this.size + total;
+    // writev may write less than asked; continue from where it stopped.
+    while (pending.length > 0) {
+      const { bytesWritten: written } = await writev(this.fd, pending as NodeJS.ArrayBufferView[], this.size);
+      this.size += written;
+      pending = dropBytes(pending, written);
+    }
+    if (this.size !== end) throw new Error(`Short write to ${this.path}: ${this.size} of ${end} bytes`);
+  }
+
+  sync(): Promise<void> {
+    return fdatasync(this.fd);
+  }
+
+  close(): Promise<void> {
+    return close(this.fd);
+  }
+}
+
+function dropBytes(chunks: Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const c of chunks) {
+    if (n >= c.length) {
+      n -= c.length;
+      continue;
+    }
+    out.push(n > 0 ? c.subarray(n) : c);
+    n = 0;
+  }
+  return out;
+}
+
+/** The real file system (node:fs), with fdatasync for data and fsync for directories. */
+export class NodeFileSystem implements FileSystem {
+  async mkdirp(dir: string): Promise<void> {
+    await fs.promises.mkdir(dir, { recursive: true });
+  }
+
+  async list(dir: string): Promise<string[]> {
+    try {
+      return await fs.promises.readdir(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw e;
+    }
+  }
+
+  async readFile(path: string): Promise<Uint8Array> {
+    return fs.promises.readFile(path);
+  }
+
+  async openAppend(path: string): Promise<AppendFile> {
+    const fd = await open(path, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
+    const { size } = fs.fstatSync(fd);
+    return new NodeAppendFile(path, fd, size);
+  }
+
+  async writeFile(path: string, data: Uint8Array): Promise<void> {
+    await fs.promises.writeFile(path, data);
+  }
+
+  async syncFile(path: string): Promise<void> {
+    const fd = await open(path, fs.constants.O_RDONLY);
+    try {
+      await fdatasync(fd);
+    } finally {
+      await close(fd);
+    }
+  }
+
+  async truncate(path: string, length: number): Promise<void> {
+    await fs.promises.truncate(path, length);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await fs.promises.rename(from, to);
+  }
+
+  async unlink(path: string): Promise<void> {
+    await fs.promises.unlink(path);
+  }
+
+  async syncDir(dir: string): Promise<void> {
+    const fd = await open(dir, fs.constants.O_RDONLY);
+    try {
+      await fsync(fd);
+    } finally {
+      await close(fd);
+    }
+  }
+}
