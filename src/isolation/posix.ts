@@ -1,0 +1,458 @@
+/**
+ * The posix containerizer: a container is a process tree started by the gated launcher
+ * (launcher.ts) in its own session and process group, with stdout/stderr appended to files
+ * in the sandbox. Isolators (cgroups, namespaces) plug in around it; without them a
+ * container is found by its session (process-session.ts).
+ *
+ * Life of a container: LAUNCHING (isolators prepared, launcher spawned and isolated, "go"
+ * not yet said) → RUNNING → DESTROYING (destroy asked) → TERMINATED. When the launcher
+ * ends (seen as our child's exit, or by polling /proc for a recovered container), whatever
+ * is left of the container is killed, the isolators are asked whether a limit was hit and
+ * cleaned up, and wait() resolves with the Termination.
+ *
+ * The runtime directory of a container (`<runtimeRoot>/<id>`) holds `state.json` (what the
+ * agent also checkpoints, so orphans can be found) and `exit_status` (written by the
+ * recorder). It is removed once the termination is known.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { chown, mkdir, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code, DcosError, asDcosError } from "../runtime/error.js";
+import { silentLogger, type Logger } from "../runtime/log.js";
+import { containerEnvironment, validateConfig, validateId } from "./container-config.js";
+import type {
+  ContainerConfig,
+  ContainerId,
+  ContainerState,
+  Containerizer,
+  RecoveryResult,
+  ResourceUsage,
+  Termination,
+} from "./containerizer.js";
+import type { Isolator, Limitation } from "./isolator.js";
+import { GO_LINE, describeExit, launcherArgs, readExitStatusFile, type ExitStatus } from "./launcher.js";
+import { bootId, isAlive, readStat, type ProcStat } from "./proc.js";
+import { killSession, sessionProcesses, signalEach, sumProcesses } from "./process-session.js";
+import { isRoot, resolveUser, type UserIds } from "./users.js";
+
+export enum ContainerPhase {
+  LAUNCHING = "LAUNCHING",
+  RUNNING = "RUNNING",
+  DESTROYING = "DESTROYING",
+  TERMINATED = "TERMINATED",
+}
+
+const TRANSITIONS: Record<ContainerPhase, readonly ContainerPhase[]> = {
+  [ContainerPhase.LAUNCHING]: [ContainerPhase.RUNNING, ContainerPhase.DESTROYING, ContainerPhase.TERMINATED],
+  [ContainerPhase.RUNNING]: [ContainerPhase.DESTROYING, ContainerPhase.TERMINATED],
+  [ContainerPhase.DESTROYING]: [ContainerPhase.TERMINATED],
+  [ContainerPhase.TERMINATED]: [],
+};
+
+export interface PosixContainerizerOptions {
+  /** Where each container's runtime directory lives (e.g. `<work_dir>/containers`). */
+  runtimeRoot: string;
+  /** Applied to every container, in order. Empty: plain posix. */
+  isolators?: readonly Isolator[];
+  logger?: Logger;
+  /** How often a recovered container's launcher is looked for in /proc. Default 100 ms. */
+  pollIntervalMs?: number;
+  /** How long to keep killing what is left of a container before giving up on it. Default 10 s. */
+  killTimeoutMs?: number;
+}
+
+const STATE_FILE = "state.json";
+const STATUS_FILE = "exit_status";
+/** How often destroy looks for processes that have not had their SIGTERM yet. */
+const TERM_POLL_MS = 50;
+
+class Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve!: (v: T) => void;
+  constructor() {
+    this.promise = new Promise<T>((r) => (this.resolve = r));
+  }
+}
+
+/** One container as the containerizer tracks it. */
+class Container {
+  phase = ContainerPhase.LAUNCHING;
+  state: ContainerState;
+  child?: ChildProcess;
+  /** Resolves when the launcher process has ended, with its status when we were its parent. */
+  readonly launcherGone = new Deferred<ExitStatus | undefined>();
+  readonly termination = new Deferred<Termination>();
+  /** Resolves when launch has finished, well or not. */
+  readonly launched = new Deferred<void>();
+  destroyRequested = false;
+  destroying?: Promise<Termination>;
+  pollTimer?: NodeJS.Timeout;
+
+  constructor(state: ContainerState) {
+    this.state = state;
+  }
+}
+
+function notFound(id: ContainerId): DcosError {
+  return new DcosError(Code.NOT_FOUND, `Unknown container '${id}': it was never launched here or has ended`);
+}
+
+export class PosixContainerizer implements Containerizer {
+  readonly kind = "posix";
+  private readonly live = new Map<ContainerId, Container>();
+  private readonly ended = new Map<ContainerId, Termination>();
+  private readonly isolators: readonly Isolator[];
+  private readonly log: Logger;
+  private readonly pollMs: number;
+  private readonly killTimeoutMs: number;
+  private detached = false;
+
+  constructor(private readonly options: PosixContainerizerOptions) {
+    this.isolators = options.isolators ?? [];
+    this.log = (options.logger ?? silentLogger()).child({ component: "posix-containerizer" });
+    this.pollMs = options.pollIntervalMs ?? 100;
+    this.killTimeoutMs = options.killTimeoutMs ?? 10_000;
+  }
+
+  // ---- launch ------------------------------------------------------------------------
+
+  async launch(config: ContainerConfig): Promise<ContainerState> {
+    validateConfig(config);
+    if (this.detached) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot launch container '${config.id}': the containerizer is detached`);
+    if (this.live.has(config.id)) throw new DcosError(Code.ALREADY_EXISTS, `Container '${config.id}' already exists`);
+    const runtimeDir = join(this.options.runtimeRoot, config.id);
+    const c = new Container({
+      id: config.id,
+      containerizer: this.kind,
+      isolators: this.isolators.map((i) => i.name),
+      pid: 0,
+      startTime: 0,
+      bootId: bootId(),
+      sandbox: config.sandbox,
+      runtimeDir,
+      ...(config.resources?.ports?.length ? { ports: [...config.resources.ports] } : {}),
+    });
+    this.live.set(config.id, c); // reserve the id before the first await
+    this.ended.delete(config.id);
+    try {
+      await this.start(c, config);
+    } catch (e) {
+      await this.abortLaunch(c);
+      throw asDcosError(e, Code.INTERNAL, `Launching container '${config.id}' failed`);
+    } finally {
+      c.launched.resolve();
+    }
+    this.log.info({ container: c.state.id, pid: c.state.pid }, "Container launched");
+    return { ...c.state };
+  }
+
+  private async start(c: Container, config: ContainerConfig): Promise<void> {
+    const sandboxStat = await stat(config.sandbox).catch(() => undefined);
+    if (!sandboxStat?.isDirectory()) {
+      throw new DcosError(Code.INVALID_ARGUMENT, `Invalid container config for '${config.id}': sandbox ${config.sandbox} is not an existing directory`);
+    }
+    const user = config.user === undefined ? undefined : await this.userFor(config);
+    await rm(c.state.runtimeDir, { recursive: true, force: true });
+    await mkdir(c.state.runtimeDir, { recursive: true, mode: 0o700 });
+    for (const isolator of this.isolators) await isolator.prepare(config);
+
+    const stdoutPath = config.stdoutPath ?? join(config.sandbox, "stdout");
+    const stderrPath = config.stderrPath ?? join(config.sandbox, "stderr");
+    const out = await open(stdoutPath, "a", 0o644);
+    const err = await open(stderrPath, "a", 0o644);
+    try {
+      if (user) {
+        await chown(config.sandbox, user.uid, user.gid);
+        await out.chown(user.uid, user.gid);
+        await err.chown(user.uid, user.gid);
+      }
+      const args = launcherArgs({
+        statusFile: join(c.state.runtimeDir, STATUS_FILE),
+        command: config.command,
+        isolationPrefix: this.isolators.flatMap((i) => i.launchPrefix?.(config) ?? []),
+        commandPrefix: user ? userPrefix(user) : [],
+      });
+      const env = containerEnvironment(config);
+      if (user) Object.assign(env, { USER: user.name, LOGNAME: user.name });
+      const child = spawn("/bin/sh", args, { cwd: config.sandbox, env, detached: true, stdio: ["pipe", out.fd, err.fd] });
+      c.child = child;
+      child.once("exit", (code, signal) => c.launcherGone.resolve({ exitCode: code, signal }));
+      await once(child, "spawn"); // rejects on a spawn 'error'
+
+    } finally {
+      await out.close();
+      await err.close();
+    }
+    const pid = c.child!.pid!;
+    const proc = await readStat(pid);
+    if (!proc) throw new DcosError(Code.INTERNAL, `Container '${config.id}': the launcher (pid ${pid}) ended before it was told to start`);
+    c.state.pid = pid;
+    c.state.startTime = proc.startTime;
+    for (const isolator of this.isolators) await isolator.isolate(config.id, pid);
+    await writeFile(join(c.state.runtimeDir, STATE_FILE), JSON.stringify(c.state));
+    c.child.stdin!.on("error", () => undefined); // the launcher may be gone already; its exit tells
+    c.child.stdin!.end(GO_LINE);
+    this.transition(c, ContainerPhase.RUNNING);
+    void this.finish(c);
+  }
+
+  private async userFor(config: ContainerConfig): Promise<UserIds> {
+    if (!isRoot()) {
+      throw new DcosError(Code.PERMISSION_DENIED, `Cannot run container '${config.id}' as user '${config.user}': the agent does not run as root`);
+    }
+    return resolveUser(config.user!);
+  }
+
+  /** A launch that failed half way: kill what may have started and forget the container. */
+  private async abortLaunch(c: Container): Promise<void> {
+    if (c.child?.pid !== undefined) {
+      await this.killEverything(c).catch((e) => this.log.warn({ err: e, container: c.state.id }, "Could not kill a half-launched container"));
+    }
+    await this.cleanupIsolators(c);
+    await rm(c.state.runtimeDir, { recursive: true, force: true }).catch(() => undefined);
+    this.live.delete(c.state.id);
+  }
+
+  // ---- the end of a container --------------------------------------------------------
+
+  /** Waits for the launcher to end, then kills the rest, asks the isolators and resolves wait(). */
+  private async finish(c: Container): Promise<void> {
+    const direct = await c.launcherGone.promise;
+    if (this.detached) return;
+    const recorded = await readExitStatusFile(join(c.state.runtimeDir, STATUS_FILE));
+    await this.killEverything(c).catch((e) => this.log.error({ err: e, container: c.state.id }, "Processes of an ended container could not all be killed"));
+    const limitation = await this.limitation(c);
+    await this.cleanupIsolators(c);
+    await rm(c.state.runtimeDir, { recursive: true, force: true }).catch(() => undefined);
+    if (this.detached) return;
+    const termination = this.termination(c, recorded ?? direct, limitation);
+    this.transition(c, ContainerPhase.TERMINATED);
+    this.live.delete(c.state.id);
+    this.ended.set(c.state.id, termination);
+    this.log.info({ container: c.state.id, termination }, "Container terminated");
+    c.termination.resolve(termination);
+  }
+
+  private termination(c: Container, status: ExitStatus | undefined, limitation: Limitation | undefined): Termination {
+    const base = { containerId: c.state.id, exitCode: status?.exitCode ?? null, signal: status?.signal ?? null };
+    if (limitation) {
+      return { ...base, reason: limitation.reason, message: limitation.message, ...(limitation.memoryBytes !== undefined ? { memoryBytes: limitation.memoryBytes } : {}) };
+    }
+    if (c.destroyRequested) {
+      return { ...base, reason: "destroyed", message: `Container destroyed: ${status ? describeExit(status) : "status unknown"}` };
+    }
+    if (!status) {
+      return { ...base, reason: "status unknown", message: "Container ended while the agent was away and left no exit status" };
+    }
+    return { ...base, message: describeExit(status) };
+  }
+
+  private async limitation(c: Container): Promise<Limitation | undefined> {
+    for (const isolator of this.isolatorsOf(c)) {
+      const l = await isolator.limitation?.(c.state.id).catch((e) => {
+        this.log.warn({ err: e, container: c.state.id, isolator: isolator.name }, "Could not read limitations");
+        return undefined;
+      });
+      if (l) return l;
+    }
+    return undefined;
+  }
+
+  private async cleanupIsolators(c: Container): Promise<void> {
+    for (const isolator of this.isolatorsOf(c)) {
+      await isolator.cleanup(c.state.id).catch((e) => this.log.error({ err: e, container: c.state.id, isolator: isolator.name }, "Isolator cleanup failed"));
+    }
+  }
+
+  private isolatorsOf(c: Container): Isolator[] {
+    return this.isolators.filter((i) => c.state.isolators.includes(i.name));
+  }
+
+  // ---- processes ---------------------------------------------------------------------
+
+  /** The isolator that tracks the container's processes, if any (cgroups). */
+  private tracker(c: Container): Isolator | undefined {
+    return this.isolatorsOf(c).find((i) => i.pids !== undefined && i.kill !== undefined);
+  }
+
+  private async processes(c: Container): Promise<ProcStat[]> {
+    const tracker = this.tracker(c);
+    if (!tracker) return sessionProcesses(c.state.pid);
+    const stats = await Promise.all((await tracker.pids!(c.state.id)).map((pid) => readStat(pid)));
+    return stats.filter((s): s is ProcStat => s !== undefined && s.state !== "Z");
+  }
+
+  /** SIGKILL every process of the container until none is left. */
+  private async killEverything(c: Container): Promise<void> {
+    const tracker = this.tracker(c);
+    const deadline = Date.now() + this.killTimeoutMs;
+    for (;;) {
+      if (tracker) await tracker.kill!(c.state.id);
+      else await killSession(c.state.pid);
+      if ((await this.processes(c)).length === 0) return;
+      if (Date.now() > deadline) {
+        throw new DcosError(Code.DEADLINE_EXCEEDED, `Processes of container '${c.state.id}' still run ${this.killTimeoutMs} ms after SIGKILL`);
+      }
+      await sleep(10);
+    }
+  }
+
+  // ---- wait, destroy, usage ----------------------------------------------------------
+
+  async wait(id: ContainerId): Promise<Termination> {
+    const done = this.ended.get(id);
+    if (done) return done;
+    const c = this.live.get(id);
+    if (!c) throw notFound(id);
+    return c.termination.promise;
+  }
+
+  async destroy(id: ContainerId, gracePeriodMs: number): Promise<Termination> {
+    const done = this.ended.get(id);
+    if (done) return done;
+    const c = this.live.get(id);
+    if (!c) throw notFound(id);
+    if (!(Number.isFinite(gracePeriodMs) && gracePeriodMs >= 0)) {
+      throw new DcosError(Code.INVALID_ARGUMENT, `Invalid grace period ${gracePeriodMs} for container '${id}': a non-negative number of milliseconds`);
+    }
+    c.destroying ??= this.destroySteps(c, gracePeriodMs);
+    return c.destroying;
+  }
+
+  private async destroySteps(c: Container, gracePeriodMs: number): Promise<Termination> {
+    await c.launched.promise;
+    if (c.phase === ContainerPhase.TERMINATED || !this.live.has(c.state.id)) return this.wait(c.state.id);
+    c.destroyRequested = true;
+    this.transition(c, ContainerPhase.DESTROYING);
+    if (gracePeriodMs > 0) await this.terminate(c, gracePeriodMs);
+    await this.killEverything(c).catch((e) => this.log.error({ err: e, container: c.state.id }, "Destroy could not kill every process"));
+    return c.termination.promise;
+  }
+
+  /**
+   * SIGTERM to every process but the launcher (which must live to record how the command
+   * ended), until the launcher ends or the grace period is over. Processes that appear
+   * meanwhile (the command had not started yet, or it forked) get their SIGTERM too.
+   */
+  private async terminate(c: Container, gracePeriodMs: number): Promise<void> {
+    const deadline = Date.now() + gracePeriodMs;
+    const signalled = new Set<number>([c.state.pid]);
+    let ended = false;
+    void c.launcherGone.promise.then(() => (ended = true));
+    while (!ended && Date.now() < deadline) {
+      const fresh = (await this.processes(c)).map((p) => p.pid).filter((pid) => !signalled.has(pid));
+      signalEach(fresh, "SIGTERM");
+      for (const pid of fresh) signalled.add(pid);
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<void>((r) => (timer = setTimeout(r, Math.min(TERM_POLL_MS, Math.max(0, deadline - Date.now())))));
+      await Promise.race([c.launcherGone.promise, tick]);
+      clearTimeout(timer);
+    }
+  }
+
+  async usage(id: ContainerId): Promise<ResourceUsage> {
+    const c = this.live.get(id);
+    if (!c || c.phase === ContainerPhase.TERMINATED) throw notFound(id);
+    const totals = sumProcesses(await this.processes(c));
+    let usage: ResourceUsage = { containerId: id, timestamp: Date.now(), ...totals };
+    for (const isolator of this.isolatorsOf(c)) {
+      if (isolator.usage) usage = { ...usage, ...(await isolator.usage(id)), containerId: id };
+    }
+    return usage;
+  }
+
+  containers(): ContainerId[] {
+    return [...this.live.keys()];
+  }
+
+  state(id: ContainerId): ContainerState | undefined {
+    const c = this.live.get(id);
+    return c && c.phase !== ContainerPhase.LAUNCHING ? { ...c.state } : undefined;
+  }
+
+  // ---- recovery and detach -----------------------------------------------------------
+
+  async recover(states: readonly ContainerState[]): Promise<RecoveryResult> {
+    const recovered: ContainerId[] = [];
+    for (const s of states) {
+      if (s.containerizer !== this.kind) continue;
+      if (this.live.has(s.id)) continue;
+      await this.adopt(s);
+      recovered.push(s.id);
+    }
+    const orphans: ContainerId[] = [];
+    const known = new Set(states.map((s) => s.id));
+    for (const name of await readdir(this.options.runtimeRoot).catch(() => [] as string[])) {
+      if (known.has(name) || this.live.has(name)) continue;
+      const s = await this.readStateFile(name);
+      if (!s) continue;
+      await this.adopt(s);
+      orphans.push(s.id);
+    }
+    this.log.info({ recovered, orphans }, "Containers recovered");
+    return { recovered, orphans };
+  }
+
+  private async readStateFile(name: string): Promise<ContainerState | undefined> {
+    try {
+      validateId("container id", name);
+      const s = JSON.parse(await readFile(join(this.options.runtimeRoot, name, STATE_FILE), "utf8")) as ContainerState;
+      return s.id === name && s.containerizer === this.kind ? s : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Tracks a checkpointed container again: watches its launcher if it still runs. */
+  private async adopt(s: ContainerState): Promise<void> {
+    validateId("container id", s.id);
+    const c = new Container({ ...s, isolators: [...s.isolators] });
+    this.live.set(s.id, c);
+    for (const name of s.isolators) {
+      const isolator = this.isolators.find((i) => i.name === name);
+      if (!isolator) this.log.warn({ container: s.id, isolator: name }, "Recovering a container whose isolator is not configured any more");
+      else await isolator.recover(c.state).catch((e) => this.log.error({ err: e, container: s.id, isolator: name }, "Isolator recovery failed"));
+    }
+    this.transition(c, ContainerPhase.RUNNING);
+    c.launched.resolve();
+    const alive = s.bootId === bootId() && (await isAlive(s.pid, s.startTime));
+    if (alive) this.poll(c);
+    else c.launcherGone.resolve(undefined);
+    void this.finish(c);
+  }
+
+  private poll(c: Container): void {
+    c.pollTimer = setTimeout(() => {
+      c.pollTimer = undefined;
+      void isAlive(c.state.pid, c.state.startTime).then((alive) => {
+        if (this.detached) return;
+        if (alive) this.poll(c);
+        else c.launcherGone.resolve(undefined);
+      });
+    }, this.pollMs);
+  }
+
+  detach(): void {
+    this.detached = true;
+    for (const c of this.live.values()) {
+      if (c.pollTimer) clearTimeout(c.pollTimer);
+      c.child?.unref();
+    }
+    this.log.info({ containers: this.containers() }, "Containerizer detached; containers keep running");
+  }
+
+  private transition(c: Container, to: ContainerPhase): void {
+    if (!TRANSITIONS[c.phase].includes(to)) {
+      throw new DcosError(Code.INTERNAL, `Illegal container transition ${c.phase} -> ${to} for '${c.state.id}'`);
+    }
+    this.log.debug({ container: c.state.id, from: c.phase, to }, "Container transition");
+    c.phase = to;
+  }
+}
+
+/** Drops root for the command (setpriv from util-linux), keeping the recorder as root. */
+function userPrefix(user: UserIds): string[] {
+  return ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, user.name === String(user.uid) ? "--clear-groups" : "--init-groups", "--"];
+}

@@ -1,0 +1,116 @@
+/**
+ * Reading Linux's /proc: one process's stat line, every process on the host, and the host
+ * constants needed to turn ticks and pages into seconds and bytes. Everything here reads
+ * a snapshot; a process can vanish between two reads, so "gone" is an ordinary answer
+ * (undefined), never an error.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+
+/** The fields of /proc/<pid>/stat that isolation needs. */
+export interface ProcStat {
+  pid: number;
+  comm: string;
+  /** R, S, D, Z (zombie), T, X … */
+  state: string;
+  ppid: number;
+  pgrp: number;
+  session: number;
+  /** CPU time in clock ticks (see clockTicksPerSecond). */
+  utimeTicks: number;
+  stimeTicks: number;
+  threads: number;
+  /** When the process started, in clock ticks after boot: with the pid, it names one process for good. */
+  startTime: number;
+  /** Resident set size in pages (see pageSize). */
+  rssPages: number;
+}
+
+/**
+ * Parses one /proc/<pid>/stat line. The command name sits in parentheses and may itself
+ * contain spaces and parentheses, so the fields are counted from the last ')'.
+ */
+export function parseStat(line: string): ProcStat | undefined {
+  const open = line.indexOf("(");
+  const close = line.lastIndexOf(")");
+  if (open < 0 || close < open) return undefined;
+  const pid = Number(line.slice(0, open).trim());
+  const rest = line.slice(close + 2).trim().split(/\s+/);
+  // rest[0] is field 3 (state); field n is rest[n - 3].
+  const field = (n: number): number => Number(rest[n - 3]);
+  const stat: ProcStat = {
+    pid,
+    comm: line.slice(open + 1, close),
+    state: rest[0] ?? "?",
+    ppid: field(4),
+    pgrp: field(5),
+    session: field(6),
+    utimeTicks: field(14),
+    stimeTicks: field(15),
+    threads: field(20),
+    startTime: field(22),
+    rssPages: field(24),
+  };
+  if (!Number.isInteger(stat.pid) || !Number.isFinite(stat.startTime)) return undefined;
+  return stat;
+}
+
+/** The stat of one process, or undefined when it does not exist (any more). */
+export async function readStat(pid: number): Promise<ProcStat | undefined> {
+  try {
+    return parseStat(await readFile(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The stat of every process on the host at one moment (processes that vanish while reading are skipped). */
+export async function listProcesses(): Promise<ProcStat[]> {
+  const names = await readdir("/proc");
+  const stats = await Promise.all(names.filter((n) => /^\d+$/.test(n)).map((n) => readStat(Number(n))));
+  return stats.filter((s): s is ProcStat => s !== undefined);
+}
+
+/** A zombie or dead process has exited; only its parent's wait is left. */
+export function hasExited(stat: ProcStat): boolean {
+  return stat.state === "Z" || stat.state === "X" || stat.state === "x";
+}
+
+/**
+ * Whether the process that was `pid` and started at `startTime` still runs. A pid reused
+ * by another process has another start time, so it does not count.
+ */
+export async function isAlive(pid: number, startTime: number): Promise<boolean> {
+  const stat = await readStat(pid);
+  return stat !== undefined && stat.startTime === startTime && !hasExited(stat);
+}
+
+let cachedBootId: string | undefined;
+/** This boot's id: a checkpoint from another boot names processes that are all gone. */
+export function bootId(): string {
+  cachedBootId ??= readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  return cachedBootId;
+}
+
+function getconf(name: string, fallback: number): number {
+  try {
+    const v = Number(execFileSync("getconf", [name], { encoding: "utf8" }).trim());
+    return Number.isFinite(v) && v > 0 ? v : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+let cachedTicks: number | undefined;
+/** USER_HZ, the unit of the CPU times in /proc (100 on every common Linux build). */
+export function clockTicksPerSecond(): number {
+  cachedTicks ??= getconf("CLK_TCK", 100);
+  return cachedTicks;
+}
+
+let cachedPageSize: number | undefined;
+export function pageSize(): number {
+  cachedPageSize ??= getconf("PAGESIZE", 4096);
+  return cachedPageSize;
+}
