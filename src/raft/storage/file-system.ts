@@ -114,13 +114,8 @@ export class NodeFileSystem implements FileSystem {
     await fs.promises.writeFile(path, data);
   }
 
-  async syncFile(path: string): Promise<void> {
-    const fd = await open(path, fs.constants.O_RDONLY);
-    try {
-      await fdatasync(fd);
-    } finally {
-      await close(fd);
-    }
+  syncFile(path: string): Promise<void> {
+    return withReadFd(path, fdatasync);
   }
 
   async truncate(path: string, length: number): Promise<void> {
@@ -135,12 +130,16 @@ export class NodeFileSystem implements FileSystem {
     await fs.promises.unlink(path);
   }
 
-  async syncDir(dir: string): Promise<void> {
-    const fd = await open(dir, fs.constants.O_RDONLY);
-    try {
-      await fsync(fd);
-    } finally {
-      await close(fd);
-    }
+  syncDir(dir: string): Promise<void> {
+    return withReadFd(dir, fsync);
+  }
+}
+
+async function withReadFd(path: string, fn: (fd: number) => Promise<void>): Promise<void> {
+  const fd = await open(path, fs.constants.O_RDONLY);
+  try {
+    await fn(fd);
+  } finally {
+    await close(fd);
   }
 }
