@@ -108,7 +108,7 @@ export function resourceProblem(r: Resource): string | undefined {
   const alloc = allocationRole(r);
   if (alloc !== undefined) {
     const problem = roleProblem(alloc);
-    if (problem || alloc === DEFAULT_ROLE) return `${what} is allocated to invalid role '${alloc}': ${problem ?? "'*' cannot be allocated to"}`;
+    if (problem) return `${what} is allocated to invalid role '${alloc}': ${problem}`;
   }
   if (isIndivisible(r) && r.type !== Value_Type.SCALAR) return `${what} is a persistent volume but not a scalar`;
   return undefined;

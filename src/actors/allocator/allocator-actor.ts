@@ -1,0 +1,412 @@
+/**
+ * The allocator actor: keeps the books (what each agent has, what each framework holds
+ * where, filters, suppressed roles, weights), runs a round of its policy every allocation
+ * interval and soon after a change that frees resources or adds a taker, applies the
+ * round's offers to the books and hands them to the master's callback.
+ *
+ * Every method runs inside the actor (the facade in allocator-facade.ts dispatches to it).
+ * Calls that make no sense (unknown ids, invalid resources) are logged, counted under
+ * `allocator/dropped/<reason>` and ignored: the allocator never throws at the master.
+ */
+import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
+import type { Counter, Samples } from "../../metrics/registry.js";
+import { Quantities } from "../../resources/quantities.js";
+import { allocationRole } from "../../resources/resource.js";
+import { Resources } from "../../resources/resources.js";
+import { roleProblem } from "../../resources/roles.js";
+import { Actor } from "../../runtime/actor.js";
+import type { Timer } from "../../runtime/clock.js";
+import type { AllocatorAgent, AllocatorFramework, AllocatorMetrics, OfferDecision } from "./allocator.js";
+import type { AllocationPolicy } from "./policies.js";
+import type { AllocationSnapshot, RoundOffer, SnapshotAgent, SnapshotFramework } from "./snapshot.js";
+
+export const DEFAULT_ALLOCATION_INTERVAL_MS = 1000;
+/** Longest filter honoured (Mesos caps refuse_seconds at a year too). */
+const MAX_REFUSE_SECONDS = 365 * 24 * 3600;
+
+class AgentBook implements SnapshotAgent {
+  free: Resources;
+  /** Framework id → what it holds here (with allocation roles). */
+  readonly allocated = new Map<string, Resources>();
+  constructor(
+    readonly id: string,
+    public info: AllocatorAgent,
+    public total: Resources,
+    public active: boolean,
+  ) {
+    this.free = total;
+  }
+}
+
+class FrameworkBook implements SnapshotFramework {
+  readonly suppressedRoles = new Set<string>();
+  /** Agent id → what it holds there (with allocation roles). */
+  readonly held = new Map<string, Resources>();
+  readonly allocated = new Map<string, Quantities>();
+  readonly filters = new Map<string, number>();
+  constructor(
+    readonly id: string,
+    public roles: readonly string[],
+    public active: boolean,
+  ) {}
+}
+
+export type DropReason =
+  | "unknown_framework"
+  | "unknown_agent"
+  | "duplicate_framework"
+  | "duplicate_agent"
+  | "invalid_resources"
+  | "invalid_roles"
+  | "recovered_more_than_allocated";
+
+export class AllocatorActor extends Actor {
+  private readonly agents = new Map<string, AgentBook>();
+  private readonly frameworks = new Map<string, FrameworkBook>();
+  private weights = new Map<string, number>();
+  private offerCallback: ((decisions: OfferDecision[]) => void) | undefined;
+  private intervalTimer: Timer | undefined;
+  private soonTimer: Timer | undefined;
+  private runsCounter!: Counter;
+  private runMs!: Samples;
+  private readonly drops = new Map<DropReason, Counter>();
+  private lastRunMs = 0;
+  private stopped = false;
+
+  constructor(
+    name: string,
+    private readonly policy: AllocationPolicy,
+    private readonly intervalMs: number,
+    weights: ReadonlyMap<string, number> | undefined,
+  ) {
+    super(name);
+    if (weights) this.weights = new Map(weights);
+  }
+
+  override initialize(): void {
+    const m = this.system.metrics;
+    this.runsCounter = m.counter("allocator/allocation_runs", "Allocation rounds run");
+    this.runMs = m.sampled("allocator/allocation_run_ms", "Milliseconds one allocation round took");
+    m.gauge("allocator/frameworks", () => this.frameworks.size, "Frameworks the allocator knows");
+    m.gauge("allocator/agents", () => this.agents.size, "Agents the allocator knows");
+    m.gauge("allocator/offer_filters/active", () => this.activeFilters(), "Framework/agent filters not yet expired");
+    this.log.info({ policy: this.policy.name, intervalMs: this.intervalMs }, `Allocator started with policy ${this.policy.name}`);
+    this.armInterval();
+  }
+
+  override finalize(): void {
+    this.intervalTimer?.cancel();
+    this.soonTimer?.cancel();
+  }
+
+  // ---- the calls of the Allocator interface --------------------------------------------
+
+  setOfferCallback(offer: (decisions: OfferDecision[]) => void): void {
+    this.offerCallback = offer;
+    this.soon();
+  }
+
+  addFramework(id: string, info: AllocatorFramework, used: ReadonlyMap<string, readonly Resource[]>): void {
+    if (this.frameworks.has(id)) return this.drop("duplicate_framework", `Ignoring addFramework for ${id} because it is already added`);
+    if (!this.validRoles(id, info.roles)) return;
+    const fw = new FrameworkBook(id, [...info.roles], info.active);
+    this.setSuppressed(fw, info.suppressedRoles);
+    this.frameworks.set(id, fw);
+    for (const [agentId, resources] of used) {
+      const agent = this.agents.get(agentId);
+      const res = this.toResources(resources, `addFramework ${id} on agent ${agentId}`);
+      if (!agent) this.drop("unknown_agent", `Not counting what framework ${id} uses on agent ${agentId} because the agent is not added`);
+      else if (res) this.hold(fw, agent, this.withRoles(fw, res));
+    }
+    this.log.info({ framework: id, roles: fw.roles }, `Added framework ${id} with roles ${fw.roles.join(", ")}`);
+    this.soon();
+  }
+
+  updateFramework(id: string, info: AllocatorFramework): void {
+    const fw = this.framework(id, "updateFramework");
+    if (!fw || !this.validRoles(id, info.roles)) return;
+    fw.roles = [...info.roles];
+    fw.active = info.active;
+    this.setSuppressed(fw, info.suppressedRoles);
+    this.soon();
+  }
+
+  activateFramework(id: string): void {
+    const fw = this.framework(id, "activateFramework");
+    if (!fw) return;
+    fw.active = true;
+    this.soon();
+  }
+
+  deactivateFramework(id: string): void {
+    const fw = this.framework(id, "deactivateFramework");
+    if (fw) fw.active = false;
+  }
+
+  removeFramework(id: string): void {
+    const fw = this.framework(id, "removeFramework");
+    if (!fw) return;
+    for (const [agentId, held] of fw.held) {
+      const agent = this.agents.get(agentId)!;
+      agent.allocated.delete(id);
+      agent.free = agent.free.add(held.unallocated());
+    }
+    this.frameworks.delete(id);
+    this.log.info({ framework: id }, `Removed framework ${id}; its resources are free again`);
+    this.soon();
+  }
+
+  addAgent(id: string, info: AllocatorAgent, used: ReadonlyMap<string, readonly Resource[]>): void {
+    if (this.agents.has(id)) return this.drop("duplicate_agent", `Ignoring addAgent for ${id} because it is already added`);
+    const total = this.toResources(info.total, `addAgent ${id}`);
+    if (!total) return;
+    const agent = new AgentBook(id, info, total, info.active);
+    this.agents.set(id, agent);
+    for (const [frameworkId, resources] of used) {
+      const fw = this.frameworks.get(frameworkId);
+      const res = this.toResources(resources, `addAgent ${id} used by ${frameworkId}`);
+      if (!fw) this.drop("unknown_framework", `Not counting what framework ${frameworkId} uses on agent ${id} because the framework is not added`);
+      else if (res) this.hold(fw, agent, this.withRoles(fw, res));
+    }
+    this.log.info({ agent: id, total: String(total) }, `Added agent ${id} (${info.hostname}) with ${total}`);
+    this.soon();
+  }
+
+  updateAgent(id: string, total: readonly Resource[]): void {
+    const agent = this.agent(id, "updateAgent");
+    const res = agent && this.toResources(total, `updateAgent ${id}`);
+    if (!agent || !res) return;
+    agent.total = res;
+    let free = res;
+    for (const held of agent.allocated.values()) free = free.subtract(held.unallocated());
+    agent.free = free;
+    this.soon();
+  }
+
+  activateAgent(id: string): void {
+    const agent = this.agent(id, "activateAgent");
+    if (!agent) return;
+    agent.active = true;
+    this.soon();
+  }
+
+  deactivateAgent(id: string): void {
+    const agent = this.agent(id, "deactivateAgent");
+    if (agent) agent.active = false;
+  }
+
+  removeAgent(id: string): void {
+    const agent = this.agent(id, "removeAgent");
+    if (!agent) return;
+    for (const [frameworkId, held] of agent.allocated) {
+      const fw = this.frameworks.get(frameworkId)!;
+      fw.held.delete(id);
+      fw.filters.delete(id);
+      this.count(fw, held, -1);
+    }
+    this.agents.delete(id);
+    for (const fw of this.frameworks.values()) fw.filters.delete(id);
+    this.log.info({ agent: id }, `Removed agent ${id}`);
+  }
+
+  recoverResources(frameworkId: string, agentId: string, resources: readonly Resource[], refuseSeconds?: number): void {
+    const fw = this.framework(frameworkId, "recoverResources");
+    const agent = fw && this.agent(agentId, "recoverResources");
+    const res = agent && this.toResources(resources, `recoverResources of ${frameworkId} on ${agentId}`);
+    if (!fw || !agent || !res) return;
+    const held = fw.held.get(agentId) ?? Resources.empty();
+    let back = this.withRoles(fw, res);
+    if (!held.contains(back)) {
+      const heldPart = held.subtract(held.subtract(back));
+      this.drop(
+        "recovered_more_than_allocated",
+        `Recovering only ${heldPart} of ${back} for framework ${frameworkId} on agent ${agentId}: the rest was not allocated to it`,
+      );
+      back = heldPart;
+    }
+    this.release(fw, agent, back);
+    if (refuseSeconds !== undefined && refuseSeconds > 0 && Number.isFinite(refuseSeconds)) {
+      const until = this.clock.now() + Math.min(refuseSeconds, MAX_REFUSE_SECONDS) * 1000;
+      fw.filters.set(agentId, Math.max(until, fw.filters.get(agentId) ?? 0));
+    }
+    if (!back.isEmpty()) this.soon();
+  }
+
+  suppressOffers(frameworkId: string, roles?: readonly string[]): void {
+    const fw = this.framework(frameworkId, "suppressOffers");
+    if (!fw) return;
+    for (const role of roles && roles.length > 0 ? roles : fw.roles) fw.suppressedRoles.add(role);
+    this.log.info({ framework: frameworkId, suppressed: [...fw.suppressedRoles] }, `Framework ${frameworkId} suppressed offers`);
+  }
+
+  reviveOffers(frameworkId: string, roles?: readonly string[]): void {
+    const fw = this.framework(frameworkId, "reviveOffers");
+    if (!fw) return;
+    fw.filters.clear();
+    for (const role of roles && roles.length > 0 ? roles : fw.roles) fw.suppressedRoles.delete(role);
+    this.log.info({ framework: frameworkId, suppressed: [...fw.suppressedRoles] }, `Framework ${frameworkId} revived offers`);
+    this.soon();
+  }
+
+  updateWeights(weights: ReadonlyMap<string, number>): void {
+    for (const [role, w] of weights) {
+      if (!(w > 0) || !Number.isFinite(w)) {
+        this.drop("invalid_roles", `Ignoring weight ${w} for role '${role}': weights must be finite and > 0`);
+        continue;
+      }
+      this.weights.set(role, w);
+    }
+  }
+
+  metrics(): AllocatorMetrics {
+    return { allocationRuns: this.runsCounter?.value ?? 0, lastAllocationRunMs: this.lastRunMs };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.intervalTimer?.cancel();
+    this.soonTimer?.cancel();
+  }
+
+  // ---- rounds -----------------------------------------------------------------------------
+
+  /** Runs one round now (also used by tests and the benchmark); returns the decisions. */
+  allocate(): OfferDecision[] {
+    if (!this.offerCallback) return [];
+    const started = performance.now();
+    const offers = this.policy.allocate(this.snapshot());
+    for (const offer of offers) this.apply(offer);
+    const decisions = offers.map((o) => ({ frameworkId: o.frameworkId, agentId: o.agentId, resources: o.resources.toProto() }));
+    this.lastRunMs = performance.now() - started;
+    this.runsCounter.inc();
+    this.runMs.observe(this.lastRunMs);
+    if (decisions.length > 0) {
+      this.log.debug({ offers: decisions.length, ms: this.lastRunMs }, `Allocation round made ${decisions.length} offer(s)`);
+      this.offerCallback(decisions);
+    }
+    return decisions;
+  }
+
+  snapshot(): AllocationSnapshot {
+    return { now: this.clock.now(), agents: [...this.agents.values()], frameworks: [...this.frameworks.values()], weights: this.weights };
+  }
+
+  private armInterval(): void {
+    if (this.stopped) return;
+    this.intervalTimer = this.delay(this.intervalMs, () => {
+      this.allocate();
+      this.armInterval();
+    });
+  }
+
+  /** A round soon (batched with whatever else arrives meanwhile). */
+  private soon(): void {
+    if (this.soonTimer || this.stopped) return;
+    this.soonTimer = this.delay(0, () => {
+      this.soonTimer = undefined;
+      this.allocate();
+    });
+  }
+
+  private apply(offer: RoundOffer): void {
+    const fw = this.frameworks.get(offer.frameworkId)!;
+    const agent = this.agents.get(offer.agentId)!;
+    this.hold(fw, agent, offer.resources);
+  }
+
+  // ---- books ------------------------------------------------------------------------------
+
+  /** Framework fw now holds res (with allocation roles) on agent. */
+  private hold(fw: FrameworkBook, agent: AgentBook, res: Resources): void {
+    fw.held.set(agent.id, (fw.held.get(agent.id) ?? Resources.empty()).add(res));
+    agent.allocated.set(fw.id, (agent.allocated.get(fw.id) ?? Resources.empty()).add(res));
+    agent.free = agent.free.subtract(res.unallocated());
+    this.count(fw, res, 1);
+  }
+
+  /** Framework fw no longer holds res (a part of what it holds) on agent. */
+  private release(fw: FrameworkBook, agent: AgentBook, res: Resources): void {
+    const held = (fw.held.get(agent.id) ?? Resources.empty()).subtract(res);
+    if (held.isEmpty()) {
+      fw.held.delete(agent.id);
+      agent.allocated.delete(fw.id);
+    } else {
+      fw.held.set(agent.id, held);
+      agent.allocated.set(fw.id, held);
+    }
+    agent.free = agent.free.add(res.unallocated());
+    this.count(fw, res, -1);
+  }
+
+  private count(fw: FrameworkBook, res: Resources, sign: 1 | -1): void {
+    for (const role of res.allocationRoles()) {
+      let q = fw.allocated.get(role);
+      if (!q) fw.allocated.set(role, (q = new Quantities()));
+      q.addAll(res.allocatedTo(role).quantities(), sign);
+      if (q.isEmpty()) fw.allocated.delete(role);
+    }
+  }
+
+  /** Resources without an allocation role are taken to be allocated to the framework's first role. */
+  private withRoles(fw: FrameworkBook, res: Resources): Resources {
+    const bare = res.filter((r) => allocationRole(r) === undefined);
+    return bare.isEmpty() ? res : res.subtract(bare).add(bare.allocate(fw.roles[0]!));
+  }
+
+  private setSuppressed(fw: FrameworkBook, roles: readonly string[] | undefined): void {
+    fw.suppressedRoles.clear();
+    for (const role of roles ?? []) fw.suppressedRoles.add(role);
+  }
+
+  private activeFilters(): number {
+    const now = this.clock.now();
+    let n = 0;
+    for (const fw of this.frameworks.values()) for (const until of fw.filters.values()) if (until > now) n++;
+    return n;
+  }
+
+  // ---- guards -----------------------------------------------------------------------------
+
+  private framework(id: string, call: string): FrameworkBook | undefined {
+    const fw = this.frameworks.get(id);
+    if (!fw) this.drop("unknown_framework", `Ignoring ${call} for framework ${id} because it is not added`);
+    return fw;
+  }
+
+  private agent(id: string, call: string): AgentBook | undefined {
+    const agent = this.agents.get(id);
+    if (!agent) this.drop("unknown_agent", `Ignoring ${call} for agent ${id} because it is not added`);
+    return agent;
+  }
+
+  private validRoles(id: string, roles: readonly string[]): boolean {
+    if (roles.length === 0) {
+      this.drop("invalid_roles", `Ignoring framework ${id} because it has no roles`);
+      return false;
+    }
+    for (const role of roles) {
+      const problem = roleProblem(role);
+      if (problem) {
+        this.drop("invalid_roles", `Ignoring framework ${id} because its role '${role}' is invalid: ${problem}`);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private toResources(list: readonly Resource[], what: string): Resources | undefined {
+    try {
+      return Resources.of(list);
+    } catch (err) {
+      this.drop("invalid_resources", `Ignoring ${what}: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private drop(reason: DropReason, why: string): void {
+    let c = this.drops.get(reason);
+    if (!c) this.drops.set(reason, (c = this.system.metrics.counter(`allocator/dropped/${reason}`, `Allocator calls ignored: ${reason}`)));
+    c.inc();
+    this.log.warn({ reason }, why);
+  }
+}

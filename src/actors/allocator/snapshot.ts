@@ -1,0 +1,43 @@
+/**
+ * What an allocation round sees: a read-only snapshot of the allocator's books. The round
+ * (round.ts) is a pure function of it; the actor applies what the round returns.
+ */
+import type { Quantities } from "../../resources/quantities.js";
+import type { Resources } from "../../resources/resources.js";
+
+export interface SnapshotAgent {
+  readonly id: string;
+  /** Everything the agent has (shares are fractions of the sum over active agents). */
+  readonly total: Resources;
+  /** What is neither offered nor used, reservations included. */
+  readonly free: Resources;
+  readonly active: boolean;
+}
+
+export interface SnapshotFramework {
+  readonly id: string;
+  readonly roles: readonly string[];
+  readonly suppressedRoles: ReadonlySet<string>;
+  readonly active: boolean;
+  /** Scalar quantities the framework holds (offered or used), per role. */
+  readonly allocated: ReadonlyMap<string, Quantities>;
+  /** Agent id → clock time (ms) before which that agent is not offered to this framework. */
+  readonly filters: ReadonlyMap<string, number>;
+}
+
+export interface AllocationSnapshot {
+  /** Clock time of the round (filters expire against it). */
+  readonly now: number;
+  /** In the order the round visits them. */
+  readonly agents: readonly SnapshotAgent[];
+  readonly frameworks: readonly SnapshotFramework[];
+  /** Role weights; roles not named weigh 1. */
+  readonly weights: ReadonlyMap<string, number>;
+}
+
+/** Resources of one agent offered to one framework; each carries its allocation role. */
+export interface RoundOffer {
+  readonly frameworkId: string;
+  readonly agentId: string;
+  readonly resources: Resources;
+}
