@@ -1,0 +1,103 @@
+import * as grpc from "@grpc/grpc-js";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { SchedulerService, type Event, type SubscribeRequest, type SubscribeResponse } from "../../gen/dcos/v1/scheduler_pb.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import { clientConstructor, fromServiceError } from "../../runtime/grpc/service.js";
+
+/** The unary calls of SchedulerService, by their local names (accept, decline, …). */
+export type UnaryCall = Exclude<keyof typeof SchedulerService.method, "subscribe">;
+
+/** The fields of a call's request (framework_id and stream_id are filled in by the driver). */
+export type CallInit<K extends UnaryCall> = MessageInitShape<(typeof SchedulerService.method)[K]["input"]>;
+
+/** The metadata key a standby master names the leader in (DcosError details {leader}). */
+export const LEADER_METADATA = "dcos-leader";
+
+export interface StreamHandlers {
+  event(event: Event): void;
+  /** Exactly once per stream: it ended (error undefined) or failed. */
+  closed(error: DcosError | undefined): void;
+}
+
+type UnaryFn = (
+  request: unknown,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (err: grpc.ServiceError | null) => void,
+) => grpc.ClientUnaryCall;
+
+const Client = clientConstructor(SchedulerService);
+
+/**
+ * A status from a master as a DcosError with the server's code and message; a leader hint
+ * in the trailers becomes details.leader.
+ */
+export function statusError(err: unknown): DcosError {
+  const e = fromServiceError(err);
+  const metadata = (err as Partial<grpc.ServiceError> | undefined)?.metadata;
+  const leader = metadata?.get(LEADER_METADATA)[0];
+  if (leader === undefined) return e;
+  return new DcosError(e.code, e.message, { cause: err, details: { leader: String(leader) } });
+}
+
+/**
+ * One gRPC channel to one master: the event stream and the unary calls. The I/O edge of
+ * the driver: it knows nothing of states; the driver actor re-enters with what happens.
+ * A fresh connection per attempt, so grpc-js's own channel backoff never delays ours.
+ */
+export class SchedulerConnection {
+  private readonly client: grpc.Client;
+  private stream: grpc.ClientReadableStream<SubscribeResponse> | undefined;
+  private closedByUs = false;
+
+  constructor(
+    readonly address: string,
+    private readonly callTimeoutMs: number,
+  ) {
+    this.client = new Client(address, grpc.credentials.createInsecure(), {
+      "grpc.max_receive_message_length": 64 * 1024 * 1024,
+    });
+  }
+
+  subscribe(request: SubscribeRequest, handlers: StreamHandlers): void {
+    if (this.stream) throw new DcosError(Code.FAILED_PRECONDITION, `Already subscribed on the connection to ${this.address}`);
+    const subscribeFn = (this.client as unknown as Record<string, (r: unknown) => grpc.ClientReadableStream<SubscribeResponse>>)[
+      "subscribe"
+    ]!;
+    const stream = subscribeFn.call(this.client, request);
+    this.stream = stream;
+    let done = false;
+    const finish = (error: DcosError | undefined): void => {
+      if (done) return;
+      done = true;
+      handlers.closed(error);
+    };
+    stream.on("data", (response: SubscribeResponse) => {
+      if (!done && response.event) handlers.event(response.event);
+    });
+    stream.on("error", (err: unknown) => finish(statusError(err)));
+    stream.on("end", () => finish(undefined));
+  }
+
+  call<K extends UnaryCall>(method: K, init: CallInit<K>): Promise<void> {
+    if (this.closedByUs) {
+      return Promise.reject(new DcosError(Code.UNAVAILABLE, `The connection to ${this.address} is closed`));
+    }
+    const request = create(SchedulerService.method[method].input as never, init as never);
+    const fn = (this.client as unknown as Record<string, UnaryFn>)[method]!;
+    return new Promise((resolve, reject) => {
+      fn.call(this.client, request, new grpc.Metadata(), { deadline: Date.now() + this.callTimeoutMs }, (err) => {
+        if (err) reject(statusError(err));
+        else resolve();
+      });
+    });
+  }
+
+  /** Cancels the stream (its closed() still fires, with CANCELLED) and closes the channel. */
+  close(): void {
+    if (this.closedByUs) return;
+    this.closedByUs = true;
+    this.stream?.cancel();
+    this.client.close();
+  }
+}

@@ -1,0 +1,27 @@
+import type { Counter, Metrics } from "../../metrics/registry.js";
+
+/** The driver's counters, under scheduler_driver/ in the actor system's metrics. */
+export interface DriverCounters {
+  subscribed: Counter;
+  disconnections: Counter;
+  heartbeatTimeouts: Counter;
+  redirects: Counter;
+  events: Counter;
+  dropped: Counter;
+  callbackErrors: Counter;
+  callsFailed: Counter;
+}
+
+export function driverCounters(metrics: Metrics): DriverCounters {
+  const counter = (key: string, help: string): Counter => metrics.counter(`scheduler_driver/${key}`, help);
+  return {
+    subscribed: counter("subscribed", "SUBSCRIBED events received (first subscriptions and resubscriptions)"),
+    disconnections: counter("disconnections", "Event streams that broke or failed"),
+    heartbeatTimeouts: counter("heartbeat_timeouts", "Streams given up for missed heartbeats or a slow SUBSCRIBED"),
+    redirects: counter("redirects", "Leader hints followed"),
+    events: counter("events_received", "Events received on the current stream"),
+    dropped: counter("dropped_events", "Events dropped (replaced stream, before SUBSCRIBED, unknown kind)"),
+    callbackErrors: counter("callback_errors", "Exceptions thrown by scheduler callbacks"),
+    callsFailed: counter("calls_failed", "Calls to the master that failed"),
+  };
+}

@@ -1,0 +1,357 @@
+import { create } from "@bufbuild/protobuf";
+import { FrameworkInfoSchema, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { FrameworkIDSchema } from "../../gen/dcos/v1/common_pb.js";
+import type { Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
+import { SubscribeRequestSchema, type Event, type Event_Subscribed } from "../../gen/dcos/v1/scheduler_pb.js";
+import type { TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
+import type { Metrics } from "../../metrics/registry.js";
+import { Actor } from "../../runtime/actor.js";
+import type { Timer } from "../../runtime/clock.js";
+import { asDcosError, Code, DcosError } from "../../runtime/error.js";
+import type { Random } from "../../runtime/random.js";
+import { Backoff } from "./backoff.js";
+import { SchedulerConnection, type CallInit, type UnaryCall } from "./connection.js";
+import { EventQueue } from "./event-queue.js";
+import { MasterList } from "./masters.js";
+import { driverCounters, type DriverCounters } from "./counters.js";
+import { DRIVER_DEFAULTS, type SchedulerCallbacks, type SchedulerDriverOptions } from "./options.js";
+import { checkTransition, DriverState, isFatalSubscribeError } from "./state.js";
+import { TaskTracker } from "./task-tracker.js";
+
+interface Waiter {
+  resolve: (event: Event_Subscribed) => void;
+  reject: (error: DcosError) => void;
+}
+
+type EventKind = NonNullable<Event["kind"]["case"]>;
+
+/**
+ * The scheduler driver's actor: owns the connection to the master, the state machine
+ * IDLE → CONNECTING → SUBSCRIBED ⇄ WAITING → STOPPED, the liveness timer (subscribe
+ * timeout, then missed heartbeats), reconnects with backoff and leader redirects, and
+ * delivery of events to callbacks and iterators. Everything the gRPC stream reports
+ * re-enters as a mailbox item tagged with the stream's generation, so a replaced stream
+ * can never touch the current one's state.
+ */
+export class SchedulerDriverActor extends Actor {
+  private current = DriverState.IDLE;
+  private framework: FrameworkInfo;
+  private readonly suppressedRoles: string[];
+  private readonly callbacks: SchedulerCallbacks;
+  private readonly settings: Required<
+    Pick<
+      SchedulerDriverOptions,
+      "implicitAcknowledgements" | "reconcileOnSubscribe" | "maxMissedHeartbeats" | "subscribeTimeoutMs" | "callTimeoutMs" | "maxImmediateRedirects"
+    >
+  >;
+  private readonly masters: MasterList;
+  private readonly backoff: Backoff;
+  private readonly tracker = new TaskTracker();
+  private readonly queues = new Set<EventQueue<Event>>();
+  private readonly waiters: Waiter[] = [];
+  private connection: SchedulerConnection | undefined;
+  private generation = 0;
+  private streamId = "";
+  private heartbeatMs = 0;
+  private livenessTimer: Timer | undefined;
+  private reconnectTimer: Timer | undefined;
+  private subscriptions = 0;
+  private readonly counters: DriverCounters;
+
+  constructor(name: string, options: SchedulerDriverOptions, random: Random, metrics: Metrics) {
+    super(name);
+    this.counters = driverCounters(metrics);
+    this.framework = create(FrameworkInfoSchema, options.framework);
+    const resumeId = options.frameworkId ?? this.framework.id?.value;
+    if (resumeId) this.framework.id = create(FrameworkIDSchema, { value: resumeId });
+    this.suppressedRoles = [...(options.suppressedRoles ?? [])];
+    this.callbacks = options.callbacks ?? {};
+    this.settings = {
+      implicitAcknowledgements: options.implicitAcknowledgements ?? DRIVER_DEFAULTS.implicitAcknowledgements,
+      reconcileOnSubscribe: options.reconcileOnSubscribe ?? DRIVER_DEFAULTS.reconcileOnSubscribe,
+      maxMissedHeartbeats: options.maxMissedHeartbeats ?? DRIVER_DEFAULTS.maxMissedHeartbeats,
+      subscribeTimeoutMs: options.subscribeTimeoutMs ?? DRIVER_DEFAULTS.subscribeTimeoutMs,
+      callTimeoutMs: options.callTimeoutMs ?? DRIVER_DEFAULTS.callTimeoutMs,
+      maxImmediateRedirects: options.maxImmediateRedirects ?? DRIVER_DEFAULTS.maxImmediateRedirects,
+    };
+    const list = typeof options.masters === "string" ? options.masters.split(",").filter((s) => s.trim() !== "") : options.masters;
+    this.masters = new MasterList(list);
+    this.backoff = new Backoff({ ...DRIVER_DEFAULTS.backoff, ...options.backoff }, random);
+  }
+
+  override finalize(): void {
+    if (this.current !== DriverState.STOPPED) this.stop(new DcosError(Code.CANCELLED, "The scheduler driver's actor system stopped"));
+  }
+
+  // ---- what the facade calls (inside the actor) --------------------------------------
+
+  get driverState(): DriverState {
+    return this.current;
+  }
+
+  get frameworkId(): string | undefined {
+    return this.framework.id?.value || undefined;
+  }
+
+  /** The master the driver talks to (or will try next). */
+  get master(): string {
+    return this.connection?.address ?? this.masters.current();
+  }
+
+  /** Starts connecting; resolves at the first SUBSCRIBED, rejects if the driver stops before. */
+  start(): Promise<Event_Subscribed> {
+    if (this.current === DriverState.STOPPED) {
+      return Promise.reject(new DcosError(Code.FAILED_PRECONDITION, "Cannot start the scheduler driver: it is stopped"));
+    }
+    const subscribed = new Promise<Event_Subscribed>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.current === DriverState.IDLE) this.connect();
+    return subscribed;
+  }
+
+  /** Stops for good: closes the stream, ends iterators (throwing error if given). */
+  stop(error?: DcosError): void {
+    if (this.current === DriverState.STOPPED) return;
+    this.transition(DriverState.STOPPED, error?.message ?? "stopped by the scheduler");
+    this.dropConnection();
+    this.reconnectTimer?.cancel();
+    this.reconnectTimer = undefined;
+    const reason = error ?? new DcosError(Code.CANCELLED, "The scheduler driver stopped before it subscribed");
+    for (const waiter of this.waiters.splice(0)) waiter.reject(reason);
+    for (const queue of this.queues) queue.close(error);
+    this.queues.clear();
+    this.invoke("stopped", () => this.callbacks.stopped?.(error));
+  }
+
+  /** A new iterator of events from now on. */
+  subscribeQueue(queue: EventQueue<Event>): void {
+    if (this.current === DriverState.STOPPED) queue.close();
+    else this.queues.add(queue);
+  }
+
+  unsubscribeQueue(queue: EventQueue<Event>): void {
+    this.queues.delete(queue);
+  }
+
+  /** One unary call with this framework's id and stream id. */
+  call<K extends UnaryCall>(method: K, init: CallInit<K>): Promise<void> {
+    const connection = this.connection;
+    if (this.current !== DriverState.SUBSCRIBED || !connection) {
+      const code = this.current === DriverState.STOPPED ? Code.FAILED_PRECONDITION : Code.UNAVAILABLE;
+      this.counters.callsFailed.inc();
+      return Promise.reject(new DcosError(code, `Cannot call ${method}: the scheduler driver is ${this.current}, not SUBSCRIBED`));
+    }
+    const request = { ...init, frameworkId: { value: this.frameworkId ?? "" }, streamId: this.streamId } as CallInit<K>;
+    return connection.call(method, request).catch((err: unknown) => {
+      const error = asDcosError(err, Code.UNKNOWN);
+      this.counters.callsFailed.inc();
+      this.log.debug({ method, code: Code[error.code], err: error.message }, "Call to the master failed");
+      throw error;
+    });
+  }
+
+  /** ACCEPT, remembering launched tasks for reconciliation. */
+  accept(init: CallInit<"accept"> & { operations: Offer_Operation[] }): Promise<void> {
+    const result = this.call("accept", init);
+    if (this.current === DriverState.SUBSCRIBED) this.tracker.launching(init.operations);
+    return result;
+  }
+
+  /** ACKNOWLEDGE one status update by its uuid. */
+  acknowledge(status: TaskStatus): Promise<void> {
+    if (status.uuid.length === 0) {
+      const task = status.taskId?.value ?? "?";
+      return Promise.reject(new DcosError(Code.INVALID_ARGUMENT, `Cannot acknowledge the update of task '${task}': it has no uuid, so it needs no acknowledgement`));
+    }
+    return this.call("acknowledge", { agentId: status.agentId, taskId: status.taskId, uuid: status.uuid });
+  }
+
+  /** Remembers new framework info for later resubscriptions once the master took it. */
+  updateFramework(info: FrameworkInfo, suppressedRoles: string[]): Promise<void> {
+    const withId = create(FrameworkInfoSchema, { ...info, id: this.framework.id });
+    return this.call("updateFramework", { frameworkInfo: withId, suppressedRoles }).then(() =>
+      this.system.dispatch(this, () => {
+        this.framework = withId;
+        this.suppressedRoles.splice(0, this.suppressedRoles.length, ...suppressedRoles);
+      }),
+    );
+  }
+
+  // ---- connection life ---------------------------------------------------------------
+
+  private transition(to: DriverState, why: string): void {
+    checkTransition(this.current, to);
+    this.log.info({ from: this.current, to, master: this.master, why }, `Scheduler driver ${this.current} -> ${to}`);
+    this.current = to;
+  }
+
+  private connect(): void {
+    this.reconnectTimer = undefined;
+    const address = this.masters.current();
+    const generation = ++this.generation;
+    this.connection = new SchedulerConnection(address, this.settings.callTimeoutMs);
+    this.transition(DriverState.CONNECTING, `subscribing to ${address}${this.frameworkId ? ` as ${this.frameworkId}` : ""}`);
+    this.armLiveness(this.settings.subscribeTimeoutMs, "no SUBSCRIBED");
+    const request = create(SubscribeRequestSchema, { frameworkInfo: this.framework, suppressedRoles: this.suppressedRoles });
+    this.connection.subscribe(request, {
+      event: (event) => this.system.enqueueFunction(this, () => this.onEvent(generation, event)),
+      closed: (error) => this.system.enqueueFunction(this, () => this.onStreamClosed(generation, error)),
+    });
+  }
+
+  private dropConnection(): void {
+    this.generation++;
+    this.livenessTimer?.cancel();
+    this.livenessTimer = undefined;
+    this.connection?.close();
+    this.connection = undefined;
+  }
+
+  private armLiveness(ms: number, what: string): void {
+    this.livenessTimer?.cancel();
+    this.livenessTimer = ms > 0 ? this.delay(ms, () => this.onLivenessTimeout(ms, what)) : undefined;
+  }
+
+  private onLivenessTimeout(ms: number, what: string): void {
+    this.livenessTimer = undefined;
+    if (this.current !== DriverState.CONNECTING && this.current !== DriverState.SUBSCRIBED) return;
+    this.counters.heartbeatTimeouts.inc();
+    const error = new DcosError(Code.DEADLINE_EXCEEDED, `${what} from master ${this.master} for ${ms} ms`);
+    this.log.warn({ master: this.master, ms }, `Giving up the stream: ${error.message}`);
+    this.lost(error, this.current === DriverState.CONNECTING);
+  }
+
+  private onStreamClosed(generation: number, error: DcosError | undefined): void {
+    if (generation !== this.generation) return; // a stream we replaced or closed ourselves
+    if (this.current === DriverState.CONNECTING && error && isFatalSubscribeError(error)) {
+      this.stop(new DcosError(error.code, `Master ${this.master} refused the subscription: ${error.message}`, { cause: error }));
+      return;
+    }
+    this.lost(error ?? new DcosError(Code.UNAVAILABLE, `Master ${this.master} ended the event stream`), this.current === DriverState.CONNECTING);
+  }
+
+  /** The stream is gone: pick the next master and reconnect after a delay. */
+  private lost(error: DcosError, whileConnecting: boolean): void {
+    const leader = error.details["leader"];
+    this.dropConnection();
+    this.transition(DriverState.WAITING, error.message);
+    this.counters.disconnections.inc();
+    // A subscribed stream that broke is retried on the same master first (it was the
+    // leader a moment ago); a failed attempt moves on, to the hinted leader if any.
+    const redirected = whileConnecting || leader !== undefined ? this.masters.failed(leader) : false;
+    if (redirected) this.counters.redirects.inc();
+    const immediate = redirected && this.masters.redirects <= this.settings.maxImmediateRedirects;
+    const delay = immediate ? 0 : this.backoff.next();
+    this.log.info({ next: this.masters.current(), delayMs: delay, leader }, "Reconnecting to a master");
+    this.reconnectTimer = this.delay(delay, () => this.connect());
+    this.invoke("disconnected", () => this.callbacks.disconnected?.(error));
+  }
+
+  // ---- events ------------------------------------------------------------------------
+
+  private onEvent(generation: number, event: Event): void {
+    const kind = event.kind.case;
+    if (generation !== this.generation) return this.drop(kind, "it came on a stream the driver replaced");
+    if (kind === undefined) return this.drop(kind, "it has no kind (a newer master?)");
+    if (kind === "subscribed") return this.onSubscribed(event.kind.value, event);
+    if (this.current !== DriverState.SUBSCRIBED) return this.drop(kind, `the driver is ${this.current}, waiting for SUBSCRIBED`);
+    this.counters.events.inc();
+    this.armLiveness(this.heartbeatTimeoutMs(), "no event");
+    this.deliver(event);
+    if (event.kind.case === "update") this.afterUpdate(event.kind.value.status);
+    if (event.kind.case === "error") {
+      this.stop(new DcosError(Code.FAILED_PRECONDITION, `Master ${this.master} refused the scheduler: ${event.kind.value.message}`));
+    }
+  }
+
+  private onSubscribed(subscribed: Event_Subscribed, event: Event): void {
+    if (this.current !== DriverState.CONNECTING) return this.drop("subscribed", `the driver is ${this.current}, already subscribed`);
+    const frameworkId = subscribed.frameworkId?.value;
+    if (!frameworkId) {
+      this.log.error({ master: this.master }, "SUBSCRIBED without a framework id; treating the master as broken");
+      this.lost(new DcosError(Code.INTERNAL, `Master ${this.master} sent SUBSCRIBED without a framework id`), true);
+      return;
+    }
+    const resubscribed = this.subscriptions > 0;
+    this.subscriptions++;
+    this.counters.subscribed.inc();
+    this.counters.events.inc();
+    this.framework.id = subscribed.frameworkId;
+    this.streamId = subscribed.streamId;
+    this.heartbeatMs = subscribed.heartbeatIntervalSeconds * 1000;
+    this.transition(DriverState.SUBSCRIBED, `framework ${frameworkId}, stream ${subscribed.streamId}${resubscribed ? ", resubscribed" : ""}`);
+    this.masters.succeeded();
+    this.backoff.reset();
+    this.armLiveness(this.heartbeatTimeoutMs(), "no event");
+    this.invoke("subscribed", () => this.callbacks.subscribed?.(subscribed, resubscribed));
+    for (const queue of this.queues) queue.push(event);
+    for (const waiter of this.waiters.splice(0)) waiter.resolve(subscribed);
+    if (this.settings.reconcileOnSubscribe) this.reconcileAll();
+  }
+
+  private heartbeatTimeoutMs(): number {
+    return this.heartbeatMs * this.settings.maxMissedHeartbeats;
+  }
+
+  private deliver(event: Event): void {
+    const k = event.kind;
+    const cb = this.callbacks;
+    switch (k.case) {
+      case "offers":
+        this.invoke("offers", () => cb.offers?.(k.value.offers));
+        break;
+      case "rescind":
+        this.invoke("rescind", () => cb.rescind?.(k.value.offerId?.value ?? ""));
+        break;
+      case "update":
+        if (k.value.status) this.tracker.observe(k.value.status);
+        this.invoke("update", () => k.value.status && cb.update?.(k.value.status));
+        break;
+      case "message":
+        this.invoke("message", () => cb.message?.(k.value));
+        break;
+      case "failure":
+        this.invoke("failure", () => cb.failure?.(k.value));
+        break;
+      case "error":
+        this.invoke("error", () => cb.error?.(k.value.message));
+        break;
+      case "heartbeat":
+        this.invoke("heartbeat", () => cb.heartbeat?.());
+        break;
+      default:
+        break;
+    }
+    for (const queue of this.queues) queue.push(event);
+  }
+
+  private afterUpdate(status: TaskStatus | undefined): void {
+    if (!status || !this.settings.implicitAcknowledgements || status.uuid.length === 0) return;
+    this.acknowledge(status).catch((err: unknown) =>
+      this.log.warn({ task: status.taskId?.value, err: (err as Error).message }, "Implicit acknowledgement failed; the agent will resend the update"),
+    );
+  }
+
+  private reconcileAll(): void {
+    const known = this.tracker.list();
+    const explicit = known.map((t) => ({ taskId: { value: t.taskId }, agentId: t.agentId ? { value: t.agentId } : undefined }));
+    const calls = explicit.length > 0 ? [this.call("reconcile", { tasks: explicit })] : [];
+    calls.push(this.call("reconcile", { tasks: [] }));
+    for (const call of calls) {
+      call.catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "Reconciliation after subscribing failed"));
+    }
+  }
+
+  private drop(kind: EventKind | undefined, why: string): void {
+    this.counters.dropped.inc();
+    this.log.debug({ kind: kind ?? "none" }, `Ignoring ${kind ?? "an"} event because ${why}`);
+  }
+
+  private invoke(callback: keyof SchedulerCallbacks, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.counters.callbackErrors.inc();
+      this.log.error({ err, callback }, `The scheduler's ${callback} callback threw; the driver carries on`);
+    }
+  }
+}
