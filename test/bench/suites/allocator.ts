@@ -1,0 +1,67 @@
+/**
+ * `npm run bench -- allocator`: one allocation round of the allocator actor (snapshot,
+ * policy, applying the offers to the books, protocol resources for the master) on a
+ * cluster where every agent is free, for two shapes: 10,000 agents / 1,000 frameworks
+ * (Mesos 1.7 needed ≈ 1.06 s; target ≤ 250 ms) and 1,000 agents / 100 frameworks.
+ * Between rounds every offer is declined so each round allocates the whole cluster.
+ * Options: --rounds=N (default 7).
+ */
+import type { OfferDecision } from "../../../src/actors/allocator/allocator.js";
+import { AllocatorActor } from "../../../src/actors/allocator/allocator-actor.js";
+import { createPolicy } from "../../../src/actors/allocator/policies.js";
+import { parseResources } from "../../../src/resources/parse.js";
+import { ManualClock } from "../../../src/runtime/clock.js";
+import { ActorSystem } from "../../../src/runtime/system.js";
+import { median, percentile, type Reporter } from "../report.js";
+
+interface Shape {
+  agents: number;
+  frameworks: number;
+  roles: number;
+}
+
+const SHAPES: Shape[] = [
+  { agents: 10_000, frameworks: 1_000, roles: 100 },
+  { agents: 1_000, frameworks: 100, roles: 10 },
+];
+
+async function measure(policy: string, shape: Shape, rounds: number): Promise<{ ms: number[]; offers: number }> {
+  const clock = new ManualClock();
+  const system = new ActorSystem({ clock, address: "bench" });
+  // A long interval: the benchmark runs rounds by hand.
+  const actor = system.spawn(new AllocatorActor("allocator", createPolicy(policy), 3_600_000, undefined));
+  const plain = parseResources("cpus:24;mem:65536;disk:409600;ports:[31000-32000]").toProto();
+  const reserved = parseResources("cpus:16;mem:32768;disk:409600;ports:[31000-32000];cpus(role-0):8;mem(role-0):32768").toProto();
+  let last: OfferDecision[] = [];
+  await system.dispatch(actor, (a) => {
+    a.setOfferCallback((d) => (last = d));
+    for (let i = 0; i < shape.agents; i++) {
+      a.addAgent(`agent-${i}`, { hostname: `host-${i}`, total: i % 10 === 0 ? reserved : plain, active: true }, new Map());
+    }
+    for (let i = 0; i < shape.frameworks; i++) a.addFramework(`fw-${i}`, { roles: [`role-${i % shape.roles}`], active: true }, new Map());
+  });
+  const ms: number[] = [];
+  let offers = 0;
+  for (let r = 0; r < rounds; r++) {
+    await system.dispatch(actor, (a) => {
+      a.allocate();
+      ms.push(a.metrics().lastAllocationRunMs);
+      offers = last.length;
+      for (const d of last) a.recoverResources(d.frameworkId, d.agentId, d.resources);
+    });
+  }
+  await system.stop();
+  return { ms, offers };
+}
+
+export async function run(report: Reporter, args: string[]): Promise<void> {
+  const roundsArg = args.find((a) => a.startsWith("--rounds="));
+  const rounds = roundsArg ? Number(roundsArg.slice("--rounds=".length)) : 7;
+  for (const policy of ["hierarchical-drf", "strict-priority"]) {
+    for (const shape of SHAPES) {
+      const { ms, offers } = await measure(policy, shape, rounds);
+      const name = `${policy === "hierarchical-drf" ? "drf" : "strict_priority"}_round_ms_${shape.agents}_agents_${shape.frameworks}_frameworks`;
+      report.figure(name, median(ms), "ms", "lower", { ...shape, rounds, offers, p90: percentile(ms, 90), first: ms[0] });
+    }
+  }
+}
