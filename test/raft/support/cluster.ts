@@ -11,7 +11,7 @@ export class TestCluster {
   readonly nodes = new Map<string, TestNode>();
   private queue: RaftMessage[] = [];
   private readonly cut = new Set<string>();
-  /** Drops messages for which it returns true (in addition to cut links). */
+  /** Drops messages for which it returns true (in addition to cut links); may also alter them. */
   filter: ((m: RaftMessage) => boolean) | undefined;
   /** Every message delivered, for assertions on traffic. */
   delivered: RaftMessage[] = [];

@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { RaftMessage } from "../../src/gen/dcos/v1/raft_pb.js";
+import { RaftRole } from "../../src/raft/core/ready.js";
+import { TestCluster } from "./support/cluster.js";
+import { AppliedRecord, checkLogMatching, logOf } from "./support/invariants.js";
+
+/** Removes the entry at `index` from `from`'s appends (the message still goes through). */
+function stripEntry(m: RaftMessage, from: string, index: number): false {
+  if (m.from === from && m.body.case === "appendEntriesRequest") {
+    m.body.value.entries = m.body.value.entries.filter((e) => Number(e.index) !== index);
+  }
+  return false;
+}
+
+function campaignUntilLeader(c: TestCluster, id: string): void {
+  for (let i = 0; i < 5 && c.node(id).raft.role !== RaftRole.Leader; i++) c.elect(id);
+  assert.equal(c.node(id).raft.role, RaftRole.Leader, `${id} became leader`);
+}
+
+describe("Raft log replication", () => {
+  it("replicates and applies proposals on every member in order", () => {
+    const c = new TestCluster(["a", "b", "c"]);
+    c.elect("a");
+    for (const x of ["x", "y", "z"]) c.propose("a", x);
+    c.tickAll(2);
+    for (const n of c.nodes.values()) assert.deepEqual(n.sm.data(), ["x", "y", "z"], n.id);
+  });
+
+  it("log matching: a follower's conflicting uncommitted suffix is replaced by the leader's", () => {
+    const c = new TestCluster(["a", "b", "c"], { preVote: false, checkQuorum: false });
+    c.elect("a");
+    c.isolate("a");
+    c.propose("a", "lost-1");
+    c.propose("a", "lost-2");
+    c.heal();
+    c.isolate("a");
+    campaignUntilLeader(c, "b");
+    c.propose("b", "kept");
+    c.heal();
+    c.tickAll(3);
+    checkLogMatching([...c.nodes.values()]);
+    for (const n of c.nodes.values()) assert.deepEqual(n.sm.data(), ["kept"], n.id);
+    assert.ok(!logOf(c.node("a")).some((e) => new TextDecoder().decode(e.data).startsWith("lost")), "a dropped its uncommitted entries");
+  });
+
+  it("fast backtracking: a follower with a long conflicting tail is repaired in one rejection, not one per entry", () => {
+    const c = new TestCluster(["a", "b", "c"], { preVote: false, checkQuorum: false });
+    c.elect("a");
+    c.isolate("a");
+    for (let i = 0; i < 50; i++) c.node("a").raft.propose(new TextEncoder().encode(`stale-${i}`));
+    c.settle();
+    c.heal();
+    c.isolate("a");
+    campaignUntilLeader(c, "b");
+    for (let i = 0; i < 60; i++) c.node("b").raft.propose(new TextEncoder().encode(`new-${i}`));
+    c.settle();
+    // c leads next, starting its estimate of a's log at its own end, far past the conflict.
+    c.node("b").raft.transferLeader("c");
+    c.settle();
+    assert.equal(c.node("c").raft.role, RaftRole.Leader);
+    c.heal();
+    c.delivered = [];
+    c.tickAll(3);
+    const rejections = c.delivered.filter((m) => m.from === "a" && m.body.case === "appendEntriesResponse" && !m.body.value.success);
+    assert.equal(rejections.length, 1, "one rejection, whose hint skips the whole stale term");
+    checkLogMatching([...c.nodes.values()]);
+    assert.equal(c.node("a").sm.data().length, 60);
+    assert.deepEqual(c.node("a").sm.data(), c.node("c").sm.data());
+  });
+
+  it("the figure-8 rule: a leader does not commit an entry of an earlier term by counting replicas", () => {
+    const c = new TestCluster(["a", "b", "c", "d", "e"], { preVote: false, checkQuorum: false, maxMsgBytes: 1 });
+    c.elect("a");
+    const n = c.node("a").raft.lastIndex + 1;
+    // (a) a (term 2) appends x at n and replicates it to b only.
+    c.partition(["a", "b"], ["c", "d", "e"]);
+    c.propose("a", "x");
+    assert.equal(c.node("b").raft.lastIndex, n);
+    // (b) e is elected by c, d (term 3) and appends its noop at n without replicating it.
+    c.crash("a");
+    c.filter = (m) => m.from === "e" && m.body.case === "appendEntriesRequest";
+    campaignUntilLeader(c, "e");
+    assert.equal(c.node("e").raft.log.term(n), c.node("e").raft.term);
+    // (c) e crashes; a restarts, is elected (term 4) and replicates x to c and d, but not its own noop.
+    c.crash("e");
+    c.heal();
+    c.filter = (m) => stripEntry(m, "a", n + 1); // the network loses a's noop, nothing else
+    c.restart("a");
+    campaignUntilLeader(c, "a");
+    c.tickAll(2);
+    for (const id of ["b", "c", "d"]) assert.equal(c.node(id).raft.lastIndex, n, `${id} has x at ${n}`);
+    const termOfX = c.node("a").raft.log.term(n);
+    assert.ok(termOfX < c.node("a").raft.term);
+    // x is on a majority (a, b, c, d) but of an earlier term: it must not be committed.
+    assert.ok(c.node("a").raft.committed < n, `a committed ${c.node("a").raft.committed} >= ${n}`);
+    for (const node of c.nodes.values()) assert.ok(!node.sm.data().includes("x"), `${node.id} applied x`);
+    // (d) indeed, e can still be elected and overwrite x: had it been committed, that would be a loss.
+    c.crash("a");
+    c.filter = undefined;
+    c.restart("e");
+    campaignUntilLeader(c, "e");
+    c.tickAll(3);
+    for (const id of ["b", "c", "d", "e"]) {
+      assert.notEqual(c.node(id).raft.log.term(n), termOfX, `${id} replaced x`);
+      assert.ok(!c.node(id).sm.data().includes("x"));
+    }
+  });
+
+  it("the figure-8 rule, case (e): once the leader's own-term entry is on a majority, the earlier entry commits with it", () => {
+    const c = new TestCluster(["a", "b", "c", "d", "e"], { preVote: false, checkQuorum: false });
+    c.elect("a");
+    c.partition(["a", "b"], ["c", "d", "e"]);
+    c.propose("a", "x");
+    c.crash("a");
+    c.heal();
+    c.isolate("e");
+    c.restart("a");
+    campaignUntilLeader(c, "a");
+    c.tickAll(2);
+    for (const id of ["a", "b", "c", "d"]) assert.deepEqual(c.node(id).sm.data(), ["x"], id);
+    // e missed it all and cannot win any more: its log is behind a majority's.
+    c.heal();
+    c.isolate("a");
+    c.elect("e");
+    assert.notEqual(c.node("e").raft.role, RaftRole.Leader);
+  });
+
+  it("leader completeness and state machine safety across repeated leader crashes", () => {
+    const c = new TestCluster(["a", "b", "c", "d", "e"], { seed: 11 });
+    const record = new AppliedRecord();
+    let k = 0;
+    for (let round = 0; round < 12; round++) {
+      c.tickAll(25);
+      const leader = c.leader();
+      record.observe([...c.nodes.values()]);
+      record.checkLeaderHas(leader);
+      for (let i = 0; i < 5; i++) c.propose(leader.id, `v${k++}`);
+      c.crash(leader.id);
+      c.tickAll(1);
+      c.restart(leader.id);
+    }
+    c.tickAll(25);
+    record.observe([...c.nodes.values()]);
+    checkLogMatching([...c.nodes.values()]);
+    const applied = c.leader().sm.data();
+    assert.ok(applied.length >= 12, `applied ${applied.length}`);
+    for (const n of c.nodes.values()) assert.deepEqual(n.sm.data(), applied, n.id);
+  });
+
+  it("a follower applies only what the leader told it is committed", () => {
+    const c = new TestCluster(["a", "b", "c"]);
+    c.elect("a");
+    c.filter = (m) => m.from === "a" && m.to === "c";
+    c.propose("a", "x");
+    assert.deepEqual(c.node("a").sm.data(), ["x"]);
+    assert.deepEqual(c.node("c").sm.data(), []);
+    c.filter = undefined;
+    c.tickAll(5); // the leader notices c stalled and probes it again
+    assert.deepEqual(c.node("c").sm.data(), ["x"]);
+  });
+});
