@@ -1,0 +1,168 @@
+/**
+ * ACCEPT: the framework uses offers of one agent for LAUNCH and LAUNCH_GROUP operations.
+ * Offers that are not valid (expired, rescinded, another framework's, on several agents)
+ * turn every task into TASK_DROPPED; an invalid task becomes TASK_ERROR with the reason;
+ * valid tasks go to the agent as RunTask / RunTaskGroup; what is left returns to the
+ * allocator with the accept's filter.
+ */
+import { create } from "@bufbuild/protobuf";
+import { RunTaskGroupSchema, RunTaskSchema } from "../../gen/dcos/v1/internal_pb.js";
+import type { Offer, Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
+import type { AcceptRequest } from "../../gen/dcos/v1/scheduler_pb.js";
+import { ExecutorInfoSchema, TaskInfoSchema, TaskSchema, TaskState, TaskStatus_Reason, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import { Resources } from "../../resources/index.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import type { AgentRecord } from "./agent.js";
+import { ids, type MasterCore } from "./core.js";
+import type { FrameworkRecord } from "./framework.js";
+import { DEFAULT_REFUSE_SECONDS } from "./options.js";
+import { checkOffers, LaunchValidator, validateFilters } from "./validation.js";
+
+const SUPPORTED = new Set(["launch", "launch_group"]);
+
+function tasksOf(op: Offer_Operation): TaskInfo[] {
+  if (op.kind.case === "launch") return op.kind.value.taskInfos;
+  if (op.kind.case === "launchGroup") return op.kind.value.taskGroup?.tasks ?? [];
+  return [];
+}
+
+/** Checks the request's shape; throws INVALID_ARGUMENT / UNIMPLEMENTED before anything changes. */
+function validateShape(request: AcceptRequest): void {
+  if (request.offerIds.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "offer_ids must name at least one offer");
+  if (request.offerIds.some((o) => !o.value)) throw new DcosError(Code.INVALID_ARGUMENT, "offer_ids contains an empty id");
+  validateFilters(request.filters);
+  request.operations.forEach((op, i) => {
+    if (!op.kind.case) throw new DcosError(Code.INVALID_ARGUMENT, `operation #${i + 1} has no kind (launch, launch_group, …)`);
+    const name = op.kind.case === "launchGroup" ? "launch_group" : op.kind.case;
+    if (!SUPPORTED.has(name)) throw new DcosError(Code.UNIMPLEMENTED, `operation #${i + 1}: ${name.toUpperCase()} is not supported by this master yet`);
+  });
+}
+
+function refuse(core: MasterCore, framework: FrameworkRecord, task: TaskInfo, agentId: string | undefined, state: TaskState, reason: TaskStatus_Reason, message: string): void {
+  if (state === TaskState.DROPPED) core.metrics.tasksDropped.inc();
+  else core.metrics.tasksInvalid.inc();
+  core.metrics.taskEnded(state);
+  core.log.info({ framework: framework.id, task: task.taskId?.value, reason: TaskStatus_Reason[reason] }, message);
+  core.forwardStatus(
+    framework,
+    core.masterStatus({ taskId: task.taskId?.value ?? "", agentId: agentId ?? task.agentId?.value, executorId: task.executor?.executorId?.value }, state, reason, message),
+  );
+}
+
+export function accept(core: MasterCore, framework: FrameworkRecord, request: AcceptRequest): void {
+  core.metrics.message("accept");
+  validateShape(request);
+  const checked = checkOffers(
+    request.offerIds.map((o) => o.value),
+    (id) => core.offers.get(id),
+    framework.id,
+  );
+  const refuseSeconds = request.filters?.refuseSeconds ?? DEFAULT_REFUSE_SECONDS;
+  for (const offer of checked.offers) core.offers.remove(offer.id!.value);
+  if (checked.problem !== undefined) {
+    core.drop("invalid_offers", `Dropping the tasks of an accept by framework ${framework.id}: ${checked.problem}`);
+    for (const offer of checked.offers) core.recoverOffer(framework.id, offer.agentId!.value, offer.resources, 0);
+    for (const op of request.operations) {
+      for (const task of tasksOf(op)) refuse(core, framework, task, undefined, TaskState.DROPPED, TaskStatus_Reason.INVALID_OFFERS, checked.problem);
+    }
+    return;
+  }
+  core.metrics.offersAccepted.inc(checked.offers.length);
+  const agentId = checked.offers[0]!.agentId!.value;
+  const agent = core.agents.get(agentId)!;
+  const validator = new LaunchValidator(
+    {
+      frameworkId: framework.id,
+      frameworkRoles: framework.info.roles,
+      agentId,
+      taskExists: (id) => framework.tasks.has(id),
+      executorOnAgent: (id) => agent.executor(framework.id, id),
+    },
+    offeredResources(checked.offers),
+  );
+  for (const op of request.operations) {
+    if (op.kind.case === "launch") {
+      for (const task of op.kind.value.taskInfos) {
+        const r = validator.launchTask(task);
+        if ("problem" in r) refuse(core, framework, task, agentId, TaskState.ERROR, TaskStatus_Reason.TASK_INVALID, r.problem);
+        else launchTask(core, framework, agent, task, r.resources, r.executor);
+      }
+    } else if (op.kind.case === "launchGroup") {
+      const { executor, taskGroup } = op.kind.value;
+      const r = validator.launchGroup(executor, taskGroup);
+      if ("problem" in r) {
+        for (const task of taskGroup?.tasks ?? []) refuse(core, framework, task, agentId, TaskState.ERROR, TaskStatus_Reason.TASK_GROUP_INVALID, r.problem);
+      } else launchGroup(core, framework, agent, executor!, taskGroup!.tasks, r.resources, r.executor);
+    }
+  }
+  core.recoverOffer(framework.id, agentId, validator.remaining().toProto(), refuseSeconds);
+}
+
+function offeredResources(offers: readonly Offer[]): Resources {
+  let pool = Resources.empty();
+  for (const o of offers) pool = pool.add(Resources.of(o.resources));
+  return pool;
+}
+
+function roleOf(resources: Resources, fallback: string): string {
+  return resources.allocationRoles()[0] ?? fallback;
+}
+
+/** The executor as the agent should run it: framework id set, resources with their allocation. */
+function startExecutor(framework: FrameworkRecord, agent: AgentRecord, executor: ExecutorInfo, resources: Resources): ExecutorInfo {
+  const id = executor.executorId!.value;
+  const running = agent.executor(framework.id, id);
+  if (running) return running;
+  const info = create(ExecutorInfoSchema, { ...executor, frameworkId: ids.framework(framework.id), resources: resources.toProto() });
+  agent.addExecutor(framework.id, info);
+  return info;
+}
+
+/** Records the task in STAGING and returns the TaskInfo the agent gets. */
+function stage(core: MasterCore, framework: FrameworkRecord, agent: AgentRecord, task: TaskInfo, resources: Resources, executorId: string | undefined, role: string): TaskInfo {
+  const info = create(TaskInfoSchema, { ...task, agentId: ids.agent(agent.id), resources: resources.toProto() });
+  core.addTask(
+    framework,
+    agent,
+    create(TaskSchema, {
+      name: task.name,
+      taskId: task.taskId,
+      frameworkId: ids.framework(framework.id),
+      executorId: executorId ? ids.executor(executorId) : undefined,
+      agentId: ids.agent(agent.id),
+      state: TaskState.STAGING,
+      resources: info.resources,
+      labels: task.labels,
+      container: task.container,
+      healthCheck: task.healthCheck,
+      killPolicy: task.killPolicy,
+      role,
+    }),
+  );
+  core.metrics.tasksLaunched.inc();
+  core.log.info({ framework: framework.id, task: task.taskId?.value, agent: agent.id }, `Launching task ${task.taskId?.value} of framework ${framework.id} on agent ${agent.id}`);
+  return info;
+}
+
+function launchTask(core: MasterCore, framework: FrameworkRecord, agent: AgentRecord, task: TaskInfo, resources: Resources, executorResources: Resources): void {
+  const role = roleOf(resources.add(executorResources), framework.info.roles[0] ?? "*");
+  const info = stage(core, framework, agent, task, resources, task.executor?.executorId?.value, role);
+  if (task.executor) info.executor = startExecutor(framework, agent, task.executor, executorResources);
+  core.sendToAgent(agent, create(RunTaskSchema, { frameworkInfo: framework.info, task: info, role }));
+}
+
+function launchGroup(
+  core: MasterCore,
+  framework: FrameworkRecord,
+  agent: AgentRecord,
+  executor: ExecutorInfo,
+  tasks: readonly TaskInfo[],
+  resources: readonly Resources[],
+  executorResources: Resources,
+): void {
+  const all = resources.reduce((a, r) => a.add(r), executorResources);
+  const role = roleOf(all, framework.info.roles[0] ?? "*");
+  const executorInfo = startExecutor(framework, agent, executor, executorResources);
+  const infos = tasks.map((t, i) => stage(core, framework, agent, t, resources[i]!, executor.executorId!.value, role));
+  core.sendToAgent(agent, create(RunTaskGroupSchema, { frameworkInfo: framework.info, executorInfo, taskGroup: { tasks: infos }, role }));
+}

@@ -1,0 +1,240 @@
+/**
+ * Agents joining and leaving: registration (a new id, admitted through the registrar),
+ * reregistration (a known id after an agent restart, a partition, or a master failover,
+ * with the tasks it runs), and unregistration. Health checking is in agent-health.ts.
+ */
+import { create } from "@bufbuild/protobuf";
+import { AgentInfoSchema, type AgentInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import {
+  AgentRegisteredSchema,
+  AgentReregisteredSchema,
+  ShutdownAgentSchema,
+  type RegisterAgent,
+  type ReregisterAgent,
+  type UnregisterAgent,
+} from "../../gen/dcos/v1/internal_pb.js";
+import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
+import { TaskState, TaskStatus_Reason, type Task } from "../../gen/dcos/v1/tasks_pb.js";
+import { Resources } from "../../resources/index.js";
+import type { Pid } from "../../runtime/pid.js";
+import { startPinging } from "./agent-health.js";
+import { AgentRecord, AgentState } from "./agent.js";
+import { ids, type MasterCore } from "./core.js";
+import type { RegistryOperation } from "./registry.js";
+import { isTerminal } from "./task-states.js";
+
+function agentInfoProblem(info: AgentInfo | undefined): string | undefined {
+  if (!info) return "agent_info is missing";
+  if (!info.hostname) return "agent_info.hostname is empty";
+  try {
+    Resources.of(info.resources);
+  } catch (err) {
+    return `agent_info.resources: ${(err as Error).message}`;
+  }
+  return undefined;
+}
+
+function refuse(core: MasterCore, from: Pid, why: string): void {
+  core.drop("invalid_agent_messages", `Refusing agent ${from.toString()}: ${why}`, { from: from.toString() });
+  core.host.send(from, create(ShutdownAgentSchema, { message: why }));
+}
+
+function pingIntervalSeconds(core: MasterCore): number {
+  return core.options.agentPingTimeoutMs / 1000;
+}
+
+function normalizedInfo(info: AgentInfo, id: string, from: Pid): AgentInfo {
+  const copy = create(AgentInfoSchema, { ...info, id: ids.agent(id), pid: from.toString() });
+  return copy;
+}
+
+export function registerAgent(core: MasterCore, from: Pid, message: RegisterAgent): void {
+  core.metrics.message("register_agent");
+  const problem = agentInfoProblem(message.agentInfo);
+  if (problem) return refuse(core, from, `invalid registration: ${problem}`);
+  const known = core.agentsByPid.get(from.toString());
+  const existing = known === undefined ? undefined : core.agents.get(known);
+  if (existing?.state === AgentState.ADMITTING) {
+    core.log.info({ agent: existing.id }, `Ignoring a repeated registration from ${from.toString()}: admission in progress`);
+    return;
+  }
+  if (existing?.state === AgentState.ACTIVE) {
+    core.log.info({ agent: existing.id }, `Agent at ${from.toString()} registered again; re-sending its id ${existing.id}`);
+    core.sendToAgent(existing, create(AgentRegisteredSchema, { agentId: ids.agent(existing.id), pingIntervalSeconds: pingIntervalSeconds(core) }));
+    return;
+  }
+  const id = core.newAgentId();
+  const info = normalizedInfo(message.agentInfo!, id, from);
+  const agent = new AgentRecord(id, info, from, AgentState.ADMITTING);
+  core.agents.set(id, agent);
+  core.agentsByPid.set(from.toString(), id);
+  core.persist(
+    { kind: "admitAgent", agentId: id, info },
+    () => {
+      if (agent.state !== AgentState.ADMITTING) return;
+      agent.transition(AgentState.ACTIVE, core.log, "admitted by the registrar");
+      core.metrics.agentRegistrations.inc();
+      core.sendToAgent(agent, create(AgentRegisteredSchema, { agentId: ids.agent(id), pingIntervalSeconds: pingIntervalSeconds(core) }));
+      core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, active: true }, new Map());
+      startPinging(core, agent);
+    },
+    () => forgetAgentRecord(core, agent),
+  );
+}
+
+export function reregisterAgent(core: MasterCore, from: Pid, message: ReregisterAgent): void {
+  core.metrics.message("reregister_agent");
+  const problem = agentInfoProblem(message.agentInfo);
+  const id = message.agentInfo?.id?.value ?? "";
+  if (problem || !id) return refuse(core, from, `invalid reregistration: ${problem ?? "agent_info.id is empty"}`);
+  const registry = core.registrar.state();
+  if (registry.gone.has(id)) return refuse(core, from, `agent ${id} was marked gone and may not come back`);
+  const existing = core.agents.get(id);
+  if (existing?.state === AgentState.ADMITTING) return;
+  if (existing?.state === AgentState.ACTIVE) {
+    if (!existing.pid.equals(from)) {
+      core.agentsByPid.delete(existing.pid.toString());
+      existing.pid = from;
+      core.agentsByPid.set(from.toString(), id);
+    }
+    core.log.info({ agent: id }, `Agent ${id} reregistered while active; acknowledging again`);
+    core.sendToAgent(existing, create(AgentReregisteredSchema, { agentId: ids.agent(id), pingIntervalSeconds: pingIntervalSeconds(core) }));
+    return;
+  }
+  const info = normalizedInfo(message.agentInfo!, id, from);
+  const op: RegistryOperation = registry.agents.has(id) || registry.unreachable.has(id) ? { kind: "markAgentReachable", agentId: id, info } : { kind: "admitAgent", agentId: id, info };
+  let agent = existing;
+  if (agent) {
+    core.agentsByPid.delete(agent.pid.toString());
+    agent.pid = from;
+    agent.info = info;
+  } else {
+    agent = new AgentRecord(id, info, from, AgentState.ADMITTING);
+    core.agents.set(id, agent);
+  }
+  core.agentsByPid.set(from.toString(), id);
+  const record = agent;
+  const wasState = agent.state;
+  core.persist(
+    op,
+    () => {
+      if (record.state !== wasState) return;
+      record.transition(AgentState.ACTIVE, core.log, "reregistered");
+      core.metrics.agentReregistrations.inc();
+      const unknown = adoptRunning(core, record, message);
+      core.sendToAgent(
+        record,
+        create(AgentReregisteredSchema, {
+          agentId: ids.agent(id),
+          pingIntervalSeconds: pingIntervalSeconds(core),
+          unknownFrameworks: [...unknown].map((f) => ids.framework(f)),
+        }),
+      );
+      core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, active: true }, usedOnAgent(record));
+      startPinging(core, record);
+    },
+    () => {
+      if (wasState === AgentState.ADMITTING) forgetAgentRecord(core, record);
+    },
+  );
+}
+
+/** Takes over the tasks and executors the agent reports; returns frameworks the master does not know. */
+function adoptRunning(core: MasterCore, agent: AgentRecord, message: ReregisterAgent): Set<string> {
+  const unknown = new Set<string>();
+  agent.tasks.clear();
+  agent.executors.clear();
+  for (const e of message.executors) {
+    const fw = e.frameworkId?.value ?? "";
+    if (!core.frameworks.has(fw)) unknown.add(fw);
+    else if (e.executorInfo) agent.addExecutor(fw, e.executorInfo);
+  }
+  for (const reported of message.tasks) {
+    const fw = reported.frameworkId?.value ?? "";
+    const framework = core.frameworks.get(fw);
+    if (!framework) {
+      unknown.add(fw);
+      continue;
+    }
+    const taskId = reported.taskId?.value ?? "";
+    const previous = framework.tasks.get(taskId);
+    if (previous) core.removeTask(previous);
+    const task: Task = { ...reported, agentId: ids.agent(agent.id) };
+    core.addTask(framework, agent, task);
+  }
+  unknown.delete("");
+  return unknown;
+}
+
+/** Resources held by non-terminal tasks on the agent, per framework. */
+function usedOnAgent(agent: AgentRecord): Map<string, Resource[]> {
+  const used = new Map<string, Resource[]>();
+  for (const t of agent.tasks.values()) {
+    if (isTerminal(t.state)) continue;
+    const fw = t.frameworkId?.value ?? "";
+    let list = used.get(fw);
+    if (!list) used.set(fw, (list = []));
+    list.push(...t.resources);
+  }
+  return used;
+}
+
+function forgetAgentRecord(core: MasterCore, agent: AgentRecord): void {
+  agent.stopTimers();
+  if (core.agentsByPid.get(agent.pid.toString()) === agent.id) core.agentsByPid.delete(agent.pid.toString());
+  core.agents.delete(agent.id);
+}
+
+/**
+ * Tells schedulers about the tasks of an agent that is gone or unreachable. Partition-aware
+ * frameworks hear `awareState`; others hear TASK_LOST and forget the task.
+ */
+export function reportAgentTasks(core: MasterCore, agent: AgentRecord, awareState: TaskState, why: string): void {
+  for (const task of [...agent.tasks.values()]) {
+    const framework = core.frameworks.get(task.frameworkId?.value ?? "");
+    if (isTerminal(task.state) || !framework) {
+      core.removeTask(task);
+      continue;
+    }
+    const state = framework.partitionAware ? awareState : TaskState.LOST;
+    const status = core.masterStatus(
+      { taskId: task.taskId!.value, agentId: agent.id, executorId: task.executorId?.value },
+      state,
+      TaskStatus_Reason.AGENT_REMOVED,
+      why,
+    );
+    task.statuses.push(status);
+    core.setTaskState(task, state, false);
+    core.forwardStatus(framework, status);
+    if (isTerminal(state)) core.removeTask(task);
+  }
+}
+
+/** The agent leaves the allocator and loses its offers (it is unreachable or gone). */
+export function withdrawAgent(core: MasterCore, agent: AgentRecord, why: string): void {
+  agent.stopTimers();
+  for (const offerId of core.offers.onAgent(agent.id)) core.rescindOffer(offerId, why);
+  core.allocator.removeAgent(agent.id);
+}
+
+export function unregisterAgent(core: MasterCore, from: Pid, message: UnregisterAgent): void {
+  core.metrics.message("unregister_agent");
+  const agent = core.agentFrom(from, "UnregisterAgent");
+  if (!agent) return;
+  if (message.agentId?.value && message.agentId.value !== agent.id) {
+    core.drop("invalid_agent_messages", `Ignoring UnregisterAgent for ${message.agentId.value} from ${from.toString()}, which is agent ${agent.id}`);
+    return;
+  }
+  core.persist(
+    { kind: "removeAgent", agentId: agent.id },
+    () => {
+      if (agent.state === AgentState.REMOVED) return;
+      withdrawAgent(core, agent, `agent ${agent.id} unregistered`);
+      agent.transition(AgentState.REMOVED, core.log, "it unregistered");
+      reportAgentTasks(core, agent, TaskState.GONE, `Agent ${agent.id} (${agent.info.hostname}) shut down`);
+      forgetAgentRecord(core, agent);
+      core.metrics.agentRemovals.inc();
+    },
+    () => undefined,
+  );
+}

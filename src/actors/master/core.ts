@@ -1,0 +1,247 @@
+/**
+ * The master's state and the small operations every part of the master shares: sending to
+ * agents and schedulers, building master-generated status updates, moving tasks between
+ * states, rescinding offers, persisting through the registrar. Everything here runs inside
+ * the master actor; the feature files (subscription, accept, agent registration, health,
+ * status updates, reconciliation) are functions over a MasterCore.
+ */
+import { create, type Message } from "@bufbuild/protobuf";
+import { randomUUID } from "node:crypto";
+import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
+import { MasterInfoSchema, type MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { AgentIDSchema, ExecutorIDSchema, FrameworkIDSchema, TaskIDSchema } from "../../gen/dcos/v1/common_pb.js";
+import { EventSchema, type Event } from "../../gen/dcos/v1/scheduler_pb.js";
+import { TaskState, TaskStatusSchema, TaskStatus_Reason, TaskStatus_Source, type Task, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
+import type { Clock, Timer } from "../../runtime/clock.js";
+import type { Logger } from "../../runtime/log.js";
+import type { Pid } from "../../runtime/pid.js";
+import type { Random } from "../../runtime/random.js";
+import type { Allocator } from "../allocator/allocator.js";
+import { AgentState, type AgentRecord, taskKey } from "./agent.js";
+import type { FrameworkRecord } from "./framework.js";
+import type { DropKind, MasterMetrics } from "./metrics.js";
+import { OfferBook } from "./offer-book.js";
+import type { ResolvedMasterOptions } from "./options.js";
+import type { Registrar, RegistryOperation } from "./registry.js";
+import { isTerminal, taskStateLabel } from "./task-states.js";
+
+/** What the master actor lends its parts: identity, clock, sending, timers, deferral. */
+export interface MasterHost {
+  readonly self: Pid;
+  readonly log: Logger;
+  readonly clock: Clock;
+  send(to: Pid, message: Message): void;
+  delay(ms: number, fn: () => void): Timer;
+  defer<T>(promise: Promise<T>, onResult: (value: T) => void, onError: (error: unknown) => void): void;
+}
+
+/** The event-shape union without $typeName boilerplate: `{ case: "offers", value: … }`. */
+export type EventKind = Event["kind"];
+
+export class MasterCore {
+  readonly frameworks = new Map<string, FrameworkRecord>();
+  readonly agents = new Map<string, AgentRecord>();
+  /** Agent ids by the agent actor's pid text (messages from agents carry only the pid). */
+  readonly agentsByPid = new Map<string, string>();
+  /** Framework ids being subscribed or torn down right now (registrar in flight). */
+  readonly pendingFrameworks = new Set<string>();
+  readonly offers = new OfferBook();
+  private counters = { framework: 0, agent: 0, offer: 0 };
+
+  constructor(
+    readonly options: ResolvedMasterOptions,
+    readonly host: MasterHost,
+    readonly allocator: Allocator,
+    readonly registrar: Registrar,
+    readonly metrics: MasterMetrics,
+    private readonly random: Random | undefined,
+  ) {}
+
+  get log(): Logger {
+    return this.host.log;
+  }
+
+  now(): number {
+    return this.host.clock.now();
+  }
+
+  masterInfo(): MasterInfo {
+    const o = this.options;
+    return create(MasterInfoSchema, { id: o.masterId, hostname: o.hostname, port: o.port, pid: this.host.self.toString(), version: o.version });
+  }
+
+  // ---- ids ------------------------------------------------------------------------
+
+  newFrameworkId(): string {
+    let id: string;
+    do id = `${this.options.masterId}-${String(++this.counters.framework).padStart(4, "0")}`;
+    while (this.frameworks.has(id) || this.registrar.state().removedFrameworks.has(id) || this.registrar.state().frameworks.has(id));
+    return id;
+  }
+
+  newAgentId(): string {
+    let id: string;
+    do id = `${this.options.masterId}-S${++this.counters.agent}`;
+    while (this.agents.has(id) || this.registrar.state().agents.has(id) || this.registrar.state().unreachable.has(id));
+    return id;
+  }
+
+  newOfferId(): string {
+    return `${this.options.masterId}-O${++this.counters.offer}`;
+  }
+
+  newStreamId(): string {
+    if (!this.random) return randomUUID();
+    let s = "";
+    for (let i = 0; i < 4; i++) s += this.random.int(0x1_0000_0000).toString(16).padStart(8, "0");
+    return s;
+  }
+
+  // ---- guards and persistence ----------------------------------------------------
+
+  /** Logs why something is dropped and counts it. */
+  drop(kind: DropKind, why: string, fields: Record<string, unknown> = {}): void {
+    this.metrics.drop(kind);
+    this.log.warn(fields, why);
+  }
+
+  /** Applies a registry operation, then runs `then` inside the master. */
+  persist(op: RegistryOperation, then: () => void, onError: (err: unknown) => void): void {
+    let promise: Promise<void>;
+    try {
+      promise = this.registrar.apply(op);
+    } catch (err) {
+      promise = Promise.reject(err);
+    }
+    this.host.defer(promise, then, (err) => {
+      this.log.error({ err, op: op.kind }, `Registrar failed to apply ${op.kind}`);
+      onError(err);
+    });
+  }
+
+  // ---- agents ---------------------------------------------------------------------
+
+  /** The registered agent that sent a message, or undefined (and a logged, counted drop). */
+  agentFrom(from: Pid, what: string): AgentRecord | undefined {
+    const id = this.agentsByPid.get(from.toString());
+    const agent = id === undefined ? undefined : this.agents.get(id);
+    if (!agent || agent.state === AgentState.REMOVED || agent.state === AgentState.ADMITTING) {
+      this.drop("invalid_agent_messages", `Ignoring ${what} from ${from.toString()} because the agent is not registered`, { from: from.toString() });
+      return undefined;
+    }
+    return agent;
+  }
+
+  /** Agents where the framework has executors. */
+  agentsHostingFramework(frameworkId: string): string[] {
+    const out: string[] = [];
+    for (const a of this.agents.values()) if (a.executors.has(frameworkId)) out.push(a.id);
+    return out;
+  }
+
+  sendToAgent(agent: AgentRecord, message: Message): void {
+    this.host.send(agent.pid, message);
+  }
+
+  // ---- schedulers -----------------------------------------------------------------
+
+  event(kind: EventKind): Event {
+    return create(EventSchema, { kind });
+  }
+
+  emit(framework: FrameworkRecord, kind: EventKind): boolean {
+    return framework.emit(this.event(kind));
+  }
+
+  // ---- tasks ----------------------------------------------------------------------
+
+  /** A status the master generates (no uuid: nothing to acknowledge). */
+  masterStatus(task: { taskId: string; agentId?: string; executorId?: string }, state: TaskState, reason: TaskStatus_Reason, message: string): TaskStatus {
+    return create(TaskStatusSchema, {
+      taskId: create(TaskIDSchema, { value: task.taskId }),
+      state,
+      message,
+      source: TaskStatus_Source.MASTER,
+      reason,
+      timestamp: this.now() / 1000,
+      agentId: task.agentId ? create(AgentIDSchema, { value: task.agentId }) : undefined,
+      executorId: task.executorId ? create(ExecutorIDSchema, { value: task.executorId }) : undefined,
+    });
+  }
+
+  /** Sends an UPDATE; counts it as dropped when the scheduler is not connected. */
+  forwardStatus(framework: FrameworkRecord, status: TaskStatus): void {
+    if (!this.emit(framework, { case: "update", value: { $typeName: "dcos.v1.Event.Update", status } })) {
+      this.log.info(
+        { framework: framework.id, task: status.taskId?.value },
+        `Not forwarding ${taskStateLabel(status.state)} for task ${status.taskId?.value} because ${framework.name} is not connected`,
+      );
+    }
+  }
+
+  addTask(framework: FrameworkRecord, agent: AgentRecord, task: Task): void {
+    framework.tasks.set(task.taskId!.value, task);
+    agent.tasks.set(taskKey(framework.id, task.taskId!.value), task);
+  }
+
+  /**
+   * Moves a task to a new latest state. Entering a terminal state frees its resources in
+   * the allocator (once) and counts it.
+   */
+  setTaskState(task: Task, state: TaskState, recover = true): void {
+    const before = task.state;
+    if (before === state) return;
+    task.state = state;
+    this.log.debug({ task: task.taskId?.value, from: taskStateLabel(before), to: taskStateLabel(state) }, "Task state changed");
+    if (isTerminal(state) && !isTerminal(before)) {
+      this.metrics.taskEnded(state);
+      if (recover) this.recoverTaskResources(task);
+    }
+  }
+
+  private recoverTaskResources(task: Task): void {
+    const agentId = task.agentId?.value ?? "";
+    const frameworkId = task.frameworkId?.value ?? "";
+    const agent = this.agents.get(agentId);
+    // An unreachable or removed agent's resources already left the allocator with it.
+    if (!agent || agent.state !== AgentState.ACTIVE || task.resources.length === 0) return;
+    this.allocator.recoverResources(frameworkId, agentId, task.resources, 0);
+  }
+
+  /** Forgets a task (acknowledged terminal, or its framework or agent is gone). */
+  removeTask(task: Task): void {
+    const frameworkId = task.frameworkId?.value ?? "";
+    const taskId = task.taskId?.value ?? "";
+    this.frameworks.get(frameworkId)?.tasks.delete(taskId);
+    this.agents.get(task.agentId?.value ?? "")?.tasks.delete(taskKey(frameworkId, taskId));
+  }
+
+  // ---- offers ---------------------------------------------------------------------
+
+  /** Takes an offer back: its resources return to the allocator, the scheduler hears RESCIND. */
+  rescindOffer(offerId: string, why: string, refuseSeconds = 0): void {
+    const offer = this.offers.remove(offerId);
+    if (!offer) return;
+    this.metrics.offersRescinded.inc();
+    const frameworkId = offer.frameworkId!.value;
+    this.log.info({ offer: offerId, framework: frameworkId }, `Rescinding offer ${offerId}: ${why}`);
+    this.recoverOffer(offer.frameworkId!.value, offer.agentId!.value, offer.resources, refuseSeconds);
+    const framework = this.frameworks.get(frameworkId);
+    if (framework) this.emit(framework, { case: "rescind", value: { $typeName: "dcos.v1.Event.Rescind", offerId: offer.id } });
+  }
+
+  /** Returns offered resources to the allocator unless the agent already left it. */
+  recoverOffer(frameworkId: string, agentId: string, resources: readonly Resource[], refuseSeconds: number): void {
+    if (resources.length === 0) return;
+    const agent = this.agents.get(agentId);
+    if (!agent || agent.state !== AgentState.ACTIVE) return;
+    this.allocator.recoverResources(frameworkId, agentId, resources, refuseSeconds);
+  }
+}
+
+export const ids = {
+  framework: (value: string) => create(FrameworkIDSchema, { value }),
+  agent: (value: string) => create(AgentIDSchema, { value }),
+  task: (value: string) => create(TaskIDSchema, { value }),
+  executor: (value: string) => create(ExecutorIDSchema, { value }),
+};

@@ -1,0 +1,93 @@
+/**
+ * The master's record of one framework: its info, its scheduler's event stream, its tasks,
+ * and where it is in its life. A framework whose stream breaks is DISCONNECTED for its
+ * failover_timeout, then removed with its tasks killed; a re-subscription in between
+ * reconnects it (scheduler failover).
+ */
+import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
+import type { Event } from "../../gen/dcos/v1/scheduler_pb.js";
+import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
+import type { Timer } from "../../runtime/clock.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import type { Logger } from "../../runtime/log.js";
+
+/** Where the master sends a scheduler's events (the gRPC Subscribe stream, or a test double). */
+export interface EventSink {
+  send(event: Event): void;
+  /** Ends the stream (after an ERROR event, a teardown, or a newer subscription). */
+  close(): void;
+}
+
+export enum FrameworkState {
+  CONNECTED = "CONNECTED",
+  DISCONNECTED = "DISCONNECTED",
+  REMOVED = "REMOVED",
+}
+
+const LEGAL: Record<FrameworkState, readonly FrameworkState[]> = {
+  [FrameworkState.CONNECTED]: [FrameworkState.CONNECTED, FrameworkState.DISCONNECTED, FrameworkState.REMOVED],
+  [FrameworkState.DISCONNECTED]: [FrameworkState.CONNECTED, FrameworkState.REMOVED],
+  [FrameworkState.REMOVED]: [],
+};
+
+export class FrameworkRecord {
+  state: FrameworkState;
+  streamId = "";
+  sink: EventSink | undefined;
+  /** Tasks by task id, terminal ones included until the scheduler acknowledges them. */
+  readonly tasks = new Map<string, Task>();
+  readonly suppressedRoles = new Set<string>();
+  failoverTimer: Timer | undefined;
+  heartbeatTimer: Timer | undefined;
+
+  constructor(
+    readonly id: string,
+    public info: FrameworkInfo,
+    state: FrameworkState,
+  ) {
+    this.state = state;
+  }
+
+  get name(): string {
+    return `framework ${this.id} (${this.info.name || "unnamed"})`;
+  }
+
+  get connected(): boolean {
+    return this.state === FrameworkState.CONNECTED;
+  }
+
+  get partitionAware(): boolean {
+    return this.info.capabilities.includes(FrameworkInfo_Capability.PARTITION_AWARE);
+  }
+
+  transition(to: FrameworkState, log: Logger, why: string): void {
+    if (!LEGAL[this.state].includes(to)) {
+      throw new DcosError(Code.INTERNAL, `Illegal transition of ${this.name} from ${this.state} to ${to}`);
+    }
+    log.info({ framework: this.id, from: this.state, to }, `Framework ${this.id} ${this.state} -> ${to}: ${why}`);
+    this.state = to;
+  }
+
+  /** Sends one event if a stream is open; false when it was not sent. */
+  emit(event: Event): boolean {
+    if (!this.sink || this.state !== FrameworkState.CONNECTED) return false;
+    this.sink.send(event);
+    return true;
+  }
+
+  stopTimers(): void {
+    this.failoverTimer?.cancel();
+    this.failoverTimer = undefined;
+    this.heartbeatTimer?.cancel();
+    this.heartbeatTimer = undefined;
+  }
+
+  /** Detaches and closes the current stream, if any. */
+  closeStream(): void {
+    const sink = this.sink;
+    this.sink = undefined;
+    this.streamId = "";
+    sink?.close();
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * Framework lifecycle: subscribe (first time or scheduler failover), stream loss and the
+ * failover timeout, removal (teardown or timeout: tasks killed, offers rescinded), and
+ * UPDATE_FRAMEWORK. State changes that must survive a master failover go through the
+ * registrar first; the rest happens when it answers.
+ */
+import { clone, create } from "@bufbuild/protobuf";
+import { FrameworkInfoSchema, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
+import { ShutdownFrameworkSchema, UpdateFrameworkSchema } from "../../gen/dcos/v1/internal_pb.js";
+import type { SubscribeRequest, UpdateFrameworkRequest } from "../../gen/dcos/v1/scheduler_pb.js";
+import { TaskState, TaskStatus_Reason } from "../../gen/dcos/v1/tasks_pb.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import type { AllocatorFramework } from "../allocator/allocator.js";
+import { AgentState } from "./agent.js";
+import { ids, type MasterCore } from "./core.js";
+import { FrameworkRecord, FrameworkState, type EventSink } from "./framework.js";
+import { validateFrameworkInfo } from "./validation.js";
+
+export interface Subscription {
+  frameworkId: string;
+  streamId: string;
+}
+
+function allocatorView(f: FrameworkRecord): AllocatorFramework {
+  return { roles: f.info.roles, suppressedRoles: [...f.suppressedRoles], active: f.connected };
+}
+
+/** What the framework's tasks hold, per agent (for the allocator on (re)adding it). */
+function usedByAgent(core: MasterCore, f: FrameworkRecord): Map<string, Resource[]> {
+  const used = new Map<string, Resource[]>();
+  for (const t of f.tasks.values()) {
+    const agentId = t.agentId?.value ?? "";
+    if (core.agents.get(agentId)?.state !== AgentState.ACTIVE) continue;
+    let list = used.get(agentId);
+    if (!list) used.set(agentId, (list = []));
+    list.push(...t.resources);
+  }
+  return used;
+}
+
+function guardPending(core: MasterCore, id: string): void {
+  if (core.pendingFrameworks.has(id)) {
+    throw new DcosError(Code.UNAVAILABLE, `Framework ${id} is being subscribed, updated or removed right now; retry`);
+  }
+}
+
+/** SUBSCRIBE: validates, persists, then attaches the stream and sends SUBSCRIBED. */
+export function subscribe(core: MasterCore, request: SubscribeRequest, sink: EventSink): Promise<Subscription> {
+  core.metrics.message("subscribe");
+  const info = clone(FrameworkInfoSchema, validateFrameworkInfo(request.frameworkInfo, request.suppressedRoles));
+  const requestedId = info.id?.value ?? "";
+  let existing: FrameworkRecord | undefined;
+  if (requestedId) {
+    guardPending(core, requestedId);
+    if (core.registrar.state().removedFrameworks.has(requestedId)) {
+      throw new DcosError(Code.FAILED_PRECONDITION, `Framework ${requestedId} was removed; subscribe without an id to start a new one`);
+    }
+    existing = core.frameworks.get(requestedId);
+    if (!existing) throw new DcosError(Code.NOT_FOUND, `Framework ${requestedId} is not known to this master; subscribe without an id`);
+    if (existing.info.principal !== info.principal) {
+      throw new DcosError(
+        Code.PERMISSION_DENIED,
+        `Framework ${requestedId} is registered with principal '${existing.info.principal}', not '${info.principal}'`,
+      );
+    }
+  }
+  const id = requestedId || core.newFrameworkId();
+  info.id = ids.framework(id);
+  core.pendingFrameworks.add(id);
+  return new Promise<Subscription>((resolve, reject) => {
+    core.persist(
+      existing ? { kind: "updateFramework", info } : { kind: "addFramework", info },
+      () => {
+        core.pendingFrameworks.delete(id);
+        resolve(attach(core, id, info, request.suppressedRoles, sink));
+      },
+      (err) => {
+        core.pendingFrameworks.delete(id);
+        reject(err);
+      },
+    );
+  });
+}
+
+function attach(core: MasterCore, id: string, info: FrameworkInfo, suppressedRoles: readonly string[], sink: EventSink): Subscription {
+  let f = core.frameworks.get(id);
+  const failover = f !== undefined;
+  if (!f) {
+    f = new FrameworkRecord(id, info, FrameworkState.CONNECTED);
+    core.frameworks.set(id, f);
+    core.log.info({ framework: id, roles: info.roles }, `Added framework ${id} (${info.name}) with roles ${info.roles.join(", ")}`);
+  } else {
+    if (f.sink) {
+      f.emit(core.event({ case: "error", value: { $typeName: "dcos.v1.Event.Error", message: "Framework failed over: a newer scheduler subscribed" } }));
+      f.closeStream();
+    }
+    for (const offerId of core.offers.ofFramework(id)) core.rescindOffer(offerId, "the framework failed over");
+    f.stopTimers();
+    f.info = info;
+    f.transition(FrameworkState.CONNECTED, core.log, "scheduler (re)subscribed");
+  }
+  f.suppressedRoles.clear();
+  for (const r of suppressedRoles) f.suppressedRoles.add(r);
+  f.sink = sink;
+  f.streamId = core.newStreamId();
+  if (failover) {
+    core.allocator.updateFramework(id, allocatorView(f));
+    core.allocator.activateFramework(id);
+    notifyAgents(core, f);
+  } else {
+    core.allocator.addFramework(id, allocatorView(f), usedByAgent(core, f));
+  }
+  core.emit(f, {
+    case: "subscribed",
+    value: {
+      $typeName: "dcos.v1.Event.Subscribed",
+      frameworkId: ids.framework(id),
+      streamId: f.streamId,
+      heartbeatIntervalSeconds: core.options.heartbeatIntervalMs / 1000,
+      masterInfo: core.masterInfo(),
+    },
+  });
+  scheduleHeartbeat(core, f);
+  return { frameworkId: id, streamId: f.streamId };
+}
+
+function scheduleHeartbeat(core: MasterCore, f: FrameworkRecord): void {
+  f.heartbeatTimer?.cancel();
+  f.heartbeatTimer = core.host.delay(core.options.heartbeatIntervalMs, () => {
+    f.heartbeatTimer = undefined;
+    if (!f.connected) return;
+    core.emit(f, { case: "heartbeat", value: { $typeName: "dcos.v1.Event.Heartbeat" } });
+    scheduleHeartbeat(core, f);
+  });
+}
+
+/** Tells agents running the framework's tasks about its new info. */
+function notifyAgents(core: MasterCore, f: FrameworkRecord): void {
+  const message = create(UpdateFrameworkSchema, { frameworkId: ids.framework(f.id), frameworkInfo: f.info });
+  for (const agent of core.agents.values()) {
+    if (agent.state === AgentState.ACTIVE && (agent.executors.has(f.id) || [...f.tasks.values()].some((t) => t.agentId?.value === agent.id))) {
+      core.sendToAgent(agent, message);
+    }
+  }
+}
+
+/** The scheduler's stream ended: the framework waits failover_timeout for a new scheduler. */
+export function streamClosed(core: MasterCore, frameworkId: string, streamId: string): void {
+  const f = core.frameworks.get(frameworkId);
+  if (!f || f.streamId !== streamId || !f.connected) return;
+  f.sink = undefined;
+  f.streamId = "";
+  f.stopTimers();
+  f.transition(FrameworkState.DISCONNECTED, core.log, "its scheduler's stream closed");
+  core.allocator.deactivateFramework(frameworkId);
+  for (const offerId of core.offers.ofFramework(frameworkId)) core.rescindOffer(offerId, "the framework disconnected");
+  startFailover(core, f);
+}
+
+/** Waits failover_timeout for a new scheduler, then removes the framework. */
+export function startFailover(core: MasterCore, f: FrameworkRecord): void {
+  const frameworkId = f.id;
+  const timeoutMs = f.info.failoverTimeout * 1000;
+  core.log.info({ framework: frameworkId, failoverTimeoutMs: timeoutMs }, `Framework ${frameworkId} has ${timeoutMs} ms to fail over`);
+  f.failoverTimer = core.host.delay(timeoutMs, () => {
+    f.failoverTimer = undefined;
+    if (f.state !== FrameworkState.DISCONNECTED) return;
+    removeFramework(core, f, "its failover timeout expired").catch((err: unknown) =>
+      core.log.error({ err, framework: frameworkId }, "Removing a framework after its failover timeout failed"),
+    );
+  });
+}
+
+/** Removes a framework for good: kills its tasks on every agent and forgets it. */
+export function removeFramework(core: MasterCore, f: FrameworkRecord, why: string): Promise<void> {
+  guardPending(core, f.id);
+  core.pendingFrameworks.add(f.id);
+  return new Promise<void>((resolve, reject) => {
+    core.persist(
+      { kind: "removeFramework", frameworkId: f.id },
+      () => {
+        core.pendingFrameworks.delete(f.id);
+        forget(core, f, why);
+        resolve();
+      },
+      (err) => {
+        core.pendingFrameworks.delete(f.id);
+        reject(err);
+      },
+    );
+  });
+}
+
+function forget(core: MasterCore, f: FrameworkRecord, why: string): void {
+  if (f.state === FrameworkState.REMOVED) return;
+  for (const offerId of core.offers.ofFramework(f.id)) core.rescindOffer(offerId, `the framework is removed (${why})`);
+  f.stopTimers();
+  f.transition(FrameworkState.REMOVED, core.log, why);
+  f.closeStream();
+  core.allocator.removeFramework(f.id);
+  const shutdown = create(ShutdownFrameworkSchema, { frameworkId: ids.framework(f.id) });
+  const agentIds = new Set<string>(core.agentsHostingFramework(f.id));
+  for (const task of [...f.tasks.values()]) {
+    agentIds.add(task.agentId?.value ?? "");
+    core.setTaskState(task, TaskState.KILLED, false);
+    core.removeTask(task);
+  }
+  for (const agentId of agentIds) {
+    const agent = core.agents.get(agentId);
+    if (!agent) continue;
+    agent.executors.delete(f.id);
+    if (agent.state === AgentState.ACTIVE) core.sendToAgent(agent, shutdown);
+  }
+  core.frameworks.delete(f.id);
+  core.metrics.frameworksRemoved.inc();
+  core.log.info({ framework: f.id, reason: TaskStatus_Reason[TaskStatus_Reason.FRAMEWORK_REMOVED] }, `Removed framework ${f.id}: ${why}`);
+}
+
+/** UPDATE_FRAMEWORK: new info (same id and principal), persisted, told to allocator and agents. */
+export function updateFramework(core: MasterCore, f: FrameworkRecord, request: UpdateFrameworkRequest): Promise<void> {
+  const info = clone(FrameworkInfoSchema, validateFrameworkInfo(request.frameworkInfo, request.suppressedRoles));
+  const infoId = info.id?.value ?? "";
+  if (infoId && infoId !== f.id) throw new DcosError(Code.INVALID_ARGUMENT, `framework_info.id ${infoId} differs from framework_id ${f.id}`);
+  if (info.principal !== f.info.principal) {
+    throw new DcosError(Code.INVALID_ARGUMENT, `framework_info.principal cannot change (from '${f.info.principal}' to '${info.principal}')`);
+  }
+  if (info.user !== f.info.user) throw new DcosError(Code.INVALID_ARGUMENT, `framework_info.user cannot change (from '${f.info.user}' to '${info.user}')`);
+  info.id = ids.framework(f.id);
+  guardPending(core, f.id);
+  core.pendingFrameworks.add(f.id);
+  return new Promise<void>((resolve, reject) => {
+    core.persist(
+      { kind: "updateFramework", info },
+      () => {
+        core.pendingFrameworks.delete(f.id);
+        if (f.state === FrameworkState.REMOVED) return reject(new DcosError(Code.NOT_FOUND, `Framework ${f.id} was removed`));
+        f.info = info;
+        f.suppressedRoles.clear();
+        for (const r of request.suppressedRoles) f.suppressedRoles.add(r);
+        core.allocator.updateFramework(f.id, allocatorView(f));
+        notifyAgents(core, f);
+        core.log.info({ framework: f.id, roles: info.roles }, `Updated framework ${f.id}`);
+        resolve();
+      },
+      (err) => {
+        core.pendingFrameworks.delete(f.id);
+        reject(err);
+      },
+    );
+  });
+}

@@ -1,0 +1,108 @@
+/**
+ * The master as schedulers (and the gRPC SchedulerService) see it: one promise-returning
+ * method per scheduler call, each run inside the master actor. Errors are DcosErrors with
+ * the gRPC code to answer with.
+ */
+import type {
+  AcceptRequest,
+  AcknowledgeRequest,
+  DeclineRequest,
+  KillRequest,
+  MessageRequest,
+  ReconcileRequest,
+  ReviveRequest,
+  ShutdownRequest,
+  SubscribeRequest,
+  SuppressRequest,
+  TeardownRequest,
+  UpdateFrameworkRequest,
+} from "../../gen/dcos/v1/scheduler_pb.js";
+import { Facade } from "../../runtime/facade.js";
+import { accept } from "./accept.js";
+import type { MasterCore } from "./core.js";
+import type { EventSink, FrameworkRecord } from "./framework.js";
+import { removeFramework, streamClosed, subscribe, updateFramework, type Subscription } from "./frameworks.js";
+import type { Master } from "./master.js";
+import { reconcile } from "./reconciliation.js";
+import { callerFramework, decline, frameworkMessage, kill, revive, shutdownExecutor, suppress } from "./scheduler-calls.js";
+import { acknowledge } from "./status-updates.js";
+
+interface FrameworkCall {
+  frameworkId?: { value: string };
+  streamId: string;
+}
+
+export class MasterFacade extends Facade<Master> {
+  constructor(readonly master: Master) {
+    super(master);
+  }
+
+  /** Runs fn for the calling framework after checking it holds the framework's current stream. */
+  private forFramework<R extends FrameworkCall, T>(request: R, fn: (core: MasterCore, f: FrameworkRecord, request: R) => T | Promise<T>): Promise<T> {
+    return this.call((m) => fn(m.core, callerFramework(m.core, request.frameworkId, request.streamId), request));
+  }
+
+  subscribe(request: SubscribeRequest, sink: EventSink): Promise<Subscription> {
+    return this.call((m) => subscribe(m.core, request, sink));
+  }
+
+  /** The scheduler's stream ended (client gone or cancelled). */
+  streamClosed(frameworkId: string, streamId: string): Promise<void> {
+    return this.call((m) => streamClosed(m.core, frameworkId, streamId));
+  }
+
+  accept(request: AcceptRequest): Promise<void> {
+    return this.forFramework(request, accept);
+  }
+
+  decline(request: DeclineRequest): Promise<void> {
+    return this.forFramework(request, decline);
+  }
+
+  revive(request: ReviveRequest): Promise<void> {
+    return this.forFramework(request, revive);
+  }
+
+  suppress(request: SuppressRequest): Promise<void> {
+    return this.forFramework(request, suppress);
+  }
+
+  kill(request: KillRequest): Promise<void> {
+    return this.forFramework(request, kill);
+  }
+
+  shutdown(request: ShutdownRequest): Promise<void> {
+    return this.forFramework(request, shutdownExecutor);
+  }
+
+  acknowledge(request: AcknowledgeRequest): Promise<void> {
+    return this.forFramework(request, acknowledge);
+  }
+
+  reconcile(request: ReconcileRequest): Promise<void> {
+    return this.forFramework(request, reconcile);
+  }
+
+  message(request: MessageRequest): Promise<void> {
+    return this.forFramework(request, frameworkMessage);
+  }
+
+  teardown(request: TeardownRequest): Promise<void> {
+    return this.forFramework(request, (core, f) => {
+      core.metrics.message("teardown");
+      return removeFramework(core, f, "the framework tore itself down");
+    });
+  }
+
+  updateFramework(request: UpdateFrameworkRequest): Promise<void> {
+    return this.forFramework(request, (core, f, r) => {
+      core.metrics.message("update_framework");
+      return updateFramework(core, f, r);
+    });
+  }
+
+  /** Reads the master's state inside the actor (tests, the future /state endpoint). */
+  inspect<T>(fn: (core: MasterCore) => T): Promise<T> {
+    return this.call((m) => fn(m.core));
+  }
+}

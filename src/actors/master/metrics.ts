@@ -1,0 +1,131 @@
+/**
+ * The master's metrics under the names Mesos operators know (master/tasks_running,
+ * master/slaves_unreachable, master/dropped_messages, …). Gauges are read from the
+ * master's records when a snapshot is taken; counters are bumped where things happen.
+ */
+import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
+import type { Counter, Metrics } from "../../metrics/registry.js";
+import { isTerminal, metricStateName } from "./task-states.js";
+
+/** Messages and calls the master counts as master/messages_<name>. */
+export const MESSAGE_KINDS = [
+  "register_agent",
+  "reregister_agent",
+  "unregister_agent",
+  "agent_pong",
+  "status_update",
+  "exited_executor",
+  "executor_to_framework",
+  "update_agent",
+  "subscribe",
+  "accept",
+  "decline",
+  "revive",
+  "suppress",
+  "kill",
+  "shutdown",
+  "acknowledge",
+  "reconcile",
+  "framework_to_executor",
+  "teardown",
+  "update_framework",
+] as const;
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+/** Reasons the master drops something; each is master/<reason> and adds to master/dropped_messages. */
+export const DROP_KINDS = [
+  "invalid_status_updates",
+  "invalid_status_update_acknowledgements",
+  "invalid_framework_to_executor_messages",
+  "invalid_executor_to_framework_messages",
+  "invalid_kills",
+  "invalid_pongs",
+  "invalid_offers",
+  "invalid_agent_messages",
+  "invalid_allocations",
+] as const;
+export type DropKind = (typeof DROP_KINDS)[number];
+
+export interface MasterGauges {
+  frameworks: () => { connected: number; disconnected: number; active: number; inactive: number };
+  agents: () => { active: number; inactive: number; connected: number; disconnected: number; unreachable: number };
+  outstandingOffers: () => number;
+  tasksIn: (state: TaskState) => number;
+  eventQueue: () => number;
+}
+
+export class MasterMetrics {
+  private readonly messages: Record<MessageKind, Counter>;
+  private readonly drops: Record<DropKind, Counter>;
+  private readonly dropped: Counter;
+  /** Terminal states are cumulative counters (tasks that ever ended so), as in Mesos. */
+  private readonly terminal = new Map<TaskState, Counter>();
+  readonly validStatusUpdates: Counter;
+  readonly validAcknowledgements: Counter;
+  readonly offersRescinded: Counter;
+  readonly offersDeclined: Counter;
+  readonly offersAccepted: Counter;
+  readonly agentRegistrations: Counter;
+  readonly agentReregistrations: Counter;
+  readonly agentsUnreachableCompleted: Counter;
+  readonly agentRemovals: Counter;
+  readonly frameworksRemoved: Counter;
+  readonly tasksLaunched: Counter;
+  readonly tasksInvalid: Counter;
+  readonly tasksDropped: Counter;
+
+  constructor(metrics: Metrics, gauges: MasterGauges, startedAtMs: number, now: () => number) {
+    const c = (key: string, help: string): Counter => metrics.counter(`master/${key}`, help);
+    this.messages = Object.fromEntries(MESSAGE_KINDS.map((k) => [k, c(`messages_${k}`, `Master received ${k}`)])) as Record<MessageKind, Counter>;
+    this.drops = Object.fromEntries(DROP_KINDS.map((k) => [k, c(k, `Master dropped: ${k}`)])) as Record<DropKind, Counter>;
+    this.dropped = c("dropped_messages", "Messages and calls the master dropped");
+    this.validStatusUpdates = c("valid_status_updates", "Status updates forwarded");
+    this.validAcknowledgements = c("valid_status_update_acknowledgements", "Acknowledgements forwarded to agents");
+    this.offersRescinded = c("offers_rescinded", "Offers rescinded");
+    this.offersDeclined = c("offers_declined", "Offers declined");
+    this.offersAccepted = c("offers_accepted", "Offers accepted");
+    this.agentRegistrations = c("slave_registrations", "Agents admitted");
+    this.agentReregistrations = c("slave_reregistrations", "Agents reregistered");
+    this.agentsUnreachableCompleted = c("slave_unreachable_completed", "Agents marked unreachable");
+    this.agentRemovals = c("slave_removals", "Agents removed");
+    this.frameworksRemoved = c("frameworks_removed", "Frameworks torn down or timed out");
+    this.tasksLaunched = c("tasks_launched", "Tasks sent to agents");
+    this.tasksInvalid = c("invalid_tasks", "Tasks refused with TASK_ERROR");
+    this.tasksDropped = c("dropped_tasks", "Tasks refused with TASK_DROPPED (invalid offers)");
+
+    for (const s of Object.values(TaskState)) {
+      if (typeof s !== "number" || s === TaskState.UNSPECIFIED) continue;
+      const key = `master/tasks_${metricStateName(s)}`;
+      if (isTerminal(s)) this.terminal.set(s, metrics.counter(key, `Tasks that reached ${metricStateName(s)}`));
+      else metrics.gauge(key, () => gauges.tasksIn(s), `Tasks now ${metricStateName(s)}`);
+    }
+    const g = (key: string, read: () => number, help: string): void => metrics.gauge(`master/${key}`, read, help);
+    g("elected", () => 1, "1 on the leading master");
+    g("uptime_secs", () => (now() - startedAtMs) / 1000, "Seconds since the master started");
+    g("frameworks_connected", () => gauges.frameworks().connected, "Frameworks with an open stream");
+    g("frameworks_disconnected", () => gauges.frameworks().disconnected, "Frameworks in failover");
+    g("frameworks_active", () => gauges.frameworks().active, "Frameworks receiving offers");
+    g("frameworks_inactive", () => gauges.frameworks().inactive, "Frameworks not receiving offers");
+    g("slaves_active", () => gauges.agents().active, "Agents whose resources are offered");
+    g("slaves_inactive", () => gauges.agents().inactive, "Registered agents not offered");
+    g("slaves_connected", () => gauges.agents().connected, "Agents answering pings");
+    g("slaves_disconnected", () => gauges.agents().disconnected, "Agents missing pings");
+    g("slaves_unreachable", () => gauges.agents().unreachable, "Agents marked unreachable");
+    g("outstanding_offers", gauges.outstandingOffers, "Offers sent and not yet used");
+    g("event_queue_messages", gauges.eventQueue, "Items in the master's mailbox");
+  }
+
+  message(kind: MessageKind): void {
+    this.messages[kind].inc();
+  }
+
+  drop(kind: DropKind): void {
+    this.drops[kind].inc();
+    this.dropped.inc();
+  }
+
+  /** A task entered a terminal state (counted once per task). */
+  taskEnded(state: TaskState): void {
+    this.terminal.get(state)?.inc();
+  }
+}

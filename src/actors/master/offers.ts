@@ -1,0 +1,43 @@
+/**
+ * Offers from the allocator's decisions: each decision becomes an Offer to a connected
+ * framework on an active agent (or goes straight back to the allocator), offers are sent
+ * in one OFFERS event per framework, and each times out after offer_timeout if set.
+ */
+import { create } from "@bufbuild/protobuf";
+import { OfferIDSchema } from "../../gen/dcos/v1/common_pb.js";
+import { OfferSchema, type Offer } from "../../gen/dcos/v1/offers_pb.js";
+import type { OfferDecision } from "../allocator/allocator.js";
+import { AgentState } from "./agent.js";
+import { ids, type MasterCore } from "./core.js";
+
+export function makeOffers(core: MasterCore, decisions: readonly OfferDecision[]): void {
+  const batches = new Map<string, Offer[]>();
+  for (const d of decisions) {
+    const framework = core.frameworks.get(d.frameworkId);
+    const agent = core.agents.get(d.agentId);
+    if (!framework?.connected || agent?.state !== AgentState.ACTIVE) {
+      core.drop("invalid_allocations", `Returning an allocation of agent ${d.agentId} to framework ${d.frameworkId}: ${!framework?.connected ? "framework not connected" : "agent not active"}`);
+      if (agent?.state === AgentState.ACTIVE) core.allocator.recoverResources(d.frameworkId, d.agentId, d.resources, 0);
+      continue;
+    }
+    const offerId = core.newOfferId();
+    const offer = create(OfferSchema, {
+      id: create(OfferIDSchema, { value: offerId }),
+      frameworkId: ids.framework(d.frameworkId),
+      agentId: ids.agent(d.agentId),
+      hostname: agent.info.hostname,
+      resources: d.resources,
+      attributes: agent.info.attributes,
+      executorIds: [...(agent.executors.get(d.frameworkId)?.keys() ?? [])].map((e) => ids.executor(e)),
+    });
+    const timeout = core.options.offerTimeoutMs;
+    const timer = timeout > 0 ? core.host.delay(timeout, () => core.rescindOffer(offerId, `it was not used within ${timeout} ms`)) : undefined;
+    core.offers.add(offer, timer);
+    let batch = batches.get(d.frameworkId);
+    if (!batch) batches.set(d.frameworkId, (batch = []));
+    batch.push(offer);
+  }
+  for (const [frameworkId, offers] of batches) {
+    core.emit(core.frameworks.get(frameworkId)!, { case: "offers", value: { $typeName: "dcos.v1.Event.Offers", offers } });
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The master's flags and their defaults (Mesos defaults where Mesos has one; see
+ * /work/shared/REFERENCE.md "Defaults operators know").
+ */
+import type { Random } from "../../runtime/random.js";
+
+export interface MasterOptions {
+  /** Names this master in ids it hands out (framework, offer ids). Default "master". */
+  masterId?: string;
+  hostname?: string;
+  port?: number;
+  version?: string;
+  /** Time the master waits for an AgentPong (Mesos agent_ping_timeout). Default 15 s. */
+  agentPingTimeoutMs?: number;
+  /** Missed pings in a row before the agent is unreachable (max_agent_ping_timeouts). Default 5. */
+  maxAgentPingTimeouts?: number;
+  /** An outstanding offer is rescinded after this long; 0 = never (Mesos default). Default 0. */
+  offerTimeoutMs?: number;
+  /** HEARTBEAT period on every scheduler stream. Default 15 s. */
+  heartbeatIntervalMs?: number;
+  /** Seeds stream ids; tests pass a seeded one. */
+  random?: Random;
+}
+
+export interface ResolvedMasterOptions {
+  masterId: string;
+  hostname: string;
+  port: number;
+  version: string;
+  agentPingTimeoutMs: number;
+  maxAgentPingTimeouts: number;
+  offerTimeoutMs: number;
+  heartbeatIntervalMs: number;
+}
+
+export const DEFAULT_REFUSE_SECONDS = 5;
+
+export function resolveMasterOptions(o: MasterOptions): ResolvedMasterOptions {
+  return {
+    masterId: o.masterId ?? "master",
+    hostname: o.hostname ?? "localhost",
+    port: o.port ?? 0,
+    version: o.version ?? "0.1.0",
+    agentPingTimeoutMs: o.agentPingTimeoutMs ?? 15_000,
+    maxAgentPingTimeouts: o.maxAgentPingTimeouts ?? 5,
+    offerTimeoutMs: o.offerTimeoutMs ?? 0,
+    heartbeatIntervalMs: o.heartbeatIntervalMs ?? 15_000,
+  };
+}

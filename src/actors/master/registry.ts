@@ -1,0 +1,117 @@
+/**
+ * The registry: what the master must not forget across a failover (admitted agents,
+ * frameworks, weights). Every change goes through `Registrar.apply` as one typed
+ * operation; the master continues when the promise resolves (re-entering its actor).
+ * The in-memory registrar is the single-master implementation; the replicated one will
+ * append the same operations to the Raft log and apply them from committed entries.
+ *
+ * `applyOperation` is the one switch that changes a RegistryState, and depends on the
+ * operation only (never the clock), so replaying a log rebuilds the same state.
+ */
+import { clone } from "@bufbuild/protobuf";
+import { AgentInfoSchema, FrameworkInfoSchema, type AgentInfo, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { Code, DcosError } from "../../runtime/error.js";
+
+export type RegistryOperation =
+  | { kind: "admitAgent"; agentId: string; info: AgentInfo }
+  | { kind: "markAgentReachable"; agentId: string; info: AgentInfo }
+  | { kind: "markAgentUnreachable"; agentId: string; unreachableAtMs: number }
+  | { kind: "markAgentGone"; agentId: string }
+  | { kind: "removeAgent"; agentId: string }
+  | { kind: "addFramework"; info: FrameworkInfo }
+  | { kind: "updateFramework"; info: FrameworkInfo }
+  | { kind: "removeFramework"; frameworkId: string }
+  | { kind: "updateWeights"; weights: ReadonlyMap<string, number> };
+
+export interface RegistryState {
+  /** Admitted, reachable agents. */
+  readonly agents: Map<string, AgentInfo>;
+  /** Agents marked unreachable, with when. */
+  readonly unreachable: Map<string, { info: AgentInfo; unreachableAtMs: number }>;
+  /** Agents an operator marked gone: they may never come back under that id. */
+  readonly gone: Set<string>;
+  readonly frameworks: Map<string, FrameworkInfo>;
+  /** Frameworks torn down: their ids may not be reused. */
+  readonly removedFrameworks: Set<string>;
+  readonly weights: Map<string, number>;
+}
+
+export function emptyRegistry(): RegistryState {
+  return { agents: new Map(), unreachable: new Map(), gone: new Set(), frameworks: new Map(), removedFrameworks: new Set(), weights: new Map() };
+}
+
+/** Applies one operation; throws FAILED_PRECONDITION when it does not fit the state. */
+export function applyOperation(state: RegistryState, op: RegistryOperation): void {
+  switch (op.kind) {
+    case "admitAgent":
+      if (state.agents.has(op.agentId) || state.gone.has(op.agentId)) {
+        throw new DcosError(Code.FAILED_PRECONDITION, `Cannot admit agent ${op.agentId}: the id is already in the registry`);
+      }
+      state.agents.set(op.agentId, clone(AgentInfoSchema, op.info));
+      return;
+    case "markAgentReachable":
+      if (state.gone.has(op.agentId)) throw new DcosError(Code.FAILED_PRECONDITION, `Agent ${op.agentId} was marked gone`);
+      state.unreachable.delete(op.agentId);
+      state.agents.set(op.agentId, clone(AgentInfoSchema, op.info));
+      return;
+    case "markAgentUnreachable": {
+      const info = state.agents.get(op.agentId);
+      if (!info) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot mark agent ${op.agentId} unreachable: not admitted`);
+      state.agents.delete(op.agentId);
+      state.unreachable.set(op.agentId, { info, unreachableAtMs: op.unreachableAtMs });
+      return;
+    }
+    case "markAgentGone":
+      state.agents.delete(op.agentId);
+      state.unreachable.delete(op.agentId);
+      state.gone.add(op.agentId);
+      return;
+    case "removeAgent":
+      state.agents.delete(op.agentId);
+      state.unreachable.delete(op.agentId);
+      return;
+    case "addFramework": {
+      const id = op.info.id?.value ?? "";
+      if (!id) throw new DcosError(Code.INVALID_ARGUMENT, "Cannot add a framework without an id to the registry");
+      if (state.removedFrameworks.has(id)) throw new DcosError(Code.FAILED_PRECONDITION, `Framework ${id} was removed`);
+      state.frameworks.set(id, clone(FrameworkInfoSchema, op.info));
+      return;
+    }
+    case "updateFramework": {
+      const id = op.info.id?.value ?? "";
+      if (!state.frameworks.has(id)) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot update framework ${id}: not in the registry`);
+      state.frameworks.set(id, clone(FrameworkInfoSchema, op.info));
+      return;
+    }
+    case "removeFramework":
+      state.frameworks.delete(op.frameworkId);
+      state.removedFrameworks.add(op.frameworkId);
+      return;
+    case "updateWeights":
+      for (const [role, w] of op.weights) state.weights.set(role, w);
+      return;
+  }
+}
+
+export interface Registrar {
+  /** Makes the operation durable and applies it; resolves once it is. */
+  apply(op: RegistryOperation): Promise<void>;
+  /** The registry as of the last applied operation (read at master start for recovery). */
+  state(): RegistryState;
+}
+
+/** A registrar that keeps the registry in memory (single master, nothing survives a restart). */
+export class InMemoryRegistrar implements Registrar {
+  private readonly registry = emptyRegistry();
+  /** Operations applied, in order (tests read it; the Raft registrar will append them). */
+  readonly applied: RegistryOperation[] = [];
+
+  async apply(op: RegistryOperation): Promise<void> {
+    applyOperation(this.registry, op);
+    this.applied.push(op);
+  }
+
+  state(): RegistryState {
+    return this.registry;
+  }
+}

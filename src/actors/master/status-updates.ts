@@ -1,0 +1,141 @@
+/**
+ * Status updates flow agent → master → scheduler, acknowledgements scheduler → master →
+ * agent. The master keeps each task's latest state (what the agent says is current) and
+ * the update awaiting acknowledgement; an acknowledged terminal update ends the task's
+ * life in the master. Executor exits and executor messages travel the same way.
+ */
+import { create } from "@bufbuild/protobuf";
+import {
+  StatusUpdateAcknowledgementSchema,
+  type ExitedExecutor,
+  type FrameworkMessage,
+  type StatusUpdate,
+  type UpdateAgent,
+} from "../../gen/dcos/v1/internal_pb.js";
+import type { AcknowledgeRequest } from "../../gen/dcos/v1/scheduler_pb.js";
+import { TaskStatusSchema, TaskState } from "../../gen/dcos/v1/tasks_pb.js";
+import { Resources } from "../../resources/index.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import type { Pid } from "../../runtime/pid.js";
+import { AgentState } from "./agent.js";
+import { ids, type MasterCore } from "./core.js";
+import type { FrameworkRecord } from "./framework.js";
+import { isTerminal, taskStateLabel } from "./task-states.js";
+import { requireId } from "./validation.js";
+
+/** How many past statuses the master keeps per task (the latest matter for /state). */
+const KEPT_STATUSES = 10;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+export function statusUpdate(core: MasterCore, from: Pid, update: StatusUpdate): void {
+  core.metrics.message("status_update");
+  const agent = core.agentFrom(from, "a status update");
+  if (!agent) return;
+  const taskId = update.status?.taskId?.value;
+  if (!update.status || !taskId) {
+    core.drop("invalid_status_updates", `Ignoring a status update without a task id from agent ${agent.id}`);
+    return;
+  }
+  const frameworkId = update.frameworkId?.value ?? "";
+  const framework = core.frameworks.get(frameworkId);
+  if (!framework) {
+    core.drop("invalid_status_updates", `Ignoring ${taskStateLabel(update.status.state)} for task ${taskId} from agent ${agent.id}: unknown framework '${frameworkId}'`);
+    return;
+  }
+  const uuid = update.uuid.length > 0 ? update.uuid : update.status.uuid;
+  const status = create(TaskStatusSchema, { ...update.status, uuid, agentId: ids.agent(agent.id), source: update.status.source });
+  const task = framework.tasks.get(taskId);
+  if (task) {
+    if (task.agentId?.value !== agent.id) {
+      core.drop("invalid_status_updates", `Ignoring a status update for task ${taskId} from agent ${agent.id}: the task runs on agent ${task.agentId?.value}`);
+      return;
+    }
+    task.statuses.push(status);
+    if (task.statuses.length > KEPT_STATUSES) task.statuses.splice(0, task.statuses.length - KEPT_STATUSES);
+    task.statusUpdateState = status.state;
+    task.statusUpdateUuid = uuid;
+    core.setTaskState(task, update.latestState !== TaskState.UNSPECIFIED ? update.latestState : status.state);
+  } else {
+    core.log.info({ framework: frameworkId, task: taskId }, `Forwarding an update for task ${taskId}, which the master does not know`);
+  }
+  core.metrics.validStatusUpdates.inc();
+  core.forwardStatus(framework, status);
+}
+
+/** ACKNOWLEDGE: forwarded to the agent when it matches the task's pending update; ignored otherwise. */
+export function acknowledge(core: MasterCore, framework: FrameworkRecord, request: AcknowledgeRequest): void {
+  core.metrics.message("acknowledge");
+  const agentId = requireId(request.agentId, "agent_id");
+  const taskId = requireId(request.taskId, "task_id");
+  if (request.uuid.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "uuid is required");
+  const task = framework.tasks.get(taskId);
+  const ignore = (why: string): void =>
+    core.drop("invalid_status_update_acknowledgements", `Ignoring an acknowledgement for task ${taskId} of framework ${framework.id}: ${why}`);
+  if (!task) return ignore("the task is unknown (already acknowledged as terminal?)");
+  if (task.agentId?.value !== agentId) return ignore(`the task runs on agent ${task.agentId?.value}, not ${agentId}`);
+  if (!sameBytes(task.statusUpdateUuid, request.uuid)) return ignore("the uuid is not that of the update awaiting acknowledgement (a duplicate?)");
+  const agent = core.agents.get(agentId);
+  if (!agent || agent.state !== AgentState.ACTIVE) return ignore(`agent ${agentId} is not reachable`);
+  core.sendToAgent(
+    agent,
+    create(StatusUpdateAcknowledgementSchema, { agentId: ids.agent(agentId), frameworkId: ids.framework(framework.id), taskId: ids.task(taskId), uuid: request.uuid }),
+  );
+  core.metrics.validAcknowledgements.inc();
+  const acknowledgedState = task.statusUpdateState;
+  task.statusUpdateUuid = new Uint8Array();
+  task.statusUpdateState = TaskState.UNSPECIFIED;
+  if (isTerminal(acknowledgedState)) core.removeTask(task);
+}
+
+export function exitedExecutor(core: MasterCore, from: Pid, message: ExitedExecutor): void {
+  core.metrics.message("exited_executor");
+  const agent = core.agentFrom(from, "ExitedExecutor");
+  if (!agent) return;
+  const frameworkId = message.frameworkId?.value ?? "";
+  const executorId = message.executorId?.value ?? "";
+  const executor = agent.removeExecutor(frameworkId, executorId);
+  if (!executor) {
+    core.drop("invalid_agent_messages", `Ignoring the exit of unknown executor '${executorId}' of framework '${frameworkId}' on agent ${agent.id}`);
+    return;
+  }
+  core.log.info({ agent: agent.id, framework: frameworkId, executor: executorId, status: message.status }, `Executor ${executorId} exited with status ${message.status}`);
+  if (executor.resources.length > 0) core.recoverOffer(frameworkId, agent.id, Resources.of(executor.resources).toProto(), 0);
+  const framework = core.frameworks.get(frameworkId);
+  if (framework) {
+    core.emit(framework, {
+      case: "failure",
+      value: { $typeName: "dcos.v1.Event.Failure", agentId: ids.agent(agent.id), executorId: ids.executor(executorId), status: message.status },
+    });
+  }
+}
+
+export function executorMessage(core: MasterCore, from: Pid, message: FrameworkMessage): void {
+  core.metrics.message("executor_to_framework");
+  const agent = core.agentFrom(from, "an executor message");
+  if (!agent) return;
+  const framework = core.frameworks.get(message.frameworkId?.value ?? "");
+  const sent =
+    framework !== undefined &&
+    core.emit(framework, {
+      case: "message",
+      value: { $typeName: "dcos.v1.Event.Message", agentId: ids.agent(agent.id), executorId: message.executorId, data: message.data },
+    });
+  if (!sent) core.drop("invalid_executor_to_framework_messages", `Dropping a message from an executor on agent ${agent.id}: framework '${message.frameworkId?.value}' is not connected`);
+}
+
+export function updateAgent(core: MasterCore, from: Pid, message: UpdateAgent): void {
+  core.metrics.message("update_agent");
+  const agent = core.agentFrom(from, "UpdateAgent");
+  if (!agent) return;
+  try {
+    Resources.of(message.totalResources);
+  } catch (err) {
+    core.drop("invalid_agent_messages", `Ignoring UpdateAgent from agent ${agent.id}: ${(err as Error).message}`);
+    return;
+  }
+  agent.info.resources = message.totalResources;
+  if (agent.state === AgentState.ACTIVE) core.allocator.updateAgent(agent.id, message.totalResources);
+}
