@@ -1,12 +1,10 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { after, before } from "node:test";
 import { testLogger } from "../../src/runtime/log.js";
-import { ActorSystem } from "../../src/runtime/system.js";
 import { NatsSubjects } from "../../src/runtime/transports/nats-subjects.js";
 import { NatsTransport } from "../../src/runtime/transports/nats.js";
 import { NatsServer } from "../support/nats-server.js";
-import { waitFor } from "../support/wait.js";
-import { transportConformance } from "./transport-conformance.js";
+import { RealTimeNodes, transportConformance } from "./transport-conformance.js";
 
 let server: NatsServer;
 /** Addresses stay unique across tests: nodes of earlier tests live until the end. */
@@ -19,31 +17,28 @@ after(async () => {
 });
 
 transportConformance("NATS", { envelopes: true, frames: true }, async () => {
-  const systems: ActorSystem[] = [];
-  const raw: NatsConnection[] = [];
+  const nodes = new RealTimeNodes();
   const subjects = new NatsSubjects("dcos.rt");
   return {
     name: "NATS",
+    until: nodes.until,
+    close: nodes.close,
     async node(options = {}) {
       const transport = await NatsTransport.connect({
         servers: server.url,
-        address: options.address ?? `nats-node-${process.pid}-${++n}`,
+        address: options.address ?? `nats-node-${++n}`,
         ...(options.maxFrameBytes ? { maxFrameBytes: options.maxFrameBytes } : {}),
         heartbeatIntervalMs: 100,
         heartbeatTimeoutMs: 500,
         logger: testLogger(),
       });
-      const system = new ActorSystem({ transport, logger: testLogger() });
-      await system.start();
-      systems.push(system);
-      return system;
-    },
-    until: async (cond, what) => {
-      await waitFor(() => cond(), what, 15_000, 5);
+      return nodes.start(transport);
     },
     async rawPeer(to) {
       const nc = await connect({ servers: server.url });
-      raw.push(nc);
+      nodes.onClose(async () => {
+        if (!nc.isClosed()) await nc.close();
+      });
       const address = `rogue-${++n}`;
       return {
         address,
@@ -53,10 +48,6 @@ transportConformance("NATS", { envelopes: true, frames: true }, async () => {
         },
         close: () => nc.close(),
       };
-    },
-    async close() {
-      for (const nc of raw) if (!nc.isClosed()) await nc.close();
-      for (const s of systems) await s.stop();
     },
   };
 });

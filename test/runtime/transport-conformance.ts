@@ -9,8 +9,11 @@ import { after, describe, it } from "node:test";
 import { EnvelopeSchema, HelloSchema, type Envelope } from "../../src/gen/dcos/v1/runtime_pb.js";
 import { encodeFrame } from "../../src/runtime/frame-codec.js";
 import { Pid } from "../../src/runtime/pid.js";
-import type { ActorSystem } from "../../src/runtime/system.js";
+import { testLogger } from "../../src/runtime/log.js";
+import { ActorSystem } from "../../src/runtime/system.js";
+import type { Transport } from "../../src/runtime/transport.js";
 import { probe, Recorder } from "../support/actors.js";
+import { waitFor } from "../support/wait.js";
 
 /** A peer that writes raw frames on a connection of its own (it never gets messages back). */
 export interface RawPeer {
@@ -39,6 +42,34 @@ export interface TransportHarness {
   inject?(to: ActorSystem, envelopes: Envelope[], fromAddress: string): Promise<void>;
   /** Stops everything the harness started. */
   close(): Promise<void>;
+}
+
+/** The shared part of harnesses for transports on real sockets and the real clock. */
+export class RealTimeNodes {
+  private readonly systems: ActorSystem[] = [];
+  private readonly closers: (() => Promise<void>)[] = [];
+
+  /** Starts an actor system on the transport; it is stopped by close(). */
+  async start(transport: Transport): Promise<ActorSystem> {
+    const system = new ActorSystem({ transport, logger: testLogger() });
+    await system.start();
+    this.systems.push(system);
+    return system;
+  }
+
+  /** Something else to close at the end (raw peers, connections). */
+  onClose(fn: () => Promise<void>): void {
+    this.closers.push(fn);
+  }
+
+  readonly until = async (cond: () => boolean, what: string): Promise<void> => {
+    await waitFor(() => cond(), what, 15_000, 5);
+  };
+
+  readonly close = async (): Promise<void> => {
+    for (const fn of this.closers) await fn();
+    for (const s of this.systems) await s.stop();
+  };
 }
 
 const dropped = (s: ActorSystem, reason: string): number => s.metrics.value(`runtime/dropped/${reason}`) ?? 0;

@@ -70,6 +70,22 @@ export class FrameQueue {
     return frame;
   }
 
+  /**
+   * Writes frames until the queue is empty (true) or `write` returns false (backpressure:
+   * the rest stays queued). Counts frames and envelopes into `stats`.
+   */
+  writeTo(write: (frame: Buffer, envelopes: number) => boolean, stats: { framesSent: number; envelopesSent: number }): boolean {
+    for (;;) {
+      const before = this.length;
+      const frame = this.take();
+      if (!frame) return true;
+      const envelopes = before - this.length;
+      stats.framesSent++;
+      stats.envelopesSent += envelopes;
+      if (!write(frame, envelopes)) return false;
+    }
+  }
+
   /** Empties the queue; returns how many envelopes were dropped. */
   clear(): number {
     const n = this.length;

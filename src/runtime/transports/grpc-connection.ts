@@ -212,16 +212,6 @@ export class GrpcConnection {
     this.flushScheduled = false;
     const call = this.call;
     if (this.state !== ConnectionState.Connected || !call || this.waitingDrain) return;
-    for (;;) {
-      const before = this.queue.length;
-      const frame = this.queue.take();
-      if (!frame) return;
-      this.o.stats.framesSent++;
-      this.o.stats.envelopesSent += before - this.queue.length;
-      if (!call.write(frame)) {
-        this.waitingDrain = true;
-        return;
-      }
-    }
+    if (!this.queue.writeTo((frame) => call.write(frame), this.o.stats)) this.waitingDrain = true;
   };
 }

@@ -237,21 +237,17 @@ export class NatsTransport implements Transport {
     for (const peer of this.dirty) {
       const queue = this.queues.get(peer)!;
       const subject = this.subjects.frames(peer, this.address);
-      for (;;) {
-        const before = queue.length;
-        const frame = queue.take();
-        if (!frame) break;
+      queue.writeTo((frame, envelopes) => {
         try {
           this.nc.publish(subject, frame);
         } catch (err) {
-          queue.clear();
-          this.sink?.sendFailed(peer, before, `publish failed: ${(err as Error).message}`);
-          break;
+          const lost = envelopes + queue.clear();
+          this.sink?.sendFailed(peer, lost, `publish to ${subject} failed: ${(err as Error).message}`);
+          return false;
         }
-        this.stats.framesSent++;
-        this.stats.envelopesSent += before - queue.length;
         this.unflushed += frame.length;
-      }
+        return true;
+      }, this.stats);
     }
     this.dirty.clear();
   }
