@@ -195,6 +195,7 @@ export class StatusUpdateManager extends Actor {
     s.received.add(hex(uuid));
     s.latest = update;
     return this.checkpoint(s, { kind: "update", update }, () => {
+      if (this.streams.get(key(frameworkId, taskId)) !== s) return UpdateOutcome.ACCEPTED; // cleaned up meanwhile
       s.pending.push(update);
       if (s.pending.length === 1) this.forwardFront(s);
       return UpdateOutcome.ACCEPTED;
@@ -225,7 +226,7 @@ export class StatusUpdateManager extends Actor {
     s.backoffMs = this.initialRetryMs;
     if (isTerminalState(front.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
     return this.checkpoint(s, { kind: "ack", uuid }, () => {
-      if (s.pending.length > 0 && !s.timer) this.forwardFront(s);
+      if (s.pending.length > 0 && !s.timer && this.streams.get(key(frameworkId, taskId)) === s) this.forwardFront(s);
       return AckOutcome.ACKNOWLEDGED;
     });
   }

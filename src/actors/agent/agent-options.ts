@@ -1,0 +1,50 @@
+import type { Containerizer } from "../../isolation/containerizer.js";
+import type { Pid } from "../../runtime/pid.js";
+import type { Random } from "../../runtime/random.js";
+import type { HostFacts } from "./resource-detection.js";
+
+export interface AgentOptions {
+  /** The master's pid (e.g. `master@10.0.0.1:5050`). */
+  master: Pid;
+  /** Sandboxes and checkpoints live here. */
+  workDir: string;
+  containerizer: Containerizer;
+  /** host:port of the ExecutorService executors connect back to. */
+  executorEndpoint: string;
+  /** The `--resources` flag; entries replace the detected resources of the same name. */
+  resources?: string;
+  /** The `--attributes` flag: `rack:a;zone:1`. */
+  attributes?: string;
+  /** Default: os.hostname(). */
+  hostname?: string;
+  /** Actor name; default "agent". */
+  name?: string;
+  /** Instead of detecting CPUs, memory and disk (tests). */
+  hostFacts?: HostFacts;
+  /** Seeded randomness for registration backoff (default seeded from the clock). */
+  random?: Random;
+  /** Registration retry: first after a random wait up to this, doubling (Mesos: 1 s). */
+  registrationBackoffMs?: number;
+  /** Most time between registration attempts (Mesos: 1 min). */
+  maxRegistrationBackoffMs?: number;
+  /** Master pings missed before the agent looks for the master again (Mesos: 5). */
+  maxMissedPings?: number;
+  /** Until an executor must subscribe (Mesos: 1 min). */
+  executorRegistrationTimeoutMs?: number;
+  statusUpdateRetryMs?: number;
+  statusUpdateMaxRetryMs?: number;
+  /** Run tasks as the framework's user (needs root). Default false. */
+  switchUser?: boolean;
+}
+
+export const AGENT_DEFAULTS = {
+  name: "agent",
+  registrationBackoffMs: 1_000,
+  maxRegistrationBackoffMs: 60_000,
+  maxMissedPings: 5,
+  /** Used until the master says its ping interval. */
+  pingIntervalSeconds: 15,
+  executorRegistrationTimeoutMs: 60_000,
+} as const;
+
+export const AGENT_VERSION = "0.1.0";

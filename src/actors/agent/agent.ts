@@ -1,0 +1,838 @@
+/**
+ * The agent actor (Mesos's Slave): registers with the master and keeps that connection
+ * (reregistration with backoff, ping watchdog), runs the master's tasks in executors
+ * through a Containerizer, relays executors' status updates through the status update
+ * manager, and kills and shuts down on the master's word.
+ *
+ * States: RECOVERING (reading checkpoints, measuring the host) → DISCONNECTED (looking for
+ * the master) ⇄ RUNNING (registered) → TERMINATING. Executors have their own phases
+ * (agent-records.ts). Handlers open with guards that log and count what they drop.
+ */
+import { create } from "@bufbuild/protobuf";
+import { randomUUID } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { constants as osConstants, hostname as osHostname } from "node:os";
+import { AgentInfoSchema, type AgentInfo, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { AgentIDSchema } from "../../gen/dcos/v1/common_pb.js";
+import {
+  ExecutorEventSchema,
+  type ExecutorServiceMessageRequest,
+  type ExecutorServiceSubscribeRequest,
+  type ExecutorServiceUpdateRequest,
+} from "../../gen/dcos/v1/executor_pb.js";
+import {
+  AgentPingSchema,
+  AgentPongSchema,
+  AgentRegisteredSchema,
+  AgentReregisteredSchema,
+  ExitedExecutorSchema,
+  FrameworkMessageSchema,
+  KillTaskSchema,
+  RegisterAgentSchema,
+  ReregisterAgentSchema,
+  RunningExecutorSchema,
+  RunTaskGroupSchema,
+  RunTaskSchema,
+  ShutdownAgentSchema,
+  ShutdownExecutorSchema,
+  ShutdownFrameworkSchema,
+  StatusUpdateAcknowledgementSchema,
+  UpdateFrameworkSchema,
+  type StatusUpdate,
+} from "../../gen/dcos/v1/internal_pb.js";
+import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
+import {
+  TaskSchema,
+  TaskState,
+  TaskStatus_Reason,
+  TaskStatus_Source,
+  type ExecutorInfo,
+  type TaskInfo,
+} from "../../gen/dcos/v1/tasks_pb.js";
+import type { Termination } from "../../isolation/containerizer.js";
+import { Actor } from "../../runtime/actor.js";
+import type { Timer } from "../../runtime/clock.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import type { Pid } from "../../runtime/pid.js";
+import { Random } from "../../runtime/random.js";
+import { AgentMetrics } from "./agent-metrics.js";
+import { AGENT_DEFAULTS, AGENT_VERSION, type AgentOptions } from "./agent-options.js";
+import { ExecutorPhase, ExecutorRecord, FrameworkRecord, type QueuedLaunch, type TaskRecord } from "./agent-records.js";
+import { parseAttributes } from "./attributes.js";
+import { commandExecutorInfo, DEFAULT_EXECUTOR_SHUTDOWN_GRACE_SECONDS, executorContainerConfig, executorKind } from "./executor-config.js";
+import type { ExecutorApi, ExecutorLink } from "./executor-link.js";
+import { sandboxPath, statusUpdatesDir } from "./paths.js";
+import { agentResources, hostFacts } from "./resource-detection.js";
+import { AckOutcome, StatusUpdateManager } from "./status-update-manager.js";
+import { statusUpdate, wrapStatus } from "./status-update.js";
+import { isTerminalState, stateName } from "./task-state.js";
+
+export enum AgentState {
+  RECOVERING = "RECOVERING",
+  DISCONNECTED = "DISCONNECTED",
+  RUNNING = "RUNNING",
+  TERMINATING = "TERMINATING",
+}
+
+const AGENT_TRANSITIONS: Record<AgentState, readonly AgentState[]> = {
+  [AgentState.RECOVERING]: [AgentState.DISCONNECTED, AgentState.TERMINATING],
+  [AgentState.DISCONNECTED]: [AgentState.RUNNING, AgentState.TERMINATING],
+  [AgentState.RUNNING]: [AgentState.DISCONNECTED, AgentState.TERMINATING],
+  [AgentState.TERMINATING]: [],
+};
+
+/** States an executor may report; STAGING and UNSPECIFIED are the master's and the agent's. */
+const EXECUTOR_STATES = new Set<TaskState>([
+  TaskState.STARTING,
+  TaskState.RUNNING,
+  TaskState.KILLING,
+  TaskState.FINISHED,
+  TaskState.FAILED,
+  TaskState.KILLED,
+  TaskState.ERROR,
+  TaskState.LOST,
+]);
+
+export class Agent extends Actor implements ExecutorApi {
+  agentState = AgentState.RECOVERING;
+  agentId = "";
+  private info: AgentInfo = create(AgentInfoSchema);
+  private readonly frameworks = new Map<string, FrameworkRecord>();
+  private readonly opts: AgentOptions & typeof AGENT_DEFAULTS;
+  private random!: Random;
+  private statusUpdates!: StatusUpdateManager;
+  private metrics!: AgentMetrics;
+  private registrationTimer: Timer | undefined;
+  private registrationBackoffMs = 0;
+  private pingTimer: Timer | undefined;
+  private pingTimeoutMs = 0;
+  private startedAt = 0;
+  private recoveryMs = 0;
+
+  constructor(options: AgentOptions) {
+    super(options.name ?? AGENT_DEFAULTS.name);
+    this.opts = { ...AGENT_DEFAULTS, ...options } as AgentOptions & typeof AGENT_DEFAULTS;
+    this.install(AgentRegisteredSchema, (m, from) => this.registered(m.agentId?.value ?? "", m.pingIntervalSeconds, from, []));
+    this.install(AgentReregisteredSchema, (m, from) =>
+      this.registered(m.agentId?.value ?? "", m.pingIntervalSeconds, from, m.unknownFrameworks.map((f) => f.value)),
+    );
+    this.install(AgentPingSchema, (m, from) => this.ping(m.connected, from));
+    this.install(RunTaskSchema, (m, from) => this.runTask(m.frameworkInfo, m.task, m.role, from));
+    this.install(RunTaskGroupSchema, (m, from) => this.runTaskGroup(m.frameworkInfo, m.executorInfo, m.taskGroup?.tasks ?? [], m.role, from));
+    this.install(KillTaskSchema, (m, from) => this.killTask(m.frameworkId?.value ?? "", m.taskId?.value ?? "", m.killPolicy, from));
+    this.install(StatusUpdateAcknowledgementSchema, (m, from) => this.acknowledgement(m.frameworkId?.value ?? "", m.taskId?.value ?? "", m.uuid, from));
+    this.install(ShutdownFrameworkSchema, (m, from) => this.shutdownFramework(m.frameworkId?.value ?? "", from));
+    this.install(ShutdownExecutorSchema, (m, from) => this.shutdownExecutorMessage(m.frameworkId?.value ?? "", m.executorId?.value ?? "", from));
+    this.install(ShutdownAgentSchema, (m, from) => this.shutdownAgent(m.message, from));
+    this.install(UpdateFrameworkSchema, (m, from) => this.updateFramework(m.frameworkInfo, from));
+    this.install(FrameworkMessageSchema, (m, from) => this.frameworkMessage(m.frameworkId?.value ?? "", m.executorId?.value ?? "", m.data, from));
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------
+
+  override initialize(): void {
+    this.startedAt = this.clock.now();
+    this.random = this.opts.random ?? new Random(Math.floor(this.clock.now()) % 2 ** 31);
+    this.metrics = new AgentMetrics(this.system.metrics, {
+      registered: () => this.agentState === AgentState.RUNNING,
+      startedAt: this.startedAt,
+      now: () => this.clock.now(),
+      frameworks: () => this.frameworks.values(),
+      total: () => this.info.resources,
+      recoveryMs: () => this.recoveryMs,
+    });
+    this.statusUpdates = this.system.spawn(
+      new StatusUpdateManager({
+        name: `${this.name}-status-updates`,
+        dir: statusUpdatesDir(this.opts.workDir),
+        metrics: this.system.metrics,
+        forward: (u) => this.system.enqueueFunction(this, () => this.forwardUpdate(u)),
+        initialRetryMs: this.opts.statusUpdateRetryMs,
+        maxRetryMs: this.opts.statusUpdateMaxRetryMs,
+        paused: true,
+      }),
+    );
+    const facts = this.opts.hostFacts ? Promise.resolve(this.opts.hostFacts) : hostFacts(this.opts.workDir);
+    const recovered = mkdir(this.opts.workDir, { recursive: true }).then(() => Promise.all([facts, this.statusUpdates.recover()]));
+    this.defer(
+      recovered,
+      ([f, streams]) => {
+        try {
+          this.info = create(AgentInfoSchema, {
+            hostname: this.opts.hostname ?? osHostname(),
+            resources: agentResources(f, this.opts.resources),
+            attributes: parseAttributes(this.opts.attributes ?? ""),
+            pid: this.self.toString(),
+          });
+        } catch (err) {
+          this.fail(err);
+          return;
+        }
+        this.recoveryMs = this.clock.now() - this.startedAt;
+        this.log.info({ streams: streams.length, resources: this.info.resources.length }, "Agent recovered; registering with the master");
+        this.transition(AgentState.DISCONNECTED);
+        this.registrationBackoffMs = this.opts.registrationBackoffMs;
+        this.register();
+      },
+      (err) => this.fail(err),
+    );
+  }
+
+  override finalize(): void {
+    if (this.statusUpdates?.running) this.system.terminate(this.statusUpdates);
+  }
+
+  override exited(pid: Pid): void {
+    if (!pid.equals(this.opts.master)) return;
+    if (this.agentState !== AgentState.RUNNING) return;
+    this.log.warn({ master: pid.toString() }, `Connection to master ${pid.toString()} broke; looking for it again`);
+    this.masterLost();
+  }
+
+  /** The agent's info as registered (resources, attributes, id). */
+  agentInfo(): AgentInfo {
+    return this.info;
+  }
+
+  private fail(err: unknown): void {
+    this.log.error({ err }, `Agent cannot start: ${(err as Error).message}`);
+    if (this.agentState !== AgentState.TERMINATING) this.transition(AgentState.TERMINATING);
+    this.terminate();
+  }
+
+  private transition(to: AgentState): void {
+    if (!AGENT_TRANSITIONS[this.agentState].includes(to)) {
+      throw new DcosError(Code.INTERNAL, `Illegal agent transition ${this.agentState} -> ${to}`);
+    }
+    this.log.info({ from: this.agentState, to }, `Agent ${this.agentState} -> ${to}`);
+    this.agentState = to;
+  }
+
+  /** Guard: the message comes from our master. */
+  private fromMaster(from: Pid, what: string): boolean {
+    if (from.equals(this.opts.master)) return true;
+    return this.drop(`${what} from ${from.toString()}`, `it is not the master (${this.opts.master.toString()})`);
+  }
+
+  private drop(what: string, why: string): false {
+    this.metrics.dropped.inc();
+    this.log.warn({ what, why }, `Ignoring ${what} because ${why}`);
+    return false;
+  }
+
+  // ---- registration ------------------------------------------------------------------
+
+  private register(): void {
+    this.registrationTimer = undefined;
+    if (this.agentState !== AgentState.DISCONNECTED) return;
+    if (this.agentId === "") {
+      this.send(this.opts.master, create(RegisterAgentSchema, { agentInfo: this.info, version: AGENT_VERSION }));
+    } else {
+      this.send(this.opts.master, this.reregistration());
+    }
+    const wait = this.random.between(this.registrationBackoffMs / 2, this.registrationBackoffMs);
+    this.registrationBackoffMs = Math.min(this.registrationBackoffMs * 2, this.opts.maxRegistrationBackoffMs);
+    this.registrationTimer = this.delay(wait, () => this.register());
+  }
+
+  private reregistration() {
+    const tasks = [];
+    const executors = [];
+    const frameworks: FrameworkInfo[] = [];
+    for (const fw of this.frameworks.values()) {
+      frameworks.push(fw.info);
+      for (const ex of fw.executors.values()) {
+        executors.push(create(RunningExecutorSchema, { executorInfo: ex.info, frameworkId: { value: fw.id } }));
+        for (const t of ex.tasks.values()) tasks.push(this.taskProto(fw.id, ex, t));
+      }
+    }
+    return create(ReregisterAgentSchema, { agentInfo: this.info, version: AGENT_VERSION, tasks, executors, frameworks });
+  }
+
+  private taskProto(frameworkId: string, ex: ExecutorRecord, t: TaskRecord) {
+    return create(TaskSchema, {
+      name: t.info.name,
+      taskId: t.info.taskId,
+      frameworkId: { value: frameworkId },
+      executorId: ex.info.executorId,
+      agentId: { value: this.agentId },
+      state: t.state,
+      resources: t.info.resources,
+      labels: t.info.labels,
+      killPolicy: t.info.killPolicy,
+      role: t.role,
+    });
+  }
+
+  private registered(agentId: string, pingIntervalSeconds: number, from: Pid, unknownFrameworks: string[]): void {
+    if (!this.fromMaster(from, "(re)registration")) return;
+    if (this.agentState !== AgentState.DISCONNECTED) {
+      this.drop(`(re)registration as ${agentId}`, `the agent is ${this.agentState}`);
+      return;
+    }
+    if (!agentId) {
+      this.drop("(re)registration", "it carries no agent id");
+      return;
+    }
+    if (this.agentId && this.agentId !== agentId) {
+      this.log.warn({ old: this.agentId, new: agentId }, `Master gave agent id ${agentId}, was ${this.agentId}`);
+    }
+    this.agentId = agentId;
+    this.info.id = create(AgentIDSchema, { value: agentId });
+    this.registrationTimer?.cancel();
+    this.registrationTimer = undefined;
+    this.transition(AgentState.RUNNING);
+    this.log.info({ agentId, master: from.toString() }, `Registered with master ${from.toString()} as agent ${agentId}`);
+    this.link(this.opts.master);
+    this.pingTimeoutMs = (pingIntervalSeconds > 0 ? pingIntervalSeconds : AGENT_DEFAULTS.pingIntervalSeconds) * 1000 * this.opts.maxMissedPings;
+    this.armPingTimer();
+    void this.statusUpdates.resume();
+    for (const fwId of unknownFrameworks) {
+      const fw = this.frameworks.get(fwId);
+      if (fw) this.beginFrameworkShutdown(fw, "the master does not know it");
+    }
+  }
+
+  private armPingTimer(): void {
+    this.pingTimer?.cancel();
+    this.pingTimer = this.delay(this.pingTimeoutMs, () => {
+      this.pingTimer = undefined;
+      if (this.agentState !== AgentState.RUNNING) return;
+      this.log.warn({ timeoutMs: this.pingTimeoutMs }, `No ping from master ${this.opts.master.toString()} for ${this.pingTimeoutMs} ms; looking for it again`);
+      this.masterLost();
+    });
+  }
+
+  private ping(connected: boolean, from: Pid): void {
+    if (!this.fromMaster(from, "ping")) return;
+    this.send(from, create(AgentPongSchema));
+    if (this.agentState !== AgentState.RUNNING) return;
+    if (!connected) {
+      this.log.warn("The master does not consider this agent registered; reregistering");
+      this.masterLost();
+      return;
+    }
+    this.armPingTimer();
+  }
+
+  private masterLost(): void {
+    this.transition(AgentState.DISCONNECTED);
+    this.pingTimer?.cancel();
+    this.pingTimer = undefined;
+    void this.statusUpdates.pause();
+    this.registrationBackoffMs = this.opts.registrationBackoffMs;
+    this.register();
+  }
+
+  // ---- running tasks -----------------------------------------------------------------
+
+  private runTask(frameworkInfo: FrameworkInfo | undefined, task: TaskInfo | undefined, role: string, from: Pid): void {
+    if (!this.fromMaster(from, "run task")) return;
+    const fwId = frameworkInfo?.id?.value ?? "";
+    const taskId = task?.taskId?.value ?? "";
+    if (!this.acceptsTasks(fwId, [taskId])) return;
+    const fw = this.framework(frameworkInfo!);
+    if (!fw) return;
+    const t = task!;
+    if (Boolean(t.command) === Boolean(t.executor)) {
+      this.taskStatus(fwId, undefined, taskId, TaskState.ERROR, TaskStatus_Reason.TASK_INVALID, "A task needs exactly one of command and executor");
+      return;
+    }
+    const info = t.executor ?? commandExecutorInfo(t, fwId);
+    const ex = this.executorFor(fw, info, executorKind(info, !t.executor), [t]);
+    if (!ex) return;
+    ex.tasks.set(taskId, { info: t, role, state: TaskState.STAGING, launched: false, killRequested: false });
+    ex.queue.push({ task: t });
+    this.afterQueued(fw, ex, [t]);
+  }
+
+  private runTaskGroup(frameworkInfo: FrameworkInfo | undefined, executorInfo: ExecutorInfo | undefined, tasks: TaskInfo[], role: string, from: Pid): void {
+    if (!this.fromMaster(from, "run task group")) return;
+    const fwId = frameworkInfo?.id?.value ?? "";
+    if (!this.acceptsTasks(fwId, tasks.map((t) => t.taskId?.value ?? ""))) return;
+    const fw = this.framework(frameworkInfo!);
+    if (!fw) return;
+    if (!executorInfo?.executorId?.value || tasks.length === 0) {
+      for (const t of tasks) {
+        this.taskStatus(fwId, undefined, t.taskId!.value, TaskState.ERROR, TaskStatus_Reason.TASK_GROUP_INVALID, "A task group needs an executor with an id and at least one task");
+      }
+      return;
+    }
+    const ex = this.executorFor(fw, executorInfo, executorKind(executorInfo, false), tasks);
+    if (!ex) return;
+    for (const t of tasks) ex.tasks.set(t.taskId!.value, { info: t, role, state: TaskState.STAGING, launched: false, killRequested: false });
+    ex.queue.push({ group: { $typeName: "dcos.v1.TaskGroupInfo", tasks } });
+    this.afterQueued(fw, ex, tasks);
+  }
+
+  /** Guards shared by RunTask and RunTaskGroup. */
+  private acceptsTasks(fwId: string, taskIds: string[]): boolean {
+    if (this.agentState !== AgentState.RUNNING) return this.drop(`tasks ${taskIds.join(",")}`, `the agent is ${this.agentState}, not registered`);
+    if (!fwId) return this.drop("a run task message", "it has no framework id");
+    if (taskIds.length === 0 || taskIds.some((id) => !id)) return this.drop("a run task message", "a task has no id");
+    if (this.frameworks.get(fwId)?.terminating) return this.drop(`tasks ${taskIds.join(",")}`, `framework ${fwId} is shutting down`);
+    for (const id of taskIds) {
+      if (this.frameworks.get(fwId)?.executorOfTask(id)) return this.drop(`task ${id}`, `framework ${fwId} already has a task with that id here`);
+    }
+    return true;
+  }
+
+  private framework(info: FrameworkInfo): FrameworkRecord | undefined {
+    const id = info.id!.value;
+    let fw = this.frameworks.get(id);
+    if (!fw) {
+      fw = new FrameworkRecord(info);
+      this.frameworks.set(id, fw);
+      this.log.info({ frameworkId: id }, `Added framework ${id}`);
+    } else {
+      fw.info = info;
+    }
+    return fw;
+  }
+
+  /** The executor to run the tasks in: an existing live one with that id, or a new one. */
+  private executorFor(fw: FrameworkRecord, info: ExecutorInfo, kind: ExecutorRecord["kind"], tasks: TaskInfo[]): ExecutorRecord | undefined {
+    const exId = info.executorId?.value ?? "";
+    const existing = fw.executors.get(exId);
+    if (existing) {
+      if (existing.phase === ExecutorPhase.TERMINATING || existing.phase === ExecutorPhase.TERMINATED) {
+        for (const t of tasks) {
+          this.taskStatus(fw.id, exId, t.taskId!.value, TaskState.LOST, TaskStatus_Reason.EXECUTOR_TERMINATED, `Executor ${exId} is shutting down`);
+        }
+        return undefined;
+      }
+      return existing;
+    }
+    const containerId = randomUUID();
+    let sandbox: string;
+    try {
+      sandbox = sandboxPath(this.opts.workDir, { agentId: this.agentId, frameworkId: fw.id, executorId: exId, containerId });
+    } catch (err) {
+      for (const t of tasks) this.taskStatus(fw.id, exId, t.taskId!.value, TaskState.ERROR, TaskStatus_Reason.TASK_INVALID, (err as Error).message);
+      return undefined;
+    }
+    const ex = new ExecutorRecord(info, fw.id, kind, containerId, sandbox);
+    fw.executors.set(exId, ex);
+    this.log.info({ frameworkId: fw.id, executorId: exId, containerId, kind }, `Launching ${kind} executor ${exId} of framework ${fw.id} in ${sandbox}`);
+    this.launchExecutor(fw, ex, tasks);
+    return ex;
+  }
+
+  private afterQueued(fw: FrameworkRecord, ex: ExecutorRecord, tasks: TaskInfo[]): void {
+    this.log.info({ frameworkId: fw.id, executorId: ex.id, tasks: tasks.map((t) => t.taskId?.value) }, `Queued ${tasks.length} task(s) for executor ${ex.id}`);
+    if (ex.phase === ExecutorPhase.RUNNING) this.flushQueue(fw, ex);
+  }
+
+  private launchExecutor(fw: FrameworkRecord, ex: ExecutorRecord, tasks: TaskInfo[]): void {
+    const resources: Resource[] = [...ex.info.resources, ...tasks.flatMap((t) => t.resources)];
+    let config;
+    try {
+      config = executorContainerConfig({
+        kind: ex.kind,
+        info: ex.info,
+        framework: fw.info,
+        agentId: this.agentId,
+        agentEndpoint: this.opts.executorEndpoint,
+        containerId: ex.containerId,
+        sandbox: ex.sandbox,
+        resources,
+        switchUser: this.opts.switchUser ?? false,
+      });
+    } catch (err) {
+      this.queueMicro(() => this.launchFailed(fw, ex, err));
+      return;
+    }
+    const launched = mkdir(ex.sandbox, { recursive: true }).then(() => this.opts.containerizer.launch(config));
+    this.defer(
+      launched,
+      () => this.launched(fw, ex),
+      (err) => this.launchFailed(fw, ex, err),
+    );
+  }
+
+  /** Runs fn as the actor's next item (after the current handler has finished its records). */
+  private queueMicro(fn: () => void): void {
+    this.system.enqueueFunction(this, fn);
+  }
+
+  private launched(fw: FrameworkRecord, ex: ExecutorRecord): void {
+    this.defer(
+      this.opts.containerizer.wait(ex.containerId),
+      (t) => this.executorTerminated(fw, ex, t),
+      (err) => this.executorTerminated(fw, ex, { containerId: ex.containerId, exitCode: null, signal: null, reason: "status unknown", message: String((err as Error).message) }),
+    );
+    if (ex.phase === ExecutorPhase.TERMINATING) {
+      this.destroyContainer(ex);
+      return;
+    }
+    ex.transition(ExecutorPhase.REGISTERING, this.log);
+    ex.registrationTimer = this.delay(this.opts.executorRegistrationTimeoutMs, () => {
+      ex.registrationTimer = undefined;
+      if (ex.phase !== ExecutorPhase.REGISTERING) return;
+      this.log.warn({ executorId: ex.id }, `Executor ${ex.id} did not subscribe within ${this.opts.executorRegistrationTimeoutMs} ms; destroying it`);
+      ex.failureReason = TaskStatus_Reason.EXECUTOR_REGISTRATION_TIMEOUT;
+      ex.transition(ExecutorPhase.TERMINATING, this.log);
+      this.destroyContainer(ex);
+    });
+  }
+
+  private launchFailed(fw: FrameworkRecord, ex: ExecutorRecord, err: unknown): void {
+    this.metrics.containerLaunchErrors.inc();
+    const message = `Failed to launch the container of executor ${ex.id}: ${(err as Error).message}`;
+    this.log.error({ err, executorId: ex.id }, message);
+    ex.transition(ExecutorPhase.TERMINATED, this.log);
+    for (const t of ex.liveTasks()) this.taskStatus(fw.id, ex.id, t.info.taskId!.value, TaskState.FAILED, TaskStatus_Reason.CONTAINER_LAUNCH_FAILED, message);
+    this.removeExecutor(fw, ex);
+  }
+
+  private flushQueue(fw: FrameworkRecord, ex: ExecutorRecord): void {
+    if (!ex.link) return;
+    for (const item of ex.queue) {
+      const event =
+        "task" in item
+          ? create(ExecutorEventSchema, { kind: { case: "launch", value: { task: item.task } } })
+          : create(ExecutorEventSchema, { kind: { case: "launchGroup", value: { taskGroup: item.group } } });
+      const ids = "task" in item ? [item.task.taskId!.value] : item.group.tasks.map((t) => t.taskId!.value);
+      for (const id of ids) {
+        const rec = ex.tasks.get(id);
+        if (rec) rec.launched = true;
+      }
+      ex.link.send(event);
+      this.log.info({ frameworkId: fw.id, executorId: ex.id, tasks: ids }, `Sent ${ids.join(",")} to executor ${ex.id}`);
+    }
+    ex.queue = [];
+  }
+
+  // ---- killing -----------------------------------------------------------------------
+
+  private killTask(fwId: string, taskId: string, killPolicy: TaskInfo["killPolicy"], from: Pid): void {
+    if (!this.fromMaster(from, `kill of task ${taskId}`)) return;
+    const fw = this.frameworks.get(fwId);
+    if (!fw) {
+      this.drop(`kill of task ${taskId}`, `framework ${fwId} has nothing on this agent`);
+      return;
+    }
+    const ex = fw.executorOfTask(taskId);
+    const task = ex?.tasks.get(taskId);
+    if (!ex || !task) {
+      this.drop(`kill of task ${taskId}`, `framework ${fwId} has no such task on this agent`);
+      return;
+    }
+    if (isTerminalState(task.state)) {
+      this.drop(`kill of task ${taskId}`, `it is already ${stateName(task.state)}`);
+      return;
+    }
+    task.killRequested = true;
+    if (!task.launched) {
+      this.unqueue(ex, taskId);
+      this.taskStatus(fw.id, ex.id, taskId, TaskState.KILLED, TaskStatus_Reason.TASK_KILLED_DURING_LAUNCH, "Killed before it was sent to its executor");
+      if (ex.liveTasks().length === 0) this.shutdownExecutor(ex, "it has no tasks left");
+      return;
+    }
+    if (!ex.link) {
+      this.shutdownExecutor(ex, `task ${taskId} must be killed and the executor is not connected`);
+      return;
+    }
+    this.log.info({ frameworkId: fwId, taskId, graceSeconds: (killPolicy ?? task.info.killPolicy)?.gracePeriodSeconds }, `Asking executor ${ex.id} to kill task ${taskId}`);
+    ex.link.send(create(ExecutorEventSchema, { kind: { case: "kill", value: { taskId: { value: taskId }, killPolicy: killPolicy ?? task.info.killPolicy } } }));
+  }
+
+  private unqueue(ex: ExecutorRecord, taskId: string): void {
+    ex.queue = ex.queue.flatMap((item): QueuedLaunch[] => {
+      if ("task" in item) return item.task.taskId?.value === taskId ? [] : [item];
+      const tasks = item.group.tasks.filter((t) => t.taskId?.value !== taskId);
+      return tasks.length === 0 ? [] : [{ group: { ...item.group, tasks } }];
+    });
+  }
+
+  private shutdownFramework(fwId: string, from: Pid): void {
+    if (!this.fromMaster(from, `shutdown of framework ${fwId}`)) return;
+    const fw = this.frameworks.get(fwId);
+    if (!fw) {
+      this.drop(`shutdown of framework ${fwId}`, "it has nothing on this agent");
+      return;
+    }
+    this.beginFrameworkShutdown(fw, "the master asked");
+  }
+
+  private beginFrameworkShutdown(fw: FrameworkRecord, why: string): void {
+    this.log.info({ frameworkId: fw.id }, `Shutting down framework ${fw.id}: ${why}`);
+    fw.terminating = true;
+    for (const ex of fw.executors.values()) this.shutdownExecutor(ex, `framework ${fw.id} is shutting down`);
+    if (fw.executors.size === 0) this.removeFramework(fw);
+  }
+
+  private shutdownExecutorMessage(fwId: string, exId: string, from: Pid): void {
+    if (!this.fromMaster(from, `shutdown of executor ${exId}`)) return;
+    const ex = this.frameworks.get(fwId)?.executors.get(exId);
+    if (!ex) {
+      this.drop(`shutdown of executor ${exId}`, `framework ${fwId} has no such executor here`);
+      return;
+    }
+    this.shutdownExecutor(ex, "the master asked");
+  }
+
+  /** SHUTDOWN to the executor, then the container is destroyed after its grace period. */
+  private shutdownExecutor(ex: ExecutorRecord, why: string): void {
+    if (ex.phase === ExecutorPhase.TERMINATING || ex.phase === ExecutorPhase.TERMINATED) return;
+    const wasLaunching = ex.phase === ExecutorPhase.LAUNCHING;
+    ex.shuttingDown = true;
+    ex.registrationTimer?.cancel();
+    ex.transition(ExecutorPhase.TERMINATING, this.log);
+    this.log.info({ executorId: ex.id, frameworkId: ex.frameworkId }, `Shutting down executor ${ex.id}: ${why}`);
+    if (wasLaunching) return; // launched() destroys it once the container exists
+    if (!ex.link) {
+      this.destroyContainer(ex);
+      return;
+    }
+    const graceSeconds = ex.info.shutdownGracePeriodSeconds ?? DEFAULT_EXECUTOR_SHUTDOWN_GRACE_SECONDS;
+    ex.link.send(create(ExecutorEventSchema, { kind: { case: "shutdown", value: { gracePeriodSeconds: graceSeconds } } }));
+    ex.shutdownTimer = this.delay(graceSeconds * 1000, () => {
+      ex.shutdownTimer = undefined;
+      if (ex.phase === ExecutorPhase.TERMINATED) return;
+      this.log.warn({ executorId: ex.id }, `Executor ${ex.id} still runs ${graceSeconds} s after SHUTDOWN; destroying its container`);
+      this.destroyContainer(ex);
+    });
+  }
+
+  private destroyContainer(ex: ExecutorRecord): void {
+    this.defer(
+      this.opts.containerizer.destroy(ex.containerId, 0),
+      () => undefined,
+      (err) => this.log.error({ err, containerId: ex.containerId }, `Failed to destroy container ${ex.containerId} of executor ${ex.id}`),
+    );
+  }
+
+  private executorTerminated(fw: FrameworkRecord, ex: ExecutorRecord, t: Termination): void {
+    if (ex.phase === ExecutorPhase.TERMINATED) return;
+    ex.registrationTimer?.cancel();
+    ex.shutdownTimer?.cancel();
+    ex.transition(ExecutorPhase.TERMINATED, this.log);
+    this.metrics.executorsTerminated.inc();
+    ex.link?.close();
+    ex.link = undefined;
+    this.log.info({ executorId: ex.id, frameworkId: fw.id, termination: t }, `Executor ${ex.id} of framework ${fw.id} terminated: ${t.message}`);
+    for (const task of ex.liveTasks()) {
+      const killed = ex.shuttingDown || task.killRequested;
+      const reason =
+        t.reason === "memory limit"
+          ? TaskStatus_Reason.CONTAINER_LIMITATION_MEMORY
+          : t.reason === "launch failed"
+            ? TaskStatus_Reason.CONTAINER_LAUNCH_FAILED
+            : (ex.failureReason ?? TaskStatus_Reason.EXECUTOR_TERMINATED);
+      this.taskStatus(fw.id, ex.id, task.info.taskId!.value, killed ? TaskState.KILLED : TaskState.FAILED, reason, `Executor terminated: ${t.message}`);
+    }
+    if (this.agentState === AgentState.RUNNING) {
+      const status = t.exitCode ?? (t.signal ? 128 + (signalNumber(t.signal) ?? 0) : -1);
+      this.send(this.opts.master, create(ExitedExecutorSchema, { agentId: { value: this.agentId }, frameworkId: { value: fw.id }, executorId: ex.info.executorId, status }));
+    }
+    this.removeExecutor(fw, ex);
+  }
+
+  private removeExecutor(fw: FrameworkRecord, ex: ExecutorRecord): void {
+    // Tasks whose terminal update is not yet acknowledged stay reachable for the ack.
+    if (ex.tasks.size === 0) fw.executors.delete(ex.id);
+    if (fw.terminating && [...fw.executors.values()].every((e) => e.phase === ExecutorPhase.TERMINATED)) this.removeFramework(fw);
+  }
+
+  private removeFramework(fw: FrameworkRecord): void {
+    this.frameworks.delete(fw.id);
+    this.log.info({ frameworkId: fw.id }, `Removed framework ${fw.id}`);
+    void this.statusUpdates.cleanup(fw.id);
+    if (this.agentState === AgentState.TERMINATING && this.frameworks.size === 0) this.terminate();
+  }
+
+  private shutdownAgent(message: string, from: Pid): void {
+    if (!this.fromMaster(from, "shutdown")) return;
+    this.log.warn({ message }, `The master asked this agent to shut down: ${message}`);
+    this.registrationTimer?.cancel();
+    this.pingTimer?.cancel();
+    this.transition(AgentState.TERMINATING);
+    for (const fw of [...this.frameworks.values()]) this.beginFrameworkShutdown(fw, "the agent is shutting down");
+    if (this.frameworks.size === 0) this.terminate();
+  }
+
+  private updateFramework(info: FrameworkInfo | undefined, from: Pid): void {
+    if (!this.fromMaster(from, "framework update")) return;
+    const fw = this.frameworks.get(info?.id?.value ?? "");
+    if (!fw || !info) {
+      this.drop("framework update", "the framework has nothing on this agent");
+      return;
+    }
+    fw.info = info;
+  }
+
+  private frameworkMessage(fwId: string, exId: string, data: Uint8Array, from: Pid): void {
+    if (!this.fromMaster(from, "framework message")) return;
+    const ex = this.frameworks.get(fwId)?.executors.get(exId);
+    if (!ex?.link) {
+      this.metrics.invalidFrameworkMessages.inc();
+      this.drop(`framework message for executor ${exId}`, "that executor is not connected");
+      return;
+    }
+    this.metrics.validFrameworkMessages.inc();
+    ex.link.send(create(ExecutorEventSchema, { kind: { case: "message", value: { data } } }));
+  }
+
+  // ---- status updates ----------------------------------------------------------------
+
+  /** An update the agent itself produces (source AGENT), through the status update manager. */
+  private taskStatus(fwId: string, exId: string | undefined, taskId: string, state: TaskState, reason: TaskStatus_Reason, message: string): void {
+    const ex = exId ? this.frameworks.get(fwId)?.executors.get(exId) : undefined;
+    const u = statusUpdate({ frameworkId: fwId, taskId, state, agentId: this.agentId, executorId: exId, reason, message, now: this.clock.now(), source: TaskStatus_Source.AGENT });
+    if (u.status && ex) u.status.sandboxDirectory = ex.sandbox;
+    this.log.info({ frameworkId: fwId, taskId, state: stateName(state), reason: TaskStatus_Reason[reason] }, `Task ${taskId} is ${stateName(state)}: ${message}`);
+    const rec = ex?.tasks.get(taskId);
+    if (rec) this.recordState(rec, state);
+    this.defer(
+      this.statusUpdates.update(u),
+      () => undefined,
+      (err) => this.log.error({ err, taskId }, `Status update ${stateName(state)} for task ${taskId} was not stored: ${(err as Error).message}`),
+    );
+  }
+
+  private recordState(rec: TaskRecord, state: TaskState): void {
+    if (isTerminalState(state) && !isTerminalState(rec.state)) this.metrics.taskEnded(state);
+    rec.state = state;
+  }
+
+  /** Called (inside the agent) by the status update manager for every send and resend. */
+  private forwardUpdate(u: StatusUpdate): void {
+    if (this.agentState !== AgentState.RUNNING) return; // the manager resends on resume
+    const rec = this.frameworks.get(u.frameworkId?.value ?? "")?.executorOfTask(u.status?.taskId?.value ?? "")?.tasks.get(u.status?.taskId?.value ?? "");
+    if (rec) u.latestState = rec.state;
+    this.send(this.opts.master, u);
+  }
+
+  private acknowledgement(fwId: string, taskId: string, uuid: Uint8Array, from: Pid): void {
+    if (!this.fromMaster(from, `acknowledgement for task ${taskId}`)) return;
+    this.defer(this.statusUpdates.acknowledge(fwId, taskId, uuid), (outcome) => {
+      if (outcome !== AckOutcome.ACKNOWLEDGED) return;
+      const fw = this.frameworks.get(fwId);
+      const ex = fw?.executorOfTask(taskId);
+      const rec = ex?.tasks.get(taskId);
+      if (!fw || !ex || !rec) return;
+      ex.link?.send(create(ExecutorEventSchema, { kind: { case: "acknowledged", value: { taskId: { value: taskId }, uuid } } }));
+      if (isTerminalState(rec.state)) {
+        ex.tasks.delete(taskId);
+        if (ex.phase === ExecutorPhase.TERMINATED) this.removeExecutor(fw, ex);
+      }
+    });
+  }
+
+  // ---- the executor API (called by the ExecutorService, runs inside the actor) --------
+
+  subscribe(request: ExecutorServiceSubscribeRequest, link: ExecutorLink): Promise<void> {
+    return this.system.dispatch(this, (a) => a.executorSubscribed(request, link));
+  }
+
+  update(request: ExecutorServiceUpdateRequest): Promise<void> {
+    return this.system.dispatch(this, (a) => a.executorUpdate(request));
+  }
+
+  message(request: ExecutorServiceMessageRequest): Promise<void> {
+    return this.system.dispatch(this, (a) => a.executorMessage(request));
+  }
+
+  disconnected(link: ExecutorLink): void {
+    this.system.enqueueFunction(this, () => {
+      for (const fw of this.frameworks.values()) {
+        for (const ex of fw.executors.values()) {
+          if (ex.link !== link) continue;
+          ex.link = undefined;
+          this.log.warn({ executorId: ex.id, frameworkId: fw.id }, `Executor ${ex.id} of framework ${fw.id} disconnected`);
+        }
+      }
+    });
+  }
+
+  private knownExecutor(fwId: string, exId: string, what: string): { fw: FrameworkRecord; ex: ExecutorRecord } {
+    const fw = this.frameworks.get(fwId);
+    const ex = fw?.executors.get(exId);
+    if (!fw || !ex) {
+      this.metrics.dropped.inc();
+      throw new DcosError(Code.NOT_FOUND, `Cannot accept ${what}: executor '${exId}' of framework '${fwId}' is not known to this agent`);
+    }
+    return { fw, ex };
+  }
+
+  private executorSubscribed(request: ExecutorServiceSubscribeRequest, link: ExecutorLink): Promise<void> {
+    const { fw, ex } = this.knownExecutor(request.frameworkId?.value ?? "", request.executorId?.value ?? "", "a subscription");
+    if (ex.phase === ExecutorPhase.TERMINATING || ex.phase === ExecutorPhase.TERMINATED || ex.phase === ExecutorPhase.LAUNCHING) {
+      this.metrics.dropped.inc();
+      throw new DcosError(Code.FAILED_PRECONDITION, `Cannot subscribe executor '${ex.id}': it is ${ex.phase}`);
+    }
+    if (ex.link && ex.link !== link) {
+      this.log.info({ executorId: ex.id }, `Executor ${ex.id} subscribed again; closing its previous stream`);
+      ex.link.close();
+    }
+    ex.link = link;
+    if (ex.phase === ExecutorPhase.REGISTERING) {
+      ex.registrationTimer?.cancel();
+      ex.registrationTimer = undefined;
+      ex.transition(ExecutorPhase.RUNNING, this.log);
+    }
+    link.send(
+      create(ExecutorEventSchema, {
+        kind: {
+          case: "subscribed",
+          value: { executorInfo: ex.info, frameworkInfo: fw.info, agentInfo: this.info, containerId: { value: ex.containerId } },
+        },
+      }),
+    );
+    const resent = request.unacknowledgedUpdates.map((u) => this.executorUpdate(u).catch((err: unknown) => this.log.warn({ err }, "A resent update was refused")));
+    this.flushQueue(fw, ex);
+    return Promise.all(resent).then(() => undefined);
+  }
+
+  private executorUpdate(request: ExecutorServiceUpdateRequest): Promise<void> {
+    const fwId = request.frameworkId?.value ?? "";
+    const { ex } = this.knownExecutor(fwId, request.executorId?.value ?? "", "a status update");
+    const status = request.status;
+    const taskId = status?.taskId?.value ?? "";
+    const refuse = (why: string): never => {
+      this.metrics.invalidStatusUpdates.inc();
+      throw new DcosError(Code.INVALID_ARGUMENT, `Invalid status update from executor '${ex.id}': ${why}`);
+    };
+    if (!status) return refuse("it has no status");
+    if (status.uuid.length === 0) return refuse(`the status of task '${taskId}' has no uuid`);
+    if (!EXECUTOR_STATES.has(status.state)) return refuse(`an executor cannot report ${stateName(status.state)}`);
+    const rec = ex.tasks.get(taskId);
+    if (!rec) {
+      this.metrics.invalidStatusUpdates.inc();
+      throw new DcosError(Code.NOT_FOUND, `Invalid status update from executor '${ex.id}': task '${taskId}' is not known to it`);
+    }
+    this.metrics.validStatusUpdates.inc();
+    status.source = TaskStatus_Source.EXECUTOR;
+    status.agentId = create(AgentIDSchema, { value: this.agentId });
+    status.executorId = ex.info.executorId;
+    status.sandboxDirectory = ex.sandbox;
+    if (!status.timestamp) status.timestamp = this.clock.now() / 1000;
+    this.recordState(rec, status.state);
+    this.log.info({ frameworkId: fwId, taskId, state: stateName(status.state) }, `Task ${taskId} is ${stateName(status.state)} (from executor ${ex.id})`);
+    return this.statusUpdates.update(wrapStatus(status, fwId, this.agentId, ex.id)).then(() => undefined);
+  }
+
+  private executorMessage(request: ExecutorServiceMessageRequest): void {
+    const fwId = request.frameworkId?.value ?? "";
+    const { ex } = this.knownExecutor(fwId, request.executorId?.value ?? "", "a framework message");
+    if (this.agentState !== AgentState.RUNNING) {
+      this.metrics.invalidFrameworkMessages.inc();
+      throw new DcosError(Code.UNAVAILABLE, "Cannot pass the message on: the agent is not connected to a master");
+    }
+    this.metrics.validFrameworkMessages.inc();
+    this.send(
+      this.opts.master,
+      create(FrameworkMessageSchema, { frameworkId: { value: fwId }, executorId: ex.info.executorId, agentId: { value: this.agentId }, data: request.data }),
+    );
+  }
+
+  /** For tests and the operator: the executor record of a task. */
+  executorOf(fwId: string, taskId: string): ExecutorRecord | undefined {
+    return this.frameworks.get(fwId)?.executorOfTask(taskId);
+  }
+}
+
+function signalNumber(signal: NodeJS.Signals): number | undefined {
+  return (osConstants.signals as Record<string, number>)[signal];
+}

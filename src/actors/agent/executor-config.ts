@@ -1,0 +1,89 @@
+/**
+ * How the agent turns an executor into a container: the built-in executors are node
+ * programs of this package; a custom executor runs the ExecutorInfo's command. The
+ * environment tells the executor where its agent listens and who it is.
+ */
+import { create } from "@bufbuild/protobuf";
+import { fileURLToPath } from "node:url";
+import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
+import { ExecutorInfo_Type, ExecutorInfoSchema, type CommandInfo, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import type { ContainerConfig } from "../../isolation/containerizer.js";
+import { Resources } from "../../resources/index.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import { EXECUTOR_ENV } from "../executor-driver/environment.js";
+import type { ExecutorKind } from "./agent-records.js";
+
+export const COMMAND_EXECUTOR_PATH = fileURLToPath(new URL("../executor-driver/command-executor.js", import.meta.url));
+export const DEFAULT_EXECUTOR_PATH = fileURLToPath(new URL("../executor-driver/default-executor.js", import.meta.url));
+
+/** Seconds between SHUTDOWN and destroying an executor's container (Mesos: 5 s). */
+export const DEFAULT_EXECUTOR_SHUTDOWN_GRACE_SECONDS = 5;
+
+/** The ExecutorInfo of the command executor that runs one command task (its id is the task's). */
+export function commandExecutorInfo(task: TaskInfo, frameworkId: string): ExecutorInfo {
+  const taskId = task.taskId?.value ?? "";
+  return create(ExecutorInfoSchema, {
+    type: ExecutorInfo_Type.UNSPECIFIED,
+    executorId: { value: taskId },
+    frameworkId: { value: frameworkId },
+    name: `Command Executor (Task: ${taskId})`,
+    container: task.container,
+  });
+}
+
+export function executorKind(info: ExecutorInfo, forCommandTask: boolean): ExecutorKind {
+  if (forCommandTask) return "command";
+  return info.type === ExecutorInfo_Type.DEFAULT ? "default" : "custom";
+}
+
+function customCommand(info: ExecutorInfo): string | string[] {
+  const cmd: CommandInfo | undefined = info.command;
+  if (!cmd) throw new DcosError(Code.INVALID_ARGUMENT, `Executor ${info.executorId?.value ?? "?"} has no command to run`);
+  if (cmd.shell === false) return [...cmd.arguments];
+  return cmd.value;
+}
+
+export interface ExecutorContainerInput {
+  kind: ExecutorKind;
+  info: ExecutorInfo;
+  framework: FrameworkInfo;
+  agentId: string;
+  agentEndpoint: string;
+  containerId: string;
+  sandbox: string;
+  /** The executor's and its tasks' resources. */
+  resources: Resource[];
+  /** Run as the framework's (or command's) user; only when the agent may switch users. */
+  switchUser: boolean;
+}
+
+export function executorContainerConfig(input: ExecutorContainerInput): ContainerConfig {
+  const { info } = input;
+  const command =
+    input.kind === "command"
+      ? [process.execPath, COMMAND_EXECUTOR_PATH]
+      : input.kind === "default"
+        ? [process.execPath, DEFAULT_EXECUTOR_PATH]
+        : customCommand(info);
+  const env: Record<string, string> = {};
+  for (const v of info.command?.environment?.variables ?? []) env[v.name] = v.value;
+  Object.assign(env, {
+    [EXECUTOR_ENV.agentEndpoint]: input.agentEndpoint,
+    [EXECUTOR_ENV.agentId]: input.agentId,
+    [EXECUTOR_ENV.frameworkId]: input.framework.id?.value ?? "",
+    [EXECUTOR_ENV.executorId]: info.executorId?.value ?? "",
+    [EXECUTOR_ENV.shutdownGracePeriod]: String(info.shutdownGracePeriodSeconds ?? DEFAULT_EXECUTOR_SHUTDOWN_GRACE_SECONDS),
+  });
+  const r = Resources.of(input.resources);
+  const ports = r.ports().flatMap((i) => Array.from({ length: i.end - i.begin + 1 }, (_, k) => i.begin + k));
+  const user = info.command?.user || input.framework.user;
+  return {
+    id: input.containerId,
+    command,
+    env,
+    sandbox: input.sandbox,
+    user: input.switchUser && user ? user : undefined,
+    resources: { cpus: r.scalar("cpus"), memMb: r.scalar("mem"), diskMb: r.scalar("disk"), ports },
+  };
+}

@@ -1,0 +1,264 @@
+import assert from "node:assert/strict";
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import {
+  AgentPingSchema,
+  AgentRegisteredSchema,
+  AgentReregisteredSchema,
+  KillTaskSchema,
+  RunTaskGroupSchema,
+  RunTaskSchema,
+  ShutdownFrameworkSchema,
+  StatusUpdateAcknowledgementSchema,
+  type ExitedExecutor,
+  type RegisterAgent,
+  type ReregisterAgent,
+  type StatusUpdate,
+} from "../../src/gen/dcos/v1/internal_pb.js";
+import { ExecutorInfo_Type, TaskState, TaskStatus_Reason, TaskStatus_Source, TaskInfoSchema, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { AgentState } from "../../src/actors/agent/agent.js";
+import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
+import { COMMAND_EXECUTOR_PATH } from "../../src/actors/agent/executor-config.js";
+import { Code, DcosError } from "../../src/runtime/error.js";
+import { scalarResource, rangesResource } from "../../src/resources/index.js";
+import { executorStatus, FakeExecutorLink, startHarness, type Harness } from "./harness.js";
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.stop();
+  h = undefined;
+});
+
+const framework = { id: { value: "fw-1" }, name: "test", user: "nobody", roles: ["*"] };
+
+function commandTask(id: string, killGraceSeconds?: number): TaskInfo {
+  return create(TaskInfoSchema, {
+    name: id,
+    taskId: { value: id },
+    agentId: { value: "agent-1" },
+    resources: [scalarResource("cpus", 0.5), scalarResource("mem", 64), rangesResource("ports", [{ begin: 31001, end: 31002 }])],
+    command: { value: "sleep 100" },
+    killPolicy: killGraceSeconds === undefined ? undefined : { gracePeriodSeconds: killGraceSeconds },
+  });
+}
+
+async function registered(options: Parameters<typeof startHarness>[0] = {}, pingIntervalSeconds = 60): Promise<Harness> {
+  h = await startHarness(options);
+  const x = h;
+  await x.until(() => x.master.of("RegisterAgent").length > 0, "a RegisterAgent at the master");
+  x.master.tell(x.agent.self, create(AgentRegisteredSchema, { agentId: { value: "agent-1" }, pingIntervalSeconds }));
+  await x.until(() => x.agent.agentState === AgentState.RUNNING, "the agent registered");
+  return x;
+}
+
+/** Runs a command task and subscribes its executor; returns the executor's link. */
+async function runAndSubscribe(x: Harness, task = commandTask("t1")): Promise<FakeExecutorLink> {
+  x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task, role: "*" }));
+  await x.until(() => x.agent.executorOf("fw-1", task.taskId!.value)?.phase === ExecutorPhase.REGISTERING, "the executor container launched");
+  const link = new FakeExecutorLink();
+  await x.agent.subscribe({ $typeName: "dcos.v1.ExecutorServiceSubscribeRequest", frameworkId: { $typeName: "dcos.v1.FrameworkID", value: "fw-1" }, executorId: { $typeName: "dcos.v1.ExecutorID", value: task.taskId!.value }, unacknowledgedUpdates: [], unacknowledgedTasks: [] }, link);
+  return link;
+}
+
+function sendUpdate(x: Harness, executorId: string, status: ReturnType<typeof executorStatus>): Promise<void> {
+  return x.agent.update({ $typeName: "dcos.v1.ExecutorServiceUpdateRequest", frameworkId: { $typeName: "dcos.v1.FrameworkID", value: "fw-1" }, executorId: { $typeName: "dcos.v1.ExecutorID", value: executorId }, status });
+}
+
+describe("Agent", () => {
+  it("registers with detected resources and attributes, retrying with backoff until the master answers", async () => {
+    h = await startHarness({ attributes: "rack:a;zone:1", resources: "cpus:2" });
+    const x = h;
+    await x.until(() => x.master.of("RegisterAgent").length === 1, "a first RegisterAgent");
+    const first = x.master.of<RegisterAgent>("RegisterAgent")[0]!;
+    const res = new Map(first.agentInfo!.resources.map((r) => [r.name, r]));
+    assert.equal(res.get("cpus")?.scalar?.value, 2, "--resources replaces the detected cpus");
+    assert.equal(res.get("mem")?.scalar?.value, 7 * 1024, "8 GiB less 1 GiB for the system");
+    assert.equal(res.get("disk")?.scalar?.value, 95 * 1024, "100 GiB less 5 GiB");
+    assert.deepEqual(res.get("ports")?.ranges?.range.map((r) => [r.begin, r.end]), [[31000, 32000]]);
+    assert.deepEqual(first.agentInfo!.attributes.map((a) => a.name), ["rack", "zone"]);
+
+    await x.clock.advance(60_000);
+    const attempts = x.master.of("RegisterAgent").length;
+    assert.ok(attempts >= 3, `the agent retries while the master is silent (${attempts} attempts in 60 s)`);
+    await x.clock.advance(120_000);
+    assert.ok(x.master.of("RegisterAgent").length - attempts <= 4, "backoff grows to at most one attempt a minute");
+
+    x.master.tell(x.agent.self, create(AgentRegisteredSchema, { agentId: { value: "agent-1" }, pingIntervalSeconds: 15 }));
+    await x.until(() => x.agent.agentState === AgentState.RUNNING, "registered");
+    assert.equal(x.metrics.value("slave/registered"), 1);
+    const after = x.master.of("RegisterAgent").length;
+    await x.clock.advance(30_000);
+    assert.equal(x.master.of("RegisterAgent").length, after, "no attempts once registered");
+  });
+
+  it("answers pings, and reregisters with its id and tasks when the master stops pinging", async () => {
+    const x = await registered({}, 1);
+    await runAndSubscribe(x);
+    for (let i = 0; i < 4; i++) {
+      await x.clock.advance(1_000);
+      x.master.tell(x.agent.self, create(AgentPingSchema, { connected: true }));
+    }
+    await x.until(() => x.master.of("AgentPong").length === 4, "four pongs");
+    assert.equal(x.agent.agentState, AgentState.RUNNING);
+    await x.clock.advance(5_000);
+    assert.equal(x.agent.agentState, AgentState.DISCONNECTED, "5 missed pings (1 s interval) disconnect the agent");
+    await x.until(() => x.master.of("ReregisterAgent").length > 0, "a ReregisterAgent");
+    const re = x.master.of<ReregisterAgent>("ReregisterAgent")[0]!;
+    assert.equal(re.agentInfo?.id?.value, "agent-1");
+    assert.deepEqual(re.tasks.map((t) => t.taskId?.value), ["t1"]);
+    assert.deepEqual(re.frameworks.map((f) => f.id?.value), ["fw-1"]);
+    x.master.tell(x.agent.self, create(AgentReregisteredSchema, { agentId: { value: "agent-1" }, pingIntervalSeconds: 1 }));
+    await x.until(() => x.agent.agentState === AgentState.RUNNING, "reregistered");
+  });
+
+  it("reregisters when a ping says the master does not know it", async () => {
+    const x = await registered();
+    x.master.tell(x.agent.self, create(AgentPingSchema, { connected: false }));
+    await x.until(() => x.master.of("ReregisterAgent").length === 1, "a ReregisterAgent");
+  });
+
+  it("runs a command task: sandbox in the Mesos layout, the command executor launched, LAUNCH after SUBSCRIBE, updates relayed and acknowledged", async () => {
+    const x = await registered();
+    const link = await runAndSubscribe(x);
+    const config = x.containerizer.launched[0]!;
+    assert.deepEqual(config.command, [process.execPath, COMMAND_EXECUTOR_PATH]);
+    assert.equal(config.sandbox, join(x.workDir, "agents", "agent-1", "frameworks", "fw-1", "executors", "t1", "runs", config.id));
+    assert.ok((await stat(config.sandbox)).isDirectory());
+    assert.deepEqual(config.resources?.ports, [31001, 31002]);
+    assert.equal(config.env?.DCOS_EXECUTOR_ID, "t1");
+    assert.equal(config.env?.DCOS_FRAMEWORK_ID, "fw-1");
+    assert.deepEqual(link.kinds(), ["subscribed", "launch"]);
+
+    const running = executorStatus("t1", TaskState.RUNNING);
+    await sendUpdate(x, "t1", running);
+    await x.until(() => x.master.updates().length === 1, "TASK_RUNNING at the master");
+    const u = x.master.of<StatusUpdate>("StatusUpdate")[0]!;
+    assert.equal(u.status?.source, TaskStatus_Source.EXECUTOR);
+    assert.equal(u.agentId?.value, "agent-1");
+    assert.equal(u.status?.sandboxDirectory, config.sandbox);
+    assert.equal(x.metrics.value("slave/tasks_running"), 1);
+
+    await sendUpdate(x, "t1", executorStatus("t1", TaskState.FINISHED));
+    await x.clock.advance(30_000);
+    assert.deepEqual(x.master.updates(), ["t1:RUNNING", "t1:RUNNING", "t1:RUNNING"], "RUNNING is resent until acknowledged; FINISHED waits behind it");
+    x.master.tell(x.agent.self, create(StatusUpdateAcknowledgementSchema, { agentId: { value: "agent-1" }, frameworkId: { value: "fw-1" }, taskId: { value: "t1" }, uuid: running.uuid }));
+    await x.until(() => x.master.updates().length === 4, "TASK_FINISHED at the master");
+    assert.deepEqual(x.master.updates().at(-1), "t1:FINISHED");
+    assert.deepEqual(link.kinds(), ["subscribed", "launch", "acknowledged"]);
+    assert.equal(x.metrics.value("slave/tasks_finished"), 1);
+  });
+
+  it("refuses bad executor calls with precise errors", async () => {
+    const x = await registered();
+    await runAndSubscribe(x);
+    await assert.rejects(sendUpdate(x, "nope", executorStatus("t1", TaskState.RUNNING)), (e: unknown) => DcosError.is(e, Code.NOT_FOUND) && /executor 'nope'/.test(e.message));
+    await assert.rejects(sendUpdate(x, "t1", executorStatus("t9", TaskState.RUNNING)), (e: unknown) => DcosError.is(e, Code.NOT_FOUND) && /task 't9'/.test(e.message));
+    const noUuid = executorStatus("t1", TaskState.RUNNING);
+    noUuid.uuid = new Uint8Array();
+    await assert.rejects(sendUpdate(x, "t1", noUuid), (e: unknown) => DcosError.is(e, Code.INVALID_ARGUMENT) && /no uuid/.test(e.message));
+    await assert.rejects(sendUpdate(x, "t1", executorStatus("t1", TaskState.STAGING)), (e: unknown) => DcosError.is(e, Code.INVALID_ARGUMENT));
+    assert.equal(x.metrics.value("slave/invalid_status_updates"), 3);
+  });
+
+  it("kills a task through its executor with the kill policy's grace period", async () => {
+    const x = await registered();
+    const link = await runAndSubscribe(x, commandTask("t1", 7));
+    x.master.tell(x.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "t1" } }));
+    await x.until(() => link.kinds().includes("kill"), "a KILL event");
+    const kill = link.events.find((e) => e.kind.case === "kill")!;
+    assert.equal(kill.kind.case === "kill" && kill.kind.value.killPolicy?.gracePeriodSeconds, 7);
+    x.master.tell(x.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "t1" }, killPolicy: { gracePeriodSeconds: 1 } }));
+    await x.until(() => link.kinds().filter((k) => k === "kill").length === 2, "a second KILL");
+    const second = link.events.filter((e) => e.kind.case === "kill")[1]!;
+    assert.equal(second.kind.case === "kill" && second.kind.value.killPolicy?.gracePeriodSeconds, 1, "the kill message's policy overrides the task's");
+    await sendUpdate(x, "t1", executorStatus("t1", TaskState.KILLED));
+    await x.until(() => x.master.updates().includes("t1:KILLED"), "TASK_KILLED at the master");
+  });
+
+  it("kills a task that is still queued without its executor, as TASK_KILLED during launch", async () => {
+    const x = await registered();
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("t1"), role: "*" }));
+    x.master.tell(x.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "t1" } }));
+    await x.until(() => x.master.updates().includes("t1:KILLED"), "TASK_KILLED");
+    const u = x.master.of<StatusUpdate>("StatusUpdate")[0]!;
+    assert.equal(u.status?.reason, TaskStatus_Reason.TASK_KILLED_DURING_LAUNCH);
+    await x.until(() => x.containerizer.destroyed.length === 1, "the executor container destroyed");
+  });
+
+  it("shuts a framework down: SHUTDOWN to the executor, its container destroyed after the grace period, tasks KILLED", async () => {
+    const x = await registered();
+    const link = await runAndSubscribe(x);
+    await sendUpdate(x, "t1", executorStatus("t1", TaskState.RUNNING));
+    x.master.tell(x.agent.self, create(ShutdownFrameworkSchema, { frameworkId: { value: "fw-1" } }));
+    await x.until(() => link.kinds().includes("shutdown"), "a SHUTDOWN event");
+    await x.clock.advance(4_999);
+    assert.equal(x.containerizer.destroyed.length, 0, "the executor has its 5 s grace period");
+    await x.clock.advance(1);
+    await x.until(() => x.containerizer.destroyed.length === 1, "the container destroyed after the grace period");
+    await x.until(() => x.master.of("ExitedExecutor").length === 1, "ExitedExecutor at the master");
+    assert.equal(link.closed, true);
+    assert.equal(x.metrics.value("slave/tasks_killed"), 1, "the running task ended KILLED");
+    assert.equal(x.agent.executorOf("fw-1", "t1"), undefined, "the framework is forgotten once its executors are gone");
+    await x.clock.advance(60_000);
+    assert.deepEqual(x.master.updates(), ["t1:RUNNING"], "updates of a removed framework are not forwarded (the master ends its tasks)");
+  });
+
+  it("fails the tasks of an executor whose container ends without a terminal update", async () => {
+    const x = await registered();
+    await runAndSubscribe(x);
+    x.containerizer.exit(x.containerizer.launched[0]!.id, 3);
+    await x.until(() => x.master.of("ExitedExecutor").length === 1, "ExitedExecutor");
+    await x.until(() => x.master.updates().includes("t1:FAILED"), "TASK_FAILED");
+    const u = x.master.of<StatusUpdate>("StatusUpdate").find((s) => s.status?.state === TaskState.FAILED)!;
+    assert.equal(u.status?.reason, TaskStatus_Reason.EXECUTOR_TERMINATED);
+    assert.equal(u.status?.source, TaskStatus_Source.AGENT);
+    assert.equal(x.master.of<ExitedExecutor>("ExitedExecutor")[0]!.status, 3);
+  });
+
+  it("destroys an executor that does not subscribe within the registration timeout", async () => {
+    const x = await registered({ executorRegistrationTimeoutMs: 10_000 });
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("t1"), role: "*" }));
+    await x.until(() => x.agent.executorOf("fw-1", "t1")?.phase === ExecutorPhase.REGISTERING, "launched");
+    await x.clock.advance(10_000);
+    await x.until(() => x.master.updates().includes("t1:FAILED"), "TASK_FAILED");
+    const u = x.master.of<StatusUpdate>("StatusUpdate")[0]!;
+    assert.equal(u.status?.reason, TaskStatus_Reason.EXECUTOR_REGISTRATION_TIMEOUT);
+  });
+
+  it("fails a task whose container cannot be launched", async () => {
+    const x = await registered();
+    x.containerizer.failLaunch = () => new DcosError(Code.PERMISSION_DENIED, "no such user");
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("t1"), role: "*" }));
+    await x.until(() => x.master.updates().includes("t1:FAILED"), "TASK_FAILED");
+    const u = x.master.of<StatusUpdate>("StatusUpdate")[0]!;
+    assert.equal(u.status?.reason, TaskStatus_Reason.CONTAINER_LAUNCH_FAILED);
+    assert.match(u.status?.message ?? "", /no such user/);
+    assert.equal(x.metrics.value("slave/container_launch_errors"), 1);
+  });
+
+  it("runs a task group in one default executor with LAUNCH_GROUP", async () => {
+    const x = await registered();
+    const executorInfo = { type: ExecutorInfo_Type.DEFAULT, executorId: { value: "group-ex" }, frameworkId: { value: "fw-1" } };
+    const tasks = [commandTask("a"), commandTask("b")];
+    x.master.tell(x.agent.self, create(RunTaskGroupSchema, { frameworkInfo: framework, executorInfo, taskGroup: { tasks }, role: "*" }));
+    await x.until(() => x.agent.executorOf("fw-1", "a")?.phase === ExecutorPhase.REGISTERING, "the default executor launched");
+    assert.equal(x.containerizer.launched.length, 1);
+    assert.deepEqual(x.containerizer.launched[0]!.resources?.ports, [31001, 31002, 31001, 31002].slice(0, 2), "ports of the tasks, merged");
+    const link = new FakeExecutorLink();
+    await x.agent.subscribe({ $typeName: "dcos.v1.ExecutorServiceSubscribeRequest", frameworkId: { $typeName: "dcos.v1.FrameworkID", value: "fw-1" }, executorId: { $typeName: "dcos.v1.ExecutorID", value: "group-ex" }, unacknowledgedUpdates: [], unacknowledgedTasks: [] }, link);
+    assert.deepEqual(link.kinds(), ["subscribed", "launchGroup"]);
+    const group = link.events[1]!;
+    assert.deepEqual(group.kind.case === "launchGroup" && group.kind.value.taskGroup?.tasks.map((t) => t.taskId?.value), ["a", "b"]);
+  });
+
+  it("ignores (and counts) messages from a pid that is not its master, and tasks before registration", async () => {
+    h = await startHarness();
+    const x = h;
+    await x.until(() => x.master.of("RegisterAgent").length > 0, "RegisterAgent");
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("t1"), role: "*" }));
+    await x.until(() => (x.metrics.value("slave/dropped_messages") ?? 0) === 1, "the early task dropped");
+    assert.equal(x.containerizer.launched.length, 0);
+  });
+});
