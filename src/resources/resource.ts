@@ -9,6 +9,7 @@ import {
   ReservationInfo_Type,
   ReservationInfoSchema,
   ResourceSchema,
+  type AllocationInfo,
   type ReservationInfo,
   type Resource,
 } from "../gen/dcos/v1/resources_pb.js";
@@ -46,9 +47,15 @@ export function isIndivisible(r: Resource): boolean {
 
 /**
  * Resources with the same key are the same kind of thing and merge when added: same name
- * and type, same reservation stack, same disk identity, same allocation role.
+ * and type, same reservation stack, same disk identity, same allocation role. The key is
+ * the kind key (everything but the allocation role) plus allocationKeySuffix.
  */
 export function resourceKey(r: Resource): string {
+  return kindKey(r) + allocationKeySuffix(allocationRole(r));
+}
+
+/** The part of the key that does not depend on the allocation role. */
+export function kindKey(r: Resource): string {
   let key = `${r.name}|${r.type}`;
   for (const v of r.reservations) {
     key += `|${v.type}:${v.role}:${v.principal}`;
@@ -59,9 +66,11 @@ export function resourceKey(r: Resource): string {
     const vol = r.disk.volume;
     key += `|disk:${p?.id ?? ""}:${p?.principal ?? ""}:${vol ? `${vol.mode}:${vol.containerPath}:${vol.hostPath}` : ""}`;
   }
-  const alloc = allocationRole(r);
-  if (alloc !== undefined) key += `|@${alloc}`;
   return key;
+}
+
+export function allocationKeySuffix(role: string | undefined): string {
+  return role === undefined ? "" : `|@${role}`;
 }
 
 /** Why the resource is invalid, or undefined. Messages name the resource. */
@@ -155,34 +164,61 @@ export function normalizeResource(r: Resource): Resource {
 
 // ---- copies with one part replaced (resources are treated as immutable) --------------
 
+/**
+ * A copy of r with some fields replaced. Built field by field (no spread, no delete) so
+ * every copy has the same hidden class: the allocator makes many of them per round.
+ */
+function copyWith(r: Resource, patch: Partial<Pick<Resource, "scalar" | "ranges" | "set" | "reservations" | "allocationInfo">>): Resource {
+  const copy: Resource = {
+    $typeName: "dcos.v1.Resource",
+    name: r.name,
+    type: r.type,
+    scalar: "scalar" in patch ? patch.scalar : r.scalar,
+    ranges: "ranges" in patch ? patch.ranges : r.ranges,
+    set: "set" in patch ? patch.set : r.set,
+    reservations: patch.reservations ?? r.reservations,
+    disk: r.disk,
+    allocationInfo: "allocationInfo" in patch ? patch.allocationInfo : r.allocationInfo,
+  };
+  if (r.$unknown) copy.$unknown = r.$unknown;
+  return copy;
+}
+
 export function withScalar(r: Resource, value: number): Resource {
-  return { ...r, scalar: { $typeName: "dcos.v1.Value.Scalar", value } };
+  return copyWith(r, { scalar: { $typeName: "dcos.v1.Value.Scalar", value } });
 }
 
 export function withRanges(r: Resource, intervals: readonly Interval[]): Resource {
   const range: Value_Range[] = intervals.map((i) => ({ $typeName: "dcos.v1.Value.Range", begin: i.begin, end: i.end }));
-  return { ...r, ranges: { $typeName: "dcos.v1.Value.Ranges", range } };
+  return copyWith(r, { ranges: { $typeName: "dcos.v1.Value.Ranges", range } });
 }
 
 export function withSet(r: Resource, items: readonly string[]): Resource {
-  return { ...r, set: { $typeName: "dcos.v1.Value.Set", item: [...items] } };
+  return copyWith(r, { set: { $typeName: "dcos.v1.Value.Set", item: [...items] } });
 }
 
 /** The resource allocated to role (or with no allocation role when role is undefined). */
 export function withAllocationRole(r: Resource, role: string | undefined): Resource {
   if (allocationRole(r) === role) return r;
-  const copy: Resource = { ...r };
-  if (role === undefined) delete copy.allocationInfo;
-  else copy.allocationInfo = create(AllocationInfoSchema, { role });
-  return copy;
+  return copyWith(r, { allocationInfo: role === undefined ? undefined : allocationInfo(role) });
+}
+
+/** Shared, never mutated AllocationInfo messages, one per role (the allocator makes many). */
+const allocationInfos = new Map<string, AllocationInfo>();
+
+function allocationInfo(role: string): AllocationInfo {
+  let info = allocationInfos.get(role);
+  if (!info) {
+    info = create(AllocationInfoSchema, { role });
+    if (allocationInfos.size < 100_000) allocationInfos.set(role, info);
+  }
+  return info;
 }
 
 /** The resource without reservations and allocation role: a plain quantity of role "*". */
 export function withoutRoles(r: Resource): Resource {
   if (r.reservations.length === 0 && r.allocationInfo === undefined) return r;
-  const copy: Resource = { ...r, reservations: [] };
-  delete copy.allocationInfo;
-  return copy;
+  return copyWith(r, { reservations: [], allocationInfo: undefined });
 }
 
 // ---- constructors -------------------------------------------------------------------

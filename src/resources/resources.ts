@@ -1,7 +1,7 @@
 /**
  * `Resources`: an immutable bag of protocol `Resource`s with Mesos's arithmetic. Resources
  * of the same kind (same name, type, reservation stack, disk identity and allocation role;
- * see resourceKey) are merged into one entry; resources of different kinds never mix, so
+ * see resourceKey in resource.ts) are merged into one entry; resources of different kinds never mix, so
  * "cpus:2" and "cpus(ops):2" stay apart. Values are normalised, empty values dropped, and
  * nothing ever goes negative: subtracting more than is there leaves nothing.
  *
@@ -14,12 +14,13 @@ import { Code, DcosError } from "../runtime/error.js";
 import { Quantities } from "./quantities.js";
 import { formatRanges, rangesContain, subtractRanges, unionRanges, type Interval } from "./ranges.js";
 import {
+  allocationKeySuffix,
   allocationRole,
   isEmptyResource,
   isIndivisible,
   normalizeResource,
+  kindKey,
   reservationRole,
-  resourceKey,
   resourceProblem,
   withAllocationRole,
   withoutRoles,
@@ -32,14 +33,22 @@ import { addScalars, formatScalar, fromMillis, scalarContains, subtractScalars, 
 import { formatSet, setContains, subtractSets, unionSets } from "./sets.js";
 
 interface Entry {
+  /** resourceKey: the kind key plus the allocation role. */
   readonly key: string;
+  /** kindKey: everything that makes resources of one kind except the allocation role. */
+  readonly kind: string;
   /** Top of the reservation stack, "*" if unreserved. */
   readonly role: string;
   readonly res: Resource;
 }
 
 function entryOf(res: Resource): Entry {
-  return { key: resourceKey(res), role: reservationRole(res), res };
+  const kind = kindKey(res);
+  return { key: kind + allocationKeySuffix(allocationRole(res)), kind, role: reservationRole(res), res };
+}
+
+function withRes(e: Entry, res: Resource): Entry {
+  return { key: e.key, kind: e.kind, role: e.role, res };
 }
 
 function merge(a: Resource, b: Resource): Resource {
@@ -145,7 +154,7 @@ export class Resources {
   private static addInto(out: Entry[], e: Entry): void {
     const i = out.findIndex((x) => x.key === e.key);
     if (i === -1) out.push(e);
-    else out[i] = { key: e.key, role: e.role, res: merge(out[i]!.res, e.res) };
+    else out[i] = withRes(e, merge(out[i]!.res, e.res));
   }
 
   get size(): number {
@@ -183,7 +192,7 @@ export class Resources {
       let res = e.res;
       for (const o of other.entries) if (o.key === e.key) res = remove(res, o.res);
       if (res === e.res) out.push(e);
-      else if (!isEmptyResource(res)) out.push({ key: e.key, role: e.role, res });
+      else if (!isEmptyResource(res)) out.push(withRes(e, res));
     }
     return out.length === 0 ? Resources.EMPTY : new Resources(out);
   }
@@ -262,12 +271,27 @@ export class Resources {
 
   /** The same resources, each allocated to role. */
   allocate(role: string): Resources {
-    return this.map((r) => withAllocationRole(r, role));
+    return this.reallocate(role);
   }
 
   /** The same resources without allocation roles (the allocation_info flattened away). */
   unallocated(): Resources {
-    return this.map((r) => withAllocationRole(r, undefined));
+    return this.reallocate(undefined);
+  }
+
+  private reallocate(role: string | undefined): Resources {
+    let changed = false;
+    const out: Entry[] = [];
+    for (const e of this.entries) {
+      if (allocationRole(e.res) === role) {
+        out.push(e);
+        continue;
+      }
+      changed = true;
+      const moved: Entry = { key: e.kind + allocationKeySuffix(role), kind: e.kind, role: e.role, res: withAllocationRole(e.res, role) };
+      Resources.addInto(out, moved);
+    }
+    return changed ? new Resources(out) : this;
   }
 
   /** Plain quantities: reservations and allocation roles dropped, like kinds merged. */

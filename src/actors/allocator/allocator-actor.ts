@@ -311,16 +311,16 @@ export class AllocatorActor extends Actor {
   private apply(offer: RoundOffer): void {
     const fw = this.frameworks.get(offer.frameworkId)!;
     const agent = this.agents.get(offer.agentId)!;
-    this.hold(fw, agent, offer.resources);
+    this.hold(fw, agent, offer.resources, offer.taken);
   }
 
   // ---- books ------------------------------------------------------------------------------
 
-  /** Framework fw now holds res (with allocation roles) on agent. */
-  private hold(fw: FrameworkBook, agent: AgentBook, res: Resources): void {
+  /** Framework fw now holds res (with allocation roles; taken is res without them) on agent. */
+  private hold(fw: FrameworkBook, agent: AgentBook, res: Resources, taken = res.unallocated()): void {
     fw.held.set(agent.id, (fw.held.get(agent.id) ?? Resources.empty()).add(res));
     agent.allocated.set(fw.id, (agent.allocated.get(fw.id) ?? Resources.empty()).add(res));
-    agent.free = agent.free.subtract(res.unallocated());
+    agent.free = agent.free.subtract(taken);
     this.count(fw, res, 1);
   }
 

@@ -10,7 +10,7 @@
  * A framework takes all it is offered on the agent, then its share and its role's share
  * grow and the order changes for the next agent. Inactive agents and frameworks,
  * suppressed roles and filtered agents get nothing. Only resources with some scalar amount
- * are offered (ports alone are no use).
+ * are offered (ports or sets alone are no use).
  */
 import { Quantities } from "../../resources/quantities.js";
 import type { Resources } from "../../resources/resources.js";
@@ -41,7 +41,9 @@ class Round {
   private readonly order: Heap<Role>;
   /** Reservation role → the roles with clients that may use it, cached for the round. */
   private readonly servedBy = new Map<string, Role[]>();
-  private readonly offers = new Map<string, { frameworkId: string; agentId: string; resources: Resources }>();
+  private readonly offers: { frameworkId: string; agentId: string; resources: Resources; taken: Resources }[] = [];
+  /** Index in offers of the first offer on the agent being visited. */
+  private agentStart = 0;
 
   constructor(
     private readonly snapshot: AllocationSnapshot,
@@ -83,6 +85,7 @@ class Round {
     if (this.order.size === 0) return [];
     for (const agent of this.snapshot.agents) {
       if (!agent.active || agent.free.isEmpty()) continue;
+      this.agentStart = this.offers.length;
       let free = agent.free;
       if (free.hasReservations()) {
         for (const reservedTo of free.reservationRoles()) {
@@ -92,9 +95,9 @@ class Round {
         }
       }
       const unreserved = free.unreserved();
-      if (!unreserved.isEmpty() && offerable(unreserved)) this.pickInOrder(agent.id, unreserved);
+      if (!unreserved.isEmpty()) this.pickInOrder(agent.id, unreserved);
     }
-    return [...this.offers.values()];
+    return this.offers;
   }
 
   /** The roles with clients that may use resources reserved to reservedTo, in policy order. */
@@ -109,11 +112,12 @@ class Round {
 
   /** Offers part to the first eligible client of the first role (in the given order) that has one. */
   private pick(roles: readonly Role[], agentId: string, part: Resources): boolean {
-    if (!offerable(part)) return false;
+    const q = part.quantities();
+    if (q.isEmpty()) return false;
     for (const role of roles) {
       const client = role.clients.find((c) => eligible(c, agentId, this.snapshot.now));
       if (client) {
-        this.give(role, client, agentId, part);
+        this.give(role, client, agentId, part, q);
         return true;
       }
     }
@@ -122,35 +126,37 @@ class Round {
 
   /** Offers unreserved resources to the first role in the role heap's order that can take them. */
   private pickInOrder(agentId: string, part: Resources): void {
+    const q = part.quantities();
+    if (q.isEmpty()) return;
     let taker: Client | undefined;
     const role = this.order.find((r) => (taker = r.clients.find((c) => eligible(c, agentId, this.snapshot.now))) !== undefined);
-    if (role && taker) this.give(role, taker, agentId, part);
+    if (role && taker) this.give(role, taker, agentId, part, q);
   }
 
-  private give(role: Role, client: Client, agentId: string, part: Resources): void {
+  /** Offers part (whose scalar quantities are q) to client in role. */
+  private give(role: Role, client: Client, agentId: string, part: Resources, q: Quantities): void {
     const resources = part.allocate(role.name);
-    const q = part.quantities();
     client.alloc.addAll(q);
     client.share = client.alloc.dominantShare(this.totals);
     role.clients.update(client);
     role.alloc.addAll(q);
     role.share = this.roleShare(role);
     this.order.update(role);
-    const key = `${client.framework.id}\u0000${agentId}`;
-    const existing = this.offers.get(key);
-    if (existing) existing.resources = existing.resources.add(resources);
-    else this.offers.set(key, { frameworkId: client.framework.id, agentId, resources });
+    const frameworkId = client.framework.id;
+    for (let i = this.agentStart; i < this.offers.length; i++) {
+      const existing = this.offers[i]!;
+      if (existing.frameworkId !== frameworkId) continue;
+      existing.resources = existing.resources.add(resources);
+      existing.taken = existing.taken.add(part);
+      return;
+    }
+    this.offers.push({ frameworkId, agentId, resources, taken: part });
   }
 }
 
 function eligible(client: Client, agentId: string, now: number): boolean {
   const until = client.framework.filters.get(agentId);
   return until === undefined || until <= now;
-}
-
-/** Worth offering: holds some scalar amount (cpus, mem, disk, …), not only ports or sets. */
-function offerable(resources: Resources): boolean {
-  return !resources.quantities().isEmpty();
 }
 
 /** The offers of one round. Pure: reads the snapshot, changes nothing. */

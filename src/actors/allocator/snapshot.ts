@@ -40,4 +40,6 @@ export interface RoundOffer {
   readonly frameworkId: string;
   readonly agentId: string;
   readonly resources: Resources;
+  /** The same resources without allocation roles: what leaves the agent's free pool. */
+  readonly taken: Resources;
 }
