@@ -129,14 +129,16 @@ export class DurableStorage implements RaftLogStorage {
 
   /**
    * The state machine has captured its state as of `index` (applied): store that as a
-   * snapshot, drop the entries at and below it, and delete the WAL segments it covers.
+   * snapshot, then drop the entries at and below `index - keepEntries` (the rest stay for
+   * followers that are a little behind) and delete the WAL segments wholly below that.
    */
-  async compact(index: number, membership: RaftMembership, data: Uint8Array): Promise<RaftSnapshot> {
+  async compact(index: number, membership: RaftMembership, data: Uint8Array, keepEntries = 0): Promise<RaftSnapshot> {
     const snapshot = this.mem.createSnapshot(index, membership, data);
     await this.snapshotter.save(snapshot);
-    if (index >= this.mem.firstIndex() && index <= this.mem.lastIndex()) this.mem.compact(index);
-    const deleted = await this.wal.releaseTo(index);
-    this.log.info({ index, deletedSegments: deleted, firstIndex: this.mem.firstIndex() }, `Compacted the raft log to ${index}`);
+    const to = index - keepEntries;
+    if (to >= this.mem.firstIndex() && to <= this.mem.lastIndex()) this.mem.compact(to);
+    const deleted = await this.wal.releaseTo(to);
+    this.log.info({ index, compactedTo: to, deletedSegments: deleted, firstIndex: this.mem.firstIndex() }, `Snapshot at ${index}; log compacted to ${to}`);
     return snapshot;
   }
 

@@ -1,0 +1,96 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  RaftClientSessionSchema,
+  RaftProposalSchema,
+  RaftStateMachineSnapshotSchema,
+  type RaftClientSession,
+} from "../gen/dcos/v1/raft_pb.js";
+import { Code, DcosError, asDcosError } from "../runtime/error.js";
+import type { StateMachine } from "./state-machine.js";
+
+/** How many recent results are kept per client (proposals a client may have in flight). */
+export const SESSION_WINDOW = 256;
+
+/** The outcome of applying one entry: the machine's result, or its error. */
+export type ApplyResult = { ok: true; value: Uint8Array } | { ok: false; error: DcosError };
+
+/**
+ * The applied side of exactly-once proposals (Raft dissertation, 6.3): a user machine
+ * wrapped with a table of client sessions. Each proposal carries (client, sequence); the
+ * results of a client's last SESSION_WINDOW sequences are kept, so a retried proposal that
+ * was already applied returns the recorded result instead of applying again. The table is
+ * part of the snapshot, and depends only on the applied entries (deterministic).
+ */
+export class ClientSessions<M extends StateMachine> {
+  /** client → (sequence → result), in the order applied. */
+  private sessions = new Map<string, Map<number, Uint8Array>>();
+  duplicates = 0;
+
+  constructor(readonly machine: M) {}
+
+  /** Applies the data of a NORMAL entry (an encoded RaftProposal). */
+  apply(data: Uint8Array, index: number): ApplyResult {
+    let proposal;
+    try {
+      proposal = fromBinary(RaftProposalSchema, data);
+    } catch (e) {
+      return { ok: false, error: new DcosError(Code.INVALID_ARGUMENT, `Entry ${index} is not a proposal: ${asDcosError(e).message}`) };
+    }
+    const seq = Number(proposal.sequence);
+    let session = this.sessions.get(proposal.client);
+    if (session) {
+      const previous = session.get(seq);
+      if (previous) {
+        this.duplicates++;
+        return { ok: true, value: previous };
+      }
+      if (session.size >= SESSION_WINDOW && seq < lowest(session)) {
+        return {
+          ok: false,
+          error: new DcosError(Code.FAILED_PRECONDITION, `Proposal ${proposal.client}#${seq} is too old to tell whether it was applied; not applied again`),
+        };
+      }
+    } else {
+      session = new Map();
+      this.sessions.set(proposal.client, session);
+    }
+    let result: ApplyResult;
+    try {
+      result = { ok: true, value: this.machine.apply(proposal.command, index) };
+    } catch (e) {
+      result = { ok: false, error: asDcosError(e, Code.INVALID_ARGUMENT, `Command ${proposal.client}#${seq} failed`) };
+    }
+    session.set(seq, result.ok ? result.value : new Uint8Array(0));
+    if (session.size > SESSION_WINDOW) session.delete(lowest(session));
+    return result;
+  }
+
+  snapshot(): Uint8Array {
+    const sessions: RaftClientSession[] = [];
+    for (const [client, results] of this.sessions) {
+      for (const [sequence, result] of results) sessions.push(create(RaftClientSessionSchema, { client, sequence: BigInt(sequence), result }));
+    }
+    return toBinary(RaftStateMachineSnapshotSchema, create(RaftStateMachineSnapshotSchema, { sessions, state: this.machine.snapshot() }));
+  }
+
+  restore(data: Uint8Array): void {
+    const snap = fromBinary(RaftStateMachineSnapshotSchema, data);
+    this.sessions = new Map();
+    for (const s of snap.sessions) {
+      let results = this.sessions.get(s.client);
+      if (!results) this.sessions.set(s.client, (results = new Map()));
+      results.set(Number(s.sequence), s.result);
+    }
+    this.machine.restore(snap.state);
+  }
+}
+
+/** The oldest sequence kept: the first inserted (a client's sequences are applied in order). */
+function lowest(session: Map<number, Uint8Array>): number {
+  return session.keys().next().value ?? 0;
+}
+
+/** Encodes a command for proposal. */
+export function encodeProposal(client: string, sequence: number, command: Uint8Array): Uint8Array {
+  return toBinary(RaftProposalSchema, create(RaftProposalSchema, { client, sequence: BigInt(sequence), command }));
+}

@@ -1,0 +1,383 @@
+import { RaftEntryType, RaftMessageSchema, type RaftEntry, type RaftHardState, type RaftMembership, type RaftMessage } from "../gen/dcos/v1/raft_pb.js";
+import type { Counter } from "../metrics/registry.js";
+import { Actor } from "../runtime/actor.js";
+import type { Timer } from "../runtime/clock.js";
+import { Code, DcosError, asDcosError } from "../runtime/error.js";
+import { Pid } from "../runtime/pid.js";
+import { Random } from "../runtime/random.js";
+import { ClientSessions, encodeProposal, type ApplyResult } from "./client-sessions.js";
+import { Raft } from "./core/raft.js";
+import { RaftRole, type Ready, type SoftState } from "./core/ready.js";
+import type { RaftLogStorage } from "./core/log-storage.js";
+import { ProposalWaiters, ReadWaiters } from "./pending-requests.js";
+import type { ProposalId, StateMachine } from "./state-machine.js";
+import type { PersistBatch } from "./storage/durable-storage.js";
+
+/** What the raft actor needs of its storage: the core's reads, and durable writes. */
+export interface RaftNodeStorage extends RaftLogStorage {
+  persist(batch: PersistBatch): Promise<void>;
+  compact(index: number, membership: RaftMembership, data: Uint8Array, keepEntries?: number): Promise<unknown>;
+}
+
+export interface RaftNodeOptions<M extends StateMachine> {
+  /** Actor name; every member of a group must use the same. Default "raft". */
+  name?: string;
+  group?: string;
+  storage: RaftNodeStorage;
+  machine: M;
+  /** The voters of a new group (pids of the raft actors, this one included); ignored once the log has state. */
+  peers?: readonly Pid[];
+  /** Milliseconds per tick. Default 50. */
+  tickMs?: number;
+  /** Ticks before an election (randomized in [n, 2n)). Default 10 (0.5–1 s). */
+  electionTicks?: number;
+  /** Ticks between heartbeats. Default 2 (100 ms). */
+  heartbeatTicks?: number;
+  random?: Random;
+  /** Take a state machine snapshot and compact the log every this many applied entries. Default 10,000. */
+  snapshotEntries?: number;
+  /** Entries kept below a snapshot for slow followers. Default 1,000. */
+  catchUpEntries?: number;
+  /** A proposal not applied within this time fails DEADLINE_EXCEEDED. Default 30 s. */
+  proposalTimeoutMs?: number;
+}
+
+export const DEFAULT_TICK_MS = 50;
+export const DEFAULT_ELECTION_TICKS = 10;
+export const DEFAULT_HEARTBEAT_TICKS = 2;
+
+/** The raft actor's own lifecycle (the protocol's roles live in the core). */
+export enum RaftNodeState {
+  Running = "running",
+  /** Storage failed: nothing more is persisted, sent or applied; every request fails. */
+  Failed = "failed",
+  Stopped = "stopped",
+}
+
+const TRANSITIONS: Record<RaftNodeState, RaftNodeState[]> = {
+  [RaftNodeState.Running]: [RaftNodeState.Failed, RaftNodeState.Stopped],
+  [RaftNodeState.Failed]: [RaftNodeState.Stopped],
+  [RaftNodeState.Stopped]: [],
+};
+
+/** Called outside the actor when the leader or term changes; leader is undefined while unknown. */
+export type LeaderListener = (leader: Pid | undefined, term: number) => void;
+
+export interface RaftStatus {
+  id: string;
+  state: RaftNodeState;
+  role: RaftRole;
+  term: number;
+  leader: string;
+  commit: number;
+  applied: number;
+  firstIndex: number;
+  lastIndex: number;
+  pendingProposals: number;
+  pendingReads: number;
+}
+
+/**
+ * The raft actor: runs the pure protocol object over the actor runtime. Raft messages are
+ * actor messages between the raft actors of the members (ids are their pids); ticks come
+ * from the system's Clock. Each Ready is persisted (fsync) before its messages are sent and
+ * its committed entries applied; while a persist runs, messages and proposals keep being
+ * stepped into the core, so the next Ready carries all of them in one write and one fsync.
+ */
+export class RaftNode<M extends StateMachine> extends Actor {
+  private core!: Raft;
+  private nodeState = RaftNodeState.Running;
+  private readonly options: RaftNodeOptions<M>;
+  private readonly sessions: ClientSessions<M>;
+  private readonly proposals = new ProposalWaiters();
+  private readonly reads = new ReadWaiters();
+  private readonly listeners = new Set<LeaderListener>();
+  private readonly pids = new Map<string, Pid>();
+  private persisting = false;
+  private driveQueued = false;
+  private compacting = false;
+  private unsyncedHardState: RaftHardState | undefined;
+  private syncedTermVote = "";
+  private soft: SoftState = { term: 0, leader: "", role: RaftRole.Follower };
+  private tickTimer: Timer | undefined;
+  private readonly clientId = `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+  private nextSequence = 0;
+  private counters!: { dropped: Counter; leaderChanges: Counter; applied: Counter; proposals: Counter; aborted: Counter };
+
+  constructor(options: RaftNodeOptions<M>) {
+    super(options.name ?? "raft");
+    this.options = options;
+    this.sessions = new ClientSessions(options.machine);
+    this.install(RaftMessageSchema, (m) => this.onMessage(m));
+  }
+
+  get machine(): M {
+    return this.options.machine;
+  }
+
+  override initialize(): void {
+    const storage = this.options.storage;
+    const snap = storage.snapshot();
+    const snapIndex = Number(snap.metadata?.index ?? 0n);
+    if (snapIndex > 0) this.sessions.restore(snap.data);
+    const hs = storage.initialState().hardState;
+    this.syncedTermVote = `${hs.term}/${hs.vote}`;
+    this.core = new Raft({
+      id: this.self.toString(),
+      group: this.options.group,
+      storage,
+      random: this.options.random ?? new Random(Math.floor(Math.random() * 2 ** 32)),
+      electionTicks: this.options.electionTicks ?? DEFAULT_ELECTION_TICKS,
+      heartbeatTicks: this.options.heartbeatTicks ?? DEFAULT_HEARTBEAT_TICKS,
+      peers: this.options.peers?.map((p) => p.toString()),
+      applied: snapIndex,
+      logger: this.log,
+    });
+    this.soft = this.core.softState();
+    const m = this.system.metrics;
+    this.counters = {
+      dropped: m.counter("raft/dropped_messages", "Raft messages and requests dropped by a guard"),
+      leaderChanges: m.counter("raft/leader_changes", "Changes of the known leader"),
+      applied: m.counter("raft/entries_applied", "Entries applied to the state machine"),
+      proposals: m.counter("raft/proposals", "Proposals accepted by this member as leader"),
+      aborted: m.counter("raft/proposals_aborted", "Proposals lost in a leadership change"),
+    };
+    m.gauge("raft/term", () => this.core.term, "Current term");
+    m.gauge("raft/is_leader", () => (this.core.role === RaftRole.Leader ? 1 : 0), "1 on the leader");
+    m.gauge("raft/commit_index", () => this.core.committed, "Commit index");
+    m.gauge("raft/applied_index", () => this.core.applied, "Applied index");
+    this.log.info({ snapshot: snapIndex, lastIndex: storage.lastIndex(), term: this.core.term }, `Raft member ${this.self.toString()} started`);
+    this.scheduleTick();
+    this.kick();
+  }
+
+  override finalize(): void {
+    this.tickTimer?.cancel();
+    if (this.nodeState === RaftNodeState.Running) this.transition(RaftNodeState.Stopped, "actor terminated");
+    const gone = new DcosError(Code.UNAVAILABLE, `Raft member ${this.self.toString()} stopped`);
+    this.proposals.failAll(gone);
+    this.reads.failAll(gone);
+  }
+
+  // ---- requests (run inside the actor; see ReplicatedStateMachine) ---------------------
+
+  propose(command: Uint8Array, id?: ProposalId): Promise<Uint8Array> {
+    this.requireRunning();
+    const data = encodeProposal(id?.client ?? this.clientId, id?.sequence ?? ++this.nextSequence, command);
+    const pos = this.core.propose(data);
+    this.counters.proposals.inc();
+    const deadline = this.clock.now() + (this.options.proposalTimeoutMs ?? 30_000);
+    const result = new Promise<Uint8Array>((resolve, reject) => this.proposals.add(pos.index, pos.term, deadline, resolve, reject));
+    this.kick();
+    return result;
+  }
+
+  read<T>(fn: (machine: M) => T): Promise<T> {
+    this.requireRunning();
+    return new Promise<T>((resolve, reject) => {
+      const ctx = this.reads.add(() => {
+        try {
+          resolve(fn(this.options.machine));
+        } catch (e) {
+          reject(e);
+        }
+      }, reject);
+      try {
+        this.core.readIndex(ctx);
+      } catch (e) {
+        this.reads.drop(ctx);
+        throw e;
+      }
+      this.kick();
+    });
+  }
+
+  transferLeadership(to: Pid): void {
+    this.requireRunning();
+    this.core.transferLeader(to.toString());
+    this.kick();
+  }
+
+  leaderPid(): Pid | undefined {
+    return this.soft.leader === "" ? undefined : this.pid(this.soft.leader);
+  }
+
+  status(): RaftStatus {
+    return {
+      id: this.self.toString(),
+      state: this.nodeState,
+      role: this.core.role,
+      term: this.core.term,
+      leader: this.core.leader,
+      commit: this.core.committed,
+      applied: this.core.applied,
+      firstIndex: this.options.storage.firstIndex(),
+      lastIndex: this.core.lastIndex,
+      pendingProposals: this.proposals.size,
+      pendingReads: this.reads.size,
+    };
+  }
+
+  /** Safe to call from outside the actor. */
+  onLeaderChange(listener: LeaderListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private requireRunning(): void {
+    if (this.nodeState !== RaftNodeState.Running) {
+      throw new DcosError(Code.UNAVAILABLE, `Raft member ${this.self.toString()} is ${this.nodeState}`);
+    }
+  }
+
+  // ---- the loop ---------------------------------------------------------------------
+
+  private onMessage(m: RaftMessage): void {
+    if (this.nodeState !== RaftNodeState.Running) {
+      this.counters.dropped.inc();
+      this.log.debug({ from: m.from }, `Ignoring raft message from ${m.from} because this member is ${this.nodeState}`);
+      return;
+    }
+    this.core.step(m);
+    this.kick();
+  }
+
+  private scheduleTick(): void {
+    this.tickTimer = this.delay(this.options.tickMs ?? DEFAULT_TICK_MS, () => {
+      if (this.nodeState !== RaftNodeState.Running) return;
+      this.core.tick();
+      this.proposals.expire(this.clock.now());
+      this.kick();
+      this.scheduleTick();
+    });
+  }
+
+  /** Runs drive once after the items already queued (so a burst of proposals is one Ready). */
+  private kick(): void {
+    if (this.driveQueued) return;
+    this.driveQueued = true;
+    this.system.enqueueFunction(this, () => {
+      this.driveQueued = false;
+      this.drive();
+    });
+  }
+
+  private drive(): void {
+    if (this.nodeState !== RaftNodeState.Running || this.persisting || !this.core.hasReady()) return;
+    const rd = this.core.ready();
+    if (rd.softState) this.onSoftState(rd.softState);
+    const batch = this.persistBatch(rd);
+    if (!batch) {
+      this.complete(rd);
+      return;
+    }
+    this.persisting = true;
+    this.defer(
+      this.options.storage.persist(batch),
+      () => {
+        this.persisting = false;
+        if (batch.hardState) this.syncedTermVote = `${batch.hardState.term}/${batch.hardState.vote}`;
+        this.complete(rd);
+      },
+      (e) => this.fail(e),
+    );
+  }
+
+  /**
+   * What of a Ready must be made durable before its messages go out: entries, a snapshot,
+   * and the hard state when term or vote changed (a vote is promised only once on disk). A
+   * hard state that changed only its commit index is written with the next batch instead
+   * of costing an fsync of its own (a lost commit index is learned again from the leader).
+   */
+  private persistBatch(rd: Ready): PersistBatch | undefined {
+    if (rd.hardState) this.unsyncedHardState = rd.hardState;
+    const hs = this.unsyncedHardState;
+    const termVoteChanged = hs !== undefined && `${hs.term}/${hs.vote}` !== this.syncedTermVote;
+    if (rd.entries.length === 0 && !rd.snapshot && !termVoteChanged) return undefined;
+    this.unsyncedHardState = undefined;
+    return { snapshot: rd.snapshot, entries: rd.entries, hardState: hs };
+  }
+
+  /** After the Ready is durable: send, restore, apply, serve reads, advance. */
+  private complete(rd: Ready): void {
+    for (const m of rd.messages) this.send(this.pid(m.to), m);
+    if (rd.snapshot) {
+      const index = Number(rd.snapshot.metadata?.index ?? 0n);
+      this.sessions.restore(rd.snapshot.data);
+      this.proposals.coveredBySnapshot(index);
+      this.log.info({ index }, `Restored the state machine from the leader's snapshot at ${index}`);
+    }
+    for (const e of rd.committedEntries) this.apply(e);
+    for (const rs of rd.readStates) this.reads.confirmed(rs);
+    this.core.advance(rd);
+    this.reads.applied(this.core.applied);
+    this.maybeCompact();
+    this.kick();
+  }
+
+  private apply(e: RaftEntry): void {
+    const index = Number(e.index);
+    let result: ApplyResult | undefined;
+    if (e.type === RaftEntryType.NORMAL && e.data.length > 0) result = this.sessions.apply(e.data, index);
+    const before = this.proposals.aborted;
+    this.proposals.applied(index, Number(e.term), result);
+    if (this.proposals.aborted > before) this.counters.aborted.inc();
+    this.counters.applied.inc();
+  }
+
+  private onSoftState(ss: SoftState): void {
+    const was = this.soft;
+    this.soft = ss;
+    if (was.role === RaftRole.Leader && ss.role !== RaftRole.Leader) {
+      this.reads.failAll(
+        new DcosError(Code.UNAVAILABLE, `Read not confirmed: ${this.self.toString()} lost leadership`, {
+          details: ss.leader === "" ? { reason: "not_leader" } : { reason: "not_leader", leader: ss.leader },
+        }),
+      );
+    }
+    if (was.leader === ss.leader && was.term === ss.term) return;
+    if (was.leader !== ss.leader) this.counters.leaderChanges.inc();
+    this.log.info({ term: ss.term, leader: ss.leader, role: ss.role }, `Raft leader is now ${ss.leader || "unknown"} (term ${ss.term}, this member ${ss.role})`);
+    const leader = this.leaderPid();
+    for (const l of this.listeners) queueMicrotask(() => l(leader, ss.term));
+  }
+
+  private maybeCompact(): void {
+    const every = this.options.snapshotEntries ?? 10_000;
+    const applied = this.core.applied;
+    const snapIndex = Number(this.options.storage.snapshot().metadata?.index ?? 0n);
+    if (this.compacting || applied - snapIndex < every) return;
+    this.compacting = true;
+    const membership = this.core.snapshotMetadata(applied).membership!;
+    const keep = this.options.catchUpEntries ?? 1_000;
+    this.defer(
+      this.options.storage.compact(applied, membership, this.sessions.snapshot(), keep),
+      () => {
+        this.compacting = false;
+      },
+      (e) => this.fail(e),
+    );
+  }
+
+  private fail(e: unknown): void {
+    const err = asDcosError(e, Code.INTERNAL, "Raft storage failed");
+    this.log.error({ err }, `Raft member ${this.self.toString()} stops: ${err.message}`);
+    if (this.nodeState === RaftNodeState.Running) this.transition(RaftNodeState.Failed, err.message);
+    this.proposals.failAll(new DcosError(Code.UNAVAILABLE, `Raft member failed: ${err.message}`, { cause: err }));
+    this.reads.failAll(new DcosError(Code.UNAVAILABLE, `Raft member failed: ${err.message}`, { cause: err }));
+  }
+
+  private transition(to: RaftNodeState, why: string): void {
+    if (!TRANSITIONS[this.nodeState].includes(to)) {
+      throw new DcosError(Code.INTERNAL, `Illegal raft member transition from ${this.nodeState} to ${to}`);
+    }
+    this.log.info({ from: this.nodeState, to, why }, `Raft member ${this.nodeState} -> ${to}: ${why}`);
+    this.nodeState = to;
+  }
+
+  private pid(id: string): Pid {
+    let p = this.pids.get(id);
+    if (!p) this.pids.set(id, (p = Pid.parse(id)));
+    return p;
+  }
+}

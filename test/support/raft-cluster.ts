@@ -1,0 +1,151 @@
+import { ManualClock } from "../../src/runtime/clock.js";
+import { Code, DcosError } from "../../src/runtime/error.js";
+import { testLogger } from "../../src/runtime/log.js";
+import { Pid } from "../../src/runtime/pid.js";
+import { Random } from "../../src/runtime/random.js";
+import { ActorSystem } from "../../src/runtime/system.js";
+import { SimNetwork, type LinkFaults } from "../../src/runtime/transports/sim-network.js";
+import { RaftRole } from "../../src/raft/core/ready.js";
+import { RaftNode, type RaftNodeOptions } from "../../src/raft/node.js";
+import { ReplicatedStateMachine, type StateMachine } from "../../src/raft/state-machine.js";
+import { DurableStorage } from "../../src/raft/storage/durable-storage.js";
+import { CrashFs, type TornBytes } from "./crash-fs.js";
+
+const text = new TextEncoder();
+const untext = new TextDecoder();
+
+/** A test state machine: a list of strings; apply appends and returns the new length. "fail" is refused. */
+export class ListMachine implements StateMachine {
+  items: string[] = [];
+
+  apply(command: Uint8Array): Uint8Array {
+    const item = untext.decode(command);
+    if (item === "fail") throw new DcosError(Code.INVALID_ARGUMENT, "Refusing the command 'fail'");
+    this.items.push(item);
+    return text.encode(String(this.items.length));
+  }
+
+  snapshot(): Uint8Array {
+    return text.encode(JSON.stringify(this.items));
+  }
+
+  restore(state: Uint8Array): void {
+    this.items = JSON.parse(untext.decode(state)) as string[];
+  }
+}
+
+export const bytes = (s: string): Uint8Array => text.encode(s);
+export const str = (b: Uint8Array): string => untext.decode(b);
+
+export interface Member<M extends StateMachine> {
+  address: string;
+  system: ActorSystem;
+  node: RaftNode<M>;
+  api: ReplicatedStateMachine<M>;
+  storage: DurableStorage;
+}
+
+type Extra<M extends StateMachine> = Partial<Omit<RaftNodeOptions<M>, "storage" | "machine" | "peers">>;
+
+/**
+ * Raft members on a SimNetwork with a ManualClock, each with its own crash-modelling file
+ * system, so a test can crash a member (losing what it had not synced) and restart it.
+ */
+export class SimRaftCluster<M extends StateMachine> {
+  readonly clock = new ManualClock(0);
+  readonly net: SimNetwork;
+  readonly random: Random;
+  private readonly fs = new Map<string, CrashFs>();
+  private readonly members = new Map<string, Member<M>>();
+
+  private constructor(
+    readonly seed: number,
+    readonly addresses: string[],
+    private readonly machine: () => M,
+    private readonly extra: Extra<M>,
+    faults: Partial<LinkFaults>,
+  ) {
+    this.net = new SimNetwork({ clock: this.clock, seed, faults });
+    this.random = new Random(seed);
+  }
+
+  static async start<M extends StateMachine>(
+    seed: number,
+    machine: () => M,
+    options: { size?: number; extra?: Extra<M>; faults?: Partial<LinkFaults> } = {},
+  ): Promise<SimRaftCluster<M>> {
+    const addresses = Array.from({ length: options.size ?? 3 }, (_, i) => `m${i + 1}`);
+    const c = new SimRaftCluster(seed, addresses, machine, options.extra ?? {}, options.faults ?? {});
+    for (const a of addresses) await c.startMember(a);
+    return c;
+  }
+
+  pids(): Pid[] {
+    return this.addresses.map((a) => new Pid("raft", a));
+  }
+
+  member(address: string): Member<M> {
+    const m = this.members.get(address);
+    if (!m) throw new Error(`Member ${address} is down`);
+    return m;
+  }
+
+  up(): Member<M>[] {
+    return [...this.members.values()];
+  }
+
+  async startMember(address: string): Promise<Member<M>> {
+    let fs = this.fs.get(address);
+    if (!fs) this.fs.set(address, (fs = new CrashFs()));
+    const system = new ActorSystem({ clock: this.clock, transport: this.net.transport(address), logger: testLogger() });
+    await system.start();
+    const storage = await DurableStorage.open({ dir: `/${address}`, fs });
+    const node = system.spawn(
+      new RaftNode<M>({ storage, machine: this.machine(), peers: this.pids(), random: this.random.fork(), ...this.extra }),
+    );
+    const member = { address, system, node, api: new ReplicatedStateMachine(node), storage };
+    this.members.set(address, member);
+    await this.clock.settle();
+    return member;
+  }
+
+  /** Crashes a member: it stops at once and loses what it had not synced (or keeps a torn part). */
+  async crash(address: string, torn?: TornBytes): Promise<void> {
+    const m = this.member(address);
+    this.net.crash(address);
+    this.members.delete(address);
+    await m.system.stop();
+    this.fs.set(address, this.fs.get(address)!.crash(torn));
+  }
+
+  leaders(): Member<M>[] {
+    return this.up().filter((m) => m.node.status().role === RaftRole.Leader);
+  }
+
+  /** Advances the clock until exactly one member up is leader of the highest term; returns it. */
+  async waitForLeader(within = 10_000): Promise<Member<M>> {
+    let leader: Member<M> | undefined;
+    await this.clock.advanceUntil(() => {
+      const ls = this.leaders();
+      const top = Math.max(...this.up().map((m) => m.node.status().term));
+      leader = ls.length >= 1 ? ls.find((l) => l.node.status().term === top) : undefined;
+      return leader !== undefined;
+    }, within);
+    return leader!;
+  }
+
+  /** Runs the clock while a promise is pending; returns its outcome. */
+  async settleOn<T>(p: Promise<T>, within = 10_000): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
+    p.then(
+      (value) => (outcome = { ok: true, value }),
+      (error: unknown) => (outcome = { ok: false, error }),
+    );
+    await this.clock.advanceUntil(() => outcome !== undefined, within);
+    return outcome!;
+  }
+
+  async stop(): Promise<void> {
+    for (const m of this.up()) await m.system.stop();
+  }
+}
