@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { afterEach, describe, it } from "node:test";
+import { KillTaskSchema, RunTaskSchema, ShutdownFrameworkSchema, StatusUpdateAcknowledgementSchema } from "../../src/gen/dcos/v1/internal_pb.js";
+import { AcknowledgeRequestSchema, KillRequestSchema, TeardownRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
+import { TaskState, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { Cluster, commandTask, type Scheduler } from "./harness.js";
+
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+async function ack(c: Cluster, s: Scheduler, agentId: string, taskId: string, uuid: Uint8Array): Promise<void> {
+  await c.facade.acknowledge(
+    create(AcknowledgeRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId, agentId: { value: agentId }, taskId: { value: taskId }, uuid }),
+  );
+  await c.clock.settle();
+}
+
+/** One framework, one agent, one task launched on the first offer. */
+async function launchOne(taskId = "t1"): Promise<{ c: Cluster; s: Scheduler }> {
+  const c = (cluster = await Cluster.start());
+  const s = await c.subscribe("fw");
+  const offers = s.sink.offers();
+  assert.equal(offers.length, 1, "one agent gives one offer");
+  await c.launch(s, offers, [commandTask(taskId)]);
+  return { c, s };
+}
+
+describe("master: task lifecycle", () => {
+  it("task runs and finishes", async () => {
+    const { c, s } = await launchOne();
+    const agent = c.agents[0]!;
+    const run = agent.messages(RunTaskSchema);
+    assert.equal(run.length, 1);
+    assert.equal(run[0]!.task?.taskId?.value, "t1");
+    assert.equal(run[0]!.task?.agentId?.value, agent.agentId);
+    assert.equal(run[0]!.role, "*");
+    assert.equal(c.metric("master/tasks_staging"), 1);
+
+    const u1 = agent.update(s.frameworkId, "t1", TaskState.RUNNING);
+    await c.clock.settle();
+    assert.equal(c.metric("master/tasks_running"), 1);
+    await ack(c, s, agent.agentId, "t1", u1);
+    const u2 = agent.update(s.frameworkId, "t1", TaskState.FINISHED);
+    await c.clock.settle();
+    assert.deepEqual(
+      s.sink.updates().map((u) => [u.taskId?.value, u.state, u.source]),
+      [
+        ["t1", TaskState.RUNNING, TaskStatus_Source.EXECUTOR],
+        ["t1", TaskState.FINISHED, TaskStatus_Source.EXECUTOR],
+      ],
+    );
+    assert.equal(c.metric("master/tasks_running"), 0);
+    assert.equal(c.metric("master/tasks_finished"), 1);
+    await ack(c, s, agent.agentId, "t1", u2);
+    assert.equal(await c.facade.inspect((core) => core.frameworks.get(s.frameworkId)!.tasks.size), 0, "acknowledged terminal task is forgotten");
+    // The resources come back: the next round offers the whole agent again.
+    s.sink.clear();
+    await c.clock.advance(5000);
+    assert.equal(s.sink.offers()[0]?.resources.find((r) => r.name === "cpus")?.scalar?.value, 4);
+  });
+
+  it("task fails with its exit code", async () => {
+    const { c, s } = await launchOne();
+    const agent = c.agents[0]!;
+    agent.update(s.frameworkId, "t1", TaskState.FAILED, { message: "Command exited with status 3" });
+    await c.clock.settle();
+    const failed = s.sink.updates().at(-1)!;
+    assert.equal(failed.state, TaskState.FAILED);
+    assert.equal(failed.message, "Command exited with status 3");
+    assert.equal(c.metric("master/tasks_failed"), 1);
+  });
+
+  it("kill: the agent is told, the KILLED update reaches the scheduler", async () => {
+    const { c, s } = await launchOne();
+    const agent = c.agents[0]!;
+    await ack(c, s, agent.agentId, "t1", agent.update(s.frameworkId, "t1", TaskState.RUNNING));
+    await c.facade.kill(create(KillRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId, taskId: { value: "t1" } }));
+    await c.clock.settle();
+    const kills = agent.messages(KillTaskSchema);
+    assert.equal(kills.length, 1);
+    assert.equal(kills[0]!.taskId?.value, "t1");
+    agent.update(s.frameworkId, "t1", TaskState.KILLED);
+    await c.clock.settle();
+    assert.equal(s.sink.updates().at(-1)!.state, TaskState.KILLED);
+    assert.equal(c.metric("master/tasks_killed"), 1);
+  });
+
+  it("kill of an unknown task answers TASK_UNKNOWN", async () => {
+    const { c, s } = await launchOne();
+    await c.facade.kill(create(KillRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId, taskId: { value: "nope" } }));
+    await c.clock.settle();
+    const u = s.sink.updates().at(-1)!;
+    assert.equal(u.taskId?.value, "nope");
+    assert.equal(u.state, TaskState.UNKNOWN);
+    assert.equal(c.agents[0]!.messages(KillTaskSchema).length, 0);
+  });
+
+  it("status updates forwarded and acks reach the agent", async () => {
+    const { c, s } = await launchOne();
+    const agent = c.agents[0]!;
+    const uuid = agent.update(s.frameworkId, "t1", TaskState.RUNNING);
+    await c.clock.settle();
+    const forwarded = s.sink.updates()[0]!;
+    assert.deepEqual(forwarded.uuid, uuid, "the scheduler gets the agent's uuid to acknowledge");
+    assert.equal(forwarded.agentId?.value, agent.agentId);
+    await ack(c, s, agent.agentId, "t1", uuid);
+    const acks = agent.messages(StatusUpdateAcknowledgementSchema);
+    assert.equal(acks.length, 1);
+    assert.deepEqual(acks[0]!.uuid, uuid);
+    assert.equal(acks[0]!.taskId?.value, "t1");
+    assert.equal(acks[0]!.frameworkId?.value, s.frameworkId);
+  });
+
+  it("duplicate acknowledgement ignored", async () => {
+    const { c, s } = await launchOne();
+    const agent = c.agents[0]!;
+    const uuid = agent.update(s.frameworkId, "t1", TaskState.RUNNING);
+    await c.clock.settle();
+    await ack(c, s, agent.agentId, "t1", uuid);
+    await ack(c, s, agent.agentId, "t1", uuid);
+    assert.equal(agent.messages(StatusUpdateAcknowledgementSchema).length, 1, "only the first ack is forwarded");
+    assert.equal(c.metric("master/invalid_status_update_acknowledgements"), 1);
+    assert.equal(c.metric("master/valid_status_update_acknowledgements"), 1);
+  });
+
+  it("framework teardown kills its tasks", async () => {
+    const { c, s } = await launchOne();
+    const agent = c.agents[0]!;
+    agent.update(s.frameworkId, "t1", TaskState.RUNNING);
+    await c.clock.settle();
+    await c.facade.teardown(create(TeardownRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId }));
+    await c.clock.settle();
+    const shutdowns = agent.messages(ShutdownFrameworkSchema);
+    assert.equal(shutdowns.length, 1);
+    assert.equal(shutdowns[0]!.frameworkId?.value, s.frameworkId);
+    assert.ok(s.sink.closed, "the scheduler's stream ends");
+    assert.equal(c.metric("master/tasks_killed"), 1);
+    assert.equal(c.metric("master/tasks_running"), 0);
+    assert.equal(c.metric("master/frameworks_connected"), 0);
+    await assert.rejects(c.subscribe("fw", { id: s.frameworkId }), /was removed/);
+  });
+});
