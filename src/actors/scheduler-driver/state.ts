@@ -1,4 +1,5 @@
-import { Code, DcosError } from "../../runtime/error.js";
+import { Code, type DcosError } from "../../runtime/error.js";
+import { transitionChecker } from "./transitions.js";
 
 /** Where the driver is in its life. */
 export enum DriverState {
@@ -23,11 +24,7 @@ const ALLOWED: Record<DriverState, readonly DriverState[]> = {
 };
 
 /** Throws INTERNAL on a transition the state machine does not have (a driver bug). */
-export function checkTransition(from: DriverState, to: DriverState): void {
-  if (!ALLOWED[from].includes(to)) {
-    throw new DcosError(Code.INTERNAL, `Illegal scheduler driver transition ${from} -> ${to}`);
-  }
-}
+export const checkTransition = transitionChecker(ALLOWED, "scheduler driver");
 
 /**
  * Subscribe failures that another attempt cannot fix: the master understood the request

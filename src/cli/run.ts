@@ -1,0 +1,192 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { userInfo } from "node:os";
+import { parseMasterAddress } from "../actors/scheduler-driver/masters.js";
+import { validateRole } from "../resources/roles.js";
+import { SystemClock, type Clock } from "../runtime/clock.js";
+import { Code, DcosError } from "../runtime/error.js";
+import { silentLogger, type Logger } from "../runtime/log.js";
+import type { Random } from "../runtime/random.js";
+import { OneOffFramework, RunExit, type OneOffSpec } from "./one-off-framework.js";
+
+export { RunExit };
+
+/** `dcos-node run` as a function: what main.ts (or a test) calls. */
+export interface RunOptions {
+  /** Master(s): `host:port`, or several comma-separated. */
+  master: string;
+  /** The framework's and the task's name. */
+  name: string;
+  /** One element: a shell line (`/bin/sh -c`); several: argv, run without a shell. */
+  command: string[];
+  cpus: number;
+  /** MB. */
+  mem: number;
+  /** MB; none when absent. */
+  disk?: number;
+  /** Default "*". */
+  role?: string;
+  /** Default: the current user. */
+  user?: string;
+  env?: Record<string, string>;
+  /** Seconds for the whole run (no offer: give up; running: kill). None when absent. */
+  timeoutSeconds?: number;
+  /** Seconds offers that do not fit are refused; default 30. */
+  declineSeconds?: number;
+  /** Seconds to wait for the end of a killed task before tearing down; default 30. */
+  killTimeoutSeconds?: number;
+  /** Ctrl-C. When absent, SIGINT and SIGTERM of this process do it. */
+  signal?: AbortSignal;
+  /** Default: process.stdout / process.stderr, one line each. */
+  out?: (line: string) => void;
+  err?: (line: string) => void;
+  clock?: Clock;
+  logger?: Logger;
+  random?: Random;
+}
+
+function positive(value: number | undefined, what: string, allowZero = false): void {
+  if (value === undefined) return;
+  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new DcosError(Code.INVALID_ARGUMENT, `Invalid ${what} ${value}: must be a number > ${allowZero ? "= " : ""}0`);
+  }
+}
+
+/** Checks the options and fills defaults; INVALID_ARGUMENT naming the first bad one. */
+export function runSpec(options: RunOptions): OneOffSpec {
+  for (const m of options.master.split(",")) parseMasterAddress(m);
+  if (options.name.trim() === "") throw new DcosError(Code.INVALID_ARGUMENT, "Invalid --name: it is empty");
+  if (options.command.length === 0 || options.command.every((c) => c.trim() === "")) {
+    throw new DcosError(Code.INVALID_ARGUMENT, "No command given: put it after --, e.g. dcos-node run --master=… -- echo hello");
+  }
+  positive(options.cpus, "--cpus");
+  positive(options.mem, "--mem");
+  positive(options.disk, "--disk", true);
+  positive(options.timeoutSeconds, "--timeout");
+  positive(options.declineSeconds, "decline seconds", true);
+  positive(options.killTimeoutSeconds, "kill timeout");
+  const role = options.role ?? "*";
+  validateRole(role, "--role");
+  for (const key of Object.keys(options.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new DcosError(Code.INVALID_ARGUMENT, `Invalid --env name '${key}': expected [A-Za-z_][A-Za-z0-9_]*`);
+  }
+  return {
+    masters: options.master,
+    name: options.name,
+    role,
+    user: options.user ?? userInfo().username,
+    command: options.command.length === 1 ? options.command[0]! : [...options.command],
+    resources: { cpus: options.cpus, mem: options.mem, disk: options.disk },
+    env: { ...options.env },
+    timeoutSeconds: options.timeoutSeconds ?? 0,
+    declineSeconds: options.declineSeconds ?? 30,
+    killTimeoutSeconds: options.killTimeoutSeconds ?? 30,
+  };
+}
+
+/** Ctrl-C (and SIGTERM) as an AbortSignal, until dispose(). */
+function processSignal(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSignal = (): void => {
+    if (controller.signal.aborted) process.exit(RunExit.INTERRUPTED); // a second Ctrl-C while tearing down
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+/**
+ * Runs one command on the cluster like mesos-execute and resolves with the exit code
+ * (RunExit): 0 on TASK_FINISHED, 1 when the task ended otherwise, 2 for bad options, 3 when
+ * it never ran, 124 after --timeout, 130 after Ctrl-C. The reason goes to `err`.
+ */
+export async function runCommand(options: RunOptions): Promise<number> {
+  const err = options.err ?? ((line: string) => process.stderr.write(`${line}\n`));
+  let spec: OneOffSpec;
+  try {
+    spec = runSpec(options);
+  } catch (e) {
+    err((e as Error).message);
+    return RunExit.USAGE;
+  }
+  const own = options.signal ? undefined : processSignal();
+  try {
+    const framework = new OneOffFramework(spec, {
+      out: options.out ?? ((line: string) => process.stdout.write(`${line}\n`)),
+      err,
+      clock: options.clock ?? new SystemClock(),
+      logger: options.logger ?? silentLogger(),
+      random: options.random,
+    });
+    return await framework.run(options.signal ?? own!.signal);
+  } finally {
+    own?.dispose();
+  }
+}
+
+function number(what: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === "" || !Number.isFinite(n)) throw new InvalidArgumentError(`${what} must be a number, not '${value}'`);
+    return n;
+  };
+}
+
+function collectEnv(value: string, previous: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new InvalidArgumentError(`expected NAME=VALUE, not '${value}'`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+interface RunFlags {
+  master: string;
+  name: string;
+  cpus: number;
+  mem: number;
+  disk?: number;
+  role: string;
+  user?: string;
+  env: Record<string, string>;
+  timeout?: number;
+}
+
+/**
+ * The `run` subcommand for commander: `program.addCommand(runSubcommand())`. The parent
+ * must call `enablePositionalOptions()` so that `run --role=…` is the framework's role and
+ * not the parent's --role.
+ */
+export function runSubcommand(logger?: Logger, execute: (options: RunOptions) => Promise<number> = runCommand): Command {
+  return new Command("run")
+    .description("Run one command on the cluster as a one-off framework (like mesos-execute) and show its states")
+    .requiredOption("--master <host:port>", "the master (several: comma-separated)")
+    .requiredOption("--name <name>", "framework and task name")
+    .addOption(new Option("--cpus <n>", "CPUs for the task").argParser(number("--cpus")).default(0.1))
+    .addOption(new Option("--mem <MB>", "memory for the task in MB").argParser(number("--mem")).default(32))
+    .addOption(new Option("--disk <MB>", "disk for the task in MB").argParser(number("--disk")))
+    .option("--role <role>", "the role to take resources as", "*")
+    .option("--user <user>", "the user to run the task as (default: you)")
+    .addOption(new Option("--env <NAME=VALUE>", "environment for the task (repeatable)").argParser(collectEnv).default({}))
+    .addOption(new Option("--timeout <seconds>", "give up (or kill the task) after this long").argParser(number("--timeout")))
+    .argument("<command...>", "the command, after --; one word is run by /bin/sh -c")
+    .action(async (command: string[], flags: RunFlags) => {
+      process.exitCode = await execute({
+        master: flags.master,
+        name: flags.name,
+        command,
+        cpus: flags.cpus,
+        mem: flags.mem,
+        disk: flags.disk,
+        role: flags.role,
+        user: flags.user,
+        env: flags.env,
+        timeoutSeconds: flags.timeout,
+        logger,
+      });
+    });
+}
