@@ -98,6 +98,7 @@ describe("SchedulerDriver against a scripted master", () => {
     assert.equal(subscribed.frameworkId?.value, "fw-1");
     assert.equal(driver.state, DriverState.SUBSCRIBED);
     assert.equal(driver.frameworkId, "fw-1");
+    assert.equal((await driver.start()).streamId, "s-1", "start() once subscribed resolves at once");
     const stream = await fake.stream(1);
     assert.equal(stream.request.frameworkInfo?.name, "test");
     assert.equal(stream.request.frameworkInfo?.id, undefined, "a first subscription carries no framework id");

@@ -52,6 +52,7 @@ export class SchedulerDriverActor extends Actor {
   private connection: SchedulerConnection | undefined;
   private generation = 0;
   private streamId = "";
+  private lastSubscribed: Event_Subscribed | undefined;
   private heartbeatMs = 0;
   private livenessTimer: Timer | undefined;
   private reconnectTimer: Timer | undefined;
@@ -103,6 +104,7 @@ export class SchedulerDriverActor extends Actor {
     if (this.current === DriverState.STOPPED) {
       return Promise.reject(new DcosError(Code.FAILED_PRECONDITION, "Cannot start the scheduler driver: it is stopped"));
     }
+    if (this.current === DriverState.SUBSCRIBED && this.lastSubscribed) return Promise.resolve(this.lastSubscribed);
     const subscribed = new Promise<Event_Subscribed>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (this.current === DriverState.IDLE) this.connect();
     return subscribed;
@@ -277,6 +279,7 @@ export class SchedulerDriverActor extends Actor {
     this.counters.events.inc();
     this.framework.id = subscribed.frameworkId;
     this.streamId = subscribed.streamId;
+    this.lastSubscribed = subscribed;
     this.heartbeatMs = subscribed.heartbeatIntervalSeconds * 1000;
     this.transition(DriverState.SUBSCRIBED, `framework ${frameworkId}, stream ${subscribed.streamId}${resubscribed ? ", resubscribed" : ""}`);
     this.masters.succeeded();
