@@ -35,6 +35,7 @@ import type { Isolator, Limitation } from "./isolator.js";
 import { GO_LINE, describeExit, launcherArgs, readExitStatusFile, type ExitStatus } from "./launcher.js";
 import { bootId, isAlive, readStat, type ProcStat } from "./proc.js";
 import { killSession, sessionProcesses, signalEach, sumProcesses } from "./process-session.js";
+import { hostCommand } from "./host-command.js";
 import { isRoot, resolveUser, type UserIds } from "./users.js";
 
 export enum ContainerPhase {
@@ -434,13 +435,16 @@ export class PosixContainerizer implements Containerizer {
     }, this.pollMs);
   }
 
+  /** Forgets every container (they keep running); wait, destroy and usage then answer NOT_FOUND. */
   detach(): void {
     this.detached = true;
+    const ids = this.containers();
     for (const c of this.live.values()) {
       if (c.pollTimer) clearTimeout(c.pollTimer);
       c.child?.unref();
     }
-    this.log.info({ containers: this.containers() }, "Containerizer detached; containers keep running");
+    this.live.clear();
+    this.log.info({ containers: ids }, "Containerizer detached; containers keep running");
   }
 
   private transition(c: Container, to: ContainerPhase): void {
@@ -454,5 +458,5 @@ export class PosixContainerizer implements Containerizer {
 
 /** Drops root for the command (setpriv from util-linux), keeping the recorder as root. */
 function userPrefix(user: UserIds): string[] {
-  return ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, user.name === String(user.uid) ? "--clear-groups" : "--init-groups", "--"];
+  return [hostCommand("setpriv", "util-linux"), `--reuid=${user.uid}`, `--regid=${user.gid}`, user.name === String(user.uid) ? "--clear-groups" : "--init-groups", "--"];
 }

@@ -1,55 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
-import { Code, DcosError } from "../../src/runtime/error.js";
-import { testLogger } from "../../src/runtime/log.js";
-import type { ContainerConfig } from "../../src/isolation/containerizer.js";
-import { PosixContainerizer } from "../../src/isolation/posix.js";
-import { isAlive, readStat } from "../../src/isolation/proc.js";
+import { describe, it } from "node:test";
+import { Code } from "../../src/runtime/error.js";
+import { isAlive } from "../../src/isolation/proc.js";
 import { waitFor } from "../support/wait.js";
-
-const dirs: string[] = [];
-const containerizers: PosixContainerizer[] = [];
-
-async function tempDir(prefix: string): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), `dcos-${prefix}-`));
-  dirs.push(d);
-  return d;
-}
-
-async function setup(): Promise<{ c: PosixContainerizer; root: string; sandbox: string }> {
-  const root = await tempDir("runtime");
-  const sandbox = await tempDir("sandbox");
-  const c = new PosixContainerizer({ runtimeRoot: root, logger: testLogger(), pollIntervalMs: 20 });
-  containerizers.push(c);
-  return { c, root, sandbox };
-}
-
-let seq = 0;
-function config(sandbox: string, command: ContainerConfig["command"], extra: Partial<ContainerConfig> = {}): ContainerConfig {
-  return { id: `c${process.pid}-${++seq}`, command, sandbox, ...extra };
-}
-
-function isGone(pid: number): Promise<boolean> {
-  return readStat(pid).then((s) => s === undefined || s.state === "Z");
-}
-
-async function rejectsWith(p: Promise<unknown>, code: Code, pattern: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(DcosError.is(e, code), `expected ${Code[code]}, got ${String(e)}`);
-    assert.match((e as Error).message, pattern);
-    return true;
-  });
-}
-
-after(async () => {
-  for (const c of containerizers) {
-    for (const id of c.containers()) await c.destroy(id, 0).catch(() => undefined);
-  }
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+import { config, containerizer, isGone, rejectsWith, requireRoot, setup, waitForOutput } from "./support.js";
 
 describe("PosixContainerizer", () => {
   it("runs a command and reports its exit code", async () => {
@@ -112,7 +68,7 @@ describe("PosixContainerizer", () => {
   it("kills with SIGKILL after the grace period a command that ignores SIGTERM", async () => {
     const { c, sandbox } = await setup();
     const { id } = await c.launch(config(sandbox, "trap 'echo got TERM >&2' TERM; echo ready; while :; do sleep 0.05; done"));
-    await waitFor(async () => (await readFile(join(sandbox, "stdout"), "utf8")).includes("ready"), "the command to trap TERM");
+    await waitForOutput(sandbox, "ready");
     const t = await c.destroy(id, 300);
     assert.equal(t.reason, "destroyed");
     assert.equal(t.signal, "SIGKILL");
@@ -146,10 +102,11 @@ describe("PosixContainerizer", () => {
   it("finds a running container again in a fresh containerizer after a restart", async () => {
     const { c, root, sandbox } = await setup();
     const state = await c.launch(config(sandbox, "echo started; sleep 60"));
+    await waitForOutput(sandbox, "started");
     c.detach();
-    assert.ok(await isAlive(state.pid, state.startTime), `detach leaves the container running: ${JSON.stringify(await readStat(state.pid))} ${JSON.stringify(state)} ${await readFile(join(sandbox, "stderr"), "utf8")}`);
-    const fresh = new PosixContainerizer({ runtimeRoot: root, logger: testLogger(), pollIntervalMs: 20 });
-    containerizers.push(fresh);
+    assert.ok(await isAlive(state.pid, state.startTime), "detach leaves the container running");
+    assert.deepEqual(c.containers(), [], "a detached containerizer forgets its containers");
+    const fresh = containerizer(root);
     const result = await fresh.recover([state]);
     assert.deepEqual(result, { recovered: [state.id], orphans: [] });
     assert.deepEqual(fresh.containers(), [state.id]);
@@ -164,8 +121,7 @@ describe("PosixContainerizer", () => {
     const state = await c.launch(config(sandbox, "read never_written < /dev/null; sleep 0.2; exit 7"));
     c.detach();
     await waitFor(async () => !(await isAlive(state.pid, state.startTime)), "the container to end while detached");
-    const fresh = new PosixContainerizer({ runtimeRoot: root, logger: testLogger() });
-    containerizers.push(fresh);
+    const fresh = containerizer(root);
     assert.deepEqual((await fresh.recover([state])).recovered, [state.id]);
     const t = await fresh.wait(state.id);
     assert.equal(t.exitCode, 7);
@@ -178,8 +134,7 @@ describe("PosixContainerizer", () => {
     c.detach();
     process.kill(state.pid, "SIGKILL"); // the launcher itself dies: nothing records the status
     await waitFor(async () => !(await isAlive(state.pid, state.startTime)), "the launcher to die");
-    const fresh = new PosixContainerizer({ runtimeRoot: root, logger: testLogger() });
-    containerizers.push(fresh);
+    const fresh = containerizer(root);
     await fresh.recover([state]);
     const t = await fresh.wait(state.id);
     assert.equal(t.reason, "status unknown");
@@ -189,8 +144,7 @@ describe("PosixContainerizer", () => {
     const { c, root, sandbox } = await setup();
     const state = await c.launch(config(sandbox, "sleep 60"));
     c.detach();
-    const fresh = new PosixContainerizer({ runtimeRoot: root, logger: testLogger(), pollIntervalMs: 20 });
-    containerizers.push(fresh);
+    const fresh = containerizer(root);
     assert.deepEqual(await fresh.recover([]), { recovered: [], orphans: [state.id] });
     assert.equal((await fresh.destroy(state.id, 0)).reason, "destroyed");
   });
@@ -225,10 +179,8 @@ describe("PosixContainerizer", () => {
     await c.destroy(cfg.id, 0);
   });
 
-  it("runs the command as the given user when the agent is root", async (t) => {
-    if (process.getuid?.() !== 0) {
-      assert.fail("This test needs root (the agent must be root to run tasks as another user): run the tests as root");
-    }
+  it("runs the command as the given user when the agent is root", async () => {
+    requireRoot("Running a task as another user");
     const { c, sandbox } = await setup();
     const { id } = await c.launch(config(sandbox, "id -u; id -g; echo $USER; touch mine", { user: "nobody" }));
     const term = await c.wait(id);
@@ -237,6 +189,5 @@ describe("PosixContainerizer", () => {
     assert.equal(uid, "65534");
     assert.equal(gid, "65534");
     assert.equal(name, "nobody");
-    void t;
   });
 });
