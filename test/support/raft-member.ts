@@ -1,0 +1,140 @@
+/**
+ * One Raft member in its own process, for the real-process test and the benchmark:
+ * `node raft-member.js '<json MemberConfig>'`, driven by its parent over the IPC channel
+ * (see raft-processes.ts). Members talk over the gRPC transport on loopback and keep
+ * their log on disk with real fdatasync.
+ */
+import { Code, DcosError, asDcosError } from "../../src/runtime/error.js";
+import { createLogger, silentLogger } from "../../src/runtime/log.js";
+import { Pid } from "../../src/runtime/pid.js";
+import { ActorSystem } from "../../src/runtime/system.js";
+import { GrpcTransport } from "../../src/runtime/transports/grpc.js";
+import { RaftNode } from "../../src/raft/node.js";
+import { ReplicatedStateMachine, type StateMachine } from "../../src/raft/state-machine.js";
+import { DurableStorage } from "../../src/raft/storage/durable-storage.js";
+import { ListMachine, bytes } from "./raft-cluster.js";
+
+export interface MemberConfig {
+  dir: string;
+  port: number;
+  /** Addresses (host:port) of all members, this one included. */
+  peers: string[];
+  /** "list" keeps every applied command (for checks); "count" only counts (for the benchmark). */
+  machine: "list" | "count";
+}
+
+/** Requests the parent sends; each is answered with { id, ok, value | error }. */
+export type MemberRequest =
+  | { id: number; cmd: "status" }
+  | { id: number; cmd: "items" }
+  | { id: number; cmd: "write"; values: string[]; window: number }
+  | { id: number; cmd: "tryWrite" }
+  | { id: number; cmd: "load"; durationMs: number; window: number; size: number }
+  | { id: number; cmd: "paced"; durationMs: number; perSecond: number; size: number };
+
+/** Counts applied commands; the benchmark's machine (keeps no data). */
+class CountMachine implements StateMachine {
+  count = 0;
+  apply(): Uint8Array {
+    this.count++;
+    return new Uint8Array(0);
+  }
+  snapshot(): Uint8Array {
+    return bytes(String(this.count));
+  }
+  restore(state: Uint8Array): void {
+    this.count = Number(new TextDecoder().decode(state));
+  }
+}
+
+const config = JSON.parse(process.argv[2]!) as MemberConfig;
+const logger = process.env.DCOS_TEST_LOG ? createLogger({ level: "info", pretty: false }) : silentLogger();
+const transport = await GrpcTransport.listen({ host: "127.0.0.1", port: config.port, logger });
+const system = new ActorSystem({ transport, logger });
+await system.start();
+const storage = await DurableStorage.open({ dir: config.dir, log: logger });
+const machine: StateMachine = config.machine === "list" ? new ListMachine() : new CountMachine();
+const node = system.spawn(new RaftNode({ storage, machine, peers: config.peers.map((a) => new Pid("raft", a)) }));
+const api = new ReplicatedStateMachine(node);
+api.onLeaderChange((leader, term) => process.send!({ event: "leader", leader: leader?.toString() ?? "", term }));
+
+process.on("message", (req: MemberRequest) => {
+  handle(req).then(
+    (value) => process.send!({ id: req.id, ok: true, value }),
+    (e: unknown) => {
+      const err = asDcosError(e);
+      process.send!({ id: req.id, ok: false, error: { code: err.code, message: err.message, details: err.details } });
+    },
+  );
+});
+process.send!({ event: "ready", address: transport.address });
+
+async function handle(req: MemberRequest): Promise<unknown> {
+  switch (req.cmd) {
+    case "status":
+      return api.status();
+    case "items":
+      return (machine as ListMachine).items;
+    case "write":
+      return write(req.values, req.window);
+    case "tryWrite":
+      await api.propose(bytes("probe"));
+      return true;
+    case "load":
+      return load(req.durationMs, req.window, req.size);
+    case "paced":
+      return paced(req.durationMs, req.perSecond, req.size);
+  }
+}
+
+/** Proposes the values with at most `window` in flight; reports each acknowledgement at once. */
+async function write(values: string[], window: number): Promise<number> {
+  let next = 0;
+  let acked = 0;
+  const worker = async (): Promise<void> => {
+    while (next < values.length) {
+      const v = values[next++]!;
+      await api.propose(bytes(v));
+      acked++;
+      process.send!({ event: "acked", value: v });
+    }
+  };
+  await Promise.all(Array.from({ length: window }, worker));
+  return acked;
+}
+
+/** Closed loop: `window` proposals always in flight for durationMs; returns applied proposals/s. */
+async function load(durationMs: number, window: number, size: number): Promise<{ perSecond: number; done: number }> {
+  const payload = new Uint8Array(size).fill(7);
+  const end = performance.now() + durationMs;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < end) {
+      await api.propose(payload);
+      done++;
+    }
+  };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: window }, worker));
+  return { perSecond: done / ((performance.now() - start) / 1000), done };
+}
+
+/** Open loop at a fixed rate; returns every proposal's commit latency in ms. */
+async function paced(durationMs: number, perSecond: number, size: number): Promise<number[]> {
+  const payload = new Uint8Array(size).fill(7);
+  const latencies: number[] = [];
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  let sent = 0;
+  while (performance.now() - start < durationMs) {
+    const due = Math.floor(((performance.now() - start) / 1000) * perSecond);
+    for (; sent < due; sent++) {
+      const t0 = performance.now();
+      pending.push(api.propose(payload).then(() => void latencies.push(performance.now() - t0)));
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(pending);
+  if (latencies.length === 0) throw new DcosError(Code.INTERNAL, "No proposal completed");
+  return latencies;
+}
