@@ -39,35 +39,42 @@ export function checkLogMatching(nodes: TestNode[]): void {
   }
 }
 
-/** What was applied where, to check state machine safety and exactly-once application. */
+/** What was applied where, to check state machine safety and leader completeness. */
 export class AppliedRecord {
-  /** index → the entry every member applied there. */
-  readonly byIndex = new Map<number, { term: number; data: string; by: string }>();
+  /** index → the entry every member applied there, and a bound on the term it was committed in. */
+  readonly byIndex = new Map<number, { term: number; data: string; by: string; commitTermBound: number }>();
+
+  /** One member applied an entry while in term `memberTerm` (its commit term is at most that). */
+  add(by: string, e: { index: number; term: number; data: string }, memberTerm: number): void {
+    const seen = this.byIndex.get(e.index);
+    if (!seen) {
+      this.byIndex.set(e.index, { term: e.term, data: e.data, by, commitTermBound: memberTerm });
+      return;
+    }
+    if (seen.term !== e.term || seen.data !== e.data) {
+      throw new Error(
+        `State machine safety violated at ${e.index}: ${seen.by} applied (term ${seen.term}, ${seen.data}), ${by} applied (term ${e.term}, ${e.data})`,
+      );
+    }
+    seen.commitTermBound = Math.min(seen.commitTermBound, memberTerm);
+  }
 
   /** Checks that each node's applied entries agree with everyone else's (state machine safety). */
   observe(nodes: TestNode[]): void {
-    for (const n of nodes) {
-      for (const e of n.lifetimeApplied) {
-        const seen = this.byIndex.get(e.index);
-        if (!seen) this.byIndex.set(e.index, { term: e.term, data: e.data, by: n.id });
-        else if (seen.term !== e.term || seen.data !== e.data) {
-          throw new Error(
-            `State machine safety violated at ${e.index}: ${seen.by} applied (term ${seen.term}, ${seen.data}), ${n.id} applied (term ${e.term}, ${e.data})`,
-          );
-        }
-      }
-    }
+    for (const n of nodes) for (const e of n.lifetimeApplied) this.add(n.id, e, Number.MAX_SAFE_INTEGER);
   }
 
-  /** Leader completeness: a new leader's log holds every entry applied anywhere (unless
-   *  it is below the leader's snapshot). */
+  /** Leader completeness (§5.4): a leader's log holds every entry committed in an earlier
+   *  term (unless it is below the leader's snapshot). */
   checkLeaderHas(leader: TestNode): void {
     const log = leader.raft.log;
     for (const [index, e] of this.byIndex) {
-      if (index < log.firstIndex()) continue;
+      if (index < log.firstIndex() || e.commitTermBound >= leader.raft.term) continue;
       const term = log.termOrUndefined(index);
       if (term !== e.term) {
-        throw new Error(`Leader completeness violated: leader ${leader.id} (term ${leader.raft.term}) has term ${term ?? "none"} at ${index}, committed with term ${e.term}`);
+        throw new Error(
+          `Leader completeness violated: leader ${leader.id} (term ${leader.raft.term}) has term ${term ?? "none"} at ${index}, committed with term ${e.term} by term ${e.commitTermBound}`,
+        );
       }
     }
   }

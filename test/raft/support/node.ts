@@ -48,6 +48,8 @@ export class TestNode {
   /** Every NORMAL entry applied, over all incarnations (for exactly-once checks). */
   readonly lifetimeApplied: { index: number; term: number; data: string; incarnation: number }[] = [];
   incarnation = 0;
+  /** Called for each entry applied (after the state machine applied it). */
+  onApply: ((e: RaftEntry) => void) | undefined;
   private readonly random: Random;
 
   constructor(
@@ -83,6 +85,7 @@ export class TestNode {
       if (e.type === RaftEntryType.NORMAL) {
         this.lifetimeApplied.push({ index: Number(e.index), term: Number(e.term), data: new TextDecoder().decode(e.data), incarnation: this.incarnation });
       }
+      this.onApply?.(e);
     }
     for (const r of rd.readStates) this.readStates.push(r);
     this.raft.advance(rd);
@@ -100,6 +103,11 @@ export class TestNode {
 
   crash(): void {
     this.alive = false;
+  }
+
+  /** The write of `rd` was cut short by a crash: only a prefix of its entries reached the disk. */
+  tornWrite(rd: Ready, entries: number): void {
+    this.storage.append(rd.entries.slice(0, entries));
   }
 
   restart(): void {
