@@ -329,6 +329,19 @@ export class Resources {
     return q;
   }
 
+  /** Scalar quantities per allocation role, in one pass (resources without one are left out). */
+  quantitiesByAllocationRole(): Map<string, Quantities> {
+    const out = new Map<string, Quantities>();
+    for (const e of this.entries) {
+      const role = allocationRole(e.res);
+      if (role === undefined || e.res.type !== Value_Type.SCALAR) continue;
+      let q = out.get(role);
+      if (!q) out.set(role, (q = new Quantities()));
+      q.addMillis(e.res.name, toMillis(e.res.scalar!.value));
+    }
+    return out;
+  }
+
   /** Union of the ranges named name, over all roles. */
   ranges(name: string): Interval[] {
     let out: Interval[] = [];

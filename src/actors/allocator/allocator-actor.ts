@@ -339,10 +339,13 @@ export class AllocatorActor extends Actor {
   }
 
   private count(fw: FrameworkBook, res: Resources, sign: 1 | -1): void {
-    for (const role of res.allocationRoles()) {
-      let q = fw.allocated.get(role);
-      if (!q) fw.allocated.set(role, (q = new Quantities()));
-      q.addAll(res.allocatedTo(role).quantities(), sign);
+    for (const [role, change] of res.quantitiesByAllocationRole()) {
+      const q = fw.allocated.get(role);
+      if (!q) {
+        if (sign > 0) fw.allocated.set(role, change);
+        continue;
+      }
+      q.addAll(change, sign);
       if (q.isEmpty()) fw.allocated.delete(role);
     }
   }
