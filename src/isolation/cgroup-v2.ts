@@ -17,7 +17,7 @@ const WANTED = ["cpu", "memory", "pids"];
 /** v1 shares (2..262144) to v2 weight (1..10000), the conversion runc and Kubernetes use. */
 export function sharesToWeight(shares: number): number {
   const s = Math.min(262_144, Math.max(2, Math.round(shares)));
-  return Math.round(1 + ((s - 2) * 9999) / 262_142);
+  return 1 + Math.floor(((s - 2) * 9999) / 262_142);
 }
 
 export class CgroupV2Driver implements CgroupDriver {
