@@ -10,6 +10,8 @@ import { join } from "node:path";
 import type { ExecutorEvent } from "../../src/gen/dcos/v1/executor_pb.js";
 import {
   AgentPongSchema,
+  AgentRegisteredSchema,
+  StatusUpdateAcknowledgementSchema,
   ExitedExecutorSchema,
   FrameworkMessageSchema,
   RegisterAgentSchema,
@@ -37,10 +39,23 @@ import { waitFor } from "../support/wait.js";
 export class ScriptedMaster extends Actor {
   readonly received: { type: string; message: Message; from: Pid }[] = [];
 
-  constructor() {
+  /** With autoRespond it registers every agent (as agent-1) and acknowledges every update. */
+  constructor(private readonly autoRespond = false) {
     super("master");
     for (const schema of [RegisterAgentSchema, ReregisterAgentSchema, AgentPongSchema, StatusUpdateSchema, ExitedExecutorSchema, FrameworkMessageSchema]) {
-      this.install(schema, (m, from) => this.received.push({ type: schema.typeName.replace("dcos.v1.", ""), message: m, from }));
+      this.install(schema, (m, from) => {
+        this.received.push({ type: schema.typeName.replace("dcos.v1.", ""), message: m, from });
+        if (this.autoRespond) this.respond(m, from);
+      });
+    }
+  }
+
+  private respond(m: Message, from: Pid): void {
+    if (m.$typeName === RegisterAgentSchema.typeName) {
+      this.send(from, create(AgentRegisteredSchema, { agentId: { value: "agent-1" }, pingIntervalSeconds: 60 }));
+    } else if (m.$typeName === StatusUpdateSchema.typeName) {
+      const u = m as StatusUpdate;
+      this.send(from, create(StatusUpdateAcknowledgementSchema, { agentId: u.agentId, frameworkId: u.frameworkId, taskId: u.status?.taskId, uuid: u.uuid }));
     }
   }
 

@@ -1,0 +1,167 @@
+/**
+ * The agent's local gRPC ExecutorService: executors the agent started connect back here
+ * (the address is in their environment). Each Subscribe call becomes an ExecutorLink the
+ * agent writes events to; Update and Message are unary calls answered once the agent has
+ * taken them (an update: once it is checkpointed). Errors reach the executor as gRPC
+ * statuses with the agent's message.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import {
+  ExecutorEventSchema,
+  ExecutorService,
+  ExecutorServiceMessageResponseSchema,
+  ExecutorServiceSubscribeResponseSchema,
+  ExecutorServiceUpdateResponseSchema,
+  type ExecutorEvent,
+  type ExecutorServiceMessageRequest,
+  type ExecutorServiceSubscribeRequest,
+  type ExecutorServiceSubscribeResponse,
+  type ExecutorServiceUpdateRequest,
+} from "../../gen/dcos/v1/executor_pb.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import { serviceDefinition, toStatus } from "../../runtime/grpc/service.js";
+import { silentLogger, type Logger } from "../../runtime/log.js";
+import type { ExecutorApi, ExecutorLink } from "./executor-link.js";
+
+export interface ExecutorServerOptions {
+  /** Default 127.0.0.1: executors run on this host. */
+  host?: string;
+  /** Default 0: any free port. */
+  port?: number;
+  /** Heartbeat events on idle streams; default 15 s. */
+  heartbeatMs?: number;
+  logger?: Logger;
+}
+
+class StreamLink implements ExecutorLink {
+  private ended = false;
+  private lastWrite = Date.now();
+
+  constructor(private readonly call: grpc.ServerWritableStream<ExecutorServiceSubscribeRequest, ExecutorServiceSubscribeResponse>) {}
+
+  send(event: ExecutorEvent): void {
+    if (this.ended) return;
+    this.lastWrite = Date.now();
+    this.call.write(create(ExecutorServiceSubscribeResponseSchema, { event }));
+  }
+
+  close(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.call.end();
+  }
+
+  fail(err: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.call.emit("error", toStatus(err));
+  }
+
+  idleFor(): number {
+    return Date.now() - this.lastWrite;
+  }
+
+  get open(): boolean {
+    return !this.ended;
+  }
+
+  markEnded(): void {
+    this.ended = true;
+  }
+}
+
+export class ExecutorServer {
+  private readonly server = new grpc.Server();
+  private api: ExecutorApi | undefined;
+  private readonly links = new Set<StreamLink>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+  private endpointText = "";
+
+  constructor(private readonly options: ExecutorServerOptions = {}) {
+    this.log = (options.logger ?? silentLogger()).child({ component: "executor-service" });
+    this.server.addService(serviceDefinition(ExecutorService), {
+      subscribe: (call: grpc.ServerWritableStream<ExecutorServiceSubscribeRequest, ExecutorServiceSubscribeResponse>) => this.subscribe(call),
+      update: (call: grpc.ServerUnaryCall<ExecutorServiceUpdateRequest, unknown>, cb: grpc.sendUnaryData<unknown>) =>
+        this.unary(cb, (api) => api.update(call.request), () => create(ExecutorServiceUpdateResponseSchema)),
+      message: (call: grpc.ServerUnaryCall<ExecutorServiceMessageRequest, unknown>, cb: grpc.sendUnaryData<unknown>) =>
+        this.unary(cb, (api) => api.message(call.request), () => create(ExecutorServiceMessageResponseSchema)),
+    });
+  }
+
+  /** Binds and starts serving; resolves with the `host:port` to give executors. */
+  async listen(): Promise<string> {
+    const host = this.options.host ?? "127.0.0.1";
+    const port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(`${host}:${this.options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    const every = this.options.heartbeatMs ?? 15_000;
+    this.heartbeat = setInterval(() => {
+      for (const l of this.links) if (l.open && l.idleFor() >= every) l.send(create(ExecutorEventSchema, { kind: { case: "heartbeat", value: {} } }));
+    }, every);
+    this.heartbeat.unref();
+    this.endpointText = `${host}:${port}`;
+    this.log.info({ endpoint: this.endpointText }, `Executor service listening on ${this.endpointText}`);
+    return this.endpointText;
+  }
+
+  get endpoint(): string {
+    return this.endpointText;
+  }
+
+  /** The agent that answers the calls (set once it exists: it needs the endpoint first). */
+  attach(api: ExecutorApi): void {
+    this.api = api;
+  }
+
+  async stop(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const l of this.links) l.close();
+    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+  }
+
+  private requireApi(): ExecutorApi {
+    if (!this.api) throw new DcosError(Code.UNAVAILABLE, "The agent is starting; try again shortly");
+    return this.api;
+  }
+
+  private subscribe(call: grpc.ServerWritableStream<ExecutorServiceSubscribeRequest, ExecutorServiceSubscribeResponse>): void {
+    const link = new StreamLink(call);
+    this.links.add(link);
+    const gone = (): void => {
+      if (!this.links.delete(link)) return;
+      link.markEnded();
+      this.api?.disconnected(link);
+    };
+    call.on("cancelled", gone);
+    call.on("close", gone);
+    let api: ExecutorApi;
+    try {
+      api = this.requireApi();
+    } catch (err) {
+      this.links.delete(link);
+      link.fail(err);
+      return;
+    }
+    api.subscribe(call.request, link).catch((err: unknown) => {
+      this.log.warn({ err, executorId: call.request.executorId?.value }, `Refused executor subscription: ${(err as Error).message}`);
+      this.links.delete(link);
+      link.fail(err);
+    });
+  }
+
+  private unary<R>(cb: grpc.sendUnaryData<unknown>, fn: (api: ExecutorApi) => Promise<void>, response: () => R): void {
+    let p: Promise<void>;
+    try {
+      p = fn(this.requireApi());
+    } catch (err) {
+      cb(toStatus(err));
+      return;
+    }
+    p.then(
+      () => cb(null, response()),
+      (err: unknown) => cb(toStatus(err)),
+    );
+  }
+}

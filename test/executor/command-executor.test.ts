@@ -1,0 +1,142 @@
+/**
+ * Real processes: the agent with the posix containerizer starts the real command executor
+ * and default executor (node processes) that connect back over the gRPC ExecutorService.
+ * A scripted master registers the agent and acknowledges every update.
+ */
+import assert from "node:assert/strict";
+import { access, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { KillTaskSchema, RunTaskGroupSchema, RunTaskSchema, type ExitedExecutor, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
+import { ExecutorInfo_Type, TaskInfoSchema, TaskState, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { AgentState } from "../../src/actors/agent/agent.js";
+import { startAgentNode, type AgentNode } from "../../src/actors/agent/agent-node.js";
+import { scalarResource } from "../../src/resources/index.js";
+import { testLogger } from "../../src/runtime/log.js";
+import { ActorSystem } from "../../src/runtime/system.js";
+import { InProcessNetwork } from "../../src/runtime/transports/in-process.js";
+import { ScriptedMaster } from "../agent/harness.js";
+import { waitFor } from "../support/wait.js";
+
+interface Cluster {
+  master: ScriptedMaster;
+  node: AgentNode;
+  workDir: string;
+  stop(): Promise<void>;
+}
+
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+async function startCluster(): Promise<Cluster> {
+  const workDir = await mkdtemp(join(tmpdir(), "dcos-agent-real-"));
+  const net = new InProcessNetwork();
+  const logger = testLogger();
+  const masterSystem = new ActorSystem({ transport: net.transport("master-host:5050"), logger });
+  const agentSystem = new ActorSystem({ transport: net.transport("agent-host:5051"), logger });
+  await masterSystem.start();
+  await agentSystem.start();
+  const master = masterSystem.spawn(new ScriptedMaster(true));
+  const node = await startAgentNode({ system: agentSystem, master: master.self, workDir, resources: "cpus:2;mem:1024;disk:1024", logger });
+  await waitFor(() => node.agent.agentState === AgentState.RUNNING, "the agent to register");
+  return {
+    master,
+    node,
+    workDir,
+    stop: async () => {
+      for (const id of node.containerizer.containers()) await node.containerizer.destroy(id, 0).catch(() => undefined);
+      await node.stop();
+      await agentSystem.stop();
+      await masterSystem.stop();
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const framework = { id: { value: "fw-1" }, name: "test", user: "nobody", roles: ["*"] };
+
+function task(id: string, command: string, killGraceSeconds?: number): TaskInfo {
+  return create(TaskInfoSchema, {
+    name: id,
+    taskId: { value: id },
+    agentId: { value: "agent-1" },
+    resources: [scalarResource("cpus", 0.1), scalarResource("mem", 32)],
+    command: { value: command },
+    killPolicy: killGraceSeconds === undefined ? undefined : { gracePeriodSeconds: killGraceSeconds },
+  });
+}
+
+function statusOf(c: Cluster, taskId: string, state: TaskState): StatusUpdate | undefined {
+  return c.master.of<StatusUpdate>("StatusUpdate").find((u) => u.status?.taskId?.value === taskId && u.status.state === state);
+}
+
+function statesOf(c: Cluster, taskId: string): string[] {
+  return c.master.of<StatusUpdate>("StatusUpdate").filter((u) => u.status?.taskId?.value === taskId).map((u) => TaskState[u.status!.state]);
+}
+
+async function runTask(c: Cluster, t: TaskInfo): Promise<void> {
+  c.master.tell(c.node.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: t, role: "*" }));
+}
+
+describe("Command executor (real processes)", () => {
+  it("runs a task that finishes; its output lands in the sandbox", async () => {
+    const c = (cluster = await startCluster());
+    await runTask(c, task("t-ok", "echo hello-from-task; exit 0"));
+    const finished = await waitFor(() => statusOf(c, "t-ok", TaskState.FINISHED), "TASK_FINISHED", 15_000);
+    assert.deepEqual(statesOf(c, "t-ok"), ["STARTING", "RUNNING", "FINISHED"]);
+    const sandbox = finished.status!.sandboxDirectory;
+    assert.ok(sandbox.startsWith(join(c.workDir, "agents", "agent-1", "frameworks", "fw-1", "executors", "t-ok", "runs")));
+    assert.match(await readFile(join(sandbox, "stdout"), "utf8"), /hello-from-task/);
+    const exited = await waitFor(() => c.master.of<ExitedExecutor>("ExitedExecutor")[0], "ExitedExecutor");
+    assert.equal(exited.status, 0, "the command executor exits 0 after its task ended");
+  });
+
+  it("reports a failing task with its exit code", async () => {
+    const c = (cluster = await startCluster());
+    await runTask(c, task("t-fail", "echo about-to-fail >&2; exit 3"));
+    const failed = await waitFor(() => statusOf(c, "t-fail", TaskState.FAILED), "TASK_FAILED", 15_000);
+    assert.equal(failed.status!.message, "Command exited with status 3");
+    assert.match(await readFile(join(failed.status!.sandboxDirectory, "stderr"), "utf8"), /about-to-fail/);
+  });
+
+  it("kills with the grace period: SIGTERM first, SIGKILL when the task ignores it", async () => {
+    const c = (cluster = await startCluster());
+    const script = `trap 'echo got-term > term.txt' TERM; echo up > started.txt; while :; do sleep 0.05; done`;
+    await runTask(c, task("t-stubborn", script, 1));
+    const running = await waitFor(() => statusOf(c, "t-stubborn", TaskState.RUNNING), "TASK_RUNNING", 15_000);
+    const sandbox = running.status!.sandboxDirectory;
+    await waitFor(() => access(join(sandbox, "started.txt")).then(() => true), "the task's trap to be installed");
+    c.master.tell(c.node.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "t-stubborn" } }));
+    const killed = await waitFor(() => statusOf(c, "t-stubborn", TaskState.KILLED), "TASK_KILLED", 15_000);
+    assert.equal(killed.status!.message, "Command terminated by signal SIGKILL", "only SIGKILL could end it");
+    assert.match(await readFile(join(sandbox, "term.txt"), "utf8"), /got-term/, "it got SIGTERM first");
+  });
+
+  it("kills a task that honours SIGTERM without waiting for the grace period", async () => {
+    const c = (cluster = await startCluster());
+    await runTask(c, task("t-polite", "trap 'exit 0' TERM; while :; do sleep 0.05; done", 600));
+    await waitFor(() => statusOf(c, "t-polite", TaskState.RUNNING), "TASK_RUNNING", 15_000);
+    c.master.tell(c.node.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "t-polite" } }));
+    const killed = await waitFor(() => statusOf(c, "t-polite", TaskState.KILLED), "TASK_KILLED long before the 600 s grace period", 15_000);
+    assert.equal(killed.status!.message, "Command exited with status 0");
+  });
+
+  it("runs a task group together in the default executor: one failing kills the others", async () => {
+    const c = (cluster = await startCluster());
+    const executorInfo = { type: ExecutorInfo_Type.DEFAULT, executorId: { value: "group-1" }, frameworkId: { value: "fw-1" } };
+    const tasks = [task("g-long", "echo $$ > long.pid; sleep 60"), task("g-bad", "sleep 0.5; exit 4")];
+    c.master.tell(c.node.agent.self, create(RunTaskGroupSchema, { frameworkInfo: framework, executorInfo, taskGroup: { tasks }, role: "*" }));
+    await waitFor(() => statusOf(c, "g-long", TaskState.RUNNING) && statusOf(c, "g-bad", TaskState.RUNNING), "both tasks RUNNING", 15_000);
+    const failed = await waitFor(() => statusOf(c, "g-bad", TaskState.FAILED), "g-bad FAILED", 15_000);
+    assert.equal(failed.status!.message, "Command exited with status 4");
+    const killed = await waitFor(() => statusOf(c, "g-long", TaskState.KILLED), "g-long KILLED with its group", 15_000);
+    assert.equal(killed.status!.message, "Command terminated by signal SIGTERM");
+    assert.equal(killed.status!.sandboxDirectory, failed.status!.sandboxDirectory, "one executor, one sandbox");
+    await waitFor(() => c.master.of("ExitedExecutor").length === 1, "the default executor to exit");
+  });
+});
