@@ -55,6 +55,8 @@ export class SchedulerDriverActor extends Actor {
   private lastSubscribed: Event_Subscribed | undefined;
   private heartbeatMs = 0;
   private livenessTimer: Timer | undefined;
+  /** When the current stream last said anything (clock ms). */
+  private lastHeardAt = 0;
   private reconnectTimer: Timer | undefined;
   private subscriptions = 0;
   private readonly counters: DriverCounters;
@@ -208,14 +210,24 @@ export class SchedulerDriverActor extends Actor {
     this.connection = undefined;
   }
 
+  /**
+   * Gives the stream up after ms of silence. One timer per arming, not per event: events
+   * only move lastHeardAt, and a timer that fires early sleeps for the rest.
+   */
   private armLiveness(ms: number, what: string): void {
     this.livenessTimer?.cancel();
+    this.lastHeardAt = this.clock.now();
     this.livenessTimer = ms > 0 ? this.delay(ms, () => this.onLivenessTimeout(ms, what)) : undefined;
   }
 
   private onLivenessTimeout(ms: number, what: string): void {
     this.livenessTimer = undefined;
     if (this.current !== DriverState.CONNECTING && this.current !== DriverState.SUBSCRIBED) return;
+    const quiet = this.clock.now() - this.lastHeardAt;
+    if (quiet < ms) {
+      this.livenessTimer = this.delay(ms - quiet, () => this.onLivenessTimeout(ms, what));
+      return;
+    }
     this.counters.heartbeatTimeouts.inc();
     const error = new DcosError(Code.DEADLINE_EXCEEDED, `${what} from master ${this.master} for ${ms} ms`);
     this.log.warn({ master: this.master, ms }, `Giving up the stream: ${error.message}`);
@@ -257,7 +269,7 @@ export class SchedulerDriverActor extends Actor {
     if (kind === "subscribed") return this.onSubscribed(event.kind.value, event);
     if (this.current !== DriverState.SUBSCRIBED) return this.drop(kind, `the driver is ${this.current}, waiting for SUBSCRIBED`);
     this.counters.events.inc();
-    this.armLiveness(this.heartbeatTimeoutMs(), "no event");
+    this.lastHeardAt = this.clock.now();
     this.deliver(event);
     if (event.kind.case === "update") this.afterUpdate(event.kind.value.status);
     if (event.kind.case === "error") {
