@@ -51,6 +51,36 @@ describe("Allocation round (pure)", () => {
     );
   });
 
+  it("shares between sibling roles first, then inside a parent role (nested role DRF)", () => {
+    const agents = Array.from({ length: 6 }, () => "cpus:1;mem:1024");
+    const s = snapshot(agents, [framework("fw-ea", ["eng/a"]), framework("fw-eb", ["eng/b"]), framework("fw-ops", ["ops"])]);
+    const count = new Map<string, number>();
+    for (const o of drf.allocate(s)) count.set(o.frameworkId, (count.get(o.frameworkId) ?? 0) + 1);
+    // eng and ops split the cluster in half; eng/a and eng/b split eng's half.
+    assert.deepEqual(count, new Map([["fw-ea", 2], ["fw-ops", 3], ["fw-eb", 1]]));
+  });
+
+  it("counts a parent role's own frameworks as one more child beside its sub-roles", () => {
+    const agents = Array.from({ length: 4 }, () => "cpus:1");
+    const s = snapshot(agents, [framework("fw-eng", ["eng"]), framework("fw-web", ["eng/web"]), framework("fw-ops", ["ops"])], [["ops", 2]]);
+    const count = new Map<string, number>();
+    for (const o of drf.allocate(s)) count.set(o.frameworkId, (count.get(o.frameworkId) ?? 0) + 1);
+    // ops weighs 2 against eng's 1: ops gets 2 of the first 3 agents... and the 4th goes to eng.
+    assert.equal((count.get("fw-eng") ?? 0) + (count.get("fw-web") ?? 0), 2);
+    assert.equal(count.get("fw-ops"), 2);
+    assert.equal(count.get("fw-eng"), 1, "eng's own framework competes with eng/web inside eng");
+  });
+
+  it("gives resources reserved to a parent role to the frameworks of its nested roles", () => {
+    const s = snapshot(["cpus(eng):2;cpus:1"], [framework("fw-web", ["eng/web"]), framework("fw-ops", ["ops"], [["ops", "cpus:0.5"]])]);
+    const offers = drf.allocate(s);
+    assert.deepEqual(
+      offers.map((o) => `${o.frameworkId}: ${o.resources}`),
+      // The reservation counts toward eng's share, so the unreserved cpu goes to ops.
+      ["fw-web: cpus(eng)@eng/web:2", "fw-ops: cpus@ops:1"],
+    );
+  });
+
   it("offers a framework its reserved and unreserved resources of one agent as one offer", () => {
     const s = snapshot(["cpus:1;cpus(ops):2;ports(ops):[100-200]"], [framework("fw-ops", ["ops"])]);
     const offers = drf.allocate(s);

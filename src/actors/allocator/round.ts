@@ -1,20 +1,24 @@
 /**
  * One allocation round, a pure function of a snapshot (Mesos's hierarchical allocator,
- * reduced to its core). Agents are visited in snapshot order; for each agent:
+ * reduced to its core). Roles form a tree by their '/'-separated names ("eng" above
+ * "eng/web"); at every level the policy orders the sibling roles (DRF: lowest weighted
+ * dominant share of the subtree first), and inside a role its frameworks are ordered by
+ * dominant share. Agents are visited in snapshot order; for each agent:
  *
- * 1. reserved resources go to their role (or a role nested below it): to the framework of
- *    that role with the lowest share that has no filter on the agent;
- * 2. unreserved resources go to the first role in the policy's order that has such a
- *    framework, and within it to the framework with the lowest share.
+ * 1. resources reserved to a role go to the first eligible framework in that role's
+ *    subtree (the role itself or a role nested below it);
+ * 2. unreserved resources go to the first eligible framework walking the whole tree.
  *
- * A framework takes all it is offered on the agent, then its share and its role's share
- * grow and the order changes for the next agent. Inactive agents and frameworks,
- * suppressed roles and filtered agents get nothing. Only resources with some scalar amount
- * are offered (ports or sets alone are no use).
+ * Eligible: active, the role not suppressed, no live filter on the agent. A framework
+ * takes all it is offered on the agent; then its share and its roles' shares grow and
+ * the order changes for the next agent. Only resources with some scalar amount are
+ * offered (ports or sets alone are no use).
+ *
+ * A role that has frameworks and also sub-roles with frameworks appears twice: as the
+ * inner node of its subtree and as a leaf (its own frameworks) among its sub-roles.
  */
 import { Quantities } from "../../resources/quantities.js";
 import type { Resources } from "../../resources/resources.js";
-import { isRoleOrDescendant } from "../../resources/roles.js";
 import { Heap, type HeapItem } from "./heap.js";
 import type { RoleOrder, RoleStanding } from "./role-order.js";
 import type { AllocationSnapshot, RoundOffer, SnapshotFramework } from "./snapshot.js";
@@ -25,22 +29,31 @@ interface Client extends HeapItem {
   share: number;
 }
 
-interface Role extends HeapItem, RoleStanding {
+/** A role in the tree: an inner node (children) or a leaf holding the role's frameworks (clients). */
+interface Node extends HeapItem, RoleStanding {
   readonly name: string;
   readonly weight: number;
+  /** What the subtree (or, for a leaf, the role itself) holds. */
   readonly alloc: Quantities;
   share: number;
-  readonly clients: Heap<Client>;
+  readonly parent: Node | undefined;
+  readonly children: Heap<Node> | undefined;
+  readonly clients: Heap<Client> | undefined;
 }
 
 const byShare = (a: Client, b: Client): boolean => a.share < b.share || (a.share === b.share && a.framework.id < b.framework.id);
 
+function parentRole(role: string): string | undefined {
+  const i = role.lastIndexOf("/");
+  return i > 0 ? role.slice(0, i) : undefined;
+}
+
 class Round {
   private readonly totals = new Quantities();
-  private readonly roles = new Map<string, Role>();
-  private readonly order: Heap<Role>;
-  /** Reservation role → the roles with clients that may use it, cached for the round. */
-  private readonly servedBy = new Map<string, Role[]>();
+  private readonly root: Node;
+  /** Role name → its leaf (own frameworks) and, if it has sub-roles, its inner node. */
+  private readonly leaves = new Map<string, Node>();
+  private readonly inner = new Map<string, Node>();
   private readonly offers: { frameworkId: string; agentId: string; resources: Resources; taken: Resources }[] = [];
   /** Index in offers of the first offer on the agent being visited. */
   private agentStart = 0;
@@ -49,99 +62,116 @@ class Round {
     private readonly snapshot: AllocationSnapshot,
     private readonly roleBefore: RoleOrder,
   ) {
-    this.order = new Heap<Role>(roleBefore);
+    this.root = this.node("", undefined, "inner");
     for (const agent of snapshot.agents) if (agent.active) this.totals.addAll(agent.total.quantities());
+    const clients: { role: string; client: Client }[] = [];
+    const allocs: [string, Quantities][] = [];
+    const roles = new Set<string>();
     for (const fw of snapshot.frameworks) {
-      for (const [roleName, q] of fw.allocated) this.role(roleName).alloc.addAll(q);
+      for (const [role, q] of fw.allocated) {
+        allocs.push([role, q]);
+        roles.add(role);
+      }
       if (!fw.active) continue;
-      for (const roleName of fw.roles) {
-        if (fw.suppressedRoles.has(roleName)) continue;
-        const role = this.role(roleName);
-        const alloc = fw.allocated.get(roleName)?.clone() ?? new Quantities();
-        role.clients.push({ framework: fw, alloc, share: alloc.dominantShare(this.totals), heapIndex: -1 });
+      for (const role of fw.roles) {
+        if (fw.suppressedRoles.has(role)) continue;
+        const alloc = fw.allocated.get(role)?.clone() ?? new Quantities();
+        clients.push({ role, client: { framework: fw, alloc, share: alloc.dominantShare(this.totals), heapIndex: -1 } });
+        roles.add(role);
       }
     }
-    for (const role of this.roles.values()) {
-      role.share = this.roleShare(role);
-      if (role.clients.size > 0) this.order.push(role);
-    }
+    // Inner nodes for every role that has a sub-role, then a leaf for every role.
+    for (const role of roles) for (let p = parentRole(role); p !== undefined; p = parentRole(p)) this.innerNode(p);
+    for (const role of roles) this.leaves.set(role, this.node(role, this.inner.get(role) ?? this.innerNode(parentRole(role)), "leaf"));
+    for (const [role, q] of allocs) for (let n: Node | undefined = this.leaves.get(role); n; n = n.parent) n.alloc.addAll(q);
+    for (const { role, client } of clients) this.leaves.get(role)!.clients!.push(client);
+    // Shares, and only subtrees with clients in the heaps.
+    for (const leaf of this.leaves.values()) if (leaf.clients!.size > 0) this.enter(leaf);
   }
 
-  private role(name: string): Role {
-    let role = this.roles.get(name);
-    if (!role) {
-      const weight = this.snapshot.weights.get(name) ?? 1;
-      role = { name, weight, alloc: new Quantities(), share: 0, clients: new Heap(byShare), heapIndex: -1 };
-      this.roles.set(name, role);
+  private innerNode(role: string | undefined): Node {
+    if (role === undefined) return this.root;
+    let node = this.inner.get(role);
+    if (!node) {
+      node = this.node(role, this.innerNode(parentRole(role)), "inner");
+      this.inner.set(role, node);
     }
-    return role;
+    return node;
   }
 
-  private roleShare(role: Role): number {
-    return role.alloc.dominantShare(this.totals) / role.weight;
+  private node(name: string, parent: Node | undefined, kind: "inner" | "leaf"): Node {
+    return {
+      name,
+      weight: this.snapshot.weights.get(name) ?? 1,
+      alloc: new Quantities(),
+      share: 0,
+      parent,
+      children: kind === "inner" ? new Heap<Node>(this.roleBefore) : undefined,
+      clients: kind === "leaf" ? new Heap<Client>(byShare) : undefined,
+      heapIndex: -1,
+    };
+  }
+
+  /** Puts node and its ancestors into their parents' heaps (once), with their shares. */
+  private enter(node: Node): void {
+    for (let n = node; n.parent && n.heapIndex < 0; n = n.parent) {
+      n.share = n.alloc.dominantShare(this.totals) / n.weight;
+      n.parent.children!.push(n);
+    }
   }
 
   run(): RoundOffer[] {
-    if (this.order.size === 0) return [];
+    if (this.root.children!.size === 0) return [];
     for (const agent of this.snapshot.agents) {
       if (!agent.active || agent.free.isEmpty()) continue;
       this.agentStart = this.offers.length;
       let free = agent.free;
       if (free.hasReservations()) {
         for (const reservedTo of free.reservationRoles()) {
+          const subtree = this.inner.get(reservedTo) ?? this.leaves.get(reservedTo);
           const part = free.reserved(reservedTo);
-          const taker = this.pick(this.rolesServing(reservedTo), agent.id, part);
-          if (taker) free = free.subtract(part);
+          if (subtree && subtree.heapIndex >= 0 && this.offer(subtree, agent.id, part)) free = free.subtract(part);
         }
       }
       const unreserved = free.unreserved();
-      if (!unreserved.isEmpty()) this.pickInOrder(agent.id, unreserved);
+      if (!unreserved.isEmpty()) this.offer(this.root, agent.id, unreserved);
     }
     return this.offers;
   }
 
-  /** The roles with clients that may use resources reserved to reservedTo, in policy order. */
-  private rolesServing(reservedTo: string): Role[] {
-    let roles = this.servedBy.get(reservedTo);
-    if (!roles) {
-      roles = [...this.roles.values()].filter((r) => r.clients.size > 0 && isRoleOrDescendant(r.name, reservedTo));
-      this.servedBy.set(reservedTo, roles);
-    }
-    return roles.length > 1 ? [...roles].sort((a, b) => (this.roleBefore(a, b) ? -1 : this.roleBefore(b, a) ? 1 : 0)) : roles;
-  }
-
-  /** Offers part to the first eligible client of the first role (in the given order) that has one. */
-  private pick(roles: readonly Role[], agentId: string, part: Resources): boolean {
+  /** Offers part to the first eligible framework under node; false if there is none. */
+  private offer(node: Node, agentId: string, part: Resources): boolean {
     const q = part.quantities();
     if (q.isEmpty()) return false;
-    for (const role of roles) {
-      const client = role.clients.find((c) => eligible(c, agentId, this.snapshot.now));
-      if (client) {
-        this.give(role, client, agentId, part, q);
-        return true;
-      }
+    const found = this.find(node, agentId);
+    if (!found) return false;
+    this.give(found.leaf, found.client, agentId, part, q);
+    return true;
+  }
+
+  /** The first eligible client under node, in tree order; heaps are left as they were. */
+  private find(node: Node, agentId: string): { leaf: Node; client: Client } | undefined {
+    if (node.clients) {
+      const now = this.snapshot.now;
+      const client = node.clients.find((c) => eligible(c, agentId, now));
+      return client && { leaf: node, client };
     }
-    return false;
+    let found: { leaf: Node; client: Client } | undefined;
+    node.children!.find((child) => (found = this.find(child, agentId)) !== undefined);
+    return found;
   }
 
-  /** Offers unreserved resources to the first role in the role heap's order that can take them. */
-  private pickInOrder(agentId: string, part: Resources): void {
-    const q = part.quantities();
-    if (q.isEmpty()) return;
-    let taker: Client | undefined;
-    const role = this.order.find((r) => (taker = r.clients.find((c) => eligible(c, agentId, this.snapshot.now))) !== undefined);
-    if (role && taker) this.give(role, taker, agentId, part, q);
-  }
-
-  /** Offers part (whose scalar quantities are q) to client in role. */
-  private give(role: Role, client: Client, agentId: string, part: Resources, q: Quantities): void {
-    const resources = part.allocate(role.name);
+  /** Offers part (whose scalar quantities are q) to client in leaf's role; shares grow up the tree. */
+  private give(leaf: Node, client: Client, agentId: string, part: Resources, q: Quantities): void {
+    const resources = part.allocate(leaf.name);
     client.alloc.addAll(q);
     client.share = client.alloc.dominantShare(this.totals);
-    role.clients.update(client);
-    role.alloc.addAll(q);
-    role.share = this.roleShare(role);
-    this.order.update(role);
+    leaf.clients!.update(client);
+    for (let n = leaf; n.parent; n = n.parent) {
+      n.alloc.addAll(q);
+      n.share = n.alloc.dominantShare(this.totals) / n.weight;
+      n.parent.children!.update(n);
+    }
     const frameworkId = client.framework.id;
     for (let i = this.agentStart; i < this.offers.length; i++) {
       const existing = this.offers[i]!;
