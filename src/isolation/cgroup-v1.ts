@@ -49,7 +49,7 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async create(name: string, limits: CgroupLimits): Promise<void> {
-    for (const dir of this.dirs(name)) await makeCgroup(dir);
+    await Promise.all(this.dirs(name).map((dir) => makeCgroup(dir)));
     if (limits.cpuShares !== undefined) await writeControl(this.need("cpu", name, "a CPU share"), "cpu.shares", limits.cpuShares);
     if (limits.cpuQuotaUs !== undefined) {
       const cpu = this.need("cpu", name, "a CPU quota");
@@ -66,7 +66,7 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async place(name: string, pid: number): Promise<void> {
-    for (const dir of this.dirs(name)) await writeControl(dir, "cgroup.procs", pid);
+    await Promise.all(this.dirs(name).map((dir) => writeControl(dir, "cgroup.procs", pid)));
   }
 
   async pids(name: string): Promise<number[]> {
