@@ -40,7 +40,7 @@ export class ProposalsWorkload implements Workload {
     }
   }
 
-  onApply(member: SimMember, e: RaftEntry): void {
+  onApply(_sim: Simulation, member: SimMember, e: RaftEntry): void {
     for (const [data, p] of this.pending) {
       if (p.member !== member.id || p.incarnation !== member.node.incarnation || p.index !== Number(e.index)) continue;
       this.pending.delete(data);

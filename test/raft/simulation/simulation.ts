@@ -27,8 +27,8 @@ export class SimMember {
 export interface Workload {
   /** Called every simulated millisecond while clients are active. */
   step(sim: Simulation): void;
-  onApply(member: SimMember, e: RaftEntry): void;
-  onReadStates(member: SimMember, states: ReadState[]): void;
+  onApply(sim: Simulation, member: SimMember, e: RaftEntry): void;
+  onReadStates(sim: Simulation, member: SimMember, states: ReadState[]): void;
   /** The member lost its state machine (crash) or replaced it (restart, snapshot). */
   onReset(member: SimMember): void;
   /** Checks once the group has converged; throws on a violation. */
@@ -269,7 +269,7 @@ export class Simulation {
         for (const msg of m.node.completeReady(rd)) this.send(msg);
         if (rd.snapshot) this.workload.onReset(m);
         const reads = m.node.readStates.slice(before);
-        if (reads.length > 0) this.workload.onReadStates(m, reads);
+        if (reads.length > 0) this.workload.onReadStates(this, m, reads);
         this.observe(m);
       }
     }
@@ -280,7 +280,7 @@ export class Simulation {
       const data = new TextDecoder().decode(e.data);
       this.applied.add(m.id, { index: Number(e.index), term: Number(e.term), data }, m.node.raft.term);
     }
-    this.workload.onApply(m, e);
+    this.workload.onApply(this, m, e);
   }
 
   /** Election safety and leader completeness, checked whenever a member may have become leader. */

@@ -1,0 +1,22 @@
+import type { Simulation, SimOptions } from "./simulation.js";
+
+/** The seeds to run: RAFT_SEED=n replays one, RAFT_SEEDS=n runs n (default: the CI count). */
+export function seeds(ciCount: number): number[] {
+  if (process.env.RAFT_SEED) return [Number(process.env.RAFT_SEED)];
+  const n = process.env.RAFT_SEEDS ? Number(process.env.RAFT_SEEDS) : ciCount;
+  return Array.from({ length: n }, (_, i) => i + 1);
+}
+
+/** Runs one seed; a failure names the seed and how to replay it. */
+export function runSeed(options: SimOptions, makeSim: () => Simulation, run: (sim: Simulation) => void): Simulation {
+  const sim = makeSim();
+  try {
+    run(sim);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new Error(`seed ${options.seed} (${options.members} members) failed; replay with RAFT_SEED=${options.seed}: ${msg}\n${sim.describe()}`, {
+      cause: e,
+    });
+  }
+  return sim;
+}
