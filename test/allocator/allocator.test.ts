@@ -178,6 +178,9 @@ describe("Allocator (hierarchical DRF)", () => {
     assert.equal(snapshot["allocator/allocation_runs"], h.allocator.metrics().allocationRuns);
     assert.equal(snapshot["allocator/allocation_run_ms/count"], h.allocator.metrics().allocationRuns);
     assert.ok(snapshot["allocator/allocation_run_ms/p50"]! >= 0);
+    assert.equal(snapshot["allocator/resources/cpus/total"], 12);
+    assert.equal(snapshot["allocator/resources/cpus/offered_or_allocated"], 12, "the round after the declines offered everything again");
+    assert.equal(snapshot["allocator/resources/mem/total"], 3 * 4096);
   });
 
   it("ignores and counts calls about unknown or invalid things without crashing", async () => {

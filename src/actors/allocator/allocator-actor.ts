@@ -14,6 +14,7 @@ import { Quantities } from "../../resources/quantities.js";
 import { allocationRole } from "../../resources/resource.js";
 import { Resources } from "../../resources/resources.js";
 import { roleProblem } from "../../resources/roles.js";
+import { roundScalar } from "../../resources/scalar.js";
 import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
 import type { AllocatorAgent, AllocatorFramework, AllocatorMetrics, OfferDecision } from "./allocator.js";
@@ -21,6 +22,8 @@ import type { AllocationPolicy } from "./policies.js";
 import type { AllocationSnapshot, RoundOffer, SnapshotAgent, SnapshotFramework } from "./snapshot.js";
 
 export const DEFAULT_ALLOCATION_INTERVAL_MS = 1000;
+/** Resources whose totals and allocation are reported as gauges (as Mesos does). */
+const REPORTED_RESOURCES = ["cpus", "mem", "disk", "gpus"];
 /** Longest filter honoured (Mesos caps refuse_seconds at a year too). */
 const MAX_REFUSE_SECONDS = 365 * 24 * 3600;
 
@@ -90,6 +93,14 @@ export class AllocatorActor extends Actor {
     m.gauge("allocator/frameworks", () => this.frameworks.size, "Frameworks the allocator knows");
     m.gauge("allocator/agents", () => this.agents.size, "Agents the allocator knows");
     m.gauge("allocator/offer_filters/active", () => this.activeFilters(), "Framework/agent filters not yet expired");
+    for (const name of REPORTED_RESOURCES) {
+      m.gauge(`allocator/resources/${name}/total`, () => this.sumOverAgents((a) => a.total, name), `Total ${name} of the agents`);
+      m.gauge(
+        `allocator/resources/${name}/offered_or_allocated`,
+        () => this.sumOverAgents((a) => a.total, name) - this.sumOverAgents((a) => a.free, name),
+        `${name} offered to or used by frameworks`,
+      );
+    }
     this.log.info({ policy: this.policy.name, intervalMs: this.intervalMs }, `Allocator started with policy ${this.policy.name}`);
     this.armInterval();
   }
@@ -359,6 +370,12 @@ export class AllocatorActor extends Actor {
   private setSuppressed(fw: FrameworkBook, roles: readonly string[] | undefined): void {
     fw.suppressedRoles.clear();
     for (const role of roles ?? []) fw.suppressedRoles.add(role);
+  }
+
+  private sumOverAgents(pick: (a: AgentBook) => Resources, name: string): number {
+    let sum = 0;
+    for (const a of this.agents.values()) sum += pick(a).scalar(name);
+    return roundScalar(sum);
   }
 
   private activeFilters(): number {
