@@ -44,16 +44,35 @@ export function varintSize(v: number): number {
   return n;
 }
 
-function stringSize(s: string): number {
-  if (s.length === 0) return 0;
-  const n = Buffer.byteLength(s, "utf8");
-  return 1 + varintSize(n) + n;
+/**
+ * The UTF-8 bytes of the last string seen in one envelope field. Consecutive envelopes
+ * of a frame mostly repeat their pids and type, so each field's text is encoded once.
+ */
+class EncodedText {
+  private text = "";
+  private bytes: Buffer = Buffer.alloc(0);
+
+  of(s: string): Buffer {
+    if (s !== this.text) {
+      this.bytes = Buffer.from(s, "utf8");
+      this.text = s;
+    }
+    return this.bytes;
+  }
+}
+
+const fromText = new EncodedText();
+const toText = new EncodedText();
+const typeText = new EncodedText();
+
+function stringSize(n: number): number {
+  return n === 0 ? 0 : 1 + varintSize(n) + n;
 }
 
 /** Size of an Envelope's encoded body (without its tag and length in a Frame). */
 export function envelopeSize(env: Envelope): number {
   const p = env.payload.length;
-  return stringSize(env.from) + stringSize(env.to) + stringSize(env.type) + (p === 0 ? 0 : 1 + varintSize(p) + p);
+  return stringSize(fromText.of(env.from).length) + stringSize(toText.of(env.to).length) + stringSize(typeText.of(env.type).length) + stringSize(p);
 }
 
 /** Size an envelope of body size `bodySize` adds to a Frame. */
@@ -70,20 +89,17 @@ function writeVarint(buf: Buffer, pos: number, v: number): number {
   return pos;
 }
 
-function writeString(buf: Buffer, pos: number, tag: number, s: string): number {
-  if (s.length === 0) return pos;
+function writeBytes(buf: Buffer, pos: number, tag: number, bytes: Uint8Array): number {
+  const n = bytes.length;
+  if (n === 0) return pos;
   buf[pos++] = tag;
-  // Pids and type names are short: write the text one byte after a one-byte length, and
-  // move it only in the rare case that its length needs a longer varint.
-  const n = buf.write(s, pos + 1, "utf8");
-  if (n < 0x80) {
-    buf[pos] = n;
-    return pos + 1 + n;
+  pos = writeVarint(buf, pos, n);
+  if (n <= 32) {
+    for (let i = 0; i < n; i++) buf[pos + i] = bytes[i]!;
+  } else {
+    buf.set(bytes, pos);
   }
-  const lenBytes = varintSize(n);
-  buf.copy(buf, pos + lenBytes, pos + 1, pos + 1 + n);
-  writeVarint(buf, pos, n);
-  return pos + lenBytes + n;
+  return pos + n;
 }
 
 export interface EncodeFrameOptions {
@@ -113,16 +129,10 @@ export function encodeFrame(envelopes: readonly Envelope[], options: EncodeFrame
     const env = envelopes[i]!;
     buf[pos++] = TAG_ENVELOPE;
     pos = writeVarint(buf, pos, sizes ? sizes[i]! : envelopeSize(env));
-    pos = writeString(buf, pos, TAG_FROM, env.from);
-    pos = writeString(buf, pos, TAG_TO, env.to);
-    pos = writeString(buf, pos, TAG_TYPE, env.type);
-    const p = env.payload;
-    if (p.length > 0) {
-      buf[pos++] = TAG_PAYLOAD;
-      pos = writeVarint(buf, pos, p.length);
-      buf.set(p, pos);
-      pos += p.length;
-    }
+    pos = writeBytes(buf, pos, TAG_FROM, fromText.of(env.from));
+    pos = writeBytes(buf, pos, TAG_TO, toText.of(env.to));
+    pos = writeBytes(buf, pos, TAG_TYPE, typeText.of(env.type));
+    pos = writeBytes(buf, pos, TAG_PAYLOAD, env.payload);
   }
   if (pos !== total) throw new DcosError(Code.INTERNAL, `Frame encoding wrote ${pos} bytes where ${total} were computed`);
   return buf;
@@ -254,6 +264,34 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = Number.POSITIVE_INFINI
   return out;
 }
 
+/** The reverse of EncodedText: the last text decoded for one field, reused while the bytes repeat. */
+class DecodedText {
+  private text = "";
+  private bytes: Buffer = Buffer.alloc(0);
+
+  of(buf: Buffer, start: number, end: number): string {
+    const n = end - start;
+    const last = this.bytes;
+    if (n === last.length && n <= 128) {
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        if (buf[start + i] !== last[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.text;
+    }
+    this.text = buf.toString("utf8", start, end);
+    this.bytes = Buffer.from(buf.subarray(start, end));
+    return this.text;
+  }
+}
+
+const fromDecoded = new DecodedText();
+const toDecoded = new DecodedText();
+const typeDecoded = new DecodedText();
+
 function decodeEnvelope(buf: Buffer, start: number, end: number): Envelope {
   const r = new WireReader(buf, start, end);
   let from = "";
@@ -269,13 +307,13 @@ function decodeEnvelope(buf: Buffer, start: number, end: number): Envelope {
     const [s, e] = r.lengthDelimited();
     switch (field) {
       case 1:
-        from = buf.toString("utf8", s, e);
+        from = fromDecoded.of(buf, s, e);
         break;
       case 2:
-        to = buf.toString("utf8", s, e);
+        to = toDecoded.of(buf, s, e);
         break;
       case 3:
-        type = buf.toString("utf8", s, e);
+        type = typeDecoded.of(buf, s, e);
         break;
       case 4:
         payload = buf.subarray(s, e);

@@ -1,0 +1,139 @@
+/**
+ * `npm run bench -- runtime`: the actor runtime's throughput and latency.
+ * - messages/s between two actors in one process (target ≥ 1,000,000);
+ * - messages/s one way between two processes over gRPC, small messages, batched (target
+ *   ≥ 150,000), next to the naive one-message-per-write baseline, with the ratio;
+ * - the same over NATS through a real nats-server (target ≥ 150,000);
+ * - request→reply round trip p50/p99 over gRPC and NATS.
+ * The far process is dist/test/bench/runtime-peer.js. Streams keep a window of
+ * unacknowledged messages so queues stay bounded; the sink checks order.
+ * Options: --trials=N (default 3; each figure is the median of N trials).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { Pid } from "../../../src/runtime/pid.js";
+import { ActorSystem } from "../../../src/runtime/system.js";
+import type { Transport } from "../../../src/runtime/transport.js";
+import { GrpcTransport } from "../../../src/runtime/transports/grpc.js";
+import { NatsTransport } from "../../../src/runtime/transports/nats.js";
+import { NatsServer } from "../../support/nats-server.js";
+import { median, percentile, type Reporter } from "../report.js";
+import { Driver, type StreamResult } from "../runtime-actors.js";
+
+interface Peer {
+  address: string;
+  child: ChildProcess;
+}
+
+async function startPeer(...args: string[]): Promise<Peer> {
+  const child = spawn(process.execPath, [...process.execArgv, new URL("../runtime-peer.js", import.meta.url).pathname, ...args], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout! });
+  const address = await new Promise<string>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`benchmark peer exited with ${code} before it was ready`)));
+    lines.once("line", (line) => resolve((JSON.parse(line) as { address: string }).address));
+  });
+  return { address, child };
+}
+
+async function stopPeer(peer: Peer): Promise<void> {
+  const exited = new Promise((resolve) => peer.child.once("exit", resolve));
+  peer.child.stdin!.end();
+  await exited;
+}
+
+/** A sending node: an actor system with a Driver on the given transport. */
+async function sender(transport?: Transport): Promise<{ system: ActorSystem; driver: Driver }> {
+  const system = new ActorSystem(transport ? { transport } : { address: "bench" });
+  await system.start();
+  return { system, driver: system.spawn(new Driver()) };
+}
+
+async function stream(node: { system: ActorSystem; driver: Driver }, to: Pid, total: number, window: number): Promise<number> {
+  const r: StreamResult = await node.system.dispatch(node.driver, (d) => d.startStream(to, total, window));
+  if (r.disorder !== 0) throw new Error(`${r.disorder} of ${total} messages arrived out of order at ${to.toString()}`);
+  return (total / r.ms) * 1000;
+}
+
+/** Messages a sender keeps unacknowledged: enough to fill frames, small enough that encoding and writing overlap. */
+const WINDOW = 10_000;
+
+interface Rates {
+  /** msg/s of each trial. */
+  perSecond: number[];
+  /** CPU time of this (sending) process per message, µs, over all trials: the cost of the code, whatever the machine's load. */
+  cpuUsPerMsg: number;
+}
+
+/** Warms up once, then runs `trials` streams. */
+async function rates(node: { system: ActorSystem; driver: Driver }, to: Pid, total: number, trials: number): Promise<Rates> {
+  await stream(node, to, Math.max(2000, Math.round(total / 10 / 2000) * 2000), WINDOW);
+  const perSecond: number[] = [];
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < trials; i++) perSecond.push(await stream(node, to, total, WINDOW));
+  const cpu = process.cpuUsage(cpu0);
+  return { perSecond, cpuUsPerMsg: (cpu.user + cpu.system) / (total * trials) };
+}
+
+function throughput(r: Rates, target: number): Record<string, unknown> {
+  return { trials: r.perSecond.map((x) => Math.round(x)), sender_cpu_us_per_msg: Math.round(r.cpuUsPerMsg * 100) / 100, target };
+}
+
+async function roundTrips(node: { system: ActorSystem; driver: Driver }, to: Pid, count: number): Promise<number[]> {
+  await node.system.dispatch(node.driver, (d) => d.startPing(to, 200));
+  return node.system.dispatch(node.driver, (d) => d.startPing(to, count));
+}
+
+function latency(report: Reporter, prefix: string, rtts: number[]): void {
+  report.figure(`${prefix}_rtt_p50_ms`, percentile(rtts, 50), "ms", "lower", { samples: rtts.length });
+  report.figure(`${prefix}_rtt_p99_ms`, percentile(rtts, 99), "ms", "lower", { samples: rtts.length });
+}
+
+export async function run(report: Reporter, args: string[]): Promise<void> {
+  const trials = Number(args.find((a) => a.startsWith("--trials="))?.slice(9) ?? 3);
+
+  // One process, two actors, no transport.
+  {
+    const node = await sender();
+    const sink = new Pid("sink", node.system.address);
+    const { Sink } = await import("../runtime-actors.js");
+    node.system.spawn(new Sink());
+    const r = await rates(node, sink, 2_000_000, trials);
+    report.figure("in_process_msgs_per_s", median(r.perSecond), "msg/s", "higher", throughput(r, 1_000_000));
+    await node.system.stop();
+  }
+
+  // gRPC between two processes: batched frames against one message per write.
+  {
+    const peer = await startPeer("grpc");
+    const sink = new Pid("sink", peer.address);
+    const batchedTransport = await GrpcTransport.listen();
+    const naiveTransport = await GrpcTransport.listen({ coalesce: false });
+    const batched = await sender(batchedTransport);
+    const naive = await sender(naiveTransport);
+    const fast = await rates(batched, sink, 600_000, trials);
+    const slow = await rates(naive, sink, 20_000, trials);
+    report.compare("grpc_msgs_per_s", median(fast.perSecond), "grpc_naive_msgs_per_s", median(slow.perSecond), "msg/s", "higher");
+    report.figure("grpc_batched_detail", median(fast.perSecond), "msg/s", "higher", throughput(fast, 150_000));
+    report.figure("grpc_naive_detail", median(slow.perSecond), "msg/s", "higher", throughput(slow, 0));
+    report.figure("grpc_envelopes_per_frame", batchedTransport.stats.envelopesSent / batchedTransport.stats.framesSent, "msg/frame", "higher");
+    latency(report, "grpc", await roundTrips(batched, new Pid("echo", peer.address), 2000));
+    await batched.system.stop();
+    await naive.system.stop();
+    await stopPeer(peer);
+  }
+
+  // NATS between two processes, through a real nats-server (a third process).
+  {
+    const server = await NatsServer.start();
+    const peer = await startPeer("nats", server.url);
+    const transport = await NatsTransport.connect({ servers: server.url, address: `bench-${process.pid}` });
+    const node = await sender(transport);
+    const r = await rates(node, new Pid("sink", peer.address), 600_000, trials);
+    report.figure("nats_msgs_per_s", median(r.perSecond), "msg/s", "higher", throughput(r, 150_000));
+    report.figure("nats_envelopes_per_frame", transport.stats.envelopesSent / transport.stats.framesSent, "msg/frame", "higher");
+    latency(report, "nats", await roundTrips(node, new Pid("echo", peer.address), 2000));
+    await node.system.stop();
+    await stopPeer(peer);
+    await server.stop();
+  }
+}
