@@ -14,7 +14,6 @@ import { Code, DcosError } from "../runtime/error.js";
 import { Quantities } from "./quantities.js";
 import { formatRanges, rangesContain, subtractRanges, unionRanges, type Interval } from "./ranges.js";
 import {
-  allocationKeySuffix,
   allocationRole,
   isEmptyResource,
   isIndivisible,
@@ -33,10 +32,10 @@ import { addScalars, formatScalar, fromMillis, scalarContains, subtractScalars, 
 import { formatSet, setContains, subtractSets, unionSets } from "./sets.js";
 
 interface Entry {
-  /** resourceKey: the kind key plus the allocation role. */
-  readonly key: string;
   /** kindKey: everything that makes resources of one kind except the allocation role. */
   readonly kind: string;
+  /** The allocation role; with kind, the identity of the entry (see resourceKey). */
+  readonly alloc: string | undefined;
   /** Top of the reservation stack, "*" if unreserved. */
   readonly role: string;
   readonly res: Resource;
@@ -44,11 +43,16 @@ interface Entry {
 
 function entryOf(res: Resource): Entry {
   const kind = kindKey(res);
-  return { key: kind + allocationKeySuffix(allocationRole(res)), kind, role: reservationRole(res), res };
+  return { kind, alloc: allocationRole(res), role: reservationRole(res), res };
 }
 
 function withRes(e: Entry, res: Resource): Entry {
-  return { key: e.key, kind: e.kind, role: e.role, res };
+  return { kind: e.kind, alloc: e.alloc, role: e.role, res };
+}
+
+/** Whether two entries hold the same kind of resource (and so merge). */
+function same(a: Entry, b: Entry): boolean {
+  return a.kind === b.kind && a.alloc === b.alloc;
 }
 
 function merge(a: Resource, b: Resource): Resource {
@@ -63,7 +67,7 @@ function merge(a: Resource, b: Resource): Resource {
   }
 }
 
-/** a − b for resources of one key; may be empty. */
+/** a − b for resources of one kind; may be empty. */
 function remove(a: Resource, b: Resource): Resource {
   switch (a.type) {
     case Value_Type.SCALAR:
@@ -152,7 +156,7 @@ export class Resources {
   }
 
   private static addInto(out: Entry[], e: Entry): void {
-    const i = out.findIndex((x) => x.key === e.key);
+    const i = out.findIndex((x) => same(x, e));
     if (i === -1) out.push(e);
     else out[i] = withRes(e, merge(out[i]!.res, e.res));
   }
@@ -190,7 +194,7 @@ export class Resources {
     const out: Entry[] = [];
     for (const e of this.entries) {
       let res = e.res;
-      for (const o of other.entries) if (o.key === e.key) res = remove(res, o.res);
+      for (const o of other.entries) if (same(o, e)) res = remove(res, o.res);
       if (res === e.res) out.push(e);
       else if (!isEmptyResource(res)) out.push(withRes(e, res));
     }
@@ -200,7 +204,7 @@ export class Resources {
   /** Whether every resource of other is in this (same kind, at least as much). */
   contains(other: Resources): boolean {
     for (const o of other.entries) {
-      const e = this.entries.find((x) => x.key === o.key);
+      const e = this.entries.find((x) => same(x, o));
       if (!e || !valueContains(e.res, o.res)) return false;
     }
     return true;
@@ -209,7 +213,7 @@ export class Resources {
   equals(other: Resources): boolean {
     if (other.entries.length !== this.entries.length) return false;
     for (const o of other.entries) {
-      const e = this.entries.find((x) => x.key === o.key);
+      const e = this.entries.find((x) => same(x, o));
       if (!e || !valueEquals(e.res, o.res)) return false;
     }
     return true;
@@ -288,7 +292,7 @@ export class Resources {
         continue;
       }
       changed = true;
-      const moved: Entry = { key: e.kind + allocationKeySuffix(role), kind: e.kind, role: e.role, res: withAllocationRole(e.res, role) };
+      const moved: Entry = { kind: e.kind, alloc: role, role: e.role, res: withAllocationRole(e.res, role) };
       Resources.addInto(out, moved);
     }
     return changed ? new Resources(out) : this;

@@ -91,7 +91,9 @@ export class Heap<T extends HeapItem> {
    * put back. Undefined if none accepts.
    */
   find(accept: (item: T) => boolean): T | undefined {
-    const skipped: T[] = [];
+    const top = this.items[0];
+    if (top === undefined || accept(top)) return top; // the usual case: nothing to pop
+    const skipped: T[] = [this.pop()!];
     let found: T | undefined;
     for (let item = this.pop(); item !== undefined; item = this.pop()) {
       skipped.push(item);
