@@ -1,28 +1,60 @@
 #!/usr/bin/env node
+/**
+ * The dcos-node entry point: `--role=master|agent|dev` runs a node; subcommands (`run`, …)
+ * are tools for operators and framework authors.
+ */
 import { Command, Option } from "commander";
-import { readFileSync } from "node:fs";
-import { createLogger } from "../runtime/log.js";
-
-const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+import { hostname } from "node:os";
+import { createLogger, type Logger } from "../runtime/log.js";
+import { parseDuration, parsePort } from "./duration.js";
+import { runSubcommand } from "./run.js";
+import { startRole, type RoleFlags } from "./roles.js";
+import { VERSION } from "./version.js";
 
 const program = new Command()
   .name("dcos-node")
   .description("A datacenter kernel: masters, agents and frameworks sharing a cluster through resource offers.")
-  .version(pkg.version, "-V, --version", "print the version and exit")
+  .version(VERSION, "-V, --version", "print the version and exit")
+  .enablePositionalOptions()
   .addOption(new Option("--role <role>", "what this process is").choices(["master", "agent", "dev"]))
-  .addOption(
-    new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
-  )
-  .action((opts: { role?: string; logLevel: "info" }) => {
-    const log = createLogger({ level: opts.logLevel });
-    if (!opts.role) {
-      program.help({ error: true });
-    }
-    log.error({ role: opts.role }, `The ${opts.role} role is not built yet`);
-    process.exitCode = 2;
+  .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"))
+  .option("--ip <ip>", "address to listen on and advertise", "127.0.0.1")
+  .addOption(new Option("--port <port>", "gRPC port (master default 5050, agent 5051; 0 picks one)").argParser(parsePort))
+  .option("--hostname <name>", "hostname to report", hostname())
+  .option("--work-dir <dir>", "where the node keeps its state (agent: sandboxes and checkpoints)")
+  .option("--master <host:port>", "agent: the master to register with")
+  .option("--allocator <policy>", "master: allocation policy (hierarchical-drf | strict-priority)", "hierarchical-drf")
+  .addOption(new Option("--allocation-interval <duration>", "master: time between allocation rounds").argParser(parseDuration).default(1000, "1secs"))
+  .addOption(new Option("--offer-timeout <duration>", "master: rescind offers not used within this (default: never)").argParser(parseDuration))
+  .addOption(new Option("--agent-ping-timeout <duration>", "master: wait this long for an agent's pong").argParser(parseDuration).default(15_000, "15secs"))
+  .option("--max-agent-ping-timeouts <n>", "master: missed pongs before an agent is unreachable", (v) => Number(v), 5)
+  .option("--resources <spec>", 'agent: resources to offer instead of detected ones, e.g. "cpus:4;mem:8192;ports:[31000-32000];cpus(ops):1"')
+  .option("--attributes <spec>", 'agent: attributes, e.g. "rack:a;zone:1"')
+  .option("--isolation <list>", "agent: isolators (posix | cgroups,namespaces)", "posix")
+  .option("--agents <n>", "dev: how many agents the embedded cluster runs", (v) => Number(v), 2)
+  .action(async (flags: RoleFlags & { role?: string; logLevel: "info" }) => {
+    if (!flags.role) program.help({ error: true });
+    const logger = createLogger({ level: flags.logLevel });
+    await runUntilSignal(logger, () => startRole(flags.role as RoleFlags["role"], flags, logger));
   });
 
+program.addCommand(runSubcommand());
+
+/** Starts the role, then stops it cleanly on SIGINT/SIGTERM. */
+async function runUntilSignal(logger: Logger, start: () => Promise<{ stop(): Promise<void> }>): Promise<void> {
+  const running = await start();
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info(`Received ${signal}, stopping`);
+      process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+      resolve();
+    };
+    process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+  });
+  await running.stop();
+}
+
 program.parseAsync(process.argv).catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : String(err));
+  console.error(`dcos-node: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });

@@ -19,7 +19,7 @@ import { serviceDefinition, toStatus } from "../../runtime/grpc/service.js";
 import type { Logger } from "../../runtime/log.js";
 import type { EventSink } from "./framework.js";
 import type { MasterFacade } from "./master-facade.js";
-import { addReflectionService } from "./reflection.js";
+import { addReflectionService } from "../../runtime/grpc/reflection.js";
 
 type UnaryName = Exclude<keyof typeof SchedulerService.method, "subscribe">;
 

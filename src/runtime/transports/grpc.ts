@@ -45,6 +45,8 @@ export interface GrpcTransportStats {
   framesReceived: number;
   envelopesReceived: number;
   connects: number;
+  /** Times a write returned false and sending waited for 'drain'. */
+  drainWaits: number;
 }
 
 type ServerStream = grpc.ServerDuplexStream<Buffer, Buffer>;
@@ -56,7 +58,7 @@ type ServerStream = grpc.ServerDuplexStream<Buffer, Buffer>;
  * Create with `GrpcTransport.listen`, which binds the port first so the address is known.
  */
 export class GrpcTransport implements Transport {
-  readonly stats: GrpcTransportStats = { framesSent: 0, envelopesSent: 0, framesReceived: 0, envelopesReceived: 0, connects: 0 };
+  readonly stats: GrpcTransportStats = { framesSent: 0, envelopesSent: 0, framesReceived: 0, envelopesReceived: 0, connects: 0, drainWaits: 0 };
   private sink: TransportSink | undefined;
   private readonly connections = new Map<string, GrpcConnection>();
   private readonly inbound = new Set<ServerStream>();
@@ -74,6 +76,14 @@ export class GrpcTransport implements Transport {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.clock = options.clock ?? new SystemClock();
     this.log = (options.logger ?? silentLogger()).child({ transport: "grpc", node: address });
+  }
+
+  /**
+   * The node's gRPC server, so a role hosts its public services (Scheduler, Executor,
+   * Operator) on the same port as the actors' transport. grpc-js accepts services after bind.
+   */
+  get grpcServer(): grpc.Server {
+    return this.server;
   }
 
   /** Binds the server; the transport's address is `host:port` with the port actually bound. */

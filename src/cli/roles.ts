@@ -1,0 +1,110 @@
+/**
+ * From command-line flags to a running role: the defaults that differ per role live here,
+ * the roles themselves in src/node.
+ */
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { InvalidArgumentError } from "commander";
+import { startAgentRole, type RunningAgent } from "../node/agent-role.js";
+import { startMasterRole, type RunningMaster } from "../node/master-role.js";
+import type { Logger } from "../runtime/log.js";
+import { VERSION } from "./version.js";
+
+export interface RoleFlags {
+  role: "master" | "agent" | "dev";
+  ip: string;
+  port?: number;
+  hostname: string;
+  workDir?: string;
+  master?: string;
+  allocator: string;
+  allocationInterval: number;
+  offerTimeout?: number;
+  agentPingTimeout: number;
+  maxAgentPingTimeouts: number;
+  resources?: string;
+  attributes?: string;
+  isolation: string;
+  agents: number;
+}
+
+export const DEFAULT_MASTER_PORT = 5050;
+export const DEFAULT_AGENT_PORT = 5051;
+
+export interface Running {
+  stop(): Promise<void>;
+}
+
+export async function startRole(role: RoleFlags["role"], flags: RoleFlags, logger: Logger): Promise<Running> {
+  switch (role) {
+    case "master":
+      return startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT);
+    case "agent": {
+      if (!flags.master) throw new InvalidArgumentError("--role=agent needs --master=host:port");
+      return startAgent(flags, logger, flags.master, flags.port ?? DEFAULT_AGENT_PORT, flags.workDir ?? "/var/lib/dcos-node/agent");
+    }
+    case "dev":
+      return startDev(flags, logger);
+  }
+}
+
+function startMaster(flags: RoleFlags, logger: Logger, port: number): Promise<RunningMaster> {
+  return startMasterRole({
+    ip: flags.ip,
+    port,
+    hostname: flags.hostname,
+    allocator: flags.allocator,
+    allocationIntervalMs: flags.allocationInterval,
+    offerTimeoutMs: flags.offerTimeout ?? 0,
+    agentPingTimeoutMs: flags.agentPingTimeout,
+    maxAgentPingTimeouts: flags.maxAgentPingTimeouts,
+    version: VERSION,
+    logger,
+  });
+}
+
+function startAgent(flags: RoleFlags, logger: Logger, master: string, port: number, workDir: string, name?: string): Promise<RunningAgent> {
+  return startAgentRole({
+    ip: flags.ip,
+    port,
+    hostname: flags.hostname,
+    master,
+    workDir,
+    resources: flags.resources,
+    attributes: flags.attributes,
+    isolation: flags.isolation,
+    name,
+    logger,
+  });
+}
+
+/**
+ * The embedded cluster: one master and `--agents` agents in this process, each on its own
+ * node (its own gRPC port), exactly as separate processes would run them.
+ */
+async function startDev(flags: RoleFlags, logger: Logger): Promise<Running> {
+  if (!Number.isInteger(flags.agents) || flags.agents < 0) throw new InvalidArgumentError(`--agents must be a whole number ≥ 0, not ${flags.agents}`);
+  const workDir = flags.workDir ?? (await mkdtemp(join(tmpdir(), "dcos-node-dev-")));
+  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT);
+  const agents: RunningAgent[] = [];
+  try {
+    for (let i = 1; i <= flags.agents; i++) {
+      agents.push(await startAgent(flags, logger.child({ agent: i }), master.address, 0, join(workDir, `agent-${i}`)));
+    }
+  } catch (err) {
+    for (const a of agents) await a.stop();
+    await master.stop();
+    throw err;
+  }
+  logger.info(
+    `Embedded cluster up: master ${master.address}, ${agents.length} agents, work dir ${workDir}. ` +
+      `Try: npx dcos-node run --master=${master.address} --name=hello -- echo hello`,
+  );
+  return {
+    stop: async () => {
+      for (const a of agents) await a.stop();
+      await master.stop();
+    },
+  };
+}

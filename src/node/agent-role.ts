@@ -1,0 +1,61 @@
+/**
+ * `dcos-node --role=agent`: the agent actor on a node, its local ExecutorService and a
+ * containerizer with the isolators of `--isolation`.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { startAgentNode, type AgentNode } from "../actors/agent/agent-node.js";
+import { isolatorsFor } from "../isolation/isolation-flag.js";
+import { PosixContainerizer } from "../isolation/posix.js";
+import { Pid } from "../runtime/pid.js";
+import type { Logger } from "../runtime/log.js";
+import { startNode, type Node } from "./node.js";
+
+export interface AgentRoleOptions {
+  ip: string;
+  port: number;
+  hostname: string;
+  /** host:port of the master. */
+  master: string;
+  workDir: string;
+  resources?: string;
+  attributes?: string;
+  isolation: string;
+  /** Actor name; several agents in one process (dev) need distinct ones. */
+  name?: string;
+  logger: Logger;
+}
+
+export interface RunningAgent {
+  readonly node: Node;
+  readonly agentNode: AgentNode;
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent> {
+  await mkdir(o.workDir, { recursive: true });
+  const isolators = await isolatorsFor(o.isolation);
+  const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger });
+  try {
+    const containerizer = new PosixContainerizer({ runtimeRoot: join(o.workDir, "containers"), isolators, logger: o.logger });
+    const agentNode = await startAgentNode({
+      system: node.system,
+      master: Pid.parse(`master@${o.master}`),
+      workDir: o.workDir,
+      containerizer,
+      resources: o.resources,
+      attributes: o.attributes,
+      hostname: o.hostname,
+      name: o.name,
+      executorHost: "127.0.0.1",
+      logger: o.logger,
+    });
+    node.onStop(() => agentNode.stop());
+    o.logger.info(`Agent ${node.address} (work dir ${o.workDir}, isolation ${o.isolation}) registering with master ${o.master}`);
+    return { node, agentNode, address: node.address, stop: () => node.stop() };
+  } catch (err) {
+    await node.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * A dcos-node process's plumbing, shared by every role: one actor system on one gRPC
+ * transport (so actors on other nodes reach it), the same gRPC server hosting the role's
+ * public services (Scheduler, Executor, Operator) and one reflection service listing them,
+ * one metrics registry, and an orderly stop.
+ */
+import type * as grpc from "@grpc/grpc-js";
+import type { DescFile } from "@bufbuild/protobuf";
+import { file_dcos_v1_internal } from "../gen/dcos/v1/internal_pb.js";
+import { file_dcos_v1_raft } from "../gen/dcos/v1/raft_pb.js";
+import { file_dcos_v1_runtime } from "../gen/dcos/v1/runtime_pb.js";
+import { addReflectionService } from "../runtime/grpc/reflection.js";
+import { SystemClock, type Clock } from "../runtime/clock.js";
+import type { Logger } from "../runtime/log.js";
+import { ActorSystem } from "../runtime/system.js";
+import { TypeRegistry } from "../runtime/types.js";
+import { GrpcTransport } from "../runtime/transports/grpc.js";
+import { Metrics } from "../metrics/registry.js";
+
+export interface NodeOptions {
+  /** Interface to listen on and the host part of this node's address (default 127.0.0.1). */
+  ip?: string;
+  /** gRPC port; 0 picks a free one. */
+  port: number;
+  logger: Logger;
+  clock?: Clock;
+}
+
+export interface Node {
+  readonly system: ActorSystem;
+  readonly transport: GrpcTransport;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** host:port of the gRPC server (actors, and the role's services). */
+  readonly address: string;
+  /**
+   * Hosts the role's public gRPC services on the node's server, with one reflection service
+   * listing them (and the transport's) from their .proto files. Call once.
+   */
+  serve(files: readonly DescFile[], add: (server: grpc.Server) => void): void;
+  /** Runs fn at stop, before the transport closes (last registered runs first). */
+  onStop(fn: () => Promise<void> | void): void;
+  stop(): Promise<void>;
+}
+
+export async function startNode(options: NodeOptions): Promise<Node> {
+  const clock = options.clock ?? new SystemClock();
+  const metrics = new Metrics();
+  const transport = await GrpcTransport.listen({
+    host: options.ip ?? "127.0.0.1",
+    port: options.port,
+    clock,
+    logger: options.logger,
+  });
+  // Every message nodes exchange as actors: master <-> agent, and raft between masters.
+  const types = new TypeRegistry().addFile(file_dcos_v1_internal).addFile(file_dcos_v1_raft);
+  const system = new ActorSystem({ transport, clock, logger: options.logger, metrics, types });
+  await system.start();
+  const stoppers: (() => Promise<void> | void)[] = [];
+  let stopping: Promise<void> | undefined;
+  return {
+    system,
+    transport,
+    metrics,
+    clock,
+    logger: options.logger,
+    address: transport.address,
+    serve: (files, add) => {
+      add(transport.grpcServer);
+      addReflectionService(transport.grpcServer, [file_dcos_v1_runtime, ...files]);
+    },
+    onStop: (fn) => void stoppers.push(fn),
+    stop: () =>
+      (stopping ??= (async () => {
+        for (const fn of stoppers.reverse()) {
+          try {
+            await fn();
+          } catch (err) {
+            options.logger.warn({ err }, "Error while stopping");
+          }
+        }
+        await system.stop();
+      })()),
+  };
+}

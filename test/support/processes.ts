@@ -1,0 +1,82 @@
+/**
+ * Real dcos-node processes for end-to-end tests: spawn the built CLI, keep its output
+ * lines, wait (with a deadline) for a line that matches, and kill what was started.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { waitFor } from "./wait.js";
+
+/** dist/src/cli/main.js, from dist/test/support. */
+export const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+
+export class NodeProcess {
+  readonly lines: string[] = [];
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+
+  constructor(
+    readonly name: string,
+    args: readonly string[],
+  ) {
+    this.child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: "0" } });
+    let partial = "";
+    const collect = (chunk: Buffer) => {
+      const text = partial + chunk.toString("utf8");
+      const parts = text.split("\n");
+      partial = parts.pop() ?? "";
+      this.lines.push(...parts);
+    };
+    this.child.stdout!.on("data", collect);
+    this.child.stderr!.on("data", collect);
+    this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** The first capture group of the first output line matching `pattern`. */
+  async waitForLine(pattern: RegExp, what: string, timeoutMs = 20_000): Promise<string> {
+    return waitFor(
+      () => {
+        for (const line of this.lines) {
+          const m = pattern.exec(line);
+          if (m) return m[1] ?? m[0];
+        }
+        return undefined;
+      },
+      `${this.name}: ${what}\n--- its output ---\n${this.tail()}`,
+      timeoutMs,
+    );
+  }
+
+  /** Lines matching the pattern, counted now. */
+  count(pattern: RegExp): number {
+    return this.lines.filter((l) => pattern.test(l)).length;
+  }
+
+  tail(n = 30): string {
+    return this.lines.slice(-n).join("\n");
+  }
+
+  kill(signal: NodeJS.Signals = "SIGTERM"): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within the grace period. */
+  async stop(graceMs = 5_000): Promise<void> {
+    this.kill("SIGTERM");
+    const timer = setTimeout(() => this.kill("SIGKILL"), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Runs a command to its end; resolves with its exit code and output. */
+export async function runToEnd(name: string, args: readonly string[], timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+  const p = new NodeProcess(name, args);
+  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+  const code = await p.exited;
+  clearTimeout(timer);
+  return { code, output: p.lines.join("\n") };
+}
