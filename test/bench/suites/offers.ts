@@ -1,0 +1,186 @@
+/**
+ * `npm run bench -- offers [-- --agents=1000 --seconds=20 --warmup=6 --task-ms=3000 --modes=facade,grpc --rounds=1]`:
+ * the offer cycle end to end in one process. The real master and the real DRF allocator
+ * (system clock, 1 s allocation interval) on the in-process network with simulated agents
+ * that fake task start (sim-agent.ts); a framework with an endless backlog of small tasks
+ * accepts every offer with as many tasks as fit and acknowledges every update. Tasks finish
+ * after --task-ms, so the cluster reaches a steady state where every round re-offers what
+ * finished.
+ *
+ * Figures (per mode, median over rounds), counted over the window after --warmup:
+ * - task launches per second that reached TASK_RUNNING at the scheduler;
+ * - offer→accept→TASK_RUNNING latency p50/p99 (the offer reaching the scheduler to the
+ *   task's TASK_RUNNING reaching it, with the TASK_STARTING acknowledgement in between).
+ * Mode "facade" calls the MasterFacade directly; "grpc" goes through the real gRPC
+ * SchedulerService on loopback (the honest figure).
+ */
+import { create, type DescService } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { pino } from "pino";
+import { createAllocator } from "../../../src/actors/allocator/index.js";
+import type { EventSink } from "../../../src/actors/master/framework.js";
+import { MasterFacade } from "../../../src/actors/master/master-facade.js";
+import { Master } from "../../../src/actors/master/master.js";
+import { InMemoryRegistrar } from "../../../src/actors/master/registry.js";
+import { addSchedulerService } from "../../../src/actors/master/scheduler-service.js";
+import { SchedulerService, SubscribeRequestSchema, type SubscribeResponse } from "../../../src/gen/dcos/v1/scheduler_pb.js";
+import { parseResources } from "../../../src/resources/index.js";
+import { clientConstructor } from "../../../src/runtime/grpc/service.js";
+import { ActorSystem } from "../../../src/runtime/system.js";
+import { InProcessNetwork } from "../../../src/runtime/transports/in-process.js";
+import { BenchScheduler, type SchedulerCalls, type TaskShape } from "../offers-scheduler.js";
+import { median, percentile, type Reporter } from "../report.js";
+import { SimAgent } from "../sim-agent.js";
+
+interface Settings {
+  agents: number;
+  agentResources: string;
+  task: TaskShape;
+  taskMs: number;
+  seconds: number;
+  warmup: number;
+  modes: string[];
+  rounds: number;
+  logLevel: string;
+}
+
+function settings(args: string[]): Settings {
+  const get = (name: string, dflt: string): string => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
+  return {
+    agents: Number(get("agents", "1000")),
+    agentResources: get("agent-resources", "cpus:4;mem:4096"),
+    task: { cpus: Number(get("task-cpus", "0.25")), mem: Number(get("task-mem", "256")) },
+    taskMs: Number(get("task-ms", "3000")),
+    seconds: Number(get("seconds", "20")),
+    warmup: Number(get("warmup", "6")),
+    modes: get("modes", "facade,grpc").split(","),
+    rounds: Number(get("rounds", "1")),
+    logLevel: get("log", "info"),
+  };
+}
+
+interface Cluster {
+  master: Master;
+  facade: MasterFacade;
+  systems: ActorSystem[];
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+async function startCluster(s: Settings): Promise<Cluster> {
+  const network = new InProcessNetwork();
+  // The master logs at info as in production, into /dev/null.
+  const logger = pino({ level: s.logLevel }, pino.destination({ dest: "/dev/null", sync: false }));
+  const masterSystem = new ActorSystem({ transport: network.transport("master:5050"), logger });
+  const agentSystem = new ActorSystem({ transport: network.transport("agents:5051"), logger });
+  await masterSystem.start();
+  await agentSystem.start();
+  const allocator = createAllocator("hierarchical-drf", masterSystem);
+  const master = masterSystem.spawn(new Master({ masterId: "bench", allocator, registrar: new InMemoryRegistrar() }));
+  const resources = parseResources(s.agentResources).toProto();
+  for (let i = 0; i < s.agents; i++) agentSystem.spawn(new SimAgent(`agent${i}`, `host${i}`, resources, master.self, s.taskMs));
+  const deadline = Date.now() + 60_000;
+  while ((masterSystem.metrics.value("master/slaves_active") ?? 0) < s.agents) {
+    if (Date.now() > deadline) throw new Error(`only ${masterSystem.metrics.value("master/slaves_active")} of ${s.agents} agents registered in 60 s`);
+    await sleep(50);
+  }
+  return { master, facade: new MasterFacade(master), systems: [masterSystem, agentSystem] };
+}
+
+async function stopCluster(c: Cluster): Promise<void> {
+  for (const s of c.systems) await s.stop();
+}
+
+/** Subscribes a BenchScheduler through the facade; returns a stopper. */
+async function viaFacade(c: Cluster, task: TaskShape): Promise<{ scheduler: BenchScheduler; stop: () => Promise<void> }> {
+  const scheduler = new BenchScheduler(c.facade, task);
+  const sink: EventSink = { send: (e) => scheduler.onEvent(e), close: () => undefined };
+  await c.facade.subscribe(create(SubscribeRequestSchema, { frameworkInfo: { name: "bench", user: "nobody", roles: ["*"] } }), sink);
+  return { scheduler, stop: async () => undefined };
+}
+
+type Unary = (req: unknown, cb: (err: grpc.ServiceError | null) => void) => void;
+
+/** Serves the SchedulerService on loopback and subscribes a BenchScheduler over it. */
+async function viaGrpc(c: Cluster, task: TaskShape): Promise<{ scheduler: BenchScheduler; stop: () => Promise<void> }> {
+  const server = new grpc.Server();
+  addSchedulerService(server, c.facade, { reflection: false });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const Client = clientConstructor(SchedulerService as DescService);
+  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const unary = (name: string) => {
+    const fn = (client as unknown as Record<string, Unary>)[name]!.bind(client);
+    return (request: unknown) => new Promise<void>((resolve, reject) => fn(request, (err) => (err ? reject(err) : resolve())));
+  };
+  const calls: SchedulerCalls = { accept: unary("accept"), decline: unary("decline"), acknowledge: unary("acknowledge") };
+  const scheduler = new BenchScheduler(calls, task);
+  const stream = (client as unknown as Record<string, (r: unknown) => grpc.ClientReadableStream<SubscribeResponse>>).subscribe!(
+    create(SubscribeRequestSchema, { frameworkInfo: { name: "bench", user: "nobody", roles: ["*"] } }),
+  );
+  stream.on("data", (r: SubscribeResponse) => scheduler.onEvent(r.event!));
+  stream.on("error", () => undefined);
+  while (!scheduler.streamId) await sleep(10);
+  return {
+    scheduler,
+    stop: async () => {
+      stream.cancel();
+      client.close();
+      server.forceShutdown();
+    },
+  };
+}
+
+interface Result {
+  launchesPerS: number;
+  p50: number;
+  p99: number;
+  launched: number;
+  running: number;
+  finished: number;
+  failures: number;
+  callErrors: number;
+}
+
+async function measure(s: Settings, mode: string): Promise<Result> {
+  const cluster = await startCluster(s);
+  const { scheduler, stop } = mode === "grpc" ? await viaGrpc(cluster, s.task) : await viaFacade(cluster, s.task);
+  const start = performance.now();
+  await sleep(s.seconds * 1000);
+  const from = start + s.warmup * 1000;
+  const to = start + s.seconds * 1000;
+  const window = scheduler.running.filter(([at]) => at >= from && at < to);
+  const latencies = window.map(([, l]) => l);
+  await stop();
+  await stopCluster(cluster);
+  return {
+    launchesPerS: window.length / ((to - from) / 1000),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    launched: scheduler.launched,
+    running: scheduler.running.length,
+    finished: scheduler.finished,
+    failures: scheduler.failures,
+    callErrors: scheduler.callErrors,
+  };
+}
+
+export async function run(report: Reporter, args: string[]): Promise<void> {
+  const s = settings(args);
+  const shape = { agents: s.agents, agent: s.agentResources, task: `cpus:${s.task.cpus};mem:${s.task.mem}`, taskMs: s.taskMs, window_s: s.seconds - s.warmup };
+  for (const mode of s.modes) {
+    const results: Result[] = [];
+    for (let r = 0; r < s.rounds; r++) {
+      const res = await measure(s, mode);
+      process.stderr.write(`offers ${mode} round ${r + 1}: ${JSON.stringify(res)}\n`);
+      results.push(res);
+    }
+    const m = (f: (r: Result) => number): number => median(results.map(f));
+    report.figure(`${mode}_task_launches_per_s`, m((r) => r.launchesPerS), "tasks/s", "higher", { ...shape, rounds: s.rounds, target: 3750 });
+    report.figure(`${mode}_offer_to_running_p50_ms`, m((r) => r.p50), "ms", "lower", shape);
+    report.figure(`${mode}_offer_to_running_p99_ms`, m((r) => r.p99), "ms", "lower", shape);
+  }
+}
