@@ -193,8 +193,15 @@ export class Resources {
     if (other.entries.length === 0 || this.entries.length === 0) return this;
     const out: Entry[] = [];
     for (const e of this.entries) {
-      let res = e.res;
-      for (const o of other.entries) if (same(o, e)) res = remove(res, o.res);
+      let res: Resource | undefined = e.res;
+      for (const o of other.entries) {
+        if (o === e) {
+          res = undefined; // the very same entry (a part split off this): all of it goes
+          break;
+        }
+        if (same(o, e)) res = remove(res, o.res);
+      }
+      if (res === undefined) continue;
       if (res === e.res) out.push(e);
       else if (!isEmptyResource(res)) out.push(withRes(e, res));
     }

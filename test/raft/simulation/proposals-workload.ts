@@ -60,7 +60,7 @@ export class ProposalsWorkload implements Workload {
   }
 
   check(sim: Simulation): void {
-    for (const m of sim.members) {
+    for (const m of sim.current()) {
       const counts = new Map<string, number>();
       for (const d of m.node.sm.data()) counts.set(d, (counts.get(d) ?? 0) + 1);
       for (const [d, n] of counts) if (n > 1) throw new Error(`${m.id} applied ${d} ${n} times`);

@@ -24,6 +24,17 @@ describe("Raft randomized simulation", () => {
     });
   }
 
+  it("5 members with membership changes (remove, re-add as a learner with an empty disk, promote) under the same faults", () => {
+    let changes = 0;
+    for (const seed of seeds(40)) {
+      const options: SimOptions = { seed, members: 5, membershipEveryMs: 60 };
+      const workload = new ProposalsWorkload();
+      const sim = runSeed(options, () => new Simulation(options, workload), (s) => s.run());
+      changes += sim.stats.membershipChanges;
+    }
+    assert.ok(changes > 0, "membership changed");
+  });
+
   it("replays a seed identically", () => {
     const trace = () => {
       const options: SimOptions = { seed: 4242, members: 5 };

@@ -1,4 +1,12 @@
-import { RaftEntryType, type RaftEntry, type RaftMessage } from "../../../src/gen/dcos/v1/raft_pb.js";
+import { create } from "@bufbuild/protobuf";
+import {
+  RaftEntryType,
+  RaftMembershipChangeSchema,
+  RaftMembershipChangeType,
+  type RaftEntry,
+  type RaftMessage,
+} from "../../../src/gen/dcos/v1/raft_pb.js";
+import { DcosError } from "../../../src/runtime/error.js";
 import { MemoryStorage } from "../../../src/raft/core/log-storage.js";
 import { RaftRole, type Ready, type ReadState } from "../../../src/raft/core/ready.js";
 import { Random } from "../../../src/runtime/random.js";
@@ -12,7 +20,7 @@ export class SimMember {
   write: { ready: Ready; doneAt: number } | undefined;
   restartAt = 0;
   nextTickAt: number;
-  constructor(readonly node: TestNode, tickPhase: number) {
+  constructor(public node: TestNode, tickPhase: number) {
     this.nextTickAt = tickPhase;
   }
   get id(): string {
@@ -50,6 +58,9 @@ export interface SimOptions {
   partitionEveryMs?: number;
   transferEveryMs?: number;
   compactEveryMs?: number;
+  /** Mean milliseconds between membership changes (0: none): remove a voter, add a
+   *  removed member back as a learner with an empty disk, promote a caught-up learner. */
+  membershipEveryMs?: number;
   tickMs?: number;
 }
 
@@ -63,6 +74,7 @@ const DEFAULTS = {
   partitionEveryMs: 300,
   transferEveryMs: 700,
   compactEveryMs: 100,
+  membershipEveryMs: 0,
   tickMs: 10,
 };
 
@@ -84,7 +96,17 @@ export class Simulation {
   private cut = new Set<string>();
   private healAt = 0;
   private readonly leaderOfTerm = new Map<number, string>();
-  readonly stats = { delivered: 0, dropped: 0, crashes: 0, tornWrites: 0, partitions: 0, transfers: 0, leaders: 0, compactions: 0 };
+  readonly stats = {
+    delivered: 0,
+    dropped: 0,
+    crashes: 0,
+    tornWrites: 0,
+    partitions: 0,
+    transfers: 0,
+    leaders: 0,
+    compactions: 0,
+    membershipChanges: 0,
+  };
 
   constructor(
     options: SimOptions,
@@ -99,6 +121,12 @@ export class Simulation {
       node.onApply = (e) => this.onApply(member, e);
       this.members.push(member);
     }
+  }
+
+  /** The members of the group as the leader (or else anyone) sees it; removed ones are out. */
+  current(): SimMember[] {
+    const view = (this.leader() ?? this.members[0]!).node.raft.membership();
+    return this.members.filter((m) => view.has(m.id));
   }
 
   member(id: string): SimMember | undefined {
@@ -147,7 +175,7 @@ export class Simulation {
     const l = this.leader();
     if (!l || this.members.some((m) => !m.alive || m.write)) return false;
     const commit = l.node.raft.committed;
-    return this.members.every((m) => m.node.raft.applied === commit && m.node.raft.leader === l.id);
+    return this.current().every((m) => m.node.raft.applied === commit && m.node.raft.leader === l.id);
   }
 
   // ---- faults -------------------------------------------------------------------
@@ -159,6 +187,7 @@ export class Simulation {
     if (this.cut.size === 0 && this.rng.chance(1 / o.partitionEveryMs)) this.partition();
     if (this.cut.size > 0 && this.now >= this.healAt) this.cut.clear();
     if (this.rng.chance(1 / o.transferEveryMs)) this.transfer();
+    if (o.membershipEveryMs > 0 && this.rng.chance(1 / o.membershipEveryMs)) this.changeMembership();
     if (this.rng.chance(1 / o.compactEveryMs)) {
       const m = this.rng.pick(this.members);
       if (m.alive) {
@@ -213,6 +242,39 @@ export class Simulation {
     if (voters.length === 0) return;
     l.node.raft.transferLeader(this.rng.pick(voters));
     this.stats.transfers++;
+  }
+
+  private changeMembership(): void {
+    const l = this.leader();
+    if (!l) return;
+    const raft = l.node.raft;
+    const m = raft.membership();
+    const learner = [...m.learners][0];
+    const removed = this.members.filter((x) => !m.has(x.id));
+    let change: { type: RaftMembershipChangeType; member: string } | undefined;
+    if (learner !== undefined) change = { type: RaftMembershipChangeType.PROMOTE, member: learner };
+    else if (removed.length > 0 && this.rng.chance(0.6)) change = { type: RaftMembershipChangeType.ADD_LEARNER, member: this.rng.pick(removed).id };
+    else if (m.voters.size > 3) change = { type: RaftMembershipChangeType.REMOVE, member: this.rng.pick([...m.voters]) };
+    if (!change) return;
+    try {
+      raft.proposeMembershipChange(create(RaftMembershipChangeSchema, change));
+      this.stats.membershipChanges++;
+    } catch (e) {
+      if (!DcosError.is(e)) throw e; // in progress, not caught up, not leader: try later
+      return;
+    }
+    // Accepted, so its removal is committed: it may come back with an empty disk.
+    if (change.type === RaftMembershipChangeType.ADD_LEARNER) this.replaceWithEmpty(this.member(change.member)!);
+  }
+
+  /** A removed member comes back as a new server: empty disk, nothing applied. */
+  private replaceWithEmpty(m: SimMember): void {
+    const incarnation = m.node.incarnation + 1;
+    m.write = undefined;
+    m.node = new TestNode(m.id, new MemoryStorage(), { seed: this.rng.int(1 << 30) });
+    m.node.incarnation = incarnation;
+    m.node.onApply = (e) => this.onApply(m, e);
+    this.workload.onReset(m);
   }
 
   // ---- the network ----------------------------------------------------------------
