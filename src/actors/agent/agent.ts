@@ -29,8 +29,6 @@ import {
   FrameworkMessageSchema,
   KillTaskSchema,
   RegisterAgentSchema,
-  ReregisterAgentSchema,
-  RunningExecutorSchema,
   RunTaskGroupSchema,
   RunTaskSchema,
   ShutdownAgentSchema,
@@ -42,7 +40,6 @@ import {
 } from "../../gen/dcos/v1/internal_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import {
-  TaskSchema,
   TaskState,
   TaskStatus_Reason,
   TaskStatus_Source,
@@ -51,7 +48,6 @@ import {
 } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Termination } from "../../isolation/containerizer.js";
 import { Actor } from "../../runtime/actor.js";
-import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { Pid } from "../../runtime/pid.js";
 import { Random } from "../../runtime/random.js";
@@ -63,6 +59,8 @@ import { commandExecutorInfo, DEFAULT_EXECUTOR_SHUTDOWN_GRACE_SECONDS, executorC
 import type { ExecutorApi, ExecutorLink } from "./executor-link.js";
 import { sandboxPath, statusUpdatesDir } from "./paths.js";
 import { agentResources, hostFacts } from "./resource-detection.js";
+import { MasterLink } from "./master-link.js";
+import { reregistration } from "./reregistration.js";
 import { AckOutcome, StatusUpdateManager } from "./status-update-manager.js";
 import { statusUpdate, wrapStatus } from "./status-update.js";
 import { isTerminalState, stateName } from "./task-state.js";
@@ -99,13 +97,9 @@ export class Agent extends Actor implements ExecutorApi {
   private info: AgentInfo = create(AgentInfoSchema);
   private readonly frameworks = new Map<string, FrameworkRecord>();
   private readonly opts: AgentOptions & typeof AGENT_DEFAULTS;
-  private random!: Random;
   private statusUpdates!: StatusUpdateManager;
   private metrics!: AgentMetrics;
-  private registrationTimer: Timer | undefined;
-  private registrationBackoffMs = 0;
-  private pingTimer: Timer | undefined;
-  private pingTimeoutMs = 0;
+  private masterLink!: MasterLink;
   private startedAt = 0;
   private recoveryMs = 0;
 
@@ -132,7 +126,24 @@ export class Agent extends Actor implements ExecutorApi {
 
   override initialize(): void {
     this.startedAt = this.clock.now();
-    this.random = this.opts.random ?? new Random(Math.floor(this.clock.now()) % 2 ** 31);
+    this.masterLink = new MasterLink(
+      {
+        delay: (ms, fn) => this.delay(ms, fn),
+        random: this.opts.random ?? new Random(Math.floor(this.clock.now()) % 2 ** 31),
+        attempt: () => this.attemptRegistration(),
+        lost: (silentMs) => {
+          if (this.agentState !== AgentState.RUNNING) return;
+          this.log.warn({ silentMs }, `No ping from master ${this.opts.master.toString()} for ${silentMs} ms; looking for it again`);
+          this.masterLost();
+        },
+      },
+      {
+        backoffMs: this.opts.registrationBackoffMs,
+        maxBackoffMs: this.opts.maxRegistrationBackoffMs,
+        maxMissedPings: this.opts.maxMissedPings,
+        defaultPingIntervalSeconds: AGENT_DEFAULTS.pingIntervalSeconds,
+      },
+    );
     this.metrics = new AgentMetrics(this.system.metrics, {
       registered: () => this.agentState === AgentState.RUNNING,
       startedAt: this.startedAt,
@@ -171,8 +182,7 @@ export class Agent extends Actor implements ExecutorApi {
         this.recoveryMs = this.clock.now() - this.startedAt;
         this.log.info({ streams: streams.length, resources: this.info.resources.length }, "Agent recovered; registering with the master");
         this.transition(AgentState.DISCONNECTED);
-        this.registrationBackoffMs = this.opts.registrationBackoffMs;
-        this.register();
+        this.masterLink.start();
       },
       (err) => this.fail(err),
     );
@@ -222,46 +232,10 @@ export class Agent extends Actor implements ExecutorApi {
 
   // ---- registration ------------------------------------------------------------------
 
-  private register(): void {
-    this.registrationTimer = undefined;
+  private attemptRegistration(): void {
     if (this.agentState !== AgentState.DISCONNECTED) return;
-    if (this.agentId === "") {
-      this.send(this.opts.master, create(RegisterAgentSchema, { agentInfo: this.info, version: AGENT_VERSION }));
-    } else {
-      this.send(this.opts.master, this.reregistration());
-    }
-    const wait = this.random.between(this.registrationBackoffMs / 2, this.registrationBackoffMs);
-    this.registrationBackoffMs = Math.min(this.registrationBackoffMs * 2, this.opts.maxRegistrationBackoffMs);
-    this.registrationTimer = this.delay(wait, () => this.register());
-  }
-
-  private reregistration() {
-    const tasks = [];
-    const executors = [];
-    const frameworks: FrameworkInfo[] = [];
-    for (const fw of this.frameworks.values()) {
-      frameworks.push(fw.info);
-      for (const ex of fw.executors.values()) {
-        executors.push(create(RunningExecutorSchema, { executorInfo: ex.info, frameworkId: { value: fw.id } }));
-        for (const t of ex.tasks.values()) tasks.push(this.taskProto(fw.id, ex, t));
-      }
-    }
-    return create(ReregisterAgentSchema, { agentInfo: this.info, version: AGENT_VERSION, tasks, executors, frameworks });
-  }
-
-  private taskProto(frameworkId: string, ex: ExecutorRecord, t: TaskRecord) {
-    return create(TaskSchema, {
-      name: t.info.name,
-      taskId: t.info.taskId,
-      frameworkId: { value: frameworkId },
-      executorId: ex.info.executorId,
-      agentId: { value: this.agentId },
-      state: t.state,
-      resources: t.info.resources,
-      labels: t.info.labels,
-      killPolicy: t.info.killPolicy,
-      role: t.role,
-    });
+    if (this.agentId === "") this.send(this.opts.master, create(RegisterAgentSchema, { agentInfo: this.info, version: AGENT_VERSION }));
+    else this.send(this.opts.master, reregistration(this.info, this.frameworks.values()));
   }
 
   private registered(agentId: string, pingIntervalSeconds: number, from: Pid, unknownFrameworks: string[]): void {
@@ -279,28 +253,15 @@ export class Agent extends Actor implements ExecutorApi {
     }
     this.agentId = agentId;
     this.info.id = create(AgentIDSchema, { value: agentId });
-    this.registrationTimer?.cancel();
-    this.registrationTimer = undefined;
     this.transition(AgentState.RUNNING);
     this.log.info({ agentId, master: from.toString() }, `Registered with master ${from.toString()} as agent ${agentId}`);
     this.link(this.opts.master);
-    this.pingTimeoutMs = (pingIntervalSeconds > 0 ? pingIntervalSeconds : AGENT_DEFAULTS.pingIntervalSeconds) * 1000 * this.opts.maxMissedPings;
-    this.armPingTimer();
+    this.masterLink.registered(pingIntervalSeconds);
     void this.statusUpdates.resume();
     for (const fwId of unknownFrameworks) {
       const fw = this.frameworks.get(fwId);
       if (fw) this.beginFrameworkShutdown(fw, "the master does not know it");
     }
-  }
-
-  private armPingTimer(): void {
-    this.pingTimer?.cancel();
-    this.pingTimer = this.delay(this.pingTimeoutMs, () => {
-      this.pingTimer = undefined;
-      if (this.agentState !== AgentState.RUNNING) return;
-      this.log.warn({ timeoutMs: this.pingTimeoutMs }, `No ping from master ${this.opts.master.toString()} for ${this.pingTimeoutMs} ms; looking for it again`);
-      this.masterLost();
-    });
   }
 
   private ping(connected: boolean, from: Pid): void {
@@ -312,16 +273,13 @@ export class Agent extends Actor implements ExecutorApi {
       this.masterLost();
       return;
     }
-    this.armPingTimer();
+    this.masterLink.pinged();
   }
 
   private masterLost(): void {
     this.transition(AgentState.DISCONNECTED);
-    this.pingTimer?.cancel();
-    this.pingTimer = undefined;
     void this.statusUpdates.pause();
-    this.registrationBackoffMs = this.opts.registrationBackoffMs;
-    this.register();
+    this.masterLink.start();
   }
 
   // ---- running tasks -----------------------------------------------------------------
@@ -645,8 +603,7 @@ export class Agent extends Actor implements ExecutorApi {
   private shutdownAgent(message: string, from: Pid): void {
     if (!this.fromMaster(from, "shutdown")) return;
     this.log.warn({ message }, `The master asked this agent to shut down: ${message}`);
-    this.registrationTimer?.cancel();
-    this.pingTimer?.cancel();
+    this.masterLink.stop();
     this.transition(AgentState.TERMINATING);
     for (const fw of [...this.frameworks.values()]) this.beginFrameworkShutdown(fw, "the agent is shutting down");
     if (this.frameworks.size === 0) this.terminate();
