@@ -80,9 +80,11 @@ export interface RaftStatus {
 /**
  * The raft actor: runs the pure protocol object over the actor runtime. Raft messages are
  * actor messages between the raft actors of the members (ids are their pids); ticks come
- * from the system's Clock. Each Ready is persisted (fsync) before its messages are sent and
- * its committed entries applied; while a persist runs, messages and proposals keep being
- * stepped into the core, so the next Ready carries all of them in one write and one fsync.
+ * from the system's Clock. Each Ready is persisted (fsync) before its votes and
+ * acknowledgements are sent and before entries that were not yet on disk are applied; a
+ * leader's appends go out while it writes. While a persist runs, messages and proposals
+ * keep being stepped into the core, so the next Ready carries all of them in one write and
+ * one fsync (group commit).
  */
 export class RaftNode<M extends StateMachine> extends Actor {
   private core!: Raft;
@@ -268,8 +270,23 @@ export class RaftNode<M extends StateMachine> extends Actor {
     if (rd.softState) this.onSoftState(rd.softState);
     const batch = this.persistBatch(rd);
     if (!batch) {
-      this.complete(rd);
+      for (const m of rd.messages) this.send(this.pid(m.to), m);
+      this.finish(rd, 0);
       return;
+    }
+    // A leader's appends may go out while it writes its own copy (Raft thesis 10.2.1):
+    // the core counts the leader toward commit only after advance(). Votes and
+    // acknowledgements promise durability, so they wait for the fsync.
+    const later: RaftMessage[] = [];
+    for (const m of rd.messages) {
+      if (isReplication(m)) this.send(this.pid(m.to), m);
+      else later.push(m);
+    }
+    // Committed entries this member already has on disk need not wait for this write.
+    const durable = this.options.storage.lastIndex();
+    let early = 0;
+    for (; early < rd.committedEntries.length && Number(rd.committedEntries[early]!.index) <= durable; early++) {
+      this.apply(rd.committedEntries[early]!);
     }
     this.persisting = true;
     this.defer(
@@ -277,7 +294,8 @@ export class RaftNode<M extends StateMachine> extends Actor {
       () => {
         this.persisting = false;
         if (batch.hardState) this.syncedTermVote = `${batch.hardState.term}/${batch.hardState.vote}`;
-        this.complete(rd);
+        for (const m of later) this.send(this.pid(m.to), m);
+        this.finish(rd, early);
       },
       (e) => this.fail(e),
     );
@@ -298,16 +316,15 @@ export class RaftNode<M extends StateMachine> extends Actor {
     return { snapshot: rd.snapshot, entries: rd.entries, hardState: hs };
   }
 
-  /** After the Ready is durable: send, restore, apply, serve reads, advance. */
-  private complete(rd: Ready): void {
-    for (const m of rd.messages) this.send(this.pid(m.to), m);
+  /** After the Ready is durable and sent: restore, apply the rest (from `applied` on), serve reads, advance. */
+  private finish(rd: Ready, applied: number): void {
     if (rd.snapshot) {
       const index = Number(rd.snapshot.metadata?.index ?? 0n);
       this.sessions.restore(rd.snapshot.data);
       this.proposals.coveredBySnapshot(index);
       this.log.info({ index }, `Restored the state machine from the leader's snapshot at ${index}`);
     }
-    for (const e of rd.committedEntries) this.apply(e);
+    for (let i = applied; i < rd.committedEntries.length; i++) this.apply(rd.committedEntries[i]!);
     for (const rs of rd.readStates) this.reads.confirmed(rs);
     this.core.advance(rd);
     this.reads.applied(this.core.applied);
@@ -380,4 +397,9 @@ export class RaftNode<M extends StateMachine> extends Actor {
     if (!p) this.pids.set(id, (p = Pid.parse(id)));
     return p;
   }
+}
+
+/** Messages a leader sends to replicate its log (safe to send before its own fsync). */
+function isReplication(m: RaftMessage): boolean {
+  return m.body.case === "appendEntriesRequest" || m.body.case === "installSnapshotRequest";
 }

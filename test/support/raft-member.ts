@@ -26,6 +26,8 @@ export interface MemberConfig {
 /** Requests the parent sends; each is answered with { id, ok, value | error }. */
 export type MemberRequest =
   | { id: number; cmd: "status" }
+  | { id: number; cmd: "exit" }
+  | { id: number; cmd: "metrics" }
   | { id: number; cmd: "items" }
   | { id: number; cmd: "write"; values: string[]; window: number }
   | { id: number; cmd: "tryWrite" }
@@ -52,7 +54,7 @@ const logger = process.env.DCOS_TEST_LOG ? createLogger({ level: "info", pretty:
 const transport = await GrpcTransport.listen({ host: "127.0.0.1", port: config.port, logger });
 const system = new ActorSystem({ transport, logger });
 await system.start();
-const storage = await DurableStorage.open({ dir: config.dir, log: logger });
+const storage = await DurableStorage.open({ dir: config.dir, log: logger, metrics: system.metrics });
 const machine: StateMachine = config.machine === "list" ? new ListMachine() : new CountMachine();
 const node = system.spawn(new RaftNode({ storage, machine, peers: config.peers.map((a) => new Pid("raft", a)) }));
 const api = new ReplicatedStateMachine(node);
@@ -73,6 +75,11 @@ async function handle(req: MemberRequest): Promise<unknown> {
   switch (req.cmd) {
     case "status":
       return api.status();
+    case "metrics":
+      return system.metrics.snapshot();
+    case "exit":
+      setImmediate(() => process.exit(0));
+      return true;
     case "items":
       return (machine as ListMachine).items;
     case "write":

@@ -28,7 +28,9 @@ export class MemberProcess {
   ) {}
 
   async start(): Promise<void> {
-    const child = fork(MEMBER_SCRIPT, [JSON.stringify(this.config)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    // RAFT_MEMBER_NODE_ARGS passes node flags to the members (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+    const execArgv = process.env.RAFT_MEMBER_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+    const child = fork(MEMBER_SCRIPT, [JSON.stringify(this.config)], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv });
     this.child = child;
     this.exited = false;
     let ready = false;
@@ -103,7 +105,10 @@ export class ProcessCluster {
     }, "a leader", timeoutMs, 10);
   }
 
+  /** Asks the members to exit (so node flags like --cpu-prof can write their output), then kills what is left. */
   async stop(): Promise<void> {
+    await Promise.all(this.alive().map((m) => m.call({ cmd: "exit" }).catch(() => undefined)));
+    await waitFor(() => this.alive().length === 0, "the members to exit", 5_000).catch(() => undefined);
     await Promise.all(this.members.map((m) => m.kill9()));
     rmSync(this.root, { recursive: true, force: true });
   }

@@ -1,7 +1,5 @@
-import { create } from "@bufbuild/protobuf";
 import { join } from "node:path";
 import {
-  RaftWalRecordSchema,
   type RaftEntry,
   type RaftHardState,
   type RaftMembership,
@@ -14,6 +12,7 @@ import { silentLogger, type Logger } from "../../runtime/log.js";
 import { MemoryStorage, type RaftInitialState, type RaftLogStorage } from "../core/log-storage.js";
 import { NodeFileSystem, type FileSystem } from "./file-system.js";
 import { Snapshotter } from "./snapshotter.js";
+import type { WalRecord } from "./wal-codec.js";
 import { WriteAheadLog } from "./wal.js";
 
 export interface DurableStorageOptions {
@@ -113,13 +112,13 @@ export class DurableStorage implements RaftLogStorage {
    * and visible to reads.
    */
   async persist(batch: PersistBatch): Promise<void> {
-    const records: RaftWalRecord[] = [];
+    const records: WalRecord[] = [];
     if (batch.snapshot) {
       await this.snapshotter.save(batch.snapshot);
-      records.push(create(RaftWalRecordSchema, { record: { case: "snapshot", value: batch.snapshot.metadata! } }));
+      records.push({ case: "snapshot", value: batch.snapshot.metadata! });
     }
-    for (const e of batch.entries) records.push(create(RaftWalRecordSchema, { record: { case: "entry", value: e } }));
-    if (batch.hardState) records.push(create(RaftWalRecordSchema, { record: { case: "hardState", value: batch.hardState } }));
+    for (const e of batch.entries) records.push({ case: "entry", value: e });
+    if (batch.hardState) records.push({ case: "hardState", value: batch.hardState });
     await this.wal.append(records);
     if (batch.snapshot) this.mem.applySnapshot(batch.snapshot);
     this.mem.append(batch.entries);

@@ -11,15 +11,26 @@ export const FRAME_HEADER_BYTES = 8;
 export const MAX_FRAME_PAYLOAD = 256 * 1024 * 1024;
 
 export function encodeFrame(payload: Uint8Array): Uint8Array {
-  if (payload.length === 0 || payload.length > MAX_FRAME_PAYLOAD) {
-    throw new DcosError(Code.INVALID_ARGUMENT, `Cannot frame a record of ${payload.length} bytes: must be 1..${MAX_FRAME_PAYLOAD}`);
-  }
+  checkPayloadLength(payload.length);
   const out = new Uint8Array(FRAME_HEADER_BYTES + payload.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, payload.length, true);
   out.set(payload, FRAME_HEADER_BYTES);
-  view.setUint32(4, frameChecksum(out.subarray(0, 4), payload), true);
+  sealFrame(out, 0, payload.length);
   return out;
+}
+
+/** Writes the header of the frame at `offset` of `out`, whose payload of `length` bytes is already in place after it. */
+export function sealFrame(out: Uint8Array, offset: number, length: number): void {
+  checkPayloadLength(length);
+  const view = new DataView(out.buffer, out.byteOffset + offset, FRAME_HEADER_BYTES);
+  view.setUint32(0, length, true);
+  const payload = out.subarray(offset + FRAME_HEADER_BYTES, offset + FRAME_HEADER_BYTES + length);
+  view.setUint32(4, frameChecksum(out.subarray(offset, offset + 4), payload), true);
+}
+
+function checkPayloadLength(length: number): void {
+  if (length === 0 || length > MAX_FRAME_PAYLOAD) {
+    throw new DcosError(Code.INVALID_ARGUMENT, `Cannot frame a record of ${length} bytes: must be 1..${MAX_FRAME_PAYLOAD}`);
+  }
 }
 
 function frameChecksum(lengthBytes: Uint8Array, payload: Uint8Array): number {

@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import { join } from "node:path";
 import { RaftWalRecordSchema, type RaftHardState, type RaftWalRecord } from "../../gen/dcos/v1/raft_pb.js";
 import { Metrics, type Counter, type Samples } from "../../metrics/registry.js";
@@ -6,7 +6,8 @@ import { Code, DcosError, asDcosError } from "../../runtime/error.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import type { AppendFile, FileSystem } from "./file-system.js";
 import { segmentFile, segmentsIn, type SegmentName } from "./segment-name.js";
-import { corruption, encodeFrame, scanFrames } from "./wal-frame.js";
+import { encodeRecords, type WalRecord } from "./wal-codec.js";
+import { corruption, scanFrames } from "./wal-frame.js";
 
 export interface WalOptions {
   fs: FileSystem;
@@ -22,8 +23,9 @@ export interface WalOptions {
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
 interface Pending {
-  records: readonly RaftWalRecord[];
-  frames: Uint8Array[];
+  records: readonly WalRecord[];
+  /** The records, framed. */
+  bytes: Uint8Array;
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -84,10 +86,7 @@ export class WriteAheadLog {
       await readSegment(fs, join(dir, seg.file), i === segments.length - 1, records, log);
     }
     let lastIndex = (options.firstIndex ?? 1) - 1;
-    for (const r of records) {
-      if (r.record.case === "entry") lastIndex = Number(r.record.value.index);
-      else if (r.record.case === "snapshot") lastIndex = Number(r.record.value.index);
-    }
+    for (const r of records) if (r.record.case === "entry" || r.record.case === "snapshot") lastIndex = Number(r.record.value.index);
     if (segments.length === 0) {
       const first = { seq: 0, firstIndex: lastIndex + 1, file: segmentFile(0, lastIndex + 1) };
       segments.push(first);
@@ -112,28 +111,21 @@ export class WriteAheadLog {
   }
 
   /** Appends records; resolves once they are on disk (after fdatasync). */
-  append(records: readonly RaftWalRecord[]): Promise<void> {
+  append(records: readonly WalRecord[]): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new DcosError(Code.FAILED_PRECONDITION, "Cannot append: the write-ahead log is closed"));
     if (records.length === 0) return Promise.resolve();
-    const frames = records.map((r) => encodeFrame(toBinary(RaftWalRecordSchema, r)));
+    const bytes = encodeRecords(records);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ records, frames, resolve, reject });
+      this.queue.push({ records, bytes, resolve, reject });
       this.flushing ??= this.flushLoop();
     });
   }
 
   /** Follows the durable hard state and last index (what a new segment starts from). */
-  private track(r: RaftWalRecord): void {
-    switch (r.record.case) {
-      case "hardState":
-        this.hardState = r.record.value;
-        break;
-      case "entry":
-      case "snapshot":
-        this.lastIndex = Number(r.record.value.index);
-        break;
-    }
+  private track(r: WalRecord): void {
+    if (r.case === "hardState") this.hardState = r.value;
+    else this.lastIndex = Number(r.value.index);
   }
 
   /** Writes whatever is queued with one write and one fdatasync, until the queue is empty. */
@@ -142,16 +134,18 @@ export class WriteAheadLog {
       while (this.queue.length > 0 && !this.failure) {
         const batch = this.queue;
         this.queue = [];
-        const frames = batch.flatMap((p) => p.frames);
+        const chunks = batch.map((p) => p.bytes);
+        let records = 0;
+        for (const p of batch) records += p.records.length;
         try {
           const started = performance.now();
-          await this.file.append(frames);
+          await this.file.append(chunks);
           await this.file.sync();
           this.fsyncMs.observe(performance.now() - started);
           this.fsyncs.inc();
-          this.recordsWritten.inc(frames.length);
-          this.batchRecords.observe(frames.length);
-          for (const f of frames) this.bytesWritten.inc(f.length);
+          this.recordsWritten.inc(records);
+          this.batchRecords.observe(records);
+          for (const c of chunks) this.bytesWritten.inc(c.length);
         } catch (e) {
           this.fail(e, batch);
           return;
@@ -187,10 +181,7 @@ export class WriteAheadLog {
     const prev = this.segments[this.segments.length - 1]!;
     const next = { seq: prev.seq + 1, firstIndex: this.lastIndex + 1, file: segmentFile(prev.seq + 1, this.lastIndex + 1) };
     const file = await fs.openAppend(join(dir, next.file));
-    if (this.hardState) {
-      const head = create(RaftWalRecordSchema, { record: { case: "hardState", value: this.hardState } });
-      await file.append([encodeFrame(toBinary(RaftWalRecordSchema, head))]);
-    }
+    if (this.hardState) await file.append([encodeRecords([{ case: "hardState", value: this.hardState }])]);
     await file.sync();
     await fs.syncDir(dir);
     await this.file.close();

@@ -3,11 +3,11 @@ import {
   RaftEntrySchema,
   RaftEntryType,
   RaftHardStateSchema,
-  RaftWalRecordSchema,
   type RaftEntry,
   type RaftHardState,
   type RaftWalRecord,
 } from "../../../src/gen/dcos/v1/raft_pb.js";
+import type { WalRecord } from "../../../src/raft/storage/wal-codec.js";
 
 /** Test data for the storage tests: entries, hard states and their WAL records. */
 export function entry(index: number, term = 1, text = `entry-${index}`): RaftEntry {
@@ -18,12 +18,12 @@ export function hardState(term: number, vote = "", commit = 0): RaftHardState {
   return create(RaftHardStateSchema, { term: BigInt(term), vote, commit: BigInt(commit) });
 }
 
-export function entryRecord(index: number, term = 1): RaftWalRecord {
-  return create(RaftWalRecordSchema, { record: { case: "entry", value: entry(index, term) } });
+export function entryRecord(index: number, term = 1): WalRecord {
+  return { case: "entry", value: entry(index, term) };
 }
 
-export function hardStateRecord(term: number, vote = "", commit = 0): RaftWalRecord {
-  return create(RaftWalRecordSchema, { record: { case: "hardState", value: hardState(term, vote, commit) } });
+export function hardStateRecord(term: number, vote = "", commit = 0): WalRecord {
+  return { case: "hardState", value: hardState(term, vote, commit) };
 }
 
 /** Indices of the entry records among records. */
