@@ -74,6 +74,14 @@ describe("RaftLog (persisted + unstable)", () => {
     assert.deepEqual(log.unstableEntries, []);
   });
 
+  it("takes what the state machine applied as committed, even if the commit index was not persisted", () => {
+    const s = new MemoryStorage();
+    s.append([entry(1, 1), entry(2, 1), entry(3, 1)]);
+    const log = new RaftLog(s, 1, 3);
+    assert.equal(log.committed, 3);
+    assert.throws(() => new RaftLog(s, 1, 5), /beyond the last persisted entry/);
+  });
+
   it("refuses to overwrite committed entries", () => {
     const s = new MemoryStorage();
     s.append([entry(1, 1), entry(2, 1)]);

@@ -22,13 +22,14 @@ export class RaftLog {
   constructor(readonly storage: RaftLogStorage, committed: number, applied?: number) {
     this.offset = storage.lastIndex() + 1;
     const first = storage.firstIndex();
-    this.committed = Math.max(committed, first - 1);
     this.applied = applied === undefined ? first - 1 : Math.max(applied, first - 1);
+    // What the state machine applied was committed, even if that commit index was not persisted.
+    this.committed = Math.max(committed, first - 1, this.applied);
     if (this.committed > storage.lastIndex()) {
-      throw new DcosError(Code.DATA_LOSS, `Commit index ${this.committed} is beyond the last persisted entry ${storage.lastIndex()}`);
-    }
-    if (this.applied > this.committed) {
-      throw new DcosError(Code.INVALID_ARGUMENT, `Applied index ${this.applied} is beyond the commit index ${this.committed}`);
+      throw new DcosError(
+        Code.DATA_LOSS,
+        `Commit index ${this.committed} (applied ${this.applied}) is beyond the last persisted entry ${storage.lastIndex()}`,
+      );
     }
   }
 

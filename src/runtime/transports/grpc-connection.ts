@@ -42,7 +42,7 @@ export interface GrpcConnectionOptions {
   /** Most bytes queued for a peer that is not keeping up; beyond it messages are dropped. */
   maxQueuedBytes: number;
   channelOptions: grpc.ChannelOptions;
-  stats: { framesSent: number; envelopesSent: number; connects: number };
+  stats: { framesSent: number; envelopesSent: number; connects: number; drainWaits: number };
 }
 
 const RawClient = clientConstructor(TransportService, { raw: { connect: "both" } });
@@ -212,6 +212,9 @@ export class GrpcConnection {
     this.flushScheduled = false;
     const call = this.call;
     if (this.state !== ConnectionState.Connected || !call || this.waitingDrain) return;
-    if (!this.queue.writeTo((frame) => call.write(frame), this.o.stats)) this.waitingDrain = true;
+    if (!this.queue.writeTo((frame) => call.write(frame), this.o.stats)) {
+      this.waitingDrain = true;
+      this.o.stats.drainWaits++;
+    }
   };
 }

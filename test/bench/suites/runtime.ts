@@ -10,6 +10,7 @@
  * Options: --trials=N (default 3; each figure is the median of N trials).
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Pid } from "../../../src/runtime/pid.js";
 import { ActorSystem } from "../../../src/runtime/system.js";
@@ -60,22 +61,49 @@ const WINDOW = 10_000;
 interface Rates {
   /** msg/s of each trial. */
   perSecond: number[];
-  /** CPU time of this (sending) process per message, µs, over all trials: the cost of the code, whatever the machine's load. */
-  cpuUsPerMsg: number;
+  /**
+   * CPU time per message of the sending and the receiving process, µs, over all trials:
+   * the cost of the code whatever the machine's load (the far process is read from /proc).
+   */
+  senderCpuUs: number;
+  receiverCpuUs: number | undefined;
+}
+
+/** User+system CPU time of a process in µs, from /proc (Linux; clock ticks of 10 ms). */
+function processCpuUs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Warms up once, then runs `trials` streams. */
-async function rates(node: { system: ActorSystem; driver: Driver }, to: Pid, total: number, trials: number): Promise<Rates> {
+async function rates(node: { system: ActorSystem; driver: Driver }, to: Pid, total: number, trials: number, far?: Peer): Promise<Rates> {
   await stream(node, to, Math.max(2000, Math.round(total / 10 / 2000) * 2000), WINDOW);
   const perSecond: number[] = [];
   const cpu0 = process.cpuUsage();
+  const far0 = processCpuUs(far?.child.pid);
   for (let i = 0; i < trials; i++) perSecond.push(await stream(node, to, total, WINDOW));
   const cpu = process.cpuUsage(cpu0);
-  return { perSecond, cpuUsPerMsg: (cpu.user + cpu.system) / (total * trials) };
+  const far1 = processCpuUs(far?.child.pid);
+  const n = total * trials;
+  return { perSecond, senderCpuUs: (cpu.user + cpu.system) / n, receiverCpuUs: far0 === undefined || far1 === undefined ? undefined : (far1 - far0) / n };
 }
 
+const us = (x: number | undefined) => (x === undefined ? null : Math.round(x * 100) / 100);
+
 function throughput(r: Rates, target: number): Record<string, unknown> {
-  return { trials: r.perSecond.map((x) => Math.round(x)), sender_cpu_us_per_msg: Math.round(r.cpuUsPerMsg * 100) / 100, target };
+  const extra: Record<string, unknown> = { trials: r.perSecond.map((x) => Math.round(x)), sender_cpu_us_per_msg: us(r.senderCpuUs) };
+  if (r.receiverCpuUs !== undefined) {
+    extra.receiver_cpu_us_per_msg = us(r.receiverCpuUs);
+    // What the pair would move if each process had a core to itself: the busier side decides.
+    extra.cpu_bound_msgs_per_s = Math.round(1e6 / Math.max(r.senderCpuUs, r.receiverCpuUs));
+  }
+  return { ...extra, target };
 }
 
 async function roundTrips(node: { system: ActorSystem; driver: Driver }, to: Pid, count: number): Promise<number[]> {
@@ -110,8 +138,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const naiveTransport = await GrpcTransport.listen({ coalesce: false });
     const batched = await sender(batchedTransport);
     const naive = await sender(naiveTransport);
-    const fast = await rates(batched, sink, 600_000, trials);
-    const slow = await rates(naive, sink, 20_000, trials);
+    const fast = await rates(batched, sink, 600_000, trials, peer);
+    const slow = await rates(naive, sink, 20_000, trials, peer);
     report.compare("grpc_msgs_per_s", median(fast.perSecond), "grpc_naive_msgs_per_s", median(slow.perSecond), "msg/s", "higher");
     report.figure("grpc_batched_detail", median(fast.perSecond), "msg/s", "higher", throughput(fast, 150_000));
     report.figure("grpc_naive_detail", median(slow.perSecond), "msg/s", "higher", throughput(slow, 0));
@@ -128,7 +156,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const peer = await startPeer("nats", server.url);
     const transport = await NatsTransport.connect({ servers: server.url, address: `bench-${process.pid}` });
     const node = await sender(transport);
-    const r = await rates(node, new Pid("sink", peer.address), 600_000, trials);
+    const r = await rates(node, new Pid("sink", peer.address), 600_000, trials, peer);
     report.figure("nats_msgs_per_s", median(r.perSecond), "msg/s", "higher", throughput(r, 150_000));
     report.figure("nats_envelopes_per_frame", transport.stats.envelopesSent / transport.stats.framesSent, "msg/frame", "higher");
     latency(report, "nats", await roundTrips(node, new Pid("echo", peer.address), 2000));
