@@ -59,6 +59,7 @@ export function accept(core: MasterCore, framework: FrameworkRecord, request: Ac
   );
   const refuseSeconds = request.filters?.refuseSeconds ?? DEFAULT_REFUSE_SECONDS;
   for (const offer of checked.offers) core.offers.remove(offer.id!.value);
+  core.changed();
   if (checked.problem !== undefined) {
     core.drop("invalid_offers", `Dropping the tasks of an accept by framework ${framework.id}: ${checked.problem}`);
     for (const offer of checked.offers) core.recoverOffer(framework.id, offer.agentId!.value, offer.resources, 0);

@@ -12,6 +12,7 @@ import type { Pid } from "../../runtime/pid.js";
 import { AgentState, type AgentRecord } from "./agent.js";
 import { reportAgentTasks, withdrawAgent } from "./agents.js";
 import type { MasterCore } from "./core.js";
+import { agentRemoved } from "./cluster-events.js";
 
 export function startPinging(core: MasterCore, agent: AgentRecord): void {
   agent.stopTimers();
@@ -62,6 +63,7 @@ function markUnreachable(core: MasterCore, agent: AgentRecord): void {
       agent.transition(AgentState.UNREACHABLE, core.log, why);
       core.metrics.agentsUnreachableCompleted.inc();
       reportAgentTasks(core, agent, TaskState.UNREACHABLE, why);
+      agentRemoved(core, agent, why);
     },
     () => startPinging(core, agent),
   );

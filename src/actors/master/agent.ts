@@ -35,6 +35,8 @@ export class AgentRecord {
   /** A ping was sent and its pong has not come yet. */
   awaitingPong = false;
   pingTimer: Timer | undefined;
+  /** When the agent last became ACTIVE (ms on the master's clock). */
+  registeredAt = 0;
   /** Tasks by taskKey(framework, task). */
   readonly tasks = new Map<string, Task>();
   /** Executors by framework id, then executor id. */

@@ -21,6 +21,7 @@ import { startPinging } from "./agent-health.js";
 import { AgentRecord, AgentState } from "./agent.js";
 import { ids, type MasterCore } from "./core.js";
 import type { RegistryOperation } from "./registry.js";
+import { agentAdded, agentRemoved } from "./cluster-events.js";
 import { isTerminal } from "./task-states.js";
 
 function agentInfoProblem(info: AgentInfo | undefined): string | undefined {
@@ -73,10 +74,12 @@ export function registerAgent(core: MasterCore, from: Pid, message: RegisterAgen
     () => {
       if (agent.state !== AgentState.ADMITTING) return;
       agent.transition(AgentState.ACTIVE, core.log, "admitted by the registrar");
+      agent.registeredAt = core.now();
       core.metrics.agentRegistrations.inc();
       core.sendToAgent(agent, create(AgentRegisteredSchema, { agentId: ids.agent(id), pingIntervalSeconds: pingIntervalSeconds(core) }));
       core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, active: true }, new Map());
       startPinging(core, agent);
+      agentAdded(core, agent);
     },
     () => forgetAgentRecord(core, agent),
   );
@@ -120,6 +123,7 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
     () => {
       if (record.state !== wasState) return;
       record.transition(AgentState.ACTIVE, core.log, "reregistered");
+      record.registeredAt = core.now();
       core.metrics.agentReregistrations.inc();
       const unknown = adoptRunning(core, record, message);
       core.sendToAgent(
@@ -132,6 +136,7 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
       );
       core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, active: true }, usedOnAgent(record));
       startPinging(core, record);
+      agentAdded(core, record);
     },
     () => {
       if (wasState === AgentState.ADMITTING) forgetAgentRecord(core, record);
@@ -233,6 +238,7 @@ export function unregisterAgent(core: MasterCore, from: Pid, message: Unregister
       agent.transition(AgentState.REMOVED, core.log, "it unregistered");
       reportAgentTasks(core, agent, TaskState.GONE, `Agent ${agent.id} (${agent.info.hostname}) shut down`);
       forgetAgentRecord(core, agent);
+      agentRemoved(core, agent, "the agent unregistered");
       core.metrics.agentRemovals.inc();
     },
     () => undefined,

@@ -8,7 +8,7 @@
 import { create, type Message } from "@bufbuild/protobuf";
 import { randomUUID } from "node:crypto";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
-import { MasterInfoSchema, type MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { MasterInfoSchema, type FrameworkInfo, type MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { AgentIDSchema, ExecutorIDSchema, FrameworkIDSchema, TaskIDSchema } from "../../gen/dcos/v1/common_pb.js";
 import { EventSchema, type Event } from "../../gen/dcos/v1/scheduler_pb.js";
 import { TaskState, TaskStatusSchema, TaskStatus_Reason, TaskStatus_Source, type Task, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
@@ -17,6 +17,8 @@ import type { Logger } from "../../runtime/log.js";
 import type { Pid } from "../../runtime/pid.js";
 import type { Random } from "../../runtime/random.js";
 import type { Allocator } from "../allocator/allocator.js";
+import type { EventBus } from "../../events/bus.js";
+import type { ClusterEventKind } from "../../events/kinds.js";
 import { AgentState, type AgentRecord, taskKey } from "./agent.js";
 import type { FrameworkRecord } from "./framework.js";
 import type { DropKind, MasterMetrics } from "./metrics.js";
@@ -24,6 +26,7 @@ import { OfferBook } from "./offer-book.js";
 import type { ResolvedMasterOptions } from "./options.js";
 import type { Registrar, RegistryOperation } from "./registry.js";
 import { isTerminal, taskStateLabel } from "./task-states.js";
+import { BoundedHistory } from "./history.js";
 
 /** What the master actor lends its parts: identity, clock, sending, timers, deferral. */
 export interface MasterHost {
@@ -46,6 +49,11 @@ export class MasterCore {
   /** Framework ids being subscribed or torn down right now (registrar in flight). */
   readonly pendingFrameworks = new Set<string>();
   readonly offers = new OfferBook();
+  /** Bumped on every change operators can see (the /state cache key). */
+  stateVersion = 0;
+  /** Terminal tasks the master forgot, and removed frameworks, newest last (for /state). */
+  readonly completedTasks = new BoundedHistory<Task>(1000);
+  readonly completedFrameworks = new BoundedHistory<FrameworkInfo>(100);
   private counters = { framework: 0, agent: 0, offer: 0 };
 
   constructor(
@@ -55,6 +63,7 @@ export class MasterCore {
     readonly registrar: Registrar,
     readonly metrics: MasterMetrics,
     private readonly random: Random | undefined,
+    readonly events: EventBus,
   ) {}
 
   get log(): Logger {
@@ -68,6 +77,23 @@ export class MasterCore {
   masterInfo(): MasterInfo {
     const o = this.options;
     return create(MasterInfoSchema, { id: o.masterId, hostname: o.hostname, port: o.port, pid: this.host.self.toString(), version: o.version });
+  }
+
+  // ---- what operators see -----------------------------------------------------------
+
+  /** Something operators can see changed (no event of its own). */
+  changed(): void {
+    this.stateVersion++;
+  }
+
+  /**
+   * Publishes a cluster event (Operator streams, the NATS tap) and bumps the state version.
+   * The event is only built when someone listens.
+   */
+  publish(kind: ClusterEventKind | (() => ClusterEventKind)): void {
+    this.changed();
+    if (this.events.listenerCount === 0) return;
+    this.events.publish(this.host.self.toString(), this.now() / 1000, typeof kind === "function" ? kind() : kind);
   }
 
   // ---- ids ------------------------------------------------------------------------
@@ -182,6 +208,7 @@ export class MasterCore {
   addTask(framework: FrameworkRecord, agent: AgentRecord, task: Task): void {
     framework.tasks.set(task.taskId!.value, task);
     agent.tasks.set(taskKey(framework.id, task.taskId!.value), task);
+    this.publish({ case: "taskAdded", value: { $typeName: "dcos.v1.ClusterEvent.TaskAdded", task } });
   }
 
   /**
@@ -197,6 +224,10 @@ export class MasterCore {
       this.metrics.taskEnded(state);
       if (recover) this.recoverTaskResources(task);
     }
+    this.publish(() => ({
+      case: "taskUpdated",
+      value: { $typeName: "dcos.v1.ClusterEvent.TaskUpdated", frameworkId: task.frameworkId, status: task.statuses[task.statuses.length - 1], state },
+    }));
   }
 
   private recoverTaskResources(task: Task): void {
@@ -214,6 +245,8 @@ export class MasterCore {
     const taskId = task.taskId?.value ?? "";
     this.frameworks.get(frameworkId)?.tasks.delete(taskId);
     this.agents.get(task.agentId?.value ?? "")?.tasks.delete(taskKey(frameworkId, taskId));
+    if (isTerminal(task.state)) this.completedTasks.add(task);
+    this.changed();
   }
 
   // ---- offers ---------------------------------------------------------------------
@@ -226,6 +259,7 @@ export class MasterCore {
     const frameworkId = offer.frameworkId!.value;
     this.log.info({ offer: offerId, framework: frameworkId }, `Rescinding offer ${offerId}: ${why}`);
     this.recoverOffer(offer.frameworkId!.value, offer.agentId!.value, offer.resources, refuseSeconds);
+    this.publish({ case: "offerRescinded", value: { $typeName: "dcos.v1.ClusterEvent.OfferRescinded", offer, reason: why } });
     const framework = this.frameworks.get(frameworkId);
     if (framework) this.emit(framework, { case: "rescind", value: { $typeName: "dcos.v1.Event.Rescind", offerId: offer.id } });
   }

@@ -40,6 +40,8 @@ export class FrameworkRecord {
   readonly suppressedRoles = new Set<string>();
   failoverTimer: Timer | undefined;
   heartbeatTimer: Timer | undefined;
+  /** When the framework's scheduler last subscribed (ms on the master's clock; 0 if not since start). */
+  registeredAt = 0;
 
   constructor(
     readonly id: string,

@@ -16,6 +16,7 @@ import { AgentState } from "./agent.js";
 import { ids, type MasterCore } from "./core.js";
 import { FrameworkRecord, FrameworkState, type EventSink } from "./framework.js";
 import { validateFrameworkInfo } from "./validation.js";
+import { frameworkAdded, frameworkRemoved, frameworkUpdated } from "./cluster-events.js";
 
 export interface Subscription {
   frameworkId: string;
@@ -104,6 +105,7 @@ function attach(core: MasterCore, id: string, info: FrameworkInfo, suppressedRol
   for (const r of suppressedRoles) f.suppressedRoles.add(r);
   f.sink = sink;
   f.streamId = core.newStreamId();
+  f.registeredAt = core.now();
   if (failover) {
     core.allocator.updateFramework(id, allocatorView(f));
     core.allocator.activateFramework(id);
@@ -122,6 +124,8 @@ function attach(core: MasterCore, id: string, info: FrameworkInfo, suppressedRol
     },
   });
   scheduleHeartbeat(core, f);
+  if (failover) frameworkUpdated(core, f);
+  else frameworkAdded(core, f);
   return { frameworkId: id, streamId: f.streamId };
 }
 
@@ -156,6 +160,7 @@ export function streamClosed(core: MasterCore, frameworkId: string, streamId: st
   core.allocator.deactivateFramework(frameworkId);
   for (const offerId of core.offers.ofFramework(frameworkId)) core.rescindOffer(offerId, "the framework disconnected");
   startFailover(core, f);
+  frameworkUpdated(core, f);
 }
 
 /** Waits failover_timeout for a new scheduler, then removes the framework. */
@@ -213,7 +218,9 @@ function forget(core: MasterCore, f: FrameworkRecord, why: string): void {
     if (agent.state === AgentState.ACTIVE) core.sendToAgent(agent, shutdown);
   }
   core.frameworks.delete(f.id);
+  core.completedFrameworks.add(f.info);
   core.metrics.frameworksRemoved.inc();
+  frameworkRemoved(core, f.info, why);
   core.log.info({ framework: f.id, reason: TaskStatus_Reason[TaskStatus_Reason.FRAMEWORK_REMOVED] }, `Removed framework ${f.id}: ${why}`);
 }
 
@@ -241,6 +248,7 @@ export function updateFramework(core: MasterCore, f: FrameworkRecord, request: U
         core.allocator.updateFramework(f.id, allocatorView(f));
         notifyAgents(core, f);
         core.log.info({ framework: f.id, roles: info.roles }, `Updated framework ${f.id}`);
+        frameworkUpdated(core, f);
         resolve();
       },
       (err) => {

@@ -3,6 +3,7 @@
  * method per scheduler call, each run inside the master actor. Errors are DcosErrors with
  * the gRPC code to answer with.
  */
+import type { QuotaInfo, WeightInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type {
   AcceptRequest,
   AcknowledgeRequest,
@@ -23,6 +24,7 @@ import type { MasterCore } from "./core.js";
 import type { EventSink, FrameworkRecord } from "./framework.js";
 import { removeFramework, streamClosed, subscribe, updateFramework, type Subscription } from "./frameworks.js";
 import type { Master } from "./master.js";
+import { updateQuota, updateWeights } from "./operator-calls.js";
 import { reconcile } from "./reconciliation.js";
 import { callerFramework, decline, frameworkMessage, kill, revive, shutdownExecutor, suppress } from "./scheduler-calls.js";
 import { acknowledge } from "./status-updates.js";
@@ -99,6 +101,16 @@ export class MasterFacade extends Facade<Master> {
       core.metrics.message("update_framework");
       return updateFramework(core, f, r);
     });
+  }
+
+  /** Operator: sets role weights (persisted, then given to the allocator). */
+  updateWeights(infos: readonly WeightInfo[]): Promise<void> {
+    return this.call((m) => updateWeights(m.core, infos));
+  }
+
+  /** Operator: sets role quota (persisted in the registry). */
+  updateQuota(infos: readonly QuotaInfo[]): Promise<void> {
+    return this.call((m) => updateQuota(m.core, infos));
   }
 
   /** Reads the master's state inside the actor (tests, the future /state endpoint). */

@@ -19,6 +19,7 @@ import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
 import type { Pid } from "../../runtime/pid.js";
 import type { Allocator } from "../allocator/allocator.js";
+import { EventBus } from "../../events/bus.js";
 import { agentCounts, pong } from "./agent-health.js";
 import { registerAgent, reregisterAgent, unregisterAgent } from "./agents.js";
 import { MasterCore } from "./core.js";
@@ -35,13 +36,20 @@ export const MASTER_ACTOR_NAME = "master";
 export interface MasterDeps extends MasterOptions {
   allocator: Allocator;
   registrar: Registrar;
+  /** Where the master publishes cluster events (Operator streams, the NATS tap); default: its own. */
+  events?: EventBus;
 }
 
 export class Master extends Actor {
   private core_: MasterCore | undefined;
+  /** The master's cluster events; subscribe before or after start. */
+  readonly events: EventBus;
+  /** When the master started (ms on its clock), for /state's start_time. */
+  startedAt = 0;
 
   constructor(private readonly deps: MasterDeps) {
     super(MASTER_ACTOR_NAME);
+    this.events = deps.events ?? new EventBus();
     const on = <T>(fn: (core: MasterCore, from: Pid, m: T) => void) => (m: T, from: Pid) => fn(this.core, from, m);
     this.install(RegisterAgentSchema, on(registerAgent));
     this.install(ReregisterAgentSchema, on(reregisterAgent));
@@ -70,6 +78,7 @@ export class Master extends Actor {
       defer: <T>(p: Promise<T>, ok: (v: T) => void, err: (e: unknown) => void) => this.defer(p, ok, err),
     };
     const startedAt = this.clock.now();
+    this.startedAt = startedAt;
     let core: MasterCore | undefined = undefined;
     const metrics = new MasterMetrics(
       this.system.metrics,
@@ -83,18 +92,22 @@ export class Master extends Actor {
       startedAt,
       () => this.clock.now(),
     );
-    core = new MasterCore(options, host, this.deps.allocator, this.deps.registrar, metrics, this.deps.random);
+    core = new MasterCore(options, host, this.deps.allocator, this.deps.registrar, metrics, this.deps.random, this.events);
     this.core_ = core;
     const self = core;
     this.deps.allocator.initialize((decisions) => {
       this.system.enqueueFunction(this, () => makeOffers(self, decisions));
     });
     this.recover(core);
+    // A single master leads from its start; the replicated masters publish on each election.
+    core.publish({ case: "leaderChanged", value: { $typeName: "dcos.v1.ClusterEvent.LeaderChanged", leader: core.masterInfo() } });
     this.log.info({ masterId: options.masterId, allocator: this.deps.allocator.policy }, `Master ${options.masterId} started at ${this.self.toString()}`);
   }
 
   /** Frameworks in the registry come back disconnected, waiting for their schedulers. */
   private recover(core: MasterCore): void {
+    const weights = core.registrar.state().weights;
+    if (weights.size > 0) core.allocator.updateWeights(weights);
     for (const [id, info] of core.registrar.state().frameworks) {
       const f = new FrameworkRecord(id, info, FrameworkState.DISCONNECTED);
       core.frameworks.set(id, f);

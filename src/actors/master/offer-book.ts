@@ -52,6 +52,11 @@ export class OfferBook {
     return e.offer;
   }
 
+  /** Every outstanding offer. */
+  *values(): IterableIterator<Offer> {
+    for (const e of this.offers.values()) yield e.offer;
+  }
+
   ofFramework(frameworkId: string): string[] {
     return [...(this.byFramework.get(frameworkId) ?? [])];
   }

@@ -9,6 +9,7 @@ import { OfferSchema, type Offer } from "../../gen/dcos/v1/offers_pb.js";
 import type { OfferDecision } from "../allocator/allocator.js";
 import { AgentState } from "./agent.js";
 import { ids, type MasterCore } from "./core.js";
+import { offersMade } from "./cluster-events.js";
 
 export function makeOffers(core: MasterCore, decisions: readonly OfferDecision[]): void {
   const batches = new Map<string, Offer[]>();
@@ -38,6 +39,7 @@ export function makeOffers(core: MasterCore, decisions: readonly OfferDecision[]
     batch.push(offer);
   }
   for (const [frameworkId, offers] of batches) {
+    offersMade(core, offers);
     core.emit(core.frameworks.get(frameworkId)!, { case: "offers", value: { $typeName: "dcos.v1.Event.Offers", offers } });
   }
 }

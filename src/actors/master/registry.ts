@@ -9,7 +9,7 @@
  * operation only (never the clock), so replaying a log rebuilds the same state.
  */
 import { clone } from "@bufbuild/protobuf";
-import { AgentInfoSchema, FrameworkInfoSchema, type AgentInfo, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { AgentInfoSchema, FrameworkInfoSchema, QuotaInfoSchema, type AgentInfo, type FrameworkInfo, type QuotaInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 
 export type RegistryOperation =
@@ -21,7 +21,9 @@ export type RegistryOperation =
   | { kind: "addFramework"; info: FrameworkInfo }
   | { kind: "updateFramework"; info: FrameworkInfo }
   | { kind: "removeFramework"; frameworkId: string }
-  | { kind: "updateWeights"; weights: ReadonlyMap<string, number> };
+  | { kind: "updateWeights"; weights: ReadonlyMap<string, number> }
+  /** Sets each role's quota; a QuotaInfo with neither guarantees nor limits removes it. */
+  | { kind: "updateQuota"; quotas: readonly QuotaInfo[] };
 
 export interface RegistryState {
   /** Admitted, reachable agents. */
@@ -34,10 +36,11 @@ export interface RegistryState {
   /** Frameworks torn down: their ids may not be reused. */
   readonly removedFrameworks: Set<string>;
   readonly weights: Map<string, number>;
+  readonly quotas: Map<string, QuotaInfo>;
 }
 
 export function emptyRegistry(): RegistryState {
-  return { agents: new Map(), unreachable: new Map(), gone: new Set(), frameworks: new Map(), removedFrameworks: new Set(), weights: new Map() };
+  return { agents: new Map(), unreachable: new Map(), gone: new Set(), frameworks: new Map(), removedFrameworks: new Set(), weights: new Map(), quotas: new Map() };
 }
 
 /** Applies one operation; throws FAILED_PRECONDITION when it does not fit the state. */
@@ -89,6 +92,12 @@ export function applyOperation(state: RegistryState, op: RegistryOperation): voi
       return;
     case "updateWeights":
       for (const [role, w] of op.weights) state.weights.set(role, w);
+      return;
+    case "updateQuota":
+      for (const q of op.quotas) {
+        if (q.guarantees.length === 0 && q.limits.length === 0) state.quotas.delete(q.role);
+        else state.quotas.set(q.role, clone(QuotaInfoSchema, q));
+      }
       return;
   }
 }

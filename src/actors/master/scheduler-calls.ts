@@ -21,6 +21,7 @@ import { DEFAULT_REFUSE_SECONDS } from "./options.js";
 import { reconcileTask } from "./reconciliation.js";
 import { isTerminal } from "./task-states.js";
 import { requireId, validateCallRoles, validateFilters } from "./validation.js";
+import { offersDeclined } from "./cluster-events.js";
 
 /** The framework a call is for, if the caller holds its current stream. */
 export function callerFramework(core: MasterCore, frameworkId: { value: string } | undefined, streamId: string): FrameworkRecord {
@@ -42,6 +43,7 @@ export function decline(core: MasterCore, f: FrameworkRecord, request: DeclineRe
   core.metrics.message("decline");
   validateFilters(request.filters);
   const refuseSeconds = request.filters?.refuseSeconds ?? DEFAULT_REFUSE_SECONDS;
+  const declined: typeof request.offerIds = [];
   for (const offerId of request.offerIds) {
     const offer = core.offers.get(offerId.value);
     if (!offer || offer.frameworkId?.value !== f.id) {
@@ -51,7 +53,9 @@ export function decline(core: MasterCore, f: FrameworkRecord, request: DeclineRe
     core.offers.remove(offerId.value);
     core.metrics.offersDeclined.inc();
     core.recoverOffer(f.id, offer.agentId!.value, offer.resources, refuseSeconds);
+    declined.push(offerId);
   }
+  if (declined.length > 0) offersDeclined(core, f, declined, refuseSeconds);
 }
 
 export function revive(core: MasterCore, f: FrameworkRecord, request: ReviveRequest): void {
@@ -59,6 +63,7 @@ export function revive(core: MasterCore, f: FrameworkRecord, request: ReviveRequ
   validateCallRoles(request.roles, f.info.roles);
   const roles = request.roles.length > 0 ? request.roles : f.info.roles;
   for (const r of roles) f.suppressedRoles.delete(r);
+  core.changed();
   core.allocator.reviveOffers(f.id, request.roles);
 }
 
@@ -67,6 +72,7 @@ export function suppress(core: MasterCore, f: FrameworkRecord, request: Suppress
   validateCallRoles(request.roles, f.info.roles);
   const roles = request.roles.length > 0 ? request.roles : f.info.roles;
   for (const r of roles) f.suppressedRoles.add(r);
+  core.changed();
   core.allocator.suppressOffers(f.id, request.roles);
 }
 

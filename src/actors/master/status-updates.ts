@@ -102,6 +102,7 @@ export function exitedExecutor(core: MasterCore, from: Pid, message: ExitedExecu
     return;
   }
   core.log.info({ agent: agent.id, framework: frameworkId, executor: executorId, status: message.status }, `Executor ${executorId} exited with status ${message.status}`);
+  core.changed();
   if (executor.resources.length > 0) core.recoverOffer(frameworkId, agent.id, Resources.of(executor.resources).toProto(), 0);
   const framework = core.frameworks.get(frameworkId);
   if (framework) {
@@ -137,5 +138,6 @@ export function updateAgent(core: MasterCore, from: Pid, message: UpdateAgent): 
     return;
   }
   agent.info.resources = message.totalResources;
+  core.changed();
   if (agent.state === AgentState.ACTIVE) core.allocator.updateAgent(agent.id, message.totalResources);
 }

@@ -1,0 +1,48 @@
+/**
+ * The one place cluster events leave a master (or an agent): the owner publishes each
+ * event once, synchronously, from inside its actor; listeners (Operator Subscribe streams,
+ * the NATS tap, the web UI's event stream) receive it in order. A listener must not block:
+ * those that do I/O queue the event and return. A listener that throws is logged and
+ * dropped from nothing else: the others still get the event.
+ */
+import { create } from "@bufbuild/protobuf";
+import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
+import type { Logger } from "../runtime/log.js";
+import type { ClusterEventKind } from "./kinds.js";
+
+export type EventListener = (event: ClusterEvent) => void;
+
+export class EventBus {
+  private sequence = 0n;
+  private readonly listeners = new Set<EventListener>();
+
+  constructor(private readonly log?: Logger) {}
+
+  /** Stamps the event with the next sequence number and hands it to every listener. */
+  publish(source: string, timestampSeconds: number, kind: ClusterEventKind): ClusterEvent {
+    const event = create(ClusterEventSchema, { sequence: ++this.sequence, timestamp: timestampSeconds, source, kind });
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log?.error({ err, kind: kind.case }, `An event listener failed on ${kind.case}`);
+      }
+    }
+    return event;
+  }
+
+  /** Adds a listener; returns the function that removes it. */
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  /** The sequence number of the last event published (0 before the first). */
+  get lastSequence(): bigint {
+    return this.sequence;
+  }
+}
