@@ -75,6 +75,7 @@ describe("driver states", () => {
 
   it("treats a refusal as fatal only without a leader hint", () => {
     assert.equal(isFatalSubscribeError(new DcosError(Code.INVALID_ARGUMENT, "bad")), true);
+    assert.equal(isFatalSubscribeError(new DcosError(Code.FAILED_PRECONDITION, "Framework fw-1 was removed")), true);
     assert.equal(isFatalSubscribeError(new DcosError(Code.UNAVAILABLE, "down")), false);
     assert.equal(isFatalSubscribeError(new DcosError(Code.PERMISSION_DENIED, "no", { details: { leader: "m:1" } })), false);
   });

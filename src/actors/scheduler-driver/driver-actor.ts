@@ -53,6 +53,10 @@ export class SchedulerDriverActor extends Actor {
   private generation = 0;
   private streamId = "";
   private lastSubscribed: Event_Subscribed | undefined;
+  /** A TEARDOWN is in flight: the master ending the stream is expected, not a loss. */
+  private tearingDown = false;
+  /** The stream ended while tearing down; what ended it, if the teardown fails after all. */
+  private closedDuringTeardown: DcosError | undefined;
   private heartbeatMs = 0;
   private livenessTimer: Timer | undefined;
   /** When the current stream last said anything (clock ms). */
@@ -169,6 +173,26 @@ export class SchedulerDriverActor extends Actor {
     return this.call("acknowledge", { agentId: status.agentId, taskId: status.taskId, uuid: status.uuid });
   }
 
+  /**
+   * TEARDOWN, then stop. The master may end the stream before it answers; that is no loss.
+   * If the call fails, the driver carries on (and reconnects if the stream ended meanwhile).
+   */
+  teardown(): Promise<void> {
+    const result = this.call("teardown", {});
+    if (this.current === DriverState.SUBSCRIBED) this.tearingDown = true;
+    return result.then(
+      () => this.system.dispatch(this, () => this.stop()),
+      (err: unknown) =>
+        this.system.dispatch(this, () => {
+          this.tearingDown = false;
+          const closed = this.closedDuringTeardown;
+          this.closedDuringTeardown = undefined;
+          if (closed && this.current === DriverState.SUBSCRIBED) this.lost(closed, false);
+          throw err;
+        }),
+    );
+  }
+
   /** Remembers new framework info for later resubscriptions once the master took it. */
   updateFramework(info: FrameworkInfo, suppressedRoles: string[]): Promise<void> {
     const withId = create(FrameworkInfoSchema, { ...info, id: this.framework.id });
@@ -236,6 +260,11 @@ export class SchedulerDriverActor extends Actor {
 
   private onStreamClosed(generation: number, error: DcosError | undefined): void {
     if (generation !== this.generation) return; // a stream we replaced or closed ourselves
+    if (this.tearingDown && this.current === DriverState.SUBSCRIBED) {
+      this.log.debug({ master: this.master }, "The master closed the event stream during TEARDOWN");
+      this.closedDuringTeardown = error ?? new DcosError(Code.UNAVAILABLE, `Master ${this.master} ended the event stream`);
+      return;
+    }
     if (this.current === DriverState.CONNECTING && error && isFatalSubscribeError(error)) {
       this.stop(new DcosError(error.code, `Master ${this.master} refused the subscription: ${error.message}`, { cause: error }));
       return;

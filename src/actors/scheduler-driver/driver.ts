@@ -156,7 +156,7 @@ export class SchedulerDriver extends Facade<SchedulerDriverActor> {
 
   /** TEARDOWN: the master kills the framework's tasks and forgets it; then the driver stops. */
   async teardown(): Promise<void> {
-    await this.call((a) => a.call("teardown", {}));
+    await this.call((a) => a.teardown());
     await this.stop();
   }
 

@@ -28,10 +28,13 @@ export const checkTransition = transitionChecker(ALLOWED, "scheduler driver");
 
 /**
  * Subscribe failures that another attempt cannot fix: the master understood the request
- * and refused it. Everything else (UNAVAILABLE, DEADLINE_EXCEEDED, a redirect, …) is retried.
+ * and refused it (e.g. FAILED_PRECONDITION "framework was removed"). Everything else
+ * (UNAVAILABLE, DEADLINE_EXCEEDED, anything with a leader hint, …) is retried, so a
+ * standby or a recovering master must answer UNAVAILABLE.
  */
 const FATAL_SUBSCRIBE_CODES = new Set<Code>([
   Code.INVALID_ARGUMENT,
+  Code.FAILED_PRECONDITION,
   Code.NOT_FOUND,
   Code.ALREADY_EXISTS,
   Code.PERMISSION_DENIED,
