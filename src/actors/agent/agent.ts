@@ -174,6 +174,7 @@ export class Agent extends Actor implements ExecutorApi {
             resources: agentResources(f, this.opts.resources),
             attributes: parseAttributes(this.opts.attributes ?? ""),
             pid: this.self.toString(),
+            port: Number(this.self.address.split(":").at(-1)) || 0,
           });
         } catch (err) {
           this.fail(err);

@@ -54,6 +54,7 @@ export class BuiltinExecutor {
   private framework: FrameworkInfo | undefined;
   private shuttingDown = false;
   private exiting = false;
+  private exitCode = 0;
 
   constructor(private readonly options: BuiltinExecutorOptions) {
     const { env, logger } = options;
@@ -69,8 +70,10 @@ export class BuiltinExecutor {
         kill: (taskId, policy) => this.kill(taskId, policy, "the scheduler asked"),
         shutdown: (grace) => this.shutdown(grace),
         error: (message) => {
+          // The agent is gone for good or refuses us: no task may outlive its executor.
           logger.error(message);
-          this.finish(1);
+          this.exitCode = 1;
+          this.shutdown(0);
         },
       },
     );
@@ -190,7 +193,7 @@ export class BuiltinExecutor {
     const all = [...this.tasks.values()];
     if (all.some((t) => t.phase !== RunPhase.ENDED)) return;
     if (all.length === 0 && !this.shuttingDown) return;
-    void Promise.all(all.map((t) => t.reported)).then(() => this.finish(0));
+    void Promise.all(all.map((t) => t.reported)).then(() => this.finish(this.exitCode));
   }
 
   private finish(code: number): void {
