@@ -162,6 +162,9 @@ export class GrpcTransport implements Transport {
       maxQueuedBytes: this.options.maxQueuedBytes ?? 256 * 1024 * 1024,
       channelOptions: {
         "grpc.use_local_subchannel_pool": 1,
+        // A Connect stream is never retried; without this grpc-js keeps every written frame
+        // in a retry buffer until the call commits.
+        "grpc.enable_retries": 0,
         "grpc.keepalive_time_ms": this.options.keepaliveMs ?? 10_000,
         "grpc.keepalive_timeout_ms": this.options.keepaliveTimeoutMs ?? 5_000,
         "grpc.keepalive_permit_without_calls": 1,
