@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import { RunTaskSchema } from "../../src/gen/dcos/v1/internal_pb.js";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { RunExit, runCommand, type RunOptions } from "../../src/cli/run.js";
-import { testLogger } from "../../src/runtime/log.js";
-import { Random } from "../../src/runtime/random.js";
+import { RunExit, type RunOptions } from "../../src/cli/run.js";
 import { MasterEndpoint } from "../support/master-endpoint.js";
+import { startCapturedRun } from "../support/captured-run.js";
 import { waitFor } from "../support/wait.js";
 
 const SEED = Number(process.env.DCOS_TEST_SEED ?? 5);
@@ -13,25 +12,8 @@ const SEED = Number(process.env.DCOS_TEST_SEED ?? 5);
 async function startRun(t: TestContext, agentResources: string, options: Partial<RunOptions> = {}) {
   const master = await MasterEndpoint.start({ agents: 1, agentResources });
   t.after(() => master.stop());
-  const out: string[] = [];
-  const err: string[] = [];
-  const exit = runCommand({
-    master: master.address,
-    name: "hello",
-    command: ["echo hello"],
-    cpus: 0.5,
-    mem: 64,
-    user: "nobody",
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    signal: new AbortController().signal,
-    clock: master.cluster.clock,
-    logger: testLogger(),
-    random: new Random(SEED),
-    ...options,
-  });
-  await waitFor(() => out.some((l) => l.startsWith("Subscribed")), "the run to subscribe to the master");
-  return { master, out, err, exit, agent: master.cluster.agents[0]! };
+  const run = await startCapturedRun(master.address, master.cluster.clock, SEED, options);
+  return { master, agent: master.cluster.agents[0]!, ...run };
 }
 
 describe("dcos-node run against the real master", () => {

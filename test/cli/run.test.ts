@@ -7,9 +7,8 @@ import { RunExit, runCommand, runSubcommand, type RunOptions } from "../../src/c
 import { rangesResource, scalarResource } from "../../src/resources/resource.js";
 import { ManualClock } from "../../src/runtime/clock.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
-import { testLogger } from "../../src/runtime/log.js";
-import { Random } from "../../src/runtime/random.js";
 import { FakeSchedulerServer, type EventInit, type FakeStream } from "../support/fake-scheduler-server.js";
+import { startCapturedRun } from "../support/captured-run.js";
 import { waitFor } from "../support/wait.js";
 
 const SEED = Number(process.env.DCOS_TEST_SEED ?? 99);
@@ -28,27 +27,8 @@ async function startRun(t: TestContext, options: Partial<RunOptions> = {}): Prom
   const fake = await FakeSchedulerServer.start();
   t.after(() => fake.stop());
   const clock = new ManualClock();
-  const out: string[] = [];
-  const err: string[] = [];
-  const abort = new AbortController();
-  const exit = runCommand({
-    master: fake.address,
-    name: "hello",
-    command: ["echo hello"],
-    cpus: 0.5,
-    mem: 64,
-    user: "nobody",
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    signal: abort.signal,
-    clock,
-    logger: testLogger(),
-    random: new Random(SEED),
-    ...options,
-  });
-  const stream = await fake.stream(1);
-  await waitFor(() => out.some((l) => l.startsWith("Subscribed")), "the run to subscribe");
-  return { fake, clock, out, err, abort, exit, stream };
+  const run = await startCapturedRun(fake.address, clock, SEED, options);
+  return { fake, clock, stream: await fake.stream(1), ...run };
 }
 
 function offer(id: string, agent: string, ...resources: Resource[]): EventInit {
