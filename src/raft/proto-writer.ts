@@ -1,3 +1,5 @@
+import { varintSize } from "../runtime/frame-codec.js";
+
 /**
  * A few protobuf wire-format primitives, for the hot paths that encode the same small
  * messages tens of thousands of times a second (WAL entries, proposals), where the
@@ -5,15 +7,7 @@
  * what toBinary produces (tests check), so fromBinary reads it back.
  */
 
-/** Bytes of the varint encoding of a non-negative safe integer. */
-export function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
+export { varintSize };
 
 /** Writes n as a varint at pos; returns the position after it. */
 export function writeVarint(out: Uint8Array, pos: number, n: number): number {

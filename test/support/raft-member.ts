@@ -28,6 +28,7 @@ export type MemberRequest =
   | { id: number; cmd: "status" }
   | { id: number; cmd: "exit" }
   | { id: number; cmd: "metrics" }
+  | { id: number; cmd: "cpu" }
   | { id: number; cmd: "items" }
   | { id: number; cmd: "write"; values: string[]; window: number }
   | { id: number; cmd: "tryWrite" }
@@ -75,6 +76,10 @@ async function handle(req: MemberRequest): Promise<unknown> {
   switch (req.cmd) {
     case "status":
       return api.status();
+    case "cpu": {
+      const u = process.cpuUsage();
+      return u.user + u.system;
+    }
     case "metrics":
       return system.metrics.snapshot();
     case "exit":
