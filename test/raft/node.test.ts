@@ -168,3 +168,36 @@ describe(`RaftNode on the simulated network (seed ${SEED})`, () => {
     await c.stop();
   });
 });
+
+describe(`RaftNode group commit and storage failure (seed ${SEED})`, () => {
+  it("puts proposals that arrive while an fsync runs into the next single fsync", async () => {
+    const c = await cluster();
+    const leader = await c.waitForLeader();
+    await c.clock.advance(300);
+    const fs = c.files(leader.address);
+    fs.holdSyncs();
+    const first = leader.api.propose(bytes("first"));
+    await c.clock.settle();
+    const before = fs.syncs;
+    const rest = Array.from({ length: 99 }, (_, i) => leader.api.propose(bytes(`p${i}`)));
+    await c.clock.settle();
+    fs.release();
+    const all = await c.settleOn(Promise.all([first, ...rest]));
+    assert.ok(all.ok);
+    assert.equal(fs.syncs - before, 2, "the held fsync, then one fsync for the 99 queued behind it");
+    await c.stop();
+  });
+
+  it("stops with every waiting proposal failed UNAVAILABLE when its storage fails", async () => {
+    const c = await cluster();
+    const leader = await c.waitForLeader();
+    await c.clock.advance(300);
+    c.files(leader.address).failSyncs(new Error("EIO: i/o error"));
+    const r = await c.settleOn(leader.api.propose(bytes("doomed")));
+    assert.ok(!r.ok && DcosError.is(r.error, Code.UNAVAILABLE), String(!r.ok && r.error));
+    assert.match((r as { error: Error }).error.message, /EIO/);
+    assert.equal(leader.node.status().state, "failed");
+    await assert.rejects(leader.api.propose(bytes("after")), (e: unknown) => DcosError.is(e, Code.UNAVAILABLE));
+    await c.stop();
+  });
+});

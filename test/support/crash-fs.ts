@@ -22,6 +22,7 @@ export class CrashFs implements FileSystem {
   readonly ops: string[] = [];
   syncs = 0;
   private held: (() => void)[] | undefined;
+  private syncError: Error | undefined;
 
   async mkdirp(): Promise<void> {}
 
@@ -83,6 +84,11 @@ export class CrashFs implements FileSystem {
     this.held ??= [];
   }
 
+  /** From now on every fdatasync fails with error (a dying disk). */
+  failSyncs(error: Error): void {
+    this.syncError = error;
+  }
+
   release(): void {
     const waiting = this.held ?? [];
     this.held = undefined;
@@ -91,6 +97,7 @@ export class CrashFs implements FileSystem {
 
   /** @internal */ async syncInode(inode: Inode, path: string): Promise<void> {
     if (this.held) await new Promise<void>((r) => this.held!.push(r));
+    if (this.syncError) throw this.syncError;
     inode.durable = inode.data.slice();
     this.syncs++;
     this.ops.push(`sync ${path}`);

@@ -90,6 +90,11 @@ export class SimRaftCluster<M extends StateMachine> {
     return m;
   }
 
+  /** The file system of a member (survives its crashes). */
+  files(address: string): CrashFs {
+    return this.fs.get(address)!;
+  }
+
   up(): Member<M>[] {
     return [...this.members.values()];
   }
