@@ -71,6 +71,6 @@ export const DRIVER_DEFAULTS = {
   maxMissedHeartbeats: 5,
   subscribeTimeoutMs: 15_000,
   callTimeoutMs: 10_000,
-  backoff: { initialMs: 500, maxMs: 30_000, factor: 2 },
+  backoff: { initialMs: 500, maxMs: 30_000 },
   maxImmediateRedirects: 3,
 } as const;
