@@ -150,6 +150,26 @@ describe("dcos-node run against a scripted master", () => {
     assert.equal(run.fake.callsOf("teardown").length, 1);
   });
 
+  it("with no signal given, SIGINT of the process is Ctrl-C (system clock), and the handlers are removed after", async (t) => {
+    const fake = await FakeSchedulerServer.start();
+    t.after(() => fake.stop());
+    const before = process.listenerCount("SIGINT");
+    const out: string[] = [];
+    const exit = runCommand({ master: fake.address, name: "sig", command: ["sleep", "100"], cpus: 0.1, mem: 16, user: "nobody", out: (l) => out.push(l), err: () => {} });
+    const stream = await fake.stream(1);
+    await waitFor(() => process.listenerCount("SIGINT") === before + 1 && out.length > 0, "the run to subscribe and take SIGINT");
+    stream.send(big("o-1"));
+    const [accept] = await fake.waitForCalls("accept", 1);
+    const taskId = (accept!.request.operations as { kind: { value: { taskInfos: { taskId: { value: string } }[] } } }[])[0]!.kind.value.taskInfos[0]!.taskId.value;
+    stream.send(status(taskId, { state: TaskState.RUNNING, uuid: 1 }));
+    await waitFor(() => out.some((l) => /TASK_RUNNING/.test(l)), "TASK_RUNNING shown");
+    process.emit("SIGINT", "SIGINT");
+    await fake.waitForCalls("kill", 1);
+    stream.send(status(taskId, { state: TaskState.KILLED, uuid: 2 }));
+    assert.equal(await exit, RunExit.INTERRUPTED);
+    assert.equal(process.listenerCount("SIGINT"), before);
+  });
+
   it("kills the task at --timeout and exits 124; tears down anyway if the kill is not answered", async (t) => {
     const run = await startRun(t, { timeoutSeconds: 10, killTimeoutSeconds: 5 });
     const taskId = await launched(run);
