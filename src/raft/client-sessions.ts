@@ -1,11 +1,11 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   RaftClientSessionSchema,
-  RaftProposalSchema,
   RaftStateMachineSnapshotSchema,
   type RaftClientSession,
 } from "../gen/dcos/v1/raft_pb.js";
 import { Code, DcosError, asDcosError } from "../runtime/error.js";
+import { WireReader } from "../runtime/frame-codec.js";
 import { bytesFieldSize, tag, varintFieldSize, writeBytesField, writeVarintField } from "./proto-writer.js";
 import type { StateMachine } from "./state-machine.js";
 
@@ -31,13 +31,13 @@ export class ClientSessions<M extends StateMachine> {
 
   /** Applies the data of a NORMAL entry (an encoded RaftProposal). */
   apply(data: Uint8Array, index: number): ApplyResult {
-    let proposal;
+    let proposal: Proposal;
     try {
-      proposal = fromBinary(RaftProposalSchema, data);
+      proposal = decodeProposal(data);
     } catch (e) {
       return { ok: false, error: new DcosError(Code.INVALID_ARGUMENT, `Entry ${index} is not a proposal: ${asDcosError(e).message}`) };
     }
-    const seq = Number(proposal.sequence);
+    const seq = proposal.sequence;
     let session = this.sessions.get(proposal.client);
     if (session) {
       const previous = session.get(seq);
@@ -91,14 +91,44 @@ function lowest(session: Map<number, Uint8Array>): number {
   return session.keys().next().value ?? 0;
 }
 
-const utf8 = new TextEncoder();
+/** A decoded RaftProposal (sequence as a number). */
+export interface Proposal {
+  client: string;
+  sequence: number;
+  command: Uint8Array;
+}
+
+/** The UTF-8 bytes of the last client id encoded (a member proposes for one client id mostly). */
+let lastClient = { text: "", bytes: new Uint8Array(0) };
 
 /** Encodes a command for proposal (a RaftProposal, by hand: it is on every proposal's path). */
 export function encodeProposal(client: string, sequence: number, command: Uint8Array): Uint8Array {
-  const id = utf8.encode(client);
+  if (lastClient.text !== client) lastClient = { text: client, bytes: new TextEncoder().encode(client) };
+  const id = lastClient.bytes;
   const out = new Uint8Array(bytesFieldSize(id.length) + varintFieldSize(sequence) + bytesFieldSize(command.length));
   let pos = writeBytesField(out, 0, tag.bytes(1), id);
   pos = writeVarintField(out, pos, tag.varint(2), sequence);
   writeBytesField(out, pos, tag.bytes(3), command);
   return out;
+}
+
+/** Decodes a RaftProposal by hand (every applied entry goes through here); throws on malformed bytes. */
+export function decodeProposal(data: Uint8Array): Proposal {
+  const r = WireReader.of(data);
+  const p: Proposal = { client: "", sequence: 0, command: new Uint8Array(0) };
+  while (!r.done()) {
+    const [field, wire] = r.tag();
+    if (field === 1 && wire === 2) {
+      const [s, e] = r.lengthDelimited();
+      p.client = r.buf.toString("utf8", s, e);
+    } else if (field === 2 && wire === 0) {
+      p.sequence = r.varint();
+    } else if (field === 3 && wire === 2) {
+      const [s, e] = r.lengthDelimited();
+      p.command = r.buf.subarray(s, e);
+    } else {
+      r.skip(wire);
+    }
+  }
+  return p;
 }

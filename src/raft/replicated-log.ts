@@ -31,7 +31,7 @@ export class ReplicatedLogMachine implements StateMachine {
     switch (cmd.command.case) {
       case "append": {
         const position = this.next;
-        this.records.push(cmd.command.value.data);
+        this.records.push(cmd.command.value.data.slice());
         return toBinary(ReplicatedLogRecordSchema, create(ReplicatedLogRecordSchema, { position: BigInt(position) }));
       }
       case "truncate": {

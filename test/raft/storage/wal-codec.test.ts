@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RaftProposalSchema, RaftWalRecordSchema } from "../../../src/gen/dcos/v1/raft_pb.js";
 import { Random } from "../../../src/runtime/random.js";
-import { encodeProposal } from "../../../src/raft/client-sessions.js";
+import { decodeProposal, encodeProposal } from "../../../src/raft/client-sessions.js";
 import { encodeRecords, type WalRecord } from "../../../src/raft/storage/wal-codec.js";
 import { encodeFrame } from "../../../src/raft/storage/wal-frame.js";
 import { entry, hardState } from "./records.js";
@@ -36,11 +36,17 @@ describe("hand-written encoders (the WAL's and proposals' hot paths)", () => {
     }
   });
 
-  it("encode proposals byte for byte as protobuf-es does", () => {
+  it("encode proposals byte for byte as protobuf-es does, and decode them back", () => {
     for (const [client, seq, size] of [["c", 0, 0], ["client-é", 1, 1], ["x".repeat(200), 2 ** 40 + 3, 1000]] as const) {
       const command = new Uint8Array(size).fill(9);
       const expected = toBinary(RaftProposalSchema, create(RaftProposalSchema, { client, sequence: BigInt(seq), command }));
       assert.deepEqual(encodeProposal(client, seq, command), expected);
+      const back = decodeProposal(expected);
+      assert.deepEqual({ ...back, command: [...back.command] }, { client, sequence: seq, command: [...command] });
     }
+  });
+
+  it("refuses a malformed proposal instead of misreading it", () => {
+    assert.throws(() => decodeProposal(new Uint8Array([0x0a, 0x05, 0x61])), /runs past the end/);
   });
 });
