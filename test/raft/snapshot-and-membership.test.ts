@@ -25,6 +25,20 @@ describe("Raft snapshots and log compaction", () => {
     assert.deepEqual(cNode.sm.data().at(-1), "after");
   });
 
+  it("a lost snapshot is sent again once the follower is found stalled", () => {
+    const c = new TestCluster(["a", "b", "c"]);
+    c.elect("a");
+    c.isolate("c");
+    for (let i = 0; i < 10; i++) c.propose("a", `v${i}`);
+    c.node("a").compact(0);
+    c.heal();
+    let lost = 0;
+    c.filter = (m) => m.body.case === "installSnapshotRequest" && lost++ === 0;
+    c.tickAll(40);
+    assert.equal(lost, 2, "sent twice");
+    assert.deepEqual(c.node("c").sm.data(), c.node("a").sm.data());
+  });
+
   it("a member restarts from its own snapshot plus the log after it", () => {
     const c = new TestCluster(["a", "b", "c"]);
     c.elect("a");

@@ -43,15 +43,10 @@ export class Progress {
     this.stalledTicks = 0;
   }
 
+  /** Back to probing from the known match (a snapshot that was sent may have been lost). */
   becomeProbe(): void {
-    if (this.state === ProgressState.Snapshot) {
-      const pending = this.pendingSnapshot;
-      this.transition(ProgressState.Probe);
-      this.next = Math.max(this.match + 1, pending + 1);
-    } else {
-      this.transition(ProgressState.Probe);
-      this.next = this.match + 1;
-    }
+    this.transition(ProgressState.Probe);
+    this.next = this.match + 1;
   }
 
   becomeReplicate(): void {

@@ -26,7 +26,7 @@ describe("Raft randomized simulation", () => {
 
   it("5 members with membership changes (remove, re-add as a learner with an empty disk, promote) under the same faults", () => {
     let changes = 0;
-    for (const seed of seeds(40)) {
+    for (const seed of seeds(30)) {
       const options: SimOptions = { seed, members: 5, membershipEveryMs: 60 };
       const workload = new ProposalsWorkload();
       const sim = runSeed(options, () => new Simulation(options, workload), (s) => s.run());
@@ -34,6 +34,23 @@ describe("Raft randomized simulation", () => {
     }
     assert.ok(changes > 0, "membership changed");
   });
+
+  const heavy: Partial<SimOptions> = { crashEveryMs: 60, partitionEveryMs: 80, drop: 0.1, reorder: 0.2, chaosMs: 3000 };
+  for (const [name, raft] of [
+    ["with PreVote and CheckQuorum", {}],
+    ["without PreVote and CheckQuorum", { preVote: false, checkQuorum: false }],
+  ] as const) {
+    it(`heavy churn (a crash every 60 ms, a partition every 80 ms, 10% loss), 5 members ${name}`, () => {
+      let acknowledged = 0;
+      for (const seed of seeds(25)) {
+        const options: SimOptions = { ...heavy, seed, members: 5, raft };
+        const workload = new ProposalsWorkload(0.5);
+        runSeed(options, () => new Simulation(options, workload), (s) => s.run());
+        acknowledged += workload.acknowledged.size;
+      }
+      assert.ok(acknowledged > 0);
+    });
+  }
 
   it("replays a seed identically", () => {
     const trace = () => {

@@ -11,7 +11,7 @@ import { MemoryStorage } from "../../../src/raft/core/log-storage.js";
 import { RaftRole, type Ready, type ReadState } from "../../../src/raft/core/ready.js";
 import { Random } from "../../../src/runtime/random.js";
 import { AppliedRecord, checkAppliedInOrder, checkLogMatching } from "../support/invariants.js";
-import { TestNode } from "../support/node.js";
+import { TestNode, type NodeOptions } from "../support/node.js";
 import { EventQueue } from "./event-queue.js";
 
 /** One member of a simulated group, with its in-flight disk write. */
@@ -62,6 +62,8 @@ export interface SimOptions {
    *  removed member back as a learner with an empty disk, promote a caught-up learner. */
   membershipEveryMs?: number;
   tickMs?: number;
+  /** Options of every member's core (e.g. preVote, checkQuorum). */
+  raft?: NodeOptions;
 }
 
 const DEFAULTS = {
@@ -76,6 +78,7 @@ const DEFAULTS = {
   compactEveryMs: 100,
   membershipEveryMs: 0,
   tickMs: 10,
+  raft: {},
 };
 
 /**
@@ -116,7 +119,7 @@ export class Simulation {
     this.rng = new Random(options.seed);
     const ids = Array.from({ length: options.members }, (_, i) => `n${i + 1}`);
     for (const id of ids) {
-      const node = new TestNode(id, new MemoryStorage(), { seed: this.rng.int(1 << 30), peers: ids });
+      const node = new TestNode(id, new MemoryStorage(), { ...this.options.raft, seed: this.rng.int(1 << 30), peers: ids });
       const member = new SimMember(node, this.rng.int(this.options.tickMs));
       node.onApply = (e) => this.onApply(member, e);
       this.members.push(member);
@@ -271,7 +274,7 @@ export class Simulation {
   private replaceWithEmpty(m: SimMember): void {
     const incarnation = m.node.incarnation + 1;
     m.write = undefined;
-    m.node = new TestNode(m.id, new MemoryStorage(), { seed: this.rng.int(1 << 30) });
+    m.node = new TestNode(m.id, new MemoryStorage(), { ...this.options.raft, seed: this.rng.int(1 << 30) });
     m.node.incarnation = incarnation;
     m.node.onApply = (e) => this.onApply(m, e);
     this.workload.onReset(m);
