@@ -1,0 +1,244 @@
+/**
+ * The master's /state and /state-summary in the shapes Mesos operators' tools read
+ * (agents are "slaves" there, ids are "id", times are seconds since the epoch), built from
+ * the Operator API's GetStateResponse so both views agree.
+ */
+import { FrameworkInfo_Capability, type FrameworkInfo, type MasterInfo } from "../gen/dcos/v1/cluster_pb.js";
+import type { Attribute, Labels } from "../gen/dcos/v1/common_pb.js";
+import { Value_Type } from "../gen/dcos/v1/common_pb.js";
+import type { Offer } from "../gen/dcos/v1/offers_pb.js";
+import { AgentEntry_Status, type AgentEntry, type FrameworkEntry, type GetStateResponse } from "../gen/dcos/v1/operator_pb.js";
+import type { Task, TaskStatus } from "../gen/dcos/v1/tasks_pb.js";
+import { reservedJson, resourcesJson, taskStateName } from "./resources-json.js";
+
+export interface MasterJsonContext {
+  cluster: string;
+  /** The master's flags as given (strings, as Mesos shows them). */
+  flags: Record<string, string>;
+  /** The leading master (this one while masters are not replicated). */
+  leader: MasterInfo | undefined;
+  /** When this master was elected (seconds since the epoch). */
+  electedTime: number;
+}
+
+type Json = Record<string, unknown>;
+
+export function attributesJson(attributes: readonly Attribute[]): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  for (const a of attributes) {
+    if (a.type === Value_Type.SCALAR) out[a.name] = a.scalar?.value ?? 0;
+    else if (a.type === Value_Type.RANGES) out[a.name] = `[${(a.ranges?.range ?? []).map((r) => `${r.begin}-${r.end}`).join(", ")}]`;
+    else if (a.type === Value_Type.SET) out[a.name] = `{${(a.set?.item ?? []).join(", ")}}`;
+    else out[a.name] = a.text?.value ?? "";
+  }
+  return out;
+}
+
+function labelsJson(labels: Labels | undefined): Json[] | undefined {
+  return labels && labels.labels.length > 0 ? labels.labels.map((l) => ({ key: l.key, value: l.value })) : undefined;
+}
+
+function statusJson(s: TaskStatus): Json {
+  const out: Json = { state: taskStateName(s.state), timestamp: s.timestamp };
+  if (s.message) out.message = s.message;
+  if (s.healthy !== undefined) out.healthy = s.healthy;
+  return out;
+}
+
+export function taskJson(t: Task): Json {
+  const out: Json = {
+    id: t.taskId?.value ?? "",
+    name: t.name,
+    framework_id: t.frameworkId?.value ?? "",
+    executor_id: t.executorId?.value ?? "",
+    slave_id: t.agentId?.value ?? "",
+    state: taskStateName(t.state),
+    resources: resourcesJson(t.resources),
+    role: t.role,
+    statuses: t.statuses.map(statusJson),
+  };
+  const labels = labelsJson(t.labels);
+  if (labels) out.labels = labels;
+  return out;
+}
+
+function offerJson(o: Offer): Json {
+  return { id: o.id?.value ?? "", framework_id: o.frameworkId?.value ?? "", slave_id: o.agentId?.value ?? "", resources: resourcesJson(o.resources) };
+}
+
+function capabilityNames(info: FrameworkInfo): string[] {
+  return info.capabilities.map((c) => FrameworkInfo_Capability[c] ?? String(c));
+}
+
+function agentJson(a: AgentEntry): Json {
+  const info = a.agentInfo!;
+  return {
+    id: info.id?.value ?? "",
+    pid: info.pid,
+    hostname: info.hostname,
+    port: info.port,
+    registered_time: a.registeredTime,
+    active: a.status === AgentEntry_Status.ACTIVE,
+    attributes: attributesJson(info.attributes),
+    resources: resourcesJson(a.totalResources),
+    used_resources: resourcesJson(a.allocatedResources),
+    offered_resources: resourcesJson(a.offeredResources),
+    reserved_resources: reservedJson(a.totalResources),
+    unreserved_resources: resourcesJson(a.totalResources.filter((r) => r.reservations.length === 0)),
+  };
+}
+
+function frameworkInfoJson(info: FrameworkInfo): Json {
+  return {
+    id: info.id?.value ?? "",
+    name: info.name,
+    user: info.user,
+    roles: info.roles,
+    role: info.roles[0] ?? "*",
+    principal: info.principal,
+    hostname: info.hostname,
+    webui_url: info.webuiUrl,
+    failover_timeout: info.failoverTimeout,
+    checkpoint: info.checkpoint,
+    capabilities: capabilityNames(info),
+  };
+}
+
+/** Tasks by framework id, for nesting them under their frameworks as Mesos does. */
+function byFramework(tasks: readonly Task[]): Map<string, Json[]> {
+  const out = new Map<string, Json[]>();
+  for (const t of tasks) {
+    const id = t.frameworkId?.value ?? "";
+    let list = out.get(id);
+    if (!list) out.set(id, (list = []));
+    list.push(taskJson(t));
+  }
+  return out;
+}
+
+function frameworkJson(f: FrameworkEntry, tasks: Map<string, Json[]>, unreachable: Map<string, Json[]>, completed: Map<string, Json[]>): Json {
+  const info = f.frameworkInfo!;
+  const id = info.id?.value ?? "";
+  const used = resourcesJson(f.allocatedResources);
+  return {
+    ...frameworkInfoJson(info),
+    active: f.active,
+    connected: f.connected,
+    recovered: false,
+    registered_time: f.registeredTime,
+    suppressed_roles: f.suppressedRoles,
+    resources: used,
+    used_resources: used,
+    allocated_resources: used,
+    offered_resources: resourcesJson(f.offeredResources),
+    tasks: tasks.get(id) ?? [],
+    unreachable_tasks: unreachable.get(id) ?? [],
+    completed_tasks: completed.get(id) ?? [],
+    offers: f.offers.map(offerJson),
+    labels: labelsJson(info.labels) ?? [],
+  };
+}
+
+function masterFields(state: GetStateResponse, ctx: MasterJsonContext): Json {
+  const m = state.masterInfo!;
+  const leader = ctx.leader;
+  return {
+    version: m.version,
+    id: m.id,
+    pid: m.pid,
+    hostname: m.hostname,
+    cluster: ctx.cluster,
+    start_time: state.startTime,
+    elected_time: ctx.electedTime,
+    leader: leader?.pid ?? "",
+    leader_info: leader ? { id: leader.id, pid: leader.pid, hostname: leader.hostname, port: leader.port, version: leader.version } : undefined,
+    state_version: Number(state.stateVersion),
+  };
+}
+
+/** GET /state. */
+export function masterStateJson(state: GetStateResponse, ctx: MasterJsonContext): Json {
+  const agents = state.getAgents?.agents ?? [];
+  const t = state.getTasks!;
+  const tasks = byFramework(t.tasks);
+  const unreachable = byFramework(t.unreachableTasks);
+  const completed = byFramework(t.completedTasks);
+  const frameworks = state.getFrameworks?.frameworks ?? [];
+  const known = new Set(frameworks.map((f) => f.frameworkInfo?.id?.value ?? ""));
+  return {
+    ...masterFields(state, ctx),
+    activated_slaves: agents.filter((a) => a.status === AgentEntry_Status.ACTIVE).length,
+    deactivated_slaves: 0,
+    unreachable_slaves: agents.filter((a) => a.status === AgentEntry_Status.UNREACHABLE).length,
+    flags: ctx.flags,
+    slaves: agents.map(agentJson),
+    frameworks: frameworks.map((f) => frameworkJson(f, tasks, unreachable, completed)),
+    completed_frameworks: (state.getFrameworks?.completedFrameworks ?? []).map((info) => ({
+      ...frameworkInfoJson(info),
+      active: false,
+      tasks: [],
+      completed_tasks: completed.get(info.id?.value ?? "") ?? [],
+    })),
+    orphan_tasks: t.tasks.filter((x) => !known.has(x.frameworkId?.value ?? "")).map(taskJson),
+    unregistered_frameworks: [],
+  };
+}
+
+/** Counts of tasks per "TASK_<STATE>" key, for /state-summary. */
+function countStates(tasks: Iterable<Task>, key: (t: Task) => string): Map<string, Record<string, number>> {
+  const out = new Map<string, Record<string, number>>();
+  for (const t of tasks) {
+    const k = key(t);
+    let counts = out.get(k);
+    if (!counts) out.set(k, (counts = {}));
+    const name = taskStateName(t.state);
+    counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return out;
+}
+
+const SUMMARY_STATES = ["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED", "TASK_KILLED", "TASK_FAILED", "TASK_LOST", "TASK_ERROR", "TASK_UNREACHABLE"];
+
+function withStates(counts: Record<string, number> | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of SUMMARY_STATES) out[s] = counts?.[s] ?? 0;
+  return out;
+}
+
+/** GET /state-summary: agents and frameworks with task counts, no task lists (cheap to poll). */
+export function masterStateSummaryJson(state: GetStateResponse, ctx: MasterJsonContext): Json {
+  const t = state.getTasks!;
+  const all = [...t.tasks, ...t.unreachableTasks, ...t.completedTasks];
+  const perAgent = countStates(all, (x) => x.agentId?.value ?? "");
+  const perFramework = countStates(all, (x) => x.frameworkId?.value ?? "");
+  const frameworksOnAgent = new Map<string, Set<string>>();
+  const agentsOfFramework = new Map<string, Set<string>>();
+  for (const x of t.tasks) {
+    const a = x.agentId?.value ?? "";
+    const f = x.frameworkId?.value ?? "";
+    if (!frameworksOnAgent.has(a)) frameworksOnAgent.set(a, new Set());
+    if (!agentsOfFramework.has(f)) agentsOfFramework.set(f, new Set());
+    frameworksOnAgent.get(a)!.add(f);
+    agentsOfFramework.get(f)!.add(a);
+  }
+  return {
+    ...masterFields(state, ctx),
+    slaves: (state.getAgents?.agents ?? []).map((a) => {
+      const json = agentJson(a);
+      return { ...json, ...withStates(perAgent.get(json.id as string)), framework_ids: [...(frameworksOnAgent.get(json.id as string) ?? [])] };
+    }),
+    frameworks: (state.getFrameworks?.frameworks ?? []).map((f) => {
+      const info = f.frameworkInfo!;
+      const id = info.id?.value ?? "";
+      return {
+        ...frameworkInfoJson(info),
+        active: f.active,
+        connected: f.connected,
+        used_resources: resourcesJson(f.allocatedResources),
+        offered_resources: resourcesJson(f.offeredResources),
+        ...withStates(perFramework.get(id)),
+        slave_ids: [...(agentsOfFramework.get(id) ?? [])],
+      };
+    }),
+  };
+}

@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { afterEach, describe, it } from "node:test";
+import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { startMasterHttp, type RunningMasterHttp } from "../../src/operator/master-http.js";
+import { Cluster, commandTask } from "../master/harness.js";
+import { waitFor } from "../support/wait.js";
+
+let cluster: Cluster | undefined;
+let http: RunningMasterHttp | undefined;
+afterEach(async () => {
+  await http?.close();
+  await cluster?.stop();
+  http = undefined;
+  cluster = undefined;
+});
+
+async function start(options: { agents?: number } = {}): Promise<{ c: Cluster; h: RunningMasterHttp; url: string }> {
+  const c = (cluster = await Cluster.start({ agents: options.agents ?? 2, agentResources: "cpus:4;mem:4096;disk:1000;ports:[31000-32000]" }));
+  const h = (http = await startMasterHttp({
+    host: "127.0.0.1",
+    port: 0,
+    master: c.facade,
+    metrics: c.masterSystem.metrics,
+    cluster: "test",
+    version: "9.9.9",
+    flags: { allocationInterval: 1000, hostname: "m1" },
+  }));
+  return { c, h, url: `http://${h.address}` };
+}
+
+async function getJson(url: string): Promise<{ status: number; body: Record<string, any> }> {
+  const r = await fetch(url, { redirect: "manual" });
+  return { status: r.status, body: (await r.json()) as Record<string, any> };
+}
+
+/** One framework with task t1 launched on the first offer and reported RUNNING. */
+async function runningTask(c: Cluster): Promise<{ frameworkId: string }> {
+  const s = await c.subscribe("fw");
+  const offer = s.sink.offers()[0]!;
+  await c.launch(s, [offer], [commandTask("t1", "cpus:1;mem:128")]);
+  const agent = c.agents.find((a) => a.agentId === offer.agentId!.value)!;
+  agent.update(s.frameworkId, "t1", TaskState.RUNNING);
+  await c.clock.settle();
+  return { frameworkId: s.frameworkId };
+}
+
+describe("master HTTP", () => {
+  it("/state shows agents as slaves, frameworks with their tasks, resources total/used/offered and the leader", async () => {
+    const { c, url } = await start();
+    const { frameworkId } = await runningTask(c);
+    const { status, body } = await getJson(`${url}/state`);
+    assert.equal(status, 200);
+    assert.equal(body.version, body.leader_info.version, "the master's version");
+    assert.equal(body.cluster, "test");
+    assert.equal(body.leader, body.pid, "a single master leads");
+    assert.equal(body.activated_slaves, 2);
+    assert.equal(body.slaves.length, 2);
+    const slave = body.slaves.find((s: any) => s.used_resources.cpus === 1);
+    assert.ok(slave, "the agent running t1 shows its used cpus");
+    assert.deepEqual(slave.resources, { cpus: 4, mem: 4096, disk: 1000, gpus: 0, ports: "[31000-32000]" });
+    assert.equal(slave.used_resources.mem, 128);
+    assert.equal(body.frameworks.length, 1);
+    const fw = body.frameworks[0];
+    assert.equal(fw.id, frameworkId);
+    assert.equal(fw.name, "fw");
+    assert.equal(fw.active, true);
+    assert.equal(fw.tasks.length, 1);
+    assert.equal(fw.tasks[0].id, "t1");
+    assert.equal(fw.tasks[0].state, "TASK_RUNNING");
+    assert.equal(fw.tasks[0].slave_id, slave.id);
+    assert.equal(fw.used_resources.cpus, 1);
+    assert.equal(typeof body.start_time, "number");
+    assert.equal(body.flags.allocation_interval, "1000");
+  });
+
+  it("/state-summary counts tasks per agent and framework without listing them", async () => {
+    const { c, url } = await start();
+    const { frameworkId } = await runningTask(c);
+    const { body } = await getJson(`${url}/state-summary`);
+    assert.equal(body.frameworks[0].id, frameworkId);
+    assert.equal(body.frameworks[0].TASK_RUNNING, 1);
+    assert.equal(body.frameworks[0].tasks, undefined);
+    assert.equal(body.slaves.reduce((n: number, s: any) => n + s.TASK_RUNNING, 0), 1);
+  });
+
+  it("/state is serialized once per change, not once per request", async () => {
+    const { c, h, url } = await start();
+    await getJson(`${url}/state`);
+    await getJson(`${url}/state`);
+    await getJson(`${url}/state`);
+    assert.equal(h.stateBuilds(), 1, "three requests, no change: one build");
+    await runningTask(c);
+    const { body } = await getJson(`${url}/state`);
+    assert.equal(h.stateBuilds(), 2, "a change makes the next request rebuild");
+    assert.equal(body.frameworks[0].tasks[0].state, "TASK_RUNNING", "and it shows the change");
+  });
+
+  it("/metrics/snapshot has the Mesos keys and /metrics the same values as Prometheus text", async () => {
+    const { c, url } = await start();
+    await runningTask(c);
+    const { body } = await getJson(`${url}/metrics/snapshot`);
+    assert.equal(body["master/tasks_running"], 1);
+    assert.equal(body["master/slaves_active"], 2);
+    assert.equal(body["master/frameworks_active"], 1);
+    assert.equal(body["master/elected"], 1);
+    const r = await fetch(`${url}/metrics`);
+    assert.match(r.headers.get("content-type") ?? "", /text\/plain/);
+    const text = await r.text();
+    assert.match(text, /^dcos_master_tasks_running 1$/m);
+    assert.match(text, /^dcos_master_slaves_active 2$/m);
+  });
+
+  it("/health, /version, /flags; /redirect sends to the leader; unknown paths get a JSON 404", async () => {
+    const { url, h } = await start({ agents: 0 });
+    assert.deepEqual((await getJson(`${url}/health`)).body, { healthy: true });
+    assert.deepEqual((await getJson(`${url}/version`)).body, { version: "9.9.9" });
+    assert.equal((await getJson(`${url}/flags`)).body.flags.hostname, "m1");
+    const r = await fetch(`${url}/redirect`, { redirect: "manual" });
+    assert.equal(r.status, 307);
+    assert.equal(r.headers.get("location"), `http://${h.address}/`);
+    const missing = await getJson(`${url}/nope`);
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.error, "NOT_FOUND");
+    assert.match(missing.body.message, /No endpoint GET \/nope/);
+  });
+
+  it("/events streams SUBSCRIBED with the state, then the cluster events as they happen", async () => {
+    const { c, url } = await start({ agents: 1 });
+    const controller = new AbortController();
+    const r = await fetch(`${url}/events`, { signal: controller.signal });
+    assert.equal(r.headers.get("content-type"), "text/event-stream");
+    const reader = r.body!.getReader();
+    let text = "";
+    const pump = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        text += new TextDecoder().decode(value);
+      }
+    })().catch(() => undefined);
+    await waitFor(() => text.includes("event: SUBSCRIBED"), "SUBSCRIBED");
+    await runningTask(c);
+    await waitFor(() => text.includes("event: TASK_UPDATED"), "TASK_UPDATED on /events");
+    const types = [...text.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+    assert.deepEqual(
+      types.filter((t) => t !== "HEARTBEAT"),
+      ["SUBSCRIBED", "FRAMEWORK_ADDED", "OFFERS_MADE", "TASK_ADDED", "TASK_UPDATED"],
+    );
+    const subscribed = JSON.parse(text.split("\n").find((l) => l.startsWith("data: {\"type\":\"SUBSCRIBED\""))!.slice(6));
+    assert.equal(subscribed.state.slaves.length, 1);
+    const updated = JSON.parse(text.split("\n").filter((l) => l.includes('"TASK_UPDATED"'))[0]!.slice(6));
+    assert.equal(updated.taskUpdated.state, "TASK_STATE_RUNNING");
+    controller.abort();
+    await pump;
+  });
+});
