@@ -22,7 +22,7 @@ const ENTRY_BYTES = 100;
 export async function run(report: Reporter, args: string[]): Promise<void> {
   const opt = (name: string, dflt: number): number => Number(args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt);
   const trials = opt("trials", 3);
-  const window = opt("window", 1024);
+  const window = opt("window", 4096);
   const seconds = opt("seconds", 3);
   const rate = opt("rate", 1000);
   const kills = opt("kills", trials);
@@ -32,7 +32,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const cluster = await ProcessCluster.start(3, "count", root);
   try {
     let leader = await cluster.leader(15_000);
-    await leader.call({ cmd: "load", durationMs: 500, window, size: ENTRY_BYTES });
+    await leader.call({ cmd: "load", durationMs: 1500, window, size: ENTRY_BYTES });
 
     const rates: number[] = [];
     const cpuPerEntry: number[] = [];
