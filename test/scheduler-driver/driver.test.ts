@@ -232,6 +232,22 @@ describe("SchedulerDriver against a scripted master", () => {
     assert.equal(driver.master, leader.address);
   });
 
+  it("leaves a master that a call says is no longer the leader, for the leader it names", async (t) => {
+    const leader = await FakeSchedulerServer.start();
+    t.after(() => leader.stop());
+    const { fake, driver, clock } = await setup(t, { reconcileOnSubscribe: false });
+    await driver.start();
+    fake.failNext("revive", new DcosError(Code.UNAVAILABLE, "Not the leader any more", { details: { leader: leader.address } }));
+    await assert.rejects(driver.revive(), (e: unknown) => DcosError.is(e, Code.UNAVAILABLE) && (e as DcosError).details["leader"] === leader.address);
+    await waitFor(async () => {
+      await clock.settle();
+      return leader.streams.length === 1;
+    }, "a subscription to the new leader");
+    assert.equal(leader.streams[0]!.request.frameworkInfo?.id?.value, "fw-1");
+    await waitFor(() => driver.state === DriverState.SUBSCRIBED, "resubscription at the new leader");
+    assert.equal(driver.master, leader.address);
+  });
+
   it("moves on to the next master of the list when one is down", async (t) => {
     const down = await FakeSchedulerServer.start();
     const up = await FakeSchedulerServer.start();

@@ -153,6 +153,7 @@ export class SchedulerDriverActor extends Actor {
       const error = asDcosError(err, Code.UNKNOWN);
       this.counters.callsFailed.inc();
       this.log.debug({ method, code: Code[error.code], err: error.message }, "Call to the master failed");
+      if (error.details["leader"] !== undefined) this.system.enqueueFunction(this, () => this.deposed(connection, error));
       throw error;
     });
   }
@@ -270,6 +271,13 @@ export class SchedulerDriverActor extends Actor {
       return;
     }
     this.lost(error ?? new DcosError(Code.UNAVAILABLE, `Master ${this.master} ended the event stream`), this.current === DriverState.CONNECTING);
+  }
+
+  /** A call named another leader: the master of this connection was deposed; follow the hint. */
+  private deposed(connection: SchedulerConnection, error: DcosError): void {
+    if (connection !== this.connection || this.current !== DriverState.SUBSCRIBED) return;
+    this.log.warn({ master: this.master, leader: error.details["leader"] }, "A call says the master is no longer the leader");
+    this.lost(error, false);
   }
 
   /** The stream is gone: pick the next master and reconnect after a delay. */
