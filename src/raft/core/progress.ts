@@ -31,7 +31,15 @@ export class Progress {
   /** Leader ticks since the follower's match last advanced while it lagged. */
   stalledTicks = 0;
 
-  constructor(next: number, private readonly maxInflight: number) {
+  /**
+   * @param minRound answers echoing an older read round predate this Progress (they come
+   *   from an earlier server under the same id, removed and added again) and are ignored.
+   */
+  constructor(
+    next: number,
+    private readonly maxInflight: number,
+    readonly minRound = 0,
+  ) {
     this.next = next;
   }
 

@@ -250,13 +250,18 @@ export class Raft {
     this.syncProgress();
   }
 
-  /** Keeps one Progress per member of the current membership. */
+  /**
+   * Keeps one Progress per member of the current membership. A member added while this
+   * member leads starts a new read round, so that late answers to messages sent before
+   * (to an earlier server with the same id) are not taken for its own.
+   */
   private syncProgress(): void {
     const m = this.membership();
     for (const id of [...this.progress.keys()]) if (!m.has(id)) this.progress.delete(id);
     for (const id of m.members()) {
       if (this.progress.has(id)) continue;
-      const pr = new Progress(this.log.lastIndex() + 1, this.maxInflight);
+      const minRound = this.roleValue === RaftRole.Leader ? ++this.reads.round : 0;
+      const pr = new Progress(this.log.lastIndex() + 1, this.maxInflight, minRound);
       if (id === this.id) pr.match = this.stableIndex();
       this.progress.set(id, pr);
     }
@@ -698,8 +703,11 @@ export class Raft {
     if (this.roleValue !== RaftRole.Leader) return this.drop(m, `this member is ${this.roleValue}`);
     const pr = this.progress.get(m.from);
     if (!pr) return this.drop(m, `${m.from} is not a member`);
-    pr.recentActive = true;
     const body = m.body;
+    if (body.case === "appendEntriesResponse" && Number(body.value.readRound) < pr.minRound) {
+      return this.drop(m, `it answers a message sent before ${m.from} was added`);
+    }
+    pr.recentActive = true;
     if (body.case === "appendEntriesResponse") {
       const resp = body.value;
       this.onReadAck(pr, Number(resp.readRound));

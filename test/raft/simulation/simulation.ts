@@ -95,7 +95,9 @@ export class Simulation {
   readonly members: SimMember[] = [];
   readonly applied = new AppliedRecord();
   readonly options: Required<SimOptions>;
-  private readonly net = new EventQueue<RaftMessage>();
+  private readonly net = new EventQueue<{ m: RaftMessage; sentAt: number }>();
+  /** When a member last came back as a new server (its old connections' messages are gone). */
+  private readonly wipedAt = new Map<string, number>();
   private cut = new Set<string>();
   private healAt = 0;
   private readonly leaderOfTerm = new Map<number, string>();
@@ -270,8 +272,10 @@ export class Simulation {
     if (change.type === RaftMembershipChangeType.ADD_LEARNER) this.replaceWithEmpty(this.member(change.member)!);
   }
 
-  /** A removed member comes back as a new server: empty disk, nothing applied. */
+  /** A removed member comes back as a new server under the same id: empty disk, nothing
+   *  applied; messages in flight to the old server are lost, those from it may arrive. */
   private replaceWithEmpty(m: SimMember): void {
+    this.wipedAt.set(m.id, this.now);
     const incarnation = m.node.incarnation + 1;
     m.write = undefined;
     m.node = new TestNode(m.id, new MemoryStorage(), { ...this.options.raft, seed: this.rng.int(1 << 30) });
@@ -292,14 +296,18 @@ export class Simulation {
     for (let i = 0; i < copies; i++) {
       let delay = this.rng.between(1, 4);
       if (this.rng.chance(o.reorder)) delay += this.rng.between(1, 30);
-      this.net.push(this.now + delay, m);
+      this.net.push(this.now + delay, { m, sentAt: this.now });
     }
   }
 
   private deliver(): void {
-    for (let m = this.net.popDue(this.now); m; m = this.net.popDue(this.now)) {
+    for (let e = this.net.popDue(this.now); e; e = this.net.popDue(this.now)) {
+      const m = e.m;
       const to = this.member(m.to);
-      if (!to || !to.alive || this.cut.has(`${m.from}>${m.to}`)) {
+      // The new server did not open the old one's connections; the old one's answers may
+      // still arrive (the core must not take them for the new server's).
+      const stale = e.sentAt <= (this.wipedAt.get(m.to) ?? -1);
+      if (!to || !to.alive || stale || this.cut.has(`${m.from}>${m.to}`)) {
         this.stats.dropped++;
         continue;
       }
