@@ -188,6 +188,23 @@ describe(`RaftNode group commit and storage failure (seed ${SEED})`, () => {
     await c.stop();
   });
 
+  it("grants no vote before the term and vote are on disk: with one voter's fsync held, no leader can be elected", async () => {
+    const c = await cluster();
+    const old = await c.waitForLeader();
+    await c.clock.advance(300);
+    const [held, other] = c.up().filter((m) => m !== old);
+    const termBefore = old.node.status().term;
+    await c.crash(old.address);
+    c.files(held!.address).holdSyncs();
+    await c.clock.advance(5_000);
+    assert.deepEqual(c.leaders(), [], "a vote was counted before it was durable");
+    assert.ok(Math.max(held!.node.status().term, other!.node.status().term) > termBefore, "an election was started");
+    c.files(held!.address).release();
+    const leader = await c.waitForLeader();
+    assert.ok(leader === held || leader === other);
+    await c.stop();
+  });
+
   it("stops with every waiting proposal failed UNAVAILABLE when its storage fails", async () => {
     const c = await cluster();
     const leader = await c.waitForLeader();
