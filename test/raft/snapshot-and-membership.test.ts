@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { RaftMembershipChangeSchema, RaftMembershipChangeType } from "../../src/gen/dcos/v1/raft_pb.js";
+import { RaftMembershipChangeSchema, RaftMembershipChangeType, type RaftMessage } from "../../src/gen/dcos/v1/raft_pb.js";
 import { RaftRole } from "../../src/raft/core/ready.js";
 import { TestCluster } from "./support/cluster.js";
 import { checkLogMatching } from "./support/invariants.js";
@@ -128,6 +128,30 @@ describe("Raft membership changes, one server at a time", () => {
     assert.ok(["b", "c"].includes(l.id));
     c.propose(l.id, "without-a");
     assert.ok(c.node(l.id === "b" ? "c" : "b").sm.data().includes("without-a"));
+  });
+
+  it("a late acknowledgement from a removed server is not counted for a new server re-added under its id", () => {
+    const c = new TestCluster(["a", "b", "c"]);
+    c.elect("a");
+    let stale: RaftMessage | undefined;
+    c.filter = (m) => {
+      if (m.from === "c" && m.body.case === "appendEntriesResponse") stale = m;
+      return false;
+    };
+    for (let i = 0; i < 5; i++) c.propose("a", `v${i}`);
+    c.filter = undefined;
+    assert.ok(stale && stale.body.case === "appendEntriesResponse" && stale.body.value.index >= 5n);
+    c.node("a").raft.proposeMembershipChange(change(RaftMembershipChangeType.REMOVE, "c"));
+    c.settle();
+    c.add("c"); // a new server, empty disk
+    c.isolate("c");
+    c.node("a").raft.proposeMembershipChange(change(RaftMembershipChangeType.ADD_LEARNER, "c"));
+    c.settle();
+    c.node("a").raft.step(stale);
+    assert.equal(c.node("a").raft.progressOf("c")?.match, 0);
+    c.heal();
+    c.tickAll(5);
+    assert.deepEqual(c.node("c").sm.data(), c.node("a").sm.data());
   });
 
   it("a membership entry truncated from a follower's log is undone there", () => {

@@ -691,7 +691,9 @@ export class Raft {
     const last = this.log.lastIndex();
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
-      if (pr.state === ProgressState.Probe && pr.next <= last) {
+      // A probe that went unanswered is sent again (empty if `next` is past the end: the
+      // answer still tells where the follower's log matches).
+      if (pr.state === ProgressState.Probe && pr.match < last) {
         pr.probeSent = false;
         if (this.sendAppend(id)) continue;
       }
