@@ -1,0 +1,74 @@
+/**
+ * The agent's HTTP endpoint: the shared routes, its own /state (what it is and offers, in
+ * Mesos's key names), and the sandbox files (/files/browse, /files/read, /files/download)
+ * restricted to the sandboxes under its work directory.
+ */
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { join } from "node:path";
+import type { Agent } from "../actors/agent/agent.js";
+import { createHttpServer, flagStrings, listen, sendError, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
+import { attributesJson } from "./master-state-json.js";
+import { reservedJson, resourcesJson } from "./resources-json.js";
+import { SandboxFiles } from "./sandbox-files.js";
+
+export interface AgentHttpOptions extends CommonHttpOptions {
+  agent: Agent;
+  /** The agent's work directory; sandboxes are under `<workDir>/agents`. */
+  workDir: string;
+  /** host:port of the master, for /state's master_hostname. */
+  master: string;
+}
+
+type Query = Record<string, string | undefined>;
+
+async function answer<T>(reply: FastifyReply, fn: () => Promise<T>): Promise<T | FastifyReply> {
+  try {
+    return await fn();
+  } catch (err) {
+    return sendError(reply, err);
+  }
+}
+
+/** /files/browse, /files/read and /files/download over the sandboxes under `<workDir>/agents`. */
+export function addSandboxFileRoutes(app: FastifyInstance, workDir: string): void {
+  const files = new SandboxFiles(join(workDir, "agents"));
+  app.get("/files/browse", async (req, reply) => answer(reply, () => files.browse((req.query as Query).path)));
+  app.get("/files/read", async (req, reply) => {
+    const q = req.query as Query;
+    return answer(reply, () => files.read(q.path, q.offset, q.length));
+  });
+  app.get("/files/download", async (req, reply) =>
+    answer(reply, async () => {
+      const file = await files.download((req.query as Query).path);
+      reply.header("content-disposition", `attachment; filename="${file.name.replace(/"/g, "")}"`);
+      reply.header("content-length", file.size);
+      return reply.type("application/octet-stream").send(file.stream);
+    }),
+  );
+}
+
+export async function startAgentHttp(o: AgentHttpOptions): Promise<RunningHttp> {
+  const app = createHttpServer(o);
+  const startedAt = Date.now() / 1000;
+  const flags = flagStrings(o.flags);
+  app.get("/state", async () => {
+    const info = await o.agent.system.dispatch(o.agent, (a) => ({ info: a.agentInfo(), state: a.agentState, id: a.agentId }));
+    return {
+      version: o.version,
+      id: info.id,
+      pid: o.agent.self.toString(),
+      hostname: info.info.hostname,
+      state: info.state,
+      start_time: startedAt,
+      master_hostname: o.master.split(":")[0],
+      master: o.master,
+      work_dir: o.workDir,
+      resources: resourcesJson(info.info.resources),
+      reserved_resources: reservedJson(info.info.resources),
+      attributes: attributesJson(info.info.attributes),
+      flags,
+    };
+  });
+  addSandboxFileRoutes(app, o.workDir);
+  return listen(app, o.host, o.port);
+}
