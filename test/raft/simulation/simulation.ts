@@ -180,6 +180,7 @@ export class Simulation {
     const l = this.leader();
     if (!l || this.members.some((m) => !m.alive || m.write)) return false;
     const commit = l.node.raft.committed;
+    if (commit !== l.node.raft.lastIndex) return false;
     return this.current().every((m) => m.node.raft.applied === commit && m.node.raft.leader === l.id);
   }
 
