@@ -17,13 +17,12 @@ import {
   type ReregisterAgent,
   type StatusUpdate,
 } from "../../src/gen/dcos/v1/internal_pb.js";
-import { ExecutorInfo_Type, TaskState, TaskStatus_Reason, TaskStatus_Source, TaskInfoSchema, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { ExecutorInfo_Type, TaskState, TaskStatus_Reason, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { AgentState } from "../../src/actors/agent/agent.js";
 import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
 import { COMMAND_EXECUTOR_PATH } from "../../src/actors/agent/executor-config.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
-import { scalarResource, rangesResource } from "../../src/resources/index.js";
-import { executorStatus, FakeExecutorLink, startHarness, type Harness } from "./harness.js";
+import { admit, commandTask, executorStatus, framework, runAndSubscribe, sendUpdate, startHarness, subscribeExecutor, type Harness } from "./harness.js";
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -31,39 +30,10 @@ afterEach(async () => {
   h = undefined;
 });
 
-const framework = { id: { value: "fw-1" }, name: "test", user: "nobody", roles: ["*"] };
-
-function commandTask(id: string, killGraceSeconds?: number): TaskInfo {
-  return create(TaskInfoSchema, {
-    name: id,
-    taskId: { value: id },
-    agentId: { value: "agent-1" },
-    resources: [scalarResource("cpus", 0.5), scalarResource("mem", 64), rangesResource("ports", [{ begin: 31001, end: 31002 }])],
-    command: { value: "sleep 100" },
-    killPolicy: killGraceSeconds === undefined ? undefined : { gracePeriodSeconds: killGraceSeconds },
-  });
-}
-
 async function registered(options: Parameters<typeof startHarness>[0] = {}, pingIntervalSeconds = 60): Promise<Harness> {
   h = await startHarness(options);
-  const x = h;
-  await x.until(() => x.master.of("RegisterAgent").length > 0, "a RegisterAgent at the master");
-  x.master.tell(x.agent.self, create(AgentRegisteredSchema, { agentId: { value: "agent-1" }, pingIntervalSeconds }));
-  await x.until(() => x.agent.agentState === AgentState.RUNNING, "the agent registered");
-  return x;
-}
-
-/** Runs a command task and subscribes its executor; returns the executor's link. */
-async function runAndSubscribe(x: Harness, task = commandTask("t1")): Promise<FakeExecutorLink> {
-  x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task, role: "*" }));
-  await x.until(() => x.agent.executorOf("fw-1", task.taskId!.value)?.phase === ExecutorPhase.REGISTERING, "the executor container launched");
-  const link = new FakeExecutorLink();
-  await x.agent.subscribe({ $typeName: "dcos.v1.ExecutorServiceSubscribeRequest", frameworkId: { $typeName: "dcos.v1.FrameworkID", value: "fw-1" }, executorId: { $typeName: "dcos.v1.ExecutorID", value: task.taskId!.value }, unacknowledgedUpdates: [], unacknowledgedTasks: [] }, link);
-  return link;
-}
-
-function sendUpdate(x: Harness, executorId: string, status: ReturnType<typeof executorStatus>): Promise<void> {
-  return x.agent.update({ $typeName: "dcos.v1.ExecutorServiceUpdateRequest", frameworkId: { $typeName: "dcos.v1.FrameworkID", value: "fw-1" }, executorId: { $typeName: "dcos.v1.ExecutorID", value: executorId }, status });
+  await admit(h, pingIntervalSeconds);
+  return h;
 }
 
 describe("Agent", () => {
@@ -246,8 +216,7 @@ describe("Agent", () => {
     await x.until(() => x.agent.executorOf("fw-1", "a")?.phase === ExecutorPhase.REGISTERING, "the default executor launched");
     assert.equal(x.containerizer.launched.length, 1);
     assert.deepEqual(x.containerizer.launched[0]!.resources?.ports, [31001, 31002, 31001, 31002].slice(0, 2), "ports of the tasks, merged");
-    const link = new FakeExecutorLink();
-    await x.agent.subscribe({ $typeName: "dcos.v1.ExecutorServiceSubscribeRequest", frameworkId: { $typeName: "dcos.v1.FrameworkID", value: "fw-1" }, executorId: { $typeName: "dcos.v1.ExecutorID", value: "group-ex" }, unacknowledgedUpdates: [], unacknowledgedTasks: [] }, link);
+    const link = await subscribeExecutor(x, "group-ex");
     assert.deepEqual(link.kinds(), ["subscribed", "launchGroup"]);
     const group = link.events[1]!;
     assert.deepEqual(group.kind.case === "launchGroup" && group.kind.value.taskGroup?.tasks.map((t) => t.taskId?.value), ["a", "b"]);

@@ -7,10 +7,16 @@ import { create, type Message } from "@bufbuild/protobuf";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ExecutorEvent } from "../../src/gen/dcos/v1/executor_pb.js";
+import {
+  ExecutorServiceSubscribeRequestSchema,
+  ExecutorServiceUpdateRequestSchema,
+  type ExecutorEvent,
+} from "../../src/gen/dcos/v1/executor_pb.js";
 import {
   AgentPongSchema,
   AgentRegisteredSchema,
+  AgentReregisteredSchema,
+  RunTaskSchema,
   StatusUpdateAcknowledgementSchema,
   ExitedExecutorSchema,
   FrameworkMessageSchema,
@@ -19,9 +25,11 @@ import {
   StatusUpdateSchema,
   type StatusUpdate,
 } from "../../src/gen/dcos/v1/internal_pb.js";
-import { TaskState, TaskStatusSchema } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskInfoSchema, TaskState, TaskStatusSchema, type TaskInfo, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Metrics } from "../../src/metrics/registry.js";
-import { Agent } from "../../src/actors/agent/agent.js";
+import { Agent, AgentState } from "../../src/actors/agent/agent.js";
+import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
+import { rangesResource, scalarResource } from "../../src/resources/index.js";
 import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
 import type { ExecutorLink } from "../../src/actors/agent/executor-link.js";
 import { newUuid } from "../../src/actors/agent/status-update.js";
@@ -100,6 +108,8 @@ export interface Harness {
   workDir: string;
   /** Settles until pred holds (real I/O included), without moving the clock. */
   until(pred: () => boolean, what: string): Promise<void>;
+  /** Stops the agent's node (containers keep running) and starts a new agent on the same work dir. */
+  restartAgent(options?: Partial<AgentOptions>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -109,47 +119,100 @@ export async function startHarness(options: Partial<AgentOptions> = {}, seed = 7
   const net = new InProcessNetwork();
   const logger = testLogger();
   const masterSystem = new ActorSystem({ clock, transport: net.transport("master-host:5050"), logger });
-  const metrics = new Metrics();
-  const agentSystem = new ActorSystem({ clock, transport: net.transport("agent-host:5051"), logger, metrics });
   await masterSystem.start();
-  await agentSystem.start();
   const master = masterSystem.spawn(new ScriptedMaster());
   const containerizer = new FakeContainerizer();
-  const agent = agentSystem.spawn(
-    new Agent({
-      master: master.self,
-      workDir,
-      containerizer,
-      executorEndpoint: "127.0.0.1:1",
-      hostFacts: { cpus: 4, memBytes: 8 * 1024 ** 3, diskBytes: 100 * 1024 ** 3 },
-      hostname: "agent-host",
-      random: new Random(seed),
-      ...options,
-    }),
-  );
+  const startAgent = async (extra: Partial<AgentOptions>): Promise<{ system: ActorSystem; agent: Agent; metrics: Metrics }> => {
+    const metrics = new Metrics();
+    const system = new ActorSystem({ clock, transport: net.transport("agent-host:5051"), logger, metrics });
+    await system.start();
+    const agent = system.spawn(
+      new Agent({
+        master: master.self,
+        workDir,
+        containerizer,
+        executorEndpoint: "127.0.0.1:1",
+        hostFacts: { cpus: 4, memBytes: 8 * 1024 ** 3, diskBytes: 100 * 1024 ** 3 },
+        hostname: "agent-host",
+        random: new Random(seed),
+        ...extra,
+      }),
+    );
+    return { system, agent, metrics };
+  };
+  let current = await startAgent(options);
   const until = async (pred: () => boolean, what: string): Promise<void> => {
     await waitFor(async () => {
       await clock.settle();
       return pred();
     }, `${what} (seed ${seed})`, 5_000, 1);
   };
-  return {
+  const h: Harness = {
     clock,
     master,
-    agent,
+    agent: current.agent,
     containerizer,
-    metrics,
+    metrics: current.metrics,
     workDir,
     until,
+    restartAgent: async (extra = {}) => {
+      await current.system.stop();
+      current = await startAgent({ ...options, ...extra });
+      h.agent = current.agent;
+      h.metrics = current.metrics;
+    },
     stop: async () => {
-      await agentSystem.stop();
+      await current.system.stop();
       await masterSystem.stop();
-      await rm(workDir, { recursive: true, force: true });
+      // Checkpoint writes of the stopped agent may still land: retry on ENOTEMPTY.
+      await rm(workDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
     },
   };
+  return h;
 }
 
 /** A status an executor sends. */
 export function executorStatus(taskId: string, state: TaskState, message = "") {
   return create(TaskStatusSchema, { taskId: { value: taskId }, state, uuid: newUuid(), message });
+}
+
+export const framework = { id: { value: "fw-1" }, name: "test", user: "nobody", roles: ["*"] };
+
+/** A command task with half a CPU, 64 MB and two ports. */
+export function commandTask(id: string, killGraceSeconds?: number): TaskInfo {
+  return create(TaskInfoSchema, {
+    name: id,
+    taskId: { value: id },
+    agentId: { value: "agent-1" },
+    resources: [scalarResource("cpus", 0.5), scalarResource("mem", 64), rangesResource("ports", [{ begin: 31001, end: 31002 }])],
+    command: { value: "sleep 100" },
+    killPolicy: killGraceSeconds === undefined ? undefined : { gracePeriodSeconds: killGraceSeconds },
+  });
+}
+
+/** Answers the agent's (re)registration as agent-1 and waits until it is RUNNING. */
+export async function admit(x: Harness, pingIntervalSeconds = 60, reregister = false): Promise<void> {
+  const type = reregister ? "ReregisterAgent" : "RegisterAgent";
+  await x.until(() => x.master.of(type).length > 0, `a ${type} at the master`);
+  const schema = reregister ? AgentReregisteredSchema : AgentRegisteredSchema;
+  x.master.tell(x.agent.self, create(schema, { agentId: { value: "agent-1" }, pingIntervalSeconds }));
+  await x.until(() => x.agent.agentState === AgentState.RUNNING, "the agent registered");
+}
+
+/** Subscribes a fake executor; returns its link. */
+export async function subscribeExecutor(x: Harness, executorId: string, unacknowledgedTasks: TaskInfo[] = []): Promise<FakeExecutorLink> {
+  const link = new FakeExecutorLink();
+  await x.agent.subscribe(create(ExecutorServiceSubscribeRequestSchema, { frameworkId: { value: "fw-1" }, executorId: { value: executorId }, unacknowledgedTasks }), link);
+  return link;
+}
+
+/** Runs a command task, waits for its container, and subscribes its executor. */
+export async function runAndSubscribe(x: Harness, task = commandTask("t1")): Promise<FakeExecutorLink> {
+  x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task, role: "*" }));
+  await x.until(() => x.agent.executorOf("fw-1", task.taskId!.value)?.phase === ExecutorPhase.REGISTERING, "the executor container launched");
+  return subscribeExecutor(x, task.taskId!.value);
+}
+
+export function sendUpdate(x: Harness, executorId: string, status: TaskStatus): Promise<void> {
+  return x.agent.update(create(ExecutorServiceUpdateRequestSchema, { frameworkId: { value: "fw-1" }, executorId: { value: executorId }, status }));
 }

@@ -31,6 +31,8 @@ export interface AgentOptions {
   maxMissedPings?: number;
   /** Until an executor must subscribe (Mesos: 1 min). */
   executorRegistrationTimeoutMs?: number;
+  /** After an agent restart, until a recovered executor must subscribe again (default 15 s). */
+  executorReregistrationTimeoutMs?: number;
   statusUpdateRetryMs?: number;
   statusUpdateMaxRetryMs?: number;
   /** Run tasks as the framework's user (needs root). Default false. */
@@ -45,6 +47,7 @@ export const AGENT_DEFAULTS = {
   /** Used until the master says its ping interval. */
   pingIntervalSeconds: 15,
   executorRegistrationTimeoutMs: 60_000,
+  executorReregistrationTimeoutMs: 15_000,
 } as const;
 
 export const AGENT_VERSION = "0.1.0";

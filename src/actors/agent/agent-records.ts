@@ -6,6 +6,7 @@ import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { ExecutorInfo, TaskGroupInfo, TaskInfo, TaskStatus_Reason } from "../../gen/dcos/v1/tasks_pb.js";
 import type { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
+import type { ContainerState } from "../../isolation/containerizer.js";
 import type { Logger } from "../../runtime/log.js";
 import type { Timer } from "../../runtime/clock.js";
 import type { ExecutorLink } from "./executor-link.js";
@@ -57,6 +58,12 @@ export class ExecutorRecord {
   shutdownTimer: Timer | undefined;
   /** Shut down on purpose (kill, framework shutdown): unfinished tasks end KILLED. */
   shuttingDown = false;
+  /** The container's checkpointable state, once launched. */
+  container: ContainerState | undefined;
+  /** Rebuilt from checkpoints after an agent restart. */
+  recovered = false;
+  /** Serializes this executor's checkpoint writes. */
+  io: Promise<void> = Promise.resolve();
   /** Why its unfinished tasks failed, when the agent knows better than "executor terminated". */
   failureReason: TaskStatus_Reason | undefined;
 

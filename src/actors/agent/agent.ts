@@ -59,7 +59,9 @@ import { commandExecutorInfo, DEFAULT_EXECUTOR_SHUTDOWN_GRACE_SECONDS, executorC
 import type { ExecutorApi, ExecutorLink } from "./executor-link.js";
 import { sandboxPath, statusUpdatesDir } from "./paths.js";
 import { agentResources, hostFacts } from "./resource-detection.js";
+import { readAgentId, readExecutorCheckpoints, removeExecutorCheckpoint, writeAgentId, writeExecutorCheckpoint, type ExecutorCheckpoint } from "./checkpoint.js";
 import { MasterLink } from "./master-link.js";
+import { planRecovery, type RecoveryPlan } from "./recovery.js";
 import { reregistration } from "./reregistration.js";
 import { AckOutcome, StatusUpdateManager } from "./status-update-manager.js";
 import { statusUpdate, wrapStatus } from "./status-update.js";
@@ -164,10 +166,12 @@ export class Agent extends Actor implements ExecutorApi {
       }),
     );
     const facts = this.opts.hostFacts ? Promise.resolve(this.opts.hostFacts) : hostFacts(this.opts.workDir);
-    const recovered = mkdir(this.opts.workDir, { recursive: true }).then(() => Promise.all([facts, this.statusUpdates.recover()]));
+    const recovered = mkdir(this.opts.workDir, { recursive: true }).then(() =>
+      Promise.all([facts, this.statusUpdates.recover(), readAgentId(this.opts.workDir), readExecutorCheckpoints(this.opts.workDir)]),
+    );
     this.defer(
       recovered,
-      ([f, streams]) => {
+      ([f, streams, agentId, checkpoints]) => {
         try {
           this.info = create(AgentInfoSchema, {
             hostname: this.opts.hostname ?? osHostname(),
@@ -180,13 +184,47 @@ export class Agent extends Actor implements ExecutorApi {
           this.fail(err);
           return;
         }
-        this.recoveryMs = this.clock.now() - this.startedAt;
-        this.log.info({ streams: streams.length, resources: this.info.resources.length }, "Agent recovered; registering with the master");
-        this.transition(AgentState.DISCONNECTED);
-        this.masterLink.start();
+        for (const u of checkpoints.unreadable) this.log.error(u, `Ignoring unreadable checkpoint ${u.path}: ${u.error}`);
+        if (agentId) {
+          this.agentId = agentId;
+          this.info.id = create(AgentIDSchema, { value: agentId });
+        }
+        const states = checkpoints.executors.flatMap((cp) => (cp.container ? [cp.container] : []));
+        this.defer(
+          this.opts.containerizer.recover(states),
+          (found) => this.recovered(planRecovery(checkpoints.executors, streams, found)),
+          (err) => this.fail(err),
+        );
       },
       (err) => this.fail(err),
     );
+  }
+
+  /** Applies the recovery plan, then starts looking for the master. */
+  private recovered(plan: RecoveryPlan): void {
+    for (const [id, fw] of plan.frameworks) this.frameworks.set(id, fw);
+    for (const ex of plan.live) {
+      const fw = this.frameworks.get(ex.frameworkId)!;
+      this.log.info({ executorId: ex.id, frameworkId: fw.id, tasks: ex.tasks.size }, `Recovered executor ${ex.id}; waiting for it to subscribe again`);
+      this.watchContainer(fw, ex);
+      this.awaitSubscription(ex, this.opts.executorReregistrationTimeoutMs, TaskStatus_Reason.EXECUTOR_REREGISTRATION_TIMEOUT);
+    }
+    for (const ex of plan.gone) {
+      const fw = this.frameworks.get(ex.frameworkId)!;
+      ex.transition(ExecutorPhase.TERMINATED, this.log);
+      for (const t of ex.liveTasks()) {
+        this.taskStatus(fw.id, ex.id, t.info.taskId!.value, TaskState.LOST, TaskStatus_Reason.AGENT_RESTARTED, "The task's container was not found after the agent restarted");
+      }
+      this.removeExecutor(fw, ex);
+    }
+    for (const id of plan.orphans) {
+      this.log.warn({ containerId: id }, `Destroying orphan container ${id}`);
+      this.defer(this.opts.containerizer.destroy(id, 0), () => undefined, (err) => this.log.error({ err }, `Failed to destroy orphan container ${id}`));
+    }
+    this.recoveryMs = this.clock.now() - this.startedAt;
+    this.log.info({ frameworks: this.frameworks.size, live: plan.live.length, gone: plan.gone.length, agentId: this.agentId }, "Agent recovered; registering with the master");
+    this.transition(AgentState.DISCONNECTED);
+    this.masterLink.start();
   }
 
   override finalize(): void {
@@ -251,6 +289,10 @@ export class Agent extends Actor implements ExecutorApi {
     }
     if (this.agentId && this.agentId !== agentId) {
       this.log.warn({ old: this.agentId, new: agentId }, `Master gave agent id ${agentId}, was ${this.agentId}`);
+    }
+    if (this.agentId !== agentId) {
+      const write = writeAgentId(this.opts.workDir, agentId);
+      this.defer(write, () => undefined, (err) => this.log.error({ err }, `Failed to checkpoint agent id ${agentId}`));
     }
     this.agentId = agentId;
     this.info.id = create(AgentIDSchema, { value: agentId });
@@ -379,6 +421,7 @@ export class Agent extends Actor implements ExecutorApi {
 
   private afterQueued(fw: FrameworkRecord, ex: ExecutorRecord, tasks: TaskInfo[]): void {
     this.log.info({ frameworkId: fw.id, executorId: ex.id, tasks: tasks.map((t) => t.taskId?.value) }, `Queued ${tasks.length} task(s) for executor ${ex.id}`);
+    if (ex.container) this.checkpoint(fw, ex);
     if (ex.phase === ExecutorPhase.RUNNING) this.flushQueue(fw, ex);
   }
 
@@ -404,7 +447,11 @@ export class Agent extends Actor implements ExecutorApi {
     const launched = mkdir(ex.sandbox, { recursive: true }).then(() => this.opts.containerizer.launch(config));
     this.defer(
       launched,
-      () => this.launched(fw, ex),
+      (state) => {
+        ex.container = state;
+        this.checkpoint(fw, ex);
+        this.launched(fw, ex);
+      },
       (err) => this.launchFailed(fw, ex, err),
     );
   }
@@ -415,24 +462,53 @@ export class Agent extends Actor implements ExecutorApi {
   }
 
   private launched(fw: FrameworkRecord, ex: ExecutorRecord): void {
+    this.watchContainer(fw, ex);
+    if (ex.phase === ExecutorPhase.TERMINATING) {
+      this.destroyContainer(ex);
+      return;
+    }
+    this.awaitSubscription(ex, this.opts.executorRegistrationTimeoutMs, TaskStatus_Reason.EXECUTOR_REGISTRATION_TIMEOUT);
+  }
+
+  private watchContainer(fw: FrameworkRecord, ex: ExecutorRecord): void {
     this.defer(
       this.opts.containerizer.wait(ex.containerId),
       (t) => this.executorTerminated(fw, ex, t),
       (err) => this.executorTerminated(fw, ex, { containerId: ex.containerId, exitCode: null, signal: null, reason: "status unknown", message: String((err as Error).message) }),
     );
-    if (ex.phase === ExecutorPhase.TERMINATING) {
-      this.destroyContainer(ex);
-      return;
-    }
+  }
+
+  /** REGISTERING until the executor subscribes; destroyed if it does not within timeoutMs. */
+  private awaitSubscription(ex: ExecutorRecord, timeoutMs: number, reason: TaskStatus_Reason): void {
     ex.transition(ExecutorPhase.REGISTERING, this.log);
-    ex.registrationTimer = this.delay(this.opts.executorRegistrationTimeoutMs, () => {
+    ex.registrationTimer = this.delay(timeoutMs, () => {
       ex.registrationTimer = undefined;
       if (ex.phase !== ExecutorPhase.REGISTERING) return;
-      this.log.warn({ executorId: ex.id }, `Executor ${ex.id} did not subscribe within ${this.opts.executorRegistrationTimeoutMs} ms; destroying it`);
-      ex.failureReason = TaskStatus_Reason.EXECUTOR_REGISTRATION_TIMEOUT;
+      this.log.warn({ executorId: ex.id }, `Executor ${ex.id} did not subscribe within ${timeoutMs} ms; destroying it`);
+      ex.failureReason = reason;
       ex.transition(ExecutorPhase.TERMINATING, this.log);
       this.destroyContainer(ex);
     });
+  }
+
+  /** Writes the executor's checkpoint (in order per executor). */
+  private checkpoint(fw: FrameworkRecord, ex: ExecutorRecord): void {
+    const cp: ExecutorCheckpoint = {
+      framework: fw.info,
+      executor: ex.info,
+      kind: ex.kind,
+      containerId: ex.containerId,
+      sandbox: ex.sandbox,
+      container: ex.container,
+      tasks: [...ex.tasks.values()].map((t) => ({ task: t.info, role: t.role })),
+    };
+    this.persist(ex, () => writeExecutorCheckpoint(this.opts.workDir, cp), `checkpoint executor ${ex.id}`);
+  }
+
+  private persist(ex: ExecutorRecord, write: () => Promise<void>, what: string): void {
+    const done = ex.io.then(write);
+    ex.io = done.catch(() => undefined);
+    this.defer(done, () => undefined, (err) => this.log.error({ err }, `Failed to ${what}: ${(err as Error).message}`));
   }
 
   private launchFailed(fw: FrameworkRecord, ex: ExecutorRecord, err: unknown): void {
@@ -590,12 +666,18 @@ export class Agent extends Actor implements ExecutorApi {
 
   private removeExecutor(fw: FrameworkRecord, ex: ExecutorRecord): void {
     // Tasks whose terminal update is not yet acknowledged stay reachable for the ack.
-    if (ex.tasks.size === 0) fw.executors.delete(ex.id);
+    if (ex.tasks.size === 0 && fw.executors.get(ex.id) === ex) {
+      fw.executors.delete(ex.id);
+      this.persist(ex, () => removeExecutorCheckpoint(this.opts.workDir, fw.id, ex.id), `remove the checkpoint of executor ${ex.id}`);
+    }
     if (fw.terminating && [...fw.executors.values()].every((e) => e.phase === ExecutorPhase.TERMINATED)) this.removeFramework(fw);
   }
 
   private removeFramework(fw: FrameworkRecord): void {
     this.frameworks.delete(fw.id);
+    for (const ex of fw.executors.values()) {
+      this.persist(ex, () => removeExecutorCheckpoint(this.opts.workDir, fw.id, ex.id), `remove the checkpoint of executor ${ex.id}`);
+    }
     this.log.info({ frameworkId: fw.id }, `Removed framework ${fw.id}`);
     void this.statusUpdates.cleanup(fw.id);
     if (this.agentState === AgentState.TERMINATING && this.frameworks.size === 0) this.terminate();
@@ -739,8 +821,23 @@ export class Agent extends Actor implements ExecutorApi {
       }),
     );
     const resent = request.unacknowledgedUpdates.map((u) => this.executorUpdate(u).catch((err: unknown) => this.log.warn({ err }, "A resent update was refused")));
+    if (ex.recovered) this.dropUndelivered(fw, ex, request);
     this.flushQueue(fw, ex);
     return Promise.all(resent).then(() => undefined);
+  }
+
+  /**
+   * After an agent restart: a task the agent never heard about from its executor, which
+   * the executor does not list either, was not delivered before the crash. It is LOST (as
+   * in Mesos), not launched again behind the scheduler's back.
+   */
+  private dropUndelivered(fw: FrameworkRecord, ex: ExecutorRecord, request: ExecutorServiceSubscribeRequest): void {
+    const known = new Set(request.unacknowledgedTasks.map((t) => t.taskId?.value ?? ""));
+    for (const t of ex.liveTasks()) {
+      const id = t.info.taskId!.value;
+      if (t.state !== TaskState.STAGING || known.has(id)) continue;
+      this.taskStatus(fw.id, ex.id, id, TaskState.LOST, TaskStatus_Reason.AGENT_RESTARTED, "The task was not delivered to its executor before the agent restarted");
+    }
   }
 
   private executorUpdate(request: ExecutorServiceUpdateRequest): Promise<void> {

@@ -8,6 +8,7 @@ import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { mkdir, open, readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { StatusUpdateSchema, type StatusUpdate } from "../../gen/dcos/v1/internal_pb.js";
+import { fsyncPath } from "./durable.js";
 import { pathComponent } from "./paths.js";
 
 export type StreamRecord = { kind: "update"; update: StatusUpdate } | { kind: "ack"; uuid: Uint8Array };
@@ -33,15 +34,6 @@ function decodeRecord(line: string): StreamRecord {
   throw new Error(`unknown record ${line.slice(0, 80)}`);
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fd = await open(dir, "r");
-  try {
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
-}
-
 /** Appends one record and fsyncs it; a new file's directory is fsynced too. */
 export async function appendRecord(path: string, record: StreamRecord, created: boolean): Promise<void> {
   if (created) await mkdir(dirname(path), { recursive: true });
@@ -52,7 +44,7 @@ export async function appendRecord(path: string, record: StreamRecord, created: 
   } finally {
     await fd.close();
   }
-  if (created) await fsyncDir(dirname(path));
+  if (created) await fsyncPath(dirname(path));
 }
 
 export interface StreamFile {

@@ -1,0 +1,127 @@
+/**
+ * What the agent writes down so that a restarted agent finds its work again (Mesos's
+ * slave/paths + state checkpoints), under `<work>/meta`:
+ *
+ *   agent.json                                    the agent id the master gave
+ *   frameworks/<fw>/executors/<ex>.json           one executor: its framework, info, container
+ *                                                 state and tasks
+ *
+ * Files are replaced atomically (write a temp file, fsync, rename, fsync the directory), so
+ * a crash leaves the old or the new version, never half of one.
+ */
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { FrameworkInfoSchema, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { ExecutorInfoSchema, TaskInfoSchema, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import type { ContainerState } from "../../isolation/containerizer.js";
+import type { ExecutorKind } from "./agent-records.js";
+import { writeAtomically } from "./durable.js";
+import { pathComponent } from "./paths.js";
+
+export interface ExecutorCheckpoint {
+  framework: FrameworkInfo;
+  executor: ExecutorInfo;
+  kind: ExecutorKind;
+  containerId: string;
+  sandbox: string;
+  /** Known once the container was launched. */
+  container: ContainerState | undefined;
+  tasks: { task: TaskInfo; role: string }[];
+}
+
+interface ExecutorCheckpointJson {
+  framework: JsonValue;
+  executor: JsonValue;
+  kind: ExecutorKind;
+  containerId: string;
+  sandbox: string;
+  container?: ContainerState;
+  tasks: { task: JsonValue; role: string }[];
+}
+
+export function metaDir(workDir: string): string {
+  return join(workDir, "meta");
+}
+
+function executorFile(workDir: string, frameworkId: string, executorId: string): string {
+  return join(metaDir(workDir), "frameworks", pathComponent("framework id", frameworkId), "executors", pathComponent("executor id", executorId) + ".json");
+}
+
+export async function writeAgentId(workDir: string, agentId: string): Promise<void> {
+  await writeAtomically(join(metaDir(workDir), "agent.json"), JSON.stringify({ agentId }) + "\n");
+}
+
+/** The checkpointed agent id, or "" for a new agent. */
+export async function readAgentId(workDir: string): Promise<string> {
+  try {
+    const json = JSON.parse(await readFile(join(metaDir(workDir), "agent.json"), "utf8")) as { agentId?: unknown };
+    return typeof json.agentId === "string" ? json.agentId : "";
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
+    throw err;
+  }
+}
+
+export async function writeExecutorCheckpoint(workDir: string, cp: ExecutorCheckpoint): Promise<void> {
+  const json: ExecutorCheckpointJson = {
+    framework: toJson(FrameworkInfoSchema, cp.framework),
+    executor: toJson(ExecutorInfoSchema, cp.executor),
+    kind: cp.kind,
+    containerId: cp.containerId,
+    sandbox: cp.sandbox,
+    ...(cp.container ? { container: cp.container } : {}),
+    tasks: cp.tasks.map((t) => ({ task: toJson(TaskInfoSchema, t.task), role: t.role })),
+  };
+  const fwId = cp.framework.id?.value ?? "";
+  await writeAtomically(executorFile(workDir, fwId, cp.executor.executorId?.value ?? ""), JSON.stringify(json) + "\n");
+}
+
+export async function removeExecutorCheckpoint(workDir: string, frameworkId: string, executorId: string): Promise<void> {
+  await rm(executorFile(workDir, frameworkId, executorId), { force: true });
+}
+
+export interface ReadCheckpoints {
+  executors: ExecutorCheckpoint[];
+  /** Files that could not be read, with why. */
+  unreadable: { path: string; error: string }[];
+}
+
+/** Every executor checkpoint under the work directory. */
+export async function readExecutorCheckpoints(workDir: string): Promise<ReadCheckpoints> {
+  const out: ReadCheckpoints = { executors: [], unreadable: [] };
+  const root = join(metaDir(workDir), "frameworks");
+  let frameworks: string[];
+  try {
+    frameworks = await readdir(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return out;
+    throw err;
+  }
+  for (const fw of frameworks.sort()) {
+    let files: string[];
+    try {
+      files = (await readdir(join(root, fw, "executors"))).filter((f) => f.endsWith(".json")).sort();
+    } catch {
+      continue;
+    }
+    for (const f of files) {
+      const path = join(root, fw, "executors", f);
+      try {
+        const json = JSON.parse(await readFile(path, "utf8")) as ExecutorCheckpointJson;
+        out.executors.push({
+          framework: fromJson(FrameworkInfoSchema, json.framework),
+          executor: fromJson(ExecutorInfoSchema, json.executor),
+          kind: json.kind,
+          containerId: json.containerId,
+          sandbox: json.sandbox,
+          container: json.container,
+          tasks: json.tasks.map((t) => ({ task: fromJson(TaskInfoSchema, t.task), role: t.role })),
+        });
+      } catch (err) {
+        out.unreadable.push({ path, error: (err as Error).message });
+      }
+    }
+  }
+  return out;
+}
