@@ -31,17 +31,19 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const floor = fdatasyncRate(root, 1000);
   const cluster = await ProcessCluster.start(3, "count", root);
   try {
-    let leader = await cluster.leader(15_000);
-    await leader.call({ cmd: "load", durationMs: 1500, window, size: ENTRY_BYTES });
+    await onLeader(cluster, (leader) => leader.call({ cmd: "load", durationMs: 1500, window, size: ENTRY_BYTES }));
 
     const rates: number[] = [];
     const cpuPerEntry: number[] = [];
+    let leader: MemberProcess | undefined;
     for (let t = 0; t < trials; t++) {
-      leader = await cluster.leader(15_000);
-      const cpuBefore = await cpuMicros(cluster);
-      const r = await leader.call<{ perSecond: number; done: number }>({ cmd: "load", durationMs: seconds * 1000, window, size: ENTRY_BYTES });
-      rates.push(r.perSecond);
-      cpuPerEntry.push(((await cpuMicros(cluster)) - cpuBefore) / r.done);
+      await onLeader(cluster, async (l) => {
+        const cpuBefore = await cpuMicros(cluster);
+        const r = await l.call<{ perSecond: number; done: number }>({ cmd: "load", durationMs: seconds * 1000, window, size: ENTRY_BYTES });
+        rates.push(r.perSecond);
+        cpuPerEntry.push(((await cpuMicros(cluster)) - cpuBefore) / r.done);
+        leader = l;
+      });
     }
     log(`throughput trials: ${rates.map((r) => Math.round(r)).join(", ")} entries/s`);
     for (const m of cluster.alive()) log(`${m === leader ? "leader" : "follower"} ${m.address}: ${walFigures(await m.call<Record<string, number>>({ cmd: "metrics" }))}`);
@@ -51,8 +53,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     report.figure("cpu_us_per_entry", median(cpuPerEntry), "us", "lower", { members: 3, window });
     report.figure("cpu_bound_entries_per_s_2_cores", 2e6 / median(cpuPerEntry), "op/s", "higher");
 
-    leader = await cluster.leader(15_000);
-    const latencies = await leader.call<number[]>({ cmd: "paced", durationMs: seconds * 1000, perSecond: rate, size: ENTRY_BYTES });
+    const latencies = await onLeader(cluster, (l) => l.call<number[]>({ cmd: "paced", durationMs: seconds * 1000, perSecond: rate, size: ENTRY_BYTES }));
     report.figure("commit_latency_p50_ms", percentile(latencies, 50), "ms", "lower", { per_second: rate, samples: latencies.length });
     report.figure("commit_latency_p99_ms", percentile(latencies, 99), "ms", "lower", { per_second: rate, samples: latencies.length });
 
@@ -65,6 +66,22 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   } finally {
     await cluster.stop();
     rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs a measurement on the current leader; if leadership moves meanwhile (an election in
+ * the first seconds of a cluster on a busy host), says so and runs it again on the new one.
+ */
+async function onLeader<T>(cluster: ProcessCluster, measure: (leader: MemberProcess) => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    const leader = await cluster.leader(15_000);
+    try {
+      return await measure(leader);
+    } catch (e) {
+      if (i >= attempts) throw e;
+      log(`measurement on ${leader.address} interrupted (${(e as Error).message}); again on the current leader`);
+    }
   }
 }
 
