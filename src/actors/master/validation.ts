@@ -6,7 +6,8 @@
  */
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Filters, Offer } from "../../gen/dcos/v1/offers_pb.js";
-import type { CommandInfo, ExecutorInfo, KillPolicy, TaskGroupInfo, TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import { equals } from "@bufbuild/protobuf";
+import { ExecutorInfoSchema, type CommandInfo, type ExecutorInfo, type KillPolicy, type TaskGroupInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources, roleProblem } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 
@@ -197,11 +198,19 @@ export class LaunchValidator {
     return undefined;
   }
 
-  /** The executor's resources if it must be started now (it is not running or being launched). */
+  /**
+   * The executor's resources if it must be started now; nothing if it is running or being
+   * launched by this accept with the same ExecutorInfo; a problem if the info differs.
+   */
   private executorNeeds(executor: ExecutorInfo, what: string): { resources: Resources } | { problem: string } {
     const id = executor.executorId!.value;
-    if (this.ctx.executorOnAgent(id) || this.newExecutors.has(id)) return { resources: Resources.empty() };
-    return this.resourcesOf(executor.resources, `${what} executor ${id}`);
+    const own = this.resourcesOf(executor.resources, `${what} executor ${id}`);
+    if ("problem" in own) return own;
+    const existing = this.ctx.executorOnAgent(id) ?? this.newExecutors.get(id);
+    if (!existing) return own;
+    const difference = executorDifference(existing, executor, own.resources, this.ctx.frameworkId);
+    if (difference) return { problem: `${what}: executor ${id} is already running with a different ExecutorInfo (${difference} differ)` };
+    return { resources: Resources.empty() };
   }
 
   private take(needed: Resources, what: string): string | undefined {
@@ -231,7 +240,7 @@ export class LaunchValidator {
     const p = this.take(own.resources.add(executor), what);
     if (p) return { problem: p };
     this.taskIds.add(task.taskId!.value);
-    if (task.executor) this.newExecutors.set(task.executor.executorId!.value, task.executor);
+    if (task.executor && !this.newExecutors.has(task.executor.executorId!.value)) this.newExecutors.set(task.executor.executorId!.value, task.executor);
     return { resources: own.resources, executor };
   }
 
@@ -260,7 +269,37 @@ export class LaunchValidator {
     const p = this.take(needed, "Task group");
     if (p) return { problem: p };
     for (const id of ids) this.taskIds.add(id);
-    this.newExecutors.set(executor.executorId!.value, executor);
+    if (!this.newExecutors.has(executor.executorId!.value)) this.newExecutors.set(executor.executorId!.value, executor);
     return { resources: perTask, executor: ex.resources };
   }
+}
+
+/**
+ * Which fields of an ExecutorInfo sent again under a known executor id differ from the
+ * known one (undefined when none), as Mesos compares them: the framework id and the
+ * resources' allocation are filled in by the master, so the resources compare as amounts
+ * once allocated, and an unset framework id matches.
+ */
+export function executorDifference(known: ExecutorInfo, sent: ExecutorInfo, sentResources: Resources, frameworkId: string): string | undefined {
+  const differ: string[] = [];
+  const sentFramework = sent.frameworkId?.value || frameworkId;
+  if ((known.frameworkId?.value || frameworkId) !== sentFramework) differ.push("framework_id");
+  let knownResources: Resources;
+  try {
+    knownResources = Resources.of(known.resources);
+  } catch {
+    knownResources = Resources.empty();
+  }
+  if (!knownResources.unallocated().equals(sentResources.unallocated())) differ.push("resources");
+  const strip = (e: ExecutorInfo): ExecutorInfo => ({ ...e, frameworkId: undefined, resources: [] });
+  const a = strip(known);
+  const b = strip(sent);
+  if (!equals(ExecutorInfoSchema, a, b)) {
+    // Name the fields: swap each of the sent ones into the known info and compare again.
+    for (const field of ExecutorInfoSchema.fields) {
+      const key = field.localName as keyof ExecutorInfo;
+      if (!equals(ExecutorInfoSchema, a, { ...a, [key]: b[key] })) differ.push(field.name);
+    }
+  }
+  return differ.length > 0 ? differ.join(", ") : undefined;
 }
