@@ -163,6 +163,15 @@ export function streamClosed(core: MasterCore, frameworkId: string, streamId: st
   frameworkUpdated(core, f);
 }
 
+/** The scheduler read its stream too slowly and was cut off: counted, logged, then as a lost stream. */
+export function streamStalled(core: MasterCore, frameworkId: string, streamId: string, why: string): void {
+  const f = core.frameworks.get(frameworkId);
+  if (!f || f.streamId !== streamId || !f.connected) return;
+  core.metrics.slowSchedulersDisconnected.inc();
+  core.log.warn({ framework: frameworkId, why }, `Disconnecting ${f.name} because ${why}; it may subscribe again within its failover timeout`);
+  streamClosed(core, frameworkId, streamId);
+}
+
 /** Waits failover_timeout for a new scheduler, then removes the framework. */
 export function startFailover(core: MasterCore, f: FrameworkRecord): void {
   const frameworkId = f.id;

@@ -22,7 +22,7 @@ import { Facade } from "../../runtime/facade.js";
 import { accept } from "./accept.js";
 import type { MasterCore } from "./core.js";
 import type { EventSink, FrameworkRecord } from "./framework.js";
-import { removeFramework, streamClosed, subscribe, updateFramework, type Subscription } from "./frameworks.js";
+import { removeFramework, streamClosed, streamStalled, subscribe, updateFramework, type Subscription } from "./frameworks.js";
 import type { Master } from "./master.js";
 import { updateQuota, updateWeights } from "./operator-calls.js";
 import { reconcile } from "./reconciliation.js";
@@ -51,6 +51,11 @@ export class MasterFacade extends Facade<Master> {
   /** The scheduler's stream ended (client gone or cancelled). */
   streamClosed(frameworkId: string, streamId: string): Promise<void> {
     return this.call((m) => streamClosed(m.core, frameworkId, streamId));
+  }
+
+  /** The stream was cut because its scheduler read too slowly (see event-stream.ts). */
+  streamStalled(frameworkId: string, streamId: string, why: string): Promise<void> {
+    return this.call((m) => streamStalled(m.core, frameworkId, streamId, why));
   }
 
   accept(request: AcceptRequest): Promise<void> {

@@ -70,6 +70,7 @@ export class MasterMetrics {
   readonly agentsUnreachableCompleted: Counter;
   readonly agentRemovals: Counter;
   readonly frameworksRemoved: Counter;
+  readonly slowSchedulersDisconnected: Counter;
   readonly tasksLaunched: Counter;
   readonly tasksInvalid: Counter;
   readonly tasksDropped: Counter;
@@ -89,6 +90,7 @@ export class MasterMetrics {
     this.agentsUnreachableCompleted = c("slave_unreachable_completed", "Agents marked unreachable");
     this.agentRemovals = c("slave_removals", "Agents removed");
     this.frameworksRemoved = c("frameworks_removed", "Frameworks torn down or timed out");
+    this.slowSchedulersDisconnected = c("slow_schedulers_disconnected", "Scheduler streams cut because events piled up unread");
     this.tasksLaunched = c("tasks_launched", "Tasks sent to agents");
     this.tasksInvalid = c("invalid_tasks", "Tasks refused with TASK_ERROR");
     this.tasksDropped = c("dropped_tasks", "Tasks refused with TASK_DROPPED (invalid offers)");

@@ -1,7 +1,8 @@
 /**
  * The gRPC SchedulerService on top of the MasterFacade. Subscribe is a server stream: the
- * master's EventSink writes SubscribeResponses on it; when the client goes away the master
- * hears streamClosed and starts the framework's failover timeout. Unary calls answer with
+ * master's EventSink (an EventStream, which respects backpressure) writes SubscribeResponses
+ * on it; when the client goes away, or reads too slowly and is disconnected, the master
+ * hears streamClosed / streamStalled and starts the framework's failover timeout. Unary calls answer with
  * an empty response or the DcosError's status (INVALID_ARGUMENT, NOT_FOUND,
  * FAILED_PRECONDITION, …).
  */
@@ -16,8 +17,9 @@ import {
   type SubscribeResponse,
 } from "../../gen/dcos/v1/scheduler_pb.js";
 import { serviceDefinition, toStatus } from "../../runtime/grpc/service.js";
+import type { Clock } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
-import type { EventSink } from "./framework.js";
+import { batchWrites, DEFAULT_EVENT_STREAM_LIMITS, EventStream, type EventStreamLimits } from "./event-stream.js";
 import type { MasterFacade } from "./master-facade.js";
 import { addReflectionService } from "../../runtime/grpc/reflection.js";
 
@@ -49,28 +51,48 @@ function unaryHandler(output: DescMessage, fn: (request: never) => Promise<void>
   };
 }
 
-function subscribeHandler(master: MasterFacade, log: Logger | undefined): grpc.handleServerStreamingCall<SubscribeRequest, SubscribeResponse> {
+interface SubscribeOptions {
+  log?: Logger;
+  clock: Clock;
+  limits: EventStreamLimits;
+}
+
+function subscribeHandler(master: MasterFacade, o: SubscribeOptions): grpc.handleServerStreamingCall<SubscribeRequest, SubscribeResponse> {
   return (call) => {
     let subscription: { frameworkId: string; streamId: string } | undefined;
     let gone = false;
-    const sink: EventSink = {
-      send: (event: Event) => {
-        if (!gone) call.write(create(SubscribeResponseSchema, { event }));
-      },
-      close: () => {
+    let stalled: string | undefined;
+    /** Tells the master, once, that this stream is over. */
+    const report = (): void => {
+      if (!subscription) return;
+      const s = subscription;
+      subscription = undefined;
+      const told = stalled === undefined ? master.streamClosed(s.frameworkId, s.streamId) : master.streamStalled(s.frameworkId, s.streamId, stalled);
+      told.catch((err: unknown) => o.log?.warn({ err }, "Telling the master about a closed stream failed"));
+    };
+    batchWrites(call);
+    const sink = new EventStream(
+      call,
+      (event: Event) => create(SubscribeResponseSchema, { event }),
+      () => {
         if (gone) return;
         gone = true;
         call.end();
       },
-    };
+      (why) => {
+        if (gone) return;
+        gone = true;
+        stalled = why;
+        call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: `The master disconnected this scheduler because ${why}; subscribe again` });
+        report();
+      },
+      o.clock,
+      o.limits,
+    );
     const closed = (): void => {
       if (gone && !subscription) return;
       gone = true;
-      if (subscription) {
-        const s = subscription;
-        subscription = undefined;
-        master.streamClosed(s.frameworkId, s.streamId).catch((err: unknown) => log?.warn({ err }, "streamClosed failed"));
-      }
+      report();
     };
     call.on("cancelled", closed);
     call.on("close", closed);
@@ -78,7 +100,7 @@ function subscribeHandler(master: MasterFacade, log: Logger | undefined): grpc.h
     master.subscribe(call.request, sink).then(
       (s) => {
         subscription = s;
-        if (gone) closed();
+        if (gone) report();
       },
       (err: unknown) => {
         gone = true;
@@ -88,9 +110,19 @@ function subscribeHandler(master: MasterFacade, log: Logger | undefined): grpc.h
   };
 }
 
+export interface SchedulerServiceOptions {
+  /** Also serve gRPC reflection (default true). */
+  reflection?: boolean;
+  log?: Logger;
+  /** Backpressure bounds of each Subscribe stream. */
+  limits?: Partial<EventStreamLimits>;
+}
+
 /** Hosts the SchedulerService (and reflection for it) on a node's gRPC server. */
-export function addSchedulerService(server: grpc.Server, master: MasterFacade, options: { reflection?: boolean; log?: Logger } = {}): void {
-  const handlers: grpc.UntypedServiceImplementation = { subscribe: subscribeHandler(master, options.log) as grpc.UntypedHandleCall };
+export function addSchedulerService(server: grpc.Server, master: MasterFacade, options: SchedulerServiceOptions = {}): void {
+  const limits = { ...DEFAULT_EVENT_STREAM_LIMITS, ...options.limits };
+  const subscribe = subscribeHandler(master, { log: options.log, clock: master.master.clock, limits });
+  const handlers: grpc.UntypedServiceImplementation = { subscribe: subscribe as grpc.UntypedHandleCall };
   for (const [name, fn] of Object.entries(unaryCalls(master)) as [UnaryName, (r: never) => Promise<void>][]) {
     handlers[name] = unaryHandler(SchedulerService.method[name].output, fn) as grpc.UntypedHandleCall;
   }

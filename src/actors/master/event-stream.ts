@@ -1,0 +1,133 @@
+/**
+ * A scheduler's Subscribe stream as the master writes it: an EventSink over a gRPC server
+ * stream that respects backpressure. While the stream accepts writes, events go straight
+ * to it; once `write` returns false they wait in a per-framework queue until 'drain'. A
+ * scheduler that lets more than `maxQueuedEvents` pile up, or reads nothing for
+ * `stallTimeoutMs` while events wait, is disconnected (`onStall`): the master treats it as
+ * a lost stream (failover semantics) and the scheduler may subscribe again.
+ *
+ * grpc-js writes one message per write completion (its object-mode Writable has no
+ * _writev), i.e. one event per event-loop turn of a busy master; `batchWrites` hands every
+ * message buffered meanwhile to the HTTP/2 stream at once instead.
+ */
+import type { Writable } from "node:stream";
+import type { Event, SubscribeResponse } from "../../gen/dcos/v1/scheduler_pb.js";
+import type { Clock, Timer } from "../../runtime/clock.js";
+import type { EventSink } from "./framework.js";
+
+export interface EventStreamLimits {
+  /** Events queued for one scheduler before it is disconnected. Default 100,000. */
+  maxQueuedEvents: number;
+  /** How long events may wait for a scheduler that reads nothing. Default 60 s. */
+  stallTimeoutMs: number;
+}
+
+export const DEFAULT_EVENT_STREAM_LIMITS: EventStreamLimits = { maxQueuedEvents: 100_000, stallTimeoutMs: 60_000 };
+
+/** The part of a grpc-js ServerWritableStream the event stream uses. */
+export type EventWritable = Pick<Writable, "write" | "once" | "removeListener" | "writableNeedDrain">;
+
+type WriteCallback = (error?: Error | null) => void;
+interface Chunk {
+  chunk: unknown;
+  encoding: BufferEncoding;
+}
+
+/** Lets an object-mode Writable pass all buffered chunks to its _write at once (see above). */
+export function batchWrites(writable: Writable): void {
+  const w = writable as Writable & { _writev?: (chunks: Chunk[], cb: WriteCallback) => void };
+  if (w._writev) return;
+  w._writev = (chunks, callback) => {
+    let left = chunks.length;
+    let failed = false;
+    const done = (err?: Error | null): void => {
+      if (failed) return;
+      if (err) {
+        failed = true;
+        callback(err);
+      } else if (--left === 0) callback();
+    };
+    for (const c of chunks) w._write(c.chunk, c.encoding, done);
+  };
+}
+
+export class EventStream implements EventSink {
+  private queue: Event[] = [];
+  private head = 0;
+  private blocked = false;
+  private stallTimer: Timer | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly writable: EventWritable,
+    private readonly wrap: (event: Event) => SubscribeResponse,
+    private readonly end: () => void,
+    private readonly onStall: (why: string) => void,
+    private readonly clock: Clock,
+    private readonly limits: EventStreamLimits = DEFAULT_EVENT_STREAM_LIMITS,
+  ) {}
+
+  /** Events waiting for the scheduler to read. */
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  send(event: Event): void {
+    if (this.closed) return;
+    if (this.blocked) {
+      this.queue.push(event);
+      if (this.queued > this.limits.maxQueuedEvents) {
+        this.stall(`it let more than ${this.limits.maxQueuedEvents} events pile up unread`);
+      }
+      return;
+    }
+    this.write(event);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.shutdown();
+    this.end();
+  }
+
+  private write(event: Event): void {
+    if (this.writable.write(this.wrap(event))) return;
+    this.blocked = true;
+    this.writable.once("drain", this.drained);
+    this.stallTimer ??= this.clock.setTimer(this.limits.stallTimeoutMs, () => {
+      this.stallTimer = undefined;
+      this.stall(`it read no event for ${this.limits.stallTimeoutMs} ms while ${this.queued} waited`);
+    });
+  }
+
+  private readonly drained = (): void => {
+    if (this.closed) return;
+    this.blocked = false;
+    this.stallTimer?.cancel();
+    this.stallTimer = undefined;
+    while (!this.blocked && this.head < this.queue.length) {
+      const event = this.queue[this.head]!;
+      this.queue[this.head++] = undefined as unknown as Event;
+      this.write(event);
+    }
+    if (this.head === this.queue.length || this.head > 4096) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  };
+
+  private stall(why: string): void {
+    if (this.closed) return;
+    this.shutdown();
+    this.onStall(why);
+  }
+
+  private shutdown(): void {
+    this.closed = true;
+    this.stallTimer?.cancel();
+    this.stallTimer = undefined;
+    this.writable.removeListener("drain", this.drained);
+    this.queue = [];
+    this.head = 0;
+  }
+}
