@@ -9,7 +9,7 @@ import { create } from "@bufbuild/protobuf";
 import { RunTaskGroupSchema, RunTaskSchema } from "../../gen/dcos/v1/internal_pb.js";
 import type { Offer, Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
 import type { AcceptRequest } from "../../gen/dcos/v1/scheduler_pb.js";
-import { ExecutorInfoSchema, TaskInfoSchema, TaskSchema, TaskState, TaskStatus_Reason, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import { ExecutorInfoSchema, TaskSchema, TaskState, TaskStatus_Reason, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { AgentRecord } from "./agent.js";
@@ -81,22 +81,41 @@ export function accept(core: MasterCore, framework: FrameworkRecord, request: Ac
     },
     offeredResources(checked.offers),
   );
+  const launched: string[] = [];
   for (const op of request.operations) {
     if (op.kind.case === "launch") {
       for (const task of op.kind.value.taskInfos) {
         const r = validator.launchTask(task);
         if ("problem" in r) refuse(core, framework, task, agentId, TaskState.ERROR, TaskStatus_Reason.TASK_INVALID, r.problem);
-        else launchTask(core, framework, agent, task, r.resources, r.executor);
+        else {
+          launchTask(core, framework, agent, task, r.resources, r.executor);
+          launched.push(task.taskId!.value);
+        }
       }
     } else if (op.kind.case === "launchGroup") {
       const { executor, taskGroup } = op.kind.value;
       const r = validator.launchGroup(executor, taskGroup);
       if ("problem" in r) {
         for (const task of taskGroup?.tasks ?? []) refuse(core, framework, task, agentId, TaskState.ERROR, TaskStatus_Reason.TASK_GROUP_INVALID, r.problem);
-      } else launchGroup(core, framework, agent, executor!, taskGroup!.tasks, r.resources, r.executor);
+      } else {
+        launchGroup(core, framework, agent, executor!, taskGroup!.tasks, r.resources, r.executor);
+        for (const t of taskGroup!.tasks) launched.push(t.taskId!.value);
+      }
     }
   }
+  // One line per accept, not per task: at thousands of launches a second the log is a hot spot.
+  if (launched.length > 0) logLaunches(core, framework, agentId, launched);
   core.recoverOffer(framework.id, agentId, validator.remaining().toProto(), refuseSeconds);
+}
+
+const LOGGED_TASK_IDS = 20;
+
+function logLaunches(core: MasterCore, framework: FrameworkRecord, agentId: string, taskIds: string[]): void {
+  const shown = taskIds.length > LOGGED_TASK_IDS ? [...taskIds.slice(0, LOGGED_TASK_IDS), `… ${taskIds.length - LOGGED_TASK_IDS} more`] : taskIds;
+  core.log.info(
+    { framework: framework.id, agent: agentId, tasks: taskIds.length },
+    `Launching ${taskIds.length} task(s) of framework ${framework.id} on agent ${agentId}: ${shown.join(", ")}`,
+  );
 }
 
 function offeredResources(offers: readonly Offer[]): Resources {
@@ -121,7 +140,8 @@ function startExecutor(framework: FrameworkRecord, agent: AgentRecord, executor:
 
 /** Records the task in STAGING and returns the TaskInfo the agent gets. */
 function stage(core: MasterCore, framework: FrameworkRecord, agent: AgentRecord, task: TaskInfo, resources: Resources, executorId: string | undefined, role: string): TaskInfo {
-  const info = create(TaskInfoSchema, { ...task, agentId: ids.agent(agent.id), resources: resources.toProto() });
+  // A shallow copy is a complete TaskInfo (protobuf-es messages are plain objects); create() would walk every field again.
+  const info: TaskInfo = { ...task, agentId: ids.agent(agent.id), resources: resources.toProto() };
   core.addTask(
     framework,
     agent,
@@ -141,7 +161,6 @@ function stage(core: MasterCore, framework: FrameworkRecord, agent: AgentRecord,
     }),
   );
   core.metrics.tasksLaunched.inc();
-  core.log.info({ framework: framework.id, task: task.taskId?.value, agent: agent.id }, `Launching task ${task.taskId?.value} of framework ${framework.id} on agent ${agent.id}`);
   return info;
 }
 

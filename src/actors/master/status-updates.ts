@@ -13,7 +13,7 @@ import {
   type UpdateAgent,
 } from "../../gen/dcos/v1/internal_pb.js";
 import type { AcknowledgeRequest } from "../../gen/dcos/v1/scheduler_pb.js";
-import { TaskStatusSchema, TaskState } from "../../gen/dcos/v1/tasks_pb.js";
+import { TaskState, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { Pid } from "../../runtime/pid.js";
@@ -27,7 +27,9 @@ import { requireId } from "./validation.js";
 const KEPT_STATUSES = 10;
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export function statusUpdate(core: MasterCore, from: Pid, update: StatusUpdate): void {
@@ -46,7 +48,8 @@ export function statusUpdate(core: MasterCore, from: Pid, update: StatusUpdate):
     return;
   }
   const uuid = update.uuid.length > 0 ? update.uuid : update.status.uuid;
-  const status = create(TaskStatusSchema, { ...update.status, uuid, agentId: ids.agent(agent.id), source: update.status.source });
+  // A shallow copy is a complete TaskStatus (protobuf-es messages are plain objects); create() would walk every field again.
+  const status: TaskStatus = { ...update.status, uuid, agentId: update.status.agentId?.value === agent.id ? update.status.agentId : ids.agent(agent.id) };
   const task = framework.tasks.get(taskId);
   if (task) {
     if (task.agentId?.value !== agent.id) {
