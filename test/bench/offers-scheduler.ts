@@ -36,12 +36,26 @@ function scalar(offer: Offer, name: string): number {
   return v;
 }
 
+/** Milliseconds since the epoch with sub-millisecond precision, comparable across threads. */
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** What a scheduler reports at the end of a run. */
+export interface SchedulerResult {
+  running: [number, number][];
+  launched: number;
+  finished: number;
+  failures: number;
+  callErrors: number;
+}
+
 export class BenchScheduler {
   frameworkId = "";
   streamId = "";
   /** Offer arrival time (ms, performance.now) of each launched task, until it runs. */
   private readonly offeredAt = new Map<string, number>();
-  /** [running time, latency] of every task that reached TASK_RUNNING. */
+  /** [running time (ms since the epoch, sub-ms), latency ms] of every task that reached TASK_RUNNING. */
   readonly running: [number, number][] = [];
   launched = 0;
   finished = 0;
@@ -58,7 +72,7 @@ export class BenchScheduler {
   }
 
   onEvent(event: Event): void {
-    const now = performance.now();
+    const now = wallNow();
     switch (event.kind.case) {
       case "subscribed":
         this.frameworkId = event.kind.value.frameworkId!.value;
@@ -93,6 +107,10 @@ export class BenchScheduler {
       default:
         return;
     }
+  }
+
+  result(): SchedulerResult {
+    return { running: this.running, launched: this.launched, finished: this.finished, failures: this.failures, callErrors: this.callErrors };
   }
 
   private readonly failed = (): void => {

@@ -11,10 +11,11 @@
  * - task launches per second that reached TASK_RUNNING at the scheduler;
  * - offer→accept→TASK_RUNNING latency p50/p99 (the offer reaching the scheduler to the
  *   task's TASK_RUNNING reaching it, with the TASK_STARTING acknowledgement in between).
- * Mode "facade" calls the MasterFacade directly; "grpc" goes through the real gRPC
- * SchedulerService on loopback (the honest figure).
+ * Mode "facade" runs the framework in the master's thread calling the MasterFacade;
+ * "grpc" runs it in a worker thread as a client of the real gRPC SchedulerService on
+ * loopback (the honest figure: the master pays for decoding, streams and unary calls).
  */
-import { create, type DescService } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
 import { createAllocator } from "../../../src/actors/allocator/index.js";
@@ -23,12 +24,13 @@ import { MasterFacade } from "../../../src/actors/master/master-facade.js";
 import { Master } from "../../../src/actors/master/master.js";
 import { InMemoryRegistrar } from "../../../src/actors/master/registry.js";
 import { addSchedulerService } from "../../../src/actors/master/scheduler-service.js";
-import { SchedulerService, SubscribeRequestSchema, type SubscribeResponse } from "../../../src/gen/dcos/v1/scheduler_pb.js";
+import { SubscribeRequestSchema } from "../../../src/gen/dcos/v1/scheduler_pb.js";
 import { parseResources } from "../../../src/resources/index.js";
-import { clientConstructor } from "../../../src/runtime/grpc/service.js";
 import { ActorSystem } from "../../../src/runtime/system.js";
 import { InProcessNetwork } from "../../../src/runtime/transports/in-process.js";
-import { BenchScheduler, type SchedulerCalls, type TaskShape } from "../offers-scheduler.js";
+import { Worker } from "node:worker_threads";
+import type { GrpcSchedulerData } from "../offers-grpc-scheduler.js";
+import { BenchScheduler, wallNow, type SchedulerResult, type TaskShape } from "../offers-scheduler.js";
 import { median, percentile, type Reporter } from "../report.js";
 import { SimAgent } from "../sim-agent.js";
 
@@ -93,43 +95,43 @@ async function stopCluster(c: Cluster): Promise<void> {
   for (const s of c.systems) await s.stop();
 }
 
-/** Subscribes a BenchScheduler through the facade; returns a stopper. */
-async function viaFacade(c: Cluster, task: TaskShape): Promise<{ scheduler: BenchScheduler; stop: () => Promise<void> }> {
-  const scheduler = new BenchScheduler(c.facade, task);
-  const sink: EventSink = { send: (e) => scheduler.onEvent(e), close: () => undefined };
-  await c.facade.subscribe(create(SubscribeRequestSchema, { frameworkInfo: { name: "bench", user: "nobody", roles: ["*"] } }), sink);
-  return { scheduler, stop: async () => undefined };
+interface Framework {
+  /** Resolves once the framework is subscribed. */
+  ready: Promise<void>;
+  /** Stops the framework and returns what it saw. */
+  stop(): Promise<SchedulerResult>;
 }
 
-type Unary = (req: unknown, cb: (err: grpc.ServiceError | null) => void) => void;
+/** A BenchScheduler in the master's thread, calling the MasterFacade. */
+function viaFacade(c: Cluster, task: TaskShape): Framework {
+  const scheduler = new BenchScheduler(c.facade, task);
+  const sink: EventSink = { send: (e) => scheduler.onEvent(e), close: () => undefined };
+  const ready = c.facade.subscribe(create(SubscribeRequestSchema, { frameworkInfo: { name: "bench", user: "nobody", roles: ["*"] } }), sink).then(() => undefined);
+  return { ready, stop: async () => scheduler.result() };
+}
 
-/** Serves the SchedulerService on loopback and subscribes a BenchScheduler over it. */
-async function viaGrpc(c: Cluster, task: TaskShape): Promise<{ scheduler: BenchScheduler; stop: () => Promise<void> }> {
+/** Serves the SchedulerService on loopback; the framework is a gRPC client in a worker thread. */
+async function viaGrpc(c: Cluster, task: TaskShape): Promise<Framework> {
   const server = new grpc.Server();
   addSchedulerService(server, c.facade, { reflection: false });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  const Client = clientConstructor(SchedulerService as DescService);
-  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  const unary = (name: string) => {
-    const fn = (client as unknown as Record<string, Unary>)[name]!.bind(client);
-    return (request: unknown) => new Promise<void>((resolve, reject) => fn(request, (err) => (err ? reject(err) : resolve())));
-  };
-  const calls: SchedulerCalls = { accept: unary("accept"), decline: unary("decline"), acknowledge: unary("acknowledge") };
-  const scheduler = new BenchScheduler(calls, task);
-  const stream = (client as unknown as Record<string, (r: unknown) => grpc.ClientReadableStream<SubscribeResponse>>).subscribe!(
-    create(SubscribeRequestSchema, { frameworkInfo: { name: "bench", user: "nobody", roles: ["*"] } }),
-  );
-  stream.on("data", (r: SubscribeResponse) => scheduler.onEvent(r.event!));
-  stream.on("error", () => undefined);
-  while (!scheduler.streamId) await sleep(10);
+  const workerData: GrpcSchedulerData = { target: `127.0.0.1:${port}`, task };
+  const worker = new Worker(new URL("../offers-grpc-scheduler.js", import.meta.url), { workerData });
+  const ready = new Promise<void>((resolve, reject) => {
+    worker.once("message", () => resolve());
+    worker.once("error", reject);
+  });
   return {
-    scheduler,
+    ready,
     stop: async () => {
-      stream.cancel();
-      client.close();
+      const result = new Promise<SchedulerResult>((resolve) => worker.on("message", (m: { result?: SchedulerResult }) => m.result && resolve(m.result)));
+      worker.postMessage({ stop: true });
+      const r = await result;
+      await worker.terminate();
       server.forceShutdown();
+      return r;
     },
   };
 }
@@ -147,15 +149,16 @@ interface Result {
 
 async function measure(s: Settings, mode: string): Promise<Result> {
   const cluster = await startCluster(s);
-  const { scheduler, stop } = mode === "grpc" ? await viaGrpc(cluster, s.task) : await viaFacade(cluster, s.task);
-  const start = performance.now();
+  const framework = mode === "grpc" ? await viaGrpc(cluster, s.task) : viaFacade(cluster, s.task);
+  await framework.ready;
+  const start = wallNow();
   await sleep(s.seconds * 1000);
+  const scheduler = await framework.stop();
+  await stopCluster(cluster);
   const from = start + s.warmup * 1000;
   const to = start + s.seconds * 1000;
   const window = scheduler.running.filter(([at]) => at >= from && at < to);
   const latencies = window.map(([, l]) => l);
-  await stop();
-  await stopCluster(cluster);
   return {
     launchesPerS: window.length / ((to - from) / 1000),
     p50: percentile(latencies, 50),
