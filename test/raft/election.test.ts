@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { RaftMessageSchema } from "../../src/gen/dcos/v1/raft_pb.js";
 import { RaftRole } from "../../src/raft/core/ready.js";
+import { Code, DcosError } from "../../src/runtime/error.js";
 import { TestCluster } from "./support/cluster.js";
 
 describe("Raft elections", () => {
@@ -104,6 +107,41 @@ describe("Raft elections", () => {
     c.tick("b", 100);
     assert.equal(c.node("b").raft.role, RaftRole.Follower);
     assert.throws(() => c.node("b").raft.campaign(), /not a voter/);
+  });
+
+  it("a malformed message is refused with INVALID_ARGUMENT and changes nothing", () => {
+    const c = new TestCluster(["a", "b", "c"]);
+    c.elect("a");
+    const b = c.node("b").raft;
+    const before = JSON.stringify({ term: b.term, last: b.lastIndex, commit: b.committed });
+    const noBody = create(RaftMessageSchema, { from: "a", to: "b", term: BigInt(b.term) });
+    assert.throws(() => b.step(noBody), (e: unknown) => DcosError.is(e, Code.INVALID_ARGUMENT) && /no body/.test(e.message));
+    const gap = create(RaftMessageSchema, {
+      from: "a",
+      to: "b",
+      term: BigInt(b.term),
+      body: {
+        case: "appendEntriesRequest",
+        value: { prevLogIndex: BigInt(b.lastIndex), prevLogTerm: BigInt(b.term), entries: [{ index: BigInt(b.lastIndex + 2), term: BigInt(b.term) }] },
+      },
+    });
+    assert.throws(() => b.step(gap), (e: unknown) => DcosError.is(e, Code.INVALID_ARGUMENT) && /malformed/.test(e.message));
+    const noSnapshot = create(RaftMessageSchema, { from: "a", to: "b", term: BigInt(b.term), body: { case: "installSnapshotRequest", value: {} } });
+    assert.throws(() => b.step(noSnapshot), (e: unknown) => DcosError.is(e, Code.INVALID_ARGUMENT));
+    assert.equal(JSON.stringify({ term: b.term, last: b.lastIndex, commit: b.committed }), before);
+    c.propose("a", "still-works");
+    assert.deepEqual(c.node("b").sm.data(), ["still-works"]);
+  });
+
+  it("ignores (and counts) a message addressed to another member or group", () => {
+    const c = new TestCluster(["a", "b", "c"]);
+    c.elect("a");
+    const b = c.node("b").raft;
+    const dropped = b.stats.droppedMessages;
+    b.step(create(RaftMessageSchema, { from: "a", to: "c", term: BigInt(b.term), body: { case: "timeoutNow", value: {} } }));
+    b.step(create(RaftMessageSchema, { from: "a", to: "b", group: "other", term: BigInt(b.term), body: { case: "timeoutNow", value: {} } }));
+    assert.equal(b.stats.droppedMessages, dropped + 2);
+    assert.equal(b.role, RaftRole.Follower);
   });
 
   it("proposing to a follower fails with 'not leader' naming the leader", () => {

@@ -537,7 +537,25 @@ export class Raft {
     this.send(to, this.termValue, { case: "appendEntriesResponse", value: value });
   }
 
+  /** Entries must follow prev_log_index one by one, with terms between prev_log_term and the message's term. */
+  private validateAppend(m: RaftMessage, req: RaftAppendEntriesRequest): void {
+    let index = Number(req.prevLogIndex);
+    let term = Number(req.prevLogTerm);
+    for (const e of req.entries) {
+      const t = Number(e.term);
+      if (Number(e.index) !== index + 1 || t < term || t > Number(m.term)) {
+        throw new DcosError(
+          Code.INVALID_ARGUMENT,
+          `Append from ${m.from} is malformed: entry (${e.index}, term ${e.term}) does not follow (${index}, term ${term}) in term ${m.term}`,
+        );
+      }
+      index++;
+      term = t;
+    }
+  }
+
   private handleAppend(m: RaftMessage, req: RaftAppendEntriesRequest): void {
+    this.validateAppend(m, req);
     const prev = Number(req.prevLogIndex);
     const readRound = req.readRound;
     if (prev < this.log.committed) {
