@@ -7,6 +7,7 @@ set -euo pipefail
 # command -> Debian package
 declare -A NEEDED=(
   [nats-server]=nats-server
+  [chromium]=chromium
 )
 
 missing=()
