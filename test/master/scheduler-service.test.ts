@@ -1,77 +1,22 @@
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { create, type DescService } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterEach, describe, it } from "node:test";
 import { RunTaskSchema } from "../../src/gen/dcos/v1/internal_pb.js";
-import {
-  AcceptRequestSchema,
-  DeclineRequestSchema,
-  SchedulerService,
-  SubscribeRequestSchema,
-  type AcceptRequest,
-  type Event,
-  type SubscribeResponse,
-} from "../../src/gen/dcos/v1/scheduler_pb.js";
-import { addSchedulerService } from "../../src/actors/master/scheduler-service.js";
-import { clientConstructor } from "../../src/runtime/grpc/service.js";
-import { waitFor } from "../support/wait.js";
-import { Cluster, commandTask } from "./harness.js";
-
-interface Served {
-  cluster: Cluster;
-  server: grpc.Server;
-  target: string;
-  client: grpc.Client;
-}
+import { AcceptRequestSchema, DeclineRequestSchema, SubscribeRequestSchema, type AcceptRequest, type SubscribeResponse } from "../../src/gen/dcos/v1/scheduler_pb.js";
+import { serve as serveCluster, subscribe, unary, until, type Served } from "./grpc-harness.js";
+import { commandTask } from "./harness.js";
 
 let served: Served | undefined;
 afterEach(async () => {
-  if (!served) return;
-  served.client.close();
-  served.server.forceShutdown();
-  await served.cluster.stop();
+  await served?.stop();
   served = undefined;
 });
 
 async function serve(): Promise<Served> {
-  const cluster = await Cluster.start();
-  const server = new grpc.Server();
-  addSchedulerService(server, cluster.facade);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  const target = `127.0.0.1:${port}`;
-  const Client = clientConstructor(SchedulerService as DescService);
-  const client = new Client(target, grpc.credentials.createInsecure());
-  return (served = { cluster, server, target, client });
-}
-
-type Unary = (req: unknown, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => void;
-
-function unary(client: grpc.Client, name: string, request: unknown): Promise<unknown> {
-  const fn = (client as unknown as Record<string, Unary>)[name]!.bind(client);
-  return new Promise((resolve, reject) => fn(request, (err, res) => (err ? reject(err) : resolve(res))));
-}
-
-function subscribe(s: Served, name: string, failoverTimeout = 0): { events: Event[]; call: grpc.ClientReadableStream<SubscribeResponse>; ended: Promise<grpc.StatusObject> } {
-  const events: Event[] = [];
-  const call = (s.client as unknown as Record<string, (r: unknown) => grpc.ClientReadableStream<SubscribeResponse>>).subscribe!(
-    create(SubscribeRequestSchema, { frameworkInfo: { name, user: "nobody", roles: ["*"], failoverTimeout } }),
-  );
-  call.on("data", (r: SubscribeResponse) => events.push(r.event!));
-  const ended = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
-  call.on("error", () => undefined);
-  return { events, call, ended };
-}
-
-/** Polls a condition while letting the master's manual clock run its queued work. */
-function until<T>(s: Served, what: string, check: () => T | undefined | false): Promise<T> {
-  return waitFor(async () => {
-    await s.cluster.clock.settle();
-    return check();
-  }, what);
+  return (served = await serveCluster());
 }
 
 describe("master: gRPC SchedulerService", () => {

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { afterEach, describe, it } from "node:test";
+import { EventStream } from "../../src/actors/master/event-stream.js";
+import type { EventStreamLimits } from "../../src/actors/master/event-stream.js";
+import { serve, subscribe, subscribed, until, type Served, type Subscription } from "./grpc-harness.js";
+
+let served: Served | undefined;
+afterEach(async () => {
+  await served?.stop();
+  served = undefined;
+});
+
+async function start(limits: Partial<EventStreamLimits>): Promise<Served> {
+  return (served = await serve({ service: { limits } }));
+}
+
+/** Makes the master send `n` MESSAGE events of 32 KiB, numbered in their first bytes. */
+function flood(s: Served, frameworkId: string, n: number, from = 0): void {
+  const agent = s.cluster.agents[0]!;
+  for (let i = from; i < from + n; i++) {
+    const data = new Uint8Array(32 * 1024);
+    new DataView(data.buffer).setUint32(0, i);
+    agent.executorMessage(frameworkId, "e1", data);
+  }
+}
+
+/** Events waiting in the framework's EventStream (0 when it is not blocked). */
+function queued(s: Served, frameworkId: string): Promise<number> {
+  return s.cluster.facade.inspect((core) => {
+    const sink = core.frameworks.get(frameworkId)?.sink;
+    return sink instanceof EventStream ? sink.queued : 0;
+  });
+}
+
+function numbers(sub: Subscription): number[] {
+  return sub.events.flatMap((e) => (e.kind.case === "message" ? [new DataView(e.kind.value.data.buffer, e.kind.value.data.byteOffset).getUint32(0)] : []));
+}
+
+describe("master: Subscribe stream backpressure", () => {
+  it("a scheduler that pauses reading gets every event, in order, when it reads again", async () => {
+    const s = await start({ maxQueuedEvents: 10_000 });
+    const sub = subscribe(s, "pauser");
+    const { frameworkId } = await subscribed(s, sub);
+    sub.call.pause();
+    flood(s, frameworkId.value, 200);
+    await until(s, "events queued in the master", async () => (await queued(s, frameworkId.value)) > 0);
+    sub.call.resume();
+    await until(s, "all 200 messages", () => numbers(sub).length === 200);
+    assert.deepEqual(
+      numbers(sub),
+      Array.from({ length: 200 }, (_, i) => i),
+    );
+    assert.equal(s.cluster.metric("master/slow_schedulers_disconnected"), 0);
+    assert.equal(s.cluster.metric("master/frameworks_connected"), 1);
+  });
+
+  it("a scheduler that lets more than maxQueuedEvents pile up is disconnected, and may subscribe again", async () => {
+    const s = await start({ maxQueuedEvents: 20 });
+    const sub = subscribe(s, "hoarder", { failoverTimeout: 3600 });
+    const { frameworkId } = await subscribed(s, sub);
+    sub.call.pause();
+    flood(s, frameworkId.value, 300);
+    await until(s, "the disconnection", () => s.cluster.metric("master/slow_schedulers_disconnected") === 1);
+    assert.equal(s.cluster.metric("master/frameworks_connected"), 0);
+    assert.equal(s.cluster.metric("master/frameworks_disconnected"), 1, "in failover, not removed");
+    assert.equal(s.cluster.metric("master/frameworks_removed"), 0);
+
+    sub.call.resume();
+    const status = await sub.ended;
+    assert.equal(status.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(status.details, /disconnected this scheduler because it let more than 20 events pile up unread; subscribe again/);
+    const got = numbers(sub);
+    assert.ok(got.length < 300, `the backlog was dropped (${got.length} of 300 delivered)`);
+    assert.deepEqual(got, Array.from({ length: got.length }, (_, i) => i), "what was delivered came in order");
+
+    const again = subscribe(s, "hoarder", { failoverTimeout: 3600, id: frameworkId.value });
+    const resubscribed = await subscribed(s, again);
+    assert.equal(resubscribed.frameworkId.value, frameworkId.value);
+    assert.equal(s.cluster.metric("master/frameworks_connected"), 1);
+    flood(s, frameworkId.value, 3, 1000);
+    await until(s, "messages on the new stream", () => numbers(again).length === 3);
+    again.call.cancel();
+  });
+
+  it("a scheduler that reads nothing for stallTimeoutMs while events wait is disconnected", async () => {
+    const s = await start({ maxQueuedEvents: 10_000, stallTimeoutMs: 5000 });
+    const sub = subscribe(s, "sleeper", { failoverTimeout: 3600 });
+    const { frameworkId } = await subscribed(s, sub);
+    sub.call.pause();
+    flood(s, frameworkId.value, 60);
+    await until(s, "events queued in the master", async () => (await queued(s, frameworkId.value)) > 0);
+    await s.cluster.clock.advance(4900);
+    assert.equal(s.cluster.metric("master/slow_schedulers_disconnected"), 0, "not yet");
+    await s.cluster.clock.advance(100);
+    await until(s, "the disconnection", () => s.cluster.metric("master/slow_schedulers_disconnected") === 1);
+    assert.equal(s.cluster.metric("master/frameworks_disconnected"), 1);
+    sub.call.resume();
+    const status = await sub.ended;
+    assert.equal(status.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(status.details, /read no event for 5000 ms/);
+  });
+});
