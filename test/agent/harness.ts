@@ -61,6 +61,8 @@ export class ScriptedMaster extends Actor {
   private respond(m: Message, from: Pid): void {
     if (m.$typeName === RegisterAgentSchema.typeName) {
       this.send(from, create(AgentRegisteredSchema, { agentId: { value: "agent-1" }, pingIntervalSeconds: 60 }));
+    } else if (m.$typeName === ReregisterAgentSchema.typeName) {
+      this.send(from, create(AgentReregisteredSchema, { agentId: { value: "agent-1" }, pingIntervalSeconds: 60 }));
     } else if (m.$typeName === StatusUpdateSchema.typeName) {
       const u = m as StatusUpdate;
       this.send(from, create(StatusUpdateAcknowledgementSchema, { agentId: u.agentId, frameworkId: u.frameworkId, taskId: u.status?.taskId, uuid: u.uuid }));

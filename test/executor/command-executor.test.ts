@@ -4,28 +4,15 @@
  * A scripted master registers the agent and acknowledges every update.
  */
 import assert from "node:assert/strict";
-import { access, mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { KillTaskSchema, RunTaskGroupSchema, RunTaskSchema, type ExitedExecutor, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
-import { ExecutorInfo_Type, TaskInfoSchema, TaskState, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { AgentState } from "../../src/actors/agent/agent.js";
-import { startAgentNode, type AgentNode } from "../../src/actors/agent/agent-node.js";
-import { scalarResource } from "../../src/resources/index.js";
-import { testLogger } from "../../src/runtime/log.js";
-import { ActorSystem } from "../../src/runtime/system.js";
-import { InProcessNetwork } from "../../src/runtime/transports/in-process.js";
-import { ScriptedMaster } from "../agent/harness.js";
+import { KillTaskSchema, RunTaskGroupSchema, type ExitedExecutor } from "../../src/gen/dcos/v1/internal_pb.js";
+import { ExecutorInfo_Type, TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { framework } from "../agent/harness.js";
 import { waitFor } from "../support/wait.js";
-
-interface Cluster {
-  master: ScriptedMaster;
-  node: AgentNode;
-  workDir: string;
-  stop(): Promise<void>;
-}
+import { runTask, startCluster, statesOf, statusOf, task, type Cluster } from "./cluster.js";
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
@@ -33,60 +20,10 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-async function startCluster(): Promise<Cluster> {
-  const workDir = await mkdtemp(join(tmpdir(), "dcos-agent-real-"));
-  const net = new InProcessNetwork();
-  const logger = testLogger();
-  const masterSystem = new ActorSystem({ transport: net.transport("master-host:5050"), logger });
-  const agentSystem = new ActorSystem({ transport: net.transport("agent-host:5051"), logger });
-  await masterSystem.start();
-  await agentSystem.start();
-  const master = masterSystem.spawn(new ScriptedMaster(true));
-  const node = await startAgentNode({ system: agentSystem, master: master.self, workDir, resources: "cpus:2;mem:1024;disk:1024", logger });
-  await waitFor(() => node.agent.agentState === AgentState.RUNNING, "the agent to register");
-  return {
-    master,
-    node,
-    workDir,
-    stop: async () => {
-      for (const id of node.containerizer.containers()) await node.containerizer.destroy(id, 0).catch(() => undefined);
-      await node.stop();
-      await agentSystem.stop();
-      await masterSystem.stop();
-      await rm(workDir, { recursive: true, force: true });
-    },
-  };
-}
-
-const framework = { id: { value: "fw-1" }, name: "test", user: "nobody", roles: ["*"] };
-
-function task(id: string, command: string, killGraceSeconds?: number): TaskInfo {
-  return create(TaskInfoSchema, {
-    name: id,
-    taskId: { value: id },
-    agentId: { value: "agent-1" },
-    resources: [scalarResource("cpus", 0.1), scalarResource("mem", 32)],
-    command: { value: command },
-    killPolicy: killGraceSeconds === undefined ? undefined : { gracePeriodSeconds: killGraceSeconds },
-  });
-}
-
-function statusOf(c: Cluster, taskId: string, state: TaskState): StatusUpdate | undefined {
-  return c.master.of<StatusUpdate>("StatusUpdate").find((u) => u.status?.taskId?.value === taskId && u.status.state === state);
-}
-
-function statesOf(c: Cluster, taskId: string): string[] {
-  return c.master.of<StatusUpdate>("StatusUpdate").filter((u) => u.status?.taskId?.value === taskId).map((u) => TaskState[u.status!.state]);
-}
-
-async function runTask(c: Cluster, t: TaskInfo): Promise<void> {
-  c.master.tell(c.node.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: t, role: "*" }));
-}
-
 describe("Command executor (real processes)", () => {
   it("runs a task that finishes; its output lands in the sandbox", async () => {
     const c = (cluster = await startCluster());
-    await runTask(c, task("t-ok", "echo hello-from-task; exit 0"));
+    runTask(c, task("t-ok", "echo hello-from-task; exit 0"));
     const finished = await waitFor(() => statusOf(c, "t-ok", TaskState.FINISHED), "TASK_FINISHED", 15_000);
     assert.deepEqual(statesOf(c, "t-ok"), ["STARTING", "RUNNING", "FINISHED"]);
     const sandbox = finished.status!.sandboxDirectory;
@@ -98,7 +35,7 @@ describe("Command executor (real processes)", () => {
 
   it("reports a failing task with its exit code", async () => {
     const c = (cluster = await startCluster());
-    await runTask(c, task("t-fail", "echo about-to-fail >&2; exit 3"));
+    runTask(c, task("t-fail", "echo about-to-fail >&2; exit 3"));
     const failed = await waitFor(() => statusOf(c, "t-fail", TaskState.FAILED), "TASK_FAILED", 15_000);
     assert.equal(failed.status!.message, "Command exited with status 3");
     assert.match(await readFile(join(failed.status!.sandboxDirectory, "stderr"), "utf8"), /about-to-fail/);
@@ -107,7 +44,7 @@ describe("Command executor (real processes)", () => {
   it("kills with the grace period: SIGTERM first, SIGKILL when the task ignores it", async () => {
     const c = (cluster = await startCluster());
     const script = `trap 'echo got-term > term.txt' TERM; echo up > started.txt; while :; do sleep 0.05; done`;
-    await runTask(c, task("t-stubborn", script, 1));
+    runTask(c, task("t-stubborn", script, 1));
     const running = await waitFor(() => statusOf(c, "t-stubborn", TaskState.RUNNING), "TASK_RUNNING", 15_000);
     const sandbox = running.status!.sandboxDirectory;
     await waitFor(() => access(join(sandbox, "started.txt")).then(() => true), "the task's trap to be installed");
@@ -119,7 +56,7 @@ describe("Command executor (real processes)", () => {
 
   it("kills a task that honours SIGTERM without waiting for the grace period", async () => {
     const c = (cluster = await startCluster());
-    await runTask(c, task("t-polite", "trap 'exit 0' TERM; while :; do sleep 0.05; done", 600));
+    runTask(c, task("t-polite", "trap 'exit 0' TERM; while :; do sleep 0.05; done", 600));
     await waitFor(() => statusOf(c, "t-polite", TaskState.RUNNING), "TASK_RUNNING", 15_000);
     c.master.tell(c.node.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "t-polite" } }));
     const killed = await waitFor(() => statusOf(c, "t-polite", TaskState.KILLED), "TASK_KILLED long before the 600 s grace period", 15_000);

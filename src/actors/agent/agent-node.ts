@@ -3,6 +3,7 @@
  * 127.0.0.1 by default), a containerizer (posix unless one is given) and the agent actor
  * spawned on the caller's actor system. This is what `dcos-node --role=agent` starts.
  */
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Containerizer } from "../../isolation/containerizer.js";
 import { PosixContainerizer } from "../../isolation/posix.js";
@@ -10,6 +11,8 @@ import type { Logger } from "../../runtime/log.js";
 import type { ActorSystem } from "../../runtime/system.js";
 import { Agent } from "./agent.js";
 import type { AgentOptions } from "./agent-options.js";
+import { metaDir } from "./checkpoint.js";
+import { writeAtomically } from "./durable.js";
 import { ExecutorServer } from "./executor-service.js";
 
 export interface AgentNodeOptions extends Omit<AgentOptions, "executorEndpoint" | "containerizer"> {
@@ -30,10 +33,37 @@ export interface AgentNode {
   stop(): Promise<void>;
 }
 
+/**
+ * Executors keep the endpoint they were started with, so a restarted agent listens where
+ * the previous one did (remembered in `<work>/meta/executor-endpoint.json`) when it can.
+ */
+async function listenForExecutors(options: AgentNodeOptions): Promise<{ server: ExecutorServer; endpoint: string }> {
+  const file = join(metaDir(options.workDir), "executor-endpoint.json");
+  let port = options.executorPort;
+  if (port === undefined) {
+    try {
+      port = (JSON.parse(await readFile(file, "utf8")) as { port?: number }).port;
+    } catch {
+      port = undefined;
+    }
+  }
+  let server = new ExecutorServer({ host: options.executorHost, port: port ?? 0, logger: options.logger });
+  let endpoint: string;
+  try {
+    endpoint = await server.listen();
+  } catch (err) {
+    if (options.executorPort !== undefined || port === undefined) throw err;
+    options.logger?.warn({ port }, `Port ${port} of the previous executor service is taken; executors from before the restart cannot reconnect`);
+    server = new ExecutorServer({ host: options.executorHost, port: 0, logger: options.logger });
+    endpoint = await server.listen();
+  }
+  await writeAtomically(file, JSON.stringify({ port: Number(endpoint.split(":").at(-1)) }) + "\n");
+  return { server, endpoint };
+}
+
 export async function startAgentNode(options: AgentNodeOptions): Promise<AgentNode> {
-  const { system, logger, executorHost, executorPort, ...agentOptions } = options;
-  const server = new ExecutorServer({ host: executorHost, port: executorPort, logger });
-  const executorEndpoint = await server.listen();
+  const { system, logger, executorHost: _host, executorPort: _port, ...agentOptions } = options;
+  const { server, endpoint: executorEndpoint } = await listenForExecutors(options);
   const containerizer = options.containerizer ?? new PosixContainerizer({ runtimeRoot: join(options.workDir, "containers"), logger });
   const agent = system.spawn(new Agent({ ...agentOptions, containerizer, executorEndpoint }));
   server.attach(agent);
@@ -43,6 +73,7 @@ export async function startAgentNode(options: AgentNodeOptions): Promise<AgentNo
     containerizer,
     stop: async () => {
       system.terminate(agent);
+      containerizer.detach();
       await server.stop();
     },
   };

@@ -1,0 +1,89 @@
+/**
+ * For real-process tests: a scripted master (registers the agent, acknowledges every
+ * update) and a real agent node (posix containerizer, gRPC ExecutorService, the real
+ * built-in executors) on an in-process network, with a restart of the agent that leaves
+ * its containers running.
+ */
+import { create } from "@bufbuild/protobuf";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RunTaskSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
+import { TaskInfoSchema, TaskState, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { AgentState } from "../../src/actors/agent/agent.js";
+import { startAgentNode, type AgentNode } from "../../src/actors/agent/agent-node.js";
+import { scalarResource } from "../../src/resources/index.js";
+import { testLogger } from "../../src/runtime/log.js";
+import { ActorSystem } from "../../src/runtime/system.js";
+import { InProcessNetwork } from "../../src/runtime/transports/in-process.js";
+import { framework, ScriptedMaster } from "../agent/harness.js";
+import { waitFor } from "../support/wait.js";
+
+export interface Cluster {
+  master: ScriptedMaster;
+  node: AgentNode;
+  workDir: string;
+  /** Stops the agent node (containers keep running) and starts a new one on the same work dir. */
+  restartAgent(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startCluster(): Promise<Cluster> {
+  const workDir = await mkdtemp(join(tmpdir(), "dcos-agent-real-"));
+  const net = new InProcessNetwork();
+  const logger = testLogger();
+  const masterSystem = new ActorSystem({ transport: net.transport("master-host:5050"), logger });
+  await masterSystem.start();
+  const master = masterSystem.spawn(new ScriptedMaster(true));
+  const startAgent = async (): Promise<{ system: ActorSystem; node: AgentNode }> => {
+    const system = new ActorSystem({ transport: net.transport("agent-host:5051"), logger });
+    await system.start();
+    const node = await startAgentNode({ system, master: master.self, workDir, resources: "cpus:2;mem:1024;disk:1024", logger });
+    await waitFor(() => node.agent.agentState === AgentState.RUNNING, "the agent to register");
+    return { system, node };
+  };
+  let agent = await startAgent();
+  const cluster: Cluster = {
+    master,
+    node: agent.node,
+    workDir,
+    restartAgent: async () => {
+      await agent.node.stop();
+      await agent.system.stop();
+      agent = await startAgent();
+      cluster.node = agent.node;
+    },
+    stop: async () => {
+      const node = agent.node;
+      for (const id of node.containerizer.containers()) await node.containerizer.destroy(id, 0).catch(() => undefined);
+      await node.stop();
+      await agent.system.stop();
+      await masterSystem.stop();
+      await rm(workDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
+    },
+  };
+  return cluster;
+}
+
+export function task(id: string, command: string, killGraceSeconds?: number): TaskInfo {
+  return create(TaskInfoSchema, {
+    name: id,
+    taskId: { value: id },
+    agentId: { value: "agent-1" },
+    resources: [scalarResource("cpus", 0.1), scalarResource("mem", 32)],
+    command: { value: command },
+    killPolicy: killGraceSeconds === undefined ? undefined : { gracePeriodSeconds: killGraceSeconds },
+  });
+}
+
+export function statusOf(c: Cluster, taskId: string, state: TaskState): StatusUpdate | undefined {
+  return c.master.of<StatusUpdate>("StatusUpdate").find((u) => u.status?.taskId?.value === taskId && u.status.state === state);
+}
+
+export function statesOf(c: Cluster, taskId: string): string[] {
+  return c.master.of<StatusUpdate>("StatusUpdate").filter((u) => u.status?.taskId?.value === taskId).map((u) => TaskState[u.status!.state]);
+}
+
+export function runTask(c: Cluster, t: TaskInfo): void {
+  c.master.tell(c.node.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: t, role: "*" }));
+}
