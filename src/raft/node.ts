@@ -96,6 +96,8 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private readonly listeners = new Set<LeaderListener>();
   private readonly pids = new Map<string, Pid>();
   private persisting = false;
+  /** The last index applied to the state machine (can run ahead of the core's, see applyAhead). */
+  private appliedIndex = 0;
   private driveQueued = false;
   private compacting = false;
   private unsyncedHardState: RaftHardState | undefined;
@@ -122,6 +124,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     const snap = storage.snapshot();
     const snapIndex = Number(snap.metadata?.index ?? 0n);
     if (snapIndex > 0) this.sessions.restore(snap.data);
+    this.appliedIndex = snapIndex;
     const hs = storage.initialState().hardState;
     this.syncedTermVote = `${hs.term}/${hs.vote}`;
     this.core = new Raft({
@@ -147,7 +150,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     m.gauge("raft/term", () => this.core.term, "Current term");
     m.gauge("raft/is_leader", () => (this.core.role === RaftRole.Leader ? 1 : 0), "1 on the leader");
     m.gauge("raft/commit_index", () => this.core.committed, "Commit index");
-    m.gauge("raft/applied_index", () => this.core.applied, "Applied index");
+    m.gauge("raft/applied_index", () => this.appliedIndex, "Applied index");
     this.log.info({ snapshot: snapIndex, lastIndex: storage.lastIndex(), term: this.core.term }, `Raft member ${this.self.toString()} started`);
     this.scheduleTick();
     this.kick();
@@ -212,7 +215,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
       term: this.core.term,
       leader: this.core.leader,
       commit: this.core.committed,
-      applied: this.core.applied,
+      applied: this.appliedIndex,
       firstIndex: this.options.storage.firstIndex(),
       lastIndex: this.core.lastIndex,
       pendingProposals: this.proposals.size,
@@ -241,7 +244,22 @@ export class RaftNode<M extends StateMachine> extends Actor {
       return;
     }
     this.core.step(m);
+    if (this.persisting) this.applyAhead();
     this.kick();
+  }
+
+  /**
+   * On the leader, applies what became committed while a write is in flight, instead of
+   * waiting for that write and the next Ready: the leader's durable log below its commit
+   * index is exactly the committed log (a leader never rewrites its own log). The next
+   * Ready hands the same entries out again; apply skips what is already applied.
+   */
+  private applyAhead(): void {
+    if (this.core.role !== RaftRole.Leader) return;
+    const upTo = Math.min(this.core.committed, this.options.storage.lastIndex());
+    if (upTo <= this.appliedIndex) return;
+    for (const e of this.options.storage.entries(this.appliedIndex + 1, upTo + 1)) this.apply(e);
+    this.reads.applied(this.appliedIndex);
   }
 
   private scheduleTick(): void {
@@ -321,19 +339,22 @@ export class RaftNode<M extends StateMachine> extends Actor {
     if (rd.snapshot) {
       const index = Number(rd.snapshot.metadata?.index ?? 0n);
       this.sessions.restore(rd.snapshot.data);
+      this.appliedIndex = index;
       this.proposals.coveredBySnapshot(index);
       this.log.info({ index }, `Restored the state machine from the leader's snapshot at ${index}`);
     }
     for (let i = applied; i < rd.committedEntries.length; i++) this.apply(rd.committedEntries[i]!);
     for (const rs of rd.readStates) this.reads.confirmed(rs);
     this.core.advance(rd);
-    this.reads.applied(this.core.applied);
+    this.reads.applied(this.appliedIndex);
     this.maybeCompact();
     this.kick();
   }
 
   private apply(e: RaftEntry): void {
     const index = Number(e.index);
+    if (index <= this.appliedIndex) return;
+    this.appliedIndex = index;
     let result: ApplyResult | undefined;
     if (e.type === RaftEntryType.NORMAL && e.data.length > 0) result = this.sessions.apply(e.data, index);
     const before = this.proposals.aborted;
@@ -361,7 +382,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
 
   private maybeCompact(): void {
     const every = this.options.snapshotEntries ?? 10_000;
-    const applied = this.core.applied;
+    const applied = this.appliedIndex;
     const snapIndex = Number(this.options.storage.snapshot().metadata?.index ?? 0n);
     if (this.compacting || applied - snapIndex < every) return;
     this.compacting = true;
