@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, it } from "node:test";
+import { NatsEventTap } from "../../src/events/nats-tap.js";
+import { tailEvents } from "../../src/events/tail.js";
+import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { Metrics } from "../../src/metrics/registry.js";
+import { testLogger } from "../../src/runtime/log.js";
+import { Cluster, commandTask } from "../master/harness.js";
+import { freePort, NATS_SERVER } from "../support/nats-server.js";
+import { waitFor } from "../support/wait.js";
+
+/** nats-server with JetStream on a given port (restartable on the same port). */
+class JetStreamServer {
+  private child: ChildProcess | undefined;
+  constructor(
+    readonly port: number,
+    private readonly dir: string,
+  ) {}
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (!existsSync(NATS_SERVER)) throw new Error(`nats-server not found at ${NATS_SERVER}; install it: apt-get install nats-server (deploy/setup-host.sh does this)`);
+    let out = "";
+    const child = spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.dir], { stdio: ["ignore", "ignore", "pipe"] });
+    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    this.child = child;
+    await waitFor(() => {
+      if (child.exitCode !== null) throw new Error(`nats-server exited: ${out}`);
+      return out.includes("Server is ready");
+    }, "nats-server with JetStream to be ready");
+  }
+
+  async stop(): Promise<void> {
+    const c = this.child;
+    this.child = undefined;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once("exit", r));
+    c.kill("SIGTERM");
+    await exited;
+  }
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+  cleanups.length = 0;
+});
+
+async function server(): Promise<JetStreamServer> {
+  const dir = await mkdtemp(join(tmpdir(), "nats-js-"));
+  const s = new JetStreamServer(await freePort(), dir);
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+async function clusterWithTap(url: string, bufferSize?: number): Promise<{ c: Cluster; tap: NatsEventTap; metrics: Metrics }> {
+  const c = await Cluster.start({ agents: 1 });
+  cleanups.push(() => c.stop());
+  const metrics = new Metrics();
+  const tap = new NatsEventTap({ url, cluster: "test", bus: c.master.events, metrics, logger: testLogger(), bufferSize });
+  cleanups.push(() => tap.close());
+  return { c, tap, metrics };
+}
+
+async function launchAndRun(c: Cluster): Promise<void> {
+  const s = await c.subscribe("fw");
+  const offer = s.sink.offers()[0]!;
+  await c.launch(s, [offer], [commandTask("t1")]);
+  c.agents[0]!.update(s.frameworkId, "t1", TaskState.RUNNING);
+  await c.clock.settle();
+}
+
+function tail(url: string, options: { kind?: string; since?: Date; json?: boolean } = {}): { lines: string[]; stop: () => void; subscribed: Promise<void> } {
+  const lines: string[] = [];
+  const controller = new AbortController();
+  let ready!: () => void;
+  const subscribed = new Promise<void>((r) => (ready = r));
+  void tailEvents({ url, cluster: "test", ...options, write: (l) => lines.push(l), signal: controller.signal, ready }).catch((err: unknown) => lines.push(`ERROR ${(err as Error).message}`));
+  return { lines, stop: () => controller.abort(), subscribed };
+}
+
+describe("NATS event tap (real nats-server with JetStream)", () => {
+  it("publishes cluster events in order on dcos.<cluster>.events.<kind>, live and replayable from a time", async () => {
+    const s = await server();
+    await s.start();
+    const { c, tap, metrics } = await clusterWithTap(s.url);
+    await tap.ready;
+    assert.equal(tap.jetStream, true);
+    const live = tail(s.url, { kind: "task", json: true });
+    cleanups.push(async () => live.stop());
+    await live.subscribed;
+    await launchAndRun(c);
+    await waitFor(() => live.lines.length >= 2, "two task events on the live tail");
+    assert.deepEqual(
+      live.lines.map((l) => JSON.parse(l).type),
+      ["TASK_ADDED", "TASK_UPDATED"],
+    );
+    assert.equal(JSON.parse(live.lines[1]!).taskUpdated.state, "TASK_STATE_RUNNING");
+
+    const replay = tail(s.url, { since: new Date(Date.now() - 60_000) });
+    cleanups.push(async () => replay.stop());
+    await waitFor(() => replay.lines.some((l) => l.includes("TASK_UPDATED")), "the replay to reach TASK_UPDATED");
+    const types = replay.lines.map((l) => l.split(" ")[3]);
+    assert.deepEqual(types, ["FRAMEWORK_ADDED", "OFFERS_MADE", "TASK_ADDED", "TASK_UPDATED"], "everything since the tap started, of every kind");
+    const seqs = replay.lines.map((l) => Number(l.split(" ")[2]!.slice(1)));
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), "in publication order");
+    assert.equal(metrics.value("events/tap_dropped"), 0);
+    assert.ok((metrics.value("events/tap_published") ?? 0) >= 4);
+  });
+
+  it("buffers while NATS is away, drops and counts the oldest beyond its bound, and catches up after connecting", async () => {
+    const s = await server();
+    const { c, tap, metrics } = await clusterWithTap(s.url, 3);
+    await launchAndRun(c);
+    assert.equal(metrics.value("events/tap_connected"), 0);
+    assert.equal(metrics.value("events/tap_buffered"), 3, "bounded buffer");
+    assert.ok((metrics.value("events/tap_dropped") ?? 0) >= 1, "the overflow is counted");
+    await s.start();
+    await tap.ready;
+    await waitFor(() => metrics.value("events/tap_buffered") === 0 && metrics.value("events/tap_connected") === 1, "the tap to connect and drain");
+    assert.equal(metrics.value("events/tap_published"), 3);
+    const replay = tail(s.url, { since: new Date(Date.now() - 60_000) });
+    cleanups.push(async () => replay.stop());
+    await waitFor(() => replay.lines.length >= 3, "the three kept events in the stream");
+    assert.deepEqual(
+      replay.lines.map((l) => l.split(" ")[3]),
+      ["OFFERS_MADE", "TASK_ADDED", "TASK_UPDATED"],
+      "the newest events were kept",
+    );
+  });
+});
