@@ -7,16 +7,19 @@ import {
   AgentPingSchema,
   AgentRegisteredSchema,
   AgentReregisteredSchema,
+  FrameworkMessageSchema,
   KillTaskSchema,
   RunTaskGroupSchema,
   RunTaskSchema,
   ShutdownFrameworkSchema,
   StatusUpdateAcknowledgementSchema,
   type ExitedExecutor,
+  type FrameworkMessage,
   type RegisterAgent,
   type ReregisterAgent,
   type StatusUpdate,
 } from "../../src/gen/dcos/v1/internal_pb.js";
+import { ExecutorServiceMessageRequestSchema } from "../../src/gen/dcos/v1/executor_pb.js";
 import { ExecutorInfo_Type, TaskState, TaskStatus_Reason, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { AgentState } from "../../src/actors/agent/agent.js";
 import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
@@ -220,6 +223,23 @@ describe("Agent", () => {
     assert.deepEqual(link.kinds(), ["subscribed", "launchGroup"]);
     const group = link.events[1]!;
     assert.deepEqual(group.kind.case === "launchGroup" && group.kind.value.taskGroup?.tasks.map((t) => t.taskId?.value), ["a", "b"]);
+  });
+
+  it("passes framework messages between the master and a connected executor", async () => {
+    const x = await registered();
+    const link = await runAndSubscribe(x);
+    x.master.tell(x.agent.self, create(FrameworkMessageSchema, { frameworkId: { value: "fw-1" }, executorId: { value: "t1" }, data: new TextEncoder().encode("to-executor") }));
+    await x.until(() => link.kinds().includes("message"), "a MESSAGE event");
+    const event = link.events.find((e) => e.kind.case === "message")!;
+    assert.equal(event.kind.case === "message" && new TextDecoder().decode(event.kind.value.data), "to-executor");
+    await x.agent.message(create(ExecutorServiceMessageRequestSchema, { frameworkId: { value: "fw-1" }, executorId: { value: "t1" }, data: new TextEncoder().encode("to-scheduler") }));
+    await x.until(() => x.master.of("FrameworkMessage").length === 1, "a FrameworkMessage at the master");
+    const m = x.master.of<FrameworkMessage>("FrameworkMessage")[0]!;
+    assert.equal(m.agentId?.value, "agent-1");
+    assert.equal(new TextDecoder().decode(m.data), "to-scheduler");
+    x.master.tell(x.agent.self, create(FrameworkMessageSchema, { frameworkId: { value: "fw-1" }, executorId: { value: "nobody" } }));
+    await x.until(() => x.metrics.value("slave/invalid_framework_messages") === 1, "a message for an unknown executor dropped");
+    assert.equal(x.metrics.value("slave/valid_framework_messages"), 2);
   });
 
   it("ignores (and counts) messages from a pid that is not its master, and tasks before registration", async () => {
