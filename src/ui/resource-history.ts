@@ -1,0 +1,83 @@
+/**
+ * The last hour of the cluster's resources, sampled on the master so the web UI's plots are
+ * full as soon as a page opens (the browser then keeps appending its own samples). One
+ * sample per interval, the oldest dropped once it leaves the window.
+ */
+import type { Clock, Timer } from "../runtime/clock.js";
+import type { Logger } from "../runtime/log.js";
+
+/** Cluster-wide resources at one time: totals of the admitted agents and what tasks and executors use. */
+export interface ResourceSample {
+  /** Milliseconds since the epoch. */
+  time: number;
+  cpusTotal: number;
+  cpusUsed: number;
+  memTotal: number;
+  memUsed: number;
+  diskTotal: number;
+  diskUsed: number;
+  tasksRunning: number;
+  agents: number;
+}
+
+export interface ResourceHistoryOptions {
+  clock: Clock;
+  /** Reads the cluster's resources now (inside the master); `time` is filled in here. */
+  sample: () => Promise<Omit<ResourceSample, "time">>;
+  intervalMs?: number;
+  windowMs?: number;
+  logger?: Logger;
+}
+
+export const DEFAULT_SAMPLE_INTERVAL_MS = 10_000;
+export const DEFAULT_HISTORY_WINDOW_MS = 60 * 60 * 1000;
+
+export class ResourceHistory {
+  private readonly samples: ResourceSample[] = [];
+  private timer: Timer | undefined;
+  private stopped = false;
+  readonly intervalMs: number;
+  readonly windowMs: number;
+
+  constructor(private readonly o: ResourceHistoryOptions) {
+    this.intervalMs = o.intervalMs ?? DEFAULT_SAMPLE_INTERVAL_MS;
+    this.windowMs = o.windowMs ?? DEFAULT_HISTORY_WINDOW_MS;
+    if (!(this.intervalMs > 0) || !(this.windowMs >= this.intervalMs)) {
+      throw new RangeError(`Resource history needs 0 < interval (${this.intervalMs} ms) ≤ window (${this.windowMs} ms)`);
+    }
+  }
+
+  /** Takes a first sample now, then one per interval until `stop()`. */
+  start(): void {
+    void this.tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.timer = undefined;
+  }
+
+  /** Samples within the window, oldest first. */
+  values(): readonly ResourceSample[] {
+    return this.samples;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      this.add({ ...(await this.o.sample()), time: this.o.clock.now() });
+    } catch (err) {
+      this.o.logger?.warn({ err }, "Skipping a resource history sample: the master could not be read");
+    }
+    if (!this.stopped) this.timer = this.o.clock.setTimer(this.intervalMs, () => void this.tick());
+  }
+
+  private add(sample: ResourceSample): void {
+    this.samples.push(sample);
+    const oldest = sample.time - this.windowMs;
+    let drop = 0;
+    while (drop < this.samples.length && this.samples[drop]!.time < oldest) drop++;
+    if (drop > 0) this.samples.splice(0, drop);
+  }
+}

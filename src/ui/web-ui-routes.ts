@@ -1,0 +1,139 @@
+/**
+ * The web UI on the master's HTTP endpoint:
+ * - `/` the single-page app (a standby redirects the browser to the leading master's `/`);
+ * - `/ui/assets/<file>` its script and styles, bundled by `npm run build` into dist/ui;
+ * - `/ui/resources` the cluster's resources now, `/ui/resources/history` the last hour of
+ *   them (sampled here, so the plots are full as soon as a page opens);
+ * - `/ui/sandbox/<framework>/<task>/browse?path=` and `…/read?path=&offset=&length=`: a
+ *   task's sandbox files, read from its agent's /files endpoints by the master.
+ * The live event feed is the master's `/events` stream (Server-Sent Events).
+ */
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { readFile } from "node:fs/promises";
+import { extname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { MasterFacade } from "../actors/master/master-facade.js";
+import { sendError } from "../operator/http-server.js";
+import { SystemClock, type Clock } from "../runtime/clock.js";
+import { Code, DcosError } from "../runtime/error.js";
+import type { Logger } from "../runtime/log.js";
+import { cachedClusterResources } from "./cluster-resources.js";
+import { ResourceHistory } from "./resource-history.js";
+import { agentFiles, sandboxPath, taskSandbox, type AgentHttpResolver } from "./task-sandbox.js";
+
+export interface WebUiOptions {
+  master: MasterFacade;
+  /** This server's host:port (known once it listens). */
+  self: () => string;
+  /** The leading master's HTTP host:port, undefined while none leads; absent: this master leads. */
+  leaderHttpAddress?: () => string | undefined;
+  /** Where an agent's HTTP endpoint listens; without it sandboxes answer 503. */
+  agentHttpAddress?: AgentHttpResolver;
+  /** Directory of the built assets; default dist/ui. */
+  assetsDir?: string;
+  clock?: Clock;
+  historyIntervalMs?: number;
+  logger?: Logger;
+}
+
+/** dist/ui, from dist/src/ui/web-ui-routes.js. */
+export const DEFAULT_ASSETS_DIR = fileURLToPath(new URL("../../ui/", import.meta.url));
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".map": "application/json",
+};
+
+const INDEX_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>dcos-node</title>
+<link rel="stylesheet" href="/ui/assets/app.css">
+</head>
+<body>
+<div id="app"><noscript>The dcos-node web UI needs JavaScript.</noscript></div>
+<script type="module" src="/ui/assets/app.js"></script>
+</body>
+</html>
+`;
+
+type Query = Record<string, string | undefined>;
+type Params = { frameworkId: string; taskId: string };
+
+async function answer(reply: FastifyReply, fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return await fn();
+  } catch (err) {
+    return sendError(reply, err);
+  }
+}
+
+export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
+  const assetsDir = o.assetsDir ?? DEFAULT_ASSETS_DIR;
+  const resources = cachedClusterResources();
+  const history = new ResourceHistory({
+    clock: o.clock ?? new SystemClock(),
+    intervalMs: o.historyIntervalMs,
+    sample: () => o.master.inspect(resources),
+    logger: o.logger,
+  });
+  history.start();
+  app.addHook("onClose", async () => history.stop());
+
+  app.get("/", async (_req, reply) => {
+    if (o.leaderHttpAddress) {
+      const leader = o.leaderHttpAddress();
+      if (leader === undefined) {
+        return reply.code(503).header("retry-after", "2").type("text/plain").send("No master is leading right now; reload in a few seconds.\n");
+      }
+      if (leader !== o.self()) return reply.redirect(`http://${leader}/`, 307);
+    }
+    return reply.type("text/html; charset=utf-8").header("cache-control", "no-cache").send(INDEX_HTML);
+  });
+
+  app.get("/ui/assets/:name", async (req, reply) =>
+    answer(reply, async () => {
+      const name = (req.params as { name: string }).name;
+      const type = CONTENT_TYPES[extname(name)];
+      if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9]+)+$/.test(name) || !type) throw new DcosError(Code.NOT_FOUND, `No web UI asset '${name}'`);
+      const body = await readFile(join(assetsDir, name)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "ENOENT") throw err;
+        throw new DcosError(Code.NOT_FOUND, `No web UI asset '${name}' in ${assetsDir} (is the UI built? run: npm run build)`);
+      });
+      return reply.type(type).header("cache-control", "no-cache").send(body);
+    }),
+  );
+
+  app.get("/ui/resources", async () => ({ time: Date.now(), ...(await o.master.inspect(resources)) }));
+  app.get("/ui/resources/history", async () => ({ interval_ms: history.intervalMs, window_ms: history.windowMs, samples: history.values() }));
+
+  const sandboxRoute = (op: "browse" | "read") =>
+    app.get(`/ui/sandbox/:frameworkId/:taskId/${op}`, async (req, reply) =>
+      answer(reply, async () => {
+        const { frameworkId, taskId } = req.params as Params;
+        const q = req.query as Query;
+        const sandbox = await o.master.inspect((core) => taskSandbox(core, frameworkId, taskId));
+        const address = o.agentHttpAddress?.(sandbox.agent);
+        if (!address) throw new DcosError(Code.UNAVAILABLE, `This master does not know the HTTP endpoint of agent ${sandbox.agentId}`);
+        const query: Record<string, string> = { path: sandboxPath(sandbox.directory, q.path) };
+        if (op === "read") {
+          if (q.offset !== undefined) query.offset = q.offset;
+          if (q.length !== undefined) query.length = q.length;
+        }
+        const got = await agentFiles(address, op, query);
+        const body = op === "browse" && Array.isArray(got.body) ? relativeEntries(got.body, sandbox.directory) : got.body;
+        return reply.code(got.status).send(body);
+      }),
+    );
+  sandboxRoute("browse");
+  sandboxRoute("read");
+}
+
+/** Browse entries with paths relative to the sandbox, as the UI asks for them. */
+function relativeEntries(entries: Array<Record<string, unknown>>, directory: string): Array<Record<string, unknown>> {
+  const prefix = directory.replace(/\/+$/, "") + "/";
+  return entries.map((e) => ({ ...e, path: typeof e.path === "string" && e.path.startsWith(prefix) ? e.path.slice(prefix.length) : e.path }));
+}

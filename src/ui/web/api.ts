@@ -1,0 +1,126 @@
+/**
+ * The master's JSON as the web UI reads it (/state in Mesos's key names, /events, the UI's
+ * own /ui/* routes), and one fetch helper whose errors carry the server's message.
+ */
+
+export type Resources = Record<string, number | string> & { cpus: number; mem: number; disk: number; gpus: number };
+
+export interface TaskStatusJson {
+  state: string;
+  timestamp: number;
+  message?: string;
+}
+
+export interface TaskJson {
+  id: string;
+  name: string;
+  framework_id: string;
+  executor_id: string;
+  slave_id: string;
+  state: string;
+  resources: Resources;
+  role: string;
+  statuses: TaskStatusJson[];
+}
+
+export interface AgentJson {
+  id: string;
+  pid: string;
+  hostname: string;
+  port: number;
+  registered_time: number;
+  active: boolean;
+  attributes: Record<string, string | number>;
+  resources: Resources;
+  used_resources: Resources;
+  offered_resources: Resources;
+}
+
+export interface FrameworkJson {
+  id: string;
+  name: string;
+  user: string;
+  role: string;
+  roles: string[];
+  hostname: string;
+  active: boolean;
+  connected: boolean;
+  registered_time: number;
+  used_resources?: Resources;
+  offered_resources?: Resources;
+  tasks: TaskJson[];
+  unreachable_tasks?: TaskJson[];
+  completed_tasks: TaskJson[];
+}
+
+export interface StateJson {
+  version: string;
+  id: string;
+  pid: string;
+  hostname: string;
+  cluster: string;
+  start_time: number;
+  leader: string;
+  state_version: number;
+  activated_slaves: number;
+  unreachable_slaves: number;
+  slaves: AgentJson[];
+  frameworks: FrameworkJson[];
+  completed_frameworks: FrameworkJson[];
+}
+
+/** A cluster event in its JSON form: `{type, sequence, timestamp, source, <kind>: {...}}`. */
+export interface EventJson {
+  type: string;
+  sequence: number;
+  timestamp?: number;
+  source?: string;
+  [kind: string]: unknown;
+}
+
+export interface ResourceSample {
+  time: number;
+  cpusTotal: number;
+  cpusUsed: number;
+  memTotal: number;
+  memUsed: number;
+  diskTotal: number;
+  diskUsed: number;
+  tasksRunning: number;
+  agents: number;
+}
+
+export interface ResourceHistoryJson {
+  interval_ms: number;
+  window_ms: number;
+  samples: ResourceSample[];
+}
+
+export interface FileEntry {
+  path: string;
+  size: number;
+  mtime: number;
+  mode: string;
+}
+
+export interface FileChunk {
+  data: string;
+  offset: number;
+}
+
+/** GETs JSON; a non-2xx answer throws with the server's `message`. */
+export async function getJson<T>(url: string): Promise<T> {
+  const r = await fetch(url, { headers: { accept: "application/json" } });
+  const text = await r.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new Error(`${url} answered ${r.status} with a body that is not JSON`);
+  }
+  if (!r.ok) {
+    const message = (body as { message?: string }).message ?? text;
+    throw new Error(`${r.status}: ${message}`);
+  }
+  return body as T;
+}

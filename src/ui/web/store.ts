@@ -1,0 +1,142 @@
+/**
+ * What the pages show, kept live: the master's /state (from the SUBSCRIBED event of the
+ * /events stream, then fetched again shortly after events that change it), the latest
+ * events for the feed, and the resource series (the master's last hour, then a sample per
+ * poll). Pages subscribe and re-render on every change.
+ */
+import { getJson, type EventJson, type ResourceHistoryJson, type ResourceSample, type StateJson } from "./api.js";
+import { ResourceSeries } from "./series.js";
+
+export type Connection = "connecting" | "live" | "down";
+
+/** The named events of /events (the server sends `event: <TYPE>`). */
+export const EVENT_TYPES = [
+  "TASK_ADDED",
+  "TASK_UPDATED",
+  "AGENT_ADDED",
+  "AGENT_REMOVED",
+  "FRAMEWORK_ADDED",
+  "FRAMEWORK_UPDATED",
+  "FRAMEWORK_REMOVED",
+  "OFFERS_MADE",
+  "OFFERS_DECLINED",
+  "OFFER_RESCINDED",
+  "STATUS_UPDATE",
+  "LEADER_CHANGED",
+] as const;
+
+const MAX_EVENTS = 500;
+const RESOURCE_POLL_MS = 5000;
+/** Events come in bursts (an offer cycle): one /state fetch per burst. */
+const REFRESH_DELAY_MS = 250;
+const RECONNECT_MS = 2000;
+
+export class Store {
+  state: StateJson | undefined;
+  /** Newest first. */
+  events: EventJson[] = [];
+  connection: Connection = "connecting";
+  error: string | undefined;
+  readonly series = new ResourceSeries(60 * 60 * 1000);
+  /** Bumped on every change (charts redraw when it moves). */
+  version = 0;
+
+  private readonly listeners = new Set<() => void>();
+  private source: EventSource | undefined;
+  private refreshTimer: number | undefined;
+  private refreshing = false;
+  private refreshAgain = false;
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  start(): void {
+    this.connect();
+    void this.loadHistory();
+    setInterval(() => void this.pollResources(), RESOURCE_POLL_MS);
+  }
+
+  private changed(): void {
+    this.version++;
+    for (const l of this.listeners) l();
+  }
+
+  private connect(): void {
+    const source = (this.source = new EventSource("/events"));
+    source.addEventListener("SUBSCRIBED", (m) => {
+      this.state = (JSON.parse((m as MessageEvent<string>).data) as { state: StateJson }).state;
+      this.connection = "live";
+      this.error = undefined;
+      this.changed();
+    });
+    for (const type of EVENT_TYPES) source.addEventListener(type, (m) => this.onEvent(JSON.parse((m as MessageEvent<string>).data) as EventJson));
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) {
+        this.connection = "down";
+        this.error = "The event stream closed; reconnecting";
+        setTimeout(() => this.connect(), RECONNECT_MS);
+      } else {
+        this.connection = "connecting";
+      }
+      this.changed();
+    };
+  }
+
+  private onEvent(e: EventJson): void {
+    this.events.unshift(e);
+    if (this.events.length > MAX_EVENTS) this.events.length = MAX_EVENTS;
+    this.scheduleRefresh();
+    this.changed();
+  }
+
+  private scheduleRefresh(): void {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return;
+    }
+    if (this.refreshTimer !== undefined) return;
+    this.refreshTimer = window.setTimeout(() => void this.refresh(), REFRESH_DELAY_MS);
+  }
+
+  private async refresh(): Promise<void> {
+    this.refreshTimer = undefined;
+    this.refreshing = true;
+    try {
+      this.state = await getJson<StateJson>("/state");
+      this.error = undefined;
+    } catch (err) {
+      this.error = `Could not read /state: ${(err as Error).message}`;
+    } finally {
+      this.refreshing = false;
+    }
+    this.changed();
+    if (this.refreshAgain) {
+      this.refreshAgain = false;
+      this.scheduleRefresh();
+    }
+  }
+
+  private async loadHistory(): Promise<void> {
+    try {
+      const h = await getJson<ResourceHistoryJson>("/ui/resources/history");
+      this.series.windowMs = h.window_ms;
+      this.series.load(h.samples);
+      this.changed();
+    } catch (err) {
+      this.error = `Could not read the resource history: ${(err as Error).message}`;
+      this.changed();
+    }
+  }
+
+  private async pollResources(): Promise<void> {
+    try {
+      if (this.series.add(await getJson<ResourceSample>("/ui/resources"))) this.changed();
+    } catch {
+      // The event stream reports a master that is down; a lost sample is only a gap.
+    }
+  }
+}
+
+export const store = new Store();

@@ -1,0 +1,58 @@
+/** One resource over the last hour, used against total, drawn by uPlot. */
+import { useEffect, useRef } from "preact/hooks";
+import uPlot from "uplot";
+import { resourceValue } from "../format.js";
+import type { ResourceKind, ResourceSeries } from "../series.js";
+
+const TITLES: Record<ResourceKind, string> = { cpus: "CPUs", mem: "Memory", disk: "Disk" };
+
+function options(kind: ResourceKind, width: number): uPlot.Options {
+  const fmt = (v: number): string => resourceValue(kind, v);
+  return {
+    width,
+    height: 170,
+    legend: { show: true },
+    cursor: { drag: { x: false, y: false } },
+    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
+    axes: [{}, { size: 70, values: (_u, ticks) => ticks.map(fmt) }],
+    series: [
+      {},
+      { label: "used", stroke: "#1f77b4", width: 2, fill: "rgba(31,119,180,0.15)", value: (_u, v) => (v == null ? "–" : fmt(v)) },
+      { label: "total", stroke: "#888", width: 1, dash: [5, 4], value: (_u, v) => (v == null ? "–" : fmt(v)) },
+    ],
+  };
+}
+
+export function ResourceChart(props: { kind: ResourceKind; series: ResourceSeries; version: number }) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | undefined>(undefined);
+
+  useEffect(() => {
+    const el = box.current!;
+    const u = new uPlot(options(props.kind, Math.max(200, el.clientWidth)), props.series.columns(props.kind), el);
+    plot.current = u;
+    const resize = (): void => u.setSize({ width: Math.max(200, el.clientWidth), height: 170 });
+    window.addEventListener("resize", resize);
+    return () => {
+      window.removeEventListener("resize", resize);
+      u.destroy();
+      plot.current = undefined;
+    };
+  }, [props.kind]);
+
+  useEffect(() => {
+    plot.current?.setData(props.series.columns(props.kind));
+  }, [props.version, props.kind]);
+
+  const latest = props.series.latest();
+  const used = latest ? latest[`${props.kind}Used`] : 0;
+  const total = latest ? latest[`${props.kind}Total`] : 0;
+  return (
+    <section class="chart" data-testid={`chart-${props.kind}`}>
+      <h3>
+        {TITLES[props.kind]} <small>{resourceValue(props.kind, used)} of {resourceValue(props.kind, total)} used</small>
+      </h3>
+      <div ref={box} class="plot" />
+    </section>
+  );
+}
