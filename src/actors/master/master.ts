@@ -4,10 +4,12 @@
  * messages to the feature files, which work on the MasterCore.
  */
 import type { Message } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import {
   AgentPongSchema,
   ExitedExecutorSchema,
   FrameworkMessageSchema,
+  LeadingMasterSchema,
   RegisterAgentSchema,
   ReregisterAgentSchema,
   StatusUpdateSchema,
@@ -15,33 +17,70 @@ import {
   UpdateAgentSchema,
 } from "../../gen/dcos/v1/internal_pb.js";
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
+import type { Counter } from "../../metrics/registry.js";
 import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
+import { Code, DcosError } from "../../runtime/error.js";
 import type { Pid } from "../../runtime/pid.js";
 import type { Allocator } from "../allocator/allocator.js";
 import { EventBus } from "../../events/bus.js";
 import { agentCounts, pong } from "./agent-health.js";
 import { registerAgent, reregisterAgent, unregisterAgent } from "./agents.js";
-import { MasterCore } from "./core.js";
-import { FrameworkRecord, FrameworkState } from "./framework.js";
-import { startFailover } from "./frameworks.js";
+import { MasterCore, type MasterHost } from "./core.js";
 import { MasterMetrics } from "./metrics.js";
 import { makeOffers } from "./offers.js";
-import { resolveMasterOptions, type MasterOptions } from "./options.js";
+import { resolveMasterOptions, type MasterOptions, type ResolvedMasterOptions } from "./options.js";
 import type { Registrar } from "./registry.js";
+import { recoverRegistry } from "./registry-recovery.js";
 import { executorMessage, exitedExecutor, statusUpdate, updateAgent } from "./status-updates.js";
+import { TermHost } from "./term-host.js";
 
 export const MASTER_ACTOR_NAME = "master";
 
 export interface MasterDeps extends MasterOptions {
-  allocator: Allocator;
-  registrar: Registrar;
+  /** The allocator and registrar of a master that leads from its start (not a standby). */
+  allocator?: Allocator;
+  registrar?: Registrar;
   /** Where the master publishes cluster events (Operator streams, the NATS tap); default: its own. */
   events?: EventBus;
+  /**
+   * Replicated masters start as standbys and lead only when elected (MasterLeadership calls
+   * lead() and standDown()). Default false: the master leads at once with allocator and registrar.
+   */
+  standby?: boolean;
+}
+
+/** Whether this master acts: a standby answers with the leader; a leading master runs the cluster. */
+export enum MasterMode {
+  STANDBY = "STANDBY",
+  LEADING = "LEADING",
+}
+
+/** What a master needs to lead one term. */
+export interface LeaderTerm {
+  /** The Raft term (0: a master that leads alone, without Raft). */
+  term: number;
+  registrar: Registrar;
+  /** A fresh allocator for the term; the master stops it when the term ends. */
+  allocator: Allocator;
+  /** How long agents of the registry have to reregister before they are marked unreachable. */
+  agentReregisterTimeoutMs: number;
+}
+
+/** Who leads, as a standby tells clients: the master's pid and gRPC address. */
+export interface KnownLeader {
+  pid: Pid;
+  term: number;
 }
 
 export class Master extends Actor {
   private core_: MasterCore | undefined;
+  private host_: TermHost | undefined;
+  private mode = MasterMode.STANDBY;
+  private leader: KnownLeader | undefined;
+  private options!: ResolvedMasterOptions;
+  private metrics!: MasterMetrics;
+  private counters!: { standbyDropped: Counter; staleSends: Counter; elections: Counter };
   /** The master's cluster events; subscribe before or after start. */
   readonly events: EventBus;
   /** When the master started (ms on its clock), for /state's start_time. */
@@ -50,81 +89,157 @@ export class Master extends Actor {
   constructor(private readonly deps: MasterDeps) {
     super(MASTER_ACTOR_NAME);
     this.events = deps.events ?? new EventBus();
-    const on = <T>(fn: (core: MasterCore, from: Pid, m: T) => void) => (m: T, from: Pid) => fn(this.core, from, m);
+    const on = <T>(fn: (core: MasterCore, from: Pid, m: T) => void) => (m: T, from: Pid) => {
+      const core = this.core_;
+      if (core) fn(core, from, m);
+      else this.asStandby(from, m as { $typeName: string });
+    };
     this.install(RegisterAgentSchema, on(registerAgent));
     this.install(ReregisterAgentSchema, on(reregisterAgent));
     this.install(UnregisterAgentSchema, on(unregisterAgent));
-    this.install(AgentPongSchema, (_m, from) => pong(this.core, from));
+    this.install(AgentPongSchema, on((core, from) => pong(core, from)));
     this.install(StatusUpdateSchema, on(statusUpdate));
     this.install(ExitedExecutorSchema, on(exitedExecutor));
     this.install(FrameworkMessageSchema, on(executorMessage));
     this.install(UpdateAgentSchema, on(updateAgent));
   }
 
-  /** The master's state; only touch it inside the actor (handlers, MasterFacade calls). */
+  /**
+   * The master's state; only touch it inside the actor (handlers, MasterFacade calls). On a
+   * standby it throws UNAVAILABLE naming the leader (details.leader = its host:port), which
+   * is what every MasterFacade call (and so every gRPC call) answers with.
+   */
   get core(): MasterCore {
-    if (!this.core_) throw new Error("Master not initialized yet");
+    if (!this.core_) throw this.notLeading();
     return this.core_;
   }
 
-  override initialize(): void {
-    const options = resolveMasterOptions(this.deps);
-    const host = {
-      self: this.self,
-      log: this.log,
-      clock: this.clock,
-      send: (to: Pid, m: Message) => this.send(to, m),
-      delay: (ms: number, fn: () => void): Timer => this.delay(ms, fn),
-      defer: <T>(p: Promise<T>, ok: (v: T) => void, err: (e: unknown) => void) => this.defer(p, ok, err),
-    };
-    const startedAt = this.clock.now();
-    this.startedAt = startedAt;
-    let core: MasterCore | undefined = undefined;
-    const metrics = new MasterMetrics(
-      this.system.metrics,
-      {
-        frameworks: () => frameworkCounts(core),
-        agents: () => (core ? agentCounts(core) : { active: 0, inactive: 0, connected: 0, disconnected: 0, unreachable: 0 }),
-        outstandingOffers: () => core?.offers.size ?? 0,
-        tasksIn: (s) => tasksIn(core, s),
-        eventQueue: () => this.mailbox.length,
-      },
-      startedAt,
-      () => this.clock.now(),
-    );
-    core = new MasterCore(options, host, this.deps.allocator, this.deps.registrar, metrics, this.deps.random, this.events);
-    this.core_ = core;
-    const self = core;
-    this.deps.allocator.initialize((decisions) => {
-      this.system.enqueueFunction(this, () => makeOffers(self, decisions));
-    });
-    this.recover(core);
-    // A single master leads from its start; the replicated masters publish on each election.
-    core.publish({ case: "leaderChanged", value: { $typeName: "dcos.v1.ClusterEvent.LeaderChanged", leader: core.masterInfo() } });
-    this.log.info({ masterId: options.masterId, allocator: this.deps.allocator.policy }, `Master ${options.masterId} started at ${this.self.toString()}`);
+  get leading(): boolean {
+    return this.mode === MasterMode.LEADING;
   }
 
-  /** Frameworks in the registry come back disconnected, waiting for their schedulers. */
-  private recover(core: MasterCore): void {
-    const weights = core.registrar.state().weights;
-    if (weights.size > 0) core.allocator.updateWeights(weights);
-    for (const [id, info] of core.registrar.state().frameworks) {
-      const f = new FrameworkRecord(id, info, FrameworkState.DISCONNECTED);
-      core.frameworks.set(id, f);
-      core.allocator.addFramework(id, { roles: info.roles, active: false }, new Map());
-      startFailover(core, f);
+  /** The leader as far as this master knows (itself while leading). */
+  get knownLeader(): KnownLeader | undefined {
+    return this.leader;
+  }
+
+  override initialize(): void {
+    this.options = resolveMasterOptions(this.deps);
+    this.startedAt = this.clock.now();
+    this.metrics = new MasterMetrics(
+      this.system.metrics,
+      {
+        frameworks: () => frameworkCounts(this.core_),
+        agents: () => (this.core_ ? agentCounts(this.core_) : { active: 0, inactive: 0, connected: 0, disconnected: 0, unreachable: 0 }),
+        outstandingOffers: () => this.core_?.offers.size ?? 0,
+        tasksIn: (s) => tasksIn(this.core_, s),
+        eventQueue: () => this.mailbox.length,
+      },
+      this.startedAt,
+      () => this.clock.now(),
+    );
+    const m = this.system.metrics;
+    m.gauge("master/elected", () => (this.leading ? 1 : 0), "1 on the leading master");
+    this.counters = {
+      standbyDropped: m.counter("master/standby_dropped_messages", "Agent messages a standby master did not act on"),
+      staleSends: m.counter("master/deposed_sends_dropped", "Sends of a term that ended, dropped"),
+      elections: m.counter("master/elections", "Times this master started to lead"),
+    };
+    if (!this.deps.standby) {
+      if (!this.deps.allocator || !this.deps.registrar) throw new DcosError(Code.INVALID_ARGUMENT, "A master that is not a standby needs an allocator and a registrar");
+      this.lead({ term: 0, registrar: this.deps.registrar, allocator: this.deps.allocator, agentReregisterTimeoutMs: this.options.agentReregisterTimeoutMs });
+    } else {
+      this.log.info({ masterId: this.options.masterId }, `Master ${this.options.masterId} started at ${this.self.toString()} as a standby`);
     }
   }
 
-  override finalize(): void {
+  /**
+   * Starts leading a term: a fresh MasterCore on a term-scoped host, recovered from the
+   * registry (agents get the reregistration window, frameworks come back disconnected).
+   */
+  lead(t: LeaderTerm): void {
+    if (this.mode === MasterMode.LEADING) {
+      throw new DcosError(Code.INTERNAL, `Illegal master transition LEADING -> LEADING (term ${t.term}): stand down first`);
+    }
+    const actorHost: MasterHost = {
+      self: this.self,
+      log: this.log,
+      clock: this.clock,
+      send: (to, message) => this.send(to, message),
+      delay: (ms, fn): Timer => this.delay(ms, fn),
+      defer: (p, ok, err) => this.defer(p, ok, err),
+    };
+    const host = new TermHost(actorHost, t.term, this.counters.staleSends);
+    const core = new MasterCore(this.options, host, t.allocator, t.registrar, this.metrics, this.deps.random, this.events);
+    this.transition(MasterMode.LEADING, `elected in term ${t.term}`);
+    this.core_ = core;
+    this.host_ = host;
+    this.leader = { pid: this.self, term: t.term };
+    this.counters.elections.inc();
+    t.allocator.initialize((decisions) => {
+      this.system.enqueueFunction(this, () => {
+        if (this.core_ === core) makeOffers(core, decisions);
+      });
+    });
+    recoverRegistry(core, t.term, t.agentReregisterTimeoutMs);
+    core.publish({ case: "leaderChanged", value: { $typeName: "dcos.v1.ClusterEvent.LeaderChanged", leader: core.masterInfo() } });
+    this.log.info({ masterId: this.options.masterId, term: t.term, allocator: t.allocator.policy }, `Master ${this.options.masterId} leads at ${this.self.toString()} (term ${t.term})`);
+  }
+
+  /**
+   * Stops acting at once: the term's host is revoked (no more sends, timers or deferred
+   * results), scheduler streams are closed (their drivers reconnect and are redirected),
+   * the allocator stops. `leader` is who leads now, when known.
+   */
+  standDown(leader: KnownLeader | undefined, why: string): void {
+    this.leader = leader;
+    if (this.mode === MasterMode.STANDBY) return;
+    this.transition(MasterMode.STANDBY, why);
+    this.endTerm();
+  }
+
+  private endTerm(): void {
     const core = this.core_;
+    this.host_?.revoke();
+    this.core_ = undefined;
+    this.host_ = undefined;
     if (!core) return;
     for (const f of core.frameworks.values()) {
       f.stopTimers();
       f.closeStream();
     }
     for (const a of core.agents.values()) a.stopTimers();
-    this.deps.allocator.stop();
+    core.allocator.stop();
+  }
+
+  /** A standby hears from an agent: it names the leader to a (re)registering agent, drops the rest. */
+  private asStandby(from: Pid, m: { $typeName: string }): void {
+    const registering = m.$typeName === RegisterAgentSchema.typeName || m.$typeName === ReregisterAgentSchema.typeName;
+    if (registering && this.leader && !this.leader.pid.equals(this.self)) {
+      this.log.info({ from: from.toString(), leader: this.leader.pid.toString() }, `Standby master: telling ${from.toString()} that ${this.leader.pid.toString()} leads`);
+      this.send(from, create(LeadingMasterSchema, { pid: this.leader.pid.toString(), term: BigInt(this.leader.term) }));
+      return;
+    }
+    this.counters.standbyDropped.inc();
+    this.log.debug({ from: from.toString(), type: m.$typeName }, `Ignoring ${m.$typeName} from ${from.toString()} because this master is a standby`);
+  }
+
+  private notLeading(): DcosError {
+    const leader = this.leader && !this.leader.pid.equals(this.self) ? this.leader : undefined;
+    if (!leader) return new DcosError(Code.UNAVAILABLE, `This master (${this.self.toString()}) is not leading and no leader is known yet; retry`);
+    return new DcosError(Code.UNAVAILABLE, `This master is not leading; the leader is ${leader.pid.address} (term ${leader.term})`, {
+      details: { leader: leader.pid.address },
+    });
+  }
+
+  private transition(to: MasterMode, why: string): void {
+    if (this.mode === to) throw new DcosError(Code.INTERNAL, `Illegal master transition ${this.mode} -> ${to}`);
+    this.log.info({ from: this.mode, to, why }, `Master ${this.mode} -> ${to}: ${why}`);
+    this.mode = to;
+  }
+
+  override finalize(): void {
+    this.endTerm();
   }
 
   override exited(pid: Pid): void {

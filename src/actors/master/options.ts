@@ -18,6 +18,8 @@ export interface MasterOptions {
   offerTimeoutMs?: number;
   /** HEARTBEAT period on every scheduler stream. Default 15 s. */
   heartbeatIntervalMs?: number;
+  /** After a master failover, agents of the registry that did not reregister within this are marked unreachable (Mesos agent_reregister_timeout). Default 10 min. */
+  agentReregisterTimeoutMs?: number;
   /** Seeds stream ids; tests pass a seeded one. */
   random?: Random;
 }
@@ -31,6 +33,7 @@ export interface ResolvedMasterOptions {
   maxAgentPingTimeouts: number;
   offerTimeoutMs: number;
   heartbeatIntervalMs: number;
+  agentReregisterTimeoutMs: number;
 }
 
 export const DEFAULT_REFUSE_SECONDS = 5;
@@ -45,5 +48,6 @@ export function resolveMasterOptions(o: MasterOptions): ResolvedMasterOptions {
     maxAgentPingTimeouts: o.maxAgentPingTimeouts ?? 5,
     offerTimeoutMs: o.offerTimeoutMs ?? 0,
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? 15_000,
+    agentReregisterTimeoutMs: o.agentReregisterTimeoutMs ?? 600_000,
   };
 }

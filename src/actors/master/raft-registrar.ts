@@ -1,0 +1,78 @@
+/**
+ * The registry replicated by Raft. Every master runs a RegistryMachine under its raft
+ * actor; the leading master writes through a RaftRegistrar bound to the term it was
+ * elected in. Entries are term-fenced: a newly elected master first commits an `elected`
+ * entry for its term, and from then on every operation proposed for an older term is
+ * refused on every member alike, so a deposed master can never change the registry.
+ */
+import type { MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import type { ReplicatedStateMachine, StateMachine } from "../../raft/state-machine.js";
+import { decodeCommand, decodeRegistry, encodeOperation, encodeRegistry } from "./registry-codec.js";
+import { applyOperation, emptyRegistry, type Registrar, type RegistryOperation, type RegistryState } from "./registry.js";
+
+const EMPTY = new Uint8Array(0);
+
+/** The registry as a deterministic Raft state machine (apply depends on the entry only). */
+export class RegistryMachine implements StateMachine {
+  private state = emptyRegistry();
+  /** The term of the last master elected (0 before the first election). */
+  leaderTerm = 0;
+  leader: MasterInfo | undefined;
+
+  get registry(): RegistryState {
+    return this.state;
+  }
+
+  apply(command: Uint8Array): Uint8Array {
+    const c = decodeCommand(command);
+    if ("elected" in c) {
+      if (c.term < this.leaderTerm) {
+        throw new DcosError(Code.FAILED_PRECONDITION, `Refusing the election of a master in term ${c.term}: the master of term ${this.leaderTerm} was elected since`);
+      }
+      this.leaderTerm = c.term;
+      this.leader = c.elected;
+      return EMPTY;
+    }
+    if (c.term !== this.leaderTerm) {
+      throw new DcosError(
+        Code.FAILED_PRECONDITION,
+        `Refusing registry operation ${c.op.kind} of the master of term ${c.term}: the master of term ${this.leaderTerm} leads`,
+        { details: { reason: "fenced", term: String(this.leaderTerm) } },
+      );
+    }
+    applyOperation(this.state, c.op);
+    return EMPTY;
+  }
+
+  snapshot(): Uint8Array {
+    return encodeRegistry(this.state, this.leaderTerm, this.leader);
+  }
+
+  restore(bytes: Uint8Array): void {
+    const r = decodeRegistry(bytes);
+    this.state = r.state;
+    this.leaderTerm = r.leaderTerm;
+    this.leader = r.leader;
+  }
+}
+
+/**
+ * The leading master's registrar for one term: operations are proposed to Raft with the
+ * term and resolve once applied; `state()` is the local replica (current on the leader).
+ */
+export class RaftRegistrar implements Registrar {
+  constructor(
+    private readonly raft: ReplicatedStateMachine<RegistryMachine>,
+    private readonly machine: RegistryMachine,
+    readonly term: number,
+  ) {}
+
+  async apply(op: RegistryOperation): Promise<void> {
+    await this.raft.propose(encodeOperation(op, this.term));
+  }
+
+  state(): RegistryState {
+    return this.machine.registry;
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Registry operations as Raft log entries (dcos.v1.RegistryCommand) and the registry as a
+ * snapshot (dcos.v1.RegistrySnapshot). The codec is a bijection on what the registry
+ * keeps; `applyOperation` stays the one switch that changes a registry.
+ */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { WeightInfoSchema, type MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import {
+  RegistryCommandSchema,
+  RegistrySnapshotSchema,
+  type RegistryCommand,
+  type RegistrySnapshot,
+} from "../../gen/dcos/v1/registry_pb.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import { emptyRegistry, type RegistryOperation, type RegistryState } from "./registry.js";
+
+type CommandCase = RegistryCommand["command"];
+
+function commandOf(op: RegistryOperation): CommandCase {
+  switch (op.kind) {
+    case "admitAgent":
+      return { case: "admitAgent", value: { $typeName: "dcos.v1.RegistryAgent", agentId: op.agentId, info: op.info } };
+    case "markAgentReachable":
+      return { case: "markAgentReachable", value: { $typeName: "dcos.v1.RegistryAgent", agentId: op.agentId, info: op.info } };
+    case "markAgentUnreachable":
+      return {
+        case: "markAgentUnreachable",
+        value: { $typeName: "dcos.v1.RegistryUnreachableAgent", agentId: op.agentId, unreachableAtMs: BigInt(Math.round(op.unreachableAtMs)) },
+      };
+    case "markAgentGone":
+      return { case: "markAgentGone", value: op.agentId };
+    case "removeAgent":
+      return { case: "removeAgent", value: op.agentId };
+    case "addFramework":
+      return { case: "addFramework", value: op.info };
+    case "updateFramework":
+      return { case: "updateFramework", value: op.info };
+    case "removeFramework":
+      return { case: "removeFramework", value: op.frameworkId };
+    case "updateWeights":
+      return {
+        case: "updateWeights",
+        value: { $typeName: "dcos.v1.RegistryWeights", weights: [...op.weights].map(([role, weight]) => create(WeightInfoSchema, { role, weight })) },
+      };
+    case "updateQuota":
+      return { case: "updateQuota", value: { $typeName: "dcos.v1.RegistryQuotas", quotas: [...op.quotas] } };
+  }
+}
+
+/** The Raft entry of an operation proposed by the master elected in `term`. */
+export function encodeOperation(op: RegistryOperation, term: number): Uint8Array {
+  return toBinary(RegistryCommandSchema, create(RegistryCommandSchema, { term: BigInt(term), command: commandOf(op) }));
+}
+
+/** The Raft entry a newly elected master writes first. */
+export function encodeElected(master: MasterInfo, term: number): Uint8Array {
+  return toBinary(RegistryCommandSchema, create(RegistryCommandSchema, { term: BigInt(term), command: { case: "elected", value: master } }));
+}
+
+export type DecodedCommand = { term: number; elected: MasterInfo } | { term: number; op: RegistryOperation };
+
+function missing(what: string): DcosError {
+  return new DcosError(Code.INVALID_ARGUMENT, `Registry command ${what} is missing its agent info`);
+}
+
+/** Decodes a Raft entry; INVALID_ARGUMENT when it is not a registry command. */
+export function decodeCommand(bytes: Uint8Array): DecodedCommand {
+  let cmd: RegistryCommand;
+  try {
+    cmd = fromBinary(RegistryCommandSchema, bytes);
+  } catch (err) {
+    throw new DcosError(Code.INVALID_ARGUMENT, `Cannot decode a registry command: ${(err as Error).message}`, { cause: err });
+  }
+  const term = Number(cmd.term);
+  const c = cmd.command;
+  switch (c.case) {
+    case "elected":
+      return { term, elected: c.value };
+    case "admitAgent":
+    case "markAgentReachable":
+      if (!c.value.info) throw missing(c.case);
+      return { term, op: { kind: c.case, agentId: c.value.agentId, info: c.value.info } };
+    case "markAgentUnreachable":
+      return { term, op: { kind: "markAgentUnreachable", agentId: c.value.agentId, unreachableAtMs: Number(c.value.unreachableAtMs) } };
+    case "markAgentGone":
+    case "removeAgent":
+      return { term, op: { kind: c.case, agentId: c.value } };
+    case "addFramework":
+    case "updateFramework":
+      return { term, op: { kind: c.case, info: c.value } };
+    case "removeFramework":
+      return { term, op: { kind: "removeFramework", frameworkId: c.value } };
+    case "updateWeights":
+      return { term, op: { kind: "updateWeights", weights: new Map(c.value.weights.map((w) => [w.role, w.weight])) } };
+    case "updateQuota":
+      return { term, op: { kind: "updateQuota", quotas: c.value.quotas } };
+    case undefined:
+      throw new DcosError(Code.INVALID_ARGUMENT, "Registry command is empty");
+  }
+}
+
+/** The registry (and the last elected master) as a snapshot. */
+export function encodeRegistry(state: RegistryState, leaderTerm: number, leader: MasterInfo | undefined): Uint8Array {
+  const snapshot = create(RegistrySnapshotSchema, {
+    leaderTerm: BigInt(leaderTerm),
+    leader,
+    agents: [...state.agents].map(([agentId, info]) => ({ agentId, info })),
+    unreachable: [...state.unreachable].map(([agentId, u]) => ({ agentId, info: u.info, unreachableAtMs: BigInt(Math.round(u.unreachableAtMs)) })),
+    goneAgents: [...state.gone],
+    frameworks: [...state.frameworks.values()],
+    removedFrameworks: [...state.removedFrameworks],
+    weights: [...state.weights].map(([role, weight]) => ({ role, weight })),
+    quotas: [...state.quotas.values()],
+  });
+  return toBinary(RegistrySnapshotSchema, snapshot);
+}
+
+export interface DecodedRegistry {
+  state: RegistryState;
+  leaderTerm: number;
+  leader: MasterInfo | undefined;
+}
+
+export function decodeRegistry(bytes: Uint8Array): DecodedRegistry {
+  let s: RegistrySnapshot;
+  try {
+    s = fromBinary(RegistrySnapshotSchema, bytes);
+  } catch (err) {
+    throw new DcosError(Code.DATA_LOSS, `Cannot decode the registry snapshot: ${(err as Error).message}`, { cause: err });
+  }
+  const state = emptyRegistry();
+  for (const a of s.agents) if (a.info) state.agents.set(a.agentId, a.info);
+  for (const u of s.unreachable) if (u.info) state.unreachable.set(u.agentId, { info: u.info, unreachableAtMs: Number(u.unreachableAtMs) });
+  for (const id of s.goneAgents) state.gone.add(id);
+  for (const f of s.frameworks) state.frameworks.set(f.id?.value ?? "", f);
+  for (const id of s.removedFrameworks) state.removedFrameworks.add(id);
+  for (const w of s.weights) state.weights.set(w.role, w.weight);
+  for (const q of s.quotas) state.quotas.set(q.role, q);
+  return { state, leaderTerm: Number(s.leaderTerm), leader: s.leader };
+}

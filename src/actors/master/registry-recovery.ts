@@ -1,0 +1,76 @@
+/**
+ * What a master does when it starts to lead: it loads the registry (weights, frameworks,
+ * admitted agents), tells the admitted agents that it leads, and gives them the agent
+ * reregistration timeout to come back with their tasks (tasks are learned again from the
+ * agents, as in Mesos). Agents still missing then are marked unreachable. Frameworks come
+ * back disconnected; their failover timeout starts when that window closes, so a scheduler
+ * always has at least the window to resubscribe with its framework id.
+ */
+import { create } from "@bufbuild/protobuf";
+import { LeadingMasterSchema } from "../../gen/dcos/v1/internal_pb.js";
+import { Pid } from "../../runtime/pid.js";
+import { AgentState } from "./agent.js";
+import type { MasterCore } from "./core.js";
+import { FrameworkRecord, FrameworkState } from "./framework.js";
+import { startFailover } from "./frameworks.js";
+
+export function recoverRegistry(core: MasterCore, term: number, agentReregisterTimeoutMs: number): void {
+  const registry = core.registrar.state();
+  if (registry.weights.size > 0) core.allocator.updateWeights(registry.weights);
+  for (const [id, info] of registry.frameworks) {
+    const f = new FrameworkRecord(id, info, FrameworkState.DISCONNECTED);
+    core.frameworks.set(id, f);
+    core.allocator.addFramework(id, { roles: info.roles, active: false }, new Map());
+    f.failoverTimer = core.host.delay(agentReregisterTimeoutMs, () => {
+      f.failoverTimer = undefined;
+      if (f.state === FrameworkState.DISCONNECTED) startFailover(core, f);
+    });
+  }
+  const expected = [...registry.agents.keys()];
+  announce(core, term);
+  core.log.info(
+    { term, agents: expected.length, unreachable: registry.unreachable.size, frameworks: registry.frameworks.size, timeoutMs: agentReregisterTimeoutMs },
+    `Recovered the registry in term ${term}: waiting up to ${agentReregisterTimeoutMs} ms for ${expected.length} agents to reregister`,
+  );
+  core.host.delay(agentReregisterTimeoutMs, () => markMissingUnreachable(core, expected));
+}
+
+/** Tells every agent the registry knows (reachable or not) that this master leads now. */
+function announce(core: MasterCore, term: number): void {
+  const registry = core.registrar.state();
+  const message = create(LeadingMasterSchema, { pid: core.host.self.toString(), term: BigInt(term) });
+  const infos = [...registry.agents.values(), ...[...registry.unreachable.values()].map((u) => u.info)];
+  for (const info of infos) {
+    const pid = Pid.tryParse(info.pid);
+    if (pid) core.host.send(pid, message);
+    else core.log.warn({ agent: info.id?.value, pid: info.pid }, `Cannot announce leadership to agent ${info.id?.value}: bad pid '${info.pid}'`);
+  }
+}
+
+function reregistered(core: MasterCore, agentId: string): boolean {
+  const state = core.agents.get(agentId)?.state;
+  return state === AgentState.ACTIVE || state === AgentState.ADMITTING;
+}
+
+/** The reregistration window closed: admitted agents that did not come back are unreachable. */
+function markMissingUnreachable(core: MasterCore, expected: readonly string[]): void {
+  const missing = expected.filter((id) => !reregistered(core, id) && core.registrar.state().agents.has(id));
+  core.log.info({ missing: missing.length, expected: expected.length }, `Agent reregistration window closed: ${missing.length} of ${expected.length} agents did not come back`);
+  for (const agentId of missing) {
+    core.persist(
+      { kind: "markAgentUnreachable", agentId, unreachableAtMs: core.now() },
+      () => {
+        const back = core.agents.get(agentId);
+        if (back && reregistered(core, agentId)) {
+          // It came back while the mark was being written: the registry follows the agent.
+          core.persist({ kind: "markAgentReachable", agentId, info: back.info }, () => undefined, () => undefined);
+          return;
+        }
+        core.metrics.agentsUnreachableCompleted.inc();
+        core.changed();
+        core.log.warn({ agent: agentId }, `Agent ${agentId} did not reregister after the master failover; marked unreachable`);
+      },
+      () => undefined,
+    );
+  }
+}
