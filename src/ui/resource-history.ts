@@ -5,20 +5,10 @@
  */
 import type { Clock, Timer } from "../runtime/clock.js";
 import type { Logger } from "../runtime/log.js";
+import type { ResourceSample } from "./resource-sample.js";
 
-/** Cluster-wide resources at one time: totals of the admitted agents and what tasks and executors use. */
-export interface ResourceSample {
-  /** Milliseconds since the epoch. */
-  time: number;
-  cpusTotal: number;
-  cpusUsed: number;
-  memTotal: number;
-  memUsed: number;
-  diskTotal: number;
-  diskUsed: number;
-  tasksRunning: number;
-  agents: number;
-}
+export type { ResourceSample };
+
 
 export interface ResourceHistoryOptions {
   clock: Clock;

@@ -205,6 +205,28 @@ describe(`RaftNode group commit and storage failure (seed ${SEED})`, () => {
     await c.stop();
   });
 
+  it("fails a proposal whose outcome stays unknown past the deadline with DEADLINE_EXCEEDED", async () => {
+    const c = await cluster({ proposalTimeoutMs: 2_000 });
+    const old = await c.waitForLeader();
+    await c.clock.advance(300);
+    c.net.isolate(old.address);
+    const r = await c.settleOn(old.api.propose(bytes("limbo")), 10_000);
+    assert.ok(!r.ok && DcosError.is(r.error, Code.DEADLINE_EXCEEDED), String(!r.ok && r.error));
+    assert.match((r as { error: Error }).error.message, /outcome is unknown/);
+    await c.stop();
+  });
+
+  it("hands leadership to the member asked for", async () => {
+    const c = await cluster();
+    const leader = await c.waitForLeader();
+    await c.clock.advance(300);
+    const target = c.up().find((m) => m !== leader)!;
+    await c.settleOn(leader.api.transferLeadership(target.node.self));
+    await c.clock.advanceUntil(() => target.node.status().role === RaftRole.Leader, 3_000);
+    assert.ok((await c.settleOn(target.api.propose(bytes("after-transfer")))).ok);
+    await c.stop();
+  });
+
   it("stops with every waiting proposal failed UNAVAILABLE when its storage fails", async () => {
     const c = await cluster();
     const leader = await c.waitForLeader();

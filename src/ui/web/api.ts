@@ -2,6 +2,9 @@
  * The master's JSON as the web UI reads it (/state in Mesos's key names, /events, the UI's
  * own /ui/* routes), and one fetch helper whose errors carry the server's message.
  */
+import type { ResourceSample } from "../resource-sample.js";
+
+export type { ResourceSample };
 
 export type Resources = Record<string, number | string> & { cpus: number; mem: number; disk: number; gpus: number };
 
@@ -78,17 +81,6 @@ export interface EventJson {
   [kind: string]: unknown;
 }
 
-export interface ResourceSample {
-  time: number;
-  cpusTotal: number;
-  cpusUsed: number;
-  memTotal: number;
-  memUsed: number;
-  diskTotal: number;
-  diskUsed: number;
-  tasksRunning: number;
-  agents: number;
-}
 
 export interface ResourceHistoryJson {
   interval_ms: number;
