@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import { createLogger, type Logger } from "../runtime/log.js";
 import { parseDuration, parsePort } from "./duration.js";
 import { runSubcommand } from "./run.js";
+import { eventsSubcommand } from "./events.js";
 import { startRole, type RoleFlags } from "./roles.js";
 import { VERSION } from "./version.js";
 
@@ -32,6 +33,9 @@ const program = new Command()
   .option("--attributes <spec>", 'agent: attributes, e.g. "rack:a;zone:1"')
   .option("--isolation <list>", "agent: isolators (posix | cgroups,namespaces)", "posix")
   .option("--agents <n>", "dev: how many agents the embedded cluster runs", (v) => Number(v), 2)
+  .addOption(new Option("--http-port <port>", "HTTP port for operators (master default 5080, agent 5081; 0 picks one)").argParser(parsePort))
+  .option("--nats <url>", "master: publish cluster events to this NATS server (dcos.<cluster>.events.<kind>)")
+  .option("--cluster <name>", "the cluster's name (in /state and NATS subjects)", "dcos")
   .action(async (flags: RoleFlags & { role?: string; logLevel: "info" }) => {
     if (!flags.role) program.help({ error: true });
     const logger = createLogger({ level: flags.logLevel });
@@ -39,6 +43,7 @@ const program = new Command()
   });
 
 program.addCommand(runSubcommand());
+program.addCommand(eventsSubcommand());
 
 /** Starts the role, then stops it cleanly on SIGINT/SIGTERM. */
 async function runUntilSignal(logger: Logger, start: () => Promise<{ stop(): Promise<void> }>): Promise<void> {

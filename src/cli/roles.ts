@@ -27,10 +27,17 @@ export interface RoleFlags {
   attributes?: string;
   isolation: string;
   agents: number;
+  /** HTTP port (master default 5080, agent 5081; 0 picks one). */
+  httpPort?: number;
+  /** NATS server for the master's event tap. */
+  nats?: string;
+  cluster: string;
 }
 
 export const DEFAULT_MASTER_PORT = 5050;
 export const DEFAULT_AGENT_PORT = 5051;
+export const DEFAULT_MASTER_HTTP_PORT = 5080;
+export const DEFAULT_AGENT_HTTP_PORT = 5081;
 
 export interface Running {
   stop(): Promise<void>;
@@ -39,17 +46,17 @@ export interface Running {
 export async function startRole(role: RoleFlags["role"], flags: RoleFlags, logger: Logger): Promise<Running> {
   switch (role) {
     case "master":
-      return startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT);
+      return startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT);
     case "agent": {
       if (!flags.master) throw new InvalidArgumentError("--role=agent needs --master=host:port");
-      return startAgent(flags, logger, flags.master, flags.port ?? DEFAULT_AGENT_PORT, flags.workDir ?? "/var/lib/dcos-node/agent");
+      return startAgent(flags, logger, flags.master, flags.port ?? DEFAULT_AGENT_PORT, flags.workDir ?? "/var/lib/dcos-node/agent", flags.httpPort ?? DEFAULT_AGENT_HTTP_PORT);
     }
     case "dev":
       return startDev(flags, logger);
   }
 }
 
-function startMaster(flags: RoleFlags, logger: Logger, port: number): Promise<RunningMaster> {
+function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: number): Promise<RunningMaster> {
   return startMasterRole({
     ip: flags.ip,
     port,
@@ -61,10 +68,14 @@ function startMaster(flags: RoleFlags, logger: Logger, port: number): Promise<Ru
     maxAgentPingTimeouts: flags.maxAgentPingTimeouts,
     version: VERSION,
     logger,
+    httpPort,
+    nats: flags.nats,
+    cluster: flags.cluster,
+    flags: { ...flags },
   });
 }
 
-function startAgent(flags: RoleFlags, logger: Logger, master: string, port: number, workDir: string, name?: string): Promise<RunningAgent> {
+function startAgent(flags: RoleFlags, logger: Logger, master: string, port: number, workDir: string, httpPort: number, name?: string): Promise<RunningAgent> {
   return startAgentRole({
     ip: flags.ip,
     port,
@@ -76,6 +87,9 @@ function startAgent(flags: RoleFlags, logger: Logger, master: string, port: numb
     isolation: flags.isolation,
     name,
     logger,
+    httpPort,
+    version: VERSION,
+    flags: { ...flags, workDir },
   });
 }
 
@@ -86,11 +100,11 @@ function startAgent(flags: RoleFlags, logger: Logger, master: string, port: numb
 async function startDev(flags: RoleFlags, logger: Logger): Promise<Running> {
   if (!Number.isInteger(flags.agents) || flags.agents < 0) throw new InvalidArgumentError(`--agents must be a whole number ≥ 0, not ${flags.agents}`);
   const workDir = flags.workDir ?? (await mkdtemp(join(tmpdir(), "dcos-node-dev-")));
-  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT);
+  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT);
   const agents: RunningAgent[] = [];
   try {
     for (let i = 1; i <= flags.agents; i++) {
-      agents.push(await startAgent(flags, logger.child({ agent: i }), master.address, 0, join(workDir, `agent-${i}`)));
+      agents.push(await startAgent(flags, logger.child({ agent: i }), master.address, 0, join(workDir, `agent-${i}`), 0));
     }
   } catch (err) {
     for (const a of agents) await a.stop();

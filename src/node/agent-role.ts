@@ -10,6 +10,8 @@ import { PosixContainerizer } from "../isolation/posix.js";
 import { Pid } from "../runtime/pid.js";
 import type { Logger } from "../runtime/log.js";
 import { startNode, type Node } from "./node.js";
+import { startAgentHttp } from "../operator/agent-http.js";
+import type { RunningHttp } from "../operator/http-server.js";
 
 export interface AgentRoleOptions {
   ip: string;
@@ -24,12 +26,18 @@ export interface AgentRoleOptions {
   /** Actor name; several agents in one process (dev) need distinct ones. */
   name?: string;
   logger: Logger;
+  /** HTTP port for operators (/state, /metrics, /files); 0 picks one. */
+  httpPort: number;
+  version: string;
+  /** Flags as given, for /flags and /state. */
+  flags: Record<string, unknown>;
 }
 
 export interface RunningAgent {
   readonly node: Node;
   readonly agentNode: AgentNode;
   readonly address: string;
+  readonly http: RunningHttp;
   stop(): Promise<void>;
 }
 
@@ -52,8 +60,20 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
       logger: o.logger,
     });
     node.onStop(() => agentNode.stop());
-    o.logger.info(`Agent ${node.address} (work dir ${o.workDir}, isolation ${o.isolation}) registering with master ${o.master}`);
-    return { node, agentNode, address: node.address, stop: () => node.stop() };
+    const http = await startAgentHttp({
+      host: o.ip,
+      port: o.httpPort,
+      agent: agentNode.agent,
+      workDir: o.workDir,
+      master: o.master,
+      metrics: node.metrics,
+      version: o.version,
+      flags: o.flags,
+      logger: o.logger,
+    });
+    node.onStop(() => http.close());
+    o.logger.info(`Agent ${node.address}, HTTP http://${http.address} (work dir ${o.workDir}, isolation ${o.isolation}) registering with master ${o.master}`);
+    return { node, agentNode, address: node.address, http, stop: () => node.stop() };
   } catch (err) {
     await node.stop();
     throw err;

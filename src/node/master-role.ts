@@ -13,6 +13,10 @@ import { InMemoryRegistrar } from "../actors/master/registry.js";
 import { addSchedulerService } from "../actors/master/scheduler-service.js";
 import type { Logger } from "../runtime/log.js";
 import { startNode, type Node } from "./node.js";
+import { file_dcos_v1_operator } from "../gen/dcos/v1/operator_pb.js";
+import { NatsEventTap } from "../events/nats-tap.js";
+import { startMasterHttp, type RunningMasterHttp } from "../operator/master-http.js";
+import { addOperatorService } from "../operator/operator-service.js";
 
 export interface MasterRoleOptions {
   ip: string;
@@ -25,6 +29,13 @@ export interface MasterRoleOptions {
   maxAgentPingTimeouts: number;
   version: string;
   logger: Logger;
+  /** HTTP port for operators (/state, /metrics, /events); 0 picks one. */
+  httpPort: number;
+  /** NATS server for the event tap (none: events only on Operator Subscribe and /events). */
+  nats?: string;
+  cluster: string;
+  /** Flags as given, for /flags and /state. */
+  flags: Record<string, unknown>;
 }
 
 export interface RunningMaster {
@@ -33,6 +44,7 @@ export interface RunningMaster {
   readonly facade: MasterFacade;
   /** host:port schedulers and agents connect to. */
   readonly address: string;
+  readonly http: RunningMasterHttp;
   stop(): Promise<void>;
 }
 
@@ -55,12 +67,29 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       }),
     );
     const facade = new MasterFacade(master);
-    node.serve([file_dcos_v1_scheduler, file_dcos_v1_internal], (server) =>
-      addSchedulerService(server, facade, { reflection: false, log: o.logger }),
-    );
+    node.serve([file_dcos_v1_scheduler, file_dcos_v1_internal, file_dcos_v1_operator], (server) => {
+      addSchedulerService(server, facade, { reflection: false, log: o.logger });
+      addOperatorService(server, { master: facade, metrics: node.metrics, version: o.version, logger: o.logger });
+    });
     node.onStop(() => allocator.stop());
+    if (o.nats) {
+      const tap = new NatsEventTap({ url: o.nats, cluster: o.cluster, bus: master.events, metrics: node.metrics, logger: o.logger });
+      node.onStop(() => tap.close());
+    }
+    const http = await startMasterHttp({
+      host: o.ip,
+      port: o.httpPort,
+      master: facade,
+      metrics: node.metrics,
+      cluster: o.cluster,
+      version: o.version,
+      flags: o.flags,
+      logger: o.logger,
+    });
+    node.onStop(() => http.close());
+    o.logger.info(`Master HTTP on http://${http.address} (/state, /metrics, /events)`);
     o.logger.info(`Master listening on ${node.address} (schedulers: gRPC dcos.v1.SchedulerService; agents: --master=${node.address})`);
-    return { node, master, facade, address: node.address, stop: () => node.stop() };
+    return { node, master, facade, address: node.address, http, stop: () => node.stop() };
   } catch (err) {
     await node.stop();
     throw err;
