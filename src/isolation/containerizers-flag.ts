@@ -1,0 +1,55 @@
+/**
+ * The agent flag `--containerizers=mesos|docker,mesos|docker`: which containerizers run
+ * tasks. "mesos" is the posix containerizer with the isolators of `--isolation`; "docker"
+ * runs tasks whose ContainerInfo is of type DOCKER through the local Docker engine. With
+ * both, a composite chooses per task.
+ */
+import { join } from "node:path";
+import { Code, DcosError } from "../runtime/error.js";
+import type { Logger } from "../runtime/log.js";
+import { CompositeContainerizer } from "./composite-containerizer.js";
+import type { Containerizer } from "./containerizer.js";
+import { DockerContainerizer } from "./docker.js";
+import { isolatorsFor } from "./isolation-flag.js";
+import { PosixContainerizer } from "./posix.js";
+
+export type ContainerizerName = "mesos" | "docker";
+const KNOWN: readonly ContainerizerName[] = ["docker", "mesos"];
+
+export function parseContainerizersFlag(value: string): ContainerizerName[] {
+  const names = value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (names.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "Invalid --containerizers: it is empty; use 'mesos', 'docker' or 'docker,mesos'");
+  const out: ContainerizerName[] = [];
+  for (const name of names) {
+    if (!KNOWN.includes(name as ContainerizerName)) {
+      throw new DcosError(Code.INVALID_ARGUMENT, `Invalid --containerizers: unknown containerizer '${name}'; known: ${KNOWN.join(", ")}`);
+    }
+    if (out.includes(name as ContainerizerName)) throw new DcosError(Code.INVALID_ARGUMENT, `Invalid --containerizers: '${name}' is named twice`);
+    out.push(name as ContainerizerName);
+  }
+  return out;
+}
+
+export interface ContainerizerFlags {
+  containerizers: string;
+  isolation: string;
+  workDir: string;
+  dockerSocket?: string;
+  logger?: Logger;
+}
+
+/** The agent's containerizer for its flags; with docker, the engine must answer (UNAVAILABLE otherwise). */
+export async function containerizerFor(flags: ContainerizerFlags): Promise<Containerizer> {
+  const members: Containerizer[] = [];
+  for (const name of parseContainerizersFlag(flags.containerizers)) {
+    if (name === "docker") {
+      const docker = new DockerContainerizer({ owner: flags.workDir, socketPath: flags.dockerSocket, logger: flags.logger });
+      await docker.ping();
+      members.push(docker);
+    } else {
+      const isolators = await isolatorsFor(flags.isolation, { logger: flags.logger });
+      members.push(new PosixContainerizer({ runtimeRoot: join(flags.workDir, "containers"), isolators, logger: flags.logger }));
+    }
+  }
+  return members.length === 1 ? members[0]! : new CompositeContainerizer(members);
+}
