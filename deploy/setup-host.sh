@@ -8,7 +8,32 @@ set -euo pipefail
 declare -A NEEDED=(
   [nats-server]=nats-server
   [chromium]=chromium
+  [dockerd]=docker.io
+  [busybox]=busybox-static
 )
+
+# dockerd: started when it is not running (no systemd in our VMs/containers). It sets the
+# iptables FORWARD policy to DROP; we put back the policy the host had, so forwarding that
+# other tests (or the host) rely on keeps working. Docker's own bridge (docker0) has its
+# ACCEPT rules in Docker's chains; dcos-node makes no bridges of its own.
+start_dockerd() {
+  command -v dockerd >/dev/null 2>&1 || return 0
+  docker info >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "dockerd is installed but not running; start it as root (sudo bash deploy/setup-host.sh)" >&2
+    return 1
+  fi
+  local policy
+  policy=$(iptables -S FORWARD 2>/dev/null | awk '$1 == "-P" { print $3 }')
+  echo "Starting dockerd (log: /var/log/dockerd.log)"
+  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/dockerd.log" >&2; return 1; }
+  if [ -n "$policy" ]; then iptables -P FORWARD "$policy"; fi
+}
 
 missing=()
 for cmd in "${!NEEDED[@]}"; do
@@ -16,6 +41,7 @@ for cmd in "${!NEEDED[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  start_dockerd
   exit 0
 fi
 
@@ -30,3 +56,4 @@ echo "Installing host packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+start_dockerd
