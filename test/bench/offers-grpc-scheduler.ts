@@ -9,11 +9,11 @@ import * as grpc from "@grpc/grpc-js";
 import { parentPort, workerData } from "node:worker_threads";
 import { SchedulerService, SubscribeRequestSchema, type SubscribeResponse } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { clientConstructor } from "../../src/runtime/grpc/service.js";
-import { BenchScheduler, type SchedulerCalls, type TaskShape } from "./offers-scheduler.js";
+import { BenchScheduler, type SchedulerCalls, type SchedulerSettings } from "./offers-scheduler.js";
 
 export interface GrpcSchedulerData {
   target: string;
-  task: TaskShape;
+  settings: SchedulerSettings;
 }
 
 type Unary = (req: unknown, cb: (err: grpc.ServiceError | null) => void) => void;
@@ -26,7 +26,7 @@ function connect(data: GrpcSchedulerData): { scheduler: BenchScheduler; stop: ()
     return (request: unknown) => new Promise<void>((resolve, reject) => fn(request, (err) => (err ? reject(err) : resolve())));
   };
   const calls: SchedulerCalls = { accept: unary("accept"), decline: unary("decline"), acknowledge: unary("acknowledge") };
-  const scheduler = new BenchScheduler(calls, data.task);
+  const scheduler = new BenchScheduler(calls, data.settings);
   const stream = (client as unknown as Record<string, (r: unknown) => grpc.ClientReadableStream<SubscribeResponse>>).subscribe!(
     create(SubscribeRequestSchema, { frameworkInfo: { name: "bench", user: "nobody", roles: ["*"] } }),
   );

@@ -1,8 +1,8 @@
 /**
  * The framework of the offers benchmark: it has an endless backlog of small command tasks,
- * accepts every offer by launching as many as fit, acknowledges every update that asks for
- * it, and records, per task, when the offer it went on reached the scheduler and when its
- * TASK_RUNNING did. Its calls go through `SchedulerCalls`: the MasterFacade directly, or a
+ * accepts offers by launching as many as fit (up to an in-flight cap), acknowledges every
+ * update that asks for it, and records, per task, when the offer it went on reached the
+ * scheduler, when the accept was sent, and when its TASK_RUNNING arrived. Its calls go through `SchedulerCalls`: the MasterFacade directly, or a
  * gRPC client of the real SchedulerService.
  */
 import { create } from "@bufbuild/protobuf";
@@ -16,7 +16,7 @@ import {
   type DeclineRequest,
   type Event,
 } from "../../src/gen/dcos/v1/scheduler_pb.js";
-import { TaskInfoSchema, TaskState, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskInfoSchema, TaskState, type TaskInfo, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { parseResources } from "../../src/resources/index.js";
 
 export interface SchedulerCalls {
@@ -43,20 +43,34 @@ export function wallNow(): number {
 
 /** What a scheduler reports at the end of a run. */
 export interface SchedulerResult {
-  running: [number, number][];
+  /** Per task that reached TASK_RUNNING: [when (ms since the epoch), ms since its offer arrived, ms since its accept was sent]. */
+  running: [number, number, number][];
   launched: number;
   finished: number;
   failures: number;
   callErrors: number;
 }
 
+export interface SchedulerSettings extends TaskShape {
+  /** Most tasks launched and not yet RUNNING; offers wait (held, not declined) beyond it. */
+  maxInFlight: number;
+}
+
+interface Launch {
+  offeredAt: number;
+  acceptedAt: number;
+}
+
+/**
+ * Holds offers it cannot use yet (the in-flight cap), as frameworks that pace themselves
+ * do, and uses them as tasks start; nothing is declined unless no task fits at all.
+ */
 export class BenchScheduler {
   frameworkId = "";
   streamId = "";
-  /** Offer arrival time (ms, performance.now) of each launched task, until it runs. */
-  private readonly offeredAt = new Map<string, number>();
-  /** [running time (ms since the epoch, sub-ms), latency ms] of every task that reached TASK_RUNNING. */
-  readonly running: [number, number][] = [];
+  private readonly inFlight = new Map<string, Launch>();
+  private held: { offer: Offer; at: number }[] = [];
+  readonly running: [number, number, number][] = [];
   launched = 0;
   finished = 0;
   failures = 0;
@@ -66,9 +80,13 @@ export class BenchScheduler {
 
   constructor(
     private readonly calls: SchedulerCalls,
-    private readonly task: TaskShape,
+    private readonly settings: SchedulerSettings,
   ) {
-    this.resources = parseResources(`cpus:${task.cpus};mem:${task.mem}`).toProto();
+    this.resources = parseResources(`cpus:${settings.cpus};mem:${settings.mem}`).toProto();
+  }
+
+  result(): SchedulerResult {
+    return { running: this.running, launched: this.launched, finished: this.finished, failures: this.failures, callErrors: this.callErrors };
   }
 
   onEvent(event: Event): void {
@@ -79,59 +97,70 @@ export class BenchScheduler {
         this.streamId = event.kind.value.streamId;
         return;
       case "offers":
-        for (const offer of event.kind.value.offers) this.use(offer, now);
+        for (const offer of event.kind.value.offers) this.held.push({ offer, at: now });
+        this.pump(now);
         return;
-      case "update": {
-        const status = event.kind.value.status!;
-        const taskId = status.taskId!.value;
-        if (status.state === TaskState.RUNNING) {
-          const at = this.offeredAt.get(taskId);
-          if (at !== undefined) {
-            this.offeredAt.delete(taskId);
-            this.running.push([now, now - at]);
-          }
-        } else if (status.state === TaskState.FINISHED) this.finished++;
-        else if (status.state !== TaskState.STARTING) this.failures++;
-        if (status.uuid.length > 0) {
-          const ack = create(AcknowledgeRequestSchema, {
-            frameworkId: { value: this.frameworkId },
-            streamId: this.streamId,
-            agentId: status.agentId,
-            taskId: status.taskId,
-            uuid: status.uuid,
-          });
-          this.calls.acknowledge(ack).catch(this.failed);
-        }
+      case "update":
+        this.update(event.kind.value.status!, now);
         return;
-      }
       default:
         return;
     }
   }
 
-  result(): SchedulerResult {
-    return { running: this.running, launched: this.launched, finished: this.finished, failures: this.failures, callErrors: this.callErrors };
+  private update(status: TaskStatus, now: number): void {
+    const taskId = status.taskId!.value;
+    if (status.state === TaskState.RUNNING) {
+      const launch = this.inFlight.get(taskId);
+      if (launch) {
+        this.inFlight.delete(taskId);
+        this.running.push([now, now - launch.offeredAt, now - launch.acceptedAt]);
+      }
+    } else if (status.state === TaskState.FINISHED) this.finished++;
+    else if (status.state !== TaskState.STARTING) this.failures++;
+    if (status.uuid.length > 0) {
+      const ack = create(AcknowledgeRequestSchema, {
+        frameworkId: { value: this.frameworkId },
+        streamId: this.streamId,
+        agentId: status.agentId,
+        taskId: status.taskId,
+        uuid: status.uuid,
+      });
+      this.calls.acknowledge(ack).catch(this.failed);
+    }
+    if (status.state === TaskState.RUNNING && this.held.length > 0) this.pump(now);
   }
 
   private readonly failed = (): void => {
     this.callErrors++;
   };
 
-  private use(offer: Offer, now: number): void {
-    const fit = Math.floor(Math.min(scalar(offer, "cpus") / this.task.cpus, scalar(offer, "mem") / this.task.mem) + 1e-9);
+  /** Launches on held offers while the in-flight cap allows. */
+  private pump(now: number): void {
+    let used = 0;
+    while (used < this.held.length && this.inFlight.size < this.settings.maxInFlight) {
+      const { offer, at } = this.held[used++]!;
+      this.use(offer, at, now);
+    }
+    this.held = used === 0 ? this.held : this.held.slice(used);
+  }
+
+  private use(offer: Offer, offeredAt: number, now: number): void {
+    const fits = Math.floor(Math.min(scalar(offer, "cpus") / this.settings.cpus, scalar(offer, "mem") / this.settings.mem) + 1e-9);
     const frameworkId = { value: this.frameworkId };
-    if (fit <= 0) {
+    if (fits <= 0) {
       const decline = create(DeclineRequestSchema, { frameworkId, streamId: this.streamId, offerIds: [offer.id!], filters: { refuseSeconds: 1 } });
       this.calls.decline(decline).catch(this.failed);
       return;
     }
+    const n = Math.min(fits, this.settings.maxInFlight - this.inFlight.size);
     const tasks: TaskInfo[] = [];
-    for (let i = 0; i < fit; i++) {
+    for (let i = 0; i < n; i++) {
       const id = `t${++this.next}`;
-      this.offeredAt.set(id, now);
+      this.inFlight.set(id, { offeredAt, acceptedAt: now });
       tasks.push(create(TaskInfoSchema, { name: id, taskId: { value: id }, resources: this.resources, command: { value: "true" } }));
     }
-    this.launched += fit;
+    this.launched += n;
     const accept = create(AcceptRequestSchema, {
       frameworkId,
       streamId: this.streamId,
