@@ -16,6 +16,7 @@ import { eventJson } from "../events/kinds.js";
 import { createHttpServer, flagStrings, listen, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
 import { masterStateJson, masterStateSummaryJson, type MasterJsonContext } from "./master-state-json.js";
 import { VersionedCache } from "./state-cache.js";
+import { addWebUi, type WebUiOptions } from "../ui/web-ui-routes.js";
 
 export interface MasterHttpOptions extends CommonHttpOptions {
   master: MasterFacade;
@@ -26,6 +27,8 @@ export interface MasterHttpOptions extends CommonHttpOptions {
   cacheState?: boolean;
   /** Seconds between HEARTBEAT events on /events (default 15). */
   heartbeatSeconds?: number;
+  /** The web UI at `/` (src/ui): where agents' HTTP endpoints are, for task sandboxes. */
+  ui?: Pick<WebUiOptions, "agentHttpAddress" | "assetsDir" | "clock" | "historyIntervalMs">;
 }
 
 export interface RunningMasterHttp extends RunningHttp {
@@ -96,6 +99,7 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
     return reply.redirect(`http://${leader}/`, 307);
   });
   addEventStream(app, o, view("state"));
+  addWebUi(app, { ...o.ui, master: o.master, self: () => self, leaderHttpAddress: o.leaderHttpAddress, logger: o.logger });
   const running = await listen(app, o.host, o.port);
   self = running.address;
   return { ...running, stateBuilds: () => cache.builds };

@@ -5,10 +5,9 @@
  */
 import type { Clock, Timer } from "../runtime/clock.js";
 import type { Logger } from "../runtime/log.js";
-import type { ResourceSample } from "./resource-sample.js";
+import { SampleWindow, type ResourceSample } from "./resource-sample.js";
 
 export type { ResourceSample };
-
 
 export interface ResourceHistoryOptions {
   clock: Clock;
@@ -23,7 +22,7 @@ export const DEFAULT_SAMPLE_INTERVAL_MS = 10_000;
 export const DEFAULT_HISTORY_WINDOW_MS = 60 * 60 * 1000;
 
 export class ResourceHistory {
-  private readonly samples: ResourceSample[] = [];
+  private readonly window: SampleWindow;
   private timer: Timer | undefined;
   private stopped = false;
   readonly intervalMs: number;
@@ -32,6 +31,7 @@ export class ResourceHistory {
   constructor(private readonly o: ResourceHistoryOptions) {
     this.intervalMs = o.intervalMs ?? DEFAULT_SAMPLE_INTERVAL_MS;
     this.windowMs = o.windowMs ?? DEFAULT_HISTORY_WINDOW_MS;
+    this.window = new SampleWindow(this.windowMs);
     if (!(this.intervalMs > 0) || !(this.windowMs >= this.intervalMs)) {
       throw new RangeError(`Resource history needs 0 < interval (${this.intervalMs} ms) ≤ window (${this.windowMs} ms)`);
     }
@@ -50,24 +50,16 @@ export class ResourceHistory {
 
   /** Samples within the window, oldest first. */
   values(): readonly ResourceSample[] {
-    return this.samples;
+    return this.window.values();
   }
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
     try {
-      this.add({ ...(await this.o.sample()), time: this.o.clock.now() });
+      this.window.add({ ...(await this.o.sample()), time: this.o.clock.now() });
     } catch (err) {
       this.o.logger?.warn({ err }, "Skipping a resource history sample: the master could not be read");
     }
     if (!this.stopped) this.timer = this.o.clock.setTimer(this.intervalMs, () => void this.tick());
-  }
-
-  private add(sample: ResourceSample): void {
-    this.samples.push(sample);
-    const oldest = sample.time - this.windowMs;
-    let drop = 0;
-    while (drop < this.samples.length && this.samples[drop]!.time < oldest) drop++;
-    if (drop > 0) this.samples.splice(0, drop);
   }
 }
