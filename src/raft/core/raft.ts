@@ -10,7 +10,6 @@ import {
   RaftMessageSchema,
   RaftAppendEntriesResponseSchema,
   type RaftAppendEntriesRequest,
-  type RaftAppendEntriesResponse,
   type RaftEntry,
   type RaftHardState,
   type RaftMembershipChange,
@@ -22,9 +21,10 @@ import {
   RaftSnapshotMetadataSchema,
 } from "../../gen/dcos/v1/raft_pb.js";
 import { illegalTransition, notLeader, transferInProgress } from "./errors.js";
-import { isCompacted, type RaftLogStorage } from "./log-storage.js";
+import type { RaftLogStorage } from "./log-storage.js";
 import { Membership, MembershipHistory } from "./membership.js";
-import { Progress, ProgressState } from "./progress.js";
+import { ProgressState, type Progress } from "./progress.js";
+import { Replicator, type RaftMessageBody, type ReplicatorHost } from "./replicator.js";
 import { RaftLog } from "./raft-log.js";
 import { ReadIndexQueue } from "./read-index.js";
 import { RaftRole, type ProposalPosition, type Ready, type ReadState, type SoftState } from "./ready.js";
@@ -64,7 +64,6 @@ export interface RaftConfig {
 
 const SHARED_SILENT_LOGGER = silentLogger();
 
-type Body = NonNullable<MessageInitShape<typeof RaftMessageSchema>["body"]>;
 
 /**
  * The Raft protocol as a pure object (in the style of etcd's raft): no timers, sockets or
@@ -94,8 +93,6 @@ export class Raft {
   private readonly heartbeatTicks: number;
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
-  private readonly maxMsgBytes: number;
-  private readonly maxInflight: number;
   private readonly maxCommittedBytes: number;
   private readonly promoteMaxLag: number;
   private readonly logger: Logger;
@@ -104,7 +101,7 @@ export class Raft {
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private readonly votes = new Map<string, boolean>();
-  private progress = new Map<string, Progress>();
+  private readonly replicator: Replicator;
   private readonly memberships: MembershipHistory;
   private leadTransferee = "";
   /** The index of the last membership entry the leader appended (or its noop). */
@@ -129,8 +126,6 @@ export class Raft {
     }
     this.preVote = config.preVote ?? true;
     this.checkQuorum = config.checkQuorum ?? true;
-    this.maxMsgBytes = config.maxMsgBytes ?? 1 << 20;
-    this.maxInflight = config.maxInflight ?? 256;
     this.maxCommittedBytes = config.maxCommittedBytes ?? 8 << 20;
     this.promoteMaxLag = config.promoteMaxLag ?? 1000;
     this.logger = (config.logger ?? SHARED_SILENT_LOGGER).child({ raft: this.id });
@@ -138,6 +133,27 @@ export class Raft {
     const storage = config.storage;
     const { hardState, membership } = storage.initialState();
     this.log = new RaftLog(storage, Number(hardState.commit), config.applied);
+    const self = this;
+    const host: ReplicatorHost = {
+      id: this.id,
+      log: this.log,
+      get term() {
+        return self.termValue;
+      },
+      readRound: () => this.reads.round,
+      send: (to, term, body) => this.send(to, term, body),
+    };
+    this.replicator = new Replicator(
+      host,
+      {
+        maxMsgBytes: config.maxMsgBytes ?? 1 << 20,
+        maxInflight: config.maxInflight ?? 256,
+        electionTicks: this.electionTicks,
+        heartbeatTicks: this.heartbeatTicks,
+      },
+      this.logger,
+      this.stats,
+    );
     this.termValue = Number(hardState.term);
     this.voteValue = hardState.vote;
     const snapshotIndex = storage.firstIndex() - 1;
@@ -215,7 +231,7 @@ export class Raft {
 
   /** The leader's view of a follower's replication, or undefined. */
   progressOf(id: string): { match: number; next: number; state: ProgressState } | undefined {
-    const pr = this.progress.get(id);
+    const pr = this.replicator.get(id);
     return pr && this.roleValue === RaftRole.Leader ? { match: pr.match, next: pr.next, state: pr.state } : undefined;
   }
 
@@ -246,7 +262,7 @@ export class Raft {
     this.votes.clear();
     this.reads.clear();
     this.broadcastPending = false;
-    this.progress = new Map();
+    this.replicator.progress = new Map();
     this.syncProgress();
   }
 
@@ -257,13 +273,11 @@ export class Raft {
    */
   private syncProgress(): void {
     const m = this.membership();
-    for (const id of [...this.progress.keys()]) if (!m.has(id)) this.progress.delete(id);
+    this.replicator.retain((id) => m.has(id));
     for (const id of m.members()) {
-      if (this.progress.has(id)) continue;
-      const minRound = this.roleValue === RaftRole.Leader ? ++this.reads.round : 0;
-      const pr = new Progress(this.log.lastIndex() + 1, this.maxInflight, minRound);
+      if (this.replicator.get(id)) continue;
+      const pr = this.replicator.add(id, this.roleValue === RaftRole.Leader ? ++this.reads.round : 0);
       if (id === this.id) pr.match = this.stableIndex();
-      this.progress.set(id, pr);
     }
     if (this.leadTransferee !== "" && !m.voters.has(this.leadTransferee)) this.abortLeaderTransfer("the transferee left");
   }
@@ -316,7 +330,7 @@ export class Raft {
     // Entries of earlier terms commit only once an entry of this term does (§5.4.2).
     const noop = this.appendOwn(RaftEntryType.NOOP, new Uint8Array());
     this.pendingMembershipIndex = noop.index;
-    this.broadcastAppend(true);
+    this.replicator.broadcastAppend(true);
   }
 
   // ---- ticks -----------------------------------------------------------------------
@@ -347,37 +361,17 @@ export class Raft {
       }
       if (this.leadTransferee !== "") this.abortLeaderTransfer("it did not finish within an election timeout");
     }
-    this.detectStalls();
+    this.replicator.detectStalls();
     if (this.heartbeatElapsed >= this.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.broadcastHeartbeat();
+      this.replicator.broadcastHeartbeat();
     }
   }
 
   private quorumActive(): boolean {
-    const active = this.membership().hasQuorum((id) => id === this.id || this.progress.get(id)?.recentActive === true);
-    for (const [id, pr] of this.progress) if (id !== this.id) pr.recentActive = false;
+    const active = this.membership().hasQuorum((id) => id === this.id || this.replicator.get(id)?.recentActive === true);
+    this.replicator.resetRecentActive();
     return active;
-  }
-
-  /** Followers whose match has not moved for a while go back to probing (a lost append
-   *  or snapshot would otherwise stall them until the next proposal). */
-  private detectStalls(): void {
-    const last = this.log.lastIndex();
-    const replicateLimit = Math.max(3, 2 * this.heartbeatTicks);
-    for (const [id, pr] of this.progress) {
-      if (id === this.id) continue;
-      if (pr.match >= last && pr.state !== ProgressState.Snapshot) {
-        pr.stalledTicks = 0;
-        continue;
-      }
-      pr.stalledTicks++;
-      const limit = pr.state === ProgressState.Snapshot ? this.electionTicks : replicateLimit;
-      if (pr.state !== ProgressState.Probe && pr.stalledTicks >= limit) {
-        this.logger.debug({ peer: id, progress: pr.toString() }, `Raft ${this.id}: ${id} stalled, probing again`);
-        pr.becomeProbe();
-      }
-    }
   }
 
   // ---- elections -------------------------------------------------------------------
@@ -424,7 +418,7 @@ export class Raft {
 
   // ---- messages --------------------------------------------------------------------
 
-  private send(to: string, term: number, body: Body): void {
+  private send(to: string, term: number, body: RaftMessageBody): void {
     this.messages.push(create(RaftMessageSchema, { from: this.id, to, term: BigInt(term), group: this.group, body }));
   }
 
@@ -632,96 +626,9 @@ export class Raft {
 
   // ---- leader: replication ---------------------------------------------------------
 
-  private broadcastAppend(sendIfEmpty: boolean): void {
-    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, sendIfEmpty);
-  }
-
-  /** Sends the follower its next entries (or a snapshot); false if nothing was sent. */
-  private sendAppend(to: string, sendIfEmpty = true): boolean {
-    const pr = this.progress.get(to);
-    if (!pr || pr.isPaused()) return false;
-    const prev = pr.next - 1;
-    const prevTerm = this.log.termOrUndefined(prev);
-    let entries: RaftEntry[] | undefined;
-    if (prevTerm !== undefined) {
-      try {
-        entries = this.log.entries(pr.next, this.log.lastIndex() + 1, this.maxMsgBytes);
-      } catch (e) {
-        if (!isCompacted(e)) throw e;
-      }
-    }
-    if (prevTerm === undefined || entries === undefined) return this.sendSnapshot(to, pr);
-    if (entries.length === 0 && !sendIfEmpty) return false;
-    this.send(to, this.termValue, {
-      case: "appendEntriesRequest",
-      value: {
-        prevLogIndex: BigInt(prev),
-        prevLogTerm: BigInt(prevTerm),
-        entries,
-        leaderCommit: BigInt(this.log.committed),
-        readRound: BigInt(this.reads.round),
-      },
-    });
-    if (entries.length > 0) pr.sentEntries(Number(entries[entries.length - 1]!.index));
-    else if (pr.state === ProgressState.Probe) pr.probeSent = true;
-    return true;
-  }
-
-  private sendSnapshot(to: string, pr: Progress): boolean {
-    if (!pr.recentActive) {
-      this.logger.debug(`Raft ${this.id}: not sending a snapshot to ${to}: it was not heard from recently`);
-      return false;
-    }
-    const snapshot = this.log.snapshot();
-    const index = Number(snapshot.metadata?.index ?? 0n);
-    if (index === 0) throw new DcosError(Code.INTERNAL, `Raft ${this.id}: ${to} needs a snapshot but the storage has none`);
-    this.logger.info({ peer: to, index }, `Raft ${this.id}: sends the snapshot at ${index} to ${to} (${pr})`);
-    pr.becomeSnapshot(index);
-    this.stats.snapshotsSent++;
-    this.send(to, this.termValue, { case: "installSnapshotRequest", value: { snapshot } });
-    return true;
-  }
-
-  /** An empty append at the follower's match: resets its election timer, carries the
-   *  commit index it can take and the read round. */
-  private sendHeartbeat(to: string, pr: Progress): void {
-    let prev = pr.match;
-    let prevTerm = this.log.termOrUndefined(prev);
-    let commit = Math.min(this.log.committed, pr.match);
-    if (prevTerm === undefined) {
-      prev = 0;
-      prevTerm = 0;
-      commit = 0;
-    }
-    this.send(to, this.termValue, {
-      case: "appendEntriesRequest",
-      value: {
-        prevLogIndex: BigInt(prev),
-        prevLogTerm: BigInt(prevTerm),
-        entries: [],
-        leaderCommit: BigInt(commit),
-        readRound: BigInt(this.reads.round),
-      },
-    });
-  }
-
-  private broadcastHeartbeat(): void {
-    const last = this.log.lastIndex();
-    for (const [id, pr] of this.progress) {
-      if (id === this.id) continue;
-      // A probe that went unanswered is sent again (empty if `next` is past the end: the
-      // answer still tells where the follower's log matches).
-      if (pr.state === ProgressState.Probe && pr.match < last) {
-        pr.probeSent = false;
-        if (this.sendAppend(id)) continue;
-      }
-      this.sendHeartbeat(id, pr);
-    }
-  }
-
   private handleAppendResponse(m: RaftMessage): void {
     if (this.roleValue !== RaftRole.Leader) return this.drop(m, `this member is ${this.roleValue}`);
-    const pr = this.progress.get(m.from);
+    const pr = this.replicator.get(m.from);
     if (!pr) return this.drop(m, `${m.from} is not a member`);
     const body = m.body;
     if (body.case === "appendEntriesResponse" && Number(body.value.readRound) < pr.minRound) {
@@ -731,19 +638,11 @@ export class Raft {
     if (body.case === "appendEntriesResponse") {
       const resp = body.value;
       this.onReadAck(pr, Number(resp.readRound));
-      if (!resp.success) return this.onAppendRejected(m.from, pr, resp);
+      if (!resp.success) return this.replicator.onRejected(m.from, pr, resp);
       this.onMatch(m.from, pr, Number(resp.index));
     } else if (body.case === "installSnapshotResponse") {
       this.onMatch(m.from, pr, Number(body.value.index));
     }
-  }
-
-  private onAppendRejected(from: string, pr: Progress, resp: RaftAppendEntriesResponse): void {
-    let hint = Number(resp.hintIndex);
-    if (resp.hintTerm > 0n) hint = this.log.findConflictByTerm(hint, Number(resp.hintTerm)).index;
-    if (!pr.maybeDecrTo(Number(resp.index), hint)) return;
-    if (pr.state === ProgressState.Replicate) pr.becomeProbe();
-    this.sendAppend(from);
   }
 
   private onMatch(from: string, pr: Progress, index: number): void {
@@ -763,14 +662,14 @@ export class Raft {
     } else if (pr.state === ProgressState.Probe) {
       pr.probeSent = false;
     }
-    while (this.roleValue === RaftRole.Leader && this.sendAppend(from, false)) {
+    while (this.roleValue === RaftRole.Leader && this.replicator.sendAppend(from, false)) {
       /* pipeline what is left */
     }
   }
 
   /** Commits the largest index a majority of voters has, if it is of the current term. */
   private maybeCommit(): boolean {
-    const index = this.membership().committedIndex((id) => this.progress.get(id)?.match ?? 0);
+    const index = this.membership().committedIndex((id) => this.replicator.get(id)?.match ?? 0);
     if (!this.log.maybeCommit(index, this.termValue)) return false;
     this.reads.committedInTerm(this.log.committed);
     const m = this.membership();
@@ -784,7 +683,7 @@ export class Raft {
     if (round <= pr.readAck) return;
     pr.readAck = round;
     const m = this.membership();
-    const confirmed = m.committedIndex((id) => (id === this.id ? this.reads.round : this.progress.get(id)?.readAck ?? 0));
+    const confirmed = m.committedIndex((id) => (id === this.id ? this.reads.round : this.replicator.get(id)?.readAck ?? 0));
     for (const r of this.reads.confirm(confirmed)) this.readStates.push(r);
   }
 
@@ -816,7 +715,7 @@ export class Raft {
     }
     const next = this.membership().apply(change);
     if (change.type === RaftMembershipChangeType.PROMOTE) {
-      const match = this.progress.get(change.member)?.match ?? 0;
+      const match = this.replicator.get(change.member)?.match ?? 0;
       if (match + this.promoteMaxLag < this.log.committed) {
         throw new DcosError(
           Code.FAILED_PRECONDITION,
@@ -857,9 +756,9 @@ export class Raft {
     this.logger.info(`Raft ${this.id}: transfers leadership to ${to}`);
     this.leadTransferee = to;
     this.electionElapsed = 0;
-    const pr = this.progress.get(to)!;
+    const pr = this.replicator.get(to)!;
     if (pr.match === this.log.lastIndex()) this.send(to, this.termValue, { case: "timeoutNow", value: {} });
-    else this.sendAppend(to);
+    else this.replicator.sendAppend(to);
   }
 
   private abortLeaderTransfer(why: string): void {
@@ -874,12 +773,12 @@ export class Raft {
     if (this.roleValue !== RaftRole.Leader) return;
     if (this.reads.hasQueued()) {
       this.reads.startRound();
-      this.broadcastHeartbeat();
+      this.replicator.broadcastHeartbeat();
       this.onReadAckSelf();
     }
     if (this.broadcastPending) {
       this.broadcastPending = false;
-      this.broadcastAppend(true);
+      this.replicator.broadcastAppend(true);
     }
   }
 
@@ -935,7 +834,7 @@ export class Raft {
     const applied = ready.committedEntries[ready.committedEntries.length - 1];
     if (applied) this.log.appliedTo(Number(applied.index));
     if (this.roleValue === RaftRole.Leader && last) {
-      const self = this.progress.get(this.id);
+      const self = this.replicator.get(this.id);
       if (self && self.maybeUpdate(this.stableIndex()) && this.maybeCommit()) this.broadcastPending = true;
     }
   }
