@@ -242,6 +242,29 @@ describe("Agent", () => {
     assert.equal(x.metrics.value("slave/valid_framework_messages"), 2);
   });
 
+  it("exposes the slave/* metrics operators know, with the running task's resources in use", async () => {
+    const x = await registered();
+    await runAndSubscribe(x);
+    await sendUpdate(x, "t1", executorStatus("t1", TaskState.RUNNING));
+    const snap = x.metrics.snapshot();
+    for (const key of [
+      "slave/registered", "slave/uptime_secs", "slave/recovery_time_secs", "slave/frameworks_active",
+      "slave/tasks_staging", "slave/tasks_starting", "slave/tasks_running", "slave/tasks_killing",
+      "slave/tasks_finished", "slave/tasks_failed", "slave/tasks_killed", "slave/tasks_lost",
+      "slave/executors_registering", "slave/executors_running", "slave/executors_terminating", "slave/executors_terminated",
+      "slave/valid_status_updates", "slave/invalid_status_updates", "slave/valid_framework_messages", "slave/invalid_framework_messages",
+      "slave/cpus_total", "slave/cpus_used", "slave/mem_total", "slave/mem_used", "slave/disk_total", "slave/disk_used",
+    ]) {
+      assert.ok(key in snap, `${key} is in the snapshot`);
+    }
+    assert.equal(snap["slave/tasks_running"], 1);
+    assert.equal(snap["slave/executors_running"], 1);
+    assert.equal(snap["slave/frameworks_active"], 1);
+    assert.equal(snap["slave/cpus_total"], 4);
+    assert.equal(snap["slave/cpus_used"], 0.5);
+    assert.equal(snap["slave/mem_used"], 64);
+  });
+
   it("ignores (and counts) messages from a pid that is not its master, and tasks before registration", async () => {
     h = await startHarness();
     const x = h;
