@@ -256,9 +256,12 @@ export class RaftNode<M extends StateMachine> extends Actor {
    */
   private applyAhead(): void {
     if (this.core.role !== RaftRole.Leader) return;
-    const upTo = Math.min(this.core.committed, this.options.storage.lastIndex());
+    const storage = this.options.storage;
+    const upTo = Math.min(this.core.committed, storage.lastIndex());
     if (upTo <= this.appliedIndex) return;
-    for (const e of this.options.storage.entries(this.appliedIndex + 1, upTo + 1)) this.apply(e);
+    // Belt and braces: the durable entry must be the core's (same term ⇒ same prefix).
+    if (this.core.log.termOrUndefined(upTo) !== storage.term(upTo)) return;
+    for (const e of storage.entries(this.appliedIndex + 1, upTo + 1)) this.apply(e);
     this.reads.applied(this.appliedIndex);
   }
 
