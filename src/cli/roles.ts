@@ -9,6 +9,7 @@ import { InvalidArgumentError } from "commander";
 import { startAgentRole, type RunningAgent } from "../node/agent-role.js";
 import { startMasterRole, type RunningMaster } from "../node/master-role.js";
 import type { Logger } from "../runtime/log.js";
+import type { AgentHttpResolver } from "../ui/task-sandbox.js";
 import { VERSION } from "./version.js";
 
 export interface RoleFlags {
@@ -56,7 +57,15 @@ export async function startRole(role: RoleFlags["role"], flags: RoleFlags, logge
   }
 }
 
-function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: number): Promise<RunningMaster> {
+/** Agents' HTTP endpoints for the web UI: the default port on the agent's host, unless known. */
+function agentHttpResolver(known?: Map<string, string>): AgentHttpResolver {
+  return (agent) => {
+    const address = agent.pid.slice(agent.pid.indexOf("@") + 1);
+    return known?.get(address) ?? `${address.slice(0, address.lastIndexOf(":"))}:${DEFAULT_AGENT_HTTP_PORT}`;
+  };
+}
+
+function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: number, agentHttp?: Map<string, string>): Promise<RunningMaster> {
   return startMasterRole({
     ip: flags.ip,
     port,
@@ -72,6 +81,7 @@ function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: n
     nats: flags.nats,
     cluster: flags.cluster,
     flags: { ...flags },
+    agentHttpAddress: agentHttpResolver(agentHttp),
   });
 }
 
@@ -100,11 +110,14 @@ function startAgent(flags: RoleFlags, logger: Logger, master: string, port: numb
 async function startDev(flags: RoleFlags, logger: Logger): Promise<Running> {
   if (!Number.isInteger(flags.agents) || flags.agents < 0) throw new InvalidArgumentError(`--agents must be a whole number ≥ 0, not ${flags.agents}`);
   const workDir = flags.workDir ?? (await mkdtemp(join(tmpdir(), "dcos-node-dev-")));
-  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT);
+  const agentHttp = new Map<string, string>();
+  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, agentHttp);
   const agents: RunningAgent[] = [];
   try {
     for (let i = 1; i <= flags.agents; i++) {
-      agents.push(await startAgent(flags, logger.child({ agent: i }), master.address, 0, join(workDir, `agent-${i}`), 0));
+      const agent = await startAgent(flags, logger.child({ agent: i }), master.address, 0, join(workDir, `agent-${i}`), 0);
+      agentHttp.set(agent.address, agent.http.address);
+      agents.push(agent);
     }
   } catch (err) {
     for (const a of agents) await a.stop();

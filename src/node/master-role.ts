@@ -12,6 +12,7 @@ import { MasterFacade } from "../actors/master/master-facade.js";
 import { InMemoryRegistrar } from "../actors/master/registry.js";
 import { addSchedulerService } from "../actors/master/scheduler-service.js";
 import type { Logger } from "../runtime/log.js";
+import type { AgentHttpResolver } from "../ui/task-sandbox.js";
 import { startNode, type Node } from "./node.js";
 import { file_dcos_v1_operator } from "../gen/dcos/v1/operator_pb.js";
 import { NatsEventTap } from "../events/nats-tap.js";
@@ -36,6 +37,8 @@ export interface MasterRoleOptions {
   cluster: string;
   /** Flags as given, for /flags and /state. */
   flags: Record<string, unknown>;
+  /** Where an agent's HTTP endpoint listens (the web UI reads task sandboxes there). */
+  agentHttpAddress?: AgentHttpResolver;
 }
 
 export interface RunningMaster {
@@ -85,6 +88,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       version: o.version,
       flags: o.flags,
       logger: o.logger,
+      ui: { agentHttpAddress: o.agentHttpAddress },
     });
     node.onStop(() => http.close());
     o.logger.info(`Master HTTP on http://${http.address} (/state, /metrics, /events)`);
