@@ -839,7 +839,7 @@ export class Raft {
     }
   }
 
-  /** Drops the current Ready without advancing (the driver crashed mid-way; for tests). */
+  /** True between ready() and advance(). */
   get hasOutstandingReady(): boolean {
     return this.outstanding !== undefined;
   }
