@@ -8,7 +8,7 @@ import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { KillTaskSchema, RunTaskGroupSchema, type ExitedExecutor } from "../../src/gen/dcos/v1/internal_pb.js";
+import { KillTaskSchema, RunTaskGroupSchema, ShutdownFrameworkSchema, type ExitedExecutor } from "../../src/gen/dcos/v1/internal_pb.js";
 import { ExecutorInfo_Type, TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { framework } from "../agent/harness.js";
 import { waitFor } from "../support/wait.js";
@@ -61,6 +61,17 @@ describe("Command executor (real processes)", () => {
     c.master.tell(c.node.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "t-polite" } }));
     const killed = await waitFor(() => statusOf(c, "t-polite", TaskState.KILLED), "TASK_KILLED long before the 600 s grace period", 15_000);
     assert.equal(killed.status!.message, "Command exited with status 0");
+  });
+
+  it("shuts the executor and its task down when the framework is shut down", async () => {
+    const c = (cluster = await startCluster());
+    runTask(c, task("t-shut", "echo $$ > task.pid; trap '' TERM; while :; do sleep 0.05; done", 1));
+    const running = await waitFor(() => statusOf(c, "t-shut", TaskState.RUNNING), "TASK_RUNNING", 15_000);
+    const pidFile = join(running.status!.sandboxDirectory, "task.pid");
+    const pid = await waitFor(() => readFile(pidFile, "utf8").then((t) => Number(t.trim()) || undefined), "the task's pid");
+    c.master.tell(c.node.agent.self, create(ShutdownFrameworkSchema, { frameworkId: { value: "fw-1" } }));
+    await waitFor(() => c.master.of("ExitedExecutor").length === 1, "the executor to exit", 15_000);
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, "the task's process is gone");
   });
 
   it("runs a task group together in the default executor: one failing kills the others", async () => {
