@@ -27,10 +27,14 @@ export interface ProposalId {
  *
  * - `propose(command)` resolves with the result once the command is applied. On a member
  *   that is not the leader it fails UNAVAILABLE with details.leader = the leader's pid
- *   when known. A proposal whose log position was taken by another leader's entry fails
- *   ABORTED ("lost in a leadership change"); it was not applied. Each facade is one client
- *   (a random id, sequences counting up); proposals that pass an explicit ProposalId are
- *   applied at most once however often they are retried, on any member.
+ *   when known. Its outcome is decided when its log position is applied (the one point
+ *   that is final): another leader's entry there → ABORTED ("lost in a leadership
+ *   change"), it was not applied. If that does not happen within `proposalTimeoutMs` it
+ *   fails DEADLINE_EXCEEDED (outcome unknown); a follower that installs a snapshot past
+ *   it fails it UNKNOWN. Retrying with the same ProposalId is always safe: a member
+ *   proposes for its own client id with sequences counting up, and a proposal that passes
+ *   an explicit ProposalId is applied at most once however often it is retried, on any
+ *   member (the last 256 results per client are kept in the replicated state).
  * - `read(fn)` runs fn on the machine at a linearizable point (ReadIndex: the leader
  *   confirms with a majority that it still leads, then waits until it has applied the
  *   commit index of the time of the request).
