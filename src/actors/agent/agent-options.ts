@@ -6,6 +6,12 @@ import type { HostFacts } from "./resource-detection.js";
 export interface AgentOptions {
   /** The master's pid (e.g. `master@10.0.0.1:5050`). */
   master: Pid;
+  /**
+   * Every master of a replicated group (`--master=a,b,c`), `master` first or not: the agent
+   * registers with one, moves on to the next when unanswered, and follows LeadingMaster
+   * announcements. Default: [master].
+   */
+  masters?: readonly Pid[];
   /** Sandboxes and checkpoints live here. */
   workDir: string;
   containerizer: Containerizer;
