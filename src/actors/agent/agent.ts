@@ -28,6 +28,7 @@ import {
   ExitedExecutorSchema,
   FrameworkMessageSchema,
   KillTaskSchema,
+  LeadingMasterSchema,
   RegisterAgentSchema,
   RunTaskGroupSchema,
   RunTaskSchema,
@@ -60,6 +61,7 @@ import type { ExecutorApi, ExecutorLink } from "./executor-link.js";
 import { sandboxPath, statusUpdatesDir } from "./paths.js";
 import { agentResources, hostFacts } from "./resource-detection.js";
 import { readAgentId, readExecutorCheckpoints, removeExecutorCheckpoint, writeAgentId, writeExecutorCheckpoint, type ExecutorCheckpoint } from "./checkpoint.js";
+import { MasterDetector } from "./master-detector.js";
 import { MasterLink } from "./master-link.js";
 import { planRecovery, type RecoveryPlan } from "./recovery.js";
 import { reregistration } from "./reregistration.js";
@@ -102,17 +104,20 @@ export class Agent extends Actor implements ExecutorApi {
   private statusUpdates!: StatusUpdateManager;
   private metrics!: AgentMetrics;
   private masterLink!: MasterLink;
+  private readonly masters: MasterDetector;
   private startedAt = 0;
   private recoveryMs = 0;
 
   constructor(options: AgentOptions) {
     super(options.name ?? AGENT_DEFAULTS.name);
     this.opts = { ...AGENT_DEFAULTS, ...options } as AgentOptions & typeof AGENT_DEFAULTS;
+    this.masters = new MasterDetector(options.masters?.length ? options.masters : [options.master]);
     this.install(AgentRegisteredSchema, (m, from) => this.registered(m.agentId?.value ?? "", m.pingIntervalSeconds, from, []));
     this.install(AgentReregisteredSchema, (m, from) =>
       this.registered(m.agentId?.value ?? "", m.pingIntervalSeconds, from, m.unknownFrameworks.map((f) => f.value)),
     );
     this.install(AgentPingSchema, (m, from) => this.ping(m.connected, from));
+    this.install(LeadingMasterSchema, (m, from) => this.leadingMaster(m.pid, Number(m.term), from));
     this.install(RunTaskSchema, (m, from) => this.runTask(m.frameworkInfo, m.task, m.role, from));
     this.install(RunTaskGroupSchema, (m, from) => this.runTaskGroup(m.frameworkInfo, m.executorInfo, m.taskGroup?.tasks ?? [], m.role, from));
     this.install(KillTaskSchema, (m, from) => this.killTask(m.frameworkId?.value ?? "", m.taskId?.value ?? "", m.killPolicy, from));
@@ -135,7 +140,7 @@ export class Agent extends Actor implements ExecutorApi {
         attempt: () => this.attemptRegistration(),
         lost: (silentMs) => {
           if (this.agentState !== AgentState.RUNNING) return;
-          this.log.warn({ silentMs }, `No ping from master ${this.opts.master.toString()} for ${silentMs} ms; looking for it again`);
+          this.log.warn({ silentMs }, `No ping from master ${this.masters.current.toString()} for ${silentMs} ms; looking for it again`);
           this.masterLost();
         },
       },
@@ -232,7 +237,7 @@ export class Agent extends Actor implements ExecutorApi {
   }
 
   override exited(pid: Pid): void {
-    if (!pid.equals(this.opts.master)) return;
+    if (!pid.equals(this.masters.current)) return;
     if (this.agentState !== AgentState.RUNNING) return;
     this.log.warn({ master: pid.toString() }, `Connection to master ${pid.toString()} broke; looking for it again`);
     this.masterLost();
@@ -259,8 +264,8 @@ export class Agent extends Actor implements ExecutorApi {
 
   /** Guard: the message comes from our master. */
   private fromMaster(from: Pid, what: string): boolean {
-    if (from.equals(this.opts.master)) return true;
-    return this.drop(`${what} from ${from.toString()}`, `it is not the master (${this.opts.master.toString()})`);
+    if (from.equals(this.masters.current)) return true;
+    return this.drop(`${what} from ${from.toString()}`, `it is not the master (${this.masters.current.toString()})`);
   }
 
   private drop(what: string, why: string): false {
@@ -273,8 +278,10 @@ export class Agent extends Actor implements ExecutorApi {
 
   private attemptRegistration(): void {
     if (this.agentState !== AgentState.DISCONNECTED) return;
-    if (this.agentId === "") this.send(this.opts.master, create(RegisterAgentSchema, { agentInfo: this.info, version: AGENT_VERSION }));
-    else this.send(this.opts.master, reregistration(this.info, this.frameworks.values()));
+    // The previous attempt went unanswered: try the next master of the list.
+    if (this.masterLink.attempts > 1) this.masters.next();
+    if (this.agentId === "") this.send(this.masters.current, create(RegisterAgentSchema, { agentInfo: this.info, version: AGENT_VERSION }));
+    else this.send(this.masters.current, reregistration(this.info, this.frameworks.values()));
   }
 
   private registered(agentId: string, pingIntervalSeconds: number, from: Pid, unknownFrameworks: string[]): void {
@@ -298,7 +305,7 @@ export class Agent extends Actor implements ExecutorApi {
     this.info.id = create(AgentIDSchema, { value: agentId });
     this.transition(AgentState.RUNNING);
     this.log.info({ agentId, master: from.toString() }, `Registered with master ${from.toString()} as agent ${agentId}`);
-    this.link(this.opts.master);
+    this.link(this.masters.current);
     this.masterLink.registered(pingIntervalSeconds);
     void this.statusUpdates.resume();
     for (const fwId of unknownFrameworks) {
@@ -317,6 +324,19 @@ export class Agent extends Actor implements ExecutorApi {
       return;
     }
     this.masterLink.pinged();
+  }
+
+  /** A master says who leads: follow a leader of a term not older than the last one followed. */
+  private leadingMaster(leader: string, term: number, from: Pid): void {
+    const outcome = this.masters.announced(from, leader, term);
+    if ("ignore" in outcome) {
+      this.drop(`LeadingMaster (${leader || "none"}, term ${term}) from ${from.toString()}`, outcome.ignore);
+      return;
+    }
+    if (this.agentState === AgentState.RUNNING && !outcome.changed) return;
+    this.log.info({ leader, term, from: from.toString() }, `Master ${leader} leads (term ${term}); (re)registering with it`);
+    if (this.agentState === AgentState.RUNNING) this.masterLost();
+    else if (this.agentState === AgentState.DISCONNECTED) this.masterLink.start();
   }
 
   private masterLost(): void {
@@ -659,7 +679,7 @@ export class Agent extends Actor implements ExecutorApi {
     }
     if (this.agentState === AgentState.RUNNING) {
       const status = t.exitCode ?? (t.signal ? 128 + (signalNumber(t.signal) ?? 0) : -1);
-      this.send(this.opts.master, create(ExitedExecutorSchema, { agentId: { value: this.agentId }, frameworkId: { value: fw.id }, executorId: ex.info.executorId, status }));
+      this.send(this.masters.current, create(ExitedExecutorSchema, { agentId: { value: this.agentId }, frameworkId: { value: fw.id }, executorId: ex.info.executorId, status }));
     }
     this.removeExecutor(fw, ex);
   }
@@ -741,7 +761,7 @@ export class Agent extends Actor implements ExecutorApi {
     if (this.agentState !== AgentState.RUNNING) return; // the manager resends on resume
     const rec = this.frameworks.get(u.frameworkId?.value ?? "")?.executorOfTask(u.status?.taskId?.value ?? "")?.tasks.get(u.status?.taskId?.value ?? "");
     if (rec) u.latestState = rec.state;
-    this.send(this.opts.master, u);
+    this.send(this.masters.current, u);
   }
 
   private acknowledgement(fwId: string, taskId: string, uuid: Uint8Array, from: Pid): void {
@@ -877,7 +897,7 @@ export class Agent extends Actor implements ExecutorApi {
     }
     this.metrics.validFrameworkMessages.inc();
     this.send(
-      this.opts.master,
+      this.masters.current,
       create(FrameworkMessageSchema, { frameworkId: { value: fwId }, executorId: ex.info.executorId, agentId: { value: this.agentId }, data: request.data }),
     );
   }
