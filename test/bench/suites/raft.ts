@@ -3,12 +3,15 @@
  * transport, WAL with real fdatasync, default timeouts), measured in one run:
  * - the disk's own rate of 100-byte write + fdatasync, the floor a one-entry-per-sync log would get;
  * - committed entries/s of 100-byte entries with group commit (closed loop, `--window`
- *   proposals in flight at the leader; the median of `--trials` runs; target >= 20,000);
- * - commit latency p50/p99 at a moderate paced load (`--rate` proposals/s; target p50 <= 2 ms);
+ *   proposals in flight at the leader, default 4096; the median of `--trials` runs of
+ *   `--seconds`, defaults 3 and 3; target >= 20,000), and the CPU all members spend per entry;
+ * - commit latency p50/p99 at a moderate paced load (`--rate` proposals/s, default 1000; target p50 <= 2 ms);
  * - time from kill -9 of the leader to a new leader accepting a write (median and max of
  *   `--kills` kills, default `--trials`; the killed member is restarted in between; target <= 1.5 s).
  * Proposals are made in the leader's process (the clients sit with the leader), so the
- * figures are of the replication, not of a client protocol.
+ * figures are of the replication, not of a client protocol. The fdatasync floor is taken
+ * in the same run, on the file system the members write to; on a shared host, look at the
+ * load average and run it several times.
  */
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
