@@ -4,6 +4,7 @@
  * - `/ui/assets/<file>` its script and styles, bundled by `npm run build` into dist/ui;
  * - `/ui/resources` the cluster's resources now, `/ui/resources/history` the last hour of
  *   them (sampled here, so the plots are full as soon as a page opens);
+ * - `/ui/events/recent` the last events published (the feed's start; then `/events`);
  * - `/ui/sandbox/<framework>/<task>/browse?path=` and `…/read?path=&offset=&length=`: a
  *   task's sandbox files, read from its agent's /files endpoints by the master.
  * The live event feed is the master's `/events` stream (Server-Sent Events).
@@ -17,7 +18,9 @@ import { sendError } from "../operator/http-server.js";
 import { SystemClock, type Clock } from "../runtime/clock.js";
 import { Code, DcosError } from "../runtime/error.js";
 import type { Logger } from "../runtime/log.js";
+import { eventJson } from "../events/kinds.js";
 import { cachedClusterResources } from "./cluster-resources.js";
+import { RecentEvents } from "./recent-events.js";
 import { ResourceHistory } from "./resource-history.js";
 import { agentFiles, sandboxPath, taskSandbox, type AgentHttpResolver } from "./task-sandbox.js";
 
@@ -81,7 +84,11 @@ export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
     logger: o.logger,
   });
   history.start();
-  app.addHook("onClose", async () => history.stop());
+  const recent = new RecentEvents(o.master.master.events);
+  app.addHook("onClose", async () => {
+    history.stop();
+    recent.close();
+  });
 
   app.get("/", async (_req, reply) => {
     if (o.leaderHttpAddress) {
@@ -93,6 +100,8 @@ export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
     }
     return reply.type("text/html; charset=utf-8").header("cache-control", "no-cache").send(INDEX_HTML);
   });
+
+  app.get("/favicon.ico", async (_req, reply) => reply.code(204).send());
 
   app.get("/ui/assets/:name", async (req, reply) =>
     answer(reply, async () => {
@@ -109,6 +118,7 @@ export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
 
   app.get("/ui/resources", async () => ({ time: Date.now(), ...(await o.master.inspect(resources)) }));
   app.get("/ui/resources/history", async () => ({ interval_ms: history.intervalMs, window_ms: history.windowMs, samples: history.values() }));
+  app.get("/ui/events/recent", async () => ({ events: recent.values().map(eventJson) }));
 
   const sandboxRoute = (op: "browse" | "read") =>
     app.get(`/ui/sandbox/:frameworkId/:taskId/${op}`, async (req, reply) =>

@@ -54,6 +54,7 @@ export class Store {
 
   start(): void {
     this.connect();
+    void this.loadRecentEvents();
     void this.loadHistory();
     setInterval(() => void this.pollResources(), RESOURCE_POLL_MS);
   }
@@ -85,10 +86,27 @@ export class Store {
   }
 
   private onEvent(e: EventJson): void {
-    this.events.unshift(e);
-    if (this.events.length > MAX_EVENTS) this.events.length = MAX_EVENTS;
+    this.addEvents([e]);
     this.scheduleRefresh();
     this.changed();
+  }
+
+  /** Adds events to the feed, newest first, each sequence number once. */
+  private addEvents(events: EventJson[]): void {
+    const seen = new Set(this.events.map((e) => e.sequence));
+    this.events.push(...events.filter((e) => !seen.has(e.sequence)));
+    this.events.sort((a, b) => b.sequence - a.sequence);
+    if (this.events.length > MAX_EVENTS) this.events.length = MAX_EVENTS;
+  }
+
+  private async loadRecentEvents(): Promise<void> {
+    try {
+      this.addEvents((await getJson<{ events: EventJson[] }>("/ui/events/recent")).events);
+      this.changed();
+    } catch (err) {
+      this.error = `Could not read the recent events: ${(err as Error).message}`;
+      this.changed();
+    }
   }
 
   private scheduleRefresh(): void {

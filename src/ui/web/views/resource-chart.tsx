@@ -1,13 +1,21 @@
 /** One resource over the last hour, used against total, drawn by uPlot. */
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
-import { resourceValue } from "../format.js";
-import type { ResourceKind, ResourceSeries } from "../series.js";
+import { resourceValue, round } from "../format.js";
+import type { Columns, ResourceKind, ResourceSeries } from "../series.js";
 
 const TITLES: Record<ResourceKind, string> = { cpus: "CPUs", mem: "Memory", disk: "Disk" };
+/** Plotted in CPUs and GB (Mesos counts mem and disk in MB), so the axis gets round ticks. */
+const UNITS: Record<ResourceKind, { per: number; unit: string }> = { cpus: { per: 1, unit: "" }, mem: { per: 1024, unit: " GB" }, disk: { per: 1024, unit: " GB" } };
+
+function plotted(series: ResourceSeries, kind: ResourceKind): Columns {
+  const [t, used, total] = series.columns(kind);
+  const per = UNITS[kind].per;
+  return [t, used.map((v) => v / per), total.map((v) => v / per)];
+}
 
 function options(kind: ResourceKind, width: number): uPlot.Options {
-  const fmt = (v: number): string => resourceValue(kind, v);
+  const fmt = (v: number): string => `${round(v)}${UNITS[kind].unit}`;
   return {
     width,
     height: 170,
@@ -29,7 +37,7 @@ export function ResourceChart(props: { kind: ResourceKind; series: ResourceSerie
 
   useEffect(() => {
     const el = box.current!;
-    const u = new uPlot(options(props.kind, Math.max(200, el.clientWidth)), props.series.columns(props.kind), el);
+    const u = new uPlot(options(props.kind, Math.max(200, el.clientWidth)), plotted(props.series, props.kind), el);
     plot.current = u;
     const resize = (): void => u.setSize({ width: Math.max(200, el.clientWidth), height: 170 });
     window.addEventListener("resize", resize);
@@ -41,7 +49,7 @@ export function ResourceChart(props: { kind: ResourceKind; series: ResourceSerie
   }, [props.kind]);
 
   useEffect(() => {
-    plot.current?.setData(props.series.columns(props.kind));
+    plot.current?.setData(plotted(props.series, props.kind));
   }, [props.version, props.kind]);
 
   const latest = props.series.latest();
