@@ -18,6 +18,7 @@ import {
 } from "../../gen/dcos/v1/internal_pb.js";
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Counter } from "../../metrics/registry.js";
+import { Quantities } from "../../resources/index.js";
 import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
@@ -31,6 +32,7 @@ import { MasterMetrics } from "./metrics.js";
 import { makeOffers } from "./offers.js";
 import { resolveMasterOptions, type MasterOptions, type ResolvedMasterOptions } from "./options.js";
 import type { Registrar } from "./registry.js";
+import { resourceUsage } from "./resource-usage.js";
 import { recoverRegistry } from "./registry-recovery.js";
 import { executorMessage, exitedExecutor, statusUpdate, updateAgent } from "./status-updates.js";
 import { TermHost } from "./term-host.js";
@@ -134,6 +136,7 @@ export class Master extends Actor {
         outstandingOffers: () => this.core_?.offers.size ?? 0,
         tasksIn: (s) => tasksIn(this.core_, s),
         eventQueue: () => this.mailbox.length,
+        resources: () => (this.core_ ? resourceUsage(this.core_) : { total: new Quantities(), used: new Quantities(), offered: new Quantities() }),
       },
       this.startedAt,
       () => this.clock.now(),

@@ -5,6 +5,7 @@
  */
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Counter, Metrics } from "../../metrics/registry.js";
+import { METERED_RESOURCES, type MeteredResource, type ResourceUsage } from "./resource-usage.js";
 import { isTerminal, metricStateName } from "./task-states.js";
 
 /** Messages and calls the master counts as master/messages_<name>. */
@@ -52,6 +53,12 @@ export interface MasterGauges {
   outstandingOffers: () => number;
   tasksIn: (state: TaskState) => number;
   eventQueue: () => number;
+  resources: () => ResourceUsage;
+}
+
+function percent(usage: ResourceUsage, name: MeteredResource): number {
+  const total = usage.total.get(name);
+  return total === 0 ? 0 : (100 * usage.used.get(name)) / total;
 }
 
 export class MasterMetrics {
@@ -115,6 +122,12 @@ export class MasterMetrics {
     g("slaves_unreachable", () => gauges.agents().unreachable, "Agents marked unreachable");
     g("outstanding_offers", gauges.outstandingOffers, "Offers sent and not yet used");
     g("event_queue_messages", gauges.eventQueue, "Items in the master's mailbox");
+    for (const name of METERED_RESOURCES) {
+      g(`${name}_total`, () => gauges.resources().total.get(name), `${name} of the registered, reachable agents`);
+      g(`${name}_used`, () => gauges.resources().used.get(name), `${name} held by tasks and executors`);
+      g(`${name}_offered`, () => gauges.resources().offered.get(name), `${name} in outstanding offers`);
+      g(`${name}_percent`, () => percent(gauges.resources(), name), `${name}_used as a percentage of ${name}_total`);
+    }
   }
 
   message(kind: MessageKind): void {

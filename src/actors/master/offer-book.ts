@@ -57,6 +57,10 @@ export class OfferBook {
     for (const e of this.offers.values()) yield e.offer;
   }
 
+  *all(): IterableIterator<Offer> {
+    for (const e of this.offers.values()) yield e.offer;
+  }
+
   ofFramework(frameworkId: string): string[] {
     return [...(this.byFramework.get(frameworkId) ?? [])];
   }
