@@ -64,12 +64,14 @@ export interface ClusterOptions extends Omit<MasterOptions, "random"> {
   agents?: number;
   agentResources?: string;
   seed?: number;
+  /** A registry the master starts from (as after a restart); a fresh one by default. */
+  registrar?: InMemoryRegistrar;
 }
 
 export class Cluster {
   readonly clock = new ManualClock();
   readonly network = new InProcessNetwork();
-  readonly registrar = new InMemoryRegistrar();
+  registrar = new InMemoryRegistrar();
   readonly agents: ScriptedAgent[] = [];
   private readonly systems: ActorSystem[] = [];
   master!: Master;
@@ -82,7 +84,8 @@ export class Cluster {
     return c;
   }
 
-  private async init(options: ClusterOptions): Promise<void> {
+  private async init({ registrar, ...options }: ClusterOptions): Promise<void> {
+    if (registrar) this.registrar = registrar;
     this.masterSystem = await this.system("master:5050");
     const allocator = createAllocator("hierarchical-drf", this.masterSystem, { allocationIntervalMs: ALLOCATION_INTERVAL_MS });
     this.master = this.masterSystem.spawn(
@@ -100,10 +103,14 @@ export class Cluster {
     return s;
   }
 
-  async addAgent(hostname: string, resources: string): Promise<ScriptedAgent> {
+  /** Starts a scripted agent that registers, or reregisters under `agentId` (an agent the registry knows). */
+  async addAgent(hostname: string, resources: string, agentId?: string): Promise<ScriptedAgent> {
     const s = await this.system(`${hostname}:5051`);
     const agent = s.spawn(new ScriptedAgent("agent", hostname, parseResources(resources).toProto(), this.master.self));
-    agent.register();
+    if (agentId) {
+      agent.agentId = agentId;
+      agent.reregister();
+    } else agent.register();
     this.agents.push(agent);
     await this.clock.settle();
     return agent;

@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { afterEach, describe, it } from "node:test";
+import { AgentInfoSchema } from "../../src/gen/dcos/v1/cluster_pb.js";
+import { InMemoryRegistrar } from "../../src/actors/master/registry.js";
+import { parseResources } from "../../src/resources/index.js";
+import { Cluster } from "./harness.js";
+
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+const RESOURCES = "cpus:4;mem:4096";
+
+/** A registry holding agents admitted by a master before it restarted. */
+async function registryWith(agents: Record<string, string>): Promise<InMemoryRegistrar> {
+  const registrar = new InMemoryRegistrar();
+  for (const [id, hostname] of Object.entries(agents)) {
+    const info = create(AgentInfoSchema, { id: { value: id }, hostname, pid: `agent@${hostname}:5051`, resources: parseResources(RESOURCES).toProto() });
+    await registrar.apply({ kind: "admitAgent", agentId: id, info });
+  }
+  return registrar;
+}
+
+describe("master: agent reregistration after a restart", () => {
+  it("agents of the registry that do not reregister within agent_reregister_timeout are marked unreachable", async () => {
+    const registrar = await registryWith({ "m0-S1": "host1", "m0-S2": "host2", "m0-S3": "host3" });
+    const c = (cluster = await Cluster.start({ agents: 0, registrar, agentReregisterTimeoutMs: 60_000 }));
+    await c.addAgent("host1", RESOURCES, "m0-S1");
+    await c.clock.advance(30_000);
+    await c.addAgent("host2", RESOURCES, "m0-S2");
+    assert.equal(c.metric("master/slaves_active"), 2);
+
+    await c.clock.advance(29_999);
+    assert.equal(registrar.state().unreachable.size, 0, "nobody is unreachable before the timeout");
+    assert.equal(c.metric("master/slave_unreachable_completed"), 0);
+
+    await c.clock.advance(1);
+    assert.deepEqual([...registrar.state().unreachable.keys()], ["m0-S3"], "only the agent that never came back");
+    assert.deepEqual([...registrar.state().agents.keys()].sort(), ["m0-S1", "m0-S2"]);
+    assert.equal(c.metric("master/slave_unreachable_completed"), 1);
+    assert.equal(c.metric("master/slaves_active"), 2, "the reregistered agents stay active");
+  });
+
+  it("an agent marked unreachable that comes back later is admitted again", async () => {
+    const registrar = await registryWith({ "m0-S1": "host1" });
+    const c = (cluster = await Cluster.start({ agents: 0, registrar, agentReregisterTimeoutMs: 10_000 }));
+    await c.clock.advance(10_000);
+    assert.ok(registrar.state().unreachable.has("m0-S1"));
+    const agent = await c.addAgent("host1", RESOURCES, "m0-S1");
+    assert.equal(agent.agentId, "m0-S1");
+    assert.ok(registrar.state().agents.has("m0-S1"), "reachable again in the registry");
+    assert.equal(registrar.state().unreachable.size, 0);
+    assert.equal(c.metric("master/slaves_active"), 1);
+  });
+
+  it("the timeout defaults to 10 minutes", async () => {
+    const registrar = await registryWith({ "m0-S1": "host1" });
+    const c = (cluster = await Cluster.start({ agents: 0, registrar }));
+    await c.clock.advance(599_999);
+    assert.equal(registrar.state().unreachable.size, 0);
+    await c.clock.advance(1);
+    assert.ok(registrar.state().unreachable.has("m0-S1"));
+  });
+});
