@@ -292,7 +292,7 @@ export class Raft {
     this.logger.info({ from, to, term }, `Raft ${this.id}: ${from} -> ${to} in term ${term} (${why})`);
   }
 
-  becomeFollower(term: number, leader: string, why = "stepped down"): void {
+  private becomeFollower(term: number, leader: string, why = "stepped down"): void {
     this.transition(RaftRole.Follower, term, why);
     this.reset(term);
     this.roleValue = RaftRole.Follower;
