@@ -19,4 +19,24 @@ describe("A KV state machine on the Raft core, under simulated faults", () => {
       assert.ok(writes > 0 && reads > 0, `completed ${writes} writes and ${reads} reads`);
     });
   }
+
+  it("5 members under heavy churn and membership changes, 6 concurrent clients: linearizable", () => {
+    let operations = 0;
+    for (const seed of seeds(20)) {
+      const options: SimOptions = {
+        seed,
+        members: 5,
+        crashEveryMs: 60,
+        partitionEveryMs: 80,
+        drop: 0.1,
+        reorder: 0.2,
+        chaosMs: 3000,
+        membershipEveryMs: 100,
+      };
+      const workload = new KvWorkload(6);
+      runSeed(options, () => new Simulation(options, workload), (s) => s.run());
+      operations += workload.history.length;
+    }
+    assert.ok(operations > 0);
+  });
 });
