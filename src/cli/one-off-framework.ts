@@ -2,7 +2,7 @@ import type { Offer } from "../gen/dcos/v1/offers_pb.js";
 import { TaskState, type TaskInfo, type TaskStatus } from "../gen/dcos/v1/tasks_pb.js";
 import { commandTask, pickResources, refuseFor, type ResourceRequest } from "../actors/scheduler-driver/builders.js";
 import { SchedulerDriver } from "../actors/scheduler-driver/driver.js";
-import { describeStatus, isTerminal } from "../actors/scheduler-driver/task-states.js";
+import { describeStatus, isTerminal } from "../actors/task-states.js";
 import { transitionChecker } from "../actors/scheduler-driver/transitions.js";
 import { Resources } from "../resources/resources.js";
 import type { Clock, Timer } from "../runtime/clock.js";

@@ -9,7 +9,8 @@ import { Value_Type } from "../gen/dcos/v1/common_pb.js";
 import type { Offer } from "../gen/dcos/v1/offers_pb.js";
 import { AgentEntry_Status, type AgentEntry, type FrameworkEntry, type GetStateResponse } from "../gen/dcos/v1/operator_pb.js";
 import type { Task, TaskStatus } from "../gen/dcos/v1/tasks_pb.js";
-import { reservedJson, resourcesJson, taskStateName } from "./resources-json.js";
+import { reservedJson, resourcesJson } from "./resources-json.js";
+import { taskStateName } from "../actors/task-states.js";
 
 export interface MasterJsonContext {
   cluster: string;

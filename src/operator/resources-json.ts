@@ -5,7 +5,6 @@
  */
 import { Value_Type } from "../gen/dcos/v1/common_pb.js";
 import type { Resource } from "../gen/dcos/v1/resources_pb.js";
-import { TaskState } from "../gen/dcos/v1/tasks_pb.js";
 
 export type ResourcesJson = Record<string, number | string>;
 
@@ -52,7 +51,3 @@ export function reservedJson(resources: Iterable<Resource>): Record<string, Reso
   return out;
 }
 
-/** "TASK_RUNNING", as Mesos's JSON names task states. */
-export function taskStateName(state: TaskState): string {
-  return `TASK_${TaskState[state] ?? "UNKNOWN"}`;
-}

@@ -10,7 +10,7 @@ import type { ContainerState } from "../../isolation/containerizer.js";
 import type { Logger } from "../../runtime/log.js";
 import type { Timer } from "../../runtime/clock.js";
 import type { ExecutorLink } from "./executor-link.js";
-import { isTerminalState } from "./task-state.js";
+import { isTerminal } from "../task-states.js";
 
 export enum ExecutorPhase {
   /** The sandbox is being made and the container started. */
@@ -89,7 +89,7 @@ export class ExecutorRecord {
 
   /** Tasks that have not reached a terminal state. */
   liveTasks(): TaskRecord[] {
-    return [...this.tasks.values()].filter((t) => !isTerminalState(t.state));
+    return [...this.tasks.values()].filter((t) => !isTerminal(t.state));
   }
 }
 

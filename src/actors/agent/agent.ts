@@ -67,7 +67,7 @@ import { planRecovery, type RecoveryPlan } from "./recovery.js";
 import { reregistration } from "./reregistration.js";
 import { AckOutcome, StatusUpdateManager } from "./status-update-manager.js";
 import { statusUpdate, wrapStatus } from "./status-update.js";
-import { isTerminalState, stateName } from "./task-state.js";
+import { isTerminal, taskStateName } from "../task-states.js";
 
 export enum AgentState {
   RECOVERING = "RECOVERING",
@@ -573,8 +573,8 @@ export class Agent extends Actor implements ExecutorApi {
       this.drop(`kill of task ${taskId}`, `framework ${fwId} has no such task on this agent`);
       return;
     }
-    if (isTerminalState(task.state)) {
-      this.drop(`kill of task ${taskId}`, `it is already ${stateName(task.state)}`);
+    if (isTerminal(task.state)) {
+      this.drop(`kill of task ${taskId}`, `it is already ${taskStateName(task.state)}`);
       return;
     }
     task.killRequested = true;
@@ -741,18 +741,18 @@ export class Agent extends Actor implements ExecutorApi {
     const ex = exId ? this.frameworks.get(fwId)?.executors.get(exId) : undefined;
     const u = statusUpdate({ frameworkId: fwId, taskId, state, agentId: this.agentId, executorId: exId, reason, message, now: this.clock.now(), source: TaskStatus_Source.AGENT });
     if (u.status && ex) u.status.sandboxDirectory = ex.sandbox;
-    this.log.info({ frameworkId: fwId, taskId, state: stateName(state), reason: TaskStatus_Reason[reason] }, `Task ${taskId} is ${stateName(state)}: ${message}`);
+    this.log.info({ frameworkId: fwId, taskId, state: taskStateName(state), reason: TaskStatus_Reason[reason] }, `Task ${taskId} is ${taskStateName(state)}: ${message}`);
     const rec = ex?.tasks.get(taskId);
     if (rec) this.recordState(rec, state);
     this.defer(
       this.statusUpdates.update(u),
       () => undefined,
-      (err) => this.log.error({ err, taskId }, `Status update ${stateName(state)} for task ${taskId} was not stored: ${(err as Error).message}`),
+      (err) => this.log.error({ err, taskId }, `Status update ${taskStateName(state)} for task ${taskId} was not stored: ${(err as Error).message}`),
     );
   }
 
   private recordState(rec: TaskRecord, state: TaskState): void {
-    if (isTerminalState(state) && !isTerminalState(rec.state)) this.metrics.taskEnded(state);
+    if (isTerminal(state) && !isTerminal(rec.state)) this.metrics.taskEnded(state);
     rec.state = state;
   }
 
@@ -773,7 +773,7 @@ export class Agent extends Actor implements ExecutorApi {
       const rec = ex?.tasks.get(taskId);
       if (!fw || !ex || !rec) return;
       ex.link?.send(create(ExecutorEventSchema, { kind: { case: "acknowledged", value: { taskId: { value: taskId }, uuid } } }));
-      if (isTerminalState(rec.state)) {
+      if (isTerminal(rec.state)) {
         ex.tasks.delete(taskId);
         if (ex.phase === ExecutorPhase.TERMINATED) this.removeExecutor(fw, ex);
       }
@@ -871,7 +871,7 @@ export class Agent extends Actor implements ExecutorApi {
     };
     if (!status) return refuse("it has no status");
     if (status.uuid.length === 0) return refuse(`the status of task '${taskId}' has no uuid`);
-    if (!EXECUTOR_STATES.has(status.state)) return refuse(`an executor cannot report ${stateName(status.state)}`);
+    if (!EXECUTOR_STATES.has(status.state)) return refuse(`an executor cannot report ${taskStateName(status.state)}`);
     const rec = ex.tasks.get(taskId);
     if (!rec) {
       this.metrics.invalidStatusUpdates.inc();
@@ -884,7 +884,7 @@ export class Agent extends Actor implements ExecutorApi {
     status.sandboxDirectory = ex.sandbox;
     if (!status.timestamp) status.timestamp = this.clock.now() / 1000;
     this.recordState(rec, status.state);
-    this.log.info({ frameworkId: fwId, taskId, state: stateName(status.state) }, `Task ${taskId} is ${stateName(status.state)} (from executor ${ex.id})`);
+    this.log.info({ frameworkId: fwId, taskId, state: taskStateName(status.state) }, `Task ${taskId} is ${taskStateName(status.state)} (from executor ${ex.id})`);
     return this.statusUpdates.update(wrapStatus(status, fwId, this.agentId, ex.id)).then(() => undefined);
   }
 

@@ -15,7 +15,7 @@ import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import { isTerminalState, stateName } from "./task-state.js";
+import { isTerminal, taskStateName } from "../task-states.js";
 import { appendRecord, readStreamFiles, streamFilePath, type StreamRecord } from "./update-stream-file.js";
 
 export const DEFAULT_STATUS_UPDATE_RETRY_MS = 10_000;
@@ -179,7 +179,7 @@ export class StatusUpdateManager extends Actor {
       throw new DcosError(Code.INVALID_ARGUMENT, "Invalid status update: framework id, task id and uuid are required");
     }
     const s = this.stream(frameworkId, taskId);
-    const state = stateName(update.status?.state ?? TaskState.UNSPECIFIED);
+    const state = taskStateName(update.status?.state ?? TaskState.UNSPECIFIED);
     if (s.received.has(hex(uuid))) {
       this.counters.duplicate_updates.inc();
       this.log.info({ frameworkId, taskId, uuid: hex(uuid) }, `Ignoring duplicate ${state} update for task ${taskId}`);
@@ -224,7 +224,7 @@ export class StatusUpdateManager extends Actor {
     s.timer?.cancel();
     s.timer = undefined;
     s.backoffMs = this.initialRetryMs;
-    if (isTerminalState(front.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
+    if (isTerminal(front.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
     return this.checkpoint(s, { kind: "ack", uuid }, () => {
       if (s.pending.length > 0 && !s.timer && this.streams.get(key(frameworkId, taskId)) === s) this.forwardFront(s);
       return AckOutcome.ACKNOWLEDGED;
@@ -270,7 +270,7 @@ export class StatusUpdateManager extends Actor {
       this.counters.retried.inc();
       this.log.info(
         { frameworkId: s.frameworkId, taskId: s.taskId },
-        `Resending ${stateName(front.status?.state ?? TaskState.UNSPECIFIED)} update for task ${s.taskId}: no acknowledgement after ${wait} ms`,
+        `Resending ${taskStateName(front.status?.state ?? TaskState.UNSPECIFIED)} update for task ${s.taskId}: no acknowledgement after ${wait} ms`,
       );
       this.forwardFront(s);
     });
@@ -341,7 +341,7 @@ export class StatusUpdateManager extends Actor {
         if (i < 0) continue;
         const [acked] = s.pending.splice(i, 1);
         s.acknowledged.add(hex(r.uuid));
-        if (isTerminalState(acked!.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
+        if (isTerminal(acked!.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
       }
     }
     this.streams.set(key(frameworkId, taskId), s);

@@ -22,7 +22,7 @@ import { AgentRecord, AgentState } from "./agent.js";
 import { ids, type MasterCore } from "./core.js";
 import type { RegistryOperation } from "./registry.js";
 import { agentAdded, agentRemoved } from "./cluster-events.js";
-import { isTerminal } from "./task-states.js";
+import { isTerminal } from "../task-states.js";
 
 function agentInfoProblem(info: AgentInfo | undefined): string | undefined {
   if (!info) return "agent_info is missing";

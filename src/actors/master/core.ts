@@ -25,7 +25,7 @@ import type { DropKind, MasterMetrics } from "./metrics.js";
 import { OfferBook } from "./offer-book.js";
 import type { ResolvedMasterOptions } from "./options.js";
 import type { Registrar, RegistryOperation } from "./registry.js";
-import { isTerminal, taskStateLabel } from "./task-states.js";
+import { isTerminal, taskStateName } from "../task-states.js";
 import { BoundedHistory } from "./history.js";
 
 /** What the master actor lends its parts: identity, clock, sending, timers, deferral. */
@@ -200,7 +200,7 @@ export class MasterCore {
     if (!this.emit(framework, { case: "update", value: { $typeName: "dcos.v1.Event.Update", status } })) {
       this.log.info(
         { framework: framework.id, task: status.taskId?.value },
-        `Not forwarding ${taskStateLabel(status.state)} for task ${status.taskId?.value} because ${framework.name} is not connected`,
+        `Not forwarding ${taskStateName(status.state)} for task ${status.taskId?.value} because ${framework.name} is not connected`,
       );
     }
   }
@@ -219,7 +219,7 @@ export class MasterCore {
     const before = task.state;
     if (before === state) return;
     task.state = state;
-    this.log.debug({ task: task.taskId?.value, from: taskStateLabel(before), to: taskStateLabel(state) }, "Task state changed");
+    this.log.debug({ task: task.taskId?.value, from: taskStateName(before), to: taskStateName(state) }, "Task state changed");
     if (isTerminal(state) && !isTerminal(before)) {
       this.metrics.taskEnded(state);
       if (recover) this.recoverTaskResources(task);

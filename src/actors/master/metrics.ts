@@ -6,7 +6,7 @@
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Counter, Metrics } from "../../metrics/registry.js";
 import { METERED_RESOURCES, type MeteredResource, type ResourceUsage } from "./resource-usage.js";
-import { isTerminal, metricStateName } from "./task-states.js";
+import { isTerminal, metricStateName } from "../task-states.js";
 
 /** Messages and calls the master counts as master/messages_<name>. */
 export const MESSAGE_KINDS = [

@@ -9,7 +9,7 @@ import { Quantities } from "../../resources/index.js";
 import { toMillis } from "../../resources/scalar.js";
 import { AgentState } from "./agent.js";
 import type { MasterCore } from "./core.js";
-import { isTerminal } from "./task-states.js";
+import { isTerminal } from "../task-states.js";
 
 export const METERED_RESOURCES = ["cpus", "mem", "disk", "gpus"] as const;
 export type MeteredResource = (typeof METERED_RESOURCES)[number];

@@ -19,7 +19,7 @@ import { ids, type MasterCore } from "./core.js";
 import { FrameworkState, type FrameworkRecord } from "./framework.js";
 import { DEFAULT_REFUSE_SECONDS } from "./options.js";
 import { reconcileTask } from "./reconciliation.js";
-import { isTerminal } from "./task-states.js";
+import { isTerminal } from "../task-states.js";
 import { requireId, validateCallRoles, validateFilters } from "./validation.js";
 import { offersDeclined } from "./cluster-events.js";
 

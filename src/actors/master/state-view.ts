@@ -20,7 +20,7 @@ import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
 import { AgentState, type AgentRecord } from "./agent.js";
 import type { MasterCore } from "./core.js";
 import type { FrameworkRecord } from "./framework.js";
-import { isTerminal } from "./task-states.js";
+import { isTerminal } from "../task-states.js";
 
 /** What an agent's or a framework's tasks, executors and offers hold. */
 export interface Usage {

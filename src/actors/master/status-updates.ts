@@ -20,7 +20,7 @@ import type { Pid } from "../../runtime/pid.js";
 import { AgentState } from "./agent.js";
 import { ids, type MasterCore } from "./core.js";
 import type { FrameworkRecord } from "./framework.js";
-import { isTerminal, taskStateLabel } from "./task-states.js";
+import { isTerminal, taskStateName } from "../task-states.js";
 import { requireId } from "./validation.js";
 
 /** How many past statuses the master keeps per task (the latest matter for /state). */
@@ -44,7 +44,7 @@ export function statusUpdate(core: MasterCore, from: Pid, update: StatusUpdate):
   const frameworkId = update.frameworkId?.value ?? "";
   const framework = core.frameworks.get(frameworkId);
   if (!framework) {
-    core.drop("invalid_status_updates", `Ignoring ${taskStateLabel(update.status.state)} for task ${taskId} from agent ${agent.id}: unknown framework '${frameworkId}'`);
+    core.drop("invalid_status_updates", `Ignoring ${taskStateName(update.status.state)} for task ${taskId} from agent ${agent.id}: unknown framework '${frameworkId}'`);
     return;
   }
   const uuid = update.uuid.length > 0 ? update.uuid : update.status.uuid;

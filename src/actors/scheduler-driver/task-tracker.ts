@@ -1,6 +1,6 @@
 import type { Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
 import type { TaskInfo, TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
-import { isTerminal } from "./task-states.js";
+import { isTerminal } from "../task-states.js";
 
 /** A task to reconcile explicitly. */
 export interface TrackedTask {
