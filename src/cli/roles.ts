@@ -27,6 +27,7 @@ export interface RoleFlags {
   resources?: string;
   attributes?: string;
   isolation: string;
+  containerizers: string;
   agents: number;
   /** HTTP port (master default 5080, agent 5081; 0 picks one). */
   httpPort?: number;
@@ -95,6 +96,7 @@ function startAgent(flags: RoleFlags, logger: Logger, master: string, port: numb
     resources: flags.resources,
     attributes: flags.attributes,
     isolation: flags.isolation,
+    containerizers: flags.containerizers,
     name,
     logger,
     httpPort,

@@ -3,10 +3,8 @@
  * containerizer with the isolators of `--isolation`.
  */
 import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
 import { startAgentNode, type AgentNode } from "../actors/agent/agent-node.js";
-import { isolatorsFor } from "../isolation/isolation-flag.js";
-import { PosixContainerizer } from "../isolation/posix.js";
+import { containerizerFor } from "../isolation/containerizers-flag.js";
 import { Pid } from "../runtime/pid.js";
 import type { Logger } from "../runtime/log.js";
 import { startNode, type Node } from "./node.js";
@@ -23,6 +21,8 @@ export interface AgentRoleOptions {
   resources?: string;
   attributes?: string;
   isolation: string;
+  /** `--containerizers` (default "mesos"). */
+  containerizers?: string;
   /** Actor name; several agents in one process (dev) need distinct ones. */
   name?: string;
   logger: Logger;
@@ -43,10 +43,9 @@ export interface RunningAgent {
 
 export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent> {
   await mkdir(o.workDir, { recursive: true });
-  const isolators = await isolatorsFor(o.isolation);
+  const containerizer = await containerizerFor({ containerizers: o.containerizers ?? "mesos", isolation: o.isolation, workDir: o.workDir, logger: o.logger });
   const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger });
   try {
-    const containerizer = new PosixContainerizer({ runtimeRoot: join(o.workDir, "containers"), isolators, logger: o.logger });
     const agentNode = await startAgentNode({
       system: node.system,
       master: Pid.parse(`master@${o.master}`),

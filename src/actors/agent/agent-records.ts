@@ -34,7 +34,8 @@ const TRANSITIONS: Record<ExecutorPhase, readonly ExecutorPhase[]> = {
 };
 
 /** Which program the executor is. */
-export type ExecutorKind = "command" | "default" | "custom";
+/** "docker": a command task in a Docker container, with the agent as its executor (docker-task.ts). */
+export type ExecutorKind = "command" | "default" | "custom" | "docker";
 
 export interface TaskRecord {
   info: TaskInfo;

@@ -62,11 +62,13 @@ import { sandboxPath, statusUpdatesDir } from "./paths.js";
 import { agentResources, hostFacts } from "./resource-detection.js";
 import { readAgentId, readExecutorCheckpoints, removeExecutorCheckpoint, writeAgentId, writeExecutorCheckpoint, type ExecutorCheckpoint } from "./checkpoint.js";
 import { MasterDetector } from "./master-detector.js";
+import { dockerTaskConfig, dockerTaskOutcome, DEFAULT_TASK_KILL_GRACE_SECONDS } from "./docker-task.js";
 import { MasterLink } from "./master-link.js";
 import { planRecovery, type RecoveryPlan } from "./recovery.js";
 import { reregistration } from "./reregistration.js";
 import { AckOutcome, StatusUpdateManager } from "./status-update-manager.js";
 import { statusUpdate, wrapStatus } from "./status-update.js";
+import { linkVolumes, taskVolumes, type TaskVolume } from "./volumes.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 
 export enum AgentState {
@@ -210,9 +212,10 @@ export class Agent extends Actor implements ExecutorApi {
     for (const [id, fw] of plan.frameworks) this.frameworks.set(id, fw);
     for (const ex of plan.live) {
       const fw = this.frameworks.get(ex.frameworkId)!;
-      this.log.info({ executorId: ex.id, frameworkId: fw.id, tasks: ex.tasks.size }, `Recovered executor ${ex.id}; waiting for it to subscribe again`);
+      this.log.info({ executorId: ex.id, frameworkId: fw.id, tasks: ex.tasks.size }, ex.kind === "docker" ? `Recovered docker task ${ex.id}` : `Recovered executor ${ex.id}; waiting for it to subscribe again`);
       this.watchContainer(fw, ex);
-      this.awaitSubscription(ex, this.opts.executorReregistrationTimeoutMs, TaskStatus_Reason.EXECUTOR_REREGISTRATION_TIMEOUT);
+      if (ex.kind === "docker") this.dockerTaskRunning(fw, ex, false);
+      else this.awaitSubscription(ex, this.opts.executorReregistrationTimeoutMs, TaskStatus_Reason.EXECUTOR_REREGISTRATION_TIMEOUT);
     }
     for (const ex of plan.gone) {
       const fw = this.frameworks.get(ex.frameworkId)!;
@@ -448,23 +451,31 @@ export class Agent extends Actor implements ExecutorApi {
   private launchExecutor(fw: FrameworkRecord, ex: ExecutorRecord, tasks: TaskInfo[]): void {
     const resources: Resource[] = [...ex.info.resources, ...tasks.flatMap((t) => t.resources)];
     let config;
+    let volumes: TaskVolume[] = [];
     try {
-      config = executorContainerConfig({
-        kind: ex.kind,
-        info: ex.info,
-        framework: fw.info,
-        agentId: this.agentId,
-        agentEndpoint: this.opts.executorEndpoint,
-        containerId: ex.containerId,
-        sandbox: ex.sandbox,
-        resources,
-        switchUser: this.opts.switchUser ?? false,
-      });
+      if (ex.kind === "docker") {
+        config = dockerTaskConfig({ task: tasks[0]!, frameworkId: fw.id, agentId: this.agentId, containerId: ex.containerId, sandbox: ex.sandbox, workDir: this.opts.workDir, resources });
+      } else {
+        volumes = taskVolumes(this.opts.workDir, resources);
+        config = executorContainerConfig({
+          kind: ex.kind,
+          info: ex.info,
+          framework: fw.info,
+          agentId: this.agentId,
+          agentEndpoint: this.opts.executorEndpoint,
+          containerId: ex.containerId,
+          sandbox: ex.sandbox,
+          resources,
+          switchUser: this.opts.switchUser ?? false,
+        });
+      }
     } catch (err) {
       this.queueMicro(() => this.launchFailed(fw, ex, err));
       return;
     }
-    const launched = mkdir(ex.sandbox, { recursive: true }).then(() => this.opts.containerizer.launch(config));
+    const launched = mkdir(ex.sandbox, { recursive: true })
+      .then(() => linkVolumes(ex.sandbox, volumes))
+      .then(() => this.opts.containerizer.launch(config));
     this.defer(
       launched,
       (state) => {
@@ -487,7 +498,38 @@ export class Agent extends Actor implements ExecutorApi {
       this.destroyContainer(ex);
       return;
     }
+    if (ex.kind === "docker") {
+      this.dockerTaskRunning(fw, ex, true);
+      return;
+    }
     this.awaitSubscription(ex, this.opts.executorRegistrationTimeoutMs, TaskStatus_Reason.EXECUTOR_REGISTRATION_TIMEOUT);
+  }
+
+  /**
+   * A docker task runs in its container with the agent as its executor (docker-task.ts):
+   * RUNNING as soon as the container runs (or again after a recovery, without an update).
+   */
+  private dockerTaskRunning(fw: FrameworkRecord, ex: ExecutorRecord, report: boolean): void {
+    ex.transition(ExecutorPhase.REGISTERING, this.log);
+    ex.transition(ExecutorPhase.RUNNING, this.log);
+    ex.queue = [];
+    for (const t of ex.liveTasks()) {
+      t.launched = true;
+      if (report) this.taskStatus(fw.id, ex.id, t.info.taskId!.value, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, `Docker container ${ex.containerId} is running`);
+    }
+  }
+
+  /** `docker stop -t <grace>`: the kill policy's grace period, 3 s by default. */
+  private killDockerTask(ex: ExecutorRecord, taskId: string, policy: TaskInfo["killPolicy"]): void {
+    if (ex.phase === ExecutorPhase.TERMINATING) return;
+    ex.transition(ExecutorPhase.TERMINATING, this.log);
+    const graceSeconds = policy?.gracePeriodSeconds ?? DEFAULT_TASK_KILL_GRACE_SECONDS;
+    this.log.info({ executorId: ex.id, taskId, graceSeconds }, `Stopping the docker container of task ${taskId} with a grace period of ${graceSeconds} s`);
+    this.defer(
+      this.opts.containerizer.destroy(ex.containerId, graceSeconds * 1000),
+      () => undefined,
+      (err) => this.log.error({ err, containerId: ex.containerId }, `Failed to stop the docker container of task ${taskId}`),
+    );
   }
 
   private watchContainer(fw: FrameworkRecord, ex: ExecutorRecord): void {
@@ -584,6 +626,10 @@ export class Agent extends Actor implements ExecutorApi {
       if (ex.liveTasks().length === 0) this.shutdownExecutor(ex, "it has no tasks left");
       return;
     }
+    if (ex.kind === "docker") {
+      this.killDockerTask(ex, taskId, killPolicy ?? task.info.killPolicy);
+      return;
+    }
     if (!ex.link) {
       this.shutdownExecutor(ex, `task ${taskId} must be killed and the executor is not connected`);
       return;
@@ -669,6 +715,11 @@ export class Agent extends Actor implements ExecutorApi {
     this.log.info({ executorId: ex.id, frameworkId: fw.id, termination: t }, `Executor ${ex.id} of framework ${fw.id} terminated: ${t.message}`);
     for (const task of ex.liveTasks()) {
       const killed = ex.shuttingDown || task.killRequested;
+      if (ex.kind === "docker") {
+        const outcome = dockerTaskOutcome(t, killed);
+        this.taskStatus(fw.id, ex.id, task.info.taskId!.value, outcome.state, outcome.reason, outcome.message);
+        continue;
+      }
       const reason =
         t.reason === "memory limit"
           ? TaskStatus_Reason.CONTAINER_LIMITATION_MEMORY

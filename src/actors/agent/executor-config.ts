@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { fileURLToPath } from "node:url";
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
-import { ExecutorInfo_Type, ExecutorInfoSchema, type CommandInfo, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import { ContainerInfo_Type, ExecutorInfo_Type, ExecutorInfoSchema, type CommandInfo, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import type { ContainerConfig } from "../../isolation/containerizer.js";
 import { Resources } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
@@ -33,7 +33,7 @@ export function commandExecutorInfo(task: TaskInfo, frameworkId: string): Execut
 }
 
 export function executorKind(info: ExecutorInfo, forCommandTask: boolean): ExecutorKind {
-  if (forCommandTask) return "command";
+  if (forCommandTask) return info.container?.type === ContainerInfo_Type.DOCKER ? "docker" : "command";
   return info.type === ExecutorInfo_Type.DEFAULT ? "default" : "custom";
 }
 

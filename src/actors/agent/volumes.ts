@@ -1,0 +1,94 @@
+/**
+ * Persistent volumes on the agent: a volume is a directory outside every sandbox,
+ *
+ *   <work>/volumes/roles/<role>/<persistence id>
+ *
+ * (a hierarchical role "a/b" becomes the one component "a%2Fb"), created when the master
+ * checkpoints the CREATE, kept when tasks end, removed on DESTROY. A task using the volume
+ * sees it at the volume's container path: a Docker bind for docker tasks; for posix tasks a
+ * symlink `<sandbox>/<container path>` (posix tasks share the host's mount namespace, so a
+ * bind mount would be visible to everyone; the container path must then be relative).
+ *
+ * Bad paths are refused with INVALID_ARGUMENT before anything touches the disk: ids that
+ * are not one path component, and container paths with '..' that would escape the sandbox.
+ */
+import { lstat, mkdir, rm, symlink } from "node:fs/promises";
+import { dirname, isAbsolute, join, normalize, relative, sep } from "node:path";
+import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
+import { Volume_Mode } from "../../gen/dcos/v1/resources_pb.js";
+import { reservationRole } from "../../resources/index.js";
+import { Code, DcosError } from "../../runtime/error.js";
+
+const ID = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+/** Why a persistent volume's id or container path is unusable, or undefined. */
+export function volumeProblem(r: Resource): string | undefined {
+  const id = r.disk?.persistence?.id ?? "";
+  if (!ID.test(id) || id.length > 200) return `persistence id ${JSON.stringify(id)} must be letters, digits, '.', '_' or '-' (not starting with '.' or '-'), so it cannot escape the volumes directory`;
+  const path = r.disk?.volume?.containerPath ?? "";
+  if (!path) return `volume ${id} needs disk.volume.container_path`;
+  if (path.includes("\0")) return `volume ${id} has a container path with NUL`;
+  const n = normalize(path);
+  if (!isAbsolute(path) && (n === ".." || n.startsWith(`..${sep}`) || n === ".")) return `volume ${id} has container path '${path}', which escapes the sandbox`;
+  if (isAbsolute(path) && n === "/") return `volume ${id} cannot be mounted at /`;
+  return undefined;
+}
+
+export function volumesRoot(workDir: string): string {
+  return join(workDir, "volumes", "roles");
+}
+
+/** The host directory of a persistent volume; INVALID_ARGUMENT if it would leave the work dir. */
+export function volumeDir(workDir: string, r: Resource): string {
+  const problem = volumeProblem(r);
+  if (problem) throw new DcosError(Code.INVALID_ARGUMENT, `Invalid persistent volume: ${problem}`);
+  const role = reservationRole(r).replaceAll("/", "%2F");
+  const root = volumesRoot(workDir);
+  const dir = join(root, role, r.disk!.persistence!.id);
+  const rel = relative(root, dir);
+  if (rel.startsWith("..") || isAbsolute(rel) || rel.split(sep).length !== 2) {
+    throw new DcosError(Code.INVALID_ARGUMENT, `Invalid persistent volume ${r.disk!.persistence!.id}: its path ${dir} escapes ${root}`);
+  }
+  return dir;
+}
+
+export function isPersistentVolume(r: Resource): boolean {
+  return (r.disk?.persistence?.id ?? "") !== "";
+}
+
+/** A volume a task uses: where it lives and where the task sees it. */
+export interface TaskVolume {
+  id: string;
+  hostPath: string;
+  containerPath: string;
+  readOnly: boolean;
+}
+
+/** The persistent volumes among a task's resources. */
+export function taskVolumes(workDir: string, resources: readonly Resource[]): TaskVolume[] {
+  return resources.filter(isPersistentVolume).map((r) => ({
+    id: r.disk!.persistence!.id,
+    hostPath: volumeDir(workDir, r),
+    containerPath: r.disk!.volume!.containerPath,
+    readOnly: r.disk!.volume!.mode === Volume_Mode.RO,
+  }));
+}
+
+/** For a posix task: `<sandbox>/<container path>` → the volume directory. */
+export async function linkVolumes(sandbox: string, volumes: readonly TaskVolume[]): Promise<void> {
+  for (const v of volumes) {
+    if (isAbsolute(v.containerPath)) {
+      throw new DcosError(
+        Code.INVALID_ARGUMENT,
+        `Volume ${v.id} has the absolute container path '${v.containerPath}': tasks of the posix containerizer see volumes in their sandbox, use a relative path (or a Docker container)`,
+      );
+    }
+    const link = join(sandbox, v.containerPath);
+    await mkdir(v.hostPath, { recursive: true });
+    await mkdir(dirname(link), { recursive: true });
+    const existing = await lstat(link).catch(() => undefined);
+    if (existing?.isSymbolicLink()) await rm(link);
+    else if (existing) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot show volume ${v.id} at ${link}: something else is there`);
+    await symlink(v.hostPath, link);
+  }
+}
