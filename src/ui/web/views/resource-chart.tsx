@@ -19,7 +19,7 @@ function options(kind: ResourceKind, width: number): uPlot.Options {
   return {
     width,
     height: 170,
-    legend: { show: true },
+    legend: { show: true, live: false },
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
     axes: [{}, { size: 70, values: (_u, ticks) => ticks.map(fmt) }],

@@ -1,0 +1,100 @@
+/**
+ * The web UI in headless Chromium (Debian's, driven by playwright-core) against a real
+ * embedded dev cluster: the overview shows the agents, a task launched with `dcos-node run`
+ * appears live with its events, and its stdout opens from the task's page.
+ * DCOS_UI_SCREENSHOT=<file.png> also saves the overview (the docs' picture comes from it).
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { NodeProcess } from "../support/processes.js";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const TIMEOUT_MS = 30_000;
+
+function requireChromium(): void {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium is not installed at ${CHROMIUM}: the web UI's browser test needs Debian's chromium. ` +
+        "Install it with 'sudo apt-get update && sudo apt-get install -y chromium' (or 'sudo bash deploy/setup-host.sh'), " +
+        "or point CHROMIUM_PATH at a Chromium binary.",
+    );
+  }
+}
+
+/** Waits until the element's text (trimmed) satisfies `ok`; the error names what was awaited and what was seen. */
+async function waitForText(page: Page, selector: string, ok: (text: string) => boolean, what: string): Promise<string> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  let seen = "(no such element)";
+  for (;;) {
+    const el = page.locator(selector).first();
+    if ((await el.count()) > 0) {
+      seen = ((await el.textContent()) ?? "").trim();
+      if (ok(seen)) return seen;
+    }
+    if (Date.now() > deadline) throw new Error(`Timed out after ${TIMEOUT_MS} ms waiting for ${what} (${selector} shows: ${seen.slice(0, 300)})`);
+    await page.waitForTimeout(100);
+  }
+}
+
+describe("web UI in Chromium", () => {
+  let workDir: string | undefined;
+  let dev: NodeProcess | undefined;
+  let run: NodeProcess | undefined;
+  let browser: Browser | undefined;
+  let masterHttp: string;
+  let masterGrpc: string;
+
+  async function startCluster(): Promise<void> {
+    workDir = await mkdtemp(join(tmpdir(), "dcos-ui-browser-"));
+    dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=2", "--port=0", "--http-port=0", `--work-dir=${workDir}`]);
+    masterHttp = await dev.waitForLine(/Master HTTP on http:\/\/([\d.]+:\d+)/, "the master's HTTP address");
+    masterGrpc = await dev.waitForLine(/Master listening on ([\d.]+:\d+)/, "the master's gRPC address");
+    await dev.waitForLine(/Embedded cluster up/, "the embedded cluster");
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
+  }
+
+  after(async () => {
+    await browser?.close();
+    await run?.stop();
+    await dev?.stop();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it("the overview shows the agents, a launched task appears live with its events, and its stdout opens", async () => {
+    requireChromium();
+    await startCluster();
+    const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+
+    await page.goto(`http://${masterHttp}/`);
+    await waitForText(page, "[data-testid=connection]", (t) => t === "live", "the /events stream to connect");
+    await waitForText(page, "[data-testid=agents-active]", (t) => t === "2", "two active agents on the overview");
+    assert.equal(await page.locator("[data-testid=tasks-running]").textContent(), "0");
+    assert.equal(await page.locator("[data-testid=chart-cpus] canvas").count(), 1, "the CPU plot is drawn");
+
+    run = new NodeProcess("dcos-node run", ["run", `--master=${masterGrpc}`, "--name=ui-hello", "--", "echo hello from the browser test; sleep 600"]);
+    await waitForText(page, "[data-testid=tasks-running]", (t) => t === "1", "the launched task to show as running");
+    const line = await waitForText(page, "[data-testid=event-feed] li[data-type=TASK_UPDATED]", (t) => t.includes("TASK_RUNNING"), "TASK_UPDATED in the live feed");
+    assert.match(line, /Task ui-hello\S* is TASK_RUNNING/);
+    await waitForText(page, "[data-testid=task-states]", (t) => t.includes("TASK_RUNNING"), "tasks by state");
+    await waitForText(page, "[data-testid=chart-cpus] h3", (t) => t.includes("0.1 of 4 used"), "the CPU plot's latest sample to count the task");
+    if (process.env.DCOS_UI_SCREENSHOT) await page.screenshot({ path: process.env.DCOS_UI_SCREENSHOT });
+
+    await page.locator("nav a", { hasText: "Frameworks" }).click();
+    await page.locator("[data-testid=frameworks-table] a", { hasText: "ui-hello" }).click();
+    await page.locator("[data-testid=framework-detail] [data-testid=tasks-table] a").first().click();
+    await waitForText(page, "[data-testid=task-state]", (t) => t === "TASK_RUNNING", "the task's page");
+    const stdout = await waitForText(page, "[data-testid=file-content][data-path=stdout]", (t) => t.includes("hello from the browser test"), "the task's stdout");
+    assert.equal(stdout, "hello from the browser test");
+
+    await page.locator("nav a", { hasText: "Agents" }).click();
+    assert.equal(await page.locator("[data-testid=agents-table] tbody tr").count(), 2);
+    assert.deepEqual(pageErrors, [], "no script errors in the page");
+  });
+});
