@@ -5,7 +5,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterEach, describe, it } from "node:test";
 import { RunTaskSchema } from "../../src/gen/dcos/v1/internal_pb.js";
-import { AcceptRequestSchema, DeclineRequestSchema, SubscribeRequestSchema, type AcceptRequest, type SubscribeResponse } from "../../src/gen/dcos/v1/scheduler_pb.js";
+import { AcceptRequestSchema, AcknowledgeBatchRequestSchema, DeclineRequestSchema, SubscribeRequestSchema, type AcceptRequest, type SubscribeResponse } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { serve as serveCluster, subscribe, unary, until, type Served } from "./grpc-harness.js";
 import { commandTask } from "./harness.js";
 
@@ -49,6 +49,12 @@ describe("master: gRPC SchedulerService", () => {
       ["decline", create(DeclineRequestSchema, { frameworkId: { value: "nope" }, streamId: "x" }), grpc.status.NOT_FOUND, /not known/],
       ["decline", create(DeclineRequestSchema, { frameworkId: info.frameworkId, streamId: "stale" }), grpc.status.FAILED_PRECONDITION, /current stream/],
       ["accept", create(AcceptRequestSchema, { frameworkId: info.frameworkId, streamId: info.streamId }), grpc.status.INVALID_ARGUMENT, /offer_ids/],
+      [
+        "acknowledgeBatch",
+        create(AcknowledgeBatchRequestSchema, { frameworkId: info.frameworkId, streamId: info.streamId, acknowledgements: [{ taskId: { value: "t" } }] }),
+        grpc.status.INVALID_ARGUMENT,
+        /acknowledgements\[0\]\.agent_id is required/,
+      ],
     ];
     for (const [method, request, code, message] of cases) {
       await assert.rejects(unary(s.client, method, request), (e: grpc.ServiceError) => {

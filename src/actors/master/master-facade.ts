@@ -6,6 +6,7 @@
 import type { QuotaInfo, WeightInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type {
   AcceptRequest,
+  AcknowledgeBatchRequest,
   AcknowledgeRequest,
   DeclineRequest,
   KillRequest,
@@ -27,7 +28,7 @@ import type { Master } from "./master.js";
 import { updateQuota, updateWeights } from "./operator-calls.js";
 import { reconcile } from "./reconciliation.js";
 import { callerFramework, decline, frameworkMessage, kill, revive, shutdownExecutor, suppress } from "./scheduler-calls.js";
-import { acknowledge } from "./status-updates.js";
+import { acknowledge, acknowledgeBatch } from "./status-updates.js";
 
 interface FrameworkCall {
   frameworkId?: { value: string };
@@ -84,6 +85,10 @@ export class MasterFacade extends Facade<Master> {
 
   acknowledge(request: AcknowledgeRequest): Promise<void> {
     return this.forFramework(request, acknowledge);
+  }
+
+  acknowledgeBatch(request: AcknowledgeBatchRequest): Promise<void> {
+    return this.forFramework(request, acknowledgeBatch);
   }
 
   reconcile(request: ReconcileRequest): Promise<void> {

@@ -35,6 +35,7 @@ function unaryCalls(master: MasterFacade): Record<UnaryName, (request: never) =>
     kill: (r) => master.kill(r),
     shutdown: (r) => master.shutdown(r),
     acknowledge: (r) => master.acknowledge(r),
+    acknowledgeBatch: (r) => master.acknowledgeBatch(r),
     reconcile: (r) => master.reconcile(r),
     message: (r) => master.message(r),
     teardown: (r) => master.teardown(r),

@@ -12,7 +12,7 @@ import {
   type StatusUpdate,
   type UpdateAgent,
 } from "../../gen/dcos/v1/internal_pb.js";
-import type { AcknowledgeRequest } from "../../gen/dcos/v1/scheduler_pb.js";
+import type { AcknowledgeBatchRequest, AcknowledgeRequest, Acknowledgement } from "../../gen/dcos/v1/scheduler_pb.js";
 import { TaskState, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
@@ -68,24 +68,41 @@ export function statusUpdate(core: MasterCore, from: Pid, update: StatusUpdate):
   core.forwardStatus(framework, status);
 }
 
+type AcknowledgementFields = Pick<Acknowledgement, "agentId" | "taskId" | "uuid">;
+
+/** The ids of one acknowledgement, or INVALID_ARGUMENT (`what` prefixes the field names). */
+function checkAcknowledgement(a: AcknowledgementFields, what = ""): { agentId: string; taskId: string; uuid: Uint8Array } {
+  const agentId = requireId(a.agentId, `${what}agent_id`);
+  const taskId = requireId(a.taskId, `${what}task_id`);
+  if (a.uuid.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, `${what}uuid is required`);
+  return { agentId, taskId, uuid: a.uuid };
+}
+
 /** ACKNOWLEDGE: forwarded to the agent when it matches the task's pending update; ignored otherwise. */
 export function acknowledge(core: MasterCore, framework: FrameworkRecord, request: AcknowledgeRequest): void {
+  applyAcknowledgement(core, framework, checkAcknowledgement(request));
+}
+
+/** ACKNOWLEDGE_BATCH: every acknowledgement is checked first (INVALID_ARGUMENT names it), then each applies as one ACKNOWLEDGE. */
+export function acknowledgeBatch(core: MasterCore, framework: FrameworkRecord, request: AcknowledgeBatchRequest): void {
+  if (request.acknowledgements.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "acknowledgements must hold at least one acknowledgement");
+  const checked = request.acknowledgements.map((a, i) => checkAcknowledgement(a, `acknowledgements[${i}].`));
+  for (const a of checked) applyAcknowledgement(core, framework, a);
+}
+
+function applyAcknowledgement(core: MasterCore, framework: FrameworkRecord, a: { agentId: string; taskId: string; uuid: Uint8Array }): void {
   core.metrics.message("acknowledge");
-  const agentId = requireId(request.agentId, "agent_id");
-  const taskId = requireId(request.taskId, "task_id");
-  if (request.uuid.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "uuid is required");
+  const { agentId, taskId, uuid } = a;
   const task = framework.tasks.get(taskId);
   const ignore = (why: string): void =>
     core.drop("invalid_status_update_acknowledgements", `Ignoring an acknowledgement for task ${taskId} of framework ${framework.id}: ${why}`);
   if (!task) return ignore("the task is unknown (already acknowledged as terminal?)");
   if (task.agentId?.value !== agentId) return ignore(`the task runs on agent ${task.agentId?.value}, not ${agentId}`);
-  if (!sameBytes(task.statusUpdateUuid, request.uuid)) return ignore("the uuid is not that of the update awaiting acknowledgement (a duplicate?)");
+  if (!sameBytes(task.statusUpdateUuid, uuid)) return ignore("the uuid is not that of the update awaiting acknowledgement (a duplicate?)");
   const agent = core.agents.get(agentId);
   if (!agent || agent.state !== AgentState.ACTIVE) return ignore(`agent ${agentId} is not reachable`);
-  core.sendToAgent(
-    agent,
-    create(StatusUpdateAcknowledgementSchema, { agentId: ids.agent(agentId), frameworkId: ids.framework(framework.id), taskId: ids.task(taskId), uuid: request.uuid }),
-  );
+  // The task's own id messages (never mutated) go along; create() keeps messages as they are.
+  core.sendToAgent(agent, create(StatusUpdateAcknowledgementSchema, { agentId: task.agentId, frameworkId: task.frameworkId ?? ids.framework(framework.id), taskId: task.taskId, uuid }));
   core.metrics.validAcknowledgements.inc();
   const acknowledgedState = task.statusUpdateState;
   task.statusUpdateUuid = new Uint8Array();
