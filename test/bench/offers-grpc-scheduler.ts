@@ -25,7 +25,7 @@ function connect(data: GrpcSchedulerData): { scheduler: BenchScheduler; stop: ()
     const fn = (client as unknown as Record<string, Unary>)[name]!.bind(client);
     return (request: unknown) => new Promise<void>((resolve, reject) => fn(request, (err) => (err ? reject(err) : resolve())));
   };
-  const calls: SchedulerCalls = { accept: unary("accept"), decline: unary("decline"), acknowledge: unary("acknowledge") };
+  const calls: SchedulerCalls = { accept: unary("accept"), decline: unary("decline"), acknowledge: unary("acknowledge"), acknowledgeBatch: unary("acknowledgeBatch") };
   const scheduler = new BenchScheduler(calls, data.settings);
   const stream = (client as unknown as Record<string, (r: unknown) => grpc.ClientReadableStream<SubscribeResponse>>).subscribe!(
     create(SubscribeRequestSchema, { frameworkInfo: { name: "bench", user: "nobody", roles: ["*"] } }),

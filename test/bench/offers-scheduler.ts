@@ -9,9 +9,13 @@ import { create } from "@bufbuild/protobuf";
 import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
 import {
   AcceptRequestSchema,
+  AcknowledgeBatchRequestSchema,
+  AcknowledgementSchema,
   AcknowledgeRequestSchema,
   DeclineRequestSchema,
   type AcceptRequest,
+  type AcknowledgeBatchRequest,
+  type Acknowledgement,
   type AcknowledgeRequest,
   type DeclineRequest,
   type Event,
@@ -23,6 +27,7 @@ export interface SchedulerCalls {
   accept(request: AcceptRequest): Promise<unknown>;
   decline(request: DeclineRequest): Promise<unknown>;
   acknowledge(request: AcknowledgeRequest): Promise<unknown>;
+  acknowledgeBatch(request: AcknowledgeBatchRequest): Promise<unknown>;
 }
 
 export interface TaskShape {
@@ -54,6 +59,8 @@ export interface SchedulerResult {
 export interface SchedulerSettings extends TaskShape {
   /** Most tasks launched and not yet RUNNING; offers wait (held, not declined) beyond it. */
   maxInFlight: number;
+  /** Acknowledge the updates that arrived in one event-loop turn with one AcknowledgeBatch call (else one Acknowledge each). */
+  batchAcks: boolean;
 }
 
 interface Launch {
@@ -77,6 +84,7 @@ export class BenchScheduler {
   callErrors = 0;
   private next = 0;
   private readonly resources;
+  private acks: Acknowledgement[] = [];
 
   constructor(
     private readonly calls: SchedulerCalls,
@@ -118,17 +126,25 @@ export class BenchScheduler {
       }
     } else if (status.state === TaskState.FINISHED) this.finished++;
     else if (status.state !== TaskState.STARTING) this.failures++;
-    if (status.uuid.length > 0) {
-      const ack = create(AcknowledgeRequestSchema, {
-        frameworkId: { value: this.frameworkId },
-        streamId: this.streamId,
-        agentId: status.agentId,
-        taskId: status.taskId,
-        uuid: status.uuid,
-      });
-      this.calls.acknowledge(ack).catch(this.failed);
-    }
+    if (status.uuid.length > 0) this.acknowledge(status);
     if (status.state === TaskState.RUNNING && this.held.length > 0) this.pump(now);
+  }
+
+  private acknowledge(status: TaskStatus): void {
+    const frameworkId = { value: this.frameworkId };
+    if (!this.settings.batchAcks) {
+      const ack = create(AcknowledgeRequestSchema, { frameworkId, streamId: this.streamId, agentId: status.agentId, taskId: status.taskId, uuid: status.uuid });
+      this.calls.acknowledge(ack).catch(this.failed);
+      return;
+    }
+    if (this.acks.length === 0) {
+      setImmediate(() => {
+        const acknowledgements = this.acks;
+        this.acks = [];
+        this.calls.acknowledgeBatch(create(AcknowledgeBatchRequestSchema, { frameworkId, streamId: this.streamId, acknowledgements })).catch(this.failed);
+      });
+    }
+    this.acks.push(create(AcknowledgementSchema, { agentId: status.agentId, taskId: status.taskId, uuid: status.uuid }));
   }
 
   private readonly failed = (): void => {

@@ -15,7 +15,10 @@
  *   and accept→TASK_RUNNING (the master's share of it).
  * Mode "facade" runs the framework in the master's thread calling the MasterFacade;
  * "grpc" runs it in a worker thread as a client of the real gRPC SchedulerService on
- * loopback (the honest figure: the master pays for decoding, streams and unary calls).
+ * loopback (the honest figure: the master pays for decoding, streams and unary calls),
+ * acknowledging each update with its own Acknowledge call as Mesos frameworks do;
+ * "grpc-batched" acknowledges what arrived in one event-loop turn with one
+ * AcknowledgeBatch call. Any mode + "-batched" batches (e.g. "facade-batched").
  */
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
@@ -53,11 +56,11 @@ function settings(args: string[]): Settings {
   return {
     agents: Number(get("agents", "1000")),
     agentResources: get("agent-resources", "cpus:4;mem:4096"),
-    scheduler: { cpus: Number(get("task-cpus", "0.25")), mem: Number(get("task-mem", "256")), maxInFlight: Number(get("max-in-flight", "2000")) },
+    scheduler: { cpus: Number(get("task-cpus", "0.25")), mem: Number(get("task-mem", "256")), maxInFlight: Number(get("max-in-flight", "2000")), batchAcks: false },
     taskMs: Number(get("task-ms", "3000")),
     seconds: Number(get("seconds", "20")),
     warmup: Number(get("warmup", "6")),
-    modes: get("modes", "facade,grpc").split(","),
+    modes: get("modes", "facade,grpc,grpc-batched").split(","),
     rounds: Number(get("rounds", "1")),
     logLevel: get("log", "info"),
   };
@@ -155,7 +158,8 @@ interface Result {
 
 async function measure(s: Settings, mode: string): Promise<Result> {
   const cluster = await startCluster(s);
-  const framework = mode === "grpc" ? await viaGrpc(cluster, s.scheduler) : viaFacade(cluster, s.scheduler);
+  const settings = { ...s.scheduler, batchAcks: mode.endsWith("-batched") };
+  const framework = mode.startsWith("grpc") ? await viaGrpc(cluster, settings) : viaFacade(cluster, settings);
   await framework.ready;
   const start = wallNow();
   await sleep(s.seconds * 1000);
