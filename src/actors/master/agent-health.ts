@@ -3,7 +3,8 @@
  * agent_ping_timeout for the pong; after max_agent_ping_timeouts missed pongs in a row the
  * agent is marked UNREACHABLE in the registry, its offers are rescinded, its resources leave
  * the allocator, and its tasks are reported (TASK_UNREACHABLE to partition-aware frameworks,
- * TASK_LOST to the others).
+ * TASK_LOST to the others). With --agent-unreachable-rate-limit the marking waits for a permit
+ * (pings go on meanwhile; a pong cancels it).
  */
 import { create } from "@bufbuild/protobuf";
 import { AgentPingSchema } from "../../gen/dcos/v1/internal_pb.js";
@@ -13,8 +14,14 @@ import { AgentState, type AgentRecord } from "./agent.js";
 import { reportAgentTasks, withdrawAgent } from "./agents.js";
 import type { MasterCore } from "./core.js";
 import { agentRemoved } from "./cluster-events.js";
+import { UnreachableRateLimiter } from "./unreachable-rate-limit.js";
+
+/** One limiter per leading master's core; the agents waiting for a permit, with their cancel. */
+const limiters = new WeakMap<MasterCore, UnreachableRateLimiter>();
+const waiting = new WeakMap<AgentRecord, () => void>();
 
 export function startPinging(core: MasterCore, agent: AgentRecord): void {
+  cancelUnreachable(core, agent, "it (re)registered");
   agent.stopTimers();
   agent.missedPings = 0;
   ping(core, agent);
@@ -30,8 +37,11 @@ function ping(core: MasterCore, agent: AgentRecord): void {
       agent.missedPings++;
       core.log.warn({ agent: agent.id, missed: agent.missedPings }, `Agent ${agent.id} missed ping ${agent.missedPings} of ${core.options.maxAgentPingTimeouts}`);
       if (agent.missedPings >= core.options.maxAgentPingTimeouts) {
-        markUnreachable(core, agent);
-        return;
+        if (!core.options.agentUnreachableRate) {
+          markUnreachable(core, agent);
+          return;
+        }
+        scheduleUnreachable(core, agent);
       }
     }
     ping(core, agent);
@@ -50,6 +60,32 @@ export function pong(core: MasterCore, from: Pid): void {
   }
   agent.awaitingPong = false;
   agent.missedPings = 0;
+  cancelUnreachable(core, agent, "it answered a ping");
+}
+
+function cancelUnreachable(core: MasterCore, agent: AgentRecord, why: string): void {
+  const cancel = waiting.get(agent);
+  if (!cancel) return;
+  cancel();
+  waiting.delete(agent);
+  core.metrics.agentsUnreachableCanceled.inc();
+  core.log.info({ agent: agent.id }, `Agent ${agent.id} is no longer to be marked unreachable: ${why}`);
+}
+
+/** Queues the agent for a permit of the rate limit (once); marks it when the permit comes. */
+function scheduleUnreachable(core: MasterCore, agent: AgentRecord): void {
+  if (waiting.has(agent)) return;
+  let limiter = limiters.get(core);
+  if (!limiter) limiters.set(core, (limiter = new UnreachableRateLimiter(core.options.agentUnreachableRate!, { now: () => core.now(), delay: (ms, fn) => core.host.delay(ms, fn) })));
+  core.metrics.agentsUnreachableScheduled.inc();
+  core.log.warn({ agent: agent.id }, `Agent ${agent.id} missed ${agent.missedPings} pings; waiting for the unreachable rate limit to mark it`);
+  waiting.set(
+    agent,
+    limiter.acquire(() => {
+      waiting.delete(agent);
+      if (agent.state === AgentState.ACTIVE) markUnreachable(core, agent);
+    }),
+  );
 }
 
 function markUnreachable(core: MasterCore, agent: AgentRecord): void {

@@ -75,6 +75,8 @@ export class MasterMetrics {
   readonly agentRegistrations: Counter;
   readonly agentReregistrations: Counter;
   readonly agentsUnreachableCompleted: Counter;
+  readonly agentsUnreachableScheduled: Counter;
+  readonly agentsUnreachableCanceled: Counter;
   readonly agentRemovals: Counter;
   readonly frameworksRemoved: Counter;
   readonly slowSchedulersDisconnected: Counter;
@@ -95,6 +97,8 @@ export class MasterMetrics {
     this.agentRegistrations = c("slave_registrations", "Agents admitted");
     this.agentReregistrations = c("slave_reregistrations", "Agents reregistered");
     this.agentsUnreachableCompleted = c("slave_unreachable_completed", "Agents marked unreachable");
+    this.agentsUnreachableScheduled = c("slave_unreachable_scheduled", "Agents that missed their pings, queued for the unreachable rate limit");
+    this.agentsUnreachableCanceled = c("slave_unreachable_canceled", "Queued agents that answered a ping before their permit");
     this.agentRemovals = c("slave_removals", "Agents removed");
     this.frameworksRemoved = c("frameworks_removed", "Frameworks torn down or timed out");
     this.slowSchedulersDisconnected = c("slow_schedulers_disconnected", "Scheduler streams cut because events piled up unread");

@@ -3,6 +3,7 @@
  * /work/shared/REFERENCE.md "Defaults operators know").
  */
 import type { Random } from "../../runtime/random.js";
+import { parseUnreachableRate, type UnreachableRate } from "./unreachable-rate-limit.js";
 
 export interface MasterOptions {
   /** Names this master in ids it hands out (framework, offer ids). Default "master". */
@@ -20,6 +21,8 @@ export interface MasterOptions {
   heartbeatIntervalMs?: number;
   /** After a master failover, agents of the registry that did not reregister within this are marked unreachable (Mesos agent_reregister_timeout). Default 10 min. */
   agentReregisterTimeoutMs?: number;
+  /** At most this many agents marked unreachable per duration, e.g. "1/10mins" (Mesos agent_removal_rate_limit). Default: no limit. */
+  agentUnreachableRateLimit?: string;
   /** Seeds stream ids; tests pass a seeded one. */
   random?: Random;
 }
@@ -34,6 +37,7 @@ export interface ResolvedMasterOptions {
   offerTimeoutMs: number;
   heartbeatIntervalMs: number;
   agentReregisterTimeoutMs: number;
+  agentUnreachableRate: UnreachableRate | undefined;
 }
 
 export const DEFAULT_REFUSE_SECONDS = 5;
@@ -49,5 +53,6 @@ export function resolveMasterOptions(o: MasterOptions): ResolvedMasterOptions {
     offerTimeoutMs: o.offerTimeoutMs ?? 0,
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? 15_000,
     agentReregisterTimeoutMs: o.agentReregisterTimeoutMs ?? 600_000,
+    agentUnreachableRate: o.agentUnreachableRateLimit === undefined ? undefined : parseUnreachableRate(o.agentUnreachableRateLimit),
   };
 }
