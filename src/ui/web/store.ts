@@ -27,8 +27,10 @@ export const EVENT_TYPES = [
 
 const MAX_EVENTS = 500;
 const RESOURCE_POLL_MS = 5000;
-/** Events come in bursts (an offer cycle): one /state fetch per burst. */
+/** Events come in bursts (an offer cycle): one /state fetch per burst, spaced by at least
+ * this or twice the last fetch's duration (a large cluster's /state is megabytes). */
 const REFRESH_DELAY_MS = 250;
+const MIN_REFRESH_GAP_MS = 1000;
 const RECONNECT_MS = 2000;
 
 export class Store {
@@ -46,6 +48,8 @@ export class Store {
   private refreshTimer: number | undefined;
   private refreshing = false;
   private refreshAgain = false;
+  /** Earliest time the next /state fetch may start. */
+  private nextRefreshAt = 0;
 
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -115,12 +119,14 @@ export class Store {
       return;
     }
     if (this.refreshTimer !== undefined) return;
-    this.refreshTimer = window.setTimeout(() => void this.refresh(), REFRESH_DELAY_MS);
+    const delay = Math.max(REFRESH_DELAY_MS, this.nextRefreshAt - Date.now());
+    this.refreshTimer = window.setTimeout(() => void this.refresh(), delay);
   }
 
   private async refresh(): Promise<void> {
     this.refreshTimer = undefined;
     this.refreshing = true;
+    const started = Date.now();
     try {
       this.state = await getJson<StateJson>("/state");
       this.error = undefined;
@@ -128,6 +134,7 @@ export class Store {
       this.error = `Could not read /state: ${(err as Error).message}`;
     } finally {
       this.refreshing = false;
+      this.nextRefreshAt = Date.now() + Math.max(MIN_REFRESH_GAP_MS, 2 * (Date.now() - started));
     }
     this.changed();
     if (this.refreshAgain) {
