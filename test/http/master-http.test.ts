@@ -140,16 +140,19 @@ describe("master HTTP", () => {
     })().catch(() => undefined);
     await waitFor(() => text.includes("event: SUBSCRIBED"), "SUBSCRIBED");
     await runningTask(c);
-    await waitFor(() => text.includes("event: TASK_UPDATED"), "TASK_UPDATED on /events");
+    await waitFor(() => text.includes("event: STATUS_UPDATE"), "STATUS_UPDATE on /events");
     const types = [...text.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
     assert.deepEqual(
       types.filter((t) => t !== "HEARTBEAT"),
-      ["SUBSCRIBED", "FRAMEWORK_ADDED", "OFFERS_MADE", "TASK_ADDED", "TASK_UPDATED"],
+      ["SUBSCRIBED", "FRAMEWORK_ADDED", "OFFERS_MADE", "TASK_ADDED", "TASK_UPDATED", "STATUS_UPDATE"],
     );
     const subscribed = JSON.parse(text.split("\n").find((l) => l.startsWith("data: {\"type\":\"SUBSCRIBED\""))!.slice(6));
     assert.equal(subscribed.state.slaves.length, 1);
     const updated = JSON.parse(text.split("\n").filter((l) => l.includes('"TASK_UPDATED"'))[0]!.slice(6));
     assert.equal(updated.taskUpdated.state, "TASK_STATE_RUNNING");
+    const status = JSON.parse(text.split("\n").filter((l) => l.includes('"STATUS_UPDATE"'))[0]!.slice(6));
+    assert.equal(status.statusUpdate.status.taskId.value, "t1", "the agent's status update, as the master received it");
+    assert.equal(status.statusUpdate.status.state, "TASK_STATE_RUNNING");
     controller.abort();
     await pump;
   });

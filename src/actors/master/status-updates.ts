@@ -65,6 +65,7 @@ export function statusUpdate(core: MasterCore, from: Pid, update: StatusUpdate):
     core.log.info({ framework: frameworkId, task: taskId }, `Forwarding an update for task ${taskId}, which the master does not know`);
   }
   core.metrics.validStatusUpdates.inc();
+  core.publish(() => ({ case: "statusUpdate", value: { $typeName: "dcos.v1.ClusterEvent.StatusUpdate", frameworkId: framework.info.id, status } }));
   core.forwardStatus(framework, status);
 }
 
