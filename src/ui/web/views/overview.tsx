@@ -65,7 +65,7 @@ export function Overview(props: { store: Store }) {
           <h2>
             Events <a href="#/events">all</a>
           </h2>
-          <EventFeed events={events} limit={15} hideOffers />
+          <EventFeed events={events} limit={15} compact />
         </div>
       </div>
     </div>

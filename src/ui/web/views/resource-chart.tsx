@@ -8,6 +8,16 @@ const TITLES: Record<ResourceKind, string> = { cpus: "CPUs", mem: "Memory", disk
 /** Plotted in CPUs and GB (Mesos counts mem and disk in MB), so the axis gets round ticks. */
 const UNITS: Record<ResourceKind, { per: number; unit: string }> = { cpus: { per: 1, unit: "" }, mem: { per: 1024, unit: " GB" }, disk: { per: 1024, unit: " GB" } };
 
+const MIN_SPAN_S = 5 * 60;
+
+/** From the first sample (or MIN_SPAN_S before the last) to the last, read from the data. */
+function xRange(u: uPlot, min: number, max: number): uPlot.Range.MinMax {
+  const t = u.data[0];
+  if (t.length === 0) return [min, max];
+  const last = t[t.length - 1]!;
+  return [Math.min(t[0]!, last - MIN_SPAN_S), last];
+}
+
 function plotted(series: ResourceSeries, kind: ResourceKind): Columns {
   const [t, used, total] = series.columns(kind);
   const per = UNITS[kind].per;
@@ -21,7 +31,8 @@ function options(kind: ResourceKind, width: number): uPlot.Options {
     height: 170,
     legend: { show: true, live: false },
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
+    // At least the last MIN_SPAN_S seconds, so a young cluster's few samples do not span years.
+    scales: { x: { time: true, range: xRange }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
     axes: [{}, { size: 70, values: (_u, ticks) => ticks.map(fmt) }],
     series: [
       {},
