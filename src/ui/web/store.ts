@@ -90,9 +90,20 @@ export class Store {
   }
 
   private onEvent(e: EventJson): void {
+    this.followLeader(e);
     this.addEvents([e]);
     this.scheduleRefresh();
     this.changed();
+  }
+
+  /** When another master starts leading, load `/` again: this master redirects to the leader's UI. */
+  private followLeader(e: EventJson): void {
+    if (e.type !== "LEADER_CHANGED") return;
+    const leader = (e.leaderChanged as { leader?: { pid?: string } } | undefined)?.leader;
+    if (leader?.pid && this.state && leader.pid !== this.state.pid) {
+      this.error = `${leader.pid} leads now; going to its UI`;
+      setTimeout(() => window.location.assign("/"), RECONNECT_MS);
+    }
   }
 
   /** Adds events to the feed, newest first, each sequence number once. */
