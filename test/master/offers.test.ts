@@ -111,7 +111,7 @@ describe("master: offers", () => {
     const base = { frameworkId: { value: s.frameworkId }, streamId: s.streamId };
     const cases: [object, Code, RegExp][] = [
       [{ ...base, offerIds: [] }, Code.INVALID_ARGUMENT, /offer_ids must name/],
-      [{ ...base, offerIds: [{ value: "x" }], operations: [{ kind: { case: "reserve", value: {} } }] }, Code.UNIMPLEMENTED, /RESERVE/],
+      [{ ...base, offerIds: [{ value: "x" }], operations: [{ kind: { case: "reserve", value: {} } }] }, Code.INVALID_ARGUMENT, /RESERVE names no resources/],
       [{ ...base, offerIds: [{ value: "x" }], filters: { refuseSeconds: -1 } }, Code.INVALID_ARGUMENT, /refuse_seconds/],
       [{ ...base, frameworkId: { value: "nope" }, offerIds: [{ value: "x" }] }, Code.NOT_FOUND, /not known/],
       [{ ...base, streamId: "other", offerIds: [{ value: "x" }] }, Code.FAILED_PRECONDITION, /current stream/],

@@ -11,6 +11,7 @@ import {
   AgentPongSchema,
   AgentRegisteredSchema,
   AgentReregisteredSchema,
+  CheckpointResourcesSchema,
   ExitedExecutorSchema,
   FrameworkMessageSchema,
   KillTaskSchema,
@@ -42,6 +43,7 @@ const RECORDED: DescMessage[] = [
   UpdateFrameworkSchema,
   FrameworkMessageSchema,
   ShutdownAgentSchema,
+  CheckpointResourcesSchema,
 ];
 
 export class ScriptedAgent extends Actor {

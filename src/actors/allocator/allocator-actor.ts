@@ -194,6 +194,24 @@ export class AllocatorActor extends Actor {
     this.soon();
   }
 
+  updateAllocation(frameworkId: string, agentId: string, consumed: readonly Resource[], converted: readonly Resource[]): void {
+    const fw = this.framework(frameworkId, "updateAllocation");
+    const agent = fw && this.agent(agentId, "updateAllocation");
+    const from = agent && this.toResources(consumed, `updateAllocation of ${frameworkId} on ${agentId}`);
+    const to = from && this.toResources(converted, `updateAllocation of ${frameworkId} on ${agentId}`);
+    if (!fw || !agent || !from || !to) return;
+    const held = fw.held.get(agentId) ?? Resources.empty();
+    if (!held.contains(from)) {
+      this.drop("recovered_more_than_allocated", `Ignoring updateAllocation of ${frameworkId} on ${agentId}: it does not hold ${from}`);
+      return;
+    }
+    this.release(fw, agent, from);
+    agent.total = agent.total.subtract(from.unallocated()).add(to.unallocated());
+    agent.free = agent.free.subtract(from.unallocated());
+    this.hold(fw, agent, to, Resources.empty());
+    this.log.info({ framework: frameworkId, agent: agentId, from: String(from), to: String(to) }, `Framework ${frameworkId} turned ${from} into ${to} on agent ${agentId}`);
+  }
+
   activateAgent(id: string): void {
     const agent = this.agent(id, "activateAgent");
     if (!agent) return;

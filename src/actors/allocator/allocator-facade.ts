@@ -53,6 +53,9 @@ class AllocatorFacade extends Facade<AllocatorActor> implements Allocator {
   updateAgent(agentId: string, total: readonly Resource[]): void {
     this.tell("updateAgent", (a) => a.updateAgent(agentId, total));
   }
+  updateAllocation(frameworkId: string, agentId: string, consumed: readonly Resource[], converted: readonly Resource[]): void {
+    this.tell("updateAllocation", (a) => a.updateAllocation(frameworkId, agentId, consumed, converted));
+  }
   activateAgent(agentId: string): void {
     this.tell("activateAgent", (a) => a.activateAgent(agentId));
   }

@@ -75,6 +75,12 @@ export interface Allocator {
   addAgent(agentId: string, agent: AllocatorAgent, used: ReadonlyMap<string, readonly Resource[]>): void;
   /** The agent's total changed (a reservation or a volume was made or destroyed). */
   updateAgent(agentId: string, total: readonly Resource[]): void;
+  /**
+   * An offer operation (RESERVE, UNRESERVE, CREATE, DESTROY) in an accept turned `consumed`,
+   * held by the framework on the agent, into `converted` (both with allocation roles): the
+   * framework now holds `converted`, and the agent's total changes the same way.
+   */
+  updateAllocation(frameworkId: string, agentId: string, consumed: readonly Resource[], converted: readonly Resource[]): void;
   activateAgent(agentId: string): void;
   deactivateAgent(agentId: string): void;
   removeAgent(agentId: string): void;

@@ -17,8 +17,10 @@ import { ids, type MasterCore } from "./core.js";
 import type { FrameworkRecord } from "./framework.js";
 import { DEFAULT_REFUSE_SECONDS } from "./options.js";
 import { checkOffers, LaunchValidator, validateFilters } from "./validation.js";
+import { RESOURCE_OPERATIONS, convert } from "./operations.js";
+import { applyConversion, checkpointAgent, checkResourceOperations, isResourceOperation, operationContext, resourcesOf } from "./operations-apply.js";
 
-const SUPPORTED = new Set(["launch", "launch_group"]);
+const SUPPORTED = new Set(["launch", "launch_group", ...RESOURCE_OPERATIONS]);
 
 function tasksOf(op: Offer_Operation): TaskInfo[] {
   if (op.kind.case === "launch") return op.kind.value.taskInfos;
@@ -35,6 +37,7 @@ function validateShape(request: AcceptRequest): void {
     if (!op.kind.case) throw new DcosError(Code.INVALID_ARGUMENT, `operation #${i + 1} has no kind (launch, launch_group, …)`);
     const name = op.kind.case === "launchGroup" ? "launch_group" : op.kind.case;
     if (!SUPPORTED.has(name)) throw new DcosError(Code.UNIMPLEMENTED, `operation #${i + 1}: ${name.toUpperCase()} is not supported by this master yet`);
+    if (isResourceOperation(op) && resourcesOf(op).length === 0) throw new DcosError(Code.INVALID_ARGUMENT, `operation #${i + 1}: ${name.toUpperCase()} names no resources`);
   });
 }
 
@@ -58,6 +61,10 @@ export function accept(core: MasterCore, framework: FrameworkRecord, request: Ac
     framework.id,
   );
   const refuseSeconds = request.filters?.refuseSeconds ?? DEFAULT_REFUSE_SECONDS;
+  const operated = checked.problem === undefined ? core.agents.get(checked.offers[0]!.agentId!.value) : undefined;
+  if (operated && request.operations.some(isResourceOperation)) {
+    checkResourceOperations(request.operations, offeredResources(checked.offers), operationContext(framework, operated));
+  }
   for (const offer of checked.offers) core.offers.remove(offer.id!.value);
   core.changed();
   if (checked.problem !== undefined) {
@@ -82,8 +89,18 @@ export function accept(core: MasterCore, framework: FrameworkRecord, request: Ac
     offeredResources(checked.offers),
   );
   const launched: string[] = [];
+  let conversions = 0;
   for (const op of request.operations) {
-    if (op.kind.case === "launch") {
+    if (isResourceOperation(op)) {
+      try {
+        const c = convert(op, validator.remaining(), operationContext(framework, agent));
+        validator.convert(c.consumed, c.converted);
+        applyConversion(core, framework, agent, c);
+        conversions++;
+      } catch (err) {
+        core.drop("invalid_offers", `Dropping a ${op.kind.case?.toUpperCase()} of framework ${framework.id}: ${(err as Error).message}`);
+      }
+    } else if (op.kind.case === "launch") {
       for (const task of op.kind.value.taskInfos) {
         const r = validator.launchTask(task);
         if ("problem" in r) refuse(core, framework, task, agentId, TaskState.ERROR, TaskStatus_Reason.TASK_INVALID, r.problem);
@@ -105,6 +122,7 @@ export function accept(core: MasterCore, framework: FrameworkRecord, request: Ac
   }
   // One line per accept, not per task: at thousands of launches a second the log is a hot spot.
   if (launched.length > 0) logLaunches(core, framework, agentId, launched);
+  if (conversions > 0) checkpointAgent(core, agent);
   core.recoverOffer(framework.id, agentId, validator.remaining().toProto(), refuseSeconds);
 }
 

@@ -145,6 +145,11 @@ export class LaunchValidator {
     return this.pool;
   }
 
+  /** A resource operation (RESERVE, CREATE, …) turned `consumed` of the pool into `converted`. */
+  convert(consumed: Resources, converted: Resources): void {
+    this.pool = this.pool.subtract(consumed).add(converted);
+  }
+
   /**
    * Resources of a task or executor with allocation roles filled in (from the offer, when
    * the scheduler did not say), or a problem.
