@@ -1,6 +1,7 @@
 import type { Containerizer } from "../../isolation/containerizer.js";
 import type { Pid } from "../../runtime/pid.js";
 import type { Random } from "../../runtime/random.js";
+import type { BootIdSource } from "./boot-id.js";
 import type { HostFacts } from "./resource-detection.js";
 
 export interface AgentOptions {
@@ -41,6 +42,8 @@ export interface AgentOptions {
   executorReregistrationTimeoutMs?: number;
   statusUpdateRetryMs?: number;
   statusUpdateMaxRetryMs?: number;
+  /** The machine's boot id (default: the kernel's, /proc/sys/kernel/random/boot_id); a change means a reboot. */
+  bootId?: BootIdSource;
   /** Run tasks as the framework's user (needs root). Default false. */
   switchUser?: boolean;
 }

@@ -65,6 +65,7 @@ import { MasterDetector } from "./master-detector.js";
 import { dockerTaskConfig, dockerTaskOutcome, DEFAULT_TASK_KILL_GRACE_SECONDS } from "./docker-task.js";
 import { MasterLink } from "./master-link.js";
 import { planRecovery, type RecoveryPlan } from "./recovery.js";
+import { linuxBootId, readCheckpointedBootId, rebootedSince, writeBootId } from "./boot-id.js";
 import { reregistration } from "./reregistration.js";
 import { AckOutcome, StatusUpdateManager } from "./status-update-manager.js";
 import { statusUpdate, wrapStatus } from "./status-update.js";
@@ -174,11 +175,11 @@ export class Agent extends Actor implements ExecutorApi {
     );
     const facts = this.opts.hostFacts ? Promise.resolve(this.opts.hostFacts) : hostFacts(this.opts.workDir);
     const recovered = mkdir(this.opts.workDir, { recursive: true }).then(() =>
-      Promise.all([facts, this.statusUpdates.recover(), readAgentId(this.opts.workDir), readExecutorCheckpoints(this.opts.workDir)]),
+      Promise.all([facts, this.statusUpdates.recover(), readAgentId(this.opts.workDir), readExecutorCheckpoints(this.opts.workDir), readCheckpointedBootId(this.opts.workDir), (this.opts.bootId ?? linuxBootId)()]),
     );
     this.defer(
       recovered,
-      ([f, streams, agentId, checkpoints]) => {
+      ([f, streams, agentId, checkpoints, previousBoot, boot]) => {
         try {
           this.info = create(AgentInfoSchema, {
             hostname: this.opts.hostname ?? osHostname(),
@@ -196,10 +197,13 @@ export class Agent extends Actor implements ExecutorApi {
           this.agentId = agentId;
           this.info.id = create(AgentIDSchema, { value: agentId });
         }
-        const states = checkpoints.executors.flatMap((cp) => (cp.container ? [cp.container] : []));
+        const rebooted = rebootedSince(previousBoot, boot);
+        if (rebooted) this.log.warn({ previousBoot, boot }, `The machine rebooted (boot id ${previousBoot} -> ${boot}): no executor of the previous boot survived`);
+        // After a reboot no container of the previous boot runs: whatever the containerizer finds is an orphan.
+        const states = rebooted ? [] : checkpoints.executors.flatMap((cp) => (cp.container ? [cp.container] : []));
         this.defer(
-          this.opts.containerizer.recover(states),
-          (found) => this.recovered(planRecovery(checkpoints.executors, streams, found)),
+          this.opts.containerizer.recover(states).then((found) => writeBootId(this.opts.workDir, boot).then(() => found)),
+          (found) => this.recovered(planRecovery(checkpoints.executors, streams, found, rebooted), rebooted),
           (err) => this.fail(err),
         );
       },
@@ -208,7 +212,7 @@ export class Agent extends Actor implements ExecutorApi {
   }
 
   /** Applies the recovery plan, then starts looking for the master. */
-  private recovered(plan: RecoveryPlan): void {
+  private recovered(plan: RecoveryPlan, rebooted: boolean): void {
     for (const [id, fw] of plan.frameworks) this.frameworks.set(id, fw);
     for (const ex of plan.live) {
       const fw = this.frameworks.get(ex.frameworkId)!;
@@ -221,7 +225,8 @@ export class Agent extends Actor implements ExecutorApi {
       const fw = this.frameworks.get(ex.frameworkId)!;
       ex.transition(ExecutorPhase.TERMINATED, this.log);
       for (const t of ex.liveTasks()) {
-        this.taskStatus(fw.id, ex.id, t.info.taskId!.value, TaskState.LOST, TaskStatus_Reason.AGENT_RESTARTED, "The task's container was not found after the agent restarted");
+        if (rebooted) this.taskStatus(fw.id, ex.id, t.info.taskId!.value, TaskState.GONE, TaskStatus_Reason.AGENT_REBOOTED, "The machine rebooted; the task did not survive");
+        else this.taskStatus(fw.id, ex.id, t.info.taskId!.value, TaskState.LOST, TaskStatus_Reason.AGENT_RESTARTED, "The task's container was not found after the agent restarted");
       }
       this.removeExecutor(fw, ex);
     }

@@ -3,7 +3,7 @@
  * streams and what the containerizer found, rebuild the agent's records and say what to do
  * with each executor. Executors whose container was found wait for their executor to
  * subscribe again; those whose container is gone have their unfinished tasks reported LOST;
- * containers nobody checkpointed are destroyed.
+ * containers nobody checkpointed are destroyed. After a machine reboot every executor is gone.
  */
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { RecoveryResult } from "../../isolation/containerizer.js";
@@ -21,7 +21,7 @@ export interface RecoveryPlan {
   orphans: string[];
 }
 
-export function planRecovery(checkpoints: readonly ExecutorCheckpoint[], streams: readonly RecoveredStream[], found: RecoveryResult): RecoveryPlan {
+export function planRecovery(checkpoints: readonly ExecutorCheckpoint[], streams: readonly RecoveredStream[], found: RecoveryResult, rebooted = false): RecoveryPlan {
   const byTask = new Map(streams.map((s) => [`${s.frameworkId}\u0000${s.taskId}`, s]));
   const recovered = new Set(found.recovered);
   const plan: RecoveryPlan = { frameworks: new Map(), live: [], gone: [], orphans: [...found.orphans] };
@@ -40,7 +40,7 @@ export function planRecovery(checkpoints: readonly ExecutorCheckpoint[], streams
       ex.tasks.set(taskId, { info: task, role, state, launched: true, killRequested: false });
     }
     fw.executors.set(ex.id, ex);
-    if (cp.container && recovered.has(cp.containerId)) plan.live.push(ex);
+    if (!rebooted && cp.container && recovered.has(cp.containerId)) plan.live.push(ex);
     else plan.gone.push(ex);
   }
   return plan;
