@@ -136,7 +136,7 @@ describe("web UI over HTTP", () => {
     assert.equal((await get(`${url}/`)).status, 200, "the leader itself serves the page");
   });
 
-  it("/ui/resources sums the agents' totals and what tasks use; /ui/resources/history holds the samples taken", async () => {
+  it("/ui/resources sums the agents' totals and what tasks use (as /metrics/snapshot does); /ui/resources/history holds the samples taken", async () => {
     const { c, url } = await start();
     await runningTask(c);
     const now = (await get(`${url}/ui/resources`)).json();
@@ -144,6 +144,8 @@ describe("web UI over HTTP", () => {
       { ...now, time: 0 },
       { time: 0, cpusTotal: 8, cpusUsed: 1, memTotal: 8192, memUsed: 128, diskTotal: 2000, diskUsed: 0, tasksRunning: 1, agents: 2 },
     );
+    const metrics = (await get(`${url}/metrics/snapshot`)).json();
+    assert.deepEqual([now.cpusTotal, now.cpusUsed, now.memUsed], [metrics["master/cpus_total"], metrics["master/cpus_used"], metrics["master/mem_used"]], "the plots agree with /metrics/snapshot");
     const history = await waitFor(async () => {
       const h = (await get(`${url}/ui/resources/history`)).json();
       return h.samples.length > 0 ? h : undefined;
