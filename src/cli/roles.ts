@@ -19,6 +19,10 @@ export interface RoleFlags {
   hostname: string;
   workDir?: string;
   master?: string;
+  /** master: every master of the replicated group, comma-separated host:port (this one included). */
+  masters?: string;
+  /** master: ms agents have to reregister after a failover before they are marked unreachable. */
+  agentReregisterTimeout: number;
   allocator: string;
   allocationInterval: number;
   offerTimeout?: number;
@@ -48,7 +52,7 @@ export interface Running {
 export async function startRole(role: RoleFlags["role"], flags: RoleFlags, logger: Logger): Promise<Running> {
   switch (role) {
     case "master":
-      return startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT);
+      return startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, flags.workDir);
     case "agent": {
       if (!flags.master) throw new InvalidArgumentError("--role=agent needs --master=host:port");
       return startAgent(flags, logger, flags.master, flags.port ?? DEFAULT_AGENT_PORT, flags.workDir ?? "/var/lib/dcos-node/agent", flags.httpPort ?? DEFAULT_AGENT_HTTP_PORT);
@@ -66,8 +70,11 @@ function agentHttpResolver(known?: Map<string, string>): AgentHttpResolver {
   };
 }
 
-function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: number, agentHttp?: Map<string, string>): Promise<RunningMaster> {
+function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: number, workDir: string | undefined, agentHttp?: Map<string, string>): Promise<RunningMaster> {
   return startMasterRole({
+    masters: flags.masters?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
+    workDir,
+    agentReregisterTimeoutMs: flags.agentReregisterTimeout,
     ip: flags.ip,
     port,
     hostname: flags.hostname,
@@ -113,7 +120,7 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<Running> {
   if (!Number.isInteger(flags.agents) || flags.agents < 0) throw new InvalidArgumentError(`--agents must be a whole number ≥ 0, not ${flags.agents}`);
   const workDir = flags.workDir ?? (await mkdtemp(join(tmpdir(), "dcos-node-dev-")));
   const agentHttp = new Map<string, string>();
-  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, agentHttp);
+  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, join(workDir, "master"), agentHttp);
   const agents: RunningAgent[] = [];
   try {
     for (let i = 1; i <= flags.agents; i++) {

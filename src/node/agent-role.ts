@@ -5,6 +5,7 @@
 import { mkdir } from "node:fs/promises";
 import { startAgentNode, type AgentNode } from "../actors/agent/agent-node.js";
 import { containerizerFor } from "../isolation/containerizers-flag.js";
+import { Code, DcosError } from "../runtime/error.js";
 import { Pid } from "../runtime/pid.js";
 import type { Logger } from "../runtime/log.js";
 import { startNode, type Node } from "./node.js";
@@ -15,7 +16,7 @@ export interface AgentRoleOptions {
   ip: string;
   port: number;
   hostname: string;
-  /** host:port of the master. */
+  /** host:port of the master, or of every replicated master comma-separated (`a:5050,b:5050,c:5050`). */
   master: string;
   workDir: string;
   resources?: string;
@@ -48,7 +49,8 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
   try {
     const agentNode = await startAgentNode({
       system: node.system,
-      master: Pid.parse(`master@${o.master}`),
+      master: masterPids(o.master)[0]!,
+      masters: masterPids(o.master),
       workDir: o.workDir,
       containerizer,
       resources: o.resources,
@@ -77,4 +79,15 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
     await node.stop();
     throw err;
   }
+}
+
+/** The master actors' pids of `--master=a:5050,b:5050` (INVALID_ARGUMENT on a bad entry). */
+export function masterPids(list: string): Pid[] {
+  const entries = list.split(",").map((a) => a.trim()).filter((a) => a !== "");
+  if (entries.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "--master names no master: give host:port, or several comma-separated");
+  return entries.map((a) => {
+    const pid = Pid.tryParse(`master@${a}`);
+    if (!pid) throw new DcosError(Code.INVALID_ARGUMENT, `--master entry '${a}' is not host:port`);
+    return pid;
+  });
 }

@@ -1,15 +1,20 @@
 /**
- * `dcos-node --role=master`: the master actor and its allocator on a node, the Scheduler
- * gRPC service on the node's port. A single master keeps its registry in memory for now;
- * the replicated masters of the fault-tolerance issue swap the registrar for one in Raft.
+ * `dcos-node --role=master`: a master node of the replicated group (`--masters=a,b,c`; a
+ * single master is a group of one): the raft actor with the registry on disk under
+ * `--work-dir`, the master actor (a standby until its raft member is elected) with a fresh
+ * allocator per term, and the Scheduler and Operator gRPC services on the node's port.
+ * A standby answers them UNAVAILABLE with the leader's address (`dcos-leader`).
  */
 import { randomUUID } from "node:crypto";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { file_dcos_v1_internal } from "../gen/dcos/v1/internal_pb.js";
 import { file_dcos_v1_scheduler } from "../gen/dcos/v1/scheduler_pb.js";
 import { createAllocator } from "../actors/allocator/allocator-facade.js";
-import { Master } from "../actors/master/master.js";
+import type { Master } from "../actors/master/master.js";
+import { startMasterGroup } from "../actors/master/master-group.js";
 import { MasterFacade } from "../actors/master/master-facade.js";
-import { InMemoryRegistrar } from "../actors/master/registry.js";
 import { addSchedulerService } from "../actors/master/scheduler-service.js";
 import type { Logger } from "../runtime/log.js";
 import type { AgentHttpResolver } from "../ui/task-sandbox.js";
@@ -20,6 +25,12 @@ import { startMasterHttp, type RunningMasterHttp } from "../operator/master-http
 import { addOperatorService } from "../operator/operator-service.js";
 
 export interface MasterRoleOptions {
+  /** host:port of every master, this one included (`--masters`); none or one: a group of one. */
+  masters?: readonly string[];
+  /** Where the master keeps its Raft log and snapshots (`<dir>/raft`); default a new temporary directory. */
+  workDir?: string;
+  /** After a failover, agents not back within this are marked unreachable (default 10 min). */
+  agentReregisterTimeoutMs?: number;
   ip: string;
   port: number;
   hostname: string;
@@ -54,27 +65,36 @@ export interface RunningMaster {
 export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMaster> {
   const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger });
   try {
-    const allocator = createAllocator(o.allocator, node.system, { allocationIntervalMs: o.allocationIntervalMs });
-    const master = node.system.spawn(
-      new Master({
-        allocator,
-        registrar: new InMemoryRegistrar(),
-        // Ids this master hands out start with its own id, so they never repeat across restarts.
-        masterId: randomUUID(),
-        hostname: o.hostname,
-        port: Number(node.address.split(":").pop()),
-        version: o.version,
-        offerTimeoutMs: o.offerTimeoutMs,
-        agentPingTimeoutMs: o.agentPingTimeoutMs,
-        maxAgentPingTimeouts: o.maxAgentPingTimeouts,
-      }),
-    );
+    let dir = o.workDir ? join(o.workDir, "raft") : undefined;
+    if (!dir) {
+      dir = await mkdtemp(join(tmpdir(), "dcos-master-raft-"));
+      o.logger.warn(`No --work-dir: the master keeps its registry in ${dir}, which a restart does not find again`);
+    }
+    const group = await startMasterGroup({
+      system: node.system,
+      masters: o.masters ?? [],
+      dir,
+      logger: o.logger,
+      allocator: () => createAllocator(o.allocator, node.system, { name: node.system.uniqueName("allocator"), allocationIntervalMs: o.allocationIntervalMs }),
+      // Ids this master hands out start with its own id, so they never repeat across restarts.
+      masterId: randomUUID(),
+      hostname: o.hostname,
+      port: Number(node.address.split(":").pop()),
+      version: o.version,
+      offerTimeoutMs: o.offerTimeoutMs,
+      agentPingTimeoutMs: o.agentPingTimeoutMs,
+      maxAgentPingTimeouts: o.maxAgentPingTimeouts,
+      agentReregisterTimeoutMs: o.agentReregisterTimeoutMs,
+    });
+    const master: Master = group.master;
+    // Before the actors stop: stand down while the allocator still runs, then close the log.
+    node.onStop(() => group.storage.close());
+    node.onStop(() => node.system.dispatch(master, (m) => m.standDown(undefined, "the node stops")));
     const facade = new MasterFacade(master);
     node.serve([file_dcos_v1_scheduler, file_dcos_v1_internal, file_dcos_v1_operator], (server) => {
       addSchedulerService(server, facade, { reflection: false, log: o.logger });
       addOperatorService(server, { master: facade, metrics: node.metrics, version: o.version, logger: o.logger });
     });
-    node.onStop(() => allocator.stop());
     if (o.nats) {
       const tap = new NatsEventTap({ url: o.nats, cluster: o.cluster, bus: master.events, metrics: node.metrics, logger: o.logger });
       node.onStop(() => tap.close());
@@ -92,7 +112,8 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
     });
     node.onStop(() => http.close());
     o.logger.info(`Master HTTP on http://${http.address} (/state, /metrics, /events)`);
-    o.logger.info(`Master listening on ${node.address} (schedulers: gRPC dcos.v1.SchedulerService; agents: --master=${node.address})`);
+    const groupText = (o.masters ?? []).length > 1 ? `one of ${(o.masters ?? []).join(",")}` : "a group of one";
+    o.logger.info(`Master listening on ${node.address}, ${groupText} (schedulers: gRPC dcos.v1.SchedulerService; agents: --master=${node.address})`);
     return { node, master, facade, address: node.address, http, stop: () => node.stop() };
   } catch (err) {
     await node.stop();
