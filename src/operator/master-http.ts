@@ -5,8 +5,7 @@
  * SUBSCRIBED event that carries /state (taken in the same master turn as the subscription,
  * so applying the events to it gives the current state).
  */
-import type { FastifyInstance } from "fastify";
-import type { MasterInfo } from "../gen/dcos/v1/cluster_pb.js";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
 import type { MasterCore } from "../actors/master/core.js";
 import type { MasterFacade } from "../actors/master/master-facade.js";
@@ -15,7 +14,9 @@ import { BusSubscription } from "../events/subscription.js";
 import { eventJson } from "../events/kinds.js";
 import { createHttpServer, flagStrings, listen, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
 import { masterStateJson, masterStateSummaryJson, type MasterJsonContext } from "./master-state-json.js";
-import { VersionedCache } from "./state-cache.js";
+import { jsonText, RawJson } from "./raw-json.js";
+import { StateBytesCache, type InActor, type StateBytes } from "./state-cache.js";
+import { TaskJsonCache } from "./task-json-cache.js";
 import { addWebUi, type WebUiOptions } from "../ui/web-ui-routes.js";
 
 export interface MasterHttpOptions extends CommonHttpOptions {
@@ -25,6 +26,8 @@ export interface MasterHttpOptions extends CommonHttpOptions {
   leaderHttpAddress?: () => string | undefined;
   /** Cache serialized state per version (default true; the bench turns it off to compare). */
   cacheState?: boolean;
+  /** The least time between two /state builds that requests cause (default 500 ms). */
+  minStateRebuildMs?: number;
   /** Seconds between HEARTBEAT events on /events (default 15). */
   heartbeatSeconds?: number;
   /** The web UI at `/` (src/ui): where agents' HTTP endpoints are, for task sandboxes. */
@@ -34,32 +37,46 @@ export interface MasterHttpOptions extends CommonHttpOptions {
 export interface RunningMasterHttp extends RunningHttp {
   /** How many times /state or /state-summary was serialized (not served from the cache). */
   readonly stateBuilds: () => number;
+  /** How long the last /state build held the master actor, in ms. */
+  readonly lastStateBuildMs: () => number;
 }
 
 type View = "state" | "summary";
 
-/** Serializes one view, from the cache when the state version did not change. */
-export function stateText(core: MasterCore, startedAtMs: number, cache: VersionedCache, view: View, ctx: Omit<MasterJsonContext, "leader" | "electedTime">): string {
-  return cache.get(view, core.stateVersion, () => {
+/** Builds one view's JSON text from the master's records (inside the master actor). */
+function viewBuilder(o: MasterHttpOptions, view: View, tasks: TaskJsonCache | undefined): (core: MasterCore) => string {
+  const ctx = { cluster: o.cluster, flags: flagStrings(o.flags) };
+  return (core) => {
+    const startedAtMs = o.master.master.startedAt;
     const state = stateResponse(core, startedAtMs);
-    const leader: MasterInfo | undefined = state.masterInfo;
-    const full: MasterJsonContext = { ...ctx, leader, electedTime: startedAtMs / 1000 };
-    return JSON.stringify(view === "state" ? masterStateJson(state, full) : masterStateSummaryJson(state, full));
-  });
+    const full: MasterJsonContext = { ...ctx, leader: state.masterInfo, electedTime: startedAtMs / 1000 };
+    if (view === "summary") return JSON.stringify(masterStateSummaryJson(state, full));
+    return tasks ? jsonText(masterStateJson(state, full, (t) => new RawJson(tasks.text(t)))) : JSON.stringify(masterStateJson(state, full));
+  };
+}
+
+/** Sends prebuilt bytes: 304 when the client has them, gzip when it accepts it. */
+async function sendBytes(req: FastifyRequest, reply: FastifyReply, bytes: StateBytes): Promise<FastifyReply> {
+  reply.header("etag", bytes.etag).header("vary", "accept-encoding").type("application/json");
+  if (req.headers["if-none-match"] === bytes.etag) return reply.code(304).send();
+  if (/\bgzip\b/.test(req.headers["accept-encoding"] ?? "")) return reply.header("content-encoding", "gzip").send(await bytes.gzipped());
+  return reply.send(bytes.body);
 }
 
 function sse(type: string, data: string): string {
   return `event: ${type}\ndata: ${data}\n\n`;
 }
 
-function addEventStream(app: FastifyInstance, o: MasterHttpOptions, snapshot: (core: MasterCore) => string): void {
+function addEventStream(app: FastifyInstance, o: MasterHttpOptions, snapshot: (core: MasterCore) => Buffer): void {
   app.get("/events", async (req, reply) => {
     const master = o.master;
     const { subscription, state } = await master.inspect((core) => ({ subscription: new BusSubscription(master.master.events), state: snapshot(core) }));
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
-    raw.write(sse("SUBSCRIBED", `{"type":"SUBSCRIBED","state":${state}}`));
+    raw.write('event: SUBSCRIBED\ndata: {"type":"SUBSCRIBED","state":');
+    raw.write(state);
+    raw.write("}\n\n");
     const heartbeat = setInterval(() => raw.write(sse("HEARTBEAT", '{"type":"HEARTBEAT"}')), (o.heartbeatSeconds ?? 15) * 1000);
     const end = (): void => {
       clearInterval(heartbeat);
@@ -83,24 +100,25 @@ function addEventStream(app: FastifyInstance, o: MasterHttpOptions, snapshot: (c
 
 export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMasterHttp> {
   const app = createHttpServer(o);
-  const cache = new VersionedCache(o.cacheState ?? true);
-  const ctx = { cluster: o.cluster, flags: flagStrings(o.flags) };
-  const startedAt = (): number => o.master.master.startedAt;
-  const view = (v: View) => (core: MasterCore) => stateText(core, startedAt(), cache, v, ctx);
-  const serve = (v: View) => async (_req: unknown, reply: { type(t: string): { send(s: string): unknown } }) =>
-    reply.type("application/json").send(await o.master.inspect(view(v)));
-  app.get("/state", serve("state"));
-  app.get("/state.json", serve("state"));
-  app.get("/state-summary", serve("summary"));
+  const enabled = o.cacheState ?? true;
+  const options = { enabled, minRebuildIntervalMs: o.minStateRebuildMs, runId: Date.now().toString(36) };
+  const tasks = enabled ? new TaskJsonCache() : undefined;
+  const cache = (v: View) => new StateBytesCache<MasterCore>(options, (core) => core.stateVersion, viewBuilder(o, v, tasks));
+  const caches: Record<View, StateBytesCache<MasterCore>> = { state: cache("state"), summary: cache("summary") };
+  const inActor: InActor<MasterCore> = (fn) => o.master.inspect(fn);
+  for (const v of ["state", "summary"] as const) {
+    const serve = async (req: FastifyRequest, reply: FastifyReply) => sendBytes(req, reply, await caches[v].get(inActor));
+    for (const path of v === "state" ? ["/state", "/state.json"] : ["/state-summary"]) app.get(path, serve);
+  }
   let self = "";
   app.get("/redirect", async (_req, reply) => {
     const leader = o.leaderHttpAddress?.() ?? self;
     if (!leader) return reply.code(503).send({ error: "UNAVAILABLE", message: "No master is leading right now" });
     return reply.redirect(`http://${leader}/`, 307);
   });
-  addEventStream(app, o, view("state"));
+  addEventStream(app, o, (core) => caches.state.current(core).body);
   addWebUi(app, { ...o.ui, master: o.master, self: () => self, leaderHttpAddress: o.leaderHttpAddress, logger: o.logger });
   const running = await listen(app, o.host, o.port);
   self = running.address;
-  return { ...running, stateBuilds: () => cache.builds };
+  return { ...running, stateBuilds: () => caches.state.builds + caches.summary.builds, lastStateBuildMs: () => caches.state.lastBuildMs };
 }

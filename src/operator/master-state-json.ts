@@ -9,6 +9,7 @@ import { Value_Type } from "../gen/dcos/v1/common_pb.js";
 import type { Offer } from "../gen/dcos/v1/offers_pb.js";
 import { AgentEntry_Status, type AgentEntry, type FrameworkEntry, type GetStateResponse } from "../gen/dcos/v1/operator_pb.js";
 import type { Task, TaskStatus } from "../gen/dcos/v1/tasks_pb.js";
+import { mixed, RawJson } from "./raw-json.js";
 import { reservedJson, resourcesJson } from "./resources-json.js";
 import { taskStateName } from "../actors/task-states.js";
 
@@ -94,7 +95,7 @@ function frameworkInfoJson(info: FrameworkInfo): Json {
     id: info.id?.value ?? "",
     name: info.name,
     user: info.user,
-    roles: info.roles,
+    roles: [...info.roles],
     role: info.roles[0] ?? "*",
     principal: info.principal,
     hostname: info.hostname,
@@ -105,23 +106,27 @@ function frameworkInfoJson(info: FrameworkInfo): Json {
   };
 }
 
+/** How /state writes a task: as an object, or as JSON text kept from an earlier build. */
+export type TaskWriter = (t: Task) => Json | RawJson;
+type TaskList = (Json | RawJson)[];
+
 /** Tasks by framework id, for nesting them under their frameworks as Mesos does. */
-function byFramework(tasks: readonly Task[]): Map<string, Json[]> {
-  const out = new Map<string, Json[]>();
+function byFramework(tasks: readonly Task[], write: TaskWriter): Map<string, TaskList> {
+  const out = new Map<string, TaskList>();
   for (const t of tasks) {
     const id = t.frameworkId?.value ?? "";
     let list = out.get(id);
-    if (!list) out.set(id, (list = []));
-    list.push(taskJson(t));
+    if (!list) out.set(id, (list = mixed<TaskList>([])));
+    list.push(write(t));
   }
   return out;
 }
 
-function frameworkJson(f: FrameworkEntry, tasks: Map<string, Json[]>, unreachable: Map<string, Json[]>, completed: Map<string, Json[]>): Json {
+function frameworkJson(f: FrameworkEntry, tasks: Map<string, TaskList>, unreachable: Map<string, TaskList>, completed: Map<string, TaskList>): Json {
   const info = f.frameworkInfo!;
   const id = info.id?.value ?? "";
   const used = resourcesJson(f.allocatedResources);
-  return {
+  return mixed({
     ...frameworkInfoJson(info),
     active: f.active,
     connected: f.connected,
@@ -132,12 +137,12 @@ function frameworkJson(f: FrameworkEntry, tasks: Map<string, Json[]>, unreachabl
     used_resources: used,
     allocated_resources: used,
     offered_resources: resourcesJson(f.offeredResources),
-    tasks: tasks.get(id) ?? [],
-    unreachable_tasks: unreachable.get(id) ?? [],
-    completed_tasks: completed.get(id) ?? [],
+    tasks: tasks.get(id) ?? mixed([]),
+    unreachable_tasks: unreachable.get(id) ?? mixed([]),
+    completed_tasks: completed.get(id) ?? mixed([]),
     offers: f.offers.map(offerJson),
     labels: labelsJson(info.labels) ?? [],
-  };
+  });
 }
 
 function masterFields(state: GetStateResponse, ctx: MasterJsonContext): Json {
@@ -157,32 +162,40 @@ function masterFields(state: GetStateResponse, ctx: MasterJsonContext): Json {
   };
 }
 
-/** GET /state. */
-export function masterStateJson(state: GetStateResponse, ctx: MasterJsonContext): Json {
+/**
+ * GET /state. With a TaskWriter that returns RawJson, the result holds serialized tasks:
+ * write it with jsonText (raw-json.ts), not JSON.stringify.
+ */
+export function masterStateJson(state: GetStateResponse, ctx: MasterJsonContext, write: TaskWriter = taskJson): Json {
   const agents = state.getAgents?.agents ?? [];
   const t = state.getTasks!;
-  const tasks = byFramework(t.tasks);
-  const unreachable = byFramework(t.unreachableTasks);
-  const completed = byFramework(t.completedTasks);
+  const tasks = byFramework(t.tasks, write);
+  const unreachable = byFramework(t.unreachableTasks, write);
+  const completed = byFramework(t.completedTasks, write);
   const frameworks = state.getFrameworks?.frameworks ?? [];
   const known = new Set(frameworks.map((f) => f.frameworkInfo?.id?.value ?? ""));
-  return {
+  const none = (): TaskList => mixed([]);
+  return mixed({
     ...masterFields(state, ctx),
     activated_slaves: agents.filter((a) => a.status === AgentEntry_Status.ACTIVE).length,
     deactivated_slaves: 0,
     unreachable_slaves: agents.filter((a) => a.status === AgentEntry_Status.UNREACHABLE).length,
     flags: ctx.flags,
     slaves: agents.map(agentJson),
-    frameworks: frameworks.map((f) => frameworkJson(f, tasks, unreachable, completed)),
-    completed_frameworks: (state.getFrameworks?.completedFrameworks ?? []).map((info) => ({
-      ...frameworkInfoJson(info),
-      active: false,
-      tasks: [],
-      completed_tasks: completed.get(info.id?.value ?? "") ?? [],
-    })),
-    orphan_tasks: t.tasks.filter((x) => !known.has(x.frameworkId?.value ?? "")).map(taskJson),
+    frameworks: mixed(frameworks.map((f) => frameworkJson(f, tasks, unreachable, completed))),
+    completed_frameworks: mixed(
+      (state.getFrameworks?.completedFrameworks ?? []).map((info) =>
+        mixed({
+          ...frameworkInfoJson(info),
+          active: false,
+          tasks: [],
+          completed_tasks: completed.get(info.id?.value ?? "") ?? none(),
+        }),
+      ),
+    ),
+    orphan_tasks: mixed(t.tasks.filter((x) => !known.has(x.frameworkId?.value ?? "")).map(write)),
     unregistered_frameworks: [],
-  };
+  });
 }
 
 /** Counts of tasks per "TASK_<STATE>" key, for /state-summary. */

@@ -1,20 +1,94 @@
 /**
- * Serialized views cached by the master's state version: the JSON of /state is built once
- * per change, not once per request (a 10,000-agent /state takes long to build). Reads and
- * builds run inside the master actor, so the version and the state agree.
+ * A serialized view of the master's state (/state, /state-summary), kept as bytes per
+ * state version: built once per change, inside the master actor so the version and the
+ * state agree, and served as the same prebuilt Buffer to every request (gzip-compressed
+ * once per version, on libuv's thread pool, for clients that accept it).
+ *
+ * Requests never make the master rebuild more than once per `minRebuildIntervalMs`: a
+ * request that finds the bytes stale waits for the next build, which all requests waiting
+ * at that time share. Answers stay fresh (never older than the state when the request
+ * arrived); a master busy with changes is not made to serialize 25 MB for every poll.
  */
-export class VersionedCache {
-  private readonly entries = new Map<string, { version: number; text: string }>();
+import { promisify } from "node:util";
+import { gzip as gzipCallback } from "node:zlib";
+
+const gzip = promisify(gzipCallback);
+
+export interface StateBytes {
+  readonly version: number;
+  readonly body: Buffer;
+  /** The body gzip-compressed (made once per version, lazily). */
+  gzipped(): Promise<Buffer>;
+  /** An entity tag naming this master run and version. */
+  readonly etag: string;
+}
+
+export interface StateBytesOptions {
+  /** Keep bytes between requests (default true; false rebuilds for every request, to compare). */
+  enabled?: boolean;
+  /** The least time between two builds a request may cause (default 500 ms). */
+  minRebuildIntervalMs?: number;
+  /** Names the master run in entity tags (versions restart at 0 with the master). */
+  runId: string;
+}
+
+/** Runs fn inside the master actor (MasterFacade.inspect) with what it reads, C. */
+export type InActor<C> = <T>(fn: (core: C) => T) => Promise<T>;
+
+function bytesOf(version: number, text: string, runId: string): StateBytes {
+  const body = Buffer.from(text);
+  let compressed: Promise<Buffer> | undefined;
+  return { version, body, etag: `"${runId}-${version}"`, gzipped: () => (compressed ??= gzip(body, { level: 6 })) };
+}
+
+export class StateBytesCache<C> {
+  private entry: StateBytes | undefined;
+  private pending: Promise<StateBytes> | undefined;
+  private lastBuildAt = Number.NEGATIVE_INFINITY;
+  private readonly enabled: boolean;
+  private readonly minIntervalMs: number;
+  /** How many times the view was serialized. */
   builds = 0;
+  /** How long the last build held the master actor, in ms. */
+  lastBuildMs = 0;
 
-  constructor(private readonly enabled = true) {}
+  constructor(
+    private readonly o: StateBytesOptions,
+    private readonly versionOf: (core: C) => number,
+    private readonly build: (core: C) => string,
+  ) {
+    this.enabled = o.enabled ?? true;
+    this.minIntervalMs = o.minRebuildIntervalMs ?? 500;
+  }
 
-  get(key: string, version: number, build: () => string): string {
-    const hit = this.entries.get(key);
-    if (this.enabled && hit && hit.version === version) return hit.text;
-    const text = build();
+  /** Inside the master actor: the bytes of the current version, built now when the kept ones are older. */
+  current(core: C): StateBytes {
+    const version = this.versionOf(core);
+    if (this.enabled && this.entry?.version === version) return this.entry;
+    const t0 = performance.now();
+    const bytes = bytesOf(version, this.build(core), this.o.runId);
+    this.lastBuildMs = performance.now() - t0;
+    this.lastBuildAt = Date.now();
     this.builds++;
-    if (this.enabled) this.entries.set(key, { version, text });
-    return text;
+    if (this.enabled) this.entry = bytes;
+    return bytes;
+  }
+
+  /** For a request: bytes at least as new as the state now, building at most once per interval. */
+  async get(inActor: InActor<C>): Promise<StateBytes> {
+    if (!this.enabled) return inActor((c) => this.current(c));
+    const version = await inActor(this.versionOf);
+    for (;;) {
+      const kept = this.entry;
+      if (kept && kept.version >= version) return kept;
+      this.pending ??= this.rebuild(inActor).finally(() => (this.pending = undefined));
+      await this.pending;
+    }
+  }
+
+  private async rebuild(inActor: InActor<C>): Promise<StateBytes> {
+    const wait = this.lastBuildAt + this.minIntervalMs - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    return inActor((c) => this.current(c));
   }
 }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { get as httpGet } from "node:http";
 import { afterEach, describe, it } from "node:test";
+import { gunzipSync } from "node:zlib";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { startMasterHttp, type RunningMasterHttp } from "../../src/operator/master-http.js";
 import { Cluster, commandTask } from "../master/harness.js";
@@ -14,7 +16,7 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-async function start(options: { agents?: number } = {}): Promise<{ c: Cluster; h: RunningMasterHttp; url: string }> {
+async function start(options: { agents?: number; minStateRebuildMs?: number } = {}): Promise<{ c: Cluster; h: RunningMasterHttp; url: string }> {
   const c = (cluster = await Cluster.start({ agents: options.agents ?? 2, agentResources: "cpus:4;mem:4096;disk:1000;ports:[31000-32000]" }));
   const h = (http = await startMasterHttp({
     host: "127.0.0.1",
@@ -24,6 +26,7 @@ async function start(options: { agents?: number } = {}): Promise<{ c: Cluster; h
     cluster: "test",
     version: "9.9.9",
     flags: { allocationInterval: 1000, hostname: "m1" },
+    minStateRebuildMs: options.minStateRebuildMs,
   }));
   return { c, h, url: `http://${h.address}` };
 }
@@ -93,6 +96,49 @@ describe("master HTTP", () => {
     const { body } = await getJson(`${url}/state`);
     assert.equal(h.stateBuilds(), 2, "a change makes the next request rebuild");
     assert.equal(body.frameworks[0].tasks[0].state, "TASK_RUNNING", "and it shows the change");
+  });
+
+  it("/state is gzip-compressed when the client accepts it, with the same JSON, and answers 304 to its ETag", async () => {
+    const { c, url } = await start();
+    await runningTask(c);
+    const plain = await fetch(`${url}/state`, { headers: { "accept-encoding": "identity" } });
+    assert.equal(plain.headers.get("content-encoding"), null);
+    const plainBody = await plain.json();
+    const zipped = await new Promise<{ encoding: string | undefined; body: Buffer; etag: string | undefined }>((resolve, reject) => {
+      httpGet(`${url}/state`, { headers: { "accept-encoding": "gzip, br" } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (d: Buffer) => chunks.push(d)).on("end", () => resolve({ encoding: res.headers["content-encoding"], body: Buffer.concat(chunks), etag: res.headers.etag }));
+      }).on("error", reject);
+    });
+    assert.equal(zipped.encoding, "gzip");
+    assert.deepEqual(JSON.parse(gunzipSync(zipped.body).toString()), plainBody, "the compressed body is the same JSON");
+    assert.equal(zipped.etag, plain.headers.get("etag"));
+    const again = await fetch(`${url}/state`, { headers: { "if-none-match": zipped.etag! } });
+    assert.equal(again.status, 304);
+  });
+
+  it("a task that changes after /state was built shows its new state and statuses (kept task JSON is remade)", async () => {
+    const { c, url } = await start({ minStateRebuildMs: 0 });
+    const { frameworkId } = await runningTask(c);
+    const before = (await getJson(`${url}/state`)).body.frameworks[0].tasks[0];
+    assert.equal(before.state, "TASK_RUNNING");
+    const agent = c.agents.find((a) => a.agentId === before.slave_id)!;
+    agent.update(frameworkId, "t1", TaskState.FINISHED);
+    await c.clock.settle();
+    const { body } = await getJson(`${url}/state`);
+    const after = [...body.frameworks[0].tasks, ...body.frameworks[0].completed_tasks].find((t: any) => t.id === "t1");
+    assert.equal(after.state, "TASK_FINISHED");
+    assert.deepEqual(after.statuses.map((s: any) => s.state), ["TASK_RUNNING", "TASK_FINISHED"]);
+  });
+
+  it("requests that find /state stale share one rebuild, at most one per interval", async () => {
+    const { c, h, url } = await start({ minStateRebuildMs: 300 });
+    await getJson(`${url}/state`);
+    assert.equal(h.stateBuilds(), 1);
+    await runningTask(c);
+    const bodies = await Promise.all([1, 2, 3, 4].map(() => getJson(`${url}/state`)));
+    assert.equal(h.stateBuilds(), 2, "four requests after one change: one more build");
+    for (const { body } of bodies) assert.equal(body.frameworks[0].tasks[0].state, "TASK_RUNNING", "every answer is as new as the state when asked");
   });
 
   it("/metrics/snapshot has the Mesos keys and /metrics the same values as Prometheus text", async () => {

@@ -1,9 +1,14 @@
 /**
- * Bench 'http': /state and /metrics/snapshot latency over HTTP on a master holding 10,000
- * agents and 100,000 tasks (records put straight into the master's state), with the
- * serialized state cached per version (the default) and rebuilt on every request.
+ * Bench 'http': /state and /metrics/snapshot over HTTP on a master holding 10,000 agents
+ * and 100,000 tasks (records put straight into the master's state). Before (the state
+ * serialized for every request) and after (bytes kept per state version, gzip made once,
+ * task JSON kept between builds) in the same run. Server time to first byte and to the
+ * last byte are measured with node:http (no decoding); the client's gunzip + JSON.parse
+ * separately. A rebuild after one task changed shows how long a build holds the master.
  * Args: --agents=N --tasks=N --runs=N.
  */
+import { request } from "node:http";
+import { gunzipSync } from "node:zlib";
 import { create } from "@bufbuild/protobuf";
 import { AgentInfoSchema, FrameworkInfoSchema } from "../../../src/gen/dcos/v1/cluster_pb.js";
 import { TaskSchema, TaskState } from "../../../src/gen/dcos/v1/tasks_pb.js";
@@ -23,16 +28,55 @@ import { ActorSystem } from "../../../src/runtime/system.js";
 import { InProcessNetwork } from "../../../src/runtime/transports/in-process.js";
 import { median, type Reporter } from "../report.js";
 
-async function timeGet(url: string, runs: number): Promise<{ ms: number; bytes: number }> {
-  const times: number[] = [];
+interface Timed {
+  ttfbMs: number;
+  totalMs: number;
+  bytes: number;
+  body: Buffer;
+  gzip: boolean;
+}
+
+/** One GET: time to the response head and to the last byte, the raw body (not decoded). */
+function get(url: string, gzip: boolean): Promise<Timed> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = request(url, { headers: gzip ? { "accept-encoding": "gzip" } : {} }, (res) => {
+      const ttfbMs = performance.now() - t0;
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const body = Buffer.concat(chunks);
+        resolve({ ttfbMs, totalMs: performance.now() - t0, bytes: body.length, body, gzip: res.headers["content-encoding"] === "gzip" });
+      });
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+interface Medians {
+  ttfbMs: number;
+  totalMs: number;
+  parseMs: number;
+  bytes: number;
+}
+
+async function timeGet(url: string, runs: number, gzip = false): Promise<Medians> {
+  const ttfb: number[] = [];
+  const total: number[] = [];
+  const parse: number[] = [];
   let bytes = 0;
   for (let i = 0; i < runs; i++) {
+    const r = await get(url, gzip);
+    ttfb.push(r.ttfbMs);
+    total.push(r.totalMs);
     const t0 = performance.now();
-    const body = await (await fetch(url)).text();
-    times.push(performance.now() - t0);
-    bytes = body.length;
+    JSON.parse((r.gzip ? gunzipSync(r.body) : r.body).toString());
+    parse.push(performance.now() - t0);
+    bytes = r.bytes;
   }
-  return { ms: median(times), bytes };
+  return { ttfbMs: median(ttfb), totalMs: median(total), parseMs: median(parse), bytes };
 }
 
 export async function run(report: Reporter, args: Record<string, string>): Promise<void> {
@@ -78,21 +122,42 @@ export async function run(report: Reporter, args: Record<string, string>): Promi
     core.changed();
   });
   const servers: RunningMasterHttp[] = [];
-  const serve = async (cacheState: boolean): Promise<string> => {
-    const h = await startMasterHttp({ host: "127.0.0.1", port: 0, master: facade, metrics: system.metrics, cluster: "bench", version: "bench", flags: {}, cacheState });
+  const serve = async (cacheState: boolean): Promise<{ url: string; h: RunningMasterHttp }> => {
+    const h = await startMasterHttp({ host: "127.0.0.1", port: 0, master: facade, metrics: system.metrics, cluster: "bench", version: "bench", flags: {}, cacheState, minStateRebuildMs: 0 });
     servers.push(h);
-    return `http://${h.address}`;
+    return { url: `http://${h.address}`, h };
   };
-  const cached = await serve(true);
-  const uncached = await serve(false);
-  await timeGet(`${cached}/state`, 1); // builds the cache once
-  const hit = await timeGet(`${cached}/state`, runs * 4);
-  const miss = await timeGet(`${uncached}/state`, runs);
-  const extra = { agents, tasks, frameworks, bytes: miss.bytes };
-  report.compare("state_cached_ms", hit.ms, "state_uncached_ms", miss.ms, "ms", "lower");
-  report.figure("state_bytes", miss.bytes, "bytes", "lower", extra);
-  report.figure("state_summary_uncached_ms", (await timeGet(`${uncached}/state-summary`, runs)).ms, "ms", "lower", extra);
-  report.figure("metrics_snapshot_ms", (await timeGet(`${cached}/metrics/snapshot`, runs)).ms, "ms", "lower", extra);
+  const after = await serve(true);
+  const before = await serve(false);
+  const extra = { agents, tasks, frameworks };
+  const old = await timeGet(`${before.url}/state`, runs);
+  report.figure("state_before_build_ms", before.h.lastStateBuildMs(), "ms", "lower", { ...extra, note: "master actor held per request, no cache" });
+  await timeGet(`${after.url}/state`, 1); // builds the bytes once
+  const plain = await timeGet(`${after.url}/state`, runs * 2);
+  const gz = await timeGet(`${after.url}/state`, runs * 2, true);
+  report.compare("state_cached_ttfb_ms", plain.ttfbMs, "state_before_ttfb_ms", old.ttfbMs, "ms", "lower");
+  report.compare("state_cached_total_ms", plain.totalMs, "state_before_total_ms", old.totalMs, "ms", "lower");
+  report.compare("state_cached_gzip_total_ms", gz.totalMs, "state_before_total_ms", old.totalMs, "ms", "lower");
+  report.figure("state_cached_gzip_ttfb_ms", gz.ttfbMs, "ms", "lower");
+  report.compare("state_gzip_bytes", gz.bytes, "state_bytes", plain.bytes, "bytes", "lower");
+  report.figure("client_parse_ms", plain.parseMs, "ms", "lower", { note: "JSON.parse of the identity body" });
+  report.figure("client_gunzip_parse_ms", gz.parseMs, "ms", "lower");
+  // One task changes: the next request rebuilds, reusing the other tasks' JSON.
+  const rebuilt: number[] = [];
+  const rebuiltTotal: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    await facade.inspect((core) => {
+      const task = core.frameworks.get("fw-0")!.tasks.get("task-0")!;
+      task.state = task.state === TaskState.RUNNING ? TaskState.KILLING : TaskState.RUNNING;
+      core.changed();
+    });
+    rebuiltTotal.push((await get(`${after.url}/state`, true)).totalMs);
+    rebuilt.push(after.h.lastStateBuildMs());
+  }
+  report.compare("state_incremental_build_ms", median(rebuilt), "state_full_build_ms", before.h.lastStateBuildMs(), "ms", "lower");
+  report.figure("state_after_change_gzip_total_ms", median(rebuiltTotal), "ms", "lower");
+  report.figure("state_summary_build_ms", (await timeGet(`${after.url}/state-summary`, 1)).totalMs, "ms", "lower", extra);
+  report.figure("metrics_snapshot_ms", (await timeGet(`${after.url}/metrics/snapshot`, runs)).totalMs, "ms", "lower", extra);
   for (const s of servers) await s.close();
   allocator.stop();
   await system.stop();
