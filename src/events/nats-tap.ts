@@ -34,6 +34,8 @@ export function eventStreamName(cluster: string): string {
 }
 
 const PUBLISH_BATCH = 1000;
+/** Between attempts to make the first connection. */
+const RETRY_MS = 500;
 
 export class NatsEventTap {
   private readonly buffer: ClusterEvent[] = [];
@@ -45,8 +47,11 @@ export class NatsEventTap {
   private readonly unsubscribe: () => void;
   private readonly published;
   private readonly dropped;
+  private readonly connectFailures;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private wakeUp: (() => void) | undefined;
   private readonly capacity: number;
-  /** Resolves once the first connection is up (tests wait on it). */
+  /** Resolves once the first connection is up, or the tap is closed before that. */
   readonly ready: Promise<void>;
   jetStream = false;
 
@@ -55,6 +60,7 @@ export class NatsEventTap {
     eventsSubjectPrefix(o.cluster);
     this.published = o.metrics.counter("events/tap_published", "Cluster events published to NATS");
     this.dropped = o.metrics.counter("events/tap_dropped", "Cluster events dropped because the tap's buffer was full");
+    this.connectFailures = o.metrics.counter("events/tap_connect_failures", "Failed attempts to make the tap's first connection to NATS");
     o.metrics.gauge("events/tap_buffered", () => this.buffer.length - this.head, "Cluster events waiting to be published");
     o.metrics.gauge("events/tap_connected", () => (this.connected ? 1 : 0), "1 while the tap is connected to NATS");
     this.unsubscribe = o.bus.subscribe((e) => this.offer(e));
@@ -102,18 +108,36 @@ export class NatsEventTap {
     if (this.head < this.buffer.length) this.schedule();
   }
 
+  /**
+   * Tries to connect until it succeeds or the tap is closed (nats.js's own reconnects take
+   * over once connected). Resolves when connected or closed: never keeps running after close.
+   */
   private async connect(): Promise<void> {
-    const nc = await connect({ servers: this.o.url, name: "dcos-node event tap", reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500, waitOnFirstConnect: true });
-    if (this.closed) {
-      await nc.close();
+    for (let attempt = 1; !this.closed; attempt++) {
+      let nc: NatsConnection;
+      try {
+        nc = await connect({ servers: this.o.url, name: "dcos-node event tap", reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: RETRY_MS, timeout: 2000 });
+      } catch (err) {
+        this.connectFailures.inc();
+        if (attempt === 1) this.o.logger.warn({ err: (err as Error).message }, `Event tap cannot reach NATS at ${this.o.url}; retrying every ${RETRY_MS} ms, buffering up to ${this.capacity} events`);
+        await new Promise<void>((resolve) => {
+          this.wakeUp = resolve;
+          this.retryTimer = setTimeout(resolve, RETRY_MS);
+        });
+        continue;
+      }
+      if (this.closed) {
+        await nc.close();
+        return;
+      }
+      this.nc = nc;
+      this.connected = true;
+      this.o.logger.info(`Event tap connected to ${this.o.url}; publishing on ${eventsSubjectPrefix(this.o.cluster)}.>`);
+      void this.watch(nc);
+      await this.ensureStream(nc);
+      this.schedule();
       return;
     }
-    this.nc = nc;
-    this.connected = true;
-    this.o.logger.info(`Event tap connected to ${this.o.url}; publishing on ${eventsSubjectPrefix(this.o.cluster)}.>`);
-    void this.watch(nc);
-    await this.ensureStream(nc);
-    this.schedule();
   }
 
   private async watch(nc: NatsConnection): Promise<void> {
@@ -149,6 +173,8 @@ export class NatsEventTap {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.wakeUp?.();
     this.unsubscribe();
     const nc = this.nc;
     this.nc = undefined;

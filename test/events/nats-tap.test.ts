@@ -5,6 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, it } from "node:test";
+import { EventBus } from "../../src/events/bus.js";
 import { NatsEventTap } from "../../src/events/nats-tap.js";
 import { tailEvents } from "../../src/events/tail.js";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
@@ -108,9 +109,9 @@ describe("NATS event tap (real nats-server with JetStream)", () => {
 
     const replay = tail(s.url, { since: new Date(Date.now() - 60_000) });
     cleanups.push(async () => replay.stop());
-    await waitFor(() => replay.lines.some((l) => l.includes("TASK_UPDATED")), "the replay to reach TASK_UPDATED");
+    await waitFor(() => replay.lines.some((l) => l.includes("STATUS_UPDATE")), "the replay to reach STATUS_UPDATE");
     const types = replay.lines.map((l) => l.split(" ")[3]);
-    assert.deepEqual(types, ["FRAMEWORK_ADDED", "OFFERS_MADE", "TASK_ADDED", "TASK_UPDATED"], "everything since the tap started, of every kind");
+    assert.deepEqual(types, ["FRAMEWORK_ADDED", "OFFERS_MADE", "TASK_ADDED", "TASK_UPDATED", "STATUS_UPDATE"], "everything since the tap started, of every kind");
     const seqs = replay.lines.map((l) => Number(l.split(" ")[2]!.slice(1)));
     assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), "in publication order");
     assert.equal(metrics.value("events/tap_dropped"), 0);
@@ -133,8 +134,23 @@ describe("NATS event tap (real nats-server with JetStream)", () => {
     await waitFor(() => replay.lines.length >= 3, "the three kept events in the stream");
     assert.deepEqual(
       replay.lines.map((l) => l.split(" ")[3]),
-      ["OFFERS_MADE", "TASK_ADDED", "TASK_UPDATED"],
+      ["TASK_ADDED", "TASK_UPDATED", "STATUS_UPDATE"],
       "the newest events were kept",
     );
+  });
+
+  it("closing a tap that never connected ends its connect loop", async () => {
+    const port = await freePort();
+    const metrics = new Metrics();
+    const bus = new EventBus();
+    const tap = new NatsEventTap({ url: `nats://127.0.0.1:${port}`, cluster: "test", bus, metrics, logger: testLogger() });
+    await waitFor(() => (metrics.value("events/tap_connect_failures") ?? 0) >= 2, "the tap to retry connecting to a port nobody serves");
+    await tap.close();
+    await tap.ready; // the connect loop has returned: it would hang here if it kept retrying
+    const failures = metrics.value("events/tap_connect_failures");
+    assert.equal(metrics.value("events/tap_connected"), 0);
+    bus.publish("master@test", 0, { case: "heartbeat", value: { $typeName: "dcos.v1.ClusterEvent.Heartbeat" } });
+    assert.equal(metrics.value("events/tap_buffered"), 0, "a closed tap takes no more events");
+    assert.equal(metrics.value("events/tap_connect_failures"), failures, "no attempt after the loop returned");
   });
 });

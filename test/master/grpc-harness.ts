@@ -4,13 +4,15 @@
  * streams, and a poll that lets the manual clock run queued work.
  */
 import { create, type DescService } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import type { SchedulerServiceOptions } from "../../src/actors/master/scheduler-service.js";
 import { addSchedulerService } from "../../src/actors/master/scheduler-service.js";
 import { SchedulerService, SubscribeRequestSchema, type Event, type SubscribeResponse } from "../../src/gen/dcos/v1/scheduler_pb.js";
-import { clientConstructor } from "../../src/runtime/grpc/service.js";
+import { serveOnLoopback, serverStream } from "../support/grpc-loopback.js";
 import { waitFor } from "../support/wait.js";
 import { Cluster, type ClusterOptions } from "./harness.js";
+
+export { unary } from "../support/grpc-loopback.js";
 
 export interface Served {
   cluster: Cluster;
@@ -22,32 +24,15 @@ export interface Served {
 
 export async function serve(options: { cluster?: ClusterOptions; service?: SchedulerServiceOptions } = {}): Promise<Served> {
   const cluster = await Cluster.start(options.cluster);
-  const server = new grpc.Server();
-  addSchedulerService(server, cluster.facade, options.service);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  const target = `127.0.0.1:${port}`;
-  const Client = clientConstructor(SchedulerService as DescService);
-  const client = new Client(target, grpc.credentials.createInsecure());
+  const loopback = await serveOnLoopback(SchedulerService as DescService, (server) => addSchedulerService(server, cluster.facade, options.service));
   return {
     cluster,
-    server,
-    target,
-    client,
+    ...loopback,
     stop: async () => {
-      client.close();
-      server.forceShutdown();
+      loopback.close();
       await cluster.stop();
     },
   };
-}
-
-type Unary = (req: unknown, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => void;
-
-export function unary(client: grpc.Client, name: string, request: unknown): Promise<unknown> {
-  const fn = (client as unknown as Record<string, Unary>)[name]!.bind(client);
-  return new Promise((resolve, reject) => fn(request, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
 export interface Subscription {
@@ -58,7 +43,9 @@ export interface Subscription {
 
 export function subscribe(s: Served, name: string, options: { failoverTimeout?: number; id?: string } = {}): Subscription {
   const events: Event[] = [];
-  const call = (s.client as unknown as Record<string, (r: unknown) => grpc.ClientReadableStream<SubscribeResponse>>).subscribe!(
+  const call = serverStream<SubscribeResponse>(
+    s.client,
+    "subscribe",
     create(SubscribeRequestSchema, {
       frameworkInfo: { name, user: "nobody", roles: ["*"], failoverTimeout: options.failoverTimeout ?? 0, id: options.id ? { value: options.id } : undefined },
     }),

@@ -18,41 +18,32 @@ import {
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { addOperatorService } from "../../src/operator/operator-service.js";
 import { parseResources } from "../../src/resources/index.js";
-import { clientConstructor } from "../../src/runtime/grpc/service.js";
+import { serveOnLoopback, serverStream, unary, type Loopback } from "../support/grpc-loopback.js";
 import { Cluster, commandTask } from "../master/harness.js";
 import { waitFor } from "../support/wait.js";
 
-interface Served {
+interface Served extends Loopback {
   cluster: Cluster;
-  server: grpc.Server;
-  client: grpc.Client;
 }
 
 let served: Served | undefined;
 afterEach(async () => {
   if (!served) return;
-  served.client.close();
-  served.server.forceShutdown();
+  served.close();
   await served.cluster.stop();
   served = undefined;
 });
 
 async function serve(): Promise<Served> {
   const cluster = await Cluster.start({ agents: 2 });
-  const server = new grpc.Server();
-  addOperatorService(server, { master: cluster.facade, metrics: cluster.masterSystem.metrics, version: "1.2.3", heartbeatSeconds: 0.2 });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  const loopback = await serveOnLoopback(OperatorService as DescService, (server) =>
+    addOperatorService(server, { master: cluster.facade, metrics: cluster.masterSystem.metrics, version: "1.2.3", heartbeatSeconds: 0.2 }),
   );
-  const Client = clientConstructor(OperatorService as DescService);
-  return (served = { cluster, server, client: new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) });
+  return (served = { ...loopback, cluster });
 }
 
-type Unary = (req: unknown, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => void;
-
 function call<T>(s: Served, name: string, request: unknown = {}): Promise<T> {
-  const fn = (s.client as unknown as Record<string, Unary>)[name]!.bind(s.client);
-  return new Promise((resolve, reject) => fn(request, (err, res) => (err ? reject(err) : resolve(res as T))));
+  return unary<T>(s.client, name, request);
 }
 
 function weightsRequest(role: string, weight: number) {
@@ -118,16 +109,16 @@ describe("Operator gRPC service", () => {
   it("Subscribe sends SUBSCRIBED with the state, then task and framework events, and heartbeats", async () => {
     const s = await serve();
     const events: ClusterEvent[] = [];
-    const stream = (s.client as unknown as Record<string, (r: unknown) => grpc.ClientReadableStream<OperatorServiceSubscribeResponse>>).subscribe!({});
+    const stream = serverStream<OperatorServiceSubscribeResponse>(s.client, "subscribe");
     stream.on("data", (r: OperatorServiceSubscribeResponse) => events.push(r.event!));
     stream.on("error", () => undefined);
     await waitFor(() => events.length > 0, "SUBSCRIBED");
     assert.equal(events[0]!.kind.case, "subscribed");
     assert.equal(events[0]!.kind.case === "subscribed" && events[0]!.kind.value.getState!.getAgents!.agents.length, 2);
     await launch(s.cluster);
-    await waitFor(() => events.some((e) => e.kind.case === "taskUpdated"), "TASK_UPDATED");
+    await waitFor(() => events.some((e) => e.kind.case === "statusUpdate"), "STATUS_UPDATE");
     const kinds = events.map((e) => e.kind.case).filter((k) => k !== "heartbeat");
-    assert.deepEqual(kinds, ["subscribed", "frameworkAdded", "offersMade", "taskAdded", "taskUpdated"]);
+    assert.deepEqual(kinds, ["subscribed", "frameworkAdded", "offersMade", "taskAdded", "taskUpdated", "statusUpdate"]);
     const seqs = events.filter((e) => e.kind.case !== "heartbeat" && e.kind.case !== "subscribed").map((e) => Number(e.sequence));
     assert.deepEqual(seqs, seqs.map((_, i) => seqs[0]! + i), "sequence numbers without gaps");
     await waitFor(() => events.some((e) => e.kind.case === "heartbeat"), "a HEARTBEAT");
