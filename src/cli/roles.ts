@@ -28,6 +28,7 @@ export interface RoleFlags {
   offerTimeout?: number;
   agentPingTimeout: number;
   maxAgentPingTimeouts: number;
+  agentUnreachableRateLimit?: string;
   resources?: string;
   attributes?: string;
   isolation: string;
@@ -83,6 +84,7 @@ function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: n
     offerTimeoutMs: flags.offerTimeout ?? 0,
     agentPingTimeoutMs: flags.agentPingTimeout,
     maxAgentPingTimeouts: flags.maxAgentPingTimeouts,
+    agentUnreachableRateLimit: flags.agentUnreachableRateLimit,
     version: VERSION,
     logger,
     httpPort,

@@ -39,6 +39,8 @@ export interface MasterRoleOptions {
   offerTimeoutMs: number;
   agentPingTimeoutMs: number;
   maxAgentPingTimeouts: number;
+  /** At most this many agents marked unreachable per duration ("1/10mins"); default no limit. */
+  agentUnreachableRateLimit?: string;
   version: string;
   logger: Logger;
   /** HTTP port for operators (/state, /metrics, /events); 0 picks one. */
@@ -84,6 +86,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       offerTimeoutMs: o.offerTimeoutMs,
       agentPingTimeoutMs: o.agentPingTimeoutMs,
       maxAgentPingTimeouts: o.maxAgentPingTimeouts,
+      agentUnreachableRateLimit: o.agentUnreachableRateLimit,
       agentReregisterTimeoutMs: o.agentReregisterTimeoutMs,
     });
     const master: Master = group.master;
