@@ -25,6 +25,7 @@ import {
   AgentPongSchema,
   AgentRegisteredSchema,
   AgentReregisteredSchema,
+  CheckpointResourcesSchema,
   ExitedExecutorSchema,
   FrameworkMessageSchema,
   KillTaskSchema,
@@ -70,6 +71,8 @@ import { reregistration } from "./reregistration.js";
 import { AckOutcome, StatusUpdateManager } from "./status-update-manager.js";
 import { statusUpdate, wrapStatus } from "./status-update.js";
 import { linkVolumes, taskVolumes, type TaskVolume } from "./volumes.js";
+import { applyCheckpointed, readCheckpointedResources, syncVolumes, writeCheckpointedResources } from "./checkpointed-resources.js";
+import { Resources } from "../../resources/index.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 
 export enum AgentState {
@@ -109,6 +112,10 @@ export class Agent extends Actor implements ExecutorApi {
   private masterLink!: MasterLink;
   private readonly masters: MasterDetector;
   private startedAt = 0;
+  /** Dynamic reservations and persistent volumes, as the master last checkpointed them. */
+  private checkpointedResources: Resource[] = [];
+  /** The total the flags (or the host) give, before checkpointed resources are applied. */
+  private flagTotal: Resource[] = [];
   private recoveryMs = 0;
 
   constructor(options: AgentOptions) {
@@ -130,6 +137,7 @@ export class Agent extends Actor implements ExecutorApi {
     this.install(ShutdownAgentSchema, (m, from) => this.shutdownAgent(m.message, from));
     this.install(UpdateFrameworkSchema, (m, from) => this.updateFramework(m.frameworkInfo, from));
     this.install(FrameworkMessageSchema, (m, from) => this.frameworkMessage(m.frameworkId?.value ?? "", m.executorId?.value ?? "", m.data, from));
+    this.install(CheckpointResourcesSchema, (m, from) => this.checkpointResources(m.resources, from));
   }
 
   // ---- lifecycle ---------------------------------------------------------------------
@@ -173,7 +181,10 @@ export class Agent extends Actor implements ExecutorApi {
         paused: true,
       }),
     );
-    const facts = this.opts.hostFacts ? Promise.resolve(this.opts.hostFacts) : hostFacts(this.opts.workDir);
+    const facts = (this.opts.hostFacts ? Promise.resolve(this.opts.hostFacts) : hostFacts(this.opts.workDir)).then(async (f) => {
+      this.checkpointedResources = await readCheckpointedResources(this.opts.workDir);
+      return f;
+    });
     const recovered = mkdir(this.opts.workDir, { recursive: true }).then(() =>
       Promise.all([facts, this.statusUpdates.recover(), readAgentId(this.opts.workDir), readExecutorCheckpoints(this.opts.workDir), readCheckpointedBootId(this.opts.workDir), (this.opts.bootId ?? linuxBootId)()]),
     );
@@ -183,7 +194,7 @@ export class Agent extends Actor implements ExecutorApi {
         try {
           this.info = create(AgentInfoSchema, {
             hostname: this.opts.hostname ?? osHostname(),
-            resources: agentResources(f, this.opts.resources),
+            resources: this.withCheckpointed(agentResources(f, this.opts.resources)),
             attributes: parseAttributes(this.opts.attributes ?? ""),
             pid: this.self.toString(),
             port: Number(this.self.address.split(":").at(-1)) || 0,
@@ -251,9 +262,34 @@ export class Agent extends Actor implements ExecutorApi {
     this.masterLost();
   }
 
+  /** The flags' total with the checkpointed resources applied (logged when some no longer fit). */
+  private withCheckpointed(total: Resource[]): Resource[] {
+    this.flagTotal = total;
+    const { total: applied, dropped } = applyCheckpointed(Resources.of(total), this.checkpointedResources);
+    for (const r of dropped) this.log.error({ resource: r }, `Checkpointed resource ${r.name} no longer fits the agent's resources; it is not offered`);
+    return applied.toProto();
+  }
+
+  /** CheckpointResources from the master: write them, make or remove volume directories, update the total. */
+  private checkpointResources(resources: Resource[], from: Pid): void {
+    if (!this.fromMaster(from, "checkpointed resources")) return;
+    const before = this.checkpointedResources;
+    this.checkpointedResources = resources;
+    this.info.resources = this.withCheckpointed(this.flagTotal);
+    this.log.info({ resources: resources.length }, `Checkpointing ${resources.length} reserved resource(s) and volume(s)`);
+    const workDir = this.opts.workDir;
+    const write = writeCheckpointedResources(workDir, resources).then(() => syncVolumes(workDir, before, resources));
+    this.defer(write, () => undefined, (err) => this.log.error({ err }, `Failed to checkpoint resources: ${(err as Error).message}`));
+  }
+
   /** The agent's info as registered (resources, attributes, id). */
   agentInfo(): AgentInfo {
     return this.info;
+  }
+
+  /** The frameworks, executors and tasks this agent runs, read-only (read inside the actor, e.g. for /state). */
+  frameworksView(): ReadonlyMap<string, Readonly<FrameworkRecord>> {
+    return this.frameworks;
   }
 
   private fail(err: unknown): void {

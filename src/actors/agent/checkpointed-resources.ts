@@ -1,0 +1,66 @@
+/**
+ * The agent's checkpointed resources: the dynamic reservations and persistent volumes the
+ * master told it about (CheckpointResources), kept in `<work>/meta/resources.json` so an
+ * agent that restarts offers them again (its total is its --resources with these applied),
+ * and the volume directories that go with them: created for a new volume, removed when the
+ * volume is destroyed, never touched when a task ends.
+ */
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ReservationInfo_Type, ResourceSchema, type Resource } from "../../gen/dcos/v1/resources_pb.js";
+import { Resources } from "../../resources/index.js";
+import { isPersistentVolume, volumeDir } from "./volumes.js";
+
+function file(workDir: string): string {
+  return join(workDir, "meta", "resources.json");
+}
+
+export async function readCheckpointedResources(workDir: string): Promise<Resource[]> {
+  let text: string;
+  try {
+    text = await readFile(file(workDir), "utf8");
+  } catch {
+    return [];
+  }
+  return (JSON.parse(text) as JsonValue[]).map((j) => fromJson(ResourceSchema, j));
+}
+
+export async function writeCheckpointedResources(workDir: string, resources: readonly Resource[]): Promise<void> {
+  const path = file(workDir);
+  await mkdir(join(workDir, "meta"), { recursive: true });
+  await writeFile(`${path}.tmp`, JSON.stringify(resources.map((r) => toJson(ResourceSchema, r))));
+  await rename(`${path}.tmp`, path);
+}
+
+/** The resource as the agent's flags give it: no dynamic reservations, no volume. */
+function base(r: Resource): Resource {
+  return { ...r, reservations: r.reservations.filter((x) => x.type !== ReservationInfo_Type.DYNAMIC), disk: undefined, allocationInfo: undefined };
+}
+
+/**
+ * The agent's total: `total` (from its flags) with the checkpointed resources in place of
+ * what they were made from. Ones whose base is no longer there (the flags changed) are left
+ * out and returned as `dropped`.
+ */
+export function applyCheckpointed(total: Resources, checkpointed: readonly Resource[]): { total: Resources; dropped: Resource[] } {
+  let out = total;
+  const dropped: Resource[] = [];
+  for (const r of checkpointed) {
+    const from = Resources.of([base(r)]);
+    if (!out.contains(from)) {
+      dropped.push(r);
+      continue;
+    }
+    out = out.subtract(from).add(Resources.of([r]));
+  }
+  return { total: out, dropped };
+}
+
+/** Creates the directories of new volumes and removes those of destroyed ones. */
+export async function syncVolumes(workDir: string, before: readonly Resource[], after: readonly Resource[]): Promise<void> {
+  const dirs = (list: readonly Resource[]) => new Set(list.filter(isPersistentVolume).map((r) => volumeDir(workDir, r)));
+  const kept = dirs(after);
+  for (const dir of kept) await mkdir(dir, { recursive: true });
+  for (const dir of dirs(before)) if (!kept.has(dir)) await rm(dir, { recursive: true, force: true });
+}
