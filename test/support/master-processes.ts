@@ -1,0 +1,88 @@
+/**
+ * Replicated masters as separate `dcos-node --role=master` processes on loopback, for the
+ * real-process failover test and the failover benchmark: free ports chosen first (the
+ * group's --masters list must name them), the leader found from the masters' own logs.
+ */
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { NodeProcess } from "./processes.js";
+
+/** A port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const LEADS = /leads at master@(\d+\.\d+\.\d+\.\d+:\d+) \(term (\d+)\)/;
+
+export class MasterProcesses {
+  private constructor(
+    readonly addresses: string[],
+    readonly processes: (NodeProcess | undefined)[],
+  ) {}
+
+  /** `--master=` for agents and frameworks. */
+  get list(): string {
+    return this.addresses.join(",");
+  }
+
+  static async start(count: number, dir: string, extra: readonly string[] = []): Promise<MasterProcesses> {
+    const ports: number[] = [];
+    while (ports.length < count) {
+      const p = await freePort();
+      if (!ports.includes(p)) ports.push(p);
+    }
+    const addresses = ports.map((p) => `127.0.0.1:${p}`);
+    const processes = addresses.map(
+      (a, i) =>
+        new NodeProcess(`master-${i + 1}`, [
+          "--role=master",
+          `--port=${ports[i]}`,
+          "--http-port=0",
+          `--masters=${addresses.join(",")}`,
+          `--work-dir=${join(dir, `master-${i + 1}`)}`,
+          "--allocation-interval=100ms",
+          ...extra,
+        ]),
+    );
+    const m = new MasterProcesses(addresses, processes);
+    for (const p of processes) await p.waitForLine(/Master listening on (\d+\.\d+\.\d+\.\d+:\d+)/, "the master to listen");
+    return m;
+  }
+
+  /** The index of the master that last started to lead (highest term), from the logs; -1 if none. */
+  leader(): number {
+    let best = -1;
+    let bestTerm = -1;
+    this.processes.forEach((p, i) => {
+      if (!p) return;
+      for (const line of p.lines) {
+        const m = LEADS.exec(line);
+        if (m && Number(m[2]) > bestTerm) {
+          best = i;
+          bestTerm = Number(m[2]);
+        }
+      }
+    });
+    return best;
+  }
+
+  /** kill -9 of master i. */
+  async kill9(i: number): Promise<void> {
+    const p = this.processes[i]!;
+    p.kill("SIGKILL");
+    await p.exited;
+    this.processes[i] = undefined;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.processes.map((p) => p?.stop()));
+  }
+}
