@@ -1,12 +1,13 @@
 /**
- * The agent's HTTP endpoint: the shared routes, its own /state (what it is and offers, in
- * Mesos's key names), and the sandbox files (/files/browse, /files/read, /files/download)
+ * The agent's HTTP endpoint: the shared routes, its own /state (what it is and offers, and
+ * the frameworks, executors and tasks it runs, in Mesos's key names), and the sandbox files (/files/browse, /files/read, /files/download)
  * restricted to the sandboxes under its work directory.
  */
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { join } from "node:path";
 import type { Agent } from "../actors/agent/agent.js";
 import { createHttpServer, flagStrings, listen, sendError, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
+import { agentFrameworksJson } from "./agent-state-json.js";
 import { attributesJson } from "./master-state-json.js";
 import { reservedJson, resourcesJson } from "./resources-json.js";
 import { SandboxFiles } from "./sandbox-files.js";
@@ -52,7 +53,7 @@ export async function startAgentHttp(o: AgentHttpOptions): Promise<RunningHttp> 
   const startedAt = Date.now() / 1000;
   const flags = flagStrings(o.flags);
   app.get("/state", async () => {
-    const info = await o.agent.system.dispatch(o.agent, (a) => ({ info: a.agentInfo(), state: a.agentState, id: a.agentId }));
+    const info = await o.agent.system.dispatch(o.agent, (a) => ({ info: a.agentInfo(), state: a.agentState, id: a.agentId, frameworks: agentFrameworksJson(a.frameworksView(), a.agentId) }));
     return {
       version: o.version,
       id: info.id,
@@ -67,6 +68,7 @@ export async function startAgentHttp(o: AgentHttpOptions): Promise<RunningHttp> 
       reserved_resources: reservedJson(info.info.resources),
       attributes: attributesJson(info.info.attributes),
       flags,
+      ...info.frameworks,
     };
   });
   addSandboxFileRoutes(app, o.workDir);
