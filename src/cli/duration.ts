@@ -3,6 +3,7 @@
  * "10s", "2mins", "1hrs", "1days" (and plain numbers as seconds).
  */
 import { InvalidArgumentError } from "commander";
+import { parseUnreachableRate } from "../actors/master/unreachable-rate-limit.js";
 
 const UNIT_MS: Record<string, number> = {
   ns: 1e-6,
@@ -40,4 +41,14 @@ export function parsePort(text: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text.trim()) || n > 65535) throw new InvalidArgumentError(`'${text}' is not a port number (0–65535)`);
   return n;
+}
+
+/** `--agent-unreachable-rate-limit`: checked at parse time ("1/10mins"), passed on as written. */
+export function parseUnreachableRateFlag(text: string): string {
+  try {
+    parseUnreachableRate(text);
+    return text;
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }

@@ -6,7 +6,7 @@
 import { Command, Option } from "commander";
 import { hostname } from "node:os";
 import { createLogger, type Logger } from "../runtime/log.js";
-import { parseDuration, parsePort } from "./duration.js";
+import { parseDuration, parsePort, parseUnreachableRateFlag } from "./duration.js";
 import { runSubcommand } from "./run.js";
 import { eventsSubcommand } from "./events.js";
 import { startRole, type RoleFlags } from "./roles.js";
@@ -31,7 +31,7 @@ const program = new Command()
   .addOption(new Option("--offer-timeout <duration>", "master: rescind offers not used within this (default: never)").argParser(parseDuration))
   .addOption(new Option("--agent-ping-timeout <duration>", "master: wait this long for an agent's pong").argParser(parseDuration).default(15_000, "15secs"))
   .option("--max-agent-ping-timeouts <n>", "master: missed pongs before an agent is unreachable", (v) => Number(v), 5)
-  .option("--agent-unreachable-rate-limit <rate>", 'master: at most this many agents marked unreachable per duration, e.g. "1/10mins" (default: no limit)')
+  .addOption(new Option("--agent-unreachable-rate-limit <rate>", 'master: at most this many agents marked unreachable per duration, e.g. "1/10mins" (default: no limit)').argParser(parseUnreachableRateFlag))
   .option("--resources <spec>", 'agent: resources to offer instead of detected ones, e.g. "cpus:4;mem:8192;ports:[31000-32000];cpus(ops):1"')
   .option("--attributes <spec>", 'agent: attributes, e.g. "rack:a;zone:1"')
   .option("--isolation <list>", "agent: isolators (posix | cgroups,namespaces)", "posix")
