@@ -17,8 +17,11 @@ export class NodeProcess {
   constructor(
     readonly name: string,
     args: readonly string[],
+    /** A command that runs node, e.g. `["ip", "netns", "exec", "dcos-test-1-2"]` (it must exec, so pid and signals are node's). */
+    launcher: readonly string[] = [],
   ) {
-    this.child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: "0" } });
+    const [command, ...launcherArgs] = [...launcher, process.execPath];
+    this.child = spawn(command!, [...launcherArgs, CLI, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: "0" } });
     let partial = "";
     const collect = (chunk: Buffer) => {
       const text = partial + chunk.toString("utf8");
