@@ -1,0 +1,112 @@
+/**
+ * A dcos-node cluster across network namespaces for the system tests: host 1 runs the
+ * master, hosts 2…n one agent each (default ports, each host its own address), and the test
+ * process is a partition-aware framework reaching the master through the bridge. Tasks write
+ * their pid to a file so a test can see the very process keep running.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NetnsCluster } from "../support/netns.js";
+import type { NodeProcess } from "../support/processes.js";
+import { waitFor } from "../support/wait.js";
+import { TestFramework } from "./framework.js";
+
+export const MASTER_PORT = 5050;
+/** Short health checks so a partition is noticed in seconds: 3 missed 1 s pings. */
+const MASTER_FLAGS = ["--agent-ping-timeout=1secs", "--max-agent-ping-timeouts=3", "--allocation-interval=200ms", "--log-level=info"];
+const AGENT_RESOURCES = "--resources=cpus:2;mem:1024;disk:1024;ports:[31000-31100]";
+
+export class SystemCluster {
+  master!: NodeProcess;
+  /** By host number (2…n). */
+  readonly agents = new Map<number, NodeProcess>();
+  framework!: TestFramework;
+
+  private constructor(
+    readonly net: NetnsCluster,
+    readonly dir: string,
+  ) {}
+
+  /** Brings up `hosts` namespaces (cluster `id`), the master, the agents and the framework. */
+  static async start(id: number, hosts: number, name: string): Promise<SystemCluster> {
+    const net = await NetnsCluster.up(id, hosts);
+    const c = new SystemCluster(net, await mkdtemp(join(tmpdir(), `dcos-system-${name}-`)));
+    try {
+      c.master = net.spawn(1, "master", ["--role=master", `--ip=${net.ip(1)}`, `--port=${MASTER_PORT}`, `--hostname=${net.ns(1)}`, `--work-dir=${join(c.dir, "master")}`, ...MASTER_FLAGS]);
+      await c.master.waitForLine(/(Master listening on)/, "the master to listen", 30_000);
+      await Promise.all(Array.from({ length: hosts - 1 }, (_, i) => c.startAgent(i + 2)));
+      c.framework = new TestFramework(c.masterAddress, name);
+      await c.framework.start();
+      return c;
+    } catch (err) {
+      const logs = net.logs();
+      await c.stop();
+      throw new Error(`${(err as Error).message}\n${logs}`);
+    }
+  }
+
+  get masterAddress(): string {
+    return `${this.net.ip(1)}:${MASTER_PORT}`;
+  }
+
+  hostname(host: number): string {
+    return this.net.ns(host);
+  }
+
+  /** Starts (or restarts, on the same work dir) the agent of `host` and waits until it has (re)registered. */
+  async startAgent(host: number): Promise<NodeProcess> {
+    const agent = this.net.spawn(host, this.agents.has(host) ? `agent-${host}-restarted` : `agent-${host}`, [
+      "--role=agent",
+      `--ip=${this.net.ip(host)}`,
+      `--hostname=${this.hostname(host)}`,
+      `--master=${this.masterAddress}`,
+      `--work-dir=${join(this.dir, `agent-${host}`)}`,
+      AGENT_RESOURCES,
+    ]);
+    this.agents.set(host, agent);
+    await agent.waitForLine(/((Registered|Reregistered) with master)/, `agent ${host} to register`, 30_000);
+    return agent;
+  }
+
+  /** A shell line that writes the task's pid to a file, then becomes `sleep 600`. */
+  longTask(taskId: string): string {
+    return `echo $$ > ${this.pidFile(taskId)}; exec sleep 600`;
+  }
+
+  /** The pid of a long task, once it has written it. */
+  taskPid(taskId: string): Promise<number> {
+    return waitFor(async () => Number((await readFile(this.pidFile(taskId), "utf8")).trim()) || undefined, `task ${taskId} to write its pid`, 10_000);
+  }
+
+  /** Everything's output, for a failing assertion's message. */
+  logs(): string {
+    return this.net.logs();
+  }
+
+  /** The framework tears down (killing its tasks), then the processes and the hosts go. */
+  async stop(): Promise<void> {
+    try {
+      await this.framework?.stop();
+    } finally {
+      await this.net.down();
+      await rm(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  private pidFile(taskId: string): string {
+    return join(this.dir, `${taskId}.pid`);
+  }
+}
+
+/** Whether a process with this pid runs and is a sleep (the long task). */
+export async function sleeping(pid: number): Promise<boolean> {
+  try {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return cmdline.startsWith("sleep") && state !== "Z";
+  } catch {
+    return false;
+  }
+}
