@@ -55,6 +55,27 @@ describe("master: Subscribe stream backpressure", () => {
     assert.equal(s.cluster.metric("master/frameworks_connected"), 1);
   });
 
+  it("events still queued when the master ends a stream are delivered before it ends (ERROR on scheduler failover)", async () => {
+    const s = await start({ maxQueuedEvents: 10_000 });
+    const old = subscribe(s, "failing-over", { failoverTimeout: 3600 });
+    const { frameworkId } = await subscribed(s, old);
+    old.call.pause();
+    flood(s, frameworkId.value, 100);
+    await until(s, "events queued in the master", async () => (await queued(s, frameworkId.value)) > 0);
+    const newer = subscribe(s, "failing-over", { failoverTimeout: 3600, id: frameworkId.value });
+    await subscribed(s, newer);
+    old.call.resume();
+    await old.ended;
+    assert.deepEqual(
+      numbers(old),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
+    const last = old.events.at(-1)!;
+    assert.equal(last.kind.case, "error");
+    assert.match(last.kind.case === "error" ? last.kind.value.message : "", /newer scheduler subscribed/);
+    newer.call.cancel();
+  });
+
   it("a scheduler that lets more than maxQueuedEvents pile up is disconnected, and may subscribe again", async () => {
     const s = await start({ maxQueuedEvents: 20 });
     const sub = subscribe(s, "hoarder", { failoverTimeout: 3600 });

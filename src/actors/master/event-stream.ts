@@ -84,9 +84,12 @@ export class EventStream implements EventSink {
     this.write(event);
   }
 
+  /** Ends the stream after what is queued (an ERROR event before a close must not be lost). */
   close(): void {
     if (this.closed) return;
+    const rest = this.queue.slice(this.head);
     this.shutdown();
+    for (const event of rest) this.writable.write(this.wrap(event));
     this.end();
   }
 
