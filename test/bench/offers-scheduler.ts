@@ -57,7 +57,7 @@ export interface SchedulerResult {
 }
 
 export interface SchedulerSettings extends TaskShape {
-  /** Most tasks launched and not yet RUNNING; offers wait (held, not declined) beyond it. */
+  /** Tasks launched and not yet RUNNING beyond which offers wait (held, not declined); each offer is used whole. */
   maxInFlight: number;
   /** Acknowledge the updates that arrived in one event-loop turn with one AcknowledgeBatch call (else one Acknowledge each). */
   batchAcks: boolean;
@@ -169,7 +169,8 @@ export class BenchScheduler {
       this.calls.decline(decline).catch(this.failed);
       return;
     }
-    const n = Math.min(fits, this.settings.maxInFlight - this.inFlight.size);
+    // The whole offer: trimming it to the cap would make one accept per task as tasks start.
+    const n = fits;
     const tasks: TaskInfo[] = [];
     for (let i = 0; i < n; i++) {
       const id = `t${++this.next}`;
