@@ -1,15 +1,16 @@
 /**
  * The last cluster events the master published, so the web UI's feed is not empty when a
- * page opens (the live ones then come on /events). Kept as published (the JSON form is made
- * only when a page asks), at most `capacity` of them.
+ * page opens (the live ones then come on /events). Kept encoded as they were when published
+ * (their messages are the master's live records, which change later), at most `capacity`.
  */
-import type { ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
 import type { EventBus } from "../events/bus.js";
 
 export const DEFAULT_RECENT_EVENTS = 200;
 
 export class RecentEvents {
-  private readonly events: ClusterEvent[] = [];
+  private readonly events: Uint8Array[] = [];
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -18,14 +19,14 @@ export class RecentEvents {
   ) {
     this.unsubscribe = bus.subscribe((e) => {
       if (e.kind.case === "heartbeat") return;
-      this.events.push(e);
-      if (this.events.length > this.capacity) this.events.splice(0, this.events.length - this.capacity);
+      this.events.push(toBinary(ClusterEventSchema, e));
+      if (this.events.length > this.capacity) this.events.shift();
     });
   }
 
   /** Oldest first. */
-  values(): readonly ClusterEvent[] {
-    return this.events;
+  values(): ClusterEvent[] {
+    return this.events.map((bytes) => fromBinary(ClusterEventSchema, bytes));
   }
 
   close(): void {

@@ -166,6 +166,8 @@ describe("web UI over HTTP", () => {
     );
     const seqs = events.map((e: { sequence: number }) => e.sequence);
     assert.deepEqual(seqs, [...seqs].sort((a: number, b: number) => a - b));
+    const added = events.find((e: { type: string }) => e.type === "TASK_ADDED");
+    assert.equal(added.taskAdded.task.state, "TASK_STATE_STAGING", "an event shows the task as it was then, not as it is now");
     const updated = events.find((e: { type: string }) => e.type === "TASK_UPDATED");
     assert.equal(updated.taskUpdated.frameworkId.value, frameworkId);
     assert.equal(updated.taskUpdated.state, "TASK_STATE_RUNNING");
