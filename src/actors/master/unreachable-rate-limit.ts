@@ -4,6 +4,7 @@
  * pings queue for a permit, one every interval/permits, instead of all leaving at once. An agent
  * that answers a ping while it waits is not marked (the removal is canceled); its slot is spent.
  */
+import { parseDuration } from "../../runtime/duration.js";
 import { Code, DcosError } from "../../runtime/error.js";
 
 export interface UnreachableRate {
@@ -11,25 +12,19 @@ export interface UnreachableRate {
   intervalMs: number;
 }
 
-const UNIT_MS: Record<string, number> = {
-  ms: 1,
-  secs: 1_000,
-  mins: 60_000,
-  hrs: 3_600_000,
-  days: 86_400_000,
-  weeks: 604_800_000,
-};
-
 /** "1/10mins" → one agent per 10 minutes; INVALID_ARGUMENT naming what is wrong. */
 export function parseUnreachableRate(text: string): UnreachableRate {
-  const m = /^\s*(\d+)\s*\/\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/.exec(text);
+  const m = /^\s*(\d+)\s*\/\s*(.+)$/.exec(text);
   const bad = (why: string): DcosError =>
-    new DcosError(Code.INVALID_ARGUMENT, `Invalid agent unreachable rate limit '${text}': ${why} (expected <permits>/<duration>, e.g. 1/10mins; units ${Object.keys(UNIT_MS).join(", ")})`);
+    new DcosError(Code.INVALID_ARGUMENT, `Invalid agent unreachable rate limit '${text}': ${why} (expected <permits>/<duration>, e.g. 1/10mins)`);
   if (!m) throw bad("not of the form <permits>/<duration>");
   const permits = Number(m[1]);
-  const unit = UNIT_MS[m[3]!];
-  if (unit === undefined) throw bad(`unknown unit '${m[3]}'`);
-  const intervalMs = Number(m[2]) * unit;
+  let intervalMs: number;
+  try {
+    intervalMs = parseDuration(m[2]!);
+  } catch (err) {
+    throw bad((err as Error).message);
+  }
   if (permits < 1) throw bad("permits must be at least 1");
   if (!(intervalMs > 0)) throw bad("the duration must be positive");
   return { permits, intervalMs };
