@@ -80,6 +80,11 @@ export class TestFramework {
     return this.driver.reconcile([{ taskId: { value: taskId }, agentId: { value: this.agentOf(taskId) } }]);
   }
 
+  /** Asks the master to kill the task. */
+  kill(taskId: string): Promise<void> {
+    return this.driver.kill(taskId, this.agentOf(taskId));
+  }
+
   /** The task's states so far, for messages. */
   describe(taskId: string): string {
     return this.updates
