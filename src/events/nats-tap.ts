@@ -9,12 +9,12 @@
  */
 import { toBinary } from "@bufbuild/protobuf";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
 import type { Metrics } from "../metrics/registry.js";
 import type { Logger } from "../runtime/log.js";
 import type { EventBus } from "./bus.js";
-import { eventsSubjectPrefix, eventTypeName, subjectFor } from "./kinds.js";
+import { eventsSubjectPrefix, eventTypeName, subjectFor, type ClusterEventCase } from "./kinds.js";
 
 export interface NatsTapOptions {
   url: string;
@@ -48,6 +48,7 @@ export class NatsEventTap {
   private readonly published;
   private readonly dropped;
   private readonly connectFailures;
+  private readonly targets = new Map<ClusterEventCase, { subject: string; headers: MsgHdrs }>();
   private retryTimer: NodeJS.Timeout | undefined;
   private wakeUp: (() => void) | undefined;
   private readonly capacity: number;
@@ -92,10 +93,8 @@ export class NatsEventTap {
       for (; this.head < end; this.head++) {
         const e = this.buffer[this.head]!;
         const kind = e.kind.case!;
-        const h = headers();
-        h.set("Content-Type", "application/x-protobuf; proto=dcos.v1.ClusterEvent");
-        h.set("Dcos-Event-Type", eventTypeName(kind));
-        nc.publish(subjectFor(this.o.cluster, kind), toBinary(ClusterEventSchema, e), { headers: h });
+        const target = this.targetOf(kind);
+        nc.publish(target.subject, toBinary(ClusterEventSchema, e), { headers: target.headers });
         this.published.inc();
       }
     } catch (err) {
@@ -112,6 +111,18 @@ export class NatsEventTap {
    * Tries to connect until it succeeds or the tap is closed (nats.js's own reconnects take
    * over once connected). Resolves when connected or closed: never keeps running after close.
    */
+  /** Subject and headers per kind, made once (nats.js encodes headers when publishing). */
+  private targetOf(kind: ClusterEventCase): { subject: string; headers: MsgHdrs } {
+    let t = this.targets.get(kind);
+    if (!t) {
+      const h = headers();
+      h.set("Content-Type", "application/x-protobuf; proto=dcos.v1.ClusterEvent");
+      h.set("Dcos-Event-Type", eventTypeName(kind));
+      this.targets.set(kind, (t = { subject: subjectFor(this.o.cluster, kind), headers: h }));
+    }
+    return t;
+  }
+
   private async connect(): Promise<void> {
     for (let attempt = 1; !this.closed; attempt++) {
       let nc: NatsConnection;
