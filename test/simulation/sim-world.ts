@@ -1,0 +1,289 @@
+/**
+ * The fault-tolerance SimCluster (test/fault-tolerance/sim-cluster.ts: replicated masters,
+ * SimNetwork, ManualClock) with what recovery and partition scenarios need on top:
+ * agents that crash and restart as new Agent actors on the same checkpoint directory
+ * while their containers (one FakeContainerizer per host) keep running, executors that
+ * finish tasks, coarse time steps for long timeouts, and schedulers that keep every
+ * update they ever received across resubscriptions.
+ */
+import { create } from "@bufbuild/protobuf";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ExecutorServiceUpdateRequestSchema } from "../../src/gen/dcos/v1/executor_pb.js";
+import { file_dcos_v1_internal } from "../../src/gen/dcos/v1/internal_pb.js";
+import { file_dcos_v1_raft } from "../../src/gen/dcos/v1/raft_pb.js";
+import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
+import { AcknowledgeRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
+import { TaskState, TaskStatusSchema, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { Agent } from "../../src/actors/agent/agent.js";
+import { newUuid } from "../../src/actors/agent/status-update.js";
+import { EXECUTOR_ENV } from "../../src/actors/executor-driver/environment.js";
+import { isTerminal } from "../../src/actors/task-states.js";
+import { testLogger } from "../../src/runtime/log.js";
+import { Pid } from "../../src/runtime/pid.js";
+import { ActorSystem } from "../../src/runtime/system.js";
+import { TypeRegistry } from "../../src/runtime/types.js";
+import { SimCluster, SimScheduler, type SimAgent, type SimMaster } from "../fault-tolerance/sim-cluster.js";
+import { FakeContainerizer } from "../support/fake-containerizer.js";
+import type { RecordingSink } from "../master/harness.js";
+
+export interface WorldOptions {
+  masters?: number;
+  agents?: number;
+}
+
+/** A host running an agent (or not, while crashed); its containers outlive the agent. */
+export interface AgentHost {
+  address: string;
+  dir: string;
+  containerizer: FakeContainerizer;
+  /** The running agent, undefined while crashed. */
+  node: SimAgent | undefined;
+  restarts: number;
+}
+
+export class SimWorld {
+  readonly hosts = new Map<string, AgentHost>();
+  readonly frameworks: SimFramework[] = [];
+
+  private constructor(
+    readonly c: SimCluster,
+    private readonly dir: string,
+  ) {}
+
+  static async start(seed: number, options: WorldOptions = {}): Promise<SimWorld> {
+    const c = await SimCluster.start(seed, { masters: options.masters ?? 1, agents: 0 });
+    const w = new SimWorld(c, await mkdtemp(join(tmpdir(), "dcos-sim-")));
+    for (let i = 1; i <= (options.agents ?? 2); i++) {
+      const address = `a${i}:5051`;
+      w.hosts.set(address, { address, dir: join(w.dir, `a${i}`), containerizer: new FakeContainerizer(), node: undefined, restarts: 0 });
+      await w.startAgent(address);
+    }
+    return w;
+  }
+
+  get seed(): number {
+    return this.c.seed;
+  }
+
+  host(address: string): AgentHost {
+    const h = this.hosts.get(address);
+    if (!h) throw new Error(`No agent host ${address}`);
+    return h;
+  }
+
+  /** Starts the host's agent on its work dir (a restart recovers from the checkpoints there). */
+  async startAgent(address: string): Promise<SimAgent> {
+    const h = this.host(address);
+    if (h.node) throw new Error(`Agent ${address} is already running`);
+    const types = new TypeRegistry().addFile(file_dcos_v1_internal).addFile(file_dcos_v1_raft);
+    const system = new ActorSystem({ clock: this.c.clock, transport: this.c.net.transport(address), logger: testLogger(), types });
+    await system.start();
+    const masters = this.c.addresses.map((a) => new Pid("master", a));
+    const agent = system.spawn(
+      new Agent({
+        master: masters[0]!,
+        masters,
+        workDir: h.dir,
+        containerizer: h.containerizer,
+        executorEndpoint: "127.0.0.1:1",
+        hostFacts: { cpus: 4, memBytes: 8 * 1024 ** 3, diskBytes: 100 * 1024 ** 3 },
+        hostname: address.split(":")[0]!,
+        random: this.c.random.fork(),
+        bootId: async () => "sim-boot",
+      }),
+    );
+    // Containers that already ended have no executor to reconnect; the live ones do (SimCluster subscribes them).
+    const ended = h.containerizer.launched.map((l) => l.id).filter((id) => !h.containerizer.containers().includes(id));
+    const node: SimAgent = { address, system, agent, containerizer: h.containerizer, subscribed: new Set(ended) };
+    h.node = node;
+    this.c.agents.push(node);
+    return node;
+  }
+
+  /** kill -9 of the agent process: its node is gone at once, its containers keep running. */
+  async crashAgent(address: string): Promise<void> {
+    const h = this.host(address);
+    const node = h.node;
+    if (!node) return;
+    h.node = undefined;
+    this.c.agents.splice(this.c.agents.indexOf(node), 1);
+    this.c.net.crash(address);
+    await node.system.stop();
+  }
+
+  async restartAgent(address: string): Promise<SimAgent> {
+    await this.crashAgent(address);
+    this.host(address).restarts++;
+    return this.startAgent(address);
+  }
+
+  /** Where task `taskId` runs: its host and container id (a command task's executor id is its task id). */
+  container(taskId: string): { host: AgentHost; id: string } | undefined {
+    for (const host of this.hosts.values()) {
+      const c = host.containerizer.launched.find((l) => l.env?.[EXECUTOR_ENV.executorId] === taskId);
+      if (c) return { host, id: c.id };
+    }
+    return undefined;
+  }
+
+  /** Every container launch, counted per task id. */
+  launchesPerTask(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const host of this.hosts.values()) {
+      for (const l of host.containerizer.launched) {
+        const id = l.env?.[EXECUTOR_ENV.executorId] ?? `?${l.id}`;
+        out.set(id, (out.get(id) ?? 0) + 1);
+      }
+    }
+    return out;
+  }
+
+  /** Tasks whose container still runs. */
+  liveTasks(): Set<string> {
+    const out = new Set<string>();
+    for (const host of this.hosts.values()) {
+      const live = new Set(host.containerizer.containers());
+      for (const l of host.containerizer.launched) if (live.has(l.id)) out.add(l.env?.[EXECUTOR_ENV.executorId] ?? "");
+    }
+    return out;
+  }
+
+  /**
+   * The task's executor reports `state` (through its running agent, if any) and its
+   * container exits: what a command executor does when its command ends.
+   */
+  async endTask(taskId: string, state = TaskState.FINISHED): Promise<void> {
+    const where = this.container(taskId);
+    if (!where) throw new Error(`Task ${taskId} was never launched`);
+    const node = where.host.node;
+    const frameworkId = where.host.containerizer.launched.find((l) => l.id === where.id)?.env?.[EXECUTOR_ENV.frameworkId] ?? "";
+    if (node) {
+      const status = create(TaskStatusSchema, { taskId: { value: taskId }, state, uuid: newUuid() });
+      const sent = this.c.pending(node.agent.update(create(ExecutorServiceUpdateRequestSchema, { frameworkId: { value: frameworkId }, executorId: { value: taskId }, status })));
+      await this.c.until(() => sent.done, `the executor's ${TaskState[state]} for ${taskId} reaches the agent`, 5_000);
+    }
+    where.host.containerizer.exit(where.id, state === TaskState.FINISHED ? 0 : 1);
+  }
+
+  /** Moves clock time by `ms` in steps of `stepMs` (coarse steps for long timeouts). */
+  async run(ms: number, stepMs = 100): Promise<void> {
+    const end = this.c.clock.now() + ms;
+    while (this.c.clock.now() < end) await this.c.step(Math.min(stepMs, end - this.c.clock.now()));
+  }
+
+  /** Steps (of `stepMs`) until pred holds, or fails naming what was awaited and the seed. */
+  async until(pred: () => boolean, what: string, withinMs = 30_000, stepMs = 100): Promise<void> {
+    const deadline = this.c.clock.now() + withinMs;
+    while (!pred()) {
+      if (this.c.clock.now() >= deadline) throw new Error(`Not within ${withinMs} ms of clock time: ${what} (seed ${this.seed})`);
+      await this.c.step(stepMs);
+    }
+  }
+
+  leader(): SimMaster | undefined {
+    const l = this.c.leading();
+    return l.length === 1 ? l[0] : undefined;
+  }
+
+  framework(name: string, failoverTimeoutSeconds = 3600, partitionAware = false): SimFramework {
+    const f = new SimFramework(this, new SimScheduler(this.c, name, failoverTimeoutSeconds, partitionAware));
+    this.frameworks.push(f);
+    return f;
+  }
+
+  async stop(): Promise<void> {
+    await this.c.stop();
+    await rm(this.dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
+  }
+}
+
+/** A scheduler whose history spans its subscriptions; it acknowledges each update once. */
+export class SimFramework {
+  private readonly sinks: RecordingSink[] = [];
+  private readonly acked = new Set<string>();
+  private readonly usedOffers = new Set<string>();
+  private nextTask = 1;
+
+  constructor(
+    private readonly w: SimWorld,
+    readonly s: SimScheduler,
+  ) {}
+
+  get name(): string {
+    return this.s.name;
+  }
+
+  get subscribed(): boolean {
+    return this.s.master !== undefined && !this.s.sink.closed && this.s.master.group.master.leading;
+  }
+
+  async subscribe(within = 30_000): Promise<void> {
+    await this.s.subscribe(within);
+    if (!this.sinks.includes(this.s.sink)) this.sinks.push(this.s.sink);
+  }
+
+  /** The scheduler process goes away: its stream closes (the master starts its failover timeout). */
+  async disconnect(): Promise<void> {
+    const m = this.s.master;
+    if (!m) return;
+    this.s.master = undefined;
+    const closed = this.w.c.pending(m.facade.streamClosed(this.s.frameworkId, this.s.streamId));
+    await this.w.c.until(() => closed.done, `${this.name}'s stream closed`, 5_000);
+  }
+
+  /** Every update received on every subscription, in order. */
+  updates(): TaskStatus[] {
+    return this.sinks.flatMap((s) => s.updates());
+  }
+
+  /** The latest state each task was reported in. */
+  states(): Map<string, TaskState> {
+    const out = new Map<string, TaskState>();
+    for (const u of this.updates()) out.set(u.taskId!.value, u.state);
+    return out;
+  }
+
+  /** Tasks reported in a terminal state at least once. */
+  terminal(): Set<string> {
+    return new Set(this.updates().filter((u) => isTerminal(u.state)).map((u) => u.taskId!.value));
+  }
+
+  /** Launches a new task on an unused offer of the current subscription; its id, or undefined without one. */
+  async launch(): Promise<string | undefined> {
+    if (!this.subscribed) return undefined;
+    const offer: Offer | undefined = this.s.sink.offers().find((o) => !this.usedOffers.has(o.id!.value) && !this.rescinded(o.id!.value));
+    if (!offer) return undefined;
+    this.usedOffers.add(offer.id!.value);
+    const taskId = `${this.name}-t${this.nextTask++}`;
+    const done = this.w.c.pending(this.s.accept(offer, taskId, "cpus:0.5;mem:64"));
+    await this.w.c.until(() => done.done, `${this.name} accepting an offer`, 5_000);
+    return done.error === undefined ? taskId : undefined;
+  }
+
+  private rescinded(offerId: string): boolean {
+    return this.s.sink.of("rescind").some((r) => r.offerId?.value === offerId);
+  }
+
+  /** Acknowledges what was not yet acknowledged (errors, e.g. from a deposed master, are left to a retry). */
+  async acknowledge(): Promise<void> {
+    if (!this.subscribed) return;
+    for (const u of this.s.sink.updates()) {
+      const key = `${u.taskId!.value}/${Buffer.from(u.uuid).toString("hex")}`;
+      if (u.uuid.length === 0 || this.acked.has(key)) continue;
+      const m = this.s.master!;
+      const ack = this.w.c.pending(
+        m.facade.acknowledge(create(AcknowledgeRequestSchema, { frameworkId: { value: this.s.frameworkId }, streamId: this.s.streamId, agentId: u.agentId, taskId: u.taskId, uuid: u.uuid })),
+      );
+      await this.w.c.until(() => ack.done, `${this.name} acknowledging`, 5_000);
+      if (ack.error === undefined) this.acked.add(key);
+    }
+  }
+
+  async reconcile(): Promise<void> {
+    if (!this.subscribed) return;
+    const done = this.w.c.pending(this.s.reconcile());
+    await this.w.c.until(() => done.done, `${this.name} reconciling`, 5_000);
+  }
+}
