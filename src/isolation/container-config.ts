@@ -6,6 +6,7 @@
 import { isAbsolute } from "node:path";
 import { Code, DcosError } from "../runtime/error.js";
 import type { ContainerConfig } from "./containerizer.js";
+import { validateVolumes } from "./volumes.js";
 
 const ID_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const MAX_ID_LENGTH = 200;
@@ -67,6 +68,7 @@ export function validateConfig(config: ContainerConfig): void {
   if (config.sandbox === undefined) throw new DcosError(Code.INVALID_ARGUMENT, `Invalid container config for ${config.id}: sandbox is required`);
   validatePath("stdoutPath", config.stdoutPath);
   validatePath("stderrPath", config.stderrPath);
+  validateVolumes(config.id, config.volumes);
   for (const [k, v] of Object.entries(config.env ?? {})) {
     if (!ENV_NAME.test(k) || typeof v !== "string" || hasNul(v)) {
       throw new DcosError(Code.INVALID_ARGUMENT, `Invalid environment variable ${JSON.stringify(k)} for container ${config.id}`);

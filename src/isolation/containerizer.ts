@@ -8,6 +8,8 @@
  * ContainerConfig, and checkpoints ContainerState as JSON.
  */
 
+import type { ContainerVolume } from "./volumes.js";
+
 export type ContainerId = string;
 
 /** What the container was given. Isolators enforce what they can; posix enforces none. */
@@ -34,6 +36,11 @@ export interface ContainerConfig {
   /** Run as this user (name or numeric uid); only an agent running as root may ask for it. */
   user?: string;
   resources?: ContainerResources;
+  /**
+   * Host directories the container sees at a container path (persistent volumes): bind
+   * mounts under the namespaces isolator, symlinks in the sandbox otherwise (volumes.ts).
+   */
+  volumes?: readonly ContainerVolume[];
   /** Where stdout and stderr are appended; default `<sandbox>/stdout` and `<sandbox>/stderr`. */
   stdoutPath?: string;
   stderrPath?: string;

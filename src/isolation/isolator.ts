@@ -22,6 +22,13 @@ export interface Isolator {
   /** "cgroups", "namespaces" (as in the flag and in ContainerState.isolators). */
   readonly name: string;
 
+  /**
+   * True when the isolator shows the config's volumes to the container itself (namespaces:
+   * bind mounts in its mount namespace); without one, the containerizer links them into
+   * the sandbox.
+   */
+  readonly mountsVolumes?: boolean;
+
   /** Before the launcher is spawned: create what the container needs and apply its limits. */
   prepare(config: ContainerConfig): Promise<void>;
 

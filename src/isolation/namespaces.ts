@@ -4,21 +4,29 @@
  * task's. It uses util-linux's `unshare --pid --fork --mount-proc`: the recorder (see
  * launcher.ts) becomes the namespace's init, so when it ends, the kernel kills whatever
  * is left in the namespace; `--kill-child` ends the namespace if unshare itself is killed.
+ *
+ * The container's volumes (persistent volumes) are bind-mounted inside its mount namespace
+ * before the command starts (volumes.ts); the mounts are private to the namespace and go
+ * away with it, the volume directories stay.
  */
 import type { ContainerConfig, ContainerId, ContainerState } from "./containerizer.js";
 import { hostCommand } from "./host-command.js";
 import type { Isolator } from "./isolator.js";
+import { prepareMountPoints, volumeMountArgs } from "./volumes.js";
 
 export const UNSHARE_OPTIONS: readonly string[] = ["--pid", "--fork", "--mount-proc", "--kill-child", "--"];
 
 export class NamespacesIsolator implements Isolator {
   readonly name = "namespaces";
+  readonly mountsVolumes = true;
   private readonly unshare = hostCommand("unshare", "util-linux");
 
-  async prepare(_config: ContainerConfig): Promise<void> {}
+  async prepare(config: ContainerConfig): Promise<void> {
+    await prepareMountPoints(config.sandbox, config.volumes ?? []);
+  }
 
-  launchPrefix(_config: ContainerConfig): string[] {
-    return [this.unshare, ...UNSHARE_OPTIONS];
+  launchPrefix(config: ContainerConfig): string[] {
+    return [this.unshare, ...UNSHARE_OPTIONS, ...volumeMountArgs(config.sandbox, config.volumes ?? [])];
   }
 
   async isolate(_id: ContainerId, _pid: number): Promise<void> {}

@@ -37,6 +37,7 @@ import { bootId, isAlive, readStat, type ProcStat } from "./proc.js";
 import { killSession, sessionProcesses, signalEach, sumProcesses } from "./process-session.js";
 import { hostCommand } from "./host-command.js";
 import { isRoot, resolveUser, type UserIds } from "./users.js";
+import { linkVolumes } from "./volumes.js";
 
 export enum ContainerPhase {
   LAUNCHING = "LAUNCHING",
@@ -158,6 +159,8 @@ export class PosixContainerizer implements Containerizer {
     await rm(c.state.runtimeDir, { recursive: true, force: true });
     await mkdir(c.state.runtimeDir, { recursive: true, mode: 0o700 });
     for (const isolator of this.isolators) await isolator.prepare(config);
+    // Without a mount namespace a bind mount would be the host's: volumes are symlinks then (volumes.ts).
+    if (!this.isolators.some((i) => i.mountsVolumes)) await linkVolumes(config.sandbox, config.volumes ?? []);
 
     const stdoutPath = config.stdoutPath ?? join(config.sandbox, "stdout");
     const stderrPath = config.stderrPath ?? join(config.sandbox, "stderr");

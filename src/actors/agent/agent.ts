@@ -70,7 +70,7 @@ import { linuxBootId, readCheckpointedBootId, rebootedSince, writeBootId } from 
 import { reregistration } from "./reregistration.js";
 import { AckOutcome, StatusUpdateManager } from "./status-update-manager.js";
 import { statusUpdate, wrapStatus } from "./status-update.js";
-import { linkVolumes, taskVolumes, type TaskVolume } from "./volumes.js";
+import { taskVolumes } from "./volumes.js";
 import { applyCheckpointed, readCheckpointedResources, syncVolumes, writeCheckpointedResources } from "./checkpointed-resources.js";
 import { Resources } from "../../resources/index.js";
 import { isTerminal, taskStateName } from "../task-states.js";
@@ -492,12 +492,10 @@ export class Agent extends Actor implements ExecutorApi {
   private launchExecutor(fw: FrameworkRecord, ex: ExecutorRecord, tasks: TaskInfo[]): void {
     const resources: Resource[] = [...ex.info.resources, ...tasks.flatMap((t) => t.resources)];
     let config;
-    let volumes: TaskVolume[] = [];
     try {
       if (ex.kind === "docker") {
         config = dockerTaskConfig({ task: tasks[0]!, frameworkId: fw.id, agentId: this.agentId, containerId: ex.containerId, sandbox: ex.sandbox, workDir: this.opts.workDir, resources });
       } else {
-        volumes = taskVolumes(this.opts.workDir, resources);
         config = executorContainerConfig({
           kind: ex.kind,
           info: ex.info,
@@ -509,14 +507,13 @@ export class Agent extends Actor implements ExecutorApi {
           resources,
           switchUser: this.opts.switchUser ?? false,
         });
+        config.volumes = taskVolumes(this.opts.workDir, resources);
       }
     } catch (err) {
       this.queueMicro(() => this.launchFailed(fw, ex, err));
       return;
     }
-    const launched = mkdir(ex.sandbox, { recursive: true })
-      .then(() => linkVolumes(ex.sandbox, volumes))
-      .then(() => this.opts.containerizer.launch(config));
+    const launched = mkdir(ex.sandbox, { recursive: true }).then(() => this.opts.containerizer.launch(config));
     this.defer(
       launched,
       (state) => {

@@ -5,19 +5,21 @@
  *
  * (a hierarchical role "a/b" becomes the one component "a%2Fb"), created when the master
  * checkpoints the CREATE, kept when tasks end, removed on DESTROY. A task using the volume
- * sees it at the volume's container path: a Docker bind for docker tasks; for posix tasks a
- * symlink `<sandbox>/<container path>` (posix tasks share the host's mount namespace, so a
- * bind mount would be visible to everyone; the container path must then be relative).
+ * sees it at the volume's container path: a Docker bind for docker tasks; a bind mount in the
+ * task's own mount namespace under the namespaces isolator; for plain posix tasks a symlink
+ * `<sandbox>/<container path>` (they share the host's mount namespace, so a bind mount
+ * would be visible to everyone; the container path must then be relative). The
+ * containerizer does the mounting or linking (src/isolation/volumes.ts).
  *
  * Bad paths are refused with INVALID_ARGUMENT before anything touches the disk: ids that
  * are not one path component, and container paths with '..' that would escape the sandbox.
  */
-import { lstat, mkdir, rm, symlink } from "node:fs/promises";
-import { dirname, isAbsolute, join, normalize, relative, sep } from "node:path";
+import { isAbsolute, join, normalize, relative, sep } from "node:path";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Volume_Mode } from "../../gen/dcos/v1/resources_pb.js";
 import { reservationRole } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
+import type { ContainerVolume } from "../../isolation/volumes.js";
 
 const ID = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
@@ -57,12 +59,7 @@ export function isPersistentVolume(r: Resource): boolean {
 }
 
 /** A volume a task uses: where it lives and where the task sees it. */
-export interface TaskVolume {
-  id: string;
-  hostPath: string;
-  containerPath: string;
-  readOnly: boolean;
-}
+export type TaskVolume = ContainerVolume;
 
 /** The persistent volumes among a task's resources. */
 export function taskVolumes(workDir: string, resources: readonly Resource[]): TaskVolume[] {
@@ -72,23 +69,4 @@ export function taskVolumes(workDir: string, resources: readonly Resource[]): Ta
     containerPath: r.disk!.volume!.containerPath,
     readOnly: r.disk!.volume!.mode === Volume_Mode.RO,
   }));
-}
-
-/** For a posix task: `<sandbox>/<container path>` → the volume directory. */
-export async function linkVolumes(sandbox: string, volumes: readonly TaskVolume[]): Promise<void> {
-  for (const v of volumes) {
-    if (isAbsolute(v.containerPath)) {
-      throw new DcosError(
-        Code.INVALID_ARGUMENT,
-        `Volume ${v.id} has the absolute container path '${v.containerPath}': tasks of the posix containerizer see volumes in their sandbox, use a relative path (or a Docker container)`,
-      );
-    }
-    const link = join(sandbox, v.containerPath);
-    await mkdir(v.hostPath, { recursive: true });
-    await mkdir(dirname(link), { recursive: true });
-    const existing = await lstat(link).catch(() => undefined);
-    if (existing?.isSymbolicLink()) await rm(link);
-    else if (existing) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot show volume ${v.id} at ${link}: something else is there`);
-    await symlink(v.hostPath, link);
-  }
 }
