@@ -36,19 +36,7 @@ describe("Agent restart (real processes in network namespaces)", () => {
     const beforeRestart = c.framework.updates.length;
     const restarted = await c.startAgent(2);
     await restarted.waitForLine(new RegExp(`(Registered with master \\S+ as agent ${agentId})`), "the agent to come back with its id");
-    let asked = 0;
-    await waitFor(
-      async () => {
-        const running = c.framework.updates.slice(beforeRestart).find((u) => u.taskId?.value === taskId && u.state === TaskState.RUNNING);
-        if (!running && Date.now() - asked > 1_000) {
-          asked = Date.now();
-          await c.framework.reconcile(taskId).catch(() => undefined);
-        }
-        return running;
-      },
-      `the framework to hear its task RUNNING after the restart (states: ${c.framework.describe(taskId)})\n${c.logs()}`,
-      30_000,
-    );
+    await c.framework.reconciledAs(taskId, TaskState.RUNNING, beforeRestart, 30_000, () => c.logs());
     assert.ok(await sleeping(pid), "the same task process runs: it was recovered, not relaunched");
     const states = c.framework.updates.filter((u) => u.taskId?.value === taskId).map((u) => u.state);
     assert.ok(!states.some(isTerminal), `the task never ended (states: ${c.framework.describe(taskId)})`);

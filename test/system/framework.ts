@@ -68,16 +68,40 @@ export class TestFramework {
   /** Waits for an update of the task in one of `states` after the first `since` updates. */
   waitForState(taskId: string, states: TaskState | TaskState[], timeoutMs: number, since = 0): Promise<TaskStatus> {
     const wanted = Array.isArray(states) ? states : [states];
-    return waitFor(
-      () => this.updates.slice(since).find((u) => u.taskId?.value === taskId && wanted.includes(u.state)),
-      `task ${taskId} to be ${wanted.map(taskStateName).join(" or ")} (updates so far: ${this.describe(taskId)})`,
-      timeoutMs,
-    );
+    const found = waitFor(() => this.updates.slice(since).find((u) => u.taskId?.value === taskId && wanted.includes(u.state)), `task ${taskId} to be ${wanted.map(taskStateName).join(" or ")}`, timeoutMs);
+    return this.explained(found, taskId, () => "");
   }
 
   /** Asks the master for the task's state (explicit reconciliation). */
   reconcile(taskId: string): Promise<void> {
     return this.driver.reconcile([{ taskId: { value: taskId }, agentId: { value: this.agentOf(taskId) } }]);
+  }
+
+  /** Reconciles the task every second until an update after the first `since` says `state`; `context` goes into the timeout's message. */
+  reconciledAs(taskId: string, state: TaskState, since: number, timeoutMs: number, context: () => string = () => ""): Promise<TaskStatus> {
+    let asked = 0;
+    const found = waitFor(
+      async () => {
+        const found = this.updates.slice(since).find((u) => u.taskId?.value === taskId && u.state === state);
+        if (!found && Date.now() - asked > 1_000) {
+          asked = Date.now();
+          await this.reconcile(taskId).catch(() => undefined);
+        }
+        return found;
+      },
+      `task ${taskId} reconciled as ${taskStateName(state)}`,
+      timeoutMs,
+    );
+    return this.explained(found, taskId, context);
+  }
+
+  /** A timeout says which states the task went through, and the context (e.g. the processes' logs). */
+  private async explained(found: Promise<TaskStatus>, taskId: string, context: () => string): Promise<TaskStatus> {
+    try {
+      return await found;
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; the task's states: ${this.describe(taskId) || "none"}\n${context()}`);
+    }
   }
 
   /** Asks the master to kill the task. */

@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { isTerminal } from "../../src/actors/task-states.js";
-import { waitFor } from "../support/wait.js";
 import { SystemCluster, sleeping } from "./system-cluster.js";
 
 /** 3 missed 1 s pings plus the registry write; generous for a noisy machine. */
@@ -29,24 +28,6 @@ describe("Partitions between hosts (real processes in network namespaces)", () =
     await c?.stop();
   });
 
-  /** Reconciles the task every second until the framework hears it RUNNING after update `since`. */
-  function reconciledRunning(taskId: string, since: number): Promise<unknown> {
-    let last = 0;
-    return waitFor(
-      async () => {
-        const running = c.framework.updates.slice(since).find((u) => u.taskId?.value === taskId && u.state === TaskState.RUNNING);
-        if (running) return running;
-        if (Date.now() - last > 1_000) {
-          last = Date.now();
-          await c.framework.reconcile(taskId).catch(() => undefined);
-        }
-        return undefined;
-      },
-      `task ${taskId} reconciled as TASK_RUNNING (states: ${c.framework.describe(taskId)})\n${c.logs()}`,
-      BACK_WITHIN_MS,
-    );
-  }
-
   /** Runs a long task on `host`, cuts the host off with `cut`, checks, restores with `restore`, checks. */
   async function partitionAndHeal(taskId: string, host: number, cut: () => Promise<unknown>, restore: () => Promise<unknown>): Promise<void> {
     await c.framework.launch(taskId, c.hostname(host), c.longTask(taskId));
@@ -62,7 +43,7 @@ describe("Partitions between hosts (real processes in network namespaces)", () =
 
     const beforeHeal = c.framework.updates.length;
     await restore();
-    await reconciledRunning(taskId, beforeHeal);
+    await c.framework.reconciledAs(taskId, TaskState.RUNNING, beforeHeal, BACK_WITHIN_MS, () => c.logs());
     assert.ok(await sleeping(pid), "the same task process still runs: nothing was relaunched");
     const states = c.framework.updates.filter((u) => u.taskId?.value === taskId).map((u) => u.state);
     assert.ok(!states.some(isTerminal), `the task never ended (states: ${c.framework.describe(taskId)})`);
