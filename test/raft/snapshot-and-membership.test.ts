@@ -154,6 +154,17 @@ describe("Raft membership changes, one server at a time", () => {
     assert.deepEqual(c.node("c").sm.data(), c.node("a").sm.data());
   });
 
+  it("a new server that has no membership yet does not vote", () => {
+    const c = new TestCluster(["a", "b", "c"], { preVote: false, checkQuorum: false });
+    c.add("d");
+    c.node("a").raft.campaign();
+    const request = c.node("a").raft.ready().messages.find((m) => m.to === "b")!;
+    c.node("d").raft.step({ ...request, to: "d" });
+    const answer = c.node("d").raft.ready().messages[0]!;
+    assert.equal(answer.body.case, "voteResponse");
+    assert.equal(answer.body.case === "voteResponse" && answer.body.value.granted, false);
+  });
+
   it("a membership entry truncated from a follower's log is undone there", () => {
     const c = new TestCluster(["a", "b", "c"], { preVote: false, checkQuorum: false });
     c.elect("a");

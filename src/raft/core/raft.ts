@@ -491,12 +491,19 @@ export class Raft {
       (this.voteValue === "" && this.leaderValue === "") ||
       (req.preVote && term > this.termValue);
     const upToDate = this.log.isUpToDate(Number(req.lastLogIndex), Number(req.lastLogTerm));
-    const granted = canVote && upToDate;
+    // A new server that has not received any membership yet is nobody's voter.
+    const granted = canVote && upToDate && !this.membership().isEmpty();
     const kind = req.preVote ? "pre-vote" : "vote";
     this.logger.debug(
       { candidate: m.from, term, granted, vote: this.voteValue, leader: this.leaderValue },
       `Raft ${this.id}: ${granted ? "grants" : "rejects"} ${kind} for ${m.from} in term ${term}` +
-        (granted ? "" : canVote ? " (its log is behind)" : ` (already voted for ${this.voteValue || "none"} / leader ${this.leaderValue || "none"})`),
+        (granted
+          ? ""
+          : !canVote
+            ? ` (already voted for ${this.voteValue || "none"} / leader ${this.leaderValue || "none"})`
+            : upToDate
+              ? " (this member has no membership yet)"
+              : " (its log is behind)"),
     );
     if (granted) {
       this.stats.votesGranted++;

@@ -24,7 +24,7 @@ describe("Raft randomized simulation", () => {
     });
   }
 
-  it("5 members with membership changes (remove, re-add as a learner with an empty disk, promote) under the same faults", () => {
+  it("5 members with membership changes (remove a voter, add a new server as a learner, promote it) under the same faults", () => {
     let changes = 0;
     for (const seed of seeds(30)) {
       const options: SimOptions = { seed, members: 5, membershipEveryMs: 60 };

@@ -20,7 +20,7 @@ export class SimMember {
   write: { ready: Ready; doneAt: number } | undefined;
   restartAt = 0;
   nextTickAt: number;
-  constructor(public node: TestNode, tickPhase: number) {
+  constructor(readonly node: TestNode, tickPhase: number) {
     this.nextTickAt = tickPhase;
   }
   get id(): string {
@@ -58,8 +58,8 @@ export interface SimOptions {
   partitionEveryMs?: number;
   transferEveryMs?: number;
   compactEveryMs?: number;
-  /** Mean milliseconds between membership changes (0: none): remove a voter, add a
-   *  removed member back as a learner with an empty disk, promote a caught-up learner. */
+  /** Mean milliseconds between membership changes (0: none): remove a voter, add a new
+   *  server as a learner, promote a learner. */
   membershipEveryMs?: number;
   tickMs?: number;
   /** Options of every member's core (e.g. preVote, checkQuorum). */
@@ -95,9 +95,7 @@ export class Simulation {
   readonly members: SimMember[] = [];
   readonly applied = new AppliedRecord();
   readonly options: Required<SimOptions>;
-  private readonly net = new EventQueue<{ m: RaftMessage; sentAt: number }>();
-  /** When a member last came back as a new server (its old connections' messages are gone). */
-  private readonly wipedAt = new Map<string, number>();
+  private readonly net = new EventQueue<RaftMessage>();
   private cut = new Set<string>();
   private healAt = 0;
   private readonly leaderOfTerm = new Map<number, string>();
@@ -120,12 +118,7 @@ export class Simulation {
     this.options = { ...DEFAULTS, ...options };
     this.rng = new Random(options.seed);
     const ids = Array.from({ length: options.members }, (_, i) => `n${i + 1}`);
-    for (const id of ids) {
-      const node = new TestNode(id, new MemoryStorage(), { ...this.options.raft, seed: this.rng.int(1 << 30), peers: ids });
-      const member = new SimMember(node, this.rng.int(this.options.tickMs));
-      node.onApply = (e) => this.onApply(member, e);
-      this.members.push(member);
-    }
+    for (const id of ids) this.addMember(id, ids);
   }
 
   /** The members of the group as the leader (or else anyone) sees it; removed ones are out. */
@@ -250,16 +243,21 @@ export class Simulation {
     this.stats.transfers++;
   }
 
+  /**
+   * One membership change: promote a learner, add a new server (a new id, empty disk) as
+   * a learner, or remove a voter (it keeps running with its stale configuration, as a
+   * removed server does until it is shut down).
+   */
   private changeMembership(): void {
     const l = this.leader();
     if (!l) return;
     const raft = l.node.raft;
     const m = raft.membership();
     const learner = [...m.learners][0];
-    const removed = this.members.filter((x) => !m.has(x.id));
+    const id = `n${this.members.length + 1}`;
     let change: { type: RaftMembershipChangeType; member: string } | undefined;
     if (learner !== undefined) change = { type: RaftMembershipChangeType.PROMOTE, member: learner };
-    else if (removed.length > 0 && this.rng.chance(0.6)) change = { type: RaftMembershipChangeType.ADD_LEARNER, member: this.rng.pick(removed).id };
+    else if (m.voters.size < this.options.members && this.rng.chance(0.6)) change = { type: RaftMembershipChangeType.ADD_LEARNER, member: id };
     else if (m.voters.size > 3) change = { type: RaftMembershipChangeType.REMOVE, member: this.rng.pick([...m.voters]) };
     if (!change) return;
     try {
@@ -269,20 +267,15 @@ export class Simulation {
       if (!DcosError.is(e)) throw e; // in progress, not caught up, not leader: try later
       return;
     }
-    // Accepted, so its removal is committed: it may come back with an empty disk.
-    if (change.type === RaftMembershipChangeType.ADD_LEARNER) this.replaceWithEmpty(this.member(change.member)!);
+    if (change.type === RaftMembershipChangeType.ADD_LEARNER) this.addMember(id, []);
   }
 
-  /** A removed member comes back as a new server under the same id: empty disk, nothing
-   *  applied; messages in flight to the old server are lost, those from it may arrive. */
-  private replaceWithEmpty(m: SimMember): void {
-    this.wipedAt.set(m.id, this.now);
-    const incarnation = m.node.incarnation + 1;
-    m.write = undefined;
-    m.node = new TestNode(m.id, new MemoryStorage(), { ...this.options.raft, seed: this.rng.int(1 << 30) });
-    m.node.incarnation = incarnation;
-    m.node.onApply = (e) => this.onApply(m, e);
-    this.workload.onReset(m);
+  private addMember(id: string, peers: string[]): SimMember {
+    const node = new TestNode(id, new MemoryStorage(), { ...this.options.raft, seed: this.rng.int(1 << 30), ...(peers.length > 0 ? { peers } : {}) });
+    const member = new SimMember(node, this.now + this.rng.int(this.options.tickMs));
+    node.onApply = (e) => this.onApply(member, e);
+    this.members.push(member);
+    return member;
   }
 
   // ---- the network ----------------------------------------------------------------
@@ -297,18 +290,14 @@ export class Simulation {
     for (let i = 0; i < copies; i++) {
       let delay = this.rng.between(1, 4);
       if (this.rng.chance(o.reorder)) delay += this.rng.between(1, 30);
-      this.net.push(this.now + delay, { m, sentAt: this.now });
+      this.net.push(this.now + delay, m);
     }
   }
 
   private deliver(): void {
-    for (let e = this.net.popDue(this.now); e; e = this.net.popDue(this.now)) {
-      const m = e.m;
+    for (let m = this.net.popDue(this.now); m; m = this.net.popDue(this.now)) {
       const to = this.member(m.to);
-      // The new server did not open the old one's connections; the old one's answers may
-      // still arrive (the core must not take them for the new server's).
-      const stale = e.sentAt <= (this.wipedAt.get(m.to) ?? -1);
-      if (!to || !to.alive || stale || this.cut.has(`${m.from}>${m.to}`)) {
+      if (!to || !to.alive || this.cut.has(`${m.from}>${m.to}`)) {
         this.stats.dropped++;
         continue;
       }
