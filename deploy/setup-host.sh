@@ -10,6 +10,8 @@ declare -A NEEDED=(
   [chromium]=chromium
   [dockerd]=docker.io
   [busybox]=busybox-static
+  [ip]=iproute2
+  [iptables]=iptables
 )
 
 # dockerd: started when it is not running (no systemd in our VMs/containers). It sets the
