@@ -182,6 +182,13 @@ export class SimWorld {
     }
   }
 
+  /** Waits for the leader and for `agents` agents active at it. */
+  async ready(agents = this.hosts.size): Promise<SimMaster> {
+    const leader = await this.c.waitForLeader();
+    await this.until(() => this.c.activeAgents(leader) === agents, `${agents} agent(s) registered`);
+    return leader;
+  }
+
   leader(): SimMaster | undefined {
     const l = this.c.leading();
     return l.length === 1 ? l[0] : undefined;
@@ -279,6 +286,16 @@ export class SimFramework {
       await this.w.c.until(() => ack.done, `${this.name} acknowledging`, 5_000);
       if (ack.error === undefined) this.acked.add(key);
     }
+  }
+
+  /** Waits for an offer, launches a task on it, waits until it is RUNNING here and acknowledges. */
+  async launchRunning(): Promise<string> {
+    await this.w.until(() => this.s.sink.offers().some((o) => !this.usedOffers.has(o.id!.value)), `an offer for ${this.name}`);
+    const taskId = await this.launch();
+    if (!taskId) throw new Error(`${this.name} could not launch a task (seed ${this.w.seed})`);
+    await this.w.until(() => this.states().get(taskId) === TaskState.RUNNING, `${taskId} RUNNING at ${this.name}`);
+    await this.acknowledge();
+    return taskId;
   }
 
   async reconcile(): Promise<void> {

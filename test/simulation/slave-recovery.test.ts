@@ -21,15 +21,10 @@ afterEach(async () => {
 /** One agent, one framework, one task RUNNING and acknowledged. */
 async function runningTask(seed: number): Promise<{ w: SimWorld; f: SimFramework; taskId: string }> {
   const w = (world = await SimWorld.start(seed, { masters: 1, agents: 1 }));
-  await w.c.waitForLeader();
-  await w.until(() => w.c.activeAgents(w.leader()!) === 1, "the agent registered");
+  await w.ready();
   const f = w.framework("web");
   await f.subscribe();
-  await w.until(() => f.s.sink.offers().length > 0, "an offer");
-  const taskId = (await f.launch())!;
-  assert.ok(taskId, "launched a task");
-  await w.until(() => f.states().get(taskId) === TaskState.RUNNING, `${taskId} RUNNING at the scheduler`);
-  await f.acknowledge();
+  const taskId = await f.launchRunning();
   await w.until(() => w.host("a1:5051").node!.agent.executorOf(f.s.frameworkId, taskId) !== undefined, "the agent knows the executor");
   return { w, f, taskId };
 }
