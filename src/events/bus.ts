@@ -5,8 +5,7 @@
  * those that do I/O queue the event and return. A listener that throws is logged and
  * dropped from nothing else: the others still get the event.
  */
-import { create } from "@bufbuild/protobuf";
-import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
+import type { ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
 import type { Logger } from "../runtime/log.js";
 import type { ClusterEventKind } from "./kinds.js";
 
@@ -20,7 +19,8 @@ export class EventBus {
 
   /** Stamps the event with the next sequence number and hands it to every listener. */
   publish(source: string, timestampSeconds: number, kind: ClusterEventKind): ClusterEvent {
-    const event = create(ClusterEventSchema, { sequence: ++this.sequence, timestamp: timestampSeconds, source, kind });
+    // Every field is given, so the plain object is a complete message; create() would walk the kind again.
+    const event: ClusterEvent = { $typeName: "dcos.v1.ClusterEvent", sequence: ++this.sequence, timestamp: timestampSeconds, source, kind };
     for (const listener of this.listeners) {
       try {
         listener(event);
