@@ -15,6 +15,9 @@ import {
 import type { MasterCore } from "../actors/master/core.js";
 import type { MasterFacade } from "../actors/master/master-facade.js";
 import { quota, weights } from "../actors/master/operator-calls.js";
+import type { ResourceOperation } from "../actors/master/operations.js";
+import type { AgentID } from "../gen/dcos/v1/common_pb.js";
+import type { Resource } from "../gen/dcos/v1/resources_pb.js";
 import { ClusterUsage, agentEntry, frameworkEntry, stateResponse, taskGroups, visibleAgent } from "../actors/master/state-view.js";
 import { BusSubscription } from "../events/subscription.js";
 import type { Metrics } from "../metrics/registry.js";
@@ -66,7 +69,19 @@ function unaryCalls(o: OperatorServiceOptions): Record<Unary, (request: never) =
     updateWeights: async (r: { weightInfos: never }) => (await o.master.updateWeights(r.weightInfos), {}),
     getQuota: () => read((core) => ({ quotaInfos: quota(core) })),
     updateQuota: async (r: { quotaInfos: never }) => (await o.master.updateQuota(r.quotaInfos), {}),
+    reserveResources: (r: ResourcesRequest) => operate(o, "reserve", r.agentId?.value, r.resources),
+    unreserveResources: (r: ResourcesRequest) => operate(o, "unreserve", r.agentId?.value, r.resources),
+    createVolumes: (r: VolumesRequest) => operate(o, "create", r.agentId?.value, r.volumes),
+    destroyVolumes: (r: VolumesRequest) => operate(o, "destroy", r.agentId?.value, r.volumes),
   };
+}
+
+type ResourcesRequest = { agentId?: AgentID; resources: Resource[] };
+type VolumesRequest = { agentId?: AgentID; volumes: Resource[] };
+
+async function operate(o: OperatorServiceOptions, operation: ResourceOperation, agentId: string | undefined, resources: readonly Resource[]): Promise<object> {
+  await o.master.operateResources({ operation, agentId: agentId ?? "", resources });
+  return {};
 }
 
 function subscribeHandler(o: OperatorServiceOptions): grpc.handleServerStreamingCall<Message, Message> {

@@ -26,6 +26,7 @@ import type { EventSink, FrameworkRecord } from "./framework.js";
 import { removeFramework, streamClosed, streamStalled, subscribe, updateFramework, type Subscription } from "./frameworks.js";
 import type { Master } from "./master.js";
 import { updateQuota, updateWeights } from "./operator-calls.js";
+import { operatorOperation, type OperatorOperationRequest } from "./operator-operations.js";
 import { reconcile } from "./reconciliation.js";
 import { callerFramework, decline, frameworkMessage, kill, revive, shutdownExecutor, suppress } from "./scheduler-calls.js";
 import { acknowledge, acknowledgeBatch } from "./status-updates.js";
@@ -121,6 +122,11 @@ export class MasterFacade extends Facade<Master> {
   /** Operator: sets role quota (persisted in the registry). */
   updateQuota(infos: readonly QuotaInfo[]): Promise<void> {
     return this.call((m) => updateQuota(m.core, infos));
+  }
+
+  /** Operator: RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES, DESTROY_VOLUMES on an agent. */
+  operateResources(request: OperatorOperationRequest): Promise<void> {
+    return this.call((m) => operatorOperation(m.core, request));
   }
 
   /** Reads the master's state inside the actor (tests, the future /state endpoint). */

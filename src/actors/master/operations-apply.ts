@@ -36,12 +36,17 @@ export function operationContext(framework: FrameworkRecord, agent: AgentRecord)
     frameworkRoles: framework.info.roles,
     principal: framework.info.principal,
     agentTotal: Resources.of(agent.info.resources),
-    volumeUser: (id) => {
-      for (const t of agent.tasks.values()) {
-        if (!isTerminal(t.state) && t.resources.some((r) => isPersistentVolume(r) && r.disk!.persistence!.id === id)) return t.taskId?.value ?? "?";
-      }
-      return undefined;
-    },
+    volumeUser: volumeUserOn(agent),
+  };
+}
+
+/** The task (not terminal) on the agent that uses a persistent volume, if any. */
+export function volumeUserOn(agent: AgentRecord): (volumeId: string) => string | undefined {
+  return (id) => {
+    for (const t of agent.tasks.values()) {
+      if (!isTerminal(t.state) && t.resources.some((r) => isPersistentVolume(r) && r.disk!.persistence!.id === id)) return t.taskId?.value ?? "?";
+    }
+    return undefined;
   };
 }
 

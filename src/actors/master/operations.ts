@@ -28,6 +28,8 @@ export interface OperationContext {
   agentTotal: Resources;
   /** The task using a persistent volume on the agent, if any. */
   volumeUser: (volumeId: string) => string | undefined;
+  /** What the pool is, in messages; default "the offered resources". */
+  poolName?: string;
 }
 
 export interface Conversion {
@@ -61,8 +63,8 @@ function listOf(op: string, list: readonly Resource[], offeredRole: string | und
   });
 }
 
-function inOffer(op: string, pool: Resources, wanted: Resources): void {
-  if (!pool.contains(wanted)) invalid(`${op} of ${wanted} is not in the offered resources (${pool})`);
+function inOffer(op: string, pool: Resources, wanted: Resources, ctx: OperationContext): void {
+  if (!pool.contains(wanted)) invalid(`${op} of ${wanted} is not in ${ctx.poolName ?? "the offered resources"} (${pool})`);
 }
 
 function checkRole(op: string, r: Resource, ctx: OperationContext): void {
@@ -80,7 +82,7 @@ function reserve(list: Resource[], pool: Resources, ctx: OperationContext): Conv
     if (isPersistentVolume(r)) invalid(`RESERVE: ${r.name} is a persistent volume; reserve the disk, then CREATE the volume`);
   }
   const consumed = Resources.of(list.map(popReservation));
-  inOffer("RESERVE", pool, consumed);
+  inOffer("RESERVE", pool, consumed, ctx);
   return { operation: "reserve", consumed, converted: Resources.of(list) };
 }
 
@@ -91,7 +93,7 @@ function unreserve(list: Resource[], pool: Resources, ctx: OperationContext): Co
     if (isPersistentVolume(r)) invalid(`UNRESERVE: ${r.name} is persistent volume ${r.disk!.persistence!.id}; DESTROY it first`);
   }
   const consumed = Resources.of(list);
-  inOffer("UNRESERVE", pool, consumed);
+  inOffer("UNRESERVE", pool, consumed, ctx);
   return { operation: "unreserve", consumed, converted: Resources.of(list.map(popReservation)) };
 }
 
@@ -116,7 +118,7 @@ function createVolumes(list: Resource[], pool: Resources, ctx: OperationContext)
     }
   }
   const consumed = Resources.of(list.map(withoutVolume));
-  inOffer("CREATE", pool, consumed);
+  inOffer("CREATE", pool, consumed, ctx);
   return { operation: "create", consumed, converted: Resources.of(list) };
 }
 
@@ -127,7 +129,7 @@ function destroyVolumes(list: Resource[], pool: Resources, ctx: OperationContext
     const id = r.disk!.persistence!.id;
     const user = ctx.volumeUser(id);
     if (user !== undefined) invalid(`DESTROY: persistent volume '${id}' is in use by task ${user}`);
-    if (!pool.contains(Resources.of([r]))) invalid(`DESTROY of persistent volume '${id}' is not in the offered resources (${pool})`);
+    if (!pool.contains(Resources.of([r]))) invalid(`DESTROY of persistent volume '${id}' is not in ${ctx.poolName ?? "the offered resources"} (${pool})`);
   }
   return { operation: "destroy", consumed: Resources.of(list), converted: Resources.of(list.map(withoutVolume)) };
 }
