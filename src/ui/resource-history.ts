@@ -58,7 +58,8 @@ export class ResourceHistory {
     try {
       this.window.add({ ...(await this.o.sample()), time: this.o.clock.now() });
     } catch (err) {
-      this.o.logger?.warn({ err }, "Skipping a resource history sample: the master could not be read");
+      // A standby master cannot be read (it does not lead): expected, so not a warning.
+      this.o.logger?.debug({ err }, "Skipping a resource history sample: the master could not be read");
     }
     if (!this.stopped) this.timer = this.o.clock.setTimer(this.intervalMs, () => void this.tick());
   }
