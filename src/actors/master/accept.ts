@@ -7,7 +7,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { RunTaskGroupSchema, RunTaskSchema } from "../../gen/dcos/v1/internal_pb.js";
-import type { Offer, Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
+import { OperationState, type Offer, type Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
 import type { AcceptRequest } from "../../gen/dcos/v1/scheduler_pb.js";
 import { ExecutorInfoSchema, TaskSchema, TaskState, TaskStatus_Reason, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources } from "../../resources/index.js";
@@ -18,6 +18,7 @@ import type { FrameworkRecord } from "./framework.js";
 import { DEFAULT_REFUSE_SECONDS } from "./options.js";
 import { checkOffers, LaunchValidator, validateFilters } from "./validation.js";
 import { RESOURCE_OPERATIONS, convert } from "./operations.js";
+import { reportOperation } from "./operation-status.js";
 import { applyConversion, checkpointAgent, checkResourceOperations, isResourceOperation, operationContext, resourcesOf } from "./operations-apply.js";
 
 const SUPPORTED = new Set(["launch", "launch_group", ...RESOURCE_OPERATIONS]);
@@ -63,7 +64,9 @@ export function accept(core: MasterCore, framework: FrameworkRecord, request: Ac
   const refuseSeconds = request.filters?.refuseSeconds ?? DEFAULT_REFUSE_SECONDS;
   const operated = checked.problem === undefined ? core.agents.get(checked.offers[0]!.agentId!.value) : undefined;
   if (operated && request.operations.some(isResourceOperation)) {
-    checkResourceOperations(request.operations, offeredResources(checked.offers), operationContext(framework, operated));
+    checkResourceOperations(request.operations, offeredResources(checked.offers), operationContext(framework, operated), (op, why) =>
+      reportOperation(core, framework, op, operated.id, OperationState.ERROR, why),
+    );
   }
   for (const offer of checked.offers) core.offers.remove(offer.id!.value);
   core.changed();
@@ -72,6 +75,7 @@ export function accept(core: MasterCore, framework: FrameworkRecord, request: Ac
     for (const offer of checked.offers) core.recoverOffer(framework.id, offer.agentId!.value, offer.resources, 0);
     for (const op of request.operations) {
       for (const task of tasksOf(op)) refuse(core, framework, task, undefined, TaskState.DROPPED, TaskStatus_Reason.INVALID_OFFERS, checked.problem);
+      if (isResourceOperation(op)) reportOperation(core, framework, op, undefined, OperationState.ERROR, checked.problem);
     }
     return;
   }
@@ -97,8 +101,10 @@ export function accept(core: MasterCore, framework: FrameworkRecord, request: Ac
         validator.convert(c.consumed, c.converted);
         applyConversion(core, framework, agent, c);
         conversions++;
+        reportOperation(core, framework, op, agentId, OperationState.FINISHED, `${c.operation.toUpperCase()} applied on agent ${agentId}: ${c.consumed.unallocated()} -> ${c.converted.unallocated()}`);
       } catch (err) {
         core.drop("invalid_offers", `Dropping a ${op.kind.case?.toUpperCase()} of framework ${framework.id}: ${(err as Error).message}`);
+        reportOperation(core, framework, op, agentId, OperationState.ERROR, (err as Error).message);
       }
     } else if (op.kind.case === "launch") {
       for (const task of op.kind.value.taskInfos) {

@@ -54,7 +54,12 @@ export function volumeUserOn(agent: AgentRecord): (volumeId: string) => string |
  * Checks the accept's resource operations in order against the offered pool before anything
  * changes: the first invalid one throws INVALID_ARGUMENT (the offers stay outstanding).
  */
-export function checkResourceOperations(operations: readonly Offer_Operation[], offered: Resources, ctx: OperationContext): void {
+export function checkResourceOperations(
+  operations: readonly Offer_Operation[],
+  offered: Resources,
+  ctx: OperationContext,
+  refused: (op: Offer_Operation, message: string) => void = () => undefined,
+): void {
   let pool = offered;
   let total = ctx.agentTotal;
   operations.forEach((op, i) => {
@@ -64,6 +69,7 @@ export function checkResourceOperations(operations: readonly Offer_Operation[], 
       pool = pool.subtract(c.consumed).add(c.converted);
       total = total.subtract(c.consumed.unallocated()).add(c.converted.unallocated());
     } catch (err) {
+      refused(op, (err as Error).message);
       throw new DcosError(Code.INVALID_ARGUMENT, `operation #${i + 1}: ${(err as Error).message}`, { cause: err });
     }
   });
