@@ -7,14 +7,22 @@
  * Tasks launched together as a group (LAUNCH_GROUP) live and die together, as in Mesos's
  * default executor: when one fails or is killed, the others are killed. The executor exits
  * once every task has ended and its last update is stored by the agent.
+ *
+ * A task with a health check is probed once RUNNING (health-checker.ts): a change of
+ * health is a TASK_RUNNING update with `healthy` and REASON_TASK_HEALTH_CHECK_STATUS_UPDATED;
+ * too many failures in a row kill the task, whose TASK_KILLED carries the same reason,
+ * healthy=false and the last failure in its message (as Mesos's executors do).
  */
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
-import { TaskState, type KillPolicy, type TaskGroupInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import { TaskState, TaskStatus_Reason, type KillPolicy, type TaskGroupInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { pino } from "pino";
+import { SystemClock, type Clock } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
 import { ExecutorDriver } from "./driver.js";
 import { EXECUTOR_ENV, readExecutorEnvironment, type ExecutorEnvironment } from "./environment.js";
+import type { HealthChecker } from "./health-checker.js";
+import { taskEnvironment, taskHealthChecker } from "./health-probes.js";
 import { TaskProcess, type TaskExit } from "./task-process.js";
 
 /** Mesos's default kill grace period for command tasks. */
@@ -35,6 +43,15 @@ interface RunningTask {
   killRequested: boolean;
   /** The last update's promise (resolved when the agent stored it). */
   reported: Promise<unknown>;
+  health: HealthChecker | undefined;
+  /** Why the health checker asked for the kill, once it did. */
+  healthFailure: string | undefined;
+}
+
+/** What a health check adds to an update. */
+interface HealthFields {
+  healthy: boolean;
+  reason: TaskStatus_Reason;
 }
 
 export interface BuiltinExecutorOptions {
@@ -46,6 +63,8 @@ export interface BuiltinExecutorOptions {
   logger: Logger;
   /** Called once everything is over. */
   exit: (code: number) => void;
+  /** Times the health checks; the system clock by default. */
+  clock?: Clock;
 }
 
 export class BuiltinExecutor {
@@ -87,9 +106,9 @@ export class BuiltinExecutor {
     return this.options.logger;
   }
 
-  private report(t: RunningTask, state: TaskState, message = ""): void {
+  private report(t: RunningTask, state: TaskState, message = "", health?: HealthFields): void {
     const taskId = t.info.taskId!.value;
-    const sent = this.driver.update({ taskId: { value: taskId }, state, message }).catch((err: unknown) => {
+    const sent = this.driver.update({ taskId: { value: taskId }, state, message, ...health }).catch((err: unknown) => {
       this.log.error({ err, taskId }, `Update ${TaskState[state]} for ${taskId} was refused: ${(err as Error).message}`);
     });
     t.reported = t.reported.then(() => sent);
@@ -106,7 +125,16 @@ export class BuiltinExecutor {
       this.log.warn({ taskId }, `Ignoring a second launch of task ${taskId}`);
       return;
     }
-    const t: RunningTask = { info: task, phase: RunPhase.STARTING, process: undefined, group, killRequested: false, reported: Promise.resolve() };
+    const t: RunningTask = {
+      info: task,
+      phase: RunPhase.STARTING,
+      process: undefined,
+      group,
+      killRequested: false,
+      reported: Promise.resolve(),
+      health: undefined,
+      healthFailure: undefined,
+    };
     this.tasks.set(taskId, t);
     if (this.shuttingDown) {
       this.ended(t, TaskState.KILLED, "The executor is shutting down");
@@ -131,22 +159,49 @@ export class BuiltinExecutor {
         t.phase = RunPhase.RUNNING;
         this.log.info({ taskId, pid: proc.pid }, `Task ${taskId} is running (pid ${proc.pid})`);
         this.report(t, TaskState.RUNNING);
+        this.startHealthCheck(t);
       },
       () => undefined, // the exit tells
     );
     void proc.exited.then((exit) => this.exited(t, exit));
   }
 
+  private startHealthCheck(t: RunningTask): void {
+    const check = t.info.healthCheck;
+    if (!check) return;
+    const taskId = t.info.taskId!.value;
+    const where = { env: taskEnvironment(this.options.taskEnv, t.info.command), sandbox: this.options.sandbox };
+    const clock = this.options.clock ?? new SystemClock();
+    try {
+      t.health = taskHealthChecker(check, taskId, where, clock, this.log, {
+        changed: (healthy, message) => {
+          if (t.phase !== RunPhase.RUNNING || t.killRequested) return;
+          this.report(t, TaskState.RUNNING, message, { healthy, reason: TaskStatus_Reason.TASK_HEALTH_CHECK_STATUS_UPDATED });
+        },
+        failed: (message) => {
+          t.healthFailure = message;
+          this.kill(taskId, undefined, message);
+        },
+      });
+    } catch (err) {
+      this.log.error({ taskId, err }, `Task ${taskId} runs without its health check: ${(err as Error).message}`);
+      return;
+    }
+    t.health.start();
+  }
+
   private exited(t: RunningTask, exit: TaskExit): void {
     const state = t.killRequested ? TaskState.KILLED : exit.exitCode === 0 ? TaskState.FINISHED : TaskState.FAILED;
     this.log.info({ taskId: t.info.taskId?.value, exit }, `Task ${t.info.taskId?.value}: ${exit.message}`);
-    this.ended(t, state, exit.message);
+    if (t.healthFailure === undefined) this.ended(t, state, exit.message);
+    else this.ended(t, state, `${t.healthFailure}; ${exit.message}`, { healthy: false, reason: TaskStatus_Reason.TASK_HEALTH_CHECK_STATUS_UPDATED });
   }
 
-  private ended(t: RunningTask, state: TaskState, message: string): void {
+  private ended(t: RunningTask, state: TaskState, message: string, health?: HealthFields): void {
     if (t.phase === RunPhase.ENDED) return;
     t.phase = RunPhase.ENDED;
-    this.report(t, state, message);
+    t.health?.stop();
+    this.report(t, state, message, health);
     if (t.group && (state === TaskState.FAILED || state === TaskState.KILLED)) {
       for (const other of t.group) {
         if (other !== t.info.taskId?.value) this.kill(other, undefined, `task ${t.info.taskId?.value} of its group ended ${TaskState[state]}`);

@@ -49,12 +49,15 @@ export class TaskProcess {
   private done = false;
   killSignalSent: NodeJS.Signals | undefined;
 
-  /** Starts the command; `started` resolves when it runs (or the exit tells why it did not). */
-  constructor(command: CommandInfo, env: NodeJS.ProcessEnv, cwd: string) {
+  /**
+   * Starts the command; `started` resolves when it runs (or the exit tells why it did not).
+   * Output goes to the executor's stdout/stderr (the sandbox's files) unless "ignore"d.
+   */
+  constructor(command: CommandInfo, env: NodeJS.ProcessEnv, cwd: string, output: "inherit" | "ignore" = "inherit") {
     const [file, args] = argv(command);
     const vars: NodeJS.ProcessEnv = { ...env };
     for (const v of command.environment?.variables ?? []) vars[v.name] = v.value;
-    this.child = spawn(PERL, ["-e", NEW_GROUP, "--", file, ...args], { cwd, env: vars, stdio: ["ignore", "inherit", "inherit"] });
+    this.child = spawn(PERL, ["-e", NEW_GROUP, "--", file, ...args], { cwd, env: vars, stdio: ["ignore", output, output] });
     this.exited = new Promise<TaskExit>((resolve) => {
       this.child.once("error", (err) => {
         this.finish();

@@ -10,6 +10,7 @@ import { equals } from "@bufbuild/protobuf";
 import { ExecutorInfoSchema, type CommandInfo, type ExecutorInfo, type KillPolicy, type TaskGroupInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources, roleProblem } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
+import { healthCheckProblem } from "../executor-driver/health-check.js";
 
 function invalid(message: string): never {
   throw new DcosError(Code.INVALID_ARGUMENT, message);
@@ -109,6 +110,13 @@ function killPolicyProblem(policy: KillPolicy | undefined, what: string): string
   return undefined;
 }
 
+/** A health check's fields, and the command of a COMMAND check like any command. */
+function healthProblem(task: TaskInfo, what: string): string | undefined {
+  const check = task.healthCheck;
+  if (!check) return undefined;
+  return healthCheckProblem(check, what) ?? (check.command ? commandProblem(check.command, `${what} health_check command`) : undefined);
+}
+
 /** What a launch may use and what it must not collide with. */
 export interface LaunchContext {
   frameworkId: string;
@@ -190,7 +198,7 @@ export class LaunchValidator {
       const p = commandProblem(task.command, `${what} command`);
       if (p) return p;
     }
-    return killPolicyProblem(task.killPolicy, what);
+    return killPolicyProblem(task.killPolicy, what) ?? healthProblem(task, what);
   }
 
   private executorProblem(executor: ExecutorInfo, what: string): string | undefined {
