@@ -19,7 +19,7 @@ import { SystemClock, type Clock } from "../runtime/clock.js";
 import { Code, DcosError } from "../runtime/error.js";
 import type { Logger } from "../runtime/log.js";
 import { eventJson } from "../events/kinds.js";
-import { cachedClusterResources } from "./cluster-resources.js";
+import { clusterResources } from "./cluster-resources.js";
 import { RecentEvents } from "./recent-events.js";
 import { ResourceHistory } from "./resource-history.js";
 import { agentFiles, sandboxPath, taskSandbox, type AgentHttpResolver } from "./task-sandbox.js";
@@ -76,11 +76,10 @@ async function answer(reply: FastifyReply, fn: () => Promise<unknown>): Promise<
 
 export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
   const assetsDir = o.assetsDir ?? DEFAULT_ASSETS_DIR;
-  const resources = cachedClusterResources();
   const history = new ResourceHistory({
     clock: o.clock ?? new SystemClock(),
     intervalMs: o.historyIntervalMs,
-    sample: () => o.master.inspect(resources),
+    sample: () => o.master.inspect(clusterResources),
     logger: o.logger,
   });
   history.start();
@@ -116,7 +115,7 @@ export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
     }),
   );
 
-  app.get("/ui/resources", async () => ({ time: Date.now(), ...(await o.master.inspect(resources)) }));
+  app.get("/ui/resources", async () => ({ time: Date.now(), ...(await o.master.inspect(clusterResources)) }));
   app.get("/ui/resources/history", async () => ({ interval_ms: history.intervalMs, window_ms: history.windowMs, samples: history.values() }));
   app.get("/ui/events/recent", async () => ({ events: recent.values().map(eventJson) }));
 

@@ -104,17 +104,3 @@ function markUnreachable(core: MasterCore, agent: AgentRecord): void {
     () => startPinging(core, agent),
   );
 }
-
-/** Count of agents by health, for the master/slaves_* gauges. */
-export function agentCounts(core: MasterCore): { active: number; inactive: number; connected: number; disconnected: number; unreachable: number } {
-  const c = { active: 0, inactive: 0, connected: 0, disconnected: 0, unreachable: 0 };
-  for (const a of core.agents.values()) {
-    if (a.state === AgentState.UNREACHABLE) c.unreachable++;
-    else if (a.state === AgentState.ACTIVE) {
-      c.active++;
-      if (a.missedPings === 0) c.connected++;
-      else c.disconnected++;
-    } else c.inactive++;
-  }
-  return c;
-}

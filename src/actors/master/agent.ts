@@ -4,11 +4,13 @@
  * ACTIVE, UNREACHABLE after too many missed pings, REMOVED when it leaves for good.
  */
 import type { AgentInfo } from "../../gen/dcos/v1/cluster_pb.js";
-import type { ExecutorInfo, Task } from "../../gen/dcos/v1/tasks_pb.js";
+import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
+import type { ExecutorInfo, Task, TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { Logger } from "../../runtime/log.js";
 import type { Pid } from "../../runtime/pid.js";
+import type { MasterCounts } from "./counts.js";
 
 export enum AgentState {
   ADMITTING = "ADMITTING",
@@ -28,27 +30,104 @@ export function taskKey(frameworkId: string, taskId: string): string {
   return `${frameworkId}/${taskId}`;
 }
 
+/** An agent's tasks by taskKey; every entry and exit is reported to the master's counts. */
+class TaskMap extends Map<string, Task> {
+  constructor(private readonly owner: AgentRecord) {
+    super();
+  }
+  override set(key: string, task: Task): this {
+    const old = this.get(key);
+    if (old === task) return this;
+    if (old) this.owner.counts?.task(this.owner, old, -1);
+    super.set(key, task);
+    this.owner.counts?.task(this.owner, task, 1);
+    return this;
+  }
+  override delete(key: string): boolean {
+    const old = this.get(key);
+    if (old) this.owner.counts?.task(this.owner, old, -1);
+    return super.delete(key);
+  }
+  override clear(): void {
+    for (const key of [...this.keys()]) this.delete(key);
+  }
+}
+
+/** An agent's executors by framework id (inner maps change only through AgentRecord); exits are counted. */
+class ExecutorMap extends Map<string, Map<string, ExecutorInfo>> {
+  constructor(private readonly owner: AgentRecord) {
+    super();
+  }
+  override delete(frameworkId: string): boolean {
+    for (const e of this.get(frameworkId)?.values() ?? []) this.owner.counts?.executor(this.owner, e, -1);
+    return super.delete(frameworkId);
+  }
+  override clear(): void {
+    for (const key of [...this.keys()]) this.delete(key);
+  }
+}
+
 export class AgentRecord {
-  state: AgentState;
-  /** Pings sent without a pong since; reset by every pong. */
-  missedPings = 0;
+  private state_: AgentState;
+  private missedPings_ = 0;
+  private info_: AgentInfo;
+  /** The master's counts while the record is in its agents map (set by TrackedAgents). */
+  counts: MasterCounts | undefined;
   /** A ping was sent and its pong has not come yet. */
   awaitingPong = false;
   pingTimer: Timer | undefined;
   /** When the agent last became ACTIVE (ms on the master's clock). */
   registeredAt = 0;
   /** Tasks by taskKey(framework, task). */
-  readonly tasks = new Map<string, Task>();
+  readonly tasks: Map<string, Task> = new TaskMap(this);
   /** Executors by framework id, then executor id. */
-  readonly executors = new Map<string, Map<string, ExecutorInfo>>();
+  readonly executors: Map<string, Map<string, ExecutorInfo>> = new ExecutorMap(this);
 
   constructor(
     readonly id: string,
-    public info: AgentInfo,
+    info: AgentInfo,
     public pid: Pid,
     state: AgentState,
   ) {
-    this.state = state;
+    this.state_ = state;
+    this.info_ = info;
+  }
+
+  get state(): AgentState {
+    return this.state_;
+  }
+
+  /** Pings sent without a pong since; reset by every pong. */
+  get missedPings(): number {
+    return this.missedPings_;
+  }
+
+  set missedPings(n: number) {
+    const before = this.missedPings_;
+    this.missedPings_ = n;
+    this.counts?.agentPings(this, before);
+  }
+
+  get info(): AgentInfo {
+    return this.info_;
+  }
+
+  set info(info: AgentInfo) {
+    const before = this.info_.resources;
+    this.info_ = info;
+    this.counts?.agentTotal(this, before);
+  }
+
+  /** New total resources (UpdateAgent, operations): set here so the master's counts follow. */
+  setTotalResources(resources: Resource[]): void {
+    const before = this.info_.resources;
+    this.info_.resources = resources;
+    this.counts?.agentTotal(this, before);
+  }
+
+  /** A task of this agent changed state (MasterCore.setTaskState); counted if it is this agent's record. */
+  taskStateChanged(key: string, task: Task, before: TaskState): void {
+    if (this.tasks.get(key) === task) this.counts?.taskState(this, task, before);
   }
 
   get active(): boolean {
@@ -60,7 +139,9 @@ export class AgentRecord {
       throw new DcosError(Code.INTERNAL, `Illegal transition of agent ${this.id} from ${this.state} to ${to}`);
     }
     log.info({ agent: this.id, from: this.state, to }, `Agent ${this.id} (${this.info.hostname}) ${this.state} -> ${to}: ${why}`);
-    this.state = to;
+    const from = this.state_;
+    this.state_ = to;
+    this.counts?.agentState(this, from, to);
   }
 
   executor(frameworkId: string, executorId: string): ExecutorInfo | undefined {
@@ -70,12 +151,17 @@ export class AgentRecord {
   addExecutor(frameworkId: string, executor: ExecutorInfo): void {
     let m = this.executors.get(frameworkId);
     if (!m) this.executors.set(frameworkId, (m = new Map()));
-    m.set(executor.executorId?.value ?? "", executor);
+    const key = executor.executorId?.value ?? "";
+    const old = m.get(key);
+    if (old) this.counts?.executor(this, old, -1);
+    m.set(key, executor);
+    this.counts?.executor(this, executor, 1);
   }
 
   removeExecutor(frameworkId: string, executorId: string): ExecutorInfo | undefined {
     const m = this.executors.get(frameworkId);
     const e = m?.get(executorId);
+    if (e) this.counts?.executor(this, e, -1);
     m?.delete(executorId);
     if (m && m.size === 0) this.executors.delete(frameworkId);
     return e;

@@ -27,6 +27,8 @@ import type { ResolvedMasterOptions } from "./options.js";
 import type { Registrar, RegistryOperation } from "./registry.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 import { BoundedHistory } from "./history.js";
+import { MasterCounts } from "./counts.js";
+import { TrackedAgents, TrackedFrameworks } from "./tracked-records.js";
 
 /** What the master actor lends its parts: identity, clock, sending, timers, deferral. */
 export interface MasterHost {
@@ -42,8 +44,10 @@ export interface MasterHost {
 export type EventKind = Event["kind"];
 
 export class MasterCore {
-  readonly frameworks = new Map<string, FrameworkRecord>();
-  readonly agents = new Map<string, AgentRecord>();
+  /** Tasks, agents and frameworks per state and the cluster's resources, kept as records change. */
+  readonly counts = new MasterCounts();
+  readonly frameworks: Map<string, FrameworkRecord> = new TrackedFrameworks(this.counts);
+  readonly agents: Map<string, AgentRecord> = new TrackedAgents(this.counts);
   /** Agent ids by the agent actor's pid text (messages from agents carry only the pid). */
   readonly agentsByPid = new Map<string, string>();
   /** Framework ids being subscribed or torn down right now (registrar in flight). */
@@ -219,6 +223,7 @@ export class MasterCore {
     const before = task.state;
     if (before === state) return;
     task.state = state;
+    this.agents.get(task.agentId?.value ?? "")?.taskStateChanged(taskKey(task.frameworkId?.value ?? "", task.taskId?.value ?? ""), task, before);
     this.log.debug({ task: task.taskId?.value, from: taskStateName(before), to: taskStateName(state) }, "Task state changed");
     if (isTerminal(state) && !isTerminal(before)) {
       this.metrics.taskEnded(state);

@@ -11,6 +11,7 @@ import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { Logger } from "../../runtime/log.js";
+import type { MasterCounts } from "./counts.js";
 
 /** Where the master sends a scheduler's events (the gRPC Subscribe stream, or a test double). */
 export interface EventSink {
@@ -32,7 +33,9 @@ const LEGAL: Record<FrameworkState, readonly FrameworkState[]> = {
 };
 
 export class FrameworkRecord {
-  state: FrameworkState;
+  private state_: FrameworkState;
+  /** The master's counts while the record is in its frameworks map (set by TrackedFrameworks). */
+  counts: MasterCounts | undefined;
   streamId = "";
   sink: EventSink | undefined;
   /** Tasks by task id, terminal ones included until the scheduler acknowledges them. */
@@ -48,7 +51,11 @@ export class FrameworkRecord {
     public info: FrameworkInfo,
     state: FrameworkState,
   ) {
-    this.state = state;
+    this.state_ = state;
+  }
+
+  get state(): FrameworkState {
+    return this.state_;
   }
 
   get name(): string {
@@ -68,7 +75,9 @@ export class FrameworkRecord {
       throw new DcosError(Code.INTERNAL, `Illegal transition of ${this.name} from ${this.state} to ${to}`);
     }
     log.info({ framework: this.id, from: this.state, to }, `Framework ${this.id} ${this.state} -> ${to}: ${why}`);
-    this.state = to;
+    const from = this.state_;
+    this.state_ = to;
+    this.counts?.frameworkState(from, to);
   }
 
   /** Sends one event if a stream is open; false when it was not sent. */

@@ -25,14 +25,14 @@ import { Code, DcosError } from "../../runtime/error.js";
 import type { Pid } from "../../runtime/pid.js";
 import type { Allocator } from "../allocator/allocator.js";
 import { EventBus } from "../../events/bus.js";
-import { agentCounts, pong } from "./agent-health.js";
+import { pong } from "./agent-health.js";
 import { registerAgent, reregisterAgent, unregisterAgent } from "./agents.js";
 import { MasterCore, type MasterHost } from "./core.js";
+import { MasterCounts } from "./counts.js";
 import { MasterMetrics } from "./metrics.js";
 import { makeOffers } from "./offers.js";
 import { resolveMasterOptions, type MasterOptions, type ResolvedMasterOptions } from "./options.js";
 import type { Registrar } from "./registry.js";
-import { resourceUsage } from "./resource-usage.js";
 import { recoverRegistry } from "./registry-recovery.js";
 import { executorMessage, exitedExecutor, statusUpdate, updateAgent } from "./status-updates.js";
 import { TermHost } from "./term-host.js";
@@ -131,12 +131,10 @@ export class Master extends Actor {
     this.metrics = new MasterMetrics(
       this.system.metrics,
       {
-        frameworks: () => frameworkCounts(this.core_),
-        agents: () => (this.core_ ? agentCounts(this.core_) : { active: 0, inactive: 0, connected: 0, disconnected: 0, unreachable: 0 }),
+        counts: () => this.core_?.counts ?? NO_COUNTS,
         outstandingOffers: () => this.core_?.offers.size ?? 0,
-        tasksIn: (s) => tasksIn(this.core_, s),
+        offered: () => this.core_?.offers.offered ?? NO_COUNTS.total,
         eventQueue: () => this.mailbox.length,
-        resources: () => (this.core_ ? resourceUsage(this.core_) : { total: new Quantities(), used: new Quantities(), offered: new Quantities() }),
       },
       this.startedAt,
       () => this.clock.now(),
@@ -250,22 +248,5 @@ export class Master extends Actor {
   }
 }
 
-function frameworkCounts(core: MasterCore | undefined): { connected: number; disconnected: number; active: number; inactive: number } {
-  const c = { connected: 0, disconnected: 0, active: 0, inactive: 0 };
-  for (const f of core?.frameworks.values() ?? []) {
-    if (f.connected) {
-      c.connected++;
-      c.active++;
-    } else {
-      c.disconnected++;
-      c.inactive++;
-    }
-  }
-  return c;
-}
-
-function tasksIn(core: MasterCore | undefined, state: TaskState): number {
-  let n = 0;
-  for (const a of core?.agents.values() ?? []) for (const t of a.tasks.values()) if (t.state === state) n++;
-  return n;
-}
+/** What a standby's gauges read: nothing. */
+const NO_COUNTS = new MasterCounts();

@@ -1,11 +1,14 @@
 /**
  * The master's metrics under the names Mesos operators know (master/tasks_running,
- * master/slaves_unreachable, master/dropped_messages, …). Gauges are read from the
- * master's records when a snapshot is taken; counters are bumped where things happen.
+ * master/slaves_unreachable, master/dropped_messages, …). Gauges read the master's
+ * incremental counts (counts.ts; O(1) per gauge at any cluster size); counters are bumped
+ * where things happen.
  */
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Counter, Metrics } from "../../metrics/registry.js";
-import { METERED_RESOURCES, type MeteredResource, type ResourceUsage } from "./resource-usage.js";
+import type { Quantities } from "../../resources/index.js";
+import type { MasterCounts } from "./counts.js";
+import { METERED_RESOURCES, type MeteredResource } from "./resource-usage.js";
 import { isTerminal, metricStateName } from "../task-states.js";
 
 /** Messages and calls the master counts as master/messages_<name>. */
@@ -48,17 +51,17 @@ export const DROP_KINDS = [
 export type DropKind = (typeof DROP_KINDS)[number];
 
 export interface MasterGauges {
-  frameworks: () => { connected: number; disconnected: number; active: number; inactive: number };
-  agents: () => { active: number; inactive: number; connected: number; disconnected: number; unreachable: number };
+  /** The leading term's counts (empty ones on a standby). */
+  counts: () => MasterCounts;
   outstandingOffers: () => number;
-  tasksIn: (state: TaskState) => number;
+  /** Scalar resources in outstanding offers. */
+  offered: () => Quantities;
   eventQueue: () => number;
-  resources: () => ResourceUsage;
 }
 
-function percent(usage: ResourceUsage, name: MeteredResource): number {
-  const total = usage.total.get(name);
-  return total === 0 ? 0 : (100 * usage.used.get(name)) / total;
+function percent(counts: MasterCounts, name: MeteredResource): number {
+  const total = counts.total.get(name);
+  return total === 0 ? 0 : (100 * counts.used.get(name)) / total;
 }
 
 export class MasterMetrics {
@@ -110,27 +113,27 @@ export class MasterMetrics {
       if (typeof s !== "number" || s === TaskState.UNSPECIFIED) continue;
       const key = `master/tasks_${metricStateName(s)}`;
       if (isTerminal(s)) this.terminal.set(s, metrics.counter(key, `Tasks that reached ${metricStateName(s)}`));
-      else metrics.gauge(key, () => gauges.tasksIn(s), `Tasks now ${metricStateName(s)}`);
+      else metrics.gauge(key, () => gauges.counts().tasksIn(s), `Tasks now ${metricStateName(s)}`);
     }
     const g = (key: string, read: () => number, help: string): void => metrics.gauge(`master/${key}`, read, help);
     g("elected", () => 1, "1 on the leading master");
     g("uptime_secs", () => (now() - startedAtMs) / 1000, "Seconds since the master started");
-    g("frameworks_connected", () => gauges.frameworks().connected, "Frameworks with an open stream");
-    g("frameworks_disconnected", () => gauges.frameworks().disconnected, "Frameworks in failover");
-    g("frameworks_active", () => gauges.frameworks().active, "Frameworks receiving offers");
-    g("frameworks_inactive", () => gauges.frameworks().inactive, "Frameworks not receiving offers");
-    g("slaves_active", () => gauges.agents().active, "Agents whose resources are offered");
-    g("slaves_inactive", () => gauges.agents().inactive, "Registered agents not offered");
-    g("slaves_connected", () => gauges.agents().connected, "Agents answering pings");
-    g("slaves_disconnected", () => gauges.agents().disconnected, "Agents missing pings");
-    g("slaves_unreachable", () => gauges.agents().unreachable, "Agents marked unreachable");
+    g("frameworks_connected", () => gauges.counts().frameworks().connected, "Frameworks with an open stream");
+    g("frameworks_disconnected", () => gauges.counts().frameworks().disconnected, "Frameworks in failover");
+    g("frameworks_active", () => gauges.counts().frameworks().active, "Frameworks receiving offers");
+    g("frameworks_inactive", () => gauges.counts().frameworks().inactive, "Frameworks not receiving offers");
+    g("slaves_active", () => gauges.counts().agents().active, "Agents whose resources are offered");
+    g("slaves_inactive", () => gauges.counts().agents().inactive, "Registered agents not offered");
+    g("slaves_connected", () => gauges.counts().agents().connected, "Agents answering pings");
+    g("slaves_disconnected", () => gauges.counts().agents().disconnected, "Agents missing pings");
+    g("slaves_unreachable", () => gauges.counts().agents().unreachable, "Agents marked unreachable");
     g("outstanding_offers", gauges.outstandingOffers, "Offers sent and not yet used");
     g("event_queue_messages", gauges.eventQueue, "Items in the master's mailbox");
     for (const name of METERED_RESOURCES) {
-      g(`${name}_total`, () => gauges.resources().total.get(name), `${name} of the registered, reachable agents`);
-      g(`${name}_used`, () => gauges.resources().used.get(name), `${name} held by tasks and executors`);
-      g(`${name}_offered`, () => gauges.resources().offered.get(name), `${name} in outstanding offers`);
-      g(`${name}_percent`, () => percent(gauges.resources(), name), `${name}_used as a percentage of ${name}_total`);
+      g(`${name}_total`, () => gauges.counts().total.get(name), `${name} of the registered, reachable agents`);
+      g(`${name}_used`, () => gauges.counts().used.get(name), `${name} held by tasks and executors`);
+      g(`${name}_offered`, () => gauges.offered().get(name), `${name} in outstanding offers`);
+      g(`${name}_percent`, () => percent(gauges.counts(), name), `${name}_used as a percentage of ${name}_total`);
     }
   }
 

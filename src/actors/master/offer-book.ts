@@ -4,7 +4,9 @@
  * to its resources.
  */
 import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
+import { Quantities } from "../../resources/index.js";
 import type { Timer } from "../../runtime/clock.js";
+import { addResources } from "./counts.js";
 
 interface Entry {
   offer: Offer;
@@ -21,6 +23,8 @@ export class OfferBook {
   private readonly offers = new Map<string, Entry>();
   private readonly byFramework = new Map<string, Set<string>>();
   private readonly byAgent = new Map<string, Set<string>>();
+  /** Scalar resources in outstanding offers (kept as offers come and go: master/<r>_offered). */
+  readonly offered = new Quantities();
 
   get size(): number {
     return this.offers.size;
@@ -28,7 +32,9 @@ export class OfferBook {
 
   add(offer: Offer, timer?: Timer): void {
     const id = offer.id!.value;
+    this.remove(id);
     this.offers.set(id, { offer, timer });
+    addResources(this.offered, offer.resources);
     index(this.byFramework, offer.frameworkId!.value).add(id);
     index(this.byAgent, offer.agentId!.value).add(id);
   }
@@ -43,6 +49,7 @@ export class OfferBook {
     if (!e) return undefined;
     e.timer?.cancel();
     this.offers.delete(id);
+    addResources(this.offered, e.offer.resources, -1);
     const fw = e.offer.frameworkId!.value;
     const ag = e.offer.agentId!.value;
     this.byFramework.get(fw)?.delete(id);

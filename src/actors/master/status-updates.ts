@@ -158,7 +158,7 @@ export function updateAgent(core: MasterCore, from: Pid, message: UpdateAgent): 
     core.drop("invalid_agent_messages", `Ignoring UpdateAgent from agent ${agent.id}: ${(err as Error).message}`);
     return;
   }
-  agent.info.resources = message.totalResources;
+  agent.setTotalResources(message.totalResources);
   core.changed();
   if (agent.state === AgentState.ACTIVE) core.allocator.updateAgent(agent.id, message.totalResources);
 }

@@ -1,0 +1,145 @@
+/**
+ * The master's gauges kept incrementally (O(1) to read at 10,000 agents): tasks per state,
+ * agents and frameworks per state, and the resources of the reachable agents (total, used by
+ * their live tasks and executors). The records report every change here themselves: an
+ * AgentRecord or FrameworkRecord put in the master's TrackedAgents / TrackedFrameworks map
+ * (tracked-records.ts) reports its state transitions, its tasks and executors entering and
+ * leaving, a task's state change (MasterCore.setTaskState), missed pings and a new total.
+ * `recountMaster` (test/support) recounts from the records to check these.
+ */
+import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
+import type { ExecutorInfo, Task, TaskState } from "../../gen/dcos/v1/tasks_pb.js";
+import { Quantities } from "../../resources/index.js";
+import { toMillis } from "../../resources/scalar.js";
+import { isTerminal } from "../task-states.js";
+import { AgentState, type AgentRecord } from "./agent.js";
+import { FrameworkState } from "./framework.js";
+
+export type Sign = 1 | -1;
+
+export interface AgentCounts {
+  active: number;
+  inactive: number;
+  connected: number;
+  disconnected: number;
+  unreachable: number;
+}
+
+export interface FrameworkCounts {
+  connected: number;
+  disconnected: number;
+  active: number;
+  inactive: number;
+}
+
+export function addResources(q: Quantities, resources: readonly Resource[], sign: Sign = 1): void {
+  for (const r of resources) if (r.scalar) q.addMillis(r.name, sign * toMillis(r.scalar.value));
+}
+
+function bump<K>(m: Map<K, number>, key: K, by: number): void {
+  m.set(key, (m.get(key) ?? 0) + by);
+}
+
+export class MasterCounts {
+  private readonly tasks = new Map<TaskState, number>();
+  private readonly agentStates = new Map<AgentState, number>();
+  /** ACTIVE agents with at least one missed ping. */
+  private activeMissing = 0;
+  private readonly frameworkStates = new Map<FrameworkState, number>();
+  /** Scalar resources of the ACTIVE agents. */
+  readonly total = new Quantities();
+  /** What live tasks and executors hold on ACTIVE agents. */
+  readonly used = new Quantities();
+
+  // ---- reads (O(1)) ---------------------------------------------------------------
+
+  tasksIn(state: TaskState): number {
+    return this.tasks.get(state) ?? 0;
+  }
+
+  agents(): AgentCounts {
+    const active = this.agentStates.get(AgentState.ACTIVE) ?? 0;
+    const unreachable = this.agentStates.get(AgentState.UNREACHABLE) ?? 0;
+    let all = 0;
+    for (const n of this.agentStates.values()) all += n;
+    return { active, inactive: all - active - unreachable, connected: active - this.activeMissing, disconnected: this.activeMissing, unreachable };
+  }
+
+  frameworks(): FrameworkCounts {
+    const connected = this.frameworkStates.get(FrameworkState.CONNECTED) ?? 0;
+    let all = 0;
+    for (const n of this.frameworkStates.values()) all += n;
+    return { connected, active: connected, disconnected: all - connected, inactive: all - connected };
+  }
+
+  // ---- changes the records report ---------------------------------------------------
+
+  /** A task enters (+1) or leaves (−1) an agent's records. */
+  task(agent: AgentRecord, task: Task, sign: Sign): void {
+    bump(this.tasks, task.state, sign);
+    if (agent.state === AgentState.ACTIVE && !isTerminal(task.state)) addResources(this.used, task.resources, sign);
+  }
+
+  /** A task of the agent's records moved from `before` to its current state. */
+  taskState(agent: AgentRecord, task: Task, before: TaskState): void {
+    bump(this.tasks, before, -1);
+    bump(this.tasks, task.state, 1);
+    if (agent.state !== AgentState.ACTIVE || isTerminal(before) === isTerminal(task.state)) return;
+    addResources(this.used, task.resources, isTerminal(task.state) ? -1 : 1);
+  }
+
+  executor(agent: AgentRecord, executor: ExecutorInfo, sign: Sign): void {
+    if (agent.state === AgentState.ACTIVE) addResources(this.used, executor.resources, sign);
+  }
+
+  /** The whole agent enters (+1) or leaves (−1) the master's records. */
+  agent(agent: AgentRecord, sign: Sign): void {
+    bump(this.agentStates, agent.state, sign);
+    for (const t of agent.tasks.values()) bump(this.tasks, t.state, sign);
+    this.agentHealth(agent, agent.missedPings > 0, sign);
+    if (agent.state === AgentState.ACTIVE) this.activeResources(agent, sign);
+  }
+
+  agentState(agent: AgentRecord, from: AgentState, to: AgentState): void {
+    if (from === to) return;
+    const missing = agent.missedPings > 0;
+    this.agentHealth({ state: from }, missing, -1);
+    bump(this.agentStates, from, -1);
+    bump(this.agentStates, to, 1);
+    this.agentHealth({ state: to }, missing, 1);
+    if (from === AgentState.ACTIVE) this.activeResources(agent, -1);
+    if (to === AgentState.ACTIVE) this.activeResources(agent, 1);
+  }
+
+  agentPings(agent: AgentRecord, before: number): void {
+    if (before > 0 === agent.missedPings > 0) return;
+    this.agentHealth(agent, before > 0, -1);
+    this.agentHealth(agent, agent.missedPings > 0, 1);
+  }
+
+  /** The agent's total resources changed from `before` (only ACTIVE agents count). */
+  agentTotal(agent: AgentRecord, before: readonly Resource[]): void {
+    if (agent.state !== AgentState.ACTIVE) return;
+    addResources(this.total, before, -1);
+    addResources(this.total, agent.info.resources, 1);
+  }
+
+  framework(state: FrameworkState, sign: Sign): void {
+    bump(this.frameworkStates, state, sign);
+  }
+
+  frameworkState(from: FrameworkState, to: FrameworkState): void {
+    bump(this.frameworkStates, from, -1);
+    bump(this.frameworkStates, to, 1);
+  }
+
+  private agentHealth(agent: { state: AgentState }, missing: boolean, sign: Sign): void {
+    if (agent.state === AgentState.ACTIVE && missing) this.activeMissing += sign;
+  }
+
+  private activeResources(agent: AgentRecord, sign: Sign): void {
+    addResources(this.total, agent.info.resources, sign);
+    for (const t of agent.tasks.values()) if (!isTerminal(t.state)) addResources(this.used, t.resources, sign);
+    for (const executors of agent.executors.values()) for (const e of executors.values()) addResources(this.used, e.resources, sign);
+  }
+}
