@@ -105,6 +105,21 @@ describe("Raft membership changes, one server at a time", () => {
     assert.throws(() => a.proposeMembershipChange(change(RaftMembershipChangeType.PROMOTE, "d")), /not caught up/);
   });
 
+  it("refuses to promote a learner that has not yet received the entry adding it", () => {
+    const c = new TestCluster(["a", "b", "c"]);
+    c.elect("a");
+    c.add("d");
+    c.isolate("d");
+    c.node("a").raft.proposeMembershipChange(change(RaftMembershipChangeType.ADD_LEARNER, "d"));
+    c.settle();
+    assert.throws(() => c.node("a").raft.proposeMembershipChange(change(RaftMembershipChangeType.PROMOTE, "d")), /not caught up/);
+    c.heal();
+    c.tickAll(3);
+    c.node("a").raft.proposeMembershipChange(change(RaftMembershipChangeType.PROMOTE, "d"));
+    c.settle();
+    assert.ok(c.node("d").raft.membership().voters.has("d"));
+  });
+
   it("removes a follower: it gets no more entries and the rest commit without it", () => {
     const c = new TestCluster(["a", "b", "c"]);
     c.elect("a");

@@ -152,6 +152,13 @@ export class MembershipHistory {
     return this.items[0]!.membership;
   }
 
+  /** The index of the entry from which `id` has been a member without interruption. */
+  memberSince(id: string): number {
+    let since = -1;
+    for (let i = this.items.length - 1; i >= 0 && this.items[i]!.membership.has(id); i--) since = this.items[i]!.index;
+    return since;
+  }
+
   add(index: number, membership: Membership): void {
     this.items.push({ index, membership });
   }

@@ -722,8 +722,10 @@ export class Raft {
     }
     const next = this.membership().apply(change);
     if (change.type === RaftMembershipChangeType.PROMOTE) {
+      // Caught up: it has at least the entry that added it (so it knows it is a member),
+      // and is within promoteMaxLag of the commit index.
       const match = this.replicator.get(change.member)?.match ?? 0;
-      if (match + this.promoteMaxLag < this.log.committed) {
+      if (match < this.memberships.memberSince(change.member) || match + this.promoteMaxLag < this.log.committed) {
         throw new DcosError(
           Code.FAILED_PRECONDITION,
           `Cannot promote ${change.member}: it is not caught up (it has ${match} of ${this.log.committed} committed entries)`,
