@@ -70,3 +70,8 @@ export function eventJson(event: ClusterEvent): Record<string, unknown> {
   const type = event.kind.case ? eventTypeName(event.kind.case) : "UNKNOWN";
   return { type, sequence: Number(event.sequence), ...json };
 }
+
+/** The JetStream stream holding a cluster's events. */
+export function eventStreamName(cluster: string): string {
+  return `DCOS_${cluster.toUpperCase().replace(/-/g, "_")}_EVENTS`;
+}

@@ -7,8 +7,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
-import { eventJson, eventTypeName, subjectFilter } from "./kinds.js";
-import { eventStreamName } from "./nats-tap.js";
+import { eventJson, eventStreamName, eventTypeName, subjectFilter } from "./kinds.js";
 
 export interface TailOptions {
   url: string;

@@ -1,0 +1,158 @@
+/**
+ * The NATS event tap's worker thread: owns the connection (first connect retried until it
+ * works, then nats.js reconnects forever), the JetStream stream, and the encoding: batches
+ * of ClusterEvents come from the master's thread as structured clones, are encoded here
+ * (protobuf + headers) and published in order. Each batch is acknowledged with how many
+ * went out, so the master's thread keeps the bounded buffer and sends the next batch.
+ */
+import { toBinary } from "@bufbuild/protobuf";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { parentPort, workerData } from "node:worker_threads";
+import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
+import { eventsSubjectPrefix, eventStreamName, eventTypeName, subjectFor, type ClusterEventCase } from "./kinds.js";
+
+export interface TapWorkerOptions {
+  url: string;
+  cluster: string;
+  retentionMs: number;
+  /** Only for log messages: how many events the master's side buffers. */
+  capacity: number;
+}
+
+/** From the master's thread. */
+export type ToTapWorker = { type: "publish"; events: ClusterEvent[] } | { type: "close" };
+
+/** To the master's thread. */
+export type FromTapWorker =
+  | { type: "published"; count: number; sent: number }
+  | { type: "connected"; jetStream?: boolean }
+  | { type: "disconnected" }
+  | { type: "connectFailure" }
+  | { type: "log"; level: "info" | "warn"; msg: string; fields?: Record<string, unknown> }
+  | { type: "closed" };
+
+/** Between attempts to make the first connection. */
+const RETRY_MS = 500;
+
+class TapWorker {
+  private nc: NatsConnection | undefined;
+  private closed = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private wakeUp: (() => void) | undefined;
+  private readonly targets = new Map<ClusterEventCase, { subject: string; headers: MsgHdrs }>();
+
+  constructor(private readonly o: TapWorkerOptions) {}
+
+  private post(m: FromTapWorker): void {
+    parentPort!.postMessage(m);
+  }
+
+  private log(level: "info" | "warn", msg: string, fields?: Record<string, unknown>): void {
+    this.post({ type: "log", level, msg, fields });
+  }
+
+  /** Subject and headers per kind, made once (nats.js encodes headers when publishing). */
+  private targetOf(kind: ClusterEventCase): { subject: string; headers: MsgHdrs } {
+    let t = this.targets.get(kind);
+    if (!t) {
+      const h = headers();
+      h.set("Content-Type", "application/x-protobuf; proto=dcos.v1.ClusterEvent");
+      h.set("Dcos-Event-Type", eventTypeName(kind));
+      this.targets.set(kind, (t = { subject: subjectFor(this.o.cluster, kind), headers: h }));
+    }
+    return t;
+  }
+
+  publish(events: ClusterEvent[]): void {
+    let sent = 0;
+    const nc = this.nc;
+    try {
+      for (const e of events) {
+        if (!nc) break;
+        const target = this.targetOf(e.kind.case!);
+        nc.publish(target.subject, toBinary(ClusterEventSchema, e), { headers: target.headers });
+        sent++;
+      }
+    } catch (err) {
+      this.log("warn", "Publishing a cluster event to NATS failed; the rest of the batch is dropped", { err: (err as Error).message });
+    }
+    this.post({ type: "published", count: events.length, sent });
+  }
+
+  async connect(): Promise<void> {
+    for (let attempt = 1; !this.closed; attempt++) {
+      let nc: NatsConnection;
+      try {
+        nc = await connect({ servers: this.o.url, name: "dcos-node event tap", reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: RETRY_MS, timeout: 2000 });
+      } catch (err) {
+        this.post({ type: "connectFailure" });
+        if (attempt === 1) this.log("warn", `Event tap cannot reach NATS at ${this.o.url}; retrying every ${RETRY_MS} ms, buffering up to ${this.o.capacity} events`, { err: (err as Error).message });
+        await new Promise<void>((resolve) => {
+          this.wakeUp = resolve;
+          this.retryTimer = setTimeout(resolve, RETRY_MS);
+        });
+        continue;
+      }
+      if (this.closed) {
+        await nc.close();
+        return;
+      }
+      this.nc = nc;
+      this.log("info", `Event tap connected to ${this.o.url}; publishing on ${eventsSubjectPrefix(this.o.cluster)}.>`);
+      void this.watch(nc);
+      this.post({ type: "connected", jetStream: await this.ensureStream(nc) });
+      return;
+    }
+  }
+
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") {
+        this.post({ type: "disconnected" });
+        this.log("warn", `Event tap lost NATS at ${this.o.url}; buffering up to ${this.o.capacity} events`);
+      } else if (s.type === "reconnect") {
+        this.post({ type: "connected" });
+        this.log("info", `Event tap reconnected to ${this.o.url}`);
+      }
+    }
+  }
+
+  private async ensureStream(nc: NatsConnection): Promise<boolean> {
+    const name = eventStreamName(this.o.cluster);
+    const config = { name, subjects: [`${eventsSubjectPrefix(this.o.cluster)}.>`], max_age: this.o.retentionMs * 1_000_000 };
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 2000 });
+      try {
+        await jsm.streams.info(name);
+        await jsm.streams.update(name, config);
+      } catch {
+        await jsm.streams.add(config);
+      }
+      this.log("info", `Cluster events are kept in JetStream stream ${name}`);
+      return true;
+    } catch (err) {
+      this.log("info", "NATS has no JetStream: events are published but cannot be replayed", { err: (err as Error).message });
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.wakeUp?.();
+    const nc = this.nc;
+    this.nc = undefined;
+    if (nc) await nc.drain().catch(() => nc.close());
+    this.post({ type: "closed" });
+  }
+}
+
+if (parentPort && (workerData as { tapWorker?: TapWorkerOptions } | undefined)?.tapWorker) {
+  const worker = new TapWorker((workerData as { tapWorker: TapWorkerOptions }).tapWorker);
+  parentPort.on("message", (m: ToTapWorker) => {
+    if (m.type === "publish") worker.publish(m.events);
+    else void worker.close();
+  });
+  void worker.connect();
+}
