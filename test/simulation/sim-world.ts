@@ -14,7 +14,7 @@ import { ExecutorServiceUpdateRequestSchema } from "../../src/gen/dcos/v1/execut
 import { file_dcos_v1_internal } from "../../src/gen/dcos/v1/internal_pb.js";
 import { file_dcos_v1_raft } from "../../src/gen/dcos/v1/raft_pb.js";
 import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
-import { AcknowledgeRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
+import { AcknowledgeRequestSchema, ReconcileRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { TaskState, TaskStatusSchema, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Agent } from "../../src/actors/agent/agent.js";
 import { newUuid } from "../../src/actors/agent/status-update.js";
@@ -298,9 +298,13 @@ export class SimFramework {
     return taskId;
   }
 
-  async reconcile(): Promise<void> {
+  /** Implicit reconciliation, or explicit for `taskIds` (each with the agent it was last reported on). */
+  async reconcile(taskIds: readonly string[] = []): Promise<void> {
     if (!this.subscribed) return;
-    const done = this.w.c.pending(this.s.reconcile());
+    const agentOf = new Map(this.updates().map((u) => [u.taskId!.value, u.agentId]));
+    const tasks = taskIds.map((id) => ({ taskId: { value: id }, agentId: agentOf.get(id) }));
+    const request = create(ReconcileRequestSchema, { frameworkId: { value: this.s.frameworkId }, streamId: this.s.streamId, tasks });
+    const done = this.w.c.pending(this.s.master!.facade.reconcile(request));
     await this.w.c.until(() => done.done, `${this.name} reconciling`, 5_000);
   }
 }

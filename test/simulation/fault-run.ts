@@ -1,0 +1,216 @@
+/**
+ * One seeded randomized fault run on a SimWorld: masters (one or a replicated three), 2–4
+ * agents and one or two schedulers launch and end tasks while agents crash and restart on
+ * their checkpoint dirs, masters crash and restart, schedulers disconnect and resubscribe,
+ * and agents are cut off from the masters (both ways or one way) and healed. Then
+ * everything is healed and settles, and the invariants are checked. Every choice comes
+ * from the seed.
+ */
+import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { Random } from "../../src/runtime/random.js";
+import { SimWorld, type SimFramework } from "./sim-world.js";
+
+export interface RunOptions {
+  /** Random actions before the heal. */
+  actions?: number;
+}
+
+export interface RunResult {
+  seed: number;
+  masters: number;
+  agents: number;
+  /** What happened, one line per action (printed when a run fails). */
+  trace: string[];
+  violations: string[];
+  tasks: number;
+}
+
+const STEP_MS = 2_000;
+/** Agents' registration backoff is at most 60 s and status update retries at most 10 minutes apart. */
+const SETTLE_WITHIN_MS = 20 * 60_000;
+
+export async function faultRun(seed: number, options: RunOptions = {}): Promise<RunResult> {
+  const r = new Random(seed * 7919 + 17);
+  const masters = seed % 3 === 0 ? 3 : 1;
+  const agents = 2 + r.int(3);
+  const w = await SimWorld.start(seed, { masters, agents });
+  const trace: string[] = [`seed ${seed}: ${masters} master(s), ${agents} agents`];
+  const launched = new Map<SimFramework, string[]>();
+  try {
+    await w.ready();
+    const frameworks = Array.from({ length: 1 + r.int(2) }, (_, i) => w.framework(`fw${i + 1}`, 3600, r.chance(0.5)));
+    for (const f of frameworks) {
+      await f.subscribe();
+      launched.set(f, []);
+    }
+    const act = new Actions(w, r, trace, launched);
+    for (let i = 0; i < (options.actions ?? 20); i++) {
+      await act.random();
+      await w.run(1_000 + r.int(15_000), STEP_MS);
+      for (const f of frameworks) await f.acknowledge();
+    }
+    await act.healAll();
+    const violations = await settleAndCheck(w, launched, trace);
+    return { seed, masters, agents, trace, violations, tasks: [...launched.values()].flat().length };
+  } finally {
+    await w.stop();
+  }
+}
+
+/** The random actions and the heal; each records a line in the trace. */
+class Actions {
+  private readonly masterDown = new Set<string>();
+
+  constructor(
+    private readonly w: SimWorld,
+    private readonly r: Random,
+    private readonly trace: string[],
+    private readonly launched: Map<SimFramework, string[]>,
+  ) {}
+
+  private pick<T>(xs: readonly T[]): T | undefined {
+    return xs.length === 0 ? undefined : xs[this.r.int(xs.length)];
+  }
+
+  private log(line: string): void {
+    this.trace.push(`t=${this.w.c.clock.now()} ${line}`);
+  }
+
+  async random(): Promise<void> {
+    const roll = this.r.int(100);
+    if (roll < 30) return this.launch();
+    if (roll < 45) return this.endTask();
+    if (roll < 58) return this.agentCrashOrRestart();
+    if (roll < 70) return this.partition();
+    if (roll < 80) return this.heal();
+    if (roll < 90) return this.schedulerFailover();
+    return this.masterCrashOrRestart();
+  }
+
+  private async launch(): Promise<void> {
+    const f = this.pick([...this.launched.keys()].filter((x) => x.subscribed))!;
+    if (!f) return this.log("launch: no scheduler subscribed");
+    const taskId = await f.launch();
+    if (taskId) this.launched.get(f)!.push(taskId);
+    this.log(`launch ${f.name}: ${taskId ?? "no usable offer"}`);
+  }
+
+  private async endTask(): Promise<void> {
+    const taskId = this.pick([...this.w.liveTasks()].sort());
+    if (!taskId) return this.log("end: no live task");
+    const state = this.r.chance(0.7) ? TaskState.FINISHED : TaskState.FAILED;
+    await this.w.endTask(taskId, state);
+    this.log(`end ${taskId} ${TaskState[state]}`);
+  }
+
+  private async agentCrashOrRestart(): Promise<void> {
+    const host = this.pick([...this.w.hosts.values()])!;
+    if (host.node) {
+      await this.w.crashAgent(host.address);
+      this.log(`crash agent ${host.address}`);
+    } else {
+      await this.w.startAgent(host.address);
+      this.log(`restart agent ${host.address}`);
+    }
+  }
+
+  private partition(): void {
+    const host = this.pick([...this.w.hosts.keys()])!;
+    const masters = this.w.c.addresses;
+    const how = this.r.int(3);
+    if (how === 0) this.w.c.net.partition([host], masters);
+    else for (const m of masters) how === 1 ? this.w.c.net.cutOneWay(m, host) : this.w.c.net.cutOneWay(host, m);
+    this.log(`partition ${host} ${["both ways", "masters->agent", "agent->masters"][how]}`);
+  }
+
+  private heal(): void {
+    this.w.c.net.heal();
+    this.log("heal network");
+  }
+
+  private async schedulerFailover(): Promise<void> {
+    const f = this.pick([...this.launched.keys()])!;
+    if (f.subscribed) {
+      await f.disconnect();
+      this.log(`disconnect ${f.name}`);
+    } else if (this.w.leader()) {
+      await f.subscribe(60_000);
+      this.log(`resubscribe ${f.name} (${f.s.frameworkId})`);
+    } else this.log(`resubscribe ${f.name}: no leader`);
+  }
+
+  /** At most one master down at a time (a majority of three stays up). */
+  private async masterCrashOrRestart(): Promise<void> {
+    const down = [...this.masterDown][0];
+    if (down) {
+      await this.w.c.startMaster(down);
+      this.masterDown.delete(down);
+      return this.log(`restart master ${down}`);
+    }
+    const m = this.w.leader() ?? this.pick(this.w.c.mastersUp());
+    if (!m) return this.log("crash master: none up");
+    await this.w.c.crashMaster(m.address);
+    this.masterDown.add(m.address);
+    this.log(`crash master ${m.address}`);
+  }
+
+  async healAll(): Promise<void> {
+    this.w.c.net.heal();
+    for (const m of this.masterDown) await this.w.c.startMaster(m);
+    this.masterDown.clear();
+    for (const h of this.w.hosts.values()) if (!h.node) await this.w.startAgent(h.address);
+    this.log("heal all: network healed, masters and agents restarted");
+  }
+}
+
+/** What the schedulers must end up knowing, per task; undefined when they do. */
+function unsettled(w: SimWorld, launched: Map<SimFramework, string[]>): string | undefined {
+  const leader = w.leader();
+  if (!leader) return "no leading master";
+  if (w.c.activeAgents(leader) !== w.hosts.size) return `${w.c.activeAgents(leader)} of ${w.hosts.size} agents active at the leader`;
+  const live = w.liveTasks();
+  for (const [f, tasks] of launched) {
+    const states = f.states();
+    const terminal = f.terminal();
+    for (const t of tasks) {
+      if (live.has(t) && states.get(t) !== TaskState.RUNNING) return `${t} runs but ${f.name} last heard ${TaskState[states.get(t) ?? 0]}`;
+      if (live.has(t) || terminal.has(t)) continue;
+      if (w.container(t)) return `${t} ended but ${f.name} never heard a terminal state (last ${TaskState[states.get(t) ?? 0]})`;
+      if (states.get(t) !== TaskState.UNKNOWN) return `${t} never ran but ${f.name} last heard ${TaskState[states.get(t) ?? 0]}, neither terminal nor UNKNOWN`;
+    }
+  }
+  return undefined;
+}
+
+async function settleAndCheck(w: SimWorld, launched: Map<SimFramework, string[]>, trace: string[]): Promise<string[]> {
+  const violations: string[] = [];
+  const leader = await w.c.waitForLeader("a leader after the heal").catch((e: unknown) => (violations.push((e as Error).message), undefined));
+  if (!leader) return violations;
+  const deadline = w.c.clock.now() + SETTLE_WITHIN_MS;
+  let last: string | undefined = "not checked";
+  while (w.c.clock.now() < deadline) {
+    for (const f of launched.keys()) {
+      if (!w.leader()) continue;
+      if (!f.subscribed) await f.subscribe(60_000);
+      await f.acknowledge();
+      await f.reconcile(launched.get(f));
+      await f.reconcile();
+    }
+    await w.run(10_000, 2_000);
+    last = unsettled(w, launched);
+    if (!last) break;
+  }
+  trace.push(`t=${w.c.clock.now()} settled: ${last ?? "yes"}`);
+  if (last) violations.push(`status updates lost or views not converged after ${SETTLE_WITHIN_MS} ms: ${last}`);
+  for (const [task, n] of w.launchesPerTask()) if (n > 1) violations.push(`task ${task} launched ${n} times`);
+  violations.push(...w.c.splitBrains().map((s) => `more than one master acted in ${s}`));
+  const registry = w.leader()?.group.raft.machine.registry;
+  for (const f of launched.keys()) {
+    if (registry && !registry.frameworks.has(f.s.frameworkId)) violations.push(`framework ${f.s.frameworkId} (subscribed, so acknowledged) is missing from the registry`);
+  }
+  for (const h of w.hosts.values()) {
+    const id = h.node?.agent.agentInfo().id?.value;
+    if (registry && id && !registry.agents.has(id)) violations.push(`agent ${id} (${h.address}, admitted) is missing from the registry`);
+  }
+  return violations;
+}
