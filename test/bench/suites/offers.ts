@@ -1,14 +1,18 @@
 /**
- * `npm run bench -- offers [-- --agents=1000 --seconds=20 --warmup=6 --task-ms=3000 --max-in-flight=2000 --modes=facade,grpc --rounds=1]`:
+ * `npm run bench -- offers [-- --agents=1000 --seconds=20 --warmup=6 --task-ms=3000 --max-in-flight=2000 --modes=facade,grpc,grpc-batched --rounds=1]`:
  * the offer cycle end to end in one process. The real master and the real DRF allocator
  * (system clock, 1 s allocation interval) on the in-process network with simulated agents
  * that fake task start (sim-agent.ts); a framework with an endless backlog of small tasks
- * accepts every offer with as many tasks as fit and acknowledges every update. Tasks finish
+ * accepts offers with as many tasks as fit (holding offers while --max-in-flight tasks are
+ * launched and not yet RUNNING) and acknowledges every update. Tasks finish
  * after --task-ms, so the cluster reaches a steady state where every round re-offers what
  * finished.
  *
  * Figures (per mode, median over rounds), counted over the window after --warmup:
  * - task launches per second that reached TASK_RUNNING at the scheduler;
+ * - CPU time of the process per such task (all threads: master, simulated agents, the
+ *   framework, GC; steadier than rates on a shared machine), with the master loop's
+ *   utilization (near 1: saturated, or starved of CPU by other processes);
  * - offer→accept→TASK_RUNNING latency p50/p99 (the offer reaching the scheduler to the
  *   task's TASK_RUNNING reaching it, with the TASK_STARTING acknowledgement in between),
  *   which includes the time the framework held the offer because of its in-flight cap;
@@ -143,6 +147,10 @@ async function viaGrpc(c: Cluster, settings: SchedulerSettings): Promise<Framewo
 
 interface Result {
   launchesPerS: number;
+  /** CPU time of the whole process (master, allocator, simulated agents, the framework, GC) per task that reached RUNNING. */
+  cpuUsPerTask: number;
+  /** Share of the window the master's event loop was busy (1 = saturated, or starved of CPU by other processes). */
+  utilization: number;
   /** Offer reaching the scheduler → TASK_RUNNING reaching it. */
   offerP50: number;
   offerP99: number;
@@ -162,7 +170,12 @@ async function measure(s: Settings, mode: string): Promise<Result> {
   const framework = mode.startsWith("grpc") ? await viaGrpc(cluster, settings) : viaFacade(cluster, settings);
   await framework.ready;
   const start = wallNow();
-  await sleep(s.seconds * 1000);
+  await sleep(s.warmup * 1000);
+  const busyFrom = performance.eventLoopUtilization();
+  const cpuFrom = process.cpuUsage();
+  await sleep((s.seconds - s.warmup) * 1000);
+  const busy = performance.eventLoopUtilization(busyFrom);
+  const cpu = process.cpuUsage(cpuFrom);
   const scheduler = await framework.stop();
   await stopCluster(cluster);
   const from = start + s.warmup * 1000;
@@ -172,6 +185,8 @@ async function measure(s: Settings, mode: string): Promise<Result> {
   const fromAccept = window.map(([, , l]) => l);
   return {
     launchesPerS: window.length / ((to - from) / 1000),
+    cpuUsPerTask: window.length === 0 ? 0 : (cpu.user + cpu.system) / window.length,
+    utilization: busy.utilization,
     offerP50: percentile(fromOffer, 50),
     offerP99: percentile(fromOffer, 99),
     acceptP50: percentile(fromAccept, 50),
@@ -196,6 +211,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     }
     const m = (f: (r: Result) => number): number => median(results.map(f));
     report.figure(`${mode}_task_launches_per_s`, m((r) => r.launchesPerS), "tasks/s", "higher", { ...shape, rounds: s.rounds, target: 3750 });
+    report.figure(`${mode}_cpu_us_per_task`, m((r) => r.cpuUsPerTask), "µs", "lower", { ...shape, master_loop_utilization: m((r) => r.utilization) });
     report.figure(`${mode}_offer_to_running_p50_ms`, m((r) => r.offerP50), "ms", "lower", shape);
     report.figure(`${mode}_offer_to_running_p99_ms`, m((r) => r.offerP99), "ms", "lower", shape);
     report.figure(`${mode}_accept_to_running_p50_ms`, m((r) => r.acceptP50), "ms", "lower", shape);
