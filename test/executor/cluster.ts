@@ -12,6 +12,7 @@ import { RunTaskSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal
 import { TaskInfoSchema, TaskState, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { AgentState } from "../../src/actors/agent/agent.js";
 import { startAgentNode, type AgentNode } from "../../src/actors/agent/agent-node.js";
+import type { Containerizer } from "../../src/isolation/containerizer.js";
 import { scalarResource } from "../../src/resources/index.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { ActorSystem } from "../../src/runtime/system.js";
@@ -28,7 +29,8 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(): Promise<Cluster> {
+/** `containerizer` makes the agent's containerizer from the work dir (default: the node's posix one). */
+export async function startCluster(containerizer?: (workDir: string) => Containerizer): Promise<Cluster> {
   const workDir = await mkdtemp(join(tmpdir(), "dcos-agent-real-"));
   const net = new InProcessNetwork();
   const logger = testLogger();
@@ -38,7 +40,7 @@ export async function startCluster(): Promise<Cluster> {
   const startAgent = async (): Promise<{ system: ActorSystem; node: AgentNode }> => {
     const system = new ActorSystem({ transport: net.transport("agent-host:5051"), logger });
     await system.start();
-    const node = await startAgentNode({ system, master: master.self, workDir, resources: "cpus:2;mem:1024;disk:1024", logger });
+    const node = await startAgentNode({ system, master: master.self, workDir, resources: "cpus:2;mem:1024;disk:1024", logger, containerizer: containerizer?.(workDir) });
     await waitFor(() => node.agent.agentState === AgentState.RUNNING, "the agent to register");
     return { system, node };
   };
