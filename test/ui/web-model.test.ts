@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { EventJson, StateJson, TaskJson } from "../../src/ui/web/api.js";
 import { describeEvent, taskStateName } from "../../src/ui/web/describe-event.js";
-import { findTask, tasksByState, tasksOnAgent } from "../../src/ui/web/queries.js";
+import { findTask, matching, tasksByState, tasksOnAgent } from "../../src/ui/web/queries.js";
 import { ResourceSeries } from "../../src/ui/web/series.js";
 import type { ResourceSample } from "../../src/ui/resource-sample.js";
 
@@ -40,7 +40,7 @@ describe("web UI model", () => {
     assert.equal(s.latest()?.cpusUsed, 3);
   });
 
-  it("task counts by state and lookups cover active and completed tasks of every framework", () => {
+  it("task counts by state, lookups and filters cover active and completed tasks of every framework", () => {
     const st = state();
     assert.deepEqual(tasksByState(st), [
       ["TASK_RUNNING", 2],
@@ -51,6 +51,9 @@ describe("web UI model", () => {
     assert.equal(findTask(st, "F0", "a")?.state, "TASK_FAILED", "same task id in another framework");
     assert.equal(findTask(st, "F1", "zz"), undefined);
     assert.deepEqual(tasksOnAgent(st, "S2").map((t) => `${t.framework_id}/${t.id}`), ["F1/b", "F0/a"]);
+    const tasks = st.frameworks[0]!.tasks;
+    assert.deepEqual(matching(tasks, "b", (t) => [t.id, t.state]).map((t) => t.id), ["b"], "a filter matches any field");
+    assert.equal(matching(tasks, "", (t) => [t.id]).length, 2, "an empty filter keeps everything");
   });
 
   it("each event becomes one line linking to its task, agent or framework", () => {

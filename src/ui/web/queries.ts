@@ -45,3 +45,9 @@ export function frameworkName(state: StateJson, id: string): string {
 export function agentName(state: StateJson, id: string): string {
   return findAgent(state, id)?.hostname ?? id;
 }
+
+/** Items one of whose fields contains `text` (lower case), all when it is empty. */
+export function matching<T>(items: T[], text: string, fields: (item: T) => string[]): T[] {
+  if (!text) return items;
+  return items.filter((item) => fields(item).some((f) => f.toLowerCase().includes(text)));
+}

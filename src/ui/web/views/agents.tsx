@@ -1,17 +1,23 @@
 /** The agents list and one agent's page. */
 import type { StateJson } from "../api.js";
 import { dateTime } from "../format.js";
-import { findAgent, tasksOnAgent } from "../queries.js";
+import { findAgent, matching, tasksOnAgent } from "../queries.js";
+import { Capped, MAX_ROWS, useFilter } from "./filter.js";
 import { UsageBars } from "./resources-cell.js";
 import { TasksTable } from "./tasks-table.js";
 
 export function AgentsList(props: { state: StateJson }) {
-  const agents = props.state.slaves;
+  const filter = useFilter("hostname, id or attribute");
+  const all = matching(props.state.slaves, filter.text, (a) => [a.hostname, a.id, ...Object.entries(a.attributes ?? {}).map(([k, v]) => `${k}:${v}`)]);
+  const agents = all.slice(0, MAX_ROWS);
   return (
     <div>
-      <h2>Agents ({agents.length})</h2>
+      <h2>
+        Agents ({props.state.slaves.length}) {filter.input}
+      </h2>
+      <Capped shown={agents.length} total={all.length} />
       {agents.length === 0 ? (
-        <p class="muted">No agent is registered.</p>
+        <p class="muted">{filter.text ? "No agent matches." : "No agent is registered."}</p>
       ) : (
         <table data-testid="agents-table">
           <thead>
