@@ -6,6 +6,7 @@
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { NodeProcess } from "./processes.js";
+import { waitFor } from "./wait.js";
 
 /** A port that was free a moment ago. */
 export async function freePort(): Promise<number> {
@@ -53,7 +54,13 @@ export class MasterProcesses {
         ]),
     );
     const m = new MasterProcesses(addresses, processes);
-    for (const p of processes) await p.waitForLine(/Master listening on (\d+\.\d+\.\d+\.\d+:\d+)/, "the master to listen");
+    // Generous: three node processes starting at once on a loaded 2-core machine.
+    for (const p of processes) {
+      let gone = false;
+      void p.exited.then(() => (gone = true));
+      await waitFor(() => p.count(/Master listening on/) > 0 || gone, `${p.name} to listen`, 60_000);
+      if (p.count(/Master listening on/) === 0) throw new Error(`${p.name} exited before listening:\n${p.tail()}`);
+    }
     return m;
   }
 
