@@ -1,0 +1,156 @@
+/**
+ * Health checks through the real command and default executors (real processes): an
+ * HTTP server and a TCP listener in this test process, check commands in the task's
+ * sandbox and environment. Health changes reach the (scripted) master as TASK_RUNNING
+ * updates with `healthy`; too many failures kill the task.
+ */
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import * as http from "node:http";
+import * as net from "node:net";
+import { join } from "node:path";
+import { afterEach, describe, it } from "node:test";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { RunTaskGroupSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
+import { EnvironmentSchema, ExecutorInfo_Type, HealthCheckSchema, HealthCheck_Type, TaskState, TaskStatus_Reason, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { framework } from "../agent/harness.js";
+import { waitFor } from "../support/wait.js";
+import { runTask, startCluster, statusOf, task, type Cluster } from "./cluster.js";
+
+let cluster: Cluster | undefined;
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+  for (const c of cleanups.splice(0)) await c();
+});
+
+/** Fast timing for tests: probe at once, every 200 ms, no grace period. */
+const FAST = { delaySeconds: 0, intervalSeconds: 0.2, timeoutSeconds: 5, gracePeriodSeconds: 0, consecutiveFailures: 2 };
+
+function checked(t: TaskInfo, check: MessageInitShape<typeof HealthCheckSchema>): TaskInfo {
+  t.healthCheck = create(HealthCheckSchema, { ...FAST, ...check });
+  return t;
+}
+
+function healthUpdates(c: Cluster, taskId: string): StatusUpdate[] {
+  return c.master.of<StatusUpdate>("StatusUpdate").filter((u) => u.status?.taskId?.value === taskId && u.status.healthy !== undefined);
+}
+
+/** The task's health as reported so far, e.g. ["RUNNING healthy", "RUNNING unhealthy", "KILLED unhealthy"]. */
+function healthHistory(c: Cluster, taskId: string): string[] {
+  return healthUpdates(c, taskId).map((u) => `${TaskState[u.status!.state]} ${u.status!.healthy ? "healthy" : "unhealthy"}`);
+}
+
+function reportedHealthy(c: Cluster, taskId: string, healthy: boolean): StatusUpdate | undefined {
+  return healthUpdates(c, taskId).find((u) => u.status!.state === TaskState.RUNNING && u.status!.healthy === healthy);
+}
+
+async function killedByHealthCheck(c: Cluster, taskId: string): Promise<StatusUpdate> {
+  const killed = await waitFor(() => statusOf(c, taskId, TaskState.KILLED), `${taskId} TASK_KILLED by its health check`, 20_000);
+  assert.equal(killed.status!.reason, TaskStatus_Reason.TASK_HEALTH_CHECK_STATUS_UPDATED);
+  assert.equal(killed.status!.healthy, false);
+  return killed;
+}
+
+/** An HTTP server on a free loopback port whose answer the test sets. */
+async function httpServer(): Promise<{ port: number; status: { code: number }; paths: string[] }> {
+  const status = { code: 200 };
+  const paths: string[] = [];
+  const server = http.createServer((req, res) => {
+    paths.push(req.url ?? "");
+    res.statusCode = status.code;
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { port: (server.address() as net.AddressInfo).port, status, paths };
+}
+
+describe("health checks (real command executor)", () => {
+  it("HealthyTaskViaHTTP: 2xx is healthy, a 500 makes it unhealthy, two in a row kill it", async () => {
+    const server = await httpServer();
+    const c = (cluster = await startCluster());
+    runTask(c, checked(task("h-http", "sleep 60", 1), { type: HealthCheck_Type.HTTP, http: { port: server.port, path: "/health" } }));
+    const healthy = await waitFor(() => reportedHealthy(c, "h-http", true), "h-http reported healthy", 20_000);
+    assert.equal(healthy.status!.reason, TaskStatus_Reason.TASK_HEALTH_CHECK_STATUS_UPDATED);
+    assert.equal(server.paths[0], "/health");
+    server.status.code = 500;
+    const killed = await killedByHealthCheck(c, "h-http");
+    assert.match(killed.status!.message, /^Health check failed 2 times in a row: GET http:\/\/127\.0\.0\.1:\d+\/health answered 500; Command terminated by signal SIGTERM$/);
+    assert.deepEqual(healthHistory(c, "h-http"), ["RUNNING healthy", "RUNNING unhealthy", "KILLED unhealthy"]);
+  });
+
+  it("HealthyTaskViaHTTP: a 3xx is healthy (redirects are not followed); `statuses` narrows what is", async () => {
+    const server = await httpServer();
+    server.status.code = 302;
+    const c = (cluster = await startCluster());
+    runTask(c, checked(task("h-302", "sleep 60", 1), { type: HealthCheck_Type.HTTP, http: { port: server.port } }));
+    runTask(c, checked(task("h-only-200", "sleep 60", 1), { type: HealthCheck_Type.HTTP, http: { port: server.port, statuses: [200] } }));
+    await waitFor(() => reportedHealthy(c, "h-302", true), "h-302 healthy", 20_000);
+    const killed = await killedByHealthCheck(c, "h-only-200");
+    assert.match(killed.status!.message, /answered 302/);
+    assert.equal(statusOf(c, "h-302", TaskState.KILLED), undefined, "the 302 task keeps running");
+  });
+
+  it("HealthyTaskViaTCP: healthy while the port accepts, killed once it refuses", async () => {
+    const listener = net.createServer((socket) => socket.end());
+    await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+    const port = (listener.address() as net.AddressInfo).port;
+    const c = (cluster = await startCluster());
+    runTask(c, checked(task("h-tcp", "sleep 60", 1), { type: HealthCheck_Type.TCP, tcp: { port } }));
+    await waitFor(() => reportedHealthy(c, "h-tcp", true), "h-tcp healthy", 20_000);
+    await new Promise<void>((resolve) => listener.close(() => resolve()));
+    const killed = await killedByHealthCheck(c, "h-tcp");
+    assert.match(killed.status!.message, new RegExp(`TCP connection to 127\\.0\\.0\\.1:${port} failed: connect ECONNREFUSED`));
+    assert.deepEqual(healthHistory(c, "h-tcp"), ["RUNNING healthy", "RUNNING unhealthy", "KILLED unhealthy"]);
+  });
+
+  it("HealthyTask: a COMMAND check runs in the task's sandbox with the task's environment", async () => {
+    const c = (cluster = await startCluster());
+    const t = task("h-cmd", "echo ready > ready.txt; sleep 60", 1);
+    t.command!.environment = create(EnvironmentSchema, { variables: [{ name: "APP_MODE", value: "serving" }] });
+    runTask(c, checked(t, { type: HealthCheck_Type.COMMAND, command: { value: 'test "$APP_MODE" = serving && test -f ready.txt' }, gracePeriodSeconds: 30 }));
+    const healthy = await waitFor(() => reportedHealthy(c, "h-cmd", true), "h-cmd healthy", 20_000);
+    assert.equal(healthy.status!.message, "Health check succeeded");
+    assert.equal(statusOf(c, "h-cmd", TaskState.KILLED), undefined);
+  });
+
+  it("ConsecutiveFailures: a failing COMMAND check reports unhealthy, then the task is killed", async () => {
+    const c = (cluster = await startCluster());
+    runTask(c, checked(task("h-fail", "sleep 60", 1), { type: HealthCheck_Type.COMMAND, command: { value: "exit 7" }, consecutiveFailures: 3 }));
+    const killed = await killedByHealthCheck(c, "h-fail");
+    assert.match(killed.status!.message, /^Health check failed 3 times in a row: the check's command failed: Command exited with status 7; Command terminated by signal SIGTERM$/);
+    assert.deepEqual(healthHistory(c, "h-fail"), ["RUNNING unhealthy", "KILLED unhealthy"], "unhealthy is reported once, before the kill");
+    await waitFor(() => c.master.of("ExitedExecutor").length === 1, "the command executor to exit");
+  });
+
+  it("CheckCommandTimeout: a check command that hangs is killed at the timeout and counts as a failure", async () => {
+    const c = (cluster = await startCluster());
+    const check = { type: HealthCheck_Type.COMMAND, command: { value: "echo $$ > check.pid; exec sleep 300" }, timeoutSeconds: 0.5, consecutiveFailures: 1 };
+    runTask(c, checked(task("h-hang", "sleep 60", 1), check));
+    const killed = await killedByHealthCheck(c, "h-hang");
+    assert.match(killed.status!.message, /^Health check failed 1 times in a row: the check did not answer within its timeout of 0.5 s/);
+    const pid = Number((await readFile(join(killed.status!.sandboxDirectory, "check.pid"), "utf8")).trim());
+    assert.ok(pid > 0);
+    await waitFor(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, "the hanging check command to be gone");
+  });
+
+  it("a task group in the default executor: one task failing its check kills the group", async () => {
+    const c = (cluster = await startCluster());
+    const executorInfo = { type: ExecutorInfo_Type.DEFAULT, executorId: { value: "hg-1" }, frameworkId: { value: "fw-1" } };
+    const tasks = [task("hg-ok", "sleep 60", 1), checked(task("hg-sick", "sleep 60", 1), { type: HealthCheck_Type.COMMAND, command: { value: "false" } })];
+    c.master.tell(c.node.agent.self, create(RunTaskGroupSchema, { frameworkInfo: framework, executorInfo, taskGroup: { tasks }, role: "*" }));
+    await killedByHealthCheck(c, "hg-sick");
+    const other = await waitFor(() => statusOf(c, "hg-ok", TaskState.KILLED), "hg-ok KILLED with its group", 20_000);
+    assert.equal(other.status!.healthy, undefined, "the task without a check has no health");
+    await waitFor(() => c.master.of("ExitedExecutor").length === 1, "the default executor to exit");
+  });
+});
