@@ -17,12 +17,13 @@ describe("a master, two agents and dcos-node run, as separate processes", () => 
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "dcos-e2e-"));
-    master = new NodeProcess("master", ["--role=master", "--port=0", "--allocation-interval=100ms"]);
+    master = new NodeProcess("master", ["--role=master", "--port=0", "--http-port=0", "--allocation-interval=100ms"]);
     masterAddress = await master.waitForLine(/Master listening on (\d+\.\d+\.\d+\.\d+:\d+)/, "the master to listen");
     for (const i of [1, 2]) {
       const agent = new NodeProcess(`agent-${i}`, [
         "--role=agent",
         "--port=0",
+        "--http-port=0",
         `--master=${masterAddress}`,
         `--work-dir=${join(dir, `agent-${i}`)}`,
         "--resources=cpus:2;mem:1024;disk:1024;ports:[31000-31100]",
