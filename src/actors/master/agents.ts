@@ -144,9 +144,16 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
   );
 }
 
-/** Takes over the tasks and executors the agent reports; returns frameworks the master does not know. */
+/**
+ * Takes over the tasks and executors the agent reports; returns frameworks the master does not
+ * know. Tasks the master had on the agent that the agent no longer has (their RunTask was lost
+ * while the agent was away or restarting) end here: TASK_DROPPED for partition-aware
+ * frameworks, TASK_LOST for others, so no scheduler waits forever on a STAGING or
+ * UNREACHABLE task.
+ */
 function adoptRunning(core: MasterCore, agent: AgentRecord, message: ReregisterAgent): Set<string> {
   const unknown = new Set<string>();
+  const before = [...agent.tasks.values()];
   agent.tasks.clear();
   agent.executors.clear();
   for (const e of message.executors) {
@@ -167,8 +174,33 @@ function adoptRunning(core: MasterCore, agent: AgentRecord, message: ReregisterA
     const task: Task = { ...reported, agentId: ids.agent(agent.id) };
     core.addTask(framework, agent, task);
   }
+  const reported = new Set(message.tasks.map((t) => `${t.frameworkId?.value ?? ""}/${t.taskId?.value ?? ""}`));
+  const missing = before.filter((t) => !reported.has(`${t.frameworkId?.value ?? ""}/${t.taskId?.value ?? ""}`));
+  endMissingTasks(core, agent, missing);
   unknown.delete("");
   return unknown;
+}
+
+/** Ends tasks the master believed were on the agent but that the agent does not report. */
+function endMissingTasks(core: MasterCore, agent: AgentRecord, missing: readonly Task[]): void {
+  for (const task of missing) {
+    const framework = core.frameworks.get(task.frameworkId?.value ?? "");
+    if (isTerminal(task.state) || !framework) {
+      core.removeTask(task);
+      continue;
+    }
+    const state = framework.partitionAware ? TaskState.DROPPED : TaskState.LOST;
+    const status = core.masterStatus(
+      { taskId: task.taskId!.value, agentId: agent.id, executorId: task.executorId?.value },
+      state,
+      TaskStatus_Reason.RECONCILIATION,
+      `Task ${task.taskId!.value} is not on agent ${agent.id}, which reregistered without it`,
+    );
+    task.statuses.push(status);
+    core.setTaskState(task, state, false);
+    core.forwardStatus(framework, status);
+    core.removeTask(task);
+  }
 }
 
 /** Resources held by non-terminal tasks on the agent, per framework. */
