@@ -32,6 +32,9 @@ async function runningOnBoot(bootId: string): Promise<Harness> {
   await x.until(() => x.master.updates().length === 1, "TASK_RUNNING at the master");
   x.master.tell(x.agent.self, create(StatusUpdateAcknowledgementSchema, { agentId: { value: "agent-1" }, frameworkId: { value: "fw-1" }, taskId: { value: "t1" }, uuid: running.uuid }));
   await x.until(() => x.metrics.value("slave/status_updates/pending") === 0, "the acknowledgement applied");
+  // The executor's checkpoint is written in the background; a restart before it lands is a
+  // different scenario (an orphan container), so wait for it.
+  await x.agent.executorOf("fw-1", "t1")!.io;
   return x;
 }
 
