@@ -22,6 +22,7 @@ import { AgentRecord, AgentState } from "./agent.js";
 import { ids, type MasterCore } from "./core.js";
 import type { RegistryOperation } from "./registry.js";
 import { agentAdded, agentRemoved } from "./cluster-events.js";
+import { answerPending } from "./reconciliation.js";
 import { isTerminal } from "../task-states.js";
 
 function agentInfoProblem(info: AgentInfo | undefined): string | undefined {
@@ -100,7 +101,10 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
       existing.pid = from;
       core.agentsByPid.set(from.toString(), id);
     }
-    core.log.info({ agent: id }, `Agent ${id} reregistered while active; acknowledging again`);
+    // As Mesos's reconcileKnownSlave: a RunTask sent while the agent was disconnected was dropped there.
+    const missing = missingTasks([...existing.tasks.values()], message);
+    core.log.info({ agent: id, missing: missing.length }, `Agent ${id} reregistered while active; ending ${missing.length} task(s) it does not report and acknowledging again`);
+    endMissingTasks(core, existing, missing, true);
     core.sendToAgent(existing, create(AgentReregisteredSchema, { agentId: ids.agent(id), pingIntervalSeconds: pingIntervalSeconds(core) }));
     return;
   }
@@ -137,6 +141,7 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
       core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, active: true }, usedOnAgent(record));
       startPinging(core, record);
       agentAdded(core, record);
+      answerPending(core, id);
     },
     () => {
       if (wasState === AgentState.ADMITTING) forgetAgentRecord(core, record);
@@ -174,15 +179,22 @@ function adoptRunning(core: MasterCore, agent: AgentRecord, message: ReregisterA
     const task: Task = { ...reported, agentId: ids.agent(agent.id) };
     core.addTask(framework, agent, task);
   }
-  const reported = new Set(message.tasks.map((t) => `${t.frameworkId?.value ?? ""}/${t.taskId?.value ?? ""}`));
-  const missing = before.filter((t) => !reported.has(`${t.frameworkId?.value ?? ""}/${t.taskId?.value ?? ""}`));
-  endMissingTasks(core, agent, missing);
+  endMissingTasks(core, agent, missingTasks(before, message), false);
   unknown.delete("");
   return unknown;
 }
 
-/** Ends tasks the master believed were on the agent but that the agent does not report. */
-function endMissingTasks(core: MasterCore, agent: AgentRecord, missing: readonly Task[]): void {
+/** Of the tasks the master had on the agent, those its reregistration does not report. */
+function missingTasks(before: readonly Task[], message: ReregisterAgent): Task[] {
+  const reported = new Set(message.tasks.map((t) => `${t.frameworkId?.value ?? ""}/${t.taskId?.value ?? ""}`));
+  return before.filter((t) => !reported.has(`${t.frameworkId?.value ?? ""}/${t.taskId?.value ?? ""}`));
+}
+
+/**
+ * Ends tasks the master believed were on the agent but that the agent does not report;
+ * `recover` gives their resources back to the allocator (when the agent is in it).
+ */
+function endMissingTasks(core: MasterCore, agent: AgentRecord, missing: readonly Task[], recover: boolean): void {
   for (const task of missing) {
     const framework = core.frameworks.get(task.frameworkId?.value ?? "");
     if (isTerminal(task.state) || !framework) {
@@ -197,7 +209,7 @@ function endMissingTasks(core: MasterCore, agent: AgentRecord, missing: readonly
       `Task ${task.taskId!.value} is not on agent ${agent.id}, which reregistered without it`,
     );
     task.statuses.push(status);
-    core.setTaskState(task, state, false);
+    core.setTaskState(task, state, recover);
     core.forwardStatus(framework, status);
     core.removeTask(task);
   }
