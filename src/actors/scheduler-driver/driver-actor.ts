@@ -9,10 +9,10 @@ import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
 import { asDcosError, Code, DcosError } from "../../runtime/error.js";
 import type { Random } from "../../runtime/random.js";
-import { Backoff } from "./backoff.js";
 import { SchedulerConnection, type CallInit, type UnaryCall } from "./connection.js";
 import { EventQueue } from "./event-queue.js";
 import { MasterList } from "./masters.js";
+import { ReconnectDelays } from "./reconnect.js";
 import { driverCounters, type DriverCounters } from "./counters.js";
 import { DRIVER_DEFAULTS, type SchedulerCallbacks, type SchedulerDriverOptions } from "./options.js";
 import { checkTransition, DriverState, isFatalSubscribeError } from "./state.js";
@@ -28,7 +28,7 @@ type EventKind = NonNullable<Event["kind"]["case"]>;
 /**
  * The scheduler driver's actor: owns the connection to the master, the state machine
  * IDLE → CONNECTING → SUBSCRIBED ⇄ WAITING → STOPPED, the liveness timer (subscribe
- * timeout, then missed heartbeats), reconnects with backoff and leader redirects, and
+ * timeout, then missed heartbeats), reconnects (promptly after a loss, then with backoff) and leader redirects, and
  * delivery of events to callbacks and iterators. Everything the gRPC stream reports
  * re-enters as a mailbox item tagged with the stream's generation, so a replaced stream
  * can never touch the current one's state.
@@ -45,7 +45,7 @@ export class SchedulerDriverActor extends Actor {
     >
   >;
   private readonly masters: MasterList;
-  private readonly backoff: Backoff;
+  private readonly delays: ReconnectDelays;
   private readonly tracker = new TaskTracker();
   private readonly queues = new Set<EventQueue<Event>>();
   private readonly waiters: Waiter[] = [];
@@ -83,7 +83,7 @@ export class SchedulerDriverActor extends Actor {
     };
     const list = typeof options.masters === "string" ? options.masters.split(",").filter((s) => s.trim() !== "") : options.masters;
     this.masters = new MasterList(list);
-    this.backoff = new Backoff({ ...DRIVER_DEFAULTS.backoff, ...options.backoff }, random);
+    this.delays = new ReconnectDelays({ ...DRIVER_DEFAULTS.backoff, ...options.backoff }, { ...DRIVER_DEFAULTS.promptRetry, ...options.promptRetry }, random);
   }
 
   override finalize(): void {
@@ -291,7 +291,7 @@ export class SchedulerDriverActor extends Actor {
     const redirected = whileConnecting || leader !== undefined ? this.masters.failed(leader) : false;
     if (redirected) this.counters.redirects.inc();
     const immediate = redirected && this.masters.redirects <= this.settings.maxImmediateRedirects;
-    const delay = immediate ? 0 : this.backoff.next();
+    const delay = immediate ? 0 : this.delays.next(this.clock.now());
     this.log.info({ next: this.masters.current(), delayMs: delay, leader }, "Reconnecting to a master");
     this.reconnectTimer = this.delay(delay, () => this.connect());
     this.invoke("disconnected", () => this.callbacks.disconnected?.(error));
@@ -332,7 +332,7 @@ export class SchedulerDriverActor extends Actor {
     this.heartbeatMs = subscribed.heartbeatIntervalSeconds * 1000;
     this.transition(DriverState.SUBSCRIBED, `framework ${frameworkId}, stream ${subscribed.streamId}${resubscribed ? ", resubscribed" : ""}`);
     this.masters.succeeded();
-    this.backoff.reset();
+    this.delays.reset();
     this.armLiveness(this.heartbeatTimeoutMs(), "no event");
     this.invoke("subscribed", () => this.callbacks.subscribed?.(subscribed, resubscribed));
     for (const queue of this.queues) queue.push(event);

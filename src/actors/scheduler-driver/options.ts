@@ -9,6 +9,7 @@ import type { Logger } from "../../runtime/log.js";
 import type { Random } from "../../runtime/random.js";
 import type { ActorSystem } from "../../runtime/system.js";
 import type { BackoffOptions } from "./backoff.js";
+import type { PromptRetryOptions } from "./reconnect.js";
 
 /**
  * What a scheduler hears, as callbacks. They run inside the driver, one at a time, in
@@ -52,8 +53,13 @@ export interface SchedulerDriverOptions {
   subscribeTimeoutMs?: number;
   /** Deadline of every unary call; default 10 s. */
   callTimeoutMs?: number;
-  /** Reconnect backoff; default 500 ms doubling up to 30 s, with jitter. */
+  /** Reconnect backoff once prompt retries are over; default 500 ms doubling up to 30 s, with jitter. */
   backoff?: Partial<BackoffOptions>;
+  /**
+   * Right after losing a master: retry at once, then every 50-200 ms (jittered) round the
+   * masters for 5 s (default), before the backoff. Covers an election and a failover.
+   */
+  promptRetry?: Partial<PromptRetryOptions>;
   /** Leader hints followed in a row without backoff before backing off anyway; default 3. */
   maxImmediateRedirects?: number;
   /** Run inside this actor system (its clock, logger, metrics); else the driver makes one. */
@@ -72,5 +78,6 @@ export const DRIVER_DEFAULTS = {
   subscribeTimeoutMs: 15_000,
   callTimeoutMs: 10_000,
   backoff: { initialMs: 500, maxMs: 30_000 },
+  promptRetry: { windowMs: 5_000, maxDelayMs: 200 },
   maxImmediateRedirects: 3,
 } as const;
