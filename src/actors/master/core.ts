@@ -29,6 +29,7 @@ import { isTerminal, taskStateName } from "../task-states.js";
 import { BoundedHistory } from "./history.js";
 import { MasterCounts } from "./counts.js";
 import { TrackedAgents, TrackedFrameworks } from "./tracked-records.js";
+import { PendingReconciliation } from "./pending-reconciliation.js";
 
 /** What the master actor lends its parts: identity, clock, sending, timers, deferral. */
 export interface MasterHost {
@@ -53,6 +54,8 @@ export class MasterCore {
   /** Framework ids being subscribed or torn down right now (registrar in flight). */
   readonly pendingFrameworks = new Set<string>();
   readonly offers = new OfferBook();
+  /** Explicit reconciliation of tasks on agents that may still reregister (answered when they do). */
+  readonly pendingReconciliation = new PendingReconciliation();
   /** Bumped on every change operators can see (the /state cache key). */
   stateVersion = 0;
   /** Terminal tasks the master forgot, and removed frameworks, newest last (for /state). */

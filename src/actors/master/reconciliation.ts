@@ -3,6 +3,12 @@
  * without a uuid (nothing to acknowledge). Explicit: the tasks named (unknown ones are
  * TASK_UNKNOWN, or TASK_UNREACHABLE/TASK_LOST when their agent is unreachable); implicit
  * (no tasks named): every task the master knows for the framework.
+ *
+ * After a failover, a task the master does not know on an agent that is still
+ * transitioning (admitted in the registry, not reregistered yet), or named without an agent
+ * while any agent is, gets no answer yet (as Mesos): the question waits in
+ * core.pendingReconciliation and is answered when the agent reregisters or is marked
+ * unreachable (answerPending).
  */
 import type { ReconcileRequest } from "../../gen/dcos/v1/scheduler_pb.js";
 import { TaskState, TaskStatus_Reason, type Task } from "../../gen/dcos/v1/tasks_pb.js";
@@ -27,12 +33,35 @@ function sendKnown(core: MasterCore, framework: FrameworkRecord, task: Task): vo
   core.forwardStatus(framework, status);
 }
 
-/** The answer for one task id: its latest state, or what the master can say without it. */
-export function reconcileTask(core: MasterCore, framework: FrameworkRecord, taskId: string, agentId: string | undefined): void {
+/** An admitted agent this master has not heard back from since it started leading. */
+export function isTransitioning(core: MasterCore, agentId: string): boolean {
+  if (!core.registrar.state().agents.has(agentId)) return false;
+  const state = core.agents.get(agentId)?.state;
+  return state === undefined || state === AgentState.ADMITTING;
+}
+
+function anyTransitioning(core: MasterCore): boolean {
+  for (const id of core.registrar.state().agents.keys()) if (isTransitioning(core, id)) return true;
+  return false;
+}
+
+/**
+ * The answer for one task id: its latest state, or what the master can say without it,
+ * or nothing yet when its agent (or, without an agent id, any agent) may still come back.
+ */
+export function reconcileTask(core: MasterCore, framework: FrameworkRecord, taskId: string, agentId: string | undefined, transitioning = anyTransitioning): void {
   const task = framework.tasks.get(taskId);
   if (task) return sendKnown(core, framework, task);
   const agent = agentId ? core.agents.get(agentId) : undefined;
   const unreachable = agent?.state === AgentState.UNREACHABLE || (agentId !== undefined && core.registrar.state().unreachable.has(agentId));
+  if (!unreachable && (agentId !== undefined ? isTransitioning(core, agentId) : transitioning(core))) {
+    core.pendingReconciliation.add(agentId, framework.id, taskId);
+    core.log.debug(
+      { framework: framework.id, task: taskId, agent: agentId },
+      `Not answering reconciliation of task ${taskId} yet: ${agentId ? `agent ${agentId}` : "an agent"} may still reregister after the failover`,
+    );
+    return;
+  }
   const state = unreachable ? visibleState(framework, TaskState.UNREACHABLE) : TaskState.UNKNOWN;
   const status = core.masterStatus(
     { taskId, agentId },
@@ -49,5 +78,27 @@ export function reconcile(core: MasterCore, framework: FrameworkRecord, request:
     for (const task of framework.tasks.values()) sendKnown(core, framework, task);
     return;
   }
-  for (const t of request.tasks) reconcileTask(core, framework, t.taskId?.value ?? "", t.agentId?.value || undefined);
+  let transitioning: boolean | undefined; // computed once per request, when needed
+  const once = (c: MasterCore): boolean => (transitioning ??= anyTransitioning(c));
+  const before = core.pendingReconciliation.size;
+  for (const t of request.tasks) reconcileTask(core, framework, t.taskId?.value ?? "", t.agentId?.value || undefined, once);
+  const waiting = core.pendingReconciliation.size - before;
+  if (waiting > 0) {
+    core.log.info({ framework: framework.id, waiting }, `Reconciliation of ${waiting} task(s) waits for their agents to reregister or be marked unreachable`);
+  }
+}
+
+/**
+ * Agent agentId reregistered or was marked unreachable: answers the reconciliation that
+ * waited for it, and, once no agent is transitioning, the questions that named no agent.
+ */
+export function answerPending(core: MasterCore, agentId: string): void {
+  const answer = (list: Array<{ frameworkId: string; taskId: string }>, agent: string | undefined): void => {
+    for (const { frameworkId, taskId } of list) {
+      const framework = core.frameworks.get(frameworkId);
+      if (framework) reconcileTask(core, framework, taskId, agent);
+    }
+  };
+  answer(core.pendingReconciliation.take(agentId), agentId);
+  if (core.pendingReconciliation.hasAgentless() && !anyTransitioning(core)) answer(core.pendingReconciliation.take(undefined), undefined);
 }

@@ -13,6 +13,7 @@ import { AgentState } from "./agent.js";
 import type { MasterCore } from "./core.js";
 import { FrameworkRecord, FrameworkState } from "./framework.js";
 import { startFailover } from "./frameworks.js";
+import { answerPending } from "./reconciliation.js";
 
 export function recoverRegistry(core: MasterCore, term: number, agentReregisterTimeoutMs: number): void {
   const registry = core.registrar.state();
@@ -69,6 +70,7 @@ function markMissingUnreachable(core: MasterCore, expected: readonly string[]): 
         core.metrics.agentsUnreachableCompleted.inc();
         core.changed();
         core.log.warn({ agent: agentId }, `Agent ${agentId} did not reregister after the master failover; marked unreachable`);
+        answerPending(core, agentId);
       },
       () => undefined,
     );
