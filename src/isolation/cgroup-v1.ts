@@ -49,15 +49,18 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async create(name: string, limits: CgroupLimits): Promise<void> {
+    // The hierarchies (and then their controls) are independent: written at once, not in turn.
     await Promise.all(this.dirs(name).map((dir) => makeCgroup(dir)));
-    if (limits.cpuShares !== undefined) await writeControl(this.need("cpu", name, "a CPU share"), "cpu.shares", limits.cpuShares);
+    const writes: Promise<void>[] = [];
+    if (limits.cpuShares !== undefined) writes.push(writeControl(this.need("cpu", name, "a CPU share"), "cpu.shares", limits.cpuShares));
     if (limits.cpuQuotaUs !== undefined) {
       const cpu = this.need("cpu", name, "a CPU quota");
-      await writeControl(cpu, "cpu.cfs_period_us", limits.cpuPeriodUs ?? 100_000);
-      await writeControl(cpu, "cpu.cfs_quota_us", limits.cpuQuotaUs);
+      const quota = limits.cpuQuotaUs;
+      writes.push(writeControl(cpu, "cpu.cfs_period_us", limits.cpuPeriodUs ?? 100_000).then(() => writeControl(cpu, "cpu.cfs_quota_us", quota)));
     }
-    if (limits.memoryBytes !== undefined) await writeControl(this.need("memory", name, "a memory limit"), "memory.limit_in_bytes", limits.memoryBytes);
-    if (limits.pidsMax !== undefined) await writeControl(this.need("pids", name, "a pids limit"), "pids.max", limits.pidsMax);
+    if (limits.memoryBytes !== undefined) writes.push(writeControl(this.need("memory", name, "a memory limit"), "memory.limit_in_bytes", limits.memoryBytes));
+    if (limits.pidsMax !== undefined) writes.push(writeControl(this.need("pids", name, "a pids limit"), "pids.max", limits.pidsMax));
+    await Promise.all(writes);
   }
 
   async exists(name: string): Promise<boolean> {
@@ -70,12 +73,13 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async pids(name: string): Promise<number[]> {
-    const all = new Set<number>();
-    for (const dir of this.dirs(name)) for (const pid of await readPids(dir)) all.add(pid);
-    return [...all];
+    const lists = await Promise.all(this.dirs(name).map((dir) => readPids(dir)));
+    return [...new Set(lists.flat())];
   }
 
   async killAll(name: string): Promise<void> {
+    // An empty cgroup stays empty (only its members could fork into it): no freezing needed.
+    if ((await this.pids(name)).length === 0) return;
     const freezer = this.dir("freezer", name);
     if (freezer === undefined || (await readControl(freezer, "freezer.state")) === undefined) {
       signalEach(await this.pids(name), "SIGKILL");
@@ -122,6 +126,6 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   async remove(name: string): Promise<void> {
-    for (const dir of this.dirs(name)) await removeCgroup(dir);
+    await Promise.all(this.dirs(name).map((dir) => removeCgroup(dir)));
   }
 }

@@ -293,9 +293,10 @@ export class PosixContainerizer implements Containerizer {
     const tracker = this.tracker(c);
     const deadline = Date.now() + this.killTimeoutMs;
     for (;;) {
-      if (tracker) await tracker.kill!(c.state.id);
-      else await killSession(c.state.pid);
-      if ((await this.processes(c)).length === 0) return;
+      // Without cgroups, the /proc scan that finds the session's processes to kill also says
+      // whether any is left: one scan per attempt.
+      const left = tracker ? (await tracker.kill!(c.state.id), await this.processes(c)) : await killSession(c.state.pid);
+      if (left.length === 0) return;
       if (Date.now() > deadline) {
         throw new DcosError(Code.DEADLINE_EXCEEDED, `Processes of container '${c.state.id}' still run ${this.killTimeoutMs} ms after SIGKILL`);
       }

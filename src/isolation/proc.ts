@@ -65,11 +65,35 @@ export async function readStat(pid: number): Promise<ProcStat | undefined> {
   }
 }
 
-/** The stat of every process on the host at one moment (processes that vanish while reading are skipped). */
-export async function listProcesses(): Promise<ProcStat[]> {
+async function scanProcesses(): Promise<ProcStat[]> {
   const names = await readdir("/proc");
   const stats = await Promise.all(names.filter((n) => /^\d+$/.test(n)).map((n) => readStat(Number(n))));
   return stats.filter((s): s is ProcStat => s !== undefined);
+}
+
+/** The scan being read, and the one the callers that came during it will share. */
+let scanning: Promise<ProcStat[]> | undefined;
+let nextScan: Promise<ProcStat[]> | undefined;
+
+/**
+ * The stat of every process on the host (processes that vanish while reading are skipped),
+ * read after the call. A scan reads a file per process, so callers that come while one is
+ * being read share the next one (it starts after all of them asked): when twenty containers
+ * end at once, the host is read twice, not twenty times.
+ */
+export function listProcesses(): Promise<ProcStat[]> {
+  if (!scanning) {
+    scanning = scanProcesses().finally(() => (scanning = undefined));
+    return scanning;
+  }
+  nextScan ??= scanning.then(
+    () => undefined,
+    () => undefined,
+  ).then(() => {
+    nextScan = undefined;
+    return listProcesses();
+  });
+  return nextScan;
 }
 
 /** A zombie or dead process has exited; only its parent's wait is left. */

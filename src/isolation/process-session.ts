@@ -23,14 +23,19 @@ export function signalEach(pids: Iterable<number>, signal: NodeJS.Signals): void
   }
 }
 
-/** SIGKILL to the process group `sid` and to every process of the session. */
-export async function killSession(sid: number): Promise<void> {
+/**
+ * SIGKILL to the process group `sid` and to every process of the session; resolves with the
+ * processes that were still found after the group's kill (none: the session is empty).
+ */
+export async function killSession(sid: number): Promise<ProcStat[]> {
   try {
     process.kill(-sid, "SIGKILL");
   } catch {
     // no process left in the group
   }
-  signalEach((await sessionProcesses(sid)).map((p) => p.pid), "SIGKILL");
+  const left = await sessionProcesses(sid);
+  signalEach(left.map((p) => p.pid), "SIGKILL");
+  return left;
 }
 
 export interface ProcessTotals {
