@@ -114,10 +114,13 @@ describe("Raft elections", () => {
     c.elect("a");
     const b = c.node("b").raft;
     const before = JSON.stringify({ term: b.term, last: b.lastIndex, commit: b.committed });
+    // From a's generation (pinned by now: a message from another generation is refused before it is read).
+    const fromGeneration = c.node("a").raft.generation;
     const noBody = create(RaftMessageSchema, { from: "a", to: "b", term: BigInt(b.term) });
     assert.throws(() => b.step(noBody), (e: unknown) => DcosError.is(e, Code.INVALID_ARGUMENT) && /no body/.test(e.message));
     const gap = create(RaftMessageSchema, {
       from: "a",
+      fromGeneration,
       to: "b",
       term: BigInt(b.term),
       body: {
@@ -126,7 +129,13 @@ describe("Raft elections", () => {
       },
     });
     assert.throws(() => b.step(gap), (e: unknown) => DcosError.is(e, Code.INVALID_ARGUMENT) && /malformed/.test(e.message));
-    const noSnapshot = create(RaftMessageSchema, { from: "a", to: "b", term: BigInt(b.term), body: { case: "installSnapshotRequest", value: {} } });
+    const noSnapshot = create(RaftMessageSchema, {
+      from: "a",
+      fromGeneration,
+      to: "b",
+      term: BigInt(b.term),
+      body: { case: "installSnapshotRequest", value: {} },
+    });
     assert.throws(() => b.step(noSnapshot), (e: unknown) => DcosError.is(e, Code.INVALID_ARGUMENT));
     assert.equal(JSON.stringify({ term: b.term, last: b.lastIndex, commit: b.committed }), before);
     c.propose("a", "still-works");

@@ -14,17 +14,20 @@ import {
 export class Membership {
   readonly voters: ReadonlySet<string>;
   readonly learners: ReadonlySet<string>;
+  /** The storage generation of members, once pinned (see RaftMembership.generations). */
+  readonly generations: ReadonlyMap<string, string>;
 
-  constructor(voters: Iterable<string>, learners: Iterable<string> = []) {
+  constructor(voters: Iterable<string>, learners: Iterable<string> = [], generations: Iterable<[string, string]> = []) {
     this.voters = new Set(voters);
     this.learners = new Set(learners);
     for (const l of this.learners) {
       if (this.voters.has(l)) throw new DcosError(Code.INVALID_ARGUMENT, `Member ${l} cannot be both a voter and a learner`);
     }
+    this.generations = new Map([...generations].filter(([id]) => this.has(id)));
   }
 
   static fromProto(m: RaftMembership | undefined): Membership {
-    return new Membership(m?.voters ?? [], m?.learners ?? []);
+    return new Membership(m?.voters ?? [], m?.learners ?? [], Object.entries(m?.generations ?? {}));
   }
 
   static decode(data: Uint8Array): Membership {
@@ -32,7 +35,9 @@ export class Membership {
   }
 
   toProto(): RaftMembership {
-    return create(RaftMembershipSchema, { voters: [...this.voters].sort(), learners: [...this.learners].sort() });
+    const generations: Record<string, string> = {};
+    for (const id of [...this.generations.keys()].sort()) generations[id] = this.generations.get(id)!;
+    return create(RaftMembershipSchema, { voters: [...this.voters].sort(), learners: [...this.learners].sort(), generations });
   }
 
   encode(): Uint8Array {
@@ -114,7 +119,18 @@ export class Membership {
       default:
         throw new DcosError(Code.INVALID_ARGUMENT, `Unknown membership change type ${change.type}`);
     }
-    return new Membership(voters, learners);
+    // A removed member's generation goes with it: re-added, it is pinned afresh.
+    return new Membership(voters, learners, this.generations);
+  }
+
+  /** The members (of `learned`) whose generation is not pinned yet. */
+  unpinned(learned: ReadonlyMap<string, string>): [string, string][] {
+    return [...learned].filter(([id]) => this.has(id) && !this.generations.has(id));
+  }
+
+  /** The same members with more generations pinned. */
+  withGenerations(pins: Iterable<[string, string]>): Membership {
+    return new Membership(this.voters, this.learners, [...this.generations, ...pins]);
   }
 
   toString(): string {

@@ -36,6 +36,9 @@ export interface RaftConfig {
   storage: RaftLogStorage;
   /** Seeded in tests: randomizes election timeouts. */
   random: Random;
+  /** This member's storage generation; default: the storage's hard state's, else a new random one
+   *  (persisted with the first hard state). */
+  generation?: string;
   /** Messages of other groups are dropped. */
   group?: string;
   /** Ticks without hearing from a leader before an election (randomized in [n, 2n)). Default 10. */
@@ -80,6 +83,7 @@ const SHARED_SILENT_LOGGER = silentLogger();
 export class Raft {
   readonly id: string;
   readonly group: string;
+  readonly generation: string;
   readonly stats = new RaftStats();
   readonly log: RaftLog;
 
@@ -107,6 +111,8 @@ export class Raft {
   /** The index of the last membership entry the leader appended (or its noop). */
   private pendingMembershipIndex = 0;
   private readonly reads = new ReadIndexQueue();
+  /** Generations the leader heard from members not pinned in the membership yet. */
+  private readonly learnedGenerations = new Map<string, string>();
 
   private messages: RaftMessage[] = [];
   private readStates: ReadState[] = [];
@@ -132,6 +138,7 @@ export class Raft {
 
     const storage = config.storage;
     const { hardState, membership } = storage.initialState();
+    this.generation = config.generation || hardState.generation || newGeneration(config.random);
     this.log = new RaftLog(storage, Number(hardState.commit), config.applied);
     const self = this;
     const host: ReplicatorHost = {
@@ -236,7 +243,12 @@ export class Raft {
   }
 
   hardState(): RaftHardState {
-    return create(RaftHardStateSchema, { term: BigInt(this.termValue), vote: this.voteValue, commit: BigInt(this.log.committed) });
+    return create(RaftHardStateSchema, {
+      term: BigInt(this.termValue),
+      vote: this.voteValue,
+      commit: BigInt(this.log.committed),
+      generation: this.generation,
+    });
   }
 
   softState(): SoftState {
@@ -419,7 +431,17 @@ export class Raft {
   // ---- messages --------------------------------------------------------------------
 
   private send(to: string, term: number, body: RaftMessageBody): void {
-    this.messages.push(create(RaftMessageSchema, { from: this.id, to, term: BigInt(term), group: this.group, body }));
+    this.messages.push(
+      create(RaftMessageSchema, {
+        from: this.id,
+        to,
+        term: BigInt(term),
+        group: this.group,
+        fromGeneration: this.generation,
+        toGeneration: this.membership().generations.get(to) ?? "",
+        body,
+      }),
+    );
   }
 
   private drop(m: RaftMessage, why: string): void {
@@ -434,6 +456,7 @@ export class Raft {
     }
     if (m.to !== this.id) return this.drop(m, `it is addressed to ${m.to}`);
     if (m.group !== this.group) return this.drop(m, `it is for group ${m.group}, not ${this.group}`);
+    if (!this.sameGeneration(m)) return;
     const term = Number(m.term);
     const body = m.body;
     if (term > this.termValue) {
@@ -482,6 +505,24 @@ export class Raft {
         this.stats.leaderTransfers++;
         return this.startElection("transfer");
     }
+  }
+
+  /**
+   * A message from or to another generation of a member id (a server that lost its disk
+   * and came back under the same pid) is refused: that server must be re-added.
+   */
+  private sameGeneration(m: RaftMessage): boolean {
+    const pinned = this.membership().generations.get(m.from);
+    let why = "";
+    if (m.toGeneration !== "" && m.toGeneration !== this.generation) {
+      why = `it is addressed to generation ${m.toGeneration} of ${this.id}, this is generation ${this.generation} (the storage was recreated; re-add this member)`;
+    } else if (pinned !== undefined && m.fromGeneration !== pinned) {
+      why = `it is from generation ${m.fromGeneration || "(none)"} of ${m.from}, the membership knows generation ${pinned} (re-add that member)`;
+    }
+    if (why === "") return true;
+    this.stats.generationMismatches++;
+    this.logger.warn({ from: m.from, type: m.body.case, term: Number(m.term) }, `Raft ${this.id}: refuses ${m.body.case} from ${m.from}: ${why}`);
+    return false;
   }
 
   private handleVoteRequest(m: RaftMessage, req: RaftVoteRequest): void {
@@ -642,6 +683,7 @@ export class Raft {
       return this.drop(m, `it answers a message sent before ${m.from} was added`);
     }
     pr.recentActive = true;
+    if (m.fromGeneration !== "" && !this.membership().generations.has(m.from)) this.learnedGenerations.set(m.from, m.fromGeneration);
     if (body.case === "appendEntriesResponse") {
       const resp = body.value;
       this.onReadAck(pr, Number(resp.readRound));
@@ -785,10 +827,29 @@ export class Raft {
       this.replicator.broadcastHeartbeat();
       this.onReadAckSelf();
     }
+    this.maybePinGenerations();
     if (this.broadcastPending) {
       this.broadcastPending = false;
       this.replicator.broadcastAppend(true);
     }
+  }
+
+  /**
+   * Records the generations heard from members not pinned yet, in a membership entry with
+   * the same voters and learners (when no other membership change is in progress).
+   */
+  private maybePinGenerations(): void {
+    if (!this.membership().generations.has(this.id)) this.learnedGenerations.set(this.id, this.generation);
+    if (this.leadTransferee !== "" || this.pendingMembershipIndex > this.log.committed) return;
+    const current = this.membership();
+    const pins = current.unpinned(this.learnedGenerations);
+    this.learnedGenerations.clear();
+    if (pins.length === 0) return;
+    const next = current.withGenerations(pins);
+    const pos = this.appendOwn(RaftEntryType.MEMBERSHIP, next.encode());
+    this.pendingMembershipIndex = pos.index;
+    this.stats.generationsPinned += pins.length;
+    this.logger.info({ pins: Object.fromEntries(pins) }, `Raft ${this.id}: pins member generations at ${pos.index}`);
   }
 
   /** With a single voter, a read round is confirmed by the leader alone. */
@@ -855,7 +916,14 @@ export class Raft {
 }
 
 function sameHardState(a: RaftHardState, b: RaftHardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit && a.generation === b.generation;
+}
+
+/** A random storage generation (16 hex digits). */
+export function newGeneration(random: Random): string {
+  let s = "";
+  for (let i = 0; i < 4; i++) s += random.int(0x10000).toString(16).padStart(4, "0");
+  return s;
 }
 
 function sameSoftState(a: SoftState, b: SoftState): boolean {

@@ -13,4 +13,7 @@ export class RaftStats {
   proposals = 0;
   leaderTransfers = 0;
   checkQuorumStepDowns = 0;
+  /** Messages refused because they were from or to another generation of a member id. */
+  generationMismatches = 0;
+  generationsPinned = 0;
 }

@@ -1,5 +1,8 @@
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
 import {
+  RaftHardStateSchema,
   type RaftEntry,
   type RaftHardState,
   type RaftMembership,
@@ -70,6 +73,7 @@ export class DurableStorage implements RaftLogStorage {
       log,
     });
     const mem = replay(records, base, baseIndex, join(options.dir, "wal"));
+    await ensureGeneration(mem, wal, log);
     log.info(
       { dir: options.dir, snapshot: baseIndex, firstIndex: mem.firstIndex(), lastIndex: mem.lastIndex(), term: Number(mem.initialState().hardState.term) },
       "Recovered the raft log",
@@ -149,6 +153,19 @@ export class DurableStorage implements RaftLogStorage {
   close(): Promise<void> {
     return this.wal.close();
   }
+}
+
+/**
+ * A storage gets its generation (a random id, see RaftHardState.generation) when it is
+ * created, durably, before the member sends anything.
+ */
+async function ensureGeneration(mem: MemoryStorage, wal: WriteAheadLog, log: Logger): Promise<void> {
+  const hs = mem.initialState().hardState;
+  if (hs.generation !== "") return;
+  const next = create(RaftHardStateSchema, { term: hs.term, vote: hs.vote, commit: hs.commit, generation: randomBytes(8).toString("hex") });
+  await wal.append([{ case: "hardState", value: next }]);
+  mem.setHardState(next);
+  log.info({ generation: next.generation }, "New raft storage generation");
 }
 
 /** Rebuilds the durable log from the base snapshot and the WAL records, in order. */
