@@ -23,6 +23,10 @@ import { file_dcos_v1_operator } from "../gen/dcos/v1/operator_pb.js";
 import { NatsEventTap } from "../events/nats-tap.js";
 import { startMasterHttp, type RunningMasterHttp } from "../operator/master-http.js";
 import { addOperatorService } from "../operator/operator-service.js";
+import { file_dcos_v1_replicated_log } from "../gen/dcos/v1/replicated_log_pb.js";
+import { frameworkLogHost } from "../actors/master/raft-registrar.js";
+import { addReplicatedLogService } from "../raft/log-service.js";
+import { ReplicatedStateMachine } from "../raft/state-machine.js";
 
 export interface MasterRoleOptions {
   /** host:port of every master, this one included (`--masters`); none or one: a group of one. */
@@ -94,8 +98,9 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
     node.onStop(() => group.storage.close());
     node.onStop(() => node.system.dispatch(master, (m) => m.standDown(undefined, "the node stops")));
     const facade = new MasterFacade(master);
-    node.serve([file_dcos_v1_scheduler, file_dcos_v1_internal, file_dcos_v1_operator], (server) => {
+    node.serve([file_dcos_v1_scheduler, file_dcos_v1_internal, file_dcos_v1_operator, file_dcos_v1_replicated_log], (server) => {
       addSchedulerService(server, facade, { reflection: false, log: o.logger });
+      addReplicatedLogService(server, frameworkLogHost(new ReplicatedStateMachine(group.raft)), { metrics: node.metrics, logger: o.logger });
       addOperatorService(server, { master: facade, metrics: node.metrics, version: o.version, logger: o.logger });
     });
     if (o.nats) {

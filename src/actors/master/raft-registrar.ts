@@ -5,10 +5,15 @@
  * entry for its term, and from then on every operation proposed for an older term is
  * refused on every member alike, so a deposed master can never change the registry.
  */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { RegistrySnapshotSchema } from "../../gen/dcos/v1/registry_pb.js";
+import { FrameworkLogResultSchema, type FrameworkLogCommand } from "../../gen/dcos/v1/replicated_log_pb.js";
+import type { FrameworkLogHost } from "../../raft/log-service.js";
+import { FrameworkLogs } from "../../raft/framework-logs.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { ReplicatedStateMachine, StateMachine } from "../../raft/state-machine.js";
-import { decodeCommand, decodeRegistry, encodeOperation, encodeRegistry } from "./registry-codec.js";
+import { decodeCommand, decodeRegistry, encodeFrameworkLogCommand, encodeOperation, encodeRegistry } from "./registry-codec.js";
 import { applyOperation, emptyRegistry, type Registrar, type RegistryOperation, type RegistryState } from "./registry.js";
 
 const EMPTY = new Uint8Array(0);
@@ -19,6 +24,8 @@ export class RegistryMachine implements StateMachine {
   /** The term of the last master elected (0 before the first election). */
   leaderTerm = 0;
   leader: MasterInfo | undefined;
+  /** The frameworks' replicated logs (dcos.v1.ReplicatedLogService), kept in the same snapshot. */
+  readonly logs = new FrameworkLogs();
 
   get registry(): RegistryState {
     return this.state;
@@ -26,6 +33,7 @@ export class RegistryMachine implements StateMachine {
 
   apply(command: Uint8Array): Uint8Array {
     const c = decodeCommand(command);
+    if ("frameworkLog" in c) return toBinary(FrameworkLogResultSchema, this.logs.apply(c.frameworkLog));
     if ("elected" in c) {
       if (c.term < this.leaderTerm) {
         throw new DcosError(Code.FAILED_PRECONDITION, `Refusing the election of a master in term ${c.term}: the master of term ${this.leaderTerm} was elected since`);
@@ -46,7 +54,13 @@ export class RegistryMachine implements StateMachine {
   }
 
   snapshot(): Uint8Array {
-    return encodeRegistry(this.state, this.leaderTerm, this.leader);
+    // Concatenated protobuf messages merge: the repeated framework_logs join the registry's.
+    const logs = toBinary(RegistrySnapshotSchema, create(RegistrySnapshotSchema, { frameworkLogs: this.logs.toProto() }));
+    const registry = encodeRegistry(this.state, this.leaderTerm, this.leader);
+    const out = new Uint8Array(registry.length + logs.length);
+    out.set(registry);
+    out.set(logs, registry.length);
+    return out;
   }
 
   restore(bytes: Uint8Array): void {
@@ -54,6 +68,7 @@ export class RegistryMachine implements StateMachine {
     this.state = r.state;
     this.leaderTerm = r.leaderTerm;
     this.leader = r.leader;
+    this.logs.restore(fromBinary(RegistrySnapshotSchema, bytes).frameworkLogs);
   }
 }
 
@@ -75,4 +90,12 @@ export class RaftRegistrar implements Registrar {
   state(): RegistryState {
     return this.machine.registry;
   }
+}
+
+/** The frameworks' replicated logs on the masters' Raft group (for dcos.v1.ReplicatedLogService). */
+export function frameworkLogHost(raft: ReplicatedStateMachine<RegistryMachine>): FrameworkLogHost {
+  return {
+    propose: async (cmd: FrameworkLogCommand) => fromBinary(FrameworkLogResultSchema, await raft.propose(encodeFrameworkLogCommand(cmd))),
+    read: (fn) => raft.read((machine) => fn(machine.logs)),
+  };
 }

@@ -11,6 +11,7 @@ import {
   type RegistryCommand,
   type RegistrySnapshot,
 } from "../../gen/dcos/v1/registry_pb.js";
+import type { FrameworkLogCommand } from "../../gen/dcos/v1/replicated_log_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { emptyRegistry, type RegistryOperation, type RegistryState } from "./registry.js";
 
@@ -57,7 +58,15 @@ export function encodeElected(master: MasterInfo, term: number): Uint8Array {
   return toBinary(RegistryCommandSchema, create(RegistryCommandSchema, { term: BigInt(term), command: { case: "elected", value: master } }));
 }
 
-export type DecodedCommand = { term: number; elected: MasterInfo } | { term: number; op: RegistryOperation };
+export type DecodedCommand =
+  | { term: number; elected: MasterInfo }
+  | { term: number; op: RegistryOperation }
+  | { term: number; frameworkLog: FrameworkLogCommand };
+
+/** The Raft entry of a change to a framework's replicated log (not term-fenced). */
+export function encodeFrameworkLogCommand(cmd: FrameworkLogCommand): Uint8Array {
+  return toBinary(RegistryCommandSchema, create(RegistryCommandSchema, { command: { case: "frameworkLog", value: cmd } }));
+}
 
 function missing(what: string): DcosError {
   return new DcosError(Code.INVALID_ARGUMENT, `Registry command ${what} is missing its agent info`);
@@ -94,6 +103,8 @@ export function decodeCommand(bytes: Uint8Array): DecodedCommand {
       return { term, op: { kind: "updateWeights", weights: new Map(c.value.weights.map((w) => [w.role, w.weight])) } };
     case "updateQuota":
       return { term, op: { kind: "updateQuota", quotas: c.value.quotas } };
+    case "frameworkLog":
+      return { term, frameworkLog: c.value };
     case undefined:
       throw new DcosError(Code.INVALID_ARGUMENT, "Registry command is empty");
   }

@@ -1,0 +1,151 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  FrameworkLogResultSchema,
+  FrameworkLogStateSchema,
+  LogNameSchema,
+  LogRecordSchema,
+  type FrameworkLogCommand,
+  type FrameworkLogResult,
+  type FrameworkLogState,
+  type LogName,
+  type LogRecord,
+} from "../gen/dcos/v1/replicated_log_pb.js";
+import { Code, DcosError } from "../runtime/error.js";
+
+/** One framework's log: records from `begin`, and a small value with a version. */
+interface FrameworkLog {
+  name: LogName;
+  begin: number;
+  records: Uint8Array[];
+  value: Uint8Array;
+  version: number;
+}
+
+/** Positions [begin, end) of a log. */
+export interface LogBounds {
+  begin: number;
+  end: number;
+}
+
+/** "principal/name" for messages; the map key cannot be confused across principals. */
+export function logLabel(name: LogName | undefined): string {
+  return `${name?.principal ?? ""}/${name?.name ?? ""}`;
+}
+
+/** INVALID_ARGUMENT unless the log is named. */
+export function checkLogName(name: LogName | undefined): LogName {
+  if (!name || name.name === "") throw new DcosError(Code.INVALID_ARGUMENT, "The request names no log (log.name is empty)");
+  return name;
+}
+
+const keyOf = (name: LogName) => JSON.stringify([name.principal, name.name]);
+
+/**
+ * The frameworks' replicated logs as a deterministic part of a Raft state machine (the
+ * masters' registry applies FrameworkLogCommands here and keeps the logs in its
+ * snapshot). A log comes into existence with its first append or value.
+ */
+export class FrameworkLogs {
+  private readonly logs = new Map<string, FrameworkLog>();
+
+  get size(): number {
+    return this.logs.size;
+  }
+
+  apply(cmd: FrameworkLogCommand): FrameworkLogResult {
+    const name = checkLogName(cmd.log);
+    const c = cmd.command;
+    switch (c.case) {
+      case "append": {
+        const log = this.getOrCreate(name);
+        const first = log.begin + log.records.length;
+        for (const e of c.value.entries) log.records.push(e.slice());
+        return create(FrameworkLogResultSchema, { positions: c.value.entries.map((_, i) => BigInt(first + i)), begin: BigInt(log.begin) });
+      }
+      case "truncate": {
+        const log = this.get(name);
+        const before = Number(c.value.before);
+        const end = log.begin + log.records.length;
+        if (before > end) {
+          throw new DcosError(Code.OUT_OF_RANGE, `Cannot truncate log ${logLabel(name)} before position ${before}: it ends at ${end}`);
+        }
+        if (before > log.begin) {
+          log.records = log.records.slice(before - log.begin);
+          log.begin = before;
+        }
+        return create(FrameworkLogResultSchema, { begin: BigInt(log.begin) });
+      }
+      case "compareAndSet": {
+        const expected = Number(c.value.expectedVersion);
+        const current = this.logs.get(keyOf(name))?.version ?? 0;
+        if (expected !== current) {
+          throw new DcosError(
+            Code.FAILED_PRECONDITION,
+            `Version mismatch on log ${logLabel(name)}: expected version ${expected}, the value is at version ${current}`,
+            { details: { version: String(current) } },
+          );
+        }
+        const log = this.getOrCreate(name);
+        log.value = c.value.value.slice();
+        log.version = current + 1;
+        return create(FrameworkLogResultSchema, { version: BigInt(log.version) });
+      }
+      case undefined:
+        throw new DcosError(Code.INVALID_ARGUMENT, `Framework log command for ${logLabel(name)} is empty`);
+    }
+  }
+
+  /** Records at positions [from, to) that exist (to = 0: to the end). */
+  read(name: LogName, from: number, to: number): { records: LogRecord[] } & LogBounds {
+    const log = this.get(name);
+    const end = log.begin + log.records.length;
+    if (from < log.begin) {
+      throw new DcosError(Code.OUT_OF_RANGE, `Position ${from} of log ${logLabel(name)} was truncated: the log begins at ${log.begin}`, {
+        details: { begin: String(log.begin) },
+      });
+    }
+    if (from > end) {
+      throw new DcosError(Code.OUT_OF_RANGE, `Position ${from} of log ${logLabel(name)} is past its end ${end}`, { details: { end: String(end) } });
+    }
+    if (to !== 0 && to < from) throw new DcosError(Code.INVALID_ARGUMENT, `Invalid range [${from}, ${to}) of log ${logLabel(name)}: to < from`);
+    const upTo = to === 0 ? end : to;
+    const records: LogRecord[] = [];
+    for (let p = from; p < Math.min(upTo, end); p++) records.push(create(LogRecordSchema, { position: BigInt(p), data: log.records[p - log.begin]! }));
+    return { records, begin: log.begin, end };
+  }
+
+  value(name: LogName): { value: Uint8Array; version: number } {
+    const log = this.get(name);
+    return { value: log.value, version: log.version };
+  }
+
+  toProto(): FrameworkLogState[] {
+    return [...this.logs.values()].map((l) =>
+      create(FrameworkLogStateSchema, { log: l.name, begin: BigInt(l.begin), records: l.records, value: l.value, version: BigInt(l.version) }),
+    );
+  }
+
+  restore(states: readonly FrameworkLogState[]): void {
+    this.logs.clear();
+    for (const s of states) {
+      const name = checkLogName(s.log);
+      this.logs.set(keyOf(name), { name, begin: Number(s.begin), records: [...s.records], value: s.value, version: Number(s.version) });
+    }
+  }
+
+  private get(name: LogName): FrameworkLog {
+    const log = this.logs.get(keyOf(checkLogName(name)));
+    if (!log) throw new DcosError(Code.NOT_FOUND, `No replicated log ${logLabel(name)}: nothing was appended to it or set`);
+    return log;
+  }
+
+  private getOrCreate(name: LogName): FrameworkLog {
+    const key = keyOf(name);
+    let log = this.logs.get(key);
+    if (!log) {
+      log = { name: create(LogNameSchema, { principal: name.principal, name: name.name }), begin: 0, records: [], value: new Uint8Array(0), version: 0 };
+      this.logs.set(key, log);
+    }
+    return log;
+  }
+}

@@ -1,0 +1,145 @@
+import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import {
+  AppendRequestSchema,
+  AppendResponseSchema,
+  CompareAndSetRequestSchema,
+  CompareAndSetResponseSchema,
+  GetValueRequestSchema,
+  GetValueResponseSchema,
+  ReadRequestSchema,
+  ReadResponseSchema,
+  ReplicatedLogService,
+  TruncateRequestSchema,
+  TruncateResponseSchema,
+  type LogRecord,
+} from "../gen/dcos/v1/replicated_log_pb.js";
+import { statusError } from "../actors/scheduler-driver/connection.js";
+import { Code, DcosError } from "../runtime/error.js";
+import { clientConstructor } from "../runtime/grpc/service.js";
+
+const Client = clientConstructor(ReplicatedLogService);
+
+export interface ReplicatedLogClientOptions {
+  /** host:port of the masters (any one will do; the client follows `dcos-leader`). */
+  masters: readonly string[];
+  /** The framework principal whose namespace the logs are in. */
+  principal: string;
+  /** Give up on a call after this long (default 10 s). */
+  timeoutMs?: number;
+  /** Pause between attempts while no leader answers (default 100 ms). */
+  retryMs?: number;
+}
+
+/**
+ * A framework's client of dcos.v1.ReplicatedLogService. It calls the master it last heard
+ * lead; a standby's UNAVAILABLE with `dcos-leader` sends it there, other UNAVAILABLE and
+ * ABORTED (a proposal lost in a leadership change, not applied) try the next master until
+ * the timeout. Errors are DcosErrors with the server's code (NOT_FOUND, OUT_OF_RANGE,
+ * FAILED_PRECONDITION...). An append retried after a connection broke mid-call may be
+ * applied twice (use compareAndSet for exactly-once state).
+ */
+export class ReplicatedLogClient {
+  private readonly clients = new Map<string, grpc.Client>();
+  private current: string;
+  private readonly timeoutMs: number;
+  private readonly retryMs: number;
+
+  constructor(private readonly options: ReplicatedLogClientOptions) {
+    if (options.masters.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "ReplicatedLogClient needs at least one master address");
+    this.current = options.masters[0]!;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.retryMs = options.retryMs ?? 100;
+  }
+
+  /** The master the client calls now. */
+  get master(): string {
+    return this.current;
+  }
+
+  async append(log: string, entries: readonly Uint8Array[]): Promise<number[]> {
+    const r = await this.call("Append", AppendRequestSchema, AppendResponseSchema, { log: this.name(log), entries: [...entries] });
+    return r.positions.map(Number);
+  }
+
+  /** Records at [from, to) that exist (to omitted: to the end), with the readable bounds. */
+  async read(log: string, from: number, to = 0): Promise<{ records: LogRecord[]; begin: number; end: number }> {
+    const r = await this.call("Read", ReadRequestSchema, ReadResponseSchema, { log: this.name(log), from: BigInt(from), to: BigInt(to) });
+    return { records: r.records, begin: Number(r.begin), end: Number(r.end) };
+  }
+
+  /** Forgets records before `before`; resolves with the log's first position. */
+  async truncate(log: string, before: number): Promise<number> {
+    const r = await this.call("Truncate", TruncateRequestSchema, TruncateResponseSchema, { log: this.name(log), before: BigInt(before) });
+    return Number(r.begin);
+  }
+
+  async getValue(log: string): Promise<{ value: Uint8Array; version: number }> {
+    const r = await this.call("GetValue", GetValueRequestSchema, GetValueResponseSchema, { log: this.name(log) });
+    return { value: r.value, version: Number(r.version) };
+  }
+
+  /** Sets the value if it is at `expectedVersion` (0: never set); resolves with the new version. */
+  async compareAndSet(log: string, value: Uint8Array, expectedVersion: number): Promise<number> {
+    const r = await this.call("CompareAndSet", CompareAndSetRequestSchema, CompareAndSetResponseSchema, {
+      log: this.name(log),
+      value,
+      expectedVersion: BigInt(expectedVersion),
+    });
+    return Number(r.version);
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  private name(log: string) {
+    return { principal: this.options.principal, name: log };
+  }
+
+  private client(address: string): grpc.Client {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = new Client(address, grpc.credentials.createInsecure());
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+
+  private async call<I extends DescMessage, O extends DescMessage>(
+    method: string,
+    input: I,
+    _output: O,
+    fields: MessageInitShape<I>,
+  ): Promise<MessageShape<O>> {
+    const request = create(input, fields);
+    const deadline = Date.now() + this.timeoutMs;
+    for (;;) {
+      try {
+        return await this.once<MessageShape<O>>(method, request, deadline);
+      } catch (err) {
+        const e = statusError(err);
+        const retryable = e.code === Code.UNAVAILABLE || e.code === Code.ABORTED;
+        if (!retryable || Date.now() >= deadline) {
+          throw new DcosError(e.code, `ReplicatedLogService.${method} on ${this.current}: ${e.message}`, { cause: err, details: e.details });
+        }
+        const leader = e.details["leader"];
+        if (leader && leader !== this.current) {
+          this.current = leader;
+          continue;
+        }
+        const i = this.options.masters.indexOf(this.current);
+        this.current = this.options.masters[(i + 1) % this.options.masters.length]!;
+        await new Promise((r) => setTimeout(r, this.retryMs));
+      }
+    }
+  }
+
+  private once<R>(method: string, request: unknown, deadline: number): Promise<R> {
+    const client = this.client(this.current) as unknown as Record<string, (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<R>) => void>;
+    return new Promise<R>((resolve, reject) => {
+      client[method]!(request, new grpc.Metadata(), { deadline }, (err, res) => (err ? reject(err) : resolve(res as R)));
+    });
+  }
+}
