@@ -10,6 +10,8 @@ export interface DriverCounters {
   dropped: Counter;
   callbackErrors: Counter;
   callsFailed: Counter;
+  acknowledgeCalls: Counter;
+  acknowledgements: Counter;
 }
 
 export function driverCounters(metrics: Metrics): DriverCounters {
@@ -23,5 +25,7 @@ export function driverCounters(metrics: Metrics): DriverCounters {
     dropped: counter("dropped_events", "Events dropped (replaced stream, before SUBSCRIBED, unknown kind)"),
     callbackErrors: counter("callback_errors", "Exceptions thrown by scheduler callbacks"),
     callsFailed: counter("calls_failed", "Calls to the master that failed"),
+    acknowledgeCalls: counter("acknowledge_calls", "ACKNOWLEDGE and AcknowledgeBatch calls sent"),
+    acknowledgements: counter("acknowledgements_sent", "Acknowledgements sent (all calls; a batch counts each)"),
   };
 }

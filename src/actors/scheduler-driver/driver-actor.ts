@@ -9,6 +9,7 @@ import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
 import { asDcosError, Code, DcosError } from "../../runtime/error.js";
 import type { Random } from "../../runtime/random.js";
+import { AckBatcher, acknowledgementOf } from "./ack-batcher.js";
 import { SchedulerConnection, type CallInit, type UnaryCall } from "./connection.js";
 import { EventQueue } from "./event-queue.js";
 import { MasterList } from "./masters.js";
@@ -64,6 +65,7 @@ export class SchedulerDriverActor extends Actor {
   private reconnectTimer: Timer | undefined;
   private subscriptions = 0;
   private readonly counters: DriverCounters;
+  private readonly acks: AckBatcher;
 
   constructor(name: string, options: SchedulerDriverOptions, random: Random, metrics: Metrics) {
     super(name);
@@ -84,6 +86,18 @@ export class SchedulerDriverActor extends Actor {
     const list = typeof options.masters === "string" ? options.masters.split(",").filter((s) => s.trim() !== "") : options.masters;
     this.masters = new MasterList(list);
     this.delays = new ReconnectDelays({ ...DRIVER_DEFAULTS.backoff, ...options.backoff }, { ...DRIVER_DEFAULTS.promptRetry, ...options.promptRetry }, random);
+    this.acks = new AckBatcher(
+      {
+        one: ({ agentId, taskId, uuid }) => this.call("acknowledge", { agentId, taskId, uuid }),
+        batch: (acknowledgements) => this.call("acknowledgeBatch", { acknowledgements }),
+        reenter: (fn) => this.system.enqueueFunction(this, fn),
+        sent: (count) => {
+          this.counters.acknowledgeCalls.inc();
+          this.counters.acknowledgements.inc(count);
+        },
+      },
+      { ...DRIVER_DEFAULTS.acknowledgements, ...options.acknowledgements },
+    );
   }
 
   override finalize(): void {
@@ -125,6 +139,7 @@ export class SchedulerDriverActor extends Actor {
     this.reconnectTimer = undefined;
     const reason = error ?? new DcosError(Code.CANCELLED, "The scheduler driver stopped before it subscribed");
     for (const waiter of this.waiters.splice(0)) waiter.reject(reason);
+    this.acks.close(error ?? new DcosError(Code.FAILED_PRECONDITION, "Cannot acknowledge: the scheduler driver stopped"));
     for (const queue of this.queues) queue.close(error);
     this.queues.clear();
     this.invoke("stopped", () => this.callbacks.stopped?.(error));
@@ -143,11 +158,7 @@ export class SchedulerDriverActor extends Actor {
   /** One unary call with this framework's id and stream id. */
   call<K extends UnaryCall>(method: K, init: CallInit<K>): Promise<void> {
     const connection = this.connection;
-    if (this.current !== DriverState.SUBSCRIBED || !connection) {
-      const code = this.current === DriverState.STOPPED ? Code.FAILED_PRECONDITION : Code.UNAVAILABLE;
-      this.counters.callsFailed.inc();
-      return Promise.reject(new DcosError(code, `Cannot call ${method}: the scheduler driver is ${this.current}, not SUBSCRIBED`));
-    }
+    if (this.current !== DriverState.SUBSCRIBED || !connection) return this.refuse(method);
     const request = { ...init, frameworkId: { value: this.frameworkId ?? "" }, streamId: this.streamId } as CallInit<K>;
     return connection.call(method, request).catch((err: unknown) => {
       const error = asDcosError(err, Code.UNKNOWN);
@@ -158,6 +169,13 @@ export class SchedulerDriverActor extends Actor {
     });
   }
 
+  /** UNAVAILABLE while not subscribed (FAILED_PRECONDITION once stopped). */
+  private refuse(method: string): Promise<never> {
+    const code = this.current === DriverState.STOPPED ? Code.FAILED_PRECONDITION : Code.UNAVAILABLE;
+    this.counters.callsFailed.inc();
+    return Promise.reject(new DcosError(code, `Cannot call ${method}: the scheduler driver is ${this.current}, not SUBSCRIBED`));
+  }
+
   /** ACCEPT, remembering launched tasks for reconciliation. */
   accept(init: CallInit<"accept"> & { operations: Offer_Operation[] }): Promise<void> {
     const result = this.call("accept", init);
@@ -165,13 +183,19 @@ export class SchedulerDriverActor extends Actor {
     return result;
   }
 
-  /** ACKNOWLEDGE one status update by its uuid. */
+  /**
+   * ACKNOWLEDGE one status update by its uuid: checked now, sent with the others of this
+   * event-loop turn (one AcknowledgeBatch call), settled with its own outcome.
+   */
   acknowledge(status: TaskStatus): Promise<void> {
-    if (status.uuid.length === 0) {
-      const task = status.taskId?.value ?? "?";
-      return Promise.reject(new DcosError(Code.INVALID_ARGUMENT, `Cannot acknowledge the update of task '${task}': it has no uuid, so it needs no acknowledgement`));
+    let ack;
+    try {
+      ack = acknowledgementOf(status);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    return this.call("acknowledge", { agentId: status.agentId, taskId: status.taskId, uuid: status.uuid });
+    if (this.current !== DriverState.SUBSCRIBED) return this.refuse("acknowledge");
+    return this.acks.add(ack);
   }
 
   /**

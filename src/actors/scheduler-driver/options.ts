@@ -8,6 +8,7 @@ import type { DcosError } from "../../runtime/error.js";
 import type { Logger } from "../../runtime/log.js";
 import type { Random } from "../../runtime/random.js";
 import type { ActorSystem } from "../../runtime/system.js";
+import type { AckBatcherOptions } from "./ack-batcher.js";
 import type { BackoffOptions } from "./backoff.js";
 import type { PromptRetryOptions } from "./reconnect.js";
 
@@ -45,6 +46,12 @@ export interface SchedulerDriverOptions {
   callbacks?: SchedulerCallbacks;
   /** Acknowledge each update with a uuid after delivering it; default true. */
   implicitAcknowledgements?: boolean;
+  /**
+   * Acknowledgements of one event-loop turn go in one AcknowledgeBatch call of at most
+   * maxBatch (default 1000); at most maxInFlight such calls at once (default 2), later
+   * ones wait and go together.
+   */
+  acknowledgements?: Partial<AckBatcherOptions>;
   /** After every (re)subscription, reconcile known tasks explicitly, then all implicitly; default true. */
   reconcileOnSubscribe?: boolean;
   /** Heartbeats missed in a row before the master is taken for gone; default 5. */
@@ -80,4 +87,5 @@ export const DRIVER_DEFAULTS = {
   backoff: { initialMs: 500, maxMs: 30_000 },
   promptRetry: { windowMs: 5_000, maxDelayMs: 200 },
   maxImmediateRedirects: 3,
+  acknowledgements: { maxBatch: 1000, maxInFlight: 2 },
 } as const;
