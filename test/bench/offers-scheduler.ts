@@ -61,6 +61,8 @@ export interface SchedulerSettings extends TaskShape {
   maxInFlight: number;
   /** Acknowledge the updates that arrived in one event-loop turn with one AcknowledgeBatch call (else one Acknowledge each). */
   batchAcks: boolean;
+  /** The SchedulerDriver acknowledges (implicitly, after the update callback); the scheduler does not. */
+  driverAcks?: boolean;
 }
 
 interface Launch {
@@ -105,8 +107,7 @@ export class BenchScheduler {
         this.streamId = event.kind.value.streamId;
         return;
       case "offers":
-        for (const offer of event.kind.value.offers) this.held.push({ offer, at: now });
-        this.pump(now);
+        this.offered(event.kind.value.offers, now);
         return;
       case "update":
         this.update(event.kind.value.status!, now);
@@ -116,7 +117,12 @@ export class BenchScheduler {
     }
   }
 
-  private update(status: TaskStatus, now: number): void {
+  offered(offers: readonly Offer[], now = wallNow()): void {
+    for (const offer of offers) this.held.push({ offer, at: now });
+    this.pump(now);
+  }
+
+  update(status: TaskStatus, now = wallNow()): void {
     const taskId = status.taskId!.value;
     if (status.state === TaskState.RUNNING) {
       const launch = this.inFlight.get(taskId);
@@ -126,7 +132,7 @@ export class BenchScheduler {
       }
     } else if (status.state === TaskState.FINISHED) this.finished++;
     else if (status.state !== TaskState.STARTING) this.failures++;
-    if (status.uuid.length > 0) this.acknowledge(status);
+    if (status.uuid.length > 0 && !this.settings.driverAcks) this.acknowledge(status);
     if (status.state === TaskState.RUNNING && this.held.length > 0) this.pump(now);
   }
 

@@ -23,6 +23,10 @@
  * acknowledging each update with its own Acknowledge call as Mesos frameworks do;
  * "grpc-batched" acknowledges what arrived in one event-loop turn with one
  * AcknowledgeBatch call. Any mode + "-batched" batches (e.g. "facade-batched").
+ * "driver" runs the framework in a worker thread on the real SchedulerDriver (what a
+ * TypeScript framework gets; it acknowledges implicitly, coalescing each turn's
+ * acknowledgements into AcknowledgeBatch calls, --ack-calls-in-flight at once); it also
+ * reports the acknowledgements per call.
  */
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
@@ -38,7 +42,7 @@ import { parseResources } from "../../../src/resources/index.js";
 import { ActorSystem } from "../../../src/runtime/system.js";
 import { InProcessNetwork } from "../../../src/runtime/transports/in-process.js";
 import { Worker } from "node:worker_threads";
-import type { GrpcSchedulerData } from "../offers-grpc-scheduler.js";
+import type { DriverSchedulerData } from "../offers-driver-scheduler.js";
 import { BenchScheduler, wallNow, type SchedulerResult, type SchedulerSettings } from "../offers-scheduler.js";
 import { median, percentile, type Reporter } from "../report.js";
 import { SimAgent } from "../sim-agent.js";
@@ -53,6 +57,7 @@ interface Settings {
   modes: string[];
   rounds: number;
   logLevel: string;
+  ackCallsInFlight: number | undefined;
 }
 
 function settings(args: string[]): Settings {
@@ -64,9 +69,10 @@ function settings(args: string[]): Settings {
     taskMs: Number(get("task-ms", "3000")),
     seconds: Number(get("seconds", "20")),
     warmup: Number(get("warmup", "6")),
-    modes: get("modes", "facade,grpc,grpc-batched").split(","),
+    modes: get("modes", "facade,driver,grpc-batched").split(","),
     rounds: Number(get("rounds", "1")),
     logLevel: get("log", "info"),
+    ackCallsInFlight: get("ack-calls-in-flight", "") === "" ? undefined : Number(get("ack-calls-in-flight", "")),
   };
 }
 
@@ -108,7 +114,7 @@ interface Framework {
   /** Resolves once the framework is subscribed. */
   ready: Promise<void>;
   /** Stops the framework and returns what it saw. */
-  stop(): Promise<SchedulerResult>;
+  stop(): Promise<SchedulerResult & { counters?: Record<string, number> }>;
 }
 
 /** A BenchScheduler in the master's thread, calling the MasterFacade. */
@@ -119,15 +125,18 @@ function viaFacade(c: Cluster, settings: SchedulerSettings): Framework {
   return { ready, stop: async () => scheduler.result() };
 }
 
-/** Serves the SchedulerService on loopback; the framework is a gRPC client in a worker thread. */
-async function viaGrpc(c: Cluster, settings: SchedulerSettings): Promise<Framework> {
+/**
+ * Serves the SchedulerService on loopback; the framework is a gRPC client in a worker
+ * thread: a bare client (offers-grpc-scheduler.ts) or the SchedulerDriver (offers-driver-scheduler.ts).
+ */
+async function viaGrpc(c: Cluster, settings: SchedulerSettings, script: string, ackCallsInFlight?: number): Promise<Framework> {
   const server = new grpc.Server();
   addSchedulerService(server, c.facade, { reflection: false });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  const workerData: GrpcSchedulerData = { target: `127.0.0.1:${port}`, settings };
-  const worker = new Worker(new URL("../offers-grpc-scheduler.js", import.meta.url), { workerData });
+  const workerData: DriverSchedulerData = { target: `127.0.0.1:${port}`, settings, ackCallsInFlight };
+  const worker = new Worker(new URL(`../${script}.js`, import.meta.url), { workerData });
   const ready = new Promise<void>((resolve, reject) => {
     worker.once("message", () => resolve());
     worker.once("error", reject);
@@ -135,7 +144,9 @@ async function viaGrpc(c: Cluster, settings: SchedulerSettings): Promise<Framewo
   return {
     ready,
     stop: async () => {
-      const result = new Promise<SchedulerResult>((resolve) => worker.on("message", (m: { result?: SchedulerResult }) => m.result && resolve(m.result)));
+      const result = new Promise<SchedulerResult & { counters?: Record<string, number> }>((resolve) =>
+        worker.on("message", (m: { result?: SchedulerResult; counters?: Record<string, number> }) => m.result && resolve({ ...m.result, counters: m.counters })),
+      );
       worker.postMessage({ stop: true });
       const r = await result;
       await worker.terminate();
@@ -162,12 +173,18 @@ interface Result {
   finished: number;
   failures: number;
   callErrors: number;
+  /** Driver mode: acknowledgements per ACKNOWLEDGE/AcknowledgeBatch call over the run. */
+  acksPerCall: number;
 }
 
 async function measure(s: Settings, mode: string): Promise<Result> {
   const cluster = await startCluster(s);
   const settings = { ...s.scheduler, batchAcks: mode.endsWith("-batched") };
-  const framework = mode.startsWith("grpc") ? await viaGrpc(cluster, settings) : viaFacade(cluster, settings);
+  const framework = mode.startsWith("grpc")
+    ? await viaGrpc(cluster, settings, "offers-grpc-scheduler")
+    : mode === "driver"
+      ? await viaGrpc(cluster, settings, "offers-driver-scheduler", s.ackCallsInFlight)
+      : viaFacade(cluster, settings);
   await framework.ready;
   const start = wallNow();
   await sleep(s.warmup * 1000);
@@ -196,6 +213,7 @@ async function measure(s: Settings, mode: string): Promise<Result> {
     finished: scheduler.finished,
     failures: scheduler.failures,
     callErrors: scheduler.callErrors,
+    acksPerCall: scheduler.counters ? (scheduler.counters["acknowledgements_sent"] ?? 0) / Math.max(1, scheduler.counters["acknowledge_calls"] ?? 0) : 0,
   };
 }
 
@@ -216,5 +234,6 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     report.figure(`${mode}_offer_to_running_p99_ms`, m((r) => r.offerP99), "ms", "lower", shape);
     report.figure(`${mode}_accept_to_running_p50_ms`, m((r) => r.acceptP50), "ms", "lower", shape);
     report.figure(`${mode}_accept_to_running_p99_ms`, m((r) => r.acceptP99), "ms", "lower", shape);
+    if (mode === "driver") report.figure(`${mode}_acks_per_call`, m((r) => r.acksPerCall), "acks", "higher", { ...shape, ack_calls_in_flight: s.ackCallsInFlight ?? "default" });
   }
 }
