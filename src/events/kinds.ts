@@ -28,6 +28,14 @@ export const EVENT_SUBJECT_TOKENS: Readonly<Record<ClusterEventCase, string>> = 
   heartbeat: "heartbeat",
 };
 
+/** Every kind, in a fixed order: a kind's index names it compactly (the tap's batches). */
+export const EVENT_CASES = Object.keys(EVENT_SUBJECT_TOKENS) as readonly ClusterEventCase[];
+const CASE_INDEX = new Map(EVENT_CASES.map((c, i) => [c, i]));
+
+export function eventCaseIndex(kind: ClusterEventCase): number {
+  return CASE_INDEX.get(kind)!;
+}
+
 /** "taskUpdated" → "TASK_UPDATED". */
 export function eventTypeName(kind: ClusterEventCase): string {
   return kind.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();

@@ -5,12 +5,10 @@
  * (protobuf + headers) and published in order. Each batch is acknowledged with how many
  * went out, so the master's thread keeps the bounded buffer and sends the next batch.
  */
-import { toBinary } from "@bufbuild/protobuf";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { parentPort, workerData } from "node:worker_threads";
-import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
-import { eventsSubjectPrefix, eventStreamName, eventTypeName, subjectFor, type ClusterEventCase } from "./kinds.js";
+import { EVENT_CASES, eventsSubjectPrefix, eventStreamName, eventTypeName, subjectFor } from "./kinds.js";
 
 export interface TapWorkerOptions {
   url: string;
@@ -21,7 +19,7 @@ export interface TapWorkerOptions {
 }
 
 /** From the master's thread. */
-export type ToTapWorker = { type: "publish"; events: ClusterEvent[] } | { type: "close" };
+export type ToTapWorker = { type: "publish"; data: Uint8Array; ends: Uint32Array; kinds: Uint8Array } | { type: "close" };
 
 /** To the master's thread. */
 export type FromTapWorker =
@@ -40,7 +38,7 @@ class TapWorker {
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private wakeUp: (() => void) | undefined;
-  private readonly targets = new Map<ClusterEventCase, { subject: string; headers: MsgHdrs }>();
+  private readonly targets: ({ subject: string; headers: MsgHdrs } | undefined)[] = [];
 
   constructor(private readonly o: TapWorkerOptions) {}
 
@@ -52,32 +50,32 @@ class TapWorker {
     this.post({ type: "log", level, msg, fields });
   }
 
-  /** Subject and headers per kind, made once (nats.js encodes headers when publishing). */
-  private targetOf(kind: ClusterEventCase): { subject: string; headers: MsgHdrs } {
-    let t = this.targets.get(kind);
+  /** Subject and headers per kind index, made once (nats.js encodes headers when publishing). */
+  private targetOf(index: number): { subject: string; headers: MsgHdrs } {
+    let t = this.targets[index];
     if (!t) {
+      const kind = EVENT_CASES[index]!;
       const h = headers();
       h.set("Content-Type", "application/x-protobuf; proto=dcos.v1.ClusterEvent");
       h.set("Dcos-Event-Type", eventTypeName(kind));
-      this.targets.set(kind, (t = { subject: subjectFor(this.o.cluster, kind), headers: h }));
+      this.targets[index] = t = { subject: subjectFor(this.o.cluster, kind), headers: h };
     }
     return t;
   }
 
-  publish(events: ClusterEvent[]): void {
+  publish(data: Uint8Array, ends: Uint32Array, kinds: Uint8Array): void {
     let sent = 0;
     const nc = this.nc;
     try {
-      for (const e of events) {
-        if (!nc) break;
-        const target = this.targetOf(e.kind.case!);
-        nc.publish(target.subject, toBinary(ClusterEventSchema, e), { headers: target.headers });
+      for (let i = 0, start = 0; nc && i < ends.length; start = ends[i]!, i++) {
+        const target = this.targetOf(kinds[i]!);
+        nc.publish(target.subject, data.subarray(start, ends[i]), { headers: target.headers });
         sent++;
       }
     } catch (err) {
       this.log("warn", "Publishing a cluster event to NATS failed; the rest of the batch is dropped", { err: (err as Error).message });
     }
-    this.post({ type: "published", count: events.length, sent });
+    this.post({ type: "published", count: ends.length, sent });
   }
 
   async connect(): Promise<void> {
@@ -151,7 +149,7 @@ class TapWorker {
 if (parentPort && (workerData as { tapWorker?: TapWorkerOptions } | undefined)?.tapWorker) {
   const worker = new TapWorker((workerData as { tapWorker: TapWorkerOptions }).tapWorker);
   parentPort.on("message", (m: ToTapWorker) => {
-    if (m.type === "publish") worker.publish(m.events);
+    if (m.type === "publish") worker.publish(m.data, m.ends, m.kinds);
     else void worker.close();
   });
   void worker.connect();

@@ -1,16 +1,18 @@
 /**
  * The NATS event tap: every event the bus publishes goes out on
  * `dcos.<cluster>.events.<kind>` (protobuf ClusterEvent; headers name the type), in order,
- * from one connection. It never slows the master: the bus listener only appends the event
- * object to a bounded buffer (the oldest event is dropped and counted when it is full, e.g.
- * while NATS is away). Encoding and publishing happen in a worker thread
- * (nats-tap-worker.ts), which gets batches of events (one batch in flight at a time) and
- * owns the connection: it reconnects on its own, forever, and keeps the events in a
+ * from one connection. It never slows the master: the bus listener encodes the event at
+ * once into a bounded buffer (tap-buffer.ts: the bytes show the event as it was when
+ * published, not the live records it points to; the oldest event is dropped and counted when
+ * the buffer is full, e.g. while NATS is away). Publishing happens in a worker thread (nats-tap-worker.ts), which
+ * gets batches as one transferred ArrayBuffer (no structured clone; one batch in flight at a
+ * time) and owns the connection: it reconnects on its own, forever, and keeps the events in a
  * JetStream stream when the server has it, so tools can replay from a point in time
  * (`dcos-node events --since`).
  */
 import { Worker } from "node:worker_threads";
 import type { ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
+import { TapBuffer } from "./tap-buffer.js";
 import type { Metrics } from "../metrics/registry.js";
 import type { Logger } from "../runtime/log.js";
 import type { EventBus } from "./bus.js";
@@ -36,8 +38,7 @@ const PUBLISH_BATCH = 2000;
 const WORKER_URL = new URL("./nats-tap-worker.js", import.meta.url);
 
 export class NatsEventTap {
-  private buffer: ClusterEvent[] = [];
-  private head = 0;
+  private readonly buffer: TapBuffer;
   /** Events handed to the worker and not yet acknowledged (one batch at most). */
   private inFlight = 0;
   private connected = false;
@@ -61,7 +62,8 @@ export class NatsEventTap {
     this.published = o.metrics.counter("events/tap_published", "Cluster events published to NATS");
     this.dropped = o.metrics.counter("events/tap_dropped", "Cluster events dropped because the tap's buffer was full");
     this.connectFailures = o.metrics.counter("events/tap_connect_failures", "Failed attempts to make the tap's first connection to NATS");
-    o.metrics.gauge("events/tap_buffered", () => this.buffer.length - this.head + this.inFlight, "Cluster events waiting to be published");
+    this.buffer = new TapBuffer(this.capacity, PUBLISH_BATCH, () => this.dropped.inc());
+    o.metrics.gauge("events/tap_buffered", () => this.buffer.length + this.inFlight, "Cluster events waiting to be published");
     o.metrics.gauge("events/tap_connected", () => (this.connected ? 1 : 0), "1 while the tap is connected to NATS");
     this.ready = new Promise((resolve) => (this.markReady = resolve));
     const tapWorker: TapWorkerOptions = { url: o.url, cluster: o.cluster, retentionMs: o.retentionMs ?? 86_400_000, capacity: this.capacity };
@@ -76,19 +78,15 @@ export class NatsEventTap {
     this.unsubscribe = o.bus.subscribe((e) => this.offer(e));
   }
 
-  /** The bus listener, on the master's turn: O(1). */
+  /** The bus listener, on the master's turn: encodes the event as it is now and buffers it. */
   private offer(event: ClusterEvent): void {
     if (this.closed) return;
-    if (this.buffer.length - this.head >= this.capacity) {
-      this.head++;
-      this.dropped.inc();
-    }
     this.buffer.push(event);
     this.schedule();
   }
 
   private schedule(): void {
-    if (this.scheduled || !this.connected || this.inFlight > 0 || this.head === this.buffer.length) return;
+    if (this.scheduled || !this.connected || this.inFlight > 0 || this.buffer.length === 0) return;
     this.scheduled = true;
     setImmediate(() => this.flush());
   }
@@ -97,19 +95,17 @@ export class NatsEventTap {
   private flush(): void {
     this.scheduled = false;
     if (!this.connected || this.inFlight > 0) return;
-    const end = Math.min(this.buffer.length, this.head + PUBLISH_BATCH);
-    if (end === this.head) return;
-    this.send(this.buffer.slice(this.head, end));
-    this.head = end;
-    if (this.head > 4096 && this.head * 2 > this.buffer.length) {
-      this.buffer = this.buffer.slice(this.head);
-      this.head = 0;
-    }
+    this.sendBatch();
   }
 
-  private send(events: ClusterEvent[]): void {
-    this.inFlight += events.length;
-    this.worker.postMessage({ type: "publish", events } satisfies ToTapWorker);
+  /** Transfers the oldest batch to the worker; false when there is none. */
+  private sendBatch(): boolean {
+    const batch = this.buffer.take();
+    if (!batch) return false;
+    this.inFlight += batch.ends.length;
+    const { data, ends, kinds, transfer } = batch;
+    this.worker.postMessage({ type: "publish", data, ends, kinds } satisfies ToTapWorker, transfer);
+    return true;
   }
 
   private fromWorker(m: FromTapWorker): void {
@@ -145,9 +141,8 @@ export class NatsEventTap {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
-    if (this.connected && this.head < this.buffer.length) this.send(this.buffer.slice(this.head));
-    this.buffer = [];
-    this.head = 0;
+    if (this.connected) while (this.sendBatch());
+    this.buffer.clear();
     const closed = new Promise<void>((resolve) => (this.workerClosed = resolve));
     this.worker.postMessage({ type: "close" } satisfies ToTapWorker);
     await closed;

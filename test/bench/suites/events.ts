@@ -2,14 +2,17 @@
  * Bench 'events': the NATS event tap against a real nats-server. (1) events/s the tap
  * publishes (events put on the bus in bursts, timed until the last is published); (2) the
  * master's status updates handled/s with no listener on its bus and with the tap attached,
- * in the same run, alternating rounds, and their ratio.
+ * in the same run, alternating rounds, and their ratio; (3) µs per event to encode each hot
+ * kind at publish time with the tap's writer (binary-writer.ts) against toBinary.
  * Args: --events=N (default 200,000) --updates=N (default 20,000) --rounds=N (default 3).
  */
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { EventBus } from "../../../src/events/bus.js";
+import { ByteBuffer, writeMessage } from "../../../src/events/binary-writer.js";
+import { ClusterEventSchema, type ClusterEvent } from "../../../src/gen/dcos/v1/operator_pb.js";
 import { NatsEventTap } from "../../../src/events/nats-tap.js";
 import { FrameworkIDSchema } from "../../../src/gen/dcos/v1/common_pb.js";
-import { TaskState, TaskStatusSchema } from "../../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskSchema, TaskState, TaskStatusSchema } from "../../../src/gen/dcos/v1/tasks_pb.js";
 import { Metrics } from "../../../src/metrics/registry.js";
 import { silentLogger } from "../../../src/runtime/log.js";
 import { Cluster, commandTask } from "../../master/harness.js";
@@ -64,10 +67,41 @@ async function updateRate(c: Cluster, frameworkId: string, tasks: string[], upda
   return updates / ((performance.now() - t0) / 1000);
 }
 
+/** µs per event: encoding each hot kind at publish time, the tap's writer against toBinary. */
+function encodeCosts(report: Reporter, n: number): void {
+  const status = create(TaskStatusSchema, { taskId: { value: "task-000123" }, state: TaskState.RUNNING, message: "running", timestamp: 1.7e9, agentId: { value: "m1-S17" }, uuid: new Uint8Array(16) });
+  const frameworkId = create(FrameworkIDSchema, { value: "m1-0001" });
+  const task = create(TaskSchema, { taskId: status.taskId, name: "web", frameworkId, agentId: status.agentId, state: TaskState.STAGING, statuses: [status] });
+  const kinds: Record<string, ClusterEvent["kind"]> = {
+    status_update: { case: "statusUpdate", value: { $typeName: "dcos.v1.ClusterEvent.StatusUpdate", frameworkId, status } },
+    task_updated: { case: "taskUpdated", value: { $typeName: "dcos.v1.ClusterEvent.TaskUpdated", frameworkId, status, state: TaskState.RUNNING } },
+    task_added: { case: "taskAdded", value: { $typeName: "dcos.v1.ClusterEvent.TaskAdded", task } },
+  };
+  const event = (i: number, kind: ClusterEvent["kind"]): ClusterEvent => ({ $typeName: "dcos.v1.ClusterEvent", sequence: BigInt(i), timestamp: i, source: "master@bench:5050", kind });
+  const perEvent = (encode: (e: ClusterEvent) => unknown, kind: ClusterEvent["kind"]): number => {
+    const samples: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) encode(event(i, kind));
+      samples.push(((performance.now() - t0) * 1000) / n);
+    }
+    return median(samples);
+  };
+  for (const [name, kind] of Object.entries(kinds)) {
+    let out = new ByteBuffer();
+    const write = (e: ClusterEvent): void => {
+      if (out.pos > 1 << 20) out = new ByteBuffer();
+      writeMessage(ClusterEventSchema, e, out);
+    };
+    report.compare(`encode_us_${name}_writer`, perEvent(write, kind), `encode_us_${name}_tobinary`, perEvent((e) => toBinary(ClusterEventSchema, e), kind), "µs/event", "lower");
+  }
+}
+
 export async function run(report: Reporter, args: string[]): Promise<void> {
   const events = flag(args, "events", 200_000);
   const updates = flag(args, "updates", 20_000);
   const rounds = flag(args, "rounds", 3);
+  encodeCosts(report, flag(args, "encodes", 50_000));
   const nats = await NatsServer.start();
   try {
     const published = await publishRate(nats.url, events);

@@ -1,0 +1,92 @@
+/**
+ * The event tap's bounded buffer on the master's thread: each event is encoded the moment
+ * it is published (so its bytes show the cluster as it was then: events point at the
+ * master's live records, which change later) straight into the open batch's byte buffer
+ * (binary-writer.ts). A batch is handed over whole, as one transferable ArrayBuffer with
+ * each event's end offset and kind index: no copy, no structured clone. When the buffer
+ * holds `capacity` events, the oldest is dropped.
+ */
+import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
+import { ByteBuffer, writeMessage } from "./binary-writer.js";
+import { eventCaseIndex } from "./kinds.js";
+
+/** A batch ready to transfer: `data` holds the events back to back, `ends[i]` is where event i ends. */
+export interface PackedEvents {
+  data: Uint8Array;
+  ends: Uint32Array;
+  kinds: Uint8Array;
+  /** The buffers to list in postMessage's transfer list. */
+  transfer: ArrayBuffer[];
+}
+
+class Batch {
+  readonly out = new ByteBuffer();
+  readonly ends: number[] = [];
+  readonly kinds: number[] = [];
+  /** Events before this one were dropped. */
+  first = 0;
+}
+
+export class TapBuffer {
+  private batches: Batch[] = [];
+  private count = 0;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly batchSize: number,
+    private readonly dropped: () => void,
+  ) {}
+
+  /** Events held. */
+  get length(): number {
+    return this.count;
+  }
+
+  /** Encodes the event now and keeps it, dropping the oldest when full. */
+  push(event: ClusterEvent): void {
+    if (this.count >= this.capacity) this.dropOldest();
+    let b = this.batches[this.batches.length - 1];
+    if (!b || b.ends.length >= this.batchSize) this.batches.push((b = new Batch()));
+    const start = b.out.pos;
+    try {
+      writeMessage(ClusterEventSchema, event, b.out);
+    } catch (err) {
+      b.out.pos = start;
+      throw err;
+    }
+    b.ends.push(b.out.pos);
+    b.kinds.push(eventCaseIndex(event.kind.case!));
+    this.count++;
+  }
+
+  private dropOldest(): void {
+    const b = this.batches[0];
+    if (!b) return;
+    b.first++;
+    this.count--;
+    this.dropped();
+    if (b.first === b.ends.length) this.batches.shift();
+  }
+
+  /** Takes the oldest batch, or undefined when empty. */
+  take(): PackedEvents | undefined {
+    const b = this.batches.shift();
+    if (!b) return undefined;
+    const n = b.ends.length - b.first;
+    this.count -= n;
+    const start = b.first === 0 ? 0 : b.ends[b.first - 1]!;
+    const ends = new Uint32Array(n);
+    const kinds = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      ends[i] = b.ends[b.first + i]! - start;
+      kinds[i] = b.kinds[b.first + i]!;
+    }
+    const buffer = b.out.buf.buffer as ArrayBuffer;
+    return { data: new Uint8Array(buffer, start, b.out.pos - start), ends, kinds, transfer: [buffer, ends.buffer, kinds.buffer] };
+  }
+
+  clear(): void {
+    this.batches = [];
+    this.count = 0;
+  }
+}
