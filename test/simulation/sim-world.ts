@@ -7,8 +7,7 @@
  * update they ever received across resubscriptions.
  */
 import { create } from "@bufbuild/protobuf";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ExecutorServiceUpdateRequestSchema } from "../../src/gen/dcos/v1/executor_pb.js";
 import { file_dcos_v1_internal } from "../../src/gen/dcos/v1/internal_pb.js";
@@ -24,7 +23,7 @@ import { testLogger } from "../../src/runtime/log.js";
 import { Pid } from "../../src/runtime/pid.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { TypeRegistry } from "../../src/runtime/types.js";
-import { SimCluster, SimScheduler, type SimAgent, type SimMaster } from "../fault-tolerance/sim-cluster.js";
+import { SimCluster, SimScheduler, simDir, type SimAgent, type SimMaster } from "../fault-tolerance/sim-cluster.js";
 import { FakeContainerizer } from "../support/fake-containerizer.js";
 import type { RecordingSink } from "../master/harness.js";
 
@@ -54,7 +53,7 @@ export class SimWorld {
 
   static async start(seed: number, options: WorldOptions = {}): Promise<SimWorld> {
     const c = await SimCluster.start(seed, { masters: options.masters ?? 1, agents: 0 });
-    const w = new SimWorld(c, await mkdtemp(join(tmpdir(), "dcos-sim-")));
+    const w = new SimWorld(c, await simDir("dcos-sim-"));
     for (let i = 1; i <= (options.agents ?? 2); i++) {
       const address = `a${i}:5051`;
       w.hosts.set(address, { address, dir: join(w.dir, `a${i}`), containerizer: new FakeContainerizer(), node: undefined, restarts: 0 });

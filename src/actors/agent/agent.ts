@@ -71,6 +71,7 @@ import { reregistration } from "./reregistration.js";
 import { AckOutcome, StatusUpdateManager } from "./status-update-manager.js";
 import { statusUpdate, wrapStatus } from "./status-update.js";
 import { taskVolumes } from "./volumes.js";
+import { DiskActivity } from "./disk-activity.js";
 import { applyCheckpointed, readCheckpointedResources, syncVolumes, writeCheckpointedResources } from "./checkpointed-resources.js";
 import { Resources } from "../../resources/index.js";
 import { isTerminal, taskStateName } from "../task-states.js";
@@ -112,6 +113,7 @@ export class Agent extends Actor implements ExecutorApi {
   private masterLink!: MasterLink;
   private readonly masters: MasterDetector;
   private startedAt = 0;
+  private readonly disk = new DiskActivity();
   /** Dynamic reservations and persistent volumes, as the master last checkpointed them. */
   private checkpointedResources: Resource[] = [];
   /** The total the flags (or the host) give, before checkpointed resources are applied. */
@@ -144,6 +146,7 @@ export class Agent extends Actor implements ExecutorApi {
 
   override initialize(): void {
     this.startedAt = this.clock.now();
+    this.disk.attach(this.clock);
     this.masterLink = new MasterLink(
       {
         delay: (ms, fn) => this.delay(ms, fn),
@@ -179,14 +182,17 @@ export class Agent extends Actor implements ExecutorApi {
         initialRetryMs: this.opts.statusUpdateRetryMs,
         maxRetryMs: this.opts.statusUpdateMaxRetryMs,
         paused: true,
+        disk: this.disk,
       }),
     );
     const facts = (this.opts.hostFacts ? Promise.resolve(this.opts.hostFacts) : hostFacts(this.opts.workDir)).then(async (f) => {
       this.checkpointedResources = await readCheckpointedResources(this.opts.workDir);
       return f;
     });
-    const recovered = mkdir(this.opts.workDir, { recursive: true }).then(() =>
-      Promise.all([facts, this.statusUpdates.recover(), readAgentId(this.opts.workDir), readExecutorCheckpoints(this.opts.workDir), readCheckpointedBootId(this.opts.workDir), (this.opts.bootId ?? linuxBootId)()]),
+    const recovered = this.disk.track(
+      mkdir(this.opts.workDir, { recursive: true }).then(() =>
+        Promise.all([facts, this.statusUpdates.recover(), readAgentId(this.opts.workDir), readExecutorCheckpoints(this.opts.workDir), readCheckpointedBootId(this.opts.workDir), (this.opts.bootId ?? linuxBootId)()]),
+      ),
     );
     this.defer(
       recovered,
@@ -198,6 +204,7 @@ export class Agent extends Actor implements ExecutorApi {
             attributes: parseAttributes(this.opts.attributes ?? ""),
             pid: this.self.toString(),
             port: Number(this.self.address.split(":").at(-1)) || 0,
+            httpPort: this.opts.httpPort ?? 0,
           });
         } catch (err) {
           this.fail(err);
@@ -213,7 +220,7 @@ export class Agent extends Actor implements ExecutorApi {
         // After a reboot no container of the previous boot runs: whatever the containerizer finds is an orphan.
         const states = rebooted ? [] : checkpoints.executors.flatMap((cp) => (cp.container ? [cp.container] : []));
         this.defer(
-          this.opts.containerizer.recover(states).then((found) => writeBootId(this.opts.workDir, boot).then(() => found)),
+          this.opts.containerizer.recover(states).then((found) => this.disk.track(writeBootId(this.opts.workDir, boot)).then(() => found)),
           (found) => this.recovered(planRecovery(checkpoints.executors, streams, found, rebooted), rebooted),
           (err) => this.fail(err),
         );
@@ -252,6 +259,7 @@ export class Agent extends Actor implements ExecutorApi {
   }
 
   override finalize(): void {
+    this.disk.detach();
     if (this.statusUpdates?.running) this.system.terminate(this.statusUpdates);
   }
 
@@ -278,7 +286,7 @@ export class Agent extends Actor implements ExecutorApi {
     this.info.resources = this.withCheckpointed(this.flagTotal);
     this.log.info({ resources: resources.length }, `Checkpointing ${resources.length} reserved resource(s) and volume(s)`);
     const workDir = this.opts.workDir;
-    const write = writeCheckpointedResources(workDir, resources).then(() => syncVolumes(workDir, before, resources));
+    const write = this.disk.track(writeCheckpointedResources(workDir, resources).then(() => syncVolumes(workDir, before, resources)));
     this.defer(write, () => undefined, (err) => this.log.error({ err }, `Failed to checkpoint resources: ${(err as Error).message}`));
   }
 
@@ -342,7 +350,7 @@ export class Agent extends Actor implements ExecutorApi {
       this.log.warn({ old: this.agentId, new: agentId }, `Master gave agent id ${agentId}, was ${this.agentId}`);
     }
     if (this.agentId !== agentId) {
-      const write = writeAgentId(this.opts.workDir, agentId);
+      const write = this.disk.track(writeAgentId(this.opts.workDir, agentId));
       this.defer(write, () => undefined, (err) => this.log.error({ err }, `Failed to checkpoint agent id ${agentId}`));
     }
     this.agentId = agentId;
@@ -513,7 +521,7 @@ export class Agent extends Actor implements ExecutorApi {
       this.queueMicro(() => this.launchFailed(fw, ex, err));
       return;
     }
-    const launched = mkdir(ex.sandbox, { recursive: true }).then(() => this.opts.containerizer.launch(config));
+    const launched = this.disk.track(mkdir(ex.sandbox, { recursive: true })).then(() => this.opts.containerizer.launch(config));
     this.defer(
       launched,
       (state) => {
@@ -606,7 +614,7 @@ export class Agent extends Actor implements ExecutorApi {
   }
 
   private persist(ex: ExecutorRecord, write: () => Promise<void>, what: string): void {
-    const done = ex.io.then(write);
+    const done = this.disk.track(ex.io.then(write));
     ex.io = done.catch(() => undefined);
     this.defer(done, () => undefined, (err) => this.log.error({ err }, `Failed to ${what}: ${(err as Error).message}`));
   }

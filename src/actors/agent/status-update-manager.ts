@@ -17,6 +17,7 @@ import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 import { appendRecord, readStreamFiles, streamFilePath, type StreamRecord } from "./update-stream-file.js";
+import { DiskActivity } from "./disk-activity.js";
 
 export const DEFAULT_STATUS_UPDATE_RETRY_MS = 10_000;
 export const DEFAULT_STATUS_UPDATE_MAX_RETRY_MS = 600_000;
@@ -32,6 +33,8 @@ export interface StatusUpdateManagerOptions {
   /** Start paused (nothing is forwarded until resume()). Default false. */
   paused?: boolean;
   name?: string;
+  /** Where its disk work is counted (the agent's); its own by default. */
+  disk?: DiskActivity;
 }
 
 /** What happened to an update handed to the manager. */
@@ -92,6 +95,7 @@ export class StatusUpdateManager extends Actor {
   private readonly initialRetryMs: number;
   private readonly maxRetryMs: number;
   private paused: boolean;
+  private readonly disk: DiskActivity;
   private readonly counters: Record<
     "forwarded" | "retried" | "duplicate_updates" | "duplicate_acks" | "unexpected_acks" | "rejected_updates" | "recovery_errors",
     Counter
@@ -102,6 +106,7 @@ export class StatusUpdateManager extends Actor {
     this.initialRetryMs = options.initialRetryMs ?? DEFAULT_STATUS_UPDATE_RETRY_MS;
     this.maxRetryMs = options.maxRetryMs ?? DEFAULT_STATUS_UPDATE_MAX_RETRY_MS;
     this.paused = options.paused ?? false;
+    this.disk = options.disk ?? new DiskActivity();
     const m = options.metrics;
     const c = (name: string, help: string): Counter => m.counter(`slave/status_updates/${name}`, help);
     this.counters = {
@@ -114,6 +119,14 @@ export class StatusUpdateManager extends Actor {
       recovery_errors: c("recovery_errors", "Unreadable records skipped while recovering update streams"),
     };
     m.gauge("slave/status_updates/pending", () => this.pendingCount(), "Status updates waiting for an acknowledgement");
+  }
+
+  override initialize(): void {
+    this.disk.attach(this.clock);
+  }
+
+  override finalize(): void {
+    this.disk.detach();
   }
 
   // ---- public API (dispatches into the actor) ---------------------------------------
@@ -235,7 +248,7 @@ export class StatusUpdateManager extends Actor {
   private checkpoint<T>(s: Stream, record: StreamRecord, after: () => T): Promise<T> {
     const created = !s.fileExists;
     s.fileExists = true;
-    const write = s.io.then(() => appendRecord(s.path, record, created));
+    const write = this.disk.track(s.io.then(() => appendRecord(s.path, record, created)));
     s.io = write.catch(() => undefined);
     return new Promise<T>((resolve, reject) => {
       this.defer(
@@ -303,7 +316,7 @@ export class StatusUpdateManager extends Actor {
   private handleRecover(): Promise<RecoveredStream[]> {
     return new Promise((resolve, reject) => {
       this.defer(
-        readStreamFiles(this.options.dir),
+        this.disk.track(readStreamFiles(this.options.dir)),
         (files) => {
           const out: RecoveredStream[] = [];
           for (const f of files) {
