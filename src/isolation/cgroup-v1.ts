@@ -20,8 +20,11 @@ export class CgroupV1Driver implements CgroupDriver {
   readonly version = 1;
   /** controller → mount point, for the controllers this host has. */
   private readonly mounts: Map<Controller, string>;
+  /** The root's CPU share, written once before the first container (see CgroupHostOptions.rootCpus). */
+  private rootReady?: Promise<void>;
 
-  constructor(mounts: ReadonlyMap<string, string>, private readonly root: string) {
+  /** `rootShares`: the cpu.shares of the root cgroup; the kernel's default when undefined. */
+  constructor(mounts: ReadonlyMap<string, string>, private readonly root: string, private readonly rootShares?: number) {
     this.mounts = new Map(CONTROLLERS.filter((c) => mounts.has(c)).map((c) => [c, mounts.get(c)!]));
     if (!this.mounts.has("memory") && !this.mounts.has("cpu") && !this.mounts.has("freezer")) {
       throw new DcosError(Code.FAILED_PRECONDITION, "cgroups v1: none of the cpu, memory and freezer hierarchies is mounted");
@@ -48,7 +51,18 @@ export class CgroupV1Driver implements CgroupDriver {
     return dir;
   }
 
+  private prepareRoot(): Promise<void> {
+    const cpu = this.mounts.get("cpu");
+    if (this.rootShares === undefined || cpu === undefined) return Promise.resolve();
+    const dir = join(cpu, this.root);
+    const shares = this.rootShares;
+    this.rootReady ??= makeCgroup(dir).then(() => writeControl(dir, "cpu.shares", shares));
+    this.rootReady.catch(() => (this.rootReady = undefined));
+    return this.rootReady;
+  }
+
   async create(name: string, limits: CgroupLimits): Promise<void> {
+    await this.prepareRoot();
     // The hierarchies (and then their controls) are independent: written at once, not in turn.
     await Promise.all(this.dirs(name).map((dir) => makeCgroup(dir)));
     const writes: Promise<void>[] = [];

@@ -24,7 +24,8 @@ export class CgroupV2Driver implements CgroupDriver {
   readonly version = 2;
   private enabled?: Promise<Set<string>>;
 
-  constructor(private readonly mount: string, private readonly root: string) {}
+  /** `rootShares`: the root cgroup's CPU share as v1 shares (written as cpu.weight); the kernel's default when undefined. */
+  constructor(private readonly mount: string, private readonly root: string, private readonly rootShares?: number) {}
 
   describe(name: string): string {
     return `cgroup v2 ${join(this.mount, this.root, name)}`;
@@ -45,6 +46,7 @@ export class CgroupV2Driver implements CgroupDriver {
         await writeControl(this.mount, "cgroup.subtree_control", change);
         await writeControl(rootDir, "cgroup.subtree_control", change);
       }
+      if (this.rootShares !== undefined && available.includes("cpu")) await writeControl(rootDir, "cpu.weight", sharesToWeight(this.rootShares));
       return new Set(available);
     })();
     this.enabled.catch(() => (this.enabled = undefined));

@@ -38,7 +38,7 @@ export interface CgroupsIsolatorOptions {
 export function limitsFor(resources: ContainerResources | undefined, options: { cpuQuota?: boolean; pidsLimit?: number }): CgroupLimits {
   const limits: CgroupLimits = {};
   if (resources?.cpus !== undefined) {
-    limits.cpuShares = Math.max(MIN_CPU_SHARES, Math.round(resources.cpus * CPU_SHARES_PER_CPU));
+    limits.cpuShares = cpuSharesFor(resources.cpus);
     if (options.cpuQuota) {
       limits.cpuPeriodUs = CPU_PERIOD_US;
       limits.cpuQuotaUs = Math.max(MIN_CPU_QUOTA_US, Math.round(resources.cpus * CPU_PERIOD_US));
@@ -114,6 +114,18 @@ export interface CgroupHostOptions {
   root?: string;
   /** Force a version instead of detecting it. */
   version?: 1 | 2;
+  /**
+   * The CPUs the containers share (the agent's `cpus`): the root cgroup gets the CPU share
+   * (v1 cpu.shares, v2 cpu.weight) of that many CPUs, so that all containers together weigh
+   * against the host's other processes as much as the CPUs they were given. Unset: the
+   * kernel's default, the weight of one process, which on a busy host starves containers.
+   */
+  rootCpus?: number;
+}
+
+/** The share of `cpus` CPUs (as for one container; Mesos's 1024 per CPU). */
+export function cpuSharesFor(cpus: number): number {
+  return Math.max(MIN_CPU_SHARES, Math.round(cpus * CPU_SHARES_PER_CPU));
 }
 
 /** The driver for this host's cgroups (v1 if memory is on a v1 hierarchy, else v2). */
@@ -121,7 +133,8 @@ export async function hostCgroupDriver(options: CgroupHostOptions = {}): Promise
   const mounts = await readCgroupMounts();
   const version = options.version ?? detectCgroupVersion(mounts);
   const root = options.root ?? "dcos";
-  if (version === 1) return new CgroupV1Driver(mounts.v1, root);
-  if (version === 2 && mounts.v2 !== undefined) return new CgroupV2Driver(mounts.v2, root);
+  const rootShares = options.rootCpus === undefined ? undefined : cpuSharesFor(options.rootCpus);
+  if (version === 1) return new CgroupV1Driver(mounts.v1, root, rootShares);
+  if (version === 2 && mounts.v2 !== undefined) return new CgroupV2Driver(mounts.v2, root, rootShares);
   throw new DcosError(Code.FAILED_PRECONDITION, `Cannot use cgroups${version ? ` v${version}` : ""}: no such cgroup hierarchy is mounted on this host`);
 }

@@ -35,6 +35,8 @@ export interface ContainerizerFlags {
   isolation: string;
   workDir: string;
   dockerSocket?: string;
+  /** The agent's cpus: the weight of all its cgroups together (CgroupHostOptions.rootCpus). */
+  cpus?: number;
   logger?: Logger;
 }
 
@@ -47,7 +49,7 @@ export async function containerizerFor(flags: ContainerizerFlags): Promise<Conta
       await docker.ping();
       members.push(docker);
     } else {
-      const isolators = await isolatorsFor(flags.isolation, { logger: flags.logger });
+      const isolators = await isolatorsFor(flags.isolation, { logger: flags.logger, ...(flags.cpus === undefined ? {} : { rootCpus: flags.cpus }) });
       members.push(new PosixContainerizer({ runtimeRoot: join(flags.workDir, "containers"), isolators, logger: flags.logger }));
     }
   }

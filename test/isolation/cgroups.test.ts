@@ -5,7 +5,8 @@ import { after, before, describe, it } from "node:test";
 import { Code } from "../../src/runtime/error.js";
 import { testLogger } from "../../src/runtime/log.js";
 import type { CgroupDriver } from "../../src/isolation/cgroup-driver.js";
-import { removeCgroup } from "../../src/isolation/cgroup-files.js";
+import { readControl, removeCgroup } from "../../src/isolation/cgroup-files.js";
+import { sharesToWeight } from "../../src/isolation/cgroup-v2.js";
 import { readCgroupMounts } from "../../src/isolation/cgroup-mounts.js";
 import { CgroupV1Driver } from "../../src/isolation/cgroup-v1.js";
 import { CgroupsIsolator, hostCgroupDriver } from "../../src/isolation/cgroups.js";
@@ -115,6 +116,22 @@ describe("cgroups isolator (on this host's cgroups)", () => {
     assert.deepEqual((await fresh.recover([state])).recovered, [state.id]);
     assert.equal((await fresh.destroy(state.id, 0)).reason, "destroyed");
     assert.ok(await isGone(escaped));
+  });
+
+  it("gives the containers' root cgroup the CPU share of the agent's cpus (rootCpus), written before the first container", async () => {
+    const root = `${ROOT}-weighted`;
+    const mounts = await readCgroupMounts();
+    const weighted = await hostCgroupDriver({ root, rootCpus: 2 });
+    const rootDir = weighted.version === 1 ? join(mounts.v1.get("cpu")!, root) : join(mounts.v2!, root);
+    try {
+      const { c, sandbox } = await setup([new CgroupsIsolator({ driver: weighted, logger: testLogger() })]);
+      const { id } = await c.launch(config(sandbox, "true", { resources: { cpus: 0.5 } }));
+      const expected = weighted.version === 1 ? "2048" : String(sharesToWeight(2048));
+      assert.equal((await readControl(rootDir, weighted.version === 1 ? "cpu.shares" : "cpu.weight"))?.trim(), expected);
+      await c.wait(id);
+    } finally {
+      for (const dir of new Set([...mounts.v1.values(), ...(mounts.v2 ? [mounts.v2] : [])])) await removeCgroup(join(dir, root));
+    }
   });
 
   it("refuses a launch when a limit cannot be applied and leaves nothing behind", async () => {

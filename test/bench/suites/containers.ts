@@ -23,6 +23,8 @@ import { create } from "@bufbuild/protobuf";
 import Docker from "dockerode";
 import { ContainerInfoSchema, ContainerInfo_DockerInfo_Network, ContainerInfo_Type, TaskState, type TaskInfo } from "../../../src/gen/dcos/v1/tasks_pb.js";
 import type { StatusUpdate } from "../../../src/gen/dcos/v1/internal_pb.js";
+import { removeCgroup } from "../../../src/isolation/cgroup-files.js";
+import { readCgroupMounts } from "../../../src/isolation/cgroup-mounts.js";
 import { CompositeContainerizer } from "../../../src/isolation/composite-containerizer.js";
 import { DockerContainerizer } from "../../../src/isolation/docker.js";
 import { isolatorsFor } from "../../../src/isolation/isolation-flag.js";
@@ -32,6 +34,7 @@ import { percentile, type Reporter } from "../report.js";
 
 const DOCKER_IMAGE = "dcos-test/busybox:latest";
 const TIMEOUT_MS = 120_000;
+const CGROUP_ROOT = `dcos-bench-containers-${process.pid}`;
 
 function arg(args: string[], name: string): string | undefined {
   return args.find((x) => x.startsWith(`--${name}=`))?.split("=")[1];
@@ -131,7 +134,8 @@ async function throughAgent(cluster: Cluster, name: string, makeTask: (id: strin
 }
 
 async function isolationMode(mode: string, count: number, window: number): Promise<Run> {
-  const isolators = await isolatorsFor(mode, { root: `dcos-bench-containers-${process.pid}` });
+  // The agent of startCluster has cpus:2; its containers together weigh as 2 CPUs (rootCpus).
+  const isolators = await isolatorsFor(mode, { root: CGROUP_ROOT, rootCpus: 2 });
   const cluster = await startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators }));
   return throughAgent(cluster, mode.replace(",", "_"), (id) => task(id, "true"), count, window);
 }
@@ -152,6 +156,15 @@ async function dockerMode(count: number, window: number): Promise<Run | undefine
     return t;
   };
   return throughAgent(cluster, "docker", dockerTask, count, window);
+}
+
+/** The bench's (empty by now) root cgroups, in every hierarchy that has one. */
+async function removeCgroupRoots(): Promise<void> {
+  const mounts = await readCgroupMounts().catch(() => undefined);
+  if (!mounts) return;
+  for (const dir of new Set([...mounts.v1.values(), ...(mounts.v2 ? [mounts.v2] : [])])) {
+    await removeCgroup(join(dir, CGROUP_ROOT)).catch((e: unknown) => process.stderr.write(`${(e as Error).message}\n`));
+  }
 }
 
 async function plainSpawn(count: number, window: number): Promise<Run> {
@@ -183,6 +196,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     report.figure(`agent_${name}_run_task_to_running_p99_ms`, percentile(r.latencies, 99), "ms", "lower", { count, window, mode });
     report.figure(`agent_${name}_cpu_ms_per_task`, r.cpuMsPerJob, "ms", "lower", { count, window, mode });
   }
+  await removeCgroupRoots();
   report.figure("spawn_to_running_p50_ms", percentile(baseline.latencies, 50), "ms", "lower", { count, window });
   report.figure("spawn_to_running_p99_ms", percentile(baseline.latencies, 99), "ms", "lower", { count, window });
   report.figure("spawn_cpu_ms_per_task", baseline.cpuMsPerJob, "ms", "lower", { count, window });
