@@ -21,6 +21,11 @@ export interface ActorSystemOptions {
   types?: TypeRegistry;
   /** Most mailbox items one actor handles before others get a turn. */
   fairnessBatch?: number;
+  /**
+   * Most milliseconds one drain runs before yielding to the event loop (gRPC I/O, timers);
+   * default 4 (20 delayed I/O: bench offers driver mode ~830 vs ~1090 tasks/s, in-process msgs/s unchanged).
+   */
+  drainBudgetMs?: number;
 }
 
 /** The Pid of the last text parsed. */
@@ -59,6 +64,7 @@ export class ActorSystem implements TransportSink, WorkSource {
   private runHead = 0;
   private drainScheduled = false;
   private readonly fairnessBatch: number;
+  private readonly drainBudgetMs: number;
   private nameCounter = 0;
   private started = false;
   private stopped = false;
@@ -80,6 +86,7 @@ export class ActorSystem implements TransportSink, WorkSource {
     this.metrics = options.metrics ?? new Metrics();
     this.types = (options.types ?? new TypeRegistry()).addFile(file_dcos_v1_runtime);
     this.fairnessBatch = options.fairnessBatch ?? 256;
+    this.drainBudgetMs = options.drainBudgetMs ?? 4;
     this.sent = this.metrics.counter("runtime/messages_sent", "Actor messages sent");
     this.received = this.metrics.counter("runtime/messages_received", "Actor messages handled");
     this.droppedTotal = this.metrics.counter("runtime/dropped_messages", "Messages and frames dropped");
@@ -357,13 +364,13 @@ export class ActorSystem implements TransportSink, WorkSource {
 
   private readonly drain = (): void => {
     this.drainScheduled = false;
-    const deadline = performance.now() + 20;
+    const deadline = performance.now() + this.drainBudgetMs;
     let turns = 0;
     while (this.runHead < this.runQueue.length) {
       const actor = this.runQueue[this.runHead++]!;
       actor.scheduled = false;
       this.runActor(actor, this.fairnessBatch);
-      if ((++turns & 31) === 0 && performance.now() > deadline) break;
+      if ((++turns & 7) === 0 && performance.now() > deadline) break;
     }
     if (this.runHead >= this.runQueue.length) {
       this.runQueue = [];
