@@ -9,7 +9,6 @@ import { InvalidArgumentError } from "commander";
 import { startAgentRole, type RunningAgent } from "../node/agent-role.js";
 import { startMasterRole, type RunningMaster } from "../node/master-role.js";
 import type { Logger } from "../runtime/log.js";
-import type { AgentHttpResolver } from "../ui/task-sandbox.js";
 import { VERSION } from "./version.js";
 
 export interface RoleFlags {
@@ -63,15 +62,8 @@ export async function startRole(role: RoleFlags["role"], flags: RoleFlags, logge
   }
 }
 
-/** Agents' HTTP endpoints for the web UI: the default port on the agent's host, unless known. */
-function agentHttpResolver(known?: Map<string, string>): AgentHttpResolver {
-  return (agent) => {
-    const address = agent.pid.slice(agent.pid.indexOf("@") + 1);
-    return known?.get(address) ?? `${address.slice(0, address.lastIndexOf(":"))}:${DEFAULT_AGENT_HTTP_PORT}`;
-  };
-}
-
-function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: number, workDir: string | undefined, agentHttp?: Map<string, string>): Promise<RunningMaster> {
+// Agents tell the master their HTTP port when they register (AgentInfo.http_port): the web UI reads sandboxes there.
+function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: number, workDir: string | undefined): Promise<RunningMaster> {
   return startMasterRole({
     masters: flags.masters?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
     workDir,
@@ -91,7 +83,6 @@ function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: n
     nats: flags.nats,
     cluster: flags.cluster,
     flags: { ...flags },
-    agentHttpAddress: agentHttpResolver(agentHttp),
   });
 }
 
@@ -121,13 +112,11 @@ function startAgent(flags: RoleFlags, logger: Logger, master: string, port: numb
 async function startDev(flags: RoleFlags, logger: Logger): Promise<Running> {
   if (!Number.isInteger(flags.agents) || flags.agents < 0) throw new InvalidArgumentError(`--agents must be a whole number ≥ 0, not ${flags.agents}`);
   const workDir = flags.workDir ?? (await mkdtemp(join(tmpdir(), "dcos-node-dev-")));
-  const agentHttp = new Map<string, string>();
-  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, join(workDir, "master"), agentHttp);
+  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, join(workDir, "master"));
   const agents: RunningAgent[] = [];
   try {
     for (let i = 1; i <= flags.agents; i++) {
       const agent = await startAgent(flags, logger.child({ agent: i }), master.address, 0, join(workDir, `agent-${i}`), 0);
-      agentHttp.set(agent.address, agent.http.address);
       agents.push(agent);
     }
   } catch (err) {

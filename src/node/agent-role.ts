@@ -47,24 +47,12 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
   const containerizer = await containerizerFor({ containerizers: o.containerizers ?? "mesos", isolation: o.isolation, workDir: o.workDir, logger: o.logger });
   const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger });
   try {
-    const agentNode = await startAgentNode({
-      system: node.system,
-      master: masterPids(o.master)[0]!,
-      masters: masterPids(o.master),
-      workDir: o.workDir,
-      containerizer,
-      resources: o.resources,
-      attributes: o.attributes,
-      hostname: o.hostname,
-      name: o.name,
-      executorHost: "127.0.0.1",
-      logger: o.logger,
-    });
-    node.onStop(() => agentNode.stop());
+    // HTTP first: the agent tells the master its port when it registers.
+    let agentNode: AgentNode | undefined;
     const http = await startAgentHttp({
       host: o.ip,
       port: o.httpPort,
-      agent: agentNode.agent,
+      agent: () => agentNode?.agent,
       workDir: o.workDir,
       master: o.master,
       metrics: node.metrics,
@@ -73,6 +61,22 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
       logger: o.logger,
     });
     node.onStop(() => http.close());
+    agentNode = await startAgentNode({
+      system: node.system,
+      master: masterPids(o.master)[0]!,
+      masters: masterPids(o.master),
+      workDir: o.workDir,
+      containerizer,
+      resources: o.resources,
+      attributes: o.attributes,
+      hostname: o.hostname,
+      httpPort: Number(http.address.split(":").at(-1)),
+      name: o.name,
+      executorHost: "127.0.0.1",
+      logger: o.logger,
+    });
+    const started = agentNode;
+    node.onStop(() => started.stop());
     o.logger.info(`Agent ${node.address}, HTTP http://${http.address} (work dir ${o.workDir}, isolation ${o.isolation}) registering with master ${o.master}`);
     return { node, agentNode, address: node.address, http, stop: () => node.stop() };
   } catch (err) {

@@ -3,10 +3,13 @@
  * single master is a group of one): the raft actor with the registry on disk under
  * `--work-dir`, the master actor (a standby until its raft member is elected) with a fresh
  * allocator per term, and the Scheduler and Operator gRPC services on the node's port.
- * A standby answers them UNAVAILABLE with the leader's address (`dcos-leader`).
+ * A standby answers them UNAVAILABLE with the leader's address (`dcos-leader`), and sends
+ * browsers and /redirect to the leader's HTTP endpoint (its port is in the leader's
+ * `elected` entry, MasterInfo.http_port).
  */
 import { randomUUID } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { file_dcos_v1_internal } from "../gen/dcos/v1/internal_pb.js";
@@ -23,6 +26,7 @@ import { file_dcos_v1_operator } from "../gen/dcos/v1/operator_pb.js";
 import { NatsEventTap } from "../events/nats-tap.js";
 import { startMasterHttp, type RunningMasterHttp } from "../operator/master-http.js";
 import { addOperatorService } from "../operator/operator-service.js";
+import { leaderHttpAddress } from "../operator/leader-http.js";
 import { file_dcos_v1_replicated_log } from "../gen/dcos/v1/replicated_log_pb.js";
 import { frameworkLogHost } from "../actors/master/raft-registrar.js";
 import { addReplicatedLogService } from "../raft/log-service.js";
@@ -68,9 +72,26 @@ export interface RunningMaster {
   stop(): Promise<void>;
 }
 
+/**
+ * A free port on `host` for `--http-port=0`: the port goes in the master's `elected` entry,
+ * which may be written before the HTTP endpoint listens. (Another process could take it in
+ * between; listening then fails loudly.)
+ */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMaster> {
   const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger });
   try {
+    const httpPort = o.httpPort === 0 ? await freePort(o.ip) : o.httpPort;
     let dir = o.workDir ? join(o.workDir, "raft") : undefined;
     if (!dir) {
       dir = await mkdtemp(join(tmpdir(), "dcos-master-raft-"));
@@ -86,6 +107,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       masterId: randomUUID(),
       hostname: o.hostname,
       port: Number(node.address.split(":").pop()),
+      httpPort,
       version: o.version,
       offerTimeoutMs: o.offerTimeoutMs,
       agentPingTimeoutMs: o.agentPingTimeoutMs,
@@ -107,22 +129,31 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       const tap = new NatsEventTap({ url: o.nats, cluster: o.cluster, bus: master.events, metrics: node.metrics, logger: o.logger });
       node.onStop(() => tap.close());
     }
-    const http = await startMasterHttp({
+    let http: RunningMasterHttp | undefined;
+    const leaderHttp = leaderHttpAddress({
+      knownLeader: () => master.knownLeader,
+      self: master.self.toString(),
+      elected: () => group.raft.machine.leader,
+      ownHttp: () => http?.address ?? "",
+    });
+    http = await startMasterHttp({
       host: o.ip,
-      port: o.httpPort,
+      port: httpPort,
       master: facade,
       metrics: node.metrics,
       cluster: o.cluster,
       version: o.version,
       flags: o.flags,
       logger: o.logger,
+      leaderHttpAddress: leaderHttp,
       ui: { agentHttpAddress: o.agentHttpAddress },
     });
-    node.onStop(() => http.close());
+    const running = http;
+    node.onStop(() => running.close());
     o.logger.info(`Master HTTP on http://${http.address} (/state, /metrics, /events)`);
     const groupText = (o.masters ?? []).length > 1 ? `one of ${(o.masters ?? []).join(",")}` : "a group of one";
     o.logger.info(`Master listening on ${node.address}, ${groupText} (schedulers: gRPC dcos.v1.SchedulerService; agents: --master=${node.address})`);
-    return { node, master, facade, address: node.address, http, stop: () => node.stop() };
+    return { node, master, facade, address: node.address, http: running, stop: () => node.stop() };
   } catch (err) {
     await node.stop();
     throw err;

@@ -13,7 +13,8 @@ import { reservedJson, resourcesJson } from "./resources-json.js";
 import { SandboxFiles } from "./sandbox-files.js";
 
 export interface AgentHttpOptions extends CommonHttpOptions {
-  agent: Agent;
+  /** The agent, or how to find it when the endpoint starts first (its port goes in AgentInfo). */
+  agent: Agent | (() => Agent | undefined);
   /** The agent's work directory; sandboxes are under `<workDir>/agents`. */
   workDir: string;
   /** host:port of the master, for /state's master_hostname. */
@@ -52,12 +53,14 @@ export async function startAgentHttp(o: AgentHttpOptions): Promise<RunningHttp> 
   const app = createHttpServer(o);
   const startedAt = Date.now() / 1000;
   const flags = flagStrings(o.flags);
-  app.get("/state", async () => {
-    const info = await o.agent.system.dispatch(o.agent, (a) => ({ info: a.agentInfo(), state: a.agentState, id: a.agentId, frameworks: agentFrameworksJson(a.frameworksView(), a.agentId) }));
+  app.get("/state", async (_req, reply) => {
+    const agent = typeof o.agent === "function" ? o.agent() : o.agent;
+    if (!agent) return reply.code(503).send({ error: "UNAVAILABLE", message: "The agent is still starting" });
+    const info = await agent.system.dispatch(agent, (a) => ({ info: a.agentInfo(), state: a.agentState, id: a.agentId, frameworks: agentFrameworksJson(a.frameworksView(), a.agentId) }));
     return {
       version: o.version,
       id: info.id,
-      pid: o.agent.self.toString(),
+      pid: agent.self.toString(),
       hostname: info.info.hostname,
       state: info.state,
       start_time: startedAt,

@@ -22,7 +22,10 @@ import { addWebUi, type WebUiOptions } from "../ui/web-ui-routes.js";
 export interface MasterHttpOptions extends CommonHttpOptions {
   master: MasterFacade;
   cluster: string;
-  /** The leader's HTTP host:port for /redirect; default: this server (a single master leads). */
+  /**
+   * The leader's HTTP host:port for /redirect and the web UI (this server's while it leads;
+   * undefined while none leads: 503). Absent: this server (a single master leads).
+   */
   leaderHttpAddress?: () => string | undefined;
   /** Cache serialized state per version (default true; the bench turns it off to compare). */
   cacheState?: boolean;
@@ -112,7 +115,7 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
   }
   let self = "";
   app.get("/redirect", async (_req, reply) => {
-    const leader = o.leaderHttpAddress?.() ?? self;
+    const leader = o.leaderHttpAddress ? o.leaderHttpAddress() : self;
     if (!leader) return reply.code(503).send({ error: "UNAVAILABLE", message: "No master is leading right now" });
     return reply.redirect(`http://${leader}/`, 307);
   });

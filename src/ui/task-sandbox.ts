@@ -12,6 +12,13 @@ import { Code, DcosError } from "../runtime/error.js";
 /** Where an agent's HTTP endpoint (/files/*) listens, as host:port; undefined when unknown. */
 export type AgentHttpResolver = (agent: AgentInfo) => string | undefined;
 
+/** The agent's own word (AgentInfo.http_port, on the host of its pid); undefined when it gave none. */
+export const agentHttpFromInfo: AgentHttpResolver = (agent) => {
+  if (!agent.httpPort) return undefined;
+  const address = agent.pid.slice(agent.pid.indexOf("@") + 1);
+  return `${address.slice(0, address.lastIndexOf(":"))}:${agent.httpPort}`;
+};
+
 export interface TaskSandbox {
   agentId: string;
   agent: AgentInfo;

@@ -22,7 +22,7 @@ import { eventJson } from "../events/kinds.js";
 import { clusterResources } from "./cluster-resources.js";
 import { RecentEvents } from "./recent-events.js";
 import { ResourceHistory } from "./resource-history.js";
-import { agentFiles, sandboxPath, taskSandbox, type AgentHttpResolver } from "./task-sandbox.js";
+import { agentFiles, agentHttpFromInfo, sandboxPath, taskSandbox, type AgentHttpResolver } from "./task-sandbox.js";
 
 export interface WebUiOptions {
   master: MasterFacade;
@@ -30,7 +30,7 @@ export interface WebUiOptions {
   self: () => string;
   /** The leading master's HTTP host:port, undefined while none leads; absent: this master leads. */
   leaderHttpAddress?: () => string | undefined;
-  /** Where an agent's HTTP endpoint listens; without it sandboxes answer 503. */
+  /** Where an agent's HTTP endpoint listens; default: what the agent registered with (AgentInfo.http_port). */
   agentHttpAddress?: AgentHttpResolver;
   /** Directory of the built assets; default dist/ui. */
   assetsDir?: string;
@@ -125,8 +125,8 @@ export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
         const { frameworkId, taskId } = req.params as Params;
         const q = req.query as Query;
         const sandbox = await o.master.inspect((core) => taskSandbox(core, frameworkId, taskId));
-        const address = o.agentHttpAddress?.(sandbox.agent);
-        if (!address) throw new DcosError(Code.UNAVAILABLE, `This master does not know the HTTP endpoint of agent ${sandbox.agentId}`);
+        const address = (o.agentHttpAddress ?? agentHttpFromInfo)(sandbox.agent);
+        if (!address) throw new DcosError(Code.UNAVAILABLE, `This master does not know the HTTP endpoint of agent ${sandbox.agentId} (it registered without an HTTP port)`);
         const query: Record<string, string> = { path: sandboxPath(sandbox.directory, q.path) };
         if (op === "read") {
           if (q.offset !== undefined) query.offset = q.offset;

@@ -3,8 +3,11 @@
  * real-process failover test and the failover benchmark: free ports chosen first (the
  * group's --masters list must name them), the leader found from the masters' own logs.
  */
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { NodeProcess } from "./processes.js";
 import { waitFor } from "./wait.js";
 
@@ -92,4 +95,36 @@ export class MasterProcesses {
   async stop(): Promise<void> {
     await Promise.all(this.processes.map((p) => p?.stop()));
   }
+}
+
+/**
+ * For a describe block of real-process tests: a temporary directory made before the tests,
+ * and after them every process started (masters and `spawn`ed others) stopped and the
+ * directory removed.
+ */
+export function masterProcessesFixture(prefix: string): {
+  dir: () => string;
+  startMasters: (count: number) => Promise<MasterProcesses>;
+  spawn: (name: string, args: string[]) => NodeProcess;
+} {
+  let dir = "";
+  let masters: MasterProcesses | undefined;
+  const others: NodeProcess[] = [];
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  after(async () => {
+    await Promise.all(others.map((p) => p.stop()));
+    await masters?.stop();
+    await rm(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
+  });
+  return {
+    dir: () => dir,
+    startMasters: async (count) => (masters = await MasterProcesses.start(count, dir)),
+    spawn: (name, args) => {
+      const p = new NodeProcess(name, args);
+      others.push(p);
+      return p;
+    },
+  };
 }

@@ -24,6 +24,8 @@ export interface AgentOptions {
   attributes?: string;
   /** Default: os.hostname(). */
   hostname?: string;
+  /** The port of the agent's HTTP endpoint (/files), told to the master in AgentInfo.http_port. */
+  httpPort?: number;
   /** Actor name; default "agent". */
   name?: string;
   /** Instead of detecting CPUs, memory and disk (tests). */

@@ -83,7 +83,7 @@ export class MasterCore {
 
   masterInfo(): MasterInfo {
     const o = this.options;
-    return create(MasterInfoSchema, { id: o.masterId, hostname: o.hostname, port: o.port, pid: this.host.self.toString(), version: o.version });
+    return create(MasterInfoSchema, { id: o.masterId, hostname: o.hostname, port: o.port, pid: this.host.self.toString(), version: o.version, httpPort: o.httpPort });
   }
 
   // ---- what operators see -----------------------------------------------------------

@@ -67,7 +67,7 @@ export async function startMasterGroup(o: MasterGroupOptions): Promise<MasterGro
     new MasterLeadership({
       raft,
       master,
-      info: { id: o.masterId ?? "master", hostname: o.hostname ?? "localhost", port: o.port ?? 0, version: o.version ?? "" },
+      info: { id: o.masterId ?? "master", hostname: o.hostname ?? "localhost", port: o.port ?? 0, version: o.version ?? "", httpPort: o.httpPort ?? 0 },
       allocator: o.allocator,
       agentReregisterTimeoutMs,
     }),

@@ -10,6 +10,8 @@ export interface MasterOptions {
   masterId?: string;
   hostname?: string;
   port?: number;
+  /** The operators' HTTP port, told in MasterInfo.http_port (standbys redirect there). */
+  httpPort?: number;
   version?: string;
   /** Time the master waits for an AgentPong (Mesos agent_ping_timeout). Default 15 s. */
   agentPingTimeoutMs?: number;
@@ -31,6 +33,7 @@ export interface ResolvedMasterOptions {
   masterId: string;
   hostname: string;
   port: number;
+  httpPort: number;
   version: string;
   agentPingTimeoutMs: number;
   maxAgentPingTimeouts: number;
@@ -47,6 +50,7 @@ export function resolveMasterOptions(o: MasterOptions): ResolvedMasterOptions {
     masterId: o.masterId ?? "master",
     hostname: o.hostname ?? "localhost",
     port: o.port ?? 0,
+    httpPort: o.httpPort ?? 0,
     version: o.version ?? "0.1.0",
     agentPingTimeoutMs: o.agentPingTimeoutMs ?? 15_000,
     maxAgentPingTimeouts: o.maxAgentPingTimeouts ?? 5,
