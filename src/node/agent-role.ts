@@ -9,6 +9,8 @@ import { Code, DcosError } from "../runtime/error.js";
 import { Pid } from "../runtime/pid.js";
 import type { Logger } from "../runtime/log.js";
 import { startNode, type Node } from "./node.js";
+import { availableParallelism } from "node:os";
+import { parseResources } from "../resources/parse.js";
 import { startAgentHttp } from "../operator/agent-http.js";
 import type { RunningHttp } from "../operator/http-server.js";
 
@@ -44,7 +46,13 @@ export interface RunningAgent {
 
 export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent> {
   await mkdir(o.workDir, { recursive: true });
-  const containerizer = await containerizerFor({ containerizers: o.containerizers ?? "mesos", isolation: o.isolation, workDir: o.workDir, logger: o.logger });
+  const containerizer = await containerizerFor({
+    containerizers: o.containerizers ?? "mesos",
+    isolation: o.isolation,
+    workDir: o.workDir,
+    cpus: agentCpus(o.resources),
+    logger: o.logger,
+  });
   const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger });
   try {
     // HTTP first: the agent tells the master its port when it registers.
@@ -94,4 +102,14 @@ export function masterPids(list: string): Pid[] {
     if (!pid) throw new DcosError(Code.INVALID_ARGUMENT, `--master entry '${a}' is not host:port`);
     return pid;
   });
+}
+
+/**
+ * The CPUs the agent offers (its --resources, else the host's): the CPU weight all its
+ * cgroups share against the rest of the host, so tasks are not starved by the kernel's
+ * default weight for one process.
+ */
+function agentCpus(resources: string | undefined): number {
+  const fromFlag = resources ? parseResources(resources).scalar("cpus") : 0;
+  return fromFlag > 0 ? fromFlag : availableParallelism();
 }
