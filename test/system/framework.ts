@@ -21,11 +21,14 @@ interface Wanted {
 
 export class TestFramework {
   readonly updates: TaskStatus[] = [];
+  /** Masters (host:port) it resubscribed at after losing one, in order. */
+  readonly resubscribedAt: string[] = [];
   private readonly driver: SchedulerDriver;
   private wanted: Wanted | undefined;
   /** Task id -> agent id, once launched. */
   private readonly agents = new Map<string, string>();
 
+  /** `master`: one address or a comma-separated list. */
   constructor(master: string, name: string) {
     this.driver = new SchedulerDriver({
       masters: master,
@@ -34,6 +37,9 @@ export class TestFramework {
       callbacks: {
         offers: (offers) => this.onOffers(offers),
         update: (status) => this.updates.push(status),
+        subscribed: (_event, resubscribed) => {
+          if (resubscribed) this.resubscribedAt.push(this.driver.master);
+        },
       },
     });
   }

@@ -1,7 +1,8 @@
 /**
- * A dcos-node cluster across network namespaces for the system tests: host 1 runs the
- * master, hosts 2…n one agent each (default ports, each host its own address), and the test
- * process is a partition-aware framework reaching the master through the bridge. Tasks write
+ * A dcos-node cluster across network namespaces for the system tests: hosts 1…m run the
+ * masters (one Raft group when m > 1), hosts m+1…n one agent each (default ports, each host
+ * its own address), and the test process is a partition-aware framework reaching the masters
+ * through the bridge. Tasks write
  * their pid to a file so a test can see the very process keep running.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -15,10 +16,12 @@ import { TestFramework } from "./framework.js";
 export const MASTER_PORT = 5050;
 /** Short health checks so a partition is noticed in seconds: 3 missed 1 s pings. */
 const MASTER_FLAGS = ["--agent-ping-timeout=1secs", "--max-agent-ping-timeouts=3", "--allocation-interval=200ms", "--log-level=info"];
+const LEADS = / leads at \S+ \(term (\d+)\)/;
 const AGENT_RESOURCES = "--resources=cpus:2;mem:1024;disk:1024;ports:[31000-31100]";
 
 export class SystemCluster {
-  master!: NodeProcess;
+  /** By host number - 1; undefined once killed. */
+  readonly masters: (NodeProcess | undefined)[] = [];
   /** By host number (2…n). */
   readonly agents = new Map<number, NodeProcess>();
   framework!: TestFramework;
@@ -26,16 +29,21 @@ export class SystemCluster {
   private constructor(
     readonly net: NetnsCluster,
     readonly dir: string,
+    readonly masterCount: number,
   ) {}
 
-  /** Brings up `hosts` namespaces (cluster `id`), the master, the agents and the framework. */
-  static async start(id: number, hosts: number, name: string): Promise<SystemCluster> {
+  /** Brings up `hosts` namespaces (cluster `id`), `masters` masters, the agents and the framework. */
+  static async start(id: number, hosts: number, name: string, masters = 1): Promise<SystemCluster> {
     const net = await NetnsCluster.up(id, hosts);
-    const c = new SystemCluster(net, await mkdtemp(join(tmpdir(), `dcos-system-${name}-`)));
+    const c = new SystemCluster(net, await mkdtemp(join(tmpdir(), `dcos-system-${name}-`)), masters);
     try {
-      c.master = net.spawn(1, "master", ["--role=master", `--ip=${net.ip(1)}`, `--port=${MASTER_PORT}`, `--hostname=${net.ns(1)}`, `--work-dir=${join(c.dir, "master")}`, ...MASTER_FLAGS]);
-      await c.master.waitForLine(/(Master listening on)/, "the master to listen", 30_000);
-      await Promise.all(Array.from({ length: hosts - 1 }, (_, i) => c.startAgent(i + 2)));
+      for (let host = 1; host <= masters; host++) {
+        const group = masters > 1 ? [`--masters=${c.masterAddress}`] : [];
+        const args = ["--role=master", `--ip=${net.ip(host)}`, `--port=${MASTER_PORT}`, `--hostname=${net.ns(host)}`, `--work-dir=${join(c.dir, `master-${host}`)}`, ...group, ...MASTER_FLAGS];
+        c.masters.push(net.spawn(host, masters > 1 ? `master-${host}` : "master", args));
+      }
+      for (const m of c.masters) await m!.waitForLine(/(Master listening on)/, "the master to listen", 30_000);
+      await Promise.all(Array.from({ length: hosts - masters }, (_, i) => c.startAgent(i + masters + 1)));
       c.framework = new TestFramework(c.masterAddress, name);
       await c.framework.start();
       return c;
@@ -46,8 +54,29 @@ export class SystemCluster {
     }
   }
 
+  /** The first (or only) master. */
+  get master(): NodeProcess {
+    return this.masters[0]!;
+  }
+
+  /** The masters' addresses, comma-separated (`--master=` / `--masters=`). */
   get masterAddress(): string {
-    return `${this.net.ip(1)}:${MASTER_PORT}`;
+    return Array.from({ length: this.masterCount }, (_, i) => `${this.net.ip(i + 1)}:${MASTER_PORT}`).join(",");
+  }
+
+  /** The index (host - 1) of the master that last started to lead (highest term in its log); -1 if none. */
+  leader(): number {
+    const terms = this.masters.map((p) => Math.max(-1, ...(p?.lines ?? []).map((l) => Number(LEADS.exec(l)?.[1] ?? -1))));
+    const highest = Math.max(...terms);
+    return highest < 0 ? -1 : terms.indexOf(highest);
+  }
+
+  /** kill -9 of the master at `index` (host index + 1). */
+  async killMaster(index: number): Promise<void> {
+    const p = this.masters[index]!;
+    p.kill("SIGKILL");
+    await p.exited;
+    this.masters[index] = undefined;
   }
 
   hostname(host: number): string {
