@@ -13,7 +13,8 @@ import { stateResponse } from "../actors/master/state-view.js";
 import { BusSubscription } from "../events/subscription.js";
 import { eventJson } from "../events/kinds.js";
 import { createHttpServer, flagStrings, listen, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
-import { masterStateJson, masterStateSummaryJson, type MasterJsonContext } from "./master-state-json.js";
+import { masterStateJson, type MasterJsonContext } from "./master-state-json.js";
+import { masterSummaryJson } from "./master-summary-json.js";
 import { jsonText, RawJson } from "./raw-json.js";
 import { StateBytesCache, type InActor, type StateBytes } from "./state-cache.js";
 import { TaskJsonCache } from "./task-json-cache.js";
@@ -51,9 +52,9 @@ function viewBuilder(o: MasterHttpOptions, view: View, tasks: TaskJsonCache | un
   const ctx = { cluster: o.cluster, flags: flagStrings(o.flags) };
   return (core) => {
     const startedAtMs = o.master.master.startedAt;
+    if (view === "summary") return JSON.stringify(masterSummaryJson(core, startedAtMs, { ...ctx, leader: core.masterInfo(), electedTime: startedAtMs / 1000 }));
     const state = stateResponse(core, startedAtMs);
     const full: MasterJsonContext = { ...ctx, leader: state.masterInfo, electedTime: startedAtMs / 1000 };
-    if (view === "summary") return JSON.stringify(masterStateSummaryJson(state, full));
     return tasks ? jsonText(masterStateJson(state, full, (t) => new RawJson(tasks.text(t)))) : JSON.stringify(masterStateJson(state, full));
   };
 }

@@ -1,5 +1,5 @@
 /**
- * The master's /state and /state-summary in the shapes Mesos operators' tools read
+ * The master's /state in the shapes Mesos operators' tools read
  * (agents are "slaves" there, ids are "id", times are seconds since the epoch), built from
  * the Operator API's GetStateResponse so both views agree.
  */
@@ -72,7 +72,7 @@ function capabilityNames(info: FrameworkInfo): string[] {
   return info.capabilities.map((c) => FrameworkInfo_Capability[c] ?? String(c));
 }
 
-function agentJson(a: AgentEntry): Json {
+export function agentJson(a: AgentEntry): Json {
   const info = a.agentInfo!;
   return {
     id: info.id?.value ?? "",
@@ -90,7 +90,7 @@ function agentJson(a: AgentEntry): Json {
   };
 }
 
-function frameworkInfoJson(info: FrameworkInfo): Json {
+export function frameworkInfoJson(info: FrameworkInfo): Json {
   return {
     id: info.id?.value ?? "",
     name: info.name,
@@ -145,7 +145,7 @@ function frameworkJson(f: FrameworkEntry, tasks: Map<string, TaskList>, unreacha
   });
 }
 
-function masterFields(state: GetStateResponse, ctx: MasterJsonContext): Json {
+export function masterFields(state: Pick<GetStateResponse, "masterInfo" | "startTime" | "stateVersion">, ctx: MasterJsonContext): Json {
   const m = state.masterInfo!;
   const leader = ctx.leader;
   return {
@@ -196,63 +196,4 @@ export function masterStateJson(state: GetStateResponse, ctx: MasterJsonContext,
     orphan_tasks: mixed(t.tasks.filter((x) => !known.has(x.frameworkId?.value ?? "")).map(write)),
     unregistered_frameworks: [],
   });
-}
-
-/** Counts of tasks per "TASK_<STATE>" key, for /state-summary. */
-function countStates(tasks: Iterable<Task>, key: (t: Task) => string): Map<string, Record<string, number>> {
-  const out = new Map<string, Record<string, number>>();
-  for (const t of tasks) {
-    const k = key(t);
-    let counts = out.get(k);
-    if (!counts) out.set(k, (counts = {}));
-    const name = taskStateName(t.state);
-    counts[name] = (counts[name] ?? 0) + 1;
-  }
-  return out;
-}
-
-const SUMMARY_STATES = ["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED", "TASK_KILLED", "TASK_FAILED", "TASK_LOST", "TASK_ERROR", "TASK_UNREACHABLE"];
-
-function withStates(counts: Record<string, number> | undefined): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const s of SUMMARY_STATES) out[s] = counts?.[s] ?? 0;
-  return out;
-}
-
-/** GET /state-summary: agents and frameworks with task counts, no task lists (cheap to poll). */
-export function masterStateSummaryJson(state: GetStateResponse, ctx: MasterJsonContext): Json {
-  const t = state.getTasks!;
-  const all = [...t.tasks, ...t.unreachableTasks, ...t.completedTasks];
-  const perAgent = countStates(all, (x) => x.agentId?.value ?? "");
-  const perFramework = countStates(all, (x) => x.frameworkId?.value ?? "");
-  const frameworksOnAgent = new Map<string, Set<string>>();
-  const agentsOfFramework = new Map<string, Set<string>>();
-  for (const x of t.tasks) {
-    const a = x.agentId?.value ?? "";
-    const f = x.frameworkId?.value ?? "";
-    if (!frameworksOnAgent.has(a)) frameworksOnAgent.set(a, new Set());
-    if (!agentsOfFramework.has(f)) agentsOfFramework.set(f, new Set());
-    frameworksOnAgent.get(a)!.add(f);
-    agentsOfFramework.get(f)!.add(a);
-  }
-  return {
-    ...masterFields(state, ctx),
-    slaves: (state.getAgents?.agents ?? []).map((a) => {
-      const json = agentJson(a);
-      return { ...json, ...withStates(perAgent.get(json.id as string)), framework_ids: [...(frameworksOnAgent.get(json.id as string) ?? [])] };
-    }),
-    frameworks: (state.getFrameworks?.frameworks ?? []).map((f) => {
-      const info = f.frameworkInfo!;
-      const id = info.id?.value ?? "";
-      return {
-        ...frameworkInfoJson(info),
-        active: f.active,
-        connected: f.connected,
-        used_resources: resourcesJson(f.allocatedResources),
-        offered_resources: resourcesJson(f.offeredResources),
-        ...withStates(perFramework.get(id)),
-        slave_ids: [...(agentsOfFramework.get(id) ?? [])],
-      };
-    }),
-  };
 }

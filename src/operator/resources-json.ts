@@ -5,6 +5,7 @@
  */
 import { Value_Type } from "../gen/dcos/v1/common_pb.js";
 import type { Resource } from "../gen/dcos/v1/resources_pb.js";
+import type { Quantities } from "../resources/index.js";
 
 export type ResourcesJson = Record<string, number | string>;
 
@@ -33,6 +34,13 @@ function mergeRanges(list: [number, number][]): [number, number][] {
     if (last && b <= last[1] + 1) last[1] = Math.max(e, last[1]);
     else out.push([b, e]);
   }
+  return out;
+}
+
+/** Scalar totals the way resourcesJson writes them (cpus, mem, disk and gpus always present). */
+export function quantitiesJson(q: Quantities): ResourcesJson {
+  const out: ResourcesJson = { cpus: 0, mem: 0, disk: 0, gpus: 0 };
+  for (const name of q.names()) out[name] = q.get(name);
   return out;
 }
 

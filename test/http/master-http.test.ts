@@ -76,14 +76,31 @@ describe("master HTTP", () => {
     assert.equal(body.flags.allocation_interval, "1000");
   });
 
-  it("/state-summary counts tasks per agent and framework without listing them", async () => {
+  it("/state-summary counts tasks per agent and framework without listing them, with the frameworks on each agent and what they use", async () => {
     const { c, url } = await start();
-    const { frameworkId } = await runningTask(c);
+    const s = await c.subscribe("fw");
+    const offer = s.sink.offers()[0]!;
+    await c.launch(s, [offer], [commandTask("t1", "cpus:1;mem:128"), commandTask("t2", "cpus:0.5;mem:64")]);
+    const agent = c.agents.find((a) => a.agentId === offer.agentId!.value)!;
+    agent.update(s.frameworkId, "t1", TaskState.RUNNING);
+    agent.update(s.frameworkId, "t2", TaskState.FINISHED);
+    await c.clock.settle();
     const { body } = await getJson(`${url}/state-summary`);
-    assert.equal(body.frameworks[0].id, frameworkId);
-    assert.equal(body.frameworks[0].TASK_RUNNING, 1);
-    assert.equal(body.frameworks[0].tasks, undefined);
-    assert.equal(body.slaves.reduce((n: number, s: any) => n + s.TASK_RUNNING, 0), 1);
+    const fw = body.frameworks[0];
+    assert.equal(fw.id, s.frameworkId);
+    assert.equal(fw.tasks, undefined, "no task lists");
+    assert.deepEqual([fw.TASK_RUNNING, fw.TASK_FINISHED, fw.TASK_STAGING], [1, 1, 0]);
+    assert.deepEqual(fw.slave_ids, [agent.agentId]);
+    assert.equal(fw.used_resources.cpus, 1, "the finished task's resources are not in use");
+    assert.equal(fw.used_resources.mem, 128);
+    const slave = body.slaves.find((x: any) => x.id === agent.agentId);
+    assert.deepEqual([slave.TASK_RUNNING, slave.TASK_FINISHED], [1, 1]);
+    assert.deepEqual(slave.framework_ids, [s.frameworkId]);
+    assert.equal(slave.used_resources.cpus, 1);
+    assert.equal(slave.resources.cpus, 4);
+    const other = body.slaves.find((x: any) => x.id !== agent.agentId);
+    assert.deepEqual([other.TASK_RUNNING, other.framework_ids, other.used_resources.cpus], [0, [], 0], "the other agent runs nothing");
+    assert.equal(body.leader_info.pid, body.pid);
   });
 
   it("/state is serialized once per change, not once per request", async () => {

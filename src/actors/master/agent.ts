@@ -59,7 +59,7 @@ class ExecutorMap extends Map<string, Map<string, ExecutorInfo>> {
     super();
   }
   override delete(frameworkId: string): boolean {
-    for (const e of this.get(frameworkId)?.values() ?? []) this.owner.counts?.executor(this.owner, e, -1);
+    for (const e of this.get(frameworkId)?.values() ?? []) this.owner.counts?.executor(this.owner, frameworkId, e, -1);
     return super.delete(frameworkId);
   }
   override clear(): void {
@@ -153,15 +153,15 @@ export class AgentRecord {
     if (!m) this.executors.set(frameworkId, (m = new Map()));
     const key = executor.executorId?.value ?? "";
     const old = m.get(key);
-    if (old) this.counts?.executor(this, old, -1);
+    if (old) this.counts?.executor(this, frameworkId, old, -1);
     m.set(key, executor);
-    this.counts?.executor(this, executor, 1);
+    this.counts?.executor(this, frameworkId, executor, 1);
   }
 
   removeExecutor(frameworkId: string, executorId: string): ExecutorInfo | undefined {
     const m = this.executors.get(frameworkId);
     const e = m?.get(executorId);
-    if (e) this.counts?.executor(this, e, -1);
+    if (e) this.counts?.executor(this, frameworkId, e, -1);
     m?.delete(executorId);
     if (m && m.size === 0) this.executors.delete(frameworkId);
     return e;

@@ -5,6 +5,9 @@
  * AgentRecord or FrameworkRecord put in the master's TrackedAgents / TrackedFrameworks map
  * (tracked-records.ts) reports its state transitions, its tasks and executors entering and
  * leaving, a task's state change (MasterCore.setTaskState), missed pings and a new total.
+ * Per agent and per framework it also keeps what /state-summary shows (TaskTally): tasks
+ * per state, the frameworks (agents) their live tasks belong to (run on), and the scalars
+ * their live tasks and executors hold; so the summary costs O(agents + frameworks).
  * `recountMaster` (test/support) recounts from the records to check these.
  */
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
@@ -40,6 +43,35 @@ function bump<K>(m: Map<K, number>, key: K, by: number): void {
   m.set(key, (m.get(key) ?? 0) + by);
 }
 
+/** Like bump, but forgets keys that reach zero (ids come and go). */
+function bumpOrForget<K>(m: Map<K, number>, key: K, by: number): void {
+  const n = (m.get(key) ?? 0) + by;
+  if (n === 0) m.delete(key);
+  else m.set(key, n);
+}
+
+/** One agent's or one framework's tasks and what they hold, for /state-summary. */
+export class TaskTally {
+  /** Tasks per state (terminal ones included while the agent's records keep them). */
+  readonly states = new Map<TaskState, number>();
+  /** Live tasks per framework id (of an agent's tally) or per agent id (of a framework's). */
+  readonly peers = new Map<string, number>();
+  /** Scalars held by the live tasks and the executors. */
+  readonly used = new Quantities();
+  /** Tasks and executors counted: the tally is dropped at zero. */
+  items = 0;
+}
+
+function tallyIn(m: Map<string, TaskTally>, id: string): TaskTally {
+  let t = m.get(id);
+  if (!t) m.set(id, (t = new TaskTally()));
+  return t;
+}
+
+function forgetEmpty(m: Map<string, TaskTally>, id: string, t: TaskTally): void {
+  if (t.items === 0) m.delete(id);
+}
+
 export class MasterCounts {
   private readonly tasks = new Map<TaskState, number>();
   private readonly agentStates = new Map<AgentState, number>();
@@ -50,6 +82,9 @@ export class MasterCounts {
   readonly total = new Quantities();
   /** What live tasks and executors hold on ACTIVE agents. */
   readonly used = new Quantities();
+  /** Per agent id and per framework id (agents and frameworks with tasks or executors only). */
+  private readonly agentTallies = new Map<string, TaskTally>();
+  private readonly frameworkTallies = new Map<string, TaskTally>();
 
   // ---- reads (O(1)) ---------------------------------------------------------------
 
@@ -65,6 +100,15 @@ export class MasterCounts {
     return { active, inactive: all - active - unreachable, connected: active - this.activeMissing, disconnected: this.activeMissing, unreachable };
   }
 
+  /** The agent's tasks, or undefined when it has no task or executor in the records. */
+  ofAgent(agentId: string): TaskTally | undefined {
+    return this.agentTallies.get(agentId);
+  }
+
+  ofFramework(frameworkId: string): TaskTally | undefined {
+    return this.frameworkTallies.get(frameworkId);
+  }
+
   frameworks(): FrameworkCounts {
     const connected = this.frameworkStates.get(FrameworkState.CONNECTED) ?? 0;
     let all = 0;
@@ -78,24 +122,31 @@ export class MasterCounts {
   task(agent: AgentRecord, task: Task, sign: Sign): void {
     bump(this.tasks, task.state, sign);
     if (agent.state === AgentState.ACTIVE && !isTerminal(task.state)) addResources(this.used, task.resources, sign);
+    this.tallyTask(agent.id, task, sign);
   }
 
   /** A task of the agent's records moved from `before` to its current state. */
   taskState(agent: AgentRecord, task: Task, before: TaskState): void {
     bump(this.tasks, before, -1);
     bump(this.tasks, task.state, 1);
+    this.tallyTaskState(agent.id, task, before);
     if (agent.state !== AgentState.ACTIVE || isTerminal(before) === isTerminal(task.state)) return;
     addResources(this.used, task.resources, isTerminal(task.state) ? -1 : 1);
   }
 
-  executor(agent: AgentRecord, executor: ExecutorInfo, sign: Sign): void {
+  executor(agent: AgentRecord, frameworkId: string, executor: ExecutorInfo, sign: Sign): void {
     if (agent.state === AgentState.ACTIVE) addResources(this.used, executor.resources, sign);
+    this.tallyExecutor(agent.id, frameworkId, executor, sign);
   }
 
   /** The whole agent enters (+1) or leaves (−1) the master's records. */
   agent(agent: AgentRecord, sign: Sign): void {
     bump(this.agentStates, agent.state, sign);
-    for (const t of agent.tasks.values()) bump(this.tasks, t.state, sign);
+    for (const t of agent.tasks.values()) {
+      bump(this.tasks, t.state, sign);
+      this.tallyTask(agent.id, t, sign);
+    }
+    for (const [frameworkId, executors] of agent.executors) for (const e of executors.values()) this.tallyExecutor(agent.id, frameworkId, e, sign);
     this.agentHealth(agent, agent.missedPings > 0, sign);
     if (agent.state === AgentState.ACTIVE) this.activeResources(agent, sign);
   }
@@ -131,6 +182,46 @@ export class MasterCounts {
   frameworkState(from: FrameworkState, to: FrameworkState): void {
     bump(this.frameworkStates, from, -1);
     bump(this.frameworkStates, to, 1);
+  }
+
+  // ---- per agent and per framework ------------------------------------------------------
+
+  private tallyTask(agentId: string, task: Task, sign: Sign): void {
+    const frameworkId = task.frameworkId?.value ?? "";
+    const live = !isTerminal(task.state);
+    for (const [tallies, id, peer] of [[this.agentTallies, agentId, frameworkId], [this.frameworkTallies, frameworkId, agentId]] as const) {
+      const t = tallyIn(tallies, id);
+      t.items += sign;
+      bumpOrForget(t.states, task.state, sign);
+      if (live) {
+        bumpOrForget(t.peers, peer, sign);
+        addResources(t.used, task.resources, sign);
+      }
+      forgetEmpty(tallies, id, t);
+    }
+  }
+
+  private tallyTaskState(agentId: string, task: Task, before: TaskState): void {
+    const frameworkId = task.frameworkId?.value ?? "";
+    const change = isTerminal(before) === isTerminal(task.state) ? 0 : isTerminal(task.state) ? -1 : 1;
+    for (const [tallies, id, peer] of [[this.agentTallies, agentId, frameworkId], [this.frameworkTallies, frameworkId, agentId]] as const) {
+      const t = tallyIn(tallies, id);
+      bumpOrForget(t.states, before, -1);
+      bumpOrForget(t.states, task.state, 1);
+      if (change !== 0) {
+        bumpOrForget(t.peers, peer, change);
+        addResources(t.used, task.resources, change);
+      }
+    }
+  }
+
+  private tallyExecutor(agentId: string, frameworkId: string, executor: ExecutorInfo, sign: Sign): void {
+    for (const [tallies, id] of [[this.agentTallies, agentId], [this.frameworkTallies, frameworkId]] as const) {
+      const t = tallyIn(tallies, id);
+      t.items += sign;
+      addResources(t.used, executor.resources, sign);
+      forgetEmpty(tallies, id, t);
+    }
   }
 
   private agentHealth(agent: { state: AgentState }, missing: boolean, sign: Sign): void {

@@ -1,0 +1,86 @@
+/**
+ * GET /state-summary in the shape Mesos operators' tools read: agents and frameworks with
+ * their task counts per state, the frameworks on each agent (agents of each framework) and
+ * what their live tasks and executors use, without listing tasks. Built from the master's
+ * incremental counts (counts.ts TaskTally) and the bounded history of completed tasks, so
+ * it costs O(agents + frameworks + offers), not O(tasks). `used_resources` here holds the
+ * scalars (cpus, mem, disk, gpus, ...); port ranges in use are in /state.
+ */
+import { create } from "@bufbuild/protobuf";
+import { GetStateResponseSchema } from "../gen/dcos/v1/operator_pb.js";
+import type { Task, TaskState } from "../gen/dcos/v1/tasks_pb.js";
+import type { MasterCore } from "../actors/master/core.js";
+import type { TaskTally } from "../actors/master/counts.js";
+import { agentEntry, frameworkEntry, visibleAgent, type Usage } from "../actors/master/state-view.js";
+import { taskStateName } from "../actors/task-states.js";
+import { agentJson, frameworkInfoJson, masterFields, type MasterJsonContext } from "./master-state-json.js";
+import { quantitiesJson, resourcesJson } from "./resources-json.js";
+
+const SUMMARY_STATES = ["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED", "TASK_KILLED", "TASK_FAILED", "TASK_LOST", "TASK_ERROR", "TASK_UNREACHABLE"];
+
+type Json = Record<string, unknown>;
+
+/** Per-state counts of one agent or framework: its tally plus its tasks in the completed history. */
+function withStates(tally: TaskTally | undefined, completed: Map<TaskState, number> | undefined): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(SUMMARY_STATES.map((s) => [s, 0]));
+  for (const counts of [tally?.states, completed]) {
+    for (const [state, n] of counts ?? []) {
+      const name = taskStateName(state);
+      if (name in out) out[name]! += n;
+    }
+  }
+  return out;
+}
+
+/** The completed history's tasks per agent and per framework (at most the history's size). */
+function completedCounts(tasks: readonly Task[], key: (t: Task) => string): Map<string, Map<TaskState, number>> {
+  const out = new Map<string, Map<TaskState, number>>();
+  for (const t of tasks) {
+    const k = key(t);
+    let m = out.get(k);
+    if (!m) out.set(k, (m = new Map()));
+    m.set(t.state, (m.get(t.state) ?? 0) + 1);
+  }
+  return out;
+}
+
+/** What is offered on an agent or to a framework (the tally has what is used). */
+function offered(core: MasterCore, offerIds: Iterable<string>): Usage {
+  const u: Usage = { allocated: [], offered: [], offers: [] };
+  for (const id of offerIds) {
+    const offer = core.offers.get(id);
+    if (!offer) continue;
+    u.offered.push(...offer.resources);
+    u.offers.push(offer);
+  }
+  return u;
+}
+
+export function masterSummaryJson(core: MasterCore, startedAtMs: number, ctx: MasterJsonContext): Json {
+  const state = create(GetStateResponseSchema, { masterInfo: core.masterInfo(), startTime: startedAtMs / 1000, stateVersion: BigInt(core.stateVersion) });
+  const completed = core.completedTasks.values();
+  const completedOnAgent = completedCounts(completed, (t) => t.agentId?.value ?? "");
+  const completedOfFramework = completedCounts(completed, (t) => t.frameworkId?.value ?? "");
+  return {
+    ...masterFields(state, ctx),
+    slaves: [...core.agents.values()].filter(visibleAgent).map((a) => {
+      const tally = core.counts.ofAgent(a.id);
+      const json = agentJson(agentEntry(a, offered(core, core.offers.onAgent(a.id))));
+      if (tally) json.used_resources = quantitiesJson(tally.used);
+      return { ...json, ...withStates(tally, completedOnAgent.get(a.id)), framework_ids: [...(tally?.peers.keys() ?? [])] };
+    }),
+    frameworks: [...core.frameworks.values()].map((f) => {
+      const tally = core.counts.ofFramework(f.id);
+      const entry = frameworkEntry(f, offered(core, core.offers.ofFramework(f.id)));
+      return {
+        ...frameworkInfoJson(entry.frameworkInfo!),
+        active: entry.active,
+        connected: entry.connected,
+        used_resources: tally ? quantitiesJson(tally.used) : resourcesJson([]),
+        offered_resources: resourcesJson(entry.offeredResources),
+        ...withStates(tally, completedOfFramework.get(f.id)),
+        slave_ids: [...(tally?.peers.keys() ?? [])],
+      };
+    }),
+  };
+}
