@@ -1,6 +1,6 @@
 /**
- * A fast protobuf encoder for the event tap's hot path: one writer function per field,
- * made once per message type from the generated descriptors, writing straight into a
+ * A fast protobuf encoder for the event tap's hot path: one writer function per message
+ * type, generated once from its descriptor (writerOf), writing straight into a
  * growable byte buffer that the tap later transfers to its worker thread. It gives the
  * bytes toBinary gives (same fields, same wire types, packed lists, unknown fields kept),
  * at a fraction of the cost: toBinary walks reflection objects for every message.
@@ -31,7 +31,8 @@ export class ByteBuffer {
     this.dv = new DataView(this.buf.buffer);
   }
 
-  private room(n: number): void {
+  /** Makes room for `n` more bytes. */
+  room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
     bigger.set(this.buf.subarray(0, this.pos));
@@ -122,17 +123,14 @@ export class ByteBuffer {
         return;
       }
     }
-    this.delimited(() => {
-      this.room(n * 3);
-      this.pos += utf8.encodeInto(s, this.buf.subarray(this.pos)).written;
-    });
+    this.delimited(writeUtf8, s);
   }
 
-  /** Writes what `body` writes with its length in front. */
-  delimited(body: () => void): void {
+  /** Writes what `body` writes with its length in front (body and value apart: no closure per call). */
+  delimited<V>(body: (out: ByteBuffer, value: V) => void, value: V): void {
     this.room(1);
     const at = this.pos++;
-    body();
+    body(this, value);
     const length = this.pos - at - 1;
     if (length < 128) {
       this.buf[at] = length;
@@ -142,6 +140,11 @@ export class ByteBuffer {
     this.pos = at;
     this.bytes(content);
   }
+}
+
+function writeUtf8(out: ByteBuffer, s: string): void {
+  out.room(s.length * 3);
+  out.pos += utf8.encodeInto(s, out.buf.subarray(out.pos)).written;
 }
 
 type Write = (out: ByteBuffer, value: unknown) => void;
@@ -183,37 +186,109 @@ function scalarWriter(type: ScalarType): [Wire, Write] {
   }
 }
 
-function isZero(v: unknown): boolean {
-  return v === 0 || v === 0n || v === "" || v === false || v === "0" || (v instanceof Uint8Array && v.length === 0);
+/** JavaScript for "v is not the zero value" of an implicit-presence field (zero values are not written). */
+function nonZeroCode(field: DescField): string {
+  if (field.fieldKind === "enum") return "v !== 0";
+  switch (field.fieldKind === "scalar" ? field.scalar : undefined) {
+    case ScalarType.STRING:
+      return 'v !== ""';
+    case ScalarType.BYTES:
+      return "v.length !== 0";
+    case ScalarType.BOOL:
+      return "v !== false";
+    case ScalarType.INT64:
+    case ScalarType.UINT64:
+    case ScalarType.SINT64:
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+      return 'v !== 0n && v !== "0" && v !== 0';
+    default:
+      return "v !== 0";
+  }
+}
+
+/** JavaScript writing v for the common scalar kinds; undefined: call the field's Write. */
+function inlineWriteCode(field: DescField): string | undefined {
+  if (field.fieldKind === "enum") return "o.int32(v)";
+  switch (field.fieldKind === "scalar" ? field.scalar : undefined) {
+    case ScalarType.STRING:
+      return "o.string(v)";
+    case ScalarType.BYTES:
+      return "o.bytes(v)";
+    case ScalarType.BOOL:
+      return "o.varint(v ? 1 : 0)";
+    case ScalarType.INT32:
+      return "o.int32(v)";
+    case ScalarType.UINT32:
+      return "o.varint(v >>> 0)";
+    case ScalarType.DOUBLE:
+      return "o.double(v)";
+    default:
+      return undefined;
+  }
 }
 
 const compiled = new Map<DescMessage, MessageWriter>();
 
-/** The writer of one message type (made once; recursive types resolve through the cache). */
+/**
+ * The writer of one message type, made once: JavaScript generated from the descriptor with
+ * each field's name and tag written in (so property reads are monomorphic and the common
+ * scalars inline); lists, maps, oneofs and nested messages call writers kept in `e`.
+ * Field names come from our own descriptors and are quoted with JSON.stringify.
+ * Recursive types resolve through the cache (a nested writer calls through `impl`).
+ */
 function writerOf(desc: DescMessage): MessageWriter {
-  let w = compiled.get(desc);
-  if (w) return w;
-  let fields: MessageWriter[] = [];
-  w = (out, message) => {
-    for (const f of fields) f(out, message);
-    const unknown = message.$unknown as { no: number; wireType: number; data: Uint8Array }[] | undefined;
-    if (unknown) {
-      for (const u of unknown) {
-        out.varint((u.no << 3) | u.wireType);
-        out.raw(u.data);
-      }
+  const cached = compiled.get(desc);
+  if (cached) return cached;
+  let impl: MessageWriter = () => undefined;
+  compiled.set(desc, (o, m) => impl(o, m));
+  const env: unknown[] = [];
+  const use = (x: unknown): string => `e[${env.push(x) - 1}]`;
+  const lines: string[] = [];
+  for (const member of desc.members) {
+    if (member.kind === "oneof") {
+      lines.push(`${use(oneofWriter(member.localName, member.fields))}(o, m);`);
+      continue;
     }
+    const field = member;
+    const singular = field.fieldKind === "message" || ((field.fieldKind === "scalar" || field.fieldKind === "enum") && field.presence === IMPLICIT);
+    if (!singular) {
+      lines.push(`${use(fieldWriter(field))}(o, m);`);
+      continue;
+    }
+    const { wire, write } = singleWriter(field);
+    const tag = (field.number << 3) | wire;
+    const set = field.fieldKind === "message" ? "v !== undefined" : `v !== undefined && ${nonZeroCode(field)}`;
+    const writeV = field.fieldKind === "message" ? undefined : inlineWriteCode(field);
+    lines.push(`v = m[${JSON.stringify(field.localName)}]; if (${set}) { o.varint(${tag}); ${writeV ?? `${use(write)}(o, v)`}; }`);
+  }
+  lines.push("const u = m.$unknown; if (u !== undefined) for (const x of u) { o.varint((x.no << 3) | x.wireType); o.raw(x.data); }");
+  impl = new Function("e", `"use strict"; return function write(o, m) { let v; ${lines.join("\n")} };`)(env) as MessageWriter;
+  return compiled.get(desc)!;
+}
+
+/** One writer per oneof group: finds the set case's writer instead of asking every member. */
+function oneofWriter(group: string, members: readonly DescField[]): MessageWriter {
+  const byCase = new Map<string, Write>();
+  for (const field of members) {
+    const { wire, write } = singleWriter(field);
+    const tag = (field.number << 3) | wire;
+    byCase.set(field.localName, (o, v) => {
+      o.varint(tag);
+      write(o, v);
+    });
+  }
+  return (o, m) => {
+    const sel = m[group] as { case: string | undefined; value?: unknown };
+    if (sel.case !== undefined) byCase.get(sel.case)?.(o, sel.value);
   };
-  compiled.set(desc, w);
-  fields = desc.fields.map(fieldWriter);
-  return w;
 }
 
 /** A message field's value (tag written by the caller). */
 function messageValue(desc: DescMessage, delimitedEncoding: boolean, number: number): Write {
   const write = writerOf(desc);
   if (delimitedEncoding) return (o, v) => { write(o, v as Record<string, unknown>); o.varint((number << 3) | 4); };
-  return (o, v) => o.delimited(() => write(o, v as Record<string, unknown>));
+  return (o, v) => o.delimited(write, v as Record<string, unknown>);
 }
 
 function singleWriter(field: DescField): { wire: Wire; write: Write } {
@@ -228,6 +303,7 @@ function singleWriter(field: DescField): { wire: Wire; write: Write } {
   throw new Error(`not a singular field: ${field.name}`);
 }
 
+/** Lists, maps and explicit-presence scalars. */
 function fieldWriter(field: DescField): MessageWriter {
   const n = field.number;
   if (field.fieldKind === "list") {
@@ -244,7 +320,7 @@ function fieldWriter(field: DescField): MessageWriter {
         const list = m[name] as unknown[];
         if (list.length === 0) return;
         o.varint(tag);
-        o.delimited(() => { for (const v of list) write(o, v); });
+        o.delimited((out, values) => { for (const v of values) write(out, v); }, list);
       };
     }
     const tag = (n << 3) | wire;
@@ -261,47 +337,23 @@ function fieldWriter(field: DescField): MessageWriter {
     const tag = (n << 3) | Wire.Delimited;
     const keyOf = mapKeyParser(field.mapKey);
     const name = field.localName;
+    const entry = (out: ByteBuffer, [k, v]: [string, unknown]): void => {
+      out.varint((1 << 3) | keyWire);
+      writeKey(out, keyOf(k));
+      out.varint((2 << 3) | value.wire);
+      value.write(out, v);
+    };
     return (o, m) => {
-      for (const [k, v] of Object.entries(m[name] as Record<string, unknown>)) {
+      for (const kv of Object.entries(m[name] as Record<string, unknown>)) {
         o.varint(tag);
-        o.delimited(() => {
-          o.varint((1 << 3) | keyWire);
-          writeKey(o, keyOf(k));
-          o.varint((2 << 3) | value.wire);
-          value.write(o, v);
-        });
+        o.delimited(entry, kv);
       }
     };
   }
+  // Singular fields with implicit presence and messages are written by the generated code (writerOf).
   const { wire, write } = singleWriter(field);
   const tag = (n << 3) | wire;
-  if (field.oneof) {
-    const group = field.oneof.localName;
-    const name = field.localName;
-    return (o, m) => {
-      const sel = m[group] as { case: string | undefined; value?: unknown };
-      if (sel.case !== name) return;
-      o.varint(tag);
-      write(o, sel.value);
-    };
-  }
   const name = field.localName;
-  if (field.fieldKind === "message") {
-    return (o, m) => {
-      const v = m[name];
-      if (v === undefined) return;
-      o.varint(tag);
-      write(o, v);
-    };
-  }
-  if (field.presence === IMPLICIT) {
-    return (o, m) => {
-      const v = m[name];
-      if (v === undefined || isZero(v)) return;
-      o.varint(tag);
-      write(o, v);
-    };
-  }
   // Explicit presence: proto2 messages keep unset fields' defaults on the prototype.
   return (o, m) => {
     if (!Object.hasOwn(m, name) || m[name] === undefined) return;

@@ -49,6 +49,7 @@ export class NatsEventTap {
   private readonly published;
   private readonly dropped;
   private readonly connectFailures;
+  private readonly batches;
   private readonly capacity: number;
   private markReady!: () => void;
   private workerClosed: (() => void) | undefined;
@@ -62,6 +63,7 @@ export class NatsEventTap {
     this.published = o.metrics.counter("events/tap_published", "Cluster events published to NATS");
     this.dropped = o.metrics.counter("events/tap_dropped", "Cluster events dropped because the tap's buffer was full");
     this.connectFailures = o.metrics.counter("events/tap_connect_failures", "Failed attempts to make the tap's first connection to NATS");
+    this.batches = o.metrics.counter("events/tap_batches", "Batches of encoded events handed to the tap's worker thread");
     this.buffer = new TapBuffer(this.capacity, PUBLISH_BATCH, () => this.dropped.inc());
     o.metrics.gauge("events/tap_buffered", () => this.buffer.length + this.inFlight, "Cluster events waiting to be published");
     o.metrics.gauge("events/tap_connected", () => (this.connected ? 1 : 0), "1 while the tap is connected to NATS");
@@ -103,6 +105,7 @@ export class NatsEventTap {
     const batch = this.buffer.take();
     if (!batch) return false;
     this.inFlight += batch.ends.length;
+    this.batches.inc();
     const { data, ends, kinds, transfer } = batch;
     this.worker.postMessage({ type: "publish", data, ends, kinds } satisfies ToTapWorker, transfer);
     return true;

@@ -113,6 +113,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     await c.launch(s, [s.sink.offers()[0]!], ids.map((id) => commandTask(id, "cpus:0.1;mem:16")));
     const without: number[] = [];
     const withTap: number[] = [];
+    const batches: number[] = [];
     for (let r = 0; r < rounds; r++) {
       without.push(await updateRate(c, s.frameworkId, ids, updates));
       const metrics = new Metrics();
@@ -120,8 +121,10 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       await t.ready;
       withTap.push(await updateRate(c, s.frameworkId, ids, updates));
       await waitFor(() => metrics.value("events/tap_buffered") === 0, "the tap to drain", 60_000, 1);
+      batches.push(updates / (metrics.value("events/tap_batches") ?? 1));
       await t.close();
     }
+    report.figure("tap_events_per_batch", median(batches), "events", "higher", { note: "events per transfer to the tap's worker while the master handles updates" });
     report.compare("master_status_updates_per_s_with_tap", median(withTap), "master_status_updates_per_s_without_tap", median(without), "updates/s", "higher");
     await c.stop();
   } finally {
