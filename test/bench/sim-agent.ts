@@ -5,12 +5,20 @@
  * a real status update manager it sends one update per task at a time and the next only
  * when the previous one is acknowledged. A task finishes after `taskMs` (TASK_FINISHED);
  * 0 keeps it running. Many of these live in one actor system.
+ *
+ * Given several masters it follows the leader as a real agent does (MasterDetector): a
+ * registration unanswered for a second goes to the next master, a LeadingMaster moves it
+ * to the leader, and a registered agent then reregisters there with its running tasks and
+ * resends its unacknowledged updates (the failover benchmark).
  */
 import { create } from "@bufbuild/protobuf";
 import { AgentInfoSchema, type FrameworkInfo } from "../../src/gen/dcos/v1/cluster_pb.js";
 import { AgentIDSchema, TaskIDSchema, type FrameworkID } from "../../src/gen/dcos/v1/common_pb.js";
 import {
   AgentPingSchema,
+  AgentReregisteredSchema,
+  LeadingMasterSchema,
+  ReregisterAgentSchema,
   AgentPongSchema,
   AgentRegisteredSchema,
   KillTaskSchema,
@@ -22,12 +30,15 @@ import {
   type StatusUpdate,
 } from "../../src/gen/dcos/v1/internal_pb.js";
 import type { Resource } from "../../src/gen/dcos/v1/resources_pb.js";
-import { TaskState, TaskStatusSchema, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskSchema, TaskState, TaskStatusSchema, TaskStatus_Source, type Task, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { MasterDetector } from "../../src/actors/agent/master-detector.js";
 import { Actor } from "../../src/runtime/actor.js";
 import type { Timer } from "../../src/runtime/clock.js";
 import type { Pid } from "../../src/runtime/pid.js";
 
 interface SimTask {
+  framework: FrameworkInfo;
+  info: TaskInfo;
   frameworkId: FrameworkID;
   state: TaskState;
   /** Updates not yet acknowledged; the head is the one sent. */
@@ -47,19 +58,36 @@ function nextUuid(): Uint8Array {
 export class SimAgent extends Actor {
   agentId = "";
   unexpectedAcks = 0;
+  /** Times it reregistered (with a new leader). */
+  reregistrations = 0;
   private readonly tasks = new Map<string, SimTask>();
+  private readonly detector: MasterDetector;
+  /** Waiting for AgentRegistered / AgentReregistered. */
+  private registering = false;
+  /** Sent (re)registrations not answered yet. */
+  private retry: Timer | undefined;
 
   constructor(
     name: string,
     readonly hostname: string,
     private readonly resources: Resource[],
-    private readonly master: Pid,
+    masters: Pid | readonly Pid[],
     private readonly taskMs: number,
   ) {
     super(name);
-    this.install(AgentRegisteredSchema, (m) => (this.agentId = m.agentId?.value ?? ""));
+    this.detector = new MasterDetector(Array.isArray(masters) ? masters : [masters as Pid]);
+    this.install(AgentRegisteredSchema, (m) => this.registered(m.agentId?.value ?? ""));
+    this.install(AgentReregisteredSchema, () => {
+      this.reregistrations++;
+      this.registered(this.agentId);
+      for (const t of this.tasks.values()) if (t.pending[0]) this.send(this.master, t.pending[0]);
+    });
+    this.install(LeadingMasterSchema, (m, from) => {
+      const a = this.detector.announced(from, m.pid, Number(m.term));
+      if ("follow" in a && (a.changed || this.registering)) this.register();
+    });
     this.install(AgentPingSchema, () => this.send(this.master, create(AgentPongSchema)));
-    this.install(RunTaskSchema, (m) => this.run(m.frameworkInfo!, m.task?.taskId?.value ?? ""));
+    this.install(RunTaskSchema, (m) => this.run(m.frameworkInfo!, m.task!));
     this.install(StatusUpdateAcknowledgementSchema, (m) => this.acknowledged(m.taskId?.value ?? "", m.uuid));
     this.install(KillTaskSchema, (m) => this.end(m.taskId?.value ?? "", TaskState.KILLED));
     this.install(ShutdownFrameworkSchema, (m) => {
@@ -68,17 +96,52 @@ export class SimAgent extends Actor {
   }
 
   override initialize(): void {
-    const info = create(AgentInfoSchema, { hostname: this.hostname, resources: this.resources });
-    this.send(this.master, create(RegisterAgentSchema, { agentInfo: info, version: "bench" }));
+    this.register();
+  }
+
+  private get master(): Pid {
+    return this.detector.current;
+  }
+
+  /** Registers (no id yet) or reregisters with the current master; unanswered for 1 s, with the next. */
+  private register(): void {
+    this.registering = true;
+    this.retry?.cancel();
+    this.retry = this.delay(1_000, () => {
+      this.detector.next();
+      this.register();
+    });
+    const info = create(AgentInfoSchema, { hostname: this.hostname, resources: this.resources, ...(this.agentId ? { id: { value: this.agentId } } : {}) });
+    if (!this.agentId) {
+      this.send(this.master, create(RegisterAgentSchema, { agentInfo: info, version: "bench" }));
+      return;
+    }
+    const running = [...this.tasks.values()];
+    const frameworks = new Map(running.map((t) => [t.frameworkId.value, t.framework]));
+    const tasks = running.map((t) => this.taskProto(t));
+    this.send(this.master, create(ReregisterAgentSchema, { agentInfo: info, version: "bench", tasks, frameworks: [...frameworks.values()] }));
+  }
+
+  private registered(agentId: string): void {
+    this.agentId = agentId;
+    this.registering = false;
+    this.retry?.cancel();
+    this.retry = undefined;
+  }
+
+  private taskProto(t: SimTask): Task {
+    const { name, taskId, resources } = t.info;
+    return create(TaskSchema, { name, taskId, resources, frameworkId: t.frameworkId, agentId: { value: this.agentId }, state: t.state, role: t.framework.roles[0] ?? "*" });
   }
 
   get taskCount(): number {
     return this.tasks.size;
   }
 
-  private run(framework: FrameworkInfo, taskId: string): void {
+  private run(framework: FrameworkInfo, info: TaskInfo): void {
+    const taskId = info.taskId?.value ?? "";
     if (!taskId || this.tasks.has(taskId)) return;
-    const task: SimTask = { frameworkId: framework.id!, state: TaskState.RUNNING, pending: [], timer: undefined };
+    const task: SimTask = { framework, info, frameworkId: framework.id!, state: TaskState.RUNNING, pending: [], timer: undefined };
     this.tasks.set(taskId, task);
     this.enqueue(taskId, task, TaskState.STARTING);
     this.enqueue(taskId, task, TaskState.RUNNING);
