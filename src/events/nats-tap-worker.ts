@@ -1,14 +1,17 @@
 /**
  * The NATS event tap's worker thread: owns the connection (first connect retried until it
- * works, then nats.js reconnects forever), the JetStream stream, and the encoding: batches
- * of ClusterEvents come from the master's thread as structured clones, are encoded here
- * (protobuf + headers) and published in order. Each batch is acknowledged with how many
- * went out, so the master's thread keeps the bounded buffer and sends the next batch.
+ * works, then nats.js reconnects forever) and the JetStream stream. Batches of events come
+ * from the master's thread already encoded (protobuf ClusterEvents back to back in one
+ * transferred buffer, with each event's end offset and kind index) and are published in
+ * order, one NATS message per event, without headers: the subject names the kind and the
+ * payload is always a dcos.v1.ClusterEvent (headers cost more CPU here than the publish
+ * itself, and this thread shares the machine with the master). Each batch is acknowledged
+ * with how many went out, so the master's thread keeps the bounded buffer and sends the next.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { parentPort, workerData } from "node:worker_threads";
-import { EVENT_CASES, eventsSubjectPrefix, eventStreamName, eventTypeName, subjectFor } from "./kinds.js";
+import { EVENT_CASES, eventsSubjectPrefix, eventStreamName, subjectFor } from "./kinds.js";
 
 export interface TapWorkerOptions {
   url: string;
@@ -38,9 +41,12 @@ class TapWorker {
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private wakeUp: (() => void) | undefined;
-  private readonly targets: ({ subject: string; headers: MsgHdrs } | undefined)[] = [];
+  /** Subject per kind index. */
+  private readonly subjects: readonly string[];
 
-  constructor(private readonly o: TapWorkerOptions) {}
+  constructor(private readonly o: TapWorkerOptions) {
+    this.subjects = EVENT_CASES.map((kind) => subjectFor(o.cluster, kind));
+  }
 
   private post(m: FromTapWorker): void {
     parentPort!.postMessage(m);
@@ -50,26 +56,12 @@ class TapWorker {
     this.post({ type: "log", level, msg, fields });
   }
 
-  /** Subject and headers per kind index, made once (nats.js encodes headers when publishing). */
-  private targetOf(index: number): { subject: string; headers: MsgHdrs } {
-    let t = this.targets[index];
-    if (!t) {
-      const kind = EVENT_CASES[index]!;
-      const h = headers();
-      h.set("Content-Type", "application/x-protobuf; proto=dcos.v1.ClusterEvent");
-      h.set("Dcos-Event-Type", eventTypeName(kind));
-      this.targets[index] = t = { subject: subjectFor(this.o.cluster, kind), headers: h };
-    }
-    return t;
-  }
-
   publish(data: Uint8Array, ends: Uint32Array, kinds: Uint8Array): void {
     let sent = 0;
     const nc = this.nc;
     try {
       for (let i = 0, start = 0; nc && i < ends.length; start = ends[i]!, i++) {
-        const target = this.targetOf(kinds[i]!);
-        nc.publish(target.subject, data.subarray(start, ends[i]), { headers: target.headers });
+        nc.publish(this.subjects[kinds[i]!]!, data.subarray(start, ends[i]));
         sent++;
       }
     } catch (err) {

@@ -1,6 +1,6 @@
 /**
  * The NATS event tap: every event the bus publishes goes out on
- * `dcos.<cluster>.events.<kind>` (protobuf ClusterEvent; headers name the type), in order,
+ * `dcos.<cluster>.events.<kind>` (a protobuf ClusterEvent; no headers), in order,
  * from one connection. It never slows the master: the bus listener encodes the event at
  * once into a bounded buffer (tap-buffer.ts: the bytes show the event as it was when
  * published, not the live records it points to; the oldest event is dropped and counted when
@@ -35,6 +35,9 @@ export interface NatsTapOptions {
 
 /** Events per batch handed to the worker. */
 const PUBLISH_BATCH = 2000;
+/** Fewer events than this wait up to FLUSH_DELAY_MS for more (one transfer per few events costs the master). */
+const SMALL_BATCH = 256;
+const FLUSH_DELAY_MS = 2;
 const WORKER_URL = new URL("./nats-tap-worker.js", import.meta.url);
 
 export class NatsEventTap {
@@ -90,7 +93,8 @@ export class NatsEventTap {
   private schedule(): void {
     if (this.scheduled || !this.connected || this.inFlight > 0 || this.buffer.length === 0) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    if (this.buffer.length >= SMALL_BATCH) setImmediate(() => this.flush());
+    else setTimeout(() => this.flush(), FLUSH_DELAY_MS);
   }
 
   /** Hands the next batch to the worker (off the master's turn). */

@@ -20,7 +20,7 @@ export interface PackedEvents {
 }
 
 class Batch {
-  readonly out = new ByteBuffer();
+  constructor(readonly out: ByteBuffer) {}
   readonly ends: number[] = [];
   readonly kinds: number[] = [];
   /** Events before this one were dropped. */
@@ -30,6 +30,8 @@ class Batch {
 export class TapBuffer {
   private batches: Batch[] = [];
   private count = 0;
+  /** Bytes of the last batch taken: the next one starts that big (no regrowing each time). */
+  private lastBytes = 4096;
 
   constructor(
     private readonly capacity: number,
@@ -46,7 +48,7 @@ export class TapBuffer {
   push(event: ClusterEvent): void {
     if (this.count >= this.capacity) this.dropOldest();
     let b = this.batches[this.batches.length - 1];
-    if (!b || b.ends.length >= this.batchSize) this.batches.push((b = new Batch()));
+    if (!b || b.ends.length >= this.batchSize) this.batches.push((b = new Batch(new ByteBuffer(this.lastBytes))));
     const start = b.out.pos;
     try {
       writeMessage(ClusterEventSchema, event, b.out);
@@ -81,6 +83,7 @@ export class TapBuffer {
       ends[i] = b.ends[b.first + i]! - start;
       kinds[i] = b.kinds[b.first + i]!;
     }
+    this.lastBytes = Math.max(4096, Math.min(b.out.pos + (b.out.pos >> 2), 4 << 20));
     const buffer = b.out.buf.buffer as ArrayBuffer;
     return { data: new Uint8Array(buffer, start, b.out.pos - start), ends, kinds, transfer: [buffer, ends.buffer, kinds.buffer] };
   }
