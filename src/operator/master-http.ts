@@ -43,6 +43,8 @@ export interface RunningMasterHttp extends RunningHttp {
   readonly stateBuilds: () => number;
   /** How long the last /state build held the master actor, in ms. */
   readonly lastStateBuildMs: () => number;
+  /** How long the last /state-summary build held the master actor, in ms. */
+  readonly lastSummaryBuildMs: () => number;
 }
 
 type View = "state" | "summary";
@@ -124,5 +126,5 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
   addWebUi(app, { ...o.ui, master: o.master, self: () => self, leaderHttpAddress: o.leaderHttpAddress, logger: o.logger });
   const running = await listen(app, o.host, o.port);
   self = running.address;
-  return { ...running, stateBuilds: () => caches.state.builds + caches.summary.builds, lastStateBuildMs: () => caches.state.lastBuildMs };
+  return { ...running, stateBuilds: () => caches.state.builds + caches.summary.builds, lastStateBuildMs: () => caches.state.lastBuildMs, lastSummaryBuildMs: () => caches.summary.lastBuildMs };
 }

@@ -20,16 +20,15 @@ const SUMMARY_STATES = ["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_K
 
 type Json = Record<string, unknown>;
 
-/** Per-state counts of one agent or framework: its tally plus its tasks in the completed history. */
-function withStates(tally: TaskTally | undefined, completed: Map<TaskState, number> | undefined): Record<string, number> {
-  const out: Record<string, number> = Object.fromEntries(SUMMARY_STATES.map((s) => [s, 0]));
+/** Adds the per-state counts of one agent or framework to its JSON: its tally plus its tasks in the completed history. */
+function addStates(out: Json, tally: TaskTally | undefined, completed: Map<TaskState, number> | undefined): void {
+  for (const s of SUMMARY_STATES) out[s] = 0;
   for (const counts of [tally?.states, completed]) {
     for (const [state, n] of counts ?? []) {
       const name = taskStateName(state);
-      if (name in out) out[name]! += n;
+      if (name in out) (out[name] as number) += n;
     }
   }
-  return out;
 }
 
 /** The completed history's tasks per agent and per framework (at most the history's size). */
@@ -67,20 +66,21 @@ export function masterSummaryJson(core: MasterCore, startedAtMs: number, ctx: Ma
       const tally = core.counts.ofAgent(a.id);
       const json = agentJson(agentEntry(a, offered(core, core.offers.onAgent(a.id))));
       if (tally) json.used_resources = quantitiesJson(tally.used);
-      return { ...json, ...withStates(tally, completedOnAgent.get(a.id)), framework_ids: [...(tally?.peers.keys() ?? [])] };
+      addStates(json, tally, completedOnAgent.get(a.id));
+      json.framework_ids = [...(tally?.peers.keys() ?? [])];
+      return json;
     }),
     frameworks: [...core.frameworks.values()].map((f) => {
       const tally = core.counts.ofFramework(f.id);
       const entry = frameworkEntry(f, offered(core, core.offers.ofFramework(f.id)));
-      return {
-        ...frameworkInfoJson(entry.frameworkInfo!),
-        active: entry.active,
-        connected: entry.connected,
-        used_resources: tally ? quantitiesJson(tally.used) : resourcesJson([]),
-        offered_resources: resourcesJson(entry.offeredResources),
-        ...withStates(tally, completedOfFramework.get(f.id)),
-        slave_ids: [...(tally?.peers.keys() ?? [])],
-      };
+      const json = frameworkInfoJson(entry.frameworkInfo!);
+      json.active = entry.active;
+      json.connected = entry.connected;
+      json.used_resources = tally ? quantitiesJson(tally.used) : resourcesJson([]);
+      json.offered_resources = resourcesJson(entry.offeredResources);
+      addStates(json, tally, completedOfFramework.get(f.id));
+      json.slave_ids = [...(tally?.peers.keys() ?? [])];
+      return json;
     }),
   };
 }

@@ -4,6 +4,7 @@ import { afterEach, describe, it } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { startMasterHttp, type RunningMasterHttp } from "../../src/operator/master-http.js";
+import { parseResources } from "../../src/resources/index.js";
 import { Cluster, commandTask } from "../master/harness.js";
 import { waitFor } from "../support/wait.js";
 
@@ -101,6 +102,14 @@ describe("master HTTP", () => {
     const other = body.slaves.find((x: any) => x.id !== agent.agentId);
     assert.deepEqual([other.TASK_RUNNING, other.framework_ids, other.used_resources.cpus], [0, [], 0], "the other agent runs nothing");
     assert.equal(body.leader_info.pid, body.pid);
+
+    // The agent's kept JSON follows a new total (an operation or UpdateAgent).
+    await c.facade.inspect((core) => {
+      core.agents.get(agent.agentId)!.setTotalResources(parseResources("cpus:8;mem:4096;disk:1000").toProto());
+      core.changed();
+    });
+    const again = (await getJson(`${url}/state-summary`)).body.slaves.find((x: any) => x.id === agent.agentId);
+    assert.deepEqual([again.resources.cpus, again.used_resources.cpus, again.TASK_RUNNING], [8, 1, 1]);
   });
 
   it("/state is serialized once per change, not once per request", async () => {

@@ -156,7 +156,15 @@ export async function run(report: Reporter, args: Record<string, string>): Promi
   }
   report.compare("state_incremental_build_ms", median(rebuilt), "state_full_build_ms", before.h.lastStateBuildMs(), "ms", "lower");
   report.figure("state_after_change_gzip_total_ms", median(rebuiltTotal), "ms", "lower");
-  report.figure("state_summary_build_ms", (await timeGet(`${after.url}/state-summary`, 1)).totalMs, "ms", "lower", extra);
+  const summaries: number[] = [];
+  const summaryBuilds: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    await facade.inspect((core) => core.changed());
+    summaries.push((await get(`${after.url}/state-summary`, false)).totalMs);
+    summaryBuilds.push(after.h.lastSummaryBuildMs());
+  }
+  report.figure("state_summary_total_ms", median(summaries), "ms", "lower", { ...extra, note: "GET /state-summary after a change (rebuilt each time), median" });
+  report.figure("state_summary_build_ms", median(summaryBuilds), "ms", "lower", { note: "how long each of those builds held the master actor (JSON text included)" });
   report.figure("metrics_snapshot_ms", (await timeGet(`${after.url}/metrics/snapshot`, runs)).totalMs, "ms", "lower", extra);
   for (const s of servers) await s.close();
   allocator.stop();
