@@ -10,6 +10,7 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { constants as osConstants, setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { EVENT_CASES, eventsSubjectPrefix, eventStreamName, subjectFor } from "./kinds.js";
 
@@ -52,7 +53,7 @@ class TapWorker {
     parentPort!.postMessage(m);
   }
 
-  private log(level: "info" | "warn", msg: string, fields?: Record<string, unknown>): void {
+  log(level: "info" | "warn", msg: string, fields?: Record<string, unknown>): void {
     this.post({ type: "log", level, msg, fields });
   }
 
@@ -138,8 +139,22 @@ class TapWorker {
   }
 }
 
+/**
+ * Lowest CPU priority for this thread only: on Linux a nice value belongs to the thread
+ * (setpriority on "this process" from a thread changes that thread), so when the cores are
+ * busy the master's thread runs first and the tap catches up later, or drops and counts.
+ */
+function yieldCpuToTheMaster(worker: TapWorker): void {
+  try {
+    setPriority(osConstants.priority.PRIORITY_LOW);
+  } catch (err) {
+    worker.log("info", "The event tap's thread keeps its CPU priority", { err: (err as Error).message });
+  }
+}
+
 if (parentPort && (workerData as { tapWorker?: TapWorkerOptions } | undefined)?.tapWorker) {
   const worker = new TapWorker((workerData as { tapWorker: TapWorkerOptions }).tapWorker);
+  yieldCpuToTheMaster(worker);
   parentPort.on("message", (m: ToTapWorker) => {
     if (m.type === "publish") worker.publish(m.data, m.ends, m.kinds);
     else void worker.close();
