@@ -8,7 +8,8 @@ import { afterEach, describe, it } from "node:test";
 import { EventBus } from "../../src/events/bus.js";
 import { NatsEventTap } from "../../src/events/nats-tap.js";
 import { tailEvents } from "../../src/events/tail.js";
-import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { TaskSchema, TaskState, TaskStatusSchema } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Metrics } from "../../src/metrics/registry.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { Cluster, commandTask } from "../master/harness.js";
@@ -137,6 +138,28 @@ describe("NATS event tap (real nats-server with JetStream)", () => {
       ["TASK_ADDED", "TASK_UPDATED", "STATUS_UPDATE"],
       "the newest events were kept",
     );
+  });
+
+  it("publishes each event as it was when published, not as the master's live task is later", async () => {
+    const s = await server();
+    await s.start();
+    const bus = new EventBus();
+    const metrics = new Metrics();
+    const tap = new NatsEventTap({ url: s.url, cluster: "test", bus, metrics, logger: testLogger() });
+    cleanups.push(() => tap.close());
+    await tap.ready;
+    const live = tail(s.url, { kind: "task", json: true });
+    cleanups.push(async () => live.stop());
+    await live.subscribed;
+    const task = create(TaskSchema, { taskId: { value: "t1" }, frameworkId: { value: "fw" }, state: TaskState.STAGING, statuses: [{ taskId: { value: "t1" }, state: TaskState.STAGING }] });
+    bus.publish("master@test", 1, { case: "taskAdded", value: { $typeName: "dcos.v1.ClusterEvent.TaskAdded", task } });
+    // The master goes on changing its record in the same turn, before the tap's worker sends anything.
+    task.state = TaskState.RUNNING;
+    task.statuses.push(create(TaskStatusSchema, { taskId: { value: "t1" }, state: TaskState.RUNNING }));
+    await waitFor(() => live.lines.length >= 1, "the TASK_ADDED event on NATS");
+    const added = JSON.parse(live.lines[0]!).taskAdded.task;
+    assert.equal(added.state, "TASK_STATE_STAGING");
+    assert.equal(added.statuses.length, 1);
   });
 
   it("closing a tap that never connected ends its connect loop", async () => {
