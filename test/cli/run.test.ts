@@ -90,8 +90,17 @@ describe("dcos-node run against a scripted master", () => {
     assert.deepEqual(states, ["TASK_STARTING (SOURCE_EXECUTOR)", "TASK_RUNNING (SOURCE_EXECUTOR)", "TASK_FINISHED: Command exited with status 0 (SOURCE_EXECUTOR)"]);
     assert.ok(run.out.includes("Sandbox: a-1.example:/var/lib/dcos/agents/a-1/frameworks/fw-1/executors/x/runs/c-1 (stdout, stderr)"), run.out.join("\n"));
     assert.match(run.out.find((l) => l.startsWith("Launching"))!, /on agent a-1 \(a-1\.example\) with cpus:0\.5; mem:64/);
-    const acks = await run.fake.waitForCalls("acknowledge", 3);
-    assert.deepEqual(acks.map((a) => [...(a.request.uuid as Uint8Array)]), [[1], [2], [3]]);
+    // The driver coalesces acknowledgements of one turn into AcknowledgeBatch; a lone one is a plain Acknowledge.
+    const ackedUuids = (): number[][] =>
+      run.fake.calls.flatMap((c) =>
+        c.method === "acknowledge"
+          ? [[...(c.request.uuid as Uint8Array)]]
+          : c.method === "acknowledgeBatch"
+            ? ((c.request.acknowledgements ?? []) as { uuid: Uint8Array }[]).map((a) => [...a.uuid])
+            : [],
+      );
+    await waitFor(() => ackedUuids().length >= 3, "3 acknowledgements on the fake master");
+    assert.deepEqual(ackedUuids(), [[1], [2], [3]]);
     assert.equal(run.fake.callsOf("teardown").length, 1);
     assert.equal(run.fake.callsOf("suppress").length, 1, "no more offers wanted once launched");
     const task = (run.fake.callsOf("accept")[0]!.request.operations as { kind: { value: { taskInfos: { command: { value: string; shell: boolean } }[] } } }[])[0]!.kind.value.taskInfos[0]!;
