@@ -46,6 +46,7 @@ export class MemberProcess {
       if (m.ok) w.resolve(m.value);
       else w.reject(new DcosError(m.error.code, m.error.message, { details: m.error.details }));
     });
+    child.on("error", () => undefined); // send failures are reported through their callbacks
     child.on("exit", () => {
       this.exited = true;
       for (const w of this.waiting.values()) w.reject(new DcosError(Code.UNAVAILABLE, `Member ${this.address} exited`));
@@ -60,7 +61,12 @@ export class MemberProcess {
     const id = ++this.nextId;
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      child.send({ ...request, id });
+      // A member killed a moment ago may not have reported its exit yet: its IPC channel is
+      // closed, and send fails (without the callback, as an unhandled 'error' event).
+      child.send({ ...request, id }, (err) => {
+        if (!err || !this.waiting.delete(id)) return;
+        reject(new DcosError(Code.UNAVAILABLE, `Member ${this.address} is not reachable: ${err.message}`));
+      });
     });
   }
 
