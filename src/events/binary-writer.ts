@@ -58,6 +58,8 @@ export class ByteBuffer {
 
   /** Any 64-bit integer as its unsigned two's complement varint. */
   varint64(v: bigint): void {
+    // Most 64-bit values (sequence numbers, ids) fit in 32 bits: no BigInt.asUintN allocation for them.
+    if (v >= 0n && v <= 0xffffffffn) return this.varint(Number(v));
     let x = BigInt.asUintN(64, v);
     if (x <= 0xffffffffn) return this.varint(Number(x));
     this.room(10);
