@@ -106,11 +106,18 @@ export class ByteBuffer {
     this.pos += b.length;
   }
 
+  /** One byte (a tag below 128). */
+  byte(b: number): void {
+    if (this.pos >= this.buf.length) this.room(1);
+    this.buf[this.pos++] = b;
+  }
+
   string(s: string): void {
     const n = s.length;
     if (n < 128) {
-      // Short ASCII (ids, pids, states): copied by hand, cheaper than a call into encodeInto.
-      this.room(n + 1);
+      // Short ASCII (ids, pids, states): copied by hand. Measured against a cache of encoded
+      // strings (Map lookup, then a copy): the cache was no faster, so strings are not cached.
+      if (this.pos + n + 1 > this.buf.length) this.room(n + 1);
       const buf = this.buf;
       const at = this.pos;
       let i = 0;
@@ -128,11 +135,8 @@ export class ByteBuffer {
     this.delimited(writeUtf8, s);
   }
 
-  /** Writes what `body` writes with its length in front (body and value apart: no closure per call). */
-  delimited<V>(body: (out: ByteBuffer, value: V) => void, value: V): void {
-    this.room(1);
-    const at = this.pos++;
-    body(this, value);
+  /** Gives the length-delimited content that began at `at` (one length byte reserved) its true length. */
+  endDelimited(at: number): void {
     const length = this.pos - at - 1;
     if (length < 128) {
       this.buf[at] = length;
@@ -141,6 +145,14 @@ export class ByteBuffer {
     const content = this.buf.slice(at + 1, this.pos);
     this.pos = at;
     this.bytes(content);
+  }
+
+  /** Writes what `body` writes with its length in front (body and value apart: no closure per call). */
+  delimited<V>(body: (out: ByteBuffer, value: V) => void, value: V): void {
+    this.room(1);
+    const at = this.pos++;
+    body(this, value);
+    this.endDelimited(at);
   }
 }
 
@@ -225,18 +237,27 @@ function inlineWriteCode(field: DescField): string | undefined {
       return "o.varint(v >>> 0)";
     case ScalarType.DOUBLE:
       return "o.double(v)";
+    case ScalarType.INT64:
+    case ScalarType.UINT64:
+      return 'o.varint64(typeof v === "bigint" ? v : BigInt(v))';
     default:
       return undefined;
   }
 }
 
 const compiled = new Map<DescMessage, MessageWriter>();
+/** A compiled type's wrapper (what `compiled` holds) → its generated function. */
+const finished = new Map<MessageWriter, MessageWriter>();
+
+/** JavaScript writing a field's tag: one byte (nearly always) or a varint. */
+const tagCode = (tag: number): string => (tag < 128 ? `o.byte(${tag});` : `o.varint(${tag});`);
 
 /**
  * The writer of one message type, made once: JavaScript generated from the descriptor with
  * each field's name and tag written in (so property reads are monomorphic and the common
- * scalars inline); lists, maps, oneofs and nested messages call writers kept in `e`.
- * Field names come from our own descriptors and are quoted with JSON.stringify.
+ * scalars inline); a oneof is a switch on its case, a nested message is written in place
+ * with its length fixed afterwards; lists, maps and explicit-presence fields call writers
+ * kept in `e`. Field names come from our own descriptors and are quoted with JSON.stringify.
  * Recursive types resolve through the cache (a nested writer calls through `impl`).
  */
 function writerOf(desc: DescMessage): MessageWriter {
@@ -246,10 +267,20 @@ function writerOf(desc: DescMessage): MessageWriter {
   compiled.set(desc, (o, m) => impl(o, m));
   const env: unknown[] = [];
   const use = (x: unknown): string => `e[${env.push(x) - 1}]`;
+  /** Writes `v` (known to be set) of a singular field, tag included. */
+  const singleCode = (field: DescField): string => {
+    if (field.fieldKind === "message" && !field.delimitedEncoding) {
+      return `${tagCode((field.number << 3) | Wire.Delimited)} o.room(1); const at = o.pos++; ${use(writerOf(field.message))}(o, v); o.endDelimited(at);`;
+    }
+    const { wire, write } = singleWriter(field);
+    const writeV = field.fieldKind === "message" ? undefined : inlineWriteCode(field);
+    return `${tagCode((field.number << 3) | wire)} ${writeV ?? `${use(write)}(o, v)`};`;
+  };
   const lines: string[] = [];
   for (const member of desc.members) {
     if (member.kind === "oneof") {
-      lines.push(`${use(oneofWriter(member.localName, member.fields))}(o, m);`);
+      const cases = member.fields.map((f) => `case ${JSON.stringify(f.localName)}: { v = s.value; ${singleCode(f)} break; }`);
+      lines.push(`{ const s = m[${JSON.stringify(member.localName)}]; switch (s.case) { ${cases.join("\n")} } }`);
       continue;
     }
     const field = member;
@@ -258,32 +289,16 @@ function writerOf(desc: DescMessage): MessageWriter {
       lines.push(`${use(fieldWriter(field))}(o, m);`);
       continue;
     }
-    const { wire, write } = singleWriter(field);
-    const tag = (field.number << 3) | wire;
     const set = field.fieldKind === "message" ? "v !== undefined" : `v !== undefined && ${nonZeroCode(field)}`;
-    const writeV = field.fieldKind === "message" ? undefined : inlineWriteCode(field);
-    lines.push(`v = m[${JSON.stringify(field.localName)}]; if (${set}) { o.varint(${tag}); ${writeV ?? `${use(write)}(o, v)`}; }`);
+    lines.push(`v = m[${JSON.stringify(field.localName)}]; if (${set}) { ${singleCode(field)} }`);
   }
+  // Nested writers finished by now are called directly, not through their recursion wrapper.
+  for (let i = 0; i < env.length; i++) env[i] = finished.get(env[i] as MessageWriter) ?? env[i];
   lines.push("const u = m.$unknown; if (u !== undefined) for (const x of u) { o.varint((x.no << 3) | x.wireType); o.raw(x.data); }");
   impl = new Function("e", `"use strict"; return function write(o, m) { let v; ${lines.join("\n")} };`)(env) as MessageWriter;
-  return compiled.get(desc)!;
-}
-
-/** One writer per oneof group: finds the set case's writer instead of asking every member. */
-function oneofWriter(group: string, members: readonly DescField[]): MessageWriter {
-  const byCase = new Map<string, Write>();
-  for (const field of members) {
-    const { wire, write } = singleWriter(field);
-    const tag = (field.number << 3) | wire;
-    byCase.set(field.localName, (o, v) => {
-      o.varint(tag);
-      write(o, v);
-    });
-  }
-  return (o, m) => {
-    const sel = m[group] as { case: string | undefined; value?: unknown };
-    if (sel.case !== undefined) byCase.get(sel.case)?.(o, sel.value);
-  };
+  const wrapper = compiled.get(desc)!;
+  finished.set(wrapper, impl);
+  return wrapper;
 }
 
 /** A message field's value (tag written by the caller). */
@@ -374,4 +389,11 @@ function mapKeyParser(type: ScalarType): (k: string) => unknown {
 /** Appends the message's protobuf bytes (what toBinary gives) to `out`. */
 export function writeMessage<Desc extends DescMessage>(desc: Desc, message: MessageShape<Desc>, out: ByteBuffer): void {
   writerOf(desc)(out, message as unknown as Record<string, unknown>);
+}
+
+/** writeMessage for one type, looked up once (hot paths keep it: no lookup per message). */
+export function messageWriter<Desc extends DescMessage>(desc: Desc): (out: ByteBuffer, message: MessageShape<Desc>) => void {
+  const wrapper = writerOf(desc);
+  const write = finished.get(wrapper) ?? wrapper;
+  return (out, message) => write(out, message as unknown as Record<string, unknown>);
 }

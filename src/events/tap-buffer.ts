@@ -7,7 +7,7 @@
  * holds `capacity` events, the oldest is dropped.
  */
 import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
-import { ByteBuffer, writeMessage } from "./binary-writer.js";
+import { ByteBuffer, messageWriter } from "./binary-writer.js";
 import { eventCaseIndex } from "./kinds.js";
 
 /** A batch ready to transfer: `data` holds the events back to back, `ends[i]` is where event i ends. */
@@ -18,6 +18,8 @@ export interface PackedEvents {
   /** The buffers to list in postMessage's transfer list. */
   transfer: ArrayBuffer[];
 }
+
+const writeEvent = messageWriter(ClusterEventSchema);
 
 class Batch {
   constructor(readonly out: ByteBuffer) {}
@@ -51,7 +53,7 @@ export class TapBuffer {
     if (!b || b.ends.length >= this.batchSize) this.batches.push((b = new Batch(new ByteBuffer(this.lastBytes))));
     const start = b.out.pos;
     try {
-      writeMessage(ClusterEventSchema, event, b.out);
+      writeEvent(b.out, event);
     } catch (err) {
       b.out.pos = start;
       throw err;
