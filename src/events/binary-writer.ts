@@ -101,9 +101,18 @@ export class ByteBuffer {
   }
 
   raw(b: Uint8Array): void {
-    this.room(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    const n = b.length;
+    if (this.pos + n > this.buf.length) this.room(n);
+    if (n > 32) {
+      this.buf.set(b, this.pos);
+      this.pos += n;
+      return;
+    }
+    // Short bytes (uuids): a loop, cheaper than a call into TypedArray.set.
+    const buf = this.buf;
+    let at = this.pos;
+    for (let i = 0; i < n; i++) buf[at++] = b[i]!;
+    this.pos = at;
   }
 
   /** One byte (a tag below 128). */

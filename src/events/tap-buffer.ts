@@ -22,11 +22,21 @@ export interface PackedEvents {
 const writeEvent = messageWriter(ClusterEventSchema);
 
 class Batch {
-  constructor(readonly out: ByteBuffer) {}
-  readonly ends: number[] = [];
-  readonly kinds: number[] = [];
+  /** Typed arrays of the batch's size, filled in place and transferred as they are. */
+  readonly ends: Uint32Array;
+  readonly kinds: Uint8Array;
+  /** Events written. */
+  count = 0;
   /** Events before this one were dropped. */
   first = 0;
+
+  constructor(
+    readonly out: ByteBuffer,
+    size: number,
+  ) {
+    this.ends = new Uint32Array(size);
+    this.kinds = new Uint8Array(size);
+  }
 }
 
 export class TapBuffer {
@@ -50,7 +60,7 @@ export class TapBuffer {
   push(event: ClusterEvent): void {
     if (this.count >= this.capacity) this.dropOldest();
     let b = this.batches[this.batches.length - 1];
-    if (!b || b.ends.length >= this.batchSize) this.batches.push((b = new Batch(new ByteBuffer(this.lastBytes))));
+    if (!b || b.count >= this.batchSize) this.batches.push((b = new Batch(new ByteBuffer(this.lastBytes), this.batchSize)));
     const start = b.out.pos;
     try {
       writeEvent(b.out, event);
@@ -58,8 +68,8 @@ export class TapBuffer {
       b.out.pos = start;
       throw err;
     }
-    b.ends.push(b.out.pos);
-    b.kinds.push(eventCaseIndex(event.kind.case!));
+    b.ends[b.count] = b.out.pos;
+    b.kinds[b.count++] = eventCaseIndex(event.kind.case!);
     this.count++;
   }
 
@@ -69,25 +79,21 @@ export class TapBuffer {
     b.first++;
     this.count--;
     this.dropped();
-    if (b.first === b.ends.length) this.batches.shift();
+    if (b.first === b.count) this.batches.shift();
   }
 
   /** Takes the oldest batch, or undefined when empty. */
   take(): PackedEvents | undefined {
     const b = this.batches.shift();
     if (!b) return undefined;
-    const n = b.ends.length - b.first;
-    this.count -= n;
+    this.count -= b.count - b.first;
     const start = b.first === 0 ? 0 : b.ends[b.first - 1]!;
-    const ends = new Uint32Array(n);
-    const kinds = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      ends[i] = b.ends[b.first + i]! - start;
-      kinds[i] = b.kinds[b.first + i]!;
-    }
+    const ends = b.ends.subarray(b.first, b.count);
+    const kinds = b.kinds.subarray(b.first, b.count);
+    if (start !== 0) for (let i = 0; i < ends.length; i++) ends[i] = ends[i]! - start;
     this.lastBytes = Math.max(4096, Math.min(b.out.pos + (b.out.pos >> 2), 4 << 20));
     const buffer = b.out.buf.buffer as ArrayBuffer;
-    return { data: new Uint8Array(buffer, start, b.out.pos - start), ends, kinds, transfer: [buffer, ends.buffer, kinds.buffer] };
+    return { data: new Uint8Array(buffer, start, b.out.pos - start), ends, kinds, transfer: [buffer, ends.buffer as ArrayBuffer, kinds.buffer as ArrayBuffer] };
   }
 
   clear(): void {
