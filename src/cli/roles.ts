@@ -125,7 +125,7 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<Running> {
     throw err;
   }
   logger.info(
-    `Embedded cluster up: master ${master.address}, ${agents.length} agents, work dir ${workDir}. ` +
+    `Embedded cluster up: master ${master.address}, ${agents.length} agents, work dir ${workDir}. Web UI: http://${master.http.address}/ . ` +
       `Try: npx dcos-node run --master=${master.address} --name=hello -- echo hello`,
   );
   return {
