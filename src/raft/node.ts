@@ -95,17 +95,13 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private readonly reads = new ReadWaiters();
   private readonly listeners = new Set<LeaderListener>();
   private readonly pids = new Map<string, Pid>();
-  /** Readys handed out and not yet finished (written, sent, applied, advanced). */
-  private inFlight = 0;
-  /** Settles once every Ready handed out so far is durable (each Ready finishes after the previous). */
-  private lastWrite: Promise<void> = Promise.resolve();
+  private persisting = false;
   /** The last index applied to the state machine (can run ahead of the core's, see applyAhead). */
   private appliedIndex = 0;
   private driveQueued = false;
   private compacting = false;
   private unsyncedHardState: RaftHardState | undefined;
-  /** Term/vote of the last hard state queued for writing (a vote goes out only once that write is durable). */
-  private writtenTermVote = "";
+  private syncedTermVote = "";
   private soft: SoftState = { term: 0, leader: "", role: RaftRole.Follower };
   private tickTimer: Timer | undefined;
   private readonly clientId = `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
@@ -130,7 +126,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     if (snapIndex > 0) this.sessions.restore(snap.data);
     this.appliedIndex = snapIndex;
     const hs = storage.initialState().hardState;
-    this.writtenTermVote = `${hs.term}/${hs.vote}`;
+    this.syncedTermVote = `${hs.term}/${hs.vote}`;
     this.core = new Raft({
       id: this.self.toString(),
       group: this.options.group,
@@ -140,7 +136,6 @@ export class RaftNode<M extends StateMachine> extends Actor {
       heartbeatTicks: this.options.heartbeatTicks ?? DEFAULT_HEARTBEAT_TICKS,
       peers: this.options.peers?.map((p) => p.toString()),
       applied: snapIndex,
-      asyncStorageWrites: true,
       logger: this.log,
     });
     this.soft = this.core.softState();
@@ -249,7 +244,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
       return;
     }
     this.core.step(m);
-    if (this.inFlight > 0) this.applyAhead();
+    if (this.persisting) this.applyAhead();
     this.kick();
   }
 
@@ -290,19 +285,12 @@ export class RaftNode<M extends StateMachine> extends Actor {
     });
   }
 
-  /**
-   * Hands out Readys without waiting for earlier writes (asynchronous storage writes, as in
-   * etcd): the WAL queues appends in order and group-commits them, so an append a follower
-   * receives during an fsync is written right after it. Each Ready finishes — votes and
-   * acknowledgements sent, entries applied, core advanced — only once its own write and every
-   * earlier one is durable, in the order handed out.
-   */
   private drive(): void {
-    if (this.nodeState !== RaftNodeState.Running || !this.core.hasReady()) return;
+    if (this.nodeState !== RaftNodeState.Running || this.persisting || !this.core.hasReady()) return;
     const rd = this.core.ready();
     if (rd.softState) this.onSoftState(rd.softState);
     const batch = this.persistBatch(rd);
-    if (!batch && this.inFlight === 0) {
+    if (!batch) {
       for (const m of rd.messages) this.send(this.pid(m.to), m);
       this.finish(rd, 0);
       return;
@@ -315,30 +303,22 @@ export class RaftNode<M extends StateMachine> extends Actor {
       if (isReplication(m)) this.send(this.pid(m.to), m);
       else later.push(m);
     }
-    // Committed entries this member already has on disk need not wait for this write —
-    // unless an earlier Ready still holds lower committed entries (apply is in index order).
-    const durable = this.inFlight === 0 ? this.options.storage.lastIndex() : 0;
+    // Committed entries this member already has on disk need not wait for this write.
+    const durable = this.options.storage.lastIndex();
     let early = 0;
     for (; early < rd.committedEntries.length && Number(rd.committedEntries[early]!.index) <= durable; early++) {
       this.apply(rd.committedEntries[early]!);
     }
-    if (batch?.hardState) this.writtenTermVote = `${batch.hardState.term}/${batch.hardState.vote}`;
-    const previous = this.lastWrite;
-    const written = batch ? this.options.storage.persist(batch) : Promise.resolve();
-    const done = Promise.all([previous, written]).then(() => undefined);
-    this.lastWrite = done;
-    this.inFlight++;
+    this.persisting = true;
     this.defer(
-      done,
+      this.options.storage.persist(batch),
       () => {
-        this.inFlight--;
+        this.persisting = false;
+        if (batch.hardState) this.syncedTermVote = `${batch.hardState.term}/${batch.hardState.vote}`;
         for (const m of later) this.send(this.pid(m.to), m);
         this.finish(rd, early);
       },
-      (e) => {
-        this.inFlight--;
-        this.fail(e);
-      },
+      (e) => this.fail(e),
     );
   }
 
@@ -351,7 +331,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private persistBatch(rd: Ready): PersistBatch | undefined {
     if (rd.hardState) this.unsyncedHardState = rd.hardState;
     const hs = this.unsyncedHardState;
-    const termVoteChanged = hs !== undefined && `${hs.term}/${hs.vote}` !== this.writtenTermVote;
+    const termVoteChanged = hs !== undefined && `${hs.term}/${hs.vote}` !== this.syncedTermVote;
     if (rd.entries.length === 0 && !rd.snapshot && !termVoteChanged) return undefined;
     this.unsyncedHardState = undefined;
     return { snapshot: rd.snapshot, entries: rd.entries, hardState: hs };

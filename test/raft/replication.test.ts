@@ -27,31 +27,6 @@ describe("Raft log replication", () => {
     for (const n of c.nodes.values()) assert.deepEqual(n.sm.data(), ["x", "y", "z"], n.id);
   });
 
-  it("asyncStorageWrites: the next Ready (only new entries) is handed out while the previous write runs; Readys advance in order", () => {
-    const c = new TestCluster(["a", "b", "c"], { asyncStorageWrites: true });
-    c.elect("a");
-    const [a, b] = [c.node("a"), c.node("b")];
-    const toB = (msgs: RaftMessage[]) => msgs.filter((m) => m.to === "b").forEach((m) => b.raft.step(m));
-    const x = c.node("a").raft.propose(new TextEncoder().encode("x")).index;
-    const a1 = a.takeReady()!;
-    toB(a1.messages);
-    const b1 = b.takeReady()!;
-    assert.deepEqual(b1.entries.map((e) => Number(e.index)), [x]);
-    const y = a.raft.propose(new TextEncoder().encode("y")).index;
-    const a2 = a.takeReady()!;
-    assert.deepEqual(a2.entries.map((e) => Number(e.index)), [y], "the leader's second write carries only the new entry");
-    toB(a2.messages);
-    const b2 = b.takeReady()!;
-    assert.deepEqual(b2.entries.map((e) => Number(e.index)), [y], "the follower's second write starts during the first, with only the new entry");
-    assert.ok(b2.messages.some((m) => m.body.case === "appendEntriesResponse"), "its acknowledgement waits in the second Ready");
-    assert.throws(() => b.raft.advance(b2), /not the oldest outstanding/);
-    const acks = [...b.completeReady(b1), ...b.completeReady(b2)];
-    for (const m of [...a.completeReady(a1), ...a.completeReady(a2), ...acks]) c.node(m.to).raft.step(m);
-    c.settle();
-    assert.equal(a.raft.committed, y);
-    for (const n of c.nodes.values()) assert.deepEqual(n.sm.data(), ["x", "y"], n.id);
-  });
-
   it("log matching: a follower's conflicting uncommitted suffix is replaced by the leader's", () => {
     const c = new TestCluster(["a", "b", "c"], { preVote: false, checkQuorum: false });
     c.elect("a");

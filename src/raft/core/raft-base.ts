@@ -43,13 +43,6 @@ export interface RaftConfig {
   maxInflight?: number;
   /** Bytes of committed entries per Ready. Default 8 MiB. */
   maxCommittedBytes?: number;
-  /**
-   * Hand out the next Ready while earlier ones are still being written (etcd's async storage
-   * writes): the driver must write them in order, send each Ready's acknowledgements and votes
-   * only once its own write (and every earlier one) is durable, and advance them in order.
-   * Default false: one Ready at a time.
-   */
-  asyncStorageWrites?: boolean;
   /** How far behind the commit index a learner may be and still be promoted. Default 1000. */
   promoteMaxLag?: number;
   logger?: Logger;
@@ -95,9 +88,7 @@ export abstract class RaftBase {
   protected messages: RaftMessage[] = [];
   protected readStates: ReadState[] = [];
   protected broadcastPending = false;
-  /** Readys handed out and not yet advanced, oldest first (more than one only with asyncStorageWrites). */
-  protected readonly outstanding: Ready[] = [];
-  protected readonly asyncStorageWrites: boolean;
+  protected outstanding: Ready | undefined;
   protected prevHardState: RaftHardState;
   protected prevSoftState: SoftState;
 
@@ -113,7 +104,6 @@ export abstract class RaftBase {
     this.preVote = config.preVote ?? true;
     this.checkQuorum = config.checkQuorum ?? true;
     this.maxCommittedBytes = config.maxCommittedBytes ?? 8 << 20;
-    this.asyncStorageWrites = config.asyncStorageWrites ?? false;
     this.promoteMaxLag = config.promoteMaxLag ?? 1000;
     this.logger = (config.logger ?? SHARED_SILENT_LOGGER).child({ raft: this.id });
 

@@ -18,22 +18,13 @@ export class RaftLog {
   /** Entries not yet persisted; unstableEntries[0] has index `offset`. */
   unstableEntries: RaftEntry[] = [];
   offset: number;
-  /**
-   * The last unstable index already handed to the driver (being written); `offset - 1` when
-   * none is. Only a Ready pipelined behind another (asyncStorageWrites) depends on it.
-   */
-  inProgress: number;
-  /** The last committed index already handed to the driver for applying (>= applied). */
-  applying: number;
 
   constructor(readonly storage: RaftLogStorage, committed: number, applied?: number) {
     this.offset = storage.lastIndex() + 1;
-    this.inProgress = this.offset - 1;
     const first = storage.firstIndex();
     this.applied = applied === undefined ? first - 1 : Math.max(applied, first - 1);
     // What the state machine applied was committed, even if that commit index was not persisted.
     this.committed = Math.max(committed, first - 1, this.applied);
-    this.applying = this.applied;
     if (this.committed > storage.lastIndex()) {
       throw new DcosError(
         Code.DATA_LOSS,
@@ -185,19 +176,6 @@ export class RaftLog {
     } else {
       this.unstableEntries = this.unstableEntries.slice(0, at - this.offset).concat(entries);
     }
-    // Entries replaced from `at` on must be handed out (written) again.
-    this.inProgress = Math.min(this.inProgress, at - 1);
-  }
-
-  /** Unstable entries not yet handed to the driver; marks them in progress. */
-  takeUnstableEntries(): RaftEntry[] {
-    const out = this.unstableEntries.slice(this.inProgress + 1 - this.offset);
-    this.inProgress = this.offset + this.unstableEntries.length - 1;
-    return out;
-  }
-
-  hasUnstableEntriesToTake(): boolean {
-    return this.offset + this.unstableEntries.length - 1 > this.inProgress;
   }
 
   commitTo(index: number): boolean {
@@ -220,20 +198,16 @@ export class RaftLog {
       throw new DcosError(Code.INTERNAL, `Applied index ${index} is out of range [${this.applied}, ${this.committed}]`);
     }
     this.applied = index;
-    this.applying = Math.max(this.applying, index);
   }
 
-  /** Committed entries not yet handed out for applying (none while a snapshot is waiting to be persisted); marks them applying. */
+  /** Committed entries not yet applied (none while a snapshot is waiting to be persisted). */
   nextCommittedEntries(maxBytes?: number): RaftEntry[] {
-    if (!this.hasNextCommittedEntries()) return [];
-    const out = this.entries(this.applying + 1, this.committed + 1, maxBytes);
-    const last = out[out.length - 1];
-    if (last) this.applying = Number(last.index);
-    return out;
+    if (this.unstableSnapshot || this.committed <= this.applied) return [];
+    return this.entries(this.applied + 1, this.committed + 1, maxBytes);
   }
 
   hasNextCommittedEntries(): boolean {
-    return !this.unstableSnapshot && this.committed > this.applying;
+    return !this.unstableSnapshot && this.committed > this.applied;
   }
 
   /** Replaces the log with a snapshot received from the leader. */
@@ -243,7 +217,6 @@ export class RaftLog {
     this.unstableSnapshot = snapshot;
     this.unstableEntries = [];
     this.offset = index + 1;
-    this.inProgress = index;
   }
 
   /** The driver persisted entries up to (index, term): they leave the unstable part. */
@@ -252,14 +225,12 @@ export class RaftLog {
     if (Number(this.unstableEntries[index - this.offset]!.term) !== term) return;
     this.unstableEntries = this.unstableEntries.slice(index + 1 - this.offset);
     this.offset = index + 1;
-    this.inProgress = Math.max(this.inProgress, index);
   }
 
   stableSnapshotTo(index: number): void {
     if (this.snapshotIndex() === index) {
       this.unstableSnapshot = undefined;
       this.applied = Math.max(this.applied, index);
-      this.applying = Math.max(this.applying, this.applied);
     }
   }
 

@@ -98,30 +98,19 @@ export class Raft extends RaftTransfer {
   }
 
   hasReady(): boolean {
-    if (this.outstanding.length > 0 && !this.canPipeline()) return false;
-    if (this.messages.length > 0 || this.readStates.length > 0 || this.log.hasUnstableEntriesToTake()) return true;
+    if (this.outstanding) return false;
+    if (this.messages.length > 0 || this.readStates.length > 0 || this.log.unstableEntries.length > 0) return true;
     if (this.log.unstableSnapshot || this.log.hasNextCommittedEntries()) return true;
     if (this.roleValue === RaftRole.Leader && (this.broadcastPending || this.reads.hasQueued())) return true;
     return !sameHardState(this.hardState(), this.prevHardState) || !sameSoftState(this.softState(), this.prevSoftState);
   }
 
-  /**
-   * With asyncStorageWrites, a Ready may be handed out while earlier ones are still being
-   * written — except around a snapshot, which is written and restored alone.
-   */
-  private canPipeline(): boolean {
-    if (!this.asyncStorageWrites || this.log.unstableSnapshot) return false;
-    return !this.outstanding.some((rd) => rd.snapshot !== undefined);
-  }
-
   /** The next batch of work; call advance(ready) once it is done. */
   ready(): Ready {
-    if (this.outstanding.length > 0 && !this.canPipeline()) {
-      throw new DcosError(Code.FAILED_PRECONDITION, `Raft ${this.id}: ready() called again before advance()`);
-    }
+    if (this.outstanding) throw new DcosError(Code.FAILED_PRECONDITION, `Raft ${this.id}: ready() called again before advance()`);
     this.flush();
     const rd: Ready = {
-      entries: this.log.takeUnstableEntries(),
+      entries: this.log.unstableEntries.slice(),
       committedEntries: this.log.nextCommittedEntries(this.maxCommittedBytes),
       messages: this.messages,
       readStates: this.readStates,
@@ -139,16 +128,14 @@ export class Raft extends RaftTransfer {
       rd.softState = ss;
       this.prevSoftState = ss;
     }
-    this.outstanding.push(rd);
+    this.outstanding = rd;
     return rd;
   }
 
-  /** The driver persisted, sent and applied `ready` (the oldest outstanding one: Readys complete in order). */
+  /** The driver persisted, sent and applied `ready`. */
   advance(ready: Ready): void {
-    if (ready !== this.outstanding[0]) {
-      throw new DcosError(Code.FAILED_PRECONDITION, `Raft ${this.id}: advance() of a Ready that is not the oldest outstanding one`);
-    }
-    this.outstanding.shift();
+    if (ready !== this.outstanding) throw new DcosError(Code.FAILED_PRECONDITION, `Raft ${this.id}: advance() of a Ready that is not outstanding`);
+    this.outstanding = undefined;
     const snapIndex = ready.snapshot?.metadata?.index;
     if (snapIndex !== undefined) this.log.stableSnapshotTo(Number(snapIndex));
     const last = ready.entries[ready.entries.length - 1];
@@ -161,9 +148,9 @@ export class Raft extends RaftTransfer {
     }
   }
 
-  /** True between ready() and advance() (of the last Ready handed out). */
+  /** True between ready() and advance(). */
   get hasOutstandingReady(): boolean {
-    return this.outstanding.length > 0;
+    return this.outstanding !== undefined;
   }
 }
 
