@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { MasterProcesses } from "../support/master-processes.js";
-import { NodeProcess } from "../support/processes.js";
+import { NodeProcess, killProcessesUnder } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
 
 describe("Replicated masters as separate processes", () => {
@@ -25,6 +25,7 @@ describe("Replicated masters as separate processes", () => {
   after(async () => {
     await Promise.all(others.map((p) => p.stop()));
     await masters?.stop();
+    await killProcessesUnder(dir);
     await rm(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
   });
 

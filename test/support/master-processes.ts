@@ -8,7 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
-import { NodeProcess } from "./processes.js";
+import { NodeProcess, killProcessesUnder } from "./processes.js";
 import { waitFor } from "./wait.js";
 
 /** A port that was free a moment ago. */
@@ -116,6 +116,7 @@ export function masterProcessesFixture(prefix: string): {
   after(async () => {
     await Promise.all(others.map((p) => p.stop()));
     await masters?.stop();
+    await killProcessesUnder(dir);
     await rm(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
   });
   return {

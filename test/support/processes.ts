@@ -83,3 +83,26 @@ export async function runToEnd(name: string, args: readonly string[], timeoutMs 
   clearTimeout(timer);
   return { code, output: p.lines.join("\n") };
 }
+
+/**
+ * SIGKILLs every process whose command line or environment names `dir` (a test's own
+ * temporary directory): executors and tasks outlive their agent by design (they wait for it to
+ * come back), so a test that stops its agents for good ends them itself.
+ */
+export async function killProcessesUnder(dir: string): Promise<number> {
+  const { readdir, readFile } = await import("node:fs/promises");
+  let killed = 0;
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    const read = (f: string) => readFile(`/proc/${name}/${f}`, "utf8").catch(() => "");
+    const [cmdline, environ] = await Promise.all([read("cmdline"), read("environ")]);
+    if (!cmdline.includes(dir) && !environ.includes(dir)) continue;
+    try {
+      process.kill(Number(name), "SIGKILL");
+      killed++;
+    } catch {
+      // Already gone.
+    }
+  }
+  return killed;
+}
