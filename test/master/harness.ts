@@ -3,12 +3,12 @@
  * hierarchical-DRF allocator and the in-memory registrar; schedulers are RecordingSinks
  * driven through the MasterFacade.
  */
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { FrameworkInfoSchema, FrameworkInfo_Capability } from "../../src/gen/dcos/v1/cluster_pb.js";
 import { FrameworkIDSchema, OfferIDSchema, TaskIDSchema } from "../../src/gen/dcos/v1/common_pb.js";
-import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
+import type { Offer, Offer_OperationSchema } from "../../src/gen/dcos/v1/offers_pb.js";
 import { AcceptRequestSchema, SubscribeRequestSchema, type Event } from "../../src/gen/dcos/v1/scheduler_pb.js";
-import { TaskInfoSchema, type TaskInfo, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskInfoSchema, type ExecutorInfoSchema, type TaskInfo, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { createAllocator } from "../../src/actors/allocator/index.js";
 import type { EventSink } from "../../src/actors/master/framework.js";
 import { MasterFacade } from "../../src/actors/master/master-facade.js";
@@ -137,12 +137,21 @@ export class Cluster {
   }
 
   async launch(s: Scheduler, offers: Offer[], tasks: TaskInfo[], refuseSeconds?: number): Promise<void> {
+    await this.accept(s, offers, { case: "launch", value: { taskInfos: tasks } }, refuseSeconds);
+  }
+
+  /** LAUNCH_GROUP of `tasks` into one executor, on the given offers. */
+  async launchGroup(s: Scheduler, offers: Offer[], executor: MessageInitShape<typeof ExecutorInfoSchema>, tasks: TaskInfo[]): Promise<void> {
+    await this.accept(s, offers, { case: "launchGroup", value: { executor, taskGroup: { tasks } } });
+  }
+
+  private async accept(s: Scheduler, offers: Offer[], kind: MessageInitShape<typeof Offer_OperationSchema>["kind"], refuseSeconds?: number): Promise<void> {
     await this.facade.accept(
       create(AcceptRequestSchema, {
         frameworkId: { value: s.frameworkId },
         streamId: s.streamId,
         offerIds: offers.map((o) => create(OfferIDSchema, { value: o.id!.value })),
-        operations: [{ kind: { case: "launch", value: { taskInfos: tasks } } }],
+        operations: [{ kind }],
         filters: refuseSeconds === undefined ? undefined : { refuseSeconds },
       }),
     );

@@ -130,25 +130,12 @@ describe("master: offers", () => {
   it("task group runs together", async () => {
     const c = (cluster = await Cluster.start());
     const s = await c.subscribe("fw");
-    await c.facade.accept(
-      create(AcceptRequestSchema, {
-        frameworkId: { value: s.frameworkId },
-        streamId: s.streamId,
-        offerIds: s.sink.offers().map((o) => o.id!),
-        operations: [
-          {
-            kind: {
-              case: "launchGroup",
-              value: {
-                executor: { type: ExecutorInfo_Type.DEFAULT, executorId: { value: "group-exec" }, resources: commandTask("x", "cpus:0.1;mem:32").resources },
-                taskGroup: { tasks: [commandTask("g1", "cpus:1;mem:64"), commandTask("g2", "cpus:1;mem:64")] },
-              },
-            },
-          },
-        ],
-      }),
+    await c.launchGroup(
+      s,
+      s.sink.offers(),
+      { type: ExecutorInfo_Type.DEFAULT, executorId: { value: "group-exec" }, resources: commandTask("x", "cpus:0.1;mem:32").resources },
+      [commandTask("g1", "cpus:1;mem:64"), commandTask("g2", "cpus:1;mem:64")],
     );
-    await c.clock.settle();
     const [group] = c.agents[0]!.messages(RunTaskGroupSchema);
     assert.ok(group);
     assert.deepEqual(
@@ -166,25 +153,7 @@ describe("master: offers", () => {
   it("an invalid task group fails as a whole with TASK_ERROR", async () => {
     const c = (cluster = await Cluster.start());
     const s = await c.subscribe("fw");
-    await c.facade.accept(
-      create(AcceptRequestSchema, {
-        frameworkId: { value: s.frameworkId },
-        streamId: s.streamId,
-        offerIds: s.sink.offers().map((o) => o.id!),
-        operations: [
-          {
-            kind: {
-              case: "launchGroup",
-              value: {
-                executor: { type: ExecutorInfo_Type.DEFAULT, executorId: { value: "e" } },
-                taskGroup: { tasks: [commandTask("g1"), commandTask("g1")] },
-              },
-            },
-          },
-        ],
-      }),
-    );
-    await c.clock.settle();
+    await c.launchGroup(s, s.sink.offers(), { type: ExecutorInfo_Type.DEFAULT, executorId: { value: "e" } }, [commandTask("g1"), commandTask("g1")]);
     const u = s.sink.updates();
     assert.equal(u.length, 2);
     for (const x of u) {
