@@ -7,6 +7,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
+import { TaskState } from "../gen/dcos/v1/tasks_pb.js";
 import { eventJson, eventStreamName, eventTypeName, subjectFilter } from "./kinds.js";
 
 export interface TailOptions {
@@ -24,6 +25,11 @@ export interface TailOptions {
   ready?: () => void;
 }
 
+/** TASK_RUNNING, as operators read task states (the number when the enum does not know it). */
+function stateName(state: TaskState): string {
+  return TaskState[state] === undefined ? `TASK_STATE_${state}` : `TASK_${TaskState[state]}`;
+}
+
 /** One line for humans: time, type, and what it is about. */
 export function eventLine(e: ClusterEvent): string {
   const time = new Date(e.timestamp * 1000).toISOString();
@@ -35,10 +41,10 @@ export function eventLine(e: ClusterEvent): string {
       what = `task ${k.value.task?.taskId?.value} of framework ${k.value.task?.frameworkId?.value} on agent ${k.value.task?.agentId?.value}`;
       break;
     case "taskUpdated":
-      what = `task ${k.value.status?.taskId?.value} of framework ${k.value.frameworkId?.value} is now ${k.value.state}${k.value.status?.message ? `: ${k.value.status.message}` : ""}`;
+      what = `task ${k.value.status?.taskId?.value} of framework ${k.value.frameworkId?.value} is now ${stateName(k.value.state)}${k.value.status?.message ? `: ${k.value.status.message}` : ""}`;
       break;
     case "statusUpdate":
-      what = `task ${k.value.status?.taskId?.value} of framework ${k.value.frameworkId?.value}: ${k.value.status?.state}`;
+      what = `task ${k.value.status?.taskId?.value} of framework ${k.value.frameworkId?.value}: ${stateName(k.value.status?.state ?? TaskState.UNSPECIFIED)}`;
       break;
     case "agentAdded":
       what = `agent ${k.value.agent?.agentInfo?.id?.value} (${k.value.agent?.agentInfo?.hostname})`;

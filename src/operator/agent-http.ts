@@ -3,6 +3,7 @@
  * the frameworks, executors and tasks it runs, in Mesos's key names), and the sandbox files (/files/browse, /files/read, /files/download)
  * restricted to the sandboxes under its work directory.
  */
+import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { join } from "node:path";
 import type { Agent } from "../actors/agent/agent.js";
@@ -42,7 +43,8 @@ export function addSandboxFileRoutes(app: FastifyInstance, workDir: string): voi
   app.get("/files/download", async (req, reply) =>
     answer(reply, async () => {
       const file = await files.download((req.query as Query).path);
-      reply.header("content-disposition", `attachment; filename="${file.name.replace(/"/g, "")}"`);
+      // Any file name (quotes, non-Latin-1): an ASCII fallback plus the RFC 8187 filename*.
+      reply.header("content-disposition", contentDisposition(file.name));
       reply.header("content-length", file.size);
       return reply.type("application/octet-stream").send(file.stream);
     }),

@@ -21,6 +21,7 @@ before(async () => {
   await mkdir(sandbox, { recursive: true });
   await writeFile(join(sandbox, "stdout"), "hello from the task\nline 2\n");
   await writeFile(join(sandbox, "stderr"), "");
+  await writeFile(join(sandbox, "отчёт \"日本\".txt"), "unicode name");
   secret = join(work, "secret.txt");
   await writeFile(secret, "agent credentials");
   await symlink(secret, join(sandbox, "escape"));
@@ -72,8 +73,18 @@ describe("sandbox files", () => {
   it("downloads a whole file as an attachment", async () => {
     const r = await get(`/files/download?path=${encodeURIComponent(join(sandbox, "stdout"))}`);
     assert.equal(r.status, 200);
-    assert.match(r.headers.get("content-disposition") ?? "", /attachment; filename="stdout"/);
+    assert.equal(r.headers.get("content-disposition"), "attachment; filename=stdout");
     assert.equal(await r.text(), "hello from the task\nline 2\n");
+  });
+
+  it("downloads a file whose name is not Latin-1 (RFC 8187 filename*, ASCII fallback)", async () => {
+    const name = "отчёт \"日本\".txt";
+    const r = await get(`/files/download?path=${encodeURIComponent(join(sandbox, name))}`);
+    assert.equal(r.status, 200);
+    const header = r.headers.get("content-disposition") ?? "";
+    assert.match(header, /^attachment; filename="[ -~]*"; filename\*=UTF-8''/);
+    assert.equal(decodeURIComponent(header.slice(header.indexOf("UTF-8''") + 7)), name);
+    assert.equal(await r.text(), "unicode name");
   });
 
   it("refuses '..' in any spelling, percent-encoded included", async () => {
