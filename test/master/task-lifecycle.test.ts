@@ -143,4 +143,18 @@ describe("master: task lifecycle", () => {
     assert.equal(c.metric("master/frameworks_connected"), 0);
     await assert.rejects(c.subscribe("fw", { id: s.frameworkId }), /was removed/);
   });
+
+  it("the exit of a torn-down framework's executor is expected, not an invalid message", async () => {
+    const { c, s } = await launchOne();
+    const agent = c.agents[0]!;
+    await c.facade.teardown(create(TeardownRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId }));
+    await c.clock.settle();
+    agent.executorExited(s.frameworkId, "t1", 0);
+    await c.clock.settle();
+    assert.equal(c.metric("master/invalid_agent_messages") ?? 0, 0);
+    const live = await c.subscribe("fw2");
+    agent.executorExited(live.frameworkId, "e9", 0);
+    await c.clock.settle();
+    assert.equal(c.metric("master/invalid_agent_messages"), 1, "an executor a live framework never had is still dropped and counted");
+  });
 });

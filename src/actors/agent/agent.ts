@@ -897,7 +897,9 @@ export class Agent extends Actor implements ExecutorApi {
         for (const ex of fw.executors.values()) {
           if (ex.link !== link) continue;
           ex.link = undefined;
-          this.log.warn({ executorId: ex.id, frameworkId: fw.id }, `Executor ${ex.id} of framework ${fw.id} disconnected`);
+          // An executor whose tasks all ended (or that was told to stop) disconnects as it exits: normal.
+          const expected = ex.shuttingDown || ex.liveTasks().length === 0;
+          this.log[expected ? "debug" : "warn"]({ executorId: ex.id, frameworkId: fw.id }, `Executor ${ex.id} of framework ${fw.id} disconnected`);
         }
       }
     });

@@ -119,6 +119,11 @@ export function exitedExecutor(core: MasterCore, from: Pid, message: ExitedExecu
   const executorId = message.executorId?.value ?? "";
   const executor = agent.removeExecutor(frameworkId, executorId);
   if (!executor) {
+    // A torn-down framework's executors were forgotten with it; they exit afterwards as told.
+    if (!core.frameworks.has(frameworkId)) {
+      core.log.debug({ agent: agent.id, framework: frameworkId, executor: executorId, status: message.status }, `Executor ${executorId} of removed framework ${frameworkId} exited`);
+      return;
+    }
     core.drop("invalid_agent_messages", `Ignoring the exit of unknown executor '${executorId}' of framework '${frameworkId}' on agent ${agent.id}`);
     return;
   }
