@@ -1,33 +1,42 @@
 /**
  * gRPC server reflection (grpc.reflection.v1 and v1alpha) for the services a node hosts, so
- * that generic clients (grpcurl, Postman, …) can discover them. The descriptors come from
- * the protobuf-es generated files at run time (no descriptor file to ship): a
- * FileDescriptorSet of the given files and their imports, loaded by proto-loader.
+ * that generic clients (grpcurl, Postman, a Python framework's tooling) can discover them.
+ * The descriptors come from the protobuf-es generated files at run time (no descriptor file
+ * to ship): each file of `files` and of their imports is served under its own name
+ * (dcos/v1/scheduler.proto, dcos/v1/tasks.proto, …) with its real dependencies.
+ *
+ * @grpc/reflection reads, from the package definition it is given, only the
+ * `fileDescriptorProtos` of each entry. proto-loader's own loader would rebuild the files
+ * per package (one merged file named after one of them), so the definition is built here,
+ * one entry per file, holding that file's FileDescriptorProto exactly as compiled.
  */
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
-import * as protoLoader from "@grpc/proto-loader";
-import { create, toBinary, type DescFile } from "@bufbuild/protobuf";
-import { FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import type * as protoLoader from "@grpc/proto-loader";
+import { toBinary, type DescFile } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 
 /** The files and everything they import, dependencies first, each once. */
-function closure(files: readonly DescFile[]): FileDescriptorProto[] {
+export function fileClosure(files: readonly DescFile[]): DescFile[] {
   const seen = new Set<string>();
-  const out: FileDescriptorProto[] = [];
+  const out: DescFile[] = [];
   const visit = (f: DescFile): void => {
     if (seen.has(f.name)) return;
     seen.add(f.name);
     for (const d of f.dependencies) visit(d);
-    out.push(f.proto);
+    out.push(f);
   };
   for (const f of files) visit(f);
   return out;
 }
 
-/** A proto-loader package definition of the files (what @grpc/reflection reads). */
+/** What @grpc/reflection reads: per file, its encoded FileDescriptorProto (`<name>.proto`). */
 export function packageDefinitionOf(files: readonly DescFile[]): protoLoader.PackageDefinition {
-  const set = create(FileDescriptorSetSchema, { file: closure(files) });
-  return protoLoader.loadFileDescriptorSetFromBuffer(Buffer.from(toBinary(FileDescriptorSetSchema, set)));
+  const definition: Record<string, { fileDescriptorProtos: Buffer[] }> = {};
+  for (const f of fileClosure(files)) {
+    definition[`${f.name}.proto`] = { fileDescriptorProtos: [Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto))] };
+  }
+  return definition as unknown as protoLoader.PackageDefinition;
 }
 
 /** Adds the reflection service describing the services of `files` to the server. */
