@@ -8,6 +8,7 @@ import { Resources } from "../resources/resources.js";
 import type { Clock, Timer } from "../runtime/clock.js";
 import type { Logger } from "../runtime/log.js";
 import type { Random } from "../runtime/random.js";
+import { agentHttpAddress, TaskOutput, type OutputSinks } from "./task-output.js";
 
 /** The exit codes of `dcos-node run`. */
 export enum RunExit {
@@ -70,6 +71,8 @@ export interface OneOffIo {
   clock: Clock;
   logger: Logger;
   random?: Random;
+  /** Where the task's stdout/stderr go as they grow (read from its sandbox); none: not shown. */
+  output?: OutputSinks;
 }
 
 /** Offers kept away for good once the task is launched. */
@@ -92,6 +95,8 @@ export class OneOffFramework {
   private killExit: RunExit = RunExit.INTERRUPTED;
   private deadline: Timer | undefined;
   private killGuard: Timer | undefined;
+  /** The task's output being copied to io.output, once its sandbox is known. */
+  private output: Promise<TaskOutput | undefined> | undefined;
   private resolve: (code: RunExit) => void = () => {};
   private readonly done: Promise<RunExit>;
 
@@ -205,6 +210,19 @@ export class OneOffFramework {
     if (!this.sandboxShown && status.sandboxDirectory) {
       this.sandboxShown = true;
       this.io.out(`Sandbox: ${this.hostname ? `${this.hostname}:` : ""}${status.sandboxDirectory} (stdout, stderr)`);
+      if (this.io.output) this.output = this.followOutput(status.agentId?.value ?? this.task?.agentId?.value ?? "", status.sandboxDirectory, this.io.output);
+    }
+  }
+
+  private async followOutput(agentId: string, sandbox: string, sinks: OutputSinks): Promise<TaskOutput | undefined> {
+    try {
+      const agentHttp = await agentHttpAddress(this.driver.master, agentId);
+      const output = new TaskOutput({ agentHttp, sandbox, sinks, clock: this.io.clock, warn: (m) => this.io.err(m) });
+      output.start();
+      return output;
+    } catch (err) {
+      this.io.err(`Cannot show the task's output: ${(err as Error).message} (it is in the sandbox)`);
+      return undefined;
     }
   }
 
@@ -242,6 +260,8 @@ export class OneOffFramework {
       .teardown()
       .catch((err: unknown) => this.io.logger.debug({ err: (err as Error).message }, "Teardown failed; stopping the driver"))
       .then(() => this.driver.stop())
+      .then(() => this.output?.then((o) => o?.finish()))
+      .catch((err: unknown) => this.io.logger.debug({ err: (err as Error).message }, "Finishing the task's output failed"))
       .finally(() => this.resolve(code));
   }
 }

@@ -5,6 +5,7 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { InvalidArgumentError } from "commander";
 import { startAgentRole, type RunningAgent } from "../node/agent-role.js";
 import { startMasterRole, type RunningMaster } from "../node/master-role.js";
@@ -124,14 +125,52 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<Running> {
     await master.stop();
     throw err;
   }
+  // Up means usable: the UI and the scheduler API answer only once the master leads.
+  if (!(await leadingWithin(master, DEV_LEADER_TIMEOUT_MS))) {
+    logger.warn(`The embedded master is not leading after ${DEV_LEADER_TIMEOUT_MS / 1000} s; the cluster answers once it is`);
+  }
   logger.info(
-    `Embedded cluster up: master ${master.address}, ${agents.length} agents, work dir ${workDir}. Web UI: http://${master.http.address}/ . ` +
-      `Try: npx dcos-node run --master=${master.address} --name=hello -- echo hello`,
+    `Embedded cluster up: master ${master.address} leading, ${agents.length} agents, work dir ${workDir}. Web UI: http://${master.http.address}/ . ` +
+      `Try: npx dcos-node run --master=${master.address} -- echo hello`,
   );
   return {
     stop: async () => {
+      await killDevTasks(agents, logger);
       for (const a of agents) await a.stop();
       await master.stop();
     },
   };
+}
+
+/** How long `--role=dev` waits for its master to lead before saying it is up anyway. */
+const DEV_LEADER_TIMEOUT_MS = 30_000;
+/** SIGTERM, then SIGKILL after this, for the dev cluster's tasks on exit. */
+const DEV_KILL_GRACE_MS = 2_000;
+
+/** Resolves true once the master leads, false after timeoutMs. */
+async function leadingWithin(master: RunningMaster, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!master.master.leading) {
+    if (Date.now() > deadline) return false;
+    await delay(20);
+  }
+  return true;
+}
+
+/**
+ * The embedded cluster is throw-away (its work dir is not found again), so on exit it kills
+ * every container its agents run, and says so. A real agent (--role=agent) keeps its tasks
+ * running when it stops and finds them again when it restarts.
+ */
+async function killDevTasks(agents: readonly RunningAgent[], logger: Logger): Promise<void> {
+  const kills = agents.flatMap((a) => {
+    const containerizer = a.agentNode.containerizer;
+    return containerizer.containers().map((id) =>
+      containerizer.destroy(id, DEV_KILL_GRACE_MS).catch((err: unknown) => logger.warn({ err, container: id }, `Could not kill container ${id}`)),
+    );
+  });
+  if (kills.length === 0) return;
+  logger.info(`Killing the embedded cluster's ${kills.length} task container(s) (a real agent would keep them running)`);
+  await Promise.all(kills);
+  logger.info(`Killed ${kills.length} task container(s) of the embedded cluster`);
 }

@@ -7,6 +7,7 @@ import { Code, DcosError } from "../runtime/error.js";
 import { silentLogger, type Logger } from "../runtime/log.js";
 import type { Random } from "../runtime/random.js";
 import { OneOffFramework, RunExit, type OneOffSpec } from "./one-off-framework.js";
+import type { OutputSinks } from "./task-output.js";
 
 export { RunExit };
 
@@ -14,8 +15,8 @@ export { RunExit };
 export interface RunOptions {
   /** Master(s): `host:port`, or several comma-separated. */
   master: string;
-  /** The framework's and the task's name. */
-  name: string;
+  /** The framework's and the task's name; default: from the command (its program's name). */
+  name?: string;
   /** One element: a shell line (`/bin/sh -c`); several: argv, run without a shell. */
   command: string[];
   cpus: number;
@@ -39,6 +40,11 @@ export interface RunOptions {
   /** Default: process.stdout / process.stderr, one line each. */
   out?: (line: string) => void;
   err?: (line: string) => void;
+  /**
+   * Copy the task's stdout/stderr here as they grow (true: this process's stdout/stderr,
+   * and the run's own lines then go to stderr). Default: not shown.
+   */
+  output?: OutputSinks | boolean;
   clock?: Clock;
   logger?: Logger;
   random?: Random;
@@ -54,10 +60,11 @@ function positive(value: number | undefined, what: string, allowZero = false): v
 /** Checks the options and fills defaults; INVALID_ARGUMENT naming the first bad one. */
 export function runSpec(options: RunOptions): OneOffSpec {
   for (const m of options.master.split(",")) parseMasterAddress(m);
-  if (options.name.trim() === "") throw new DcosError(Code.INVALID_ARGUMENT, "Invalid --name: it is empty");
   if (options.command.length === 0 || options.command.every((c) => c.trim() === "")) {
     throw new DcosError(Code.INVALID_ARGUMENT, "No command given: put it after --, e.g. dcos-node run --master=… -- echo hello");
   }
+  const name = options.name ?? nameFromCommand(options.command);
+  if (name.trim() === "") throw new DcosError(Code.INVALID_ARGUMENT, "Invalid --name: it is empty");
   positive(options.cpus, "--cpus");
   positive(options.mem, "--mem");
   positive(options.disk, "--disk", true);
@@ -71,7 +78,7 @@ export function runSpec(options: RunOptions): OneOffSpec {
   }
   return {
     masters: options.master,
-    name: options.name,
+    name,
     role,
     user: options.user ?? userInfo().username,
     command: options.command.length === 1 ? options.command[0]! : [...options.command],
@@ -81,6 +88,14 @@ export function runSpec(options: RunOptions): OneOffSpec {
     declineSeconds: options.declineSeconds ?? 30,
     killTimeoutSeconds: options.killTimeoutSeconds ?? 30,
   };
+}
+
+/** The program's name: "echo" for `echo hello` or `/bin/echo hello` (a shell line: its first word). */
+export function nameFromCommand(command: readonly string[]): string {
+  const first = (command.length === 1 ? command[0]!.trim().split(/\s+/)[0] : command[0]) ?? "";
+  const base = first.split("/").filter((p) => p !== "").at(-1) ?? "";
+  const name = base.replace(/[^A-Za-z0-9._-]/g, "");
+  return name === "" ? "run" : name;
 }
 
 /** Ctrl-C (and SIGTERM) as an AbortSignal, until dispose(). */
@@ -116,10 +131,15 @@ export async function runCommand(options: RunOptions): Promise<number> {
     return RunExit.USAGE;
   }
   const own = options.signal ? undefined : processSignal();
+  const output: OutputSinks | undefined =
+    options.output === true ? { stdout: (c) => process.stdout.write(c), stderr: (c) => process.stderr.write(c) } : options.output || undefined;
+  // With the task's output on stdout, the run's own lines go to stderr (as docker run's do).
+  const ownStream = output && options.output === true ? process.stderr : process.stdout;
   try {
     const framework = new OneOffFramework(spec, {
-      out: options.out ?? ((line: string) => process.stdout.write(`${line}\n`)),
+      out: options.out ?? ((line: string) => ownStream.write(`${line}\n`)),
       err,
+      output,
       clock: options.clock ?? new SystemClock(),
       logger: options.logger ?? silentLogger(),
       random: options.random,
@@ -146,7 +166,8 @@ function collectEnv(value: string, previous: Record<string, string>): Record<str
 
 interface RunFlags {
   master: string;
-  name: string;
+  name?: string;
+  output: boolean;
   cpus: number;
   mem: number;
   disk?: number;
@@ -165,7 +186,8 @@ export function runSubcommand(logger?: Logger, execute: (options: RunOptions) =>
   return new Command("run")
     .description("Run one command on the cluster as a one-off framework (like mesos-execute) and show its states")
     .requiredOption("--master <host:port>", "the master (several: comma-separated)")
-    .requiredOption("--name <name>", "framework and task name")
+    .option("--name <name>", "framework and task name (default: the command's program name)")
+    .option("--no-output", "do not show the task's stdout and stderr (shown as they grow by default)")
     .addOption(new Option("--cpus <n>", "CPUs for the task").argParser(number("--cpus")).default(0.1))
     .addOption(new Option("--mem <MB>", "memory for the task in MB").argParser(number("--mem")).default(32))
     .addOption(new Option("--disk <MB>", "disk for the task in MB").argParser(number("--disk")))
@@ -186,6 +208,7 @@ export function runSubcommand(logger?: Logger, execute: (options: RunOptions) =>
         user: flags.user,
         env: flags.env,
         timeoutSeconds: flags.timeout,
+        output: flags.output,
         logger,
       });
     });

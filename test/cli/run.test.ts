@@ -3,7 +3,7 @@ import { describe, it, type TestContext } from "node:test";
 import { Command } from "commander";
 import { TaskState, TaskStatus_Reason, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
 import type { Resource } from "../../src/gen/dcos/v1/resources_pb.js";
-import { RunExit, runCommand, runSubcommand, type RunOptions } from "../../src/cli/run.js";
+import { nameFromCommand, RunExit, runCommand, runSubcommand, type RunOptions } from "../../src/cli/run.js";
 import { rangesResource, scalarResource } from "../../src/resources/resource.js";
 import { ManualClock } from "../../src/runtime/clock.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
@@ -244,7 +244,20 @@ describe("the run subcommand's flags", () => {
     assert.equal(o.timeoutSeconds, 30);
     assert.deepEqual(o.command, ["sh", "-c", "exit 3"]);
     assert.equal(program.opts()["role"], undefined, "the parent's --role is untouched");
+    assert.equal(o.output, true, "the task's output is shown by default");
+    await program.parseAsync(["run", "--master=m1:5050", "--no-output", "--", "echo", "hi"], { from: "user" });
+    assert.equal(seen[1]!.name, undefined, "no --name needed");
+    assert.equal(seen[1]!.output, false);
     process.exitCode = undefined;
+  });
+
+  it("names the run after the command's program when --name is absent", () => {
+    assert.equal(nameFromCommand(["echo hello"]), "echo");
+    assert.equal(nameFromCommand(["  /usr/bin/python3 -c 'print(1)'"]), "python3");
+    assert.equal(nameFromCommand(["/bin/sh", "-c", "exit 3"]), "sh");
+    assert.equal(nameFromCommand(["FOO=1 env"]), "FOO1", "only name characters are kept");
+    assert.equal(nameFromCommand(["$(x)"]), "x");
+    assert.equal(nameFromCommand(["'\"'"]), "run", "nothing usable: a fixed name");
   });
 
   it("rejects a non-numeric --cpus and a malformed --env", async () => {

@@ -70,7 +70,27 @@ describe("web UI in Chromium", () => {
     await startCluster();
     const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
     const pageErrors: string[] = [];
-    page.on("pageerror", (e) => pageErrors.push(e.message));
+    // What the page said, attached to any failure below (a flaky run then shows its cause).
+    const pageLog: string[] = [];
+    page.on("pageerror", (e) => {
+      pageErrors.push(e.message);
+      pageLog.push(`pageerror: ${e.stack ?? e.message}`);
+    });
+    page.on("console", (m) => pageLog.push(`console.${m.type()}: ${m.text()}`));
+    page.on("requestfailed", (r) => pageLog.push(`request failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText ?? ""}`));
+    page.on("response", (r) => {
+      if (r.status() >= 400) pageLog.push(`HTTP ${r.status()} for ${r.request().method()} ${r.url()}`);
+    });
+    try {
+      await exercise(page, pageErrors);
+    } catch (err) {
+      const e = err as Error;
+      e.message += `\n--- the page's console and errors ---\n${pageLog.join("\n") || "(nothing)"}\n--- the dev cluster's last lines ---\n${dev?.tail(40) ?? ""}`;
+      throw e;
+    }
+  });
+
+  async function exercise(page: Page, pageErrors: string[]): Promise<void> {
 
     await page.goto(`http://${masterHttp}/`);
     await waitForText(page, "[data-testid=connection]", (t) => t === "live", "the /events stream to connect");
@@ -96,5 +116,5 @@ describe("web UI in Chromium", () => {
     await page.locator("nav a", { hasText: "Agents" }).click();
     assert.equal(await page.locator("[data-testid=agents-table] tbody tr").count(), 2);
     assert.deepEqual(pageErrors, [], "no script errors in the page");
-  });
+  }
 });
