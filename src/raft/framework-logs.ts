@@ -57,12 +57,14 @@ export class FrameworkLogs {
     const c = cmd.command;
     switch (c.case) {
       case "append": {
+        this.checkVersion(name, c.value.expectedVersion, "append to");
         const log = this.getOrCreate(name);
         const first = log.begin + log.records.length;
         for (const e of c.value.entries) log.records.push(e.slice());
         return create(FrameworkLogResultSchema, { positions: c.value.entries.map((_, i) => BigInt(first + i)), begin: BigInt(log.begin) });
       }
       case "truncate": {
+        this.checkVersion(name, c.value.expectedVersion, "truncate");
         const log = this.get(name);
         const before = Number(c.value.before);
         const end = log.begin + log.records.length;
@@ -76,15 +78,7 @@ export class FrameworkLogs {
         return create(FrameworkLogResultSchema, { begin: BigInt(log.begin) });
       }
       case "compareAndSet": {
-        const expected = Number(c.value.expectedVersion);
-        const current = this.logs.get(keyOf(name))?.version ?? 0;
-        if (expected !== current) {
-          throw new DcosError(
-            Code.FAILED_PRECONDITION,
-            `Version mismatch on log ${logLabel(name)}: expected version ${expected}, the value is at version ${current}`,
-            { details: { version: String(current) } },
-          );
-        }
+        const current = this.checkVersion(name, c.value.expectedVersion, "set the value of");
         const log = this.getOrCreate(name);
         log.value = c.value.value.slice();
         log.version = current + 1;
@@ -131,6 +125,23 @@ export class FrameworkLogs {
       const name = checkLogName(s.log);
       this.logs.set(keyOf(name), { name, begin: Number(s.begin), records: [...s.records], value: s.value, version: Number(s.version) });
     }
+  }
+
+  /**
+   * The value's version; FAILED_PRECONDITION unless it is `expected` (undefined: any).
+   * Conditional appends and truncations let a writer that took over (set the value) fence
+   * out earlier writers.
+   */
+  private checkVersion(name: LogName, expected: bigint | undefined, what: string): number {
+    const current = this.logs.get(keyOf(name))?.version ?? 0;
+    if (expected !== undefined && Number(expected) !== current) {
+      throw new DcosError(
+        Code.FAILED_PRECONDITION,
+        `Version mismatch on log ${logLabel(name)}: cannot ${what} it at expected version ${expected}, the value is at version ${current}`,
+        { details: { version: String(current) } },
+      );
+    }
+    return current;
   }
 
   private get(name: LogName): FrameworkLog {

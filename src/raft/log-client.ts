@@ -57,8 +57,13 @@ export class ReplicatedLogClient {
     return this.current;
   }
 
-  async append(log: string, entries: readonly Uint8Array[]): Promise<number[]> {
-    const r = await this.call("Append", AppendRequestSchema, AppendResponseSchema, { log: this.name(log), entries: [...entries] });
+  /** Appends records; with `expectedVersion`, only while the log's value is at that version (else FAILED_PRECONDITION). */
+  async append(log: string, entries: readonly Uint8Array[], expectedVersion?: number): Promise<number[]> {
+    const r = await this.call("Append", AppendRequestSchema, AppendResponseSchema, {
+      log: this.name(log),
+      entries: [...entries],
+      expectedVersion: expectedVersion === undefined ? undefined : BigInt(expectedVersion),
+    });
     return r.positions.map(Number);
   }
 
@@ -68,9 +73,13 @@ export class ReplicatedLogClient {
     return { records: r.records, begin: Number(r.begin), end: Number(r.end) };
   }
 
-  /** Forgets records before `before`; resolves with the log's first position. */
-  async truncate(log: string, before: number): Promise<number> {
-    const r = await this.call("Truncate", TruncateRequestSchema, TruncateResponseSchema, { log: this.name(log), before: BigInt(before) });
+  /** Forgets records before `before` (with `expectedVersion`: only while the value is at it); resolves with the log's first position. */
+  async truncate(log: string, before: number, expectedVersion?: number): Promise<number> {
+    const r = await this.call("Truncate", TruncateRequestSchema, TruncateResponseSchema, {
+      log: this.name(log),
+      before: BigInt(before),
+      expectedVersion: expectedVersion === undefined ? undefined : BigInt(expectedVersion),
+    });
     return Number(r.begin);
   }
 

@@ -11,8 +11,8 @@ import { unary } from "../support/grpc-loopback.js";
 import { startMasterRole, type RunningMaster } from "../../src/node/master-role.js";
 import { ReplicatedLogClient } from "../../src/raft/log-client.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
-import { silentLogger } from "../../src/runtime/log.js";
 import { freePort } from "../support/master-processes.js";
+import { testMasterRoleOptions } from "../support/master-role-options.js";
 import { waitFor } from "../support/wait.js";
 
 const RawClient = clientConstructor(ReplicatedLogService);
@@ -41,23 +41,7 @@ class ThreeMasters {
   }
 
   private startOne(i: number, port: number): Promise<RunningMaster> {
-    return startMasterRole({
-      masters: this.addresses,
-      workDir: join(this.dir, `m${i}`),
-      ip: "127.0.0.1",
-      port,
-      hostname: "localhost",
-      allocator: "hierarchical-drf",
-      allocationIntervalMs: 1000,
-      offerTimeoutMs: 0,
-      agentPingTimeoutMs: 15_000,
-      maxAgentPingTimeouts: 5,
-      version: "test",
-      logger: silentLogger(),
-      httpPort: 0,
-      cluster: "test",
-      flags: {},
-    });
+    return startMasterRole(testMasterRoleOptions(this.addresses, join(this.dir, `m${i}`), port));
   }
 
   /** The index of the master whose raft member leads, once one does. */
