@@ -12,6 +12,10 @@ declare -A NEEDED=(
   [busybox]=busybox-static
   [ip]=iproute2
   [iptables]=iptables
+  [haproxy]=haproxy
+  [dig]=bind9-dnsutils
+  [dnsmasq]=dnsmasq-base
+  [dnsperf]=dnsperf
 )
 
 # dockerd: started when it is not running (no systemd in our VMs/containers). It sets the

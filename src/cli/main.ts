@@ -9,6 +9,7 @@ import { createLogger, type Logger } from "../runtime/log.js";
 import { parseDuration, parsePort, parseUnreachableRateFlag } from "./duration.js";
 import { runSubcommand } from "./run.js";
 import { eventsSubcommand } from "./events.js";
+import { dnsSubcommand } from "./dns.js";
 import { startRole, type RoleFlags } from "./roles.js";
 import { VERSION } from "./version.js";
 
@@ -40,6 +41,8 @@ const program = new Command()
   .addOption(new Option("--http-port <port>", "HTTP port for operators (master default 5080, agent 5081; 0 picks one)").argParser(parsePort))
   .option("--nats <url>", "master: publish cluster events to this NATS server (dcos.<cluster>.events.<kind>)")
   .option("--cluster <name>", "the cluster's name (in /state and NATS subjects)", "dcos")
+  .addOption(new Option("--dns-port <port>", "dev: the embedded DNS server's UDP/TCP port (default 5353; 0 picks one)").argParser(parsePort))
+  .option("--no-dns", "dev: run no DNS server")
   .action(async (flags: RoleFlags & { role?: string; logLevel: "info" }) => {
     if (!flags.role) program.help({ error: true });
     const logger = createLogger({ level: flags.logLevel });
@@ -48,6 +51,7 @@ const program = new Command()
 
 program.addCommand(runSubcommand());
 program.addCommand(eventsSubcommand());
+program.addCommand(dnsSubcommand());
 
 /** Starts the role, then stops it cleanly on SIGINT/SIGTERM. */
 async function runUntilSignal(logger: Logger, start: () => Promise<{ stop(): Promise<void> }>): Promise<void> {

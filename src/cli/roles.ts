@@ -11,6 +11,8 @@ import { startAgentRole, type RunningAgent } from "../node/agent-role.js";
 import { startMasterRole, type RunningMaster } from "../node/master-role.js";
 import type { Logger } from "../runtime/log.js";
 import { VERSION } from "./version.js";
+import { startDnsService, type RunningDns } from "../discovery/dns/dns-service.js";
+import { DEFAULT_DEV_DNS_PORT } from "./dns.js";
 
 export interface RoleFlags {
   role: "master" | "agent" | "dev";
@@ -39,6 +41,10 @@ export interface RoleFlags {
   /** NATS server for the master's event tap. */
   nats?: string;
   cluster: string;
+  /** dev: the embedded DNS server's port (default 5353). */
+  dnsPort?: number;
+  /** dev: false with --no-dns. */
+  dns?: boolean;
 }
 
 export const DEFAULT_MASTER_PORT = 5050;
@@ -129,12 +135,14 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<Running> {
   if (!(await leadingWithin(master, DEV_LEADER_TIMEOUT_MS))) {
     logger.warn(`The embedded master is not leading after ${DEV_LEADER_TIMEOUT_MS / 1000} s; the cluster answers once it is`);
   }
+  const dns = flags.dns === false ? undefined : await startDevDns(flags, logger, master);
   logger.info(
     `Embedded cluster up: master ${master.address} leading, ${agents.length} agents, work dir ${workDir}. Web UI: http://${master.http.address}/ . ` +
       `Try: npx dcos-node run --master=${master.address} -- echo hello`,
   );
   return {
     stop: async () => {
+      await dns?.stop();
       await killDevTasks(agents, logger);
       for (const a of agents) await a.stop();
       await master.stop();
@@ -173,4 +181,15 @@ async function killDevTasks(agents: readonly RunningAgent[], logger: Logger): Pr
   logger.info(`Killing the embedded cluster's ${kills.length} task container(s) (a real agent would keep them running)`);
   await Promise.all(kills);
   logger.info(`Killed ${kills.length} task container(s) of the embedded cluster`);
+}
+
+/** The dev cluster's DNS (names under `dcos.`); a port in use is a warning, not a failed start. */
+async function startDevDns(flags: RoleFlags, logger: Logger, master: RunningMaster): Promise<RunningDns | undefined> {
+  const port = flags.dnsPort ?? DEFAULT_DEV_DNS_PORT;
+  try {
+    return await startDnsService({ masters: [master.address], host: flags.ip, port, metrics: master.node.metrics, logger: logger.child({ component: "dns" }) });
+  } catch (err) {
+    logger.warn({ err }, `No DNS server: port ${port} on ${flags.ip} is not usable (--dns-port=N picks another, --no-dns turns it off)`);
+    return undefined;
+  }
 }

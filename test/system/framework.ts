@@ -6,7 +6,7 @@
  */
 import { FrameworkInfo_Capability } from "../../src/gen/dcos/v1/cluster_pb.js";
 import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
-import { TaskState, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskState, type TaskInfo, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { commandTask, pickResources, refuseFor } from "../../src/actors/scheduler-driver/builders.js";
 import { SchedulerDriver } from "../../src/actors/scheduler-driver/driver.js";
 import { taskStateName } from "../../src/actors/task-states.js";
@@ -17,6 +17,10 @@ interface Wanted {
   taskId: string;
   hostname: string;
   command: string;
+  /** Ports the task takes from the offer (default none). */
+  ports: number;
+  /** The task's name (default its id). */
+  name: string;
 }
 
 export class TestFramework {
@@ -27,6 +31,8 @@ export class TestFramework {
   private wanted: Wanted | undefined;
   /** Task id -> agent id, once launched. */
   private readonly agents = new Map<string, string>();
+  /** Task id -> what was launched. */
+  readonly tasks = new Map<string, TaskInfo>();
 
   /** `master`: one address or a comma-separated list. */
   constructor(master: string, name: string) {
@@ -53,8 +59,8 @@ export class TestFramework {
   }
 
   /** Launches `command` as `taskId` on the agent whose hostname is `hostname`; resolves when it is RUNNING. */
-  async launch(taskId: string, hostname: string, command: string, timeoutMs = 30_000): Promise<TaskStatus> {
-    this.wanted = { taskId, hostname, command };
+  async launch(taskId: string, hostname: string, command: string, timeoutMs = 30_000, extra: { ports?: number; name?: string } = {}): Promise<TaskStatus> {
+    this.wanted = { taskId, hostname, command, ports: extra.ports ?? 0, name: extra.name ?? taskId };
     await this.driver.revive();
     return this.waitForState(taskId, TaskState.RUNNING, timeoutMs);
   }
@@ -132,13 +138,14 @@ export class TestFramework {
   private onOffers(offers: Offer[]): void {
     for (const offer of offers) {
       const want = this.wanted;
-      const resources = want && offer.hostname === want.hostname ? pickResources(offer, { cpus: 0.1, mem: 32 }) : undefined;
+      const resources = want && offer.hostname === want.hostname ? pickResources(offer, { cpus: 0.1, mem: 32, ports: want.ports }) : undefined;
       if (!want || !resources) {
         void this.driver.decline([offer.id!.value], refuseFor(1)).catch(() => undefined);
         continue;
       }
       this.wanted = undefined;
-      const task = commandTask({ command: want.command, offer, resources, name: want.taskId, taskId: want.taskId });
+      const task = commandTask({ command: want.command, offer, resources, name: want.name, taskId: want.taskId });
+      this.tasks.set(want.taskId, task);
       this.agents.set(want.taskId, offer.agentId!.value);
       void this.driver.launch([offer.id!.value], [task], refuseFor(1)).then(() => this.driver.suppress());
     }

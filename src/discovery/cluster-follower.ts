@@ -1,0 +1,125 @@
+/**
+ * Follows the leading master's cluster events over the public Operator API
+ * (`OperatorService.Subscribe`): SUBSCRIBED with a snapshot, then every event. The
+ * follower finds the leader itself — a standby answers UNAVAILABLE naming it (the
+ * `dcos-leader` trailer) — and subscribes again, from a fresh snapshot, whenever the
+ * stream ends, fails, goes quiet for three heartbeat intervals, or announces another
+ * leader. It is how discovery (DNS) keeps up with the cluster through master failovers.
+ */
+import { create } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { OperatorService, OperatorServiceSubscribeRequestSchema, type ClusterEvent, type OperatorServiceSubscribeResponse } from "../gen/dcos/v1/operator_pb.js";
+import { statusError } from "../actors/scheduler-driver/connection.js";
+import { MasterList, parseMasterAddress } from "../actors/scheduler-driver/masters.js";
+import { clientConstructor } from "../runtime/grpc/service.js";
+import type { Logger } from "../runtime/log.js";
+
+const Client = clientConstructor(OperatorService);
+
+export interface ClusterFollowerOptions {
+  /** Masters as host:port (any one will do). */
+  masters: readonly string[];
+  onEvent: (event: ClusterEvent) => void;
+  logger: Logger;
+  /** Pause before trying the next master (doubles up to 2 s). Default 100 ms. */
+  retryMs?: number;
+}
+
+export class ClusterFollower {
+  private readonly masters: MasterList;
+  private client: grpc.Client | undefined;
+  private call: grpc.ClientReadableStream<OperatorServiceSubscribeResponse> | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private quietLimitMs = 45_000;
+  private backoffMs: number;
+  private stopped = false;
+  /** The master the stream is on, once SUBSCRIBED arrived there. */
+  connectedTo: string | undefined;
+  /** Subscriptions made so far (a new one after each failover). */
+  subscriptions = 0;
+
+  constructor(private readonly o: ClusterFollowerOptions) {
+    this.masters = new MasterList(o.masters);
+    this.backoffMs = o.retryMs ?? 100;
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.drop();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const address = this.masters.current();
+    this.client = new Client(address, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": 256 * 1024 * 1024 });
+    const subscribe = (this.client as unknown as Record<string, (r: unknown) => grpc.ClientReadableStream<OperatorServiceSubscribeResponse>>)["subscribe"]!;
+    const call = subscribe.call(this.client, create(OperatorServiceSubscribeRequestSchema, {}));
+    this.call = call;
+    let finished = false;
+    const finish = (why: string, leaderHint?: string): void => {
+      if (finished || this.call !== call) return;
+      finished = true;
+      this.drop();
+      if (this.stopped) return;
+      const followed = this.masters.failed(leaderHint);
+      const delay = followed && this.masters.redirects < 5 ? 0 : this.backoffMs;
+      this.backoffMs = Math.min(2000, this.backoffMs * 2);
+      this.o.logger.info(`Cluster event stream from ${address} ended (${why}); subscribing to ${this.masters.current()} in ${delay} ms`);
+      this.retry = setTimeout(() => this.connect(), delay);
+    };
+    call.on("data", (r: OperatorServiceSubscribeResponse) => {
+      const event = r.event;
+      if (!event || finished) return;
+      this.arm(() => finish(`no event or heartbeat for ${this.quietLimitMs} ms`));
+      if (event.kind.case === "subscribed") {
+        this.quietLimitMs = Math.max(1000, event.kind.value.heartbeatIntervalSeconds * 3000);
+        this.arm(() => finish(`no event or heartbeat for ${this.quietLimitMs} ms`));
+        this.connectedTo = address;
+        this.subscriptions++;
+        this.masters.succeeded();
+        this.backoffMs = this.o.retryMs ?? 100;
+        this.o.logger.info(`Following cluster events of the leading master ${address}`);
+      }
+      this.o.onEvent(event);
+      if (event.kind.case === "leaderChanged") {
+        const pid = event.kind.value.leader?.pid;
+        const leader = pid ? safeAddress(pid) : undefined;
+        if (leader !== address) finish(leader ? `the leader is now ${leader}` : "no master leads", leader);
+      }
+    });
+    call.on("error", (err: unknown) => {
+      const e = statusError(err);
+      finish(e.message, e.details["leader"]);
+    });
+    call.on("end", () => finish("the master ended it"));
+  }
+
+  private arm(fire: () => void): void {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(fire, this.quietLimitMs);
+  }
+
+  private drop(): void {
+    clearTimeout(this.watchdog);
+    this.connectedTo = undefined;
+    const call = this.call;
+    this.call = undefined;
+    call?.cancel();
+    this.client?.close();
+    this.client = undefined;
+  }
+}
+
+function safeAddress(pid: string): string | undefined {
+  try {
+    return parseMasterAddress(pid);
+  } catch {
+    return undefined;
+  }
+}
