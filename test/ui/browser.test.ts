@@ -51,7 +51,7 @@ describe("web UI in Chromium", () => {
 
   async function startCluster(): Promise<void> {
     workDir = await mkdtemp(join(tmpdir(), "dcos-ui-browser-"));
-    dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=2", "--port=0", "--http-port=0", `--work-dir=${workDir}`]);
+    dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=2", "--port=0", "--http-port=0", "--dns-port=0", `--work-dir=${workDir}`]);
     masterHttp = await dev.waitForLine(/Master HTTP on http:\/\/([\d.]+:\d+)/, "the master's HTTP address");
     masterGrpc = await dev.waitForLine(/Master listening on ([\d.]+:\d+)/, "the master's gRPC address");
     await dev.waitForLine(/Embedded cluster up/, "the embedded cluster");
