@@ -8,6 +8,7 @@
  * ContainerConfig, and checkpoints ContainerState as JSON.
  */
 
+import { constants as osConstants } from "node:os";
 import type { ContainerVolume } from "./volumes.js";
 
 export type ContainerId = string;
@@ -156,4 +157,14 @@ export interface Containerizer {
    * when it shuts down for an upgrade. Pending wait() promises stay unresolved.
    */
   detach(): void;
+}
+
+/**
+ * The status a shell reports for an ended process: its exit code, or 128 + the number of the
+ * signal that ended it (SIGKILL: 137); undefined when neither is known.
+ */
+export function shellExitStatus(exitCode: number | null, signal: NodeJS.Signals | null): number | undefined {
+  if (exitCode !== null) return exitCode;
+  const number = signal ? (osConstants.signals as Record<string, number>)[signal] : undefined;
+  return number === undefined ? undefined : 128 + number;
 }

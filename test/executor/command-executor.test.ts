@@ -26,6 +26,8 @@ describe("Command executor (real processes)", () => {
     runTask(c, task("t-ok", "echo hello-from-task; exit 0"));
     const finished = await waitFor(() => statusOf(c, "t-ok", TaskState.FINISHED), "TASK_FINISHED", 15_000);
     assert.deepEqual(statesOf(c, "t-ok"), ["STARTING", "RUNNING", "FINISHED"]);
+    assert.equal(finished.status!.exitCode, 0);
+    assert.equal(statusOf(c, "t-ok", TaskState.RUNNING)!.status!.exitCode, undefined, "only the update about the end has one");
     const sandbox = finished.status!.sandboxDirectory;
     assert.ok(sandbox.startsWith(join(c.workDir, "agents", "agent-1", "frameworks", "fw-1", "executors", "t-ok", "runs")));
     assert.match(await readFile(join(sandbox, "stdout"), "utf8"), /hello-from-task/);
@@ -38,6 +40,7 @@ describe("Command executor (real processes)", () => {
     runTask(c, task("t-fail", "echo about-to-fail >&2; exit 3"));
     const failed = await waitFor(() => statusOf(c, "t-fail", TaskState.FAILED), "TASK_FAILED", 15_000);
     assert.equal(failed.status!.message, "Command exited with status 3");
+    assert.equal(failed.status!.exitCode, 3, "the exit code in its own field, not only in the text");
     assert.match(await readFile(join(failed.status!.sandboxDirectory, "stderr"), "utf8"), /about-to-fail/);
   });
 
@@ -51,6 +54,7 @@ describe("Command executor (real processes)", () => {
     c.master.tell(c.node.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "t-stubborn" } }));
     const killed = await waitFor(() => statusOf(c, "t-stubborn", TaskState.KILLED), "TASK_KILLED", 15_000);
     assert.equal(killed.status!.message, "Command terminated by signal SIGKILL", "only SIGKILL could end it");
+    assert.equal(killed.status!.exitCode, 137, "128 + SIGKILL, as a shell reports it");
     assert.match(await readFile(join(sandbox, "term.txt"), "utf8"), /got-term/, "it got SIGTERM first");
   });
 

@@ -16,7 +16,7 @@ afterEach(async () => {
 
 type Ack = MessageInitShape<typeof AcknowledgementSchema>;
 
-function batch(c: Cluster, s: Scheduler, acknowledgements: Ack[]): Promise<void> {
+function batch(c: Cluster, s: Scheduler, acknowledgements: Ack[]): Promise<{ ignored?: { index?: number; reason?: string }[] }> {
   return c.facade.acknowledgeBatch(create(AcknowledgeBatchRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId, acknowledgements }));
 }
 
@@ -32,10 +32,10 @@ async function threeRunning(): Promise<{ c: Cluster; s: Scheduler; uuids: Uint8A
 }
 
 describe("master: AcknowledgeBatch", () => {
-  it("acknowledges several updates in one call, each as one ACKNOWLEDGE (mismatches ignored and counted)", async () => {
+  it("acknowledges several updates in one call, each as one ACKNOWLEDGE (mismatches answered in `ignored` and counted)", async () => {
     const { c, s, uuids } = await threeRunning();
     const agentId = { value: c.agents[0]!.agentId };
-    await batch(c, s, [
+    const answer = await batch(c, s, [
       { agentId, taskId: { value: "t1" }, uuid: uuids[0] },
       { agentId, taskId: { value: "t3" }, uuid: uuids[2] },
       { agentId, taskId: { value: "t2" }, uuid: uuids[0] },
@@ -46,6 +46,9 @@ describe("master: AcknowledgeBatch", () => {
     assert.equal(c.metric("master/messages_acknowledge"), 3);
     assert.equal(c.metric("master/valid_status_update_acknowledgements"), 2);
     assert.equal(c.metric("master/invalid_status_update_acknowledgements"), 1, "t2 with t1's uuid");
+    assert.equal(answer.ignored?.length, 1);
+    assert.equal(answer.ignored![0]!.index, 2);
+    assert.match(answer.ignored![0]!.reason ?? "", /No status update of task 't2' .* awaits this acknowledgement: the uuid is not that of the update awaiting acknowledgement/);
   });
 
   it("a malformed entry fails the whole call with INVALID_ARGUMENT naming it, and nothing is applied", async () => {

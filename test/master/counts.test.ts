@@ -11,6 +11,7 @@ import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { DeclineRequestSchema, TeardownRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { UnregisterAgentSchema } from "../../src/gen/dcos/v1/internal_pb.js";
 import { Random } from "../../src/runtime/random.js";
+import { Code, type DcosError } from "../../src/runtime/error.js";
 import { Cluster, commandTask, type Scheduler } from "./harness.js";
 import { incrementalTally, recountMaster } from "../support/master-recount.js";
 
@@ -45,7 +46,10 @@ async function randomRun(seed: number, steps: number): Promise<void> {
       const offers = s?.sink.offers() ?? [];
       if (!s || offers.length === 0) return;
       s.sink.clear();
-      await c.facade.decline(create(DeclineRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId, offerIds: offers.map((o) => o.id!) }));
+      // The sink keeps offers rescinded since: those are answered NOT_FOUND, the rest declined.
+      await c.facade
+        .decline(create(DeclineRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId, offerIds: offers.map((o) => o.id!) }))
+        .catch((e: DcosError) => assert.equal(e.code, Code.NOT_FOUND, e.message));
     },
     addAgent: async () => void (await c.addAgent(`extra${next++}`, "cpus:2;mem:2048;disk:500")),
     silence: async () => {

@@ -33,6 +33,20 @@ describe("master: offers", () => {
     assert.equal(c.metric("master/offers_declined"), 1);
   });
 
+  it("declining an offer that is not outstanding answers NOT_FOUND naming it; the known ones are declined all the same", async () => {
+    const c = (cluster = await Cluster.start());
+    const s = await c.subscribe("fw");
+    const [offer] = s.sink.offers();
+    const ids = { frameworkId: { value: s.frameworkId }, streamId: s.streamId };
+    await assert.rejects(
+      c.facade.decline(create(DeclineRequestSchema, { ...ids, offerIds: [offer!.id!, { value: "no-such-offer" }] })),
+      (e: DcosError) => e.code === Code.NOT_FOUND && /Offer\(s\) no-such-offer are not outstanding offers of framework .*; the other 1 offer\(s\) were declined/.test(e.message),
+    );
+    assert.equal(c.metric("master/offers_declined"), 1);
+    assert.equal(c.metric("master/outstanding_offers"), 0);
+    await assert.rejects(c.facade.decline(create(DeclineRequestSchema, { ...ids, offerIds: [offer!.id!] })), (e: DcosError) => e.code === Code.NOT_FOUND, "declined twice");
+  });
+
   it("offer rescinded on timeout", async () => {
     const c = (cluster = await Cluster.start({ offerTimeoutMs: 30_000 }));
     const s = await c.subscribe("fw");

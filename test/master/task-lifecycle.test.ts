@@ -5,6 +5,7 @@ import { KillTaskSchema, RunTaskSchema, ShutdownFrameworkSchema, StatusUpdateAck
 import { AcknowledgeRequestSchema, KillRequestSchema, TeardownRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { TaskState, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Cluster, commandTask, type Scheduler } from "./harness.js";
+import { Code, type DcosError } from "../../src/runtime/error.js";
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
@@ -115,13 +116,13 @@ describe("master: task lifecycle", () => {
     assert.equal(acks[0]!.frameworkId?.value, s.frameworkId);
   });
 
-  it("duplicate acknowledgement ignored", async () => {
+  it("duplicate acknowledgement: not forwarded, answered NOT_FOUND, counted", async () => {
     const { c, s } = await launchOne();
     const agent = c.agents[0]!;
     const uuid = agent.update(s.frameworkId, "t1", TaskState.RUNNING);
     await c.clock.settle();
     await ack(c, s, agent.agentId, "t1", uuid);
-    await ack(c, s, agent.agentId, "t1", uuid);
+    await assert.rejects(ack(c, s, agent.agentId, "t1", uuid), (e: DcosError) => e.code === Code.NOT_FOUND && /its updates are all acknowledged \(a duplicate\?\)/.test(e.message));
     assert.equal(agent.messages(StatusUpdateAcknowledgementSchema).length, 1, "only the first ack is forwarded");
     assert.equal(c.metric("master/invalid_status_update_acknowledgements"), 1);
     assert.equal(c.metric("master/valid_status_update_acknowledgements"), 1);

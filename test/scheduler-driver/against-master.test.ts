@@ -91,6 +91,21 @@ describe("SchedulerDriver against the real master over gRPC", () => {
     await fw.driver.revive();
   });
 
+  it("an acknowledgement the master matches to no pending update rejects NOT_FOUND alone, in a batch or by itself; so does declining an unknown offer", async (t) => {
+    const master = await startMaster(t);
+    const fw = framework(t, master, { implicitAcknowledgements: false });
+    const taskId = await launchOne(master, fw);
+    master.cluster.agents[0]!.update(fw.driver.frameworkId!, taskId, TaskState.RUNNING);
+    const running = await waitFor(() => fw.updates.find((u) => u.taskId?.value === taskId && u.state === TaskState.RUNNING), "RUNNING at the framework");
+    // Same turn: one AcknowledgeBatch; the second entry finds the update already acknowledged.
+    const [first, second] = await Promise.allSettled([fw.driver.acknowledge(running), fw.driver.acknowledge(running)]);
+    assert.equal(first.status, "fulfilled");
+    assert.equal(second.status, "rejected");
+    assert.ok(DcosError.is((second as PromiseRejectedResult).reason, Code.NOT_FOUND), String((second as PromiseRejectedResult).reason));
+    await assert.rejects(fw.driver.acknowledge(running), (e: unknown) => DcosError.is(e, Code.NOT_FOUND) && /a duplicate/.test((e as Error).message));
+    await assert.rejects(fw.driver.decline(["no-such-offer"]), (e: unknown) => DcosError.is(e, Code.NOT_FOUND) && /no-such-offer/.test((e as Error).message));
+  });
+
   it("fails over: a new scheduler with the framework id resubscribes and reconciliation reports the running task", async (t) => {
     const master = await startMaster(t);
     const first = framework(t, master);

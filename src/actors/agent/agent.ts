@@ -11,7 +11,7 @@
 import { create } from "@bufbuild/protobuf";
 import { randomUUID } from "node:crypto";
 import { mkdir } from "node:fs/promises";
-import { constants as osConstants, hostname as osHostname } from "node:os";
+import { hostname as osHostname } from "node:os";
 import { AgentInfoSchema, type AgentInfo, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { AgentIDSchema } from "../../gen/dcos/v1/common_pb.js";
 import {
@@ -48,7 +48,7 @@ import {
   type ExecutorInfo,
   type TaskInfo,
 } from "../../gen/dcos/v1/tasks_pb.js";
-import type { Termination } from "../../isolation/containerizer.js";
+import { shellExitStatus, type Termination } from "../../isolation/containerizer.js";
 import { Actor } from "../../runtime/actor.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { Pid } from "../../runtime/pid.js";
@@ -763,7 +763,7 @@ export class Agent extends Actor implements ExecutorApi {
       const killed = ex.shuttingDown || task.killRequested;
       if (ex.kind === "docker") {
         const outcome = dockerTaskOutcome(t, killed);
-        this.taskStatus(fw.id, ex.id, task.info.taskId!.value, outcome.state, outcome.reason, outcome.message);
+        this.taskStatus(fw.id, ex.id, task.info.taskId!.value, outcome.state, outcome.reason, outcome.message, outcome.exitCode);
         continue;
       }
       const reason =
@@ -775,7 +775,7 @@ export class Agent extends Actor implements ExecutorApi {
       this.taskStatus(fw.id, ex.id, task.info.taskId!.value, killed ? TaskState.KILLED : TaskState.FAILED, reason, `Executor terminated: ${t.message}`);
     }
     if (this.agentState === AgentState.RUNNING) {
-      const status = t.exitCode ?? (t.signal ? 128 + (signalNumber(t.signal) ?? 0) : -1);
+      const status = shellExitStatus(t.exitCode, t.signal) ?? -1;
       this.send(this.masters.current, create(ExitedExecutorSchema, { agentId: { value: this.agentId }, frameworkId: { value: fw.id }, executorId: ex.info.executorId, status }));
     }
     this.removeExecutor(fw, ex);
@@ -834,10 +834,11 @@ export class Agent extends Actor implements ExecutorApi {
   // ---- status updates ----------------------------------------------------------------
 
   /** An update the agent itself produces (source AGENT), through the status update manager. */
-  private taskStatus(fwId: string, exId: string | undefined, taskId: string, state: TaskState, reason: TaskStatus_Reason, message: string): void {
+  private taskStatus(fwId: string, exId: string | undefined, taskId: string, state: TaskState, reason: TaskStatus_Reason, message: string, exitCode?: number): void {
     const ex = exId ? this.frameworks.get(fwId)?.executors.get(exId) : undefined;
     const u = statusUpdate({ frameworkId: fwId, taskId, state, agentId: this.agentId, executorId: exId, reason, message, now: this.clock.now(), source: TaskStatus_Source.AGENT });
     if (u.status && ex) u.status.sandboxDirectory = ex.sandbox;
+    if (u.status && exitCode !== undefined) u.status.exitCode = exitCode;
     this.log.info({ frameworkId: fwId, taskId, state: taskStateName(state), reason: TaskStatus_Reason[reason] }, `Task ${taskId} is ${taskStateName(state)}: ${message}`);
     const rec = ex?.tasks.get(taskId);
     if (rec) this.recordState(rec, state);
@@ -1007,6 +1008,3 @@ export class Agent extends Actor implements ExecutorApi {
   }
 }
 
-function signalNumber(signal: NodeJS.Signals): number | undefined {
-  return (osConstants.signals as Record<string, number>)[signal];
-}

@@ -11,7 +11,7 @@
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Volume_Mode } from "../../gen/dcos/v1/resources_pb.js";
 import { ContainerInfo_DockerInfo_Network, ContainerInfo_Type, TaskState, TaskStatus_Reason, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
-import type { Termination } from "../../isolation/containerizer.js";
+import { shellExitStatus, type Termination } from "../../isolation/containerizer.js";
 import { DOCKER_SANDBOX, LABELS, type DockerBind, type DockerContainerConfig, type DockerNetwork } from "../../isolation/docker-spec.js";
 import { Resources } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
@@ -86,12 +86,16 @@ export interface TaskOutcome {
   state: TaskState;
   reason: TaskStatus_Reason;
   message: string;
+  /** TaskStatus.exit_code: the container's exit status (128 + signal when a signal ended it), when known. */
+  exitCode?: number;
 }
 
 /** The terminal update of a docker task whose container ended. */
 export function dockerTaskOutcome(t: Termination, killRequested: boolean): TaskOutcome {
-  if (t.reason === "memory limit") return { state: TaskState.FAILED, reason: TaskStatus_Reason.CONTAINER_LIMITATION_MEMORY, message: t.message };
-  if (killRequested || t.reason === "destroyed") return { state: TaskState.KILLED, reason: TaskStatus_Reason.UNSPECIFIED, message: t.message };
-  if (t.exitCode === 0) return { state: TaskState.FINISHED, reason: TaskStatus_Reason.UNSPECIFIED, message: t.message };
-  return { state: TaskState.FAILED, reason: TaskStatus_Reason.COMMAND_EXECUTOR_FAILED, message: t.message };
+  const exitCode = shellExitStatus(t.exitCode, t.signal);
+  const outcome = (state: TaskState, reason: TaskStatus_Reason): TaskOutcome => ({ state, reason, message: t.message, ...(exitCode === undefined ? {} : { exitCode }) });
+  if (t.reason === "memory limit") return outcome(TaskState.FAILED, TaskStatus_Reason.CONTAINER_LIMITATION_MEMORY);
+  if (killRequested || t.reason === "destroyed") return outcome(TaskState.KILLED, TaskStatus_Reason.UNSPECIFIED);
+  if (t.exitCode === 0) return outcome(TaskState.FINISHED, TaskStatus_Reason.UNSPECIFIED);
+  return outcome(TaskState.FAILED, TaskStatus_Reason.COMMAND_EXECUTOR_FAILED);
 }

@@ -49,9 +49,12 @@ interface RunningTask {
 }
 
 /** What a health check adds to an update. */
-interface HealthFields {
-  healthy: boolean;
-  reason: TaskStatus_Reason;
+/** Fields of a status update beyond state and message. */
+interface StatusFields {
+  healthy?: boolean;
+  reason?: TaskStatus_Reason;
+  /** TaskStatus.exit_code of a command that ended. */
+  exitCode?: number;
 }
 
 export interface BuiltinExecutorOptions {
@@ -106,9 +109,9 @@ export class BuiltinExecutor {
     return this.options.logger;
   }
 
-  private report(t: RunningTask, state: TaskState, message = "", health?: HealthFields): void {
+  private report(t: RunningTask, state: TaskState, message = "", fields?: StatusFields): void {
     const taskId = t.info.taskId!.value;
-    const sent = this.driver.update({ taskId: { value: taskId }, state, message, ...health }).catch((err: unknown) => {
+    const sent = this.driver.update({ taskId: { value: taskId }, state, message, ...fields }).catch((err: unknown) => {
       this.log.error({ err, taskId }, `Update ${TaskState[state]} for ${taskId} was refused: ${(err as Error).message}`);
     });
     t.reported = t.reported.then(() => sent);
@@ -193,15 +196,16 @@ export class BuiltinExecutor {
   private exited(t: RunningTask, exit: TaskExit): void {
     const state = t.killRequested ? TaskState.KILLED : exit.exitCode === 0 ? TaskState.FINISHED : TaskState.FAILED;
     this.log.info({ taskId: t.info.taskId?.value, exit }, `Task ${t.info.taskId?.value}: ${exit.message}`);
-    if (t.healthFailure === undefined) this.ended(t, state, exit.message);
-    else this.ended(t, state, `${t.healthFailure}; ${exit.message}`, { healthy: false, reason: TaskStatus_Reason.TASK_HEALTH_CHECK_STATUS_UPDATED });
+    const exitCode = exit.status === undefined ? {} : { exitCode: exit.status };
+    if (t.healthFailure === undefined) this.ended(t, state, exit.message, exitCode);
+    else this.ended(t, state, `${t.healthFailure}; ${exit.message}`, { healthy: false, reason: TaskStatus_Reason.TASK_HEALTH_CHECK_STATUS_UPDATED, ...exitCode });
   }
 
-  private ended(t: RunningTask, state: TaskState, message: string, health?: HealthFields): void {
+  private ended(t: RunningTask, state: TaskState, message: string, fields?: StatusFields): void {
     if (t.phase === RunPhase.ENDED) return;
     t.phase = RunPhase.ENDED;
     t.health?.stop();
-    this.report(t, state, message, health);
+    this.report(t, state, message, fields);
     if (t.group && (state === TaskState.FAILED || state === TaskState.KILLED)) {
       for (const other of t.group) {
         if (other !== t.info.taskId?.value) this.kill(other, undefined, `task ${t.info.taskId?.value} of its group ended ${TaskState[state]}`);

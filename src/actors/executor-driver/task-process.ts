@@ -9,11 +9,14 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import type { CommandInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import { shellExitStatus } from "../../isolation/containerizer.js";
 import { Code, DcosError } from "../../runtime/error.js";
 
 export interface TaskExit {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
+  /** As a shell reports it: the exit code, or 128 + the signal's number; undefined when it never ran. */
+  status?: number;
   /** "Command exited with status 3", "Command terminated by signal SIGKILL", or why it did not start. */
   message: string;
   /** It could not be started at all. */
@@ -68,6 +71,7 @@ export class TaskProcess {
         resolve({
           exitCode: code,
           signal,
+          status: shellExitStatus(code, signal),
           message: signal ? `Command terminated by signal ${signal}` : `Command exited with status ${code}`,
         });
       });

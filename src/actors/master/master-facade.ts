@@ -3,10 +3,12 @@
  * method per scheduler call, each run inside the master actor. Errors are DcosErrors with
  * the gRPC code to answer with.
  */
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { QuotaInfo, WeightInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type {
   AcceptRequest,
   AcknowledgeBatchRequest,
+  AcknowledgeBatchResponseSchema,
   AcknowledgeRequest,
   DeclineRequest,
   KillRequest,
@@ -88,7 +90,7 @@ export class MasterFacade extends Facade<Master> {
     return this.forFramework(request, acknowledge);
   }
 
-  acknowledgeBatch(request: AcknowledgeBatchRequest): Promise<void> {
+  acknowledgeBatch(request: AcknowledgeBatchRequest): Promise<MessageInitShape<typeof AcknowledgeBatchResponseSchema>> {
     return this.forFramework(request, acknowledgeBatch);
   }
 

@@ -44,10 +44,12 @@ export function decline(core: MasterCore, f: FrameworkRecord, request: DeclineRe
   validateFilters(request.filters);
   const refuseSeconds = request.filters?.refuseSeconds ?? DEFAULT_REFUSE_SECONDS;
   const declined: typeof request.offerIds = [];
+  const unknown: string[] = [];
   for (const offerId of request.offerIds) {
     const offer = core.offers.get(offerId.value);
     if (!offer || offer.frameworkId?.value !== f.id) {
       core.drop("invalid_offers", `Ignoring the decline of offer ${offerId.value} by framework ${f.id}: not an outstanding offer of it`);
+      unknown.push(offerId.value);
       continue;
     }
     core.offers.remove(offerId.value);
@@ -56,6 +58,13 @@ export function decline(core: MasterCore, f: FrameworkRecord, request: DeclineRe
     declined.push(offerId);
   }
   if (declined.length > 0) offersDeclined(core, f, declined, refuseSeconds);
+  if (unknown.length > 0) {
+    const rest = declined.length > 0 ? `; the other ${declined.length} offer(s) were declined` : "";
+    throw new DcosError(
+      Code.NOT_FOUND,
+      `Offer(s) ${unknown.join(", ")} are not outstanding offers of framework ${f.id} (already accepted, declined or rescinded, or never made)${rest}`,
+    );
+  }
 }
 
 export function revive(core: MasterCore, f: FrameworkRecord, request: ReviveRequest): void {

@@ -26,7 +26,7 @@ import { addReflectionService } from "../../runtime/grpc/reflection.js";
 type UnaryName = Exclude<keyof typeof SchedulerService.method, "subscribe">;
 
 /** Unary method → the facade call that serves it. */
-function unaryCalls(master: MasterFacade): Record<UnaryName, (request: never) => Promise<void>> {
+function unaryCalls(master: MasterFacade): Record<UnaryName, (request: never) => Promise<object | void>> {
   return {
     accept: (r) => master.accept(r),
     decline: (r) => master.decline(r),
@@ -43,10 +43,10 @@ function unaryCalls(master: MasterFacade): Record<UnaryName, (request: never) =>
   };
 }
 
-function unaryHandler(output: DescMessage, fn: (request: never) => Promise<void>): grpc.handleUnaryCall<Message, Message> {
+function unaryHandler(output: DescMessage, fn: (request: never) => Promise<object | void>): grpc.handleUnaryCall<Message, Message> {
   return (call, callback) => {
     fn(call.request as never).then(
-      () => callback(null, create(output) as Message),
+      (fields) => callback(null, create(output, (fields ?? undefined) as Record<string, unknown> | undefined) as Message),
       (err: unknown) => callback(toStatus(err)),
     );
   };

@@ -4,7 +4,7 @@
  * the update awaiting acknowledgement; an acknowledged terminal update ends the task's
  * life in the master. Executor exits and executor messages travel the same way.
  */
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   StatusUpdateAcknowledgementSchema,
   type ExitedExecutor,
@@ -12,7 +12,7 @@ import {
   type StatusUpdate,
   type UpdateAgent,
 } from "../../gen/dcos/v1/internal_pb.js";
-import type { AcknowledgeBatchRequest, AcknowledgeRequest, Acknowledgement } from "../../gen/dcos/v1/scheduler_pb.js";
+import type { AcknowledgeBatchRequest, AcknowledgeBatchResponseSchema, AcknowledgeRequest, Acknowledgement } from "../../gen/dcos/v1/scheduler_pb.js";
 import { TaskState, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
@@ -79,28 +79,48 @@ function checkAcknowledgement(a: AcknowledgementFields, what = ""): { agentId: s
   return { agentId, taskId, uuid: a.uuid };
 }
 
-/** ACKNOWLEDGE: forwarded to the agent when it matches the task's pending update; ignored otherwise. */
+/**
+ * ACKNOWLEDGE: forwarded to the agent when it matches the task's pending update; otherwise
+ * NOT_FOUND saying why (nothing forwarded, counted as invalid).
+ */
 export function acknowledge(core: MasterCore, framework: FrameworkRecord, request: AcknowledgeRequest): void {
-  applyAcknowledgement(core, framework, checkAcknowledgement(request));
+  const unmatched = applyAcknowledgement(core, framework, checkAcknowledgement(request));
+  if (unmatched) throw new DcosError(Code.NOT_FOUND, unmatched);
 }
 
-/** ACKNOWLEDGE_BATCH: every acknowledgement is checked first (INVALID_ARGUMENT names it), then each applies as one ACKNOWLEDGE. */
-export function acknowledgeBatch(core: MasterCore, framework: FrameworkRecord, request: AcknowledgeBatchRequest): void {
+/**
+ * ACKNOWLEDGE_BATCH: every acknowledgement is checked first (INVALID_ARGUMENT names it), then
+ * each applies as one ACKNOWLEDGE; those that match no pending update are answered in `ignored`.
+ */
+export function acknowledgeBatch(core: MasterCore, framework: FrameworkRecord, request: AcknowledgeBatchRequest): MessageInitShape<typeof AcknowledgeBatchResponseSchema> {
   if (request.acknowledgements.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "acknowledgements must hold at least one acknowledgement");
   const checked = request.acknowledgements.map((a, i) => checkAcknowledgement(a, `acknowledgements[${i}].`));
-  for (const a of checked) applyAcknowledgement(core, framework, a);
+  const ignored: { index: number; reason: string }[] = [];
+  checked.forEach((a, index) => {
+    const reason = applyAcknowledgement(core, framework, a);
+    if (reason) ignored.push({ index, reason });
+  });
+  return { ignored };
 }
 
-function applyAcknowledgement(core: MasterCore, framework: FrameworkRecord, a: { agentId: string; taskId: string; uuid: Uint8Array }): void {
+/** Forwards the acknowledgement; when it matches no update awaiting one, says why instead (undefined: applied). */
+function applyAcknowledgement(core: MasterCore, framework: FrameworkRecord, a: { agentId: string; taskId: string; uuid: Uint8Array }): string | undefined {
   core.metrics.message("acknowledge");
   const { agentId, taskId, uuid } = a;
   const task = framework.tasks.get(taskId);
-  const ignore = (why: string): void =>
-    core.drop("invalid_status_update_acknowledgements", `Ignoring an acknowledgement for task ${taskId} of framework ${framework.id}: ${why}`);
-  if (!task) return ignore("the task is unknown (already acknowledged as terminal?)");
-  if (task.agentId?.value !== agentId) return ignore(`the task runs on agent ${task.agentId?.value}, not ${agentId}`);
-  if (!sameBytes(task.statusUpdateUuid, uuid)) return ignore("the uuid is not that of the update awaiting acknowledgement (a duplicate?)");
+  const unmatched = (why: string): string => {
+    const reason = `No status update of task '${taskId}' of framework ${framework.id} awaits this acknowledgement: ${why}`;
+    core.drop("invalid_status_update_acknowledgements", reason);
+    return reason;
+  };
+  const ignore = (why: string): undefined => void core.drop("invalid_status_update_acknowledgements", `Ignoring an acknowledgement for task ${taskId} of framework ${framework.id}: ${why}`);
+  if (!task) return unmatched("the task is unknown (already acknowledged as terminal?)");
+  if (task.agentId?.value !== agentId) return unmatched(`the task runs on agent ${task.agentId?.value}, not ${agentId}`);
+  if (!sameBytes(task.statusUpdateUuid, uuid)) {
+    return unmatched(task.statusUpdateUuid.length === 0 ? "its updates are all acknowledged (a duplicate?)" : "the uuid is not that of the update awaiting acknowledgement (an older one?)");
+  }
   const agent = core.agents.get(agentId);
+  // The update is real and the agent resends it until acknowledged: nothing for the framework to fix.
   if (!agent || agent.state !== AgentState.ACTIVE) return ignore(`agent ${agentId} is not reachable`);
   // The task's own id messages (never mutated) go along; create() keeps messages as they are.
   core.sendToAgent(agent, create(StatusUpdateAcknowledgementSchema, { agentId: task.agentId, frameworkId: task.frameworkId ?? ids.framework(framework.id), taskId: task.taskId, uuid }));

@@ -6,7 +6,8 @@ import { asDcosError, Code, DcosError } from "../../runtime/error.js";
 /** How acknowledgements leave: one by one (ACKNOWLEDGE) or several in one call (AcknowledgeBatch). */
 export interface AckSender {
   one(ack: Acknowledgement): Promise<void>;
-  batch(acks: Acknowledgement[]): Promise<void>;
+  /** Resolves with the entries the master matched to no pending update (by index, with why). */
+  batch(acks: Acknowledgement[]): Promise<readonly { index: number; reason: string }[]>;
   /** Runs fn inside the driver's actor later (false: the actor is gone). */
   reenter(fn: () => void): boolean;
   /** Counts a call made: how many acknowledgements it carried. */
@@ -49,7 +50,8 @@ export function acknowledgementOf(status: TaskStatus): Acknowledgement {
  * While `maxInFlight` calls are out, new ones wait and go together when a call returns,
  * so batches grow with the master's load instead of the call count. Each caller's promise
  * settles with its own outcome: an entry the master refuses by index rejects alone and
- * the rest go again; a master without AcknowledgeBatch (UNIMPLEMENTED) gets them one by
+ * the rest go again; an entry it matched to no pending update rejects with NOT_FOUND (as a
+ * single ACKNOWLEDGE would); a master without AcknowledgeBatch (UNIMPLEMENTED) gets them one by
  * one from then on. Lives inside the driver's actor; every method runs there.
  */
 export class AckBatcher {
@@ -114,7 +116,15 @@ export class AckBatcher {
   private sendBatch(batch: Pending[]): void {
     this.started(batch.length);
     this.sender.batch(batch.map((p) => p.ack)).then(
-      () => this.returned(() => batch.forEach((p) => p.resolve())),
+      (ignored) =>
+        this.returned(() => {
+          const why = new Map(ignored.map((i) => [i.index, i.reason]));
+          batch.forEach((p, i) => {
+            const reason = why.get(i);
+            if (reason === undefined) p.resolve();
+            else p.reject(new DcosError(Code.NOT_FOUND, reason));
+          });
+        }),
       (err: unknown) => this.returned(() => this.batchFailed(batch, asDcosError(err, Code.UNKNOWN))),
     );
   }

@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { SchedulerService, type Event, type SubscribeRequest, type SubscribeResponse } from "../../gen/dcos/v1/scheduler_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { clientConstructor, fromServiceError } from "../../runtime/grpc/service.js";
@@ -9,6 +9,9 @@ export type UnaryCall = Exclude<keyof typeof SchedulerService.method, "subscribe
 
 /** The fields of a call's request (framework_id and stream_id are filled in by the driver). */
 export type CallInit<K extends UnaryCall> = MessageInitShape<(typeof SchedulerService.method)[K]["input"]>;
+
+/** A call's response. */
+export type CallResult<K extends UnaryCall> = MessageShape<(typeof SchedulerService.method)[K]["output"]>;
 
 /** The metadata key a standby master names the leader in (DcosError details {leader}). */
 export const LEADER_METADATA = "dcos-leader";
@@ -23,7 +26,7 @@ type UnaryFn = (
   request: unknown,
   metadata: grpc.Metadata,
   options: grpc.CallOptions,
-  callback: (err: grpc.ServiceError | null) => void,
+  callback: (err: grpc.ServiceError | null, response?: unknown) => void,
 ) => grpc.ClientUnaryCall;
 
 const Client = clientConstructor(SchedulerService);
@@ -79,16 +82,16 @@ export class SchedulerConnection {
     stream.on("end", () => finish(undefined));
   }
 
-  call<K extends UnaryCall>(method: K, init: CallInit<K>): Promise<void> {
+  call<K extends UnaryCall>(method: K, init: CallInit<K>): Promise<CallResult<K>> {
     if (this.closedByUs) {
       return Promise.reject(new DcosError(Code.UNAVAILABLE, `The connection to ${this.address} is closed`));
     }
     const request = create(SchedulerService.method[method].input as never, init as never);
     const fn = (this.client as unknown as Record<string, UnaryFn>)[method]!;
     return new Promise((resolve, reject) => {
-      fn.call(this.client, request, new grpc.Metadata(), { deadline: Date.now() + this.callTimeoutMs }, (err) => {
+      fn.call(this.client, request, new grpc.Metadata(), { deadline: Date.now() + this.callTimeoutMs }, (err, response) => {
         if (err) reject(statusError(err));
-        else resolve();
+        else resolve(response as CallResult<K>);
       });
     });
   }

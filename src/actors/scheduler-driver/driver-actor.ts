@@ -10,7 +10,7 @@ import type { Timer } from "../../runtime/clock.js";
 import { asDcosError, Code, DcosError } from "../../runtime/error.js";
 import type { Random } from "../../runtime/random.js";
 import { AckBatcher, acknowledgementOf } from "./ack-batcher.js";
-import { SchedulerConnection, type CallInit, type UnaryCall } from "./connection.js";
+import { SchedulerConnection, type CallInit, type CallResult, type UnaryCall } from "./connection.js";
 import { EventQueue } from "./event-queue.js";
 import { MasterList } from "./masters.js";
 import { ReconnectDelays } from "./reconnect.js";
@@ -89,7 +89,7 @@ export class SchedulerDriverActor extends Actor {
     this.acks = new AckBatcher(
       {
         one: ({ agentId, taskId, uuid }) => this.call("acknowledge", { agentId, taskId, uuid }),
-        batch: (acknowledgements) => this.call("acknowledgeBatch", { acknowledgements }),
+        batch: (acknowledgements) => this.request("acknowledgeBatch", { acknowledgements }).then((r) => r.ignored),
         reenter: (fn) => this.system.enqueueFunction(this, fn),
         sent: (count) => {
           this.counters.acknowledgeCalls.inc();
@@ -157,6 +157,11 @@ export class SchedulerDriverActor extends Actor {
 
   /** One unary call with this framework's id and stream id. */
   call<K extends UnaryCall>(method: K, init: CallInit<K>): Promise<void> {
+    return this.request(method, init).then(() => undefined);
+  }
+
+  /** call() that resolves with the master's response. */
+  private request<K extends UnaryCall>(method: K, init: CallInit<K>): Promise<CallResult<K>> {
     const connection = this.connection;
     if (this.current !== DriverState.SUBSCRIBED || !connection) return this.refuse(method);
     const request = { ...init, frameworkId: { value: this.frameworkId ?? "" }, streamId: this.streamId } as CallInit<K>;
@@ -402,9 +407,11 @@ export class SchedulerDriverActor extends Actor {
 
   private afterUpdate(status: TaskStatus | undefined): void {
     if (!status || !this.settings.implicitAcknowledgements || status.uuid.length === 0) return;
-    this.acknowledge(status).catch((err: unknown) =>
-      this.log.warn({ task: status.taskId?.value, err: (err as Error).message }, "Implicit acknowledgement failed; the agent will resend the update"),
-    );
+    this.acknowledge(status).catch((err: unknown) => {
+      // NOT_FOUND: the master has no update awaiting this (a duplicate delivery): nothing to do.
+      if (err instanceof DcosError && err.code === Code.NOT_FOUND) this.log.debug({ task: status.taskId?.value, err: err.message }, "Implicit acknowledgement not needed");
+      else this.log.warn({ task: status.taskId?.value, err: (err as Error).message }, "Implicit acknowledgement failed; the agent will resend the update");
+    });
   }
 
   private reconcileAll(): void {
