@@ -10,6 +10,7 @@ import { parseDuration, parsePort, parseUnreachableRateFlag } from "./duration.j
 import { runSubcommand } from "./run.js";
 import { eventsSubcommand } from "./events.js";
 import { dnsSubcommand } from "./dns.js";
+import { lbSubcommand } from "./lb.js";
 import { startRole, type RoleFlags } from "./roles.js";
 import { VERSION } from "./version.js";
 
@@ -52,6 +53,7 @@ const program = new Command()
 program.addCommand(runSubcommand());
 program.addCommand(eventsSubcommand());
 program.addCommand(dnsSubcommand());
+program.addCommand(lbSubcommand());
 
 /** Starts the role, then stops it cleanly on SIGINT/SIGTERM. */
 async function runUntilSignal(logger: Logger, start: () => Promise<{ stop(): Promise<void> }>): Promise<void> {

@@ -1,0 +1,197 @@
+/**
+ * `dcos-node lb` as a component: follows the services API's events, and on each burst of
+ * changes (coalesced, at most one reload per `reloadIntervalMs`) reads the apps, renders
+ * haproxy.cfg, checks it with `haproxy -c` and reloads haproxy seamlessly when it changed.
+ * A configuration haproxy rejects is never used: the apps that make it fail are found by
+ * halving (a few more `haproxy -c` runs), reported with their ids and left out, and the
+ * rest goes live. If the services API cannot be read, the running configuration stays.
+ */
+import type { Clock } from "../../runtime/clock.js";
+import { SystemClock } from "../../runtime/clock.js";
+import type { Logger } from "../../runtime/log.js";
+import { Metrics, type Counter } from "../../metrics/registry.js";
+import { Coalescer } from "./coalescer.js";
+import { Haproxy } from "./haproxy.js";
+import type { LabelProblem } from "./labels.js";
+import type { MarathonApp } from "./marathon-apps.js";
+import { render, type RenderOptions, type RenderedPort } from "./render.js";
+import { ServicesApi } from "./services-api.js";
+
+export interface LoadBalancerOptions {
+  /** Services API base URLs (`--marathon`). */
+  urls: readonly string[];
+  /** `--group` (default external). */
+  group: string;
+  /** Port of the shared HTTP frontend for VHOST apps (80 in production). */
+  httpPort: number;
+  bindAddr?: string;
+  /** Where haproxy's files and sockets live. */
+  dir: string;
+  /** At most one reload per this (default 1 s). */
+  reloadIntervalMs?: number;
+  maxconn?: number;
+  haproxyBinary?: string;
+  headers?: Record<string, string>;
+  logger: Logger;
+  metrics?: Metrics;
+  clock?: Clock;
+}
+
+export interface LoadBalancerStatus {
+  group: string;
+  haproxyPid: number | undefined;
+  reloads: number;
+  changesSeen: number;
+  refreshes: number;
+  lastReloadAt: string | undefined;
+  lastReloadMs: number | undefined;
+  lastError: string | undefined;
+  problems: LabelProblem[];
+  ports: RenderedPort[];
+}
+
+export class LoadBalancer {
+  readonly haproxy: Haproxy;
+  private readonly api: ServicesApi;
+  private readonly coalescer: Coalescer;
+  private readonly renderOptions: RenderOptions;
+  private readonly log: Logger;
+  private readonly counters: { reloads: Counter; failedValidations: Counter; refreshes: Counter; changes: Counter };
+  private current = "";
+  private problems: LabelProblem[] = [];
+  private ports: RenderedPort[] = [];
+  private lastError: string | undefined;
+  private lastReloadAt: Date | undefined;
+  private lastReloadMs: number | undefined;
+  private changeListeners: (() => void)[] = [];
+
+  constructor(private readonly o: LoadBalancerOptions) {
+    this.log = o.logger;
+    this.haproxy = new Haproxy({ dir: o.dir, binary: o.haproxyBinary, logger: o.logger });
+    this.api = new ServicesApi({ urls: o.urls, logger: o.logger, headers: o.headers });
+    this.coalescer = new Coalescer(o.clock ?? new SystemClock(), o.reloadIntervalMs ?? 1000, () => this.refresh());
+    this.renderOptions = {
+      group: o.group,
+      httpPort: o.httpPort,
+      bindAddr: o.bindAddr,
+      adminSocket: this.haproxy.adminSocket,
+      statsBind: `unix@${this.haproxy.statsSocket}`,
+      maxconn: o.maxconn,
+    };
+    const m = o.metrics ?? new Metrics();
+    this.counters = {
+      reloads: m.counter("lb/reloads", "Seamless haproxy reloads with a new configuration"),
+      failedValidations: m.counter("lb/failed_validations", "Configurations haproxy -c rejected (the apps at fault are left out)"),
+      refreshes: m.counter("lb/refreshes", "Reads of the services API's apps"),
+      changes: m.counter("lb/changes", "Events that asked for a refresh"),
+    };
+  }
+
+  /** Starts haproxy (with no apps if the API is not answering yet) and follows the events. */
+  async start(): Promise<void> {
+    await this.haproxy.version();
+    const empty = render([], this.renderOptions);
+    const ok = await this.haproxy.validate(empty.config);
+    if (!ok.ok) throw new Error(`haproxy rejects even an empty configuration: ${ok.error}`);
+    await this.haproxy.start(empty.config);
+    this.current = empty.config;
+    this.api.follow((why) => {
+      this.counters.changes.inc();
+      this.log.debug(`Refresh requested: ${why}`);
+      this.coalescer.request();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.api.stop();
+    this.coalescer.stop();
+    await this.haproxy.stop();
+  }
+
+  /** The configuration haproxy runs now. */
+  get config(): string {
+    return this.current;
+  }
+
+  get healthy(): boolean {
+    return this.haproxy.running;
+  }
+
+  /** Called after every refresh (tests, the benchmark). */
+  onRefresh(fn: () => void): void {
+    this.changeListeners.push(fn);
+  }
+
+  status(): LoadBalancerStatus {
+    return {
+      group: this.o.group,
+      haproxyPid: this.haproxy.pid,
+      reloads: this.haproxy.reloads,
+      changesSeen: this.coalescer.requests,
+      refreshes: this.coalescer.runs,
+      lastReloadAt: this.lastReloadAt?.toISOString(),
+      lastReloadMs: this.lastReloadMs,
+      lastError: this.lastError,
+      problems: this.problems,
+      ports: this.ports,
+    };
+  }
+
+  /** One refresh: read, render, check, reload if changed. Errors are kept for /_lb/status. */
+  async refresh(): Promise<void> {
+    this.counters.refreshes.inc();
+    try {
+      const apps = await this.api.apps();
+      await this.apply(apps);
+      this.lastError = undefined;
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      this.log.warn(`Load balancer refresh failed, the running configuration stays: ${this.lastError}`);
+    } finally {
+      for (const fn of this.changeListeners) fn();
+    }
+  }
+
+  /** Renders the apps and makes haproxy run it (public for the benchmark). */
+  async apply(apps: readonly MarathonApp[]): Promise<void> {
+    const started = Date.now();
+    let rendered = render(apps, this.renderOptions);
+    let check = await this.haproxy.validate(rendered.config);
+    const rejected: LabelProblem[] = [];
+    if (!check.ok) {
+      this.counters.failedValidations.inc();
+      const bad = await this.faulty(apps);
+      for (const a of bad) rejected.push({ appId: a.app.id, label: "(haproxy -c)", message: a.error, severity: "error" });
+      const badIds = new Set(bad.map((b) => b.app.id));
+      rendered = render(apps.filter((a) => !badIds.has(a.id)), this.renderOptions);
+      check = await this.haproxy.validate(rendered.config);
+      if (!check.ok) throw new Error(`haproxy rejects the configuration even without ${[...badIds].join(", ") || "any app"}: ${check.error}`);
+    }
+    const problems = [...rendered.problems, ...rejected];
+    for (const p of problems) if (p.severity === "error") this.log.warn(`App ${p.appId}: ${p.label} ${p.message}`);
+    if (rendered.config === this.current) {
+      this.problems = problems;
+      this.ports = rendered.ports;
+      return;
+    }
+    await this.haproxy.reload(rendered.config);
+    // What the status shows changes together, once haproxy runs it.
+    this.current = rendered.config;
+    this.problems = problems;
+    this.ports = rendered.ports;
+    this.counters.reloads.inc();
+    this.lastReloadAt = new Date();
+    this.lastReloadMs = Date.now() - started;
+    this.log.info(`haproxy reloaded: ${rendered.ports.length} service ports, ${rendered.ports.reduce((n, p) => n + p.servers.length, 0)} backends (${this.lastReloadMs} ms)`);
+  }
+
+  /** The apps whose configuration haproxy rejects, found by halving. */
+  private async faulty(apps: readonly MarathonApp[]): Promise<{ app: MarathonApp; error: string }[]> {
+    if (apps.length === 0) return [];
+    const check = await this.haproxy.validate(render(apps, this.renderOptions).config);
+    if (check.ok) return [];
+    if (apps.length === 1) return [{ app: apps[0]!, error: check.error }];
+    const mid = Math.ceil(apps.length / 2);
+    return [...(await this.faulty(apps.slice(0, mid))), ...(await this.faulty(apps.slice(mid)))];
+  }
+}
