@@ -12,6 +12,7 @@ import { eventsSubcommand } from "./events.js";
 import { dnsSubcommand } from "./dns.js";
 import { lbSubcommand } from "./lb.js";
 import { startRole, type RoleFlags } from "./roles.js";
+import { RAFT_TIMING_DEFAULTS } from "../node/master-role.js";
 import { VERSION } from "./version.js";
 
 const program = new Command()
@@ -28,6 +29,12 @@ const program = new Command()
   .option("--master <host:port>", "agent: the master to register with, or every master comma-separated (a:5050,b:5050,c:5050)")
   .option("--masters <list>", "master: every master of the replicated group, comma-separated host:port, this one included (default: a group of one)")
   .addOption(new Option("--agent-reregister-timeout <duration>", "master: after a failover, agents not back within this are marked unreachable").argParser(parseDuration).default(600_000, "10mins"))
+  .addOption(new Option("--raft-tick <duration>", "master: the Raft clock's tick, also the leader's heartbeat interval").argParser(parseDuration).default(RAFT_TIMING_DEFAULTS.tickMs, `${RAFT_TIMING_DEFAULTS.tickMs}ms`))
+  .addOption(
+    new Option("--raft-election-timeout <duration>", "master: a follower that hears no leader for this long (randomized up to twice) starts an election; a whole number of ticks")
+      .argParser(parseDuration)
+      .default(RAFT_TIMING_DEFAULTS.electionTimeoutMs, `${RAFT_TIMING_DEFAULTS.electionTimeoutMs / 1000}secs`),
+  )
   .option("--allocator <policy>", "master: allocation policy (hierarchical-drf | strict-priority)", "hierarchical-drf")
   .addOption(new Option("--allocation-interval <duration>", "master: time between allocation rounds").argParser(parseDuration).default(1000, "1secs"))
   .addOption(new Option("--offer-timeout <duration>", "master: rescind offers not used within this (default: never)").argParser(parseDuration))

@@ -30,6 +30,9 @@ export interface RoleFlags {
   offerTimeout?: number;
   agentPingTimeout: number;
   maxAgentPingTimeouts: number;
+  /** master: Raft tick and election timeout, ms. */
+  raftTick?: number;
+  raftElectionTimeout?: number;
   agentUnreachableRateLimit?: string;
   resources?: string;
   attributes?: string;
@@ -83,6 +86,8 @@ function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: n
     offerTimeoutMs: flags.offerTimeout ?? 0,
     agentPingTimeoutMs: flags.agentPingTimeout,
     maxAgentPingTimeouts: flags.maxAgentPingTimeouts,
+    raftTickMs: flags.raftTick,
+    raftElectionTimeoutMs: flags.raftElectionTimeout,
     agentUnreachableRateLimit: flags.agentUnreachableRateLimit,
     version: VERSION,
     logger,

@@ -31,6 +31,8 @@ import { file_dcos_v1_replicated_log } from "../gen/dcos/v1/replicated_log_pb.js
 import { frameworkLogHost } from "../actors/master/raft-registrar.js";
 import { addReplicatedLogService } from "../raft/log-service.js";
 import { ReplicatedStateMachine } from "../raft/state-machine.js";
+import { raftTiming } from "../raft/timing.js";
+export { RAFT_TIMING_DEFAULTS } from "../raft/timing.js";
 
 export interface MasterRoleOptions {
   /** host:port of every master, this one included (`--masters`); none or one: a group of one. */
@@ -47,6 +49,9 @@ export interface MasterRoleOptions {
   offerTimeoutMs: number;
   agentPingTimeoutMs: number;
   maxAgentPingTimeouts: number;
+  /** Raft's tick (the leader's heartbeat interval) and election timeout; defaults RAFT_TIMING_DEFAULTS. */
+  raftTickMs?: number;
+  raftElectionTimeoutMs?: number;
   /** At most this many agents marked unreachable per duration ("1/10mins"); default no limit. */
   agentUnreachableRateLimit?: string;
   version: string;
@@ -99,6 +104,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
     }
     const group = await startMasterGroup({
       system: node.system,
+      raft: raftTiming(o.raftTickMs, o.raftElectionTimeoutMs),
       masters: o.masters ?? [],
       dir,
       logger: o.logger,

@@ -106,7 +106,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private tickTimer: Timer | undefined;
   private readonly clientId = `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
   private nextSequence = 0;
-  private counters!: { dropped: Counter; leaderChanges: Counter; applied: Counter; proposals: Counter; aborted: Counter };
+  private counters!: { dropped: Counter; leaderChanges: Counter; applied: Counter; proposals: Counter; aborted: Counter; stepDownAnswered: Counter };
 
   constructor(options: RaftNodeOptions<M>) {
     super(options.name ?? "raft");
@@ -146,7 +146,13 @@ export class RaftNode<M extends StateMachine> extends Actor {
       applied: m.counter("raft/entries_applied", "Entries applied to the state machine"),
       proposals: m.counter("raft/proposals", "Proposals accepted by this member as leader"),
       aborted: m.counter("raft/proposals_aborted", "Proposals lost in a leadership change"),
+      stepDownAnswered: m.counter("raft/proposals_failed_at_step_down", "Pending proposals answered UNAVAILABLE (with the leader hint) when this member stopped leading"),
     };
+    const stats = this.core.stats;
+    m.gauge("raft/elections_started", () => stats.electionsStarted, "Elections this member started (its election timeout passed without a leader, after a won pre-vote)");
+    m.gauge("raft/pre_votes_started", () => stats.preVotesStarted, "Pre-votes this member started (its election timeout passed without hearing a leader)");
+    m.gauge("raft/spurious_elections", () => stats.spuriousElections, "Times this member was deposed while leading with a majority behind it (an election no fault called for)");
+    m.gauge("raft/check_quorum_step_downs", () => stats.checkQuorumStepDowns, "Times this leader stepped down because a majority was not heard from in an election timeout");
     m.gauge("raft/term", () => this.core.term, "Current term");
     m.gauge("raft/is_leader", () => (this.core.role === RaftRole.Leader ? 1 : 0), "1 on the leader");
     m.gauge("raft/commit_index", () => this.core.committed, "Commit index");
@@ -200,6 +206,13 @@ export class RaftNode<M extends StateMachine> extends Actor {
   transferLeadership(to: Pid): void {
     this.requireRunning();
     this.core.transferLeader(to.toString());
+    this.kick();
+  }
+
+  /** Starts an election now, as an election timeout would (etcd's Campaign); a leader ignores it. */
+  campaign(): void {
+    this.requireRunning();
+    this.core.campaign();
     this.kick();
   }
 
@@ -370,10 +383,16 @@ export class RaftNode<M extends StateMachine> extends Actor {
     const was = this.soft;
     this.soft = ss;
     if (was.role === RaftRole.Leader && ss.role !== RaftRole.Leader) {
-      this.reads.failAll(
-        new DcosError(Code.UNAVAILABLE, `Read not confirmed: ${this.self.toString()} lost leadership`, {
-          details: ss.leader === "" ? { reason: "not_leader" } : { reason: "not_leader", leader: ss.leader },
-        }),
+      const details: Record<string, string> = ss.leader === "" ? { reason: "not_leader" } : { reason: "not_leader", leader: ss.leader };
+      this.reads.failAll(new DcosError(Code.UNAVAILABLE, `Read not confirmed: ${this.self.toString()} lost leadership`, { details }));
+      // Answered now rather than left to their deadline: the caller retries at the leader (the hint) with the same ProposalId.
+      if (this.proposals.size > 0) this.counters.stepDownAnswered.inc(this.proposals.size);
+      this.proposals.failAll(
+        new DcosError(
+          Code.UNAVAILABLE,
+          `${this.self.toString()} stepped down before the proposal was applied; its outcome is unknown (retry with the same ProposalId${ss.leader === "" ? "" : ` at the leader ${ss.leader}`})`,
+          { details },
+        ),
       );
     }
     if (was.leader === ss.leader && was.term === ss.term) return;

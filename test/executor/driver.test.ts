@@ -90,15 +90,47 @@ describe("ExecutorDriver", () => {
     assert.equal(driver.pendingUpdates(), 1, "the refused update is not kept for resending");
   });
 
-  it("tells the executor when the agent refuses it", async () => {
+  it("tells the executor when an agent that does not know it still does not within the recovery timeout", async () => {
     const agent = new FakeAgent();
     const { endpoint } = await serve(agent);
     let error = "";
-    const driver = new ExecutorDriver({ agentEndpoint: endpoint, frameworkId: "fw-1", executorId: "stranger" }, { error: (m) => (error = m) });
+    const driver = new ExecutorDriver({ agentEndpoint: endpoint, frameworkId: "fw-1", executorId: "stranger", reconnectMs: 20, recoveryTimeoutMs: 300 }, { error: (m) => (error = m) });
     cleanups.push(() => driver.stop());
     driver.start();
     await waitFor(() => error || undefined, "the error callback");
-    assert.match(error, /executor 'stranger' is not known/);
+    assert.match(error, /did not recover this executor within 300 ms: .*executor 'stranger' is not known/);
+  });
+
+  it("keeps asking an agent that does not know it yet (NOT_FOUND while it recovers), and subscribes once it does (fault-tolerance hole 1)", async () => {
+    const agent = new FakeAgent();
+    let refusals = 0;
+    const known = agent.subscribe.bind(agent);
+    agent.subscribe = async (request, link) => {
+      if (refusals++ < 3) throw new DcosError(Code.NOT_FOUND, `executor '${request.executorId?.value}' is not known to this agent`);
+      return known(request, link);
+    };
+    const { endpoint } = await serve(agent);
+    let error = "";
+    const driver = new ExecutorDriver({ agentEndpoint: endpoint, frameworkId: "fw-1", executorId: "ex-1", reconnectMs: 20 }, { error: (m) => (error = m) });
+    cleanups.push(() => driver.stop());
+    driver.start();
+    await waitFor(() => agent.links.length === 1 || error || undefined, "a subscription");
+    assert.equal(error, "", "the driver did not give up");
+    assert.equal(refusals, 4, "three refusals, then the subscription");
+  });
+
+  it("ends at once when the agent refuses a known executor (FAILED_PRECONDITION: it is shutting down)", async () => {
+    const agent = new FakeAgent();
+    agent.subscribe = async () => {
+      throw new DcosError(Code.FAILED_PRECONDITION, "Cannot subscribe executor 'ex-1': it is TERMINATING");
+    };
+    const { endpoint } = await serve(agent);
+    let error = "";
+    const driver = new ExecutorDriver({ agentEndpoint: endpoint, frameworkId: "fw-1", executorId: "ex-1", reconnectMs: 20 }, { error: (m) => (error = m) });
+    cleanups.push(() => driver.stop());
+    driver.start();
+    await waitFor(() => error || undefined, "the error callback");
+    assert.match(error, /refused this executor: .*TERMINATING/);
   });
 
   it("subscribes again after the agent restarts and resends the updates not yet acknowledged", async () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { AgentInfoSchema, FrameworkInfoSchema, MasterInfoSchema, QuotaInfoSchema } from "../../src/gen/dcos/v1/cluster_pb.js";
+import { TaskSchema, TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { RegistryMachine } from "../../src/actors/master/raft-registrar.js";
 import { encodeElected, encodeOperation } from "../../src/actors/master/registry-codec.js";
 import type { RegistryOperation } from "../../src/actors/master/registry.js";
@@ -28,6 +29,7 @@ const OPERATIONS: RegistryOperation[] = [
   { kind: "removeFramework", frameworkId: "f2" },
   { kind: "updateWeights", weights: new Map([["web", 2.5]]) },
   { kind: "updateQuota", quotas: [create(QuotaInfoSchema, { role: "web", guarantees: parseResources("cpus:1").toProto() })] },
+  { kind: "completeTask", task: create(TaskSchema, { taskId: { value: "t1" }, frameworkId: { value: "f1" }, agentId: { value: "a1" }, state: TaskState.FINISHED, name: "t1" }) },
 ];
 
 function elected(machine: RegistryMachine, term: number): void {
@@ -57,12 +59,14 @@ describe("The registry in Raft (RegistryMachine)", () => {
     assert.deepEqual([...r.removedFrameworks], ["f2"]);
     assert.equal(r.weights.get("web"), 2.5);
     assert.equal(r.quotas.get("web")?.guarantees.length, 1);
+    assert.deepEqual(r.completedTasks.map((t) => [t.taskId?.value, t.state]), [["t1", TaskState.FINISHED]]);
     const copy = new RegistryMachine();
     copy.restore(m.snapshot());
     assert.deepEqual(copy.snapshot(), m.snapshot());
     assert.equal(copy.leaderTerm, 3);
     assert.equal(copy.leader?.pid, "master@m3:5050");
     assert.equal(copy.registry.agents.get("a1")?.hostname, "a1");
+    assert.equal(copy.registry.completedTasks[0]?.taskId?.value, "t1", "the completed-task history is in the snapshot");
   });
 
   it("fences writes by term: once a newer master is elected, an older master's operations are refused", () => {

@@ -22,6 +22,7 @@ import { createAllocator } from "../../src/actors/allocator/index.js";
 import { MasterFacade } from "../../src/actors/master/master-facade.js";
 import { startMasterGroup, type MasterGroupMember } from "../../src/actors/master/master-group.js";
 import { EXECUTOR_ENV } from "../../src/actors/executor-driver/environment.js";
+import { refusalEndsExecutor } from "../../src/actors/executor-driver/driver.js";
 import { parseResources } from "../../src/resources/index.js";
 import { ManualClock } from "../../src/runtime/clock.js";
 import { asDcosError, type DcosError } from "../../src/runtime/error.js";
@@ -193,6 +194,8 @@ export class SimCluster {
   private readonly down = new Set<string>();
   /** term -> masters that led in it (sampled after every step). */
   readonly leadersByTerm = new Map<number, Set<string>>();
+  /** Executors that ended because their agent refused them (see runExecutors). */
+  readonly executorDeaths: string[] = [];
   private workDir = "";
 
   private constructor(
@@ -282,8 +285,13 @@ export class SimCluster {
     this.fs.set(address, this.fs.get(address)!.crash());
   }
 
-  /** Starts fake executors for launched containers (each reports RUNNING for its tasks). */
-  private runExecutors(): void {
+  /**
+   * Starts fake executors for launched containers (each reports RUNNING for its tasks). A
+   * refused subscription is tried again at the next step, unless the executor driver's own
+   * policy ends the executor: then its process exits (status 1), as a real one would, and
+   * the death is recorded.
+   */
+  runExecutors(): void {
     for (const a of this.agents) {
       for (const c of a.containerizer.launched) {
         if (a.subscribed.has(c.id)) continue;
@@ -291,7 +299,13 @@ export class SimCluster {
         const frameworkId = c.env?.[EXECUTOR_ENV.frameworkId] ?? "";
         const executorId = c.env?.[EXECUTOR_ENV.executorId] ?? "";
         const link = new RunningExecutor(a.agent, frameworkId, executorId);
-        void a.agent.subscribe(create(ExecutorServiceSubscribeRequestSchema, { frameworkId: { value: frameworkId }, executorId: { value: executorId } }), link).catch(() => a.subscribed.delete(c.id));
+        const request = create(ExecutorServiceSubscribeRequestSchema, { frameworkId: { value: frameworkId }, executorId: { value: executorId } });
+        void a.agent.subscribe(request, link).catch((err: unknown) => {
+          const e = asDcosError(err);
+          if (!refusalEndsExecutor(e.code) || !a.containerizer.containers().includes(c.id)) return a.subscribed.delete(c.id);
+          this.executorDeaths.push(`executor ${executorId} on ${a.address} exited after its agent refused it: ${e.message}`);
+          a.containerizer.exit(c.id, 1);
+        });
       }
     }
   }

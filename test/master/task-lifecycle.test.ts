@@ -128,6 +128,21 @@ describe("master: task lifecycle", () => {
     assert.equal(c.metric("master/valid_status_update_acknowledgements"), 1);
   });
 
+  it("an acknowledgement for a task this master does not know reaches the agent holding the update (fault-tolerance hole 3)", async () => {
+    const { c, s } = await launchOne();
+    const agent = c.agents[0]!;
+    // The update of a task launched by an earlier leader: this master forwards it without knowing the task.
+    const uuid = agent.update(s.frameworkId, "from-the-last-term", TaskState.FINISHED);
+    await c.clock.settle();
+    assert.equal(s.sink.updates().at(-1)?.taskId?.value, "from-the-last-term", "the update reached the scheduler");
+    await ack(c, s, agent.agentId, "from-the-last-term", uuid);
+    const acks = agent.messages(StatusUpdateAcknowledgementSchema).filter((a) => a.taskId?.value === "from-the-last-term");
+    assert.equal(acks.length, 1, "the agent gets the acknowledgement and stops retrying the update");
+    assert.deepEqual(acks[0]!.uuid, uuid);
+    assert.equal(acks[0]!.frameworkId?.value, s.frameworkId);
+    assert.equal(acks[0]!.agentId?.value, agent.agentId);
+  });
+
   it("framework teardown kills its tasks", async () => {
     const { c, s } = await launchOne();
     const agent = c.agents[0]!;

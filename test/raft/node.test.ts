@@ -64,23 +64,28 @@ describe(`RaftNode on the simulated network (seed ${SEED})`, () => {
     await c.stop();
   });
 
-  it("reports proposals lost in a leadership change as ABORTED once their positions are applied, and never applies them", async () => {
+  it("answers proposals pending when the leader steps down UNAVAILABLE at once (not at their deadline), and never applies them (fault-tolerance hole 6)", async () => {
     const c = await cluster();
     const old = await c.waitForLeader();
     await c.clock.advance(300);
     c.net.isolate(old.address);
     const errors: unknown[] = [];
     for (let i = 0; i < 3; i++) old.api.propose(bytes(`lost-${i}`)).then(() => errors.push("applied"), (e: unknown) => errors.push(e));
+    // CheckQuorum steps the cut-off leader down within an election timeout or two, long before the 30 s deadline.
+    await c.clock.advanceUntil(() => old.node.status().role !== RaftRole.Leader, 3_000);
+    await c.clock.advanceUntil(() => errors.length === 3, 100);
+    for (const e of errors) {
+      assert.ok(DcosError.is(e, Code.UNAVAILABLE), `expected UNAVAILABLE, got ${String(e)}`);
+      assert.equal(e.details.reason, "not_leader");
+      assert.match(e.message, /stepped down before the proposal was applied; its outcome is unknown \(retry with the same ProposalId/);
+    }
+    assert.equal(old.system.metrics.snapshot()["raft/proposals_failed_at_step_down"], 3);
     await c.clock.advanceUntil(() => c.leaders().some((l) => l !== old), 10_000);
     const fresh = c.leaders().find((l) => l !== old)!;
     assert.ok((await c.settleOn(fresh.api.propose(bytes("kept-1")))).ok);
     c.net.heal();
-    // The old leader's three entries sit at positions the new leader fills with its no-op
-    // and two proposals; each outcome is final when that position is applied.
+    // The old leader's three entries sit at positions the new leader fills with its no-op and proposals.
     assert.ok((await c.settleOn(fresh.api.propose(bytes("kept-2")))).ok);
-    await c.clock.advanceUntil(() => errors.length === 3, 5_000);
-    for (const e of errors) assert.ok(DcosError.is(e, Code.ABORTED), `expected ABORTED, got ${String(e)}`);
-    assert.match((errors[0] as Error).message, /lost in a leadership change/);
     await c.clock.advance(1000);
     for (const a of c.addresses) assert.deepEqual(items(c, a), ["kept-1", "kept-2"], a);
     await c.stop();
@@ -206,7 +211,8 @@ describe(`RaftNode group commit and storage failure (seed ${SEED})`, () => {
   });
 
   it("fails a proposal whose outcome stays unknown past the deadline with DEADLINE_EXCEEDED", async () => {
-    const c = await cluster({ proposalTimeoutMs: 2_000 });
+    // Shorter than the CheckQuorum step-down (an election timeout), which would answer first.
+    const c = await cluster({ proposalTimeoutMs: 200 });
     const old = await c.waitForLeader();
     await c.clock.advance(300);
     c.net.isolate(old.address);

@@ -80,11 +80,45 @@ class Actions {
     const roll = this.r.int(100);
     if (roll < 30) return this.launch();
     if (roll < 45) return this.endTask();
-    if (roll < 58) return this.agentCrashOrRestart();
-    if (roll < 70) return this.partition();
+    if (roll < 52) return this.agentCrashOrRestart();
+    if (roll < 58) return this.agentRestartDuringRecovery();
+    if (roll < 66) return this.partition();
+    if (roll < 70) return this.shortPartition();
     if (roll < 80) return this.heal();
-    if (roll < 90) return this.schedulerFailover();
+    if (roll < 88) return this.schedulerFailover();
+    if (roll < 94) return this.leaderReelected();
     return this.masterCrashOrRestart();
+  }
+
+  /** kill -9 and restart of an agent whose executors reconnect while it still recovers. */
+  private async agentRestartDuringRecovery(): Promise<void> {
+    const host = this.pick([...this.w.hosts.values()].filter((h) => h.node))!;
+    if (!host) return this.log("restart during recovery: no agent up");
+    await this.w.restartAgent(host.address, true);
+    this.log(`restart agent ${host.address}, executors reconnecting during its recovery`);
+  }
+
+  /** A cut of an agent from every master, healed before the masters' ping timeout notices it. */
+  private async shortPartition(): Promise<void> {
+    const host = this.pick([...this.w.hosts.keys()])!;
+    const ms = 5_000 + this.r.int(40_000);
+    this.w.c.net.partition([host], this.w.c.addresses);
+    this.log(`short partition of ${host} for ${ms} ms`);
+    await this.w.run(ms, STEP_MS);
+    this.w.c.net.heal();
+    this.log(`healed ${host}`);
+  }
+
+  /** The leader loses its quorum (both standbys crash) and wins the next term itself. */
+  private async leaderReelected(): Promise<void> {
+    const leader = this.w.leader();
+    const standbys = this.w.c.mastersUp().filter((m) => m !== leader);
+    if (!leader || this.w.c.addresses.length < 3 || this.masterDown.size > 0 || standbys.length !== 2) return this.log("re-election: needs three masters up and a leader");
+    for (const m of standbys) await this.w.c.crashMaster(m.address);
+    await this.w.until(() => !leader.group.master.leading, `${leader.address} stepping down without its quorum`, 10_000);
+    for (const m of standbys) await this.w.c.startMaster(m.address);
+    await leader.system.dispatch(leader.group.raft, (n) => n.campaign());
+    this.log(`leader ${leader.address} lost its quorum and campaigned again`);
   }
 
   private async launch(): Promise<void> {
@@ -204,6 +238,7 @@ async function settleAndCheck(w: SimWorld, launched: Map<SimFramework, string[]>
   if (last) violations.push(`status updates lost or views not converged after ${SETTLE_WITHIN_MS} ms: ${last}`);
   for (const [task, n] of w.launchesPerTask()) if (n > 1) violations.push(`task ${task} launched ${n} times`);
   violations.push(...w.c.splitBrains().map((s) => `more than one master acted in ${s}`));
+  violations.push(...w.c.executorDeaths);
   const registry = w.leader()?.group.raft.machine.registry;
   for (const f of launched.keys()) {
     if (registry && !registry.frameworks.has(f.s.frameworkId)) violations.push(`framework ${f.s.frameworkId} (subscribed, so acknowledged) is missing from the registry`);

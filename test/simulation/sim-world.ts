@@ -16,6 +16,7 @@ import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
 import { AcknowledgeRequestSchema, ReconcileRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { TaskState, TaskStatusSchema, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Agent } from "../../src/actors/agent/agent.js";
+import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
 import { newUuid } from "../../src/actors/agent/status-update.js";
 import { EXECUTOR_ENV } from "../../src/actors/executor-driver/environment.js";
 import { isTerminal } from "../../src/actors/task-states.js";
@@ -30,6 +31,8 @@ import type { RecordingSink } from "../master/harness.js";
 export interface WorldOptions {
   masters?: number;
   agents?: number;
+  /** Agent flags on top of the simulation's (e.g. a longer registration backoff). */
+  agent?: Partial<AgentOptions>;
 }
 
 /** A host running an agent (or not, while crashed); its containers outlive the agent. */
@@ -49,11 +52,12 @@ export class SimWorld {
   private constructor(
     readonly c: SimCluster,
     private readonly dir: string,
+    private readonly agentOptions: Partial<AgentOptions>,
   ) {}
 
   static async start(seed: number, options: WorldOptions = {}): Promise<SimWorld> {
     const c = await SimCluster.start(seed, { masters: options.masters ?? 1, agents: 0 });
-    const w = new SimWorld(c, await simDir("dcos-sim-"));
+    const w = new SimWorld(c, await simDir("dcos-sim-"), options.agent ?? {});
     for (let i = 1; i <= (options.agents ?? 2); i++) {
       const address = `a${i}:5051`;
       w.hosts.set(address, { address, dir: join(w.dir, `a${i}`), containerizer: new FakeContainerizer(), node: undefined, restarts: 0 });
@@ -72,8 +76,13 @@ export class SimWorld {
     return h;
   }
 
-  /** Starts the host's agent on its work dir (a restart recovers from the checkpoints there). */
-  async startAgent(address: string): Promise<SimAgent> {
+  /**
+   * Starts the host's agent on its work dir (a restart recovers from the checkpoints there).
+   * `earlyExecutors`: the live containers' executors reconnect at once, while the agent is
+   * still recovering (as on a busy machine, where recovery takes seconds); otherwise they
+   * reconnect at the next step, after recovery.
+   */
+  async startAgent(address: string, earlyExecutors = false): Promise<SimAgent> {
     const h = this.host(address);
     if (h.node) throw new Error(`Agent ${address} is already running`);
     const types = new TypeRegistry().addFile(file_dcos_v1_internal).addFile(file_dcos_v1_raft);
@@ -91,6 +100,7 @@ export class SimWorld {
         hostname: address.split(":")[0]!,
         random: this.c.random.fork(),
         bootId: async () => "sim-boot",
+        ...this.agentOptions,
       }),
     );
     // Containers that already ended have no executor to reconnect; the live ones do (SimCluster subscribes them).
@@ -98,6 +108,7 @@ export class SimWorld {
     const node: SimAgent = { address, system, agent, containerizer: h.containerizer, subscribed: new Set(ended) };
     h.node = node;
     this.c.agents.push(node);
+    if (earlyExecutors) this.c.runExecutors();
     return node;
   }
 
@@ -112,10 +123,10 @@ export class SimWorld {
     await node.system.stop();
   }
 
-  async restartAgent(address: string): Promise<SimAgent> {
+  async restartAgent(address: string, earlyExecutors = false): Promise<SimAgent> {
     await this.crashAgent(address);
     this.host(address).restarts++;
-    return this.startAgent(address);
+    return this.startAgent(address, earlyExecutors);
   }
 
   /** Where task `taskId` runs: its host and container id (a command task's executor id is its task id). */

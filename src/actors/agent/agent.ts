@@ -119,6 +119,8 @@ export class Agent extends Actor implements ExecutorApi {
   /** The total the flags (or the host) give, before checkpointed resources are applied. */
   private flagTotal: Resource[] = [];
   private recoveryMs = 0;
+  /** Executor calls that came while the agent recovers: they run once recovery has decided. */
+  private heldExecutorCalls: { run: () => void; fail: (err: Error) => void }[] = [];
 
   constructor(options: AgentOptions) {
     super(options.name ?? AGENT_DEFAULTS.name);
@@ -128,7 +130,7 @@ export class Agent extends Actor implements ExecutorApi {
     this.install(AgentReregisteredSchema, (m, from) =>
       this.registered(m.agentId?.value ?? "", m.pingIntervalSeconds, from, m.unknownFrameworks.map((f) => f.value)),
     );
-    this.install(AgentPingSchema, (m, from) => this.ping(m.connected, from));
+    this.install(AgentPingSchema, (m, from) => this.ping(m.connected, Number(m.term), from));
     this.install(LeadingMasterSchema, (m, from) => this.leadingMaster(m.pid, Number(m.term), from));
     this.install(RunTaskSchema, (m, from) => this.runTask(m.frameworkInfo, m.task, m.role, from));
     this.install(RunTaskGroupSchema, (m, from) => this.runTaskGroup(m.frameworkInfo, m.executorInfo, m.taskGroup?.tasks ?? [], m.role, from));
@@ -256,9 +258,13 @@ export class Agent extends Actor implements ExecutorApi {
     this.log.info({ frameworks: this.frameworks.size, live: plan.live.length, gone: plan.gone.length, agentId: this.agentId }, "Agent recovered; registering with the master");
     this.transition(AgentState.DISCONNECTED);
     this.masterLink.start();
+    const held = this.heldExecutorCalls.splice(0);
+    if (held.length > 0) this.log.info({ calls: held.length }, `Answering ${held.length} executor call(s) held during recovery`);
+    for (const call of held) call.run();
   }
 
   override finalize(): void {
+    for (const call of this.heldExecutorCalls.splice(0)) call.fail(new DcosError(Code.UNAVAILABLE, "The agent stopped before it recovered; retry"));
     this.disk.detach();
     if (this.statusUpdates?.running) this.system.terminate(this.statusUpdates);
   }
@@ -302,6 +308,7 @@ export class Agent extends Actor implements ExecutorApi {
 
   private fail(err: unknown): void {
     this.log.error({ err }, `Agent cannot start: ${(err as Error).message}`);
+    for (const call of this.heldExecutorCalls.splice(0)) call.fail(new DcosError(Code.UNAVAILABLE, `The agent could not recover: ${(err as Error).message}`));
     if (this.agentState !== AgentState.TERMINATING) this.transition(AgentState.TERMINATING);
     this.terminate();
   }
@@ -337,13 +344,17 @@ export class Agent extends Actor implements ExecutorApi {
   }
 
   private registered(agentId: string, pingIntervalSeconds: number, from: Pid, unknownFrameworks: string[]): void {
-    if (!this.fromMaster(from, "(re)registration")) return;
     if (this.agentState !== AgentState.DISCONNECTED) {
       this.drop(`(re)registration as ${agentId}`, `the agent is ${this.agentState}`);
       return;
     }
     if (!agentId) {
       this.drop("(re)registration", "it carries no agent id");
+      return;
+    }
+    // Only a leading master registers an agent: one asked by the rotation may answer after the agent moved on.
+    if (!this.masters.registeredWith(from)) {
+      this.drop(`(re)registration from ${from.toString()}`, "it is not one of the masters");
       return;
     }
     if (this.agentId && this.agentId !== agentId) {
@@ -366,10 +377,31 @@ export class Agent extends Actor implements ExecutorApi {
     }
   }
 
-  private ping(connected: boolean, from: Pid): void {
-    if (!this.fromMaster(from, "ping")) return;
+  /**
+   * A ping says its master leads `term`: the agent follows it unless it follows a newer
+   * term. A new master (or its own master leading a newer term) means reregistering; a
+   * ping while disconnected means the leader is reachable again: reregister now rather
+   * than at the next backoff, with whatever master the retries were asking.
+   */
+  private ping(connected: boolean, term: number, from: Pid): void {
+    const previous = this.masters.current;
+    const outcome = this.masters.pinged(from, term);
+    if ("ignore" in outcome) {
+      this.drop(`ping from ${from.toString()}`, outcome.ignore);
+      return;
+    }
     this.send(from, create(AgentPongSchema));
+    if (this.agentState === AgentState.DISCONNECTED) {
+      this.log.info({ master: from.toString(), term }, `Master ${from.toString()} (term ${term}) pings this disconnected agent; reregistering with it now`);
+      this.masterLink.start();
+      return;
+    }
     if (this.agentState !== AgentState.RUNNING) return;
+    if (outcome.changed) {
+      this.log.warn({ master: from.toString(), previous: previous.toString(), term }, `Master ${from.toString()} leads term ${term} (this agent followed ${previous.toString()}); reregistering with it`);
+      this.masterLost();
+      return;
+    }
     if (!connected) {
       this.log.warn("The master does not consider this agent registered; reregistering");
       this.masterLost();
@@ -378,7 +410,7 @@ export class Agent extends Actor implements ExecutorApi {
     this.masterLink.pinged();
   }
 
-  /** A master says who leads: follow a leader of a term not older than the last one followed. */
+  /** A master says who leads: follow a leader of a term not older than the last one followed (a newer term of the same master is a change). */
   private leadingMaster(leader: string, term: number, from: Pid): void {
     const outcome = this.masters.announced(from, leader, term);
     if ("ignore" in outcome) {
@@ -881,15 +913,39 @@ export class Agent extends Actor implements ExecutorApi {
   // ---- the executor API (called by the ExecutorService, runs inside the actor) --------
 
   subscribe(request: ExecutorServiceSubscribeRequest, link: ExecutorLink): Promise<void> {
-    return this.system.dispatch(this, (a) => a.executorSubscribed(request, link));
+    return this.afterRecovery("a subscription", (a) => a.executorSubscribed(request, link));
   }
 
   update(request: ExecutorServiceUpdateRequest): Promise<void> {
-    return this.system.dispatch(this, (a) => a.executorUpdate(request));
+    return this.afterRecovery("a status update", (a) => a.executorUpdate(request));
   }
 
   message(request: ExecutorServiceMessageRequest): Promise<void> {
-    return this.system.dispatch(this, (a) => a.executorMessage(request));
+    return this.afterRecovery("a framework message", (a) => a.executorMessage(request));
+  }
+
+  /**
+   * Runs an executor call inside the actor; while the agent recovers it is held until
+   * recovery has decided which executors live (an executor reconnecting early is answered
+   * then, not refused as unknown).
+   */
+  private afterRecovery<T>(what: string, fn: (a: Agent) => T | Promise<T>): Promise<T> {
+    return this.system.dispatch(this, (a) => {
+      if (a.agentState !== AgentState.RECOVERING) return fn(a);
+      a.log.info(`Holding ${what} from an executor until the agent has recovered`);
+      return new Promise<T>((resolve, reject) => {
+        a.heldExecutorCalls.push({
+          run: () => {
+            try {
+              Promise.resolve(fn(a)).then(resolve, reject);
+            } catch (err) {
+              reject(err as Error);
+            }
+          },
+          fail: reject,
+        });
+      });
+    });
   }
 
   disconnected(link: ExecutorLink): void {

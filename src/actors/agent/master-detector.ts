@@ -1,13 +1,19 @@
 /**
  * Which master an agent talks to, out of the masters it was given (`--master=a,b,c`).
- * Registration attempts that go unanswered move on to the next master of the list; a
- * master's LeadingMaster announcement (a newly elected master, or a standby naming the
- * leader) moves the agent to the leader at once. Announcements are fenced by term: an
- * agent never goes back to the master of an older term than the last it followed.
+ * Registration attempts that go unanswered move on to the next master of the list, only
+ * to ask it: a standby answers with a LeadingMaster naming the leader, the leader
+ * registers the agent. Who leads is learned from the masters, never from this rotation:
+ * a LeadingMaster announcement (a newly elected master, also one elected again, or a
+ * standby naming the leader), a registration, or a ping from a master (pings carry the
+ * master's term) moves the agent to that master at once. Everything is fenced by term:
+ * an agent never goes back to the master of an older term than the last it followed.
  */
 import { Pid } from "../../runtime/pid.js";
 
-/** Follow `leader` (`changed`: it is not the master the agent had), or ignore the announcement and why. */
+/**
+ * Follow `leader` (`changed`: it is not the master of the term the agent had: another
+ * master, or the same one elected in a newer term), or ignore the message and why.
+ */
 export type Announcement = { follow: Pid; changed: boolean } | { ignore: string };
 
 export class MasterDetector {
@@ -38,7 +44,7 @@ export class MasterDetector {
   }
 
   /** Whether `from` may tell this agent who leads: one of its masters (any actor on their nodes). */
-  private knows(from: Pid): boolean {
+  knows(from: Pid): boolean {
     return this.masters.some((m) => m.address === from.address) || from.address === this.current_.address;
   }
 
@@ -48,10 +54,36 @@ export class MasterDetector {
     const pid = Pid.tryParse(leader);
     if (!pid) return { ignore: leader === "" ? "it names no leader" : `'${leader}' is not a pid` };
     if (term < this.term_) return { ignore: `term ${term} is older than term ${this.term_}, which this agent follows` };
+    // A leader elected again: the new term's master knows nothing of this agent's connection.
+    const newer = this.term_ > 0 && term > this.term_;
     this.term_ = term;
-    if (pid.equals(this.current_)) return { follow: pid, changed: false };
+    return this.follow(pid, newer);
+  }
+
+  /**
+   * A ping from `from`, which leads `term` (0: a master that leads alone and says no term):
+   * the pinging master leads, so the agent follows it unless it follows a newer term.
+   */
+  pinged(from: Pid, term: number): Announcement {
+    if (!this.knows(from)) return { ignore: `${from.toString()} is not one of the masters` };
+    if (term < this.term_) return { ignore: `its term ${term} is older than term ${this.term_}, which this agent follows` };
+    // An unknown term (0: registered without an announcement) is learned; a newer known one is a new leadership.
+    const newer = this.term_ > 0 && term > this.term_;
+    if (term > 0) this.term_ = term;
+    return this.follow(from, newer);
+  }
+
+  /** `from` (one of the masters) registered the agent: only a leading master does. */
+  registeredWith(from: Pid): boolean {
+    if (!this.knows(from)) return false;
+    this.follow(from, false);
+    return true;
+  }
+
+  private follow(pid: Pid, newer: boolean): Announcement {
+    if (pid.equals(this.current_)) return { follow: pid, changed: newer };
     this.current_ = pid;
-    const i = this.masters.findIndex((m) => m.equals(pid));
+    const i = this.masters.findIndex((m) => m.address === pid.address);
     if (i >= 0) this.index = i;
     return { follow: pid, changed: true };
   }

@@ -4,7 +4,10 @@
  * as calls that return promises. Updates are kept until the agent says the scheduler
  * acknowledged them (ACKNOWLEDGED); if the stream breaks (the agent restarts), the driver
  * subscribes again with backoff and resends them, together with the tasks it was given
- * but has not reported on. The agent drops duplicates by uuid.
+ * but has not reported on. The agent drops duplicates by uuid. A restarted agent that does
+ * not know the executor yet (NOT_FOUND: it has not recovered it, or not yet) is asked again
+ * until the recovery timeout, as Mesos executors do: only a refusal of a known executor
+ * (FAILED_PRECONDITION: it is shutting down) or the timeout ends the driver.
  */
 import * as grpc from "@grpc/grpc-js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
@@ -49,6 +52,15 @@ export interface ExecutorCallbacks {
   shutdown?(gracePeriodSeconds: number): void;
   /** The agent refused the executor, or it could not be reached in time; the driver stopped. */
   error?(message: string): void;
+}
+
+/**
+ * Whether the agent's refusal of a subscription ends the executor. Only FAILED_PRECONDITION
+ * does (the agent knows the executor and is shutting it down); NOT_FOUND is asked again until
+ * the recovery timeout (a restarted agent may not know it yet), like every transient error.
+ */
+export function refusalEndsExecutor(code: Code): boolean {
+  return code === Code.FAILED_PRECONDITION;
 }
 
 const TRANSIENT = new Set<number>([Code.UNAVAILABLE, Code.CANCELLED, Code.DEADLINE_EXCEEDED, Code.UNKNOWN, Code.INTERNAL]);
@@ -195,7 +207,7 @@ export class ExecutorDriver {
       if (this.stream === stream) this.stream = undefined;
       if (this.stopped) return;
       const e = err === undefined ? undefined : fromServiceError(err);
-      if (e && (e.code === Code.NOT_FOUND || e.code === Code.FAILED_PRECONDITION)) {
+      if (e && refusalEndsExecutor(e.code)) {
         this.fatal(`The agent refused this executor: ${e.message}`);
         return;
       }
@@ -203,7 +215,7 @@ export class ExecutorDriver {
       this.connected = false;
       const timeout = this.options.recoveryTimeoutMs ?? 15 * 60_000;
       if (Date.now() - this.disconnectedSince > timeout) {
-        this.fatal(`The agent was unreachable for more than ${timeout} ms (${why})`);
+        this.fatal(e?.code === Code.NOT_FOUND ? `The agent did not recover this executor within ${timeout} ms: ${e.message}` : `The agent was unreachable for more than ${timeout} ms (${why})`);
         return;
       }
       const wait = this.backoffMs;

@@ -29,7 +29,7 @@ export function startPinging(core: MasterCore, agent: AgentRecord): void {
 
 function ping(core: MasterCore, agent: AgentRecord): void {
   agent.awaitingPong = true;
-  core.sendToAgent(agent, create(AgentPingSchema, { connected: true }));
+  core.sendToAgent(agent, create(AgentPingSchema, { connected: true, term: BigInt(core.host.term ?? 0) }));
   agent.pingTimer = core.host.delay(core.options.agentPingTimeoutMs, () => {
     agent.pingTimer = undefined;
     if (agent.state !== AgentState.ACTIVE) return;
@@ -55,7 +55,7 @@ export function pong(core: MasterCore, from: Pid): void {
   if (!agent || agent.state !== AgentState.ACTIVE) {
     core.drop("invalid_pongs", `Ignoring a pong from ${from.toString()} because that agent is not registered and active`);
     // Tell it so: an agent that hears connected=false reregisters.
-    core.host.send(from, create(AgentPingSchema, { connected: false }));
+    core.host.send(from, create(AgentPingSchema, { connected: false, term: BigInt(core.host.term ?? 0) }));
     return;
   }
   agent.awaitingPong = false;

@@ -24,7 +24,7 @@ import type { FrameworkRecord } from "./framework.js";
 import type { DropKind, MasterMetrics } from "./metrics.js";
 import { OfferBook } from "./offer-book.js";
 import type { ResolvedMasterOptions } from "./options.js";
-import type { Registrar, RegistryOperation } from "./registry.js";
+import { COMPLETED_TASKS_KEPT, type Registrar, type RegistryOperation } from "./registry.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 import { BoundedHistory } from "./history.js";
 import { MasterCounts } from "./counts.js";
@@ -34,6 +34,8 @@ import { PendingReconciliation } from "./pending-reconciliation.js";
 /** What the master actor lends its parts: identity, clock, sending, timers, deferral. */
 export interface MasterHost {
   readonly self: Pid;
+  /** The Raft term the master acts in (absent or 0: a master that leads alone). */
+  readonly term?: number;
   readonly log: Logger;
   readonly clock: Clock;
   send(to: Pid, message: Message): void;
@@ -59,7 +61,7 @@ export class MasterCore {
   /** Bumped on every change operators can see (the /state cache key). */
   stateVersion = 0;
   /** Terminal tasks the master forgot, and removed frameworks, newest last (for /state). */
-  readonly completedTasks = new BoundedHistory<Task>(1000);
+  readonly completedTasks = new BoundedHistory<Task>(COMPLETED_TASKS_KEPT);
   readonly completedFrameworks = new BoundedHistory<FrameworkInfo>(100);
   private counters = { framework: 0, agent: 0, offer: 0 };
 
@@ -253,8 +255,14 @@ export class MasterCore {
     const taskId = task.taskId?.value ?? "";
     this.frameworks.get(frameworkId)?.tasks.delete(taskId);
     this.agents.get(task.agentId?.value ?? "")?.tasks.delete(taskKey(frameworkId, taskId));
-    if (isTerminal(task.state)) this.completedTasks.add(task);
+    if (isTerminal(task.state)) this.complete(task);
     this.changed();
+  }
+
+  /** Into the completed-task history, here and in the registry (so it survives a failover; a failed write only loses history). */
+  private complete(task: Task): void {
+    this.completedTasks.add(task);
+    this.persist({ kind: "completeTask", task }, () => undefined, () => undefined);
   }
 
   // ---- offers ---------------------------------------------------------------------

@@ -45,6 +45,8 @@ function commandOf(op: RegistryOperation): CommandCase {
       };
     case "updateQuota":
       return { case: "updateQuota", value: { $typeName: "dcos.v1.RegistryQuotas", quotas: [...op.quotas] } };
+    case "completeTask":
+      return { case: "completeTask", value: op.task };
   }
 }
 
@@ -103,6 +105,8 @@ export function decodeCommand(bytes: Uint8Array): DecodedCommand {
       return { term, op: { kind: "updateWeights", weights: new Map(c.value.weights.map((w) => [w.role, w.weight])) } };
     case "updateQuota":
       return { term, op: { kind: "updateQuota", quotas: c.value.quotas } };
+    case "completeTask":
+      return { term, op: { kind: "completeTask", task: c.value } };
     case "frameworkLog":
       return { term, frameworkLog: c.value };
     case undefined:
@@ -122,6 +126,7 @@ export function encodeRegistry(state: RegistryState, leaderTerm: number, leader:
     removedFrameworks: [...state.removedFrameworks],
     weights: [...state.weights].map(([role, weight]) => ({ role, weight })),
     quotas: [...state.quotas.values()],
+    completedTasks: state.completedTasks,
   });
   return toBinary(RegistrySnapshotSchema, snapshot);
 }
@@ -147,5 +152,6 @@ export function decodeRegistry(bytes: Uint8Array): DecodedRegistry {
   for (const id of s.removedFrameworks) state.removedFrameworks.add(id);
   for (const w of s.weights) state.weights.set(w.role, w.weight);
   for (const q of s.quotas) state.quotas.set(q.role, q);
+  state.completedTasks.push(...s.completedTasks);
   return { state, leaderTerm: Number(s.leaderTerm), leader: s.leader };
 }

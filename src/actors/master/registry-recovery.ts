@@ -27,6 +27,8 @@ export function recoverRegistry(core: MasterCore, term: number, agentReregisterT
       if (f.state === FrameworkState.DISCONNECTED) startFailover(core, f);
     });
   }
+  // The completed-task history of the earlier terms (the registry keeps as many as the master shows).
+  for (const t of registry.completedTasks) core.completedTasks.add(t);
   const expected = [...registry.agents.keys()];
   announce(core, term);
   core.log.info(

@@ -10,6 +10,7 @@
  */
 import { clone } from "@bufbuild/protobuf";
 import { AgentInfoSchema, FrameworkInfoSchema, QuotaInfoSchema, type AgentInfo, type FrameworkInfo, type QuotaInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 
 export type RegistryOperation =
@@ -23,7 +24,12 @@ export type RegistryOperation =
   | { kind: "removeFramework"; frameworkId: string }
   | { kind: "updateWeights"; weights: ReadonlyMap<string, number> }
   /** Sets each role's quota; a QuotaInfo with neither guarantees nor limits removes it. */
-  | { kind: "updateQuota"; quotas: readonly QuotaInfo[] };
+  | { kind: "updateQuota"; quotas: readonly QuotaInfo[] }
+  /** A task ended (terminal update acknowledged): into the bounded completed-task history. */
+  | { kind: "completeTask"; task: Task };
+
+/** How many completed tasks the registry keeps (the master's /state history holds as many). */
+export const COMPLETED_TASKS_KEPT = 1000;
 
 export interface RegistryState {
   /** Admitted, reachable agents. */
@@ -37,10 +43,12 @@ export interface RegistryState {
   readonly removedFrameworks: Set<string>;
   readonly weights: Map<string, number>;
   readonly quotas: Map<string, QuotaInfo>;
+  /** The newest completed tasks, oldest first (at most COMPLETED_TASKS_KEPT). */
+  readonly completedTasks: Task[];
 }
 
 export function emptyRegistry(): RegistryState {
-  return { agents: new Map(), unreachable: new Map(), gone: new Set(), frameworks: new Map(), removedFrameworks: new Set(), weights: new Map(), quotas: new Map() };
+  return { agents: new Map(), unreachable: new Map(), gone: new Set(), frameworks: new Map(), removedFrameworks: new Set(), weights: new Map(), quotas: new Map(), completedTasks: [] };
 }
 
 /** Applies one operation; throws FAILED_PRECONDITION when it does not fit the state. */
@@ -98,6 +106,10 @@ export function applyOperation(state: RegistryState, op: RegistryOperation): voi
         if (q.guarantees.length === 0 && q.limits.length === 0) state.quotas.delete(q.role);
         else state.quotas.set(q.role, clone(QuotaInfoSchema, q));
       }
+      return;
+    case "completeTask":
+      state.completedTasks.push(op.task);
+      if (state.completedTasks.length > COMPLETED_TASKS_KEPT) state.completedTasks.splice(0, state.completedTasks.length - COMPLETED_TASKS_KEPT);
       return;
   }
 }

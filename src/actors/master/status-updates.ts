@@ -81,7 +81,10 @@ function checkAcknowledgement(a: AcknowledgementFields, what = ""): { agentId: s
 
 /**
  * ACKNOWLEDGE: forwarded to the agent when it matches the task's pending update; otherwise
- * NOT_FOUND saying why (nothing forwarded, counted as invalid).
+ * NOT_FOUND saying why (nothing forwarded, counted as invalid). An acknowledgement for a task
+ * this master does not know at all goes to the agent it names (when active): a master
+ * elected after the update was sent may not know the task, and the agent that holds the
+ * update retries it until acknowledged; the agent checks the uuid itself.
  */
 export function acknowledge(core: MasterCore, framework: FrameworkRecord, request: AcknowledgeRequest): void {
   const unmatched = applyAcknowledgement(core, framework, checkAcknowledgement(request));
@@ -114,14 +117,21 @@ function applyAcknowledgement(core: MasterCore, framework: FrameworkRecord, a: {
     return reason;
   };
   const ignore = (why: string): undefined => void core.drop("invalid_status_update_acknowledgements", `Ignoring an acknowledgement for task ${taskId} of framework ${framework.id}: ${why}`);
-  if (!task) return unmatched("the task is unknown (already acknowledged as terminal?)");
+  const agent = core.agents.get(agentId);
+  const reachable = agent !== undefined && agent.state === AgentState.ACTIVE;
+  if (!task && reachable) {
+    core.sendToAgent(agent, create(StatusUpdateAcknowledgementSchema, { agentId: ids.agent(agentId), frameworkId: ids.framework(framework.id), taskId: ids.task(taskId), uuid }));
+    core.metrics.validAcknowledgements.inc();
+    core.log.info({ framework: framework.id, task: taskId, agent: agentId }, `Forwarded an acknowledgement for task ${taskId}, which this master does not know, to agent ${agentId}`);
+    return undefined;
+  }
+  if (!task) return unmatched(`the task is unknown (already acknowledged as terminal?) and agent ${agentId} is not reachable`);
   if (task.agentId?.value !== agentId) return unmatched(`the task runs on agent ${task.agentId?.value}, not ${agentId}`);
   if (!sameBytes(task.statusUpdateUuid, uuid)) {
     return unmatched(task.statusUpdateUuid.length === 0 ? "its updates are all acknowledged (a duplicate?)" : "the uuid is not that of the update awaiting acknowledgement (an older one?)");
   }
-  const agent = core.agents.get(agentId);
   // The update is real and the agent resends it until acknowledged: nothing for the framework to fix.
-  if (!agent || agent.state !== AgentState.ACTIVE) return ignore(`agent ${agentId} is not reachable`);
+  if (!reachable) return ignore(`agent ${agentId} is not reachable`);
   // The task's own id messages (never mutated) go along; create() keeps messages as they are.
   core.sendToAgent(agent, create(StatusUpdateAcknowledgementSchema, { agentId: task.agentId, frameworkId: task.frameworkId ?? ids.framework(framework.id), taskId: task.taskId, uuid }));
   core.metrics.validAcknowledgements.inc();

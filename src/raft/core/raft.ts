@@ -38,6 +38,7 @@ export class Raft extends RaftTransfer {
         (body.case === "voteRequest" && body.value.preVote) || (body.case === "voteResponse" && body.value.preVote && body.value.granted);
       if (!preVoteTraffic) {
         const fromLeader = body.case === "appendEntriesRequest" || body.case === "installSnapshotRequest";
+        if (this.roleValue === RaftRole.Leader) this.stats.spuriousElections++;
         this.becomeFollower(term, fromLeader ? m.from : "", `saw term ${term} from ${m.from}`);
       }
     } else if (term < this.termValue) {

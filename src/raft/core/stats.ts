@@ -13,6 +13,12 @@ export class RaftStats {
   proposals = 0;
   leaderTransfers = 0;
   checkQuorumStepDowns = 0;
+  /**
+   * Times this member, leading and still heard by a majority, was deposed by a newer term:
+   * an election no fault of the leader called for (followers that missed heartbeats, e.g.
+   * on a starved machine). A leader cut off from the majority steps down by CheckQuorum instead.
+   */
+  spuriousElections = 0;
   /** Messages refused because they were from or to another generation of a member id. */
   generationMismatches = 0;
   generationsPinned = 0;
