@@ -1,0 +1,424 @@
+import type { Clock, Timer } from "../../runtime/clock.js";
+import { silentLogger, type Logger } from "../../runtime/log.js";
+import type { JobSpec } from "./job-spec.js";
+import { activeAttempt, JobsLedger, type Run } from "./ledger.js";
+import { consume, misfit, type JobOffer } from "./offer-fit.js";
+import { launchable, plan, type PlanOptions } from "./planner.js";
+import { runKey, taskIdFor, type AttemptEnd, type LedgerRecord } from "./records.js";
+
+/** The jobs ledger in the masters' replicated log, one log position per record. */
+export interface LedgerLog {
+  /** The state to start from (a snapshot and the records after it) and the position it reaches. */
+  load(): Promise<{ ledger: JobsLedger; position: number }>;
+  /** Appends, resolving with each record's position once committed. A rejection may still have committed. */
+  append(records: readonly LedgerRecord[]): Promise<number[]>;
+  /** Committed records from `position` on, in log order, and the position after them. */
+  readFrom(position: number): Promise<{ records: LedgerRecord[]; end: number }>;
+}
+
+export type TaskStateName =
+  | "staging" | "starting" | "running" | "killing" | "finished" | "failed" | "killed" | "error" | "lost" | "dropped"
+  | "gone" | "gone_by_operator" | "unreachable" | "unknown";
+
+export interface JobTaskStatus {
+  taskId: string;
+  agentId: string;
+  state: TaskStateName;
+  message: string;
+  exitCode?: number;
+  /** Acknowledges the update; called only once what it says is in the ledger. */
+  ack?: () => void;
+}
+
+export interface LaunchTask {
+  taskId: string;
+  agentId: string;
+  spec: JobSpec;
+  run: Run;
+}
+
+/** The cluster as the jobs engine drives it (the scheduler driver, or a simulation). */
+export interface JobsCluster {
+  launch(offer: JobOffer, tasks: LaunchTask[]): void;
+  decline(offerIds: string[]): void;
+  kill(taskId: string, agentId: string): void;
+  reconcile(tasks: { taskId: string; agentId: string }[]): void;
+  /** Revive (true) or suppress (false) offers. */
+  wantOffers(want: boolean): void;
+}
+
+export interface JobsEngineOptions {
+  log: LedgerLog;
+  cluster: JobsCluster;
+  clock: Clock;
+  logger?: Logger;
+  plan?: PlanOptions;
+  /** Pause after a failed append before trying again (default 1 s). */
+  retryMs?: number;
+  /** A launched task not heard of for this long is reconciled (default 30 s). */
+  reconcileAfterMs?: number;
+  /** Kill requests are repeated this often until the task ends (default 30 s). */
+  killRetryMs?: number;
+}
+
+const TERMINAL: Record<string, AttemptEnd | undefined> = {
+  finished: "finished",
+  failed: "failed",
+  killed: "killed",
+  error: "error",
+  lost: "lost",
+  unknown: "lost",
+  dropped: "dropped",
+  gone: "gone",
+  gone_by_operator: "gone",
+};
+
+interface Command {
+  records: LedgerRecord[];
+  done: (why: string | undefined) => void;
+  fail: (err: Error) => void;
+  /** Tasks to kill once the records are in the ledger (a deleted job's). */
+  kills?: { taskId: string; agentId: string }[];
+}
+
+/**
+ * The jobs leader's loop: turns due instants, status updates, offers and API commands
+ * into ledger records, appends them to the replicated log, reads the log back in order,
+ * and only then acts (launch, kill, acknowledge). One pass at a time. Several engines
+ * may believe they lead for a moment; the ledger decides which of their records count,
+ * and an engine launches only tasks whose launch record it wrote and the ledger kept.
+ */
+export class JobsEngine {
+  ledger = new JobsLedger();
+  private position = 0;
+  private active = false;
+  private pumping = false;
+  private dirty = false;
+  private timer: Timer | undefined;
+  private wakeAt: number | undefined;
+  private commands: Command[] = [];
+  private statuses: JobTaskStatus[] = [];
+  private offers: JobOffer[] = [];
+  private wantingOffers: boolean | undefined;
+  private readonly waiting = new Map<string, string>();
+  private readonly killsSent = new Map<string, number>();
+  private readonly heard = new Map<string, number>();
+  private readonly log: Logger;
+  /** Appends that failed (the pass is retried). */
+  appendFailures = 0;
+  passes = 0;
+
+  constructor(private readonly options: JobsEngineOptions) {
+    this.log = (options.logger ?? silentLogger()).child({ component: "jobs-engine" });
+  }
+
+  get leading(): boolean {
+    return this.active;
+  }
+
+  /** Becomes the acting leader: loads the ledger, reconciles the attempts it names, and starts planning. */
+  async start(): Promise<void> {
+    const { ledger, position } = await this.options.log.load();
+    this.ledger = ledger;
+    this.position = position;
+    this.active = true;
+    this.wantingOffers = undefined;
+    this.log.info({ jobs: ledger.jobs.size, position, attempts: ledger.tasks.size }, "Jobs leader resumed from the ledger");
+    this.reconcileAll();
+    await this.pump();
+  }
+
+  /** Stops acting at once (leadership lost); what is in flight is not acted on. */
+  stop(): void {
+    this.active = false;
+    this.timer?.cancel();
+    this.timer = undefined;
+    for (const c of this.commands) c.fail(new Error("This jobs scheduler stopped leading"));
+    this.commands = [];
+    this.statuses = [];
+    if (this.offers.length) this.options.cluster.decline(this.offers.map((o) => o.id));
+    this.offers = [];
+  }
+
+  /** The driver (re)subscribed: ask about every attempt that is out. */
+  subscribed(): void {
+    if (!this.active) return;
+    this.wantingOffers = undefined;
+    this.reconcileAll();
+    void this.pump();
+  }
+
+  addOffers(offers: JobOffer[]): void {
+    if (!this.active) {
+      this.options.cluster.decline(offers.map((o) => o.id));
+      return;
+    }
+    this.offers.push(...offers);
+    void this.pump();
+  }
+
+  rescind(offerId: string): void {
+    this.offers = this.offers.filter((o) => o.id !== offerId);
+  }
+
+  status(s: JobTaskStatus): void {
+    if (!this.active) return;
+    this.heard.set(s.taskId, this.options.clock.now());
+    this.statuses.push(s);
+    void this.pump();
+  }
+
+  /** Writes records (an API change); resolves with why the ledger ignored the first one, or undefined once applied. */
+  write(records: LedgerRecord[], kills?: { taskId: string; agentId: string }[]): Promise<string | undefined> {
+    if (!this.active) return Promise.reject(new Error("This jobs scheduler is not the leader"));
+    return new Promise((done, fail) => {
+      this.commands.push({ records, done, fail, ...(kills ? { kills } : {}) });
+      void this.pump();
+    });
+  }
+
+  /** Plans again now (tests and the API's "run now" use it). */
+  poke(): void {
+    void this.pump();
+  }
+
+  private reconcileAll(): void {
+    const tasks = [...this.ledger.tasks.values()].map(({ attempt }) => ({ taskId: attempt.taskId, agentId: attempt.agentId }));
+    const now = this.options.clock.now();
+    for (const t of tasks) this.heard.set(t.taskId, now);
+    if (tasks.length) this.options.cluster.reconcile(tasks);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) {
+      this.dirty = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.dirty = false;
+        if (!this.active) return;
+        try {
+          await this.pass();
+        } catch (err) {
+          this.appendFailures++;
+          this.log.warn({ err: (err as Error).message }, "Jobs ledger pass failed; trying again");
+          this.wakeAt = this.options.clock.now() + (this.options.retryMs ?? 1_000);
+        }
+      } while (this.dirty && this.active);
+    } finally {
+      this.pumping = false;
+      this.arm();
+    }
+  }
+
+  private async pass(): Promise<void> {
+    this.passes++;
+    // Read what others (a previous leader) committed before judging statuses and planning.
+    await this.catchUp(new Set());
+    if (!this.active) return;
+    const now = this.options.clock.now();
+    const records: LedgerRecord[] = [];
+    const commands = this.commands.splice(0);
+    const firstOf = new Map<Command, number>();
+    for (const c of commands) {
+      firstOf.set(c, records.length);
+      records.push(...c.records);
+    }
+    const acks: (() => void)[] = [];
+    this.statusRecords(now, records, acks);
+    const planned = plan(this.ledger, now, { ...this.options.plan, waitingReason: (r) => this.waiting.get(runKey(r.job, r.instant)) });
+    records.push(...planned.records);
+    this.wakeAt = planned.wakeAt;
+    const launches = this.launchRecords(now, records);
+    if (records.length > 0) {
+      let positions: number[];
+      try {
+        positions = await this.options.log.append(records);
+      } catch (err) {
+        this.appendFailures++;
+        this.log.warn({ err: (err as Error).message, records: records.length }, "Could not write to the jobs ledger; trying again");
+        for (const c of commands) c.fail(new Error(`The jobs ledger could not be written (the change may or may not have been applied): ${(err as Error).message}`));
+        this.declineLaunches(launches);
+        this.wakeAt = now + (this.options.retryMs ?? 1_000);
+        await this.catchUpQuietly();
+        return;
+      }
+      if (!this.active) return;
+      for (const ack of acks) ack();
+      let verdicts: Map<number, string | undefined>;
+      try {
+        verdicts = await this.catchUp(new Set(commands.map((c) => positions[firstOf.get(c)!]!)));
+      } catch (err) {
+        for (const c of commands) c.fail(new Error(`The change was written but could not be read back: ${(err as Error).message}`));
+        throw err;
+      }
+      if (!this.active) return;
+      for (const c of commands) {
+        c.done(verdicts.get(positions[firstOf.get(c)!]!));
+        for (const k of c.kills ?? []) this.options.cluster.kill(k.taskId, k.agentId);
+      }
+    } else {
+      for (const ack of acks) ack();
+    }
+    this.act(launches, now);
+  }
+
+  private statusRecords(now: number, out: LedgerRecord[], acks: (() => void)[]): void {
+    const seen = new Set<string>();
+    for (const s of this.statuses.splice(0)) {
+      const t = this.ledger.tasks.get(s.taskId);
+      const end = TERMINAL[s.state];
+      if (!t || (t.attempt.end && end)) {
+        if (!t && !end) {
+          this.log.warn({ task: s.taskId, state: s.state }, `Killing task ${s.taskId}: it is not in the jobs ledger`);
+          this.options.cluster.kill(s.taskId, s.agentId);
+        }
+        if (s.ack) acks.push(s.ack);
+        continue;
+      }
+      if (seen.has(s.taskId)) {
+        // One record per task and pass; a later update waits for the next pass.
+        this.statuses.push(s);
+        this.dirty = true;
+        continue;
+      }
+      if (end) {
+        seen.add(s.taskId);
+        out.push({ type: "attempt-ended", at: now, taskId: s.taskId, end, message: s.message, ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}) });
+      } else if (s.state === "running" && t.attempt.startedAt === undefined) {
+        seen.add(s.taskId);
+        out.push({ type: "attempt-started", at: now, taskId: s.taskId });
+      }
+      if (s.ack) acks.push(s.ack);
+    }
+  }
+
+  private launchRecords(now: number, out: LedgerRecord[]): Map<string, { offer: JobOffer; taskIds: string[] }> {
+    const byOffer = new Map<string, { offer: JobOffer; taskIds: string[] }>();
+    if (this.offers.length === 0) return byOffer;
+    const left = this.offers.map((o) => ({ ...o }));
+    for (const run of launchable(this.ledger)) {
+      const spec = this.ledger.jobs.get(run.job)!.spec;
+      let reason: string | undefined;
+      const offer = left.find((o) => {
+        const why = misfit(spec, o);
+        if (why) reason = why;
+        return !why;
+      });
+      const key = runKey(run.job, run.instant);
+      if (!offer) {
+        this.waiting.set(key, `no offer fit: ${reason}`);
+        continue;
+      }
+      this.waiting.delete(key);
+      consume(offer, spec);
+      const taskId = taskIdFor(run.job, run.instant, run.attempts.length);
+      out.push({ type: "attempt-launching", at: now, job: run.job, instant: run.instant, taskId, agentId: offer.agentId });
+      let l = byOffer.get(offer.id);
+      if (!l) byOffer.set(offer.id, (l = { offer: this.offers.find((o) => o.id === offer.id)!, taskIds: [] }));
+      l.taskIds.push(taskId);
+    }
+    return byOffer;
+  }
+
+  private declineLaunches(launches: Map<string, { offer: JobOffer; taskIds: string[] }>): void {
+    const ids = this.offers.map((o) => o.id);
+    this.offers = [];
+    if (ids.length) this.options.cluster.decline(ids);
+    launches.clear();
+  }
+
+  /** Launches what the ledger kept, declines the rest, kills what must die, revives or suppresses. */
+  private act(launches: Map<string, { offer: JobOffer; taskIds: string[] }>, now: number): void {
+    const decline: string[] = [];
+    for (const offer of this.offers) {
+      const l = launches.get(offer.id);
+      const tasks: LaunchTask[] = [];
+      for (const taskId of l?.taskIds ?? []) {
+        const t = this.ledger.tasks.get(taskId);
+        if (!t || t.attempt.end || t.attempt.agentId !== offer.agentId || activeAttempt(t.run) !== t.attempt) continue;
+        tasks.push({ taskId, agentId: offer.agentId, spec: this.ledger.jobs.get(t.run.job)!.spec, run: t.run });
+        this.heard.set(taskId, now);
+      }
+      if (tasks.length) this.options.cluster.launch(offer, tasks);
+      else decline.push(offer.id);
+    }
+    this.offers = [];
+    if (decline.length) this.options.cluster.decline(decline);
+    const silent: { taskId: string; agentId: string }[] = [];
+    const reconcileAfter = this.options.reconcileAfterMs ?? 30_000;
+    for (const { attempt } of this.ledger.tasks.values()) {
+      if (attempt.end) continue;
+      if (attempt.kill) {
+        const sent = this.killsSent.get(attempt.taskId);
+        if (sent === undefined || now - sent >= (this.options.killRetryMs ?? 30_000)) {
+          this.killsSent.set(attempt.taskId, now);
+          this.options.cluster.kill(attempt.taskId, attempt.agentId);
+        }
+      }
+      if (attempt.startedAt === undefined) {
+        const last = this.heard.get(attempt.taskId) ?? attempt.launchedAt;
+        if (now - last >= reconcileAfter) {
+          this.heard.set(attempt.taskId, now);
+          silent.push({ taskId: attempt.taskId, agentId: attempt.agentId });
+        } else this.wake(last + reconcileAfter);
+      }
+    }
+    if (silent.length) this.options.cluster.reconcile(silent);
+    if (this.heard.size > 2 * this.ledger.tasks.size + 1_000) this.prune();
+    const want = launchable(this.ledger).length > 0;
+    if (want !== this.wantingOffers) {
+      this.wantingOffers = want;
+      this.options.cluster.wantOffers(want);
+    }
+  }
+
+  private prune(): void {
+    for (const id of this.heard.keys()) if (!this.ledger.tasks.has(id)) this.heard.delete(id);
+    for (const id of this.killsSent.keys()) if (!this.ledger.tasks.has(id)) this.killsSent.delete(id);
+    for (const key of this.waiting.keys()) {
+      const [job, instant] = [key.slice(0, key.lastIndexOf("@")), Number(key.slice(key.lastIndexOf("@") + 1))];
+      if (!this.ledger.jobs.get(job)?.active.has(runKey(job, instant))) this.waiting.delete(key);
+    }
+  }
+
+  private wake(t: number): void {
+    this.wakeAt = this.wakeAt === undefined ? t : Math.min(this.wakeAt, t);
+  }
+
+  /** Applies what was committed since the last read; returns the verdicts at the given positions. */
+  private async catchUp(watch: ReadonlySet<number>): Promise<Map<number, string | undefined>> {
+    const verdicts = new Map<number, string | undefined>();
+    const { records, end } = await this.options.log.readFrom(this.position);
+    let p = this.position;
+    for (const rec of records) {
+      const why = this.ledger.apply(rec);
+      if (why !== undefined) this.log.debug({ position: p, type: rec.type, why }, "Ledger record ignored");
+      if (watch.has(p)) verdicts.set(p, why);
+      p++;
+    }
+    this.position = end;
+    return verdicts;
+  }
+
+  private async catchUpQuietly(): Promise<void> {
+    try {
+      await this.catchUp(new Set());
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, "Could not read the jobs ledger");
+    }
+  }
+
+  private arm(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    if (!this.active || this.wakeAt === undefined) return;
+    const delay = Math.max(0, this.wakeAt - this.options.clock.now());
+    this.timer = this.options.clock.setTimer(delay, () => {
+      this.timer = undefined;
+      void this.pump();
+    });
+  }
+}

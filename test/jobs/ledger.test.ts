@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { checkDependencies, graphCsv, graphDot } from "../../src/frameworks/jobs/dependency-graph.js";
+import { jobSpecJson, parseJobSpec, JobSpecError } from "../../src/frameworks/jobs/job-spec.js";
+import { JobsLedger } from "../../src/frameworks/jobs/ledger.js";
+import { plan, DISABLED_REASON, LATE_REASON } from "../../src/frameworks/jobs/planner.js";
+import { runKey, taskIdFor, type LedgerRecord } from "../../src/frameworks/jobs/records.js";
+import { percentile, statOf } from "../../src/frameworks/jobs/stats.js";
+
+const T0 = Date.parse("2026-03-01T00:00:00Z");
+const spec = (o: Record<string, unknown>) => parseJobSpec({ command: "true", ...o }, "any", T0);
+
+function ledgerWith(...jobs: Record<string, unknown>[]): JobsLedger {
+  const l = new JobsLedger();
+  for (const j of jobs) assert.equal(l.apply({ type: "job-put", at: T0, spec: spec(j) }), undefined);
+  return l;
+}
+/** Applies a plan's records at `now` and returns them. */
+function step(l: JobsLedger, now: number): LedgerRecord[] {
+  const { records } = plan(l, now);
+  for (const r of records) assert.equal(l.apply(r), undefined, JSON.stringify(r));
+  return records;
+}
+function launch(l: JobsLedger, job: string, instant: number, at: number): string {
+  const run = l.jobs.get(job)!.active.get(runKey(job, instant))!;
+  const taskId = taskIdFor(job, instant, run.attempts.length);
+  assert.equal(l.apply({ type: "attempt-launching", at, job, instant, taskId, agentId: "a1" }), undefined);
+  return taskId;
+}
+
+describe("Chronos job definitions", () => {
+  it("accepts Chronos's documented sample unchanged (string resources, stats fields, unknown fields echoed)", () => {
+    const posted = {
+      name: "camus_kafka2hdfs", command: "/srv/kafka_hdfs_job.bash", arguments: ["-verbose", "-debug"], shell: false, epsilon: "PT30M",
+      executor: "", executorFlags: "", retries: 2, owner: "bofh@example.com", async: false, successCount: 190, errorCount: 3,
+      lastSuccess: "2014-03-08T16:57:17.507Z", lastError: "2014-03-01T00:10:15.957Z", cpus: "1.0", disk: 10240, mem: 1024, disabled: false,
+      fetch: [{ uri: "https://example.com/f", cache: false, extract: false, executable: false }], schedule: "R/2014-03-08T20:00:00.000Z/PT2H",
+      environmentVariables: [{ name: "JVMOPTS", value: "-Xmx1000m" }], dataJob: false,
+    };
+    const s = parseJobSpec(posted, "iso8601", T0);
+    assert.equal(s.cpus, 1);
+    assert.equal(s.shell, false);
+    assert.equal(jobSpecJson(s)["dataJob"], false, "unknown fields are kept");
+    assert.equal(jobSpecJson(s)["successCount"], undefined, "statistics posted back are not part of the definition");
+    const d = parseJobSpec({ name: "child", command: "x", parents: ["camus_kafka2hdfs"] }, "dependency", T0);
+    assert.deepEqual([d.retries, d.cpus, d.mem, d.disk, d.epsilon, d.concurrent], [2, 0.1, 128, 256, "PT60S", false]);
+  });
+
+  for (const [job, kind, msg] of [
+    [{ name: "a b/c", schedule: "R/2026-01-01T00:00:00Z/PT1H" }, "iso8601", /Invalid job name/],
+    [{ name: "x", schedule: "R/2026-01-01T00:00:00Z/PT1H", parents: ["y"] }, "any", /both a schedule and parents/],
+    [{ name: "x" }, "any", /neither a schedule nor parents/],
+    [{ name: "x", parents: ["y"] }, "iso8601", /has no 'schedule'/],
+    [{ name: "x", schedule: "R/2026-01-01T00:00:00Z/PT1H" }, "dependency", /has no 'parents'/],
+    [{ name: "x", schedule: "R/2026-01-01T00:00:00Z/PX" }, "any", /Invalid schedule period/],
+    [{ name: "x", schedule: "R/2026-01-01T00:00:00Z/PT1H", epsilon: "soon" }, "any", /Invalid epsilon 'soon'/],
+    [{ name: "x", schedule: "R/2026-01-01T00:00:00Z/PT1H", cpus: "lots" }, "any", /'cpus' must be a number/],
+    [{ name: "x", schedule: "R/2026-01-01T00:00:00Z/PT1H", constraints: [["rack", "NEAR", "a"]] }, "any", /invalid constraint/],
+    [{ name: "x", parents: ["x"] }, "any", /cannot be its own parent/],
+  ] as const) {
+    it(`refuses ${JSON.stringify(job)} with a precise message`, () => {
+      assert.throws(() => parseJobSpec({ command: "c", ...job }, kind, T0), (e: unknown) => e instanceof JobSpecError && msg.test((e as Error).message));
+    });
+  }
+
+  it("refuses an unknown parent and a cycle, naming the jobs on it", () => {
+    const jobs = new Map([["a", { name: "a", parents: [] }], ["b", { name: "b", parents: ["a"] }], ["c", { name: "c", parents: ["b"] }]]);
+    assert.throws(() => checkDependencies(jobs, { name: "d", parents: ["zz"] }), /unknown parent 'zz'/);
+    assert.throws(() => checkDependencies(jobs, { name: "a", parents: ["c"] }), /Dependency cycle: (a -> b -> c -> a|[abc] -> [abc] -> [abc] -> [abc])/);
+    assert.deepEqual(checkDependencies(jobs).order, ["a", "b", "c"]);
+    const outcome = (n: string) => (n === "a" ? "success" : "fresh");
+    assert.match(graphDot(jobs.values(), outcome), /"a" -> "b";\n\s+"b" -> "c";/);
+    assert.equal(graphCsv(jobs.values(), outcome, () => "idle"), "node,a,success,idle\nnode,b,fresh,idle\nnode,c,fresh,idle\nlink,a,b\nlink,b,c\n");
+  });
+});
+
+describe("the jobs ledger", () => {
+  const every10 = { name: "j", schedule: "R/2026-03-01T00:10:00Z/PT10M", retries: 1 };
+
+  it("queues each due instant once; a record written twice (or by a deposed leader) is ignored", () => {
+    const l = ledgerWith(every10);
+    const [q] = step(l, T0 + 10 * 60_000);
+    assert.deepEqual(q, { type: "run-queued", at: T0 + 600_000, job: "j", instant: T0 + 600_000, trigger: "schedule" });
+    assert.match(l.apply(q!)!, /already queued or missed/);
+    assert.deepEqual(step(l, T0 + 10 * 60_000), [], "nothing more is due");
+    const id = launch(l, "j", T0 + 600_000, T0 + 600_100);
+    assert.match(l.apply({ type: "attempt-launching", at: 0, job: "j", instant: T0 + 600_000, taskId: "other", agentId: "a2" })!, /is launching, not queued/);
+    assert.equal(l.tasks.get(id)!.attempt.agentId, "a1");
+  });
+
+  it("a failed attempt is retried `retries` times, then the run fails; a dropped launch does not use a retry", () => {
+    const l = ledgerWith(every10);
+    const i = T0 + 600_000;
+    step(l, i);
+    const a0 = launch(l, "j", i, i);
+    l.apply({ type: "attempt-ended", at: i + 1, taskId: a0, end: "dropped", message: "offer gone" });
+    const a1 = launch(l, "j", i, i + 2);
+    l.apply({ type: "attempt-started", at: i + 3, taskId: a1 });
+    l.apply({ type: "attempt-ended", at: i + 4, taskId: a1, end: "failed", exitCode: 1, message: "exit 1" });
+    assert.equal(l.jobs.get("j")!.active.get(runKey("j", i))!.state, "queued", "first failure: retry");
+    const a2 = launch(l, "j", i, i + 5);
+    l.apply({ type: "attempt-started", at: i + 6, taskId: a2 });
+    l.apply({ type: "attempt-ended", at: i + 7, taskId: a2, end: "failed", exitCode: 1, message: "exit 1" });
+    const job = l.jobs.get("j")!;
+    assert.equal(job.active.size, 0);
+    assert.deepEqual([job.history[0]!.state, job.history[0]!.attempts.length, job.errorCount, job.errorsSinceLastSuccess], ["failed", 3, 1, 1]);
+  });
+
+  it("a kill without retry (task kill, maxCompletionTime) fails the run at once", () => {
+    const l = ledgerWith({ ...every10, maxCompletionTime: 60_000 });
+    const i = T0 + 600_000;
+    step(l, i);
+    const a = launch(l, "j", i, i);
+    l.apply({ type: "attempt-started", at: i, taskId: a });
+    const kill = step(l, i + 60_000).find((r) => r.type === "attempt-kill");
+    assert.ok(kill && kill.type === "attempt-kill" && !kill.retry && /maxCompletionTime/.test(kill.reason));
+    l.apply({ type: "attempt-ended", at: i + 61_000, taskId: a, end: "killed", message: "killed" });
+    assert.equal(l.jobs.get("j")!.history[0]!.state, "failed");
+  });
+
+  it("an async job succeeds when it reports (PUT job/success), not when its task ends", () => {
+    const l = ledgerWith({ ...every10, async: true });
+    const i = T0 + 600_000;
+    step(l, i);
+    const a = launch(l, "j", i, i);
+    l.apply({ type: "attempt-ended", at: i + 5, taskId: a, end: "finished", message: "done" });
+    assert.equal(l.jobs.get("j")!.active.get(runKey("j", i))!.state, "awaiting-report");
+    l.apply({ type: "job-marked-success", at: i + 9, job: "j" });
+    assert.deepEqual([l.jobs.get("j")!.successCount, l.jobs.get("j")!.lastSuccess, l.tasks.size], [1, i + 9, 0]);
+  });
+
+  it("a dependent job runs once all parents succeeded since its last run; a disabled child records the miss", () => {
+    const l = ledgerWith({ name: "p1", schedule: "R/2026-03-01T00:10:00Z/PT10M" }, { name: "p2", schedule: "R/2026-03-01T00:10:00Z/PT10M" }, { name: "c", parents: ["p1", "p2"] });
+    const succeed = (job: string, at: number) => l.apply({ type: "job-marked-success", at, job });
+    succeed("p1", T0 + 1_000);
+    assert.equal(step(l, T0 + 2_000).filter((r) => r.type === "run-queued").length, 0, "p2 has not succeeded yet");
+    succeed("p2", T0 + 3_000);
+    succeed("p1", T0 + 4_000);
+    const [q] = step(l, T0 + 5_000).filter((r) => r.type === "run-queued");
+    assert.deepEqual(q && q.type === "run-queued" && [q.job, q.instant, q.trigger], ["c", T0 + 4_000, "dependency"]);
+    assert.equal(step(l, T0 + 6_000).filter((r) => r.type === "run-queued").length, 0, "not again until both succeed again");
+    l.apply({ type: "job-put", at: T0 + 7_000, spec: spec({ name: "c", parents: ["p1", "p2"], disabled: true }) });
+    const a = launch(l, "c", T0 + 4_000, T0 + 7_000);
+    l.apply({ type: "attempt-ended", at: T0 + 7_500, taskId: a, end: "finished", message: "ok" });
+    succeed("p1", T0 + 8_000);
+    succeed("p2", T0 + 9_000);
+    const [m] = step(l, T0 + 10_000).filter((r) => "job" in r && r.job === "c");
+    assert.ok(m && m.type === "runs-missed" && m.reason === DISABLED_REASON && m.trigger === "dependency");
+  });
+
+  it("instants due while nobody led are run late within epsilon, or recorded missed as late", () => {
+    const l = ledgerWith({ name: "j", schedule: "R/2026-03-01T00:01:00Z/PT1M", epsilon: "PT90S", concurrent: true });
+    const recs = step(l, T0 + 5 * 60_000 + 10_000);
+    const missed = recs.find((r) => r.type === "runs-missed");
+    assert.ok(missed && missed.type === "runs-missed" && missed.reason === LATE_REASON && missed.count === 3);
+    assert.deepEqual(recs.filter((r) => r.type === "run-queued").map((r) => r.type === "run-queued" && (r.instant - T0) / 60_000), [4, 5]);
+  });
+
+  it("survives a snapshot: the state reloaded from JSON plans the same", () => {
+    const l = ledgerWith(every10, { name: "c", parents: ["j"] });
+    step(l, T0 + 600_000);
+    launch(l, "j", T0 + 600_000, T0 + 600_000);
+    const copy = JobsLedger.fromJSON(JSON.parse(JSON.stringify(l.toJSON())));
+    assert.deepEqual(plan(copy, T0 + 1_800_000), plan(l, T0 + 1_800_000));
+    assert.equal(copy.tasks.size, 1);
+  });
+
+  it("statistics: nearest-rank percentiles and mean", () => {
+    const v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    assert.deepEqual([percentile(v, 50), percentile(v, 99), statOf(v, "mean"), statOf(v, "75thPercentile"), statOf([], "median")], [5, 10, 5.5, 8, undefined]);
+  });
+});
