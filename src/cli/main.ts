@@ -51,6 +51,10 @@ const program = new Command()
   .option("--cluster <name>", "the cluster's name (in /state and NATS subjects)", "dcos")
   .addOption(new Option("--dns-port <port>", "dev: the embedded DNS server's UDP/TCP port (default 5353; 0 picks one)").argParser(parsePort))
   .option("--no-dns", "dev: run no DNS server")
+  .option("--credentials <file>", 'principals and secrets clients authenticate with: {"credentials":[{"principal":…,"secret":…}]} (mode 0600)')
+  .option("--acls <file>", 'ACLs in Mesos\'s JSON shape: {"permissive":true,"register_frameworks":[{"principals":{…},"roles":{…}}],…}')
+  .option("--authenticate", "refuse unauthenticated clients (default: when --credentials is given; dev: off)")
+  .option("--no-authenticate", "serve unauthenticated clients even with --credentials (they may not act as a principal that has credentials)")
   .action(async (flags: RoleFlags & { role?: string; logLevel: "info" }) => {
     if (!flags.role) program.help({ error: true });
     const logger = createLogger({ level: flags.logLevel });

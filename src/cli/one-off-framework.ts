@@ -2,6 +2,7 @@ import type { Offer } from "../gen/dcos/v1/offers_pb.js";
 import { TaskState, type TaskInfo, type TaskStatus } from "../gen/dcos/v1/tasks_pb.js";
 import { commandTask, pickResources, refuseFor, type ResourceRequest } from "../actors/scheduler-driver/builders.js";
 import { SchedulerDriver } from "../actors/scheduler-driver/driver.js";
+import type { ClientCredential } from "../security/auth/client-credential.js";
 import { describeStatus, isTerminal } from "../actors/task-states.js";
 import { transitionChecker } from "../actors/scheduler-driver/transitions.js";
 import { Resources } from "../resources/resources.js";
@@ -49,6 +50,8 @@ const checkPhase = transitionChecker(ALLOWED, "run");
 /** Everything a one-off run needs, validated (see run.ts for the flags). */
 export interface OneOffSpec {
   masters: string;
+  /** Authenticate as this principal (none: unauthenticated). */
+  credential?: ClientCredential;
   name: string;
   role: string;
   user: string;
@@ -107,6 +110,7 @@ export class OneOffFramework {
     this.done = new Promise((resolve) => (this.resolve = resolve));
     this.driver = new SchedulerDriver({
       masters: spec.masters,
+      credential: spec.credential,
       framework: { name: spec.name, roles: [spec.role], user: spec.user, failoverTimeout: 0 },
       implicitAcknowledgements: false,
       clock: io.clock,

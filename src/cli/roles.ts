@@ -13,6 +13,8 @@ import type { Logger } from "../runtime/log.js";
 import { VERSION } from "./version.js";
 import { startDnsService, type RunningDns } from "../discovery/dns/dns-service.js";
 import { DEFAULT_DEV_DNS_PORT } from "./dns.js";
+import { loadSecurityConfig, type SecurityConfig } from "../security/auth/security-config.js";
+import { writeDevCredentials, type DevCredentials } from "../security/auth/dev-credentials.js";
 
 export interface RoleFlags {
   role: "master" | "agent" | "dev";
@@ -48,6 +50,12 @@ export interface RoleFlags {
   dnsPort?: number;
   /** dev: false with --no-dns. */
   dns?: boolean;
+  /** master/agent: the principals and secrets clients authenticate with (Mesos's credentials JSON). */
+  credentials?: string;
+  /** master/agent: the ACLs (Mesos's JSON shape). */
+  acls?: string;
+  /** Refuse unauthenticated callers (default: when --credentials is given; dev: no). */
+  authenticate?: boolean;
 }
 
 export const DEFAULT_MASTER_PORT = 5050;
@@ -62,7 +70,7 @@ export interface Running {
 export async function startRole(role: RoleFlags["role"], flags: RoleFlags, logger: Logger): Promise<Running> {
   switch (role) {
     case "master":
-      return startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, flags.workDir);
+      return startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, flags.workDir, await loadSecurityConfig(flags));
     case "agent": {
       if (!flags.master) throw new InvalidArgumentError("--role=agent needs --master=host:port");
       return startAgent(flags, logger, flags.master, flags.port ?? DEFAULT_AGENT_PORT, flags.workDir ?? "/var/lib/dcos-node/agent", flags.httpPort ?? DEFAULT_AGENT_HTTP_PORT);
@@ -73,8 +81,9 @@ export async function startRole(role: RoleFlags["role"], flags: RoleFlags, logge
 }
 
 // Agents tell the master their HTTP port when they register (AgentInfo.http_port): the web UI reads sandboxes there.
-function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: number, workDir: string | undefined): Promise<RunningMaster> {
+function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: number, workDir: string | undefined, security: SecurityConfig): Promise<RunningMaster> {
   return startMasterRole({
+    security,
     masters: flags.masters?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
     workDir,
     agentReregisterTimeoutMs: flags.agentReregisterTimeout,
@@ -94,7 +103,7 @@ function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: n
     httpPort,
     nats: flags.nats,
     cluster: flags.cluster,
-    flags: { ...flags },
+    flags: { ...flags, credentials: flags.credentials && "(set)" },
   });
 }
 
@@ -121,10 +130,31 @@ function startAgent(flags: RoleFlags, logger: Logger, master: string, port: numb
  * The embedded cluster: one master and `--agents` agents in this process, each on its own
  * node (its own gRPC port), exactly as separate processes would run them.
  */
-async function startDev(flags: RoleFlags, logger: Logger): Promise<Running> {
+export interface RunningDev extends Running {
+  readonly master: RunningMaster;
+  /** The generated principals and their client credential files (see docs/security.md). */
+  readonly credentials: DevCredentials;
+}
+
+/**
+ * The dev cluster's security: generated credentials for the CLI and first-party frameworks
+ * (under the work dir), plus --acls if given; unauthenticated callers are still served
+ * (loopback, zero-config) unless --authenticate, but may not act as a generated principal.
+ */
+async function devSecurity(flags: RoleFlags, workDir: string): Promise<{ config: SecurityConfig; credentials: DevCredentials }> {
+  const credentials = await writeDevCredentials(workDir);
+  const loaded = await loadSecurityConfig({ acls: flags.acls, credentials: flags.credentials });
+  return {
+    credentials,
+    config: { ...loaded, credentials: [...credentials.credentials, ...(loaded.credentials ?? [])], authenticate: flags.authenticate ?? false },
+  };
+}
+
+async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
   if (!Number.isInteger(flags.agents) || flags.agents < 0) throw new InvalidArgumentError(`--agents must be a whole number ≥ 0, not ${flags.agents}`);
   const workDir = flags.workDir ?? (await mkdtemp(join(tmpdir(), "dcos-node-dev-")));
-  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, join(workDir, "master"));
+  const security = await devSecurity(flags, workDir);
+  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, join(workDir, "master"), security.config);
   const agents: RunningAgent[] = [];
   try {
     for (let i = 1; i <= flags.agents; i++) {
@@ -143,9 +173,12 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<Running> {
   const dns = flags.dns === false ? undefined : await startDevDns(flags, logger, master);
   logger.info(
     `Embedded cluster up: master ${master.address} leading, ${agents.length} agents, work dir ${workDir}. Web UI: http://${master.http.address}/ . ` +
-      `Try: npx dcos-node run --master=${master.address} -- echo hello`,
+      `Try: npx dcos-node run --master=${master.address} -- echo hello . ` +
+      `Credentials: ${security.credentials.credentials.map((c) => c.principal).join(", ")} in ${join(workDir, "credentials")} (--credential-file or DCOS_NODE_CREDENTIAL_FILE)`,
   );
   return {
+    master,
+    credentials: security.credentials,
     stop: async () => {
       await dns?.stop();
       await killDevTasks(agents, logger);

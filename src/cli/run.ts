@@ -8,6 +8,8 @@ import { silentLogger, type Logger } from "../runtime/log.js";
 import type { Random } from "../runtime/random.js";
 import { OneOffFramework, RunExit, type OneOffSpec } from "./one-off-framework.js";
 import type { OutputSinks } from "./task-output.js";
+import { resolveClientCredential, type ClientCredential, type ClientCredentialFlags } from "../security/auth/client-credential.js";
+import { withCredentialOptions } from "./credential-options.js";
 
 export { RunExit };
 
@@ -35,6 +37,8 @@ export interface RunOptions {
   declineSeconds?: number;
   /** Seconds to wait for the end of a killed task before tearing down; default 30. */
   killTimeoutSeconds?: number;
+  /** Authenticate as this principal (none: unauthenticated). */
+  credential?: ClientCredential;
   /** Ctrl-C. When absent, SIGINT and SIGTERM of this process do it. */
   signal?: AbortSignal;
   /** Default: process.stdout / process.stderr, one line each. */
@@ -79,6 +83,7 @@ export function runSpec(options: RunOptions): OneOffSpec {
   return {
     masters: options.master,
     name,
+    credential: options.credential,
     role,
     user: options.user ?? userInfo().username,
     command: options.command.length === 1 ? options.command[0]! : [...options.command],
@@ -164,7 +169,7 @@ function collectEnv(value: string, previous: Record<string, string>): Record<str
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
-interface RunFlags {
+interface RunFlags extends ClientCredentialFlags {
   master: string;
   name?: string;
   output: boolean;
@@ -183,7 +188,7 @@ interface RunFlags {
  * not the parent's --role.
  */
 export function runSubcommand(logger?: Logger, execute: (options: RunOptions) => Promise<number> = runCommand): Command {
-  return new Command("run")
+  const command = new Command("run")
     .description("Run one command on the cluster as a one-off framework (like mesos-execute) and show its states")
     .requiredOption("--master <host:port>", "the master (several: comma-separated)")
     .option("--name <name>", "framework and task name (default: the command's program name)")
@@ -195,9 +200,18 @@ export function runSubcommand(logger?: Logger, execute: (options: RunOptions) =>
     .option("--user <user>", "the user to run the task as (default: you)")
     .addOption(new Option("--env <NAME=VALUE>", "environment for the task (repeatable)").argParser(collectEnv).default({}))
     .addOption(new Option("--timeout <seconds>", "give up (or kill the task) after this long").argParser(number("--timeout")))
-    .argument("<command...>", "the command, after --; one word is run by /bin/sh -c")
-    .action(async (command: string[], flags: RunFlags) => {
+    .argument("<command...>", "the command, after --; one word is run by /bin/sh -c");
+  return withCredentialOptions(command).action(async (command: string[], flags: RunFlags) => {
+      let credential: ClientCredential | undefined;
+      try {
+        credential = await resolveClientCredential(flags);
+      } catch (err) {
+        process.stderr.write(`dcos-node run: ${(err as Error).message}\n`);
+        process.exitCode = RunExit.USAGE;
+        return;
+      }
       process.exitCode = await execute({
+        credential,
         master: flags.master,
         name: flags.name,
         command,

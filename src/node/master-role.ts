@@ -33,6 +33,8 @@ import { addReplicatedLogService } from "../raft/log-service.js";
 import { ReplicatedStateMachine } from "../raft/state-machine.js";
 import { raftTiming } from "../raft/timing.js";
 export { RAFT_TIMING_DEFAULTS } from "../raft/timing.js";
+import { serviceSecurity, type SecurityConfig } from "../security/auth/security-config.js";
+import type { ServiceSecurity } from "../security/auth/service-security.js";
 
 export interface MasterRoleOptions {
   /** host:port of every master, this one included (`--masters`); none or one: a group of one. */
@@ -65,10 +67,14 @@ export interface MasterRoleOptions {
   flags: Record<string, unknown>;
   /** Where an agent's HTTP endpoint listens (the web UI reads task sandboxes there). */
   agentHttpAddress?: AgentHttpResolver;
+  /** Credentials, ACLs and whether callers must authenticate (default: open, permissive). */
+  security?: SecurityConfig;
 }
 
 export interface RunningMaster {
   readonly node: Node;
+  /** Who may call the public services (gRPC and HTTP). */
+  readonly security: ServiceSecurity;
   readonly master: Master;
   readonly facade: MasterFacade;
   /** host:port schedulers and agents connect to. */
@@ -126,10 +132,11 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
     node.onStop(() => group.storage.close());
     node.onStop(() => node.system.dispatch(master, (m) => m.standDown(undefined, "the node stops")));
     const facade = new MasterFacade(master);
+    const security = serviceSecurity(o.security, node.metrics);
     node.serve([file_dcos_v1_scheduler, file_dcos_v1_internal, file_dcos_v1_operator, file_dcos_v1_replicated_log], (server) => {
-      addSchedulerService(server, facade, { reflection: false, log: o.logger });
-      addReplicatedLogService(server, frameworkLogHost(new ReplicatedStateMachine(group.raft)), { metrics: node.metrics, logger: o.logger });
-      addOperatorService(server, { master: facade, metrics: node.metrics, version: o.version, logger: o.logger });
+      addSchedulerService(server, facade, { reflection: false, log: o.logger, security, metrics: node.metrics });
+      addReplicatedLogService(server, frameworkLogHost(new ReplicatedStateMachine(group.raft)), { metrics: node.metrics, logger: o.logger, security });
+      addOperatorService(server, { master: facade, metrics: node.metrics, version: o.version, logger: o.logger, security });
     });
     if (o.nats) {
       const tap = new NatsEventTap({ url: o.nats, cluster: o.cluster, bus: master.events, metrics: node.metrics, logger: o.logger });
@@ -159,7 +166,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
     o.logger.info(`Master HTTP on http://${http.address} (/state, /metrics, /events)`);
     const groupText = (o.masters ?? []).length > 1 ? `one of ${(o.masters ?? []).join(",")}` : "a group of one";
     o.logger.info(`Master listening on ${node.address}, ${groupText} (schedulers: gRPC dcos.v1.SchedulerService; agents: --master=${node.address})`);
-    return { node, master, facade, address: node.address, http: running, stop: () => node.stop() };
+    return { node, security, master, facade, address: node.address, http: running, stop: () => node.stop() };
   } catch (err) {
     await node.stop();
     throw err;

@@ -21,8 +21,12 @@ import type { Resource } from "../gen/dcos/v1/resources_pb.js";
 import { ClusterUsage, agentEntry, frameworkEntry, stateResponse, taskGroups, visibleAgent } from "../actors/master/state-view.js";
 import { BusSubscription } from "../events/subscription.js";
 import type { Metrics } from "../metrics/registry.js";
-import { serviceDefinition, toStatus } from "../runtime/grpc/service.js";
+import { toStatus } from "../runtime/grpc/service.js";
 import type { Logger } from "../runtime/log.js";
+import { EVERY } from "../security/auth/acls.js";
+import type { Caller } from "../security/auth/caller.js";
+import { addGuardedService, callerOf } from "../security/auth/grpc-guard.js";
+import { effectivePrincipal, openSecurity, type ServiceSecurity } from "../security/auth/service-security.js";
 
 export interface OperatorServiceOptions {
   master: MasterFacade;
@@ -31,6 +35,8 @@ export interface OperatorServiceOptions {
   /** Seconds of silence before a HEARTBEAT on Subscribe streams (default 15). */
   heartbeatSeconds?: number;
   logger?: Logger;
+  /** Who may call what (default: anyone, permissive ACLs). */
+  security?: ServiceSecurity;
 }
 
 type Unary = Exclude<keyof typeof OperatorService.method, "subscribe">;
@@ -39,54 +45,119 @@ function startedAt(o: OperatorServiceOptions): number {
   return o.master.master.startedAt;
 }
 
+/** The role a resource is (to be) reserved to: its last reservation's. */
+function reservedRole(r: Resource): string {
+  return r.reservations[r.reservations.length - 1]?.role ?? "*";
+}
+
+/**
+ * The ACL checks of the calls that change resources, and the principals they record filled
+ * in from the caller: RESERVE (reserve_resources on the role; the reservation is the
+ * caller's), UNRESERVE (unreserve_resources on the reserver), CREATE (create_volumes on
+ * the role; the volume is the caller's), DESTROY (destroy_volumes on the creator).
+ */
+function authorizeOperation(security: ServiceSecurity, caller: Caller, operation: ResourceOperation, resources: readonly Resource[]): void {
+  const az = security.authorizer;
+  resources.forEach((r, i) => {
+    const what = `resource #${i + 1}`;
+    const reservation = r.reservations[r.reservations.length - 1];
+    switch (operation) {
+      case "reserve":
+        if (reservation) reservation.principal = effectivePrincipal(security, caller, reservation.principal, `${what} reservation principal`);
+        az.check(caller, "reserve_resources", reservedRole(r), `reserve resources for role '${reservedRole(r)}'`);
+        break;
+      case "unreserve":
+        az.check(caller, "unreserve_resources", reservation?.principal ?? "", `unreserve resources reserved by '${reservation?.principal ?? ""}'`);
+        break;
+      case "create": {
+        const persistence = r.disk?.persistence;
+        if (persistence) persistence.principal = effectivePrincipal(security, caller, persistence.principal, `${what} persistence principal`);
+        az.check(caller, "create_volumes", reservedRole(r), `create volumes in role '${reservedRole(r)}'`);
+        break;
+      }
+      case "destroy": {
+        const creator = r.disk?.persistence?.principal ?? "";
+        az.check(caller, "destroy_volumes", creator, `destroy volumes created by '${creator}'`);
+        break;
+      }
+    }
+  });
+}
+
 /** Each unary call → its response's fields. */
-function unaryCalls(o: OperatorServiceOptions): Record<Unary, (request: never) => Promise<object>> {
-  const read = <T>(fn: (core: MasterCore) => T): Promise<T> => o.master.inspect(fn);
+function unaryCalls(o: OperatorServiceOptions, security: ServiceSecurity): Record<Unary, (request: never, caller: Caller) => Promise<object>> {
+  const az = security.authorizer;
+  const read = <T>(caller: Caller, fn: (core: MasterCore) => T): Promise<T> => {
+    az.check(caller, "view_frameworks", EVERY, "view the cluster's state");
+    return o.master.inspect(fn);
+  };
   return {
     getHealth: async () => ({ healthy: true }),
     getVersion: async () => ({ version: o.version }),
-    getState: () => read((core) => stateResponse(core, startedAt(o))),
-    getAgents: () =>
-      read((core) => {
+    getState: (_r, c) => read(c, (core) => stateResponse(core, startedAt(o))),
+    getAgents: (_r, c) =>
+      read(c, (core) => {
         const usage = new ClusterUsage(core);
         return { agents: [...core.agents.values()].filter(visibleAgent).map((a) => agentEntry(a, usage.agent(a.id))) };
       }),
-    getFrameworks: () =>
-      read((core) => {
+    getFrameworks: (_r, c) =>
+      read(c, (core) => {
         const usage = new ClusterUsage(core);
         return {
           frameworks: [...core.frameworks.values()].map((f) => frameworkEntry(f, usage.framework(f.id))),
           completedFrameworks: [...core.completedFrameworks.values()],
         };
       }),
-    getTasks: () =>
-      read((core) => {
+    getTasks: (_r, c) =>
+      read(c, (core) => {
         const g = taskGroups(core);
         return { tasks: g.tasks, unreachableTasks: g.unreachable, completedTasks: g.completed };
       }),
-    getMetrics: async () => ({ metrics: Object.entries(o.metrics.snapshot()).map(([name, value]) => ({ name, value })) }),
-    getWeights: () => read((core) => ({ weightInfos: weights(core) })),
-    updateWeights: async (r: { weightInfos: never }) => (await o.master.updateWeights(r.weightInfos), {}),
-    getQuota: () => read((core) => ({ quotaInfos: quota(core) })),
-    updateQuota: async (r: { quotaInfos: never }) => (await o.master.updateQuota(r.quotaInfos), {}),
-    reserveResources: (r: ResourcesRequest) => operate(o, "reserve", r.agentId?.value, r.resources),
-    unreserveResources: (r: ResourcesRequest) => operate(o, "unreserve", r.agentId?.value, r.resources),
-    createVolumes: (r: VolumesRequest) => operate(o, "create", r.agentId?.value, r.volumes),
-    destroyVolumes: (r: VolumesRequest) => operate(o, "destroy", r.agentId?.value, r.volumes),
+    getMetrics: async (_r, c) => (az.check(c, "get_endpoints", "/metrics/snapshot", "read the metrics"), { metrics: Object.entries(o.metrics.snapshot()).map(([name, value]) => ({ name, value })) }),
+    getWeights: () => o.master.inspect((core) => ({ weightInfos: weights(core) })),
+    updateWeights: async (r: { weightInfos: { role: string }[] }, c) => {
+      for (const w of r.weightInfos) az.check(c, "update_weights", w.role, `update the weight of role '${w.role}'`);
+      await o.master.updateWeights(r.weightInfos as never);
+      return {};
+    },
+    getQuota: () => o.master.inspect((core) => ({ quotaInfos: quota(core) })),
+    updateQuota: async (r: { quotaInfos: { role: string }[] }, c) => {
+      for (const q of r.quotaInfos) az.check(c, "update_quotas", q.role, `update the quota of role '${q.role}'`);
+      await o.master.updateQuota(r.quotaInfos as never);
+      return {};
+    },
+    reserveResources: (r: ResourcesRequest, c) => operate(o, security, c, "reserve", r.agentId?.value, r.resources),
+    unreserveResources: (r: ResourcesRequest, c) => operate(o, security, c, "unreserve", r.agentId?.value, r.resources),
+    createVolumes: (r: VolumesRequest, c) => operate(o, security, c, "create", r.agentId?.value, r.volumes),
+    destroyVolumes: (r: VolumesRequest, c) => operate(o, security, c, "destroy", r.agentId?.value, r.volumes),
   };
 }
 
 type ResourcesRequest = { agentId?: AgentID; resources: Resource[] };
 type VolumesRequest = { agentId?: AgentID; volumes: Resource[] };
 
-async function operate(o: OperatorServiceOptions, operation: ResourceOperation, agentId: string | undefined, resources: readonly Resource[]): Promise<object> {
+async function operate(
+  o: OperatorServiceOptions,
+  security: ServiceSecurity,
+  caller: Caller,
+  operation: ResourceOperation,
+  agentId: string | undefined,
+  resources: readonly Resource[],
+): Promise<object> {
+  authorizeOperation(security, caller, operation, resources);
   await o.master.operateResources({ operation, agentId: agentId ?? "", resources });
   return {};
 }
 
-function subscribeHandler(o: OperatorServiceOptions): grpc.handleServerStreamingCall<Message, Message> {
+function subscribeHandler(o: OperatorServiceOptions, security: ServiceSecurity): grpc.handleServerStreamingCall<Message, Message> {
   const heartbeatMs = (o.heartbeatSeconds ?? 15) * 1000;
   return (call) => {
+    try {
+      security.authorizer.check(callerOf(call), "view_frameworks", EVERY, "subscribe to the cluster's events");
+    } catch (err) {
+      call.emit("error", toStatus(err));
+      return;
+    }
     let sequence = 0n;
     const write = (event: ClusterEvent): number => {
       call.write(create(OperatorServiceSubscribeResponseSchema, { event }));
@@ -128,17 +199,18 @@ function subscribeHandler(o: OperatorServiceOptions): grpc.handleServerStreaming
 
 /** Hosts the OperatorService on a node's gRPC server (the node adds reflection). */
 export function addOperatorService(server: grpc.Server, o: OperatorServiceOptions): void {
-  const handlers: grpc.UntypedServiceImplementation = { subscribe: subscribeHandler(o) as grpc.UntypedHandleCall };
-  for (const [name, fn] of Object.entries(unaryCalls(o)) as [Unary, (r: never) => Promise<object>][]) {
+  const security = o.security ?? openSecurity(o.metrics);
+  const handlers: grpc.UntypedServiceImplementation = { subscribe: subscribeHandler(o, security) as grpc.UntypedHandleCall };
+  for (const [name, fn] of Object.entries(unaryCalls(o, security)) as [Unary, (r: never, c: Caller) => Promise<object>][]) {
     const output = OperatorService.method[name].output;
     handlers[name] = ((call: grpc.ServerUnaryCall<Message, Message>, callback: grpc.sendUnaryData<Message>) => {
       Promise.resolve()
-        .then(() => fn(call.request as never))
+        .then(() => fn(call.request as never, callerOf(call)))
         .then(
           (fields) => callback(null, create(output, fields as never) as Message),
           (err: unknown) => callback(toStatus(err)),
         );
     }) as grpc.UntypedHandleCall;
   }
-  server.addService(serviceDefinition(OperatorService), handlers);
+  addGuardedService(server, OperatorService, handlers, { authenticator: security.authenticator, maxRequestBytes: security.maxRequestBytes, metrics: o.metrics });
 }

@@ -40,6 +40,15 @@ export function checkLogName(name: LogName | undefined): LogName {
 
 const keyOf = (name: LogName) => JSON.stringify([name.principal, name.name]);
 
+/** Bytes of records and values one principal's logs may hold together (the same on every master: apply must be deterministic). */
+export const MAX_LOG_BYTES_PER_PRINCIPAL = 64 * 1024 * 1024;
+
+function bytesOf(log: FrameworkLog): number {
+  let n = log.value.byteLength;
+  for (const r of log.records) n += r.byteLength;
+  return n;
+}
+
 /**
  * The frameworks' replicated logs as a deterministic part of a Raft state machine (the
  * masters' registry applies FrameworkLogCommands here and keeps the logs in its
@@ -47,6 +56,30 @@ const keyOf = (name: LogName) => JSON.stringify([name.principal, name.name]);
  */
 export class FrameworkLogs {
   private readonly logs = new Map<string, FrameworkLog>();
+  /** Bytes held per principal (records and values of all its logs). */
+  private readonly usage = new Map<string, number>();
+
+  constructor(readonly maxBytesPerPrincipal = MAX_LOG_BYTES_PER_PRINCIPAL) {}
+
+  /** Bytes the logs of `principal` hold. */
+  bytesOf(principal: string): number {
+    return this.usage.get(principal) ?? 0;
+  }
+
+  private account(principal: string, delta: number): void {
+    this.usage.set(principal, this.bytesOf(principal) + delta);
+  }
+
+  /** RESOURCE_EXHAUSTED when `principal` would hold more than its limit after adding `adding` bytes. */
+  private checkRoom(name: LogName, adding: number): void {
+    const held = this.bytesOf(name.principal);
+    if (held + adding > this.maxBytesPerPrincipal) {
+      throw new DcosError(
+        Code.RESOURCE_EXHAUSTED,
+        `Log ${logLabel(name)}: principal '${name.principal}' holds ${held} bytes in its logs; ${adding} more would exceed its limit of ${this.maxBytesPerPrincipal} (truncate first)`,
+      );
+    }
+  }
 
   get size(): number {
     return this.logs.size;
@@ -58,9 +91,12 @@ export class FrameworkLogs {
     switch (c.case) {
       case "append": {
         this.checkVersion(name, c.value.expectedVersion, "append to");
+        const adding = c.value.entries.reduce((n, e) => n + e.byteLength, 0);
+        this.checkRoom(name, adding);
         const log = this.getOrCreate(name);
         const first = log.begin + log.records.length;
         for (const e of c.value.entries) log.records.push(e.slice());
+        this.account(name.principal, adding);
         return create(FrameworkLogResultSchema, { positions: c.value.entries.map((_, i) => BigInt(first + i)), begin: BigInt(log.begin) });
       }
       case "truncate": {
@@ -72,6 +108,9 @@ export class FrameworkLogs {
           throw new DcosError(Code.OUT_OF_RANGE, `Cannot truncate log ${logLabel(name)} before position ${before}: it ends at ${end}`);
         }
         if (before > log.begin) {
+          let freed = 0;
+          for (const r of log.records.slice(0, before - log.begin)) freed += r.byteLength;
+          this.account(name.principal, -freed);
           log.records = log.records.slice(before - log.begin);
           log.begin = before;
         }
@@ -79,8 +118,11 @@ export class FrameworkLogs {
       }
       case "compareAndSet": {
         const current = this.checkVersion(name, c.value.expectedVersion, "set the value of");
+        const old = this.logs.get(keyOf(name))?.value.byteLength ?? 0;
+        this.checkRoom(name, c.value.value.byteLength - old);
         const log = this.getOrCreate(name);
         log.value = c.value.value.slice();
+        this.account(name.principal, log.value.byteLength - old);
         log.version = current + 1;
         return create(FrameworkLogResultSchema, { version: BigInt(log.version) });
       }
@@ -121,9 +163,12 @@ export class FrameworkLogs {
 
   restore(states: readonly FrameworkLogState[]): void {
     this.logs.clear();
+    this.usage.clear();
     for (const s of states) {
       const name = checkLogName(s.log);
-      this.logs.set(keyOf(name), { name, begin: Number(s.begin), records: [...s.records], value: s.value, version: Number(s.version) });
+      const log = { name, begin: Number(s.begin), records: [...s.records], value: s.value, version: Number(s.version) };
+      this.logs.set(keyOf(name), log);
+      this.account(name.principal, bytesOf(log));
     }
   }
 

@@ -17,6 +17,7 @@ import {
 import { statusError } from "../actors/scheduler-driver/connection.js";
 import { Code, DcosError } from "../runtime/error.js";
 import { clientConstructor } from "../runtime/grpc/service.js";
+import { credentialChannelOptions, type ClientCredential } from "../security/auth/client-credential.js";
 
 const Client = clientConstructor(ReplicatedLogService);
 
@@ -25,6 +26,8 @@ export interface ReplicatedLogClientOptions {
   masters: readonly string[];
   /** The framework principal whose namespace the logs are in. */
   principal: string;
+  /** Authenticate as this (its principal is normally `principal`); none: unauthenticated. */
+  credential?: ClientCredential;
   /** Give up on a call after this long (default 10 s). */
   timeoutMs?: number;
   /** Pause between attempts while no leader answers (default 100 ms). */
@@ -110,7 +113,7 @@ export class ReplicatedLogClient {
   private client(address: string): grpc.Client {
     let c = this.clients.get(address);
     if (!c) {
-      c = new Client(address, grpc.credentials.createInsecure());
+      c = new Client(address, grpc.credentials.createInsecure(), credentialChannelOptions(this.options.credential));
       this.clients.set(address, c);
     }
     return c;

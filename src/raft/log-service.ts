@@ -15,13 +15,17 @@ import {
   type GetValueRequest,
   type ReadRequest,
   type TruncateRequest,
+  type LogName,
 } from "../gen/dcos/v1/replicated_log_pb.js";
 import type { Counter, Metrics } from "../metrics/registry.js";
 import { Code, DcosError, asDcosError } from "../runtime/error.js";
-import { serviceDefinition, toStatus } from "../runtime/grpc/service.js";
+import { toStatus } from "../runtime/grpc/service.js";
+import type { Caller } from "../security/auth/caller.js";
+import { addGuardedService, callerOf } from "../security/auth/grpc-guard.js";
+import { openSecurity, type ServiceSecurity } from "../security/auth/service-security.js";
 import { silentLogger, type Logger } from "../runtime/log.js";
 import { Pid } from "../runtime/pid.js";
-import { checkLogName, type FrameworkLogs } from "./framework-logs.js";
+import { checkLogName, logLabel, type FrameworkLogs } from "./framework-logs.js";
 
 /** Where the frameworks' logs live: the masters' Raft group (proposals and ReadIndex reads). */
 export interface FrameworkLogHost {
@@ -36,9 +40,35 @@ export interface ReplicatedLogServiceOptions {
   logger?: Logger;
   /** Records per Append (default 10,000). */
   maxEntries?: number;
+  /** Who may call (default: anyone, permissive ACLs). */
+  security?: ServiceSecurity;
 }
 
 type Handler<Req> = (req: Req) => Promise<unknown>;
+
+/**
+ * The log a request may reach: in the caller's own namespace (an empty principal is filled
+ * with the authenticated one); another principal's only with the ACL access_replicated_logs;
+ * an anonymous caller only in namespaces of principals without credentials.
+ */
+export function namespaced(security: ServiceSecurity, caller: Caller, name: LogName | undefined): LogName {
+  const log = checkLogName(name);
+  const owner = log.principal;
+  if (caller.authenticated) {
+    if (owner === "") return { ...log, principal: caller.principal };
+    if (owner !== caller.principal && !security.authorizer.allows(caller, "access_replicated_logs", owner)) {
+      throw security.authorizer.denied(
+        "access_replicated_logs",
+        `Not authorized: principal '${caller.principal}' may not use log ${logLabel(log)} in the namespace of principal '${owner}' (ACL access_replicated_logs)`,
+      );
+    }
+    return log;
+  }
+  if (security.authenticator.isProtected(owner)) {
+    throw new DcosError(Code.UNAUTHENTICATED, `Log ${logLabel(log)} is in the namespace of principal '${owner}': authenticate as it`);
+  }
+  return log;
+}
 
 /**
  * A not-leader error from Raft names the leader by its raft pid ("raft@host:port"); a
@@ -63,14 +93,15 @@ export function addReplicatedLogService(server: grpc.Server, host: FrameworkLogH
   const errors: Counter | undefined = options.metrics?.counter("replicated_log/errors");
   const calls: Counter | undefined = options.metrics?.counter("replicated_log/calls");
 
+  const security = options.security ?? openSecurity(options.metrics);
   const propose = (cmd: Omit<FrameworkLogCommand, "$typeName" | "log"> & { log: FrameworkLogCommand["log"] }) =>
     host.propose(create(FrameworkLogCommandSchema, { log: checkLogName(cmd.log), command: cmd.command }));
 
-  const unary = <Req, O extends DescMessage>(output: O, fn: Handler<Req>) =>
+  const unary = <Req extends { log?: LogName }, O extends DescMessage>(output: O, fn: Handler<Req>) =>
     ((call: grpc.ServerUnaryCall<Req, MessageShape<O>>, callback: grpc.sendUnaryData<MessageShape<O>>) => {
       calls?.inc();
       Promise.resolve()
-        .then(() => fn(call.request))
+        .then(() => fn({ ...call.request, log: namespaced(security, callerOf(call), call.request.log) }))
         .then(
           (fields) => callback(null, create(output, fields as never)),
           (err: unknown) => {
@@ -82,7 +113,7 @@ export function addReplicatedLogService(server: grpc.Server, host: FrameworkLogH
         );
     }) as grpc.handleUnaryCall<Req, MessageShape<O>>;
 
-  server.addService(serviceDefinition(ReplicatedLogService), {
+  addGuardedService(server, ReplicatedLogService, {
     Append: unary(AppendResponseSchema, async (req: AppendRequest) => {
       if (req.entries.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "Append carries no entries");
       if (req.entries.length > maxEntries) {
@@ -109,5 +140,5 @@ export function addReplicatedLogService(server: grpc.Server, host: FrameworkLogH
       const r = await propose({ log: req.log, command: { case: "compareAndSet", value: req } });
       return { version: r.version };
     }),
-  });
+  }, { authenticator: security.authenticator, maxRequestBytes: security.maxRequestBytes, metrics: options.metrics });
 }

@@ -53,7 +53,11 @@ function refuse(core: MasterCore, framework: FrameworkRecord, task: TaskInfo, ag
   );
 }
 
-export function accept(core: MasterCore, framework: FrameworkRecord, request: AcceptRequest): void {
+/**
+ * `userProblem`: why the framework may not run a task as a user (the ACL run_tasks, checked
+ * by the public service); such a task becomes TASK_ERROR with the reason.
+ */
+export function accept(core: MasterCore, framework: FrameworkRecord, request: AcceptRequest, userProblem?: (user: string) => string | undefined): void {
   core.metrics.message("accept");
   validateShape(request);
   const checked = checkOffers(
@@ -89,6 +93,8 @@ export function accept(core: MasterCore, framework: FrameworkRecord, request: Ac
       agentId,
       taskExists: (id) => framework.tasks.has(id),
       executorOnAgent: (id) => agent.executor(framework.id, id),
+      frameworkUser: framework.info.user,
+      userProblem,
     },
     offeredResources(checked.offers),
   );

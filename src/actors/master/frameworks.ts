@@ -47,7 +47,7 @@ function guardPending(core: MasterCore, id: string): void {
 }
 
 /** SUBSCRIBE: validates, persists, then attaches the stream and sends SUBSCRIBED. */
-export function subscribe(core: MasterCore, request: SubscribeRequest, sink: EventSink): Promise<Subscription> {
+export function subscribe(core: MasterCore, request: SubscribeRequest, sink: EventSink, limits: { maxFrameworksPerPrincipal?: number } = {}): Promise<Subscription> {
   core.metrics.message("subscribe");
   const info = clone(FrameworkInfoSchema, validateFrameworkInfo(request.frameworkInfo, request.suppressedRoles));
   const requestedId = info.id?.value ?? "";
@@ -64,6 +64,14 @@ export function subscribe(core: MasterCore, request: SubscribeRequest, sink: Eve
         Code.PERMISSION_DENIED,
         `Framework ${requestedId} is registered with principal '${existing.info.principal}', not '${info.principal}'`,
       );
+    }
+  }
+  const max = limits.maxFrameworksPerPrincipal;
+  if (!existing && max !== undefined) {
+    let held = 0;
+    for (const f of core.frameworks.values()) if (f.info.principal === info.principal) held++;
+    if (held >= max) {
+      throw new DcosError(Code.RESOURCE_EXHAUSTED, `Principal '${info.principal}' already has ${held} frameworks registered (at most ${max}); tear one down first`);
     }
   }
   const id = requestedId || core.newFrameworkId();

@@ -38,18 +38,43 @@ interface FrameworkCall {
   streamId: string;
 }
 
+/**
+ * What the public service decided about its caller, checked inside the master against the
+ * framework a call names (absent for trusted in-process callers).
+ */
+export interface FrameworkGuard {
+  /** Throws PERMISSION_DENIED unless the caller may act for a framework of this principal. */
+  checkOwner(frameworkId: string, principal: string): void;
+  /** Why a framework of this principal may not run a task as `user` (ACL run_tasks). */
+  userProblem?(principal: string, user: string): string | undefined;
+}
+
+/** Limits a SUBSCRIBE is checked against. */
+export interface SubscribeLimits {
+  /** Frameworks one principal may have registered at once. */
+  maxFrameworksPerPrincipal?: number;
+}
+
 export class MasterFacade extends Facade<Master> {
   constructor(readonly master: Master) {
     super(master);
   }
 
   /** Runs fn for the calling framework after checking it holds the framework's current stream. */
-  private forFramework<R extends FrameworkCall, T>(request: R, fn: (core: MasterCore, f: FrameworkRecord, request: R) => T | Promise<T>): Promise<T> {
-    return this.call((m) => fn(m.core, callerFramework(m.core, request.frameworkId, request.streamId), request));
+  private forFramework<R extends FrameworkCall, T>(
+    request: R,
+    fn: (core: MasterCore, f: FrameworkRecord, request: R) => T | Promise<T>,
+    guard: FrameworkGuard | undefined,
+  ): Promise<T> {
+    return this.call((m) => {
+      const f = callerFramework(m.core, request.frameworkId, request.streamId);
+      guard?.checkOwner(f.id, f.info.principal);
+      return fn(m.core, f, request);
+    });
   }
 
-  subscribe(request: SubscribeRequest, sink: EventSink): Promise<Subscription> {
-    return this.call((m) => subscribe(m.core, request, sink));
+  subscribe(request: SubscribeRequest, sink: EventSink, limits: SubscribeLimits = {}): Promise<Subscription> {
+    return this.call((m) => subscribe(m.core, request, sink, limits));
   }
 
   /** The scheduler's stream ended (client gone or cancelled). */
@@ -62,58 +87,67 @@ export class MasterFacade extends Facade<Master> {
     return this.call((m) => streamStalled(m.core, frameworkId, streamId, why));
   }
 
-  accept(request: AcceptRequest): Promise<void> {
-    return this.forFramework(request, accept);
+  accept(request: AcceptRequest, guard?: FrameworkGuard): Promise<void> {
+    const userProblem = guard?.userProblem?.bind(guard);
+    return this.forFramework(request, (core, f, r) => accept(core, f, r, userProblem && ((user) => userProblem(f.info.principal, user))), guard);
   }
 
-  decline(request: DeclineRequest): Promise<void> {
-    return this.forFramework(request, decline);
+  decline(request: DeclineRequest, guard?: FrameworkGuard): Promise<void> {
+    return this.forFramework(request, decline, guard);
   }
 
-  revive(request: ReviveRequest): Promise<void> {
-    return this.forFramework(request, revive);
+  revive(request: ReviveRequest, guard?: FrameworkGuard): Promise<void> {
+    return this.forFramework(request, revive, guard);
   }
 
-  suppress(request: SuppressRequest): Promise<void> {
-    return this.forFramework(request, suppress);
+  suppress(request: SuppressRequest, guard?: FrameworkGuard): Promise<void> {
+    return this.forFramework(request, suppress, guard);
   }
 
-  kill(request: KillRequest): Promise<void> {
-    return this.forFramework(request, kill);
+  kill(request: KillRequest, guard?: FrameworkGuard): Promise<void> {
+    return this.forFramework(request, kill, guard);
   }
 
-  shutdown(request: ShutdownRequest): Promise<void> {
-    return this.forFramework(request, shutdownExecutor);
+  shutdown(request: ShutdownRequest, guard?: FrameworkGuard): Promise<void> {
+    return this.forFramework(request, shutdownExecutor, guard);
   }
 
-  acknowledge(request: AcknowledgeRequest): Promise<void> {
-    return this.forFramework(request, acknowledge);
+  acknowledge(request: AcknowledgeRequest, guard?: FrameworkGuard): Promise<void> {
+    return this.forFramework(request, acknowledge, guard);
   }
 
-  acknowledgeBatch(request: AcknowledgeBatchRequest): Promise<MessageInitShape<typeof AcknowledgeBatchResponseSchema>> {
-    return this.forFramework(request, acknowledgeBatch);
+  acknowledgeBatch(request: AcknowledgeBatchRequest, guard?: FrameworkGuard): Promise<MessageInitShape<typeof AcknowledgeBatchResponseSchema>> {
+    return this.forFramework(request, acknowledgeBatch, guard);
   }
 
-  reconcile(request: ReconcileRequest): Promise<void> {
-    return this.forFramework(request, reconcile);
+  reconcile(request: ReconcileRequest, guard?: FrameworkGuard): Promise<void> {
+    return this.forFramework(request, reconcile, guard);
   }
 
-  message(request: MessageRequest): Promise<void> {
-    return this.forFramework(request, frameworkMessage);
+  message(request: MessageRequest, guard?: FrameworkGuard): Promise<void> {
+    return this.forFramework(request, frameworkMessage, guard);
   }
 
-  teardown(request: TeardownRequest): Promise<void> {
-    return this.forFramework(request, (core, f) => {
-      core.metrics.message("teardown");
-      return removeFramework(core, f, "the framework tore itself down");
-    });
+  teardown(request: TeardownRequest, guard?: FrameworkGuard): Promise<void> {
+    return this.forFramework(
+      request,
+      (core, f) => {
+        core.metrics.message("teardown");
+        return removeFramework(core, f, "the framework tore itself down");
+      },
+      guard,
+    );
   }
 
-  updateFramework(request: UpdateFrameworkRequest): Promise<void> {
-    return this.forFramework(request, (core, f, r) => {
-      core.metrics.message("update_framework");
-      return updateFramework(core, f, r);
-    });
+  updateFramework(request: UpdateFrameworkRequest, guard?: FrameworkGuard): Promise<void> {
+    return this.forFramework(
+      request,
+      (core, f, r) => {
+        core.metrics.message("update_framework");
+        return updateFramework(core, f, r);
+      },
+      guard,
+    );
   }
 
   /** Operator: sets role weights (persisted, then given to the allocator). */

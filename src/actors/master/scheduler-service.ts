@@ -16,39 +16,75 @@ import {
   type SubscribeRequest,
   type SubscribeResponse,
 } from "../../gen/dcos/v1/scheduler_pb.js";
-import { serviceDefinition, toStatus } from "../../runtime/grpc/service.js";
+import { toStatus } from "../../runtime/grpc/service.js";
+import type { Metrics } from "../../metrics/registry.js";
+import { addGuardedService, callerOf } from "../../security/auth/grpc-guard.js";
+import type { Caller } from "../../security/auth/caller.js";
+import { effectivePrincipal, mayActFor, notOwner, openSecurity, type ServiceSecurity } from "../../security/auth/service-security.js";
 import type { Clock } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
 import { batchWrites, DEFAULT_EVENT_STREAM_LIMITS, EventStream, type EventStreamLimits } from "./event-stream.js";
-import type { MasterFacade } from "./master-facade.js";
+import type { FrameworkGuard, MasterFacade } from "./master-facade.js";
 import { addReflectionService } from "../../runtime/grpc/reflection.js";
 
 type UnaryName = Exclude<keyof typeof SchedulerService.method, "subscribe">;
 
-/** Unary method → the facade call that serves it. */
-function unaryCalls(master: MasterFacade): Record<UnaryName, (request: never) => Promise<object | void>> {
+/** The checks a framework call passes inside the master: the caller owns the framework; run_tasks. */
+function frameworkGuard(security: ServiceSecurity, caller: Caller): FrameworkGuard {
   return {
-    accept: (r) => master.accept(r),
-    decline: (r) => master.decline(r),
-    revive: (r) => master.revive(r),
-    suppress: (r) => master.suppress(r),
-    kill: (r) => master.kill(r),
-    shutdown: (r) => master.shutdown(r),
-    acknowledge: (r) => master.acknowledge(r),
-    acknowledgeBatch: (r) => master.acknowledgeBatch(r),
-    reconcile: (r) => master.reconcile(r),
-    message: (r) => master.message(r),
-    teardown: (r) => master.teardown(r),
-    updateFramework: (r) => master.updateFramework(r),
+    checkOwner: (frameworkId, principal) => {
+      if (!mayActFor(security, caller, principal)) throw notOwner(security, caller, `Framework ${frameworkId}`, principal);
+    },
+    userProblem: (principal, user) => {
+      const subject = { ...caller, principal: principal || caller.principal } as Caller;
+      if (security.authorizer.allows(subject, "run_tasks", user)) return undefined;
+      security.authorizer.count("run_tasks");
+      return `principal '${principal}' is not authorized to run tasks as user '${user || "(none)"}' (ACL run_tasks)`;
+    },
   };
 }
 
-function unaryHandler(output: DescMessage, fn: (request: never) => Promise<object | void>): grpc.handleUnaryCall<Message, Message> {
+/**
+ * SUBSCRIBE and UPDATE_FRAMEWORK: framework_info.principal becomes the authenticated one
+ * (naming another is refused) and every role needs the ACL register_frameworks.
+ */
+function authorizeFrameworkInfo(security: ServiceSecurity, caller: Caller, info: { principal: string; roles: string[] } | undefined): void {
+  if (!info) return;
+  info.principal = effectivePrincipal(security, caller, info.principal, "framework_info.principal");
+  const subject = { ...caller, principal: info.principal || caller.principal } as Caller;
+  for (const role of info.roles) security.authorizer.check(subject, "register_frameworks", role, `register a framework in role '${role}'`);
+}
+
+/** Unary method → the facade call that serves it. */
+function unaryCalls(master: MasterFacade, security: ServiceSecurity): Record<UnaryName, (request: never, caller: Caller) => Promise<object | void>> {
+  const g = (caller: Caller) => frameworkGuard(security, caller);
+  return {
+    accept: (r, c) => master.accept(r, g(c)),
+    decline: (r, c) => master.decline(r, g(c)),
+    revive: (r, c) => master.revive(r, g(c)),
+    suppress: (r, c) => master.suppress(r, g(c)),
+    kill: (r, c) => master.kill(r, g(c)),
+    shutdown: (r, c) => master.shutdown(r, g(c)),
+    acknowledge: (r, c) => master.acknowledge(r, g(c)),
+    acknowledgeBatch: (r, c) => master.acknowledgeBatch(r, g(c)),
+    reconcile: (r, c) => master.reconcile(r, g(c)),
+    message: (r, c) => master.message(r, g(c)),
+    teardown: (r, c) => master.teardown(r, g(c)),
+    updateFramework: (r: { frameworkInfo?: { principal: string; roles: string[] } }, c) => {
+      authorizeFrameworkInfo(security, c, r.frameworkInfo);
+      return master.updateFramework(r as never, g(c));
+    },
+  };
+}
+
+function unaryHandler(output: DescMessage, fn: (request: never, caller: Caller) => Promise<object | void>): grpc.handleUnaryCall<Message, Message> {
   return (call, callback) => {
-    fn(call.request as never).then(
-      (fields) => callback(null, create(output, (fields ?? undefined) as Record<string, unknown> | undefined) as Message),
-      (err: unknown) => callback(toStatus(err)),
-    );
+    Promise.resolve()
+      .then(() => fn(call.request as never, callerOf(call)))
+      .then(
+        (fields) => callback(null, create(output, (fields ?? undefined) as Record<string, unknown> | undefined) as Message),
+        (err: unknown) => callback(toStatus(err)),
+      );
   };
 }
 
@@ -56,6 +92,7 @@ interface SubscribeOptions {
   log?: Logger;
   clock: Clock;
   limits: EventStreamLimits;
+  security: ServiceSecurity;
 }
 
 function subscribeHandler(master: MasterFacade, o: SubscribeOptions): grpc.handleServerStreamingCall<SubscribeRequest, SubscribeResponse> {
@@ -98,7 +135,12 @@ function subscribeHandler(master: MasterFacade, o: SubscribeOptions): grpc.handl
     call.on("cancelled", closed);
     call.on("close", closed);
     call.on("error", closed);
-    master.subscribe(call.request, sink).then(
+    Promise.resolve()
+      .then(() => {
+        authorizeFrameworkInfo(o.security, callerOf(call), call.request.frameworkInfo);
+        return master.subscribe(call.request, sink, { maxFrameworksPerPrincipal: o.security.limits.maxFrameworksPerPrincipal });
+      })
+      .then(
       (s) => {
         subscription = s;
         if (gone) report();
@@ -117,16 +159,20 @@ export interface SchedulerServiceOptions {
   log?: Logger;
   /** Backpressure bounds of each Subscribe stream. */
   limits?: Partial<EventStreamLimits>;
+  /** Who may call (default: anyone, permissive ACLs). */
+  security?: ServiceSecurity;
+  metrics?: Metrics;
 }
 
 /** Hosts the SchedulerService (and reflection for it) on a node's gRPC server. */
 export function addSchedulerService(server: grpc.Server, master: MasterFacade, options: SchedulerServiceOptions = {}): void {
   const limits = { ...DEFAULT_EVENT_STREAM_LIMITS, ...options.limits };
-  const subscribe = subscribeHandler(master, { log: options.log, clock: master.master.clock, limits });
+  const security = options.security ?? openSecurity(options.metrics);
+  const subscribe = subscribeHandler(master, { log: options.log, clock: master.master.clock, limits, security });
   const handlers: grpc.UntypedServiceImplementation = { subscribe: subscribe as grpc.UntypedHandleCall };
-  for (const [name, fn] of Object.entries(unaryCalls(master)) as [UnaryName, (r: never) => Promise<void>][]) {
+  for (const [name, fn] of Object.entries(unaryCalls(master, security)) as [UnaryName, (r: never, c: Caller) => Promise<object | void>][]) {
     handlers[name] = unaryHandler(SchedulerService.method[name].output, fn) as grpc.UntypedHandleCall;
   }
-  server.addService(serviceDefinition(SchedulerService), handlers);
+  addGuardedService(server, SchedulerService, handlers, { authenticator: security.authenticator, maxRequestBytes: security.maxRequestBytes, metrics: options.metrics });
   if (options.reflection ?? true) addReflectionService(server, [file_dcos_v1_scheduler]);
 }

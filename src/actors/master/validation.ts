@@ -126,6 +126,10 @@ export interface LaunchContext {
   taskExists: (taskId: string) => boolean;
   /** The framework's executor with this id on the agent, if running. */
   executorOnAgent: (executorId: string) => ExecutorInfo | undefined;
+  /** The user tasks run as unless their command names one. */
+  frameworkUser?: string;
+  /** Why the framework may not run a task as this user (ACL run_tasks); undefined: it may. */
+  userProblem?: (user: string) => string | undefined;
 }
 
 /**
@@ -198,7 +202,17 @@ export class LaunchValidator {
       const p = commandProblem(task.command, `${what} command`);
       if (p) return p;
     }
+    const user = this.runAs(task);
+    if (this.ctx.userProblem) {
+      const p = this.ctx.userProblem(user);
+      if (p) return `${what}: ${p}`;
+    }
     return killPolicyProblem(task.killPolicy, what) ?? healthProblem(task, what);
+  }
+
+  /** The user a task runs as: its command's, its executor's command's, else the framework's. */
+  private runAs(task: TaskInfo): string {
+    return task.command?.user || task.executor?.command?.user || this.ctx.frameworkUser || "";
   }
 
   private executorProblem(executor: ExecutorInfo, what: string): string | undefined {

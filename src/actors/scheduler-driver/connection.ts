@@ -3,6 +3,7 @@ import { create, type MessageInitShape, type MessageShape } from "@bufbuild/prot
 import { SchedulerService, type Event, type SubscribeRequest, type SubscribeResponse } from "../../gen/dcos/v1/scheduler_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { clientConstructor, fromServiceError } from "../../runtime/grpc/service.js";
+import { credentialChannelOptions, type ClientCredential } from "../../security/auth/client-credential.js";
 
 /** The unary calls of SchedulerService, by their local names (accept, decline, …). */
 export type UnaryCall = Exclude<keyof typeof SchedulerService.method, "subscribe">;
@@ -56,9 +57,11 @@ export class SchedulerConnection {
   constructor(
     readonly address: string,
     private readonly callTimeoutMs: number,
+    credential?: ClientCredential,
   ) {
     this.client = new Client(address, grpc.credentials.createInsecure(), {
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
+      ...credentialChannelOptions(credential),
     });
   }
 

@@ -1,3 +1,4 @@
+import type { ClientCredential } from "../../security/auth/client-credential.js";
 import { create } from "@bufbuild/protobuf";
 import { FrameworkInfoSchema, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { FrameworkIDSchema } from "../../gen/dcos/v1/common_pb.js";
@@ -39,6 +40,7 @@ export class SchedulerDriverActor extends Actor {
   private framework: FrameworkInfo;
   private readonly suppressedRoles: string[];
   private readonly callbacks: SchedulerCallbacks;
+  private readonly credential: ClientCredential | undefined;
   private readonly settings: Required<
     Pick<
       SchedulerDriverOptions,
@@ -75,6 +77,7 @@ export class SchedulerDriverActor extends Actor {
     if (resumeId) this.framework.id = create(FrameworkIDSchema, { value: resumeId });
     this.suppressedRoles = [...(options.suppressedRoles ?? [])];
     this.callbacks = options.callbacks ?? {};
+    this.credential = options.credential;
     this.settings = {
       implicitAcknowledgements: options.implicitAcknowledgements ?? DRIVER_DEFAULTS.implicitAcknowledgements,
       reconcileOnSubscribe: options.reconcileOnSubscribe ?? DRIVER_DEFAULTS.reconcileOnSubscribe,
@@ -246,7 +249,7 @@ export class SchedulerDriverActor extends Actor {
     this.reconnectTimer = undefined;
     const address = this.masters.current();
     const generation = ++this.generation;
-    this.connection = new SchedulerConnection(address, this.settings.callTimeoutMs);
+    this.connection = new SchedulerConnection(address, this.settings.callTimeoutMs, this.credential);
     this.transition(DriverState.CONNECTING, `subscribing to ${address}${this.frameworkId ? ` as ${this.frameworkId}` : ""}`);
     this.armLiveness(this.settings.subscribeTimeoutMs, "no SUBSCRIBED");
     const request = create(SubscribeRequestSchema, { frameworkInfo: this.framework, suppressedRoles: this.suppressedRoles });

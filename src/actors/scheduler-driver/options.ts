@@ -1,3 +1,4 @@
+import type { ClientCredential } from "../../security/auth/client-credential.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FrameworkInfoSchema } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
@@ -60,6 +61,11 @@ export interface SchedulerDriverOptions {
   subscribeTimeoutMs?: number;
   /** Deadline of every unary call; default 10 s. */
   callTimeoutMs?: number;
+  /**
+   * The principal and secret to authenticate with (sent on every call); the master fills
+   * framework.principal from it. None: unauthenticated.
+   */
+  credential?: ClientCredential;
   /** Reconnect backoff once prompt retries are over; default 500 ms doubling up to 30 s, with jitter. */
   backoff?: Partial<BackoffOptions>;
   /**

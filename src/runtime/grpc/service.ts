@@ -15,6 +15,20 @@ export type RawSide = "request" | "response" | "both";
 export interface ServiceDefinitionOptions {
   /** Per method (by localName, e.g. "connect"): sides passed through as Buffers. */
   raw?: Record<string, RawSide>;
+  /**
+   * Server side of a public service: a request that is larger than this or cannot be
+   * decoded becomes a RequestProblem (answered by the handler's guard with a precise
+   * status) instead of a throw, which grpc-js would answer INTERNAL.
+   */
+  maxRequestBytes?: number;
+}
+
+/** A request a server could not take: its status and why (see ServiceDefinitionOptions.maxRequestBytes). */
+export class RequestProblem {
+  constructor(
+    readonly code: Code,
+    readonly message: string,
+  ) {}
 }
 
 /** The gRPC path of a method: `/package.Service/Method`. */
@@ -28,7 +42,22 @@ const identity = {
   deserialize: (bytes: Buffer): Buffer => bytes,
 };
 
-function messageCodec(schema: DescMessage): { serialize: (m: Message) => Buffer; deserialize: (b: Buffer) => Message } {
+function messageCodec(schema: DescMessage, maxRequestBytes?: number): { serialize: (m: Message) => Buffer; deserialize: (b: Buffer) => Message } {
+  if (maxRequestBytes !== undefined) {
+    return {
+      serialize: (m) => Buffer.from(toBinary(schema, m)),
+      deserialize: (b) => {
+        if (b.byteLength > maxRequestBytes) {
+          return new RequestProblem(Code.RESOURCE_EXHAUSTED, `${schema.typeName} of ${b.byteLength} bytes is larger than this service accepts (${maxRequestBytes} bytes)`) as unknown as Message;
+        }
+        try {
+          return fromBinary(schema, b);
+        } catch (err) {
+          return new RequestProblem(Code.INVALID_ARGUMENT, `Cannot decode ${schema.typeName}: ${(err as Error).message}`) as unknown as Message;
+        }
+      },
+    };
+  }
   return {
     serialize: (m) => {
       const bytes = toBinary(schema, m);
@@ -50,7 +79,7 @@ export function serviceDefinition(service: DescService, options: ServiceDefiniti
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
     const raw = options.raw?.[method.localName];
-    const req = raw === "request" || raw === "both" ? identity : messageCodec(method.input);
+    const req = raw === "request" || raw === "both" ? identity : messageCodec(method.input, options.maxRequestBytes);
     const res = raw === "response" || raw === "both" ? identity : messageCodec(method.output);
     def[method.localName] = {
       path: methodPath(method),
