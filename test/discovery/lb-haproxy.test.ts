@@ -167,10 +167,10 @@ describe("dcos-node lb with a real haproxy", () => {
   });
 
   it("follows the event stream again when it breaks, and catches up", async () => {
-    const connections = lb["api"].connections;
+    const connections = lb.api.connections;
     fixture.dropStreams();
     fixture.apps = [webApp(webPort, instances.slice(0, 2))];
-    await waitFor(() => lb["api"].connections > connections, "the load balancer to reconnect to /v2/events", 10_000);
+    await waitFor(() => lb.api.connections > connections, "the load balancer to reconnect to /v2/events", 10_000);
     await waitFor(() => servers("shop_web_").length === 2, "the change made while disconnected");
   });
 

@@ -43,6 +43,7 @@ export class ServicesFixture {
 
   async stop(): Promise<void> {
     this.dropStreams();
+    this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 

@@ -52,7 +52,7 @@ export interface LoadBalancerStatus {
 
 export class LoadBalancer {
   readonly haproxy: Haproxy;
-  private readonly api: ServicesApi;
+  readonly api: ServicesApi;
   private readonly coalescer: Coalescer;
   private readonly renderOptions: RenderOptions;
   private readonly log: Logger;

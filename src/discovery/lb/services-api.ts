@@ -87,6 +87,8 @@ export class ServicesApi {
   private stopped = false;
   /** Connections of the event stream made so far. */
   connections = 0;
+  /** Connections of the event stream that failed or ended. */
+  failures = 0;
 
   constructor(private readonly o: ServicesApiOptions) {
     if (o.urls.length === 0) throw new Error("No services API address given (--marathon=http://host:8080)");
@@ -146,6 +148,7 @@ export class ServicesApi {
         throw new Error("the event stream ended");
       } catch (err) {
         if (this.stopped) return;
+        this.failures++;
         this.o.logger.info(`Services event stream at ${this.url}: ${(err as Error).message}; reconnecting in ${backoff} ms`);
         this.index = (this.index + 1) % this.o.urls.length;
         await new Promise((r) => setTimeout(r, backoff));

@@ -1,0 +1,298 @@
+/**
+ * Bench 'discovery': the load balancer (Debian's haproxy) and the DNS server.
+ * (1) render, `haproxy -c` and seamless reload of a configuration of --apps apps (default
+ *     1,000) with --backends-per-app servers each (default 10): medians of --runs (3);
+ * (2) requests failed through haproxy during 10 reloads of that configuration under a
+ *     request loop (goal 0), and the reload time under load;
+ * (3) from the services API's status_update_event of a new running instance to the first
+ *     request haproxy sends it (test-only services stand-in, reload interval 100 ms), p50/p99;
+ * (4) from TASK_RUNNING (as the framework hears it from a real master and agent process) to
+ *     its name resolving in our DNS, p50/p99;
+ * (5) DNS queries/s answered by our server and by Debian's dnsmasq serving the same
+ *     --records static A records (default 10,000), both measured by dnsperf in this run.
+ * Args: --apps=N --backends-per-app=N --runs=N --trials=N (default 20) --records=N --seconds=N (dnsperf, default 5).
+ */
+import { execFile, spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { hostname, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { createSocket } from "node:dgram";
+import * as dnsPacket from "dns-packet";
+import { Haproxy } from "../../../src/discovery/lb/haproxy.js";
+import { LoadBalancer } from "../../../src/discovery/lb/load-balancer.js";
+import type { MarathonApp } from "../../../src/discovery/lb/marathon-apps.js";
+import { render, type RenderOptions } from "../../../src/discovery/lb/render.js";
+import { startDnsService } from "../../../src/discovery/dns/dns-service.js";
+import { DnsRecords } from "../../../src/discovery/dns/records.js";
+import { DnsServer } from "../../../src/discovery/dns/server.js";
+import { silentLogger } from "../../../src/runtime/log.js";
+import { agent, framework, subscribed, task } from "../../discovery/events.js";
+import { get, requestLoop, startInstance, type Instance } from "../../support/instance-servers.js";
+import { freePort } from "../../support/master-processes.js";
+import { NodeProcess, killProcessesUnder } from "../../support/processes.js";
+import { ServicesFixture } from "../../support/services-fixture.js";
+import { waitFor } from "../../support/wait.js";
+import { TestFramework } from "../../system/framework.js";
+import { median, percentile, type Reporter } from "../report.js";
+
+const exec = promisify(execFile);
+
+function flag(args: string[], name: string, fallback: number): number {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  return a ? Number(a.slice(name.length + 3)) : fallback;
+}
+
+function log(text: string): void {
+  process.stderr.write(`[discovery] ${text}\n`);
+}
+
+/** `count` consecutive ports on 127.0.0.1 that are all free now. */
+async function freeRange(count: number): Promise<number> {
+  const free = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+    });
+  for (let base = 40_000; base + count < 60_000; base += count) {
+    let ok = true;
+    for (let p = base; p < base + count && ok; p++) ok = await free(p);
+    if (ok) return base;
+  }
+  throw new Error(`no ${count} free consecutive ports between 40000 and 60000`);
+}
+
+function bigApps(count: number, perApp: number, basePort: number, generation: number): MarathonApp[] {
+  return Array.from({ length: count }, (_, a) => ({
+    id: `/bench/app-${a}`,
+    labels: { HAPROXY_GROUP: "external" },
+    portDefinitions: [{ port: basePort + a }],
+    tasks: Array.from({ length: perApp }, (_, t) => ({
+      id: `bench_app-${a}.${t}`,
+      host: `10.${(a >> 8) & 255}.${a & 255}.${(t + generation) % 250 + 1}`,
+      ports: [31000 + t],
+      state: "TASK_RUNNING",
+    })),
+  }));
+}
+
+function webApp(id: string, servicePort: number, instances: Instance[]): MarathonApp {
+  return {
+    id,
+    labels: { HAPROXY_GROUP: "external" },
+    portDefinitions: [{ port: servicePort }],
+    tasks: instances.map((i) => ({ id: `${id.slice(1)}.${i.id}`, host: "127.0.0.1", ports: [i.port], state: "TASK_RUNNING" })),
+  };
+}
+
+async function timed<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [v, performance.now() - t0];
+}
+
+/** (1) and (2). */
+async function haproxyAtScale(report: Reporter, dir: string, apps: number, perApp: number, runs: number): Promise<void> {
+  const base = await freeRange(apps + 1);
+  const h = new Haproxy({ dir, logger: silentLogger(), reloadTimeoutMs: 60_000 });
+  await h.version();
+  const options: RenderOptions = { group: "external", httpPort: 0, bindAddr: "127.0.0.1", adminSocket: h.adminSocket, statsBind: `unix@${h.statsSocket}`, maxconn: 2000 };
+  const instances = await Promise.all([1, 2, 3].map((i) => startInstance(`web-${i}`)));
+  const all = (generation: number): MarathonApp[] => [...bigApps(apps, perApp, base, generation), webApp("/bench/web", base + apps, instances)];
+  try {
+    const first = render(all(0), options);
+    const check = await h.validate(first.config);
+    if (!check.ok) throw new Error(`haproxy rejects the bench configuration: ${check.error}`);
+    await h.start(first.config);
+    const renderMs: number[] = [];
+    const validateMs: number[] = [];
+    const reloadMs: number[] = [];
+    for (let r = 1; r <= runs; r++) {
+      const [rendered, rm] = await timed(() => render(all(r), options));
+      const [, vm] = await timed(() => h.validate(rendered.config));
+      const [, lm] = await timed(() => h.reload(rendered.config));
+      renderMs.push(rm);
+      validateMs.push(vm);
+      reloadMs.push(lm);
+      log(`${apps} apps / ${apps * perApp} backends: render ${rm.toFixed(1)} ms, haproxy -c ${vm.toFixed(0)} ms, reload ${lm.toFixed(0)} ms`);
+    }
+    const size = { apps, backends: apps * perApp, runs, config_bytes: first.config.length };
+    report.figure("lb_render_ms", median(renderMs), "ms", "lower", size);
+    report.figure("lb_validate_ms", median(validateMs), "ms", "lower", size);
+    report.figure("lb_reload_ms", median(reloadMs), "ms", "lower", size);
+    report.figure("lb_render_validate_reload_ms", median(renderMs) + median(validateMs) + median(reloadMs), "ms", "lower", size);
+
+    // (2) 10 reloads of the big configuration under a request loop to a real app.
+    let done = false;
+    const loop = requestLoop(base + apps, () => done, 200_000, 8);
+    const underLoad: number[] = [];
+    for (let r = 0; r < 10; r++) {
+      const rendered = render(all(runs + 1 + r), options);
+      const [, ms] = await timed(() => h.reload(rendered.config));
+      underLoad.push(ms);
+    }
+    done = true;
+    const result = await loop;
+    log(`10 reloads under load: ${result.ok} answered, ${result.failed} failed ${result.errors.slice(0, 3).join("; ")}`);
+    report.figure("lb_failed_requests_during_reloads", result.failed, "requests", "lower", { reloads: 10, requests: result.ok + result.failed, concurrency: 8, ...size });
+    report.figure("lb_reload_under_load_ms", median(underLoad), "ms", "lower", size);
+  } finally {
+    await h.stop();
+    await Promise.all(instances.map((i) => i.close()));
+  }
+}
+
+/** (3) status_update_event → the new instance answers through haproxy. */
+async function eventToTraffic(report: Reporter, dir: string, trials: number): Promise<void> {
+  const fixture = new ServicesFixture();
+  await fixture.start();
+  const servicePort = await freePort();
+  const lb = new LoadBalancer({ urls: [fixture.url], group: "external", httpPort: 0, bindAddr: "127.0.0.1", dir, reloadIntervalMs: 100, logger: silentLogger() });
+  const base = await startInstance("base");
+  const times: number[] = [];
+  try {
+    await lb.start();
+    await waitFor(() => fixture.eventClients > 0, "the load balancer to follow the events");
+    fixture.set([webApp("/latency", servicePort, [base])]);
+    await waitFor(async () => (await get(servicePort).catch(() => "")) === "base", "the base instance to answer");
+    for (let i = 0; i < trials; i++) {
+      const fresh = await startInstance(`new-${i}`);
+      await new Promise((r) => setTimeout(r, 150));
+      const t0 = performance.now();
+      fixture.set([webApp("/latency", servicePort, [fresh])]);
+      await waitFor(async () => (await get(servicePort).catch(() => "")) === fresh.id, `instance ${i} to receive traffic`, 20_000, 1);
+      times.push(performance.now() - t0);
+      await fresh.close();
+      fixture.set([webApp("/latency", servicePort, [base])]);
+      await waitFor(async () => (await get(servicePort).catch(() => "")) === "base", "the base instance to answer again", 20_000, 5);
+    }
+  } finally {
+    await lb.stop();
+    await fixture.stop();
+    await base.close();
+  }
+  report.figure("lb_event_to_traffic_p50_ms", percentile(times, 50), "ms", "lower", { trials, reload_interval_ms: 100, from: "status_update_event of the services API" });
+  report.figure("lb_event_to_traffic_p99_ms", percentile(times, 99), "ms", "lower", { trials });
+}
+
+/** One A question over UDP; resolves with the answers' addresses. */
+function queryA(port: number, name: string): Promise<string[]> {
+  return new Promise((resolve) => {
+    const s = createSocket("udp4");
+    const timer = setTimeout(() => (s.close(), resolve([])), 500);
+    s.on("message", (m) => {
+      clearTimeout(timer);
+      s.close();
+      try {
+        resolve((dnsPacket.decode(m).answers ?? []).flatMap((a) => (a.type === "A" ? [a.data as string] : [])));
+      } catch {
+        resolve([]);
+      }
+    });
+    s.send(dnsPacket.encode({ type: "query", id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: "A", name }] }), port, "127.0.0.1");
+  });
+}
+
+/** (4) TASK_RUNNING → the task's name resolves, with a real master and agent process. */
+async function runningToDns(report: Reporter, dir: string, trials: number): Promise<void> {
+  const port = await freePort();
+  const master = new NodeProcess("master", ["--role=master", `--port=${port}`, "--http-port=0", "--allocation-interval=50ms", `--work-dir=${join(dir, "master")}`]);
+  const agentProcess = new NodeProcess("agent", ["--role=agent", "--port=0", "--http-port=0", `--master=127.0.0.1:${port}`, `--work-dir=${join(dir, "agent")}`, "--resources=cpus:8;mem:8192;disk:1024;ports:[31000-31999]"]);
+  const dns = await startDnsService({ masters: [`127.0.0.1:${port}`], host: "127.0.0.1", port: 0, logger: silentLogger() });
+  const fw = new TestFramework(`127.0.0.1:${port}`, "bench");
+  const times: number[] = [];
+  try {
+    await agentProcess.waitForLine(/(Registered with master)/, "the agent to register", 60_000);
+    await waitFor(() => dns.follower.connectedTo, "DNS to follow the master", 30_000);
+    await fw.start();
+    for (let i = 0; i < trials; i++) {
+      await fw.launch(`dns-${i}`, hostname(), "sleep 600", 60_000);
+      const t0 = performance.now();
+      await waitFor(async () => (await queryA(dns.port, `dns-${i}.bench.dcos`)).length > 0, `dns-${i}.bench.dcos to resolve`, 10_000, 1);
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    await fw.stop();
+    await dns.stop();
+    await agentProcess.stop();
+    await master.stop();
+    await killProcessesUnder(dir);
+  }
+  report.figure("dns_running_to_resolving_p50_ms", percentile(times, 50), "ms", "lower", { trials, from: "TASK_RUNNING at the framework" });
+  report.figure("dns_running_to_resolving_p99_ms", percentile(times, 99), "ms", "lower", { trials });
+}
+
+async function dnsperf(port: number, queries: string, seconds: number): Promise<number> {
+  let out: string;
+  try {
+    ({ stdout: out } = await exec("dnsperf", ["-s", "127.0.0.1", "-p", String(port), "-d", queries, "-l", String(seconds), "-c", "4", "-q", "200"], { timeout: (seconds + 30) * 1000 }));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new Error("dnsperf is not installed: apt-get install -y dnsperf (or run deploy/setup-host.sh as root)");
+    throw err;
+  }
+  const qps = /Queries per second:\s+([\d.]+)/.exec(out)?.[1];
+  const lost = /Queries lost:\s+(\d+)/.exec(out)?.[1];
+  log(`dnsperf on :${port}: ${qps} q/s, ${lost} lost`);
+  if (!qps) throw new Error(`dnsperf said nothing about queries per second:\n${out}`);
+  return Number(qps);
+}
+
+/** (5) our DNS server against dnsmasq with the same static records. */
+async function dnsThroughput(report: Reporter, dir: string, records: number, seconds: number): Promise<void> {
+  const ip = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+  await writeFile(join(dir, "hosts"), Array.from({ length: records }, (_, i) => `${ip(i)} task-${i}.bench.dcos`).join("\n") + "\n");
+  let seed = 1;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  await writeFile(join(dir, "queries"), Array.from({ length: 10_000 }, () => `task-${Math.floor(rnd() * records)}.bench.dcos A`).join("\n") + "\n");
+
+  // Ours: the same names as tasks of framework "bench", each on its own agent address.
+  const r = new DnsRecords({ domain: "dcos" });
+  r.apply(
+    subscribed({
+      agents: Array.from({ length: records }, (_, i) => agent(`a${i}`, ip(i))),
+      frameworks: [framework("f", "bench")],
+      tasks: Array.from({ length: records }, (_, i) => task({ id: `t${i}`, name: `task-${i}`, framework: "f", agent: `a${i}` })),
+    }),
+  );
+  const ours = new DnsServer({ host: "127.0.0.1", port: 0, records: r, logger: silentLogger() });
+  await ours.start();
+  const dmPort = await freePort();
+  const dnsmasq = spawn("dnsmasq", ["--keep-in-foreground", "--no-resolv", "--no-hosts", `--addn-hosts=${join(dir, "hosts")}`, "--listen-address=127.0.0.1", "--bind-interfaces", `--port=${dmPort}`, "--user=root", "--pid-file=", "--conf-file=/dev/null"], { stdio: "ignore" });
+  const missing = new Promise<never>((_, reject) => dnsmasq.once("error", () => reject(new Error("dnsmasq is not installed: apt-get install -y dnsmasq-base"))));
+  try {
+    await Promise.race([missing, waitFor(async () => (await queryA(dmPort, "task-1.bench.dcos")).length > 0, "dnsmasq to answer", 10_000)]);
+    if ((await queryA(ours.port, "task-1.bench.dcos"))[0] !== ip(1)) throw new Error("our server does not answer the bench names");
+    const dm1 = await dnsperf(dmPort, join(dir, "queries"), seconds);
+    const our1 = await dnsperf(ours.port, join(dir, "queries"), seconds);
+    const dm2 = await dnsperf(dmPort, join(dir, "queries"), seconds);
+    const our2 = await dnsperf(ours.port, join(dir, "queries"), seconds);
+    report.compare("dns_queries_per_s", median([our1, our2]), "dnsmasq_queries_per_s", median([dm1, dm2]), "queries/s", "higher");
+    report.figure("dns_records", records, "records", "higher", { runs: 2, seconds, clients: 4 });
+  } finally {
+    dnsmasq.kill("SIGTERM");
+    await ours.close();
+  }
+}
+
+export async function run(report: Reporter, args: string[]): Promise<void> {
+  const apps = flag(args, "apps", 1000);
+  const perApp = flag(args, "backends-per-app", 10);
+  const runs = flag(args, "runs", 3);
+  const trials = flag(args, "trials", 20);
+  const records = flag(args, "records", 10_000);
+  const seconds = flag(args, "seconds", 5);
+  const dir = await mkdtemp(join(tmpdir(), "dcos-bench-discovery-"));
+  log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  try {
+    for (const sub of ["scale", "latency", "cluster"]) await mkdir(join(dir, sub));
+    await haproxyAtScale(report, join(dir, "scale"), apps, perApp, runs);
+    await eventToTraffic(report, join(dir, "latency"), trials);
+    await runningToDns(report, join(dir, "cluster"), trials);
+    await dnsThroughput(report, dir, records, seconds);
+  } finally {
+    report.figure("load_average_1min", loadavg()[0]!, "load", "lower");
+    await rm(dir, { recursive: true, force: true });
+  }
+}
