@@ -1,9 +1,13 @@
-import { Counter as PromCounter, Gauge as PromGauge, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter as PromCounter, Gauge as PromGauge, Histogram as PromHistogram, Registry } from "prom-client";
 
 /**
  * One registry, two views: `snapshot()` gives the flat JSON that Mesos operators know
- * (`master/tasks_running`, `runtime/dropped_messages`), and `prometheus` is a prom-client
- * registry exposing the same values in the Prometheus text format.
+ * (`master/tasks_running`, `runtime/dropped_messages`, `allocator/allocation_run_ms/p99`),
+ * and `prometheus` is a prom-client registry exposing the same counters and gauges in the
+ * Prometheus text format. A sampled value (a latency) is a Prometheus histogram there
+ * (`_bucket`/`_sum`/`_count`, which add up across nodes, unlike percentiles), and the text
+ * also carries the process's own metrics (event-loop lag, heap, CPU, GC, handles), once per
+ * process whichever node's endpoint is scraped.
  *
  * Counters are plain numbers on the hot path; prom-client reads them when scraped.
  */
@@ -21,9 +25,12 @@ export class Samples {
   private next = 0;
   count = 0;
   sum = 0;
+  /** The Prometheus histogram fed with every observation. */
+  histogram: PromHistogram | undefined;
   constructor(readonly key: string, private readonly size = 1000) {}
 
   observe(v: number): void {
+    this.histogram?.observe(v);
     if (this.window.length < this.size) this.window.push(v);
     else {
       this.window[this.next] = v;
@@ -42,6 +49,22 @@ export class Samples {
 
 export function prometheusName(key: string): string {
   return "dcos_" + key.replace(/[^a-zA-Z0-9_]/g, "_");
+}
+
+/** Histogram buckets for milliseconds (keys ending in _ms): 0.1 ms to 10 s. */
+export const LATENCY_MS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000];
+/** Histogram buckets for counts (records per batch, …): powers of two to 4096. */
+export const COUNT_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
+
+let processRegistry: Registry | undefined;
+
+/** The process's default metrics (prefix dcos_process_… / dcos_nodejs_…), collected once per process. */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, prefix: "dcos_" });
+  }
+  return processRegistry;
 }
 
 export class Metrics {
@@ -87,23 +110,22 @@ export class Metrics {
     });
   }
 
-  /** A rolling sample window, reported as key/count, key/p50, key/p90, key/p99, key/max. */
+  /**
+   * A rolling sample window, reported in the snapshot as key/count, key/p50, key/p90,
+   * key/p99, key/max, and to Prometheus as a histogram (milliseconds buckets for a key
+   * ending in _ms, powers of two otherwise).
+   */
   sampled(key: string, help = key): Samples {
     let s = this.samples.get(key);
     if (s) return s;
     s = new Samples(key);
     this.samples.set(key, s);
-    const samples = s;
-    for (const [suffix, read] of Object.entries(Metrics.sampleViews)) {
-      new PromGauge({
-        name: prometheusName(`${key}_${suffix}`),
-        help: `${help} (${suffix})`,
-        registers: [this.prometheus],
-        collect() {
-          this.set(read(samples));
-        },
-      });
-    }
+    s.histogram = new PromHistogram({
+      name: prometheusName(key),
+      help,
+      buckets: key.endsWith("_ms") ? LATENCY_MS_BUCKETS : COUNT_BUCKETS,
+      registers: [this.prometheus],
+    });
     return s;
   }
 
@@ -135,8 +157,9 @@ export class Metrics {
     return out;
   }
 
-  /** The same values in the Prometheus text exposition format. */
+  /** The same values in the Prometheus text exposition format, then the process's metrics. */
   async prometheusText(): Promise<string> {
-    return this.prometheus.metrics();
+    const [own, processText] = await Promise.all([this.prometheus.metrics(), processMetrics().metrics()]);
+    return `${own}\n${processText}`;
   }
 }

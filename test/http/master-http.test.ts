@@ -180,6 +180,19 @@ describe("master HTTP", () => {
     const text = await r.text();
     assert.match(text, /^dcos_master_tasks_running 1$/m);
     assert.match(text, /^dcos_master_slaves_active 2$/m);
+    // Latencies as histograms (they add up across nodes), percentiles only in the snapshot.
+    const runs = body["allocator/allocation_run_ms/count"];
+    assert.ok(runs >= 1, "an allocation round ran");
+    assert.equal(typeof body["allocator/allocation_run_ms/p99"], "number");
+    assert.match(text, /^# TYPE dcos_allocator_allocation_run_ms histogram$/m);
+    assert.match(text, /^dcos_allocator_allocation_run_ms_bucket\{le="0\.1"\} \d+$/m);
+    assert.match(text, new RegExp(`^dcos_allocator_allocation_run_ms_bucket\\{le="\\+Inf"\\} ${runs}$`, "m"));
+    assert.match(text, new RegExp(`^dcos_allocator_allocation_run_ms_count ${runs}$`, "m"));
+    assert.doesNotMatch(text, /_p99 /, "no percentile gauges");
+    // The process's own metrics.
+    for (const name of ["dcos_nodejs_eventloop_lag_seconds", "dcos_nodejs_heap_size_used_bytes", "dcos_process_cpu_user_seconds_total", "dcos_nodejs_eventloop_lag_p99_seconds"]) {
+      assert.match(text, new RegExp(`^${name} [0-9.e+-]+$`, "m"), name);
+    }
   });
 
   it("/health, /version, /flags; /redirect sends to the leader; unknown paths get a JSON 404", async () => {
