@@ -3,11 +3,8 @@
  * the cluster's DNS server (Mesos-DNS names), driven by the leading master's events.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { startDnsService } from "../discovery/dns/dns-service.js";
 import { parseResolver } from "../discovery/dns/forwarder.js";
 import { normalizeDomain } from "../discovery/dns/names.js";
-import { Metrics } from "../metrics/registry.js";
-import { createLogger } from "../runtime/log.js";
 import { parsePort } from "./duration.js";
 
 export const DEFAULT_DNS_PORT = 53;
@@ -42,6 +39,8 @@ export function dnsSubcommand(): Command {
     .addOption(new Option("--ttl <seconds>", "TTL of the answers").argParser((v) => Number(v)).default(5))
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"))
     .action(async (o: { master: string; domain: string; ip: string; dnsPort: number; resolvers?: string[]; ttl: number; logLevel: "info" }) => {
+      // Loaded when the command runs, not for --help/--version.
+      const [{ startDnsService }, { Metrics }, { createLogger }] = await Promise.all([import("../discovery/dns/dns-service.js"), import("../metrics/registry.js"), import("../runtime/log.js")]);
       const logger = createLogger({ level: o.logLevel });
       const masters = o.master.split(",").map((m) => m.trim()).filter((m) => m !== "");
       const dns = await startDnsService({ masters, domain: o.domain, host: o.ip, port: o.dnsPort, resolvers: o.resolvers, ttl: o.ttl, metrics: new Metrics(), logger });

@@ -3,8 +3,6 @@
  * tails the cluster's events from the NATS tap, one line each (or JSON lines).
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { tailEvents } from "../events/tail.js";
-import { subjectFilter } from "../events/kinds.js";
 import { parseDuration } from "./duration.js";
 
 /** "10m" (that long ago) or an ISO date/time. */
@@ -24,6 +22,8 @@ export function eventsSubcommand(): Command {
     .addOption(new Option("--since <when>", "replay from a time: a duration ago (10mins) or a date/time (needs JetStream)").argParser((v) => parseSince(v)))
     .option("--json", "print JSON lines instead of text", false)
     .action(async (o: { nats: string; cluster: string; kind?: string; since?: Date; json: boolean }) => {
+      // Loaded when the command runs (NATS client, generated types), not for --help/--version.
+      const [{ tailEvents }, { subjectFilter }] = await Promise.all([import("../events/tail.js"), import("../events/kinds.js")]);
       try {
         subjectFilter(o.cluster, o.kind);
       } catch (err) {

@@ -7,10 +7,6 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { LoadBalancer } from "../discovery/lb/load-balancer.js";
-import { startLbHttp } from "../operator/lb-http.js";
-import { Metrics } from "../metrics/registry.js";
-import { createLogger } from "../runtime/log.js";
 import { parseDuration, parsePort } from "./duration.js";
 import { VERSION } from "./version.js";
 
@@ -43,6 +39,13 @@ export function lbSubcommand(): Command {
     .addOption(new Option("--maxconn <n>", "haproxy's global maxconn").argParser((v) => Number(v)).default(4096))
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"))
     .action(async (o: LbFlags) => {
+      // Loaded when the command runs, not for --help/--version.
+      const [{ LoadBalancer }, { startLbHttp }, { Metrics }, { createLogger }] = await Promise.all([
+        import("../discovery/lb/load-balancer.js"),
+        import("../operator/lb-http.js"),
+        import("../metrics/registry.js"),
+        import("../runtime/log.js"),
+      ]);
       const logger = createLogger({ level: o.logLevel });
       const metrics = new Metrics();
       const dir = o.workDir ?? (await mkdtemp(join(tmpdir(), "dcos-lb-")));

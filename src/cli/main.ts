@@ -5,14 +5,14 @@
  */
 import { Command, Option } from "commander";
 import { hostname } from "node:os";
-import { createLogger, type Logger } from "../runtime/log.js";
+import type { Logger } from "../runtime/log.js";
 import { parseDuration, parsePort, parseUnreachableRateFlag } from "./duration.js";
 import { runSubcommand } from "./run.js";
 import { eventsSubcommand } from "./events.js";
 import { dnsSubcommand } from "./dns.js";
 import { lbSubcommand } from "./lb.js";
-import { startRole, type RoleFlags } from "./roles.js";
-import { RAFT_TIMING_DEFAULTS } from "../node/master-role.js";
+import { RAFT_TIMING_DEFAULTS } from "../raft/timing.js";
+import type { RoleFlags } from "./roles.js";
 import { VERSION } from "./version.js";
 
 const program = new Command()
@@ -57,6 +57,8 @@ const program = new Command()
   .option("--no-authenticate", "serve unauthenticated clients even with --credentials (they may not act as a principal that has credentials)")
   .action(async (flags: RoleFlags & { role?: string; logLevel: "info" }) => {
     if (!flags.role) program.help({ error: true });
+    // The roles (and pino) load only when one runs: --help and --version stay fast.
+    const [{ createLogger }, { startRole }] = await Promise.all([import("../runtime/log.js"), import("./roles.js")]);
     const logger = createLogger({ level: flags.logLevel });
     await runUntilSignal(logger, () => startRole(flags.role as RoleFlags["role"], flags, logger));
   });

@@ -10,22 +10,8 @@ import type { Clock, Timer } from "../runtime/clock.js";
 import type { Logger } from "../runtime/log.js";
 import type { Random } from "../runtime/random.js";
 import { agentHttpAddress, TaskOutput, type OutputSinks } from "./task-output.js";
+import { RunExit } from "./run-exit.js";
 
-/** The exit codes of `dcos-node run`. */
-export enum RunExit {
-  /** The task reached TASK_FINISHED. */
-  FINISHED = 0,
-  /** The task ended in any other state (FAILED, KILLED, LOST, ERROR, DROPPED, …). */
-  TASK_FAILED = 1,
-  /** Bad flags. */
-  USAGE = 2,
-  /** The task never ran: no subscription, no fitting offer, launch refused, master refused the framework. */
-  NOT_LAUNCHED = 3,
-  /** --timeout passed while the task ran; it was killed. */
-  TIMED_OUT = 124,
-  /** Ctrl-C: the task was killed. */
-  INTERRUPTED = 130,
-}
 
 /** Where the run is. */
 export enum RunPhase {

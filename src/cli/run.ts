@@ -4,9 +4,10 @@ import { parseMasterAddress } from "../actors/scheduler-driver/masters.js";
 import { validateRole } from "../resources/roles.js";
 import { SystemClock, type Clock } from "../runtime/clock.js";
 import { Code, DcosError } from "../runtime/error.js";
-import { silentLogger, type Logger } from "../runtime/log.js";
+import type { Logger } from "../runtime/log.js";
 import type { Random } from "../runtime/random.js";
-import { OneOffFramework, RunExit, type OneOffSpec } from "./one-off-framework.js";
+import type { OneOffSpec } from "./one-off-framework.js";
+import { RunExit } from "./run-exit.js";
 import type { OutputSinks } from "./task-output.js";
 import { resolveClientCredential, type ClientCredential, type ClientCredentialFlags } from "../security/auth/client-credential.js";
 import { withCredentialOptions } from "./credential-options.js";
@@ -141,6 +142,8 @@ export async function runCommand(options: RunOptions): Promise<number> {
   // With the task's output on stdout, the run's own lines go to stderr (as docker run's do).
   const ownStream = output && options.output === true ? process.stderr : process.stdout;
   try {
+    // Loaded here, not at the top: `dcos-node --help/--version` need none of the gRPC client.
+    const [{ OneOffFramework }, { silentLogger }] = await Promise.all([import("./one-off-framework.js"), import("../runtime/log.js")]);
     const framework = new OneOffFramework(spec, {
       out: options.out ?? ((line: string) => ownStream.write(`${line}\n`)),
       err,

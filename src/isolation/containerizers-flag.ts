@@ -9,7 +9,6 @@ import { Code, DcosError } from "../runtime/error.js";
 import type { Logger } from "../runtime/log.js";
 import { CompositeContainerizer } from "./composite-containerizer.js";
 import type { Containerizer } from "./containerizer.js";
-import { DockerContainerizer } from "./docker.js";
 import { isolatorsFor } from "./isolation-flag.js";
 import { PosixContainerizer } from "./posix.js";
 
@@ -45,6 +44,8 @@ export async function containerizerFor(flags: ContainerizerFlags): Promise<Conta
   const members: Containerizer[] = [];
   for (const name of parseContainerizersFlag(flags.containerizers)) {
     if (name === "docker") {
+      // Loaded only when asked for: dockerode and its dependencies are a large share of start time.
+      const { DockerContainerizer } = await import("./docker.js");
       const docker = new DockerContainerizer({ owner: flags.workDir, socketPath: flags.dockerSocket, logger: flags.logger });
       await docker.ping();
       members.push(docker);
