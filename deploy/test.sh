@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean clone: host packages, npm dependencies, build,
-# proto lint, then every test under dist/test. This is what `npm test` and .ci/run run.
+# proto lint, the fast tier on Node 22 and 24, then every test under dist/test. This is what `npm test` and .ci/run run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,4 +16,9 @@ fi
 
 npm run --silent build
 npm run --silent lint:proto
+# The fast tier (deploy/test-unit.sh) also on the Node versions users run: npm's `node`
+# package is a Node binary per version, fetched from npm and cached by npm exec.
+for version in 22 24; do
+  TEST_REPORTER=dot npm exec --yes --prefer-offline --package="node@$version" -- bash deploy/test-unit.sh
+done
 npm run --silent test:only

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The fast deterministic tier (`npm run test:unit`): tests that need no root, open no
+# sockets and start no processes; most run on the manual clock or a simulated network.
+# A minute or two on the dev VM. Runs with whichever `node` is first on PATH, so
+# deploy/test.sh runs it on Node 22 and 24 as well. Needs a build (dist/).
+# A test file belongs here when it passes that bar: check a new one with
+#   node --import <a hook counting net.Server.listen / net.Socket.connect / spawn> --test <file>
+# (how the list below was chosen) and keep the whole tier near two minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FILES=(
+  runtime/actor runtime/clock runtime/mailbox runtime/pid runtime/frame-codec
+  runtime/in-process runtime/sim-network runtime/conformance-in-process runtime/conformance-sim
+  resources/parse resources/properties resources/resources
+  allocator/allocator allocator/round allocator/properties
+  raft/election raft/generations raft/linearizability raft/replication raft/transfer-and-reads
+  raft/snapshot-and-membership raft/replicated-log raft/framework-logs raft/log-storage
+  raft/storage/wal-codec raft/storage/snapshotter
+  events/binary-writer events/tap-buffer events/event-line
+  master/acknowledge-batch master/agent-reregistration master/agents master/counts master/executors
+  master/offers master/operation-status master/reconciliation master/reregistration-while-active
+  master/reservations master/resource-metrics master/task-lifecycle
+  agent/agent agent/recovery agent/status-update-manager agent/static-reservations
+  agent/executor-config agent/disk-activity agent/resource-detection
+  scheduler-driver/builders scheduler-driver/parts scheduler-driver/reconnect
+  fault-tolerance/master-detector fault-tolerance/master-failover fault-tolerance/registry-machine
+  fault-tolerance/framework-failover fault-tolerance/reconciliation-failover
+  executor/health-checker executor/health-master
+  frameworks/leader-lease frameworks/state-store
+  discovery/dns-names discovery/dns-records discovery/lb-render discovery/lb-coalescer
+  operator/raw-json ui/resource-history ui/web-model
+)
+
+paths=()
+for f in "${FILES[@]}"; do
+  path="dist/test/$f.test.js"
+  if [ ! -f "$path" ]; then
+    echo "test-unit: $path is missing: run 'npm run build' first (or a test listed in deploy/test-unit.sh was renamed)" >&2
+    exit 1
+  fi
+  paths+=("$path")
+done
+
+echo "Fast tier on Node $(node --version): ${#paths[@]} files" >&2
+exec node --test --test-reporter="${TEST_REPORTER:-spec}" --test-timeout=120000 "$@" "${paths[@]}"
