@@ -11,6 +11,7 @@ import { runSubcommand } from "./run.js";
 import { eventsSubcommand } from "./events.js";
 import { dnsSubcommand } from "./dns.js";
 import { lbSubcommand } from "./lb.js";
+import { quotaSubcommand } from "./quota.js";
 import { RAFT_TIMING_DEFAULTS } from "../raft/timing.js";
 import type { RoleFlags } from "./roles.js";
 import { VERSION } from "./version.js";
@@ -67,6 +68,7 @@ program.addCommand(runSubcommand());
 program.addCommand(eventsSubcommand());
 program.addCommand(dnsSubcommand());
 program.addCommand(lbSubcommand());
+program.addCommand(quotaSubcommand());
 
 /** Starts the role, then stops it cleanly on SIGINT/SIGTERM. */
 async function runUntilSignal(logger: Logger, start: () => Promise<{ stop(): Promise<void> }>): Promise<void> {

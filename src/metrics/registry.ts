@@ -110,6 +110,12 @@ export class Metrics {
     });
   }
 
+  /** Forgets a gauge (a role's quota was removed); a no-op for an unknown key. */
+  remove(key: string): void {
+    if (!this.gauges.delete(key)) return;
+    this.prometheus.removeSingleMetric(prometheusName(key));
+  }
+
   /**
    * A rolling sample window, reported in the snapshot as key/count, key/p50, key/p90,
    * key/p99, key/max, and to Prometheus as a histogram (milliseconds buckets for a key

@@ -1,6 +1,6 @@
 /**
  * The master's HTTP endpoint for operators and the web UI: the shared routes, /state and
- * /state-summary (Mesos shapes, serialized once per state version), /redirect to the
+ * /state-summary (Mesos shapes, serialized once per state version), /quota, /redirect to the
  * leading master, and /events: Server-Sent Events of the cluster events, starting with a
  * SUBSCRIBED event that carries /state (taken in the same master turn as the subscription,
  * so applying the events to it gives the current state).
@@ -19,6 +19,7 @@ import { jsonText, RawJson } from "./raw-json.js";
 import { StateBytesCache, type InActor, type StateBytes } from "./state-cache.js";
 import { TaskJsonCache } from "./task-json-cache.js";
 import { addWebUi, type WebUiOptions } from "../ui/web-ui-routes.js";
+import { quotaJson } from "./quota-json.js";
 
 export interface MasterHttpOptions extends CommonHttpOptions {
   master: MasterFacade;
@@ -116,6 +117,7 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
     const serve = async (req: FastifyRequest, reply: FastifyReply) => sendBytes(req, reply, await caches[v].get(inActor));
     for (const path of v === "state" ? ["/state", "/state.json"] : ["/state-summary"]) app.get(path, serve);
   }
+  app.get("/quota", () => o.master.inspect(quotaJson));
   let self = "";
   app.get("/redirect", async (_req, reply) => {
     const leader = o.leaderHttpAddress ? o.leaderHttpAddress() : self;

@@ -14,7 +14,7 @@ import {
 } from "../gen/dcos/v1/operator_pb.js";
 import type { MasterCore } from "../actors/master/core.js";
 import type { MasterFacade } from "../actors/master/master-facade.js";
-import { quota, weights } from "../actors/master/operator-calls.js";
+import { quota, quotaConfigs, weights } from "../actors/master/operator-calls.js";
 import type { ResourceOperation } from "../actors/master/operations.js";
 import type { AgentID } from "../gen/dcos/v1/common_pb.js";
 import type { Resource } from "../gen/dcos/v1/resources_pb.js";
@@ -120,10 +120,10 @@ function unaryCalls(o: OperatorServiceOptions, security: ServiceSecurity): Recor
       await o.master.updateWeights(r.weightInfos as never);
       return {};
     },
-    getQuota: () => o.master.inspect((core) => ({ quotaInfos: quota(core) })),
-    updateQuota: async (r: { quotaInfos: { role: string }[] }, c) => {
-      for (const q of r.quotaInfos) az.check(c, "update_quotas", q.role, `update the quota of role '${q.role}'`);
-      await o.master.updateQuota(r.quotaInfos as never);
+    getQuota: () => o.master.inspect((core) => ({ quotaInfos: quota(core), quotaConfigs: quotaConfigs(core) })),
+    updateQuota: async (r: { quotaInfos: { role: string }[]; quotaConfigs: { role: string }[]; force: boolean }, c) => {
+      for (const q of [...r.quotaInfos, ...r.quotaConfigs]) az.check(c, "update_quotas", q.role, `update the quota of role '${q.role}'`);
+      await o.master.updateQuota(r.quotaInfos as never, r.quotaConfigs as never, r.force);
       return {};
     },
     reserveResources: (r: ResourcesRequest, c) => operate(o, security, c, "reserve", r.agentId?.value, r.resources),

@@ -57,6 +57,11 @@ export class Quantities {
     return share;
   }
 
+  /** Calls fn with each name and its amount in thousandths (no allocation: the allocator's hot path). */
+  forEachMillis(fn: (name: string, millis: number) => void): void {
+    for (const [name, m] of this.millis) fn(name, m);
+  }
+
   entries(): [string, number][] {
     return [...this.millis].map(([name, m]) => [name, fromMillis(m)]);
   }

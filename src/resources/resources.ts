@@ -278,6 +278,33 @@ export class Resources {
     return [...roles];
   }
 
+  /**
+   * The same resources with the scalars named in `allowed` cut down to at most that many
+   * thousandths per name (summed over entries, in entry order). An indivisible scalar
+   * (a persistent volume) is kept whole or dropped. Other resources are kept as they are.
+   */
+  capScalars(allowed: ReadonlyMap<string, number>): Resources {
+    const left = new Map(allowed);
+    let changed = false;
+    const out: Entry[] = [];
+    for (const e of this.entries) {
+      const cap = e.res.type === Value_Type.SCALAR ? left.get(e.res.name) : undefined;
+      if (cap === undefined) {
+        out.push(e);
+        continue;
+      }
+      const have = toMillis(e.res.scalar!.value);
+      const take = isIndivisible(e.res) ? (have <= cap ? have : 0) : Math.min(have, cap);
+      left.set(e.res.name, cap - take);
+      if (take === have) out.push(e);
+      else {
+        changed = true;
+        if (take > 0) out.push(withRes(e, withScalar(e.res, fromMillis(take))));
+      }
+    }
+    return !changed ? this : out.length === 0 ? Resources.EMPTY : new Resources(out);
+  }
+
   // ---- transforms ---------------------------------------------------------------------
 
   /** The same resources, each allocated to role. */

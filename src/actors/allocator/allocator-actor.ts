@@ -13,11 +13,11 @@ import type { Counter, Samples } from "../../metrics/registry.js";
 import { Quantities } from "../../resources/quantities.js";
 import { allocationRole } from "../../resources/resource.js";
 import { Resources } from "../../resources/resources.js";
-import { roleProblem } from "../../resources/roles.js";
+import { isRoleOrDescendant, roleProblem } from "../../resources/roles.js";
 import { roundScalar } from "../../resources/scalar.js";
 import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
-import type { AllocatorAgent, AllocatorFramework, AllocatorMetrics, OfferDecision } from "./allocator.js";
+import type { AllocatorAgent, AllocatorFramework, AllocatorMetrics, OfferDecision, RoleQuota } from "./allocator.js";
 import type { AllocationPolicy } from "./policies.js";
 import type { AllocationSnapshot, RoundOffer, SnapshotAgent, SnapshotFramework } from "./snapshot.js";
 
@@ -67,6 +67,9 @@ export class AllocatorActor extends Actor {
   private readonly agents = new Map<string, AgentBook>();
   private readonly frameworks = new Map<string, FrameworkBook>();
   private weights = new Map<string, number>();
+  private quotas = new Map<string, RoleQuota>();
+  /** The per-role quota gauges now registered. */
+  private readonly quotaGauges = new Set<string>();
   private offerCallback: ((decisions: OfferDecision[]) => void) | undefined;
   private intervalTimer: Timer | undefined;
   private soonTimer: Timer | undefined;
@@ -287,6 +290,52 @@ export class AllocatorActor extends Actor {
     }
   }
 
+  updateQuota(quotas: ReadonlyMap<string, RoleQuota>): void {
+    const next = new Map<string, RoleQuota>();
+    for (const [role, q] of quotas) {
+      const problem = role === "*" ? "the default role '*' cannot have quota" : roleProblem(role);
+      const bad = [...q.guarantees, ...q.limits].find(([, v]) => !(v >= 0) || !Number.isFinite(v));
+      if (problem || bad) {
+        this.drop("invalid_roles", `Ignoring the quota of role '${role}': ${problem ?? `${bad![0]} must be a finite number >= 0, not ${bad![1]}`}`);
+        continue;
+      }
+      next.set(role, { guarantees: new Map(q.guarantees), limits: new Map(q.limits) });
+    }
+    this.quotas = next;
+    this.registerQuotaGauges();
+    this.log.info({ roles: [...next.keys()] }, `Quota set for ${next.size} role(s)${next.size > 0 ? `: ${[...next.keys()].join(", ")}` : ""}`);
+    this.soon();
+  }
+
+  /** `allocator/mesos/quota/roles/<role>/resources/<r>/{guarantee,limit,offered_or_allocated}`, as Mesos reports them. */
+  private registerQuotaGauges(): void {
+    const m = this.system.metrics;
+    const wanted = new Map<string, () => number>();
+    for (const [role, q] of this.quotas) {
+      const prefix = `allocator/mesos/quota/roles/${role}/resources`;
+      for (const name of new Set([...q.guarantees.keys(), ...q.limits.keys()])) {
+        if (q.guarantees.has(name)) wanted.set(`${prefix}/${name}/guarantee`, () => this.quotas.get(role)?.guarantees.get(name) ?? 0);
+        if (q.limits.has(name)) wanted.set(`${prefix}/${name}/limit`, () => this.quotas.get(role)?.limits.get(name) ?? 0);
+        wanted.set(`${prefix}/${name}/offered_or_allocated`, () => this.consumedBy(role, name));
+      }
+    }
+    for (const key of this.quotaGauges) if (!wanted.has(key)) m.remove(key);
+    this.quotaGauges.clear();
+    for (const [key, read] of wanted) {
+      m.gauge(key, read, "Role quota (guarantee, limit) and what the role holds of it");
+      this.quotaGauges.add(key);
+    }
+  }
+
+  /** What role and its sub-roles hold of name (offered or used), reservations on free resources included. */
+  private consumedBy(role: string, name: string): number {
+    let sum = 0;
+    const mine = (r: string): boolean => isRoleOrDescendant(r, role);
+    for (const fw of this.frameworks.values()) for (const [r, q] of fw.allocated) if (mine(r)) sum += q.get(name);
+    for (const agent of this.agents.values()) for (const r of agent.free.reservationRoles()) if (mine(r)) sum += agent.free.reserved(r).scalar(name);
+    return roundScalar(sum);
+  }
+
   metrics(): AllocatorMetrics {
     return { allocationRuns: this.runsCounter?.value ?? 0, lastAllocationRunMs: this.lastRunMs };
   }
@@ -317,7 +366,7 @@ export class AllocatorActor extends Actor {
   }
 
   snapshot(): AllocationSnapshot {
-    return { now: this.clock.now(), agents: [...this.agents.values()], frameworks: [...this.frameworks.values()], weights: this.weights };
+    return { now: this.clock.now(), agents: [...this.agents.values()], frameworks: [...this.frameworks.values()], weights: this.weights, quotas: this.quotas };
   }
 
   private armInterval(): void {

@@ -7,7 +7,7 @@ import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { Facade } from "../../runtime/facade.js";
 import type { ActorSystem } from "../../runtime/system.js";
-import type { Allocator, AllocatorAgent, AllocatorFramework, AllocatorMetrics, AllocatorOptions, OfferDecision } from "./allocator.js";
+import type { Allocator, AllocatorAgent, AllocatorFramework, AllocatorMetrics, AllocatorOptions, OfferDecision, RoleQuota } from "./allocator.js";
 import { AllocatorActor, DEFAULT_ALLOCATION_INTERVAL_MS } from "./allocator-actor.js";
 import { createPolicy } from "./policies.js";
 
@@ -77,6 +77,10 @@ class AllocatorFacade extends Facade<AllocatorActor> implements Allocator {
   updateWeights(weights: ReadonlyMap<string, number>): void {
     const copy = new Map(weights);
     this.tell("updateWeights", (a) => a.updateWeights(copy));
+  }
+  updateQuota(quotas: ReadonlyMap<string, RoleQuota>): void {
+    const copy = new Map(quotas);
+    this.tell("updateQuota", (a) => a.updateQuota(copy));
   }
   metrics(): AllocatorMetrics {
     return this.actor.metrics();

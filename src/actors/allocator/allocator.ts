@@ -13,6 +13,9 @@
  */
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import type { Attribute } from "../../gen/dcos/v1/common_pb.js";
+import type { RoleQuota } from "./quota.js";
+
+export type { RoleQuota } from "./quota.js";
 
 /** Resources of one agent offered to one framework, allocated to one of its roles. */
 export interface OfferDecision {
@@ -99,6 +102,12 @@ export interface Allocator {
   reviveOffers(frameworkId: string, roles?: readonly string[]): void;
 
   updateWeights(weights: ReadonlyMap<string, number>): void;
+
+  /**
+   * Sets the quota of every role (roles not named have none): guarantees are kept back
+   * from other roles until met, limits are never exceeded.
+   */
+  updateQuota(quotas: ReadonlyMap<string, RoleQuota>): void;
 
   metrics(): AllocatorMetrics;
 

@@ -16,10 +16,17 @@
  *
  * A role that has frameworks and also sub-roles with frameworks appears twice: as the
  * inner node of its subtree and as a leaf (its own frameworks) among its sub-roles.
+ *
+ * With quota (quota.ts) the round has two stages, as in Mesos: first, every agent's
+ * unreserved resources go to the roles whose guarantee is not met yet (deepest roles
+ * first), as far as they help meet it; then the walk above, where every gift is cut down
+ * to the role's limits and, for unreserved resources, to what meets a guarantee or comes
+ * out of the surplus headroom, and what is left of an agent goes on to the next framework.
  */
 import { Quantities } from "../../resources/quantities.js";
 import type { Resources } from "../../resources/resources.js";
 import { Heap, type HeapItem } from "./heap.js";
+import { QuotaBook } from "./quota.js";
 import type { RoleOrder, RoleStanding } from "./role-order.js";
 import type { AllocationSnapshot, RoundOffer, SnapshotFramework } from "./snapshot.js";
 
@@ -39,6 +46,8 @@ interface Node extends HeapItem, RoleStanding {
   readonly parent: Node | undefined;
   readonly children: Heap<Node> | undefined;
   readonly clients: Heap<Client> | undefined;
+  /** Resources the role (a leaf) is at its limit of in this round: parts holding them are skipped. */
+  atLimit?: Set<string>;
 }
 
 const byShare = (a: Client, b: Client): boolean => a.share < b.share || (a.share === b.share && a.framework.id < b.framework.id);
@@ -55,8 +64,10 @@ class Round {
   private readonly leaves = new Map<string, Node>();
   private readonly inner = new Map<string, Node>();
   private readonly offers: { frameworkId: string; agentId: string; resources: Resources; taken: Resources }[] = [];
-  /** Index in offers of the first offer on the agent being visited. */
-  private agentStart = 0;
+  /** Indexes in offers of the offers on the agent being visited. */
+  private agentOffers: number[] = [];
+  /** Quota accounting; undefined when no role has quota (the round is plain DRF). */
+  private readonly quota: QuotaBook | undefined;
 
   constructor(
     private readonly snapshot: AllocationSnapshot,
@@ -87,6 +98,7 @@ class Round {
     for (const { role, client } of clients) this.leaves.get(role)!.clients!.push(client);
     // Shares, and only subtrees with clients in the heaps.
     for (const leaf of this.leaves.values()) if (leaf.clients!.size > 0) this.enter(leaf);
+    this.quota = snapshot.quotas && snapshot.quotas.size > 0 ? new QuotaBook(snapshot.quotas, snapshot) : undefined;
   }
 
   private innerNode(role: string | undefined): Node {
@@ -122,47 +134,108 @@ class Round {
 
   run(): RoundOffer[] {
     if (this.root.children!.size === 0) return [];
+    const afterGuarantees = this.quota ? this.guarantees() : undefined;
     for (const agent of this.snapshot.agents) {
       if (!agent.active || agent.free.isEmpty()) continue;
-      this.agentStart = this.offers.length;
-      let free = agent.free;
+      const early = afterGuarantees?.get(agent.id);
+      this.agentOffers = early ? early.offers : [];
+      let free = early ? early.free : agent.free;
       if (free.hasReservations()) {
         for (const reservedTo of free.reservationRoles()) {
           const subtree = this.inner.get(reservedTo) ?? this.leaves.get(reservedTo);
           const part = free.reserved(reservedTo);
-          if (subtree && subtree.heapIndex >= 0 && this.offer(subtree, agent.id, part)) free = free.subtract(part);
+          const given = subtree && subtree.heapIndex >= 0 ? this.offer(subtree, agent.id, part, reservedTo, false) : undefined;
+          if (given) free = free.subtract(given);
         }
       }
-      const unreserved = free.unreserved();
-      if (!unreserved.isEmpty()) this.offer(this.root, agent.id, unreserved);
+      let unreserved = free.unreserved();
+      while (!unreserved.isEmpty()) {
+        if (this.quota && !this.quota.surplusFor(unreserved.quantities())) break;
+        const given = this.offer(this.root, agent.id, unreserved, undefined, false);
+        if (!given || given === unreserved) break; // nothing more, or all of it (always so without quota)
+        unreserved = unreserved.subtract(given);
+      }
     }
     return this.offers;
   }
 
-  /** Offers part to the first eligible framework under node; false if there is none. */
-  private offer(node: Node, agentId: string, part: Resources): boolean {
-    const q = part.quantities();
-    if (q.isEmpty()) return false;
-    const found = this.find(node, agentId);
-    if (!found) return false;
-    this.give(found.leaf, found.client, agentId, part, q);
-    return true;
+  /**
+   * The first stage with quota: each agent's unreserved resources go to the roles whose
+   * guarantee is unmet, while any is. Returns what is left of the agents it touched and
+   * the offers made on them.
+   */
+  private guarantees(): Map<string, { free: Resources; offers: number[] }> {
+    const touched = new Map<string, { free: Resources; offers: number[] }>();
+    const quota = this.quota!;
+    let candidates = quota.needy().filter((role) => this.subtree(role) !== undefined);
+    for (const agent of this.snapshot.agents) {
+      if (candidates.length === 0) break;
+      if (!agent.active || agent.free.isEmpty()) continue;
+      this.agentOffers = [];
+      let free = agent.free;
+      for (const role of candidates) {
+        if (!quota.hasNeed(role)) continue;
+        const unreserved = free.unreserved();
+        if (unreserved.isEmpty()) break;
+        const given = this.offer(this.subtree(role)!, agent.id, unreserved, undefined, true);
+        if (given) free = free.subtract(given);
+      }
+      if (this.agentOffers.length > 0) touched.set(agent.id, { free, offers: this.agentOffers });
+      candidates = candidates.filter((role) => quota.hasNeed(role));
+    }
+    return touched;
   }
 
-  /** The first eligible client under node, in tree order; heaps are left as they were. */
-  private find(node: Node, agentId: string): { leaf: Node; client: Client } | undefined {
+  /** The node of role's subtree if it has frameworks that want offers. */
+  private subtree(role: string): Node | undefined {
+    const node = this.inner.get(role) ?? this.leaves.get(role);
+    return node && node.heapIndex >= 0 ? node : undefined;
+  }
+
+  /**
+   * Offers part (reserved to reservedTo, or unreserved) to the first eligible framework
+   * under node, cut down to its role's quota; returns what was taken, undefined if nothing.
+   * With guaranteeOnly, only roles that the gift helps meet a guarantee are eligible.
+   */
+  private offer(node: Node, agentId: string, part: Resources, reservedTo: string | undefined, guaranteeOnly: boolean): Resources | undefined {
+    const q = part.quantities();
+    if (q.isEmpty()) return undefined;
+    const found = this.find(node, agentId, part, q, reservedTo, guaranteeOnly);
+    if (!found) return undefined;
+    this.give(found.leaf, found.client, agentId, found.part, found.q, reservedTo);
+    return found.part;
+  }
+
+  /** The first eligible client under node, in tree order, and what it may take of part; heaps are left as they were. */
+  private find(node: Node, agentId: string, part: Resources, q: Quantities, reservedTo: string | undefined, guaranteeOnly: boolean): Found | undefined {
     if (node.clients) {
+      let mine = part;
+      let mineQ = q;
+      if (this.quota) {
+        if (node.atLimit && reservedTo === undefined && holdsAny(q, node.atLimit)) return undefined;
+        const cap = this.quota.cap(node.name, q, reservedTo);
+        if (cap.atLimit !== undefined) {
+          if (reservedTo === undefined) (node.atLimit ??= new Set()).add(cap.atLimit);
+          return undefined;
+        }
+        if (guaranteeOnly && !cap.helps) return undefined;
+        if (cap.allowed.size > 0) {
+          mine = part.capScalars(cap.allowed);
+          mineQ = mine.quantities();
+          if (mineQ.isEmpty()) return undefined;
+        }
+      }
       const now = this.snapshot.now;
       const client = node.clients.find((c) => eligible(c, agentId, now));
-      return client && { leaf: node, client };
+      return client && { leaf: node, client, part: mine, q: mineQ };
     }
-    let found: { leaf: Node; client: Client } | undefined;
-    node.children!.find((child) => (found = this.find(child, agentId)) !== undefined);
+    let found: Found | undefined;
+    node.children!.find((child) => (found = this.find(child, agentId, part, q, reservedTo, guaranteeOnly)) !== undefined);
     return found;
   }
 
   /** Offers part (whose scalar quantities are q) to client in leaf's role; shares grow up the tree. */
-  private give(leaf: Node, client: Client, agentId: string, part: Resources, q: Quantities): void {
+  private give(leaf: Node, client: Client, agentId: string, part: Resources, q: Quantities, reservedTo: string | undefined): void {
     const resources = part.allocate(leaf.name);
     client.alloc.addAll(q);
     client.share = client.alloc.dominantShare(this.totals);
@@ -172,16 +245,31 @@ class Round {
       n.share = n.alloc.dominantShare(this.totals) / n.weight;
       n.parent.children!.update(n);
     }
+    this.quota?.charge(leaf.name, q, reservedTo);
     const frameworkId = client.framework.id;
-    for (let i = this.agentStart; i < this.offers.length; i++) {
+    for (const i of this.agentOffers) {
       const existing = this.offers[i]!;
       if (existing.frameworkId !== frameworkId) continue;
       existing.resources = existing.resources.add(resources);
       existing.taken = existing.taken.add(part);
       return;
     }
+    this.agentOffers.push(this.offers.length);
     this.offers.push({ frameworkId, agentId, resources, taken: part });
   }
+}
+
+interface Found {
+  leaf: Node;
+  client: Client;
+  /** What the client may take (part cut down to its role's quota) and its scalars. */
+  part: Resources;
+  q: Quantities;
+}
+
+function holdsAny(q: Quantities, names: ReadonlySet<string>): boolean {
+  for (const name of names) if (q.get(name) > 0) return true;
+  return false;
 }
 
 function eligible(client: Client, agentId: string, now: number): boolean {

@@ -4,6 +4,7 @@
  */
 import type { Quantities } from "../../resources/quantities.js";
 import type { Resources } from "../../resources/resources.js";
+import type { RoleQuota } from "./quota.js";
 
 export interface SnapshotAgent {
   readonly id: string;
@@ -33,6 +34,8 @@ export interface AllocationSnapshot {
   readonly frameworks: readonly SnapshotFramework[];
   /** Role weights; roles not named weigh 1. */
   readonly weights: ReadonlyMap<string, number>;
+  /** Role quotas (guarantees and limits); absent or empty: no role has quota. */
+  readonly quotas?: ReadonlyMap<string, RoleQuota>;
 }
 
 /** Resources of one agent offered to one framework; each carries its allocation role. */

@@ -4,7 +4,7 @@
  * the gRPC code to answer with.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { QuotaInfo, WeightInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import type { QuotaConfig, QuotaInfo, WeightInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type {
   AcceptRequest,
   AcknowledgeBatchRequest,
@@ -155,9 +155,9 @@ export class MasterFacade extends Facade<Master> {
     return this.call((m) => updateWeights(m.core, infos));
   }
 
-  /** Operator: sets role quota (persisted in the registry). */
-  updateQuota(infos: readonly QuotaInfo[]): Promise<void> {
-    return this.call((m) => updateQuota(m.core, infos));
+  /** Operator: sets role quota (checked against the cluster unless forced, persisted, enforced by the allocator). */
+  updateQuota(infos: readonly QuotaInfo[], configs: readonly QuotaConfig[] = [], force = false): Promise<void> {
+    return this.call((m) => updateQuota(m.core, infos, configs, force));
   }
 
   /** Operator: RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES, DESTROY_VOLUMES on an agent. */

@@ -1,15 +1,14 @@
 /**
- * The Operator API's calls that change the master: role weights (given to the allocator)
- * and quota (kept in the registry; the allocator does not enforce it yet). Each validates
- * the whole request first, then persists it as one registry operation.
+ * The Operator API's calls that change the master: role weights and quota (both given to
+ * the allocator, which enforces them). Each validates the whole request first, then
+ * persists it as one registry operation.
  */
 import { create } from "@bufbuild/protobuf";
-import { QuotaInfoSchema, WeightInfoSchema, type QuotaInfo, type WeightInfo } from "../../gen/dcos/v1/cluster_pb.js";
-import { Value_Type } from "../../gen/dcos/v1/common_pb.js";
-import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
-import { resourceProblem, roleProblem } from "../../resources/index.js";
+import { WeightInfoSchema, type QuotaConfig, type QuotaInfo, type WeightInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { roleProblem } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { MasterCore } from "./core.js";
+import { allocatorQuotas, amountsOfInfo, planQuotaUpdate, quotaConfig, quotaInfo, type QuotaAmounts } from "./quota.js";
 
 function invalid(message: string): DcosError {
   return new DcosError(Code.INVALID_ARGUMENT, message);
@@ -64,36 +63,29 @@ export function quota(core: MasterCore): QuotaInfo[] {
   return [...core.registrar.state().quotas.values()];
 }
 
-/** Scalar, unreserved, non-negative quantities by name; INVALID_ARGUMENT otherwise. */
-function quantities(resources: readonly Resource[], what: string): Map<string, number> {
-  const out = new Map<string, number>();
-  resources.forEach((r, i) => {
-    const problem = resourceProblem(r);
-    if (problem) throw invalid(`${what} #${i + 1}: ${problem}`);
-    if (r.type !== Value_Type.SCALAR) throw invalid(`${what} #${i + 1}: quota is for scalar resources, '${r.name}' is not one`);
-    if (r.reservations.length > 0) throw invalid(`${what} #${i + 1}: quota names quantities; '${r.name}' must not carry a reservation`);
-    if (out.has(r.name)) throw invalid(`${what} #${i + 1}: '${r.name}' appears twice`);
-    out.set(r.name, r.scalar!.value);
-  });
-  return out;
+export function quotaConfigs(core: MasterCore): QuotaConfig[] {
+  return [...core.registrar.state().quotas.values()].map((info) => quotaConfig(amountsOfInfo(info)));
 }
 
-export function updateQuota(core: MasterCore, infos: readonly QuotaInfo[]): Promise<void> {
-  if (infos.length === 0) throw invalid("quota_infos must name at least one role");
-  checkRoles(
-    infos.map((q) => q.role),
-    "quota_infos",
-  );
-  for (const q of infos) {
-    const guarantees = quantities(q.guarantees, `quota of '${q.role}': guarantee`);
-    const limits = quantities(q.limits, `quota of '${q.role}': limit`);
-    for (const [name, g] of guarantees) {
-      const limit = limits.get(name);
-      if (limit !== undefined && g > limit) throw invalid(`quota of '${q.role}': the guarantee of ${name} (${g}) exceeds its limit (${limit})`);
-    }
-  }
-  const quotas = infos.map((q) => create(QuotaInfoSchema, q));
-  return persist(core, { kind: "updateQuota", quotas }, () =>
-    core.log.info({ roles: quotas.map((q) => q.role) }, `Updated the quota of ${quotas.map((q) => q.role).join(", ")}`),
-  );
+/**
+ * UPDATE_QUOTA: checked as a whole (quota.ts), persisted as one registry operation, then
+ * given to the allocator; outstanding offers are rescinded so that the next round keeps
+ * the new guarantees' headroom and honours the new limits.
+ */
+export function updateQuota(core: MasterCore, infos: readonly QuotaInfo[], configs: readonly QuotaConfig[] = [], force = false): Promise<void> {
+  const { updates } = planQuotaUpdate(core.registrar.state().quotas, infos, configs, force, core.agents.values());
+  const quotas = updates.map(quotaInfo);
+  return persist(core, { kind: "updateQuota", quotas }, () => {
+    core.allocator.updateQuota(allocatorQuotas(core.registrar.state().quotas));
+    for (const offer of [...core.offers.values()]) core.rescindOffer(offer.id!.value, `the quota of ${quotas.map((q) => q.role).join(", ")} changed`);
+    core.log.info(
+      { roles: quotas.map((q) => q.role), force },
+      `Updated the quota of ${quotas.map((q) => `${q.role} (${describe(amountsOfInfo(q))})`).join("; ")}`,
+    );
+  });
+}
+
+function describe(q: QuotaAmounts): string {
+  const text = (m: ReadonlyMap<string, number>) => [...m].map(([n, v]) => `${n}:${v}`).join(",") || "none";
+  return q.guarantees.size === 0 && q.limits.size === 0 ? "removed" : `guarantees ${text(q.guarantees)}, limits ${text(q.limits)}`;
 }

@@ -1,5 +1,5 @@
 /**
- * What a master does when it starts to lead: it loads the registry (weights, frameworks,
+ * What a master does when it starts to lead: it loads the registry (weights, quota, frameworks,
  * admitted agents), tells the admitted agents that it leads, and gives them the agent
  * reregistration timeout to come back with their tasks (tasks are learned again from the
  * agents, as in Mesos). Agents still missing then are marked unreachable. Frameworks come
@@ -13,11 +13,13 @@ import { AgentState } from "./agent.js";
 import type { MasterCore } from "./core.js";
 import { FrameworkRecord, FrameworkState } from "./framework.js";
 import { startFailover } from "./frameworks.js";
+import { allocatorQuotas } from "./quota.js";
 import { answerPending } from "./reconciliation.js";
 
 export function recoverRegistry(core: MasterCore, term: number, agentReregisterTimeoutMs: number): void {
   const registry = core.registrar.state();
   if (registry.weights.size > 0) core.allocator.updateWeights(registry.weights);
+  if (registry.quotas.size > 0) core.allocator.updateQuota(allocatorQuotas(registry.quotas));
   for (const [id, info] of registry.frameworks) {
     const f = new FrameworkRecord(id, info, FrameworkState.DISCONNECTED);
     core.frameworks.set(id, f);

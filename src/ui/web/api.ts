@@ -81,6 +81,10 @@ export interface EventJson {
   [kind: string]: unknown;
 }
 
+/** GET /quota: Mesos 1.9's configs, plus what each role consumes now. */
+export interface QuotaJson {
+  configs: Array<{ role: string; guarantees: Record<string, { value: number }>; limits: Record<string, { value: number }>; consumed: Record<string, number | string> }>;
+}
 
 export interface ResourceHistoryJson {
   interval_ms: number;

@@ -9,12 +9,14 @@ import { EventFeed } from "./views/event-feed.js";
 import { FrameworkDetail, FrameworksList } from "./views/frameworks.js";
 import { Layout } from "./views/layout.js";
 import { Overview } from "./views/overview.js";
+import { QuotaPage } from "./views/quota.js";
 import { TaskDetail } from "./views/task.js";
 
 function Page(props: { route: string[] }) {
   const s = useStore();
   const [section, id, second] = props.route;
   if (section === undefined || section === "") return <Overview store={s} />;
+  if (section === "quota") return <QuotaPage />;
   if (section === "events") {
     return (
       <div>

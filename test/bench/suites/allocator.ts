@@ -5,11 +5,15 @@
  * (Mesos 1.7 needed ≈ 1.06 s; target ≤ 250 ms) and 1,000 agents / 100 frameworks.
  * Between rounds every offer is declined so each round allocates the whole cluster.
  * Each shape reports the median wall time of a round and, since this machine is shared and
- * noisy, the median CPU time too. Options: --rounds=N (default 9).
+ * noisy, the median CPU time too. Then the same DRF round at 10,000 agents / 1,000 frameworks
+ * with quota — 50 of the 100 roles have guarantees and limits — against the round without
+ * quota, measured interleaved in the same run, and the ratio (goal ≤ 1.5×).
+ * Options: --rounds=N (default 9).
  */
 import type { OfferDecision } from "../../../src/actors/allocator/allocator.js";
 import { AllocatorActor } from "../../../src/actors/allocator/allocator-actor.js";
 import { createPolicy } from "../../../src/actors/allocator/policies.js";
+import type { RoleQuota } from "../../../src/actors/allocator/quota.js";
 import { parseResources } from "../../../src/resources/parse.js";
 import { ManualClock } from "../../../src/runtime/clock.js";
 import { ActorSystem } from "../../../src/runtime/system.js";
@@ -34,7 +38,16 @@ interface Measured {
   offers: number;
 }
 
-async function measure(policy: string, shape: Shape, rounds: number): Promise<Measured> {
+/** 50 of the 100 roles: a guarantee of 400 cpus and 800 GB, a limit of 2,000 cpus (below a fair share of 2,400) and 4 TB. */
+function benchQuotas(shape: Shape): Map<string, RoleQuota> {
+  const quotas = new Map<string, RoleQuota>();
+  for (let i = 0; i < shape.roles; i += 2) {
+    quotas.set(`role-${i}`, { guarantees: new Map([["cpus", 400], ["mem", 800_000]]), limits: new Map([["cpus", 2000], ["mem", 4_000_000]]) });
+  }
+  return quotas;
+}
+
+async function measure(policy: string, shape: Shape, rounds: number, quotas?: Map<string, RoleQuota>): Promise<Measured> {
   const clock = new ManualClock();
   const system = new ActorSystem({ clock, address: "bench" });
   // A long interval: the benchmark runs rounds by hand.
@@ -48,6 +61,7 @@ async function measure(policy: string, shape: Shape, rounds: number): Promise<Me
       a.addAgent(`agent-${i}`, { hostname: `host-${i}`, total: i % 10 === 0 ? reserved : plain, active: true }, new Map());
     }
     for (let i = 0; i < shape.frameworks; i++) a.addFramework(`fw-${i}`, { roles: [`role-${i % shape.roles}`], active: true }, new Map());
+    if (quotas) a.updateQuota(quotas);
   });
   const ms: number[] = [];
   const cpuMs: number[] = [];
@@ -78,4 +92,28 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       report.figure(`${name}_cpu`, median(cpuMs), "ms", "lower", { ...shape, rounds, p90: percentile(cpuMs, 90) });
     }
   }
+  await quotaVersusPlain(report, rounds);
+}
+
+/** The DRF round with and without quota, alternating so that both see the same load. */
+async function quotaVersusPlain(report: Reporter, rounds: number): Promise<void> {
+  const shape = SHAPES[0]!;
+  const plain: number[] = [];
+  const withQuota: number[] = [];
+  const plainCpu: number[] = [];
+  const quotaCpu: number[] = [];
+  let offers = { plain: 0, quota: 0 };
+  for (let i = 0; i < 3; i++) {
+    const p = await measure("hierarchical-drf", shape, rounds);
+    const q = await measure("hierarchical-drf", shape, rounds, benchQuotas(shape));
+    plain.push(...p.ms);
+    plainCpu.push(...p.cpuMs);
+    withQuota.push(...q.ms);
+    quotaCpu.push(...q.cpuMs);
+    offers = { plain: p.offers, quota: q.offers };
+  }
+  const extra = { ...shape, quotaRoles: benchQuotas(shape).size, rounds: rounds * 3 };
+  report.figure("drf_round_ms_10000_agents_no_quota", median(plain), "ms", "lower", { ...extra, offers: offers.plain, p90: percentile(plain, 90) });
+  report.figure("drf_round_ms_10000_agents_quota", median(withQuota), "ms", "lower", { ...extra, offers: offers.quota, p90: percentile(withQuota, 90) });
+  report.figure("quota_round_ratio", median(withQuota) / median(plain), "x", "lower", { goal: 1.5, cpuRatio: median(quotaCpu) / median(plainCpu) });
 }

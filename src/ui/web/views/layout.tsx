@@ -6,6 +6,7 @@ const LINKS: Array<[string, string, string]> = [
   ["", "#/", "Overview"],
   ["agents", "#/agents", "Agents"],
   ["frameworks", "#/frameworks", "Frameworks"],
+  ["quota", "#/quota", "Quota"],
   ["events", "#/events", "Events"],
 ];
 
