@@ -6,6 +6,8 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { parseResolver } from "../discovery/dns/forwarder.js";
 import { normalizeDomain } from "../discovery/dns/names.js";
 import { parsePort } from "./duration.js";
+import { withCredentialOptions } from "./credential-options.js";
+import type { ClientCredentialFlags } from "../security/auth/client-credential.js";
 
 export const DEFAULT_DNS_PORT = 53;
 export const DEFAULT_DEV_DNS_PORT = 5353;
@@ -29,7 +31,7 @@ function parseDomain(text: string): string {
 }
 
 export function dnsSubcommand(): Command {
-  return new Command("dns")
+  return withCredentialOptions(new Command("dns"))
     .description("Serve DNS names for the cluster's tasks, masters and agents (A and SRV, Mesos-DNS names), from the leading master's events")
     .requiredOption("--master <list>", "the masters, comma-separated host:port")
     .addOption(new Option("--domain <domain>", "the domain served").argParser(parseDomain).default("dcos"))
@@ -38,12 +40,18 @@ export function dnsSubcommand(): Command {
     .addOption(new Option("--resolvers <list>", "forward names outside the domain to these resolvers (ip[:port], comma-separated); without: REFUSED").argParser(parseResolvers))
     .addOption(new Option("--ttl <seconds>", "TTL of the answers").argParser((v) => Number(v)).default(5))
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"))
-    .action(async (o: { master: string; domain: string; ip: string; dnsPort: number; resolvers?: string[]; ttl: number; logLevel: "info" }) => {
+    .action(async (o: { master: string; domain: string; ip: string; dnsPort: number; resolvers?: string[]; ttl: number; logLevel: "info" } & ClientCredentialFlags) => {
       // Loaded when the command runs, not for --help/--version.
-      const [{ startDnsService }, { Metrics }, { createLogger }] = await Promise.all([import("../discovery/dns/dns-service.js"), import("../metrics/registry.js"), import("../runtime/log.js")]);
+      const [{ startDnsService }, { Metrics }, { createLogger }, { resolveClientCredential }] = await Promise.all([
+        import("../discovery/dns/dns-service.js"),
+        import("../metrics/registry.js"),
+        import("../runtime/log.js"),
+        import("../security/auth/client-credential.js"),
+      ]);
       const logger = createLogger({ level: o.logLevel });
+      const credential = await resolveClientCredential(o);
       const masters = o.master.split(",").map((m) => m.trim()).filter((m) => m !== "");
-      const dns = await startDnsService({ masters, domain: o.domain, host: o.ip, port: o.dnsPort, resolvers: o.resolvers, ttl: o.ttl, metrics: new Metrics(), logger });
+      const dns = await startDnsService({ masters, domain: o.domain, host: o.ip, port: o.dnsPort, resolvers: o.resolvers, ttl: o.ttl, metrics: new Metrics(), logger, credential });
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve).once("SIGTERM", resolve);
       });

@@ -9,8 +9,10 @@ import { join } from "node:path";
 import { Command, Option } from "commander";
 import { parseDuration, parsePort } from "./duration.js";
 import { VERSION } from "./version.js";
+import { withCredentialOptions } from "./credential-options.js";
+import type { ClientCredentialFlags } from "../security/auth/client-credential.js";
 
-interface LbFlags {
+interface LbFlags extends ClientCredentialFlags {
   marathon: string;
   group: string;
   ip: string;
@@ -25,7 +27,7 @@ interface LbFlags {
 }
 
 export function lbSubcommand(): Command {
-  return new Command("lb")
+  return withCredentialOptions(new Command("lb"))
     .description("Run HAProxy as the cluster's load balancer, configured from the services API (marathon-lb labels: HAPROXY_GROUP, HAPROXY_{n}_VHOST, …)")
     .requiredOption("--marathon <urls>", "the services API, comma-separated base URLs, e.g. http://127.0.0.1:8080")
     .option("--group <group>", "serve apps whose HAPROXY_GROUP is this ('*': every app)", "external")
@@ -40,19 +42,22 @@ export function lbSubcommand(): Command {
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"))
     .action(async (o: LbFlags) => {
       // Loaded when the command runs, not for --help/--version.
-      const [{ LoadBalancer }, { startLbHttp }, { Metrics }, { createLogger }] = await Promise.all([
+      const [{ LoadBalancer }, { startLbHttp }, { Metrics }, { createLogger }, { authorizationHeader, resolveClientCredential }] = await Promise.all([
         import("../discovery/lb/load-balancer.js"),
         import("../operator/lb-http.js"),
         import("../metrics/registry.js"),
         import("../runtime/log.js"),
+        import("../security/auth/client-credential.js"),
       ]);
       const logger = createLogger({ level: o.logLevel });
+      const credential = await resolveClientCredential(o);
+      const headers = credential ? { authorization: authorizationHeader(credential) } : undefined;
       const metrics = new Metrics();
       const dir = o.workDir ?? (await mkdtemp(join(tmpdir(), "dcos-lb-")));
       const urls = o.marathon.split(",").map((u) => u.trim()).filter((u) => u !== "");
-      const lb = new LoadBalancer({ urls, group: o.group, httpPort: o.vhostPort, bindAddr: o.bindAddr, dir, reloadIntervalMs: o.reloadInterval, haproxyBinary: o.haproxy, maxconn: o.maxconn, logger, metrics });
+      const lb = new LoadBalancer({ urls, group: o.group, httpPort: o.vhostPort, bindAddr: o.bindAddr, dir, reloadIntervalMs: o.reloadInterval, haproxyBinary: o.haproxy, maxconn: o.maxconn, headers, logger, metrics });
       await lb.start();
-      const http = await startLbHttp({ host: o.ip, port: o.httpPort, lb, metrics, version: VERSION, flags: { ...o }, logger });
+      const http = await startLbHttp({ host: o.ip, port: o.httpPort, lb, metrics, version: VERSION, flags: { ...o, secret: o.secret && "(set)" }, logger });
       logger.info(`Load balancer for group ${o.group} following ${urls.join(",")}; endpoints on http://${http.address} (/haproxy?stats, /_haproxy_getconfig, /_haproxy_health_check, /_lb/status); haproxy files in ${dir}`);
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve).once("SIGTERM", resolve);

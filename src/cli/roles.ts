@@ -170,7 +170,7 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
   if (!(await leadingWithin(master, DEV_LEADER_TIMEOUT_MS))) {
     logger.warn(`The embedded master is not leading after ${DEV_LEADER_TIMEOUT_MS / 1000} s; the cluster answers once it is`);
   }
-  const dns = flags.dns === false ? undefined : await startDevDns(flags, logger, master);
+  const dns = flags.dns === false ? undefined : await startDevDns(flags, logger, master, security.credentials);
   logger.info(
     `Embedded cluster up: master ${master.address} leading, ${agents.length} agents, work dir ${workDir}. Web UI: http://${master.http.address}/ . ` +
       `Try: npx dcos-node run --master=${master.address} -- echo hello . ` +
@@ -222,10 +222,11 @@ async function killDevTasks(agents: readonly RunningAgent[], logger: Logger): Pr
 }
 
 /** The dev cluster's DNS (names under `dcos.`); a port in use is a warning, not a failed start. */
-async function startDevDns(flags: RoleFlags, logger: Logger, master: RunningMaster): Promise<RunningDns | undefined> {
+async function startDevDns(flags: RoleFlags, logger: Logger, master: RunningMaster, credentials: DevCredentials): Promise<RunningDns | undefined> {
+  const credential = credentials.credentials.find((c) => c.principal === "dcos-discovery");
   const port = flags.dnsPort ?? DEFAULT_DEV_DNS_PORT;
   try {
-    return await startDnsService({ masters: [master.address], host: flags.ip, port, metrics: master.node.metrics, logger: logger.child({ component: "dns" }) });
+    return await startDnsService({ masters: [master.address], host: flags.ip, port, metrics: master.node.metrics, logger: logger.child({ component: "dns" }), credential });
   } catch (err) {
     logger.warn({ err }, `No DNS server: port ${port} on ${flags.ip} is not usable (--dns-port=N picks another, --no-dns turns it off)`);
     return undefined;

@@ -13,6 +13,7 @@ import { statusError } from "../actors/scheduler-driver/connection.js";
 import { MasterList, parseMasterAddress } from "../actors/scheduler-driver/masters.js";
 import { clientConstructor } from "../runtime/grpc/service.js";
 import type { Logger } from "../runtime/log.js";
+import { credentialChannelOptions, type ClientCredential } from "../security/auth/client-credential.js";
 
 const Client = clientConstructor(OperatorService);
 
@@ -23,6 +24,8 @@ export interface ClusterFollowerOptions {
   logger: Logger;
   /** Pause before trying the next master (doubles up to 2 s). Default 100 ms. */
   retryMs?: number;
+  /** The principal to call as (Operator SUBSCRIBE needs view_frameworks on every user). */
+  credential?: ClientCredential;
 }
 
 export class ClusterFollower {
@@ -38,6 +41,8 @@ export class ClusterFollower {
   connectedTo: string | undefined;
   /** Subscriptions made so far (a new one after each failover). */
   subscriptions = 0;
+  /** Why the last stream ended or was refused. */
+  lastError: string | undefined;
 
   constructor(private readonly o: ClusterFollowerOptions) {
     this.masters = new MasterList(o.masters);
@@ -57,7 +62,10 @@ export class ClusterFollower {
   private connect(): void {
     if (this.stopped) return;
     const address = this.masters.current();
-    this.client = new Client(address, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": 256 * 1024 * 1024 });
+    this.client = new Client(address, grpc.credentials.createInsecure(), {
+      "grpc.max_receive_message_length": 256 * 1024 * 1024,
+      ...credentialChannelOptions(this.o.credential),
+    });
     const subscribe = (this.client as unknown as Record<string, (r: unknown) => grpc.ClientReadableStream<OperatorServiceSubscribeResponse>>)["subscribe"]!;
     const call = subscribe.call(this.client, create(OperatorServiceSubscribeRequestSchema, {}));
     this.call = call;
@@ -65,6 +73,7 @@ export class ClusterFollower {
     const finish = (why: string, leaderHint?: string): void => {
       if (finished || this.call !== call) return;
       finished = true;
+      this.lastError = why;
       this.drop();
       if (this.stopped) return;
       const followed = this.masters.failed(leaderHint);

@@ -14,6 +14,8 @@ export class ServicesFixture {
   private readonly clients = new Set<ServerResponse>();
   private server: Server | undefined;
   url = "";
+  /** When set, requests without this Authorization header are answered 401. */
+  authorization: string | undefined;
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => this.handle(req, res));
@@ -49,6 +51,11 @@ export class ServicesFixture {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? "/", this.url);
+    if (this.authorization !== undefined && req.headers.authorization !== this.authorization) {
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end(JSON.stringify({ message: "Unauthorized" }));
+      return;
+    }
     if (req.method === "GET" && url.pathname === "/v2/apps") {
       this.appsRequests++;
       res.writeHead(200, { "content-type": "application/json" });

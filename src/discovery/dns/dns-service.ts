@@ -4,6 +4,7 @@
  */
 import type { Metrics } from "../../metrics/registry.js";
 import type { Logger } from "../../runtime/log.js";
+import type { ClientCredential } from "../../security/auth/client-credential.js";
 import { ClusterFollower } from "../cluster-follower.js";
 import { normalizeDomain } from "./names.js";
 import { DnsRecords, pidAddress } from "./records.js";
@@ -20,6 +21,8 @@ export interface DnsServiceOptions {
   ttl?: number;
   metrics?: Metrics;
   logger: Logger;
+  /** The principal DNS calls the masters as. */
+  credential?: ClientCredential;
 }
 
 export interface RunningDns {
@@ -36,7 +39,7 @@ export async function startDnsService(o: DnsServiceOptions): Promise<RunningDns>
   const records = new DnsRecords({ domain, masters, ttl: o.ttl });
   const server = new DnsServer({ host: o.host, port: o.port, records, resolvers: o.resolvers, metrics: o.metrics, logger: o.logger });
   await server.start();
-  const follower = new ClusterFollower({ masters: o.masters, logger: o.logger, onEvent: (e) => records.apply(e) });
+  const follower = new ClusterFollower({ masters: o.masters, logger: o.logger, credential: o.credential, onEvent: (e) => records.apply(e) });
   follower.start();
   o.metrics?.gauge("dns/tasks", () => records.indexedTasks, "Running tasks with DNS names");
   o.logger.info(`DNS for ${domain}. on ${o.host}:${server.port} (UDP and TCP), following the masters ${o.masters.join(",")}`);
