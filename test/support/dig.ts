@@ -28,10 +28,11 @@ function parseRecord(line: string): DigRecord {
   return { name: name!, ttl: Number(ttl), type: type!, data: data.join(" ") };
 }
 
-export async function dig(port: number, name: string, type = "A", extra: readonly string[] = []): Promise<DigResult> {
+/** Asks the server at 127.0.0.1:port (or at `server`, an address such as a test host's). */
+export async function dig(port: number, name: string, type = "A", extra: readonly string[] = [], server = "127.0.0.1"): Promise<DigResult> {
   let output: string;
   try {
-    ({ stdout: output } = await run("dig", [`@127.0.0.1`, "-p", String(port), "+tries=1", "+time=2", ...extra, name, type], { timeout: 10_000 }));
+    ({ stdout: output } = await run("dig", [`@${server}`, "-p", String(port), "+tries=1", "+time=2", ...extra, name, type], { timeout: 10_000 }));
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stdout?: string };
     if (e.code === "ENOENT") throw new Error("dig is not installed: apt-get install -y bind9-dnsutils (or run deploy/setup-host.sh as root)");
