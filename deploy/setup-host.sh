@@ -16,6 +16,11 @@ declare -A NEEDED=(
   [dig]=bind9-dnsutils
   [dnsmasq]=dnsmasq-base
   [dnsperf]=dnsperf
+  # The Python example framework (examples/python-framework): protoc and the gRPC Python
+  # plugin generate its stubs from proto/ (Debian 12's python3-grpc-tools bundles protoc
+  # 3.6, which cannot read proto3 `optional`); python3-grpcio runs it (checked below).
+  [protoc]=protobuf-compiler
+  [grpc_python_plugin]=protobuf-compiler-grpc
 )
 
 # dockerd: started when it is not running (no systemd in our VMs/containers). It sets the
@@ -42,6 +47,7 @@ start_dockerd() {
 }
 
 missing=()
+/usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || missing+=(python3-grpcio)
 for cmd in "${!NEEDED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDED[$cmd]}")
 done
