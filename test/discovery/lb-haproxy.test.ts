@@ -86,6 +86,8 @@ describe("dcos-node lb with a real haproxy", () => {
   });
 
   it("scaled to 5, the new instances receive traffic; a killed one leaves the backends before its replacement joins", async () => {
+    const reloads = lb.haproxy.reloads;
+    const runtimeUpdates = lb.status().runtimeUpdates;
     fixture.set([webApp(webPort, instances.slice(0, 5))]);
     await waitFor(() => servers("shop_web_").length === 5, "5 backends");
     const r = await requestLoop(webPort, () => false, 100);
@@ -98,11 +100,16 @@ describe("dcos-node lb with a real haproxy", () => {
     fixture.set([webApp(webPort, instances.slice(0, 4))]);
     await waitFor(() => servers("shop_web_").length === 4, "the killed instance to leave the backends");
     assert.ok(!servers("shop_web_").includes(`127.0.0.1:${killed.port}`));
+    // haproxy itself has it in maintenance (no new connections), without a reload.
+    const stat = (await lb.haproxy.runtimeCommand("show stat")).split("\n").map((l) => l.split(","));
+    assert.equal(stat.find((f) => f[0] === `shop_web_${webPort}` && f[1] === `127.0.0.1_${killed.port}`)?.[17], "MAINT");
     fixture.set([webApp(webPort, [...instances.slice(0, 4), instances[5]!])]);
     await waitFor(() => servers("shop_web_").includes(`127.0.0.1:${instances[5]!.port}`), "the replacement to join");
     const after = await requestLoop(webPort, () => false, 100);
     assert.equal(after.failed, 0, after.errors.join("\n"));
     assert.ok(after.seen.has("web-6") && !after.seen.has("web-5"), JSON.stringify([...after.seen]));
+    assert.equal(lb.haproxy.reloads, reloads, "server changes need no reload");
+    assert.ok(lb.status().runtimeUpdates >= runtimeUpdates + 3, "scale, kill and replacement went through the runtime API");
   });
 
   it("10 reloads under a bounded loop of requests: 0 failed requests", async () => {

@@ -161,10 +161,14 @@ export class Haproxy {
 
   /** One command on the master CLI socket; resolves with its answer. */
   masterCommand(command: string): Promise<string> {
+    return this.socketCommand(this.masterSocket, command);
+  }
+
+  private socketCommand(path: string, command: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      const socket = connect(this.masterSocket);
+      const socket = connect(path);
       let text = "";
-      const timer = setTimeout(() => (socket.destroy(), reject(new Error(`haproxy master CLI did not answer '${command}'`))), 5000);
+      const timer = setTimeout(() => (socket.destroy(), reject(new Error(`haproxy's ${path} did not answer '${command}'`))), 5000);
       socket.on("connect", () => socket.end(`${command}\n`));
       socket.on("data", (d) => (text += d.toString()));
       socket.on("error", (err) => (clearTimeout(timer), reject(err)));
@@ -180,8 +184,13 @@ export class Haproxy {
     clearTimeout(timer);
   }
 
-  /** Writes the configuration atomically where the master reads it. */
-  private async install(config: string): Promise<void> {
+  /** One command on the worker's admin socket (the runtime API); resolves with its answer. */
+  runtimeCommand(command: string): Promise<string> {
+    return this.socketCommand(this.adminSocket, command);
+  }
+
+  /** Writes the configuration atomically where the master reads it (used at the next reload or start). */
+  async install(config: string): Promise<void> {
     const tmp = `${this.configPath}.${process.pid}.tmp`;
     await writeFile(tmp, config);
     await rename(tmp, this.configPath);

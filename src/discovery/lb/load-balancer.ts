@@ -14,7 +14,7 @@ import { Coalescer } from "./coalescer.js";
 import { Haproxy } from "./haproxy.js";
 import type { LabelProblem } from "./labels.js";
 import type { MarathonApp } from "./marathon-apps.js";
-import { render, type RenderOptions, type RenderedPort } from "./render.js";
+import { render, structureOf, type RenderOptions, type RenderedPort } from "./render.js";
 import { ServicesApi } from "./services-api.js";
 
 export interface LoadBalancerOptions {
@@ -41,6 +41,8 @@ export interface LoadBalancerStatus {
   group: string;
   haproxyPid: number | undefined;
   reloads: number;
+  /** Server changes applied without a reload. */
+  runtimeUpdates: number;
   changesSeen: number;
   refreshes: number;
   lastReloadAt: string | undefined;
@@ -56,7 +58,9 @@ export class LoadBalancer {
   private readonly coalescer: Coalescer;
   private readonly renderOptions: RenderOptions;
   private readonly log: Logger;
-  private readonly counters: { reloads: Counter; failedValidations: Counter; refreshes: Counter; changes: Counter };
+  private readonly counters: { reloads: Counter; runtimeUpdates: Counter; failedValidations: Counter; refreshes: Counter; changes: Counter };
+  /** Per backend, the servers the running worker has and whether each takes traffic. */
+  private live = new Map<string, Map<string, { address: string; ready: boolean }>>();
   private current = "";
   private problems: LabelProblem[] = [];
   private ports: RenderedPort[] = [];
@@ -81,6 +85,7 @@ export class LoadBalancer {
     const m = o.metrics ?? new Metrics();
     this.counters = {
       reloads: m.counter("lb/reloads", "Seamless haproxy reloads with a new configuration"),
+      runtimeUpdates: m.counter("lb/runtime_updates", "Changes of servers only, applied through haproxy's runtime API without a reload"),
       failedValidations: m.counter("lb/failed_validations", "Configurations haproxy -c rejected (the apps at fault are left out)"),
       refreshes: m.counter("lb/refreshes", "Reads of the services API's apps"),
       changes: m.counter("lb/changes", "Events that asked for a refresh"),
@@ -127,6 +132,7 @@ export class LoadBalancer {
       group: this.o.group,
       haproxyPid: this.haproxy.pid,
       reloads: this.haproxy.reloads,
+      runtimeUpdates: this.counters.runtimeUpdates.value,
       changesSeen: this.coalescer.requests,
       refreshes: this.coalescer.runs,
       lastReloadAt: this.lastReloadAt?.toISOString(),
@@ -174,15 +180,63 @@ export class LoadBalancer {
       this.ports = rendered.ports;
       return;
     }
-    await this.haproxy.reload(rendered.config);
+    if (structureOf(rendered.config) === structureOf(this.current) && (await this.updateServers(rendered.ports))) {
+      await this.haproxy.install(rendered.config);
+      this.counters.runtimeUpdates.inc();
+    } else {
+      await this.haproxy.reload(rendered.config);
+      this.live = new Map(rendered.ports.map((p) => [p.backend, new Map(p.named.map((s) => [s.name, { address: s.address, ready: true }]))]));
+      this.counters.reloads.inc();
+    }
     // What the status shows changes together, once haproxy runs it.
     this.current = rendered.config;
     this.problems = problems;
     this.ports = rendered.ports;
-    this.counters.reloads.inc();
     this.lastReloadAt = new Date();
     this.lastReloadMs = Date.now() - started;
     this.log.info(`haproxy reloaded: ${rendered.ports.length} service ports, ${rendered.ports.reduce((n, p) => n + p.servers.length, 0)} backends (${this.lastReloadMs} ms)`);
+  }
+
+  /**
+   * Only servers changed: the running worker gets them through the runtime API, no reload.
+   * A server that leaves is put in maintenance (its connections finish; the next reload
+   * drops it), one that comes back is made ready again, a new one is added. False (and a
+   * full reload follows) when haproxy refuses any command.
+   */
+  private async updateServers(ports: readonly RenderedPort[]): Promise<boolean> {
+    try {
+      for (const p of ports) {
+        const live = this.live.get(p.backend);
+        if (!live) return false;
+        const wanted = new Map(p.named.map((s) => [s.name, s.address]));
+        for (const [name, s] of live) {
+          if (s.ready && !wanted.has(name)) {
+            await this.runtime(`set server ${p.backend}/${name} state maint`);
+            s.ready = false;
+          }
+        }
+        for (const [name, address] of wanted) {
+          const s = live.get(name);
+          if (!s) {
+            await this.runtime(`add server ${p.backend}/${name} ${address}${p.sticky ? ` cookie ${name}` : ""}`, /New server registered|^\s*$/);
+            live.set(name, { address, ready: false });
+          }
+          if (!live.get(name)!.ready) {
+            await this.runtime(`set server ${p.backend}/${name} state ready`);
+            live.get(name)!.ready = true;
+          }
+        }
+      }
+      return true;
+    } catch (err) {
+      this.log.info(`Applying server changes through the runtime API failed (${(err as Error).message}); reloading instead`);
+      return false;
+    }
+  }
+
+  private async runtime(command: string, ok: RegExp = /^\s*$/): Promise<void> {
+    const answer = await this.haproxy.runtimeCommand(command);
+    if (!ok.test(answer)) throw new Error(`'${command}': ${answer.trim()}`);
   }
 
   /** The apps whose configuration haproxy rejects, found by halving. */

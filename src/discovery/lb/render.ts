@@ -31,7 +31,19 @@ export interface RenderedPort {
   appId: string;
   servicePort: number;
   backend: string;
+  /** host:port of each server. */
   servers: string[];
+  /** The servers as the configuration names them (what the runtime API changes). */
+  named: { name: string; address: string }[];
+  sticky: boolean;
+}
+
+/** The configuration without its server lines: equal structures differ only in servers. */
+export function structureOf(config: string): string {
+  return config
+    .split("\n")
+    .filter((l) => !l.startsWith("  server "))
+    .join("\n");
 }
 
 export interface Rendered {
@@ -90,7 +102,15 @@ export function render(apps: readonly MarathonApp[], o: RenderOptions): Rendered
       planned.push({ cfg, backend: backendName(app.id, cfg.servicePort), servers });
     }
   }
-  return { config: configText(planned, o), problems, ports: planned.map((p) => ({ appId: p.cfg.appId, servicePort: p.cfg.servicePort, backend: p.backend, servers: p.servers.map((s) => s.address) })) };
+  return { config: configText(planned, o), problems, ports: planned.map((p) => ({
+      appId: p.cfg.appId,
+      servicePort: p.cfg.servicePort,
+      backend: p.backend,
+      servers: p.servers.map((s) => s.address),
+      named: p.servers,
+      sticky: p.cfg.sticky,
+    })),
+  };
 }
 
 function configText(planned: readonly Planned[], o: RenderOptions): string {

@@ -144,6 +144,29 @@ async function haproxyAtScale(report: Reporter, dir: string, apps: number, perAp
   }
 }
 
+/** (1b) At the same scale, a change of servers only: through haproxy's runtime API, no reload. */
+async function runtimeAtScale(report: Reporter, dir: string, apps: number, perApp: number, runs: number): Promise<void> {
+  const base = await freeRange(apps);
+  const lb = new LoadBalancer({ urls: ["http://127.0.0.1:1"], group: "external", httpPort: 0, bindAddr: "127.0.0.1", dir, maxconn: 2000, logger: silentLogger() });
+  try {
+    await lb.start();
+    const all = bigApps(apps, perApp, base, 0);
+    await lb.apply(all);
+    const times: number[] = [];
+    for (let r = 1; r <= runs; r++) {
+      const changed = all.map((a, i) => (i === r ? { ...a, tasks: [...(a.tasks ?? []), { id: `extra-${r}`, host: "10.255.0.1", ports: [32000 + r], state: "TASK_RUNNING" }] } : a));
+      const reloads = lb.haproxy.reloads;
+      const [, ms] = await timed(() => lb.apply(changed));
+      if (lb.haproxy.reloads !== reloads) throw new Error("a server-only change reloaded haproxy");
+      times.push(ms);
+      log(`${apps} apps: one server added through the runtime API in ${ms.toFixed(0)} ms (render + haproxy -c + commands)`);
+    }
+    report.figure("lb_runtime_server_change_ms", median(times), "ms", "lower", { apps, backends: apps * perApp, runs, note: "render + haproxy -c + runtime API, no reload" });
+  } finally {
+    await lb.stop();
+  }
+}
+
 /** (3) status_update_event → the new instance answers through haproxy. */
 async function eventToTraffic(report: Reporter, dir: string, trials: number): Promise<void> {
   const fixture = new ServicesFixture();
@@ -173,7 +196,7 @@ async function eventToTraffic(report: Reporter, dir: string, trials: number): Pr
     await fixture.stop();
     await base.close();
   }
-  report.figure("lb_event_to_traffic_p50_ms", percentile(times, 50), "ms", "lower", { trials, reload_interval_ms: 100, from: "status_update_event of the services API" });
+  report.figure("lb_event_to_traffic_p50_ms", percentile(times, 50), "ms", "lower", { trials, reload_interval_ms: 100, from: "status_update_event of the services API", path: "runtime API (server change only)" });
   report.figure("lb_event_to_traffic_p99_ms", percentile(times, 99), "ms", "lower", { trials });
 }
 
@@ -286,8 +309,9 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "dcos-bench-discovery-"));
   log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   try {
-    for (const sub of ["scale", "latency", "cluster"]) await mkdir(join(dir, sub));
+    for (const sub of ["scale", "runtime", "latency", "cluster"]) await mkdir(join(dir, sub));
     await haproxyAtScale(report, join(dir, "scale"), apps, perApp, runs);
+    await runtimeAtScale(report, join(dir, "runtime"), apps, perApp, runs);
     await eventToTraffic(report, join(dir, "latency"), trials);
     await runningToDns(report, join(dir, "cluster"), trials);
     await dnsThroughput(report, dir, records, seconds);
