@@ -39,7 +39,19 @@ describe("haproxy.cfg from apps and marathon-lb labels", () => {
       "server 10.0.0.1_31000 10.0.0.1:31000",
       "server 10.0.0.2_31005 10.0.0.2:31005",
     ]);
-    assert.deepEqual(r.ports, [{ appId: "/shop/web", servicePort: 10000, backend: "shop_web_10000", servers: ["10.0.0.1:31000", "10.0.0.2:31005"] }]);
+    assert.deepEqual(r.ports, [
+      {
+        appId: "/shop/web",
+        servicePort: 10000,
+        backend: "shop_web_10000",
+        servers: ["10.0.0.1:31000", "10.0.0.2:31005"],
+        named: [
+          { name: "10.0.0.1_31000", address: "10.0.0.1:31000" },
+          { name: "10.0.0.2_31005", address: "10.0.0.2:31005" },
+        ],
+        sticky: false,
+      },
+    ]);
     assert.match(r.config, /stats socket \/tmp\/x\/admin\.sock mode 600 level admin expose-fd listeners/);
   });
 
