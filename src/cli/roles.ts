@@ -73,7 +73,7 @@ export async function startRole(role: RoleFlags["role"], flags: RoleFlags, logge
       return startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, flags.workDir, await loadSecurityConfig(flags));
     case "agent": {
       if (!flags.master) throw new InvalidArgumentError("--role=agent needs --master=host:port");
-      return startAgent(flags, logger, flags.master, flags.port ?? DEFAULT_AGENT_PORT, flags.workDir ?? "/var/lib/dcos-node/agent", flags.httpPort ?? DEFAULT_AGENT_HTTP_PORT);
+      return startAgent(flags, logger, flags.master, flags.port ?? DEFAULT_AGENT_PORT, flags.workDir ?? "/var/lib/dcos-node/agent", flags.httpPort ?? DEFAULT_AGENT_HTTP_PORT, await loadSecurityConfig(flags));
     }
     case "dev":
       return startDev(flags, logger);
@@ -107,8 +107,9 @@ function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: n
   });
 }
 
-function startAgent(flags: RoleFlags, logger: Logger, master: string, port: number, workDir: string, httpPort: number, name?: string): Promise<RunningAgent> {
+function startAgent(flags: RoleFlags, logger: Logger, master: string, port: number, workDir: string, httpPort: number, security: SecurityConfig, name?: string): Promise<RunningAgent> {
   return startAgentRole({
+    security,
     ip: flags.ip,
     port,
     hostname: flags.hostname,
@@ -122,7 +123,7 @@ function startAgent(flags: RoleFlags, logger: Logger, master: string, port: numb
     logger,
     httpPort,
     version: VERSION,
-    flags: { ...flags, workDir },
+    flags: { ...flags, workDir, credentials: flags.credentials && "(set)" },
   });
 }
 
@@ -158,7 +159,7 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
   const agents: RunningAgent[] = [];
   try {
     for (let i = 1; i <= flags.agents; i++) {
-      const agent = await startAgent(flags, logger.child({ agent: i }), master.address, 0, join(workDir, `agent-${i}`), 0);
+      const agent = await startAgent(flags, logger.child({ agent: i }), master.address, 0, join(workDir, `agent-${i}`), 0, security.config);
       agents.push(agent);
     }
   } catch (err) {

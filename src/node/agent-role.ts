@@ -13,6 +13,7 @@ import { availableParallelism } from "node:os";
 import { parseResources } from "../resources/parse.js";
 import { startAgentHttp } from "../operator/agent-http.js";
 import type { RunningHttp } from "../operator/http-server.js";
+import { serviceSecurity, type SecurityConfig } from "../security/auth/security-config.js";
 
 export interface AgentRoleOptions {
   ip: string;
@@ -34,6 +35,8 @@ export interface AgentRoleOptions {
   version: string;
   /** Flags as given, for /flags and /state. */
   flags: Record<string, unknown>;
+  /** Who may use the agent's HTTP endpoint (default: open, permissive). */
+  security?: SecurityConfig;
 }
 
 export interface RunningAgent {
@@ -58,6 +61,7 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
     // HTTP first: the agent tells the master its port when it registers.
     let agentNode: AgentNode | undefined;
     const http = await startAgentHttp({
+      security: serviceSecurity(o.security, node.metrics),
       host: o.ip,
       port: o.httpPort,
       agent: () => agentNode?.agent,

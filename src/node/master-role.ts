@@ -150,6 +150,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       ownHttp: () => http?.address ?? "",
     });
     http = await startMasterHttp({
+      security,
       host: o.ip,
       port: httpPort,
       master: facade,

@@ -7,7 +7,7 @@ import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { join } from "node:path";
 import type { Agent } from "../actors/agent/agent.js";
-import { createHttpServer, flagStrings, listen, sendError, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
+import { createHttpServer, flagStrings, listen, queryParam, sendError, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
 import { agentFrameworksJson } from "./agent-state-json.js";
 import { attributesJson } from "./master-state-json.js";
 import { reservedJson, resourcesJson } from "./resources-json.js";
@@ -22,8 +22,6 @@ export interface AgentHttpOptions extends CommonHttpOptions {
   master: string;
 }
 
-type Query = Record<string, string | undefined>;
-
 async function answer<T>(reply: FastifyReply, fn: () => Promise<T>): Promise<T | FastifyReply> {
   try {
     return await fn();
@@ -35,14 +33,13 @@ async function answer<T>(reply: FastifyReply, fn: () => Promise<T>): Promise<T |
 /** /files/browse, /files/read and /files/download over the sandboxes under `<workDir>/agents`. */
 export function addSandboxFileRoutes(app: FastifyInstance, workDir: string): void {
   const files = new SandboxFiles(join(workDir, "agents"));
-  app.get("/files/browse", async (req, reply) => answer(reply, () => files.browse((req.query as Query).path)));
-  app.get("/files/read", async (req, reply) => {
-    const q = req.query as Query;
-    return answer(reply, () => files.read(q.path, q.offset, q.length));
-  });
+  app.get("/files/browse", async (req, reply) => answer(reply, () => files.browse(queryParam(req.query, "path"))));
+  app.get("/files/read", async (req, reply) =>
+    answer(reply, () => files.read(queryParam(req.query, "path"), queryParam(req.query, "offset"), queryParam(req.query, "length"))),
+  );
   app.get("/files/download", async (req, reply) =>
     answer(reply, async () => {
-      const file = await files.download((req.query as Query).path);
+      const file = await files.download(queryParam(req.query, "path"));
       // Any file name (quotes, non-Latin-1): an ASCII fallback plus the RFC 8187 filename*.
       reply.header("content-disposition", contentDisposition(file.name));
       reply.header("content-length", file.size);

@@ -5,8 +5,12 @@
  * text, from the same registry through prom-client).
  */
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import { createServer, type RequestListener, type Server } from "node:http";
+import type { Socket } from "node:net";
+import { addHttpGuard } from "../security/auth/http-guard.js";
+import type { ServiceSecurity } from "../security/auth/service-security.js";
 import type { Metrics } from "../metrics/registry.js";
-import { asDcosError, Code } from "../runtime/error.js";
+import { asDcosError, Code, DcosError } from "../runtime/error.js";
 import type { Logger } from "../runtime/log.js";
 
 export interface RunningHttp {
@@ -23,6 +27,35 @@ export interface CommonHttpOptions {
   flags: Record<string, unknown>;
   metrics: Metrics;
   logger?: Logger;
+  /** Who may call what (none: every request is served, as before authentication existed). */
+  security?: ServiceSecurity;
+  limits?: Partial<HttpLimits>;
+}
+
+/** Bounds on connections, so idle or slow clients cannot hold the endpoint. */
+export interface HttpLimits {
+  /** A request's headers must arrive within this (default 10 s). */
+  headersTimeoutMs: number;
+  /** A whole request must arrive within this (default 30 s). */
+  requestTimeoutMs: number;
+  /** A connection silent this long is closed (default 60 s; /events streams send heartbeats). */
+  idleTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (default 5 s). */
+  keepAliveTimeoutMs: number;
+  /** Connections beyond this many are closed at once (default 1,000). */
+  maxConnections: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, idleTimeoutMs: 60_000, keepAliveTimeoutMs: 5_000, maxConnections: 1_000 };
+
+/**
+ * One query parameter's value; INVALID_ARGUMENT (400) when it is given more than once
+ * (`?path=a&path=b`), which fastify parses into a list.
+ */
+export function queryParam(query: unknown, name: string): string | undefined {
+  const value = (query as Record<string, unknown> | undefined)?.[name];
+  if (value === undefined || typeof value === "string") return value;
+  throw new DcosError(Code.INVALID_ARGUMENT, `The query parameter '${name}' is given ${Array.isArray(value) ? value.length : "several"} times; give it once`);
 }
 
 const HTTP_STATUS: Partial<Record<Code, number>> = {
@@ -56,8 +89,50 @@ export function flagStrings(flags: Record<string, unknown>): Record<string, stri
   return out;
 }
 
+/**
+ * Closes sockets that moved no byte either way for `idleMs`, also ones that never sent a
+ * request (Node's own timeouts start with a request, and socket timeouts stop firing once
+ * connectionsCheckingInterval is set). One sweep per server, not a timer per socket.
+ */
+function closeIdleSockets(server: Server, idleMs: number): void {
+  const sockets = new Map<Socket, { bytes: number; at: number }>();
+  server.on("connection", (socket: Socket) => {
+    sockets.set(socket, { bytes: 0, at: Date.now() });
+    socket.once("close", () => sockets.delete(socket));
+  });
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [socket, seen] of sockets) {
+      const bytes = socket.bytesRead + socket.bytesWritten;
+      if (bytes !== seen.bytes) {
+        seen.bytes = bytes;
+        seen.at = now;
+      } else if (now - seen.at >= idleMs) socket.destroy();
+    }
+  }, Math.max(50, Math.min(1000, idleMs / 4)));
+  sweep.unref();
+  server.once("close", () => clearInterval(sweep));
+}
+
 export function createHttpServer(options: CommonHttpOptions): FastifyInstance {
-  const app = Fastify({ logger: false });
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
+  const app = Fastify({
+    logger: false,
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    serverFactory: (handler: RequestListener) => {
+      const server = createServer(
+        { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs) },
+        handler,
+      );
+      server.maxConnections = limits.maxConnections;
+      server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+      closeIdleSockets(server, limits.idleTimeoutMs);
+      return server;
+    },
+  });
+  if (options.security) addHttpGuard(app, options.security, options.metrics);
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send({ error: "Bad Request", message: err.message });

@@ -1,12 +1,16 @@
 /**
  * Read-only access to task sandboxes for /files/browse, /files/read and /files/download.
  * A path is served only if it is absolute, has no '..' or '.' component and no NUL, and
- * its real path (symlinks resolved) lies under the agent's sandbox root; anything else is
- * refused with a precise error, so neither '..', a symlink pointing out, an encoded trick
- * nor an absolute path elsewhere reaches outside the sandboxes.
+ * what is finally opened lies under the agent's sandbox root. Confinement is by file
+ * descriptor, never check-then-open: the path's real path is opened with O_NOFOLLOW (and
+ * O_NONBLOCK, so a FIFO cannot hold the open), then the real path of the opened descriptor
+ * (/proc/self/fd/N) is checked again, so a task that swaps a directory for a symlink
+ * between the check and the open gets its request refused instead of the host's file.
+ * Directories are listed through their descriptor; only regular files are read or
+ * downloaded; every operation is bounded in time (DEADLINE_EXCEEDED).
  */
-import { createReadStream, type ReadStream } from "node:fs";
-import { lstat, open, readdir, realpath, stat } from "node:fs/promises";
+import { constants, type ReadStream } from "node:fs";
+import { lstat, open, readdir, readlink, realpath, type FileHandle } from "node:fs/promises";
 import { isAbsolute, join, sep } from "node:path";
 import { Code, DcosError } from "../runtime/error.js";
 
@@ -30,11 +34,81 @@ function modeString(mode: number, dir: boolean): string {
   return s;
 }
 
+/** The longest any one sandbox file operation may take (default). */
+export const DEFAULT_FILE_OP_TIMEOUT_MS = 5000;
+
+/** What is open: the descriptor and what it is, checked to lie inside the root. */
+interface Opened {
+  fh: FileHandle;
+  /** The real path of the descriptor (from /proc/self/fd). */
+  real: string;
+  size: number;
+  directory: boolean;
+  regular: boolean;
+}
+
 export class SandboxFiles {
   private rootReal: string | undefined;
 
   /** `root`: the directory holding every sandbox (`<work_dir>/agents`). */
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    private readonly timeoutMs = DEFAULT_FILE_OP_TIMEOUT_MS,
+  ) {}
+
+  /** Runs one file operation, DEADLINE_EXCEEDED past the bound (its descriptor is closed when it ends). */
+  private async bounded<T>(what: string, op: Promise<T>, cleanup?: (value: T) => Promise<void>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    let late = false;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        late = true;
+        reject(new DcosError(Code.DEADLINE_EXCEEDED, `${what} took longer than ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+    });
+    try {
+      return await Promise.race([op, deadline]);
+    } finally {
+      clearTimeout(timer);
+      if (late && cleanup) void op.then(cleanup, () => undefined);
+    }
+  }
+
+  /**
+   * Opens `path` confined to the root: the checked real path with O_NOFOLLOW|O_NONBLOCK,
+   * then the descriptor's own real path checked again.
+   */
+  private async openConfined(path: string | undefined): Promise<Opened> {
+    const real = await this.resolve(path);
+    let fh: FileHandle;
+    try {
+      fh = await this.bounded(`Opening '${path}'`, open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK), (h) => h.close());
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // ELOOP: the last component became a symlink after the check (O_NOFOLLOW refused it).
+      if (code === "ELOOP") throw this.outside(path!);
+      if (code === "ENOENT" || code === "ENOTDIR") throw new DcosError(Code.NOT_FOUND, `No such file or directory: ${path}`);
+      throw err;
+    }
+    try {
+      const root = this.rootReal!;
+      const actual = await this.bounded(`Checking '${path}'`, readlink(`/proc/self/fd/${fh.fd}`));
+      if (!this.inside(actual, root)) throw this.outside(path!);
+      const st = await this.bounded(`Reading the status of '${path}'`, fh.stat());
+      return { fh, real: actual, size: st.size, directory: st.isDirectory(), regular: st.isFile() };
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  private async openFile(path: string | undefined, use: string): Promise<Opened> {
+    const opened = await this.openConfined(path);
+    if (opened.regular) return opened;
+    await opened.fh.close();
+    if (opened.directory) throw new DcosError(Code.INVALID_ARGUMENT, `'${path}' is a directory; ${use}`);
+    throw new DcosError(Code.INVALID_ARGUMENT, `'${path}' is not a regular file (a FIFO, socket or device); only regular files are served`);
+  }
 
   /** The real path of `path` after every check; throws INVALID_ARGUMENT, PERMISSION_DENIED or NOT_FOUND. */
   async resolve(path: string | undefined): Promise<string> {
@@ -47,8 +121,9 @@ export class SandboxFiles {
     const root = (this.rootReal ??= await realpath(this.root).catch(() => this.root));
     let real: string;
     try {
-      real = await realpath(path);
-    } catch {
+      real = await this.bounded(`Resolving '${path}'`, realpath(path));
+    } catch (err) {
+      if (DcosError.is(err)) throw err;
       if (!this.inside(path, root)) throw this.outside(path);
       throw new DcosError(Code.NOT_FOUND, `No such file or directory: ${path}`);
     }
@@ -66,25 +141,29 @@ export class SandboxFiles {
 
   /** The entries of a directory (or the file itself), as Mesos's /files/browse lists them. */
   async browse(path: string | undefined): Promise<FileEntry[]> {
-    const real = await this.resolve(path);
-    const st = await stat(real);
-    const names = st.isDirectory() ? (await readdir(real)).sort() : [""];
-    const out: FileEntry[] = [];
-    for (const name of names) {
-      const full = name ? join(real, name) : real;
-      const e = await lstat(full).catch(() => undefined);
-      if (!e) continue;
-      out.push({
-        path: name ? join(path!, name) : path!,
-        size: e.size,
-        mtime: Math.floor(e.mtimeMs / 1000),
-        mode: modeString(e.mode, e.isDirectory()),
-        nlink: e.nlink,
-        uid: e.uid,
-        gid: e.gid,
-      });
+    const opened = await this.openConfined(path);
+    try {
+      // Names are read and looked up through the open descriptor, not the path again.
+      const dir = `/proc/self/fd/${opened.fh.fd}`;
+      const names = opened.directory ? (await this.bounded(`Listing '${path}'`, readdir(dir))).sort() : [""];
+      const out: FileEntry[] = [];
+      for (const name of names) {
+        const e = await this.bounded(`Reading the status of '${name}'`, lstat(name ? join(dir, name) : dir)).catch(() => undefined);
+        if (!e) continue;
+        out.push({
+          path: name ? join(path!, name) : path!,
+          size: e.size,
+          mtime: Math.floor(e.mtimeMs / 1000),
+          mode: modeString(e.mode, e.isDirectory()),
+          nlink: e.nlink,
+          uid: e.uid,
+          gid: e.gid,
+        });
+      }
+      return out;
+    } finally {
+      await opened.fh.close();
     }
-    return out;
   }
 
   /**
@@ -94,15 +173,12 @@ export class SandboxFiles {
   async read(path: string | undefined, offsetParam: string | undefined, lengthParam: string | undefined): Promise<{ data: string; offset: number }> {
     const offset = integerParam("offset", offsetParam, -1);
     const length = integerParam("length", lengthParam, 0);
-    const real = await this.resolve(path);
-    const st = await stat(real);
-    if (st.isDirectory()) throw new DcosError(Code.INVALID_ARGUMENT, `'${path}' is a directory; use /files/browse`);
-    if (offset === -1 || offsetParam === undefined) return { data: "", offset: st.size };
-    const want = Math.min(lengthParam === undefined ? MAX_READ_LENGTH : length, MAX_READ_LENGTH, Math.max(0, st.size - offset));
-    const buf = Buffer.alloc(want);
-    const fh = await open(real, "r");
+    const { fh, size } = await this.openFile(path, "use /files/browse");
     try {
-      const { bytesRead } = await fh.read(buf, 0, want, offset);
+      if (offset === -1 || offsetParam === undefined) return { data: "", offset: size };
+      const want = Math.min(lengthParam === undefined ? MAX_READ_LENGTH : length, MAX_READ_LENGTH, Math.max(0, size - offset));
+      const buf = Buffer.alloc(want);
+      const { bytesRead } = await this.bounded(`Reading '${path}'`, fh.read(buf, 0, want, offset));
       return { data: buf.subarray(0, bytesRead).toString("utf8"), offset };
     } finally {
       await fh.close();
@@ -111,10 +187,9 @@ export class SandboxFiles {
 
   /** A stream of the whole file, and its name for Content-Disposition. */
   async download(path: string | undefined): Promise<{ stream: ReadStream; name: string; size: number }> {
-    const real = await this.resolve(path);
-    const st = await stat(real);
-    if (st.isDirectory()) throw new DcosError(Code.INVALID_ARGUMENT, `'${path}' is a directory; only files can be downloaded`);
-    return { stream: createReadStream(real), name: real.split(sep).pop() ?? "file", size: st.size };
+    const { fh, real, size } = await this.openFile(path, "only files can be downloaded");
+    // The stream reads the checked descriptor and closes it at its end.
+    return { stream: fh.createReadStream({ autoClose: true }), name: real.split(sep).pop() ?? "file", size };
   }
 }
 

@@ -15,6 +15,8 @@ import { gzip as gzipCallback } from "node:zlib";
 const gzip = promisify(gzipCallback);
 
 export interface StateBytes {
+  /** Which state object (one per master term) the version counts in. */
+  readonly epoch: number;
   readonly version: number;
   readonly body: Buffer;
   /** The body gzip-compressed (made once per version, lazily). */
@@ -35,10 +37,10 @@ export interface StateBytesOptions {
 /** Runs fn inside the master actor (MasterFacade.inspect) with what it reads, C. */
 export type InActor<C> = <T>(fn: (core: C) => T) => Promise<T>;
 
-function bytesOf(version: number, text: string, runId: string): StateBytes {
+function bytesOf(epoch: number, version: number, text: string, runId: string): StateBytes {
   const body = Buffer.from(text);
   let compressed: Promise<Buffer> | undefined;
-  return { version, body, etag: `"${runId}-${version}"`, gzipped: () => (compressed ??= gzip(body, { level: 6 })) };
+  return { epoch, version, body, etag: `"${runId}-${epoch}-${version}"`, gzipped: () => (compressed ??= gzip(body, { level: 6 })) };
 }
 
 export class StateBytesCache<C> {
@@ -51,6 +53,20 @@ export class StateBytesCache<C> {
   builds = 0;
   /** How long the last build held the master actor, in ms. */
   lastBuildMs = 0;
+  /**
+   * Versions count within one state object (a master's core, new for every term it is
+   * elected in, its version starting again at 0): bytes are for one epoch only, so a
+   * re-elected master never serves the previous term's bytes or entity tag.
+   */
+  private readonly epochs = new WeakMap<object, number>();
+  private lastEpoch = 0;
+
+  private epochOf(core: C): number {
+    const key = core as unknown as object;
+    let e = this.epochs.get(key);
+    if (e === undefined) this.epochs.set(key, (e = ++this.lastEpoch));
+    return e;
+  }
 
   constructor(
     private readonly o: StateBytesOptions,
@@ -64,9 +80,10 @@ export class StateBytesCache<C> {
   /** Inside the master actor: the bytes of the current version, built now when the kept ones are older. */
   current(core: C): StateBytes {
     const version = this.versionOf(core);
-    if (this.enabled && this.entry?.version === version) return this.entry;
+    const epoch = this.epochOf(core);
+    if (this.enabled && this.entry?.epoch === epoch && this.entry.version === version) return this.entry;
     const t0 = performance.now();
-    const bytes = bytesOf(version, this.build(core), this.o.runId);
+    const bytes = bytesOf(epoch, version, this.build(core), this.o.runId);
     this.lastBuildMs = performance.now() - t0;
     this.lastBuildAt = Date.now();
     this.builds++;
@@ -77,10 +94,11 @@ export class StateBytesCache<C> {
   /** For a request: bytes at least as new as the state now, building at most once per interval. */
   async get(inActor: InActor<C>): Promise<StateBytes> {
     if (!this.enabled) return inActor((c) => this.current(c));
-    const version = await inActor(this.versionOf);
+    const { epoch, version } = await inActor((c) => ({ epoch: this.epochOf(c), version: this.versionOf(c) }));
     for (;;) {
       const kept = this.entry;
-      if (kept && kept.version >= version) return kept;
+      if (kept && kept.epoch === epoch && kept.version >= version) return kept;
+      if (kept && kept.epoch > epoch) return this.rebuild(inActor);
       this.pending ??= this.rebuild(inActor).finally(() => (this.pending = undefined));
       await this.pending;
     }

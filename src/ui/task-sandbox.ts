@@ -67,11 +67,11 @@ export interface AgentAnswer {
 }
 
 /** GETs `/files/<op>` on the agent; an agent that does not answer is UNAVAILABLE. */
-export async function agentFiles(address: string, op: "browse" | "read", query: Record<string, string>, timeoutMs = 5000): Promise<AgentAnswer> {
+export async function agentFiles(address: string, op: "browse" | "read", query: Record<string, string>, timeoutMs = 5000, authorization?: string): Promise<AgentAnswer> {
   const url = `http://${address}/files/${op}?${new URLSearchParams(query).toString()}`;
   let response: Response;
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: authorization ? { authorization } : undefined });
   } catch (err) {
     throw new DcosError(Code.UNAVAILABLE, `The agent at ${address} did not answer /files/${op}: ${(err as Error).message}`, { cause: err });
   }

@@ -14,7 +14,7 @@ import { readFile } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { MasterFacade } from "../actors/master/master-facade.js";
-import { sendError } from "../operator/http-server.js";
+import { queryParam, sendError } from "../operator/http-server.js";
 import { SystemClock, type Clock } from "../runtime/clock.js";
 import { Code, DcosError } from "../runtime/error.js";
 import type { Logger } from "../runtime/log.js";
@@ -123,7 +123,7 @@ export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
     app.get(`/ui/sandbox/:frameworkId/:taskId/${op}`, async (req, reply) =>
       answer(reply, async () => {
         const { frameworkId, taskId } = req.params as Params;
-        const q = req.query as Query;
+        const q = { path: queryParam(req.query, "path"), offset: queryParam(req.query, "offset"), length: queryParam(req.query, "length") };
         const sandbox = await o.master.inspect((core) => taskSandbox(core, frameworkId, taskId));
         const address = (o.agentHttpAddress ?? agentHttpFromInfo)(sandbox.agent);
         if (!address) throw new DcosError(Code.UNAVAILABLE, `This master does not know the HTTP endpoint of agent ${sandbox.agentId} (it registered without an HTTP port)`);
@@ -132,7 +132,8 @@ export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
           if (q.offset !== undefined) query.offset = q.offset;
           if (q.length !== undefined) query.length = q.length;
         }
-        const got = await agentFiles(address, op, query);
+        // The agent checks the same caller again (access_sandboxes): its credentials go along.
+        const got = await agentFiles(address, op, query, undefined, req.headers.authorization);
         const body = op === "browse" && Array.isArray(got.body) ? relativeEntries(got.body, sandbox.directory) : got.body;
         return reply.code(got.status).send(body);
       }),

@@ -72,7 +72,7 @@ import { AckOutcome, StatusUpdateManager } from "./status-update-manager.js";
 import { statusUpdate, wrapStatus } from "./status-update.js";
 import { taskVolumes } from "./volumes.js";
 import { DiskActivity } from "./disk-activity.js";
-import { applyCheckpointed, readCheckpointedResources, syncVolumes, writeCheckpointedResources } from "./checkpointed-resources.js";
+import { applyCheckpointed, checkpointResources, readCheckpointedResources } from "./checkpointed-resources.js";
 import { Resources } from "../../resources/index.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 
@@ -292,7 +292,7 @@ export class Agent extends Actor implements ExecutorApi {
     this.info.resources = this.withCheckpointed(this.flagTotal);
     this.log.info({ resources: resources.length }, `Checkpointing ${resources.length} reserved resource(s) and volume(s)`);
     const workDir = this.opts.workDir;
-    const write = this.disk.track(writeCheckpointedResources(workDir, resources).then(() => syncVolumes(workDir, before, resources)));
+    const write = this.disk.track(checkpointResources(workDir, before, resources));
     this.defer(write, () => undefined, (err) => this.log.error({ err }, `Failed to checkpoint resources: ${(err as Error).message}`));
   }
 

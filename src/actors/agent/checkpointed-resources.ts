@@ -6,11 +6,12 @@
  * volume is destroyed, never touched when a task ends.
  */
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ReservationInfo_Type, ResourceSchema, type Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Resources } from "../../resources/index.js";
 import { isPersistentVolume, volumeDir } from "./volumes.js";
+import { writeAtomically } from "./durable.js";
 
 function file(workDir: string): string {
   return join(workDir, "meta", "resources.json");
@@ -27,10 +28,29 @@ export async function readCheckpointedResources(workDir: string): Promise<Resour
 }
 
 export async function writeCheckpointedResources(workDir: string, resources: readonly Resource[]): Promise<void> {
-  const path = file(workDir);
-  await mkdir(join(workDir, "meta"), { recursive: true });
-  await writeFile(`${path}.tmp`, JSON.stringify(resources.map((r) => toJson(ResourceSchema, r))));
-  await rename(`${path}.tmp`, path);
+  await writeAtomically(file(workDir), JSON.stringify(resources.map((r) => toJson(ResourceSchema, r))));
+}
+
+/** The last checkpoint-and-sync started per work dir: the next one runs after it. */
+const inOrder = new Map<string, Promise<void>>();
+
+/**
+ * Writes the checkpointed resources, then makes or removes volume directories, after every
+ * earlier checkpoint of this work dir finished (a RESERVE then UNRESERVE in quick succession
+ * must not interleave: the file and the volumes end as the last one says).
+ */
+export function checkpointResources(workDir: string, before: readonly Resource[], after: readonly Resource[]): Promise<void> {
+  const previous = inOrder.get(workDir) ?? Promise.resolve();
+  const next = previous
+    .catch(() => undefined)
+    .then(() => writeCheckpointedResources(workDir, after))
+    .then(() => syncVolumes(workDir, before, after));
+  const settled = next.catch(() => undefined);
+  inOrder.set(workDir, settled);
+  void settled.then(() => {
+    if (inOrder.get(workDir) === settled) inOrder.delete(workDir);
+  });
+  return next;
 }
 
 /** The resource as the agent's flags give it: no dynamic reservations, no volume. */

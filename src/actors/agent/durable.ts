@@ -12,11 +12,18 @@ export async function fsyncPath(path: string): Promise<void> {
   }
 }
 
-/** Replaces the file atomically and durably: temp file, fsync, rename, fsync of the directory. */
+let temps = 0;
+
+/**
+ * Replaces the file atomically and durably: temp file, fsync, rename, fsync of the
+ * directory. The file is readable by its owner only (checkpoints hold tasks' environments),
+ * and each write has its own temp file, so two writes of one path never rename each
+ * other's (the last rename wins whole).
+ */
 export async function writeAtomically(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp`;
-  const fd = await open(tmp, "w");
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp.${process.pid}.${++temps}`;
+  const fd = await open(tmp, "w", 0o600);
   try {
     await fd.writeFile(text);
     await fd.sync();

@@ -36,8 +36,9 @@ function decodeRecord(line: string): StreamRecord {
 
 /** Appends one record and fsyncs it; a new file's directory is fsynced too. */
 export async function appendRecord(path: string, record: StreamRecord, created: boolean): Promise<void> {
-  if (created) await mkdir(dirname(path), { recursive: true });
-  const fd = await open(path, "a");
+  if (created) await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // Status updates carry what executors report (messages, data): owner-only, like the checkpoints.
+  const fd = await open(path, "a", 0o600);
   try {
     await fd.write(encodeRecord(record));
     await fd.datasync();
