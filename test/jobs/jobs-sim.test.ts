@@ -85,7 +85,7 @@ async function simulate(o: SimOptions): Promise<SimResult> {
   let leaderChanges = 0;
   let masterOutages = 0;
   const elect = async () => {
-    const e: JobsEngine = new JobsEngine({ log, clock, cluster: undefined as never, reconcileAfterMs: 30_000 });
+    const e: JobsEngine = new JobsEngine({ log: log.open(), clock, cluster: undefined as never, reconcileAfterMs: 30_000 });
     (e as unknown as { options: { cluster: unknown } }).options.cluster = cluster.connect(e);
     engine = e;
     leaderChanges++;
@@ -302,7 +302,7 @@ describe("jobs scheduling core over simulated weeks", () => {
         const near = r.outages.some((o) => instant >= o.from - eps - 1_000 && instant <= o.to + 1_000);
         assert.ok(near, `seed ${seed}: ${job} instant ${new Date(instant).toISOString()} missed as late outside any outage`);
       }
-      console.log(`seed ${seed}: ${r.leaderChanges} jobs leaders, ${r.masterOutages} master outages, ${r.log.records.length} records, ${r.cluster.fencedLaunches} fenced launches, misses ${JSON.stringify(Object.fromEntries(reasons))}`);
+      console.log(`seed ${seed}: ${r.leaderChanges} jobs leaders, ${r.masterOutages} master outages, ${r.log.records.length} records, ${r.log.fencedWrites} fenced writes, misses ${JSON.stringify(Object.fromEntries(reasons))}`);
     });
   }
 });

@@ -13,14 +13,20 @@ import { JobsLedger } from "../../src/frameworks/jobs/ledger.js";
 import type { JobOffer } from "../../src/frameworks/jobs/offer-fit.js";
 import type { LedgerRecord } from "../../src/frameworks/jobs/records.js";
 
-export class SimLog implements LedgerLog {
+/**
+ * The masters' replicated log as the framework kit's fenced store presents it: a new
+ * writer's open fences the previous one's writes (they fail, uncommitted); an append may
+ * break after committing (the writer's state then lags the log until it replays).
+ */
+export class SimLog {
   readonly records: LedgerRecord[] = [];
   available = true;
   /** Probability that an append commits but its caller hears a failure. */
   ambiguous = 0;
   /** Probability that an append fails without committing. */
   lost = 0;
-  /** Snapshot taken at some position (load starts from it). */
+  fencedWrites = 0;
+  private epoch = 0;
   private snapshot: { json: string; position: number } | undefined;
 
   constructor(
@@ -41,38 +47,37 @@ export class SimLog implements LedgerLog {
     );
   }
 
-  /** Takes a snapshot of everything so far (as the framework compacts its log). */
+  /** Takes a snapshot of everything so far (as the kit's store compacts its log). */
   compact(): void {
     const l = new JobsLedger();
     for (const r of this.records) l.apply(structuredClone(r));
     this.snapshot = { json: JSON.stringify(l.toJSON()), position: this.records.length };
   }
 
-  load(): Promise<{ ledger: JobsLedger; position: number }> {
-    return this.later(() => {
-      if (!this.available) throw new Error("no quorum");
-      const ledger = this.snapshot ? JobsLedger.fromJSON(JSON.parse(this.snapshot.json)) : new JobsLedger();
-      const from = this.snapshot?.position ?? 0;
-      for (const r of this.records.slice(from)) ledger.apply(structuredClone(r));
-      return { ledger, position: this.records.length };
-    });
-  }
-
-  append(records: readonly LedgerRecord[]): Promise<number[]> {
-    return this.later(() => {
-      if (!this.available || this.random.chance(this.lost)) throw new Error("no quorum: not committed");
-      const first = this.records.length;
-      this.records.push(...records.map((r) => structuredClone(r)));
-      if (this.random.chance(this.ambiguous)) throw new Error("connection broke after the proposal");
-      return records.map((_, i) => first + i);
-    });
-  }
-
-  readFrom(position: number): Promise<{ records: LedgerRecord[]; end: number }> {
-    return this.later(() => {
-      if (!this.available) throw new Error("no quorum");
-      return { records: this.records.slice(position).map((r) => structuredClone(r)), end: this.records.length };
-    });
+  /** A writer's handle; opening it fences every earlier one. */
+  open(): LedgerLog {
+    const epoch = ++this.epoch;
+    let ledger = new JobsLedger();
+    return {
+      load: () =>
+        this.later(() => {
+          if (!this.available) throw new Error("no quorum");
+          ledger = this.snapshot ? JobsLedger.fromJSON(JSON.parse(this.snapshot.json)) : new JobsLedger();
+          for (const r of this.records.slice(this.snapshot?.position ?? 0)) ledger.apply(structuredClone(r));
+          return ledger;
+        }),
+      write: (records) =>
+        this.later(() => {
+          if (!this.available || this.random.chance(this.lost)) throw new Error("no quorum: not committed");
+          if (epoch !== this.epoch) {
+            this.fencedWrites++;
+            throw new Error("fenced: another writer opened the log");
+          }
+          this.records.push(...records.map((r) => structuredClone(r)));
+          if (this.random.chance(this.ambiguous)) throw new Error("connection broke after the proposal");
+          return records.map((r) => ledger.apply(structuredClone(r)));
+        }),
+    };
   }
 }
 

@@ -6,14 +6,19 @@ import { consume, misfit, type JobOffer } from "./offer-fit.js";
 import { launchable, plan, type PlanOptions } from "./planner.js";
 import { runKey, taskIdFor, type AttemptEnd, type LedgerRecord } from "./records.js";
 
-/** The jobs ledger in the masters' replicated log, one log position per record. */
+/**
+ * The jobs ledger in the masters' replicated log, held by one writer at a time (a new
+ * leader's open fences the previous one's writes out).
+ */
 export interface LedgerLog {
-  /** The state to start from (a snapshot and the records after it) and the position it reaches. */
-  load(): Promise<{ ledger: JobsLedger; position: number }>;
-  /** Appends, resolving with each record's position once committed. A rejection may still have committed. */
-  append(records: readonly LedgerRecord[]): Promise<number[]>;
-  /** Committed records from `position` on, in log order, and the position after them. */
-  readFrom(position: number): Promise<{ records: LedgerRecord[]; end: number }>;
+  /** The ledger replayed from the log (a snapshot and the records after it). */
+  load(): Promise<JobsLedger>;
+  /**
+   * Appends the records and, once committed, applies them in order to the loaded ledger;
+   * resolves with each record's verdict (undefined: applied, else why it was ignored). A
+   * rejection may still have committed: the ledger ignores a record applied twice.
+   */
+  write(records: readonly LedgerRecord[]): Promise<(string | undefined)[]>;
 }
 
 export type TaskStateName =
@@ -83,14 +88,13 @@ interface Command {
 
 /**
  * The jobs leader's loop: turns due instants, status updates, offers and API commands
- * into ledger records, appends them to the replicated log, reads the log back in order,
- * and only then acts (launch, kill, acknowledge). One pass at a time. Several engines
- * may believe they lead for a moment; the ledger decides which of their records count,
- * and an engine launches only tasks whose launch record it wrote and the ledger kept.
+ * into ledger records, writes them to the replicated log, and only once they are
+ * committed and applied acts on them (launch, kill, acknowledge). One pass at a time.
+ * It launches only tasks whose launch record the ledger kept, so a record written twice
+ * (a retried append) or by a deposed leader cannot start a run twice.
  */
 export class JobsEngine {
   ledger = new JobsLedger();
-  private position = 0;
   private active = false;
   private pumping = false;
   private dirty = false;
@@ -106,6 +110,7 @@ export class JobsEngine {
   private readonly log: Logger;
   /** Appends that failed (the pass is retried). */
   appendFailures = 0;
+  private stale = false;
   passes = 0;
 
   constructor(private readonly options: JobsEngineOptions) {
@@ -118,12 +123,11 @@ export class JobsEngine {
 
   /** Becomes the acting leader: loads the ledger, reconciles the attempts it names, and starts planning. */
   async start(): Promise<void> {
-    const { ledger, position } = await this.options.log.load();
+    const ledger = await this.options.log.load();
     this.ledger = ledger;
-    this.position = position;
     this.active = true;
     this.wantingOffers = undefined;
-    this.log.info({ jobs: ledger.jobs.size, position, attempts: ledger.tasks.size }, "Jobs leader resumed from the ledger");
+    this.log.info({ jobs: ledger.jobs.size, records: ledger.applied, attempts: ledger.tasks.size }, "Jobs leader resumed from the ledger");
     this.reconcileAll();
     await this.pump();
   }
@@ -215,9 +219,12 @@ export class JobsEngine {
 
   private async pass(): Promise<void> {
     this.passes++;
-    // Read what others (a previous leader) committed before judging statuses and planning.
-    await this.catchUp(new Set());
-    if (!this.active) return;
+    if (this.stale) {
+      // A failed write may have committed: replay the log rather than plan from a state that lags it.
+      this.ledger = await this.options.log.load();
+      this.stale = false;
+      if (!this.active) return;
+    }
     const now = this.options.clock.now();
     const records: LedgerRecord[] = [];
     const commands = this.commands.splice(0);
@@ -233,30 +240,22 @@ export class JobsEngine {
     this.wakeAt = planned.wakeAt;
     const launches = this.launchRecords(now, records);
     if (records.length > 0) {
-      let positions: number[];
+      let verdicts: (string | undefined)[];
       try {
-        positions = await this.options.log.append(records);
+        verdicts = await this.options.log.write(records);
       } catch (err) {
         this.appendFailures++;
+        this.stale = true;
         this.log.warn({ err: (err as Error).message, records: records.length }, "Could not write to the jobs ledger; trying again");
         for (const c of commands) c.fail(new Error(`The jobs ledger could not be written (the change may or may not have been applied): ${(err as Error).message}`));
         this.declineLaunches(launches);
         this.wakeAt = now + (this.options.retryMs ?? 1_000);
-        await this.catchUpQuietly();
         return;
       }
       if (!this.active) return;
       for (const ack of acks) ack();
-      let verdicts: Map<number, string | undefined>;
-      try {
-        verdicts = await this.catchUp(new Set(commands.map((c) => positions[firstOf.get(c)!]!)));
-      } catch (err) {
-        for (const c of commands) c.fail(new Error(`The change was written but could not be read back: ${(err as Error).message}`));
-        throw err;
-      }
-      if (!this.active) return;
       for (const c of commands) {
-        c.done(verdicts.get(positions[firstOf.get(c)!]!));
+        c.done(verdicts[firstOf.get(c)!]);
         for (const k of c.kills ?? []) this.options.cluster.kill(k.taskId, k.agentId);
       }
     } else {
@@ -386,29 +385,6 @@ export class JobsEngine {
 
   private wake(t: number): void {
     this.wakeAt = this.wakeAt === undefined ? t : Math.min(this.wakeAt, t);
-  }
-
-  /** Applies what was committed since the last read; returns the verdicts at the given positions. */
-  private async catchUp(watch: ReadonlySet<number>): Promise<Map<number, string | undefined>> {
-    const verdicts = new Map<number, string | undefined>();
-    const { records, end } = await this.options.log.readFrom(this.position);
-    let p = this.position;
-    for (const rec of records) {
-      const why = this.ledger.apply(rec);
-      if (why !== undefined) this.log.debug({ position: p, type: rec.type, why }, "Ledger record ignored");
-      if (watch.has(p)) verdicts.set(p, why);
-      p++;
-    }
-    this.position = end;
-    return verdicts;
-  }
-
-  private async catchUpQuietly(): Promise<void> {
-    try {
-      await this.catchUp(new Set());
-    } catch (err) {
-      this.log.debug({ err: (err as Error).message }, "Could not read the jobs ledger");
-    }
   }
 
   private arm(): void {
