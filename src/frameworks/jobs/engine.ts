@@ -181,6 +181,11 @@ export class JobsEngine {
     });
   }
 
+  /** Why a queued run has not launched yet (the last offers' misfit), if known. */
+  whyWaiting(run: Run): string | undefined {
+    return this.waiting.get(runKey(run.job, run.instant));
+  }
+
   /** Plans again now (tests and the API's "run now" use it). */
   poke(): void {
     void this.pump();
@@ -253,6 +258,8 @@ export class JobsEngine {
         return;
       }
       if (!this.active) return;
+      // What was just applied may make more due (a parent's success triggers its children).
+      this.dirty = true;
       for (const ack of acks) ack();
       for (const c of commands) {
         c.done(verdicts[firstOf.get(c)!]);

@@ -60,10 +60,10 @@ export interface JobFetch {
 export class JobSpecError extends Error {}
 
 export const JOB_DEFAULTS = { epsilon: "PT60S", retries: 2, cpus: 0.1, mem: 128, disk: 256 } as const;
-export const MAX_JOB_JSON_BYTES = 256 * 1024;
+export const MAX_JOB_JSON_BYTES = 48 * 1024;
 const NAME = /^[\w\s.#-]+$/;
 const MAX_NAME = 200;
-const MAX_COMMAND = 64 * 1024;
+const MAX_COMMAND = 32 * 1024;
 const MAX_PARENTS = 100;
 /** Chronos's statistics fields: accepted in a posted job (they come back from GET) and ignored. */
 const STATS_FIELDS = new Set(["successCount", "errorCount", "lastSuccess", "lastError", "errorsSinceLastSuccess", "executor", "executorFlags", "softError", "dataProcessingJobType", "taskInfoData"]);

@@ -363,12 +363,15 @@ export class JobsLedger {
   static fromJSON(s: LedgerSnapshot): JobsLedger {
     const l = new JobsLedger();
     l.applied = s.applied;
-    for (const j of s.jobs) {
-      const job: JobState = { ...j, durations: Window.from(DURATION_WINDOW, j.durations), active: new Map(j.active.map((r) => [runKey(r.job, r.instant), r])) };
-      l.jobs.set(job.spec.name, job);
-      for (const r of job.active.values()) for (const a of r.attempts) if (!a.end || r.state === "awaiting-report") l.tasks.set(a.taskId, { run: r, attempt: a });
-    }
+    for (const j of s.jobs) l.restoreJob(j);
     return l;
+  }
+
+  /** Puts one job back from its snapshot (a snapshot is replayed job by job). */
+  restoreJob(j: LedgerSnapshot["jobs"][number]): void {
+    const job: JobState = { ...j, durations: Window.from(DURATION_WINDOW, j.durations), active: new Map(j.active.map((r) => [runKey(r.job, r.instant), r])) };
+    this.jobs.set(job.spec.name, job);
+    for (const r of job.active.values()) for (const a of r.attempts) if (!a.end || r.state === "awaiting-report") this.tasks.set(a.taskId, { run: r, attempt: a });
   }
 }
 

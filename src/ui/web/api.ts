@@ -49,6 +49,7 @@ export interface FrameworkJson {
   active: boolean;
   connected: boolean;
   registered_time: number;
+  webui_url?: string;
   used_resources?: Resources;
   offered_resources?: Resources;
   tasks: TaskJson[];

@@ -7,6 +7,7 @@ import { store } from "./store.js";
 import { AgentDetail, AgentsList } from "./views/agents.js";
 import { EventFeed } from "./views/event-feed.js";
 import { FrameworkDetail, FrameworksList } from "./views/frameworks.js";
+import { JobDetail, JobsList } from "./views/jobs.js";
 import { Layout } from "./views/layout.js";
 import { Overview } from "./views/overview.js";
 import { QuotaPage } from "./views/quota.js";
@@ -32,6 +33,8 @@ function Page(props: { route: string[] }) {
       return id ? <AgentDetail state={state} id={id} /> : <AgentsList state={state} />;
     case "frameworks":
       return id ? <FrameworkDetail state={state} id={id} /> : <FrameworksList state={state} />;
+    case "jobs":
+      return id ? <JobDetail state={state} name={id} /> : <JobsList state={state} />;
     case "tasks":
       if (id && second) return <TaskDetail state={state} frameworkId={id} taskId={second} />;
       break;

@@ -7,6 +7,7 @@ const LINKS: Array<[string, string, string]> = [
   ["agents", "#/agents", "Agents"],
   ["frameworks", "#/frameworks", "Frameworks"],
   ["quota", "#/quota", "Quota"],
+  ["jobs", "#/jobs", "Jobs"],
   ["events", "#/events", "Events"],
 ];
 
