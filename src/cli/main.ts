@@ -12,6 +12,8 @@ import { eventsSubcommand } from "./events.js";
 import { dnsSubcommand } from "./dns.js";
 import { lbSubcommand } from "./lb.js";
 import { quotaSubcommand } from "./quota.js";
+import { jobsSubcommand } from "./jobs.js";
+import { jobSubcommand } from "./job.js";
 import { RAFT_TIMING_DEFAULTS } from "../raft/timing.js";
 import type { RoleFlags } from "./roles.js";
 import { VERSION } from "./version.js";
@@ -52,6 +54,8 @@ const program = new Command()
   .option("--cluster <name>", "the cluster's name (in /state and NATS subjects)", "dcos")
   .addOption(new Option("--dns-port <port>", "dev: the embedded DNS server's UDP/TCP port (default 5353; 0 picks one)").argParser(parsePort))
   .option("--no-dns", "dev: run no DNS server")
+  .addOption(new Option("--jobs-port <port>", "dev: the embedded jobs framework's API port (Chronos's 4400; 0 picks one)").argParser(parsePort))
+  .option("--no-jobs", "dev: run no jobs framework")
   .option("--credentials <file>", 'principals and secrets clients authenticate with: {"credentials":[{"principal":…,"secret":…}]} (mode 0600)')
   .option("--acls <file>", 'ACLs in Mesos\'s JSON shape: {"permissive":true,"register_frameworks":[{"principals":{…},"roles":{…}}],…}')
   .option("--authenticate", "refuse unauthenticated clients (default: when --credentials is given; dev: off)")
@@ -69,6 +73,8 @@ program.addCommand(eventsSubcommand());
 program.addCommand(dnsSubcommand());
 program.addCommand(lbSubcommand());
 program.addCommand(quotaSubcommand());
+program.addCommand(jobsSubcommand());
+program.addCommand(jobSubcommand());
 
 /** Starts the role, then stops it cleanly on SIGINT/SIGTERM. */
 async function runUntilSignal(logger: Logger, start: () => Promise<{ stop(): Promise<void> }>): Promise<void> {

@@ -12,6 +12,7 @@ import { startMasterRole, type RunningMaster } from "../node/master-role.js";
 import type { Logger } from "../runtime/log.js";
 import { VERSION } from "./version.js";
 import { startDnsService, type RunningDns } from "../discovery/dns/dns-service.js";
+import { DEFAULT_JOBS_PORT, JobsServer } from "../frameworks/jobs/jobs-server.js";
 import { DEFAULT_DEV_DNS_PORT } from "./dns.js";
 import { loadSecurityConfig, type SecurityConfig } from "../security/auth/security-config.js";
 import { writeDevCredentials, type DevCredentials } from "../security/auth/dev-credentials.js";
@@ -50,6 +51,10 @@ export interface RoleFlags {
   dnsPort?: number;
   /** dev: false with --no-dns. */
   dns?: boolean;
+  /** dev: the jobs framework's API port (default 4400; 0 picks one). */
+  jobsPort?: number;
+  /** dev: false runs no jobs framework. */
+  jobs?: boolean;
   /** master/agent: the principals and secrets clients authenticate with (Mesos's credentials JSON). */
   credentials?: string;
   /** master/agent: the ACLs (Mesos's JSON shape). */
@@ -135,6 +140,8 @@ export interface RunningDev extends Running {
   readonly master: RunningMaster;
   /** The generated principals and their client credential files (see docs/security.md). */
   readonly credentials: DevCredentials;
+  /** The embedded jobs framework (Chronos API), unless --no-jobs. */
+  readonly jobs?: JobsServer;
 }
 
 /**
@@ -172,15 +179,19 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
     logger.warn(`The embedded master is not leading after ${DEV_LEADER_TIMEOUT_MS / 1000} s; the cluster answers once it is`);
   }
   const dns = flags.dns === false ? undefined : await startDevDns(flags, logger, master, security.credentials);
+  const jobs = flags.jobs === false ? undefined : await startDevJobs(flags, logger, master, security.credentials);
   logger.info(
     `Embedded cluster up: master ${master.address} leading, ${agents.length} agents, work dir ${workDir}. Web UI: http://${master.http.address}/ . ` +
+      (jobs ? `Jobs API (Chronos): http://${jobs.address} . ` : "") +
       `Try: npx dcos-node run --master=${master.address} -- echo hello . ` +
       `Credentials: ${security.credentials.credentials.map((c) => c.principal).join(", ")} in ${join(workDir, "credentials")} (--credential-file or DCOS_NODE_CREDENTIAL_FILE)`,
   );
   return {
     master,
     credentials: security.credentials,
+    ...(jobs ? { jobs } : {}),
     stop: async () => {
+      await jobs?.stop();
       await dns?.stop();
       await killDevTasks(agents, logger);
       for (const a of agents) await a.stop();
@@ -220,6 +231,24 @@ async function killDevTasks(agents: readonly RunningAgent[], logger: Logger): Pr
   logger.info(`Killing the embedded cluster's ${kills.length} task container(s) (a real agent would keep them running)`);
   await Promise.all(kills);
   logger.info(`Killed ${kills.length} task container(s) of the embedded cluster`);
+}
+
+/** The dev cluster's jobs framework (Chronos API on 4400); a port in use is a warning, not a failed start. */
+async function startDevJobs(flags: RoleFlags, logger: Logger, master: RunningMaster, credentials: DevCredentials): Promise<JobsServer | undefined> {
+  const port = flags.jobsPort ?? DEFAULT_JOBS_PORT;
+  const credential = credentials.credentials.find((c) => c.principal === "dcos-jobs");
+  try {
+    return await JobsServer.start({
+      masters: [master.address],
+      host: flags.ip,
+      httpPort: port,
+      logger: logger.child({ component: "jobs" }),
+      ...(credential ? { credential, principal: credential.principal } : {}),
+    });
+  } catch (err) {
+    logger.warn({ err }, `No jobs framework: port ${port} on ${flags.ip} is not usable (--jobs-port=N picks another, --no-jobs turns it off)`);
+    return undefined;
+  }
 }
 
 /** The dev cluster's DNS (names under `dcos.`); a port in use is a warning, not a failed start. */

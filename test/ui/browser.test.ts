@@ -2,7 +2,8 @@
  * The web UI in headless Chromium (Debian's, driven by playwright-core) against a real
  * embedded dev cluster: the overview shows the agents, a task launched with `dcos-node run`
  * appears live with its events, and its stdout opens from the task's page.
- * DCOS_UI_SCREENSHOT=<file.png> also saves the overview (the docs' picture comes from it).
+ * DCOS_UI_SCREENSHOT=<file.png> also saves the overview, DCOS_UI_JOBS_SCREENSHOT the jobs page (the docs'
+ * pictures come from them).
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -12,6 +13,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { NodeProcess } from "../support/processes.js";
+import { waitFor } from "../support/wait.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const TIMEOUT_MS = 30_000;
@@ -48,13 +50,15 @@ describe("web UI in Chromium", () => {
   let browser: Browser | undefined;
   let masterHttp: string;
   let masterGrpc: string;
+  let jobsApi: string;
 
   async function startCluster(): Promise<void> {
     workDir = await mkdtemp(join(tmpdir(), "dcos-ui-browser-"));
-    dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=2", "--port=0", "--http-port=0", "--dns-port=0", `--work-dir=${workDir}`]);
+    dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=2", "--port=0", "--http-port=0", "--dns-port=0", "--jobs-port=0", `--work-dir=${workDir}`]);
     masterHttp = await dev.waitForLine(/Master HTTP on http:\/\/([\d.]+:\d+)/, "the master's HTTP address");
     masterGrpc = await dev.waitForLine(/Master listening on ([\d.]+:\d+)/, "the master's gRPC address");
     await dev.waitForLine(/Embedded cluster up/, "the embedded cluster");
+    jobsApi = await dev.waitForLine(/Jobs API \(Chronos\): http:\/\/([\d.]+:\d+)/, "the jobs API");
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
   }
 
@@ -83,6 +87,7 @@ describe("web UI in Chromium", () => {
     });
     try {
       await exercise(page, pageErrors);
+      await exerciseJobs(page, pageErrors);
     } catch (err) {
       const e = err as Error;
       e.message += `\n--- the page's console and errors ---\n${pageLog.join("\n") || "(nothing)"}\n--- the dev cluster's last lines ---\n${dev?.tail(40) ?? ""}`;
@@ -116,5 +121,39 @@ describe("web UI in Chromium", () => {
     await page.locator("nav a", { hasText: "Agents" }).click();
     assert.equal(await page.locator("[data-testid=agents-table] tbody tr").count(), 2);
     assert.deepEqual(pageErrors, [], "no script errors in the page");
+  }
+
+  /** The jobs page: the list, the dependency graph, run now, a job's runs with their output, disable and delete. */
+  async function exerciseJobs(page: Page, pageErrors: string[]): Promise<void> {
+    const post = async (path: string, job: object) => {
+      const r = await fetch(`http://${jobsApi}/v1/scheduler/${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(job) });
+      assert.equal(r.status, 204, await r.text());
+    };
+    await post("iso8601", { name: "ui-nightly", command: "echo nightly job output", schedule: "R/2026-01-01T03:00:00Z/P1D", cpus: 0.1, mem: 32, disk: 0 });
+    await post("dependency", { name: "ui-after", command: "echo after nightly", parents: ["ui-nightly"], cpus: 0.1, mem: 32, disk: 0 });
+    await page.locator("nav a", { hasText: "Jobs" }).click();
+    await waitForText(page, "[data-testid=jobs-table] tr[data-job=ui-nightly] [data-testid=job-status]", (t) => t === "fresh", "the job in the list");
+    assert.equal(await page.locator("[data-testid=jobs-graph] [data-node]").count(), 2, "both jobs drawn");
+    assert.equal(await page.locator("[data-testid=jobs-graph] [data-edge='ui-nightly->ui-after']").count(), 1, "the dependency drawn");
+    const y = async (n: string) => Number(await page.locator(`[data-testid=jobs-graph] [data-node=${n}] rect`).getAttribute("y"));
+    assert.ok((await y("ui-nightly")) < (await y("ui-after")), "the layout puts the parent above its child");
+    await page.locator("tr[data-job=ui-nightly] button[data-action=run]").click();
+    await waitForText(page, "tr[data-job=ui-after] [data-testid=job-status]", (t) => t === "success", "run now, then its dependent job, to succeed");
+    if (process.env.DCOS_UI_JOBS_SCREENSHOT) await page.screenshot({ path: process.env.DCOS_UI_JOBS_SCREENSHOT });
+    await page.locator("[data-testid=jobs-table] a", { hasText: "ui-nightly" }).click();
+    await waitForText(page, "[data-testid=job-runs] tr[data-run=succeeded]", (t) => t.includes("manual"), "the manual run in the job's runs");
+    await page.locator("[data-testid=job-runs] a[data-task]").first().click();
+    const out = await waitForText(page, "[data-testid=file-content][data-path=stdout]", (t) => t.includes("nightly job output"), "the run's output");
+    assert.equal(out, "nightly job output");
+    await page.locator("nav a", { hasText: "Jobs" }).click();
+    await page.locator("tr[data-job=ui-after] button[data-action=toggle]").click();
+    await waitForText(page, "tr[data-job=ui-after] [data-testid=job-state]", (t) => t === "disabled", "the job disabled");
+    page.once("dialog", (d) => void d.accept());
+    await page.locator("tr[data-job=ui-nightly] button[data-action=delete]").click();
+    await waitForText(page, "[data-testid=jobs-action-error]", (t) => t.includes("parent of ui-after"), "deleting a parent refused with the API's message");
+    page.once("dialog", (d) => void d.accept());
+    await page.locator("tr[data-job=ui-after] button[data-action=delete]").click();
+    await waitFor(async () => (await page.locator("tr[data-job=ui-after]").count()) === 0, "the deleted job to leave the list");
+    assert.deepEqual(pageErrors, [], "no script errors in the jobs pages");
   }
 });

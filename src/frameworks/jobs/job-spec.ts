@@ -66,7 +66,7 @@ const MAX_NAME = 200;
 const MAX_COMMAND = 32 * 1024;
 const MAX_PARENTS = 100;
 /** Chronos's statistics fields: accepted in a posted job (they come back from GET) and ignored. */
-const STATS_FIELDS = new Set(["successCount", "errorCount", "lastSuccess", "lastError", "errorsSinceLastSuccess", "executor", "executorFlags", "softError", "dataProcessingJobType", "taskInfoData"]);
+const STATS_FIELDS = new Set(["successCount", "errorCount", "lastSuccess", "lastError", "errorsSinceLastSuccess"]);
 const KNOWN = new Set([
   "name", "command", "arguments", "shell", "schedule", "cron", "scheduleTimeZone", "epsilon", "parents", "retries", "async",
   "concurrent", "disabled", "owner", "ownerName", "description", "cpus", "mem", "disk", "container", "fetch", "uris",

@@ -108,6 +108,7 @@ export function installJobsApi(app: FastifyInstance, options: JobsApiOptions): v
       return {
         active: [...j.active.values()].map((r) => runJson(r, r.state === "queued" ? e.whyWaiting(r) : undefined)),
         history: j.history.map((r) => runJson(r)),
+        missed: j.missed.map((m) => ({ ...m, at: new Date(m.at).toISOString(), from: new Date(m.from).toISOString(), to: new Date(m.to).toISOString() })),
         summary: summaryJson(j),
       };
     }),

@@ -51,6 +51,8 @@ export interface JobState {
   lastError?: number;
   missedCount: number;
   lastMissed?: { at: number; reason: string; count: number };
+  /** Recent runs-missed records, newest first (bounded). */
+  missed: { at: number; from: number; to: number; count: number; reason: string; trigger: "schedule" | "dependency" }[];
   durations: Window;
   /** Finished runs, newest first (bounded). */
   history: Run[];
@@ -158,6 +160,7 @@ export class JobsLedger {
         }
         job.missedCount += rec.count;
         job.lastMissed = { at: rec.at, reason: rec.reason, count: rec.count };
+        job.missed = [{ at: rec.at, from: rec.from, to: rec.to, count: rec.count, reason: rec.reason, trigger: rec.trigger }, ...job.missed.slice(0, HISTORY_LENGTH - 1)];
         return undefined;
       }
       case "run-expired": {
@@ -257,11 +260,13 @@ export class JobsLedger {
         cursor: at - eps,
         depSince: at,
         lastManual: 0,
-        enabledAt: at,
+        // Instants within epsilon before the job was posted still run (a start in the past).
+        enabledAt: at - eps,
         successCount: 0,
         errorCount: 0,
         errorsSinceLastSuccess: 0,
         missedCount: 0,
+        missed: [],
         durations: new Window(DURATION_WINDOW),
         history: [],
         active: new Map(),
@@ -369,7 +374,7 @@ export class JobsLedger {
 
   /** Puts one job back from its snapshot (a snapshot is replayed job by job). */
   restoreJob(j: LedgerSnapshot["jobs"][number]): void {
-    const job: JobState = { ...j, durations: Window.from(DURATION_WINDOW, j.durations), active: new Map(j.active.map((r) => [runKey(r.job, r.instant), r])) };
+    const job: JobState = { ...j, missed: j.missed ?? [], durations: Window.from(DURATION_WINDOW, j.durations), active: new Map(j.active.map((r) => [runKey(r.job, r.instant), r])) };
     this.jobs.set(job.spec.name, job);
     for (const r of job.active.values()) for (const a of r.attempts) if (!a.end || r.state === "awaiting-report") this.tasks.set(a.taskId, { run: r, attempt: a });
   }
