@@ -62,10 +62,12 @@ describe("Docker tasks through the agent", () => {
     x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: dockerTask("bad", "exit 7"), role: "*" }));
     await updateIn(x, "ok", TaskState.RUNNING);
     await updateIn(x, "bad", TaskState.RUNNING);
-    await updateIn(x, "ok", TaskState.FINISHED);
+    const finished = await updateIn(x, "ok", TaskState.FINISHED);
+    assert.equal(finished.status?.exitCode, 0);
     const failed = await updateIn(x, "bad", TaskState.FAILED);
     assert.equal(failed.status?.reason, TaskStatus_Reason.COMMAND_EXECUTOR_FAILED);
     assert.equal(failed.status?.message, "Command exited with status 7");
+    assert.equal(failed.status?.exitCode, 7, "the exit status in TaskStatus.exit_code too");
   });
 
   it("a missing image fails the task with the reason, and the agent runs the next one", async () => {
