@@ -14,6 +14,7 @@ import { lbSubcommand } from "./lb.js";
 import { quotaSubcommand } from "./quota.js";
 import { jobsSubcommand } from "./jobs.js";
 import { jobSubcommand } from "./job.js";
+import { agentSubcommand } from "./agent.js";
 import { RAFT_TIMING_DEFAULTS } from "../raft/timing.js";
 import type { RoleFlags } from "./roles.js";
 import { VERSION } from "./version.js";
@@ -75,6 +76,7 @@ program.addCommand(lbSubcommand());
 program.addCommand(quotaSubcommand());
 program.addCommand(jobsSubcommand());
 program.addCommand(jobSubcommand());
+program.addCommand(agentSubcommand());
 
 /** Starts the role, then stops it cleanly on SIGINT/SIGTERM. */
 async function runUntilSignal(logger: Logger, start: () => Promise<{ stop(): Promise<void> }>): Promise<void> {

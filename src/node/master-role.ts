@@ -160,7 +160,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       flags: o.flags,
       logger: o.logger,
       leaderHttpAddress: leaderHttp,
-      ui: { agentHttpAddress: o.agentHttpAddress },
+      ui: { agentHttpAddress: o.agentHttpAddress, security },
     });
     const running = http;
     node.onStop(() => running.close());

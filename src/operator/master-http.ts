@@ -36,7 +36,7 @@ export interface MasterHttpOptions extends CommonHttpOptions {
   /** Seconds between HEARTBEAT events on /events (default 15). */
   heartbeatSeconds?: number;
   /** The web UI at `/` (src/ui): where agents' HTTP endpoints are, for task sandboxes. */
-  ui?: Pick<WebUiOptions, "agentHttpAddress" | "assetsDir" | "clock" | "historyIntervalMs">;
+  ui?: Pick<WebUiOptions, "agentHttpAddress" | "assetsDir" | "clock" | "historyIntervalMs" | "security">;
 }
 
 export interface RunningMasterHttp extends RunningHttp {

@@ -3,7 +3,7 @@
  * (agents are "slaves" there, ids are "id", times are seconds since the epoch), built from
  * the Operator API's GetStateResponse so both views agree.
  */
-import { FrameworkInfo_Capability, type FrameworkInfo, type MasterInfo } from "../gen/dcos/v1/cluster_pb.js";
+import { DrainState, FrameworkInfo_Capability, type DrainInfo, type FrameworkInfo, type MasterInfo } from "../gen/dcos/v1/cluster_pb.js";
 import type { Attribute, Labels } from "../gen/dcos/v1/common_pb.js";
 import { Value_Type } from "../gen/dcos/v1/common_pb.js";
 import type { Offer } from "../gen/dcos/v1/offers_pb.js";
@@ -87,6 +87,17 @@ export function agentJson(a: AgentEntry): Json {
     offered_resources: resourcesJson(a.offeredResources),
     reserved_resources: reservedJson(a.totalResources),
     unreserved_resources: resourcesJson(a.totalResources.filter((r) => r.reservations.length === 0)),
+    deactivated: a.deactivated,
+    ...(a.drainInfo ? { drain_info: drainInfoJson(a.drainInfo) } : {}),
+  };
+}
+
+/** Mesos's shape: {"state": "DRAINING", "config": {"max_grace_period": {"nanoseconds": …}, "mark_gone": false}}. */
+function drainInfoJson(d: DrainInfo): Json {
+  const grace = d.config?.maxGracePeriodSeconds;
+  return {
+    state: DrainState[d.state] ?? "UNKNOWN",
+    config: { mark_gone: d.config?.markGone ?? false, ...(grace === undefined ? {} : { max_grace_period: { nanoseconds: Math.round(grace * 1e9) } }) },
   };
 }
 
@@ -178,7 +189,7 @@ export function masterStateJson(state: GetStateResponse, ctx: MasterJsonContext,
   return mixed({
     ...masterFields(state, ctx),
     activated_slaves: agents.filter((a) => a.status === AgentEntry_Status.ACTIVE).length,
-    deactivated_slaves: 0,
+    deactivated_slaves: agents.filter((a) => a.deactivated).length,
     unreachable_slaves: agents.filter((a) => a.status === AgentEntry_Status.UNREACHABLE).length,
     flags: ctx.flags,
     slaves: agents.map(agentJson),

@@ -6,6 +6,7 @@
  * it costs O(agents + frameworks + offers), not O(tasks). `used_resources` here holds the
  * scalars (cpus, mem, disk, gpus, ...); port ranges in use are in /state.
  */
+import { drainView } from "../actors/master/drain.js";
 import { create } from "@bufbuild/protobuf";
 import { GetStateResponseSchema } from "../gen/dcos/v1/operator_pb.js";
 import type { Task, TaskState } from "../gen/dcos/v1/tasks_pb.js";
@@ -64,7 +65,7 @@ export function masterSummaryJson(core: MasterCore, startedAtMs: number, ctx: Ma
     ...masterFields(state, ctx),
     slaves: [...core.agents.values()].filter(visibleAgent).map((a) => {
       const tally = core.counts.ofAgent(a.id);
-      const json = agentJson(agentEntry(a, offered(core, core.offers.onAgent(a.id))));
+      const json = agentJson(agentEntry(a, offered(core, core.offers.onAgent(a.id)), drainView(core, a.id)));
       if (tally) json.used_resources = quantitiesJson(tally.used);
       addStates(json, tally, completedOnAgent.get(a.id));
       json.framework_ids = [...(tally?.peers.keys() ?? [])];

@@ -4,6 +4,7 @@
  * streams SUBSCRIBED (with the state, taken in the same master turn as the subscription),
  * then every cluster event, and a HEARTBEAT every heartbeat interval.
  */
+import { drainView } from "../actors/master/drain.js";
 import * as grpc from "@grpc/grpc-js";
 import { create, type Message } from "@bufbuild/protobuf";
 import {
@@ -98,7 +99,7 @@ function unaryCalls(o: OperatorServiceOptions, security: ServiceSecurity): Recor
     getAgents: (_r, c) =>
       read(c, (core) => {
         const usage = new ClusterUsage(core);
-        return { agents: [...core.agents.values()].filter(visibleAgent).map((a) => agentEntry(a, usage.agent(a.id))) };
+        return { agents: [...core.agents.values()].filter(visibleAgent).map((a) => agentEntry(a, usage.agent(a.id), drainView(core, a.id))) };
       }),
     getFrameworks: (_r, c) =>
       read(c, (core) => {
@@ -124,6 +125,21 @@ function unaryCalls(o: OperatorServiceOptions, security: ServiceSecurity): Recor
     updateQuota: async (r: { quotaInfos: { role: string }[]; quotaConfigs: { role: string }[]; force: boolean }, c) => {
       for (const q of [...r.quotaInfos, ...r.quotaConfigs]) az.check(c, "update_quotas", q.role, `update the quota of role '${q.role}'`);
       await o.master.updateQuota(r.quotaInfos as never, r.quotaConfigs as never, r.force);
+      return {};
+    },
+    drainAgent: async (r: { agentId?: AgentID; maxGracePeriodSeconds?: number; markGone: boolean }, c) => {
+      az.check(c, "drain_agents", r.agentId?.value ?? "", `drain agent '${r.agentId?.value ?? ""}'`);
+      await o.master.drainAgent(r.agentId?.value ?? "", r.maxGracePeriodSeconds, r.markGone);
+      return {};
+    },
+    deactivateAgent: async (r: { agentId?: AgentID }, c) => {
+      az.check(c, "deactivate_agents", r.agentId?.value ?? "", `deactivate agent '${r.agentId?.value ?? ""}'`);
+      await o.master.deactivateAgent(r.agentId?.value ?? "");
+      return {};
+    },
+    reactivateAgent: async (r: { agentId?: AgentID }, c) => {
+      az.check(c, "reactivate_agents", r.agentId?.value ?? "", `reactivate agent '${r.agentId?.value ?? ""}'`);
+      await o.master.reactivateAgent(r.agentId?.value ?? "");
       return {};
     },
     reserveResources: (r: ResourcesRequest, c) => operate(o, security, c, "reserve", r.agentId?.value, r.resources),

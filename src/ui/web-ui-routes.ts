@@ -19,6 +19,7 @@ import { SystemClock, type Clock } from "../runtime/clock.js";
 import { Code, DcosError } from "../runtime/error.js";
 import type { Logger } from "../runtime/log.js";
 import { eventJson } from "../events/kinds.js";
+import { openSecurity, type ServiceSecurity } from "../security/auth/service-security.js";
 import { clusterResources } from "./cluster-resources.js";
 import { RecentEvents } from "./recent-events.js";
 import { ResourceHistory } from "./resource-history.js";
@@ -37,6 +38,8 @@ export interface WebUiOptions {
   clock?: Clock;
   historyIntervalMs?: number;
   logger?: Logger;
+  /** Who may press the agent page's buttons (default: open, as a master without authentication). */
+  security?: ServiceSecurity;
 }
 
 /** dist/ui, from dist/src/ui/web-ui-routes.js. */
@@ -140,6 +143,38 @@ export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
     );
   sandboxRoute("browse");
   sandboxRoute("read");
+  addAgentActions(app, o);
+}
+
+/**
+ * The agent page's buttons: POST /ui/agents/:id/drain (JSON body {max_grace_period_seconds?,
+ * mark_gone?}) and /ui/agents/:id/reactivate. Authenticated (Authorization header) and
+ * authorized (drain_agents / reactivate_agents ACLs) exactly as the Operator API's calls.
+ */
+function addAgentActions(app: FastifyInstance, o: WebUiOptions): void {
+  const security = o.security ?? openSecurity();
+  const act = (action: "drain" | "reactivate") =>
+    app.post(`/ui/agents/:agentId/${action}`, async (req, reply) =>
+      answer(reply, async () => {
+        const { agentId } = req.params as { agentId: string };
+        const caller = security.authenticator.authenticate(req.headers.authorization);
+        if (action === "reactivate") {
+          security.authorizer.check(caller, "reactivate_agents", agentId, `reactivate agent '${agentId}'`);
+          await o.master.reactivateAgent(agentId);
+        } else {
+          const body = (req.body ?? {}) as { max_grace_period_seconds?: unknown; mark_gone?: unknown };
+          const grace = body.max_grace_period_seconds;
+          if (grace !== undefined && typeof grace !== "number") throw new DcosError(Code.INVALID_ARGUMENT, "max_grace_period_seconds must be a number of seconds");
+          if (body.mark_gone !== undefined && typeof body.mark_gone !== "boolean") throw new DcosError(Code.INVALID_ARGUMENT, "mark_gone must be true or false");
+          security.authorizer.check(caller, "drain_agents", agentId, `drain agent '${agentId}'`);
+          await o.master.drainAgent(agentId, grace, body.mark_gone === true);
+        }
+        o.logger?.info({ agent: agentId, principal: caller.principal ?? "(anonymous)" }, `Web UI: ${action} agent ${agentId}`);
+        return { agent_id: agentId, action };
+      }),
+    );
+  act("drain");
+  act("reactivate");
 }
 
 /** Browse entries with paths relative to the sandbox, as the UI asks for them. */

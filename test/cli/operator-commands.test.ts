@@ -38,4 +38,23 @@ describe("dcos-node operator subcommands", () => {
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--guarantee: /);
   });
+
+  it("agent drain / reactivate / deactivate: the master records the drain with the grace period; an unknown agent fails with NOT_FOUND's reason", async (t) => {
+    const master = await MasterEndpoint.start({ agents: 1, agentResources: "cpus:4;mem:4096" });
+    t.after(() => master.stop());
+    const m = `--master=${master.address}`;
+    const id = master.cluster.agents[0]!.agentId!;
+    const drain = await cli("agent", m, "drain", id, "--max-grace-period=5secs");
+    assert.equal(drain.code, 0, drain.stderr);
+    assert.match(drain.stdout, new RegExp(`Draining agent ${id}`));
+    const recorded = master.cluster.registrar.state().drains.get(id);
+    assert.equal(recorded?.drainInfo?.config?.maxGracePeriodSeconds, 5);
+    assert.equal((await cli("agent", m, "reactivate", id)).code, 0);
+    assert.equal(master.cluster.registrar.state().drains.has(id), false);
+    assert.equal((await cli("agent", m, "deactivate", id)).code, 0);
+    assert.equal(master.cluster.registrar.state().drains.get(id)?.deactivated, true);
+    const unknown = await cli("agent", m, "drain", "no-such-agent");
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /DrainAgent on .* failed: DrainAgent: unknown agent 'no-such-agent'/);
+  });
 });

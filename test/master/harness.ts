@@ -3,12 +3,13 @@
  * hierarchical-DRF allocator and the in-memory registrar; schedulers are RecordingSinks
  * driven through the MasterFacade.
  */
+import assert from "node:assert/strict";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { FrameworkInfoSchema, FrameworkInfo_Capability } from "../../src/gen/dcos/v1/cluster_pb.js";
 import { FrameworkIDSchema, OfferIDSchema, TaskIDSchema } from "../../src/gen/dcos/v1/common_pb.js";
 import type { Offer, Offer_OperationSchema } from "../../src/gen/dcos/v1/offers_pb.js";
 import { AcceptRequestSchema, SubscribeRequestSchema, type Event } from "../../src/gen/dcos/v1/scheduler_pb.js";
-import { TaskInfoSchema, type ExecutorInfoSchema, type TaskInfo, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskInfoSchema, type ExecutorInfoSchema, type Task, type TaskInfo, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { createAllocator } from "../../src/actors/allocator/index.js";
 import type { EventSink } from "../../src/actors/master/framework.js";
 import { MasterFacade } from "../../src/actors/master/master-facade.js";
@@ -17,6 +18,7 @@ import type { MasterOptions } from "../../src/actors/master/options.js";
 import { InMemoryRegistrar } from "../../src/actors/master/registry.js";
 import { parseResources } from "../../src/resources/index.js";
 import { ManualClock } from "../../src/runtime/clock.js";
+import { Code, DcosError } from "../../src/runtime/error.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { Random } from "../../src/runtime/random.js";
 import { ActorSystem } from "../../src/runtime/system.js";
@@ -103,13 +105,13 @@ export class Cluster {
     return s;
   }
 
-  /** Starts a scripted agent that registers, or reregisters under `agentId` (an agent the registry knows). */
-  async addAgent(hostname: string, resources: string, agentId?: string): Promise<ScriptedAgent> {
+  /** Starts a scripted agent that registers, or reregisters under `agentId` (an agent the registry knows) with `tasks`. */
+  async addAgent(hostname: string, resources: string, agentId?: string, tasks: Task[] = []): Promise<ScriptedAgent> {
     const s = await this.system(`${hostname}:5051`);
     const agent = s.spawn(new ScriptedAgent("agent", hostname, parseResources(resources).toProto(), this.master.self));
     if (agentId) {
       agent.agentId = agentId;
-      agent.reregister();
+      agent.reregister(tasks);
     } else agent.register();
     this.agents.push(agent);
     await this.clock.settle();
@@ -175,4 +177,14 @@ export function commandTask(id: string, resources = "cpus:1;mem:128", command = 
     resources: parseResources(resources).toProto(),
     command: { value: command },
   });
+}
+
+/** An assert.rejects validator: a DcosError with this code whose message matches pattern. */
+export function rejectsWith(code: Code, pattern: RegExp): (err: unknown) => boolean {
+  return (err) => {
+    assert.ok(err instanceof DcosError, String(err));
+    assert.equal(err.code, code);
+    assert.match(err.message, pattern);
+    return true;
+  };
 }

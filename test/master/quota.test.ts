@@ -11,8 +11,8 @@ import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
 import { startMasterHttp } from "../../src/operator/master-http.js";
 import { parseResources } from "../../src/resources/index.js";
 import { roundScalar } from "../../src/resources/scalar.js";
-import { Code, DcosError } from "../../src/runtime/error.js";
-import { Cluster, commandTask } from "./harness.js";
+import { Code } from "../../src/runtime/error.js";
+import { Cluster, commandTask, rejectsWith as rejects } from "./harness.js";
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
@@ -29,15 +29,6 @@ function scalar(offers: readonly Offer[], name: string): number {
 function config(role: string, guarantees: Record<string, number>, limits: Record<string, number> = {}) {
   const map = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).map(([k, value]) => [k, { value }]));
   return create(QuotaConfigSchema, { role, guarantees: map(guarantees), limits: map(limits) });
-}
-
-function rejects(code: Code, pattern: RegExp): (err: unknown) => boolean {
-  return (err) => {
-    assert.ok(err instanceof DcosError, String(err));
-    assert.equal(err.code, code);
-    assert.match(err.message, pattern);
-    return true;
-  };
 }
 
 describe("MasterQuotaTest", () => {

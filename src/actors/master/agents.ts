@@ -22,6 +22,7 @@ import { AgentRecord, AgentState } from "./agent.js";
 import { ids, type MasterCore } from "./core.js";
 import type { RegistryOperation } from "./registry.js";
 import { agentAdded, agentRemoved } from "./cluster-events.js";
+import { offerable, resumeDrain } from "./drain.js";
 import { answerPending } from "./reconciliation.js";
 import { isTerminal } from "../task-states.js";
 
@@ -138,9 +139,10 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
           unknownFrameworks: [...unknown].map((f) => ids.framework(f)),
         }),
       );
-      core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, active: true }, usedOnAgent(record));
+      core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, active: offerable(core, id) }, usedOnAgent(record));
       startPinging(core, record);
       agentAdded(core, record);
+      resumeDrain(core, record);
       answerPending(core, id);
     },
     () => {
@@ -228,7 +230,7 @@ function usedOnAgent(agent: AgentRecord): Map<string, Resource[]> {
   return used;
 }
 
-function forgetAgentRecord(core: MasterCore, agent: AgentRecord): void {
+export function forgetAgentRecord(core: MasterCore, agent: AgentRecord): void {
   agent.stopTimers();
   if (core.agentsByPid.get(agent.pid.toString()) === agent.id) core.agentsByPid.delete(agent.pid.toString());
   core.agents.delete(agent.id);

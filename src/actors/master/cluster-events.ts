@@ -3,6 +3,7 @@
  * one place events leave the master): agents and frameworks coming and going, offers made
  * and declined. Task events and rescinds are published by MasterCore itself.
  */
+import { drainView } from "./drain.js";
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
 import type { OfferID } from "../../gen/dcos/v1/common_pb.js";
@@ -12,7 +13,7 @@ import type { FrameworkRecord } from "./framework.js";
 import { agentEntry, agentUsage, frameworkEntry, frameworkUsage } from "./state-view.js";
 
 export function agentAdded(core: MasterCore, agent: AgentRecord): void {
-  core.publish(() => ({ case: "agentAdded", value: { $typeName: "dcos.v1.ClusterEvent.AgentAdded", agent: agentEntry(agent, agentUsage(core, agent)) } }));
+  core.publish(() => ({ case: "agentAdded", value: { $typeName: "dcos.v1.ClusterEvent.AgentAdded", agent: agentEntry(agent, agentUsage(core, agent), drainView(core, agent.id)) } }));
 }
 
 export function agentRemoved(core: MasterCore, agent: AgentRecord, reason: string): void {

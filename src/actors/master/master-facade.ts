@@ -27,6 +27,7 @@ import type { MasterCore } from "./core.js";
 import type { EventSink, FrameworkRecord } from "./framework.js";
 import { removeFramework, streamClosed, streamStalled, subscribe, updateFramework, type Subscription } from "./frameworks.js";
 import type { Master } from "./master.js";
+import { deactivateAgent, drainAgent, reactivateAgent } from "./drain.js";
 import { updateQuota, updateWeights } from "./operator-calls.js";
 import { operatorOperation, type OperatorOperationRequest } from "./operator-operations.js";
 import { reconcile } from "./reconciliation.js";
@@ -158,6 +159,21 @@ export class MasterFacade extends Facade<Master> {
   /** Operator: sets role quota (checked against the cluster unless forced, persisted, enforced by the allocator). */
   updateQuota(infos: readonly QuotaInfo[], configs: readonly QuotaConfig[] = [], force = false): Promise<void> {
     return this.call((m) => updateQuota(m.core, infos, configs, force));
+  }
+
+  /** Operator: drains an agent (drain.ts). */
+  drainAgent(agentId: string, maxGracePeriodSeconds: number | undefined, markGone: boolean): Promise<void> {
+    return this.call((m) => drainAgent(m.core, agentId, maxGracePeriodSeconds, markGone));
+  }
+
+  /** Operator: no more offers of an agent; its tasks keep running. */
+  deactivateAgent(agentId: string): Promise<void> {
+    return this.call((m) => deactivateAgent(m.core, agentId));
+  }
+
+  /** Operator: ends an agent's deactivation or drain. */
+  reactivateAgent(agentId: string): Promise<void> {
+    return this.call((m) => reactivateAgent(m.core, agentId));
   }
 
   /** Operator: RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES, DESTROY_VOLUMES on an agent. */

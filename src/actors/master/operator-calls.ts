@@ -25,7 +25,8 @@ function checkRoles(roles: readonly string[], what: string): void {
   });
 }
 
-function persist(core: MasterCore, op: Parameters<MasterCore["persist"]>[0], then: () => void): Promise<void> {
+/** Persists op; resolves once it is applied and `then` ran (inside the master actor). */
+export function persist(core: MasterCore, op: Parameters<MasterCore["persist"]>[0], then: () => void): Promise<void> {
   return new Promise((resolve, reject) =>
     core.persist(
       op,

@@ -6,14 +6,16 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { WeightInfoSchema, type MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import {
+  RegistryAgentDrainSchema,
   RegistryCommandSchema,
   RegistrySnapshotSchema,
+  type RegistryAgentDrain,
   type RegistryCommand,
   type RegistrySnapshot,
 } from "../../gen/dcos/v1/registry_pb.js";
 import type { FrameworkLogCommand } from "../../gen/dcos/v1/replicated_log_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import { emptyRegistry, type RegistryOperation, type RegistryState } from "./registry.js";
+import { emptyRegistry, type AgentDrain, type RegistryOperation, type RegistryState } from "./registry.js";
 
 type CommandCase = RegistryCommand["command"];
 
@@ -47,7 +49,17 @@ function commandOf(op: RegistryOperation): CommandCase {
       return { case: "updateQuota", value: { $typeName: "dcos.v1.RegistryQuotas", quotas: [...op.quotas] } };
     case "completeTask":
       return { case: "completeTask", value: op.task };
+    case "updateAgentDrain":
+      return { case: "updateAgentDrain", value: drainMessage(op.drain) };
   }
+}
+
+function drainMessage(d: AgentDrain): RegistryAgentDrain {
+  return create(RegistryAgentDrainSchema, { agentId: d.agentId, deactivated: d.deactivated, drainInfo: d.drainInfo });
+}
+
+function drainOf(m: RegistryAgentDrain): AgentDrain {
+  return { agentId: m.agentId, deactivated: m.deactivated, drainInfo: m.drainInfo };
 }
 
 /** The Raft entry of an operation proposed by the master elected in `term`. */
@@ -107,6 +119,8 @@ export function decodeCommand(bytes: Uint8Array): DecodedCommand {
       return { term, op: { kind: "updateQuota", quotas: c.value.quotas } };
     case "completeTask":
       return { term, op: { kind: "completeTask", task: c.value } };
+    case "updateAgentDrain":
+      return { term, op: { kind: "updateAgentDrain", drain: drainOf(c.value) } };
     case "frameworkLog":
       return { term, frameworkLog: c.value };
     case undefined:
@@ -127,6 +141,7 @@ export function encodeRegistry(state: RegistryState, leaderTerm: number, leader:
     weights: [...state.weights].map(([role, weight]) => ({ role, weight })),
     quotas: [...state.quotas.values()],
     completedTasks: state.completedTasks,
+    agentDrains: [...state.drains.values()].map(drainMessage),
   });
   return toBinary(RegistrySnapshotSchema, snapshot);
 }
@@ -153,5 +168,6 @@ export function decodeRegistry(bytes: Uint8Array): DecodedRegistry {
   for (const w of s.weights) state.weights.set(w.role, w.weight);
   for (const q of s.quotas) state.quotas.set(q.role, q);
   state.completedTasks.push(...s.completedTasks);
+  for (const d of s.agentDrains) state.drains.set(d.agentId, drainOf(d));
   return { state, leaderTerm: Number(s.leaderTerm), leader: s.leader };
 }

@@ -9,7 +9,7 @@
  * operation only (never the clock), so replaying a log rebuilds the same state.
  */
 import { clone } from "@bufbuild/protobuf";
-import { AgentInfoSchema, FrameworkInfoSchema, QuotaInfoSchema, type AgentInfo, type FrameworkInfo, type QuotaInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { AgentInfoSchema, DrainInfoSchema, FrameworkInfoSchema, QuotaInfoSchema, type AgentInfo, type DrainInfo, type FrameworkInfo, type QuotaInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 
@@ -26,7 +26,16 @@ export type RegistryOperation =
   /** Sets each role's quota; a QuotaInfo with neither guarantees nor limits removes it. */
   | { kind: "updateQuota"; quotas: readonly QuotaInfo[] }
   /** A task ended (terminal update acknowledged): into the bounded completed-task history. */
-  | { kind: "completeTask"; task: Task };
+  | { kind: "completeTask"; task: Task }
+  /** An agent's deactivation and drain; neither (not deactivated, no drain info) restores it. */
+  | { kind: "updateAgentDrain"; drain: AgentDrain };
+
+/** An agent the operator deactivated or drains. */
+export interface AgentDrain {
+  readonly agentId: string;
+  readonly deactivated: boolean;
+  readonly drainInfo?: DrainInfo;
+}
 
 /** How many completed tasks the registry keeps (the master's /state history holds as many). */
 export const COMPLETED_TASKS_KEPT = 1000;
@@ -45,10 +54,12 @@ export interface RegistryState {
   readonly quotas: Map<string, QuotaInfo>;
   /** The newest completed tasks, oldest first (at most COMPLETED_TASKS_KEPT). */
   readonly completedTasks: Task[];
+  /** Agents deactivated, draining or drained, by id. */
+  readonly drains: Map<string, AgentDrain>;
 }
 
 export function emptyRegistry(): RegistryState {
-  return { agents: new Map(), unreachable: new Map(), gone: new Set(), frameworks: new Map(), removedFrameworks: new Set(), weights: new Map(), quotas: new Map(), completedTasks: [] };
+  return { agents: new Map(), unreachable: new Map(), gone: new Set(), frameworks: new Map(), removedFrameworks: new Set(), weights: new Map(), quotas: new Map(), completedTasks: [], drains: new Map() };
 }
 
 /** Applies one operation; throws FAILED_PRECONDITION when it does not fit the state. */
@@ -110,6 +121,10 @@ export function applyOperation(state: RegistryState, op: RegistryOperation): voi
     case "completeTask":
       state.completedTasks.push(op.task);
       if (state.completedTasks.length > COMPLETED_TASKS_KEPT) state.completedTasks.splice(0, state.completedTasks.length - COMPLETED_TASKS_KEPT);
+      return;
+    case "updateAgentDrain":
+      if (!op.drain.deactivated && !op.drain.drainInfo) state.drains.delete(op.drain.agentId);
+      else state.drains.set(op.drain.agentId, { agentId: op.drain.agentId, deactivated: op.drain.deactivated, drainInfo: op.drain.drainInfo && clone(DrainInfoSchema, op.drain.drainInfo) });
       return;
   }
 }

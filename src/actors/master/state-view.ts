@@ -4,6 +4,8 @@
  * resources, frameworks with theirs, and tasks split into active, unreachable and completed.
  * Resource lists are not merged (a task's resources follow another's): readers sum them.
  */
+import type { DrainInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { drainView } from "./drain.js";
 import { create } from "@bufbuild/protobuf";
 import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
 import {
@@ -107,8 +109,10 @@ export function visibleAgent(agent: AgentRecord): boolean {
   return agent.state === AgentState.ACTIVE || agent.state === AgentState.UNREACHABLE;
 }
 
-export function agentEntry(agent: AgentRecord, usage: Usage): AgentEntry {
+export function agentEntry(agent: AgentRecord, usage: Usage, drain: { deactivated: boolean; drainInfo?: DrainInfo } = { deactivated: false }): AgentEntry {
   return create(AgentEntrySchema, {
+    deactivated: drain.deactivated,
+    drainInfo: drain.drainInfo,
     agentInfo: agent.info,
     status: agent.state === AgentState.UNREACHABLE ? AgentEntry_Status.UNREACHABLE : AgentEntry_Status.ACTIVE,
     registeredTime: agent.registeredAt / 1000,
@@ -156,7 +160,7 @@ export function stateResponse(core: MasterCore, startedAtMs: number): GetStateRe
   const usage = new ClusterUsage(core);
   const tasks = taskGroups(core);
   return create(GetStateResponseSchema, {
-    getAgents: { agents: [...core.agents.values()].filter(visibleAgent).map((a) => agentEntry(a, usage.agent(a.id))) },
+    getAgents: { agents: [...core.agents.values()].filter(visibleAgent).map((a) => agentEntry(a, usage.agent(a.id), drainView(core, a.id))) },
     getFrameworks: {
       frameworks: [...core.frameworks.values()].map((f) => frameworkEntry(f, usage.framework(f.id))),
       completedFrameworks: [...core.completedFrameworks.values()],

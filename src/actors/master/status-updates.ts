@@ -21,6 +21,7 @@ import { AgentState } from "./agent.js";
 import { ids, type MasterCore } from "./core.js";
 import type { FrameworkRecord } from "./framework.js";
 import { isTerminal, taskStateName } from "../task-states.js";
+import { drainingStatus, drainProgress } from "./drain.js";
 import { requireId } from "./validation.js";
 
 /** How many past statuses the master keeps per task (the latest matter for /state). */
@@ -49,7 +50,9 @@ export function statusUpdate(core: MasterCore, from: Pid, update: StatusUpdate):
   }
   const uuid = update.uuid.length > 0 ? update.uuid : update.status.uuid;
   // A shallow copy is a complete TaskStatus (protobuf-es messages are plain objects); create() would walk every field again.
-  const status: TaskStatus = { ...update.status, uuid, agentId: update.status.agentId?.value === agent.id ? update.status.agentId : ids.agent(agent.id) };
+  const reported: TaskStatus = { ...update.status, uuid, agentId: update.status.agentId?.value === agent.id ? update.status.agentId : ids.agent(agent.id) };
+  // A kill caused by a drain reaches the framework with the drain's reason (drain.ts).
+  const status = drainingStatus(core, agent, reported);
   const task = framework.tasks.get(taskId);
   if (task) {
     if (task.agentId?.value !== agent.id) {
@@ -60,13 +63,15 @@ export function statusUpdate(core: MasterCore, from: Pid, update: StatusUpdate):
     if (task.statuses.length > KEPT_STATUSES) task.statuses.splice(0, task.statuses.length - KEPT_STATUSES);
     task.statusUpdateState = status.state;
     task.statusUpdateUuid = uuid;
-    core.setTaskState(task, update.latestState !== TaskState.UNSPECIFIED ? update.latestState : status.state);
+    const latest = update.latestState !== TaskState.UNSPECIFIED ? update.latestState : reported.state;
+    core.setTaskState(task, latest === reported.state ? status.state : latest);
   } else {
     core.log.info({ framework: frameworkId, task: taskId }, `Forwarding an update for task ${taskId}, which the master does not know`);
   }
   core.metrics.validStatusUpdates.inc();
   core.publish(() => ({ case: "statusUpdate", value: { $typeName: "dcos.v1.ClusterEvent.StatusUpdate", frameworkId: framework.info.id, status } }));
   core.forwardStatus(framework, status);
+  if (isTerminal(status.state)) drainProgress(core, agent);
 }
 
 type AcknowledgementFields = Pick<Acknowledgement, "agentId" | "taskId" | "uuid">;

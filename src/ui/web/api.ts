@@ -37,6 +37,9 @@ export interface AgentJson {
   resources: Resources;
   used_resources: Resources;
   offered_resources: Resources;
+  /** Deactivated by the operator (or draining): not offered. */
+  deactivated?: boolean;
+  drain_info?: { state: string; config: { mark_gone: boolean; max_grace_period?: { nanoseconds: number } } };
 }
 
 export interface FrameworkJson {
@@ -103,6 +106,14 @@ export interface FileEntry {
 export interface FileChunk {
   data: string;
   offset: number;
+}
+
+/** POSTs JSON and reads the JSON answer; a non-2xx answer throws with the server's `message`. */
+export async function postJson<T>(url: string, body: unknown): Promise<T> {
+  const r = await fetch(url, { method: "POST", headers: { accept: "application/json", "content-type": "application/json" }, body: JSON.stringify(body) });
+  const json = (await r.json().catch(() => ({}))) as { message?: string };
+  if (!r.ok) throw new Error(`${r.status}: ${json.message ?? r.statusText}`);
+  return json as T;
 }
 
 /** GETs JSON; a non-2xx answer throws with the server's `message`. */

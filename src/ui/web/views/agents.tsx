@@ -1,5 +1,6 @@
 /** The agents list and one agent's page. */
-import type { StateJson } from "../api.js";
+import { useState } from "preact/hooks";
+import { postJson, type AgentJson, type StateJson } from "../api.js";
 import { dateTime } from "../format.js";
 import { findAgent, matching, tasksOnAgent } from "../queries.js";
 import { Capped, MAX_ROWS, useFilter } from "./filter.js";
@@ -36,7 +37,9 @@ export function AgentsList(props: { state: StateJson }) {
                   <a href={`#/agents/${encodeURIComponent(a.id)}`}>{a.hostname}</a>
                 </td>
                 <td class="mono">{a.id}</td>
-                <td>{a.active ? "active" : <span class="warn">unreachable</span>}</td>
+                <td>
+                  <AgentStatus agent={a} />
+                </td>
                 <td>
                   <UsageBars used={a.used_resources} total={a.resources} />
                 </td>
@@ -47,6 +50,52 @@ export function AgentsList(props: { state: StateJson }) {
         </table>
       )}
     </div>
+  );
+}
+
+/** active, unreachable, deactivated, draining or drained. */
+export function agentStatus(a: AgentJson): string {
+  if (!a.active) return "unreachable";
+  if (a.drain_info) return a.drain_info.state.toLowerCase();
+  return a.deactivated ? "deactivated" : "active";
+}
+
+function AgentStatus(props: { agent: AgentJson }) {
+  const status = agentStatus(props.agent);
+  return <span class={status === "active" ? "" : "warn"} data-testid="agent-status">{status}</span>;
+}
+
+/** Drain (with an optional max grace period) or reactivate, through the master's /ui/agents routes. */
+function DrainButtons(props: { agent: AgentJson }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const a = props.agent;
+  const run = (action: "drain" | "reactivate", body: object) => {
+    setBusy(true);
+    setError(undefined);
+    postJson(`/ui/agents/${encodeURIComponent(a.id)}/${action}`, body).then(
+      () => setBusy(false),
+      (err: unknown) => (setBusy(false), setError(String(err))),
+    );
+  };
+  const drain = () => {
+    const grace = window.prompt(`Drain ${a.hostname}: its tasks are killed and it gets no more offers.\nLongest kill grace period in seconds (empty: each task's own):`, "");
+    if (grace === null) return;
+    run("drain", grace.trim() === "" ? {} : { max_grace_period_seconds: Number(grace) });
+  };
+  return (
+    <span>
+      {a.deactivated || a.drain_info ? (
+        <button disabled={busy} onClick={() => run("reactivate", {})} data-testid="reactivate-agent">
+          Reactivate
+        </button>
+      ) : (
+        <button disabled={busy || !a.active} onClick={drain} data-testid="drain-agent">
+          Drain
+        </button>
+      )}
+      {error && <span class="warn"> {error}</span>}
+    </span>
   );
 }
 
@@ -61,7 +110,9 @@ export function AgentDetail(props: { state: StateJson; id: string }) {
       </h2>
       <dl class="facts">
         <dt>Status</dt>
-        <dd>{a.active ? "active" : "unreachable"}</dd>
+        <dd>
+          <AgentStatus agent={a} /> <DrainButtons agent={a} />
+        </dd>
         <dt>Pid</dt>
         <dd class="mono">{a.pid}</dd>
         <dt>Registered</dt>
