@@ -14,7 +14,7 @@ import { Coalescer } from "./coalescer.js";
 import { Haproxy } from "./haproxy.js";
 import type { LabelProblem } from "./labels.js";
 import type { MarathonApp } from "./marathon-apps.js";
-import { render, structureOf, type RenderOptions, type RenderedPort } from "./render.js";
+import { render, structureOf, type RenderOptions, type Rendered, type RenderedPort } from "./render.js";
 import { ServicesApi } from "./services-api.js";
 
 export interface LoadBalancerOptions {
@@ -162,40 +162,57 @@ export class LoadBalancer {
   async apply(apps: readonly MarathonApp[]): Promise<void> {
     const started = Date.now();
     let rendered = render(apps, this.renderOptions);
-    let check = await this.haproxy.validate(rendered.config);
-    const rejected: LabelProblem[] = [];
-    if (!check.ok) {
-      this.counters.failedValidations.inc();
-      const bad = await this.faulty(apps);
-      for (const a of bad) rejected.push({ appId: a.app.id, label: "(haproxy -c)", message: a.error, severity: "error" });
-      const badIds = new Set(bad.map((b) => b.app.id));
-      rendered = render(apps.filter((a) => !badIds.has(a.id)), this.renderOptions);
-      check = await this.haproxy.validate(rendered.config);
-      if (!check.ok) throw new Error(`haproxy rejects the configuration even without ${[...badIds].join(", ") || "any app"}: ${check.error}`);
-    }
-    const problems = [...rendered.problems, ...rejected];
-    for (const p of problems) if (p.severity === "error") this.log.warn(`App ${p.appId}: ${p.label} ${p.message}`);
+    let problems = rendered.problems;
     if (rendered.config === this.current) {
       this.problems = problems;
       this.ports = rendered.ports;
       return;
     }
+    let how: "runtime API" | "reload";
     if (structureOf(rendered.config) === structureOf(this.current) && (await this.updateServers(rendered.ports))) {
+      // The running worker has the new servers. The file waits for the next reload, which
+      // checks its own configuration with haproxy -c first: haproxy loads nothing unchecked.
       await this.haproxy.install(rendered.config);
       this.counters.runtimeUpdates.inc();
+      how = "runtime API";
     } else {
-      await this.haproxy.reload(rendered.config);
-      this.live = new Map(rendered.ports.map((p) => [p.backend, new Map(p.named.map((s) => [s.name, { address: s.address, ready: true }]))]));
-      this.counters.reloads.inc();
+      const checked = await this.checked(apps, rendered);
+      rendered = checked.rendered;
+      problems = [...rendered.problems, ...checked.rejected];
+      if (rendered.config !== this.current) {
+        await this.haproxy.reload(rendered.config);
+        this.live = new Map(rendered.ports.map((p) => [p.backend, new Map(p.named.map((s) => [s.name, { address: s.address, ready: true }]))]));
+        this.counters.reloads.inc();
+      }
+      how = "reload";
     }
+    for (const p of problems) if (p.severity === "error") this.log.warn(`App ${p.appId}: ${p.label} ${p.message}`);
     // What the status shows changes together, once haproxy runs it.
     this.current = rendered.config;
     this.problems = problems;
     this.ports = rendered.ports;
     this.lastReloadAt = new Date();
     this.lastReloadMs = Date.now() - started;
-    this.log.info(`haproxy reloaded: ${rendered.ports.length} service ports, ${rendered.ports.reduce((n, p) => n + p.servers.length, 0)} backends (${this.lastReloadMs} ms)`);
+    this.log.info(`haproxy updated by ${how}: ${rendered.ports.length} service ports, ${rendered.ports.reduce((n, p) => n + p.servers.length, 0)} backends (${this.lastReloadMs} ms)`);
   }
+
+  /**
+   * The rendering checked with haproxy -c; when haproxy rejects it, the apps at fault are
+   * left out (and reported) and the rest is checked again.
+   */
+  private async checked(apps: readonly MarathonApp[], rendered: Rendered): Promise<{ rendered: Rendered; rejected: LabelProblem[] }> {
+    const check = await this.haproxy.validate(rendered.config);
+    if (check.ok) return { rendered, rejected: [] };
+    this.counters.failedValidations.inc();
+    const bad = await this.faulty(apps);
+    const rejected: LabelProblem[] = bad.map((a) => ({ appId: a.app.id, label: "(haproxy -c)", message: a.error, severity: "error" }));
+    const badIds = new Set(bad.map((b) => b.app.id));
+    const rest = render(apps.filter((a) => !badIds.has(a.id)), this.renderOptions);
+    const again = await this.haproxy.validate(rest.config);
+    if (!again.ok) throw new Error(`haproxy rejects the configuration even without ${[...badIds].join(", ") || "any app"}: ${again.error}`);
+    return { rendered: rest, rejected };
+  }
+
 
   /**
    * Only servers changed: the running worker gets them through the runtime API, no reload.

@@ -56,12 +56,15 @@ async function freeRange(count: number): Promise<number> {
       s.once("error", () => resolve(false));
       s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
-  for (let base = 40_000; base + count < 60_000; base += count) {
-    let ok = true;
-    for (let p = base; p < base + count && ok; p++) ok = await free(p);
-    if (ok) return base;
+  // Below Linux's ephemeral range (32768-60999) first: outgoing connections do not take those.
+  for (const [from, to] of [[20_000, 32_000], [40_000, 60_000]] as const) {
+    for (let base = from; base + count < to; base += count) {
+      let ok = true;
+      for (let p = base; p < base + count && ok; p++) ok = await free(p);
+      if (ok) return base;
+    }
   }
-  throw new Error(`no ${count} free consecutive ports between 40000 and 60000`);
+  throw new Error(`no ${count} free consecutive ports between 20000 and 60000`);
 }
 
 function bigApps(count: number, perApp: number, basePort: number, generation: number): MarathonApp[] {
