@@ -9,9 +9,13 @@ const FORBIDDEN = /[\s\u0000-\u001f\u007f\\]/;
  * Why a role name is invalid, or undefined if it is valid. Roles are paths of components
  * separated by '/' ("eng/backend"); "*" is the unreserved role and has no children.
  */
+/** Longest role name accepted (roles reach every offer, /state and the registry). */
+export const MAX_ROLE_LENGTH = 256;
+
 export function roleProblem(role: string): string | undefined {
   if (role === DEFAULT_ROLE) return undefined;
   if (role.length === 0) return "it is empty";
+  if (role.length > MAX_ROLE_LENGTH) return `it is ${role.length} characters long; at most ${MAX_ROLE_LENGTH}`;
   if (FORBIDDEN.test(role)) return "it contains whitespace, a control character or a backslash";
   if (role.startsWith("/") || role.endsWith("/")) return "it starts or ends with '/'";
   for (const part of role.split("/")) {

@@ -11,6 +11,7 @@ import { ExecutorInfoSchema, type CommandInfo, type ExecutorInfo, type KillPolic
 import { Resources, roleProblem } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { healthCheckProblem } from "../executor-driver/health-check.js";
+import { executorSizeProblem, frameworkInfoSizeProblem, taskSizeProblem } from "./size-limits.js";
 
 function invalid(message: string): never {
   throw new DcosError(Code.INVALID_ARGUMENT, message);
@@ -27,6 +28,9 @@ const MAX_FAILOVER_TIMEOUT_S = 10 * 365 * 24 * 3600;
 /** Checks a FrameworkInfo from SUBSCRIBE or UPDATE_FRAMEWORK. */
 export function validateFrameworkInfo(info: FrameworkInfo | undefined, suppressedRoles: readonly string[]): FrameworkInfo {
   if (!info) invalid("framework_info is required");
+  const size = frameworkInfoSizeProblem(info);
+  if (size) invalid(size);
+  if (suppressedRoles.length > info.roles.length) invalid(`suppressed_roles has ${suppressedRoles.length} entries, more than the framework's ${info.roles.length} roles`);
   if (info.roles.length === 0) invalid("framework_info.roles must name at least one role");
   const seen = new Set<string>();
   for (const role of info.roles) {
@@ -185,6 +189,8 @@ export class LaunchValidator {
   }
 
   private taskBasics(task: TaskInfo, what: string, inGroup: boolean): string | undefined {
+    const size = taskSizeProblem(task, what);
+    if (size) return size;
     const id = task.taskId?.value ?? "";
     const problem = idProblem(id, `${what} task_id`);
     if (problem) return problem;
@@ -216,6 +222,8 @@ export class LaunchValidator {
   }
 
   private executorProblem(executor: ExecutorInfo, what: string): string | undefined {
+    const size = executorSizeProblem(executor, what);
+    if (size) return size;
     const id = executor.executorId?.value ?? "";
     const p = idProblem(id, `${what} executor_id`);
     if (p) return p;
