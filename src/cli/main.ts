@@ -17,9 +17,11 @@ import { jobSubcommand } from "./job.js";
 import { agentSubcommand } from "./agent.js";
 import { RAFT_TIMING_DEFAULTS } from "../raft/timing.js";
 import type { RoleFlags } from "./roles.js";
+import { certsSubcommand } from "./certs.js";
+import { addNatsFlags } from "./nats-flags.js";
 import { VERSION } from "./version.js";
 
-const program = new Command()
+const program = addNatsFlags(new Command())
   .name("dcos-node")
   .description("A datacenter kernel: masters, agents and frameworks sharing a cluster through resource offers.")
   .version(VERSION, "-V, --version", "print the version and exit")
@@ -61,6 +63,11 @@ const program = new Command()
   .option("--acls <file>", 'ACLs in Mesos\'s JSON shape: {"permissive":true,"register_frameworks":[{"principals":{…},"roles":{…}}],…}')
   .option("--authenticate", "refuse unauthenticated clients (default: when --credentials is given; dev: off)")
   .option("--no-authenticate", "serve unauthenticated clients even with --credentials (they may not act as a principal that has credentials)")
+  .option("--tls-dir <dir>", "master/agent: mutual TLS with ca.crt, node.crt and node.key from this directory (see 'dcos-node certs')")
+  .option("--tls-ca <file>", "master/agent: the cluster CA certificate (PEM), instead of <tls-dir>/ca.crt")
+  .option("--tls-cert <file>", "master/agent: this node's certificate (PEM), instead of <tls-dir>/node.crt")
+  .option("--tls-key <file>", "master/agent: this node's private key (PEM), instead of <tls-dir>/node.key")
+  .option("--insecure", "run without TLS on a non-loopback --ip (every peer and client unauthenticated); dev: no generated certificates", false)
   .action(async (flags: RoleFlags & { role?: string; logLevel: "info" }) => {
     if (!flags.role) program.help({ error: true });
     // The roles (and pino) load only when one runs: --help and --version stay fast.
@@ -70,6 +77,7 @@ const program = new Command()
   });
 
 program.addCommand(runSubcommand());
+program.addCommand(certsSubcommand());
 program.addCommand(eventsSubcommand());
 program.addCommand(dnsSubcommand());
 program.addCommand(lbSubcommand());

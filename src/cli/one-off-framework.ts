@@ -1,3 +1,4 @@
+import type * as grpc from "@grpc/grpc-js";
 import type { Offer } from "../gen/dcos/v1/offers_pb.js";
 import { TaskState, type TaskInfo, type TaskStatus } from "../gen/dcos/v1/tasks_pb.js";
 import { commandTask, pickResources, refuseFor, type ResourceRequest } from "../actors/scheduler-driver/builders.js";
@@ -62,6 +63,8 @@ export interface OneOffIo {
   random?: Random;
   /** Where the task's stdout/stderr go as they grow (read from its sandbox); none: not shown. */
   output?: OutputSinks;
+  /** TLS to the masters (the cluster CA, a principal's certificate); default plaintext. */
+  channelCredentials?: grpc.ChannelCredentials;
 }
 
 /** Offers kept away for good once the task is launched. */
@@ -99,6 +102,7 @@ export class OneOffFramework {
       credential: spec.credential,
       framework: { name: spec.name, roles: [spec.role], user: spec.user, failoverTimeout: 0 },
       implicitAcknowledgements: false,
+      ...(io.channelCredentials ? { channelCredentials: io.channelCredentials } : {}),
       clock: io.clock,
       logger: io.logger,
       random: io.random,
@@ -206,7 +210,7 @@ export class OneOffFramework {
 
   private async followOutput(agentId: string, sandbox: string, sinks: OutputSinks): Promise<TaskOutput | undefined> {
     try {
-      const agentHttp = await agentHttpAddress(this.driver.master, agentId);
+      const agentHttp = await agentHttpAddress(this.driver.master, agentId, this.io.channelCredentials);
       const output = new TaskOutput({ agentHttp, sandbox, sinks, clock: this.io.clock, warn: (m) => this.io.err(m) });
       output.start();
       return output;

@@ -10,6 +10,10 @@ import { InvalidArgumentError } from "commander";
 import { startAgentRole, type RunningAgent } from "../node/agent-role.js";
 import { startMasterRole, type RunningMaster } from "../node/master-role.js";
 import type { Logger } from "../runtime/log.js";
+import type { TlsMaterial } from "../security/pki/tls-files.js";
+import { DevPki, nodeTls, type TlsFlags } from "./transport-security.js";
+import { devClientTlsDir, removeDevClientTls } from "./dev-client-tls.js";
+import { natsSecurity, type NatsFlags } from "./nats-flags.js";
 import { VERSION } from "./version.js";
 import { startDnsService, type RunningDns } from "../discovery/dns/dns-service.js";
 import { DEFAULT_JOBS_PORT, JobsServer } from "../frameworks/jobs/jobs-server.js";
@@ -17,7 +21,7 @@ import { DEFAULT_DEV_DNS_PORT } from "./dns.js";
 import { loadSecurityConfig, type SecurityConfig } from "../security/auth/security-config.js";
 import { writeDevCredentials, type DevCredentials } from "../security/auth/dev-credentials.js";
 
-export interface RoleFlags {
+export interface RoleFlags extends TlsFlags, NatsFlags {
   role: "master" | "agent" | "dev";
   ip: string;
   port?: number;
@@ -74,11 +78,14 @@ export interface Running {
 
 export async function startRole(role: RoleFlags["role"], flags: RoleFlags, logger: Logger): Promise<Running> {
   switch (role) {
-    case "master":
-      return startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, flags.workDir, await loadSecurityConfig(flags));
+    case "master": {
+      const tls = await nodeTls("master", flags.ip, flags, logger);
+      return startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, flags.workDir, await loadSecurityConfig(flags), tls);
+    }
     case "agent": {
       if (!flags.master) throw new InvalidArgumentError("--role=agent needs --master=host:port");
-      return startAgent(flags, logger, flags.master, flags.port ?? DEFAULT_AGENT_PORT, flags.workDir ?? "/var/lib/dcos-node/agent", flags.httpPort ?? DEFAULT_AGENT_HTTP_PORT, await loadSecurityConfig(flags));
+      const tls = await nodeTls("agent", flags.ip, flags, logger);
+      return startAgent(flags, logger, flags.master, flags.port ?? DEFAULT_AGENT_PORT, flags.workDir ?? "/var/lib/dcos-node/agent", flags.httpPort ?? DEFAULT_AGENT_HTTP_PORT, await loadSecurityConfig(flags), undefined, tls);
     }
     case "dev":
       return startDev(flags, logger);
@@ -86,9 +93,20 @@ export async function startRole(role: RoleFlags["role"], flags: RoleFlags, logge
 }
 
 // Agents tell the master their HTTP port when they register (AgentInfo.http_port): the web UI reads sandboxes there.
-function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: number, workDir: string | undefined, security: SecurityConfig): Promise<RunningMaster> {
+async function startMaster(
+  flags: RoleFlags,
+  logger: Logger,
+  port: number,
+  httpPort: number,
+  workDir: string | undefined,
+  security: SecurityConfig,
+  tls: TlsMaterial | undefined,
+): Promise<RunningMaster> {
+  const nats = await natsSecurity(flags);
   return startMasterRole({
     security,
+    tls,
+    ...(nats ? { natsSecurity: nats } : {}),
     masters: flags.masters?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
     workDir,
     agentReregisterTimeoutMs: flags.agentReregisterTimeout,
@@ -112,9 +130,20 @@ function startMaster(flags: RoleFlags, logger: Logger, port: number, httpPort: n
   });
 }
 
-function startAgent(flags: RoleFlags, logger: Logger, master: string, port: number, workDir: string, httpPort: number, security: SecurityConfig, name?: string): Promise<RunningAgent> {
+function startAgent(
+  flags: RoleFlags,
+  logger: Logger,
+  master: string,
+  port: number,
+  workDir: string,
+  httpPort: number,
+  security: SecurityConfig,
+  name: string | undefined,
+  tls: TlsMaterial | undefined,
+): Promise<RunningAgent> {
   return startAgentRole({
     security,
+    tls,
     ip: flags.ip,
     port,
     hostname: flags.hostname,
@@ -134,7 +163,9 @@ function startAgent(flags: RoleFlags, logger: Logger, master: string, port: numb
 
 /**
  * The embedded cluster: one master and `--agents` agents in this process, each on its own
- * node (its own gRPC port), exactly as separate processes would run them.
+ * node (its own gRPC port), exactly as separate processes would run them, with mutual TLS
+ * from a CA it makes for itself (unless --insecure); CLI clients find a principal's TLS
+ * directory by the master's address (dev-client-tls.ts).
  */
 export interface RunningDev extends Running {
   readonly master: RunningMaster;
@@ -161,12 +192,14 @@ async function devSecurity(flags: RoleFlags, workDir: string): Promise<{ config:
 async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
   if (!Number.isInteger(flags.agents) || flags.agents < 0) throw new InvalidArgumentError(`--agents must be a whole number ≥ 0, not ${flags.agents}`);
   const workDir = flags.workDir ?? (await mkdtemp(join(tmpdir(), "dcos-node-dev-")));
+  if (flags.tlsDir || flags.tlsCa || flags.tlsCert || flags.tlsKey) throw new InvalidArgumentError("--role=dev makes its own certificates: leave out --tls-dir, --tls-ca, --tls-cert and --tls-key (or give --insecure for none)");
+  const pki = flags.insecure ? undefined : await DevPki.create(flags.cluster, flags.ip);
   const security = await devSecurity(flags, workDir);
-  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, join(workDir, "master"), security.config);
+  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, join(workDir, "master"), security.config, await pki?.issue("master", "master"));
   const agents: RunningAgent[] = [];
   try {
     for (let i = 1; i <= flags.agents; i++) {
-      const agent = await startAgent(flags, logger.child({ agent: i }), master.address, 0, join(workDir, `agent-${i}`), 0, security.config);
+      const agent = await startAgent(flags, logger.child({ agent: i }), master.address, 0, join(workDir, `agent-${i}`), 0, security.config, undefined, await pki?.issue("agent", `agent-${i}`));
       agents.push(agent);
     }
   } catch (err) {
@@ -178,13 +211,17 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
   if (!(await leadingWithin(master, DEV_LEADER_TIMEOUT_MS))) {
     logger.warn(`The embedded master is not leading after ${DEV_LEADER_TIMEOUT_MS / 1000} s; the cluster answers once it is`);
   }
+  // CLI clients (run) find the principal's TLS directory by the master's address.
+  const clientTlsDir = devClientTlsDir(master.address);
+  await pki?.writeClientDir(clientTlsDir, "dev");
   const dns = flags.dns === false ? undefined : await startDevDns(flags, logger, master, security.credentials);
   const jobs = flags.jobs === false ? undefined : await startDevJobs(flags, logger, master, security.credentials);
   logger.info(
     `Embedded cluster up: master ${master.address} leading, ${agents.length} agents, work dir ${workDir}. Web UI: http://${master.http.address}/ . ` +
       (jobs ? `Jobs API (Chronos): http://${jobs.address} . ` : "") +
       `Try: npx dcos-node run --master=${master.address} -- echo hello . ` +
-      `Credentials: ${security.credentials.credentials.map((c) => c.principal).join(", ")} in ${join(workDir, "credentials")} (--credential-file or DCOS_NODE_CREDENTIAL_FILE)`,
+      `Credentials: ${security.credentials.credentials.map((c) => c.principal).join(", ")} in ${join(workDir, "credentials")} (--credential-file or DCOS_NODE_CREDENTIAL_FILE)` +
+      (pki ? `. Mutual TLS: clients find the cluster's CA and a principal's certificate in ${clientTlsDir}` : ""),
   );
   return {
     master,
@@ -196,6 +233,7 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
       await killDevTasks(agents, logger);
       for (const a of agents) await a.stop();
       await master.stop();
+      if (pki) await removeDevClientTls(master.address);
     },
   };
 }

@@ -11,6 +11,8 @@ import { RunExit } from "./run-exit.js";
 import type { OutputSinks } from "./task-output.js";
 import { resolveClientCredential, type ClientCredential, type ClientCredentialFlags } from "../security/auth/client-credential.js";
 import { withCredentialOptions } from "./credential-options.js";
+import type { TlsPaths } from "../security/pki/tls-files.js";
+import { findDevClientTls } from "./dev-client-tls.js";
 
 export { RunExit };
 
@@ -53,6 +55,8 @@ export interface RunOptions {
   clock?: Clock;
   logger?: Logger;
   random?: Random;
+  /** TLS to the masters: a principal's TLS directory, or the CA (and certificate) files. */
+  tls?: TlsPaths;
 }
 
 function positive(value: number | undefined, what: string, allowZero = false): void {
@@ -136,6 +140,21 @@ export async function runCommand(options: RunOptions): Promise<number> {
     err((e as Error).message);
     return RunExit.USAGE;
   }
+  let credentials;
+  try {
+    const given = (t: TlsPaths | undefined): t is TlsPaths => t !== undefined && Object.values(t).some((v) => v !== undefined);
+    // No TLS flags: a dev cluster's own directory for this master, if one is running here.
+    const devDir = given(options.tls) ? undefined : await findDevClientTls(spec.masters.split(",")[0]!.trim());
+    const tls = devDir !== undefined ? { dir: devDir } : options.tls;
+    if (given(tls)) {
+      // X.509 and TLS load only when used (--help and --version stay fast).
+      const [{ channelCredentials }, { loadClientTls }] = await Promise.all([import("../security/pki/grpc-credentials.js"), import("../security/pki/tls-files.js")]);
+      credentials = channelCredentials(await loadClientTls(tls));
+    }
+  } catch (e) {
+    err((e as Error).message);
+    return RunExit.USAGE;
+  }
   const own = options.signal ? undefined : processSignal();
   const output: OutputSinks | undefined =
     options.output === true ? { stdout: (c) => process.stdout.write(c), stderr: (c) => process.stderr.write(c) } : options.output || undefined;
@@ -151,6 +170,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       clock: options.clock ?? new SystemClock(),
       logger: options.logger ?? silentLogger(),
       random: options.random,
+      ...(credentials ? { channelCredentials: credentials } : {}),
     });
     return await framework.run(options.signal ?? own!.signal);
   } finally {
@@ -183,6 +203,10 @@ interface RunFlags extends ClientCredentialFlags {
   user?: string;
   env: Record<string, string>;
   timeout?: number;
+  tlsDir?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /**
@@ -203,6 +227,10 @@ export function runSubcommand(logger?: Logger, execute: (options: RunOptions) =>
     .option("--user <user>", "the user to run the task as (default: you)")
     .addOption(new Option("--env <NAME=VALUE>", "environment for the task (repeatable)").argParser(collectEnv).default({}))
     .addOption(new Option("--timeout <seconds>", "give up (or kill the task) after this long").argParser(number("--timeout")))
+    .option("--tls-dir <dir>", "TLS to the masters with ca.crt (and node.crt, node.key) from this directory (default: a dev cluster's own, found by the master's address)")
+    .option("--tls-ca <file>", "the cluster CA certificate to verify the masters with")
+    .option("--tls-cert <file>", "a principal's certificate to authenticate with (with --tls-key)")
+    .option("--tls-key <file>", "its private key")
     .argument("<command...>", "the command, after --; one word is run by /bin/sh -c");
   return withCredentialOptions(command).action(async (command: string[], flags: RunFlags) => {
       let credential: ClientCredential | undefined;
@@ -226,6 +254,7 @@ export function runSubcommand(logger?: Logger, execute: (options: RunOptions) =>
         env: flags.env,
         timeoutSeconds: flags.timeout,
         output: flags.output,
+        tls: { dir: flags.tlsDir, ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey },
         logger,
       });
     });

@@ -25,9 +25,9 @@ export const OUTPUT_POLL_MS = 250;
 const CALL_TIMEOUT_MS = 10_000;
 
 /** host:port of the HTTP endpoint of agent `agentId`, as the master at `master` (gRPC host:port) knows it. */
-export async function agentHttpAddress(master: string, agentId: string): Promise<string> {
+export async function agentHttpAddress(master: string, agentId: string, credentials = grpc.credentials.createInsecure()): Promise<string> {
   const Client = clientConstructor(OperatorService);
-  const client = new Client(master, grpc.credentials.createInsecure());
+  const client = new Client(master, credentials);
   try {
     const response = await new Promise<GetAgentsResponse>((resolve, reject) =>
       (client as unknown as Record<string, (r: unknown, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: GetAgentsResponse) => void) => void>).getAgents!(

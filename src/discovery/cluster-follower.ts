@@ -26,6 +26,8 @@ export interface ClusterFollowerOptions {
   retryMs?: number;
   /** The principal to call as (Operator SUBSCRIBE needs view_frameworks on every user). */
   credential?: ClientCredential;
+  /** TLS to the masters (the cluster CA, a principal's certificate); default plaintext. */
+  channelCredentials?: grpc.ChannelCredentials;
 }
 
 export class ClusterFollower {
@@ -62,7 +64,7 @@ export class ClusterFollower {
   private connect(): void {
     if (this.stopped) return;
     const address = this.masters.current();
-    this.client = new Client(address, grpc.credentials.createInsecure(), {
+    this.client = new Client(address, this.o.channelCredentials ?? grpc.credentials.createInsecure(), {
       "grpc.max_receive_message_length": 256 * 1024 * 1024,
       ...credentialChannelOptions(this.o.credential),
     });

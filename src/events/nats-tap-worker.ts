@@ -10,6 +10,7 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { natsConnectOptions, type NatsSecurity } from "../runtime/transports/nats-security.js";
 import { constants as osConstants, setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { EVENT_CASES, eventsSubjectPrefix, eventStreamName, subjectFor } from "./kinds.js";
@@ -17,6 +18,8 @@ import { EVENT_CASES, eventsSubjectPrefix, eventStreamName, subjectFor } from ".
 export interface TapWorkerOptions {
   url: string;
   cluster: string;
+  /** TLS and credentials for NATS (file paths and names, read in the worker). */
+  security?: NatsSecurity;
   retentionMs: number;
   /** Only for log messages: how many events the master's side buffers. */
   capacity: number;
@@ -75,7 +78,15 @@ class TapWorker {
     for (let attempt = 1; !this.closed; attempt++) {
       let nc: NatsConnection;
       try {
-        nc = await connect({ servers: this.o.url, name: "dcos-node event tap", reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: RETRY_MS, timeout: 2000 });
+        nc = await connect({
+          servers: this.o.url,
+          name: "dcos-node event tap",
+          reconnect: true,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: RETRY_MS,
+          timeout: 2000,
+          ...(await natsConnectOptions(this.o.security)),
+        });
       } catch (err) {
         this.post({ type: "connectFailure" });
         if (attempt === 1) this.log("warn", `Event tap cannot reach NATS at ${this.o.url}; retrying every ${RETRY_MS} ms, buffering up to ${this.o.capacity} events`, { err: (err as Error).message });

@@ -18,6 +18,7 @@ import type { Logger } from "../runtime/log.js";
 import type { EventBus } from "./bus.js";
 import { eventsSubjectPrefix } from "./kinds.js";
 import type { FromTapWorker, TapWorkerOptions, ToTapWorker } from "./nats-tap-worker.js";
+import type { NatsSecurity } from "../runtime/transports/nats-security.js";
 
 export { eventStreamName } from "./kinds.js";
 
@@ -31,6 +32,8 @@ export interface NatsTapOptions {
   bufferSize?: number;
   /** How long the JetStream stream keeps events (default 24 h). */
   retentionMs?: number;
+  /** TLS and credentials for NATS (check them first with natsConnectOptions: the worker only retries). */
+  security?: NatsSecurity;
 }
 
 /** Events per batch handed to the worker. */
@@ -71,7 +74,7 @@ export class NatsEventTap {
     o.metrics.gauge("events/tap_buffered", () => this.buffer.length + this.inFlight, "Cluster events waiting to be published");
     o.metrics.gauge("events/tap_connected", () => (this.connected ? 1 : 0), "1 while the tap is connected to NATS");
     this.ready = new Promise((resolve) => (this.markReady = resolve));
-    const tapWorker: TapWorkerOptions = { url: o.url, cluster: o.cluster, retentionMs: o.retentionMs ?? 86_400_000, capacity: this.capacity };
+    const tapWorker: TapWorkerOptions = { url: o.url, cluster: o.cluster, retentionMs: o.retentionMs ?? 86_400_000, capacity: this.capacity, ...(o.security ? { security: o.security } : {}) };
     this.worker = new Worker(WORKER_URL, { workerData: { tapWorker } });
     this.worker.on("message", (m: FromTapWorker) => this.fromWorker(m));
     this.worker.on("error", (err) => o.logger.error({ err }, "The event tap's worker failed; events are no longer published"));

@@ -3,6 +3,7 @@
  * JetStream stream starting at a point in time. Each event is printed as one line for
  * humans or as one JSON object per line.
  */
+import { natsConnectOptions, type NatsSecurity } from "../runtime/transports/nats-security.js";
 import { fromBinary } from "@bufbuild/protobuf";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -12,6 +13,8 @@ import { eventJson, eventStreamName, eventTypeName, subjectFilter } from "./kind
 
 export interface TailOptions {
   url: string;
+  /** TLS and credentials for NATS. */
+  security?: NatsSecurity;
   cluster: string;
   kind?: string;
   /** Replay from this time (needs JetStream). */
@@ -84,7 +87,7 @@ function format(e: ClusterEvent, json: boolean | undefined): string {
 /** Tails until the signal aborts (or the connection closes). */
 export async function tailEvents(o: TailOptions): Promise<void> {
   const subject = subjectFilter(o.cluster, o.kind);
-  const nc: NatsConnection = await connect({ servers: o.url, name: "dcos-node events" });
+  const nc: NatsConnection = await connect({ servers: o.url, name: "dcos-node events", ...(await natsConnectOptions(o.security)) });
   const stop = (): void => void nc.drain().catch(() => nc.close());
   o.signal?.addEventListener("abort", stop, { once: true });
   try {

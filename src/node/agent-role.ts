@@ -9,6 +9,7 @@ import { Code, DcosError } from "../runtime/error.js";
 import { Pid } from "../runtime/pid.js";
 import type { Logger } from "../runtime/log.js";
 import { startNode, type Node } from "./node.js";
+import type { TlsMaterial } from "../security/pki/tls-files.js";
 import { availableParallelism } from "node:os";
 import { parseResources } from "../resources/parse.js";
 import { startAgentHttp } from "../operator/agent-http.js";
@@ -16,6 +17,8 @@ import type { RunningHttp } from "../operator/http-server.js";
 import { serviceSecurity, type SecurityConfig } from "../security/auth/security-config.js";
 
 export interface AgentRoleOptions {
+  /** Mutual TLS with this agent's certificate (see NodeOptions.tls); default plaintext. */
+  tls?: TlsMaterial;
   ip: string;
   port: number;
   hostname: string;
@@ -56,7 +59,7 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
     cpus: agentCpus(o.resources),
     logger: o.logger,
   });
-  const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger });
+  const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger, ...(o.tls ? { tls: o.tls } : {}) });
   try {
     // HTTP first: the agent tells the master its port when it registers.
     let agentNode: AgentNode | undefined;

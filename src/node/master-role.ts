@@ -22,8 +22,11 @@ import { addSchedulerService } from "../actors/master/scheduler-service.js";
 import type { Logger } from "../runtime/log.js";
 import type { AgentHttpResolver } from "../ui/task-sandbox.js";
 import { startNode, type Node } from "./node.js";
+import type { TlsMaterial } from "../security/pki/tls-files.js";
+import { certificatePrincipals } from "../security/pki/grpc-credentials.js";
 import { file_dcos_v1_operator } from "../gen/dcos/v1/operator_pb.js";
 import { NatsEventTap } from "../events/nats-tap.js";
+import { natsConnectOptions, type NatsSecurity } from "../runtime/transports/nats-security.js";
 import { startMasterHttp, type RunningMasterHttp } from "../operator/master-http.js";
 import { addOperatorService } from "../operator/operator-service.js";
 import { leaderHttpAddress } from "../operator/leader-http.js";
@@ -37,6 +40,8 @@ import { serviceSecurity, type SecurityConfig } from "../security/auth/security-
 import type { ServiceSecurity } from "../security/auth/service-security.js";
 
 export interface MasterRoleOptions {
+  /** Mutual TLS with this master's certificate (see NodeOptions.tls); default plaintext. */
+  tls?: TlsMaterial;
   /** host:port of every master, this one included (`--masters`); none or one: a group of one. */
   masters?: readonly string[];
   /** Where the master keeps its Raft log and snapshots (`<dir>/raft`); default a new temporary directory. */
@@ -62,6 +67,8 @@ export interface MasterRoleOptions {
   httpPort: number;
   /** NATS server for the event tap (none: events only on Operator Subscribe and /events). */
   nats?: string;
+  /** TLS and credentials for the NATS connection of the event tap. */
+  natsSecurity?: NatsSecurity;
   cluster: string;
   /** Flags as given, for /flags and /state. */
   flags: Record<string, unknown>;
@@ -100,7 +107,7 @@ function freePort(host: string): Promise<number> {
 }
 
 export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMaster> {
-  const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger });
+  const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger, ...(o.tls ? { tls: o.tls } : {}) });
   try {
     const httpPort = o.httpPort === 0 ? await freePort(o.ip) : o.httpPort;
     let dir = o.workDir ? join(o.workDir, "raft") : undefined;
@@ -132,14 +139,16 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
     node.onStop(() => group.storage.close());
     node.onStop(() => node.system.dispatch(master, (m) => m.standDown(undefined, "the node stops")));
     const facade = new MasterFacade(master);
-    const security = serviceSecurity(o.security, node.metrics);
+    // With TLS, a client's verified principal certificate authenticates it too.
+    const security = serviceSecurity(o.tls ? { ...o.security, peerIdentity: o.security?.peerIdentity ?? certificatePrincipals } : o.security, node.metrics);
     node.serve([file_dcos_v1_scheduler, file_dcos_v1_internal, file_dcos_v1_operator, file_dcos_v1_replicated_log], (server) => {
       addSchedulerService(server, facade, { reflection: false, log: o.logger, security, metrics: node.metrics });
       addReplicatedLogService(server, frameworkLogHost(new ReplicatedStateMachine(group.raft)), { metrics: node.metrics, logger: o.logger, security });
       addOperatorService(server, { master: facade, metrics: node.metrics, version: o.version, logger: o.logger, security });
     });
     if (o.nats) {
-      const tap = new NatsEventTap({ url: o.nats, cluster: o.cluster, bus: master.events, metrics: node.metrics, logger: o.logger });
+      await natsConnectOptions(o.natsSecurity); // a missing file or a contradiction fails the start, not the tap's retries
+      const tap = new NatsEventTap({ url: o.nats, cluster: o.cluster, bus: master.events, metrics: node.metrics, logger: o.logger, ...(o.natsSecurity ? { security: o.natsSecurity } : {}) });
       node.onStop(() => tap.close());
     }
     let http: RunningMasterHttp | undefined;

@@ -16,6 +16,9 @@ import { ActorSystem } from "../runtime/system.js";
 import { TypeRegistry } from "../runtime/types.js";
 import { GrpcTransport } from "../runtime/transports/grpc.js";
 import { Metrics } from "../metrics/registry.js";
+import { authenticatedPeer } from "../runtime/identity.js";
+import { nodeTransportSecurity } from "../security/pki/grpc-credentials.js";
+import { certificateIdentity, type TlsMaterial } from "../security/pki/tls-files.js";
 
 export interface NodeOptions {
   /** Interface to listen on and the host part of this node's address (default 127.0.0.1). */
@@ -24,6 +27,13 @@ export interface NodeOptions {
   port: number;
   logger: Logger;
   clock?: Clock;
+  /**
+   * Mutual TLS with this node's certificate: the port is TLS-only, peers on the actor
+   * transport must present a master or agent certificate of the same cluster naming the
+   * address they claim, and the node's actors are known by its certificate's identity.
+   * Without it the port is plaintext and every peer is unauthenticated (--insecure).
+   */
+  tls?: TlsMaterial;
 }
 
 export interface Node {
@@ -34,6 +44,8 @@ export interface Node {
   readonly logger: Logger;
   /** host:port of the gRPC server (actors, and the role's services). */
   readonly address: string;
+  /** The TLS material the node runs with (undefined: plaintext). */
+  readonly tls: TlsMaterial | undefined;
   /**
    * Hosts the role's public gRPC services on the node's server, with one reflection service
    * listing them (and the transport's) from their .proto files. Call once.
@@ -47,15 +59,20 @@ export interface Node {
 export async function startNode(options: NodeOptions): Promise<Node> {
   const clock = options.clock ?? new SystemClock();
   const metrics = new Metrics();
+  const tls = options.tls;
+  const own = tls ? certificateIdentity(tls.cert) : undefined;
   const transport = await GrpcTransport.listen({
     host: options.ip ?? "127.0.0.1",
     port: options.port,
     clock,
     logger: options.logger,
+    ...(tls ? { security: nodeTransportSecurity(tls) } : {}),
   });
   // Every message nodes exchange as actors: master <-> agent, and raft between masters.
   const types = new TypeRegistry().addFile(file_dcos_v1_internal).addFile(file_dcos_v1_raft);
-  const system = new ActorSystem({ transport, clock, logger: options.logger, metrics, types });
+  const identity = own ? authenticatedPeer(own.name, own.role) : undefined;
+  const system = new ActorSystem({ transport, clock, logger: options.logger, metrics, types, ...(identity ? { identity } : {}) });
+  if (own) options.logger.info(`Mutual TLS on ${transport.address} as ${own.role} '${own.name}' of cluster '${own.cluster}'`);
   await system.start();
   const stoppers: (() => Promise<void> | void)[] = [];
   let stopping: Promise<void> | undefined;
@@ -66,6 +83,7 @@ export async function startNode(options: NodeOptions): Promise<Node> {
     clock,
     logger: options.logger,
     address: transport.address,
+    tls,
     serve: (files, add) => {
       add(transport.grpcServer);
       addReflectionService(transport.grpcServer, [file_dcos_v1_runtime, ...files]);

@@ -28,6 +28,8 @@ export interface ReplicatedLogClientOptions {
   principal: string;
   /** Authenticate as this (its principal is normally `principal`); none: unauthenticated. */
   credential?: ClientCredential;
+  /** How to reach the masters: TLS trusting the cluster CA (and a client certificate); default plaintext. */
+  channelCredentials?: grpc.ChannelCredentials;
   /** Give up on a call after this long (default 10 s). */
   timeoutMs?: number;
   /** Pause between attempts while no leader answers (default 100 ms). */
@@ -113,7 +115,7 @@ export class ReplicatedLogClient {
   private client(address: string): grpc.Client {
     let c = this.clients.get(address);
     if (!c) {
-      c = new Client(address, grpc.credentials.createInsecure(), credentialChannelOptions(this.options.credential));
+      c = new Client(address, this.options.channelCredentials ?? grpc.credentials.createInsecure(), credentialChannelOptions(this.options.credential));
       this.clients.set(address, c);
     }
     return c;

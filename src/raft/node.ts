@@ -1,6 +1,7 @@
 import { RaftEntryType, RaftMessageSchema, type RaftEntry, type RaftHardState, type RaftMembership, type RaftMessage } from "../gen/dcos/v1/raft_pb.js";
 import type { Counter } from "../metrics/registry.js";
 import { Actor } from "../runtime/actor.js";
+import { actsAs, describePeer } from "../runtime/identity.js";
 import type { Timer } from "../runtime/clock.js";
 import { Code, DcosError, asDcosError } from "../runtime/error.js";
 import { Pid } from "../runtime/pid.js";
@@ -27,6 +28,11 @@ export interface RaftNodeOptions<M extends StateMachine> {
   machine: M;
   /** The voters of a new group (pids of the raft actors, this one included); ignored once the log has state. */
   peers?: readonly Pid[];
+  /**
+   * The role (PeerIdentity.role) a sender's connection must be authenticated as for its Raft
+   * messages to be heard. Default "master": only the master group speaks Raft.
+   */
+  memberRole?: string;
   /** Milliseconds per tick. Default 50. */
   tickMs?: number;
   /** Ticks before an election (randomized in [n, 2n)). Default 10 (0.5–1 s). */
@@ -106,13 +112,13 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private tickTimer: Timer | undefined;
   private readonly clientId = `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
   private nextSequence = 0;
-  private counters!: { dropped: Counter; leaderChanges: Counter; applied: Counter; proposals: Counter; aborted: Counter; stepDownAnswered: Counter };
+  private counters!: { dropped: Counter; refused: Counter; leaderChanges: Counter; applied: Counter; proposals: Counter; aborted: Counter; stepDownAnswered: Counter };
 
   constructor(options: RaftNodeOptions<M>) {
     super(options.name ?? "raft");
     this.options = options;
     this.sessions = new ClientSessions(options.machine);
-    this.install(RaftMessageSchema, (m) => this.onMessage(m));
+    this.install(RaftMessageSchema, (m, from) => this.onMessage(m, from));
   }
 
   get machine(): M {
@@ -142,6 +148,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     const m = this.system.metrics;
     this.counters = {
       dropped: m.counter("raft/dropped_messages", "Raft messages and requests dropped by a guard"),
+      refused: m.counter("raft/unauthorized_messages", "Raft messages refused: not from a member of the group on its own authenticated connection"),
       leaderChanges: m.counter("raft/leader_changes", "Changes of the known leader"),
       applied: m.counter("raft/entries_applied", "Entries applied to the state machine"),
       proposals: m.counter("raft/proposals", "Proposals accepted by this member as leader"),
@@ -250,7 +257,14 @@ export class RaftNode<M extends StateMachine> extends Actor {
 
   // ---- the loop ---------------------------------------------------------------------
 
-  private onMessage(m: RaftMessage): void {
+  private onMessage(m: RaftMessage, from: Pid): void {
+    const why = this.unauthorized(m, from);
+    if (why) {
+      this.counters.refused.inc();
+      this.counters.dropped.inc();
+      this.log.warn({ from: from.toString(), claimed: m.from, body: m.body.case, term: Number(m.term) }, `Refusing raft ${m.body.case ?? "message"} from ${from.toString()}: ${why}`);
+      return;
+    }
     if (this.nodeState !== RaftNodeState.Running) {
       this.counters.dropped.inc();
       this.log.debug({ from: m.from }, `Ignoring raft message from ${m.from} because this member is ${this.nodeState}`);
@@ -259,6 +273,21 @@ export class RaftNode<M extends StateMachine> extends Actor {
     this.core.step(m);
     if (this.persisting) this.applyAhead();
     this.kick();
+  }
+
+  /**
+   * Why a Raft message may not be heard, or undefined: its connection must be authenticated
+   * in the member role, it must speak for the actor that sent it (the raft id is its pid),
+   * and that actor must be a member of the group (a member with no configuration yet,
+   * joining, hears whoever the role allows).
+   */
+  private unauthorized(m: RaftMessage, from: Pid): string | undefined {
+    const role = this.options.memberRole ?? "master";
+    if (!actsAs(this.sender, role)) return `its connection is ${describePeer(this.sender)}, and only a ${role} may speak Raft`;
+    if (m.from !== from.toString()) return `it claims to be from member ${m.from}`;
+    const members = this.core.membership();
+    if (!members.isEmpty() && !members.has(m.from)) return `${m.from} is not a member of the group (${members.members().join(", ")})`;
+    return undefined;
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { DescMessage, Message, MessageShape } from "@bufbuild/protobuf";
 import type { Clock, Timer } from "./clock.js";
+import type { PeerIdentity } from "./identity.js";
 import { Code, DcosError } from "./error.js";
 import type { Logger } from "./log.js";
 import { Mailbox } from "./mailbox.js";
@@ -29,6 +30,7 @@ export abstract class Actor {
   /** @internal */ scheduled = false;
   /** @internal */ state: ActorState = "created";
   /** @internal */ readonly timers = new Set<Timer>();
+  /** @internal */ currentSender: PeerIdentity | null = null;
   /** @internal */ attachment: { system: ActorSystem; pid: Pid; log: Logger } | undefined;
 
   constructor(readonly name: string) {}
@@ -54,6 +56,17 @@ export abstract class Actor {
 
   get clock(): Clock {
     return this.attached().system.clock;
+  }
+
+  /**
+   * Who the message being handled came from, as its connection was authenticated (see
+   * PeerIdentity): only valid inside a message handler. Check it before trusting a message
+   * to come from a master or an agent; the pid in `from` only names the sender's node.
+   */
+  protected get sender(): PeerIdentity {
+    const sender = this.currentSender;
+    if (!sender) throw new DcosError(Code.FAILED_PRECONDITION, `Actor '${this.name}' asked for a sender outside a message handler`);
+    return sender;
   }
 
   get running(): boolean {

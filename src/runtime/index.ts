@@ -6,5 +6,6 @@ export { Pid } from "./pid.js";
 export { Random } from "./random.js";
 export { ActorSystem, type ActorSystemOptions } from "./system.js";
 export { DEFAULT_MAX_FRAME_BYTES, type DropReason, type Outbound, type Transport, type TransportSink } from "./transport.js";
+export { ANY_ROLE, actsAs, authenticatedPeer, describePeer, unauthenticatedPeer, type PeerIdentity } from "./identity.js";
 export { TypeRegistry } from "./types.js";
 export { Facade } from "./facade.js";

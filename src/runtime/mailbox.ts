@@ -1,4 +1,5 @@
 import type { Message } from "@bufbuild/protobuf";
+import type { PeerIdentity } from "./identity.js";
 import type { Pid } from "./pid.js";
 
 export const enum ItemKind {
@@ -11,6 +12,8 @@ export const enum ItemKind {
 export interface MailboxItem {
   kind: ItemKind;
   from: Pid | null;
+  /** For a message: who the transport authenticated its sender as. */
+  sender: PeerIdentity | null;
   message: Message | null;
   fn: (() => void) | null;
   /** For dispatch: rejects the caller's promise if the actor terminates first. */

@@ -4,6 +4,7 @@ import { Metrics, type Counter } from "../metrics/registry.js";
 import type { Actor } from "./actor.js";
 import { SystemClock, type Clock, type WorkSource } from "./clock.js";
 import { Code, DcosError } from "./error.js";
+import { unauthenticatedPeer, type PeerIdentity } from "./identity.js";
 import { silentLogger, type Logger } from "./log.js";
 import { ItemKind, type MailboxItem } from "./mailbox.js";
 import { Pid } from "./pid.js";
@@ -15,6 +16,11 @@ export interface ActorSystemOptions {
   transport?: Transport;
   /** Node address when there is no transport. */
   address?: string;
+  /**
+   * Who this node is (its certificate's identity): the sender identity of messages between
+   * its own actors. Default: unauthenticated, trusted in every role.
+   */
+  identity?: PeerIdentity;
   clock?: Clock;
   logger?: Logger;
   metrics?: Metrics;
@@ -56,6 +62,8 @@ export class ActorSystem implements TransportSink, WorkSource {
   readonly metrics: Metrics;
   readonly types: TypeRegistry;
   readonly address: string;
+  /** This node's own identity: what its actors are, to each other. */
+  readonly identity: PeerIdentity;
   private readonly transport: Transport | undefined;
   private readonly actors = new Map<string, Actor>();
   private readonly localWatchers = new Map<string, Set<Actor>>();
@@ -72,6 +80,8 @@ export class ActorSystem implements TransportSink, WorkSource {
   /** Envelopes in a row mostly share sender and receiver: parse each pid text once. */
   private readonly toPids = new PidMemo();
   private readonly fromPids = new PidMemo();
+  /** The unauthenticated identity of the last peer that had none from its transport. */
+  private anonymous: PeerIdentity | undefined;
   private readonly sent: Counter;
   private readonly received: Counter;
   private readonly droppedTotal: Counter;
@@ -81,6 +91,7 @@ export class ActorSystem implements TransportSink, WorkSource {
   constructor(options: ActorSystemOptions = {}) {
     this.transport = options.transport;
     this.address = options.transport?.address ?? options.address ?? "local";
+    this.identity = options.identity ?? unauthenticatedPeer(this.address);
     this.clock = options.clock ?? new SystemClock();
     this.log = (options.logger ?? silentLogger()).child({ node: this.address });
     this.metrics = options.metrics ?? new Metrics();
@@ -177,7 +188,7 @@ export class ActorSystem implements TransportSink, WorkSource {
   send(from: Pid, to: Pid, message: Message): void {
     this.sent.inc();
     if (to.address === this.address) {
-      this.deliverMessage(from, to, message);
+      this.deliverMessage(from, to, message, this.identity);
       return;
     }
     if (!this.transport) {
@@ -198,21 +209,26 @@ export class ActorSystem implements TransportSink, WorkSource {
     } as Envelope;
   }
 
-  deliverMessage(from: Pid, to: Pid, message: Message): void {
+  deliverMessage(from: Pid, to: Pid, message: Message, identity?: PeerIdentity): void {
     const actor = this.actors.get(to.name);
     if (!actor || actor.state !== "running") {
       this.countDrop("unknown_actor", from.toString(), message.$typeName, `no actor '${to.name}'`);
       return;
     }
-    actor.mailbox.push({ kind: ItemKind.Message, from, message, fn: null, abandon: null });
+    const sender = identity ?? this.unauthenticated(from.address);
+    actor.mailbox.push({ kind: ItemKind.Message, from, sender, message, fn: null, abandon: null });
     this.schedule(actor);
   }
 
-  deliverEnvelope(env: Envelope, peer: string): void {
+  deliverEnvelope(env: Envelope, peer: string, identity?: PeerIdentity): void {
     const to = this.toPids.parse(env.to);
     const from = this.fromPids.parse(env.from);
     if (!to || !from) {
       this.countDrop("undecodable", peer, env.type, `bad pid in envelope (from '${env.from}', to '${env.to}')`);
+      return;
+    }
+    if (from.address !== peer) {
+      this.countDrop("spoofed", peer, env.type, `envelope claims sender ${env.from} but arrived on the connection of ${peer}`);
       return;
     }
     if (to.address !== this.address) {
@@ -237,8 +253,14 @@ export class ActorSystem implements TransportSink, WorkSource {
       this.countDrop("undecodable", env.from, env.type, (err as Error).message);
       return;
     }
-    actor.mailbox.push({ kind: ItemKind.Message, from, message, fn: null, abandon: null });
+    const sender = identity ?? this.unauthenticated(peer);
+    actor.mailbox.push({ kind: ItemKind.Message, from, sender, message, fn: null, abandon: null });
     this.schedule(actor);
+  }
+
+  private unauthenticated(address: string): PeerIdentity {
+    if (this.anonymous?.name !== address) this.anonymous = unauthenticatedPeer(address);
+    return this.anonymous;
   }
 
   frameDropped(peer: string, reason: DropReason, detail: string): void {
@@ -265,7 +287,7 @@ export class ActorSystem implements TransportSink, WorkSource {
   /** Runs fn inside the actor as its own mailbox item. False if the actor is not running. */
   enqueueFunction(actor: Actor, fn: () => void, abandon: ((e: Error) => void) | null = null): boolean {
     if (actor.state !== "running" || actor.attachment?.system !== this) return false;
-    actor.mailbox.push({ kind: ItemKind.Function, from: null, message: null, fn, abandon });
+    actor.mailbox.push({ kind: ItemKind.Function, from: null, sender: null, message: null, fn, abandon });
     this.schedule(actor);
     return true;
   }
@@ -336,7 +358,7 @@ export class ActorSystem implements TransportSink, WorkSource {
 
   private enqueueExited(watcher: Actor, pid: Pid): void {
     if (watcher.state !== "running") return;
-    watcher.mailbox.push({ kind: ItemKind.Exited, from: pid, message: null, fn: null, abandon: null });
+    watcher.mailbox.push({ kind: ItemKind.Exited, from: pid, sender: null, message: null, fn: null, abandon: null });
     this.schedule(watcher);
   }
 
@@ -421,7 +443,12 @@ export class ActorSystem implements TransportSink, WorkSource {
             return;
           }
           this.received.inc();
-          handler.fn.call(actor, message, item.from!);
+          actor.currentSender = item.sender;
+          try {
+            handler.fn.call(actor, message, item.from!);
+          } finally {
+            actor.currentSender = null;
+          }
           return;
         }
         case ItemKind.Function:

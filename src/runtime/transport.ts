@@ -1,5 +1,6 @@
 import type { Message } from "@bufbuild/protobuf";
 import type { Envelope } from "../gen/dcos/v1/runtime_pb.js";
+import type { PeerIdentity } from "./identity.js";
 import type { Pid } from "./pid.js";
 
 /** Why a message or frame was dropped; each reason has its own counter `runtime/dropped/<reason>`. */
@@ -10,6 +11,7 @@ export type DropReason =
   | "unknown_actor" // no actor by that name on the receiving node
   | "no_handler" // the actor has no handler for that type
   | "misaddressed" // an envelope for another node
+  | "spoofed" // an envelope whose sender is not on the node of the connection it arrived on
   | "unreachable" // the peer could not be reached and the message was given up
   | "terminated"; // the receiving actor terminated with the message still queued
 
@@ -20,6 +22,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "unknown_actor",
   "no_handler",
   "misaddressed",
+  "spoofed",
   "unreachable",
   "terminated",
 ];
@@ -41,10 +44,14 @@ export interface Outbound {
 export interface TransportSink {
   /** Encodes an outbound message into an envelope (throws for an unregistered type). */
   encode(out: Outbound): Envelope;
-  /** An envelope arrived from the peer at `peer`; the system decodes and routes it. */
-  deliverEnvelope(envelope: Envelope, peer: string): void;
+  /**
+   * An envelope arrived from the node at `peer` (the address the connection belongs to),
+   * authenticated as `identity` (unauthenticated when omitted); the system decodes and
+   * routes it, and drops it as spoofed when its sender is not on `peer`.
+   */
+  deliverEnvelope(envelope: Envelope, peer: string, identity?: PeerIdentity): void;
   /** An already-decoded message arrived (in-process transports skip encoding). */
-  deliverMessage(from: Pid, to: Pid, message: Message): void;
+  deliverMessage(from: Pid, to: Pid, message: Message, identity?: PeerIdentity): void;
   /** The connection to a peer broke (or a probe timed out): linked actors get exited. */
   peerExited(address: string): void;
   /** A whole frame from `peer` was dropped (undecodable or oversize). */

@@ -9,7 +9,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { SchedulerDriver } from "../../src/actors/scheduler-driver/driver.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { BenchScheduler, type SchedulerCalls } from "./offers-scheduler.js";
-import type { GrpcSchedulerData } from "./offers-grpc-scheduler.js";
+import { schedulerCredentials, type GrpcSchedulerData } from "./offers-grpc-scheduler.js";
 
 export interface DriverSchedulerData extends GrpcSchedulerData {
   /** AckBatcher maxInFlight for this run (the driver's default when absent). */
@@ -22,6 +22,7 @@ function connect(data: DriverSchedulerData): { scheduler: BenchScheduler; driver
   const driver = new SchedulerDriver({
     system,
     masters: data.target,
+    channelCredentials: schedulerCredentials(data),
     framework: { name: "bench", user: "nobody", roles: ["*"] },
     acknowledgements: data.ackCallsInFlight ? { maxInFlight: data.ackCallsInFlight } : undefined,
     callbacks: {

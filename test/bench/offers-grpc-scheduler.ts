@@ -9,18 +9,27 @@ import * as grpc from "@grpc/grpc-js";
 import { parentPort, workerData } from "node:worker_threads";
 import { SchedulerService, SubscribeRequestSchema, type SubscribeResponse } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { clientConstructor } from "../../src/runtime/grpc/service.js";
+import { channelCredentials } from "../../src/security/pki/grpc-credentials.js";
+import type { TlsMaterial } from "../../src/security/pki/tls-files.js";
 import { BenchScheduler, type SchedulerCalls, type SchedulerSettings } from "./offers-scheduler.js";
 
 export interface GrpcSchedulerData {
   target: string;
   settings: SchedulerSettings;
+  /** Mutual TLS to the master: the cluster CA and a principal's certificate (PEM); none: plaintext. */
+  tls?: TlsMaterial;
+}
+
+/** The worker's channel credentials: TLS with the principal's certificate, or plaintext. */
+export function schedulerCredentials(data: GrpcSchedulerData): grpc.ChannelCredentials {
+  return data.tls ? channelCredentials(data.tls) : grpc.credentials.createInsecure();
 }
 
 type Unary = (req: unknown, cb: (err: grpc.ServiceError | null) => void) => void;
 
 function connect(data: GrpcSchedulerData): { scheduler: BenchScheduler; stop: () => void } {
   const Client = clientConstructor(SchedulerService as DescService);
-  const client = new Client(data.target, grpc.credentials.createInsecure());
+  const client = new Client(data.target, schedulerCredentials(data));
   const unary = (name: string) => {
     const fn = (client as unknown as Record<string, Unary>)[name]!.bind(client);
     return (request: unknown) => new Promise<void>((resolve, reject) => fn(request, (err) => (err ? reject(err) : resolve())));

@@ -216,16 +216,34 @@ export function transportConformance(name: string, can: Capabilities, makeHarnes
       const send = sender(h);
       const two = await h.node();
       const b = two.spawn(new Recorder("b"));
-      const from = "mallory@elsewhere";
-      await send(two, [
-        envelope(from, b.self, "dcos.v1.NoSuchMessage", new Uint8Array([8, 1])),
-        envelope(from, b.self, "dcos.v1.Probe", new Uint8Array([0x0a, 0x7f, 0x01])),
-        envelope(from, b.self, "dcos.v1.Probe", new Uint8Array([0x10, 0x05])),
-      ]);
+      let from = "";
+      await send(two, (peer) => {
+        from = `mallory@${peer}`;
+        return [
+          envelope(from, b.self, "dcos.v1.NoSuchMessage", new Uint8Array([8, 1])),
+          envelope(from, b.self, "dcos.v1.Probe", new Uint8Array([0x0a, 0x7f, 0x01])),
+          envelope(from, b.self, "dcos.v1.Probe", new Uint8Array([0x10, 0x05])),
+        ];
+      });
       await h.until(() => b.received.length === 1, "the good envelope after the bad ones");
       assert.equal(dropped(two, "unknown_type"), 1);
       assert.equal(dropped(two, "undecodable"), 1);
       assert.deepEqual(b.received, [{ from, seq: 5, tag: "" }]);
+    });
+
+    it("drops, as spoofed, an envelope naming a sender on another node than the one it came from", async () => {
+      const h = await harness();
+      const send = sender(h);
+      const two = await h.node();
+      const b = two.spawn(new Recorder("b"));
+      let honest = "";
+      await send(two, (peer) => {
+        honest = `mallory@${peer}`;
+        return [envelope("master@somewhere-else:5050", b.self, "dcos.v1.Probe", new Uint8Array([0x10, 0x01])), envelope(honest, b.self, "dcos.v1.Probe", new Uint8Array([0x10, 0x02]))];
+      });
+      await h.until(() => b.received.length === 1, "the honest envelope after the forged one");
+      assert.equal(dropped(two, "spoofed"), 1);
+      assert.deepEqual(b.received, [{ from: honest, seq: 2, tag: "" }]);
     });
 
     if (!can.frames) return;
@@ -254,17 +272,17 @@ export function transportConformance(name: string, can: Capabilities, makeHarnes
 }
 
 /** How a test delivers crafted envelopes: as a frame from a raw peer, or by injection. */
-function sender(h: TransportHarness): (to: ActorSystem, envs: Envelope[]) => Promise<void> {
+function sender(h: TransportHarness): (to: ActorSystem, envs: (peer: string) => Envelope[]) => Promise<void> {
   if (h.rawPeer) {
     const rawPeer = h.rawPeer.bind(h);
     return async (to, envs) => {
       const peer = await rawPeer(to);
-      await peer.frame(encodeFrame(envs));
+      await peer.frame(encodeFrame(envs(peer.address)));
     };
   }
   if (h.inject) {
     const inject = h.inject.bind(h);
-    return (to, envs) => inject(to, envs, "elsewhere");
+    return (to, envs) => inject(to, envs("elsewhere"), "elsewhere");
   }
   throw new Error(`the ${h.name} harness carries envelopes but has neither rawPeer nor inject`);
 }

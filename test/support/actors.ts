@@ -1,11 +1,14 @@
 import { create, type Message } from "@bufbuild/protobuf";
 import { ProbeSchema, type Probe } from "../../src/gen/dcos/v1/runtime_pb.js";
 import { Actor } from "../../src/runtime/actor.js";
+import type { PeerIdentity } from "../../src/runtime/identity.js";
 import type { Pid } from "../../src/runtime/pid.js";
 
 /** Test actor: records every Probe it receives (address = sender tag, sequence = n) and every exit. */
 export class Recorder extends Actor {
   readonly received: { from: string; seq: number; tag: string }[] = [];
+  /** Who each received Probe came from, as its connection was authenticated. */
+  readonly senders: PeerIdentity[] = [];
   readonly exits: string[] = [];
   initialized = false;
   finalized = false;
@@ -14,6 +17,7 @@ export class Recorder extends Actor {
     super(name);
     this.install(ProbeSchema, (m, from) => {
       this.received.push({ from: from.toString(), seq: Number(m.sequence), tag: m.address });
+      this.senders.push(this.sender);
     });
   }
 

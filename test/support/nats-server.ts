@@ -39,12 +39,13 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<NatsServer> {
+  /** `args` are extra nats-server flags (TLS, users). */
+  static async start(args: readonly string[] = []): Promise<NatsServer> {
     if (!existsSync(NATS_SERVER)) {
       throw new Error(`nats-server not found at ${NATS_SERVER}; install it: apt-get install nats-server (deploy/setup-host.sh does this)`);
     }
     const port = await freePort();
-    const child = spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", String(port), ...args], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     const server = new NatsServer(child, port);

@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { ConnectRequestSchema, HelloSchema, TransportService } from "../../src/gen/dcos/v1/runtime_pb.js";
+import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { ConnectRequestSchema, EnvelopeSchema, FrameSchema, HelloSchema, TransportService } from "../../src/gen/dcos/v1/runtime_pb.js";
 import { clientConstructor } from "../../src/runtime/grpc/service.js";
 import { waitFor } from "./wait.js";
 
@@ -19,8 +19,9 @@ export class RawGrpcPeer {
   private constructor(
     target: string,
     readonly address: string,
+    credentials: grpc.ChannelCredentials,
   ) {
-    this.client = new RawClient(target, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    this.client = new RawClient(target, credentials, { "grpc.use_local_subchannel_pool": 1 });
     this.call = (this.client as unknown as { connect(): grpc.ClientDuplexStream<Buffer, Buffer> }).connect();
     this.call.on("data", () => (this.answered = true));
     this.call.on("error", (e: Error) => (this.failure = e));
@@ -28,9 +29,14 @@ export class RawGrpcPeer {
     this.call.write(Buffer.from(toBinary(ConnectRequestSchema, create(ConnectRequestSchema, { kind: { case: "hello", value: hello } }))));
   }
 
+  /** Opens the stream and says Hello without waiting for an answer (for refused peers). */
+  static open(target: string, address: string, credentials = grpc.credentials.createInsecure()): RawGrpcPeer {
+    return new RawGrpcPeer(target, address, credentials);
+  }
+
   /** Connects and waits for the node's answer to Hello. */
-  static async connect(target: string, address = "rogue:1"): Promise<RawGrpcPeer> {
-    const peer = new RawGrpcPeer(target, address);
+  static async connect(target: string, address = "rogue:1", credentials = grpc.credentials.createInsecure()): Promise<RawGrpcPeer> {
+    const peer = new RawGrpcPeer(target, address, credentials);
     await waitFor(() => {
       if (peer.failure) throw peer.failure;
       return peer.answered;
@@ -45,6 +51,16 @@ export class RawGrpcPeer {
     const head = Buffer.from(toBinary(ConnectRequestSchema, req)).subarray(0, 1);
     const len = varint(bytes.length);
     this.call.write(Buffer.concat([head, len, bytes]));
+  }
+
+  /** Writes envelopes as one well-formed frame (for forged-sender tests). */
+  async envelopes(envelopes: MessageInitShape<typeof EnvelopeSchema>[]): Promise<void> {
+    await this.frame(toBinary(FrameSchema, create(FrameSchema, { envelopes })));
+  }
+
+  /** Why the node ended the stream, if it did. */
+  get error(): Error | undefined {
+    return this.failure;
   }
 
   async close(): Promise<void> {

@@ -32,6 +32,7 @@ export interface AgentView {
 export class AgentMetrics {
   readonly terminal = new Map<TaskState, Counter>();
   readonly dropped: Counter;
+  readonly unauthorized: Counter;
   readonly validStatusUpdates: Counter;
   readonly invalidStatusUpdates: Counter;
   readonly validFrameworkMessages: Counter;
@@ -46,6 +47,7 @@ export class AgentMetrics {
       this.terminal.set(s, c(`tasks_${name}`, `Tasks that ended TASK_${TaskState[s]}`));
     }
     this.dropped = c("dropped_messages", "Messages from the master or executors ignored by a guard");
+    this.unauthorized = c("unauthorized_messages", "Orders refused because their connection is not a master's");
     this.validStatusUpdates = c("valid_status_updates", "Status updates from executors accepted");
     this.invalidStatusUpdates = c("invalid_status_updates", "Status updates from executors refused");
     this.validFrameworkMessages = c("valid_framework_messages", "Framework messages passed on");

@@ -51,6 +51,7 @@ import {
 import { shellExitStatus, type Termination } from "../../isolation/containerizer.js";
 import { Actor } from "../../runtime/actor.js";
 import { Code, DcosError } from "../../runtime/error.js";
+import { actsAs, describePeer } from "../../runtime/identity.js";
 import type { Pid } from "../../runtime/pid.js";
 import { Random } from "../../runtime/random.js";
 import { AgentMetrics } from "./agent-metrics.js";
@@ -321,10 +322,17 @@ export class Agent extends Actor implements ExecutorApi {
     this.agentState = to;
   }
 
-  /** Guard: the message comes from our master. */
+  /** Guard: the message comes from our master, on a connection authenticated as a master. */
   private fromMaster(from: Pid, what: string): boolean {
+    if (!actsAs(this.sender, "master")) return this.refuse(`${what} from ${from.toString()}`, `its connection is ${describePeer(this.sender)}, not a master's`);
     if (from.equals(this.masters.current)) return true;
     return this.drop(`${what} from ${from.toString()}`, `it is not the master (${this.masters.current.toString()})`);
+  }
+
+  /** Drops a message whose sender's identity may not send it (counted apart from other drops). */
+  private refuse(what: string, why: string): false {
+    this.metrics.unauthorized.inc();
+    return this.drop(what, why);
   }
 
   private drop(what: string, why: string): false {
@@ -412,6 +420,10 @@ export class Agent extends Actor implements ExecutorApi {
 
   /** A master says who leads: follow a leader of a term not older than the last one followed (a newer term of the same master is a change). */
   private leadingMaster(leader: string, term: number, from: Pid): void {
+    if (!actsAs(this.sender, "master")) {
+      this.refuse(`LeadingMaster (${leader || "none"}) from ${from.toString()}`, `its connection is ${describePeer(this.sender)}, not a master's`);
+      return;
+    }
     const outcome = this.masters.announced(from, leader, term);
     if ("ignore" in outcome) {
       this.drop(`LeadingMaster (${leader || "none"}, term ${term}) from ${from.toString()}`, outcome.ignore);

@@ -16,6 +16,7 @@ import {
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { TaskState, TaskStatus_Reason, type Task } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources } from "../../resources/index.js";
+import { actsAs, describePeer, type PeerIdentity } from "../../runtime/identity.js";
 import type { Pid } from "../../runtime/pid.js";
 import { startPinging } from "./agent-health.js";
 import { AgentRecord, AgentState } from "./agent.js";
@@ -46,12 +47,35 @@ function pingIntervalSeconds(core: MasterCore): number {
   return core.options.agentPingTimeoutMs / 1000;
 }
 
-function normalizedInfo(info: AgentInfo, id: string, from: Pid): AgentInfo {
-  const copy = create(AgentInfoSchema, { ...info, id: ids.agent(id), pid: from.toString() });
-  return copy;
+/** The agent's info as the master keeps it: id, pid and principal are the master's, never the agent's. */
+function normalizedInfo(info: AgentInfo, id: string, from: Pid, sender: PeerIdentity): AgentInfo {
+  return create(AgentInfoSchema, { ...info, id: ids.agent(id), pid: from.toString(), principal: sender.authenticated ? sender.name : "" });
 }
 
-export function registerAgent(core: MasterCore, from: Pid, message: RegisterAgent): void {
+/**
+ * Why a message from `from` may not be taken as an agent's, or undefined: its connection
+ * must be an agent's, and, once an agent registered at that pid with an identity, of that
+ * same identity (a master accepts agent messages only from that agent's own connection).
+ */
+export function agentSenderProblem(core: MasterCore, from: Pid, sender: PeerIdentity): string | undefined {
+  if (!actsAs(sender, "agent")) return `its connection is ${describePeer(sender)}, and only agents send agent messages`;
+  if (!sender.authenticated) return undefined;
+  const id = core.agentsByPid.get(from.toString());
+  const owner = id === undefined ? "" : (core.agents.get(id)?.info.principal ?? "");
+  if (owner !== "" && owner !== sender.name) return `agent ${id} at ${from.toString()} is '${owner}', and this connection is agent '${sender.name}'`;
+  return undefined;
+}
+
+/** Why `sender` may not reregister agent `id`: it belongs to another identity (in memory or in the registry). */
+function reregistrationProblem(core: MasterCore, id: string, sender: PeerIdentity): string | undefined {
+  if (!sender.authenticated) return undefined;
+  const registry = core.registrar.state();
+  const owner = core.agents.get(id)?.info.principal || registry.agents.get(id)?.principal || registry.unreachable.get(id)?.info.principal || "";
+  if (owner !== "" && owner !== sender.name) return `agent ${id} registered as '${owner}', and this connection is agent '${sender.name}'`;
+  return undefined;
+}
+
+export function registerAgent(core: MasterCore, from: Pid, message: RegisterAgent, sender: PeerIdentity): void {
   core.metrics.message("register_agent");
   const problem = agentInfoProblem(message.agentInfo);
   if (problem) return refuse(core, from, `invalid registration: ${problem}`);
@@ -67,7 +91,7 @@ export function registerAgent(core: MasterCore, from: Pid, message: RegisterAgen
     return;
   }
   const id = core.newAgentId();
-  const info = normalizedInfo(message.agentInfo!, id, from);
+  const info = normalizedInfo(message.agentInfo!, id, from, sender);
   const agent = new AgentRecord(id, info, from, AgentState.ADMITTING);
   core.agents.set(id, agent);
   core.agentsByPid.set(from.toString(), id);
@@ -87,10 +111,12 @@ export function registerAgent(core: MasterCore, from: Pid, message: RegisterAgen
   );
 }
 
-export function reregisterAgent(core: MasterCore, from: Pid, message: ReregisterAgent): void {
+export function reregisterAgent(core: MasterCore, from: Pid, message: ReregisterAgent, sender: PeerIdentity): void {
   core.metrics.message("reregister_agent");
-  const problem = agentInfoProblem(message.agentInfo);
   const id = message.agentInfo?.id?.value ?? "";
+  const impostor = id ? reregistrationProblem(core, id, sender) : undefined;
+  if (impostor) return core.drop("unauthorized_agent_messages", `Refusing the reregistration of ${from.toString()}: ${impostor}`, { from: from.toString(), agent: id });
+  const problem = agentInfoProblem(message.agentInfo);
   if (problem || !id) return refuse(core, from, `invalid reregistration: ${problem ?? "agent_info.id is empty"}`);
   const registry = core.registrar.state();
   if (registry.gone.has(id)) return refuse(core, from, `agent ${id} was marked gone and may not come back`);
@@ -109,7 +135,7 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
     core.sendToAgent(existing, create(AgentReregisteredSchema, { agentId: ids.agent(id), pingIntervalSeconds: pingIntervalSeconds(core) }));
     return;
   }
-  const info = normalizedInfo(message.agentInfo!, id, from);
+  const info = normalizedInfo(message.agentInfo!, id, from, sender);
   const op: RegistryOperation = registry.agents.has(id) || registry.unreachable.has(id) ? { kind: "markAgentReachable", agentId: id, info } : { kind: "admitAgent", agentId: id, info };
   let agent = existing;
   if (agent) {

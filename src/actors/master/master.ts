@@ -26,7 +26,8 @@ import type { Pid } from "../../runtime/pid.js";
 import type { Allocator } from "../allocator/allocator.js";
 import { EventBus } from "../../events/bus.js";
 import { pong } from "./agent-health.js";
-import { registerAgent, reregisterAgent, unregisterAgent } from "./agents.js";
+import { agentSenderProblem, registerAgent, reregisterAgent, unregisterAgent } from "./agents.js";
+import type { PeerIdentity } from "../../runtime/identity.js";
 import { MasterCore, type MasterHost } from "./core.js";
 import { MasterCounts } from "./counts.js";
 import { MasterMetrics } from "./metrics.js";
@@ -91,10 +92,14 @@ export class Master extends Actor {
   constructor(private readonly deps: MasterDeps) {
     super(MASTER_ACTOR_NAME);
     this.events = deps.events ?? new EventBus();
-    const on = <T>(fn: (core: MasterCore, from: Pid, m: T) => void) => (m: T, from: Pid) => {
+    // Every message here is an agent's: the sender's connection must be that agent's (agentSenderProblem).
+    const on = <T extends { $typeName: string }>(fn: (core: MasterCore, from: Pid, m: T, sender: PeerIdentity) => void) => (m: T, from: Pid) => {
       const core = this.core_;
-      if (core) fn(core, from, m);
-      else this.asStandby(from, m as { $typeName: string });
+      if (!core) return this.asStandby(from, m);
+      const sender = this.sender;
+      const problem = agentSenderProblem(core, from, sender);
+      if (problem) return core.drop("unauthorized_agent_messages", `Refusing ${m.$typeName} from ${from.toString()}: ${problem}`, { from: from.toString() });
+      fn(core, from, m, sender);
     };
     this.install(RegisterAgentSchema, on(registerAgent));
     this.install(ReregisterAgentSchema, on(reregisterAgent));

@@ -46,6 +46,7 @@ export const DROP_KINDS = [
   "invalid_pongs",
   "invalid_offers",
   "invalid_agent_messages",
+  "unauthorized_agent_messages",
   "invalid_allocations",
 ] as const;
 export type DropKind = (typeof DROP_KINDS)[number];

@@ -58,8 +58,9 @@ export class SchedulerConnection {
     readonly address: string,
     private readonly callTimeoutMs: number,
     credential?: ClientCredential,
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
-    this.client = new Client(address, grpc.credentials.createInsecure(), {
+    this.client = new Client(address, credentials, {
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
       ...credentialChannelOptions(credential),
     });

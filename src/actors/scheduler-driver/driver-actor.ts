@@ -1,4 +1,5 @@
 import type { ClientCredential } from "../../security/auth/client-credential.js";
+import type * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { FrameworkInfoSchema, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { FrameworkIDSchema } from "../../gen/dcos/v1/common_pb.js";
@@ -68,6 +69,7 @@ export class SchedulerDriverActor extends Actor {
   private subscriptions = 0;
   private readonly counters: DriverCounters;
   private readonly acks: AckBatcher;
+  private readonly channelCredentials: grpc.ChannelCredentials | undefined;
 
   constructor(name: string, options: SchedulerDriverOptions, random: Random, metrics: Metrics) {
     super(name);
@@ -78,6 +80,7 @@ export class SchedulerDriverActor extends Actor {
     this.suppressedRoles = [...(options.suppressedRoles ?? [])];
     this.callbacks = options.callbacks ?? {};
     this.credential = options.credential;
+    this.channelCredentials = options.channelCredentials;
     this.settings = {
       implicitAcknowledgements: options.implicitAcknowledgements ?? DRIVER_DEFAULTS.implicitAcknowledgements,
       reconcileOnSubscribe: options.reconcileOnSubscribe ?? DRIVER_DEFAULTS.reconcileOnSubscribe,
@@ -249,7 +252,7 @@ export class SchedulerDriverActor extends Actor {
     this.reconnectTimer = undefined;
     const address = this.masters.current();
     const generation = ++this.generation;
-    this.connection = new SchedulerConnection(address, this.settings.callTimeoutMs, this.credential);
+    this.connection = new SchedulerConnection(address, this.settings.callTimeoutMs, this.credential, this.channelCredentials);
     this.transition(DriverState.CONNECTING, `subscribing to ${address}${this.frameworkId ? ` as ${this.frameworkId}` : ""}`);
     this.armLiveness(this.settings.subscribeTimeoutMs, "no SUBSCRIBED");
     const request = create(SubscribeRequestSchema, { frameworkInfo: this.framework, suppressedRoles: this.suppressedRoles });

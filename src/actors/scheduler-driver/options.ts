@@ -1,4 +1,5 @@
 import type { ClientCredential } from "../../security/auth/client-credential.js";
+import type * as grpc from "@grpc/grpc-js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FrameworkInfoSchema } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
@@ -66,6 +67,8 @@ export interface SchedulerDriverOptions {
    * framework.principal from it. None: unauthenticated.
    */
   credential?: ClientCredential;
+  /** How to reach the masters: TLS trusting the cluster CA (and a client certificate); default plaintext. */
+  channelCredentials?: grpc.ChannelCredentials;
   /** Reconnect backoff once prompt retries are over; default 500 ms doubling up to 30 s, with jitter. */
   backoff?: Partial<BackoffOptions>;
   /**

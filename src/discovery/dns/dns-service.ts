@@ -2,6 +2,7 @@
  * `dcos-node dns` as a component: the records, kept by following the leading master's
  * event stream, served by the DNS server. The dev cluster runs one in its process.
  */
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { Metrics } from "../../metrics/registry.js";
 import type { Logger } from "../../runtime/log.js";
 import type { ClientCredential } from "../../security/auth/client-credential.js";
@@ -23,6 +24,8 @@ export interface DnsServiceOptions {
   logger: Logger;
   /** The principal DNS calls the masters as. */
   credential?: ClientCredential;
+  /** TLS to the masters (the cluster CA, a principal's certificate); default plaintext. */
+  channelCredentials?: ChannelCredentials;
 }
 
 export interface RunningDns {
@@ -39,7 +42,7 @@ export async function startDnsService(o: DnsServiceOptions): Promise<RunningDns>
   const records = new DnsRecords({ domain, masters, ttl: o.ttl });
   const server = new DnsServer({ host: o.host, port: o.port, records, resolvers: o.resolvers, metrics: o.metrics, logger: o.logger });
   await server.start();
-  const follower = new ClusterFollower({ masters: o.masters, logger: o.logger, credential: o.credential, onEvent: (e) => records.apply(e) });
+  const follower = new ClusterFollower({ masters: o.masters, logger: o.logger, credential: o.credential, onEvent: (e) => records.apply(e), ...(o.channelCredentials ? { channelCredentials: o.channelCredentials } : {}) });
   follower.start();
   o.metrics?.gauge("dns/tasks", () => records.indexedTasks, "Running tasks with DNS names");
   o.logger.info(`DNS for ${domain}. on ${o.host}:${server.port} (UDP and TCP), following the masters ${o.masters.join(",")}`);

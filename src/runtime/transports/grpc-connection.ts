@@ -38,6 +38,8 @@ export interface GrpcConnectionOptions {
   log: Logger;
   queue: ConstructorParameters<typeof FrameQueue>[0];
   backoff: Backoff;
+  /** Plaintext, or TLS with this node's client certificate. */
+  credentials: grpc.ChannelCredentials;
   connectTimeoutMs: number;
   /** Most bytes queued for a peer that is not keeping up; beyond it messages are dropped. */
   maxQueuedBytes: number;
@@ -120,7 +122,7 @@ export class GrpcConnection {
 
   private connect(): void {
     this.transition(ConnectionState.Connecting, this.o.backoff.attempts === 0 ? "first attempt" : `attempt ${this.o.backoff.attempts + 1}`);
-    const client = new RawClient(this.o.peer, grpc.credentials.createInsecure(), this.o.channelOptions);
+    const client = new RawClient(this.o.peer, this.o.credentials, this.o.channelOptions);
     const call = (client as unknown as { connect(): grpc.ClientDuplexStream<Buffer, Buffer> }).connect();
     this.client = client;
     this.call = call;

@@ -7,6 +7,7 @@ import { Code, DcosError } from "../error.js";
 import { readOneofField } from "../frame-codec.js";
 import { serviceDefinition } from "../grpc/service.js";
 import { silentLogger, type Logger } from "../log.js";
+import type { PeerIdentity } from "../identity.js";
 import { DEFAULT_MAX_FRAME_BYTES, type Outbound, type Transport, type TransportSink } from "../transport.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { deliverFrame } from "./frame-delivery.js";
@@ -36,6 +37,24 @@ export interface GrpcTransportOptions {
   maxQueuedBytes?: number;
   clock?: Clock;
   logger?: Logger;
+  /** TLS for the port and the outbound streams, and who a peer is; default plaintext, every peer unauthenticated. */
+  security?: GrpcTransportSecurity;
+}
+
+/**
+ * How the transport secures its connections (mutual TLS); built from certificates by
+ * src/security/pki, so the runtime knows nothing of them.
+ */
+export interface GrpcTransportSecurity {
+  /** Credentials the node's port is bound with (the public services share them). */
+  server: grpc.ServerCredentials;
+  /** Credentials of the streams this node opens to peers (its client certificate). */
+  client: grpc.ChannelCredentials;
+  /**
+   * Who the node that opened a stream claiming `address` is, from the connection (its
+   * verified certificate); a string says why the stream is refused.
+   */
+  authenticate(call: grpc.ServerDuplexStream<Buffer, Buffer>, address: string): PeerIdentity | string;
 }
 
 /** Counters a benchmark or an operator reads to see how well messages are coalesced. */
@@ -47,6 +66,8 @@ export interface GrpcTransportStats {
   connects: number;
   /** Times a write returned false and sending waited for 'drain'. */
   drainWaits: number;
+  /** Streams refused because the peer could not be authenticated. */
+  refusedStreams: number;
 }
 
 type ServerStream = grpc.ServerDuplexStream<Buffer, Buffer>;
@@ -58,7 +79,7 @@ type ServerStream = grpc.ServerDuplexStream<Buffer, Buffer>;
  * Create with `GrpcTransport.listen`, which binds the port first so the address is known.
  */
 export class GrpcTransport implements Transport {
-  readonly stats: GrpcTransportStats = { framesSent: 0, envelopesSent: 0, framesReceived: 0, envelopesReceived: 0, connects: 0, drainWaits: 0 };
+  readonly stats: GrpcTransportStats = { framesSent: 0, envelopesSent: 0, framesReceived: 0, envelopesReceived: 0, connects: 0, drainWaits: 0, refusedStreams: 0 };
   private sink: TransportSink | undefined;
   private readonly connections = new Map<string, GrpcConnection>();
   private readonly inbound = new Set<ServerStream>();
@@ -102,7 +123,7 @@ export class GrpcTransport implements Transport {
       connect: (call: ServerStream) => holder.transport!.accept(call),
     });
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host}:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      server.bindAsync(`${host}:${options.port ?? 0}`, options.security?.server ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     ).catch((err: Error) => {
       throw new DcosError(Code.UNAVAILABLE, `Cannot listen on ${host}:${options.port ?? 0}: ${err.message}`, { cause: err });
     });
@@ -158,6 +179,7 @@ export class GrpcTransport implements Transport {
         wrapField: 2,
       },
       backoff: new Backoff(this.options.backoff),
+      credentials: this.options.security?.client ?? grpc.credentials.createInsecure(),
       connectTimeoutMs: this.options.connectTimeoutMs ?? 5000,
       maxQueuedBytes: this.options.maxQueuedBytes ?? 256 * 1024 * 1024,
       channelOptions: {
@@ -185,6 +207,7 @@ export class GrpcTransport implements Transport {
     }
     this.inbound.add(call);
     let peer: string | undefined;
+    let identity: PeerIdentity | undefined;
     const remote = call.getPeer();
     call.on("data", (bytes: Buffer) => {
       let field: number;
@@ -197,9 +220,10 @@ export class GrpcTransport implements Transport {
       }
       if (field === 2 && peer !== undefined) {
         this.stats.framesReceived++;
-        this.stats.envelopesReceived += deliverFrame(sink, peer, value, this.maxFrameBytes);
+        this.stats.envelopesReceived += deliverFrame(sink, peer, value, this.maxFrameBytes, identity);
       } else if (field === 1 && peer === undefined) {
-        peer = this.hello(call, value, remote, sink);
+        const accepted = this.hello(call, value, remote, sink);
+        if (accepted) ({ peer, identity } = accepted);
       } else {
         const what = field === 2 ? "a frame before Hello" : field === 1 ? "a second Hello" : `unknown field ${field}`;
         sink.frameDropped(peer ?? remote, "undecodable", `stream sent ${what}`);
@@ -217,7 +241,7 @@ export class GrpcTransport implements Transport {
     call.on("cancelled", done);
   }
 
-  private hello(call: ServerStream, bytes: Buffer, remote: string, sink: TransportSink): string | undefined {
+  private hello(call: ServerStream, bytes: Buffer, remote: string, sink: TransportSink): { peer: string; identity?: PeerIdentity } | undefined {
     let address: string;
     try {
       address = fromBinary(HelloSchema, bytes).address;
@@ -229,8 +253,19 @@ export class GrpcTransport implements Transport {
       sink.frameDropped(remote, "undecodable", "Hello without an address");
       return undefined;
     }
-    this.log.debug({ peer: address, remote }, `Stream from ${address} (${remote})`);
+    let identity: PeerIdentity | undefined;
+    if (this.options.security) {
+      const verdict = this.options.security.authenticate(call, address);
+      if (typeof verdict === "string") {
+        this.stats.refusedStreams++;
+        sink.frameDropped(remote, "spoofed", `refused the stream of ${address} (${remote}): ${verdict}`);
+        call.emit("error", { code: grpc.status.UNAUTHENTICATED, details: `Node ${this.address} refuses ${address}: ${verdict}` });
+        return undefined;
+      }
+      identity = verdict;
+    }
+    this.log.debug({ peer: address, remote, identity }, `Stream from ${address} (${remote})`);
     call.write(Buffer.from(toBinary(ConnectResponseSchema, create(ConnectResponseSchema, { address: this.address }))));
-    return address;
+    return identity ? { peer: address, identity } : { peer: address };
   }
 }

@@ -1,16 +1,19 @@
 import { Code, DcosError } from "../error.js";
+import { unauthenticatedPeer, type PeerIdentity } from "../identity.js";
 import type { Outbound, Transport, TransportSink } from "../transport.js";
 
 /**
  * Several actor systems in one process, each a node with its own address (the embedded dev
  * cluster: a master and agents in one process). Messages are handed over as objects,
- * without encoding, synchronously into the receiver's mailbox, so order is kept.
+ * without encoding, synchronously into the receiver's mailbox, so order is kept. A node's
+ * identity (what its messages are authenticated as) is given when its transport is made.
  */
 export class InProcessNetwork {
   private readonly nodes = new Map<string, InProcessTransport>();
 
-  transport(address: string): InProcessTransport {
-    return new InProcessTransport(this, address);
+  /** A node on this network; its messages arrive as from `identity` (default: unauthenticated). */
+  transport(address: string, identity?: PeerIdentity): InProcessTransport {
+    return new InProcessTransport(this, address, identity ?? unauthenticatedPeer(address));
   }
 
   /** @internal */ attach(t: InProcessTransport): void {
@@ -38,6 +41,7 @@ export class InProcessTransport implements Transport {
   constructor(
     private readonly network: InProcessNetwork,
     readonly address: string,
+    readonly identity: PeerIdentity = unauthenticatedPeer(address),
   ) {}
 
   async start(sink: TransportSink): Promise<void> {
@@ -51,7 +55,7 @@ export class InProcessTransport implements Transport {
       this.sink?.sendFailed(out.to.address, 1, "no such node on the in-process network");
       return;
     }
-    peer.sink.deliverMessage(out.from, out.to, out.message);
+    peer.sink.deliverMessage(out.from, out.to, out.message, this.identity);
   }
 
   link(address: string): void {

@@ -8,6 +8,7 @@ import { DEFAULT_MAX_FRAME_BYTES, type Outbound, type Transport, type TransportS
 import { deliverFrame } from "./frame-delivery.js";
 import { FrameQueue } from "./frame-queue.js";
 import { NatsSubjects } from "./nats-subjects.js";
+import { natsConnectOptions, type NatsSecurity } from "./nats-security.js";
 
 export interface NatsTransportOptions {
   /** NATS server URL(s), e.g. "nats://127.0.0.1:4222". */
@@ -30,6 +31,8 @@ export interface NatsTransportOptions {
   maxQueuedBytes?: number;
   clock?: Clock;
   logger?: Logger;
+  /** TLS and credentials for the connection to NATS (default none). */
+  security?: NatsSecurity;
 }
 
 export interface NatsTransportStats {
@@ -90,7 +93,7 @@ export class NatsTransport implements Transport {
     }
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: options.servers, name: `dcos-node ${options.address}`, maxReconnectAttempts: -1 });
+      nc = await connect({ servers: options.servers, name: `dcos-node ${options.address}`, maxReconnectAttempts: -1, ...(await natsConnectOptions(options.security)) });
     } catch (err) {
       throw new DcosError(Code.UNAVAILABLE, `Cannot connect to NATS at ${String(options.servers)}: ${(err as Error).message}`, { cause: err });
     }

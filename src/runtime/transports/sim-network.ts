@@ -1,6 +1,7 @@
 import type { Envelope } from "../../gen/dcos/v1/runtime_pb.js";
 import type { ManualClock } from "../clock.js";
 import { Code, DcosError } from "../error.js";
+import { unauthenticatedPeer, type PeerIdentity } from "../identity.js";
 import { Random } from "../random.js";
 import type { Outbound, Transport, TransportSink } from "../transport.js";
 
@@ -59,8 +60,9 @@ export class SimNetwork {
     this.defaults = { ...NO_FAULTS, ...options.faults };
   }
 
-  transport(address: string): SimTransport {
-    return new SimTransport(this, address);
+  /** A node on this network; its messages arrive as from `identity` (default: unauthenticated). */
+  transport(address: string, identity?: PeerIdentity): SimTransport {
+    return new SimTransport(this, address, identity ?? unauthenticatedPeer(address));
   }
 
   /** Sets the faults for all links, or for the link from→to only. */
@@ -132,7 +134,7 @@ export class SimNetwork {
     this.nodes.set(transport.address, { transport, sink, linked: new Set() });
   }
 
-  /** @internal */ route(from: string, envelope: Envelope, toAddress: string): void {
+  /** @internal */ route(from: string, envelope: Envelope, toAddress: string, identity: PeerIdentity): void {
     this.stats.sent++;
     const sender = this.nodes.get(from);
     if (!sender || sender.transport.crashed) return;
@@ -160,7 +162,7 @@ export class SimNetwork {
           return;
         }
         this.stats.delivered++;
-        target.sink.deliverEnvelope(envelope, from);
+        target.sink.deliverEnvelope(envelope, from, identity);
       });
     }
   }
@@ -204,6 +206,7 @@ export class SimTransport implements Transport {
   constructor(
     private readonly network: SimNetwork,
     readonly address: string,
+    readonly identity: PeerIdentity = unauthenticatedPeer(address),
   ) {}
 
   async start(sink: TransportSink): Promise<void> {
@@ -213,7 +216,7 @@ export class SimTransport implements Transport {
 
   send(out: Outbound): void {
     if (!this.sink || this.crashed) return;
-    this.network.route(this.address, this.sink.encode(out), out.to.address);
+    this.network.route(this.address, this.sink.encode(out), out.to.address, this.identity);
   }
 
   link(address: string): void {
@@ -221,9 +224,9 @@ export class SimTransport implements Transport {
     this.network.link(this.address, address);
   }
 
-  /** Delivers raw envelopes as if a peer had sent them (for bad-input tests). */
-  inject(envelope: Envelope, fromAddress: string): void {
-    this.sink?.deliverEnvelope(envelope, fromAddress);
+  /** Delivers raw envelopes as if a peer had sent them (for bad-input and forgery tests). */
+  inject(envelope: Envelope, fromAddress: string, identity?: PeerIdentity): void {
+    this.sink?.deliverEnvelope(envelope, fromAddress, identity);
   }
 
   async stop(): Promise<void> {

@@ -23,6 +23,9 @@
  * acknowledging each update with its own Acknowledge call as Mesos frameworks do;
  * "grpc-batched" acknowledges what arrived in one event-loop turn with one
  * AcknowledgeBatch call. Any mode + "-batched" batches (e.g. "facade-batched").
+ * Any gRPC mode + "-tls" serves the SchedulerService with the master's certificate and
+ * has the framework present a principal's certificate (mutual TLS, as on a real cluster);
+ * when its plaintext mode runs too, the ratios tls/plaintext are reported.
  * "driver" runs the framework in a worker thread on the real SchedulerDriver (what a
  * TypeScript framework gets; it acknowledges implicitly, coalescing each turn's
  * acknowledgements into AcknowledgeBatch calls, --ack-calls-in-flight at once); it also
@@ -46,6 +49,9 @@ import type { DriverSchedulerData } from "../offers-driver-scheduler.js";
 import { BenchScheduler, wallNow, type SchedulerResult, type SchedulerSettings } from "../offers-scheduler.js";
 import { median, percentile, type Reporter } from "../report.js";
 import { SimAgent } from "../sim-agent.js";
+import { CertificateAuthority } from "../../../src/security/pki/authority.js";
+import { serverCredentials } from "../../../src/security/pki/grpc-credentials.js";
+import type { TlsMaterial } from "../../../src/security/pki/tls-files.js";
 
 interface Settings {
   agents: number;
@@ -69,7 +75,7 @@ function settings(args: string[]): Settings {
     taskMs: Number(get("task-ms", "3000")),
     seconds: Number(get("seconds", "20")),
     warmup: Number(get("warmup", "6")),
-    modes: get("modes", "facade,driver,grpc-batched").split(","),
+    modes: get("modes", "facade,driver,driver-tls,grpc-batched,grpc-batched-tls").split(","),
     rounds: Number(get("rounds", "1")),
     logLevel: get("log", "info"),
     ackCallsInFlight: get("ack-calls-in-flight", "") === "" ? undefined : Number(get("ack-calls-in-flight", "")),
@@ -129,13 +135,13 @@ function viaFacade(c: Cluster, settings: SchedulerSettings): Framework {
  * Serves the SchedulerService on loopback; the framework is a gRPC client in a worker
  * thread: a bare client (offers-grpc-scheduler.ts) or the SchedulerDriver (offers-driver-scheduler.ts).
  */
-async function viaGrpc(c: Cluster, settings: SchedulerSettings, script: string, ackCallsInFlight?: number): Promise<Framework> {
+async function viaGrpc(c: Cluster, settings: SchedulerSettings, script: string, ackCallsInFlight?: number, tls?: { master: TlsMaterial; framework: TlsMaterial }): Promise<Framework> {
   const server = new grpc.Server();
   addSchedulerService(server, c.facade, { reflection: false });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync("127.0.0.1:0", tls ? serverCredentials(tls.master) : grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  const workerData: DriverSchedulerData = { target: `127.0.0.1:${port}`, settings, ackCallsInFlight };
+  const workerData: DriverSchedulerData = { target: `127.0.0.1:${port}`, settings, ackCallsInFlight, ...(tls ? { tls: tls.framework } : {}) };
   const worker = new Worker(new URL(`../${script}.js`, import.meta.url), { workerData });
   const ready = new Promise<void>((resolve, reject) => {
     worker.once("message", () => resolve());
@@ -177,13 +183,27 @@ interface Result {
   acksPerCall: number;
 }
 
-async function measure(s: Settings, mode: string): Promise<Result> {
+/** A master's and a framework's certificates of one CA, made once per run. */
+let benchTls: Promise<{ master: TlsMaterial; framework: TlsMaterial }> | undefined;
+function tlsPair(): Promise<{ master: TlsMaterial; framework: TlsMaterial }> {
+  return (benchTls ??= (async () => {
+    const ca = await CertificateAuthority.create({ cluster: "bench" });
+    const master = await ca.issue({ role: "master", name: "master", hosts: ["127.0.0.1"] });
+    const framework = await ca.issue({ role: "principal", name: "bench" });
+    return { master: { ca: ca.pem.cert, ...master }, framework: { ca: ca.pem.cert, ...framework } };
+  })());
+}
+
+async function measure(s: Settings, fullMode: string): Promise<Result> {
+  const tls = fullMode.endsWith("-tls") ? await tlsPair() : undefined;
+  const mode = tls ? fullMode.slice(0, -4) : fullMode;
+  if (tls && !mode.startsWith("grpc") && mode !== "driver") throw new Error(`mode ${fullMode}: only gRPC modes (grpc…, driver) run with -tls`);
   const cluster = await startCluster(s);
   const settings = { ...s.scheduler, batchAcks: mode.endsWith("-batched") };
   const framework = mode.startsWith("grpc")
-    ? await viaGrpc(cluster, settings, "offers-grpc-scheduler")
+    ? await viaGrpc(cluster, settings, "offers-grpc-scheduler", undefined, tls)
     : mode === "driver"
-      ? await viaGrpc(cluster, settings, "offers-driver-scheduler", s.ackCallsInFlight)
+      ? await viaGrpc(cluster, settings, "offers-driver-scheduler", s.ackCallsInFlight, tls)
       : viaFacade(cluster, settings);
   await framework.ready;
   const start = wallNow();
@@ -220,6 +240,8 @@ async function measure(s: Settings, mode: string): Promise<Result> {
 export async function run(report: Reporter, args: string[]): Promise<void> {
   const s = settings(args);
   const shape = { agents: s.agents, agent: s.agentResources, task: `cpus:${s.scheduler.cpus};mem:${s.scheduler.mem}`, taskMs: s.taskMs, maxInFlight: s.scheduler.maxInFlight, window_s: s.seconds - s.warmup };
+  const launches = new Map<string, number>();
+  const cpuPerTask = new Map<string, number>();
   for (const mode of s.modes) {
     const results: Result[] = [];
     for (let r = 0; r < s.rounds; r++) {
@@ -234,6 +256,13 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     report.figure(`${mode}_offer_to_running_p99_ms`, m((r) => r.offerP99), "ms", "lower", shape);
     report.figure(`${mode}_accept_to_running_p50_ms`, m((r) => r.acceptP50), "ms", "lower", shape);
     report.figure(`${mode}_accept_to_running_p99_ms`, m((r) => r.acceptP99), "ms", "lower", shape);
+    launches.set(mode, m((r) => r.launchesPerS));
+    cpuPerTask.set(mode, m((r) => r.cpuUsPerTask));
+    const plain = mode.endsWith("-tls") ? mode.slice(0, -4) : undefined;
+    if (plain !== undefined && launches.has(plain)) {
+      report.figure(`${mode}_vs_plaintext_launches`, launches.get(mode)! / Math.max(1e-9, launches.get(plain)!), "ratio", "higher", { ...shape, plaintext_mode: plain, goal: 0.8 });
+      report.figure(`${mode}_vs_plaintext_cpu_per_task`, cpuPerTask.get(mode)! / Math.max(1e-9, cpuPerTask.get(plain)!), "ratio", "lower", { ...shape, plaintext_mode: plain });
+    }
     if (mode === "driver") report.figure(`${mode}_acks_per_call`, m((r) => r.acksPerCall), "acks", "higher", { ...shape, ack_calls_in_flight: s.ackCallsInFlight ?? "default" });
   }
 }

@@ -4,10 +4,17 @@
  * - messages/s one way between two processes over gRPC, small messages, batched (target
  *   ≥ 150,000), next to the naive one-message-per-write baseline, with the ratio;
  * - the same over NATS through a real nats-server (target ≥ 150,000);
- * - request→reply round trip p50/p99 over gRPC and NATS.
+ * - request→reply round trip p50/p99 over gRPC and NATS;
+ * - gRPC with mutual TLS (both nodes with certificates of one cluster CA, the receiver
+ *   authenticating the stream) against plaintext in the same run, with the ratio;
+ * - the reconnect storm after a failover: --reconnects simulated agents (default 10,000)
+ *   open their stream to one node, --reconnect-concurrency at a time (default 200), each on
+ *   its own connection, plaintext and mutual TLS: handshakes/s, the storm's wall time, and
+ *   the node's CPU time per connection.
  * The far process is dist/test/bench/runtime-peer.js. Streams keep a window of
  * unacknowledged messages so queues stay bounded; the sink checks order.
- * Options: --trials=N (default 3; each figure is the median of N trials).
+ * Options: --trials=N (default 3; each figure is the median of N trials), --reconnects=N,
+ * --reconnect-concurrency=N.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -17,7 +24,15 @@ import { ActorSystem } from "../../../src/runtime/system.js";
 import type { Transport } from "../../../src/runtime/transport.js";
 import { GrpcTransport } from "../../../src/runtime/transports/grpc.js";
 import { NatsTransport } from "../../../src/runtime/transports/nats.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { CertificateAuthority } from "../../../src/security/pki/authority.js";
+import { channelCredentials, nodeTransportSecurity } from "../../../src/security/pki/grpc-credentials.js";
+import { writeNodeTls, type TlsMaterial } from "../../../src/security/pki/tls-files.js";
 import { NatsServer } from "../../support/nats-server.js";
+import { reconnectStorm } from "../reconnect-storm.js";
 import { median, percentile, type Reporter } from "../report.js";
 import { Driver, type StreamResult } from "../runtime-actors.js";
 
@@ -148,6 +163,52 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     await batched.system.stop();
     await naive.system.stop();
     await stopPeer(peer);
+  }
+
+  // gRPC with mutual TLS against plaintext, same run; then the reconnect storm on each.
+  {
+    const ca = await CertificateAuthority.create({ cluster: "bench" });
+    const issue = async (role: "master" | "agent", name: string): Promise<TlsMaterial> => ({ ca: ca.pem.cert, ...(await ca.issue({ role, name, hosts: ["127.0.0.1"] })) });
+    const dir = await mkdtemp(join(tmpdir(), "dcos-bench-tls-"));
+    await writeNodeTls(dir, await issue("master", "bench-peer"));
+    const senderTls = await issue("agent", "bench-sender");
+    const plainPeer = await startPeer("grpc");
+    const tlsPeer = await startPeer("grpc-tls", dir);
+    const plain = await sender(await GrpcTransport.listen());
+    const secure = await sender(await GrpcTransport.listen({ security: nodeTransportSecurity(senderTls) }));
+    // Interleaved trials, so both see the same machine load.
+    const plainRates: number[] = [];
+    const tlsRates: number[] = [];
+    let tlsCpu: Rates | undefined;
+    for (let i = 0; i < trials; i++) {
+      plainRates.push(...(await rates(plain, new Pid("sink", plainPeer.address), 600_000, 1, plainPeer)).perSecond);
+      const t = await rates(secure, new Pid("sink", tlsPeer.address), 600_000, 1, tlsPeer);
+      tlsRates.push(...t.perSecond);
+      tlsCpu = t;
+    }
+    report.compare("grpc_mtls_msgs_per_s", median(tlsRates), "grpc_plaintext_msgs_per_s", median(plainRates), "msg/s", "higher");
+    report.figure("grpc_mtls_detail", median(tlsRates), "msg/s", "higher", { ...throughput(tlsCpu!, 120_000), plaintext_trials: plainRates.map(Math.round), goal_ratio: 0.8 });
+    latency(report, "grpc_mtls", await roundTrips(secure, new Pid("echo", tlsPeer.address), 2000));
+
+    const agents = Number(args.find((a) => a.startsWith("--reconnects="))?.slice(13) ?? 10_000);
+    const concurrency = Number(args.find((a) => a.startsWith("--reconnect-concurrency="))?.slice(24) ?? 200);
+    const storm = async (peer: Peer, credentials: grpc.ChannelCredentials) => {
+      const cpu0 = processCpuUs(peer.child.pid);
+      const ms = await reconnectStorm(peer.address, agents, concurrency, credentials);
+      const cpu1 = processCpuUs(peer.child.pid);
+      return { ms, nodeCpuUs: cpu0 === undefined || cpu1 === undefined ? null : Math.round((cpu1 - cpu0) / agents) };
+    };
+    const plainStorm = await storm(plainPeer, grpc.credentials.createInsecure());
+    const tlsStorm = await storm(tlsPeer, channelCredentials(senderTls));
+    const shape = { agents, concurrency };
+    report.compare("reconnects_mtls_per_s", (agents / tlsStorm.ms) * 1000, "reconnects_plaintext_per_s", (agents / plainStorm.ms) * 1000, "conn/s", "higher");
+    report.figure("reconnect_storm_mtls_s", tlsStorm.ms / 1000, "s", "lower", { ...shape, node_cpu_us_per_connection: tlsStorm.nodeCpuUs });
+    report.figure("reconnect_storm_plaintext_s", plainStorm.ms / 1000, "s", "lower", { ...shape, node_cpu_us_per_connection: plainStorm.nodeCpuUs });
+    await plain.system.stop();
+    await secure.system.stop();
+    await stopPeer(plainPeer);
+    await stopPeer(tlsPeer);
+    await rm(dir, { recursive: true, force: true });
   }
 
   // NATS between two processes, through a real nats-server (a third process).

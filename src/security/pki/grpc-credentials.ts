@@ -1,0 +1,120 @@
+/**
+ * Mutual TLS for the node's gRPC port and for clients of it. The server asks every client
+ * for a certificate but does not require one (frameworks and operators may authenticate
+ * with bearer or basic credentials instead); what needs a node identity (the actor
+ * transport) checks for a verified certificate itself with `verifiedPeer`.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { isIP } from "node:net";
+import type { PeerCertificate } from "node:tls";
+import { authenticatedPeer, type PeerIdentity } from "../../runtime/identity.js";
+import type { GrpcTransportSecurity } from "../../runtime/transports/grpc.js";
+import type { PeerIdentitySource } from "../auth/authenticator.js";
+import { hostsFromAltNames, identityFromAltNames, type CertIdentity } from "./node-identity.js";
+import { certificateIdentity, type TlsMaterial } from "./tls-files.js";
+
+/**
+ * A CertificateProvider that always has the same material. It answers a new listener in a
+ * microtask: grpc-js registers the server's watcher only after adding the listeners.
+ */
+class StaticCertificates implements grpc.experimental.CertificateProvider {
+  constructor(private readonly tls: TlsMaterial) {}
+  addCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    queueMicrotask(() => listener({ caCertificate: Buffer.from(this.tls.ca) }));
+  }
+  removeCaCertificateListener(): void {}
+  addIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    queueMicrotask(() => listener({ certificate: Buffer.from(this.tls.cert), privateKey: Buffer.from(this.tls.key) }));
+  }
+  removeIdentityCertificateListener(): void {}
+}
+
+/**
+ * Server credentials: TLS with this node's certificate, client certificates requested and
+ * verified against the CA, and required only when `requireClientCertificate`.
+ */
+export function serverCredentials(tls: TlsMaterial, requireClientCertificate = false): grpc.ServerCredentials {
+  const provider = new StaticCertificates(tls);
+  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, requireClientCertificate);
+}
+
+/** Channel credentials: trust the cluster CA, present `cert`/`key` when given (mutual TLS). */
+export function channelCredentials(tls: Pick<TlsMaterial, "ca"> & Partial<Pick<TlsMaterial, "cert" | "key">>): grpc.ChannelCredentials {
+  return grpc.credentials.createSsl(
+    Buffer.from(tls.ca),
+    tls.key !== undefined ? Buffer.from(tls.key) : null,
+    tls.cert !== undefined ? Buffer.from(tls.cert) : null,
+  );
+}
+
+/** A verified client certificate's identity and the hosts it names. */
+export interface VerifiedPeer extends CertIdentity {
+  hosts: string[];
+}
+
+/** What a server call (unary or streaming) has for this: grpc-js server calls all do. */
+export interface CallWithAuthContext {
+  getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null;
+}
+
+/**
+ * The identity of the certificate the client of `call` presented, verified against the
+ * cluster CA by the TLS handshake; undefined on a plaintext port, when the client sent no
+ * certificate, or when its certificate names no cluster identity. The one place that reads
+ * peer certificates: authentication of public calls uses it too.
+ */
+export function verifiedPeer(call: CallWithAuthContext): VerifiedPeer | undefined {
+  const cert = call.getAuthContext()?.sslPeerCertificate;
+  if (!cert) return undefined;
+  const identity = identityFromAltNames(cert.subjectaltname);
+  if (!identity) return undefined;
+  return { ...identity, hosts: hostsFromAltNames(cert.subjectaltname) };
+}
+
+/**
+ * Client certificates as principals for the public services (sec-auth's
+ * PeerIdentitySource): a verified `principal` certificate authenticates as its name;
+ * master and agent certificates are node identities, not principals.
+ */
+export const certificatePrincipals: PeerIdentitySource = {
+  principalOf(authContext) {
+    const cert = authContext?.sslPeerCertificate;
+    const identity = cert ? identityFromAltNames(cert.subjectaltname) : undefined;
+    return identity?.role === "principal" ? identity.name : undefined;
+  },
+};
+
+/**
+ * Authenticates a node that opened an actor-transport stream claiming `address`: it must
+ * hold a verified master or agent certificate of `cluster` that names the address's host.
+ * Returns the transport's PeerIdentity, or why the stream is refused.
+ */
+export function authenticateNode(call: CallWithAuthContext, address: string, cluster: string): PeerIdentity | string {
+  const peer = verifiedPeer(call);
+  if (!peer) return "the actor transport needs a client certificate issued by the cluster CA (mutual TLS)";
+  if (peer.cluster !== cluster) return `certificate of ${peer.role} '${peer.name}' is for cluster '${peer.cluster}', not '${cluster}'`;
+  if (peer.role !== "master" && peer.role !== "agent") return `a ${peer.role} certificate ('${peer.name}') may not join the actor transport; only masters and agents may`;
+  const host = hostOf(address);
+  if (!peer.hosts.includes(host)) {
+    return `${peer.role} '${peer.name}' claims address ${address}, but its certificate names only ${peer.hosts.join(", ") || "no hosts"}`;
+  }
+  return authenticatedPeer(peer.name, peer.role);
+}
+
+/** Mutual TLS for a node's gRPC transport: its port, its streams to peers, and the check of who opened a stream. */
+export function nodeTransportSecurity(tls: TlsMaterial): GrpcTransportSecurity {
+  const own = certificateIdentity(tls.cert);
+  return {
+    server: serverCredentials(tls),
+    client: channelCredentials(tls),
+    authenticate: (call, address) => authenticateNode(call, address, own.cluster),
+  };
+}
+
+/** The host part of host:port ([v6]:port too), lower case. */
+function hostOf(address: string): string {
+  const colon = address.lastIndexOf(":");
+  let host = colon > 0 ? address.slice(0, colon) : address;
+  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+  return isIP(host) ? host : host.toLowerCase();
+}
