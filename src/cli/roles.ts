@@ -11,7 +11,7 @@ import { startAgentRole, type RunningAgent } from "../node/agent-role.js";
 import { startMasterRole, type RunningMaster } from "../node/master-role.js";
 import type { Logger } from "../runtime/log.js";
 import type { TlsMaterial } from "../security/pki/tls-files.js";
-import { DevPki, nodeTls, type TlsFlags } from "./transport-security.js";
+import { DevPki, isLoopback, nodeTls, type TlsFlags } from "./transport-security.js";
 import { devClientTlsDir, removeDevClientTls } from "./dev-client-tls.js";
 import { natsSecurity, type NatsFlags } from "./nats-flags.js";
 import { VERSION } from "./version.js";
@@ -101,11 +101,13 @@ async function startMaster(
   workDir: string | undefined,
   security: SecurityConfig,
   tls: TlsMaterial | undefined,
+  plaintextClients = false,
 ): Promise<RunningMaster> {
   const nats = await natsSecurity(flags);
   return startMasterRole({
     security,
     tls,
+    plaintextClients,
     ...(nats ? { natsSecurity: nats } : {}),
     masters: flags.masters?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
     workDir,
@@ -164,8 +166,10 @@ function startAgent(
 /**
  * The embedded cluster: one master and `--agents` agents in this process, each on its own
  * node (its own gRPC port), exactly as separate processes would run them, with mutual TLS
- * from a CA it makes for itself (unless --insecure); CLI clients find a principal's TLS
- * directory by the master's address (dev-client-tls.ts).
+ * from a CA it makes for itself (unless --insecure). On loopback its master's port also
+ * serves clients without TLS (frameworks in any language, tools) while the actor transport
+ * still requires node certificates; `run` finds a principal's TLS directory by the
+ * master's address (dev-client-tls.ts).
  */
 export interface RunningDev extends Running {
   readonly master: RunningMaster;
@@ -195,7 +199,7 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
   if (flags.tlsDir || flags.tlsCa || flags.tlsCert || flags.tlsKey) throw new InvalidArgumentError("--role=dev makes its own certificates: leave out --tls-dir, --tls-ca, --tls-cert and --tls-key (or give --insecure for none)");
   const pki = flags.insecure ? undefined : await DevPki.create(flags.cluster, flags.ip);
   const security = await devSecurity(flags, workDir);
-  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, join(workDir, "master"), security.config, await pki?.issue("master", "master"));
+  const master = await startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, join(workDir, "master"), security.config, await pki?.issue("master", "master"), isLoopback(flags.ip));
   const agents: RunningAgent[] = [];
   try {
     for (let i = 1; i <= flags.agents; i++) {

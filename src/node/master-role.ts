@@ -42,6 +42,8 @@ import type { ServiceSecurity } from "../security/auth/service-security.js";
 export interface MasterRoleOptions {
   /** Mutual TLS with this master's certificate (see NodeOptions.tls); default plaintext. */
   tls?: TlsMaterial;
+  /** With tls: also serve schedulers and tools without TLS on the port (the loopback dev cluster). */
+  plaintextClients?: boolean;
   /** host:port of every master, this one included (`--masters`); none or one: a group of one. */
   masters?: readonly string[];
   /** Where the master keeps its Raft log and snapshots (`<dir>/raft`); default a new temporary directory. */
@@ -107,7 +109,7 @@ function freePort(host: string): Promise<number> {
 }
 
 export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMaster> {
-  const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger, ...(o.tls ? { tls: o.tls } : {}) });
+  const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger, ...(o.tls ? { tls: o.tls, plaintextClients: o.plaintextClients ?? false } : {}) });
   try {
     const httpPort = o.httpPort === 0 ? await freePort(o.ip) : o.httpPort;
     let dir = o.workDir ? join(o.workDir, "raft") : undefined;

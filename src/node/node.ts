@@ -34,6 +34,8 @@ export interface NodeOptions {
    * Without it the port is plaintext and every peer is unauthenticated (--insecure).
    */
   tls?: TlsMaterial;
+  /** With tls: also serve clients without TLS on the port (a loopback dev cluster's tools). */
+  plaintextClients?: boolean;
 }
 
 export interface Node {
@@ -66,7 +68,7 @@ export async function startNode(options: NodeOptions): Promise<Node> {
     port: options.port,
     clock,
     logger: options.logger,
-    ...(tls ? { security: nodeTransportSecurity(tls) } : {}),
+    ...(tls ? { security: nodeTransportSecurity(tls, options.plaintextClients ?? false) } : {}),
   });
   // Every message nodes exchange as actors: master <-> agent, and raft between masters.
   const types = new TypeRegistry().addFile(file_dcos_v1_internal).addFile(file_dcos_v1_raft);

@@ -14,8 +14,8 @@ after(async () => {
   for (const n of nodes) await n.stop();
 });
 
-async function node(tls?: TlsMaterial) {
-  const n = await startNode({ port: 0, logger: testLogger(), ...(tls ? { tls } : {}) });
+async function node(tls?: TlsMaterial, plaintextClients = false) {
+  const n = await startNode({ port: 0, logger: testLogger(), ...(tls ? { tls, plaintextClients } : {}) });
   nodes.push(n);
   return { node: n, actor: n.system.spawn(new Recorder("r")) };
 }
@@ -74,6 +74,19 @@ describe("mutual TLS on the actor transport", () => {
     assert.match(error.message, /UNAUTHENTICATED.*claims address 10\.9\.9\.9:5051, but its certificate names only 127\.0\.0\.1, localhost/);
     assert.equal(master.node.transport.stats.refusedStreams, 1);
     await peer.close();
+  });
+
+  it("a port shared with plaintext clients (dev cluster) still takes only certified nodes on the actor transport", async () => {
+    const master = await node(await testTls("master", "m8"), true);
+    const agent = await node(await testTls("agent", "a8"));
+    agent.actor.tell(master.actor.self, probe(1));
+    await waitFor(() => master.actor.received.length === 1, "a message from a TLS node");
+    assert.deepEqual(master.actor.senders, [{ name: "a8", role: "agent", authenticated: true }]);
+    // A plaintext client reaches the server (no TLS handshake fails), and the transport refuses it.
+    const plain = RawGrpcPeer.open(master.node.address, "127.0.0.1:9");
+    const error = await waitFor(() => plain.error, "the plaintext stream refused");
+    assert.match(error.message, /UNAUTHENTICATED.*needs a client certificate/);
+    await plain.close();
   });
 
   it("drops, as spoofed, an envelope whose sender is not on the node of its connection", async () => {

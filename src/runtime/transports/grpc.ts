@@ -6,6 +6,7 @@ import { SystemClock, type Clock } from "../clock.js";
 import { Code, DcosError } from "../error.js";
 import { readOneofField } from "../frame-codec.js";
 import { serviceDefinition } from "../grpc/service.js";
+import { listenMixed } from "../grpc/mixed-port.js";
 import { silentLogger, type Logger } from "../log.js";
 import type { PeerIdentity } from "../identity.js";
 import { DEFAULT_MAX_FRAME_BYTES, type Outbound, type Transport, type TransportSink } from "../transport.js";
@@ -55,6 +56,11 @@ export interface GrpcTransportSecurity {
    * verified certificate); a string says why the stream is refused.
    */
   authenticate(call: grpc.ServerDuplexStream<Buffer, Buffer>, address: string): PeerIdentity | string;
+  /**
+   * Also serve clients that do not speak TLS on the same port (a loopback dev cluster's
+   * tools); streams of the actor transport still need what `authenticate` accepts.
+   */
+  plaintextClients?: boolean;
 }
 
 /** Counters a benchmark or an operator reads to see how well messages are coalesced. */
@@ -88,6 +94,8 @@ export class GrpcTransport implements Transport {
   private readonly clock: Clock;
   private readonly log: Logger;
   private stopped = false;
+  /** Closes the listener of a port shared by TLS and plaintext clients. */
+  private closeMixed: (() => void) | undefined;
 
   private constructor(
     private readonly server: grpc.Server,
@@ -122,12 +130,21 @@ export class GrpcTransport implements Transport {
     server.addService(serviceDefinition(TransportService, { raw: { connect: "both" } }), {
       connect: (call: ServerStream) => holder.transport!.accept(call),
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host}:${options.port ?? 0}`, options.security?.server ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    const security = options.security;
+    let closeMixed: (() => void) | undefined;
+    const port = await (security?.plaintextClients
+      ? listenMixed(server, host, options.port ?? 0, security.server).then((m) => {
+          closeMixed = m.close;
+          return m.port;
+        })
+      : new Promise<number>((resolve, reject) =>
+          server.bindAsync(`${host}:${options.port ?? 0}`, security?.server ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+        )
     ).catch((err: Error) => {
       throw new DcosError(Code.UNAVAILABLE, `Cannot listen on ${host}:${options.port ?? 0}: ${err.message}`, { cause: err });
     });
     holder.transport = new GrpcTransport(server, `${host}:${port}`, options);
+    holder.transport.closeMixed = closeMixed;
     return holder.transport;
   }
 
@@ -154,6 +171,7 @@ export class GrpcTransport implements Transport {
     this.connections.clear();
     for (const call of this.inbound) call.end();
     this.inbound.clear();
+    this.closeMixed?.();
     this.server.forceShutdown();
     this.sink = undefined;
   }

@@ -101,10 +101,15 @@ export function authenticateNode(call: CallWithAuthContext, address: string, clu
   return authenticatedPeer(peer.name, peer.role);
 }
 
-/** Mutual TLS for a node's gRPC transport: its port, its streams to peers, and the check of who opened a stream. */
-export function nodeTransportSecurity(tls: TlsMaterial): GrpcTransportSecurity {
+/**
+ * Mutual TLS for a node's gRPC transport: its port, its streams to peers, and the check of
+ * who opened a stream. `plaintextClients` also serves clients without TLS on the port
+ * (loopback dev clusters only); the actor transport still requires a node certificate.
+ */
+export function nodeTransportSecurity(tls: TlsMaterial, plaintextClients = false): GrpcTransportSecurity {
   const own = certificateIdentity(tls.cert);
   return {
+    plaintextClients,
     server: serverCredentials(tls),
     client: channelCredentials(tls),
     authenticate: (call, address) => authenticateNode(call, address, own.cluster),
