@@ -14,10 +14,19 @@ import { waitFor } from "../support/wait.js";
 import { TestFramework } from "./framework.js";
 
 export const MASTER_PORT = 5050;
+/** The masters' HTTP port inside their namespaces. */
+export const MASTER_HTTP_PORT = 5080;
 /** Short health checks so a partition is noticed in seconds: 3 missed 1 s pings. */
 const MASTER_FLAGS = ["--agent-ping-timeout=1secs", "--max-agent-ping-timeouts=3", "--allocation-interval=200ms", "--log-level=info"];
 const LEADS = / leads at \S+ \(term (\d+)\)/;
 const AGENT_RESOURCES = "--resources=cpus:2;mem:1024;disk:1024;ports:[31000-31100]";
+
+export interface SystemClusterOptions {
+  /** The masters' flags instead of the default short health checks. */
+  masterFlags?: readonly string[];
+  /** Start the TestFramework (default true). */
+  framework?: boolean;
+}
 
 export class SystemCluster {
   /** By host number - 1; undefined once killed. */
@@ -30,22 +39,21 @@ export class SystemCluster {
     readonly net: NetnsCluster,
     readonly dir: string,
     readonly masterCount: number,
+    private readonly masterFlags: readonly string[],
   ) {}
 
   /** Brings up `hosts` namespaces (cluster `id`), `masters` masters, the agents and the framework. */
-  static async start(id: number, hosts: number, name: string, masters = 1): Promise<SystemCluster> {
+  static async start(id: number, hosts: number, name: string, masters = 1, options: SystemClusterOptions = {}): Promise<SystemCluster> {
     const net = await NetnsCluster.up(id, hosts);
-    const c = new SystemCluster(net, await mkdtemp(join(tmpdir(), `dcos-system-${name}-`)), masters);
+    const c = new SystemCluster(net, await mkdtemp(join(tmpdir(), `dcos-system-${name}-`)), masters, options.masterFlags ?? MASTER_FLAGS);
     try {
-      for (let host = 1; host <= masters; host++) {
-        const group = masters > 1 ? [`--masters=${c.masterAddress}`] : [];
-        const args = ["--role=master", `--ip=${net.ip(host)}`, `--port=${MASTER_PORT}`, `--hostname=${net.ns(host)}`, `--work-dir=${join(c.dir, `master-${host}`)}`, ...group, ...MASTER_FLAGS];
-        c.masters.push(net.spawn(host, masters > 1 ? `master-${host}` : "master", args));
-      }
+      for (let host = 1; host <= masters; host++) c.masters.push(c.spawnMaster(host, masters > 1 ? `master-${host}` : "master"));
       for (const m of c.masters) await m!.waitForLine(/(Master listening on)/, "the master to listen", 30_000);
       await Promise.all(Array.from({ length: hosts - masters }, (_, i) => c.startAgent(i + masters + 1)));
-      c.framework = new TestFramework(c.masterAddress, name);
-      await c.framework.start();
+      if (options.framework !== false) {
+        c.framework = new TestFramework(c.masterAddress, name);
+        await c.framework.start();
+      }
       return c;
     } catch (err) {
       const logs = net.logs();
@@ -71,6 +79,26 @@ export class SystemCluster {
     return highest < 0 ? -1 : terms.indexOf(highest);
   }
 
+  private spawnMaster(host: number, name: string): NodeProcess {
+    const group = this.masterCount > 1 ? [`--masters=${this.masterAddress}`] : [];
+    const args = ["--role=master", `--ip=${this.net.ip(host)}`, `--port=${MASTER_PORT}`, `--http-port=${MASTER_HTTP_PORT}`, `--hostname=${this.net.ns(host)}`, `--work-dir=${join(this.dir, `master-${host}`)}`, ...group, ...this.masterFlags];
+    return this.net.spawn(host, name, args);
+  }
+
+  /** Starts the killed master at `index` again on its work dir; resolves once it listens. */
+  async restartMaster(index: number): Promise<NodeProcess> {
+    if (this.masters[index]) throw new Error(`Master ${index + 1} still runs`);
+    const p = this.spawnMaster(index + 1, `master-${index + 1}-restarted`);
+    this.masters[index] = p;
+    await p.waitForLine(/(Master listening on)/, "the restarted master to listen", 30_000);
+    return p;
+  }
+
+  /** The HTTP address (host:port) of the master at `index`. */
+  masterHttp(index: number): string {
+    return `${this.net.ip(index + 1)}:${MASTER_HTTP_PORT}`;
+  }
+
   /** kill -9 of the master at `index` (host index + 1). */
   async killMaster(index: number): Promise<void> {
     const p = this.masters[index]!;
@@ -83,8 +111,15 @@ export class SystemCluster {
     return this.net.ns(host);
   }
 
-  /** Starts (or restarts, on the same work dir) the agent of `host` and waits until it has (re)registered. */
-  async startAgent(host: number): Promise<NodeProcess> {
+  /** kill -9 of the agent of `host`; its tasks keep running. */
+  async killAgent(host: number): Promise<void> {
+    const p = this.agents.get(host)!;
+    p.kill("SIGKILL");
+    await p.exited;
+  }
+
+  /** Starts (or restarts, on the same work dir) the agent of `host` and (unless `wait` is false) waits until it has (re)registered. */
+  async startAgent(host: number, wait = true): Promise<NodeProcess> {
     const agent = this.net.spawn(host, this.agents.has(host) ? `agent-${host}-restarted` : `agent-${host}`, [
       "--role=agent",
       `--ip=${this.net.ip(host)}`,
@@ -94,6 +129,7 @@ export class SystemCluster {
       AGENT_RESOURCES,
     ]);
     this.agents.set(host, agent);
+    if (!wait) return agent;
     await agent.waitForLine(/((Registered|Reregistered) with master)/, `agent ${host} to register`, 30_000);
     return agent;
   }
