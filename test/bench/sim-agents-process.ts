@@ -1,7 +1,7 @@
 /**
  * Simulated agents in their own process for the failover benchmark:
  *
- *   node dist/test/bench/sim-agents-process.js --masters=a:p,b:p,c:p [--agents=100] [--resources=cpus:2;mem:1024]
+ *   node dist/test/bench/sim-agents-process.js --masters=a:p,b:p,c:p [--agents=100] [--resources=cpus:2;mem:1024] [--task-ms=0]
  *
  * One gRPC transport on 127.0.0.1 (a free port), `--agents` SimAgents on it (agent0…, each its
  * own pid and, once registered, its own agent id) following the masters' leadership. Prints
@@ -21,10 +21,12 @@ const masters = opt("masters", "")
 if (masters.length === 0) throw new Error("--masters=host:port,… is required");
 const count = Number(opt("agents", "100"));
 const resources = parseResources(opt("resources", "cpus:2;mem:1024")).toProto();
+// Tasks finish (TASK_FINISHED) after this long; 0 keeps them running.
+const taskMs = Number(opt("task-ms", "0"));
 
 // A node as an agent's: the gRPC transport knowing internal.proto; warnings to stderr.
 const node = await startNode({ ip: "127.0.0.1", port: 0, logger: createLogger({ level: "warn" }) });
-const agents = Array.from({ length: count }, (_, i) => new SimAgent(`agent${i}`, `sim-host-${i}`, resources, masters, 0));
+const agents = Array.from({ length: count }, (_, i) => new SimAgent(`agent${i}`, `sim-host-${i}`, resources, masters, taskMs));
 for (const a of agents) node.system.spawn(a);
 const poll = setInterval(() => {
   if (agents.every((a) => a.agentId !== "")) {

@@ -106,6 +106,13 @@ export class JobsLedger {
   readonly jobs = new Map<string, JobState>();
   /** Attempts whose run is not finished, by task id. */
   readonly tasks = new Map<string, { run: Run; attempt: Attempt }>();
+  private sortedNames: string[] | undefined;
+
+  /** Job names in order (cached until a job is added or deleted). */
+  names(): string[] {
+    return (this.sortedNames ??= [...this.jobs.keys()].sort());
+  }
+
   /** Records applied (a snapshot remembers it). */
   applied = 0;
   ignored = 0;
@@ -128,6 +135,7 @@ export class JobsLedger {
         for (const j of this.jobs.values()) if (j.spec.parents.includes(rec.name)) return `job ${rec.name} is a parent of ${j.spec.name}`;
         for (const run of job.active.values()) for (const a of run.attempts) this.tasks.delete(a.taskId);
         this.jobs.delete(rec.name);
+        this.sortedNames = undefined;
         return undefined;
       }
       case "run-queued": {
@@ -252,6 +260,7 @@ export class JobsLedger {
       return (err as Error).message;
     }
     if (!old) {
+      this.sortedNames = undefined;
       this.jobs.set(spec.name, {
         spec,
         createdAt: at,
@@ -374,6 +383,7 @@ export class JobsLedger {
 
   /** Puts one job back from its snapshot (a snapshot is replayed job by job). */
   restoreJob(j: LedgerSnapshot["jobs"][number]): void {
+    this.sortedNames = undefined;
     const job: JobState = { ...j, missed: j.missed ?? [], durations: Window.from(DURATION_WINDOW, j.durations), active: new Map(j.active.map((r) => [runKey(r.job, r.instant), r])) };
     this.jobs.set(job.spec.name, job);
     for (const r of job.active.values()) for (const a of r.attempts) if (!a.end || r.state === "awaiting-report") this.tasks.set(a.taskId, { run: r, attempt: a });

@@ -33,8 +33,7 @@ export function plan(ledger: JobsLedger, now: number, options: PlanOptions = {})
   const wake = (t: number) => {
     wakeAt = wakeAt === undefined ? t : Math.min(wakeAt, t);
   };
-  const names = [...ledger.jobs.keys()].sort();
-  for (const name of names) {
+  for (const name of ledger.names()) {
     const job = ledger.jobs.get(name)!;
     if (job.spec.parents.length === 0) planScheduled(job, now, options, records, wake);
     else planDependent(ledger, job, now, records);

@@ -28,9 +28,9 @@ interface Trial {
   reconciledMs: number;
 }
 
-/** The simulated agents' process; `registered` once it printed that all registered. */
-function simAgents(masters: string, agents: number): { registered: () => boolean; output: string[]; stop: () => Promise<void> } {
-  const child = spawn(process.execPath, [SIM_AGENTS, `--masters=${masters}`, `--agents=${agents}`], { stdio: ["ignore", "pipe", "pipe"] });
+/** The simulated agents' process; `registered` once it printed that all registered. `extra`: e.g. --resources, --task-ms. */
+export function simAgents(masters: string, agents: number, extra: readonly string[] = []): { registered: () => boolean; output: string[]; stop: () => Promise<void> } {
+  const child = spawn(process.execPath, [SIM_AGENTS, `--masters=${masters}`, `--agents=${agents}`, ...extra], { stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   child.stdout.on("data", (b: Buffer) => output.push(b.toString()));
   child.stderr.on("data", (b: Buffer) => output.push(b.toString()));
