@@ -4,15 +4,31 @@
  */
 import { readFile } from "node:fs/promises";
 import { Command } from "commander";
+import { withCredentialOptions } from "./credential-options.js";
 
 const DEFAULT_URL = "http://127.0.0.1:4400";
 
-async function api(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
+interface JobFlags {
+  url: string;
+  principal?: string;
+  secret?: string;
+  credentialFile?: string;
+}
+
+/** The Authorization header for --principal/--secret or --credential-file (or $DCOS_NODE_CREDENTIAL_FILE), if any. */
+async function authorization(flags: JobFlags): Promise<Record<string, string>> {
+  const { resolveClientCredential, authorizationHeader } = await import("../security/auth/client-credential.js");
+  const c = await resolveClientCredential(flags);
+  return c ? { authorization: authorizationHeader(c) } : {};
+}
+
+async function api(flags: JobFlags, method: string, path: string, body?: unknown): Promise<unknown> {
+  const url = flags.url;
   let r: Response;
   try {
     r = await fetch(`${url.replace(/\/$/, "")}${path}`, {
       method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
+      headers: { ...(await authorization(flags)), ...(body === undefined ? {} : { "content-type": "application/json" }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (err) {
@@ -40,8 +56,8 @@ function table(rows: string[][]): string {
 }
 
 export function jobSubcommand(): Command {
-  const job = new Command("job").description("Manage jobs on the jobs framework (Chronos's API)").option("--url <url>", "the jobs API", DEFAULT_URL);
-  const url = () => (job.opts() as { url: string }).url;
+  const job = withCredentialOptions(new Command("job").description("Manage jobs on the jobs framework (Chronos's API)").option("--url <url>", "the jobs API", DEFAULT_URL));
+  const url = () => job.opts() as JobFlags;
   job
     .command("add <file>")
     .description("Post the Chronos job JSON in FILE (one job or a list) unchanged: dependent jobs (with parents) to /dependency, others to /iso8601")

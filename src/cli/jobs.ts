@@ -17,6 +17,9 @@ interface JobsFlags {
   principal?: string;
   secret?: string;
   credentialFile?: string;
+  credentials?: string;
+  acls?: string;
+  authenticate?: boolean;
   logLevel: "info";
 }
 
@@ -30,12 +33,17 @@ export function jobsSubcommand(): Command {
       .option("--advertise <host:port>", "the address other instances and the web UI reach this API at (default --ip and the port)")
       .option("--role <role>", "the role the jobs' tasks run in", "*")
       .addOption(new Option("--lease-ttl <duration>", "how long a silent leader keeps the lease").argParser(parseDuration).default(10_000, "10secs"))
+      .option("--credentials <file>", "API callers' principals and secrets (Mesos's credentials JSON, mode 0600)")
+      .option("--acls <file>", "ACLs in Mesos's JSON shape")
+      .option("--authenticate", "refuse unauthenticated API callers (default: when --credentials is given)")
+      .option("--no-authenticate", "serve unauthenticated API callers even with --credentials")
       .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info")),
   ).action(async (o: JobsFlags) => {
-    const [{ JobsServer }, { createLogger }, { resolveClientCredential }] = await Promise.all([
+    const [{ JobsServer }, { createLogger }, { resolveClientCredential }, { loadSecurityConfig }] = await Promise.all([
       import("../frameworks/jobs/jobs-server.js"),
       import("../runtime/log.js"),
       import("../security/auth/client-credential.js"),
+      import("../security/auth/security-config.js"),
     ]);
     const logger = createLogger({ level: o.logLevel });
     const masters = o.master.split(",").map((m) => m.trim()).filter((m) => m !== "");
@@ -47,6 +55,7 @@ export function jobsSubcommand(): Command {
       role: o.role,
       leaseTtlMs: o.leaseTtl,
       logger,
+      security: await loadSecurityConfig(o),
       ...(o.advertise ? { advertise: o.advertise } : {}),
       ...(credential ? { credential, principal: credential.principal } : {}),
     });

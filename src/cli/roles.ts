@@ -219,7 +219,7 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
   const clientTlsDir = devClientTlsDir(master.address);
   await pki?.writeClientDir(clientTlsDir, "dev");
   const dns = flags.dns === false ? undefined : await startDevDns(flags, logger, master, security.credentials);
-  const jobs = flags.jobs === false ? undefined : await startDevJobs(flags, logger, master, security.credentials);
+  const jobs = flags.jobs === false ? undefined : await startDevJobs(flags, logger, master, security);
   logger.info(
     `Embedded cluster up: master ${master.address} leading, ${agents.length} agents, work dir ${workDir}. Web UI: http://${master.http.address}/ . ` +
       (jobs ? `Jobs API (Chronos): http://${jobs.address} . ` : "") +
@@ -276,15 +276,21 @@ async function killDevTasks(agents: readonly RunningAgent[], logger: Logger): Pr
 }
 
 /** The dev cluster's jobs framework (Chronos API on 4400); a port in use is a warning, not a failed start. */
-async function startDevJobs(flags: RoleFlags, logger: Logger, master: RunningMaster, credentials: DevCredentials): Promise<JobsServer | undefined> {
+async function startDevJobs(
+  flags: RoleFlags,
+  logger: Logger,
+  master: RunningMaster,
+  security: { config: SecurityConfig; credentials: DevCredentials },
+): Promise<JobsServer | undefined> {
   const port = flags.jobsPort ?? DEFAULT_JOBS_PORT;
-  const credential = credentials.credentials.find((c) => c.principal === "dcos-jobs");
+  const credential = security.credentials.credentials.find((c) => c.principal === "dcos-jobs");
   try {
     return await JobsServer.start({
       masters: [master.address],
       host: flags.ip,
       httpPort: port,
       logger: logger.child({ component: "jobs" }),
+      security: security.config,
       ...(credential ? { credential, principal: credential.principal } : {}),
     });
   } catch (err) {

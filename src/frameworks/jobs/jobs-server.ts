@@ -14,6 +14,8 @@ import { ReplicatedLogClient } from "../../raft/log-client.js";
 import { SystemClock, type Clock } from "../../runtime/clock.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import type { ClientCredential } from "../../security/auth/client-credential.js";
+import { addHttpGuard } from "../../security/auth/http-guard.js";
+import { serviceSecurity, type SecurityConfig } from "../../security/auth/security-config.js";
 import { FrameworkRunner } from "../common/framework-runner.js";
 import { installLeaderProxy } from "../common/leader-proxy.js";
 import type { LogStore } from "../common/log-store.js";
@@ -37,6 +39,8 @@ export interface JobsServerOptions {
   principal?: string;
   role?: string;
   credential?: ClientCredential;
+  /** Who may call the API: credentials, ACLs, whether anonymous callers are refused (as masters take them). */
+  security?: SecurityConfig;
   leaseTtlMs?: number;
   clock?: Clock;
   logger?: Logger;
@@ -73,10 +77,20 @@ export class JobsServer {
       reply.header("access-control-allow-origin", "*");
       return payload;
     });
-    this.app.options("/*", async (_req, reply) =>
-      reply.code(204).header("access-control-allow-methods", "GET, POST, PUT, DELETE").header("access-control-allow-headers", "content-type, authorization").header("access-control-max-age", "600").send(),
-    );
-    const local = (path: string, method: string) => method === "OPTIONS" || path === "/leader" || path === "/ping" || path === "/metrics";
+    // CORS preflights carry no credentials: answered before authentication.
+    this.app.addHook("onRequest", async (req, reply) => {
+      if (req.method !== "OPTIONS") return;
+      return reply
+        .code(204)
+        .header("access-control-allow-origin", "*")
+        .header("access-control-allow-methods", "GET, POST, PUT, DELETE")
+        .header("access-control-allow-headers", "content-type, authorization")
+        .header("access-control-max-age", "600")
+        .send();
+    });
+    // Authenticated as the masters' HTTP endpoints are (Basic or Bearer; 401/403 JSON), before proxying.
+    addHttpGuard(this.app, serviceSecurity(options.security ?? {}, this.metrics), this.metrics);
+    const local = (path: string) => path === "/leader" || path === "/ping" || path === "/metrics";
     installLeaderProxy(
       this.app,
       {
