@@ -14,6 +14,7 @@ import type { AgentOptions } from "./agent-options.js";
 import { metaDir } from "./checkpoint.js";
 import { writeAtomically } from "./durable.js";
 import { ExecutorServer } from "./executor-service.js";
+import { ExecutorTokens } from "./executor-tokens.js";
 
 export interface AgentNodeOptions extends Omit<AgentOptions, "executorEndpoint" | "containerizer"> {
   system: ActorSystem;
@@ -37,7 +38,7 @@ export interface AgentNode {
  * Executors keep the endpoint they were started with, so a restarted agent listens where
  * the previous one did (remembered in `<work>/meta/executor-endpoint.json`) when it can.
  */
-async function listenForExecutors(options: AgentNodeOptions): Promise<{ server: ExecutorServer; endpoint: string }> {
+async function listenForExecutors(options: AgentNodeOptions, tokens: ExecutorTokens): Promise<{ server: ExecutorServer; endpoint: string }> {
   const file = join(metaDir(options.workDir), "executor-endpoint.json");
   let port = options.executorPort;
   if (port === undefined) {
@@ -47,14 +48,14 @@ async function listenForExecutors(options: AgentNodeOptions): Promise<{ server: 
       port = undefined;
     }
   }
-  let server = new ExecutorServer({ host: options.executorHost, port: port ?? 0, logger: options.logger });
+  let server = new ExecutorServer({ host: options.executorHost, port: port ?? 0, logger: options.logger, tokens, metrics: options.system.metrics });
   let endpoint: string;
   try {
     endpoint = await server.listen();
   } catch (err) {
     if (options.executorPort !== undefined || port === undefined) throw err;
     options.logger?.warn({ port }, `Port ${port} of the previous executor service is taken; executors from before the restart cannot reconnect`);
-    server = new ExecutorServer({ host: options.executorHost, port: 0, logger: options.logger });
+    server = new ExecutorServer({ host: options.executorHost, port: 0, logger: options.logger, tokens, metrics: options.system.metrics });
     endpoint = await server.listen();
   }
   await writeAtomically(file, JSON.stringify({ port: Number(endpoint.split(":").at(-1)) }) + "\n");
@@ -63,9 +64,10 @@ async function listenForExecutors(options: AgentNodeOptions): Promise<{ server: 
 
 export async function startAgentNode(options: AgentNodeOptions): Promise<AgentNode> {
   const { system, logger, executorHost: _host, executorPort: _port, ...agentOptions } = options;
-  const { server, endpoint: executorEndpoint } = await listenForExecutors(options);
+  const executorTokens = await ExecutorTokens.load(metaDir(options.workDir));
+  const { server, endpoint: executorEndpoint } = await listenForExecutors(options, executorTokens);
   const containerizer = options.containerizer ?? new PosixContainerizer({ runtimeRoot: join(options.workDir, "containers"), logger });
-  const agent = system.spawn(new Agent({ ...agentOptions, containerizer, executorEndpoint }));
+  const agent = system.spawn(new Agent({ ...agentOptions, containerizer, executorEndpoint, executorTokens }));
   server.attach(agent);
   return {
     agent,

@@ -1,3 +1,4 @@
+import type { ExecutorTokens } from "./executor-tokens.js";
 import type { Containerizer } from "../../isolation/containerizer.js";
 import type { Pid } from "../../runtime/pid.js";
 import type { Random } from "../../runtime/random.js";
@@ -18,6 +19,8 @@ export interface AgentOptions {
   containerizer: Containerizer;
   /** host:port of the ExecutorService executors connect back to. */
   executorEndpoint: string;
+  /** Signs each executor's token (DCOS_EXECUTOR_TOKEN); none: executors get no token. */
+  executorTokens?: ExecutorTokens;
   /** The `--resources` flag; entries replace the detected resources of the same name. */
   resources?: string;
   /** The `--attributes` flag: `rack:a;zone:1`. */

@@ -554,6 +554,7 @@ export class Agent extends Actor implements ExecutorApi {
           framework: fw.info,
           agentId: this.agentId,
           agentEndpoint: this.opts.executorEndpoint,
+          token: this.opts.executorTokens?.token(fw.id, ex.id),
           containerId: ex.containerId,
           sandbox: ex.sandbox,
           resources,

@@ -62,6 +62,8 @@ export interface ExecutorContainerInput {
   framework: FrameworkInfo;
   agentId: string;
   agentEndpoint: string;
+  /** The executor's token for the ExecutorService (DCOS_EXECUTOR_TOKEN). */
+  token?: string;
   containerId: string;
   sandbox: string;
   /** The executor's and its tasks' resources. */
@@ -87,6 +89,7 @@ export function executorContainerConfig(input: ExecutorContainerInput): Containe
     [EXECUTOR_ENV.executorId]: info.executorId?.value ?? "",
     [EXECUTOR_ENV.shutdownGracePeriod]: String(info.shutdownGracePeriodSeconds ?? DEFAULT_EXECUTOR_SHUTDOWN_GRACE_SECONDS),
   });
+  if (input.token) env[EXECUTOR_ENV.token] = input.token;
   const r = Resources.of(input.resources);
   const ports = r.ports().flatMap((i) => Array.from({ length: i.end - i.begin + 1 }, (_, k) => i.begin + k));
   const user = info.command?.user || input.framework.user;

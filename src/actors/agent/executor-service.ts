@@ -23,6 +23,8 @@ import { Code, DcosError } from "../../runtime/error.js";
 import { serviceDefinition, toStatus } from "../../runtime/grpc/service.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import type { ExecutorApi, ExecutorLink } from "./executor-link.js";
+import type { ExecutorTokens } from "./executor-tokens.js";
+import type { Counter, Metrics } from "../../metrics/registry.js";
 
 export interface ExecutorServerOptions {
   /** Default 127.0.0.1: executors run on this host. */
@@ -32,6 +34,19 @@ export interface ExecutorServerOptions {
   /** Heartbeat events on idle streams; default 15 s. */
   heartbeatMs?: number;
   logger?: Logger;
+  /** Check every call's executor token (none: calls are not authenticated, for tests). */
+  tokens?: ExecutorTokens;
+  metrics?: Metrics;
+}
+
+/** The framework and executor a call names, and the bearer token it carries. */
+function callIdentity(call: { request: { frameworkId?: { value: string }; executorId?: { value: string } }; metadata: grpc.Metadata }) {
+  const header = String(call.metadata.get("authorization")[0] ?? "");
+  return {
+    frameworkId: call.request.frameworkId?.value ?? "",
+    executorId: call.request.executorId?.value ?? "",
+    token: header.toLowerCase().startsWith("bearer ") ? header.slice(7).trim() : "",
+  };
 }
 
 class StreamLink implements ExecutorLink {
@@ -78,15 +93,21 @@ export class ExecutorServer {
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private endpointText = "";
+  private readonly refused: Counter | undefined;
 
   constructor(private readonly options: ExecutorServerOptions = {}) {
     this.log = (options.logger ?? silentLogger()).child({ component: "executor-service" });
+    this.refused = options.metrics?.counter("slave/executor_calls_unauthenticated");
     this.server.addService(serviceDefinition(ExecutorService), {
-      subscribe: (call: grpc.ServerWritableStream<ExecutorServiceSubscribeRequest, ExecutorServiceSubscribeResponse>) => this.subscribe(call),
+      subscribe: (call: grpc.ServerWritableStream<ExecutorServiceSubscribeRequest, ExecutorServiceSubscribeResponse>) => {
+        const problem = this.tokenProblem(call);
+        if (problem) return void call.emit("error", toStatus(problem));
+        this.subscribe(call);
+      },
       update: (call: grpc.ServerUnaryCall<ExecutorServiceUpdateRequest, unknown>, cb: grpc.sendUnaryData<unknown>) =>
-        this.unary(cb, (api) => api.update(call.request), () => create(ExecutorServiceUpdateResponseSchema)),
+        this.unary(call, cb, (api) => api.update(call.request), () => create(ExecutorServiceUpdateResponseSchema)),
       message: (call: grpc.ServerUnaryCall<ExecutorServiceMessageRequest, unknown>, cb: grpc.sendUnaryData<unknown>) =>
-        this.unary(cb, (api) => api.message(call.request), () => create(ExecutorServiceMessageResponseSchema)),
+        this.unary(call, cb, (api) => api.message(call.request), () => create(ExecutorServiceMessageResponseSchema)),
     });
   }
 
@@ -151,7 +172,29 @@ export class ExecutorServer {
     });
   }
 
-  private unary<R>(cb: grpc.sendUnaryData<unknown>, fn: (api: ExecutorApi) => Promise<void>, response: () => R): void {
+  /**
+   * Why a call may not act for the executor it names: no token (UNAUTHENTICATED), or the
+   * token of another executor (PERMISSION_DENIED); undefined when it may.
+   */
+  private tokenProblem(call: Parameters<typeof callIdentity>[0]): DcosError | undefined {
+    const tokens = this.options.tokens;
+    if (!tokens) return undefined;
+    const { frameworkId, executorId, token } = callIdentity(call);
+    let problem: DcosError | undefined;
+    if (!token) problem = new DcosError(Code.UNAUTHENTICATED, `A call for executor '${executorId}' must carry its token (authorization: Bearer $DCOS_EXECUTOR_TOKEN)`);
+    else if (!tokens.verify(frameworkId, executorId, token)) {
+      problem = new DcosError(Code.PERMISSION_DENIED, `The token is not the one of executor '${executorId}' of framework '${frameworkId}': an executor may act only for itself`);
+    }
+    if (problem) {
+      this.refused?.inc();
+      this.log.warn({ frameworkId, executorId, peer: (call as { getPeer?: () => string }).getPeer?.() }, `Refused an executor call: ${problem.message}`);
+    }
+    return problem;
+  }
+
+  private unary<R>(call: Parameters<typeof callIdentity>[0], cb: grpc.sendUnaryData<unknown>, fn: (api: ExecutorApi) => Promise<void>, response: () => R): void {
+    const problem = this.tokenProblem(call);
+    if (problem) return cb(toStatus(problem));
     let p: Promise<void>;
     try {
       p = fn(this.requireApi());

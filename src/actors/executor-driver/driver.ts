@@ -27,12 +27,15 @@ import { TaskStatusSchema, type KillPolicy, type TaskGroupInfo, type TaskInfo, t
 import { Code, DcosError } from "../../runtime/error.js";
 import { clientConstructor, fromServiceError } from "../../runtime/grpc/service.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
+import { bearerChannelOptions } from "../../security/auth/client-credential.js";
 
 export interface ExecutorDriverOptions {
   /** host:port of the agent's ExecutorService (DCOS_AGENT_ENDPOINT). */
   agentEndpoint: string;
   frameworkId: string;
   executorId: string;
+  /** The token the agent gave (DCOS_EXECUTOR_TOKEN), sent on every call. */
+  token?: string;
   logger?: Logger;
   /** First wait before subscribing again after the stream broke; doubles. Default 250 ms. */
   reconnectMs?: number;
@@ -92,7 +95,7 @@ export class ExecutorDriver {
     private readonly callbacks: ExecutorCallbacks = {},
   ) {
     const Ctor = clientConstructor(ExecutorService);
-    this.client = new Ctor(options.agentEndpoint, grpc.credentials.createInsecure()) as unknown as Client;
+    this.client = new Ctor(options.agentEndpoint, grpc.credentials.createInsecure(), bearerChannelOptions(options.token)) as unknown as Client;
     this.log = (options.logger ?? silentLogger()).child({ component: "executor-driver", executorId: options.executorId });
     this.backoffMs = options.reconnectMs ?? 250;
   }

@@ -12,6 +12,8 @@ export const EXECUTOR_ENV = {
   executorId: "DCOS_EXECUTOR_ID",
   /** Seconds between SHUTDOWN and the agent destroying the container. */
   shutdownGracePeriod: "DCOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+  /** The executor's token: every ExecutorService call carries it (authorization: Bearer). */
+  token: "DCOS_EXECUTOR_TOKEN",
 } as const;
 
 export interface ExecutorEnvironment {
@@ -20,6 +22,8 @@ export interface ExecutorEnvironment {
   frameworkId: string;
   executorId: string;
   shutdownGracePeriodSeconds: number;
+  /** Absent when the agent gave none (an agent that does not check tokens). */
+  token?: string;
 }
 
 /** Reads the executor's environment; FAILED_PRECONDITION naming the first missing variable. */
@@ -36,5 +40,6 @@ export function readExecutorEnvironment(env: NodeJS.ProcessEnv = process.env): E
     frameworkId: need(EXECUTOR_ENV.frameworkId),
     executorId: need(EXECUTOR_ENV.executorId),
     shutdownGracePeriodSeconds: Number.isFinite(grace) && grace >= 0 ? grace : 5,
+    token: env[EXECUTOR_ENV.token] || undefined,
   };
 }

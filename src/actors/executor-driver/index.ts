@@ -3,7 +3,7 @@
  *
  * ```ts
  * const env = readExecutorEnvironment(); // DCOS_AGENT_ENDPOINT, DCOS_FRAMEWORK_ID, DCOS_EXECUTOR_ID, …
- * const driver = new ExecutorDriver({ agentEndpoint: env.agentEndpoint, frameworkId: env.frameworkId, executorId: env.executorId });
+ * const driver = new ExecutorDriver({ agentEndpoint: env.agentEndpoint, frameworkId: env.frameworkId, executorId: env.executorId, token: env.token });
  * ```
  */
 export { ExecutorDriver, type ExecutorCallbacks, type ExecutorDriverOptions } from "./driver.js";

@@ -19,9 +19,8 @@ export function authorizationHeader(c: ClientCredential): string {
   return `Basic ${Buffer.from(`${c.principal}:${c.secret}`).toString("base64")}`;
 }
 
-/** A grpc-js client interceptor adding the credential to every call. */
-export function credentialInterceptor(c: ClientCredential): grpc.Interceptor {
-  const header = authorizationHeader(c);
+/** A grpc-js client interceptor setting `authorization` on every call. */
+function authorizationInterceptor(header: string): grpc.Interceptor {
   return (options, nextCall) =>
     new grpc.InterceptingCall(nextCall(options), {
       start: (metadata, listener, next) => {
@@ -29,6 +28,16 @@ export function credentialInterceptor(c: ClientCredential): grpc.Interceptor {
         next(metadata, listener);
       },
     });
+}
+
+/** A grpc-js client interceptor adding the credential to every call. */
+export function credentialInterceptor(c: ClientCredential): grpc.Interceptor {
+  return authorizationInterceptor(authorizationHeader(c));
+}
+
+/** Client channel options sending `authorization: Bearer <token>` on every call (none: nothing added). */
+export function bearerChannelOptions(token: string | undefined): grpc.ClientOptions {
+  return token ? { interceptors: [authorizationInterceptor(`Bearer ${token}`)] } : {};
 }
 
 /** Client channel options carrying the credential (none: nothing added). */

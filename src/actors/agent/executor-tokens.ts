@@ -1,0 +1,46 @@
+/**
+ * Per-executor tokens: the agent gives each executor it starts a token in its environment
+ * (DCOS_EXECUTOR_TOKEN) and its ExecutorService accepts a call only with the token of the
+ * executor the call names, so no other local process (nor another executor) can report
+ * status updates or messages for someone else's tasks. A token is an HMAC of the
+ * framework and executor ids under a key the agent keeps in `<work>/meta` (0600), so
+ * executors that outlive an agent restart still authenticate with the token they have.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeAtomically } from "./durable.js";
+
+export class ExecutorTokens {
+  private constructor(private readonly key: Buffer) {}
+
+  /** A fresh key (tests, or an agent without a work dir). */
+  static generate(): ExecutorTokens {
+    return new ExecutorTokens(randomBytes(32));
+  }
+
+  /** The key in `<metaDir>/executor-token.key`, created on first use. */
+  static async load(metaDir: string): Promise<ExecutorTokens> {
+    const file = join(metaDir, "executor-token.key");
+    try {
+      const key = Buffer.from((await readFile(file, "utf8")).trim(), "base64");
+      if (key.length === 32) return new ExecutorTokens(key);
+    } catch {
+      // None yet: make one.
+    }
+    const key = randomBytes(32);
+    await writeAtomically(file, key.toString("base64") + "\n");
+    return new ExecutorTokens(key);
+  }
+
+  token(frameworkId: string, executorId: string): string {
+    return createHmac("sha256", this.key).update(`${frameworkId}\0${executorId}`).digest("base64url");
+  }
+
+  /** Whether `token` is the one of this executor (constant time). */
+  verify(frameworkId: string, executorId: string, token: string): boolean {
+    const want = Buffer.from(this.token(frameworkId, executorId));
+    const got = Buffer.from(token);
+    return got.length === want.length && timingSafeEqual(got, want);
+  }
+}
