@@ -161,6 +161,7 @@ export async function chaosRun(o: ChaosOptions): Promise<ChaosResult> {
     clearInterval(feeder);
     feeder = undefined;
     const { unknownToMaster, neverLaunched } = await checkInvariants(c, f, violations);
+    if (violations.length > 0) violations.push(...evidence(c));
     return { seed: o.seed, loadWorkers: o.loadWorkers, faults: results, violations, longTasks: f.long.size, shortTasks: f.short.size, unknownToMaster, neverLaunched };
   } catch (err) {
     throw new Error(`chaos seed ${o.seed}: ${(err as Error).message}\n${c.logs()}`);
@@ -170,6 +171,21 @@ export async function chaosRun(o: ChaosOptions): Promise<ChaosResult> {
     await f.teardown().catch(() => undefined);
     await c.stop();
   }
+}
+
+/** The agents' log lines about executors they gave up on or refused, and frameworks they shut down (for a failing run's message). */
+function evidence(c: SystemCluster): string[] {
+  const telling = /did not subscribe|Destroying|Shutting down (framework|executor)|not known to this agent|Holding|Failed to|reregistration timeout/i;
+  const out: string[] = [];
+  for (const [host, p] of c.agents) {
+    for (const line of p.lines) {
+      if (!telling.test(line)) continue;
+      const msg = /"msg":"([^"]*)"/.exec(line)?.[1] ?? line;
+      const time = /"time":(\d+)/.exec(line)?.[1];
+      out.push(`evidence: agent ${host}${time ? ` at ${new Date(Number(time)).toISOString().slice(11, 23)}` : ""}: ${msg}`);
+    }
+  }
+  return out.slice(0, 40);
 }
 
 function sleepFor(ms: number): Promise<void> {

@@ -28,9 +28,11 @@ function options(seed: number): ChaosOptions {
     longTasks: LONG ? 30 : 9,
     shortPerSecond: LONG ? 2 : 1,
     loadWorkers: load,
+    // The cut is longer than the agent's own watchdog (5 silent pings: it looks for the master
+    // again) and shorter than the masters' (maxPings): the leader never notices it.
     pingIntervalMs: 2_000,
-    maxPings: 5,
-    cutMs: 6_000,
+    maxPings: LONG ? 15 : 12,
+    cutMs: LONG ? 20_000 : 15_000,
     standbysDownMs: LONG ? 15_000 : 6_000,
     recoverWithinMs: 90_000,
     log: (line) => console.log(`# ${line}`),

@@ -90,7 +90,8 @@ export class SystemCluster {
     if (this.masters[index]) throw new Error(`Master ${index + 1} still runs`);
     const p = this.spawnMaster(index + 1, `master-${index + 1}-restarted`);
     this.masters[index] = p;
-    await p.waitForLine(/(Master listening on)/, "the restarted master to listen", 30_000);
+    // Generous: a node process starting on a loaded 2-core machine (the chaos test adds CPU load).
+    await p.waitForLine(/(Master listening on)/, "the restarted master to listen", 120_000);
     return p;
   }
 
