@@ -51,20 +51,23 @@ describe("framework runner: lease, fenced state and the scheduler driver against
       });
     const a = runner("a");
     const b = runner("b");
-    a.start();
-    await waitFor(() => a.isLeader, "a leads and is subscribed", 20_000);
-    b.start();
-    const firstId = a.driver!.frameworkId;
-    assert.ok(firstId);
-    await waitFor(() => a.store!.state.n === 5, "a wrote its first op", 5_000);
-    assert.ok(!b.isLeader);
-    assert.equal(b.leader?.id, "a");
-    await a.stop();
-    await waitFor(() => b.isLeader, "b takes over", 20_000);
-    assert.equal(b.driver!.frameworkId, firstId, "the same framework fails over");
-    await waitFor(() => b.store!.state.n === 10, "b replayed a's op and wrote its own", 5_000);
-    assert.deepEqual(sessions.slice(0, 2), ["a term 1 n=0", "a stopped"]);
-    assert.match(sessions[2]!, /^b term \d+ n=5$/);
-    await b.stop();
+    try {
+      a.start();
+      await waitFor(() => a.isLeader, "a leads and is subscribed", 20_000);
+      b.start();
+      const firstId = a.driver!.frameworkId;
+      assert.ok(firstId);
+      await waitFor(() => a.store!.state.n === 5, "a wrote its first op", 5_000);
+      await waitFor(() => b.leader?.id === "a", "b learns that a leads", 10_000);
+      assert.ok(!b.isLeader);
+      await a.stop();
+      await waitFor(() => b.isLeader, "b takes over", 20_000);
+      assert.equal(b.driver!.frameworkId, firstId, "the same framework fails over");
+      await waitFor(() => b.store!.state.n === 10, "b replayed a's op and wrote its own", 5_000);
+      assert.deepEqual(sessions.slice(0, 2), ["a term 1 n=0", "a stopped"]);
+      assert.match(sessions[2]!, /^b term \d+ n=5$/);
+    } finally {
+      await Promise.allSettled([a.stop(), b.stop()]);
+    }
   });
 });
