@@ -65,6 +65,8 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   acls?: string;
   /** Refuse unauthenticated callers (default: when --credentials is given; dev: no). */
   authenticate?: boolean;
+  /** Run tasks as their user (default: on for --role=agent, off in the dev cluster). */
+  switchUser?: boolean;
 }
 
 export const DEFAULT_MASTER_PORT = 5050;
@@ -145,6 +147,7 @@ function startAgent(
 ): Promise<RunningAgent> {
   return startAgentRole({
     security,
+    switchUser: flags.switchUser ?? flags.role === "agent",
     tls,
     ip: flags.ip,
     port,

@@ -202,11 +202,14 @@ export class PosixContainerizer implements Containerizer {
     void this.finish(c);
   }
 
-  private async userFor(config: ContainerConfig): Promise<UserIds> {
+  /** The user to switch to; undefined when the agent already runs as it. */
+  private async userFor(config: ContainerConfig): Promise<UserIds | undefined> {
+    const user = await resolveUser(config.user!);
+    if (typeof process.getuid === "function" && user.uid === process.getuid()) return undefined;
     if (!isRoot()) {
       throw new DcosError(Code.PERMISSION_DENIED, `Cannot run container '${config.id}' as user '${config.user}': the agent does not run as root`);
     }
-    return resolveUser(config.user!);
+    return user;
   }
 
   /** A launch that failed half way: kill what may have started and forget the container. */

@@ -1,7 +1,9 @@
 /**
- * Resolving the user a container runs as. Node has no getpwnam, so names are looked up in
- * /etc/passwd (users from NSS sources such as LDAP are not found: give a numeric uid then).
+ * Resolving the user a container runs as. Node has no getpwnam: names are looked up with
+ * `getent passwd` (every NSS source: files, LDAP, …), and in /etc/passwd where getent is
+ * missing.
  */
+import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { Code, DcosError } from "../runtime/error.js";
 
@@ -24,8 +26,29 @@ export function parsePasswd(text: string): UserIds[] {
   return users;
 }
 
-/** Looks up a user by name, or by numeric uid (then gid = uid when /etc/passwd does not know it). */
+/** `getent passwd <user>`: the entry, undefined when the user does not exist, null when getent cannot run. */
+function getent(user: string): Promise<UserIds | undefined | null> {
+  return new Promise((resolve) =>
+    execFile("getent", ["passwd", user], { timeout: 5000 }, (err, stdout) => {
+      if (err) return resolve((err as NodeJS.ErrnoException).code === "ENOENT" ? null : undefined); // exit 2: no such user
+      resolve(parsePasswd(stdout)[0]);
+    }),
+  );
+}
+
+/**
+ * Looks up a user by name, or by numeric uid (then gid = uid when no entry knows it);
+ * FAILED_PRECONDITION naming the user when it does not exist on this machine.
+ */
 export async function resolveUser(user: string, passwdPath = "/etc/passwd"): Promise<UserIds> {
+  if (passwdPath === "/etc/passwd" && user !== "" && !user.startsWith("-")) {
+    const entry = await getent(user);
+    if (entry) return entry;
+    if (entry === undefined) {
+      if (/^\d+$/.test(user)) return { name: user, uid: Number(user), gid: Number(user) };
+      throw new DcosError(Code.FAILED_PRECONDITION, `Cannot run as user '${user}': no such user on this agent (getent passwd)`);
+    }
+  }
   let users: UserIds[] = [];
   try {
     users = parsePasswd(await readFile(passwdPath, "utf8"));

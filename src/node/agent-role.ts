@@ -40,6 +40,8 @@ export interface AgentRoleOptions {
   flags: Record<string, unknown>;
   /** Who may use the agent's HTTP endpoint (default: open, permissive). */
   security?: SecurityConfig;
+  /** Run tasks as their framework's or command's user (needs root). */
+  switchUser?: boolean;
 }
 
 export interface RunningAgent {
@@ -88,6 +90,7 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
       httpPort: Number(http.address.split(":").at(-1)),
       name: o.name,
       executorHost: "127.0.0.1",
+      switchUser: o.switchUser,
       logger: o.logger,
     });
     const started = agentNode;

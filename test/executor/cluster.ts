@@ -5,7 +5,7 @@
  * its containers running.
  */
 import { create } from "@bufbuild/protobuf";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RunTaskSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
@@ -30,8 +30,10 @@ export interface Cluster {
 }
 
 /** `containerizer` makes the agent's containerizer from the work dir (default: the node's posix one). */
-export async function startCluster(containerizer?: (workDir: string) => Containerizer): Promise<Cluster> {
+export async function startCluster(containerizer?: (workDir: string) => Containerizer, agentOptions: { switchUser?: boolean } = {}): Promise<Cluster> {
   const workDir = await mkdtemp(join(tmpdir(), "dcos-agent-real-"));
+  // Tasks switched to another user reach their sandbox through it.
+  if (agentOptions.switchUser) await chmod(workDir, 0o755);
   const net = new InProcessNetwork();
   const logger = testLogger();
   const masterSystem = new ActorSystem({ transport: net.transport("master-host:5050"), logger });
@@ -40,7 +42,7 @@ export async function startCluster(containerizer?: (workDir: string) => Containe
   const startAgent = async (): Promise<{ system: ActorSystem; node: AgentNode }> => {
     const system = new ActorSystem({ transport: net.transport("agent-host:5051"), logger });
     await system.start();
-    const node = await startAgentNode({ system, master: master.self, workDir, resources: "cpus:2;mem:1024;disk:1024", logger, containerizer: containerizer?.(workDir) });
+    const node = await startAgentNode({ system, master: master.self, workDir, resources: "cpus:2;mem:1024;disk:1024", logger, containerizer: containerizer?.(workDir), ...agentOptions });
     await waitFor(() => node.agent.agentState === AgentState.RUNNING, "the agent to register");
     return { system, node };
   };

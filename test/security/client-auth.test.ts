@@ -133,7 +133,7 @@ describe("Client authentication on the public gRPC services", () => {
     const update = await until(m, "TASK_ERROR", () => s.events.find((e: Event) => e.kind.case === "update"));
     const status = (update.kind.value as { status: { state: TaskState; message: string } }).status;
     assert.equal(status.state, TaskState.ERROR);
-    assert.match(status.message, /principal 'alice' is not authorized to run tasks as user 'root' \(ACL run_tasks\)/);
+    assert.match(status.message, /principal 'alice' is not authorized to run tasks as user 'root' \(ACL run_tasks/);
     assert.equal(metric(m, "authorization/denied/run_tasks"), 1);
     s.cancel();
   });

@@ -41,6 +41,8 @@ export function commandExecutorInfo(task: TaskInfo, frameworkId: string): Execut
     frameworkId: { value: frameworkId },
     name: `Command Executor (Task: ${taskId})`,
     container: task.container,
+    // The command executor runs as the task's user (its command's, else the framework's).
+    command: task.command?.user ? { user: task.command.user } : undefined,
   });
 }
 

@@ -37,9 +37,13 @@ function frameworkGuard(security: ServiceSecurity, caller: Caller): FrameworkGua
     },
     userProblem: (principal, user) => {
       const subject = { ...caller, principal: principal || caller.principal } as Caller;
-      if (security.authorizer.allows(subject, "run_tasks", user)) return undefined;
+      // On a cluster that requires authentication, root needs a rule that names it.
+      const rootNeedsRule = user === "root" && security.authenticator.required;
+      const allowed = rootNeedsRule ? security.authorizer.acls.ruleDecision("run_tasks", subject.principal, user) === true : security.authorizer.allows(subject, "run_tasks", user);
+      if (allowed) return undefined;
       security.authorizer.count("run_tasks");
-      return `principal '${principal}' is not authorized to run tasks as user '${user || "(none)"}' (ACL run_tasks)`;
+      const why = rootNeedsRule ? " (ACL run_tasks: running as root needs a rule allowing user 'root')" : " (ACL run_tasks)";
+      return `principal '${principal}' is not authorized to run tasks as user '${user || "(none)"}'${why}`;
     },
   };
 }

@@ -134,12 +134,17 @@ export class Acls {
     return Acls.fromText(text, path);
   }
 
-  /** Whether `subject` (undefined: unauthenticated) may do `action` on `object`. */
-  allows(action: AclAction, subject: string | undefined, object: AclObject): boolean {
+  /** What the first matching rule decides; undefined when no rule matches. */
+  ruleDecision(action: AclAction, subject: string | undefined, object: AclObject): boolean | undefined {
     for (const rule of this.rules.get(action) ?? []) {
       if (subjectMatches(rule.subjects, subject) && objectMatches(rule.objects, object)) return rule.objects.kind !== "none" && rule.subjects.kind !== "none";
     }
-    return this.permissive && !CLOSED_BY_DEFAULT.has(action);
+    return undefined;
+  }
+
+  /** Whether `subject` (undefined: unauthenticated) may do `action` on `object`. */
+  allows(action: AclAction, subject: string | undefined, object: AclObject): boolean {
+    return this.ruleDecision(action, subject, object) ?? (this.permissive && !CLOSED_BY_DEFAULT.has(action));
   }
 }
 
