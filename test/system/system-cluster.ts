@@ -81,7 +81,8 @@ export class SystemCluster {
 
   private spawnMaster(host: number, name: string): NodeProcess {
     const group = this.masterCount > 1 ? [`--masters=${this.masterAddress}`] : [];
-    const args = ["--role=master", `--ip=${this.net.ip(host)}`, `--port=${MASTER_PORT}`, `--http-port=${MASTER_HTTP_PORT}`, `--hostname=${this.net.ns(host)}`, `--work-dir=${join(this.dir, `master-${host}`)}`, ...group, ...this.masterFlags];
+    // Plaintext between the namespaces (these tests are about faults, not transport security).
+    const args = ["--role=master", "--insecure", `--ip=${this.net.ip(host)}`, `--port=${MASTER_PORT}`, `--http-port=${MASTER_HTTP_PORT}`, `--hostname=${this.net.ns(host)}`, `--work-dir=${join(this.dir, `master-${host}`)}`, ...group, ...this.masterFlags];
     return this.net.spawn(host, name, args);
   }
 
@@ -123,6 +124,7 @@ export class SystemCluster {
   async startAgent(host: number, wait = true): Promise<NodeProcess> {
     const agent = this.net.spawn(host, this.agents.has(host) ? `agent-${host}-restarted` : `agent-${host}`, [
       "--role=agent",
+      "--insecure",
       `--ip=${this.net.ip(host)}`,
       `--hostname=${this.hostname(host)}`,
       `--master=${this.masterAddress}`,
