@@ -14,7 +14,7 @@ import { AgentState } from "../../src/actors/agent/agent.js";
 import { startAgentNode, type AgentNode } from "../../src/actors/agent/agent-node.js";
 import type { Containerizer } from "../../src/isolation/containerizer.js";
 import { scalarResource } from "../../src/resources/index.js";
-import { testLogger } from "../../src/runtime/log.js";
+import { testLogger, type Logger } from "../../src/runtime/log.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { InProcessNetwork } from "../../src/runtime/transports/in-process.js";
 import { framework, ScriptedMaster } from "../agent/harness.js";
@@ -30,12 +30,12 @@ export interface Cluster {
 }
 
 /** `containerizer` makes the agent's containerizer from the work dir (default: the node's posix one). */
-export async function startCluster(containerizer?: (workDir: string) => Containerizer, agentOptions: { switchUser?: boolean } = {}): Promise<Cluster> {
+export async function startCluster(containerizer?: (workDir: string) => Containerizer, agentOptions: { switchUser?: boolean; logger?: Logger } = {}): Promise<Cluster> {
   const workDir = await mkdtemp(join(tmpdir(), "dcos-agent-real-"));
   // Tasks switched to another user reach their sandbox through it.
   if (agentOptions.switchUser) await chmod(workDir, 0o755);
   const net = new InProcessNetwork();
-  const logger = testLogger();
+  const logger = agentOptions.logger ?? testLogger();
   const masterSystem = new ActorSystem({ transport: net.transport("master-host:5050"), logger });
   await masterSystem.start();
   const master = masterSystem.spawn(new ScriptedMaster(true));
