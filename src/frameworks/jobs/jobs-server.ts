@@ -185,6 +185,8 @@ export class JobsServer {
       ...(o.logger ? { logger: o.logger } : {}),
       machine: jobsMachine,
       store,
+      // A snapshot is one op per job: with thousands of jobs, take one per 10,000 records, not 2,000.
+      snapshotEvery: 10_000,
       ...(o.leaseTtlMs !== undefined ? { leaseTtlMs: o.leaseTtlMs } : {}),
       driver: { implicitAcknowledgements: false, ...(o.credential ? { credential: o.credential } : {}), ...o.driver },
       lead: (ctx) => {

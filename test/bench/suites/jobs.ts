@@ -18,6 +18,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { parseJobSpec } from "../../../src/frameworks/jobs/job-spec.js";
 import { JobsServer } from "../../../src/frameworks/jobs/jobs-server.js";
 import { MasterProcesses } from "../../support/master-processes.js";
 import { waitFor } from "../../support/wait.js";
@@ -69,27 +70,42 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const posted0 = performance.now();
     let next = 0;
     let retried = 0;
+    const viaHttp = Math.min(jobs, arg(args, "http-jobs", 500));
+    const jobJson = (i: number) => ({ name: `bench-${i}`, command: "true", schedule: `R/${new Date(first + (i % 60) * 1000).toISOString()}/P1D`, epsilon: "PT5M", cpus: 0.01, mem: 1, disk: 0 });
     const post = async () => {
-      for (let i = next++; i < jobs; i = next++) {
-        const job = { name: `bench-${i}`, command: "true", schedule: `R/${new Date(first + (i % 60) * 1000).toISOString()}/P1D`, epsilon: "PT5M", cpus: 0.01, mem: 1, disk: 0 };
+      for (let i = next++; i < viaHttp; i = next++) {
+        const job = jobJson(i);
         // A client of Chronos retries a 503 (a leader change while posting); a post is idempotent.
         for (let attempt = 0; ; attempt++) {
           const r = await fetch(`http://${servers[attempt % 2]!.address}/v1/scheduler/iso8601`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(job) });
           if (r.status === 204) break;
-          if (r.status !== 503 || attempt > 300) throw new Error(`POST job ${i}: ${r.status} ${await r.text()}`);
+          if ((r.status !== 503 && r.status !== 504) || attempt > 300) throw new Error(`POST job ${i}: ${r.status} ${await r.text()}`);
           retried++;
           await new Promise((res) => setTimeout(res, 200));
         }
       }
     };
     await Promise.all(Array.from({ length: 64 }, post));
+    const postSeconds = (performance.now() - posted0) / 1000;
+    report.figure("jobs_post_rate", viaHttp / postSeconds, "jobs/s", "higher", { jobs: viaHttp, concurrency: 64, retried_503_504: retried });
+    // The rest straight into the leader's ledger, 500 job records per write (what is measured below is scheduling, not the API).
+    for (let i = viaHttp; i < jobs; i += 500) {
+      for (;;) {
+        leader = await leaderOf(servers, 120_000);
+        const now = Date.now();
+        const records = Array.from({ length: Math.min(500, jobs - i) }, (_, k) => ({ type: "job-put" as const, at: now, spec: parseJobSpec(jobJson(i + k), "iso8601", now) }));
+        const why = await leader.engine!.write(records).then(
+          (w) => w,
+          () => "retry",
+        );
+        if (why === undefined) break;
+        if (why !== "retry") throw new Error(`job-put refused: ${why}`);
+      }
+    }
     leader = await leaderOf(servers, 120_000);
     standby = servers.find((s) => s !== leader)!;
-    report.figure("post_retries_503", retried, "requests", "lower");
-    const postSeconds = (performance.now() - posted0) / 1000;
-    if (Date.now() > first) process.stderr.write(`warning: posting took ${postSeconds.toFixed(1)} s, past the first due instant (raise --lead)\n`);
+    if (Date.now() > first) process.stderr.write(`warning: posting ended past the first due instant (raise --lead)\n`);
     const withJobs = heap();
-    report.figure("jobs_post_rate", jobs / postSeconds, "jobs/s", "higher", { jobs, concurrency: 64 });
     report.figure("memory_per_job", (withJobs - before) / jobs, "bytes", "lower", { jobs });
 
     const engine = () => servers.find((s) => s.leading)?.engine;
