@@ -1,6 +1,7 @@
 /**
  * The master's HTTP endpoint for operators and the web UI: the shared routes, /state and
- * /state-summary (Mesos shapes, serialized once per state version), /quota, /redirect to the
+ * /state-summary (Mesos shapes, serialized once per state version), /quota,
+ * /maintenance/schedule and /maintenance/status, /redirect to the
  * leading master, and /events: Server-Sent Events of the cluster events, starting with a
  * SUBSCRIBED event that carries /state (taken in the same master turn as the subscription,
  * so applying the events to it gives the current state).
@@ -13,13 +14,14 @@ import { stateResponse } from "../actors/master/state-view.js";
 import { BusSubscription } from "../events/subscription.js";
 import { eventJson } from "../events/kinds.js";
 import { createHttpServer, flagStrings, listen, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
-import { masterStateJson, type MasterJsonContext } from "./master-state-json.js";
+import { maintenanceJson, masterStateJson, type MasterJsonContext } from "./master-state-json.js";
 import { masterSummaryJson } from "./master-summary-json.js";
 import { jsonText, RawJson } from "./raw-json.js";
 import { StateBytesCache, type InActor, type StateBytes } from "./state-cache.js";
 import { TaskJsonCache } from "./task-json-cache.js";
 import { addWebUi, type WebUiOptions } from "../ui/web-ui-routes.js";
 import { quotaJson } from "./quota-json.js";
+import { maintenanceSchedule, maintenanceStatus } from "../actors/master/maintenance.js";
 
 export interface MasterHttpOptions extends CommonHttpOptions {
   master: MasterFacade;
@@ -118,6 +120,15 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
     for (const path of v === "state" ? ["/state", "/state.json"] : ["/state-summary"]) app.get(path, serve);
   }
   app.get("/quota", () => o.master.inspect(quotaJson));
+  app.get("/maintenance/status", () => o.master.inspect((core) => maintenanceJson(maintenanceStatus(core))));
+  app.get("/maintenance/schedule", () =>
+    o.master.inspect((core) => ({
+      windows: maintenanceSchedule(core).windows.map((w) => ({
+        machine_ids: w.machineIds.map((m) => ({ hostname: m.hostname, ip: m.ip })),
+        unavailability: { start: { nanoseconds: Math.round((w.unavailability?.startSeconds ?? 0) * 1e9) }, duration: { nanoseconds: Math.round((w.unavailability?.durationSeconds ?? 0) * 1e9) } },
+      })),
+    })),
+  );
   let self = "";
   app.get("/redirect", async (_req, reply) => {
     const leader = o.leaderHttpAddress ? o.leaderHttpAddress() : self;

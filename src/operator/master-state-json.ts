@@ -3,11 +3,11 @@
  * (agents are "slaves" there, ids are "id", times are seconds since the epoch), built from
  * the Operator API's GetStateResponse so both views agree.
  */
-import { DrainState, FrameworkInfo_Capability, type DrainInfo, type FrameworkInfo, type MasterInfo } from "../gen/dcos/v1/cluster_pb.js";
+import { DrainState, FrameworkInfo_Capability, type DrainInfo, type MachineID, type FrameworkInfo, type MasterInfo } from "../gen/dcos/v1/cluster_pb.js";
 import type { Attribute, Labels } from "../gen/dcos/v1/common_pb.js";
 import { Value_Type } from "../gen/dcos/v1/common_pb.js";
 import type { Offer } from "../gen/dcos/v1/offers_pb.js";
-import { AgentEntry_Status, type AgentEntry, type FrameworkEntry, type GetStateResponse } from "../gen/dcos/v1/operator_pb.js";
+import { AgentEntry_Status, InverseOfferStatus_Status, type AgentEntry, type FrameworkEntry, type GetMaintenanceStatusResponse, type GetStateResponse } from "../gen/dcos/v1/operator_pb.js";
 import type { Task, TaskStatus } from "../gen/dcos/v1/tasks_pb.js";
 import { mixed, RawJson } from "./raw-json.js";
 import { reservedJson, resourcesJson } from "./resources-json.js";
@@ -89,6 +89,25 @@ export function agentJson(a: AgentEntry): Json {
     unreserved_resources: resourcesJson(a.totalResources.filter((r) => r.reservations.length === 0)),
     deactivated: a.deactivated,
     ...(a.drainInfo ? { drain_info: drainInfoJson(a.drainInfo) } : {}),
+  };
+}
+
+/** Machines with maintenance ahead (and who agreed) and machines down, as Mesos's /maintenance/status. */
+export function maintenanceJson(s: GetMaintenanceStatusResponse | undefined): Json {
+  const machine = (m: MachineID | undefined): Json => ({ hostname: m?.hostname ?? "", ip: m?.ip ?? "" });
+  const ns = (seconds: number): Json => ({ nanoseconds: Math.round(seconds * 1e9) });
+  return {
+    draining_machines: (s?.drainingMachines ?? []).map((d) => ({
+      id: machine(d.id),
+      unavailability: { start: ns(d.unavailability?.startSeconds ?? 0), duration: ns(d.unavailability?.durationSeconds ?? 0) },
+      statuses: d.statuses.map((st) => ({
+        framework_id: st.frameworkId?.value ?? "",
+        agent_id: st.agentId?.value ?? "",
+        status: InverseOfferStatus_Status[st.status] === "UNSPECIFIED" ? "UNKNOWN" : InverseOfferStatus_Status[st.status],
+        timestamp: st.timestamp,
+      })),
+    })),
+    down_machines: (s?.downMachines ?? []).map(machine),
   };
 }
 
@@ -193,6 +212,7 @@ export function masterStateJson(state: GetStateResponse, ctx: MasterJsonContext,
     unreachable_slaves: agents.filter((a) => a.status === AgentEntry_Status.UNREACHABLE).length,
     flags: ctx.flags,
     slaves: agents.map(agentJson),
+    maintenance_status: maintenanceJson(state.maintenanceStatus),
     frameworks: mixed(frameworks.map((f) => frameworkJson(f, tasks, unreachable, completed))),
     completed_frameworks: mixed(
       (state.getFrameworks?.completedFrameworks ?? []).map((info) =>

@@ -4,6 +4,7 @@
  * streams SUBSCRIBED (with the state, taken in the same master turn as the subscription),
  * then every cluster event, and a HEARTBEAT every heartbeat interval.
  */
+import { maintenanceSchedule, maintenanceStatus } from "../actors/master/maintenance.js";
 import { drainView } from "../actors/master/drain.js";
 import * as grpc from "@grpc/grpc-js";
 import { create, type Message } from "@bufbuild/protobuf";
@@ -125,6 +126,19 @@ function unaryCalls(o: OperatorServiceOptions, security: ServiceSecurity): Recor
     updateQuota: async (r: { quotaInfos: { role: string }[]; quotaConfigs: { role: string }[]; force: boolean }, c) => {
       for (const q of [...r.quotaInfos, ...r.quotaConfigs]) az.check(c, "update_quotas", q.role, `update the quota of role '${q.role}'`);
       await o.master.updateQuota(r.quotaInfos as never, r.quotaConfigs as never, r.force);
+      return {};
+    },
+    getMaintenanceSchedule: (_r, c) => {
+      az.check(c, "get_maintenance_schedules", EVERY, "read the maintenance schedule");
+      return o.master.inspect((core) => ({ schedule: maintenanceSchedule(core) }));
+    },
+    getMaintenanceStatus: (_r, c) => {
+      az.check(c, "get_maintenance_statuses", EVERY, "read the maintenance status");
+      return o.master.inspect((core) => maintenanceStatus(core));
+    },
+    updateMaintenanceSchedule: async (r: { schedule?: { windows: { machineIds: { hostname: string; ip: string }[] }[] } }, c) => {
+      for (const w of r.schedule?.windows ?? []) for (const m of w.machineIds) az.check(c, "update_maintenance_schedules", m.hostname || m.ip, `schedule maintenance of machine '${m.hostname || m.ip}'`);
+      await o.master.updateMaintenanceSchedule(r.schedule as never);
       return {};
     },
     drainAgent: async (r: { agentId?: AgentID; maxGracePeriodSeconds?: number; markGone: boolean }, c) => {

@@ -24,6 +24,7 @@ import { ids, type MasterCore } from "./core.js";
 import type { RegistryOperation } from "./registry.js";
 import { agentAdded, agentRemoved } from "./cluster-events.js";
 import { offerable, resumeDrain } from "./drain.js";
+import { agentMaintenance, machineDownReason } from "./maintenance.js";
 import { answerPending } from "./reconciliation.js";
 import { isTerminal } from "../task-states.js";
 
@@ -79,6 +80,8 @@ export function registerAgent(core: MasterCore, from: Pid, message: RegisterAgen
   core.metrics.message("register_agent");
   const problem = agentInfoProblem(message.agentInfo);
   if (problem) return refuse(core, from, `invalid registration: ${problem}`);
+  const down = machineDownReason(core, message.agentInfo);
+  if (down) return refuse(core, from, down);
   const known = core.agentsByPid.get(from.toString());
   const existing = known === undefined ? undefined : core.agents.get(known);
   if (existing?.state === AgentState.ADMITTING) {
@@ -118,6 +121,8 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
   if (impostor) return core.drop("unauthorized_agent_messages", `Refusing the reregistration of ${from.toString()}: ${impostor}`, { from: from.toString(), agent: id });
   const problem = agentInfoProblem(message.agentInfo);
   if (problem || !id) return refuse(core, from, `invalid reregistration: ${problem ?? "agent_info.id is empty"}`);
+  const down = machineDownReason(core, message.agentInfo);
+  if (down) return refuse(core, from, down);
   const registry = core.registrar.state();
   if (registry.gone.has(id)) return refuse(core, from, `agent ${id} was marked gone and may not come back`);
   const existing = core.agents.get(id);
@@ -169,6 +174,7 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
       startPinging(core, record);
       agentAdded(core, record);
       resumeDrain(core, record);
+      agentMaintenance(core, record);
       answerPending(core, id);
     },
     () => {

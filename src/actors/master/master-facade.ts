@@ -4,13 +4,15 @@
  * the gRPC code to answer with.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { QuotaConfig, QuotaInfo, WeightInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import type { MaintenanceSchedule, QuotaConfig, QuotaInfo, WeightInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type {
   AcceptRequest,
   AcknowledgeBatchRequest,
   AcknowledgeBatchResponseSchema,
   AcknowledgeRequest,
   DeclineRequest,
+  AcceptInverseOffersRequest,
+  DeclineInverseOffersRequest,
   KillRequest,
   MessageRequest,
   ReconcileRequest,
@@ -28,6 +30,7 @@ import type { EventSink, FrameworkRecord } from "./framework.js";
 import { removeFramework, streamClosed, streamStalled, subscribe, updateFramework, type Subscription } from "./frameworks.js";
 import type { Master } from "./master.js";
 import { deactivateAgent, drainAgent, reactivateAgent } from "./drain.js";
+import { acceptInverseOffers, declineInverseOffers, updateMaintenanceSchedule } from "./maintenance.js";
 import { updateQuota, updateWeights } from "./operator-calls.js";
 import { operatorOperation, type OperatorOperationRequest } from "./operator-operations.js";
 import { reconcile } from "./reconciliation.js";
@@ -95,6 +98,19 @@ export class MasterFacade extends Facade<Master> {
 
   decline(request: DeclineRequest, guard?: FrameworkGuard): Promise<void> {
     return this.forFramework(request, decline, guard);
+  }
+
+  acceptInverseOffers(request: AcceptInverseOffersRequest, guard?: FrameworkGuard): Promise<void> {
+    return this.forFramework(request, acceptInverseOffers, guard);
+  }
+
+  declineInverseOffers(request: DeclineInverseOffersRequest, guard?: FrameworkGuard): Promise<void> {
+    return this.forFramework(request, declineInverseOffers, guard);
+  }
+
+  /** Operator: replaces the maintenance schedule (maintenance.ts). */
+  updateMaintenanceSchedule(schedule: MaintenanceSchedule | undefined): Promise<void> {
+    return this.call((m) => updateMaintenanceSchedule(m.core, schedule));
   }
 
   revive(request: ReviveRequest, guard?: FrameworkGuard): Promise<void> {

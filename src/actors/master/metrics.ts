@@ -33,6 +33,8 @@ export const MESSAGE_KINDS = [
   "framework_to_executor",
   "teardown",
   "update_framework",
+  "accept_inverse_offers",
+  "decline_inverse_offers",
 ] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 

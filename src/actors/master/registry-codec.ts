@@ -51,6 +51,8 @@ function commandOf(op: RegistryOperation): CommandCase {
       return { case: "completeTask", value: op.task };
     case "updateAgentDrain":
       return { case: "updateAgentDrain", value: drainMessage(op.drain) };
+    case "updateMaintenanceSchedule":
+      return { case: "updateMaintenanceSchedule", value: op.schedule };
   }
 }
 
@@ -121,6 +123,8 @@ export function decodeCommand(bytes: Uint8Array): DecodedCommand {
       return { term, op: { kind: "completeTask", task: c.value } };
     case "updateAgentDrain":
       return { term, op: { kind: "updateAgentDrain", drain: drainOf(c.value) } };
+    case "updateMaintenanceSchedule":
+      return { term, op: { kind: "updateMaintenanceSchedule", schedule: c.value } };
     case "frameworkLog":
       return { term, frameworkLog: c.value };
     case undefined:
@@ -142,6 +146,7 @@ export function encodeRegistry(state: RegistryState, leaderTerm: number, leader:
     quotas: [...state.quotas.values()],
     completedTasks: state.completedTasks,
     agentDrains: [...state.drains.values()].map(drainMessage),
+    maintenanceSchedule: state.maintenance,
   });
   return toBinary(RegistrySnapshotSchema, snapshot);
 }
@@ -169,5 +174,6 @@ export function decodeRegistry(bytes: Uint8Array): DecodedRegistry {
   for (const q of s.quotas) state.quotas.set(q.role, q);
   state.completedTasks.push(...s.completedTasks);
   for (const d of s.agentDrains) state.drains.set(d.agentId, drainOf(d));
+  if (s.maintenanceSchedule) state.maintenance = s.maintenanceSchedule;
   return { state, leaderTerm: Number(s.leaderTerm), leader: s.leader };
 }

@@ -13,6 +13,7 @@ import { AgentState } from "./agent.js";
 import type { MasterCore } from "./core.js";
 import { FrameworkRecord, FrameworkState } from "./framework.js";
 import { startFailover } from "./frameworks.js";
+import { evaluateMaintenance } from "./maintenance.js";
 import { allocatorQuotas } from "./quota.js";
 import { answerPending } from "./reconciliation.js";
 
@@ -20,6 +21,7 @@ export function recoverRegistry(core: MasterCore, term: number, agentReregisterT
   const registry = core.registrar.state();
   if (registry.weights.size > 0) core.allocator.updateWeights(registry.weights);
   if (registry.quotas.size > 0) core.allocator.updateQuota(allocatorQuotas(registry.quotas));
+  evaluateMaintenance(core);
   for (const [id, info] of registry.frameworks) {
     const f = new FrameworkRecord(id, info, FrameworkState.DISCONNECTED);
     core.frameworks.set(id, f);

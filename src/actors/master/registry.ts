@@ -8,8 +8,8 @@
  * `applyOperation` is the one switch that changes a RegistryState, and depends on the
  * operation only (never the clock), so replaying a log rebuilds the same state.
  */
-import { clone } from "@bufbuild/protobuf";
-import { AgentInfoSchema, DrainInfoSchema, FrameworkInfoSchema, QuotaInfoSchema, type AgentInfo, type DrainInfo, type FrameworkInfo, type QuotaInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { clone, create } from "@bufbuild/protobuf";
+import { AgentInfoSchema, DrainInfoSchema, MaintenanceScheduleSchema, type MaintenanceSchedule, FrameworkInfoSchema, QuotaInfoSchema, type AgentInfo, type DrainInfo, type FrameworkInfo, type QuotaInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 
@@ -28,7 +28,9 @@ export type RegistryOperation =
   /** A task ended (terminal update acknowledged): into the bounded completed-task history. */
   | { kind: "completeTask"; task: Task }
   /** An agent's deactivation and drain; neither (not deactivated, no drain info) restores it. */
-  | { kind: "updateAgentDrain"; drain: AgentDrain };
+  | { kind: "updateAgentDrain"; drain: AgentDrain }
+  /** Replaces the maintenance schedule. */
+  | { kind: "updateMaintenanceSchedule"; schedule: MaintenanceSchedule };
 
 /** An agent the operator deactivated or drains. */
 export interface AgentDrain {
@@ -56,10 +58,12 @@ export interface RegistryState {
   readonly completedTasks: Task[];
   /** Agents deactivated, draining or drained, by id. */
   readonly drains: Map<string, AgentDrain>;
+  /** The maintenance schedule (windows past, present and ahead). */
+  maintenance: MaintenanceSchedule;
 }
 
 export function emptyRegistry(): RegistryState {
-  return { agents: new Map(), unreachable: new Map(), gone: new Set(), frameworks: new Map(), removedFrameworks: new Set(), weights: new Map(), quotas: new Map(), completedTasks: [], drains: new Map() };
+  return { agents: new Map(), unreachable: new Map(), gone: new Set(), frameworks: new Map(), removedFrameworks: new Set(), weights: new Map(), quotas: new Map(), completedTasks: [], drains: new Map(), maintenance: create(MaintenanceScheduleSchema) };
 }
 
 /** Applies one operation; throws FAILED_PRECONDITION when it does not fit the state. */
@@ -121,6 +125,9 @@ export function applyOperation(state: RegistryState, op: RegistryOperation): voi
     case "completeTask":
       state.completedTasks.push(op.task);
       if (state.completedTasks.length > COMPLETED_TASKS_KEPT) state.completedTasks.splice(0, state.completedTasks.length - COMPLETED_TASKS_KEPT);
+      return;
+    case "updateMaintenanceSchedule":
+      state.maintenance = clone(MaintenanceScheduleSchema, op.schedule);
       return;
     case "updateAgentDrain":
       if (!op.drain.deactivated && !op.drain.drainInfo) state.drains.delete(op.drain.agentId);

@@ -65,6 +65,8 @@ function unaryCalls(master: MasterFacade, security: ServiceSecurity): Record<Una
   return {
     accept: (r, c) => master.accept(r, g(c)),
     decline: (r, c) => master.decline(r, g(c)),
+    acceptInverseOffers: (r, c) => master.acceptInverseOffers(r, g(c)),
+    declineInverseOffers: (r, c) => master.declineInverseOffers(r, g(c)),
     revive: (r, c) => master.revive(r, g(c)),
     suppress: (r, c) => master.suppress(r, g(c)),
     kill: (r, c) => master.kill(r, g(c)),

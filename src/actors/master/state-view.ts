@@ -6,6 +6,7 @@
  */
 import type { DrainInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { drainView } from "./drain.js";
+import { maintenanceStatus } from "./maintenance.js";
 import { create } from "@bufbuild/protobuf";
 import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
 import {
@@ -169,5 +170,6 @@ export function stateResponse(core: MasterCore, startedAtMs: number): GetStateRe
     masterInfo: core.masterInfo(),
     startTime: startedAtMs / 1000,
     stateVersion: BigInt(core.stateVersion),
+    maintenanceStatus: maintenanceStatus(core),
   });
 }

@@ -389,6 +389,12 @@ export class SchedulerDriverActor extends Actor {
       case "rescind":
         this.invoke("rescind", () => cb.rescind?.(k.value.offerId?.value ?? ""));
         break;
+      case "inverseOffers":
+        this.invoke("inverseOffers", () => cb.inverseOffers?.(k.value.inverseOffers));
+        break;
+      case "rescindInverseOffer":
+        this.invoke("rescindInverseOffer", () => cb.rescindInverseOffer?.(k.value.inverseOfferId?.value ?? ""));
+        break;
       case "update":
         if (k.value.status) this.tracker.observe(k.value.status);
         this.invoke("update", () => k.value.status && cb.update?.(k.value.status));

@@ -116,6 +116,16 @@ export class SchedulerDriver extends Facade<SchedulerDriverActor> {
     return this.call((a) => a.call("decline", { offerIds: offerIds.map(idField), filters }));
   }
 
+  /** ACCEPT_INVERSE_OFFERS: agrees to the maintenance of these inverse offers' agents. */
+  acceptInverseOffers(inverseOfferIds: readonly IdLike[]): Promise<void> {
+    return this.call((a) => a.call("acceptInverseOffers", { inverseOfferIds: inverseOfferIds.map(idField) }));
+  }
+
+  /** DECLINE_INVERSE_OFFERS: does not agree (the master records it; the window comes anyway). */
+  declineInverseOffers(inverseOfferIds: readonly IdLike[]): Promise<void> {
+    return this.call((a) => a.call("declineInverseOffers", { inverseOfferIds: inverseOfferIds.map(idField) }));
+  }
+
   /** REVIVE: clears filters and resumes offers for roles (all when empty). */
   revive(roles: readonly string[] = []): Promise<void> {
     return this.call((a) => a.call("revive", { roles: [...roles] }));

@@ -2,7 +2,7 @@ import type { ClientCredential } from "../../security/auth/client-credential.js"
 import type * as grpc from "@grpc/grpc-js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { FrameworkInfoSchema } from "../../gen/dcos/v1/cluster_pb.js";
-import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
+import type { InverseOffer, Offer } from "../../gen/dcos/v1/offers_pb.js";
 import type { Event_Failure, Event_Message, Event_Subscribed } from "../../gen/dcos/v1/scheduler_pb.js";
 import type { TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Clock } from "../../runtime/clock.js";
@@ -23,6 +23,12 @@ export interface SchedulerCallbacks {
   subscribed?(event: Event_Subscribed, resubscribed: boolean): void;
   offers?(offers: Offer[]): void;
   rescind?(offerId: string): void;
+  /**
+   * Agents this framework uses whose machines have maintenance scheduled: answer with
+   * acceptInverseOffers (it will move off them) or declineInverseOffers.
+   */
+  inverseOffers?(inverseOffers: InverseOffer[]): void;
+  rescindInverseOffer?(inverseOfferId: string): void;
   /** A status update; acknowledged after this returns when acknowledgements are implicit. */
   update?(status: TaskStatus): void;
   message?(message: Event_Message): void;

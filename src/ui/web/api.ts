@@ -42,6 +42,15 @@ export interface AgentJson {
   drain_info?: { state: string; config: { mark_gone: boolean; max_grace_period?: { nanoseconds: number } } };
 }
 
+export interface MaintenanceStatusJson {
+  draining_machines: Array<{
+    id: { hostname: string; ip: string };
+    unavailability: { start: { nanoseconds: number }; duration: { nanoseconds: number } };
+    statuses: Array<{ framework_id: string; agent_id: string; status: string; timestamp: number }>;
+  }>;
+  down_machines: Array<{ hostname: string; ip: string }>;
+}
+
 export interface FrameworkJson {
   id: string;
   name: string;
@@ -73,6 +82,8 @@ export interface StateJson {
   unreachable_slaves: number;
   slaves: AgentJson[];
   frameworks: FrameworkJson[];
+  /** Machines with maintenance ahead (and the frameworks' answers) and machines down now. */
+  maintenance_status?: MaintenanceStatusJson;
   completed_frameworks: FrameworkJson[];
 }
 

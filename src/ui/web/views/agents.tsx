@@ -2,10 +2,51 @@
 import { useState } from "preact/hooks";
 import { postJson, type AgentJson, type StateJson } from "../api.js";
 import { dateTime } from "../format.js";
-import { findAgent, matching, tasksOnAgent } from "../queries.js";
+import { findAgent, frameworkName, matching, tasksOnAgent } from "../queries.js";
 import { Capped, MAX_ROWS, useFilter } from "./filter.js";
 import { UsageBars } from "./resources-cell.js";
 import { TasksTable } from "./tasks-table.js";
+
+/** Machines down for maintenance now and windows ahead, with who agreed to them. */
+function MaintenanceWindows(props: { state: StateJson }) {
+  const m = props.state.maintenance_status;
+  if (!m || (m.draining_machines.length === 0 && m.down_machines.length === 0)) return null;
+  return (
+    <div data-testid="maintenance">
+      <h3>Maintenance</h3>
+      <table>
+        <thead>
+          <tr>
+            <th>Machine</th>
+            <th>Mode</th>
+            <th>Window</th>
+            <th>Frameworks' answers</th>
+          </tr>
+        </thead>
+        <tbody>
+          {m.down_machines.map((d) => (
+            <tr key={`down-${d.hostname}/${d.ip}`}>
+              <td>{d.hostname || d.ip}</td>
+              <td class="warn">down</td>
+              <td />
+              <td />
+            </tr>
+          ))}
+          {m.draining_machines.map((d) => (
+            <tr key={`ahead-${d.id.hostname}/${d.id.ip}`}>
+              <td>{d.id.hostname || d.id.ip}</td>
+              <td>maintenance ahead</td>
+              <td>
+                {dateTime(d.unavailability.start.nanoseconds / 1e9)} for {Math.round(d.unavailability.duration.nanoseconds / 6e10)} min
+              </td>
+              <td>{d.statuses.length === 0 ? "no framework uses it" : d.statuses.map((s) => `${frameworkName(props.state, s.framework_id)}: ${s.status.toLowerCase()}`).join(", ")}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
 
 export function AgentsList(props: { state: StateJson }) {
   const filter = useFilter("hostname, id or attribute");
@@ -16,6 +57,7 @@ export function AgentsList(props: { state: StateJson }) {
       <h2>
         Agents ({props.state.slaves.length}) {filter.input}
       </h2>
+      <MaintenanceWindows state={props.state} />
       <Capped shown={agents.length} total={all.length} />
       {agents.length === 0 ? (
         <p class="muted">{filter.text ? "No agent matches." : "No agent is registered."}</p>

@@ -1,0 +1,289 @@
+/**
+ * Maintenance windows (Mesos's maintenance primitives). The operator posts a schedule —
+ * windows of machines (hostname and/or IP) with a start and a duration — recorded in the
+ * registry. A machine's mode follows from the schedule and the master's clock:
+ *
+ * - DRAINING while its window is ahead: every framework with tasks or executors on an
+ *   agent of the machine receives an INVERSE OFFER for that agent (once per agent and
+ *   framework) and may accept (it will move off) or decline; the master keeps the answers
+ *   (GetMaintenanceStatus). Answers are not binding: the window comes anyway.
+ * - DOWN during the window: its agents are removed (their tasks end: TASK_GONE_BY_OPERATOR
+ *   for partition-aware frameworks, TASK_LOST for others), told to shut down, and refused
+ *   if they try to register.
+ * - UP after it: agents of the machine may register again.
+ *
+ * A timer wakes the master at the next start or end of a window; the schedule, agent
+ * (re)registrations and leadership re-evaluate too.
+ */
+import { create } from "@bufbuild/protobuf";
+import { MaintenanceScheduleSchema, type AgentInfo, type MachineID, type MaintenanceSchedule, type Unavailability } from "../../gen/dcos/v1/cluster_pb.js";
+import { OfferIDSchema } from "../../gen/dcos/v1/common_pb.js";
+import { ShutdownAgentSchema } from "../../gen/dcos/v1/internal_pb.js";
+import { InverseOfferSchema, type InverseOffer } from "../../gen/dcos/v1/offers_pb.js";
+import { GetMaintenanceStatusResponseSchema, InverseOfferStatus_Status, type GetMaintenanceStatusResponse } from "../../gen/dcos/v1/operator_pb.js";
+import type { AcceptInverseOffersRequest, DeclineInverseOffersRequest } from "../../gen/dcos/v1/scheduler_pb.js";
+import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
+import type { Timer } from "../../runtime/clock.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import { Pid } from "../../runtime/pid.js";
+import { AgentState, type AgentRecord } from "./agent.js";
+import { forgetAgentRecord, reportAgentTasks, withdrawAgent } from "./agents.js";
+import { agentRemoved } from "./cluster-events.js";
+import { ids, type MasterCore } from "./core.js";
+import type { FrameworkRecord } from "./framework.js";
+import { persist } from "./operator-calls.js";
+
+const MAX_WINDOWS = 1000;
+const MAX_MACHINES = 10_000;
+
+interface Answer {
+  readonly offerId: string;
+  readonly agentId: string;
+  readonly frameworkId: string;
+  readonly machine: MachineID;
+  readonly unavailability: Unavailability;
+  status: InverseOfferStatus_Status;
+  /** Seconds since the epoch of the answer (or of the inverse offer). */
+  timestamp: number;
+}
+
+/** The master's in-memory maintenance book: inverse offers sent and their answers. */
+class Book {
+  readonly byOffer = new Map<string, Answer>();
+  readonly byAgentFramework = new Map<string, Answer>();
+  timer: Timer | undefined;
+}
+
+const books = new WeakMap<MasterCore, Book>();
+
+function book(core: MasterCore): Book {
+  let b = books.get(core);
+  if (!b) books.set(core, (b = new Book()));
+  return b;
+}
+
+function machineKey(m: MachineID): string {
+  return `${m.hostname}/${m.ip}`;
+}
+
+function agentIp(info: AgentInfo): string | undefined {
+  const pid = Pid.tryParse(info.pid);
+  return pid?.address.slice(0, pid.address.lastIndexOf(":"));
+}
+
+/** The window and machine of the schedule that an agent belongs to, if any. */
+function windowOf(schedule: MaintenanceSchedule, info: AgentInfo): { machine: MachineID; unavailability: Unavailability } | undefined {
+  const ip = agentIp(info);
+  for (const w of schedule.windows) {
+    for (const m of w.machineIds) {
+      if ((m.hostname !== "" && m.hostname === info.hostname) || (m.ip !== "" && m.ip === ip)) return { machine: m, unavailability: w.unavailability! };
+    }
+  }
+  return undefined;
+}
+
+type Mode = "UP" | "DRAINING" | "DOWN";
+
+function modeAt(u: Unavailability, nowSeconds: number): Mode {
+  if (nowSeconds < u.startSeconds) return "DRAINING";
+  return nowSeconds < u.startSeconds + u.durationSeconds ? "DOWN" : "UP";
+}
+
+function nowSeconds(core: MasterCore): number {
+  return core.now() / 1000;
+}
+
+/** Why an agent with this info may not register now (its machine is down), or undefined. */
+export function machineDownReason(core: MasterCore, info: AgentInfo | undefined): string | undefined {
+  if (!info) return undefined;
+  const w = windowOf(core.registrar.state().maintenance, info);
+  if (!w || modeAt(w.unavailability, nowSeconds(core)) !== "DOWN") return undefined;
+  const until = new Date((w.unavailability.startSeconds + w.unavailability.durationSeconds) * 1000).toISOString();
+  return `machine ${info.hostname} is down for maintenance until ${until}`;
+}
+
+function invalid(message: string): DcosError {
+  return new DcosError(Code.INVALID_ARGUMENT, message);
+}
+
+function checkSchedule(schedule: MaintenanceSchedule): void {
+  if (schedule.windows.length > MAX_WINDOWS) throw invalid(`UpdateMaintenanceSchedule: at most ${MAX_WINDOWS} windows, not ${schedule.windows.length}`);
+  const seen = new Set<string>();
+  let machines = 0;
+  schedule.windows.forEach((w, i) => {
+    const what = `UpdateMaintenanceSchedule: window #${i + 1}`;
+    if (w.machineIds.length === 0) throw invalid(`${what} names no machine`);
+    const u = w.unavailability;
+    if (!u) throw invalid(`${what} has no unavailability (start and duration)`);
+    if (!Number.isFinite(u.startSeconds) || u.startSeconds < 0) throw invalid(`${what}: start_seconds must be a time since the epoch, not ${u.startSeconds}`);
+    if (!Number.isFinite(u.durationSeconds) || u.durationSeconds <= 0) throw invalid(`${what}: duration_seconds must be > 0, not ${u.durationSeconds}`);
+    for (const m of w.machineIds) {
+      if (!m.hostname && !m.ip) throw invalid(`${what}: a machine needs a hostname or an ip`);
+      if (m.hostname.length > 255 || m.ip.length > 64) throw invalid(`${what}: machine name too long`);
+      const key = machineKey(m);
+      if (seen.has(key)) throw invalid(`${what}: machine ${m.hostname || m.ip} is in more than one window`);
+      seen.add(key);
+      if (++machines > MAX_MACHINES) throw invalid(`UpdateMaintenanceSchedule: at most ${MAX_MACHINES} machines`);
+    }
+  });
+}
+
+export function maintenanceSchedule(core: MasterCore): MaintenanceSchedule {
+  return core.registrar.state().maintenance;
+}
+
+export function updateMaintenanceSchedule(core: MasterCore, schedule: MaintenanceSchedule | undefined): Promise<void> {
+  const next = schedule ?? create(MaintenanceScheduleSchema);
+  checkSchedule(next);
+  return persist(core, { kind: "updateMaintenanceSchedule", schedule: next }, () => {
+    core.log.info({ windows: next.windows.length }, `Maintenance schedule updated: ${next.windows.length} window(s)`);
+    rescindStale(core);
+    evaluateMaintenance(core);
+  });
+}
+
+/** Inverse offers whose agent is no longer in a window ahead are rescinded and forgotten. */
+function rescindStale(core: MasterCore): void {
+  const b = book(core);
+  const schedule = maintenanceSchedule(core);
+  for (const answer of [...b.byOffer.values()]) {
+    const agent = core.agents.get(answer.agentId);
+    const w = agent && windowOf(schedule, agent.info);
+    if (w && w.unavailability.startSeconds === answer.unavailability.startSeconds && modeAt(w.unavailability, nowSeconds(core)) === "DRAINING") continue;
+    forget(b, answer);
+    const framework = core.frameworks.get(answer.frameworkId);
+    if (framework) core.emit(framework, { case: "rescindInverseOffer", value: { $typeName: "dcos.v1.Event.RescindInverseOffer", inverseOfferId: create(OfferIDSchema, { value: answer.offerId }) } });
+  }
+}
+
+function forget(b: Book, answer: Answer): void {
+  b.byOffer.delete(answer.offerId);
+  b.byAgentFramework.delete(`${answer.agentId}/${answer.frameworkId}`);
+}
+
+/** One agent against the schedule: down if its window started, inverse offers if it is ahead. */
+export function agentMaintenance(core: MasterCore, agent: AgentRecord): void {
+  const schedule = maintenanceSchedule(core);
+  if (schedule.windows.length === 0) return;
+  if (agent.state !== AgentState.ACTIVE && agent.state !== AgentState.UNREACHABLE) return;
+  const w = windowOf(schedule, agent.info);
+  if (!w) return;
+  const mode = modeAt(w.unavailability, nowSeconds(core));
+  if (mode === "DOWN") takeDown(core, agent, w.machine);
+  else if (mode === "DRAINING" && agent.active) sendInverseOffers(core, agent, w.machine, w.unavailability);
+}
+
+/** Every agent against the schedule, and the timer for the next start or end of a window. */
+export function evaluateMaintenance(core: MasterCore): void {
+  const schedule = maintenanceSchedule(core);
+  const now = nowSeconds(core);
+  for (const agent of [...core.agents.values()]) agentMaintenance(core, agent);
+  const b = book(core);
+  b.timer?.cancel();
+  b.timer = undefined;
+  let next = Infinity;
+  for (const w of schedule.windows) {
+    const u = w.unavailability!;
+    for (const t of [u.startSeconds, u.startSeconds + u.durationSeconds]) if (t > now && t < next) next = t;
+  }
+  if (next !== Infinity) {
+    b.timer = core.host.delay(Math.max(0, Math.ceil((next - now) * 1000)), () => {
+      book(core).timer = undefined;
+      rescindStale(core);
+      evaluateMaintenance(core);
+      core.changed(); // machines' modes follow the clock: /state must be rebuilt
+    });
+  }
+}
+
+/** The frameworks with tasks or executors on the agent. */
+function frameworksOn(core: MasterCore, agent: AgentRecord): FrameworkRecord[] {
+  const idsOn = new Set<string>(agent.executors.keys());
+  for (const task of agent.tasks.values()) idsOn.add(task.frameworkId?.value ?? "");
+  return [...idsOn].map((id) => core.frameworks.get(id)).filter((f): f is FrameworkRecord => f !== undefined);
+}
+
+function sendInverseOffers(core: MasterCore, agent: AgentRecord, machine: MachineID, unavailability: Unavailability): void {
+  const b = book(core);
+  for (const framework of frameworksOn(core, agent)) {
+    const key = `${agent.id}/${framework.id}`;
+    if (b.byAgentFramework.has(key) || !framework.connected) continue;
+    const offerId = core.newOfferId();
+    const answer: Answer = { offerId, agentId: agent.id, frameworkId: framework.id, machine, unavailability, status: InverseOfferStatus_Status.UNSPECIFIED, timestamp: nowSeconds(core) };
+    b.byOffer.set(offerId, answer);
+    b.byAgentFramework.set(key, answer);
+    const inverseOffer: InverseOffer = create(InverseOfferSchema, { id: create(OfferIDSchema, { value: offerId }), frameworkId: ids.framework(framework.id), agentId: ids.agent(agent.id), machineId: machine, unavailability });
+    core.log.info({ agent: agent.id, framework: framework.id, offer: offerId }, `Inverse offer ${offerId} to framework ${framework.id}: agent ${agent.id} (${agent.info.hostname}) goes down for maintenance at ${new Date(unavailability.startSeconds * 1000).toISOString()}`);
+    core.emit(framework, { case: "inverseOffers", value: { $typeName: "dcos.v1.Event.InverseOffers", inverseOffers: [inverseOffer] } });
+  }
+}
+
+/** The machine's window started: its agent leaves the cluster until the window ends. */
+function takeDown(core: MasterCore, agent: AgentRecord, machine: MachineID): void {
+  const why = `machine ${machine.hostname || machine.ip} is down for maintenance`;
+  const b = book(core);
+  for (const answer of [...b.byOffer.values()]) if (answer.agentId === agent.id) forget(b, answer);
+  core.persist(
+    { kind: "removeAgent", agentId: agent.id },
+    () => {
+      if (agent.state === AgentState.REMOVED || core.agents.get(agent.id) !== agent) return;
+      withdrawAgent(core, agent, why);
+      agent.transition(AgentState.REMOVED, core.log, why);
+      reportAgentTasks(core, agent, TaskState.GONE_BY_OPERATOR, `Agent ${agent.id} (${agent.info.hostname}) was removed: ${why}`);
+      core.host.send(agent.pid, create(ShutdownAgentSchema, { message: why }));
+      forgetAgentRecord(core, agent);
+      agentRemoved(core, agent, why);
+      core.metrics.agentRemovals.inc();
+      core.changed();
+    },
+    (err) => core.log.warn({ err, agent: agent.id }, `Could not remove agent ${agent.id} of a machine down for maintenance`),
+  );
+}
+
+function answer(core: MasterCore, f: FrameworkRecord, ids_: readonly { value: string }[], status: InverseOfferStatus_Status, call: string): void {
+  if (ids_.length === 0) throw invalid(`${call}: inverse_offer_ids is empty`);
+  const b = book(core);
+  const unknown: string[] = [];
+  for (const id of ids_) {
+    const a = b.byOffer.get(id.value);
+    if (!a || a.frameworkId !== f.id) {
+      unknown.push(id.value);
+      continue;
+    }
+    a.status = status;
+    a.timestamp = nowSeconds(core);
+    core.log.info({ framework: f.id, agent: a.agentId, offer: a.offerId }, `Framework ${f.id} ${status === InverseOfferStatus_Status.ACCEPT ? "accepted" : "declined"} the maintenance of agent ${a.agentId}`);
+  }
+  core.changed();
+  if (unknown.length > 0) throw new DcosError(Code.NOT_FOUND, `${call}: ${unknown.join(", ")} ${unknown.length === 1 ? "is not an" : "are not"} outstanding inverse offer(s) of framework ${f.id}`);
+}
+
+export function acceptInverseOffers(core: MasterCore, f: FrameworkRecord, request: AcceptInverseOffersRequest): void {
+  core.metrics.message("accept_inverse_offers");
+  answer(core, f, request.inverseOfferIds, InverseOfferStatus_Status.ACCEPT, "ACCEPT_INVERSE_OFFERS");
+}
+
+export function declineInverseOffers(core: MasterCore, f: FrameworkRecord, request: DeclineInverseOffersRequest): void {
+  core.metrics.message("decline_inverse_offers");
+  answer(core, f, request.inverseOfferIds, InverseOfferStatus_Status.DECLINE, "DECLINE_INVERSE_OFFERS");
+}
+
+/** Machines with maintenance ahead (with the answers so far) and machines down now. */
+export function maintenanceStatus(core: MasterCore): GetMaintenanceStatusResponse {
+  const now = nowSeconds(core);
+  const answers = [...book(core).byOffer.values()];
+  const draining = [];
+  const down: MachineID[] = [];
+  for (const w of maintenanceSchedule(core).windows) {
+    const mode = modeAt(w.unavailability!, now);
+    for (const m of w.machineIds) {
+      if (mode === "DOWN") down.push(m);
+      if (mode !== "DRAINING") continue;
+      const statuses = answers
+        .filter((a) => machineKey(a.machine) === machineKey(m))
+        .map((a) => ({ status: a.status, frameworkId: ids.framework(a.frameworkId), agentId: ids.agent(a.agentId), timestamp: a.timestamp }));
+      draining.push({ id: m, unavailability: w.unavailability, statuses });
+    }
+  }
+  return create(GetMaintenanceStatusResponseSchema, { drainingMachines: draining, downMachines: down });
+}
