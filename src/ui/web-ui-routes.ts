@@ -19,6 +19,7 @@ import { SystemClock, type Clock } from "../runtime/clock.js";
 import { Code, DcosError } from "../runtime/error.js";
 import type { Logger } from "../runtime/log.js";
 import { eventJson } from "../events/kinds.js";
+import { httpCallerOf } from "../security/auth/http-guard.js";
 import { openSecurity, type ServiceSecurity } from "../security/auth/service-security.js";
 import { clusterResources } from "./cluster-resources.js";
 import { RecentEvents } from "./recent-events.js";
@@ -148,8 +149,9 @@ export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
 
 /**
  * The agent page's buttons: POST /ui/agents/:id/drain (JSON body {max_grace_period_seconds?,
- * mark_gone?}) and /ui/agents/:id/reactivate. Authenticated (Authorization header) and
- * authorized (drain_agents / reactivate_agents ACLs) exactly as the Operator API's calls.
+ * mark_gone?}) and /ui/agents/:id/reactivate. The caller is the one the HTTP guard
+ * authenticated; it is authorized (drain_agents / reactivate_agents ACLs) exactly as the
+ * Operator API's calls.
  */
 function addAgentActions(app: FastifyInstance, o: WebUiOptions): void {
   const security = o.security ?? openSecurity();
@@ -157,7 +159,7 @@ function addAgentActions(app: FastifyInstance, o: WebUiOptions): void {
     app.post(`/ui/agents/:agentId/${action}`, async (req, reply) =>
       answer(reply, async () => {
         const { agentId } = req.params as { agentId: string };
-        const caller = security.authenticator.authenticate(req.headers.authorization);
+        const caller = httpCallerOf(req);
         if (action === "reactivate") {
           security.authorizer.check(caller, "reactivate_agents", agentId, `reactivate agent '${agentId}'`);
           await o.master.reactivateAgent(agentId);

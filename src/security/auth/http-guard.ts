@@ -21,7 +21,9 @@ export function httpAcl(path: string): { action: AclAction; object: AclObject; w
     return { action: "view_frameworks", object: EVERY, what: `read ${path}` };
   }
   if (path.startsWith("/files/") || path.startsWith("/ui/sandbox/")) return { action: "access_sandboxes", object: EVERY, what: "read task sandboxes" };
-  if (path === "/metrics" || path === "/metrics/snapshot" || path === "/flags") return { action: "get_endpoints", object: path, what: `read ${path}` };
+  if (path === "/metrics" || path === "/metrics/snapshot" || path === "/flags" || path === "/quota") return { action: "get_endpoints", object: path, what: `read ${path}` };
+  if (path === "/maintenance/schedule") return { action: "get_maintenance_schedules", object: EVERY, what: "read the maintenance schedule" };
+  if (path === "/maintenance/status") return { action: "get_maintenance_statuses", object: EVERY, what: "read the maintenance status" };
   return undefined;
 }
 
