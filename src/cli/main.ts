@@ -5,7 +5,6 @@
  */
 import { Command, Option } from "commander";
 import { hostname } from "node:os";
-import type { Logger } from "../runtime/log.js";
 import { parseDuration, parsePort, parseUnreachableRateFlag } from "./duration.js";
 import { runSubcommand } from "./run.js";
 import { eventsSubcommand } from "./events.js";
@@ -19,6 +18,9 @@ import { RAFT_TIMING_DEFAULTS } from "../raft/timing.js";
 import type { RoleFlags } from "./roles.js";
 import { certsSubcommand } from "./certs.js";
 import { addNatsFlags } from "./nats-flags.js";
+import { servicesSubcommand } from "./services.js";
+import { appSubcommand } from "./app.js";
+import { runUntilSignal } from "./until-signal.js";
 import { VERSION } from "./version.js";
 
 const program = addNatsFlags(new Command())
@@ -61,6 +63,7 @@ const program = addNatsFlags(new Command())
   .option("--no-jobs", "dev: run no jobs framework")
   .option("--switch-user", "agent: run tasks as their framework's or command's user (default for --role=agent; needs root)")
   .option("--no-switch-user", "agent: run every task as the agent's own user")
+  .addOption(new Option("--services-port <port>", "dev: HTTP port of the embedded services API (Marathon's /v2; default 8080, 0 picks one, -1 turns it off)").argParser((v) => (v === "-1" ? -1 : parsePort(v))))
   .option("--credentials <file>", 'principals and secrets clients authenticate with: {"credentials":[{"principal":…,"secret":…}]} (mode 0600)')
   .option("--acls <file>", 'ACLs in Mesos\'s JSON shape: {"permissive":true,"register_frameworks":[{"principals":{…},"roles":{…}}],…}')
   .option("--authenticate", "refuse unauthenticated clients (default: when --credentials is given; dev: off)")
@@ -87,20 +90,9 @@ program.addCommand(quotaSubcommand());
 program.addCommand(jobsSubcommand());
 program.addCommand(jobSubcommand());
 program.addCommand(agentSubcommand());
+program.addCommand(servicesSubcommand());
+program.addCommand(appSubcommand());
 
-/** Starts the role, then stops it cleanly on SIGINT/SIGTERM. */
-async function runUntilSignal(logger: Logger, start: () => Promise<{ stop(): Promise<void> }>): Promise<void> {
-  const running = await start();
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      logger.info(`Received ${signal}, stopping`);
-      process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
-      resolve();
-    };
-    process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
-  });
-  await running.stop();
-}
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`dcos-node: ${err instanceof Error ? err.message : String(err)}`);

@@ -9,6 +9,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { InvalidArgumentError } from "commander";
 import { startAgentRole, type RunningAgent } from "../node/agent-role.js";
 import { startMasterRole, type RunningMaster } from "../node/master-role.js";
+import { DEFAULT_SERVICES_HTTP_PORT, startServicesRole } from "../node/services-role.js";
 import type { Logger } from "../runtime/log.js";
 import type { TlsMaterial } from "../security/pki/tls-files.js";
 import { DevPki, isLoopback, nodeTls, type TlsFlags } from "./transport-security.js";
@@ -48,6 +49,8 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   agents: number;
   /** HTTP port (master default 5080, agent 5081; 0 picks one). */
   httpPort?: number;
+  /** dev: HTTP port of the embedded services API (Marathon's /v2; default 8080, 0 picks one, -1 turns it off). */
+  servicesPort?: number;
   /** NATS server for the master's event tap. */
   nats?: string;
   cluster: string;
@@ -223,9 +226,25 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
   await pki?.writeClientDir(clientTlsDir, "dev");
   const dns = flags.dns === false ? undefined : await startDevDns(flags, logger, master, security.credentials);
   const jobs = flags.jobs === false ? undefined : await startDevJobs(flags, logger, master, security);
+  const servicesPort = flags.servicesPort ?? DEFAULT_SERVICES_HTTP_PORT;
+  const servicesCredential = security.credentials.credentials.find((c) => c.principal === "dcos-services");
+  const services =
+    servicesPort < 0
+      ? undefined
+      : await startServicesRole({
+          masters: [master.address],
+          host: flags.ip,
+          httpPort: servicesPort,
+          logger: logger.child({ role: "services" }),
+          version: VERSION,
+          credential: servicesCredential,
+          principal: servicesCredential?.principal,
+          security: security.config,
+        });
   logger.info(
     `Embedded cluster up: master ${master.address} leading, ${agents.length} agents, work dir ${workDir}. Web UI: http://${master.http.address}/ . ` +
       (jobs ? `Jobs API (Chronos): http://${jobs.address} . ` : "") +
+      (services ? `Services API (Marathon /v2): http://${services.address}/ . ` : "") +
       `Try: npx dcos-node run --master=${master.address} -- echo hello . ` +
       `Credentials: ${security.credentials.credentials.map((c) => c.principal).join(", ")} in ${join(workDir, "credentials")} (--credential-file or DCOS_NODE_CREDENTIAL_FILE)` +
       (pki ? `. Mutual TLS: clients find the cluster's CA and a principal's certificate in ${clientTlsDir}` : ""),
@@ -235,6 +254,7 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
     credentials: security.credentials,
     ...(jobs ? { jobs } : {}),
     stop: async () => {
+      await services?.stop();
       await jobs?.stop();
       await dns?.stop();
       await killDevTasks(agents, logger);

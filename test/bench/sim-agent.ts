@@ -1,7 +1,8 @@
 /**
  * A simulated agent for the offers benchmark: speaks internal.proto like a real agent
  * (registers, answers pings, runs tasks, acknowledged status updates) but fakes the task:
- * RunTask makes the task RUNNING at once and queues TASK_STARTING then TASK_RUNNING; like
+ * RunTask makes the task RUNNING at once and queues TASK_STARTING then TASK_RUNNING (healthy
+ * if the task has a health check); like
  * a real status update manager it sends one update per task at a time and the next only
  * when the previous one is acknowledged. A task finishes after `taskMs` (TASK_FINISHED);
  * 0 keeps it running. Many of these live in one actor system.
@@ -159,7 +160,9 @@ export class SimAgent extends Actor {
   private enqueue(taskId: string, task: SimTask, state: TaskState): void {
     const uuid = nextUuid();
     const agentId = create(AgentIDSchema, { value: this.agentId });
-    const status = create(TaskStatusSchema, { taskId: create(TaskIDSchema, { value: taskId }), state, source: TaskStatus_Source.EXECUTOR, uuid, agentId });
+    // A task with a health check is reported healthy once RUNNING (the check "passes" at once).
+    const healthy = state === TaskState.RUNNING && task.info.healthCheck ? true : undefined;
+    const status = create(TaskStatusSchema, { taskId: create(TaskIDSchema, { value: taskId }), state, source: TaskStatus_Source.EXECUTOR, uuid, agentId, healthy });
     task.pending.push(create(StatusUpdateSchema, { frameworkId: task.frameworkId, agentId, status, uuid, latestState: task.state }));
     if (task.pending.length === 1) this.send(this.master, task.pending[0]!);
   }

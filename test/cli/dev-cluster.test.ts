@@ -36,7 +36,7 @@ describe("dev cluster (--role=dev)", () => {
 
   it("is up only once its master leads; run needs no --name and streams the task's output; on exit it kills its tasks", async () => {
     workDir = await mkdtemp(join(tmpdir(), "dcos-dev-cluster-"));
-    dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=1", "--port=0", "--http-port=0", "--dns-port=0", "--jobs-port=0", `--work-dir=${workDir}`]);
+    dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=1", "--port=0", "--http-port=0", "--dns-port=0", "--jobs-port=0", "--services-port=0", `--work-dir=${workDir}`]);
     const http = await dev.waitForLine(/Master HTTP on http:\/\/([\d.]+:\d+)/, "the master's HTTP address");
     const grpc = await dev.waitForLine(/Master listening on ([\d.]+:\d+)/, "the master's gRPC address");
     await dev.waitForLine(/Embedded cluster up/, "the embedded cluster", 30_000);

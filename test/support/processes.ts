@@ -16,7 +16,7 @@ export class NodeProcess {
 
   constructor(
     readonly name: string,
-    args: readonly string[],
+    readonly args: readonly string[],
     /** A command that runs node, e.g. `["ip", "netns", "exec", "dcos-test-1-2"]` (it must exec, so pid and signals are node's). */
     launcher: readonly string[] = [],
   ) {

@@ -6,42 +6,14 @@
  * pictures come from them).
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { CHROMIUM, requireChromium, waitForText } from "../support/browser.js";
 import { NodeProcess } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const TIMEOUT_MS = 30_000;
-
-function requireChromium(): void {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium is not installed at ${CHROMIUM}: the web UI's browser test needs Debian's chromium. ` +
-        "Install it with 'sudo apt-get update && sudo apt-get install -y chromium' (or 'sudo bash deploy/setup-host.sh'), " +
-        "or point CHROMIUM_PATH at a Chromium binary.",
-    );
-  }
-}
-
-/** Waits until the element's text (trimmed) satisfies `ok`; the error names what was awaited and what was seen. */
-async function waitForText(page: Page, selector: string, ok: (text: string) => boolean, what: string): Promise<string> {
-  const deadline = Date.now() + TIMEOUT_MS;
-  let seen = "(no such element)";
-  for (;;) {
-    const el = page.locator(selector).first();
-    if ((await el.count()) > 0) {
-      seen = ((await el.textContent()) ?? "").trim();
-      if (ok(seen)) return seen;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out after ${TIMEOUT_MS} ms waiting for ${what} (${selector} shows: ${seen.slice(0, 300)})`);
-    await page.waitForTimeout(100);
-  }
-}
 
 describe("web UI in Chromium", () => {
   let workDir: string | undefined;
@@ -54,7 +26,7 @@ describe("web UI in Chromium", () => {
 
   async function startCluster(): Promise<void> {
     workDir = await mkdtemp(join(tmpdir(), "dcos-ui-browser-"));
-    dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=2", "--port=0", "--http-port=0", "--dns-port=0", "--jobs-port=0", `--work-dir=${workDir}`]);
+    dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=2", "--port=0", "--http-port=0", "--dns-port=0", "--jobs-port=0", "--services-port=0", `--work-dir=${workDir}`]);
     masterHttp = await dev.waitForLine(/Master HTTP on http:\/\/([\d.]+:\d+)/, "the master's HTTP address");
     masterGrpc = await dev.waitForLine(/Master listening on ([\d.]+:\d+)/, "the master's gRPC address");
     await dev.waitForLine(/Embedded cluster up/, "the embedded cluster");

@@ -14,6 +14,7 @@ import type { Clock } from "../../runtime/clock.js";
 import { Code, asDcosError, type DcosError } from "../../runtime/error.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import { ReplicatedLogClient } from "../../raft/log-client.js";
+import type { ClientCredential } from "../../security/auth/client-credential.js";
 import { LeaderLease, type LeaseHolder } from "./leader-lease.js";
 import type { LogStore } from "./log-store.js";
 import { FencedStateStore, type StateMachine } from "./state-store.js";
@@ -52,6 +53,8 @@ export interface FrameworkRunnerOptions<S, Op> {
   machine: StateMachine<S, Op>;
   /** Default: a ReplicatedLogClient on the masters. */
   store?: LogStore;
+  /** Authenticate to the masters (scheduler driver and replicated log) as this principal. */
+  credential?: ClientCredential;
   leaseTtlMs?: number;
   /** Extra driver options (system, timeouts...). */
   driver?: Partial<SchedulerDriverOptions>;
@@ -77,7 +80,7 @@ export class FrameworkRunner<S, Op> {
     this.log = (options.logger ?? silentLogger()).child({ framework: options.name });
     if (options.store) this.logStore = options.store;
     else {
-      this.ownedClient = new ReplicatedLogClient({ masters: options.masters, principal: options.principal });
+      this.ownedClient = new ReplicatedLogClient({ masters: options.masters, principal: options.principal, credential: options.credential });
       this.logStore = this.ownedClient;
     }
     this.lease = new LeaderLease({
@@ -152,6 +155,7 @@ export class FrameworkRunner<S, Op> {
         ...this.options.driver,
         masters: this.options.masters,
         framework: { ...this.options.framework, principal: this.options.principal },
+        credential: this.options.credential,
         frameworkId,
         callbacks: forward,
       });

@@ -62,6 +62,7 @@ export interface FrameworkJson {
   connected: boolean;
   registered_time: number;
   webui_url?: string;
+  labels?: { key: string; value: string }[];
   used_resources?: Resources;
   offered_resources?: Resources;
   tasks: TaskJson[];

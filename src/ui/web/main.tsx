@@ -11,6 +11,7 @@ import { JobDetail, JobsList } from "./views/jobs.js";
 import { Layout } from "./views/layout.js";
 import { Overview } from "./views/overview.js";
 import { QuotaPage } from "./views/quota.js";
+import { ServiceDetail, ServicesList } from "./views/services.js";
 import { TaskDetail } from "./views/task.js";
 
 function Page(props: { route: string[] }) {
@@ -26,6 +27,7 @@ function Page(props: { route: string[] }) {
       </div>
     );
   }
+  if (section === "services") return id ? <ServiceDetail state={s.state} id={id} /> : <ServicesList state={s.state} />;
   const state = s.state;
   if (!state) return <p class="muted">Waiting for the master's state…</p>;
   switch (section) {

@@ -8,6 +8,7 @@ const LINKS: Array<[string, string, string]> = [
   ["frameworks", "#/frameworks", "Frameworks"],
   ["quota", "#/quota", "Quota"],
   ["jobs", "#/jobs", "Jobs"],
+  ["services", "#/services", "Services"],
   ["events", "#/events", "Events"],
 ];
 

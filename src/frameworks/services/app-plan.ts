@@ -1,0 +1,123 @@
+/**
+ * What one app needs now, as a pure function of its spec, its instances and the time:
+ * how many instances of the target version to launch, which instances to kill, which
+ * unreachable ones to give up on. Launching, scaling, rolling restarts, stopping and
+ * self-healing are all this one convergence rule:
+ *
+ * - never more than floor(N × (1 + maximumOverCapacity)) instances alive at once (killing
+ *   ones count until they are gone);
+ * - old-version instances are killed only while at least ceil(N × minimumHealthCapacity)
+ *   healthy instances remain (unhealthy ones may always go);
+ * - one exception so a restart cannot deadlock: with no room to launch, nothing to kill
+ *   within the rule and nothing in flight, one old instance is killed (what Marathon does
+ *   when minimumHealthCapacity = 1 and maximumOverCapacity = 0);
+ * - an instance unreachable for inactiveAfterSeconds no longer counts (a replacement is
+ *   launched); after expungeAfterSeconds it is forgotten, and killed if it returns;
+ * - with more instances of the target version than wanted, the extras are killed
+ *   (unhealthy and not-yet-running first, then by killSelection).
+ */
+import type { AppSpec } from "./app-definition.js";
+import { TERMINAL, type Instance } from "./services-state.js";
+
+export interface AppPlan {
+  /** Instances of the target version to launch now (before backoff and offers). */
+  launch: number;
+  kill: { id: string; reason: string }[];
+  /** Unreachable past expungeAfterSeconds: forget (and kill if they come back). */
+  expunge: string[];
+  /** Every live instance runs the target version, N of them, all healthy. */
+  converged: boolean;
+}
+
+export interface AppTarget {
+  spec: AppSpec;
+  /** The target version. */
+  version: string;
+  /** Being removed: target 0 instances, no launches. */
+  removing: boolean;
+}
+
+/** Whether an instance counts as healthy: running, and its health checks (if any) pass. */
+export function isHealthy(i: Instance, hasHealthChecks: boolean): boolean {
+  return i.state === "running" && i.goal === "running" && (!hasHealthChecks || i.healthy === true);
+}
+
+export function isInactive(i: Instance, spec: AppSpec, now: number): boolean {
+  return i.state === "unreachable" && i.unreachableSince !== undefined && now - i.unreachableSince >= spec.inactiveAfterSeconds * 1000;
+}
+
+export function capacity(spec: AppSpec, n = spec.instances): { maxAlive: number; minHealthy: number } {
+  return { maxAlive: Math.floor(n * (1 + spec.maximumOverCapacity) + 1e-9), minHealthy: Math.ceil(n * spec.minimumHealthCapacity - 1e-9) };
+}
+
+function byKillPreference(spec: AppSpec, hc: boolean) {
+  return (a: Instance, b: Instance): number => {
+    const rank = (i: Instance) => (i.state === "unreachable" ? 0 : isHealthy(i, hc) ? 2 : 1);
+    const r = rank(a) - rank(b);
+    if (r !== 0) return r;
+    return spec.killSelection === "YOUNGEST_FIRST" ? b.stagedAt - a.stagedAt : a.stagedAt - b.stagedAt;
+  };
+}
+
+export function planApp(target: AppTarget, instances: readonly Instance[], now: number): AppPlan {
+  const { spec, version } = target;
+  const hc = spec.healthChecks.length > 0;
+  const n = target.removing ? 0 : spec.instances;
+  const { maxAlive, minHealthy } = capacity(spec, n);
+  const kill: AppPlan["kill"] = [];
+  const expunge: string[] = [];
+  const live: Instance[] = [];
+  for (const i of instances) {
+    if (TERMINAL.has(i.state)) continue;
+    if (i.state === "unreachable" && i.unreachableSince !== undefined && now - i.unreachableSince >= spec.expungeAfterSeconds * 1000) {
+      expunge.push(i.id);
+      continue;
+    }
+    live.push(i);
+  }
+  if (target.removing) {
+    for (const i of live) if (i.goal === "running") kill.push({ id: i.id, reason: "the app is being removed" });
+    return { launch: 0, kill, expunge, converged: live.length === 0 };
+  }
+  // Alive: everything not yet gone and not given up on (killing ones included).
+  const alive = live.filter((i) => !isInactive(i, spec, now));
+  const wanted = alive.filter((i) => i.goal === "running");
+  const current = wanted.filter((i) => i.version === version);
+  const old = wanted.filter((i) => i.version !== version);
+  const order = byKillPreference(spec, hc);
+  // Scale down: extras of the target version.
+  const extras = current.length - n;
+  const keep = new Set(current.map((i) => i.id));
+  if (extras > 0) {
+    for (const i of [...current].sort(order).slice(0, extras)) {
+      kill.push({ id: i.id, reason: "scaling down" });
+      keep.delete(i.id);
+    }
+  }
+  const currentKept = current.filter((i) => keep.has(i.id));
+  // Old instances: unhealthy ones always go; healthy ones while enough healthy remain.
+  let healthy = wanted.filter((i) => keep.has(i.id) || i.version !== version).filter((i) => isHealthy(i, hc)).length;
+  const oldSorted = [...old].sort(order);
+  for (const i of oldSorted) {
+    if (!isHealthy(i, hc)) {
+      kill.push({ id: i.id, reason: "replaced by a new version" });
+      continue;
+    }
+    if (healthy - 1 >= minHealthy) {
+      kill.push({ id: i.id, reason: "replaced by a new version" });
+      healthy--;
+    }
+  }
+  const killed = new Set(kill.map((k) => k.id));
+  // Room to launch: instances killed in this plan stay alive until their tasks end.
+  const room = Math.max(0, maxAlive - alive.length);
+  const launch = Math.max(0, Math.min(n - currentKept.length, room));
+  if (launch === 0 && currentKept.length < n && kill.length === 0) {
+    const inFlight = alive.some((i) => i.goal === "stopped") || currentKept.some((i) => !isHealthy(i, hc));
+    const victim = oldSorted.find((i) => !killed.has(i.id));
+    if (!inFlight && victim) kill.push({ id: victim.id, reason: "replaced by a new version (no room to launch first)" });
+  }
+  const converged =
+    live.length === n && currentKept.length === n && live.every((i) => i.version === version && i.goal === "running" && isHealthy(i, hc));
+  return { launch, kill, expunge, converged };
+}

@@ -1,0 +1,654 @@
+/**
+ * The services leader: turns the pure plans (app-plan.ts, launch-round.ts) into writes
+ * and driver calls. Every change is written to the fenced state store BEFORE acting
+ * (an instance before its launch, a kill decision before the kill), and every handler
+ * runs one at a time (a promise chain), so plans always see the state they change.
+ */
+import { randomUUID } from "node:crypto";
+import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
+import { TaskState, TaskStatus_Reason, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
+import type { SchedulerCallbacks } from "../../actors/scheduler-driver/options.js";
+import type { Counter, Metrics } from "../../metrics/registry.js";
+import type { Clock, Timer } from "../../runtime/clock.js";
+import { Code, DcosError, asDcosError } from "../../runtime/error.js";
+import type { Logger } from "../../runtime/log.js";
+import type { LeaderContext, LeaderSession } from "../common/framework-runner.js";
+import { appSpec, normalizeApp, onlyScaleDiffers, type AppJson, type AppSpec } from "./app-definition.js";
+import { isHealthy, planApp } from "./app-plan.js";
+import type { Placement } from "./constraints.js";
+import { launchRound, type Demand, type OfferStats } from "./launch-round.js";
+import { instancesOf, TERMINAL, type Deployment, type Instance, type InstanceState, type ServicesOp, type ServicesState } from "./services-state.js";
+import { buildTask } from "./task-builder.js";
+import { appJson, deploymentJson, iso, taskStateName, type TaskFailure } from "./views.js";
+
+export type Publish = (type: string, data: Record<string, unknown>) => void;
+
+export interface SchedulerOptions {
+  clock: Clock;
+  publish: Publish;
+  /** The framework's role: its reservations are accepted besides "*" by default. */
+  role: string;
+  metrics?: Metrics;
+  /** Planning period (default 1 s): deadlines, unreachable timeouts, backoff expiry. */
+  tickMs?: number;
+  /** Re-send a kill that has not ended its task after this long (default 10 s). */
+  killRetryMs?: number;
+}
+
+const STATE_OF: Partial<Record<TaskState, InstanceState>> = {
+  [TaskState.STAGING]: "staging",
+  [TaskState.STARTING]: "starting",
+  [TaskState.RUNNING]: "running",
+  [TaskState.KILLING]: "killing",
+  [TaskState.FINISHED]: "finished",
+  [TaskState.FAILED]: "failed",
+  [TaskState.KILLED]: "killed",
+  [TaskState.ERROR]: "error",
+  [TaskState.LOST]: "lost",
+  [TaskState.DROPPED]: "dropped",
+  [TaskState.UNREACHABLE]: "unreachable",
+  [TaskState.GONE]: "gone",
+  [TaskState.GONE_BY_OPERATOR]: "gone",
+  [TaskState.UNKNOWN]: "unknown",
+};
+
+/** The version timestamp the instances of an app must run (changes only with its configuration). */
+export function configVersion(app: AppJson): string {
+  const vi = app["versionInfo"] as { lastConfigChangeAt?: string } | undefined;
+  return vi?.lastConfigChangeAt ?? String(app["version"]);
+}
+
+interface Backoff {
+  delayMs: number;
+  until: number;
+}
+
+export class ServicesScheduler implements LeaderSession {
+  readonly callbacks: SchedulerCallbacks;
+  private readonly log: Logger;
+  private chain: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  private timer: Timer | undefined;
+  private tickQueued = false;
+  private demands: Demand[] = [];
+  private readonly backoff = new Map<string, Backoff>();
+  private readonly failures = new Map<string, TaskFailure>();
+  readonly offerStats = new Map<string, OfferStats>();
+  private readonly waitingSince = new Map<string, number>();
+  private readonly killSentAt = new Map<string, number>();
+  private readonly specs = new Map<string, { app: AppJson; spec: AppSpec }>();
+  private readonly agents = new Map<string, Placement>();
+  private suppressed = false;
+  private lastVersion = 0;
+  private readonly launched: Counter | undefined;
+  private readonly killed: Counter | undefined;
+
+  constructor(
+    private readonly ctx: LeaderContext<ServicesState, ServicesOp>,
+    private readonly options: SchedulerOptions,
+  ) {
+    this.log = ctx.logger.child({ component: "services-scheduler" });
+    this.launched = options.metrics?.counter("services/instances_launched");
+    this.killed = options.metrics?.counter("services/instances_killed");
+    this.callbacks = {
+      offers: (offers) => this.background(() => this.onOffers(offers)),
+      update: (status) => this.background(() => this.onStatus(status)),
+      rescind: () => undefined,
+    };
+  }
+
+  get state(): ServicesState {
+    return this.ctx.store.state;
+  }
+
+  private get now(): number {
+    return this.options.clock.now();
+  }
+
+  /** Subscribed with the framework id persisted: reconcile what we know, start planning. */
+  ready(): void {
+    const tasks = [...this.state.instances.values()].map((i) => ({ taskId: i.id, agentId: i.agentId || undefined }));
+    this.log.info({ instances: tasks.length, apps: this.state.apps.size }, "Services leader ready; reconciling instances");
+    if (tasks.length > 0) void this.ctx.driver.reconcile(tasks).catch((err: unknown) => this.log.warn({ err: asDcosError(err).message }, "Reconcile failed"));
+    this.armTimer();
+    this.soon();
+  }
+
+  stop(reason: string): void {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.log.info({ reason }, "Services leader session stopped");
+  }
+
+  // ---- the serial queue ----------------------------------------------------------------
+
+  /** Runs fn after everything queued before it; errors reject the caller only. */
+  serial<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.chain.then(() => {
+      if (this.stopped) throw new DcosError(Code.UNAVAILABLE, "This instance no longer leads; retry");
+      return fn();
+    });
+    this.chain = run.catch((err: unknown) => {
+      if (!DcosError.is(err, Code.UNAVAILABLE)) this.log.warn({ err: asDcosError(err).message }, "Services handler failed");
+    });
+    return run;
+  }
+
+  /** serial() for work nobody awaits: its failure is logged by the chain, never unhandled. */
+  private background(fn: () => Promise<void> | void): void {
+    this.serial(fn).catch(() => undefined);
+  }
+
+  private write(ops: ServicesOp[]): Promise<void> {
+    return ops.length === 0 ? Promise.resolve() : this.ctx.store.write(ops);
+  }
+
+  private soon(): void {
+    if (this.tickQueued || this.stopped) return;
+    this.tickQueued = true;
+    this.options.clock.setTimer(0, () => {
+      this.tickQueued = false;
+      this.background(() => this.tick());
+    });
+  }
+
+  private armTimer(): void {
+    if (this.stopped) return;
+    this.timer = this.options.clock.setTimer(this.options.tickMs ?? 1000, () => {
+      this.serial(() => this.tick())
+        .catch(() => undefined)
+        .finally(() => this.armTimer());
+    });
+  }
+
+  // ---- versions, specs -------------------------------------------------------------------
+
+  private nextVersion(): string {
+    this.lastVersion = Math.max(this.now, this.lastVersion + 1);
+    return iso(this.lastVersion);
+  }
+
+  spec(app: AppJson): AppSpec {
+    const key = String(app["id"]);
+    const cached = this.specs.get(key);
+    if (cached && cached.app === app) return cached.spec;
+    const spec = appSpec(app);
+    this.specs.set(key, { app, spec });
+    return spec;
+  }
+
+  deploymentsOf(appId: string): Deployment[] {
+    return [...this.state.deployments.values()].filter((d) => d.appId === appId);
+  }
+
+  lastFailure(appId: string): TaskFailure | undefined {
+    return this.failures.get(appId);
+  }
+
+  // ---- API mutations (each returns the deployment id) -------------------------------------
+
+  private locked(appId: string, force: boolean): Deployment[] {
+    const existing = this.deploymentsOf(appId);
+    if (existing.length > 0 && !force) {
+      throw Object.assign(
+        new DcosError(Code.FAILED_PRECONDITION, `App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/${existing[0]!.id}'.`),
+        { deployments: existing.map((d) => ({ id: d.id })) },
+      );
+    }
+    return existing;
+  }
+
+  private deploymentFor(app: AppJson, previous: AppJson | undefined, kind: Deployment["kind"]): Deployment {
+    const spec = this.spec(app);
+    return {
+      id: randomUUID(),
+      appId: spec.id,
+      version: String(app["version"]),
+      previousVersion: previous ? String(previous["version"]) : undefined,
+      kind,
+      startedAt: this.now,
+      deadlineAt: spec.deploymentTimeoutSeconds > 0 ? this.now + spec.deploymentTimeoutSeconds * 1000 : undefined,
+      rollback: spec.rollbackOnFailure,
+    };
+  }
+
+  /** Creates or replaces an app definition; resolves with the stored app and its deployment. */
+  putApp(raw: unknown, options: { force: boolean; create: boolean; idFromPath?: string; restart?: boolean }): Promise<{ app: AppJson; deployment: Deployment; created: boolean }> {
+    return this.serial(async () => {
+      const app = normalizeApp(raw, { idFromPath: options.idFromPath });
+      const id = String(app["id"]);
+      if (this.isGroup(id)) throw new DcosError(Code.ALREADY_EXISTS, `An app with id [${id}] cannot be created: a group with that id exists`);
+      const previous = this.state.apps.get(id);
+      if (previous && options.create) throw new DcosError(Code.ALREADY_EXISTS, `An app with id [${id}] already exists.`);
+      const ops: ServicesOp[] = [];
+      for (const d of this.locked(id, options.force)) ops.push({ t: "removeDeployment", id: d.id });
+      const version = this.nextVersion();
+      delete app["deployments"];
+      delete app["tasks"];
+      for (const k of ["tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy", "lastTaskFailure"]) delete app[k];
+      const scaleOnly = previous !== undefined && !options.restart && onlyScaleDiffers(previous, app);
+      const configAt = scaleOnly ? configVersion(previous) : version;
+      app["version"] = version;
+      app["versionInfo"] = { lastScalingAt: version, lastConfigChangeAt: configAt };
+      const kind: Deployment["kind"] = !previous ? "start" : scaleOnly ? "scale" : "restart";
+      const deployment = this.deploymentFor(app, previous, kind);
+      ops.push({ t: "putApp", app }, { t: "putDeployment", d: deployment });
+      await this.write(ops);
+      if (!scaleOnly) this.backoff.delete(id);
+      this.publishDeploymentInfo(deployment);
+      this.options.publish("group_change_success", { groupId: parentOf(id), version });
+      this.soon();
+      return { app, deployment, created: !previous };
+    });
+  }
+
+  /** Removes an app: a stop deployment kills its instances, then the app is forgotten. */
+  removeApp(id: string, force: boolean): Promise<Deployment> {
+    return this.serial(async () => {
+      const app = this.state.apps.get(id);
+      if (!app) throw new DcosError(Code.NOT_FOUND, `App '${id}' does not exist`);
+      const ops: ServicesOp[] = [];
+      for (const d of this.locked(id, force)) ops.push({ t: "removeDeployment", id: d.id });
+      const deployment: Deployment = { ...this.deploymentFor(app, undefined, "stop"), deadlineAt: undefined, rollback: false };
+      ops.push({ t: "markRemoving", id }, { t: "putDeployment", d: deployment });
+      await this.write(ops);
+      this.publishDeploymentInfo(deployment);
+      this.soon();
+      return deployment;
+    });
+  }
+
+  /** Kills instances; with scale, lowers the app's instances by as many (one scale deployment). */
+  killInstances(ids: readonly string[], options: { scale: boolean; wipe: boolean; force?: boolean }): Promise<{ killed: Instance[]; deployment?: Deployment }> {
+    return this.serial(async () => {
+      const found = ids.map((id) => this.state.instances.get(id)).filter((i): i is Instance => i !== undefined && !TERMINAL.has(i.state));
+      const ops: ServicesOp[] = [];
+      let deployment: Deployment | undefined;
+      if (options.scale) {
+        const byApp = new Map<string, number>();
+        for (const i of found) byApp.set(i.appId, (byApp.get(i.appId) ?? 0) + 1);
+        for (const [appId, n] of byApp) {
+          const prev = this.state.apps.get(appId);
+          if (!prev) continue;
+          for (const d of this.locked(appId, options.force ?? false)) ops.push({ t: "removeDeployment", id: d.id });
+          const version = this.nextVersion();
+          const app: AppJson = { ...prev, instances: Math.max(0, Number(prev["instances"]) - n), version, versionInfo: { lastScalingAt: version, lastConfigChangeAt: configVersion(prev) } };
+          deployment = this.deploymentFor(app, prev, "scale");
+          ops.push({ t: "putApp", app }, { t: "putDeployment", d: deployment });
+        }
+      }
+      for (const i of found) ops.push(options.wipe ? { t: "removeInstance", id: i.id } : { t: "updateInstance", id: i.id, patch: { goal: "stopped" } });
+      await this.write(ops);
+      for (const i of found) this.sendKill(i, "killed by request");
+      if (deployment) this.publishDeploymentInfo(deployment);
+      this.soon();
+      return { killed: found, deployment };
+    });
+  }
+
+  /** DELETE /v2/deployments/{id}: roll back (a new deployment to the previous version), or with force just forget it. */
+  cancelDeployment(id: string, force: boolean): Promise<Deployment | undefined> {
+    return this.serial(async () => {
+      const d = this.state.deployments.get(id);
+      if (!d) throw new DcosError(Code.NOT_FOUND, `DeploymentPlan ${id} does not exist`);
+      if (force) {
+        await this.write([{ t: "removeDeployment", id }]);
+        this.options.publish("deployment_failed", { id, plan: deploymentJson(d, false), reason: "canceled by request (force)" });
+        return undefined;
+      }
+      const rollback = await this.rollback(d, "canceled by request");
+      this.soon();
+      return rollback;
+    });
+  }
+
+  resetDelay(appId: string): boolean {
+    if (!this.state.apps.has(appId)) throw new DcosError(Code.NOT_FOUND, `Application ${appId} not found in tasks queue.`);
+    return this.backoff.delete(appId);
+  }
+
+  delayOf(appId: string): { until: number; now: number } | undefined {
+    const b = this.backoff.get(appId);
+    return b && b.until > this.now ? { until: b.until, now: this.now } : undefined;
+  }
+
+  /** Apps waiting for instances: (app id, how many, since). */
+  queue(): { appId: string; count: number; since: number }[] {
+    const out: { appId: string; count: number; since: number }[] = [];
+    for (const [appId, app] of this.state.apps) {
+      if (this.state.removing.has(appId)) continue;
+      const plan = planApp({ spec: this.spec(app), version: configVersion(app), removing: false }, instancesOf(this.state, appId), this.now);
+      if (plan.launch > 0) out.push({ appId, count: plan.launch, since: this.waitingSince.get(appId) ?? this.now });
+    }
+    return out;
+  }
+
+  isGroup(id: string): boolean {
+    const prefix = `${id}/`;
+    for (const appId of this.state.apps.keys()) if (appId.startsWith(prefix)) return true;
+    return false;
+  }
+
+  // ---- planning ------------------------------------------------------------------------
+
+  private async tick(): Promise<void> {
+    const now = this.now;
+    const ops: ServicesOp[] = [];
+    const kills: Instance[] = [];
+    const demands: Demand[] = [];
+    const finished: Deployment[] = [];
+    const ids = new Set([...this.state.apps.keys()]);
+    const healthyApps = new Set<string>();
+    for (const appId of ids) {
+      const app = this.state.apps.get(appId)!;
+      const spec = this.spec(app);
+      const removing = this.state.removing.has(appId);
+      const instances = instancesOf(this.state, appId);
+      const plan = planApp({ spec, version: configVersion(app), removing }, instances, now);
+      for (const id of plan.expunge) ops.push({ t: "removeInstance", id });
+      for (const k of plan.kill) {
+        const i = this.state.instances.get(k.id)!;
+        ops.push({ t: "updateInstance", id: k.id, patch: { goal: "stopped", message: k.reason } });
+        kills.push(i);
+      }
+      if (plan.converged) healthyApps.add(appId);
+      if (removing && plan.converged) {
+        ops.push({ t: "removeApp", id: appId });
+        for (const i of instances) ops.push({ t: "removeInstance", id: i.id });
+        this.options.publish("app_terminated_event", { appId });
+      }
+      for (const d of this.deploymentsOf(appId)) {
+        if (plan.converged) finished.push(d);
+        else if (d.deadlineAt !== undefined && now >= d.deadlineAt) await this.failDeployment(d, ops);
+      }
+      // Launches wait for backoff and for the app's dependencies to be healthy.
+      const b = this.backoff.get(appId);
+      const waiting = plan.launch > 0;
+      if (waiting && !this.waitingSince.has(appId)) this.waitingSince.set(appId, now);
+      if (!waiting) {
+        this.waitingSince.delete(appId);
+        this.offerStats.delete(appId);
+      }
+      if (!waiting || (b && b.until > now)) continue;
+      if (spec.dependencies.some((dep) => this.state.apps.has(dep) && !this.isConverged(dep))) continue;
+      demands.push({
+        appId,
+        spec,
+        version: configVersion(app),
+        count: plan.launch,
+        roles: spec.acceptedResourceRoles.length > 0 ? spec.acceptedResourceRoles : ["*", this.options.role],
+        placed: instances.filter((i) => !TERMINAL.has(i.state) && i.goal === "running").map((i) => this.placement(i)),
+      });
+    }
+    for (const d of finished) ops.push({ t: "removeDeployment", id: d.id });
+    await this.write(ops);
+    for (const d of finished) {
+      this.options.publish("deployment_step_success", { plan: deploymentJson(d, true), currentStep: deploymentJson(d, true)["steps"] });
+      this.options.publish("deployment_success", { id: d.id, plan: deploymentJson(d, true) });
+    }
+    for (const i of kills) this.sendKill(i, i.message ?? "planned");
+    this.retryKills(now);
+    this.demands = demands.sort((a, b) => dependencyDepth(this.state, a.appId) - dependencyDepth(this.state, b.appId));
+    await this.adjustOffers();
+  }
+
+  private isConverged(appId: string): boolean {
+    const app = this.state.apps.get(appId);
+    if (!app) return true;
+    return planApp({ spec: this.spec(app), version: configVersion(app), removing: false }, instancesOf(this.state, appId), this.now).converged;
+  }
+
+  private placement(i: Instance): Placement {
+    return this.agents.get(i.agentId) ?? { hostname: i.host, attributes: {} };
+  }
+
+  private async adjustOffers(): Promise<void> {
+    const want = this.demands.length > 0;
+    if (want && this.suppressed) {
+      this.suppressed = false;
+      await this.ctx.driver.revive().catch(() => undefined);
+    } else if (!want && !this.suppressed) {
+      this.suppressed = true;
+      await this.ctx.driver.suppress().catch(() => undefined);
+    }
+  }
+
+  private async failDeployment(d: Deployment, ops: ServicesOp[]): Promise<void> {
+    ops.push({ t: "removeDeployment", id: d.id });
+    this.options.publish("deployment_step_failure", { plan: deploymentJson(d, false), reason: "deadline passed" });
+    this.options.publish("deployment_failed", { id: d.id, plan: deploymentJson(d, false), reason: `the deployment did not finish by its deadline ${iso(d.deadlineAt!)}` });
+    this.log.warn({ deployment: d.id, app: d.appId }, "Deployment failed: deadline passed");
+    if (d.rollback && d.previousVersion && !d.rollbackOf) {
+      await this.write(ops.splice(0));
+      await this.rollback(d, "deadline passed");
+    }
+  }
+
+  /** Reverts d's app to d.previousVersion (or removes a new app) with a new deployment. */
+  private async rollback(d: Deployment, why: string): Promise<Deployment | undefined> {
+    const previous = d.previousVersion ? this.state.versions.get(d.appId)?.get(d.previousVersion) : undefined;
+    const ops: ServicesOp[] = [{ t: "removeDeployment", id: d.id }];
+    let next: Deployment | undefined;
+    if (d.kind === "start" || !previous) {
+      next = { ...this.deploymentFor(this.state.apps.get(d.appId)!, undefined, "stop"), rollbackOf: d.id, rollback: false, deadlineAt: undefined };
+      ops.push({ t: "markRemoving", id: d.appId }, { t: "putDeployment", d: next });
+    } else {
+      const version = this.nextVersion();
+      const current = this.state.apps.get(d.appId);
+      const scaleOnly = current !== undefined && onlyScaleDiffers(current, previous);
+      const app: AppJson = { ...previous, version, versionInfo: { lastScalingAt: version, lastConfigChangeAt: scaleOnly && current ? configVersion(current) : version } };
+      next = { ...this.deploymentFor(app, current, scaleOnly ? "scale" : "restart"), rollbackOf: d.id, rollback: false };
+      ops.push({ t: "putApp", app }, { t: "putDeployment", d: next });
+    }
+    await this.write(ops);
+    this.log.warn({ deployment: d.id, rollback: next.id, why }, `Rolling back deployment ${d.id} of ${d.appId}: ${why}`);
+    this.publishDeploymentInfo(next);
+    return next;
+  }
+
+  private publishDeploymentInfo(d: Deployment): void {
+    const plan = deploymentJson(d, false);
+    this.options.publish("deployment_info", { plan, currentStep: (plan["steps"] as unknown[])[0] });
+  }
+
+  private sendKill(i: Instance, reason: string): void {
+    this.killSentAt.set(i.id, this.now);
+    this.killed?.inc();
+    const spec = this.state.apps.get(i.appId) ? this.spec(this.state.apps.get(i.appId)!) : undefined;
+    const grace = spec?.taskKillGracePeriodSeconds;
+    this.log.debug({ instance: i.id, reason }, "Killing instance");
+    void this.ctx.driver.kill(i.id, i.agentId || undefined, grace === undefined ? undefined : { gracePeriodSeconds: grace }).catch(() => undefined);
+  }
+
+  /**
+   * Kills decided (written) but whose task still runs: sent again every killRetryMs, and at
+   * once by a new leader (the kill may have been lost with the previous leader or master).
+   */
+  private retryKills(now: number): void {
+    const every = this.options.killRetryMs ?? 10_000;
+    for (const id of this.killSentAt.keys()) if (!this.state.instances.has(id)) this.killSentAt.delete(id);
+    for (const i of this.state.instances.values()) {
+      if (i.goal !== "stopped" || TERMINAL.has(i.state)) continue;
+      const at = this.killSentAt.get(i.id);
+      if (at === undefined || now - at >= every) this.sendKill(i, at === undefined ? "kill decided earlier" : "kill retried");
+    }
+  }
+
+  // ---- offers ---------------------------------------------------------------------------
+
+  private async onOffers(offers: Offer[]): Promise<void> {
+    for (const o of offers) if (o.agentId) this.agents.set(o.agentId.value, new OfferPlacement(o));
+    if (this.demands.length === 0) {
+      await this.ctx.driver.decline(offers.map((o) => o.id!), { refuseSeconds: 30 }).catch(() => undefined);
+      return;
+    }
+    const round = launchRound(this.demands, offers);
+    for (const [appId, s] of round.stats) {
+      const prev = this.offerStats.get(appId);
+      const merged: OfferStats = prev
+        ? { processed: prev.processed + s.processed, unused: prev.unused + s.unused, reasons: { ...prev.reasons }, lastDetail: s.lastDetail ?? prev.lastDetail }
+        : s;
+      if (prev) for (const [r, n] of Object.entries(s.reasons)) merged.reasons[r as keyof OfferStats["reasons"]] = (prev.reasons[r as keyof OfferStats["reasons"]] ?? 0) + n;
+      this.offerStats.set(appId, merged);
+    }
+    const now = this.now;
+    const instances: Instance[] = round.launches.map((l) => ({
+      id: `${taskPrefix(l.appId)}.instance-${randomUUID()}._app.1`,
+      appId: l.appId,
+      version: l.version,
+      agentId: l.agentId,
+      host: l.host,
+      ports: l.ports,
+      state: "provisioned",
+      goal: "running",
+      stagedAt: now,
+    }));
+    // Write every instance before launching any.
+    await this.write(instances.map((i) => ({ t: "addInstance", i })));
+    const byOffer = new Map<Offer, { tasks: ReturnType<typeof buildTask>[] }>();
+    round.launches.forEach((l, k) => {
+      const app = this.state.apps.get(l.appId)!;
+      const spec = this.spec(app);
+      const task = buildTask(spec, { taskId: instances[k]!.id, agentId: l.agentId, host: l.host, version: l.version, resources: l.resources, ports: l.ports }, spec.labels);
+      const entry = byOffer.get(l.offer) ?? { tasks: [] };
+      entry.tasks.push(task);
+      byOffer.set(l.offer, entry);
+    });
+    for (const [offer, { tasks }] of byOffer) {
+      this.launched?.inc(tasks.length);
+      void this.ctx.driver.launch([offer.id!], tasks, { refuseSeconds: 1 }).catch((err: unknown) => {
+        // The launch may or may not have reached the master: ask it; unknown tasks come back LOST and are replaced.
+        this.log.warn({ err: asDcosError(err).message }, "Launch failed; reconciling its tasks");
+        void this.ctx.driver.reconcile(tasks.map((t) => ({ taskId: t.taskId!.value, agentId: t.agentId?.value }))).catch(() => undefined);
+      });
+    }
+    if (round.unused.length > 0) await this.ctx.driver.decline(round.unused.map((o) => o.id!), { refuseSeconds: 5 }).catch(() => undefined);
+    for (const i of instances) this.publishInstanceChanged(i);
+    this.soon();
+  }
+
+  // ---- status updates -------------------------------------------------------------------
+
+  private async onStatus(status: TaskStatus): Promise<void> {
+    const taskId = status.taskId?.value ?? "";
+    const i = this.state.instances.get(taskId);
+    const state = STATE_OF[status.state] ?? "unknown";
+    if (!i) {
+      // A task we do not keep (expunged, wiped, or from before a lost write): kill it.
+      if (!TERMINAL.has(state)) {
+        this.log.info({ task: taskId }, `Killing task ${taskId}: it belongs to no instance`);
+        void this.ctx.driver.kill(taskId, status.agentId?.value).catch(() => undefined);
+      }
+      return;
+    }
+    const now = this.now;
+    const before = { state: i.state, healthy: i.healthy };
+    const patch: Partial<Instance> = { state, message: status.message || undefined };
+    if (status.healthy !== undefined) patch.healthy = status.healthy;
+    if (state === "running" && i.startedAt === undefined) patch.startedAt = now;
+    if (state === "unreachable") patch.unreachableSince = i.unreachableSince ?? now;
+    else patch.unreachableSince = undefined;
+    if (status.agentId?.value && !i.agentId) patch.agentId = status.agentId.value;
+    const terminal = TERMINAL.has(state);
+    const changed = before.state !== state || (patch.healthy !== undefined && patch.healthy !== before.healthy);
+    if (!changed && !terminal) return;
+    await this.write([terminal ? { t: "removeInstance", id: i.id } : { t: "updateInstance", id: i.id, patch }]);
+    if (terminal) Object.assign(i, patch);
+    const app = this.state.apps.get(i.appId);
+    const spec = app ? this.spec(app) : undefined;
+    this.options.publish("status_update_event", {
+      slaveId: i.agentId,
+      taskId: i.id,
+      taskStatus: taskStateName({ ...i, state }),
+      message: status.message,
+      appId: i.appId,
+      host: i.host,
+      ipAddresses: [],
+      ports: i.ports,
+      version: i.version,
+    });
+    this.publishInstanceChanged({ ...i, state });
+    if (patch.healthy !== undefined && patch.healthy !== before.healthy) {
+      this.options.publish("health_status_changed_event", { appId: i.appId, instanceId: i.id, taskId: i.id, version: i.version, alive: patch.healthy });
+      if (!patch.healthy) {
+        this.options.publish("failed_health_check_event", { appId: i.appId, taskId: i.id, instanceId: i.id, healthCheck: spec?.healthChecks[0] ?? {} });
+      }
+    }
+    if (terminal) {
+      this.killSentAt.delete(i.id);
+      const unhealthyKill = status.reason === TaskStatus_Reason.TASK_HEALTH_CHECK_STATUS_UPDATED || (state === "killed" && status.healthy === false);
+      if (unhealthyKill) {
+        this.options.publish("unhealthy_instance_kill_event", { appId: i.appId, taskId: i.id, instanceId: i.id, version: i.version, reason: status.message, host: i.host, slaveId: i.agentId });
+      }
+      if (i.goal === "running" && spec) {
+        this.failures.set(i.appId, {
+          appId: i.appId,
+          host: i.host,
+          message: status.message,
+          state: taskStateName({ ...i, state }),
+          taskId: i.id,
+          timestamp: iso(now),
+          version: i.version,
+          slaveId: i.agentId,
+        });
+        const b = this.backoff.get(i.appId);
+        const delayMs = b ? Math.min(b.delayMs * spec.backoffFactor, spec.maxLaunchDelaySeconds * 1000) : spec.backoffSeconds * 1000;
+        this.backoff.set(i.appId, { delayMs, until: now + delayMs });
+      }
+    } else if (state === "running" && isHealthy({ ...i, ...patch } as Instance, (spec?.healthChecks.length ?? 0) > 0)) {
+      // A healthy instance ends the app's backoff streak.
+      const b = this.backoff.get(i.appId);
+      if (b && b.until <= now) this.backoff.delete(i.appId);
+    }
+    this.soon();
+  }
+
+  private publishInstanceChanged(i: Instance): void {
+    this.options.publish("instance_changed_event", {
+      instanceId: i.id,
+      condition: i.state.charAt(0).toUpperCase() + i.state.slice(1),
+      runSpecId: i.appId,
+      agentId: i.agentId,
+      host: i.host,
+      runSpecVersion: i.version,
+      timestamp: iso(this.now),
+    });
+  }
+
+  /** GET /v2/apps/{id} body. */
+  appView(app: AppJson, embed: Parameters<typeof appJson>[5]): Record<string, unknown> {
+    const id = String(app["id"]);
+    const m = this.state.byApp.get(id);
+    return appJson(app, this.spec(app), m ? m.values() : [], this.deploymentsOf(id), this.failures.get(id), embed);
+  }
+}
+
+class OfferPlacement implements Placement {
+  readonly hostname: string;
+  readonly attributes: Record<string, string>;
+  constructor(o: Offer) {
+    this.hostname = o.hostname;
+    this.attributes = {};
+    for (const a of o.attributes) this.attributes[a.name] = a.text?.value ?? (a.scalar ? String(a.scalar.value) : "");
+  }
+}
+
+/** "/prod/web" → "prod_web" (Marathon's task id prefix). */
+export function taskPrefix(appId: string): string {
+  return appId.split("/").filter(Boolean).join("_");
+}
+
+export function parentOf(id: string): string {
+  const i = id.lastIndexOf("/");
+  return i <= 0 ? "/" : id.slice(0, i);
+}
+
+function dependencyDepth(s: ServicesState, appId: string, seen = new Set<string>()): number {
+  if (seen.has(appId)) return 0;
+  seen.add(appId);
+  const app = s.apps.get(appId);
+  const deps = app && Array.isArray(app["dependencies"]) ? (app["dependencies"] as string[]) : [];
+  let depth = 0;
+  for (const d of deps) depth = Math.max(depth, 1 + dependencyDepth(s, d, seen));
+  return depth;
+}

@@ -1,0 +1,232 @@
+/**
+ * One services instance: the framework runner (lease, fenced state, scheduler driver),
+ * the leader session (ServicesScheduler) while it leads, and the HTTP API on fastify.
+ * Every instance serves /ping, /v2/info, /v2/leader (GET) and /metrics itself; everything
+ * else is answered by the leader (proxied there by non-leaders).
+ */
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyInstance } from "fastify";
+import type { SchedulerDriverOptions } from "../../actors/scheduler-driver/options.js";
+import { Metrics } from "../../metrics/registry.js";
+import { SystemClock, type Clock } from "../../runtime/clock.js";
+import { silentLogger, type Logger } from "../../runtime/log.js";
+import { EventStream } from "../common/event-stream.js";
+import { FrameworkRunner } from "../common/framework-runner.js";
+import { installLeaderProxy } from "../common/leader-proxy.js";
+import type { LogStore } from "../common/log-store.js";
+import type { ClientCredential } from "../../security/auth/client-credential.js";
+import { addHttpGuard } from "../../security/auth/http-guard.js";
+import { serviceSecurity, type SecurityConfig } from "../../security/auth/security-config.js";
+import { installServicesApi } from "./services-api.js";
+import { ServicesScheduler } from "./services-scheduler.js";
+import { servicesMachine, type ServicesOp, type ServicesState } from "./services-state.js";
+
+export interface ServicesOptions {
+  /** Masters' gRPC host:port. */
+  masters: readonly string[];
+  /** HTTP listen host and port (0: any free port). */
+  host?: string;
+  httpPort: number;
+  /** The address others reach this instance's HTTP API at (default host:port listened on). */
+  advertise?: string;
+  /** Framework name and principal (default "marathon": Marathon's, so existing tooling recognises it). */
+  frameworkName?: string;
+  principal?: string;
+  role?: string;
+  /** Framework failover timeout (default one week). */
+  failoverTimeoutSeconds?: number;
+  leaseTtlMs?: number;
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: Metrics;
+  /** Tests: a LogStore instead of the masters' ReplicatedLogService. */
+  store?: LogStore;
+  driver?: Partial<SchedulerDriverOptions>;
+  version?: string;
+  /** Non-leaders answer 307 instead of proxying. */
+  redirect?: boolean;
+  tickMs?: number;
+  /** Authenticate to the masters as this principal (docs/security.md). */
+  credential?: ClientCredential;
+  /** Who may call this instance's HTTP API (credentials, ACLs; docs/security.md); default: anyone. */
+  security?: SecurityConfig;
+}
+
+/** The FrameworkInfo label that marks the services framework (the web UI finds its API by it, at webui_url). */
+export const SERVICES_LABEL = "DCOS_NODE_FRAMEWORK";
+
+export class ServicesServer {
+  readonly app: FastifyInstance;
+  private runnerInstance: FrameworkRunner<ServicesState, ServicesOp> | undefined;
+  private readonly clock: Clock;
+  private readonly publish: (type: string, data: Record<string, unknown>) => void;
+  readonly events: EventStream;
+  readonly metrics: Metrics;
+  private session: ServicesScheduler | undefined;
+  private listening = "";
+  private readonly log: Logger;
+  readonly id: string;
+
+  private constructor(private readonly options: ServicesOptions) {
+    const clock = (this.clock = options.clock ?? new SystemClock());
+    this.log = (options.logger ?? silentLogger()).child({ component: "services" });
+    this.metrics = options.metrics ?? new Metrics();
+    this.events = new EventStream({ clock, metrics: this.metrics, metricPrefix: "services/events" });
+    this.id = `services-${randomUUID()}`;
+    const role = options.role ?? "*";
+    this.publish = (type, data) => this.events.publish(type, { ...data, eventType: type, timestamp: new Date(clock.now()).toISOString() });
+    this.app = Fastify({ logger: false, bodyLimit: 2 * 1024 * 1024 });
+    this.app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+      if (status === 500) this.log.warn({ err }, "Services HTTP handler failed");
+      return reply.code(status).send({ message: err.message });
+    });
+    this.app.setNotFoundHandler((req, reply) => reply.code(404).send({ message: `No endpoint ${req.method} ${req.url.split("?")[0]}` }));
+    // The master's web UI (another origin) calls this API from the browser.
+    this.app.addHook("onRequest", async (req, reply) => {
+      void reply.header("access-control-allow-origin", "*");
+      if (req.method === "OPTIONS") {
+        return reply
+          .code(204)
+          .header("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE")
+          .header("access-control-allow-headers", "content-type, authorization")
+          .header("access-control-max-age", "600")
+          .send();
+      }
+    });
+    // Authenticated (and /metrics checked against get_endpoints) like the masters' HTTP endpoints.
+    addHttpGuard(this.app, serviceSecurity(options.security ?? {}, this.metrics), this.metrics);
+    const local = (path: string, method: string) =>
+      path === "/ping" || path === "/v2/info" || path === "/metrics" || (path === "/v2/leader" && method === "GET") || path.startsWith("/ui");
+    installLeaderProxy(
+      this.app,
+      {
+        isLeader: () => this.leading,
+        leaderAddress: () => {
+          const l = this.runnerInstance?.leader;
+          return l && l.id !== this.id && l.address ? l.address : undefined;
+        },
+        selfAddress: () => this.address,
+      },
+      { mode: options.redirect ? "redirect" : "proxy", local, leaderHeader: "X-Marathon-Leader", logger: this.log },
+    );
+    this.installLocalRoutes();
+    installServicesApi(this.app, { scheduler: () => (this.leading ? this.session : undefined), events: this.events, role });
+  }
+
+  static async start(options: ServicesOptions): Promise<ServicesServer> {
+    const s = new ServicesServer(options);
+    await s.app.listen({ host: options.host ?? "127.0.0.1", port: options.httpPort });
+    const a = s.app.server.address();
+    const port = a && typeof a === "object" ? a.port : options.httpPort;
+    s.listening = options.advertise ?? `${options.host && options.host !== "0.0.0.0" ? options.host : "127.0.0.1"}:${port}`;
+    s.runnerInstance = s.createRunner(s.listening);
+    s.runnerInstance.start();
+    s.log.info({ address: s.listening, id: s.id }, `Services API on http://${s.listening}`);
+    return s;
+  }
+
+  get runner(): FrameworkRunner<ServicesState, ServicesOp> {
+    if (!this.runnerInstance) throw new Error("ServicesServer is not started");
+    return this.runnerInstance;
+  }
+
+  private createRunner(address: string): FrameworkRunner<ServicesState, ServicesOp> {
+    const options = this.options;
+    const role = options.role ?? "*";
+    return new FrameworkRunner<ServicesState, ServicesOp>({
+      name: "services",
+      masters: options.masters,
+      principal: options.principal ?? options.credential?.principal ?? "marathon",
+      framework: {
+        name: options.frameworkName ?? "marathon",
+        roles: [role],
+        failoverTimeout: options.failoverTimeoutSeconds ?? 7 * 24 * 3600,
+        user: "",
+        capabilities: [],
+        webuiUrl: `http://${address}`,
+        labels: { labels: [{ key: SERVICES_LABEL, value: "services" }] },
+      },
+      self: { id: this.id, address },
+      clock: this.clock,
+      logger: options.logger,
+      machine: servicesMachine,
+      store: options.store,
+      leaseTtlMs: options.leaseTtlMs,
+      driver: options.driver,
+      credential: options.credential,
+      lead: (ctx) => {
+        const s = new ServicesScheduler(ctx, { clock: this.clock, publish: this.publish, role, metrics: this.metrics, tickMs: options.tickMs });
+        const ready = s.ready.bind(s);
+        this.session = s;
+        return {
+          callbacks: s.callbacks,
+          ready: () => ready(),
+          stop: (reason) => {
+            s.stop(reason);
+            if (this.session === s) this.session = undefined;
+          },
+        };
+      },
+    });
+  }
+
+  /** host:port of the HTTP API. */
+  get address(): string {
+    return this.listening;
+  }
+
+  get leading(): boolean {
+    return this.runnerInstance?.isLeader === true && this.session !== undefined;
+  }
+
+  get scheduler(): ServicesScheduler | undefined {
+    return this.leading ? this.session : undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.events.close();
+    await this.runnerInstance?.stop();
+    await this.app.close();
+  }
+
+  private installLocalRoutes(): void {
+    this.app.get("/ping", async (_req, reply) => reply.type("text/plain").send("pong"));
+    this.app.get("/v2/leader", async (_req, reply) => {
+      const l = this.leading ? this.address : this.runner.leader?.address;
+      return l ? { leader: l } : reply.code(404).send({ message: "There is no leader" });
+    });
+    this.app.delete("/v2/leader", async (_req, reply) => {
+      await this.runner.abdicate();
+      return reply.send({ message: "Leadership abdicated" });
+    });
+    this.app.get("/v2/info", async () => ({
+      name: "dcos-node services",
+      version: this.options.version ?? "dev",
+      elected: this.leading,
+      leader: this.leading ? this.address : (this.runner.leader?.address ?? null),
+      frameworkId: this.runner.driver?.frameworkId ?? null,
+      marathon_config: {
+        master: this.options.masters.join(","),
+        framework_name: this.options.frameworkName ?? "marathon",
+        mesos_role: this.options.role ?? "*",
+        failover_timeout: this.options.failoverTimeoutSeconds ?? 7 * 24 * 3600,
+        leader_proxy: !this.options.redirect,
+      },
+      http_config: { http_port: Number(this.address.split(":").pop()) },
+      event_subscriber: { type: "sse" },
+      leader_lease: { ttl_ms: this.options.leaseTtlMs ?? 10_000, holder: this.runner.leader?.id ?? null },
+    }));
+    this.app.get("/metrics", async () => {
+      const s = this.session;
+      const gauges: Record<string, number> = {
+        "services/elected": this.leading ? 1 : 0,
+        "services/apps": s?.state.apps.size ?? 0,
+        "services/instances": s?.state.instances.size ?? 0,
+        "services/deployments": s?.state.deployments.size ?? 0,
+        "services/event_stream_clients": this.events.size,
+      };
+      return { ...this.metrics.snapshot(), ...gauges };
+    });
+  }
+}
