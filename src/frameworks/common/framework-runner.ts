@@ -155,7 +155,7 @@ export class FrameworkRunner<S, Op> {
         ...this.options.driver,
         masters: this.options.masters,
         framework: { ...this.options.framework, principal: this.options.principal },
-        credential: this.options.credential,
+        credential: this.options.credential ?? this.options.driver?.credential,
         frameworkId,
         callbacks: forward,
       });
