@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import { RunTaskSchema, StatusUpdateAcknowledgementSchema } from "../../src/gen/dcos/v1/internal_pb.js";
-import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { MaintenanceScheduleSchema } from "../../src/gen/dcos/v1/cluster_pb.js";
+import type { InverseOffer, Offer } from "../../src/gen/dcos/v1/offers_pb.js";
+import { InverseOfferStatus_Status } from "../../src/gen/dcos/v1/operator_pb.js";
+import { maintenanceStatus } from "../../src/actors/master/maintenance.js";
 import { TaskState, TaskStatus_Reason, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { commandTask, pickResources } from "../../src/actors/scheduler-driver/builders.js";
 import { SchedulerDriver } from "../../src/actors/scheduler-driver/driver.js";
@@ -135,5 +139,30 @@ describe("SchedulerDriver against the real master over gRPC", () => {
     await master.cluster.clock.settle();
     const agent = master.cluster.agents[0]!;
     await waitFor(() => agent.received.some((m) => m.$typeName === "dcos.v1.ShutdownFramework" || m.$typeName === "dcos.v1.KillTask"), `the agent told to stop ${taskId}`);
+  });
+
+  it("hears inverse offers for a machine with maintenance ahead and answers them (accept, then NOT_FOUND for an unknown one)", async (t) => {
+    const master = await startMaster(t);
+    const inverse: InverseOffer[] = [];
+    const fwOffers: Offer[] = [];
+    const driver = new SchedulerDriver({
+      masters: master.address,
+      framework: { name: "maintenance-test", roles: ["*"], user: "nobody", failoverTimeout: 60 },
+      clock: master.cluster.clock,
+      logger: testLogger(),
+      random: new Random(SEED),
+      callbacks: { offers: (o) => fwOffers.push(...o), inverseOffers: (io) => inverse.push(...io) },
+    });
+    t.after(() => driver.stop());
+    await launchOne(master, { driver, offers: fwOffers, updates: [], disconnects: [] });
+    const start = master.cluster.clock.now() / 1000 + 3600;
+    await master.cluster.facade.updateMaintenanceSchedule(create(MaintenanceScheduleSchema, { windows: [{ machineIds: [{ hostname: "host1" }], unavailability: { startSeconds: start, durationSeconds: 60 } }] }));
+    await waitFor(() => inverse.length === 1, "an inverse offer at the driver");
+    assert.equal(inverse[0]!.agentId?.value, master.cluster.agents[0]!.agentId);
+    assert.equal(inverse[0]!.unavailability?.startSeconds, start);
+    await driver.acceptInverseOffers([inverse[0]!.id!.value]);
+    const status = await master.cluster.facade.inspect(maintenanceStatus);
+    assert.equal(status.drainingMachines[0]?.statuses[0]?.status, InverseOfferStatus_Status.ACCEPT);
+    await assert.rejects(driver.declineInverseOffers(["no-such-inverse-offer"]), (err: unknown) => err instanceof DcosError && err.code === Code.NOT_FOUND);
   });
 });
