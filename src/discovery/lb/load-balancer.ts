@@ -12,6 +12,7 @@ import type { Logger } from "../../runtime/log.js";
 import { Metrics, type Counter } from "../../metrics/registry.js";
 import { Coalescer } from "./coalescer.js";
 import { Haproxy } from "./haproxy.js";
+import { HostAddresses, type Lookup } from "./host-addresses.js";
 import type { LabelProblem } from "./labels.js";
 import type { MarathonApp } from "./marathon-apps.js";
 import { render, structureOf, type RenderOptions, type Rendered, type RenderedPort } from "./render.js";
@@ -35,6 +36,8 @@ export interface LoadBalancerOptions {
   logger: Logger;
   metrics?: Metrics;
   clock?: Clock;
+  /** Resolves task host names (default the system's resolver, IPv4). */
+  lookup?: Lookup;
 }
 
 export interface LoadBalancerStatus {
@@ -68,11 +71,13 @@ export class LoadBalancer {
   private lastReloadAt: Date | undefined;
   private lastReloadMs: number | undefined;
   private changeListeners: (() => void)[] = [];
+  private readonly hosts: HostAddresses;
 
   constructor(private readonly o: LoadBalancerOptions) {
     this.log = o.logger;
     this.haproxy = new Haproxy({ dir: o.dir, binary: o.haproxyBinary, logger: o.logger });
     this.api = new ServicesApi({ urls: o.urls, logger: o.logger, headers: o.headers });
+    this.hosts = new HostAddresses(o.lookup);
     this.coalescer = new Coalescer(o.clock ?? new SystemClock(), o.reloadIntervalMs ?? 1000, () => this.refresh());
     this.renderOptions = {
       group: o.group,
@@ -159,10 +164,11 @@ export class LoadBalancer {
   }
 
   /** Renders the apps and makes haproxy run it (public for the benchmark). */
-  async apply(apps: readonly MarathonApp[]): Promise<void> {
+  async apply(given: readonly MarathonApp[]): Promise<void> {
     const started = Date.now();
+    const { apps, problems: unresolved } = await this.hosts.apply(given);
     let rendered = render(apps, this.renderOptions);
-    let problems = rendered.problems;
+    let problems = [...unresolved, ...rendered.problems];
     if (rendered.config === this.current) {
       this.problems = problems;
       this.ports = rendered.ports;
@@ -178,7 +184,7 @@ export class LoadBalancer {
     } else {
       const checked = await this.checked(apps, rendered);
       rendered = checked.rendered;
-      problems = [...rendered.problems, ...checked.rejected];
+      problems = [...unresolved, ...rendered.problems, ...checked.rejected];
       if (rendered.config !== this.current) {
         await this.haproxy.reload(rendered.config);
         this.live = new Map(rendered.ports.map((p) => [p.backend, new Map(p.named.map((s) => [s.name, { address: s.address, ready: true }]))]));
