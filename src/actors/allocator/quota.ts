@@ -221,6 +221,11 @@ export class QuotaBook {
     });
   }
 
+  /** Whether some guarantee is unmet (headroom is held back from other roles). */
+  headroomNeeded(): boolean {
+    return this.required.size > 0;
+  }
+
   /** Whether some role without an unmet guarantee could still take a scalar of q (the surplus is not used up). */
   surplusFor(q: Quantities): boolean {
     if (this.required.size === 0) return !q.isEmpty();

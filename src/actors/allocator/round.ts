@@ -150,7 +150,7 @@ class Round {
       }
       let unreserved = free.unreserved();
       while (!unreserved.isEmpty()) {
-        if (this.quota && !this.quota.surplusFor(unreserved.quantities())) break;
+        if (this.quota?.headroomNeeded() && !this.quota.surplusFor(unreserved.quantities())) break;
         const given = this.offer(this.root, agent.id, unreserved, undefined, false);
         if (!given || given === unreserved) break; // nothing more, or all of it (always so without quota)
         unreserved = unreserved.subtract(given);
