@@ -36,7 +36,7 @@ export async function nodeTls(role: "master" | "agent", ip: string, flags: TlsFl
     if (flags.insecure) throw new InvalidArgumentError("--insecure and TLS flags (--tls-dir, --tls-ca, --tls-cert, --tls-key) contradict each other: give one or the other");
     const tls = await loadTls(paths);
     const id = certificateIdentity(tls.cert);
-    if (id.role !== role) throw new InvalidArgumentError(`--role=${role} needs a ${role} certificate, but ${flags.tlsCert ?? flags.tlsDir} is a ${id.role} certificate ('${id.name}')`);
+    if (id.role !== role) throw new InvalidArgumentError(`--role=${role} needs a ${role} certificate, but ${flags.tlsCert ?? flags.tlsDir} holds ${id.role === "agent" ? "an" : "a"} ${id.role} certificate ('${id.name}')`);
     return tls;
   }
   if (!isLoopback(ip) && !flags.insecure) {
