@@ -78,6 +78,7 @@ export class ServicesScheduler implements LeaderSession {
   private readonly killSentAt = new Map<string, number>();
   private readonly specs = new Map<string, { app: AppJson; spec: AppSpec }>();
   private readonly agents = new Map<string, Placement>();
+  private pendingStatuses: TaskStatus[] = [];
   private suppressed = false;
   private lastVersion = 0;
   private readonly launched: Counter | undefined;
@@ -92,7 +93,11 @@ export class ServicesScheduler implements LeaderSession {
     this.killed = options.metrics?.counter("services/instances_killed");
     this.callbacks = {
       offers: (offers) => this.background(() => this.onOffers(offers)),
-      update: (status) => this.background(() => this.onStatus(status)),
+      update: (status) => {
+        // Updates that arrive together are written together (one append for a burst of 1,000).
+        this.pendingStatuses.push(status);
+        if (this.pendingStatuses.length === 1) this.background(() => this.onStatuses());
+      },
       rescind: () => undefined,
     };
   }
@@ -529,7 +534,25 @@ export class ServicesScheduler implements LeaderSession {
 
   // ---- status updates -------------------------------------------------------------------
 
-  private async onStatus(status: TaskStatus): Promise<void> {
+  private async onStatuses(): Promise<void> {
+    const batch = this.pendingStatuses;
+    this.pendingStatuses = [];
+    const ops: ServicesOp[] = [];
+    const effects: (() => void)[] = [];
+    for (const status of batch) {
+      const r = this.prepareStatus(status);
+      if (r) {
+        ops.push(r.op);
+        effects.push(r.after);
+      }
+    }
+    await this.write(ops);
+    for (const e of effects) e();
+    if (effects.length > 0) this.soon();
+  }
+
+  /** The op recording one status update, and what to do once it is written (events, backoff). */
+  private prepareStatus(status: TaskStatus): { op: ServicesOp; after: () => void } | undefined {
     const taskId = status.taskId?.value ?? "";
     const i = this.state.instances.get(taskId);
     const state = STATE_OF[status.state] ?? "unknown";
@@ -539,7 +562,7 @@ export class ServicesScheduler implements LeaderSession {
         this.log.info({ task: taskId }, `Killing task ${taskId}: it belongs to no instance`);
         void this.ctx.driver.kill(taskId, status.agentId?.value).catch(() => undefined);
       }
-      return;
+      return undefined;
     }
     const now = this.now;
     const before = { state: i.state, healthy: i.healthy };
@@ -551,8 +574,20 @@ export class ServicesScheduler implements LeaderSession {
     if (status.agentId?.value && !i.agentId) patch.agentId = status.agentId.value;
     const terminal = TERMINAL.has(state);
     const changed = before.state !== state || (patch.healthy !== undefined && patch.healthy !== before.healthy);
-    if (!changed && !terminal) return;
-    await this.write([terminal ? { t: "removeInstance", id: i.id } : { t: "updateInstance", id: i.id, patch }]);
+    if (!changed && !terminal) return undefined;
+    const op: ServicesOp = terminal ? { t: "removeInstance", id: i.id } : { t: "updateInstance", id: i.id, patch };
+    return { op, after: () => this.statusWritten(i, status, state, patch, before, terminal, now) };
+  }
+
+  private statusWritten(
+    i: Instance,
+    status: TaskStatus,
+    state: InstanceState,
+    patch: Partial<Instance>,
+    before: { state: InstanceState; healthy: boolean | undefined },
+    terminal: boolean,
+    now: number,
+  ): void {
     if (terminal) Object.assign(i, patch);
     const app = this.state.apps.get(i.appId);
     const spec = app ? this.spec(app) : undefined;
@@ -600,7 +635,6 @@ export class ServicesScheduler implements LeaderSession {
       const b = this.backoff.get(i.appId);
       if (b && b.until <= now) this.backoff.delete(i.appId);
     }
-    this.soon();
   }
 
   private publishInstanceChanged(i: Instance): void {
