@@ -95,7 +95,8 @@ export class DriverCluster implements JobsCluster {
 
   decline(offerIds: string[]): void {
     for (const id of offerIds) this.offers.delete(id);
-    if (offerIds.length) this.driver.decline(offerIds.map((value) => ({ value })), refuseFor(5)).catch(() => undefined);
+    // A short refusal: a declined agent is offered again within a second when runs fall due (a revive may not clear filters).
+    if (offerIds.length) this.driver.decline(offerIds.map((value) => ({ value })), refuseFor(1)).catch(() => undefined);
   }
 
   kill(taskId: string, agentId: string): void {
