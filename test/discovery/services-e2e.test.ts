@@ -168,7 +168,13 @@ describe("discovery with the real services framework", { timeout: 420_000 }, () 
     })();
     process.kill(pid, "SIGKILL");
     try {
-      await waitFor(() => !backends("/disco/web").some(isVictim), "the killed instance to leave the backends", 60_000);
+      // The sample that ends the wait is recorded too: the watch loop may be asleep when it comes.
+      const sample = (): boolean => {
+        const now = backends("/disco/web");
+        seen.push(now);
+        return !now.some(isVictim);
+      };
+      await waitFor(sample, "the killed instance to leave the backends", 60_000);
     } finally {
       watching = false;
       await watch;
