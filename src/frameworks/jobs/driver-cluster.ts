@@ -10,6 +10,7 @@ import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
 import { TaskState, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Logger } from "../../runtime/log.js";
 import { Resources } from "../../resources/resources.js";
+import { metricStateName } from "../../actors/task-states.js";
 import type { JobTaskStatus, JobsCluster, LaunchTask, TaskStateName } from "./engine.js";
 import { buildJobTask } from "./job-task.js";
 import type { JobOffer } from "./offer-fit.js";
@@ -26,25 +27,13 @@ export function jobOffer(o: Offer): JobOffer {
   return { id: o.id!.value, agentId: o.agentId!.value, hostname: o.hostname, cpus: r.scalar("cpus"), mem: r.scalar("mem"), disk: r.scalar("disk"), attributes };
 }
 
-const STATE_NAMES: Partial<Record<TaskState, TaskStateName>> = {
-  [TaskState.STAGING]: "staging",
-  [TaskState.STARTING]: "starting",
-  [TaskState.RUNNING]: "running",
-  [TaskState.KILLING]: "killing",
-  [TaskState.FINISHED]: "finished",
-  [TaskState.FAILED]: "failed",
-  [TaskState.KILLED]: "killed",
-  [TaskState.ERROR]: "error",
-  [TaskState.LOST]: "lost",
-  [TaskState.DROPPED]: "dropped",
-  [TaskState.UNREACHABLE]: "unreachable",
-  [TaskState.GONE]: "gone",
-  [TaskState.GONE_BY_OPERATOR]: "gone_by_operator",
-  [TaskState.UNKNOWN]: "unknown",
-};
+/** "running" for TASK_STATE_RUNNING: the jobs engine's names are the enum's, lower-cased. */
+function stateName(state: TaskState): TaskStateName | undefined {
+  return state === TaskState.UNSPECIFIED ? undefined : (metricStateName(state) as TaskStateName);
+}
 
 export function jobTaskStatus(s: TaskStatus, ack?: () => void): JobTaskStatus | undefined {
-  const state = STATE_NAMES[s.state];
+  const state = stateName(s.state);
   if (!state || !s.taskId) return undefined;
   return {
     taskId: s.taskId.value,

@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
 import { TaskState, TaskStatus_Reason, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import type { SchedulerCallbacks } from "../../actors/scheduler-driver/options.js";
+import { metricStateName } from "../../actors/task-states.js";
 import type { Counter, Metrics } from "../../metrics/registry.js";
 import type { Clock, Timer } from "../../runtime/clock.js";
 import { Code, DcosError, asDcosError } from "../../runtime/error.js";
@@ -35,22 +36,12 @@ export interface SchedulerOptions {
   killRetryMs?: number;
 }
 
-const STATE_OF: Partial<Record<TaskState, InstanceState>> = {
-  [TaskState.STAGING]: "staging",
-  [TaskState.STARTING]: "starting",
-  [TaskState.RUNNING]: "running",
-  [TaskState.KILLING]: "killing",
-  [TaskState.FINISHED]: "finished",
-  [TaskState.FAILED]: "failed",
-  [TaskState.KILLED]: "killed",
-  [TaskState.ERROR]: "error",
-  [TaskState.LOST]: "lost",
-  [TaskState.DROPPED]: "dropped",
-  [TaskState.UNREACHABLE]: "unreachable",
-  [TaskState.GONE]: "gone",
-  [TaskState.GONE_BY_OPERATOR]: "gone",
-  [TaskState.UNKNOWN]: "unknown",
-};
+/** An instance's state from its task's: the enum's name lower-cased, GONE_BY_OPERATOR as "gone". */
+function instanceState(state: TaskState): InstanceState {
+  if (state === TaskState.UNSPECIFIED) return "unknown";
+  if (state === TaskState.GONE_BY_OPERATOR) return "gone";
+  return metricStateName(state) as InstanceState;
+}
 
 /** The version timestamp the instances of an app must run (changes only with its configuration). */
 export function configVersion(app: AppJson): string {
@@ -555,7 +546,7 @@ export class ServicesScheduler implements LeaderSession {
   private prepareStatus(status: TaskStatus): { op: ServicesOp; after: () => void } | undefined {
     const taskId = status.taskId?.value ?? "";
     const i = this.state.instances.get(taskId);
-    const state = STATE_OF[status.state] ?? "unknown";
+    const state = instanceState(status.state);
     if (!i) {
       // A task we do not keep (expunged, wiped, or from before a lost write): kill it.
       if (!TERMINAL.has(state)) {
