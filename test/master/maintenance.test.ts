@@ -63,16 +63,71 @@ describe("MasterMaintenanceTest", () => {
     assert.equal(status.drainingMachines.length, 1);
     const answers = new Map(status.drainingMachines[0]!.statuses.map((s) => [s.frameworkId!.value, s.status]));
     assert.deepEqual(answers, new Map([[a.frameworkId, InverseOfferStatus_Status.ACCEPT], [b.frameworkId, InverseOfferStatus_Status.DECLINE]]));
-    // b cannot answer a's inverse offer; unknown ids are named.
+    // An answered inverse offer has ended: answering it again (or b answering a's) names it.
     await assert.rejects(
       c.facade.acceptInverseOffers(create(AcceptInverseOffersRequestSchema, { frameworkId: { value: b.frameworkId }, streamId: b.streamId, inverseOfferIds: [ia!.id!] })),
       rejects(Code.NOT_FOUND, /is not an outstanding inverse offer\(s\) of framework/),
     );
-    // Moving the window rescinds the inverse offers; the new one is offered again.
+    await assert.rejects(
+      c.facade.acceptInverseOffers(create(AcceptInverseOffersRequestSchema, { frameworkId: { value: a.frameworkId }, streamId: a.streamId, inverseOfferIds: [ia!.id!] })),
+      rejects(Code.NOT_FOUND, new RegExp(`${ia!.id!.value} is not an outstanding inverse offer`)),
+    );
+    // As in Mesos, a framework still using the agent is asked again once its answer's filter
+    // (refuse_seconds, default 5 s) has run out; the recorded answers stay meanwhile.
+    await c.clock.advance(4_000);
+    assert.equal(a.sink.of("inverseOffers").length, 1, "not within refuse_seconds of the answer");
+    await c.clock.advance(2_000);
+    const [ia2] = a.sink.of("inverseOffers").slice(1).flatMap((e) => e.inverseOffers);
+    assert.equal(b.sink.of("inverseOffers").length, 2, "b (declined) is asked again too");
+    assert.equal(ia2?.agentId?.value, agentId);
+    assert.notEqual(ia2?.id?.value, ia!.id!.value, "a new inverse offer");
+    const again = new Map((await c.facade.inspect(maintenanceStatus)).drainingMachines[0]!.statuses.map((s) => [s.frameworkId!.value, s.status]));
+    assert.equal(again.get(a.frameworkId), InverseOfferStatus_Status.ACCEPT, "the latest answer is kept while the new inverse offer is outstanding");
+    // Moving the window rescinds the outstanding inverse offers and forgets the answers; the
+    // moved window is offered afresh.
     await c.facade.updateMaintenanceSchedule(schedule(c, 7200, 600));
     await c.clock.settle();
-    assert.equal(a.sink.of("rescindInverseOffer")[0]?.inverseOfferId?.value, ia!.id!.value);
-    assert.equal(a.sink.of("inverseOffers").length, 2, "a fresh inverse offer for the moved window");
+    assert.equal(a.sink.of("rescindInverseOffer")[0]?.inverseOfferId?.value, ia2!.id!.value);
+    assert.equal(a.sink.of("inverseOffers").length, 3, "a fresh inverse offer for the moved window");
+    const fresh = (await c.facade.inspect(maintenanceStatus)).drainingMachines[0]!.statuses;
+    assert.deepEqual(fresh.map((s) => s.status), [InverseOfferStatus_Status.UNSPECIFIED, InverseOfferStatus_Status.UNSPECIFIED]);
+  });
+
+  it("InverseOffersForFrameworksArrivingLater: a framework that starts using the agent after the schedule was set gets inverse offers; offers carry the unavailability", async () => {
+    const c = (cluster = await Cluster.start({ agents: 2 }));
+    const host1 = c.agents[0]!.agentId!;
+    await c.facade.updateMaintenanceSchedule(schedule(c, 3600, 600));
+    await c.clock.settle();
+    // Nobody uses host1 yet: nothing to ask.
+    assert.deepEqual((await c.facade.inspect(maintenanceStatus)).drainingMachines[0]!.statuses, []);
+    // A framework subscribing now is offered both agents; the offer of host1 says when it
+    // goes away, and holding it is using the agent: an inverse offer follows.
+    const late = await c.subscribe("late");
+    await c.allocate();
+    const offers = late.sink.offers();
+    const on1 = offers.find((o) => o.agentId!.value === host1)!;
+    const on2 = offers.find((o) => o.agentId!.value !== host1)!;
+    assert.equal(on1.unavailability?.durationSeconds, 600);
+    assert.equal(on2.unavailability, undefined, "host2 has no maintenance");
+    await c.clock.advance(1_000);
+    const inverse = late.sink.of("inverseOffers").flatMap((e) => e.inverseOffers);
+    assert.deepEqual(inverse.map((io) => io.agentId?.value), [host1], "one inverse offer, for host1 only");
+    // It launches there anyway, declines, and keeps being asked while its task runs there.
+    await c.launch(late, [on1], [commandTask("t1", "cpus:1;mem:128")]);
+    c.agents[0]!.update(late.frameworkId, "t1", TaskState.RUNNING);
+    await c.facade.declineInverseOffers(create(DeclineInverseOffersRequestSchema, { frameworkId: { value: late.frameworkId }, streamId: late.streamId, inverseOfferIds: [inverse[0]!.id!], filters: { refuseSeconds: 30 } }));
+    await c.clock.advance(29_000);
+    assert.equal(late.sink.of("inverseOffers").length, 1, "refuse_seconds honoured");
+    await c.clock.advance(2_000);
+    assert.equal(late.sink.of("inverseOffers").length, 2, "asked again after refuse_seconds");
+    // A framework that subscribes anew (failover) gets a new inverse offer on its new stream.
+    const again = await c.subscribe("late", { id: late.frameworkId, failoverTimeout: 60 });
+    await c.clock.advance(1_000);
+    assert.equal(again.sink.of("inverseOffers").flatMap((e) => e.inverseOffers)[0]?.agentId?.value, host1);
+    await assert.rejects(
+      c.facade.declineInverseOffers(create(DeclineInverseOffersRequestSchema, { frameworkId: { value: late.frameworkId }, streamId: again.streamId, inverseOfferIds: [{ value: "x" }], filters: { refuseSeconds: -1 } })),
+      rejects(Code.INVALID_ARGUMENT, /refuse_seconds -1/),
+    );
   });
 
   it("MachineDownUp: at the window's start the machine's agent leaves and may not register; at its end it may", async () => {

@@ -3,10 +3,16 @@
  * windows of machines (hostname and/or IP) with a start and a duration — recorded in the
  * registry. A machine's mode follows from the schedule and the master's clock:
  *
- * - DRAINING while its window is ahead: every framework with tasks or executors on an
- *   agent of the machine receives an INVERSE OFFER for that agent (once per agent and
- *   framework) and may accept (it will move off) or decline; the master keeps the answers
- *   (GetMaintenanceStatus). Answers are not binding: the window comes anyway.
+ * - DRAINING while its window is ahead: as Mesos's allocator does in every allocation
+ *   cycle, a sweep (each SWEEP_MS while some window is ahead, and at once on a schedule
+ *   change or an agent's registration) sends every connected framework that uses an agent
+ *   of the machine — tasks, executors or outstanding offers there — an INVERSE OFFER for
+ *   that agent, unless one is outstanding or the framework answered less than its
+ *   filters.refuse_seconds ago. So a framework that starts using the agent after the
+ *   schedule was set hears of the window too, and one that answered is asked again while
+ *   it stays. The master keeps the latest answer per agent and framework
+ *   (GetMaintenanceStatus). Answers are not binding: the window comes anyway. Offers of
+ *   the agent carry the window's unavailability.
  * - DOWN during the window: its agents are removed (their tasks end: TASK_GONE_BY_OPERATOR
  *   for partition-aware frameworks, TASK_LOST for others), told to shut down, and refused
  *   if they try to register.
@@ -32,14 +38,21 @@ import { agentRemoved } from "./cluster-events.js";
 import { ids, type MasterCore } from "./core.js";
 import type { FrameworkRecord } from "./framework.js";
 import { persist } from "./operator-calls.js";
+import { DEFAULT_REFUSE_SECONDS } from "./options.js";
+import { validateFilters } from "./validation.js";
 
 const MAX_WINDOWS = 1000;
 const MAX_MACHINES = 10_000;
+/** How often inverse offers are looked for while a window is ahead (Mesos: each allocation cycle). */
+export const SWEEP_MS = 1000;
 
+/** An inverse offer (outstanding) or the answer to one (status set). */
 interface Answer {
   readonly offerId: string;
   readonly agentId: string;
   readonly frameworkId: string;
+  /** The framework's stream when offered: a new subscription (failover) ends the offer. */
+  readonly streamId: string;
   readonly machine: MachineID;
   readonly unavailability: Unavailability;
   status: InverseOfferStatus_Status;
@@ -47,11 +60,18 @@ interface Answer {
   timestamp: number;
 }
 
-/** The master's in-memory maintenance book: inverse offers sent and their answers. */
+/** The master's in-memory maintenance book: inverse offers outstanding, answers, filters. */
 class Book {
+  /** Outstanding inverse offers by id. */
   readonly byOffer = new Map<string, Answer>();
+  /** Outstanding inverse offers by `agent/framework`. */
   readonly byAgentFramework = new Map<string, Answer>();
+  /** The latest answer by `agent/framework` (what GetMaintenanceStatus shows once answered). */
+  readonly answered = new Map<string, Answer>();
+  /** Until when (master clock, ms) no new inverse offer goes to `agent/framework`. */
+  readonly refusedUntil = new Map<string, number>();
   timer: Timer | undefined;
+  sweep: Timer | undefined;
 }
 
 const books = new WeakMap<MasterCore, Book>();
@@ -142,17 +162,34 @@ export function updateMaintenanceSchedule(core: MasterCore, schedule: Maintenanc
   });
 }
 
-/** Inverse offers whose agent is no longer in a window ahead are rescinded and forgotten. */
+/** Whether what was offered or answered for this agent still holds: its same window is ahead. */
+function stillAhead(core: MasterCore, schedule: MaintenanceSchedule, a: Answer): boolean {
+  const agent = core.agents.get(a.agentId);
+  const w = agent && windowOf(schedule, agent.info);
+  return w !== undefined && sameUnavailability(w.unavailability, a.unavailability) && modeAt(w.unavailability, nowSeconds(core)) === "DRAINING";
+}
+
+function sameUnavailability(x: Unavailability, y: Unavailability): boolean {
+  return x.startSeconds === y.startSeconds && x.durationSeconds === y.durationSeconds;
+}
+
+/**
+ * Inverse offers whose agent is no longer in the same window ahead are rescinded and
+ * forgotten, with the answers and filters for it (a moved window is asked about afresh).
+ */
 function rescindStale(core: MasterCore): void {
   const b = book(core);
   const schedule = maintenanceSchedule(core);
   for (const answer of [...b.byOffer.values()]) {
-    const agent = core.agents.get(answer.agentId);
-    const w = agent && windowOf(schedule, agent.info);
-    if (w && w.unavailability.startSeconds === answer.unavailability.startSeconds && modeAt(w.unavailability, nowSeconds(core)) === "DRAINING") continue;
+    if (stillAhead(core, schedule, answer)) continue;
     forget(b, answer);
     const framework = core.frameworks.get(answer.frameworkId);
     if (framework) core.emit(framework, { case: "rescindInverseOffer", value: { $typeName: "dcos.v1.Event.RescindInverseOffer", inverseOfferId: create(OfferIDSchema, { value: answer.offerId }) } });
+  }
+  for (const [key, answer] of [...b.answered]) {
+    if (stillAhead(core, schedule, answer)) continue;
+    b.answered.delete(key);
+    b.refusedUntil.delete(key);
   }
 }
 
@@ -173,7 +210,10 @@ export function agentMaintenance(core: MasterCore, agent: AgentRecord): void {
   else if (mode === "DRAINING" && agent.active) sendInverseOffers(core, agent, w.machine, w.unavailability);
 }
 
-/** Every agent against the schedule, and the timer for the next start or end of a window. */
+/**
+ * Every agent against the schedule, the timer for the next start or end of a window, and
+ * the inverse-offer sweep while some window is ahead.
+ */
 export function evaluateMaintenance(core: MasterCore): void {
   const schedule = maintenanceSchedule(core);
   const now = nowSeconds(core);
@@ -182,10 +222,13 @@ export function evaluateMaintenance(core: MasterCore): void {
   b.timer?.cancel();
   b.timer = undefined;
   let next = Infinity;
+  let ahead = false;
   for (const w of schedule.windows) {
     const u = w.unavailability!;
+    if (u.startSeconds > now) ahead = true;
     for (const t of [u.startSeconds, u.startSeconds + u.durationSeconds]) if (t > now && t < next) next = t;
   }
+  if (ahead && !b.sweep) armSweep(core);
   if (next !== Infinity) {
     b.timer = core.host.delay(Math.max(0, Math.ceil((next - now) * 1000)), () => {
       book(core).timer = undefined;
@@ -196,20 +239,56 @@ export function evaluateMaintenance(core: MasterCore): void {
   }
 }
 
-/** The frameworks with tasks or executors on the agent. */
+/**
+ * The periodic sweep (Mesos sends inverse offers in every allocation cycle): outstanding
+ * inverse offers of frameworks that disconnected or subscribed anew are dropped (they are
+ * offered again on the framework's current stream), and every agent ahead of its window is looked at. It stops when
+ * no window is ahead any more.
+ */
+function armSweep(core: MasterCore): void {
+  const b = book(core);
+  b.sweep = core.host.delay(SWEEP_MS, () => {
+    b.sweep = undefined;
+    for (const answer of [...b.byOffer.values()]) {
+      const f = core.frameworks.get(answer.frameworkId);
+      if (!f?.connected || f.streamId !== answer.streamId) forget(b, answer);
+    }
+    const now = nowSeconds(core);
+    if (!maintenanceSchedule(core).windows.some((w) => w.unavailability!.startSeconds > now)) return;
+    for (const agent of core.agents.values()) agentMaintenance(core, agent);
+    armSweep(core);
+  });
+}
+
+/** The window ahead of the agent's machine, if any: what its offers carry as unavailability. */
+export function unavailabilityOf(core: MasterCore, agent: AgentRecord): Unavailability | undefined {
+  const schedule = maintenanceSchedule(core);
+  if (schedule.windows.length === 0) return undefined;
+  const w = windowOf(schedule, agent.info);
+  return w && modeAt(w.unavailability, nowSeconds(core)) === "DRAINING" ? w.unavailability : undefined;
+}
+
+/** The frameworks using the agent: tasks, executors or outstanding offers on it. */
 function frameworksOn(core: MasterCore, agent: AgentRecord): FrameworkRecord[] {
   const idsOn = new Set<string>(agent.executors.keys());
   for (const task of agent.tasks.values()) idsOn.add(task.frameworkId?.value ?? "");
+  for (const offerId of core.offers.onAgent(agent.id)) idsOn.add(core.offers.get(offerId)?.frameworkId?.value ?? "");
   return [...idsOn].map((id) => core.frameworks.get(id)).filter((f): f is FrameworkRecord => f !== undefined);
 }
 
 function sendInverseOffers(core: MasterCore, agent: AgentRecord, machine: MachineID, unavailability: Unavailability): void {
   const b = book(core);
+  const nowMs = core.now();
   for (const framework of frameworksOn(core, agent)) {
     const key = `${agent.id}/${framework.id}`;
     if (b.byAgentFramework.has(key) || !framework.connected) continue;
+    const until = b.refusedUntil.get(key);
+    if (until !== undefined) {
+      if (nowMs < until) continue;
+      b.refusedUntil.delete(key);
+    }
     const offerId = core.newOfferId();
-    const answer: Answer = { offerId, agentId: agent.id, frameworkId: framework.id, machine, unavailability, status: InverseOfferStatus_Status.UNSPECIFIED, timestamp: nowSeconds(core) };
+    const answer: Answer = { offerId, agentId: agent.id, frameworkId: framework.id, streamId: framework.streamId, machine, unavailability, status: InverseOfferStatus_Status.UNSPECIFIED, timestamp: nowSeconds(core) };
     b.byOffer.set(offerId, answer);
     b.byAgentFramework.set(key, answer);
     const inverseOffer: InverseOffer = create(InverseOfferSchema, { id: create(OfferIDSchema, { value: offerId }), frameworkId: ids.framework(framework.id), agentId: ids.agent(agent.id), machineId: machine, unavailability });
@@ -223,6 +302,11 @@ function takeDown(core: MasterCore, agent: AgentRecord, machine: MachineID): voi
   const why = `machine ${machine.hostname || machine.ip} is down for maintenance`;
   const b = book(core);
   for (const answer of [...b.byOffer.values()]) if (answer.agentId === agent.id) forget(b, answer);
+  for (const key of [...b.answered.keys()]) {
+    if (!key.startsWith(`${agent.id}/`)) continue;
+    b.answered.delete(key);
+    b.refusedUntil.delete(key);
+  }
   core.persist(
     { kind: "removeAgent", agentId: agent.id },
     () => {
@@ -240,8 +324,17 @@ function takeDown(core: MasterCore, agent: AgentRecord, machine: MachineID): voi
   );
 }
 
-function answer(core: MasterCore, f: FrameworkRecord, ids_: readonly { value: string }[], status: InverseOfferStatus_Status, call: string): void {
+/**
+ * A framework answers inverse offers: each ends (it is no longer outstanding), its answer is
+ * kept for GetMaintenanceStatus, and no new inverse offer for that agent goes to the
+ * framework for filters.refuse_seconds (default 5 s), after which — if it still uses the
+ * agent — it is asked again.
+ */
+function answer(core: MasterCore, f: FrameworkRecord, request: AcceptInverseOffersRequest | DeclineInverseOffersRequest, status: InverseOfferStatus_Status, call: string): void {
+  const ids_ = request.inverseOfferIds;
   if (ids_.length === 0) throw invalid(`${call}: inverse_offer_ids is empty`);
+  validateFilters(request.filters);
+  const refuseMs = (request.filters?.refuseSeconds ?? DEFAULT_REFUSE_SECONDS) * 1000;
   const b = book(core);
   const unknown: string[] = [];
   for (const id of ids_) {
@@ -250,8 +343,12 @@ function answer(core: MasterCore, f: FrameworkRecord, ids_: readonly { value: st
       unknown.push(id.value);
       continue;
     }
+    forget(b, a);
     a.status = status;
     a.timestamp = nowSeconds(core);
+    const key = `${a.agentId}/${a.frameworkId}`;
+    b.answered.set(key, a);
+    b.refusedUntil.set(key, core.now() + refuseMs);
     core.log.info({ framework: f.id, agent: a.agentId, offer: a.offerId }, `Framework ${f.id} ${status === InverseOfferStatus_Status.ACCEPT ? "accepted" : "declined"} the maintenance of agent ${a.agentId}`);
   }
   core.changed();
@@ -260,18 +357,22 @@ function answer(core: MasterCore, f: FrameworkRecord, ids_: readonly { value: st
 
 export function acceptInverseOffers(core: MasterCore, f: FrameworkRecord, request: AcceptInverseOffersRequest): void {
   core.metrics.message("accept_inverse_offers");
-  answer(core, f, request.inverseOfferIds, InverseOfferStatus_Status.ACCEPT, "ACCEPT_INVERSE_OFFERS");
+  answer(core, f, request, InverseOfferStatus_Status.ACCEPT, "ACCEPT_INVERSE_OFFERS");
 }
 
 export function declineInverseOffers(core: MasterCore, f: FrameworkRecord, request: DeclineInverseOffersRequest): void {
   core.metrics.message("decline_inverse_offers");
-  answer(core, f, request.inverseOfferIds, InverseOfferStatus_Status.DECLINE, "DECLINE_INVERSE_OFFERS");
+  answer(core, f, request, InverseOfferStatus_Status.DECLINE, "DECLINE_INVERSE_OFFERS");
 }
 
 /** Machines with maintenance ahead (with the answers so far) and machines down now. */
 export function maintenanceStatus(core: MasterCore): GetMaintenanceStatusResponse {
   const now = nowSeconds(core);
-  const answers = [...book(core).byOffer.values()];
+  const b = book(core);
+  // Per agent and framework: the latest answer, else the outstanding (unanswered) inverse offer.
+  const latest = new Map(b.byAgentFramework);
+  for (const [key, a] of b.answered) latest.set(key, a);
+  const answers = [...latest.values()];
   const draining = [];
   const down: MachineID[] = [];
   for (const w of maintenanceSchedule(core).windows) {

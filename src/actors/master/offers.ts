@@ -10,6 +10,7 @@ import type { OfferDecision } from "../allocator/allocator.js";
 import { AgentState } from "./agent.js";
 import { ids, type MasterCore } from "./core.js";
 import { offersMade } from "./cluster-events.js";
+import { unavailabilityOf } from "./maintenance.js";
 
 export function makeOffers(core: MasterCore, decisions: readonly OfferDecision[]): void {
   const batches = new Map<string, Offer[]>();
@@ -30,6 +31,7 @@ export function makeOffers(core: MasterCore, decisions: readonly OfferDecision[]
       resources: d.resources,
       attributes: agent.info.attributes,
       executorIds: [...(agent.executors.get(d.frameworkId)?.keys() ?? [])].map((e) => ids.executor(e)),
+      unavailability: unavailabilityOf(core, agent),
     });
     const timeout = core.options.offerTimeoutMs;
     const timer = timeout > 0 ? core.host.delay(timeout, () => core.rescindOffer(offerId, `it was not used within ${timeout} ms`)) : undefined;

@@ -116,14 +116,17 @@ export class SchedulerDriver extends Facade<SchedulerDriverActor> {
     return this.call((a) => a.call("decline", { offerIds: offerIds.map(idField), filters }));
   }
 
-  /** ACCEPT_INVERSE_OFFERS: agrees to the maintenance of these inverse offers' agents. */
-  acceptInverseOffers(inverseOfferIds: readonly IdLike[]): Promise<void> {
-    return this.call((a) => a.call("acceptInverseOffers", { inverseOfferIds: inverseOfferIds.map(idField) }));
+  /**
+   * ACCEPT_INVERSE_OFFERS: agrees to the maintenance of these inverse offers' agents. While
+   * the framework still uses such an agent it is asked again after filters.refuseSeconds (default 5 s).
+   */
+  acceptInverseOffers(inverseOfferIds: readonly IdLike[], filters?: FiltersInit): Promise<void> {
+    return this.call((a) => a.call("acceptInverseOffers", { inverseOfferIds: inverseOfferIds.map(idField), filters }));
   }
 
-  /** DECLINE_INVERSE_OFFERS: does not agree (the master records it; the window comes anyway). */
-  declineInverseOffers(inverseOfferIds: readonly IdLike[]): Promise<void> {
-    return this.call((a) => a.call("declineInverseOffers", { inverseOfferIds: inverseOfferIds.map(idField) }));
+  /** DECLINE_INVERSE_OFFERS: does not agree (the master records it; the window comes anyway). Asked again as for accept. */
+  declineInverseOffers(inverseOfferIds: readonly IdLike[], filters?: FiltersInit): Promise<void> {
+    return this.call((a) => a.call("declineInverseOffers", { inverseOfferIds: inverseOfferIds.map(idField), filters }));
   }
 
   /** REVIVE: clears filters and resumes offers for roles (all when empty). */
