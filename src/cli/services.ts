@@ -2,7 +2,7 @@
  * `dcos-node services --master=a:5050,b:5050,c:5050 --http-port=8080`: a services
  * (Marathon-compatible) scheduler instance; run several, one leads.
  */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { withCredentialOptions } from "./credential-options.js";
 import { parseDuration, parsePort } from "./duration.js";
 import { runUntilSignal } from "./until-signal.js";
@@ -27,6 +27,8 @@ interface ServicesFlags {
   credentials?: string;
   acls?: string;
   authenticate?: boolean;
+  localPortMin: number;
+  localPortMax: number;
 }
 
 export function servicesSubcommand(): Command {
@@ -44,6 +46,8 @@ export function servicesSubcommand(): Command {
     .option("--mesos-role <role>", "the role the framework subscribes with", "*")
     .addOption(new Option("--lease-ttl <duration>", "how long the leader lease lasts without renewal").argParser(parseDuration).default(10_000, "10secs"))
     .option("--redirect", "non-leaders answer 307 to the leader instead of proxying")
+    .addOption(new Option("--local-port-min <port>", "first service port assigned to apps (Marathon's local_port_min)").argParser(parsePort).default(10000))
+    .addOption(new Option("--local-port-max <port>", "service ports are assigned below this one (Marathon's local_port_max)").argParser(parsePort).default(20000))
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"))
     .action(async (flags: ServicesFlags) => {
       // Loaded only when it runs: --help and --version stay fast.
@@ -56,6 +60,7 @@ export function servicesSubcommand(): Command {
       const credential = await resolveClientCredential(flags);
       const security = await loadSecurityConfig(flags);
       const logger = createLogger({ level: flags.logLevel });
+      if (flags.localPortMax <= flags.localPortMin) throw new InvalidArgumentError(`--local-port-max (${flags.localPortMax}) must be greater than --local-port-min (${flags.localPortMin})`);
       const masters = flags.master.split(",").map((m) => m.trim()).filter(Boolean);
       await runUntilSignal(logger, async () => {
         const s = await startServicesRole({
@@ -70,6 +75,7 @@ export function servicesSubcommand(): Command {
           role: flags.mesosRole,
           leaseTtlMs: flags.leaseTtl,
           redirect: flags.redirect,
+          servicePortRange: { min: flags.localPortMin, max: flags.localPortMax },
           logger,
           version: VERSION,
         });

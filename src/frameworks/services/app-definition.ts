@@ -34,8 +34,14 @@ export interface HealthCheckSpec {
 }
 
 export interface PortSpec {
-  /** 0: any port from the offer. */
+  /**
+   * The host port asked for: a bridge mapping's hostPort, else the port definition's port
+   * (which is the service port, used as the host port only with requirePorts). 0: any port
+   * from the offer.
+   */
   port: number;
+  /** The cluster-unique service port (service-ports.ts; 0 until assigned). */
+  servicePort: number;
   name?: string;
   protocol: string;
   /** Docker bridge: the port inside the container. */
@@ -188,9 +194,14 @@ export function normalizeApp(raw: unknown, options: { idFromPath?: string } = {}
   }
   // Ports: portDefinitions (or the legacy `ports`), unless Docker bridge portMappings give them.
   const mappings = isObj(container) ? (isObj(container["docker"]) ? container["docker"]["portMappings"] : undefined) ?? container["portMappings"] : undefined;
+  // The legacy `ports` (service ports; 0 = assign one) becomes portDefinitions; the API shows
+  // `ports` again from them. Given both (a GET body sent back), portDefinitions win.
+  const legacyPorts = app["ports"];
+  delete app["ports"];
+  if (legacyPorts !== undefined && legacyPorts !== null && !Array.isArray(legacyPorts)) bad("/ports", "ports must be an array of port numbers");
   if (app["portDefinitions"] === undefined || app["portDefinitions"] === null) {
-    if (Array.isArray(app["ports"])) {
-      app["portDefinitions"] = (app["ports"] as Json[]).map((p) => ({ port: p, protocol: "tcp", labels: {} }));
+    if (Array.isArray(legacyPorts)) {
+      app["portDefinitions"] = legacyPorts.map((p) => ({ port: p, protocol: "tcp", labels: {} }));
     } else if (mappings !== undefined && mappings !== null) {
       app["portDefinitions"] = [];
     } else {
@@ -308,16 +319,36 @@ const record = (v: Json | undefined): Record<string, string> => {
   return out;
 };
 
+/**
+ * The Docker network of an app: `container.docker.network` (Marathon 1.4), else the mode of
+ * its first `networks` entry (Marathon 1.5: `container/bridge` → BRIDGE, `container` →
+ * USER, `host` → HOST), else HOST.
+ */
+export function dockerNetwork(app: AppJson): string {
+  const container = isObj(app["container"]) ? app["container"] : undefined;
+  const docker = container && isObj(container["docker"]) ? container["docker"] : undefined;
+  if (docker && typeof docker["network"] === "string") return docker["network"];
+  const first = Array.isArray(app["networks"]) ? app["networks"][0] : undefined;
+  const mode = isObj(first) ? first["mode"] : undefined;
+  return mode === "container/bridge" ? "BRIDGE" : mode === "container" ? "USER" : "HOST";
+}
+
 /** The typed view of a normalized app (see normalizeApp). */
 export function appSpec(app: AppJson): AppSpec {
   const container = isObj(app["container"]) ? app["container"] : undefined;
   const docker = container && container["type"] === "DOCKER" && isObj(container["docker"]) ? container["docker"] : undefined;
-  const network = docker ? String(docker["network"] ?? (isObj(app["networks"]) ? "BRIDGE" : "HOST")) : "HOST";
+  const network = docker ? dockerNetwork(app) : "HOST";
   const mappings = ((docker && Array.isArray(docker["portMappings"]) ? docker["portMappings"] : container?.["portMappings"]) ?? []) as Json[];
   const bridge = docker !== undefined && network !== "HOST" && Array.isArray(mappings) && mappings.length > 0;
   const ports: PortSpec[] = bridge
-    ? mappings.filter(isObj).map((m) => ({ port: numOr(m["hostPort"], 0), name: str(m["name"]), protocol: str(m["protocol"]) ?? "tcp", containerPort: numOr(m["containerPort"], 0) }))
-    : ((app["portDefinitions"] ?? []) as Json[]).filter(isObj).map((p) => ({ port: numOr(p["port"], 0), name: str(p["name"]), protocol: str(p["protocol"]) ?? "tcp" }));
+    ? mappings.filter(isObj).map((m) => ({
+        port: numOr(m["hostPort"], 0),
+        servicePort: numOr(m["servicePort"], 0),
+        name: str(m["name"]),
+        protocol: str(m["protocol"]) ?? "tcp",
+        containerPort: numOr(m["containerPort"], 0),
+      }))
+    : ((app["portDefinitions"] ?? []) as Json[]).filter(isObj).map((p) => ({ port: numOr(p["port"], 0), servicePort: numOr(p["port"], 0), name: str(p["name"]), protocol: str(p["protocol"]) ?? "tcp" }));
   const up = (isObj(app["upgradeStrategy"]) ? app["upgradeStrategy"] : {}) as { [k: string]: Json };
   const un = isObj(app["unreachableStrategy"]) ? app["unreachableStrategy"] : undefined;
   const labels = record(app["labels"]);
@@ -388,6 +419,17 @@ export function appSpec(app: AppJson): AppSpec {
     deploymentTimeoutSeconds: numOr(app["deploymentTimeoutSeconds"] ?? (labels["DCOS_DEPLOYMENT_TIMEOUT_SECONDS"] ? Number(labels["DCOS_DEPLOYMENT_TIMEOUT_SECONDS"]) : undefined), 0),
     rollbackOnFailure: app["rollbackOnFailure"] === true || labels["DCOS_ROLLBACK_ON_FAILURE"] === "true",
   };
+}
+
+/**
+ * A partial update (PUT without partialUpdate=false, PATCH): the body's fields over the
+ * current app's. Ports named one way replace those named the other way (`ports` in the
+ * body drops the current portDefinitions; port mappings in a new container replace them).
+ */
+export function mergeAppUpdate(current: AppJson, body: AppJson): AppJson {
+  const merged: AppJson = { ...current, ...body };
+  if (body["ports"] !== undefined && body["portDefinitions"] === undefined) delete merged["portDefinitions"];
+  return merged;
 }
 
 /**

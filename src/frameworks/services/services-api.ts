@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Code, asDcosError } from "../../runtime/error.js";
 import type { EventStream } from "../common/event-stream.js";
-import { canonicalId, InvalidApp, type AppJson } from "./app-definition.js";
+import { canonicalId, InvalidApp, mergeAppUpdate, type AppJson } from "./app-definition.js";
 import { parentOf, type ServicesScheduler } from "./services-scheduler.js";
 import { TERMINAL } from "./services-state.js";
 import { deploymentJson, queueItemJson, taskJson, type AppEmbeds } from "./views.js";
@@ -122,7 +122,7 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
       for (const body of req.body as unknown[]) {
         const id = typeof (body as AppJson)?.["id"] === "string" ? canonicalId(String((body as AppJson)["id"])) : undefined;
         const prev = id ? s.state.apps.get(id) : undefined;
-        const merged = patch && prev ? { ...prev, ...(body as AppJson) } : body;
+        const merged = patch && prev ? mergeAppUpdate(prev, body as AppJson) : body;
         const r = await s.putApp(merged, { force: flag(q, "force"), create: false });
         apiPost(req, r.app);
         ids.push(r.deployment.id);
@@ -153,7 +153,7 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
       if (!a) return reply.code(404).send({ message: `App '${id}' does not exist` });
       if (sub === "tasks") {
         const spec = s.spec(a);
-        const tasks = [...(s.state.byApp.get(id)?.values() ?? [])].filter((i) => !TERMINAL.has(i.state)).map((i) => taskJson(i, spec.healthChecks.length > 0));
+        const tasks = [...(s.state.byApp.get(id)?.values() ?? [])].filter((i) => !TERMINAL.has(i.state)).map((i) => taskJson(i, spec));
         return { tasks };
       }
       if (sub === "versions") {
@@ -180,7 +180,7 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
       if (patch && !prev) return reply.code(404).send({ message: `App '${id}' does not exist` });
       // Marathon's PUT is a partial update of an existing app unless partialUpdate=false.
       const partial = patch || q["partialUpdate"] !== "false";
-      const merged = prev && partial ? { ...prev, ...body, id } : { ...body, id };
+      const merged = prev && partial ? { ...mergeAppUpdate(prev, body), id } : { ...body, id };
       const r = await s.putApp(merged, { force: flag(q, "force"), create: false });
       apiPost(req, r.app);
       return reply
@@ -223,7 +223,7 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
       const r = await s.killInstances(ids, { scale: flag(q, "scale"), wipe: flag(q, "wipe"), force: flag(q, "force") });
       if (r.deployment) return { version: r.deployment.version, deploymentId: r.deployment.id };
       const spec = s.spec(a);
-      const tasks = r.killed.map((i) => taskJson(i, spec.healthChecks.length > 0));
+      const tasks = r.killed.map((i) => taskJson(i, spec));
       return arg ? { task: tasks[0] } : { tasks };
     }),
   );
@@ -240,7 +240,7 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
         if (TERMINAL.has(i.state)) continue;
         if (states.length > 0 && !states.includes(i.state)) continue;
         const a = s.state.apps.get(i.appId);
-        tasks.push(taskJson(i, a ? s.spec(a).healthChecks.length > 0 : false));
+        tasks.push(taskJson(i, s.specOf(i.appId)));
       }
       return { tasks };
     }),
@@ -256,7 +256,7 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
       }
       const r = await s.killInstances(body.ids as string[], { scale: flag(q, "scale"), wipe: flag(q, "wipe"), force: flag(q, "force") });
       if (r.deployment) return { version: r.deployment.version, deploymentId: r.deployment.id };
-      return { tasks: r.killed.map((i) => taskJson(i, false)) };
+      return { tasks: r.killed.map((i) => taskJson(i, s.specOf(i.appId))) };
     }),
   );
 

@@ -17,6 +17,7 @@ import type { LeaderContext, LeaderSession } from "../common/framework-runner.js
 import { appSpec, normalizeApp, onlyScaleDiffers, type AppJson, type AppSpec } from "./app-definition.js";
 import { isHealthy, planApp } from "./app-plan.js";
 import type { Placement } from "./constraints.js";
+import { assignServicePorts, servicePortOwners, type ServicePortRange } from "./service-ports.js";
 import { launchRound, type Demand, type OfferStats } from "./launch-round.js";
 import { instancesOf, TERMINAL, type Deployment, type Instance, type InstanceState, type ServicesOp, type ServicesState } from "./services-state.js";
 import { buildTask } from "./task-builder.js";
@@ -34,6 +35,8 @@ export interface SchedulerOptions {
   tickMs?: number;
   /** Re-send a kill that has not ended its task after this long (default 10 s). */
   killRetryMs?: number;
+  /** Where service ports are assigned from (default 10000..19999, Marathon's local_port_min/max). */
+  servicePortRange?: ServicePortRange;
 }
 
 /** An instance's state from its task's: the enum's name lower-cased, GONE_BY_OPERATOR as "gone". */
@@ -173,6 +176,12 @@ export class ServicesScheduler implements LeaderSession {
     return spec;
   }
 
+  /** The spec of an app by id (undefined: no such app). */
+  specOf(appId: string): AppSpec | undefined {
+    const app = this.state.apps.get(appId);
+    return app ? this.spec(app) : undefined;
+  }
+
   deploymentsOf(appId: string): Deployment[] {
     return [...this.state.deployments.values()].filter((d) => d.appId === appId);
   }
@@ -216,6 +225,7 @@ export class ServicesScheduler implements LeaderSession {
       if (this.isGroup(id)) throw new DcosError(Code.ALREADY_EXISTS, `An app with id [${id}] cannot be created: a group with that id exists`);
       const previous = this.state.apps.get(id);
       if (previous && options.create) throw new DcosError(Code.ALREADY_EXISTS, `An app with id [${id}] already exists.`);
+      assignServicePorts(app, previous, servicePortOwners(this.state.apps.values(), id), this.options.servicePortRange);
       const ops: ServicesOp[] = [];
       for (const d of this.locked(id, options.force)) ops.push({ t: "removeDeployment", id: d.id });
       const version = this.nextVersion();

@@ -19,6 +19,7 @@ import { addHttpGuard } from "../../security/auth/http-guard.js";
 import { serviceSecurity, type SecurityConfig } from "../../security/auth/security-config.js";
 import { installServicesApi } from "./services-api.js";
 import { ServicesScheduler } from "./services-scheduler.js";
+import type { ServicePortRange } from "./service-ports.js";
 import { servicesMachine, type ServicesOp, type ServicesState } from "./services-state.js";
 
 export interface ServicesOptions {
@@ -46,6 +47,8 @@ export interface ServicesOptions {
   /** Non-leaders answer 307 instead of proxying. */
   redirect?: boolean;
   tickMs?: number;
+  /** Where service ports are assigned from (default 10000..19999; service-ports.ts). */
+  servicePortRange?: ServicePortRange;
   /** Authenticate to the masters as this principal (docs/security.md). */
   credential?: ClientCredential;
   /** Who may call this instance's HTTP API (credentials, ACLs; docs/security.md); default: anyone. */
@@ -156,7 +159,7 @@ export class ServicesServer {
       driver: options.driver,
       credential: options.credential,
       lead: (ctx) => {
-        const s = new ServicesScheduler(ctx, { clock: this.clock, publish: this.publish, role, metrics: this.metrics, tickMs: options.tickMs });
+        const s = new ServicesScheduler(ctx, { clock: this.clock, publish: this.publish, role, metrics: this.metrics, tickMs: options.tickMs, servicePortRange: options.servicePortRange });
         const ready = s.ready.bind(s);
         this.session = s;
         return {

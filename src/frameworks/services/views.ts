@@ -15,14 +15,16 @@ export function taskStateName(i: Instance): string {
   return `TASK_${i.state.toUpperCase()}`;
 }
 
-export function taskJson(i: Instance, hasHealthChecks: boolean): Record<string, unknown> {
+/** A task as Marathon shows it; `spec`: its app's (undefined once the app is gone). */
+export function taskJson(i: Instance, spec: AppSpec | undefined): Record<string, unknown> {
+  const hasHealthChecks = (spec?.healthChecks.length ?? 0) > 0;
   const t: Record<string, unknown> = {
     id: i.id,
     appId: i.appId,
     host: i.host,
     slaveId: i.agentId,
     ports: i.ports,
-    servicePorts: [],
+    servicePorts: spec ? spec.ports.map((p) => p.servicePort) : [],
     ipAddresses: [],
     stagedAt: iso(i.stagedAt),
     startedAt: i.startedAt === undefined ? null : iso(i.startedAt),
@@ -85,11 +87,11 @@ export function appJson(
   failure: TaskFailure | undefined,
   embed: AppEmbeds,
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...app };
+  const out: Record<string, unknown> = { ...app, ports: spec.ports.map((p) => p.servicePort) };
   const list = [...instances];
   if (embed.counts !== false) Object.assign(out, counts(spec, list));
   out["deployments"] = deployments.map((d) => ({ id: d.id }));
-  if (embed.tasks) out["tasks"] = list.filter((i) => !TERMINAL.has(i.state)).map((i) => taskJson(i, spec.healthChecks.length > 0));
+  if (embed.tasks) out["tasks"] = list.filter((i) => !TERMINAL.has(i.state)).map((i) => taskJson(i, spec));
   if (embed.lastTaskFailure && failure) out["lastTaskFailure"] = failure;
   if (embed.readiness) out["readinessCheckResults"] = [];
   return out;

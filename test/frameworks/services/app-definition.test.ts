@@ -62,7 +62,7 @@ describe("Marathon app definitions", () => {
     const docker = appSpec(normalizeApp(JSON.parse(await readFile(`${EXAMPLES}docker-nginx.json`, "utf8"))));
     assert.equal(docker.docker?.image, "nginx:1.25-alpine");
     assert.equal(docker.docker?.network, "BRIDGE");
-    assert.deepEqual(docker.ports, [{ port: 0, name: "http", protocol: "tcp", containerPort: 80 }]);
+    assert.deepEqual(docker.ports, [{ port: 0, servicePort: 10080, name: "http", protocol: "tcp", containerPort: 80 }]);
     assert.equal(docker.minimumHealthCapacity, 0.5);
     assert.equal(docker.taskKillGracePeriodSeconds, 10);
     const cmd = appSpec(normalizeApp(JSON.parse(await readFile(`${EXAMPLES}cmd-with-constraints.json`, "utf8"))));

@@ -6,101 +6,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import type { SchedulerDriver } from "../../../src/actors/scheduler-driver/driver.js";
 import { FencedStateStore } from "../../../src/frameworks/common/state-store.js";
-import { ServicesScheduler, configVersion } from "../../../src/frameworks/services/services-scheduler.js";
-import { servicesMachine, type ServicesOp, type ServicesState } from "../../../src/frameworks/services/services-state.js";
-import { Value_Type } from "../../../src/gen/dcos/v1/common_pb.js";
-import { OfferSchema, type Offer } from "../../../src/gen/dcos/v1/offers_pb.js";
-import { TaskState, TaskStatusSchema, TaskStatus_Reason, type TaskInfo } from "../../../src/gen/dcos/v1/tasks_pb.js";
-import { parseResources } from "../../../src/resources/parse.js";
-import { ManualClock } from "../../../src/runtime/clock.js";
-import { silentLogger } from "../../../src/runtime/log.js";
-import { LocalLogs } from "../../support/local-log-store.js";
-
-class RecordingDriver {
-  launched: TaskInfo[] = [];
-  killed: string[] = [];
-  declined = 0;
-  reconciled: string[] = [];
-  async launch(_ids: unknown[], tasks: readonly TaskInfo[]): Promise<void> {
-    this.launched.push(...tasks);
-  }
-  async kill(taskId: string): Promise<void> {
-    this.killed.push(taskId);
-  }
-  async decline(): Promise<void> {
-    this.declined++;
-  }
-  async reconcile(tasks: { taskId: string }[]): Promise<void> {
-    this.reconciled.push(...tasks.map((t) => t.taskId));
-  }
-  async revive(): Promise<void> {}
-  async suppress(): Promise<void> {}
-}
-
-let offerSeq = 0;
-function offer(host: string, cpus = 8): Offer {
-  return create(OfferSchema, {
-    id: { value: `offer-${++offerSeq}` },
-    agentId: { value: `agent-${host}` },
-    hostname: host,
-    resources: [...parseResources(`cpus:${cpus};mem:8192;ports:[31000-31100]`)],
-    attributes: [{ name: "rack", type: Value_Type.TEXT, text: { value: `rack-${host}` } }],
-  });
-}
-
-class World {
-  readonly clock = new ManualClock();
-  readonly logs = new LocalLogs();
-  readonly events: { type: string; data: Record<string, unknown> }[] = [];
-  driver = new RecordingDriver();
-  s!: ServicesScheduler;
-  store!: FencedStateStore<ServicesState, ServicesOp>;
-
-  async lead(writer: string): Promise<void> {
-    this.s?.stop("replaced");
-    this.driver = new RecordingDriver();
-    this.store = await FencedStateStore.open({ store: this.logs.view(), log: "services-state", writer, machine: servicesMachine });
-    this.s = new ServicesScheduler(
-      { store: this.store, driver: this.driver as unknown as SchedulerDriver, term: 1, logger: silentLogger() },
-      { clock: this.clock, publish: (type, data) => this.events.push({ type, data }), role: "*" },
-    );
-    this.s.ready();
-    await this.clock.settle();
-  }
-
-  async offers(...hosts: string[]): Promise<void> {
-    this.s.callbacks.offers!(hosts.map((h) => offer(h)));
-    await this.clock.settle();
-  }
-
-  async status(taskId: string, state: TaskState, extra: { healthy?: boolean; reason?: TaskStatus_Reason; message?: string } = {}): Promise<void> {
-    this.s.callbacks.update!(create(TaskStatusSchema, { taskId: { value: taskId }, state, ...extra }));
-    await this.clock.settle();
-  }
-
-  /** Every launched-but-not-yet-running task becomes RUNNING (and healthy). */
-  async runAll(healthy = true): Promise<void> {
-    for (const i of [...this.s.state.instances.values()]) {
-      if (i.state === "provisioned" || i.state === "staging") await this.status(i.id, TaskState.RUNNING, { healthy });
-    }
-  }
-
-  async killAcked(): Promise<void> {
-    for (const i of [...this.s.state.instances.values()]) if (i.goal === "stopped") await this.status(i.id, TaskState.KILLED);
-  }
-
-  live(appId: string) {
-    return [...this.s.state.instances.values()].filter((i) => i.appId === appId);
-  }
-
-  types(): string[] {
-    return this.events.map((e) => e.type);
-  }
-}
-
-const web = (fields: Record<string, unknown> = {}) => ({ id: "/web", cmd: "serve $PORT0", cpus: 0.5, mem: 64, instances: 3, healthChecks: [{ protocol: "MESOS_HTTP" }], ...fields });
+import { configVersion } from "../../../src/frameworks/services/services-scheduler.js";
+import { servicesMachine } from "../../../src/frameworks/services/services-state.js";
+import { TaskState, TaskStatusSchema, TaskStatus_Reason } from "../../../src/gen/dcos/v1/tasks_pb.js";
+import { offer, web, World } from "../../support/services-world.js";
 
 describe("services scheduler (manual clock, recording driver)", () => {
   it("starts an app: writes each instance before launching it, deployment succeeds once all are healthy", async () => {
