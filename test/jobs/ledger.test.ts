@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { checkDependencies, graphCsv, graphDot } from "../../src/frameworks/jobs/dependency-graph.js";
+import { checkDependencies, checkParents, graphCsv, graphDot } from "../../src/frameworks/jobs/dependency-graph.js";
 import { jobSpecJson, parseJobSpec, JobSpecError } from "../../src/frameworks/jobs/job-spec.js";
 import { JobsLedger } from "../../src/frameworks/jobs/ledger.js";
 import { plan, DISABLED_REASON, LATE_REASON } from "../../src/frameworks/jobs/planner.js";
 import { runKey, taskIdFor, type LedgerRecord } from "../../src/frameworks/jobs/records.js";
 import { percentile, statOf } from "../../src/frameworks/jobs/stats.js";
+import { Random } from "../../src/runtime/random.js";
 
 const T0 = Date.parse("2026-03-01T00:00:00Z");
 const spec = (o: Record<string, unknown>) => parseJobSpec({ command: "true", ...o }, "any", T0);
@@ -71,6 +72,49 @@ describe("Chronos job definitions", () => {
     const outcome = (n: string) => (n === "a" ? "success" : "fresh");
     assert.match(graphDot(jobs.values(), outcome), /"a" -> "b";\n\s+"b" -> "c";/);
     assert.equal(graphCsv(jobs.values(), outcome, () => "idle"), "node,a,success,idle\nnode,b,fresh,idle\nnode,c,fresh,idle\nlink,a,b\nlink,b,c\n");
+  });
+
+  it("checks a put by its ancestry alone, agreeing with the whole-graph check on random graphs", () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const random = new Random(seed);
+      const jobs = new Map<string, { name: string; parents: string[] }>();
+      for (let step = 0; step < 60; step++) {
+        const names = [...jobs.keys()];
+        // Mostly known names; now and then an unknown one, the job itself, or a replaced job.
+        const name = names.length > 0 && random.chance(0.3) ? random.pick(names) : `j${step}`;
+        const parents = Array.from({ length: random.int(3) }, () => (random.chance(0.05) ? "nope" : random.chance(0.05) ? name : names.length ? random.pick(names) : "nope"));
+        const changed = { name, parents: [...new Set(parents)] };
+        const whole = (() => {
+          try {
+            checkDependencies(jobs, changed);
+            return "ok";
+          } catch (e) {
+            return (e as Error).message;
+          }
+        })();
+        const incremental = (() => {
+          try {
+            checkParents((n) => jobs.get(n)?.parents, changed);
+            return "ok";
+          } catch (e) {
+            return (e as Error).message;
+          }
+        })();
+        const kind = (m: string) => (m === "ok" ? "ok" : /unknown parent/.test(m) ? "unknown" : /Dependency cycle/.test(m) ? "cycle" : m);
+        assert.equal(kind(incremental), kind(whole), `seed ${seed} step ${step}: ${JSON.stringify(changed)}: ${incremental} vs ${whole}`);
+        if (kind(incremental) === "cycle") {
+          // The cycle named passes through the job put, and each link is a parent edge.
+          const cycle = /Dependency cycle: (.*)$/.exec(incremental)![1]!.split(" -> ");
+          assert.ok(cycle.includes(name), `seed ${seed}: ${incremental}`);
+          for (let i = 0; i + 1 < cycle.length; i++) {
+            const child = cycle[i + 1]!;
+            const ps = child === name ? changed.parents : jobs.get(child)!.parents;
+            assert.ok(ps.includes(cycle[i]!), `seed ${seed}: ${cycle[i]} is not a parent of ${child} in ${incremental}`);
+          }
+        }
+        if (whole === "ok") jobs.set(name, changed);
+      }
+    }
   });
 });
 

@@ -38,17 +38,42 @@ export function checkDependencies(jobs: ReadonlyMap<string, Pick<JobSpec, "name"
       if (d === 0) ready.push(c);
     }
   }
-  if (order.length < all.size) throw new JobSpecError(`Dependency cycle: ${findCycle(all).join(" -> ")}`);
+  if (order.length < all.size) throw new JobSpecError(`Dependency cycle: ${findCycle((n) => all.get(n)?.parents, [...all.keys()].sort()).join(" -> ")}`);
   return { children, order };
 }
 
-function findCycle(all: ReadonlyMap<string, Pick<JobSpec, "name" | "parents">>): string[] {
+/**
+ * Checks putting `changed` into the acyclic graph of the jobs `parentsOf` knows (replacing
+ * a job of the same name) by walking only its ancestors: throws a JobSpecError naming an
+ * unknown parent or the jobs on the cycle it would close. A new cycle must pass through
+ * `changed`, so it exists exactly when `changed` is among the ancestors of its own
+ * parents. The cost is that of its ancestry, not of all the jobs (putting n jobs one by
+ * one stays linear).
+ */
+export function checkParents(parentsOf: (name: string) => readonly string[] | undefined, changed: Pick<JobSpec, "name" | "parents">): void {
+  for (const p of changed.parents) {
+    if (p !== changed.name && parentsOf(p) === undefined) throw new JobSpecError(`Job '${changed.name}' names an unknown parent '${p}'`);
+  }
+  const withChanged = (n: string) => (n === changed.name ? changed.parents : parentsOf(n));
+  const seen = new Set<string>();
+  const stack = [...changed.parents];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (n === changed.name) throw new JobSpecError(`Dependency cycle: ${findCycle(withChanged, [changed.name]).join(" -> ")}`);
+    if (seen.has(n)) continue;
+    seen.add(n);
+    for (const p of parentsOf(n) ?? []) if (!seen.has(p)) stack.push(p);
+  }
+}
+
+/** A cycle reachable from `starts` (following parents), as names from a job back to it; [] if none. */
+function findCycle(parentsOf: (name: string) => readonly string[] | undefined, starts: readonly string[]): string[] {
   const state = new Map<string, 1 | 2>();
   const stack: string[] = [];
   const visit = (n: string): string[] | undefined => {
     state.set(n, 1);
     stack.push(n);
-    for (const p of all.get(n)?.parents ?? []) {
+    for (const p of parentsOf(n) ?? []) {
       if (state.get(p) === 1) return [...stack.slice(stack.indexOf(p)), p].reverse();
       if (!state.has(p)) {
         const c = visit(p);
@@ -59,7 +84,7 @@ function findCycle(all: ReadonlyMap<string, Pick<JobSpec, "name" | "parents">>):
     state.set(n, 2);
     return undefined;
   };
-  for (const n of [...all.keys()].sort()) {
+  for (const n of starts) {
     if (state.has(n)) continue;
     const c = visit(n);
     if (c) return c;

@@ -1,4 +1,4 @@
-import { checkDependencies } from "./dependency-graph.js";
+import { checkParents } from "./dependency-graph.js";
 import { isScheduled, JobSpecError, type JobSpec } from "./job-spec.js";
 import { runKey, type AttemptEnd, type LedgerRecord, type RunTrigger } from "./records.js";
 import { durationMs, parseSchedule, type Schedule } from "./schedule.js";
@@ -248,7 +248,7 @@ export class JobsLedger {
   private putJob(spec: JobSpec, at: number): string | undefined {
     const old = this.jobs.get(spec.name);
     try {
-      checkDependencies(new Map([...this.jobs].map(([n, j]) => [n, j.spec])), spec);
+      checkParents((n) => this.jobs.get(n)?.spec.parents, spec);
     } catch (err) {
       if (err instanceof JobSpecError) return err.message;
       throw err;

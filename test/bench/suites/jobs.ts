@@ -118,6 +118,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       throw new Error(`${err.message} (${done()} did)`);
     });
     const late: number[] = [];
+    const queued: number[] = [];
     const running: number[] = [];
     let lastFinish = 0;
     const final = engine()!;
@@ -125,12 +126,15 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       const r = j.history[0]!;
       const a = r.attempts[0]!;
       late.push(a.launchedAt - r.instant);
+      queued.push(r.queuedAt - r.instant);
       if (a.startedAt !== undefined) running.push(a.startedAt - r.instant);
       lastFinish = Math.max(lastFinish, r.finishedAt ?? 0);
     }
     report.figure("lateness_launch_p50", percentile(late, 50), "ms", "lower", { jobs, agents: agentCount, masters: masterCount });
     report.figure("lateness_launch_p99", percentile(late, 99), "ms", "lower", { goal: 1000 });
     report.figure("lateness_launch_max", Math.max(...late), "ms", "lower");
+    report.figure("lateness_queued_p50", percentile(queued, 50), "ms", "lower", { what: "due instant -> run-queued written" });
+    report.figure("lateness_queued_p99", percentile(queued, 99), "ms", "lower");
     report.figure("lateness_running_p50", percentile(running, 50), "ms", "lower");
     report.figure("lateness_running_p99", percentile(running, 99), "ms", "lower");
     report.figure("runs_per_s", jobs / ((lastFinish - first) / 1000), "runs/s", "higher", { span_s: (lastFinish - first) / 1000, task_ms: taskMs });
