@@ -30,6 +30,7 @@ FILES=(
   frameworks/leader-lease frameworks/state-store
   discovery/dns-names discovery/dns-records discovery/lb-render discovery/lb-coalescer
   operator/raw-json ui/resource-history ui/web-model
+  architecture/layers
 )
 
 paths=()

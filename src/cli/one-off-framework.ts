@@ -5,7 +5,7 @@ import { commandTask, pickResources, refuseFor, type ResourceRequest } from "../
 import { SchedulerDriver } from "../actors/scheduler-driver/driver.js";
 import type { ClientCredential } from "../security/auth/client-credential.js";
 import { describeStatus, isTerminal } from "../actors/task-states.js";
-import { transitionChecker } from "../actors/scheduler-driver/transitions.js";
+import { transitionChecker } from "../runtime/transitions.js";
 import { Resources } from "../resources/resources.js";
 import type { Clock, Timer } from "../runtime/clock.js";
 import type { Logger } from "../runtime/log.js";

@@ -9,7 +9,7 @@
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { OperatorService, OperatorServiceSubscribeRequestSchema, type ClusterEvent, type OperatorServiceSubscribeResponse } from "../gen/dcos/v1/operator_pb.js";
-import { statusError } from "../actors/scheduler-driver/connection.js";
+import { statusError } from "../runtime/grpc/service.js";
 import { MasterList, parseMasterAddress } from "../actors/scheduler-driver/masters.js";
 import { clientConstructor } from "../runtime/grpc/service.js";
 import type { Logger } from "../runtime/log.js";

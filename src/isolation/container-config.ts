@@ -7,13 +7,11 @@ import { isAbsolute } from "node:path";
 import { Code, DcosError } from "../runtime/error.js";
 import type { ContainerConfig } from "./containerizer.js";
 import { validateVolumes } from "./volumes.js";
+import { DEFAULT_PATH } from "./host-command.js";
 
 const ID_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const MAX_ID_LENGTH = 200;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** The PATH a container gets when its config does not set one. */
-export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /**
  * Checks an id that becomes a path component (agent, framework, executor, container ids).

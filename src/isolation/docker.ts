@@ -27,7 +27,7 @@ import type { ContainerConfig, ContainerId, ContainerState, Containerizer, Recov
 import { DEFAULT_DOCKER_SOCKET, engineError, ensureImage, isEngineDown, isNotFound } from "./docker-engine.js";
 import { DOCKER_SANDBOX, LABELS, isDockerConfig, validateDockerSpec, type DockerContainerConfig } from "./docker-spec.js";
 import { decodeShellStatus, describeExit } from "./launcher.js";
-import { ContainerPhase } from "./posix.js";
+import { ContainerPhase } from "./container-table.js";
 import { bootId, readStat } from "./proc.js";
 
 const TRANSITIONS: Record<ContainerPhase, readonly ContainerPhase[]> = {

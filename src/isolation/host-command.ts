@@ -5,7 +5,9 @@
 import { accessSync, constants } from "node:fs";
 import { join } from "node:path";
 import { Code, DcosError } from "../runtime/error.js";
-import { DEFAULT_PATH } from "./container-config.js";
+
+/** The PATH a container gets when its config does not set one, and where host commands are looked up. */
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 const found = new Map<string, string>();
 

@@ -38,13 +38,7 @@ import { killSession, sessionProcesses, signalEach, sumProcesses } from "./proce
 import { hostCommand } from "./host-command.js";
 import { isRoot, resolveUser, type UserIds } from "./users.js";
 import { linkVolumes } from "./volumes.js";
-
-export enum ContainerPhase {
-  LAUNCHING = "LAUNCHING",
-  RUNNING = "RUNNING",
-  DESTROYING = "DESTROYING",
-  TERMINATED = "TERMINATED",
-}
+import { ContainerPhase } from "./container-table.js";
 
 const TRANSITIONS: Record<ContainerPhase, readonly ContainerPhase[]> = {
   [ContainerPhase.LAUNCHING]: [ContainerPhase.RUNNING, ContainerPhase.DESTROYING, ContainerPhase.TERMINATED],

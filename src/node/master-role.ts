@@ -28,6 +28,7 @@ import { file_dcos_v1_operator } from "../gen/dcos/v1/operator_pb.js";
 import { NatsEventTap } from "../events/nats-tap.js";
 import { natsConnectOptions, type NatsSecurity } from "../runtime/transports/nats-security.js";
 import { startMasterHttp, type RunningMasterHttp } from "../operator/master-http.js";
+import { webUiRoutes } from "../ui/web-ui-routes.js";
 import { addOperatorService } from "../operator/operator-service.js";
 import { leaderHttpAddress } from "../operator/leader-http.js";
 import { file_dcos_v1_replicated_log } from "../gen/dcos/v1/replicated_log_pb.js";
@@ -171,7 +172,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       flags: o.flags,
       logger: o.logger,
       leaderHttpAddress: leaderHttp,
-      ui: { agentHttpAddress: o.agentHttpAddress, security },
+      routes: [webUiRoutes({ master: facade, leaderHttpAddress: leaderHttp, logger: o.logger, agentHttpAddress: o.agentHttpAddress, security })],
     });
     const running = http;
     node.onStop(() => running.close());

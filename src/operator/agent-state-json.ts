@@ -3,14 +3,13 @@
  * executors (and those that ended under completed_executors), each executor with its
  * running, queued and completed tasks. Read from the agent's records inside its actor.
  */
-import type { ExecutorRecord, FrameworkRecord, TaskRecord } from "../actors/agent/agent-records.js";
-import { ExecutorPhase } from "../actors/agent/agent-records.js";
+import { ExecutorPhase, type ExecutorView, type FrameworkView, type TaskView } from "../actors/agent/agent-view.js";
 import { isTerminal, taskStateName } from "../actors/task-states.js";
 import { resourcesJson } from "./resources-json.js";
 
 type Json = Record<string, unknown>;
 
-function taskJson(t: TaskRecord, e: ExecutorRecord, agentId: string): Json {
+function taskJson(t: TaskView, e: ExecutorView, agentId: string): Json {
   return {
     id: t.info.taskId?.value ?? "",
     name: t.info.name,
@@ -23,7 +22,7 @@ function taskJson(t: TaskRecord, e: ExecutorRecord, agentId: string): Json {
   };
 }
 
-function executorJson(e: ExecutorRecord, agentId: string): Json {
+function executorJson(e: ExecutorView, agentId: string): Json {
   const tasks: Json[] = [];
   const queued: Json[] = [];
   const completed: Json[] = [];
@@ -45,9 +44,9 @@ function executorJson(e: ExecutorRecord, agentId: string): Json {
   };
 }
 
-function frameworkJson(f: Readonly<FrameworkRecord>, agentId: string): Json {
+function frameworkJson(f: FrameworkView, agentId: string): Json {
   const executors = [...f.executors.values()];
-  const ended = (e: ExecutorRecord): boolean => e.phase === ExecutorPhase.TERMINATED;
+  const ended = (e: ExecutorView): boolean => e.phase === ExecutorPhase.TERMINATED;
   return {
     id: f.id,
     name: f.info.name,
@@ -63,6 +62,6 @@ function frameworkJson(f: Readonly<FrameworkRecord>, agentId: string): Json {
 }
 
 /** `frameworks` of the agent's /state (Mesos keeps ended frameworks under completed_frameworks). */
-export function agentFrameworksJson(frameworks: ReadonlyMap<string, Readonly<FrameworkRecord>>, agentId: string): { frameworks: Json[]; completed_frameworks: Json[] } {
+export function agentFrameworksJson(frameworks: ReadonlyMap<string, FrameworkView>, agentId: string): { frameworks: Json[]; completed_frameworks: Json[] } {
   return { frameworks: [...frameworks.values()].map((f) => frameworkJson(f, agentId)), completed_frameworks: [] };
 }

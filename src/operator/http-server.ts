@@ -4,13 +4,13 @@
  * /health, /version, /flags, /metrics/snapshot (flat Mesos keys) and /metrics (Prometheus
  * text, from the same registry through prom-client).
  */
-import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import { createServer, type RequestListener, type Server } from "node:http";
 import type { Socket } from "node:net";
 import { addHttpGuard } from "../security/auth/http-guard.js";
 import type { ServiceSecurity } from "../security/auth/service-security.js";
 import type { Metrics } from "../metrics/registry.js";
-import { asDcosError, Code, DcosError } from "../runtime/error.js";
+import { sendError } from "../runtime/http-errors.js";
 import type { Logger } from "../runtime/log.js";
 
 export interface RunningHttp {
@@ -47,37 +47,6 @@ export interface HttpLimits {
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, idleTimeoutMs: 60_000, keepAliveTimeoutMs: 5_000, maxConnections: 1_000 };
-
-/**
- * One query parameter's value; INVALID_ARGUMENT (400) when it is given more than once
- * (`?path=a&path=b`), which fastify parses into a list.
- */
-export function queryParam(query: unknown, name: string): string | undefined {
-  const value = (query as Record<string, unknown> | undefined)?.[name];
-  if (value === undefined || typeof value === "string") return value;
-  throw new DcosError(Code.INVALID_ARGUMENT, `The query parameter '${name}' is given ${Array.isArray(value) ? value.length : "several"} times; give it once`);
-}
-
-const HTTP_STATUS: Partial<Record<Code, number>> = {
-  [Code.INVALID_ARGUMENT]: 400,
-  [Code.OUT_OF_RANGE]: 400,
-  [Code.FAILED_PRECONDITION]: 409,
-  [Code.ALREADY_EXISTS]: 409,
-  [Code.NOT_FOUND]: 404,
-  [Code.PERMISSION_DENIED]: 403,
-  [Code.UNAUTHENTICATED]: 401,
-  [Code.RESOURCE_EXHAUSTED]: 429,
-  [Code.UNIMPLEMENTED]: 501,
-  [Code.UNAVAILABLE]: 503,
-  [Code.DEADLINE_EXCEEDED]: 504,
-};
-
-/** Sends `{error, message}` with the HTTP status for the error's code. */
-export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
-  const e = asDcosError(err);
-  const status = HTTP_STATUS[e.code] ?? 500;
-  return reply.code(status).type("application/json").send({ error: Code[e.code], message: e.message });
-}
 
 /** Flag values as strings, the way Mesos's /flags shows them. */
 export function flagStrings(flags: Record<string, unknown>): Record<string, string> {

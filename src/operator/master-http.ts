@@ -8,9 +8,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
-import type { MasterCore } from "../actors/master/core.js";
+import type { MasterView } from "../actors/master/master-view.js";
 import type { MasterFacade } from "../actors/master/master-facade.js";
-import { stateResponse } from "../actors/master/state-view.js";
+import { stateResponse } from "../actors/master/state-response.js";
 import { BusSubscription } from "../events/subscription.js";
 import { eventJson } from "../events/kinds.js";
 import { createHttpServer, flagStrings, listen, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
@@ -19,7 +19,6 @@ import { masterSummaryJson } from "./master-summary-json.js";
 import { jsonText, RawJson } from "./raw-json.js";
 import { StateBytesCache, type InActor, type StateBytes } from "./state-cache.js";
 import { TaskJsonCache } from "./task-json-cache.js";
-import { addWebUi, type WebUiOptions } from "../ui/web-ui-routes.js";
 import { quotaJson } from "./quota-json.js";
 import { maintenanceSchedule, maintenanceStatus } from "../actors/master/maintenance.js";
 
@@ -37,8 +36,12 @@ export interface MasterHttpOptions extends CommonHttpOptions {
   minStateRebuildMs?: number;
   /** Seconds between HEARTBEAT events on /events (default 15). */
   heartbeatSeconds?: number;
-  /** The web UI at `/` (src/ui): where agents' HTTP endpoints are, for task sandboxes. */
-  ui?: Pick<WebUiOptions, "agentHttpAddress" | "assetsDir" | "clock" | "historyIntervalMs" | "security">;
+  /**
+   * Routes that another part adds to this server, given its address once it listens: the
+   * node adds the web UI's (`ui/web-ui-routes.ts`, `webUiRoutes`) this way, so operator and
+   * ui do not import each other.
+   */
+  routes?: ReadonlyArray<(app: FastifyInstance, self: () => string) => void>;
 }
 
 export interface RunningMasterHttp extends RunningHttp {
@@ -53,7 +56,7 @@ export interface RunningMasterHttp extends RunningHttp {
 type View = "state" | "summary";
 
 /** Builds one view's JSON text from the master's records (inside the master actor). */
-function viewBuilder(o: MasterHttpOptions, view: View, tasks: TaskJsonCache | undefined): (core: MasterCore) => string {
+function viewBuilder(o: MasterHttpOptions, view: View, tasks: TaskJsonCache | undefined): (core: MasterView) => string {
   const ctx = { cluster: o.cluster, flags: flagStrings(o.flags) };
   return (core) => {
     const startedAtMs = o.master.master.startedAt;
@@ -76,7 +79,7 @@ function sse(type: string, data: string): string {
   return `event: ${type}\ndata: ${data}\n\n`;
 }
 
-function addEventStream(app: FastifyInstance, o: MasterHttpOptions, snapshot: (core: MasterCore) => Buffer): void {
+function addEventStream(app: FastifyInstance, o: MasterHttpOptions, snapshot: (core: MasterView) => Buffer): void {
   app.get("/events", async (req, reply) => {
     const master = o.master;
     const { subscription, state } = await master.inspect((core) => ({ subscription: new BusSubscription(master.master.events), state: snapshot(core) }));
@@ -112,9 +115,9 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
   const enabled = o.cacheState ?? true;
   const options = { enabled, minRebuildIntervalMs: o.minStateRebuildMs, runId: Date.now().toString(36) };
   const tasks = enabled ? new TaskJsonCache() : undefined;
-  const cache = (v: View) => new StateBytesCache<MasterCore>(options, (core) => core.stateVersion, viewBuilder(o, v, tasks));
-  const caches: Record<View, StateBytesCache<MasterCore>> = { state: cache("state"), summary: cache("summary") };
-  const inActor: InActor<MasterCore> = (fn) => o.master.inspect(fn);
+  const cache = (v: View) => new StateBytesCache<MasterView>(options, (core) => core.stateVersion, viewBuilder(o, v, tasks));
+  const caches: Record<View, StateBytesCache<MasterView>> = { state: cache("state"), summary: cache("summary") };
+  const inActor: InActor<MasterView> = (fn) => o.master.inspect(fn);
   for (const v of ["state", "summary"] as const) {
     const serve = async (req: FastifyRequest, reply: FastifyReply) => sendBytes(req, reply, await caches[v].get(inActor));
     for (const path of v === "state" ? ["/state", "/state.json"] : ["/state-summary"]) app.get(path, serve);
@@ -136,7 +139,7 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
     return reply.redirect(`http://${leader}/`, 307);
   });
   addEventStream(app, o, (core) => caches.state.current(core).body);
-  addWebUi(app, { ...o.ui, master: o.master, self: () => self, leaderHttpAddress: o.leaderHttpAddress, logger: o.logger });
+  for (const add of o.routes ?? []) add(app, () => self);
   const running = await listen(app, o.host, o.port);
   self = running.address;
   return { ...running, stateBuilds: () => caches.state.builds + caches.summary.builds, lastStateBuildMs: () => caches.state.lastBuildMs, lastSummaryBuildMs: () => caches.summary.lastBuildMs };

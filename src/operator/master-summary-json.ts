@@ -6,11 +6,11 @@
  * it costs O(agents + frameworks + offers), not O(tasks). `used_resources` here holds the
  * scalars (cpus, mem, disk, gpus, ...); port ranges in use are in /state.
  */
-import { drainView } from "../actors/master/drain.js";
+import { drainView } from "../actors/master/drain-view.js";
 import { create } from "@bufbuild/protobuf";
 import { GetStateResponseSchema } from "../gen/dcos/v1/operator_pb.js";
 import type { Task, TaskState } from "../gen/dcos/v1/tasks_pb.js";
-import type { MasterCore } from "../actors/master/core.js";
+import type { MasterView } from "../actors/master/master-view.js";
 import type { TaskTally } from "../actors/master/counts.js";
 import { agentEntry, frameworkEntry, visibleAgent, type Usage } from "../actors/master/state-view.js";
 import { taskStateName } from "../actors/task-states.js";
@@ -45,7 +45,7 @@ function completedCounts(tasks: readonly Task[], key: (t: Task) => string): Map<
 }
 
 /** What is offered on an agent or to a framework (the tally has what is used). */
-function offered(core: MasterCore, offerIds: Iterable<string>): Usage {
+function offered(core: MasterView, offerIds: Iterable<string>): Usage {
   const u: Usage = { allocated: [], offered: [], offers: [] };
   for (const id of offerIds) {
     const offer = core.offers.get(id);
@@ -56,7 +56,7 @@ function offered(core: MasterCore, offerIds: Iterable<string>): Usage {
   return u;
 }
 
-export function masterSummaryJson(core: MasterCore, startedAtMs: number, ctx: MasterJsonContext): Json {
+export function masterSummaryJson(core: MasterView, startedAtMs: number, ctx: MasterJsonContext): Json {
   const state = create(GetStateResponseSchema, { masterInfo: core.masterInfo(), startTime: startedAtMs / 1000, stateVersion: BigInt(core.stateVersion) });
   const completed = core.completedTasks.values();
   const completedOnAgent = completedCounts(completed, (t) => t.agentId?.value ?? "");

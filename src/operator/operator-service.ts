@@ -5,7 +5,7 @@
  * then every cluster event, and a HEARTBEAT every heartbeat interval.
  */
 import { maintenanceSchedule, maintenanceStatus } from "../actors/master/maintenance.js";
-import { drainView } from "../actors/master/drain.js";
+import { drainView } from "../actors/master/drain-view.js";
 import * as grpc from "@grpc/grpc-js";
 import { create, type Message } from "@bufbuild/protobuf";
 import {
@@ -14,13 +14,14 @@ import {
   OperatorServiceSubscribeResponseSchema,
   type ClusterEvent,
 } from "../gen/dcos/v1/operator_pb.js";
-import type { MasterCore } from "../actors/master/core.js";
+import type { MasterView } from "../actors/master/master-view.js";
 import type { MasterFacade } from "../actors/master/master-facade.js";
 import { quota, quotaConfigs, weights } from "../actors/master/operator-calls.js";
 import type { ResourceOperation } from "../actors/master/operations.js";
 import type { AgentID } from "../gen/dcos/v1/common_pb.js";
 import type { Resource } from "../gen/dcos/v1/resources_pb.js";
-import { ClusterUsage, agentEntry, frameworkEntry, stateResponse, taskGroups, visibleAgent } from "../actors/master/state-view.js";
+import { ClusterUsage, agentEntry, frameworkEntry, taskGroups, visibleAgent } from "../actors/master/state-view.js";
+import { stateResponse } from "../actors/master/state-response.js";
 import { BusSubscription } from "../events/subscription.js";
 import type { Metrics } from "../metrics/registry.js";
 import { toStatus } from "../runtime/grpc/service.js";
@@ -89,7 +90,7 @@ function authorizeOperation(security: ServiceSecurity, caller: Caller, operation
 /** Each unary call → its response's fields. */
 function unaryCalls(o: OperatorServiceOptions, security: ServiceSecurity): Record<Unary, (request: never, caller: Caller) => Promise<object>> {
   const az = security.authorizer;
-  const read = <T>(caller: Caller, fn: (core: MasterCore) => T): Promise<T> => {
+  const read = <T>(caller: Caller, fn: (core: MasterView) => T): Promise<T> => {
     az.check(caller, "view_frameworks", EVERY, "view the cluster's state");
     return o.master.inspect(fn);
   };

@@ -5,7 +5,7 @@
  * hold now (offered or used, plus free resources reserved to them), as the allocator
  * counts it against the quota.
  */
-import type { MasterCore } from "../actors/master/core.js";
+import type { MasterView } from "../actors/master/master-view.js";
 import { isTerminal } from "../actors/task-states.js";
 import type { Resource } from "../gen/dcos/v1/resources_pb.js";
 import { amountsOfInfo } from "../actors/master/quota.js";
@@ -24,7 +24,7 @@ function scalars(m: ReadonlyMap<string, number>): Record<string, { value: number
 }
 
 /** What role's subtree holds: tasks, executors and offers on its roles, and its reservations left free. */
-export function roleConsumption(core: MasterCore, role: string): Quantities {
+export function roleConsumption(core: MasterView, role: string): Quantities {
   const q = new Quantities();
   const mine = (r: string | undefined): boolean => r !== undefined && isRoleOrDescendant(r, role);
   for (const agent of core.agents.values()) {
@@ -43,7 +43,7 @@ export function roleConsumption(core: MasterCore, role: string): Quantities {
   return q;
 }
 
-export function quotaJson(core: MasterCore): { infos: unknown[]; configs: QuotaConfigJson[] } {
+export function quotaJson(core: MasterView): { infos: unknown[]; configs: QuotaConfigJson[] } {
   const infos: unknown[] = [];
   const configs: QuotaConfigJson[] = [];
   for (const info of core.registrar.state().quotas.values()) {

@@ -14,7 +14,7 @@ import {
   TruncateResponseSchema,
   type LogRecord,
 } from "../gen/dcos/v1/replicated_log_pb.js";
-import { statusError } from "../actors/scheduler-driver/connection.js";
+import { statusError } from "../runtime/grpc/service.js";
 import { Code, DcosError } from "../runtime/error.js";
 import { clientConstructor } from "../runtime/grpc/service.js";
 import { credentialChannelOptions, type ClientCredential } from "../security/auth/client-credential.js";

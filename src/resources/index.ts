@@ -14,3 +14,4 @@ export {
 } from "./resource.js";
 export { DEFAULT_ROLE, isRoleOrDescendant, roleAncestors, roleProblem, validateRole } from "./roles.js";
 export type { Interval } from "./ranges.js";
+export { isPersistentVolume, volumeProblem } from "./volumes.js";

@@ -3,13 +3,13 @@
  * metrics count them (master/cpus_total, _used, … from the master's incremental counts),
  * running tasks and reachable agents. O(1) per sample at any cluster size.
  */
-import type { MasterCore } from "../actors/master/core.js";
+import type { MasterView } from "../actors/master/master-view.js";
 import { TaskState } from "../gen/dcos/v1/tasks_pb.js";
 import type { ResourceSample } from "./resource-sample.js";
 
 export type ClusterResources = Omit<ResourceSample, "time">;
 
-export function clusterResources(core: MasterCore): ClusterResources {
+export function clusterResources(core: MasterView): ClusterResources {
   const { total, used } = core.counts;
   return {
     cpusTotal: total.get("cpus"),

@@ -4,7 +4,7 @@
  * from that agent's /files/browse and /files/read. Paths from the browser are relative to
  * the sandbox and may not climb out of it; the agent checks the result again.
  */
-import type { MasterCore } from "../actors/master/core.js";
+import type { MasterView } from "../actors/master/master-view.js";
 import type { AgentInfo } from "../gen/dcos/v1/cluster_pb.js";
 import type { Task } from "../gen/dcos/v1/tasks_pb.js";
 import { Code, DcosError } from "../runtime/error.js";
@@ -26,7 +26,7 @@ export interface TaskSandbox {
   directory: string;
 }
 
-function findTask(core: MasterCore, frameworkId: string, taskId: string): Task | undefined {
+function findTask(core: MasterView, frameworkId: string, taskId: string): Task | undefined {
   const live = core.frameworks.get(frameworkId)?.tasks.get(taskId);
   if (live) return live;
   const completed = core.completedTasks.values();
@@ -38,7 +38,7 @@ function findTask(core: MasterCore, frameworkId: string, taskId: string): Task |
 }
 
 /** Looks the task up inside the master; throws NOT_FOUND or FAILED_PRECONDITION saying why. */
-export function taskSandbox(core: MasterCore, frameworkId: string, taskId: string): TaskSandbox {
+export function taskSandbox(core: MasterView, frameworkId: string, taskId: string): TaskSandbox {
   const task = findTask(core, frameworkId, taskId);
   if (!task) throw new DcosError(Code.NOT_FOUND, `No task '${taskId}' of framework '${frameworkId}' is known to this master`);
   const directory = [...task.statuses].reverse().find((s) => s.sandboxDirectory)?.sandboxDirectory;

@@ -14,7 +14,7 @@ import { readFile } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { MasterFacade } from "../actors/master/master-facade.js";
-import { queryParam, sendError } from "../operator/http-server.js";
+import { queryParam, sendError } from "../runtime/http-errors.js";
 import { SystemClock, type Clock } from "../runtime/clock.js";
 import { Code, DcosError } from "../runtime/error.js";
 import type { Logger } from "../runtime/log.js";
@@ -76,6 +76,14 @@ async function answer(reply: FastifyReply, fn: () => Promise<unknown>): Promise<
   } catch (err) {
     return sendError(reply, err);
   }
+}
+
+/**
+ * The web UI as routes for the master's HTTP server (`MasterHttpOptions.routes`): it learns
+ * the server's own address when it listens.
+ */
+export function webUiRoutes(o: Omit<WebUiOptions, "self">): (app: FastifyInstance, self: () => string) => void {
+  return (app, self) => addWebUi(app, { ...o, self });
 }
 
 export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {

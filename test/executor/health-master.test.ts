@@ -9,8 +9,8 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { AgentIDSchema, FrameworkIDSchema } from "../../src/gen/dcos/v1/common_pb.js";
 import { RunTaskSchema, StatusUpdateSchema } from "../../src/gen/dcos/v1/internal_pb.js";
 import { HealthCheckSchema, HealthCheck_Type, TaskState, TaskStatusSchema, TaskStatus_Reason } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { healthCheckProblem } from "../../src/actors/executor-driver/health-check.js";
-import { stateResponse } from "../../src/actors/master/state-view.js";
+import { healthCheckProblem } from "../../src/protocol/health-check.js";
+import { stateResponse } from "../../src/actors/master/state-response.js";
 import { taskJson } from "../../src/operator/master-state-json.js";
 import { Cluster, commandTask } from "../master/harness.js";
 

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { stateResponse } from "../../src/actors/master/state-view.js";
+import { stateResponse } from "../../src/actors/master/state-response.js";
 import { SimWorld } from "../simulation/sim-world.js";
 
 const SEED = Number(process.env.FT_SEED ?? 13);

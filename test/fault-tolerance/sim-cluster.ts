@@ -21,7 +21,7 @@ import { newUuid } from "../../src/actors/agent/status-update.js";
 import { createAllocator } from "../../src/actors/allocator/index.js";
 import { MasterFacade } from "../../src/actors/master/master-facade.js";
 import { startMasterGroup, type MasterGroupMember } from "../../src/actors/master/master-group.js";
-import { EXECUTOR_ENV } from "../../src/actors/executor-driver/environment.js";
+import { EXECUTOR_ENV } from "../../src/protocol/executor-environment.js";
 import { refusalEndsExecutor } from "../../src/actors/executor-driver/driver.js";
 import { parseResources } from "../../src/resources/index.js";
 import { ManualClock } from "../../src/runtime/clock.js";

@@ -104,7 +104,7 @@ describe("master HTTP", () => {
     assert.equal(body.leader_info.pid, body.pid);
 
     // The agent's kept JSON follows a new total (an operation or UpdateAgent).
-    await c.facade.inspect((core) => {
+    await c.masterSystem.dispatch(c.master, ({ core }) => {
       core.agents.get(agent.agentId)!.setTotalResources(parseResources("cpus:8;mem:4096;disk:1000").toProto());
       core.changed();
     });

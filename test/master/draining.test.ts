@@ -7,8 +7,9 @@ import { afterEach, describe, it } from "node:test";
 import { DrainState } from "../../src/gen/dcos/v1/cluster_pb.js";
 import { KillTaskSchema, ShutdownAgentSchema } from "../../src/gen/dcos/v1/internal_pb.js";
 import { TaskState, TaskStatus_Reason } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { stateResponse } from "../../src/actors/master/state-view.js";
+import { stateResponse } from "../../src/actors/master/state-response.js";
 import { startMasterHttp } from "../../src/operator/master-http.js";
+import { webUiRoutes } from "../../src/ui/web-ui-routes.js";
 import { masterStateJson } from "../../src/operator/master-state-json.js";
 import { Code } from "../../src/runtime/error.js";
 import { Cluster, commandTask, rejectsWith as rejects, type Scheduler } from "./harness.js";
@@ -131,7 +132,7 @@ describe("MasterDrainingTest", () => {
 
   it("the web UI's Drain and Reactivate buttons: POST /ui/agents/:id/drain and /reactivate, with the same checks", async () => {
     const c = (cluster = await Cluster.start({ agents: 1 }));
-    const http = await startMasterHttp({ host: "127.0.0.1", port: 0, master: c.facade, metrics: c.masterSystem.metrics, cluster: "test", version: "9.9.9", flags: {} });
+    const http = await startMasterHttp({ host: "127.0.0.1", port: 0, master: c.facade, metrics: c.masterSystem.metrics, cluster: "test", version: "9.9.9", flags: {}, routes: [webUiRoutes({ master: c.facade })] });
     try {
       const id = c.agents[0]!.agentId!;
       const post = (path: string, body: unknown) => fetch(`http://${http.address}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });

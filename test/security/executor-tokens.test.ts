@@ -15,7 +15,7 @@ import type { ExecutorApi, ExecutorLink } from "../../src/actors/agent/executor-
 import { ExecutorServer } from "../../src/actors/agent/executor-service.js";
 import { ExecutorTokens } from "../../src/actors/agent/executor-tokens.js";
 import { ExecutorDriver } from "../../src/actors/executor-driver/driver.js";
-import { EXECUTOR_ENV, readExecutorEnvironment } from "../../src/actors/executor-driver/environment.js";
+import { EXECUTOR_ENV, readExecutorEnvironment } from "../../src/protocol/executor-environment.js";
 import { Metrics } from "../../src/metrics/registry.js";
 import { clientConstructor } from "../../src/runtime/grpc/service.js";
 import { bearerChannelOptions } from "../../src/security/auth/client-credential.js";

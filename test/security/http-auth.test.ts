@@ -8,6 +8,7 @@ import { connect, type Socket } from "node:net";
 import { afterEach, describe, it } from "node:test";
 import { Metrics } from "../../src/metrics/registry.js";
 import { startMasterHttp, type RunningMasterHttp } from "../../src/operator/master-http.js";
+import { webUiRoutes } from "../../src/ui/web-ui-routes.js";
 import { addSandboxFileRoutes } from "../../src/operator/agent-http.js";
 import { createHttpServer, listen, type RunningHttp } from "../../src/operator/http-server.js";
 import { Random } from "../../src/runtime/random.js";
@@ -43,6 +44,7 @@ async function startMaster(): Promise<{ url: string; metrics: Metrics }> {
     version: "t",
     flags: {},
     security: serviceSecurity({ credentials: CREDENTIALS, acls: Acls.parse(ACLS) }, metrics),
+    routes: [webUiRoutes({ master: cluster.facade })],
   });
   return { url: `http://${http.address}`, metrics };
 }

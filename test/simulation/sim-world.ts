@@ -18,7 +18,7 @@ import { TaskState, TaskStatusSchema, type TaskStatus } from "../../src/gen/dcos
 import { Agent } from "../../src/actors/agent/agent.js";
 import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
 import { newUuid } from "../../src/actors/agent/status-update.js";
-import { EXECUTOR_ENV } from "../../src/actors/executor-driver/environment.js";
+import { EXECUTOR_ENV } from "../../src/protocol/executor-environment.js";
 import { isTerminal } from "../../src/actors/task-states.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { Pid } from "../../src/runtime/pid.js";

@@ -11,7 +11,7 @@ import { StatusUpdateSchema } from "../../src/gen/dcos/v1/internal_pb.js";
 import { TaskState, TaskStatus_Source, TaskStatusSchema } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { addSandboxFileRoutes } from "../../src/operator/agent-http.js";
 import { startMasterHttp, type MasterHttpOptions, type RunningMasterHttp } from "../../src/operator/master-http.js";
-import { DEFAULT_ASSETS_DIR } from "../../src/ui/web-ui-routes.js";
+import { DEFAULT_ASSETS_DIR, webUiRoutes, type WebUiOptions } from "../../src/ui/web-ui-routes.js";
 import { Cluster, commandTask } from "../master/harness.js";
 import type { ScriptedAgent } from "../support/scripted-agent.js";
 import { waitFor } from "../support/wait.js";
@@ -28,7 +28,7 @@ afterEach(async () => {
   http = cluster = files = workDir = undefined;
 });
 
-async function start(ui: MasterHttpOptions["ui"] = {}, more: Partial<MasterHttpOptions> = {}): Promise<{ c: Cluster; url: string }> {
+async function start(ui: Omit<WebUiOptions, "self" | "master"> = {}, more: Partial<MasterHttpOptions> = {}): Promise<{ c: Cluster; url: string }> {
   const c = (cluster = await Cluster.start({ agents: 2, agentResources: "cpus:4;mem:4096;disk:1000" }));
   http = await startMasterHttp({
     host: "127.0.0.1",
@@ -38,7 +38,7 @@ async function start(ui: MasterHttpOptions["ui"] = {}, more: Partial<MasterHttpO
     cluster: "test",
     version: "9.9.9",
     flags: {},
-    ui,
+    routes: [webUiRoutes({ ...ui, master: c.facade, ...(more.leaderHttpAddress ? { leaderHttpAddress: more.leaderHttpAddress } : {}) })],
     ...more,
   });
   return { c, url: `http://${http.address}` };

@@ -10,7 +10,8 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ReservationInfo_Type, ResourceSchema, type Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Resources } from "../../resources/index.js";
-import { isPersistentVolume, volumeDir } from "./volumes.js";
+import { volumeDir } from "./volumes.js";
+import { isPersistentVolume } from "../../resources/volumes.js";
 import { writeAtomically } from "./durable.js";
 
 function file(workDir: string): string {

@@ -12,7 +12,7 @@ import { ContainerInfo_Type, ExecutorInfo_Type, ExecutorInfoSchema, type Command
 import type { ContainerConfig } from "../../isolation/containerizer.js";
 import { Resources } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import { EXECUTOR_ENV } from "../executor-driver/environment.js";
+import { EXECUTOR_ENV } from "../../protocol/executor-environment.js";
 import type { ExecutorKind } from "./agent-records.js";
 
 /**

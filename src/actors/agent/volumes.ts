@@ -14,27 +14,13 @@
  * Bad paths are refused with INVALID_ARGUMENT before anything touches the disk: ids that
  * are not one path component, and container paths with '..' that would escape the sandbox.
  */
-import { isAbsolute, join, normalize, relative, sep } from "node:path";
+import { isAbsolute, join, relative, sep } from "node:path";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Volume_Mode } from "../../gen/dcos/v1/resources_pb.js";
 import { reservationRole } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
+import { isPersistentVolume, volumeProblem } from "../../resources/volumes.js";
 import type { ContainerVolume } from "../../isolation/volumes.js";
-
-const ID = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
-
-/** Why a persistent volume's id or container path is unusable, or undefined. */
-export function volumeProblem(r: Resource): string | undefined {
-  const id = r.disk?.persistence?.id ?? "";
-  if (!ID.test(id) || id.length > 200) return `persistence id ${JSON.stringify(id)} must be letters, digits, '.', '_' or '-' (not starting with '.' or '-'), so it cannot escape the volumes directory`;
-  const path = r.disk?.volume?.containerPath ?? "";
-  if (!path) return `volume ${id} needs disk.volume.container_path`;
-  if (path.includes("\0")) return `volume ${id} has a container path with NUL`;
-  const n = normalize(path);
-  if (!isAbsolute(path) && (n === ".." || n.startsWith(`..${sep}`) || n === ".")) return `volume ${id} has container path '${path}', which escapes the sandbox`;
-  if (isAbsolute(path) && n === "/") return `volume ${id} cannot be mounted at /`;
-  return undefined;
-}
 
 export function volumesRoot(workDir: string): string {
   return join(workDir, "volumes", "roles");
@@ -52,10 +38,6 @@ export function volumeDir(workDir: string, r: Resource): string {
     throw new DcosError(Code.INVALID_ARGUMENT, `Invalid persistent volume ${r.disk!.persistence!.id}: its path ${dir} escapes ${root}`);
   }
   return dir;
-}
-
-export function isPersistentVolume(r: Resource): boolean {
-  return (r.disk?.persistence?.id ?? "") !== "";
 }
 
 /** A volume a task uses: where it lives and where the task sees it. */

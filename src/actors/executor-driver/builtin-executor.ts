@@ -20,7 +20,7 @@ import { pino } from "pino";
 import { SystemClock, type Clock } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
 import { ExecutorDriver } from "./driver.js";
-import { EXECUTOR_ENV, readExecutorEnvironment, type ExecutorEnvironment } from "./environment.js";
+import { EXECUTOR_ENV, readExecutorEnvironment, type ExecutorEnvironment } from "../../protocol/executor-environment.js";
 import type { HealthChecker } from "./health-checker.js";
 import { taskEnvironment, taskHealthChecker } from "./health-probes.js";
 import { TaskProcess, type TaskExit } from "./task-process.js";

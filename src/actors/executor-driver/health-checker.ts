@@ -11,7 +11,7 @@
  */
 import type { Clock, Timer } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
-import type { HealthPolicy } from "./health-check.js";
+import type { HealthPolicy } from "../../protocol/health-check.js";
 
 /** Resolves when healthy, rejects with the reason otherwise; must stop work when aborted. */
 export type HealthProbe = (signal: AbortSignal) => Promise<void>;

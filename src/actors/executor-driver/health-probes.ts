@@ -13,7 +13,7 @@ import { HealthCheck_Type, type CommandInfo, type HealthCheck, type HealthCheck_
 import type { Clock } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { Logger } from "../../runtime/log.js";
-import { healthPolicy } from "./health-check.js";
+import { healthPolicy } from "../../protocol/health-check.js";
 import { HealthChecker, type HealthCallbacks, type HealthProbe } from "./health-checker.js";
 import { TaskProcess } from "./task-process.js";
 

@@ -7,5 +7,5 @@
  * ```
  */
 export { ExecutorDriver, type ExecutorCallbacks, type ExecutorDriverOptions } from "./driver.js";
-export { EXECUTOR_ENV, readExecutorEnvironment, type ExecutorEnvironment } from "./environment.js";
+export { EXECUTOR_ENV, readExecutorEnvironment, type ExecutorEnvironment } from "../../protocol/executor-environment.js";
 export { describeStatus, isTerminal, reasonName, sourceName, taskStateName } from "../task-states.js";

@@ -11,7 +11,7 @@ import { AgentPingSchema } from "../../gen/dcos/v1/internal_pb.js";
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Pid } from "../../runtime/pid.js";
 import { AgentState, type AgentRecord } from "./agent.js";
-import { reportAgentTasks, withdrawAgent } from "./agents.js";
+import { reportAgentTasks, withdrawAgent } from "./agent-removal.js";
 import type { MasterCore } from "./core.js";
 import { agentRemoved } from "./cluster-events.js";
 import { UnreachableRateLimiter } from "./unreachable-rate-limit.js";

@@ -23,6 +23,7 @@ import { AgentRecord, AgentState } from "./agent.js";
 import { ids, type MasterCore } from "./core.js";
 import type { RegistryOperation } from "./registry.js";
 import { agentAdded, agentRemoved } from "./cluster-events.js";
+import { forgetAgentRecord, reportAgentTasks, withdrawAgent } from "./agent-removal.js";
 import { offerable, resumeDrain } from "./drain.js";
 import { agentMaintenance, machineDownReason } from "./maintenance.js";
 import { answerPending } from "./reconciliation.js";
@@ -260,44 +261,6 @@ function usedOnAgent(agent: AgentRecord): Map<string, Resource[]> {
     list.push(...t.resources);
   }
   return used;
-}
-
-export function forgetAgentRecord(core: MasterCore, agent: AgentRecord): void {
-  agent.stopTimers();
-  if (core.agentsByPid.get(agent.pid.toString()) === agent.id) core.agentsByPid.delete(agent.pid.toString());
-  core.agents.delete(agent.id);
-}
-
-/**
- * Tells schedulers about the tasks of an agent that is gone or unreachable. Partition-aware
- * frameworks hear `awareState`; others hear TASK_LOST and forget the task.
- */
-export function reportAgentTasks(core: MasterCore, agent: AgentRecord, awareState: TaskState, why: string): void {
-  for (const task of [...agent.tasks.values()]) {
-    const framework = core.frameworks.get(task.frameworkId?.value ?? "");
-    if (isTerminal(task.state) || !framework) {
-      core.removeTask(task);
-      continue;
-    }
-    const state = framework.partitionAware ? awareState : TaskState.LOST;
-    const status = core.masterStatus(
-      { taskId: task.taskId!.value, agentId: agent.id, executorId: task.executorId?.value },
-      state,
-      TaskStatus_Reason.AGENT_REMOVED,
-      why,
-    );
-    task.statuses.push(status);
-    core.setTaskState(task, state, false);
-    core.forwardStatus(framework, status);
-    if (isTerminal(state)) core.removeTask(task);
-  }
-}
-
-/** The agent leaves the allocator and loses its offers (it is unreachable or gone). */
-export function withdrawAgent(core: MasterCore, agent: AgentRecord, why: string): void {
-  agent.stopTimers();
-  for (const offerId of core.offers.onAgent(agent.id)) core.rescindOffer(offerId, why);
-  core.allocator.removeAgent(agent.id);
 }
 
 export function unregisterAgent(core: MasterCore, from: Pid, message: UnregisterAgent): void {

@@ -3,7 +3,7 @@
  * one place events leave the master): agents and frameworks coming and going, offers made
  * and declined. Task events and rescinds are published by MasterCore itself.
  */
-import { drainView } from "./drain.js";
+import { drainView } from "./drain-view.js";
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
 import type { OfferID } from "../../gen/dcos/v1/common_pb.js";

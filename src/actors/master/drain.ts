@@ -20,11 +20,11 @@ import { TaskState, TaskStatus_Reason, type Task, type TaskStatus } from "../../
 import { Code, DcosError } from "../../runtime/error.js";
 import { isTerminal } from "../task-states.js";
 import { AgentState, type AgentRecord } from "./agent.js";
-import { forgetAgentRecord, reportAgentTasks, withdrawAgent } from "./agents.js";
+import { forgetAgentRecord, reportAgentTasks, withdrawAgent } from "./agent-removal.js";
 import { agentRemoved } from "./cluster-events.js";
 import type { MasterCore } from "./core.js";
+import { agentDrain } from "./drain-view.js";
 import { persist } from "./operator-calls.js";
-import type { AgentDrain } from "./registry.js";
 
 function knownAgent(core: MasterCore, call: string, agentId: string): AgentRecord {
   if (!agentId) throw new DcosError(Code.INVALID_ARGUMENT, `${call}: agent_id is required`);
@@ -33,10 +33,6 @@ function knownAgent(core: MasterCore, call: string, agentId: string): AgentRecor
     throw new DcosError(Code.NOT_FOUND, `${call}: unknown agent '${agentId}'${core.registrar.state().gone.has(agentId) ? " (it was marked gone)" : ""}`);
   }
   return agent;
-}
-
-export function agentDrain(core: MasterCore, agentId: string): AgentDrain | undefined {
-  return core.registrar.state().drains.get(agentId);
 }
 
 /** Whether the allocator should offer the agent (not deactivated, not draining or drained). */
@@ -159,10 +155,3 @@ function markGone(core: MasterCore, agent: AgentRecord): void {
     (err) => core.log.warn({ err, agent: agent.id }, `Could not mark drained agent ${agent.id} gone`),
   );
 }
-
-/** The drain info of an agent as /state and GetAgents show it. */
-export function drainView(core: MasterCore, agentId: string): { deactivated: boolean; drainInfo?: DrainInfo } {
-  const d = agentDrain(core, agentId);
-  return { deactivated: d !== undefined, drainInfo: d?.drainInfo };
-}
-

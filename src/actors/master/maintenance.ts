@@ -33,9 +33,10 @@ import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { Pid } from "../../runtime/pid.js";
 import { AgentState, type AgentRecord } from "./agent.js";
-import { forgetAgentRecord, reportAgentTasks, withdrawAgent } from "./agents.js";
+import { forgetAgentRecord, reportAgentTasks, withdrawAgent } from "./agent-removal.js";
 import { agentRemoved } from "./cluster-events.js";
 import { ids, type MasterCore } from "./core.js";
+import type { MasterView } from "./master-view.js";
 import type { FrameworkRecord } from "./framework.js";
 import { persist } from "./operator-calls.js";
 import { DEFAULT_REFUSE_SECONDS } from "./options.js";
@@ -74,9 +75,9 @@ class Book {
   sweep: Timer | undefined;
 }
 
-const books = new WeakMap<MasterCore, Book>();
+const books = new WeakMap<MasterView, Book>();
 
-function book(core: MasterCore): Book {
+function book(core: MasterView): Book {
   let b = books.get(core);
   if (!b) books.set(core, (b = new Book()));
   return b;
@@ -109,12 +110,12 @@ function modeAt(u: Unavailability, nowSeconds: number): Mode {
   return nowSeconds < u.startSeconds + u.durationSeconds ? "DOWN" : "UP";
 }
 
-function nowSeconds(core: MasterCore): number {
+function nowSeconds(core: MasterView): number {
   return core.now() / 1000;
 }
 
 /** Why an agent with this info may not register now (its machine is down), or undefined. */
-export function machineDownReason(core: MasterCore, info: AgentInfo | undefined): string | undefined {
+export function machineDownReason(core: MasterView, info: AgentInfo | undefined): string | undefined {
   if (!info) return undefined;
   const w = windowOf(core.registrar.state().maintenance, info);
   if (!w || modeAt(w.unavailability, nowSeconds(core)) !== "DOWN") return undefined;
@@ -148,7 +149,7 @@ function checkSchedule(schedule: MaintenanceSchedule): void {
   });
 }
 
-export function maintenanceSchedule(core: MasterCore): MaintenanceSchedule {
+export function maintenanceSchedule(core: MasterView): MaintenanceSchedule {
   return core.registrar.state().maintenance;
 }
 
@@ -366,7 +367,7 @@ export function declineInverseOffers(core: MasterCore, f: FrameworkRecord, reque
 }
 
 /** Machines with maintenance ahead (with the answers so far) and machines down now. */
-export function maintenanceStatus(core: MasterCore): GetMaintenanceStatusResponse {
+export function maintenanceStatus(core: MasterView): GetMaintenanceStatusResponse {
   const now = nowSeconds(core);
   const b = book(core);
   // Per agent and framework: the latest answer, else the outstanding (unanswered) inverse offer.

@@ -26,6 +26,7 @@ import type {
 import { Facade } from "../../runtime/facade.js";
 import { accept } from "./accept.js";
 import type { MasterCore } from "./core.js";
+import type { MasterView } from "./master-view.js";
 import type { EventSink, FrameworkRecord } from "./framework.js";
 import { removeFramework, streamClosed, streamStalled, subscribe, updateFramework, type Subscription } from "./frameworks.js";
 import type { Master } from "./master.js";
@@ -197,8 +198,8 @@ export class MasterFacade extends Facade<Master> {
     return this.call((m) => operatorOperation(m.core, request));
   }
 
-  /** Reads the master's state inside the actor (tests, the future /state endpoint). */
-  inspect<T>(fn: (core: MasterCore) => T): Promise<T> {
+  /** Reads the master's state inside the actor, through its read-only view (HTTP, the Operator service, the web UI, tests). */
+  inspect<T>(fn: (view: MasterView) => T): Promise<T> {
     return this.call((m) => fn(m.core));
   }
 }

@@ -11,7 +11,7 @@ import type { Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Resources } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import { isPersistentVolume } from "../agent/volumes.js";
+import { isPersistentVolume } from "../../resources/volumes.js";
 import type { AgentRecord } from "./agent.js";
 import type { MasterCore } from "./core.js";
 import type { FrameworkRecord } from "./framework.js";

@@ -14,7 +14,7 @@ import type { Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
 import { ReservationInfo_Type, ResourceSchema, type Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Resources, reservationRole } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import { isPersistentVolume, volumeProblem } from "../agent/volumes.js";
+import { isPersistentVolume, volumeProblem } from "../../resources/volumes.js";
 
 export type ResourceOperation = "reserve" | "unreserve" | "create" | "destroy";
 export const RESOURCE_OPERATIONS: ReadonlySet<string> = new Set<ResourceOperation>(["reserve", "unreserve", "create", "destroy"]);

@@ -8,6 +8,7 @@ import { WeightInfoSchema, type QuotaConfig, type QuotaInfo, type WeightInfo } f
 import { roleProblem } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { MasterCore } from "./core.js";
+import type { MasterView } from "./master-view.js";
 import { allocatorQuotas, amountsOfInfo, planQuotaUpdate, quotaConfig, quotaInfo, type QuotaAmounts } from "./quota.js";
 
 function invalid(message: string): DcosError {
@@ -40,7 +41,7 @@ export function persist(core: MasterCore, op: Parameters<MasterCore["persist"]>[
   );
 }
 
-export function weights(core: MasterCore): WeightInfo[] {
+export function weights(core: MasterView): WeightInfo[] {
   return [...core.registrar.state().weights].map(([role, weight]) => create(WeightInfoSchema, { role, weight }));
 }
 
@@ -60,11 +61,11 @@ export function updateWeights(core: MasterCore, infos: readonly WeightInfo[]): P
   });
 }
 
-export function quota(core: MasterCore): QuotaInfo[] {
+export function quota(core: MasterView): QuotaInfo[] {
   return [...core.registrar.state().quotas.values()];
 }
 
-export function quotaConfigs(core: MasterCore): QuotaConfig[] {
+export function quotaConfigs(core: MasterView): QuotaConfig[] {
   return [...core.registrar.state().quotas.values()].map((info) => quotaConfig(amountsOfInfo(info)));
 }
 

@@ -5,23 +5,20 @@
  * Resource lists are not merged (a task's resources follow another's): readers sum them.
  */
 import type { DrainInfo } from "../../gen/dcos/v1/cluster_pb.js";
-import { drainView } from "./drain.js";
-import { maintenanceStatus } from "./maintenance.js";
 import { create } from "@bufbuild/protobuf";
 import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
 import {
   AgentEntry_Status,
   AgentEntrySchema,
   FrameworkEntrySchema,
-  GetStateResponseSchema,
   type AgentEntry,
   type FrameworkEntry,
-  type GetStateResponse,
 } from "../../gen/dcos/v1/operator_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
 import { AgentState, type AgentRecord } from "./agent.js";
 import type { MasterCore } from "./core.js";
+import type { MasterView } from "./master-view.js";
 import type { FrameworkRecord } from "./framework.js";
 import { isTerminal } from "../task-states.js";
 
@@ -47,7 +44,7 @@ export class ClusterUsage {
   readonly byAgent = new Map<string, Usage>();
   readonly byFramework = new Map<string, Usage>();
 
-  constructor(core: MasterCore) {
+  constructor(core: MasterView) {
     for (const agent of core.agents.values()) {
       const a = usageIn(this.byAgent, agent.id);
       for (const task of agent.tasks.values()) {
@@ -81,7 +78,7 @@ export class ClusterUsage {
 }
 
 /** One agent's usage without a full pass (for events). */
-export function agentUsage(core: MasterCore, agent: AgentRecord): Usage {
+export function agentUsage(core: MasterView, agent: AgentRecord): Usage {
   const u = emptyUsage();
   for (const t of agent.tasks.values()) if (!isTerminal(t.state)) u.allocated.push(...t.resources);
   for (const executors of agent.executors.values()) for (const e of executors.values()) u.allocated.push(...e.resources);
@@ -94,7 +91,7 @@ export function agentUsage(core: MasterCore, agent: AgentRecord): Usage {
 }
 
 /** One framework's usage without a full pass (for events; executors are left out). */
-export function frameworkUsage(core: MasterCore, f: FrameworkRecord): Usage {
+export function frameworkUsage(core: MasterView, f: FrameworkRecord): Usage {
   const u = emptyUsage();
   for (const t of f.tasks.values()) if (!isTerminal(t.state)) u.allocated.push(...t.resources);
   for (const id of core.offers.ofFramework(f.id)) {
@@ -144,7 +141,7 @@ export interface TaskGroups {
   completed: Task[];
 }
 
-export function taskGroups(core: MasterCore): TaskGroups {
+export function taskGroups(core: MasterView): TaskGroups {
   const g: TaskGroups = { tasks: [], unreachable: [], completed: [...core.completedTasks.values()] };
   for (const agent of core.agents.values()) {
     const unreachable = agent.state === AgentState.UNREACHABLE;
@@ -155,21 +152,4 @@ export function taskGroups(core: MasterCore): TaskGroups {
     }
   }
   return g;
-}
-
-export function stateResponse(core: MasterCore, startedAtMs: number): GetStateResponse {
-  const usage = new ClusterUsage(core);
-  const tasks = taskGroups(core);
-  return create(GetStateResponseSchema, {
-    getAgents: { agents: [...core.agents.values()].filter(visibleAgent).map((a) => agentEntry(a, usage.agent(a.id), drainView(core, a.id))) },
-    getFrameworks: {
-      frameworks: [...core.frameworks.values()].map((f) => frameworkEntry(f, usage.framework(f.id))),
-      completedFrameworks: [...core.completedFrameworks.values()],
-    },
-    getTasks: { tasks: tasks.tasks, unreachableTasks: tasks.unreachable, completedTasks: tasks.completed },
-    masterInfo: core.masterInfo(),
-    startTime: startedAtMs / 1000,
-    stateVersion: BigInt(core.stateVersion),
-    maintenanceStatus: maintenanceStatus(core),
-  });
 }

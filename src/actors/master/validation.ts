@@ -10,7 +10,7 @@ import { equals } from "@bufbuild/protobuf";
 import { ExecutorInfoSchema, type CommandInfo, type ExecutorInfo, type KillPolicy, type TaskGroupInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources, roleProblem } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import { healthCheckProblem } from "../executor-driver/health-check.js";
+import { healthCheckProblem } from "../../protocol/health-check.js";
 import { executorSizeProblem, frameworkInfoSizeProblem, taskSizeProblem } from "./size-limits.js";
 
 function invalid(message: string): never {

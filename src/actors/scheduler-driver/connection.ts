@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { create, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { SchedulerService, type Event, type SubscribeRequest, type SubscribeResponse } from "../../gen/dcos/v1/scheduler_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import { clientConstructor, fromServiceError } from "../../runtime/grpc/service.js";
+import { clientConstructor, statusError } from "../../runtime/grpc/service.js";
 import { credentialChannelOptions, type ClientCredential } from "../../security/auth/client-credential.js";
 
 /** The unary calls of SchedulerService, by their local names (accept, decline, …). */
@@ -13,9 +13,6 @@ export type CallInit<K extends UnaryCall> = MessageInitShape<(typeof SchedulerSe
 
 /** A call's response. */
 export type CallResult<K extends UnaryCall> = MessageShape<(typeof SchedulerService.method)[K]["output"]>;
-
-/** The metadata key a standby master names the leader in (DcosError details {leader}). */
-export const LEADER_METADATA = "dcos-leader";
 
 export interface StreamHandlers {
   event(event: Event): void;
@@ -31,18 +28,6 @@ type UnaryFn = (
 ) => grpc.ClientUnaryCall;
 
 const Client = clientConstructor(SchedulerService);
-
-/**
- * A status from a master as a DcosError with the server's code and message; a leader hint
- * in the trailers becomes details.leader.
- */
-export function statusError(err: unknown): DcosError {
-  const e = fromServiceError(err);
-  const metadata = (err as Partial<grpc.ServiceError> | undefined)?.metadata;
-  const leader = metadata?.get(LEADER_METADATA)[0];
-  if (leader === undefined) return e;
-  return new DcosError(e.code, e.message, { cause: err, details: { leader: String(leader) } });
-}
 
 /**
  * One gRPC channel to one master: the event stream and the unary calls. The I/O edge of

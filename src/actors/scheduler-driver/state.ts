@@ -1,5 +1,5 @@
 import { Code, type DcosError } from "../../runtime/error.js";
-import { transitionChecker } from "./transitions.js";
+import { transitionChecker } from "../../runtime/transitions.js";
 
 /** Where the driver is in its life. */
 export enum DriverState {

@@ -100,6 +100,21 @@ export function clientConstructor(service: DescService, options: ServiceDefiniti
   return grpc.makeGenericClientConstructor(serviceDefinition(service, options), service.typeName);
 }
 
+/** The metadata key a standby master names the leader in (DcosError details {leader}). */
+export const LEADER_METADATA = "dcos-leader";
+
+/**
+ * A status from a master as a DcosError with the server's code and message; a leader hint
+ * in the trailers (`dcos-leader`) becomes details.leader.
+ */
+export function statusError(err: unknown): DcosError {
+  const e = fromServiceError(err);
+  const metadata = (err as Partial<grpc.ServiceError> | undefined)?.metadata;
+  const leader = metadata?.get(LEADER_METADATA)[0];
+  if (leader === undefined) return e;
+  return new DcosError(e.code, e.message, { cause: err, details: { leader: String(leader) } });
+}
+
 /** Turns anything thrown by a handler into a status a gRPC client understands. */
 export function toStatus(err: unknown): Partial<grpc.StatusObject> & { code: grpc.status; details: string } {
   const e = asDcosError(err, Code.INTERNAL);

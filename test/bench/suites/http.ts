@@ -91,7 +91,9 @@ export async function run(report: Reporter, args: Record<string, string>): Promi
   const facade = new MasterFacade(master);
   const agentResources = parseResources("cpus:32;mem:131072;disk:1000000;ports:[31000-32000]").toProto();
   const taskResources = parseResources("cpus:0.1;mem:128").toProto();
-  await facade.inspect((core) => {
+  // The bench arranges the master's state directly: inside the actor, on its writable state.
+  const arrange = (fn: (core: Master["core"]) => void): Promise<void> => system.dispatch(master, (m) => fn(m.core));
+  await arrange((core) => {
     for (let f = 0; f < frameworks; f++) {
       const id = `fw-${f}`;
       core.frameworks.set(id, new FrameworkRecord(id, create(FrameworkInfoSchema, { id: ids.framework(id), name: `framework ${f}`, user: "nobody", roles: ["*"] }), FrameworkState.CONNECTED));
@@ -146,7 +148,7 @@ export async function run(report: Reporter, args: Record<string, string>): Promi
   const rebuilt: number[] = [];
   const rebuiltTotal: number[] = [];
   for (let i = 0; i < runs; i++) {
-    await facade.inspect((core) => {
+    await arrange((core) => {
       const task = core.frameworks.get("fw-0")!.tasks.get("task-0")!;
       task.state = task.state === TaskState.RUNNING ? TaskState.KILLING : TaskState.RUNNING;
       core.changed();
@@ -159,7 +161,7 @@ export async function run(report: Reporter, args: Record<string, string>): Promi
   const summaries: number[] = [];
   const summaryBuilds: number[] = [];
   for (let i = 0; i < runs; i++) {
-    await facade.inspect((core) => core.changed());
+    await arrange((core) => core.changed());
     summaries.push((await get(`${after.url}/state-summary`, false)).totalMs);
     summaryBuilds.push(after.h.lastSummaryBuildMs());
   }

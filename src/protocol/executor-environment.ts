@@ -2,7 +2,7 @@
  * The environment an agent gives an executor it starts, and how an executor reads it.
  * Any executor, in any language, finds its agent and its ids here.
  */
-import { Code, DcosError } from "../../runtime/error.js";
+import { Code, DcosError } from "../runtime/error.js";
 
 export const EXECUTOR_ENV = {
   /** host:port of the agent's local ExecutorService. */

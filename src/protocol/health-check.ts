@@ -3,7 +3,7 @@
  * problems that make one invalid (the master refuses such a task with TASK_ERROR before
  * it reaches an agent, so an executor can rely on a valid check).
  */
-import { HealthCheck_Type, type HealthCheck } from "../../gen/dcos/v1/tasks_pb.js";
+import { HealthCheck_Type, type HealthCheck } from "../gen/dcos/v1/tasks_pb.js";
 
 /** Mesos's defaults (REFERENCE.md): delay 15 s, interval 10 s, timeout 20 s, 3 failures, grace 10 s. */
 export const HEALTH_CHECK_DEFAULTS = {

@@ -1,4 +1,4 @@
-import { Code, DcosError } from "../../runtime/error.js";
+import { Code, DcosError } from "./error.js";
 
 /**
  * A state machine's legal moves as a checker: throws INTERNAL on a transition the table

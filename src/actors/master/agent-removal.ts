@@ -1,0 +1,48 @@
+/**
+ * Taking an agent out of the master's books, the steps every way out shares (unregistration
+ * in agents.ts, missed pings in agent-health.ts, a drain or maintenance marking it gone):
+ * withdraw it from the allocator and its offers, tell schedulers about its tasks, forget
+ * its record.
+ */
+import { TaskState, TaskStatus_Reason } from "../../gen/dcos/v1/tasks_pb.js";
+import type { AgentRecord } from "./agent.js";
+import type { MasterCore } from "./core.js";
+import { isTerminal } from "../task-states.js";
+
+export function forgetAgentRecord(core: MasterCore, agent: AgentRecord): void {
+  agent.stopTimers();
+  if (core.agentsByPid.get(agent.pid.toString()) === agent.id) core.agentsByPid.delete(agent.pid.toString());
+  core.agents.delete(agent.id);
+}
+
+/**
+ * Tells schedulers about the tasks of an agent that is gone or unreachable. Partition-aware
+ * frameworks hear `awareState`; others hear TASK_LOST and forget the task.
+ */
+export function reportAgentTasks(core: MasterCore, agent: AgentRecord, awareState: TaskState, why: string): void {
+  for (const task of [...agent.tasks.values()]) {
+    const framework = core.frameworks.get(task.frameworkId?.value ?? "");
+    if (isTerminal(task.state) || !framework) {
+      core.removeTask(task);
+      continue;
+    }
+    const state = framework.partitionAware ? awareState : TaskState.LOST;
+    const status = core.masterStatus(
+      { taskId: task.taskId!.value, agentId: agent.id, executorId: task.executorId?.value },
+      state,
+      TaskStatus_Reason.AGENT_REMOVED,
+      why,
+    );
+    task.statuses.push(status);
+    core.setTaskState(task, state, false);
+    core.forwardStatus(framework, status);
+    if (isTerminal(state)) core.removeTask(task);
+  }
+}
+
+/** The agent leaves the allocator and loses its offers (it is unreachable or gone). */
+export function withdrawAgent(core: MasterCore, agent: AgentRecord, why: string): void {
+  agent.stopTimers();
+  for (const offerId of core.offers.onAgent(agent.id)) core.rescindOffer(offerId, why);
+  core.allocator.removeAgent(agent.id);
+}
