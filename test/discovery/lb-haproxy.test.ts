@@ -181,6 +181,15 @@ describe("dcos-node lb with a real haproxy", () => {
     await waitFor(() => servers("shop_web_").length === 2, "the change made while disconnected");
   });
 
+  it("a read of the apps that fails is tried again until it succeeds, without another event", async () => {
+    const reads = fixture.appsRequests;
+    fixture.failApps = 2;
+    fixture.set([webApp(webPort, instances.slice(0, 3))]);
+    await waitFor(() => servers("shop_web_").length === 3, "the change whose reads failed twice", 15_000);
+    assert.ok(fixture.appsRequests >= reads + 3, `read ${fixture.appsRequests - reads} times`);
+    assert.equal(lb.status().lastError, undefined);
+  });
+
   it("every label the renderer knows gives a configuration haproxy -c accepts", async () => {
     const all = render(
       [

@@ -11,6 +11,8 @@ export class ServicesFixture {
   apps: MarathonApp[] = [];
   /** GET /v2/apps answered so far. */
   appsRequests = 0;
+  /** The next this many GET /v2/apps are answered 503 (a services API without a leader for a moment). */
+  failApps = 0;
   private readonly clients = new Set<ServerResponse>();
   private server: Server | undefined;
   url = "";
@@ -58,6 +60,12 @@ export class ServicesFixture {
     }
     if (req.method === "GET" && url.pathname === "/v2/apps") {
       this.appsRequests++;
+      if (this.failApps > 0) {
+        this.failApps--;
+        res.writeHead(503, { "content-type": "application/json" });
+        res.end(JSON.stringify({ message: "No leader: no instance holds the leader lease right now; retry shortly" }));
+        return;
+      }
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ apps: this.apps }));
       return;

@@ -6,7 +6,7 @@
  * halving (a few more `haproxy -c` runs), reported with their ids and left out, and the
  * rest goes live. If the services API cannot be read, the running configuration stays.
  */
-import type { Clock } from "../../runtime/clock.js";
+import type { Clock, Timer } from "../../runtime/clock.js";
 import { SystemClock } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
 import { Metrics, type Counter } from "../../metrics/registry.js";
@@ -17,6 +17,9 @@ import type { LabelProblem } from "./labels.js";
 import type { MarathonApp } from "./marathon-apps.js";
 import { render, structureOf, type RenderOptions, type Rendered, type RenderedPort } from "./render.js";
 import { ServicesApi } from "./services-api.js";
+
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 5000;
 
 export interface LoadBalancerOptions {
   /** Services API base URLs (`--marathon`). */
@@ -72,13 +75,19 @@ export class LoadBalancer {
   private lastReloadMs: number | undefined;
   private changeListeners: (() => void)[] = [];
   private readonly hosts: HostAddresses;
+  private readonly clock: Clock;
+  /** A refresh that failed is tried again after this long (doubling up to 5 s; reset by a success). */
+  private retryMs = RETRY_FIRST_MS;
+  private retryTimer: Timer | undefined;
+  private stopped = false;
 
   constructor(private readonly o: LoadBalancerOptions) {
     this.log = o.logger;
     this.haproxy = new Haproxy({ dir: o.dir, binary: o.haproxyBinary, logger: o.logger });
     this.api = new ServicesApi({ urls: o.urls, logger: o.logger, headers: o.headers });
     this.hosts = new HostAddresses(o.lookup);
-    this.coalescer = new Coalescer(o.clock ?? new SystemClock(), o.reloadIntervalMs ?? 1000, () => this.refresh());
+    this.clock = o.clock ?? new SystemClock();
+    this.coalescer = new Coalescer(this.clock, o.reloadIntervalMs ?? 1000, () => this.refresh());
     this.renderOptions = {
       group: o.group,
       httpPort: o.httpPort,
@@ -113,6 +122,8 @@ export class LoadBalancer {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.retryTimer?.cancel();
     this.api.stop();
     this.coalescer.stop();
     await this.haproxy.stop();
@@ -155,9 +166,20 @@ export class LoadBalancer {
       const apps = await this.api.apps();
       await this.apply(apps);
       this.lastError = undefined;
+      this.retryMs = RETRY_FIRST_MS;
     } catch (err) {
       this.lastError = (err as Error).message;
-      this.log.warn(`Load balancer refresh failed, the running configuration stays: ${this.lastError}`);
+      this.log.warn(`Load balancer refresh failed, the running configuration stays; trying again in ${this.retryMs} ms: ${this.lastError}`);
+      // The change that asked for this refresh is not applied yet, and no event may come to
+      // ask again (the event stream can be fine while GET /v2/apps fails): try again.
+      this.retryTimer?.cancel();
+      if (!this.stopped) {
+        this.retryTimer = this.clock.setTimer(this.retryMs, () => {
+          this.retryTimer = undefined;
+          this.coalescer.request();
+        });
+      }
+      this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
     } finally {
       for (const fn of this.changeListeners) fn();
     }

@@ -168,6 +168,10 @@ export class ServicesServer {
           stop: (reason) => {
             s.stop(reason);
             if (this.session === s) this.session = undefined;
+            // Clients attached here hear nothing more from this session: end their streams so
+            // they connect again (to the next leader, through the proxy) and read the state
+            // afresh. Left open, a load balancer would wait for events forever.
+            this.events.close();
           },
         };
       },
