@@ -33,6 +33,22 @@ export interface HealthCheckSpec {
   delaySeconds: number;
 }
 
+/** Marathon's readiness check: an HTTP(S) GET by the scheduler that tells when a new instance may take traffic. */
+export interface ReadinessCheckSpec {
+  name: string;
+  protocol: "HTTP" | "HTTPS";
+  path: string;
+  /** The name of the app port to probe. */
+  portName: string;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  httpStatusCodesForReady: number[];
+  preserveLastResponse: boolean;
+}
+
+/** Health check protocols only the agent can run (they go into the TaskInfo; at most one per app). */
+export const AGENT_ONLY_PROTOCOLS: ReadonlySet<string> = new Set(["MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP", "COMMAND"]);
+
 export interface PortSpec {
   /**
    * The host port asked for: a bridge mapping's hostPort, else the port definition's port
@@ -68,6 +84,13 @@ export interface AppSpec {
   ports: PortSpec[];
   requirePorts: boolean;
   healthChecks: HealthCheckSpec[];
+  /**
+   * Which health check the executor runs (the TaskInfo has one): the app's MESOS_* or
+   * COMMAND check if it has one, else its first. The others (HTTP, HTTPS, TCP) are run by
+   * the scheduler (instance-checks.ts), as Marathon runs them. Undefined: no checks.
+   */
+  executorCheck?: number;
+  readinessChecks: ReadinessCheckSpec[];
   minimumHealthCapacity: number;
   maximumOverCapacity: number;
   backoffSeconds: number;
@@ -223,6 +246,13 @@ export function normalizeApp(raw: unknown, options: { idFromPath?: string } = {}
   if (typeof app["requirePorts"] !== "boolean") bad("/requirePorts", "requirePorts must be a boolean");
   if (Array.isArray(app["healthChecks"])) {
     app["healthChecks"] = (app["healthChecks"] as Json[]).map((h, i) => normalizeHealthCheck(h, i, bad));
+    const agentRun = (app["healthChecks"] as Json[]).filter((h) => isObj(h) && AGENT_ONLY_PROTOCOLS.has(String(h["protocol"])));
+    if (agentRun.length > 1) bad("/healthChecks", `An app can have at most one health check run by the agent (${[...AGENT_ONLY_PROTOCOLS].join(", ")}); HTTP, HTTPS and TCP checks may be many`);
+  }
+  if (Array.isArray(app["readinessChecks"])) {
+    const portNames = portNamesOf(app, mappings);
+    const names = new Set<string>();
+    app["readinessChecks"] = (app["readinessChecks"] as Json[]).map((r, i) => normalizeReadinessCheck(r, i, portNames, names, bad));
   }
   const up = isObj(app["upgradeStrategy"]) ? app["upgradeStrategy"] : {};
   up["minimumHealthCapacity"] ??= 1;
@@ -290,6 +320,49 @@ function normalizeHealthCheck(h: Json, i: number, bad: (p: string, e: string) =>
   return h;
 }
 
+/** The names of an app's ports (port definitions, or the container's port mappings). */
+function portNamesOf(app: AppJson, mappings: Json | undefined): string[] {
+  const defs = Array.isArray(app["portDefinitions"]) ? app["portDefinitions"] : [];
+  const all = [...defs, ...(Array.isArray(mappings) ? mappings : [])];
+  return all.filter(isObj).map((p) => p["name"]).filter((n): n is string => typeof n === "string");
+}
+
+function normalizeReadinessCheck(r: Json, i: number, portNames: string[], names: Set<string>, bad: (p: string, e: string) => void): Json {
+  const at = `/readinessChecks(${i})`;
+  if (!isObj(r)) {
+    bad(at, "a readiness check must be an object");
+    return r;
+  }
+  r["name"] ??= "readinessCheck";
+  r["protocol"] ??= "HTTP";
+  r["path"] ??= "/";
+  r["portName"] ??= "http-api";
+  r["intervalSeconds"] ??= 30;
+  r["timeoutSeconds"] ??= 10;
+  r["httpStatusCodesForReady"] ??= [200];
+  r["preserveLastResponse"] ??= false;
+  if (typeof r["name"] !== "string" || r["name"] === "") bad(`${at}/name`, "name must be a non-empty string");
+  else if (names.has(r["name"])) bad(`${at}/name`, `readiness check names must be unique ('${r["name"]}' is used twice)`);
+  else names.add(r["name"]);
+  if (r["protocol"] !== "HTTP" && r["protocol"] !== "HTTPS") bad(`${at}/protocol`, "protocol must be HTTP or HTTPS");
+  if (typeof r["path"] !== "string" || !r["path"].startsWith("/")) bad(`${at}/path`, "path must start with /");
+  if (typeof r["portName"] !== "string" || !portNames.includes(r["portName"])) {
+    bad(`${at}/portName`, `portName '${String(r["portName"])}' is not the name of one of the app's ports (${portNames.length > 0 ? portNames.join(", ") : "it names none"})`);
+  }
+  for (const k of ["intervalSeconds", "timeoutSeconds"]) {
+    if (typeof r[k] !== "number" || !((r[k] as number) > 0)) bad(`${at}/${k}`, `${k} must be a number > 0`);
+  }
+  if (typeof r["timeoutSeconds"] === "number" && typeof r["intervalSeconds"] === "number" && r["timeoutSeconds"] >= r["intervalSeconds"]) {
+    bad(`${at}/timeoutSeconds`, "timeoutSeconds must be less than intervalSeconds");
+  }
+  const codes = r["httpStatusCodesForReady"];
+  if (!Array.isArray(codes) || codes.length === 0 || !codes.every((c) => typeof c === "number" && Number.isInteger(c) && c >= 100 && c <= 599)) {
+    bad(`${at}/httpStatusCodesForReady`, "httpStatusCodesForReady must be a non-empty array of HTTP status codes (100-599)");
+  }
+  if (typeof r["preserveLastResponse"] !== "boolean") bad(`${at}/preserveLastResponse`, "preserveLastResponse must be a boolean");
+  return r;
+}
+
 const OPERATORS = ["UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"];
 
 function validateConstraints(c: Json | undefined, bad: (p: string, e: string) => void): void {
@@ -318,6 +391,13 @@ const record = (v: Json | undefined): Record<string, string> => {
   if (isObj(v)) for (const [k, x] of Object.entries(v)) if (typeof x === "string") out[k] = x;
   return out;
 };
+
+function executorCheckOf(app: AppJson): number | undefined {
+  const checks = ((app["healthChecks"] ?? []) as Json[]).filter(isObj);
+  if (checks.length === 0) return undefined;
+  const agentOnly = checks.findIndex((h) => AGENT_ONLY_PROTOCOLS.has(String(h["protocol"])));
+  return agentOnly >= 0 ? agentOnly : 0;
+}
 
 /**
  * The Docker network of an app: `container.docker.network` (Marathon 1.4), else the mode of
@@ -383,6 +463,17 @@ export function appSpec(app: AppJson): AppSpec {
       timeoutSeconds: numOr(h["timeoutSeconds"], 20),
       maxConsecutiveFailures: numOr(h["maxConsecutiveFailures"], 3),
       delaySeconds: numOr(h["delaySeconds"], 15),
+    })),
+    executorCheck: executorCheckOf(app),
+    readinessChecks: ((app["readinessChecks"] ?? []) as Json[]).filter(isObj).map((r) => ({
+      name: str(r["name"]) ?? "readinessCheck",
+      protocol: r["protocol"] === "HTTPS" ? "HTTPS" : "HTTP",
+      path: str(r["path"]) ?? "/",
+      portName: str(r["portName"]) ?? "http-api",
+      intervalSeconds: numOr(r["intervalSeconds"], 30),
+      timeoutSeconds: numOr(r["timeoutSeconds"], 10),
+      httpStatusCodesForReady: Array.isArray(r["httpStatusCodesForReady"]) ? (r["httpStatusCodesForReady"] as number[]) : [200],
+      preserveLastResponse: r["preserveLastResponse"] === true,
     })),
     minimumHealthCapacity: numOr(up["minimumHealthCapacity"], 1),
     maximumOverCapacity: numOr(up["maximumOverCapacity"], 1),

@@ -35,11 +35,28 @@ export interface AppTarget {
   version: string;
   /** Being removed: target 0 instances, no launches. */
   removing: boolean;
+  /** Instances whose readiness checks have not passed yet (they count as not healthy). */
+  notReady?: ReadonlySet<string>;
 }
 
-/** Whether an instance counts as healthy: running, and its health checks (if any) pass. */
-export function isHealthy(i: Instance, hasHealthChecks: boolean): boolean {
-  return i.state === "running" && i.goal === "running" && (!hasHealthChecks || i.healthy === true);
+/** Which health results an app's instances need: the executor's check, and/or the ones the scheduler runs. */
+export interface HealthNeeds {
+  executor: boolean;
+  scheduler: boolean;
+}
+
+export function healthNeeds(spec: Pick<AppSpec, "healthChecks" | "executorCheck">): HealthNeeds {
+  const executor = spec.executorCheck !== undefined;
+  return { executor, scheduler: spec.healthChecks.length > (executor ? 1 : 0) };
+}
+
+/**
+ * Whether an instance counts as healthy: running, and all its health checks pass (the
+ * executor's: `healthy`; the scheduler's: `checksHealthy`). `true` means the executor's only.
+ */
+export function isHealthy(i: Instance, needs: boolean | HealthNeeds): boolean {
+  const n = typeof needs === "boolean" ? { executor: needs, scheduler: false } : needs;
+  return i.state === "running" && i.goal === "running" && (!n.executor || i.healthy === true) && (!n.scheduler || i.checksHealthy === true);
 }
 
 export function isInactive(i: Instance, spec: AppSpec, now: number): boolean {
@@ -50,9 +67,9 @@ export function capacity(spec: AppSpec, n = spec.instances): { maxAlive: number;
   return { maxAlive: Math.floor(n * (1 + spec.maximumOverCapacity) + 1e-9), minHealthy: Math.ceil(n * spec.minimumHealthCapacity - 1e-9) };
 }
 
-function byKillPreference(spec: AppSpec, hc: boolean) {
+function byKillPreference(spec: AppSpec, ok: (i: Instance) => boolean) {
   return (a: Instance, b: Instance): number => {
-    const rank = (i: Instance) => (i.state === "unreachable" ? 0 : isHealthy(i, hc) ? 2 : 1);
+    const rank = (i: Instance) => (i.state === "unreachable" ? 0 : ok(i) ? 2 : 1);
     const r = rank(a) - rank(b);
     if (r !== 0) return r;
     return spec.killSelection === "YOUNGEST_FIRST" ? b.stagedAt - a.stagedAt : a.stagedAt - b.stagedAt;
@@ -61,7 +78,9 @@ function byKillPreference(spec: AppSpec, hc: boolean) {
 
 export function planApp(target: AppTarget, instances: readonly Instance[], now: number): AppPlan {
   const { spec, version } = target;
-  const hc = spec.healthChecks.length > 0;
+  const needs = healthNeeds(spec);
+  const notReady = target.notReady;
+  const ok = (i: Instance): boolean => isHealthy(i, needs) && !notReady?.has(i.id);
   const n = target.removing ? 0 : spec.instances;
   const { maxAlive, minHealthy } = capacity(spec, n);
   const kill: AppPlan["kill"] = [];
@@ -84,7 +103,7 @@ export function planApp(target: AppTarget, instances: readonly Instance[], now: 
   const wanted = alive.filter((i) => i.goal === "running");
   const current = wanted.filter((i) => i.version === version);
   const old = wanted.filter((i) => i.version !== version);
-  const order = byKillPreference(spec, hc);
+  const order = byKillPreference(spec, ok);
   // Scale down: extras of the target version.
   const extras = current.length - n;
   const keep = new Set(current.map((i) => i.id));
@@ -96,10 +115,10 @@ export function planApp(target: AppTarget, instances: readonly Instance[], now: 
   }
   const currentKept = current.filter((i) => keep.has(i.id));
   // Old instances: unhealthy ones always go; healthy ones while enough healthy remain.
-  let healthy = wanted.filter((i) => keep.has(i.id) || i.version !== version).filter((i) => isHealthy(i, hc)).length;
+  let healthy = wanted.filter((i) => keep.has(i.id) || i.version !== version).filter(ok).length;
   const oldSorted = [...old].sort(order);
   for (const i of oldSorted) {
-    if (!isHealthy(i, hc)) {
+    if (!ok(i)) {
       kill.push({ id: i.id, reason: "replaced by a new version" });
       continue;
     }
@@ -113,11 +132,11 @@ export function planApp(target: AppTarget, instances: readonly Instance[], now: 
   const room = Math.max(0, maxAlive - alive.length);
   const launch = Math.max(0, Math.min(n - currentKept.length, room));
   if (launch === 0 && currentKept.length < n && kill.length === 0) {
-    const inFlight = alive.some((i) => i.goal === "stopped") || currentKept.some((i) => !isHealthy(i, hc));
+    const inFlight = alive.some((i) => i.goal === "stopped") || currentKept.some((i) => !ok(i));
     const victim = oldSorted.find((i) => !killed.has(i.id));
     if (!inFlight && victim) kill.push({ id: victim.id, reason: "replaced by a new version (no room to launch first)" });
   }
   const converged =
-    live.length === n && currentKept.length === n && live.every((i) => i.version === version && i.goal === "running" && isHealthy(i, hc));
+    live.length === n && currentKept.length === n && live.every((i) => i.version === version && i.goal === "running" && ok(i));
   return { launch, kill, expunge, converged };
 }

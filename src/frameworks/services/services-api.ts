@@ -9,7 +9,7 @@ import type { EventStream } from "../common/event-stream.js";
 import { canonicalId, InvalidApp, mergeAppUpdate, type AppJson } from "./app-definition.js";
 import { parentOf, type ServicesScheduler } from "./services-scheduler.js";
 import { TERMINAL } from "./services-state.js";
-import { deploymentJson, queueItemJson, taskJson, type AppEmbeds } from "./views.js";
+import { queueItemJson, taskJson, type AppEmbeds } from "./views.js";
 
 export interface ServicesApiContext {
   /** The leader session, or undefined (503) while this instance is not ready. */
@@ -153,7 +153,7 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
       if (!a) return reply.code(404).send({ message: `App '${id}' does not exist` });
       if (sub === "tasks") {
         const spec = s.spec(a);
-        const tasks = [...(s.state.byApp.get(id)?.values() ?? [])].filter((i) => !TERMINAL.has(i.state)).map((i) => taskJson(i, spec));
+        const tasks = [...(s.state.byApp.get(id)?.values() ?? [])].filter((i) => !TERMINAL.has(i.state)).map((i) => taskJson(i, spec, s.checks));
         return { tasks };
       }
       if (sub === "versions") {
@@ -223,7 +223,7 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
       const r = await s.killInstances(ids, { scale: flag(q, "scale"), wipe: flag(q, "wipe"), force: flag(q, "force") });
       if (r.deployment) return { version: r.deployment.version, deploymentId: r.deployment.id };
       const spec = s.spec(a);
-      const tasks = r.killed.map((i) => taskJson(i, spec));
+      const tasks = r.killed.map((i) => taskJson(i, spec, s.checks));
       return arg ? { task: tasks[0] } : { tasks };
     }),
   );
@@ -240,7 +240,7 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
         if (TERMINAL.has(i.state)) continue;
         if (states.length > 0 && !states.includes(i.state)) continue;
         const a = s.state.apps.get(i.appId);
-        tasks.push(taskJson(i, s.specOf(i.appId)));
+        tasks.push(taskJson(i, s.specOf(i.appId), s.checks));
       }
       return { tasks };
     }),
@@ -262,7 +262,7 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
 
   app.get(
     "/v2/deployments",
-    handle(async (_req, _reply, s) => [...s.state.deployments.values()].map((d) => deploymentJson(d, false))),
+    handle(async (_req, _reply, s) => [...s.state.deployments.values()].map((d) => s.deploymentView(d))),
   );
 
   app.delete(

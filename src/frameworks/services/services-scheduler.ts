@@ -15,7 +15,8 @@ import { Code, DcosError, asDcosError } from "../../runtime/error.js";
 import type { Logger } from "../../runtime/log.js";
 import type { LeaderContext, LeaderSession } from "../common/framework-runner.js";
 import { appSpec, normalizeApp, onlyScaleDiffers, type AppJson, type AppSpec } from "./app-definition.js";
-import { isHealthy, planApp } from "./app-plan.js";
+import { healthNeeds, isHealthy, planApp, type AppTarget } from "./app-plan.js";
+import { InstanceChecks, networkProber, type Prober, type ReadinessResult } from "./instance-checks.js";
 import type { Placement } from "./constraints.js";
 import { assignServicePorts, servicePortOwners, type ServicePortRange } from "./service-ports.js";
 import { launchRound, type Demand, type OfferStats } from "./launch-round.js";
@@ -37,6 +38,8 @@ export interface SchedulerOptions {
   killRetryMs?: number;
   /** Where service ports are assigned from (default 10000..19999, Marathon's local_port_min/max). */
   servicePortRange?: ServicePortRange;
+  /** How readiness and scheduler-run health checks reach instances (default: the network). */
+  prober?: Prober;
 }
 
 /** An instance's state from its task's: the enum's name lower-cased, GONE_BY_OPERATOR as "gone". */
@@ -73,6 +76,10 @@ export class ServicesScheduler implements LeaderSession {
   private readonly specs = new Map<string, { app: AppJson; spec: AppSpec }>();
   private readonly agents = new Map<string, Placement>();
   private pendingStatuses: TaskStatus[] = [];
+  readonly checks: InstanceChecks;
+  private readonly checked = new Set<string>();
+  /** App id → its instances whose readiness checks have not passed (during a deployment). */
+  private readonly notReady = new Map<string, Set<string>>();
   private suppressed = false;
   private lastVersion = 0;
   private readonly launched: Counter | undefined;
@@ -85,6 +92,10 @@ export class ServicesScheduler implements LeaderSession {
     this.log = ctx.logger.child({ component: "services-scheduler" });
     this.launched = options.metrics?.counter("services/instances_launched");
     this.killed = options.metrics?.counter("services/instances_killed");
+    this.checks = new InstanceChecks(options.prober ?? networkProber, (id) => {
+      this.checked.add(id);
+      if (this.checked.size === 1) this.background(() => this.onCheckResults());
+    });
     this.callbacks = {
       offers: (offers) => this.background(() => this.onOffers(offers)),
       update: (status) => {
@@ -299,7 +310,7 @@ export class ServicesScheduler implements LeaderSession {
       if (!d) throw new DcosError(Code.NOT_FOUND, `DeploymentPlan ${id} does not exist`);
       if (force) {
         await this.write([{ t: "removeDeployment", id }]);
-        this.options.publish("deployment_failed", { id, plan: deploymentJson(d, false), reason: "canceled by request (force)" });
+        this.options.publish("deployment_failed", { id, plan: this.deploymentView(d), reason: "canceled by request (force)" });
         return undefined;
       }
       const rollback = await this.rollback(d, "canceled by request");
@@ -323,7 +334,7 @@ export class ServicesScheduler implements LeaderSession {
     const out: { appId: string; count: number; since: number }[] = [];
     for (const [appId, app] of this.state.apps) {
       if (this.state.removing.has(appId)) continue;
-      const plan = planApp({ spec: this.spec(app), version: configVersion(app), removing: false }, instancesOf(this.state, appId), this.now);
+      const plan = planApp(this.target(appId, app, false), instancesOf(this.state, appId), this.now);
       if (plan.launch > 0) out.push({ appId, count: plan.launch, since: this.waitingSince.get(appId) ?? this.now });
     }
     return out;
@@ -337,8 +348,85 @@ export class ServicesScheduler implements LeaderSession {
 
   // ---- planning ------------------------------------------------------------------------
 
+  private target(appId: string, app: AppJson, removing: boolean): AppTarget {
+    return { spec: this.spec(app), version: configVersion(app), removing, notReady: this.notReady.get(appId) };
+  }
+
+  /**
+   * Starts the scheduler's own checks that are due (instance-checks.ts) and notes which new
+   * instances are not ready yet: during a deployment that is not a stop, instances of the
+   * target version launched since it began must pass the app's readiness checks.
+   */
+  private runChecks(appId: string, app: AppJson, spec: AppSpec, instances: readonly Instance[], now: number): void {
+    const scheduled = healthNeeds(spec).scheduler;
+    if (scheduled) for (const i of instances) if (i.state === "running" && i.goal === "running") this.checks.probeHealth(i, spec, now);
+    const d = spec.readinessChecks.length > 0 ? this.deploymentsOf(appId).find((x) => x.kind !== "stop") : undefined;
+    if (!d) {
+      this.notReady.delete(appId);
+      return;
+    }
+    const version = configVersion(app);
+    const waiting = new Set<string>();
+    for (const i of instances) {
+      if (i.version !== version || i.goal !== "running" || TERMINAL.has(i.state) || i.stagedAt < d.startedAt) continue;
+      if (i.state === "running") this.checks.probeReadiness(i, spec, now);
+      if (!this.checks.isReady(i, spec)) waiting.add(i.id);
+    }
+    this.notReady.set(appId, waiting);
+  }
+
+  /** Readiness results of the instances a deployment waits for (Marathon's readinessCheckResults). */
+  readinessOf(appId: string): ReadinessResult[] {
+    return [...(this.state.byApp.get(appId)?.values() ?? [])].flatMap((i) => this.checks.readinessResults(i.id));
+  }
+
+  deploymentView(d: Deployment, converged = false): Record<string, unknown> {
+    return deploymentJson(d, converged, this.readinessOf(d.appId));
+  }
+
+  /** After probes answered: record the scheduler-run checks' verdict, kill instances that failed too often, plan again. */
+  private async onCheckResults(): Promise<void> {
+    const ids = [...this.checked];
+    this.checked.clear();
+    const ops: ServicesOp[] = [];
+    const after: (() => void)[] = [];
+    for (const id of ids) {
+      const i = this.state.instances.get(id);
+      const spec = i ? this.specOf(i.appId) : undefined;
+      if (!i || !spec || TERMINAL.has(i.state) || i.goal !== "running" || !healthNeeds(spec).scheduler) continue;
+      const alive = this.checks.checksAlive(i, spec);
+      const exhausted = this.checks.exhausted(i, spec);
+      const patch: Partial<Instance> = {};
+      if (alive !== undefined && alive !== i.checksHealthy) patch.checksHealthy = alive;
+      if (exhausted.length > 0) {
+        patch.goal = "stopped";
+        patch.message = `${exhausted[0]!.protocol} health check failed ${exhausted[0]!.maxConsecutiveFailures} times in a row`;
+      }
+      if (Object.keys(patch).length === 0) continue;
+      ops.push({ t: "updateInstance", id, patch });
+      const was = i.checksHealthy;
+      after.push(() => {
+        if (patch.checksHealthy !== undefined && patch.checksHealthy !== was) {
+          this.options.publish("health_status_changed_event", { appId: i.appId, instanceId: i.id, taskId: i.id, version: i.version, alive: patch.checksHealthy });
+          if (!patch.checksHealthy) {
+            const failing = spec.healthChecks.find((_, k) => k !== spec.executorCheck && this.checks.healthResult(i.id, k)?.alive === false);
+            this.options.publish("failed_health_check_event", { appId: i.appId, taskId: i.id, instanceId: i.id, healthCheck: failing ?? {} });
+          }
+        }
+        if (patch.goal === "stopped") {
+          this.options.publish("unhealthy_instance_kill_event", { appId: i.appId, taskId: i.id, instanceId: i.id, version: i.version, reason: patch.message, host: i.host, slaveId: i.agentId });
+          this.sendKill(i, patch.message!);
+        }
+      });
+    }
+    await this.write(ops);
+    for (const a of after) a();
+    this.soon();
+  }
+
   private async tick(): Promise<void> {
     const now = this.now;
+    this.checks.retain((id) => this.state.instances.has(id));
     const ops: ServicesOp[] = [];
     const kills: Instance[] = [];
     const demands: Demand[] = [];
@@ -350,7 +438,8 @@ export class ServicesScheduler implements LeaderSession {
       const spec = this.spec(app);
       const removing = this.state.removing.has(appId);
       const instances = instancesOf(this.state, appId);
-      const plan = planApp({ spec, version: configVersion(app), removing }, instances, now);
+      if (!removing) this.runChecks(appId, app, spec, instances, now);
+      const plan = planApp(this.target(appId, app, removing), instances, now);
       for (const id of plan.expunge) ops.push({ t: "removeInstance", id });
       for (const k of plan.kill) {
         const i = this.state.instances.get(k.id)!;
@@ -389,8 +478,12 @@ export class ServicesScheduler implements LeaderSession {
     for (const d of finished) ops.push({ t: "removeDeployment", id: d.id });
     await this.write(ops);
     for (const d of finished) {
-      this.options.publish("deployment_step_success", { plan: deploymentJson(d, true), currentStep: deploymentJson(d, true)["steps"] });
-      this.options.publish("deployment_success", { id: d.id, plan: deploymentJson(d, true) });
+      const plan = this.deploymentView(d, true);
+      this.options.publish("deployment_step_success", { plan, currentStep: plan["steps"] });
+      this.options.publish("deployment_success", { id: d.id, plan });
+      // Readiness matters during a deployment only.
+      for (const i of instancesOf(this.state, d.appId)) this.checks.forgetReadiness(i.id);
+      this.notReady.delete(d.appId);
     }
     for (const i of kills) this.sendKill(i, i.message ?? "planned");
     this.retryKills(now);
@@ -401,7 +494,7 @@ export class ServicesScheduler implements LeaderSession {
   private isConverged(appId: string): boolean {
     const app = this.state.apps.get(appId);
     if (!app) return true;
-    return planApp({ spec: this.spec(app), version: configVersion(app), removing: false }, instancesOf(this.state, appId), this.now).converged;
+    return planApp(this.target(appId, app, false), instancesOf(this.state, appId), this.now).converged;
   }
 
   private placement(i: Instance): Placement {
@@ -421,8 +514,8 @@ export class ServicesScheduler implements LeaderSession {
 
   private async failDeployment(d: Deployment, ops: ServicesOp[]): Promise<void> {
     ops.push({ t: "removeDeployment", id: d.id });
-    this.options.publish("deployment_step_failure", { plan: deploymentJson(d, false), reason: "deadline passed" });
-    this.options.publish("deployment_failed", { id: d.id, plan: deploymentJson(d, false), reason: `the deployment did not finish by its deadline ${iso(d.deadlineAt!)}` });
+    this.options.publish("deployment_step_failure", { plan: this.deploymentView(d), reason: "deadline passed" });
+    this.options.publish("deployment_failed", { id: d.id, plan: this.deploymentView(d), reason: `the deployment did not finish by its deadline ${iso(d.deadlineAt!)}` });
     this.log.warn({ deployment: d.id, app: d.appId }, "Deployment failed: deadline passed");
     if (d.rollback && d.previousVersion && !d.rollbackOf) {
       await this.write(ops.splice(0));
@@ -453,7 +546,7 @@ export class ServicesScheduler implements LeaderSession {
   }
 
   private publishDeploymentInfo(d: Deployment): void {
-    const plan = deploymentJson(d, false);
+    const plan = this.deploymentView(d);
     this.options.publish("deployment_info", { plan, currentStep: (plan["steps"] as unknown[])[0] });
   }
 
@@ -607,7 +700,7 @@ export class ServicesScheduler implements LeaderSession {
     if (patch.healthy !== undefined && patch.healthy !== before.healthy) {
       this.options.publish("health_status_changed_event", { appId: i.appId, instanceId: i.id, taskId: i.id, version: i.version, alive: patch.healthy });
       if (!patch.healthy) {
-        this.options.publish("failed_health_check_event", { appId: i.appId, taskId: i.id, instanceId: i.id, healthCheck: spec?.healthChecks[0] ?? {} });
+        this.options.publish("failed_health_check_event", { appId: i.appId, taskId: i.id, instanceId: i.id, healthCheck: (spec?.executorCheck !== undefined ? spec.healthChecks[spec.executorCheck] : undefined) ?? {} });
       }
     }
     if (terminal) {
@@ -654,7 +747,7 @@ export class ServicesScheduler implements LeaderSession {
   appView(app: AppJson, embed: Parameters<typeof appJson>[5]): Record<string, unknown> {
     const id = String(app["id"]);
     const m = this.state.byApp.get(id);
-    return appJson(app, this.spec(app), m ? m.values() : [], this.deploymentsOf(id), this.failures.get(id), embed);
+    return appJson(app, this.spec(app), m ? m.values() : [], this.deploymentsOf(id), this.failures.get(id), embed, this.checks);
   }
 }
 

@@ -38,7 +38,10 @@ export interface Instance {
   state: InstanceState;
   /** Whether the instance should run; "stopped" once a kill was decided (written before the kill). */
   goal: "running" | "stopped";
+  /** The executor's health check result (TaskStatus.healthy). */
   healthy?: boolean;
+  /** Whether every health check the scheduler runs passes (instance-checks.ts); unset until all have a result. */
+  checksHealthy?: boolean;
   /** When the instance was launched (ms). */
   stagedAt: number;
   startedAt?: number;

@@ -1,8 +1,8 @@
 /**
  * The TaskInfo of one app instance on one offer: the command (cmd through the shell, or
  * args), Marathon's environment ($PORT0…, $PORTS, $HOST, MARATHON_APP_ID…), the Docker
- * container with its port mappings, fetched URIs, the kill grace period and the first
- * health check, run by the executor on the agent.
+ * container with its port mappings, fetched URIs, the kill grace period and the health
+ * check the executor runs on the agent (AppSpec.executorCheck; the others are the scheduler's).
  */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
@@ -106,7 +106,7 @@ export function buildTask(spec: AppSpec, l: InstanceLaunch, labels: Record<strin
       },
     };
   }
-  const hc = spec.healthChecks[0];
+  const hc = spec.executorCheck === undefined ? undefined : spec.healthChecks[spec.executorCheck];
   const check = hc ? healthCheck(hc, l.ports) : undefined;
   if (check) task.healthCheck = check;
   if (spec.taskKillGracePeriodSeconds !== undefined) task.killPolicy = { gracePeriodSeconds: spec.taskKillGracePeriodSeconds };

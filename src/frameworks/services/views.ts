@@ -2,8 +2,9 @@
  * Marathon's JSON shapes, built from our state: a task, an app with its embeds (tasks,
  * counts, deployments, lastTaskFailure), a deployment with its steps, a queue item.
  */
-import { isHealthy } from "./app-plan.js";
+import { healthNeeds, isHealthy } from "./app-plan.js";
 import type { AppJson, AppSpec } from "./app-definition.js";
+import type { InstanceChecks, ReadinessResult } from "./instance-checks.js";
 import type { OfferStats } from "./launch-round.js";
 import { TERMINAL, type Deployment, type Instance } from "./services-state.js";
 
@@ -15,9 +16,33 @@ export function taskStateName(i: Instance): string {
   return `TASK_${i.state.toUpperCase()}`;
 }
 
+/**
+ * One result per health check of the app, in its order (the executor's from the task's
+ * status, the others from the scheduler's probes); none while no check has a result.
+ */
+function healthCheckResults(i: Instance, spec: AppSpec, checks: InstanceChecks | undefined): Record<string, unknown>[] {
+  const results = spec.healthChecks.map((_, k) => {
+    if (k === spec.executorCheck) {
+      return i.healthy === undefined ? undefined : { alive: i.healthy, consecutiveFailures: i.healthy ? 0 : 1, firstSuccess: null, lastSuccess: null, lastFailure: null, lastFailureCause: null };
+    }
+    const r = checks?.healthResult(i.id, k);
+    if (!r || (r.alive === undefined && r.lastFailure === undefined)) return undefined;
+    const at = (ms: number | undefined) => (ms === undefined ? null : iso(ms));
+    return {
+      alive: r.alive === true,
+      consecutiveFailures: r.consecutiveFailures,
+      firstSuccess: at(r.firstSuccess),
+      lastSuccess: at(r.lastSuccess),
+      lastFailure: at(r.lastFailure),
+      lastFailureCause: r.lastFailureCause ?? null,
+    };
+  });
+  if (results.every((r) => r === undefined)) return [];
+  return results.map((r) => ({ ...(r ?? { alive: false, consecutiveFailures: 0, firstSuccess: null, lastSuccess: null, lastFailure: null, lastFailureCause: null }), taskId: i.id, instanceId: i.id }));
+}
+
 /** A task as Marathon shows it; `spec`: its app's (undefined once the app is gone). */
-export function taskJson(i: Instance, spec: AppSpec | undefined): Record<string, unknown> {
-  const hasHealthChecks = (spec?.healthChecks.length ?? 0) > 0;
+export function taskJson(i: Instance, spec: AppSpec | undefined, checks?: InstanceChecks): Record<string, unknown> {
   const t: Record<string, unknown> = {
     id: i.id,
     appId: i.appId,
@@ -31,9 +56,7 @@ export function taskJson(i: Instance, spec: AppSpec | undefined): Record<string,
     version: i.version,
     state: taskStateName(i),
   };
-  if (hasHealthChecks) {
-    t["healthCheckResults"] = i.healthy === undefined ? [] : [{ alive: i.healthy, taskId: i.id, consecutiveFailures: i.healthy ? 0 : 1, firstSuccess: null, lastFailure: null, lastSuccess: null }];
-  }
+  if (spec && spec.healthChecks.length > 0) t["healthCheckResults"] = healthCheckResults(i, spec, checks);
   return t;
 }
 
@@ -45,6 +68,7 @@ export interface Counts {
 }
 
 export function counts(spec: AppSpec, instances: Iterable<Instance>): Counts {
+  const needs = healthNeeds(spec);
   const hc = spec.healthChecks.length > 0;
   const c: Counts = { tasksStaged: 0, tasksRunning: 0, tasksHealthy: 0, tasksUnhealthy: 0 };
   for (const i of instances) {
@@ -52,8 +76,8 @@ export function counts(spec: AppSpec, instances: Iterable<Instance>): Counts {
     if (i.state === "running") {
       c.tasksRunning++;
       if (hc) {
-        if (isHealthy(i, hc)) c.tasksHealthy++;
-        else if (i.healthy === false) c.tasksUnhealthy++;
+        if (isHealthy(i, needs)) c.tasksHealthy++;
+        else if (i.healthy === false || i.checksHealthy === false) c.tasksUnhealthy++;
       }
     } else if (i.state === "staging" || i.state === "starting" || i.state === "provisioned") c.tasksStaged++;
   }
@@ -86,19 +110,20 @@ export function appJson(
   deployments: readonly Deployment[],
   failure: TaskFailure | undefined,
   embed: AppEmbeds,
+  checks?: InstanceChecks,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = { ...app, ports: spec.ports.map((p) => p.servicePort) };
   const list = [...instances];
   if (embed.counts !== false) Object.assign(out, counts(spec, list));
   out["deployments"] = deployments.map((d) => ({ id: d.id }));
-  if (embed.tasks) out["tasks"] = list.filter((i) => !TERMINAL.has(i.state)).map((i) => taskJson(i, spec));
+  if (embed.tasks) out["tasks"] = list.filter((i) => !TERMINAL.has(i.state)).map((i) => taskJson(i, spec, checks));
   if (embed.lastTaskFailure && failure) out["lastTaskFailure"] = failure;
-  if (embed.readiness) out["readinessCheckResults"] = [];
+  if (embed.readiness) out["readinessCheckResults"] = checks ? list.flatMap((i) => checks.readinessResults(i.id)) : [];
   return out;
 }
 
 /** The step names Marathon shows for a deployment of one app. */
-export function deploymentJson(d: Deployment, converged: boolean): Record<string, unknown> {
+export function deploymentJson(d: Deployment, converged: boolean, readiness: readonly ReadinessResult[] = []): Record<string, unknown> {
   const action = d.kind === "start" ? "StartApplication" : d.kind === "stop" ? "StopApplication" : d.kind === "restart" ? "RestartApplication" : "ScaleApplication";
   const steps = d.kind === "start" ? [[{ action: "StartApplication", app: d.appId }], [{ action: "ScaleApplication", app: d.appId }]] : [[{ action, app: d.appId }]];
   const currentStep = d.kind === "start" ? (converged ? 2 : 2) : 1;
@@ -108,7 +133,7 @@ export function deploymentJson(d: Deployment, converged: boolean): Record<string
     affectedApps: [d.appId],
     affectedPods: [],
     steps: steps.map((actions) => ({ actions })),
-    currentActions: [{ action, app: d.appId, readinessCheckResults: [] }],
+    currentActions: [{ action, app: d.appId, readinessCheckResults: readiness }],
     currentStep,
     totalSteps: steps.length,
     ...(d.deadlineAt !== undefined ? { deadline: iso(d.deadlineAt) } : {}),
