@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FILES=(
-  runtime/actor runtime/clock runtime/mailbox runtime/pid runtime/frame-codec
+  runtime/actor runtime/clock runtime/mailbox runtime/pid runtime/frame-codec runtime/backoff
   runtime/in-process runtime/sim-network runtime/conformance-in-process runtime/conformance-sim
   resources/parse resources/properties resources/resources
   allocator/allocator allocator/round allocator/properties

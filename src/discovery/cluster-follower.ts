@@ -10,6 +10,8 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { OperatorService, OperatorServiceSubscribeRequestSchema, type ClusterEvent, type OperatorServiceSubscribeResponse } from "../gen/dcos/v1/operator_pb.js";
 import { statusError } from "../runtime/grpc/service.js";
+import { Backoff } from "../runtime/backoff.js";
+import { Random } from "../runtime/random.js";
 import { MasterList, parseMasterAddress } from "../actors/scheduler-driver/masters.js";
 import { clientConstructor } from "../runtime/grpc/service.js";
 import type { Logger } from "../runtime/log.js";
@@ -24,6 +26,8 @@ export interface ClusterFollowerOptions {
   logger: Logger;
   /** Pause before trying the next master (doubles up to 2 s). Default 100 ms. */
   retryMs?: number;
+  /** The reconnect jitter's source (default: seeded from the OS). */
+  random?: Random;
   /** The principal to call as (Operator SUBSCRIBE needs view_frameworks on every user). */
   credential?: ClientCredential;
   /** TLS to the masters (the cluster CA, a principal's certificate); default plaintext. */
@@ -37,7 +41,7 @@ export class ClusterFollower {
   private watchdog: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private quietLimitMs = 45_000;
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private stopped = false;
   /** The master the stream is on, once SUBSCRIBED arrived there. */
   connectedTo: string | undefined;
@@ -48,7 +52,8 @@ export class ClusterFollower {
 
   constructor(private readonly o: ClusterFollowerOptions) {
     this.masters = new MasterList(o.masters);
-    this.backoffMs = o.retryMs ?? 100;
+    const initialMs = o.retryMs ?? 100;
+    this.backoff = new Backoff({ initialMs, maxMs: Math.max(initialMs, 2000) }, o.random ?? Random.fromOs());
   }
 
   start(): void {
@@ -79,8 +84,8 @@ export class ClusterFollower {
       this.drop();
       if (this.stopped) return;
       const followed = this.masters.failed(leaderHint);
-      const delay = followed && this.masters.redirects < 5 ? 0 : this.backoffMs;
-      this.backoffMs = Math.min(2000, this.backoffMs * 2);
+      const wait = this.backoff.next();
+      const delay = followed && this.masters.redirects < 5 ? 0 : wait;
       this.o.logger.info(`Cluster event stream from ${address} ended (${why}); subscribing to ${this.masters.current()} in ${delay} ms`);
       this.retry = setTimeout(() => this.connect(), delay);
     };
@@ -94,7 +99,7 @@ export class ClusterFollower {
         this.connectedTo = address;
         this.subscriptions++;
         this.masters.succeeded();
-        this.backoffMs = this.o.retryMs ?? 100;
+        this.backoff.reset();
         this.o.logger.info(`Following cluster events of the leading master ${address}`);
       }
       this.o.onEvent(event);

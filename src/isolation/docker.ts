@@ -21,6 +21,8 @@ import { stat } from "node:fs/promises";
 import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, DcosError, asDcosError } from "../runtime/error.js";
+import { Backoff } from "../runtime/backoff.js";
+import { Random } from "../runtime/random.js";
 import { silentLogger, type Logger } from "../runtime/log.js";
 import { containerEnvironment, validateConfig, validateId } from "./container-config.js";
 import type { ContainerConfig, ContainerId, ContainerState, Containerizer, RecoveryResult, ResourceUsage, Termination } from "./containerizer.js";
@@ -234,14 +236,15 @@ export class DockerContainerizer implements Containerizer {
 
   /** The container's exit status (Docker's StatusCode), waiting across engine hiccups. */
   private async exitStatus(c: DockerContainer, handle: Docker.Container): Promise<number | undefined> {
-    for (let attempt = 0; ; attempt++) {
+    const backoff = new Backoff({ initialMs: 100, maxMs: 5000 }, Random.fromOs());
+    for (;;) {
       try {
         const r = (await handle.wait()) as { StatusCode: number };
         return r.StatusCode;
       } catch (e) {
         if (this.detached) return undefined;
         if (isNotFound(e)) return undefined;
-        const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
+        const delay = backoff.next();
         this.log.warn({ err: e, container: c.state.id, retryMs: delay }, isEngineDown(e) ? "Docker engine unreachable while waiting for a container" : "Waiting for a docker container failed");
         await sleep(delay);
       }

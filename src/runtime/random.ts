@@ -2,7 +2,14 @@
  * A small seeded pseudo-random generator (mulberry32), so that simulations replay
  * identically from their seed. Not for cryptography.
  */
+import { randomInt } from "node:crypto";
+
 export class Random {
+  /** A generator seeded from the OS: for a process outside any simulation (its seed is still readable). */
+  static fromOs(): Random {
+    return new Random(randomInt(2 ** 32));
+  }
+
   private state: number;
   readonly seed: number;
 
@@ -45,6 +52,27 @@ export class Random {
       [items[i], items[j]] = [items[j]!, items[i]!];
     }
     return items;
+  }
+
+  /** 16 bytes shaped as a version-4 UUID (status update uuids, container ids), drawn from this source. */
+  uuidBytes(): Uint8Array {
+    const b = new Uint8Array(16);
+    for (let i = 0; i < 16; i += 4) {
+      const word = this.int(4294967296);
+      b[i] = word >>> 24;
+      b[i + 1] = (word >>> 16) & 0xff;
+      b[i + 2] = (word >>> 8) & 0xff;
+      b[i + 3] = word & 0xff;
+    }
+    b[6] = (b[6]! & 0x0f) | 0x40;
+    b[8] = (b[8]! & 0x3f) | 0x80;
+    return b;
+  }
+
+  /** A version-4 UUID in its text form (8-4-4-4-12 hex digits), drawn from this source. */
+  uuid(): string {
+    const h = Buffer.from(this.uuidBytes()).toString("hex");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
 
   /** An independent generator derived from this one (for a sub-component). */

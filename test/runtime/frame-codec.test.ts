@@ -5,7 +5,6 @@ import { describe, it } from "node:test";
 import { ConnectRequestSchema, EnvelopeSchema, FrameSchema, type Envelope } from "../../src/gen/dcos/v1/runtime_pb.js";
 import { decodeFrame, encodeFrame, FrameError, readOneofField } from "../../src/runtime/frame-codec.js";
 import { FrameQueue } from "../../src/runtime/transports/frame-queue.js";
-import { Backoff } from "../../src/runtime/transports/backoff.js";
 
 const env = (i: number, payload = new Uint8Array([8, i & 0x7f])): Envelope =>
   create(EnvelopeSchema, { from: `a${i % 3}@one:1`, to: "b@two:2", type: "dcos.v1.Probe", payload });
@@ -92,14 +91,5 @@ describe("FrameQueue", () => {
     assert.equal(q.push(env(1, new Uint8Array(100))), -1);
     assert.ok(q.push(env(2)) > 0);
     assert.equal(q.length, 1);
-  });
-});
-
-describe("Backoff", () => {
-  it("doubles from the initial delay up to the cap, and starts over after a reset", () => {
-    const b = new Backoff({ initialMs: 10, maxMs: 100 });
-    assert.deepEqual([b.next(), b.next(), b.next(), b.next(), b.next(), b.next()], [10, 20, 40, 80, 100, 100]);
-    b.reset();
-    assert.equal(b.next(), 10);
   });
 });

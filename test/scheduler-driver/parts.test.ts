@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Backoff } from "../../src/actors/scheduler-driver/backoff.js";
 import { EventQueue } from "../../src/actors/scheduler-driver/event-queue.js";
 import { MasterList, parseMasterAddress } from "../../src/actors/scheduler-driver/masters.js";
 import { checkTransition, DriverState, isFatalSubscribeError } from "../../src/actors/scheduler-driver/state.js";
@@ -8,32 +7,6 @@ import { Code, DcosError } from "../../src/runtime/error.js";
 import { Random } from "../../src/runtime/random.js";
 
 const SEED = Number(process.env.DCOS_TEST_SEED ?? 7);
-
-describe("Backoff", () => {
-  it("grows by the factor up to the cap, each delay between half and all of its ceiling", () => {
-    const backoff = new Backoff({ initialMs: 100, maxMs: 1000 }, new Random(SEED));
-    const ceilings = [100, 200, 400, 800, 1000, 1000];
-    for (const [i, ceiling] of ceilings.entries()) {
-      const d = backoff.next();
-      assert.ok(d >= ceiling / 2 && d <= ceiling, `attempt ${i}: ${d} not in [${ceiling / 2}, ${ceiling}] (seed ${SEED})`);
-    }
-    assert.equal(backoff.attempts, 6);
-    backoff.reset();
-    assert.ok(backoff.next() <= 100);
-  });
-
-  it("replays the same delays from the same seed", () => {
-    const run = (): number[] => {
-      const b = new Backoff({ initialMs: 50, maxMs: 5000 }, new Random(SEED));
-      return [b.next(), b.next(), b.next()];
-    };
-    assert.deepEqual(run(), run());
-  });
-
-  it("refuses a cap below the first delay", () => {
-    assert.throws(() => new Backoff({ initialMs: 10, maxMs: 5 }, new Random(1)), RangeError);
-  });
-});
 
 describe("MasterList", () => {
   it("parses host:port and name@host:port, refusing anything else with INVALID_ARGUMENT", () => {

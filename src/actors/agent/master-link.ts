@@ -6,6 +6,7 @@
  */
 import type { Timer } from "../../runtime/clock.js";
 import type { Random } from "../../runtime/random.js";
+import { Backoff } from "../../runtime/backoff.js";
 
 export interface MasterLinkOptions {
   backoffMs: number;
@@ -26,7 +27,7 @@ export interface MasterLinkHost {
 
 export class MasterLink {
   private retryTimer: Timer | undefined;
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private watchdog: Timer | undefined;
   private pingTimeoutMs = 0;
   /** Attempts since the last start(). */
@@ -36,13 +37,13 @@ export class MasterLink {
     private readonly host: MasterLinkHost,
     private readonly options: MasterLinkOptions,
   ) {
-    this.backoffMs = options.backoffMs;
+    this.backoff = new Backoff({ initialMs: options.backoffMs, maxMs: Math.max(options.backoffMs, options.maxBackoffMs) }, host.random);
   }
 
   /** Starts (or restarts) registering: an attempt now, then retries until registered(). */
   start(): void {
     this.stop();
-    this.backoffMs = this.options.backoffMs;
+    this.backoff.reset();
     this.attempts = 0;
     this.attempt();
   }
@@ -50,8 +51,7 @@ export class MasterLink {
   private attempt(): void {
     this.attempts++;
     this.host.attempt();
-    const wait = this.host.random.between(this.backoffMs / 2, this.backoffMs);
-    this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs);
+    const wait = this.backoff.next();
     this.retryTimer = this.host.delay(wait, () => {
       this.retryTimer = undefined;
       this.attempt();

@@ -15,6 +15,7 @@ import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
+import { Backoff } from "../../runtime/backoff.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 import { appendRecord, readStreamFiles, streamFilePath, type StreamRecord } from "./update-stream-file.js";
 import { DiskActivity } from "./disk-activity.js";
@@ -73,7 +74,8 @@ class Stream {
   /** The terminal update was acknowledged: the stream takes nothing more. */
   terminated = false;
   timer: Timer | undefined;
-  backoffMs: number;
+  /** Retry timing: doubling, no jitter (the timing docs/protocols.md documents). */
+  readonly backoff: Backoff;
   /** Serializes this stream's file writes. */
   io: Promise<void> = Promise.resolve();
   fileExists: boolean;
@@ -82,10 +84,10 @@ class Stream {
     readonly frameworkId: string,
     readonly taskId: string,
     readonly path: string,
-    initialBackoffMs: number,
+    retry: { initialMs: number; maxMs: number },
     fileExists: boolean,
   ) {
-    this.backoffMs = initialBackoffMs;
+    this.backoff = new Backoff({ ...retry, jitter: "none" }, undefined);
     this.fileExists = fileExists;
   }
 }
@@ -178,7 +180,7 @@ export class StatusUpdateManager extends Actor {
     const k = key(frameworkId, taskId);
     let s = this.streams.get(k);
     if (!s) {
-      s = new Stream(frameworkId, taskId, streamFilePath(this.options.dir, frameworkId, taskId), this.initialRetryMs, false);
+      s = new Stream(frameworkId, taskId, streamFilePath(this.options.dir, frameworkId, taskId), this.retry(), false);
       this.streams.set(k, s);
     }
     return s;
@@ -236,7 +238,7 @@ export class StatusUpdateManager extends Actor {
     s.acknowledged.add(id);
     s.timer?.cancel();
     s.timer = undefined;
-    s.backoffMs = this.initialRetryMs;
+    s.backoff.reset();
     if (isTerminal(front.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
     return this.checkpoint(s, { kind: "ack", uuid }, () => {
       if (s.pending.length > 0 && !s.timer && this.streams.get(key(frameworkId, taskId)) === s) this.forwardFront(s);
@@ -275,11 +277,11 @@ export class StatusUpdateManager extends Actor {
     if (!front || this.paused) return;
     this.counters.forwarded.inc();
     this.options.forward(front);
-    const wait = s.backoffMs;
+    const wait = s.backoff.ceiling();
     s.timer = this.delay(wait, () => {
       s.timer = undefined;
       if (s.pending[0] !== front) return;
-      s.backoffMs = Math.min(s.backoffMs * 2, this.maxRetryMs);
+      s.backoff.next();
       this.counters.retried.inc();
       this.log.info(
         { frameworkId: s.frameworkId, taskId: s.taskId },
@@ -289,6 +291,10 @@ export class StatusUpdateManager extends Actor {
     });
   }
 
+  private retry(): { initialMs: number; maxMs: number } {
+    return { initialMs: this.initialRetryMs, maxMs: Math.max(this.initialRetryMs, this.maxRetryMs) };
+  }
+
   private setPaused(paused: boolean): void {
     this.paused = paused;
     for (const s of this.streams.values()) {
@@ -296,7 +302,7 @@ export class StatusUpdateManager extends Actor {
         s.timer?.cancel();
         s.timer = undefined;
       } else {
-        s.backoffMs = this.initialRetryMs;
+        s.backoff.reset();
         this.forwardFront(s);
       }
     }
@@ -341,7 +347,7 @@ export class StatusUpdateManager extends Actor {
     if (!first) return undefined;
     const frameworkId = first.update.frameworkId?.value ?? "";
     const taskId = first.update.status?.taskId?.value ?? "";
-    const s = new Stream(frameworkId, taskId, path, this.initialRetryMs, true);
+    const s = new Stream(frameworkId, taskId, path, this.retry(), true);
     for (const r of records) {
       if (r.kind === "update") {
         const id = hex(r.update.status?.uuid ?? r.update.uuid);

@@ -11,7 +11,6 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { randomUUID } from "node:crypto";
 import {
   ExecutorEventSchema,
   ExecutorService,
@@ -25,6 +24,8 @@ import {
 } from "../../gen/dcos/v1/executor_pb.js";
 import { TaskStatusSchema, type KillPolicy, type TaskGroupInfo, type TaskInfo, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
+import { Backoff } from "../../runtime/backoff.js";
+import { Random } from "../../runtime/random.js";
 import { clientConstructor, fromServiceError } from "../../runtime/grpc/service.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import { bearerChannelOptions } from "../../security/auth/client-credential.js";
@@ -37,9 +38,11 @@ export interface ExecutorDriverOptions {
   /** The token the agent gave (DCOS_EXECUTOR_TOKEN), sent on every call. */
   token?: string;
   logger?: Logger;
-  /** First wait before subscribing again after the stream broke; doubles. Default 250 ms. */
+  /** First wait before subscribing again after the stream broke; doubles, with jitter. Default 250 ms. */
   reconnectMs?: number;
   maxReconnectMs?: number;
+  /** The source of the reconnect jitter and of status update uuids (default: seeded from the OS). */
+  random?: Random;
   /** Give up (error callback, iterator ends) after being disconnected this long. Default 15 min. */
   recoveryTimeoutMs?: number;
 }
@@ -81,7 +84,8 @@ export class ExecutorDriver {
   private stopped = false;
   private connected = false;
   private disconnectedSince = Date.now();
-  private backoffMs: number;
+  private readonly backoff: Backoff;
+  private readonly random: Random;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly unacknowledged = new Map<string, ExecutorServiceUpdateRequest>();
   /** Tasks received and not yet reported on (resent on resubscription). */
@@ -97,7 +101,9 @@ export class ExecutorDriver {
     const Ctor = clientConstructor(ExecutorService);
     this.client = new Ctor(options.agentEndpoint, grpc.credentials.createInsecure(), bearerChannelOptions(options.token)) as unknown as Client;
     this.log = (options.logger ?? silentLogger()).child({ component: "executor-driver", executorId: options.executorId });
-    this.backoffMs = options.reconnectMs ?? 250;
+    this.random = options.random ?? Random.fromOs();
+    const initialMs = options.reconnectMs ?? 250;
+    this.backoff = new Backoff({ initialMs, maxMs: Math.max(initialMs, options.maxReconnectMs ?? 5_000) }, this.random);
   }
 
   /** Subscribes (and keeps subscribing after breaks) until stop(). */
@@ -128,7 +134,7 @@ export class ExecutorDriver {
    */
   async update(init: MessageInitShape<typeof TaskStatusSchema> | TaskStatus): Promise<TaskStatus> {
     const status = create(TaskStatusSchema, init as MessageInitShape<typeof TaskStatusSchema>);
-    if (status.uuid.length === 0) status.uuid = new Uint8Array(Buffer.from(randomUUID().replaceAll("-", ""), "hex"));
+    if (status.uuid.length === 0) status.uuid = this.random.uuidBytes();
     if (!status.timestamp) status.timestamp = Date.now() / 1000;
     const req = create(ExecutorServiceUpdateRequestSchema, {
       frameworkId: { value: this.options.frameworkId },
@@ -221,8 +227,7 @@ export class ExecutorDriver {
         this.fatal(e?.code === Code.NOT_FOUND ? `The agent did not recover this executor within ${timeout} ms: ${e.message}` : `The agent was unreachable for more than ${timeout} ms (${why})`);
         return;
       }
-      const wait = this.backoffMs;
-      this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxReconnectMs ?? 5_000);
+      const wait = this.backoff.next();
       this.log.warn({ why, waitMs: wait }, `Executor stream broke (${why}); subscribing again in ${wait} ms`);
       this.reconnectTimer = setTimeout(() => this.subscribe(), wait);
     };
@@ -242,7 +247,7 @@ export class ExecutorDriver {
     switch (k.case) {
       case "subscribed":
         this.connected = true;
-        this.backoffMs = this.options.reconnectMs ?? 250;
+        this.backoff.reset();
         for (const r of this.reconnected.splice(0)) r();
         this.callbacks.subscribed?.(k.value);
         break;

@@ -11,7 +11,7 @@ import type { Logger } from "../../runtime/log.js";
 import type { Random } from "../../runtime/random.js";
 import type { ActorSystem } from "../../runtime/system.js";
 import type { AckBatcherOptions } from "./ack-batcher.js";
-import type { BackoffOptions } from "./backoff.js";
+import type { BackoffOptions } from "../../runtime/backoff.js";
 import type { PromptRetryOptions } from "./reconnect.js";
 
 /**

@@ -1,5 +1,5 @@
 import type { Random } from "../../runtime/random.js";
-import { Backoff, type BackoffOptions } from "./backoff.js";
+import { Backoff, type BackoffOptions } from "../../runtime/backoff.js";
 
 export interface PromptRetryOptions {
   /**

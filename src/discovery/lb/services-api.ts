@@ -7,6 +7,8 @@
  * events may have been missed meanwhile.
  */
 import type { Logger } from "../../runtime/log.js";
+import { Backoff } from "../../runtime/backoff.js";
+import { Random } from "../../runtime/random.js";
 import { parseApps, type MarathonApp } from "./marathon-apps.js";
 
 /** The events after which the apps, tasks or health may differ. */
@@ -129,7 +131,7 @@ export class ServicesApi {
   }
 
   private async loop(changed: (why: string) => void): Promise<void> {
-    let backoff = 100;
+    const backoff = new Backoff({ initialMs: 100, maxMs: 2000 }, Random.fromOs());
     while (!this.stopped) {
       const query = RELEVANT_EVENTS.map((t) => `event_type=${t}`).join("&");
       const url = `${this.url}/v2/events?${query}`;
@@ -138,7 +140,7 @@ export class ServicesApi {
         const res = await fetch(url, { headers: { accept: "text/event-stream", ...this.o.headers }, signal: this.abort.signal });
         if (!res.ok || !res.body) throw new Error(`GET ${url}: HTTP ${res.status}`);
         this.connections++;
-        backoff = 100;
+        backoff.reset();
         changed("connected to the event stream");
         const parser = new SseParser((e) => {
           if ((RELEVANT_EVENTS as readonly string[]).includes(e.type)) changed(e.type);
@@ -149,10 +151,10 @@ export class ServicesApi {
       } catch (err) {
         if (this.stopped) return;
         this.failures++;
-        this.o.logger.info(`Services event stream at ${this.url}: ${(err as Error).message}; reconnecting in ${backoff} ms`);
+        const wait = backoff.next();
+        this.o.logger.info(`Services event stream at ${this.url}: ${(err as Error).message}; reconnecting in ${wait} ms`);
         this.index = (this.index + 1) % this.o.urls.length;
-        await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(2000, backoff * 2);
+        await new Promise((r) => setTimeout(r, wait));
       }
     }
   }

@@ -5,7 +5,7 @@ import type { Clock, Timer } from "../clock.js";
 import { clientConstructor } from "../grpc/service.js";
 import type { Logger } from "../log.js";
 import type { TransportSink } from "../transport.js";
-import { Backoff } from "./backoff.js";
+import type { Backoff } from "../backoff.js";
 import { FrameQueue } from "./frame-queue.js";
 
 export enum ConnectionState {

@@ -10,7 +10,9 @@ import { listenMixed } from "../grpc/mixed-port.js";
 import { silentLogger, type Logger } from "../log.js";
 import type { PeerIdentity } from "../identity.js";
 import { DEFAULT_MAX_FRAME_BYTES, type Outbound, type Transport, type TransportSink } from "../transport.js";
-import { Backoff, type BackoffOptions } from "./backoff.js";
+import { Backoff, type BackoffOptions } from "../backoff.js";
+import { Random } from "../random.js";
+import { randomInt } from "node:crypto";
 import { deliverFrame } from "./frame-delivery.js";
 import { GrpcConnection } from "./grpc-connection.js";
 
@@ -28,7 +30,10 @@ export interface GrpcTransportOptions {
    * benchmark compares batching with. Default true.
    */
   coalesce?: boolean;
-  backoff?: BackoffOptions;
+  /** Reconnection backoff per peer (default 50 ms doubling up to 5 s, with jitter). */
+  backoff?: Partial<BackoffOptions>;
+  /** The jitter's source (default: seeded from the OS, once per transport). */
+  random?: Random;
   /** A stream the peer does not answer within this time counts as failed (default 5 s). */
   connectTimeoutMs?: number;
   /** HTTP/2 keepalive ping interval and timeout: a silent dead peer is noticed after both (defaults 10 s, 5 s). */
@@ -93,6 +98,7 @@ export class GrpcTransport implements Transport {
   private readonly maxFrameBytes: number;
   private readonly clock: Clock;
   private readonly log: Logger;
+  private readonly random: Random;
   private stopped = false;
   /** Closes the listener of a port shared by TLS and plaintext clients. */
   private closeMixed: (() => void) | undefined;
@@ -104,6 +110,7 @@ export class GrpcTransport implements Transport {
   ) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.clock = options.clock ?? new SystemClock();
+    this.random = options.random ?? new Random(randomInt(2 ** 32));
     this.log = (options.logger ?? silentLogger()).child({ transport: "grpc", node: address });
   }
 
@@ -196,7 +203,7 @@ export class GrpcTransport implements Transport {
         ...(this.options.coalesce === false ? { maxEnvelopesPerFrame: 1 } : {}),
         wrapField: 2,
       },
-      backoff: new Backoff(this.options.backoff),
+      backoff: new Backoff({ initialMs: 50, maxMs: 5000, ...this.options.backoff }, this.random),
       credentials: this.options.security?.client ?? grpc.credentials.createInsecure(),
       connectTimeoutMs: this.options.connectTimeoutMs ?? 5000,
       maxQueuedBytes: this.options.maxQueuedBytes ?? 256 * 1024 * 1024,
