@@ -14,6 +14,7 @@ import { quotaSubcommand } from "./quota.js";
 import { jobsSubcommand } from "./jobs.js";
 import { jobSubcommand } from "./job.js";
 import { agentSubcommand } from "./agent.js";
+import { maintenanceSubcommand } from "./maintenance.js";
 import { RAFT_TIMING_DEFAULTS } from "../raft/timing.js";
 import type { RoleFlags } from "./roles.js";
 import { certsSubcommand } from "./certs.js";
@@ -90,6 +91,7 @@ program.addCommand(quotaSubcommand());
 program.addCommand(jobsSubcommand());
 program.addCommand(jobSubcommand());
 program.addCommand(agentSubcommand());
+program.addCommand(maintenanceSubcommand());
 program.addCommand(servicesSubcommand());
 program.addCommand(appSubcommand());
 

@@ -15,6 +15,7 @@ import { BusSubscription } from "../events/subscription.js";
 import { eventJson } from "../events/kinds.js";
 import { createHttpServer, flagStrings, listen, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
 import { maintenanceJson, masterStateJson, type MasterJsonContext } from "./master-state-json.js";
+import { maintenanceScheduleJson } from "./maintenance-json.js";
 import { masterSummaryJson } from "./master-summary-json.js";
 import { jsonText, RawJson } from "./raw-json.js";
 import { StateBytesCache, type InActor, type StateBytes } from "./state-cache.js";
@@ -124,14 +125,7 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
   }
   app.get("/quota", () => o.master.inspect(quotaJson));
   app.get("/maintenance/status", () => o.master.inspect((core) => maintenanceJson(maintenanceStatus(core))));
-  app.get("/maintenance/schedule", () =>
-    o.master.inspect((core) => ({
-      windows: maintenanceSchedule(core).windows.map((w) => ({
-        machine_ids: w.machineIds.map((m) => ({ hostname: m.hostname, ip: m.ip })),
-        unavailability: { start: { nanoseconds: Math.round((w.unavailability?.startSeconds ?? 0) * 1e9) }, duration: { nanoseconds: Math.round((w.unavailability?.durationSeconds ?? 0) * 1e9) } },
-      })),
-    })),
-  );
+  app.get("/maintenance/schedule", () => o.master.inspect((core) => maintenanceScheduleJson(maintenanceSchedule(core))));
   let self = "";
   app.get("/redirect", async (_req, reply) => {
     const leader = o.leaderHttpAddress ? o.leaderHttpAddress() : self;

@@ -19,6 +19,7 @@ import type { MasterFacade } from "../actors/master/master-facade.js";
 import { quota, quotaConfigs, weights } from "../actors/master/operator-calls.js";
 import type { ResourceOperation } from "../actors/master/operations.js";
 import type { AgentID } from "../gen/dcos/v1/common_pb.js";
+import type { MachineID } from "../gen/dcos/v1/cluster_pb.js";
 import type { Resource } from "../gen/dcos/v1/resources_pb.js";
 import { ClusterUsage, agentEntry, frameworkEntry, taskGroups, visibleAgent } from "../actors/master/state-view.js";
 import { stateResponse } from "../actors/master/state-response.js";
@@ -140,6 +141,16 @@ function unaryCalls(o: OperatorServiceOptions, security: ServiceSecurity): Recor
     updateMaintenanceSchedule: async (r: { schedule?: { windows: { machineIds: { hostname: string; ip: string }[] }[] } }, c) => {
       for (const w of r.schedule?.windows ?? []) for (const m of w.machineIds) az.check(c, "update_maintenance_schedules", m.hostname || m.ip, `schedule maintenance of machine '${m.hostname || m.ip}'`);
       await o.master.updateMaintenanceSchedule(r.schedule as never);
+      return {};
+    },
+    startMaintenance: async (r: { machines: MachineID[] }, c) => {
+      for (const m of r.machines) az.check(c, "start_maintenances", m.hostname || m.ip, `take machine '${m.hostname || m.ip}' down`);
+      await o.master.startMaintenance(r.machines);
+      return {};
+    },
+    stopMaintenance: async (r: { machines: MachineID[] }, c) => {
+      for (const m of r.machines) az.check(c, "stop_maintenances", m.hostname || m.ip, `bring machine '${m.hostname || m.ip}' up`);
+      await o.master.stopMaintenance(r.machines);
       return {};
     },
     drainAgent: async (r: { agentId?: AgentID; maxGracePeriodSeconds?: number; markGone: boolean }, c) => {

@@ -160,6 +160,55 @@ describe("MasterMaintenanceTest", () => {
     assert.deepEqual((await c.facade.inspect(maintenanceStatus)).downMachines, []);
   });
 
+  it("MachineDownUpByOperator: StartMaintenance takes a DRAINING machine down at once until StopMaintenance brings it up and out of the schedule", async () => {
+    const c = (cluster = await Cluster.start({ agents: 2 }));
+    const { a, agentId } = await twoFrameworksOnHost1(c);
+    await c.facade.updateMaintenanceSchedule(schedule(c, 3600, 600));
+    await c.clock.settle();
+    await assert.rejects(c.facade.startMaintenance([{ $typeName: "dcos.v1.MachineID", hostname: "host9", ip: "" }]), rejects(Code.INVALID_ARGUMENT, /machine host9 is not in the maintenance schedule/));
+    await assert.rejects(c.facade.startMaintenance([]), rejects(Code.INVALID_ARGUMENT, /machines is empty/));
+    await assert.rejects(c.facade.stopMaintenance([{ $typeName: "dcos.v1.MachineID", hostname: "host1", ip: "" }]), rejects(Code.FAILED_PRECONDITION, /machine host1 is DRAINING, not DOWN/));
+
+    await c.facade.startMaintenance([{ $typeName: "dcos.v1.MachineID", hostname: "host1", ip: "" }]);
+    await c.clock.settle();
+    assert.equal(c.registrar.state().agents.has(agentId), false, "removed at once, an hour before the window");
+    assert.equal(a.sink.updates().at(-1)?.state, TaskState.LOST);
+    assert.deepEqual(c.registrar.state().downMachines.map((m) => m.hostname), ["host1"]);
+    assert.deepEqual((await c.facade.inspect(maintenanceStatus)).downMachines.map((m) => m.hostname), ["host1"]);
+    await assert.rejects(c.facade.startMaintenance([{ $typeName: "dcos.v1.MachineID", hostname: "host1", ip: "" }]), rejects(Code.FAILED_PRECONDITION, /machine host1 is DOWN, not DRAINING/));
+    await assert.rejects(c.facade.updateMaintenanceSchedule(create(MaintenanceScheduleSchema)), rejects(Code.FAILED_PRECONDITION, /machine host1 is down; it stays in the schedule until it is brought up/));
+    const host1 = c.agents[0]!;
+    host1.register();
+    await c.clock.settle();
+    assert.match(host1.messages(ShutdownAgentSchema).at(-1)?.message ?? "", /machine host1 is down for maintenance until an operator brings it up/);
+    // Past the window's end it stays down: the operator decides.
+    await c.clock.advance(4_300_000);
+    host1.register();
+    await c.clock.settle();
+    assert.equal(c.metric("master/slaves_active"), 1, "still refused after the window");
+
+    await c.facade.stopMaintenance([{ $typeName: "dcos.v1.MachineID", hostname: "host1", ip: "" }]);
+    assert.deepEqual(c.registrar.state().maintenance.windows, [], "host1 left the schedule (its window had no other machine)");
+    assert.deepEqual(c.registrar.state().downMachines, []);
+    host1.register();
+    await c.clock.settle();
+    assert.equal(c.metric("master/slaves_active"), 2, "registers again");
+
+    // Both survive in Raft entries and snapshots.
+    const state = emptyRegistry();
+    applyOperation(state, { kind: "updateMaintenanceSchedule", schedule: create(MaintenanceScheduleSchema, { windows: [{ machineIds: [{ hostname: "h1" }, { hostname: "h2" }], unavailability: { startSeconds: 1, durationSeconds: 2 } }] }) });
+    for (const kind of ["startMaintenance", "stopMaintenance"] as const) {
+      const decoded = decodeCommand(encodeOperation({ kind, machines: [{ $typeName: "dcos.v1.MachineID", hostname: "h1", ip: "" }] }, 3));
+      assert.ok("op" in decoded && decoded.op.kind === kind);
+      if (kind === "startMaintenance") {
+        applyOperation(state, decoded.op);
+        assert.deepEqual(decodeRegistry(encodeRegistry(state, 3, undefined)).state.downMachines.map((m) => m.hostname), ["h1"]);
+      }
+    }
+    applyOperation(state, { kind: "stopMaintenance", machines: [{ $typeName: "dcos.v1.MachineID", hostname: "h1", ip: "" }] });
+    assert.deepEqual(state.maintenance.windows[0]!.machineIds.map((m) => m.hostname), ["h2"]);
+  });
+
   it("the schedule is checked, kept in the registry across a master restart, and encodes in Raft entries and snapshots", async () => {
     const c = (cluster = await Cluster.start({ agents: 1 }));
     await assert.rejects(c.facade.updateMaintenanceSchedule(create(MaintenanceScheduleSchema, { windows: [{ machineIds: [], unavailability: { startSeconds: 1, durationSeconds: 1 } }] })), rejects(Code.INVALID_ARGUMENT, /window #1 names no machine/));

@@ -13,10 +13,14 @@
  *   it stays. The master keeps the latest answer per agent and framework
  *   (GetMaintenanceStatus). Answers are not binding: the window comes anyway. Offers of
  *   the agent carry the window's unavailability.
- * - DOWN during the window: its agents are removed (their tasks end: TASK_GONE_BY_OPERATOR
- *   for partition-aware frameworks, TASK_LOST for others), told to shut down, and refused
- *   if they try to register.
- * - UP after it: agents of the machine may register again.
+ * - DOWN during the window, or from when the operator takes it down (StartMaintenance, as
+ *   Mesos's machine/down: only a DRAINING machine of the schedule) until it is brought up:
+ *   its agents are removed (their tasks end: TASK_GONE_BY_OPERATOR for partition-aware
+ *   frameworks, TASK_LOST for others), told to shut down, and refused if they try to
+ *   register.
+ * - UP after the window, or when the operator brings it up (StopMaintenance, as Mesos's
+ *   machine/up: only a DOWN machine, which then leaves the schedule): agents of the machine
+ *   may register again.
  *
  * A timer wakes the master at the next start or end of a window; the schedule, agent
  * (re)registrations and leadership re-evaluate too.
@@ -110,6 +114,15 @@ function modeAt(u: Unavailability, nowSeconds: number): Mode {
   return nowSeconds < u.startSeconds + u.durationSeconds ? "DOWN" : "UP";
 }
 
+function takenDown(core: MasterView, m: MachineID): boolean {
+  return core.registrar.state().downMachines.some((d) => machineKey(d) === machineKey(m));
+}
+
+/** A scheduled machine's mode: DOWN while the operator has it down, else by its window and the clock. */
+function modeOf(core: MasterView, w: { machine: MachineID; unavailability: Unavailability }): Mode {
+  return takenDown(core, w.machine) ? "DOWN" : modeAt(w.unavailability, nowSeconds(core));
+}
+
 function nowSeconds(core: MasterView): number {
   return core.now() / 1000;
 }
@@ -118,7 +131,8 @@ function nowSeconds(core: MasterView): number {
 export function machineDownReason(core: MasterView, info: AgentInfo | undefined): string | undefined {
   if (!info) return undefined;
   const w = windowOf(core.registrar.state().maintenance, info);
-  if (!w || modeAt(w.unavailability, nowSeconds(core)) !== "DOWN") return undefined;
+  if (!w || modeOf(core, w) !== "DOWN") return undefined;
+  if (takenDown(core, w.machine)) return `machine ${info.hostname} is down for maintenance until an operator brings it up`;
   const until = new Date((w.unavailability.startSeconds + w.unavailability.durationSeconds) * 1000).toISOString();
   return `machine ${info.hostname} is down for maintenance until ${until}`;
 }
@@ -127,7 +141,7 @@ function invalid(message: string): DcosError {
   return new DcosError(Code.INVALID_ARGUMENT, message);
 }
 
-function checkSchedule(schedule: MaintenanceSchedule): void {
+function checkSchedule(core: MasterCore, schedule: MaintenanceSchedule): void {
   if (schedule.windows.length > MAX_WINDOWS) throw invalid(`UpdateMaintenanceSchedule: at most ${MAX_WINDOWS} windows, not ${schedule.windows.length}`);
   const seen = new Set<string>();
   let machines = 0;
@@ -147,6 +161,13 @@ function checkSchedule(schedule: MaintenanceSchedule): void {
       if (++machines > MAX_MACHINES) throw invalid(`UpdateMaintenanceSchedule: at most ${MAX_MACHINES} machines`);
     }
   });
+  for (const m of core.registrar.state().downMachines) {
+    if (!seen.has(machineKey(m))) throw new DcosError(Code.FAILED_PRECONDITION, `UpdateMaintenanceSchedule: machine ${describe(m)} is down; it stays in the schedule until it is brought up (StopMaintenance)`);
+  }
+}
+
+function describe(m: MachineID): string {
+  return m.hostname && m.ip ? `${m.hostname} (${m.ip})` : m.hostname || m.ip;
 }
 
 export function maintenanceSchedule(core: MasterView): MaintenanceSchedule {
@@ -155,7 +176,7 @@ export function maintenanceSchedule(core: MasterView): MaintenanceSchedule {
 
 export function updateMaintenanceSchedule(core: MasterCore, schedule: MaintenanceSchedule | undefined): Promise<void> {
   const next = schedule ?? create(MaintenanceScheduleSchema);
-  checkSchedule(next);
+  checkSchedule(core, next);
   return persist(core, { kind: "updateMaintenanceSchedule", schedule: next }, () => {
     core.log.info({ windows: next.windows.length }, `Maintenance schedule updated: ${next.windows.length} window(s)`);
     rescindStale(core);
@@ -167,7 +188,7 @@ export function updateMaintenanceSchedule(core: MasterCore, schedule: Maintenanc
 function stillAhead(core: MasterCore, schedule: MaintenanceSchedule, a: Answer): boolean {
   const agent = core.agents.get(a.agentId);
   const w = agent && windowOf(schedule, agent.info);
-  return w !== undefined && sameUnavailability(w.unavailability, a.unavailability) && modeAt(w.unavailability, nowSeconds(core)) === "DRAINING";
+  return w !== undefined && sameUnavailability(w.unavailability, a.unavailability) && modeOf(core, w) === "DRAINING";
 }
 
 function sameUnavailability(x: Unavailability, y: Unavailability): boolean {
@@ -206,7 +227,7 @@ export function agentMaintenance(core: MasterCore, agent: AgentRecord): void {
   if (agent.state !== AgentState.ACTIVE && agent.state !== AgentState.UNREACHABLE) return;
   const w = windowOf(schedule, agent.info);
   if (!w) return;
-  const mode = modeAt(w.unavailability, nowSeconds(core));
+  const mode = modeOf(core, w);
   if (mode === "DOWN") takeDown(core, agent, w.machine);
   else if (mode === "DRAINING" && agent.active) sendInverseOffers(core, agent, w.machine, w.unavailability);
 }
@@ -266,7 +287,7 @@ export function unavailabilityOf(core: MasterCore, agent: AgentRecord): Unavaila
   const schedule = maintenanceSchedule(core);
   if (schedule.windows.length === 0) return undefined;
   const w = windowOf(schedule, agent.info);
-  return w && modeAt(w.unavailability, nowSeconds(core)) === "DRAINING" ? w.unavailability : undefined;
+  return w && modeOf(core, w) === "DRAINING" ? w.unavailability : undefined;
 }
 
 /** The frameworks using the agent: tasks, executors or outstanding offers on it. */
@@ -377,8 +398,8 @@ export function maintenanceStatus(core: MasterView): GetMaintenanceStatusRespons
   const draining = [];
   const down: MachineID[] = [];
   for (const w of maintenanceSchedule(core).windows) {
-    const mode = modeAt(w.unavailability!, now);
     for (const m of w.machineIds) {
+      const mode = modeOf(core, { machine: m, unavailability: w.unavailability! });
       if (mode === "DOWN") down.push(m);
       if (mode !== "DRAINING") continue;
       const statuses = answers
@@ -388,4 +409,56 @@ export function maintenanceStatus(core: MasterView): GetMaintenanceStatusRespons
     }
   }
   return create(GetMaintenanceStatusResponseSchema, { drainingMachines: draining, downMachines: down });
+}
+
+/**
+ * The schedule's machines that the operator names: by hostname and/or ip (a name given
+ * matches either), each must match at least one machine of the schedule.
+ */
+function scheduled(core: MasterCore, machines: readonly MachineID[], call: string): { machine: MachineID; unavailability: Unavailability }[] {
+  if (machines.length === 0) throw invalid(`${call}: machines is empty`);
+  if (machines.length > MAX_MACHINES) throw invalid(`${call}: at most ${MAX_MACHINES} machines`);
+  const found = new Map<string, { machine: MachineID; unavailability: Unavailability }>();
+  for (const asked of machines) {
+    if (!asked.hostname && !asked.ip) throw invalid(`${call}: a machine needs a hostname or an ip`);
+    let any = false;
+    for (const w of maintenanceSchedule(core).windows) {
+      for (const m of w.machineIds) {
+        const hit = (asked.hostname !== "" && (asked.hostname === m.hostname || asked.hostname === m.ip)) || (asked.ip !== "" && asked.ip === m.ip);
+        if (!hit) continue;
+        any = true;
+        found.set(machineKey(m), { machine: m, unavailability: w.unavailability! });
+      }
+    }
+    if (!any) throw invalid(`${call}: machine ${describe(asked)} is not in the maintenance schedule`);
+  }
+  return [...found.values()];
+}
+
+/** Operator (Mesos's START_MAINTENANCE, machine/down): DRAINING machines go DOWN now, until brought up. */
+export function startMaintenance(core: MasterCore, machines: readonly MachineID[]): Promise<void> {
+  const found = scheduled(core, machines, "StartMaintenance");
+  for (const w of found) {
+    const mode = modeOf(core, w);
+    if (mode !== "DRAINING") throw new DcosError(Code.FAILED_PRECONDITION, `StartMaintenance: machine ${describe(w.machine)} is ${mode}, not DRAINING: only a machine whose window is ahead can be taken down`);
+  }
+  return persist(core, { kind: "startMaintenance", machines: found.map((w) => w.machine) }, () => {
+    core.log.info({ machines: found.map((w) => machineKey(w.machine)) }, `Machines taken down for maintenance: ${found.map((w) => describe(w.machine)).join(", ")}`);
+    rescindStale(core);
+    evaluateMaintenance(core);
+  });
+}
+
+/** Operator (Mesos's STOP_MAINTENANCE, machine/up): DOWN machines come UP and leave the schedule. */
+export function stopMaintenance(core: MasterCore, machines: readonly MachineID[]): Promise<void> {
+  const found = scheduled(core, machines, "StopMaintenance");
+  for (const w of found) {
+    const mode = modeOf(core, w);
+    if (mode !== "DOWN") throw new DcosError(Code.FAILED_PRECONDITION, `StopMaintenance: machine ${describe(w.machine)} is ${mode}, not DOWN: only a machine that is down can be brought up`);
+  }
+  return persist(core, { kind: "stopMaintenance", machines: found.map((w) => w.machine) }, () => {
+    core.log.info({ machines: found.map((w) => machineKey(w.machine)) }, `Machines up after maintenance: ${found.map((w) => describe(w.machine)).join(", ")}`);
+    rescindStale(core);
+    evaluateMaintenance(core);
+  });
 }

@@ -4,7 +4,7 @@
  * the gRPC code to answer with.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { MaintenanceSchedule, QuotaConfig, QuotaInfo, WeightInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import type { MachineID, MaintenanceSchedule, QuotaConfig, QuotaInfo, WeightInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type {
   AcceptRequest,
   AcknowledgeBatchRequest,
@@ -31,7 +31,7 @@ import type { EventSink, FrameworkRecord } from "./framework.js";
 import { removeFramework, streamClosed, streamStalled, subscribe, updateFramework, type Subscription } from "./frameworks.js";
 import type { Master } from "./master.js";
 import { deactivateAgent, drainAgent, reactivateAgent } from "./drain.js";
-import { acceptInverseOffers, declineInverseOffers, updateMaintenanceSchedule } from "./maintenance.js";
+import { acceptInverseOffers, declineInverseOffers, startMaintenance, stopMaintenance, updateMaintenanceSchedule } from "./maintenance.js";
 import { updateQuota, updateWeights } from "./operator-calls.js";
 import { operatorOperation, type OperatorOperationRequest } from "./operator-operations.js";
 import { reconcile } from "./reconciliation.js";
@@ -112,6 +112,16 @@ export class MasterFacade extends Facade<Master> {
   /** Operator: replaces the maintenance schedule (maintenance.ts). */
   updateMaintenanceSchedule(schedule: MaintenanceSchedule | undefined): Promise<void> {
     return this.call((m) => updateMaintenanceSchedule(m.core, schedule));
+  }
+
+  /** Operator: scheduled DRAINING machines go DOWN now (until brought up). */
+  startMaintenance(machines: readonly MachineID[]): Promise<void> {
+    return this.call((m) => startMaintenance(m.core, machines));
+  }
+
+  /** Operator: DOWN machines come UP and leave the schedule. */
+  stopMaintenance(machines: readonly MachineID[]): Promise<void> {
+    return this.call((m) => stopMaintenance(m.core, machines));
   }
 
   revive(request: ReviveRequest, guard?: FrameworkGuard): Promise<void> {

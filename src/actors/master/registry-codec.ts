@@ -8,6 +8,7 @@ import { WeightInfoSchema, type MasterInfo } from "../../gen/dcos/v1/cluster_pb.
 import {
   RegistryAgentDrainSchema,
   RegistryCommandSchema,
+  RegistryMachinesSchema,
   RegistrySnapshotSchema,
   type RegistryAgentDrain,
   type RegistryCommand,
@@ -53,6 +54,9 @@ function commandOf(op: RegistryOperation): CommandCase {
       return { case: "updateAgentDrain", value: drainMessage(op.drain) };
     case "updateMaintenanceSchedule":
       return { case: "updateMaintenanceSchedule", value: op.schedule };
+    case "startMaintenance":
+    case "stopMaintenance":
+      return { case: op.kind, value: create(RegistryMachinesSchema, { machines: [...op.machines] }) };
   }
 }
 
@@ -125,6 +129,9 @@ export function decodeCommand(bytes: Uint8Array): DecodedCommand {
       return { term, op: { kind: "updateAgentDrain", drain: drainOf(c.value) } };
     case "updateMaintenanceSchedule":
       return { term, op: { kind: "updateMaintenanceSchedule", schedule: c.value } };
+    case "startMaintenance":
+    case "stopMaintenance":
+      return { term, op: { kind: c.case, machines: c.value.machines } };
     case "frameworkLog":
       return { term, frameworkLog: c.value };
     case undefined:
@@ -147,6 +154,7 @@ export function encodeRegistry(state: RegistryState, leaderTerm: number, leader:
     completedTasks: state.completedTasks,
     agentDrains: [...state.drains.values()].map(drainMessage),
     maintenanceSchedule: state.maintenance,
+    downMachines: state.downMachines,
   });
   return toBinary(RegistrySnapshotSchema, snapshot);
 }
@@ -175,5 +183,6 @@ export function decodeRegistry(bytes: Uint8Array): DecodedRegistry {
   state.completedTasks.push(...s.completedTasks);
   for (const d of s.agentDrains) state.drains.set(d.agentId, drainOf(d));
   if (s.maintenanceSchedule) state.maintenance = s.maintenanceSchedule;
+  state.downMachines.push(...s.downMachines);
   return { state, leaderTerm: Number(s.leaderTerm), leader: s.leader };
 }

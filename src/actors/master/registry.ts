@@ -9,7 +9,7 @@
  * operation only (never the clock), so replaying a log rebuilds the same state.
  */
 import { clone, create } from "@bufbuild/protobuf";
-import { AgentInfoSchema, DrainInfoSchema, MaintenanceScheduleSchema, type MaintenanceSchedule, FrameworkInfoSchema, QuotaInfoSchema, type AgentInfo, type DrainInfo, type FrameworkInfo, type QuotaInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import { AgentInfoSchema, DrainInfoSchema, MachineIDSchema, MaintenanceScheduleSchema, type MachineID, type MaintenanceSchedule, FrameworkInfoSchema, QuotaInfoSchema, type AgentInfo, type DrainInfo, type FrameworkInfo, type QuotaInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 
@@ -30,7 +30,11 @@ export type RegistryOperation =
   /** An agent's deactivation and drain; neither (not deactivated, no drain info) restores it. */
   | { kind: "updateAgentDrain"; drain: AgentDrain }
   /** Replaces the maintenance schedule. */
-  | { kind: "updateMaintenanceSchedule"; schedule: MaintenanceSchedule };
+  | { kind: "updateMaintenanceSchedule"; schedule: MaintenanceSchedule }
+  /** Machines taken down by the operator (START_MAINTENANCE): DOWN until brought up. */
+  | { kind: "startMaintenance"; machines: readonly MachineID[] }
+  /** Machines brought up (STOP_MAINTENANCE): no longer down, and out of the schedule. */
+  | { kind: "stopMaintenance"; machines: readonly MachineID[] };
 
 /** An agent the operator deactivated or drains. */
 export interface AgentDrain {
@@ -60,10 +64,16 @@ export interface RegistryState {
   readonly drains: Map<string, AgentDrain>;
   /** The maintenance schedule (windows past, present and ahead). */
   maintenance: MaintenanceSchedule;
+  /** Machines the operator took down (as in the schedule: hostname and ip), until brought up. */
+  downMachines: MachineID[];
+}
+
+function sameMachine(a: MachineID, b: MachineID): boolean {
+  return a.hostname === b.hostname && a.ip === b.ip;
 }
 
 export function emptyRegistry(): RegistryState {
-  return { agents: new Map(), unreachable: new Map(), gone: new Set(), frameworks: new Map(), removedFrameworks: new Set(), weights: new Map(), quotas: new Map(), completedTasks: [], drains: new Map(), maintenance: create(MaintenanceScheduleSchema) };
+  return { agents: new Map(), unreachable: new Map(), gone: new Set(), frameworks: new Map(), removedFrameworks: new Set(), weights: new Map(), quotas: new Map(), completedTasks: [], drains: new Map(), maintenance: create(MaintenanceScheduleSchema), downMachines: [] };
 }
 
 /** Applies one operation; throws FAILED_PRECONDITION when it does not fit the state. */
@@ -129,6 +139,16 @@ export function applyOperation(state: RegistryState, op: RegistryOperation): voi
     case "updateMaintenanceSchedule":
       state.maintenance = clone(MaintenanceScheduleSchema, op.schedule);
       return;
+    case "startMaintenance":
+      for (const m of op.machines) if (!state.downMachines.some((d) => sameMachine(d, m))) state.downMachines.push(clone(MachineIDSchema, m));
+      return;
+    case "stopMaintenance": {
+      const up = (m: MachineID): boolean => op.machines.some((u) => sameMachine(u, m));
+      state.downMachines = state.downMachines.filter((m) => !up(m));
+      const windows = state.maintenance.windows.map((w) => ({ ...w, machineIds: w.machineIds.filter((m) => !up(m)) })).filter((w) => w.machineIds.length > 0);
+      state.maintenance = create(MaintenanceScheduleSchema, { windows });
+      return;
+    }
     case "updateAgentDrain":
       if (!op.drain.deactivated && !op.drain.drainInfo) state.drains.delete(op.drain.agentId);
       else state.drains.set(op.drain.agentId, { agentId: op.drain.agentId, deactivated: op.drain.deactivated, drainInfo: op.drain.drainInfo && clone(DrainInfoSchema, op.drain.drainInfo) });

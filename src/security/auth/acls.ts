@@ -32,6 +32,8 @@ export const ACL_OBJECTS = {
   update_maintenance_schedules: "machines",
   get_maintenance_schedules: "machines",
   get_maintenance_statuses: "machines",
+  start_maintenances: "machines",
+  stop_maintenances: "machines",
   view_frameworks: "users",
   view_tasks: "users",
   view_executors: "users",
