@@ -1,7 +1,9 @@
 /**
  * Discovery end to end with the real services framework: three master processes, two
  * agents, two `dcos-node services` instances, and the DNS server and load balancer
- * following them. An app of HTTP servers that answer with their own task id: through
+ * following them. Apps are written as Marathon users write them, without service ports:
+ * the framework assigns them and the load balancer serves them. An app of HTTP servers
+ * that answer with their own task id: through
  * haproxy every request is answered and every instance is seen; scaled to 5 the new ones
  * get traffic; a killed one leaves the backends before its replacement joins; a VHOST app
  * is reached by its Host header; dig resolves A and SRV records to the instances' ports;
@@ -17,7 +19,7 @@ import { LoadBalancer } from "../../src/discovery/lb/load-balancer.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { dig } from "../support/dig.js";
 import { get, requestLoop } from "../support/instance-servers.js";
-import { freePort, masterProcessesFixture, type MasterProcesses } from "../support/master-processes.js";
+import { freePort, freePortRange, masterProcessesFixture, type MasterProcesses } from "../support/master-processes.js";
 import type { NodeProcess } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
 
@@ -66,6 +68,9 @@ describe("discovery with the real services framework", { timeout: 420_000 }, () 
   let webPort = 0;
   let sitePort = 0;
   let vhostPort = 0;
+  /** The service ports the services framework assigns (its --local-port-min/max; 10000-20000 by default, free ones here). */
+  let portMin = 0;
+  const PORT_RANGE = 20;
 
   const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {
     for (const [i, base] of urls.entries()) {
@@ -81,6 +86,14 @@ describe("discovery with the real services framework", { timeout: 420_000 }, () 
       return { status: res.status, json: text ? JSON.parse(text) : undefined };
     }
     throw new Error("no services instance answers");
+  };
+  /** The service port the services framework assigned to the app's port 0. */
+  const assignedPort = async (id: string): Promise<number> => {
+    const app = (await api("GET", `/v2/apps${id}`)).json.app as { portDefinitions: { port: number }[]; ports: number[] };
+    const port = app.portDefinitions[0]!.port;
+    assert.ok(port >= portMin && port < portMin + PORT_RANGE, `${id}: service port ${port} is in --local-port-min/max ${portMin}-${portMin + PORT_RANGE}`);
+    assert.deepEqual(app.ports, [port]);
+    return port;
   };
   const tasks = async (id: string): Promise<Task[]> => ((await api("GET", `/v2/apps${id}/tasks`)).json?.tasks ?? []) as Task[];
   const backends = (id: string): string[] => lb.status().ports.find((p) => p.appId === id)?.servers ?? [];
@@ -100,13 +113,14 @@ describe("discovery with the real services framework", { timeout: 420_000 }, () 
       ]);
       await a.waitForLine(/(Registered with master)/, "the agent to register", 60_000);
     }
+    portMin = await freePortRange(PORT_RANGE);
     for (const i of [0, 1]) {
-      const s = fx.spawn(`services-${i + 1}`, ["services", `--master=${masters.list}`, "--http-port=0", "--lease-ttl=2s"]);
+      const s = fx.spawn(`services-${i + 1}`, ["services", `--master=${masters.list}`, "--http-port=0", "--lease-ttl=2s", `--local-port-min=${portMin}`, `--local-port-max=${portMin + PORT_RANGE}`]);
       services.push(s);
       urls.push(`http://${await s.waitForLine(/Services API listening on http:\/\/([\d.]+:\d+)/, "the services API to listen", 60_000)}`);
     }
     await waitFor(async () => (await api("GET", "/v2/leader").catch(() => undefined))?.status === 200, "a services leader", 90_000);
-    [webPort, sitePort, vhostPort] = [await freePort(), await freePort(), await freePort()];
+    vhostPort = await freePort();
     dns = await startDnsService({ masters: masters.addresses, host: "127.0.0.1", port: 0, logger: testLogger() });
     lb = new LoadBalancer({ urls, group: "external", httpPort: vhostPort, bindAddr: "127.0.0.1", dir: fx.dir(), reloadIntervalMs: 200, logger: testLogger() });
     await lb.start();
@@ -118,22 +132,25 @@ describe("discovery with the real services framework", { timeout: 420_000 }, () 
     await dns?.stop();
   });
 
-  it("3 instances: every request through haproxy answered, all 3 seen; dig resolves A and SRV to their ports", async () => {
+  it("3 instances, no service port given: the one assigned serves every request through haproxy, all 3 seen; dig resolves A and SRV to their ports", async () => {
+    // As a Marathon user writes it: no ports at all; the framework assigns a service port.
     const app = {
       id: "/disco/web",
       cmd: `python3 ${join(fx.dir(), "instance.py")}`,
       cpus: 0.1,
       mem: 32,
       instances: 3,
-      portDefinitions: [{ port: webPort, protocol: "tcp" }],
       labels: { HAPROXY_GROUP: "external" },
       healthChecks: [{ protocol: "MESOS_HTTP", path: "/", portIndex: 0, gracePeriodSeconds: 20, intervalSeconds: 1, timeoutSeconds: 1, maxConsecutiveFailures: 3, delaySeconds: 0 }],
       upgradeStrategy: { minimumHealthCapacity: 0.5, maximumOverCapacity: 0.5 },
     };
     const created = await api("POST", "/v2/apps", app);
     assert.equal(created.status, 201, JSON.stringify(created.json));
+    webPort = await assignedPort("/disco/web");
     await waitFor(() => backends("/disco/web").length === 3, "3 backends in haproxy", 90_000);
+    assert.equal(lb.status().ports.find((p) => p.appId === "/disco/web")?.servicePort, webPort);
     const ts = await tasks("/disco/web");
+    for (const t of ts) assert.deepEqual((t as Task & { servicePorts: number[] }).servicePorts, [webPort]);
     const r = await requestLoop(webPort, () => false, 60);
     assert.equal(r.failed, 0, r.errors.join("\n"));
     assert.deepEqual([...r.seen.keys()].sort(), ts.map((t) => t.id).sort());
@@ -194,13 +211,15 @@ describe("discovery with the real services framework", { timeout: 420_000 }, () 
       cpus: 0.1,
       mem: 32,
       instances: 1,
-      portDefinitions: [{ port: sitePort, protocol: "tcp" }],
       labels: { HAPROXY_GROUP: "external", HAPROXY_0_VHOST: "site.example.com" },
     };
     assert.equal((await api("POST", "/v2/apps", site)).status, 201);
+    sitePort = await assignedPort("/disco/site");
+    assert.notEqual(sitePort, webPort, "service ports are cluster-unique");
     await waitFor(() => backends("/disco/site").length === 1, "the site's backend", 90_000);
     const [task] = await tasks("/disco/site");
     assert.equal(await get(vhostPort, "/", { host: "site.example.com" }), task!.id);
+    assert.equal(await get(sitePort, "/"), task!.id, "and on its own assigned service port");
     await assert.rejects(get(vhostPort, "/", { host: "elsewhere.example.com" }), /HTTP 503/);
   });
 

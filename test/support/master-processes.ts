@@ -24,6 +24,31 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * `count` consecutive ports on 127.0.0.1 that are all free now: below Linux's ephemeral
+ * range (32768-60999) first, where outgoing connections do not take them, from a random
+ * place so that parallel runs rarely look at the same ports.
+ */
+export async function freePortRange(count: number): Promise<number> {
+  const free = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+    });
+  for (const [from, to] of [[20_000, 32_000], [40_000, 60_000]] as const) {
+    const slots = Math.floor((to - from) / count);
+    const first = Math.floor(Math.random() * slots);
+    for (let i = 0; i < slots; i++) {
+      const base = from + ((first + i) % slots) * count;
+      let ok = true;
+      for (let p = base; p < base + count && ok; p++) ok = await free(p);
+      if (ok) return base;
+    }
+  }
+  throw new Error(`no ${count} free consecutive ports between 20000 and 60000`);
+}
+
 const LEADS = /leads at master@(\d+\.\d+\.\d+\.\d+:\d+) \(term (\d+)\)/;
 
 export class MasterProcesses {

@@ -14,7 +14,6 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { hostname, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -30,7 +29,7 @@ import { DnsServer } from "../../../src/discovery/dns/server.js";
 import { silentLogger } from "../../../src/runtime/log.js";
 import { agent, framework, subscribed, task } from "../../discovery/events.js";
 import { get, requestLoop, startInstance, type Instance } from "../../support/instance-servers.js";
-import { freePort } from "../../support/master-processes.js";
+import { freePort, freePortRange } from "../../support/master-processes.js";
 import { NodeProcess, killProcessesUnder } from "../../support/processes.js";
 import { ServicesFixture } from "../../support/services-fixture.js";
 import { waitFor } from "../../support/wait.js";
@@ -46,25 +45,6 @@ function flag(args: string[], name: string, fallback: number): number {
 
 function log(text: string): void {
   process.stderr.write(`[discovery] ${text}\n`);
-}
-
-/** `count` consecutive ports on 127.0.0.1 that are all free now. */
-async function freeRange(count: number): Promise<number> {
-  const free = (port: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      const s = createServer();
-      s.once("error", () => resolve(false));
-      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-    });
-  // Below Linux's ephemeral range (32768-60999) first: outgoing connections do not take those.
-  for (const [from, to] of [[20_000, 32_000], [40_000, 60_000]] as const) {
-    for (let base = from; base + count < to; base += count) {
-      let ok = true;
-      for (let p = base; p < base + count && ok; p++) ok = await free(p);
-      if (ok) return base;
-    }
-  }
-  throw new Error(`no ${count} free consecutive ports between 20000 and 60000`);
 }
 
 function bigApps(count: number, perApp: number, basePort: number, generation: number): MarathonApp[] {
@@ -98,7 +78,7 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
 
 /** (1) and (2). */
 async function haproxyAtScale(report: Reporter, dir: string, apps: number, perApp: number, runs: number): Promise<void> {
-  const base = await freeRange(apps + 1);
+  const base = await freePortRange(apps + 1);
   const h = new Haproxy({ dir, logger: silentLogger(), reloadTimeoutMs: 60_000 });
   await h.version();
   const options: RenderOptions = { group: "external", httpPort: 0, bindAddr: "127.0.0.1", adminSocket: h.adminSocket, statsBind: `unix@${h.statsSocket}`, maxconn: 2000 };
@@ -149,7 +129,7 @@ async function haproxyAtScale(report: Reporter, dir: string, apps: number, perAp
 
 /** (1b) At the same scale, a change of servers only: through haproxy's runtime API, no reload. */
 async function runtimeAtScale(report: Reporter, dir: string, apps: number, perApp: number, runs: number): Promise<void> {
-  const base = await freeRange(apps);
+  const base = await freePortRange(apps);
   const lb = new LoadBalancer({ urls: ["http://127.0.0.1:1"], group: "external", httpPort: 0, bindAddr: "127.0.0.1", dir, maxconn: 2000, logger: silentLogger() });
   try {
     await lb.start();
