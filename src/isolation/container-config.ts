@@ -56,8 +56,10 @@ export function validateConfig(config: ContainerConfig): void {
       throw new DcosError(Code.INVALID_ARGUMENT, `Invalid command for container ${config.id}: a shell command must be non-empty and without NUL`);
     }
   } else if (Array.isArray(command)) {
-    if (command.length === 0 || command.some((a) => typeof a !== "string" || hasNul(a)) || command[0] === "") {
-      throw new DcosError(Code.INVALID_ARGUMENT, `Invalid command for container ${config.id}: an argv must be a non-empty list of strings without NUL`);
+    // An empty argv in a Docker container: the image's entrypoint / default command.
+    const imageDefault = command.length === 0 && (config as { docker?: unknown }).docker !== undefined;
+    if ((command.length === 0 && !imageDefault) || command.some((a) => typeof a !== "string" || hasNul(a)) || command[0] === "") {
+      throw new DcosError(Code.INVALID_ARGUMENT, `Invalid command for container ${config.id}: an argv must be a non-empty list of strings without NUL (empty only in a Docker container: the image's default command)`);
     }
   } else {
     throw new DcosError(Code.INVALID_ARGUMENT, `Invalid command for container ${config.id}: expected a string or an array of strings`);

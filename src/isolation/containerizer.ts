@@ -27,7 +27,8 @@ export interface ContainerConfig {
   id: ContainerId;
   /**
    * A string runs through `/bin/sh -c`; an array is an argv run as is (the first element
-   * is looked up on PATH).
+   * is looked up on PATH). In a Docker container an array is the image's CMD (its
+   * entrypoint, if any, runs it), and an empty array runs the image's own default command.
    */
   command: string | readonly string[];
   /** Added to the container's environment. The agent's own environment is not inherited. */

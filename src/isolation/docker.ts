@@ -184,7 +184,8 @@ export class DockerContainerizer implements Containerizer {
     return {
       name,
       Image: docker.image,
-      Cmd: typeof config.command === "string" ? ["/bin/sh", "-c", config.command] : [...config.command],
+      // No command: the image's own entrypoint and CMD.
+      ...(typeof config.command === "string" ? { Cmd: ["/bin/sh", "-c", config.command] } : config.command.length > 0 ? { Cmd: [...config.command] } : {}),
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       WorkingDir: DOCKER_SANDBOX,
       Labels: {

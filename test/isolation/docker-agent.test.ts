@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { afterEach, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { KillTaskSchema, RunTaskSchema, StatusUpdateAcknowledgementSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
-import { ContainerInfo_DockerInfo_Network, ContainerInfo_Type, TaskInfoSchema, TaskState, TaskStatus_Reason, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { CommandInfoSchema, ContainerInfo_DockerInfo_Network, ContainerInfo_Type, TaskInfoSchema, TaskState, TaskStatus_Reason, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { scalarResource } from "../../src/resources/index.js";
 import { admit, framework, startHarness, type Harness } from "../agent/harness.js";
 import type { DockerContainerizer } from "../../src/isolation/docker.js";
-import { dockerContainerizer, requireDocker, TEST_IMAGE } from "./docker-support.js";
+import { dockerContainerizer, ENTRYPOINT_IMAGE, requireDocker, TEST_IMAGE } from "./docker-support.js";
 import { tempDir } from "./support.js";
 
 let h: Harness | undefined;
@@ -68,6 +68,23 @@ describe("Docker tasks through the agent", () => {
     assert.equal(failed.status?.reason, TaskStatus_Reason.COMMAND_EXECUTOR_FAILED);
     assert.equal(failed.status?.message, "Command exited with status 7");
     assert.equal(failed.status?.exitCode, 7, "the exit status in TaskStatus.exit_code too");
+  });
+
+  it("a task without a command runs the image's entrypoint and default command; arguments are given to the entrypoint", async () => {
+    const x = await agentWithDocker(await tempDir("docker-owner"));
+    const task = (id: string, args: string[]) => {
+      const t = dockerTask(id, "", ENTRYPOINT_IMAGE);
+      t.command = create(CommandInfoSchema, { shell: false, arguments: args, environment: { variables: [{ name: "WHO", value: "env" }] } });
+      return t;
+    };
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: task("image-cmd", []), role: "*" }));
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: task("image-args", ["echo from $WHO; exit 4"]), role: "*" }));
+    await updateIn(x, "image-cmd", TaskState.RUNNING);
+    const own = await updateIn(x, "image-cmd", TaskState.FAILED);
+    assert.equal(own.status?.exitCode, 3, "the image's CMD (exit 3) ran");
+    await updateIn(x, "image-args", TaskState.RUNNING);
+    const args = await updateIn(x, "image-args", TaskState.FAILED);
+    assert.equal(args.status?.exitCode, 4, "the arguments replaced the image's CMD under its entrypoint");
   });
 
   it("a missing image fails the task with the reason, and the agent runs the next one", async () => {

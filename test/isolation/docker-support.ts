@@ -32,22 +32,31 @@ after(async () => {
   }
 });
 
+/**
+ * The test image with its own ENTRYPOINT (`/bin/sh -c`) and CMD (prints "image-default" and
+ * exits 3): what a task without a command runs, and what a task's arguments are given to.
+ */
+export const ENTRYPOINT_IMAGE = "dcos-test/busybox-entrypoint:latest";
+const ENTRYPOINT_CHANGES = ["ENV PATH=/bin", 'ENTRYPOINT ["/bin/sh", "-c"]', 'CMD ["echo image-default; exit 3"]'];
+
 let imageReady: Promise<void> | undefined;
 
-/** Fails (does not skip) when the engine or busybox is missing; builds the test image once. */
+/** Fails (does not skip) when the engine or busybox is missing; builds the test images once. */
 export function requireDocker(): Promise<void> {
   imageReady ??= (async () => {
     await engine.ping().catch((e: unknown) => assert.fail(`The Docker tests need a running Docker engine at /var/run/docker.sock (${(e as Error).message}): ${INSTALL}`));
-    const present = await engine
-      .getImage(TEST_IMAGE)
-      .inspect()
-      .then(() => true, () => false);
-    if (!present) await buildImage();
+    const present = (tag: string) =>
+      engine
+        .getImage(tag)
+        .inspect()
+        .then(() => true, () => false);
+    if (!(await present(TEST_IMAGE))) await buildImage(TEST_IMAGE, ["ENV PATH=/bin"]);
+    if (!(await present(ENTRYPOINT_IMAGE))) await buildImage(ENTRYPOINT_IMAGE, ENTRYPOINT_CHANGES);
   })();
   return imageReady;
 }
 
-async function buildImage(): Promise<void> {
+async function buildImage(tag: string, changes: string[]): Promise<void> {
   const busybox = "/bin/busybox";
   await access(busybox).catch(() => assert.fail(`The Docker tests build their image from ${busybox}: ${INSTALL}`));
   const { stdout: file } = await run("file", ["-L", busybox]).catch(() => ({ stdout: "statically linked" }));
@@ -59,7 +68,8 @@ async function buildImage(): Promise<void> {
   await copyFile(busybox, join(root, "bin", "busybox"));
   const { stdout } = await run(busybox, ["--list"]);
   for (const applet of stdout.split("\n").filter((a) => a && a !== "busybox")) await symlink("busybox", join(root, "bin", applet));
-  await run("sh", ["-c", `tar -C '${root}' -c . | docker import -c 'ENV PATH=/bin' - ${TEST_IMAGE}`]);
+  const args = changes.flatMap((c) => ["-c", c]);
+  await run("sh", ["-c", `tar -C "$0" -c . | docker import "$@" - "${tag}"`, root, ...args]);
 }
 
 /** A docker containerizer whose containers are removed after the tests. */

@@ -9,7 +9,8 @@ import { CompositeContainerizer } from "../../src/isolation/composite-containeri
 import { parseContainerizersFlag } from "../../src/isolation/containerizers-flag.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { waitFor } from "../support/wait.js";
-import { dockerConfig, dockerContainerizer, freePort, inspect, requireDocker } from "./docker-support.js";
+import { validateConfig } from "../../src/isolation/container-config.js";
+import { dockerConfig, dockerContainerizer, ENTRYPOINT_IMAGE, freePort, inspect, requireDocker } from "./docker-support.js";
 import { config, containerizer, rejectsWith, sandboxFile, tempDir, waitForOutput } from "./support.js";
 
 function httpGet(port: number, path: string): Promise<string> {
@@ -39,6 +40,17 @@ describe("DockerContainerizer against the local engine", () => {
     assert.equal(await sandboxFile(sandbox, "stderr"), "err\n");
     await assert.rejects(inspect(dockerName(cfg.id)), /no such container/i, "an ended container is removed");
     assert.deepEqual(c.containers(), []);
+  });
+
+  it("an empty argv runs the image's own entrypoint and CMD (a non-Docker container refuses it)", async () => {
+    const { c } = await dockerContainerizer();
+    const sandbox = await tempDir("sandbox");
+    const cfg = dockerConfig(sandbox, [], { image: ENTRYPOINT_IMAGE });
+    await c.launch(cfg);
+    const t = await c.wait(cfg.id);
+    assert.equal(t.exitCode, 3);
+    assert.equal(await sandboxFile(sandbox, "stdout"), "image-default\n");
+    assert.throws(() => validateConfig({ id: "plain", command: [], sandbox }), /an argv must be a non-empty list of strings .*empty only in a Docker container/);
   });
 
   it("gives the container its cpus and mem as Docker limits and the agent's labels", async () => {

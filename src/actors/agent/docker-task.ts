@@ -51,8 +51,9 @@ export function dockerTaskConfig(input: DockerTaskInput): DockerContainerConfig 
   const taskId = task.taskId?.value ?? "";
   if (!info?.image) throw new DcosError(Code.INVALID_ARGUMENT, `Task ${taskId} has a DOCKER container without container.docker.image`);
   const cmd = task.command;
+  // shell=false: the arguments are the image's CMD; none (or no command at all) runs the image's default command.
   const command = !cmd ? [] : cmd.shell === false ? [...cmd.arguments] : cmd.value;
-  if (typeof command !== "string" && command.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, `Task ${taskId} has no command to run in its Docker container`);
+  if (typeof command === "string" && !command.trim()) throw new DcosError(Code.INVALID_ARGUMENT, `Task ${taskId} has a shell command with an empty value in its Docker container`);
   const env: Record<string, string> = {};
   for (const v of cmd?.environment?.variables ?? []) env[v.name] = v.value;
   const r = Resources.of(input.resources);

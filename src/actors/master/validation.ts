@@ -7,7 +7,7 @@
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Filters, Offer } from "../../gen/dcos/v1/offers_pb.js";
 import { equals } from "@bufbuild/protobuf";
-import { ExecutorInfoSchema, type CommandInfo, type ExecutorInfo, type KillPolicy, type TaskGroupInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import { ContainerInfo_Type, ExecutorInfoSchema, type CommandInfo, type ExecutorInfo, type KillPolicy, type TaskGroupInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources, roleProblem } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { healthCheckProblem } from "../../protocol/health-check.js";
@@ -95,9 +95,15 @@ function idProblem(id: string, what: string): string | undefined {
   return undefined;
 }
 
-export function commandProblem(command: CommandInfo, what: string): string | undefined {
+/**
+ * `imageDefault`: the command of a task in a DOCKER container, where shell=false with no
+ * value and no arguments means "run the image's entrypoint / default command" (Mesos).
+ */
+export function commandProblem(command: CommandInfo, what: string, imageDefault = false): string | undefined {
   if (command.shell !== false) {
     if (!command.value.trim()) return `${what} is a shell command with an empty value`;
+  } else if (imageDefault) {
+    if (command.arguments.some((a) => a.includes("\0"))) return `${what} has an argument with a NUL character`;
   } else if (command.arguments.length === 0 || !command.arguments[0]) {
     return `${what} has shell=false but no arguments (argv[0] is the program)`;
   }
@@ -205,7 +211,7 @@ export class LaunchValidator {
       return `${what} must set exactly one of command and executor`;
     }
     if (task.command) {
-      const p = commandProblem(task.command, `${what} command`);
+      const p = commandProblem(task.command, `${what} command`, task.container?.type === ContainerInfo_Type.DOCKER);
       if (p) return p;
     }
     const user = this.runAs(task);

@@ -76,10 +76,13 @@ function healthCheck(h: HealthCheckSpec, ports: number[]): MessageInitShape<type
 
 export function buildTask(spec: AppSpec, l: InstanceLaunch, labels: Record<string, string>): TaskInfo {
   const env = taskEnvironment(spec, l, labels);
+  // cmd: through the shell; args: an argv (in Docker, the image's CMD); neither (a Docker
+  // image): shell=false with no value and no arguments, the image's default command.
+  const hasCmd = spec.cmd !== undefined && spec.cmd.trim() !== "";
   const command: MessageInitShape<typeof TaskInfoSchema>["command"] = {
-    shell: spec.args === undefined,
-    value: spec.args ? (spec.args[0] ?? "") : (spec.cmd ?? ""),
-    arguments: spec.args ?? [],
+    shell: hasCmd,
+    value: hasCmd ? spec.cmd! : spec.args && !spec.docker ? (spec.args[0] ?? "") : "",
+    arguments: hasCmd ? [] : (spec.args ?? []),
     user: spec.user ?? "",
     environment: { variables: Object.entries(env).map(([name, value]) => ({ name, value })) },
     uris: spec.fetch.map((f) => ({ value: f.uri, extract: f.extract, executable: f.executable, cache: f.cache, outputFile: f.destPath ?? "" })),
