@@ -9,6 +9,7 @@ import {
   AgentReregisteredSchema,
   FrameworkMessageSchema,
   KillTaskSchema,
+  ReconcileAgentTasksSchema,
   RunTaskGroupSchema,
   RunTaskSchema,
   ShutdownFrameworkSchema,
@@ -263,6 +264,35 @@ describe("Agent", () => {
     assert.equal(snap["slave/cpus_total"], 4);
     assert.equal(snap["slave/cpus_used"], 0.5);
     assert.equal(snap["slave/mem_used"], 64);
+  });
+
+  it("answers the master's question about tasks a reregistration did not list: silence for a task it runs, TASK_DROPPED/LOST (RECONCILIATION) for one it never got", async () => {
+    const x = await registered();
+    await runAndSubscribe(x);
+    const ask = (taskIds: string[], unknownState: TaskState) =>
+      x.master.tell(x.agent.self, create(ReconcileAgentTasksSchema, { frameworkId: { value: "fw-1" }, taskIds: taskIds.map((value) => ({ value })), unknownState }));
+    ask(["t1", "never-sent"], TaskState.DROPPED);
+    await x.until(() => x.master.updates().length === 1, "an update for the unknown task");
+    const u = x.master.of<StatusUpdate>("StatusUpdate")[0]!;
+    assert.deepEqual(x.master.updates(), ["never-sent:DROPPED"], "t1 runs here: it reports through its own updates");
+    assert.equal(u.status?.reason, TaskStatus_Reason.RECONCILIATION);
+    assert.equal(u.status?.source, TaskStatus_Source.AGENT);
+    assert.match(u.status?.message ?? "", /never-sent is not on agent agent-1/);
+    assert.equal(x.metrics.value("slave/reconciled_unknown_tasks"), 1);
+
+    // Reliable: resent until acknowledged; once acknowledged to the end, asking again changes nothing.
+    await x.clock.advance(15_000);
+    assert.ok(x.master.updates().length >= 2, "the TASK_DROPPED is retried until acknowledged");
+    x.master.tell(x.agent.self, create(StatusUpdateAcknowledgementSchema, { agentId: { value: "agent-1" }, frameworkId: { value: "fw-1" }, taskId: { value: "never-sent" }, uuid: u.uuid }));
+    await x.clock.settle();
+    const sent = x.master.updates().length;
+    ask(["never-sent"], TaskState.DROPPED);
+    ask(["other"], TaskState.LOST);
+    await x.until(() => x.master.updates().length === sent + 1, "the non-partition-aware answer");
+    assert.deepEqual(x.master.updates().slice(sent), ["other:LOST"], "a task whose terminal update was acknowledged is known");
+
+    ask(["bad"], TaskState.RUNNING);
+    await x.until(() => (x.metrics.value("slave/dropped_messages") ?? 0) === 1, "an unknown_state other than DROPPED/LOST refused");
   });
 
   it("ignores (and counts) messages from a pid that is not its master, and tasks before registration", async () => {

@@ -78,6 +78,37 @@ describe("Fault-tolerance holes of a busy machine (simulated network, manual clo
     assert.equal(w.c.activeAgents(leader), 1, "the agent is active at the leader");
   });
 
+  it("reregistration race: a retried reregistration that reaches the master after it launched a task there does not drop the task", async () => {
+    // The agent's link to the master is slow (a busy machine): its reregistration retries pile
+    // up in flight, and the master reregisters it from the first, offers its resources and
+    // launches a task before the later copies, listing no such task, arrive.
+    const w = (world = await SimWorld.start(SEED, { masters: 1, agents: 1 }));
+    const leader = await w.ready();
+    const master = leader.address;
+    const f = w.framework("race", 3600, true);
+    await f.subscribe();
+    w.c.net.setFaults({ minDelayMs: 8_000, maxDelayMs: 8_000 }, A1, master);
+    const node = await w.restartAgent(A1);
+    await w.until(() => node.agent.agentState === AgentState.RUNNING, "the agent reregistered from its first attempt", 60_000);
+    const askedBefore = leader.group.master.core.metrics.agentTaskReconciliations.value;
+    let taskId: string | undefined;
+    for (let i = 0; i < 50 && !(taskId = await f.launch()); i++) await w.run(200, 200);
+    assert.ok(taskId, `a task launched on the reregistered agent within 10 s (seed ${w.seed})`);
+    await w.run(12_000, 200); // the retries still in flight arrive
+    w.c.net.setFaults({ minDelayMs: 1, maxDelayMs: 1 }, A1, master);
+    await w.run(20_000, 200);
+    await f.acknowledge();
+    const heard = f.updates().filter((u) => u.taskId?.value === taskId).map((u) => TaskState[u.state]);
+    assert.ok(!f.terminal().has(taskId!), `${taskId} was never reported terminal (heard ${heard.join(", ")}; seed ${w.seed})`);
+    assert.equal(f.states().get(taskId!), TaskState.RUNNING, `${taskId} is RUNNING at the framework (heard ${heard.join(", ")})`);
+    assert.ok(w.liveTasks().has(taskId!), `${taskId} runs`);
+    assert.equal(leader.group.master.core.frameworks.get(f.s.frameworkId)?.tasks.get(taskId!)?.state, TaskState.RUNNING, "the master's view is the framework's");
+    assert.ok(
+      leader.group.master.core.metrics.agentTaskReconciliations.value > askedBefore,
+      `the race happened: a stale reregistration reached the master after ${taskId} was launched, not listing it (seed ${w.seed})`,
+    );
+  });
+
   it("hole 4: when the leader loses its quorum and wins the next term itself, its agents reregister at once", async () => {
     const w = (world = await SimWorld.start(SEED, { masters: 3, agents: 2 }));
     const leader = await w.ready();

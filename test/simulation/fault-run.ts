@@ -7,6 +7,8 @@
  * from the seed.
  */
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { AgentState } from "../../src/actors/agent/agent.js";
+import { isTerminal } from "../../src/actors/task-states.js";
 import { Random } from "../../src/runtime/random.js";
 import { SimWorld, type SimFramework } from "./sim-world.js";
 
@@ -84,6 +86,7 @@ class Actions {
     if (roll < 58) return this.agentRestartDuringRecovery();
     if (roll < 66) return this.partition();
     if (roll < 70) return this.shortPartition();
+    if (roll < 74) return this.slowAgentLink();
     if (roll < 80) return this.heal();
     if (roll < 88) return this.schedulerFailover();
     if (roll < 94) return this.leaderReelected();
@@ -107,6 +110,30 @@ class Actions {
     await this.w.run(ms, STEP_MS);
     this.w.c.net.heal();
     this.log(`healed ${host}`);
+  }
+
+  /**
+   * A restart of an agent whose messages to the masters take seconds (a busy machine): its
+   * reregistration retries pile up in flight, and the master reregisters it from the first
+   * and launches a task there before the older copies, which do not list that task, arrive.
+   */
+  private async slowAgentLink(): Promise<void> {
+    const host = this.pick([...this.w.hosts.values()].filter((h) => h.node))!;
+    if (!host) return this.log("slow agent link: no agent up");
+    const delayMs = 3_000 + this.r.int(7_000);
+    for (const m of this.w.c.addresses) this.w.c.net.setFaults({ minDelayMs: delayMs, maxDelayMs: delayMs }, host.address, m);
+    await this.w.restartAgent(host.address);
+    this.log(`restart agent ${host.address} with its messages to the masters ${delayMs} ms late`);
+    const node = host.node!;
+    const until = this.w.c.clock.now() + 3 * delayMs;
+    while (this.w.c.clock.now() < until && node.agent.agentState !== AgentState.RUNNING) await this.w.c.step(200);
+    for (let i = 0; i < 3; i++) {
+      await this.launch();
+      await this.w.run(1_000, 200);
+    }
+    await this.w.run(2 * delayMs, STEP_MS);
+    for (const m of this.w.c.addresses) this.w.c.net.setFaults({ minDelayMs: 1, maxDelayMs: 1 }, host.address, m);
+    this.log(`agent ${host.address}'s link is fast again`);
   }
 
   /** The leader loses its quorum (both standbys crash) and wins the next term itself. */
@@ -216,6 +243,30 @@ function unsettled(w: SimWorld, launched: Map<SimFramework, string[]>): string |
   return undefined;
 }
 
+/**
+ * Updates no task may get: two different terminal states (one of them is false), or
+ * TASK_DROPPED for a task whose container was launched (DROPPED says it never ran).
+ */
+function contradictions(w: SimWorld, launched: Map<SimFramework, string[]>): string[] {
+  const out: string[] = [];
+  const ran = w.launchesPerTask();
+  for (const f of launched.keys()) {
+    const terminal = new Map<string, Set<string>>();
+    for (const u of f.updates()) {
+      if (!isTerminal(u.state)) continue;
+      const id = u.taskId!.value;
+      let states = terminal.get(id);
+      if (!states) terminal.set(id, (states = new Set()));
+      states.add(TaskState[u.state]);
+    }
+    for (const [id, states] of terminal) {
+      if (states.size > 1) out.push(`task ${id} of ${f.name} heard ${states.size} terminal states: ${[...states].join(", ")}`);
+      if (states.has("DROPPED") && ran.has(id)) out.push(`task ${id} of ${f.name} heard TASK_DROPPED although its container was launched`);
+    }
+  }
+  return out;
+}
+
 async function settleAndCheck(w: SimWorld, launched: Map<SimFramework, string[]>, trace: string[]): Promise<string[]> {
   const violations: string[] = [];
   const leader = await w.c.waitForLeader("a leader after the heal").catch((e: unknown) => (violations.push((e as Error).message), undefined));
@@ -237,6 +288,7 @@ async function settleAndCheck(w: SimWorld, launched: Map<SimFramework, string[]>
   trace.push(`t=${w.c.clock.now()} settled: ${last ?? "yes"}`);
   if (last) violations.push(`status updates lost or views not converged after ${SETTLE_WITHIN_MS} ms: ${last}`);
   for (const [task, n] of w.launchesPerTask()) if (n > 1) violations.push(`task ${task} launched ${n} times`);
+  violations.push(...contradictions(w, launched));
   violations.push(...w.c.splitBrains().map((s) => `more than one master acted in ${s}`));
   violations.push(...w.c.executorDeaths);
   const registry = w.leader()?.group.raft.machine.registry;

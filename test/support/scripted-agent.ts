@@ -15,6 +15,7 @@ import {
   ExitedExecutorSchema,
   FrameworkMessageSchema,
   KillTaskSchema,
+  ReconcileAgentTasksSchema,
   RegisterAgentSchema,
   ReregisterAgentSchema,
   RunTaskGroupSchema,
@@ -44,6 +45,7 @@ const RECORDED: DescMessage[] = [
   FrameworkMessageSchema,
   ShutdownAgentSchema,
   CheckpointResourcesSchema,
+  ReconcileAgentTasksSchema,
 ];
 
 export class ScriptedAgent extends Actor {

@@ -30,6 +30,7 @@ import {
   FrameworkMessageSchema,
   KillTaskSchema,
   LeadingMasterSchema,
+  ReconcileAgentTasksSchema,
   RegisterAgentSchema,
   RunTaskGroupSchema,
   RunTaskSchema,
@@ -135,6 +136,7 @@ export class Agent extends Actor implements ExecutorApi {
     this.install(LeadingMasterSchema, (m, from) => this.leadingMaster(m.pid, Number(m.term), from));
     this.install(RunTaskSchema, (m, from) => this.runTask(m.frameworkInfo, m.task, m.role, from));
     this.install(RunTaskGroupSchema, (m, from) => this.runTaskGroup(m.frameworkInfo, m.executorInfo, m.taskGroup?.tasks ?? [], m.role, from));
+    this.install(ReconcileAgentTasksSchema, (m, from) => this.reconcileTasks(m.frameworkId?.value ?? "", m.taskIds.map((t) => t.value), m.unknownState, from));
     this.install(KillTaskSchema, (m, from) => this.killTask(m.frameworkId?.value ?? "", m.taskId?.value ?? "", m.killPolicy, from));
     this.install(StatusUpdateAcknowledgementSchema, (m, from) => this.acknowledgement(m.frameworkId?.value ?? "", m.taskId?.value ?? "", m.uuid, from));
     this.install(ShutdownFrameworkSchema, (m, from) => this.shutdownFramework(m.frameworkId?.value ?? "", from));
@@ -480,6 +482,41 @@ export class Agent extends Actor implements ExecutorApi {
     for (const t of tasks) ex.tasks.set(t.taskId!.value, { info: t, role, state: TaskState.STAGING, launched: false, killRequested: false });
     ex.queue.push({ group: { $typeName: "dcos.v1.TaskGroupInfo", tasks } });
     this.afterQueued(fw, ex, tasks);
+  }
+
+  /**
+   * The master asks about tasks it holds here that a reregistration did not list (that
+   * reregistration may be older than their RunTask). A task this agent knows (it runs it, or
+   * its updates are still pending or were acknowledged to the end) reports through its own
+   * updates; one it does not know was never received: it ends as `unknownState`
+   * (TASK_DROPPED or TASK_LOST, as the master says for the framework), sent reliably.
+   */
+  private reconcileTasks(fwId: string, taskIds: string[], unknownState: TaskState, from: Pid): void {
+    if (!this.fromMaster(from, "task reconciliation")) return;
+    if (this.agentState !== AgentState.RUNNING) {
+      this.drop(`task reconciliation for ${taskIds.join(",")}`, `the agent is ${this.agentState} (the master asks again when it reregisters)`);
+      return;
+    }
+    if (!fwId || taskIds.some((id) => !id)) {
+      this.drop("a task reconciliation", "it names no framework or a task without id");
+      return;
+    }
+    if (unknownState !== TaskState.DROPPED && unknownState !== TaskState.LOST) {
+      this.drop(`task reconciliation for ${taskIds.join(",")}`, `unknown_state ${taskStateName(unknownState)} is neither TASK_DROPPED nor TASK_LOST`);
+      return;
+    }
+    for (const taskId of taskIds) {
+      if (this.frameworks.get(fwId)?.executorOfTask(taskId)) continue;
+      this.defer(
+        this.statusUpdates.knows(fwId, taskId),
+        (known) => {
+          if (known || this.frameworks.get(fwId)?.executorOfTask(taskId)) return;
+          this.metrics.reconciledUnknown.inc();
+          this.taskStatus(fwId, undefined, taskId, unknownState, TaskStatus_Reason.RECONCILIATION, `Task ${taskId} is not on agent ${this.agentId}: its launch never reached the agent`);
+        },
+        (err) => this.log.error({ err, taskId }, `Could not reconcile task ${taskId}: ${(err as Error).message}`),
+      );
+    }
   }
 
   /** Guards shared by RunTask and RunTaskGroup. */

@@ -168,6 +168,14 @@ export class StatusUpdateManager extends Actor {
     return this.system.dispatch(this, (a) => [...(a.streams.get(key(frameworkId, taskId))?.pending ?? [])]);
   }
 
+  /** Whether the task has an update here not yet acknowledged, or its terminal one acknowledged. */
+  knows(frameworkId: string, taskId: string): Promise<boolean> {
+    return this.system.dispatch(this, (a) => {
+      const s = a.streams.get(key(frameworkId, taskId));
+      return s !== undefined && (s.pending.length > 0 || s.terminated);
+    });
+  }
+
   // ---- inside the actor --------------------------------------------------------------
 
   private pendingCount(): number {

@@ -8,6 +8,7 @@ import { AgentInfoSchema, type AgentInfo } from "../../gen/dcos/v1/cluster_pb.js
 import {
   AgentRegisteredSchema,
   AgentReregisteredSchema,
+  ReconcileAgentTasksSchema,
   ShutdownAgentSchema,
   type RegisterAgent,
   type ReregisterAgent,
@@ -19,7 +20,7 @@ import { Resources } from "../../resources/index.js";
 import { actsAs, describePeer, type PeerIdentity } from "../../runtime/identity.js";
 import type { Pid } from "../../runtime/pid.js";
 import { startPinging } from "./agent-health.js";
-import { AgentRecord, AgentState } from "./agent.js";
+import { AgentRecord, AgentState, taskKey } from "./agent.js";
 import { ids, type MasterCore } from "./core.js";
 import type { RegistryOperation } from "./registry.js";
 import { agentAdded, agentRemoved } from "./cluster-events.js";
@@ -134,11 +135,13 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
       existing.pid = from;
       core.agentsByPid.set(from.toString(), id);
     }
-    // As Mesos's reconcileKnownSlave: a RunTask sent while the agent was disconnected was dropped there.
+    // A RunTask sent while the agent was disconnected was dropped there; but this message may
+    // also be an older retry of a reregistration already answered, sent before tasks launched
+    // since: only the agent can tell which (askAgentAbout).
     const missing = missingTasks([...existing.tasks.values()], message);
-    core.log.info({ agent: id, missing: missing.length }, `Agent ${id} reregistered while active; ending ${missing.length} task(s) it does not report and acknowledging again`);
-    endMissingTasks(core, existing, missing, true);
+    core.log.info({ agent: id, missing: missing.length }, `Agent ${id} reregistered while active; asking it about ${missing.length} task(s) it does not report, acknowledging again`);
     core.sendToAgent(existing, create(AgentReregisteredSchema, { agentId: ids.agent(id), pingIntervalSeconds: pingIntervalSeconds(core) }));
+    askAgentAbout(core, existing, missing);
     return;
   }
   const info = normalizedInfo(message.agentInfo!, id, from, sender);
@@ -162,7 +165,7 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
       record.transition(AgentState.ACTIVE, core.log, "reregistered");
       record.registeredAt = core.now();
       core.metrics.agentReregistrations.inc();
-      const unknown = adoptRunning(core, record, message);
+      const { unknown, missing } = adoptRunning(core, record, message);
       core.sendToAgent(
         record,
         create(AgentReregisteredSchema, {
@@ -171,6 +174,7 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
           unknownFrameworks: [...unknown].map((f) => ids.framework(f)),
         }),
       );
+      askAgentAbout(core, record, missing);
       core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, active: offerable(core, id) }, usedOnAgent(record));
       startPinging(core, record);
       agentAdded(core, record);
@@ -186,14 +190,15 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
 
 /**
  * Takes over the tasks and executors the agent reports; returns frameworks the master does not
- * know. Tasks the master had on the agent that the agent no longer has (their RunTask was lost
- * while the agent was away or restarting) end here: TASK_DROPPED for partition-aware
- * frameworks, TASK_LOST for others, so no scheduler waits forever on a STAGING or
- * UNREACHABLE task.
+ * know, and the tasks the master had on the agent that the agent did not report. Those stay
+ * on the agent (with their executors) until the agent answers askAgentAbout: their RunTask
+ * may have been lost while the agent was away or restarting, or the reregistration may be
+ * older than it.
  */
-function adoptRunning(core: MasterCore, agent: AgentRecord, message: ReregisterAgent): Set<string> {
+function adoptRunning(core: MasterCore, agent: AgentRecord, message: ReregisterAgent): { unknown: Set<string>; missing: Task[] } {
   const unknown = new Set<string>();
   const before = [...agent.tasks.values()];
+  const executorsBefore = new Map([...agent.executors].map(([fw, m]) => [fw, new Map(m)]));
   agent.tasks.clear();
   agent.executors.clear();
   for (const e of message.executors) {
@@ -214,9 +219,16 @@ function adoptRunning(core: MasterCore, agent: AgentRecord, message: ReregisterA
     const task: Task = { ...reported, agentId: ids.agent(agent.id) };
     core.addTask(framework, agent, task);
   }
-  endMissingTasks(core, agent, missingTasks(before, message), false);
+  const missing = missingTasks(before, message);
+  for (const task of missing) {
+    const fw = task.frameworkId?.value ?? "";
+    agent.tasks.set(taskKey(fw, task.taskId?.value ?? ""), task);
+    const exId = task.executorId?.value ?? "";
+    const executor = exId ? executorsBefore.get(fw)?.get(exId) : undefined;
+    if (executor && !agent.executor(fw, exId)) agent.addExecutor(fw, executor);
+  }
   unknown.delete("");
-  return unknown;
+  return { unknown, missing };
 }
 
 /** Of the tasks the master had on the agent, those its reregistration does not report. */
@@ -226,27 +238,35 @@ function missingTasks(before: readonly Task[], message: ReregisterAgent): Task[]
 }
 
 /**
- * Ends tasks the master believed were on the agent but that the agent does not report;
- * `recover` gives their resources back to the allocator (when the agent is in it).
+ * Tasks the master holds on the agent that its reregistration did not list. An agent resends
+ * its reregistration until one is answered, so a retry can reach the master after it
+ * reregistered the agent and launched tasks there: the master cannot tell a lost RunTask
+ * from a stale list. It asks the agent (ReconcileAgentTasks, after AgentReregistered and any
+ * RunTask on the same connection) and keeps the tasks: a task the agent does not know comes
+ * back from the agent as TASK_DROPPED (partition-aware frameworks) or TASK_LOST, reason
+ * RECONCILIATION, through its status update stream; a task it runs reports as usual. Tasks
+ * already terminal here, or of frameworks the master forgot, are just removed.
  */
-function endMissingTasks(core: MasterCore, agent: AgentRecord, missing: readonly Task[], recover: boolean): void {
+function askAgentAbout(core: MasterCore, agent: AgentRecord, missing: readonly Task[]): void {
+  const perFramework = new Map<string, Task[]>();
   for (const task of missing) {
-    const framework = core.frameworks.get(task.frameworkId?.value ?? "");
-    if (isTerminal(task.state) || !framework) {
+    const fw = task.frameworkId?.value ?? "";
+    if (isTerminal(task.state) || !core.frameworks.has(fw)) {
       core.removeTask(task);
       continue;
     }
-    const state = framework.partitionAware ? TaskState.DROPPED : TaskState.LOST;
-    const status = core.masterStatus(
-      { taskId: task.taskId!.value, agentId: agent.id, executorId: task.executorId?.value },
-      state,
-      TaskStatus_Reason.RECONCILIATION,
-      `Task ${task.taskId!.value} is not on agent ${agent.id}, which reregistered without it`,
+    let list = perFramework.get(fw);
+    if (!list) perFramework.set(fw, (list = []));
+    list.push(task);
+  }
+  for (const [fw, tasks] of perFramework) {
+    const unknownState = core.frameworks.get(fw)!.partitionAware ? TaskState.DROPPED : TaskState.LOST;
+    core.log.info({ agent: agent.id, framework: fw, tasks: tasks.map((t) => t.taskId?.value) }, `Asking agent ${agent.id} about ${tasks.length} task(s) of framework ${fw} its reregistration did not list`);
+    core.metrics.agentTaskReconciliations.inc(tasks.length);
+    core.sendToAgent(
+      agent,
+      create(ReconcileAgentTasksSchema, { frameworkId: ids.framework(fw), taskIds: tasks.map((t) => t.taskId!), unknownState }),
     );
-    task.statuses.push(status);
-    core.setTaskState(task, state, recover);
-    core.forwardStatus(framework, status);
-    core.removeTask(task);
   }
 }
 

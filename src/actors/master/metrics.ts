@@ -80,6 +80,7 @@ export class MasterMetrics {
   readonly offersAccepted: Counter;
   readonly agentRegistrations: Counter;
   readonly agentReregistrations: Counter;
+  readonly agentTaskReconciliations: Counter;
   readonly agentsUnreachableCompleted: Counter;
   readonly agentsUnreachableScheduled: Counter;
   readonly agentsUnreachableCanceled: Counter;
@@ -102,6 +103,10 @@ export class MasterMetrics {
     this.offersAccepted = c("offers_accepted", "Offers accepted");
     this.agentRegistrations = c("slave_registrations", "Agents admitted");
     this.agentReregistrations = c("slave_reregistrations", "Agents reregistered");
+    this.agentTaskReconciliations = c(
+      "slave_task_reconciliations",
+      "Tasks a reregistering agent did not list, asked about at the agent (ReconcileAgentTasks)",
+    );
     this.agentsUnreachableCompleted = c("slave_unreachable_completed", "Agents marked unreachable");
     this.agentsUnreachableScheduled = c("slave_unreachable_scheduled", "Agents that missed their pings, queued for the unreachable rate limit");
     this.agentsUnreachableCanceled = c("slave_unreachable_canceled", "Queued agents that answered a ping before their permit");
