@@ -4,6 +4,7 @@
  * kept and echoed. `normalizeApp` fills the defaults into a copy of the JSON;
  * `appSpec` reads the typed view the planner works with.
  */
+import { normalizeResidency, residencySpec, type ResidencySpec } from "./residency.js";
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type AppJson = { [k: string]: Json };
@@ -105,6 +106,8 @@ export interface AppSpec {
   fetch: { uri: string; extract: boolean; executable: boolean; cache: boolean; destPath?: string }[];
   /** Persistent local volumes (resident app): containerPath and size in MB. */
   persistentVolumes: { containerPath: string; size: number }[];
+  /** Set for a resident app (one with persistent volumes): how its instances wait for their reservations. */
+  residency?: ResidencySpec;
   /** Seconds a deployment of this app may take before it fails (label or field `deploymentTimeoutSeconds`; 0: none). */
   deploymentTimeoutSeconds: number;
   /** Roll back to the previous version when a deployment fails. */
@@ -254,6 +257,8 @@ export function normalizeApp(raw: unknown, options: { idFromPath?: string } = {}
     const names = new Set<string>();
     app["readinessChecks"] = (app["readinessChecks"] as Json[]).map((r, i) => normalizeReadinessCheck(r, i, portNames, names, bad));
   }
+  // Resident apps (persistent volumes) have their own defaults and rules (residency.ts).
+  normalizeResidency(app, bad);
   const up = isObj(app["upgradeStrategy"]) ? app["upgradeStrategy"] : {};
   up["minimumHealthCapacity"] ??= 1;
   up["maximumOverCapacity"] ??= 1;
@@ -507,6 +512,7 @@ export function appSpec(app: AppJson): AppSpec {
     persistentVolumes: volumes
       .filter((vol) => isObj(vol["persistent"]))
       .map((vol) => ({ containerPath: String(vol["containerPath"]), size: numOr((vol["persistent"] as { [k: string]: Json })["size"], 0) })),
+    residency: residencySpec(app),
     deploymentTimeoutSeconds: numOr(app["deploymentTimeoutSeconds"] ?? (labels["DCOS_DEPLOYMENT_TIMEOUT_SECONDS"] ? Number(labels["DCOS_DEPLOYMENT_TIMEOUT_SECONDS"]) : undefined), 0),
     rollbackOnFailure: app["rollbackOnFailure"] === true || labels["DCOS_ROLLBACK_ON_FAILURE"] === "true",
   };

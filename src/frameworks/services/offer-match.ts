@@ -13,6 +13,7 @@ import { normalizeRanges, subtractRanges, type Interval } from "../../resources/
 import { fromMillis, toMillis } from "../../resources/scalar.js";
 import type { AppSpec } from "./app-definition.js";
 import { violatedConstraint, type Placement } from "./constraints.js";
+import { isLabelledReservation } from "./residency.js";
 
 export type DeclineReason =
   | "InsufficientCpus"
@@ -54,7 +55,8 @@ export class OfferPool {
     }
     this.placement = { hostname: offer.hostname, attributes };
     this.pieces = offer.resources
-      .filter((r) => !r.disk?.persistence)
+      // Volumes and labelled reservations belong to resident instances (resident-instances.ts), never to other launches.
+      .filter((r) => !r.disk?.persistence && !isLabelledReservation(r))
       .map((r) => ({
         resource: r,
         role: reservationRole(r),

@@ -14,14 +14,17 @@ import type { Clock, Timer } from "../../runtime/clock.js";
 import { Code, DcosError, asDcosError } from "../../runtime/error.js";
 import type { Logger } from "../../runtime/log.js";
 import type { LeaderContext, LeaderSession } from "../common/framework-runner.js";
-import { appSpec, normalizeApp, onlyScaleDiffers, type AppJson, type AppSpec } from "./app-definition.js";
+import type { OperationInit } from "../../actors/scheduler-driver/driver.js";
+import { appSpec, InvalidApp, normalizeApp, onlyScaleDiffers, type AppJson, type AppSpec } from "./app-definition.js";
 import { healthNeeds, isHealthy, planApp, type AppTarget } from "./app-plan.js";
 import { InstanceChecks, networkProber, type Prober, type ReadinessResult } from "./instance-checks.js";
 import type { Placement } from "./constraints.js";
 import { assignServicePorts, servicePortOwners, type ServicePortRange } from "./service-ports.js";
-import { launchRound, type Demand, type OfferStats } from "./launch-round.js";
+import { launchRound, type Demand, type OfferStats, type RoundResult } from "./launch-round.js";
+import { ResidentInstances } from "./resident-instances.js";
+import { residentChangeProblem, residentRoleProblem } from "./residency.js";
 import { instancesOf, TERMINAL, type Deployment, type Instance, type InstanceState, type ServicesOp, type ServicesState } from "./services-state.js";
-import { buildTask } from "./task-builder.js";
+import { buildTask, type InstanceLaunch } from "./task-builder.js";
 import { appJson, deploymentJson, iso, taskStateName, type TaskFailure } from "./views.js";
 
 export type Publish = (type: string, data: Record<string, unknown>) => void;
@@ -40,6 +43,10 @@ export interface SchedulerOptions {
   servicePortRange?: ServicePortRange;
   /** How readiness and scheduler-run health checks reach instances (default: the network). */
   prober?: Prober;
+  /** The framework's principal: owner of resident apps' reservations and volumes (default "marathon"). */
+  principal?: string;
+  /** Resident apps: how long a reservation may be missing from its agent's offers before it is taken for never made (default 30 s). */
+  reservationConfirmMs?: number;
 }
 
 /** An instance's state from its task's: the enum's name lower-cased, GONE_BY_OPERATOR as "gone". */
@@ -81,9 +88,11 @@ export class ServicesScheduler implements LeaderSession {
   /** App id → its instances whose readiness checks have not passed (during a deployment). */
   private readonly notReady = new Map<string, Set<string>>();
   private suppressed = false;
+  private hadLaunches = false;
   private lastVersion = 0;
   private readonly launched: Counter | undefined;
   private readonly killed: Counter | undefined;
+  private readonly resident: ResidentInstances;
 
   constructor(
     private readonly ctx: LeaderContext<ServicesState, ServicesOp>,
@@ -95,6 +104,18 @@ export class ServicesScheduler implements LeaderSession {
     this.checks = new InstanceChecks(options.prober ?? networkProber, (id) => {
       this.checked.add(id);
       if (this.checked.size === 1) this.background(() => this.onCheckResults());
+    });
+    this.resident = new ResidentInstances(() => this.state, {
+      role: options.role,
+      principal: options.principal ?? "marathon",
+      frameworkId: () => this.ctx.driver.frameworkId,
+      spec: (appId) => {
+        const app = this.state.apps.get(appId);
+        return app ? this.spec(app) : undefined;
+      },
+      removing: (appId) => this.state.removing.has(appId),
+      logger: this.log,
+      confirmTimeoutMs: options.reservationConfirmMs,
     });
     this.callbacks = {
       offers: (offers) => this.background(() => this.onOffers(offers)),
@@ -236,6 +257,7 @@ export class ServicesScheduler implements LeaderSession {
       if (this.isGroup(id)) throw new DcosError(Code.ALREADY_EXISTS, `An app with id [${id}] cannot be created: a group with that id exists`);
       const previous = this.state.apps.get(id);
       if (previous && options.create) throw new DcosError(Code.ALREADY_EXISTS, `An app with id [${id}] already exists.`);
+      this.checkResidency(app, previous);
       assignServicePorts(app, previous, servicePortOwners(this.state.apps.values(), id), this.options.servicePortRange);
       const ops: ServicesOp[] = [];
       for (const d of this.locked(id, options.force)) ops.push({ t: "removeDeployment", id: d.id });
@@ -257,6 +279,15 @@ export class ServicesScheduler implements LeaderSession {
       this.soon();
       return { app, deployment, created: !previous };
     });
+  }
+
+  /** 422 when a resident app cannot run here (role "*") or would change its reserved resources. */
+  private checkResidency(app: AppJson, previous: AppJson | undefined): void {
+    const spec = appSpec(app);
+    const roleProblem = spec.residency ? residentRoleProblem(this.options.role) : undefined;
+    if (roleProblem) throw new InvalidApp([{ path: "/container/volumes", errors: [roleProblem] }]);
+    const change = previous ? residentChangeProblem(this.spec(previous), spec) : undefined;
+    if (change) throw new InvalidApp([{ path: change.path, errors: [change.error] }]);
   }
 
   /** Removes an app: a stop deployment kills its instances, then the app is forgotten. */
@@ -295,6 +326,8 @@ export class ServicesScheduler implements LeaderSession {
         }
       }
       for (const i of found) ops.push(options.wipe ? { t: "removeInstance", id: i.id } : { t: "updateInstance", id: i.id, patch: { goal: "stopped" } });
+      // Resident instances killed with scale or wipe give their reservations up; otherwise they relaunch in place.
+      if (options.scale || options.wipe) ops.push(...this.resident.releaseFor(found, options.wipe ? "the instance was wiped" : "scaled down by a task kill"));
       await this.write(ops);
       for (const i of found) this.sendKill(i, "killed by request");
       if (deployment) this.publishDeploymentInfo(deployment);
@@ -433,6 +466,7 @@ export class ServicesScheduler implements LeaderSession {
     const finished: Deployment[] = [];
     const ids = new Set([...this.state.apps.keys()]);
     const healthyApps = new Set<string>();
+    ops.push(...this.resident.tick(now));
     for (const appId of ids) {
       const app = this.state.apps.get(appId)!;
       const spec = this.spec(app);
@@ -441,10 +475,13 @@ export class ServicesScheduler implements LeaderSession {
       if (!removing) this.runChecks(appId, app, spec, instances, now);
       const plan = planApp(this.target(appId, app, removing), instances, now);
       for (const id of plan.expunge) ops.push({ t: "removeInstance", id });
+      const version = configVersion(app);
       for (const k of plan.kill) {
         const i = this.state.instances.get(k.id)!;
         ops.push({ t: "updateInstance", id: k.id, patch: { goal: "stopped", message: k.reason } });
         kills.push(i);
+        // A resident instance of the current version killed (scale-down, removal) gives its reservation up; an old one relaunches there.
+        if (i.reservationId && (removing || i.version === version)) ops.push(...this.resident.releaseFor([i], k.reason));
       }
       if (plan.converged) healthyApps.add(appId);
       if (removing && plan.converged) {
@@ -466,14 +503,15 @@ export class ServicesScheduler implements LeaderSession {
       }
       if (!waiting || (b && b.until > now)) continue;
       if (spec.dependencies.some((dep) => this.state.apps.has(dep) && !this.isConverged(dep))) continue;
-      demands.push({
+      const demand = this.resident.demand({
         appId,
         spec,
-        version: configVersion(app),
+        version,
         count: plan.launch,
         roles: spec.acceptedResourceRoles.length > 0 ? spec.acceptedResourceRoles : ["*", this.options.role],
         placed: instances.filter((i) => !TERMINAL.has(i.state) && i.goal === "running").map((i) => this.placement(i)),
       });
+      if (demand) demands.push(demand);
     }
     for (const d of finished) ops.push({ t: "removeDeployment", id: d.id });
     await this.write(ops);
@@ -502,8 +540,12 @@ export class ServicesScheduler implements LeaderSession {
   }
 
   private async adjustOffers(): Promise<void> {
-    const want = this.demands.length > 0;
-    if (want && this.suppressed) {
+    const launches = this.demands.length > 0;
+    const want = launches || this.resident.agentsWaiting().size > 0;
+    // Offers declined for 30 s while only resident work wanted some: launches clear those filters.
+    const filtered = launches && !this.hadLaunches && !this.suppressed;
+    this.hadLaunches = launches;
+    if ((want && this.suppressed) || filtered) {
       this.suppressed = false;
       await this.ctx.driver.revive().catch(() => undefined);
     } else if (!want && !this.suppressed) {
@@ -577,11 +619,14 @@ export class ServicesScheduler implements LeaderSession {
 
   private async onOffers(offers: Offer[]): Promise<void> {
     for (const o of offers) if (o.agentId) this.agents.set(o.agentId.value, new OfferPlacement(o));
-    if (this.demands.length === 0) {
-      await this.ctx.driver.decline(offers.map((o) => o.id!), { refuseSeconds: 30 }).catch(() => undefined);
+    const now = this.now;
+    const resident = this.resident.offers(offers, now);
+    if (this.demands.length === 0 && resident.agents.size === 0) {
+      await this.write(resident.ops);
+      await this.decline(offers, 30);
       return;
     }
-    const round = launchRound(this.demands, offers);
+    const round: RoundResult = this.demands.length > 0 ? launchRound(this.demands, offers) : { launches: [], unused: [...offers], stats: new Map() };
     for (const [appId, s] of round.stats) {
       const prev = this.offerStats.get(appId);
       const merged: OfferStats = prev
@@ -590,40 +635,77 @@ export class ServicesScheduler implements LeaderSession {
       if (prev) for (const [r, n] of Object.entries(s.reasons)) merged.reasons[r as keyof OfferStats["reasons"]] = (prev.reasons[r as keyof OfferStats["reasons"]] ?? 0) + n;
       this.offerStats.set(appId, merged);
     }
-    const now = this.now;
-    const instances: Instance[] = round.launches.map((l) => ({
-      id: `${taskPrefix(l.appId)}.instance-${randomUUID()}._app.1`,
-      appId: l.appId,
-      version: l.version,
-      agentId: l.agentId,
-      host: l.host,
-      ports: l.ports,
-      state: "provisioned",
-      goal: "running",
-      stagedAt: now,
-    }));
-    // Write every instance before launching any.
-    await this.write(instances.map((i) => ({ t: "addInstance", i })));
-    const byOffer = new Map<Offer, { tasks: ReturnType<typeof buildTask>[] }>();
-    round.launches.forEach((l, k) => {
-      const app = this.state.apps.get(l.appId)!;
-      const spec = this.spec(app);
-      const task = buildTask(spec, { taskId: instances[k]!.id, agentId: l.agentId, host: l.host, version: l.version, resources: l.resources, ports: l.ports }, spec.labels);
-      const entry = byOffer.get(l.offer) ?? { tasks: [] };
-      entry.tasks.push(task);
-      byOffer.set(l.offer, entry);
-    });
-    for (const [offer, { tasks }] of byOffer) {
-      this.launched?.inc(tasks.length);
-      void this.ctx.driver.launch([offer.id!], tasks, { refuseSeconds: 1 }).catch((err: unknown) => {
-        // The launch may or may not have reached the master: ask it; unknown tasks come back LOST and are replaced.
-        this.log.warn({ err: asDcosError(err).message }, "Launch failed; reconciling its tasks");
-        void this.ctx.driver.reconcile(tasks.map((t) => ({ taskId: t.taskId!.value, agentId: t.agentId?.value }))).catch(() => undefined);
-      });
+    // An agent with resident work gets one ACCEPT of all its offers used: DESTROY/UNRESERVE/CREATE, RESERVE/CREATE, then the LAUNCH.
+    const byAgent = resident.agents;
+    const ops: ServicesOp[] = [...resident.ops];
+    const launches: { offer: Offer; agentId: string; instance: Instance; resources: InstanceLaunch["resources"]; pre: OperationInit[] }[] = [];
+    for (const l of round.launches) {
+      const spec = this.spec(this.state.apps.get(l.appId)!);
+      const stem = `${taskPrefix(l.appId)}.instance-${randomUUID()}`;
+      if (spec.residency) {
+        const r = this.resident.reserve(l, spec, stem, now);
+        if (!r) continue;
+        ops.push({ t: "putReservation", r: r.reservation }, { t: "addInstance", i: r.launch.instance });
+        launches.push({ offer: l.offer, agentId: l.agentId, instance: r.launch.instance, resources: r.launch.resources, pre: r.launch.operations });
+        continue;
+      }
+      const instance: Instance = { id: `${stem}._app.1`, appId: l.appId, version: l.version, agentId: l.agentId, host: l.host, ports: l.ports, state: "provisioned", goal: "running", stagedAt: now };
+      ops.push({ t: "addInstance", i: instance });
+      launches.push({ offer: l.offer, agentId: l.agentId, instance, resources: l.resources, pre: [] });
     }
-    if (round.unused.length > 0) await this.ctx.driver.decline(round.unused.map((o) => o.id!), { refuseSeconds: 5 }).catch(() => undefined);
-    for (const i of instances) this.publishInstanceChanged(i);
+    for (const l of launches) if (l.pre.length > 0 && !byAgent.has(l.agentId)) byAgent.set(l.agentId, { offers: [], operations: [], launches: [] });
+    // Write every instance and reservation before acting on any.
+    await this.write(ops);
+    const task = (i: Instance, resources: InstanceLaunch["resources"]) => {
+      const spec = this.spec(this.state.apps.get(i.appId)!);
+      return buildTask(spec, { taskId: i.id, agentId: i.agentId, host: i.host, version: i.version, resources, ports: i.ports }, spec.labels);
+    };
+    const used = new Set<Offer>();
+    const perOffer = new Map<Offer, ReturnType<typeof buildTask>[]>();
+    const agentTasks = new Map<string, { pre: OperationInit[]; tasks: ReturnType<typeof buildTask>[] }>();
+    for (const [agentId, a] of byAgent) {
+      for (const o of a.offers) used.add(o);
+      agentTasks.set(agentId, { pre: [...a.operations, ...a.launches.flatMap((l) => l.operations)], tasks: a.launches.map((l) => task(l.instance, l.resources)) });
+    }
+    for (const l of launches) {
+      used.add(l.offer);
+      const entry = agentTasks.get(l.agentId);
+      if (entry) {
+        const a = byAgent.get(l.agentId)!;
+        if (!a.offers.includes(l.offer)) a.offers.push(l.offer);
+        entry.pre.push(...l.pre);
+        entry.tasks.push(task(l.instance, l.resources));
+      } else perOffer.set(l.offer, [...(perOffer.get(l.offer) ?? []), task(l.instance, l.resources)]);
+    }
+    for (const [offer, tasks] of perOffer) {
+      this.launched?.inc(tasks.length);
+      void this.ctx.driver.launch([offer.id!], tasks, { refuseSeconds: 1 }).catch((err: unknown) => this.launchFailed(err, tasks));
+    }
+    for (const [agentId, { pre, tasks }] of agentTasks) {
+      this.launched?.inc(tasks.length);
+      const operations: OperationInit[] = tasks.length > 0 ? [...pre, { kind: { case: "launch", value: { taskInfos: tasks } } }] : pre;
+      void this.ctx.driver.accept(byAgent.get(agentId)!.offers.map((o) => o.id!), operations, { refuseSeconds: 1 }).catch((err: unknown) => this.launchFailed(err, tasks));
+    }
+    await this.decline(offers.filter((o) => !used.has(o)), 5);
+    for (const l of launches) this.publishInstanceChanged(l.instance);
+    for (const a of byAgent.values()) for (const l of a.launches) this.publishInstanceChanged(l.instance);
     this.soon();
+  }
+
+  /** The launch may or may not have reached the master: ask it; unknown tasks come back LOST and are replaced. */
+  private launchFailed(err: unknown, tasks: readonly ReturnType<typeof buildTask>[]): void {
+    this.log.warn({ err: asDcosError(err).message }, "Launch failed; reconciling its tasks");
+    if (tasks.length > 0) void this.ctx.driver.reconcile(tasks.map((t) => ({ taskId: t.taskId!.value, agentId: t.agentId?.value }))).catch(() => undefined);
+  }
+
+  /** Declines offers; an agent resident work waits on is refused for 1 s only (a relaunch in place must not wait). */
+  private async decline(offers: readonly Offer[], refuseSeconds: number): Promise<void> {
+    if (offers.length === 0) return;
+    const waiting = this.resident.agentsWaiting();
+    const soon = offers.filter((o) => waiting.has(o.agentId?.value ?? ""));
+    const later = offers.filter((o) => !waiting.has(o.agentId?.value ?? ""));
+    if (soon.length > 0) await this.ctx.driver.decline(soon.map((o) => o.id!), { refuseSeconds: 1 }).catch(() => undefined);
+    if (later.length > 0) await this.ctx.driver.decline(later.map((o) => o.id!), { refuseSeconds }).catch(() => undefined);
   }
 
   // ---- status updates -------------------------------------------------------------------
@@ -634,6 +716,8 @@ export class ServicesScheduler implements LeaderSession {
     const ops: ServicesOp[] = [];
     const effects: (() => void)[] = [];
     for (const status of batch) {
+      const i = this.state.instances.get(status.taskId?.value ?? "");
+      if (i?.reservationId) ops.push(...this.resident.statusOps(i, instanceState(status.state), status.reason === TaskStatus_Reason.INVALID_OFFERS));
       const r = this.prepareStatus(status);
       if (r) {
         ops.push(r.op);

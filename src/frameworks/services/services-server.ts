@@ -159,7 +159,15 @@ export class ServicesServer {
       driver: options.driver,
       credential: options.credential,
       lead: (ctx) => {
-        const s = new ServicesScheduler(ctx, { clock: this.clock, publish: this.publish, role, metrics: this.metrics, tickMs: options.tickMs, servicePortRange: options.servicePortRange });
+        const s = new ServicesScheduler(ctx, {
+          clock: this.clock,
+          publish: this.publish,
+          role,
+          principal: options.principal ?? options.credential?.principal ?? "marathon",
+          metrics: this.metrics,
+          tickMs: options.tickMs,
+          servicePortRange: options.servicePortRange,
+        });
         const ready = s.ready.bind(s);
         this.session = s;
         return {

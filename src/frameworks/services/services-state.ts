@@ -6,6 +6,7 @@
  */
 import type { StateMachine } from "../common/state-store.js";
 import type { AppJson } from "./app-definition.js";
+import type { Reservation } from "./residency.js";
 
 /** Where an instance is in its life (Marathon's condition names, lowercased). */
 export type InstanceState =
@@ -49,6 +50,8 @@ export interface Instance {
   message?: string;
   /** For resident apps: the persistent volumes' ids on agentId (relaunched there). */
   volumeIds?: string[];
+  /** For resident apps: the reservation (residency.ts) this instance's task runs on. */
+  reservationId?: string;
 }
 
 export interface Deployment {
@@ -78,6 +81,8 @@ export interface ServicesState {
   removing: Set<string>;
   /** App id → its instances (an index kept by apply). */
   byApp: Map<string, Map<string, Instance>>;
+  /** Reservations of resident apps (reserved resources and persistent volumes on one agent), by id. */
+  reservations: Map<string, Reservation>;
 }
 
 export type ServicesOp =
@@ -88,12 +93,15 @@ export type ServicesOp =
   | { t: "removeDeployment"; id: string }
   | { t: "addInstance"; i: Instance }
   | { t: "updateInstance"; id: string; patch: Partial<Instance> }
-  | { t: "removeInstance"; id: string };
+  | { t: "removeInstance"; id: string }
+  | { t: "putReservation"; r: Reservation }
+  | { t: "updateReservation"; id: string; patch: Partial<Reservation> }
+  | { t: "removeReservation"; id: string };
 
 export const MAX_VERSIONS = 20;
 
 export const servicesMachine: StateMachine<ServicesState, ServicesOp> = {
-  empty: () => ({ apps: new Map(), versions: new Map(), instances: new Map(), deployments: new Map(), removing: new Set(), byApp: new Map() }),
+  empty: () => ({ apps: new Map(), versions: new Map(), instances: new Map(), deployments: new Map(), removing: new Set(), byApp: new Map(), reservations: new Map() }),
   apply(s, op) {
     switch (op.t) {
       case "putApp": {
@@ -141,6 +149,17 @@ export const servicesMachine: StateMachine<ServicesState, ServicesOp> = {
         if (m && m.size === 0) s.byApp.delete(i.appId);
         return;
       }
+      case "putReservation":
+        s.reservations.set(op.r.id, op.r);
+        return;
+      case "updateReservation": {
+        const r = s.reservations.get(op.id);
+        if (r) Object.assign(r, op.patch);
+        return;
+      }
+      case "removeReservation":
+        s.reservations.delete(op.id);
+        return;
     }
   },
   snapshot(s) {
@@ -153,6 +172,7 @@ export const servicesMachine: StateMachine<ServicesState, ServicesOp> = {
     for (const id of s.removing) ops.push({ t: "markRemoving", id });
     for (const d of s.deployments.values()) ops.push({ t: "putDeployment", d });
     for (const i of s.instances.values()) ops.push({ t: "addInstance", i });
+    for (const r of s.reservations.values()) ops.push({ t: "putReservation", r });
     return ops;
   },
 };
