@@ -10,7 +10,7 @@ import type { Offer } from "../gen/dcos/v1/offers_pb.js";
 import { AgentEntry_Status, InverseOfferStatus_Status, type AgentEntry, type FrameworkEntry, type GetMaintenanceStatusResponse, type GetStateResponse } from "../gen/dcos/v1/operator_pb.js";
 import type { Task, TaskStatus } from "../gen/dcos/v1/tasks_pb.js";
 import { mixed, RawJson } from "./raw-json.js";
-import { reservedJson, resourcesJson } from "./resources-json.js";
+import { reservedFullJson, reservedJson, resourcesJson } from "./resources-json.js";
 import { taskStateName } from "../actors/task-states.js";
 
 export interface MasterJsonContext {
@@ -86,6 +86,7 @@ export function agentJson(a: AgentEntry): Json {
     used_resources: resourcesJson(a.allocatedResources),
     offered_resources: resourcesJson(a.offeredResources),
     reserved_resources: reservedJson(a.totalResources),
+    reserved_resources_full: reservedFullJson(a.totalResources),
     unreserved_resources: resourcesJson(a.totalResources.filter((r) => r.reservations.length === 0)),
     deactivated: a.deactivated,
     ...(a.drainInfo ? { drain_info: drainInfoJson(a.drainInfo) } : {}),

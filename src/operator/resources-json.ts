@@ -3,8 +3,9 @@
  * summed over roles. Written for speed (one pass, no merging of Resource messages): /state
  * sums every task of a 10,000-agent cluster.
  */
+import { toJson } from "@bufbuild/protobuf";
 import { Value_Type } from "../gen/dcos/v1/common_pb.js";
-import type { Resource } from "../gen/dcos/v1/resources_pb.js";
+import { ResourceSchema, type Resource } from "../gen/dcos/v1/resources_pb.js";
 import type { Quantities } from "../resources/index.js";
 
 export type ResourcesJson = Record<string, number | string>;
@@ -59,3 +60,17 @@ export function reservedJson(resources: Iterable<Resource>): Record<string, Reso
   return out;
 }
 
+/**
+ * Reserved resources in full per reservation role (Mesos's `reserved_resources_full`): each
+ * Resource as protobuf JSON with the proto field names, so reservations' principals and
+ * labels and persistent volumes (disk.persistence.id, disk.volume.container_path) show.
+ */
+export function reservedFullJson(resources: Iterable<Resource>): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const r of resources) {
+    const role = r.reservations[r.reservations.length - 1]?.role;
+    if (!role) continue;
+    (out[role] ??= []).push(toJson(ResourceSchema, r, { useProtoFieldName: true }));
+  }
+  return out;
+}
