@@ -28,7 +28,7 @@ export interface ClusterFollowerOptions {
   retryMs?: number;
   /** The reconnect jitter's source (default: seeded from the OS). */
   random?: Random;
-  /** The principal to call as (Operator SUBSCRIBE needs view_frameworks on every user). */
+  /** The principal to call as (Operator SUBSCRIBE shows it only the frameworks and tasks whose users its view_frameworks/view_tasks ACLs allow). */
   credential?: ClientCredential;
   /** TLS to the masters (the cluster CA, a principal's certificate); default plaintext. */
   channelCredentials?: grpc.ChannelCredentials;

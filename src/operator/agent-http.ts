@@ -4,7 +4,7 @@
  * restricted to the sandboxes under its work directory.
  */
 import { create as contentDisposition } from "content-disposition";
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { join } from "node:path";
 import type { Agent } from "../actors/agent/agent.js";
 import { createHttpServer, flagStrings, listen, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
@@ -12,7 +12,10 @@ import { queryParam, sendError } from "../runtime/http-errors.js";
 import { agentFrameworksJson } from "./agent-state-json.js";
 import { attributesJson } from "./master-state-json.js";
 import { reservedJson, resourcesJson } from "./resources-json.js";
-import { SandboxFiles } from "./sandbox-files.js";
+import { SandboxFiles, type SandboxCheck } from "./sandbox-files.js";
+import { EVERY } from "../security/auth/acls.js";
+import { httpCallerOf } from "../security/auth/http-guard.js";
+import type { ServiceSecurity } from "../security/auth/service-security.js";
 
 export interface AgentHttpOptions extends CommonHttpOptions {
   /** The agent, or how to find it when the endpoint starts first (its port goes in AgentInfo). */
@@ -31,16 +34,41 @@ async function answer<T>(reply: FastifyReply, fn: () => Promise<T>): Promise<T |
   }
 }
 
-/** /files/browse, /files/read and /files/download over the sandboxes under `<workDir>/agents`. */
-export function addSandboxFileRoutes(app: FastifyInstance, workDir: string): void {
+/** Who may read which sandbox: the ACL access_sandboxes on the user of the sandbox's framework. */
+export interface SandboxAccess {
+  security: ServiceSecurity;
+  /** The user of a framework the agent knows (undefined: unknown, e.g. long finished). */
+  frameworkUser(frameworkId: string): string | undefined;
+}
+
+/**
+ * The check of one request: a framework's sandbox needs access_sandboxes on its user; a
+ * path above any framework's directory, or of a framework the agent no longer knows,
+ * needs access_sandboxes on every user.
+ */
+function sandboxCheck(access: SandboxAccess | undefined, req: FastifyRequest): SandboxCheck | undefined {
+  if (!access) return undefined;
+  const caller = httpCallerOf(req);
+  return (frameworkId, path) => {
+    const user = frameworkId === undefined ? undefined : access.frameworkUser(frameworkId);
+    const what = user === undefined ? `read '${path}' (sandboxes of every user)` : `read the sandbox of framework ${frameworkId} (user '${user}')`;
+    access.security.authorizer.check(caller, "access_sandboxes", user ?? EVERY, what);
+  };
+}
+
+/**
+ * /files/browse, /files/read and /files/download over the sandboxes under
+ * `<workDir>/agents`, each checked per sandbox when `access` is given.
+ */
+export function addSandboxFileRoutes(app: FastifyInstance, workDir: string, access?: SandboxAccess): void {
   const files = new SandboxFiles(join(workDir, "agents"));
-  app.get("/files/browse", async (req, reply) => answer(reply, () => files.browse(queryParam(req.query, "path"))));
+  app.get("/files/browse", async (req, reply) => answer(reply, () => files.browse(queryParam(req.query, "path"), sandboxCheck(access, req))));
   app.get("/files/read", async (req, reply) =>
-    answer(reply, () => files.read(queryParam(req.query, "path"), queryParam(req.query, "offset"), queryParam(req.query, "length"))),
+    answer(reply, () => files.read(queryParam(req.query, "path"), queryParam(req.query, "offset"), queryParam(req.query, "length"), sandboxCheck(access, req))),
   );
   app.get("/files/download", async (req, reply) =>
     answer(reply, async () => {
-      const file = await files.download(queryParam(req.query, "path"));
+      const file = await files.download(queryParam(req.query, "path"), sandboxCheck(access, req));
       // Any file name (quotes, non-Latin-1): an ASCII fallback plus the RFC 8187 filename*.
       reply.header("content-disposition", contentDisposition(file.name));
       reply.header("content-length", file.size);
@@ -74,6 +102,7 @@ export async function startAgentHttp(o: AgentHttpOptions): Promise<RunningHttp> 
       ...info.frameworks,
     };
   });
-  addSandboxFileRoutes(app, o.workDir);
+  const agentOf = () => (typeof o.agent === "function" ? o.agent() : o.agent);
+  addSandboxFileRoutes(app, o.workDir, o.security && { security: o.security, frameworkUser: (id) => agentOf()?.frameworksView().get(id)?.info.user });
   return listen(app, o.host, o.port);
 }

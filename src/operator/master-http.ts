@@ -11,10 +11,15 @@ import type { ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
 import type { MasterView } from "../actors/master/master-view.js";
 import type { MasterFacade } from "../actors/master/master-facade.js";
 import { stateResponse } from "../actors/master/state-response.js";
+import { EventVisibility, filterState, visibleIn } from "../actors/master/state-filter.js";
+import { httpCallerOf } from "../security/auth/http-guard.js";
+import { viewPermissions, type ViewPermissions } from "../security/auth/view-acls.js";
+import { Code, DcosError } from "../runtime/error.js";
 import { BusSubscription } from "../events/subscription.js";
 import { eventJson } from "../events/kinds.js";
 import { createHttpServer, flagStrings, listen, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
-import { maintenanceJson, masterStateJson, type MasterJsonContext } from "./master-state-json.js";
+import { queryParam, sendError } from "../runtime/http-errors.js";
+import { maintenanceJson, masterStateJson, taskJson, type MasterJsonContext } from "./master-state-json.js";
 import { maintenanceScheduleJson } from "./maintenance-json.js";
 import { masterSummaryJson } from "./master-summary-json.js";
 import { jsonText, RawJson } from "./raw-json.js";
@@ -56,16 +61,87 @@ export interface RunningMasterHttp extends RunningHttp {
 
 type View = "state" | "summary";
 
-/** Builds one view's JSON text from the master's records (inside the master actor). */
-function viewBuilder(o: MasterHttpOptions, view: View, tasks: TaskJsonCache | undefined): (core: MasterView) => string {
+/**
+ * Builds one view's JSON text from the master's records (inside the master actor), as a
+ * caller with `perms` may see it (the cached views are built for callers who see all).
+ */
+function viewBuilder(o: MasterHttpOptions, view: View, tasks: TaskJsonCache | undefined, perms?: ViewPermissions): (core: MasterView) => string {
   const ctx = { cluster: o.cluster, flags: flagStrings(o.flags) };
   return (core) => {
     const startedAtMs = o.master.master.startedAt;
-    if (view === "summary") return JSON.stringify(masterSummaryJson(core, startedAtMs, { ...ctx, leader: core.masterInfo(), electedTime: startedAtMs / 1000 }));
-    const state = stateResponse(core, startedAtMs);
+    const visible = perms && !perms.all ? visibleIn(stateResponse(core, startedAtMs), perms) : undefined;
+    if (view === "summary") {
+      return JSON.stringify(masterSummaryJson(core, startedAtMs, { ...ctx, leader: core.masterInfo(), electedTime: startedAtMs / 1000 }, visible && ((id) => visible.framework(id))));
+    }
+    const state = visible ? filterState(stateResponse(core, startedAtMs), visible.view, visible) : stateResponse(core, startedAtMs);
     const full: MasterJsonContext = { ...ctx, leader: state.masterInfo, electedTime: startedAtMs / 1000 };
     return tasks ? jsonText(masterStateJson(state, full, (t) => new RawJson(tasks.text(t)))) : JSON.stringify(masterStateJson(state, full));
   };
+}
+
+/** What `req`'s caller may see (everything without security). */
+function callerView(o: MasterHttpOptions, req: FastifyRequest): ViewPermissions {
+  return viewPermissions(o.security?.authorizer, httpCallerOf(req));
+}
+
+/** /state as `perms` sees it, as JSON (filtered views are built per request, never cached). */
+function filteredState(o: MasterHttpOptions, core: MasterView, perms: ViewPermissions): Record<string, unknown> {
+  const startedAtMs = o.master.master.startedAt;
+  const state = filterState(stateResponse(core, startedAtMs), perms);
+  return masterStateJson(state, { cluster: o.cluster, flags: flagStrings(o.flags), leader: state.masterInfo, electedTime: startedAtMs / 1000 });
+}
+
+/** A non-negative integer query parameter (limit, offset) or its default. */
+function countParam(req: FastifyRequest, name: string, fallback: number): number {
+  const v = queryParam(req.query, name);
+  if (v === undefined) return fallback;
+  if (!/^\d+$/.test(v)) throw new DcosError(Code.INVALID_ARGUMENT, `'${name}' must be a non-negative integer, not '${v}'`);
+  return Number(v);
+}
+
+/**
+ * GET /frameworks and /tasks (Mesos's /master/frameworks and /master/tasks, filtered per
+ * caller like /state) and POST /teardown (`frameworkId=<id>` as a form, or JSON
+ * {"frameworkId": …}; ACL teardown_frameworks on the framework's principal).
+ */
+function addFrameworkRoutes(app: FastifyInstance, o: MasterHttpOptions): void {
+  app.get("/frameworks", async (req) => {
+    const perms = callerView(o, req);
+    const state = await o.master.inspect((core) => filteredState(o, core, perms));
+    return { frameworks: state.frameworks, completed_frameworks: state.completed_frameworks, unregistered_frameworks: [] };
+  });
+  app.get("/tasks", async (req, reply) => {
+    try {
+      const limit = countParam(req, "limit", 100);
+      const offset = countParam(req, "offset", 0);
+      const order = queryParam(req.query, "order") ?? "desc";
+      if (order !== "asc" && order !== "desc") throw new DcosError(Code.INVALID_ARGUMENT, `'order' must be 'asc' or 'desc', not '${order}'`);
+      const perms = callerView(o, req);
+      const tasks = await o.master.inspect((core) => {
+        const t = filterState(stateResponse(core, o.master.master.startedAt), perms).getTasks!;
+        return [...t.tasks, ...t.unreachableTasks, ...t.completedTasks];
+      });
+      const at = (x: (typeof tasks)[number]) => x.statuses[0]?.timestamp ?? 0;
+      tasks.sort((a, b) => (order === "asc" ? at(a) - at(b) : at(b) - at(a)));
+      return { tasks: tasks.slice(offset, offset + limit).map(taskJson) };
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string", bodyLimit: 4096 }, (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))));
+  app.post("/teardown", async (req, reply) => {
+    try {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const id = body.frameworkId ?? queryParam(req.query, "frameworkId");
+      if (typeof id !== "string" || id === "") throw new DcosError(Code.INVALID_ARGUMENT, "Missing 'frameworkId' (send frameworkId=<id> as a form or JSON body)");
+      const caller = httpCallerOf(req);
+      await o.master.teardownFramework(id, (principal) => o.security?.authorizer.check(caller, "teardown_frameworks", principal, `tear down framework ${id} of principal '${principal}'`));
+      o.logger?.info({ framework: id, principal: caller.principal ?? "(anonymous)" }, `Framework ${id} torn down by an operator`);
+      return reply.code(200).send();
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
 }
 
 /** Sends prebuilt bytes: 304 when the client has them, gzip when it accepts it. */
@@ -83,7 +159,14 @@ function sse(type: string, data: string): string {
 function addEventStream(app: FastifyInstance, o: MasterHttpOptions, snapshot: (core: MasterView) => Buffer): void {
   app.get("/events", async (req, reply) => {
     const master = o.master;
-    const { subscription, state } = await master.inspect((core) => ({ subscription: new BusSubscription(master.master.events), state: snapshot(core) }));
+    const perms = callerView(o, req);
+    const { subscription, state, visibility } = await master.inspect((core) => {
+      if (perms.all) return { subscription: new BusSubscription(master.master.events), state: snapshot(core), visibility: undefined };
+      const visible = visibleIn(stateResponse(core, master.master.startedAt), perms);
+      const filtered = filterState(stateResponse(core, master.master.startedAt), perms, visible);
+      const json = masterStateJson(filtered, { cluster: o.cluster, flags: flagStrings(o.flags), leader: filtered.masterInfo, electedTime: master.master.startedAt / 1000 });
+      return { subscription: new BusSubscription(master.master.events), state: Buffer.from(JSON.stringify(json)), visibility: new EventVisibility(filtered, visible) };
+    });
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
@@ -98,6 +181,7 @@ function addEventStream(app: FastifyInstance, o: MasterHttpOptions, snapshot: (c
     };
     subscription.start({
       deliver: (e: ClusterEvent) => {
+        if (visibility && !visibility.sees(e)) return raw.writableLength;
         const json = eventJson(e);
         raw.write(sse(json.type as string, JSON.stringify(json)));
         return raw.writableLength;
@@ -120,9 +204,14 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
   const caches: Record<View, StateBytesCache<MasterView>> = { state: cache("state"), summary: cache("summary") };
   const inActor: InActor<MasterView> = (fn) => o.master.inspect(fn);
   for (const v of ["state", "summary"] as const) {
-    const serve = async (req: FastifyRequest, reply: FastifyReply) => sendBytes(req, reply, await caches[v].get(inActor));
+    const serve = async (req: FastifyRequest, reply: FastifyReply) => {
+      const perms = callerView(o, req);
+      if (perms.all) return sendBytes(req, reply, await caches[v].get(inActor));
+      return reply.type("application/json").send(await o.master.inspect(viewBuilder(o, v, undefined, perms)));
+    };
     for (const path of v === "state" ? ["/state", "/state.json"] : ["/state-summary"]) app.get(path, serve);
   }
+  addFrameworkRoutes(app, o);
   app.get("/quota", () => o.master.inspect(quotaJson));
   app.get("/maintenance/status", () => o.master.inspect((core) => maintenanceJson(maintenanceStatus(core))));
   app.get("/maintenance/schedule", () => o.master.inspect((core) => maintenanceScheduleJson(maintenanceSchedule(core))));

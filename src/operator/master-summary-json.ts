@@ -56,7 +56,8 @@ function offered(core: MasterView, offerIds: Iterable<string>): Usage {
   return u;
 }
 
-export function masterSummaryJson(core: MasterView, startedAtMs: number, ctx: MasterJsonContext): Json {
+/** `frameworkVisible`: which frameworks the caller may see (view_frameworks; default all). */
+export function masterSummaryJson(core: MasterView, startedAtMs: number, ctx: MasterJsonContext, frameworkVisible: (id: string) => boolean = () => true): Json {
   const state = create(GetStateResponseSchema, { masterInfo: core.masterInfo(), startTime: startedAtMs / 1000, stateVersion: BigInt(core.stateVersion) });
   const completed = core.completedTasks.values();
   const completedOnAgent = completedCounts(completed, (t) => t.agentId?.value ?? "");
@@ -68,10 +69,10 @@ export function masterSummaryJson(core: MasterView, startedAtMs: number, ctx: Ma
       const json = agentJson(agentEntry(a, offered(core, core.offers.onAgent(a.id)), drainView(core, a.id)));
       if (tally) json.used_resources = quantitiesJson(tally.used);
       addStates(json, tally, completedOnAgent.get(a.id));
-      json.framework_ids = [...(tally?.peers.keys() ?? [])];
+      json.framework_ids = [...(tally?.peers.keys() ?? [])].filter(frameworkVisible);
       return json;
     }),
-    frameworks: [...core.frameworks.values()].map((f) => {
+    frameworks: [...core.frameworks.values()].filter((f) => frameworkVisible(f.id)).map((f) => {
       const tally = core.counts.ofFramework(f.id);
       const entry = frameworkEntry(f, offered(core, core.offers.ofFramework(f.id)));
       const json = frameworkInfoJson(entry.frameworkInfo!);

@@ -21,14 +21,17 @@ import type { ResourceOperation } from "../actors/master/operations.js";
 import type { AgentID } from "../gen/dcos/v1/common_pb.js";
 import type { MachineID } from "../gen/dcos/v1/cluster_pb.js";
 import type { Resource } from "../gen/dcos/v1/resources_pb.js";
-import { ClusterUsage, agentEntry, frameworkEntry, taskGroups, visibleAgent } from "../actors/master/state-view.js";
+import { ClusterUsage, agentEntry, executorsResponse, frameworkEntry, taskGroups, visibleAgent } from "../actors/master/state-view.js";
+import { EventVisibility, filterState, VisibleTo } from "../actors/master/state-filter.js";
 import { stateResponse } from "../actors/master/state-response.js";
+import { viewPermissions, type ViewPermissions } from "../security/auth/view-acls.js";
+import type { Task } from "../gen/dcos/v1/tasks_pb.js";
 import { BusSubscription } from "../events/subscription.js";
 import type { Metrics } from "../metrics/registry.js";
 import { toStatus } from "../runtime/grpc/service.js";
 import type { Logger } from "../runtime/log.js";
-import { EVERY } from "../security/auth/acls.js";
 import type { Caller } from "../security/auth/caller.js";
+import { EVERY } from "../security/auth/acls.js";
 import { addGuardedService, callerOf } from "../security/auth/grpc-guard.js";
 import { effectivePrincipal, openSecurity, type ServiceSecurity } from "../security/auth/service-security.js";
 
@@ -88,35 +91,51 @@ function authorizeOperation(security: ServiceSecurity, caller: Caller, operation
   });
 }
 
+/** A visibility filter for `caller` that knows every framework of the master. */
+function visibleOf(core: MasterView, view: ViewPermissions): VisibleTo {
+  const v = new VisibleTo(view);
+  for (const f of core.frameworks.values()) v.learn(f.info);
+  for (const info of core.completedFrameworks.values()) v.learn(info);
+  return v;
+}
+
 /** Each unary call → its response's fields. */
 function unaryCalls(o: OperatorServiceOptions, security: ServiceSecurity): Record<Unary, (request: never, caller: Caller) => Promise<object>> {
   const az = security.authorizer;
-  const read = <T>(caller: Caller, fn: (core: MasterView) => T): Promise<T> => {
-    az.check(caller, "view_frameworks", EVERY, "view the cluster's state");
-    return o.master.inspect(fn);
+  /** Reads the master's records as `caller` may see them (view_frameworks, view_tasks, view_executors). */
+  const read = <T>(caller: Caller, fn: (core: MasterView, visible: VisibleTo) => T): Promise<T> => {
+    const view = viewPermissions(az, caller);
+    return o.master.inspect((core) => fn(core, visibleOf(core, view)));
   };
   return {
     getHealth: async () => ({ healthy: true }),
     getVersion: async () => ({ version: o.version }),
-    getState: (_r, c) => read(c, (core) => stateResponse(core, startedAt(o))),
+    getState: (_r, c) => read(c, (core, v) => filterState(stateResponse(core, startedAt(o)), v.view, v)),
     getAgents: (_r, c) =>
       read(c, (core) => {
         const usage = new ClusterUsage(core);
         return { agents: [...core.agents.values()].filter(visibleAgent).map((a) => agentEntry(a, usage.agent(a.id), drainView(core, a.id))) };
       }),
     getFrameworks: (_r, c) =>
-      read(c, (core) => {
+      read(c, (core, v) => {
         const usage = new ClusterUsage(core);
         return {
-          frameworks: [...core.frameworks.values()].map((f) => frameworkEntry(f, usage.framework(f.id))),
-          completedFrameworks: [...core.completedFrameworks.values()],
+          frameworks: [...core.frameworks.values()].filter((f) => v.framework(f.id)).map((f) => frameworkEntry(f, usage.framework(f.id))),
+          completedFrameworks: core.completedFrameworks.values().filter((info) => v.framework(info.id?.value)),
         };
       }),
     getTasks: (_r, c) =>
-      read(c, (core) => {
+      read(c, (core, v) => {
         const g = taskGroups(core);
-        return { tasks: g.tasks, unreachableTasks: g.unreachable, completedTasks: g.completed };
+        const visible = (list: Task[]) => list.filter((t) => v.task(t));
+        return { tasks: visible(g.tasks), unreachableTasks: visible(g.unreachable), completedTasks: visible(g.completed) };
       }),
+    getExecutors: (_r, c) => read(c, (core, v) => ({ executors: executorsResponse(core).executors.filter((e) => v.executor(e.executorInfo)) })),
+    teardown: async (r: { frameworkId?: { value: string } }, c) => {
+      const id = r.frameworkId?.value ?? "";
+      await o.master.teardownFramework(id, (principal) => az.check(c, "teardown_frameworks", principal, `tear down framework ${id} of principal '${principal}'`));
+      return {};
+    },
     getMetrics: async (_r, c) => (az.check(c, "get_endpoints", "/metrics/snapshot", "read the metrics"), { metrics: Object.entries(o.metrics.snapshot()).map(([name, value]) => ({ name, value })) }),
     getWeights: () => o.master.inspect((core) => ({ weightInfos: weights(core) })),
     updateWeights: async (r: { weightInfos: { role: string }[] }, c) => {
@@ -194,12 +213,7 @@ async function operate(
 function subscribeHandler(o: OperatorServiceOptions, security: ServiceSecurity): grpc.handleServerStreamingCall<Message, Message> {
   const heartbeatMs = (o.heartbeatSeconds ?? 15) * 1000;
   return (call) => {
-    try {
-      security.authorizer.check(callerOf(call), "view_frameworks", EVERY, "subscribe to the cluster's events");
-    } catch (err) {
-      call.emit("error", toStatus(err));
-      return;
-    }
+    const view = viewPermissions(security.authorizer, callerOf(call));
     let sequence = 0n;
     const write = (event: ClusterEvent): number => {
       call.write(create(OperatorServiceSubscribeResponseSchema, { event }));
@@ -215,8 +229,12 @@ function subscribeHandler(o: OperatorServiceOptions, security: ServiceSecurity):
     call.on("close", end);
     call.on("error", end);
     o.master
-      .inspect((core) => ({ subscription: new BusSubscription(o.master.master.events), state: stateResponse(core, startedAt(o)), sequence: o.master.master.events.lastSequence }))
-      .then(({ subscription: s, state, sequence: seq }) => {
+      .inspect((core) => {
+        const visible = visibleOf(core, view);
+        const state = filterState(stateResponse(core, startedAt(o)), view, visible);
+        return { subscription: new BusSubscription(o.master.master.events), state, sequence: o.master.master.events.lastSequence, events: new EventVisibility(state, visible) };
+      })
+      .then(({ subscription: s, state, sequence: seq, events }) => {
         subscription = s;
         sequence = seq;
         if (call.cancelled) return end();
@@ -224,7 +242,7 @@ function subscribeHandler(o: OperatorServiceOptions, security: ServiceSecurity):
         s.start({
           deliver: (e) => {
             sequence = e.sequence;
-            return write(e);
+            return events.sees(e) ? write(e) : call.writableLength;
           },
           overflow: (why) => {
             o.logger?.warn(`Ending an Operator Subscribe stream: ${why}`);

@@ -47,6 +47,12 @@ interface Opened {
   regular: boolean;
 }
 
+/**
+ * Decides whether the caller may open a path: given the framework whose sandbox holds it
+ * (undefined above any framework's directory), throws PERMISSION_DENIED or returns.
+ */
+export type SandboxCheck = (frameworkId: string | undefined, path: string) => void;
+
 export class SandboxFiles {
   private rootReal: string | undefined;
 
@@ -78,8 +84,9 @@ export class SandboxFiles {
    * Opens `path` confined to the root: the checked real path with O_NOFOLLOW|O_NONBLOCK,
    * then the descriptor's own real path checked again.
    */
-  private async openConfined(path: string | undefined): Promise<Opened> {
+  private async openConfined(path: string | undefined, check?: SandboxCheck): Promise<Opened> {
     const real = await this.resolve(path);
+    check?.(this.frameworkOf(real), path!);
     let fh: FileHandle;
     try {
       fh = await this.bounded(`Opening '${path}'`, open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK), (h) => h.close());
@@ -94,6 +101,8 @@ export class SandboxFiles {
       const root = this.rootReal!;
       const actual = await this.bounded(`Checking '${path}'`, readlink(`/proc/self/fd/${fh.fd}`));
       if (!this.inside(actual, root)) throw this.outside(path!);
+      // The opened file is checked again: a swapped path cannot move it into another framework's sandbox.
+      check?.(this.frameworkOf(actual), path!);
       const st = await this.bounded(`Reading the status of '${path}'`, fh.stat());
       return { fh, real: actual, size: st.size, directory: st.isDirectory(), regular: st.isFile() };
     } catch (err) {
@@ -102,8 +111,14 @@ export class SandboxFiles {
     }
   }
 
-  private async openFile(path: string | undefined, use: string): Promise<Opened> {
-    const opened = await this.openConfined(path);
+  /** The framework whose sandboxes hold a real path under the root (`<agent>/frameworks/<fw>/…`). */
+  private frameworkOf(real: string): string | undefined {
+    const parts = real.slice(this.rootReal!.length).split(sep).filter((p) => p !== "");
+    return parts[1] === "frameworks" && parts[2] ? parts[2] : undefined;
+  }
+
+  private async openFile(path: string | undefined, use: string, check?: SandboxCheck): Promise<Opened> {
+    const opened = await this.openConfined(path, check);
     if (opened.regular) return opened;
     await opened.fh.close();
     if (opened.directory) throw new DcosError(Code.INVALID_ARGUMENT, `'${path}' is a directory; ${use}`);
@@ -140,8 +155,8 @@ export class SandboxFiles {
   }
 
   /** The entries of a directory (or the file itself), as Mesos's /files/browse lists them. */
-  async browse(path: string | undefined): Promise<FileEntry[]> {
-    const opened = await this.openConfined(path);
+  async browse(path: string | undefined, check?: SandboxCheck): Promise<FileEntry[]> {
+    const opened = await this.openConfined(path, check);
     try {
       // Names are read and looked up through the open descriptor, not the path again.
       const dir = `/proc/self/fd/${opened.fh.fd}`;
@@ -170,10 +185,10 @@ export class SandboxFiles {
    * Up to `length` bytes from `offset` (Mesos /files/read); offset -1 answers only the size
    * as the offset, so a tail can start at the end.
    */
-  async read(path: string | undefined, offsetParam: string | undefined, lengthParam: string | undefined): Promise<{ data: string; offset: number }> {
+  async read(path: string | undefined, offsetParam: string | undefined, lengthParam: string | undefined, check?: SandboxCheck): Promise<{ data: string; offset: number }> {
     const offset = integerParam("offset", offsetParam, -1);
     const length = integerParam("length", lengthParam, 0);
-    const { fh, size } = await this.openFile(path, "use /files/browse");
+    const { fh, size } = await this.openFile(path, "use /files/browse", check);
     try {
       if (offset === -1 || offsetParam === undefined) return { data: "", offset: size };
       const want = Math.min(lengthParam === undefined ? MAX_READ_LENGTH : length, MAX_READ_LENGTH, Math.max(0, size - offset));
@@ -186,8 +201,8 @@ export class SandboxFiles {
   }
 
   /** A stream of the whole file, and its name for Content-Disposition. */
-  async download(path: string | undefined): Promise<{ stream: ReadStream; name: string; size: number }> {
-    const { fh, real, size } = await this.openFile(path, "only files can be downloaded");
+  async download(path: string | undefined, check?: SandboxCheck): Promise<{ stream: ReadStream; name: string; size: number }> {
+    const { fh, real, size } = await this.openFile(path, "only files can be downloaded", check);
     // The stream reads the checked descriptor and closes it at its end.
     return { stream: fh.createReadStream({ autoClose: true }), name: real.split(sep).pop() ?? "file", size };
   }

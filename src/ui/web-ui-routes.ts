@@ -20,6 +20,7 @@ import { Code, DcosError } from "../runtime/error.js";
 import type { Logger } from "../runtime/log.js";
 import { eventJson } from "../events/kinds.js";
 import { httpCallerOf } from "../security/auth/http-guard.js";
+import { EVERY } from "../security/auth/acls.js";
 import { openSecurity, type ServiceSecurity } from "../security/auth/service-security.js";
 import { clusterResources } from "./cluster-resources.js";
 import { RecentEvents } from "./recent-events.js";
@@ -136,7 +137,12 @@ export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
       answer(reply, async () => {
         const { frameworkId, taskId } = req.params as Params;
         const q = { path: queryParam(req.query, "path"), offset: queryParam(req.query, "offset"), length: queryParam(req.query, "length") };
-        const sandbox = await o.master.inspect((core) => taskSandbox(core, frameworkId, taskId));
+        const { sandbox, user } = await o.master.inspect((core) => ({
+          sandbox: taskSandbox(core, frameworkId, taskId),
+          user: core.frameworks.get(frameworkId)?.info.user ?? core.completedFrameworks.values().find((i) => i.id?.value === frameworkId)?.user,
+        }));
+        // access_sandboxes on the framework's user (the agent checks the same caller again).
+        o.security?.authorizer.check(httpCallerOf(req), "access_sandboxes", user ?? EVERY, `read the sandbox of framework ${frameworkId} (user '${user ?? "unknown"}')`);
         const address = (o.agentHttpAddress ?? agentHttpFromInfo)(sandbox.agent);
         if (!address) throw new DcosError(Code.UNAVAILABLE, `This master does not know the HTTP endpoint of agent ${sandbox.agentId} (it registered without an HTTP port)`);
         const query: Record<string, string> = { path: sandboxPath(sandbox.directory, q.path) };

@@ -60,7 +60,15 @@ describe("Client authentication on the public gRPC services", () => {
 
   it("anonymous operator calls are refused UNAUTHENTICATED, bad secrets too; ACLs decide what an authenticated operator may change", async () => {
     m = await startSecuredMaster({
-      acls: { permissive: false, update_weights: [{ principals: { values: ["ops"] }, roles: { type: "ANY" } }], view_frameworks: [{ principals: { values: ["ops"] }, users: { type: "ANY" } }] },
+      acls: {
+        permissive: false,
+        update_weights: [{ principals: { values: ["ops"] }, roles: { type: "ANY" } }],
+        view_frameworks: [{ principals: { values: ["ops"] }, users: { type: "ANY" } }],
+        view_tasks: [{ principals: { values: ["ops"] }, users: { type: "ANY" } }],
+        view_executors: [{ principals: { values: ["ops"] }, users: { type: "ANY" } }],
+        register_frameworks: [{ principals: { values: ["alice"] }, roles: { type: "ANY" } }],
+        run_tasks: [{ principals: { type: "ANY" }, users: { type: "ANY" } }],
+      },
     });
     const anonymous = m.client(services.operator, "anonymous");
     await refused(call(anonymous, services.operator, "getState"), grpc.status.UNAUTHENTICATED, /Authentication required/);
@@ -79,13 +87,19 @@ describe("Client authentication on the public gRPC services", () => {
 
     const bob = m.client(services.operator, "bob");
     await refused(call(bob, services.operator, "updateWeights", { weightInfos: [{ role: "web", weight: 5 }] }), grpc.status.PERMISSION_DENIED, /principal 'bob' may not update the weight of role 'web' \(ACL update_weights\)/);
-    await refused(call(bob, services.operator, "getState"), grpc.status.PERMISSION_DENIED, /principal 'bob' may not view the cluster's state/);
+    // GET_STATE is filtered per caller: bob may view no framework's user, so he sees none.
+    const registered = subscribeAs(m, m.client(services.scheduler, "alice"), { name: "alice-fw" });
+    await subscribedOf(m, registered);
+    const bobsView = await call<{ getFrameworks?: { frameworks: unknown[] } }>(bob, services.operator, "getState");
+    assert.deepEqual(bobsView.getFrameworks?.frameworks, []);
     await refused(call(bob, services.operator, "updateQuota", { quotaInfos: [{ role: "web" }] }), grpc.status.PERMISSION_DENIED, /ACL update_quotas/);
     assert.equal(metric(m, "authorization/denied/update_weights"), 1);
     const ops = m.client(services.operator, "ops");
     await call(ops, services.operator, "updateWeights", { weightInfos: [{ role: "web", weight: 5 }] });
     assert.equal(((await call<{ weightInfos: { role: string; weight: number }[] }>(ops, services.operator, "getWeights")).weightInfos[0]!).weight, 5);
-    await call(ops, services.operator, "getState");
+    const opsView = await call<{ getFrameworks?: { frameworks: { frameworkInfo?: { name: string } }[] } }>(ops, services.operator, "getState");
+    assert.deepEqual(opsView.getFrameworks?.frameworks.map((f) => f.frameworkInfo?.name), ["alice-fw"]);
+    registered.cancel();
   });
 
   it("register_frameworks and run_tasks: a role or a user the ACLs do not give the principal is refused", async () => {

@@ -69,15 +69,22 @@ describe("HTTP authentication and authorization", () => {
     assert.ok((metrics.snapshot()["authentication/failed"] ?? 0) >= 8);
   });
 
-  it("ACLs per path: bob may not read /state (403 JSON saying what), ops may; Bearer works as well as Basic", async () => {
+  it("ACLs per path: bob may not read /ui/resources (403 JSON saying what) and sees no framework in /state, ops sees it; Bearer works as well as Basic", async () => {
     const { url, metrics } = await startMaster();
-    const denied = await fetch(`${url}/state`, { headers: as("bob") });
+    await cluster!.subscribe("some-framework");
+    const denied = await fetch(`${url}/ui/resources`, { headers: as("bob") });
     assert.equal(denied.status, 403);
     const body = (await denied.json()) as { error: string; message: string };
     assert.equal(body.error, "PERMISSION_DENIED");
-    assert.match(body.message, /principal 'bob' may not read \/state \(ACL view_frameworks\)/);
+    assert.match(body.message, /principal 'bob' may not read \/ui\/resources \(ACL view_frameworks\)/);
     assert.equal((await fetch(`${url}/flags`, { headers: as("bob") })).status, 403);
-    assert.equal((await fetch(`${url}/state`, { headers: as("ops") })).status, 200);
+    // /state is filtered per caller (view_frameworks on each framework's user), as in Mesos.
+    const filtered = await fetch(`${url}/state`, { headers: as("bob") });
+    assert.equal(filtered.status, 200);
+    assert.deepEqual(((await filtered.json()) as { frameworks: unknown[] }).frameworks, []);
+    const full = await fetch(`${url}/state`, { headers: as("ops") });
+    assert.equal(full.status, 200);
+    assert.deepEqual(((await full.json()) as { frameworks: { name: string }[] }).frameworks.map((f) => f.name), ["some-framework"]);
     assert.equal((await fetch(`${url}/metrics/snapshot`, { headers: { authorization: `Bearer ${CREDENTIALS[2]!.secret}` } })).status, 200);
     // The UI's page itself needs only authentication.
     assert.equal((await fetch(`${url}/`, { headers: as("bob") })).status, 200);

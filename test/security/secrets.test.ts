@@ -46,7 +46,7 @@ describe("Secrets", () => {
     const logger = pino({ level: "trace" }, sink);
     const c = (cluster = await startCluster(undefined, { logger }));
     const t = task("with-secret", "test \"$DB_PASSWORD\" = " + SECRET + " && echo has-it");
-    t.command!.environment = { $typeName: "dcos.v1.Environment", variables: [{ $typeName: "dcos.v1.Environment.Variable", name: "DB_PASSWORD", value: SECRET }] };
+    t.command!.environment = { $typeName: "dcos.v1.Environment", variables: [{ $typeName: "dcos.v1.Environment.Variable", name: "DB_PASSWORD", value: SECRET, type: 0 }] };
     c.master.tell(c.node.agent.self, create(RunTaskSchema, { frameworkInfo: { ...framework, checkpoint: true }, task: t, role: "*" }));
     const finished = await waitFor(() => statusOf(c, "with-secret", TaskState.FINISHED) ?? statusOf(c, "with-secret", TaskState.FAILED), "the task to end", 20_000);
     assert.equal(finished.status!.state, TaskState.FINISHED, "the task saw its secret");

@@ -44,8 +44,8 @@ function directLogHost(logs: FrameworkLogs): FrameworkLogHost {
   return { propose: async (cmd) => logs.apply(cmd), read: async (fn) => fn(logs) };
 }
 
-export async function startSecuredMaster(options: { acls?: unknown; authenticate?: boolean; maxLogBytes?: number; maxFrameworksPerPrincipal?: number } = {}): Promise<SecuredMaster> {
-  const cluster = await Cluster.start({ agents: 1 });
+export async function startSecuredMaster(options: { acls?: unknown; authenticate?: boolean; maxLogBytes?: number; maxFrameworksPerPrincipal?: number; agents?: number } = {}): Promise<SecuredMaster> {
+  const cluster = await Cluster.start({ agents: options.agents ?? 1 });
   const metrics = cluster.masterSystem.metrics;
   const security = serviceSecurity(
     {

@@ -47,7 +47,7 @@ describe("Size limits on what reaches state", () => {
     const big = commandTask("big-name", "cpus:0.1;mem:32");
     big.name = "x".repeat(2000);
     const env = commandTask("big-env", "cpus:0.1;mem:32");
-    env.command!.environment = { $typeName: "dcos.v1.Environment", variables: [{ $typeName: "dcos.v1.Environment.Variable", name: "SECRET", value: "s".repeat(40_000) }] };
+    env.command!.environment = { $typeName: "dcos.v1.Environment", variables: [{ $typeName: "dcos.v1.Environment.Variable", name: "SECRET", value: "s".repeat(40_000), type: 0 }] };
     const cmd = commandTask("big-command", "cpus:0.1;mem:32", "echo " + "y".repeat(70_000));
     const fine = commandTask("fine", "cpus:0.1;mem:32");
     await cluster.launch(s, [offer], [big, env, cmd, fine]);

@@ -1,3 +1,4 @@
+import { taskUser } from "../task-user.js";
 import { create } from "@bufbuild/protobuf";
 import type { AgentInfo, FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { ReregisterAgentSchema, RunningExecutorSchema, type ReregisterAgent, type RunningExecutor } from "../../gen/dcos/v1/internal_pb.js";
@@ -6,7 +7,7 @@ import { AGENT_VERSION } from "./agent-options.js";
 import type { ExecutorRecord, FrameworkRecord, TaskRecord } from "./agent-records.js";
 
 /** The master's view of one task the agent runs. */
-export function taskProto(agentId: string, frameworkId: string, ex: ExecutorRecord, t: TaskRecord): Task {
+export function taskProto(agentId: string, frameworkId: string, ex: ExecutorRecord, t: TaskRecord, frameworkUser = ""): Task {
   return create(TaskSchema, {
     name: t.info.name,
     taskId: t.info.taskId,
@@ -18,6 +19,7 @@ export function taskProto(agentId: string, frameworkId: string, ex: ExecutorReco
     labels: t.info.labels,
     killPolicy: t.info.killPolicy,
     role: t.role,
+    user: taskUser(t.info, frameworkUser),
   });
 }
 
@@ -31,7 +33,7 @@ export function reregistration(info: AgentInfo, frameworks: Iterable<FrameworkRe
     infos.push(fw.info);
     for (const ex of fw.executors.values()) {
       executors.push(create(RunningExecutorSchema, { executorInfo: ex.info, frameworkId: { value: fw.id } }));
-      for (const t of ex.tasks.values()) tasks.push(taskProto(agentId, fw.id, ex, t));
+      for (const t of ex.tasks.values()) tasks.push(taskProto(agentId, fw.id, ex, t, fw.info.user));
     }
   }
   return create(ReregisterAgentSchema, { agentInfo: info, version: AGENT_VERSION, tasks, executors, frameworks: infos });

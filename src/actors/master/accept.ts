@@ -5,6 +5,7 @@
  * valid tasks go to the agent as RunTask / RunTaskGroup; what is left returns to the
  * allocator with the accept's filter.
  */
+import { taskUser } from "../task-user.js";
 import { create } from "@bufbuild/protobuf";
 import { RunTaskGroupSchema, RunTaskSchema } from "../../gen/dcos/v1/internal_pb.js";
 import { OperationState, type Offer, type Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
@@ -188,6 +189,7 @@ function stage(core: MasterCore, framework: FrameworkRecord, agent: AgentRecord,
       healthCheck: task.healthCheck,
       killPolicy: task.killPolicy,
       role,
+      user: taskUser(task, framework.info.user),
     }),
   );
   core.metrics.tasksLaunched.inc();

@@ -24,6 +24,7 @@ import type {
   UpdateFrameworkRequest,
 } from "../../gen/dcos/v1/scheduler_pb.js";
 import { Facade } from "../../runtime/facade.js";
+import { Code, DcosError } from "../../runtime/error.js";
 import { accept } from "./accept.js";
 import type { MasterCore } from "./core.js";
 import type { MasterView } from "./master-view.js";
@@ -165,6 +166,24 @@ export class MasterFacade extends Facade<Master> {
       },
       guard,
     );
+  }
+
+  /**
+   * Operator TEARDOWN (Operator API and /teardown): removes a framework by id, after
+   * `authorize` (given its principal) let the caller; NOT_FOUND for an unknown id.
+   */
+  teardownFramework(frameworkId: string, authorize: (principal: string) => void): Promise<void> {
+    return this.call((m) => {
+      if (!frameworkId) throw new DcosError(Code.INVALID_ARGUMENT, "framework_id is required");
+      const f = m.core.frameworks.get(frameworkId);
+      if (!f) {
+        const done = m.core.completedFrameworks.values().some((info) => info.id?.value === frameworkId);
+        throw new DcosError(Code.NOT_FOUND, done ? `Framework ${frameworkId} was already removed` : `No framework ${frameworkId}`);
+      }
+      authorize(f.info.principal);
+      m.core.metrics.message("teardown");
+      return removeFramework(m.core, f, "the operator tore it down");
+    });
   }
 
   updateFramework(request: UpdateFrameworkRequest, guard?: FrameworkGuard): Promise<void> {

@@ -4,7 +4,7 @@ import { GetStateResponseSchema, type GetStateResponse } from "../../gen/dcos/v1
 import { drainView } from "./drain-view.js";
 import { maintenanceStatus } from "./maintenance.js";
 import type { MasterView } from "./master-view.js";
-import { ClusterUsage, agentEntry, frameworkEntry, taskGroups, visibleAgent } from "./state-view.js";
+import { ClusterUsage, agentEntry, executorsResponse, frameworkEntry, taskGroups, visibleAgent } from "./state-view.js";
 
 export function stateResponse(core: MasterView, startedAtMs: number): GetStateResponse {
   const usage = new ClusterUsage(core);
@@ -20,5 +20,6 @@ export function stateResponse(core: MasterView, startedAtMs: number): GetStateRe
     startTime: startedAtMs / 1000,
     stateVersion: BigInt(core.stateVersion),
     maintenanceStatus: maintenanceStatus(core),
+    getExecutors: executorsResponse(core),
   });
 }

@@ -11,6 +11,9 @@ import {
   AgentEntry_Status,
   AgentEntrySchema,
   FrameworkEntrySchema,
+  GetExecutorsResponse_ExecutorSchema,
+  GetExecutorsResponseSchema,
+  type GetExecutorsResponse,
   type AgentEntry,
   type FrameworkEntry,
 } from "../../gen/dcos/v1/operator_pb.js";
@@ -153,3 +156,16 @@ export function taskGroups(core: MasterView): TaskGroups {
   }
   return g;
 }
+
+/** Every executor the master knows on its admitted agents. */
+export function executorsResponse(core: MasterView): GetExecutorsResponse {
+  const executors = [];
+  for (const agent of core.agents.values()) {
+    if (!visibleAgent(agent)) continue;
+    for (const byId of agent.executors.values()) {
+      for (const info of byId.values()) executors.push(create(GetExecutorsResponse_ExecutorSchema, { executorInfo: info, agentId: { value: agent.id } }));
+    }
+  }
+  return create(GetExecutorsResponseSchema, { executors });
+}
+

@@ -4,6 +4,7 @@
  * problem is a precise sentence (it becomes a gRPC status message or a TASK_ERROR's
  * message), never an exception escaping the master.
  */
+import { taskUser } from "../task-user.js";
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Filters, Offer } from "../../gen/dcos/v1/offers_pb.js";
 import { equals } from "@bufbuild/protobuf";
@@ -224,7 +225,7 @@ export class LaunchValidator {
 
   /** The user a task runs as: its command's, its executor's command's, else the framework's. */
   private runAs(task: TaskInfo): string {
-    return task.command?.user || task.executor?.command?.user || this.ctx.frameworkUser || "";
+    return taskUser(task, this.ctx.frameworkUser);
   }
 
   private executorProblem(executor: ExecutorInfo, what: string): string | undefined {

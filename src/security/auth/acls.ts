@@ -39,6 +39,8 @@ export const ACL_OBJECTS = {
   view_executors: "users",
   access_sandboxes: "users",
   get_endpoints: "paths",
+  /** Mesos's log files; accepted for compatibility: no endpoint of ours serves the node's logs (they go to stdout/journald). */
+  access_mesos_logs: "logs",
   /** Another principal's replicated-log namespace (never covered by `permissive`). */
   access_replicated_logs: "log_principals",
 } as const;
@@ -139,12 +141,28 @@ export class Acls {
     return Acls.fromText(text, path);
   }
 
-  /** What the first matching rule decides; undefined when no rule matches. */
+  /**
+   * What the first matching rule decides; undefined when no rule matches. For EVERY object:
+   * false as soon as a rule of the subject refuses some objects (values or all), the
+   * decision of its first rule on all objects (ANY/NONE), undefined when its rules only
+   * allow some named objects (the rest falls to `permissive`).
+   */
   ruleDecision(action: AclAction, subject: string | undefined, object: AclObject): boolean | undefined {
     for (const rule of this.rules.get(action) ?? []) {
-      if (subjectMatches(rule.subjects, subject) && objectMatches(rule.objects, object)) return rule.objects.kind !== "none" && rule.subjects.kind !== "none";
+      if (!subjectMatches(rule.subjects, subject)) continue;
+      const allows = rule.objects.kind !== "none" && rule.subjects.kind !== "none";
+      if (object === EVERY) {
+        if (rule.objects.kind !== "values" || !allows) return allows;
+        continue;
+      }
+      if (objectMatches(rule.objects, object)) return allows;
     }
     return undefined;
+  }
+
+  /** Whether the action has any rule (without one, `permissive` decides for every object). */
+  hasRules(action: AclAction): boolean {
+    return (this.rules.get(action)?.length ?? 0) > 0;
   }
 
   /** Whether `subject` (undefined: unauthenticated) may do `action` on `object`. */
@@ -159,7 +177,6 @@ function subjectMatches(e: Entity, subject: string | undefined): boolean {
   return subject !== undefined && e.values.has(subject);
 }
 
-function objectMatches(e: Entity, object: AclObject): boolean {
-  if (e.kind !== "values") return true;
-  return object !== EVERY && e.values.has(object);
+function objectMatches(e: Entity, object: string): boolean {
+  return e.kind !== "values" || e.values.has(object);
 }

@@ -15,12 +15,17 @@ import type { ServiceSecurity } from "./service-security.js";
 /** Paths anyone may reach (a load balancer's health check). */
 const OPEN = new Set(["/health"]);
 
-/** The ACL a path needs, or none (the UI's page and assets, /version, /redirect). */
+/**
+ * The ACL a path needs, or none. /state, /state-summary, /frameworks, /tasks and /events
+ * are filtered per caller by their handlers (view_frameworks, view_tasks, view_executors),
+ * /files/* and /ui/sandbox/* checked per sandbox (access_sandboxes on the framework's
+ * user), /teardown per framework (teardown_frameworks); what aggregates every framework
+ * (the UI's resources and recent events) needs view_frameworks on every user.
+ */
 export function httpAcl(path: string): { action: AclAction; object: AclObject; what: string } | undefined {
-  if (path === "/state" || path === "/state.json" || path === "/state-summary" || path === "/events" || path.startsWith("/ui/resources") || path === "/ui/events/recent") {
+  if (path.startsWith("/ui/resources") || path === "/ui/events/recent") {
     return { action: "view_frameworks", object: EVERY, what: `read ${path}` };
   }
-  if (path.startsWith("/files/") || path.startsWith("/ui/sandbox/")) return { action: "access_sandboxes", object: EVERY, what: "read task sandboxes" };
   if (path === "/metrics" || path === "/metrics/snapshot" || path === "/flags" || path === "/quota") return { action: "get_endpoints", object: path, what: `read ${path}` };
   if (path === "/maintenance/schedule") return { action: "get_maintenance_schedules", object: EVERY, what: "read the maintenance schedule" };
   if (path === "/maintenance/status") return { action: "get_maintenance_statuses", object: EVERY, what: "read the maintenance status" };

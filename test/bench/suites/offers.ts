@@ -25,7 +25,8 @@
  * AcknowledgeBatch call. Any mode + "-batched" batches (e.g. "facade-batched").
  * Any gRPC mode + "-tls" serves the SchedulerService with the master's certificate and
  * has the framework present a principal's certificate (mutual TLS, as on a real cluster);
- * when its plaintext mode runs too, the ratios tls/plaintext are reported.
+ * when its plaintext mode runs too, the ratios tls/plaintext are reported (of the medians,
+ * and the median of each round's paired ratio: rounds interleave the modes).
  * "driver" runs the framework in a worker thread on the real SchedulerDriver (what a
  * TypeScript framework gets; it acknowledges implicitly, coalescing each turn's
  * acknowledgements into AcknowledgeBatch calls, --ack-calls-in-flight at once); it also
@@ -45,6 +46,7 @@ import { parseResources } from "../../../src/resources/index.js";
 import { ActorSystem } from "../../../src/runtime/system.js";
 import { InProcessNetwork } from "../../../src/runtime/transports/in-process.js";
 import { Worker } from "node:worker_threads";
+import { loadavg } from "node:os";
 import type { DriverSchedulerData } from "../offers-driver-scheduler.js";
 import { BenchScheduler, wallNow, type SchedulerResult, type SchedulerSettings } from "../offers-scheduler.js";
 import { median, percentile, type Reporter } from "../report.js";
@@ -242,13 +244,18 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const shape = { agents: s.agents, agent: s.agentResources, task: `cpus:${s.scheduler.cpus};mem:${s.scheduler.mem}`, taskMs: s.taskMs, maxInFlight: s.scheduler.maxInFlight, window_s: s.seconds - s.warmup };
   const launches = new Map<string, number>();
   const cpuPerTask = new Map<string, number>();
-  for (const mode of s.modes) {
-    const results: Result[] = [];
-    for (let r = 0; r < s.rounds; r++) {
+  // Rounds interleave the modes (round 1 of every mode, then round 2, …) so a change of the
+  // machine's load touches every mode alike and the tls/plaintext ratios compare like with like.
+  const byMode = new Map<string, Result[]>(s.modes.map((mode) => [mode, []]));
+  for (let r = 0; r < s.rounds; r++) {
+    for (const mode of s.modes) {
       const res = await measure(s, mode);
-      process.stderr.write(`offers ${mode} round ${r + 1}: ${JSON.stringify(res)}\n`);
-      results.push(res);
+      process.stderr.write(`offers ${mode} round ${r + 1}: ${JSON.stringify({ ...res, load: loadavg()[0] })}\n`);
+      byMode.get(mode)!.push(res);
     }
+  }
+  for (const mode of s.modes) {
+    const results = byMode.get(mode)!;
     const m = (f: (r: Result) => number): number => median(results.map(f));
     report.figure(`${mode}_task_launches_per_s`, m((r) => r.launchesPerS), "tasks/s", "higher", { ...shape, rounds: s.rounds, target: 3750 });
     report.figure(`${mode}_cpu_us_per_task`, m((r) => r.cpuUsPerTask), "µs", "lower", { ...shape, master_loop_utilization: m((r) => r.utilization) });
@@ -262,6 +269,12 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     if (plain !== undefined && launches.has(plain)) {
       report.figure(`${mode}_vs_plaintext_launches`, launches.get(mode)! / Math.max(1e-9, launches.get(plain)!), "ratio", "higher", { ...shape, plaintext_mode: plain, goal: 0.8 });
       report.figure(`${mode}_vs_plaintext_cpu_per_task`, cpuPerTask.get(mode)! / Math.max(1e-9, cpuPerTask.get(plain)!), "ratio", "lower", { ...shape, plaintext_mode: plain });
+      // Each round's tls run right after its plaintext run: the median of those paired ratios.
+      const paired = results.map((res, i) => res.launchesPerS / Math.max(1e-9, byMode.get(plain)![i]!.launchesPerS));
+      report.figure(`${mode}_vs_plaintext_launches_paired_median`, median(paired), "ratio", "higher", { ...shape, plaintext_mode: plain, goal: 0.8, rounds: paired.map((x) => Number(x.toFixed(3))), load: loadavg()[0] });
+      // CPU per task is steadier than rates on a shared machine: a CPU-bound master's throughput is its inverse.
+      const pairedCpu = results.map((res, i) => res.cpuUsPerTask / Math.max(1e-9, byMode.get(plain)![i]!.cpuUsPerTask)).filter((x) => x > 0);
+      report.figure(`${mode}_vs_plaintext_cpu_per_task_paired_median`, median(pairedCpu), "ratio", "lower", { ...shape, plaintext_mode: plain, rounds: pairedCpu.map((x) => Number(x.toFixed(3))), load: loadavg()[0] });
     }
     if (mode === "driver") report.figure(`${mode}_acks_per_call`, m((r) => r.acksPerCall), "acks", "higher", { ...shape, ack_calls_in_flight: s.ackCallsInFlight ?? "default" });
   }
