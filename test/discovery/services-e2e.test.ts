@@ -31,10 +31,22 @@ interface Task {
   healthCheckResults?: { alive: boolean }[];
 }
 
-/** An HTTP server on $PORT0 answering every GET with its task id. */
+/**
+ * An HTTP server on $PORT0 answering every GET with its task id. Told to stop (SIGTERM, the
+ * start of its kill grace period) it keeps serving for 2 s, as services behind a balancer
+ * do, then exits: what it still gets then comes from a balancer that has not drained it.
+ * Apps run it with `exec` so the signal reaches it: a shell that stays in between dies of
+ * SIGTERM at once, and the executor then ends the rest of the task's process group.
+ */
 const INSTANCE_PY = `
-import http.server, os
+import http.server, os, signal, threading, time
 ID = os.environ["MESOS_TASK_ID"].encode()
+def stop(*_):
+    def later():
+        time.sleep(2)
+        os._exit(0)
+    threading.Thread(target=later, daemon=True).start()
+signal.signal(signal.SIGTERM, stop)
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200)
@@ -56,6 +68,12 @@ async function instancePid(taskId: string): Promise<number | undefined> {
     if (cmdline.startsWith("python3") && environ.split("\0").includes(`MESOS_TASK_ID=${taskId}`)) return Number(name);
   }
   return undefined;
+}
+
+/** Whether the process runs (exists and is not a zombie). */
+async function alive(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  return stat !== "" && !/^\d+ \(.*\) Z/.test(stat);
 }
 
 describe("discovery with the real services framework", { timeout: 420_000 }, () => {
@@ -136,10 +154,11 @@ describe("discovery with the real services framework", { timeout: 420_000 }, () 
     // As a Marathon user writes it: no ports at all; the framework assigns a service port.
     const app = {
       id: "/disco/web",
-      cmd: `python3 ${join(fx.dir(), "instance.py")}`,
+      cmd: `exec python3 ${join(fx.dir(), "instance.py")}`,
       cpus: 0.1,
       mem: 32,
       instances: 3,
+      taskKillGracePeriodSeconds: 5,
       labels: { HAPROXY_GROUP: "external" },
       healthChecks: [{ protocol: "MESOS_HTTP", path: "/", portIndex: 0, gracePeriodSeconds: 20, intervalSeconds: 1, timeoutSeconds: 1, maxConsecutiveFailures: 3, delaySeconds: 0 }],
       upgradeStrategy: { minimumHealthCapacity: 0.5, maximumOverCapacity: 0.5 },
@@ -204,10 +223,50 @@ describe("discovery with the real services framework", { timeout: 420_000 }, () 
     assert.ok(seen[left]!.every((s) => seen[0]!.includes(s)), "the others stayed");
   });
 
+  it("scale down under a request loop: 0 failed requests; each killed instance leaves the backends while it still runs (drained, then killed)", async () => {
+    await waitFor(() => backends("/disco/web").length === 5, "the replacement to join (5 backends)", 90_000);
+    const five = await tasks("/disco/web");
+    const pids = new Map<string, number>();
+    for (const t of five) pids.set(`:${t.ports[0]}`, await waitFor(() => instancePid(t.id), `the process of ${t.id}`));
+    const pidOf = (server: string): number | undefined => pids.get(server.slice(server.lastIndexOf(":")));
+    const left: { server: string; running: boolean }[] = [];
+    let previous = backends("/disco/web");
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        const now = backends("/disco/web");
+        for (const server of previous.filter((s) => !now.includes(s))) {
+          const pid = pidOf(server);
+          left.push({ server, running: pid !== undefined && (await alive(pid)) });
+        }
+        previous = now;
+        await new Promise((res) => setTimeout(res, 5));
+      }
+    })();
+    let done = false;
+    const loop = requestLoop(webPort, () => done, 100_000, 2);
+    try {
+      const scaled = await api("PUT", "/v2/apps/disco/web", { instances: 3 });
+      assert.ok(scaled.status === 200 || scaled.status === 201, JSON.stringify(scaled.json));
+      await waitFor(async () => backends("/disco/web").length === 3 && (await tasks("/disco/web")).length === 3, "the scale-down to 3 to finish", 90_000);
+      // Requests keep going a little after the killed processes are gone.
+      await new Promise((res) => setTimeout(res, 300));
+    } finally {
+      done = true;
+      watching = false;
+      await watch;
+    }
+    const r = await loop;
+    assert.ok(r.ok > 0);
+    assert.equal(r.failed, 0, `failed requests: ${r.failed} of ${r.ok + r.failed}\n${r.errors.join("\n")}`);
+    assert.equal(left.length, 2, JSON.stringify(left));
+    for (const l of left) assert.ok(l.running, `${l.server} left the backends while its process still ran: ${JSON.stringify(left)}`);
+  });
+
   it("a HAPROXY_0_VHOST app is reached by its Host header", async () => {
     const site = {
       id: "/disco/site",
-      cmd: `python3 ${join(fx.dir(), "instance.py")}`,
+      cmd: `exec python3 ${join(fx.dir(), "instance.py")}`,
       cpus: 0.1,
       mem: 32,
       instances: 1,

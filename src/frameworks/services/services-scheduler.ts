@@ -593,6 +593,9 @@ export class ServicesScheduler implements LeaderSession {
   }
 
   private sendKill(i: Instance, reason: string): void {
+    // Told before the kill leaves: load balancers take the instance out of rotation while it
+    // still runs (it shows TASK_KILLING), and it ends within its taskKillGracePeriodSeconds.
+    if (!this.killSentAt.has(i.id)) this.publishInstanceChanged({ ...i, state: "killing" });
     this.killSentAt.set(i.id, this.now);
     this.killed?.inc();
     const spec = this.state.apps.get(i.appId) ? this.spec(this.state.apps.get(i.appId)!) : undefined;

@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { SchedulerDriverOptions } from "../../actors/scheduler-driver/options.js";
+import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
 import { Metrics } from "../../metrics/registry.js";
 import { SystemClock, type Clock } from "../../runtime/clock.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
@@ -146,7 +147,8 @@ export class ServicesServer {
         roles: [role],
         failoverTimeout: options.failoverTimeoutSeconds ?? 7 * 24 * 3600,
         user: "",
-        capabilities: [],
+        // Executors report TASK_KILLING when a kill starts (the grace period), as to Marathon.
+        capabilities: [FrameworkInfo_Capability.TASK_KILLING_STATE],
         webuiUrl: `http://${address}`,
         labels: { labels: [{ key: SERVICES_LABEL, value: "services" }] },
       },
