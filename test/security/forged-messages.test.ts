@@ -35,7 +35,8 @@ function envelope<S extends DescMessage>(from: string, to: string, schema: S, fi
 
 /** A peer that holds `tls` (or nothing), says Hello as `address`, and writes forged envelopes. */
 async function attacker(target: string, address: string, tls?: TlsMaterial): Promise<RawGrpcPeer> {
-  const peer = tls ? RawGrpcPeer.open(target, address, channelCredentials(tls)) : RawGrpcPeer.open(target, address);
+  // The attacker dials masters and agents alike (clients check the server's role: it accepts both).
+  const peer = tls ? RawGrpcPeer.open(target, address, channelCredentials(tls, { roles: ["master", "agent"] })) : RawGrpcPeer.open(target, address);
   peers.push(peer);
   return peer;
 }

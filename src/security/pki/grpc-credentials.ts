@@ -6,11 +6,11 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { isIP } from "node:net";
-import type { PeerCertificate } from "node:tls";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { authenticatedPeer, type PeerIdentity } from "../../runtime/identity.js";
 import type { GrpcTransportSecurity } from "../../runtime/transports/grpc.js";
 import type { PeerIdentitySource } from "../auth/authenticator.js";
-import { hostsFromAltNames, identityFromAltNames, type CertIdentity } from "./node-identity.js";
+import { hostsFromAltNames, identityFromAltNames, type CertIdentity, type CertRole } from "./node-identity.js";
 import { certificateIdentity, type TlsMaterial } from "./tls-files.js";
 
 /**
@@ -38,13 +38,44 @@ export function serverCredentials(tls: TlsMaterial, requireClientCertificate = f
   return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, requireClientCertificate);
 }
 
-/** Channel credentials: trust the cluster CA, present `cert`/`key` when given (mutual TLS). */
-export function channelCredentials(tls: Pick<TlsMaterial, "ca"> & Partial<Pick<TlsMaterial, "cert" | "key">>): grpc.ChannelCredentials {
-  return grpc.credentials.createSsl(
-    Buffer.from(tls.ca),
-    tls.key !== undefined ? Buffer.from(tls.key) : null,
-    tls.cert !== undefined ? Buffer.from(tls.cert) : null,
-  );
+/** What a client requires of the server's certificate beyond the CA and the address. */
+export interface ServerExpectation {
+  /** The roles the server's certificate may have (e.g. an agent or a scheduler dials masters only). */
+  roles: readonly CertRole[];
+  /** The cluster it must be of (default: the client certificate's, when there is one). */
+  cluster?: string;
+}
+
+/**
+ * Why a server certificate (already verified against the CA) is not one of `expect`:
+ * the address check of TLS, then its SPIFFE identity's role and cluster. Undefined: it is.
+ */
+export function serverIdentityProblem(hostname: string, cert: PeerCertificate, expect: ServerExpectation): Error | undefined {
+  const addressProblem = checkServerIdentity(hostname, cert);
+  if (addressProblem) return addressProblem;
+  const identity = identityFromAltNames(cert.subjectaltname);
+  const wanted = expect.roles.join(" or ");
+  if (!identity) return new Error(`The server at ${hostname} presented a certificate without a cluster identity; expected a ${wanted} certificate`);
+  if (!expect.roles.includes(identity.role)) {
+    return new Error(`The server at ${hostname} presented a ${identity.role} certificate ('${identity.name}'); expected a ${wanted} certificate`);
+  }
+  if (expect.cluster !== undefined && identity.cluster !== expect.cluster) {
+    return new Error(`The server at ${hostname} is ${identity.role} '${identity.name}' of cluster '${identity.cluster}', not '${expect.cluster}'`);
+  }
+  return undefined;
+}
+
+/**
+ * Channel credentials: trust the cluster CA, present `cert`/`key` when given (mutual TLS),
+ * and accept only a server whose certificate has one of `expect.roles` (default: a master,
+ * what schedulers, operators and agents dial) in the client's own cluster.
+ */
+export function channelCredentials(tls: Pick<TlsMaterial, "ca"> & Partial<Pick<TlsMaterial, "cert" | "key">>, expect: ServerExpectation = { roles: ["master"] }): grpc.ChannelCredentials {
+  const cluster = expect.cluster ?? (tls.cert !== undefined ? certificateIdentity(tls.cert).cluster : undefined);
+  const wanted = { ...expect, cluster };
+  return grpc.credentials.createSsl(Buffer.from(tls.ca), tls.key !== undefined ? Buffer.from(tls.key) : null, tls.cert !== undefined ? Buffer.from(tls.cert) : null, {
+    checkServerIdentity: (hostname, cert) => serverIdentityProblem(hostname, cert, wanted),
+  });
 }
 
 /** A verified client certificate's identity and the hosts it names. */
@@ -111,7 +142,8 @@ export function nodeTransportSecurity(tls: TlsMaterial, plaintextClients = false
   return {
     plaintextClients,
     server: serverCredentials(tls),
-    client: channelCredentials(tls),
+    // An agent dials only masters; a master dials masters (Raft) and agents (orders).
+    client: channelCredentials(tls, { roles: own.role === "agent" ? ["master"] : ["master", "agent"], cluster: own.cluster }),
     authenticate: (call, address) => authenticateNode(call, address, own.cluster),
   };
 }
