@@ -14,6 +14,8 @@ export const EXECUTOR_ENV = {
   shutdownGracePeriod: "DCOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
   /** The executor's token: every ExecutorService call carries it (authorization: Bearer). */
   token: "DCOS_EXECUTOR_TOKEN",
+  /** Seconds an executor keeps trying to reach its agent after the connection broke; then it exits. */
+  recoveryTimeout: "DCOS_RECOVERY_TIMEOUT",
 } as const;
 
 export interface ExecutorEnvironment {
@@ -24,6 +26,8 @@ export interface ExecutorEnvironment {
   shutdownGracePeriodSeconds: number;
   /** Absent when the agent gave none (an agent that does not check tokens). */
   token?: string;
+  /** Absent when the agent gave none (the driver's default, 15 min, applies). */
+  recoveryTimeoutMs?: number;
 }
 
 /** Reads the executor's environment; FAILED_PRECONDITION naming the first missing variable. */
@@ -34,6 +38,7 @@ export function readExecutorEnvironment(env: NodeJS.ProcessEnv = process.env): E
     return v;
   };
   const grace = Number(env[EXECUTOR_ENV.shutdownGracePeriod] ?? "5");
+  const recovery = Number(env[EXECUTOR_ENV.recoveryTimeout] ?? "");
   return {
     agentEndpoint: need(EXECUTOR_ENV.agentEndpoint),
     agentId: env[EXECUTOR_ENV.agentId] ?? "",
@@ -41,5 +46,6 @@ export function readExecutorEnvironment(env: NodeJS.ProcessEnv = process.env): E
     executorId: need(EXECUTOR_ENV.executorId),
     shutdownGracePeriodSeconds: Number.isFinite(grace) && grace >= 0 ? grace : 5,
     token: env[EXECUTOR_ENV.token] || undefined,
+    recoveryTimeoutMs: env[EXECUTOR_ENV.recoveryTimeout] && Number.isFinite(recovery) && recovery > 0 ? recovery * 1000 : undefined,
   };
 }

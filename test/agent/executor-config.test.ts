@@ -11,6 +11,7 @@ import {
   executorKind,
   type ExecutorContainerInput,
 } from "../../src/actors/agent/executor-config.js";
+import { readExecutorEnvironment } from "../../src/protocol/executor-environment.js";
 import { rangesResource, scalarResource } from "../../src/resources/index.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
 
@@ -54,6 +55,14 @@ describe("Executor container config", () => {
     assert.deepEqual(c.resources, { cpus: 1.5, memMb: 128, diskMb: 0, ports: [31000, 31001, 31002, 31010] });
     assert.equal(c.user, undefined, "no user switch unless the agent may");
     assert.equal(executorContainerConfig(input({ switchUser: true })).user, "alice");
+  });
+
+  it("tells executors the recovery timeout in seconds, and the executor environment reads it back", () => {
+    const env = executorContainerConfig(input({ recoveryTimeoutMs: 15 * 60_000 })).env!;
+    assert.equal(env.DCOS_RECOVERY_TIMEOUT, "900");
+    assert.equal(readExecutorEnvironment(env).recoveryTimeoutMs, 900_000);
+    assert.equal(readExecutorEnvironment({ ...env, DCOS_RECOVERY_TIMEOUT: "soon" }).recoveryTimeoutMs, undefined, "unreadable: the driver's default applies");
+    assert.equal(readExecutorEnvironment({ ...env, DCOS_RECOVERY_TIMEOUT: undefined }).recoveryTimeoutMs, undefined);
   });
 
   it("runs a custom executor's command, shell or argv, with its environment (ours wins)", () => {

@@ -67,15 +67,47 @@ describe("Agent recovery", () => {
     await x.until(() => x.master.updates().at(-1) === "t1:FINISHED", "TASK_FINISHED after the acknowledgement");
   });
 
-  it("destroys a recovered executor that does not subscribe again in time; its task fails", async () => {
+  it("waits for a late recovered executor whose container still runs: past the reregistration timeout it is not destroyed, and it subscribes again later", async () => {
     const x = await runningTask(true);
-    await x.restartAgent({ executorReregistrationTimeoutMs: 2_000 });
+    assert.equal(x.containerizer.launched[0]!.env?.DCOS_RECOVERY_TIMEOUT, "900", "executors are told the recovery timeout (15 min)");
+    await x.restartAgent({ executorReregistrationTimeoutMs: 2_000, executorRecoveryTimeoutMs: 120_000 });
+    await admit(x, 60, true);
+    await x.clock.advance(2_000);
+    await x.until(() => x.metrics.value("slave/executors_late_reregistration") === 1, "the executor counted as late");
+    await x.clock.advance(58_000); // a starved executor: back a minute after the agent
+    assert.deepEqual(x.containerizer.destroyed, [], "not destroyed for being slow");
+    assert.equal(x.agent.executorOf("fw-1", "t1")?.phase, ExecutorPhase.REGISTERING);
+    const link = await subscribeExecutor(x, "t1");
+    assert.deepEqual(link.kinds(), ["subscribed"]);
+    assert.equal(x.agent.executorOf("fw-1", "t1")?.phase, ExecutorPhase.RUNNING);
+    await x.clock.advance(120_000);
+    assert.deepEqual(x.containerizer.destroyed, [], "the recovery timeout is cancelled once it subscribed");
+    assert.deepEqual(x.master.updates(), ["t1:RUNNING"], "the task was never reported ended");
+  });
+
+  it("destroys a recovered executor that has not subscribed again within the recovery timeout; its task fails", async () => {
+    const x = await runningTask(true);
+    await x.restartAgent({ executorReregistrationTimeoutMs: 2_000, executorRecoveryTimeoutMs: 10_000 });
+    await admit(x, 60, true);
+    await x.clock.advance(2_000);
+    await x.until(() => x.metrics.value("slave/executors_late_reregistration") === 1, "the executor counted as late");
+    await x.clock.advance(7_000);
+    assert.deepEqual(x.containerizer.destroyed, [], "still waited for within the recovery timeout");
+    await x.clock.advance(1_000);
+    await x.until(() => x.containerizer.destroyed.length === 1, "the container destroyed at the recovery timeout");
+    await x.until(() => x.master.updates().includes("t1:FAILED"), "TASK_FAILED");
+    const failed = x.master.of<StatusUpdate>("StatusUpdate").find((u) => u.status?.state === TaskState.FAILED)!;
+    assert.equal(failed.status?.reason, TaskStatus_Reason.EXECUTOR_REREGISTRATION_TIMEOUT);
+  });
+
+  it("does not wait past the reregistration timeout when the recovery timeout is not longer", async () => {
+    const x = await runningTask(true);
+    await x.restartAgent({ executorReregistrationTimeoutMs: 2_000, executorRecoveryTimeoutMs: 2_000 });
     await admit(x, 60, true);
     await x.clock.advance(2_000);
     await x.until(() => x.containerizer.destroyed.length === 1, "the container destroyed");
     await x.until(() => x.master.updates().includes("t1:FAILED"), "TASK_FAILED");
-    const failed = x.master.of<StatusUpdate>("StatusUpdate").find((u) => u.status?.state === TaskState.FAILED)!;
-    assert.equal(failed.status?.reason, TaskStatus_Reason.EXECUTOR_REREGISTRATION_TIMEOUT);
+    assert.equal(x.metrics.value("slave/executors_late_reregistration"), 0);
   });
 
   it("reports LOST the tasks whose container is gone after the restart", async () => {

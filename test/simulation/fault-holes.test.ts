@@ -62,6 +62,21 @@ describe("Fault-tolerance holes of a busy machine (simulated network, manual clo
     for (const t of tasks) assert.ok(w.liveTasks().has(t), `task ${t} still runs`);
   });
 
+  it("starved executor: one that reconnects a minute after its agent restarted (past the 15 s reregistration timeout) keeps its task", async () => {
+    const w = (world = await SimWorld.start(SEED, { masters: 1, agents: 1 }));
+    await w.ready();
+    const f = w.framework("starved", 3600, true);
+    await f.subscribe();
+    const taskId = await f.launchRunning();
+    const node = await w.restartAgentWithLateExecutors(A1, 60_000);
+    await w.run(30_000, 1_000);
+    assert.equal(node.agent.executorOf(f.s.frameworkId, taskId)?.phase, ExecutorPhase.REGISTERING, "still waited for, past the reregistration timeout");
+    await w.run(40_000, 1_000);
+    assert.equal(node.agent.executorOf(f.s.frameworkId, taskId)?.phase, ExecutorPhase.RUNNING, `the late executor subscribed again (seed ${w.seed})`);
+    assert.ok(w.liveTasks().has(taskId), "its task still runs");
+    assert.ok(!f.terminal().has(taskId), `the task never ended (heard ${f.updates().filter((u) => u.taskId?.value === taskId).map((u) => TaskState[u.state]).join(", ")}; seed ${w.seed})`);
+  });
+
   it("hole 2: an agent healed from a cut shorter than the ping timeout follows the leader's ping at once, not the master its retries moved to", async () => {
     // A registration backoff far longer than the test: only the leader's ping can bring the agent back in time.
     const w = (world = await SimWorld.start(SEED, { masters: 3, agents: 1, agent: { registrationBackoffMs: 120_000, maxRegistrationBackoffMs: 600_000 } }));

@@ -1,12 +1,14 @@
 /**
  * One seeded randomized fault run on a SimWorld: masters (one or a replicated three), 2–4
  * agents and one or two schedulers launch and end tasks while agents crash and restart on
- * their checkpoint dirs, masters crash and restart, schedulers disconnect and resubscribe,
- * and agents are cut off from the masters (both ways or one way) and healed. Then
+ * their checkpoint dirs (executors reconnecting during recovery, or starved and a minute or
+ * two late), masters crash and restart, schedulers disconnect and resubscribe, agents are
+ * cut off from the masters (both ways or one way) and healed, and an agent restarts with its
+ * messages to the masters seconds late (reregistration retries arrive stale). Then
  * everything is healed and settles, and the invariants are checked. Every choice comes
  * from the seed.
  */
-import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskState, TaskStatus_Reason } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { AgentState } from "../../src/actors/agent/agent.js";
 import { isTerminal } from "../../src/actors/task-states.js";
 import { Random } from "../../src/runtime/random.js";
@@ -83,7 +85,8 @@ class Actions {
     if (roll < 30) return this.launch();
     if (roll < 45) return this.endTask();
     if (roll < 52) return this.agentCrashOrRestart();
-    if (roll < 58) return this.agentRestartDuringRecovery();
+    if (roll < 55) return this.agentRestartDuringRecovery();
+    if (roll < 58) return this.agentRestartLateExecutors();
     if (roll < 66) return this.partition();
     if (roll < 70) return this.shortPartition();
     if (roll < 74) return this.slowAgentLink();
@@ -99,6 +102,15 @@ class Actions {
     if (!host) return this.log("restart during recovery: no agent up");
     await this.w.restartAgent(host.address, true);
     this.log(`restart agent ${host.address}, executors reconnecting during its recovery`);
+  }
+
+  /** kill -9 and restart of an agent whose executors reconnect 20-120 s later (starved), past its 15 s reregistration timeout. */
+  private async agentRestartLateExecutors(): Promise<void> {
+    const host = this.pick([...this.w.hosts.values()].filter((h) => h.node))!;
+    if (!host) return this.log("restart with late executors: no agent up");
+    const lateMs = 20_000 + this.r.int(100_000);
+    await this.w.restartAgentWithLateExecutors(host.address, lateMs);
+    this.log(`restart agent ${host.address}, its executors reconnecting ${lateMs} ms later`);
   }
 
   /** A cut of an agent from every master, healed before the masters' ping timeout notices it. */
@@ -244,8 +256,9 @@ function unsettled(w: SimWorld, launched: Map<SimFramework, string[]>): string |
 }
 
 /**
- * Updates no task may get: two different terminal states (one of them is false), or
- * TASK_DROPPED for a task whose container was launched (DROPPED says it never ran).
+ * Updates no task may get: two different terminal states (one of them is false), TASK_DROPPED
+ * for a task whose container was launched (DROPPED says it never ran), or an end because a
+ * live executor was slow to reconnect after an agent restart.
  */
 function contradictions(w: SimWorld, launched: Map<SimFramework, string[]>): string[] {
   const out: string[] = [];
@@ -258,6 +271,9 @@ function contradictions(w: SimWorld, launched: Map<SimFramework, string[]>): str
       let states = terminal.get(id);
       if (!states) terminal.set(id, (states = new Set()));
       states.add(TaskState[u.state]);
+    }
+    for (const u of f.updates()) {
+      if (u.reason === TaskStatus_Reason.EXECUTOR_REREGISTRATION_TIMEOUT) out.push(`task ${u.taskId!.value} of ${f.name} ended ${TaskState[u.state]} because its executor was slow to reconnect (every executor here reconnects within 2 min)`);
     }
     for (const [id, states] of terminal) {
       if (states.size > 1) out.push(`task ${id} of ${f.name} heard ${states.size} terminal states: ${[...states].join(", ")}`);

@@ -129,6 +129,23 @@ export class SimWorld {
     return this.startAgent(address, earlyExecutors);
   }
 
+  /**
+   * kill -9 and restart of an agent whose executors are starved (a busy machine): their
+   * containers keep running, but they reconnect only `lateMs` after the restart, past the
+   * agent's executor reregistration timeout when `lateMs` is longer than it.
+   */
+  async restartAgentWithLateExecutors(address: string, lateMs: number): Promise<SimAgent> {
+    await this.crashAgent(address);
+    this.host(address).restarts++;
+    const node = await this.startAgent(address);
+    const late = node.containerizer.containers().filter((id) => !node.subscribed.has(id));
+    for (const id of late) node.subscribed.add(id);
+    this.c.clock.setTimer(lateMs, () => {
+      for (const id of late) node.subscribed.delete(id);
+    });
+    return node;
+  }
+
   /** Where task `taskId` runs: its host and container id (a command task's executor id is its task id). */
   container(taskId: string): { host: AgentHost; id: string } | undefined {
     for (const host of this.hosts.values()) {

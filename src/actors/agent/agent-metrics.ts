@@ -34,6 +34,7 @@ export class AgentMetrics {
   readonly dropped: Counter;
   readonly unauthorized: Counter;
   readonly reconciledUnknown: Counter;
+  readonly executorsLate: Counter;
   readonly validStatusUpdates: Counter;
   readonly invalidStatusUpdates: Counter;
   readonly validFrameworkMessages: Counter;
@@ -49,6 +50,7 @@ export class AgentMetrics {
     }
     this.dropped = c("dropped_messages", "Messages from the master or executors ignored by a guard");
     this.unauthorized = c("unauthorized_messages", "Orders refused because their connection is not a master's");
+    this.executorsLate = c("executors_late_reregistration", "Recovered executors that missed the reregistration timeout with their container still running (waited for, not destroyed)");
     this.reconciledUnknown = c("reconciled_unknown_tasks", "Tasks the master asked about that this agent never received (answered TASK_DROPPED or TASK_LOST)");
     this.validStatusUpdates = c("valid_status_updates", "Status updates from executors accepted");
     this.invalidStatusUpdates = c("invalid_status_updates", "Status updates from executors refused");

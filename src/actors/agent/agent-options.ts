@@ -43,8 +43,19 @@ export interface AgentOptions {
   maxMissedPings?: number;
   /** Until an executor must subscribe (Mesos: 1 min). */
   executorRegistrationTimeoutMs?: number;
-  /** After an agent restart, until a recovered executor must subscribe again (default 15 s). */
+  /**
+   * After an agent restart, until a recovered executor should have subscribed again (default
+   * 15 s). One that has not but whose container still runs is late, not dead: it is waited
+   * for until executorRecoveryTimeoutMs (a starved executor on a busy machine).
+   */
   executorReregistrationTimeoutMs?: number;
+  /**
+   * How long an executor keeps trying to reach its agent after the connection broke before it
+   * gives up and exits (given to executors as DCOS_RECOVERY_TIMEOUT, in seconds; Mesos's
+   * --recovery_timeout, 15 min), and so how long after its recovery the agent waits for a
+   * recovered executor whose container still runs before destroying it.
+   */
+  executorRecoveryTimeoutMs?: number;
   statusUpdateRetryMs?: number;
   statusUpdateMaxRetryMs?: number;
   /** The machine's boot id (default: the kernel's, /proc/sys/kernel/random/boot_id); a change means a reboot. */
@@ -62,6 +73,7 @@ export const AGENT_DEFAULTS = {
   pingIntervalSeconds: 15,
   executorRegistrationTimeoutMs: 60_000,
   executorReregistrationTimeoutMs: 15_000,
+  executorRecoveryTimeoutMs: 15 * 60_000,
 } as const;
 
 export const AGENT_VERSION = "0.1.0";

@@ -592,6 +592,7 @@ export class Agent extends Actor implements ExecutorApi {
           agentId: this.agentId,
           agentEndpoint: this.opts.executorEndpoint,
           token: this.opts.executorTokens?.token(fw.id, ex.id),
+          recoveryTimeoutMs: this.opts.executorRecoveryTimeoutMs,
           containerId: ex.containerId,
           sandbox: ex.sandbox,
           resources,
@@ -674,11 +675,39 @@ export class Agent extends Actor implements ExecutorApi {
     ex.registrationTimer = this.delay(timeoutMs, () => {
       ex.registrationTimer = undefined;
       if (ex.phase !== ExecutorPhase.REGISTERING) return;
-      this.log.warn({ executorId: ex.id }, `Executor ${ex.id} did not subscribe within ${timeoutMs} ms; destroying it`);
-      ex.failureReason = reason;
-      ex.transition(ExecutorPhase.TERMINATING, this.log);
-      this.destroyContainer(ex);
+      if (reason === TaskStatus_Reason.EXECUTOR_REREGISTRATION_TIMEOUT && this.awaitLateExecutor(ex, timeoutMs)) return;
+      this.destroyUnsubscribed(ex, reason, `did not subscribe within ${timeoutMs} ms`);
     });
+  }
+
+  private destroyUnsubscribed(ex: ExecutorRecord, reason: TaskStatus_Reason, why: string): void {
+    this.log.warn({ executorId: ex.id }, `Executor ${ex.id} ${why}; destroying it`);
+    ex.failureReason = reason;
+    ex.transition(ExecutorPhase.TERMINATING, this.log);
+    this.destroyContainer(ex);
+  }
+
+  /**
+   * A recovered executor missed the reregistration timeout. If its container still runs it is
+   * late, not gone (on a busy machine a starved executor reconnects seconds after the agent
+   * is back): it keeps trying until its recovery timeout, so the agent waits that long
+   * (counted from the agent's recovery, so never shorter than the executor's own retries)
+   * before destroying it. Returns false when it should be destroyed now.
+   */
+  private awaitLateExecutor(ex: ExecutorRecord, waitedMs: number): boolean {
+    const rest = this.opts.executorRecoveryTimeoutMs - waitedMs;
+    if (rest <= 0 || !this.opts.containerizer.containers().includes(ex.containerId)) return false;
+    this.metrics.executorsLate.inc();
+    this.log.warn(
+      { executorId: ex.id, frameworkId: ex.frameworkId, waitedMs, restMs: rest },
+      `Executor ${ex.id} has not subscribed again ${waitedMs} ms after the agent recovered, but its container still runs; waiting up to ${rest} ms more (its recovery timeout)`,
+    );
+    ex.registrationTimer = this.delay(rest, () => {
+      ex.registrationTimer = undefined;
+      if (ex.phase !== ExecutorPhase.REGISTERING) return;
+      this.destroyUnsubscribed(ex, TaskStatus_Reason.EXECUTOR_REREGISTRATION_TIMEOUT, `did not subscribe again within the recovery timeout (${this.opts.executorRecoveryTimeoutMs} ms)`);
+    });
+    return true;
   }
 
   /** Writes the executor's checkpoint (in order per executor). */

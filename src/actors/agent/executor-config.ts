@@ -66,6 +66,8 @@ export interface ExecutorContainerInput {
   agentEndpoint: string;
   /** The executor's token for the ExecutorService (DCOS_EXECUTOR_TOKEN). */
   token?: string;
+  /** How long the executor keeps trying to reach a restarted agent (DCOS_RECOVERY_TIMEOUT, whole seconds). */
+  recoveryTimeoutMs?: number;
   containerId: string;
   sandbox: string;
   /** The executor's and its tasks' resources. */
@@ -92,6 +94,7 @@ export function executorContainerConfig(input: ExecutorContainerInput): Containe
     [EXECUTOR_ENV.shutdownGracePeriod]: String(info.shutdownGracePeriodSeconds ?? DEFAULT_EXECUTOR_SHUTDOWN_GRACE_SECONDS),
   });
   if (input.token) env[EXECUTOR_ENV.token] = input.token;
+  if (input.recoveryTimeoutMs !== undefined) env[EXECUTOR_ENV.recoveryTimeout] = String(Math.max(1, Math.floor(input.recoveryTimeoutMs / 1000)));
   const r = Resources.of(input.resources);
   const ports = r.ports().flatMap((i) => Array.from({ length: i.end - i.begin + 1 }, (_, k) => i.begin + k));
   const user = info.command?.user || input.framework.user;

@@ -81,7 +81,7 @@ export class BuiltinExecutor {
   constructor(private readonly options: BuiltinExecutorOptions) {
     const { env, logger } = options;
     this.driver = new ExecutorDriver(
-      { agentEndpoint: env.agentEndpoint, frameworkId: env.frameworkId, executorId: env.executorId, token: env.token, logger },
+      { agentEndpoint: env.agentEndpoint, frameworkId: env.frameworkId, executorId: env.executorId, token: env.token, recoveryTimeoutMs: env.recoveryTimeoutMs, logger },
       {
         subscribed: (e) => {
           this.framework = e.frameworkInfo;
