@@ -367,6 +367,15 @@ export class Resources {
     return q;
   }
 
+  /**
+   * Calls fn with each scalar entry's top reservation role ("*" if unreserved), name and
+   * amount in thousandths — no intermediate Resources or Quantities (the allocator's quota
+   * book reads every agent this way each round).
+   */
+  forEachScalar(fn: (role: string, name: string, millis: number) => void): void {
+    for (const e of this.entries) if (e.res.type === Value_Type.SCALAR) fn(e.role, e.res.name, toMillis(e.res.scalar!.value));
+  }
+
   /** Scalar quantities per allocation role, in one pass (resources without one are left out). */
   quantitiesByAllocationRole(): Map<string, Quantities> {
     const out = new Map<string, Quantities>();

@@ -19,7 +19,8 @@
  *
  * Amounts are integer thousandths (see scalar.ts) so sums never drift.
  */
-import { Quantities } from "../../resources/quantities.js";
+import type { Quantities } from "../../resources/quantities.js";
+import { DEFAULT_ROLE } from "../../resources/roles.js";
 import { toMillis } from "../../resources/scalar.js";
 import type { AllocationSnapshot } from "./snapshot.js";
 
@@ -90,14 +91,17 @@ export class QuotaBook {
       for (const [name, v] of millisOf(q.limits)) node.limit.set(name, v);
     }
     for (const fw of snapshot.frameworks) for (const [role, q] of fw.allocated) this.consume(role, q);
-    const available = new Quantities();
+    // Free resources: reserved ones count as consumed by their role, unreserved ones of
+    // active agents are the available headroom. One pass per agent, nothing allocated per agent.
+    let active = false;
+    const visit = (role: string, name: string, millis: number): void => {
+      if (role !== DEFAULT_ROLE) this.consumeMillis(role, name, millis);
+      else if (active) add(this.available, name, millis);
+    };
     for (const agent of snapshot.agents) {
-      if (agent.free.hasReservations()) {
-        for (const role of agent.free.reservationRoles()) this.consume(role, agent.free.reserved(role).quantities());
-        if (agent.active) available.addAll(agent.free.unreserved().quantities());
-      } else if (agent.active) available.addAll(agent.free.quantities());
+      active = agent.active;
+      agent.free.forEachScalar(visit);
     }
-    available.forEachMillis((name, m) => this.available.set(name, m));
     const deepestFirst = [...this.nodes.values()].sort((a, b) => b.depth - a.depth);
     for (const node of deepestFirst) {
       for (const name of new Set([...node.guarantee.keys(), ...node.childNeed.keys()])) {
@@ -125,6 +129,10 @@ export class QuotaBook {
     q.forEachMillis((name, m) => {
       for (const node of path) add(node.consumed, name, m);
     });
+  }
+
+  private consumeMillis(role: string, name: string, millis: number): void {
+    for (const node of this.path(role)) add(node.consumed, name, millis);
   }
 
   /** The book's nodes that are role or its ancestors, deepest first (cached). */

@@ -48,6 +48,8 @@ interface Node extends HeapItem, RoleStanding {
   readonly clients: Heap<Client> | undefined;
   /** Resources the role (a leaf) is at its limit of in this round: parts holding them are skipped. */
   atLimit?: Set<string>;
+  /** Out of its parent's heap for now (see Round.park). */
+  parked?: boolean;
 }
 
 const byShare = (a: Client, b: Client): boolean => a.share < b.share || (a.share === b.share && a.framework.id < b.framework.id);
@@ -68,6 +70,18 @@ class Round {
   private agentOffers: number[] = [];
   /** Quota accounting; undefined when no role has quota (the round is plain DRF). */
   private readonly quota: QuotaBook | undefined;
+  /**
+   * Leaves at a limit, taken out of their parents' heaps so that the walk of every later
+   * agent does not visit them again (with quota, roles at their limit keep the lowest
+   * shares and would be visited first, again and again). A parked leaf could not take any
+   * unreserved part holding a resource it is at its limit of; parkedNames is the union of
+   * those resources, so a part holding all of them needs none of the parked leaves. Before
+   * any other part (or a reservation to a parked role's subtree), they go back (unpark).
+   */
+  private readonly parked: Node[] = [];
+  private readonly parkedNames = new Set<string>();
+  /** Leaves found at a limit during a walk, parked once it is over (heaps must not change during one). */
+  private readonly toPark: Node[] = [];
 
   constructor(
     private readonly snapshot: AllocationSnapshot,
@@ -142,6 +156,7 @@ class Round {
       let free = early ? early.free : agent.free;
       if (free.hasReservations()) {
         for (const reservedTo of free.reservationRoles()) {
+          if (this.parked.length > 0) this.unparkUnder(reservedTo);
           const subtree = this.inner.get(reservedTo) ?? this.leaves.get(reservedTo);
           const part = free.reserved(reservedTo);
           const given = subtree && subtree.heapIndex >= 0 ? this.offer(subtree, agent.id, part, reservedTo, false) : undefined;
@@ -177,7 +192,10 @@ class Round {
         if (!quota.hasNeed(role)) continue;
         const unreserved = free.unreserved();
         if (unreserved.isEmpty()) break;
-        const given = this.offer(this.subtree(role)!, agent.id, unreserved, undefined, true);
+        this.unparkFor(unreserved.quantities());
+        const subtree = this.subtree(role);
+        if (!subtree) continue; // every leaf under it is parked: none could take this part
+        const given = this.offer(subtree, agent.id, unreserved, undefined, true);
         if (given) free = free.subtract(given);
       }
       if (this.agentOffers.length > 0) touched.set(agent.id, { free, offers: this.agentOffers });
@@ -200,7 +218,10 @@ class Round {
   private offer(node: Node, agentId: string, part: Resources, reservedTo: string | undefined, guaranteeOnly: boolean): Resources | undefined {
     const q = part.quantities();
     if (q.isEmpty()) return undefined;
+    if (reservedTo === undefined) this.unparkFor(q);
     const found = this.find(node, agentId, part, q, reservedTo, guaranteeOnly);
+    for (const leaf of this.toPark) this.park(leaf);
+    this.toPark.length = 0;
     if (!found) return undefined;
     this.give(found.leaf, found.client, agentId, found.part, found.q, reservedTo);
     return found.part;
@@ -212,10 +233,16 @@ class Round {
       let mine = part;
       let mineQ = q;
       if (this.quota) {
-        if (node.atLimit && reservedTo === undefined && holdsAny(q, node.atLimit)) return undefined;
+        if (node.atLimit && reservedTo === undefined && holdsAny(q, node.atLimit)) {
+          this.toPark.push(node);
+          return undefined;
+        }
         const cap = this.quota.cap(node.name, q, reservedTo);
         if (cap.atLimit !== undefined) {
-          if (reservedTo === undefined) (node.atLimit ??= new Set()).add(cap.atLimit);
+          if (reservedTo === undefined) {
+            (node.atLimit ??= new Set()).add(cap.atLimit);
+            this.toPark.push(node);
+          }
           return undefined;
         }
         if (guaranteeOnly && !cap.helps) return undefined;
@@ -232,6 +259,45 @@ class Round {
     let found: Found | undefined;
     node.children!.find((child) => (found = this.find(child, agentId, part, q, reservedTo, guaranteeOnly)) !== undefined);
     return found;
+  }
+
+  /** Takes an at-limit leaf out of its parent's heap, and ancestors whose heaps it empties. */
+  private park(leaf: Node): void {
+    if (leaf.parked || leaf.heapIndex < 0) return;
+    leaf.parked = true;
+    this.parked.push(leaf);
+    for (const name of leaf.atLimit!) this.parkedNames.add(name);
+    for (let n: Node = leaf; n.parent && n.heapIndex >= 0; n = n.parent) {
+      n.parent.children!.remove(n);
+      if (n.parent.children!.size > 0) break;
+    }
+  }
+
+  /** Before an unreserved part with q: the parked leaves go back unless q holds every resource they are at a limit of. */
+  private unparkFor(q: Quantities): void {
+    if (this.parked.length === 0) return;
+    for (const name of this.parkedNames) {
+      if (q.get(name) > 0) continue;
+      for (const leaf of this.parked) this.unpark(leaf);
+      this.parked.length = 0;
+      this.parkedNames.clear();
+      return;
+    }
+  }
+
+  /** Before resources reserved to role: parked leaves of its subtree go back (limits below a reservation differ). */
+  private unparkUnder(role: string): void {
+    let kept = 0;
+    for (const leaf of this.parked) {
+      if (leaf.name === role || (leaf.name.startsWith(role) && leaf.name[role.length] === "/")) this.unpark(leaf);
+      else this.parked[kept++] = leaf;
+    }
+    this.parked.length = kept;
+  }
+
+  private unpark(leaf: Node): void {
+    leaf.parked = false;
+    this.enter(leaf);
   }
 
   /** Offers part (whose scalar quantities are q) to client in leaf's role; shares grow up the tree. */

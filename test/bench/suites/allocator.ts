@@ -8,7 +8,7 @@
  * noisy, the median CPU time too. Then the same DRF round at 10,000 agents / 1,000 frameworks
  * with quota — 50 of the 100 roles have guarantees and limits — against the round without
  * quota, measured interleaved in the same run, and the ratio (goal ≤ 1.5×).
- * Options: --rounds=N (default 9).
+ * Options: --rounds=N (default 9); --quota-only runs just the quota comparison.
  */
 import type { OfferDecision } from "../../../src/actors/allocator/allocator.js";
 import { AllocatorActor } from "../../../src/actors/allocator/allocator-actor.js";
@@ -84,6 +84,7 @@ async function measure(policy: string, shape: Shape, rounds: number, quotas?: Ma
 export async function run(report: Reporter, args: string[]): Promise<void> {
   const roundsArg = args.find((a) => a.startsWith("--rounds="));
   const rounds = roundsArg ? Number(roundsArg.slice("--rounds=".length)) : 9;
+  if (args.includes("--quota-only")) return quotaVersusPlain(report, rounds);
   for (const policy of ["hierarchical-drf", "strict-priority"]) {
     for (const shape of SHAPES) {
       const { ms, cpuMs, offers } = await measure(policy, shape, rounds);
