@@ -29,15 +29,8 @@ import type { ContainerConfig, ContainerId, ContainerState, Containerizer, Recov
 import { DEFAULT_DOCKER_SOCKET, engineError, ensureImage, isEngineDown, isNotFound } from "./docker-engine.js";
 import { DOCKER_SANDBOX, LABELS, isDockerConfig, validateDockerSpec, type DockerContainerConfig } from "./docker-spec.js";
 import { decodeShellStatus, describeExit } from "./launcher.js";
-import { ContainerPhase } from "./container-table.js";
+import { ContainerPhase, ContainerTable, containerNotFound } from "./container-table.js";
 import { bootId, readStat } from "./proc.js";
-
-const TRANSITIONS: Record<ContainerPhase, readonly ContainerPhase[]> = {
-  [ContainerPhase.LAUNCHING]: [ContainerPhase.RUNNING, ContainerPhase.TERMINATED],
-  [ContainerPhase.RUNNING]: [ContainerPhase.DESTROYING, ContainerPhase.TERMINATED],
-  [ContainerPhase.DESTROYING]: [ContainerPhase.TERMINATED],
-  [ContainerPhase.TERMINATED]: [],
-};
 
 export interface DockerContainerizerOptions {
   /**
@@ -70,10 +63,6 @@ class DockerContainer {
   constructor(public state: DockerContainerState) {}
 }
 
-function notFound(id: ContainerId): DcosError {
-  return new DcosError(Code.NOT_FOUND, `Unknown container '${id}': it was never launched here or has ended`);
-}
-
 export function dockerName(id: ContainerId): string {
   return `dcos-${id}`;
 }
@@ -84,8 +73,7 @@ export class DockerContainerizer implements Containerizer {
   readonly kind = "docker";
   private readonly docker: Docker;
   private readonly socketPath: string;
-  private readonly live = new Map<ContainerId, DockerContainer>();
-  private readonly ended = new Map<ContainerId, Termination>();
+  private readonly table = new ContainerTable<DockerContainer>();
   private readonly log: Logger;
   private detached = false;
 
@@ -109,7 +97,6 @@ export class DockerContainerizer implements Containerizer {
     if (!isDockerConfig(config)) throw new DcosError(Code.INVALID_ARGUMENT, `Invalid container config for '${config.id}': the docker containerizer needs a docker image`);
     validateDockerSpec(config);
     if (this.detached) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot launch container '${config.id}': the containerizer is detached`);
-    if (this.live.has(config.id)) throw new DcosError(Code.ALREADY_EXISTS, `Container '${config.id}' already exists`);
     const c = new DockerContainer({
       id: config.id,
       containerizer: this.kind,
@@ -124,14 +111,13 @@ export class DockerContainerizer implements Containerizer {
       ...(config.resources?.ports?.length ? { ports: [...config.resources.ports] } : {}),
     });
     c.memLimitMb = config.resources?.memMb;
-    this.live.set(config.id, c);
-    this.ended.delete(config.id);
+    this.table.reserve(c);
     let done!: () => void;
     c.launched = new Promise<void>((r) => (done = r));
     try {
       await this.start(c, config);
     } catch (e) {
-      this.live.delete(config.id);
+      this.table.release(config.id);
       if (c.handle) await c.handle.remove({ force: true }).catch(() => undefined);
       throw asDcosError(e, Code.INTERNAL, `Launching docker container '${config.id}' failed`);
     } finally {
@@ -165,7 +151,7 @@ export class DockerContainerizer implements Containerizer {
     } catch (e) {
       throw engineError(e, doing, this.socketPath);
     }
-    this.transition(c, ContainerPhase.RUNNING);
+    this.table.transition(c, ContainerPhase.RUNNING);
     c.termination = this.watch(c, 0);
   }
 
@@ -228,9 +214,8 @@ export class DockerContainerizer implements Containerizer {
     });
     if (this.detached) return NEVER;
     const termination = this.termination(c, exit, info?.State?.OOMKilled === true);
-    this.transition(c, ContainerPhase.TERMINATED);
-    this.live.delete(c.state.id);
-    this.ended.set(c.state.id, termination);
+    this.table.transition(c, ContainerPhase.TERMINATED);
+    this.table.end(c.state.id, termination);
     this.log.info({ container: c.state.id, termination }, "Docker container terminated");
     return termination;
   }
@@ -281,8 +266,8 @@ export class DockerContainerizer implements Containerizer {
 
   /** The termination of an ended container, or the live one; NOT_FOUND otherwise. */
   private known(id: ContainerId): Termination | DockerContainer {
-    const found = this.ended.get(id) ?? this.live.get(id);
-    if (!found) throw notFound(id);
+    const found = this.table.termination(id) ?? this.table.get(id);
+    if (!found) throw containerNotFound(id);
     return found;
   }
 
@@ -290,7 +275,7 @@ export class DockerContainerizer implements Containerizer {
     const c = this.known(id);
     if (!(c instanceof DockerContainer)) return c;
     await c.launched;
-    return this.ended.get(id) ?? c.termination ?? Promise.reject(notFound(id));
+    return this.table.termination(id) ?? c.termination ?? Promise.reject(containerNotFound(id));
   }
 
   /** `docker stop -t <grace seconds>` (SIGTERM, SIGKILL after the grace period). Idempotent. */
@@ -305,9 +290,9 @@ export class DockerContainerizer implements Containerizer {
 
   private async stop(c: DockerContainer, gracePeriodMs: number): Promise<Termination> {
     await c.launched;
-    if (!this.live.has(c.state.id) || c.phase === ContainerPhase.TERMINATED) return this.wait(c.state.id);
+    if (!this.table.has(c.state.id) || c.phase === ContainerPhase.TERMINATED) return this.wait(c.state.id);
     c.destroyRequested = true;
-    this.transition(c, ContainerPhase.DESTROYING);
+    this.table.transition(c, ContainerPhase.DESTROYING);
     await c.handle!.stop({ t: Math.ceil(gracePeriodMs / 1000) }).catch((e: unknown) => {
       const status = (e as { statusCode?: number }).statusCode;
       if (status !== 304 && status !== 404) this.log.error({ err: e, container: c.state.id }, "docker stop failed");
@@ -316,8 +301,8 @@ export class DockerContainerizer implements Containerizer {
   }
 
   async usage(id: ContainerId): Promise<ResourceUsage> {
-    const c = this.live.get(id);
-    if (!c || c.phase === ContainerPhase.TERMINATED || !c.handle) throw notFound(id);
+    const c = this.table.get(id);
+    if (!c || c.phase === ContainerPhase.TERMINATED || !c.handle) throw containerNotFound(id);
     const s = (await c.handle.stats({ stream: false }).catch((e: unknown) => {
       throw engineError(e, `Reading the usage of container '${id}'`, this.socketPath);
     })) as unknown as DockerStats;
@@ -336,11 +321,11 @@ export class DockerContainerizer implements Containerizer {
   }
 
   containers(): ContainerId[] {
-    return [...this.live.keys()];
+    return this.table.ids();
   }
 
   state(id: ContainerId): ContainerState | undefined {
-    const c = this.live.get(id);
+    const c = this.table.get(id);
     return c && c.phase !== ContainerPhase.LAUNCHING ? { ...c.state } : undefined;
   }
 
@@ -357,11 +342,11 @@ export class DockerContainerizer implements Containerizer {
     const since = Math.floor(Date.now() / 1000);
     const recovered: ContainerId[] = [];
     for (const s of states) {
-      if (s.containerizer !== this.kind || this.live.has(s.id)) continue;
+      if (s.containerizer !== this.kind || this.table.has(s.id)) continue;
       const info = byId.get(s.id);
       byId.delete(s.id);
       if (info) this.adopt({ ...(s as DockerContainerState), dockerId: info.Id, dockerName: dockerName(s.id) }, since);
-      else this.ended.set(s.id, { containerId: s.id, exitCode: null, signal: null, reason: "status unknown", message: `Docker container ${dockerName(s.id)} was not found after the agent restarted` });
+      else this.table.recordEnded({ containerId: s.id, exitCode: null, signal: null, reason: "status unknown", message: `Docker container ${dockerName(s.id)} was not found after the agent restarted` });
       recovered.push(s.id);
     }
     const orphans: ContainerId[] = [];
@@ -386,9 +371,8 @@ export class DockerContainerizer implements Containerizer {
     validateId("container id", state.id);
     const c = new DockerContainer(state);
     c.handle = this.docker.getContainer(state.dockerId);
-    this.live.set(state.id, c);
-    this.ended.delete(state.id);
-    this.transition(c, ContainerPhase.RUNNING);
+    this.table.adopt(c);
+    this.table.transition(c, ContainerPhase.RUNNING);
     c.termination = this.watch(c, sinceSeconds);
   }
 
@@ -396,18 +380,12 @@ export class DockerContainerizer implements Containerizer {
   detach(): void {
     this.detached = true;
     const ids = this.containers();
-    for (const c of this.live.values()) (c.logs as unknown as { destroy?: () => void } | undefined)?.destroy?.();
-    this.live.clear();
+    for (const c of this.table.values()) (c.logs as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    this.table.clear();
     this.log.info({ containers: ids }, "Docker containerizer detached; containers keep running");
   }
 
-  private transition(c: DockerContainer, to: ContainerPhase): void {
-    if (!TRANSITIONS[c.phase].includes(to)) {
-      throw new DcosError(Code.INTERNAL, `Illegal container transition ${c.phase} -> ${to} for '${c.state.id}'`);
-    }
-    this.log.debug({ container: c.state.id, from: c.phase, to }, "Docker container transition");
-    c.phase = to;
-  }
+
 }
 
 interface DockerStats {

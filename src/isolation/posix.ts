@@ -38,14 +38,7 @@ import { killSession, sessionProcesses, signalEach, sumProcesses } from "./proce
 import { hostCommand } from "./host-command.js";
 import { isRoot, resolveUser, type UserIds } from "./users.js";
 import { linkVolumes } from "./volumes.js";
-import { ContainerPhase } from "./container-table.js";
-
-const TRANSITIONS: Record<ContainerPhase, readonly ContainerPhase[]> = {
-  [ContainerPhase.LAUNCHING]: [ContainerPhase.RUNNING, ContainerPhase.DESTROYING, ContainerPhase.TERMINATED],
-  [ContainerPhase.RUNNING]: [ContainerPhase.DESTROYING, ContainerPhase.TERMINATED],
-  [ContainerPhase.DESTROYING]: [ContainerPhase.TERMINATED],
-  [ContainerPhase.TERMINATED]: [],
-};
+import { ContainerPhase, ContainerTable, containerNotFound } from "./container-table.js";
 
 export interface PosixContainerizerOptions {
   /** Where each container's runtime directory lives (e.g. `<work_dir>/containers`). */
@@ -91,14 +84,9 @@ class Container {
   }
 }
 
-function notFound(id: ContainerId): DcosError {
-  return new DcosError(Code.NOT_FOUND, `Unknown container '${id}': it was never launched here or has ended`);
-}
-
 export class PosixContainerizer implements Containerizer {
   readonly kind = "posix";
-  private readonly live = new Map<ContainerId, Container>();
-  private readonly ended = new Map<ContainerId, Termination>();
+  private readonly table = new ContainerTable<Container>();
   private readonly isolators: readonly Isolator[];
   private readonly log: Logger;
   private readonly pollMs: number;
@@ -117,7 +105,6 @@ export class PosixContainerizer implements Containerizer {
   async launch(config: ContainerConfig): Promise<ContainerState> {
     validateConfig(config);
     if (this.detached) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot launch container '${config.id}': the containerizer is detached`);
-    if (this.live.has(config.id)) throw new DcosError(Code.ALREADY_EXISTS, `Container '${config.id}' already exists`);
     const runtimeDir = join(this.options.runtimeRoot, config.id);
     const c = new Container({
       id: config.id,
@@ -130,8 +117,7 @@ export class PosixContainerizer implements Containerizer {
       runtimeDir,
       ...(config.resources?.ports?.length ? { ports: [...config.resources.ports] } : {}),
     });
-    this.live.set(config.id, c); // reserve the id before the first await
-    this.ended.delete(config.id);
+    this.table.reserve(c); // the id is taken before the first await
     try {
       await this.start(c, config);
     } catch (e) {
@@ -192,7 +178,7 @@ export class PosixContainerizer implements Containerizer {
     await writeFile(join(c.state.runtimeDir, STATE_FILE), JSON.stringify(c.state));
     c.child.stdin!.on("error", () => undefined); // the launcher may be gone already; its exit tells
     c.child.stdin!.end(GO_LINE);
-    this.transition(c, ContainerPhase.RUNNING);
+    this.table.transition(c, ContainerPhase.RUNNING);
     void this.finish(c);
   }
 
@@ -213,7 +199,7 @@ export class PosixContainerizer implements Containerizer {
     }
     await this.cleanupIsolators(c);
     await rm(c.state.runtimeDir, { recursive: true, force: true }).catch(() => undefined);
-    this.live.delete(c.state.id);
+    this.table.release(c.state.id);
   }
 
   // ---- the end of a container --------------------------------------------------------
@@ -229,9 +215,8 @@ export class PosixContainerizer implements Containerizer {
     await rm(c.state.runtimeDir, { recursive: true, force: true }).catch(() => undefined);
     if (this.detached) return;
     const termination = this.termination(c, recorded ?? direct, limitation);
-    this.transition(c, ContainerPhase.TERMINATED);
-    this.live.delete(c.state.id);
-    this.ended.set(c.state.id, termination);
+    this.table.transition(c, ContainerPhase.TERMINATED);
+    this.table.end(c.state.id, termination);
     this.log.info({ container: c.state.id, termination }, "Container terminated");
     c.termination.resolve(termination);
   }
@@ -304,18 +289,18 @@ export class PosixContainerizer implements Containerizer {
   // ---- wait, destroy, usage ----------------------------------------------------------
 
   async wait(id: ContainerId): Promise<Termination> {
-    const done = this.ended.get(id);
+    const done = this.table.termination(id);
     if (done) return done;
-    const c = this.live.get(id);
-    if (!c) throw notFound(id);
+    const c = this.table.get(id);
+    if (!c) throw containerNotFound(id);
     return c.termination.promise;
   }
 
   async destroy(id: ContainerId, gracePeriodMs: number): Promise<Termination> {
-    const done = this.ended.get(id);
+    const done = this.table.termination(id);
     if (done) return done;
-    const c = this.live.get(id);
-    if (!c) throw notFound(id);
+    const c = this.table.get(id);
+    if (!c) throw containerNotFound(id);
     if (!(Number.isFinite(gracePeriodMs) && gracePeriodMs >= 0)) {
       throw new DcosError(Code.INVALID_ARGUMENT, `Invalid grace period ${gracePeriodMs} for container '${id}': a non-negative number of milliseconds`);
     }
@@ -325,9 +310,9 @@ export class PosixContainerizer implements Containerizer {
 
   private async destroySteps(c: Container, gracePeriodMs: number): Promise<Termination> {
     await c.launched.promise;
-    if (c.phase === ContainerPhase.TERMINATED || !this.live.has(c.state.id)) return this.wait(c.state.id);
+    if (c.phase === ContainerPhase.TERMINATED || !this.table.has(c.state.id)) return this.wait(c.state.id);
     c.destroyRequested = true;
-    this.transition(c, ContainerPhase.DESTROYING);
+    this.table.transition(c, ContainerPhase.DESTROYING);
     if (gracePeriodMs > 0) await this.terminate(c, gracePeriodMs);
     await this.killEverything(c).catch((e) => this.log.error({ err: e, container: c.state.id }, "Destroy could not kill every process"));
     return c.termination.promise;
@@ -355,8 +340,8 @@ export class PosixContainerizer implements Containerizer {
   }
 
   async usage(id: ContainerId): Promise<ResourceUsage> {
-    const c = this.live.get(id);
-    if (!c || c.phase === ContainerPhase.TERMINATED) throw notFound(id);
+    const c = this.table.get(id);
+    if (!c || c.phase === ContainerPhase.TERMINATED) throw containerNotFound(id);
     const totals = sumProcesses(await this.processes(c));
     let usage: ResourceUsage = { containerId: id, timestamp: Date.now(), ...totals };
     for (const isolator of this.isolatorsOf(c)) {
@@ -366,11 +351,11 @@ export class PosixContainerizer implements Containerizer {
   }
 
   containers(): ContainerId[] {
-    return [...this.live.keys()];
+    return this.table.ids();
   }
 
   state(id: ContainerId): ContainerState | undefined {
-    const c = this.live.get(id);
+    const c = this.table.get(id);
     return c && c.phase !== ContainerPhase.LAUNCHING ? { ...c.state } : undefined;
   }
 
@@ -380,14 +365,14 @@ export class PosixContainerizer implements Containerizer {
     const recovered: ContainerId[] = [];
     for (const s of states) {
       if (s.containerizer !== this.kind) continue;
-      if (this.live.has(s.id)) continue;
+      if (this.table.has(s.id)) continue;
       await this.adopt(s);
       recovered.push(s.id);
     }
     const orphans: ContainerId[] = [];
     const known = new Set(states.map((s) => s.id));
     for (const name of await readdir(this.options.runtimeRoot).catch(() => [] as string[])) {
-      if (known.has(name) || this.live.has(name)) continue;
+      if (known.has(name) || this.table.has(name)) continue;
       const s = await this.readStateFile(name);
       if (!s) continue;
       await this.adopt(s);
@@ -411,13 +396,13 @@ export class PosixContainerizer implements Containerizer {
   private async adopt(s: ContainerState): Promise<void> {
     validateId("container id", s.id);
     const c = new Container({ ...s, isolators: [...s.isolators] });
-    this.live.set(s.id, c);
+    this.table.adopt(c);
     for (const name of s.isolators) {
       const isolator = this.isolators.find((i) => i.name === name);
       if (!isolator) this.log.warn({ container: s.id, isolator: name }, "Recovering a container whose isolator is not configured any more");
       else await isolator.recover(c.state).catch((e) => this.log.error({ err: e, container: s.id, isolator: name }, "Isolator recovery failed"));
     }
-    this.transition(c, ContainerPhase.RUNNING);
+    this.table.transition(c, ContainerPhase.RUNNING);
     c.launched.resolve();
     const alive = s.bootId === bootId() && (await isAlive(s.pid, s.startTime));
     if (alive) this.poll(c);
@@ -440,21 +425,15 @@ export class PosixContainerizer implements Containerizer {
   detach(): void {
     this.detached = true;
     const ids = this.containers();
-    for (const c of this.live.values()) {
+    for (const c of this.table.values()) {
       if (c.pollTimer) clearTimeout(c.pollTimer);
       c.child?.unref();
     }
-    this.live.clear();
+    this.table.clear();
     this.log.info({ containers: ids }, "Containerizer detached; containers keep running");
   }
 
-  private transition(c: Container, to: ContainerPhase): void {
-    if (!TRANSITIONS[c.phase].includes(to)) {
-      throw new DcosError(Code.INTERNAL, `Illegal container transition ${c.phase} -> ${to} for '${c.state.id}'`);
-    }
-    this.log.debug({ container: c.state.id, from: c.phase, to }, "Container transition");
-    c.phase = to;
-  }
+
 }
 
 /** Drops root for the command (setpriv from util-linux), keeping the recorder as root. */

@@ -13,6 +13,7 @@ import type { RaftLogStorage } from "./core/log-storage.js";
 import { ProposalWaiters, ReadWaiters } from "./pending-requests.js";
 import type { ProposalId, StateMachine } from "./state-machine.js";
 import type { PersistBatch } from "./storage/durable-storage.js";
+import { transitionChecker } from "../runtime/transitions.js";
 
 /** What the raft actor needs of its storage: the core's reads, and durable writes. */
 export interface RaftNodeStorage extends RaftLogStorage {
@@ -60,11 +61,11 @@ export enum RaftNodeState {
   Stopped = "stopped",
 }
 
-const TRANSITIONS: Record<RaftNodeState, RaftNodeState[]> = {
+const checkTransition = transitionChecker<RaftNodeState>({
   [RaftNodeState.Running]: [RaftNodeState.Failed, RaftNodeState.Stopped],
   [RaftNodeState.Failed]: [RaftNodeState.Stopped],
   [RaftNodeState.Stopped]: [],
-};
+}, "raft member");
 
 /** Called outside the actor when the leader or term changes; leader is undefined while unknown. */
 export type LeaderListener = (leader: Pid | undefined, term: number) => void;
@@ -110,7 +111,8 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private syncedTermVote = "";
   private soft: SoftState = { term: 0, leader: "", role: RaftRole.Follower };
   private tickTimer: Timer | undefined;
-  private readonly clientId = `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+  /** This member's client id in the replicated sessions (dedupes retried proposals); drawn from its Random, so a seed replays. */
+  private clientId = "";
   private nextSequence = 0;
   private counters!: { dropped: Counter; refused: Counter; leaderChanges: Counter; applied: Counter; proposals: Counter; aborted: Counter; stepDownAnswered: Counter };
 
@@ -133,11 +135,13 @@ export class RaftNode<M extends StateMachine> extends Actor {
     this.appliedIndex = snapIndex;
     const hs = storage.initialState().hardState;
     this.syncedTermVote = `${hs.term}/${hs.vote}`;
+    const random = this.options.random ?? Random.fromOs();
+    this.clientId = random.fork().uuid().replaceAll("-", "").slice(0, 16);
     this.core = new Raft({
       id: this.self.toString(),
       group: this.options.group,
       storage,
-      random: this.options.random ?? new Random(Math.floor(Math.random() * 2 ** 32)),
+      random,
       electionTicks: this.options.electionTicks ?? DEFAULT_ELECTION_TICKS,
       heartbeatTicks: this.options.heartbeatTicks ?? DEFAULT_HEARTBEAT_TICKS,
       peers: this.options.peers?.map((p) => p.toString()),
@@ -457,9 +461,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
   }
 
   private transition(to: RaftNodeState, why: string): void {
-    if (!TRANSITIONS[this.nodeState].includes(to)) {
-      throw new DcosError(Code.INTERNAL, `Illegal raft member transition from ${this.nodeState} to ${to}`);
-    }
+    checkTransition(this.nodeState, to);
     this.log.info({ from: this.nodeState, to, why }, `Raft member ${this.nodeState} -> ${to}: ${why}`);
     this.nodeState = to;
   }

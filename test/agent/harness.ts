@@ -32,7 +32,6 @@ import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
 import { rangesResource, scalarResource } from "../../src/resources/index.js";
 import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
 import type { ExecutorLink } from "../../src/actors/agent/executor-link.js";
-import { newUuid } from "../../src/actors/agent/status-update.js";
 import { Actor } from "../../src/runtime/actor.js";
 import { ManualClock } from "../../src/runtime/clock.js";
 import { testLogger } from "../../src/runtime/log.js";
@@ -173,9 +172,12 @@ export async function startHarness(options: Partial<AgentOptions> = {}, seed = 7
   return h;
 }
 
+/** Uuids of the statuses tests' executors send: seeded (DCOS_TEST_SEED), so a run replays. */
+const statusUuids = new Random(Number(process.env.DCOS_TEST_SEED ?? 1));
+
 /** A status an executor sends. */
 export function executorStatus(taskId: string, state: TaskState, message = "") {
-  return create(TaskStatusSchema, { taskId: { value: taskId }, state, uuid: newUuid(), message });
+  return create(TaskStatusSchema, { taskId: { value: taskId }, state, uuid: statusUuids.uuidBytes(), message });
 }
 
 export const framework = { id: { value: "fw-1" }, name: "test", user: "nobody", roles: ["*"] };

@@ -7,6 +7,7 @@ import type { StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Metrics } from "../../src/metrics/registry.js";
 import { AckOutcome, StatusUpdateManager, UpdateOutcome } from "../../src/actors/agent/status-update-manager.js";
+import { Random } from "../../src/runtime/random.js";
 import { statusUpdate } from "../../src/actors/agent/status-update.js";
 import { streamFilePath } from "../../src/actors/agent/update-stream-file.js";
 import { ManualClock } from "../../src/runtime/clock.js";
@@ -37,8 +38,9 @@ async function newManager(dir?: string): Promise<{
   return { clock, sum, forwarded, metrics, dir: d };
 }
 
+const uuids = new Random(Number(process.env.DCOS_TEST_SEED ?? 1));
 const update = (task: string, state: TaskState, now = 0): StatusUpdate =>
-  statusUpdate({ frameworkId: "fw-1", taskId: task, state, agentId: "agent-1", executorId: "ex-1", now });
+  statusUpdate({ frameworkId: "fw-1", taskId: task, state, agentId: "agent-1", executorId: "ex-1", now, uuid: uuids.uuidBytes() });
 
 const states = (us: StatusUpdate[]): string[] => us.map((u) => `${u.status!.taskId!.value}:${TaskState[u.status!.state]}`);
 

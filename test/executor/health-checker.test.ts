@@ -162,7 +162,7 @@ describe("health checker policy (ManualClock)", () => {
     assert.equal(h.clock.pendingTimers(), 0);
     assert.equal(h.checker.stats.staleResults, 1);
     h.checker.stop(); // idempotent
-    assert.throws(() => h.checker.start(), /illegal transition STOPPED -> WAITING/);
+    assert.throws(() => h.checker.start(), /Illegal health checker transition STOPPED -> WAITING/);
   });
 
   it("a probe that throws synchronously counts as a failure", async () => {

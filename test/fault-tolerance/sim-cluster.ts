@@ -17,7 +17,6 @@ import { AcceptRequestSchema, AcknowledgeRequestSchema, ReconcileRequestSchema, 
 import { TaskInfoSchema, TaskState, TaskStatusSchema } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Agent } from "../../src/actors/agent/agent.js";
 import type { ExecutorLink } from "../../src/actors/agent/executor-link.js";
-import { newUuid } from "../../src/actors/agent/status-update.js";
 import { createAllocator } from "../../src/actors/allocator/index.js";
 import { MasterFacade } from "../../src/actors/master/master-facade.js";
 import { startMasterGroup, type MasterGroupMember } from "../../src/actors/master/master-group.js";
@@ -63,12 +62,14 @@ class RunningExecutor implements ExecutorLink {
     private readonly agent: Agent,
     private readonly frameworkId: string,
     private readonly executorId: string,
+    /** The simulation's seeded source (a fork per executor), so uuids replay from the seed. */
+    private readonly random: Random,
   ) {}
 
   send(event: ExecutorEvent): void {
     if (event.kind.case !== "launch") return;
     const taskId = event.kind.value.task?.taskId?.value ?? "";
-    const status = create(TaskStatusSchema, { taskId: { value: taskId }, state: TaskState.RUNNING, uuid: newUuid() });
+    const status = create(TaskStatusSchema, { taskId: { value: taskId }, state: TaskState.RUNNING, uuid: this.random.uuidBytes() });
     void this.agent.update(create(ExecutorServiceUpdateRequestSchema, { frameworkId: { value: this.frameworkId }, executorId: { value: this.executorId }, status }));
   }
 
@@ -298,7 +299,7 @@ export class SimCluster {
         a.subscribed.add(c.id);
         const frameworkId = c.env?.[EXECUTOR_ENV.frameworkId] ?? "";
         const executorId = c.env?.[EXECUTOR_ENV.executorId] ?? "";
-        const link = new RunningExecutor(a.agent, frameworkId, executorId);
+        const link = new RunningExecutor(a.agent, frameworkId, executorId, this.random.fork());
         const request = create(ExecutorServiceSubscribeRequestSchema, { frameworkId: { value: frameworkId }, executorId: { value: executorId } });
         void a.agent.subscribe(request, link).catch((err: unknown) => {
           const e = asDcosError(err);

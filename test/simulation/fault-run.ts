@@ -315,5 +315,19 @@ async function settleAndCheck(w: SimWorld, launched: Map<SimFramework, string[]>
     const id = h.node?.agent.agentInfo().id?.value;
     if (registry && id && !registry.agents.has(id)) violations.push(`agent ${id} (${h.address}, admitted) is missing from the registry`);
   }
+  traceOutcome(w, launched, trace);
   return violations;
+}
+
+/**
+ * The run's outcome in the trace, ids included: the containers each agent launched (their
+ * ids come from the agent's seeded source) and every status update each framework heard,
+ * with its uuid. Two runs of one seed must give the same trace (fault-sim.test.ts).
+ */
+function traceOutcome(w: SimWorld, launched: Map<SimFramework, string[]>, trace: string[]): void {
+  for (const h of w.hosts.values()) trace.push(`agent ${h.address} containers: ${h.containerizer.launched.map((l) => l.id).join(" ")}`);
+  for (const f of launched.keys()) {
+    const heard = f.updates().map((u) => `${u.taskId?.value}:${TaskState[u.state]}:${Buffer.from(u.uuid).toString("hex")}`);
+    trace.push(`framework ${f.s.frameworkId} heard: ${heard.join(" ")}`);
+  }
 }

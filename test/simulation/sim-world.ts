@@ -17,7 +17,6 @@ import { AcknowledgeRequestSchema, ReconcileRequestSchema } from "../../src/gen/
 import { TaskState, TaskStatusSchema, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Agent } from "../../src/actors/agent/agent.js";
 import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
-import { newUuid } from "../../src/actors/agent/status-update.js";
 import { EXECUTOR_ENV } from "../../src/protocol/executor-environment.js";
 import { isTerminal } from "../../src/actors/task-states.js";
 import { testLogger } from "../../src/runtime/log.js";
@@ -187,7 +186,7 @@ export class SimWorld {
     const node = where.host.node;
     const frameworkId = where.host.containerizer.launched.find((l) => l.id === where.id)?.env?.[EXECUTOR_ENV.frameworkId] ?? "";
     if (node) {
-      const status = create(TaskStatusSchema, { taskId: { value: taskId }, state, uuid: newUuid() });
+      const status = create(TaskStatusSchema, { taskId: { value: taskId }, state, uuid: this.c.random.uuidBytes() });
       const sent = this.c.pending(node.agent.update(create(ExecutorServiceUpdateRequestSchema, { frameworkId: { value: frameworkId }, executorId: { value: taskId }, status })));
       await this.c.until(() => sent.done, `the executor's ${TaskState[state]} for ${taskId} reaches the agent`, 5_000);
     }

@@ -33,7 +33,7 @@ export interface AgentOptions {
   name?: string;
   /** Instead of detecting CPUs, memory and disk (tests). */
   hostFacts?: HostFacts;
-  /** Seeded randomness for registration backoff (default seeded from the clock). */
+  /** The seeded source of registration backoff, container ids and status update uuids (default seeded from the clock). */
   random?: Random;
   /** Registration retry: first after a random wait up to this, doubling (Mesos: 1 s). */
   registrationBackoffMs?: number;

@@ -5,12 +5,12 @@
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { ExecutorInfo, TaskGroupInfo, TaskInfo, TaskStatus_Reason } from "../../gen/dcos/v1/tasks_pb.js";
 import type { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
-import { Code, DcosError } from "../../runtime/error.js";
 import type { ContainerState } from "../../isolation/containerizer.js";
 import type { Logger } from "../../runtime/log.js";
 import type { Timer } from "../../runtime/clock.js";
 import type { ExecutorLink } from "./executor-link.js";
 import { isTerminal } from "../task-states.js";
+import { transitionChecker } from "../../runtime/transitions.js";
 
 export enum ExecutorPhase {
   /** The sandbox is being made and the container started. */
@@ -25,13 +25,13 @@ export enum ExecutorPhase {
   TERMINATED = "TERMINATED",
 }
 
-const TRANSITIONS: Record<ExecutorPhase, readonly ExecutorPhase[]> = {
+const checkTransition = transitionChecker<ExecutorPhase>({
   [ExecutorPhase.LAUNCHING]: [ExecutorPhase.REGISTERING, ExecutorPhase.TERMINATING, ExecutorPhase.TERMINATED],
   [ExecutorPhase.REGISTERING]: [ExecutorPhase.RUNNING, ExecutorPhase.TERMINATING, ExecutorPhase.TERMINATED],
   [ExecutorPhase.RUNNING]: [ExecutorPhase.TERMINATING, ExecutorPhase.TERMINATED],
   [ExecutorPhase.TERMINATING]: [ExecutorPhase.TERMINATED],
   [ExecutorPhase.TERMINATED]: [],
-};
+}, "executor");
 
 /** Which program the executor is. */
 /** "docker": a command task in a Docker container, with the agent as its executor (docker-task.ts). */
@@ -81,9 +81,7 @@ export class ExecutorRecord {
   }
 
   transition(to: ExecutorPhase, log: Logger): void {
-    if (!TRANSITIONS[this.phase].includes(to)) {
-      throw new DcosError(Code.INTERNAL, `Illegal executor transition ${this.phase} -> ${to} for executor ${this.id} of framework ${this.frameworkId}`);
-    }
+    checkTransition(this.phase, to, `executor ${this.id} of framework ${this.frameworkId}`);
     log.info({ executorId: this.id, frameworkId: this.frameworkId, from: this.phase, to }, `Executor ${this.id} of framework ${this.frameworkId}: ${this.phase} -> ${to}`);
     this.phase = to;
   }

@@ -9,7 +9,6 @@
  * (agent-records.ts). Handlers open with guards that log and count what they drop.
  */
 import { create } from "@bufbuild/protobuf";
-import { randomUUID } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { AgentInfoSchema, type AgentInfo, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
@@ -77,6 +76,7 @@ import { DiskActivity } from "./disk-activity.js";
 import { applyCheckpointed, checkpointResources, readCheckpointedResources } from "./checkpointed-resources.js";
 import { Resources } from "../../resources/index.js";
 import { isTerminal, taskStateName } from "../task-states.js";
+import { transitionChecker } from "../../runtime/transitions.js";
 
 export enum AgentState {
   RECOVERING = "RECOVERING",
@@ -85,12 +85,12 @@ export enum AgentState {
   TERMINATING = "TERMINATING",
 }
 
-const AGENT_TRANSITIONS: Record<AgentState, readonly AgentState[]> = {
+const checkAgentTransition = transitionChecker<AgentState>({
   [AgentState.RECOVERING]: [AgentState.DISCONNECTED, AgentState.TERMINATING],
   [AgentState.DISCONNECTED]: [AgentState.RUNNING, AgentState.TERMINATING],
   [AgentState.RUNNING]: [AgentState.DISCONNECTED, AgentState.TERMINATING],
   [AgentState.TERMINATING]: [],
-};
+}, "agent");
 
 /** States an executor may report; STAGING and UNSPECIFIED are the master's and the agent's. */
 const EXECUTOR_STATES = new Set<TaskState>([
@@ -113,6 +113,8 @@ export class Agent extends Actor implements ExecutorApi {
   private statusUpdates!: StatusUpdateManager;
   private metrics!: AgentMetrics;
   private masterLink!: MasterLink;
+  /** The agent's seeded source: registration backoff, container ids, status update uuids (AgentOptions.random). */
+  private random!: Random;
   private readonly masters: MasterDetector;
   private startedAt = 0;
   private readonly disk = new DiskActivity();
@@ -152,10 +154,11 @@ export class Agent extends Actor implements ExecutorApi {
   override initialize(): void {
     this.startedAt = this.clock.now();
     this.disk.attach(this.clock);
+    this.random = this.opts.random ?? new Random(Math.floor(this.clock.now()) % 2 ** 31);
     this.masterLink = new MasterLink(
       {
         delay: (ms, fn) => this.delay(ms, fn),
-        random: this.opts.random ?? new Random(Math.floor(this.clock.now()) % 2 ** 31),
+        random: this.random,
         attempt: () => this.attemptRegistration(),
         lost: (silentMs) => {
           if (this.agentState !== AgentState.RUNNING) return;
@@ -317,9 +320,7 @@ export class Agent extends Actor implements ExecutorApi {
   }
 
   private transition(to: AgentState): void {
-    if (!AGENT_TRANSITIONS[this.agentState].includes(to)) {
-      throw new DcosError(Code.INTERNAL, `Illegal agent transition ${this.agentState} -> ${to}`);
-    }
+    checkAgentTransition(this.agentState, to);
     this.log.info({ from: this.agentState, to }, `Agent ${this.agentState} -> ${to}`);
     this.agentState = to;
   }
@@ -557,7 +558,7 @@ export class Agent extends Actor implements ExecutorApi {
       }
       return existing;
     }
-    const containerId = randomUUID();
+    const containerId = this.random.uuid();
     let sandbox: string;
     try {
       sandbox = sandboxPath(this.opts.workDir, { agentId: this.agentId, frameworkId: fw.id, executorId: exId, containerId });
@@ -947,7 +948,7 @@ export class Agent extends Actor implements ExecutorApi {
   /** An update the agent itself produces (source AGENT), through the status update manager. */
   private taskStatus(fwId: string, exId: string | undefined, taskId: string, state: TaskState, reason: TaskStatus_Reason, message: string, exitCode?: number): void {
     const ex = exId ? this.frameworks.get(fwId)?.executors.get(exId) : undefined;
-    const u = statusUpdate({ frameworkId: fwId, taskId, state, agentId: this.agentId, executorId: exId, reason, message, now: this.clock.now(), source: TaskStatus_Source.AGENT });
+    const u = statusUpdate({ frameworkId: fwId, taskId, state, agentId: this.agentId, executorId: exId, reason, message, now: this.clock.now(), source: TaskStatus_Source.AGENT, uuid: this.random.uuidBytes() });
     if (u.status && ex) u.status.sandboxDirectory = ex.sandbox;
     if (u.status && exitCode !== undefined) u.status.exitCode = exitCode;
     this.log.info({ frameworkId: fwId, taskId, state: taskStateName(state), reason: TaskStatus_Reason[reason] }, `Task ${taskId} is ${taskStateName(state)}: ${message}`);

@@ -1,12 +1,7 @@
 import { create } from "@bufbuild/protobuf";
-import { randomUUID } from "node:crypto";
 import { StatusUpdateSchema, type StatusUpdate } from "../../gen/dcos/v1/internal_pb.js";
 import { TaskStatus_Reason, TaskStatus_Source, TaskStatusSchema, type TaskState, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 
-/** 16 random bytes identifying one status update. */
-export function newUuid(): Uint8Array {
-  return new Uint8Array(Buffer.from(randomUUID().replaceAll("-", ""), "hex"));
-}
 
 export interface StatusFields {
   frameworkId: string;
@@ -19,12 +14,13 @@ export interface StatusFields {
   message?: string;
   /** Milliseconds since the epoch. */
   now: number;
-  uuid?: Uint8Array;
+  /** The update's uuid: drawn by the caller from its seeded Random (`random.uuidBytes()`). */
+  uuid: Uint8Array;
 }
 
-/** A StatusUpdate (and its TaskStatus) with a fresh uuid unless one is given. */
+/** A StatusUpdate (and its TaskStatus) with the given uuid. */
 export function statusUpdate(f: StatusFields): StatusUpdate {
-  const uuid = f.uuid ?? newUuid();
+  const uuid = f.uuid;
   const status = create(TaskStatusSchema, {
     taskId: { value: f.taskId },
     state: f.state,

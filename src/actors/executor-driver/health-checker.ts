@@ -12,6 +12,7 @@
 import type { Clock, Timer } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
 import type { HealthPolicy } from "../../protocol/health-check.js";
+import { transitionChecker } from "../../runtime/transitions.js";
 
 /** Resolves when healthy, rejects with the reason otherwise; must stop work when aborted. */
 export type HealthProbe = (signal: AbortSignal) => Promise<void>;
@@ -31,12 +32,12 @@ export enum CheckerState {
   STOPPED = "STOPPED",
 }
 
-const TRANSITIONS: Record<CheckerState, readonly CheckerState[]> = {
+const checkTransition = transitionChecker<CheckerState>({
   [CheckerState.CREATED]: [CheckerState.WAITING, CheckerState.STOPPED],
   [CheckerState.WAITING]: [CheckerState.PROBING, CheckerState.STOPPED],
   [CheckerState.PROBING]: [CheckerState.WAITING, CheckerState.STOPPED],
   [CheckerState.STOPPED]: [],
-};
+}, "health checker");
 
 export interface HealthCheckerStats {
   probes: number;
@@ -84,7 +85,7 @@ export class HealthChecker {
   }
 
   private to(next: CheckerState): void {
-    if (!TRANSITIONS[this.current].includes(next)) throw new Error(`Health checker of ${this.name}: illegal transition ${this.current} -> ${next}`);
+    checkTransition(this.current, next, this.name);
     this.log.debug({ task: this.name, from: this.current, to: next }, `Health checker of ${this.name}: ${this.current} -> ${next}`);
     this.current = next;
   }

@@ -7,10 +7,10 @@ import type { AgentInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import type { ExecutorInfo, Task, TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Timer } from "../../runtime/clock.js";
-import { Code, DcosError } from "../../runtime/error.js";
 import type { Logger } from "../../runtime/log.js";
 import type { Pid } from "../../runtime/pid.js";
 import type { MasterCounts } from "./counts.js";
+import { transitionChecker } from "../../runtime/transitions.js";
 
 export enum AgentState {
   ADMITTING = "ADMITTING",
@@ -19,12 +19,12 @@ export enum AgentState {
   REMOVED = "REMOVED",
 }
 
-const LEGAL: Record<AgentState, readonly AgentState[]> = {
+const checkTransition = transitionChecker<AgentState>({
   [AgentState.ADMITTING]: [AgentState.ACTIVE, AgentState.REMOVED],
   [AgentState.ACTIVE]: [AgentState.UNREACHABLE, AgentState.REMOVED],
   [AgentState.UNREACHABLE]: [AgentState.ACTIVE, AgentState.REMOVED],
   [AgentState.REMOVED]: [],
-};
+}, "agent");
 
 export function taskKey(frameworkId: string, taskId: string): string {
   return `${frameworkId}/${taskId}`;
@@ -135,9 +135,7 @@ export class AgentRecord {
   }
 
   transition(to: AgentState, log: Logger, why: string): void {
-    if (!LEGAL[this.state].includes(to)) {
-      throw new DcosError(Code.INTERNAL, `Illegal transition of agent ${this.id} from ${this.state} to ${to}`);
-    }
+    checkTransition(this.state, to, `agent ${this.id}`);
     log.info({ agent: this.id, from: this.state, to }, `Agent ${this.id} (${this.info.hostname}) ${this.state} -> ${to}: ${why}`);
     const from = this.state_;
     this.state_ = to;

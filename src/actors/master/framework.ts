@@ -9,9 +9,9 @@ import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Event } from "../../gen/dcos/v1/scheduler_pb.js";
 import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Timer } from "../../runtime/clock.js";
-import { Code, DcosError } from "../../runtime/error.js";
 import type { Logger } from "../../runtime/log.js";
 import type { MasterCounts } from "./counts.js";
+import { transitionChecker } from "../../runtime/transitions.js";
 
 /** Where the master sends a scheduler's events (the gRPC Subscribe stream, or a test double). */
 export interface EventSink {
@@ -26,11 +26,11 @@ export enum FrameworkState {
   REMOVED = "REMOVED",
 }
 
-const LEGAL: Record<FrameworkState, readonly FrameworkState[]> = {
+const checkTransition = transitionChecker<FrameworkState>({
   [FrameworkState.CONNECTED]: [FrameworkState.CONNECTED, FrameworkState.DISCONNECTED, FrameworkState.REMOVED],
   [FrameworkState.DISCONNECTED]: [FrameworkState.CONNECTED, FrameworkState.REMOVED],
   [FrameworkState.REMOVED]: [],
-};
+}, "framework");
 
 export class FrameworkRecord {
   private state_: FrameworkState;
@@ -71,9 +71,7 @@ export class FrameworkRecord {
   }
 
   transition(to: FrameworkState, log: Logger, why: string): void {
-    if (!LEGAL[this.state].includes(to)) {
-      throw new DcosError(Code.INTERNAL, `Illegal transition of ${this.name} from ${this.state} to ${to}`);
-    }
+    checkTransition(this.state, to, this.name);
     log.info({ framework: this.id, from: this.state, to }, `Framework ${this.id} ${this.state} -> ${to}: ${why}`);
     const from = this.state_;
     this.state_ = to;

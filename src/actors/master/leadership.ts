@@ -14,7 +14,7 @@ import { create } from "@bufbuild/protobuf";
 import { MasterInfoSchema, type MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Counter } from "../../metrics/registry.js";
 import { Actor } from "../../runtime/actor.js";
-import { Code, DcosError, asDcosError } from "../../runtime/error.js";
+import { Code, asDcosError } from "../../runtime/error.js";
 import { Pid } from "../../runtime/pid.js";
 import type { RaftNode } from "../../raft/node.js";
 import { ReplicatedStateMachine } from "../../raft/state-machine.js";
@@ -22,6 +22,7 @@ import type { Allocator } from "../allocator/allocator.js";
 import { MASTER_ACTOR_NAME, type KnownLeader, type Master } from "./master.js";
 import { RaftRegistrar, type RegistryMachine } from "./raft-registrar.js";
 import { encodeElected } from "./registry-codec.js";
+import { transitionChecker } from "../../runtime/transitions.js";
 
 export enum LeadershipState {
   FOLLOWING = "FOLLOWING",
@@ -29,11 +30,11 @@ export enum LeadershipState {
   LEADING = "LEADING",
 }
 
-const LEGAL: Record<LeadershipState, readonly LeadershipState[]> = {
+const checkTransition = transitionChecker<LeadershipState>({
   [LeadershipState.FOLLOWING]: [LeadershipState.ELECTED],
   [LeadershipState.ELECTED]: [LeadershipState.LEADING, LeadershipState.FOLLOWING],
   [LeadershipState.LEADING]: [LeadershipState.FOLLOWING],
-};
+}, "leadership");
 
 export interface MasterLeadershipOptions {
   raft: RaftNode<RegistryMachine>;
@@ -160,7 +161,7 @@ export class MasterLeadership extends Actor {
   }
 
   private transition(to: LeadershipState, why: string): void {
-    if (!LEGAL[this.phase].includes(to)) throw new DcosError(Code.INTERNAL, `Illegal leadership transition ${this.phase} -> ${to}`);
+    checkTransition(this.phase, to);
     this.log.info({ from: this.phase, to, why }, `Leadership ${this.phase} -> ${to}: ${why}`);
     this.phase = to;
   }

@@ -7,6 +7,7 @@ import type { Logger } from "../log.js";
 import type { TransportSink } from "../transport.js";
 import type { Backoff } from "../backoff.js";
 import { FrameQueue } from "./frame-queue.js";
+import { transitionChecker } from "../transitions.js";
 
 export enum ConnectionState {
   /** No stream and nothing to send. */
@@ -21,13 +22,13 @@ export enum ConnectionState {
   Closed = "closed",
 }
 
-const TRANSITIONS: Record<ConnectionState, readonly ConnectionState[]> = {
+const checkTransition = transitionChecker<ConnectionState>({
   [ConnectionState.Idle]: [ConnectionState.Connecting, ConnectionState.Closed],
   [ConnectionState.Connecting]: [ConnectionState.Connected, ConnectionState.Backoff, ConnectionState.Closed],
   [ConnectionState.Connected]: [ConnectionState.Backoff, ConnectionState.Closed],
   [ConnectionState.Backoff]: [ConnectionState.Connecting, ConnectionState.Idle, ConnectionState.Closed],
   [ConnectionState.Closed]: [],
-};
+}, "connection");
 
 export interface GrpcConnectionOptions {
   self: string;
@@ -113,9 +114,7 @@ export class GrpcConnection {
 
   private transition(to: ConnectionState, why: string): void {
     const from = this.state;
-    if (!TRANSITIONS[from].includes(to)) {
-      throw new Error(`Illegal connection transition ${from} -> ${to} for peer ${this.o.peer} (${why})`);
-    }
+    checkTransition(from, to, `peer ${this.o.peer} (${why})`);
     this.state = to;
     this.o.log.debug({ peer: this.o.peer, from, to, why }, `Connection to ${this.o.peer}: ${from} -> ${to} (${why})`);
   }

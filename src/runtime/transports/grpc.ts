@@ -1,6 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { randomUUID } from "node:crypto";
 import { ConnectResponseSchema, HelloSchema, TransportService } from "../../gen/dcos/v1/runtime_pb.js";
 import { SystemClock, type Clock } from "../clock.js";
 import { Code, DcosError } from "../error.js";
@@ -12,7 +11,6 @@ import type { PeerIdentity } from "../identity.js";
 import { DEFAULT_MAX_FRAME_BYTES, type Outbound, type Transport, type TransportSink } from "../transport.js";
 import { Backoff, type BackoffOptions } from "../backoff.js";
 import { Random } from "../random.js";
-import { randomInt } from "node:crypto";
 import { deliverFrame } from "./frame-delivery.js";
 import { GrpcConnection } from "./grpc-connection.js";
 
@@ -94,7 +92,7 @@ export class GrpcTransport implements Transport {
   private sink: TransportSink | undefined;
   private readonly connections = new Map<string, GrpcConnection>();
   private readonly inbound = new Set<ServerStream>();
-  private readonly incarnation = randomUUID();
+  private readonly incarnation: string;
   private readonly maxFrameBytes: number;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -110,7 +108,8 @@ export class GrpcTransport implements Transport {
   ) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.clock = options.clock ?? new SystemClock();
-    this.random = options.random ?? new Random(randomInt(2 ** 32));
+    this.random = options.random ?? Random.fromOs();
+    this.incarnation = this.random.uuid();
     this.log = (options.logger ?? silentLogger()).child({ transport: "grpc", node: address });
   }
 

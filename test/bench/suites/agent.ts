@@ -14,6 +14,7 @@ import { KillTaskSchema } from "../../../src/gen/dcos/v1/internal_pb.js";
 import { TaskState } from "../../../src/gen/dcos/v1/tasks_pb.js";
 import { StatusUpdateManager } from "../../../src/actors/agent/status-update-manager.js";
 import { statusUpdate } from "../../../src/actors/agent/status-update.js";
+import { Random } from "../../../src/runtime/random.js";
 import { Metrics } from "../../../src/metrics/registry.js";
 import { ActorSystem } from "../../../src/runtime/system.js";
 import { runTask, startCluster, statusOf, task } from "../../executor/cluster.js";
@@ -41,11 +42,12 @@ async function checkpointedUpdates(dir: string, tasks: number, perTask: number):
   const system = new ActorSystem({});
   const sum = system.spawn(new StatusUpdateManager({ dir, metrics: new Metrics(), forward: () => undefined }));
   const states = [TaskState.STARTING, TaskState.RUNNING, TaskState.FINISHED];
+  const uuids = new Random(1);
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: tasks }, async (_, i) => {
       for (let k = 0; k < perTask; k++) {
-        await sum.update(statusUpdate({ frameworkId: "fw", taskId: `t${i}`, state: states[k % states.length]!, now: Date.now() }));
+        await sum.update(statusUpdate({ frameworkId: "fw", taskId: `t${i}`, state: states[k % states.length]!, now: Date.now(), uuid: uuids.uuidBytes() }));
       }
     }),
   );
