@@ -40,7 +40,7 @@ export function servicesSubcommand(): Command {
     .option("--advertise <host:port>", "where other instances reach this one's API (default: ip:http-port)")
     .option("--framework-name <name>", "the framework's name", "marathon")
     .option("--credentials <file>", "API callers' principals and secrets (Mesos's credentials JSON, mode 0600); with it, anonymous calls get 401")
-    .option("--acls <file>", "ACLs in Mesos's JSON shape (get_endpoints for /metrics)")
+    .option("--acls <file>", "ACLs in Mesos's JSON shape: view_apps, create_apps, update_apps, delete_apps by app id prefix; get_endpoints for /metrics")
     .option("--authenticate", "refuse unauthenticated API callers (default: when --credentials is given)")
     .option("--no-authenticate", "serve unauthenticated API callers even with --credentials")
     .option("--mesos-role <role>", "the role the framework subscribes with", "*")

@@ -35,6 +35,22 @@ describe("ACLs (Mesos's JSON shape)", () => {
     assert.equal(b.allows("view_frameworks", undefined, "nobody"), false);
   });
 
+  it("app actions match app ids by path prefix, a component at a time; '/' is every app", () => {
+    const a = Acls.parse({
+      permissive: false,
+      view_apps: [{ principals: { values: ["alice"] }, app_ids: { values: ["/team-a/"] } }, { principals: { values: ["admin"] }, app_ids: { values: ["/"] } }],
+    });
+    assert.equal(a.allows("view_apps", "alice", "/team-a"), true);
+    assert.equal(a.allows("view_apps", "alice", "/team-a/web/db"), true);
+    assert.equal(a.allows("view_apps", "alice", "/team-ab"), false, "not a path prefix");
+    assert.equal(a.allows("view_apps", "alice", "/"), false);
+    assert.equal(a.allows("view_apps", "alice", EVERY), false);
+    assert.equal(a.allows("view_apps", "admin", "/any/app"), true);
+    assert.equal(a.allows("view_apps", "admin", EVERY), true, "'/' covers every app");
+    assert.equal(a.allows("update_apps", "alice", "/team-a/web"), false, "each action has its own rules");
+    assert.throws(() => Acls.parse({ create_apps: [{ principals: { type: "ANY" }, app_ids: { values: ["team-a"] } }] }), /'team-a' is not an absolute path/);
+  });
+
   it("refuses unknown actions, keys and entity types with the place named", () => {
     assert.throws(() => Acls.parse({ register_framework: [] }), /unknown action "register_framework"/);
     assert.throws(() => Acls.parse({ run_tasks: [{ principals: { type: "ANY" }, roles: { type: "ANY" } }] }), /run_tasks #1 has unknown key "roles" \(expected "principals" and "users"\)/);

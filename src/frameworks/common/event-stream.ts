@@ -22,9 +22,13 @@ export interface EventStreamOptions {
   metricPrefix?: string;
 }
 
+/** Whether one client may see an event (e.g. only events of the apps its principal may view). */
+export type EventFilter = (type: string, data: unknown) => boolean;
+
 interface Client {
   res: ServerResponse;
   wants: ((type: string) => boolean) | undefined;
+  visible: EventFilter | undefined;
 }
 
 export class EventStream {
@@ -50,8 +54,9 @@ export class EventStream {
   /**
    * Turns the request into an event stream (the reply is hijacked). `types`: only these
    * event types (empty or undefined: all). `first` events are written to this client at once.
+   * `visible`: which events this client may see at all.
    */
-  attach(req: FastifyRequest, reply: FastifyReply, types?: readonly string[], first: { type: string; data: unknown }[] = []): void {
+  attach(req: FastifyRequest, reply: FastifyReply, types?: readonly string[], first: { type: string; data: unknown }[] = [], visible?: EventFilter): void {
     void reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -62,7 +67,7 @@ export class EventStream {
     });
     res.flushHeaders();
     const wanted = types && types.length > 0 ? new Set(types) : undefined;
-    const client: Client = { res, wants: wanted ? (t) => wanted.has(t) : undefined };
+    const client: Client = { res, wants: wanted ? (t) => wanted.has(t) : undefined, visible };
     this.clients.add(client);
     const remove = () => this.clients.delete(client);
     req.raw.on("close", remove);
@@ -78,6 +83,7 @@ export class EventStream {
     let text: string | undefined;
     for (const c of this.clients) {
       if (c.wants && !c.wants(type)) continue;
+      if (c.visible && !c.visible(type, data)) continue;
       text ??= frame(type, data);
       this.write(c, text);
     }

@@ -5,8 +5,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Code, asDcosError } from "../../runtime/error.js";
-import type { EventStream } from "../common/event-stream.js";
+import type { EventFilter, EventStream } from "../common/event-stream.js";
 import { canonicalId, InvalidApp, mergeAppUpdate, type AppJson } from "./app-definition.js";
+import { groupApps } from "./group-apps.js";
 import { parentOf, type ServicesScheduler } from "./services-scheduler.js";
 import { TERMINAL } from "./services-state.js";
 import { queueItemJson, taskJson, type AppEmbeds } from "./views.js";
@@ -16,6 +17,8 @@ export interface ServicesApiContext {
   scheduler(): ServicesScheduler | undefined;
   events: EventStream;
   role: string;
+  /** Which events a caller of /v2/events may see (app ACLs, app-acls.ts); undefined: all. */
+  eventFilter?: (req: FastifyRequest) => EventFilter | undefined;
 }
 
 type Query = Record<string, string | string[] | undefined>;
@@ -56,7 +59,7 @@ export function sendApiError(reply: FastifyReply, err: unknown): FastifyReply {
 }
 
 /** What follows /v2/apps/: an app id, optionally with a sub-resource. */
-function parseAppPath(rest: string): { id: string; sub?: "restart" | "tasks" | "versions"; arg?: string } {
+export function parseAppPath(rest: string): { id: string; sub?: "restart" | "tasks" | "versions"; arg?: string } {
   const m = /^(.*?)\/(restart|tasks|versions)(?:\/([^/]+))?\/?$/.exec(rest);
   if (m && m[1] !== "") return { id: canonicalId(m[1]!), sub: m[2] as "restart" | "tasks" | "versions", arg: m[3] ? decodeURIComponent(m[3]) : undefined };
   return { id: canonicalId(rest) };
@@ -336,15 +339,8 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
   const putGroup = handle(async (req, reply, s) => {
     const q = req.query as Query;
     const body = req.body as AppJson;
-    const pathId = (req.params as { "*"?: string })["*"];
-    const root = canonicalId(typeof body?.["id"] === "string" ? String(body["id"]) : (pathId ?? "/"), pathId ? canonicalId(pathId) : "/");
-    const apps: AppJson[] = [];
-    const walk = (g: AppJson, base: string) => {
-      for (const a of (Array.isArray(g["apps"]) ? g["apps"] : []) as AppJson[]) apps.push({ ...a, id: canonicalId(String(a["id"] ?? ""), base) });
-      for (const sub of (Array.isArray(g["groups"]) ? g["groups"] : []) as AppJson[]) walk(sub, canonicalId(String(sub["id"] ?? ""), base));
-    };
     if (!body || typeof body !== "object") return reply.code(422).send({ message: "Object is not valid", details: [{ path: "/", errors: ["expected a group"] }] });
-    walk(body, root);
+    const apps = groupApps(body, (req.params as { "*"?: string })["*"]);
     const ids: string[] = [];
     let version = "";
     for (const a of apps) {
@@ -377,7 +373,8 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
 
   app.get("/v2/events", (req, reply) => {
     const types = list((req.query as Query)["event_type"]);
-    ctx.events.attach(req, reply, types, [{ type: "event_stream_attached", data: { remoteAddress: req.ip, eventType: "event_stream_attached", timestamp: new Date().toISOString() } }]);
+    const first = [{ type: "event_stream_attached", data: { remoteAddress: req.ip, eventType: "event_stream_attached", timestamp: new Date().toISOString() } }];
+    ctx.events.attach(req, reply, types, first, ctx.eventFilter?.(req));
   });
 }
 

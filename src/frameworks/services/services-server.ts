@@ -18,6 +18,7 @@ import type { LogStore } from "../common/log-store.js";
 import type { ClientCredential } from "../../security/auth/client-credential.js";
 import { addHttpGuard } from "../../security/auth/http-guard.js";
 import { serviceSecurity, type SecurityConfig } from "../../security/auth/security-config.js";
+import { appEventFilter, installAppAcls } from "./app-acls.js";
 import { installServicesApi } from "./services-api.js";
 import { ServicesScheduler } from "./services-scheduler.js";
 import type { ServicePortRange } from "./service-ports.js";
@@ -99,7 +100,11 @@ export class ServicesServer {
       }
     });
     // Authenticated (and /metrics checked against get_endpoints) like the masters' HTTP endpoints.
-    addHttpGuard(this.app, serviceSecurity(options.security ?? {}, this.metrics), this.metrics);
+    const security = serviceSecurity(options.security ?? {}, this.metrics);
+    addHttpGuard(this.app, security, this.metrics);
+    // Per-app ACLs (view/create/update/delete_apps by app id prefix): checked before handlers, lists filtered.
+    const authorizer = security.authorizer;
+    installAppAcls(this.app, { authorizer, scheduler: () => (this.leading ? this.session : undefined) });
     const local = (path: string, method: string) =>
       path === "/ping" || path === "/v2/info" || path === "/metrics" || (path === "/v2/leader" && method === "GET") || path.startsWith("/ui");
     installLeaderProxy(
@@ -115,7 +120,12 @@ export class ServicesServer {
       { mode: options.redirect ? "redirect" : "proxy", local, leaderHeader: "X-Marathon-Leader", logger: this.log },
     );
     this.installLocalRoutes();
-    installServicesApi(this.app, { scheduler: () => (this.leading ? this.session : undefined), events: this.events, role });
+    installServicesApi(this.app, {
+      scheduler: () => (this.leading ? this.session : undefined),
+      events: this.events,
+      role,
+      eventFilter: (req) => appEventFilter(req, authorizer),
+    });
   }
 
   static async start(options: ServicesOptions): Promise<ServicesServer> {

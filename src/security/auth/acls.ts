@@ -43,12 +43,29 @@ export const ACL_OBJECTS = {
   access_mesos_logs: "logs",
   /** Another principal's replicated-log namespace (never covered by `permissive`). */
   access_replicated_logs: "log_principals",
+  /** Services apps (Marathon's API), by app id path prefix: see, create, change (scale, restart, kill tasks), remove. */
+  view_apps: "app_ids",
+  create_apps: "app_ids",
+  update_apps: "app_ids",
+  delete_apps: "app_ids",
 } as const;
 
 export type AclAction = keyof typeof ACL_OBJECTS;
 
 /** Actions `permissive` does not open: without a rule allowing them they are denied. */
 const CLOSED_BY_DEFAULT: ReadonlySet<AclAction> = new Set(["access_replicated_logs"]);
+
+/**
+ * Actions whose objects are paths matched by prefix, a path component at a time: "/team-a"
+ * matches "/team-a" and "/team-a/web", not "/team-ab"; "/" matches every path.
+ */
+const PATH_OBJECTS: ReadonlySet<AclAction> = new Set(["view_apps", "create_apps", "update_apps", "delete_apps"]);
+
+/** "/a/b/" → "/a/b"; "" → "/". */
+function normalizePath(p: string): string {
+  const trimmed = p.replace(/\/+$/, "");
+  return trimmed === "" ? "/" : trimmed;
+}
 
 export type Entity = { kind: "any" } | { kind: "none" } | { kind: "values"; values: ReadonlySet<string> };
 
@@ -114,7 +131,12 @@ export class Acls {
           const rule = r as Record<string, unknown>;
           for (const k of Object.keys(rule)) if (k !== "principals" && k !== objectKey) throw invalid(`${where} has unknown key "${k}" (expected "principals" and "${objectKey}")`);
           if (rule.principals === undefined || rule[objectKey] === undefined) throw invalid(`${where} needs "principals" and "${objectKey}"`);
-          return { subjects: parseEntity(rule.principals, `${where}.principals`), objects: parseEntity(rule[objectKey], `${where}.${objectKey}`) };
+          let objects = parseEntity(rule[objectKey], `${where}.${objectKey}`);
+          if (PATH_OBJECTS.has(action) && objects.kind === "values") {
+            for (const v of objects.values) if (!v.startsWith("/")) throw invalid(`${where}.${objectKey}: '${v}' is not an absolute path (app ids start with '/')`);
+            objects = { kind: "values", values: new Set([...objects.values].map(normalizePath)) };
+          }
+          return { subjects: parseEntity(rule.principals, `${where}.principals`), objects };
         }),
       );
     }
@@ -148,14 +170,17 @@ export class Acls {
    * allow some named objects (the rest falls to `permissive`).
    */
   ruleDecision(action: AclAction, subject: string | undefined, object: AclObject): boolean | undefined {
+    const matches = PATH_OBJECTS.has(action) ? pathMatches : objectMatches;
     for (const rule of this.rules.get(action) ?? []) {
       if (!subjectMatches(rule.subjects, subject)) continue;
       const allows = rule.objects.kind !== "none" && rule.subjects.kind !== "none";
       if (object === EVERY) {
         if (rule.objects.kind !== "values" || !allows) return allows;
+        // A path rule naming "/" names every object.
+        if (PATH_OBJECTS.has(action) && rule.objects.values.has("/")) return allows;
         continue;
       }
-      if (objectMatches(rule.objects, object)) return allows;
+      if (matches(rule.objects, object)) return allows;
     }
     return undefined;
   }
@@ -179,4 +204,13 @@ function subjectMatches(e: Entity, subject: string | undefined): boolean {
 
 function objectMatches(e: Entity, object: string): boolean {
   return e.kind !== "values" || e.values.has(object);
+}
+
+/** A path object matches a value naming it or one of its ancestors ("/" names every path). */
+function pathMatches(e: Entity, object: string): boolean {
+  if (e.kind !== "values") return true;
+  for (let p = normalizePath(object); ; p = p.slice(0, Math.max(1, p.lastIndexOf("/")))) {
+    if (e.values.has(p)) return true;
+    if (p === "/") return false;
+  }
 }
