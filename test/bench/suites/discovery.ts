@@ -4,13 +4,14 @@
  *     1,000) with --backends-per-app servers each (default 10): medians of --runs (3);
  * (2) requests failed through haproxy during 10 reloads of that configuration under a
  *     request loop (goal 0), and the reload time under load;
- * (3) from the services API's status_update_event of a new running instance to the first
- *     request haproxy sends it (test-only services stand-in, reload interval 100 ms), p50/p99;
+ * (3) from the real services framework's status_update_event TASK_RUNNING of a new instance
+ *     (real master and agent processes) to it being a backend and to the first request it
+ *     answers through haproxy (reload interval 100 ms), p50/p99;
  * (4) from TASK_RUNNING (as the framework hears it from a real master and agent process) to
  *     its name resolving in our DNS, p50/p99;
  * (5) DNS queries/s answered by our server and by Debian's dnsmasq serving the same
  *     --records static A records (default 10,000), both measured by dnsperf in this run.
- * Args: --apps=N --backends-per-app=N --runs=N --trials=N (default 20) --records=N --seconds=N (dnsperf, default 5).
+ * Args: --parts=scale,runtime,traffic,dns,dnsperf (default all) --apps=N --backends-per-app=N --runs=N --trials=N (default 20) --records=N --seconds=N (dnsperf, default 5).
  */
 import { execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -23,6 +24,8 @@ import { Haproxy } from "../../../src/discovery/lb/haproxy.js";
 import { LoadBalancer } from "../../../src/discovery/lb/load-balancer.js";
 import type { MarathonApp } from "../../../src/discovery/lb/marathon-apps.js";
 import { render, type RenderOptions } from "../../../src/discovery/lb/render.js";
+import { SseParser } from "../../../src/discovery/lb/services-api.js";
+import { ServicesServer } from "../../../src/frameworks/services/services-server.js";
 import { startDnsService } from "../../../src/discovery/dns/dns-service.js";
 import { DnsRecords } from "../../../src/discovery/dns/records.js";
 import { DnsServer } from "../../../src/discovery/dns/server.js";
@@ -31,7 +34,6 @@ import { agent, framework, subscribed, task } from "../../discovery/events.js";
 import { get, requestLoop, startInstance, type Instance } from "../../support/instance-servers.js";
 import { freePort, freePortRange } from "../../support/master-processes.js";
 import { NodeProcess, killProcessesUnder } from "../../support/processes.js";
-import { ServicesFixture } from "../../support/services-fixture.js";
 import { waitFor } from "../../support/wait.js";
 import { TestFramework } from "../../system/framework.js";
 import { median, percentile, type Reporter } from "../report.js";
@@ -150,37 +152,117 @@ async function runtimeAtScale(report: Reporter, dir: string, apps: number, perAp
   }
 }
 
-/** (3) status_update_event → the new instance answers through haproxy. */
-async function eventToTraffic(report: Reporter, dir: string, trials: number): Promise<void> {
-  const fixture = new ServicesFixture();
-  await fixture.start();
-  const servicePort = await freePort();
-  const lb = new LoadBalancer({ urls: [fixture.url], group: "external", httpPort: 0, bindAddr: "127.0.0.1", dir, reloadIntervalMs: 100, logger: silentLogger() });
-  const base = await startInstance("base");
-  const times: number[] = [];
+/** An HTTP server on $PORT0 answering every GET with its task id (run as `exec python3 -S`, which starts quickest). */
+const INSTANCE_PY = `
+import http.server, os
+ID = os.environ["MESOS_TASK_ID"].encode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(ID)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(ID)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT0"])), H).serve_forever()
+`;
+
+/** A real master process and an agent process registered with it, ports of tasks from a free range. */
+async function masterAndAgent(dir: string): Promise<{ master: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const taskPorts = await freePortRange(200);
+  const master = new NodeProcess("master", ["--role=master", `--port=${port}`, "--http-port=0", "--allocation-interval=50ms", `--work-dir=${join(dir, "master")}`]);
+  const agentProcess = new NodeProcess("agent", ["--role=agent", "--port=0", "--http-port=0", `--master=127.0.0.1:${port}`, `--work-dir=${join(dir, "agent")}`, `--resources=cpus:8;mem:8192;disk:1024;ports:[${taskPorts}-${taskPorts + 199}]`]);
+  const stop = async (): Promise<void> => {
+    await agentProcess.stop();
+    await master.stop();
+    await killProcessesUnder(dir);
+  };
   try {
+    await agentProcess.waitForLine(/(Registered with master)/, "the agent to register", 60_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { master: `127.0.0.1:${port}`, stop };
+}
+
+/** Follows a services API's /v2/events: every status_update_event's task and state, with the time it arrived. */
+function followStatus(url: string, onStatus: (taskId: string, state: string, at: number) => void): () => void {
+  const abort = new AbortController();
+  void (async () => {
+    const res = await fetch(`${url}/v2/events?event_type=status_update_event`, { headers: { accept: "text/event-stream" }, signal: abort.signal });
+    const parser = new SseParser((e) => {
+      const at = performance.now();
+      const d = JSON.parse(e.data) as { taskId: string; taskStatus: string };
+      onStatus(d.taskId, d.taskStatus, at);
+    });
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.push(decoder.decode(chunk, { stream: true }));
+  })().catch(() => undefined);
+  return () => abort.abort();
+}
+
+/**
+ * (3) The real services framework (in this process, with a real master and agent process)
+ * starts a new instance; from its status_update_event TASK_RUNNING (as a client of
+ * /v2/events hears it) to the instance being a backend of haproxy, and to the first request
+ * through haproxy that it answers. The app has no health checks (a running instance is ready).
+ */
+async function runningToTraffic(report: Reporter, dir: string, trials: number): Promise<void> {
+  const cluster = await masterAndAgent(dir);
+  const services = await ServicesServer.start({ masters: [cluster.master], httpPort: 0, logger: silentLogger(), leaseTtlMs: 10_000, servicePortRange: await freePortRange(10).then((min) => ({ min, max: min + 10 })) });
+  const url = `http://${services.address}`;
+  const api = async (method: string, path: string, body?: unknown): Promise<any> => {
+    const r = await fetch(`${url}${path}`, { method, headers: body === undefined ? {} : { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    if (r.status >= 400) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+  const running = new Map<string, number>();
+  let stopFollowing = (): void => {};
+  const lb = new LoadBalancer({ urls: [url], group: "external", httpPort: 0, bindAddr: "127.0.0.1", dir, reloadIntervalMs: 100, logger: silentLogger() });
+  const toBackend: number[] = [];
+  const toTraffic: number[] = [];
+  try {
+    await writeFile(join(dir, "instance.py"), INSTANCE_PY);
+    await waitFor(() => services.leading, "the services instance to lead", 60_000);
+    stopFollowing = followStatus(url, (id, state, at) => {
+      if (state === "TASK_RUNNING" && !running.has(id)) running.set(id, at);
+    });
+    await waitFor(() => services.events.size > 0, "the bench to follow /v2/events");
     await lb.start();
-    await waitFor(() => fixture.eventClients > 0, "the load balancer to follow the events");
-    fixture.set([webApp("/latency", servicePort, [base])]);
-    await waitFor(async () => (await get(servicePort).catch(() => "")) === "base", "the base instance to answer");
+    await api("POST", "/v2/apps", { id: "/latency", cmd: `exec python3 -S ${join(dir, "instance.py")}`, cpus: 0.1, mem: 32, instances: 1, labels: { HAPROXY_GROUP: "external" } });
+    const servicePort = (await api("GET", "/v2/apps/latency")).app.portDefinitions[0].port as number;
+    const backends = (): string[] => lb.status().ports.find((p) => p.appId === "/latency")?.servers ?? [];
+    const tasks = async (): Promise<{ id: string; ports: number[]; state: string }[]> => (await api("GET", "/v2/apps/latency/tasks")).tasks;
+    await waitFor(async () => backends().length === 1 && (await get(servicePort).catch(() => "")) !== "", "the first instance to answer through haproxy", 60_000);
+    const [base] = await tasks();
     for (let i = 0; i < trials; i++) {
-      const fresh = await startInstance(`new-${i}`);
-      await new Promise((r) => setTimeout(r, 150));
-      const t0 = performance.now();
-      fixture.set([webApp("/latency", servicePort, [fresh])]);
-      await waitFor(async () => (await get(servicePort).catch(() => "")) === fresh.id, `instance ${i} to receive traffic`, 20_000, 1);
-      times.push(performance.now() - t0);
-      await fresh.close();
-      fixture.set([webApp("/latency", servicePort, [base])]);
-      await waitFor(async () => (await get(servicePort).catch(() => "")) === "base", "the base instance to answer again", 20_000, 5);
+      const known = new Set((await tasks()).map((t) => t.id));
+      await api("PUT", "/v2/apps/latency", { instances: 2 });
+      const fresh = await waitFor(async () => (await tasks()).find((t) => !known.has(t.id) && running.has(t.id)), `instance ${i} to run`, 60_000, 5);
+      const t0 = running.get(fresh.id)!;
+      await waitFor(() => backends().includes(`127.0.0.1:${fresh.ports[0]}`) || undefined, `instance ${i} to be a backend`, 20_000, 1);
+      toBackend.push(performance.now() - t0);
+      await waitFor(async () => (await get(servicePort).catch(() => "")) === fresh.id, `instance ${i} to answer through haproxy`, 20_000, 1);
+      toTraffic.push(performance.now() - t0);
+      await api("PUT", "/v2/apps/latency", { instances: 1 });
+      await waitFor(async () => backends().length === 1 && (await tasks()).length === 1, `the app to be back to 1 instance after trial ${i}`, 60_000, 20);
+      if ((await tasks())[0]!.id !== base!.id) throw new Error("scale-down killed the old instance, not the new one");
     }
   } finally {
+    stopFollowing();
     await lb.stop();
-    await fixture.stop();
-    await base.close();
+    await services.stop();
+    await cluster.stop();
   }
-  report.figure("lb_event_to_traffic_p50_ms", percentile(times, 50), "ms", "lower", { trials, reload_interval_ms: 100, from: "status_update_event of the services API", path: "runtime API (server change only)" });
-  report.figure("lb_event_to_traffic_p99_ms", percentile(times, 99), "ms", "lower", { trials });
+  const note = { trials, reload_interval_ms: 100, from: "status_update_event TASK_RUNNING of the real services framework (real master + agent processes)", app: "python3 -S http.server, no health checks" };
+  report.figure("lb_running_to_backend_p50_ms", percentile(toBackend, 50), "ms", "lower", { ...note, to: "the server in haproxy (runtime API)" });
+  report.figure("lb_running_to_backend_p99_ms", percentile(toBackend, 99), "ms", "lower", { trials });
+  report.figure("lb_running_to_traffic_p50_ms", percentile(toTraffic, 50), "ms", "lower", { ...note, to: "the first request through haproxy it answers (includes the app starting to listen)" });
+  report.figure("lb_running_to_traffic_p99_ms", percentile(toTraffic, 99), "ms", "lower", { trials });
 }
 
 /** One A question over UDP; resolves with the answers' addresses. */
@@ -203,14 +285,11 @@ function queryA(port: number, name: string): Promise<string[]> {
 
 /** (4) TASK_RUNNING → the task's name resolves, with a real master and agent process. */
 async function runningToDns(report: Reporter, dir: string, trials: number): Promise<void> {
-  const port = await freePort();
-  const master = new NodeProcess("master", ["--role=master", `--port=${port}`, "--http-port=0", "--allocation-interval=50ms", `--work-dir=${join(dir, "master")}`]);
-  const agentProcess = new NodeProcess("agent", ["--role=agent", "--port=0", "--http-port=0", `--master=127.0.0.1:${port}`, `--work-dir=${join(dir, "agent")}`, "--resources=cpus:8;mem:8192;disk:1024;ports:[31000-31999]"]);
-  const dns = await startDnsService({ masters: [`127.0.0.1:${port}`], host: "127.0.0.1", port: 0, logger: silentLogger() });
-  const fw = new TestFramework(`127.0.0.1:${port}`, "bench");
+  const cluster = await masterAndAgent(dir);
+  const dns = await startDnsService({ masters: [cluster.master], host: "127.0.0.1", port: 0, logger: silentLogger() });
+  const fw = new TestFramework(cluster.master, "bench");
   const times: number[] = [];
   try {
-    await agentProcess.waitForLine(/(Registered with master)/, "the agent to register", 60_000);
     await waitFor(() => dns.follower.connectedTo, "DNS to follow the master", 30_000);
     await fw.start();
     for (let i = 0; i < trials; i++) {
@@ -222,9 +301,7 @@ async function runningToDns(report: Reporter, dir: string, trials: number): Prom
   } finally {
     await fw.stop();
     await dns.stop();
-    await agentProcess.stop();
-    await master.stop();
-    await killProcessesUnder(dir);
+    await cluster.stop();
   }
   report.figure("dns_running_to_resolving_p50_ms", percentile(times, 50), "ms", "lower", { trials, from: "TASK_RUNNING at the framework" });
   report.figure("dns_running_to_resolving_p99_ms", percentile(times, 99), "ms", "lower", { trials });
@@ -289,15 +366,20 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const trials = flag(args, "trials", 20);
   const records = flag(args, "records", 10_000);
   const seconds = flag(args, "seconds", 5);
+  const all = ["scale", "runtime", "traffic", "dns", "dnsperf"];
+  const given = args.find((a) => a.startsWith("--parts="))?.slice("--parts=".length).split(",");
+  const unknown = given?.filter((p) => !all.includes(p)) ?? [];
+  if (unknown.length > 0) throw new Error(`--parts: unknown ${unknown.join(", ")} (known: ${all.join(", ")})`);
+  const parts = new Set(given ?? all);
   const dir = await mkdtemp(join(tmpdir(), "dcos-bench-discovery-"));
   log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   try {
-    for (const sub of ["scale", "runtime", "latency", "cluster"]) await mkdir(join(dir, sub));
-    await haproxyAtScale(report, join(dir, "scale"), apps, perApp, runs);
-    await runtimeAtScale(report, join(dir, "runtime"), apps, perApp, runs);
-    await eventToTraffic(report, join(dir, "latency"), trials);
-    await runningToDns(report, join(dir, "cluster"), trials);
-    await dnsThroughput(report, dir, records, seconds);
+    for (const sub of ["scale", "runtime", "services", "cluster"]) await mkdir(join(dir, sub));
+    if (parts.has("scale")) await haproxyAtScale(report, join(dir, "scale"), apps, perApp, runs);
+    if (parts.has("runtime")) await runtimeAtScale(report, join(dir, "runtime"), apps, perApp, runs);
+    if (parts.has("traffic")) await runningToTraffic(report, join(dir, "services"), trials);
+    if (parts.has("dns")) await runningToDns(report, join(dir, "cluster"), trials);
+    if (parts.has("dnsperf")) await dnsThroughput(report, dir, records, seconds);
   } finally {
     report.figure("load_average_1min", loadavg()[0]!, "load", "lower");
     await rm(dir, { recursive: true, force: true });
