@@ -70,6 +70,8 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   authenticate?: boolean;
   /** Run tasks as their user (default: on for --role=agent, off in the dev cluster). */
   switchUser?: boolean;
+  /** agent: where reference secrets are read from. */
+  secretsDir?: string;
 }
 
 export const DEFAULT_MASTER_PORT = 5050;
@@ -151,6 +153,7 @@ function startAgent(
   return startAgentRole({
     security,
     switchUser: flags.switchUser ?? flags.role === "agent",
+    secretsDir: flags.secretsDir,
     tls,
     ip: flags.ip,
     port,

@@ -42,6 +42,8 @@ export interface AgentRoleOptions {
   security?: SecurityConfig;
   /** Run tasks as their framework's or command's user (needs root). */
   switchUser?: boolean;
+  /** Where reference secrets are read from (`--secrets-dir`). */
+  secretsDir?: string;
 }
 
 export interface RunningAgent {
@@ -91,6 +93,7 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
       name: o.name,
       executorHost: "127.0.0.1",
       switchUser: o.switchUser,
+      secretsDir: o.secretsDir,
       logger: o.logger,
     });
     const started = agentNode;

@@ -30,7 +30,7 @@ export interface Cluster {
 }
 
 /** `containerizer` makes the agent's containerizer from the work dir (default: the node's posix one). */
-export async function startCluster(containerizer?: (workDir: string) => Containerizer, agentOptions: { switchUser?: boolean; logger?: Logger } = {}): Promise<Cluster> {
+export async function startCluster(containerizer?: (workDir: string) => Containerizer, agentOptions: { switchUser?: boolean; logger?: Logger; secretsDir?: string } = {}): Promise<Cluster> {
   const workDir = await mkdtemp(join(tmpdir(), "dcos-agent-real-"));
   // Tasks switched to another user reach their sandbox through it.
   if (agentOptions.switchUser) await chmod(workDir, 0o755);

@@ -15,6 +15,7 @@ import { metaDir } from "./checkpoint.js";
 import { writeAtomically } from "./durable.js";
 import { ExecutorServer } from "./executor-service.js";
 import { ExecutorTokens } from "./executor-tokens.js";
+import { SecretResolver } from "./secrets.js";
 
 export interface AgentNodeOptions extends Omit<AgentOptions, "executorEndpoint" | "containerizer"> {
   system: ActorSystem;
@@ -24,6 +25,8 @@ export interface AgentNodeOptions extends Omit<AgentOptions, "executorEndpoint" 
   executorHost?: string;
   executorPort?: number;
   logger?: Logger;
+  /** Where reference secrets are read from (`--secrets-dir`; see secrets.ts). */
+  secretsDir?: string;
 }
 
 export interface AgentNode {
@@ -63,11 +66,12 @@ async function listenForExecutors(options: AgentNodeOptions, tokens: ExecutorTok
 }
 
 export async function startAgentNode(options: AgentNodeOptions): Promise<AgentNode> {
-  const { system, logger, executorHost: _host, executorPort: _port, ...agentOptions } = options;
+  const { system, logger, executorHost: _host, executorPort: _port, secretsDir: _secretsDir, ...agentOptions } = options;
   const executorTokens = await ExecutorTokens.load(metaDir(options.workDir));
+  const secrets = options.secrets ?? (await SecretResolver.load(metaDir(options.workDir), options.secretsDir));
   const { server, endpoint: executorEndpoint } = await listenForExecutors(options, executorTokens);
   const containerizer = options.containerizer ?? new PosixContainerizer({ runtimeRoot: join(options.workDir, "containers"), logger });
-  const agent = system.spawn(new Agent({ ...agentOptions, containerizer, executorEndpoint, executorTokens }));
+  const agent = system.spawn(new Agent({ ...agentOptions, containerizer, executorEndpoint, executorTokens, secrets }));
   server.attach(agent);
   return {
     agent,

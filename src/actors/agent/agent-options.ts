@@ -1,4 +1,5 @@
 import type { ExecutorTokens } from "./executor-tokens.js";
+import type { SecretResolver } from "./secrets.js";
 import type { Containerizer } from "../../isolation/containerizer.js";
 import type { Pid } from "../../runtime/pid.js";
 import type { Random } from "../../runtime/random.js";
@@ -60,6 +61,8 @@ export interface AgentOptions {
   statusUpdateMaxRetryMs?: number;
   /** The machine's boot id (default: the kernel's, /proc/sys/kernel/random/boot_id); a change means a reboot. */
   bootId?: BootIdSource;
+  /** Seals and resolves secret environment variables (default: a fresh key, no secrets directory). */
+  secrets?: SecretResolver;
   /** Run tasks as the framework's user (needs root). Default false. */
   switchUser?: boolean;
 }

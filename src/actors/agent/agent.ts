@@ -64,6 +64,7 @@ import { sandboxPath, statusUpdatesDir } from "./paths.js";
 import { agentResources, hostFacts } from "./resource-detection.js";
 import { readAgentId, readExecutorCheckpoints, removeExecutorCheckpoint, writeAgentId, writeExecutorCheckpoint, type ExecutorCheckpoint } from "./checkpoint.js";
 import { MasterDetector } from "./master-detector.js";
+import { SecretResolver } from "./secrets.js";
 import { dockerTaskConfig, dockerTaskOutcome, DEFAULT_TASK_KILL_GRACE_SECONDS } from "./docker-task.js";
 import { MasterLink } from "./master-link.js";
 import { planRecovery, type RecoveryPlan } from "./recovery.js";
@@ -126,9 +127,13 @@ export class Agent extends Actor implements ExecutorApi {
   /** Executor calls that came while the agent recovers: they run once recovery has decided. */
   private heldExecutorCalls: { run: () => void; fail: (err: Error) => void }[] = [];
 
+  /** Seals tasks' inline secrets on arrival and resolves secret variables at launch (secrets.ts). */
+  private readonly secrets: SecretResolver;
+
   constructor(options: AgentOptions) {
     super(options.name ?? AGENT_DEFAULTS.name);
     this.opts = { ...AGENT_DEFAULTS, ...options } as AgentOptions & typeof AGENT_DEFAULTS;
+    this.secrets = options.secrets ?? SecretResolver.generate();
     this.masters = new MasterDetector(options.masters?.length ? options.masters : [options.master]);
     this.install(AgentRegisteredSchema, (m, from) => this.registered(m.agentId?.value ?? "", m.pingIntervalSeconds, from, []));
     this.install(AgentReregisteredSchema, (m, from) =>
@@ -453,7 +458,7 @@ export class Agent extends Actor implements ExecutorApi {
     if (!this.acceptsTasks(fwId, [taskId])) return;
     const fw = this.framework(frameworkInfo!);
     if (!fw) return;
-    const t = task!;
+    const t = this.secrets.sealTask(task!);
     if (Boolean(t.command) === Boolean(t.executor)) {
       this.taskStatus(fwId, undefined, taskId, TaskState.ERROR, TaskStatus_Reason.TASK_INVALID, "A task needs exactly one of command and executor");
       return;
@@ -466,8 +471,10 @@ export class Agent extends Actor implements ExecutorApi {
     this.afterQueued(fw, ex, [t]);
   }
 
-  private runTaskGroup(frameworkInfo: FrameworkInfo | undefined, executorInfo: ExecutorInfo | undefined, tasks: TaskInfo[], role: string, from: Pid): void {
+  private runTaskGroup(frameworkInfo: FrameworkInfo | undefined, givenExecutor: ExecutorInfo | undefined, givenTasks: TaskInfo[], role: string, from: Pid): void {
     if (!this.fromMaster(from, "run task group")) return;
+    const executorInfo = givenExecutor && this.secrets.sealExecutor(givenExecutor);
+    const tasks = givenTasks.map((t) => this.secrets.sealTask(t));
     const fwId = frameworkInfo?.id?.value ?? "";
     if (!this.acceptsTasks(fwId, tasks.map((t) => t.taskId?.value ?? ""))) return;
     const fw = this.framework(frameworkInfo!);
@@ -584,11 +591,11 @@ export class Agent extends Actor implements ExecutorApi {
     let config;
     try {
       if (ex.kind === "docker") {
-        config = dockerTaskConfig({ task: tasks[0]!, frameworkId: fw.id, agentId: this.agentId, containerId: ex.containerId, sandbox: ex.sandbox, workDir: this.opts.workDir, resources });
+        config = dockerTaskConfig({ task: this.secrets.resolveTask(tasks[0]!), frameworkId: fw.id, agentId: this.agentId, containerId: ex.containerId, sandbox: ex.sandbox, workDir: this.opts.workDir, resources });
       } else {
         config = executorContainerConfig({
           kind: ex.kind,
-          info: ex.info,
+          info: this.secrets.resolveExecutor(ex.info),
           framework: fw.info,
           agentId: this.agentId,
           agentEndpoint: this.opts.executorEndpoint,
@@ -743,11 +750,18 @@ export class Agent extends Actor implements ExecutorApi {
   private flushQueue(fw: FrameworkRecord, ex: ExecutorRecord): void {
     if (!ex.link) return;
     for (const item of ex.queue) {
-      const event =
-        "task" in item
-          ? create(ExecutorEventSchema, { kind: { case: "launch", value: { task: item.task } } })
-          : create(ExecutorEventSchema, { kind: { case: "launchGroup", value: { taskGroup: item.group } } });
       const ids = "task" in item ? [item.task.taskId!.value] : item.group.tasks.map((t) => t.taskId!.value);
+      // Secret variables get their values only in what the executor receives.
+      let event;
+      try {
+        event =
+          "task" in item
+            ? create(ExecutorEventSchema, { kind: { case: "launch", value: { task: this.secrets.resolveTask(item.task) } } })
+            : create(ExecutorEventSchema, { kind: { case: "launchGroup", value: { taskGroup: { ...item.group, tasks: item.group.tasks.map((t) => this.secrets.resolveTask(t)) } } } });
+      } catch (err) {
+        for (const id of ids) this.taskStatus(fw.id, ex.id, id, TaskState.FAILED, TaskStatus_Reason.CONTAINER_LAUNCH_FAILED, (err as Error).message);
+        continue;
+      }
       for (const id of ids) {
         const rec = ex.tasks.get(id);
         if (rec) rec.launched = true;

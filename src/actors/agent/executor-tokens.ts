@@ -7,9 +7,8 @@
  * executors that outlive an agent restart still authenticate with the token they have.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeAtomically } from "./durable.js";
+import { loadOrCreateKey } from "./key-file.js";
 
 export class ExecutorTokens {
   private constructor(private readonly key: Buffer) {}
@@ -21,16 +20,7 @@ export class ExecutorTokens {
 
   /** The key in `<metaDir>/executor-token.key`, created on first use. */
   static async load(metaDir: string): Promise<ExecutorTokens> {
-    const file = join(metaDir, "executor-token.key");
-    try {
-      const key = Buffer.from((await readFile(file, "utf8")).trim(), "base64");
-      if (key.length === 32) return new ExecutorTokens(key);
-    } catch {
-      // None yet: make one.
-    }
-    const key = randomBytes(32);
-    await writeAtomically(file, key.toString("base64") + "\n");
-    return new ExecutorTokens(key);
+    return new ExecutorTokens(await loadOrCreateKey(join(metaDir, "executor-token.key")));
   }
 
   token(frameworkId: string, executorId: string): string {

@@ -79,7 +79,11 @@ export function commandSizeProblem(command: CommandInfo, what: string): string |
   const envMany = tooMany(vars.length, SIZE_LIMITS.envVars, `${what} environment`);
   if (envMany) return envMany;
   for (const v of vars) {
-    const vp = tooLong(v.name, SIZE_LIMITS.envName, `${what} environment variable name`) ?? tooLong(v.value, SIZE_LIMITS.envValue, `${what} environment variable '${v.name.slice(0, 64)}'`);
+    const vp =
+      tooLong(v.name, SIZE_LIMITS.envName, `${what} environment variable name`) ??
+      tooLong(v.value, SIZE_LIMITS.envValue, `${what} environment variable '${v.name.slice(0, 64)}'`) ??
+      tooLong(v.secret?.reference?.name ?? "", SIZE_LIMITS.name, `${what} environment variable '${v.name.slice(0, 64)}' secret reference`) ??
+      ((v.secret?.value?.data.byteLength ?? 0) > SIZE_LIMITS.envValue ? `${what} environment variable '${v.name.slice(0, 64)}' secret is ${v.secret!.value!.data.byteLength} bytes; at most ${SIZE_LIMITS.envValue}` : undefined);
     if (vp) return vp;
   }
   return undefined;

@@ -8,7 +8,7 @@ import { taskUser } from "../task-user.js";
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Filters, Offer } from "../../gen/dcos/v1/offers_pb.js";
 import { equals } from "@bufbuild/protobuf";
-import { ContainerInfo_Type, ExecutorInfoSchema, type CommandInfo, type ExecutorInfo, type KillPolicy, type TaskGroupInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import { ContainerInfo_Type, Environment_Variable_Type, ExecutorInfoSchema, Secret_Type, type CommandInfo, type Environment_Variable, type ExecutorInfo, type KillPolicy, type TaskGroupInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources, roleProblem } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { healthCheckProblem } from "../../protocol/health-check.js";
@@ -110,9 +110,22 @@ export function commandProblem(command: CommandInfo, what: string, imageDefault 
   }
   for (const v of command.environment?.variables ?? []) {
     if (!v.name || v.name.includes("=")) return `${what} has environment variable name '${v.name}' (must be non-empty without '=')`;
+    const sp = secretVariableProblem(v, `${what} environment variable ${v.name}`);
+    if (sp) return sp;
   }
   for (const u of command.uris) if (!u.value) return `${what} has a URI with an empty value`;
   return undefined;
+}
+
+/** A SECRET variable carries a secret (inline data or a reference name) and no value; a VALUE one no secret. */
+function secretVariableProblem(v: Environment_Variable, what: string): string | undefined {
+  if (v.type !== Environment_Variable_Type.SECRET) return v.secret ? `${what} has a secret but is not of type SECRET` : undefined;
+  if (v.value) return `${what} is of type SECRET and must not have a value (the secret carries it)`;
+  const secret = v.secret;
+  if (!secret) return `${what} is of type SECRET but has no secret`;
+  if (secret.type === Secret_Type.VALUE) return secret.value && secret.value.data.length > 0 ? undefined : `${what} has a VALUE secret without data`;
+  if (secret.type === Secret_Type.REFERENCE) return secret.reference?.name ? undefined : `${what} has a REFERENCE secret without a name`;
+  return `${what} has a secret of neither type VALUE nor REFERENCE`;
 }
 
 function killPolicyProblem(policy: KillPolicy | undefined, what: string): string | undefined {
