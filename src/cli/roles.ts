@@ -51,6 +51,8 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   httpPort?: number;
   /** dev: HTTP port of the embedded services API (Marathon's /v2; default 8080, 0 picks one, -1 turns it off). */
   servicesPort?: number;
+  /** dev: the role the embedded services framework subscribes with (default "*"). */
+  servicesRole?: string;
   /** NATS server for the master's event tap. */
   nats?: string;
   cluster: string;
@@ -238,6 +240,7 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
           masters: [master.address],
           host: flags.ip,
           httpPort: servicesPort,
+          role: flags.servicesRole,
           logger: logger.child({ role: "services" }),
           version: VERSION,
           credential: servicesCredential,

@@ -57,6 +57,10 @@ export function taskJson(i: Instance, spec: AppSpec | undefined, checks?: Instan
     state: taskStateName(i),
   };
   if (spec && spec.healthChecks.length > 0) t["healthCheckResults"] = healthCheckResults(i, spec, checks);
+  // A resident instance's persistent volumes (Marathon's localVolumes), in the app's volume order.
+  if (i.volumeIds && i.volumeIds.length > 0) {
+    t["localVolumes"] = i.volumeIds.map((persistenceId, k) => ({ runSpecId: i.appId, containerPath: spec?.persistentVolumes[k]?.containerPath ?? null, persistenceId }));
+  }
   return t;
 }
 

@@ -18,6 +18,7 @@ interface Task {
   host: string;
   slaveId: string;
   state: string;
+  localVolumes?: { containerPath: string; persistenceId: string }[];
 }
 
 interface AgentJson {
@@ -131,6 +132,8 @@ describe("services: a resident app's data survives relaunches (real processes)",
     }, `the instance relaunched\n${diag()}`, 60_000);
     assert.equal(second!.host, host, "relaunched on the same agent");
     assert.equal(second!.slaveId, first!.slaveId);
+    assert.deepEqual(second!.localVolumes, first!.localVolumes, "the same volume");
+    assert.equal(second!.localVolumes?.[0]?.containerPath, "data");
     assert.equal(await waitFor(async () => ((await count(host)) === "2" ? "2" : undefined), "the relaunched instance reads 1 and writes 2", 20_000), "2");
 
     const removed = await api("DELETE", `/v2/apps${APP}`);
