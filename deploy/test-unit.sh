@@ -18,7 +18,7 @@ FILES=(
   raft/snapshot-and-membership raft/replicated-log raft/framework-logs raft/log-storage
   raft/storage/wal-codec raft/storage/snapshotter
   events/binary-writer events/tap-buffer events/event-line
-  master/acknowledge-batch master/agent-reregistration master/agents master/counts master/executors
+  master/accept-plan master/acknowledge-batch master/agent-reregistration master/agents master/counts master/executors
   master/offers master/operation-status master/reconciliation master/reregistration-while-active
   master/reservations master/resource-metrics master/task-lifecycle
   agent/agent agent/recovery agent/status-update-manager agent/static-reservations

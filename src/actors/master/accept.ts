@@ -1,9 +1,21 @@
 /**
- * ACCEPT: the framework uses offers of one agent for LAUNCH and LAUNCH_GROUP operations.
- * Offers that are not valid (expired, rescinded, another framework's, on several agents)
- * turn every task into TASK_DROPPED; an invalid task becomes TASK_ERROR with the reason;
- * valid tasks go to the agent as RunTask / RunTaskGroup; what is left returns to the
- * allocator with the accept's filter.
+ * ACCEPT, told from start to end in this file: a framework uses offers of one agent for
+ * LAUNCH, LAUNCH_GROUP and resource operations (RESERVE, UNRESERVE, CREATE, DESTROY).
+ *
+ *   1. validate (pure, the request alone): its shape; INVALID_ARGUMENT or UNIMPLEMENTED
+ *      before anything changes.
+ *   2. plan (pure, reads the master through its read-only view): which offers it uses and
+ *      whether they are valid; every operation in order against the offered pool (each
+ *      accepted task takes its resources out, each conversion changes the pool and the
+ *      agent's total): which conversions apply, which tasks launch with what, what is
+ *      refused and why, and what is left to give back. The rules are in validation.ts
+ *      (LaunchValidator) and operations.ts (convert).
+ *   3. apply: carries the plan out on the master's state: offers leave the book, statuses
+ *      for refused tasks (TASK_DROPPED when the offers are not valid: expired, rescinded,
+ *      another framework's, on several agents; TASK_ERROR with the reason for an invalid
+ *      task), conversions to the agent's total and the allocator, tasks staged and sent
+ *      to the agent as RunTask / RunTaskGroup, the agent's new checkpointed resources, and
+ *      what is left back to the allocator with the accept's filter.
  */
 import { taskUser } from "../task-user.js";
 import { create } from "@bufbuild/protobuf";
@@ -12,26 +24,33 @@ import { OperationState, type Offer, type Offer_Operation } from "../../gen/dcos
 import type { AcceptRequest } from "../../gen/dcos/v1/scheduler_pb.js";
 import { ExecutorInfoSchema, TaskSchema, TaskState, TaskStatus_Reason, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources } from "../../resources/index.js";
+import { isPersistentVolume } from "../../resources/volumes.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { AgentRecord } from "./agent.js";
 import { ids, type MasterCore } from "./core.js";
 import type { FrameworkRecord } from "./framework.js";
+import type { MasterView } from "./master-view.js";
 import { DEFAULT_REFUSE_SECONDS } from "./options.js";
 import { checkOffers, LaunchValidator, validateFilters } from "./validation.js";
-import { RESOURCE_OPERATIONS, convert } from "./operations.js";
+import { RESOURCE_OPERATIONS, convert, type Conversion } from "./operations.js";
 import { reportOperation } from "./operation-status.js";
-import { applyConversion, checkpointAgent, checkResourceOperations, isResourceOperation, operationContext, resourcesOf } from "./operations-apply.js";
+import { applyConversion, checkpointAgent, isResourceOperation, operationContext, resourcesOf } from "./operations-apply.js";
+
+/** Why the framework may not run a task as a user (the ACL run_tasks, checked by the public service). */
+export type UserProblem = (user: string) => string | undefined;
+
+export function accept(core: MasterCore, framework: FrameworkRecord, request: AcceptRequest, userProblem?: UserProblem): void {
+  core.metrics.message("accept");
+  validateAccept(request);
+  applyAccept(core, framework, planAccept(core, framework, request, userProblem));
+}
+
+// ---- 1. validate ------------------------------------------------------------------
 
 const SUPPORTED = new Set(["launch", "launch_group", ...RESOURCE_OPERATIONS]);
 
-function tasksOf(op: Offer_Operation): TaskInfo[] {
-  if (op.kind.case === "launch") return op.kind.value.taskInfos;
-  if (op.kind.case === "launchGroup") return op.kind.value.taskGroup?.tasks ?? [];
-  return [];
-}
-
 /** Checks the request's shape; throws INVALID_ARGUMENT / UNIMPLEMENTED before anything changes. */
-function validateShape(request: AcceptRequest): void {
+export function validateAccept(request: AcceptRequest): void {
   if (request.offerIds.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "offer_ids must name at least one offer");
   if (request.offerIds.some((o) => !o.value)) throw new DcosError(Code.INVALID_ARGUMENT, "offer_ids contains an empty id");
   validateFilters(request.filters);
@@ -43,50 +62,45 @@ function validateShape(request: AcceptRequest): void {
   });
 }
 
-function refuse(core: MasterCore, framework: FrameworkRecord, task: TaskInfo, agentId: string | undefined, state: TaskState, reason: TaskStatus_Reason, message: string): void {
-  if (state === TaskState.DROPPED) core.metrics.tasksDropped.inc();
-  else core.metrics.tasksInvalid.inc();
-  core.metrics.taskEnded(state);
-  core.log.info({ framework: framework.id, task: task.taskId?.value, reason: TaskStatus_Reason[reason] }, message);
-  core.forwardStatus(
-    framework,
-    core.masterStatus({ taskId: task.taskId?.value ?? "", agentId: agentId ?? task.agentId?.value, executorId: task.executor?.executorId?.value }, state, reason, message),
-  );
+// ---- 2. plan ----------------------------------------------------------------------
+
+/** A task the master refuses, with the status the framework hears. */
+export interface Refusal {
+  task: TaskInfo;
+  state: TaskState;
+  reason: TaskStatus_Reason;
+  message: string;
 }
 
-/**
- * `userProblem`: why the framework may not run a task as a user (the ACL run_tasks, checked
- * by the public service); such a task becomes TASK_ERROR with the reason.
- */
-export function accept(core: MasterCore, framework: FrameworkRecord, request: AcceptRequest, userProblem?: (user: string) => string | undefined): void {
-  core.metrics.message("accept");
-  validateShape(request);
+/** One operation of an accepted accept, in the request's order. */
+export type AcceptStep =
+  | { kind: "convert"; op: Offer_Operation; conversion: Conversion }
+  | { kind: "operationError"; op: Offer_Operation; message: string }
+  | { kind: "launch"; task: TaskInfo; resources: Resources; executorResources: Resources }
+  | { kind: "launchGroup"; executor: ExecutorInfo; tasks: readonly TaskInfo[]; resources: readonly Resources[]; executorResources: Resources }
+  | { kind: "refuse"; refusal: Refusal };
+
+export type AcceptPlan =
+  /** A resource operation cannot apply to the offers: the call fails, nothing changes (the offers stay outstanding). */
+  | { kind: "invalid"; error: DcosError; failedOperation: Offer_Operation; agentId: string; message: string }
+  /** The offers are not valid: they go back, every task is dropped, every resource operation fails. */
+  | { kind: "dropped"; offers: readonly Offer[]; problem: string; operations: readonly Offer_Operation[] }
+  | { kind: "accepted"; agentId: string; offers: readonly Offer[]; steps: AcceptStep[]; remaining: Resources; refuseSeconds: number };
+
+/** Decides the whole accept from the master's state without changing it. */
+export function planAccept(view: MasterView, framework: FrameworkRecord, request: AcceptRequest, userProblem?: UserProblem): AcceptPlan {
   const checked = checkOffers(
     request.offerIds.map((o) => o.value),
-    (id) => core.offers.get(id),
+    (id) => view.offers.get(id),
     framework.id,
   );
-  const refuseSeconds = request.filters?.refuseSeconds ?? DEFAULT_REFUSE_SECONDS;
-  const operated = checked.problem === undefined ? core.agents.get(checked.offers[0]!.agentId!.value) : undefined;
-  if (operated && request.operations.some(isResourceOperation)) {
-    checkResourceOperations(request.operations, offeredResources(checked.offers), operationContext(framework, operated), (op, why) =>
-      reportOperation(core, framework, op, operated.id, OperationState.ERROR, why),
-    );
-  }
-  for (const offer of checked.offers) core.offers.remove(offer.id!.value);
-  core.changed();
-  if (checked.problem !== undefined) {
-    core.drop("invalid_offers", `Dropping the tasks of an accept by framework ${framework.id}: ${checked.problem}`);
-    for (const offer of checked.offers) core.recoverOffer(framework.id, offer.agentId!.value, offer.resources, 0);
-    for (const op of request.operations) {
-      for (const task of tasksOf(op)) refuse(core, framework, task, undefined, TaskState.DROPPED, TaskStatus_Reason.INVALID_OFFERS, checked.problem);
-      if (isResourceOperation(op)) reportOperation(core, framework, op, undefined, OperationState.ERROR, checked.problem);
-    }
-    return;
-  }
-  core.metrics.offersAccepted.inc(checked.offers.length);
+  if (checked.problem !== undefined) return { kind: "dropped", offers: checked.offers, problem: checked.problem, operations: request.operations };
   const agentId = checked.offers[0]!.agentId!.value;
-  const agent = core.agents.get(agentId)!;
+  const agent = view.agents.get(agentId)!;
+  const offered = offeredResources(checked.offers);
+  const refusedOperation = firstInvalidOperation(request.operations, offered, framework, agent);
+  if (refusedOperation) return refusedOperation;
+
   const validator = new LaunchValidator(
     {
       frameworkId: framework.id,
@@ -97,46 +111,148 @@ export function accept(core: MasterCore, framework: FrameworkRecord, request: Ac
       frameworkUser: framework.info.user,
       userProblem,
     },
-    offeredResources(checked.offers),
+    offered,
   );
-  const launched: string[] = [];
-  let conversions = 0;
+  // The agent as the plan changes it: its total after the conversions so far, and the
+  // persistent volumes the tasks launched so far use.
+  let agentTotal = Resources.of(agent.info.resources);
+  const plannedVolumeUsers = new Map<string, string>();
+  const usesVolumes = (taskId: string, resources: Resources): void => {
+    for (const r of resources.toProto()) if (isPersistentVolume(r)) plannedVolumeUsers.set(r.disk!.persistence!.id, taskId);
+  };
+  const steps: AcceptStep[] = [];
   for (const op of request.operations) {
     if (isResourceOperation(op)) {
+      const base = operationContext(framework, agent);
       try {
-        const c = convert(op, validator.remaining(), operationContext(framework, agent));
-        validator.convert(c.consumed, c.converted);
-        applyConversion(core, framework, agent, c);
-        conversions++;
-        reportOperation(core, framework, op, agentId, OperationState.FINISHED, `${c.operation.toUpperCase()} applied on agent ${agentId}: ${c.consumed.unallocated()} -> ${c.converted.unallocated()}`);
+        const conversion = convert(op, validator.remaining(), { ...base, agentTotal, volumeUser: (id) => base.volumeUser(id) ?? plannedVolumeUsers.get(id) });
+        validator.convert(conversion.consumed, conversion.converted);
+        agentTotal = agentTotal.subtract(conversion.consumed.unallocated()).add(conversion.converted.unallocated());
+        steps.push({ kind: "convert", op, conversion });
       } catch (err) {
-        core.drop("invalid_offers", `Dropping a ${op.kind.case?.toUpperCase()} of framework ${framework.id}: ${(err as Error).message}`);
-        reportOperation(core, framework, op, agentId, OperationState.ERROR, (err as Error).message);
+        steps.push({ kind: "operationError", op, message: (err as Error).message });
       }
     } else if (op.kind.case === "launch") {
       for (const task of op.kind.value.taskInfos) {
         const r = validator.launchTask(task);
-        if ("problem" in r) refuse(core, framework, task, agentId, TaskState.ERROR, TaskStatus_Reason.TASK_INVALID, r.problem);
+        if ("problem" in r) steps.push({ kind: "refuse", refusal: { task, state: TaskState.ERROR, reason: TaskStatus_Reason.TASK_INVALID, message: r.problem } });
         else {
-          launchTask(core, framework, agent, task, r.resources, r.executor);
-          launched.push(task.taskId!.value);
+          steps.push({ kind: "launch", task, resources: r.resources, executorResources: r.executor });
+          usesVolumes(task.taskId!.value, r.resources);
         }
       }
     } else if (op.kind.case === "launchGroup") {
       const { executor, taskGroup } = op.kind.value;
       const r = validator.launchGroup(executor, taskGroup);
       if ("problem" in r) {
-        for (const task of taskGroup?.tasks ?? []) refuse(core, framework, task, agentId, TaskState.ERROR, TaskStatus_Reason.TASK_GROUP_INVALID, r.problem);
+        for (const task of taskGroup?.tasks ?? []) steps.push({ kind: "refuse", refusal: { task, state: TaskState.ERROR, reason: TaskStatus_Reason.TASK_GROUP_INVALID, message: r.problem } });
       } else {
-        launchGroup(core, framework, agent, executor!, taskGroup!.tasks, r.resources, r.executor);
-        for (const t of taskGroup!.tasks) launched.push(t.taskId!.value);
+        steps.push({ kind: "launchGroup", executor: executor!, tasks: taskGroup!.tasks, resources: r.resources, executorResources: r.executor });
+        taskGroup!.tasks.forEach((t, i) => usesVolumes(t.taskId!.value, r.resources[i]!));
       }
     }
   }
+  return { kind: "accepted", agentId, offers: checked.offers, steps, remaining: validator.remaining(), refuseSeconds: request.filters?.refuseSeconds ?? DEFAULT_REFUSE_SECONDS };
+}
+
+/**
+ * The resource operations checked in order against the offered pool before anything
+ * changes (tasks aside): the first that cannot apply makes the whole call INVALID_ARGUMENT.
+ */
+function firstInvalidOperation(operations: readonly Offer_Operation[], offered: Resources, framework: FrameworkRecord, agent: AgentRecord): AcceptPlan | undefined {
+  const ctx = operationContext(framework, agent);
+  let pool = offered;
+  let total = ctx.agentTotal;
+  for (const [i, op] of operations.entries()) {
+    if (!isResourceOperation(op)) continue;
+    try {
+      const c = convert(op, pool, { ...ctx, agentTotal: total });
+      pool = pool.subtract(c.consumed).add(c.converted);
+      total = total.subtract(c.consumed.unallocated()).add(c.converted.unallocated());
+    } catch (err) {
+      const message = (err as Error).message;
+      return { kind: "invalid", failedOperation: op, agentId: agent.id, message, error: new DcosError(Code.INVALID_ARGUMENT, `operation #${i + 1}: ${message}`, { cause: err }) };
+    }
+  }
+  return undefined;
+}
+
+function offeredResources(offers: readonly Offer[]): Resources {
+  let pool = Resources.empty();
+  for (const o of offers) pool = pool.add(Resources.of(o.resources));
+  return pool;
+}
+
+function tasksOf(op: Offer_Operation): TaskInfo[] {
+  if (op.kind.case === "launch") return op.kind.value.taskInfos;
+  if (op.kind.case === "launchGroup") return op.kind.value.taskGroup?.tasks ?? [];
+  return [];
+}
+
+// ---- 3. apply ---------------------------------------------------------------------
+
+export function applyAccept(core: MasterCore, framework: FrameworkRecord, plan: AcceptPlan): void {
+  if (plan.kind === "invalid") {
+    reportOperation(core, framework, plan.failedOperation, plan.agentId, OperationState.ERROR, plan.message);
+    throw plan.error;
+  }
+  for (const offer of plan.offers) core.offers.remove(offer.id!.value);
+  core.changed();
+  if (plan.kind === "dropped") {
+    core.drop("invalid_offers", `Dropping the tasks of an accept by framework ${framework.id}: ${plan.problem}`);
+    for (const offer of plan.offers) core.recoverOffer(framework.id, offer.agentId!.value, offer.resources, 0);
+    for (const op of plan.operations) {
+      for (const task of tasksOf(op)) refuse(core, framework, undefined, { task, state: TaskState.DROPPED, reason: TaskStatus_Reason.INVALID_OFFERS, message: plan.problem });
+      if (isResourceOperation(op)) reportOperation(core, framework, op, undefined, OperationState.ERROR, plan.problem);
+    }
+    return;
+  }
+  core.metrics.offersAccepted.inc(plan.offers.length);
+  const agent = core.agents.get(plan.agentId)!;
+  const launched: string[] = [];
+  let conversions = 0;
+  for (const step of plan.steps) {
+    switch (step.kind) {
+      case "convert": {
+        const c = step.conversion;
+        applyConversion(core, framework, agent, c);
+        conversions++;
+        reportOperation(core, framework, step.op, agent.id, OperationState.FINISHED, `${c.operation.toUpperCase()} applied on agent ${agent.id}: ${c.consumed.unallocated()} -> ${c.converted.unallocated()}`);
+        break;
+      }
+      case "operationError":
+        core.drop("invalid_offers", `Dropping a ${step.op.kind.case?.toUpperCase()} of framework ${framework.id}: ${step.message}`);
+        reportOperation(core, framework, step.op, agent.id, OperationState.ERROR, step.message);
+        break;
+      case "launch":
+        launchTask(core, framework, agent, step.task, step.resources, step.executorResources);
+        launched.push(step.task.taskId!.value);
+        break;
+      case "launchGroup":
+        launchGroup(core, framework, agent, step.executor, step.tasks, step.resources, step.executorResources);
+        for (const t of step.tasks) launched.push(t.taskId!.value);
+        break;
+      case "refuse":
+        refuse(core, framework, agent.id, step.refusal);
+        break;
+    }
+  }
   // One line per accept, not per task: at thousands of launches a second the log is a hot spot.
-  if (launched.length > 0) logLaunches(core, framework, agentId, launched);
+  if (launched.length > 0) logLaunches(core, framework, agent.id, launched);
   if (conversions > 0) checkpointAgent(core, agent);
-  core.recoverOffer(framework.id, agentId, validator.remaining().toProto(), refuseSeconds);
+  core.recoverOffer(framework.id, agent.id, plan.remaining.toProto(), plan.refuseSeconds);
+}
+
+function refuse(core: MasterCore, framework: FrameworkRecord, agentId: string | undefined, r: Refusal): void {
+  const { task, state, reason, message } = r;
+  if (state === TaskState.DROPPED) core.metrics.tasksDropped.inc();
+  else core.metrics.tasksInvalid.inc();
+  core.metrics.taskEnded(state);
+  core.log.info({ framework: framework.id, task: task.taskId?.value, reason: TaskStatus_Reason[reason] }, message);
+  core.forwardStatus(
+    framework,
+    core.masterStatus({ taskId: task.taskId?.value ?? "", agentId: agentId ?? task.agentId?.value, executorId: task.executor?.executorId?.value }, state, reason, message),
+  );
 }
 
 const LOGGED_TASK_IDS = 20;
@@ -147,12 +263,6 @@ function logLaunches(core: MasterCore, framework: FrameworkRecord, agentId: stri
     { framework: framework.id, agent: agentId, tasks: taskIds.length },
     `Launching ${taskIds.length} task(s) of framework ${framework.id} on agent ${agentId}: ${shown.join(", ")}`,
   );
-}
-
-function offeredResources(offers: readonly Offer[]): Resources {
-  let pool = Resources.empty();
-  for (const o of offers) pool = pool.add(Resources.of(o.resources));
-  return pool;
 }
 
 function roleOf(resources: Resources, fallback: string): string {

@@ -10,12 +10,11 @@ import { CheckpointResourcesSchema } from "../../gen/dcos/v1/internal_pb.js";
 import type { Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Resources } from "../../resources/index.js";
-import { Code, DcosError } from "../../runtime/error.js";
 import { isPersistentVolume } from "../../resources/volumes.js";
 import type { AgentRecord } from "./agent.js";
 import type { MasterCore } from "./core.js";
 import type { FrameworkRecord } from "./framework.js";
-import { checkpointedResources, convert, RESOURCE_OPERATIONS, type Conversion, type OperationContext } from "./operations.js";
+import { checkpointedResources, RESOURCE_OPERATIONS, type Conversion, type OperationContext } from "./operations.js";
 import { isTerminal } from "../task-states.js";
 
 export function isResourceOperation(op: Offer_Operation): boolean {
@@ -48,31 +47,6 @@ export function volumeUserOn(agent: AgentRecord): (volumeId: string) => string |
     }
     return undefined;
   };
-}
-
-/**
- * Checks the accept's resource operations in order against the offered pool before anything
- * changes: the first invalid one throws INVALID_ARGUMENT (the offers stay outstanding).
- */
-export function checkResourceOperations(
-  operations: readonly Offer_Operation[],
-  offered: Resources,
-  ctx: OperationContext,
-  refused: (op: Offer_Operation, message: string) => void = () => undefined,
-): void {
-  let pool = offered;
-  let total = ctx.agentTotal;
-  operations.forEach((op, i) => {
-    if (!isResourceOperation(op)) return;
-    try {
-      const c = convert(op, pool, { ...ctx, agentTotal: total });
-      pool = pool.subtract(c.consumed).add(c.converted);
-      total = total.subtract(c.consumed.unallocated()).add(c.converted.unallocated());
-    } catch (err) {
-      refused(op, (err as Error).message);
-      throw new DcosError(Code.INVALID_ARGUMENT, `operation #${i + 1}: ${(err as Error).message}`, { cause: err });
-    }
-  });
 }
 
 /** Applies a conversion to the agent's total and the allocator's books. */
