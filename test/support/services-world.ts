@@ -36,18 +36,24 @@ export class RecordingDriver {
   async reconcile(tasks: { taskId: string }[]): Promise<void> {
     this.reconciled.push(...tasks.map((t) => t.taskId));
   }
+  inverseAccepted: string[] = [];
+  async acceptInverseOffers(ids: { value: string }[]): Promise<void> {
+    this.inverseAccepted.push(...ids.map((i) => i.value));
+  }
   async revive(): Promise<void> {}
   async suppress(): Promise<void> {}
 }
 
 let offerSeq = 0;
-export function offer(host: string, cpus = 8): Offer {
+/** An offer of agent `agent-<host>`; `unavailability`: it has maintenance scheduled (seconds). */
+export function offer(host: string, cpus = 8, unavailability?: { startSeconds: number; durationSeconds: number }): Offer {
   return create(OfferSchema, {
     id: { value: `offer-${++offerSeq}` },
     agentId: { value: `agent-${host}` },
     hostname: host,
     resources: [...parseResources(`cpus:${cpus};mem:8192;ports:[31000-31100]`)],
     attributes: [{ name: "rack", type: Value_Type.TEXT, text: { value: `rack-${host}` } }],
+    ...(unavailability ? { unavailability } : {}),
   });
 }
 

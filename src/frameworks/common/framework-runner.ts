@@ -198,6 +198,10 @@ export class FrameworkRunner<S, Op> {
         cb().offers?.(offers);
       },
       rescind: (id) => cb().rescind?.(id),
+      inverseOffers: (ios) => {
+        if (session.ready) cb().inverseOffers?.(ios);
+      },
+      rescindInverseOffer: (id) => cb().rescindInverseOffer?.(id),
       update: (status) => cb().update?.(status),
       message: (m) => cb().message?.(m),
       failure: (f) => cb().failure?.(f),

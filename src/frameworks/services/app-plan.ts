@@ -14,7 +14,9 @@
  * - an instance unreachable for inactiveAfterSeconds no longer counts (a replacement is
  *   launched); after expungeAfterSeconds it is forgotten, and killed if it returns;
  * - with more instances of the target version than wanted, the extras are killed
- *   (unhealthy and not-yet-running first, then by killSelection).
+ *   (unhealthy and not-yet-running first, then by killSelection);
+ * - instances on an agent being drained or with maintenance ahead are replaced like old
+ *   ones; one the master kills without our asking (TASK_KILLING) is replaced at once.
  */
 import type { AppSpec } from "./app-definition.js";
 import { TERMINAL, type Instance } from "./services-state.js";
@@ -37,6 +39,12 @@ export interface AppTarget {
   removing: boolean;
   /** Instances whose readiness checks have not passed yet (they count as not healthy). */
   notReady?: ReadonlySet<string>;
+  /**
+   * Instances to move off their agent (it is drained or has maintenance ahead): replaced
+   * like instances of an old version — a new one launched elsewhere first, the leaving one
+   * killed while enough healthy remain.
+   */
+  leaving?: ReadonlySet<string>;
 }
 
 /** Which health results an app's instances need: the executor's check, and/or the ones the scheduler runs. */
@@ -98,12 +106,16 @@ export function planApp(target: AppTarget, instances: readonly Instance[], now: 
     for (const i of live) if (i.goal === "running") kill.push({ id: i.id, reason: "the app is being removed" });
     return { launch: 0, kill, expunge, converged: live.length === 0 };
   }
-  // Alive: everything not yet gone and not given up on (killing ones included).
-  const alive = live.filter((i) => !isInactive(i, spec, now));
+  // Alive: everything not yet gone and not given up on (ones we kill included; ones the
+  // master kills without our asking — a drain — are going anyway: replaced at once).
+  const leaving = (i: Instance): boolean => target.leaving?.has(i.id) === true;
+  const killedByOthers = (i: Instance): boolean => i.state === "killing" && i.goal === "running";
+  const alive = live.filter((i) => !isInactive(i, spec, now) && !killedByOthers(i));
   const wanted = alive.filter((i) => i.goal === "running");
-  const current = wanted.filter((i) => i.version === version);
-  const old = wanted.filter((i) => i.version !== version);
+  const current = wanted.filter((i) => i.version === version && !leaving(i));
+  const old = wanted.filter((i) => i.version !== version || leaving(i));
   const order = byKillPreference(spec, ok);
+  const replaced = (i: Instance): string => (i.version !== version ? "replaced by a new version" : "moved off its agent (drained, or maintenance ahead)");
   // Scale down: extras of the target version.
   const extras = current.length - n;
   const keep = new Set(current.map((i) => i.id));
@@ -119,11 +131,11 @@ export function planApp(target: AppTarget, instances: readonly Instance[], now: 
   const oldSorted = [...old].sort(order);
   for (const i of oldSorted) {
     if (!ok(i)) {
-      kill.push({ id: i.id, reason: "replaced by a new version" });
+      kill.push({ id: i.id, reason: replaced(i) });
       continue;
     }
     if (healthy - 1 >= minHealthy) {
-      kill.push({ id: i.id, reason: "replaced by a new version" });
+      kill.push({ id: i.id, reason: replaced(i) });
       healthy--;
     }
   }
@@ -134,9 +146,9 @@ export function planApp(target: AppTarget, instances: readonly Instance[], now: 
   if (launch === 0 && currentKept.length < n && kill.length === 0) {
     const inFlight = alive.some((i) => i.goal === "stopped") || currentKept.some((i) => !ok(i));
     const victim = oldSorted.find((i) => !killed.has(i.id));
-    if (!inFlight && victim) kill.push({ id: victim.id, reason: "replaced by a new version (no room to launch first)" });
+    if (!inFlight && victim) kill.push({ id: victim.id, reason: `${replaced(victim)} (no room to launch first)` });
   }
   const converged =
-    live.length === n && currentKept.length === n && live.every((i) => i.version === version && i.goal === "running" && ok(i));
+    live.length === n && currentKept.length === n && live.every((i) => i.version === version && i.goal === "running" && ok(i) && !leaving(i));
   return { launch, kill, expunge, converged };
 }

@@ -22,9 +22,12 @@ export type DeclineReason =
   | "InsufficientGpus"
   | "InsufficientPorts"
   | "UnfulfilledRole"
-  | "UnfulfilledConstraint";
+  | "UnfulfilledConstraint"
+  /** The offer's agent is being drained or has maintenance scheduled: no new instance goes there. */
+  | "AgentMaintenance";
 
 export const DECLINE_REASONS: readonly DeclineReason[] = [
+  "AgentMaintenance",
   "UnfulfilledRole",
   "UnfulfilledConstraint",
   "InsufficientCpus",

@@ -5,7 +5,7 @@
  * runs one at a time (a promise chain), so plans always see the state they change.
  */
 import { randomUUID } from "node:crypto";
-import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
+import type { InverseOffer, Offer } from "../../gen/dcos/v1/offers_pb.js";
 import { TaskState, TaskStatus_Reason, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import type { SchedulerCallbacks } from "../../actors/scheduler-driver/options.js";
 import { metricStateName } from "../../actors/task-states.js";
@@ -85,6 +85,13 @@ export class ServicesScheduler implements LeaderSession {
   private pendingStatuses: TaskStatus[] = [];
   readonly checks: InstanceChecks;
   private readonly checked = new Set<string>();
+  /**
+   * Agents to move instances off (in memory; a new leader learns them again from offers,
+   * inverse offers and updates): "drain" after a task of it ended with REASON_AGENT_DRAINING,
+   * "maintenance" while it has a window ahead (inverse offer, or Offer.unavailability).
+   * An offer of it without unavailability means it was reactivated: it is forgotten.
+   */
+  private readonly drainingAgents = new Map<string, { why: "drain" | "maintenance"; inverseOfferId?: string }>();
   /** App id → its instances whose readiness checks have not passed (during a deployment). */
   private readonly notReady = new Map<string, Set<string>>();
   private suppressed = false;
@@ -125,6 +132,12 @@ export class ServicesScheduler implements LeaderSession {
         if (this.pendingStatuses.length === 1) this.background(() => this.onStatuses());
       },
       rescind: () => undefined,
+      inverseOffers: (ios) => this.background(() => this.onInverseOffers(ios)),
+      rescindInverseOffer: (id) =>
+        this.background(() => {
+          for (const [agentId, d] of this.drainingAgents) if (d.inverseOfferId === id) this.drainingAgents.delete(agentId);
+          this.soon();
+        }),
     };
   }
 
@@ -382,7 +395,29 @@ export class ServicesScheduler implements LeaderSession {
   // ---- planning ------------------------------------------------------------------------
 
   private target(appId: string, app: AppJson, removing: boolean): AppTarget {
-    return { spec: this.spec(app), version: configVersion(app), removing, notReady: this.notReady.get(appId) };
+    let leaving: Set<string> | undefined;
+    if (this.drainingAgents.size > 0) {
+      for (const i of this.state.byApp.get(appId)?.values() ?? []) {
+        if (this.drainingAgents.has(i.agentId) && !TERMINAL.has(i.state)) (leaving ??= new Set()).add(i.id);
+      }
+    }
+    return { spec: this.spec(app), version: configVersion(app), removing, notReady: this.notReady.get(appId), leaving };
+  }
+
+  /** The agents instances are being moved off, and why (drain or maintenance). */
+  draining(): ReadonlyMap<string, { why: "drain" | "maintenance" }> {
+    return this.drainingAgents;
+  }
+
+  /** Maintenance ahead on agents we use: move off them (replacements first), and say so. */
+  private async onInverseOffers(ios: InverseOffer[]): Promise<void> {
+    for (const io of ios) {
+      const agentId = io.agentId?.value;
+      if (agentId) this.drainingAgents.set(agentId, { why: "maintenance", inverseOfferId: io.id?.value });
+    }
+    this.log.info({ agents: ios.map((io) => io.agentId?.value) }, "Maintenance ahead: moving instances off these agents");
+    await this.ctx.driver.acceptInverseOffers(ios.map((io) => io.id!), { refuseSeconds: 30 }).catch(() => undefined);
+    this.soon();
   }
 
   /**
@@ -620,13 +655,37 @@ export class ServicesScheduler implements LeaderSession {
 
   // ---- offers ---------------------------------------------------------------------------
 
-  private async onOffers(offers: Offer[]): Promise<void> {
-    for (const o of offers) if (o.agentId) this.agents.set(o.agentId.value, new OfferPlacement(o));
+  private async onOffers(all: Offer[]): Promise<void> {
+    // Agents being drained or with maintenance ahead get no new instance (their offers are declined below).
+    const offers: Offer[] = [];
+    const maintenance: Offer[] = [];
+    for (const o of all) {
+      const agentId = o.agentId?.value ?? "";
+      if (agentId) this.agents.set(agentId, new OfferPlacement(o));
+      if (o.unavailability) {
+        if (!this.drainingAgents.has(agentId)) this.drainingAgents.set(agentId, { why: "maintenance" });
+      } else if (this.drainingAgents.delete(agentId)) {
+        this.log.info({ agent: agentId }, `Agent ${agentId} is offered again without maintenance: instances may go there again`);
+        this.soon();
+      }
+      (this.drainingAgents.has(agentId) ? maintenance : offers).push(o);
+    }
+    if (maintenance.length > 0) {
+      for (const d of this.demands) {
+        const s = this.offerStats.get(d.appId) ?? { processed: 0, unused: 0, reasons: {} };
+        s.processed += maintenance.length;
+        s.unused += maintenance.length;
+        s.reasons.AgentMaintenance = (s.reasons.AgentMaintenance ?? 0) + maintenance.length;
+        s.lastDetail = `agent ${maintenance[0]!.hostname} is being drained or has maintenance scheduled`;
+        this.offerStats.set(d.appId, s);
+      }
+    }
     const now = this.now;
-    const resident = this.resident.offers(offers, now);
+    // Resident instances relaunch in place (their volumes are there), maintenance or not.
+    const resident = this.resident.offers(all, now);
     if (this.demands.length === 0 && resident.agents.size === 0) {
       await this.write(resident.ops);
-      await this.decline(offers, 30);
+      await this.decline(all, offers.length === all.length ? 30 : 5);
       return;
     }
     const round: RoundResult = this.demands.length > 0 ? launchRound(this.demands, offers) : { launches: [], unused: [...offers], stats: new Map() };
@@ -689,7 +748,7 @@ export class ServicesScheduler implements LeaderSession {
       const operations: OperationInit[] = tasks.length > 0 ? [...pre, { kind: { case: "launch", value: { taskInfos: tasks } } }] : pre;
       void this.ctx.driver.accept(byAgent.get(agentId)!.offers.map((o) => o.id!), operations, { refuseSeconds: 1 }).catch((err: unknown) => this.launchFailed(err, tasks));
     }
-    await this.decline(offers.filter((o) => !used.has(o)), 5);
+    await this.decline(all.filter((o) => !used.has(o)), 5);
     for (const l of launches) this.publishInstanceChanged(l.instance);
     for (const a of byAgent.values()) for (const l of a.launches) this.publishInstanceChanged(l.instance);
     this.soon();
@@ -753,6 +812,10 @@ export class ServicesScheduler implements LeaderSession {
     if (state === "unreachable") patch.unreachableSince = i.unreachableSince ?? now;
     else patch.unreachableSince = undefined;
     if (status.agentId?.value && !i.agentId) patch.agentId = status.agentId.value;
+    if (status.reason === TaskStatus_Reason.AGENT_DRAINING && i.agentId && this.drainingAgents.get(i.agentId)?.why !== "drain") {
+      this.drainingAgents.set(i.agentId, { why: "drain" });
+      this.log.info({ agent: i.agentId }, `Agent ${i.agentId} is being drained: its instances are replaced elsewhere`);
+    }
     const terminal = TERMINAL.has(state);
     const changed = before.state !== state || (patch.healthy !== undefined && patch.healthy !== before.healthy);
     if (!changed && !terminal) return undefined;
@@ -796,7 +859,8 @@ export class ServicesScheduler implements LeaderSession {
       if (unhealthyKill) {
         this.options.publish("unhealthy_instance_kill_event", { appId: i.appId, taskId: i.id, instanceId: i.id, version: i.version, reason: status.message, host: i.host, slaveId: i.agentId });
       }
-      if (i.goal === "running" && spec) {
+      // A drain's kill is not the app's failure: no backoff.
+      if (i.goal === "running" && spec && status.reason !== TaskStatus_Reason.AGENT_DRAINING) {
         this.failures.set(i.appId, {
           appId: i.appId,
           host: i.host,

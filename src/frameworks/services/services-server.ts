@@ -6,8 +6,8 @@
  */
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance } from "fastify";
-import type { SchedulerDriverOptions } from "../../actors/scheduler-driver/options.js";
 import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
+import type { SchedulerDriverOptions } from "../../actors/scheduler-driver/options.js";
 import { Metrics } from "../../metrics/registry.js";
 import { SystemClock, type Clock } from "../../runtime/clock.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
@@ -157,7 +157,8 @@ export class ServicesServer {
         roles: [role],
         failoverTimeout: options.failoverTimeoutSeconds ?? 7 * 24 * 3600,
         user: "",
-        // Executors report TASK_KILLING when a kill starts (the grace period), as to Marathon.
+        // Executors report TASK_KILLING when a kill starts (the grace period), as to Marathon;
+        // an instance the master kills (a drain) is replaced during that grace period.
         capabilities: [FrameworkInfo_Capability.TASK_KILLING_STATE],
         webuiUrl: `http://${address}`,
         labels: { labels: [{ key: SERVICES_LABEL, value: "services" }] },
