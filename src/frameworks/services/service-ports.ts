@@ -18,6 +18,9 @@ export interface ServicePortRange {
   max: number;
 }
 
+/** Service port → the app holding it. */
+export type PortOwners = Pick<ReadonlyMap<number, string>, "get" | "has">;
+
 export const DEFAULT_SERVICE_PORT_RANGE: ServicePortRange = { min: 10000, max: 20000 };
 
 type Obj = { [k: string]: Json };
@@ -49,7 +52,7 @@ export function servicePortsOf(app: AppJson): number[] {
  * app, DcosError ALREADY_EXISTS (409) for one another app holds, FAILED_PRECONDITION
  * (409) when the range has no free port left.
  */
-export function assignServicePorts(app: AppJson, previous: AppJson | undefined, others: ReadonlyMap<number, string>, range: ServicePortRange = DEFAULT_SERVICE_PORT_RANGE): void {
+export function assignServicePorts(app: AppJson, previous: AppJson | undefined, others: PortOwners, range: ServicePortRange = DEFAULT_SERVICE_PORT_RANGE): void {
   const { entries, key, path } = portSlots(app);
   const explicit = new Set<number>();
   entries.forEach((e, i) => {
@@ -78,7 +81,7 @@ export function assignServicePorts(app: AppJson, previous: AppJson | undefined, 
   }
 }
 
-/** Service port → app id, over the given apps (one scan; apps are few compared with instances). */
+/** Service port → app id, over the given apps. */
 export function servicePortOwners(apps: Iterable<AppJson>, except?: string): Map<number, string> {
   const out = new Map<number, string>();
   for (const a of apps) {
@@ -87,4 +90,40 @@ export function servicePortOwners(apps: Iterable<AppJson>, except?: string): Map
     for (const p of servicePortsOf(a)) if (p !== 0) out.set(p, id);
   }
   return out;
+}
+
+/**
+ * Which app holds which service port, kept up to date app by app (a scan of every app per
+ * POST would make creating N apps cost N²).
+ */
+export class ServicePortIndex {
+  private readonly owners = new Map<number, string>();
+  private readonly byApp = new Map<string, number[]>();
+
+  constructor(apps: Iterable<AppJson>) {
+    for (const a of apps) this.set(a);
+  }
+
+  /** Records the app's current service ports (replacing its earlier ones). */
+  set(app: AppJson): void {
+    const id = String(app["id"]);
+    this.remove(id);
+    const ports = servicePortsOf(app).filter((p) => p !== 0);
+    this.byApp.set(id, ports);
+    for (const p of ports) this.owners.set(p, id);
+  }
+
+  remove(appId: string): void {
+    for (const p of this.byApp.get(appId) ?? []) if (this.owners.get(p) === appId) this.owners.delete(p);
+    this.byApp.delete(appId);
+  }
+
+  /** The owners of service ports other than `except` (a view for assignServicePorts). */
+  others(except: string): PortOwners {
+    const get = (p: number): string | undefined => {
+      const o = this.owners.get(p);
+      return o === except ? undefined : o;
+    };
+    return { get, has: (p) => get(p) !== undefined };
+  }
 }

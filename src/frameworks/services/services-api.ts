@@ -90,14 +90,15 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
       const idFilter = typeof q["id"] === "string" ? q["id"] : undefined;
       const cmdFilter = typeof q["cmd"] === "string" ? q["cmd"] : undefined;
       const label = typeof q["label"] === "string" ? q["label"] : undefined;
-      const out: unknown[] = [];
+      // Each app's JSON comes from the scheduler's view cache (re-made only for apps that changed).
+      const out: string[] = [];
       for (const a of s.state.apps.values()) {
         if (idFilter && !String(a["id"]).includes(idFilter)) continue;
         if (cmdFilter && !String(a["cmd"] ?? "").includes(cmdFilter)) continue;
         if (label && !matchesLabel(a, label)) continue;
-        out.push(s.appView(a, embed));
+        out.push(s.appViewJson(a, embed));
       }
-      return { apps: out };
+      return _reply.type("application/json; charset=utf-8").send(`{"apps":[${out.join(",")}]}`);
     }),
   );
 

@@ -15,11 +15,12 @@ import { Code, DcosError, asDcosError } from "../../runtime/error.js";
 import type { Logger } from "../../runtime/log.js";
 import type { LeaderContext, LeaderSession } from "../common/framework-runner.js";
 import type { OperationInit } from "../../actors/scheduler-driver/driver.js";
+import { AppViewCache } from "./app-view-cache.js";
 import { appSpec, InvalidApp, normalizeApp, onlyScaleDiffers, type AppJson, type AppSpec } from "./app-definition.js";
 import { healthNeeds, isHealthy, planApp, type AppTarget } from "./app-plan.js";
 import { InstanceChecks, networkProber, type Prober, type ReadinessResult } from "./instance-checks.js";
 import type { Placement } from "./constraints.js";
-import { assignServicePorts, servicePortOwners, type ServicePortRange } from "./service-ports.js";
+import { assignServicePorts, ServicePortIndex, type ServicePortRange } from "./service-ports.js";
 import { launchRound, type Demand, type OfferStats, type RoundResult } from "./launch-round.js";
 import { ResidentInstances } from "./resident-instances.js";
 import { residentChangeProblem, residentRoleProblem } from "./residency.js";
@@ -84,6 +85,16 @@ export class ServicesScheduler implements LeaderSession {
   private readonly agents = new Map<string, Placement>();
   private pendingStatuses: TaskStatus[] = [];
   readonly checks: InstanceChecks;
+  /** Serialized app views (GET /v2/apps), re-made only for apps that changed. */
+  readonly views = new AppViewCache();
+  /** Service port → app (built from the state on first use, then kept up to date by write). */
+  private ports: ServicePortIndex | undefined;
+  /** Deployments by app (rebuilt after a deployment is put or removed). */
+  private deploymentIndex: Map<string, Deployment[]> | undefined;
+  /** App id → the revision (views.revision) at which it was last found converged and quiet. */
+  private readonly quiet = new Map<string, number>();
+  /** The draining agents when quiet was last valid (a change makes every app plan again). */
+  private quietDrainKey = "";
   private readonly checked = new Set<string>();
   /**
    * Agents to move instances off (in memory; a new leader learns them again from offers,
@@ -109,6 +120,8 @@ export class ServicesScheduler implements LeaderSession {
     this.launched = options.metrics?.counter("services/instances_launched");
     this.killed = options.metrics?.counter("services/instances_killed");
     this.checks = new InstanceChecks(options.prober ?? networkProber, (id) => {
+      const i = this.state.instances.get(id);
+      if (i) this.views.touch(i.appId);
       this.checked.add(id);
       if (this.checked.size === 1) this.background(() => this.onCheckResults());
     });
@@ -183,8 +196,64 @@ export class ServicesScheduler implements LeaderSession {
     this.serial(fn).catch(() => undefined);
   }
 
-  private write(ops: ServicesOp[]): Promise<void> {
-    return ops.length === 0 ? Promise.resolve() : this.ctx.store.write(ops);
+  private async write(ops: ServicesOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const touched = this.touchedBy(ops);
+    await this.ctx.store.write(ops);
+    if (touched === "all") this.views.touchAll(this.state.apps.keys());
+    else for (const id of touched) this.views.touch(id);
+    for (const op of ops) {
+      if (op.t === "removeApp") {
+        this.views.forget(op.id);
+        this.quiet.delete(op.id);
+        this.ports?.remove(op.id);
+      } else if (op.t === "putApp") {
+        const current = this.state.apps.get(String(op.app["id"]));
+        if (current) this.ports?.set(current);
+      } else if (op.t === "putDeployment" || op.t === "removeDeployment") this.deploymentIndex = undefined;
+    }
+  }
+
+  private portIndex(): ServicePortIndex {
+    return (this.ports ??= new ServicePortIndex(this.state.apps.values()));
+  }
+
+  /** The apps whose views ops change (looked up before they apply); "all" for ops of no one app. */
+  private touchedBy(ops: readonly ServicesOp[]): Set<string> | "all" {
+    const out = new Set<string>();
+    const byInstance = (id: string) => {
+      const i = this.state.instances.get(id);
+      if (i) out.add(i.appId);
+    };
+    for (const op of ops) {
+      switch (op.t) {
+        case "putApp":
+          out.add(String(op.app["id"]));
+          break;
+        case "removeApp":
+        case "markRemoving":
+          out.add(op.id);
+          break;
+        case "putDeployment":
+          out.add(op.d.appId);
+          break;
+        case "removeDeployment": {
+          const d = this.state.deployments.get(op.id);
+          if (d) out.add(d.appId);
+          break;
+        }
+        case "addInstance":
+          out.add(op.i.appId);
+          break;
+        case "updateInstance":
+        case "removeInstance":
+          byInstance(op.id);
+          break;
+        default:
+          return "all";
+      }
+    }
+    return out;
   }
 
   private soon(): void {
@@ -228,7 +297,15 @@ export class ServicesScheduler implements LeaderSession {
   }
 
   deploymentsOf(appId: string): Deployment[] {
-    return [...this.state.deployments.values()].filter((d) => d.appId === appId);
+    if (!this.deploymentIndex) {
+      this.deploymentIndex = new Map();
+      for (const d of this.state.deployments.values()) {
+        const list = this.deploymentIndex.get(d.appId);
+        if (list) list.push(d);
+        else this.deploymentIndex.set(d.appId, [d]);
+      }
+    }
+    return this.deploymentIndex.get(appId) ?? [];
   }
 
   lastFailure(appId: string): TaskFailure | undefined {
@@ -271,7 +348,7 @@ export class ServicesScheduler implements LeaderSession {
       const previous = this.state.apps.get(id);
       if (previous && options.create) throw new DcosError(Code.ALREADY_EXISTS, `An app with id [${id}] already exists.`);
       this.checkResidency(app, previous);
-      assignServicePorts(app, previous, servicePortOwners(this.state.apps.values(), id), this.options.servicePortRange);
+      assignServicePorts(app, previous, this.portIndex().others(id), this.options.servicePortRange);
       const ops: ServicesOp[] = [];
       for (const d of this.locked(id, options.force)) ops.push({ t: "removeDeployment", id: d.id });
       const version = this.nextVersion();
@@ -502,13 +579,31 @@ export class ServicesScheduler implements LeaderSession {
     const ids = new Set([...this.state.apps.keys()]);
     const healthyApps = new Set<string>();
     ops.push(...this.resident.tick(now));
+    const drainKey = [...this.drainingAgents.keys()].sort().join(",");
+    if (drainKey !== this.quietDrainKey) {
+      this.quiet.clear();
+      this.quietDrainKey = drainKey;
+    }
     for (const appId of ids) {
       const app = this.state.apps.get(appId)!;
       const spec = this.spec(app);
       const removing = this.state.removing.has(appId);
+      // Converged with no deployment and nothing changed since: its plan is the same (only
+      // unreachable instances make plans change with time, and such an app is not quiet).
+      const revision = this.views.revision(appId);
+      if (this.quiet.get(appId) === revision) {
+        if (healthNeeds(spec).scheduler) this.runChecks(appId, app, spec, instancesOf(this.state, appId), now);
+        healthyApps.add(appId);
+        continue;
+      }
       const instances = instancesOf(this.state, appId);
       if (!removing) this.runChecks(appId, app, spec, instances, now);
       const plan = planApp(this.target(appId, app, removing), instances, now);
+      const quiet =
+        plan.converged && !removing && plan.kill.length === 0 && plan.expunge.length === 0 && plan.launch === 0 &&
+        this.deploymentsOf(appId).length === 0 && !instances.some((i) => i.state === "unreachable");
+      if (quiet) this.quiet.set(appId, revision);
+      else this.quiet.delete(appId);
       for (const id of plan.expunge) ops.push({ t: "removeInstance", id });
       const version = configVersion(app);
       for (const k of plan.kill) {
@@ -557,6 +652,7 @@ export class ServicesScheduler implements LeaderSession {
       // Readiness matters during a deployment only.
       for (const i of instancesOf(this.state, d.appId)) this.checks.forgetReadiness(i.id);
       this.notReady.delete(d.appId);
+      this.views.touch(d.appId);
     }
     for (const i of kills) this.sendKill(i, i.message ?? "planned");
     this.retryKills(now);
@@ -861,6 +957,7 @@ export class ServicesScheduler implements LeaderSession {
       }
       // A drain's kill is not the app's failure: no backoff.
       if (i.goal === "running" && spec && status.reason !== TaskStatus_Reason.AGENT_DRAINING) {
+        this.views.touch(i.appId);
         this.failures.set(i.appId, {
           appId: i.appId,
           host: i.host,
@@ -892,6 +989,12 @@ export class ServicesScheduler implements LeaderSession {
       runSpecVersion: i.version,
       timestamp: iso(this.now),
     });
+  }
+
+  /** An app's view as JSON, from the cache unless the app changed since it was made. */
+  appViewJson(app: AppJson, embed: Parameters<typeof appJson>[5]): string {
+    const variant = `${embed.tasks ? "t" : ""}${embed.counts === false ? "" : "c"}${embed.deployments ? "d" : ""}${embed.lastTaskFailure ? "f" : ""}${embed.readiness ? "r" : ""}`;
+    return this.views.json(String(app["id"]), variant, () => this.appView(app, embed));
   }
 
   /** GET /v2/apps/{id} body. */
