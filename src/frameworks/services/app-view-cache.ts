@@ -10,12 +10,16 @@
 
 export class AppViewCache {
   private readonly revisions = new Map<string, number>();
+  /** Bumped by every change: a whole body made at this generation is still right. */
+  private generation = 0;
+  private body: { key: string; generation: number; bytes: Buffer } | undefined;
   /** Embed variant ("tasks,counts,…") → app id → the JSON of that revision. */
   private readonly views = new Map<string, Map<string, { revision: number; json: string }>>();
 
   /** The app's view changed. */
   touch(appId: string): void {
     this.revisions.set(appId, (this.revisions.get(appId) ?? 0) + 1);
+    this.generation++;
   }
 
   /** Something changed that may show in any of these apps' views. */
@@ -40,8 +44,22 @@ export class AppViewCache {
     return json;
   }
 
+  /**
+   * A whole response body (UTF-8) for `key` (the request's variant and filters), made by
+   * `build` unless nothing changed since it was last made: repeated GETs of an unchanged
+   * cluster cost no serialization and no encoding at all.
+   */
+  wholeBody(key: string, build: () => string): Buffer {
+    if (this.body && this.body.key === key && this.body.generation === this.generation) return this.body.bytes;
+    const generation = this.generation;
+    const bytes = Buffer.from(build(), "utf8");
+    this.body = { key, generation, bytes };
+    return bytes;
+  }
+
   /** The app is gone: drop what is kept for it. */
   forget(appId: string): void {
+    this.generation++;
     this.revisions.delete(appId);
     for (const byApp of this.views.values()) byApp.delete(appId);
   }

@@ -90,15 +90,20 @@ export function installServicesApi(app: FastifyInstance, ctx: ServicesApiContext
       const idFilter = typeof q["id"] === "string" ? q["id"] : undefined;
       const cmdFilter = typeof q["cmd"] === "string" ? q["cmd"] : undefined;
       const label = typeof q["label"] === "string" ? q["label"] : undefined;
-      // Each app's JSON comes from the scheduler's view cache (re-made only for apps that changed).
-      const out: string[] = [];
-      for (const a of s.state.apps.values()) {
-        if (idFilter && !String(a["id"]).includes(idFilter)) continue;
-        if (cmdFilter && !String(a["cmd"] ?? "").includes(cmdFilter)) continue;
-        if (label && !matchesLabel(a, label)) continue;
-        out.push(s.appViewJson(a, embed));
-      }
-      return _reply.type("application/json; charset=utf-8").send(`{"apps":[${out.join(",")}]}`);
+      // Each app's JSON comes from the scheduler's view cache (re-made only for apps that
+      // changed), and the whole body is kept until anything changes.
+      const key = JSON.stringify([embed, idFilter, cmdFilter, label]);
+      const body = s.views.wholeBody(key, () => {
+        const out: string[] = [];
+        for (const a of s.state.apps.values()) {
+          if (idFilter && !String(a["id"]).includes(idFilter)) continue;
+          if (cmdFilter && !String(a["cmd"] ?? "").includes(cmdFilter)) continue;
+          if (label && !matchesLabel(a, label)) continue;
+          out.push(s.appViewJson(a, embed));
+        }
+        return `{"apps":[${out.join(",")}]}`;
+      });
+      return _reply.type("application/json; charset=utf-8").send(body);
     }),
   );
 
