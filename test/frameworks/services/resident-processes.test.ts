@@ -3,10 +3,11 @@
  * --mesos-role=services`. The app counts its launches in a file on its persistent volume;
  * kill -9 of its process → the relaunched instance, on the same agent, reads the previous
  * count. Destroying the app leaves no reservation and no volume in the master's /state or
- * on the agent's disk.
+ * on the agent's disk. The API runs with --credentials and --acls: the app's owner
+ * (alice, `/st`) is the only one who sees or changes it.
  */
 import assert from "node:assert/strict";
-import { readFile, readdir } from "node:fs/promises";
+import { readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { MasterProcesses, masterProcessesFixture } from "../../support/master-processes.js";
@@ -50,10 +51,11 @@ describe("services: a resident app's data survives relaunches (real processes)",
   let masterHttp = "";
   const agentDirs = new Map<string, string>(); // hostname -> work dir
 
-  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {
+  const SECRETS: Record<string, string> = { alice: "alice-secret-1", bob: "bob-secret-22" };
+  const api = async (method: string, path: string, body?: unknown, who: "alice" | "bob" | "anonymous" = "alice"): Promise<{ status: number; json: any }> => {
     const res = await fetch(`${url}${path}`, {
       method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
+      headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...(who === "anonymous" ? {} : { authorization: `Bearer ${SECRETS[who]}` }) },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(20_000),
     });
@@ -90,7 +92,15 @@ describe("services: a resident app's data survives relaunches (real processes)",
       ]);
       await a.waitForLine(/(Registered with master)/, "the agent to register", 60_000);
     }
-    services = fx.spawn("services", ["services", `--master=${masters.list}`, "--http-port=0", "--mesos-role=services", "--lease-ttl=2s"]);
+    const credentials = join(fx.dir(), "api-credentials.json");
+    await writeFile(credentials, JSON.stringify({ credentials: Object.entries(SECRETS).map(([principal, secret]) => ({ principal, secret })) }), { mode: 0o600 });
+    const acls = join(fx.dir(), "api-acls.json");
+    const own = [
+      { principals: { values: ["alice"] }, app_ids: { values: ["/st"] } },
+      { principals: { values: ["bob"] }, app_ids: { values: ["/other"] } },
+    ];
+    await writeFile(acls, JSON.stringify({ permissive: false, view_apps: own, create_apps: own, update_apps: own, delete_apps: own }));
+    services = fx.spawn("services", ["services", `--master=${masters.list}`, "--http-port=0", "--mesos-role=services", "--lease-ttl=2s", `--credentials=${credentials}`, `--acls=${acls}`]);
     url = `http://${await services.waitForLine(/Services API listening on http:\/\/([\d.]+:\d+)/, "the services API to listen", 60_000)}`;
     await waitFor(async () => ((await api("GET", "/v2/info").catch(() => undefined))?.json?.elected ? true : undefined), "the services instance to lead", 60_000);
   });
@@ -135,6 +145,13 @@ describe("services: a resident app's data survives relaunches (real processes)",
     assert.deepEqual(second!.localVolumes, first!.localVolumes, "the same volume");
     assert.equal(second!.localVolumes?.[0]?.containerPath, "data");
     assert.equal(await waitFor(async () => ((await count(host)) === "2" ? "2" : undefined), "the relaunched instance reads 1 and writes 2", 20_000), "2");
+
+    // The API's ACLs, through the CLI's --credentials and --acls: only alice sees and changes her app.
+    assert.equal((await api("GET", "/v2/apps", undefined, "anonymous")).status, 401, "anonymous");
+    assert.deepEqual((await api("GET", "/v2/apps", undefined, "bob")).json.apps, [], "bob sees none of alice's apps");
+    assert.equal((await api("GET", `/v2/apps${APP}`, undefined, "bob")).status, 403);
+    assert.equal((await api("DELETE", `/v2/apps${APP}`, undefined, "bob")).status, 403);
+    assert.deepEqual((await api("GET", "/v2/apps")).json.apps.map((a: { id: string }) => a.id), [APP]);
 
     const removed = await api("DELETE", `/v2/apps${APP}`);
     assert.equal(removed.status, 200, JSON.stringify(removed.json));

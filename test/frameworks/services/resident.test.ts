@@ -128,8 +128,8 @@ class World {
 
   private constructor(readonly c: Cluster) {}
 
-  static async start(): Promise<World> {
-    return new World(await Cluster.start({ agents: 2, agentResources: AGENT }));
+  static async start(options: { agentPingTimeoutMs?: number; maxAgentPingTimeouts?: number } = {}): Promise<World> {
+    return new World(await Cluster.start({ agents: 2, agentResources: AGENT, ...options }));
   }
 
   /** A services leader takes over (fencing out the previous one) and subscribes as the same framework. */
@@ -371,6 +371,35 @@ describe("services: resident apps with persistent volumes (real master, manual c
     await w.run(4000);
     assert.deepEqual(await w.reserved(r.agentId), [], "b destroyed and unreserved it");
     assert.equal(w.s.state.reservations.size, 0);
+  });
+
+  it("an agent gone: WAIT_FOREVER waits for it; RELAUNCH_AFTER_TIMEOUT reserves and launches elsewhere after relaunchEscalationTimeoutSeconds", async () => {
+    const w = (world = await World.start({ agentPingTimeoutMs: 1000, maxAgentPingTimeouts: 2 }));
+    await w.lead("a");
+    await w.s.putApp(db({ id: "/move", residency: { relaunchEscalationTimeoutSeconds: 10, taskLostBehavior: "RELAUNCH_AFTER_TIMEOUT" } }), { force: false, create: true });
+    await w.run(2000);
+    const moving = w.live()[0]!;
+    const gone = w.agentOf(moving.agentId);
+    await w.s.putApp(db({ id: "/wait", constraints: [["hostname", "CLUSTER", gone.hostname]] }), { force: false, create: true });
+    await w.run(2000);
+    for (const i of w.live()) await w.status(i.id, TaskState.RUNNING);
+    const before = new Map([...w.s.state.reservations.values()].map((r) => [r.appId, r]));
+    assert.equal(before.get("/wait")!.agentId, gone.agentId, "both on the same agent");
+    assert.equal(before.get("/move")!.state, "reserved");
+    gone.answerPings = false; // the agent is lost: its tasks become LOST
+    await w.run(5000);
+    assert.equal(w.live().length, 0, "both instances lost");
+    await w.run(6000);
+    assert.ok(!w.live().some((i) => i.appId === "/move"), "not before the escalation timeout");
+    await w.run(6000);
+    const moved = w.live().find((i) => i.appId === "/move");
+    assert.ok(moved, "relaunched elsewhere after relaunchEscalationTimeoutSeconds");
+    assert.notEqual(moved.agentId, gone.agentId);
+    assert.notEqual(moved.reservationId, before.get("/move")!.id, "on a new reservation");
+    assert.equal(w.s.state.reservations.get(before.get("/move")!.id)?.state, "releasing", "the old one is destroyed when its agent comes back");
+    assert.ok(!w.live().some((i) => i.appId === "/wait"), "WAIT_FOREVER: never launched elsewhere");
+    assert.equal(w.s.state.reservations.get(before.get("/wait")!.id)?.state, "reserved", "and keeps its reservation");
+    assert.equal([...w.s.state.reservations.values()].filter((r) => r.appId === "/wait").length, 1);
   });
 
   it("refuses resident apps Marathon refuses (422): over-capacity, non-RW or non-root volumes, paths, role '*', resource changes", async () => {
