@@ -6,7 +6,9 @@
  *   them (sampled here, so the plots are full as soon as a page opens);
  * - `/ui/events/recent` the last events published (the feed's start; then `/events`);
  * - `/ui/sandbox/<framework>/<task>/browse?path=` and `…/read?path=&offset=&length=`: a
- *   task's sandbox files, read from its agent's /files endpoints by the master.
+ *   task's sandbox files, read from its agent's /files endpoints by the master;
+ * - `/service/<framework name>/…`: a framework's API (its webui_url) through the master,
+ *   with the caller's credentials (framework-proxy.ts).
  * The live event feed is the master's `/events` stream (Server-Sent Events).
  */
 import type { FastifyInstance, FastifyReply } from "fastify";
@@ -23,6 +25,7 @@ import { httpCallerOf } from "../security/auth/http-guard.js";
 import { EVERY } from "../security/auth/acls.js";
 import { openSecurity, type ServiceSecurity } from "../security/auth/service-security.js";
 import { clusterResources } from "./cluster-resources.js";
+import { addFrameworkProxy } from "./framework-proxy.js";
 import { RecentEvents } from "./recent-events.js";
 import { ResourceHistory } from "./resource-history.js";
 import { agentFiles, agentHttpFromInfo, sandboxPath, taskSandbox, type AgentHttpResolver } from "./task-sandbox.js";
@@ -159,6 +162,7 @@ export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
   sandboxRoute("browse");
   sandboxRoute("read");
   addAgentActions(app, o);
+  addFrameworkProxy(app, { master: o.master });
 }
 
 /**

@@ -109,6 +109,35 @@ describe("Chronos REST API", () => {
     assert.match((await call("GET", "/v1/scheduler/graph/csv")).text, /^link,etl,report$/m);
   });
 
+  it("POST /job/{name}/task/{taskId}/progress: a data job's task reports elements processed (204); 400 for other jobs and bad input", async () => {
+    assert.equal((await call("POST", "/v1/scheduler/iso8601", { name: "counts", command: "count", schedule: `R/${new Date(clock.now() + 1_000).toISOString()}/P1D`, dataJob: true })).status, 204);
+    let taskId = "";
+    for (let i = 0; i < 20 && !taskId; i++) {
+      await clock.advance(500);
+      const runs = (await call("GET", "/v1/scheduler/job/counts/runs")).json() as { active: { attempts: { taskId: string }[] }[] };
+      taskId = runs.active[0]?.attempts[0]?.taskId ?? "";
+    }
+    assert.ok(taskId, "the data job's task was launched");
+    const url = (job: string, id: string) => `/v1/scheduler/job/${job}/task/${encodeURIComponent(id)}/progress`;
+    for (const n of [5, 7]) assert.equal((await call("POST", url("counts", taskId), { numAdditionalElementsProcessed: n })).status, 204);
+    await clock.advance(10_000);
+    const runs = (await call("GET", "/v1/scheduler/job/counts/runs")).json() as { history: { state: string; attempts: { numElementsProcessed?: number }[] }[] };
+    assert.deepEqual([runs.history[0]!.state, runs.history[0]!.attempts[0]!.numElementsProcessed], ["succeeded", 12]);
+    const stat = (await call("GET", "/v1/scheduler/job/stat/counts")).json() as { taskStatHistory: { numElementsProcessed?: number }[] };
+    assert.equal(stat.taskStatHistory[0]!.numElementsProcessed, 12);
+    for (const [job, id, body, msg] of [
+      ["etl", taskId, { numAdditionalElementsProcessed: 1 }, /not enabled to track data/],
+      ["counts", taskId, { numAdditionalElementsProcessed: -1 }, /at least 0/],
+      ["counts", "task-1", { numAdditionalElementsProcessed: 1 }, /Invalid task id/],
+      ["counts", "ct:1:0:counts:", { numAdditionalElementsProcessed: 1 }, /has no task/],
+    ] as const) {
+      const r = await call("POST", url(job, id), body);
+      assert.equal(r.status, 400, `${job} ${id} ${JSON.stringify(body)}`);
+      assert.match(r.json().message, msg);
+    }
+    assert.equal((await call("DELETE", "/v1/scheduler/job/counts")).status, 204);
+  });
+
   it("PUT /job/{name} runs now (204), PUT /job/success marks it done, unknown job 404", async () => {
     assert.equal((await call("PUT", "/v1/scheduler/job/etl")).status, 204);
     await clock.advance(30_000);

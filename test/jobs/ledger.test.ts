@@ -47,7 +47,25 @@ describe("Chronos job definitions", () => {
     assert.deepEqual([d.retries, d.cpus, d.mem, d.disk, d.epsilon, d.concurrent], [2, 0.1, 128, 256, "PT60S", false]);
   });
 
+  it("keeps Chronos's softError, dataJob, executor, executorFlags, taskInfoData, owner and ownerName, echoed as posted", () => {
+    const posted = {
+      name: "etl-data", command: "run-etl", schedule: "R/2026-03-01T01:00:00Z/PT1H", softError: true, dataJob: true, executor: "/opt/chronos/executor.sh",
+      executorFlags: "--verbose", taskInfoData: '{"stage":"load"}', owner: "data@example.com,oncall@example.com", ownerName: "Data team", dataProcessingJobType: true,
+    };
+    const s = parseJobSpec(posted, "iso8601", T0);
+    assert.deepEqual([s.softError, s.dataJob, s.executor, s.executorFlags, s.taskInfoData], [true, true, "/opt/chronos/executor.sh", "--verbose", '{"stage":"load"}']);
+    const echoed = jobSpecJson(s);
+    for (const [k, v] of Object.entries(posted)) assert.deepEqual(echoed[k], v, `field ${k} echoed as posted`);
+    assert.equal(parseJobSpec({ name: "d", command: "x", schedule: "R/2026-03-01T01:00:00Z/PT1H", dataProcessingJobType: true }, "any", T0).dataJob, true, "Chronos's own JSON name for dataJob");
+    const plain = parseJobSpec({ name: "p", command: "x", schedule: "R/2026-03-01T01:00:00Z/PT1H" }, "any", T0);
+    assert.deepEqual([plain.softError, plain.dataJob, plain.executor, plain.executorFlags, plain.taskInfoData], [false, false, "", "", ""], "Chronos's defaults");
+    assert.equal(parseJobSpec({ name: "e", executor: "/opt/exec", schedule: "R/2026-03-01T01:00:00Z/PT1H" }, "any", T0).command, "", "an executor job needs no command");
+  });
+
   for (const [job, kind, msg] of [
+    [{ name: "x", schedule: "R/2026-01-01T00:00:00Z/PT1H", softError: "maybe" }, "any", /'softError' must be true or false/],
+    [{ name: "x", schedule: "R/2026-01-01T00:00:00Z/PT1H", dataJob: 3 }, "any", /'dataJob' must be true or false/],
+    [{ name: "x", schedule: "R/2026-01-01T00:00:00Z/PT1H", executor: ["a"] }, "any", /'executor' must be a string/],
     [{ name: "a b/c", schedule: "R/2026-01-01T00:00:00Z/PT1H" }, "iso8601", /Invalid job name/],
     [{ name: "x", schedule: "R/2026-01-01T00:00:00Z/PT1H", parents: ["y"] }, "any", /both a schedule and parents/],
     [{ name: "x" }, "any", /neither a schedule nor parents/],
@@ -207,6 +225,70 @@ describe("the jobs ledger", () => {
     const copy = JobsLedger.fromJSON(JSON.parse(JSON.stringify(l.toJSON())));
     assert.deepEqual(plan(copy, T0 + 1_800_000), plan(l, T0 + 1_800_000));
     assert.equal(copy.tasks.size, 1);
+  });
+
+  it("plans a job again only when it changed or fell due: the same plan as a fresh copy's, over random schedules and runs", () => {
+    for (let seed = 1; seed <= 4; seed++) {
+      const random = new Random(seed);
+      const l = ledgerWith(
+        { name: "utc-daily", schedule: "R/2026-03-01T00:00:30Z/P1D", epsilon: "PT10M" },
+        { name: "berlin-daily", schedule: "R/2026-03-01T09:00:00/P1D", scheduleTimeZone: "Europe/Berlin", epsilon: "PT5M" },
+        { name: "minutely", schedule: "R/2026-03-01T00:00:00Z/PT1M", epsilon: "PT20S", concurrent: true },
+        { name: "serial", schedule: "R/2026-03-01T00:00:10Z/PT2M", epsilon: "PT30S", maxCompletionTime: 200_000 },
+        { name: "cron", schedule: "cron:*/7 * * * *", scheduleTimeZone: "America/New_York", epsilon: "PT1M" },
+        { name: "monthly", schedule: "R3/2026-03-01T00:05:00Z/P1M" },
+        { name: "off", schedule: "R/2026-03-01T00:00:00Z/PT3M", disabled: true },
+        { name: "child", parents: ["minutely"] },
+      );
+      let now = T0;
+      for (let i = 0; i < 150; i++) {
+        now += random.pick([1, 500, 5_000, 20_000, 61_000, 3_600_000]);
+        if (random.chance(0.05)) {
+          // Redefine a job now and then (a new JobState; its plan starts over).
+          const name = random.pick(["serial", "off", "minutely"]);
+          l.apply({ type: "job-put", at: now, spec: { ...l.jobs.get(name)!.spec, disabled: random.chance(0.5) } });
+        }
+        const fresh = plan(JobsLedger.fromJSON(JSON.parse(JSON.stringify(l.toJSON()))), now);
+        const cached = plan(l, now);
+        assert.deepEqual(cached, fresh, `seed ${seed} step ${i} at ${new Date(now).toISOString()}`);
+        for (const r of cached.records) l.apply(r);
+        // Launch some queued runs, start and end some attempts.
+        for (const job of l.jobs.values()) {
+          for (const run of job.active.values()) {
+            if (run.state === "queued" && random.chance(0.6)) l.apply({ type: "attempt-launching", at: now, job: run.job, instant: run.instant, taskId: taskIdFor(run.job, run.instant, run.attempts.length), agentId: "a1" });
+          }
+        }
+        for (const { attempt } of [...l.tasks.values()]) {
+          if (attempt.startedAt === undefined && random.chance(0.5)) l.apply({ type: "attempt-started", at: now, taskId: attempt.taskId });
+          else if (random.chance(0.3)) l.apply({ type: "attempt-ended", at: now, taskId: attempt.taskId, end: random.chance(0.8) ? "finished" : "failed", message: "" });
+        }
+      }
+    }
+  });
+
+  it("softError: a parent that failed for good still triggers its children (without it, only a success does)", () => {
+    for (const softError of [true, false]) {
+      const l = ledgerWith({ name: "p", schedule: "R/2026-03-01T00:10:00Z/PT1H", retries: 0, softError }, { name: "c", parents: ["p"] });
+      step(l, T0 + 600_000);
+      const id = launch(l, "p", T0 + 600_000, T0 + 600_000);
+      assert.equal(l.apply({ type: "attempt-ended", at: T0 + 610_000, taskId: id, end: "failed", exitCode: 1, message: "exit 1" }), undefined);
+      assert.equal(l.jobs.get("p")!.errorCount, 1);
+      const queued = step(l, T0 + 611_000).filter((r) => r.type === "run-queued" && r.job === "c");
+      assert.deepEqual(queued.map((r) => r.type === "run-queued" && [r.trigger, r.instant]), softError ? [["dependency", T0 + 610_000]] : [], `softError ${softError}`);
+      assert.deepEqual(step(l, T0 + 612_000).filter((r) => r.type === "run-queued"), [], "once per parent outcome");
+    }
+  });
+
+  it("a data job's tasks report elements processed, added up per attempt and kept through a snapshot", () => {
+    const l = ledgerWith({ name: "d", schedule: "R/2026-03-01T00:10:00Z/PT1H", dataJob: true });
+    step(l, T0 + 600_000);
+    const id = launch(l, "d", T0 + 600_000, T0 + 600_000);
+    for (const count of [5, 7]) assert.equal(l.apply({ type: "task-progress", at: T0 + 601_000, job: "d", taskId: id, count }), undefined);
+    assert.equal(l.apply({ type: "attempt-ended", at: T0 + 602_000, taskId: id, end: "finished", exitCode: 0, message: "" }), undefined);
+    assert.equal(l.apply({ type: "task-progress", at: T0 + 603_000, job: "d", taskId: id, count: 1 }), undefined, "a finished task may still report");
+    assert.match(l.apply({ type: "task-progress", at: T0 + 603_000, job: "d", taskId: "ct:1:0:d:", count: 1 }) ?? "", /has no task/);
+    const copy = JobsLedger.fromJSON(JSON.parse(JSON.stringify(l.toJSON())));
+    assert.equal(copy.jobs.get("d")!.history[0]!.attempts[0]!.elementsProcessed, 13);
   });
 
   it("statistics: nearest-rank percentiles and mean", () => {

@@ -113,6 +113,7 @@ export class SimCluster {
   private unacked = new Map<string, JobTaskStatus>();
   private offerSeq = 0;
   private validOffers = new Set<string>();
+  private readonly offerAgent = new Map<string, string>();
   private wanting = false;
 
   constructor(
@@ -253,11 +254,16 @@ export class SimCluster {
   private offerRound(): void {
     if (!this.mastersUp || !this.engine || !this.wanting) return;
     const offers: JobOffer[] = [];
+    // As a master does, an agent whose resources are in an outstanding offer is not offered again.
+    for (const id of this.offerAgent.keys()) if (!this.validOffers.has(id)) this.offerAgent.delete(id);
+    const offered = new Set(this.offerAgent.values());
     for (const a of this.agents) {
+      if (offered.has(a.id)) continue;
       const free = { cpus: a.cpus - a.used.cpus, mem: a.mem - a.used.mem, disk: a.disk - a.used.disk };
       if (free.cpus < 0.01) continue;
       const id = `offer-${++this.offerSeq}`;
       this.validOffers.add(id);
+      this.offerAgent.set(id, a.id);
       offers.push({ id, agentId: a.id, hostname: a.id, ...free, attributes: { rack: a.id === "agent-0" ? "r1" : "r2" } });
     }
     if (offers.length) this.engine.addOffers(offers);

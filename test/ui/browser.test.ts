@@ -13,6 +13,7 @@ import { after, describe, it } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { CHROMIUM, requireChromium, waitForText } from "../support/browser.js";
 import { NodeProcess } from "../support/processes.js";
+import { exerciseJobsPage } from "./jobs-page.js";
 import { waitFor } from "../support/wait.js";
 
 describe("web UI in Chromium", () => {
@@ -59,7 +60,7 @@ describe("web UI in Chromium", () => {
     });
     try {
       await exercise(page, pageErrors);
-      await exerciseJobs(page, pageErrors);
+      await exerciseJobsPage(page, pageErrors, (path, job) => fetch(`http://${jobsApi}/v1/scheduler/${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(job) }));
     } catch (err) {
       const e = err as Error;
       e.message += `\n--- the page's console and errors ---\n${pageLog.join("\n") || "(nothing)"}\n--- the dev cluster's last lines ---\n${dev?.tail(40) ?? ""}`;
@@ -93,39 +94,5 @@ describe("web UI in Chromium", () => {
     await page.locator("nav a", { hasText: "Agents" }).click();
     assert.equal(await page.locator("[data-testid=agents-table] tbody tr").count(), 2);
     assert.deepEqual(pageErrors, [], "no script errors in the page");
-  }
-
-  /** The jobs page: the list, the dependency graph, run now, a job's runs with their output, disable and delete. */
-  async function exerciseJobs(page: Page, pageErrors: string[]): Promise<void> {
-    const post = async (path: string, job: object) => {
-      const r = await fetch(`http://${jobsApi}/v1/scheduler/${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(job) });
-      assert.equal(r.status, 204, await r.text());
-    };
-    await post("iso8601", { name: "ui-nightly", command: "echo nightly job output", schedule: "R/2026-01-01T03:00:00Z/P1D", cpus: 0.1, mem: 32, disk: 0 });
-    await post("dependency", { name: "ui-after", command: "echo after nightly", parents: ["ui-nightly"], cpus: 0.1, mem: 32, disk: 0 });
-    await page.locator("nav a", { hasText: "Jobs" }).click();
-    await waitForText(page, "[data-testid=jobs-table] tr[data-job=ui-nightly] [data-testid=job-status]", (t) => t === "fresh", "the job in the list");
-    assert.equal(await page.locator("[data-testid=jobs-graph] [data-node]").count(), 2, "both jobs drawn");
-    assert.equal(await page.locator("[data-testid=jobs-graph] [data-edge='ui-nightly->ui-after']").count(), 1, "the dependency drawn");
-    const y = async (n: string) => Number(await page.locator(`[data-testid=jobs-graph] [data-node=${n}] rect`).getAttribute("y"));
-    assert.ok((await y("ui-nightly")) < (await y("ui-after")), "the layout puts the parent above its child");
-    await page.locator("tr[data-job=ui-nightly] button[data-action=run]").click();
-    await waitForText(page, "tr[data-job=ui-after] [data-testid=job-status]", (t) => t === "success", "run now, then its dependent job, to succeed");
-    if (process.env.DCOS_UI_JOBS_SCREENSHOT) await page.screenshot({ path: process.env.DCOS_UI_JOBS_SCREENSHOT });
-    await page.locator("[data-testid=jobs-table] a", { hasText: "ui-nightly" }).click();
-    await waitForText(page, "[data-testid=job-runs] tr[data-run=succeeded]", (t) => t.includes("manual"), "the manual run in the job's runs");
-    await page.locator("[data-testid=job-runs] a[data-task]").first().click();
-    const out = await waitForText(page, "[data-testid=file-content][data-path=stdout]", (t) => t.includes("nightly job output"), "the run's output");
-    assert.equal(out, "nightly job output");
-    await page.locator("nav a", { hasText: "Jobs" }).click();
-    await page.locator("tr[data-job=ui-after] button[data-action=toggle]").click();
-    await waitForText(page, "tr[data-job=ui-after] [data-testid=job-state]", (t) => t === "disabled", "the job disabled");
-    page.once("dialog", (d) => void d.accept());
-    await page.locator("tr[data-job=ui-nightly] button[data-action=delete]").click();
-    await waitForText(page, "[data-testid=jobs-action-error]", (t) => t.includes("parent of ui-after"), "deleting a parent refused with the API's message");
-    page.once("dialog", (d) => void d.accept());
-    await page.locator("tr[data-job=ui-after] button[data-action=delete]").click();
-    await waitFor(async () => (await page.locator("tr[data-job=ui-after]").count()) === 0, "the deleted job to leave the list");
-    assert.deepEqual(pageErrors, [], "no script errors in the jobs pages");
   }
 });

@@ -3,7 +3,7 @@ import { silentLogger, type Logger } from "../../runtime/log.js";
 import type { JobSpec } from "./job-spec.js";
 import { activeAttempt, JobsLedger, type Run } from "./ledger.js";
 import { consume, misfit, type JobOffer } from "./offer-fit.js";
-import { launchable, plan, type PlanOptions } from "./planner.js";
+import { hasLaunchable, launchable, plan, type PlanOptions } from "./planner.js";
 import { runKey, taskIdFor, type AttemptEnd, type LedgerRecord } from "./records.js";
 
 /**
@@ -78,6 +78,14 @@ const TERMINAL: Record<string, AttemptEnd | undefined> = {
   gone_by_operator: "gone",
 };
 
+/** Task ids to launch per offer id; `unplaced`: a run found no offer that fits. */
+type Launches = Map<string, { offer: JobOffer; taskIds: string[] }> & { unplaced?: boolean };
+
+/** At most this often the leader looks at every attempt out (kill resends, reconciliation). */
+const TASK_SCAN_MS = 1_000;
+/** Offers are held rather than declined while runs fall due within this long. */
+const OFFER_HOLD_MS = 1_500;
+
 interface Command {
   records: LedgerRecord[];
   done: (why: string | undefined) => void;
@@ -111,6 +119,12 @@ export class JobsEngine {
   /** Appends that failed (the pass is retried). */
   appendFailures = 0;
   private stale = false;
+  /** The plan's next wake-up (a due instant or deadline). */
+  private nextDue: number | undefined;
+  private lastScan = Number.NEGATIVE_INFINITY;
+  private scanNow = true;
+  /** When the last look at the attempts out found the next one falling silent. */
+  private scanDue = Infinity;
   passes = 0;
 
   constructor(private readonly options: JobsEngineOptions) {
@@ -243,6 +257,7 @@ export class JobsEngine {
     const planned = plan(this.ledger, now, { ...this.options.plan, waitingReason: (r) => this.waiting.get(runKey(r.job, r.instant)) });
     records.push(...planned.records);
     this.wakeAt = planned.wakeAt;
+    this.nextDue = planned.wakeAt;
     const launches = this.launchRecords(now, records);
     if (records.length > 0) {
       let verdicts: (string | undefined)[];
@@ -260,6 +275,7 @@ export class JobsEngine {
       if (!this.active) return;
       // What was just applied may make more due (a parent's success triggers its children).
       this.dirty = true;
+      if (records.some((r) => r.type === "attempt-kill")) this.scanNow = true;
       for (const ack of acks) ack();
       for (const c of commands) {
         c.done(verdicts[firstOf.get(c)!]);
@@ -301,11 +317,23 @@ export class JobsEngine {
     }
   }
 
-  private launchRecords(now: number, out: LedgerRecord[]): Map<string, { offer: JobOffer; taskIds: string[] }> {
-    const byOffer = new Map<string, { offer: JobOffer; taskIds: string[] }>();
+  /**
+   * Launch records for queued runs on the offers held: the runs queued before this pass and
+   * those this pass queues (their attempt-launching follows their run-queued in the same
+   * write, so a run falling due is launched in one write, not two). `unplaced` is set when
+   * a run found no offer that fits.
+   */
+  private launchRecords(now: number, out: LedgerRecord[]): Launches {
+    const byOffer: Launches = new Map();
     if (this.offers.length === 0) return byOffer;
     const left = this.offers.map((o) => ({ ...o }));
-    for (const run of launchable(this.ledger)) {
+    const runs: Pick<Run, "job" | "instant" | "attempts">[] = launchable(this.ledger);
+    for (const r of out) {
+      if (r.type === "run-queued" && this.ledger.jobs.has(r.job) && !this.ledger.jobs.get(r.job)!.active.has(runKey(r.job, r.instant))) {
+        runs.push({ job: r.job, instant: r.instant, attempts: [] });
+      }
+    }
+    for (const run of runs) {
       const spec = this.ledger.jobs.get(run.job)!.spec;
       let reason: string | undefined;
       const offer = left.find((o) => {
@@ -316,6 +344,7 @@ export class JobsEngine {
       const key = runKey(run.job, run.instant);
       if (!offer) {
         this.waiting.set(key, `no offer fit: ${reason}`);
+        byOffer.unplaced = true;
         continue;
       }
       this.waiting.delete(key);
@@ -329,16 +358,22 @@ export class JobsEngine {
     return byOffer;
   }
 
-  private declineLaunches(launches: Map<string, { offer: JobOffer; taskIds: string[] }>): void {
+  private declineLaunches(launches: Launches): void {
     const ids = this.offers.map((o) => o.id);
     this.offers = [];
     if (ids.length) this.options.cluster.decline(ids);
     launches.clear();
   }
 
-  /** Launches what the ledger kept, declines the rest, kills what must die, revives or suppresses. */
-  private act(launches: Map<string, { offer: JobOffer; taskIds: string[] }>, now: number): void {
-    const decline: string[] = [];
+  /**
+   * Launches what the ledger kept, kills what must die, revives or suppresses. Offers not
+   * used are kept for the next pass while runs wait that they may fit (runs this pass
+   * queued without an offer left for them), else declined.
+   */
+  private act(launches: Launches, now: number): void {
+    const unused: JobOffer[] = [];
+    const waiting = hasLaunchable(this.ledger);
+    let launched = 0;
     for (const offer of this.offers) {
       const l = launches.get(offer.id);
       const tasks: LaunchTask[] = [];
@@ -348,13 +383,42 @@ export class JobsEngine {
         tasks.push({ taskId, agentId: offer.agentId, spec: this.ledger.jobs.get(t.run.job)!.spec, run: t.run });
         this.heard.set(taskId, now);
       }
-      if (tasks.length) this.options.cluster.launch(offer, tasks);
-      else decline.push(offer.id);
+      if (tasks.length) {
+        this.options.cluster.launch(offer, tasks);
+        launched += tasks.length;
+      } else unused.push(offer);
     }
-    this.offers = [];
-    if (decline.length) this.options.cluster.decline(decline);
-    const silent: { taskId: string; agentId: string }[] = [];
+    // Kept while runs wait that they may fit (launches went out, or the runs came with the
+    // write: retries), or while runs fall due within OFFER_HOLD_MS: they launch in the pass
+    // that queues them, not one revive later. Offers that fit nothing waiting are declined.
+    const dueSoon = this.nextDue !== undefined && this.nextDue - now <= OFFER_HOLD_MS;
+    const keep = !launches.unplaced && ((waiting && (launched > 0 || launches.size === 0)) || dueSoon);
+    this.offers = keep ? unused : [];
+    if (!keep && unused.length) this.options.cluster.decline(unused.map((o) => o.id));
     const reconcileAfter = this.options.reconcileAfterMs ?? 30_000;
+    if (launched > 0) this.scanDue = Math.min(this.scanDue, now + reconcileAfter);
+    // The attempts out are looked at (kills to send or resend, silent tasks to reconcile) at
+    // most once a second, and at once when this pass wrote a kill: not on every pass.
+    if (this.scanNow || now - this.lastScan >= TASK_SCAN_MS) {
+      this.scanNow = false;
+      this.lastScan = now;
+      this.scanDue = this.scanTasks(now, reconcileAfter);
+    }
+    if (Number.isFinite(this.scanDue)) this.wake(Math.max(this.scanDue, this.lastScan + TASK_SCAN_MS));
+    if (this.heard.size > 2 * this.ledger.tasks.size + 1_000) this.prune();
+    // Revive on a change, and again when this pass used up the offers while runs still wait
+    // (the launches and declines just filtered those agents for a second).
+    const want = waiting;
+    if (want !== this.wantingOffers || (want && launched > 0 && this.offers.length === 0)) {
+      this.wantingOffers = want;
+      this.options.cluster.wantOffers(want);
+    }
+  }
+
+  /** Sends due kills and reconciles silent tasks; returns when a task falls silent next (Infinity: none). */
+  private scanTasks(now: number, reconcileAfter: number): number {
+    const silent: { taskId: string; agentId: string }[] = [];
+    let next = Infinity;
     for (const { attempt } of this.ledger.tasks.values()) {
       if (attempt.end) continue;
       if (attempt.kill) {
@@ -369,16 +433,11 @@ export class JobsEngine {
         if (now - last >= reconcileAfter) {
           this.heard.set(attempt.taskId, now);
           silent.push({ taskId: attempt.taskId, agentId: attempt.agentId });
-        } else this.wake(last + reconcileAfter);
+        } else next = Math.min(next, last + reconcileAfter);
       }
     }
     if (silent.length) this.options.cluster.reconcile(silent);
-    if (this.heard.size > 2 * this.ledger.tasks.size + 1_000) this.prune();
-    const want = launchable(this.ledger).length > 0;
-    if (want !== this.wantingOffers) {
-      this.wantingOffers = want;
-      this.options.cluster.wantOffers(want);
-    }
+    return next;
   }
 
   private prune(): void {

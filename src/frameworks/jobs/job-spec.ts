@@ -35,6 +35,15 @@ export interface JobSpec {
   maxCompletionTime: number;
   highPriority: boolean;
   constraints: [string, string, string][];
+  /** Chronos: a run that fails (retries used up) still triggers the dependent jobs. */
+  softError: boolean;
+  /** `dataJob` (or Chronos's own `dataProcessingJobType`): tasks may report elements processed. */
+  dataJob: boolean;
+  /** A custom executor's command line (empty: the agent's command executor) and what it is given. */
+  executor: string;
+  executorFlags: string;
+  /** TaskInfo.data for the custom executor (default: the command and flags as JSON). */
+  taskInfoData: string;
   extra: Record<string, unknown>;
 }
 
@@ -70,7 +79,8 @@ const STATS_FIELDS = new Set(["successCount", "errorCount", "lastSuccess", "last
 const KNOWN = new Set([
   "name", "command", "arguments", "shell", "schedule", "cron", "scheduleTimeZone", "epsilon", "parents", "retries", "async",
   "concurrent", "disabled", "owner", "ownerName", "description", "cpus", "mem", "disk", "container", "fetch", "uris",
-  "environmentVariables", "runAsUser", "maxCompletionTime", "highPriority", "constraints",
+  "environmentVariables", "runAsUser", "maxCompletionTime", "highPriority", "constraints", "softError", "dataJob", "executor",
+  "executorFlags", "taskInfoData",
 ]);
 const CONSTRAINT_OPS = new Set(["EQUALS", "LIKE", "UNLIKE"]);
 
@@ -123,8 +133,9 @@ export function parseJobSpec(input: unknown, kind: "iso8601" | "dependency" | "a
   }
   const command = str(o, "command", "")!;
   const container = o["container"] as JobContainer | undefined;
+  const executor = str(o, "executor", "")!;
   if (command.length > MAX_COMMAND) throw new JobSpecError(`'command' is longer than ${MAX_COMMAND} characters`);
-  if (command === "" && !container) throw new JobSpecError(`Job '${name}' has no 'command' (and no container to run)`);
+  if (command === "" && !container && executor === "") throw new JobSpecError(`Job '${name}' has no 'command' (and no container or executor to run)`);
   const parents = strings(o, "parents");
   if (parents.length > MAX_PARENTS) throw new JobSpecError(`Job '${name}' has ${parents.length} parents; at most ${MAX_PARENTS}`);
   if (new Set(parents).size !== parents.length) throw new JobSpecError(`Job '${name}' names a parent twice`);
@@ -199,6 +210,12 @@ export function parseJobSpec(input: unknown, kind: "iso8601" | "dependency" | "a
     maxCompletionTime: num(o, "maxCompletionTime", 0),
     highPriority: bool(o, "highPriority", false),
     constraints,
+    softError: bool(o, "softError", false),
+    // Chronos's docs call it dataJob, its JSON dataProcessingJobType (kept and echoed as posted).
+    dataJob: bool(o, "dataJob", false) || bool(o, "dataProcessingJobType", false),
+    executor,
+    executorFlags: str(o, "executorFlags", "")!,
+    taskInfoData: str(o, "taskInfoData", "")!,
     extra,
   };
 }

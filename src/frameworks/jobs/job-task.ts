@@ -48,13 +48,34 @@ export function buildJobTask(spec: JobSpec, run: Run, taskId: string, agentId: s
     taskId: { value: taskId },
     agentId: { value: agentId },
     resources,
-    command,
     labels: { labels: [{ key: "chronos_job", value: spec.name }] },
   };
+  const container = dockerContainer(spec);
+  if (spec.executor) {
+    // A custom executor (Chronos's `executor`): the agent starts it with the job's
+    // environment, URIs and user; the task's data tells it what to run (`taskInfoData`, else
+    // the command and `executorFlags` as JSON). One executor per task: its environment names the task.
+    task.executor = {
+      executorId: { value: `chronos-executor-${taskId}` },
+      name: `Chronos executor for ${spec.name}`,
+      command: { shell: true, value: spec.executor, user: command.user ?? "", environment: command.environment, uris },
+      ...(container ? { container } : {}),
+    };
+    const data = spec.taskInfoData || JSON.stringify({ command: spec.command, arguments: shell ? [] : args, shell, executorFlags: spec.executorFlags });
+    task.data = new TextEncoder().encode(data);
+    return create(TaskInfoSchema, task);
+  }
+  task.command = command;
+  if (container) task.container = container;
+  return create(TaskInfoSchema, task);
+}
+
+/** The Docker container of a job with one (Chronos's `container`). */
+function dockerContainer(spec: JobSpec): MessageInitShape<typeof TaskInfoSchema>["container"] {
   const c = spec.container;
   if (c && String(c.type ?? "DOCKER").toUpperCase() === "DOCKER") {
     const net = String(c.network ?? "HOST").toUpperCase();
-    task.container = {
+    return {
       type: ContainerInfo_Type.DOCKER,
       volumes: (c.volumes ?? []).map((v) => ({ containerPath: v.containerPath, hostPath: v.hostPath ?? "", mode: String(v.mode ?? "RW").toUpperCase() === "RO" ? Volume_Mode.RO : Volume_Mode.RW })),
       docker: {
@@ -65,5 +86,5 @@ export function buildJobTask(spec: JobSpec, run: Run, taskId: string, agentId: s
       },
     };
   }
-  return create(TaskInfoSchema, task);
+  return undefined;
 }

@@ -179,6 +179,22 @@ export function installJobsApi(app: FastifyInstance, options: JobsApiOptions): v
     }),
   );
 
+  // A data job's task reports elements processed ({"numAdditionalElementsProcessed": n}); kept with the attempt.
+  app.post(
+    "/v1/scheduler/job/:name/task/:taskId/progress",
+    handle<{ params: { name: string; taskId: string }; body: unknown }>(async (req, reply) => {
+      const e = engine();
+      const j = job(e, req.params.name);
+      if (!j.spec.dataJob) throw new HttpError(400, `Job '${j.spec.name}' is not enabled to track data (set dataJob: true)`);
+      if (!/^ct:\d+:\d+:.+:$/.test(req.params.taskId)) throw new HttpError(400, `Invalid task id '${req.params.taskId}': expected ct:<instant>:<attempt>:<job>:`);
+      const n = (req.body as { numAdditionalElementsProcessed?: unknown } | undefined)?.numAdditionalElementsProcessed;
+      if (n === undefined) return reply.code(204).send();
+      if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) throw new HttpError(400, "numAdditionalElementsProcessed must be a whole number of at least 0");
+      await write(e, [{ type: "task-progress", at: options.clock.now(), job: j.spec.name, taskId: req.params.taskId, count: n }]);
+      return reply.code(204).send();
+    }),
+  );
+
   app.get("/v1/scheduler/job/stat/:name", handle<NameReq>(async (req) => statJson(job(engine(), req.params.name))));
 
   app.get(

@@ -17,6 +17,8 @@ export interface Attempt {
   exitCode?: number;
   message?: string;
   kill?: { reason: string; retry: boolean };
+  /** A data job's elements processed, as its task reported them. */
+  elementsProcessed?: number;
 }
 
 export interface Run {
@@ -117,9 +119,26 @@ export class JobsLedger {
   applied = 0;
   ignored = 0;
 
+  /** Names of jobs a record was about (applied or ignored) or restored, since the planner last took them. */
+  private touched = new Set<string>();
+  private touch(name: string | undefined): void {
+    if (name !== undefined) this.touched.add(name);
+  }
+
+  /** The jobs changed since the last call (the planner plans those again, not every job). */
+  takeTouched(): Set<string> {
+    const t = this.touched;
+    this.touched = new Set();
+    return t;
+  }
+
+  /** Names of the jobs with runs not finished (queued or out). */
+  readonly activeJobs = new Set<string>();
+
   /** Applies one record; undefined when applied, else why it was ignored. */
   apply(rec: LedgerRecord): string | undefined {
     this.applied++;
+    this.touch(jobOf(rec) ?? ("taskId" in rec && rec.taskId !== undefined ? this.tasks.get(rec.taskId)?.run.job : undefined));
     const why = this.step(rec);
     if (why !== undefined) this.ignored++;
     return why;
@@ -135,6 +154,7 @@ export class JobsLedger {
         for (const j of this.jobs.values()) if (j.spec.parents.includes(rec.name)) return `job ${rec.name} is a parent of ${j.spec.name}`;
         for (const run of job.active.values()) for (const a of run.attempts) this.tasks.delete(a.taskId);
         this.jobs.delete(rec.name);
+        this.activeJobs.delete(rec.name);
         this.sortedNames = undefined;
         return undefined;
       }
@@ -154,6 +174,7 @@ export class JobsLedger {
         const run: Run = { job: rec.job, instant: rec.instant, trigger: rec.trigger, queuedAt: rec.at, state: "queued", attempts: [] };
         if (rec.arguments) run.arguments = rec.arguments;
         job.active.set(runKey(rec.job, rec.instant), run);
+        this.activeJobs.add(rec.job);
         return undefined;
       }
       case "runs-missed": {
@@ -227,6 +248,15 @@ export class JobsLedger {
         } else {
           this.countSuccess(job, rec.at);
         }
+        return undefined;
+      }
+      case "task-progress": {
+        const job = this.jobs.get(rec.job);
+        if (!job) return `no job ${rec.job}`;
+        const t = this.tasks.get(rec.taskId);
+        const attempt = t && t.run.job === rec.job ? t.attempt : findAttempt(job, rec.taskId);
+        if (!attempt) return `job ${rec.job} has no task ${rec.taskId}`;
+        attempt.elementsProcessed = (attempt.elementsProcessed ?? 0) + rec.count;
         return undefined;
       }
       case "async-failed": {
@@ -362,6 +392,7 @@ export class JobsLedger {
     run.finishedAt = at;
     for (const a of run.attempts) this.tasks.delete(a.taskId);
     job.active.delete(runKey(run.job, run.instant));
+    if (job.active.size === 0) this.activeJobs.delete(job.spec.name);
     job.history.unshift(run);
     if (job.history.length > HISTORY_LENGTH) job.history.length = HISTORY_LENGTH;
   }
@@ -384,9 +415,39 @@ export class JobsLedger {
   /** Puts one job back from its snapshot (a snapshot is replayed job by job). */
   restoreJob(j: LedgerSnapshot["jobs"][number]): void {
     this.sortedNames = undefined;
+    this.touch(j.spec.name);
     const job: JobState = { ...j, missed: j.missed ?? [], durations: Window.from(DURATION_WINDOW, j.durations), active: new Map(j.active.map((r) => [runKey(r.job, r.instant), r])) };
     this.jobs.set(job.spec.name, job);
+    if (job.active.size > 0) this.activeJobs.add(job.spec.name);
+    else this.activeJobs.delete(job.spec.name);
     for (const r of job.active.values()) for (const a of r.attempts) if (!a.end || r.state === "awaiting-report") this.tasks.set(a.taskId, { run: r, attempt: a });
+  }
+}
+
+/** A job's attempt by task id, among its active runs and its history. */
+function findAttempt(job: JobState, taskId: string): Attempt | undefined {
+  for (const runs of [job.active.values(), job.history]) {
+    for (const r of runs) for (const a of r.attempts) if (a.taskId === taskId) return a;
+  }
+  return undefined;
+}
+
+/** The job a record names directly (records about a task name it through the task). */
+function jobOf(rec: LedgerRecord): string | undefined {
+  switch (rec.type) {
+    case "job-put":
+      return rec.spec.name;
+    case "job-deleted":
+      return rec.name;
+    case "run-queued":
+    case "runs-missed":
+    case "run-expired":
+    case "attempt-launching":
+    case "job-marked-success":
+    case "task-progress":
+      return rec.job;
+    default:
+      return undefined;
   }
 }
 

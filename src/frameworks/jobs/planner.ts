@@ -1,5 +1,6 @@
 import { activeAttempt, epsilonOf, nextInstant, scheduleOf, type JobsLedger, type JobState, type Run } from "./ledger.js";
 import type { LedgerRecord } from "./records.js";
+import { Heap, type HeapItem } from "../../actors/allocator/heap.js";
 
 export interface PlanOptions {
   /** Due instants looked at per job and pass (the rest next pass; default 1,000). */
@@ -33,13 +34,107 @@ export function plan(ledger: JobsLedger, now: number, options: PlanOptions = {})
   const wake = (t: number) => {
     wakeAt = wakeAt === undefined ? t : Math.min(wakeAt, t);
   };
-  for (const name of ledger.names()) {
-    const job = ledger.jobs.get(name)!;
-    if (job.spec.parents.length === 0) planScheduled(job, now, options, records, wake);
-    else planDependent(ledger, job, now, records);
-    expireAndTimeOut(job, now, options, records, wake);
+  const cache = planCache(ledger, options);
+  const touched = ledger.takeTouched();
+  let names: Iterable<string>;
+  if (!cache.primed) {
+    cache.primed = true;
+    names = ledger.names();
+  } else {
+    const due = new Set<string>([...touched, ...cache.busy]);
+    for (let top = cache.heap.peek(); top && top.until <= now; top = cache.heap.peek()) due.add(cache.heap.pop()!.name);
+    names = [...due].sort();
   }
+  for (const name of names) {
+    const job = ledger.jobs.get(name);
+    if (!job) {
+      cache.forget(name);
+      continue;
+    }
+    const scheduled = job.spec.parents.length === 0;
+    const before = records.length;
+    let until = Infinity;
+    const wakeJob = (t: number) => {
+      until = Math.min(until, t);
+      wake(t);
+    };
+    if (scheduled) planScheduled(job, now, options, records, wakeJob);
+    else planDependent(ledger, job, now, records);
+    expireAndTimeOut(job, now, options, records, wakeJob);
+    if (scheduled && records.length === before) cache.quiet(name, until);
+    else cache.keepBusy(name);
+  }
+  const next = cache.heap.peek();
+  if (next) wake(next.until);
   return { records, wakeAt };
+}
+
+/**
+ * What the planner remembers of a ledger so that a pass plans only the jobs that changed
+ * (records about them were applied), fell due, or are busy — not all of them.
+ *
+ * A scheduled job that wrote nothing when planned is quiet until the earliest of its
+ * wake-ups: every record the planner writes is due to the time crossing one of them, so
+ * until then, and while no record about the job is applied, planning it again writes
+ * nothing. Quiet jobs wait in a heap by that instant. Busy jobs are planned every pass:
+ * those that wrote records (until they are applied) and dependent jobs (they depend on
+ * their parents' state too). The plan is the same as planning every job: the order of
+ * the records (by job name) and the wake-up are the same.
+ */
+interface QuietJob extends HeapItem {
+  name: string;
+  until: number;
+}
+
+class PlanCache {
+  primed = false;
+  readonly heap = new Heap<QuietJob>((a, b) => a.until < b.until);
+  readonly busy = new Set<string>();
+  private readonly quietJobs = new Map<string, QuietJob>();
+
+  constructor(
+    readonly maxInstantsPerJob: number | undefined,
+    readonly disabledFlushMs: number | undefined,
+  ) {}
+
+  quiet(name: string, until: number): void {
+    this.busy.delete(name);
+    let q = this.quietJobs.get(name);
+    if (!q) this.quietJobs.set(name, (q = { name, until, heapIndex: -1 }));
+    q.until = until;
+    if (Number.isFinite(until)) this.heap.update(q);
+    else this.unheap(q);
+  }
+
+  keepBusy(name: string): void {
+    this.forget(name);
+    this.busy.add(name);
+  }
+
+  forget(name: string): void {
+    this.busy.delete(name);
+    const q = this.quietJobs.get(name);
+    if (q) this.unheap(q);
+    this.quietJobs.delete(name);
+  }
+
+  private unheap(q: QuietJob): void {
+    if (q.heapIndex < 0) return;
+    q.until = -Infinity;
+    this.heap.update(q);
+    this.heap.pop();
+  }
+}
+
+const caches = new WeakMap<JobsLedger, PlanCache>();
+
+function planCache(ledger: JobsLedger, options: PlanOptions): PlanCache {
+  let c = caches.get(ledger);
+  if (!c || c.maxInstantsPerJob !== options.maxInstantsPerJob || c.disabledFlushMs !== options.disabledFlushMs) {
+    c = new PlanCache(options.maxInstantsPerJob, options.disabledFlushMs);
+    caches.set(ledger, c);
+  }
+  return c;
 }
 
 function planScheduled(job: JobState, now: number, options: PlanOptions, out: LedgerRecord[], wake: (t: number) => void): void {
@@ -98,8 +193,9 @@ function planDependent(ledger: JobsLedger, job: JobState, now: number, out: Ledg
   let instant = 0;
   for (const p of job.spec.parents) {
     const parent = ledger.jobs.get(p);
-    if (!parent || parent.lastSuccess === undefined || parent.lastSuccess <= job.depSince) return;
-    instant = Math.max(instant, parent.lastSuccess);
+    const done = parent && parentDone(parent);
+    if (done === undefined || done <= job.depSince) return;
+    instant = Math.max(instant, done);
   }
   const name = job.spec.name;
   if (job.spec.disabled || instant < job.enabledAt) {
@@ -109,6 +205,12 @@ function planDependent(ledger: JobsLedger, job: JobState, now: number, out: Ledg
   // Not concurrent: wait for the active run; the parents' successes stay counted.
   if (!job.spec.concurrent && job.active.size > 0) return;
   out.push({ type: "run-queued", at: now, job: name, instant, trigger: "dependency" });
+}
+
+/** When a parent last finished in a way that triggers its children: its last success, or (softError) its last failure too. */
+function parentDone(parent: JobState): number | undefined {
+  if (parent.spec.softError !== true || parent.lastError === undefined) return parent.lastSuccess;
+  return Math.max(parent.lastSuccess ?? parent.lastError, parent.lastError);
 }
 
 function expireAndTimeOut(job: JobState, now: number, options: PlanOptions, out: LedgerRecord[], wake: (t: number) => void): void {
@@ -131,10 +233,17 @@ function expireAndTimeOut(job: JobState, now: number, options: PlanOptions, out:
   }
 }
 
+/** Whether a run waits for an offer. */
+export function hasLaunchable(ledger: JobsLedger): boolean {
+  for (const name of ledger.activeJobs) for (const run of ledger.jobs.get(name)!.active.values()) if (run.state === "queued") return true;
+  return false;
+}
+
 /** Runs waiting for an offer, highest priority and oldest first. */
 export function launchable(ledger: JobsLedger): Run[] {
   const out: { run: Run; high: boolean }[] = [];
-  for (const job of ledger.jobs.values()) {
+  for (const name of ledger.activeJobs) {
+    const job = ledger.jobs.get(name)!;
     for (const run of job.active.values()) if (run.state === "queued") out.push({ run, high: job.spec.highPriority });
   }
   out.sort((a, b) => (a.high !== b.high ? (a.high ? -1 : 1) : a.run.instant - b.run.instant || (a.run.job < b.run.job ? -1 : 1)));

@@ -30,7 +30,9 @@ export type LedgerRecord =
   /** PUT /v1/scheduler/job/success/{name}, or an async job's task reporting success. */
   | { type: "job-marked-success"; at: number; job: string; taskId?: string }
   /** An async job's task reported failure (PUT /v1/scheduler/task/{id} with a non-zero statusCode). */
-  | { type: "async-failed"; at: number; taskId: string; statusCode: number };
+  | { type: "async-failed"; at: number; taskId: string; statusCode: number }
+  /** A data job's task processed `count` more elements (POST /v1/scheduler/job/{name}/task/{taskId}/progress). */
+  | { type: "task-progress"; at: number; job: string; taskId: string; count: number };
 
 export const runKey = (job: string, instant: number) => `${job}@${instant}`;
 

@@ -53,6 +53,9 @@ export function durationMs(text: string, what: string): number {
 }
 
 const MAX_REPEATS = 1_000_000_000;
+/** Units whose length never varies, and those that do not vary in a zone without DST (luxon's Duration counts a day as 24 h). */
+const TIME_UNITS: ReadonlySet<string> = new Set(["hours", "minutes", "seconds", "milliseconds"]);
+const FIXED_LENGTH_UNITS: ReadonlySet<string> = new Set([...TIME_UNITS, "days", "weeks"]);
 
 class IsoSchedule implements Schedule {
   readonly kind = "iso8601" as const;
@@ -71,14 +74,24 @@ class IsoSchedule implements Schedule {
   ) {
     this.approxMs = Math.max(1, period.toMillis());
     const units = Object.entries(period.toObject()).filter(([, v]) => v !== 0).map(([u]) => u);
-    this.exactMs = units.every((u) => u === "hours" || u === "minutes" || u === "seconds" || u === "milliseconds") ? period.toMillis() : undefined;
+    // Days and weeks are exact too where the offset never changes (UTC and fixed offsets): no DST to step over.
+    const exact = start.zone.isUniversal ? FIXED_LENGTH_UNITS : TIME_UNITS;
+    this.exactMs = units.every((u) => exact.has(u)) ? period.toMillis() : undefined;
     this.startMs = start.toMillis();
   }
 
+  /** The last instants computed by calendar arithmetic, by k (nextAfter asks for neighbours of the previous one). */
+  private readonly memo = new Map<number, number>();
+
   private instant(k: number): number {
     if (this.exactMs !== undefined) return this.startMs + k * this.exactMs;
+    const known = this.memo.get(k);
+    if (known !== undefined) return known;
     // From the start each time (not step by step), so a month period never drifts after a short month.
-    return this.start.plus(Duration.fromObject(scale(this.period, k))).toMillis();
+    const ms = this.start.plus(Duration.fromObject(scale(this.period, k))).toMillis();
+    if (this.memo.size >= 8) this.memo.delete(this.memo.keys().next().value!);
+    this.memo.set(k, ms);
+    return ms;
   }
 
   nextAfter(after: number): number | undefined {

@@ -75,6 +75,7 @@ export function runJson(run: Run, waiting?: string): Record<string, unknown> {
       end: a.end ?? "",
       exitCode: a.exitCode ?? null,
       message: a.message ?? "",
+      ...(a.elementsProcessed !== undefined ? { numElementsProcessed: a.elementsProcessed } : {}),
     })),
   };
 }
@@ -107,6 +108,7 @@ export function statJson(job: JobState): Record<string, unknown> {
         elapsedTime: a.endedAt !== undefined ? a.endedAt - (a.startedAt ?? a.launchedAt) : null,
         startedAt: iso(a.startedAt ?? a.launchedAt),
         endedAt: iso(a.endedAt),
+        ...(a.elementsProcessed !== undefined ? { numElementsProcessed: a.elementsProcessed } : {}),
       })),
     ),
   };

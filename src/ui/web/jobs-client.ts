@@ -1,7 +1,8 @@
 /**
- * The jobs framework's Chronos API as the web UI calls it: the leader advertises its API
- * as its framework's webui_url in the master's state, and the jobs API answers the UI
- * cross-origin.
+ * The jobs framework's Chronos API as the web UI calls it: through the master at
+ * `/service/chronos/…` (the master forwards to the API the jobs leader advertises as its
+ * framework's webui_url), so the browser's credentials for the master go along when the
+ * jobs API requires authentication.
  */
 import type { StateJson } from "./api.js";
 
@@ -49,10 +50,10 @@ export interface JobRuns {
   summary: JobSummary;
 }
 
-/** The jobs framework (Chronos's name) in the master's state: its id and API address. */
+/** The jobs framework (Chronos's name) in the master's state: its id and its API's path on the master. */
 export function jobsFramework(state: StateJson | undefined): { id: string; api: string } | undefined {
-  const f = state?.frameworks.find((x) => x.name === "chronos" && x.webui_url);
-  return f ? { id: f.id, api: f.webui_url!.replace(/\/$/, "") } : undefined;
+  const f = state?.frameworks.find((x) => x.name === "chronos" && x.webui_url && x.active !== false);
+  return f ? { id: f.id, api: `/service/${encodeURIComponent(f.name)}` } : undefined;
 }
 
 async function call(api: string, method: string, path: string, body?: unknown): Promise<Response> {

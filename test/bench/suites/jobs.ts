@@ -114,7 +114,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       for (const j of engine()?.ledger.jobs.values() ?? []) n += j.successCount;
       return n;
     };
-    await waitFor(() => servers.some((s) => s.leading) && done() >= jobs, `${jobs} runs succeeded`, 30 * 60_000 + leadS * 1000, 200).catch((err: Error) => {
+    await waitFor(() => servers.some((s) => s.leading) && done() >= jobs, `${jobs} runs succeeded`, 30 * 60_000 + leadS * 1000, 1_000).catch((err: Error) => {
       throw new Error(`${err.message} (${done()} did)`);
     });
     const late: number[] = [];
