@@ -15,7 +15,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { MasterFacade } from "../actors/master/master-facade.js";
-import { sendError } from "../operator/http-server.js";
+import { sendError } from "../runtime/http-errors.js";
 import { Code, DcosError } from "../runtime/error.js";
 
 export interface FrameworkProxyOptions {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { Heap, type HeapItem } from "../../src/actors/allocator/heap.js";
+import { Heap, type HeapItem } from "../../src/runtime/heap.js";
 import { createPolicy } from "../../src/actors/allocator/policies.js";
 import type { AllocationSnapshot, SnapshotFramework } from "../../src/actors/allocator/snapshot.js";
 import { parseResources } from "../../src/resources/parse.js";

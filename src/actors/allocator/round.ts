@@ -25,7 +25,7 @@
  */
 import { Quantities } from "../../resources/quantities.js";
 import type { Resources } from "../../resources/resources.js";
-import { Heap, type HeapItem } from "./heap.js";
+import { Heap, type HeapItem } from "../../runtime/heap.js";
 import { QuotaBook } from "./quota.js";
 import type { RoleOrder, RoleStanding } from "./role-order.js";
 import type { AllocationSnapshot, RoundOffer, SnapshotFramework } from "./snapshot.js";

@@ -1,6 +1,6 @@
 import { activeAttempt, epsilonOf, nextInstant, scheduleOf, type JobsLedger, type JobState, type Run } from "./ledger.js";
 import type { LedgerRecord } from "./records.js";
-import { Heap, type HeapItem } from "../../actors/allocator/heap.js";
+import { Heap, type HeapItem } from "../../runtime/heap.js";
 
 export interface PlanOptions {
   /** Due instants looked at per job and pass (the rest next pass; default 1,000). */

@@ -1,7 +1,8 @@
 /**
  * A binary min-heap whose items know their position, so an item whose key changed can be
  * moved (`update`) in O(log n). The allocator keeps roles and frameworks in these, ordered
- * by share, and updates one after each allocation instead of re-sorting everyone.
+ * by share, and updates one after each allocation instead of re-sorting everyone; the jobs
+ * planner keeps quiet jobs in one, by when they next need planning.
  */
 export interface HeapItem {
   /** Position in the heap, −1 when not in one. Owned by the heap. */
