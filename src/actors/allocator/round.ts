@@ -80,6 +80,8 @@ class Round {
    */
   private readonly parked: Node[] = [];
   private readonly parkedNames = new Set<string>();
+  /** How many parked leaves each role has in its subtree (itself included). */
+  private readonly parkedUnder = new Map<string, number>();
   /** Leaves found at a limit during a walk, parked once it is over (heaps must not change during one). */
   private readonly toPark: Node[] = [];
 
@@ -188,17 +190,22 @@ class Round {
       if (!agent.active || agent.free.isEmpty()) continue;
       this.agentOffers = [];
       let free = agent.free;
+      let unreserved = free.unreserved();
+      let q = unreserved.quantities();
       for (const role of candidates) {
+        if (q.isEmpty()) break;
         if (!quota.hasNeed(role)) continue;
-        const unreserved = free.unreserved();
-        if (unreserved.isEmpty()) break;
-        this.unparkFor(unreserved.quantities());
+        this.unparkFor(q);
         const subtree = this.subtree(role);
         if (!subtree) continue; // every leaf under it is parked: none could take this part
-        const given = this.offer(subtree, agent.id, unreserved, undefined, true);
-        if (given) free = free.subtract(given);
+        const given = this.offer(subtree, agent.id, unreserved, undefined, true, q);
+        if (!given) continue;
+        free = free.subtract(given);
+        unreserved = free.unreserved();
+        q = unreserved.quantities();
       }
-      if (this.agentOffers.length > 0) touched.set(agent.id, { free, offers: this.agentOffers });
+      if (this.agentOffers.length === 0) continue;
+      touched.set(agent.id, { free, offers: this.agentOffers });
       candidates = candidates.filter((role) => quota.hasNeed(role));
     }
     return touched;
@@ -215,8 +222,7 @@ class Round {
    * under node, cut down to its role's quota; returns what was taken, undefined if nothing.
    * With guaranteeOnly, only roles that the gift helps meet a guarantee are eligible.
    */
-  private offer(node: Node, agentId: string, part: Resources, reservedTo: string | undefined, guaranteeOnly: boolean): Resources | undefined {
-    const q = part.quantities();
+  private offer(node: Node, agentId: string, part: Resources, reservedTo: string | undefined, guaranteeOnly: boolean, q = part.quantities()): Resources | undefined {
     if (q.isEmpty()) return undefined;
     if (reservedTo === undefined) this.unparkFor(q);
     const found = this.find(node, agentId, part, q, reservedTo, guaranteeOnly);
@@ -266,6 +272,7 @@ class Round {
     if (leaf.parked || leaf.heapIndex < 0) return;
     leaf.parked = true;
     this.parked.push(leaf);
+    for (let r: string | undefined = leaf.name; r !== undefined; r = parentRole(r)) this.parkedUnder.set(r, (this.parkedUnder.get(r) ?? 0) + 1);
     for (const name of leaf.atLimit!) this.parkedNames.add(name);
     for (let n: Node = leaf; n.parent && n.heapIndex >= 0; n = n.parent) {
       n.parent.children!.remove(n);
@@ -278,15 +285,18 @@ class Round {
     if (this.parked.length === 0) return;
     for (const name of this.parkedNames) {
       if (q.get(name) > 0) continue;
-      for (const leaf of this.parked) this.unpark(leaf);
+      for (const leaf of this.parked) leaf.parked = false;
+      for (const leaf of this.parked) this.enter(leaf);
       this.parked.length = 0;
       this.parkedNames.clear();
+      this.parkedUnder.clear();
       return;
     }
   }
 
   /** Before resources reserved to role: parked leaves of its subtree go back (limits below a reservation differ). */
   private unparkUnder(role: string): void {
+    if (!this.parkedUnder.has(role)) return;
     let kept = 0;
     for (const leaf of this.parked) {
       if (leaf.name === role || (leaf.name.startsWith(role) && leaf.name[role.length] === "/")) this.unpark(leaf);
@@ -298,6 +308,11 @@ class Round {
   private unpark(leaf: Node): void {
     leaf.parked = false;
     this.enter(leaf);
+    for (let r: string | undefined = leaf.name; r !== undefined; r = parentRole(r)) {
+      const n = this.parkedUnder.get(r)! - 1;
+      if (n === 0) this.parkedUnder.delete(r);
+      else this.parkedUnder.set(r, n);
+    }
   }
 
   /** Offers part (whose scalar quantities are q) to client in leaf's role; shares grow up the tree. */
