@@ -77,6 +77,11 @@ export class ResidentInstances {
   private readonly absentSince = new Map<string, number>();
   /** Reserved, free reservations: free since (ms), for RELAUNCH_AFTER_TIMEOUT. */
   private readonly freeSince = new Map<string, number>();
+  /** This tick's bound reservations and non-released reservations by app (demand() runs inside the tick). */
+  private tickBound: Set<string> | undefined;
+  private tickByApp: Map<string, Reservation[]> | undefined;
+  /** Released by decisions of this tick, not written yet. */
+  private readonly released = new Set<string>();
   private readonly log: Logger;
 
   constructor(
@@ -122,10 +127,13 @@ export class ResidentInstances {
    */
   tick(now: number): ServicesOp[] {
     this.relaunch = new Map();
+    this.tickBound = undefined;
+    this.tickByApp = undefined;
+    this.released.clear();
     const s = this.state();
     if (s.reservations.size === 0) return [];
     const ops: ServicesOp[] = [];
-    const bound = this.bound();
+    const bound = (this.tickBound = this.bound());
     const apps = new Map<string, Reservation[]>();
     for (const r of s.reservations.values()) {
       if (r.state === "releasing") continue;
@@ -133,6 +141,7 @@ export class ResidentInstances {
       if (!list) apps.set(r.appId, (list = []));
       list.push(r);
     }
+    this.tickByApp = apps;
     for (const id of this.freeSince.keys()) if (!s.reservations.has(id) || bound.has(id)) this.freeSince.delete(id);
     for (const [appId, list] of apps) {
       const spec = this.options.spec(appId);
@@ -158,6 +167,7 @@ export class ResidentInstances {
   }
 
   private release(r: Reservation, reason: string): ServicesOp {
+    this.released.add(r.id);
     this.log.info({ reservation: r.id, app: r.appId, agent: r.agentId, reason }, `Releasing reservation ${r.id} of ${r.appId}: ${reason}`);
     return { t: "updateReservation", id: r.id, patch: { state: "releasing", reason } };
   }
@@ -170,8 +180,9 @@ export class ResidentInstances {
    */
   demand(d: Demand): Demand | undefined {
     if (!d.spec.residency) return d;
-    const bound = this.bound();
-    const list = this.byApp(d.appId).filter((r) => r.state !== "releasing");
+    // The tick's index (one pass over instances and reservations per tick, not per app); releases it decided are excluded below.
+    const bound = this.tickBound ?? this.bound();
+    const list = (this.tickByApp?.get(d.appId) ?? this.byApp(d.appId)).filter((r) => r.state !== "releasing" && !this.released.has(r.id));
     const free = list.filter((r) => !bound.has(r.id)).sort((a, b) => a.createdAt - b.createdAt);
     const relaunch = free.slice(0, d.count);
     for (const r of relaunch) this.relaunch.set(r.id, d.version);
