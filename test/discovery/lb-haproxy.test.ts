@@ -6,7 +6,8 @@
  * and bad labels are reported with the app id without taking the balancer down.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -20,7 +21,22 @@ import { testLogger } from "../../src/runtime/log.js";
 import { freePort } from "../support/master-processes.js";
 import { get, requestLoop, startInstance, type Instance } from "../support/instance-servers.js";
 import { ServicesFixture } from "../support/services-fixture.js";
+import { testTls } from "../support/test-pki.js";
 import { waitFor } from "../support/wait.js";
+
+/** GET over TLS to 127.0.0.1:port, trusting only `ca`; resolves with the body. */
+function getTls(port: number, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: "127.0.0.1", port, path: "/", ca, agent: false, timeout: 5000, headers: { connection: "close" } }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body}`))));
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
 
 function webApp(servicePort: number, instances: Instance[], labels: Record<string, string> = {}, id = "/shop/web"): MarathonApp {
   return {
@@ -161,6 +177,31 @@ describe("dcos-node lb with a real haproxy", () => {
     assert.equal(r.failed, 0);
   });
 
+  it("HAPROXY_0_SSL_CERT: the service port speaks TLS with that certificate; per-port templates go live; a template haproxy rejects is reported by app id", async () => {
+    const tls = await testTls("principal", "lb-site", { hosts: ["127.0.0.1", "localhost"] });
+    const pem = join(dir, "site.pem");
+    // haproxy reads the certificate and its key from one PEM file.
+    await writeFile(pem, `${tls.cert.trimEnd()}\n${tls.key.trimEnd()}\n`, { mode: 0o600 });
+    fixture.set([
+      webApp(webPort, instances.slice(0, 3)),
+      webApp(sitePort, [instances[3]!], { HAPROXY_0_SSL_CERT: pem, HAPROXY_0_MODE: "http", HAPROXY_0_BACKEND_HEAD: "backend {backend}\n  balance first\n  mode {mode}\n  timeout server 9s" }, "/tls"),
+      webApp(otherPort, [instances[4]!], { HAPROXY_0_BACKEND_HEAD: "backend {backend}\n  mode {mode}\n  no_such_keyword 1" }, "/bad-template"),
+    ]);
+    await waitFor(() => servers("tls_").length === 1 && lb.status().problems.some((p) => p.appId === "/bad-template"), "the TLS app to serve and the bad template to be reported", 15_000);
+    assert.equal(await getTls(sitePort, tls.ca), instances[3]!.id);
+    await assert.rejects(get(sitePort, "/"), "plain HTTP is not served on a TLS port");
+    assert.match(lb.config, /bind 127\.0\.0\.1:\d+ ssl crt \S+site\.pem/);
+    assert.match(lb.config, /balance first\n  mode http\n  timeout server 9s/);
+    const bad = lb.status().problems.find((p) => p.appId === "/bad-template")!;
+    assert.equal(bad.label, "(haproxy -c)");
+    assert.match(bad.message, /no_such_keyword/);
+    assert.doesNotMatch(lb.config, /no_such_keyword/);
+    const r = await requestLoop(webPort, () => false, 20);
+    assert.equal(r.failed, 0);
+    fixture.set([webApp(webPort, instances.slice(0, 3))]);
+    await waitFor(() => lb.status().ports.length === 1 && lb.status().problems.length === 0, "back to the web app alone");
+  });
+
   it("serves marathon-lb's endpoints: health check, current config, stats page, status", async () => {
     assert.deepEqual(await lbGet("/_haproxy_health_check"), { status: 200, body: "OK\n" });
     const config = await lbGet("/_haproxy_getconfig");
@@ -196,6 +237,35 @@ describe("dcos-node lb with a real haproxy", () => {
         webApp(10000, instances.slice(0, 2), { HAPROXY_0_VHOST: "a.example.com,b.example.com", HAPROXY_0_PATH: "/api", HAPROXY_0_STICKY: "true", HAPROXY_0_REDIRECT_TO_HTTPS: "true", HAPROXY_0_BACKEND_WEIGHT: "3", HAPROXY_0_BALANCE: "leastconn" }, "/a"),
         webApp(10001, instances.slice(0, 2), { HAPROXY_0_MODE: "http", HAPROXY_0_BALANCE: "url_param user", HAPROXY_0_BIND_ADDR: "127.0.0.1" }, "/b"),
         webApp(10002, instances.slice(0, 2), { HAPROXY_0_BALANCE: "source", HAPROXY_0_PORT: "10500" }, "/c/d"),
+        {
+          ...webApp(
+            10003,
+            instances.slice(0, 2),
+            {
+              HAPROXY_0_VHOST: "t.example.com",
+              HAPROXY_0_PATH: "/t",
+              HAPROXY_0_REDIRECT_TO_HTTPS: "true",
+              HAPROXY_0_SSL_CERT: join(dir, "site.pem"),
+              HAPROXY_0_BIND_OPTIONS: "alpn http/1.1",
+              HAPROXY_0_FRONTEND_HEAD: "frontend {backend}\n  bind {bindAddr}:{servicePort}{sslCert}{bindOptions}\n  mode {mode}\n  timeout client 20s",
+              HAPROXY_0_FRONTEND_BACKEND_GLUE: "  default_backend {backend}",
+              HAPROXY_0_BACKEND_HEAD: "backend {backend}\n  balance {balance}\n  mode {mode}\n  timeout server 20s",
+              HAPROXY_0_BACKEND_HTTP_OPTIONS: "  option forwardfor\n  http-request add-header X-App {cleanedUpAppId}",
+              HAPROXY_0_BACKEND_STICKY_OPTIONS: "  cookie srv insert indirect nocache",
+              HAPROXY_0_STICKY: "true",
+              HAPROXY_0_BACKEND_HTTP_HEALTHCHECK_OPTIONS: "  option httpchk GET {healthCheckPath}\n  timeout check {healthCheckTimeoutSeconds}s",
+              HAPROXY_0_BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS: "  check inter {healthCheckIntervalSeconds}s fall {healthCheckFalls}{healthCheckPortOptions}",
+              HAPROXY_0_BACKEND_SERVER_OPTIONS: "  server {serverName} {host_ipv4}:{port}{cookieOptions}{healthCheckOptions} weight 10",
+              HAPROXY_0_HTTP_FRONTEND_ACL_ONLY: "  acl host_{cleanedUpHostname} hdr(host) -i {hostname}",
+              HAPROXY_0_HTTP_FRONTEND_ACL_ONLY_WITH_PATH: "  acl path_{backend} path_beg {path}",
+              HAPROXY_0_BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH: "  redirect scheme https code 301 if !{{ ssl_fc }} host_{cleanedUpHostname} path_{backend}",
+              HAPROXY_0_HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH: "  use_backend {backend} if host_{cleanedUpHostname} path_{backend}",
+            },
+            "/t",
+          ),
+          healthChecks: [{ protocol: "MESOS_HTTP", path: "/", intervalSeconds: 2, timeoutSeconds: 1, maxConsecutiveFailures: 3 }],
+        },
+        { ...webApp(10004, instances.slice(0, 2), { HAPROXY_0_BACKEND_TCP_HEALTHCHECK_OPTIONS: "  timeout check 2s", HAPROXY_0_BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS: "  check inter 2s" }, "/tcp"), healthChecks: [{ protocol: "TCP" }] },
       ],
       { group: "external", httpPort: 18080, adminSocket: join(dir, "x.sock"), statsBind: `unix@${join(dir, "y.sock")}` },
     );

@@ -50,6 +50,7 @@ describe("haproxy.cfg from apps and marathon-lb labels", () => {
           { name: "10.0.0.2_31005", address: "10.0.0.2:31005" },
         ],
         sticky: false,
+        customServers: false,
       },
     ]);
     assert.match(r.config, /stats socket \/tmp\/x\/admin\.sock mode 600 level admin expose-fd listeners/);
@@ -89,8 +90,10 @@ describe("haproxy.cfg from apps and marathon-lb labels", () => {
     assert.deepEqual(section(r.config, "frontend marathon_http_in"), [
       "bind *:18080",
       "mode http",
-      "acl host_web_10000 hdr(host),field(1,:) -i web.example.com www.example.com",
-      "use_backend web_10000 if host_web_10000",
+      "acl host_web_example_com hdr(host),field(1,:) -i web.example.com",
+      "use_backend web_10000 if host_web_example_com",
+      "acl host_www_example_com hdr(host),field(1,:) -i www.example.com",
+      "use_backend web_10000 if host_www_example_com",
     ]);
     assert.deepEqual(section(r.config, "frontend web_10000").slice(0, 2), ["bind *:10000", "mode http"]);
     assert.ok(section(r.config, "backend web_10000").includes("option forwardfor"));
@@ -107,9 +110,9 @@ describe("haproxy.cfg from apps and marathon-lb labels", () => {
     );
     const rules = section(r.config, "frontend marathon_http_in").filter((l) => l.startsWith("use_backend"));
     assert.deepEqual(rules, [
-      "use_backend admin_10002 if host_admin_10002 path_admin_10002",
-      "use_backend api_10001 if host_api_10001 path_api_10001",
-      "use_backend site_10000 if host_site_10000",
+      "use_backend admin_10002 if host_example_com path_admin_10002",
+      "use_backend api_10001 if host_example_com path_api_10001",
+      "use_backend site_10000 if host_example_com",
     ]);
     assert.ok(section(r.config, "frontend marathon_http_in").includes("acl path_api_10001 path_beg /api"));
   });
@@ -130,7 +133,11 @@ describe("haproxy.cfg from apps and marathon-lb labels", () => {
     const sticky = section(r.config, "backend sticky_10001");
     assert.ok(sticky.includes("cookie mesosphere_server_id insert indirect nocache"));
     assert.ok(sticky.includes("server 10.0.0.1_31000 10.0.0.1:31000 cookie 10.0.0.1_31000"));
-    assert.ok(section(r.config, "frontend marathon_http_in").includes("redirect scheme https code 301 if !{ ssl_fc } host_secure_10002"));
+    assert.deepEqual(section(r.config, "frontend marathon_http_in").slice(2), [
+      "acl host_secure_example_com hdr(host),field(1,:) -i secure.example.com",
+      "redirect scheme https code 301 if !{ ssl_fc } host_secure_example_com",
+      "use_backend secure_10002 if host_secure_example_com",
+    ]);
     assert.ok(section(r.config, "frontend secure_10002").includes("redirect scheme https code 301 if !{ ssl_fc }"));
   });
 
@@ -179,7 +186,7 @@ describe("haproxy.cfg from apps and marathon-lb labels", () => {
         app("/b", {}, undefined, 10001),
         app("/c", {}, undefined, 10001),
         app("/d", {}, undefined, 0),
-        app("/e", { HAPROXY_0_SSL_CERT: "/etc/cert.pem", HAPROXY_3_VHOST: "x.example.com" }, undefined, 10002),
+        app("/e", { HAPROXY_0_AUTH: "realm:user:pass", HAPROXY_3_VHOST: "x.example.com" }, undefined, 10002),
         app("/f", {}, undefined, 18080),
       ],
       options,
@@ -191,6 +198,83 @@ describe("haproxy.cfg from apps and marathon-lb labels", () => {
     assert.deepEqual(by("/e").map((s) => s.split(" ")[0]), ["ignored:", "ignored:"]);
     assert.match(by("/f")[0]!, /already served for the HTTP frontend/);
     assert.deepEqual(r.ports.map((p) => p.appId), ["/b", "/e"]);
+  });
+
+  it("HAPROXY_{n}_SSL_CERT terminates TLS on the frontend with that PEM file; _BIND_OPTIONS add to the bind line; bad values are errors", () => {
+    const r = render(
+      [
+        app("/tls", { HAPROXY_0_SSL_CERT: "/etc/ssl/site.pem", HAPROXY_0_BIND_OPTIONS: "alpn h2,http/1.1" }, undefined, 10000),
+        app("/bad", { HAPROXY_0_SSL_CERT: "site.pem" }, undefined, 10001),
+        app("/evil", { HAPROXY_0_BIND_OPTIONS: "ssl\n  server x 1.2.3.4:80" }, undefined, 10002),
+      ],
+      options,
+    );
+    assert.equal(section(r.config, "frontend tls_10000")[0], "bind *:10000 ssl crt /etc/ssl/site.pem alpn h2,http/1.1");
+    const by = (id: string) => r.problems.filter((p) => p.appId === id).map((p) => `${p.label} ${p.message}`);
+    assert.match(by("/bad")[0]!, /HAPROXY_0_SSL_CERT 'site.pem' is not an absolute path/);
+    assert.match(by("/evil")[0]!, /HAPROXY_0_BIND_OPTIONS [\s\S]* is not one line of bind options/);
+    assert.deepEqual(r.ports.map((p) => p.appId), ["/tls"]);
+    assert.doesNotMatch(r.config, /1\.2\.3\.4/);
+  });
+
+  it("marathon-lb's per-port templates (HAPROXY_{n}_BACKEND_HEAD, _FRONTEND_HEAD, _BACKEND_SERVER_OPTIONS, health check options, HTTP frontend ACLs) replace the defaults with their fields filled", () => {
+    const hc = { protocol: "MESOS_HTTP", path: "/health", intervalSeconds: 2, timeoutSeconds: 1, maxConsecutiveFailures: 2 };
+    const r = render(
+      [
+        {
+          ...app(
+            "/t/web",
+            {
+              HAPROXY_0_MODE: "http",
+              HAPROXY_0_VHOST: "t.example.com",
+              HAPROXY_0_FRONTEND_HEAD: "frontend {backend}\n  bind {bindAddr}:{servicePort}{sslCert}\n  mode {mode}\n  timeout client 10s",
+              HAPROXY_0_BACKEND_HEAD: "backend {backend}\n  balance leastconn\n  mode {mode}\n  timeout server 7s\n",
+              HAPROXY_0_BACKEND_HTTP_HEALTHCHECK_OPTIONS: "  option httpchk GET {healthCheckPath}\n  timeout check {healthCheckTimeoutSeconds}s\n",
+              HAPROXY_0_BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS: "  check inter {healthCheckIntervalSeconds}s fall {healthCheckFalls}",
+              HAPROXY_0_HTTP_FRONTEND_ACL: "  acl host_{cleanedUpHostname} hdr_beg(host) -i {hostname}\n  use_backend {backend} if host_{cleanedUpHostname}\n",
+            },
+            [running("10.0.0.1", 31000, { healthCheckResults: [{ alive: true }] })],
+          ),
+          healthChecks: [hc],
+        },
+      ],
+      options,
+    );
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual(section(r.config, "frontend t_web_10000"), ["bind *:10000", "mode http", "timeout client 10s", "use_backend t_web_10000"]);
+    assert.deepEqual(section(r.config, "backend t_web_10000"), [
+      "balance leastconn",
+      "mode http",
+      "timeout server 7s",
+      "option forwardfor",
+      "http-request set-header X-Forwarded-Port %[dst_port]",
+      "option httpchk GET /health",
+      "timeout check 1s",
+      "server 10.0.0.1_31000 10.0.0.1:31000 check inter 2s fall 3",
+    ]);
+    assert.ok(section(r.config, "frontend marathon_http_in").includes("acl host_t_example_com hdr_beg(host) -i t.example.com"));
+    assert.equal(r.ports[0]!.customServers, true, "custom server lines: the runtime API cannot add such servers");
+  });
+
+  it("templates with fields their place does not have, lone braces or too much text are errors; {{ }} are braces", () => {
+    const r = render(
+      [
+        app("/a", { HAPROXY_0_BACKEND_HEAD: "backend {backend}\n  balance {hostname}\n" }, undefined, 10000),
+        app("/b", { HAPROXY_0_FRONTEND_BACKEND_GLUE: "  use_backend {backend if x" }, undefined, 10001),
+        app("/c", { HAPROXY_0_BACKEND_HEAD: `backend {backend}\n${"#".repeat(17_000)}` }, undefined, 10002),
+        app("/d", { HAPROXY_0_FRONTEND_BACKEND_GLUE: "  use_backend {backend} if {{ always_true }}" }, undefined, 10003),
+        app("/e", { HAPROXY_HTTP_FRONTEND_HEAD: "frontend x" }, undefined, 10004),
+      ],
+      options,
+    );
+    const by = (id: string) => r.problems.filter((p) => p.appId === id).map((p) => `${p.severity} ${p.label} ${p.message}`);
+    assert.match(by("/a")[0]!, /error HAPROXY_0_BACKEND_HEAD uses \{hostname\}, which BACKEND_HEAD does not have/);
+    assert.match(by("/b")[0]!, /error HAPROXY_0_FRONTEND_BACKEND_GLUE has/);
+    assert.match(by("/c")[0]!, /error HAPROXY_0_BACKEND_HEAD is longer than 16384 bytes/);
+    assert.deepEqual(by("/d"), []);
+    assert.ok(section(r.config, "frontend d_10003").includes("use_backend d_10003 if { always_true }"));
+    assert.match(by("/e")[0]!, /ignored HAPROXY_HTTP_FRONTEND_HEAD is not a label this load balancer implements/);
+    assert.deepEqual(r.ports.map((p) => p.appId), ["/d", "/e"]);
   });
 
   it("task hosts that could break a server line are skipped", () => {

@@ -1,15 +1,18 @@
 /**
  * marathon-lb's app labels, read per service port: `HAPROXY_GROUP` (app) and
  * `HAPROXY_{n}_GROUP` (port n), `_VHOST`, `_PATH`, `_BALANCE`, `_STICKY`,
- * `_REDIRECT_TO_HTTPS`, `_BACKEND_WEIGHT`, `_MODE`, `_PORT`, `_BIND_ADDR`. Every value is
- * checked before it reaches haproxy.cfg (a label can never inject configuration); a bad
- * one is reported with the app id and its port is left out, so one app's mistake never
- * takes the balancer down. Labels we do not implement (marathon-lb's templates, SSL
- * certificates, auth…) are reported as ignored.
+ * `_REDIRECT_TO_HTTPS`, `_BACKEND_WEIGHT`, `_MODE`, `_PORT`, `_BIND_ADDR`, `_SSL_CERT`,
+ * `_BIND_OPTIONS`, and the per-port templates (`_BACKEND_HEAD`, `_FRONTEND_HEAD`, …,
+ * templates.ts). Every value is checked before it reaches haproxy.cfg (a value can never
+ * inject configuration; a template is configuration by design, checked for its fields here
+ * and by `haproxy -c`); a bad one is reported with the app id and its port is left out, so
+ * one app's mistake never takes the balancer down. Labels we do not implement
+ * (HTTPS-frontend and app-id templates, auth…) are reported as ignored.
  */
 import { isIP } from "node:net";
 import type { MarathonApp } from "./marathon-apps.js";
 import { servicePorts } from "./marathon-apps.js";
+import { isTemplateName, templateProblem, type TemplateName } from "./templates.js";
 
 export interface PortConfig {
   appId: string;
@@ -26,6 +29,12 @@ export interface PortConfig {
   backendWeight: number;
   mode: "http" | "tcp";
   bindAddr: string;
+  /** `HAPROXY_{n}_SSL_CERT`: a PEM file (certificate and key) on this host; the frontend terminates TLS with it. */
+  sslCert: string | undefined;
+  /** `HAPROXY_{n}_BIND_OPTIONS`: more options of the frontend's bind line. */
+  bindOptions: string | undefined;
+  /** marathon-lb's templates this port overrides (`HAPROXY_{n}_BACKEND_HEAD`, …). */
+  templates: Partial<Record<TemplateName, string>>;
 }
 
 export interface LabelProblem {
@@ -41,7 +50,11 @@ const BALANCE_WITH_ARG = /^(hdr|rdp-cookie)\([A-Za-z0-9_-]{1,64}\)$|^url_param [
 const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const PATH = /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1023}$/;
 const GROUP = /^[A-Za-z0-9_.*-]{1,64}$/;
-const KNOWN_PER_PORT = new Set(["GROUP", "VHOST", "PATH", "BALANCE", "STICKY", "REDIRECT_TO_HTTPS", "BACKEND_WEIGHT", "MODE", "PORT", "BIND_ADDR"]);
+const KNOWN_PER_PORT = new Set(["GROUP", "VHOST", "PATH", "BALANCE", "STICKY", "REDIRECT_TO_HTTPS", "BACKEND_WEIGHT", "MODE", "PORT", "BIND_ADDR", "SSL_CERT", "BIND_OPTIONS"]);
+/** An absolute path without spaces or anything else that would end the bind line's word. */
+const CERT_PATH = /^\/[A-Za-z0-9._+@=,:\/-]{1,4095}$/;
+/** Bind options: one line of words, no comment. */
+const BIND_OPTIONS = /^[A-Za-z0-9 _.:,+=@\/!-]{1,1024}$/;
 
 function bool(value: string): boolean | undefined {
   const v = value.trim().toLowerCase();
@@ -79,7 +92,7 @@ export function portConfigs(app: MarathonApp, defaultBindAddr = "*"): { ports: P
       continue;
     }
     const [, n, name] = m;
-    if (!KNOWN_PER_PORT.has(name!)) {
+    if (!KNOWN_PER_PORT.has(name!) && !isTemplateName(name!)) {
       problem(key, "is not a label this load balancer implements", "ignored");
       continue;
     }
@@ -142,6 +155,17 @@ export function portConfigs(app: MarathonApp, defaultBindAddr = "*"): { ports: P
     }
     const bindAddr = l.get("BIND_ADDR") ?? defaultBindAddr;
     if (bindAddr !== "*" && isIP(bindAddr) === 0) problem(label("BIND_ADDR"), `'${bindAddr}' is not an IP address`);
+    const sslCert = l.get("SSL_CERT")?.trim() || undefined;
+    if (sslCert !== undefined && !CERT_PATH.test(sslCert)) problem(label("SSL_CERT"), `'${sslCert}' is not an absolute path of a PEM file (letters, digits, '._+@=,:/-')`);
+    const bindOptions = l.get("BIND_OPTIONS")?.trim() || undefined;
+    if (bindOptions !== undefined && !BIND_OPTIONS.test(bindOptions)) problem(label("BIND_OPTIONS"), `'${bindOptions}' is not one line of bind options (letters, digits, spaces, '_.:,+=@/!-')`);
+    const templates: Partial<Record<TemplateName, string>> = {};
+    for (const [name, text] of l) {
+      if (!isTemplateName(name)) continue;
+      const wrong = templateProblem(name, text);
+      if (wrong) problem(label(name), wrong);
+      else templates[name] = text;
+    }
     if (problems.filter((p) => p.severity === "error").length > before) return;
     out.push({
       appId: app.id,
@@ -156,6 +180,9 @@ export function portConfigs(app: MarathonApp, defaultBindAddr = "*"): { ports: P
       backendWeight,
       mode: mode as "http" | "tcp",
       bindAddr,
+      sslCert,
+      bindOptions,
+      templates,
     });
   });
   return { ports: out, problems };

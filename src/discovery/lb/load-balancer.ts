@@ -254,6 +254,12 @@ export class LoadBalancer {
         const live = this.live.get(p.backend);
         if (!live) return false;
         const wanted = new Map(p.named.map((s) => [s.name, s.address]));
+        if (p.customServers) {
+          // The app's own server lines (a template) are not what 'add server' would make: reload.
+          const ready = [...live].filter(([, s]) => s.ready).map(([name]) => name);
+          if (ready.length !== wanted.size || ready.some((name) => !wanted.has(name))) return false;
+          continue;
+        }
         for (const [name, s] of live) {
           if (s.ready && !wanted.has(name)) {
             await this.runtime(`set server ${p.backend}/${name} state maint`);

@@ -9,6 +9,7 @@
  */
 import { inGroup, portConfigs, type LabelProblem, type PortConfig } from "./labels.js";
 import { isReady, type MarathonApp } from "./marathon-apps.js";
+import { fill, TEMPLATES, type TemplateName } from "./templates.js";
 
 export interface RenderOptions {
   /** Only ports of this group (`--group`, default external; `*` for all). */
@@ -36,6 +37,8 @@ export interface RenderedPort {
   /** The servers as the configuration names them (what the runtime API changes). */
   named: { name: string; address: string }[];
   sticky: boolean;
+  /** The app overrides how server lines look: the runtime API cannot add servers like them. */
+  customServers: boolean;
 }
 
 /** The configuration without its server lines: equal structures differ only in servers. */
@@ -67,8 +70,9 @@ const SERVER_HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$|^\[?[0-9a-fA-F:.]+\]?$/
 
 interface Planned {
   cfg: PortConfig;
+  app: MarathonApp;
   backend: string;
-  servers: { name: string; address: string }[];
+  servers: { name: string; address: string; host: string; port: number }[];
 }
 
 export function render(apps: readonly MarathonApp[], o: RenderOptions): Rendered {
@@ -97,23 +101,125 @@ export function render(apps: readonly MarathonApp[], o: RenderOptions): Rendered
         const name = serverName(task.host, port!);
         if (seen.has(name)) continue;
         seen.add(name);
-        servers.push({ name, address: `${task.host.includes(":") && !task.host.startsWith("[") ? `[${task.host}]` : task.host}:${port}` });
+        const host = task.host.includes(":") && !task.host.startsWith("[") ? `[${task.host}]` : task.host;
+        servers.push({ name, address: `${host}:${port}`, host, port: port! });
       }
-      planned.push({ cfg, backend: backendName(app.id, cfg.servicePort), servers });
+      planned.push({ cfg, app, backend: backendName(app.id, cfg.servicePort), servers });
     }
   }
-  return { config: configText(planned, o), problems, ports: planned.map((p) => ({
+  // A template field without a value here (checked labels cannot have one) leaves that app out.
+  const texts = new Map<Planned, { frontend: string; backend: string; acls: string }>();
+  for (const p of planned) {
+    try {
+      texts.set(p, portText(p));
+    } catch (err) {
+      problems.push({ appId: p.cfg.appId, label: "(template)", message: (err as Error).message, severity: "error" });
+    }
+  }
+  const kept = planned.filter((p) => texts.has(p));
+  return {
+    config: configText(kept, texts, o),
+    problems,
+    ports: kept.map((p) => ({
       appId: p.cfg.appId,
       servicePort: p.cfg.servicePort,
       backend: p.backend,
       servers: p.servers.map((s) => s.address),
-      named: p.servers,
+      named: p.servers.map((s) => ({ name: s.name, address: s.address })),
       sticky: p.cfg.sticky,
+      customServers: ["BACKEND_SERVER_OPTIONS", "BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS", "BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS"].some((t) => t in p.cfg.templates),
     })),
   };
 }
 
-function configText(planned: readonly Planned[], o: RenderOptions): string {
+/** The app's first health check in marathon-lb's template fields, and whether it is HTTP or TCP. */
+function healthFields(app: MarathonApp): { kind: "http" | "tcp" | undefined; fields: Record<string, string | number> } {
+  const hc = (app.healthChecks?.[0] ?? undefined) as Record<string, unknown> | undefined;
+  const protocol = typeof hc?.["protocol"] === "string" ? (hc["protocol"] as string).toUpperCase() : "";
+  const kind = /HTTP/.test(protocol) ? "http" : /TCP/.test(protocol) ? "tcp" : undefined;
+  const num = (k: string, d: number): number => (typeof hc?.[k] === "number" ? (hc[k] as number) : d);
+  const port = typeof hc?.["port"] === "number" ? (hc["port"] as number) : undefined;
+  const path = typeof hc?.["path"] === "string" && /^\/[^\s]*$/.test(hc["path"] as string) ? (hc["path"] as string) : "/";
+  const failures = num("maxConsecutiveFailures", 3);
+  return {
+    kind,
+    fields: {
+      healthCheckPortIndex: num("portIndex", 0),
+      healthCheckPort: port ?? "",
+      healthCheckProtocol: protocol,
+      healthCheckPath: path,
+      healthCheckTimeoutSeconds: num("timeoutSeconds", 20),
+      healthCheckIntervalSeconds: num("intervalSeconds", 60),
+      healthCheckIgnoreHttp1xx: hc?.["ignoreHttp1xx"] === true ? "true" : "false",
+      healthCheckGracePeriodSeconds: num("gracePeriodSeconds", 300),
+      healthCheckMaxConsecutiveFailures: failures,
+      healthCheckFalls: failures + 1,
+      healthCheckPortOptions: port === undefined ? "" : ` port ${port}`,
+    },
+  };
+}
+
+/** One service port's frontend, backend and shared-HTTP-frontend rules, from its templates. */
+function portText(p: Planned): { frontend: string; backend: string; acls: string } {
+  const c = p.cfg;
+  const t = (name: TemplateName): string => c.templates[name] ?? TEMPLATES[name].default;
+  const base: Record<string, string | number> = {
+    backend: p.backend,
+    servicePort: c.servicePort,
+    bindAddr: c.bindAddr,
+    sslCert: c.sslCert ? ` ssl crt ${c.sslCert}` : "",
+    bindOptions: c.bindOptions ? ` ${c.bindOptions}` : "",
+    mode: c.mode,
+    balance: c.balance,
+    appId: c.appId,
+    cleanedUpAppId: c.appId.replace(/[^A-Za-z0-9]/g, "_"),
+  };
+  let frontend = fill(t("FRONTEND_HEAD"), base);
+  if (c.mode === "http" && c.redirectToHttps) frontend += "  redirect scheme https code 301 if !{ ssl_fc }\n";
+  frontend += fill(t("FRONTEND_BACKEND_GLUE"), base);
+
+  const health = healthFields(p.app);
+  const withHealth = { ...base, ...health.fields };
+  let backend = fill(t("BACKEND_HEAD"), base);
+  if (c.mode === "http") backend += fill(t("BACKEND_HTTP_OPTIONS"), base);
+  if (health.kind === "http") backend += fill(t("BACKEND_HTTP_HEALTHCHECK_OPTIONS"), withHealth);
+  if (health.kind === "tcp") backend += fill(t("BACKEND_TCP_HEALTHCHECK_OPTIONS"), withHealth);
+  if (c.sticky) backend += fill(t("BACKEND_STICKY_OPTIONS"), base);
+  for (const s of p.servers) {
+    const serverHealth =
+      health.kind === "http"
+        ? fill(t("BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS"), { ...withHealth, serverName: s.name }, true)
+        : health.kind === "tcp"
+          ? fill(t("BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS"), { ...withHealth, serverName: s.name }, true)
+          : "";
+    backend += fill(t("BACKEND_SERVER_OPTIONS"), {
+      ...base,
+      serverName: s.name,
+      host_ipv4: s.host,
+      port: s.port,
+      cookieOptions: c.sticky ? ` cookie ${s.name}` : "",
+      healthCheckOptions: serverHealth === "" ? "" : ` ${serverHealth.trim()}`,
+      otherOptions: "",
+    });
+  }
+
+  let acls = "";
+  for (const hostname of c.vhosts) {
+    const v = { ...base, hostname, cleanedUpHostname: hostname.replace(/[^a-z0-9]/g, "_"), path: c.path ?? "" };
+    if (!c.redirectToHttps) acls += fill(t(c.path === undefined ? "HTTP_FRONTEND_ACL" : "HTTP_FRONTEND_ACL_WITH_PATH"), v);
+    else if (c.path === undefined) acls += fill(t("HTTP_FRONTEND_ACL_ONLY"), v) + fill(t("BACKEND_REDIRECT_HTTP_TO_HTTPS"), v) + fill(t("HTTP_FRONTEND_ROUTING_ONLY"), v);
+    else {
+      acls +=
+        fill(t("HTTP_FRONTEND_ACL_ONLY"), v) +
+        fill(t("HTTP_FRONTEND_ACL_ONLY_WITH_PATH"), v) +
+        fill(t("BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH"), v) +
+        fill(t("HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH"), v);
+    }
+  }
+  return { frontend, backend, acls };
+}
+
+function configText(planned: readonly Planned[], texts: ReadonlyMap<Planned, { frontend: string; backend: string; acls: string }>, o: RenderOptions): string {
   const lines: string[] = [];
   const add = (...l: string[]): void => void lines.push(...l);
   add(
@@ -146,29 +252,12 @@ function configText(planned: readonly Planned[], o: RenderOptions): string {
   if (vhostPorts.length > 0 && o.httpPort > 0) {
     add("frontend marathon_http_in", `  bind ${o.bindAddr ?? "*"}:${o.httpPort}`, "  mode http");
     const ordered = [...vhostPorts].sort((a, b) => b.cfg.backendWeight - a.cfg.backendWeight || (a.backend < b.backend ? -1 : 1));
-    for (const p of ordered) {
-      const acl = `host_${p.backend}`;
-      add(`  acl ${acl} hdr(host),field(1,:) -i ${p.cfg.vhosts.join(" ")}`);
-      const conditions = [acl];
-      if (p.cfg.path !== undefined) {
-        add(`  acl path_${p.backend} path_beg ${p.cfg.path}`);
-        conditions.push(`path_${p.backend}`);
-      }
-      if (p.cfg.redirectToHttps) add(`  redirect scheme https code 301 if !{ ssl_fc } ${conditions.join(" ")}`);
-      add(`  use_backend ${p.backend} if ${conditions.join(" ")}`);
-    }
+    for (const p of ordered) add(texts.get(p)!.acls.replace(/\n$/, ""));
     add("");
   }
   for (const p of planned) {
-    const c = p.cfg;
-    add(`frontend ${p.backend}`, `  bind ${c.bindAddr}:${c.servicePort}`, `  mode ${c.mode}`);
-    if (c.mode === "http" && c.redirectToHttps) add("  redirect scheme https code 301 if !{ ssl_fc }");
-    add(`  use_backend ${p.backend}`, "");
-    add(`backend ${p.backend}`, `  balance ${c.balance}`, `  mode ${c.mode}`);
-    if (c.mode === "http") add("  option forwardfor", "  http-request set-header X-Forwarded-Port %[dst_port]");
-    if (c.sticky) add("  cookie mesosphere_server_id insert indirect nocache");
-    for (const s of p.servers) add(`  server ${s.name} ${s.address}${c.sticky ? ` cookie ${s.name}` : ""}`);
-    add("");
+    const { frontend, backend } = texts.get(p)!;
+    add(frontend.replace(/\n$/, ""), "", backend.replace(/\n$/, ""), "");
   }
   return lines.join("\n");
 }
