@@ -96,15 +96,38 @@ function agentIp(info: AgentInfo): string | undefined {
   return pid?.address.slice(0, pid.address.lastIndexOf(":"));
 }
 
-/** The window and machine of the schedule that an agent belongs to, if any. */
-function windowOf(schedule: MaintenanceSchedule, info: AgentInfo): { machine: MachineID; unavailability: Unavailability } | undefined {
-  const ip = agentIp(info);
-  for (const w of schedule.windows) {
-    for (const m of w.machineIds) {
-      if ((m.hostname !== "" && m.hostname === info.hostname) || (m.ip !== "" && m.ip === ip)) return { machine: m, unavailability: w.unavailability! };
+interface Scheduled {
+  readonly machine: MachineID;
+  readonly unavailability: Unavailability;
+}
+
+/** The schedule's machines by hostname and by ip, built once per schedule (the sweep looks up every agent each second). */
+const indexes = new WeakMap<MaintenanceSchedule, { byHostname: Map<string, Scheduled>; byIp: Map<string, Scheduled> }>();
+
+function indexOf(schedule: MaintenanceSchedule): { byHostname: Map<string, Scheduled>; byIp: Map<string, Scheduled> } {
+  let index = indexes.get(schedule);
+  if (!index) {
+    index = { byHostname: new Map(), byIp: new Map() };
+    for (const w of schedule.windows) {
+      for (const m of w.machineIds) {
+        const entry = { machine: m, unavailability: w.unavailability! };
+        if (m.hostname !== "" && !index.byHostname.has(m.hostname)) index.byHostname.set(m.hostname, entry);
+        if (m.ip !== "" && !index.byIp.has(m.ip)) index.byIp.set(m.ip, entry);
+      }
     }
+    indexes.set(schedule, index);
   }
-  return undefined;
+  return index;
+}
+
+/** The window and machine of the schedule that an agent belongs to, if any (by hostname first, then by ip). */
+function windowOf(schedule: MaintenanceSchedule, info: AgentInfo): Scheduled | undefined {
+  if (schedule.windows.length === 0) return undefined;
+  const index = indexOf(schedule);
+  const byName = index.byHostname.get(info.hostname);
+  if (byName) return byName;
+  const ip = agentIp(info);
+  return ip === undefined ? undefined : index.byIp.get(ip);
 }
 
 type Mode = "UP" | "DRAINING" | "DOWN";
