@@ -108,6 +108,11 @@ export class ResidentInstances {
     return [...this.state().reservations.values()].filter((r) => r.appId === appId);
   }
 
+  /** Reservations an instance waits to relaunch on (no fitting offer of their agent yet). */
+  waitingRelaunches(): Reservation[] {
+    return [...this.relaunch.keys()].flatMap((id) => this.state().reservations.get(id) ?? []);
+  }
+
   /** Agents whose offers resident work waits for: relaunches, releases, confirmations. */
   agentsWaiting(): Set<string> {
     const out = new Set<string>();

@@ -779,6 +779,12 @@ export class ServicesScheduler implements LeaderSession {
     const now = this.now;
     // Resident instances relaunch in place (their volumes are there), maintenance or not.
     const resident = this.resident.offers(all, now);
+    // /v2/queue says why a resident instance waits: for its own agent's offer.
+    for (const w of this.resident.waitingRelaunches()) {
+      const st = this.offerStats.get(w.appId) ?? { processed: 0, unused: 0, reasons: {} };
+      st.lastDetail = `waiting for agent ${w.host} (${w.agentId}) to offer reservation ${w.id}: the instance relaunches in place, where its volumes are`;
+      this.offerStats.set(w.appId, st);
+    }
     if (this.demands.length === 0 && resident.agents.size === 0) {
       await this.write(resident.ops);
       await this.decline(all, offers.length === all.length ? 30 : 5);

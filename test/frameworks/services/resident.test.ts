@@ -398,6 +398,8 @@ describe("services: resident apps with persistent volumes (real master, manual c
     assert.notEqual(moved.reservationId, before.get("/move")!.id, "on a new reservation");
     assert.equal(w.s.state.reservations.get(before.get("/move")!.id)?.state, "releasing", "the old one is destroyed when its agent comes back");
     assert.ok(!w.live().some((i) => i.appId === "/wait"), "WAIT_FOREVER: never launched elsewhere");
+    assert.equal(w.s.queue().find((q) => q.appId === "/wait")?.count, 1, "/v2/queue shows it waiting");
+    assert.match(w.s.offerStats.get("/wait")?.lastDetail ?? "", new RegExp(`waiting for agent ${gone.hostname} .* to offer reservation ${before.get("/wait")!.id}`));
     assert.equal(w.s.state.reservations.get(before.get("/wait")!.id)?.state, "reserved", "and keeps its reservation");
     assert.equal([...w.s.state.reservations.values()].filter((r) => r.appId === "/wait").length, 1);
   });
