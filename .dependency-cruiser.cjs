@@ -44,7 +44,7 @@ const sideways = [
     name: "operator-ui-read-master-core",
     comment: "HTTP and UI code reads the master through its read-only view (actors/master/master-view.ts), never the writable state",
     from: { path: "^src/(operator|ui)/" },
-    to: { path: "^src/actors/master/(core|master-state)\\.ts$" },
+    to: { path: "^src/actors/master/master-state\\.ts$" },
   },
   {
     name: "containerizers-sideways",

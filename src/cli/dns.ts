@@ -44,7 +44,7 @@ export function dnsSubcommand(): Command {
       // Loaded when the command runs, not for --help/--version.
       const [{ startDnsService }, { Metrics }, { createLogger }, { resolveClientCredential }] = await Promise.all([
         import("../discovery/dns/dns-service.js"),
-        import("../metrics/registry.js"),
+        import("../metrics/metrics.js"),
         import("../runtime/log.js"),
         import("../security/auth/client-credential.js"),
       ]);

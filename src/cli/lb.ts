@@ -45,7 +45,7 @@ export function lbSubcommand(): Command {
       const [{ LoadBalancer }, { startLbHttp }, { Metrics }, { createLogger }, { authorizationHeader, resolveClientCredential }] = await Promise.all([
         import("../discovery/lb/load-balancer.js"),
         import("../operator/lb-http.js"),
-        import("../metrics/registry.js"),
+        import("../metrics/metrics.js"),
         import("../runtime/log.js"),
         import("../security/auth/client-credential.js"),
       ]);

@@ -13,7 +13,7 @@
 import { Worker } from "node:worker_threads";
 import type { ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
 import { TapBuffer } from "./tap-buffer.js";
-import type { Metrics } from "../metrics/registry.js";
+import type { Metrics } from "../metrics/metrics.js";
 import type { Logger } from "../runtime/log.js";
 import type { EventBus } from "./bus.js";
 import { eventsSubjectPrefix } from "./kinds.js";

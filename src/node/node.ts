@@ -15,7 +15,7 @@ import type { Logger } from "../runtime/log.js";
 import { ActorSystem } from "../runtime/system.js";
 import { TypeRegistry } from "../runtime/types.js";
 import { GrpcTransport } from "../runtime/transports/grpc.js";
-import { Metrics } from "../metrics/registry.js";
+import { Metrics } from "../metrics/metrics.js";
 import { authenticatedPeer } from "../runtime/identity.js";
 import { nodeTransportSecurity } from "../security/pki/grpc-credentials.js";
 import { certificateIdentity, type TlsMaterial } from "../security/pki/tls-files.js";

@@ -9,7 +9,7 @@ import { createServer, type RequestListener, type Server } from "node:http";
 import type { Socket } from "node:net";
 import { addHttpGuard } from "../security/auth/http-guard.js";
 import type { ServiceSecurity } from "../security/auth/service-security.js";
-import type { Metrics } from "../metrics/registry.js";
+import type { Metrics } from "../metrics/metrics.js";
 import { sendError } from "../runtime/http-errors.js";
 import type { Logger } from "../runtime/log.js";
 

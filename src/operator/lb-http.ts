@@ -7,7 +7,7 @@
  */
 import { request } from "node:http";
 import { createHttpServer, type RunningHttp } from "./http-server.js";
-import type { Metrics } from "../metrics/registry.js";
+import type { Metrics } from "../metrics/metrics.js";
 import type { Logger } from "../runtime/log.js";
 import type { LoadBalancer } from "../discovery/lb/load-balancer.js";
 

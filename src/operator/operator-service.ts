@@ -27,7 +27,7 @@ import { stateResponse } from "../actors/master/state-response.js";
 import { viewPermissions, type ViewPermissions } from "../security/auth/view-acls.js";
 import type { Task } from "../gen/dcos/v1/tasks_pb.js";
 import { BusSubscription } from "../events/subscription.js";
-import type { Metrics } from "../metrics/registry.js";
+import type { Metrics } from "../metrics/metrics.js";
 import { toStatus } from "../runtime/grpc/service.js";
 import type { Logger } from "../runtime/log.js";
 import type { Caller } from "../security/auth/caller.js";

@@ -17,7 +17,7 @@ import {
   type TruncateRequest,
   type LogName,
 } from "../gen/dcos/v1/replicated_log_pb.js";
-import type { Counter, Metrics } from "../metrics/registry.js";
+import type { Counter, Metrics } from "../metrics/metrics.js";
 import { Code, DcosError, asDcosError } from "../runtime/error.js";
 import { toStatus } from "../runtime/grpc/service.js";
 import type { Caller } from "../security/auth/caller.js";

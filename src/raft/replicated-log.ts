@@ -7,7 +7,7 @@ import {
 } from "../gen/dcos/v1/raft_pb.js";
 import { Code, DcosError } from "../runtime/error.js";
 import { Facade } from "../runtime/facade.js";
-import type { RaftNode } from "./node.js";
+import type { RaftNode } from "./raft-node.js";
 import type { ProposalId, StateMachine } from "./state-machine.js";
 
 /**

@@ -1,6 +1,6 @@
 import { Facade } from "../runtime/facade.js";
 import type { Pid } from "../runtime/pid.js";
-import type { LeaderListener, RaftNode, RaftStatus } from "./node.js";
+import type { LeaderListener, RaftNode, RaftStatus } from "./raft-node.js";
 
 /**
  * A deterministic state machine replicated by Raft. `apply` depends only on the command

@@ -1,6 +1,6 @@
 import type { Message } from "@bufbuild/protobuf";
 import { EnvelopeSchema, file_dcos_v1_runtime, type Envelope } from "../gen/dcos/v1/runtime_pb.js";
-import { Metrics, type Counter } from "../metrics/registry.js";
+import { Metrics, type Counter } from "../metrics/metrics.js";
 import type { Actor } from "./actor.js";
 import { SystemClock, type Clock, type WorkSource } from "./clock.js";
 import { Code, DcosError } from "./error.js";

@@ -22,7 +22,7 @@ import {
 } from "../../src/gen/dcos/v1/internal_pb.js";
 import { ExecutorServiceMessageRequestSchema } from "../../src/gen/dcos/v1/executor_pb.js";
 import { ExecutorInfo_Type, TaskState, TaskStatus_Reason, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { AgentState } from "../../src/actors/agent/agent.js";
+import { AgentPhase } from "../../src/actors/agent/agent.js";
 import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
 import { COMMAND_EXECUTOR_PATH } from "../../src/actors/agent/executor-config.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
@@ -60,7 +60,7 @@ describe("Agent", () => {
     assert.ok(x.master.of("RegisterAgent").length - attempts <= 4, "backoff grows to at most one attempt a minute");
 
     x.master.tell(x.agent.self, create(AgentRegisteredSchema, { agentId: { value: "agent-1" }, pingIntervalSeconds: 15 }));
-    await x.until(() => x.agent.agentState === AgentState.RUNNING, "registered");
+    await x.until(() => x.agent.agentState === AgentPhase.RUNNING, "registered");
     assert.equal(x.metrics.value("slave/registered"), 1);
     const after = x.master.of("RegisterAgent").length;
     await x.clock.advance(30_000);
@@ -75,16 +75,16 @@ describe("Agent", () => {
       x.master.tell(x.agent.self, create(AgentPingSchema, { connected: true }));
     }
     await x.until(() => x.master.of("AgentPong").length === 4, "four pongs");
-    assert.equal(x.agent.agentState, AgentState.RUNNING);
+    assert.equal(x.agent.agentState, AgentPhase.RUNNING);
     await x.clock.advance(5_000);
-    assert.equal(x.agent.agentState, AgentState.DISCONNECTED, "5 missed pings (1 s interval) disconnect the agent");
+    assert.equal(x.agent.agentState, AgentPhase.DISCONNECTED, "5 missed pings (1 s interval) disconnect the agent");
     await x.until(() => x.master.of("ReregisterAgent").length > 0, "a ReregisterAgent");
     const re = x.master.of<ReregisterAgent>("ReregisterAgent")[0]!;
     assert.equal(re.agentInfo?.id?.value, "agent-1");
     assert.deepEqual(re.tasks.map((t) => t.taskId?.value), ["t1"]);
     assert.deepEqual(re.frameworks.map((f) => f.id?.value), ["fw-1"]);
     x.master.tell(x.agent.self, create(AgentReregisteredSchema, { agentId: { value: "agent-1" }, pingIntervalSeconds: 1 }));
-    await x.until(() => x.agent.agentState === AgentState.RUNNING, "reregistered");
+    await x.until(() => x.agent.agentState === AgentPhase.RUNNING, "reregistered");
   });
 
   it("reregisters when a ping says the master does not know it", async () => {

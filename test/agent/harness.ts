@@ -26,8 +26,8 @@ import {
   type StatusUpdate,
 } from "../../src/gen/dcos/v1/internal_pb.js";
 import { TaskInfoSchema, TaskState, TaskStatusSchema, type TaskInfo, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { Metrics } from "../../src/metrics/registry.js";
-import { Agent, AgentState } from "../../src/actors/agent/agent.js";
+import { Metrics } from "../../src/metrics/metrics.js";
+import { Agent, AgentPhase } from "../../src/actors/agent/agent.js";
 import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
 import { rangesResource, scalarResource } from "../../src/resources/index.js";
 import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
@@ -41,6 +41,7 @@ import { ActorSystem } from "../../src/runtime/system.js";
 import { InProcessNetwork } from "../../src/runtime/transports/in-process.js";
 import { FakeContainerizer } from "../support/fake-containerizer.js";
 import { waitFor } from "../support/wait.js";
+import { testSeed } from "../support/seed.js";
 
 /** A master that records what it receives and sends what the test tells it to. */
 export class ScriptedMaster extends Actor {
@@ -173,7 +174,7 @@ export async function startHarness(options: Partial<AgentOptions> = {}, seed = 7
 }
 
 /** Uuids of the statuses tests' executors send: seeded (DCOS_TEST_SEED), so a run replays. */
-const statusUuids = new Random(Number(process.env.DCOS_TEST_SEED ?? 1));
+const statusUuids = new Random(testSeed(1));
 
 /** A status an executor sends. */
 export function executorStatus(taskId: string, state: TaskState, message = "") {
@@ -200,7 +201,7 @@ export async function admit(x: Harness, pingIntervalSeconds = 60, reregister = f
   await x.until(() => x.master.of(type).length > 0, `a ${type} at the master`);
   const schema = reregister ? AgentReregisteredSchema : AgentRegisteredSchema;
   x.master.tell(x.agent.self, create(schema, { agentId: { value: "agent-1" }, pingIntervalSeconds }));
-  await x.until(() => x.agent.agentState === AgentState.RUNNING, "the agent registered");
+  await x.until(() => x.agent.agentState === AgentPhase.RUNNING, "the agent registered");
 }
 
 /** Subscribes a fake executor; returns its link. */

@@ -10,7 +10,7 @@ import { afterEach, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { RunTaskSchema, StatusUpdateAcknowledgementSchema, type ReregisterAgent, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
 import { TaskState, TaskStatus_Reason } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { AgentState } from "../../src/actors/agent/agent.js";
+import { AgentPhase } from "../../src/actors/agent/agent.js";
 import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
 import { FakeContainerizer } from "../support/fake-containerizer.js";
 import { waitFor } from "../support/wait.js";
@@ -127,7 +127,7 @@ describe("Agent recovery", () => {
     await checkpointed(x);
     await x.restartAgent();
     await admit(x, 60, true);
-    assert.equal(x.agent.agentState, AgentState.RUNNING);
+    assert.equal(x.agent.agentState, AgentPhase.RUNNING);
     await subscribeExecutor(x, "t1");
     await x.until(() => x.master.updates().includes("t1:LOST"), "TASK_LOST for the undelivered task");
   });

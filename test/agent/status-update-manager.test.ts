@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { Metrics } from "../../src/metrics/registry.js";
+import { Metrics } from "../../src/metrics/metrics.js";
 import { AckOutcome, StatusUpdateManager, UpdateOutcome } from "../../src/actors/agent/status-update-manager.js";
 import { Random } from "../../src/runtime/random.js";
 import { statusUpdate } from "../../src/actors/agent/status-update.js";
@@ -14,6 +14,7 @@ import { ManualClock } from "../../src/runtime/clock.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { ActorSystem } from "../../src/runtime/system.js";
+import { testSeed } from "../support/seed.js";
 
 const dirs: string[] = [];
 after(async () => {
@@ -38,7 +39,7 @@ async function newManager(dir?: string): Promise<{
   return { clock, sum, forwarded, metrics, dir: d };
 }
 
-const uuids = new Random(Number(process.env.DCOS_TEST_SEED ?? 1));
+const uuids = new Random(testSeed(1));
 const update = (task: string, state: TaskState, now = 0): StatusUpdate =>
   statusUpdate({ frameworkId: "fw-1", taskId: task, state, agentId: "agent-1", executorId: "ex-1", now, uuid: uuids.uuidBytes() });
 

@@ -5,7 +5,7 @@
 import type { Resource } from "../../src/gen/dcos/v1/resources_pb.js";
 import type { Allocator, AllocatorOptions, OfferDecision } from "../../src/actors/allocator/allocator.js";
 import { createAllocator } from "../../src/actors/allocator/allocator-facade.js";
-import { Metrics } from "../../src/metrics/registry.js";
+import { Metrics } from "../../src/metrics/metrics.js";
 import { parseResources } from "../../src/resources/parse.js";
 import { Resources } from "../../src/resources/resources.js";
 import { ManualClock } from "../../src/runtime/clock.js";

@@ -1,7 +1,7 @@
 /**
  * Quota in the allocation round: scenarios on small snapshots, then seeded property tests
  * over random snapshots with nested roles, reservations, guarantees and limits
- * (FC_SEED=<n> replays another seed; a failure prints its seed and path).
+ * (DCOS_SEED=<n> replays another seed; a failure prints its seed and path).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -12,9 +12,10 @@ import type { AllocationSnapshot, RoundOffer, SnapshotFramework } from "../../sr
 import { parseResources } from "../../src/resources/parse.js";
 import { isRoleOrDescendant } from "../../src/resources/roles.js";
 import { roundScalar } from "../../src/resources/scalar.js";
+import { testSeed } from "../support/seed.js";
 
 const drf = createPolicy("hierarchical-drf");
-const SEED = Number(process.env.FC_SEED ?? 20261206);
+const SEED = testSeed(20261206);
 
 function framework(id: string, roles: string[], held: [string, string][] = []): SnapshotFramework {
   return { id, roles, suppressedRoles: new Set(), active: true, allocated: new Map(held.map(([role, text]) => [role, parseResources(text).quantities()])), filters: new Map() };

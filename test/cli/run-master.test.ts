@@ -6,8 +6,9 @@ import { RunExit, type RunOptions } from "../../src/cli/run.js";
 import { MasterEndpoint } from "../support/master-endpoint.js";
 import { startCapturedRun } from "../support/captured-run.js";
 import { waitFor } from "../support/wait.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.DCOS_TEST_SEED ?? 5);
+const SEED = testSeed(5);
 
 async function startRun(t: TestContext, agentResources: string, options: Partial<RunOptions> = {}) {
   const master = await MasterEndpoint.start({ agents: 1, agentResources });

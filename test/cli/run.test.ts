@@ -10,8 +10,9 @@ import { Code, DcosError } from "../../src/runtime/error.js";
 import { FakeSchedulerServer, type EventInit, type FakeStream } from "../support/fake-scheduler-server.js";
 import { startCapturedRun } from "../support/captured-run.js";
 import { waitFor } from "../support/wait.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.DCOS_TEST_SEED ?? 99);
+const SEED = testSeed(99);
 
 interface Run {
   fake: FakeSchedulerServer;

@@ -16,7 +16,7 @@ import type { MarathonApp } from "../../src/discovery/lb/marathon-apps.js";
 import { render } from "../../src/discovery/lb/render.js";
 import { startLbHttp } from "../../src/operator/lb-http.js";
 import type { RunningHttp } from "../../src/operator/http-server.js";
-import { Metrics } from "../../src/metrics/registry.js";
+import { Metrics } from "../../src/metrics/metrics.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { freePort } from "../support/master-processes.js";
 import { get, requestLoop, startInstance, type Instance } from "../support/instance-servers.js";

@@ -10,7 +10,7 @@ import { NatsEventTap } from "../../src/events/nats-tap.js";
 import { tailEvents } from "../../src/events/tail.js";
 import { create } from "@bufbuild/protobuf";
 import { TaskSchema, TaskState, TaskStatusSchema } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { Metrics } from "../../src/metrics/registry.js";
+import { Metrics } from "../../src/metrics/metrics.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { Cluster, commandTask } from "../master/harness.js";
 import { freePort, NATS_SERVER } from "../support/nats-server.js";

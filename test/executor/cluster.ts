@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RunTaskSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
 import { TaskInfoSchema, TaskState, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { AgentState } from "../../src/actors/agent/agent.js";
+import { AgentPhase } from "../../src/actors/agent/agent.js";
 import { startAgentNode, type AgentNode } from "../../src/actors/agent/agent-node.js";
 import type { Containerizer } from "../../src/isolation/containerizer.js";
 import { scalarResource } from "../../src/resources/index.js";
@@ -43,7 +43,7 @@ export async function startCluster(containerizer?: (workDir: string) => Containe
     const system = new ActorSystem({ transport: net.transport("agent-host:5051"), logger });
     await system.start();
     const node = await startAgentNode({ system, master: master.self, workDir, resources: "cpus:2;mem:1024;disk:1024", logger, containerizer: containerizer?.(workDir), ...agentOptions });
-    await waitFor(() => node.agent.agentState === AgentState.RUNNING, "the agent to register");
+    await waitFor(() => node.agent.agentState === AgentPhase.RUNNING, "the agent to register");
     return { system, node };
   };
   let agent = await startAgent();

@@ -9,8 +9,9 @@ import { afterEach, describe, it } from "node:test";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { stateResponse } from "../../src/actors/master/state-response.js";
 import { SimWorld } from "../simulation/sim-world.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.FT_SEED ?? 13);
+const SEED = testSeed(13);
 
 let world: SimWorld | undefined;
 afterEach(async () => {

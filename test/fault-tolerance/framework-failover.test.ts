@@ -10,8 +10,9 @@ import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { SimCluster, SimScheduler } from "./sim-cluster.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.FT_SEED ?? 31);
+const SEED = testSeed(31);
 
 let cluster: SimCluster | undefined;
 afterEach(async () => {

@@ -6,10 +6,11 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { AgentState } from "../../src/actors/agent/agent.js";
+import { AgentPhase } from "../../src/actors/agent/agent.js";
 import { SimCluster, SimScheduler } from "./sim-cluster.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.FT_SEED ?? 11);
+const SEED = testSeed(11);
 
 let cluster: SimCluster | undefined;
 afterEach(async () => {
@@ -67,7 +68,7 @@ describe("Replicated masters (simulated network, manual clock)", () => {
     assert.ok(write.error, "the cut-off master's write failed");
     await c.until(() => !old.group.master.leading, "the cut-off master stands down (CheckQuorum)");
     await c.until(() => c.activeAgents(leader) === 2, "agents follow the new leader");
-    for (const a of c.agents) assert.equal(a.agent.agentState, AgentState.RUNNING);
+    for (const a of c.agents) assert.equal(a.agent.agentState, AgentPhase.RUNNING);
     c.net.heal();
     await c.until(() => c.mastersUp().every((m) => c.raftIndexes(m).applied >= c.raftIndexes(leader).commit), "the healed master catches up");
     for (const m of c.mastersUp()) {

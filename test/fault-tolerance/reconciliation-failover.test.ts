@@ -12,8 +12,9 @@ import { afterEach, describe, it } from "node:test";
 import { ReconcileRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { TaskState, TaskStatus_Reason, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { REREGISTER_TIMEOUT_MS, SimCluster, SimScheduler, type SimAgent, type SimMaster } from "./sim-cluster.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.FT_SEED ?? 23);
+const SEED = testSeed(23);
 
 let cluster: SimCluster | undefined;
 afterEach(async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { FastifyInstance } from "fastify";
-import { Metrics } from "../../src/metrics/registry.js";
+import { Metrics } from "../../src/metrics/metrics.js";
 import { addSandboxFileRoutes } from "../../src/operator/agent-http.js";
 import { createHttpServer, listen, type RunningHttp } from "../../src/operator/http-server.js";
 

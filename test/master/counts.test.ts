@@ -14,6 +14,7 @@ import { Random } from "../../src/runtime/random.js";
 import { Code, type DcosError } from "../../src/runtime/error.js";
 import { Cluster, commandTask, type Scheduler } from "./harness.js";
 import { incrementalTally, recountMaster } from "../support/master-recount.js";
+import { testSeed } from "../support/seed.js";
 
 const STATES = [TaskState.STARTING, TaskState.RUNNING, TaskState.FINISHED, TaskState.FAILED, TaskState.KILLED, TaskState.LOST];
 
@@ -88,7 +89,7 @@ async function randomRun(seed: number, steps: number): Promise<void> {
 describe("master: incremental counts", () => {
   for (const seed of [1, 2, 3, 4, 5, 6]) {
     it(`equal a full recount after every step of a random run (seed ${seed})`, async () => {
-      await randomRun(Number(process.env.COUNTS_SEED ?? seed), 150);
+      await randomRun(testSeed(seed), 150);
     });
   }
 

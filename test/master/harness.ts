@@ -11,7 +11,7 @@ import type { Offer, Offer_OperationSchema } from "../../src/gen/dcos/v1/offers_
 import { AcceptRequestSchema, SubscribeRequestSchema, type Event } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { TaskInfoSchema, type ExecutorInfoSchema, type Task, type TaskInfo, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { createAllocator } from "../../src/actors/allocator/index.js";
-import type { EventSink } from "../../src/actors/master/framework.js";
+import type { EventSink } from "../../src/actors/master/framework-record.js";
 import { MasterFacade } from "../../src/actors/master/master-facade.js";
 import { Master } from "../../src/actors/master/master.js";
 import type { MasterOptions } from "../../src/actors/master/options.js";

@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Random } from "../../src/runtime/random.js";
 import { ListMachine, SimRaftCluster, bytes } from "../support/raft-cluster.js";
+import { replaySeed, seedCount } from "../support/seed.js";
 
-/** RAFT_CRASH_SEEDS=N runs N seeds (default 20); RAFT_SEED=S runs only seed S. */
-const SEEDS = process.env.RAFT_SEED ? [Number(process.env.RAFT_SEED)] : Array.from({ length: Number(process.env.RAFT_CRASH_SEEDS ?? 20) }, (_, i) => 1000 + i);
+/** DCOS_SEEDS=N runs N seeds (default 20); DCOS_SEED=S runs only seed S. */
+const replay = replaySeed();
+const SEEDS = replay !== undefined ? [replay] : Array.from({ length: seedCount(20) }, (_, i) => 1000 + i);
 
 /**
  * The raft actor over durable storage on the simulated network: clients propose while
@@ -63,7 +65,7 @@ describe("RaftNode with crashes, torn unsynced tails and restarts (simulated)", 
       try {
         await run(seed);
       } catch (e) {
-        throw new Error(`Failing seed ${seed} (replay: RAFT_SEED=${seed}): ${(e as Error).message}`, { cause: e });
+        throw new Error(`Failing seed ${seed} (replay: DCOS_SEED=${seed}): ${(e as Error).message}`, { cause: e });
       }
     }
   });

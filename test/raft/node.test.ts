@@ -4,8 +4,9 @@ import { Code, DcosError } from "../../src/runtime/error.js";
 import { Pid } from "../../src/runtime/pid.js";
 import { RaftRole } from "../../src/raft/core/ready.js";
 import { ListMachine, SimRaftCluster, bytes, str } from "../support/raft-cluster.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.RAFT_SEED ?? 11);
+const SEED = testSeed(11);
 
 async function cluster(extra = {}) {
   return SimRaftCluster.start(SEED, () => new ListMachine(), { extra });

@@ -3,8 +3,9 @@ import { describe, it } from "node:test";
 import { Code, DcosError } from "../../src/runtime/error.js";
 import { ReplicatedLog, ReplicatedLogMachine } from "../../src/raft/replicated-log.js";
 import { SimRaftCluster, bytes, str } from "../support/raft-cluster.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.RAFT_SEED ?? 5);
+const SEED = testSeed(5);
 
 async function logCluster(extra = {}) {
   const c = await SimRaftCluster.start(SEED, () => new ReplicatedLogMachine(), { extra });

@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Backoff } from "../../src/runtime/backoff.js";
 import { Random } from "../../src/runtime/random.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.DCOS_TEST_SEED ?? 7);
+const SEED = testSeed(7);
 
 describe("Backoff", () => {
   it("without jitter: doubles from the initial delay up to the cap, and starts over after a reset", () => {

@@ -2,8 +2,9 @@ import { ManualClock } from "../../src/runtime/clock.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { SimNetwork, type SimTransport } from "../../src/runtime/transports/sim-network.js";
 import { transportConformance } from "./transport-conformance.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.DCOS_TEST_SEED ?? 20240601);
+const SEED = testSeed(20240601);
 
 transportConformance(`simulated network (seed ${SEED})`, { envelopes: true, frames: false }, async () => {
   const clock = new ManualClock(0);

@@ -15,8 +15,9 @@ import { ActorSystem } from "../../src/runtime/system.js";
 import { FakeSchedulerServer } from "../support/fake-scheduler-server.js";
 import { MasterEndpoint } from "../support/master-endpoint.js";
 import { waitFor } from "../support/wait.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.DCOS_TEST_SEED ?? 2626);
+const SEED = testSeed(2626);
 
 interface AckFields {
   taskId?: { value: string };

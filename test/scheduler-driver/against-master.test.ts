@@ -16,8 +16,9 @@ import { testLogger } from "../../src/runtime/log.js";
 import { Random } from "../../src/runtime/random.js";
 import { MasterEndpoint } from "../support/master-endpoint.js";
 import { waitFor } from "../support/wait.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.DCOS_TEST_SEED ?? 17);
+const SEED = testSeed(17);
 
 interface Framework {
   driver: SchedulerDriver;

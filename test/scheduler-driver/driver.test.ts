@@ -11,8 +11,9 @@ import { testLogger } from "../../src/runtime/log.js";
 import { Random } from "../../src/runtime/random.js";
 import { FakeSchedulerServer, type EventInit } from "../support/fake-scheduler-server.js";
 import { waitFor } from "../support/wait.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.DCOS_TEST_SEED ?? 4242);
+const SEED = testSeed(4242);
 
 /** What the callbacks heard, in order, as short strings. */
 class Heard implements SchedulerCallbacks {

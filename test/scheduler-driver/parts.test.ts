@@ -5,8 +5,9 @@ import { MasterList, parseMasterAddress } from "../../src/actors/scheduler-drive
 import { checkTransition, DriverState, isFatalSubscribeError } from "../../src/actors/scheduler-driver/state.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
 import { Random } from "../../src/runtime/random.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.DCOS_TEST_SEED ?? 7);
+const SEED = testSeed(7);
 
 describe("MasterList", () => {
   it("parses host:port and name@host:port, refusing anything else with INVALID_ARGUMENT", () => {

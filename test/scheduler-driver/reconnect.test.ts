@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ReconnectDelays } from "../../src/actors/scheduler-driver/reconnect.js";
 import { Random } from "../../src/runtime/random.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.DCOS_TEST_SEED ?? 11);
+const SEED = testSeed(11);
 const BACKOFF = { initialMs: 500, maxMs: 4000 };
 const PROMPT = { windowMs: 2000, maxDelayMs: 200 };
 

@@ -16,7 +16,7 @@ import { ExecutorServer } from "../../src/actors/agent/executor-service.js";
 import { ExecutorTokens } from "../../src/actors/agent/executor-tokens.js";
 import { ExecutorDriver } from "../../src/actors/executor-driver/driver.js";
 import { EXECUTOR_ENV, readExecutorEnvironment } from "../../src/protocol/executor-environment.js";
-import { Metrics } from "../../src/metrics/registry.js";
+import { Metrics } from "../../src/metrics/metrics.js";
 import { clientConstructor } from "../../src/runtime/grpc/service.js";
 import { bearerChannelOptions } from "../../src/security/auth/client-credential.js";
 import { unary } from "../support/grpc-loopback.js";

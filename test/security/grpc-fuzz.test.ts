@@ -13,8 +13,9 @@ import { Random } from "../../src/runtime/random.js";
 import { credentialChannelOptions } from "../../src/security/auth/client-credential.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../../src/security/auth/grpc-guard.js";
 import { CREDENTIALS, services, startSecuredMaster, type SecuredMaster } from "./secured-master.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.FUZZ_SEED ?? 11);
+const SEED = testSeed(11);
 const CASES_PER_METHOD = 25;
 const PRECISE = new Set([
   grpc.status.OK,

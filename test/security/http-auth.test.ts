@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, it } from "node:test";
-import { Metrics } from "../../src/metrics/registry.js";
+import { Metrics } from "../../src/metrics/metrics.js";
 import { startMasterHttp, type RunningMasterHttp } from "../../src/operator/master-http.js";
 import { webUiRoutes } from "../../src/ui/web-ui-routes.js";
 import { addSandboxFileRoutes } from "../../src/operator/agent-http.js";
@@ -18,6 +18,7 @@ import { serviceSecurity } from "../../src/security/auth/security-config.js";
 import { Cluster } from "../master/harness.js";
 import { waitFor } from "../support/wait.js";
 import { CREDENTIALS } from "./secured-master.js";
+import { testSeed } from "../support/seed.js";
 
 let cluster: Cluster | undefined;
 let http: RunningMasterHttp | RunningHttp | undefined;
@@ -127,7 +128,7 @@ describe("HTTP connection limits", () => {
 });
 
 describe("Fuzzing the HTTP endpoints", () => {
-  const SEED = Number(process.env.FUZZ_SEED ?? 11);
+  const SEED = testSeed(11);
   const chars = "abc/._-%?&=#~:;@!$'()*+, \u00e9\u65e5\u0000";
 
   it(`random paths, queries and headers on the master and the agent files get a precise 4xx, never a 5xx (seed ${SEED})`, async () => {

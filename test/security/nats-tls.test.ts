@@ -13,7 +13,7 @@ import { EventBus } from "../../src/events/bus.js";
 import { NatsEventTap } from "../../src/events/nats-tap.js";
 import { tailEvents } from "../../src/events/tail.js";
 import { TaskSchema, TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { Metrics } from "../../src/metrics/registry.js";
+import { Metrics } from "../../src/metrics/metrics.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { NatsTransport } from "../../src/runtime/transports/nats.js";

@@ -21,7 +21,7 @@ import { startMasterHttp, type RunningMasterHttp } from "../../src/operator/mast
 import { authorizationHeader } from "../../src/security/auth/client-credential.js";
 import { Acls } from "../../src/security/auth/acls.js";
 import { serviceSecurity } from "../../src/security/auth/security-config.js";
-import { Metrics } from "../../src/metrics/registry.js";
+import { Metrics } from "../../src/metrics/metrics.js";
 import { addSandboxFileRoutes } from "../../src/operator/agent-http.js";
 import { createHttpServer } from "../../src/operator/http-server.js";
 import { serverStream, unary } from "../support/grpc-loopback.js";

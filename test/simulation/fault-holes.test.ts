@@ -10,11 +10,12 @@ import { afterEach, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { ExecutorServiceSubscribeRequestSchema } from "../../src/gen/dcos/v1/executor_pb.js";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { AgentState } from "../../src/actors/agent/agent.js";
+import { AgentPhase } from "../../src/actors/agent/agent.js";
 import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
 import { SimWorld } from "./sim-world.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.FT_SEED ?? 41);
+const SEED = testSeed(41);
 const A1 = "a1:5051";
 
 let world: SimWorld | undefined;
@@ -33,7 +34,7 @@ describe("Fault-tolerance holes of a busy machine (simulated network, manual clo
     const containerId = w.container(taskId)!.id;
 
     const node = await w.restartAgent(A1);
-    assert.equal(node.agent.agentState, AgentState.RECOVERING, "the executor reconnects before recovery finished");
+    assert.equal(node.agent.agentState, AgentPhase.RECOVERING, "the executor reconnects before recovery finished");
     const early = w.c.pending(
       node.agent.subscribe(create(ExecutorServiceSubscribeRequestSchema, { frameworkId: { value: f.s.frameworkId }, executorId: { value: taskId } }), {
         send: () => undefined,
@@ -84,11 +85,11 @@ describe("Fault-tolerance holes of a busy machine (simulated network, manual clo
     await w.until(() => w.c.activeAgents(leader) === 1, "the agent registered (its first attempt may precede the election)", 600_000, 1_000);
     const agent = w.host(A1).node!.agent;
     w.c.net.partition([A1], w.c.addresses);
-    await w.until(() => agent.agentState === AgentState.DISCONNECTED, "the agent to see its connection break", 10_000);
+    await w.until(() => agent.agentState === AgentPhase.DISCONNECTED, "the agent to see its connection break", 10_000);
     await w.run(40_000, 1_000);
     w.c.net.heal();
     // The master has not noticed the cut (15 s × 5 pings): its next ping reaches the agent within an interval.
-    await w.until(() => agent.agentState === AgentState.RUNNING, "the agent to reregister after the heal", 20_000, 200);
+    await w.until(() => agent.agentState === AgentPhase.RUNNING, "the agent to reregister after the heal", 20_000, 200);
     assert.equal(w.leader(), leader, "the leader never changed");
     assert.equal(w.c.activeAgents(leader), 1, "the agent is active at the leader");
   });
@@ -104,7 +105,7 @@ describe("Fault-tolerance holes of a busy machine (simulated network, manual clo
     await f.subscribe();
     w.c.net.setFaults({ minDelayMs: 8_000, maxDelayMs: 8_000 }, A1, master);
     const node = await w.restartAgent(A1);
-    await w.until(() => node.agent.agentState === AgentState.RUNNING, "the agent reregistered from its first attempt", 60_000);
+    await w.until(() => node.agent.agentState === AgentPhase.RUNNING, "the agent reregistered from its first attempt", 60_000);
     const askedBefore = leader.group.master.core.metrics.agentTaskReconciliations.value;
     let taskId: string | undefined;
     for (let i = 0; i < 50 && !(taskId = await f.launch()); i++) await w.run(200, 200);

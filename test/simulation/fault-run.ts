@@ -9,7 +9,7 @@
  * from the seed.
  */
 import { TaskState, TaskStatus_Reason } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { AgentState } from "../../src/actors/agent/agent.js";
+import { AgentPhase } from "../../src/actors/agent/agent.js";
 import { isTerminal } from "../../src/actors/task-states.js";
 import { Random } from "../../src/runtime/random.js";
 import { SimWorld, type SimFramework } from "./sim-world.js";
@@ -138,7 +138,7 @@ class Actions {
     this.log(`restart agent ${host.address} with its messages to the masters ${delayMs} ms late`);
     const node = host.node!;
     const until = this.w.c.clock.now() + 3 * delayMs;
-    while (this.w.c.clock.now() < until && node.agent.agentState !== AgentState.RUNNING) await this.w.c.step(200);
+    while (this.w.c.clock.now() < until && node.agent.agentState !== AgentPhase.RUNNING) await this.w.c.step(200);
     for (let i = 0; i < 3; i++) {
       await this.launch();
       await this.w.run(1_000, 200);

@@ -4,7 +4,7 @@
  * running one as RUNNING), at most one master acted per term, and what the registry
  * acknowledged (admitted agents, subscribed frameworks) is still there.
  *
- *   FT_SEEDS=n  runs seeds 1..n (default 100)      FT_SEED=n  replays seed n alone
+ *   DCOS_SEEDS=n  runs seeds 1..n (default 100)    DCOS_SEED=n  replays seed n alone
  *   FT_ACTIONS=n random actions per run (default 12)
  * and one seed run twice must give the same trace (actions, times, container ids, the
  * status updates each framework heard with their uuids).
@@ -12,9 +12,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { faultRun } from "./fault-run.js";
+import { replaySeed, seedCount } from "../support/seed.js";
 
-const replay = process.env.FT_SEED === undefined ? undefined : Number(process.env.FT_SEED);
-const count = Number(process.env.FT_SEEDS ?? 100);
+const replay = replaySeed();
+const count = seedCount(100);
 const actions = Number(process.env.FT_ACTIONS ?? 12);
 const seeds = replay !== undefined ? [replay] : Array.from({ length: count }, (_, i) => i + 1);
 
@@ -26,7 +27,7 @@ describe("randomized fault simulation (SimNetwork, ManualClock, real masters and
       const result = await faultRun(seed, { actions });
       tasks += result.tasks;
       if (result.violations.length === 0) continue;
-      const replayCommand = `FT_SEED=${seed} node --test --test-reporter=spec dist/test/simulation/fault-sim.test.js`;
+      const replayCommand = `DCOS_SEED=${seed} node --test --test-reporter=spec dist/test/simulation/fault-sim.test.js`;
       const detail = replay !== undefined ? `\ntrace:\n  ${result.trace.join("\n  ")}` : "";
       failures.push(`seed ${seed} broke invariants:\n  ${result.violations.join("\n  ")}${detail}\nreplay (with its trace): ${replayCommand}`);
     }
@@ -40,6 +41,6 @@ describe("randomized fault simulation (SimNetwork, ManualClock, real masters and
     const first = await faultRun(seed, { actions });
     const second = await faultRun(seed, { actions });
     assert.ok(first.trace.some((l) => / heard: \S/.test(l)), `the trace records status updates (seed ${seed})`);
-    assert.deepEqual(second.trace, first.trace, `seed ${seed} did not replay: FT_SEED=${seed} node --test dist/test/simulation/fault-sim.test.js`);
+    assert.deepEqual(second.trace, first.trace, `seed ${seed} did not replay: DCOS_SEED=${seed} node --test dist/test/simulation/fault-sim.test.js`);
   });
 });

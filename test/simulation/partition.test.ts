@@ -6,10 +6,11 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { AgentState } from "../../src/actors/agent/agent.js";
+import { AgentPhase } from "../../src/actors/agent/agent.js";
 import { SimWorld } from "./sim-world.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.FT_SEED ?? 31);
+const SEED = testSeed(31);
 const A1 = "a1:5051";
 /** Past the master's ping window (15 s × 5 missed pings by default) with room to spare. */
 const PING_WINDOW_MS = 100_000;
@@ -69,7 +70,7 @@ describe("PartitionTest (simulated network, manual clock)", () => {
     await w.run(60_000, 500);
     assert.equal(aware.updates().filter((u) => u.state === TaskState.UNREACHABLE).length, 1, "marked unreachable once, however often the agent tries to reregister");
     w.c.net.heal();
-    await w.until(() => w.c.activeAgents(master) === 1 && w.host(A1).node!.agent.agentState === AgentState.RUNNING, "the agent reregistered after the heal", PING_WINDOW_MS, 500);
+    await w.until(() => w.c.activeAgents(master) === 1 && w.host(A1).node!.agent.agentState === AgentPhase.RUNNING, "the agent reregistered after the heal", PING_WINDOW_MS, 500);
     await aware.reconcile();
     await w.until(() => aware.states().get(t1) === TaskState.RUNNING, `reconciliation reports ${t1} RUNNING (now ${stateName(aware.states().get(t1))})`);
     assert.equal(w.launchesPerTask().get(t1), 1, "launched once");

@@ -7,10 +7,11 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { AgentState } from "../../src/actors/agent/agent.js";
+import { AgentPhase } from "../../src/actors/agent/agent.js";
 import { SimWorld, type SimFramework } from "./sim-world.js";
+import { testSeed } from "../support/seed.js";
 
-const SEED = Number(process.env.FT_SEED ?? 21);
+const SEED = testSeed(21);
 
 let world: SimWorld | undefined;
 afterEach(async () => {
@@ -37,7 +38,7 @@ describe("SlaveRecoveryTest (simulated network, manual clock)", () => {
     const before = w.host(A1).node!.agent.agentInfo().id?.value;
     await w.restartAgent(A1);
     const agent = w.host(A1).node!.agent;
-    await w.until(() => agent.agentState === AgentState.RUNNING, "the restarted agent reregistered");
+    await w.until(() => agent.agentState === AgentPhase.RUNNING, "the restarted agent reregistered");
     assert.equal(agent.agentInfo().id?.value, before, "the agent kept its id");
     const fw = agent.frameworksView().get(f.s.frameworkId);
     assert.ok(fw, "the framework was recovered");
@@ -50,7 +51,7 @@ describe("SlaveRecoveryTest (simulated network, manual clock)", () => {
     const { w, f, taskId } = await runningTask(SEED + 1);
     await w.restartAgent(A1);
     const agent = w.host(A1).node!.agent;
-    await w.until(() => agent.agentState === AgentState.RUNNING, "the restarted agent reregistered");
+    await w.until(() => agent.agentState === AgentPhase.RUNNING, "the restarted agent reregistered");
     await w.run(30_000);
     assert.deepEqual([...w.liveTasks()], [taskId], "the container still runs after the executor reregistration timeout");
     assert.deepEqual(w.host(A1).containerizer.destroyed, [], "nothing was destroyed");

@@ -4,8 +4,8 @@
  * resources total / used / offered, and per agent and per framework the tasks per state,
  * the peers of their live tasks and the scalars held (/state-summary).
  */
-import { AgentState } from "../../src/actors/master/agent.js";
-import type { MasterCore } from "../../src/actors/master/core.js";
+import { AgentState } from "../../src/actors/master/agent-record.js";
+import type { MasterState } from "../../src/actors/master/master-state.js";
 import { addResources, type AgentCounts, type FrameworkCounts, type TaskTally } from "../../src/actors/master/counts.js";
 import { isTerminal } from "../../src/actors/task-states.js";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
@@ -38,7 +38,7 @@ function plain(t: TaskTally): Tally {
 }
 
 /** Per agent and per framework, the slow way: every task and executor in the agents' records. */
-function recountTallies(core: MasterCore): { byAgent: Record<string, Tally>; byFramework: Record<string, Tally> } {
+function recountTallies(core: MasterState): { byAgent: Record<string, Tally>; byFramework: Record<string, Tally> } {
   const agents = new Map<string, TaskTally>();
   const frameworks = new Map<string, TaskTally>();
   const tally = (m: Map<string, TaskTally>, id: string): TaskTally => m.get(id) ?? (m.set(id, { states: new Map(), peers: new Map(), used: new Quantities(), items: 0 }), m.get(id)!);
@@ -68,7 +68,7 @@ function resourceFigures(total: Quantities, used: Quantities, offered: Quantitie
 
 const STATES = Object.values(TaskState).filter((s): s is TaskState => typeof s === "number");
 
-export function recountMaster(core: MasterCore): MasterTally {
+export function recountMaster(core: MasterState): MasterTally {
   const tasks = Object.fromEntries(STATES.map((s) => [TaskState[s], 0])) as Record<string, number>;
   const agents: AgentCounts = { active: 0, inactive: 0, connected: 0, disconnected: 0, unreachable: 0 };
   const total = new Quantities();
@@ -94,7 +94,7 @@ export function recountMaster(core: MasterCore): MasterTally {
 }
 
 /** The same figures as the master's incremental counts hold them. */
-export function incrementalTally(core: MasterCore): MasterTally {
+export function incrementalTally(core: MasterState): MasterTally {
   const c = core.counts;
   const tasks = Object.fromEntries(STATES.map((s) => [TaskState[s], c.tasksIn(s)])) as Record<string, number>;
   const ids = (keys: Iterable<string>) => [...new Set(keys)].sort((a, b) => a.localeCompare(b));

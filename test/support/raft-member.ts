@@ -9,7 +9,7 @@ import { createLogger, silentLogger } from "../../src/runtime/log.js";
 import { Pid } from "../../src/runtime/pid.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { GrpcTransport } from "../../src/runtime/transports/grpc.js";
-import { RaftNode } from "../../src/raft/node.js";
+import { RaftNode } from "../../src/raft/raft-node.js";
 import { ReplicatedStateMachine, type StateMachine } from "../../src/raft/state-machine.js";
 import { DurableStorage } from "../../src/raft/storage/durable-storage.js";
 import { ListMachine, bytes } from "./raft-cluster.js";

@@ -4,7 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, DcosError } from "../../src/runtime/error.js";
-import type { RaftStatus } from "../../src/raft/node.js";
+import type { RaftStatus } from "../../src/raft/raft-node.js";
 import type { MemberConfig, MemberRequest } from "./raft-member.js";
 import { waitFor } from "./wait.js";
 

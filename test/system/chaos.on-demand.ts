@@ -4,7 +4,7 @@
  * fault sequence of issue 10. Both versions run on demand (`npm run test:chaos` for the short
  * one), not in `npm test`, until the reregistration race in docs/fault-tolerance.md is fixed:
  *
- *   CHAOS_LONG=1 [CHAOS_SEEDS=3] [CHAOS_SEED=n] [CHAOS_LOAD=8] node --test --test-timeout=3600000 dist/test/system/chaos.on-demand.js
+ *   CHAOS_LONG=1 [DCOS_SEEDS=3] [DCOS_SEED=n] [CHAOS_LOAD=8] node --test --test-timeout=3600000 dist/test/system/chaos.on-demand.js
  *
  * (more long tasks, every fault twice in a random order per seed; each run prints its seed
  * and its per-fault recovery times as one JSON line).
@@ -13,10 +13,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FAULTS, chaosRun, type ChaosOptions, type Fault } from "./chaos-run.js";
 import { Random } from "../../src/runtime/random.js";
+import { seedCount, testSeed } from "../support/seed.js";
 
 const LONG = process.env.CHAOS_LONG === "1";
-const firstSeed = Number(process.env.CHAOS_SEED ?? (LONG ? Date.now() % 100_000 : 1));
-const seeds = LONG ? Array.from({ length: Number(process.env.CHAOS_SEEDS ?? 3) }, (_, i) => firstSeed + i) : [firstSeed];
+const firstSeed = testSeed(LONG ? Date.now() % 100_000 : 1);
+const seeds = LONG ? Array.from({ length: seedCount(3) }, (_, i) => firstSeed + i) : [firstSeed];
 const load = Number(process.env.CHAOS_LOAD ?? (LONG ? 8 : 2));
 
 function options(seed: number): ChaosOptions {
@@ -54,7 +55,7 @@ describe(`Chaos with real processes (${LONG ? "long" : "short"} version, CPU loa
       const result = await chaosRun(options(seed));
       console.log(JSON.stringify({ chaos: seed, load: result.loadWorkers, recoveryMs: Object.fromEntries(result.faults.map((x, i) => [`${i + 1}:${x.fault}`, x.recoveryMs])), longTasks: result.longTasks, shortTasks: result.shortTasks, unknownToMaster: result.unknownToMaster, neverLaunched: result.neverLaunched, violations: result.violations.length }));
       assert.ok(result.longTasks > 0 && result.shortTasks > 0, "the run launched tasks");
-      assert.deepEqual(result.violations, [], `seed ${seed} (replay: CHAOS_SEED=${seed}${LONG ? " CHAOS_LONG=1" : ""}) broke invariants`);
+      assert.deepEqual(result.violations, [], `seed ${seed} (replay: DCOS_SEED=${seed}${LONG ? " CHAOS_LONG=1" : ""}) broke invariants`);
     });
   }
 });

@@ -4,9 +4,9 @@
  * when a snapshot is taken; terminal task states and drops are counters.
  */
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
-import type { Counter, Metrics } from "../../metrics/registry.js";
+import type { Counter, Metrics } from "../../metrics/metrics.js";
 import { Resources } from "../../resources/index.js";
-import { ExecutorPhase, type FrameworkRecord } from "./agent-records.js";
+import { ExecutorPhase, type FrameworkOnAgent } from "./agent-records.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 
 const ACTIVE_STATES = [TaskState.STAGING, TaskState.STARTING, TaskState.RUNNING, TaskState.KILLING] as const;
@@ -24,7 +24,7 @@ export interface AgentView {
   registered(): boolean;
   startedAt: number;
   now(): number;
-  frameworks(): Iterable<FrameworkRecord>;
+  frameworks(): Iterable<FrameworkOnAgent>;
   total(): Resource[];
   recoveryMs(): number;
 }

@@ -92,7 +92,7 @@ export class ExecutorRecord {
   }
 }
 
-export class FrameworkRecord {
+export class FrameworkOnAgent {
   readonly executors = new Map<string, ExecutorRecord>();
   /** Being shut down: it is removed once its last executor is gone. */
   terminating = false;

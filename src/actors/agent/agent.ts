@@ -56,7 +56,7 @@ import type { Pid } from "../../runtime/pid.js";
 import { Random } from "../../runtime/random.js";
 import { AgentMetrics } from "./agent-metrics.js";
 import { AGENT_DEFAULTS, AGENT_VERSION, type AgentOptions } from "./agent-options.js";
-import { ExecutorPhase, ExecutorRecord, FrameworkRecord, type QueuedLaunch, type TaskRecord } from "./agent-records.js";
+import { ExecutorPhase, ExecutorRecord, FrameworkOnAgent, type QueuedLaunch, type TaskRecord } from "./agent-records.js";
 import { parseAttributes } from "./attributes.js";
 import { commandExecutorInfo, DEFAULT_EXECUTOR_SHUTDOWN_GRACE_SECONDS, executorContainerConfig, executorKind } from "./executor-config.js";
 import type { ExecutorApi, ExecutorLink } from "./executor-link.js";
@@ -79,18 +79,18 @@ import { Resources } from "../../resources/index.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 import { transitionChecker } from "../../runtime/transitions.js";
 
-export enum AgentState {
+export enum AgentPhase {
   RECOVERING = "RECOVERING",
   DISCONNECTED = "DISCONNECTED",
   RUNNING = "RUNNING",
   TERMINATING = "TERMINATING",
 }
 
-const checkAgentTransition = transitionChecker<AgentState>({
-  [AgentState.RECOVERING]: [AgentState.DISCONNECTED, AgentState.TERMINATING],
-  [AgentState.DISCONNECTED]: [AgentState.RUNNING, AgentState.TERMINATING],
-  [AgentState.RUNNING]: [AgentState.DISCONNECTED, AgentState.TERMINATING],
-  [AgentState.TERMINATING]: [],
+const checkAgentTransition = transitionChecker<AgentPhase>({
+  [AgentPhase.RECOVERING]: [AgentPhase.DISCONNECTED, AgentPhase.TERMINATING],
+  [AgentPhase.DISCONNECTED]: [AgentPhase.RUNNING, AgentPhase.TERMINATING],
+  [AgentPhase.RUNNING]: [AgentPhase.DISCONNECTED, AgentPhase.TERMINATING],
+  [AgentPhase.TERMINATING]: [],
 }, "agent");
 
 /** States an executor may report; STAGING and UNSPECIFIED are the master's and the agent's. */
@@ -106,10 +106,10 @@ const EXECUTOR_STATES = new Set<TaskState>([
 ]);
 
 export class Agent extends Actor implements ExecutorApi {
-  agentState = AgentState.RECOVERING;
+  agentState = AgentPhase.RECOVERING;
   agentId = "";
   private info: AgentInfo = create(AgentInfoSchema);
-  private readonly frameworks = new Map<string, FrameworkRecord>();
+  private readonly frameworks = new Map<string, FrameworkOnAgent>();
   private readonly opts: AgentOptions & typeof AGENT_DEFAULTS;
   private statusUpdates!: StatusUpdateManager;
   private metrics!: AgentMetrics;
@@ -166,7 +166,7 @@ export class Agent extends Actor implements ExecutorApi {
         random: this.random,
         attempt: () => this.attemptRegistration(),
         lost: (silentMs) => {
-          if (this.agentState !== AgentState.RUNNING) return;
+          if (this.agentState !== AgentPhase.RUNNING) return;
           this.log.warn({ silentMs }, `No ping from master ${this.masters.current.toString()} for ${silentMs} ms; looking for it again`);
           this.masterLost();
         },
@@ -179,7 +179,7 @@ export class Agent extends Actor implements ExecutorApi {
       },
     );
     this.metrics = new AgentMetrics(this.system.metrics, {
-      registered: () => this.agentState === AgentState.RUNNING,
+      registered: () => this.agentState === AgentPhase.RUNNING,
       startedAt: this.startedAt,
       now: () => this.clock.now(),
       frameworks: () => this.frameworks.values(),
@@ -267,7 +267,7 @@ export class Agent extends Actor implements ExecutorApi {
     }
     this.recoveryMs = this.clock.now() - this.startedAt;
     this.log.info({ frameworks: this.frameworks.size, live: plan.live.length, gone: plan.gone.length, agentId: this.agentId }, "Agent recovered; registering with the master");
-    this.transition(AgentState.DISCONNECTED);
+    this.transition(AgentPhase.DISCONNECTED);
     this.masterLink.start();
     const held = this.heldExecutorCalls.splice(0);
     if (held.length > 0) this.log.info({ calls: held.length }, `Answering ${held.length} executor call(s) held during recovery`);
@@ -282,7 +282,7 @@ export class Agent extends Actor implements ExecutorApi {
 
   override exited(pid: Pid): void {
     if (!pid.equals(this.masters.current)) return;
-    if (this.agentState !== AgentState.RUNNING) return;
+    if (this.agentState !== AgentPhase.RUNNING) return;
     this.log.warn({ master: pid.toString() }, `Connection to master ${pid.toString()} broke; looking for it again`);
     this.masterLost();
   }
@@ -313,18 +313,18 @@ export class Agent extends Actor implements ExecutorApi {
   }
 
   /** The frameworks, executors and tasks this agent runs, read-only (read inside the actor, e.g. for /state). */
-  frameworksView(): ReadonlyMap<string, Readonly<FrameworkRecord>> {
+  frameworksView(): ReadonlyMap<string, Readonly<FrameworkOnAgent>> {
     return this.frameworks;
   }
 
   private fail(err: unknown): void {
     this.log.error({ err }, `Agent cannot start: ${(err as Error).message}`);
     for (const call of this.heldExecutorCalls.splice(0)) call.fail(new DcosError(Code.UNAVAILABLE, `The agent could not recover: ${(err as Error).message}`));
-    if (this.agentState !== AgentState.TERMINATING) this.transition(AgentState.TERMINATING);
+    if (this.agentState !== AgentPhase.TERMINATING) this.transition(AgentPhase.TERMINATING);
     this.terminate();
   }
 
-  private transition(to: AgentState): void {
+  private transition(to: AgentPhase): void {
     checkAgentTransition(this.agentState, to);
     this.log.info({ from: this.agentState, to }, `Agent ${this.agentState} -> ${to}`);
     this.agentState = to;
@@ -352,7 +352,7 @@ export class Agent extends Actor implements ExecutorApi {
   // ---- registration ------------------------------------------------------------------
 
   private attemptRegistration(): void {
-    if (this.agentState !== AgentState.DISCONNECTED) return;
+    if (this.agentState !== AgentPhase.DISCONNECTED) return;
     // The previous attempt went unanswered: try the next master of the list.
     if (this.masterLink.attempts > 1) this.masters.next();
     if (this.agentId === "") this.send(this.masters.current, create(RegisterAgentSchema, { agentInfo: this.info, version: AGENT_VERSION }));
@@ -360,7 +360,7 @@ export class Agent extends Actor implements ExecutorApi {
   }
 
   private registered(agentId: string, pingIntervalSeconds: number, from: Pid, unknownFrameworks: string[]): void {
-    if (this.agentState !== AgentState.DISCONNECTED) {
+    if (this.agentState !== AgentPhase.DISCONNECTED) {
       this.drop(`(re)registration as ${agentId}`, `the agent is ${this.agentState}`);
       return;
     }
@@ -382,7 +382,7 @@ export class Agent extends Actor implements ExecutorApi {
     }
     this.agentId = agentId;
     this.info.id = create(AgentIDSchema, { value: agentId });
-    this.transition(AgentState.RUNNING);
+    this.transition(AgentPhase.RUNNING);
     this.log.info({ agentId, master: from.toString() }, `Registered with master ${from.toString()} as agent ${agentId}`);
     this.link(this.masters.current);
     this.masterLink.registered(pingIntervalSeconds);
@@ -407,12 +407,12 @@ export class Agent extends Actor implements ExecutorApi {
       return;
     }
     this.send(from, create(AgentPongSchema));
-    if (this.agentState === AgentState.DISCONNECTED) {
+    if (this.agentState === AgentPhase.DISCONNECTED) {
       this.log.info({ master: from.toString(), term }, `Master ${from.toString()} (term ${term}) pings this disconnected agent; reregistering with it now`);
       this.masterLink.start();
       return;
     }
-    if (this.agentState !== AgentState.RUNNING) return;
+    if (this.agentState !== AgentPhase.RUNNING) return;
     if (outcome.changed) {
       this.log.warn({ master: from.toString(), previous: previous.toString(), term }, `Master ${from.toString()} leads term ${term} (this agent followed ${previous.toString()}); reregistering with it`);
       this.masterLost();
@@ -437,14 +437,14 @@ export class Agent extends Actor implements ExecutorApi {
       this.drop(`LeadingMaster (${leader || "none"}, term ${term}) from ${from.toString()}`, outcome.ignore);
       return;
     }
-    if (this.agentState === AgentState.RUNNING && !outcome.changed) return;
+    if (this.agentState === AgentPhase.RUNNING && !outcome.changed) return;
     this.log.info({ leader, term, from: from.toString() }, `Master ${leader} leads (term ${term}); (re)registering with it`);
-    if (this.agentState === AgentState.RUNNING) this.masterLost();
-    else if (this.agentState === AgentState.DISCONNECTED) this.masterLink.start();
+    if (this.agentState === AgentPhase.RUNNING) this.masterLost();
+    else if (this.agentState === AgentPhase.DISCONNECTED) this.masterLink.start();
   }
 
   private masterLost(): void {
-    this.transition(AgentState.DISCONNECTED);
+    this.transition(AgentPhase.DISCONNECTED);
     void this.statusUpdates.pause();
     this.masterLink.start();
   }
@@ -501,7 +501,7 @@ export class Agent extends Actor implements ExecutorApi {
    */
   private reconcileTasks(fwId: string, taskIds: string[], unknownState: TaskState, from: Pid): void {
     if (!this.fromMaster(from, "task reconciliation")) return;
-    if (this.agentState !== AgentState.RUNNING) {
+    if (this.agentState !== AgentPhase.RUNNING) {
       this.drop(`task reconciliation for ${taskIds.join(",")}`, `the agent is ${this.agentState} (the master asks again when it reregisters)`);
       return;
     }
@@ -529,7 +529,7 @@ export class Agent extends Actor implements ExecutorApi {
 
   /** Guards shared by RunTask and RunTaskGroup. */
   private acceptsTasks(fwId: string, taskIds: string[]): boolean {
-    if (this.agentState !== AgentState.RUNNING) return this.drop(`tasks ${taskIds.join(",")}`, `the agent is ${this.agentState}, not registered`);
+    if (this.agentState !== AgentPhase.RUNNING) return this.drop(`tasks ${taskIds.join(",")}`, `the agent is ${this.agentState}, not registered`);
     if (!fwId) return this.drop("a run task message", "it has no framework id");
     if (taskIds.length === 0 || taskIds.some((id) => !id)) return this.drop("a run task message", "a task has no id");
     if (this.frameworks.get(fwId)?.terminating) return this.drop(`tasks ${taskIds.join(",")}`, `framework ${fwId} is shutting down`);
@@ -539,11 +539,11 @@ export class Agent extends Actor implements ExecutorApi {
     return true;
   }
 
-  private framework(info: FrameworkInfo): FrameworkRecord | undefined {
+  private framework(info: FrameworkInfo): FrameworkOnAgent | undefined {
     const id = info.id!.value;
     let fw = this.frameworks.get(id);
     if (!fw) {
-      fw = new FrameworkRecord(info);
+      fw = new FrameworkOnAgent(info);
       this.frameworks.set(id, fw);
       this.log.info({ frameworkId: id }, `Added framework ${id}`);
     } else {
@@ -553,7 +553,7 @@ export class Agent extends Actor implements ExecutorApi {
   }
 
   /** The executor to run the tasks in: an existing live one with that id, or a new one. */
-  private executorFor(fw: FrameworkRecord, info: ExecutorInfo, kind: ExecutorRecord["kind"], tasks: TaskInfo[]): ExecutorRecord | undefined {
+  private executorFor(fw: FrameworkOnAgent, info: ExecutorInfo, kind: ExecutorRecord["kind"], tasks: TaskInfo[]): ExecutorRecord | undefined {
     const exId = info.executorId?.value ?? "";
     const existing = fw.executors.get(exId);
     if (existing) {
@@ -580,13 +580,13 @@ export class Agent extends Actor implements ExecutorApi {
     return ex;
   }
 
-  private afterQueued(fw: FrameworkRecord, ex: ExecutorRecord, tasks: TaskInfo[]): void {
+  private afterQueued(fw: FrameworkOnAgent, ex: ExecutorRecord, tasks: TaskInfo[]): void {
     this.log.info({ frameworkId: fw.id, executorId: ex.id, tasks: tasks.map((t) => t.taskId?.value) }, `Queued ${tasks.length} task(s) for executor ${ex.id}`);
     if (ex.container) this.checkpoint(fw, ex);
     if (ex.phase === ExecutorPhase.RUNNING) this.flushQueue(fw, ex);
   }
 
-  private launchExecutor(fw: FrameworkRecord, ex: ExecutorRecord, tasks: TaskInfo[]): void {
+  private launchExecutor(fw: FrameworkOnAgent, ex: ExecutorRecord, tasks: TaskInfo[]): void {
     const resources: Resource[] = [...ex.info.resources, ...tasks.flatMap((t) => t.resources)];
     let config;
     try {
@@ -629,7 +629,7 @@ export class Agent extends Actor implements ExecutorApi {
     this.system.enqueueFunction(this, fn);
   }
 
-  private launched(fw: FrameworkRecord, ex: ExecutorRecord): void {
+  private launched(fw: FrameworkOnAgent, ex: ExecutorRecord): void {
     this.watchContainer(fw, ex);
     if (ex.phase === ExecutorPhase.TERMINATING) {
       this.destroyContainer(ex);
@@ -646,7 +646,7 @@ export class Agent extends Actor implements ExecutorApi {
    * A docker task runs in its container with the agent as its executor (docker-task.ts):
    * RUNNING as soon as the container runs (or again after a recovery, without an update).
    */
-  private dockerTaskRunning(fw: FrameworkRecord, ex: ExecutorRecord, report: boolean): void {
+  private dockerTaskRunning(fw: FrameworkOnAgent, ex: ExecutorRecord, report: boolean): void {
     ex.transition(ExecutorPhase.REGISTERING, this.log);
     ex.transition(ExecutorPhase.RUNNING, this.log);
     ex.queue = [];
@@ -669,7 +669,7 @@ export class Agent extends Actor implements ExecutorApi {
     );
   }
 
-  private watchContainer(fw: FrameworkRecord, ex: ExecutorRecord): void {
+  private watchContainer(fw: FrameworkOnAgent, ex: ExecutorRecord): void {
     this.defer(
       this.opts.containerizer.wait(ex.containerId),
       (t) => this.executorTerminated(fw, ex, t),
@@ -719,7 +719,7 @@ export class Agent extends Actor implements ExecutorApi {
   }
 
   /** Writes the executor's checkpoint (in order per executor). */
-  private checkpoint(fw: FrameworkRecord, ex: ExecutorRecord): void {
+  private checkpoint(fw: FrameworkOnAgent, ex: ExecutorRecord): void {
     const cp: ExecutorCheckpoint = {
       framework: fw.info,
       executor: ex.info,
@@ -738,7 +738,7 @@ export class Agent extends Actor implements ExecutorApi {
     this.defer(done, () => undefined, (err) => this.log.error({ err }, `Failed to ${what}: ${(err as Error).message}`));
   }
 
-  private launchFailed(fw: FrameworkRecord, ex: ExecutorRecord, err: unknown): void {
+  private launchFailed(fw: FrameworkOnAgent, ex: ExecutorRecord, err: unknown): void {
     this.metrics.containerLaunchErrors.inc();
     const message = `Failed to launch the container of executor ${ex.id}: ${(err as Error).message}`;
     this.log.error({ err, executorId: ex.id }, message);
@@ -747,7 +747,7 @@ export class Agent extends Actor implements ExecutorApi {
     this.removeExecutor(fw, ex);
   }
 
-  private flushQueue(fw: FrameworkRecord, ex: ExecutorRecord): void {
+  private flushQueue(fw: FrameworkOnAgent, ex: ExecutorRecord): void {
     if (!ex.link) return;
     for (const item of ex.queue) {
       const ids = "task" in item ? [item.task.taskId!.value] : item.group.tasks.map((t) => t.taskId!.value);
@@ -828,7 +828,7 @@ export class Agent extends Actor implements ExecutorApi {
     this.beginFrameworkShutdown(fw, "the master asked");
   }
 
-  private beginFrameworkShutdown(fw: FrameworkRecord, why: string): void {
+  private beginFrameworkShutdown(fw: FrameworkOnAgent, why: string): void {
     this.log.info({ frameworkId: fw.id }, `Shutting down framework ${fw.id}: ${why}`);
     fw.terminating = true;
     for (const ex of fw.executors.values()) this.shutdownExecutor(ex, `framework ${fw.id} is shutting down`);
@@ -876,7 +876,7 @@ export class Agent extends Actor implements ExecutorApi {
     );
   }
 
-  private executorTerminated(fw: FrameworkRecord, ex: ExecutorRecord, t: Termination): void {
+  private executorTerminated(fw: FrameworkOnAgent, ex: ExecutorRecord, t: Termination): void {
     if (ex.phase === ExecutorPhase.TERMINATED) return;
     ex.registrationTimer?.cancel();
     ex.shutdownTimer?.cancel();
@@ -900,14 +900,14 @@ export class Agent extends Actor implements ExecutorApi {
             : (ex.failureReason ?? TaskStatus_Reason.EXECUTOR_TERMINATED);
       this.taskStatus(fw.id, ex.id, task.info.taskId!.value, killed ? TaskState.KILLED : TaskState.FAILED, reason, `Executor terminated: ${t.message}`);
     }
-    if (this.agentState === AgentState.RUNNING) {
+    if (this.agentState === AgentPhase.RUNNING) {
       const status = shellExitStatus(t.exitCode, t.signal) ?? -1;
       this.send(this.masters.current, create(ExitedExecutorSchema, { agentId: { value: this.agentId }, frameworkId: { value: fw.id }, executorId: ex.info.executorId, status }));
     }
     this.removeExecutor(fw, ex);
   }
 
-  private removeExecutor(fw: FrameworkRecord, ex: ExecutorRecord): void {
+  private removeExecutor(fw: FrameworkOnAgent, ex: ExecutorRecord): void {
     // Tasks whose terminal update is not yet acknowledged stay reachable for the ack.
     if (ex.tasks.size === 0 && fw.executors.get(ex.id) === ex) {
       fw.executors.delete(ex.id);
@@ -916,21 +916,21 @@ export class Agent extends Actor implements ExecutorApi {
     if (fw.terminating && [...fw.executors.values()].every((e) => e.phase === ExecutorPhase.TERMINATED)) this.removeFramework(fw);
   }
 
-  private removeFramework(fw: FrameworkRecord): void {
+  private removeFramework(fw: FrameworkOnAgent): void {
     this.frameworks.delete(fw.id);
     for (const ex of fw.executors.values()) {
       this.persist(ex, () => removeExecutorCheckpoint(this.opts.workDir, fw.id, ex.id), `remove the checkpoint of executor ${ex.id}`);
     }
     this.log.info({ frameworkId: fw.id }, `Removed framework ${fw.id}`);
     void this.statusUpdates.cleanup(fw.id);
-    if (this.agentState === AgentState.TERMINATING && this.frameworks.size === 0) this.terminate();
+    if (this.agentState === AgentPhase.TERMINATING && this.frameworks.size === 0) this.terminate();
   }
 
   private shutdownAgent(message: string, from: Pid): void {
     if (!this.fromMaster(from, "shutdown")) return;
     this.log.warn({ message }, `The master asked this agent to shut down: ${message}`);
     this.masterLink.stop();
-    this.transition(AgentState.TERMINATING);
+    this.transition(AgentPhase.TERMINATING);
     for (const fw of [...this.frameworks.values()]) this.beginFrameworkShutdown(fw, "the agent is shutting down");
     if (this.frameworks.size === 0) this.terminate();
   }
@@ -982,7 +982,7 @@ export class Agent extends Actor implements ExecutorApi {
 
   /** Called (inside the agent) by the status update manager for every send and resend. */
   private forwardUpdate(u: StatusUpdate): void {
-    if (this.agentState !== AgentState.RUNNING) return; // the manager resends on resume
+    if (this.agentState !== AgentPhase.RUNNING) return; // the manager resends on resume
     const rec = this.frameworks.get(u.frameworkId?.value ?? "")?.executorOfTask(u.status?.taskId?.value ?? "")?.tasks.get(u.status?.taskId?.value ?? "");
     if (rec) u.latestState = rec.state;
     this.send(this.masters.current, u);
@@ -1025,7 +1025,7 @@ export class Agent extends Actor implements ExecutorApi {
    */
   private afterRecovery<T>(what: string, fn: (a: Agent) => T | Promise<T>): Promise<T> {
     return this.system.dispatch(this, (a) => {
-      if (a.agentState !== AgentState.RECOVERING) return fn(a);
+      if (a.agentState !== AgentPhase.RECOVERING) return fn(a);
       a.log.info(`Holding ${what} from an executor until the agent has recovered`);
       return new Promise<T>((resolve, reject) => {
         a.heldExecutorCalls.push({
@@ -1056,7 +1056,7 @@ export class Agent extends Actor implements ExecutorApi {
     });
   }
 
-  private knownExecutor(fwId: string, exId: string, what: string): { fw: FrameworkRecord; ex: ExecutorRecord } {
+  private knownExecutor(fwId: string, exId: string, what: string): { fw: FrameworkOnAgent; ex: ExecutorRecord } {
     const fw = this.frameworks.get(fwId);
     const ex = fw?.executors.get(exId);
     if (!fw || !ex) {
@@ -1101,7 +1101,7 @@ export class Agent extends Actor implements ExecutorApi {
    * the executor does not list either, was not delivered before the crash. It is LOST (as
    * in Mesos), not launched again behind the scheduler's back.
    */
-  private dropUndelivered(fw: FrameworkRecord, ex: ExecutorRecord, request: ExecutorServiceSubscribeRequest): void {
+  private dropUndelivered(fw: FrameworkOnAgent, ex: ExecutorRecord, request: ExecutorServiceSubscribeRequest): void {
     const known = new Set(request.unacknowledgedTasks.map((t) => t.taskId?.value ?? ""));
     for (const t of ex.liveTasks()) {
       const id = t.info.taskId!.value;
@@ -1141,7 +1141,7 @@ export class Agent extends Actor implements ExecutorApi {
   private executorMessage(request: ExecutorServiceMessageRequest): void {
     const fwId = request.frameworkId?.value ?? "";
     const { ex } = this.knownExecutor(fwId, request.executorId?.value ?? "", "a framework message");
-    if (this.agentState !== AgentState.RUNNING) {
+    if (this.agentState !== AgentPhase.RUNNING) {
       this.metrics.invalidFrameworkMessages.inc();
       throw new DcosError(Code.UNAVAILABLE, "Cannot pass the message on: the agent is not connected to a master");
     }

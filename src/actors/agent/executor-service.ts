@@ -24,7 +24,7 @@ import { serviceDefinition, toStatus } from "../../runtime/grpc/service.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import type { ExecutorApi, ExecutorLink } from "./executor-link.js";
 import type { ExecutorTokens } from "./executor-tokens.js";
-import type { Counter, Metrics } from "../../metrics/registry.js";
+import type { Counter, Metrics } from "../../metrics/metrics.js";
 
 export interface ExecutorServerOptions {
   /** Default 127.0.0.1: executors run on this host. */

@@ -7,12 +7,12 @@
  */
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { RecoveryResult } from "../../isolation/containerizer.js";
-import { ExecutorRecord, FrameworkRecord } from "./agent-records.js";
+import { ExecutorRecord, FrameworkOnAgent } from "./agent-records.js";
 import type { ExecutorCheckpoint } from "./checkpoint.js";
 import type { RecoveredStream } from "./status-update-manager.js";
 
 export interface RecoveryPlan {
-  frameworks: Map<string, FrameworkRecord>;
+  frameworks: Map<string, FrameworkOnAgent>;
   /** Their container runs (or ended while the agent was down; wait() tells). */
   live: ExecutorRecord[];
   /** Their container is gone without a trace. */
@@ -28,7 +28,7 @@ export function planRecovery(checkpoints: readonly ExecutorCheckpoint[], streams
   for (const cp of checkpoints) {
     const fwId = cp.framework.id?.value ?? "";
     let fw = plan.frameworks.get(fwId);
-    if (!fw) plan.frameworks.set(fwId, (fw = new FrameworkRecord(cp.framework)));
+    if (!fw) plan.frameworks.set(fwId, (fw = new FrameworkOnAgent(cp.framework)));
     const ex = new ExecutorRecord(cp.executor, fwId, cp.kind, cp.containerId, cp.sandbox);
     ex.container = cp.container;
     ex.recovered = true;

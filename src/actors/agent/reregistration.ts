@@ -4,7 +4,7 @@ import type { AgentInfo, FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { ReregisterAgentSchema, RunningExecutorSchema, type ReregisterAgent, type RunningExecutor } from "../../gen/dcos/v1/internal_pb.js";
 import { TaskSchema, type Task } from "../../gen/dcos/v1/tasks_pb.js";
 import { AGENT_VERSION } from "./agent-options.js";
-import type { ExecutorRecord, FrameworkRecord, TaskRecord } from "./agent-records.js";
+import type { ExecutorRecord, FrameworkOnAgent, TaskRecord } from "./agent-records.js";
 
 /** The master's view of one task the agent runs. */
 export function taskProto(agentId: string, frameworkId: string, ex: ExecutorRecord, t: TaskRecord, frameworkUser = ""): Task {
@@ -24,7 +24,7 @@ export function taskProto(agentId: string, frameworkId: string, ex: ExecutorReco
 }
 
 /** ReregisterAgent: the agent's info (with its id) and everything it runs. */
-export function reregistration(info: AgentInfo, frameworks: Iterable<FrameworkRecord>): ReregisterAgent {
+export function reregistration(info: AgentInfo, frameworks: Iterable<FrameworkOnAgent>): ReregisterAgent {
   const agentId = info.id?.value ?? "";
   const tasks: Task[] = [];
   const executors: RunningExecutor[] = [];

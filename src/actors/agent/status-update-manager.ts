@@ -9,7 +9,7 @@
  *
  * It is an actor of its own; the public methods dispatch into it and return promises.
  */
-import type { Counter, Metrics } from "../../metrics/registry.js";
+import type { Counter, Metrics } from "../../metrics/metrics.js";
 import type { StatusUpdate } from "../../gen/dcos/v1/internal_pb.js";
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import { Actor } from "../../runtime/actor.js";

@@ -9,7 +9,7 @@
  * `allocator/dropped/<reason>` and ignored: the allocator never throws at the master.
  */
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
-import type { Counter, Samples } from "../../metrics/registry.js";
+import type { Counter, Samples } from "../../metrics/metrics.js";
 import { Quantities } from "../../resources/quantities.js";
 import { allocationRole } from "../../resources/resource.js";
 import { Resources } from "../../resources/resources.js";

@@ -26,9 +26,9 @@ import { ExecutorInfoSchema, TaskSchema, TaskState, TaskStatus_Reason, type Exec
 import { Resources } from "../../resources/index.js";
 import { isPersistentVolume } from "../../resources/volumes.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import type { AgentRecord } from "./agent.js";
-import { ids, type MasterCore } from "./core.js";
-import type { FrameworkRecord } from "./framework.js";
+import type { AgentRecord } from "./agent-record.js";
+import { ids, type MasterState } from "./master-state.js";
+import type { FrameworkRecord } from "./framework-record.js";
 import type { MasterView } from "./master-view.js";
 import { DEFAULT_REFUSE_SECONDS } from "./options.js";
 import { checkOffers, LaunchValidator, validateFilters } from "./validation.js";
@@ -39,7 +39,7 @@ import { applyConversion, checkpointAgent, isResourceOperation, operationContext
 /** Why the framework may not run a task as a user (the ACL run_tasks, checked by the public service). */
 export type UserProblem = (user: string) => string | undefined;
 
-export function accept(core: MasterCore, framework: FrameworkRecord, request: AcceptRequest, userProblem?: UserProblem): void {
+export function accept(core: MasterState, framework: FrameworkRecord, request: AcceptRequest, userProblem?: UserProblem): void {
   core.metrics.message("accept");
   validateAccept(request);
   applyAccept(core, framework, planAccept(core, framework, request, userProblem));
@@ -191,7 +191,7 @@ function tasksOf(op: Offer_Operation): TaskInfo[] {
 
 // ---- 3. apply ---------------------------------------------------------------------
 
-export function applyAccept(core: MasterCore, framework: FrameworkRecord, plan: AcceptPlan): void {
+export function applyAccept(core: MasterState, framework: FrameworkRecord, plan: AcceptPlan): void {
   if (plan.kind === "invalid") {
     reportOperation(core, framework, plan.failedOperation, plan.agentId, OperationState.ERROR, plan.message);
     throw plan.error;
@@ -243,7 +243,7 @@ export function applyAccept(core: MasterCore, framework: FrameworkRecord, plan: 
   core.recoverOffer(framework.id, agent.id, plan.remaining.toProto(), plan.refuseSeconds);
 }
 
-function refuse(core: MasterCore, framework: FrameworkRecord, agentId: string | undefined, r: Refusal): void {
+function refuse(core: MasterState, framework: FrameworkRecord, agentId: string | undefined, r: Refusal): void {
   const { task, state, reason, message } = r;
   if (state === TaskState.DROPPED) core.metrics.tasksDropped.inc();
   else core.metrics.tasksInvalid.inc();
@@ -257,7 +257,7 @@ function refuse(core: MasterCore, framework: FrameworkRecord, agentId: string | 
 
 const LOGGED_TASK_IDS = 20;
 
-function logLaunches(core: MasterCore, framework: FrameworkRecord, agentId: string, taskIds: string[]): void {
+function logLaunches(core: MasterState, framework: FrameworkRecord, agentId: string, taskIds: string[]): void {
   const shown = taskIds.length > LOGGED_TASK_IDS ? [...taskIds.slice(0, LOGGED_TASK_IDS), `… ${taskIds.length - LOGGED_TASK_IDS} more`] : taskIds;
   core.log.info(
     { framework: framework.id, agent: agentId, tasks: taskIds.length },
@@ -280,7 +280,7 @@ function startExecutor(framework: FrameworkRecord, agent: AgentRecord, executor:
 }
 
 /** Records the task in STAGING and returns the TaskInfo the agent gets. */
-function stage(core: MasterCore, framework: FrameworkRecord, agent: AgentRecord, task: TaskInfo, resources: Resources, executorId: string | undefined, role: string): TaskInfo {
+function stage(core: MasterState, framework: FrameworkRecord, agent: AgentRecord, task: TaskInfo, resources: Resources, executorId: string | undefined, role: string): TaskInfo {
   // A shallow copy is a complete TaskInfo (protobuf-es messages are plain objects); create() would walk every field again.
   const info: TaskInfo = { ...task, agentId: ids.agent(agent.id), resources: resources.toProto() };
   core.addTask(
@@ -306,7 +306,7 @@ function stage(core: MasterCore, framework: FrameworkRecord, agent: AgentRecord,
   return info;
 }
 
-function launchTask(core: MasterCore, framework: FrameworkRecord, agent: AgentRecord, task: TaskInfo, resources: Resources, executorResources: Resources): void {
+function launchTask(core: MasterState, framework: FrameworkRecord, agent: AgentRecord, task: TaskInfo, resources: Resources, executorResources: Resources): void {
   const role = roleOf(resources.add(executorResources), framework.info.roles[0] ?? "*");
   const info = stage(core, framework, agent, task, resources, task.executor?.executorId?.value, role);
   if (task.executor) info.executor = startExecutor(framework, agent, task.executor, executorResources);
@@ -314,7 +314,7 @@ function launchTask(core: MasterCore, framework: FrameworkRecord, agent: AgentRe
 }
 
 function launchGroup(
-  core: MasterCore,
+  core: MasterState,
   framework: FrameworkRecord,
   agent: AgentRecord,
   executor: ExecutorInfo,

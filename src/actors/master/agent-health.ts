@@ -10,24 +10,24 @@ import { create } from "@bufbuild/protobuf";
 import { AgentPingSchema } from "../../gen/dcos/v1/internal_pb.js";
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Pid } from "../../runtime/pid.js";
-import { AgentState, type AgentRecord } from "./agent.js";
+import { AgentState, type AgentRecord } from "./agent-record.js";
 import { reportAgentTasks, withdrawAgent } from "./agent-removal.js";
-import type { MasterCore } from "./core.js";
+import type { MasterState } from "./master-state.js";
 import { agentRemoved } from "./cluster-events.js";
 import { UnreachableRateLimiter } from "./unreachable-rate-limit.js";
 
 /** One limiter per leading master's core; the agents waiting for a permit, with their cancel. */
-const limiters = new WeakMap<MasterCore, UnreachableRateLimiter>();
+const limiters = new WeakMap<MasterState, UnreachableRateLimiter>();
 const waiting = new WeakMap<AgentRecord, () => void>();
 
-export function startPinging(core: MasterCore, agent: AgentRecord): void {
+export function startPinging(core: MasterState, agent: AgentRecord): void {
   cancelUnreachable(core, agent, "it (re)registered");
   agent.stopTimers();
   agent.missedPings = 0;
   ping(core, agent);
 }
 
-function ping(core: MasterCore, agent: AgentRecord): void {
+function ping(core: MasterState, agent: AgentRecord): void {
   agent.awaitingPong = true;
   core.sendToAgent(agent, create(AgentPingSchema, { connected: true, term: BigInt(core.host.term ?? 0) }));
   agent.pingTimer = core.host.delay(core.options.agentPingTimeoutMs, () => {
@@ -48,7 +48,7 @@ function ping(core: MasterCore, agent: AgentRecord): void {
   });
 }
 
-export function pong(core: MasterCore, from: Pid): void {
+export function pong(core: MasterState, from: Pid): void {
   core.metrics.message("agent_pong");
   const id = core.agentsByPid.get(from.toString());
   const agent = id === undefined ? undefined : core.agents.get(id);
@@ -63,7 +63,7 @@ export function pong(core: MasterCore, from: Pid): void {
   cancelUnreachable(core, agent, "it answered a ping");
 }
 
-function cancelUnreachable(core: MasterCore, agent: AgentRecord, why: string): void {
+function cancelUnreachable(core: MasterState, agent: AgentRecord, why: string): void {
   const cancel = waiting.get(agent);
   if (!cancel) return;
   cancel();
@@ -73,7 +73,7 @@ function cancelUnreachable(core: MasterCore, agent: AgentRecord, why: string): v
 }
 
 /** Queues the agent for a permit of the rate limit (once); marks it when the permit comes. */
-function scheduleUnreachable(core: MasterCore, agent: AgentRecord): void {
+function scheduleUnreachable(core: MasterState, agent: AgentRecord): void {
   if (waiting.has(agent)) return;
   let limiter = limiters.get(core);
   if (!limiter) limiters.set(core, (limiter = new UnreachableRateLimiter(core.options.agentUnreachableRate!, { now: () => core.now(), delay: (ms, fn) => core.host.delay(ms, fn) })));
@@ -88,7 +88,7 @@ function scheduleUnreachable(core: MasterCore, agent: AgentRecord): void {
   );
 }
 
-function markUnreachable(core: MasterCore, agent: AgentRecord): void {
+function markUnreachable(core: MasterState, agent: AgentRecord): void {
   const why = `Agent ${agent.id} (${agent.info.hostname}) is unreachable: ${agent.missedPings} pings went unanswered`;
   agent.stopTimers();
   core.persist(

@@ -1,15 +1,15 @@
 /**
  * Taking an agent out of the master's books, the steps every way out shares (unregistration
- * in agents.ts, missed pings in agent-health.ts, a drain or maintenance marking it gone):
+ * in agent-registration.ts, missed pings in agent-health.ts, a drain or maintenance marking it gone):
  * withdraw it from the allocator and its offers, tell schedulers about its tasks, forget
  * its record.
  */
 import { TaskState, TaskStatus_Reason } from "../../gen/dcos/v1/tasks_pb.js";
-import type { AgentRecord } from "./agent.js";
-import type { MasterCore } from "./core.js";
+import type { AgentRecord } from "./agent-record.js";
+import type { MasterState } from "./master-state.js";
 import { isTerminal } from "../task-states.js";
 
-export function forgetAgentRecord(core: MasterCore, agent: AgentRecord): void {
+export function forgetAgentRecord(core: MasterState, agent: AgentRecord): void {
   agent.stopTimers();
   if (core.agentsByPid.get(agent.pid.toString()) === agent.id) core.agentsByPid.delete(agent.pid.toString());
   core.agents.delete(agent.id);
@@ -19,7 +19,7 @@ export function forgetAgentRecord(core: MasterCore, agent: AgentRecord): void {
  * Tells schedulers about the tasks of an agent that is gone or unreachable. Partition-aware
  * frameworks hear `awareState`; others hear TASK_LOST and forget the task.
  */
-export function reportAgentTasks(core: MasterCore, agent: AgentRecord, awareState: TaskState, why: string): void {
+export function reportAgentTasks(core: MasterState, agent: AgentRecord, awareState: TaskState, why: string): void {
   for (const task of [...agent.tasks.values()]) {
     const framework = core.frameworks.get(task.frameworkId?.value ?? "");
     if (isTerminal(task.state) || !framework) {
@@ -41,7 +41,7 @@ export function reportAgentTasks(core: MasterCore, agent: AgentRecord, awareStat
 }
 
 /** The agent leaves the allocator and loses its offers (it is unreachable or gone). */
-export function withdrawAgent(core: MasterCore, agent: AgentRecord, why: string): void {
+export function withdrawAgent(core: MasterState, agent: AgentRecord, why: string): void {
   agent.stopTimers();
   for (const offerId of core.offers.onAgent(agent.id)) core.rescindOffer(offerId, why);
   core.allocator.removeAgent(agent.id);

@@ -4,7 +4,7 @@
  * their live tasks and executors). The records report every change here themselves: an
  * AgentRecord or FrameworkRecord put in the master's TrackedAgents / TrackedFrameworks map
  * (tracked-records.ts) reports its state transitions, its tasks and executors entering and
- * leaving, a task's state change (MasterCore.setTaskState), missed pings and a new total.
+ * leaving, a task's state change (MasterState.setTaskState), missed pings and a new total.
  * Per agent and per framework it also keeps what /state-summary shows (TaskTally): tasks
  * per state, the frameworks (agents) their live tasks belong to (run on), and the scalars
  * their live tasks and executors hold; so the summary costs O(agents + frameworks).
@@ -15,8 +15,8 @@ import type { ExecutorInfo, Task, TaskState } from "../../gen/dcos/v1/tasks_pb.j
 import { Quantities } from "../../resources/index.js";
 import { toMillis } from "../../resources/scalar.js";
 import { isTerminal } from "../task-states.js";
-import { AgentState, type AgentRecord } from "./agent.js";
-import { FrameworkState } from "./framework.js";
+import { AgentState, type AgentRecord } from "./agent-record.js";
+import { FrameworkState } from "./framework-record.js";
 
 export type Sign = 1 | -1;
 

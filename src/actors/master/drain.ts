@@ -19,14 +19,14 @@ import { KillTaskSchema, ShutdownAgentSchema } from "../../gen/dcos/v1/internal_
 import { TaskState, TaskStatus_Reason, type Task, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { isTerminal } from "../task-states.js";
-import { AgentState, type AgentRecord } from "./agent.js";
+import { AgentState, type AgentRecord } from "./agent-record.js";
 import { forgetAgentRecord, reportAgentTasks, withdrawAgent } from "./agent-removal.js";
 import { agentRemoved } from "./cluster-events.js";
-import type { MasterCore } from "./core.js";
+import type { MasterState } from "./master-state.js";
 import { agentDrain } from "./drain-view.js";
 import { persist } from "./operator-calls.js";
 
-function knownAgent(core: MasterCore, call: string, agentId: string): AgentRecord {
+function knownAgent(core: MasterState, call: string, agentId: string): AgentRecord {
   if (!agentId) throw new DcosError(Code.INVALID_ARGUMENT, `${call}: agent_id is required`);
   const agent = core.agents.get(agentId);
   if (!agent || agent.state === AgentState.REMOVED || agent.state === AgentState.ADMITTING) {
@@ -36,7 +36,7 @@ function knownAgent(core: MasterCore, call: string, agentId: string): AgentRecor
 }
 
 /** Whether the allocator should offer the agent (not deactivated, not draining or drained). */
-export function offerable(core: MasterCore, agentId: string): boolean {
+export function offerable(core: MasterState, agentId: string): boolean {
   return agentDrain(core, agentId) === undefined;
 }
 
@@ -44,12 +44,12 @@ function liveTasks(agent: AgentRecord): Task[] {
   return [...agent.tasks.values()].filter((t) => !isTerminal(t.state));
 }
 
-function stopOffering(core: MasterCore, agent: AgentRecord, why: string): void {
+function stopOffering(core: MasterState, agent: AgentRecord, why: string): void {
   core.allocator.deactivateAgent(agent.id);
   for (const offerId of core.offers.onAgent(agent.id)) core.rescindOffer(offerId, why);
 }
 
-export function deactivateAgent(core: MasterCore, agentId: string): Promise<void> {
+export function deactivateAgent(core: MasterState, agentId: string): Promise<void> {
   const agent = knownAgent(core, "DeactivateAgent", agentId);
   const current = agentDrain(core, agentId);
   if (current) return Promise.resolve(); // already deactivated (or draining): nothing changes
@@ -59,7 +59,7 @@ export function deactivateAgent(core: MasterCore, agentId: string): Promise<void
   });
 }
 
-export function drainAgent(core: MasterCore, agentId: string, maxGracePeriodSeconds: number | undefined, markGone: boolean): Promise<void> {
+export function drainAgent(core: MasterState, agentId: string, maxGracePeriodSeconds: number | undefined, markGone: boolean): Promise<void> {
   const agent = knownAgent(core, "DrainAgent", agentId);
   if (maxGracePeriodSeconds !== undefined && !(Number.isFinite(maxGracePeriodSeconds) && maxGracePeriodSeconds >= 0)) {
     throw new DcosError(Code.INVALID_ARGUMENT, `DrainAgent: max_grace_period_seconds must be a finite number >= 0, not ${maxGracePeriodSeconds}`);
@@ -77,7 +77,7 @@ export function drainAgent(core: MasterCore, agentId: string, maxGracePeriodSeco
   });
 }
 
-export function reactivateAgent(core: MasterCore, agentId: string): Promise<void> {
+export function reactivateAgent(core: MasterState, agentId: string): Promise<void> {
   const agent = knownAgent(core, "ReactivateAgent", agentId);
   const current = agentDrain(core, agentId);
   if (!current) throw new DcosError(Code.FAILED_PRECONDITION, `ReactivateAgent: agent ${agentId} is neither deactivated nor draining`);
@@ -88,7 +88,7 @@ export function reactivateAgent(core: MasterCore, agentId: string): Promise<void
 }
 
 /** Sends KillTask for every live task of a draining agent (when the agent is reachable). */
-function killForDrain(core: MasterCore, agent: AgentRecord, drain: DrainInfo): void {
+function killForDrain(core: MasterState, agent: AgentRecord, drain: DrainInfo): void {
   if (!agent.active) return;
   const cap = drain.config?.maxGracePeriodSeconds;
   for (const task of liveTasks(agent)) {
@@ -100,7 +100,7 @@ function killForDrain(core: MasterCore, agent: AgentRecord, drain: DrainInfo): v
 }
 
 /** An agent came (back): it is offered only if not deactivated; a drain goes on. */
-export function resumeDrain(core: MasterCore, agent: AgentRecord): void {
+export function resumeDrain(core: MasterState, agent: AgentRecord): void {
   const drain = agentDrain(core, agent.id);
   if (!drain) return;
   core.allocator.deactivateAgent(agent.id);
@@ -115,7 +115,7 @@ export function resumeDrain(core: MasterCore, agent: AgentRecord): void {
  * framework with REASON_AGENT_DRAINING, as TASK_GONE_BY_OPERATOR when the agent will be
  * marked gone.
  */
-export function drainingStatus(core: MasterCore, agent: AgentRecord, status: TaskStatus): TaskStatus {
+export function drainingStatus(core: MasterState, agent: AgentRecord, status: TaskStatus): TaskStatus {
   const info = agentDrain(core, agent.id)?.drainInfo;
   if (info?.state !== DrainState.DRAINING || status.state !== TaskState.KILLED) return status;
   const state = info.config?.markGone ? TaskState.GONE_BY_OPERATOR : TaskState.KILLED;
@@ -123,7 +123,7 @@ export function drainingStatus(core: MasterCore, agent: AgentRecord, status: Tas
 }
 
 /** After a task of a draining agent changed: once none is live, the agent is DRAINED (and gone with mark_gone). */
-export function drainProgress(core: MasterCore, agent: AgentRecord): void {
+export function drainProgress(core: MasterState, agent: AgentRecord): void {
   const drain = agentDrain(core, agent.id);
   if (drain?.drainInfo?.state !== DrainState.DRAINING || liveTasks(agent).length > 0) return;
   const drainInfo = create(DrainInfoSchema, { state: DrainState.DRAINED, config: drain.drainInfo.config });
@@ -138,7 +138,7 @@ export function drainProgress(core: MasterCore, agent: AgentRecord): void {
   );
 }
 
-function markGone(core: MasterCore, agent: AgentRecord): void {
+function markGone(core: MasterState, agent: AgentRecord): void {
   core.persist(
     { kind: "markAgentGone", agentId: agent.id },
     () => {

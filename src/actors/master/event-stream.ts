@@ -13,7 +13,7 @@
 import type { Writable } from "node:stream";
 import type { Event, SubscribeResponse } from "../../gen/dcos/v1/scheduler_pb.js";
 import type { Clock, Timer } from "../../runtime/clock.js";
-import type { EventSink } from "./framework.js";
+import type { EventSink } from "./framework-record.js";
 
 export interface EventStreamLimits {
   /** Events queued for one scheduler before it is disconnected. Default 100,000. */

@@ -12,11 +12,11 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { MasterInfoSchema, type MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
-import type { Counter } from "../../metrics/registry.js";
+import type { Counter } from "../../metrics/metrics.js";
 import { Actor } from "../../runtime/actor.js";
 import { Code, asDcosError } from "../../runtime/error.js";
 import { Pid } from "../../runtime/pid.js";
-import type { RaftNode } from "../../raft/node.js";
+import type { RaftNode } from "../../raft/raft-node.js";
 import { ReplicatedStateMachine } from "../../raft/state-machine.js";
 import type { Allocator } from "../allocator/allocator.js";
 import { MASTER_ACTOR_NAME, type KnownLeader, type Master } from "./master.js";

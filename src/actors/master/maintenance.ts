@@ -36,12 +36,12 @@ import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { Pid } from "../../runtime/pid.js";
-import { AgentState, type AgentRecord } from "./agent.js";
+import { AgentState, type AgentRecord } from "./agent-record.js";
 import { forgetAgentRecord, reportAgentTasks, withdrawAgent } from "./agent-removal.js";
 import { agentRemoved } from "./cluster-events.js";
-import { ids, type MasterCore } from "./core.js";
+import { ids, type MasterState } from "./master-state.js";
 import type { MasterView } from "./master-view.js";
-import type { FrameworkRecord } from "./framework.js";
+import type { FrameworkRecord } from "./framework-record.js";
 import { persist } from "./operator-calls.js";
 import { DEFAULT_REFUSE_SECONDS } from "./options.js";
 import { validateFilters } from "./validation.js";
@@ -164,7 +164,7 @@ function invalid(message: string): DcosError {
   return new DcosError(Code.INVALID_ARGUMENT, message);
 }
 
-function checkSchedule(core: MasterCore, schedule: MaintenanceSchedule): void {
+function checkSchedule(core: MasterState, schedule: MaintenanceSchedule): void {
   if (schedule.windows.length > MAX_WINDOWS) throw invalid(`UpdateMaintenanceSchedule: at most ${MAX_WINDOWS} windows, not ${schedule.windows.length}`);
   const seen = new Set<string>();
   let machines = 0;
@@ -197,7 +197,7 @@ export function maintenanceSchedule(core: MasterView): MaintenanceSchedule {
   return core.registrar.state().maintenance;
 }
 
-export function updateMaintenanceSchedule(core: MasterCore, schedule: MaintenanceSchedule | undefined): Promise<void> {
+export function updateMaintenanceSchedule(core: MasterState, schedule: MaintenanceSchedule | undefined): Promise<void> {
   const next = schedule ?? create(MaintenanceScheduleSchema);
   checkSchedule(core, next);
   return persist(core, { kind: "updateMaintenanceSchedule", schedule: next }, () => {
@@ -208,7 +208,7 @@ export function updateMaintenanceSchedule(core: MasterCore, schedule: Maintenanc
 }
 
 /** Whether what was offered or answered for this agent still holds: its same window is ahead. */
-function stillAhead(core: MasterCore, schedule: MaintenanceSchedule, a: Answer): boolean {
+function stillAhead(core: MasterState, schedule: MaintenanceSchedule, a: Answer): boolean {
   const agent = core.agents.get(a.agentId);
   const w = agent && windowOf(schedule, agent.info);
   return w !== undefined && sameUnavailability(w.unavailability, a.unavailability) && modeOf(core, w) === "DRAINING";
@@ -222,7 +222,7 @@ function sameUnavailability(x: Unavailability, y: Unavailability): boolean {
  * Inverse offers whose agent is no longer in the same window ahead are rescinded and
  * forgotten, with the answers and filters for it (a moved window is asked about afresh).
  */
-function rescindStale(core: MasterCore): void {
+function rescindStale(core: MasterState): void {
   const b = book(core);
   const schedule = maintenanceSchedule(core);
   for (const answer of [...b.byOffer.values()]) {
@@ -244,7 +244,7 @@ function forget(b: Book, answer: Answer): void {
 }
 
 /** One agent against the schedule: down if its window started, inverse offers if it is ahead. */
-export function agentMaintenance(core: MasterCore, agent: AgentRecord): void {
+export function agentMaintenance(core: MasterState, agent: AgentRecord): void {
   const schedule = maintenanceSchedule(core);
   if (schedule.windows.length === 0) return;
   if (agent.state !== AgentState.ACTIVE && agent.state !== AgentState.UNREACHABLE) return;
@@ -259,7 +259,7 @@ export function agentMaintenance(core: MasterCore, agent: AgentRecord): void {
  * Every agent against the schedule, the timer for the next start or end of a window, and
  * the inverse-offer sweep while some window is ahead.
  */
-export function evaluateMaintenance(core: MasterCore): void {
+export function evaluateMaintenance(core: MasterState): void {
   const schedule = maintenanceSchedule(core);
   const now = nowSeconds(core);
   for (const agent of [...core.agents.values()]) agentMaintenance(core, agent);
@@ -290,7 +290,7 @@ export function evaluateMaintenance(core: MasterCore): void {
  * offered again on the framework's current stream), and every agent ahead of its window is looked at. It stops when
  * no window is ahead any more.
  */
-function armSweep(core: MasterCore): void {
+function armSweep(core: MasterState): void {
   const b = book(core);
   b.sweep = core.host.delay(SWEEP_MS, () => {
     b.sweep = undefined;
@@ -306,7 +306,7 @@ function armSweep(core: MasterCore): void {
 }
 
 /** The window ahead of the agent's machine, if any: what its offers carry as unavailability. */
-export function unavailabilityOf(core: MasterCore, agent: AgentRecord): Unavailability | undefined {
+export function unavailabilityOf(core: MasterState, agent: AgentRecord): Unavailability | undefined {
   const schedule = maintenanceSchedule(core);
   if (schedule.windows.length === 0) return undefined;
   const w = windowOf(schedule, agent.info);
@@ -314,14 +314,14 @@ export function unavailabilityOf(core: MasterCore, agent: AgentRecord): Unavaila
 }
 
 /** The frameworks using the agent: tasks, executors or outstanding offers on it. */
-function frameworksOn(core: MasterCore, agent: AgentRecord): FrameworkRecord[] {
+function frameworksOn(core: MasterState, agent: AgentRecord): FrameworkRecord[] {
   const idsOn = new Set<string>(agent.executors.keys());
   for (const task of agent.tasks.values()) idsOn.add(task.frameworkId?.value ?? "");
   for (const offerId of core.offers.onAgent(agent.id)) idsOn.add(core.offers.get(offerId)?.frameworkId?.value ?? "");
   return [...idsOn].map((id) => core.frameworks.get(id)).filter((f): f is FrameworkRecord => f !== undefined);
 }
 
-function sendInverseOffers(core: MasterCore, agent: AgentRecord, machine: MachineID, unavailability: Unavailability): void {
+function sendInverseOffers(core: MasterState, agent: AgentRecord, machine: MachineID, unavailability: Unavailability): void {
   const b = book(core);
   const nowMs = core.now();
   for (const framework of frameworksOn(core, agent)) {
@@ -343,7 +343,7 @@ function sendInverseOffers(core: MasterCore, agent: AgentRecord, machine: Machin
 }
 
 /** The machine's window started: its agent leaves the cluster until the window ends. */
-function takeDown(core: MasterCore, agent: AgentRecord, machine: MachineID): void {
+function takeDown(core: MasterState, agent: AgentRecord, machine: MachineID): void {
   const why = `machine ${machine.hostname || machine.ip} is down for maintenance`;
   const b = book(core);
   for (const answer of [...b.byOffer.values()]) if (answer.agentId === agent.id) forget(b, answer);
@@ -375,7 +375,7 @@ function takeDown(core: MasterCore, agent: AgentRecord, machine: MachineID): voi
  * framework for filters.refuse_seconds (default 5 s), after which — if it still uses the
  * agent — it is asked again.
  */
-function answer(core: MasterCore, f: FrameworkRecord, request: AcceptInverseOffersRequest | DeclineInverseOffersRequest, status: InverseOfferStatus_Status, call: string): void {
+function answer(core: MasterState, f: FrameworkRecord, request: AcceptInverseOffersRequest | DeclineInverseOffersRequest, status: InverseOfferStatus_Status, call: string): void {
   const ids_ = request.inverseOfferIds;
   if (ids_.length === 0) throw invalid(`${call}: inverse_offer_ids is empty`);
   validateFilters(request.filters);
@@ -400,12 +400,12 @@ function answer(core: MasterCore, f: FrameworkRecord, request: AcceptInverseOffe
   if (unknown.length > 0) throw new DcosError(Code.NOT_FOUND, `${call}: ${unknown.join(", ")} ${unknown.length === 1 ? "is not an" : "are not"} outstanding inverse offer(s) of framework ${f.id}`);
 }
 
-export function acceptInverseOffers(core: MasterCore, f: FrameworkRecord, request: AcceptInverseOffersRequest): void {
+export function acceptInverseOffers(core: MasterState, f: FrameworkRecord, request: AcceptInverseOffersRequest): void {
   core.metrics.message("accept_inverse_offers");
   answer(core, f, request, InverseOfferStatus_Status.ACCEPT, "ACCEPT_INVERSE_OFFERS");
 }
 
-export function declineInverseOffers(core: MasterCore, f: FrameworkRecord, request: DeclineInverseOffersRequest): void {
+export function declineInverseOffers(core: MasterState, f: FrameworkRecord, request: DeclineInverseOffersRequest): void {
   core.metrics.message("decline_inverse_offers");
   answer(core, f, request, InverseOfferStatus_Status.DECLINE, "DECLINE_INVERSE_OFFERS");
 }
@@ -438,7 +438,7 @@ export function maintenanceStatus(core: MasterView): GetMaintenanceStatusRespons
  * The schedule's machines that the operator names: by hostname and/or ip (a name given
  * matches either), each must match at least one machine of the schedule.
  */
-function scheduled(core: MasterCore, machines: readonly MachineID[], call: string): { machine: MachineID; unavailability: Unavailability }[] {
+function scheduled(core: MasterState, machines: readonly MachineID[], call: string): { machine: MachineID; unavailability: Unavailability }[] {
   if (machines.length === 0) throw invalid(`${call}: machines is empty`);
   if (machines.length > MAX_MACHINES) throw invalid(`${call}: at most ${MAX_MACHINES} machines`);
   const found = new Map<string, { machine: MachineID; unavailability: Unavailability }>();
@@ -459,7 +459,7 @@ function scheduled(core: MasterCore, machines: readonly MachineID[], call: strin
 }
 
 /** Operator (Mesos's START_MAINTENANCE, machine/down): DRAINING machines go DOWN now, until brought up. */
-export function startMaintenance(core: MasterCore, machines: readonly MachineID[]): Promise<void> {
+export function startMaintenance(core: MasterState, machines: readonly MachineID[]): Promise<void> {
   const found = scheduled(core, machines, "StartMaintenance");
   for (const w of found) {
     const mode = modeOf(core, w);
@@ -473,7 +473,7 @@ export function startMaintenance(core: MasterCore, machines: readonly MachineID[
 }
 
 /** Operator (Mesos's STOP_MAINTENANCE, machine/up): DOWN machines come UP and leave the schedule. */
-export function stopMaintenance(core: MasterCore, machines: readonly MachineID[]): Promise<void> {
+export function stopMaintenance(core: MasterState, machines: readonly MachineID[]): Promise<void> {
   const found = scheduled(core, machines, "StopMaintenance");
   for (const w of found) {
     const mode = modeOf(core, w);

@@ -26,10 +26,10 @@ import type {
 import { Facade } from "../../runtime/facade.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { accept } from "./accept.js";
-import type { MasterCore } from "./core.js";
+import type { MasterState } from "./master-state.js";
 import type { MasterView } from "./master-view.js";
-import type { EventSink, FrameworkRecord } from "./framework.js";
-import { removeFramework, streamClosed, streamStalled, subscribe, updateFramework, type Subscription } from "./frameworks.js";
+import type { EventSink, FrameworkRecord } from "./framework-record.js";
+import { removeFramework, streamClosed, streamStalled, subscribe, updateFramework, type Subscription } from "./framework-subscription.js";
 import type { Master } from "./master.js";
 import { deactivateAgent, drainAgent, reactivateAgent } from "./drain.js";
 import { acceptInverseOffers, declineInverseOffers, startMaintenance, stopMaintenance, updateMaintenanceSchedule } from "./maintenance.js";
@@ -69,7 +69,7 @@ export class MasterFacade extends Facade<Master> {
   /** Runs fn for the calling framework after checking it holds the framework's current stream. */
   private forFramework<R extends FrameworkCall, T>(
     request: R,
-    fn: (core: MasterCore, f: FrameworkRecord, request: R) => T | Promise<T>,
+    fn: (core: MasterState, f: FrameworkRecord, request: R) => T | Promise<T>,
     guard: FrameworkGuard | undefined,
   ): Promise<T> {
     return this.call((m) => {

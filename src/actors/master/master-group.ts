@@ -9,7 +9,7 @@ import type { Logger } from "../../runtime/log.js";
 import { Pid } from "../../runtime/pid.js";
 import type { Random } from "../../runtime/random.js";
 import type { ActorSystem } from "../../runtime/system.js";
-import { RaftNode, type RaftNodeOptions } from "../../raft/node.js";
+import { RaftNode, type RaftNodeOptions } from "../../raft/raft-node.js";
 import { DurableStorage } from "../../raft/storage/durable-storage.js";
 import type { FileSystem } from "../../raft/storage/file-system.js";
 import type { EventBus } from "../../events/bus.js";

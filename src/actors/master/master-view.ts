@@ -3,14 +3,14 @@
  * /quota, /maintenance), the Operator gRPC service and the web UI. Read-only at the type
  * level: maps without set/delete, the offer book, counts and history without their
  * mutators, the registry without `apply`. `MasterFacade.inspect` hands one of these to a
- * function that runs inside the master actor; MasterCore (core.ts) is the writable state
+ * function that runs inside the master actor; MasterState (master-state.ts) is the writable state
  * the master's own feature files work on, and it satisfies this interface.
  */
 import type { FrameworkInfo, MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
-import type { AgentRecord } from "./agent.js";
+import type { AgentRecord } from "./agent-record.js";
 import type { MasterCounts } from "./counts.js";
-import type { FrameworkRecord } from "./framework.js";
+import type { FrameworkRecord } from "./framework-record.js";
 import type { OfferBook } from "./offer-book.js";
 import type { ResolvedMasterOptions } from "./options.js";
 import type { RegistryState } from "./registry.js";

@@ -1,7 +1,7 @@
 /**
  * The master actor: receives agents' messages (internal.proto) and schedulers' calls (via
  * MasterFacade), and keeps frameworks, agents, offers and tasks. Kept thin: it wires
- * messages to the feature files, which work on the MasterCore.
+ * messages to the feature files, which work on the MasterState.
  */
 import type { Message } from "@bufbuild/protobuf";
 import { create } from "@bufbuild/protobuf";
@@ -17,7 +17,7 @@ import {
   UpdateAgentSchema,
 } from "../../gen/dcos/v1/internal_pb.js";
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
-import type { Counter } from "../../metrics/registry.js";
+import type { Counter } from "../../metrics/metrics.js";
 import { Quantities } from "../../resources/index.js";
 import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
@@ -26,9 +26,9 @@ import type { Pid } from "../../runtime/pid.js";
 import type { Allocator } from "../allocator/allocator.js";
 import { EventBus } from "../../events/bus.js";
 import { pong } from "./agent-health.js";
-import { agentSenderProblem, registerAgent, reregisterAgent, unregisterAgent } from "./agents.js";
+import { agentSenderProblem, registerAgent, reregisterAgent, unregisterAgent } from "./agent-registration.js";
 import type { PeerIdentity } from "../../runtime/identity.js";
-import { MasterCore, type MasterHost } from "./core.js";
+import { MasterState, type MasterHost } from "./master-state.js";
 import { MasterCounts } from "./counts.js";
 import { MasterMetrics } from "./metrics.js";
 import { makeOffers } from "./offers.js";
@@ -77,7 +77,7 @@ export interface KnownLeader {
 }
 
 export class Master extends Actor {
-  private core_: MasterCore | undefined;
+  private core_: MasterState | undefined;
   private host_: TermHost | undefined;
   private mode = MasterMode.STANDBY;
   private leader: KnownLeader | undefined;
@@ -93,7 +93,7 @@ export class Master extends Actor {
     super(MASTER_ACTOR_NAME);
     this.events = deps.events ?? new EventBus();
     // Every message here is an agent's: the sender's connection must be that agent's (agentSenderProblem).
-    const on = <T extends { $typeName: string }>(fn: (core: MasterCore, from: Pid, m: T, sender: PeerIdentity) => void) => (m: T, from: Pid) => {
+    const on = <T extends { $typeName: string }>(fn: (core: MasterState, from: Pid, m: T, sender: PeerIdentity) => void) => (m: T, from: Pid) => {
       const core = this.core_;
       if (!core) return this.asStandby(from, m);
       const sender = this.sender;
@@ -116,7 +116,7 @@ export class Master extends Actor {
    * standby it throws UNAVAILABLE naming the leader (details.leader = its host:port), which
    * is what every MasterFacade call (and so every gRPC call) answers with.
    */
-  get core(): MasterCore {
+  get core(): MasterState {
     if (!this.core_) throw this.notLeading();
     return this.core_;
   }
@@ -160,7 +160,7 @@ export class Master extends Actor {
   }
 
   /**
-   * Starts leading a term: a fresh MasterCore on a term-scoped host, recovered from the
+   * Starts leading a term: a fresh MasterState on a term-scoped host, recovered from the
    * registry (agents get the reregistration window, frameworks come back disconnected).
    */
   lead(t: LeaderTerm): void {
@@ -176,7 +176,7 @@ export class Master extends Actor {
       defer: (p, ok, err) => this.defer(p, ok, err),
     };
     const host = new TermHost(actorHost, t.term, this.counters.staleSends);
-    const core = new MasterCore(this.options, host, t.allocator, t.registrar, this.metrics, this.deps.random, this.events);
+    const core = new MasterState(this.options, host, t.allocator, t.registrar, this.metrics, this.deps.random, this.events);
     this.transition(MasterMode.LEADING, `elected in term ${t.term}`);
     this.core_ = core;
     this.host_ = host;

@@ -5,7 +5,7 @@
  * where things happen.
  */
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
-import type { Counter, Metrics } from "../../metrics/registry.js";
+import type { Counter, Metrics } from "../../metrics/metrics.js";
 import type { Quantities } from "../../resources/index.js";
 import type { MasterCounts } from "./counts.js";
 import { METERED_RESOURCES, type MeteredResource } from "./resource-usage.js";

@@ -7,12 +7,12 @@ import { create } from "@bufbuild/protobuf";
 import { OfferIDSchema } from "../../gen/dcos/v1/common_pb.js";
 import { OfferSchema, type Offer } from "../../gen/dcos/v1/offers_pb.js";
 import type { OfferDecision } from "../allocator/allocator.js";
-import { AgentState } from "./agent.js";
-import { ids, type MasterCore } from "./core.js";
+import { AgentState } from "./agent-record.js";
+import { ids, type MasterState } from "./master-state.js";
 import { offersMade } from "./cluster-events.js";
 import { unavailabilityOf } from "./maintenance.js";
 
-export function makeOffers(core: MasterCore, decisions: readonly OfferDecision[]): void {
+export function makeOffers(core: MasterState, decisions: readonly OfferDecision[]): void {
   const batches = new Map<string, Offer[]>();
   for (const d of decisions) {
     const framework = core.frameworks.get(d.frameworkId);

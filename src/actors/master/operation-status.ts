@@ -6,10 +6,10 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { OperationState, OperationStatusSchema, type Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
-import { ids, type MasterCore } from "./core.js";
-import type { FrameworkRecord } from "./framework.js";
+import { ids, type MasterState } from "./master-state.js";
+import type { FrameworkRecord } from "./framework-record.js";
 
-export function reportOperation(core: MasterCore, framework: FrameworkRecord, op: Offer_Operation, agentId: string | undefined, state: OperationState, message: string): void {
+export function reportOperation(core: MasterState, framework: FrameworkRecord, op: Offer_Operation, agentId: string | undefined, state: OperationState, message: string): void {
   if (!op.id) return;
   const status = create(OperationStatusSchema, { operationId: op.id, state, message, agentId: agentId ? ids.agent(agentId) : undefined });
   core.log.info({ framework: framework.id, operation: op.id, state: OperationState[state] }, `Operation ${op.id} of framework ${framework.id}: ${OperationState[state]}: ${message}`);

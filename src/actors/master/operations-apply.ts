@@ -11,9 +11,9 @@ import type { Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Resources } from "../../resources/index.js";
 import { isPersistentVolume } from "../../resources/volumes.js";
-import type { AgentRecord } from "./agent.js";
-import type { MasterCore } from "./core.js";
-import type { FrameworkRecord } from "./framework.js";
+import type { AgentRecord } from "./agent-record.js";
+import type { MasterState } from "./master-state.js";
+import type { FrameworkRecord } from "./framework-record.js";
 import { checkpointedResources, RESOURCE_OPERATIONS, type Conversion, type OperationContext } from "./operations.js";
 import { isTerminal } from "../task-states.js";
 
@@ -50,7 +50,7 @@ export function volumeUserOn(agent: AgentRecord): (volumeId: string) => string |
 }
 
 /** Applies a conversion to the agent's total and the allocator's books. */
-export function applyConversion(core: MasterCore, framework: FrameworkRecord, agent: AgentRecord, c: Conversion): void {
+export function applyConversion(core: MasterState, framework: FrameworkRecord, agent: AgentRecord, c: Conversion): void {
   const total = Resources.of(agent.info.resources).subtract(c.consumed.unallocated()).add(c.converted.unallocated());
   agent.info.resources = total.toProto();
   core.allocator.updateAllocation(framework.id, agent.id, c.consumed.toProto(), c.converted.toProto());
@@ -61,7 +61,7 @@ export function applyConversion(core: MasterCore, framework: FrameworkRecord, ag
 }
 
 /** Sends the agent what it must checkpoint (after one or more conversions). */
-export function checkpointAgent(core: MasterCore, agent: AgentRecord): void {
+export function checkpointAgent(core: MasterState, agent: AgentRecord): void {
   core.sendToAgent(agent, create(CheckpointResourcesSchema, { resources: checkpointedResources(Resources.of(agent.info.resources)) }));
   core.changed();
 }

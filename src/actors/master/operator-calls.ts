@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { WeightInfoSchema, type QuotaConfig, type QuotaInfo, type WeightInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { roleProblem } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import type { MasterCore } from "./core.js";
+import type { MasterState } from "./master-state.js";
 import type { MasterView } from "./master-view.js";
 import { allocatorQuotas, amountsOfInfo, planQuotaUpdate, quotaConfig, quotaInfo, type QuotaAmounts } from "./quota.js";
 
@@ -27,7 +27,7 @@ function checkRoles(roles: readonly string[], what: string): void {
 }
 
 /** Persists op; resolves once it is applied and `then` ran (inside the master actor). */
-export function persist(core: MasterCore, op: Parameters<MasterCore["persist"]>[0], then: () => void): Promise<void> {
+export function persist(core: MasterState, op: Parameters<MasterState["persist"]>[0], then: () => void): Promise<void> {
   return new Promise((resolve, reject) =>
     core.persist(
       op,
@@ -45,7 +45,7 @@ export function weights(core: MasterView): WeightInfo[] {
   return [...core.registrar.state().weights].map(([role, weight]) => create(WeightInfoSchema, { role, weight }));
 }
 
-export function updateWeights(core: MasterCore, infos: readonly WeightInfo[]): Promise<void> {
+export function updateWeights(core: MasterState, infos: readonly WeightInfo[]): Promise<void> {
   if (infos.length === 0) throw invalid("weight_infos must name at least one role");
   checkRoles(
     infos.map((w) => w.role),
@@ -74,7 +74,7 @@ export function quotaConfigs(core: MasterView): QuotaConfig[] {
  * given to the allocator; outstanding offers are rescinded so that the next round keeps
  * the new guarantees' headroom and honours the new limits.
  */
-export function updateQuota(core: MasterCore, infos: readonly QuotaInfo[], configs: readonly QuotaConfig[] = [], force = false): Promise<void> {
+export function updateQuota(core: MasterState, infos: readonly QuotaInfo[], configs: readonly QuotaConfig[] = [], force = false): Promise<void> {
   const { updates } = planQuotaUpdate(core.registrar.state().quotas, infos, configs, force, core.agents.values());
   const quotas = updates.map(quotaInfo);
   return persist(core, { kind: "updateQuota", quotas }, () => {

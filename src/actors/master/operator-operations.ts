@@ -17,8 +17,8 @@ import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Resources, reservationRole } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { isTerminal } from "../task-states.js";
-import type { AgentRecord } from "./agent.js";
-import type { MasterCore } from "./core.js";
+import type { AgentRecord } from "./agent-record.js";
+import type { MasterState } from "./master-state.js";
 import { checkpointAgent, volumeUserOn } from "./operations-apply.js";
 import { convert, type Conversion, type ResourceOperation } from "./operations.js";
 
@@ -48,7 +48,7 @@ function unused(agent: AgentRecord): Resources {
   return free;
 }
 
-function activeAgent(core: MasterCore, name: string, agentId: string): AgentRecord {
+function activeAgent(core: MasterState, name: string, agentId: string): AgentRecord {
   if (!agentId) throw new DcosError(Code.INVALID_ARGUMENT, `${name}: agent_id is required`);
   const agent = core.agents.get(agentId);
   if (!agent) throw new DcosError(Code.NOT_FOUND, `${name}: unknown agent '${agentId}'`);
@@ -88,7 +88,7 @@ function plan(agent: AgentRecord, name: string, r: OperatorOperationRequest): Co
 }
 
 /** Runs inside the master actor. */
-export function operatorOperation(core: MasterCore, r: OperatorOperationRequest): void {
+export function operatorOperation(core: MasterState, r: OperatorOperationRequest): void {
   const name = NAMES[r.operation];
   const agent = activeAgent(core, name, r.agentId);
   const conversions = plan(agent, name, r);

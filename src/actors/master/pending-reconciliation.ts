@@ -5,7 +5,7 @@
  * As Mesos, the master stays silent rather than answer TASK_UNKNOWN for a task that may
  * come back with its agent; unlike Mesos it remembers the question and answers once the
  * agent reregisters or is marked unreachable, so a scheduler need not retry to hear.
- * Per leadership term (it lives in the term's MasterCore).
+ * Per leadership term (it lives in the term's MasterState).
  */
 
 /** The key for tasks named without an agent id. */

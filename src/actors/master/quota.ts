@@ -19,7 +19,7 @@ import { Quantities, Resources, resourceProblem, roleProblem, scalarResource } f
 import { addScalars, roundScalar } from "../../resources/scalar.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { RoleQuota } from "../allocator/index.js";
-import type { AgentRecord } from "./agent.js";
+import type { AgentRecord } from "./agent-record.js";
 
 /** A role's quota by resource name (scalar amounts). */
 export interface QuotaAmounts {

@@ -12,16 +12,16 @@
  */
 import type { ReconcileRequest } from "../../gen/dcos/v1/scheduler_pb.js";
 import { TaskState, TaskStatus_Reason, type Task } from "../../gen/dcos/v1/tasks_pb.js";
-import { AgentState } from "./agent.js";
-import type { MasterCore } from "./core.js";
-import type { FrameworkRecord } from "./framework.js";
+import { AgentState } from "./agent-record.js";
+import type { MasterState } from "./master-state.js";
+import type { FrameworkRecord } from "./framework-record.js";
 
 /** What a framework should hear for a task state (non-partition-aware ones never hear UNREACHABLE). */
 function visibleState(framework: FrameworkRecord, state: TaskState): TaskState {
   return state === TaskState.UNREACHABLE && !framework.partitionAware ? TaskState.LOST : state;
 }
 
-function sendKnown(core: MasterCore, framework: FrameworkRecord, task: Task): void {
+function sendKnown(core: MasterState, framework: FrameworkRecord, task: Task): void {
   const latest = task.statuses[task.statuses.length - 1];
   const status = core.masterStatus(
     { taskId: task.taskId!.value, agentId: task.agentId?.value, executorId: task.executorId?.value },
@@ -34,13 +34,13 @@ function sendKnown(core: MasterCore, framework: FrameworkRecord, task: Task): vo
 }
 
 /** An admitted agent this master has not heard back from since it started leading. */
-export function isTransitioning(core: MasterCore, agentId: string): boolean {
+export function isTransitioning(core: MasterState, agentId: string): boolean {
   if (!core.registrar.state().agents.has(agentId)) return false;
   const state = core.agents.get(agentId)?.state;
   return state === undefined || state === AgentState.ADMITTING;
 }
 
-function anyTransitioning(core: MasterCore): boolean {
+function anyTransitioning(core: MasterState): boolean {
   for (const id of core.registrar.state().agents.keys()) if (isTransitioning(core, id)) return true;
   return false;
 }
@@ -49,7 +49,7 @@ function anyTransitioning(core: MasterCore): boolean {
  * The answer for one task id: its latest state, or what the master can say without it,
  * or nothing yet when its agent (or, without an agent id, any agent) may still come back.
  */
-export function reconcileTask(core: MasterCore, framework: FrameworkRecord, taskId: string, agentId: string | undefined, transitioning = anyTransitioning): void {
+export function reconcileTask(core: MasterState, framework: FrameworkRecord, taskId: string, agentId: string | undefined, transitioning = anyTransitioning): void {
   const task = framework.tasks.get(taskId);
   if (task) return sendKnown(core, framework, task);
   const agent = agentId ? core.agents.get(agentId) : undefined;
@@ -72,14 +72,14 @@ export function reconcileTask(core: MasterCore, framework: FrameworkRecord, task
   core.forwardStatus(framework, status);
 }
 
-export function reconcile(core: MasterCore, framework: FrameworkRecord, request: ReconcileRequest): void {
+export function reconcile(core: MasterState, framework: FrameworkRecord, request: ReconcileRequest): void {
   core.metrics.message("reconcile");
   if (request.tasks.length === 0) {
     for (const task of framework.tasks.values()) sendKnown(core, framework, task);
     return;
   }
   let transitioning: boolean | undefined; // computed once per request, when needed
-  const once = (c: MasterCore): boolean => (transitioning ??= anyTransitioning(c));
+  const once = (c: MasterState): boolean => (transitioning ??= anyTransitioning(c));
   const before = core.pendingReconciliation.size;
   for (const t of request.tasks) reconcileTask(core, framework, t.taskId?.value ?? "", t.agentId?.value || undefined, once);
   const waiting = core.pendingReconciliation.size - before;
@@ -92,7 +92,7 @@ export function reconcile(core: MasterCore, framework: FrameworkRecord, request:
  * Agent agentId reregistered or was marked unreachable: answers the reconciliation that
  * waited for it, and, once no agent is transitioning, the questions that named no agent.
  */
-export function answerPending(core: MasterCore, agentId: string): void {
+export function answerPending(core: MasterState, agentId: string): void {
   const answer = (list: Array<{ frameworkId: string; taskId: string }>, agent: string | undefined): void => {
     for (const { frameworkId, taskId } of list) {
       const framework = core.frameworks.get(frameworkId);

@@ -9,15 +9,15 @@
 import { create } from "@bufbuild/protobuf";
 import { LeadingMasterSchema } from "../../gen/dcos/v1/internal_pb.js";
 import { Pid } from "../../runtime/pid.js";
-import { AgentState } from "./agent.js";
-import type { MasterCore } from "./core.js";
-import { FrameworkRecord, FrameworkState } from "./framework.js";
-import { startFailover } from "./frameworks.js";
+import { AgentState } from "./agent-record.js";
+import type { MasterState } from "./master-state.js";
+import { FrameworkRecord, FrameworkState } from "./framework-record.js";
+import { startFailover } from "./framework-subscription.js";
 import { evaluateMaintenance } from "./maintenance.js";
 import { allocatorQuotas } from "./quota.js";
 import { answerPending } from "./reconciliation.js";
 
-export function recoverRegistry(core: MasterCore, term: number, agentReregisterTimeoutMs: number): void {
+export function recoverRegistry(core: MasterState, term: number, agentReregisterTimeoutMs: number): void {
   const registry = core.registrar.state();
   if (registry.weights.size > 0) core.allocator.updateWeights(registry.weights);
   if (registry.quotas.size > 0) core.allocator.updateQuota(allocatorQuotas(registry.quotas));
@@ -43,7 +43,7 @@ export function recoverRegistry(core: MasterCore, term: number, agentReregisterT
 }
 
 /** Tells every agent the registry knows (reachable or not) that this master leads now. */
-function announce(core: MasterCore, term: number): void {
+function announce(core: MasterState, term: number): void {
   const registry = core.registrar.state();
   const message = create(LeadingMasterSchema, { pid: core.host.self.toString(), term: BigInt(term) });
   const infos = [...registry.agents.values(), ...[...registry.unreachable.values()].map((u) => u.info)];
@@ -54,13 +54,13 @@ function announce(core: MasterCore, term: number): void {
   }
 }
 
-function reregistered(core: MasterCore, agentId: string): boolean {
+function reregistered(core: MasterState, agentId: string): boolean {
   const state = core.agents.get(agentId)?.state;
   return state === AgentState.ACTIVE || state === AgentState.ADMITTING;
 }
 
 /** The reregistration window closed: admitted agents that did not come back are unreachable. */
-function markMissingUnreachable(core: MasterCore, expected: readonly string[]): void {
+function markMissingUnreachable(core: MasterState, expected: readonly string[]): void {
   const missing = expected.filter((id) => !reregistered(core, id) && core.registrar.state().agents.has(id));
   core.log.info({ missing: missing.length, expected: expected.length }, `Agent reregistration window closed: ${missing.length} of ${expected.length} agents did not come back`);
   for (const agentId of missing) {

@@ -14,9 +14,9 @@ import type {
   SuppressRequest,
 } from "../../gen/dcos/v1/scheduler_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import { AgentState, type AgentRecord } from "./agent.js";
-import { ids, type MasterCore } from "./core.js";
-import { FrameworkState, type FrameworkRecord } from "./framework.js";
+import { AgentState, type AgentRecord } from "./agent-record.js";
+import { ids, type MasterState } from "./master-state.js";
+import { FrameworkState, type FrameworkRecord } from "./framework-record.js";
 import { DEFAULT_REFUSE_SECONDS } from "./options.js";
 import { reconcileTask } from "./reconciliation.js";
 import { isTerminal } from "../task-states.js";
@@ -24,7 +24,7 @@ import { requireId, validateCallRoles, validateFilters } from "./validation.js";
 import { offersDeclined } from "./cluster-events.js";
 
 /** The framework a call is for, if the caller holds its current stream. */
-export function callerFramework(core: MasterCore, frameworkId: { value: string } | undefined, streamId: string): FrameworkRecord {
+export function callerFramework(core: MasterState, frameworkId: { value: string } | undefined, streamId: string): FrameworkRecord {
   const id = requireId(frameworkId, "framework_id");
   const f = core.frameworks.get(id);
   if (!f) {
@@ -39,7 +39,7 @@ export function callerFramework(core: MasterCore, frameworkId: { value: string }
   return f;
 }
 
-export function decline(core: MasterCore, f: FrameworkRecord, request: DeclineRequest): void {
+export function decline(core: MasterState, f: FrameworkRecord, request: DeclineRequest): void {
   core.metrics.message("decline");
   validateFilters(request.filters);
   const refuseSeconds = request.filters?.refuseSeconds ?? DEFAULT_REFUSE_SECONDS;
@@ -67,7 +67,7 @@ export function decline(core: MasterCore, f: FrameworkRecord, request: DeclineRe
   }
 }
 
-export function revive(core: MasterCore, f: FrameworkRecord, request: ReviveRequest): void {
+export function revive(core: MasterState, f: FrameworkRecord, request: ReviveRequest): void {
   core.metrics.message("revive");
   validateCallRoles(request.roles, f.info.roles);
   const roles = request.roles.length > 0 ? request.roles : f.info.roles;
@@ -76,7 +76,7 @@ export function revive(core: MasterCore, f: FrameworkRecord, request: ReviveRequ
   core.allocator.reviveOffers(f.id, request.roles);
 }
 
-export function suppress(core: MasterCore, f: FrameworkRecord, request: SuppressRequest): void {
+export function suppress(core: MasterState, f: FrameworkRecord, request: SuppressRequest): void {
   core.metrics.message("suppress");
   validateCallRoles(request.roles, f.info.roles);
   const roles = request.roles.length > 0 ? request.roles : f.info.roles;
@@ -85,14 +85,14 @@ export function suppress(core: MasterCore, f: FrameworkRecord, request: Suppress
   core.allocator.suppressOffers(f.id, request.roles);
 }
 
-function reachableAgent(core: MasterCore, agentId: string, what: string): AgentRecord {
+function reachableAgent(core: MasterState, agentId: string, what: string): AgentRecord {
   const agent = core.agents.get(agentId);
   if (!agent) throw new DcosError(Code.NOT_FOUND, `${what}: agent ${agentId} is not registered`);
   if (agent.state !== AgentState.ACTIVE) throw new DcosError(Code.FAILED_PRECONDITION, `${what}: agent ${agentId} is ${agent.state.toLowerCase()}`);
   return agent;
 }
 
-export function kill(core: MasterCore, f: FrameworkRecord, request: KillRequest): void {
+export function kill(core: MasterState, f: FrameworkRecord, request: KillRequest): void {
   core.metrics.message("kill");
   const taskId = requireId(request.taskId, "task_id");
   const task = f.tasks.get(taskId);
@@ -113,14 +113,14 @@ export function kill(core: MasterCore, f: FrameworkRecord, request: KillRequest)
   core.sendToAgent(agent, create(KillTaskSchema, { frameworkId: ids.framework(f.id), taskId: ids.task(taskId), killPolicy: request.killPolicy ?? task.killPolicy }));
 }
 
-export function shutdownExecutor(core: MasterCore, f: FrameworkRecord, request: ShutdownRequest): void {
+export function shutdownExecutor(core: MasterState, f: FrameworkRecord, request: ShutdownRequest): void {
   core.metrics.message("shutdown");
   const executorId = requireId(request.executorId, "executor_id");
   const agent = reachableAgent(core, requireId(request.agentId, "agent_id"), `Cannot shut down executor ${executorId}`);
   core.sendToAgent(agent, create(ShutdownExecutorSchema, { frameworkId: ids.framework(f.id), executorId: ids.executor(executorId) }));
 }
 
-export function frameworkMessage(core: MasterCore, f: FrameworkRecord, request: MessageRequest): void {
+export function frameworkMessage(core: MasterState, f: FrameworkRecord, request: MessageRequest): void {
   core.metrics.message("framework_to_executor");
   const executorId = requireId(request.executorId, "executor_id");
   let agent: AgentRecord;

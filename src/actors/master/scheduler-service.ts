@@ -17,7 +17,7 @@ import {
   type SubscribeResponse,
 } from "../../gen/dcos/v1/scheduler_pb.js";
 import { toStatus } from "../../runtime/grpc/service.js";
-import type { Metrics } from "../../metrics/registry.js";
+import type { Metrics } from "../../metrics/metrics.js";
 import { addGuardedService, callerOf } from "../../security/auth/grpc-guard.js";
 import type { Caller } from "../../security/auth/caller.js";
 import { effectivePrincipal, mayActFor, notOwner, openSecurity, type ServiceSecurity } from "../../security/auth/service-security.js";

@@ -19,10 +19,10 @@ import {
 } from "../../gen/dcos/v1/operator_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
-import { AgentState, type AgentRecord } from "./agent.js";
-import type { MasterCore } from "./core.js";
+import { AgentState, type AgentRecord } from "./agent-record.js";
+import type { MasterState } from "./master-state.js";
 import type { MasterView } from "./master-view.js";
-import type { FrameworkRecord } from "./framework.js";
+import type { FrameworkRecord } from "./framework-record.js";
 import { isTerminal } from "../task-states.js";
 
 /** What an agent's or a framework's tasks, executors and offers hold. */

@@ -17,9 +17,9 @@ import { TaskState, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { Pid } from "../../runtime/pid.js";
-import { AgentState } from "./agent.js";
-import { ids, type MasterCore } from "./core.js";
-import type { FrameworkRecord } from "./framework.js";
+import { AgentState } from "./agent-record.js";
+import { ids, type MasterState } from "./master-state.js";
+import type { FrameworkRecord } from "./framework-record.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 import { drainingStatus, drainProgress } from "./drain.js";
 import { requireId } from "./validation.js";
@@ -33,7 +33,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-export function statusUpdate(core: MasterCore, from: Pid, update: StatusUpdate): void {
+export function statusUpdate(core: MasterState, from: Pid, update: StatusUpdate): void {
   core.metrics.message("status_update");
   const agent = core.agentFrom(from, "a status update");
   if (!agent) return;
@@ -91,7 +91,7 @@ function checkAcknowledgement(a: AcknowledgementFields, what = ""): { agentId: s
  * elected after the update was sent may not know the task, and the agent that holds the
  * update retries it until acknowledged; the agent checks the uuid itself.
  */
-export function acknowledge(core: MasterCore, framework: FrameworkRecord, request: AcknowledgeRequest): void {
+export function acknowledge(core: MasterState, framework: FrameworkRecord, request: AcknowledgeRequest): void {
   const unmatched = applyAcknowledgement(core, framework, checkAcknowledgement(request));
   if (unmatched) throw new DcosError(Code.NOT_FOUND, unmatched);
 }
@@ -100,7 +100,7 @@ export function acknowledge(core: MasterCore, framework: FrameworkRecord, reques
  * ACKNOWLEDGE_BATCH: every acknowledgement is checked first (INVALID_ARGUMENT names it), then
  * each applies as one ACKNOWLEDGE; those that match no pending update are answered in `ignored`.
  */
-export function acknowledgeBatch(core: MasterCore, framework: FrameworkRecord, request: AcknowledgeBatchRequest): MessageInitShape<typeof AcknowledgeBatchResponseSchema> {
+export function acknowledgeBatch(core: MasterState, framework: FrameworkRecord, request: AcknowledgeBatchRequest): MessageInitShape<typeof AcknowledgeBatchResponseSchema> {
   if (request.acknowledgements.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "acknowledgements must hold at least one acknowledgement");
   const checked = request.acknowledgements.map((a, i) => checkAcknowledgement(a, `acknowledgements[${i}].`));
   const ignored: { index: number; reason: string }[] = [];
@@ -112,7 +112,7 @@ export function acknowledgeBatch(core: MasterCore, framework: FrameworkRecord, r
 }
 
 /** Forwards the acknowledgement; when it matches no update awaiting one, says why instead (undefined: applied). */
-function applyAcknowledgement(core: MasterCore, framework: FrameworkRecord, a: { agentId: string; taskId: string; uuid: Uint8Array }): string | undefined {
+function applyAcknowledgement(core: MasterState, framework: FrameworkRecord, a: { agentId: string; taskId: string; uuid: Uint8Array }): string | undefined {
   core.metrics.message("acknowledge");
   const { agentId, taskId, uuid } = a;
   const task = framework.tasks.get(taskId);
@@ -146,7 +146,7 @@ function applyAcknowledgement(core: MasterCore, framework: FrameworkRecord, a: {
   if (isTerminal(acknowledgedState)) core.removeTask(task);
 }
 
-export function exitedExecutor(core: MasterCore, from: Pid, message: ExitedExecutor): void {
+export function exitedExecutor(core: MasterState, from: Pid, message: ExitedExecutor): void {
   core.metrics.message("exited_executor");
   const agent = core.agentFrom(from, "ExitedExecutor");
   if (!agent) return;
@@ -174,7 +174,7 @@ export function exitedExecutor(core: MasterCore, from: Pid, message: ExitedExecu
   }
 }
 
-export function executorMessage(core: MasterCore, from: Pid, message: FrameworkMessage): void {
+export function executorMessage(core: MasterState, from: Pid, message: FrameworkMessage): void {
   core.metrics.message("executor_to_framework");
   const agent = core.agentFrom(from, "an executor message");
   if (!agent) return;
@@ -188,7 +188,7 @@ export function executorMessage(core: MasterCore, from: Pid, message: FrameworkM
   if (!sent) core.drop("invalid_executor_to_framework_messages", `Dropping a message from an executor on agent ${agent.id}: framework '${message.frameworkId?.value}' is not connected`);
 }
 
-export function updateAgent(core: MasterCore, from: Pid, message: UpdateAgent): void {
+export function updateAgent(core: MasterState, from: Pid, message: UpdateAgent): void {
   core.metrics.message("update_agent");
   const agent = core.agentFrom(from, "UpdateAgent");
   if (!agent) return;

@@ -1,17 +1,17 @@
 /**
  * The master's effects during one leadership term. Every send, timer and deferred result
- * of a MasterCore goes through its host; when the master loses leadership the host is
+ * of a MasterState goes through its host; when the master loses leadership the host is
  * revoked, so nothing the deposed term started can act any more: sends are dropped (and
  * counted), timers are cancelled, and deferred work completes with UNAVAILABLE so the
  * callers waiting on it (scheduler calls, subscriptions) fail instead of hanging.
  */
 import type { Message } from "@bufbuild/protobuf";
-import type { Counter } from "../../metrics/registry.js";
+import type { Counter } from "../../metrics/metrics.js";
 import type { Clock, Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { Logger } from "../../runtime/log.js";
 import type { Pid } from "../../runtime/pid.js";
-import type { MasterHost } from "./core.js";
+import type { MasterHost } from "./master-state.js";
 
 export class TermHost implements MasterHost {
   private revoked = false;

@@ -4,9 +4,9 @@
  * out uncounts and detaches it. So no code that adds or removes records has to remember
  * the gauges.
  */
-import type { AgentRecord } from "./agent.js";
+import type { AgentRecord } from "./agent-record.js";
 import type { MasterCounts } from "./counts.js";
-import type { FrameworkRecord } from "./framework.js";
+import type { FrameworkRecord } from "./framework-record.js";
 
 interface Tracked {
   counts: MasterCounts | undefined;

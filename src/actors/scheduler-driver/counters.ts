@@ -1,4 +1,4 @@
-import type { Counter, Metrics } from "../../metrics/registry.js";
+import type { Counter, Metrics } from "../../metrics/metrics.js";
 
 /** The driver's counters, under scheduler_driver/ in the actor system's metrics. */
 export interface DriverCounters {

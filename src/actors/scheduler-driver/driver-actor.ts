@@ -6,7 +6,7 @@ import { FrameworkIDSchema } from "../../gen/dcos/v1/common_pb.js";
 import type { Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
 import { SubscribeRequestSchema, type Event, type Event_Subscribed } from "../../gen/dcos/v1/scheduler_pb.js";
 import type { TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
-import type { Metrics } from "../../metrics/registry.js";
+import type { Metrics } from "../../metrics/metrics.js";
 import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
 import { asDcosError, Code, DcosError } from "../../runtime/error.js";

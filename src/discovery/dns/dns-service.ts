@@ -3,7 +3,7 @@
  * event stream, served by the DNS server. The dev cluster runs one in its process.
  */
 import type { ChannelCredentials } from "@grpc/grpc-js";
-import type { Metrics } from "../../metrics/registry.js";
+import type { Metrics } from "../../metrics/metrics.js";
 import type { Logger } from "../../runtime/log.js";
 import type { ClientCredential } from "../../security/auth/client-credential.js";
 import { ClusterFollower } from "../cluster-follower.js";

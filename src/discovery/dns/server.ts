@@ -8,7 +8,7 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { createServer, type Server, type Socket as TcpSocket } from "node:net";
 import * as dnsPacket from "dns-packet";
-import { Metrics, type Counter } from "../../metrics/registry.js";
+import { Metrics, type Counter } from "../../metrics/metrics.js";
 import type { Logger } from "../../runtime/log.js";
 import type { DnsRecords } from "./records.js";
 import { Forwarder } from "./forwarder.js";

@@ -9,7 +9,7 @@
 import type { Clock, Timer } from "../../runtime/clock.js";
 import { SystemClock } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
-import { Metrics, type Counter } from "../../metrics/registry.js";
+import { Metrics, type Counter } from "../../metrics/metrics.js";
 import { Coalescer } from "./coalescer.js";
 import { Haproxy } from "./haproxy.js";
 import { HostAddresses, type Lookup } from "./host-addresses.js";

@@ -9,7 +9,7 @@
 import type { ServerResponse } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Clock, Timer } from "../../runtime/clock.js";
-import type { Counter, Metrics } from "../../metrics/registry.js";
+import type { Counter, Metrics } from "../../metrics/metrics.js";
 
 export interface EventStreamOptions {
   clock: Clock;

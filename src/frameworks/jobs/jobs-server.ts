@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { SchedulerDriverOptions } from "../../actors/scheduler-driver/options.js";
 import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
-import { Metrics } from "../../metrics/registry.js";
+import { Metrics } from "../../metrics/metrics.js";
 import { ReplicatedLogClient } from "../../raft/log-client.js";
 import { SystemClock, type Clock } from "../../runtime/clock.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";

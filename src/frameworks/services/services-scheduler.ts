@@ -9,7 +9,7 @@ import type { InverseOffer, Offer } from "../../gen/dcos/v1/offers_pb.js";
 import { TaskState, TaskStatus_Reason, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import type { SchedulerCallbacks } from "../../actors/scheduler-driver/options.js";
 import { metricStateName } from "../../actors/task-states.js";
-import type { Counter, Metrics } from "../../metrics/registry.js";
+import type { Counter, Metrics } from "../../metrics/metrics.js";
 import type { Clock, Timer } from "../../runtime/clock.js";
 import { Code, DcosError, asDcosError } from "../../runtime/error.js";
 import type { Logger } from "../../runtime/log.js";
@@ -63,7 +63,7 @@ export function configVersion(app: AppJson): string {
   return vi?.lastConfigChangeAt ?? String(app["version"]);
 }
 
-interface Backoff {
+interface LaunchBackoff {
   delayMs: number;
   until: number;
 }
@@ -76,7 +76,7 @@ export class ServicesScheduler implements LeaderSession {
   private timer: Timer | undefined;
   private tickQueued = false;
   private demands: Demand[] = [];
-  private readonly backoff = new Map<string, Backoff>();
+  private readonly backoff = new Map<string, LaunchBackoff>();
   private readonly failures = new Map<string, TaskFailure>();
   readonly offerStats = new Map<string, OfferStats>();
   private readonly waitingSince = new Map<string, number>();

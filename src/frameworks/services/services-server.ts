@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance } from "fastify";
 import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
 import type { SchedulerDriverOptions } from "../../actors/scheduler-driver/options.js";
-import { Metrics } from "../../metrics/registry.js";
+import { Metrics } from "../../metrics/metrics.js";
 import { SystemClock, type Clock } from "../../runtime/clock.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import { EventStream } from "../common/event-stream.js";

@@ -9,7 +9,7 @@ import {
   type RaftSnapshot,
   type RaftWalRecord,
 } from "../../gen/dcos/v1/raft_pb.js";
-import type { Metrics } from "../../metrics/registry.js";
+import type { Metrics } from "../../metrics/metrics.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import { MemoryStorage, type RaftInitialState, type RaftLogStorage } from "../core/log-storage.js";

@@ -1,7 +1,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { join } from "node:path";
 import { RaftWalRecordSchema, type RaftHardState, type RaftWalRecord } from "../../gen/dcos/v1/raft_pb.js";
-import { Metrics, type Counter, type Samples } from "../../metrics/registry.js";
+import { Metrics, type Counter, type Samples } from "../../metrics/metrics.js";
 import { Code, DcosError, asDcosError } from "../../runtime/error.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import type { AppendFile, FileSystem } from "./file-system.js";

@@ -3,7 +3,7 @@
  * PERMISSION_DENIED (HTTP 403) that says who was refused what, counted in the metrics as
  * `authorization/denied` and `authorization/denied/<action>`.
  */
-import type { Metrics } from "../../metrics/registry.js";
+import type { Metrics } from "../../metrics/metrics.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { Acls, EVERY, type AclAction, type AclObject } from "./acls.js";
 import { describeCaller, type Caller } from "./caller.js";

@@ -7,7 +7,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { DescService } from "@bufbuild/protobuf";
-import type { Metrics } from "../../metrics/registry.js";
+import type { Metrics } from "../../metrics/metrics.js";
 import { asDcosError, Code, DcosError } from "../../runtime/error.js";
 import { RequestProblem, serviceDefinition, toStatus } from "../../runtime/grpc/service.js";
 import type { Authenticator } from "./authenticator.js";

@@ -6,7 +6,7 @@
  * 403 `{error: "PERMISSION_DENIED", message}`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Metrics } from "../../metrics/registry.js";
+import type { Metrics } from "../../metrics/metrics.js";
 import { asDcosError, Code } from "../../runtime/error.js";
 import { EVERY, type AclAction, type AclObject } from "./acls.js";
 import { ANONYMOUS, type Caller } from "./caller.js";

@@ -3,7 +3,7 @@
  * `--authenticate`), and the ServiceSecurity its public services use, made with the node's
  * metrics. The dev cluster generates its own (see dev-credentials.ts).
  */
-import type { Metrics } from "../../metrics/registry.js";
+import type { Metrics } from "../../metrics/metrics.js";
 import { Acls } from "./acls.js";
 import { Authenticator, type PeerIdentitySource } from "./authenticator.js";
 import { Authorizer } from "./authorizer.js";

@@ -3,7 +3,7 @@
  * authorizer, and the per-principal limits. `openSecurity()` is the dev/test default: no
  * credentials, permissive ACLs, every caller anonymous.
  */
-import type { Metrics } from "../../metrics/registry.js";
+import type { Metrics } from "../../metrics/metrics.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { Acls } from "./acls.js";
 import { Authenticator } from "./authenticator.js";

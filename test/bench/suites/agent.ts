@@ -15,7 +15,7 @@ import { TaskState } from "../../../src/gen/dcos/v1/tasks_pb.js";
 import { StatusUpdateManager } from "../../../src/actors/agent/status-update-manager.js";
 import { statusUpdate } from "../../../src/actors/agent/status-update.js";
 import { Random } from "../../../src/runtime/random.js";
-import { Metrics } from "../../../src/metrics/registry.js";
+import { Metrics } from "../../../src/metrics/metrics.js";
 import { ActorSystem } from "../../../src/runtime/system.js";
 import { runTask, startCluster, statusOf, task } from "../../executor/cluster.js";
 import { waitFor } from "../../support/wait.js";

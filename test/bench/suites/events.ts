@@ -15,7 +15,7 @@ import { ClusterEventSchema, type ClusterEvent } from "../../../src/gen/dcos/v1/
 import { NatsEventTap } from "../../../src/events/nats-tap.js";
 import { FrameworkIDSchema } from "../../../src/gen/dcos/v1/common_pb.js";
 import { TaskSchema, TaskState, TaskStatusSchema } from "../../../src/gen/dcos/v1/tasks_pb.js";
-import { Metrics } from "../../../src/metrics/registry.js";
+import { Metrics } from "../../../src/metrics/metrics.js";
 import { silentLogger } from "../../../src/runtime/log.js";
 import { Cluster, commandTask } from "../../master/harness.js";
 import { NatsServer } from "../../support/nats-server.js";

@@ -36,7 +36,7 @@ import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
 import { createAllocator } from "../../../src/actors/allocator/index.js";
-import type { EventSink } from "../../../src/actors/master/framework.js";
+import type { EventSink } from "../../../src/actors/master/framework-record.js";
 import { MasterFacade } from "../../../src/actors/master/master-facade.js";
 import { Master } from "../../../src/actors/master/master.js";
 import { InMemoryRegistrar } from "../../../src/actors/master/registry.js";

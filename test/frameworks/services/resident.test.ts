@@ -10,7 +10,7 @@ import { afterEach, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import type { OperationInit, SchedulerDriver } from "../../../src/actors/scheduler-driver/driver.js";
 import type { SchedulerCallbacks } from "../../../src/actors/scheduler-driver/options.js";
-import type { EventSink } from "../../../src/actors/master/framework.js";
+import type { EventSink } from "../../../src/actors/master/framework-record.js";
 import { FencedStateStore } from "../../../src/frameworks/common/state-store.js";
 import { InvalidApp } from "../../../src/frameworks/services/app-definition.js";
 import { RESERVATION_LABEL } from "../../../src/frameworks/services/residency.js";

@@ -1,9 +1,11 @@
 import type { Simulation, SimOptions } from "./simulation.js";
+import { replaySeed, seedCount } from "../../support/seed.js";
 
-/** The seeds to run: RAFT_SEED=n replays one, RAFT_SEEDS=n runs n (default: the CI count). */
+/** The seeds to run: DCOS_SEED=n replays one, DCOS_SEEDS=n runs n (default: the CI count). */
 export function seeds(ciCount: number): number[] {
-  if (process.env.RAFT_SEED) return [Number(process.env.RAFT_SEED)];
-  const n = process.env.RAFT_SEEDS ? Number(process.env.RAFT_SEEDS) : ciCount;
+  const replay = replaySeed();
+  if (replay !== undefined) return [replay];
+  const n = seedCount(ciCount);
   return Array.from({ length: n }, (_, i) => i + 1);
 }
 
@@ -14,7 +16,7 @@ export function runSeed(options: SimOptions, makeSim: () => Simulation, run: (si
     run(sim);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new Error(`seed ${options.seed} (${options.members} members) failed; replay with RAFT_SEED=${options.seed}: ${msg}\n${sim.describe()}`, {
+    throw new Error(`seed ${options.seed} (${options.members} members) failed; replay with DCOS_SEED=${options.seed}: ${msg}\n${sim.describe()}`, {
       cause: e,
     });
   }

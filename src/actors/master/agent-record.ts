@@ -125,7 +125,7 @@ export class AgentRecord {
     this.counts?.agentTotal(this, before);
   }
 
-  /** A task of this agent changed state (MasterCore.setTaskState); counted if it is this agent's record. */
+  /** A task of this agent changed state (MasterState.setTaskState); counted if it is this agent's record. */
   taskStateChanged(key: string, task: Task, before: TaskState): void {
     if (this.tasks.get(key) === task) this.counts?.taskState(this, task, before);
   }

@@ -1,5 +1,5 @@
 import { RaftEntryType, RaftMessageSchema, type RaftEntry, type RaftHardState, type RaftMembership, type RaftMessage } from "../gen/dcos/v1/raft_pb.js";
-import type { Counter } from "../metrics/registry.js";
+import type { Counter } from "../metrics/metrics.js";
 import { Actor } from "../runtime/actor.js";
 import { actsAs, describePeer } from "../runtime/identity.js";
 import type { Timer } from "../runtime/clock.js";

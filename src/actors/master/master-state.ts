@@ -3,7 +3,7 @@
  * agents and schedulers, building master-generated status updates, moving tasks between
  * states, rescinding offers, persisting through the registrar. Everything here runs inside
  * the master actor; the feature files (subscription, accept, agent registration, health,
- * status updates, reconciliation) are functions over a MasterCore.
+ * status updates, reconciliation) are functions over a MasterState.
  */
 import { create, type Message } from "@bufbuild/protobuf";
 import { randomUUID } from "node:crypto";
@@ -19,8 +19,8 @@ import type { Random } from "../../runtime/random.js";
 import type { Allocator } from "../allocator/allocator.js";
 import type { EventBus } from "../../events/bus.js";
 import type { ClusterEventKind } from "../../events/kinds.js";
-import { AgentState, type AgentRecord, taskKey } from "./agent.js";
-import type { FrameworkRecord } from "./framework.js";
+import { AgentState, type AgentRecord, taskKey } from "./agent-record.js";
+import type { FrameworkRecord } from "./framework-record.js";
 import type { DropKind, MasterMetrics } from "./metrics.js";
 import { OfferBook } from "./offer-book.js";
 import type { ResolvedMasterOptions } from "./options.js";
@@ -46,7 +46,7 @@ export interface MasterHost {
 /** The event-shape union without $typeName boilerplate: `{ case: "offers", value: … }`. */
 export type EventKind = Event["kind"];
 
-export class MasterCore {
+export class MasterState {
   /** Tasks, agents and frameworks per state and the cluster's resources, kept as records change. */
   readonly counts = new MasterCounts();
   readonly frameworks: Map<string, FrameworkRecord> = new TrackedFrameworks(this.counts);

@@ -12,9 +12,9 @@ import type { SubscribeRequest, UpdateFrameworkRequest } from "../../gen/dcos/v1
 import { TaskState, TaskStatus_Reason } from "../../gen/dcos/v1/tasks_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { AllocatorFramework } from "../allocator/allocator.js";
-import { AgentState } from "./agent.js";
-import { ids, type MasterCore } from "./core.js";
-import { FrameworkRecord, FrameworkState, type EventSink } from "./framework.js";
+import { AgentState } from "./agent-record.js";
+import { ids, type MasterState } from "./master-state.js";
+import { FrameworkRecord, FrameworkState, type EventSink } from "./framework-record.js";
 import { validateFrameworkInfo } from "./validation.js";
 import { frameworkAdded, frameworkRemoved, frameworkUpdated } from "./cluster-events.js";
 
@@ -28,7 +28,7 @@ function allocatorView(f: FrameworkRecord): AllocatorFramework {
 }
 
 /** What the framework's tasks hold, per agent (for the allocator on (re)adding it). */
-function usedByAgent(core: MasterCore, f: FrameworkRecord): Map<string, Resource[]> {
+function usedByAgent(core: MasterState, f: FrameworkRecord): Map<string, Resource[]> {
   const used = new Map<string, Resource[]>();
   for (const t of f.tasks.values()) {
     const agentId = t.agentId?.value ?? "";
@@ -40,14 +40,14 @@ function usedByAgent(core: MasterCore, f: FrameworkRecord): Map<string, Resource
   return used;
 }
 
-function guardPending(core: MasterCore, id: string): void {
+function guardPending(core: MasterState, id: string): void {
   if (core.pendingFrameworks.has(id)) {
     throw new DcosError(Code.UNAVAILABLE, `Framework ${id} is being subscribed, updated or removed right now; retry`);
   }
 }
 
 /** SUBSCRIBE: validates, persists, then attaches the stream and sends SUBSCRIBED. */
-export function subscribe(core: MasterCore, request: SubscribeRequest, sink: EventSink, limits: { maxFrameworksPerPrincipal?: number } = {}): Promise<Subscription> {
+export function subscribe(core: MasterState, request: SubscribeRequest, sink: EventSink, limits: { maxFrameworksPerPrincipal?: number } = {}): Promise<Subscription> {
   core.metrics.message("subscribe");
   const info = clone(FrameworkInfoSchema, validateFrameworkInfo(request.frameworkInfo, request.suppressedRoles));
   const requestedId = info.id?.value ?? "";
@@ -92,7 +92,7 @@ export function subscribe(core: MasterCore, request: SubscribeRequest, sink: Eve
   });
 }
 
-function attach(core: MasterCore, id: string, info: FrameworkInfo, suppressedRoles: readonly string[], sink: EventSink): Subscription {
+function attach(core: MasterState, id: string, info: FrameworkInfo, suppressedRoles: readonly string[], sink: EventSink): Subscription {
   let f = core.frameworks.get(id);
   const failover = f !== undefined;
   if (!f) {
@@ -137,7 +137,7 @@ function attach(core: MasterCore, id: string, info: FrameworkInfo, suppressedRol
   return { frameworkId: id, streamId: f.streamId };
 }
 
-function scheduleHeartbeat(core: MasterCore, f: FrameworkRecord): void {
+function scheduleHeartbeat(core: MasterState, f: FrameworkRecord): void {
   f.heartbeatTimer?.cancel();
   f.heartbeatTimer = core.host.delay(core.options.heartbeatIntervalMs, () => {
     f.heartbeatTimer = undefined;
@@ -148,7 +148,7 @@ function scheduleHeartbeat(core: MasterCore, f: FrameworkRecord): void {
 }
 
 /** Tells agents running the framework's tasks about its new info. */
-function notifyAgents(core: MasterCore, f: FrameworkRecord): void {
+function notifyAgents(core: MasterState, f: FrameworkRecord): void {
   const message = create(UpdateFrameworkSchema, { frameworkId: ids.framework(f.id), frameworkInfo: f.info });
   for (const agent of core.agents.values()) {
     if (agent.state === AgentState.ACTIVE && (agent.executors.has(f.id) || [...f.tasks.values()].some((t) => t.agentId?.value === agent.id))) {
@@ -158,7 +158,7 @@ function notifyAgents(core: MasterCore, f: FrameworkRecord): void {
 }
 
 /** The scheduler's stream ended: the framework waits failover_timeout for a new scheduler. */
-export function streamClosed(core: MasterCore, frameworkId: string, streamId: string): void {
+export function streamClosed(core: MasterState, frameworkId: string, streamId: string): void {
   const f = core.frameworks.get(frameworkId);
   if (!f || f.streamId !== streamId || !f.connected) return;
   f.sink = undefined;
@@ -172,7 +172,7 @@ export function streamClosed(core: MasterCore, frameworkId: string, streamId: st
 }
 
 /** The scheduler read its stream too slowly and was cut off: counted, logged, then as a lost stream. */
-export function streamStalled(core: MasterCore, frameworkId: string, streamId: string, why: string): void {
+export function streamStalled(core: MasterState, frameworkId: string, streamId: string, why: string): void {
   const f = core.frameworks.get(frameworkId);
   if (!f || f.streamId !== streamId || !f.connected) return;
   core.metrics.slowSchedulersDisconnected.inc();
@@ -181,7 +181,7 @@ export function streamStalled(core: MasterCore, frameworkId: string, streamId: s
 }
 
 /** Waits failover_timeout for a new scheduler, then removes the framework. */
-export function startFailover(core: MasterCore, f: FrameworkRecord): void {
+export function startFailover(core: MasterState, f: FrameworkRecord): void {
   const frameworkId = f.id;
   const timeoutMs = f.info.failoverTimeout * 1000;
   core.log.info({ framework: frameworkId, failoverTimeoutMs: timeoutMs }, `Framework ${frameworkId} has ${timeoutMs} ms to fail over`);
@@ -195,7 +195,7 @@ export function startFailover(core: MasterCore, f: FrameworkRecord): void {
 }
 
 /** Removes a framework for good: kills its tasks on every agent and forgets it. */
-export function removeFramework(core: MasterCore, f: FrameworkRecord, why: string): Promise<void> {
+export function removeFramework(core: MasterState, f: FrameworkRecord, why: string): Promise<void> {
   guardPending(core, f.id);
   core.pendingFrameworks.add(f.id);
   return new Promise<void>((resolve, reject) => {
@@ -214,7 +214,7 @@ export function removeFramework(core: MasterCore, f: FrameworkRecord, why: strin
   });
 }
 
-function forget(core: MasterCore, f: FrameworkRecord, why: string): void {
+function forget(core: MasterState, f: FrameworkRecord, why: string): void {
   if (f.state === FrameworkState.REMOVED) return;
   for (const offerId of core.offers.ofFramework(f.id)) core.rescindOffer(offerId, `the framework is removed (${why})`);
   f.stopTimers();
@@ -242,7 +242,7 @@ function forget(core: MasterCore, f: FrameworkRecord, why: string): void {
 }
 
 /** UPDATE_FRAMEWORK: new info (same id and principal), persisted, told to allocator and agents. */
-export function updateFramework(core: MasterCore, f: FrameworkRecord, request: UpdateFrameworkRequest): Promise<void> {
+export function updateFramework(core: MasterState, f: FrameworkRecord, request: UpdateFrameworkRequest): Promise<void> {
   const info = clone(FrameworkInfoSchema, validateFrameworkInfo(request.frameworkInfo, request.suppressedRoles));
   const infoId = info.id?.value ?? "";
   if (infoId && infoId !== f.id) throw new DcosError(Code.INVALID_ARGUMENT, `framework_info.id ${infoId} differs from framework_id ${f.id}`);

@@ -20,8 +20,8 @@ import { Resources } from "../../resources/index.js";
 import { actsAs, describePeer, type PeerIdentity } from "../../runtime/identity.js";
 import type { Pid } from "../../runtime/pid.js";
 import { startPinging } from "./agent-health.js";
-import { AgentRecord, AgentState, taskKey } from "./agent.js";
-import { ids, type MasterCore } from "./core.js";
+import { AgentRecord, AgentState, taskKey } from "./agent-record.js";
+import { ids, type MasterState } from "./master-state.js";
 import type { RegistryOperation } from "./registry.js";
 import { agentAdded, agentRemoved } from "./cluster-events.js";
 import { forgetAgentRecord, reportAgentTasks, withdrawAgent } from "./agent-removal.js";
@@ -41,12 +41,12 @@ function agentInfoProblem(info: AgentInfo | undefined): string | undefined {
   return undefined;
 }
 
-function refuse(core: MasterCore, from: Pid, why: string): void {
+function refuse(core: MasterState, from: Pid, why: string): void {
   core.drop("invalid_agent_messages", `Refusing agent ${from.toString()}: ${why}`, { from: from.toString() });
   core.host.send(from, create(ShutdownAgentSchema, { message: why }));
 }
 
-function pingIntervalSeconds(core: MasterCore): number {
+function pingIntervalSeconds(core: MasterState): number {
   return core.options.agentPingTimeoutMs / 1000;
 }
 
@@ -60,7 +60,7 @@ function normalizedInfo(info: AgentInfo, id: string, from: Pid, sender: PeerIden
  * must be an agent's, and, once an agent registered at that pid with an identity, of that
  * same identity (a master accepts agent messages only from that agent's own connection).
  */
-export function agentSenderProblem(core: MasterCore, from: Pid, sender: PeerIdentity): string | undefined {
+export function agentSenderProblem(core: MasterState, from: Pid, sender: PeerIdentity): string | undefined {
   if (!actsAs(sender, "agent")) return `its connection is ${describePeer(sender)}, and only agents send agent messages`;
   if (!sender.authenticated) return undefined;
   const id = core.agentsByPid.get(from.toString());
@@ -70,7 +70,7 @@ export function agentSenderProblem(core: MasterCore, from: Pid, sender: PeerIden
 }
 
 /** Why `sender` may not reregister agent `id`: it belongs to another identity (in memory or in the registry). */
-function reregistrationProblem(core: MasterCore, id: string, sender: PeerIdentity): string | undefined {
+function reregistrationProblem(core: MasterState, id: string, sender: PeerIdentity): string | undefined {
   if (!sender.authenticated) return undefined;
   const registry = core.registrar.state();
   const owner = core.agents.get(id)?.info.principal || registry.agents.get(id)?.principal || registry.unreachable.get(id)?.info.principal || "";
@@ -78,7 +78,7 @@ function reregistrationProblem(core: MasterCore, id: string, sender: PeerIdentit
   return undefined;
 }
 
-export function registerAgent(core: MasterCore, from: Pid, message: RegisterAgent, sender: PeerIdentity): void {
+export function registerAgent(core: MasterState, from: Pid, message: RegisterAgent, sender: PeerIdentity): void {
   core.metrics.message("register_agent");
   const problem = agentInfoProblem(message.agentInfo);
   if (problem) return refuse(core, from, `invalid registration: ${problem}`);
@@ -116,7 +116,7 @@ export function registerAgent(core: MasterCore, from: Pid, message: RegisterAgen
   );
 }
 
-export function reregisterAgent(core: MasterCore, from: Pid, message: ReregisterAgent, sender: PeerIdentity): void {
+export function reregisterAgent(core: MasterState, from: Pid, message: ReregisterAgent, sender: PeerIdentity): void {
   core.metrics.message("reregister_agent");
   const id = message.agentInfo?.id?.value ?? "";
   const impostor = id ? reregistrationProblem(core, id, sender) : undefined;
@@ -195,7 +195,7 @@ export function reregisterAgent(core: MasterCore, from: Pid, message: Reregister
  * may have been lost while the agent was away or restarting, or the reregistration may be
  * older than it.
  */
-function adoptRunning(core: MasterCore, agent: AgentRecord, message: ReregisterAgent): { unknown: Set<string>; missing: Task[] } {
+function adoptRunning(core: MasterState, agent: AgentRecord, message: ReregisterAgent): { unknown: Set<string>; missing: Task[] } {
   const unknown = new Set<string>();
   const before = [...agent.tasks.values()];
   const executorsBefore = new Map([...agent.executors].map(([fw, m]) => [fw, new Map(m)]));
@@ -247,7 +247,7 @@ function missingTasks(before: readonly Task[], message: ReregisterAgent): Task[]
  * RECONCILIATION, through its status update stream; a task it runs reports as usual. Tasks
  * already terminal here, or of frameworks the master forgot, are just removed.
  */
-function askAgentAbout(core: MasterCore, agent: AgentRecord, missing: readonly Task[]): void {
+function askAgentAbout(core: MasterState, agent: AgentRecord, missing: readonly Task[]): void {
   const perFramework = new Map<string, Task[]>();
   for (const task of missing) {
     const fw = task.frameworkId?.value ?? "";
@@ -283,7 +283,7 @@ function usedOnAgent(agent: AgentRecord): Map<string, Resource[]> {
   return used;
 }
 
-export function unregisterAgent(core: MasterCore, from: Pid, message: UnregisterAgent): void {
+export function unregisterAgent(core: MasterState, from: Pid, message: UnregisterAgent): void {
   core.metrics.message("unregister_agent");
   const agent = core.agentFrom(from, "UnregisterAgent");
   if (!agent) return;
