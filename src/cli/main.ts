@@ -75,6 +75,8 @@ const program = addNatsFlags(new Command())
   .option("--tls-ca <file>", "master/agent: the cluster CA certificate (PEM), instead of <tls-dir>/ca.crt")
   .option("--tls-cert <file>", "master/agent: this node's certificate (PEM), instead of <tls-dir>/node.crt")
   .option("--tls-key <file>", "master/agent: this node's private key (PEM), instead of <tls-dir>/node.key")
+  .option("--tls-crl <file>", "master/agent: a certificate revocation list signed by the cluster CA (dcos-node certs revoke); peers and clients it names are refused, checked again every 5 s")
+  .option("--tls-ticket-keys <file>", "master/agent: TLS session ticket keys (48 bytes base64, 0600; dcos-node certs ticket-keys), the same file on every master so resumed sessions survive restarts")
   .option("--insecure", "run without TLS on a non-loopback --ip (every peer and client unauthenticated); dev: no generated certificates", false)
   .action(async (flags: RoleFlags & { role?: string; logLevel: "info" }) => {
     if (!flags.role) program.help({ error: true });

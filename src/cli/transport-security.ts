@@ -9,12 +9,17 @@ import { isIP } from "node:net";
 import type { Logger } from "../runtime/log.js";
 import { CertificateAuthority } from "../security/pki/authority.js";
 import { certificateIdentity, loadTls, tlsConfigured, writeNodeTls, type TlsMaterial } from "../security/pki/tls-files.js";
+import { loadTicketKeys } from "../security/pki/tls-resumption.js";
 
 export interface TlsFlags {
   tlsDir?: string;
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  /** A CRL signed by the cluster CA (`dcos-node certs revoke` writes one). */
+  tlsCrl?: string;
+  /** 48 bytes of session ticket keys in base64, the same on every master (`dcos-node certs ticket-keys`). */
+  tlsTicketKeys?: string;
   /** Run without TLS on a network address (every peer and client unauthenticated). */
   insecure?: boolean;
 }
@@ -35,6 +40,8 @@ export async function nodeTls(role: "master" | "agent", ip: string, flags: TlsFl
   if (tlsConfigured(paths)) {
     if (flags.insecure) throw new InvalidArgumentError("--insecure and TLS flags (--tls-dir, --tls-ca, --tls-cert, --tls-key) contradict each other: give one or the other");
     const tls = await loadTls(paths);
+    if (flags.tlsCrl) tls.crlFile = flags.tlsCrl;
+    if (flags.tlsTicketKeys) tls.ticketKeys = await loadTicketKeys(flags.tlsTicketKeys);
     const id = certificateIdentity(tls.cert);
     if (id.role !== role) throw new InvalidArgumentError(`--role=${role} needs a ${role} certificate, but ${flags.tlsCert ?? flags.tlsDir} holds ${id.role === "agent" ? "an" : "a"} ${id.role} certificate ('${id.name}')`);
     return tls;

@@ -23,7 +23,7 @@ import type { Logger } from "../runtime/log.js";
 import type { AgentHttpResolver } from "../ui/task-sandbox.js";
 import { startNode, type Node } from "./node.js";
 import type { TlsMaterial } from "../security/pki/tls-files.js";
-import { certificatePrincipals } from "../security/pki/grpc-credentials.js";
+import { revocableCertificatePrincipals } from "../security/pki/grpc-credentials.js";
 import { file_dcos_v1_operator } from "../gen/dcos/v1/operator_pb.js";
 import { NatsEventTap } from "../events/nats-tap.js";
 import { natsConnectOptions, type NatsSecurity } from "../runtime/transports/nats-security.js";
@@ -143,7 +143,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
     node.onStop(() => node.system.dispatch(master, (m) => m.standDown(undefined, "the node stops")));
     const facade = new MasterFacade(master);
     // With TLS, a client's verified principal certificate authenticates it too.
-    const security = serviceSecurity(o.tls ? { ...o.security, peerIdentity: o.security?.peerIdentity ?? certificatePrincipals } : o.security, node.metrics);
+    const security = serviceSecurity(o.tls ? { ...o.security, peerIdentity: o.security?.peerIdentity ?? revocableCertificatePrincipals(node.revocations) } : o.security, node.metrics);
     node.serve([file_dcos_v1_scheduler, file_dcos_v1_internal, file_dcos_v1_operator, file_dcos_v1_replicated_log], (server) => {
       addSchedulerService(server, facade, { reflection: false, log: o.logger, security, metrics: node.metrics });
       addReplicatedLogService(server, frameworkLogHost(new ReplicatedStateMachine(group.raft)), { metrics: node.metrics, logger: o.logger, security });

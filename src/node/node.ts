@@ -17,6 +17,7 @@ import { TypeRegistry } from "../runtime/types.js";
 import { GrpcTransport } from "../runtime/transports/grpc.js";
 import { Metrics } from "../metrics/metrics.js";
 import { authenticatedPeer } from "../runtime/identity.js";
+import { RevocationWatcher } from "../security/pki/revocation.js";
 import { nodeTransportSecurity } from "../security/pki/grpc-credentials.js";
 import { certificateIdentity, type TlsMaterial } from "../security/pki/tls-files.js";
 
@@ -48,6 +49,8 @@ export interface Node {
   readonly address: string;
   /** The TLS material the node runs with (undefined: plaintext). */
   readonly tls: TlsMaterial | undefined;
+  /** The revoked certificates (`--tls-crl`, checked again while the node runs); absent without one. */
+  readonly revocations: RevocationWatcher | undefined;
   /**
    * Hosts the role's public gRPC services on the node's server, with one reflection service
    * listing them (and the transport's) from their .proto files. Call once.
@@ -63,12 +66,16 @@ export async function startNode(options: NodeOptions): Promise<Node> {
   const metrics = new Metrics();
   const tls = options.tls;
   const own = tls ? certificateIdentity(tls.cert) : undefined;
+  const revocations = tls?.crlFile
+    ? await RevocationWatcher.start(tls.crlFile, tls.ca, (err) => options.logger.warn({ err }, `Keeping the previous certificate revocation list: ${err.message}`))
+    : undefined;
+  if (revocations) options.logger.info(`Refusing the ${revocations.list.size} certificate(s) revoked in ${revocations.file}`);
   const transport = await GrpcTransport.listen({
     host: options.ip ?? "127.0.0.1",
     port: options.port,
     clock,
     logger: options.logger,
-    ...(tls ? { security: nodeTransportSecurity(tls, options.plaintextClients ?? false) } : {}),
+    ...(tls ? { security: nodeTransportSecurity(tls, options.plaintextClients ?? false, revocations) } : {}),
   });
   // Every message nodes exchange as actors: master <-> agent, and raft between masters.
   const types = new TypeRegistry().addFile(file_dcos_v1_internal).addFile(file_dcos_v1_raft);
@@ -86,6 +93,7 @@ export async function startNode(options: NodeOptions): Promise<Node> {
     logger: options.logger,
     address: transport.address,
     tls,
+    revocations,
     serve: (files, add) => {
       add(transport.grpcServer);
       addReflectionService(transport.grpcServer, [file_dcos_v1_runtime, ...files]);
@@ -100,6 +108,7 @@ export async function startNode(options: NodeOptions): Promise<Node> {
             options.logger.warn({ err }, "Error while stopping");
           }
         }
+        revocations?.stop();
         await system.stop();
       })()),
   };

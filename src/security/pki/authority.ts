@@ -113,6 +113,22 @@ export class CertificateAuthority {
     return new CertificateAuthority(cluster, cert, key, pem);
   }
 
+  /**
+   * A certificate revocation list signed by the CA naming `revoked` (hex serial numbers and
+   * when they were revoked), valid until `nextUpdateDays` from now (PEM).
+   */
+  async revocationList(revoked: readonly { serial: string; at: Date }[], now = new Date(), nextUpdateDays = 365): Promise<string> {
+    const crl = await x509.X509CrlGenerator.create({
+      issuer: this.caCert.subject,
+      thisUpdate: now,
+      nextUpdate: new Date(now.getTime() + nextUpdateDays * DAY_MS),
+      signingAlgorithm: SIGNING_ALGORITHM,
+      signingKey: this.caKey as never,
+      entries: revoked.map((r) => ({ serialNumber: r.serial, revocationDate: r.at, reason: x509.X509CrlReason.keyCompromise })),
+    });
+    return crl.toString("pem");
+  }
+
   /** A certificate for a master, an agent or a principal, usable as TLS server and client. */
   async issue(options: IssueOptions): Promise<CertAndKey & { identity: CertIdentity }> {
     const identity: CertIdentity = { cluster: this.cluster, role: options.role, name: checkName("name", options.name) };

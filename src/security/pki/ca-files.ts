@@ -2,11 +2,24 @@
  * The CA's own directory (`dcos-node certs init --dir`): `ca.crt` and `ca.key` (0600).
  * Keep it off the nodes: they need only `ca.crt` and their own certificate.
  */
-import { access, mkdir, readFile, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Code, DcosError } from "../../runtime/error.js";
 import { CertificateAuthority } from "./authority.js";
 import { CA_CERT_FILE, CA_KEY_FILE } from "./tls-files.js";
+import { normalizeSerial } from "./revocation.js";
+
+/** The CA directory's CRL (copy it to each node's --tls-crl) and the record it is made from. */
+export const CRL_FILE = "crl.pem";
+const REVOKED_FILE = "revoked.json";
+
+export interface RevokedEntry {
+  serial: string;
+  /** ISO time of the revocation. */
+  at: string;
+  /** Whose certificate it was (for people reading the record). */
+  identity?: string;
+}
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
@@ -39,4 +52,29 @@ export async function loadAuthority(dir: string): Promise<CertificateAuthority> 
     }
   };
   return CertificateAuthority.load({ cert: await read(CA_CERT_FILE), key: await read(CA_KEY_FILE) });
+}
+
+/**
+ * Adds a certificate to the CA's revocations (`<dir>/revoked.json`) and writes a new CRL
+ * signed by the CA to `<dir>/crl.pem`; returns every revoked entry. Revoking twice is a no-op.
+ */
+export async function revokeCertificate(dir: string, serial: string, identity?: string, now = new Date()): Promise<RevokedEntry[]> {
+  const ca = await loadAuthority(dir);
+  const recordPath = join(dir, REVOKED_FILE);
+  let entries: RevokedEntry[] = [];
+  try {
+    entries = JSON.parse(await readFile(recordPath, "utf8")) as RevokedEntry[];
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new DcosError(Code.INVALID_ARGUMENT, `Cannot read ${recordPath}: ${(err as Error).message}`);
+  }
+  const key = normalizeSerial(serial);
+  if (!/^[0-9a-f]+$/.test(key)) throw new DcosError(Code.INVALID_ARGUMENT, `'${serial}' is not a hexadecimal serial number`);
+  if (!entries.some((e) => normalizeSerial(e.serial) === key)) entries.push({ serial: key, at: now.toISOString(), ...(identity ? { identity } : {}) });
+  const crl = await ca.revocationList(entries.map((e) => ({ serial: e.serial, at: new Date(e.at) })), now);
+  for (const [file, text] of [[REVOKED_FILE, JSON.stringify(entries, null, 2) + "\n"], [CRL_FILE, crl]] as const) {
+    const path = join(dir, file);
+    await writeFile(path + ".tmp", text, { mode: 0o644 });
+    await rename(path + ".tmp", path);
+  }
+  return entries;
 }

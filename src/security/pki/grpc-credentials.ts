@@ -6,12 +6,13 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { isIP } from "node:net";
-import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { checkServerIdentity, createSecureContext, type PeerCertificate } from "node:tls";
 import { authenticatedPeer, type PeerIdentity } from "../../runtime/identity.js";
 import type { GrpcTransportSecurity } from "../../runtime/transports/grpc.js";
 import type { PeerIdentitySource } from "../auth/authenticator.js";
 import { hostsFromAltNames, identityFromAltNames, type CertIdentity, type CertRole } from "./node-identity.js";
 import { certificateIdentity, type TlsMaterial } from "./tls-files.js";
+import { ResumingChannelCredentials, withSessionTickets } from "./tls-resumption.js";
 
 /**
  * A CertificateProvider that always has the same material. It answers a new listener in a
@@ -33,9 +34,9 @@ class StaticCertificates implements grpc.experimental.CertificateProvider {
  * Server credentials: TLS with this node's certificate, client certificates requested and
  * verified against the CA, and required only when `requireClientCertificate`.
  */
-export function serverCredentials(tls: TlsMaterial, requireClientCertificate = false): grpc.ServerCredentials {
+export function serverCredentials(tls: TlsMaterial, requireClientCertificate = false, ticketKeys?: Buffer): grpc.ServerCredentials {
   const provider = new StaticCertificates(tls);
-  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, requireClientCertificate);
+  return withSessionTickets(grpc.experimental.createCertificateProviderServerCredentials(provider, provider, requireClientCertificate), ticketKeys);
 }
 
 /** What a client requires of the server's certificate beyond the CA and the address. */
@@ -70,17 +71,23 @@ export function serverIdentityProblem(hostname: string, cert: PeerCertificate, e
  * and accept only a server whose certificate has one of `expect.roles` (default: a master,
  * what schedulers, operators and agents dial) in the client's own cluster.
  */
-export function channelCredentials(tls: Pick<TlsMaterial, "ca"> & Partial<Pick<TlsMaterial, "cert" | "key">>, expect: ServerExpectation = { roles: ["master"] }): grpc.ChannelCredentials {
+export function channelCredentials(tls: Pick<TlsMaterial, "ca"> & Partial<Pick<TlsMaterial, "cert" | "key">>, expect: ServerExpectation = { roles: ["master"] }): ResumingChannelCredentials {
   const cluster = expect.cluster ?? (tls.cert !== undefined ? certificateIdentity(tls.cert).cluster : undefined);
   const wanted = { ...expect, cluster };
-  return grpc.credentials.createSsl(Buffer.from(tls.ca), tls.key !== undefined ? Buffer.from(tls.key) : null, tls.cert !== undefined ? Buffer.from(tls.cert) : null, {
-    checkServerIdentity: (hostname, cert) => serverIdentityProblem(hostname, cert, wanted),
-  });
+  // Resumes each server's last TLS session (tls-resumption.ts); the identity check runs on every handshake.
+  const context = createSecureContext({ ca: tls.ca, ...(tls.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}) });
+  return new ResumingChannelCredentials(context, (hostname, cert) => serverIdentityProblem(hostname, cert, wanted));
 }
 
-/** A verified client certificate's identity and the hosts it names. */
+/** A verified client certificate's identity, the hosts it names and its serial number. */
 export interface VerifiedPeer extends CertIdentity {
   hosts: string[];
+  serial: string;
+}
+
+/** Which certificates are revoked (revocation.ts); absent: none. */
+export interface Revocations {
+  isRevoked(serial: string | undefined): boolean;
 }
 
 /** What a server call (unary or streaming) has for this: grpc-js server calls all do. */
@@ -99,7 +106,7 @@ export function verifiedPeer(call: CallWithAuthContext): VerifiedPeer | undefine
   if (!cert) return undefined;
   const identity = identityFromAltNames(cert.subjectaltname);
   if (!identity) return undefined;
-  return { ...identity, hosts: hostsFromAltNames(cert.subjectaltname) };
+  return { ...identity, hosts: hostsFromAltNames(cert.subjectaltname), serial: cert.serialNumber };
 }
 
 /**
@@ -107,22 +114,29 @@ export function verifiedPeer(call: CallWithAuthContext): VerifiedPeer | undefine
  * PeerIdentitySource): a verified `principal` certificate authenticates as its name;
  * master and agent certificates are node identities, not principals.
  */
-export const certificatePrincipals: PeerIdentitySource = {
-  principalOf(authContext) {
-    const cert = authContext?.sslPeerCertificate;
-    const identity = cert ? identityFromAltNames(cert.subjectaltname) : undefined;
-    return identity?.role === "principal" ? identity.name : undefined;
-  },
-};
+export const certificatePrincipals: PeerIdentitySource = revocableCertificatePrincipals();
+
+/** `certificatePrincipals` that never authenticates a revoked certificate (the caller is then anonymous). */
+export function revocableCertificatePrincipals(revoked?: Revocations): PeerIdentitySource {
+  return {
+    principalOf(authContext) {
+      const cert = authContext?.sslPeerCertificate;
+      const identity = cert ? identityFromAltNames(cert.subjectaltname) : undefined;
+      if (identity?.role !== "principal" || revoked?.isRevoked(cert!.serialNumber)) return undefined;
+      return identity.name;
+    },
+  };
+}
 
 /**
  * Authenticates a node that opened an actor-transport stream claiming `address`: it must
  * hold a verified master or agent certificate of `cluster` that names the address's host.
  * Returns the transport's PeerIdentity, or why the stream is refused.
  */
-export function authenticateNode(call: CallWithAuthContext, address: string, cluster: string): PeerIdentity | string {
+export function authenticateNode(call: CallWithAuthContext, address: string, cluster: string, revoked?: Revocations): PeerIdentity | string {
   const peer = verifiedPeer(call);
   if (!peer) return "the actor transport needs a client certificate issued by the cluster CA (mutual TLS)";
+  if (revoked?.isRevoked(peer.serial)) return `the certificate of ${peer.role} '${peer.name}' (serial ${peer.serial.toLowerCase()}) is revoked`;
   if (peer.cluster !== cluster) return `certificate of ${peer.role} '${peer.name}' is for cluster '${peer.cluster}', not '${cluster}'`;
   if (peer.role !== "master" && peer.role !== "agent") return `a ${peer.role} certificate ('${peer.name}') may not join the actor transport; only masters and agents may`;
   const host = hostOf(address);
@@ -137,14 +151,14 @@ export function authenticateNode(call: CallWithAuthContext, address: string, clu
  * who opened a stream. `plaintextClients` also serves clients without TLS on the port
  * (loopback dev clusters only); the actor transport still requires a node certificate.
  */
-export function nodeTransportSecurity(tls: TlsMaterial, plaintextClients = false): GrpcTransportSecurity {
+export function nodeTransportSecurity(tls: TlsMaterial, plaintextClients = false, revoked?: Revocations): GrpcTransportSecurity {
   const own = certificateIdentity(tls.cert);
   return {
     plaintextClients,
-    server: serverCredentials(tls),
+    server: serverCredentials(tls, false, tls.ticketKeys),
     // An agent dials only masters; a master dials masters (Raft) and agents (orders).
     client: channelCredentials(tls, { roles: own.role === "agent" ? ["master"] : ["master", "agent"], cluster: own.cluster }),
-    authenticate: (call, address) => authenticateNode(call, address, own.cluster),
+    authenticate: (call, address) => authenticateNode(call, address, own.cluster, revoked),
   };
 }
 

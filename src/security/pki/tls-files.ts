@@ -18,6 +18,10 @@ export interface TlsMaterial {
   /** This holder's certificate (chain) and private key. */
   cert: string;
   key: string;
+  /** A CRL file signed by the CA (`--tls-crl`): peers and clients it names are refused (revocation.ts). */
+  crlFile?: string;
+  /** Session ticket keys (`--tls-ticket-keys`, shared by masters): resumed sessions survive restarts (tls-resumption.ts). */
+  ticketKeys?: Buffer;
 }
 
 /** Where the flags say the material is: a directory, or three files (files win over the directory's). */

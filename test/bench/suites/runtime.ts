@@ -28,6 +28,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { loadavg } from "node:os";
 import { CertificateAuthority } from "../../../src/security/pki/authority.js";
 import { channelCredentials, nodeTransportSecurity } from "../../../src/security/pki/grpc-credentials.js";
 import { writeNodeTls, type TlsMaterial } from "../../../src/security/pki/tls-files.js";
@@ -192,18 +193,32 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
 
     const agents = Number(args.find((a) => a.startsWith("--reconnects="))?.slice(13) ?? 10_000);
     const concurrency = Number(args.find((a) => a.startsWith("--reconnect-concurrency="))?.slice(24) ?? 200);
-    const storm = async (peer: Peer, credentials: grpc.ChannelCredentials) => {
+    const storm = async (peer: Peer, credentials: (agent: number) => grpc.ChannelCredentials) => {
       const cpu0 = processCpuUs(peer.child.pid);
       const ms = await reconnectStorm(peer.address, agents, concurrency, credentials);
       const cpu1 = processCpuUs(peer.child.pid);
       return { ms, nodeCpuUs: cpu0 === undefined || cpu1 === undefined ? null : Math.round((cpu1 - cpu0) / agents) };
     };
-    const plainStorm = await storm(plainPeer, grpc.credentials.createInsecure());
-    const tlsStorm = await storm(tlsPeer, channelCredentials(senderTls));
-    const shape = { agents, concurrency };
+    const insecure = grpc.credentials.createInsecure();
+    const plainStorm = await storm(plainPeer, () => insecure);
+    // Each simulated agent has its own client (its own session cache): the first storm makes
+    // full handshakes (what a node that never saw them pays), the second resumes every
+    // agent's session with the same node (reconnection after a cut or a restart with the
+    // same ticket keys).
+    const base = channelCredentials(senderTls);
+    const perAgent = Array.from({ length: agents }, () => base.fresh());
+    const tlsStorm = await storm(tlsPeer, (i) => perAgent[i]!);
+    const resumedStorm = await storm(tlsPeer, (i) => perAgent[i]!);
+    const resumed = perAgent.reduce((n, c) => n + c.stats.resumed, 0);
+    const shape = { agents, concurrency, load: loadavg()[0] };
     report.compare("reconnects_mtls_per_s", (agents / tlsStorm.ms) * 1000, "reconnects_plaintext_per_s", (agents / plainStorm.ms) * 1000, "conn/s", "higher");
+    report.compare("reconnects_mtls_resumed_per_s", (agents / resumedStorm.ms) * 1000, "reconnects_mtls_full_per_s", (agents / tlsStorm.ms) * 1000, "conn/s", "higher");
     report.figure("reconnect_storm_mtls_s", tlsStorm.ms / 1000, "s", "lower", { ...shape, node_cpu_us_per_connection: tlsStorm.nodeCpuUs });
+    report.figure("reconnect_storm_mtls_resumed_s", resumedStorm.ms / 1000, "s", "lower", { ...shape, node_cpu_us_per_connection: resumedStorm.nodeCpuUs, resumed_sessions: resumed });
     report.figure("reconnect_storm_plaintext_s", plainStorm.ms / 1000, "s", "lower", { ...shape, node_cpu_us_per_connection: plainStorm.nodeCpuUs });
+    if (tlsStorm.nodeCpuUs && resumedStorm.nodeCpuUs && plainStorm.nodeCpuUs) {
+      report.figure("reconnect_node_cpu_resumed_vs_full_tls", resumedStorm.nodeCpuUs / tlsStorm.nodeCpuUs, "ratio", "lower", { ...shape, plaintext_vs_full_tls: Number((plainStorm.nodeCpuUs / tlsStorm.nodeCpuUs).toFixed(3)) });
+    }
     await plain.system.stop();
     await secure.system.stop();
     await stopPeer(plainPeer);
