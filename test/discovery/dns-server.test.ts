@@ -95,6 +95,24 @@ describe("the DNS server, asked by dig", () => {
     assert.equal(tcp.answers.length, 60, tcp.output);
   });
 
+  it("the same question gets the kept answer with its own id; a change of the records is answered at once", async () => {
+    const r = records("dcos");
+    const s = new DnsServer({ host: "127.0.0.1", port: 0, records: r, logger: testLogger() });
+    const ask = (id: number, name: string): Buffer => dnsPacket.encode({ type: "query", id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: "A", name }] });
+    const first = dnsPacket.decode((await s.answer(ask(1, "web.shop.dcos"), true))!);
+    const again = await s.answer(ask(2, "web.shop.dcos"), true);
+    const second = dnsPacket.decode(again!);
+    assert.equal(first.id, 1);
+    assert.equal(second.id, 2);
+    assert.deepEqual(second.answers, first.answers);
+    assert.deepEqual((second.answers ?? []).map((a) => (a as { data: string }).data).sort(), ["127.0.0.11", "127.0.0.12"]);
+    // The tasks end (a new snapshot without them): the next identical question is NXDOMAIN.
+    r.apply(subscribed({ agents: [agent("a1", "127.0.0.11"), agent("a2", "127.0.0.12")], frameworks: [framework("f1", "shop")], tasks: [], leader: master("127.0.0.1") }));
+    const after = dnsPacket.decode((await s.answer(ask(3, "web.shop.dcos"), true))!);
+    assert.equal(after.id, 3);
+    assert.equal((after.flags ?? 0) & 0xf, 3, "NXDOMAIN");
+  });
+
   it("drops malformed packets without harm and keeps answering", async () => {
     const garbage = [
       Buffer.alloc(0),

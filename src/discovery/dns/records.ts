@@ -296,6 +296,7 @@ export class DnsRecords {
     if (this.frameworks.get(id) === name) return;
     this.frameworks.set(id, name);
     for (const t of this.tasks.values()) if (t.frameworkId === id) this.reindex(t);
+    this.version++;
   }
 
   private putAgent(entry: AgentEntry, reregistered: boolean): void {
