@@ -159,7 +159,8 @@ describe("services: a resident app's data survives relaunches (real processes)",
       const agents = await agentsState();
       return agents.every((a) => a.reserved_resources["services"] === undefined && (a.reserved_resources_full?.["services"] ?? []).length === 0) ? true : undefined;
     }, `no reservation or volume left in /state\n${diag()}`, 60_000);
-    assert.equal(await count(host), undefined, "the volume's directory is gone from the agent");
+    // The master drops them at once; the agent removes the directory when it applies the checkpoint.
+    await waitFor(async () => ((await count(host)) === undefined ? true : undefined), "the volume's directory gone from the agent", 30_000);
     assert.equal((await api("GET", `/v2/apps${APP}`)).status, 404);
   });
 });
