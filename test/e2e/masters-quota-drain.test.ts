@@ -8,7 +8,6 @@
  * the task is killed, the agent becomes DRAINED.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { masterProcessesFixture } from "../support/master-processes.js";
 import { runToEnd, type NodeProcess } from "../support/processes.js";
@@ -38,18 +37,7 @@ describe("Quota and drain across a master failover (separate processes)", () => 
   it("QuotaAndDrainAfterFailover: the new leader enforces the same quota and takes the agent from DRAINING to DRAINED", async () => {
     const m = await fixture.startMasters(3);
     await waitFor(() => m.leader() >= 0, "a leading master", 30_000);
-    const agents = [1, 2].map((i) =>
-      fixture.spawn(`agent-${i}`, [
-        "--role=agent",
-        "--port=0",
-        "--http-port=0",
-        `--master=${m.list}`,
-        `--work-dir=${join(fixture.dir(), `agent-${i}`)}`,
-        `--hostname=quota-drain-${i}`,
-        "--resources=cpus:2;mem:1024;disk:1024;ports:[31000-31100]",
-      ]),
-    );
-    for (const a of agents) await a.waitForLine(/(Registered with master)/, "the agent to register", 60_000);
+    for (const i of [1, 2]) await fixture.startAgent(`agent-${i}`, "cpus:2;mem:1024;disk:1024;ports:[31000-31100]", [`--hostname=quota-drain-${i}`]);
     const first = m.leader();
     const leaderGrpc = m.addresses[first]!;
 

@@ -131,6 +131,7 @@ export function masterProcessesFixture(prefix: string): {
   dir: () => string;
   startMasters: (count: number) => Promise<MasterProcesses>;
   spawn: (name: string, args: string[]) => NodeProcess;
+  startAgent: (name: string, resources: string, extra?: readonly string[]) => Promise<NodeProcess>;
 } {
   let dir = "";
   let masters: MasterProcesses | undefined;
@@ -150,6 +151,14 @@ export function masterProcessesFixture(prefix: string): {
     spawn: (name, args) => {
       const p = new NodeProcess(name, args);
       others.push(p);
+      return p;
+    },
+    /** An agent of the masters started last (ephemeral ports, its own work dir), once it has registered. */
+    startAgent: async (name, resources, extra = []) => {
+      if (!masters) throw new Error("startAgent: start the masters first");
+      const p = new NodeProcess(name, ["--role=agent", "--port=0", "--http-port=0", `--master=${masters.list}`, `--work-dir=${join(dir, name)}`, `--resources=${resources}`, ...extra]);
+      others.push(p);
+      await p.waitForLine(/(Registered with master)/, "the agent to register", 60_000);
       return p;
     },
   };

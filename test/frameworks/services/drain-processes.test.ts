@@ -8,7 +8,6 @@
  * replacements while the drained ones still serve out their grace period.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { masterProcessesFixture } from "../../support/master-processes.js";
 import { runToEnd } from "../../support/processes.js";
@@ -33,18 +32,7 @@ describe("services app on a drained agent (real processes)", { timeout: 300_000 
     await waitFor(() => masters.leader() >= 0, "the master to lead", 30_000);
     const master = masters.processes[0]!;
     const masterHttp = await master.waitForLine(/Master HTTP on http:\/\/(\S+) /, "the master's HTTP address", 10_000);
-    for (const i of [1, 2, 3]) {
-      const a = fx.spawn(`agent-${i}`, [
-        "--role=agent",
-        "--port=0",
-        "--http-port=0",
-        `--master=${masters.list}`,
-        `--work-dir=${join(fx.dir(), `agent-${i}`)}`,
-        `--resources=cpus:2;mem:2048;disk:1024;ports:[${32000 + i * 100}-${32000 + i * 100 + 50}]`,
-        `--hostname=drain-host-${i}`,
-      ]);
-      await a.waitForLine(/(Registered with master)/, "the agent to register", 60_000);
-    }
+    for (const i of [1, 2, 3]) await fx.startAgent(`agent-${i}`, `cpus:2;mem:2048;disk:1024;ports:[${32000 + i * 100}-${32000 + i * 100 + 50}]`, [`--hostname=drain-host-${i}`]);
     const services = fx.spawn("services", ["services", `--master=${masters.list}`, "--http-port=0", "--lease-ttl=2s"]);
     const url = `http://${await services.waitForLine(/Services API listening on http:\/\/([\d.]+:\d+)/, "the services API to listen", 60_000)}`;
     const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {
