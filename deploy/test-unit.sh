@@ -24,8 +24,8 @@ FILES=(
   agent/agent agent/recovery agent/status-update-manager agent/static-reservations
   agent/executor-config agent/disk-activity agent/resource-detection
   scheduler-driver/builders scheduler-driver/parts scheduler-driver/reconnect
-  fault-tolerance/master-detector fault-tolerance/master-failover fault-tolerance/registry-machine
-  fault-tolerance/framework-failover fault-tolerance/reconciliation-failover
+  simulation/master-detector simulation/master-failover simulation/registry-machine
+  simulation/framework-failover simulation/reconciliation-failover
   executor/health-checker executor/health-master
   frameworks/leader-lease frameworks/state-store
   discovery/dns-names discovery/dns-records discovery/lb-render discovery/lb-coalescer

@@ -1,5 +1,5 @@
 /**
- * The fault-tolerance SimCluster (test/fault-tolerance/sim-cluster.ts: replicated masters,
+ * The fault-tolerance SimCluster (sim-cluster.ts: replicated masters,
  * SimNetwork, ManualClock) with what recovery and partition scenarios need on top:
  * agents that crash and restart as new Agent actors on the same checkpoint directory
  * while their containers (one FakeContainerizer per host) keep running, executors that
@@ -23,7 +23,7 @@ import { testLogger } from "../../src/runtime/log.js";
 import { Pid } from "../../src/runtime/pid.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { TypeRegistry } from "../../src/runtime/types.js";
-import { SimCluster, SimScheduler, simDir, type SimAgent, type SimMaster } from "../fault-tolerance/sim-cluster.js";
+import { SimCluster, SimScheduler, simDir, type SimAgent, type SimMaster } from "./sim-cluster.js";
 import { FakeContainerizer } from "../support/fake-containerizer.js";
 import type { RecordingSink } from "../master/harness.js";
 

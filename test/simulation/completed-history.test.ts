@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { stateResponse } from "../../src/actors/master/state-response.js";
-import { SimWorld } from "../simulation/sim-world.js";
+import { SimWorld } from "./sim-world.js";
 import { testSeed } from "../support/seed.js";
 
 const SEED = testSeed(13);
