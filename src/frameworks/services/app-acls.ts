@@ -193,14 +193,15 @@ export function installAppAcls(app: FastifyInstance, options: AppAclOptions): vo
     if (refusal) return reply.code(refusal.status).type("application/json").send({ message: refusal.message });
   });
   app.addHook("onSend", async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    if (req.method !== "GET" || reply.statusCode !== 200 || typeof payload !== "string") return payload;
+    // JSON bodies come as strings, or as bytes (GET /v2/apps sends its cached body encoded).
+    if (req.method !== "GET" || reply.statusCode !== 200 || (typeof payload !== "string" && !Buffer.isBuffer(payload))) return payload;
     const access = appAccess(req, options.authorizer);
     if (access.all("view_apps")) return payload;
     const route = req.routeOptions.url ?? "";
     if (!route.startsWith("/v2/")) return payload;
     let json: unknown;
     try {
-      json = JSON.parse(payload);
+      json = JSON.parse(typeof payload === "string" ? payload : payload.toString("utf8"));
     } catch {
       return payload;
     }

@@ -12,7 +12,7 @@ export class AppViewCache {
   private readonly revisions = new Map<string, number>();
   /** Bumped by every change: a whole body made at this generation is still right. */
   private generation = 0;
-  private body: { key: string; generation: number; json: string } | undefined;
+  private body: { key: string; generation: number; bytes: Buffer } | undefined;
   /** Embed variant ("tasks,counts,…") → app id → the JSON of that revision. */
   private readonly views = new Map<string, Map<string, { revision: number; json: string }>>();
 
@@ -45,17 +45,17 @@ export class AppViewCache {
   }
 
   /**
-   * A whole response body for `key` (the request's variant and filters), made by `build`
-   * unless nothing changed since it was last made: repeated GETs of an unchanged cluster
-   * serialize nothing. (A string, not bytes: the API's onSend hooks — per-app ACL filters —
-   * read string payloads.)
+   * A whole response body (UTF-8) for `key` (the request's variant and filters), made by
+   * `build` unless nothing changed since it was last made: repeated GETs of an unchanged
+   * cluster serialize and encode nothing. (Bytes: the per-app ACL filter, app-acls.ts,
+   * reads byte payloads as well as strings.)
    */
-  wholeBody(key: string, build: () => string): string {
-    if (this.body && this.body.key === key && this.body.generation === this.generation) return this.body.json;
+  wholeBody(key: string, build: () => string): Buffer {
+    if (this.body && this.body.key === key && this.body.generation === this.generation) return this.body.bytes;
     const generation = this.generation;
-    const json = build();
-    this.body = { key, generation, json };
-    return json;
+    const bytes = Buffer.from(build(), "utf8");
+    this.body = { key, generation, bytes };
+    return bytes;
   }
 
   /** The app is gone: drop what is kept for it. */
