@@ -12,6 +12,7 @@ export type DropReason =
   | "no_handler" // the actor has no handler for that type
   | "misaddressed" // an envelope for another node
   | "spoofed" // an envelope whose sender is not on the node of the connection it arrived on
+  | "unauthenticated" // a frame without valid proof of its sender (NATS frames not signed by the node they claim to come from)
   | "unreachable" // the peer could not be reached and the message was given up
   | "terminated"; // the receiving actor terminated with the message still queued
 
@@ -23,6 +24,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "no_handler",
   "misaddressed",
   "spoofed",
+  "unauthenticated",
   "unreachable",
   "terminated",
 ];

@@ -1,5 +1,6 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { PeerIdentity } from "../identity.js";
 import { ProbeReplySchema, ProbeSchema } from "../../gen/dcos/v1/runtime_pb.js";
 import { SystemClock, type Clock, type Timer } from "../clock.js";
 import { Code, DcosError } from "../error.js";
@@ -33,6 +34,21 @@ export interface NatsTransportOptions {
   logger?: Logger;
   /** TLS and credentials for the connection to NATS (default none). */
   security?: NatsSecurity;
+  /**
+   * Signs every frame this node publishes and checks the signature of every frame it
+   * receives (security/pki/nats-signing.ts): a frame's sender is then the identity its
+   * signature proves, and frames without a valid one are dropped as `unauthenticated`.
+   * Absent: the subject names the sender and peers are unauthenticated (trusted in every role).
+   */
+  frameAuth?: FrameAuthenticator;
+}
+
+/** Proof of who published a frame on a subject (NATS carries no sender identity of its own). */
+export interface FrameAuthenticator {
+  /** Headers proving this node published `frame` on `subject`. */
+  sign(subject: string, frame: Uint8Array): Record<string, string>;
+  /** The identity the headers prove for `sender` (the address the subject names), or why the frame is refused. */
+  verify(subject: string, sender: string, frame: Uint8Array, headers: (name: string) => string | undefined): PeerIdentity | string;
 }
 
 export interface NatsTransportStats {
@@ -108,7 +124,16 @@ export class NatsTransport implements Transport {
           if (err || this.stopped) return;
           const peer = this.subjects.sender(msg.subject);
           this.stats.framesReceived++;
-          this.stats.envelopesReceived += deliverFrame(sink, peer, msg.data, this.maxFrameBytes);
+          let identity: PeerIdentity | undefined;
+          if (this.options.frameAuth) {
+            const proved = this.options.frameAuth.verify(msg.subject, peer, msg.data, (name) => msg.headers?.get(name) || undefined);
+            if (typeof proved === "string") {
+              sink.frameDropped(peer, "unauthenticated", `frame of ${msg.data.length} bytes on ${msg.subject}: ${proved}`);
+              return;
+            }
+            identity = proved;
+          }
+          this.stats.envelopesReceived += deliverFrame(sink, peer, msg.data, this.maxFrameBytes, identity);
         },
       }),
       this.nc.subscribe(this.subjects.probe(this.address), {
@@ -242,7 +267,7 @@ export class NatsTransport implements Transport {
       const subject = this.subjects.frames(peer, this.address);
       queue.writeTo((frame, envelopes) => {
         try {
-          this.nc.publish(subject, frame);
+          this.nc.publish(subject, frame, this.options.frameAuth ? { headers: signedHeaders(this.options.frameAuth.sign(subject, frame)) } : undefined);
         } catch (err) {
           const lost = envelopes + queue.clear();
           this.sink?.sendFailed(peer, lost, `publish to ${subject} failed: ${(err as Error).message}`);
@@ -254,4 +279,10 @@ export class NatsTransport implements Transport {
     }
     this.dirty.clear();
   }
+}
+
+function signedHeaders(fields: Record<string, string>): MsgHdrs {
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(fields)) h.set(k, v);
+  return h;
 }
