@@ -32,6 +32,11 @@ export interface ReplicatedLogClientOptions {
   channelCredentials?: grpc.ChannelCredentials;
   /** Give up on a call after this long (default 10 s). */
   timeoutMs?: number;
+  /**
+   * Give up on one master after this long within a call and try the next (default 4 s): a
+   * master cut off by a partition never answers, and the call must reach the others.
+   */
+  attemptTimeoutMs?: number;
   /** Pause between attempts while no leader answers (default 100 ms). */
   retryMs?: number;
 }
@@ -40,7 +45,9 @@ export interface ReplicatedLogClientOptions {
  * A framework's client of dcos.v1.ReplicatedLogService. It calls the master it last heard
  * lead; a standby's UNAVAILABLE with `dcos-leader` sends it there, other UNAVAILABLE and
  * ABORTED (a proposal lost in a leadership change, not applied) try the next master until
- * the timeout. Errors are DcosErrors with the server's code (NOT_FOUND, OUT_OF_RANGE,
+ * the timeout, and so does a master that does not answer within the attempt timeout (a
+ * partition drops its packets: without this a client stuck on it would never reach the
+ * majority). Errors are DcosErrors with the server's code (NOT_FOUND, OUT_OF_RANGE,
  * FAILED_PRECONDITION...). An append retried after a connection broke mid-call may be
  * applied twice (use compareAndSet for exactly-once state).
  */
@@ -48,12 +55,14 @@ export class ReplicatedLogClient {
   private readonly clients = new Map<string, grpc.Client>();
   private current: string;
   private readonly timeoutMs: number;
+  private readonly attemptTimeoutMs: number;
   private readonly retryMs: number;
 
   constructor(private readonly options: ReplicatedLogClientOptions) {
     if (options.masters.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "ReplicatedLogClient needs at least one master address");
     this.current = options.masters[0]!;
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? 4_000;
     this.retryMs = options.retryMs ?? 100;
   }
 
@@ -131,10 +140,11 @@ export class ReplicatedLogClient {
     const deadline = Date.now() + this.timeoutMs;
     for (;;) {
       try {
-        return await this.once<MessageShape<O>>(method, request, deadline);
+        return await this.once<MessageShape<O>>(method, request, Math.min(deadline, Date.now() + this.attemptTimeoutMs));
       } catch (err) {
         const e = statusError(err);
-        const retryable = e.code === Code.UNAVAILABLE || e.code === Code.ABORTED;
+        // No answer from this master in its time (down or cut off): the next one may answer.
+        const retryable = e.code === Code.UNAVAILABLE || e.code === Code.ABORTED || e.code === Code.DEADLINE_EXCEEDED;
         if (!retryable || Date.now() >= deadline) {
           throw new DcosError(e.code, `ReplicatedLogService.${method} on ${this.current}: ${e.message}`, { cause: err, details: e.details });
         }

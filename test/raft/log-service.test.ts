@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
@@ -133,6 +134,25 @@ describe("ReplicatedLogService on three masters, through a real gRPC client", ()
       assert.equal(follower.master, cluster.addresses[leader]);
     } finally {
       follower.close();
+    }
+  });
+
+  it("a master that never answers (cut off by a partition) is left after the attempt timeout: the call reaches the others", async () => {
+    // A black hole: it accepts TCP connections and never says a word, as a host whose packets a partition drops.
+    const sockets = new Set<Socket>();
+    const hole = createServer((sock) => sockets.add(sock));
+    await new Promise<void>((resolve) => hole.listen(0, "127.0.0.1", resolve));
+    const address = `127.0.0.1:${(hole.address() as AddressInfo).port}`;
+    const stuck = new ReplicatedLogClient({ masters: [address, ...cluster.addresses], principal: "marathon", timeoutMs: 20_000, attemptTimeoutMs: 1_000 });
+    try {
+      const started = Date.now();
+      assert.deepEqual((await stuck.read("tasks", 2)).records.map((r) => str(r.data)), ["c", "d"]);
+      assert.notEqual(stuck.master, address, "it moved on from the silent master");
+      assert.ok(Date.now() - started < 15_000, `answered within the call's timeout (${Date.now() - started} ms)`);
+    } finally {
+      stuck.close();
+      for (const sock of sockets) sock.destroy();
+      await new Promise((resolve) => hole.close(resolve));
     }
   });
 

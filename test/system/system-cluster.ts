@@ -1,6 +1,6 @@
 /**
  * A dcos-node cluster across network namespaces for the system tests: hosts 1…m run the
- * masters (one Raft group when m > 1), hosts m+1…n one agent each (default ports, each host
+ * masters (one Raft group when m > 1), hosts m+1…n one agent each (or the first `agents` of them; default ports, each host
  * its own address), and the test process is a partition-aware framework reaching the masters
  * through the bridge. Tasks write
  * their pid to a file so a test can see the very process keep running.
@@ -26,6 +26,8 @@ export interface SystemClusterOptions {
   masterFlags?: readonly string[];
   /** Start the TestFramework (default true). */
   framework?: boolean;
+  /** Agents on the hosts after the masters (default: every other host); the hosts after them are left for the test's own processes. */
+  agents?: number;
 }
 
 export class SystemCluster {
@@ -49,7 +51,7 @@ export class SystemCluster {
     try {
       for (let host = 1; host <= masters; host++) c.masters.push(c.spawnMaster(host, masters > 1 ? `master-${host}` : "master"));
       for (const m of c.masters) await m!.waitForLine(/(Master listening on)/, "the master to listen", 30_000);
-      await Promise.all(Array.from({ length: hosts - masters }, (_, i) => c.startAgent(i + masters + 1)));
+      await Promise.all(Array.from({ length: options.agents ?? hosts - masters }, (_, i) => c.startAgent(i + masters + 1)));
       if (options.framework !== false) {
         c.framework = new TestFramework(c.masterAddress, name);
         await c.framework.start();

@@ -7,7 +7,7 @@ import { pickResources, refuseFor } from "../../actors/scheduler-driver/builders
 import type { SchedulerDriver } from "../../actors/scheduler-driver/driver.js";
 import { Value_Type } from "../../gen/dcos/v1/common_pb.js";
 import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
-import { TaskState, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
+import { TaskState, type TaskInfo, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Logger } from "../../runtime/log.js";
 import { Resources } from "../../resources/resources.js";
 import { metricStateName } from "../../actors/task-states.js";
@@ -68,7 +68,7 @@ export class DriverCluster implements JobsCluster {
     const o = this.offers.get(offer.id);
     this.offers.delete(offer.id);
     if (!o) return this.log.warn({ offer: offer.id }, "Launch on an offer that is gone; its tasks will be reported dropped");
-    const infos = [];
+    const infos: TaskInfo[] = [];
     let left = o;
     for (const t of tasks) {
       const resources = pickResources(left, { cpus: t.spec.cpus, mem: t.spec.mem, disk: t.spec.disk }, this.role);
@@ -79,7 +79,12 @@ export class DriverCluster implements JobsCluster {
       left = { ...left, resources: [...Resources.of(left.resources).subtract(Resources.of(resources))] } as Offer;
       infos.push(buildJobTask(t.spec, t.run, t.taskId, t.agentId, resources));
     }
-    this.driver.launch([o.id!], infos, refuseFor(1)).catch((err: Error) => this.log.warn({ err: err.message, offer: offer.id }, "Launch failed; the tasks will be reconciled"));
+    this.driver.launch([o.id!], infos, refuseFor(1)).catch((err: Error) => {
+      // The master may or may not have the tasks (no answer, or it stopped leading): ask it
+      // now rather than when the attempts fall silent (30 s); a new subscription asks again.
+      this.log.warn({ err: err.message, offer: offer.id }, "Launch failed; reconciling its tasks");
+      this.reconcile(infos.map((t) => ({ taskId: t.taskId!.value, agentId: offer.agentId })));
+    });
   }
 
   decline(offerIds: string[]): void {
