@@ -20,7 +20,7 @@ import { appSpec, InvalidApp, normalizeApp, onlyScaleDiffers, type AppJson, type
 import { healthNeeds, isHealthy, planApp, type AppTarget } from "./app-plan.js";
 import { InstanceChecks, networkProber, type Prober, type ReadinessResult } from "./instance-checks.js";
 import type { Placement } from "./constraints.js";
-import { assignServicePorts, ServicePortIndex, type ServicePortRange } from "./service-ports.js";
+import { assignServicePorts, ServicePortIndex, servicePortsOf, type ServicePortRange } from "./service-ports.js";
 import { launchRound, type Demand, type OfferStats, type RoundResult } from "./launch-round.js";
 import { ResidentInstances } from "./resident-instances.js";
 import { residentChangeProblem, residentRoleProblem } from "./residency.js";
@@ -167,8 +167,32 @@ export class ServicesScheduler implements LeaderSession {
     const tasks = [...this.state.instances.values()].map((i) => ({ taskId: i.id, agentId: i.agentId || undefined }));
     this.log.info({ instances: tasks.length, apps: this.state.apps.size }, "Services leader ready; reconciling instances");
     if (tasks.length > 0) void this.ctx.driver.reconcile(tasks).catch((err: unknown) => this.log.warn({ err: asDcosError(err).message }, "Reconcile failed"));
+    this.background(() => this.assignMissingServicePorts());
     this.armTimer();
     this.soon();
+  }
+
+  /**
+   * Apps stored without service ports (by a leader from before they were assigned) get
+   * them now, in place: same version, no deployment.
+   */
+  private async assignMissingServicePorts(): Promise<void> {
+    const ops: ServicesOp[] = [];
+    for (const [id, app] of this.state.apps) {
+      if (this.state.removing.has(id) || !servicePortsOf(app).includes(0)) continue;
+      const filled = structuredClone(app);
+      try {
+        assignServicePorts(filled, undefined, this.portIndex().others(id), this.options.servicePortRange);
+      } catch (err) {
+        this.log.warn({ app: id, err: asDcosError(err).message }, `Could not assign service ports to ${id}`);
+        continue;
+      }
+      this.portIndex().set(filled);
+      ops.push({ t: "putApp", app: filled });
+    }
+    if (ops.length === 0) return;
+    await this.write(ops);
+    this.log.info({ apps: ops.length }, "Assigned service ports to apps stored without them");
   }
 
   stop(reason: string): void {

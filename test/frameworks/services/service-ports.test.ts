@@ -125,6 +125,24 @@ describe("service ports through the HTTP API", () => {
     }
   });
 
+  it("a new leader assigns service ports to apps stored without them, in place (same version, no deployment)", async () => {
+    const w = new World();
+    try {
+      await w.lead("a");
+      assert.equal((await w.api("POST", "/v2/apps", { id: "/new", cmd: "serve", ports: [0] })).body.ports[0], 10000);
+      // An app as a leader from before service ports stored it: port 0 in its definition.
+      const old = { ...normalizeApp({ id: "/old", cmd: "serve", ports: [0, 0] }), version: "2026-01-01T00:00:00.000Z", versionInfo: { lastScalingAt: "2026-01-01T00:00:00.000Z", lastConfigChangeAt: "2026-01-01T00:00:00.000Z" } };
+      await w.store.write([{ t: "putApp", app: old }]);
+      await w.lead("b");
+      const app = (await w.api("GET", "/v2/apps/old")).body.app;
+      assert.deepEqual(app.ports, [10001, 10002]);
+      assert.equal(app.version, "2026-01-01T00:00:00.000Z");
+      assert.equal(w.s.deploymentsOf("/old").length, 0);
+    } finally {
+      await w.close();
+    }
+  });
+
   it("requirePorts uses the service ports as host ports", async () => {
     const w = new World();
     try {
