@@ -1,6 +1,6 @@
 /**
  * `dcos-node lb --marathon=http://127.0.0.1:8080 [--group=external] [--http-port=9090]
- * [--vhost-port=80] [--reload-interval=1secs] [--work-dir=DIR]`: HAProxy driven by the
+ * [--vhost-port=80] [--vhost-tls-port=443] [--reload-interval=1secs] [--work-dir=DIR]`: HAProxy driven by the
  * services API (marathon-lb's labels and endpoints).
  */
 import { mkdtemp } from "node:fs/promises";
@@ -18,6 +18,7 @@ interface LbFlags extends ClientCredentialFlags {
   ip: string;
   httpPort: number;
   vhostPort: number;
+  vhostTlsPort: number;
   bindAddr?: string;
   reloadInterval: number;
   workDir?: string;
@@ -34,6 +35,7 @@ export function lbSubcommand(): Command {
     .option("--ip <ip>", "address of the load balancer's own HTTP endpoints", "127.0.0.1")
     .addOption(new Option("--http-port <port>", "port of /haproxy?stats, /_haproxy_getconfig, /_haproxy_health_check, /_lb/status").argParser(parsePort).default(9090))
     .addOption(new Option("--vhost-port <port>", "port of the shared HTTP frontend routing HAPROXY_{n}_VHOST apps by Host header").argParser(parsePort).default(80))
+    .addOption(new Option("--vhost-tls-port <port>", "port of the shared HTTPS frontend routing VHOST apps with HAPROXY_{n}_SSL_CERT by SNI (0: none)").argParser(parsePort).default(443))
     .option("--bind-addr <ip>", "address haproxy's frontends bind (default every address)")
     .addOption(new Option("--reload-interval <duration>", "at most one reload per this; bursts of changes coalesce").argParser(parseDuration).default(1000, "1secs"))
     .option("--work-dir <dir>", "where haproxy.cfg and haproxy's sockets live (default a new temporary directory)")
@@ -55,7 +57,7 @@ export function lbSubcommand(): Command {
       const metrics = new Metrics();
       const dir = o.workDir ?? (await mkdtemp(join(tmpdir(), "dcos-lb-")));
       const urls = o.marathon.split(",").map((u) => u.trim()).filter((u) => u !== "");
-      const lb = new LoadBalancer({ urls, group: o.group, httpPort: o.vhostPort, bindAddr: o.bindAddr, dir, reloadIntervalMs: o.reloadInterval, haproxyBinary: o.haproxy, maxconn: o.maxconn, headers, logger, metrics });
+      const lb = new LoadBalancer({ urls, group: o.group, httpPort: o.vhostPort, httpsPort: o.vhostTlsPort, bindAddr: o.bindAddr, dir, reloadIntervalMs: o.reloadInterval, haproxyBinary: o.haproxy, maxconn: o.maxconn, headers, logger, metrics });
       await lb.start();
       const http = await startLbHttp({ host: o.ip, port: o.httpPort, lb, metrics, version: VERSION, flags: { ...o, secret: o.secret && "(set)" }, logger });
       logger.info(`Load balancer for group ${o.group} following ${urls.join(",")}; endpoints on http://${http.address} (/haproxy?stats, /_haproxy_getconfig, /_haproxy_health_check, /_lb/status); haproxy files in ${dir}`);

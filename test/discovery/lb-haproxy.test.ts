@@ -25,9 +25,10 @@ import { testTls } from "../support/test-pki.js";
 import { waitFor } from "../support/wait.js";
 
 /** GET over TLS to 127.0.0.1:port, trusting only `ca`; resolves with the body. */
-function getTls(port: number, ca: string): Promise<string> {
+function getTls(port: number, ca: string, servername?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: "127.0.0.1", port, path: "/", ca, agent: false, timeout: 5000, headers: { connection: "close" } }, (res) => {
+    const headers: Record<string, string> = { connection: "close", ...(servername ? { host: servername } : {}) };
+    const req = httpsRequest({ host: "127.0.0.1", port, path: "/", ca, servername, agent: false, timeout: 5000, headers }, (res) => {
       let body = "";
       res.on("data", (d: Buffer) => (body += d.toString()));
       res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body}`))));
@@ -67,6 +68,7 @@ describe("dcos-node lb with a real haproxy", () => {
   let vhostPort = 0;
   let sitePort = 0;
   let otherPort = 0;
+  let tlsVhostPort = 0;
 
   const servers = (backendPrefix: string): string[] => lb.status().ports.find((p) => p.backend.startsWith(backendPrefix))?.servers ?? [];
   const lbGet = async (path: string): Promise<{ status: number; body: string }> => {
@@ -78,8 +80,8 @@ describe("dcos-node lb with a real haproxy", () => {
     dir = await mkdtemp(join(tmpdir(), "dcos-lb-"));
     await fixture.start();
     for (let i = 1; i <= 6; i++) instances.push(await startInstance(`web-${i}`));
-    [webPort, vhostPort, sitePort, otherPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    lb = new LoadBalancer({ urls: [fixture.url], group: "external", httpPort: vhostPort, bindAddr: "127.0.0.1", dir, reloadIntervalMs: 100, logger: testLogger(), metrics: new Metrics() });
+    [webPort, vhostPort, sitePort, otherPort, tlsVhostPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    lb = new LoadBalancer({ urls: [fixture.url], group: "external", httpPort: vhostPort, httpsPort: tlsVhostPort, bindAddr: "127.0.0.1", dir, reloadIntervalMs: 100, logger: testLogger(), metrics: new Metrics() });
     await lb.start();
     http = await startLbHttp({ host: "127.0.0.1", port: 0, lb, metrics: new Metrics(), version: "test", flags: {}, logger: testLogger() });
     await waitFor(() => fixture.eventClients > 0, "the load balancer to follow /v2/events");
@@ -177,18 +179,20 @@ describe("dcos-node lb with a real haproxy", () => {
     assert.equal(r.failed, 0);
   });
 
-  it("HAPROXY_0_SSL_CERT: the service port speaks TLS with that certificate; per-port templates go live; a template haproxy rejects is reported by app id", async () => {
-    const tls = await testTls("principal", "lb-site", { hosts: ["127.0.0.1", "localhost"] });
+  it("HAPROXY_0_SSL_CERT: the service port speaks TLS with that certificate, and the VHOST on the shared HTTPS frontend by SNI; per-port templates go live; a template haproxy rejects is reported by app id", async () => {
+    const tls = await testTls("principal", "lb-site", { hosts: ["127.0.0.1", "localhost", "tls.example.com"] });
     const pem = join(dir, "site.pem");
     // haproxy reads the certificate and its key from one PEM file.
     await writeFile(pem, `${tls.cert.trimEnd()}\n${tls.key.trimEnd()}\n`, { mode: 0o600 });
     fixture.set([
       webApp(webPort, instances.slice(0, 3)),
-      webApp(sitePort, [instances[3]!], { HAPROXY_0_SSL_CERT: pem, HAPROXY_0_MODE: "http", HAPROXY_0_BACKEND_HEAD: "backend {backend}\n  balance first\n  mode {mode}\n  timeout server 9s" }, "/tls"),
+      webApp(sitePort, [instances[3]!], { HAPROXY_0_SSL_CERT: pem, HAPROXY_0_VHOST: "tls.example.com", HAPROXY_0_BACKEND_HEAD: "backend {backend}\n  balance first\n  mode {mode}\n  timeout server 9s" }, "/tls"),
       webApp(otherPort, [instances[4]!], { HAPROXY_0_BACKEND_HEAD: "backend {backend}\n  mode {mode}\n  no_such_keyword 1" }, "/bad-template"),
     ]);
     await waitFor(() => servers("tls_").length === 1 && lb.status().problems.some((p) => p.appId === "/bad-template"), "the TLS app to serve and the bad template to be reported", 15_000);
     assert.equal(await getTls(sitePort, tls.ca), instances[3]!.id);
+    assert.equal(await getTls(tlsVhostPort, tls.ca, "tls.example.com"), instances[3]!.id, "by SNI on the shared HTTPS frontend");
+    await assert.rejects(getTls(tlsVhostPort, tls.ca, "localhost"), /HTTP 503/, "a name no app has: no backend");
     await assert.rejects(get(sitePort, "/"), "plain HTTP is not served on a TLS port");
     assert.match(lb.config, /bind 127\.0\.0\.1:\d+ ssl crt \S+site\.pem/);
     assert.match(lb.config, /balance first\n  mode http\n  timeout server 9s/);

@@ -217,6 +217,27 @@ describe("haproxy.cfg from apps and marathon-lb labels", () => {
     assert.doesNotMatch(r.config, /1\.2\.3\.4/);
   });
 
+  it("VHOST apps with an SSL_CERT are also routed by SNI from the shared HTTPS frontend, which loads every such certificate", () => {
+    const r = render(
+      [
+        app("/a", { HAPROXY_0_VHOST: "a.example.com", HAPROXY_0_SSL_CERT: "/etc/ssl/a.pem" }, undefined, 10000),
+        app("/b", { HAPROXY_0_VHOST: "b.example.com", HAPROXY_0_PATH: "/api", HAPROXY_0_SSL_CERT: "/etc/ssl/b.pem" }, undefined, 10001),
+        app("/plain", { HAPROXY_0_VHOST: "plain.example.com" }, undefined, 10002),
+        app("/taken", {}, undefined, 18443),
+      ],
+      { ...options, httpsPort: 18443 },
+    );
+    assert.deepEqual(section(r.config, "frontend marathon_https_in"), [
+      "bind *:18443 ssl crt /etc/ssl/a.pem crt /etc/ssl/b.pem",
+      "mode http",
+      "acl path_b_10001 path_beg /api",
+      "use_backend b_10001 if { ssl_fc_sni b.example.com } path_b_10001",
+      "use_backend a_10000 if { ssl_fc_sni a.example.com }",
+    ]);
+    assert.match(r.problems.find((p) => p.appId === "/taken")!.message, /already served for the HTTPS frontend/);
+    assert.doesNotMatch(render([app("/a", { HAPROXY_0_VHOST: "a.example.com", HAPROXY_0_SSL_CERT: "/etc/ssl/a.pem" })], options).config, /marathon_https_in/, "no HTTPS frontend without its port");
+  });
+
   it("marathon-lb's per-port templates (HAPROXY_{n}_BACKEND_HEAD, _FRONTEND_HEAD, _BACKEND_SERVER_OPTIONS, health check options, HTTP frontend ACLs) replace the defaults with their fields filled", () => {
     const hc = { protocol: "MESOS_HTTP", path: "/health", intervalSeconds: 2, timeoutSeconds: 1, maxConsecutiveFailures: 2 };
     const r = render(

@@ -28,6 +28,8 @@ export interface LoadBalancerOptions {
   group: string;
   /** Port of the shared HTTP frontend for VHOST apps (80 in production). */
   httpPort: number;
+  /** Port of the shared HTTPS frontend for VHOST apps with an SSL_CERT (443 in production; 0 or absent: none). */
+  httpsPort?: number;
   bindAddr?: string;
   /** Where haproxy's files and sockets live. */
   dir: string;
@@ -91,6 +93,7 @@ export class LoadBalancer {
     this.renderOptions = {
       group: o.group,
       httpPort: o.httpPort,
+      httpsPort: o.httpsPort,
       bindAddr: o.bindAddr,
       adminSocket: this.haproxy.adminSocket,
       statsBind: `unix@${this.haproxy.statsSocket}`,

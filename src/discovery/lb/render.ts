@@ -16,6 +16,8 @@ export interface RenderOptions {
   group: string;
   /** The shared HTTP frontend's port for VHOST routing (80 in production). */
   httpPort: number;
+  /** The shared HTTPS frontend's port for VHOST apps with an SSL_CERT, routed by SNI (443 in production; 0 or absent: none). */
+  httpsPort?: number;
   /** Address frontends bind (default every address). */
   bindAddr?: string;
   /** Where haproxy's admin socket is (seamless reloads take the listeners from it). */
@@ -80,6 +82,7 @@ export function render(apps: readonly MarathonApp[], o: RenderOptions): Rendered
   const planned: Planned[] = [];
   const takenPorts = new Map<number, string>();
   if (o.httpPort > 0) takenPorts.set(o.httpPort, "the HTTP frontend for virtual hosts");
+  if ((o.httpsPort ?? 0) > 0) takenPorts.set(o.httpsPort!, "the HTTPS frontend for virtual hosts");
   const sorted = [...apps].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (const app of sorted) {
     const { ports, problems: p } = portConfigs(app, o.bindAddr ?? "*");
@@ -108,7 +111,7 @@ export function render(apps: readonly MarathonApp[], o: RenderOptions): Rendered
     }
   }
   // A template field without a value here (checked labels cannot have one) leaves that app out.
-  const texts = new Map<Planned, { frontend: string; backend: string; acls: string }>();
+  const texts = new Map<Planned, PortText>();
   for (const p of planned) {
     try {
       texts.set(p, portText(p));
@@ -160,7 +163,16 @@ function healthFields(app: MarathonApp): { kind: "http" | "tcp" | undefined; fie
 }
 
 /** One service port's frontend, backend and shared-HTTP-frontend rules, from its templates. */
-function portText(p: Planned): { frontend: string; backend: string; acls: string } {
+interface PortText {
+  frontend: string;
+  backend: string;
+  /** Rules of the shared HTTP frontend (by Host header). */
+  acls: string;
+  /** Rules of the shared HTTPS frontend (by SNI); empty without an SSL_CERT. */
+  tlsAcls: string;
+}
+
+function portText(p: Planned): PortText {
   const c = p.cfg;
   const t = (name: TemplateName): string => c.templates[name] ?? TEMPLATES[name].default;
   const base: Record<string, string | number> = {
@@ -204,7 +216,12 @@ function portText(p: Planned): { frontend: string; backend: string; acls: string
   }
 
   let acls = "";
+  let tlsAcls = "";
   for (const hostname of c.vhosts) {
+    const sni = { ...base, hostname, cleanedUpHostname: hostname.replace(/[^a-z0-9]/g, "_"), path: c.path ?? "" };
+    if (c.sslCert && c.mode === "http") {
+      tlsAcls += c.path === undefined ? fill(t("HTTPS_FRONTEND_ACL"), sni) : fill(t("HTTPS_FRONTEND_ACL_ONLY_WITH_PATH"), sni) + fill(t("HTTPS_FRONTEND_ACL_WITH_PATH"), sni);
+    }
     const v = { ...base, hostname, cleanedUpHostname: hostname.replace(/[^a-z0-9]/g, "_"), path: c.path ?? "" };
     if (!c.redirectToHttps) acls += fill(t(c.path === undefined ? "HTTP_FRONTEND_ACL" : "HTTP_FRONTEND_ACL_WITH_PATH"), v);
     else if (c.path === undefined) acls += fill(t("HTTP_FRONTEND_ACL_ONLY"), v) + fill(t("BACKEND_REDIRECT_HTTP_TO_HTTPS"), v) + fill(t("HTTP_FRONTEND_ROUTING_ONLY"), v);
@@ -216,10 +233,10 @@ function portText(p: Planned): { frontend: string; backend: string; acls: string
         fill(t("HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH"), v);
     }
   }
-  return { frontend, backend, acls };
+  return { frontend, backend, acls, tlsAcls };
 }
 
-function configText(planned: readonly Planned[], texts: ReadonlyMap<Planned, { frontend: string; backend: string; acls: string }>, o: RenderOptions): string {
+function configText(planned: readonly Planned[], texts: ReadonlyMap<Planned, PortText>, o: RenderOptions): string {
   const lines: string[] = [];
   const add = (...l: string[]): void => void lines.push(...l);
   add(
@@ -253,6 +270,14 @@ function configText(planned: readonly Planned[], texts: ReadonlyMap<Planned, { f
     add("frontend marathon_http_in", `  bind ${o.bindAddr ?? "*"}:${o.httpPort}`, "  mode http");
     const ordered = [...vhostPorts].sort((a, b) => b.cfg.backendWeight - a.cfg.backendWeight || (a.backend < b.backend ? -1 : 1));
     for (const p of ordered) add(texts.get(p)!.acls.replace(/\n$/, ""));
+    add("");
+  }
+  const tlsPorts = planned.filter((p) => texts.get(p)!.tlsAcls !== "");
+  if (tlsPorts.length > 0 && (o.httpsPort ?? 0) > 0) {
+    const certs = [...new Set(tlsPorts.map((p) => p.cfg.sslCert!))].sort();
+    add("frontend marathon_https_in", `  bind ${o.bindAddr ?? "*"}:${o.httpsPort} ssl${certs.map((c) => ` crt ${c}`).join("")}`, "  mode http");
+    const ordered = [...tlsPorts].sort((a, b) => b.cfg.backendWeight - a.cfg.backendWeight || (a.backend < b.backend ? -1 : 1));
+    for (const p of ordered) add(texts.get(p)!.tlsAcls.replace(/\n$/, ""));
     add("");
   }
   for (const p of planned) {

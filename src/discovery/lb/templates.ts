@@ -54,6 +54,9 @@ export const TEMPLATES = {
   HTTP_FRONTEND_ROUTING_ONLY: { default: "  use_backend {backend} if host_{cleanedUpHostname}\n", fields: [...PORT_FIELDS, ...VHOST_FIELDS] },
   HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH: { default: "  use_backend {backend} if host_{cleanedUpHostname} path_{backend}\n", fields: [...PORT_FIELDS, ...VHOST_FIELDS] },
   BACKEND_REDIRECT_HTTP_TO_HTTPS: { default: "  redirect scheme https code 301 if !{{ ssl_fc }} host_{cleanedUpHostname}\n", fields: [...PORT_FIELDS, ...VHOST_FIELDS] },
+  HTTPS_FRONTEND_ACL: { default: "  use_backend {backend} if {{ ssl_fc_sni {hostname} }}\n", fields: [...PORT_FIELDS, ...VHOST_FIELDS] },
+  HTTPS_FRONTEND_ACL_ONLY_WITH_PATH: { default: "  acl path_{backend} path_beg {path}\n", fields: [...PORT_FIELDS, ...VHOST_FIELDS] },
+  HTTPS_FRONTEND_ACL_WITH_PATH: { default: "  use_backend {backend} if {{ ssl_fc_sni {hostname} }} path_{backend}\n", fields: [...PORT_FIELDS, ...VHOST_FIELDS] },
   BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH: {
     default: "  redirect scheme https code 301 if !{{ ssl_fc }} host_{cleanedUpHostname} path_{backend}\n",
     fields: [...PORT_FIELDS, ...VHOST_FIELDS],
@@ -61,15 +64,6 @@ export const TEMPLATES = {
 } satisfies Record<string, TemplateSpec>;
 
 export type TemplateName = keyof typeof TEMPLATES;
-
-/** marathon-lb templates we do not render (HTTPS/443 frontend, app-id frontend, HSTS, global ones). */
-export const UNSUPPORTED_TEMPLATES = new Set([
-  "HTTPS_FRONTEND_ACL",
-  "HTTPS_FRONTEND_ACL_WITH_PATH",
-  "HTTPS_FRONTEND_ACL_ONLY_WITH_PATH",
-  "HTTP_FRONTEND_APPID_ACL",
-  "BACKEND_HSTS_OPTIONS",
-]);
 
 export function isTemplateName(name: string): name is TemplateName {
   return Object.hasOwn(TEMPLATES, name);
