@@ -111,7 +111,7 @@ export function appSubcommand(): Command {
         return [
           `${a.id}  version ${a.version}  instances ${a.instances}  running ${a.tasksRunning ?? 0}  healthy ${a.tasksHealthy ?? 0}`,
           a.cmd ? `cmd: ${a.cmd}` : "",
-          tasks.length === 0 ? "No instances." : table([["INSTANCE", "STATE", "HOST", "PORTS", "HEALTHY"], ...tasks.map((t) => [t.id, t.state, t.host, t.ports.join(","), t.healthCheckResults?.[0] ? String(t.healthCheckResults[0].alive) : "-"])]),
+          tasks.length === 0 ? "No instances." : table([["INSTANCE", "STATE", "HOST", "PORTS", "HEALTHY"], ...tasks.map((t) => [t.id, t.state, t.host, t.ports.join(","), t.healthCheckResults && t.healthCheckResults.length > 0 ? String(t.healthCheckResults.every((r) => r.alive)) : "-"])]),
         ]
           .filter(Boolean)
           .join("\n");

@@ -218,7 +218,7 @@ export function ServiceDetail(props: { state: StateJson | undefined; id: string 
             <tr key={t.id}>
               <td class="mono">{t.id}</td>
               <td>{t.state}</td>
-              <td>{t.healthCheckResults?.[0] ? String(t.healthCheckResults[0].alive) : "—"}</td>
+              <td>{t.healthCheckResults && t.healthCheckResults.length > 0 ? String(t.healthCheckResults.every((r) => r.alive)) : "—"}</td>
               <td>{t.host}</td>
               <td>{t.ports.join(", ")}</td>
               <td>{t.startedAt ?? ""}</td>
