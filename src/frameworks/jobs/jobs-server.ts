@@ -6,19 +6,15 @@
  * master's web UI uses for its jobs page (the API answers it cross-origin).
  */
 import { randomUUID } from "node:crypto";
-import Fastify, { type FastifyInstance } from "fastify";
-import type { SchedulerDriverOptions } from "../../actors/scheduler-driver/options.js";
+import type { FastifyInstance } from "fastify";
 import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
 import { Metrics } from "../../metrics/metrics.js";
 import { ReplicatedLogClient } from "../../raft/log-client.js";
 import { SystemClock, type Clock } from "../../runtime/clock.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
-import type { ClientCredential } from "../../security/auth/client-credential.js";
-import { addHttpGuard } from "../../security/auth/http-guard.js";
-import { serviceSecurity, type SecurityConfig } from "../../security/auth/security-config.js";
+import { createFrameworkHttp, listenAdvertised, otherLeaderAddress, type FrameworkServerOptions } from "../common/framework-http.js";
 import { FrameworkRunner } from "../common/framework-runner.js";
 import { installLeaderProxy } from "../common/leader-proxy.js";
-import type { LogStore } from "../common/log-store.js";
 import { DriverCluster, jobTaskStatus } from "./driver-cluster.js";
 import { JobsEngine } from "./engine.js";
 import { installJobsApi } from "./jobs-api.js";
@@ -27,28 +23,8 @@ import { jobsMachine, storeLedgerLog, type JobsOp } from "./ledger-store.js";
 
 export const DEFAULT_JOBS_PORT = 4400;
 
-export interface JobsServerOptions {
-  masters: readonly string[];
-  host?: string;
-  /** 0: any free port. */
-  httpPort: number;
-  /** host:port others reach this instance at (default: the address listened on). */
-  advertise?: string;
-  /** Framework name (default "chronos", so tooling recognises it) and principal (default "dcos-jobs"). */
-  frameworkName?: string;
-  principal?: string;
-  role?: string;
-  credential?: ClientCredential;
-  /** Who may call the API: credentials, ACLs, whether anonymous callers are refused (as masters take them). */
-  security?: SecurityConfig;
-  leaseTtlMs?: number;
-  clock?: Clock;
-  logger?: Logger;
-  metrics?: Metrics;
-  /** Tests: a LogStore instead of the masters' ReplicatedLogService. */
-  store?: LogStore;
-  driver?: Partial<SchedulerDriverOptions>;
-}
+/** Framework name default "chronos" (so tooling recognises it), principal "dcos-jobs". */
+export type JobsServerOptions = FrameworkServerOptions;
 
 export class JobsServer {
   readonly app: FastifyInstance;
@@ -65,40 +41,14 @@ export class JobsServer {
     this.clock = options.clock ?? new SystemClock();
     this.log = (options.logger ?? silentLogger()).child({ component: "jobs" });
     this.metrics = options.metrics ?? new Metrics();
-    this.app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
-    this.app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
-      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-      if (status === 500) this.log.warn({ err }, "Jobs HTTP handler failed");
-      return reply.code(status).send({ message: err.message });
-    });
-    this.app.setNotFoundHandler((req, reply) => reply.code(404).send({ message: `No endpoint ${req.method} ${req.url.split("?")[0]}` }));
-    // The master's web UI calls this API from another origin.
-    this.app.addHook("onSend", async (_req, reply, payload) => {
-      reply.header("access-control-allow-origin", "*");
-      return payload;
-    });
-    // CORS preflights carry no credentials: answered before authentication.
-    this.app.addHook("onRequest", async (req, reply) => {
-      if (req.method !== "OPTIONS") return;
-      return reply
-        .code(204)
-        .header("access-control-allow-origin", "*")
-        .header("access-control-allow-methods", "GET, POST, PUT, DELETE")
-        .header("access-control-allow-headers", "content-type, authorization")
-        .header("access-control-max-age", "600")
-        .send();
-    });
-    // Authenticated as the masters' HTTP endpoints are (Basic or Bearer; 401/403 JSON), before proxying.
-    addHttpGuard(this.app, serviceSecurity(options.security ?? {}, this.metrics), this.metrics);
+    // JSON errors, CORS for the master's web UI, authenticated as the masters' HTTP endpoints are (before proxying).
+    this.app = createFrameworkHttp({ name: "Jobs", bodyLimit: 1024 * 1024, log: this.log, metrics: this.metrics, security: options.security, corsMethods: "GET, POST, PUT, DELETE" }).app;
     const local = (path: string) => path === "/leader" || path === "/ping" || path === "/metrics";
     installLeaderProxy(
       this.app,
       {
         isLeader: () => this.leading,
-        leaderAddress: () => {
-          const l = this.runnerInstance?.leader;
-          return l && l.id !== this.id && l.address ? l.address : undefined;
-        },
+        leaderAddress: () => otherLeaderAddress(this.runnerInstance?.leader, this.id),
         selfAddress: () => this.listening,
       },
       { mode: "proxy", local, leaderHeader: "X-Chronos-Leader", logger: this.log },
@@ -124,11 +74,7 @@ export class JobsServer {
 
   static async start(options: JobsServerOptions): Promise<JobsServer> {
     const s = new JobsServer(options);
-    await s.app.listen({ host: options.host ?? "127.0.0.1", port: options.httpPort });
-    const a = s.app.server.address();
-    const port = a && typeof a === "object" ? a.port : options.httpPort;
-    const host = options.host && options.host !== "0.0.0.0" ? options.host : "127.0.0.1";
-    s.listening = options.advertise ?? `${host}:${port}`;
+    s.listening = await listenAdvertised(s.app, options.host, options.httpPort, options.advertise);
     s.runnerInstance = s.createRunner();
     s.runnerInstance.start();
     s.log.info({ address: s.listening, id: s.id }, `Jobs API (Chronos) on http://${s.listening}`);

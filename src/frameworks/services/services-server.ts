@@ -5,56 +5,31 @@
  * else is answered by the leader (proxied there by non-leaders).
  */
 import { randomUUID } from "node:crypto";
-import Fastify, { type FastifyInstance } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
-import type { SchedulerDriverOptions } from "../../actors/scheduler-driver/options.js";
 import { Metrics } from "../../metrics/metrics.js";
 import { SystemClock, type Clock } from "../../runtime/clock.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import { EventStream } from "../common/event-stream.js";
 import { FrameworkRunner } from "../common/framework-runner.js";
 import { installLeaderProxy } from "../common/leader-proxy.js";
-import type { LogStore } from "../common/log-store.js";
-import type { ClientCredential } from "../../security/auth/client-credential.js";
-import { addHttpGuard } from "../../security/auth/http-guard.js";
-import { serviceSecurity, type SecurityConfig } from "../../security/auth/security-config.js";
+import { createFrameworkHttp, listenAdvertised, otherLeaderAddress, type FrameworkServerOptions } from "../common/framework-http.js";
 import { appEventFilter, installAppAcls } from "./app-acls.js";
 import { installServicesApi } from "./services-api.js";
 import { ServicesScheduler } from "./services-scheduler.js";
 import type { ServicePortRange } from "./service-ports.js";
 import { servicesMachine, type ServicesOp, type ServicesState } from "./services-state.js";
 
-export interface ServicesOptions {
-  /** Masters' gRPC host:port. */
-  masters: readonly string[];
-  /** HTTP listen host and port (0: any free port). */
-  host?: string;
-  httpPort: number;
-  /** The address others reach this instance's HTTP API at (default host:port listened on). */
-  advertise?: string;
-  /** Framework name and principal (default "marathon": Marathon's, so existing tooling recognises it). */
-  frameworkName?: string;
-  principal?: string;
-  role?: string;
+/** Framework name and principal default "marathon" (Marathon's, so existing tooling recognises it). */
+export interface ServicesOptions extends FrameworkServerOptions {
   /** Framework failover timeout (default one week). */
   failoverTimeoutSeconds?: number;
-  leaseTtlMs?: number;
-  clock?: Clock;
-  logger?: Logger;
-  metrics?: Metrics;
-  /** Tests: a LogStore instead of the masters' ReplicatedLogService. */
-  store?: LogStore;
-  driver?: Partial<SchedulerDriverOptions>;
   version?: string;
   /** Non-leaders answer 307 instead of proxying. */
   redirect?: boolean;
   tickMs?: number;
   /** Where service ports are assigned from (default 10000..19999; service-ports.ts). */
   servicePortRange?: ServicePortRange;
-  /** Authenticate to the masters as this principal (docs/security.md). */
-  credential?: ClientCredential;
-  /** Who may call this instance's HTTP API (credentials, ACLs; docs/security.md); default: anyone. */
-  security?: SecurityConfig;
 }
 
 /** The FrameworkInfo label that marks the services framework (the web UI finds its API by it, at webui_url). */
@@ -80,28 +55,10 @@ export class ServicesServer {
     this.id = `services-${randomUUID()}`;
     const role = options.role ?? "*";
     this.publish = (type, data) => this.events.publish(type, { ...data, eventType: type, timestamp: new Date(clock.now()).toISOString() });
-    this.app = Fastify({ logger: false, bodyLimit: 2 * 1024 * 1024 });
-    this.app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
-      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-      if (status === 500) this.log.warn({ err }, "Services HTTP handler failed");
-      return reply.code(status).send({ message: err.message });
-    });
-    this.app.setNotFoundHandler((req, reply) => reply.code(404).send({ message: `No endpoint ${req.method} ${req.url.split("?")[0]}` }));
-    // The master's web UI (another origin) calls this API from the browser.
-    this.app.addHook("onRequest", async (req, reply) => {
-      void reply.header("access-control-allow-origin", "*");
-      if (req.method === "OPTIONS") {
-        return reply
-          .code(204)
-          .header("access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE")
-          .header("access-control-allow-headers", "content-type, authorization")
-          .header("access-control-max-age", "600")
-          .send();
-      }
-    });
-    // Authenticated (and /metrics checked against get_endpoints) like the masters' HTTP endpoints.
-    const security = serviceSecurity(options.security ?? {}, this.metrics);
-    addHttpGuard(this.app, security, this.metrics);
+    // JSON errors, CORS for the master's web UI, authenticated (and /metrics checked against get_endpoints) like the masters' HTTP endpoints.
+    const http = createFrameworkHttp({ name: "Services", bodyLimit: 2 * 1024 * 1024, log: this.log, metrics: this.metrics, security: options.security, corsMethods: "GET, POST, PUT, PATCH, DELETE" });
+    this.app = http.app;
+    const security = http.security;
     // Per-app ACLs (view/create/update/delete_apps by app id prefix): checked before handlers, lists filtered.
     const authorizer = security.authorizer;
     installAppAcls(this.app, { authorizer, scheduler: () => (this.leading ? this.session : undefined) });
@@ -111,10 +68,7 @@ export class ServicesServer {
       this.app,
       {
         isLeader: () => this.leading,
-        leaderAddress: () => {
-          const l = this.runnerInstance?.leader;
-          return l && l.id !== this.id && l.address ? l.address : undefined;
-        },
+        leaderAddress: () => otherLeaderAddress(this.runnerInstance?.leader, this.id),
         selfAddress: () => this.address,
       },
       { mode: options.redirect ? "redirect" : "proxy", local, leaderHeader: "X-Marathon-Leader", logger: this.log },
@@ -130,10 +84,7 @@ export class ServicesServer {
 
   static async start(options: ServicesOptions): Promise<ServicesServer> {
     const s = new ServicesServer(options);
-    await s.app.listen({ host: options.host ?? "127.0.0.1", port: options.httpPort });
-    const a = s.app.server.address();
-    const port = a && typeof a === "object" ? a.port : options.httpPort;
-    s.listening = options.advertise ?? `${options.host && options.host !== "0.0.0.0" ? options.host : "127.0.0.1"}:${port}`;
+    s.listening = await listenAdvertised(s.app, options.host, options.httpPort, options.advertise);
     s.runnerInstance = s.createRunner(s.listening);
     s.runnerInstance.start();
     s.log.info({ address: s.listening, id: s.id }, `Services API on http://${s.listening}`);
