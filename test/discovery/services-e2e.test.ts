@@ -18,7 +18,7 @@ import { startDnsService, type RunningDns } from "../../src/discovery/dns/dns-se
 import { LoadBalancer } from "../../src/discovery/lb/load-balancer.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { dig } from "../support/dig.js";
-import { get, requestLoop } from "../support/instance-servers.js";
+import { get, instanceProgram, requestLoop } from "../support/instance-servers.js";
 import { freePort, freePortRange, masterProcessesFixture, type MasterProcesses } from "../support/master-processes.js";
 import type { NodeProcess } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
@@ -30,34 +30,6 @@ interface Task {
   state: string;
   healthCheckResults?: { alive: boolean }[];
 }
-
-/**
- * An HTTP server on $PORT0 answering every GET with its task id. Told to stop (SIGTERM, the
- * start of its kill grace period) it keeps serving for 2 s, as services behind a balancer
- * do, then exits: what it still gets then comes from a balancer that has not drained it.
- * Apps run it with `exec` so the signal reaches it: a shell that stays in between dies of
- * SIGTERM at once, and the executor then ends the rest of the task's process group.
- */
-const INSTANCE_PY = `
-import http.server, os, signal, threading, time
-ID = os.environ["MESOS_TASK_ID"].encode()
-def stop(*_):
-    def later():
-        time.sleep(2)
-        os._exit(0)
-    threading.Thread(target=later, daemon=True).start()
-signal.signal(signal.SIGTERM, stop)
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(ID)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(ID)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT0"])), H).serve_forever()
-`;
 
 /** The pid of the process serving `taskId` (its environment names the task). */
 async function instancePid(taskId: string): Promise<number | undefined> {
@@ -142,7 +114,8 @@ describe("discovery with the real services framework", { timeout: 420_000 }, () 
     dns = await startDnsService({ masters: masters.addresses, host: "127.0.0.1", port: 0, logger: testLogger() });
     lb = new LoadBalancer({ urls, group: "external", httpPort: vhostPort, bindAddr: "127.0.0.1", dir: fx.dir(), reloadIntervalMs: 200, logger: testLogger() });
     await lb.start();
-    await writeFile(join(fx.dir(), "instance.py"), INSTANCE_PY);
+    // Told to stop, instances serve 2 s more: what they still get then comes from a balancer that has not drained them.
+    await writeFile(join(fx.dir(), "instance.py"), instanceProgram({ lameDuckSeconds: 2 }));
   });
 
   after(async () => {

@@ -5,6 +5,39 @@
  */
 import { createServer, request, type Server } from "node:http";
 
+/**
+ * The program of a task standing in for an app's instance (python3, run by the agent): an
+ * HTTP server on $PORT0 answering every GET with its task id. With `lameDuckSeconds`, told
+ * to stop (SIGTERM, the start of its kill grace period) it keeps serving that long, as
+ * services behind a balancer do, then exits. Run it with `exec` so the signal reaches it.
+ */
+export function instanceProgram(o: { lameDuckSeconds?: number } = {}): string {
+  const stop =
+    o.lameDuckSeconds === undefined
+      ? ""
+      : `
+def stop(*_):
+    def later():
+        time.sleep(${o.lameDuckSeconds})
+        os._exit(0)
+    threading.Thread(target=later, daemon=True).start()
+signal.signal(signal.SIGTERM, stop)`;
+  return `
+import http.server, os, signal, threading, time
+ID = os.environ["MESOS_TASK_ID"].encode()${stop}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(ID)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(ID)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT0"])), H).serve_forever()
+`;
+}
+
 export interface Instance {
   id: string;
   port: number;

@@ -31,7 +31,7 @@ import { DnsRecords } from "../../../src/discovery/dns/records.js";
 import { DnsServer } from "../../../src/discovery/dns/server.js";
 import { silentLogger } from "../../../src/runtime/log.js";
 import { agent, framework, subscribed, task } from "../../discovery/events.js";
-import { get, requestLoop, startInstance, type Instance } from "../../support/instance-servers.js";
+import { get, instanceProgram, requestLoop, startInstance, type Instance } from "../../support/instance-servers.js";
 import { freePort, freePortRange } from "../../support/master-processes.js";
 import { NodeProcess, killProcessesUnder } from "../../support/processes.js";
 import { waitFor } from "../../support/wait.js";
@@ -152,22 +152,6 @@ async function runtimeAtScale(report: Reporter, dir: string, apps: number, perAp
   }
 }
 
-/** An HTTP server on $PORT0 answering every GET with its task id (run as `exec python3 -S`, which starts quickest). */
-const INSTANCE_PY = `
-import http.server, os
-ID = os.environ["MESOS_TASK_ID"].encode()
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(ID)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(ID)
-    def log_message(self, *a):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT0"])), H).serve_forever()
-`;
-
 /** A real master process and an agent process registered with it, ports of tasks from a free range. */
 async function masterAndAgent(dir: string): Promise<{ master: string; stop: () => Promise<void> }> {
   const port = await freePort();
@@ -226,7 +210,7 @@ async function runningToTraffic(report: Reporter, dir: string, trials: number): 
   const toBackend: number[] = [];
   const toTraffic: number[] = [];
   try {
-    await writeFile(join(dir, "instance.py"), INSTANCE_PY);
+    await writeFile(join(dir, "instance.py"), instanceProgram());
     await waitFor(() => services.leading, "the services instance to lead", 60_000);
     stopFollowing = followStatus(url, (id, state, at) => {
       if (state === "TASK_RUNNING" && !running.has(id)) running.set(id, at);
