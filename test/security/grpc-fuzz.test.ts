@@ -61,7 +61,9 @@ function send(client: grpc.Client, service: DescService, method: DescService["me
   const path = `/${service.typeName}/${method.name}`;
   const serialize = (b: Uint8Array) => Buffer.from(b);
   const deserialize = (b: Buffer) => b;
-  const deadline = Date.now() + 5000;
+  // A bound so a stalled service fails the case, generous for a loaded machine (the oversized
+  // case uploads 4 MiB): the statuses are what is checked, not the time.
+  const deadline = Date.now() + 20_000;
   return new Promise((resolve) => {
     if (method.methodKind === "server_streaming") {
       const call = client.makeServerStreamRequest(path, serialize, deserialize, bytes, new grpc.Metadata(), { deadline });
