@@ -235,6 +235,37 @@ describe("dcos-node lb with a real haproxy", () => {
     assert.equal(lb.status().lastError, undefined);
   });
 
+  it("a task whose host does not resolve yet joins once it does, without another event", async () => {
+    let failures = 2;
+    const flakyDir = await mkdtemp(join(tmpdir(), "dcos-lb-flaky-"));
+    const flaky = new LoadBalancer({
+      urls: [fixture.url],
+      group: "flaky",
+      httpPort: 0,
+      bindAddr: "127.0.0.1",
+      dir: flakyDir,
+      reloadIntervalMs: 100,
+      logger: testLogger(),
+      lookup: async (host) => {
+        if (host === "flaky-agent" && failures-- > 0) throw new Error("EAI_AGAIN");
+        return "127.0.0.1";
+      },
+    });
+    try {
+      await flaky.start();
+      const flakyPort = await freePort();
+      const base = webApp(flakyPort, [instances[0]!], { HAPROXY_GROUP: "flaky" }, "/flaky");
+      fixture.set([webApp(webPort, instances.slice(0, 3)), { ...base, tasks: base.tasks!.map((t) => ({ ...t, host: "flaky-agent" })) }]);
+      await waitFor(() => flaky.status().ports.find((p) => p.appId === "/flaky")?.servers.length === 1, "the task to join once its host resolves", 15_000);
+      assert.ok(failures < 0, "the host was looked up again after failing twice");
+      assert.equal(await get(flakyPort, "/"), instances[0]!.id);
+    } finally {
+      await flaky.stop();
+      await rm(flakyDir, { recursive: true, force: true });
+      fixture.set([webApp(webPort, instances.slice(0, 3))]);
+    }
+  });
+
   it("every label the renderer knows gives a configuration haproxy -c accepts", async () => {
     const all = render(
       [

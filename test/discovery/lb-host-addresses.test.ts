@@ -31,4 +31,30 @@ describe("task hosts resolved to addresses for haproxy", () => {
     table["agent-1"] = "10.0.0.11";
     assert.equal((await h.apply([app(["agent-1"])])).apps[0]!.tasks![0]!.host, "10.0.0.11", "asked again after the TTL");
   });
+
+  it("a failed lookup is kept only for the negative TTL: the host is asked again soon, a good answer stays cached", async () => {
+    let now = 0;
+    let fail = true;
+    const asked: string[] = [];
+    const h = new HostAddresses(
+      async (name) => {
+        asked.push(name);
+        if (name === "flaky" && fail) throw new Error("EAI_AGAIN");
+        return "10.0.0.5";
+      },
+      30_000,
+      () => now,
+      500,
+    );
+    assert.equal((await h.apply([app(["flaky", "steady"])])).problems.length, 1);
+    now = 499;
+    await h.apply([app(["flaky", "steady"])]);
+    assert.deepEqual(asked.sort(), ["flaky", "steady"], "nothing asked again within the negative TTL");
+    now = 500;
+    fail = false;
+    const r = await h.apply([app(["flaky", "steady"])]);
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual(r.apps[0]!.tasks!.map((t) => t.host), ["10.0.0.5", "10.0.0.5"]);
+    assert.deepEqual(asked.sort(), ["flaky", "flaky", "steady"], "the good answer stayed cached");
+  });
 });

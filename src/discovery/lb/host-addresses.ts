@@ -4,7 +4,8 @@
  * does not resolve names, and a name resolved once at load time goes stale). As
  * marathon-lb did, the load balancer resolves each host name itself (cached for
  * `ttlMs`) and gives haproxy the IPv4 address; a task whose host does not resolve takes no
- * traffic and is reported with its app id.
+ * traffic and is reported with its app id (a failed lookup is kept only `negativeTtlMs`,
+ * and the load balancer looks again while any host is unresolved).
  */
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
@@ -22,6 +23,7 @@ export class HostAddresses {
     private readonly resolve: Lookup = systemLookup,
     private readonly ttlMs = 30_000,
     private readonly now: () => number = Date.now,
+    private readonly negativeTtlMs = 1000,
   ) {}
 
   /** The apps with every task host an IP address; tasks whose host does not resolve are left out and reported. */
@@ -46,7 +48,7 @@ export class HostAddresses {
 
   private async address(name: string): Promise<void> {
     const cached = this.cache.get(name);
-    if (cached && this.now() - cached.at < this.ttlMs) return;
+    if (cached && this.now() - cached.at < (cached.address === undefined ? this.negativeTtlMs : this.ttlMs)) return;
     let address: string | undefined;
     try {
       address = await this.resolve(name);

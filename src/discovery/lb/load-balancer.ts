@@ -167,29 +167,36 @@ export class LoadBalancer {
     this.counters.refreshes.inc();
     try {
       const apps = await this.api.apps();
-      await this.apply(apps);
+      const unresolved = await this.apply(apps);
       this.lastError = undefined;
-      this.retryMs = RETRY_FIRST_MS;
+      // A task host that did not resolve (for now) keeps its task out: look again soon.
+      if (unresolved > 0) this.retrySoon();
+      else this.retryMs = RETRY_FIRST_MS;
     } catch (err) {
       this.lastError = (err as Error).message;
       this.log.warn(`Load balancer refresh failed, the running configuration stays; trying again in ${this.retryMs} ms: ${this.lastError}`);
       // The change that asked for this refresh is not applied yet, and no event may come to
       // ask again (the event stream can be fine while GET /v2/apps fails): try again.
-      this.retryTimer?.cancel();
-      if (!this.stopped) {
-        this.retryTimer = this.clock.setTimer(this.retryMs, () => {
-          this.retryTimer = undefined;
-          this.coalescer.request();
-        });
-      }
-      this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+      this.retrySoon();
     } finally {
       for (const fn of this.changeListeners) fn();
     }
   }
 
-  /** Renders the apps and makes haproxy run it (public for the benchmark). */
-  async apply(given: readonly MarathonApp[]): Promise<void> {
+  /** Another refresh after the current backoff (doubling up to 5 s). */
+  private retrySoon(): void {
+    this.retryTimer?.cancel();
+    if (!this.stopped) {
+      this.retryTimer = this.clock.setTimer(this.retryMs, () => {
+        this.retryTimer = undefined;
+        this.coalescer.request();
+      });
+    }
+    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+  }
+
+  /** Renders the apps and makes haproxy run it (public for the benchmark); resolves with the number of task hosts that did not resolve. */
+  async apply(given: readonly MarathonApp[]): Promise<number> {
     const started = Date.now();
     const { apps, problems: unresolved } = await this.hosts.apply(given);
     let rendered = render(apps, this.renderOptions);
@@ -197,7 +204,7 @@ export class LoadBalancer {
     if (rendered.config === this.current) {
       this.problems = problems;
       this.ports = rendered.ports;
-      return;
+      return unresolved.length;
     }
     let how: "runtime API" | "reload";
     if (structureOf(rendered.config) === structureOf(this.current) && (await this.updateServers(rendered.ports))) {
@@ -225,6 +232,7 @@ export class LoadBalancer {
     this.lastReloadAt = new Date();
     this.lastReloadMs = Date.now() - started;
     this.log.info(`haproxy updated by ${how}: ${rendered.ports.length} service ports, ${rendered.ports.reduce((n, p) => n + p.servers.length, 0)} backends (${this.lastReloadMs} ms)`);
+    return unresolved.length;
   }
 
   /**
