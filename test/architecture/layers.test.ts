@@ -11,15 +11,25 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
-import { cruise, type ICruiseResult } from "dependency-cruiser";
-import extractDepcruiseOptions from "dependency-cruiser/config-utl/extract-depcruise-options";
+import type { ICruiseResult } from "dependency-cruiser";
 
 /** The repository: dist/test/architecture/layers.test.js is three levels below it. */
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const CONFIG = join(ROOT, ".dependency-cruiser.cjs");
 
+/** dependency-cruiser, or a failure that says how to get it (a node_modules copied from before it was added lacks it). */
+async function depcruise(): Promise<{ cruise: typeof import("dependency-cruiser").cruise; extract: typeof import("dependency-cruiser/config-utl/extract-depcruise-options").default }> {
+  try {
+    const [{ cruise }, { default: extract }] = await Promise.all([import("dependency-cruiser"), import("dependency-cruiser/config-utl/extract-depcruise-options")]);
+    return { cruise, extract };
+  } catch (err) {
+    assert.fail(`dependency-cruiser (a devDependency) is not installed: run 'npm ci' (or 'npm install') in the checkout (${(err as Error).message})`);
+  }
+}
+
 async function cruiseFrom(baseDir: string): Promise<ICruiseResult> {
-  const options = await extractDepcruiseOptions(CONFIG);
+  const { cruise, extract } = await depcruise();
+  const options = await extract(CONFIG);
   const reported = await cruise(["src"], { ...options, baseDir, outputType: "json" });
   return (typeof reported.output === "string" ? JSON.parse(reported.output) : reported.output) as ICruiseResult;
 }
