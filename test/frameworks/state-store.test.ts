@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { FencedStateStore, type StateMachine } from "../../src/frameworks/common/state-store.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
 import { LocalLogs } from "../support/local-log-store.js";
+import { waitFor } from "../support/wait.js";
 
 type Op = { set: string; to: number } | { del: string };
 const machine: StateMachine<Map<string, number>, Op> = {
@@ -73,6 +74,31 @@ describe("fenced state store over the replicated log", () => {
     assert.deepEqual(new Map([...b.state].sort()), new Map([...a.state].sort()));
     assert.equal(b.state.size, 30);
     assert.equal(b.meta("frameworkId"), "fw-9");
+  });
+
+  it("a snapshot appended over several calls lets writes go in between; a takeover replays them after it", async () => {
+    const logs = new LocalLogs();
+    const opts = { store: logs.view(), log: "fw-state", machine, snapshotEvery: 30, maxRecordBytes: 200, maxAppendBytes: 400 };
+    const a = await FencedStateStore.open({ ...opts, writer: "a" });
+    await a.writeMeta({ frameworkId: "fw-1" });
+    for (let i = 0; i < 40; i++) await a.write({ set: `k${i}`, to: i });
+    // The snapshot is under way (many small appends): these writes land between its markers.
+    await Promise.all(Array.from({ length: 30 }, (_, i) => a.write(i % 3 === 0 ? { del: `k${i}` } : { set: `k${i}`, to: 1_000 + i })));
+    await a.writeMeta({ frameworkId: "fw-2" });
+    // Writes resolve while the snapshot is still being appended: wait for the store to be idle.
+    await waitFor(() => !(a as unknown as { writing: boolean }).writing, "the snapshot appended", 5_000, 1);
+    const first = await logs.view().read("fw-state", 0).then(
+      () => 0,
+      (e: Error) => Number(/begins at (\d+)/.exec(e.message)![1]),
+    );
+    const kinds = (await logs.view().read("fw-state", first)).records.map((r) => Object.keys(JSON.parse(new TextDecoder().decode(r.data)) as object).filter((k) => k !== "e" && k !== "s")[0]);
+    const begin = kinds.indexOf("snap");
+    const end = kinds.lastIndexOf("snap");
+    assert.ok(begin >= 0 && end > begin, `a snapshot in the log: ${kinds.join(",")}`);
+    assert.ok(kinds.slice(begin + 1, end).includes("ops"), `writes between the snapshot's markers: ${kinds.join(",")}`);
+    const b = await FencedStateStore.open({ ...opts, writer: "b" });
+    assert.deepEqual(new Map([...b.state].sort()), new Map([...a.state].sort()));
+    assert.equal(b.meta("frameworkId"), "fw-2");
   });
 
   it("a record appended twice (a client retry) is replayed once; a writer that died mid-snapshot leaves the state intact", async () => {

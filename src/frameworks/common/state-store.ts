@@ -12,7 +12,9 @@
  * the ops (concurrent writes go together in one append), applies them to the in-memory
  * state once committed, and resolves: act on a change only after its write resolved.
  * Every `snapshotEvery` records the store appends a snapshot (begin marker, parts, end
- * marker) and truncates the log before it. Records carry (epoch, seq) so an append
+ * marker) and truncates the log before it. The snapshot is taken (encoded) at once but
+ * appended one call at a time with the writes that come meanwhile in between, so a large
+ * state does not hold writes back; replay applies those writes after the snapshot. Records carry (epoch, seq) so an append
  * retried by the client and applied twice is replayed once.
  *
  * Any failed write (fenced, or no answer within the client's timeout: it may or may not
@@ -57,12 +59,23 @@ type StoreRecord<Op> =
   | { e: number; s: number; part: Op[] }
   | { e: number; s: number; meta: Record<string, string> };
 
+/** A snapshot being appended: its records' kinds and encoded contents, the next to append, where it began, writes appended since. */
+interface SnapshotInProgress {
+  bodies: [string, string][];
+  next: number;
+  begin: number;
+  ops: number;
+  after: number;
+}
+
 interface PendingWrite<Op> {
   ops: Op[];
   meta?: Record<string, string>;
   resolve(): void;
   reject(err: DcosError): void;
 }
+
+const encoder = new TextEncoder();
 
 const DEFAULTS = { snapshotEvery: 2_000, maxRecordBytes: 64 * 1024, maxAppendBytes: 1024 * 1024, readPage: 50 };
 
@@ -82,6 +95,7 @@ export class FencedStateStore<S, Op> {
   private writing = false;
   private closedBy: DcosError | undefined;
   private readonly metaValues: Record<string, string> = {};
+  private snapshotting: SnapshotInProgress | undefined;
 
   private constructor(
     private readonly options: StateStoreOptions<S, Op>,
@@ -116,7 +130,8 @@ export class FencedStateStore<S, Op> {
       }
       begin = page.begin;
       for (const r of page.records) {
-        replay.add(decodeJson<StoreRecord<Op>>(r.data, `record ${r.position} of log ${o.log}`)!);
+        const what = `record ${r.position} of log ${o.log}`;
+        replay.add(decodeJson<StoreRecord<Op>>(r.data, what)!, () => decodeJson<StoreRecord<Op>>(r.data, what)!);
         records++;
       }
       from += page.records.length;
@@ -166,7 +181,10 @@ export class FencedStateStore<S, Op> {
     this.writing = true;
     let batch: PendingWrite<Op>[] = [];
     try {
-      while (this.queue.length > 0 && !this.closedBy) {
+      while ((this.queue.length > 0 || this.snapshotting) && !this.closedBy) {
+        // A snapshot goes out one append at a time, writes in between (replay applies those after it).
+        if (this.snapshotting) await this.appendSnapshotPart(this.snapshotting);
+        if (this.queue.length === 0 || this.closedBy) continue;
         batch = this.takeBatch();
         const records: StoreRecord<Op>[] = [];
         for (const w of batch) {
@@ -179,9 +197,10 @@ export class FencedStateStore<S, Op> {
           for (const op of w.ops) this.options.machine.apply(this.state, op);
         }
         this.sinceSnapshot += records.length;
+        if (this.snapshotting) this.snapshotting.after += records.length;
         for (const w of batch) w.resolve();
         batch = [];
-        if (this.sinceSnapshot >= (this.options.snapshotEvery ?? DEFAULTS.snapshotEvery)) await this.writeSnapshot();
+        if (!this.snapshotting && this.sinceSnapshot >= (this.options.snapshotEvery ?? DEFAULTS.snapshotEvery)) this.snapshotting = this.takeSnapshot();
       }
     } catch (err) {
       const e = asDcosError(err);
@@ -248,16 +267,39 @@ export class FencedStateStore<S, Op> {
     return first;
   }
 
-  private async writeSnapshot(): Promise<void> {
+  /**
+   * The state now as snapshot records (begin marker, meta, parts, end marker), their
+   * contents encoded at once (the state moves on); each record gets its sequence number
+   * when appended, so the numbers grow in log order with the writes in between.
+   */
+  private takeSnapshot(): SnapshotInProgress {
     const ops = this.options.machine.snapshot(this.state);
-    const records: StoreRecord<Op>[] = [{ e: this.epoch, s: ++this.seq, snap: "begin" }];
-    if (Object.keys(this.metaValues).length > 0) records.push({ e: this.epoch, s: ++this.seq, meta: { ...this.metaValues } });
-    for (const part of this.chunk(ops)) records.push({ e: this.epoch, s: ++this.seq, part });
-    records.push({ e: this.epoch, s: ++this.seq, snap: "end" });
-    const begin = await this.appendRecords(records);
-    await this.fenced(() => this.options.store.truncate(this.options.log, begin, this.epoch));
-    this.sinceSnapshot = 0;
-    this.log.info({ ops: ops.length, records: records.length, begin }, "Wrote a snapshot of the state and truncated the log before it");
+    const bodies: [string, string][] = [["snap", '"begin"']];
+    if (Object.keys(this.metaValues).length > 0) bodies.push(["meta", JSON.stringify(this.metaValues)]);
+    for (const part of this.chunk(ops)) bodies.push(["part", JSON.stringify(part)]);
+    bodies.push(["snap", '"end"']);
+    return { bodies, next: 0, begin: -1, ops: ops.length, after: 0 };
+  }
+
+  /** Appends the snapshot's next records (one call); after the end marker, truncates the log before its begin. */
+  private async appendSnapshotPart(snap: SnapshotInProgress): Promise<void> {
+    const limit = this.options.maxAppendBytes ?? DEFAULTS.maxAppendBytes;
+    const call: Uint8Array[] = [];
+    let bytes = 0;
+    // The first call carries the begin marker with what follows it (the meta record among them).
+    while (snap.next < snap.bodies.length && (call.length < 2 || bytes + snap.bodies[snap.next]![1].length <= limit)) {
+      const [key, body] = snap.bodies[snap.next++]!;
+      const data = encoder.encode(`{"e":${this.epoch},"s":${++this.seq},"${key}":${body}}`);
+      bytes += data.length;
+      call.push(data);
+    }
+    const positions = await this.fenced(() => this.options.store.append(this.options.log, call, this.epoch));
+    if (snap.begin < 0) snap.begin = positions[0]!;
+    if (snap.next < snap.bodies.length) return;
+    await this.fenced(() => this.options.store.truncate(this.options.log, snap.begin, this.epoch));
+    this.snapshotting = undefined;
+    this.sinceSnapshot = snap.after;
+    this.log.info({ ops: snap.ops, records: snap.bodies.length, begin: snap.begin, writesDuring: snap.after }, "Wrote a snapshot of the state and truncated the log before it");
   }
 
   private async fenced<T>(fn: () => Promise<T>): Promise<T> {
@@ -288,32 +330,52 @@ class Replay<S, Op> {
   state: S;
   meta: Record<string, string> = {};
   sinceSnapshot = 0;
-  private building: { epoch: number; state: S; meta: Record<string, string> } | undefined;
+  /**
+   * A snapshot being read: its state so far, and the writes appended between its begin and
+   * end markers (the writer does not hold writes back while it appends a snapshot). Those
+   * came after the snapshot's state was taken: they are applied to it at the end marker.
+   * Until then they are applied to the state before the snapshot too, which stands if the
+   * writer died before the end marker.
+   */
+  private building: { epoch: number; state: S; meta: Record<string, string>; after: (() => StoreRecord<Op>)[] } | undefined;
   private last = { e: -1, s: -1 };
 
   constructor(private readonly machine: StateMachine<S, Op>) {
     this.state = machine.empty();
   }
 
-  add(r: StoreRecord<Op>): void {
+  /** `again` decodes the record anew (a write during a snapshot is applied to two states). */
+  add(r: StoreRecord<Op>, again: () => StoreRecord<Op>): void {
     if (r.e < this.last.e || (r.e === this.last.e && r.s <= this.last.s)) return; // a duplicate of a retried append
     this.last = { e: r.e, s: r.s };
     this.sinceSnapshot++;
     if (this.building && this.building.epoch !== r.e) this.building = undefined; // its writer died mid-snapshot
     if ("snap" in r) {
-      if (r.snap === "begin") this.building = { epoch: r.e, state: this.machine.empty(), meta: {} };
+      if (r.snap === "begin") this.building = { epoch: r.e, state: this.machine.empty(), meta: {}, after: [] };
       else if (this.building) {
-        this.state = this.building.state;
-        this.meta = { ...this.meta, ...this.building.meta };
+        const b = this.building;
         this.building = undefined;
-        this.sinceSnapshot = 0;
+        this.state = b.state;
+        this.meta = { ...this.meta, ...b.meta };
+        for (const later of b.after) this.applyWrite(later());
+        this.sinceSnapshot = b.after.length;
       }
     } else if ("part" in r) {
       if (this.building) for (const op of r.part) this.machine.apply(this.building.state, op);
-    } else if ("meta" in r) {
-      Object.assign(this.building ? this.building.meta : this.meta, r.meta);
+    } else if ("meta" in r && this.building && this.justBegan) {
+      // The snapshot's own meta record: right after its begin marker, in the same append.
+      Object.assign(this.building.meta, r.meta);
     } else {
-      for (const op of r.ops) this.machine.apply(this.state, op);
+      this.applyWrite(r);
+      this.building?.after.push(again);
     }
+    this.justBegan = "snap" in r && r.snap === "begin";
+  }
+
+  private justBegan = false;
+
+  private applyWrite(r: StoreRecord<Op>): void {
+    if ("meta" in r) Object.assign(this.meta, r.meta);
+    else if ("ops" in r) for (const op of r.ops) this.machine.apply(this.state, op);
   }
 }
