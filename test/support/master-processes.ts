@@ -52,6 +52,9 @@ export async function freePortRange(count: number): Promise<number> {
 const LEADS = /leads at master@(\d+\.\d+\.\d+\.\d+:\d+) \(term (\d+)\)/;
 
 export class MasterProcesses {
+  /** Masters killed by kill9, for restart(). */
+  private readonly stopped: (NodeProcess | undefined)[] = [];
+
   private constructor(
     readonly addresses: string[],
     readonly processes: (NodeProcess | undefined)[],
@@ -112,9 +115,21 @@ export class MasterProcesses {
   /** kill -9 of master i. */
   async kill9(i: number): Promise<void> {
     const p = this.processes[i]!;
+    this.stopped[i] = p;
     p.kill("SIGKILL");
     await p.exited;
     this.processes[i] = undefined;
+  }
+
+  /** Starts master i again (after kill9) with the same flags and work dir; resolves once it listens. */
+  async restart(i: number): Promise<NodeProcess> {
+    const old = this.stopped[i];
+    if (!old || this.processes[i]) throw new Error(`master ${i + 1} is not stopped`);
+    const p = new NodeProcess(old.name, old.args);
+    this.processes[i] = p;
+    this.stopped[i] = undefined;
+    await p.waitForLine(/(Master listening on)/, "the restarted master to listen", 60_000);
+    return p;
   }
 
   async stop(): Promise<void> {

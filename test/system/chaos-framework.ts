@@ -8,7 +8,7 @@
  */
 import { FrameworkInfo_Capability } from "../../src/gen/dcos/v1/cluster_pb.js";
 import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
-import { TaskState, TaskStatus_Reason, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskState, TaskStatus_Reason, TaskStatus_Source, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { commandTask, pickResources, refuseFor } from "../../src/actors/scheduler-driver/builders.js";
 import { SchedulerDriver } from "../../src/actors/scheduler-driver/driver.js";
 import { isTerminal, taskStateName } from "../../src/actors/task-states.js";
@@ -19,6 +19,7 @@ export interface LedgerEntry {
   taskId: string;
   state: TaskState;
   reason: number;
+  source: number;
   message: string;
 }
 
@@ -109,10 +110,14 @@ export class ChaosFramework {
     return [...new Set(this.ledger.filter((e) => e.taskId === taskId && isTerminal(e.state)).map((e) => e.state))];
   }
 
+  /** Everything heard about the task: state, source, reason, message, and the time of day. */
   describe(taskId: string): string {
     return this.ledger
       .filter((e) => e.taskId === taskId)
-      .map((e) => `${taskStateName(e.state)}${e.message ? ` (${e.message})` : ""}`)
+      .map((e) => {
+        const why = [TaskStatus_Source[e.source], e.reason ? TaskStatus_Reason[e.reason] : "", e.message].filter(Boolean).join(" ");
+        return `${new Date(e.at).toISOString().slice(11, 23)} ${taskStateName(e.state)}${why ? ` (${why})` : ""}`;
+      })
       .join(", ");
   }
 
@@ -139,7 +144,7 @@ export class ChaosFramework {
   }
 
   private record(s: TaskStatus): void {
-    this.ledger.push({ at: Date.now(), taskId: s.taskId?.value ?? "", state: s.state, reason: s.reason, message: s.message });
+    this.ledger.push({ at: Date.now(), taskId: s.taskId?.value ?? "", state: s.state, reason: s.reason, source: s.source, message: s.message });
   }
 
   private onOffers(driver: SchedulerDriver, offers: Offer[]): void {
