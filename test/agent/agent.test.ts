@@ -291,8 +291,14 @@ describe("Agent", () => {
     await x.until(() => x.master.updates().length === sent + 1, "the non-partition-aware answer");
     assert.deepEqual(x.master.updates().slice(sent), ["other:LOST"], "a task whose terminal update was acknowledged is known");
 
+    // A RunTask that arrives after the agent answered "never received" (it travelled on a
+    // connection the master had given up) is refused: the task was reported TASK_DROPPED.
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("never-sent"), role: "*" }));
+    await x.until(() => (x.metrics.value("slave/dropped_messages") ?? 0) === 1, "the late RunTask refused");
+    assert.equal(x.containerizer.launched.length, 1, "only t1 was ever launched");
+
     ask(["bad"], TaskState.RUNNING);
-    await x.until(() => (x.metrics.value("slave/dropped_messages") ?? 0) === 1, "an unknown_state other than DROPPED/LOST refused");
+    await x.until(() => (x.metrics.value("slave/dropped_messages") ?? 0) === 2, "an unknown_state other than DROPPED/LOST refused");
   });
 
   it("ignores (and counts) messages from a pid that is not its master, and tasks before registration", async () => {

@@ -105,6 +105,9 @@ const EXECUTOR_STATES = new Set<TaskState>([
   TaskState.LOST,
 ]);
 
+/** Tasks remembered as reported never received, against a late RunTask. */
+const RECONCILED_AWAY_KEPT = 10_000;
+
 export class Agent extends Actor implements ExecutorApi {
   agentState = AgentPhase.RECOVERING;
   agentId = "";
@@ -520,11 +523,25 @@ export class Agent extends Actor implements ExecutorApi {
         (known) => {
           if (known || this.frameworks.get(fwId)?.executorOfTask(taskId)) return;
           this.metrics.reconciledUnknown.inc();
+          this.rememberReconciledAway(fwId, taskId);
           this.taskStatus(fwId, undefined, taskId, unknownState, TaskStatus_Reason.RECONCILIATION, `Task ${taskId} is not on agent ${this.agentId}: its launch never reached the agent`);
         },
         (err) => this.log.error({ err, taskId }, `Could not reconcile task ${taskId}: ${(err as Error).message}`),
       );
     }
+  }
+
+  /**
+   * Tasks this agent answered as never received (reconcileTasks). Their RunTask may still
+   * come, late: a message written to a connection the master then gave up can reach the
+   * agent after newer ones on the next connection. It must not run a task already reported
+   * TASK_DROPPED or TASK_LOST (bounded; the oldest are forgotten first).
+   */
+  private readonly reconciledAway = new Set<string>();
+
+  private rememberReconciledAway(fwId: string, taskId: string): void {
+    this.reconciledAway.add(`${fwId}/${taskId}`);
+    if (this.reconciledAway.size > RECONCILED_AWAY_KEPT) this.reconciledAway.delete(this.reconciledAway.values().next().value!);
   }
 
   /** Guards shared by RunTask and RunTaskGroup. */
@@ -535,6 +552,7 @@ export class Agent extends Actor implements ExecutorApi {
     if (this.frameworks.get(fwId)?.terminating) return this.drop(`tasks ${taskIds.join(",")}`, `framework ${fwId} is shutting down`);
     for (const id of taskIds) {
       if (this.frameworks.get(fwId)?.executorOfTask(id)) return this.drop(`task ${id}`, `framework ${fwId} already has a task with that id here`);
+      if (this.reconciledAway.has(`${fwId}/${id}`)) return this.drop(`task ${id}`, "this agent already reported it as never received (its launch arrived after the master's reconciliation)");
     }
     return true;
   }
