@@ -16,6 +16,7 @@ declare -A NEEDED=(
   [dig]=bind9-dnsutils
   [dnsmasq]=dnsmasq-base
   [dnsperf]=dnsperf
+  [unzip]=unzip # the agent's fetcher extracts .zip URIs with it
   # The Python example framework (examples/python-framework): protoc and the gRPC Python
   # plugin generate its stubs from proto/ (Debian 12's python3-grpc-tools bundles protoc
   # 3.6, which cannot read proto3 `optional`); python3-grpcio runs it (checked below).

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { stat } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
@@ -21,7 +22,7 @@ import {
   type StatusUpdate,
 } from "../../src/gen/dcos/v1/internal_pb.js";
 import { ExecutorServiceMessageRequestSchema } from "../../src/gen/dcos/v1/executor_pb.js";
-import { ExecutorInfo_Type, TaskState, TaskStatus_Reason, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { CommandURISchema, ExecutorInfo_Type, TaskState, TaskStatus_Reason, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { AgentPhase } from "../../src/actors/agent/agent.js";
 import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
 import { COMMAND_EXECUTOR_PATH } from "../../src/actors/agent/executor-config.js";
@@ -210,6 +211,31 @@ describe("Agent", () => {
     assert.equal(u.status?.reason, TaskStatus_Reason.CONTAINER_LAUNCH_FAILED);
     assert.match(u.status?.message ?? "", /no such user/);
     assert.equal(x.metrics.value("slave/container_launch_errors"), 1);
+  });
+
+  it("fetches the task's URIs into the sandbox before its container starts, and fails the task when a fetch fails", async () => {
+    const x = await registered();
+    const dir = await mkdtemp(join(tmpdir(), "agent-fetch-"));
+    try {
+      await chmod(dir, 0o755);
+      await writeFile(join(dir, "app.conf"), "port=8080\n", { mode: 0o644 });
+      const task = commandTask("t1");
+      task.command!.uris = [create(CommandURISchema, { value: `file://${join(dir, "app.conf")}`, outputFile: "conf/app.conf" })];
+      await runAndSubscribe(x, task);
+      const config = x.containerizer.launched[0]!;
+      assert.equal(await readFile(join(config.sandbox, "conf", "app.conf"), "utf8"), "port=8080\n", "fetched before the launch");
+
+      const bad = commandTask("t2");
+      bad.command!.uris = [create(CommandURISchema, { value: join(dir, "missing.tgz"), extract: true })];
+      x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: bad, role: "*" }));
+      await x.until(() => x.master.updates().includes("t2:FAILED"), "TASK_FAILED for t2");
+      const u = x.master.of<StatusUpdate>("StatusUpdate").find((s) => s.status?.taskId?.value === "t2")!;
+      assert.equal(u.status?.reason, TaskStatus_Reason.CONTAINER_LAUNCH_FAILED);
+      assert.match(u.status?.message ?? "", /Failed to fetch '.*missing\.tgz': no such file on the agent/);
+      assert.equal(x.containerizer.launched.length, 1, "no container for the task whose fetch failed");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("runs a task group in one default executor with LAUNCH_GROUP", async () => {

@@ -51,6 +51,7 @@ import {
 import { shellExitStatus, type Termination } from "../../isolation/containerizer.js";
 import { Actor } from "../../runtime/actor.js";
 import { Code, DcosError } from "../../runtime/error.js";
+import { fetchUris, fetchOwner } from "../../isolation/fetcher.js";
 import { actsAs, describePeer } from "../../runtime/identity.js";
 import type { Pid } from "../../runtime/pid.js";
 import { Random } from "../../runtime/random.js";
@@ -630,7 +631,15 @@ export class Agent extends Actor implements ExecutorApi {
       this.queueMicro(() => this.launchFailed(fw, ex, err));
       return;
     }
-    const launched = this.disk.track(mkdir(ex.sandbox, { recursive: true })).then(() => this.opts.containerizer.launch(config));
+    // Mesos's fetcher: the executor's and the tasks' URIs land in the sandbox before the container starts.
+    const uris = [...(ex.info.command?.uris ?? []), ...tasks.flatMap((t) => t.command?.uris ?? [])];
+    const user = config.user;
+    const launched = this.disk
+      .track(mkdir(ex.sandbox, { recursive: true }))
+      .then(async () => {
+        if (uris.length > 0) await fetchUris(uris, ex.sandbox, { owner: user === undefined ? undefined : await fetchOwner(user) });
+      })
+      .then(() => this.opts.containerizer.launch(config));
     this.defer(
       launched,
       (state) => {
