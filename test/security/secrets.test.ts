@@ -12,7 +12,7 @@ import { Writable } from "node:stream";
 import { afterEach, describe, it } from "node:test";
 import { pino } from "pino";
 import { create } from "@bufbuild/protobuf";
-import { RunTaskSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
+import { KillTaskSchema, RunTaskSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
 import { CommandInfoSchema, Environment_Variable_Type, EnvironmentSchema, Secret_Type, TaskState, type Environment_Variable } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { commandProblem } from "../../src/actors/master/validation.js";
 import { framework } from "../agent/harness.js";
@@ -57,13 +57,15 @@ describe("Secrets", () => {
     });
     const logger = pino({ level: "trace" }, sink);
     const c = (cluster = await startCluster(undefined, { logger }));
-    const t = task("with-secret", "test \"$DB_PASSWORD\" = " + SECRET + " && echo has-it");
+    // The task stays running (sleep) so its checkpoints are still there when they are read:
+    // once the task ends the agent may remove them at any moment.
+    const t = task("with-secret", "test \"$DB_PASSWORD\" = " + SECRET + " && echo has-it && exec sleep 300", 1);
     t.command!.environment = { $typeName: "dcos.v1.Environment", variables: [{ $typeName: "dcos.v1.Environment.Variable", name: "DB_PASSWORD", value: SECRET, type: 0 }] };
     c.master.tell(c.node.agent.self, create(RunTaskSchema, { frameworkInfo: { ...framework, checkpoint: true }, task: t, role: "*" }));
-    const finished = await waitFor(() => statusOf(c, "with-secret", TaskState.FINISHED) ?? statusOf(c, "with-secret", TaskState.FAILED), "the task to end", 20_000);
-    assert.equal(finished.status!.state, TaskState.FINISHED, "the task saw its secret");
-    const sandbox = finished.status!.sandboxDirectory;
-    assert.match(await readFile(join(sandbox, "stdout"), "utf8"), /has-it/);
+    const running = await waitFor(() => statusOf(c, "with-secret", TaskState.RUNNING) ?? statusOf(c, "with-secret", TaskState.FAILED), "the task to run", 20_000);
+    assert.equal(running.status!.state, TaskState.RUNNING, "the task runs");
+    const sandbox = running.status!.sandboxDirectory;
+    await waitFor(async () => (await contents(join(sandbox, "stdout")))?.includes("has-it"), "the task to print that it saw its secret", 20_000);
     assert.ok(lines.length > 10, "the agent logged at trace level");
     assert.equal(lines.filter((l) => l.includes(SECRET)).length, 0, "the agent never logged the secret");
     assert.ok(!(await readFile(join(sandbox, "stderr"), "utf8")).includes(SECRET), "the executor never logged it");
@@ -73,7 +75,9 @@ describe("Secrets", () => {
       holding.push(f);
       assert.equal((await stat(f)).mode & 0o077, 0, `${f} holds the secret and must be owner-only`);
     }
-    assert.ok(holding.length > 0, "the task's checkpoint holds its environment (to relaunch after a restart)");
+    assert.ok(holding.length > 0, "the running task's checkpoint holds its environment (to relaunch after a restart)");
+    c.master.tell(c.node.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "with-secret" } }));
+    await waitFor(() => statusOf(c, "with-secret", TaskState.KILLED), "TASK_KILLED", 20_000);
   });
 });
 
