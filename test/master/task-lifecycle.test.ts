@@ -128,6 +128,47 @@ describe("master: task lifecycle", () => {
     assert.equal(c.metric("master/valid_status_update_acknowledgements"), 1);
   });
 
+  it("a stale copy of an older update is forwarded but never moves the task back; its acknowledgement is not awaited", async () => {
+    const { c, s } = await launchOne();
+    const agent = c.agents[0]!;
+    const starting = agent.update(s.frameworkId, "t1", TaskState.STARTING);
+    await c.clock.settle();
+    await ack(c, s, agent.agentId, "t1", starting);
+    const running = agent.update(s.frameworkId, "t1", TaskState.RUNNING);
+    await c.clock.settle();
+    // A copy of STARTING sent on a connection cut by a failover arrives after RUNNING.
+    agent.update(s.frameworkId, "t1", TaskState.STARTING, { uuid: starting });
+    await c.clock.settle();
+    assert.deepEqual(
+      s.sink.updates().map((u) => u.state),
+      [TaskState.STARTING, TaskState.RUNNING, TaskState.STARTING],
+      "delivery is at least once: the copy reaches the framework",
+    );
+    assert.equal(c.metric("master/tasks_running"), 1, "the task stays RUNNING");
+    assert.equal(c.metric("master/tasks_starting"), 0);
+    await assert.rejects(ack(c, s, agent.agentId, "t1", starting), (e: DcosError) => e.code === Code.NOT_FOUND);
+    await ack(c, s, agent.agentId, "t1", running);
+    assert.deepEqual(
+      agent.messages(StatusUpdateAcknowledgementSchema).map((a) => Buffer.from(a.uuid).toString("hex")),
+      [starting, running].map((u) => Buffer.from(u).toString("hex")),
+      "the agent hears the acknowledgements it waits for, once each",
+    );
+  });
+
+  it("the newest update resent after its acknowledgement was lost awaits an acknowledgement again", async () => {
+    const { c, s } = await launchOne();
+    const agent = c.agents[0]!;
+    const running = agent.update(s.frameworkId, "t1", TaskState.RUNNING);
+    await c.clock.settle();
+    await ack(c, s, agent.agentId, "t1", running);
+    // The acknowledgement did not reach the agent; it resends RUNNING.
+    agent.update(s.frameworkId, "t1", TaskState.RUNNING, { uuid: running });
+    await c.clock.settle();
+    await ack(c, s, agent.agentId, "t1", running);
+    assert.equal(agent.messages(StatusUpdateAcknowledgementSchema).length, 2, "the second acknowledgement is forwarded too");
+    assert.equal(c.metric("master/tasks_running"), 1);
+  });
+
   it("an acknowledgement for a task this master does not know reaches the agent holding the update (fault-tolerance hole 3)", async () => {
     const { c, s } = await launchOne();
     const agent = c.agents[0]!;

@@ -21,6 +21,16 @@ export interface LedgerEntry {
   reason: number;
   source: number;
   message: string;
+  /** The update's uuid in hex ("" for reconciliation answers and other unacknowledged updates). */
+  uuid: string;
+  /**
+   * A second delivery of an update already heard (the same uuid). Delivery is at least once:
+   * an agent resends an update until it is acknowledged, and a copy sent on a connection cut
+   * by a failover can arrive after the task's later updates. A framework ignores the copy
+   * (it carries no new state); the ledger keeps it for the record and checks it says what
+   * the first delivery said.
+   */
+  duplicate: boolean;
 }
 
 /** The command line of a long task's process: a sleep whose argument is unique to the task, to find and count it in /proc. */
@@ -34,6 +44,8 @@ function unknownAnswer(e: LedgerEntry): boolean {
 
 export class ChaosFramework {
   readonly ledger: LedgerEntry[] = [];
+  /** `task/uuid` of every update heard, to spot a second delivery. */
+  private readonly heardUuids = new Set<string>();
   /** Long task id → the agent hostname it was launched on and its process's command line. */
   readonly long = new Map<string, { host: string; argv: string[] }>();
   readonly short = new Set<string>();
@@ -102,7 +114,22 @@ export class ChaosFramework {
    * Mesos), not a new state: it counts only when nothing else was ever heard.
    */
   latest(taskId: string): LedgerEntry | undefined {
-    return this.ledger.findLast((e) => e.taskId === taskId && !unknownAnswer(e)) ?? this.ledger.findLast((e) => e.taskId === taskId);
+    const heard = (e: LedgerEntry): boolean => e.taskId === taskId && !e.duplicate;
+    return this.ledger.findLast((e) => heard(e) && !unknownAnswer(e)) ?? this.ledger.findLast(heard);
+  }
+
+  /** Second deliveries whose state differs from the first delivery of the same uuid (never expected). */
+  changedDuplicates(): string[] {
+    const first = new Map<string, LedgerEntry>();
+    const out: string[] = [];
+    for (const e of this.ledger) {
+      if (e.uuid === "") continue;
+      const key = `${e.taskId}/${e.uuid}`;
+      const seen = first.get(key);
+      if (!seen) first.set(key, e);
+      else if (seen.state !== e.state) out.push(`task ${e.taskId}: update ${e.uuid} was heard as ${taskStateName(seen.state)}, then again as ${taskStateName(e.state)}`);
+    }
+    return out;
   }
 
   /** Distinct terminal states the task was reported in. */
@@ -116,7 +143,7 @@ export class ChaosFramework {
       .filter((e) => e.taskId === taskId)
       .map((e) => {
         const why = [TaskStatus_Source[e.source], e.reason ? TaskStatus_Reason[e.reason] : "", e.message].filter(Boolean).join(" ");
-        return `${new Date(e.at).toISOString().slice(11, 23)} ${taskStateName(e.state)}${why ? ` (${why})` : ""}`;
+        return `${new Date(e.at).toISOString().slice(11, 23)} ${taskStateName(e.state)}${why ? ` (${why})` : ""}${e.duplicate ? " [again]" : ""}`;
       })
       .join(", ");
   }
@@ -144,7 +171,11 @@ export class ChaosFramework {
   }
 
   private record(s: TaskStatus): void {
-    this.ledger.push({ at: Date.now(), taskId: s.taskId?.value ?? "", state: s.state, reason: s.reason, source: s.source, message: s.message });
+    const taskId = s.taskId?.value ?? "";
+    const uuid = Buffer.from(s.uuid).toString("hex");
+    const duplicate = uuid !== "" && this.heardUuids.has(`${taskId}/${uuid}`);
+    if (uuid !== "") this.heardUuids.add(`${taskId}/${uuid}`);
+    this.ledger.push({ at: Date.now(), taskId, state: s.state, reason: s.reason, source: s.source, message: s.message, uuid, duplicate });
   }
 
   private onOffers(driver: SchedulerDriver, offers: Offer[]): void {

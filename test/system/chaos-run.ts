@@ -358,7 +358,8 @@ async function processesRunning(argv: readonly string[]): Promise<number> {
 
 /**
  * The invariants: every long task last heard RUNNING, never terminal, one process; every
- * short task exactly one terminal state; the last state heard is the master's. Returns how
+ * short task exactly one terminal state; the last state heard (second deliveries of an update
+ * aside: they carry no new state, and must say what the first said) is the master's. Returns how
  * many tasks the master no longer knows, and how many short tasks were never launched.
  */
 async function checkInvariants(c: SystemCluster, f: ChaosFramework, violations: string[]): Promise<{ unknownToMaster: number; neverLaunched: number }> {
@@ -383,6 +384,7 @@ async function checkInvariants(c: SystemCluster, f: ChaosFramework, violations: 
     const n = await processesRunning(argv);
     if (n !== 1) violations.push(`long task ${t} runs as ${n} processes, not 1`);
   }
+  violations.push(...f.changedDuplicates());
   let neverLaunchedCount = 0;
   for (const t of f.short) {
     const terminal = f.terminalStates(t);

@@ -59,12 +59,26 @@ export function statusUpdate(core: MasterState, from: Pid, update: StatusUpdate)
       core.drop("invalid_status_updates", `Ignoring a status update for task ${taskId} from agent ${agent.id}: the task runs on agent ${task.agentId?.value}`);
       return;
     }
-    task.statuses.push(status);
-    if (task.statuses.length > KEPT_STATUSES) task.statuses.splice(0, task.statuses.length - KEPT_STATUSES);
-    task.statusUpdateState = status.state;
-    task.statusUpdateUuid = uuid;
-    const latest = update.latestState !== TaskState.UNSPECIFIED ? update.latestState : reported.state;
-    core.setTaskState(task, latest === reported.state ? status.state : latest);
+    const heardAt = uuid.length > 0 ? task.statuses.findIndex((s) => sameBytes(s.uuid, uuid)) : -1;
+    // Statuses the master made itself (TASK_UNREACHABLE, …) carry no uuid and do not count as later updates.
+    if (heardAt >= 0 && task.statuses.slice(heardAt + 1).some((s) => s.uuid.length > 0)) {
+      // A stale copy: the task has had later updates since (a copy sent on a connection cut
+      // by a failover can arrive late). It goes on to the framework (delivery is at least
+      // once; the framework recognizes the uuid) but must not move the task back to an older
+      // state. Its agent waits for no acknowledgement of it: an agent sends a task's next
+      // update only once the previous one is acknowledged.
+      core.log.debug({ framework: frameworkId, task: taskId }, `Forwarding a stale copy of the ${taskStateName(reported.state)} update of task ${taskId}`);
+    } else {
+      // New, or the agent resending the newest (its acknowledgement was lost): awaits one again.
+      if (heardAt < 0) {
+        task.statuses.push(status);
+        if (task.statuses.length > KEPT_STATUSES) task.statuses.splice(0, task.statuses.length - KEPT_STATUSES);
+      }
+      task.statusUpdateState = status.state;
+      task.statusUpdateUuid = uuid;
+      const latest = update.latestState !== TaskState.UNSPECIFIED ? update.latestState : reported.state;
+      core.setTaskState(task, latest === reported.state ? status.state : latest);
+    }
   } else {
     core.log.info({ framework: frameworkId, task: taskId }, `Forwarding an update for task ${taskId}, which the master does not know`);
   }
