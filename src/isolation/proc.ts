@@ -20,6 +20,9 @@ export interface ProcStat {
   /** CPU time in clock ticks (see clockTicksPerSecond). */
   utimeTicks: number;
   stimeTicks: number;
+  /** CPU time of the children this process waited for (reaped), in clock ticks. */
+  cutimeTicks: number;
+  cstimeTicks: number;
   threads: number;
   /** When the process started, in clock ticks after boot: with the pid, it names one process for good. */
   startTime: number;
@@ -48,6 +51,8 @@ export function parseStat(line: string): ProcStat | undefined {
     session: field(6),
     utimeTicks: field(14),
     stimeTicks: field(15),
+    cutimeTicks: field(16),
+    cstimeTicks: field(17),
     threads: field(20),
     startTime: field(22),
     rssPages: field(24),

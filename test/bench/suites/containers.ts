@@ -1,39 +1,49 @@
 /**
- * `npm run bench -- containers [-- --count=200 --window=20 --modes=posix,cgroups+namespaces,docker]`:
- * an agent (real agent node: posix containerizer, the built-in command executor, gRPC
+ * `npm run bench -- containers [-- --count=100 --window=20 --hold=100 --modes=posix,cgroups+namespaces,docker]`:
+ * an agent (real agent node: its containerizer, the built-in command executor, gRPC
  * ExecutorService) is sent `count` RunTask messages for `true` command tasks, at most
  * `window` unfinished at a time, once per mode: posix; cgroups,namespaces (root); docker
  * (a running dockerd and the test image `dcos-test/busybox`, which the docker tests build).
- * Figures: tasks launched per second (first RunTask → last TASK_RUNNING), RunTask →
- * TASK_RUNNING p50/p99, and CPU ms per task (this process and everything it reaped: agent,
- * launchers, executors, tasks; steadier than rates on a shared machine; dockerd's is not in it). Baseline in the same run: child_process.spawn of the same command
- * through /bin/sh -c with the same window (spawn → 'spawn' event), and the ratio.
- * (The `containerizer` suite measures the containerizer alone.)
  *
- * The bench shares its process with the agent, so it watches statuses with one cheap
- * incremental scan of what the scripted master received (not a poll per task).
+ * Figures per mode (`agent_<mode>_…`): tasks launched per second (first RunTask → last
+ * TASK_RUNNING) and its ratio to the baseline; RunTask → TASK_RUNNING p50/p99; CPU per task
+ * on our side, split into `agent_cpu` (this process, which the agent shares with the bench:
+ * process.cpuUsage) and `supervisor_cpu` (this process's descendants, live or reaped: the
+ * launch wrappers, executors and the tasks' own `true`; see process-tree.ts), and their sum
+ * `cpu_ms_per_task`. dockerd's and containerd's CPU is in neither.
+ *
+ * Baselines in the same run: child_process.spawn of the same command through /bin/sh -c
+ * with the same window (spawn → 'spawn' event), and for docker `docker run -d --rm` of the
+ * same image from the CLI with the same window (the CLI returns once the container started).
+ *
+ * Hold (`--hold=N`, 0 to skip; posix): N `sleep` tasks launched and kept running on the
+ * agent, then killed: the agent's RSS growth per task, the PSS per task of whatever
+ * supervises them (every descendant that is not the `sleep` itself) and of the tasks, and
+ * the time to kill them all. Launching stops early, saying so, when the host's available
+ * memory falls under `--min-free-mib` (default 2048).
+ *
+ * `uptime` load (1/5/15 min) is printed before and after: the machine is shared.
+ * (The `containerizer` suite measures the containerizer alone.)
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import Docker from "dockerode";
-import { ContainerInfoSchema, ContainerInfo_DockerInfo_Network, ContainerInfo_Type, TaskState, type TaskInfo } from "../../../src/gen/dcos/v1/tasks_pb.js";
-import type { StatusUpdate } from "../../../src/gen/dcos/v1/internal_pb.js";
+import { ContainerInfoSchema, ContainerInfo_DockerInfo_Network, ContainerInfo_Type, type TaskInfo } from "../../../src/gen/dcos/v1/tasks_pb.js";
 import { removeCgroup } from "../../../src/isolation/cgroup-files.js";
 import { readCgroupMounts } from "../../../src/isolation/cgroup-mounts.js";
 import { CompositeContainerizer } from "../../../src/isolation/composite-containerizer.js";
 import { DockerContainerizer } from "../../../src/isolation/docker.js";
 import { isolatorsFor } from "../../../src/isolation/isolation-flag.js";
 import { PosixContainerizer } from "../../../src/isolation/posix.js";
-import { runTask, startCluster, task, type Cluster } from "../../executor/cluster.js";
+import { startCluster, task, type Cluster } from "../../executor/cluster.js";
+import { holdTasks, throughAgent, windowed, type Run } from "../agent-launches.js";
 import { percentile, type Reporter } from "../report.js";
 
 const DOCKER_IMAGE = "dcos-test/busybox:latest";
-const TIMEOUT_MS = 120_000;
 const CGROUP_ROOT = `dcos-bench-containers-${process.pid}`;
 
 function arg(args: string[], name: string): string | undefined {
@@ -42,110 +52,23 @@ function arg(args: string[], name: string): string | undefined {
 
 function numberArg(args: string[], name: string, fallback: number): number {
   const v = Number(arg(args, name));
-  return Number.isInteger(v) && v > 0 ? v : fallback;
+  return Number.isInteger(v) && v >= 0 && arg(args, name) !== undefined ? v : fallback;
 }
 
-interface Run {
-  perSecond: number;
-  latencies: number[];
-  /** CPU time of this process and its reaped descendants (agent, launchers, executors, tasks) per job. */
-  cpuMsPerJob: number;
-}
-
-/** utime+stime+cutime+cstime of this process in ms (/proc/self/stat; clock ticks are 10 ms). */
-function cpuMs(): number {
-  const fields = readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ");
-  return [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0) * 10;
-}
-
-/** Runs `count` jobs with at most `window` at once; each resolves with its start latency. */
-async function windowed(count: number, window: number, job: (i: number) => Promise<number>): Promise<Run> {
-  const latencies: number[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  const cpu0 = cpuMs();
-  const worker = async (): Promise<void> => {
-    while (next < count) latencies.push(await job(next++));
-  };
-  await Promise.all(Array.from({ length: window }, worker));
-  return { perSecond: count / ((performance.now() - t0) / 1000), latencies, cpuMsPerJob: (cpuMs() - cpu0) / count };
-}
-
-/** Resolves waiters for "task reached state" from the master's received messages, scanned once each. */
-class StatusWatch {
-  private scanned = 0;
-  private readonly seen = new Map<string, Set<TaskState>>();
-  private readonly waiters = new Map<string, { resolve: () => void; reject: (e: Error) => void; deadline: number }>();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly cluster: Cluster) {
-    this.timer = setInterval(() => this.scan(), 2);
-  }
-
-  until(taskId: string, state: TaskState): Promise<void> {
-    if (this.seen.get(taskId)?.has(state)) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.set(`${taskId}/${state}`, { resolve, reject, deadline: Date.now() + TIMEOUT_MS }));
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-  }
-
-  private scan(): void {
-    const received = this.cluster.master.received;
-    for (; this.scanned < received.length; this.scanned++) {
-      const r = received[this.scanned]!;
-      if (r.type !== "StatusUpdate") continue;
-      const s = (r.message as StatusUpdate).status;
-      const id = s?.taskId?.value;
-      if (!s || !id) continue;
-      let states = this.seen.get(id);
-      if (!states) this.seen.set(id, (states = new Set()));
-      states.add(s.state);
-      const key = `${id}/${s.state}`;
-      this.waiters.get(key)?.resolve();
-      this.waiters.delete(key);
-    }
-    const now = Date.now();
-    for (const [key, w] of this.waiters) {
-      if (now < w.deadline) continue;
-      this.waiters.delete(key);
-      w.reject(new Error(`Timed out after ${TIMEOUT_MS} ms waiting for ${key}; seen: ${[...(this.seen.get(key.split("/")[0]!) ?? [])].map((x) => TaskState[x]).join(", ")}`));
-    }
-  }
-}
-
-async function throughAgent(cluster: Cluster, name: string, makeTask: (id: string) => TaskInfo, count: number, window: number): Promise<Run> {
-  const watch = new StatusWatch(cluster);
-  try {
-    return await windowed(count, window, async (i) => {
-      const id = `${name}-${i}`;
-      const t0 = performance.now();
-      runTask(cluster, makeTask(id));
-      await watch.until(id, TaskState.RUNNING);
-      const latency = performance.now() - t0;
-      await watch.until(id, TaskState.FINISHED);
-      return latency;
-    });
-  } finally {
-    watch.stop();
-    await cluster.stop();
-  }
-}
-
-async function isolationMode(mode: string, count: number, window: number): Promise<Run> {
+async function isolationCluster(mode: string): Promise<Cluster> {
   // The agent of startCluster has cpus:2; its containers together weigh as 2 CPUs (rootCpus).
   const isolators = await isolatorsFor(mode, { root: CGROUP_ROOT, rootCpus: 2 });
-  const cluster = await startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators }));
-  return throughAgent(cluster, mode.replace(",", "_"), (id) => task(id, "true"), count, window);
+  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators }));
 }
 
-async function dockerMode(count: number, window: number): Promise<Run | undefined> {
+/** Why docker cannot be benched here, or undefined when dockerd answers and the image is there. */
+async function dockerMissing(): Promise<string | undefined> {
   const present = await new Docker().getImage(DOCKER_IMAGE).inspect().then(() => true, (e: unknown) => (e as Error).message);
-  if (present !== true) {
-    process.stderr.write(`skipping docker: ${DOCKER_IMAGE} is not there (${present}); run the docker tests once (test/isolation/docker.test.ts) to build it\n`);
-    return undefined;
-  }
+  if (present === true) return undefined;
+  return `${DOCKER_IMAGE} is not there (${present}); start dockerd (deploy/setup-host.sh) and run the docker tests once (test/isolation/docker.test.ts) to build it`;
+}
+
+async function dockerMode(count: number, window: number): Promise<Run> {
   const owner = await mkdtemp(join(tmpdir(), "dcos-bench-docker-"));
   const cluster = await startCluster(
     (workDir) => new CompositeContainerizer([new DockerContainerizer({ owner }), new PosixContainerizer({ runtimeRoot: `${workDir}/containers` })]),
@@ -156,6 +79,19 @@ async function dockerMode(count: number, window: number): Promise<Run | undefine
     return t;
   };
   return throughAgent(cluster, "docker", dockerTask, count, window);
+}
+
+/** The baseline for docker: `docker run -d --rm` of the same image and command from the CLI. */
+async function dockerCli(count: number, window: number): Promise<Run> {
+  return windowed(count, window, async () => {
+    const t0 = performance.now();
+    const child = spawn("docker", ["run", "-d", "--rm", "--network", "host", DOCKER_IMAGE, "true"], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(child, "exit")) as [number | null];
+    if (code !== 0) throw new Error(`docker run exited with ${code}: ${stderr.trim()}`);
+    return performance.now() - t0;
+  });
 }
 
 /** The bench's (empty by now) root cgroups, in every hierarchy that has one. */
@@ -178,26 +114,69 @@ async function plainSpawn(count: number, window: number): Promise<Run> {
   });
 }
 
+function reportLoad(report: Reporter, when: string): void {
+  const [l1, l5, l15] = loadavg();
+  report.figure(`uptime_load_1m_${when}`, l1!, "load", "lower", { load_5m: Math.round(l5! * 100) / 100, load_15m: Math.round(l15! * 100) / 100 });
+}
+
+function reportRun(report: Reporter, name: string, r: Run, extra: Record<string, unknown>): void {
+  report.figure(`${name}_run_task_to_running_p50_ms`, percentile(r.latencies, 50), "ms", "lower", extra);
+  report.figure(`${name}_run_task_to_running_p99_ms`, percentile(r.latencies, 99), "ms", "lower", extra);
+  report.figure(`${name}_agent_cpu_ms_per_task`, r.selfCpuMsPerJob, "ms", "lower", extra);
+  report.figure(`${name}_supervisor_cpu_ms_per_task`, r.descendantsCpuMsPerJob, "ms", "lower", extra);
+  report.figure(`${name}_cpu_ms_per_task`, r.selfCpuMsPerJob + r.descendantsCpuMsPerJob, "ms", "lower", extra);
+}
+
 export async function run(report: Reporter, args: string[]): Promise<void> {
-  const count = numberArg(args, "count", 200);
+  const count = numberArg(args, "count", 100);
   const window = numberArg(args, "window", 20);
+  const hold = numberArg(args, "hold", 100);
+  const minFree = numberArg(args, "min-free-mib", 2048) * 2 ** 20;
   const modes = (arg(args, "modes") ?? "posix,cgroups+namespaces,docker").split(",").map((m) => m.replace("+", ","));
+  reportLoad(report, "start");
   const baseline = await plainSpawn(count, window);
+  report.figure("spawn_per_s", baseline.perSecond, "launches/s", "higher", { count, window });
+  report.figure("spawn_to_running_p50_ms", percentile(baseline.latencies, 50), "ms", "lower", { count, window });
+  report.figure("spawn_to_running_p99_ms", percentile(baseline.latencies, 99), "ms", "lower", { count, window });
+  report.figure("spawn_cpu_ms_per_task", baseline.selfCpuMsPerJob + baseline.descendantsCpuMsPerJob, "ms", "lower", { count, window });
   for (const mode of modes) {
     if (mode !== "posix" && process.getuid?.() !== 0) {
       process.stderr.write(`skipping ${mode}: it needs root\n`);
       continue;
     }
-    const r = mode === "docker" ? await dockerMode(count, window) : await isolationMode(mode, count, window);
-    if (!r) continue;
-    const name = mode.replace(",", "_");
-    report.compare(`agent_${name}_launches_per_s`, r.perSecond, "spawn_per_s", baseline.perSecond, "launches/s", "higher");
-    report.figure(`agent_${name}_run_task_to_running_p50_ms`, percentile(r.latencies, 50), "ms", "lower", { count, window, mode });
-    report.figure(`agent_${name}_run_task_to_running_p99_ms`, percentile(r.latencies, 99), "ms", "lower", { count, window, mode });
-    report.figure(`agent_${name}_cpu_ms_per_task`, r.cpuMsPerJob, "ms", "lower", { count, window, mode });
+    const name = `agent_${mode.replace(",", "_")}`;
+    const extra = { count, window, mode };
+    if (mode === "docker") {
+      const missing = await dockerMissing();
+      if (missing) {
+        process.stderr.write(`skipping docker: ${missing}\n`);
+        continue;
+      }
+      const cli = await dockerCli(count, window);
+      const r = await dockerMode(count, window);
+      report.figure("docker_cli_run_per_s", cli.perSecond, "launches/s", "higher", extra);
+      report.figure("docker_cli_run_p50_ms", percentile(cli.latencies, 50), "ms", "lower", extra);
+      report.figure(`${name}_launches_per_s`, r.perSecond, "launches/s", "higher", extra);
+      report.figure(`${name}_launches_per_s_vs_docker_cli_run_per_s`, r.perSecond / cli.perSecond, "ratio", "higher", extra);
+      report.figure(`${name}_launches_per_s_vs_spawn_per_s`, r.perSecond / baseline.perSecond, "ratio", "higher", extra);
+      reportRun(report, name, r, extra);
+      continue;
+    }
+    const r = await throughAgent(await isolationCluster(mode), name, (id) => task(id, "true"), count, window);
+    report.figure(`${name}_launches_per_s`, r.perSecond, "launches/s", "higher", extra);
+    report.figure(`${name}_launches_per_s_vs_spawn_per_s`, r.perSecond / baseline.perSecond, "ratio", "higher", extra);
+    reportRun(report, name, r, extra);
+  }
+  if (hold > 0) {
+    const h = await holdTasks(await isolationCluster("posix"), (id) => task(id, "sleep 3600"), "sleep", hold, window, minFree);
+    const extra = { asked: hold, window, mode: "posix", ...(h.stoppedBecause ? { stopped_because: h.stoppedBecause } : {}) };
+    report.figure("hold_running_tasks", h.running, "tasks", "higher", extra);
+    report.figure("hold_launches_per_s", h.running / h.launchSeconds, "launches/s", "higher", extra);
+    report.figure("hold_agent_rss_kib_per_task", h.agentRssBytesPerTask / 1024, "KiB", "lower", extra);
+    report.figure("hold_supervisor_pss_kib_per_task", h.supervisorPssBytesPerTask / 1024, "KiB", "lower", extra);
+    report.figure("hold_task_pss_kib_per_task", h.taskPssBytesPerTask / 1024, "KiB", "lower", extra);
+    report.figure("hold_kill_all_s", h.killSeconds, "s", "lower", extra);
   }
   await removeCgroupRoots();
-  report.figure("spawn_to_running_p50_ms", percentile(baseline.latencies, 50), "ms", "lower", { count, window });
-  report.figure("spawn_to_running_p99_ms", percentile(baseline.latencies, 99), "ms", "lower", { count, window });
-  report.figure("spawn_cpu_ms_per_task", baseline.cpuMsPerJob, "ms", "lower", { count, window });
+  reportLoad(report, "end");
 }
