@@ -1,47 +1,110 @@
 /**
- * Agent recovery, the pure part: from the executor checkpoints, the recovered status update
- * streams and what the containerizer found, rebuild the agent's records and say what to do
- * with each executor. Executors whose container was found wait for their executor to
- * subscribe again; those whose container is gone have their unfinished tasks reported LOST;
- * containers nobody checkpointed are destroyed. After a machine reboot every executor is gone.
+ * Agent recovery, the part that acts: reads the agent's checkpoints (agent id, executors,
+ * checkpointed resources, boot id) and the status update streams, measures the host, asks
+ * the containerizer what still runs, then applies the plan (recovery-plan.ts: the pure
+ * part) and starts looking for the master. Executor calls that came meanwhile are answered
+ * then (executor-calls.ts holds them).
  */
-import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
-import type { RecoveryResult } from "../../isolation/containerizer.js";
-import { ExecutorRecord, FrameworkOnAgent } from "./agent-records.js";
-import type { ExecutorCheckpoint } from "./checkpoint.js";
-import type { RecoveredStream } from "./status-update-manager.js";
+import { create } from "@bufbuild/protobuf";
+import { mkdir } from "node:fs/promises";
+import { hostname as osHostname } from "node:os";
+import { AgentInfoSchema } from "../../gen/dcos/v1/cluster_pb.js";
+import { AgentIDSchema } from "../../gen/dcos/v1/common_pb.js";
+import { TaskState, TaskStatus_Reason } from "../../gen/dcos/v1/tasks_pb.js";
+import { Code, DcosError } from "../../runtime/error.js";
+import { AgentPhase, type AgentContext } from "./agent-context.js";
+import { ExecutorPhase } from "./agent-records.js";
+import { parseAttributes } from "./attributes.js";
+import { linuxBootId, readCheckpointedBootId, rebootedSince, writeBootId } from "./boot-id.js";
+import { readAgentId, readExecutorCheckpoints } from "./checkpoint.js";
+import { readCheckpointedResources } from "./checkpointed-resources.js";
+import { awaitSubscription, dockerTaskRunning, watchContainer } from "./launch.js";
+import { planRecovery, type RecoveryPlan } from "./recovery-plan.js";
+import { agentResources, hostFacts } from "./resource-detection.js";
 
-export interface RecoveryPlan {
-  frameworks: Map<string, FrameworkOnAgent>;
-  /** Their container runs (or ended while the agent was down; wait() tells). */
-  live: ExecutorRecord[];
-  /** Their container is gone without a trace. */
-  gone: ExecutorRecord[];
-  /** Containers to destroy: found by the containerizer, not checkpointed by the agent. */
-  orphans: string[];
+/** Reads what the agent checkpointed and what still runs, then recovers (or fails the agent). */
+export function startRecovery(a: AgentContext): void {
+  const { opts } = a;
+  const facts = (opts.hostFacts ? Promise.resolve(opts.hostFacts) : hostFacts(opts.workDir)).then(async (f) => {
+    a.checkpointedResources = await readCheckpointedResources(opts.workDir);
+    return f;
+  });
+  const read = a.disk.track(
+    mkdir(opts.workDir, { recursive: true }).then(() =>
+      Promise.all([facts, a.statusUpdates.recover(), readAgentId(opts.workDir), readExecutorCheckpoints(opts.workDir), readCheckpointedBootId(opts.workDir), (opts.bootId ?? linuxBootId)()]),
+    ),
+  );
+  a.host.defer(
+    read,
+    ([f, streams, agentId, checkpoints, previousBoot, boot]) => {
+      try {
+        a.info = create(AgentInfoSchema, {
+          hostname: opts.hostname ?? osHostname(),
+          resources: a.withCheckpointed(agentResources(f, opts.resources)),
+          attributes: parseAttributes(opts.attributes ?? ""),
+          pid: a.host.self.toString(),
+          port: Number(a.host.self.address.split(":").at(-1)) || 0,
+          httpPort: opts.httpPort ?? 0,
+        });
+      } catch (err) {
+        failRecovery(a, err);
+        return;
+      }
+      for (const u of checkpoints.unreadable) a.log.error(u, `Ignoring unreadable checkpoint ${u.path}: ${u.error}`);
+      if (agentId) {
+        a.agentId = agentId;
+        a.info.id = create(AgentIDSchema, { value: agentId });
+      }
+      const rebooted = rebootedSince(previousBoot, boot);
+      if (rebooted) a.log.warn({ previousBoot, boot }, `The machine rebooted (boot id ${previousBoot} -> ${boot}): no executor of the previous boot survived`);
+      // After a reboot no container of the previous boot runs: whatever the containerizer finds is an orphan.
+      const states = rebooted ? [] : checkpoints.executors.flatMap((cp) => (cp.container ? [cp.container] : []));
+      a.host.defer(
+        opts.containerizer.recover(states).then((found) => a.disk.track(writeBootId(opts.workDir, boot)).then(() => found)),
+        (found) => recovered(a, planRecovery(checkpoints.executors, streams, found, rebooted), rebooted),
+        (err) => failRecovery(a, err),
+      );
+    },
+    (err) => failRecovery(a, err),
+  );
 }
 
-export function planRecovery(checkpoints: readonly ExecutorCheckpoint[], streams: readonly RecoveredStream[], found: RecoveryResult, rebooted = false): RecoveryPlan {
-  const byTask = new Map(streams.map((s) => [`${s.frameworkId}\u0000${s.taskId}`, s]));
-  const recovered = new Set(found.recovered);
-  const plan: RecoveryPlan = { frameworks: new Map(), live: [], gone: [], orphans: [...found.orphans] };
-  for (const cp of checkpoints) {
-    const fwId = cp.framework.id?.value ?? "";
-    let fw = plan.frameworks.get(fwId);
-    if (!fw) plan.frameworks.set(fwId, (fw = new FrameworkOnAgent(cp.framework)));
-    const ex = new ExecutorRecord(cp.executor, fwId, cp.kind, cp.containerId, cp.sandbox);
-    ex.container = cp.container;
-    ex.recovered = true;
-    for (const { task, role } of cp.tasks) {
-      const taskId = task.taskId?.value ?? "";
-      const stream = byTask.get(`${fwId}\u0000${taskId}`);
-      if (stream?.terminated) continue; // its terminal update was acknowledged: nothing left to do
-      const state = stream?.latest?.status?.state ?? TaskState.STAGING;
-      ex.tasks.set(taskId, { info: task, role, state, launched: true, killRequested: false });
-    }
-    fw.executors.set(ex.id, ex);
-    if (!rebooted && cp.container && recovered.has(cp.containerId)) plan.live.push(ex);
-    else plan.gone.push(ex);
+/** Applies the recovery plan, then starts looking for the master. */
+function recovered(a: AgentContext, plan: RecoveryPlan, rebooted: boolean): void {
+  for (const [id, fw] of plan.frameworks) a.frameworks.set(id, fw);
+  for (const ex of plan.live) {
+    const fw = a.frameworks.get(ex.frameworkId)!;
+    a.log.info({ executorId: ex.id, frameworkId: fw.id, tasks: ex.tasks.size }, ex.kind === "docker" ? `Recovered docker task ${ex.id}` : `Recovered executor ${ex.id}; waiting for it to subscribe again`);
+    watchContainer(a, fw, ex);
+    if (ex.kind === "docker") dockerTaskRunning(a, fw, ex, false);
+    else awaitSubscription(a, ex, a.opts.executorReregistrationTimeoutMs, TaskStatus_Reason.EXECUTOR_REREGISTRATION_TIMEOUT);
   }
-  return plan;
+  for (const ex of plan.gone) {
+    const fw = a.frameworks.get(ex.frameworkId)!;
+    ex.transition(ExecutorPhase.TERMINATED, a.log);
+    for (const t of ex.liveTasks()) {
+      if (rebooted) a.taskStatus(fw.id, ex.id, t.info.taskId!.value, TaskState.GONE, TaskStatus_Reason.AGENT_REBOOTED, "The machine rebooted; the task did not survive");
+      else a.taskStatus(fw.id, ex.id, t.info.taskId!.value, TaskState.LOST, TaskStatus_Reason.AGENT_RESTARTED, "The task's container was not found after the agent restarted");
+    }
+    a.removeExecutor(fw, ex);
+  }
+  for (const id of plan.orphans) {
+    a.log.warn({ containerId: id }, `Destroying orphan container ${id}`);
+    a.host.defer(a.opts.containerizer.destroy(id, 0), () => undefined, (err) => a.log.error({ err }, `Failed to destroy orphan container ${id}`));
+  }
+  a.recoveryMs = a.clock.now() - a.startedAt;
+  a.log.info({ frameworks: a.frameworks.size, live: plan.live.length, gone: plan.gone.length, agentId: a.agentId }, "Agent recovered; registering with the master");
+  a.transition(AgentPhase.DISCONNECTED);
+  a.masterLink.start();
+  const held = a.heldExecutorCalls.splice(0);
+  if (held.length > 0) a.log.info({ calls: held.length }, `Answering ${held.length} executor call(s) held during recovery`);
+  for (const call of held) call.run();
+}
+
+/** Recovery failed: the agent cannot start; it stops (held executor calls are refused). */
+function failRecovery(a: AgentContext, err: unknown): void {
+  a.log.error({ err }, `Agent cannot start: ${(err as Error).message}`);
+  for (const call of a.heldExecutorCalls.splice(0)) call.fail(new DcosError(Code.UNAVAILABLE, `The agent could not recover: ${(err as Error).message}`));
+  if (a.phase !== AgentPhase.TERMINATING) a.transition(AgentPhase.TERMINATING);
+  a.host.terminate();
 }
