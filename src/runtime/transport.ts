@@ -13,6 +13,7 @@ export type DropReason =
   | "misaddressed" // an envelope for another node
   | "spoofed" // an envelope whose sender is not on the node of the connection it arrived on
   | "unauthenticated" // a frame without valid proof of its sender (NATS frames not signed by the node they claim to come from)
+  | "superseded" // a frame on a connection older than the newest one its sender opened to this node
   | "unreachable" // the peer could not be reached and the message was given up
   | "terminated"; // the receiving actor terminated with the message still queued
 
@@ -25,6 +26,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "misaddressed",
   "spoofed",
   "unauthenticated",
+  "superseded",
   "unreachable",
   "terminated",
 ];

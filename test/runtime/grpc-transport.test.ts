@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
-import { create } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { after, describe, it } from "node:test";
-import { ProbeSchema } from "../../src/gen/dcos/v1/runtime_pb.js";
+import { ConnectRequestSchema, EnvelopeSchema, FrameSchema, HelloSchema, ProbeSchema, TransportService } from "../../src/gen/dcos/v1/runtime_pb.js";
+import { clientConstructor } from "../../src/runtime/grpc/service.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { GrpcTransport, type GrpcTransportOptions } from "../../src/runtime/transports/grpc.js";
@@ -70,5 +72,50 @@ describe("GrpcTransport", () => {
     const target = gone.actor.self;
     for (let i = 0; i < 3; i++) one.actor.tell(target, probe(i));
     await waitFor(() => one.system.metrics.value("runtime/dropped/unreachable") === 3, `3 messages to ${address} given up`);
+  });
+});
+
+describe("GrpcTransport: connections of one sender", () => {
+  const RawClient = clientConstructor(TransportService, { raw: { connect: "both" } });
+  type Stream = grpc.ClientDuplexStream<Buffer, Buffer>;
+  const sender = "127.0.0.1:1";
+  const incarnation = "fixed-incarnation";
+
+  /** Opens a stream to `to` as `sender`'s connection number `connection`; resolves once answered, rejects if refused. */
+  async function open(to: string, connection: bigint): Promise<Stream> {
+    const client = new RawClient(to, grpc.credentials.createInsecure());
+    const call = (client as unknown as { connect(): Stream }).connect();
+    const hello = create(HelloSchema, { address: sender, incarnation, connection, dialed: to });
+    call.write(Buffer.from(toBinary(ConnectRequestSchema, create(ConnectRequestSchema, { kind: { case: "hello", value: hello } }))));
+    await new Promise<void>((resolve, reject) => {
+      call.once("data", () => resolve());
+      call.once("error", reject);
+    });
+    return call;
+  }
+
+  function send(call: Stream, to: string, seq: number): void {
+    const env = create(EnvelopeSchema, { from: `s@${sender}`, to, type: ProbeSchema.typeName, payload: toBinary(ProbeSchema, probe(seq)) });
+    const frame = create(FrameSchema, { envelopes: [env] });
+    call.write(Buffer.from(toBinary(ConnectRequestSchema, create(ConnectRequestSchema, { kind: { case: "frame", value: frame } }))));
+  }
+
+  it("drops frames arriving on a connection older than the sender's newest, and refuses an older connection opened late", async () => {
+    const two = await node();
+    const to = two.system.address;
+    const target = String(two.actor.self);
+    const first = await open(to, 1n);
+    send(first, target, 1);
+    await waitFor(() => two.actor.received.length === 1, "the first connection's message");
+    const second = await open(to, 2n);
+    // The network healed and the abandoned first connection still delivers a frame.
+    send(first, target, 2);
+    send(second, target, 3);
+    await waitFor(() => two.actor.received.length === 2, "the second connection's message");
+    await waitFor(() => two.system.metrics.value("runtime/dropped/superseded") === 1, "the old connection's frame dropped as superseded");
+    assert.deepEqual(two.actor.seqs(), [1, 3]);
+    await assert.rejects(open(to, 1n), (e: grpc.ServiceError) => e.code === grpc.status.ABORTED && /newer connection/.test(e.details));
+    assert.equal(two.system.metrics.value("runtime/dropped/superseded"), 2);
+    for (const c of [first, second]) c.end();
   });
 });

@@ -66,6 +66,8 @@ export class GrpcConnection {
   private flushScheduled = false;
   private waitingDrain = false;
   private linked = false;
+  /** Connections opened to the peer so far (the Hello's `connection`). */
+  private opened = 0n;
 
   constructor(private readonly o: GrpcConnectionOptions) {
     this.queue = new FrameQueue(o.queue);
@@ -146,7 +148,8 @@ export class GrpcConnection {
     call.on("end", () => fail("peer closed the stream"));
     call.on("close", () => fail("stream closed"));
     call.on("drain", this.onDrain);
-    const hello = create(HelloSchema, { address: this.o.self, incarnation: this.o.incarnation });
+    this.opened++;
+    const hello = create(HelloSchema, { address: this.o.self, incarnation: this.o.incarnation, connection: this.opened, dialed: this.o.peer });
     call.write(Buffer.from(toBinary(ConnectRequestSchema, create(ConnectRequestSchema, { kind: { case: "hello", value: hello } }))));
     this.timer = this.o.clock.setTimer(this.o.connectTimeoutMs, () => {
       if (this.call === call && this.state === ConnectionState.Connecting) fail(`no answer within ${this.o.connectTimeoutMs} ms`);

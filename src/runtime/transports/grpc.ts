@@ -92,6 +92,13 @@ export class GrpcTransport implements Transport {
   private sink: TransportSink | undefined;
   private readonly connections = new Map<string, GrpcConnection>();
   private readonly inbound = new Set<ServerStream>();
+  /**
+   * Per sender address and the address it dialed, its newest accepted stream: frames of an older stream of the same
+   * incarnation are dropped (order holds per connection, and a healed network can still
+   * deliver an abandoned connection's data after the sender's newer connection carried
+   * later messages).
+   */
+  private readonly newest = new Map<string, { incarnation: string; connection: bigint; call: ServerStream }>();
   private readonly incarnation: string;
   private readonly maxFrameBytes: number;
   private readonly clock: Clock;
@@ -232,6 +239,7 @@ export class GrpcTransport implements Transport {
     this.inbound.add(call);
     let peer: string | undefined;
     let identity: PeerIdentity | undefined;
+    let stream: string | undefined;
     const remote = call.getPeer();
     call.on("data", (bytes: Buffer) => {
       let field: number;
@@ -243,11 +251,15 @@ export class GrpcTransport implements Transport {
         return;
       }
       if (field === 2 && peer !== undefined) {
+        if (this.newest.get(stream ?? "")?.call !== call) {
+          sink.frameDropped(peer, "superseded", `frame of ${bytes.length} bytes on a stream from ${peer} older than its newest`);
+          return;
+        }
         this.stats.framesReceived++;
         this.stats.envelopesReceived += deliverFrame(sink, peer, value, this.maxFrameBytes, identity);
       } else if (field === 1 && peer === undefined) {
         const accepted = this.hello(call, value, remote, sink);
-        if (accepted) ({ peer, identity } = accepted);
+        if (accepted) ({ peer, identity, stream } = accepted);
       } else {
         const what = field === 2 ? "a frame before Hello" : field === 1 ? "a second Hello" : `unknown field ${field}`;
         sink.frameDropped(peer ?? remote, "undecodable", `stream sent ${what}`);
@@ -255,6 +267,7 @@ export class GrpcTransport implements Transport {
     });
     const done = () => {
       this.inbound.delete(call);
+      if (stream !== undefined && this.newest.get(stream)?.call === call) this.newest.delete(stream);
       if (peer !== undefined) this.log.debug({ peer }, `Stream from ${peer} ended`);
     };
     call.on("end", () => {
@@ -265,10 +278,13 @@ export class GrpcTransport implements Transport {
     call.on("cancelled", done);
   }
 
-  private hello(call: ServerStream, bytes: Buffer, remote: string, sink: TransportSink): { peer: string; identity?: PeerIdentity } | undefined {
+  private hello(call: ServerStream, bytes: Buffer, remote: string, sink: TransportSink): { peer: string; stream: string; identity?: PeerIdentity } | undefined {
     let address: string;
+    let incarnation: string;
+    let connection: bigint;
+    let dialed: string;
     try {
-      address = fromBinary(HelloSchema, bytes).address;
+      ({ address, incarnation, connection, dialed } = fromBinary(HelloSchema, bytes));
     } catch (err) {
       sink.frameDropped(remote, "undecodable", `bad Hello: ${(err as Error).message}`);
       return undefined;
@@ -288,8 +304,19 @@ export class GrpcTransport implements Transport {
       }
       identity = verdict;
     }
+    const stream = `${address}\u0000${dialed}`;
+    const prior = this.newest.get(stream);
+    if (prior && prior.incarnation === incarnation && connection !== 0n && connection < prior.connection) {
+      sink.frameDropped(remote, "superseded", `refused connection ${connection} of ${address}: its connection ${prior.connection} is newer`);
+      call.emit("error", { code: grpc.status.ABORTED, details: `Node ${this.address} already has a newer connection from ${address}` });
+      return undefined;
+    }
+    this.newest.set(stream, { incarnation, connection, call });
+    // An older stream stays open (the sender closes it, or keepalive reaps it once its
+    // connection is dead), but whatever still arrives on it is dropped (above).
+    if (prior && prior.call !== call) this.log.debug({ peer: address, connection: String(connection) }, `Stream from ${address} replaces its older one`);
     this.log.debug({ peer: address, remote, identity }, `Stream from ${address} (${remote})`);
     call.write(Buffer.from(toBinary(ConnectResponseSchema, create(ConnectResponseSchema, { address: this.address }))));
-    return identity ? { peer: address, identity } : { peer: address };
+    return identity ? { peer: address, stream, identity } : { peer: address, stream };
   }
 }
