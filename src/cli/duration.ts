@@ -5,6 +5,7 @@
 import { InvalidArgumentError } from "commander";
 import { parseUnreachableRate } from "../actors/master/unreachable-rate-limit.js";
 import { parseDuration as parseDurationMs } from "../runtime/duration.js";
+import { parseServiceProxy as parseServiceProxyList } from "../ui/service-proxy-flag.js";
 
 /** Runs a parser that throws a precise DcosError, as a commander argument parser. */
 function asFlagParser<T>(parse: (text: string) => T): (text: string) => T {
@@ -29,3 +30,6 @@ export function parsePort(text: string): number {
   if (!/^\d+$/.test(text.trim()) || n > 65535) throw new InvalidArgumentError(`'${text}' is not a port number (0–65535)`);
   return n;
 }
+
+/** `--service-proxy`: name=principal pairs, checked at parse time, passed on as written (as /flags shows it). */
+export const parseServiceProxyFlag = asFlagParser((text) => (parseServiceProxyList(text), text));

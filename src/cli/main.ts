@@ -5,7 +5,8 @@
  */
 import { Command, Option } from "commander";
 import { hostname } from "node:os";
-import { parseDuration, parsePort, parseUnreachableRateFlag } from "./duration.js";
+import { parseDuration, parsePort, parseServiceProxyFlag, parseUnreachableRateFlag } from "./duration.js";
+import { DEFAULT_SERVICE_PROXY } from "../ui/service-proxy-flag.js";
 import { runSubcommand } from "./run.js";
 import { eventsSubcommand } from "./events.js";
 import { dnsSubcommand } from "./dns.js";
@@ -67,6 +68,11 @@ const program = addNatsFlags(new Command())
   .option("--secrets-dir <dir>", "agent: where reference secrets of tasks' SECRET environment variables are read from (files 0600 owned by the agent's user)")
   .addOption(new Option("--services-port <port>", "dev: HTTP port of the embedded services API (Marathon's /v2; default 8080, 0 picks one, -1 turns it off)").argParser((v) => (v === "-1" ? -1 : parsePort(v))))
   .option("--services-role <role>", "dev: the role the embedded services framework subscribes with (default *; resident apps with persistent volumes need another, e.g. services)")
+  .addOption(
+    new Option("--service-proxy <list>", "master: frameworks whose API the master serves under /service/<name>, as name=principal pairs; only a connected framework of that name registered by that principal is reached (it gets the callers' Authorization)")
+      .argParser(parseServiceProxyFlag)
+      .default(DEFAULT_SERVICE_PROXY),
+  )
   .option("--credentials <file>", 'principals and secrets clients authenticate with: {"credentials":[{"principal":…,"secret":…}]} (mode 0600)')
   .option("--acls <file>", 'ACLs in Mesos\'s JSON shape: {"permissive":true,"register_frameworks":[{"principals":{…},"roles":{…}}],…}')
   .option("--authenticate", "refuse unauthenticated clients (default: when --credentials is given; dev: off)")

@@ -2,6 +2,7 @@
  * From command-line flags to a running role: the defaults that differ per role live here,
  * the roles themselves in src/node.
  */
+import { parseServiceProxy } from "../ui/service-proxy-flag.js";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -68,6 +69,8 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   credentials?: string;
   /** master/agent: the ACLs (Mesos's JSON shape). */
   acls?: string;
+  /** master: frameworks served under /service/<name>, as name=principal pairs (checked when parsed). */
+  serviceProxy?: string;
   /** Refuse unauthenticated callers (default: when --credentials is given; dev: no). */
   authenticate?: boolean;
   /** Run tasks as their user (default: on for --role=agent, off in the dev cluster). */
@@ -132,6 +135,7 @@ async function startMaster(
     raftTickMs: flags.raftTick,
     raftElectionTimeoutMs: flags.raftElectionTimeout,
     agentUnreachableRateLimit: flags.agentUnreachableRateLimit,
+    ...(flags.serviceProxy !== undefined ? { serviceProxy: parseServiceProxy(flags.serviceProxy) } : {}),
     version: VERSION,
     logger,
     httpPort,

@@ -79,6 +79,8 @@ export interface MasterRoleOptions {
   agentHttpAddress?: AgentHttpResolver;
   /** Credentials, ACLs and whether callers must authenticate (default: open, permissive). */
   security?: SecurityConfig;
+  /** Frameworks whose API the master serves under /service/<name>: name → principal (`--service-proxy`). */
+  serviceProxy?: ReadonlyMap<string, string>;
 }
 
 export interface RunningMaster {
@@ -172,7 +174,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       flags: o.flags,
       logger: o.logger,
       leaderHttpAddress: leaderHttp,
-      routes: [webUiRoutes({ master: facade, leaderHttpAddress: leaderHttp, logger: o.logger, agentHttpAddress: o.agentHttpAddress, security })],
+      routes: [webUiRoutes({ master: facade, leaderHttpAddress: leaderHttp, logger: o.logger, agentHttpAddress: o.agentHttpAddress, security, ...(o.serviceProxy ? { serviceProxy: o.serviceProxy } : {}) })],
     });
     const running = http;
     node.onStop(() => running.close());

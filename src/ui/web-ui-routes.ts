@@ -45,6 +45,8 @@ export interface WebUiOptions {
   logger?: Logger;
   /** Who may press the agent page's buttons (default: open, as a master without authentication). */
   security?: ServiceSecurity;
+  /** Frameworks served under /service/<name>: name → the principal they must have (default DEFAULT_SERVICE_PROXY). */
+  serviceProxy?: ReadonlyMap<string, string>;
 }
 
 /** dist/ui, from dist/src/ui/web-ui-routes.js. */
@@ -162,7 +164,7 @@ export function addWebUi(app: FastifyInstance, o: WebUiOptions): void {
   sandboxRoute("browse");
   sandboxRoute("read");
   addAgentActions(app, o);
-  addFrameworkProxy(app, { master: o.master });
+  addFrameworkProxy(app, o.serviceProxy ? { master: o.master, allowed: o.serviceProxy } : { master: o.master });
 }
 
 /**

@@ -118,7 +118,10 @@ export class Cluster {
     return agent;
   }
 
-  async subscribe(name: string, options: { roles?: string[]; partitionAware?: boolean; failoverTimeout?: number; id?: string } = {}): Promise<Scheduler> {
+  async subscribe(
+    name: string,
+    options: { roles?: string[]; partitionAware?: boolean; failoverTimeout?: number; id?: string; principal?: string; webuiUrl?: string } = {},
+  ): Promise<Scheduler> {
     const sink = new RecordingSink();
     const info = create(FrameworkInfoSchema, {
       name,
@@ -127,6 +130,8 @@ export class Cluster {
       failoverTimeout: options.failoverTimeout ?? 0,
       capabilities: options.partitionAware ? [FrameworkInfo_Capability.PARTITION_AWARE] : [],
       id: options.id ? create(FrameworkIDSchema, { value: options.id }) : undefined,
+      principal: options.principal ?? "",
+      webuiUrl: options.webuiUrl ?? "",
     });
     const s = await this.facade.subscribe(create(SubscribeRequestSchema, { frameworkInfo: info }), sink);
     await this.clock.settle();

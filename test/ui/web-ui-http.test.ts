@@ -224,4 +224,32 @@ describe("web UI over HTTP", () => {
     await files!.close();
     await refused(`${base}/browse`, 503, "UNAVAILABLE", new RegExp(`The agent at ${sandbox.address} did not answer /files/browse`));
   });
+
+  it("/service/<name> reaches only a listed framework registered by its listed principal, with the caller's Authorization", async () => {
+    const seen: string[] = [];
+    files = Fastify();
+    files.get("/*", async (req) => {
+      seen.push(`${req.url} ${req.headers.authorization ?? "-"}`);
+      return { ok: true };
+    });
+    const api = `http://${await files.listen({ host: "127.0.0.1", port: 0 }).then((u) => new URL(u).host)}`;
+    const { c, url } = await start({ serviceProxy: new Map([["chronos", "dcos-jobs"]]) });
+    const auth = { authorization: "Basic b3BlcmF0b3I6c2VjcmV0" };
+    // Another principal registers under the listed name and advertises its own URL: never reached.
+    await c.subscribe("chronos", { principal: "intruder", webuiUrl: api });
+    let r = await fetch(`${url}/service/chronos/v1/scheduler/jobs`, { headers: auth });
+    assert.equal(r.status, 404);
+    assert.match(((await r.json()) as { message: string }).message, /No connected framework named 'chronos' with principal 'dcos-jobs'/);
+    // A name the master does not list: refused whoever registered it.
+    await c.subscribe("mine", { principal: "intruder", webuiUrl: api });
+    r = await fetch(`${url}/service/mine/x`, { headers: auth });
+    assert.equal(r.status, 404);
+    assert.match(((await r.json()) as { message: string }).message, /does not serve the API of a framework named 'mine' \(its --service-proxy lists chronos\)/);
+    assert.deepEqual(seen, [], "neither framework was called, nor given the caller's credentials");
+    // The listed framework with its listed principal is reached, with the caller's credentials.
+    await c.subscribe("chronos", { principal: "dcos-jobs", webuiUrl: api });
+    r = await fetch(`${url}/service/chronos/v1/scheduler/jobs?x=1`, { headers: auth });
+    assert.equal(r.status, 200);
+    assert.deepEqual(seen, [`/v1/scheduler/jobs?x=1 ${auth.authorization}`]);
+  });
 });
