@@ -10,7 +10,12 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
 import { loadOrCreateKey } from "./key-file.js";
 
+/** Tokens remembered (an HMAC per executor call otherwise); the oldest is dropped past this. */
+const CACHED_TOKENS = 4096;
+
 export class ExecutorTokens {
+  private readonly cache = new Map<string, string>();
+
   private constructor(private readonly key: Buffer) {}
 
   /** A fresh key (tests, or an agent without a work dir). */
@@ -24,7 +29,14 @@ export class ExecutorTokens {
   }
 
   token(frameworkId: string, executorId: string): string {
-    return createHmac("sha256", this.key).update(`${frameworkId}\0${executorId}`).digest("base64url");
+    const name = `${frameworkId}\0${executorId}`;
+    let t = this.cache.get(name);
+    if (t === undefined) {
+      t = createHmac("sha256", this.key).update(name).digest("base64url");
+      if (this.cache.size >= CACHED_TOKENS) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(name, t);
+    }
+    return t;
   }
 
   /** Whether `token` is the one of this executor (constant time). */

@@ -17,7 +17,7 @@ import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { Backoff } from "../../runtime/backoff.js";
 import { isTerminal, taskStateName } from "../task-states.js";
-import { appendRecord, readStreamFiles, streamFilePath, type StreamRecord } from "./update-stream-file.js";
+import { readStreamFiles, StreamFileWriter, streamFilePath, type StreamRecord } from "./update-stream-file.js";
 import { DiskActivity } from "./disk-activity.js";
 
 export const DEFAULT_STATUS_UPDATE_RETRY_MS = 10_000;
@@ -76,8 +76,6 @@ class Stream {
   timer: Timer | undefined;
   /** Retry timing: doubling, no jitter (the timing docs/protocols.md documents). */
   readonly backoff: Backoff;
-  /** Serializes this stream's file writes. */
-  io: Promise<void> = Promise.resolve();
   fileExists: boolean;
 
   constructor(
@@ -98,6 +96,8 @@ export class StatusUpdateManager extends Actor {
   private readonly maxRetryMs: number;
   private paused: boolean;
   private readonly disk: DiskActivity;
+  /** Appends records in order per stream, group-committed (one fdatasync per batch of a file). */
+  private readonly files = new StreamFileWriter();
   private readonly counters: Record<
     "forwarded" | "retried" | "duplicate_updates" | "duplicate_acks" | "unexpected_acks" | "rejected_updates" | "recovery_errors",
     Counter
@@ -128,6 +128,7 @@ export class StatusUpdateManager extends Actor {
   }
 
   override finalize(): void {
+    this.files.releaseAll();
     this.disk.detach();
   }
 
@@ -248,18 +249,20 @@ export class StatusUpdateManager extends Actor {
     s.timer = undefined;
     s.backoff.reset();
     if (isTerminal(front.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
-    return this.checkpoint(s, { kind: "ack", uuid }, () => {
+    const ack = this.checkpoint(s, { kind: "ack", uuid }, () => {
       if (s.pending.length > 0 && !s.timer && this.streams.get(key(frameworkId, taskId)) === s) this.forwardFront(s);
       return AckOutcome.ACKNOWLEDGED;
     });
+    // Nothing unacknowledged: the stream may stay quiet for hours, so its file is closed.
+    if (s.pending.length === 0) this.files.release(s.path);
+    return ack;
   }
 
   /** Appends the record (in order per stream), then runs after() inside the actor. */
   private checkpoint<T>(s: Stream, record: StreamRecord, after: () => T): Promise<T> {
     const created = !s.fileExists;
     s.fileExists = true;
-    const write = this.disk.track(s.io.then(() => appendRecord(s.path, record, created)));
-    s.io = write.catch(() => undefined);
+    const write = this.disk.track(this.files.append(s.path, record, created));
     return new Promise<T>((resolve, reject) => {
       this.defer(
         write,
@@ -322,6 +325,7 @@ export class StatusUpdateManager extends Actor {
       if (s.frameworkId !== frameworkId) continue;
       s.timer?.cancel();
       this.streams.delete(k);
+      this.files.release(s.path);
       n++;
     }
     return n;

@@ -2,13 +2,13 @@
  * The on-disk form of one task's status update stream: an append-only file of JSON lines,
  * one record per update received and per acknowledgement, each fsynced before the caller
  * goes on (Mesos's TaskStatusUpdateStream checkpoint). A torn last line (a crash in the
- * middle of a write) is skipped on reading.
+ * middle of a write) is skipped on reading. `StreamFileWriter` group-commits the appends.
  */
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { mkdir, open, readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { StatusUpdateSchema, type StatusUpdate } from "../../gen/dcos/v1/internal_pb.js";
-import { fsyncPath } from "./durable.js";
+import { openForAppend, syncDirectory } from "./durable.js";
 import { pathComponent } from "./paths.js";
 
 export type StreamRecord = { kind: "update"; update: StatusUpdate } | { kind: "ack"; uuid: Uint8Array };
@@ -34,20 +34,91 @@ function decodeRecord(line: string): StreamRecord {
   throw new Error(`unknown record ${line.slice(0, 80)}`);
 }
 
-/** Appends one record and fsyncs it; a new file's directory is fsynced too. */
-export async function appendRecord(path: string, record: StreamRecord, created: boolean): Promise<void> {
-  if (created) await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  // Status updates carry what executors report (messages, data): owner-only, like the checkpoints.
-  const fd = await open(path, "a", 0o600);
-  try {
-    await fd.write(encodeRecord(record));
-    await fd.datasync();
-  } finally {
-    await fd.close();
-  }
-  if (created) await fsyncPath(dirname(path));
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
 }
 
+/** One stream file as the writer has it: its open handle and the records waiting for the next write. */
+interface OpenFile {
+  handle?: FileHandle;
+  created: boolean;
+  queue: { text: string; waiter: Waiter }[];
+  flushing: boolean;
+  /** Close once the queue is empty (release() was called). */
+  release: boolean;
+}
+
+/**
+ * Appends records to many stream files with group commit: each file stays open while its
+ * stream is busy, the records that arrive for a file while its previous write is in
+ * flight go together in its next write with one fdatasync, and a new file's directory entry
+ * is made durable by one directory fsync shared with every other file created meanwhile.
+ * `append` resolves only once its record is on disk (what a caller may act on after a
+ * crash); a new file's directory is fsynced before that too.
+ */
+export class StreamFileWriter {
+  private readonly files = new Map<string, OpenFile>();
+
+  /** Open handles now (streams with records in flight or not yet released). */
+  get open(): number {
+    return this.files.size;
+  }
+
+  append(path: string, record: StreamRecord, created: boolean): Promise<void> {
+    let f = this.files.get(path);
+    if (!f) this.files.set(path, (f = { created: false, queue: [], flushing: false, release: false }));
+    f.created ||= created;
+    f.release = false;
+    return new Promise<void>((resolve, reject) => {
+      f.queue.push({ text: encodeRecord(record), waiter: { resolve, reject } });
+      if (!f.flushing) void this.flush(path, f);
+    });
+  }
+
+  /** The stream is idle (nothing unacknowledged): close its file once its writes are done. */
+  release(path: string): void {
+    const f = this.files.get(path);
+    if (!f) return;
+    f.release = true;
+    if (!f.flushing) void this.flush(path, f);
+  }
+
+  /** Closes every file once its writes are done. */
+  releaseAll(): void {
+    for (const path of [...this.files.keys()]) this.release(path);
+  }
+
+  private async flush(path: string, f: OpenFile): Promise<void> {
+    f.flushing = true;
+    while (f.queue.length > 0) {
+      const batch = f.queue.splice(0);
+      try {
+        // Status updates carry what executors report (messages, data): owner-only, like the checkpoints.
+        f.handle ??= await openForAppend(path);
+        await f.handle.write(batch.length === 1 ? batch[0]!.text : batch.map((b) => b.text).join(""));
+        await f.handle.datasync();
+        if (f.created) {
+          await syncDirectory(dirname(path));
+          f.created = false;
+        }
+        for (const b of batch) b.waiter.resolve();
+      } catch (err) {
+        for (const b of batch) b.waiter.reject(err as Error);
+        // A failed write may have left part of a line: later records start on a fresh handle,
+        // and a reader skips the torn line.
+        await f.handle?.close().catch(() => undefined);
+        f.handle = undefined;
+      }
+    }
+    if (f.release && this.files.get(path) === f) {
+      this.files.delete(path);
+      await f.handle?.close().catch(() => undefined);
+      f.handle = undefined;
+    }
+    f.flushing = false;
+  }
+}
 export interface StreamFile {
   path: string;
   records: StreamRecord[];

@@ -1,0 +1,81 @@
+/**
+ * `node dist/test/bench/cpu-profile-top.js <file.cpuprofile> [top=25] [filter]`: the
+ * functions with the most self time in a V8 CPU profile (`node --cpu-prof`), as
+ * "self % · ms · function · file:line", the same summed by file, and the functions by total
+ * time (self and callees). A filter (substring of "function · file") keeps only those
+ * functions in the first and last lists.
+ */
+import { readFileSync } from "node:fs";
+
+interface ProfileNode {
+  id: number;
+  children?: number[];
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const [file, topArg, filter] = process.argv.slice(2);
+if (!file) {
+  process.stderr.write("usage: node dist/test/bench/cpu-profile-top.js <file.cpuprofile> [top] [file filter]\n");
+  process.exit(2);
+}
+const top = Number(topArg ?? 25);
+const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+// Self time per node: each sample's delta goes to the node it landed in.
+const selfUs = new Map<number, number>();
+profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+
+function whereOf(f: ProfileNode["callFrame"]): string {
+  return f.url.replace(/^file:\/\//, "").replace(/.*\/node_modules\//, "node_modules/").replace(/.*\/dist\//, "");
+}
+
+function keyOf(f: ProfileNode["callFrame"]): string {
+  return `${f.functionName || "(anonymous)"} · ${whereOf(f) || "(native)"}:${f.lineNumber + 1}`;
+}
+
+const byFunction = new Map<string, number>();
+const byFile = new Map<string, number>();
+let total = 0;
+for (const [id, us] of selfUs) {
+  const f = byId.get(id)!.callFrame;
+  const where = whereOf(f);
+  const key = keyOf(f);
+  byFunction.set(key, (byFunction.get(key) ?? 0) + us);
+  byFile.set(where || f.functionName, (byFile.get(where || f.functionName) ?? 0) + us);
+  total += us;
+}
+
+function print(title: string, m: Map<string, number>, keep: (k: string) => boolean): void {
+  process.stdout.write(`${title}\n`);
+  for (const [k, us] of [...m].filter(([k]) => keep(k)).sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    process.stdout.write(`${((100 * us) / total).toFixed(1).padStart(5)}% ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}\n`);
+  }
+}
+
+// Total (inclusive) time per function: each sample counts once for every function on its stack.
+const parent = new Map<number, number>();
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const inclusive = new Map<string, number>();
+for (const [id, us] of selfUs) {
+  const seen = new Set<string>();
+  for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
+    const k = keyOf(byId.get(n)!.callFrame);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    inclusive.set(k, (inclusive.get(k) ?? 0) + us);
+  }
+}
+
+process.stdout.write(`profile: ${(total / 1000).toFixed(0)} ms sampled over ${((profile.endTime - profile.startTime) / 1000).toFixed(0)} ms\n`);
+print("self time by function:", byFunction, (k) => !filter || k.includes(filter));
+print("self time by file:", byFile, () => true);
+print("total time (self + callees) by function:", inclusive, (k) => !k.startsWith("(root)") && (!filter || k.includes(filter)));
