@@ -16,6 +16,8 @@ import {
 } from "../gen/dcos/v1/replicated_log_pb.js";
 import { statusError } from "../runtime/grpc/service.js";
 import { Code, DcosError } from "../runtime/error.js";
+import { Backoff } from "../runtime/backoff.js";
+import { Random } from "../runtime/random.js";
 import { clientConstructor } from "../runtime/grpc/service.js";
 import { credentialChannelOptions, type ClientCredential } from "../security/auth/client-credential.js";
 
@@ -37,8 +39,10 @@ export interface ReplicatedLogClientOptions {
    * master cut off by a partition never answers, and the call must reach the others.
    */
   attemptTimeoutMs?: number;
-  /** Pause between attempts while no leader answers (default 100 ms). */
+  /** First pause between attempts while no leader answers (default 100 ms; doubles up to 1 s, jittered). */
   retryMs?: number;
+  /** The pauses' jitter source (default: seeded from the OS). */
+  random?: Random;
 }
 
 /**
@@ -57,6 +61,7 @@ export class ReplicatedLogClient {
   private readonly timeoutMs: number;
   private readonly attemptTimeoutMs: number;
   private readonly retryMs: number;
+  private readonly random: Random;
 
   constructor(private readonly options: ReplicatedLogClientOptions) {
     if (options.masters.length === 0) throw new DcosError(Code.INVALID_ARGUMENT, "ReplicatedLogClient needs at least one master address");
@@ -64,6 +69,7 @@ export class ReplicatedLogClient {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 4_000;
     this.retryMs = options.retryMs ?? 100;
+    this.random = options.random ?? Random.fromOs();
   }
 
   /** The master the client calls now. */
@@ -138,6 +144,8 @@ export class ReplicatedLogClient {
   ): Promise<MessageShape<O>> {
     const request = create(input, fields);
     const deadline = Date.now() + this.timeoutMs;
+    // Many framework instances cut off by one failover must not come back in lockstep.
+    const backoff = new Backoff({ initialMs: this.retryMs, maxMs: Math.max(this.retryMs, 1_000) }, this.random);
     for (;;) {
       try {
         return await this.once<MessageShape<O>>(method, request, Math.min(deadline, Date.now() + this.attemptTimeoutMs));
@@ -155,7 +163,7 @@ export class ReplicatedLogClient {
         }
         const i = this.options.masters.indexOf(this.current);
         this.current = this.options.masters[(i + 1) % this.options.masters.length]!;
-        await new Promise((r) => setTimeout(r, this.retryMs));
+        await new Promise((r) => setTimeout(r, backoff.next()));
       }
     }
   }

@@ -21,22 +21,27 @@ export interface MailboxItem {
 }
 
 /** A FIFO queue that does not shift arrays on every pop. */
-export class Mailbox {
-  private items: MailboxItem[] = [];
+export class Fifo<T> {
+  private items: T[] = [];
   private head = 0;
 
   get length(): number {
     return this.items.length - this.head;
   }
 
-  push(item: MailboxItem): void {
+  push(item: T): void {
     this.items.push(item);
   }
 
-  shift(): MailboxItem | undefined {
+  /** The oldest item, left in place. */
+  peek(): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
+
+  shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head]!;
-    this.items[this.head++] = undefined as unknown as MailboxItem;
+    this.items[this.head++] = undefined as unknown as T;
     if (this.head === this.items.length) {
       this.items = [];
       this.head = 0;
@@ -48,10 +53,13 @@ export class Mailbox {
   }
 
   /** Removes and returns everything queued. */
-  drain(): MailboxItem[] {
+  drain(): T[] {
     const rest = this.items.slice(this.head);
     this.items = [];
     this.head = 0;
     return rest;
   }
 }
+
+/** An actor's mailbox. */
+export class Mailbox extends Fifo<MailboxItem> {}

@@ -25,6 +25,7 @@ async function newManager(dir?: string): Promise<{
   clock: ManualClock;
   sum: StatusUpdateManager;
   forwarded: StatusUpdate[];
+  forwardedAt: number[];
   metrics: Metrics;
   dir: string;
 }> {
@@ -34,12 +35,19 @@ async function newManager(dir?: string): Promise<{
   const metrics = new Metrics();
   const system = new ActorSystem({ clock, metrics, logger: testLogger() });
   const forwarded: StatusUpdate[] = [];
-  const sum = system.spawn(new StatusUpdateManager({ dir: d, metrics, forward: (u) => forwarded.push(u) }));
+  const forwardedAt: number[] = [];
+  const forward = (u: StatusUpdate): void => {
+    forwarded.push(u);
+    forwardedAt.push(clock.now());
+  };
+  const sum = system.spawn(new StatusUpdateManager({ dir: d, metrics, forward, random: new Random(SUM_SEED) }));
   await clock.settle();
-  return { clock, sum, forwarded, metrics, dir: d };
+  return { clock, sum, forwarded, forwardedAt, metrics, dir: d };
 }
 
 const uuids = new Random(testSeed(1));
+/** The retry jitter's seed (DCOS_SEED replays a failure). */
+const SUM_SEED = testSeed(18);
 const update = (task: string, state: TaskState, now = 0): StatusUpdate =>
   statusUpdate({ frameworkId: "fw-1", taskId: task, state, agentId: "agent-1", executorId: "ex-1", now, uuid: uuids.uuidBytes() });
 
@@ -47,21 +55,24 @@ const states = (us: StatusUpdate[]): string[] => us.map((u) => `${u.status!.task
 
 describe("StatusUpdateManager", () => {
   it("checkpoints an update before forwarding it, and retries it with backoff until acknowledged and not after", async () => {
-    const { clock, sum, forwarded, metrics, dir } = await newManager();
+    const { clock, sum, forwarded, forwardedAt, metrics, dir } = await newManager();
     const running = update("t1", TaskState.RUNNING);
+    const start = clock.now();
     assert.equal(await sum.update(running), UpdateOutcome.ACCEPTED);
     assert.equal(forwarded.length, 1);
     const file = await readFile(streamFilePath(dir, "fw-1", "t1"), "utf8");
     assert.match(file, /"t":"update"/, "the update is on disk once update() resolves");
 
-    await clock.advance(9_999);
-    assert.equal(forwarded.length, 1, "no retry before 10 s");
-    await clock.advance(1);
-    assert.equal(forwarded.length, 2, "first retry after 10 s");
-    await clock.advance(20_000);
-    assert.equal(forwarded.length, 3, "second retry 20 s later (doubling)");
-    await clock.advance(40_000);
-    assert.equal(forwarded.length, 4, "third retry 40 s later");
+    // The ceiling doubles from 10 s; each wait is drawn in [ceiling/2, ceiling].
+    await clock.advance(4_999);
+    assert.equal(forwarded.length, 1, `no retry before half of 10 s (seed ${SUM_SEED})`);
+    await clock.advance(10_000 + 20_000 + 40_000 - 4_999);
+    assert.equal(forwarded.length, 4, `three retries within 10 + 20 + 40 s (seed ${SUM_SEED})`);
+    assert.equal(forwardedAt[0], start);
+    const gaps = forwardedAt.slice(1).map((t, i) => t - forwardedAt[i]!);
+    for (const [i, ceiling] of [10_000, 20_000, 40_000].entries()) {
+      assert.ok(gaps[i]! >= ceiling / 2 && gaps[i]! <= ceiling, `retry ${i + 1} after ${gaps[i]} ms, not in [${ceiling / 2}, ${ceiling}] (seed ${SUM_SEED})`);
+    }
 
     assert.equal(await sum.acknowledge("fw-1", "t1", running.uuid), AckOutcome.ACKNOWLEDGED);
     await clock.advance(3_600_000);
@@ -70,18 +81,33 @@ describe("StatusUpdateManager", () => {
     assert.equal(metrics.value("slave/status_updates/pending"), 0);
   });
 
-  it("caps the retry interval at 10 minutes", async () => {
-    const { clock, sum, forwarded } = await newManager();
+  it("caps the retry ceiling at 10 minutes", async () => {
+    const { clock, sum, forwardedAt } = await newManager();
     await sum.update(update("t1", TaskState.RUNNING));
-    // 10 + 20 + 40 + 80 + 160 + 320 s = 630 s, then every 600 s.
-    await clock.advance(630_000);
-    assert.equal(forwarded.length, 7);
-    await clock.advance(599_999);
-    assert.equal(forwarded.length, 7);
-    await clock.advance(1);
-    assert.equal(forwarded.length, 8);
-    await clock.advance(600_000);
-    assert.equal(forwarded.length, 9);
+    // Ceilings 10, 20, 40, 80, 160, 320 s, then 600 s for good.
+    await clock.advance(630_000 + 3 * 600_000);
+    const gaps = forwardedAt.slice(1).map((t, i) => t - forwardedAt[i]!);
+    assert.ok(gaps.length >= 9, `at least 9 retries (seed ${SUM_SEED}): ${gaps}`);
+    for (const gap of gaps.slice(6)) assert.ok(gap >= 300_000 && gap <= 600_000, `a capped wait of ${gap} ms is in [300 s, 600 s] (seed ${SUM_SEED})`);
+  });
+
+  it("spreads the retries of many tasks cut off at once over the window, the same from the same seed", async () => {
+    const retryTimes = async (): Promise<number[]> => {
+      const { clock, sum, forwardedAt } = await newManager();
+      const start = clock.now();
+      for (let i = 0; i < 200; i++) await sum.update(update(`t${i}`, TaskState.RUNNING));
+      const sent = forwardedAt.length;
+      await clock.advance(10_000);
+      return forwardedAt.slice(sent).map((t) => t - start);
+    };
+    const first = await retryTimes();
+    assert.equal(first.length, 200, `every task retried within the first ceiling (seed ${SUM_SEED})`);
+    assert.ok(Math.min(...first) >= 5_000 && Math.max(...first) <= 10_000, `retries within [5 s, 10 s] (seed ${SUM_SEED})`);
+    assert.ok(new Set(first).size > 150, `the retries fall at many instants, not in lockstep: ${new Set(first).size} distinct of 200 (seed ${SUM_SEED})`);
+    const buckets = [0, 0, 0, 0, 0];
+    for (const t of first) buckets[Math.min(4, Math.floor((t - 5_000) / 1_000))]!++;
+    for (const b of buckets) assert.ok(b >= 20, `each second of the window has at least 20 of 200 retries: ${buckets} (seed ${SUM_SEED})`);
+    assert.deepEqual(await retryTimes(), first, `the same seed replays the same retry times (seed ${SUM_SEED})`);
   });
 
   it("forwards a task's next update only once the previous one is acknowledged", async () => {

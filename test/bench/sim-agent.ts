@@ -4,13 +4,18 @@
  * RunTask makes the task RUNNING at once and queues TASK_STARTING then TASK_RUNNING (healthy
  * if the task has a health check); like
  * a real status update manager it sends one update per task at a time and the next only
- * when the previous one is acknowledged. A task finishes after `taskMs` (TASK_FINISHED);
- * 0 keeps it running. Many of these live in one actor system.
+ * when the previous one is acknowledged. A task finishes after `taskMs` (TASK_FINISHED),
+ * or after its label `sim_duration_ms`; 0 keeps it running. Many of these live in one actor system.
  *
  * Given several masters it follows the leader as a real agent does (MasterDetector): a
- * registration unanswered for a second goes to the next master, a LeadingMaster moves it
+ * registration unanswered within a jittered backoff (the runtime's Backoff, 1 s doubling up
+ * to 8 s, drawn from the agent's seeded Random: thousands of agents cut off by one failover
+ * do not come back in lockstep) goes to the next master, a LeadingMaster moves it
  * to the leader, and a registered agent then reregisters there with its running tasks and
- * resends its unacknowledged updates (the failover benchmark).
+ * resends its unacknowledged updates (the failover and scale benchmarks).
+ *
+ * It counts what the scale harness checks: registrations answered, updates sent and
+ * acknowledged, acknowledgements that matched nothing.
  */
 import { create } from "@bufbuild/protobuf";
 import { AgentInfoSchema, type FrameworkInfo } from "../../src/gen/dcos/v1/cluster_pb.js";
@@ -34,6 +39,8 @@ import type { Resource } from "../../src/gen/dcos/v1/resources_pb.js";
 import { TaskSchema, TaskState, TaskStatusSchema, TaskStatus_Source, type Task, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { MasterDetector } from "../../src/actors/agent/master-detector.js";
 import { Actor } from "../../src/runtime/actor.js";
+import { Backoff } from "../../src/runtime/backoff.js";
+import { Random } from "../../src/runtime/random.js";
 import type { Timer } from "../../src/runtime/clock.js";
 import type { Pid } from "../../src/runtime/pid.js";
 
@@ -46,6 +53,9 @@ interface SimTask {
   pending: StatusUpdate[];
   timer: Timer | undefined;
 }
+
+/** A task label that overrides the agent's task duration for that task (ms; 0: runs until killed). */
+export const DURATION_LABEL = "sim_duration_ms";
 
 let uuidSeq = 0;
 
@@ -61,6 +71,17 @@ export class SimAgent extends Actor {
   unexpectedAcks = 0;
   /** Times it reregistered (with a new leader). */
   reregistrations = 0;
+  /** AgentRegistered messages received (a retried registration may be answered twice, with the same id). */
+  registrations = 0;
+  /** Agent ids it was given (the harness checks: exactly one per agent). */
+  ids = 0;
+  /** Distinct status updates made (each is sent until acknowledged) and acknowledged. */
+  updatesMade = 0;
+  updatesAcknowledged = 0;
+  /** Tasks received (RunTask) and ended (FINISHED/KILLED and fully acknowledged). */
+  tasksReceived = 0;
+  tasksEnded = 0;
+  private readonly backoff: Backoff;
   private readonly tasks = new Map<string, SimTask>();
   private readonly detector: MasterDetector;
   /** Waiting for AgentRegistered / AgentReregistered. */
@@ -74,10 +95,17 @@ export class SimAgent extends Actor {
     private readonly resources: Resource[],
     masters: Pid | readonly Pid[],
     private readonly taskMs: number,
+    random: Random = Random.fromOs(),
   ) {
     super(name);
+    this.backoff = new Backoff({ initialMs: 1_000, maxMs: 8_000 }, random);
     this.detector = new MasterDetector(Array.isArray(masters) ? masters : [masters as Pid]);
-    this.install(AgentRegisteredSchema, (m) => this.registered(m.agentId?.value ?? ""));
+    this.install(AgentRegisteredSchema, (m) => {
+      this.registrations++;
+      const id = m.agentId?.value ?? "";
+      if (id !== this.agentId) this.ids++;
+      this.registered(id);
+    });
     this.install(AgentReregisteredSchema, () => {
       this.reregistrations++;
       this.registered(this.agentId);
@@ -87,7 +115,14 @@ export class SimAgent extends Actor {
       const a = this.detector.announced(from, m.pid, Number(m.term));
       if ("follow" in a && (a.changed || this.registering)) this.register();
     });
-    this.install(AgentPingSchema, () => this.send(this.master, create(AgentPongSchema)));
+    this.install(AgentPingSchema, (m) => {
+      // A master that does not know this agent (connected=false) wants it to (re)register.
+      if (!m.connected) {
+        if (!this.registering) this.register();
+        return;
+      }
+      this.send(this.master, create(AgentPongSchema));
+    });
     this.install(RunTaskSchema, (m) => this.run(m.frameworkInfo!, m.task!));
     this.install(StatusUpdateAcknowledgementSchema, (m) => this.acknowledged(m.taskId?.value ?? "", m.uuid));
     this.install(KillTaskSchema, (m) => this.end(m.taskId?.value ?? "", TaskState.KILLED));
@@ -104,11 +139,11 @@ export class SimAgent extends Actor {
     return this.detector.current;
   }
 
-  /** Registers (no id yet) or reregisters with the current master; unanswered for 1 s, with the next. */
+  /** Registers (no id yet) or reregisters with the current master; unanswered within the backoff, with the next. */
   private register(): void {
     this.registering = true;
     this.retry?.cancel();
-    this.retry = this.delay(1_000, () => {
+    this.retry = this.delay(this.backoff.next(), () => {
       this.detector.next();
       this.register();
     });
@@ -126,6 +161,7 @@ export class SimAgent extends Actor {
   private registered(agentId: string): void {
     this.agentId = agentId;
     this.registering = false;
+    this.backoff.reset();
     this.retry?.cancel();
     this.retry = undefined;
   }
@@ -144,9 +180,12 @@ export class SimAgent extends Actor {
     if (!taskId || this.tasks.has(taskId)) return;
     const task: SimTask = { framework, info, frameworkId: framework.id!, state: TaskState.RUNNING, pending: [], timer: undefined };
     this.tasks.set(taskId, task);
+    this.tasksReceived++;
     this.enqueue(taskId, task, TaskState.STARTING);
     this.enqueue(taskId, task, TaskState.RUNNING);
-    if (this.taskMs > 0) task.timer = this.delay(this.taskMs, () => this.end(taskId, TaskState.FINISHED));
+    const label = info.labels?.labels.find((l) => l.key === DURATION_LABEL)?.value;
+    const ms = label === undefined ? this.taskMs : Number(label);
+    if (ms > 0) task.timer = this.delay(ms, () => this.end(taskId, TaskState.FINISHED));
   }
 
   private end(taskId: string, state: TaskState): void {
@@ -163,6 +202,7 @@ export class SimAgent extends Actor {
     // A task with a health check is reported healthy once RUNNING (the check "passes" at once).
     const healthy = state === TaskState.RUNNING && task.info.healthCheck ? true : undefined;
     const status = create(TaskStatusSchema, { taskId: create(TaskIDSchema, { value: taskId }), state, source: TaskStatus_Source.EXECUTOR, uuid, agentId, healthy });
+    this.updatesMade++;
     task.pending.push(create(StatusUpdateSchema, { frameworkId: task.frameworkId, agentId, status, uuid, latestState: task.state }));
     if (task.pending.length === 1) this.send(this.master, task.pending[0]!);
   }
@@ -175,11 +215,15 @@ export class SimAgent extends Actor {
       return;
     }
     task.pending.shift();
+    this.updatesAcknowledged++;
     const next = task.pending[0];
     if (next) {
       next.latestState = task.state;
       this.send(this.master, next);
-    } else if (task.state !== TaskState.RUNNING) this.tasks.delete(taskId);
+    } else if (task.state !== TaskState.RUNNING) {
+      this.tasks.delete(taskId);
+      this.tasksEnded++;
+    }
   }
 }
 

@@ -1,17 +1,22 @@
 /**
- * Simulated agents in their own process for the failover benchmark:
+ * Simulated agents in their own process for the failover, services, jobs and scale benchmarks:
  *
- *   node dist/test/bench/sim-agents-process.js --masters=a:p,b:p,c:p [--agents=100] [--resources=cpus:2;mem:1024] [--task-ms=0]
+ *   node dist/test/bench/sim-agents-process.js --masters=a:p,b:p,c:p [--agents=100] [--first=0]
+ *     [--resources=cpus:2;mem:1024] [--task-ms=0] [--seed=N] [--stats-ms=0]
  *
- * One gRPC transport on 127.0.0.1 (a free port), `--agents` SimAgents on it (agent0…, each its
- * own pid and, once registered, its own agent id) following the masters' leadership. Prints
- * "registered N" once all have registered; stops on SIGTERM.
+ * One gRPC transport on 127.0.0.1 (a free port), `--agents` SimAgents on it (agent<first>…,
+ * hosts sim-host-<first>…, each its own pid and, once registered, its own agent id) following
+ * the masters' leadership. Each agent's registration backoff draws from its own Random seeded
+ * from `--seed` (printed at start) and its index. Prints "registered N" once all have
+ * registered; with --stats-ms, a line `stats {json}` that often (the counters the scale
+ * harness checks, this process's CPU time and RSS); stops on SIGTERM.
  */
 import { SimAgent } from "./sim-agent.js";
 import { parseResources } from "../../src/resources/parse.js";
 import { startNode } from "../../src/node/node.js";
 import { createLogger } from "../../src/runtime/log.js";
 import { Pid } from "../../src/runtime/pid.js";
+import { Random } from "../../src/runtime/random.js";
 
 const opt = (name: string, dflt: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
 const masters = opt("masters", "")
@@ -20,21 +25,47 @@ const masters = opt("masters", "")
   .map((m) => Pid.parse(`master@${m}`));
 if (masters.length === 0) throw new Error("--masters=host:port,… is required");
 const count = Number(opt("agents", "100"));
+const first = Number(opt("first", "0"));
 const resources = parseResources(opt("resources", "cpus:2;mem:1024")).toProto();
 // Tasks finish (TASK_FINISHED) after this long; 0 keeps them running.
 const taskMs = Number(opt("task-ms", "0"));
+const seed = Number(opt("seed", String(Random.fromOs().seed)));
+const statsMs = Number(opt("stats-ms", "0"));
+process.stderr.write(`sim agents ${first}..${first + count - 1}: seed ${seed}\n`);
 
 // A node as an agent's: the gRPC transport knowing internal.proto; warnings to stderr.
 const node = await startNode({ ip: "127.0.0.1", port: 0, logger: createLogger({ level: "warn" }) });
-const agents = Array.from({ length: count }, (_, i) => new SimAgent(`agent${i}`, `sim-host-${i}`, resources, masters, taskMs));
+const agents = Array.from({ length: count }, (_, i) => new SimAgent(`agent${first + i}`, `sim-host-${first + i}`, resources, masters, taskMs, new Random(seed + first + i)));
 for (const a of agents) node.system.spawn(a);
+
+function stats(): Record<string, number> {
+  const s = { agents: count, registered: 0, ids: 0, registrations: 0, reregistrations: 0, tasks: 0, tasksReceived: 0, tasksEnded: 0, updatesMade: 0, updatesAcknowledged: 0, unexpectedAcks: 0 };
+  for (const a of agents) {
+    if (a.agentId !== "") s.registered++;
+    s.ids += a.ids;
+    s.registrations += a.registrations;
+    s.reregistrations += a.reregistrations;
+    s.tasks += a.taskCount;
+    s.tasksReceived += a.tasksReceived;
+    s.tasksEnded += a.tasksEnded;
+    s.updatesMade += a.updatesMade;
+    s.updatesAcknowledged += a.updatesAcknowledged;
+    s.unexpectedAcks += a.unexpectedAcks;
+  }
+  const cpu = process.cpuUsage();
+  return { ...s, cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20) };
+}
+
+let announced = false;
 const poll = setInterval(() => {
-  if (agents.every((a) => a.agentId !== "")) {
-    clearInterval(poll);
+  if (!announced && agents.every((a) => a.agentId !== "")) {
+    announced = true;
     process.stdout.write(`registered ${count}\n`);
   }
-}, 20);
+}, 50);
+const statsTimer = statsMs > 0 ? setInterval(() => process.stdout.write(`stats ${JSON.stringify(stats())}\n`), statsMs) : undefined;
 process.on("SIGTERM", () => {
   clearInterval(poll);
+  clearInterval(statsTimer);
   void node.stop().finally(() => process.exit(0));
 });

@@ -161,6 +161,7 @@ export class Agent extends Actor implements ExecutorApi {
         maxRetryMs: a.opts.statusUpdateMaxRetryMs,
         paused: true,
         disk: a.disk,
+        random: a.random,
       }),
     );
     startRecovery(a);

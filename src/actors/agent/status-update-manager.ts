@@ -1,8 +1,10 @@
 /**
  * The task status update manager (Mesos's TaskStatusUpdateManager): every status update a
  * task produces is checkpointed to its task's stream file before it is forwarded to the
- * master, and forwarded again with exponential backoff (10 s, doubling, up to 10 min) until
- * the scheduler's acknowledgement for that update (by uuid) comes back. Only the oldest
+ * master, and forwarded again with exponential backoff until the scheduler's acknowledgement
+ * for that update (by uuid) comes back: the ceiling is 10 s, doubling up to 10 min, and each
+ * wait is drawn from the agent's seeded Random in [ceiling/2, ceiling] (the runtime's Backoff),
+ * so that the agents of a cluster whose master failed over do not all resend at one instant. Only the oldest
  * unacknowledged update of a task is in flight; the next one goes when it is acknowledged.
  * Duplicate updates, duplicate acknowledgements and unexpected acknowledgements are ignored
  * and counted. On start, `recover()` reads the streams back from disk.
@@ -16,6 +18,7 @@ import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { Backoff } from "../../runtime/backoff.js";
+import { Random } from "../../runtime/random.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 import { readStreamFiles, StreamFileWriter, streamFilePath, type StreamRecord } from "./update-stream-file.js";
 import { DiskActivity } from "./disk-activity.js";
@@ -36,6 +39,8 @@ export interface StatusUpdateManagerOptions {
   name?: string;
   /** Where its disk work is counted (the agent's); its own by default. */
   disk?: DiskActivity;
+  /** The retry jitter's source (the agent's seeded Random; default: seeded from the OS). */
+  random?: Random;
 }
 
 /** What happened to an update handed to the manager. */
@@ -74,7 +79,7 @@ class Stream {
   /** The terminal update was acknowledged: the stream takes nothing more. */
   terminated = false;
   timer: Timer | undefined;
-  /** Retry timing: doubling, no jitter (the timing docs/protocols.md documents). */
+  /** Retry timing: the ceiling doubles (docs/protocols.md), each wait jittered below it. */
   readonly backoff: Backoff;
   fileExists: boolean;
 
@@ -84,8 +89,9 @@ class Stream {
     readonly path: string,
     retry: { initialMs: number; maxMs: number },
     fileExists: boolean,
+    random: Random,
   ) {
-    this.backoff = new Backoff({ ...retry, jitter: "none" }, undefined);
+    this.backoff = new Backoff(retry, random);
     this.fileExists = fileExists;
   }
 }
@@ -98,6 +104,7 @@ export class StatusUpdateManager extends Actor {
   private readonly disk: DiskActivity;
   /** Appends records in order per stream, group-committed (one fdatasync per batch of a file). */
   private readonly files = new StreamFileWriter();
+  private readonly random: Random;
   private readonly counters: Record<
     "forwarded" | "retried" | "duplicate_updates" | "duplicate_acks" | "unexpected_acks" | "rejected_updates" | "recovery_errors",
     Counter
@@ -109,6 +116,7 @@ export class StatusUpdateManager extends Actor {
     this.maxRetryMs = options.maxRetryMs ?? DEFAULT_STATUS_UPDATE_MAX_RETRY_MS;
     this.paused = options.paused ?? false;
     this.disk = options.disk ?? new DiskActivity();
+    this.random = options.random ?? Random.fromOs();
     const m = options.metrics;
     const c = (name: string, help: string): Counter => m.counter(`slave/status_updates/${name}`, help);
     this.counters = {
@@ -189,7 +197,7 @@ export class StatusUpdateManager extends Actor {
     const k = key(frameworkId, taskId);
     let s = this.streams.get(k);
     if (!s) {
-      s = new Stream(frameworkId, taskId, streamFilePath(this.options.dir, frameworkId, taskId), this.retry(), false);
+      s = new Stream(frameworkId, taskId, streamFilePath(this.options.dir, frameworkId, taskId), this.retry(), false, this.random);
       this.streams.set(k, s);
     }
     return s;
@@ -288,11 +296,10 @@ export class StatusUpdateManager extends Actor {
     if (!front || this.paused) return;
     this.counters.forwarded.inc();
     this.options.forward(front);
-    const wait = s.backoff.ceiling();
+    const wait = s.backoff.next();
     s.timer = this.delay(wait, () => {
       s.timer = undefined;
       if (s.pending[0] !== front) return;
-      s.backoff.next();
       this.counters.retried.inc();
       this.log.info(
         { frameworkId: s.frameworkId, taskId: s.taskId },
@@ -359,7 +366,7 @@ export class StatusUpdateManager extends Actor {
     if (!first) return undefined;
     const frameworkId = first.update.frameworkId?.value ?? "";
     const taskId = first.update.status?.taskId?.value ?? "";
-    const s = new Stream(frameworkId, taskId, path, this.retry(), true);
+    const s = new Stream(frameworkId, taskId, path, this.retry(), true, this.random);
     for (const r of records) {
       if (r.kind === "update") {
         const id = hex(r.update.status?.uuid ?? r.update.uuid);

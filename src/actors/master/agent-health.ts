@@ -5,11 +5,16 @@
  * the allocator, and its tasks are reported (TASK_UNREACHABLE to partition-aware frameworks,
  * TASK_LOST to the others). With --agent-unreachable-rate-limit the marking waits for a permit
  * (pings go on meanwhile; a pong cancels it).
+ *
+ * The ping timeouts of all agents share one clock timer (a TimerQueue: they all wait the same
+ * agent_ping_timeout, so they fall due in the order they were set): 50,000 agents cost one
+ * armed timer, not 50,000, and each timeout still fires exactly when its own timer would.
  */
 import { create } from "@bufbuild/protobuf";
 import { AgentPingSchema } from "../../gen/dcos/v1/internal_pb.js";
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Pid } from "../../runtime/pid.js";
+import { TimerQueue } from "../../runtime/timer-queue.js";
 import { AgentState, type AgentRecord } from "./agent-record.js";
 import { reportAgentTasks, withdrawAgent } from "./agent-removal.js";
 import type { MasterState } from "./master-state.js";
@@ -19,6 +24,14 @@ import { UnreachableRateLimiter } from "./unreachable-rate-limit.js";
 /** One limiter per leading master's core; the agents waiting for a permit, with their cancel. */
 const limiters = new WeakMap<MasterState, UnreachableRateLimiter>();
 const waiting = new WeakMap<AgentRecord, () => void>();
+/** One queue of ping timeouts per leading master's core. */
+const pingTimeouts = new WeakMap<MasterState, TimerQueue>();
+
+function pingQueue(core: MasterState): TimerQueue {
+  let q = pingTimeouts.get(core);
+  if (!q) pingTimeouts.set(core, (q = new TimerQueue(core.options.agentPingTimeoutMs, { now: () => core.now(), delay: (ms, fn) => core.host.delay(ms, fn) })));
+  return q;
+}
 
 export function startPinging(core: MasterState, agent: AgentRecord): void {
   cancelUnreachable(core, agent, "it (re)registered");
@@ -30,7 +43,7 @@ export function startPinging(core: MasterState, agent: AgentRecord): void {
 function ping(core: MasterState, agent: AgentRecord): void {
   agent.awaitingPong = true;
   core.sendToAgent(agent, create(AgentPingSchema, { connected: true, term: BigInt(core.host.term ?? 0) }));
-  agent.pingTimer = core.host.delay(core.options.agentPingTimeoutMs, () => {
+  agent.pingTimer = pingQueue(core).add(() => {
     agent.pingTimer = undefined;
     if (agent.state !== AgentState.ACTIVE) return;
     if (agent.awaitingPong) {

@@ -15,11 +15,11 @@ import { Haproxy } from "./haproxy.js";
 import { HostAddresses, type Lookup } from "./host-addresses.js";
 import type { LabelProblem } from "./labels.js";
 import type { MarathonApp } from "./marathon-apps.js";
+import { Backoff } from "../../runtime/backoff.js";
+import { Random } from "../../runtime/random.js";
 import { render, structureOf, type RenderOptions, type Rendered, type RenderedPort } from "./render.js";
 import { ServicesApi } from "./services-api.js";
 
-const RETRY_FIRST_MS = 250;
-const RETRY_MAX_MS = 5000;
 
 export interface LoadBalancerOptions {
   /** Services API base URLs (`--marathon`). */
@@ -78,8 +78,8 @@ export class LoadBalancer {
   private changeListeners: (() => void)[] = [];
   private readonly hosts: HostAddresses;
   private readonly clock: Clock;
-  /** A refresh that failed is tried again after this long (doubling up to 5 s; reset by a success). */
-  private retryMs = RETRY_FIRST_MS;
+  /** A refresh that failed is tried again after a jittered backoff (250 ms doubling up to 5 s; reset by a success). */
+  private readonly retry = new Backoff({ initialMs: 250, maxMs: 5000 }, Random.fromOs());
   private retryTimer: Timer | undefined;
   private stopped = false;
 
@@ -171,28 +171,29 @@ export class LoadBalancer {
       this.lastError = undefined;
       // A task host that did not resolve (for now) keeps its task out: look again soon.
       if (unresolved > 0) this.retrySoon();
-      else this.retryMs = RETRY_FIRST_MS;
+      else this.retry.reset();
     } catch (err) {
       this.lastError = (err as Error).message;
-      this.log.warn(`Load balancer refresh failed, the running configuration stays; trying again in ${this.retryMs} ms: ${this.lastError}`);
       // The change that asked for this refresh is not applied yet, and no event may come to
       // ask again (the event stream can be fine while GET /v2/apps fails): try again.
-      this.retrySoon();
+      const wait = this.retrySoon();
+      this.log.warn(`Load balancer refresh failed, the running configuration stays; trying again in ${wait} ms: ${this.lastError}`);
     } finally {
       for (const fn of this.changeListeners) fn();
     }
   }
 
-  /** Another refresh after the current backoff (doubling up to 5 s). */
-  private retrySoon(): void {
+  /** Another refresh after the backoff (doubling up to 5 s, jittered); returns the wait. */
+  private retrySoon(): number {
     this.retryTimer?.cancel();
+    const wait = this.retry.next();
     if (!this.stopped) {
-      this.retryTimer = this.clock.setTimer(this.retryMs, () => {
+      this.retryTimer = this.clock.setTimer(wait, () => {
         this.retryTimer = undefined;
         this.coalescer.request();
       });
     }
-    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+    return wait;
   }
 
   /** Renders the apps and makes haproxy run it (public for the benchmark); resolves with the number of task hosts that did not resolve. */

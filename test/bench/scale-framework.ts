@@ -1,0 +1,209 @@
+/**
+ * A framework of the scale harness on the real SchedulerDriver (many of them share a process,
+ * sim-frameworks-process.ts). It launches `longTasks` tasks that run until killed (the
+ * running set a failover must reconcile), then short tasks (`shortMs`, run by the simulated
+ * agents, label sim_duration_ms) at a steady `launchesPerS` paced by a token bucket: one task
+ * per offer, the rest of the offer back at the next round (refuse 0); an offer it has no work
+ * for is declined for `refuseS` seconds. The driver acknowledges every update.
+ *
+ * It measures, per short task: the offer reaching the framework to the task's TASK_RUNNING
+ * reaching it (offer→RUNNING), and the launch call to TASK_RUNNING (accept→RUNNING, the
+ * master's and the agent's share). After a resubscription it reconciles the long tasks not
+ * heard RUNNING since `mark()` (explicitly, again every second) until all of them are.
+ */
+import { FrameworkInfo_Capability } from "../../src/gen/dcos/v1/cluster_pb.js";
+import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
+import { TaskState, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { commandTask, pickResources, refuseFor } from "../../src/actors/scheduler-driver/builders.js";
+import { SchedulerDriver } from "../../src/actors/scheduler-driver/driver.js";
+import { silentLogger } from "../../src/runtime/log.js";
+import { Random } from "../../src/runtime/random.js";
+import { DURATION_LABEL } from "./sim-agent.js";
+
+export interface ScaleFrameworkOptions {
+  masters: string;
+  name: string;
+  longTasks: number;
+  launchesPerS: number;
+  shortMs: number;
+  refuseS: number;
+  random: Random;
+}
+
+/** Counters of one framework; the process sums them. */
+export interface ScaleFrameworkCounts {
+  subscribed: number;
+  resubscribed: number;
+  offers: number;
+  declined: number;
+  launched: number;
+  longLaunched: number;
+  longRunning: number;
+  longRunningSinceMark: number;
+  shortRunning: number;
+  finished: number;
+  /** Tasks that ended in any other state (LOST, FAILED, ERROR, DROPPED, …): should stay 0. */
+  failed: number;
+  updates: number;
+  /** Updates of a task this framework did not launch or in a state it did not expect. */
+  unexpected: number;
+}
+
+export class ScaleFramework {
+  readonly driver: SchedulerDriver;
+  /** Long task id -> agent id. */
+  private readonly long = new Map<string, string>();
+  private readonly longRunning = new Set<string>();
+  private readonly runningSince = new Set<string>();
+  /** Short tasks launched, not yet finished: when the offer came and when the launch was sent. */
+  private readonly short = new Map<string, { offerAt: number; acceptAt: number; running: boolean }>();
+  private seq = 0;
+  private tokens = 0;
+  private lastRefill = performance.now();
+  private reconciling: NodeJS.Timeout | undefined;
+  launchesPerS: number;
+  subscribedAt = 0;
+  /** Wall time (Date.now()) of the last resubscription since mark(). */
+  resubscribedAt = 0;
+  readonly counts: ScaleFrameworkCounts = {
+    subscribed: 0,
+    resubscribed: 0,
+    offers: 0,
+    declined: 0,
+    launched: 0,
+    longLaunched: 0,
+    longRunning: 0,
+    longRunningSinceMark: 0,
+    shortRunning: 0,
+    finished: 0,
+    failed: 0,
+    updates: 0,
+    unexpected: 0,
+  };
+  /** Latency samples (ms) since they were last taken. */
+  acceptToRunning: number[] = [];
+  offerToRunning: number[] = [];
+
+  constructor(private readonly o: ScaleFrameworkOptions) {
+    this.launchesPerS = o.launchesPerS;
+    this.driver = new SchedulerDriver({
+      masters: o.masters,
+      framework: { name: o.name, roles: ["*"], user: "root", failoverTimeout: 3600, capabilities: [FrameworkInfo_Capability.PARTITION_AWARE] },
+      logger: silentLogger(),
+      random: o.random,
+      callbacks: {
+        offers: (offers) => this.onOffers(offers),
+        update: (status) => this.onUpdate(status),
+        subscribed: (_e, resubscribed) => {
+          if (!resubscribed) {
+            this.counts.subscribed = 1;
+            this.subscribedAt = Date.now();
+            return;
+          }
+          this.counts.resubscribed = 1;
+          this.resubscribedAt = Date.now();
+          clearInterval(this.reconciling);
+          this.reconcileMissing();
+          this.reconciling = setInterval(() => this.reconcileMissing(), 1_000);
+        },
+      },
+    });
+  }
+
+  /** Forget what was heard: count resubscriptions and long tasks RUNNING from now on. */
+  mark(): void {
+    this.runningSince.clear();
+    this.counts.resubscribed = 0;
+    this.counts.longRunningSinceMark = 0;
+    this.resubscribedAt = 0;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.reconciling);
+    await this.driver.teardown().catch(() => undefined);
+    await this.driver.stop();
+  }
+
+  private reconcileMissing(): void {
+    const missing = [...this.long].filter(([t]) => !this.runningSince.has(t)).map(([t, a]) => ({ taskId: { value: t }, agentId: { value: a } }));
+    if (missing.length === 0) clearInterval(this.reconciling);
+    else void this.driver.reconcile(missing).catch(() => undefined);
+  }
+
+  private refill(): void {
+    const now = performance.now();
+    // At most one second's worth in the bucket: a steady rate, not a burst after a lull.
+    this.tokens = Math.min(Math.max(1, this.launchesPerS), this.tokens + ((now - this.lastRefill) / 1000) * this.launchesPerS);
+    this.lastRefill = now;
+  }
+
+  private onOffers(offers: Offer[]): void {
+    const offerAt = performance.now();
+    this.refill();
+    for (const offer of offers) {
+      this.counts.offers++;
+      const longNext = this.counts.longLaunched < this.o.longTasks;
+      const shortNext = !longNext && this.tokens >= 1;
+      const resources = longNext || shortNext ? pickResources(offer, { cpus: 0.1, mem: 32 }) : undefined;
+      if (!resources) {
+        this.counts.declined++;
+        void this.driver.decline([offer.id!.value], refuseFor(this.o.refuseS)).catch(() => undefined);
+        continue;
+      }
+      const taskId = `${this.o.name}-${longNext ? "long" : "short"}-${this.seq++}`;
+      const agentId = offer.agentId!.value;
+      if (longNext) {
+        this.counts.longLaunched++;
+        this.long.set(taskId, agentId);
+      } else {
+        this.tokens--;
+        this.short.set(taskId, { offerAt, acceptAt: performance.now(), running: false });
+      }
+      this.counts.launched++;
+      const labels = { [DURATION_LABEL]: String(longNext ? 0 : this.o.shortMs) };
+      void this.driver.launch([offer.id!.value], [commandTask({ command: "sleep 600", offer, resources, name: taskId, taskId, labels })], refuseFor(0)).catch(() => undefined);
+    }
+  }
+
+  private onUpdate(status: TaskStatus): void {
+    this.counts.updates++;
+    const id = status.taskId?.value ?? "";
+    if (this.long.has(id)) {
+      if (status.state !== TaskState.RUNNING) {
+        if (status.state !== TaskState.STARTING) this.counts.unexpected++;
+        return;
+      }
+      if (!this.longRunning.has(id)) {
+        this.longRunning.add(id);
+        this.counts.longRunning++;
+      }
+      if (!this.runningSince.has(id)) {
+        this.runningSince.add(id);
+        this.counts.longRunningSinceMark++;
+      }
+      return;
+    }
+    const short = this.short.get(id);
+    if (!short) {
+      this.counts.unexpected++;
+      return;
+    }
+    if (status.state === TaskState.RUNNING && !short.running) {
+      short.running = true;
+      const now = performance.now();
+      this.counts.shortRunning++;
+      this.acceptToRunning.push(now - short.acceptAt);
+      this.offerToRunning.push(now - short.offerAt);
+    } else if (status.state === TaskState.FINISHED) {
+      this.short.delete(id);
+      this.counts.finished++;
+    } else if (status.state !== TaskState.STARTING && status.state !== TaskState.RUNNING) {
+      this.short.delete(id);
+      this.counts.failed++;
+    }
+  }
+
+  get outstanding(): number {
+    return this.short.size;
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Frameworks of the scale harness in their own process, each on its own real SchedulerDriver
+ * (scale-framework.ts):
+ *
+ *   node dist/test/bench/sim-frameworks-process.js --masters=a:p,b:p,c:p [--frameworks=5] [--first=0]
+ *     [--long-tasks=10] [--launches-per-s=10] [--short-ms=2000] [--refuse-s=5] [--seed=N] [--stats-ms=500]
+ *
+ * `--long-tasks` and `--launches-per-s` are per framework. Prints `stats {json}` every
+ * --stats-ms: the frameworks' summed counters, the latency samples taken since the last line
+ * (ms), the latest resubscription's wall time, this process's CPU time and RSS. Commands on
+ * stdin, one per line: `quiet` (stop launching short tasks), `mark` (count resubscriptions and
+ * long tasks heard RUNNING from now on). Stops on SIGTERM (each driver tears down).
+ */
+import { createInterface } from "node:readline";
+import { Random } from "../../src/runtime/random.js";
+import { ScaleFramework, type ScaleFrameworkCounts } from "./scale-framework.js";
+
+const opt = (name: string, dflt: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
+const masters = opt("masters", "");
+if (masters === "") throw new Error("--masters=host:port,… is required");
+const count = Number(opt("frameworks", "5"));
+const first = Number(opt("first", "0"));
+const seed = Number(opt("seed", String(Random.fromOs().seed)));
+const statsMs = Number(opt("stats-ms", "500"));
+process.stderr.write(`sim frameworks ${first}..${first + count - 1}: seed ${seed}\n`);
+
+const frameworks = Array.from(
+  { length: count },
+  (_, i) =>
+    new ScaleFramework({
+      masters,
+      name: `scale-${first + i}`,
+      longTasks: Number(opt("long-tasks", "10")),
+      launchesPerS: Number(opt("launches-per-s", "10")),
+      shortMs: Number(opt("short-ms", "2000")),
+      refuseS: Number(opt("refuse-s", "5")),
+      random: new Random(seed + first + i),
+    }),
+);
+for (const f of frameworks) void f.driver.start().catch((err: unknown) => process.stderr.write(`${f.driver.frameworkId ?? "framework"}: ${String(err)}\n`));
+
+createInterface({ input: process.stdin }).on("line", (line) => {
+  const command = line.trim();
+  if (command === "quiet") for (const f of frameworks) f.launchesPerS = 0;
+  else if (command === "mark") for (const f of frameworks) f.mark();
+});
+
+const timer = setInterval(() => {
+  const sum: Record<string, number> = {};
+  const acceptToRunning: number[] = [];
+  const offerToRunning: number[] = [];
+  let resubscribedAt = 0;
+  let outstanding = 0;
+  for (const f of frameworks) {
+    for (const [k, v] of Object.entries(f.counts) as [keyof ScaleFrameworkCounts, number][]) sum[k] = (sum[k] ?? 0) + v;
+    acceptToRunning.push(...f.acceptToRunning.map(Math.round));
+    offerToRunning.push(...f.offerToRunning.map(Math.round));
+    f.acceptToRunning = [];
+    f.offerToRunning = [];
+    resubscribedAt = Math.max(resubscribedAt, f.resubscribedAt);
+    outstanding += f.outstanding;
+  }
+  const cpu = process.cpuUsage();
+  const line = { frameworks: count, ...sum, outstanding, resubscribedAt, acceptToRunning, offerToRunning, cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20) };
+  process.stdout.write(`stats ${JSON.stringify(line)}\n`);
+}, statsMs);
+
+process.on("SIGTERM", () => {
+  clearInterval(timer);
+  void Promise.all(frameworks.map((f) => f.stop().catch(() => undefined))).finally(() => process.exit(0));
+});

@@ -1,0 +1,204 @@
+/**
+ * `npm run bench -- scale [-- --agents=1000 --frameworks=10 --tasks=2000 …]`: the whole system
+ * at scale (issue 18), in one run: three `dcos-node --role=master` processes on Raft with the
+ * NATS event tap on a real nats-server, `--agents` simulated agents in `--agent-procs`
+ * processes (many per process, each its own pid and agent id, the real agent↔master
+ * protocol over the real gRPC transport; sim-agents-process.ts), `--frameworks` frameworks on
+ * the real SchedulerDriver in `--framework-procs` processes (sim-frameworks-process.ts). The
+ * frameworks first launch `--tasks` long-running tasks in all, then short tasks (`--short-ms`)
+ * at `--launches-per-s` in all.
+ *
+ * Figures (JSON lines; each carries the sizes and the 1-minute load):
+ * - agents_register_ms: from starting the agent processes to every agent registered (cold);
+ * - master_rss_mb, master_rss_per_agent_kb, master_rss_per_task_kb (the leader's RSS empty,
+ *   with the agents, with the tasks);
+ * - ping_master_cpu_share: the leader's CPU time / wall time over `--ping-window-s` with every
+ *   agent registered and nothing else happening (pings at the default 15 s interval), and the
+ *   agent processes' share beside it;
+ * - tasks_fill_per_s: the long tasks launched to RUNNING as fast as offers come;
+ * - allocation_round_ms p50/p99 (the live leader's allocator/allocation_run_ms, agents × frameworks);
+ * - launches_per_s (short tasks reaching RUNNING per second over `--seconds`, sustained),
+ *   offer_to_running_ms and accept_to_running_ms p50/p99 (goal p99 < 500 ms);
+ * - tap_events_per_s and tap_dropped over the same window;
+ * - state_summary_ms, metrics_snapshot_ms (median of 5 GETs) with every task running;
+ * - failover_*_ms: kill -9 of the leader → a new leader, every agent reregistered, every
+ *   framework resubscribed, every long task reconciled RUNNING;
+ * - the harness's checks: agents registered exactly once, status updates made = acknowledged,
+ *   nothing failed or unexpected, the masters' and runtime's drop counters.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { NatsServer } from "../../support/nats-server.js";
+import { ScaleCluster, processUsage, type ScaleSettings, type Stats } from "../../support/scale-cluster.js";
+import { waitFor } from "../../support/wait.js";
+import { median, percentile, type Reporter } from "../report.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const load = () => Math.round(loadavg()[0]! * 10) / 10;
+
+export async function run(report: Reporter, args: string[]): Promise<void> {
+  const get = (name: string, dflt: number): number => Number(args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt);
+  const agents = get("agents", 1000);
+  const frameworks = get("frameworks", 10);
+  const tasks = get("tasks", 2000);
+  const settings: ScaleSettings = {
+    agents,
+    agentProcesses: get("agent-procs", Math.max(1, Math.min(4, Math.ceil(agents / 5000)))),
+    agentResources: "cpus:8;mem:16384;disk:100000",
+    frameworks,
+    frameworkProcesses: get("framework-procs", 1),
+    longTasks: Math.ceil(tasks / frameworks),
+    launchesPerS: get("launches-per-s", 100) / frameworks,
+    shortMs: get("short-ms", 2000),
+    seed: get("seed", Math.floor(Math.random() * 2 ** 30)),
+    masterFlags: [`--allocation-interval=${get("allocation-interval-ms", 1000)}ms`],
+  };
+  const seconds = get("seconds", 20);
+  const pingWindowS = get("ping-window-s", 30);
+  const scaleS = Math.max(1, agents / 1000);
+  process.stderr.write(`scale: ${JSON.stringify(settings)}\n`);
+
+  const nats = await NatsServer.start();
+  settings.masterFlags.push(`--nats=${nats.url}`);
+  const dir = mkdtempSync(join(tmpdir(), "scale-bench-"));
+  const cluster = await ScaleCluster.start(dir, settings);
+  const shape = { agents, frameworks, tasks: settings.longTasks * frameworks, agent_procs: settings.agentProcesses, seed: settings.seed };
+  const fig = (name: string, value: number, unit: string, better: "higher" | "lower", extra: Record<string, unknown> = {}) =>
+    report.figure(name, value, unit, better, { ...shape, load1: load(), ...extra });
+  const explained = async <T>(p: Promise<T>): Promise<T> => {
+    try {
+      return await p;
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nagents: ${JSON.stringify(cluster.agentStats())}\nframeworks: ${JSON.stringify(cluster.frameworkStats())}\n${cluster.describe()}`);
+    }
+  };
+  try {
+    await waitFor(() => cluster.leaderHttp(), "the leader's HTTP address", 30_000).catch(() => undefined);
+    const empty = processUsage(cluster.leaderPid());
+
+    // Registration from cold.
+    const startedAt = performance.now();
+    cluster.startAgents();
+    await explained(waitFor(() => (cluster.agentStats()?.registered ?? 0) >= agents, `${agents} agents registered`, 120_000 * scaleS, 50));
+    const registerMs = performance.now() - startedAt;
+    fig("agents_register_ms", registerMs, "ms", "lower");
+    fig("agents_registered_per_s", (agents / registerMs) * 1000, "agents/s", "higher");
+    const withAgents = processUsage(cluster.leaderPid());
+
+    // Ping load: nothing but pings for a window.
+    await sleep(2_000);
+    const pingStart = { master: processUsage(cluster.leaderPid()), agents: cluster.agents.map((a) => processUsage(a.pid).cpuMs), at: performance.now() };
+    await sleep(pingWindowS * 1000);
+    const pingWall = performance.now() - pingStart.at;
+    const pingMaster = (processUsage(cluster.leaderPid()).cpuMs - pingStart.master.cpuMs) / pingWall;
+    const pingAgents = cluster.agents.reduce((sum, a, i) => sum + processUsage(a.pid).cpuMs - pingStart.agents[i]!, 0) / pingWall;
+    fig("ping_master_cpu_share", pingMaster, "cpu", "lower", { window_s: pingWindowS, ping_interval_s: 15, agent_procs_cpu_share: Math.round(pingAgents * 1000) / 1000 });
+    fig("master_rss_with_agents_mb", withAgents.rssBytes / 2 ** 20, "MiB", "lower", { empty_mb: Math.round(empty.rssBytes / 2 ** 20) });
+    fig("master_rss_per_agent_kb", (withAgents.rssBytes - empty.rssBytes) / agents / 1024, "KiB", "lower");
+
+    // Frameworks subscribe and fill the cluster with the long tasks.
+    const longTotal = settings.longTasks * frameworks;
+    const fillStart = performance.now();
+    cluster.startFrameworks();
+    await explained(waitFor(() => (cluster.frameworkStats()?.subscribed ?? 0) >= frameworks, `${frameworks} frameworks subscribed`, 60_000 * Math.max(1, frameworks / 50)));
+    await explained(waitFor(() => (cluster.frameworkStats()?.longRunning ?? 0) >= longTotal, `${longTotal} long tasks RUNNING`, 120_000 * Math.max(1, longTotal / 20_000), 100));
+    const fillMs = performance.now() - fillStart;
+    fig("tasks_fill_per_s", (longTotal / fillMs) * 1000, "tasks/s", "higher", { fill_ms: Math.round(fillMs) });
+
+    // Steady launch load: a warm-up, then the window.
+    await sleep(5_000);
+    cluster.takeSamples("acceptToRunning");
+    cluster.takeSamples("offerToRunning");
+    const m0 = await cluster.metrics();
+    const f0 = cluster.frameworkStats()!;
+    const cpu0 = processUsage(cluster.leaderPid()).cpuMs;
+    const w0 = performance.now();
+    await sleep(seconds * 1000);
+    const wall = performance.now() - w0;
+    const f1 = cluster.frameworkStats()!;
+    const m1 = await cluster.metrics();
+    const cpu1 = processUsage(cluster.leaderPid()).cpuMs;
+    const acceptToRunning = cluster.takeSamples("acceptToRunning");
+    const offerToRunning = cluster.takeSamples("offerToRunning");
+    const steady = { window_s: seconds, target_launches_per_s: settings.launchesPerS * frameworks, master_cpu_share: Math.round(((cpu1 - cpu0) / wall) * 1000) / 1000 };
+    fig("launches_per_s", ((f1.shortRunning! - f0.shortRunning!) / wall) * 1000, "tasks/s", "higher", steady);
+    fig("accept_to_running_p50_ms", percentile(acceptToRunning, 50), "ms", "lower", { samples: acceptToRunning.length });
+    fig("accept_to_running_p99_ms", percentile(acceptToRunning, 99), "ms", "lower", { samples: acceptToRunning.length, goal_ms: 500 });
+    fig("offer_to_running_p50_ms", percentile(offerToRunning, 50), "ms", "lower", { samples: offerToRunning.length });
+    fig("offer_to_running_p99_ms", percentile(offerToRunning, 99), "ms", "lower", { samples: offerToRunning.length, goal_ms: 500 });
+    fig("allocation_round_p50_ms", m1["allocator/allocation_run_ms/p50"] ?? -1, "ms", "lower", { rounds: m1["allocator/allocation_run_ms/count"] });
+    fig("allocation_round_p99_ms", m1["allocator/allocation_run_ms/p99"] ?? -1, "ms", "lower");
+    const published = (m1["events/tap_published"] ?? 0) - (m0["events/tap_published"] ?? 0);
+    fig("tap_events_per_s", (published / wall) * 1000, "events/s", "higher", { dropped_in_window: (m1["events/tap_dropped"] ?? 0) - (m0["events/tap_dropped"] ?? 0) });
+
+    // Quiet: the short tasks end; the long ones stay.
+    for (const f of cluster.frameworks) f.command("quiet");
+    await explained(waitFor(() => cluster.frameworkStats()!.outstanding === 0, "every short task finished", 60_000 * scaleS, 100));
+    const withTasks = processUsage(cluster.leaderPid());
+    fig("master_rss_mb", withTasks.rssBytes / 2 ** 20, "MiB", "lower");
+    fig("master_rss_per_task_kb", (withTasks.rssBytes - withAgents.rssBytes) / longTotal / 1024, "KiB", "lower", { note: "RSS with the long tasks minus RSS with the agents only (GC-dependent)" });
+
+    // Operator endpoints at this size.
+    for (const [name, path] of [["state_summary_ms", "/state-summary"], ["metrics_snapshot_ms", "/metrics/snapshot"]] as const) {
+      const times: number[] = [];
+      let bytes = 0;
+      for (let i = 0; i < 5; i++) {
+        const r = await cluster.get(path);
+        times.push(r.ms);
+        bytes = r.bytes;
+      }
+      fig(name, median(times), "ms", "lower", { bytes, all: times.map(Math.round) });
+    }
+
+    // Checks before the failover.
+    const a = cluster.agentStats()!;
+    const f = cluster.frameworkStats()!;
+    const m = await cluster.metrics();
+    const drops = Object.fromEntries(Object.entries(m).filter(([k, v]) => /drop/.test(k) && v > 0));
+    fig("check_agent_ids_per_agent", a.ids! / agents, "ratio", "lower", { admitted_by_master: m["master/slave_registrations"], registered_messages: a.registrations, reregistrations: a.reregistrations });
+    fig("check_updates_unacknowledged", a.updatesMade! - a.updatesAcknowledged!, "updates", "lower", { made: a.updatesMade, unexpected_acks: a.unexpectedAcks });
+    fig("check_tasks_failed", f.failed!, "tasks", "lower", { unexpected_updates: f.unexpected, launched: f.launched, finished: f.finished });
+    fig("check_master_drops", Object.values(drops).reduce((s, v) => s + v, 0), "messages", "lower", { drops });
+
+    // kill -9 of the leader.
+    for (const fw of cluster.frameworks) fw.command("mark");
+    await waitFor(() => cluster.frameworkStats()!.longRunningSinceMark === 0, "the frameworks to take the mark", 10_000);
+    const rereg0 = a.reregistrations!;
+    const old = cluster.leader();
+    const killedAt = performance.now();
+    const killedWall = Date.now();
+    await cluster.masters.kill9(old);
+    const at = { leader: 0, agents: 0, frameworks: 0, reconciled: 0 };
+    await explained(
+      waitFor(
+        () => {
+          const now = performance.now() - killedAt;
+          const l = cluster.leader();
+          if (!at.leader && l >= 0 && l !== old) at.leader = now;
+          const as: Stats | undefined = cluster.agentStats();
+          const fs: Stats | undefined = cluster.frameworkStats();
+          if (!at.agents && as && as.reregistrations! - rereg0 >= agents) at.agents = now;
+          if (!at.frameworks && fs && fs.resubscribed! >= frameworks) at.frameworks = fs.resubscribedAt! - killedWall;
+          if (!at.reconciled && fs && fs.longRunningSinceMark! >= longTotal) at.reconciled = now;
+          return at.leader > 0 && at.agents > 0 && at.frameworks > 0 && at.reconciled > 0;
+        },
+        "a new leader, every agent reregistered, every framework resubscribed, every long task reconciled",
+        120_000 * scaleS,
+        20,
+      ),
+    );
+    fig("failover_new_leader_ms", at.leader, "ms", "lower");
+    fig("failover_agents_reregistered_ms", at.agents, "ms", "lower");
+    fig("failover_frameworks_resubscribed_ms", at.frameworks, "ms", "lower");
+    fig("failover_tasks_reconciled_ms", at.reconciled, "ms", "lower", { goal_ms: 10_000 });
+    const after = processUsage(cluster.leaderPid());
+    fig("failover_new_leader_rss_mb", after.rssBytes / 2 ** 20, "MiB", "lower");
+    const procs = [...cluster.agents, ...cluster.frameworks].map((c) => ({ name: c.name, cpu_ms: c.latest?.cpuMs, rss_mb: c.latest?.rssMb }));
+    fig("harness_processes_cpu_ms", procs.reduce((s, p) => s + (p.cpu_ms ?? 0), 0), "ms", "lower", { procs });
+  } finally {
+    await cluster.stop();
+    await nats.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The scale harness at a small size (the large runs are `npm run bench -- scale`): three
+ * `dcos-node --role=master` processes on Raft, 200 simulated agents in two processes on the
+ * real gRPC transport, 5 frameworks on the real SchedulerDriver in one process launching long
+ * tasks and a stream of short ones. Every agent gets exactly one agent id, every task's
+ * updates are delivered and acknowledged, nothing fails or is dropped; then kill -9 of the
+ * leading master: every agent reregisters, every framework resubscribes, every long task is
+ * reconciled RUNNING, and every update made since is acknowledged too.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { killProcessesUnder } from "../support/processes.js";
+import { ScaleCluster, type Stats } from "../support/scale-cluster.js";
+import { testSeed } from "../support/seed.js";
+import { waitFor } from "../support/wait.js";
+
+const AGENTS = 200;
+const FRAMEWORKS = 5;
+const LONG_PER_FRAMEWORK = 4;
+const SEED = testSeed(Math.floor(Math.random() * 2 ** 30));
+
+describe("The scale harness at a small size", () => {
+  let dir = "";
+  let cluster: ScaleCluster | undefined;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "dcos-scale-"));
+  });
+
+  after(async () => {
+    await cluster?.stop();
+    await killProcessesUnder(dir);
+    await rm(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
+  });
+
+  it("registers every agent once, delivers and acknowledges every update, and survives a kill -9 of the leader", async () => {
+    const c = (cluster = await ScaleCluster.start(dir, {
+      agents: AGENTS,
+      agentProcesses: 2,
+      agentResources: "cpus:8;mem:16384;disk:100000",
+      frameworks: FRAMEWORKS,
+      frameworkProcesses: 1,
+      longTasks: LONG_PER_FRAMEWORK,
+      launchesPerS: 4,
+      shortMs: 300,
+      seed: SEED,
+      masterFlags: ["--allocation-interval=200ms"],
+    }));
+    const said = (what: string) => `${what} (seed ${SEED}; DCOS_SEED=${SEED} replays the agents' and frameworks' randomness)\nagents: ${JSON.stringify(c.agentStats())}\nframeworks: ${JSON.stringify(c.frameworkStats())}\n${c.describe()}`;
+    const until = async (check: () => boolean, what: string, ms: number) => {
+      await waitFor(check, what, ms, 50).catch((err: Error) => assert.fail(said(err.message)));
+    };
+    const a = (): Stats => c.agentStats() ?? {};
+    const f = (): Stats => c.frameworkStats() ?? {};
+    const longTotal = FRAMEWORKS * LONG_PER_FRAMEWORK;
+
+    c.startAgents(200);
+    await until(() => a().registered === AGENTS, `${AGENTS} agents registered`, 90_000);
+    c.startFrameworks(200);
+    await until(() => f().subscribed === FRAMEWORKS && f().longRunning === longTotal && (f().finished ?? 0) >= 20, "the long tasks RUNNING and 20 short tasks finished", 90_000);
+    for (const p of c.frameworks) p.command("quiet");
+    // The processes print their counters every 200 ms: wait until both sides' last lines agree.
+    const settled = () =>
+      f().outstanding === 0 &&
+      a().updatesMade === a().updatesAcknowledged &&
+      a().updatesAcknowledged === f().updates &&
+      a().tasksReceived === f().launched &&
+      a().tasksEnded === f().finished;
+    await until(settled, "every short task finished, every launched task received, every update acknowledged, as both sides count", 60_000);
+
+    const before = { agents: a(), frameworks: f() };
+    const metrics = await c.metrics();
+    assert.equal(before.agents.ids, AGENTS, said("every agent was given exactly one agent id"));
+    assert.equal(metrics["master/slave_registrations"], AGENTS, said("the leader admitted each agent once"));
+    assert.equal(metrics["master/slaves_active"], AGENTS, said("every agent is active"));
+    assert.equal(before.agents.tasksReceived, before.frameworks.launched, said("every launched task reached its agent"));
+    assert.equal(before.agents.tasksEnded, before.frameworks.finished, said("every finished task was reported finished"));
+    assert.equal(before.agents.updatesMade, 2 * before.frameworks.launched! + before.frameworks.finished!, said("STARTING and RUNNING per task, FINISHED per short task"));
+    assert.equal(before.agents.unexpectedAcks, 0, said("no acknowledgement matched nothing"));
+    assert.equal(before.frameworks.failed, 0, said("no task failed or was lost"));
+    assert.equal(before.frameworks.unexpected, 0, said("no update the frameworks did not expect"));
+    const drops = Object.entries(metrics).filter(([k, v]) => /drop/.test(k) && v > 0);
+    assert.deepEqual(drops, [], said("the leader dropped nothing"));
+
+    // kill -9 of the leader.
+    for (const p of c.frameworks) p.command("mark");
+    await until(() => f().resubscribed === 0 && f().longRunningSinceMark === 0, "the frameworks to take the mark", 10_000);
+    const old = c.leader();
+    await c.masters.kill9(old);
+    await until(() => c.leader() >= 0 && c.leader() !== old, "a new leader", 60_000);
+    await until(() => a().reregistrations! - before.agents.reregistrations! >= AGENTS, "every agent reregistered with the new leader", 90_000);
+    await until(() => f().resubscribed === FRAMEWORKS && f().longRunningSinceMark === longTotal, "every framework resubscribed and every long task reconciled RUNNING", 90_000);
+    await until(() => a().updatesMade === a().updatesAcknowledged, "every update acknowledged after the failover", 60_000);
+    const afterKill = a();
+    assert.equal(afterKill.ids, AGENTS, said("no agent was given a new id by the new leader"));
+    assert.equal(afterKill.tasks, longTotal, said("the agents still run exactly the long tasks"));
+    assert.equal(f().failed, 0, said("no task failed or was lost in the failover"));
+  });
+});

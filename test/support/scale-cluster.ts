@@ -1,0 +1,225 @@
+/**
+ * The scale harness's cluster, for the scale benchmark and its small-size test: three
+ * `dcos-node --role=master` processes on Raft (MasterProcesses), simulated agents in
+ * several processes (test/bench/sim-agents-process.ts: many agents per process, each its own
+ * pid and agent id, on the real gRPC transport) and frameworks on the real SchedulerDriver
+ * in their own processes (test/bench/sim-frameworks-process.ts). Every child prints `stats`
+ * lines; this sums the latest of each and collects the latency samples, and reads the
+ * leading master's /metrics/snapshot.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { MasterProcesses } from "./master-processes.js";
+import { waitFor } from "./wait.js";
+
+const SIM_AGENTS = fileURLToPath(new URL("../bench/sim-agents-process.js", import.meta.url));
+const SIM_FRAMEWORKS = fileURLToPath(new URL("../bench/sim-frameworks-process.js", import.meta.url));
+
+export interface ScaleSettings {
+  agents: number;
+  agentProcesses: number;
+  agentResources: string;
+  frameworks: number;
+  frameworkProcesses: number;
+  /** Long-running tasks per framework. */
+  longTasks: number;
+  /** Short task launches per second per framework, and how long a short task runs. */
+  launchesPerS: number;
+  shortMs: number;
+  seed: number;
+  /** Extra flags for every master (e.g. --nats=…, --allocation-interval=…). */
+  masterFlags: string[];
+}
+
+export type Stats = Record<string, number>;
+
+/** A child process printing `stats {json}` lines; keeps the latest and the latency samples. */
+export class StatsChild {
+  latest: Stats | undefined;
+  readonly samples: Record<string, number[]> = {};
+  private readonly output: string[] = [];
+  private readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  private partial = "";
+
+  constructor(
+    readonly name: string,
+    script: string,
+    args: string[],
+  ) {
+    this.child = spawn(process.execPath, [script, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    this.child.stdout!.on("data", (b: Buffer) => this.collect(b.toString()));
+    this.child.stderr!.on("data", (b: Buffer) => this.keep(b.toString()));
+    this.exited = new Promise((r) => this.child.on("exit", (code) => r(code)));
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  private keep(text: string): void {
+    this.output.push(text);
+    if (this.output.length > 200) this.output.splice(0, this.output.length - 200);
+  }
+
+  private collect(text: string): void {
+    const lines = (this.partial + text).split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const line of lines) {
+      if (!line.startsWith("stats ")) {
+        this.keep(line + "\n");
+        continue;
+      }
+      const s = JSON.parse(line.slice(6)) as Record<string, number | number[]>;
+      const flat: Stats = {};
+      for (const [k, v] of Object.entries(s)) {
+        if (Array.isArray(v)) (this.samples[k] ??= []).push(...v);
+        else flat[k] = v;
+      }
+      this.latest = flat;
+    }
+  }
+
+  command(line: string): void {
+    this.child.stdin!.write(line + "\n");
+  }
+
+  tail(): string {
+    return this.output.join("").slice(-3000);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Sums the latest stats of each child (undefined until every child has printed one). */
+export function summed(children: readonly StatsChild[]): Stats | undefined {
+  if (children.some((c) => !c.latest)) return undefined;
+  const out: Stats = {};
+  for (const c of children) for (const [k, v] of Object.entries(c.latest!)) out[k] = k.endsWith("At") ? Math.max(out[k] ?? 0, v) : (out[k] ?? 0) + v;
+  return out;
+}
+
+/** Splits `total` into `parts` near-equal counts (the first ones one bigger). */
+export function split(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0)).filter((n) => n > 0);
+}
+
+export class ScaleCluster {
+  readonly agents: StatsChild[] = [];
+  readonly frameworks: StatsChild[] = [];
+
+  private constructor(
+    readonly masters: MasterProcesses,
+    readonly s: ScaleSettings,
+  ) {}
+
+  static async start(dir: string, s: ScaleSettings): Promise<ScaleCluster> {
+    const masters = await MasterProcesses.start(3, dir, ["--log-level=info", ...s.masterFlags]);
+    const c = new ScaleCluster(masters, s);
+    await waitFor(() => masters.leader() >= 0, "a leading master", 60_000);
+    return c;
+  }
+
+  /** Starts the agent processes (returns at once; see `agentStats`). */
+  startAgents(statsMs = 500): void {
+    let first = 0;
+    for (const [i, n] of split(this.s.agents, this.s.agentProcesses).entries()) {
+      this.agents.push(
+        new StatsChild(`agents-${i}`, SIM_AGENTS, [`--masters=${this.masters.list}`, `--agents=${n}`, `--first=${first}`, `--resources=${this.s.agentResources}`, `--seed=${this.s.seed}`, `--stats-ms=${statsMs}`]),
+      );
+      first += n;
+    }
+  }
+
+  startFrameworks(statsMs = 500): void {
+    let first = 0;
+    for (const [i, n] of split(this.s.frameworks, this.s.frameworkProcesses).entries()) {
+      this.frameworks.push(
+        new StatsChild(`frameworks-${i}`, SIM_FRAMEWORKS, [
+          `--masters=${this.masters.list}`,
+          `--frameworks=${n}`,
+          `--first=${first}`,
+          `--long-tasks=${this.s.longTasks}`,
+          `--launches-per-s=${this.s.launchesPerS}`,
+          `--short-ms=${this.s.shortMs}`,
+          `--seed=${this.s.seed + 1_000_000}`,
+          `--stats-ms=${statsMs}`,
+        ]),
+      );
+      first += n;
+    }
+  }
+
+  agentStats(): Stats | undefined {
+    return summed(this.agents);
+  }
+
+  frameworkStats(): Stats | undefined {
+    return summed(this.frameworks);
+  }
+
+  /** Takes the latency samples `key` every framework process reported since the last take. */
+  takeSamples(key: string): number[] {
+    const out: number[] = [];
+    for (const f of this.frameworks) out.push(...(f.samples[key]?.splice(0) ?? []));
+    return out;
+  }
+
+  /** The leading master's index (from the logs). */
+  leader(): number {
+    return this.masters.leader();
+  }
+
+  /** The leading master's HTTP address (host:port), from its log. */
+  leaderHttp(): string {
+    const p = this.masters.processes[this.leader()];
+    const line = p?.lines.find((l) => l.includes("Master HTTP on http://"));
+    const m = line ? /Master HTTP on http:\/\/([^ )"]+)/.exec(line) : null;
+    if (!m) throw new Error("the leading master has not logged its HTTP address yet");
+    return m[1]!;
+  }
+
+  /** The leading master's process id. */
+  leaderPid(): number {
+    return this.masters.processes[this.leader()]!.pid;
+  }
+
+  async get(path: string): Promise<{ ms: number; bytes: number; body: string }> {
+    const started = performance.now();
+    const res = await fetch(`http://${this.leaderHttp()}${path}`);
+    const body = await res.text();
+    if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}: ${body.slice(0, 300)}`);
+    return { ms: performance.now() - started, bytes: body.length, body };
+  }
+
+  async metrics(): Promise<Record<string, number>> {
+    return JSON.parse((await this.get("/metrics/snapshot")).body) as Record<string, number>;
+  }
+
+  /** What the children said last, for a failure message. */
+  describe(): string {
+    return [...this.agents, ...this.frameworks].map((c) => `${c.name}: ${JSON.stringify(c.latest)}\n${c.tail()}`).join("\n");
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.frameworks, ...this.agents].map((c) => c.stop()));
+    await this.masters.stop();
+  }
+}
+
+/** A process's CPU time so far (user + system, ms) and RSS (bytes), from /proc. */
+export function processUsage(pid: number): { cpuMs: number; rssBytes: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields after the command: state is [0], utime [11], stime [12]; clock ticks of 10 ms.
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const rss = /VmRSS:\s+(\d+) kB/.exec(status);
+  return { cpuMs: ticks * 10, rssBytes: Number(rss?.[1] ?? 0) * 1024 };
+}
