@@ -26,7 +26,7 @@ import { Random } from "../runtime/random.js";
 import { silentLogger, type Logger } from "../runtime/log.js";
 import { containerEnvironment, validateConfig, validateId } from "./container-config.js";
 import type { ContainerConfig, ContainerId, ContainerState, Containerizer, RecoveryResult, ResourceUsage, Termination } from "./containerizer.js";
-import { DEFAULT_DOCKER_SOCKET, engineError, ensureImage, isEngineDown, isNotFound } from "./docker-engine.js";
+import { DEFAULT_DOCKER_SOCKET, engineError, engineMessage, ensureImage, isEngineDown, isNotFound } from "./docker-engine.js";
 import { DOCKER_SANDBOX, LABELS, isDockerConfig, validateDockerSpec, type DockerContainerConfig } from "./docker-spec.js";
 import { decodeShellStatus, describeExit } from "./launcher.js";
 import { ContainerPhase, ContainerTable, containerNotFound } from "./container-table.js";
@@ -132,17 +132,10 @@ export class DockerContainerizer implements Containerizer {
     if (!sandboxStat?.isDirectory()) {
       throw new DcosError(Code.INVALID_ARGUMENT, `Invalid container config for '${config.id}': sandbox ${config.sandbox} is not an existing directory`);
     }
-    await ensureImage(this.docker, config.docker.image, config.docker.forcePull, this.socketPath, this.log);
+    if (config.docker.forcePull) await ensureImage(this.docker, config.docker.image, true, this.socketPath, this.log);
     const doing = `Starting docker container ${c.state.dockerName} (image '${config.docker.image}')`;
-    // A container left by a launch that died half way has our name; it never ran a task we know.
-    await this.docker
-      .getContainer(c.state.dockerName)
-      .remove({ force: true })
-      .catch((e: unknown) => {
-        if (!isNotFound(e)) throw engineError(e, doing, this.socketPath);
-      });
+    c.handle = await this.create(this.createOptions(config, c.state.dockerName), doing);
     try {
-      c.handle = await this.docker.createContainer(this.createOptions(config, c.state.dockerName));
       await c.handle.start();
       const info = await c.handle.inspect();
       c.state.dockerId = info.Id;
@@ -155,7 +148,36 @@ export class DockerContainerizer implements Containerizer {
     c.termination = this.watch(c, 0);
   }
 
-  private createOptions(config: DockerContainerConfig, name: string): Docker.ContainerCreateOptions {
+  /**
+   * Creates the container in one engine round trip when the image is there and the name is
+   * free (the usual case), like `docker run`: a missing image is pulled (ensureImage) and a
+   * container left with our name by a launch that died half way (it never ran a task we
+   * know) is removed, each only when the engine says so, then the create is tried again.
+   */
+  private async create(options: Docker.ContainerCreateOptions & { name: string; Image: string }, doing: string): Promise<Docker.Container> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.docker.createContainer(options);
+      } catch (e) {
+        if (attempt < 2 && isNotFound(e) && /no such image/i.test(engineMessage(e))) {
+          await ensureImage(this.docker, options.Image, false, this.socketPath, this.log);
+          continue;
+        }
+        if (attempt < 2 && (e as { statusCode?: number }).statusCode === 409) {
+          await this.docker
+            .getContainer(options.name)
+            .remove({ force: true })
+            .catch((e2: unknown) => {
+              if (!isNotFound(e2)) throw engineError(e2, doing, this.socketPath);
+            });
+          continue;
+        }
+        throw engineError(e, doing, this.socketPath);
+      }
+    }
+  }
+
+  private createOptions(config: DockerContainerConfig, name: string): Docker.ContainerCreateOptions & { name: string; Image: string } {
     const { docker } = config;
     const env = { ...containerEnvironment(config), DCOS_SANDBOX: DOCKER_SANDBOX };
     const exposed: Record<string, object> = {};

@@ -10,7 +10,8 @@ import { parseContainerizersFlag } from "../../src/isolation/containerizers-flag
 import { testLogger } from "../../src/runtime/log.js";
 import { waitFor } from "../support/wait.js";
 import { validateConfig } from "../../src/isolation/container-config.js";
-import { dockerConfig, dockerContainerizer, ENTRYPOINT_IMAGE, freePort, inspect, requireDocker } from "./docker-support.js";
+import { dockerConfig, dockerContainerizer, ENTRYPOINT_IMAGE, freePort, inspect, requireDocker, TEST_IMAGE } from "./docker-support.js";
+import Docker from "dockerode";
 import { config, containerizer, rejectsWith, sandboxFile, tempDir, waitForOutput } from "./support.js";
 
 function httpGet(port: number, path: string): Promise<string> {
@@ -145,6 +146,16 @@ describe("DockerContainerizer against the local engine", () => {
     const cfg = dockerConfig(sandbox, "true", { image: "localhost:1/dcos-missing/image:1" });
     await rejectsWith(c.launch(cfg), Code.FAILED_PRECONDITION, /Image 'localhost:1\/dcos-missing\/image:1' is not present locally and pulling it failed: .*connect/);
     assert.deepEqual(c.containers(), [], "nothing is left of the failed launch");
+  });
+
+  it("replaces a container left with its name by a launch that died half way", async () => {
+    const { c } = await dockerContainerizer();
+    const sandbox = await tempDir("sandbox");
+    const cfg = dockerConfig(sandbox, "echo fresh");
+    await new Docker().createContainer({ name: dockerName(cfg.id), Image: TEST_IMAGE, Cmd: ["echo", "stale"] });
+    await c.launch(cfg);
+    assert.equal((await c.wait(cfg.id)).exitCode, 0);
+    assert.equal(await sandboxFile(sandbox, "stdout"), "fresh\n", "the new container ran, not the stale one");
   });
 
   it("fails to launch with UNAVAILABLE and how to install it when the engine is down", async () => {
