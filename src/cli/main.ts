@@ -66,6 +66,10 @@ const program = addNatsFlags(new Command())
   .option("--switch-user", "agent: run tasks as their framework's or command's user (default for --role=agent; needs root)")
   .option("--no-switch-user", "agent: run every task as the agent's own user")
   .option("--secrets-dir <dir>", "agent: where reference secrets of tasks' SECRET environment variables are read from (files 0600 owned by the agent's user)")
+  .option(
+    "--allowed-host-paths <list>",
+    "agent: comma-separated path prefixes under which tasks may mount host paths (container volumes with host_path); default / (anywhere except /, /proc, /sys, /dev, the agent's work dir and its key, credential and secrets files, which are never allowed)",
+  )
   .addOption(new Option("--services-port <port>", "dev: HTTP port of the embedded services API (Marathon's /v2; default 8080, 0 picks one, -1 turns it off)").argParser((v) => (v === "-1" ? -1 : parsePort(v))))
   .option("--services-role <role>", "dev: the role the embedded services framework subscribes with (default *; resident apps with persistent volumes need another, e.g. services)")
   .addOption(

@@ -4,8 +4,8 @@
  */
 import { parseServiceProxy } from "../ui/service-proxy-flag.js";
 import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { homedir, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { InvalidArgumentError } from "commander";
 import { startAgentRole, type RunningAgent } from "../node/agent-role.js";
@@ -17,6 +17,7 @@ import { DevPki, isLoopback, nodeTls, type TlsFlags } from "./transport-security
 import { devClientTlsDir, removeDevClientTls } from "./dev-client-tls.js";
 import { natsSecurity, type NatsFlags } from "./nats-flags.js";
 import { VERSION } from "./version.js";
+import { parseAllowedHostPaths, type ProtectedPath } from "../isolation/host-paths.js";
 import { startDnsService, type RunningDns } from "../discovery/dns/dns-service.js";
 import { DEFAULT_JOBS_PORT, JobsServer } from "../frameworks/jobs/jobs-server.js";
 import { DEFAULT_DEV_DNS_PORT } from "./dns.js";
@@ -77,6 +78,8 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   switchUser?: boolean;
   /** agent: where reference secrets are read from. */
   secretsDir?: string;
+  /** agent: comma-separated prefixes under which tasks may mount host paths (default: anywhere not protected). */
+  allowedHostPaths?: string;
 }
 
 export const DEFAULT_MASTER_PORT = 5050;
@@ -160,6 +163,8 @@ function startAgent(
     security,
     switchUser: flags.switchUser ?? flags.role === "agent",
     secretsDir: flags.secretsDir,
+    allowedHostPaths: flags.allowedHostPaths === undefined ? undefined : parseAllowedHostPaths(flags.allowedHostPaths),
+    protectedHostPaths: protectedHostPaths(flags, workDir),
     tls,
     ip: flags.ip,
     port,
@@ -176,6 +181,25 @@ function startAgent(
     version: VERSION,
     flags: { ...flags, workDir, credentials: flags.credentials && "(set)" },
   });
+}
+
+/**
+ * What of the node's own no task may mount as a host path (besides the agent's work dir):
+ * its credential and key files, the dev clusters' client TLS directories and, in
+ * the dev cluster, the whole cluster's work dir (its generated credentials and certificates).
+ */
+function protectedHostPaths(flags: RoleFlags, workDir: string): ProtectedPath[] {
+  // (The --secrets-dir is added by the agent node.)
+  const named: [string | undefined, string][] = [
+    [flags.credentials, "the agent's --credentials file"],
+    [flags.tlsDir, "the agent's --tls-dir"],
+    [flags.tlsKey, "the agent's TLS key"],
+    [flags.tlsTicketKeys, "the agent's TLS ticket keys"],
+    [process.env.DCOS_NODE_CREDENTIAL_FILE, "the node's credential file"],
+    [join(homedir(), ".dcos-node"), "the dev clusters' client credentials"],
+    [flags.role === "dev" ? dirname(workDir) : undefined, "the dev cluster's work directory"],
+  ];
+  return named.filter((n): n is [string, string] => typeof n[0] === "string" && n[0] !== "").map(([path, what]) => ({ path: resolve(path), what }));
 }
 
 /**

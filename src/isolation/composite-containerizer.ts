@@ -14,6 +14,11 @@ export class CompositeContainerizer implements Containerizer {
   /** Which containerizer holds a container (launched or recovered here). */
   private readonly owners = new Map<ContainerId, Containerizer>();
 
+  /** Whether the member that runs containers without a Docker image mounts volumes. */
+  get mountsVolumes(): boolean {
+    return this.members.find((m) => m.kind !== "docker")?.mountsVolumes === true;
+  }
+
   /** `members` in the order of the flag; their kinds must differ. */
   constructor(private readonly members: readonly Containerizer[]) {
     const kinds = members.map((m) => m.kind);

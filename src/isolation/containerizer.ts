@@ -39,7 +39,7 @@ export interface ContainerConfig {
   user?: string;
   resources?: ContainerResources;
   /**
-   * Host directories the container sees at a container path (persistent volumes): bind
+   * Host directories the container sees at a container path (persistent and host path volumes): bind
    * mounts under the namespaces isolator, symlinks in the sandbox otherwise (volumes.ts).
    */
   volumes?: readonly ContainerVolume[];
@@ -121,6 +121,13 @@ export interface RecoveryResult {
 export interface Containerizer {
   /** "posix", "docker", … (matches ContainerState.containerizer). */
   readonly kind: string;
+
+  /**
+   * Whether containers without a Docker image get their own mount namespace, where volumes
+   * are bind mounts (absolute container paths and read-only volumes need it); without one
+   * they are symlinks in the sandbox (volumes.ts). Absent: no.
+   */
+  readonly mountsVolumes?: boolean;
 
   /**
    * Starts a container. Resolves once the command is running, with the state to checkpoint.

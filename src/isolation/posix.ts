@@ -93,6 +93,10 @@ export class PosixContainerizer implements Containerizer {
   private readonly killTimeoutMs: number;
   private detached = false;
 
+  get mountsVolumes(): boolean {
+    return this.isolators.some((i) => i.mountsVolumes);
+  }
+
   constructor(private readonly options: PosixContainerizerOptions) {
     this.isolators = options.isolators ?? [];
     this.log = (options.logger ?? silentLogger()).child({ component: "posix-containerizer" });
@@ -140,7 +144,7 @@ export class PosixContainerizer implements Containerizer {
     await mkdir(c.state.runtimeDir, { recursive: true, mode: 0o700 });
     for (const isolator of this.isolators) await isolator.prepare(config);
     // Without a mount namespace a bind mount would be the host's: volumes are symlinks then (volumes.ts).
-    if (!this.isolators.some((i) => i.mountsVolumes)) await linkVolumes(config.sandbox, config.volumes ?? []);
+    if (!this.mountsVolumes) await linkVolumes(config.sandbox, config.volumes ?? []);
 
     const stdoutPath = config.stdoutPath ?? join(config.sandbox, "stdout");
     const stderrPath = config.stderrPath ?? join(config.sandbox, "stderr");

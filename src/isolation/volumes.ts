@@ -1,6 +1,8 @@
 /**
- * Volumes of a container: host directories (persistent volumes, made by the agent outside
- * every sandbox) that the container sees at a container path.
+ * Volumes of a container: host directories that the container sees at a container path —
+ * persistent volumes (made by the agent outside every sandbox) and host path volumes (a
+ * directory or file of the host that must already exist, checked against the agent's
+ * policy beforehand: host-paths.ts).
  *
  * How the container sees them depends on its isolation:
  * - with the namespaces isolator, a real bind mount inside the container's own mount
@@ -8,14 +10,16 @@
  *   command starts). A relative container path is a directory in the sandbox (an empty
  *   mount point on the host); an absolute one must be an existing directory on the host,
  *   and is covered only inside the container. Read-only volumes are remounted read-only.
+ *   A host path that is a file gets a file as its mount point.
  * - plain posix tasks share the host's mount namespace, where a bind mount would be seen by
  *   every process and outlive the task; so they get a symlink `<sandbox>/<container path>`
- *   to the volume directory instead (`linkVolumes`), and the container path must be relative.
+ *   to the volume directory instead (`linkVolumes`), the container path must be relative,
+ *   and a volume cannot be read-only (a link cannot be).
  *
  * Container paths that leave the sandbox ('..') are INVALID_ARGUMENT before anything
  * touches the disk.
  */
-import { lstat, mkdir, rm, stat, symlink } from "node:fs/promises";
+import { lstat, mkdir, realpath, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, sep } from "node:path";
 import { Code, DcosError } from "../runtime/error.js";
 import { hostCommand } from "./host-command.js";
@@ -28,6 +32,11 @@ export interface ContainerVolume {
   /** Where the container sees it: relative to the sandbox, or absolute (namespaces and Docker only). */
   containerPath: string;
   readOnly: boolean;
+  /**
+   * "persistent" (default): the agent's own directory, made if missing. "host": a host path
+   * volume, which must exist (a directory or a file) and is never created.
+   */
+  source?: "persistent" | "host";
 }
 
 /** Why a volume cannot be given to a container, or undefined. */
@@ -69,8 +78,15 @@ export async function linkVolumes(sandbox: string, volumes: readonly ContainerVo
         `Volume ${v.id} has the absolute container path '${v.containerPath}': posix tasks without the namespaces isolator see volumes in their sandbox, use a relative path (or --isolation=namespaces, or a Docker container)`,
       );
     }
+    if (v.readOnly) {
+      throw new DcosError(
+        Code.INVALID_ARGUMENT,
+        `Volume ${v.id} is read-only: posix tasks without the namespaces isolator see volumes through a symlink in their sandbox, which cannot be read-only (use --isolation=namespaces, or a Docker container)`,
+      );
+    }
     const link = mountPoint(sandbox, v);
-    await mkdir(v.hostPath, { recursive: true });
+    await sourceReady(v);
+    await staysInSandbox(sandbox, link, v);
     await mkdir(dirname(link), { recursive: true });
     const existing = await lstat(link).catch(() => undefined);
     if (existing?.isSymbolicLink()) await rm(link);
@@ -80,25 +96,67 @@ export async function linkVolumes(sandbox: string, volumes: readonly ContainerVo
 }
 
 /**
- * Namespaces: makes the volume directories and the mount points (a directory in the sandbox
- * for a relative path; an absolute one must already be a directory on the host, which only
- * the container's namespace will cover).
+ * Namespaces: makes the persistent volume directories and the mount points (a directory in
+ * the sandbox for a relative path, or an empty file for a host path that is a file; an
+ * absolute one must already exist on the host as the same kind, and only the container's
+ * namespace will cover it).
  */
 export async function prepareMountPoints(sandbox: string, volumes: readonly ContainerVolume[]): Promise<void> {
   for (const v of volumes) {
-    await mkdir(v.hostPath, { recursive: true });
+    const file = !(await sourceReady(v));
+    const kind = file ? "file" : "directory";
     const target = mountPoint(sandbox, v);
     if (isAbsolute(v.containerPath)) {
       const st = await stat(target).catch(() => undefined);
-      if (!st?.isDirectory()) {
-        throw new DcosError(Code.FAILED_PRECONDITION, `Cannot mount volume ${v.id} at '${v.containerPath}': it is not an existing directory on the host (use a relative path for a mount point in the sandbox)`);
+      if (!st || st.isDirectory() === file) {
+        throw new DcosError(Code.FAILED_PRECONDITION, `Cannot mount volume ${v.id} at '${v.containerPath}': it is not an existing ${kind} on the host (use a relative path for a mount point in the sandbox)`);
       }
       continue;
     }
+    await staysInSandbox(sandbox, target, v);
+    await mkdir(dirname(target), { recursive: true });
     const existing = await lstat(target).catch(() => undefined);
     if (existing?.isSymbolicLink()) await rm(target);
-    await mkdir(target, { recursive: true });
+    if (!file) {
+      await mkdir(target, { recursive: true });
+      continue;
+    }
+    if (existing?.isDirectory()) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot mount the file ${v.hostPath} of volume ${v.id} at ${target}: a directory is there`);
+    await writeFile(target, "", { flag: "a" });
   }
+}
+
+/**
+ * The directory that will hold a mount point or link in the sandbox must really be in the
+ * sandbox: a symlink the task's fetched files put there must not lead the agent (root) to
+ * make links or mount points elsewhere on the host.
+ */
+async function staysInSandbox(sandbox: string, target: string, v: ContainerVolume): Promise<void> {
+  const root = await realpath(sandbox);
+  // The deepest directory above the target that exists already (the rest is made later).
+  let dir = dirname(target);
+  let real = await realpath(dir).catch(() => undefined);
+  while (real === undefined && dir !== dirname(dir)) {
+    dir = dirname(dir);
+    real = await realpath(dir).catch(() => undefined);
+  }
+  if (real === undefined || (real !== root && !real.startsWith(`${root}${sep}`))) {
+    throw new DcosError(Code.INVALID_ARGUMENT, `Volume ${v.id} has container path '${v.containerPath}', which leads out of the sandbox through a symlink (to ${real ?? dir})`);
+  }
+}
+
+/**
+ * Makes a persistent volume's directory; checks a host path volume's source exists.
+ * Resolves true for a directory, false for a file (host paths only).
+ */
+async function sourceReady(v: ContainerVolume): Promise<boolean> {
+  if (v.source !== "host") {
+    await mkdir(v.hostPath, { recursive: true });
+    return true;
+  }
+  const st = await stat(v.hostPath).catch(() => undefined);
+  if (!st) throw new DcosError(Code.FAILED_PRECONDITION, `Host path ${v.hostPath} of volume ${v.id} does not exist on this agent`);
+  return st.isDirectory();
 }
 
 /**

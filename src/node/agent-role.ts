@@ -15,6 +15,7 @@ import { parseResources } from "../resources/parse.js";
 import { startAgentHttp } from "../operator/agent-http.js";
 import type { RunningHttp } from "../operator/http-server.js";
 import { serviceSecurity, type SecurityConfig } from "../security/auth/security-config.js";
+import type { ProtectedPath } from "../isolation/host-paths.js";
 
 export interface AgentRoleOptions {
   /** Mutual TLS with this agent's certificate (see NodeOptions.tls); default plaintext. */
@@ -44,6 +45,10 @@ export interface AgentRoleOptions {
   switchUser?: boolean;
   /** Where reference secrets are read from (`--secrets-dir`). */
   secretsDir?: string;
+  /** `--allowed-host-paths`, parsed (default: anywhere not protected). */
+  allowedHostPaths?: readonly string[];
+  /** The node's key, credential and secrets files, which no task may mount. */
+  protectedHostPaths?: readonly ProtectedPath[];
 }
 
 export interface RunningAgent {
@@ -94,6 +99,8 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
       executorHost: "127.0.0.1",
       switchUser: o.switchUser,
       secretsDir: o.secretsDir,
+      allowedHostPaths: o.allowedHostPaths,
+      protectedHostPaths: o.protectedHostPaths,
       logger: o.logger,
     });
     const started = agentNode;

@@ -9,6 +9,9 @@ import { create } from "@bufbuild/protobuf";
 import { KillTaskSchema, RunTaskSchema, StatusUpdateAcknowledgementSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
 import { CommandInfoSchema, ContainerInfo_DockerInfo_Network, ContainerInfo_Type, TaskInfoSchema, TaskState, TaskStatus_Reason, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { scalarResource } from "../../src/resources/index.js";
+import { Volume_Mode, VolumeSchema } from "../../src/gen/dcos/v1/resources_pb.js";
+import { readFile, symlink, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { admit, framework, startHarness, type Harness } from "../agent/harness.js";
 import type { DockerContainerizer } from "../../src/isolation/docker.js";
 import { dockerContainerizer, ENTRYPOINT_IMAGE, requireDocker, TEST_IMAGE } from "./docker-support.js";
@@ -106,6 +109,27 @@ describe("Docker tasks through the agent", () => {
     x.master.tell(x.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "k" } }));
     const killed = await updateIn(x, "k", TaskState.KILLED);
     assert.match(killed.status?.message ?? "", /Container destroyed: Command exited with status 0/);
+  });
+
+  it("host path volumes: the task writes through a RW one into the host dir (also through a symlinked host path), a write through a RO one fails", async () => {
+    const x = await agentWithDocker(await tempDir("docker-owner"));
+    const rw = await tempDir("docker-host-rw");
+    const ro = await tempDir("docker-host-ro");
+    await writeFile(join(ro, "config"), "host-config\n");
+    await symlink(rw, join(ro, "..", `${basename(rw)}-link`));
+    const t = dockerTask("vols", "cat /etc/app/config > /srv/out/read; if echo x > /etc/app/config; then echo writable; else echo refused; fi > rel/ro");
+    t.container!.volumes = [
+      create(VolumeSchema, { hostPath: rw, containerPath: "/srv/out", mode: Volume_Mode.RW }),
+      create(VolumeSchema, { hostPath: ro, containerPath: "/etc/app", mode: Volume_Mode.RO }),
+      create(VolumeSchema, { hostPath: `${rw}-link`, containerPath: "rel", mode: Volume_Mode.RW }),
+    ];
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: t, role: "*" }));
+    await updateIn(x, "vols", TaskState.RUNNING);
+    const done = await updateIn(x, "vols", TaskState.FINISHED);
+    assert.equal(done.status?.exitCode, 0, done.status?.message);
+    assert.equal(await readFile(join(rw, "read"), "utf8"), "host-config\n", "read through the RO volume, wrote through the RW one");
+    assert.equal(await readFile(join(rw, "ro"), "utf8"), "refused\n", "a write through the RO volume failed (a relative container path is in the sandbox)");
+    assert.equal(await readFile(join(ro, "config"), "utf8"), "host-config\n");
   });
 
   it("recovers a running docker task after an agent restart, and can kill it then", async () => {

@@ -51,6 +51,15 @@ describe("ACLs (Mesos's JSON shape)", () => {
     assert.throws(() => Acls.parse({ create_apps: [{ principals: { type: "ANY" }, app_ids: { values: ["team-a"] } }] }), /'team-a' is not an absolute path/);
   });
 
+  it("mount_host_paths matches host paths by prefix, a component at a time", () => {
+    const a = Acls.parse({ mount_host_paths: [{ principals: { values: ["web"] }, host_paths: { values: ["/srv/web/"] } }, { principals: { type: "ANY" }, host_paths: { type: "NONE" } }] });
+    assert.equal(a.allows("mount_host_paths", "web", "/srv/web/logs"), true);
+    assert.equal(a.allows("mount_host_paths", "web", "/srv/website"), false, "not a path prefix");
+    assert.equal(a.allows("mount_host_paths", "other", "/srv/web"), false);
+    assert.equal(Acls.permissive().allows("mount_host_paths", undefined, "/data"), true, "permissive by default, as the other actions");
+    assert.throws(() => Acls.parse({ mount_host_paths: [{ principals: { type: "ANY" }, host_paths: { values: ["srv"] } }] }), /'srv' is not an absolute path \(host paths are absolute\)/);
+  });
+
   it("refuses unknown actions, keys and entity types with the place named", () => {
     assert.throws(() => Acls.parse({ register_framework: [] }), /unknown action "register_framework"/);
     assert.throws(() => Acls.parse({ run_tasks: [{ principals: { type: "ANY" }, roles: { type: "ANY" } }] }), /run_tasks #1 has unknown key "roles" \(expected "principals" and "users"\)/);

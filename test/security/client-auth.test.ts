@@ -5,10 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { AcceptRequestSchema, type Event } from "../../src/gen/dcos/v1/scheduler_pb.js";
-import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { ContainerInfo_Type, TaskState, type TaskInfoSchema } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { Volume_Mode } from "../../src/gen/dcos/v1/resources_pb.js";
+import { Value_Type } from "../../src/gen/dcos/v1/common_pb.js";
 import { unary } from "../support/grpc-loopback.js";
 import { call, services, startSecuredMaster, subscribeAs, subscribedOf, until, type SecuredMaster } from "./secured-master.js";
 
@@ -27,6 +29,11 @@ async function refused(p: Promise<unknown>, code: grpc.status, pattern: RegExp):
 }
 
 const metric = (mm: SecuredMaster, key: string) => mm.cluster.masterSystem.metrics.snapshot()[key] ?? 0;
+
+/** ACCEPT of one offer with a LAUNCH of these tasks. */
+function launch(client: grpc.Client, frameworkId: string, streamId: string, offerId: string, taskInfos: MessageInitShape<typeof TaskInfoSchema>[]): Promise<unknown> {
+  return unary(client, "accept", create(AcceptRequestSchema, { frameworkId: { value: frameworkId }, streamId, offerIds: [{ value: offerId }], operations: [{ kind: { case: "launch", value: { taskInfos } } }] }));
+}
 
 describe("Client authentication on the public gRPC services", () => {
   it("hijacked framework id: another principal cannot subscribe with a framework's id and principal, nor tear it down", async () => {
@@ -127,28 +134,42 @@ describe("Client authentication on the public gRPC services", () => {
     const { frameworkId, streamId } = await subscribedOf(m, s);
     const offers = await until(m, "an offer", () => s.events.find((e) => e.kind.case === "offers"));
     const offer = (offers.kind.value as { offers: { id: { value: string }; agentId: { value: string } }[] }).offers[0]!;
-    await unary(
-      alice,
-      "accept",
-      create(AcceptRequestSchema, {
-        frameworkId: { value: frameworkId },
-        streamId,
-        offerIds: [{ value: offer.id.value }],
-        operations: [
-          {
-            kind: {
-              case: "launch",
-              value: { taskInfos: [{ name: "t", taskId: { value: "as-root" }, resources: [{ name: "cpus", type: 0, scalar: { value: 0.1 } }], command: { value: "true" } }] },
-            },
-          },
-        ],
-      }),
-    );
+    await launch(alice, frameworkId, streamId, offer.id.value, [{ name: "t", taskId: { value: "as-root" }, resources: [{ name: "cpus", type: 0, scalar: { value: 0.1 } }], command: { value: "true" } }]);
     const update = await until(m, "TASK_ERROR", () => s.events.find((e: Event) => e.kind.case === "update"));
     const status = (update.kind.value as { status: { state: TaskState; message: string } }).status;
     assert.equal(status.state, TaskState.ERROR);
     assert.match(status.message, /principal 'alice' is not authorized to run tasks as user 'root' \(ACL run_tasks/);
     assert.equal(metric(m, "authorization/denied/run_tasks"), 1);
+    s.cancel();
+  });
+  it("mount_host_paths: a host path volume outside the prefixes the ACLs give the principal is TASK_ERROR at the master", async () => {
+    m = await startSecuredMaster({
+      acls: {
+        mount_host_paths: [
+          { principals: { values: ["alice"] }, host_paths: { values: ["/srv/shared"] } },
+          { principals: { type: "ANY" }, host_paths: { type: "NONE" } },
+        ],
+      },
+    });
+    const alice = m.client(services.scheduler, "alice");
+    const s = subscribeAs(m, alice, { name: "mounter" });
+    const { frameworkId, streamId } = await subscribedOf(m, s);
+    const offers = await until(m, "an offer", () => s.events.find((e) => e.kind.case === "offers"));
+    const offer = (offers.kind.value as { offers: { id: { value: string } }[] }).offers[0]!;
+    const withVolume = (id: string, hostPath: string) => ({
+      name: id,
+      taskId: { value: id },
+      resources: [{ name: "cpus", type: Value_Type.SCALAR, scalar: { value: 0.1 } }],
+      command: { value: "true" },
+      container: { type: ContainerInfo_Type.MESOS, volumes: [{ hostPath, containerPath: "data", mode: Volume_Mode.RW }] },
+    });
+    await launch(alice, frameworkId, streamId, offer.id.value, [withVolume("outside", "/srv/shared/../secret"), withVolume("inside", "/srv/shared/web")]);
+    const updates = () => s.events.filter((e: Event) => e.kind.case === "update").map((e) => (e.kind.value as { status: { taskId: { value: string }; state: TaskState; message: string } }).status);
+    const refusedTask = await until(m, "TASK_ERROR", () => updates().find((u) => u.taskId.value === "outside"));
+    assert.equal(refusedTask.state, TaskState.ERROR);
+    assert.match(refusedTask.message, /principal 'alice' is not authorized to mount host path '\/srv\/secret' \(ACL mount_host_paths\)/, "checked on the normalized path");
+    assert.equal(metric(m, "authorization/denied/mount_host_paths"), 1);
+    assert.ok(await m.cluster.facade.inspect((core) => core.frameworks.get(frameworkId)!.tasks.has("inside")), `the task under the allowed prefix was launched: ${JSON.stringify(updates())}`);
     s.cancel();
   });
 });

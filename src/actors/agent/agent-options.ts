@@ -1,6 +1,7 @@
 import type { ExecutorTokens } from "./executor-tokens.js";
 import type { SecretResolver } from "./secrets.js";
 import type { Containerizer } from "../../isolation/containerizer.js";
+import type { ProtectedPath } from "../../isolation/host-paths.js";
 import type { Pid } from "../../runtime/pid.js";
 import type { Random } from "../../runtime/random.js";
 import type { BootIdSource } from "./boot-id.js";
@@ -65,6 +66,13 @@ export interface AgentOptions {
   secrets?: SecretResolver;
   /** Run tasks as the framework's user (needs root). Default false. */
   switchUser?: boolean;
+  /**
+   * `--allowed-host-paths`: the prefixes under which tasks may mount host paths (default
+   * ["/"]: anywhere except /, /proc, /sys, /dev, the work dir and protectedHostPaths).
+   */
+  allowedHostPaths?: readonly string[];
+  /** The agent's credential, key and secrets files (besides its work dir), which no task may mount. */
+  protectedHostPaths?: readonly ProtectedPath[];
 }
 
 export const AGENT_DEFAULTS = {

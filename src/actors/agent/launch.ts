@@ -20,6 +20,8 @@ import { commandExecutorInfo, executorContainerConfig, executorKind } from "./ex
 import { sandboxPath } from "./paths.js";
 import { executorTerminated } from "./shutdown.js";
 import { taskVolumes } from "./volumes.js";
+import { agentHostPathPolicy, hostVolumeRefusal, hostVolumes, resolveHostPaths } from "./host-volumes.js";
+import { HostPathRefused } from "../../isolation/host-paths.js";
 
 export function runTask(a: AgentContext, frameworkInfo: FrameworkInfo | undefined, task: TaskInfo | undefined, role: string, from: Pid): void {
   if (!a.fromMaster(from, "run task")) return;
@@ -100,6 +102,11 @@ function executorFor(a: AgentContext, fw: FrameworkOnAgent, info: ExecutorInfo, 
     }
     return existing;
   }
+  const refused = hostVolumeRefusal(info.container, agentHostPathPolicy(a.opts), a.opts.containerizer.mountsVolumes === true);
+  if (refused) {
+    for (const t of tasks) a.taskStatus(fw.id, exId, t.taskId!.value, TaskState.ERROR, refused.reason, refused.message);
+    return undefined;
+  }
   const containerId = a.random.uuid();
   let sandbox: string;
   try {
@@ -143,7 +150,7 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
         resources,
         switchUser: opts.switchUser ?? false,
       });
-      config.volumes = taskVolumes(opts.workDir, resources);
+      config.volumes = [...taskVolumes(opts.workDir, resources), ...hostVolumes(ex.info.container)];
     }
   } catch (err) {
     a.host.enqueue(() => launchFailed(a, fw, ex, err));
@@ -157,6 +164,7 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
     .then(async () => {
       if (uris.length > 0) await fetchUris(uris, ex.sandbox, { owner: user === undefined ? undefined : await fetchOwner(user) });
     })
+    .then(() => resolveHostPaths(config, ex.info.container, agentHostPathPolicy(opts)))
     .then(() => opts.containerizer.launch(config));
   a.host.defer(
     launching,
@@ -187,7 +195,9 @@ function launchFailed(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord,
   const message = `Failed to launch the container of executor ${ex.id}: ${(err as Error).message}`;
   a.log.error({ err, executorId: ex.id }, message);
   ex.transition(ExecutorPhase.TERMINATED, a.log);
-  for (const t of ex.liveTasks()) a.taskStatus(fw.id, ex.id, t.info.taskId!.value, TaskState.FAILED, TaskStatus_Reason.CONTAINER_LAUNCH_FAILED, message);
+  // A host path refused once its symlinks are resolved is the task's error, like one refused on arrival.
+  const [state, reason] = err instanceof HostPathRefused ? [TaskState.ERROR, TaskStatus_Reason.TASK_UNAUTHORIZED] : [TaskState.FAILED, TaskStatus_Reason.CONTAINER_LAUNCH_FAILED];
+  for (const t of ex.liveTasks()) a.taskStatus(fw.id, ex.id, t.info.taskId!.value, state, reason, message);
   a.removeExecutor(fw, ex);
 }
 

@@ -39,10 +39,13 @@ import { applyConversion, checkpointAgent, isResourceOperation, operationContext
 /** Why the framework may not run a task as a user (the ACL run_tasks, checked by the public service). */
 export type UserProblem = (user: string) => string | undefined;
 
-export function accept(core: MasterState, framework: FrameworkRecord, request: AcceptRequest, userProblem?: UserProblem): void {
+/** Why the framework may not mount a host path into a container (the ACL mount_host_paths, checked by the public service). */
+export type HostPathProblem = (hostPath: string) => string | undefined;
+
+export function accept(core: MasterState, framework: FrameworkRecord, request: AcceptRequest, userProblem?: UserProblem, hostPathProblem?: HostPathProblem): void {
   core.metrics.message("accept");
   validateAccept(request);
-  applyAccept(core, framework, planAccept(core, framework, request, userProblem));
+  applyAccept(core, framework, planAccept(core, framework, request, userProblem, hostPathProblem));
 }
 
 // ---- 1. validate ------------------------------------------------------------------
@@ -88,7 +91,7 @@ export type AcceptPlan =
   | { kind: "accepted"; agentId: string; offers: readonly Offer[]; steps: AcceptStep[]; remaining: Resources; refuseSeconds: number };
 
 /** Decides the whole accept from the master's state without changing it. */
-export function planAccept(view: MasterView, framework: FrameworkRecord, request: AcceptRequest, userProblem?: UserProblem): AcceptPlan {
+export function planAccept(view: MasterView, framework: FrameworkRecord, request: AcceptRequest, userProblem?: UserProblem, hostPathProblem?: HostPathProblem): AcceptPlan {
   const checked = checkOffers(
     request.offerIds.map((o) => o.value),
     (id) => view.offers.get(id),
@@ -110,6 +113,7 @@ export function planAccept(view: MasterView, framework: FrameworkRecord, request
       executorOnAgent: (id) => agent.executor(framework.id, id),
       frameworkUser: framework.info.user,
       userProblem,
+      hostPathProblem,
     },
     offered,
   );

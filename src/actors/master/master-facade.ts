@@ -53,6 +53,8 @@ export interface FrameworkGuard {
   checkOwner(frameworkId: string, principal: string): void;
   /** Why a framework of this principal may not run a task as `user` (ACL run_tasks). */
   userProblem?(principal: string, user: string): string | undefined;
+  /** Why a framework of this principal may not mount this host path into a container (ACL mount_host_paths). */
+  hostPathProblem?(principal: string, hostPath: string): string | undefined;
 }
 
 /** Limits a SUBSCRIBE is checked against. */
@@ -95,7 +97,12 @@ export class MasterFacade extends Facade<Master> {
 
   accept(request: AcceptRequest, guard?: FrameworkGuard): Promise<void> {
     const userProblem = guard?.userProblem?.bind(guard);
-    return this.forFramework(request, (core, f, r) => accept(core, f, r, userProblem && ((user) => userProblem(f.info.principal, user))), guard);
+    const hostPathProblem = guard?.hostPathProblem?.bind(guard);
+    return this.forFramework(
+      request,
+      (core, f, r) => accept(core, f, r, userProblem && ((user) => userProblem(f.info.principal, user)), hostPathProblem && ((path) => hostPathProblem(f.info.principal, path))),
+      guard,
+    );
   }
 
   decline(request: DeclineRequest, guard?: FrameworkGuard): Promise<void> {

@@ -29,7 +29,7 @@ import { addReflectionService } from "../../runtime/grpc/reflection.js";
 
 type UnaryName = Exclude<keyof typeof SchedulerService.method, "subscribe">;
 
-/** The checks a framework call passes inside the master: the caller owns the framework; run_tasks. */
+/** The checks a framework call passes inside the master: the caller owns the framework; run_tasks; mount_host_paths. */
 function frameworkGuard(security: ServiceSecurity, caller: Caller): FrameworkGuard {
   return {
     checkOwner: (frameworkId, principal) => {
@@ -44,6 +44,12 @@ function frameworkGuard(security: ServiceSecurity, caller: Caller): FrameworkGua
       security.authorizer.count("run_tasks");
       const why = rootNeedsRule ? " (ACL run_tasks: running as root needs a rule allowing user 'root')" : " (ACL run_tasks)";
       return `principal '${principal}' is not authorized to run tasks as user '${user || "(none)"}'${why}`;
+    },
+    hostPathProblem: (principal, hostPath) => {
+      const subject = { ...caller, principal: principal || caller.principal } as Caller;
+      if (security.authorizer.allows(subject, "mount_host_paths", hostPath)) return undefined;
+      security.authorizer.count("mount_host_paths");
+      return `principal '${principal}' is not authorized to mount host path '${hostPath}' (ACL mount_host_paths)`;
     },
   };
 }

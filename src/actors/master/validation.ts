@@ -8,7 +8,8 @@ import { taskUser } from "../task-user.js";
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Filters, Offer } from "../../gen/dcos/v1/offers_pb.js";
 import { equals } from "@bufbuild/protobuf";
-import { ContainerInfo_Type, Environment_Variable_Type, ExecutorInfoSchema, Secret_Type, type CommandInfo, type Environment_Variable, type ExecutorInfo, type KillPolicy, type TaskGroupInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import { posix } from "node:path";
+import { ContainerInfo_Type, Environment_Variable_Type, ExecutorInfoSchema, Secret_Type, type CommandInfo, type ContainerInfo, type Environment_Variable, type ExecutorInfo, type KillPolicy, type TaskGroupInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources, roleProblem } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { healthCheckProblem } from "../../protocol/health-check.js";
@@ -154,6 +155,8 @@ export interface LaunchContext {
   frameworkUser?: string;
   /** Why the framework may not run a task as this user (ACL run_tasks); undefined: it may. */
   userProblem?: (user: string) => string | undefined;
+  /** Why the framework may not mount this host path (ACL mount_host_paths); undefined: it may. */
+  hostPathProblem?: (hostPath: string) => string | undefined;
 }
 
 /**
@@ -233,7 +236,20 @@ export class LaunchValidator {
       const p = this.ctx.userProblem(user);
       if (p) return `${what}: ${p}`;
     }
+    const hostPath = this.hostPathProblem(task.container, what);
+    if (hostPath) return hostPath;
     return killPolicyProblem(task.killPolicy, what) ?? healthProblem(task, what);
+  }
+
+  /** The first host path volume of a container the framework may not mount (ACL mount_host_paths). */
+  private hostPathProblem(container: ContainerInfo | undefined, what: string): string | undefined {
+    if (!this.ctx.hostPathProblem) return undefined;
+    for (const v of container?.volumes ?? []) {
+      if (v.hostPath === "") continue;
+      const p = this.ctx.hostPathProblem(posix.normalize(v.hostPath));
+      if (p) return `${what}: ${p}`;
+    }
+    return undefined;
   }
 
   /** The user a task runs as: its command's, its executor's command's, else the framework's. */
@@ -249,6 +265,8 @@ export class LaunchValidator {
     if (p) return p;
     const fw = executor.frameworkId?.value;
     if (fw && fw !== this.ctx.frameworkId) return `${what} executor ${id} names framework ${fw}, not ${this.ctx.frameworkId}`;
+    const hostPath = this.hostPathProblem(executor.container, `${what} executor ${id}`);
+    if (hostPath) return hostPath;
     if (executor.command) return commandProblem(executor.command, `${what} executor ${id} command`);
     return undefined;
   }

@@ -5,6 +5,7 @@
  * `appSpec` reads the typed view the planner works with.
  */
 import { normalizeResidency, residencySpec, type ResidencySpec } from "./residency.js";
+import { hostVolumeSpecs, normalizeHostVolumes, type HostVolumeSpec } from "./host-volumes.js";
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type AppJson = { [k: string]: Json };
@@ -106,6 +107,8 @@ export interface AppSpec {
   fetch: { uri: string; extract: boolean; executable: boolean; cache: boolean; destPath?: string }[];
   /** Persistent local volumes (resident app): containerPath and size in MB. */
   persistentVolumes: { containerPath: string; size: number }[];
+  /** Host path volumes (`hostPath`, DOCKER and MESOS containers): the agent mounts them (host-volumes.ts). */
+  hostVolumes: HostVolumeSpec[];
   /** Set for a resident app (one with persistent volumes): how its instances wait for their reservations. */
   residency?: ResidencySpec;
   /** Seconds a deployment of this app may take before it fails (label or field `deploymentTimeoutSeconds`; 0: none). */
@@ -289,6 +292,7 @@ export function normalizeApp(raw: unknown, options: { idFromPath?: string } = {}
       bad("/container/docker/image", "a DOCKER container needs docker.image");
     }
     if (container["volumes"] !== undefined && !Array.isArray(container["volumes"])) bad("/container/volumes", "volumes must be an array");
+    normalizeHostVolumes(app, bad);
   }
   if (v.length > 0) throw new InvalidApp(v);
   return app;
@@ -512,6 +516,7 @@ export function appSpec(app: AppJson): AppSpec {
     persistentVolumes: volumes
       .filter((vol) => isObj(vol["persistent"]))
       .map((vol) => ({ containerPath: String(vol["containerPath"]), size: numOr((vol["persistent"] as { [k: string]: Json })["size"], 0) })),
+    hostVolumes: hostVolumeSpecs(app),
     residency: residencySpec(app),
     deploymentTimeoutSeconds: numOr(app["deploymentTimeoutSeconds"] ?? (labels["DCOS_DEPLOYMENT_TIMEOUT_SECONDS"] ? Number(labels["DCOS_DEPLOYMENT_TIMEOUT_SECONDS"]) : undefined), 0),
     rollbackOnFailure: app["rollbackOnFailure"] === true || labels["DCOS_ROLLBACK_ON_FAILURE"] === "true",

@@ -92,7 +92,14 @@ export function normalizeResidency(app: { [k: string]: Json }, bad: (path: strin
     const p = v["persistent"];
     if (!isObj(p)) return bad(`${at}/persistent`, "persistent must be an object {size, type}");
     p["type"] ??= "root";
-    if (p["type"] !== "root") bad(`${at}/persistent/type`, `persistent volume type '${String(p["type"])}' is not supported: only 'root' (a directory on the agent's work disk)`);
+    if (p["type"] !== "root") {
+      bad(
+        `${at}/persistent/type`,
+        p["type"] === "path" || p["type"] === "mount"
+          ? `persistent volume type '${p["type"]}' is not supported: agents here offer only their work disk (disk resources have no PATH or MOUNT source, as Mesos's extra disks would), so use type 'root' (a directory under the agent's work dir)`
+          : `persistent volume type '${String(p["type"])}' is not supported: only 'root' (a directory on the agent's work disk)`,
+      );
+    }
     const size = p["size"];
     if (typeof size !== "number" || !Number.isFinite(size) || size <= 0 || size > MAX_VOLUME_MB) bad(`${at}/persistent/size`, "size must be a number of MiB greater than 0");
     v["mode"] ??= "RW";

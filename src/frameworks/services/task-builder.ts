@@ -1,11 +1,12 @@
 /**
  * The TaskInfo of one app instance on one offer: the command (cmd through the shell, or
  * args), Marathon's environment ($PORT0…, $PORTS, $HOST, MARATHON_APP_ID…), the Docker
- * container with its port mappings, fetched URIs, the kill grace period and the health
+ * container with its port mappings, host path volumes in the ContainerInfo (a MESOS
+ * container carries only those), fetched URIs, the kill grace period and the health
  * check the executor runs on the agent (AppSpec.executorCheck; the others are the scheduler's).
  */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
+import { Volume_Mode, type Resource } from "../../gen/dcos/v1/resources_pb.js";
 import {
   ContainerInfo_DockerInfo_Network,
   ContainerInfo_Type,
@@ -95,10 +96,13 @@ export function buildTask(spec: AppSpec, l: InstanceLaunch, labels: Record<strin
     command,
     labels: { labels: Object.entries(labels).map(([key, value]) => ({ key, value })) },
   };
+  const volumes = spec.hostVolumes.map((v) => ({ hostPath: v.hostPath, containerPath: v.containerPath, mode: v.readOnly ? Volume_Mode.RO : Volume_Mode.RW }));
+  if (!spec.docker && volumes.length > 0) task.container = { type: ContainerInfo_Type.MESOS, volumes };
   if (spec.docker) {
     const bridge = spec.docker.network === "BRIDGE";
     task.container = {
       type: ContainerInfo_Type.DOCKER,
+      volumes,
       docker: {
         image: spec.docker.image,
         network: bridge ? ContainerInfo_DockerInfo_Network.BRIDGE : spec.docker.network === "NONE" ? ContainerInfo_DockerInfo_Network.NONE : ContainerInfo_DockerInfo_Network.HOST,

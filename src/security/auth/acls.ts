@@ -48,6 +48,12 @@ export const ACL_OBJECTS = {
   create_apps: "app_ids",
   update_apps: "app_ids",
   delete_apps: "app_ids",
+  /**
+   * Host path volumes (a container volume with host_path), by host path prefix, checked by
+   * the master for the framework's principal on LAUNCH (the agent's --allowed-host-paths
+   * still applies, to the path with its symlinks resolved).
+   */
+  mount_host_paths: "host_paths",
 } as const;
 
 export type AclAction = keyof typeof ACL_OBJECTS;
@@ -59,7 +65,7 @@ const CLOSED_BY_DEFAULT: ReadonlySet<AclAction> = new Set(["access_replicated_lo
  * Actions whose objects are paths matched by prefix, a path component at a time: "/team-a"
  * matches "/team-a" and "/team-a/web", not "/team-ab"; "/" matches every path.
  */
-const PATH_OBJECTS: ReadonlySet<AclAction> = new Set(["view_apps", "create_apps", "update_apps", "delete_apps"]);
+const PATH_OBJECTS: ReadonlySet<AclAction> = new Set(["view_apps", "create_apps", "update_apps", "delete_apps", "mount_host_paths"]);
 
 /** "/a/b/" → "/a/b"; "" → "/". */
 function normalizePath(p: string): string {
@@ -133,7 +139,7 @@ export class Acls {
           if (rule.principals === undefined || rule[objectKey] === undefined) throw invalid(`${where} needs "principals" and "${objectKey}"`);
           let objects = parseEntity(rule[objectKey], `${where}.${objectKey}`);
           if (PATH_OBJECTS.has(action) && objects.kind === "values") {
-            for (const v of objects.values) if (!v.startsWith("/")) throw invalid(`${where}.${objectKey}: '${v}' is not an absolute path (app ids start with '/')`);
+            for (const v of objects.values) if (!v.startsWith("/")) throw invalid(`${where}.${objectKey}: '${v}' is not an absolute path (${objectKey === "app_ids" ? "app ids start with '/'" : "host paths are absolute"})`);
             objects = { kind: "values", values: new Set([...objects.values].map(normalizePath)) };
           }
           return { subjects: parseEntity(rule.principals, `${where}.principals`), objects };

@@ -6,9 +6,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { commandProblem } from "../../../src/actors/master/validation.js";
-import { appSpec, normalizeApp } from "../../../src/frameworks/services/app-definition.js";
+import { appSpec, InvalidApp, normalizeApp } from "../../../src/frameworks/services/app-definition.js";
 import { buildTask } from "../../../src/frameworks/services/task-builder.js";
 import { ContainerInfo_Type } from "../../../src/gen/dcos/v1/tasks_pb.js";
+import { Volume_Mode } from "../../../src/gen/dcos/v1/resources_pb.js";
 
 const launch = { taskId: "t1", agentId: "a1", host: "h1", version: "v1", resources: [], ports: [31000] };
 
@@ -32,5 +33,74 @@ describe("task builder: commands", () => {
     assert.deepEqual([dockerArgs.command?.shell, dockerArgs.command?.value, dockerArgs.command?.arguments], [false, "", ["--port", "80"]]);
     const args = buildTask(appSpec(normalizeApp({ id: "/a", args: ["/bin/serve", "80"] })), launch, {});
     assert.deepEqual([args.command?.shell, args.command?.value, args.command?.arguments], [false, "/bin/serve", ["/bin/serve", "80"]]);
+  });
+});
+
+describe("task builder: host path volumes", () => {
+  const refusedAt = (raw: unknown, path: string, message: RegExp) =>
+    assert.throws(
+      () => normalizeApp(raw),
+      (e: unknown) => {
+        assert.ok(e instanceof InvalidApp, String(e));
+        const d = e.details.find((x) => x.path === path);
+        assert.ok(d, `no violation at ${path}: ${JSON.stringify(e.details)}`);
+        assert.ok(d.errors.some((m) => message.test(m)), JSON.stringify(d.errors));
+        return true;
+      },
+    );
+
+  it("DOCKER and MESOS apps: each hostPath volume becomes a ContainerInfo volume with host_path, container_path and mode, in order", () => {
+    const volumes = [
+      { containerPath: "/var/log/app", hostPath: "/srv/logs", mode: "RW" },
+      { containerPath: "conf", hostPath: "/etc/app/conf.d/", mode: "RO" },
+    ];
+    const expected = [
+      { hostPath: "/srv/logs", containerPath: "/var/log/app", mode: Volume_Mode.RW },
+      { hostPath: "/etc/app/conf.d/", containerPath: "conf", mode: Volume_Mode.RO },
+    ];
+    const shape = (t: ReturnType<typeof buildTask>) => t.container!.volumes.map((v) => ({ hostPath: v.hostPath, containerPath: v.containerPath, mode: v.mode }));
+    const docker = buildTask(appSpec(normalizeApp({ id: "/d", cmd: "run", container: { type: "DOCKER", docker: { image: "nginx" }, volumes } })), launch, {});
+    assert.equal(docker.container?.type, ContainerInfo_Type.DOCKER);
+    assert.equal(docker.container?.docker?.image, "nginx");
+    assert.deepEqual(shape(docker), expected);
+    const mesos = buildTask(appSpec(normalizeApp({ id: "/m", cmd: "run", container: { type: "MESOS", volumes } })), launch, {});
+    assert.equal(mesos.container?.type, ContainerInfo_Type.MESOS);
+    assert.deepEqual(shape(mesos), expected);
+    assert.equal(mesos.container?.docker, undefined);
+    const none = buildTask(appSpec(normalizeApp({ id: "/n", cmd: "run" })), launch, {});
+    assert.equal(none.container, undefined, "an app without volumes or docker has no ContainerInfo");
+  });
+
+  it("a persistent volume beside a host path: only the host path goes into the ContainerInfo (the persistent one comes with the disk resources)", () => {
+    const app = normalizeApp({
+      id: "/db",
+      cmd: "run",
+      container: { type: "MESOS", volumes: [{ containerPath: "data", mode: "RW", persistent: { size: 10 } }, { containerPath: "backup", hostPath: "/srv/backup", mode: "RW" }] },
+    });
+    const spec = appSpec(app);
+    assert.deepEqual(spec.persistentVolumes, [{ containerPath: "data", size: 10 }]);
+    assert.deepEqual(spec.hostVolumes, [{ hostPath: "/srv/backup", containerPath: "backup", readOnly: false }]);
+    assert.deepEqual(buildTask(spec, launch, {}).container!.volumes.map((v) => v.hostPath), ["/srv/backup"]);
+  });
+
+  it("refuses (422) what no agent mounts, with the volume's path: /, /proc, /sys, /dev, relative or '..' host paths, bad container paths and modes, other volume kinds", () => {
+    const app = (volume: object) => ({ id: "/v", cmd: "run", container: { type: "MESOS", volumes: [volume] } });
+    refusedAt(app({ containerPath: "host", hostPath: "/", mode: "RO" }), "/container/volumes(0)/hostPath", /host path '\/' \(the agent's whole filesystem\) cannot be mounted/);
+    refusedAt(app({ containerPath: "p", hostPath: "/proc/self", mode: "RO" }), "/container/volumes(0)/hostPath", /under \/proc, which is never mounted/);
+    refusedAt(app({ containerPath: "s", hostPath: "/sys/fs/cgroup", mode: "RO" }), "/container/volumes(0)/hostPath", /under \/sys/);
+    refusedAt(app({ containerPath: "d", hostPath: "/dev/sda", mode: "RW" }), "/container/volumes(0)/hostPath", /under \/dev/);
+    refusedAt(app({ containerPath: "d", hostPath: "data", mode: "RW" }), "/container/volumes(0)/hostPath", /must be an absolute path/);
+    refusedAt(app({ containerPath: "d", hostPath: "/srv/../proc", mode: "RW" }), "/container/volumes(0)/hostPath", /must not contain '\.\.'/);
+    refusedAt(app({ containerPath: "../x", hostPath: "/srv", mode: "RW" }), "/container/volumes(0)/containerPath", /must not contain '\.\.'/);
+    refusedAt(app({ containerPath: "/", hostPath: "/srv", mode: "RW" }), "/container/volumes(0)/containerPath", /cannot be mounted at \//);
+    refusedAt(app({ hostPath: "/srv", mode: "RW" }), "/container/volumes(0)/containerPath", /containerPath is required/);
+    refusedAt(app({ containerPath: "x", hostPath: "/srv" }), "/container/volumes(0)/mode", /mode must be RO or RW/);
+    refusedAt(app({ containerPath: "x", mode: "RW" }), "/container/volumes(0)/hostPath", /needs hostPath .* or persistent/);
+    refusedAt(app({ containerPath: "x", mode: "RW", external: { name: "v", provider: "dvdi" } }), "/container/volumes(0)/external", /external volumes .* are not supported/);
+    refusedAt(
+      { id: "/v", cmd: "run", container: { type: "MESOS", volumes: [{ containerPath: "x", hostPath: "/a", mode: "RW" }, { containerPath: "x", hostPath: "/b", mode: "RO" }] } },
+      "/container/volumes(1)/containerPath",
+      /two volumes have containerPath 'x'/,
+    );
   });
 });
