@@ -6,7 +6,7 @@
  * plain posix tasks see a RW host path as a symlink in their sandbox.
  */
 import assert from "node:assert/strict";
-import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
@@ -146,6 +146,7 @@ describe("agent: host path volumes with real tasks", () => {
     const ro = await tempDir("host-ro");
     const mountPoint = await tempDir("mount-point");
     await writeFile(join(ro, "config"), "from the host\n");
+    await chmod(join(ro, "config"), 0o666); // only the RO mount can refuse the write
     const t = withVolumes(
       task(
         "vols",

@@ -10,7 +10,7 @@ import { KillTaskSchema, RunTaskSchema, StatusUpdateAcknowledgementSchema, type 
 import { CommandInfoSchema, ContainerInfo_DockerInfo_Network, ContainerInfo_Type, TaskInfoSchema, TaskState, TaskStatus_Reason, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { scalarResource } from "../../src/resources/index.js";
 import { Volume_Mode, VolumeSchema } from "../../src/gen/dcos/v1/resources_pb.js";
-import { readFile, symlink, writeFile } from "node:fs/promises";
+import { chmod, readFile, symlink, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { admit, framework, startHarness, type Harness } from "../agent/harness.js";
 import type { DockerContainerizer } from "../../src/isolation/docker.js";
@@ -116,6 +116,7 @@ describe("Docker tasks through the agent", () => {
     const rw = await tempDir("docker-host-rw");
     const ro = await tempDir("docker-host-ro");
     await writeFile(join(ro, "config"), "host-config\n");
+    await chmod(join(ro, "config"), 0o666); // only the RO bind can refuse the write
     await symlink(rw, join(ro, "..", `${basename(rw)}-link`));
     const t = dockerTask("vols", "cat /etc/app/config > /srv/out/read; if echo x > /etc/app/config; then echo writable; else echo refused; fi > rel/ro");
     t.container!.volumes = [

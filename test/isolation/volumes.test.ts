@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { lstat, readdir, readFile, realpath, writeFile } from "node:fs/promises";
+import { lstat, readdir, readFile, realpath, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
@@ -70,6 +70,44 @@ describe("persistent volumes without namespaces (plain posix)", () => {
   it("refuses an absolute container path, saying why", async () => {
     const { c, sandbox } = await setup();
     await rejectsWith(c.launch(config(sandbox, "true", { volumes: [volume(await tempDir("v"), "/data")] })), Code.INVALID_ARGUMENT, /posix tasks without the namespaces isolator see volumes in their sandbox/);
+  });
+});
+
+describe("host path volumes", () => {
+  const host = (hostPath: string, containerPath: string, readOnly = false): ContainerVolume => ({ id: hostPath, hostPath, containerPath, readOnly, source: "host" });
+
+  it("namespaces: a host file is mounted read-only on a file mount point in the sandbox", async () => {
+    requireRoot("Bind-mounting volumes in a mount namespace");
+    const dir = await tempDir("host-file");
+    await writeFile(join(dir, "app.conf"), "setting=1\n", { mode: 0o666 });
+    const { c, sandbox } = await setup([new NamespacesIsolator()]);
+    const cfg = config(sandbox, "cat etc/app.conf; if echo x >> etc/app.conf; then echo wrote; else echo refused; fi", { volumes: [host(join(dir, "app.conf"), "etc/app.conf", true)] });
+    await c.launch(cfg);
+    assert.equal((await c.wait(cfg.id)).exitCode, 0);
+    assert.equal(await sandboxFile(sandbox, "stdout"), "setting=1\nrefused\n");
+    assert.equal(await readFile(join(dir, "app.conf"), "utf8"), "setting=1\n");
+    assert.equal(await readFile(join(sandbox, "etc", "app.conf"), "utf8"), "", "on the host the mount point is an empty file");
+  });
+
+  it("a missing host path is never created; plain posix refuses a read-only one", async () => {
+    const missing = join(await tempDir("host-missing"), "nothing");
+    for (const isolators of [[], [new NamespacesIsolator()]]) {
+      const { c, sandbox } = await setup(isolators);
+      await rejectsWith(c.launch(config(sandbox, "true", { volumes: [host(missing, "data")] })), Code.FAILED_PRECONDITION, /does not exist on this agent/);
+      await assert.rejects(lstat(missing), /ENOENT/);
+    }
+    const { c, sandbox } = await setup();
+    await rejectsWith(c.launch(config(sandbox, "true", { volumes: [host(await tempDir("h"), "data", true)] })), Code.INVALID_ARGUMENT, /is read-only: .* a symlink in their sandbox, which cannot be read-only/);
+  });
+
+  it("a container path leading out of the sandbox through a symlink already there is refused; nothing is made outside", async () => {
+    const outside = await tempDir("outside");
+    for (const isolators of [[], [new NamespacesIsolator()]]) {
+      const { c, sandbox } = await setup(isolators);
+      await symlink(outside, join(sandbox, "a"));
+      await rejectsWith(c.launch(config(sandbox, "true", { volumes: [host(await tempDir("h"), "a/b/c")] })), Code.INVALID_ARGUMENT, /leads out of the sandbox through a symlink/);
+      assert.deepEqual(await readdir(outside), [], "no directory or link was made outside the sandbox");
+    }
   });
 });
 

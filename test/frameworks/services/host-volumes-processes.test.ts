@@ -7,7 +7,7 @@
  * agent, whose TASK_ERROR reason shows in the app's lastTaskFailure.
  */
 import assert from "node:assert/strict";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { masterProcessesFixture } from "../../support/master-processes.js";
@@ -36,7 +36,10 @@ describe("services: host path volumes (real processes)", { timeout: 240_000 }, (
     hostDir = join(fx.dir(), "host");
     await mkdir(join(hostDir, "out"), { recursive: true });
     await mkdir(join(hostDir, "conf"));
-    await writeFile(join(hostDir, "conf", "greeting"), "hello from the host\n");
+    // Writable by everyone: only the RO mount can refuse the task's write.
+    await writeFile(join(hostDir, "conf", "greeting"), "hello from the host\n", { mode: 0o666 });
+    await chmod(join(hostDir, "conf", "greeting"), 0o666);
+    await chmod(join(hostDir, "out"), 0o777);
     const masters = await fx.startMasters(1);
     await fx.startAgent("agent-1", "cpus:2;mem:1024;disk:512;ports:[33100-33150]", ["--isolation=cgroups,namespaces", `--allowed-host-paths=${hostDir}`]);
     services = fx.spawn("services", ["services", `--master=${masters.list}`, "--http-port=0", "--lease-ttl=2s"]);
