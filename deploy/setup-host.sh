@@ -17,6 +17,7 @@ declare -A NEEDED=(
   [dnsmasq]=dnsmasq-base
   [dnsperf]=dnsperf
   [unzip]=unzip # the agent's fetcher extracts .zip URIs with it
+  [etcd]=etcd-server # the Raft benchmark's baseline (npm run bench -- raft starts its own members)
   # The Python example framework (examples/python-framework): protoc and the gRPC Python
   # plugin generate its stubs from proto/ (Debian 12's python3-grpc-tools bundles protoc
   # 3.6, which cannot read proto3 `optional`); python3-grpcio runs it (checked below).
@@ -47,6 +48,21 @@ start_dockerd() {
   if [ -n "$policy" ]; then iptables -P FORWARD "$policy"; fi
 }
 
+# etcd-server's package enables its own etcd service on the default ports (2379/2380) and
+# starts it where an init system runs. The Raft benchmark starts its own members on free
+# ports; the packaged service is stopped and disabled so nothing listens on those ports.
+stop_packaged_etcd() {
+  [ -e /etc/init.d/etcd ] || [ -e /lib/systemd/system/etcd.service ] || return 0
+  [ "$(id -u)" = 0 ] || return 0
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now etcd.service >/dev/null 2>&1 || true
+  fi
+  if [ -x /etc/init.d/etcd ]; then
+    /etc/init.d/etcd stop >/dev/null 2>&1 || true
+    command -v update-rc.d >/dev/null 2>&1 && update-rc.d etcd disable >/dev/null 2>&1 || true
+  fi
+}
+
 missing=()
 /usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || missing+=(python3-grpcio)
 for cmd in "${!NEEDED[@]}"; do
@@ -54,6 +70,7 @@ for cmd in "${!NEEDED[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  stop_packaged_etcd
   start_dockerd
   exit 0
 fi
@@ -69,4 +86,5 @@ echo "Installing host packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+stop_packaged_etcd
 start_dockerd

@@ -8,7 +8,7 @@ import { Pid } from "../runtime/pid.js";
 import { Random } from "../runtime/random.js";
 import { ClientSessions, encodeProposal, type ApplyResult } from "./client-sessions.js";
 import { Raft } from "./core/raft.js";
-import { RaftRole, type Ready, type SoftState } from "./core/ready.js";
+import { RaftRole, sentBeforeDurable, type Ready, type SoftState } from "./core/ready.js";
 import type { RaftLogStorage } from "./core/log-storage.js";
 import { ProposalWaiters, ReadWaiters } from "./pending-requests.js";
 import type { ProposalId, StateMachine } from "./state-machine.js";
@@ -332,7 +332,13 @@ export class RaftNode<M extends StateMachine> extends Actor {
   }
 
   private drive(): void {
-    if (this.nodeState !== RaftNodeState.Running || this.persisting || !this.core.hasReady()) return;
+    if (this.nodeState !== RaftNodeState.Running) return;
+    if (this.persisting) {
+      // A leader sends what was proposed meanwhile now, not after its own fsync (Raft thesis 10.2.1).
+      for (const m of this.core.takeLeaderMessages()) this.send(this.pid(m.to), m);
+      return;
+    }
+    if (!this.core.hasReady()) return;
     const rd = this.core.ready();
     if (rd.softState) this.onSoftState(rd.softState);
     const batch = this.persistBatch(rd);
@@ -343,21 +349,23 @@ export class RaftNode<M extends StateMachine> extends Actor {
     }
     // A leader's appends may go out while it writes its own copy (Raft thesis 10.2.1):
     // the core counts the leader toward commit only after advance(). Votes and
-    // acknowledgements promise durability, so they wait for the fsync.
+    // acknowledgements promise durability, so they wait for the fsync — and only for it:
+    // a follower acknowledges before it applies.
     const later: RaftMessage[] = [];
     for (const m of rd.messages) {
-      if (isReplication(m)) this.send(this.pid(m.to), m);
+      if (sentBeforeDurable(m)) this.send(this.pid(m.to), m);
       else later.push(m);
     }
-    // Committed entries this member already has on disk need not wait for this write.
     const durable = this.options.storage.lastIndex();
+    this.persisting = true;
+    const written = this.options.storage.persist(batch); // the write and fdatasync start now
+    // Committed entries this member already has on disk are applied while the disk works.
     let early = 0;
     for (; early < rd.committedEntries.length && Number(rd.committedEntries[early]!.index) <= durable; early++) {
       this.apply(rd.committedEntries[early]!);
     }
-    this.persisting = true;
     this.defer(
-      this.options.storage.persist(batch),
+      written,
       () => {
         this.persisting = false;
         if (batch.hardState) this.syncedTermVote = `${batch.hardState.term}/${batch.hardState.vote}`;
@@ -471,9 +479,4 @@ export class RaftNode<M extends StateMachine> extends Actor {
     if (!p) this.pids.set(id, (p = Pid.parse(id)));
     return p;
   }
-}
-
-/** Messages a leader sends to replicate its log (safe to send before its own fsync). */
-function isReplication(m: RaftMessage): boolean {
-  return m.body.case === "appendEntriesRequest" || m.body.case === "installSnapshotRequest";
 }

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import type { RaftMessage } from "../../src/gen/dcos/v1/raft_pb.js";
 import { RaftRole } from "../../src/raft/core/ready.js";
 import { TestCluster } from "./support/cluster.js";
+import { bytes, type TestNode } from "./support/node.js";
 import { AppliedRecord, checkLogMatching, logOf } from "./support/invariants.js";
 
 /** Removes the entry at `index` from `from`'s appends (the message still goes through). */
@@ -158,5 +159,81 @@ describe("Raft log replication", () => {
     c.filter = undefined;
     c.tickAll(5); // the leader notices c stalled and probes it again
     assert.deepEqual(c.node("c").sm.data(), ["x"]);
+  });
+
+  describe("the leader writes its log in parallel with replicating it (Raft thesis 10.2.1)", () => {
+    /** Steps every message of `msgs` addressed to `to` into it. */
+    const deliver = (msgs: RaftMessage[], to: TestNode): void => {
+      for (const m of msgs) if (m.to === to.id) to.raft.step(m);
+    };
+    /** A follower takes its Ready, writes it and answers (without the cluster's settling). */
+    const followerRound = (f: TestNode): RaftMessage[] => {
+      const rd = f.takeReady();
+      return rd ? f.completeReady(rd) : [];
+    };
+
+    it("the leader counts itself only once its own write is durable; its followers alone may commit before", () => {
+      const c = new TestCluster(["a", "b", "c"]);
+      c.elect("a");
+      const [a, b, cc] = [c.node("a"), c.node("b"), c.node("c")];
+      const x = a.raft.propose(bytes("x"));
+      const rd = a.takeReady()!;
+      assert.deepEqual(rd.entries.map((e) => Number(e.index)), [x.index]);
+      // The appends go out now; a's own write is still in flight.
+      deliver(rd.messages, b);
+      deliver(followerRound(b), a);
+      assert.ok(a.raft.committed < x.index, `one follower and a leader whose write is not durable are no majority (committed ${a.raft.committed})`);
+      deliver(rd.messages, cc);
+      deliver(followerRound(cc), a);
+      assert.equal(a.raft.committed, x.index, "both followers durable: a majority without the leader");
+      a.completeReady(rd);
+      c.settle();
+      for (const n of [a, b, cc]) assert.deepEqual(n.sm.data(), ["x"], n.id);
+    });
+
+    it("while its write is in flight, a leader sends what is proposed meanwhile (takeLeaderMessages); a crash before its write is durable loses nothing it counted", () => {
+      const c = new TestCluster(["a", "b", "c"], { preVote: false, checkQuorum: false });
+      c.elect("a");
+      const [a, b] = [c.node("a"), c.node("b")];
+      a.raft.propose(bytes("x"));
+      const rd = a.takeReady()!;
+      assert.deepEqual(a.raft.takeLeaderMessages().filter((m) => m.body.case === "appendEntriesRequest" && m.body.value.entries.length > 0), [], "nothing new yet");
+      const y = a.raft.propose(bytes("y"));
+      const early = a.raft.takeLeaderMessages();
+      const toB = early.filter((m) => m.to === "b" && m.body.case === "appendEntriesRequest");
+      assert.ok(toB.some((m) => m.body.case === "appendEntriesRequest" && m.body.value.entries.some((e) => Number(e.index) === y.index)), "y goes to b before a's write of x is durable");
+      assert.equal(a.takeReady(), undefined, "no second Ready before advance");
+      // b gets x and y and acknowledges; a crashes before its write is durable.
+      deliver(rd.messages, b);
+      deliver(early, b);
+      deliver(followerRound(b), a);
+      assert.ok(a.raft.committed < y.index - 1, `a never counted itself for x or y (committed ${a.raft.committed})`);
+      c.crash("a");
+      assert.equal(a.storage.lastIndex(), y.index - 2, "a's disk has neither x nor y");
+      // b (which has both) is elected with c; they commit x and y; a comes back and catches up.
+      campaignUntilLeader(c, "b");
+      c.restart("a");
+      c.tickAll(3);
+      for (const n of c.nodes.values()) assert.deepEqual(n.sm.data(), ["x", "y"], n.id);
+      checkLogMatching([...c.nodes.values()]);
+    });
+
+    it("a leader elected while the Ready carrying its term is not yet advanced sends nothing early", () => {
+      const c = new TestCluster(["a", "b", "c"], { preVote: false, checkQuorum: false });
+      c.elect("a");
+      const [b, cc] = [c.node("b"), c.node("c")];
+      b.raft.campaign();
+      const rd = b.takeReady()!;
+      assert.ok(rd.hardState && rd.messages.some((m) => m.body.case === "voteRequest"));
+      const requests = b.persistReady(rd); // term and vote durable, Ready not yet advanced
+      deliver(requests, cc);
+      deliver(followerRound(cc), b);
+      assert.equal(b.raft.role, RaftRole.Leader);
+      b.raft.propose(bytes("z"));
+      assert.deepEqual(b.raft.takeLeaderMessages(), [], "its term is not known durable until advance");
+      b.applyReady(rd);
+      c.settle();
+      for (const n of c.nodes.values()) assert.deepEqual(n.sm.data(), ["z"], n.id);
+    });
   });
 });

@@ -4,23 +4,34 @@
  * (see raft-processes.ts). Members talk over the gRPC transport on loopback and keep
  * their log on disk with real fdatasync.
  */
-import { Code, DcosError, asDcosError } from "../../src/runtime/error.js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { RegistrySnapshotSchema } from "../../src/gen/dcos/v1/registry_pb.js";
+import { FrameworkLogCommandSchema, FrameworkLogResultSchema } from "../../src/gen/dcos/v1/replicated_log_pb.js";
+import { asDcosError } from "../../src/runtime/error.js";
 import { createLogger, silentLogger } from "../../src/runtime/log.js";
 import { Pid } from "../../src/runtime/pid.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { GrpcTransport } from "../../src/runtime/transports/grpc.js";
 import { RaftNode } from "../../src/raft/raft-node.js";
+import { FrameworkLogs } from "../../src/raft/framework-logs.js";
+import { addReplicatedLogService } from "../../src/raft/log-service.js";
 import { ReplicatedStateMachine, type StateMachine } from "../../src/raft/state-machine.js";
 import { DurableStorage } from "../../src/raft/storage/durable-storage.js";
+import { pacedLatencies } from "./paced.js";
 import { ListMachine, bytes } from "./raft-cluster.js";
+import { BENCH_LOG } from "./raft-processes.js";
 
 export interface MemberConfig {
   dir: string;
   port: number;
   /** Addresses (host:port) of all members, this one included. */
   peers: string[];
-  /** "list" keeps every applied command (for checks); "count" only counts (for the benchmark). */
-  machine: "list" | "count";
+  /**
+   * "list" keeps every applied command (for checks); "count" only counts (for the
+   * benchmark); "logs" is the frameworks' replicated logs (FrameworkLogs), served over gRPC
+   * by the ReplicatedLogService as on a master, so a client's Append is a proposal.
+   */
+  machine: "list" | "count" | "logs";
 }
 
 /** Requests the parent sends; each is answered with { id, ok, value | error }. */
@@ -50,15 +61,35 @@ class CountMachine implements StateMachine {
   }
 }
 
+/** The masters' FrameworkLogs as the whole state machine: each entry is one FrameworkLogCommand. */
+class LogsMachine implements StateMachine {
+  readonly logs = new FrameworkLogs();
+  apply(command: Uint8Array): Uint8Array {
+    return toBinary(FrameworkLogResultSchema, this.logs.apply(fromBinary(FrameworkLogCommandSchema, command)));
+  }
+  snapshot(): Uint8Array {
+    return toBinary(RegistrySnapshotSchema, create(RegistrySnapshotSchema, { frameworkLogs: this.logs.toProto() }));
+  }
+  restore(state: Uint8Array): void {
+    this.logs.restore(fromBinary(RegistrySnapshotSchema, state).frameworkLogs);
+  }
+}
+
 const config = JSON.parse(process.argv[2]!) as MemberConfig;
 const logger = process.env.DCOS_TEST_LOG ? createLogger({ level: "info", pretty: false }) : silentLogger();
 const transport = await GrpcTransport.listen({ host: "127.0.0.1", port: config.port, logger });
 const system = new ActorSystem({ transport, logger });
 await system.start();
 const storage = await DurableStorage.open({ dir: config.dir, log: logger, metrics: system.metrics });
-const machine: StateMachine = config.machine === "list" ? new ListMachine() : new CountMachine();
+const machine: StateMachine = config.machine === "list" ? new ListMachine() : config.machine === "logs" ? new LogsMachine() : new CountMachine();
 const node = system.spawn(new RaftNode({ storage, machine, peers: config.peers.map((a) => new Pid("raft", a)) }));
 const api = new ReplicatedStateMachine(node);
+if (machine instanceof LogsMachine) {
+  addReplicatedLogService(transport.grpcServer, {
+    propose: async (cmd) => fromBinary(FrameworkLogResultSchema, await api.propose(toBinary(FrameworkLogCommandSchema, cmd))),
+    read: (fn) => api.read((m) => fn((m as LogsMachine).logs)),
+  });
+}
 api.onLeaderChange((leader, term) => process.send!({ event: "leader", leader: leader?.toString() ?? "", term }));
 
 process.on("message", (req: MemberRequest) => {
@@ -115,9 +146,16 @@ async function write(values: string[], window: number): Promise<number> {
   return acked;
 }
 
+/** A command of `size` bytes of data for this member's machine (for "logs": an Append of one record that size). */
+function command(size: number): Uint8Array {
+  const data = new Uint8Array(size).fill(7);
+  if (config.machine !== "logs") return data;
+  return toBinary(FrameworkLogCommandSchema, create(FrameworkLogCommandSchema, { log: BENCH_LOG, command: { case: "append", value: { log: BENCH_LOG, entries: [data] } } }));
+}
+
 /** Closed loop: `window` proposals always in flight for durationMs; returns applied proposals/s. */
 async function load(durationMs: number, window: number, size: number): Promise<{ perSecond: number; done: number }> {
-  const payload = new Uint8Array(size).fill(7);
+  const payload = command(size);
   const end = performance.now() + durationMs;
   let done = 0;
   const worker = async (): Promise<void> => {
@@ -132,21 +170,7 @@ async function load(durationMs: number, window: number, size: number): Promise<{
 }
 
 /** Open loop at a fixed rate; returns every proposal's commit latency in ms. */
-async function paced(durationMs: number, perSecond: number, size: number): Promise<number[]> {
-  const payload = new Uint8Array(size).fill(7);
-  const latencies: number[] = [];
-  const pending: Promise<void>[] = [];
-  const start = performance.now();
-  let sent = 0;
-  while (performance.now() - start < durationMs) {
-    const due = Math.floor(((performance.now() - start) / 1000) * perSecond);
-    for (; sent < due; sent++) {
-      const t0 = performance.now();
-      pending.push(api.propose(payload).then(() => void latencies.push(performance.now() - t0)));
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.all(pending);
-  if (latencies.length === 0) throw new DcosError(Code.INTERNAL, "No proposal completed");
-  return latencies;
+function paced(durationMs: number, perSecond: number, size: number): Promise<number[]> {
+  const payload = command(size);
+  return pacedLatencies(durationMs, perSecond, () => api.propose(payload));
 }

@@ -12,6 +12,9 @@ type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false;
 type Event = { event: "ready"; address: string } | { event: "leader"; leader: string; term: number } | { event: "acked"; value: string };
 type Request = MemberRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
 
+/** The log the benchmark's proposals (machine "logs") and its ReplicatedLogService clients append to. */
+export const BENCH_LOG = { principal: "bench", name: "latency" } as const;
+
 const MEMBER_SCRIPT = new URL("./raft-member.js", import.meta.url).pathname;
 
 /** One member process (see raft-member.ts), driven over IPC. */

@@ -91,6 +91,8 @@ export abstract class RaftBase {
   protected outstanding: Ready | undefined;
   protected prevHardState: RaftHardState;
   protected prevSoftState: SoftState;
+  /** The term of the last hard state the driver made durable (advance of a Ready carrying it, or the storage's). */
+  protected durableTerm: number;
 
   constructor(config: RaftConfig) {
     this.id = config.id;
@@ -133,6 +135,7 @@ export abstract class RaftBase {
       this.stats,
     );
     this.termValue = Number(hardState.term);
+    this.durableTerm = this.termValue;
     this.voteValue = hardState.vote;
     const snapshotIndex = storage.firstIndex() - 1;
     this.memberships = new MembershipHistory(snapshotIndex, Membership.fromProto(membership));

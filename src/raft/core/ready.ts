@@ -26,8 +26,12 @@ export interface ReadState {
  * One batch of work for the driver (etcd's Ready). The driver, in order:
  * 1. persists `hardState`, `entries` (replacing any conflicting suffix) and `snapshot`
  *    (restoring the state machine from it) — fsynced;
- * 2. sends `messages` (only after step 1: votes and acknowledgements promise durability);
- * 3. applies `committedEntries` in order, and serves `readStates` once applied >= index;
+ * 2. sends `messages` — votes and acknowledgements only once step 1 is durable (they
+ *    promise it); a leader's appends and snapshots (`sentBeforeDurable`) may go out as
+ *    soon as the Ready is taken, and while it is written `takeLeaderMessages()` hands out
+ *    the appends of what was proposed since;
+ * 3. applies `committedEntries` in order (those already durable may be applied while the
+ *    write runs; acknowledgements need not wait for apply), and serves `readStates` once applied >= index;
  * 4. calls `advance(ready)`.
  * The core may be stepped and ticked between `ready()` and `advance()` (for example
  * while an fsync is in flight); it hands out no new Ready until `advance()`.
@@ -46,4 +50,13 @@ export interface Ready {
 export interface ProposalPosition {
   index: number;
   term: number;
+}
+
+/**
+ * Messages of a Ready that may be sent before its write is durable: a leader's appends and
+ * snapshots promise nothing about its own disk (it counts itself toward commit only at
+ * advance). Everything else — votes, acknowledgements — waits for the write.
+ */
+export function sentBeforeDurable(m: RaftMessage): boolean {
+  return m.body.case === "appendEntriesRequest" || m.body.case === "installSnapshotRequest";
 }

@@ -2,49 +2,163 @@
  * `npm run bench -- raft`: three Raft members in separate processes on loopback (gRPC
  * transport, WAL with real fdatasync, default timeouts), measured in one run:
  * - the disk's own rate of 100-byte write + fdatasync, the floor a one-entry-per-sync log would get;
+ * - commit latency p50/p99 of 100-byte entries at a paced rate (`--rate` proposals/s,
+ *   default 1000; target p50 <= 2 ms), each after a 1 s paced warm-up, `--rounds` rounds
+ *   (default 2) of `--seconds` (default 3) interleaving three measurements on the same
+ *   machine in the same window:
+ *   - ours, proposals made inside the leader's process (the replication alone);
+ *   - ours through a client hop: a gRPC client in the bench process appends one 100-byte
+ *     record per call to the leader's ReplicatedLogService (the frameworks' API);
+ *   - the baseline, etcd (Debian's etcd-server 3.4, three members on loopback started by
+ *     the bench, data under the same temp directory): a 100-byte put per call from a gRPC
+ *     client (npm etcd3) in the bench process, to the leader;
+ *   and their ratios ours/etcd; the CPU the servers spend per operation (our three
+ *   members' or etcd's three), steadier than latency on a shared machine, and the gRPC
+ *   clients' own; failed calls are counted (`failed`), not retried; once on the machine as
+ *   it is ("quiet") and once with `--busy` extra CPU-spinning processes (default 2, on top
+ *   of whatever else runs: figures suffixed `_busy`); the 1-minute load average is in every
+ *   latency figure;
  * - committed entries/s of 100-byte entries with group commit (closed loop, `--window`
  *   proposals in flight at the leader, default 4096; the median of `--trials` runs of
- *   `--seconds`, defaults 3 and 3; target >= 20,000), and the CPU all members spend per entry;
- * - commit latency p50/p99 at a moderate paced load (`--rate` proposals/s, default 1000; target p50 <= 2 ms),
- *   measured first, after a 1 s paced warm-up;
+ *   `--seconds`, default 3 trials; target >= 20,000), and the CPU all members spend per entry;
  * - time from kill -9 of the leader to a new leader accepting a write (median and max of
  *   `--kills` kills, default `--trials`; the killed member is restarted in between; target <= 1.5 s).
- * Proposals are made in the leader's process (the clients sit with the leader), so the
- * figures are of the replication, not of a client protocol. The fdatasync floor is taken
- * in the same run, on the file system the members write to; on a shared host, look at the
- * load average and run it several times.
+ * Latency is taken on a fresh cluster (machine "logs": the frameworks' replicated logs),
+ * throughput and failover on another one (machine "count"): paced after the throughput
+ * trials' hundreds of thousands of entries, their garbage and log would be measured instead.
+ * On a shared host, look at the load average and run it several times. Profile a member
+ * with RAFT_MEMBER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { ProcessCluster, type MemberProcess } from "../../support/raft-processes.js";
+import { Etcd3 } from "etcd3";
+import { ReplicatedLogClient } from "../../../src/raft/log-client.js";
+import { CpuLoad } from "../../support/cpu-load.js";
+import { pacedLatencies } from "../../support/paced.js";
+import { BENCH_LOG, ProcessCluster, type MemberProcess } from "../../support/raft-processes.js";
 import { waitFor } from "../../support/wait.js";
+import { EtcdCluster } from "../etcd-cluster.js";
 import { median, percentile, type Reporter } from "../report.js";
 
 const ENTRY_BYTES = 100;
 
+interface Options {
+  trials: number;
+  window: number;
+  seconds: number;
+  rate: number;
+  kills: number;
+  rounds: number;
+  busy: number;
+}
+
 export async function run(report: Reporter, args: string[]): Promise<void> {
   const opt = (name: string, dflt: number): number => Number(args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt);
   const trials = opt("trials", 3);
-  const window = opt("window", 4096);
-  const seconds = opt("seconds", 3);
-  const rate = opt("rate", 1000);
-  const kills = opt("kills", trials);
+  const o: Options = { trials, window: opt("window", 4096), seconds: opt("seconds", 3), rate: opt("rate", 1000), kills: opt("kills", trials), rounds: opt("rounds", 2), busy: opt("busy", 2) };
 
   const root = mkdtempSync(join(tmpdir(), "raft-bench-"));
-  const floor = fdatasyncRate(root, 1000);
-  const cluster = await ProcessCluster.start(3, "count", root);
   try {
-    // Latency at a moderate load first, on a warmed-up cluster that has not yet absorbed the
-    // throughput trials' hundreds of thousands of entries (their garbage and log would be
-    // measured instead: paced after them doubles p50 and p99 here).
-    await onLeader(cluster, (l) => l.call({ cmd: "paced", durationMs: 1000, perSecond: rate, size: ENTRY_BYTES }));
-    const latencies = await onLeader(cluster, (l) => l.call<number[]>({ cmd: "paced", durationMs: seconds * 1000, perSecond: rate, size: ENTRY_BYTES }));
-    report.figure("commit_latency_p50_ms", percentile(latencies, 50), "ms", "lower", { per_second: rate, samples: latencies.length });
-    report.figure("commit_latency_p99_ms", percentile(latencies, 99), "ms", "lower", { per_second: rate, samples: latencies.length });
+    const floor = fdatasyncRate(root, 1000);
+    await latency(report, o, root);
+    await throughputAndFailover(report, o, root, floor);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
 
+/** Commit latency at a paced rate: ours in the leader, ours through a gRPC client, etcd through a gRPC client. */
+async function latency(report: Reporter, o: Options, root: string): Promise<void> {
+  const cluster = await ProcessCluster.start(3, "logs", join(root, "ours"));
+  let etcd: EtcdCluster | undefined;
+  try {
+    etcd = await EtcdCluster.start(3, join(root, "etcd"));
+    for (const busy of o.busy > 0 ? [0, o.busy] : [0]) {
+      const load = busy > 0 ? CpuLoad.start(busy, 10 * 60_000) : undefined;
+      try {
+        await latencyPhase(report, o, cluster, etcd, busy > 0 ? "_busy" : "", busy);
+      } finally {
+        await load?.stop();
+      }
+    }
+  } finally {
+    await etcd?.stop();
+    await cluster.stop();
+  }
+}
+
+async function latencyPhase(report: Reporter, o: Options, cluster: ProcessCluster, etcd: EtcdCluster, suffix: string, busy: number): Promise<void> {
+  const leader = await cluster.leader(15_000);
+  // No retries within the measurement: a call that fails is counted, not sent again.
+  const ours = new ReplicatedLogClient({ masters: [leader.address], principal: BENCH_LOG.principal, timeoutMs: 30_000, attemptTimeoutMs: 30_000 });
+  const theirs = new Etcd3({ hosts: [await etcd.leader(15_000)] });
+  const record = new Uint8Array(ENTRY_BYTES).fill(7);
+  const failed = { inLeader: 0, client: 0, etcd: 0 };
+  const kinds = {
+    inLeader: (ms: number) => onLeader(cluster, (l) => l.call<number[]>({ cmd: "paced", durationMs: ms, perSecond: o.rate, size: ENTRY_BYTES })),
+    client: (ms: number) => pacedLatencies(ms, o.rate, () => ours.append(BENCH_LOG.name, [record]), () => failed.client++),
+    etcd: (ms: number) => pacedLatencies(ms, o.rate, (i) => theirs.put(`bench/${i % 1000}`).value(Buffer.from(record)).exec(), () => failed.etcd++),
+  };
+  // CPU the servers spend (our three members, or etcd's three), not the clients.
+  const serverCpu = { inLeader: () => cpuMicros(cluster), client: () => cpuMicros(cluster), etcd: async () => etcd.cpuMicros() };
+  const samples = { inLeader: [] as number[], client: [] as number[], etcd: [] as number[] };
+  const cpu = { inLeader: 0, client: 0, etcd: 0 };
+  const clientCpu = { inLeader: 0, client: 0, etcd: 0 };
+  const loads: number[] = [];
+  try {
+    for (const measure of Object.values(kinds)) await measure(1000); // warm-up: connections, JIT
+    for (const k of Object.keys(failed) as (keyof typeof failed)[]) failed[k] = 0;
+    for (let r = 0; r < o.rounds; r++) {
+      for (const kind of Object.keys(kinds) as (keyof typeof kinds)[]) {
+        loads.push(loadavg()[0]!);
+        const before = await serverCpu[kind]();
+        const own = process.cpuUsage();
+        samples[kind].push(...(await kinds[kind](o.seconds * 1000)));
+        const used = process.cpuUsage(own);
+        clientCpu[kind] += used.user + used.system;
+        cpu[kind] += (await serverCpu[kind]()) - before;
+      }
+    }
+  } finally {
+    ours.close();
+    theirs.close();
+  }
+  const extra = { per_second: o.rate, entry_bytes: ENTRY_BYTES, load1: Math.round(median(loads) * 10) / 10, extra_spinners: busy };
+  const described = {
+    inLeader: { name: "commit_latency", client: "in the leader's process" },
+    client: { name: "commit_latency_client", client: "ReplicatedLogClient (gRPC)" },
+    etcd: { name: "etcd_put", client: "etcd3 (gRPC)" },
+  };
+  for (const q of [50, 99]) {
+    for (const kind of ["etcd", "inLeader", "client"] as const) {
+      report.figure(`${described[kind].name}_p${q}_ms${suffix}`, percentile(samples[kind], q), "ms", "lower", {
+        ...extra,
+        samples: samples[kind].length,
+        failed: failed[kind],
+        client: described[kind].client,
+      });
+    }
+    const base = percentile(samples.etcd, q);
+    for (const kind of ["inLeader", "client"] as const) {
+      report.figure(`${described[kind].name}_p${q}_vs_etcd${suffix}`, percentile(samples[kind], q) / base, "ratio", "lower", extra);
+    }
+  }
+  for (const kind of ["etcd", "inLeader", "client"] as const) {
+    report.figure(`${described[kind].name}_server_cpu_us_per_op${suffix}`, cpu[kind] / Math.max(1, samples[kind].length), "us", "lower", { ...extra, members: 3 });
+  }
+  // The gRPC clients' own CPU (in this process; for the in-leader case the proposals' cost is in the server figure).
+  for (const kind of ["etcd", "client"] as const) {
+    report.figure(`${described[kind].name}_client_cpu_us_per_op${suffix}`, clientCpu[kind] / Math.max(1, samples[kind].length), "us", "lower", extra);
+  }
+}
+
+/** Committed entries/s with group commit, CPU per entry, and failover, on a cluster of its own. */
+async function throughputAndFailover(report: Reporter, o: Options, root: string, floor: number): Promise<void> {
+  const { trials, window, seconds, kills } = o;
+  const cluster = await ProcessCluster.start(3, "count", join(root, "count"));
+  try {
     await onLeader(cluster, (leader) => leader.call({ cmd: "load", durationMs: 1500, window, size: ENTRY_BYTES }));
-
     const rates: number[] = [];
     const cpuPerEntry: number[] = [];
     let leader: MemberProcess | undefined;
@@ -74,7 +188,6 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     }
   } finally {
     await cluster.stop();
-    rmSync(root, { recursive: true, force: true });
   }
 }
 
@@ -82,7 +195,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
  * Runs a measurement on the current leader; if leadership moves meanwhile (an election in
  * the first seconds of a cluster on a busy host), says so and runs it again on the new one.
  */
-async function onLeader<T>(cluster: ProcessCluster, measure: (leader: MemberProcess) => Promise<T>, attempts = 3): Promise<T> {
+async function onLeader<T>(cluster: ProcessCluster, measure: (leader: MemberProcess) => Promise<T>, attempts = 5): Promise<T> {
   for (let i = 1; ; i++) {
     const leader = await cluster.leader(15_000);
     try {

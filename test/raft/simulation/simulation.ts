@@ -8,16 +8,30 @@ import {
 } from "../../../src/gen/dcos/v1/raft_pb.js";
 import { DcosError } from "../../../src/runtime/error.js";
 import { MemoryStorage } from "../../../src/raft/core/log-storage.js";
-import { RaftRole, type Ready, type ReadState } from "../../../src/raft/core/ready.js";
+import { RaftRole, sentBeforeDurable, type Ready, type ReadState } from "../../../src/raft/core/ready.js";
 import { Random } from "../../../src/runtime/random.js";
 import { AppliedRecord, checkAppliedInOrder, checkLogMatching } from "../support/invariants.js";
 import { TestNode, type NodeOptions } from "../support/node.js";
 import { EventQueue } from "./event-queue.js";
 
+/**
+ * A Ready in the hands of the driver. Like the raft actor: a leader's appends go out when
+ * it is taken (before its own write is durable), and while it is written the leader sends
+ * what was proposed meanwhile (takeLeaderMessages); at doneAt the write is durable (a
+ * crash before loses or tears it) and the other messages — votes, acknowledgements — go
+ * out; the committed entries are applied and the Ready advanced later, at applyAt (a
+ * follower acknowledges before it applies).
+ */
+interface SimWrite {
+  ready: Ready;
+  doneAt: number;
+  applyAt: number;
+  durable: boolean;
+}
+
 /** One member of a simulated group, with its in-flight disk write. */
 export class SimMember {
-  /** The Ready being written; it is durable at doneAt (a crash before that loses it). */
-  write: { ready: Ready; doneAt: number } | undefined;
+  write: SimWrite | undefined;
   restartAt = 0;
   nextTickAt: number;
   constructor(readonly node: TestNode, tickPhase: number) {
@@ -204,7 +218,7 @@ export class Simulation {
   private crash(m: SimMember): void {
     if (!m.alive) return;
     this.stats.crashes++;
-    if (m.write && this.rng.chance(0.5)) {
+    if (m.write && !m.write.durable && this.rng.chance(0.5)) {
       // The write was in the page cache: a random prefix of its entries survives.
       m.node.tornWrite(m.write.ready, this.rng.int(m.write.ready.entries.length + 1));
       this.stats.tornWrites++;
@@ -323,14 +337,25 @@ export class Simulation {
       for (let cycle = 0; cycle < 2 && m.alive; cycle++) {
         if (!m.write) {
           if (!m.node.raft.hasReady()) break;
-          m.write = { ready: m.node.raft.ready(), doneAt: this.now + this.rng.int(3) };
+          const ready = m.node.raft.ready();
+          // Mostly quick writes, sometimes a slow fsync (a window for a leader to crash after
+          // its appends went out but before its own copy is durable).
+          const doneAt = this.now + (this.rng.chance(0.1) ? this.rng.between(3, 20) : this.rng.int(3));
+          m.write = { ready, doneAt, applyAt: doneAt + this.rng.int(2), durable: false };
+          for (const msg of ready.messages) if (sentBeforeDurable(msg)) this.send(msg);
         }
-        if (m.write.doneAt > this.now) break;
-        const rd = m.write.ready;
+        const w = m.write;
+        for (const msg of m.node.raft.takeLeaderMessages()) this.send(msg);
+        if (w.doneAt > this.now) break;
+        if (!w.durable) {
+          w.durable = true;
+          for (const msg of m.node.persistReady(w.ready)) if (!sentBeforeDurable(msg)) this.send(msg);
+        }
+        if (w.applyAt > this.now) break;
         m.write = undefined;
         const before = m.node.readStates.length;
-        for (const msg of m.node.completeReady(rd)) this.send(msg);
-        if (rd.snapshot) this.workload.onReset(m);
+        m.node.applyReady(w.ready);
+        if (w.ready.snapshot) this.workload.onReset(m);
         const reads = m.node.readStates.slice(before);
         if (reads.length > 0) this.workload.onReadStates(this, m, reads);
         this.observe(m);

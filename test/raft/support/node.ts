@@ -74,12 +74,22 @@ export class TestNode {
 
   /** The write of `rd` is durable: persist, apply, advance; returns the messages to send. */
   completeReady(rd: Ready): RaftMessage[] {
+    const messages = this.persistReady(rd);
+    this.applyReady(rd);
+    return messages;
+  }
+
+  /** The write of `rd` reaches the disk (the "disk" is the storage); returns its messages. */
+  persistReady(rd: Ready): RaftMessage[] {
     if (rd.hardState) this.storage.setHardState(rd.hardState);
-    if (rd.snapshot) {
-      this.storage.applySnapshot(rd.snapshot);
-      this.sm.restore(rd.snapshot.data);
-    }
+    if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
     this.storage.append(rd.entries);
+    return rd.messages;
+  }
+
+  /** After persistReady (and sending): restore, apply, serve reads, advance. */
+  applyReady(rd: Ready): void {
+    if (rd.snapshot) this.sm.restore(rd.snapshot.data);
     for (const e of rd.committedEntries) {
       this.sm.apply(e);
       if (e.type === RaftEntryType.NORMAL) {
@@ -89,7 +99,6 @@ export class TestNode {
     }
     for (const r of rd.readStates) this.readStates.push(r);
     this.raft.advance(rd);
-    return rd.messages;
   }
 
   /** Snapshots the state machine at its applied index and drops the log up to `keep` entries before it. */
