@@ -32,13 +32,12 @@
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Etcd3 } from "etcd3";
 import { ReplicatedLogClient } from "../../../src/raft/log-client.js";
 import { CpuLoad } from "../../support/cpu-load.js";
 import { pacedLatencies } from "../../support/paced.js";
 import { BENCH_LOG, ProcessCluster, type MemberProcess } from "../../support/raft-processes.js";
 import { waitFor } from "../../support/wait.js";
-import { EtcdCluster } from "../etcd-cluster.js";
+import { EtcdCluster, etcdClient } from "../etcd-cluster.js";
 import { median, percentile, type Reporter } from "../report.js";
 
 const ENTRY_BYTES = 100;
@@ -92,7 +91,7 @@ async function latencyPhase(report: Reporter, o: Options, cluster: ProcessCluste
   const leader = await cluster.leader(15_000);
   // No retries within the measurement: a call that fails is counted, not sent again.
   const ours = new ReplicatedLogClient({ masters: [leader.address], principal: BENCH_LOG.principal, timeoutMs: 30_000, attemptTimeoutMs: 30_000 });
-  const theirs = new Etcd3({ hosts: [await etcd.leader(15_000)] });
+  const theirs = await etcdClient([await etcd.leader(15_000)]);
   const record = new Uint8Array(ENTRY_BYTES).fill(7);
   const failed = { inLeader: 0, client: 0, etcd: 0 };
   const kinds = {
