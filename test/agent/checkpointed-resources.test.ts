@@ -8,6 +8,9 @@ import { Value_Type } from "../../src/gen/dcos/v1/common_pb.js";
 import { ReservationInfo_Type, ResourceSchema, type Resource } from "../../src/gen/dcos/v1/resources_pb.js";
 import { checkpointResources, readCheckpointedResources } from "../../src/actors/agent/checkpointed-resources.js";
 import { volumeDir } from "../../src/actors/agent/volumes.js";
+import { NodeFileSystem } from "../../src/runtime/file-system.js";
+
+const fs = new NodeFileSystem();
 
 function volume(id: string): Resource {
   return create(ResourceSchema, {
@@ -28,14 +31,14 @@ describe("checkpointed resources", () => {
       const v = volume("v1");
       for (let round = 0; round < 20; round++) {
         // CREATE then DESTROY without waiting, as the agent does when the master sends both at once.
-        const created = checkpointResources(work, [], [v]);
-        const destroyed = checkpointResources(work, [v], []);
+        const created = checkpointResources(fs, work, [], [v]);
+        const destroyed = checkpointResources(fs, work, [v], []);
         await Promise.all([created, destroyed]);
-        assert.deepEqual(await readCheckpointedResources(work), [], `round ${round}: the file says what the last checkpoint said`);
+        assert.deepEqual(await readCheckpointedResources(fs, work), [], `round ${round}: the file says what the last checkpoint said`);
         assert.equal(await exists(volumeDir(work, v)), false, `round ${round}: the destroyed volume's directory is gone`);
       }
-      await checkpointResources(work, [], [v]);
-      assert.equal((await readCheckpointedResources(work)).length, 1);
+      await checkpointResources(fs, work, [], [v]);
+      assert.equal((await readCheckpointedResources(fs, work)).length, 1);
       assert.ok(await exists(volumeDir(work, v)));
       assert.deepEqual((await readdir(join(work, "meta"))).filter((n) => n.includes(".tmp")), [], "no temp files left behind");
       assert.equal((await stat(join(work, "meta", "resources.json"))).mode & 0o777, 0o600);

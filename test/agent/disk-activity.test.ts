@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { readAgentId } from "../../src/actors/agent/checkpoint.js";
 import { DiskActivity } from "../../src/actors/agent/disk-activity.js";
 import { ManualClock } from "../../src/runtime/clock.js";
+import { NodeFileSystem } from "../../src/runtime/file-system.js";
 import { afterEach, describe, it } from "node:test";
 import { admit, startHarness, type Harness } from "./harness.js";
 
@@ -42,6 +43,6 @@ describe("agent disk activity on a manual clock", () => {
     assert.equal(x.master.of("RegisterAgent").length, 1, "recovery read the work dir and the agent registered within one settle");
     await admit(x);
     await x.clock.settle();
-    assert.equal(await readAgentId(x.workDir), "agent-1", "the agent id is on disk when settle returns");
+    assert.equal(await readAgentId(new NodeFileSystem(), x.workDir), "agent-1", "the agent id is on disk when settle returns");
   });
 });

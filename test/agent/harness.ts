@@ -1,7 +1,9 @@
 /**
  * The agent on an in-process network with a scripted master actor, a fake containerizer
  * and fake executors that talk to the agent's ExecutorApi directly. Time is a ManualClock;
- * `until` settles the actors (and real file I/O) without moving time.
+ * `until` settles the actors (and real file I/O) without moving time. Given `fs` (an
+ * in-memory CrashFs), the agent's disk is that and nothing touches the real one: then one
+ * `clock.settle()` finishes every step, and the run is the same every time.
  */
 import { create, type Message } from "@bufbuild/protobuf";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -45,14 +47,15 @@ import { testSeed } from "../support/seed.js";
 
 /** A master that records what it receives and sends what the test tells it to. */
 export class ScriptedMaster extends Actor {
-  readonly received: { type: string; message: Message; from: Pid }[] = [];
+  /** What came, with when (`at`, ms on the clock). */
+  readonly received: { type: string; message: Message; from: Pid; at: number }[] = [];
 
   /** With autoRespond it registers every agent (as agent-1) and acknowledges every update. */
   constructor(private readonly autoRespond = false) {
     super("master");
     for (const schema of [RegisterAgentSchema, ReregisterAgentSchema, AgentPongSchema, StatusUpdateSchema, ExitedExecutorSchema, FrameworkMessageSchema]) {
       this.install(schema, (m, from) => {
-        this.received.push({ type: schema.typeName.replace("dcos.v1.", ""), message: m, from });
+        this.received.push({ type: schema.typeName.replace("dcos.v1.", ""), message: m, from, at: this.clock.now() });
         if (this.autoRespond) this.respond(m, from);
       });
     }
@@ -115,8 +118,12 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
+/** The agent's work directory on an in-memory disk. */
+export const MEMORY_WORK_DIR = "/var/lib/dcos-agent";
+
 export async function startHarness(options: Partial<AgentOptions> = {}, seed = 7): Promise<Harness> {
-  const workDir = await mkdtemp(join(tmpdir(), "dcos-agent-"));
+  const inMemory = options.fs !== undefined;
+  const workDir = inMemory ? MEMORY_WORK_DIR : await mkdtemp(join(tmpdir(), "dcos-agent-"));
   const clock = new ManualClock();
   const net = new InProcessNetwork();
   const logger = testLogger();
@@ -167,7 +174,7 @@ export async function startHarness(options: Partial<AgentOptions> = {}, seed = 7
       await current.system.stop();
       await masterSystem.stop();
       // Checkpoint writes of the stopped agent may still land: retry on ENOTEMPTY.
-      await rm(workDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
+      if (!inMemory) await rm(workDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
     },
   };
   return h;

@@ -6,6 +6,7 @@ import { after, describe, it } from "node:test";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { statusUpdate } from "../../src/actors/agent/status-update.js";
 import { readStreamFiles, streamFilePath, StreamFileWriter } from "../../src/actors/agent/update-stream-file.js";
+import { NodeFileSystem } from "../../src/runtime/file-system.js";
 import { Random } from "../../src/runtime/random.js";
 import { testSeed } from "../support/seed.js";
 import { waitFor } from "../support/wait.js";
@@ -15,6 +16,7 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
+const fs = new NodeFileSystem();
 const uuids = new Random(testSeed(3));
 const update = (task: string, state: TaskState) =>
   statusUpdate({ frameworkId: "fw-1", taskId: task, state, agentId: "agent-1", executorId: "ex-1", now: 0, uuid: uuids.uuidBytes() });
@@ -23,7 +25,7 @@ describe("StreamFileWriter", () => {
   it("writes each file's records in order, group-committed, each append resolving once its record is on disk", async () => {
     const dir = await mkdtemp(join(tmpdir(), "dcos-streams-"));
     dirs.push(dir);
-    const w = new StreamFileWriter();
+    const w = new StreamFileWriter(fs);
     const tasks = ["a", "b", "c"];
     const appends: Promise<void>[] = [];
     for (const t of tasks) {
@@ -38,7 +40,7 @@ describe("StreamFileWriter", () => {
     assert.ok(first.split("\n").filter((l) => l !== "").length >= 1, "the first record is there once its append resolved");
     await Promise.all(appends);
     assert.equal(w.open, 3, "files stay open while their streams are busy");
-    const files = await readStreamFiles(dir);
+    const files = await readStreamFiles(fs, dir);
     assert.deepEqual(
       files.map((f) => f.records.map((r) => (r.kind === "update" ? TaskState[r.update.status!.state] : "ack"))),
       tasks.map(() => ["STARTING", "RUNNING", "ack"]),
@@ -48,14 +50,14 @@ describe("StreamFileWriter", () => {
     await waitFor(() => w.open === 1, "released files to be closed (a released file written again is open again)");
     w.releaseAll();
     await waitFor(() => w.open === 0, "every file to be closed");
-    const a = (await readStreamFiles(dir)).find((f) => f.path.endsWith("a.updates"))!;
+    const a = (await readStreamFiles(fs, dir)).find((f) => f.path.endsWith("a.updates"))!;
     assert.equal(a.records.length, 4, "a write after release appends to the same file");
   });
 
   it("rejects the appends of a file it cannot create, and writes the next ones once it can", async () => {
     const dir = await mkdtemp(join(tmpdir(), "dcos-streams-"));
     dirs.push(dir);
-    const w = new StreamFileWriter();
+    const w = new StreamFileWriter(fs);
     const blocked = join(dir, "not-a-dir");
     await writeFile(blocked, "x");
     const path = join(blocked, "t.updates");

@@ -1,5 +1,5 @@
 import { dirname } from "node:path";
-import type { AppendFile, FileSystem } from "../../src/raft/storage/file-system.js";
+import type { AppendFile, FileSystem } from "../../src/runtime/file-system.js";
 
 /** A file's bytes as written, and as they would survive a crash (what was last synced). */
 class Inode {
@@ -15,6 +15,9 @@ export type TornBytes = (path: string, unsynced: number) => number;
  * fdatasync (plus, if asked, a torn prefix of the rest), and names only as of the last
  * fsync of their directory. Syncs can be held to model a crash between write and fsync.
  * Every operation is recorded in `ops`, for tests of the order of writes, syncs and renames.
+ * Directories are implied by the files in them (mkdirp records that it was asked; a
+ * directory with no file does not list); modes are not kept. Used by the Raft storage
+ * tests and, as the agent's disk, by the agent tests on the manual clock.
  */
 export class CrashFs implements FileSystem {
   private names = new Map<string, Inode>();
@@ -24,10 +27,32 @@ export class CrashFs implements FileSystem {
   private held: (() => void)[] | undefined;
   private syncError: Error | undefined;
 
-  async mkdirp(): Promise<void> {}
+  /** Directories asked for with mkdirp (for tests: e.g. the sandboxes the agent made). */
+  readonly dirs = new Set<string>();
 
+  async mkdirp(dir: string): Promise<void> {
+    this.dirs.add(dir);
+  }
+
+  /** The files in dir and the directories that hold files below it. */
   async list(dir: string): Promise<string[]> {
-    return [...this.names.keys()].filter((p) => dirname(p) === dir).map((p) => p.slice(dir.length + 1));
+    const out = new Set<string>();
+    for (const p of this.names.keys()) if (p.startsWith(dir + "/")) out.add(p.slice(dir.length + 1).split("/")[0]!);
+    return [...out];
+  }
+
+  /** Paths of every file, sorted (for tests). */
+  files(): string[] {
+    return [...this.names.keys()].sort();
+  }
+
+  async remove(path: string): Promise<void> {
+    for (const p of [...this.names.keys()]) {
+      if (p !== path && !p.startsWith(path + "/")) continue;
+      this.names.delete(p);
+      this.ops.push(`unlink ${p}`);
+    }
+    for (const d of [...this.dirs]) if (d === path || d.startsWith(path + "/")) this.dirs.delete(d);
   }
 
   async readFile(path: string): Promise<Uint8Array> {

@@ -16,6 +16,7 @@ import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { TaskStatus_Reason, TaskStatus_Source, type TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources } from "../../resources/index.js";
 import type { Clock, Timer } from "../../runtime/clock.js";
+import { NodeFileSystem, type FileSystem } from "../../runtime/file-system.js";
 import { actsAs, describePeer, type PeerIdentity } from "../../runtime/identity.js";
 import type { Logger } from "../../runtime/log.js";
 import type { Pid } from "../../runtime/pid.js";
@@ -88,6 +89,8 @@ export class AgentContext {
   random!: Random;
   startedAt = 0;
   readonly disk = new DiskActivity();
+  /** The agent's disk (AgentOptions.fs): checkpoints, update streams, sandboxes, volumes. */
+  readonly fs: FileSystem;
   /** Dynamic reservations and persistent volumes, as the master last checkpointed them. */
   checkpointedResources: Resource[] = [];
   /** The total the flags (or the host) give, before checkpointed resources are applied. */
@@ -110,7 +113,9 @@ export class AgentContext {
     readonly masters: MasterDetector,
     /** Seals tasks' inline secrets on arrival and resolves secret variables at launch (secrets.ts). */
     readonly secrets: SecretResolver,
-  ) {}
+  ) {
+    this.fs = opts.fs ?? new NodeFileSystem();
+  }
 
   get log(): Logger {
     return this.host.log;
@@ -190,7 +195,7 @@ export class AgentContext {
       container: ex.container,
       tasks: [...ex.tasks.values()].map((t) => ({ task: t.info, role: t.role })),
     };
-    this.persist(ex, () => writeExecutorCheckpoint(this.opts.workDir, cp), `checkpoint executor ${ex.id}`);
+    this.persist(ex, () => writeExecutorCheckpoint(this.fs, this.opts.workDir, cp), `checkpoint executor ${ex.id}`);
   }
 
   persist(ex: ExecutorRecord, write: () => Promise<void>, what: string): void {
@@ -213,7 +218,7 @@ export class AgentContext {
     // Tasks whose terminal update is not yet acknowledged stay reachable for the ack.
     if (ex.tasks.size === 0 && fw.executors.get(ex.id) === ex) {
       fw.executors.delete(ex.id);
-      this.persist(ex, () => removeExecutorCheckpoint(this.opts.workDir, fw.id, ex.id), `remove the checkpoint of executor ${ex.id}`);
+      this.persist(ex, () => removeExecutorCheckpoint(this.fs, this.opts.workDir, fw.id, ex.id), `remove the checkpoint of executor ${ex.id}`);
     }
     if (fw.terminating && [...fw.executors.values()].every((e) => e.phase === ExecutorPhase.TERMINATED)) this.removeFramework(fw);
   }
@@ -221,7 +226,7 @@ export class AgentContext {
   removeFramework(fw: FrameworkOnAgent): void {
     this.frameworks.delete(fw.id);
     for (const ex of fw.executors.values()) {
-      this.persist(ex, () => removeExecutorCheckpoint(this.opts.workDir, fw.id, ex.id), `remove the checkpoint of executor ${ex.id}`);
+      this.persist(ex, () => removeExecutorCheckpoint(this.fs, this.opts.workDir, fw.id, ex.id), `remove the checkpoint of executor ${ex.id}`);
     }
     this.log.info({ frameworkId: fw.id }, `Removed framework ${fw.id}`);
     void this.statusUpdates.cleanup(fw.id);

@@ -13,6 +13,7 @@ import { Agent } from "./agent.js";
 import type { AgentOptions } from "./agent-options.js";
 import { metaDir } from "./checkpoint.js";
 import { writeAtomically } from "./durable.js";
+import { NodeFileSystem } from "../../runtime/file-system.js";
 import { ExecutorServer } from "./executor-service.js";
 import { ExecutorTokens } from "./executor-tokens.js";
 import { SecretResolver } from "./secrets.js";
@@ -61,7 +62,7 @@ async function listenForExecutors(options: AgentNodeOptions, tokens: ExecutorTok
     server = new ExecutorServer({ host: options.executorHost, port: 0, logger: options.logger, tokens, metrics: options.system.metrics });
     endpoint = await server.listen();
   }
-  await writeAtomically(file, JSON.stringify({ port: Number(endpoint.split(":").at(-1)) }) + "\n");
+  await writeAtomically(new NodeFileSystem(), file, JSON.stringify({ port: Number(endpoint.split(":").at(-1)) }) + "\n");
   return { server, endpoint };
 }
 

@@ -4,6 +4,7 @@ import type { Containerizer } from "../../isolation/containerizer.js";
 import type { ProtectedPath } from "../../isolation/host-paths.js";
 import type { Pid } from "../../runtime/pid.js";
 import type { Random } from "../../runtime/random.js";
+import type { FileSystem } from "../../runtime/file-system.js";
 import type { BootIdSource } from "./boot-id.js";
 import type { HostFacts } from "./resource-detection.js";
 
@@ -73,6 +74,11 @@ export interface AgentOptions {
   allowedHostPaths?: readonly string[];
   /** The agent's credential, key and secrets files (besides its work dir), which no task may mount. */
   protectedHostPaths?: readonly ProtectedPath[];
+  /**
+   * The agent's disk: checkpoints, status update streams, sandbox and volume directories
+   * (default the real one; tests give test/support/crash-fs.ts's in-memory CrashFs).
+   */
+  fs?: FileSystem;
 }
 
 export const AGENT_DEFAULTS = {

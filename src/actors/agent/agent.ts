@@ -162,6 +162,7 @@ export class Agent extends Actor implements ExecutorApi {
         paused: true,
         disk: a.disk,
         random: a.random,
+        fs: a.fs,
       }),
     );
     startRecovery(a);

@@ -7,6 +7,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { FileSystem } from "../../runtime/file-system.js";
 import { writeAtomically } from "./durable.js";
 import { metaDir } from "./checkpoint.js";
 
@@ -29,14 +30,14 @@ function bootIdFile(workDir: string): string {
   return join(metaDir(workDir), "boot-id");
 }
 
-export async function writeBootId(workDir: string, bootId: string): Promise<void> {
-  await writeAtomically(bootIdFile(workDir), bootId + "\n");
+export async function writeBootId(fs: FileSystem, workDir: string, bootId: string): Promise<void> {
+  await writeAtomically(fs, bootIdFile(workDir), bootId + "\n");
 }
 
 /** The boot id checkpointed by the previous run, or "" when none was. */
-export async function readCheckpointedBootId(workDir: string): Promise<string> {
+export async function readCheckpointedBootId(fs: FileSystem, workDir: string): Promise<string> {
   try {
-    return (await readFile(bootIdFile(workDir), "utf8")).trim();
+    return new TextDecoder().decode(await fs.readFile(bootIdFile(workDir))).trim();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
     throw err;

@@ -10,11 +10,11 @@
  * a crash leaves the old or the new version, never half of one.
  */
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { FrameworkInfoSchema, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { ExecutorInfoSchema, TaskInfoSchema, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import type { ContainerState } from "../../isolation/containerizer.js";
+import type { FileSystem } from "../../runtime/file-system.js";
 import type { ExecutorKind } from "./agent-records.js";
 import { writeAtomically } from "./durable.js";
 import { pathComponent } from "./paths.js";
@@ -48,14 +48,16 @@ function executorFile(workDir: string, frameworkId: string, executorId: string):
   return join(metaDir(workDir), "frameworks", pathComponent("framework id", frameworkId), "executors", pathComponent("executor id", executorId) + ".json");
 }
 
-export async function writeAgentId(workDir: string, agentId: string): Promise<void> {
-  await writeAtomically(join(metaDir(workDir), "agent.json"), JSON.stringify({ agentId }) + "\n");
+const decoder = new TextDecoder();
+
+export async function writeAgentId(fs: FileSystem, workDir: string, agentId: string): Promise<void> {
+  await writeAtomically(fs, join(metaDir(workDir), "agent.json"), JSON.stringify({ agentId }) + "\n");
 }
 
 /** The checkpointed agent id, or "" for a new agent. */
-export async function readAgentId(workDir: string): Promise<string> {
+export async function readAgentId(fs: FileSystem, workDir: string): Promise<string> {
   try {
-    const json = JSON.parse(await readFile(join(metaDir(workDir), "agent.json"), "utf8")) as { agentId?: unknown };
+    const json = JSON.parse(decoder.decode(await fs.readFile(join(metaDir(workDir), "agent.json")))) as { agentId?: unknown };
     return typeof json.agentId === "string" ? json.agentId : "";
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
@@ -63,7 +65,7 @@ export async function readAgentId(workDir: string): Promise<string> {
   }
 }
 
-export async function writeExecutorCheckpoint(workDir: string, cp: ExecutorCheckpoint): Promise<void> {
+export async function writeExecutorCheckpoint(fs: FileSystem, workDir: string, cp: ExecutorCheckpoint): Promise<void> {
   const json: ExecutorCheckpointJson = {
     framework: toJson(FrameworkInfoSchema, cp.framework),
     executor: toJson(ExecutorInfoSchema, cp.executor),
@@ -74,11 +76,11 @@ export async function writeExecutorCheckpoint(workDir: string, cp: ExecutorCheck
     tasks: cp.tasks.map((t) => ({ task: toJson(TaskInfoSchema, t.task), role: t.role })),
   };
   const fwId = cp.framework.id?.value ?? "";
-  await writeAtomically(executorFile(workDir, fwId, cp.executor.executorId?.value ?? ""), JSON.stringify(json) + "\n");
+  await writeAtomically(fs, executorFile(workDir, fwId, cp.executor.executorId?.value ?? ""), JSON.stringify(json) + "\n");
 }
 
-export async function removeExecutorCheckpoint(workDir: string, frameworkId: string, executorId: string): Promise<void> {
-  await rm(executorFile(workDir, frameworkId, executorId), { force: true });
+export async function removeExecutorCheckpoint(fs: FileSystem, workDir: string, frameworkId: string, executorId: string): Promise<void> {
+  await fs.remove(executorFile(workDir, frameworkId, executorId));
 }
 
 export interface ReadCheckpoints {
@@ -88,27 +90,20 @@ export interface ReadCheckpoints {
 }
 
 /** Every executor checkpoint under the work directory. */
-export async function readExecutorCheckpoints(workDir: string): Promise<ReadCheckpoints> {
+export async function readExecutorCheckpoints(fs: FileSystem, workDir: string): Promise<ReadCheckpoints> {
   const out: ReadCheckpoints = { executors: [], unreadable: [] };
   const root = join(metaDir(workDir), "frameworks");
-  let frameworks: string[];
-  try {
-    frameworks = await readdir(root);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return out;
-    throw err;
-  }
-  for (const fw of frameworks.sort()) {
+  for (const fw of (await fs.list(root)).sort()) {
     let files: string[];
     try {
-      files = (await readdir(join(root, fw, "executors"))).filter((f) => f.endsWith(".json")).sort();
+      files = (await fs.list(join(root, fw, "executors"))).filter((f) => f.endsWith(".json")).sort();
     } catch {
       continue;
     }
     for (const f of files) {
       const path = join(root, fw, "executors", f);
       try {
-        const json = JSON.parse(await readFile(path, "utf8")) as ExecutorCheckpointJson;
+        const json = JSON.parse(decoder.decode(await fs.readFile(path))) as ExecutorCheckpointJson;
         out.executors.push({
           framework: fromJson(FrameworkInfoSchema, json.framework),
           executor: fromJson(ExecutorInfoSchema, json.executor),

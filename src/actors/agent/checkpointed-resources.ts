@@ -6,10 +6,10 @@
  * volume is destroyed, never touched when a task ends.
  */
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ReservationInfo_Type, ResourceSchema, type Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Resources } from "../../resources/index.js";
+import type { FileSystem } from "../../runtime/file-system.js";
 import { volumeDir } from "./volumes.js";
 import { isPersistentVolume } from "../../resources/volumes.js";
 import { writeAtomically } from "./durable.js";
@@ -18,18 +18,18 @@ function file(workDir: string): string {
   return join(workDir, "meta", "resources.json");
 }
 
-export async function readCheckpointedResources(workDir: string): Promise<Resource[]> {
+export async function readCheckpointedResources(fs: FileSystem, workDir: string): Promise<Resource[]> {
   let text: string;
   try {
-    text = await readFile(file(workDir), "utf8");
+    text = new TextDecoder().decode(await fs.readFile(file(workDir)));
   } catch {
     return [];
   }
   return (JSON.parse(text) as JsonValue[]).map((j) => fromJson(ResourceSchema, j));
 }
 
-export async function writeCheckpointedResources(workDir: string, resources: readonly Resource[]): Promise<void> {
-  await writeAtomically(file(workDir), JSON.stringify(resources.map((r) => toJson(ResourceSchema, r))));
+export async function writeCheckpointedResources(fs: FileSystem, workDir: string, resources: readonly Resource[]): Promise<void> {
+  await writeAtomically(fs, file(workDir), JSON.stringify(resources.map((r) => toJson(ResourceSchema, r))));
 }
 
 /** The last checkpoint-and-sync started per work dir: the next one runs after it. */
@@ -40,12 +40,12 @@ const inOrder = new Map<string, Promise<void>>();
  * earlier checkpoint of this work dir finished (a RESERVE then UNRESERVE in quick succession
  * must not interleave: the file and the volumes end as the last one says).
  */
-export function checkpointResources(workDir: string, before: readonly Resource[], after: readonly Resource[]): Promise<void> {
+export function checkpointResources(fs: FileSystem, workDir: string, before: readonly Resource[], after: readonly Resource[]): Promise<void> {
   const previous = inOrder.get(workDir) ?? Promise.resolve();
   const next = previous
     .catch(() => undefined)
-    .then(() => writeCheckpointedResources(workDir, after))
-    .then(() => syncVolumes(workDir, before, after));
+    .then(() => writeCheckpointedResources(fs, workDir, after))
+    .then(() => syncVolumes(fs, workDir, before, after));
   const settled = next.catch(() => undefined);
   inOrder.set(workDir, settled);
   void settled.then(() => {
@@ -79,9 +79,9 @@ export function applyCheckpointed(total: Resources, checkpointed: readonly Resou
 }
 
 /** Creates the directories of new volumes and removes those of destroyed ones. */
-export async function syncVolumes(workDir: string, before: readonly Resource[], after: readonly Resource[]): Promise<void> {
+export async function syncVolumes(fs: FileSystem, workDir: string, before: readonly Resource[], after: readonly Resource[]): Promise<void> {
   const dirs = (list: readonly Resource[]) => new Set(list.filter(isPersistentVolume).map((r) => volumeDir(workDir, r)));
   const kept = dirs(after);
-  for (const dir of kept) await mkdir(dir, { recursive: true });
-  for (const dir of dirs(before)) if (!kept.has(dir)) await rm(dir, { recursive: true, force: true });
+  for (const dir of kept) await fs.mkdirp(dir);
+  for (const dir of dirs(before)) if (!kept.has(dir)) await fs.remove(dir);
 }

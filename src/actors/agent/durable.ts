@@ -1,16 +1,9 @@
-/** Durable file writes: fsync of files and directories, atomic replacement. */
-import { mkdir, open, rename } from "node:fs/promises";
+/**
+ * Durable file writes through the agent's FileSystem seam (runtime/file-system.ts):
+ * atomic replacement, appends, and directory fsyncs shared by the writes that ask at once.
+ */
 import { dirname } from "node:path";
-
-/** fsync a file or a directory (a directory's fsync makes its new entries durable). */
-export async function fsyncPath(path: string): Promise<void> {
-  const fd = await open(path, "r");
-  try {
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
-}
+import type { AppendFile, FileSystem } from "../../runtime/file-system.js";
 
 /**
  * One fsync of a directory shared by every caller that asks while none is running; callers
@@ -23,13 +16,14 @@ class GroupSync {
   private next: Promise<void> | undefined;
 
   constructor(
+    private readonly fs: FileSystem,
     private readonly dir: string,
     private readonly idle: () => void,
   ) {}
 
   sync(): Promise<void> {
     if (!this.running) {
-      this.running = fsyncPath(this.dir).finally(() => {
+      this.running = this.fs.syncDir(this.dir).finally(() => {
         this.running = undefined;
         if (!this.next) this.idle();
       });
@@ -45,37 +39,54 @@ class GroupSync {
   }
 }
 
-const dirSyncs = new Map<string, GroupSync>();
+/** Per file system (tests run several in-memory disks with the same paths): the directory syncs running and the directories known to exist. */
+interface FsState {
+  dirSyncs: Map<string, GroupSync>;
+  madeDirs: Set<string>;
+}
+const states = new WeakMap<FileSystem, FsState>();
+
+function stateOf(fs: FileSystem): FsState {
+  let st = states.get(fs);
+  if (!st) states.set(fs, (st = { dirSyncs: new Map(), madeDirs: new Set() }));
+  return st;
+}
 
 /** Makes the directory's entries durable as of this call (the fsync may be shared, see GroupSync). */
-export function syncDirectory(dir: string): Promise<void> {
+export function syncDirectory(fs: FileSystem, dir: string): Promise<void> {
+  const { dirSyncs } = stateOf(fs);
   let g = dirSyncs.get(dir);
-  if (!g) dirSyncs.set(dir, (g = new GroupSync(dir, () => dirSyncs.delete(dir))));
+  if (!g) dirSyncs.set(dir, (g = new GroupSync(fs, dir, () => dirSyncs.delete(dir))));
   return g.sync();
 }
 
-/** Directories this process made or found (a write into one needs no mkdir first). */
-const madeDirs = new Set<string>();
 const MADE_DIRS_KEPT = 10_000;
 
-/** Opens `path` for writing, making its directory (0700) first when it is not known to be there. */
-async function openInDir(path: string, flags: string, mode: number): Promise<Awaited<ReturnType<typeof open>>> {
+/** Runs `create` (which makes `path`), making the directory (0700) first when it is not known to be there. */
+async function inDir<T>(fs: FileSystem, path: string, create: () => Promise<T>): Promise<T> {
+  const { madeDirs } = stateOf(fs);
   const dir = dirname(path);
   if (madeDirs.has(dir)) {
     try {
-      return await open(path, flags, mode);
+      return await create();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       madeDirs.delete(dir); // removed meanwhile: make it again
     }
   }
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.mkdirp(dir, 0o700);
   if (madeDirs.size >= MADE_DIRS_KEPT) madeDirs.clear();
   madeDirs.add(dir);
-  return open(path, flags, mode);
+  return create();
+}
+
+/** Opens `path` (0600) to append to, making its directory (0700) when needed. */
+export function openForAppend(fs: FileSystem, path: string): Promise<AppendFile> {
+  return inDir(fs, path, () => fs.openAppend(path, 0o600));
 }
 
 let temps = 0;
+const encoder = new TextEncoder();
 
 /**
  * Replaces the file atomically and durably: temp file, fsync, rename, fsync of the
@@ -83,20 +94,10 @@ let temps = 0;
  * owner only (checkpoints hold tasks' environments), and each write has its own temp file,
  * so two writes of one path never rename each other's (the last rename wins whole).
  */
-export async function writeAtomically(path: string, text: string): Promise<void> {
+export async function writeAtomically(fs: FileSystem, path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp.${process.pid}.${++temps}`;
-  const fd = await openInDir(tmp, "w", 0o600);
-  try {
-    await fd.writeFile(text);
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
-  await rename(tmp, path);
-  await syncDirectory(dirname(path));
-}
-
-/** Opens a file to append to (0600), making its directory (0700) when needed. */
-export function openForAppend(path: string): ReturnType<typeof open> {
-  return openInDir(path, "a", 0o600);
+  await inDir(fs, tmp, () => fs.writeFile(tmp, encoder.encode(text), 0o600));
+  await fs.syncFile(tmp);
+  await fs.rename(tmp, path);
+  await syncDirectory(fs, dirname(path));
 }

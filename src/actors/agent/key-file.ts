@@ -4,6 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { NodeFileSystem } from "../../runtime/file-system.js";
 import { writeAtomically } from "./durable.js";
 
 export async function loadOrCreateKey(file: string): Promise<Buffer> {
@@ -14,6 +15,6 @@ export async function loadOrCreateKey(file: string): Promise<Buffer> {
     // None yet: make one.
   }
   const key = randomBytes(32);
-  await writeAtomically(file, key.toString("base64") + "\n");
+  await writeAtomically(new NodeFileSystem(), file, key.toString("base64") + "\n");
   return key;
 }

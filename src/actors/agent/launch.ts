@@ -6,7 +6,6 @@
  * shutdown.ts's executorTerminated then handles.
  */
 import { create } from "@bufbuild/protobuf";
-import { mkdir } from "node:fs/promises";
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { ExecutorEventSchema } from "../../gen/dcos/v1/executor_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
@@ -160,7 +159,7 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
   const uris = [...(ex.info.command?.uris ?? []), ...tasks.flatMap((t) => t.command?.uris ?? [])];
   const user = config.user;
   const launching = a.disk
-    .track(mkdir(ex.sandbox, { recursive: true }))
+    .track(a.fs.mkdirp(ex.sandbox))
     .then(async () => {
       if (uris.length > 0) await fetchUris(uris, ex.sandbox, { owner: user === undefined ? undefined : await fetchOwner(user) });
     })

@@ -40,6 +40,6 @@ export function checkpointResources(a: AgentContext, resources: Resource[], from
   a.checkpointedResources = resources;
   a.info.resources = a.withCheckpointed(a.flagTotal);
   a.log.info({ resources: resources.length }, `Checkpointing ${resources.length} reserved resource(s) and volume(s)`);
-  const write = a.disk.track(writeCheckpointedResources(a.opts.workDir, before, resources));
+  const write = a.disk.track(writeCheckpointedResources(a.fs, a.opts.workDir, before, resources));
   a.host.defer(write, () => undefined, (err) => a.log.error({ err }, `Failed to checkpoint resources: ${(err as Error).message}`));
 }

@@ -6,7 +6,6 @@
  * then (executor-calls.ts holds them).
  */
 import { create } from "@bufbuild/protobuf";
-import { mkdir } from "node:fs/promises";
 import { hostname as osHostname } from "node:os";
 import { AgentInfoSchema } from "../../gen/dcos/v1/cluster_pb.js";
 import { AgentIDSchema } from "../../gen/dcos/v1/common_pb.js";
@@ -24,14 +23,14 @@ import { agentResources, hostFacts } from "./resource-detection.js";
 
 /** Reads what the agent checkpointed and what still runs, then recovers (or fails the agent). */
 export function startRecovery(a: AgentContext): void {
-  const { opts } = a;
+  const { opts, fs } = a;
   const facts = (opts.hostFacts ? Promise.resolve(opts.hostFacts) : hostFacts(opts.workDir)).then(async (f) => {
-    a.checkpointedResources = await readCheckpointedResources(opts.workDir);
+    a.checkpointedResources = await readCheckpointedResources(fs, opts.workDir);
     return f;
   });
   const read = a.disk.track(
-    mkdir(opts.workDir, { recursive: true }).then(() =>
-      Promise.all([facts, a.statusUpdates.recover(), readAgentId(opts.workDir), readExecutorCheckpoints(opts.workDir), readCheckpointedBootId(opts.workDir), (opts.bootId ?? linuxBootId)()]),
+    fs.mkdirp(opts.workDir).then(() =>
+      Promise.all([facts, a.statusUpdates.recover(), readAgentId(fs, opts.workDir), readExecutorCheckpoints(fs, opts.workDir), readCheckpointedBootId(fs, opts.workDir), (opts.bootId ?? linuxBootId)()]),
     ),
   );
   a.host.defer(
@@ -60,7 +59,7 @@ export function startRecovery(a: AgentContext): void {
       // After a reboot no container of the previous boot runs: whatever the containerizer finds is an orphan.
       const states = rebooted ? [] : checkpoints.executors.flatMap((cp) => (cp.container ? [cp.container] : []));
       a.host.defer(
-        opts.containerizer.recover(states).then((found) => a.disk.track(writeBootId(opts.workDir, boot)).then(() => found)),
+        opts.containerizer.recover(states).then((found) => a.disk.track(writeBootId(fs, opts.workDir, boot)).then(() => found)),
         (found) => recovered(a, planRecovery(checkpoints.executors, streams, found, rebooted), rebooted),
         (err) => failRecovery(a, err),
       );

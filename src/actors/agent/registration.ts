@@ -42,7 +42,7 @@ export function registered(a: AgentContext, agentId: string, pingIntervalSeconds
     a.log.warn({ old: a.agentId, new: agentId }, `Master gave agent id ${agentId}, was ${a.agentId}`);
   }
   if (a.agentId !== agentId) {
-    const write = a.disk.track(writeAgentId(a.opts.workDir, agentId));
+    const write = a.disk.track(writeAgentId(a.fs, a.opts.workDir, agentId));
     a.host.defer(write, () => undefined, (err) => a.log.error({ err }, `Failed to checkpoint agent id ${agentId}`));
   }
   a.agentId = agentId;

@@ -19,6 +19,7 @@ import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { Backoff } from "../../runtime/backoff.js";
 import { Random } from "../../runtime/random.js";
+import { NodeFileSystem, type FileSystem } from "../../runtime/file-system.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 import { readStreamFiles, StreamFileWriter, streamFilePath, type StreamRecord } from "./update-stream-file.js";
 import { DiskActivity } from "./disk-activity.js";
@@ -41,6 +42,8 @@ export interface StatusUpdateManagerOptions {
   disk?: DiskActivity;
   /** The retry jitter's source (the agent's seeded Random; default: seeded from the OS). */
   random?: Random;
+  /** The disk the stream files are on (the agent's; default the real one). */
+  fs?: FileSystem;
 }
 
 /** What happened to an update handed to the manager. */
@@ -103,7 +106,8 @@ export class StatusUpdateManager extends Actor {
   private paused: boolean;
   private readonly disk: DiskActivity;
   /** Appends records in order per stream, group-committed (one fdatasync per batch of a file). */
-  private readonly files = new StreamFileWriter();
+  private readonly files: StreamFileWriter;
+  private readonly fs: FileSystem;
   private readonly random: Random;
   private readonly counters: Record<
     "forwarded" | "retried" | "duplicate_updates" | "duplicate_acks" | "unexpected_acks" | "rejected_updates" | "recovery_errors",
@@ -117,6 +121,8 @@ export class StatusUpdateManager extends Actor {
     this.paused = options.paused ?? false;
     this.disk = options.disk ?? new DiskActivity();
     this.random = options.random ?? Random.fromOs();
+    this.fs = options.fs ?? new NodeFileSystem();
+    this.files = new StreamFileWriter(this.fs);
     const m = options.metrics;
     const c = (name: string, help: string): Counter => m.counter(`slave/status_updates/${name}`, help);
     this.counters = {
@@ -341,7 +347,7 @@ export class StatusUpdateManager extends Actor {
   private handleRecover(): Promise<RecoveredStream[]> {
     return new Promise((resolve, reject) => {
       this.defer(
-        this.disk.track(readStreamFiles(this.options.dir)),
+        this.disk.track(readStreamFiles(this.fs, this.options.dir)),
         (files) => {
           const out: RecoveredStream[] = [];
           for (const f of files) {

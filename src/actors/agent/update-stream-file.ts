@@ -5,15 +5,17 @@
  * middle of a write) is skipped on reading. `StreamFileWriter` group-commits the appends.
  */
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { readdir, readFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { StatusUpdateSchema, type StatusUpdate } from "../../gen/dcos/v1/internal_pb.js";
+import type { AppendFile, FileSystem } from "../../runtime/file-system.js";
 import { openForAppend, syncDirectory } from "./durable.js";
 import { pathComponent } from "./paths.js";
 
 export type StreamRecord = { kind: "update"; update: StatusUpdate } | { kind: "ack"; uuid: Uint8Array };
 
 const SUFFIX = ".updates";
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 export function streamFilePath(dir: string, frameworkId: string, taskId: string): string {
   return join(dir, pathComponent("framework id", frameworkId), pathComponent("task id", taskId) + SUFFIX);
@@ -41,7 +43,7 @@ interface Waiter {
 
 /** One stream file as the writer has it: its open handle and the records waiting for the next write. */
 interface OpenFile {
-  handle?: FileHandle;
+  handle?: AppendFile;
   created: boolean;
   queue: { text: string; waiter: Waiter }[];
   flushing: boolean;
@@ -59,6 +61,9 @@ interface OpenFile {
  */
 export class StreamFileWriter {
   private readonly files = new Map<string, OpenFile>();
+
+  /** fs: the agent's disk (AgentOptions.fs). */
+  constructor(private readonly fs: FileSystem) {}
 
   /** Open handles now (streams with records in flight or not yet released). */
   get open(): number {
@@ -95,11 +100,11 @@ export class StreamFileWriter {
       const batch = f.queue.splice(0);
       try {
         // Status updates carry what executors report (messages, data): owner-only, like the checkpoints.
-        f.handle ??= await openForAppend(path);
-        await f.handle.write(batch.length === 1 ? batch[0]!.text : batch.map((b) => b.text).join(""));
-        await f.handle.datasync();
+        f.handle ??= await openForAppend(this.fs, path);
+        await f.handle.append([encoder.encode(batch.length === 1 ? batch[0]!.text : batch.map((b) => b.text).join(""))]);
+        await f.handle.sync();
         if (f.created) {
-          await syncDirectory(dirname(path));
+          await syncDirectory(this.fs, dirname(path));
           f.created = false;
         }
         for (const b of batch) b.waiter.resolve();
@@ -127,22 +132,15 @@ export interface StreamFile {
 }
 
 /** Every stream file under dir (`<dir>/<framework>/<task>.updates`), parsed. */
-export async function readStreamFiles(dir: string): Promise<StreamFile[]> {
+export async function readStreamFiles(fs: FileSystem, dir: string): Promise<StreamFile[]> {
   const out: StreamFile[] = [];
-  let frameworks: string[];
-  try {
-    frameworks = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return out;
-    throw err;
-  }
-  for (const fw of frameworks.sort()) {
-    const files = (await readdir(join(dir, fw))).filter((f) => f.endsWith(SUFFIX)).sort();
+  for (const fw of (await fs.list(dir)).sort()) {
+    const files = (await fs.list(join(dir, fw))).filter((f) => f.endsWith(SUFFIX)).sort();
     for (const f of files) {
       const path = join(dir, fw, f);
       const records: StreamRecord[] = [];
       let skipped = 0;
-      for (const line of (await readFile(path, "utf8")).split("\n")) {
+      for (const line of decoder.decode(await fs.readFile(path)).split("\n")) {
         if (line.length === 0) continue;
         try {
           records.push(decodeRecord(line));

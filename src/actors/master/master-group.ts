@@ -11,7 +11,7 @@ import type { Random } from "../../runtime/random.js";
 import type { ActorSystem } from "../../runtime/system.js";
 import { RaftNode, type RaftNodeOptions } from "../../raft/raft-node.js";
 import { DurableStorage } from "../../raft/storage/durable-storage.js";
-import type { FileSystem } from "../../raft/storage/file-system.js";
+import type { FileSystem } from "../../runtime/file-system.js";
 import type { EventBus } from "../../events/bus.js";
 import type { Allocator } from "../allocator/allocator.js";
 import { MasterLeadership } from "./leadership.js";

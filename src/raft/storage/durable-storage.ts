@@ -13,7 +13,7 @@ import type { Metrics } from "../../metrics/metrics.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import { MemoryStorage, type RaftInitialState, type RaftLogStorage } from "../core/log-storage.js";
-import { NodeFileSystem, type FileSystem } from "./file-system.js";
+import { NodeFileSystem, type FileSystem } from "../../runtime/file-system.js";
 import { Snapshotter } from "./snapshotter.js";
 import type { WalRecord } from "./wal-codec.js";
 import { WriteAheadLog } from "./wal.js";

@@ -2,7 +2,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { join } from "node:path";
 import { RaftSnapshotSchema, type RaftSnapshot } from "../../gen/dcos/v1/raft_pb.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
-import type { FileSystem } from "./file-system.js";
+import type { FileSystem } from "../../runtime/file-system.js";
 import { hex16 } from "./segment-name.js";
 import { encodeFrame, readFrame } from "./wal-frame.js";
 

@@ -4,7 +4,7 @@ import { RaftWalRecordSchema, type RaftHardState, type RaftWalRecord } from "../
 import { Metrics, type Counter, type Samples } from "../../metrics/metrics.js";
 import { Code, DcosError, asDcosError } from "../../runtime/error.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
-import type { AppendFile, FileSystem } from "./file-system.js";
+import type { AppendFile, FileSystem } from "../../runtime/file-system.js";
 import { segmentFile, segmentsIn, type SegmentName } from "./segment-name.js";
 import { encodeRecords, type WalRecord } from "./wal-codec.js";
 import { corruption, scanFrames } from "./wal-frame.js";

@@ -2,24 +2,30 @@ import * as fs from "node:fs";
 import { promisify } from "node:util";
 
 /**
- * The file operations the write-ahead log and the snapshotter need, behind a seam, so
- * tests can model a crash: data written but not yet synced is lost (or torn), and names
- * created or renamed but not yet made durable by a directory sync disappear.
+ * The file operations durable state needs (the Raft write-ahead log and snapshotter, the
+ * agent's checkpoints, status update streams and sandboxes), behind a seam, so tests can
+ * run on memory and model a crash: data written but not yet synced is lost (or torn), and
+ * names created or renamed but not yet made durable by a directory sync disappear
+ * (test/support/crash-fs.ts). `mode` is the permission of what is created (default 0o755
+ * for directories, 0o644 for files, less the umask).
  */
 export interface FileSystem {
-  mkdirp(dir: string): Promise<void>;
+  /** Creates dir and its missing parents. */
+  mkdirp(dir: string, mode?: number): Promise<void>;
   /** File names in dir (not paths); [] if dir does not exist. */
   list(dir: string): Promise<string[]>;
   readFile(path: string): Promise<Uint8Array>;
   /** Opens path for appending, creating it (empty) if missing. */
-  openAppend(path: string): Promise<AppendFile>;
+  openAppend(path: string, mode?: number): Promise<AppendFile>;
   /** Creates or replaces path with data, without syncing anything. */
-  writeFile(path: string, data: Uint8Array): Promise<void>;
+  writeFile(path: string, data: Uint8Array, mode?: number): Promise<void>;
   /** Flushes a whole file's data to disk (fdatasync). */
   syncFile(path: string): Promise<void>;
   truncate(path: string, length: number): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
+  /** Removes a file or a directory with everything in it; nothing if path does not exist (rm -rf). */
+  remove(path: string): Promise<void>;
   /** Makes creations, renames and deletions in dir durable (fsync of the directory). */
   syncDir(dir: string): Promise<void>;
 }
@@ -87,8 +93,8 @@ function dropBytes(chunks: Uint8Array[], n: number): Uint8Array[] {
 
 /** The real file system (node:fs), with fdatasync for data and fsync for directories. */
 export class NodeFileSystem implements FileSystem {
-  async mkdirp(dir: string): Promise<void> {
-    await fs.promises.mkdir(dir, { recursive: true });
+  async mkdirp(dir: string, mode?: number): Promise<void> {
+    await fs.promises.mkdir(dir, { recursive: true, mode });
   }
 
   async list(dir: string): Promise<string[]> {
@@ -104,14 +110,14 @@ export class NodeFileSystem implements FileSystem {
     return fs.promises.readFile(path);
   }
 
-  async openAppend(path: string): Promise<AppendFile> {
-    const fd = await open(path, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
+  async openAppend(path: string, mode = 0o644): Promise<AppendFile> {
+    const fd = await open(path, fs.constants.O_WRONLY | fs.constants.O_CREAT, mode);
     const { size } = fs.fstatSync(fd);
     return new NodeAppendFile(path, fd, size);
   }
 
-  async writeFile(path: string, data: Uint8Array): Promise<void> {
-    await fs.promises.writeFile(path, data);
+  async writeFile(path: string, data: Uint8Array, mode?: number): Promise<void> {
+    await fs.promises.writeFile(path, data, { mode });
   }
 
   syncFile(path: string): Promise<void> {
@@ -128,6 +134,10 @@ export class NodeFileSystem implements FileSystem {
 
   async unlink(path: string): Promise<void> {
     await fs.promises.unlink(path);
+  }
+
+  async remove(path: string): Promise<void> {
+    await fs.promises.rm(path, { recursive: true, force: true });
   }
 
   syncDir(dir: string): Promise<void> {

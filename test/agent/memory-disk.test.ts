@@ -1,0 +1,148 @@
+/**
+ * The agent on the manual clock with an in-memory disk (test/support/crash-fs.ts as
+ * AgentOptions.fs): nothing touches the real file system, so one `clock.settle()` finishes
+ * every step and each run is the same. Registration timing, the launch path's writes,
+ * status update retry timing, and recovery from what the disk kept after a crash.
+ */
+import assert from "node:assert/strict";
+import { afterEach, describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { ExecutorServiceSubscribeRequestSchema } from "../../src/gen/dcos/v1/executor_pb.js";
+import { AgentRegisteredSchema, AgentReregisteredSchema, RunTaskSchema, StatusUpdateAcknowledgementSchema, type ReregisterAgent, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
+import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { AgentPhase } from "../../src/actors/agent/agent.js";
+import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
+import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
+import { statusUpdatesDir } from "../../src/actors/agent/paths.js";
+import { readStreamFiles } from "../../src/actors/agent/update-stream-file.js";
+import { CrashFs } from "../support/crash-fs.js";
+import { testSeed } from "../support/seed.js";
+import { commandTask, executorStatus, FakeExecutorLink, framework, MEMORY_WORK_DIR, sendUpdate, startHarness, type Harness } from "./harness.js";
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.stop();
+  h = undefined;
+});
+
+function onMemory(fs: CrashFs, extra: Partial<AgentOptions> = {}): Partial<AgentOptions> {
+  return { fs, bootId: async () => "boot-1", ...extra };
+}
+
+/** Answers the (re)registration and checks the agent is RUNNING after one settle. */
+async function answer(x: Harness, reregister = false): Promise<void> {
+  const schema = reregister ? AgentReregisteredSchema : AgentRegisteredSchema;
+  x.master.tell(x.agent.self, create(schema, { agentId: { value: "agent-1" }, pingIntervalSeconds: 60 }));
+  await x.clock.settle();
+  assert.equal(x.agent.agentState, AgentPhase.RUNNING);
+}
+
+/** A registered agent on the memory disk running t1, its executor subscribed. */
+async function runningAgent(fs: CrashFs): Promise<{ x: Harness; link: FakeExecutorLink }> {
+  const x = (h = await startHarness(onMemory(fs)));
+  await x.clock.settle();
+  assert.equal(x.master.of("RegisterAgent").length, 1, "recovered from the empty disk and registered in one settle");
+  await answer(x);
+  x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("t1"), role: "*" }));
+  await x.clock.settle();
+  assert.equal(x.agent.executorOf("fw-1", "t1")?.phase, ExecutorPhase.REGISTERING, "the container launched in the same settle");
+  const link = new FakeExecutorLink();
+  await x.agent.subscribe(create(ExecutorServiceSubscribeRequestSchema, { frameworkId: { value: "fw-1" }, executorId: { value: "t1" } }), link);
+  await x.clock.settle();
+  assert.deepEqual(link.kinds(), ["subscribed", "launch"]);
+  return { x, link };
+}
+
+describe("Agent on the manual clock with an in-memory disk", () => {
+  it("registers at once after recovery, then retries on the jittered doubling backoff of its seed (the same seed replays the same times)", async () => {
+    const attemptTimes = async (seed: number): Promise<number[]> => {
+      const x = (h = await startHarness(onMemory(new CrashFs()), seed));
+      const start = x.clock.now();
+      await x.clock.settle();
+      await x.clock.advance(300_000);
+      const at = x.master.received.filter((r) => r.type === "RegisterAgent").map((r) => r.at - start);
+      await x.stop();
+      h = undefined;
+      return at;
+    };
+    const seed = testSeed(11);
+    const first = await attemptTimes(seed);
+    assert.equal(first[0], 0, "the first attempt goes as soon as recovery is done");
+    for (let i = 1; i < first.length; i++) {
+      const ceiling = Math.min(60_000, 1_000 * 2 ** (i - 1));
+      const gap = first[i]! - first[i - 1]!;
+      assert.ok(gap >= ceiling / 2 && gap <= ceiling, `attempt ${i + 1} came ${gap} ms after the previous one: within [${ceiling / 2}, ${ceiling}] (seed ${seed})`);
+    }
+    assert.ok(first.length >= 9, `attempts in 5 min: ${first.length} (seed ${seed})`);
+    assert.deepEqual(await attemptTimes(seed), first, `seed ${seed} replays the same attempt times`);
+    assert.notDeepEqual(await attemptTimes(seed + 1), first, "another seed draws other jitter");
+  });
+
+  it("writes the agent id, the sandbox, the executor checkpoint and the update stream to its disk; an unacknowledged update is resent below the doubling 10 s ceilings, and no more once acknowledged", async () => {
+    const fs = new CrashFs();
+    const { x } = await runningAgent(fs);
+    const meta = `${MEMORY_WORK_DIR}/meta`;
+    assert.ok(fs.files().includes(`${meta}/agent.json`), "agent id checkpointed");
+    assert.ok(fs.files().includes(`${meta}/boot-id`), "boot id checkpointed");
+    assert.ok(fs.files().includes(`${meta}/frameworks/fw-1/executors/t1.json`), "executor checkpointed");
+    const sandbox = x.agent.executorOf("fw-1", "t1")!.sandbox;
+    assert.ok(sandbox.startsWith(`${MEMORY_WORK_DIR}/`) && fs.dirs.has(sandbox), `the sandbox ${sandbox} was made on the agent's disk`);
+    assert.equal(fs.files().filter((f) => f.includes(".tmp.")).length, 0, "no temp file left by the atomic writes");
+
+    const running = executorStatus("t1", TaskState.RUNNING);
+    await sendUpdate(x, "t1", running);
+    await x.clock.settle();
+    assert.deepEqual(x.master.updates(), ["t1:RUNNING"]);
+    const sentAt = () => x.master.received.filter((r) => r.type === "StatusUpdate").map((r) => r.at);
+    await x.clock.advance(4_999);
+    assert.equal(x.master.updates().length, 1, "not resent within half the first 10 s ceiling");
+    await x.clock.advance(70_000 - 4_999);
+    const at = sentAt();
+    assert.ok(at.length >= 4, `resent at least 3 times in 70 s (${at.length - 1})`);
+    for (let i = 1; i < 4; i++) {
+      const ceiling = 10_000 * 2 ** (i - 1);
+      const gap = at[i]! - at[i - 1]!;
+      assert.ok(gap >= ceiling / 2 && gap <= ceiling, `resend ${i} after ${gap} ms: within [${ceiling / 2}, ${ceiling}] (the 10 s doubling ceilings, jittered)`);
+    }
+    const resends = at.length;
+
+    x.master.tell(x.agent.self, create(StatusUpdateAcknowledgementSchema, { agentId: { value: "agent-1" }, frameworkId: { value: "fw-1" }, taskId: { value: "t1" }, uuid: running.uuid }));
+    await x.clock.settle();
+    await x.clock.advance(600_000);
+    assert.equal(x.master.updates().length, resends, "acknowledged: no more resends");
+    const streams = await readStreamFiles(fs, statusUpdatesDir(MEMORY_WORK_DIR));
+    assert.deepEqual(
+      streams.map((s) => [s.path.slice(MEMORY_WORK_DIR.length), s.records.map((r) => r.kind), s.skipped]),
+      [["/meta/status-updates/fw-1/t1.updates", ["update", "ack"], 0]],
+      "the stream file holds the update and its acknowledgement",
+    );
+  });
+
+  it("after a crash, recovers from what its disk kept: the agent id, the executor with its task, and the unacknowledged update, which it resends on reregistering", async () => {
+    const fs = new CrashFs();
+    const { x } = await runningAgent(fs);
+    await sendUpdate(x, "t1", executorStatus("t1", TaskState.RUNNING));
+    await x.clock.settle();
+    assert.deepEqual(x.master.updates(), ["t1:RUNNING"]);
+
+    await x.restartAgent(onMemory(fs.crash()));
+    await x.clock.settle();
+    assert.equal(x.master.of("RegisterAgent").length, 1, "not registered again as a new agent");
+    const re = x.master.of<ReregisterAgent>("ReregisterAgent");
+    assert.equal(re.length, 1, "reregisters with the recovered id");
+    assert.equal(re[0]!.agentInfo?.id?.value, "agent-1");
+    assert.deepEqual(re[0]!.tasks.map((t) => [t.taskId?.value, TaskState[t.state]]), [["t1", "RUNNING"]]);
+    assert.equal(x.agent.executorOf("fw-1", "t1")?.phase, ExecutorPhase.REGISTERING, "its container still runs: it waits for the executor");
+    assert.deepEqual(x.containerizer.destroyed, []);
+
+    await answer(x, true);
+    assert.deepEqual(x.master.updates(), ["t1:RUNNING", "t1:RUNNING"], "the unacknowledged update is resent at once");
+    const resent = x.master.of<StatusUpdate>("StatusUpdate");
+    assert.deepEqual(resent[1]!.uuid, resent[0]!.uuid, "the same update (uuid)");
+    const link = new FakeExecutorLink();
+    await x.agent.subscribe(create(ExecutorServiceSubscribeRequestSchema, { frameworkId: { value: "fw-1" }, executorId: { value: "t1" } }), link);
+    await x.clock.settle();
+    assert.deepEqual(link.kinds(), ["subscribed"], "nothing is launched again");
+    assert.equal(x.agent.executorOf("fw-1", "t1")?.phase, ExecutorPhase.RUNNING);
+  });
+});
