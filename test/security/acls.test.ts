@@ -56,6 +56,8 @@ describe("ACLs (Mesos's JSON shape)", () => {
     assert.equal(a.allows("mount_host_paths", "web", "/srv/web/logs"), true);
     assert.equal(a.allows("mount_host_paths", "web", "/srv/website"), false, "not a path prefix");
     assert.equal(a.allows("mount_host_paths", "other", "/srv/web"), false);
+    assert.equal(a.allows("mount_host_paths", "web", "srv/web"), false, "a relative path is under no named path (and the check ends)");
+    assert.equal(Acls.parse({ view_apps: [{ principals: { type: "ANY" }, app_ids: { values: ["/a"] } }] }).ruleDecision("view_apps", "x", "a"), undefined);
     assert.equal(Acls.permissive().allows("mount_host_paths", undefined, "/data"), true, "permissive by default, as the other actions");
     assert.throws(() => Acls.parse({ mount_host_paths: [{ principals: { type: "ANY" }, host_paths: { values: ["srv"] } }] }), /'srv' is not an absolute path \(host paths are absolute\)/);
   });

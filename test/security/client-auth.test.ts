@@ -163,12 +163,14 @@ describe("Client authentication on the public gRPC services", () => {
       command: { value: "true" },
       container: { type: ContainerInfo_Type.MESOS, volumes: [{ hostPath, containerPath: "data", mode: Volume_Mode.RW }] },
     });
-    await launch(alice, frameworkId, streamId, offer.id.value, [withVolume("outside", "/srv/shared/../secret"), withVolume("inside", "/srv/shared/web")]);
+    await launch(alice, frameworkId, streamId, offer.id.value, [withVolume("outside", "/srv/shared/../secret"), withVolume("relative", "srv/shared"), withVolume("inside", "/srv/shared/web")]);
     const updates = () => s.events.filter((e: Event) => e.kind.case === "update").map((e) => (e.kind.value as { status: { taskId: { value: string }; state: TaskState; message: string } }).status);
     const refusedTask = await until(m, "TASK_ERROR", () => updates().find((u) => u.taskId.value === "outside"));
     assert.equal(refusedTask.state, TaskState.ERROR);
     assert.match(refusedTask.message, /principal 'alice' is not authorized to mount host path '\/srv\/secret' \(ACL mount_host_paths\)/, "checked on the normalized path");
     assert.equal(metric(m, "authorization/denied/mount_host_paths"), 1);
+    const relative = await until(m, "TASK_ERROR", () => updates().find((u) => u.taskId.value === "relative"));
+    assert.match(relative.message, /Task 'relative': host path 'srv\/shared' must be an absolute path/);
     assert.ok(await m.cluster.facade.inspect((core) => core.frameworks.get(frameworkId)!.tasks.has("inside")), `the task under the allowed prefix was launched: ${JSON.stringify(updates())}`);
     s.cancel();
   });

@@ -246,6 +246,7 @@ export class LaunchValidator {
     if (!this.ctx.hostPathProblem) return undefined;
     for (const v of container?.volumes ?? []) {
       if (v.hostPath === "") continue;
+      if (!v.hostPath.startsWith("/")) return `${what}: host path '${v.hostPath}' must be an absolute path`;
       const p = this.ctx.hostPathProblem(posix.normalize(v.hostPath));
       if (p) return `${what}: ${p}`;
     }

@@ -215,6 +215,7 @@ function objectMatches(e: Entity, object: string): boolean {
 /** A path object matches a value naming it or one of its ancestors ("/" names every path). */
 function pathMatches(e: Entity, object: string): boolean {
   if (e.kind !== "values") return true;
+  if (!object.startsWith("/")) return false; // a relative path is under no named path
   for (let p = normalizePath(object); ; p = p.slice(0, Math.max(1, p.lastIndexOf("/")))) {
     if (e.values.has(p)) return true;
     if (p === "/") return false;
