@@ -52,8 +52,13 @@ export function normalizeHostVolumes(app: { [k: string]: Json }, bad: (path: str
     if (v["external"] !== undefined) return bad(`${at}/external`, "external volumes (Docker volume drivers) are not supported: use hostPath for a directory of the agent, or persistent for a local persistent volume");
     if (v["secret"] !== undefined) return bad(`${at}/secret`, "secret volumes are not supported: give the secret as an environment variable (env: {NAME: {secret: ...}})");
     if (v["hostPath"] === undefined || v["hostPath"] === null) return bad(`${at}/hostPath`, "a volume needs hostPath (a directory or file of the agent) or persistent (a persistent local volume)");
-    const hostProblem = hostPathShapeProblem(v["hostPath"]);
-    if (hostProblem) bad(`${at}/hostPath`, hostProblem);
+    const hostPath = v["hostPath"];
+    if (typeof hostPath === "string" && hostPath !== "" && !hostPath.startsWith("/")) {
+      bad(`${at}/hostPath`, `hostPath '${hostPath}' is relative: host paths relative to the sandbox (Mesos's, e.g. to show a persistent volume at an absolute path) are not supported; give an absolute path on the agent`);
+    } else {
+      const hostProblem = hostPathShapeProblem(hostPath);
+      if (hostProblem) bad(`${at}/hostPath`, hostProblem);
+    }
     const containerProblem = containerPathProblem(path);
     if (containerProblem) bad(`${at}/containerPath`, containerProblem);
     if (v["mode"] !== "RO" && v["mode"] !== "RW") bad(`${at}/mode`, "mode must be RO or RW");

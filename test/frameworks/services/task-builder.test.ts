@@ -89,7 +89,8 @@ describe("task builder: host path volumes", () => {
     refusedAt(app({ containerPath: "p", hostPath: "/proc/self", mode: "RO" }), "/container/volumes(0)/hostPath", /under \/proc, which is never mounted/);
     refusedAt(app({ containerPath: "s", hostPath: "/sys/fs/cgroup", mode: "RO" }), "/container/volumes(0)/hostPath", /under \/sys/);
     refusedAt(app({ containerPath: "d", hostPath: "/dev/sda", mode: "RW" }), "/container/volumes(0)/hostPath", /under \/dev/);
-    refusedAt(app({ containerPath: "d", hostPath: "data", mode: "RW" }), "/container/volumes(0)/hostPath", /must be an absolute path/);
+    refusedAt(app({ containerPath: "d", hostPath: "data", mode: "RW" }), "/container/volumes(0)/hostPath", /hostPath 'data' is relative: host paths relative to the sandbox .* are not supported/);
+    refusedAt(app({ containerPath: "d", hostPath: 7, mode: "RW" }), "/container/volumes(0)/hostPath", /must be an absolute path/);
     refusedAt(app({ containerPath: "d", hostPath: "/srv/../proc", mode: "RW" }), "/container/volumes(0)/hostPath", /must not contain '\.\.'/);
     refusedAt(app({ containerPath: "../x", hostPath: "/srv", mode: "RW" }), "/container/volumes(0)/containerPath", /must not contain '\.\.'/);
     refusedAt(app({ containerPath: "/", hostPath: "/srv", mode: "RW" }), "/container/volumes(0)/containerPath", /cannot be mounted at \//);
