@@ -44,7 +44,9 @@ export interface ScaleFrameworkCounts {
   finished: number;
   /** Tasks that ended in any other state (LOST, FAILED, ERROR, DROPPED, …): should stay 0. */
   failed: number;
+  /** Distinct updates heard (by uuid; delivery is at least once) and copies heard again. */
   updates: number;
+  duplicates: number;
   /** Updates of a task this framework did not launch or in a state it did not expect. */
   unexpected: number;
 }
@@ -54,6 +56,8 @@ export class ScaleFramework {
   /** Long task id -> agent id. */
   private readonly long = new Map<string, string>();
   private readonly longRunning = new Set<string>();
+  /** Uuids of the updates heard. */
+  private readonly seen = new Set<string>();
   private readonly runningSince = new Set<string>();
   /** Short tasks launched, not yet finished: when the offer came and when the launch was sent. */
   private readonly short = new Map<string, { offerAt: number; acceptAt: number; running: boolean }>();
@@ -78,6 +82,7 @@ export class ScaleFramework {
     finished: 0,
     failed: 0,
     updates: 0,
+    duplicates: 0,
     unexpected: 0,
   };
   /** Latency samples (ms) since they were last taken. */
@@ -166,7 +171,17 @@ export class ScaleFramework {
   }
 
   private onUpdate(status: TaskStatus): void {
-    this.counts.updates++;
+    // Delivery is at least once: a copy (same uuid) is counted, never acted on twice.
+    // Reconciliation answers carry no uuid and are not counted as updates.
+    if (status.uuid.length > 0) {
+      const uuid = Buffer.from(status.uuid).toString("hex");
+      if (this.seen.has(uuid)) {
+        this.counts.duplicates++;
+        return;
+      }
+      this.seen.add(uuid);
+      this.counts.updates++;
+    }
     const id = status.taskId?.value ?? "";
     if (this.long.has(id)) {
       if (status.state !== TaskState.RUNNING) {

@@ -18,6 +18,7 @@
  * acknowledged, acknowledgements that matched nothing.
  */
 import { create } from "@bufbuild/protobuf";
+import { randomBytes } from "node:crypto";
 import { AgentInfoSchema, type FrameworkInfo } from "../../src/gen/dcos/v1/cluster_pb.js";
 import { AgentIDSchema, TaskIDSchema, type FrameworkID } from "../../src/gen/dcos/v1/common_pb.js";
 import {
@@ -33,6 +34,7 @@ import {
   ShutdownFrameworkSchema,
   StatusUpdateAcknowledgementSchema,
   StatusUpdateSchema,
+  UpdateFrameworkSchema,
   type StatusUpdate,
 } from "../../src/gen/dcos/v1/internal_pb.js";
 import type { Resource } from "../../src/gen/dcos/v1/resources_pb.js";
@@ -58,11 +60,14 @@ interface SimTask {
 export const DURATION_LABEL = "sim_duration_ms";
 
 let uuidSeq = 0;
+/** Ten random bytes per process: uuids of different processes never collide. */
+const PROCESS_UUID_TAIL = randomBytes(10);
 
 function nextUuid(): Uint8Array {
   const u = new Uint8Array(16);
   const n = ++uuidSeq;
   for (let i = 0; i < 6; i++) u[i] = Math.floor(n / 256 ** i) % 256;
+  u.set(PROCESS_UUID_TAIL, 6);
   return u;
 }
 
@@ -125,6 +130,8 @@ export class SimAgent extends Actor {
     });
     this.install(RunTaskSchema, (m) => this.run(m.frameworkInfo!, m.task!));
     this.install(StatusUpdateAcknowledgementSchema, (m) => this.acknowledged(m.taskId?.value ?? "", m.uuid));
+    // A framework's new info (it resubscribed): nothing a simulated task needs.
+    this.install(UpdateFrameworkSchema, () => undefined);
     this.install(KillTaskSchema, (m) => this.end(m.taskId?.value ?? "", TaskState.KILLED));
     this.install(ShutdownFrameworkSchema, (m) => {
       for (const [id, t] of this.tasks) if (t.frameworkId.value === m.frameworkId?.value) this.end(id, TaskState.KILLED);

@@ -40,6 +40,26 @@ describe("master: agents", () => {
     );
   });
 
+  it("a registration storm: agents registering in one turn are admitted in one registry entry each batch, each agent once", async () => {
+    const c = (cluster = await Cluster.start({ agents: 0 }));
+    const storm = await c.addAgentsAtOnce(1_200, "cpus:1;mem:128");
+    const ops = c.registrar.applied;
+    // At most MAX_ADMISSIONS_PER_ENTRY (500) agents per entry: 1,200 agents take 3 entries.
+    assert.deepEqual(
+      ops.map((op) => (op.kind === "admitAgents" ? op.agents.length : op.kind)),
+      [500, 500, 200],
+    );
+    const admitted = ops.flatMap((op) => (op.kind === "admitAgents" ? op.agents.map((a) => a.agentId) : []));
+    assert.equal(new Set(admitted).size, 1_200, "every agent admitted once");
+    for (const agent of storm) assert.deepEqual(agent.messages(AgentRegisteredSchema).length, 1, `${agent.agentId} registered once`);
+    assert.equal(c.metric("master/slaves_active"), 1_200);
+    assert.equal(c.metric("master/slave_registrations"), 1_200);
+    assert.equal(c.registrar.state().agents.size, 1_200);
+    // The next registration, alone in its turn, is an entry of its own.
+    await c.addAgent("late", "cpus:1;mem:128");
+    assert.equal(c.registrar.applied.at(-1)!.kind, "admitAgent");
+  });
+
   it("an agent with invalid resources is told to shut down", async () => {
     const c = (cluster = await Cluster.start({ agents: 0 }));
     const bad = await c.addAgent("bad", "cpus:1");

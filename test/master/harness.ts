@@ -118,6 +118,20 @@ export class Cluster {
     return agent;
   }
 
+  /** Starts `count` scripted agents that all register in the same turn (a registration storm), then settles. */
+  async addAgentsAtOnce(count: number, resources: string): Promise<ScriptedAgent[]> {
+    const started: ScriptedAgent[] = [];
+    for (let i = 0; i < count; i++) {
+      const hostname = `storm${i + 1}`;
+      const s = await this.system(`${hostname}:5051`);
+      started.push(s.spawn(new ScriptedAgent("agent", hostname, parseResources(resources).toProto(), this.master.self)));
+    }
+    for (const agent of started) agent.register();
+    this.agents.push(...started);
+    await this.clock.settle();
+    return started;
+  }
+
   async subscribe(
     name: string,
     options: { roles?: string[]; partitionAware?: boolean; failoverTimeout?: number; id?: string; principal?: string; webuiUrl?: string } = {},

@@ -23,6 +23,7 @@ const OPERATIONS: RegistryOperation[] = [
   { kind: "markAgentGone", agentId: "a3" },
   { kind: "admitAgent", agentId: "a4", info: agent("a4") },
   { kind: "removeAgent", agentId: "a4" },
+  { kind: "admitAgents", agents: [{ agentId: "a5", info: agent("a5") }, { agentId: "a6", info: agent("a6") }] },
   { kind: "addFramework", info: framework("f1") },
   { kind: "addFramework", info: framework("f2") },
   { kind: "updateFramework", info: create(FrameworkInfoSchema, { ...framework("f1"), failoverTimeout: 60 }) },
@@ -51,7 +52,7 @@ describe("The registry in Raft (RegistryMachine)", () => {
     elected(m, 3);
     for (const op of OPERATIONS) m.apply(encodeOperation(op, 3));
     const r = m.registry;
-    assert.deepEqual([...r.agents.keys()], ["a1"]);
+    assert.deepEqual([...r.agents.keys()], ["a1", "a5", "a6"]);
     assert.equal(r.unreachable.get("a2")?.unreachableAtMs, 1_700_000_000_456);
     assert.deepEqual([...r.gone], ["a3"]);
     assert.deepEqual([...r.frameworks.keys()], ["f1"]);
@@ -67,6 +68,20 @@ describe("The registry in Raft (RegistryMachine)", () => {
     assert.equal(copy.leader?.pid, "master@m3:5050");
     assert.equal(copy.registry.agents.get("a1")?.hostname, "a1");
     assert.equal(copy.registry.completedTasks[0]?.taskId?.value, "t1", "the completed-task history is in the snapshot");
+  });
+
+  it("admits agents batched in one entry all or none: one known id refuses the whole entry", () => {
+    const m = new RegistryMachine();
+    elected(m, 1);
+    m.apply(encodeOperation({ kind: "admitAgent", agentId: "a1", info: agent("a1") }, 1));
+    const e = refusal(() => m.apply(encodeOperation({ kind: "admitAgents", agents: [{ agentId: "a2", info: agent("a2") }, { agentId: "a1", info: agent("a1") }] }, 1)));
+    assert.equal(e.code, Code.FAILED_PRECONDITION);
+    assert.match(e.message, /Cannot admit 2 agents: the id a1 is already in the registry/);
+    assert.deepEqual([...m.registry.agents.keys()], ["a1"], "a2 was not admitted either");
+    const twice = refusal(() => m.apply(encodeOperation({ kind: "admitAgents", agents: [{ agentId: "a3", info: agent("a3") }, { agentId: "a3", info: agent("a3") }] }, 1)));
+    assert.match(twice.message, /twice in the entry/);
+    m.apply(encodeOperation({ kind: "admitAgents", agents: [{ agentId: "a2", info: agent("a2") }, { agentId: "a3", info: agent("a3") }] }, 1));
+    assert.deepEqual([...m.registry.agents.keys()], ["a1", "a2", "a3"]);
   });
 
   it("fences writes by term: once a newer master is elected, an older master's operations are refused", () => {

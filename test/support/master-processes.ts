@@ -65,7 +65,8 @@ export class MasterProcesses {
     return this.addresses.join(",");
   }
 
-  static async start(count: number, dir: string, extra: readonly string[] = []): Promise<MasterProcesses> {
+  /** `launcher`: a command that runs node (NodeProcess), e.g. one adding node flags such as --cpu-prof. */
+  static async start(count: number, dir: string, extra: readonly string[] = [], launcher: readonly string[] = []): Promise<MasterProcesses> {
     const ports: number[] = [];
     while (ports.length < count) {
       const p = await freePort();
@@ -82,7 +83,7 @@ export class MasterProcesses {
           `--work-dir=${join(dir, `master-${i + 1}`)}`,
           "--allocation-interval=100ms",
           ...extra,
-        ]),
+        ], launcher),
     );
     const m = new MasterProcesses(addresses, processes);
     // Generous: three node processes starting at once on a loaded 2-core machine.

@@ -30,6 +30,8 @@ export interface ScaleSettings {
   seed: number;
   /** Extra flags for every master (e.g. --nats=…, --allocation-interval=…). */
   masterFlags: string[];
+  /** Profile the masters' CPU (node --cpu-prof) into this directory. */
+  cpuProfileDir?: string;
 }
 
 export type Stats = Record<string, number>;
@@ -120,7 +122,10 @@ export class ScaleCluster {
   ) {}
 
   static async start(dir: string, s: ScaleSettings): Promise<ScaleCluster> {
-    const masters = await MasterProcesses.start(3, dir, ["--log-level=info", ...s.masterFlags]);
+    // A CPU profile of every master (written when it exits normally), for finding hot spots:
+    // node refuses --cpu-prof in NODE_OPTIONS, so a shell that execs node with it.
+    const launcher = s.cpuProfileDir ? ["sh", "-c", `node=$1; shift; exec "$node" --cpu-prof --cpu-prof-dir=${s.cpuProfileDir} "$@"`, "sh"] : [];
+    const masters = await MasterProcesses.start(3, dir, ["--log-level=info", ...s.masterFlags], launcher);
     const c = new ScaleCluster(masters, s);
     await waitFor(() => masters.leader() >= 0, "a leading master", 60_000);
     return c;

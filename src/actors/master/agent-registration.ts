@@ -19,6 +19,7 @@ import { TaskState, TaskStatus_Reason, type Task } from "../../gen/dcos/v1/tasks
 import { Resources } from "../../resources/index.js";
 import { actsAs, describePeer, type PeerIdentity } from "../../runtime/identity.js";
 import type { Pid } from "../../runtime/pid.js";
+import { admitAgent } from "./admission-batch.js";
 import { startPinging } from "./agent-health.js";
 import { AgentRecord, AgentState, taskKey } from "./agent-record.js";
 import { ids, type MasterState } from "./master-state.js";
@@ -100,8 +101,10 @@ export function registerAgent(core: MasterState, from: Pid, message: RegisterAge
   const agent = new AgentRecord(id, info, from, AgentState.ADMITTING);
   core.agents.set(id, agent);
   core.agentsByPid.set(from.toString(), id);
-  core.persist(
-    { kind: "admitAgent", agentId: id, info },
+  admitAgent(
+    core,
+    id,
+    info,
     () => {
       if (agent.state !== AgentState.ADMITTING) return;
       agent.transition(AgentState.ACTIVE, core.log, "admitted by the registrar");

@@ -5,7 +5,7 @@
  * where things happen.
  */
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
-import type { Counter, Metrics } from "../../metrics/metrics.js";
+import type { Counter, Metrics, Samples } from "../../metrics/metrics.js";
 import type { Quantities } from "../../resources/index.js";
 import type { MasterCounts } from "./counts.js";
 import { METERED_RESOURCES, type MeteredResource } from "./resource-usage.js";
@@ -79,6 +79,8 @@ export class MasterMetrics {
   readonly offersDeclined: Counter;
   readonly offersAccepted: Counter;
   readonly agentRegistrations: Counter;
+  /** Agents admitted per registry entry (admission-batch.ts). */
+  readonly admissionsPerEntry: Samples;
   readonly agentReregistrations: Counter;
   readonly agentTaskReconciliations: Counter;
   readonly agentsUnreachableCompleted: Counter;
@@ -102,6 +104,7 @@ export class MasterMetrics {
     this.offersDeclined = c("offers_declined", "Offers declined");
     this.offersAccepted = c("offers_accepted", "Offers accepted");
     this.agentRegistrations = c("slave_registrations", "Agents admitted");
+    this.admissionsPerEntry = metrics.sampled("master/registrar_admissions_per_entry", "Agents admitted per registry entry (registration storms are batched)");
     this.agentReregistrations = c("slave_reregistrations", "Agents reregistered");
     this.agentTaskReconciliations = c(
       "slave_task_reconciliations",

@@ -24,6 +24,11 @@ function commandOf(op: RegistryOperation): CommandCase {
   switch (op.kind) {
     case "admitAgent":
       return { case: "admitAgent", value: { $typeName: "dcos.v1.RegistryAgent", agentId: op.agentId, info: op.info } };
+    case "admitAgents":
+      return {
+        case: "admitAgents",
+        value: { $typeName: "dcos.v1.RegistryAgents", agents: op.agents.map((a) => ({ $typeName: "dcos.v1.RegistryAgent", agentId: a.agentId, info: a.info })) },
+      };
     case "markAgentReachable":
       return { case: "markAgentReachable", value: { $typeName: "dcos.v1.RegistryAgent", agentId: op.agentId, info: op.info } };
     case "markAgentUnreachable":
@@ -109,6 +114,17 @@ export function decodeCommand(bytes: Uint8Array): DecodedCommand {
     case "markAgentReachable":
       if (!c.value.info) throw missing(c.case);
       return { term, op: { kind: c.case, agentId: c.value.agentId, info: c.value.info } };
+    case "admitAgents":
+      return {
+        term,
+        op: {
+          kind: "admitAgents",
+          agents: c.value.agents.map((a) => {
+            if (!a.info) throw missing(c.case);
+            return { agentId: a.agentId, info: a.info };
+          }),
+        },
+      };
     case "markAgentUnreachable":
       return { term, op: { kind: "markAgentUnreachable", agentId: c.value.agentId, unreachableAtMs: Number(c.value.unreachableAtMs) } };
     case "markAgentGone":

@@ -15,6 +15,8 @@ import { Code, DcosError } from "../../runtime/error.js";
 
 export type RegistryOperation =
   | { kind: "admitAgent"; agentId: string; info: AgentInfo }
+  /** Agents admitted in one entry (a registration storm); all or none. */
+  | { kind: "admitAgents"; agents: readonly { agentId: string; info: AgentInfo }[] }
   | { kind: "markAgentReachable"; agentId: string; info: AgentInfo }
   | { kind: "markAgentUnreachable"; agentId: string; unreachableAtMs: number }
   | { kind: "markAgentGone"; agentId: string }
@@ -85,6 +87,18 @@ export function applyOperation(state: RegistryState, op: RegistryOperation): voi
       }
       state.agents.set(op.agentId, clone(AgentInfoSchema, op.info));
       return;
+    case "admitAgents": {
+      // Checked whole before any is admitted: all or none.
+      const ids = new Set<string>();
+      for (const a of op.agents) {
+        if (state.agents.has(a.agentId) || state.gone.has(a.agentId) || ids.has(a.agentId)) {
+          throw new DcosError(Code.FAILED_PRECONDITION, `Cannot admit ${op.agents.length} agents: the id ${a.agentId} is already in the registry or twice in the entry`);
+        }
+        ids.add(a.agentId);
+      }
+      for (const a of op.agents) state.agents.set(a.agentId, clone(AgentInfoSchema, a.info));
+      return;
+    }
     case "markAgentReachable":
       if (state.gone.has(op.agentId)) throw new DcosError(Code.FAILED_PRECONDITION, `Agent ${op.agentId} was marked gone`);
       state.unreachable.delete(op.agentId);

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- scale [-- --agents=1000 --frameworks=10 --tasks=2000 …]`: the whole system
+ * `npm run bench -- scale [-- --agents=1000 --frameworks=10 --tasks=2000 --cpu-prof-dir=DIR --failover=0 …]`: the whole system
  * at scale (issue 18), in one run: three `dcos-node --role=master` processes on Raft with the
  * NATS event tap on a real nats-server, `--agents` simulated agents in `--agent-procs`
  * processes (many per process, each its own pid and agent id, the real agent↔master
@@ -54,6 +54,9 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     seed: get("seed", Math.floor(Math.random() * 2 ** 30)),
     masterFlags: [`--allocation-interval=${get("allocation-interval-ms", 1000)}ms`],
   };
+  const profileDir = args.find((a) => a.startsWith("--cpu-prof-dir="))?.split("=")[1];
+  if (profileDir) settings.cpuProfileDir = profileDir;
+  const failover = get("failover", 1) !== 0;
   const seconds = get("seconds", 20);
   const pingWindowS = get("ping-window-s", 30);
   const scaleS = Math.max(1, agents / 1000);
@@ -161,6 +164,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     fig("check_tasks_failed", f.failed!, "tasks", "lower", { unexpected_updates: f.unexpected, launched: f.launched, finished: f.finished });
     fig("check_master_drops", Object.values(drops).reduce((s, v) => s + v, 0), "messages", "lower", { drops });
 
+    if (!failover) return;
     // kill -9 of the leader.
     for (const fw of cluster.frameworks) fw.command("mark");
     await waitFor(() => cluster.frameworkStats()!.longRunningSinceMark === 0, "the frameworks to take the mark", 10_000);
