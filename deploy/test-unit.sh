@@ -21,13 +21,14 @@ FILES=(
   master/accept-plan master/acknowledge-batch master/agent-reregistration master/agents master/counts master/executors
   master/offers master/operation-status master/reconciliation master/reregistration-while-active
   master/reservations master/resource-metrics master/task-lifecycle
-  agent/agent agent/recovery agent/memory-disk agent/status-update-manager agent/static-reservations
+  agent/agent agent/recovery agent/memory-disk agent/status-update-manager agent/update-stream-file agent/static-reservations
   agent/executor-config agent/disk-activity agent/resource-detection
   scheduler-driver/builders scheduler-driver/parts scheduler-driver/reconnect
   simulation/master-detector simulation/master-failover simulation/registry-machine
   simulation/framework-failover simulation/reconciliation-failover
   executor/health-checker executor/health-master
   frameworks/leader-lease frameworks/state-store
+  metrics/metrics
   discovery/dns-names discovery/dns-records discovery/lb-render discovery/lb-coalescer
   operator/raw-json ui/resource-history ui/web-model
   architecture/layers

@@ -12,10 +12,11 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { X509Certificate } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { CRL_FILE, initAuthority, loadAuthority, revokeCertificate } from "../security/pki/ca-files.js";
 import { CERT_ROLES, type CertRole } from "../security/pki/node-identity.js";
 import { certificateIdentity, NODE_CERT_FILE, writeNodeTls } from "../security/pki/tls-files.js";
-import { newTicketKeys } from "../security/pki/tls-resumption.js";
+
+/** The CA's code (@peculiar/x509, a tenth of a second to load) loads only when a certs command runs. */
+const caFiles = () => import("../security/pki/ca-files.js");
 
 function positiveDays(text: string): number {
   const n = Number(text);
@@ -33,6 +34,7 @@ export function certsSubcommand(write: (line: string) => void = (l) => process.s
     .addOption(new Option("--days <n>", "validity in days").argParser(positiveDays).default(3650))
     .option("--force", "replace an existing CA (certificates it issued stop being trusted)", false)
     .action(async (o: { dir: string; cluster: string; days: number; force: boolean }) => {
+      const { initAuthority } = await caFiles();
       await initAuthority(o.dir, o.cluster, { force: o.force, validDays: o.days });
       write(`Created the CA of cluster '${o.cluster}' in ${o.dir} (ca.crt, ca.key). Next: dcos-node certs issue --ca-dir=${o.dir} --role=master --name=<name> --host=<ip> --out=<dir>`);
     });
@@ -50,6 +52,7 @@ export function certsSubcommand(write: (line: string) => void = (l) => process.s
       if (o.role !== "principal" && hosts.length === 0) {
         throw new InvalidArgumentError(`a ${o.role} certificate needs --host: the address(es) the node advertises with --ip`);
       }
+      const { loadAuthority } = await caFiles();
       const ca = await loadAuthority(o.caDir);
       const issued = await ca.issue({ role: o.role, name: o.name, hosts, validDays: o.days });
       await writeNodeTls(o.out, { ca: ca.pem.cert, cert: issued.cert, key: issued.key });
@@ -71,6 +74,7 @@ export function certsSubcommand(write: (line: string) => void = (l) => process.s
         serial = new X509Certificate(pem).serialNumber;
         who = `${id.role} '${id.name}'`;
       }
+      const { CRL_FILE, revokeCertificate } = await caFiles();
       const entries = await revokeCertificate(o.caDir, serial, who);
       write(`Revoked ${who ?? "certificate"} (serial ${serial.toLowerCase()}); ${entries.length} revoked in all. Copy ${join(o.caDir, CRL_FILE)} to the file every master and agent reads with --tls-crl.`);
     });
@@ -84,6 +88,7 @@ export function certsSubcommand(write: (line: string) => void = (l) => process.s
     .action(async (o: { caDir: string; tlsDir: string; days: number; revokeOld: boolean }) => {
       const old = await readFile(join(o.tlsDir, NODE_CERT_FILE), "utf8");
       const id = certificateIdentity(old);
+      const { CRL_FILE, loadAuthority, revokeCertificate } = await caFiles();
       const ca = await loadAuthority(o.caDir);
       if (id.cluster !== ca.cluster) throw new InvalidArgumentError(`${o.tlsDir} holds a certificate of cluster '${id.cluster}', not of this CA's '${ca.cluster}'`);
       const issued = await ca.issue({ role: id.role, name: id.name, hosts: id.hosts, validDays: o.days });
@@ -99,6 +104,7 @@ export function certsSubcommand(write: (line: string) => void = (l) => process.s
     .description("Write new TLS session ticket keys (give the same file to every master with --tls-ticket-keys)")
     .requiredOption("--out <file>", "where to write them (0600)")
     .action(async (o: { out: string }) => {
+      const { newTicketKeys } = await import("../security/pki/tls-resumption.js");
       await writeFile(o.out, newTicketKeys(), { mode: 0o600 });
       write(`Wrote TLS session ticket keys to ${o.out}: start every master with --tls-ticket-keys=${o.out} (same content)`);
     });

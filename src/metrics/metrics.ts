@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter as PromCounter, Gauge as PromGauge, Histogram as PromHistogram, Registry } from "prom-client";
+import type { Registry } from "prom-client";
 
 /**
  * One registry, two views: `snapshot()` gives the flat JSON that Mesos operators know
@@ -9,7 +9,10 @@ import { collectDefaultMetrics, Counter as PromCounter, Gauge as PromGauge, Hist
  * also carries the process's own metrics (event-loop lag, heap, CPU, GC, handles), once per
  * process whichever node's endpoint is scraped.
  *
- * Counters are plain numbers on the hot path; prom-client reads them when scraped.
+ * Counters are plain numbers on the hot path and a sample is a bucket count; the text is
+ * written when scraped. prom-client (a twentieth of a second to load, which every process,
+ * the CLI and executors included, would pay at start) loads only then, for the process's
+ * own metrics.
  */
 export class Counter {
   value = 0;
@@ -19,18 +22,26 @@ export class Counter {
   }
 }
 
-/** A rolling window of samples (e.g. allocation round times) with percentiles. */
+/** A rolling window of samples (e.g. allocation round times) with percentiles, and a histogram of all of them. */
 export class Samples {
   private readonly window: number[] = [];
   private next = 0;
   count = 0;
   sum = 0;
-  /** The Prometheus histogram fed with every observation. */
-  histogram: PromHistogram | undefined;
-  constructor(readonly key: string, private readonly size = 1000) {}
+  /** Observations per histogram bucket (`bounds[i]` is its upper bound; the last is +Inf), not cumulative. */
+  readonly bucketCounts: number[];
+  constructor(
+    readonly key: string,
+    private readonly size = 1000,
+    readonly bounds: readonly number[] = key.endsWith("_ms") ? LATENCY_MS_BUCKETS : COUNT_BUCKETS,
+  ) {
+    this.bucketCounts = new Array<number>(bounds.length + 1).fill(0);
+  }
 
   observe(v: number): void {
-    this.histogram?.observe(v);
+    let b = 0;
+    while (b < this.bounds.length && v > this.bounds[b]!) b++;
+    this.bucketCounts[b]!++;
     if (this.window.length < this.size) this.window.push(v);
     else {
       this.window[this.next] = v;
@@ -56,22 +67,38 @@ export const LATENCY_MS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 2
 /** Histogram buckets for counts (records per batch, …): powers of two to 4096. */
 export const COUNT_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
 
-let processRegistry: Registry | undefined;
+let processRegistry: Promise<Registry> | undefined;
 
-/** The process's default metrics (prefix dcos_process_… / dcos_nodejs_…), collected once per process. */
-function processMetrics(): Registry {
-  if (!processRegistry) {
-    processRegistry = new Registry();
-    collectDefaultMetrics({ register: processRegistry, prefix: "dcos_" });
-  }
+/** The process's default metrics (prefix dcos_process_… / dcos_nodejs_…), collected once per process from the first scrape. */
+function processMetrics(): Promise<Registry> {
+  processRegistry ??= import("prom-client").then(({ collectDefaultMetrics, Registry }) => {
+    const r = new Registry();
+    collectDefaultMetrics({ register: r, prefix: "dcos_" });
+    return r;
+  });
   return processRegistry;
 }
 
+/** The Prometheus text format's content type (version 0.0.4). */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+function helpText(help: string): string {
+  return help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
+function valueText(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
 export class Metrics {
-  readonly prometheus = new Registry();
+  readonly contentType = PROMETHEUS_CONTENT_TYPE;
   private readonly counters = new Map<string, Counter>();
   private readonly gauges = new Map<string, () => number>();
   private readonly samples = new Map<string, Samples>();
+  private readonly help = new Map<string, string>();
 
   /** The counter named key, created on first use (idempotent). */
   counter(key: string, help = key): Counter {
@@ -79,41 +106,19 @@ export class Metrics {
     if (c) return c;
     c = new Counter(key);
     this.counters.set(key, c);
-    const counter = c;
-    new PromCounter({
-      name: prometheusName(key) + "_total",
-      help,
-      registers: [this.prometheus],
-      collect() {
-        this.reset();
-        this.inc(counter.value);
-      },
-    });
+    this.help.set(key, help);
     return c;
   }
 
   /** A gauge whose value is read when a snapshot or scrape asks for it. */
   gauge(key: string, read: () => number, help = key): void {
-    if (this.gauges.has(key)) {
-      this.gauges.set(key, read);
-      return;
-    }
+    if (!this.gauges.has(key)) this.help.set(key, help);
     this.gauges.set(key, read);
-    const gauges = this.gauges;
-    new PromGauge({
-      name: prometheusName(key),
-      help,
-      registers: [this.prometheus],
-      collect() {
-        this.set(gauges.get(key)!());
-      },
-    });
   }
 
   /** Forgets a gauge (a role's quota was removed); a no-op for an unknown key. */
   remove(key: string): void {
-    if (!this.gauges.delete(key)) return;
-    this.prometheus.removeSingleMetric(prometheusName(key));
+    if (this.gauges.delete(key)) this.help.delete(key);
   }
 
   /**
@@ -126,12 +131,7 @@ export class Metrics {
     if (s) return s;
     s = new Samples(key);
     this.samples.set(key, s);
-    s.histogram = new PromHistogram({
-      name: prometheusName(key),
-      help,
-      buckets: key.endsWith("_ms") ? LATENCY_MS_BUCKETS : COUNT_BUCKETS,
-      registers: [this.prometheus],
-    });
+    this.help.set(key, help);
     return s;
   }
 
@@ -165,7 +165,31 @@ export class Metrics {
 
   /** The same values in the Prometheus text exposition format, then the process's metrics. */
   async prometheusText(): Promise<string> {
-    const [own, processText] = await Promise.all([this.prometheus.metrics(), processMetrics().metrics()]);
-    return `${own}\n${processText}`;
+    const lines: string[] = [];
+    const head = (name: string, key: string, type: string): void => {
+      lines.push(`# HELP ${name} ${helpText(this.help.get(key) ?? key)}`, `# TYPE ${name} ${type}`);
+    };
+    for (const [k, c] of this.counters) {
+      const name = prometheusName(k) + "_total";
+      head(name, k, "counter");
+      lines.push(`${name} ${valueText(c.value)}`);
+    }
+    for (const [k, g] of this.gauges) {
+      const name = prometheusName(k);
+      head(name, k, "gauge");
+      lines.push(`${name} ${valueText(g())}`);
+    }
+    for (const [k, s] of this.samples) {
+      const name = prometheusName(k);
+      head(name, k, "histogram");
+      let cumulative = 0;
+      s.bounds.forEach((le, i) => {
+        cumulative += s.bucketCounts[i]!;
+        lines.push(`${name}_bucket{le="${le}"} ${cumulative}`);
+      });
+      lines.push(`${name}_bucket{le="+Inf"} ${s.count}`, `${name}_sum ${valueText(s.sum)}`, `${name}_count ${s.count}`);
+    }
+    const processText = await (await processMetrics()).metrics();
+    return `${lines.join("\n")}\n\n${processText}`;
   }
 }

@@ -2,7 +2,7 @@
  * What every node's HTTP endpoint shares: a fastify server whose errors are JSON
  * `{error, message}` with a 4xx/5xx status, and the routes masters and agents both serve:
  * /health, /version, /flags, /metrics/snapshot (flat Mesos keys) and /metrics (Prometheus
- * text, from the same registry through prom-client).
+ * text written from the same registry, metrics.ts).
  */
 import Fastify, { type FastifyInstance } from "fastify";
 import { createServer, type RequestListener, type Server } from "node:http";
@@ -116,7 +116,7 @@ export function createHttpServer(options: CommonHttpOptions): FastifyInstance {
   app.get("/flags", async () => ({ flags }));
   app.get("/metrics/snapshot", async () => options.metrics.snapshot());
   app.get("/metrics", async (_req, reply) => {
-    reply.type(options.metrics.prometheus.contentType);
+    reply.type(options.metrics.contentType);
     return options.metrics.prometheusText();
   });
   return app;

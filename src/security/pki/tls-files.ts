@@ -4,10 +4,9 @@
  * key, mode 0600); `dcos-node certs issue --out=DIR` writes exactly that. The CA's own
  * directory (`certs init --dir`) holds `ca.crt` and `ca.key` and stays on the operator's machine.
  */
+import { X509Certificate } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import "./authority.js"; // first: the Reflect polyfill and @peculiar/x509's crypto provider
-import * as x509 from "@peculiar/x509";
 import { Code, DcosError } from "../../runtime/error.js";
 import { hostsFromAltNames, identityFromAltNames, type CertIdentity } from "./node-identity.js";
 
@@ -88,22 +87,23 @@ export async function writeNodeTls(dir: string, material: TlsMaterial): Promise<
   await chmod(join(dir, NODE_KEY_FILE), 0o600);
 }
 
-/** The identity and hosts a PEM certificate names (INVALID_ARGUMENT when it names no cluster identity). */
+/**
+ * The identity and hosts a PEM certificate names (INVALID_ARGUMENT when it names no cluster
+ * identity). Node's own X509Certificate reads it: its subjectAltName is the text a TLS peer's
+ * certificate shows, so both are read alike, and a client (`dcos-node run`) does not load
+ * @peculiar/x509 (a tenth of a second) just to check its certificate.
+ */
 export function certificateIdentity(pem: string): CertIdentity & { hosts: string[] } {
-  let cert: x509.X509Certificate;
+  let cert: X509Certificate;
   try {
-    cert = new x509.X509Certificate(pem);
+    cert = new X509Certificate(pem);
   } catch (err) {
     throw new DcosError(Code.INVALID_ARGUMENT, `The certificate does not parse as PEM X.509: ${(err as Error).message}`, { cause: err });
   }
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  const alt = (san?.names.items ?? [])
-    .map((n) => (n.type === "url" ? `URI:${n.value}` : n.type === "dns" ? `DNS:${n.value}` : n.type === "ip" ? `IP Address:${n.value}` : ""))
-    .filter((t) => t !== "")
-    .join(", ");
+  const alt = cert.subjectAltName ?? "";
   const identity = identityFromAltNames(alt);
   if (!identity) {
-    throw new DcosError(Code.INVALID_ARGUMENT, `Certificate '${cert.subject}' has no cluster identity (a URI spiffe://<cluster>/<role>/<name>); issue it with 'dcos-node certs issue'`);
+    throw new DcosError(Code.INVALID_ARGUMENT, `Certificate '${cert.subject.replace(/\n/g, ", ")}' has no cluster identity (a URI spiffe://<cluster>/<role>/<name>); issue it with 'dcos-node certs issue'`);
   }
   return { ...identity, hosts: hostsFromAltNames(alt) };
 }

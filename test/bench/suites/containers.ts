@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- containers [-- --count=100 --window=20 --hold=100 --modes=posix,cgroups+namespaces,docker]`:
+ * `npm run bench -- containers [-- --count=100 --window=20 --hold=100 --runs=5 --modes=posix,cgroups+namespaces,docker]`:
  * an agent (real agent node: its containerizer, the built-in command executor, gRPC
  * ExecutorService) is sent `count` RunTask messages for `true` command tasks, at most
  * `window` unfinished at a time, once per mode: posix; cgroups,namespaces (root); docker
@@ -22,6 +22,12 @@
  * the time to kill them all. Launching stops early, saying so, when the host's available
  * memory falls under `--min-free-mib` (default 2048).
  *
+ * `dcos-node run` (`--runs=N`, default 5, 0 skips it; cli-run.ts): an embedded dev cluster
+ * (one agent) and N runs of `dcos-node run -- true`, each a new CLI process, medians of the
+ * ms from its spawn to "Subscribed", "Launching task", TASK_RUNNING and its exit, beside the
+ * same run's `node -e 0` and `dcos-node --version` (the floor, and the CLI's module loading).
+ * `--cli=<main.js>` times another build's CLI against this build's cluster.
+ *
  * `uptime` load (1/5/15 min) is printed before and after: the machine is shared.
  * (The `containerizer` suite measures the containerizer alone.)
  */
@@ -41,7 +47,8 @@ import { isolatorsFor } from "../../../src/isolation/isolation-flag.js";
 import { PosixContainerizer } from "../../../src/isolation/posix.js";
 import { startCluster, task, type Cluster } from "../../executor/cluster.js";
 import { holdTasks, throughAgent, windowed, type Run } from "../agent-launches.js";
-import { percentile, type Reporter } from "../report.js";
+import { cliRuns } from "../cli-run.js";
+import { median, percentile, type Reporter } from "../report.js";
 
 const DOCKER_IMAGE = "dcos-test/busybox:latest";
 const CGROUP_ROOT = `dcos-bench-containers-${process.pid}`;
@@ -176,6 +183,19 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     report.figure("hold_supervisor_pss_kib_per_task", h.supervisorPssBytesPerTask / 1024, "KiB", "lower", extra);
     report.figure("hold_task_pss_kib_per_task", h.taskPssBytesPerTask / 1024, "KiB", "lower", extra);
     report.figure("hold_kill_all_s", h.killSeconds, "s", "lower", extra);
+  }
+  const runs = numberArg(args, "runs", 5);
+  if (runs > 0) {
+    const cli = arg(args, "cli");
+    const r = await cliRuns(runs, cli);
+    const extra = { runs, ...(cli ? { cli } : {}) };
+    report.figure("node_bare_start_ms", median(r.nodeBare), "ms", "lower", extra);
+    report.figure("cli_version_ms", median(r.version), "ms", "lower", extra);
+    report.figure("cli_run_subscribed_ms", median(r.subscribed), "ms", "lower", extra);
+    report.figure("cli_run_launching_ms", median(r.launching), "ms", "lower", extra);
+    report.figure("cli_run_to_running_ms", median(r.running), "ms", "lower", extra);
+    report.figure("cli_run_to_running_vs_node_bare_start", median(r.running) / median(r.nodeBare), "ratio", "lower", extra);
+    report.figure("cli_run_exit_ms", median(r.exited), "ms", "lower", extra);
   }
   await removeCgroupRoots();
   reportLoad(report, "end");
