@@ -38,7 +38,7 @@ export function checkLogName(name: LogName | undefined): LogName {
   return name;
 }
 
-const keyOf = (name: LogName) => JSON.stringify([name.principal, name.name]);
+const keyOf = (name: LogName) => `${name.principal.length}:${name.principal}/${name.name}`;
 
 /** Bytes of records and values one principal's logs may hold together (the same on every master: apply must be deterministic). */
 export const MAX_LOG_BYTES_PER_PRINCIPAL = 64 * 1024 * 1024;
