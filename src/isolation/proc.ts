@@ -5,8 +5,7 @@
  * (undefined), never an error.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 
 /** The fields of /proc/<pid>/stat that isolation needs. */
 export interface ProcStat {
@@ -39,7 +38,8 @@ export function parseStat(line: string): ProcStat | undefined {
   const close = line.lastIndexOf(")");
   if (open < 0 || close < open) return undefined;
   const pid = Number(line.slice(0, open).trim());
-  const rest = line.slice(close + 2).trim().split(/\s+/);
+  // The kernel separates the fields with single spaces (a plain split is several times cheaper than a regex).
+  const rest = line.slice(close + 2).trimEnd().split(" ");
   // rest[0] is field 3 (state); field n is rest[n - 3].
   const field = (n: number): number => Number(rest[n - 3]);
   const stat: ProcStat = {
@@ -67,26 +67,42 @@ export async function readStat(pid: number): Promise<ProcStat | undefined> {
 }
 
 /**
- * Reads /proc/<pid>/stat synchronously: the kernel makes it up from memory (it never waits
- * for a disk), and one read(2) costs microseconds, where the promise API's open, fstat, read
- * and close through the thread pool cost several round trips each. A host scan reads a
- * file per process (hundreds), so this is most of what a scan costs.
+ * Reads /proc/<pid>/stat synchronously into a shared buffer: the kernel makes it up from
+ * memory (it never waits for a disk), and open, read and close cost microseconds, where the
+ * promise API's open, fstat, read and close through the thread pool cost several round trips
+ * each. A host scan reads a file per process (hundreds), so this is most of what a scan costs.
  */
 function statOf(pid: number): ProcStat | undefined {
+  let fd: number;
   try {
-    return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    fd = openSync(`/proc/${pid}/stat`, "r");
   } catch {
     return undefined;
   }
+  try {
+    const n = readSync(fd, statBuffer, 0, statBuffer.length, 0);
+    return parseStat(statBuffer.toString("utf8", 0, n));
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
+/** One stat line is well under 1 KiB (a 16-byte name and 52 numbers). */
+const statBuffer = Buffer.allocUnsafe(4096);
+
+/** How many stat files a scan reads before it lets other work run. */
+const SCAN_SLICE = 256;
+
 async function scanProcesses(): Promise<ProcStat[]> {
-  const names = await readdir("/proc");
   const stats: ProcStat[] = [];
-  for (const n of names) {
+  let read = 0;
+  for (const n of readdirSync("/proc")) {
     if (n.charCodeAt(0) < 48 || n.charCodeAt(0) > 57) continue; // only the numeric entries are processes
     const s = statOf(Number(n));
     if (s) stats.push(s);
+    if (++read % SCAN_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
   }
   return stats;
 }
