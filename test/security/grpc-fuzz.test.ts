@@ -67,8 +67,12 @@ function send(client: grpc.Client, service: DescService, method: DescService["me
   return new Promise((resolve) => {
     if (method.methodKind === "server_streaming") {
       const call = client.makeServerStreamRequest(path, serialize, deserialize, bytes, new grpc.Metadata(), { deadline });
-      const timer = setTimeout(() => call.cancel(), 300);
-      call.on("data", () => undefined);
+      // A stream that sends data was accepted (OK): end it. One that sends neither data nor a
+      // status for 5 s is ended too (OK as well: the method accepted it and has nothing to say
+      // yet). Not sooner: an oversized request takes a while to upload on a loaded machine, and
+      // ending it before the server's RESOURCE_EXHAUSTED arrives would read as OK.
+      const timer = setTimeout(() => call.cancel(), 5_000);
+      call.on("data", () => call.cancel());
       call.on("error", () => undefined);
       call.on("status", (s) => {
         clearTimeout(timer);
