@@ -96,16 +96,9 @@ module.exports = {
     ...sideways,
     {
       name: "no-circular",
-      comment: "import cycles make the order of module evaluation matter and hide which piece is below which",
-      severity: "error",
-      from: { path: "^src/" },
-      to: { circular: true, viaOnly: { dependencyTypesNot: ["type-only"] } },
-    },
-    {
-      name: "no-circular-types",
       comment:
-        "a cycle that closes only through `import type` (a record and the counts that watch it, an actor and its system) costs nothing at run time; reported, not refused",
-      severity: "warn",
+        "import cycles, `import type` ones included, make the order of module evaluation matter and hide which piece is below which: the shared type moves down to where it belongs (or the lower piece declares the interface it needs)",
+      severity: "error",
       from: { path: "^src/" },
       to: { circular: true },
     },

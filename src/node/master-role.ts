@@ -34,7 +34,7 @@ import { leaderHttpAddress } from "../operator/leader-http.js";
 import { file_dcos_v1_replicated_log } from "../gen/dcos/v1/replicated_log_pb.js";
 import { frameworkLogHost } from "../actors/master/raft-registrar.js";
 import { addReplicatedLogService } from "../raft/log-service.js";
-import { ReplicatedStateMachine } from "../raft/state-machine.js";
+import { ReplicatedStateMachine } from "../raft/replicated-state-machine.js";
 import { raftTiming } from "../raft/timing.js";
 export { RAFT_TIMING_DEFAULTS } from "../raft/timing.js";
 import { serviceSecurity, type SecurityConfig } from "../security/auth/security-config.js";

@@ -5,7 +5,7 @@ import { Code, DcosError } from "./error.js";
 import type { Logger } from "./log.js";
 import { Mailbox } from "./mailbox.js";
 import type { Pid } from "./pid.js";
-import type { ActorSystem } from "./system.js";
+import type { ActorCell, ActorSystem } from "./system.js";
 
 export type Handler<T> = (message: T, from: Pid) => void;
 
@@ -24,7 +24,7 @@ export type ActorState = "created" | "running" | "terminating" | "terminated";
  *
  * Subclasses override the lifecycle hooks `initialize`, `finalize` and `exited`.
  */
-export abstract class Actor {
+export abstract class Actor implements ActorCell {
   /** @internal */ readonly handlers = new Map<string, InstalledHandler>();
   /** @internal */ readonly mailbox = new Mailbox();
   /** @internal */ scheduled = false;

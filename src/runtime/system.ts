@@ -1,12 +1,11 @@
-import type { Message } from "@bufbuild/protobuf";
+import type { DescMessage, Message } from "@bufbuild/protobuf";
 import { EnvelopeSchema, file_dcos_v1_runtime, type Envelope } from "../gen/dcos/v1/runtime_pb.js";
 import { Metrics, type Counter } from "../metrics/metrics.js";
-import type { Actor } from "./actor.js";
-import { SystemClock, type Clock, type WorkSource } from "./clock.js";
+import { SystemClock, type Clock, type Timer, type WorkSource } from "./clock.js";
 import { Code, DcosError } from "./error.js";
 import { unauthenticatedPeer, type PeerIdentity } from "./identity.js";
 import { silentLogger, type Logger } from "./log.js";
-import { ItemKind, type MailboxItem } from "./mailbox.js";
+import { ItemKind, type Mailbox, type MailboxItem } from "./mailbox.js";
 import { Pid } from "./pid.js";
 import { DROP_REASONS, type DropReason, type Outbound, type Transport, type TransportSink } from "./transport.js";
 import { TypeRegistry } from "./types.js";
@@ -52,6 +51,26 @@ class PidMemo {
 const LOUD_DROPS = 10;
 
 /**
+ * What the system runs of an actor: its mailbox, handlers and lifecycle. `Actor`
+ * (actor.ts) is the one implementation; it is declared here so that the system does not
+ * depend on the actor class (the actor depends on its system).
+ */
+export interface ActorCell {
+  readonly name: string;
+  readonly self: Pid;
+  /** @internal */ readonly handlers: ReadonlyMap<string, { schema: DescMessage; fn: (message: Message, from: Pid) => void }>;
+  /** @internal */ readonly mailbox: Mailbox;
+  /** @internal */ scheduled: boolean;
+  /** @internal */ state: "created" | "running" | "terminating" | "terminated";
+  /** @internal */ readonly timers: Set<Timer>;
+  /** @internal */ currentSender: PeerIdentity | null;
+  /** @internal */ attachment: { system: ActorSystem; pid: Pid; log: Logger } | undefined;
+  initialize(): void;
+  finalize(): void;
+  exited(pid: Pid): void;
+}
+
+/**
  * The process manager: owns the actors of one node, their mailboxes, links and timers,
  * and routes messages locally or through the transport. It is the TransportSink, so all
  * decoding and bad-input accounting happens here, once for every transport.
@@ -65,10 +84,10 @@ export class ActorSystem implements TransportSink, WorkSource {
   /** This node's own identity: what its actors are, to each other. */
   readonly identity: PeerIdentity;
   private readonly transport: Transport | undefined;
-  private readonly actors = new Map<string, Actor>();
-  private readonly localWatchers = new Map<string, Set<Actor>>();
-  private readonly remoteWatchers = new Map<string, Map<string, { pid: Pid; watchers: Set<Actor> }>>();
-  private runQueue: Actor[] = [];
+  private readonly actors = new Map<string, ActorCell>();
+  private readonly localWatchers = new Map<string, Set<ActorCell>>();
+  private readonly remoteWatchers = new Map<string, Map<string, { pid: Pid; watchers: Set<ActorCell> }>>();
+  private runQueue: ActorCell[] = [];
   private runHead = 0;
   private drainScheduled = false;
   private readonly fairnessBatch: number;
@@ -137,7 +156,7 @@ export class ActorSystem implements TransportSink, WorkSource {
     return name;
   }
 
-  spawn<A extends Actor>(actor: A): A {
+  spawn<A extends ActorCell>(actor: A): A {
     if (this.stopped) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot spawn '${actor.name}': actor system stopped`);
     if (actor.state !== "created") throw new DcosError(Code.FAILED_PRECONDITION, `Actor '${actor.name}' was spawned already`);
     if (this.actors.has(actor.name)) {
@@ -152,18 +171,18 @@ export class ActorSystem implements TransportSink, WorkSource {
     return actor;
   }
 
-  lookup(name: string): Actor | undefined {
+  lookup(name: string): ActorCell | undefined {
     return this.actors.get(name);
   }
 
   /** Terminates the actor after its current item; its queued items are dropped. */
-  terminate(actor: Actor): void {
+  terminate(actor: ActorCell): void {
     if (actor.state !== "running" || actor.attachment?.system !== this) return;
     actor.state = "terminating";
     this.schedule(actor);
   }
 
-  private finish(actor: Actor): void {
+  private finish(actor: ActorCell): void {
     try {
       actor.finalize();
     } catch (err) {
@@ -285,7 +304,7 @@ export class ActorSystem implements TransportSink, WorkSource {
   // ---- closures, dispatch ---------------------------------------------------------
 
   /** Runs fn inside the actor as its own mailbox item. False if the actor is not running. */
-  enqueueFunction(actor: Actor, fn: () => void, abandon: ((e: Error) => void) | null = null): boolean {
+  enqueueFunction(actor: ActorCell, fn: () => void, abandon: ((e: Error) => void) | null = null): boolean {
     if (actor.state !== "running" || actor.attachment?.system !== this) return false;
     actor.mailbox.push({ kind: ItemKind.Function, from: null, sender: null, message: null, fn, abandon });
     this.schedule(actor);
@@ -296,7 +315,7 @@ export class ActorSystem implements TransportSink, WorkSource {
    * Calls fn on the actor, inside the actor, and resolves with its result (awaiting it
    * if it is a promise). The building block of facades; UNAVAILABLE if the actor is gone.
    */
-  dispatch<A extends Actor, R>(actor: A, fn: (actor: A) => R | Promise<R>): Promise<R> {
+  dispatch<A extends ActorCell, R>(actor: A, fn: (actor: A) => R | Promise<R>): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       const ok = this.enqueueFunction(
         actor,
@@ -315,7 +334,7 @@ export class ActorSystem implements TransportSink, WorkSource {
 
   // ---- links ----------------------------------------------------------------------
 
-  link(watcher: Actor, target: Pid): void {
+  link(watcher: ActorCell, target: Pid): void {
     if (target.address === this.address) {
       const t = this.actors.get(target.name);
       if (!t || t.state !== "running") {
@@ -340,7 +359,7 @@ export class ActorSystem implements TransportSink, WorkSource {
     this.transport.link(target.address);
   }
 
-  unlink(watcher: Actor, target: Pid): void {
+  unlink(watcher: ActorCell, target: Pid): void {
     if (target.address === this.address) {
       this.localWatchers.get(target.name)?.delete(watcher);
       return;
@@ -356,7 +375,7 @@ export class ActorSystem implements TransportSink, WorkSource {
     for (const { pid, watchers } of byPid.values()) for (const w of watchers) this.enqueueExited(w, pid);
   }
 
-  private enqueueExited(watcher: Actor, pid: Pid): void {
+  private enqueueExited(watcher: ActorCell, pid: Pid): void {
     if (watcher.state !== "running") return;
     watcher.mailbox.push({ kind: ItemKind.Exited, from: pid, sender: null, message: null, fn: null, abandon: null });
     this.schedule(watcher);
@@ -374,7 +393,7 @@ export class ActorSystem implements TransportSink, WorkSource {
     return n;
   }
 
-  private schedule(actor: Actor): void {
+  private schedule(actor: ActorCell): void {
     if (actor.scheduled) return;
     actor.scheduled = true;
     this.runQueue.push(actor);
@@ -418,7 +437,7 @@ export class ActorSystem implements TransportSink, WorkSource {
     this.runHead = 0;
   }
 
-  private runActor(actor: Actor, budget: number): void {
+  private runActor(actor: ActorCell, budget: number): void {
     for (let n = 0; n < budget; n++) {
       if (actor.state === "terminating") {
         this.finish(actor);
@@ -432,7 +451,7 @@ export class ActorSystem implements TransportSink, WorkSource {
     if (actor.mailbox.length > 0 || actor.state === "terminating") this.schedule(actor);
   }
 
-  private handle(actor: Actor, item: MailboxItem): void {
+  private handle(actor: ActorCell, item: MailboxItem): void {
     try {
       switch (item.kind) {
         case ItemKind.Message: {
@@ -463,7 +482,7 @@ export class ActorSystem implements TransportSink, WorkSource {
     }
   }
 
-  private handlerFailed(actor: Actor, err: unknown, what: string): void {
+  private handlerFailed(actor: ActorCell, err: unknown, what: string): void {
     this.handlerErrors.inc();
     actor.attachment?.log.error({ err, what }, `Handler for ${what} in ${actor.name} threw`);
   }

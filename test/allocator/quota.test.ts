@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { createPolicy, POLICY_NAMES } from "../../src/actors/allocator/policies.js";
-import type { RoleQuota } from "../../src/actors/allocator/quota.js";
+import type { RoleQuota } from "../../src/actors/allocator/snapshot.js";
 import type { AllocationSnapshot, RoundOffer, SnapshotFramework } from "../../src/actors/allocator/snapshot.js";
 import { parseResources } from "../../src/resources/parse.js";
 import { isRoleOrDescendant } from "../../src/resources/roles.js";

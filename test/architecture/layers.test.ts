@@ -62,10 +62,17 @@ describe("import layering (dependency-cruiser)", () => {
       await file("src/ui/page.ts", "export const page = 1;\n");
       await file("src/isolation/a.ts", 'import { b } from "./b.js";\nexport const a = () => b;\n');
       await file("src/isolation/b.ts", 'import { a } from "./a.js";\nexport const b = () => a;\n');
-      const names = new Set((await cruiseFrom(dir)).summary.violations.filter((v) => v.rule.severity === "error").map((v) => v.rule.name));
+      await file("src/resources/c.ts", 'import type { D } from "./d.js";\nexport interface C { d?: D }\n');
+      await file("src/resources/d.ts", 'import type { C } from "./c.js";\nexport interface D { c?: C }\n');
+      const errors = (await cruiseFrom(dir)).summary.violations.filter((v) => v.rule.severity === "error");
+      const names = new Set(errors.map((v) => v.rule.name));
       for (const rule of ["layer-raft-isolation-events-resources-security-protocol-imports-upward", "operator-ui-sideways", "no-circular"]) {
         assert.ok(names.has(rule), `rule ${rule} did not fire (fired: ${[...names].join(", ")})`);
       }
+      assert.ok(
+        errors.some((v) => v.rule.name === "no-circular" && v.from === "src/resources/c.ts"),
+        `a cycle made only of \`import type\` is refused too (errors: ${errors.map((v) => `${v.rule.name} ${v.from}`).join(", ")})`,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -7,7 +7,8 @@ import { ActorSystem } from "../../src/runtime/system.js";
 import { SimNetwork, type LinkFaults } from "../../src/runtime/transports/sim-network.js";
 import { RaftRole } from "../../src/raft/core/ready.js";
 import { RaftNode, type RaftNodeOptions } from "../../src/raft/raft-node.js";
-import { ReplicatedStateMachine, type StateMachine } from "../../src/raft/state-machine.js";
+import { ReplicatedStateMachine } from "../../src/raft/replicated-state-machine.js";
+import type { StateMachine } from "../../src/raft/state-machine.js";
 import { DurableStorage } from "../../src/raft/storage/durable-storage.js";
 import { CrashFs, type TornBytes } from "./crash-fs.js";
 

@@ -13,9 +13,9 @@
  */
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import type { Attribute } from "../../gen/dcos/v1/common_pb.js";
-import type { RoleQuota } from "./quota.js";
+import type { RoleQuota } from "./snapshot.js";
 
-export type { RoleQuota } from "./quota.js";
+export type { RoleQuota } from "./snapshot.js";
 
 /** Resources of one agent offered to one framework, allocated to one of its roles. */
 export interface OfferDecision {

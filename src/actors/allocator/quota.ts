@@ -22,13 +22,8 @@
 import type { Quantities } from "../../resources/quantities.js";
 import { DEFAULT_ROLE } from "../../resources/roles.js";
 import { toMillis } from "../../resources/scalar.js";
-import type { AllocationSnapshot } from "./snapshot.js";
+import type { AllocationSnapshot, RoleQuota } from "./snapshot.js";
 
-/** One role's quota, scalar amounts by resource name. A name absent from limits is unlimited. */
-export interface RoleQuota {
-  readonly guarantees: ReadonlyMap<string, number>;
-  readonly limits: ReadonlyMap<string, number>;
-}
 
 interface QuotaNode {
   readonly role: string;

@@ -4,7 +4,12 @@
  */
 import type { Quantities } from "../../resources/quantities.js";
 import type { Resources } from "../../resources/resources.js";
-import type { RoleQuota } from "./quota.js";
+
+/** One role's quota, scalar amounts by resource name. A name absent from limits is unlimited. */
+export interface RoleQuota {
+  readonly guarantees: ReadonlyMap<string, number>;
+  readonly limits: ReadonlyMap<string, number>;
+}
 
 export interface SnapshotAgent {
   readonly id: string;

@@ -9,7 +9,6 @@ import type { ExecutorInfo, Task, TaskState } from "../../gen/dcos/v1/tasks_pb.j
 import type { Timer } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
 import type { Pid } from "../../runtime/pid.js";
-import type { MasterCounts } from "./counts.js";
 import { transitionChecker } from "../../runtime/transitions.js";
 
 export enum AgentState {
@@ -67,12 +66,25 @@ class ExecutorMap extends Map<string, Map<string, ExecutorInfo>> {
   }
 }
 
+/**
+ * What an agent record reports its changes to while it is in the master's agents map
+ * (MasterCounts, counts.ts; declared here so that the record does not depend on the counts).
+ */
+export interface AgentRecordWatcher {
+  task(agent: AgentRecord, task: Task, sign: 1 | -1): void;
+  taskState(agent: AgentRecord, task: Task, before: TaskState): void;
+  executor(agent: AgentRecord, frameworkId: string, executor: ExecutorInfo, sign: 1 | -1): void;
+  agentState(agent: AgentRecord, from: AgentState, to: AgentState): void;
+  agentPings(agent: AgentRecord, before: number): void;
+  agentTotal(agent: AgentRecord, before: readonly Resource[]): void;
+}
+
 export class AgentRecord {
   private state_: AgentState;
   private missedPings_ = 0;
   private info_: AgentInfo;
   /** The master's counts while the record is in its agents map (set by TrackedAgents). */
-  counts: MasterCounts | undefined;
+  counts: AgentRecordWatcher | undefined;
   /** A ping was sent and its pong has not come yet. */
   awaitingPong = false;
   pingTimer: Timer | undefined;

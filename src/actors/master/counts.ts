@@ -15,8 +15,8 @@ import type { ExecutorInfo, Task, TaskState } from "../../gen/dcos/v1/tasks_pb.j
 import { Quantities } from "../../resources/index.js";
 import { toMillis } from "../../resources/scalar.js";
 import { isTerminal } from "../task-states.js";
-import { AgentState, type AgentRecord } from "./agent-record.js";
-import { FrameworkState } from "./framework-record.js";
+import { AgentState, type AgentRecord, type AgentRecordWatcher } from "./agent-record.js";
+import { FrameworkState, type FrameworkRecordWatcher } from "./framework-record.js";
 
 export type Sign = 1 | -1;
 
@@ -72,7 +72,7 @@ function forgetEmpty(m: Map<string, TaskTally>, id: string, t: TaskTally): void 
   if (t.items === 0) m.delete(id);
 }
 
-export class MasterCounts {
+export class MasterCounts implements AgentRecordWatcher, FrameworkRecordWatcher {
   private readonly tasks = new Map<TaskState, number>();
   private readonly agentStates = new Map<AgentState, number>();
   /** ACTIVE agents with at least one missed ping. */

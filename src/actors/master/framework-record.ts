@@ -10,7 +10,6 @@ import type { Event } from "../../gen/dcos/v1/scheduler_pb.js";
 import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Timer } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
-import type { MasterCounts } from "./counts.js";
 import { transitionChecker } from "../../runtime/transitions.js";
 
 /** Where the master sends a scheduler's events (the gRPC Subscribe stream, or a test double). */
@@ -32,10 +31,15 @@ const checkTransition = transitionChecker<FrameworkState>({
   [FrameworkState.REMOVED]: [],
 }, "framework");
 
+/** What a framework record reports its state changes to while it is in the master's frameworks map (MasterCounts, counts.ts). */
+export interface FrameworkRecordWatcher {
+  frameworkState(from: FrameworkState, to: FrameworkState): void;
+}
+
 export class FrameworkRecord {
   private state_: FrameworkState;
   /** The master's counts while the record is in its frameworks map (set by TrackedFrameworks). */
-  counts: MasterCounts | undefined;
+  counts: FrameworkRecordWatcher | undefined;
   streamId = "";
   sink: EventSink | undefined;
   /** Tasks by task id, terminal ones included until the scheduler acknowledges them. */

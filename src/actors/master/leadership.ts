@@ -17,7 +17,7 @@ import { Actor } from "../../runtime/actor.js";
 import { Code, asDcosError } from "../../runtime/error.js";
 import { Pid } from "../../runtime/pid.js";
 import type { RaftNode } from "../../raft/raft-node.js";
-import { ReplicatedStateMachine } from "../../raft/state-machine.js";
+import { ReplicatedStateMachine } from "../../raft/replicated-state-machine.js";
 import type { Allocator } from "../allocator/allocator.js";
 import { MASTER_ACTOR_NAME, type KnownLeader, type Master } from "./master.js";
 import { RaftRegistrar, type RegistryMachine } from "./raft-registrar.js";

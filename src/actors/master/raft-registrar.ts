@@ -12,7 +12,8 @@ import { FrameworkLogResultSchema, type FrameworkLogCommand } from "../../gen/dc
 import type { FrameworkLogHost } from "../../raft/log-service.js";
 import { FrameworkLogs } from "../../raft/framework-logs.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import type { ReplicatedStateMachine, StateMachine } from "../../raft/state-machine.js";
+import type { ReplicatedStateMachine } from "../../raft/replicated-state-machine.js";
+import type { StateMachine } from "../../raft/state-machine.js";
 import { decodeCommand, decodeRegistry, encodeFrameworkLogCommand, encodeOperation, encodeRegistry } from "./registry-codec.js";
 import { applyOperation, emptyRegistry, type Registrar, type RegistryOperation, type RegistryState } from "./registry.js";
 

@@ -4,12 +4,12 @@
  * out uncounts and detaches it. So no code that adds or removes records has to remember
  * the gauges.
  */
-import type { AgentRecord } from "./agent-record.js";
+import type { AgentRecord, AgentRecordWatcher } from "./agent-record.js";
 import type { MasterCounts } from "./counts.js";
-import type { FrameworkRecord } from "./framework-record.js";
+import type { FrameworkRecord, FrameworkRecordWatcher } from "./framework-record.js";
 
 interface Tracked {
-  counts: MasterCounts | undefined;
+  counts: AgentRecordWatcher | FrameworkRecordWatcher | undefined;
 }
 
 abstract class TrackedMap<R extends Tracked> extends Map<string, R> {

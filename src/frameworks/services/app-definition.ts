@@ -7,8 +7,9 @@
 import { normalizeResidency, residencySpec, type ResidencySpec } from "./residency.js";
 import { hostVolumeSpecs, normalizeHostVolumes, type HostVolumeSpec } from "./host-volumes.js";
 
-export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-export type AppJson = { [k: string]: Json };
+import type { AppJson, Json } from "./app-json.js";
+
+export type { AppJson, Json } from "./app-json.js";
 
 /** One validation problem, as Marathon's 422 body lists them: `{path, errors}`. */
 export interface Violation {

@@ -10,7 +10,7 @@
  * (`external`, `secret`) are refused with 422: silently running without them would be worse.
  */
 import { hostPathShapeProblem } from "../../isolation/host-paths.js";
-import type { Json } from "./app-definition.js";
+import type { Json } from "./app-json.js";
 
 export interface HostVolumeSpec {
   hostPath: string;

@@ -16,7 +16,7 @@ import { Value_Type } from "../../gen/dcos/v1/common_pb.js";
 import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
 import { AllocationInfoSchema, DiskInfoSchema, ReservationInfo_Type, ReservationInfoSchema, ResourceSchema, Volume_Mode, type Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Resources } from "../../resources/index.js";
-import type { AppSpec, Json } from "./app-definition.js";
+import type { Json } from "./app-json.js";
 
 /** The reservation labels, Marathon's names: operators' tools recognise them. */
 export const FRAMEWORK_LABEL = "marathon_framework_id";
@@ -160,9 +160,19 @@ export function residentRoleProblem(role: string): string | undefined {
     : undefined;
 }
 
+/** What a resident app keeps for its life (the parts of an AppSpec, app-definition.ts, its reservations depend on). */
+export interface ResidentShape {
+  persistentVolumes: readonly { containerPath: string; size: number }[];
+  cpus: number;
+  mem: number;
+  disk: number;
+  gpus: number;
+  ports: readonly unknown[];
+}
+
 /** Why `next` cannot replace `prev` (resident apps keep their reserved resources and volumes), or undefined. */
-export function residentChangeProblem(prev: AppSpec, next: AppSpec): { path: string; error: string } | undefined {
-  const volumes = (s: AppSpec) => JSON.stringify(s.persistentVolumes.map((v) => [v.containerPath, v.size]));
+export function residentChangeProblem(prev: ResidentShape, next: ResidentShape): { path: string; error: string } | undefined {
+  const volumes = (s: ResidentShape) => JSON.stringify(s.persistentVolumes.map((v) => [v.containerPath, v.size]));
   if (volumes(prev) !== volumes(next)) {
     return { path: "/container/volumes", error: "the persistent volumes of an app cannot change (its instances' data lives on them); create a new app" };
   }

@@ -13,7 +13,7 @@
 import type { OfferDecision } from "../../../src/actors/allocator/allocator.js";
 import { AllocatorActor } from "../../../src/actors/allocator/allocator-actor.js";
 import { createPolicy } from "../../../src/actors/allocator/policies.js";
-import type { RoleQuota } from "../../../src/actors/allocator/quota.js";
+import type { RoleQuota } from "../../../src/actors/allocator/snapshot.js";
 import { parseResources } from "../../../src/resources/parse.js";
 import { ManualClock } from "../../../src/runtime/clock.js";
 import { ActorSystem } from "../../../src/runtime/system.js";
