@@ -80,6 +80,8 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   secretsDir?: string;
   /** agent: comma-separated prefixes under which tasks may mount host paths (default: anywhere not protected). */
   allowedHostPaths?: string;
+  /** agent: who runs command tasks (agent | process). */
+  commandExecutor?: "agent" | "process";
 }
 
 export const DEFAULT_MASTER_PORT = 5050;
@@ -165,6 +167,7 @@ function startAgent(
     secretsDir: flags.secretsDir,
     allowedHostPaths: flags.allowedHostPaths === undefined ? undefined : parseAllowedHostPaths(flags.allowedHostPaths),
     protectedHostPaths: protectedHostPaths(flags, workDir),
+    commandExecutor: flags.commandExecutor,
     tls,
     ip: flags.ip,
     port,

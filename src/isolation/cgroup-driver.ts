@@ -33,6 +33,8 @@ export interface CgroupDriver {
   /** Creates the cgroup and applies the limits; FAILED_PRECONDITION if a controller is missing. */
   create(name: string, limits: CgroupLimits): Promise<void>;
   exists(name: string): Promise<boolean>;
+  /** The cgroup.procs files a process writes its pid to, to join the cgroup (one per v1 hierarchy). */
+  procsFiles(name: string): string[];
   /** Moves a process (and its future children) into the cgroup. */
   place(name: string, pid: number): Promise<void>;
   pids(name: string): Promise<number[]>;

@@ -82,6 +82,10 @@ export class CgroupV1Driver implements CgroupDriver {
     return (await readControl(dir, "cgroup.procs")) !== undefined;
   }
 
+  procsFiles(name: string): string[] {
+    return this.dirs(name).map((dir) => join(dir, "cgroup.procs"));
+  }
+
   async place(name: string, pid: number): Promise<void> {
     await Promise.all(this.dirs(name).map((dir) => writeControl(dir, "cgroup.procs", pid)));
   }

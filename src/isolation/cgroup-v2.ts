@@ -86,6 +86,10 @@ export class CgroupV2Driver implements CgroupDriver {
     return (await readControl(this.dir(name), "cgroup.procs")) !== undefined;
   }
 
+  procsFiles(name: string): string[] {
+    return [join(this.dir(name), "cgroup.procs")];
+  }
+
   async place(name: string, pid: number): Promise<void> {
     await writeControl(this.dir(name), "cgroup.procs", pid);
   }

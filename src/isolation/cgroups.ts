@@ -53,6 +53,9 @@ function mib(bytes: number): string {
   return `${(bytes / MIB).toFixed(1)} MiB`;
 }
 
+/** $1… up to "--" are cgroup.procs files; the rest is the command. */
+const JOIN_CGROUPS_SCRIPT = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift; done; shift; exec "$@"';
+
 export class CgroupsIsolator implements Isolator {
   readonly name = "cgroups";
   private readonly log: Logger;
@@ -73,6 +76,11 @@ export class CgroupsIsolator implements Isolator {
 
   isolate(id: ContainerId, pid: number): Promise<void> {
     return this.driver.place(id, pid);
+  }
+
+  /** A shell that writes its own pid to the cgroup.procs files, then execs the rest (same pid, so in the cgroups). */
+  async enterPrefix(state: ContainerState): Promise<string[]> {
+    return ["/bin/sh", "-c", JOIN_CGROUPS_SCRIPT, "dcos-enter-cgroups", ...this.driver.procsFiles(state.id), "--"];
   }
 
   pids(id: ContainerId): Promise<number[]> {

@@ -62,6 +62,12 @@ export class CompositeContainerizer implements Containerizer {
     return this.owner(id).destroy(id, gracePeriodMs);
   }
 
+  async enter(id: ContainerId): Promise<string[]> {
+    const owner = this.owner(id);
+    if (!owner.enter) throw new DcosError(Code.FAILED_PRECONDITION, `The ${owner.kind} containerizer cannot run a command inside container '${id}'`);
+    return owner.enter(id);
+  }
+
   async usage(id: ContainerId): Promise<ResourceUsage> {
     return this.owner(id).usage(id);
   }

@@ -106,6 +106,8 @@ export interface ContainerState {
   runtimeDir: string;
   /** The ports it was given, so the agent can account for them after a restart. */
   ports?: number[];
+  /** The user its command runs as, when the containerizer switched to it. */
+  user?: string;
 }
 
 export interface RecoveryResult {
@@ -156,6 +158,13 @@ export interface Containerizer {
 
   /** The checkpointable state of a running container. */
   state(id: ContainerId): ContainerState | undefined;
+
+  /**
+   * The argv prefix that runs a command inside a running container: in its cgroups and
+   * namespaces, as its user (the agent's command health checks of tasks it runs itself).
+   * NOT_FOUND for an unknown container. Containerizers without it cannot do that.
+   */
+  enter?(id: ContainerId): Promise<string[]>;
 
   /** After an agent restart: find the checkpointed containers again and watch them. */
   recover(states: readonly ContainerState[]): Promise<RecoveryResult>;

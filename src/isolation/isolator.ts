@@ -35,6 +35,12 @@ export interface Isolator {
   /** Argv put between the gate and the recorder (namespaces: `unshare --pid --fork …`). */
   launchPrefix?(config: ContainerConfig): string[];
 
+  /**
+   * Argv that puts a command into the running container's isolation (cgroups: join its
+   * cgroups; namespaces: nsenter its PID and mount namespaces), for Containerizer.enter.
+   */
+  enterPrefix?(state: ContainerState): Promise<string[]>;
+
   /** After spawn, before "go": put the (still waiting) launcher process in the isolation. */
   isolate(id: ContainerId, pid: number): Promise<void>;
 

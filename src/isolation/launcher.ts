@@ -24,6 +24,15 @@
  * command by exec, so the command sees SIGTERM normally. SIGKILL ends the wrapper too; then
  * no status is written and the parent's view (SIGKILL) is what is known.
  *
+ * Kill grace. A destroy with a grace period writes `<status file>.destroying` (the
+ * deadline) before its SIGTERMs. When the command ends while that file exists, the
+ * recorder records the status and then lingers, blocked on a FIFO it makes
+ * (`<status file>.linger`), instead of exiting: what the command started (the children of a
+ * `sh -c` whose shell died first) keeps its grace. The containerizer ends the grace as soon
+ * as nothing but the launcher is left, or at the deadline, with SIGKILL to everything.
+ * Under a PID namespace this matters twice: the recorder is the namespace's init, and the
+ * kernel kills the whole namespace when init exits.
+ *
  * The one ambiguity: the shell reports "killed by signal N" as status 128+N, so a command
  * that itself calls `exit 143` is reported as killed by SIGTERM. Mesos's shell-wrapped
  * command tasks have the same ambiguity.
@@ -54,10 +63,14 @@ export const RECORDER_SCRIPT = [
   '"$@"',
   "s=$?",
   'printf "%s\\n" "$s" > "$status_file.tmp" && mv -f "$status_file.tmp" "$status_file"',
+  'if [ -e "$status_file.destroying" ] && mkfifo -m 600 "$status_file.linger" 2>/dev/null; then while [ -p "$status_file.linger" ]; do : < "$status_file.linger"; done; fi',
   "trap - TERM INT HUP QUIT",
   'if [ "$s" -gt 128 ] && [ "$s" -lt 193 ]; then kill -$((s - 128)) $$; fi',
   'exit "$s"',
 ].join("\n");
+
+/** Next to the status file: a destroy with a grace period is under way (holds the deadline, ms since the epoch). */
+export const DESTROYING_SUFFIX = ".destroying";
 
 /** Exit status of the wrapper when the agent went away before saying "go". */
 export const WRAPPER_NOT_STARTED = 125;

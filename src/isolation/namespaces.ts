@@ -11,6 +11,8 @@
  */
 import type { ContainerConfig, ContainerId, ContainerState } from "./containerizer.js";
 import { hostCommand } from "./host-command.js";
+import { hasExited, listProcesses } from "./proc.js";
+import { Code, DcosError } from "../runtime/error.js";
 import type { Isolator } from "./isolator.js";
 import { prepareMountPoints, volumeMountArgs } from "./volumes.js";
 
@@ -20,6 +22,7 @@ export class NamespacesIsolator implements Isolator {
   readonly name = "namespaces";
   readonly mountsVolumes = true;
   private readonly unshare = hostCommand("unshare", "util-linux");
+  private readonly nsenter = hostCommand("nsenter", "util-linux");
 
   async prepare(config: ContainerConfig): Promise<void> {
     await prepareMountPoints(config.sandbox, config.volumes ?? []);
@@ -30,6 +33,13 @@ export class NamespacesIsolator implements Isolator {
   }
 
   async isolate(_id: ContainerId, _pid: number): Promise<void> {}
+
+  /** nsenter the PID and mount namespaces of the container's init (the recorder, unshare's one child). */
+  async enterPrefix(state: ContainerState): Promise<string[]> {
+    const init = (await listProcesses()).find((p) => p.ppid === state.pid && !hasExited(p));
+    if (!init) throw new DcosError(Code.FAILED_PRECONDITION, `Container '${state.id}' has no process left in its namespaces`);
+    return [this.nsenter, `--target=${init.pid}`, "--pid", "--mount", "--"];
+  }
 
   async recover(_state: ContainerState): Promise<void> {}
 

@@ -11,12 +11,19 @@
  * cleaned up, and wait() resolves with the Termination.
  *
  * The runtime directory of a container (`<runtimeRoot>/<id>`) holds `state.json` (what the
- * agent also checkpoints, so orphans can be found) and `exit_status` (written by the
- * recorder). It is removed once the termination is known.
+ * agent also checkpoints, so orphans can be found), `exit_status` (written by the
+ * recorder) and, while a destroy with a grace period runs, `exit_status.destroying` (its
+ * deadline: a containerizer that recovers the container finishes that destroy, reported
+ * as "destroyed"). It is removed once the termination is known.
+ *
+ * Kill grace: SIGTERM to every process of the container, again to the ones that appear,
+ * until the deadline; the grace ends early once the command has ended (its status is
+ * recorded) and nothing but the launcher is left: the recorder lingers during a destroy
+ * (launcher.ts), so children that outlive their shell still get the whole grace.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { chown, mkdir, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { access, chown, mkdir, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, DcosError, asDcosError } from "../runtime/error.js";
@@ -32,7 +39,7 @@ import type {
   Termination,
 } from "./containerizer.js";
 import type { Isolator, Limitation } from "./isolator.js";
-import { GO_LINE, describeExit, launcherArgs, readExitStatusFile, type ExitStatus } from "./launcher.js";
+import { DESTROYING_SUFFIX, GO_LINE, describeExit, launcherArgs, readExitStatusFile, type ExitStatus } from "./launcher.js";
 import { bootId, isAlive, readStat, type ProcStat } from "./proc.js";
 import { killSession, sessionProcesses, signalEach, sumProcesses } from "./process-session.js";
 import { hostCommand } from "./host-command.js";
@@ -76,6 +83,8 @@ class Container {
   /** Resolves when launch has finished, well or not. */
   readonly launched = new Deferred<void>();
   destroyRequested = false;
+  /** destroy sent SIGKILL: without a recorded status (a recovered container), that is how the command ended. */
+  sigkillSent = false;
   destroying?: Promise<Termination>;
   pollTimer?: NodeJS.Timeout;
 
@@ -164,6 +173,7 @@ export class PosixContainerizer implements Containerizer {
       });
       const env = containerEnvironment(config);
       if (user) Object.assign(env, { USER: user.name, LOGNAME: user.name });
+      if (user) c.state.user = config.user;
       const child = spawn("/bin/sh", args, { cwd: config.sandbox, env, detached: true, stdio: ["pipe", out.fd, err.fd] });
       c.child = child;
       child.once("exit", (code, signal) => c.launcherGone.resolve({ exitCode: code, signal }));
@@ -218,7 +228,7 @@ export class PosixContainerizer implements Containerizer {
     await this.cleanupIsolators(c);
     await rm(c.state.runtimeDir, { recursive: true, force: true }).catch(() => undefined);
     if (this.detached) return;
-    const termination = this.termination(c, recorded ?? direct, limitation);
+    const termination = this.termination(c, recorded ?? direct ?? (c.sigkillSent ? { exitCode: null, signal: "SIGKILL" } : undefined), limitation);
     this.table.transition(c, ContainerPhase.TERMINATED);
     this.table.end(c.state.id, termination);
     this.log.info({ container: c.state.id, termination }, "Container terminated");
@@ -318,6 +328,7 @@ export class PosixContainerizer implements Containerizer {
     c.destroyRequested = true;
     this.table.transition(c, ContainerPhase.DESTROYING);
     if (gracePeriodMs > 0) await this.terminate(c, gracePeriodMs);
+    c.sigkillSent = true;
     await this.killEverything(c).catch((e) => this.log.error({ err: e, container: c.state.id }, "Destroy could not kill every process"));
     return c.termination.promise;
   }
@@ -329,11 +340,19 @@ export class PosixContainerizer implements Containerizer {
    */
   private async terminate(c: Container, gracePeriodMs: number): Promise<void> {
     const deadline = Date.now() + gracePeriodMs;
+    const statusFile = join(c.state.runtimeDir, STATUS_FILE);
+    // Before any SIGTERM: the recorder must know to linger, and a restarted agent to finish the job.
+    await writeFile(statusFile + DESTROYING_SUFFIX, String(deadline)).catch((e) => this.log.warn({ err: e, container: c.state.id }, "Could not write the destroy marker"));
     const signalled = new Set<number>([c.state.pid]);
     let ended = false;
     void c.launcherGone.promise.then(() => (ended = true));
     while (!ended && Date.now() < deadline) {
-      const fresh = (await this.processes(c)).map((p) => p.pid).filter((pid) => !signalled.has(pid));
+      const procs = await this.processes(c);
+      // The command has ended: once only the launcher (and, under a PID namespace, the recorder, its child) is left, the grace is over.
+      if (await access(statusFile).then(() => true, () => false)) {
+        if (procs.every((p) => p.pid === c.state.pid || p.ppid === c.state.pid)) return;
+      }
+      const fresh = procs.map((p) => p.pid).filter((pid) => !signalled.has(pid));
       signalEach(fresh, "SIGTERM");
       for (const pid of fresh) signalled.add(pid);
       let timer: NodeJS.Timeout | undefined;
@@ -341,6 +360,15 @@ export class PosixContainerizer implements Containerizer {
       await Promise.race([c.launcherGone.promise, tick]);
       clearTimeout(timer);
     }
+  }
+
+  async enter(id: ContainerId): Promise<string[]> {
+    const c = this.table.get(id);
+    if (!c || c.phase === ContainerPhase.TERMINATED) throw containerNotFound(id);
+    const prefix: string[] = [];
+    for (const isolator of this.isolatorsOf(c)) prefix.push(...((await isolator.enterPrefix?.(c.state)) ?? []));
+    if (c.state.user !== undefined) prefix.push(...userPrefix(await resolveUser(c.state.user)));
+    return prefix;
   }
 
   async usage(id: ContainerId): Promise<ResourceUsage> {
@@ -411,7 +439,22 @@ export class PosixContainerizer implements Containerizer {
     const alive = s.bootId === bootId() && (await isAlive(s.pid, s.startTime));
     if (alive) this.poll(c);
     else c.launcherGone.resolve(undefined);
+    const destroyDeadline = await this.destroyDeadline(c);
+    if (destroyDeadline !== undefined) c.destroyRequested = true;
     void this.finish(c);
+    if (destroyDeadline !== undefined) {
+      const rest = Math.max(0, destroyDeadline - Date.now());
+      this.log.info({ container: s.id, graceLeftMs: rest }, "Finishing the destroy that was under way when the agent stopped");
+      void this.destroy(s.id, rest).catch((e) => this.log.error({ err: e, container: s.id }, "Could not finish the destroy of a recovered container"));
+    }
+  }
+
+  /** The deadline of a destroy that was under way (`exit_status.destroying`), if any. */
+  private async destroyDeadline(c: Container): Promise<number | undefined> {
+    const text = await readFile(join(c.state.runtimeDir, STATUS_FILE + DESTROYING_SUFFIX), "utf8").catch(() => undefined);
+    if (text === undefined) return undefined;
+    const deadline = Number(text.trim());
+    return Number.isFinite(deadline) ? deadline : 0;
   }
 
   private poll(c: Container): void {

@@ -4,6 +4,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { startAgentNode, type AgentNode } from "../actors/agent/agent-node.js";
+import type { CommandExecutorMode } from "../actors/agent/agent-options.js";
 import { containerizerFor } from "../isolation/containerizers-flag.js";
 import { Code, DcosError } from "../runtime/error.js";
 import { Pid } from "../runtime/pid.js";
@@ -49,6 +50,8 @@ export interface AgentRoleOptions {
   allowedHostPaths?: readonly string[];
   /** The node's key, credential and secrets files, which no task may mount. */
   protectedHostPaths?: readonly ProtectedPath[];
+  /** Who runs command tasks (`--command-executor`; default agent). */
+  commandExecutor?: CommandExecutorMode;
 }
 
 export interface RunningAgent {
@@ -101,6 +104,7 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
       secretsDir: o.secretsDir,
       allowedHostPaths: o.allowedHostPaths,
       protectedHostPaths: o.protectedHostPaths,
+      commandExecutor: o.commandExecutor,
       logger: o.logger,
     });
     const started = agentNode;

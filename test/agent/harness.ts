@@ -144,6 +144,8 @@ export async function startHarness(options: Partial<AgentOptions> = {}, seed = 7
         hostFacts: { cpus: 4, memBytes: 8 * 1024 ** 3, diskBytes: 100 * 1024 ** 3 },
         hostname: "agent-host",
         random: new Random(seed),
+        // Fake executors speak the executor protocol; the agent's own command tasks: commandExecutor "agent" (direct-tasks.test.ts).
+        commandExecutor: "process",
         ...extra,
       }),
     );

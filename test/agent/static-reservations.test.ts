@@ -34,6 +34,7 @@ async function clusterWithAgent(resources: string): Promise<Cluster> {
       hostFacts: { cpus: 8, memBytes: 16 * 1024 ** 3, diskBytes: 100 * 1024 ** 3 },
       hostname: "agent-host",
       random: new Random(3),
+      commandExecutor: "process",
     }),
   );
   stop = async () => {

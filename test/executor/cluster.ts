@@ -13,6 +13,7 @@ import { TaskInfoSchema, TaskState, type TaskInfo } from "../../src/gen/dcos/v1/
 import { AgentPhase } from "../../src/actors/agent/agent.js";
 import { startAgentNode, type AgentNode } from "../../src/actors/agent/agent-node.js";
 import type { Containerizer } from "../../src/isolation/containerizer.js";
+import type { CommandExecutorMode } from "../../src/actors/agent/agent-options.js";
 import { scalarResource } from "../../src/resources/index.js";
 import { testLogger, type Logger } from "../../src/runtime/log.js";
 import { ActorSystem } from "../../src/runtime/system.js";
@@ -24,13 +25,13 @@ export interface Cluster {
   master: ScriptedMaster;
   node: AgentNode;
   workDir: string;
-  /** Stops the agent node (containers keep running) and starts a new one on the same work dir. */
-  restartAgent(): Promise<void>;
+  /** Stops the agent node (containers keep running) and starts a new one on the same work dir; `whileDown` runs in between. */
+  restartAgent(whileDown?: () => Promise<unknown>): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** `containerizer` makes the agent's containerizer from the work dir (default: the node's posix one). */
-export async function startCluster(containerizer?: (workDir: string) => Containerizer, agentOptions: { switchUser?: boolean; logger?: Logger; secretsDir?: string } = {}): Promise<Cluster> {
+export async function startCluster(containerizer?: (workDir: string) => Containerizer, agentOptions: { switchUser?: boolean; logger?: Logger; secretsDir?: string; commandExecutor?: CommandExecutorMode } = {}): Promise<Cluster> {
   const workDir = await mkdtemp(join(tmpdir(), "dcos-agent-real-"));
   // Tasks switched to another user reach their sandbox through it.
   if (agentOptions.switchUser) await chmod(workDir, 0o755);
@@ -51,9 +52,10 @@ export async function startCluster(containerizer?: (workDir: string) => Containe
     master,
     node: agent.node,
     workDir,
-    restartAgent: async () => {
+    restartAgent: async (whileDown) => {
       await agent.node.stop();
       await agent.system.stop();
+      await whileDown?.();
       agent = await startAgent();
       cluster.node = agent.node;
     },

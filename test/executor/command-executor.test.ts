@@ -1,7 +1,10 @@
 /**
- * Real processes: the agent with the posix containerizer starts the real command executor
- * and default executor (node processes) that connect back over the gRPC ExecutorService.
- * A scripted master registers the agent and acknowledges every update.
+ * Real processes: the agent with the posix containerizer runs command tasks itself
+ * (`--command-executor=agent`, the default: the command directly in its container) and,
+ * for comparison, through the real command executor (`process`: a node process per task
+ * that connects back over the gRPC ExecutorService); task groups run in the real default
+ * executor. A scripted master registers the agent and acknowledges every update. Every
+ * command-task behaviour is checked in both modes.
  */
 import assert from "node:assert/strict";
 import { access, readFile } from "node:fs/promises";
@@ -12,7 +15,8 @@ import { KillTaskSchema, RunTaskGroupSchema, ShutdownFrameworkSchema, type Exite
 import { ExecutorInfo_Type, TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { framework } from "../agent/harness.js";
 import { waitFor } from "../support/wait.js";
-import { runTask, startCluster, statesOf, statusOf, task, type Cluster } from "./cluster.js";
+import { TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { runTask, startCluster as startTestCluster, statesOf, statusOf, task, type Cluster } from "./cluster.js";
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
@@ -20,12 +24,30 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-describe("Command executor (real processes)", () => {
+/** The process is not running any more: gone, or dead and waiting for its reaper (a zombie). */
+async function dead(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  return stat === "" || stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+}
+
+for (const commandExecutor of ["agent", "process"] as const) describe(`Command tasks, --command-executor=${commandExecutor} (real processes)`, () => {
+  const startCluster = (): ReturnType<typeof startTestCluster> => startTestCluster(undefined, { commandExecutor });
+
   it("runs a task that finishes; its output lands in the sandbox", async () => {
     const c = (cluster = await startCluster());
     runTask(c, task("t-ok", "echo hello-from-task; exit 0"));
     const finished = await waitFor(() => statusOf(c, "t-ok", TaskState.FINISHED), "TASK_FINISHED", 15_000);
     assert.deepEqual(statesOf(c, "t-ok"), ["STARTING", "RUNNING", "FINISHED"]);
+    for (const state of [TaskState.STARTING, TaskState.RUNNING, TaskState.FINISHED]) {
+      const u = statusOf(c, "t-ok", state)!;
+      assert.equal(u.status!.source, TaskStatus_Source.EXECUTOR, `${TaskState[state]} comes from the task's executor`);
+      assert.equal(u.status!.executorId?.value, "t-ok", "the command executor's id is the task's");
+    }
     assert.equal(finished.status!.exitCode, 0);
     assert.equal(statusOf(c, "t-ok", TaskState.RUNNING)!.status!.exitCode, undefined, "only the update about the end has one");
     const sandbox = finished.status!.sandboxDirectory;
@@ -67,6 +89,19 @@ describe("Command executor (real processes)", () => {
     assert.equal(killed.status!.message, "Command exited with status 0");
   });
 
+  it("gives what a `sh -c` started the whole grace when the shell itself ends first", async () => {
+    const c = (cluster = await startCluster());
+    const child = "(trap 'sleep 0.3; echo child-done > child.txt; exit 0' TERM; echo up > child-up.txt; while :; do sleep 0.05; done) &";
+    runTask(c, task("t-children", `${child} trap 'exit 0' TERM; while :; do sleep 0.05; done`, 20));
+    const running = await waitFor(() => statusOf(c, "t-children", TaskState.RUNNING), "TASK_RUNNING", 15_000);
+    const sandbox = running.status!.sandboxDirectory;
+    await waitFor(() => access(join(sandbox, "child-up.txt")).then(() => true), "the child's trap to be installed");
+    c.master.tell(c.node.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "t-children" } }));
+    const killed = await waitFor(() => statusOf(c, "t-children", TaskState.KILLED), "TASK_KILLED", 15_000);
+    assert.equal(killed.status!.message, "Command exited with status 0", "the shell ended on its SIGTERM");
+    assert.equal(await readFile(join(sandbox, "child.txt"), "utf8"), "child-done\n", "the child finished its cleanup within the grace, not SIGKILLed when its shell exited");
+  });
+
   it("shuts the executor and its task down when the framework is shut down", async () => {
     const c = (cluster = await startCluster());
     runTask(c, task("t-shut", "echo $$ > task.pid; trap '' TERM; while :; do sleep 0.05; done", 1));
@@ -75,7 +110,7 @@ describe("Command executor (real processes)", () => {
     const pid = await waitFor(() => readFile(pidFile, "utf8").then((t) => Number(t.trim()) || undefined), "the task's pid");
     c.master.tell(c.node.agent.self, create(ShutdownFrameworkSchema, { frameworkId: { value: "fw-1" } }));
     await waitFor(() => c.master.of("ExitedExecutor").length === 1, "the executor to exit", 15_000);
-    assert.throws(() => process.kill(pid, 0), /ESRCH/, "the task's process is gone");
+    assert.ok(await dead(pid), "the task's process is gone");
   });
 
   it("runs a task group together in the default executor: one failing kills the others", async () => {

@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { HealthCheckSchema, HealthCheck_Type } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { healthPolicy, type HealthPolicy } from "../../src/protocol/health-check.js";
-import { CheckerState, HealthChecker, type HealthProbe } from "../../src/actors/executor-driver/health-checker.js";
+import { CheckerState, HealthChecker, type HealthProbe } from "../../src/protocol/health-checker.js";
 import { ManualClock } from "../../src/runtime/clock.js";
 import { silentLogger } from "../../src/runtime/log.js";
 import { Random } from "../../src/runtime/random.js";

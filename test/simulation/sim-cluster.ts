@@ -255,6 +255,8 @@ export class SimCluster {
         hostFacts: { cpus: 4, memBytes: 8 * 1024 ** 3, diskBytes: 100 * 1024 ** 3 },
         hostname: address.split(":")[0]!,
         random: this.random.fork(),
+        // Simulated command executors speak the executor protocol (SimCluster subscribes them).
+        commandExecutor: "process",
       }),
     );
     const a = { address, system, agent, containerizer, subscribed: new Set<string>() };

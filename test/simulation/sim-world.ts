@@ -99,6 +99,8 @@ export class SimWorld {
         hostname: address.split(":")[0]!,
         random: this.c.random.fork(),
         bootId: async () => "sim-boot",
+        // The simulation's command tasks run in (simulated) command executors that speak the executor protocol.
+        commandExecutor: "process",
         ...this.agentOptions,
       }),
     );

@@ -161,12 +161,16 @@ export class AgentContext {
 
   // ---- agent-made status updates -------------------------------------------------------
 
-  /** An update the agent itself produces (source AGENT), through the status update manager. */
-  taskStatus(fwId: string, exId: string | undefined, taskId: string, state: TaskState, reason: TaskStatus_Reason, message: string, exitCode?: number): void {
+  /**
+   * An update the agent itself produces (source AGENT; EXECUTOR when the agent is a direct
+   * command task's executor, command-task.ts), through the status update manager.
+   */
+  taskStatus(fwId: string, exId: string | undefined, taskId: string, state: TaskState, reason: TaskStatus_Reason, message: string, exitCode?: number, source = TaskStatus_Source.AGENT, healthy?: boolean): void {
     const ex = exId ? this.frameworks.get(fwId)?.executors.get(exId) : undefined;
-    const u = statusUpdate({ frameworkId: fwId, taskId, state, agentId: this.agentId, executorId: exId, reason, message, now: this.clock.now(), source: TaskStatus_Source.AGENT, uuid: this.random.uuidBytes() });
+    const u = statusUpdate({ frameworkId: fwId, taskId, state, agentId: this.agentId, executorId: exId, reason, message, now: this.clock.now(), source, uuid: this.random.uuidBytes() });
     if (u.status && ex) u.status.sandboxDirectory = ex.sandbox;
     if (u.status && exitCode !== undefined) u.status.exitCode = exitCode;
+    if (u.status && healthy !== undefined) u.status.healthy = healthy;
     this.log.info({ frameworkId: fwId, taskId, state: taskStateName(state), reason: TaskStatus_Reason[reason] }, `Task ${taskId} is ${taskStateName(state)}: ${message}`);
     const rec = ex?.tasks.get(taskId);
     if (rec) this.recordState(rec, state);
@@ -206,9 +210,9 @@ export class AgentContext {
 
   // ---- ending executors and frameworks ---------------------------------------------------
 
-  destroyContainer(ex: ExecutorRecord): void {
+  destroyContainer(ex: ExecutorRecord, graceMs = 0): void {
     this.host.defer(
-      this.opts.containerizer.destroy(ex.containerId, 0),
+      this.opts.containerizer.destroy(ex.containerId, graceMs),
       () => undefined,
       (err) => this.log.error({ err, containerId: ex.containerId }, `Failed to destroy container ${ex.containerId} of executor ${ex.id}`),
     );

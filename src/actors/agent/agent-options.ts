@@ -79,7 +79,15 @@ export interface AgentOptions {
    * (default the real one; tests give test/support/crash-fs.ts's in-memory CrashFs).
    */
   fs?: FileSystem;
+  /**
+   * Who runs a command task (`--command-executor`): "agent" (default) runs its command
+   * directly in its container and is its executor (command-task.ts); "process" starts the
+   * node command executor in the container, one process per task, as before.
+   */
+  commandExecutor?: CommandExecutorMode;
 }
+
+export type CommandExecutorMode = "agent" | "process";
 
 export const AGENT_DEFAULTS = {
   name: "agent",

@@ -33,9 +33,19 @@ const checkTransition = transitionChecker<ExecutorPhase>({
   [ExecutorPhase.TERMINATED]: [],
 }, "executor");
 
-/** Which program the executor is. */
-/** "docker": a command task in a Docker container, with the agent as its executor (docker-task.ts). */
-export type ExecutorKind = "command" | "default" | "custom" | "docker";
+/**
+ * Which program the executor is. "command": the per-task node command executor
+ * (`--command-executor=process`); "direct": a command task the agent runs itself in its
+ * container, no executor process (command-task.ts, the default); "docker": a command task
+ * in a Docker container, with the agent as its executor (docker-task.ts).
+ */
+export type ExecutorKind = "command" | "default" | "custom" | "docker" | "direct";
+
+/** What the agent needs of a direct task's health checker (command-task-health.ts). */
+export interface TaskHealth {
+  start(): void;
+  stop(): void;
+}
 
 export interface TaskRecord {
   info: TaskInfo;
@@ -67,6 +77,10 @@ export class ExecutorRecord {
   io: Promise<void> = Promise.resolve();
   /** Why its unfinished tasks failed, when the agent knows better than "executor terminated". */
   failureReason: TaskStatus_Reason | undefined;
+  /** A direct task's health checker, while it runs. */
+  health: TaskHealth | undefined;
+  /** Why a direct task's health checker had it killed. */
+  healthFailure: string | undefined;
 
   constructor(
     readonly info: ExecutorInfo,

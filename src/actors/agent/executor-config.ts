@@ -46,8 +46,9 @@ export function commandExecutorInfo(task: TaskInfo, frameworkId: string): Execut
   });
 }
 
-export function executorKind(info: ExecutorInfo, forCommandTask: boolean): ExecutorKind {
-  if (forCommandTask) return info.container?.type === ContainerInfo_Type.DOCKER ? "docker" : "command";
+/** `direct`: a command task runs without an executor process (command-task.ts); else the node command executor. */
+export function executorKind(info: ExecutorInfo, forCommandTask: boolean, direct = false): ExecutorKind {
+  if (forCommandTask) return info.container?.type === ContainerInfo_Type.DOCKER ? "docker" : direct ? "direct" : "command";
   return info.type === ExecutorInfo_Type.DEFAULT ? "default" : "custom";
 }
 

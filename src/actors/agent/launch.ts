@@ -1,23 +1,26 @@
 /**
  * The launch path: RunTask / RunTaskGroup from the master → the executor to run them in
  * (an existing one or a new container: sandbox, fetched URIs, the containerizer's launch)
- * → the executor subscribes (or a Docker task runs with the agent as its executor) → the
- * queued tasks are sent to it. Also watching a container until it ends, which
+ * → the executor subscribes (or a Docker task, or a command task run directly, runs with
+ * the agent as its executor: docker-task.ts, command-task.ts) → the queued tasks are sent
+ * to it. Also watching a container until it ends, which
  * shutdown.ts's executorTerminated then handles.
  */
 import { create } from "@bufbuild/protobuf";
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { ExecutorEventSchema } from "../../gen/dcos/v1/executor_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
-import { TaskState, TaskStatus_Reason, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import { TaskState, TaskStatus_Reason, TaskStatus_Source, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { fetchOwner, fetchUris } from "../../isolation/fetcher.js";
 import type { Pid } from "../../runtime/pid.js";
 import { AgentPhase, type AgentContext } from "./agent-context.js";
 import { ExecutorPhase, ExecutorRecord, FrameworkOnAgent } from "./agent-records.js";
 import { dockerTaskConfig } from "./docker-task.js";
+import { commandTaskConfig } from "./command-task.js";
+import { startTaskHealthCheck } from "./command-task-health.js";
 import { commandExecutorInfo, executorContainerConfig, executorKind } from "./executor-config.js";
 import { sandboxPath } from "./paths.js";
-import { executorTerminated } from "./shutdown.js";
+import { executorTerminated, killAgentRunTask } from "./shutdown.js";
 import { taskVolumes } from "./volumes.js";
 import { agentHostPathPolicy, hostVolumeRefusal, hostVolumes, resolveHostPaths } from "./host-volumes.js";
 import { HostPathRefused } from "../../isolation/host-paths.js";
@@ -34,7 +37,7 @@ export function runTask(a: AgentContext, frameworkInfo: FrameworkInfo | undefine
     return;
   }
   const info = t.executor ?? commandExecutorInfo(t, fwId);
-  const ex = executorFor(a, fw, info, executorKind(info, !t.executor), [t]);
+  const ex = executorFor(a, fw, info, executorKind(info, !t.executor, a.opts.commandExecutor !== "process"), [t]);
   if (!ex) return;
   ex.tasks.set(taskId, { info: t, role, state: TaskState.STAGING, launched: false, killRequested: false });
   ex.queue.push({ task: t });
@@ -135,6 +138,13 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
   try {
     if (ex.kind === "docker") {
       config = dockerTaskConfig({ task: a.secrets.resolveTask(tasks[0]!), frameworkId: fw.id, agentId: a.agentId, containerId: ex.containerId, sandbox: ex.sandbox, workDir: opts.workDir, resources });
+    } else if (ex.kind === "direct") {
+      // The agent is the task's executor (command-task.ts): STARTING now, RUNNING once its container runs.
+      config = commandTaskConfig({ task: a.secrets.resolveTask(tasks[0]!), framework: fw.info, containerId: ex.containerId, sandbox: ex.sandbox, workDir: opts.workDir, resources, switchUser: opts.switchUser ?? false });
+      const taskId = tasks[0]!.taskId!.value;
+      a.host.enqueue(() => {
+        if (ex.tasks.get(taskId)?.state === TaskState.STAGING) a.taskStatus(fw.id, ex.id, taskId, TaskState.STARTING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR);
+      });
     } else {
       config = executorContainerConfig({
         kind: ex.kind,
@@ -182,7 +192,7 @@ function launched(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord): vo
     a.destroyContainer(ex);
     return;
   }
-  if (ex.kind === "docker") {
+  if (ex.kind === "docker" || ex.kind === "direct") {
     dockerTaskRunning(a, fw, ex, true);
     return;
   }
@@ -201,8 +211,10 @@ function launchFailed(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord,
 }
 
 /**
- * A docker task runs in its container with the agent as its executor (docker-task.ts):
- * RUNNING as soon as the container runs (or again after a recovery, without an update).
+ * A docker task (docker-task.ts) or a direct command task (command-task.ts) runs in its
+ * container with the agent as its executor: RUNNING as soon as the container runs (or
+ * again after a recovery, without an update); a direct task's health check runs in the
+ * agent (command-task-health.ts).
  */
 export function dockerTaskRunning(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord, report: boolean): void {
   ex.transition(ExecutorPhase.REGISTERING, a.log);
@@ -210,7 +222,11 @@ export function dockerTaskRunning(a: AgentContext, fw: FrameworkOnAgent, ex: Exe
   ex.queue = [];
   for (const t of ex.liveTasks()) {
     t.launched = true;
-    if (report) a.taskStatus(fw.id, ex.id, t.info.taskId!.value, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, `Docker container ${ex.containerId} is running`);
+    const taskId = t.info.taskId!.value;
+    if (ex.kind === "direct") {
+      if (report) a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR);
+      if (t.info.healthCheck) startTaskHealthCheck(a, fw, ex, t.info, (why) => killAgentRunTask(a, fw, ex, taskId, t.info.killPolicy, why));
+    } else if (report) a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, `Docker container ${ex.containerId} is running`);
   }
 }
 

@@ -73,9 +73,9 @@ function recovered(a: AgentContext, plan: RecoveryPlan, rebooted: boolean): void
   for (const [id, fw] of plan.frameworks) a.frameworks.set(id, fw);
   for (const ex of plan.live) {
     const fw = a.frameworks.get(ex.frameworkId)!;
-    a.log.info({ executorId: ex.id, frameworkId: fw.id, tasks: ex.tasks.size }, ex.kind === "docker" ? `Recovered docker task ${ex.id}` : `Recovered executor ${ex.id}; waiting for it to subscribe again`);
+    a.log.info({ executorId: ex.id, frameworkId: fw.id, tasks: ex.tasks.size }, ex.kind === "docker" || ex.kind === "direct" ? `Recovered ${ex.kind} task ${ex.id}` : `Recovered executor ${ex.id}; waiting for it to subscribe again`);
     watchContainer(a, fw, ex);
-    if (ex.kind === "docker") dockerTaskRunning(a, fw, ex, false);
+    if (ex.kind === "docker" || ex.kind === "direct") dockerTaskRunning(a, fw, ex, false);
     else awaitSubscription(a, ex, a.opts.executorReregistrationTimeoutMs, TaskStatus_Reason.EXECUTOR_REREGISTRATION_TIMEOUT);
   }
   for (const ex of plan.gone) {

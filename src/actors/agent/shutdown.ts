@@ -1,19 +1,22 @@
 /**
  * Kill and shutdown: the master's KillTask, ShutdownExecutor, ShutdownFramework and
  * ShutdownAgent; shutting an executor down (SHUTDOWN, then its container is destroyed after
- * the grace period); stopping a Docker task; and an executor's end (executorTerminated:
- * its unfinished tasks' last updates, ExitedExecutor to the master).
+ * the grace period); stopping a Docker task or a direct command task (destroy with the kill
+ * policy's grace); and an executor's end (executorTerminated: its unfinished tasks' last
+ * updates, ExitedExecutor to the master).
  */
 import { create } from "@bufbuild/protobuf";
 import { ExecutorEventSchema } from "../../gen/dcos/v1/executor_pb.js";
 import { ExitedExecutorSchema } from "../../gen/dcos/v1/internal_pb.js";
-import { TaskState, TaskStatus_Reason, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
+import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
+import { TaskState, TaskStatus_Reason, TaskStatus_Source, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { shellExitStatus, type Termination } from "../../isolation/containerizer.js";
 import type { Pid } from "../../runtime/pid.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 import { AgentPhase, type AgentContext } from "./agent-context.js";
 import { ExecutorPhase, type ExecutorRecord, type FrameworkOnAgent, type QueuedLaunch } from "./agent-records.js";
 import { DEFAULT_TASK_KILL_GRACE_SECONDS, dockerTaskOutcome } from "./docker-task.js";
+import { commandTaskOutcome } from "./command-task.js";
 import { DEFAULT_EXECUTOR_SHUTDOWN_GRACE_SECONDS } from "./executor-config.js";
 
 export function killTask(a: AgentContext, fwId: string, taskId: string, killPolicy: TaskInfo["killPolicy"], from: Pid): void {
@@ -40,8 +43,8 @@ export function killTask(a: AgentContext, fwId: string, taskId: string, killPoli
     if (ex.liveTasks().length === 0) shutdownExecutor(a, ex, "it has no tasks left");
     return;
   }
-  if (ex.kind === "docker") {
-    killDockerTask(a, ex, taskId, killPolicy ?? task.info.killPolicy);
+  if (ex.kind === "docker" || ex.kind === "direct") {
+    killAgentRunTask(a, fw, ex, taskId, killPolicy ?? task.info.killPolicy);
     return;
   }
   if (!ex.link) {
@@ -60,11 +63,24 @@ function unqueue(ex: ExecutorRecord, taskId: string): void {
   });
 }
 
-/** `docker stop -t <grace>`: the kill policy's grace period, 3 s by default. */
-function killDockerTask(a: AgentContext, ex: ExecutorRecord, taskId: string, policy: TaskInfo["killPolicy"]): void {
+/**
+ * A task the agent runs as its executor: `docker stop -t <grace>`, or for a direct command
+ * task destroy with the grace (SIGTERM, then SIGKILL; TASK_KILLING first for frameworks
+ * that want it): the kill policy's grace period, 3 s by default.
+ */
+export function killAgentRunTask(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord, taskId: string, policy: TaskInfo["killPolicy"], why = "the scheduler asked"): void {
   if (ex.phase === ExecutorPhase.TERMINATING) return;
   ex.transition(ExecutorPhase.TERMINATING, a.log);
   const graceSeconds = policy?.gracePeriodSeconds ?? DEFAULT_TASK_KILL_GRACE_SECONDS;
+  if (ex.kind === "direct") {
+    ex.health?.stop();
+    const rec = ex.tasks.get(taskId);
+    if (rec) rec.killRequested = true;
+    a.log.info({ executorId: ex.id, taskId, graceSeconds, why }, `Killing task ${taskId} with a grace period of ${graceSeconds} s: ${why}`);
+    if (fw.info.capabilities.includes(FrameworkInfo_Capability.TASK_KILLING_STATE)) a.taskStatus(fw.id, ex.id, taskId, TaskState.KILLING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR);
+    a.destroyContainer(ex, graceSeconds * 1000);
+    return;
+  }
   a.log.info({ executorId: ex.id, taskId, graceSeconds }, `Stopping the docker container of task ${taskId} with a grace period of ${graceSeconds} s`);
   a.host.defer(
     a.opts.containerizer.destroy(ex.containerId, graceSeconds * 1000),
@@ -109,6 +125,14 @@ function shutdownExecutor(a: AgentContext, ex: ExecutorRecord, why: string): voi
   ex.transition(ExecutorPhase.TERMINATING, a.log);
   a.log.info({ executorId: ex.id, frameworkId: ex.frameworkId }, `Shutting down executor ${ex.id}: ${why}`);
   if (wasLaunching) return; // launch.ts's launched() destroys it once the container exists
+  if (ex.kind === "direct") {
+    // As the command executor did: each task gets its kill grace, within the executor's shutdown grace.
+    ex.health?.stop();
+    const shutdownMs = (ex.info.shutdownGracePeriodSeconds ?? DEFAULT_EXECUTOR_SHUTDOWN_GRACE_SECONDS) * 1000;
+    const taskMs = Math.min(...ex.liveTasks().map((t) => (t.info.killPolicy?.gracePeriodSeconds ?? DEFAULT_TASK_KILL_GRACE_SECONDS) * 1000), shutdownMs);
+    a.destroyContainer(ex, Math.max(0, Math.min(taskMs, shutdownMs - 500)));
+    return;
+  }
   if (!ex.link) {
     a.destroyContainer(ex);
     return;
@@ -129,6 +153,7 @@ export function executorTerminated(a: AgentContext, fw: FrameworkOnAgent, ex: Ex
   ex.registrationTimer?.cancel();
   ex.shutdownTimer?.cancel();
   ex.transition(ExecutorPhase.TERMINATED, a.log);
+  ex.health?.stop();
   a.metrics.executorsTerminated.inc();
   ex.link?.close();
   ex.link = undefined;
@@ -138,6 +163,11 @@ export function executorTerminated(a: AgentContext, fw: FrameworkOnAgent, ex: Ex
     if (ex.kind === "docker") {
       const outcome = dockerTaskOutcome(t, killed);
       a.taskStatus(fw.id, ex.id, task.info.taskId!.value, outcome.state, outcome.reason, outcome.message, outcome.exitCode);
+      continue;
+    }
+    if (ex.kind === "direct") {
+      const outcome = commandTaskOutcome(t, killed, ex.healthFailure);
+      a.taskStatus(fw.id, ex.id, task.info.taskId!.value, outcome.state, outcome.reason, outcome.message, outcome.exitCode, outcome.source, outcome.healthy);
       continue;
     }
     const reason =

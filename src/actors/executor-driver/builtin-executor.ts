@@ -21,9 +21,9 @@ import { SystemClock, type Clock } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
 import { ExecutorDriver } from "./driver.js";
 import { EXECUTOR_ENV, readExecutorEnvironment, type ExecutorEnvironment } from "../../protocol/executor-environment.js";
-import type { HealthChecker } from "./health-checker.js";
-import { taskEnvironment, taskHealthChecker } from "./health-probes.js";
-import { TaskProcess, type TaskExit } from "./task-process.js";
+import type { HealthChecker } from "../../protocol/health-checker.js";
+import { taskEnvironment, taskHealthChecker } from "../../isolation/health-probes.js";
+import { TaskProcess, type TaskExit } from "../../isolation/task-process.js";
 
 /** Mesos's default kill grace period for command tasks. */
 export const DEFAULT_KILL_GRACE_SECONDS = 3;

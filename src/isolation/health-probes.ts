@@ -1,7 +1,9 @@
 /**
  * The three kinds of probe a HealthCheck names, as HealthProbe functions:
  * - COMMAND: the check's command in the task's environment and sandbox, in its own
- *   process group (task-process.ts), healthy when it exits 0; aborted → the group is killed;
+ *   process group (task-process.ts), healthy when it exits 0; aborted → the group is killed.
+ *   An executor runs it inside the task's container already; the agent, for a task it runs
+ *   itself, puts it there with the containerizer's enter prefix (its cgroups, namespaces, user);
  * - HTTP: GET <scheme>://127.0.0.1:<port><path>, healthy on 2xx/3xx (or one of `statuses`),
  *   redirects not followed, certificates not verified (as Mesos's curl -k);
  * - TCP: a connection to 127.0.0.1:<port> is accepted.
@@ -9,12 +11,12 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import * as net from "node:net";
-import { HealthCheck_Type, type CommandInfo, type HealthCheck, type HealthCheck_HttpCheckInfo } from "../../gen/dcos/v1/tasks_pb.js";
-import type { Clock } from "../../runtime/clock.js";
-import { Code, DcosError } from "../../runtime/error.js";
-import type { Logger } from "../../runtime/log.js";
-import { healthPolicy } from "../../protocol/health-check.js";
-import { HealthChecker, type HealthCallbacks, type HealthProbe } from "./health-checker.js";
+import { HealthCheck_Type, type CommandInfo, type HealthCheck, type HealthCheck_HttpCheckInfo } from "../gen/dcos/v1/tasks_pb.js";
+import type { Clock } from "../runtime/clock.js";
+import { Code, DcosError } from "../runtime/error.js";
+import type { Logger } from "../runtime/log.js";
+import { healthPolicy } from "../protocol/health-check.js";
+import { HealthChecker, type HealthCallbacks, type HealthProbe } from "../protocol/health-checker.js";
 import { TaskProcess } from "./task-process.js";
 
 const LOOPBACK = "127.0.0.1";
@@ -24,6 +26,8 @@ export interface TaskSurroundings {
   /** The environment the task started from, with its command's variables applied. */
   env: NodeJS.ProcessEnv;
   sandbox: string;
+  /** The argv prefix that runs a command inside the task's container (Containerizer.enter); none: where the caller runs. */
+  enter?: () => Promise<readonly string[]>;
 }
 
 /** The environment of a task: the executor's task environment plus its command's variables. */
@@ -34,8 +38,10 @@ export function taskEnvironment(base: NodeJS.ProcessEnv, command: CommandInfo | 
 }
 
 function commandProbe(command: CommandInfo, where: TaskSurroundings): HealthProbe {
-  return (signal) => {
-    const proc = new TaskProcess(command, where.env, where.sandbox, "ignore");
+  return async (signal) => {
+    const prefix = where.enter ? await where.enter() : [];
+    if (signal.aborted) throw new Error("the check was aborted before its command started");
+    const proc = new TaskProcess(command, where.env, where.sandbox, "ignore", prefix);
     const onAbort = (): void => proc.kill(0);
     signal.addEventListener("abort", onAbort, { once: true });
     return proc.exited.then((exit) => {

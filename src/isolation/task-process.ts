@@ -3,14 +3,18 @@
  * (so a kill reaches everything the command started). Node can only make a new session
  * (setsid), which would take the task out of its container's session, so the child first
  * runs a line of perl (perl-base is part of every Debian system) that calls setpgid(0, 0)
- * and then execs the command in place. Kill is SIGTERM to the group, then
+ * and then execs the command in place
+ * (after `prefix`, Containerizer.enter, when it must run inside a container). Kill is SIGTERM to the group, then
  * SIGKILL after the grace period; once the command has ended, what is left of its group
- * is killed too. stdout/stderr are the executor's (the sandbox's files).
+ * is killed too, except during a kill's grace: then what the command started (the
+ * children of a `sh -c` whose shell died first) keeps the rest of the grace, and the
+ * exit is known once the group is empty or the grace is over. stdout/stderr are the
+ * executor's (the sandbox's files).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import type { CommandInfo } from "../../gen/dcos/v1/tasks_pb.js";
-import { shellExitStatus } from "../../isolation/containerizer.js";
-import { Code, DcosError } from "../../runtime/error.js";
+import type { CommandInfo } from "../gen/dcos/v1/tasks_pb.js";
+import { shellExitStatus } from "./containerizer.js";
+import { Code, DcosError } from "../runtime/error.js";
 
 export interface TaskExit {
   exitCode: number | null;
@@ -45,6 +49,18 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** How often a group that outlives its command during a kill's grace is looked at. */
+const GROUP_POLL_MS = 50;
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class TaskProcess {
   readonly exited: Promise<TaskExit>;
   private readonly child: ChildProcess;
@@ -56,23 +72,25 @@ export class TaskProcess {
    * Starts the command; `started` resolves when it runs (or the exit tells why it did not).
    * Output goes to the executor's stdout/stderr (the sandbox's files) unless "ignore"d.
    */
-  constructor(command: CommandInfo, env: NodeJS.ProcessEnv, cwd: string, output: "inherit" | "ignore" = "inherit") {
+  constructor(command: CommandInfo, env: NodeJS.ProcessEnv, cwd: string, output: "inherit" | "ignore" = "inherit", prefix: readonly string[] = []) {
     const [file, args] = argv(command);
     const vars: NodeJS.ProcessEnv = { ...env };
     for (const v of command.environment?.variables ?? []) vars[v.name] = v.value;
-    this.child = spawn(PERL, ["-e", NEW_GROUP, "--", file, ...args], { cwd, env: vars, stdio: ["ignore", output, output] });
+    this.child = spawn(PERL, ["-e", NEW_GROUP, "--", ...prefix, file, ...args], { cwd, env: vars, stdio: ["ignore", output, output] });
     this.exited = new Promise<TaskExit>((resolve) => {
       this.child.once("error", (err) => {
         this.finish();
         resolve({ exitCode: null, signal: null, message: `Command could not be started: ${err.message}`, spawnError: true });
       });
       this.child.once("exit", (code, signal) => {
-        this.finish();
-        resolve({
+        void this.afterGrace().then(() => {
+          this.finish();
+          resolve({
           exitCode: code,
           signal,
           status: shellExitStatus(code, signal),
           message: signal ? `Command terminated by signal ${signal}` : `Command exited with status ${code}`,
+          });
         });
       });
     });
@@ -104,9 +122,18 @@ export class TaskProcess {
     }
     if (this.killTimer) clearTimeout(this.killTimer);
     this.killTimer = setTimeout(() => {
+      this.killTimer = undefined;
       this.killSignalSent = "SIGKILL";
       signalGroup(pid, "SIGKILL");
     }, Math.max(0, graceMs));
+  }
+
+  /** During a kill's grace: resolves once the group is empty or the grace is over (its SIGKILL sent). */
+  private async afterGrace(): Promise<void> {
+    const pid = this.child.pid;
+    while (pid !== undefined && this.killTimer !== undefined && this.killSignalSent === "SIGTERM" && groupAlive(pid)) {
+      await new Promise((r) => setTimeout(r, GROUP_POLL_MS));
+    }
   }
 
   private finish(): void {

@@ -9,10 +9,10 @@
  * Time comes from an injected Clock; the probe is a function (health-probes.ts has the
  * COMMAND, HTTP and TCP ones), so the policy is tested on a ManualClock.
  */
-import type { Clock, Timer } from "../../runtime/clock.js";
-import type { Logger } from "../../runtime/log.js";
-import type { HealthPolicy } from "../../protocol/health-check.js";
-import { transitionChecker } from "../../runtime/transitions.js";
+import type { Clock, Timer } from "../runtime/clock.js";
+import type { Logger } from "../runtime/log.js";
+import type { HealthPolicy } from "./health-check.js";
+import { transitionChecker } from "../runtime/transitions.js";
 
 /** Resolves when healthy, rejects with the reason otherwise; must stop work when aborted. */
 export type HealthProbe = (signal: AbortSignal) => Promise<void>;
