@@ -38,7 +38,8 @@ export class NamespacesIsolator implements Isolator {
   async enterPrefix(state: ContainerState): Promise<string[]> {
     const init = (await listProcesses()).find((p) => p.ppid === state.pid && !hasExited(p));
     if (!init) throw new DcosError(Code.FAILED_PRECONDITION, `Container '${state.id}' has no process left in its namespaces`);
-    return [this.nsenter, `--target=${init.pid}`, "--pid", "--mount", "--"];
+    // --wd: entering a mount namespace moves to its root; the check runs where the task does.
+    return [this.nsenter, `--target=${init.pid}`, "--pid", "--mount", "--wd", "--"];
   }
 
   async recover(_state: ContainerState): Promise<void> {}

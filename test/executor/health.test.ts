@@ -1,21 +1,28 @@
 /**
- * Health checks through the real command and default executors (real processes): an
- * HTTP server and a TCP listener in this test process, check commands in the task's
- * sandbox and environment. Health changes reach the (scripted) master as TASK_RUNNING
+ * Health checks of command tasks run by the agent itself (`--command-executor=agent`) and
+ * by the real command executor (`process`), and of task groups in the real default
+ * executor (real processes): an HTTP server and a TCP listener in this test process, check
+ * commands in the task's sandbox and environment (and, with cgroups,namespaces, inside the
+ * task's cgroup and namespaces). Health changes reach the (scripted) master as TASK_RUNNING
  * updates with `healthy`; too many failures kill the task.
  */
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { readFile, readlink } from "node:fs/promises";
 import * as http from "node:http";
 import * as net from "node:net";
 import { join } from "node:path";
-import { afterEach, describe, it } from "node:test";
+import { after, afterEach, describe, it } from "node:test";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { RunTaskGroupSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
 import { EnvironmentSchema, ExecutorInfo_Type, HealthCheckSchema, HealthCheck_Type, TaskState, TaskStatus_Reason, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { framework } from "../agent/harness.js";
+import { removeCgroup } from "../../src/isolation/cgroup-files.js";
+import { readCgroupMounts } from "../../src/isolation/cgroup-mounts.js";
+import { isolatorsFor } from "../../src/isolation/isolation-flag.js";
+import { PosixContainerizer } from "../../src/isolation/posix.js";
+import { requireRoot } from "../isolation/support.js";
 import { waitFor } from "../support/wait.js";
-import { runTask, startCluster, statusOf, task, type Cluster } from "./cluster.js";
+import { runTask, startCluster as startTestCluster, statusOf, task, type Cluster } from "./cluster.js";
 
 let cluster: Cluster | undefined;
 const cleanups: (() => Promise<void>)[] = [];
@@ -67,7 +74,9 @@ async function httpServer(): Promise<{ port: number; status: { code: number }; p
   return { port: (server.address() as net.AddressInfo).port, status, paths };
 }
 
-describe("health checks (real command executor)", () => {
+for (const commandExecutor of ["agent", "process"] as const) describe(`health checks, --command-executor=${commandExecutor} (real processes)`, () => {
+  const startCluster = (): ReturnType<typeof startTestCluster> => startTestCluster(undefined, { commandExecutor });
+
   it("HealthyTaskViaHTTP: 2xx is healthy, a 500 makes it unhealthy, two in a row kill it", async () => {
     const server = await httpServer();
     const c = (cluster = await startCluster());
@@ -154,3 +163,24 @@ describe("health checks (real command executor)", () => {
     await waitFor(() => c.master.of("ExitedExecutor").length === 1, "the default executor to exit");
   });
 });
+
+describe("health checks of a command task run by the agent under cgroups,namespaces (real processes, root)", () => {
+  const CGROUP_ROOT = `dcos-test-health-${process.pid}`;
+  after(async () => {
+    const mounts = await readCgroupMounts();
+    for (const dir of new Set([...mounts.v1.values(), ...(mounts.v2 ? [mounts.v2] : [])])) await removeCgroup(join(dir, CGROUP_ROOT));
+  });
+
+  it("runs a COMMAND check inside the task's PID namespace and cgroup", async () => {
+    requireRoot("The cgroups and namespaces isolators");
+    const isolators = await isolatorsFor("cgroups,namespaces", { root: CGROUP_ROOT });
+    const c = (cluster = await startTestCluster((workDir) => new PosixContainerizer({ runtimeRoot: join(workDir, "containers"), isolators })));
+    const t = task("h-ns", "readlink /proc/self/ns/pid > ns.txt; cat /proc/self/cgroup > cg.txt; sleep 60", 1);
+    const inside = 'test "$(readlink /proc/self/ns/pid)" = "$(cat ns.txt)" && test "$(cat /proc/self/cgroup)" = "$(cat cg.txt)"';
+    runTask(c, checked(t, { type: HealthCheck_Type.COMMAND, command: { value: inside }, gracePeriodSeconds: 30 }));
+    const healthy = await waitFor(() => reportedHealthy(c, "h-ns", true), "h-ns healthy (its check ran in its namespace and cgroup)", 20_000);
+    assert.equal(healthy.status!.message, "Health check succeeded");
+    assert.notEqual((await readFile(join(healthy.status!.sandboxDirectory, "ns.txt"), "utf8")).trim(), await readlink("/proc/self/ns/pid"), "the task has a PID namespace of its own");
+  });
+});
+

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { access } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { access, readlink } from "node:fs/promises";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Code } from "../../src/runtime/error.js";
@@ -17,6 +19,7 @@ import { waitFor } from "../support/wait.js";
 import { config, containerizer, isGone, rejectsWith, requireRoot, sandboxFile, setup, waitForOutput, waitForPid } from "./support.js";
 
 const ROOT = `dcos-test-${process.pid}`;
+const run = promisify(execFile);
 let driver: CgroupDriver;
 
 function cgroups(options: { cpuQuota?: boolean; pidsLimit?: number } = {}): Isolator {
@@ -175,6 +178,28 @@ describe("namespaces isolator", () => {
     const t = await c.destroy(id, 5_000);
     assert.equal(t.reason, "destroyed");
     assert.equal(t.signal, "SIGTERM");
+  });
+
+  it("keeps the kill grace for what a shell started when the shell (the namespace's init's child) ends first", async () => {
+    const { c, sandbox } = await setup([cgroups(), new NamespacesIsolator()]);
+    const child = "(trap 'sleep 0.3; echo child-done > child.txt; exit 0' TERM; echo up > up.txt; while :; do sleep 0.05; done) &";
+    const { id } = await c.launch(config(sandbox, `${child} trap 'exit 0' TERM; while :; do sleep 0.05; done`));
+    await waitFor(() => access(join(sandbox, "up.txt")).then(() => true, () => false), "the child's trap to be installed");
+    const t = await c.destroy(id, 20_000);
+    assert.equal(t.reason, "destroyed");
+    assert.equal(t.exitCode, 0, "the shell ended on its SIGTERM");
+    assert.equal(await sandboxFile(sandbox, "child.txt"), "child-done\n", "its child finished within the grace instead of dying with the namespace");
+  });
+
+  it("enters a running container: a command run with its prefix is in the task's cgroup and PID namespace", async () => {
+    const { c, sandbox } = await setup([cgroups(), new NamespacesIsolator()]);
+    const { id } = await c.launch(config(sandbox, "readlink /proc/self/ns/pid > ns.txt; cat /proc/self/cgroup > cg.txt; exec sleep 60"));
+    await waitFor(() => access(join(sandbox, "cg.txt")).then(() => true, () => false), "the task to write its namespace and cgroup");
+    const prefix = await c.enter(id);
+    const { stdout } = await run(prefix[0]!, [...prefix.slice(1), "/bin/sh", "-c", "readlink /proc/self/ns/pid; cat /proc/self/cgroup"]);
+    assert.equal(stdout, (await sandboxFile(sandbox, "ns.txt")) + (await sandboxFile(sandbox, "cg.txt")));
+    assert.notEqual((await sandboxFile(sandbox, "ns.txt")).trim(), await readlink("/proc/self/ns/pid"), "not the agent's namespace");
+    await c.destroy(id, 0);
   });
 
   it("runs a command that exits with a code inside the namespaces", async () => {
