@@ -28,6 +28,9 @@
  * same run's `node -e 0` and `dcos-node --version` (the floor, and the CLI's module loading).
  * `--cli=<main.js>` times another build's CLI against this build's cluster.
  *
+ * `--command-executor=process` runs the command tasks in the per-task node command executor
+ * (the agent's flag of that name) instead of the agent itself, for comparison.
+ *
  * `uptime` load (1/5/15 min) is printed before and after: the machine is shared.
  * (The `containerizer` suite measures the containerizer alone.)
  */
@@ -44,6 +47,7 @@ import { readCgroupMounts } from "../../../src/isolation/cgroup-mounts.js";
 import { CompositeContainerizer } from "../../../src/isolation/composite-containerizer.js";
 import { DockerContainerizer } from "../../../src/isolation/docker.js";
 import { isolatorsFor } from "../../../src/isolation/isolation-flag.js";
+import type { CommandExecutorMode } from "../../../src/actors/agent/agent-options.js";
 import { PosixContainerizer } from "../../../src/isolation/posix.js";
 import { startCluster, task, type Cluster } from "../../executor/cluster.js";
 import { holdTasks, throughAgent, windowed, type Run } from "../agent-launches.js";
@@ -62,10 +66,10 @@ function numberArg(args: string[], name: string, fallback: number): number {
   return Number.isInteger(v) && v >= 0 && arg(args, name) !== undefined ? v : fallback;
 }
 
-async function isolationCluster(mode: string): Promise<Cluster> {
+async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode): Promise<Cluster> {
   // The agent of startCluster has cpus:2; its containers together weigh as 2 CPUs (rootCpus).
   const isolators = await isolatorsFor(mode, { root: CGROUP_ROOT, rootCpus: 2 });
-  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators }));
+  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators }), { commandExecutor });
 }
 
 /** Why docker cannot be benched here, or undefined when dockerd answers and the image is there. */
@@ -140,6 +144,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const hold = numberArg(args, "hold", 100);
   const minFree = numberArg(args, "min-free-mib", 2048) * 2 ** 20;
   const modes = (arg(args, "modes") ?? "posix,cgroups+namespaces,docker").split(",").map((m) => m.replace("+", ","));
+  // --command-executor=process: command tasks in the per-task node executor, as before issue 15 (for comparison).
+  const commandExecutor: CommandExecutorMode = arg(args, "command-executor") === "process" ? "process" : "agent";
   reportLoad(report, "start");
   const baseline = await plainSpawn(count, window);
   report.figure("spawn_per_s", baseline.perSecond, "launches/s", "higher", { count, window });
@@ -152,7 +158,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       continue;
     }
     const name = `agent_${mode.replace(",", "_")}`;
-    const extra = { count, window, mode };
+    const extra = { count, window, mode, commandExecutor };
     if (mode === "docker") {
       const missing = await dockerMissing();
       if (missing) {
@@ -169,14 +175,14 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       reportRun(report, name, r, extra);
       continue;
     }
-    const r = await throughAgent(await isolationCluster(mode), name, (id) => task(id, "true"), count, window);
+    const r = await throughAgent(await isolationCluster(mode, commandExecutor), name, (id) => task(id, "true"), count, window);
     report.figure(`${name}_launches_per_s`, r.perSecond, "launches/s", "higher", extra);
     report.figure(`${name}_launches_per_s_vs_spawn_per_s`, r.perSecond / baseline.perSecond, "ratio", "higher", extra);
     reportRun(report, name, r, extra);
   }
   if (hold > 0) {
-    const h = await holdTasks(await isolationCluster("posix"), (id) => task(id, "sleep 3600"), "sleep", hold, window, minFree);
-    const extra = { asked: hold, window, mode: "posix", ...(h.stoppedBecause ? { stopped_because: h.stoppedBecause } : {}) };
+    const h = await holdTasks(await isolationCluster("posix", commandExecutor), (id) => task(id, "sleep 3600"), "sleep", hold, window, minFree);
+    const extra = { asked: hold, window, mode: "posix", commandExecutor, ...(h.stoppedBecause ? { stopped_because: h.stoppedBecause } : {}) };
     report.figure("hold_running_tasks", h.running, "tasks", "higher", extra);
     report.figure("hold_launches_per_s", h.running / h.launchSeconds, "launches/s", "higher", extra);
     report.figure("hold_agent_rss_kib_per_task", h.agentRssBytesPerTask / 1024, "KiB", "lower", extra);
