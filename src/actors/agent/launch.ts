@@ -180,7 +180,13 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
     (state) => {
       ex.container = state;
       a.checkpoint(fw, ex);
-      launched(a, fw, ex);
+      if (ex.kind !== "docker" && ex.kind !== "direct") {
+        launched(a, fw, ex);
+        return;
+      }
+      // The agent reports RUNNING itself: only once the container is in the checkpoint, so an
+      // agent killed right after still finds the task (else it would destroy an orphan the framework saw running).
+      a.host.defer(ex.io, () => launched(a, fw, ex), () => launched(a, fw, ex));
     },
     (err) => launchFailed(a, fw, ex, err),
   );
