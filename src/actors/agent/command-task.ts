@@ -23,9 +23,9 @@ import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { TaskState, TaskStatus_Reason, TaskStatus_Source, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import { shellExitStatus, type ContainerConfig, type Termination } from "../../isolation/containerizer.js";
 import { describeExit } from "../../isolation/launcher.js";
-import { Resources } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { TaskOutcome } from "./docker-task.js";
+import { containerResources } from "./executor-config.js";
 import { taskVolumes } from "./volumes.js";
 
 export interface CommandTaskInput {
@@ -56,8 +56,6 @@ export function commandTaskConfig(input: CommandTaskInput): ContainerConfig {
   }
   const env: Record<string, string> = {};
   for (const v of cmd.environment?.variables ?? []) env[v.name] = v.value;
-  const r = Resources.of(input.resources);
-  const ports = r.ports().flatMap((i) => Array.from({ length: i.end - i.begin + 1 }, (_, k) => i.begin + k));
   const user = cmd.user || input.framework.user;
   return {
     id: input.containerId,
@@ -65,7 +63,7 @@ export function commandTaskConfig(input: CommandTaskInput): ContainerConfig {
     env,
     sandbox: input.sandbox,
     user: input.switchUser && user ? user : undefined,
-    resources: { cpus: r.scalar("cpus"), memMb: r.scalar("mem"), diskMb: r.scalar("disk"), ports },
+    resources: containerResources(input.resources),
     volumes: taskVolumes(input.workDir, input.resources),
   };
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { ContainerInfo_Type, ExecutorInfo_Type, ExecutorInfoSchema, type CommandInfo, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
-import type { ContainerConfig } from "../../isolation/containerizer.js";
+import type { ContainerConfig, ContainerResources } from "../../isolation/containerizer.js";
 import { Resources } from "../../resources/index.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { EXECUTOR_ENV } from "../../protocol/executor-environment.js";
@@ -96,8 +96,6 @@ export function executorContainerConfig(input: ExecutorContainerInput): Containe
   });
   if (input.token) env[EXECUTOR_ENV.token] = input.token;
   if (input.recoveryTimeoutMs !== undefined) env[EXECUTOR_ENV.recoveryTimeout] = String(Math.max(1, Math.floor(input.recoveryTimeoutMs / 1000)));
-  const r = Resources.of(input.resources);
-  const ports = r.ports().flatMap((i) => Array.from({ length: i.end - i.begin + 1 }, (_, k) => i.begin + k));
   const user = info.command?.user || input.framework.user;
   return {
     id: input.containerId,
@@ -105,6 +103,13 @@ export function executorContainerConfig(input: ExecutorContainerInput): Containe
     env,
     sandbox: input.sandbox,
     user: input.switchUser && user ? user : undefined,
-    resources: { cpus: r.scalar("cpus"), memMb: r.scalar("mem"), diskMb: r.scalar("disk"), ports },
+    resources: containerResources(input.resources),
   };
+}
+
+/** What a container is given of the resources: cpus, mem and disk, and each port of the port ranges. */
+export function containerResources(resources: readonly Resource[]): ContainerResources {
+  const r = Resources.of(resources);
+  const ports = r.ports().flatMap((i) => Array.from({ length: i.end - i.begin + 1 }, (_, k) => i.begin + k));
+  return { cpus: r.scalar("cpus"), memMb: r.scalar("mem"), diskMb: r.scalar("disk"), ports };
 }
