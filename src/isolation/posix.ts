@@ -328,6 +328,9 @@ export class PosixContainerizer implements Containerizer {
     c.destroyRequested = true;
     this.table.transition(c, ContainerPhase.DESTROYING);
     if (gracePeriodMs > 0) await this.terminate(c, gracePeriodMs);
+    // Detached meanwhile (the agent stops): the containers are not ours to kill any more; a
+    // recovering containerizer finishes this destroy (exit_status.destroying).
+    if (this.detached) return c.termination.promise;
     c.sigkillSent = true;
     await this.killEverything(c).catch((e) => this.log.error({ err: e, container: c.state.id }, "Destroy could not kill every process"));
     return c.termination.promise;
@@ -346,7 +349,7 @@ export class PosixContainerizer implements Containerizer {
     const signalled = new Set<number>([c.state.pid]);
     let ended = false;
     void c.launcherGone.promise.then(() => (ended = true));
-    while (!ended && Date.now() < deadline) {
+    while (!ended && !this.detached && Date.now() < deadline) {
       const procs = await this.processes(c);
       // The command has ended: once only the launcher (and, under a PID namespace, the recorder, its child) is left, the grace is over.
       if (await access(statusFile).then(() => true, () => false)) {

@@ -141,6 +141,7 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
     } else if (ex.kind === "direct") {
       // The agent is the task's executor (command-task.ts): STARTING now, RUNNING once its container runs.
       config = commandTaskConfig({ task: a.secrets.resolveTask(tasks[0]!), framework: fw.info, containerId: ex.containerId, sandbox: ex.sandbox, workDir: opts.workDir, resources, switchUser: opts.switchUser ?? false });
+      config.volumes = [...(config.volumes ?? []), ...hostVolumes(ex.info.container)];
       const taskId = tasks[0]!.taskId!.value;
       a.host.enqueue(() => {
         if (ex.tasks.get(taskId)?.state === TaskState.STAGING) a.taskStatus(fw.id, ex.id, taskId, TaskState.STARTING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR);
