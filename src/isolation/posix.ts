@@ -339,14 +339,17 @@ export class PosixContainerizer implements Containerizer {
   /**
    * SIGTERM to every process but the launcher (which must live to record how the command
    * ended), until the launcher ends or the grace period is over. Processes that appear
-   * meanwhile (the command had not started yet, or it forked) get their SIGTERM too.
+   * meanwhile (the command had not started yet, or it forked) get their SIGTERM too, and so
+   * does one that exec'd since its SIGTERM (a shell's child caught between fork and exec
+   * runs the shell's trap, not the default action: it would ignore the signal).
    */
   private async terminate(c: Container, gracePeriodMs: number): Promise<void> {
     const deadline = Date.now() + gracePeriodMs;
     const statusFile = join(c.state.runtimeDir, STATUS_FILE);
     // Before any SIGTERM: the recorder must know to linger, and a restarted agent to finish the job.
     await writeFile(statusFile + DESTROYING_SUFFIX, String(deadline)).catch((e) => this.log.warn({ err: e, container: c.state.id }, "Could not write the destroy marker"));
-    const signalled = new Set<number>([c.state.pid]);
+    /** `<pid> <comm>` of the processes signalled: an exec changes the comm. */
+    const signalled = new Set<string>();
     let ended = false;
     void c.launcherGone.promise.then(() => (ended = true));
     while (!ended && !this.detached && Date.now() < deadline) {
@@ -355,9 +358,9 @@ export class PosixContainerizer implements Containerizer {
       if (await access(statusFile).then(() => true, () => false)) {
         if (procs.every((p) => p.pid === c.state.pid || p.ppid === c.state.pid)) return;
       }
-      const fresh = procs.map((p) => p.pid).filter((pid) => !signalled.has(pid));
-      signalEach(fresh, "SIGTERM");
-      for (const pid of fresh) signalled.add(pid);
+      const fresh = procs.filter((p) => p.pid !== c.state.pid && !signalled.has(`${p.pid} ${p.comm}`));
+      signalEach(fresh.map((p) => p.pid), "SIGTERM");
+      for (const p of fresh) signalled.add(`${p.pid} ${p.comm}`);
       let timer: NodeJS.Timeout | undefined;
       const tick = new Promise<void>((r) => (timer = setTimeout(r, Math.min(TERM_POLL_MS, Math.max(0, deadline - Date.now())))));
       await Promise.race([c.launcherGone.promise, tick]);
