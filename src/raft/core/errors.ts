@@ -17,7 +17,3 @@ export function transferInProgress(to: string): DcosError {
     details: { reason: "leader_transfer", transferee: to },
   });
 }
-
-export function illegalTransition(from: string, to: string): DcosError {
-  return new DcosError(Code.INTERNAL, `Illegal Raft transition from ${from} to ${to}`);
-}

@@ -2,8 +2,9 @@ import { create } from "@bufbuild/protobuf";
 import { Code, DcosError } from "../../runtime/error.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import type { Random } from "../../runtime/random.js";
+import { transitionChecker } from "../../runtime/transitions.js";
 import { RaftEntrySchema, RaftEntryType, RaftHardStateSchema, RaftMessageSchema, type RaftEntry, type RaftHardState, type RaftMessage, type RaftSnapshotMetadata, RaftSnapshotMetadataSchema } from "../../gen/dcos/v1/raft_pb.js";
-import { illegalTransition, notLeader, transferInProgress } from "./errors.js";
+import { notLeader, transferInProgress } from "./errors.js";
 import type { RaftLogStorage } from "./log-storage.js";
 import { Membership, MembershipHistory } from "./membership.js";
 import { ProgressState, type Progress } from "./progress.js";
@@ -12,6 +13,18 @@ import { RaftLog } from "./raft-log.js";
 import { ReadIndexQueue } from "./read-index.js";
 import { RaftRole, type ProposalPosition, type Ready, type ReadState, type SoftState } from "./ready.js";
 import { RaftStats } from "./stats.js";
+
+/**
+ * A member's role changes (the runtime's one transition helper, as every state table):
+ * any role steps down to follower; only a candidate becomes leader; a leader campaigns
+ * for nothing; pre-candidates and candidates may start over after a timeout.
+ */
+const checkRoleTransition = transitionChecker<RaftRole>({
+  [RaftRole.Follower]: [RaftRole.Follower, RaftRole.PreCandidate, RaftRole.Candidate],
+  [RaftRole.PreCandidate]: [RaftRole.Follower, RaftRole.PreCandidate, RaftRole.Candidate],
+  [RaftRole.Candidate]: [RaftRole.Follower, RaftRole.PreCandidate, RaftRole.Candidate, RaftRole.Leader],
+  [RaftRole.Leader]: [RaftRole.Follower],
+}, "Raft role");
 
 export interface RaftConfig {
   /** This member's id (the raft actor uses its pid, "raft@host:port"). */
@@ -276,8 +289,10 @@ export abstract class RaftBase {
     return this.log.offset - 1;
   }
 
+  /** Checked against ROLE_TRANSITIONS (a move it does not list is a bug: DcosError INTERNAL), then logged. */
   protected transition(to: RaftRole, term: number, why: string): void {
     const from = this.roleValue;
+    checkRoleTransition(from, to, `member ${this.id} (term ${term})`);
     this.logger.info({ from, to, term }, `Raft ${this.id}: ${from} -> ${to} in term ${term} (${why})`);
   }
 
@@ -289,7 +304,6 @@ export abstract class RaftBase {
   }
 
   protected becomePreCandidate(): void {
-    if (this.roleValue === RaftRole.Leader) throw illegalTransition(this.roleValue, RaftRole.PreCandidate);
     this.transition(RaftRole.PreCandidate, this.termValue, "election timeout");
     // PreVote changes neither term nor vote.
     this.votes.clear();
@@ -301,7 +315,6 @@ export abstract class RaftBase {
   }
 
   protected becomeCandidate(): void {
-    if (this.roleValue === RaftRole.Leader) throw illegalTransition(this.roleValue, RaftRole.Candidate);
     this.transition(RaftRole.Candidate, this.termValue + 1, "campaigning");
     this.reset(this.termValue + 1);
     this.voteValue = this.id;
@@ -310,7 +323,6 @@ export abstract class RaftBase {
   }
 
   protected becomeLeader(): void {
-    if (this.roleValue !== RaftRole.Candidate) throw illegalTransition(this.roleValue, RaftRole.Leader);
     this.transition(RaftRole.Leader, this.termValue, "won the election");
     this.reset(this.termValue);
     this.roleValue = RaftRole.Leader;
