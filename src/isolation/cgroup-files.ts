@@ -2,15 +2,19 @@
  * Reading and writing cgroup control files, the same for v1 and v2: one value, "key value"
  * lines (cpu.stat, memory.stat, memory.events …), and lists of pids. A write that the
  * kernel refuses becomes a DcosError naming the file and the value.
+ *
+ * The calls are synchronous underneath: cgroupfs lives in the kernel's memory and answers in
+ * microseconds, where the promise API's open, write/read and close through the thread pool
+ * cost several round trips each, about ten files per container launch and end.
  */
-import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, DcosError } from "../runtime/error.js";
 
 export async function writeControl(dir: string, file: string, value: string | number): Promise<void> {
   try {
-    await writeFile(join(dir, file), String(value));
+    writeFileSync(join(dir, file), String(value));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const status = code === "ENOENT" ? Code.FAILED_PRECONDITION : code === "EACCES" || code === "EPERM" ? Code.PERMISSION_DENIED : Code.INTERNAL;
@@ -21,7 +25,7 @@ export async function writeControl(dir: string, file: string, value: string | nu
 /** The file's text, or undefined when it does not exist (controller absent, cgroup gone). */
 export async function readControl(dir: string, file: string): Promise<string | undefined> {
   try {
-    return await readFile(join(dir, file), "utf8");
+    return readFileSync(join(dir, file), "utf8");
   } catch {
     return undefined;
   }
@@ -54,9 +58,11 @@ export async function readPids(dir: string, file = "cgroup.procs"): Promise<numb
 }
 
 export async function makeCgroup(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true }).catch((e: unknown) => {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
     throw new DcosError(Code.FAILED_PRECONDITION, `Cannot create cgroup ${dir}: ${(e as Error).message}`, { cause: e });
-  });
+  }
 }
 
 /**
@@ -67,7 +73,7 @@ export async function removeCgroup(dir: string, timeoutMs = 5_000): Promise<void
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      await rmdir(dir);
+      rmdirSync(dir);
       return;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;

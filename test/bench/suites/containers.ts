@@ -14,7 +14,9 @@
  *
  * Baselines in the same run: child_process.spawn of the same command through /bin/sh -c
  * with the same window (spawn → 'spawn' event), and for docker `docker run -d --rm` of the
- * same image from the CLI with the same window (the CLI returns once the container started).
+ * same image from the CLI with the same window (the CLI returns once the container started;
+ * `docker_cli_run_per_s`) and `docker run --rm` attached (it returns once the container ended
+ * and was removed, the whole life the agent gives a task's container; `_attached_per_s`).
  *
  * Hold (`--hold=N`, 0 to skip; posix): N `sleep` tasks launched and kept running on the
  * agent, then killed: the agent's RSS growth per task, the PSS per task of whatever
@@ -92,11 +94,16 @@ async function dockerMode(count: number, window: number): Promise<Run> {
   return throughAgent(cluster, "docker", dockerTask, count, window);
 }
 
-/** The baseline for docker: `docker run -d --rm` of the same image and command from the CLI. */
-async function dockerCli(count: number, window: number): Promise<Run> {
+/**
+ * The baselines for docker, the same image and command from the CLI: `docker run -d --rm`
+ * (detached: a slot is free once the container started) and `docker run --rm` (attached: a
+ * slot is held until the container ended and was removed, the whole life the agent gives a
+ * task's container).
+ */
+async function dockerCli(count: number, window: number, detached: boolean): Promise<Run> {
   return windowed(count, window, async () => {
     const t0 = performance.now();
-    const child = spawn("docker", ["run", "-d", "--rm", "--network", "host", DOCKER_IMAGE, "true"], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn("docker", ["run", ...(detached ? ["-d"] : []), "--rm", "--network", "host", DOCKER_IMAGE, "true"], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const [code] = (await once(child, "exit")) as [number | null];
@@ -165,12 +172,15 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
         process.stderr.write(`skipping docker: ${missing}\n`);
         continue;
       }
-      const cli = await dockerCli(count, window);
+      const cli = await dockerCli(count, window, true);
       const r = await dockerMode(count, window);
+      const attached = await dockerCli(count, window, false);
       report.figure("docker_cli_run_per_s", cli.perSecond, "launches/s", "higher", extra);
       report.figure("docker_cli_run_p50_ms", percentile(cli.latencies, 50), "ms", "lower", extra);
+      report.figure("docker_cli_run_attached_per_s", attached.perSecond, "launches/s", "higher", extra);
       report.figure(`${name}_launches_per_s`, r.perSecond, "launches/s", "higher", extra);
       report.figure(`${name}_launches_per_s_vs_docker_cli_run_per_s`, r.perSecond / cli.perSecond, "ratio", "higher", extra);
+      report.figure(`${name}_launches_per_s_vs_docker_cli_run_attached_per_s`, r.perSecond / attached.perSecond, "ratio", "higher", extra);
       report.figure(`${name}_launches_per_s_vs_spawn_per_s`, r.perSecond / baseline.perSecond, "ratio", "higher", extra);
       reportRun(report, name, r, extra);
       continue;
