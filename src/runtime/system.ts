@@ -27,6 +27,13 @@ export interface ActorSystemOptions {
   /** Most mailbox items one actor handles before others get a turn. */
   fairnessBatch?: number;
   /**
+   * Most items an actor's mailbox holds before messages from other nodes to it are dropped
+   * and counted (`runtime/dropped/mailbox_full`); default 1,000,000. A peer that floods a
+   * node cannot grow its memory without bound, and the protocols retry what matters.
+   * Messages from the node's own actors (timers, deferred results, local sends) always queue.
+   */
+  maxMailbox?: number;
+  /**
    * Most milliseconds one drain runs before yielding to the event loop (gRPC I/O, timers);
    * default 4 (20 delayed I/O: bench offers driver mode ~830 vs ~1090 tasks/s, in-process msgs/s unchanged).
    */
@@ -91,6 +98,7 @@ export class ActorSystem implements TransportSink, WorkSource {
   private runHead = 0;
   private drainScheduled = false;
   private readonly fairnessBatch: number;
+  private readonly maxMailbox: number;
   private readonly drainBudgetMs: number;
   private nameCounter = 0;
   private started = false;
@@ -116,6 +124,7 @@ export class ActorSystem implements TransportSink, WorkSource {
     this.metrics = options.metrics ?? new Metrics();
     this.types = (options.types ?? new TypeRegistry()).addFile(file_dcos_v1_runtime);
     this.fairnessBatch = options.fairnessBatch ?? 256;
+    this.maxMailbox = options.maxMailbox ?? 1_000_000;
     this.drainBudgetMs = options.drainBudgetMs ?? 4;
     this.sent = this.metrics.counter("runtime/messages_sent", "Actor messages sent");
     this.received = this.metrics.counter("runtime/messages_received", "Actor messages handled");
@@ -257,6 +266,10 @@ export class ActorSystem implements TransportSink, WorkSource {
     const actor = this.actors.get(to.name);
     if (!actor || actor.state !== "running") {
       this.countDrop("unknown_actor", env.from, env.type, `no actor '${to.name}'`);
+      return;
+    }
+    if (actor.mailbox.length >= this.maxMailbox) {
+      this.countDrop("mailbox_full", env.from, env.type, `actor '${to.name}' has ${actor.mailbox.length} items queued`);
       return;
     }
     const handler = actor.handlers.get(env.type);

@@ -15,7 +15,8 @@ export type DropReason =
   | "unauthenticated" // a frame without valid proof of its sender (NATS frames not signed by the node they claim to come from)
   | "superseded" // a frame on a connection older than the newest one its sender opened to this node
   | "unreachable" // the peer could not be reached and the message was given up
-  | "terminated"; // the receiving actor terminated with the message still queued
+  | "terminated" // the receiving actor terminated with the message still queued
+  | "mailbox_full"; // the receiving actor's mailbox held its limit of queued items (a message from another node)
 
 export const DROP_REASONS: readonly DropReason[] = [
   "undecodable",
@@ -29,6 +30,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "superseded",
   "unreachable",
   "terminated",
+  "mailbox_full",
 ];
 
 /** Default limit on one frame (a batch of envelopes) received from a peer. */

@@ -19,7 +19,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { randomBytes } from "node:crypto";
-import { AgentInfoSchema, type FrameworkInfo } from "../../src/gen/dcos/v1/cluster_pb.js";
+import { AgentInfoSchema, FrameworkInfoSchema, type FrameworkInfo } from "../../src/gen/dcos/v1/cluster_pb.js";
 import { AgentIDSchema, TaskIDSchema, type FrameworkID } from "../../src/gen/dcos/v1/common_pb.js";
 import {
   AgentPingSchema,
@@ -34,11 +34,12 @@ import {
   ShutdownFrameworkSchema,
   StatusUpdateAcknowledgementSchema,
   StatusUpdateSchema,
+  ReconcileAgentTasksSchema,
   UpdateFrameworkSchema,
   type StatusUpdate,
 } from "../../src/gen/dcos/v1/internal_pb.js";
 import type { Resource } from "../../src/gen/dcos/v1/resources_pb.js";
-import { TaskSchema, TaskState, TaskStatusSchema, TaskStatus_Source, type Task, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskInfoSchema, TaskSchema, TaskState, TaskStatusSchema, TaskStatus_Source, type Task, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { MasterDetector } from "../../src/actors/agent/master-detector.js";
 import { Actor } from "../../src/runtime/actor.js";
 import { Backoff } from "../../src/runtime/backoff.js";
@@ -88,6 +89,8 @@ export class SimAgent extends Actor {
   tasksEnded = 0;
   private readonly backoff: Backoff;
   private readonly tasks = new Map<string, SimTask>();
+  /** Tasks the master asked about that this agent never received (ReconcileAgentTasks). */
+  private readonly answered = new Set<string>();
   private readonly detector: MasterDetector;
   /** Waiting for AgentRegistered / AgentReregistered. */
   private registering = false;
@@ -130,6 +133,18 @@ export class SimAgent extends Actor {
     });
     this.install(RunTaskSchema, (m) => this.run(m.frameworkInfo!, m.task!));
     this.install(StatusUpdateAcknowledgementSchema, (m) => this.acknowledged(m.taskId?.value ?? "", m.uuid));
+    // The master asks about tasks a (stale) reregistration did not list: one never received
+    // is reported in the state it names, and refused should its RunTask still come.
+    this.install(ReconcileAgentTasksSchema, (m) => {
+      const frameworkId = m.frameworkId!;
+      for (const id of m.taskIds) {
+        if (this.tasks.has(id.value) || this.answered.has(id.value)) continue;
+        this.answered.add(id.value);
+        const task: SimTask = { framework: create(FrameworkInfoSchema, { id: frameworkId }), info: create(TaskInfoSchema, { taskId: id }), frameworkId, state: m.unknownState, pending: [], timer: undefined };
+        this.tasks.set(id.value, task);
+        this.enqueue(id.value, task, m.unknownState);
+      }
+    });
     // A framework's new info (it resubscribed): nothing a simulated task needs.
     this.install(UpdateFrameworkSchema, () => undefined);
     this.install(KillTaskSchema, (m) => this.end(m.taskId?.value ?? "", TaskState.KILLED));
@@ -184,7 +199,7 @@ export class SimAgent extends Actor {
 
   private run(framework: FrameworkInfo, info: TaskInfo): void {
     const taskId = info.taskId?.value ?? "";
-    if (!taskId || this.tasks.has(taskId)) return;
+    if (!taskId || this.tasks.has(taskId) || this.answered.has(taskId)) return;
     const task: SimTask = { framework, info, frameworkId: framework.id!, state: TaskState.RUNNING, pending: [], timer: undefined };
     this.tasks.set(taskId, task);
     this.tasksReceived++;
@@ -229,7 +244,7 @@ export class SimAgent extends Actor {
       this.send(this.master, next);
     } else if (task.state !== TaskState.RUNNING) {
       this.tasks.delete(taskId);
-      this.tasksEnded++;
+      if (!this.answered.has(taskId)) this.tasksEnded++;
     }
   }
 }

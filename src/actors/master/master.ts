@@ -222,7 +222,8 @@ export class Master extends Actor {
   private asStandby(from: Pid, m: { $typeName: string }): void {
     const registering = m.$typeName === RegisterAgentSchema.typeName || m.$typeName === ReregisterAgentSchema.typeName;
     if (registering && this.leader && !this.leader.pid.equals(this.self)) {
-      this.log.info({ from: from.toString(), leader: this.leader.pid.toString() }, `Standby master: telling ${from.toString()} that ${this.leader.pid.toString()} leads`);
+      // Debug, not info: in a registration storm every agent's retry may land here (thousands a second).
+      this.log.debug({ from: from.toString(), leader: this.leader.pid.toString() }, `Standby master: telling ${from.toString()} that ${this.leader.pid.toString()} leads`);
       this.send(from, create(LeadingMasterSchema, { pid: this.leader.pid.toString(), term: BigInt(this.leader.term) }));
       return;
     }

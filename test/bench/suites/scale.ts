@@ -52,7 +52,13 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     launchesPerS: get("launches-per-s", 100) / frameworks,
     shortMs: get("short-ms", 2000),
     seed: get("seed", Math.floor(Math.random() * 2 ** 30)),
-    masterFlags: [`--allocation-interval=${get("allocation-interval-ms", 1000)}ms`],
+    // Raft timing for a shared, loaded host (docs/fault-tolerance.md: 300/3000 survives 3 s
+    // stalls); --raft-election-timeout-ms=1000 --raft-tick-ms=100 are the defaults.
+    masterFlags: [
+      `--allocation-interval=${get("allocation-interval-ms", 1000)}ms`,
+      `--raft-tick=${get("raft-tick-ms", 300)}ms`,
+      `--raft-election-timeout=${get("raft-election-timeout-ms", 3000)}ms`,
+    ],
   };
   const profileDir = args.find((a) => a.startsWith("--cpu-prof-dir="))?.split("=")[1];
   if (profileDir) settings.cpuProfileDir = profileDir;
