@@ -9,7 +9,7 @@
  * --stats-ms: the frameworks' summed counters, the latency samples taken since the last line
  * (ms), the latest resubscription's wall time, this process's CPU time and RSS. Commands on
  * stdin, one per line: `quiet` (stop launching short tasks), `mark` (count resubscriptions and
- * long tasks heard RUNNING from now on). Stops on SIGTERM (each driver tears down).
+ * long tasks heard RUNNING from now on), `steady` (start launching short tasks; none before). Stops on SIGTERM (each driver tears down).
  */
 import { createInterface } from "node:readline";
 import { Random } from "../../src/runtime/random.js";
@@ -22,6 +22,8 @@ const count = Number(opt("frameworks", "5"));
 const first = Number(opt("first", "0"));
 const seed = Number(opt("seed", String(Random.fromOs().seed)));
 const statsMs = Number(opt("stats-ms", "500"));
+// Short tasks wait for `steady`: the long tasks fill the cluster first, undisturbed.
+const launchesPerS = Number(opt("launches-per-s", "10"));
 process.stderr.write(`sim frameworks ${first}..${first + count - 1}: seed ${seed}\n`);
 
 const frameworks = Array.from(
@@ -31,7 +33,7 @@ const frameworks = Array.from(
       masters,
       name: `scale-${first + i}`,
       longTasks: Number(opt("long-tasks", "10")),
-      launchesPerS: Number(opt("launches-per-s", "10")),
+      launchesPerS: 0,
       shortMs: Number(opt("short-ms", "2000")),
       refuseS: Number(opt("refuse-s", "5")),
       random: new Random(seed + first + i),
@@ -41,7 +43,8 @@ for (const f of frameworks) void f.driver.start().catch((err: unknown) => proces
 
 createInterface({ input: process.stdin }).on("line", (line) => {
   const command = line.trim();
-  if (command === "quiet") for (const f of frameworks) f.launchesPerS = 0;
+  if (command === "steady") for (const f of frameworks) f.launchesPerS = launchesPerS;
+  else if (command === "quiet") for (const f of frameworks) f.launchesPerS = 0;
   else if (command === "mark") for (const f of frameworks) f.mark();
 });
 

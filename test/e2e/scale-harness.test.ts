@@ -67,7 +67,9 @@ describe("The scale harness at a small size", () => {
     await until(() => a().registered === AGENTS, `${AGENTS} agents registered`, 90_000);
     phase("agents registered");
     c.startFrameworks(200);
-    await until(() => f().subscribed === FRAMEWORKS && f().longRunning === longTotal && (f().finished ?? 0) >= 20, "the long tasks RUNNING and 20 short tasks finished", 90_000);
+    await until(() => f().subscribed === FRAMEWORKS && f().longRunning === longTotal, "every framework subscribed and the long tasks RUNNING", 90_000);
+    for (const p of c.frameworks) p.command("steady");
+    await until(() => (f().finished ?? 0) >= 20, "20 short tasks finished", 90_000);
     phase("tasks");
     for (const p of c.frameworks) p.command("quiet");
     // The processes print their counters every 200 ms: wait until both sides' last lines agree.

@@ -116,6 +116,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     fig("tasks_fill_per_s", (longTotal / fillMs) * 1000, "tasks/s", "higher", { fill_ms: Math.round(fillMs) });
 
     // Steady launch load: a warm-up, then the window.
+    for (const f of cluster.frameworks) f.command("steady");
     await sleep(5_000);
     cluster.takeSamples("acceptToRunning");
     cluster.takeSamples("offerToRunning");
