@@ -7,6 +7,7 @@
  * so applying the events to it gives the current state).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { Readable } from "node:stream";
 import type { ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
 import type { MasterView } from "../actors/master/master-view.js";
 import type { MasterFacade } from "../actors/master/master-facade.js";
@@ -19,12 +20,12 @@ import { BusSubscription } from "../events/subscription.js";
 import { eventJson } from "../events/kinds.js";
 import { createHttpServer, flagStrings, listen, type CommonHttpOptions, type RunningHttp } from "./http-server.js";
 import { queryParam, sendError } from "../runtime/http-errors.js";
-import { maintenanceJson, masterStateJson, taskJson, type MasterJsonContext } from "./master-state-json.js";
+import { maintenanceJson, masterStateJson, taskJson } from "./master-state-json.js";
 import { maintenanceScheduleJson } from "./maintenance-json.js";
 import { masterSummaryJson } from "./master-summary-json.js";
-import { jsonText, RawJson } from "./raw-json.js";
-import { StateBytesCache, type InActor, type StateBytes } from "./state-cache.js";
-import { TaskJsonCache } from "./task-json-cache.js";
+import { PartsBody } from "./body-parts.js";
+import { StateBytesCache, type InActor, type Prepare, type StateBytes } from "./state-cache.js";
+import { StateFragments, type FragmentStats } from "./state-fragments.js";
 import { quotaJson } from "./quota-json.js";
 import { maintenanceSchedule, maintenanceStatus } from "../actors/master/maintenance.js";
 
@@ -57,15 +58,17 @@ export interface RunningMasterHttp extends RunningHttp {
   readonly lastStateBuildMs: () => number;
   /** How long the last /state-summary build held the master actor, in ms. */
   readonly lastSummaryBuildMs: () => number;
+  /** What the last /state build made anew (undefined when /state is built whole). */
+  readonly lastStateFragments: () => FragmentStats | undefined;
 }
 
 type View = "state" | "summary";
 
 /**
- * Builds one view's JSON text from the master's records (inside the master actor), as a
- * caller with `perms` may see it (the cached views are built for callers who see all).
+ * Builds one view's JSON text whole from the master's records (inside the master actor),
+ * as a caller with `perms` may see it (the cached views are built for callers who see all).
  */
-function viewBuilder(o: MasterHttpOptions, view: View, tasks: TaskJsonCache | undefined, perms?: ViewPermissions): (core: MasterView) => string {
+function viewBuilder(o: MasterHttpOptions, view: View, perms?: ViewPermissions): (core: MasterView) => string {
   const ctx = { cluster: o.cluster, flags: flagStrings(o.flags) };
   return (core) => {
     const startedAtMs = o.master.master.startedAt;
@@ -74,8 +77,28 @@ function viewBuilder(o: MasterHttpOptions, view: View, tasks: TaskJsonCache | un
       return JSON.stringify(masterSummaryJson(core, startedAtMs, { ...ctx, leader: core.masterInfo(), electedTime: startedAtMs / 1000 }, visible && ((id) => visible.framework(id))));
     }
     const state = visible ? filterState(stateResponse(core, startedAtMs), visible.view, visible) : stateResponse(core, startedAtMs);
-    const full: MasterJsonContext = { ...ctx, leader: state.masterInfo, electedTime: startedAtMs / 1000 };
-    return tasks ? jsonText(masterStateJson(state, full, (t) => new RawJson(tasks.text(t)))) : JSON.stringify(masterStateJson(state, full));
+    return JSON.stringify(masterStateJson(state, { ...ctx, leader: state.masterInfo, electedTime: startedAtMs / 1000 }));
+  };
+}
+
+/**
+ * The cached views' builders: /state from kept fragments (state-fragments.ts) unless
+ * caching is off (then every view is built whole, to compare).
+ */
+function cachedBuilder(o: MasterHttpOptions, view: View, fragments: StateFragments | undefined): (core: MasterView) => PartsBody {
+  if (view === "state" && fragments) return (core) => fragments.build(core, o.master.master.startedAt);
+  const whole = viewBuilder(o, view);
+  return (core) => PartsBody.of(whole(core));
+}
+
+/** How long one turn of the master actor may make /state fragments ahead of a cold build. */
+const WARM_SLICE_MS = 20;
+
+/** Before a cold /state build (the first, or after an election): its fragments made in slices, between the master's other work. */
+function warmFragments(fragments: StateFragments): Prepare<MasterView> {
+  return async (inActor) => {
+    if (!(await inActor((core) => fragments.cold(core)))) return;
+    while (!(await inActor((core) => fragments.warm(core, WARM_SLICE_MS))));
   };
 }
 
@@ -144,12 +167,14 @@ function addFrameworkRoutes(app: FastifyInstance, o: MasterHttpOptions): void {
   });
 }
 
-/** Sends prebuilt bytes: 304 when the client has them, gzip when it accepts it. */
+/** Sends prebuilt bytes: 304 when the client has them, gzip when it accepts it, else the parts. */
 async function sendBytes(req: FastifyRequest, reply: FastifyReply, bytes: StateBytes): Promise<FastifyReply> {
   reply.header("etag", bytes.etag).header("vary", "accept-encoding").type("application/json");
   if (req.headers["if-none-match"] === bytes.etag) return reply.code(304).send();
   if (/\bgzip\b/.test(req.headers["accept-encoding"] ?? "")) return reply.header("content-encoding", "gzip").send(await bytes.gzipped());
-  return reply.send(bytes.body);
+  // The parts as they are: no 25 MB copy per version (whose memory would make the GC work).
+  await bytes.parts.prepare();
+  return reply.header("content-length", bytes.parts.length).send(Readable.from(bytes.parts.buffers(), { objectMode: false }));
 }
 
 function sse(type: string, data: string): string {
@@ -199,15 +224,15 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
   const app = createHttpServer(o);
   const enabled = o.cacheState ?? true;
   const options = { enabled, minRebuildIntervalMs: o.minStateRebuildMs, runId: Date.now().toString(36) };
-  const tasks = enabled ? new TaskJsonCache() : undefined;
-  const cache = (v: View) => new StateBytesCache<MasterView>(options, (core) => core.stateVersion, viewBuilder(o, v, tasks));
+  const fragments = enabled ? new StateFragments({ cluster: o.cluster, flags: flagStrings(o.flags) }) : undefined;
+  const cache = (v: View) => new StateBytesCache<MasterView>(options, (core) => core.stateVersion, cachedBuilder(o, v, fragments), v === "state" && fragments ? warmFragments(fragments) : undefined);
   const caches: Record<View, StateBytesCache<MasterView>> = { state: cache("state"), summary: cache("summary") };
   const inActor: InActor<MasterView> = (fn) => o.master.inspect(fn);
   for (const v of ["state", "summary"] as const) {
     const serve = async (req: FastifyRequest, reply: FastifyReply) => {
       const perms = callerView(o, req);
       if (perms.all) return sendBytes(req, reply, await caches[v].get(inActor));
-      return reply.type("application/json").send(await o.master.inspect(viewBuilder(o, v, undefined, perms)));
+      return reply.type("application/json").send(await o.master.inspect(viewBuilder(o, v, perms)));
     };
     for (const path of v === "state" ? ["/state", "/state.json"] : ["/state-summary"]) app.get(path, serve);
   }
@@ -225,5 +250,11 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
   for (const add of o.routes ?? []) add(app, () => self);
   const running = await listen(app, o.host, o.port);
   self = running.address;
-  return { ...running, stateBuilds: () => caches.state.builds + caches.summary.builds, lastStateBuildMs: () => caches.state.lastBuildMs, lastSummaryBuildMs: () => caches.summary.lastBuildMs };
+  return {
+    ...running,
+    stateBuilds: () => caches.state.builds + caches.summary.builds,
+    lastStateBuildMs: () => caches.state.lastBuildMs,
+    lastSummaryBuildMs: () => caches.summary.lastBuildMs,
+    lastStateFragments: () => fragments?.last,
+  };
 }

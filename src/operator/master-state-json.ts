@@ -9,7 +9,6 @@ import { Value_Type } from "../gen/dcos/v1/common_pb.js";
 import type { Offer } from "../gen/dcos/v1/offers_pb.js";
 import { AgentEntry_Status, InverseOfferStatus_Status, type AgentEntry, type FrameworkEntry, type GetMaintenanceStatusResponse, type GetStateResponse } from "../gen/dcos/v1/operator_pb.js";
 import type { Task, TaskStatus } from "../gen/dcos/v1/tasks_pb.js";
-import { mixed, RawJson } from "./raw-json.js";
 import { reservedFullJson, reservedJson, resourcesJson } from "./resources-json.js";
 import { taskStateName } from "../actors/task-states.js";
 
@@ -137,28 +136,25 @@ export function frameworkInfoJson(info: FrameworkInfo): Json {
   };
 }
 
-/** How /state writes a task: as an object, or as JSON text kept from an earlier build. */
-export type TaskWriter = (t: Task) => Json | RawJson;
-type TaskList = (Json | RawJson)[];
+type TaskList = Json[];
 
 /** Tasks by framework id, for nesting them under their frameworks as Mesos does. */
-function byFramework(tasks: readonly Task[], write: TaskWriter): Map<string, TaskList> {
+function byFramework(tasks: readonly Task[]): Map<string, TaskList> {
   const out = new Map<string, TaskList>();
   for (const t of tasks) {
     const id = t.frameworkId?.value ?? "";
     let list = out.get(id);
-    if (!list) out.set(id, (list = mixed<TaskList>([])));
-    list.push(write(t));
+    if (!list) out.set(id, (list = []));
+    list.push(taskJson(t));
   }
   return out;
 }
 
-function frameworkJson(f: FrameworkEntry, tasks: Map<string, TaskList>, unreachable: Map<string, TaskList>, completed: Map<string, TaskList>): Json {
-  const info = f.frameworkInfo!;
-  const id = info.id?.value ?? "";
+/** A framework's fields before its task lists (tasks, unreachable_tasks, completed_tasks). */
+export function frameworkHeadJson(f: FrameworkEntry): Json {
   const used = resourcesJson(f.allocatedResources);
-  return mixed({
-    ...frameworkInfoJson(info),
+  return {
+    ...frameworkInfoJson(f.frameworkInfo!),
     active: f.active,
     connected: f.connected,
     recovered: false,
@@ -168,12 +164,22 @@ function frameworkJson(f: FrameworkEntry, tasks: Map<string, TaskList>, unreacha
     used_resources: used,
     allocated_resources: used,
     offered_resources: resourcesJson(f.offeredResources),
-    tasks: tasks.get(id) ?? mixed([]),
-    unreachable_tasks: unreachable.get(id) ?? mixed([]),
-    completed_tasks: completed.get(id) ?? mixed([]),
-    offers: f.offers.map(offerJson),
-    labels: labelsJson(info.labels) ?? [],
-  });
+  };
+}
+
+/** A framework's fields after its task lists. */
+export function frameworkTailJson(f: FrameworkEntry): Json {
+  return { offers: f.offers.map(offerJson), labels: labelsJson(f.frameworkInfo!.labels) ?? [] };
+}
+
+/** A removed framework's fields before its completed tasks. */
+export function completedFrameworkHeadJson(info: FrameworkInfo): Json {
+  return { ...frameworkInfoJson(info), active: false, tasks: [] };
+}
+
+function frameworkJson(f: FrameworkEntry, tasks: Map<string, TaskList>, unreachable: Map<string, TaskList>, completed: Map<string, TaskList>): Json {
+  const id = f.frameworkInfo!.id?.value ?? "";
+  return { ...frameworkHeadJson(f), tasks: tasks.get(id) ?? [], unreachable_tasks: unreachable.get(id) ?? [], completed_tasks: completed.get(id) ?? [], ...frameworkTailJson(f) };
 }
 
 export function masterFields(state: Pick<GetStateResponse, "masterInfo" | "startTime" | "stateVersion">, ctx: MasterJsonContext): Json {
@@ -193,39 +199,51 @@ export function masterFields(state: Pick<GetStateResponse, "masterInfo" | "start
   };
 }
 
+/** The agents counted as /state counts them. */
+export interface SlaveCounts {
+  activated: number;
+  deactivated: number;
+  unreachable: number;
+}
+
+/** /state's first fields (the master's, the agent counts, the flags), before "slaves". */
+export function stateHeadJson(state: Pick<GetStateResponse, "masterInfo" | "startTime" | "stateVersion">, ctx: MasterJsonContext, counts: SlaveCounts): Json {
+  return {
+    ...masterFields(state, ctx),
+    activated_slaves: counts.activated,
+    deactivated_slaves: counts.deactivated,
+    unreachable_slaves: counts.unreachable,
+    flags: ctx.flags,
+  };
+}
+
 /**
- * GET /state. With a TaskWriter that returns RawJson, the result holds serialized tasks:
- * write it with jsonText (raw-json.ts), not JSON.stringify.
+ * GET /state, built whole (state-fragments.ts assembles the same bytes from kept
+ * fragments; the keys' order here is the order it writes them in).
  */
-export function masterStateJson(state: GetStateResponse, ctx: MasterJsonContext, write: TaskWriter = taskJson): Json {
+export function masterStateJson(state: GetStateResponse, ctx: MasterJsonContext): Json {
   const agents = state.getAgents?.agents ?? [];
   const t = state.getTasks!;
-  const tasks = byFramework(t.tasks, write);
-  const unreachable = byFramework(t.unreachableTasks, write);
-  const completed = byFramework(t.completedTasks, write);
+  const tasks = byFramework(t.tasks);
+  const unreachable = byFramework(t.unreachableTasks);
+  const completed = byFramework(t.completedTasks);
   const frameworks = state.getFrameworks?.frameworks ?? [];
   const known = new Set(frameworks.map((f) => f.frameworkInfo?.id?.value ?? ""));
-  const none = (): TaskList => mixed([]);
-  return mixed({
-    ...masterFields(state, ctx),
-    activated_slaves: agents.filter((a) => a.status === AgentEntry_Status.ACTIVE).length,
-    deactivated_slaves: agents.filter((a) => a.deactivated).length,
-    unreachable_slaves: agents.filter((a) => a.status === AgentEntry_Status.UNREACHABLE).length,
-    flags: ctx.flags,
+  const counts: SlaveCounts = {
+    activated: agents.filter((a) => a.status === AgentEntry_Status.ACTIVE).length,
+    deactivated: agents.filter((a) => a.deactivated).length,
+    unreachable: agents.filter((a) => a.status === AgentEntry_Status.UNREACHABLE).length,
+  };
+  return {
+    ...stateHeadJson(state, ctx, counts),
     slaves: agents.map(agentJson),
     maintenance_status: maintenanceJson(state.maintenanceStatus),
-    frameworks: mixed(frameworks.map((f) => frameworkJson(f, tasks, unreachable, completed))),
-    completed_frameworks: mixed(
-      (state.getFrameworks?.completedFrameworks ?? []).map((info) =>
-        mixed({
-          ...frameworkInfoJson(info),
-          active: false,
-          tasks: [],
-          completed_tasks: completed.get(info.id?.value ?? "") ?? none(),
-        }),
-      ),
-    ),
-    orphan_tasks: mixed(t.tasks.filter((x) => !known.has(x.frameworkId?.value ?? "")).map(write)),
+    frameworks: frameworks.map((f) => frameworkJson(f, tasks, unreachable, completed)),
+    completed_frameworks: (state.getFrameworks?.completedFrameworks ?? []).map((info) => ({
+      ...completedFrameworkHeadJson(info),
+      completed_tasks: completed.get(info.id?.value ?? "") ?? [],
+    })),
+    orphan_tasks: t.tasks.filter((x) => !known.has(x.frameworkId?.value ?? "")).map(taskJson),
     unregistered_frameworks: [],
-  });
+  };
 }

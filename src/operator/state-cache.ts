@@ -1,26 +1,28 @@
 /**
  * A serialized view of the master's state (/state, /state-summary), kept as bytes per
  * state version: built once per change, inside the master actor so the version and the
- * state agree, and served as the same prebuilt Buffer to every request (gzip-compressed
- * once per version, on libuv's thread pool, for clients that accept it).
+ * state agree, and served as the same prebuilt bytes to every request (gzip-compressed
+ * once per version, on libuv's thread pool, for clients that accept it). A build gives a
+ * PartsBody (body-parts.ts): /state's parts outlive the version (state-fragments.ts), so
+ * a new version's bytes and gzip cost only its new parts.
  *
  * Requests never make the master rebuild more than once per `minRebuildIntervalMs`: a
  * request that finds the bytes stale waits for the next build, which all requests waiting
  * at that time share. Answers stay fresh (never older than the state when the request
  * arrived); a master busy with changes is not made to serialize 25 MB for every poll.
  */
-import { promisify } from "node:util";
-import { gzip as gzipCallback } from "node:zlib";
-
-const gzip = promisify(gzipCallback);
+import type { PartsBody } from "./body-parts.js";
 
 export interface StateBytes {
   /** Which state object (one per master term) the version counts in. */
   readonly epoch: number;
   readonly version: number;
+  /** The body (concatenated once per version, when first asked for). */
   readonly body: Buffer;
   /** The body gzip-compressed (made once per version, lazily). */
   gzipped(): Promise<Buffer>;
+  /** The body's parts (one for views built whole). */
+  readonly parts: PartsBody;
   /** An entity tag naming this master run and version. */
   readonly etag: string;
 }
@@ -34,13 +36,26 @@ export interface StateBytesOptions {
   runId: string;
 }
 
+/**
+ * Work a build may do ahead, in several turns of the master actor (state-fragments.ts
+ * makes a first build's fragments in slices), before the one turn that builds.
+ */
+export type Prepare<C> = (inActor: InActor<C>) => Promise<void>;
+
 /** Runs fn inside the master actor (MasterFacade.inspect) with what it reads, C. */
 export type InActor<C> = <T>(fn: (core: C) => T) => Promise<T>;
 
-function bytesOf(epoch: number, version: number, text: string, runId: string): StateBytes {
-  const body = Buffer.from(text);
-  let compressed: Promise<Buffer> | undefined;
-  return { epoch, version, body, etag: `"${runId}-${epoch}-${version}"`, gzipped: () => (compressed ??= gzip(body, { level: 6 })) };
+function bytesOf(epoch: number, version: number, parts: PartsBody, runId: string): StateBytes {
+  return {
+    epoch,
+    version,
+    parts,
+    get body() {
+      return parts.bytes;
+    },
+    etag: `"${runId}-${epoch}-${version}"`,
+    gzipped: () => parts.gzipped(),
+  };
 }
 
 export class StateBytesCache<C> {
@@ -71,7 +86,8 @@ export class StateBytesCache<C> {
   constructor(
     private readonly o: StateBytesOptions,
     private readonly versionOf: (core: C) => number,
-    private readonly build: (core: C) => string,
+    private readonly build: (core: C) => PartsBody,
+    private readonly prepare?: Prepare<C>,
   ) {
     this.enabled = o.enabled ?? true;
     this.minIntervalMs = o.minRebuildIntervalMs ?? 500;
@@ -107,6 +123,7 @@ export class StateBytesCache<C> {
   private async rebuild(inActor: InActor<C>): Promise<StateBytes> {
     const wait = this.lastBuildAt + this.minIntervalMs - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    await this.prepare?.(inActor);
     return inActor((c) => this.current(c));
   }
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { PartsBody } from "../../src/operator/body-parts.js";
 import { StateBytesCache, type InActor } from "../../src/operator/state-cache.js";
 
 /** A master's core as the cache sees it: a new object per elected term, its version from 0. */
@@ -14,7 +15,7 @@ describe("state bytes cache", () => {
   it("stale /state after re-election: a master re-elected in the same process serves the new term's state with a new ETag", async () => {
     let core = new Core(1, 0);
     const inActor: InActor<Core> = async (fn) => fn(core);
-    const cache = new StateBytesCache<Core>({ runId: "run", minRebuildIntervalMs: 0 }, (c) => c.stateVersion, (c) => JSON.stringify({ term: c.term, version: c.stateVersion }));
+    const cache = new StateBytesCache<Core>({ runId: "run", minRebuildIntervalMs: 0 }, (c) => c.stateVersion, (c) => PartsBody.of(JSON.stringify({ term: c.term, version: c.stateVersion })));
     core.stateVersion = 57;
     const before = await cache.get(inActor);
     assert.deepEqual(JSON.parse(before.body.toString()), { term: 1, version: 57 });

@@ -2,15 +2,15 @@ import assert from "node:assert/strict";
 import { create, type DescService } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, it } from "node:test";
-import { Value_Type } from "../../src/gen/dcos/v1/common_pb.js";
 import { CheckpointResourcesSchema } from "../../src/gen/dcos/v1/internal_pb.js";
 import { OperatorService } from "../../src/gen/dcos/v1/operator_pb.js";
 import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
-import { ReservationInfo_Type, ResourceSchema, Volume_Mode, type Resource } from "../../src/gen/dcos/v1/resources_pb.js";
+import type { Resource } from "../../src/gen/dcos/v1/resources_pb.js";
 import { addOperatorService } from "../../src/operator/operator-service.js";
 import { Resources } from "../../src/resources/index.js";
 import { Cluster, commandTask } from "../master/harness.js";
 import { serveOnLoopback, unary, type Loopback } from "../support/grpc-loopback.js";
+import { scalar } from "../support/resources.js";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 
 let served: (Loopback & { c: Cluster }) | undefined;
@@ -25,17 +25,6 @@ async function serve(): Promise<Loopback & { c: Cluster }> {
   const c = await Cluster.start({ agentResources: "cpus:4;mem:1024;disk:1000" });
   const loopback = await serveOnLoopback(OperatorService as DescService, (server) => addOperatorService(server, { master: c.facade, metrics: c.masterSystem.metrics, version: "test" }));
   return (served = { ...loopback, c });
-}
-
-/** A resource as an operator writes it: no allocation role. */
-function scalar(name: string, value: number, role?: string, volume?: string): Resource {
-  return create(ResourceSchema, {
-    name,
-    type: Value_Type.SCALAR,
-    scalar: { value },
-    reservations: role ? [{ type: ReservationInfo_Type.DYNAMIC, role }] : [],
-    disk: volume ? { persistence: { id: volume }, volume: { containerPath: "data", mode: Volume_Mode.RW } } : undefined,
-  });
 }
 
 async function call(s: Loopback & { c: Cluster }, method: string, field: "resources" | "volumes", list: Resource[], agentId = s.c.agents[0]!.agentId): Promise<void> {

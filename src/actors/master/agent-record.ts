@@ -38,6 +38,7 @@ class TaskMap extends Map<string, Task> {
     const old = this.get(key);
     if (old === task) return this;
     if (old) this.owner.counts?.task(this.owner, old, -1);
+    this.owner.tasksChanged();
     super.set(key, task);
     this.owner.counts?.task(this.owner, task, 1);
     return this;
@@ -45,6 +46,7 @@ class TaskMap extends Map<string, Task> {
   override delete(key: string): boolean {
     const old = this.get(key);
     if (old) this.owner.counts?.task(this.owner, old, -1);
+    this.owner.tasksChanged();
     return super.delete(key);
   }
   override clear(): void {
@@ -59,6 +61,7 @@ class ExecutorMap extends Map<string, Map<string, ExecutorInfo>> {
   }
   override delete(frameworkId: string): boolean {
     for (const e of this.get(frameworkId)?.values() ?? []) this.owner.counts?.executor(this.owner, frameworkId, e, -1);
+    this.owner.tasksChanged();
     return super.delete(frameworkId);
   }
   override clear(): void {
@@ -94,6 +97,12 @@ export class AgentRecord {
   readonly tasks: Map<string, Task> = new TaskMap(this);
   /** Executors by framework id, then executor id. */
   readonly executors: Map<string, Map<string, ExecutorInfo>> = new ExecutorMap(this);
+  /**
+   * Bumped whenever a task or executor enters or leaves, or a task's state or statuses
+   * change (MasterState.setTaskState, after a status is added): /state reads again only
+   * the tasks of agents whose version moved (operator/state-fragments.ts).
+   */
+  tasksVersion = 0;
 
   constructor(
     readonly id: string,
@@ -137,8 +146,13 @@ export class AgentRecord {
     this.counts?.agentTotal(this, before);
   }
 
+  tasksChanged(): void {
+    this.tasksVersion++;
+  }
+
   /** A task of this agent changed state (MasterState.setTaskState); counted if it is this agent's record. */
   taskStateChanged(key: string, task: Task, before: TaskState): void {
+    this.tasksChanged();
     if (this.tasks.get(key) === task) this.counts?.taskState(this, task, before);
   }
 
@@ -164,6 +178,7 @@ export class AgentRecord {
     const key = executor.executorId?.value ?? "";
     const old = m.get(key);
     if (old) this.counts?.executor(this, frameworkId, old, -1);
+    this.tasksChanged();
     m.set(key, executor);
     this.counts?.executor(this, frameworkId, executor, 1);
   }
@@ -172,6 +187,7 @@ export class AgentRecord {
     const m = this.executors.get(frameworkId);
     const e = m?.get(executorId);
     if (e) this.counts?.executor(this, frameworkId, e, -1);
+    this.tasksChanged();
     m?.delete(executorId);
     if (m && m.size === 0) this.executors.delete(frameworkId);
     return e;

@@ -221,11 +221,14 @@ export class MasterState {
   }
 
   /**
-   * Moves a task to a new latest state. Entering a terminal state frees its resources in
-   * the allocator (once) and counts it.
+   * Moves a task to a new latest state (after a status was added to it, or to the same
+   * state). Entering a terminal state frees its resources in the allocator (once) and
+   * counts it.
    */
   setTaskState(task: Task, state: TaskState, recover = true): void {
     const before = task.state;
+    // Callers add the status first: the agent's tasks changed even when the state did not.
+    this.agents.get(task.agentId?.value ?? "")?.tasksChanged();
     if (before === state) return;
     task.state = state;
     this.agents.get(task.agentId?.value ?? "")?.taskStateChanged(taskKey(task.frameworkId?.value ?? "", task.taskId?.value ?? ""), task, before);

@@ -1,0 +1,560 @@
+/**
+ * GET /state assembled from JSON fragments kept between builds: one per task, per agent
+ * and per framework, each remade only when what it shows changed. A build walks the
+ * master's records once (inside the master actor, so the body is one state version) and
+ * checks each fragment against what it was made from — object identities and the few
+ * fields the master changes in place — instead of being told of changes: no part of the
+ * master has to remember to mark anything, and a fragment is never stale.
+ *
+ * - a task's text is kept per Task object with its state, its status count and last
+ *   status, its labels and resources (the master changes a task in place only there);
+ * - an agent's with its info and total resources, state, registration time, drain entry,
+ *   the live tasks and executors that make its used resources, and the offers on it;
+ * - a framework's fields before and after its task lists with its info, connection,
+ *   registration time, suppressed roles, the live tasks and executors that make its used
+ *   resources, and its offers.
+ *
+ * The body is a list of parts (body-parts.ts): agents and each framework's task lists are
+ * cut into groups of consecutive fragments at fragments whose id hashes to a boundary (so
+ * one agent coming or going changes one group, not every later one); a group is kept while
+ * it holds the same fragments, with its bytes and its compressed bytes. The text between
+ * groups (headers, a framework's fields) is kept by its content. So after one task update
+ * a build remakes one task's text, one group and its framework's fields, and gzip
+ * compresses those few parts again.
+ *
+ * The bytes are exactly those of JSON.stringify(masterStateJson(stateResponse(…))), the
+ * whole build (master-state-json.ts), which stays as the reference: test/http/state-fragments.test.ts
+ * compares the two after every kind of change.
+ */
+import { create } from "@bufbuild/protobuf";
+import type { FrameworkInfo } from "../gen/dcos/v1/cluster_pb.js";
+import type { Offer } from "../gen/dcos/v1/offers_pb.js";
+import { GetStateResponseSchema } from "../gen/dcos/v1/operator_pb.js";
+import type { Resource } from "../gen/dcos/v1/resources_pb.js";
+import type { ExecutorInfo, Task } from "../gen/dcos/v1/tasks_pb.js";
+import { AgentState, type AgentRecord } from "../actors/master/agent-record.js";
+import { agentDrain } from "../actors/master/drain-view.js";
+import type { AgentDrain } from "../actors/master/registry.js";
+import type { FrameworkRecord } from "../actors/master/framework-record.js";
+import { maintenanceStatus } from "../actors/master/maintenance.js";
+import type { MasterView } from "../actors/master/master-view.js";
+import { agentEntry, frameworkEntry, visibleAgent, type Usage } from "../actors/master/state-view.js";
+import { isTerminal } from "../actors/task-states.js";
+import { BodyPart, PartsBody } from "./body-parts.js";
+import {
+  agentJson,
+  completedFrameworkHeadJson,
+  frameworkHeadJson,
+  frameworkTailJson,
+  maintenanceJson,
+  stateHeadJson,
+  taskJson,
+  type MasterJsonContext,
+  type SlaveCounts,
+} from "./master-state-json.js";
+
+/** How many fragments a group holds on average (a task is ~200 bytes of JSON, an agent ~600). */
+export interface GroupSizes {
+  tasksPerGroup: number;
+  agentsPerGroup: number;
+}
+
+/** Groups of ~50 KB: gzip keeps most of its ratio (bench `state`), and a change recompresses little. */
+const GROUP_SIZES: GroupSizes = { tasksPerGroup: 256, agentsPerGroup: 64 };
+/** A build that made more task texts than this was a cold one: the next is made ahead in slices too. */
+const COLD_TASKS = 2000;
+
+/** FNV-1a of an id: where groups end does not depend on positions. */
+function hash(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** A fragment's JSON text, and the hash of its id (a group ends where hash % size is 0). */
+interface Fragment {
+  readonly text: string;
+  readonly hash: number;
+}
+
+class TaskFragment implements Fragment {
+  readonly state;
+  readonly count;
+  readonly last;
+  readonly labels;
+  readonly resources;
+  readonly text: string;
+  readonly hash: number;
+
+  constructor(readonly task: Task) {
+    const t = task;
+    this.state = t.state;
+    this.count = t.statuses.length;
+    this.last = t.statuses[this.count - 1];
+    this.labels = t.labels;
+    this.resources = t.resources;
+    this.text = JSON.stringify(taskJson(t));
+    this.hash = hash(`${t.frameworkId?.value ?? ""}/${t.taskId?.value ?? ""}`);
+  }
+
+  /** Still what the task shows (the master changes a task in place only in these fields). */
+  shows(t: Task): boolean {
+    return t.state === this.state && t.statuses.length === this.count && t.statuses[this.count - 1] === this.last && t.labels === this.labels && t.resources === this.resources;
+  }
+}
+
+/** Something that holds resources: a live task or an executor. */
+type Holder = Task | ExecutorInfo;
+/** Separates the holders from the offers in a dependency list. */
+const OFFERS = Symbol("offers");
+
+/** A fragment made from a list of dependencies: kept while a build finds the same list. */
+interface Kept<T> {
+  readonly deps: readonly unknown[];
+  readonly value: T;
+}
+
+/**
+ * A fragment's dependencies as a build meets them, compared with the kept ones as they
+ * come: nothing is allocated while they are the same.
+ */
+class Deps {
+  private list: unknown[] | undefined;
+  private n = 0;
+
+  constructor(private readonly kept: readonly unknown[] | undefined) {
+    if (!kept) this.list = [];
+  }
+
+  push(x: unknown): void {
+    if (this.list) this.list.push(x);
+    else if (this.kept![this.n] === x) this.n++;
+    else {
+      this.list = this.kept!.slice(0, this.n);
+      this.list.push(x);
+    }
+  }
+
+  /** The new list, or undefined when it is the kept one. */
+  changed(): unknown[] | undefined {
+    if (this.list) return this.list;
+    return this.n === this.kept!.length ? undefined : this.kept!.slice(0, this.n);
+  }
+}
+
+/** The holders and offers in a dependency list, as the usage the master's entries take. */
+function usageOf(deps: readonly unknown[], from: number): Usage {
+  const allocated: Resource[] = [];
+  const offered: Resource[] = [];
+  const offers: Offer[] = [];
+  let i = from;
+  for (; deps[i] !== OFFERS; i++) allocated.push(...(deps[i] as Holder).resources);
+  for (i++; i < deps.length; i++) {
+    const o = deps[i] as Offer;
+    offered.push(...o.resources);
+    offers.push(o);
+  }
+  return { allocated, offered, offers };
+}
+
+/** A run of consecutive fragments of one JSON array, as one body part. */
+class Group {
+  readonly part: BodyPart;
+
+  constructor(
+    readonly items: readonly Fragment[],
+    readonly comma: boolean,
+    /** It ends at a cut (not only where its array ended). */
+    readonly cut: boolean,
+  ) {
+    // Joined when its bytes are first needed: not in the master actor's turn.
+    this.part = new BodyPart(() => (comma ? "," : "") + items.map((f) => f.text).join(","));
+  }
+}
+
+/**
+ * One JSON array's fragments as a build meets them, cut into groups (a group ends after
+ * a fragment whose hash is 0 modulo the group size): a group is the kept one that starts
+ * with the same fragment while it holds the same fragments (compared by identity as they
+ * come, without reading them or allocating), else a new one.
+ */
+class ArrayWalk {
+  readonly parts: BodyPart[] = [];
+  private first: Fragment | undefined;
+  private kept: Group | undefined;
+  /** The current group's fragments, once they differ from the kept group's. */
+  private items: Fragment[] | undefined;
+  private n = 0;
+
+  constructor(
+    private readonly groups: WeakMap<Fragment, Group>,
+    private readonly size: number,
+    private readonly stats: FragmentStats,
+  ) {}
+
+  push(f: Fragment): void {
+    if (this.n === 0) {
+      this.first = f;
+      const kept = this.groups.get(f);
+      this.kept = kept && kept.comma === this.parts.length > 0 ? kept : undefined;
+      this.items = this.kept ? undefined : [];
+    }
+    if (!this.items) {
+      const kept = this.kept!;
+      if (kept.items[this.n] === f) {
+        // The same fragments as the kept group: the same cuts.
+        if (++this.n === kept.items.length && kept.cut) this.close();
+        return;
+      }
+      this.items = kept.items.slice(0, this.n);
+    }
+    this.items.push(f);
+    this.n++;
+    if (f.hash % this.size === 0) this.close();
+  }
+
+  pushAll(fragments: readonly Fragment[]): void {
+    for (const f of fragments) this.push(f);
+  }
+
+  /** The array's groups' parts, in order. */
+  finish(): readonly BodyPart[] {
+    this.close();
+    return this.parts;
+  }
+
+  private close(): void {
+    if (this.n === 0) return;
+    let group = this.kept;
+    if (!group || this.items || group.items.length !== this.n) {
+      const items = this.items ?? group!.items.slice(0, this.n);
+      group = new Group(items, this.parts.length > 0, items[items.length - 1]!.hash % this.size === 0);
+      this.groups.set(this.first!, group);
+      this.stats.groups++;
+    }
+    this.parts.push(group.part);
+    this.n = 0;
+    this.first = this.kept = this.items = undefined;
+  }
+}
+
+/** One agent's tasks of one framework, and what they and its executors there hold. */
+interface Segment {
+  readonly framework: string;
+  /** Live tasks (under "tasks", or "unreachable_tasks" on an unreachable agent). */
+  readonly live: TaskFragment[];
+  readonly completed: TaskFragment[];
+  /** The framework's live tasks then its executors on the agent (its used resources, in the master's order). */
+  readonly holders: Holder[];
+}
+
+/** An agent's tasks read once per change of its tasks (AgentRecord.tasksVersion), by framework. */
+interface AgentTasks {
+  readonly version: number;
+  readonly unreachable: boolean;
+  /** Live tasks then executors: the agent's used resources, in the master's order. */
+  readonly holders: Holder[];
+  /** In the order the frameworks first appear among the agent's tasks, then its executors. */
+  readonly segments: Segment[];
+}
+
+/** A framework's task lists (by the id its tasks name) and, for a framework with a record, its dependencies. */
+interface Lists {
+  deps: Deps | undefined;
+  tasks: ArrayWalk;
+  unreachable: ArrayWalk;
+  completed: ArrayWalk;
+}
+
+/** JSON text of an object without its closing brace (more fields follow). */
+function open(json: Record<string, unknown>): string {
+  return JSON.stringify(json).slice(0, -1);
+}
+
+/** JSON text of an object without its opening brace (fields that follow others). */
+function rest(json: Record<string, unknown>): string {
+  return JSON.stringify(json).slice(1);
+}
+
+/** Collects one body: text runs become parts kept by their content, arrays are their groups' parts. */
+class Assembly {
+  readonly parts: BodyPart[] = [];
+  readonly texts = new Map<string, BodyPart>();
+  private pending = "";
+
+  constructor(
+    private readonly keptTexts: ReadonlyMap<string, BodyPart>,
+    private readonly stats: FragmentStats,
+  ) {}
+
+  text(s: string): void {
+    this.pending += s;
+  }
+
+  /** One JSON array's groups (between its brackets). */
+  array(walk: ArrayWalk | undefined): void {
+    const parts = walk?.finish() ?? [];
+    if (parts.length === 0) return;
+    this.flush();
+    for (const p of parts) this.parts.push(p);
+  }
+
+  finish(): PartsBody {
+    this.flush();
+    return new PartsBody(this.parts);
+  }
+
+  private flush(): void {
+    if (this.pending === "") return;
+    const text = this.pending;
+    this.pending = "";
+    let part = this.texts.get(text) ?? this.keptTexts.get(text);
+    if (!part) {
+      part = new BodyPart(text);
+      this.stats.texts++;
+    }
+    this.texts.set(text, part);
+    this.parts.push(part);
+  }
+}
+
+/** What the last build made anew (the rest it kept). */
+export interface FragmentStats {
+  tasks: number;
+  agents: number;
+  frameworks: number;
+  groups: number;
+  texts: number;
+}
+
+export class StateFragments {
+  /** The completed history's task texts (the agents' are in their AgentTasks). */
+  private history = new Map<Task, TaskFragment>();
+  private readonly agentTasks = new WeakMap<AgentRecord, AgentTasks>();
+  private readonly agents = new WeakMap<AgentRecord, Kept<Fragment>>();
+  private readonly frameworks = new WeakMap<FrameworkRecord, Kept<{ head: string; tail: string }>>();
+  private readonly completedHeads = new WeakMap<FrameworkInfo, string>();
+  private readonly groups = new WeakMap<Fragment, Group>();
+  private texts: ReadonlyMap<string, BodyPart> = new Map();
+  private readonly sizes: GroupSizes;
+  private stats: FragmentStats = { tasks: 0, agents: 0, frameworks: 0, groups: 0, texts: 0 };
+  /** What the last build remade. */
+  last: FragmentStats = { ...this.stats };
+  private lastCore: WeakRef<MasterView> | undefined;
+
+  constructor(
+    private readonly ctx: Pick<MasterJsonContext, "cluster" | "flags">,
+    sizes: Partial<GroupSizes> = {},
+  ) {
+    this.sizes = { ...GROUP_SIZES, ...sizes };
+  }
+
+  /** The task's text: the kept one while it still shows the task, else made now. */
+  private task(t: Task, kept: ReadonlyMap<Task, TaskFragment> | undefined): TaskFragment {
+    const f = kept?.get(t);
+    if (f?.shows(t)) return f;
+    this.stats.tasks++;
+    return new TaskFragment(t);
+  }
+
+  /** The agent's tasks by framework, read again only when they changed. */
+  private tasksOf(agent: AgentRecord): AgentTasks {
+    const unreachable = agent.state === AgentState.UNREACHABLE;
+    const kept = this.agentTasks.get(agent);
+    if (kept && kept.version === agent.tasksVersion && kept.unreachable === unreachable) return kept;
+    const read: AgentTasks = { version: agent.tasksVersion, unreachable, holders: [], segments: [] };
+    const texts = kept && new Map<Task, TaskFragment>(kept.segments.flatMap((seg) => [...seg.live, ...seg.completed].map((f) => [f.task, f])));
+    const byFramework = new Map<string, Segment>();
+    const segment = (framework: string): Segment => {
+      let seg = byFramework.get(framework);
+      if (!seg) {
+        byFramework.set(framework, (seg = { framework, live: [], completed: [], holders: [] }));
+        read.segments.push(seg);
+      }
+      return seg;
+    };
+    for (const t of agent.tasks.values()) {
+      const seg = segment(t.frameworkId?.value ?? "");
+      if (isTerminal(t.state)) seg.completed.push(this.task(t, texts));
+      else {
+        seg.live.push(this.task(t, texts));
+        seg.holders.push(t);
+        read.holders.push(t);
+      }
+    }
+    for (const [framework, executors] of agent.executors) {
+      const seg = segment(framework);
+      for (const e of executors.values()) {
+        seg.holders.push(e);
+        read.holders.push(e);
+      }
+    }
+    this.agentTasks.set(agent, read);
+    return read;
+  }
+
+  /** The agent's fragment: the kept one while made from the same dependencies, else made now. */
+  private agentFragment(agent: AgentRecord, read: AgentTasks, drain: AgentDrain | undefined, offers: readonly Offer[]): Fragment {
+    const kept = this.agents.get(agent);
+    const deps = new Deps(kept?.deps);
+    for (const x of [agent.info, agent.info.resources, agent.state, agent.registeredAt, drain]) deps.push(x);
+    for (const h of read.holders) deps.push(h);
+    deps.push(OFFERS);
+    for (const o of offers) deps.push(o);
+    const changed = deps.changed();
+    if (kept && !changed) return kept.value;
+    const entry = agentEntry(agent, usageOf(changed!, 5), { deactivated: drain !== undefined, drainInfo: drain?.drainInfo });
+    const fragment = { text: JSON.stringify(agentJson(entry)), hash: hash(agent.id) };
+    this.agents.set(agent, { deps: changed!, value: fragment });
+    this.stats.agents++;
+    return fragment;
+  }
+
+  /** Whether a build now would make most fragments anew (none made yet, or for another state object). */
+  cold(core: MasterView): boolean {
+    return this.lastCore?.deref() !== core || this.last.tasks > COLD_TASKS;
+  }
+
+  /**
+   * Makes fragments ahead of a build, for at most about `budgetMs` (inside the master
+   * actor, in turns between its other work): a first build then holds the master only for
+   * what changed since. True when every agent's fragments are made.
+   */
+  warm(core: MasterView, budgetMs: number): boolean {
+    const until = performance.now() + budgetMs;
+    this.stats = { tasks: 0, agents: 0, frameworks: 0, groups: 0, texts: 0 };
+    let n = 0;
+    for (const agent of core.agents.values()) {
+      const kept = this.agentTasks.get(agent);
+      if (kept && kept.version === agent.tasksVersion && kept.unreachable === (agent.state === AgentState.UNREACHABLE) && this.agents.has(agent)) continue;
+      const read = this.tasksOf(agent);
+      if (visibleAgent(agent)) this.agentFragment(agent, read, agentDrain(core, agent.id), core.offers.onAgent(agent.id).map((id) => core.offers.get(id)!));
+      if (++n % 16 === 0 && performance.now() > until) return false;
+    }
+    return true;
+  }
+
+  /** The body of /state for everything `core` holds now (inside the master actor). */
+  build(core: MasterView, startedAtMs: number): PartsBody {
+    this.lastCore = new WeakRef(core);
+    const stats: FragmentStats = (this.stats = { tasks: 0, agents: 0, frameworks: 0, groups: 0, texts: 0 });
+    const walk = (size: number): ArrayWalk => new ArrayWalk(this.groups, size, stats);
+    const taskSize = this.sizes.tasksPerGroup;
+
+    // Per framework id: its task lists, and for a framework with a record its dependencies
+    // (its own fields first; its holders come with the agents, its offers last).
+    const lists = new Map<string, Lists>();
+    const known = new Set<string>();
+    for (const f of core.frameworks.values()) known.add(f.info.id?.value ?? "");
+    const listsOf = (id: string): Lists => {
+      let l = lists.get(id);
+      if (!l) lists.set(id, (l = { deps: undefined, tasks: walk(taskSize), unreachable: walk(taskSize), completed: walk(taskSize) }));
+      return l;
+    };
+    let first = true;
+    for (const f of core.frameworks.values()) {
+      const deps = (listsOf(f.id).deps = new Deps(this.frameworks.get(f)?.deps));
+      for (const x of [f.info, f.connected, f.registeredAt, JSON.stringify([...f.suppressedRoles]), first]) deps.push(x);
+      first = false;
+    }
+    const offersOnAgent = new Map<string, Offer[]>();
+    const offersOfFramework = new Map<string, Offer[]>();
+    for (const o of core.offers.values()) {
+      listIn(offersOnAgent, o.agentId!.value).push(o);
+      listIn(offersOfFramework, o.frameworkId!.value).push(o);
+    }
+    const history = new Map<Task, TaskFragment>();
+    for (const t of core.completedTasks.values()) {
+      const f = this.task(t, this.history);
+      history.set(t, f);
+      listsOf(t.frameworkId?.value ?? "").completed.push(f);
+    }
+    this.history = history;
+
+    const agents = walk(this.sizes.agentsPerGroup);
+    const orphans = walk(taskSize);
+    const counts: SlaveCounts = { activated: 0, deactivated: 0, unreachable: 0 };
+    for (const agent of core.agents.values()) {
+      const read = this.tasksOf(agent);
+      let unknown = 0;
+      for (const seg of read.segments) {
+        const l = listsOf(seg.framework);
+        if (l.deps) for (const h of seg.holders) l.deps.push(h);
+        l.completed.pushAll(seg.completed);
+        if (seg.live.length === 0) continue;
+        if (!known.has(seg.framework)) unknown++;
+        else (read.unreachable ? l.unreachable : l.tasks).pushAll(seg.live);
+      }
+      if (unknown > 0 && !read.unreachable) this.orphans(agent, known, orphans, unknown === 1 ? read.segments.find((seg) => seg.live.length > 0 && !known.has(seg.framework)) : undefined);
+      if (!visibleAgent(agent)) continue;
+      const drain = agentDrain(core, agent.id);
+      agents.push(this.agentFragment(agent, read, drain, offersOnAgent.get(agent.id) ?? []));
+      if (agent.state === AgentState.ACTIVE) counts.activated++;
+      if (read.unreachable) counts.unreachable++;
+      if (drain !== undefined) counts.deactivated++;
+    }
+
+    const out = new Assembly(this.texts, stats);
+    const masterInfo = core.masterInfo();
+    const header = create(GetStateResponseSchema, { masterInfo, startTime: startedAtMs / 1000, stateVersion: BigInt(core.stateVersion) });
+    const ctx: MasterJsonContext = { ...this.ctx, leader: masterInfo, electedTime: startedAtMs / 1000 };
+    out.text(`${open(stateHeadJson(header, ctx, counts))},"slaves":[`);
+    out.array(agents);
+    out.text(`],"maintenance_status":${JSON.stringify(maintenanceJson(maintenanceStatus(core)))},"frameworks":[`);
+    for (const f of core.frameworks.values()) {
+      const deps = lists.get(f.id)!.deps!;
+      deps.push(OFFERS);
+      for (const o of offersOfFramework.get(f.id) ?? []) deps.push(o);
+      const changed = deps.changed();
+      let kept = this.frameworks.get(f);
+      if (changed || !kept) {
+        const entry = frameworkEntry(f, usageOf(changed!, 5));
+        const comma = changed![4] === true ? "" : ",";
+        kept = { deps: changed!, value: { head: `${comma}${open(frameworkHeadJson(entry))},"tasks":[`, tail: `],${rest(frameworkTailJson(entry))}` } };
+        this.frameworks.set(f, kept);
+        stats.frameworks++;
+      }
+      const l = lists.get(f.info.id?.value ?? "");
+      out.text(kept.value.head);
+      out.array(l?.tasks);
+      out.text(`],"unreachable_tasks":[`);
+      out.array(l?.unreachable);
+      out.text(`],"completed_tasks":[`);
+      out.array(l?.completed);
+      out.text(kept.value.tail);
+    }
+    out.text(`],"completed_frameworks":[`);
+    first = true;
+    for (const info of core.completedFrameworks.values()) {
+      let head = this.completedHeads.get(info);
+      if (head === undefined) this.completedHeads.set(info, (head = `${open(completedFrameworkHeadJson(info))},"completed_tasks":[`));
+      out.text(`${first ? "" : ","}${head}`);
+      out.array(lists.get(info.id?.value ?? "")?.completed);
+      out.text("]}");
+      first = false;
+    }
+    out.text(`],"orphan_tasks":[`);
+    out.array(orphans);
+    out.text(`],"unregistered_frameworks":[]}`);
+    const body = out.finish();
+    this.texts = out.texts;
+    this.last = stats;
+    return body;
+  }
+
+  /**
+   * A reachable agent's live tasks of frameworks without a record, in the agent's order:
+   * the one such segment, or (tasks of several such frameworks, rare) the tasks read again.
+   */
+  private orphans(agent: AgentRecord, known: ReadonlySet<string>, out: ArrayWalk, only: Segment | undefined): void {
+    if (only) return out.pushAll(only.live);
+    const live = new Map(this.tasksOf(agent).segments.flatMap((seg) => seg.live.map((f) => [f.task, f])));
+    for (const t of agent.tasks.values()) if (!isTerminal(t.state) && !known.has(t.frameworkId?.value ?? "")) out.push(live.get(t)!);
+  }
+}
+
+function listIn<T>(m: Map<string, T[]>, key: string): T[] {
+  let l = m.get(key);
+  if (!l) m.set(key, (l = []));
+  return l;
+}

@@ -1,0 +1,226 @@
+/**
+ * /state assembled from kept fragments (state-fragments.ts) is byte for byte the whole
+ * build (JSON.stringify(masterStateJson(stateResponse(…)))) after every kind of change the
+ * master makes, its gzip is that body, and a build remakes only what changed.
+ */
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { describe, it } from "node:test";
+import { gunzipSync } from "node:zlib";
+import { QuotaConfigSchema, WeightInfoSchema, MaintenanceScheduleSchema } from "../../src/gen/dcos/v1/cluster_pb.js";
+import { UnregisterAgentSchema } from "../../src/gen/dcos/v1/internal_pb.js";
+import { AcknowledgeRequestSchema, ReviveRequestSchema, SuppressRequestSchema, TeardownRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
+import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { stateResponse } from "../../src/actors/master/state-response.js";
+import { masterStateJson } from "../../src/operator/master-state-json.js";
+import { StateFragments, type FragmentStats } from "../../src/operator/state-fragments.js";
+import { parseResources } from "../../src/resources/index.js";
+import { Random } from "../../src/runtime/random.js";
+import { Cluster, commandTask, type Scheduler } from "../master/harness.js";
+import { randomSteps } from "../master/random-steps.js";
+import { scalar } from "../support/resources.js";
+import { testSeed } from "../support/seed.js";
+
+const CTX = { cluster: "test", flags: { hostname: "m1" } };
+
+/** Where two bodies first differ, with some text around it. */
+function firstDifference(a: Buffer, b: Buffer): string {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return `at byte ${i}: assembled …${a.subarray(Math.max(0, i - 80), i + 80).toString()}… whole …${b.subarray(Math.max(0, i - 80), i + 80).toString()}…`;
+}
+
+/** Builds /state both ways in one master turn and asserts the bytes (and the gzip) agree. */
+async function same(c: Cluster, fragments: StateFragments, what: string): Promise<FragmentStats> {
+  const { assembled, whole } = await c.masterSystem.dispatch(c.master, (m) => ({
+    assembled: fragments.build(m.core, m.startedAt),
+    whole: Buffer.from(JSON.stringify(masterStateJson(stateResponse(m.core, m.startedAt), { ...CTX, leader: m.core.masterInfo(), electedTime: m.startedAt / 1000 }))),
+  }));
+  const bytes = assembled.bytes;
+  assert.ok(bytes.equals(whole), `${what}: ${firstDifference(bytes, whole)}`);
+  assert.ok(gunzipSync(await assembled.gzipped()).equals(whole), `${what}: the gzip body is the body`);
+  return fragments.last;
+}
+
+async function ack(c: Cluster, s: Scheduler, agentId: string, taskId: string, uuid: Uint8Array): Promise<void> {
+  await c.facade.acknowledge(create(AcknowledgeRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId, agentId: { value: agentId }, taskId: { value: taskId }, uuid }));
+  await c.clock.settle();
+}
+
+describe("/state from kept fragments", () => {
+  it("is the whole build's bytes after each kind of change, and remakes only the changed fragments", async () => {
+    const c = await Cluster.start({ agents: 3, agentResources: "cpus:8;mem:8192;disk:1000;ports:[31000-32000]", agentPingTimeoutMs: 1000, maxAgentPingTimeouts: 2 });
+    // Groups of ~2 fragments: many groups, so cutting and keeping them is exercised.
+    const fragments = new StateFragments(CTX, { tasksPerGroup: 2, agentsPerGroup: 2 });
+    try {
+      await same(c, fragments, "agents only");
+      const none = await same(c, fragments, "no change");
+      assert.deepEqual([none.tasks, none.agents, none.frameworks, none.groups], [0, 0, 0, 0], "nothing changed: nothing remade");
+
+      const s = await c.subscribe("fw", { roles: ["*"] });
+      await same(c, fragments, "a framework subscribed and holds offers");
+      const [offer] = s.sink.offers();
+      const agent = c.agents.find((a) => a.agentId === offer!.agentId!.value)!;
+      await c.launch(s, [offer!], ["a", "b", "c", "d", "e"].map((id, i) => commandTask(id, `cpus:0.5;mem:64;ports:[${31000 + 2 * i}-${31001 + 2 * i}]`)));
+      await same(c, fragments, "five tasks launched");
+      assert.equal(c.master.core.frameworks.get(s.frameworkId)!.tasks.size, 5);
+      await c.allocate();
+      await c.launchGroup(s, s.sink.offers().filter((o) => o.agentId!.value !== agent.agentId).slice(0, 1), { executorId: { value: "ex" }, resources: parseResources("cpus:0.1;mem:32").toProto() }, [commandTask("g1", "cpus:0.2;mem:16")]);
+      await same(c, fragments, "a task group with its executor");
+      for (const id of ["a", "b", "c", "d", "e"]) agent.update(s.frameworkId, id, TaskState.RUNNING);
+      await c.clock.settle();
+      await same(c, fragments, "tasks running");
+
+      agent.update(s.frameworkId, "c", TaskState.RUNNING, { message: "healthy again" });
+      await c.clock.settle();
+      const one = await same(c, fragments, "one status update");
+      assert.equal(one.tasks, 1, "one task remade");
+      assert.equal(one.agents + one.frameworks, 0, "the task still holds its resources: its agent and framework are kept");
+      assert.ok(one.groups <= 1, `one group remade, not ${one.groups}`);
+
+      const uuid = agent.update(s.frameworkId, "d", TaskState.FINISHED);
+      await c.clock.settle();
+      const done = await same(c, fragments, "a task finished");
+      assert.deepEqual([done.tasks, done.agents, done.frameworks], [1, 1, 1], "the task, and its agent's and framework's used resources");
+      await ack(c, s, agent.agentId!, "d", uuid);
+      await same(c, fragments, "the finished task acknowledged (into the completed history)");
+
+      await c.facade.operateResources({ operation: "reserve", agentId: agent.agentId!, resources: [scalar("disk", 100, "ops"), scalar("cpus", 1, "ops")] });
+      await c.clock.settle();
+      await same(c, fragments, "resources reserved");
+      await c.facade.operateResources({ operation: "create", agentId: agent.agentId!, resources: [scalar("disk", 100, "ops", "db-1")] });
+      await c.clock.settle();
+      await same(c, fragments, "a volume created");
+      await c.facade.operateResources({ operation: "destroy", agentId: agent.agentId!, resources: [scalar("disk", 100, "ops", "db-1")] });
+      await c.clock.settle();
+      await same(c, fragments, "the volume destroyed");
+
+      await c.facade.updateWeights([create(WeightInfoSchema, { role: "ops", weight: 2 })]);
+      await c.facade.updateQuota([], [create(QuotaConfigSchema, { role: "ops", guarantees: { cpus: { value: 1 } } })]);
+      await c.clock.settle();
+      await same(c, fragments, "weights and quota");
+
+      const host = c.agents[2]!.hostname;
+      await c.facade.updateMaintenanceSchedule(create(MaintenanceScheduleSchema, { windows: [{ machineIds: [{ hostname: host }], unavailability: { startSeconds: c.clock.now() / 1000 + 3600, durationSeconds: 600 } }] }));
+      await c.clock.settle();
+      await same(c, fragments, "a maintenance window (inverse offers, maintenance_status)");
+      await c.facade.startMaintenance([{ $typeName: "dcos.v1.MachineID", hostname: host, ip: "" }]);
+      await c.clock.settle();
+      await same(c, fragments, "a machine down");
+      await c.facade.stopMaintenance([{ $typeName: "dcos.v1.MachineID", hostname: host, ip: "" }]);
+      await c.clock.settle();
+      await same(c, fragments, "the machine up again");
+
+      const other = c.agents.find((a) => a !== agent && a.hostname !== host)!;
+      await c.facade.deactivateAgent(other.agentId!);
+      await c.clock.settle();
+      await same(c, fragments, "an agent deactivated");
+      await c.facade.reactivateAgent(other.agentId!);
+      await c.clock.settle();
+      await same(c, fragments, "the agent reactivated");
+      await c.facade.drainAgent(other.agentId!, 1, false);
+      await c.clock.settle();
+      await same(c, fragments, "an agent draining");
+      await c.clock.advance(2000);
+      await same(c, fragments, "the agent drained");
+      await c.facade.reactivateAgent(other.agentId!);
+      await c.clock.settle();
+
+      await c.masterSystem.dispatch(c.master, ({ core }) => {
+        core.agents.get(agent.agentId!)!.setTotalResources(parseResources("cpus:16;mem:8192;disk:1000;ports:[31000-32000]").toProto());
+        core.changed();
+      });
+      await same(c, fragments, "an agent's total resources updated");
+
+      await c.facade.suppress(create(SuppressRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId, roles: ["*"] }));
+      await c.clock.settle();
+      await same(c, fragments, "offers suppressed");
+      await c.facade.revive(create(ReviveRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId, roles: ["*"] }));
+      await c.allocate();
+      await same(c, fragments, "revived and offered again");
+
+      agent.answerPings = false;
+      await c.clock.advance(5000);
+      await same(c, fragments, "an agent unreachable (its tasks unreachable)");
+      agent.answerPings = true;
+      agent.reregister();
+      await c.clock.settle();
+      await same(c, fragments, "the agent reregistered");
+
+      const late = await c.addAgent("late", "cpus:2;mem:1024", undefined);
+      await same(c, fragments, "an agent added");
+      late.tell(create(UnregisterAgentSchema, { agentId: { value: late.agentId } }));
+      await c.clock.settle();
+      await same(c, fragments, "an agent removed");
+
+      await c.facade.teardown(create(TeardownRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId }));
+      await c.clock.settle();
+      await same(c, fragments, "the framework torn down (a completed framework)");
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it("made ahead in slices (a cold build), then built: the same bytes, and only what changed meanwhile is made again", async () => {
+    const c = await Cluster.start({ agents: 40, agentResources: "cpus:4;mem:4096" });
+    try {
+      const s = await c.subscribe("fw");
+      const offers = s.sink.offers();
+      for (const [i, offer] of offers.entries()) await c.launch(s, [offer], [commandTask(`t${i}`, "cpus:1;mem:64")]);
+      const fragments = new StateFragments(CTX);
+      const core = c.master.core;
+      assert.equal(fragments.cold(core), true, "nothing made yet");
+      let slices = 1;
+      while (!(await c.masterSystem.dispatch(c.master, (m) => fragments.warm(m.core, 0)))) slices++;
+      assert.ok(slices >= 2, `40 agents with a budget of 0 ms take more than one slice (${slices})`);
+      c.agents.find((a) => a.agentId === offers[0]!.agentId!.value)!.update(s.frameworkId, "t0", TaskState.RUNNING);
+      await c.clock.settle();
+      assert.equal(core.frameworks.get(s.frameworkId)!.tasks.get("t0")!.state, TaskState.RUNNING);
+      const built = await same(c, fragments, "after warming and one change");
+      assert.deepEqual([built.tasks, built.agents], [1, 0], "only the changed task is made in the building turn");
+      assert.equal(fragments.cold(core), false);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it("is the whole build's bytes after every step of a random run", async () => {
+    const seed = testSeed(7);
+    const r = new Random(seed);
+    const c = await Cluster.start({ agents: 4, agentResources: "cpus:4;mem:4096;disk:1000;ports:[31000-31100]", seed, agentPingTimeoutMs: 1000, maxAgentPingTimeouts: 2 });
+    const fragments = new StateFragments(CTX, { tasksPerGroup: 3, agentsPerGroup: 2 });
+    const run = randomSteps(c, r, ["cpus:0.25;mem:32", "cpus:0.5;mem:32"]);
+    const pick = run.pick;
+    const steps: Record<string, () => Promise<unknown>> = {
+      ...run.steps,
+      reserve: async () => {
+        const a = pick(c.agents.filter((x) => x.agentId));
+        if (a) await c.facade.operateResources({ operation: r.int(2) === 0 ? "reserve" : "unreserve", agentId: a.agentId!, resources: [scalar("cpus", 0.5, "ops")] }).catch(() => undefined);
+      },
+      drain: async () => {
+        const a = pick(c.agents.filter((x) => x.agentId));
+        if (!a) return;
+        const call = r.int(3);
+        const p = call === 0 ? c.facade.drainAgent(a.agentId!, 1, false) : call === 1 ? c.facade.deactivateAgent(a.agentId!) : c.facade.reactivateAgent(a.agentId!);
+        await p.catch(() => undefined);
+      },
+    };
+    // Launches and updates more often than the rest: tasks in every state, on every agent.
+    const names = [...Object.keys(steps), "subscribe", "launch", "launch", "launch", "update", "update", "update"];
+    const history: string[] = [];
+    let most = 0;
+    try {
+      for (let i = 0; i < 120; i++) {
+        const name = names[r.int(names.length)]!;
+        history.push(name);
+        await steps[name]!();
+        await c.clock.settle();
+        await same(c, fragments, `seed ${seed} (replay: DCOS_SEED=${seed}), after step ${i} (${history.slice(-5).join(", ")})`);
+        most = Math.max(most, [...c.master.core.agents.values()].reduce((n, a) => n + a.tasks.size, 0));
+      }
+      assert.ok(most >= 4, `the run had tasks (at most ${most} at once)`);
+    } finally {
+      await c.stop();
+    }
+  });
+});
