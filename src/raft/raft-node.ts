@@ -296,18 +296,17 @@ export class RaftNode<M extends StateMachine> extends Actor {
 
   /**
    * On the leader, applies what became committed while a write is in flight, instead of
-   * waiting for that write and the next Ready: the leader's durable log below its commit
-   * index is exactly the committed log (a leader never rewrites its own log). The next
-   * Ready hands the same entries out again; apply skips what is already applied.
+   * waiting for that write and the next Ready. A leader never rewrites its own log, so its
+   * entries up to the commit index are the committed log — including entries it is still
+   * writing itself: those were committed by followers alone and are durable on a majority
+   * (Raft thesis 10.2.1), so a slow fsync on the leader does not hold up the answer. The
+   * next Ready hands the same entries out again; apply skips what is already applied.
    */
   private applyAhead(): void {
     if (this.core.role !== RaftRole.Leader) return;
-    const storage = this.options.storage;
-    const upTo = Math.min(this.core.committed, storage.lastIndex());
+    const upTo = this.core.committed;
     if (upTo <= this.appliedIndex) return;
-    // Belt and braces: the durable entry must be the core's (same term ⇒ same prefix).
-    if (this.core.log.termOrUndefined(upTo) !== storage.term(upTo)) return;
-    for (const e of storage.entries(this.appliedIndex + 1, upTo + 1)) this.apply(e);
+    for (const e of this.core.log.entries(this.appliedIndex + 1, upTo + 1)) this.apply(e);
     this.reads.applied(this.appliedIndex);
   }
 
@@ -446,11 +445,16 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private maybeCompact(): void {
     const every = this.options.snapshotEntries ?? 10_000;
     const applied = this.appliedIndex;
-    const snapIndex = Number(this.options.storage.snapshot().metadata?.index ?? 0n);
+    const storage = this.options.storage;
+    const snapIndex = Number(storage.snapshot().metadata?.index ?? 0n);
     if (this.compacting || applied - snapIndex < every) return;
+    // The snapshot is labelled with the index the machine applied; the log is compacted up to
+    // it, so that entry must be on this member's disk (apply-ahead can run past it: next time).
+    if (applied > storage.lastIndex()) return;
     this.compacting = true;
     const membership = this.core.snapshotMetadata(applied).membership!;
-    const keep = this.options.catchUpEntries ?? 1_000;
+    // Entries the core has yet to hand out as committed (applied ahead of it) stay in the log.
+    const keep = Math.max(this.options.catchUpEntries ?? 1_000, applied - this.core.applied);
     this.defer(
       this.options.storage.compact(applied, membership, this.sessions.snapshot(), keep),
       () => {

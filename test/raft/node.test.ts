@@ -194,6 +194,30 @@ describe(`RaftNode group commit and storage failure (seed ${SEED})`, () => {
     await c.stop();
   });
 
+  it("answers a proposal its followers alone committed while the leader's own fsync is held (Raft thesis 10.2.1), and a leader crash then loses nothing", async () => {
+    const c = await cluster();
+    const leader = await c.waitForLeader();
+    await c.clock.advance(300);
+    const fs = c.files(leader.address);
+    fs.holdSyncs();
+    const syncsBefore = fs.syncs;
+    const x = await c.settleOn(leader.api.propose(bytes("x")));
+    assert.ok(x.ok, "answered with the leader's write still held");
+    assert.equal(fs.syncs, syncsBefore, "the leader's fsync did not complete");
+    assert.deepEqual(items(c, leader.address), ["x"]);
+    // A proposal made meanwhile went to the followers before the held write finished, too.
+    const y = await c.settleOn(leader.api.propose(bytes("y")));
+    assert.ok(y.ok);
+    await c.crash(leader.address); // its unsynced x and y are lost from its disk
+    const next = await c.waitForLeader();
+    const z = await c.settleOn(next.api.propose(bytes("z")));
+    assert.ok(z.ok);
+    await c.startMember(leader.address);
+    await c.clock.advance(3_000);
+    for (const a of c.addresses) assert.deepEqual(items(c, a), ["x", "y", "z"], a);
+    await c.stop();
+  });
+
   it("grants no vote before the term and vote are on disk: with one voter's fsync held, no leader can be elected", async () => {
     const c = await cluster();
     const old = await c.waitForLeader();

@@ -216,10 +216,13 @@ export abstract class RaftBase {
     return this.memberships.at(index);
   }
 
-  /** The metadata of a snapshot of the state machine taken at `index` (<= applied). */
+  /**
+   * The metadata of a snapshot of the state machine taken at `index`: it must be committed
+   * (a driver may apply committed entries ahead of advance(), so it may be past `applied`).
+   */
   snapshotMetadata(index: number): RaftSnapshotMetadata {
-    if (index > this.log.applied) {
-      throw new DcosError(Code.FAILED_PRECONDITION, `Cannot snapshot at ${index}: only ${this.log.applied} is applied`);
+    if (index > this.log.committed) {
+      throw new DcosError(Code.FAILED_PRECONDITION, `Cannot snapshot at ${index}: only ${this.log.committed} is committed`);
     }
     return create(RaftSnapshotMetadataSchema, {
       index: BigInt(index),
