@@ -170,7 +170,7 @@ export class OneOffFramework {
   }
 
   private launch(offer: Offer, resources: NonNullable<ReturnType<typeof pickResources>>): void {
-    const task = commandTask({ command: this.spec.command, offer, resources, name: this.spec.name, env: this.spec.env });
+    const task = commandTask({ command: this.spec.command, offer, resources, name: this.spec.name, env: this.spec.env, random: this.io.random });
     this.task = task;
     this.hostname = offer.hostname;
     this.transition(RunPhase.LAUNCHING);

@@ -7,7 +7,6 @@
  * browsers and /redirect to the leader's HTTP endpoint (its port is in the leader's
  * `elected` entry, MasterInfo.http_port).
  */
-import { randomUUID } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -39,6 +38,7 @@ import { raftTiming } from "../raft/timing.js";
 export { RAFT_TIMING_DEFAULTS } from "../raft/timing.js";
 import { serviceSecurity, type SecurityConfig } from "../security/auth/security-config.js";
 import type { ServiceSecurity } from "../security/auth/service-security.js";
+import { Random } from "../runtime/random.js";
 
 export interface MasterRoleOptions {
   /** Mutual TLS with this master's certificate (see NodeOptions.tls); default plaintext. */
@@ -79,6 +79,8 @@ export interface MasterRoleOptions {
   agentHttpAddress?: AgentHttpResolver;
   /** Credentials, ACLs and whether callers must authenticate (default: open, permissive). */
   security?: SecurityConfig;
+  /** The master's id is drawn from it (a seeded source; default one seeded from the OS, so each process differs). */
+  random?: Random;
   /** Frameworks whose API the master serves under /service/<name>: name → principal (`--service-proxy`). */
   serviceProxy?: ReadonlyMap<string, string>;
 }
@@ -128,7 +130,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       logger: o.logger,
       allocator: () => createAllocator(o.allocator, node.system, { name: node.system.uniqueName("allocator"), allocationIntervalMs: o.allocationIntervalMs }),
       // Ids this master hands out start with its own id, so they never repeat across restarts.
-      masterId: randomUUID(),
+      masterId: (o.random ?? Random.fromOs()).uuid(),
       hostname: o.hostname,
       port: Number(node.address.split(":").pop()),
       httpPort,

@@ -7,6 +7,8 @@ import { commandTask, offerFits, pickResources, refuseFor } from "../../src/acto
 import { rangesResource, scalarResource } from "../../src/resources/resource.js";
 import { Resources } from "../../src/resources/resources.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
+import { Random } from "../../src/runtime/random.js";
+import { testSeed } from "../support/seed.js";
 
 function offer(...resources: Resource[]): Offer {
   return create(OfferSchema, { id: { value: "o-1" }, agentId: { value: "a-1" }, hostname: "h1", resources });
@@ -57,6 +59,16 @@ describe("commandTask", () => {
     assert.deepEqual(task.labels?.labels.map((l) => [l.key, l.value]), [["k", "v"]]);
     assert.equal(task.killPolicy?.gracePeriodSeconds, 2);
     assert.equal(task.resources.length, 2);
+  });
+
+  it("draws the task id from the framework's seeded source: the same seed gives the same ids, in order", () => {
+    const seed = testSeed(5);
+    const ids = (random: Random) => [1, 2, 3].map(() => commandTask({ command: "true", offer: standard, resources, name: "t", random }).taskId!.value);
+    const first = ids(new Random(seed));
+    assert.deepEqual(ids(new Random(seed)), first, `seed ${seed} replays the task ids`);
+    assert.equal(new Set(first).size, 3, "each task its own id");
+    for (const id of first) assert.match(id, /^t\.[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.notDeepEqual(ids(new Random(seed + 1)), first, "another seed, other ids");
   });
 
   it("runs argv directly when given a list, and gives each task its own id", () => {

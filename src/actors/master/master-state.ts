@@ -6,7 +6,6 @@
  * status updates, reconciliation) are functions over a MasterState.
  */
 import { create, type Message } from "@bufbuild/protobuf";
-import { randomUUID } from "node:crypto";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { MasterInfoSchema, type FrameworkInfo, type MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { AgentIDSchema, ExecutorIDSchema, FrameworkIDSchema, TaskIDSchema } from "../../gen/dcos/v1/common_pb.js";
@@ -15,7 +14,7 @@ import { TaskState, TaskStatusSchema, TaskStatus_Reason, TaskStatus_Source, type
 import type { Clock, Timer } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
 import type { Pid } from "../../runtime/pid.js";
-import type { Random } from "../../runtime/random.js";
+import { Random } from "../../runtime/random.js";
 import type { Allocator } from "../allocator/allocator.js";
 import type { EventBus } from "../../events/bus.js";
 import type { ClusterEventKind } from "../../events/kinds.js";
@@ -71,7 +70,7 @@ export class MasterState {
     readonly allocator: Allocator,
     readonly registrar: Registrar,
     readonly metrics: MasterMetrics,
-    private readonly random: Random | undefined,
+    private random: Random | undefined,
     readonly events: EventBus,
   ) {}
 
@@ -126,7 +125,8 @@ export class MasterState {
   }
 
   newStreamId(): string {
-    if (!this.random) return randomUUID();
+    // A master without an injected source (no simulation) draws from one seeded from the OS.
+    this.random ??= Random.fromOs();
     let s = "";
     for (let i = 0; i < 4; i++) s += this.random.int(0x1_0000_0000).toString(16).padStart(8, "0");
     return s;

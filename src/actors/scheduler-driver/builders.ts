@@ -1,5 +1,4 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { randomUUID } from "node:crypto";
 import { Value_Type } from "../../gen/dcos/v1/common_pb.js";
 import { FiltersSchema, type Filters, type Offer } from "../../gen/dcos/v1/offers_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
@@ -10,6 +9,7 @@ import { Resources } from "../../resources/resources.js";
 import { isRoleOrDescendant } from "../../resources/roles.js";
 import { fromMillis, toMillis } from "../../resources/scalar.js";
 import { Code, DcosError } from "../../runtime/error.js";
+import { Random } from "../../runtime/random.js";
 
 /** What a task needs: scalars by name (cpus, mem in MB, disk in MB, gpus, …) and a number of ports. */
 export interface ResourceRequest {
@@ -113,6 +113,15 @@ export interface CommandTaskOptions {
   /** SIGTERM → SIGKILL grace period. */
   killGracePeriodSeconds?: number;
   labels?: Record<string, string>;
+  /** Draws the task id's uuid when taskId is not given (the framework's seeded source; default: this process's, seeded from the OS). */
+  random?: Random;
+}
+
+let processSource: Random | undefined;
+
+/** This process's source for ids when the caller injects none: one seed per process, so ids differ across processes. */
+function processRandom(): Random {
+  return (processSource ??= Random.fromOs());
 }
 
 /** A command task (run by the agent's command executor) on the offer's agent. */
@@ -125,7 +134,7 @@ export function commandTask(options: CommandTaskOptions): TaskInfo {
   const name = options.name ?? "task";
   const task: MessageInitShape<typeof TaskInfoSchema> = {
     name,
-    taskId: { value: options.taskId ?? `${name}.${randomUUID()}` },
+    taskId: { value: options.taskId ?? `${name}.${(options.random ?? processRandom()).uuid()}` },
     agentId: options.offer.agentId,
     resources: options.resources,
     command: {

@@ -16,6 +16,7 @@ import { serviceSecurity, type SecurityConfig } from "../../security/auth/securi
 import type { ServiceSecurity } from "../../security/auth/service-security.js";
 import type { LeaseHolder } from "./leader-lease.js";
 import type { LogStore } from "./log-store.js";
+import type { Random } from "../../runtime/random.js";
 
 /** The options every framework instance (jobs, services) takes; each adds its own. */
 export interface FrameworkServerOptions {
@@ -41,6 +42,8 @@ export interface FrameworkServerOptions {
   /** Tests: a LogStore instead of the masters' ReplicatedLogService. */
   store?: LogStore;
   driver?: Partial<SchedulerDriverOptions>;
+  /** The instance's seeded source of ids (its own id; services: deployment and instance ids); default one seeded from the OS per process. */
+  random?: Random;
 }
 
 export interface FrameworkHttpOptions {

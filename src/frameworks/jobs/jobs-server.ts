@@ -5,7 +5,6 @@
  * by the others). The leader advertises its API as the framework's webui_url, which the
  * master's web UI uses for its jobs page (the API answers it cross-origin).
  */
-import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
 import { Metrics } from "../../metrics/metrics.js";
@@ -20,6 +19,7 @@ import { JobsEngine } from "./engine.js";
 import { installJobsApi } from "./jobs-api.js";
 import type { JobsLedger } from "./ledger.js";
 import { jobsMachine, storeLedgerLog, type JobsOp } from "./ledger-store.js";
+import { Random } from "../../runtime/random.js";
 
 export const DEFAULT_JOBS_PORT = 4400;
 
@@ -28,7 +28,7 @@ export type JobsServerOptions = FrameworkServerOptions;
 
 export class JobsServer {
   readonly app: FastifyInstance;
-  readonly id = `jobs-${randomUUID()}`;
+  readonly id: string;
   readonly metrics: Metrics;
   private runnerInstance: FrameworkRunner<JobsLedger, JobsOp> | undefined;
   private engineInstance: JobsEngine | undefined;
@@ -38,6 +38,7 @@ export class JobsServer {
   private ownedClient: ReplicatedLogClient | undefined;
 
   private constructor(private readonly options: JobsServerOptions) {
+    this.id = `jobs-${(options.random ?? Random.fromOs()).uuid()}`;
     this.clock = options.clock ?? new SystemClock();
     this.log = (options.logger ?? silentLogger()).child({ component: "jobs" });
     this.metrics = options.metrics ?? new Metrics();

@@ -4,7 +4,6 @@
  * (an instance before its launch, a kill decision before the kill), and every handler
  * runs one at a time (a promise chain), so plans always see the state they change.
  */
-import { randomUUID } from "node:crypto";
 import type { InverseOffer, Offer } from "../../gen/dcos/v1/offers_pb.js";
 import { TaskState, TaskStatus_Reason, type TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import type { SchedulerCallbacks } from "../../actors/scheduler-driver/options.js";
@@ -27,6 +26,7 @@ import { residentChangeProblem, residentRoleProblem } from "./residency.js";
 import { instancesOf, TERMINAL, type Deployment, type Instance, type InstanceState, type ServicesOp, type ServicesState } from "./services-state.js";
 import { buildTask, type InstanceLaunch } from "./task-builder.js";
 import { appJson, deploymentJson, iso, taskStateName, type TaskFailure } from "./views.js";
+import { Random } from "../../runtime/random.js";
 
 export type Publish = (type: string, data: Record<string, unknown>) => void;
 
@@ -48,6 +48,8 @@ export interface SchedulerOptions {
   principal?: string;
   /** Resident apps: how long a reservation may be missing from its agent's offers before it is taken for never made (default 30 s). */
   reservationConfirmMs?: number;
+  /** Deployment and instance ids are drawn from it (the instance's seeded source; default one seeded from the OS). */
+  random?: Random;
 }
 
 /** An instance's state from its task's: the enum's name lower-cased, GONE_BY_OPERATOR as "gone". */
@@ -111,12 +113,14 @@ export class ServicesScheduler implements LeaderSession {
   private readonly launched: Counter | undefined;
   private readonly killed: Counter | undefined;
   private readonly resident: ResidentInstances;
+  private readonly random: Random;
 
   constructor(
     private readonly ctx: LeaderContext<ServicesState, ServicesOp>,
     private readonly options: SchedulerOptions,
   ) {
     this.log = ctx.logger.child({ component: "services-scheduler" });
+    this.random = options.random ?? Random.fromOs();
     this.launched = options.metrics?.counter("services/instances_launched");
     this.killed = options.metrics?.counter("services/instances_killed");
     this.checks = new InstanceChecks(options.prober ?? networkProber, (id) => {
@@ -352,7 +356,7 @@ export class ServicesScheduler implements LeaderSession {
   private deploymentFor(app: AppJson, previous: AppJson | undefined, kind: Deployment["kind"]): Deployment {
     const spec = this.spec(app);
     return {
-      id: randomUUID(),
+      id: this.random.uuid(),
       appId: spec.id,
       version: String(app["version"]),
       previousVersion: previous ? String(previous["version"]) : undefined,
@@ -829,7 +833,7 @@ export class ServicesScheduler implements LeaderSession {
     const launches: { offer: Offer; agentId: string; instance: Instance; resources: InstanceLaunch["resources"]; pre: OperationInit[] }[] = [];
     for (const l of round.launches) {
       const spec = this.spec(this.state.apps.get(l.appId)!);
-      const stem = `${taskPrefix(l.appId)}.instance-${randomUUID()}`;
+      const stem = `${taskPrefix(l.appId)}.instance-${this.random.uuid()}`;
       if (spec.residency) {
         const r = this.resident.reserve(l, spec, stem, now);
         if (!r) continue;

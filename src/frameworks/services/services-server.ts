@@ -4,7 +4,6 @@
  * Every instance serves /ping, /v2/info, /v2/leader (GET) and /metrics itself; everything
  * else is answered by the leader (proxied there by non-leaders).
  */
-import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
 import { Metrics } from "../../metrics/metrics.js";
@@ -19,6 +18,7 @@ import { installServicesApi } from "./services-api.js";
 import { ServicesScheduler } from "./services-scheduler.js";
 import type { ServicePortRange } from "./service-ports.js";
 import { servicesMachine, type ServicesOp, type ServicesState } from "./services-state.js";
+import { Random } from "../../runtime/random.js";
 
 /** Framework name and principal default "marathon" (Marathon's, so existing tooling recognises it). */
 export interface ServicesOptions extends FrameworkServerOptions {
@@ -46,13 +46,16 @@ export class ServicesServer {
   private listening = "";
   private readonly log: Logger;
   readonly id: string;
+  /** Ids this instance draws: its own, and (as the scheduler) deployment and instance ids. */
+  private readonly random: Random;
 
   private constructor(private readonly options: ServicesOptions) {
     const clock = (this.clock = options.clock ?? new SystemClock());
     this.log = (options.logger ?? silentLogger()).child({ component: "services" });
     this.metrics = options.metrics ?? new Metrics();
     this.events = new EventStream({ clock, metrics: this.metrics, metricPrefix: "services/events" });
-    this.id = `services-${randomUUID()}`;
+    this.random = options.random ?? Random.fromOs();
+    this.id = `services-${this.random.uuid()}`;
     const role = options.role ?? "*";
     this.publish = (type, data) => this.events.publish(type, { ...data, eventType: type, timestamp: new Date(clock.now()).toISOString() });
     // JSON errors, CORS for the master's web UI, authenticated (and /metrics checked against get_endpoints) like the masters' HTTP endpoints.
@@ -131,6 +134,7 @@ export class ServicesServer {
           metrics: this.metrics,
           tickMs: options.tickMs,
           servicePortRange: options.servicePortRange,
+          random: this.random,
         });
         const ready = s.ready.bind(s);
         this.session = s;

@@ -10,6 +10,8 @@ import { FencedStateStore } from "../../../src/frameworks/common/state-store.js"
 import { configVersion } from "../../../src/frameworks/services/services-scheduler.js";
 import { servicesMachine } from "../../../src/frameworks/services/services-state.js";
 import { TaskState, TaskStatusSchema, TaskStatus_Reason } from "../../../src/gen/dcos/v1/tasks_pb.js";
+import { Random } from "../../../src/runtime/random.js";
+import { testSeed } from "../../support/seed.js";
 import { offer, web, World } from "../../support/services-world.js";
 
 describe("services scheduler (manual clock, recording driver)", () => {
@@ -27,6 +29,26 @@ describe("services scheduler (manual clock, recording driver)", () => {
     assert.match(env["PORT0"]!, /^310\d\d$/);
     assert.equal(env["MARATHON_APP_ID"], "/web");
     assert.equal(w.driver.launched[0]!.healthCheck?.http?.port, Number(env["PORT0"]));
+  });
+
+  it("draws instance and deployment ids from its seeded source: the same seed launches the same task ids and names the same deployment", async () => {
+    const seed = testSeed(21);
+    const run = async (s: number) => {
+      const w = new World({ random: new Random(s) });
+      await w.lead("a");
+      await w.s.putApp(web(), { force: false, create: true });
+      await w.clock.advance(1000);
+      await w.offers("h1", "h2");
+      const deployments = (await w.api("GET", "/v2/deployments")).body as { id: string }[];
+      const out = { tasks: w.driver.launched.map((t) => t.taskId!.value), deployments: deployments.map((d) => d.id) };
+      await w.close();
+      return out;
+    };
+    const first = await run(seed);
+    assert.equal(first.tasks.length, 3);
+    assert.equal(first.deployments.length, 1);
+    assert.deepEqual(await run(seed), first, `seed ${seed} replays the ids`);
+    assert.notDeepEqual((await run(seed + 1)).tasks, first.tasks, "another seed, other ids");
   });
 
   it("deployment finishes only when all health checks pass; a dead instance is replaced after its backoff", async () => {
