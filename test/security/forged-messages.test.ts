@@ -18,6 +18,7 @@ import { commandTask, pickResources } from "../../src/actors/scheduler-driver/bu
 import { SchedulerDriver } from "../../src/actors/scheduler-driver/driver.js";
 import { startAgentRole, type RunningAgent } from "../../src/node/agent-role.js";
 import { startMasterRole, type RunningMaster } from "../../src/node/master-role.js";
+import { testMasterRoleOptions } from "../support/master-role-options.js";
 import type { Node } from "../../src/node/node.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { channelCredentials } from "../../src/security/pki/grpc-credentials.js";
@@ -58,23 +59,7 @@ describe("forged messages on the actor transport of a mutual-TLS cluster", () =>
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "dcos-forged-"));
     const logger = testLogger();
-    master = await startMasterRole({
-      tls: await testTls("master", "m1"),
-      workDir: join(dir, "master"),
-      ip: "127.0.0.1",
-      port: 0,
-      hostname: "localhost",
-      allocator: "hierarchical-drf",
-      allocationIntervalMs: 100,
-      offerTimeoutMs: 0,
-      agentPingTimeoutMs: 15_000,
-      maxAgentPingTimeouts: 5,
-      version: "test",
-      logger,
-      httpPort: 0,
-      cluster: "test",
-      flags: {},
-    });
+    master = await startMasterRole({ ...testMasterRoleOptions([], join(dir, "master"), 0), tls: await testTls("master", "m1"), allocationIntervalMs: 100, logger });
     agent = await startAgentRole({
       tls: await testTls("agent", "a1"),
       ip: "127.0.0.1",

@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { certsSubcommand } from "../../src/cli/certs.js";
 import { startAgentRole, type RunningAgent } from "../../src/node/agent-role.js";
 import { startMasterRole, type RunningMaster } from "../../src/node/master-role.js";
+import { testMasterRoleOptions } from "../support/master-role-options.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { CRL_FILE, initAuthority } from "../../src/security/pki/ca-files.js";
 import { RevocationList } from "../../src/security/pki/revocation.js";
@@ -65,21 +66,10 @@ describe("certificate revocation and rotation", () => {
     assert.match(out[0]!, /Revoked agent 'bad' \(serial [0-9a-f]+\); 1 revoked in all/);
     await cp(join(caDir, CRL_FILE), join(dir, "master-crl.pem"));
     master = await startMasterRole({
+      ...testMasterRoleOptions([], join(dir, "master"), 0),
       tls: { ...(await loadTls({ dir: join(dir, "m1-tls") })), crlFile: join(dir, "master-crl.pem") },
-      workDir: join(dir, "master"),
-      ip: "127.0.0.1",
-      port: 0,
-      hostname: "localhost",
-      allocator: "hierarchical-drf",
       allocationIntervalMs: 100,
-      offerTimeoutMs: 0,
-      agentPingTimeoutMs: 15_000,
-      maxAgentPingTimeouts: 5,
-      version: "test",
       logger,
-      httpPort: 0,
-      cluster: "test",
-      flags: {},
     });
   });
 
