@@ -180,6 +180,21 @@ describe("Agent", () => {
     assert.deepEqual(x.master.updates(), ["t1:RUNNING"], "updates of a removed framework are not forwarded (the master ends its tasks)");
   });
 
+  it("a framework torn down after its task finished (terminal update unacknowledged, executor gone) is removed: its update is not resent for ever", async () => {
+    const x = await registered();
+    await runAndSubscribe(x);
+    await sendUpdate(x, "t1", executorStatus("t1", TaskState.FINISHED));
+    await x.until(() => x.master.updates().includes("t1:FINISHED"), "TASK_FINISHED at the master");
+    x.containerizer.exit(x.containerizer.launched[0]!.id, 0);
+    await x.until(() => x.master.of("ExitedExecutor").length === 1, "ExitedExecutor at the master");
+    // The one-off framework (dcos-node run) tears down on FINISHED; its acknowledgement never comes.
+    x.master.tell(x.agent.self, create(ShutdownFrameworkSchema, { frameworkId: { value: "fw-1" } }));
+    await x.until(() => x.agent.executorOf("fw-1", "t1") === undefined, "the framework removed from the agent");
+    const sent = x.master.updates().length;
+    await x.clock.advance(600_000);
+    assert.equal(x.master.updates().length, sent, "no TASK_FINISHED resent for a removed framework");
+  });
+
   it("fails the tasks of an executor whose container ends without a terminal update", async () => {
     const x = await registered();
     await runAndSubscribe(x);

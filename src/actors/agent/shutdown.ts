@@ -103,7 +103,10 @@ export function beginFrameworkShutdown(a: AgentContext, fw: FrameworkOnAgent, wh
   a.log.info({ frameworkId: fw.id }, `Shutting down framework ${fw.id}: ${why}`);
   fw.terminating = true;
   for (const ex of fw.executors.values()) shutdownExecutor(a, ex, `framework ${fw.id} is shutting down`);
-  if (fw.executors.size === 0) a.removeFramework(fw);
+  // Executors already ended (kept only so their tasks' terminal updates can be acknowledged)
+  // wait for nothing more: a framework that is gone acknowledges nothing, so its update
+  // streams end here instead of resending for ever.
+  if ([...fw.executors.values()].every((e) => e.phase === ExecutorPhase.TERMINATED)) a.removeFramework(fw);
 }
 
 export function shutdownExecutorMessage(a: AgentContext, fwId: string, exId: string, from: Pid): void {
