@@ -107,29 +107,29 @@ async function scanProcesses(): Promise<ProcStat[]> {
   return stats;
 }
 
-/** The scan being read, and the one the callers that came during it will share. */
+/** How long the first caller's scan waits for others to ask too (they then share it). */
+const GATHER_MS = 5;
+
+/** The scan gathering its callers (not started yet), and the one being read. */
+let gathering: Promise<ProcStat[]> | undefined;
 let scanning: Promise<ProcStat[]> | undefined;
-let nextScan: Promise<ProcStat[]> | undefined;
 
 /**
  * The stat of every process on the host (processes that vanish while reading are skipped),
- * read after the call. A scan reads a file per process, so callers that come while one is
- * being read share the next one (it starts after all of them asked): when twenty containers
- * end at once, the host is read twice, not twenty times.
+ * read after the call. A scan reads a file per process (three system calls each), so it
+ * starts GATHER_MS after the first caller asked and every caller until then shares it; one
+ * that asks while a scan is being read shares the next. When containers end at 75 a second,
+ * the host is read a few dozen times a second, not 75.
  */
 export function listProcesses(): Promise<ProcStat[]> {
-  if (!scanning) {
-    scanning = scanProcesses().finally(() => (scanning = undefined));
-    return scanning;
-  }
-  nextScan ??= scanning.then(
-    () => undefined,
-    () => undefined,
-  ).then(() => {
-    nextScan = undefined;
-    return listProcesses();
-  });
-  return nextScan;
+  gathering ??= new Promise<void>((r) => setTimeout(r, GATHER_MS))
+    .then(() => scanning?.then(() => undefined, () => undefined))
+    .then(() => {
+      gathering = undefined;
+      scanning = scanProcesses().finally(() => (scanning = undefined));
+      return scanning;
+    });
+  return gathering;
 }
 
 /** A zombie or dead process has exited; only its parent's wait is left. */
