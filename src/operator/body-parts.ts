@@ -9,8 +9,9 @@
  *   other. Each part is compressed on its own (raw deflate, ended with a sync flush: the
  *   stream stops byte-aligned after a non-final block and refers to nothing before it), so
  *   compressed parts concatenate into valid deflate data; an empty final block closes it,
- *   and the trailer carries the CRC-32 and length of the whole body (RFC 1952). Every gzip
- *   reader takes it (it is not a multi-member file, which some browsers do not read).
+ *   and the trailer carries the CRC-32 and length of the whole body (RFC 1952), combined
+ *   from the parts' kept CRCs. Every gzip reader takes it (it is not a multi-member file,
+ *   which some browsers do not read).
  *
  * Compression runs on libuv's thread pool, a few parts at a time (the pool also serves the
  * master's file writes, the Raft log's among them).
@@ -25,6 +26,38 @@ export const GZIP_LEVEL = 6;
 /** Parts compressed at once (each holds one thread of the pool). */
 const CONCURRENCY = 2;
 
+/** The CRC-32 polynomial (reflected), as gzip and zlib use it. */
+const POLY = 0xedb88320;
+
+/** a(x) b(x) modulo the CRC polynomial (zlib's multmodp). */
+function multmodp(a: number, b: number): number {
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ POLY : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** x^(2^k) modulo the polynomial, k = 0..31. */
+const X2N: number[] = [];
+for (let k = 0, p = 1 << 30; k < 32; k++, p = multmodp(p, p)) X2N.push(p >>> 0);
+
+/**
+ * The CRC-32 of A followed by B from crc(A), crc(B) and B's length (zlib's crc32_combine):
+ * a body's CRC from its parts' kept CRCs, without reading its 25 MB again.
+ */
+export function crc32Combine(crcA: number, crcB: number, lengthB: number): number {
+  let p = 0x80000000; // x^0
+  for (let n = lengthB, k = 3; n > 0; n = Math.floor(n / 2), k++) if (n % 2 === 1) p = multmodp(X2N[k % 32]!, p);
+  return (multmodp(p, crcA >>> 0) ^ crcB) >>> 0;
+}
+
 /** gzip header: magic, deflate, no flags, no mtime, no extra flags, OS unknown. */
 const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
 /** An empty final block with fixed codes: BFINAL=1, BTYPE=01, end-of-block. */
@@ -34,6 +67,7 @@ export class BodyPart {
   private text_: string | (() => string) | undefined;
   private bytes_: Buffer | undefined;
   private deflated_: Promise<Buffer> | undefined;
+  private crc_: number | undefined;
 
   /** `text` may be made only when the bytes are first needed (outside the master actor's turn). */
   constructor(text: string | (() => string)) {
@@ -48,6 +82,11 @@ export class BodyPart {
       this.text_ = undefined;
     }
     return this.bytes_;
+  }
+
+  /** The CRC-32 of the part's bytes (computed once). */
+  get crc(): number {
+    return (this.crc_ ??= crc32(this.bytes));
   }
 
   get made(): boolean {
@@ -136,7 +175,7 @@ export class PartsBody {
     let crc = 0;
     let length = 0;
     for (const p of this.parts) {
-      crc = crc32(p.bytes, crc);
+      crc = crc32Combine(crc, p.crc, p.bytes.length);
       length += p.bytes.length;
     }
     const trailer = Buffer.alloc(8);

@@ -397,7 +397,11 @@ export class StateFragments {
   private agentFragment(agent: AgentRecord, read: AgentTasks, drain: AgentDrain | undefined, offers: readonly Offer[]): Fragment {
     const kept = this.agents.get(agent);
     const deps = new Deps(kept?.deps);
-    for (const x of [agent.info, agent.info.resources, agent.state, agent.registeredAt, drain]) deps.push(x);
+    deps.push(agent.info);
+    deps.push(agent.info.resources);
+    deps.push(agent.state);
+    deps.push(agent.registeredAt);
+    deps.push(drain);
     for (const h of read.holders) deps.push(h);
     deps.push(OFFERS);
     for (const o of offers) deps.push(o);
