@@ -187,7 +187,8 @@ class ArrayWalk {
   private n = 0;
 
   constructor(
-    private readonly groups: WeakMap<Fragment, Group>,
+    /** Groups by their first fragment: the last build's, and this build's as it makes them. */
+    private readonly groups: { kept: ReadonlyMap<Fragment, Group>; used: Map<Fragment, Group> },
     private readonly size: number,
     private readonly stats: FragmentStats,
   ) {}
@@ -195,7 +196,7 @@ class ArrayWalk {
   push(f: Fragment): void {
     if (this.n === 0) {
       this.first = f;
-      const kept = this.groups.get(f);
+      const kept = this.groups.used.get(f) ?? this.groups.kept.get(f);
       this.kept = kept && kept.comma === this.parts.length > 0 ? kept : undefined;
       this.items = this.kept ? undefined : [];
     }
@@ -229,9 +230,9 @@ class ArrayWalk {
     if (!group || this.items || group.items.length !== this.n) {
       const items = this.items ?? group!.items.slice(0, this.n);
       group = new Group(items, this.parts.length > 0, items[items.length - 1]!.hash % this.size === 0);
-      this.groups.set(this.first!, group);
       this.stats.groups++;
     }
+    this.groups.used.set(this.first!, group);
     this.parts.push(group.part);
     this.n = 0;
     this.first = this.kept = this.items = undefined;
@@ -334,7 +335,8 @@ export class StateFragments {
   private readonly agents = new WeakMap<AgentRecord, Kept<Fragment>>();
   private readonly frameworks = new WeakMap<FrameworkRecord, Kept<{ head: string; tail: string }>>();
   private readonly completedHeads = new WeakMap<FrameworkInfo, string>();
-  private readonly groups = new WeakMap<Fragment, Group>();
+  /** The last build's groups by first fragment (only those it used: nothing stale stays). */
+  private groups: ReadonlyMap<Fragment, Group> = new Map();
   private texts: ReadonlyMap<string, BodyPart> = new Map();
   private readonly sizes: GroupSizes;
   private stats: FragmentStats = { tasks: 0, agents: 0, frameworks: 0, groups: 0, texts: 0 };
@@ -442,7 +444,8 @@ export class StateFragments {
   build(core: MasterView, startedAtMs: number): PartsBody {
     this.lastCore = new WeakRef(core);
     const stats: FragmentStats = (this.stats = { tasks: 0, agents: 0, frameworks: 0, groups: 0, texts: 0 });
-    const walk = (size: number): ArrayWalk => new ArrayWalk(this.groups, size, stats);
+    const groups = { kept: this.groups, used: new Map<Fragment, Group>() };
+    const walk = (size: number): ArrayWalk => new ArrayWalk(groups, size, stats);
     const taskSize = this.sizes.tasksPerGroup;
 
     // Per framework id: its task lists, and for a framework with a record its dependencies
@@ -542,6 +545,7 @@ export class StateFragments {
     out.text(`],"unregistered_frameworks":[]}`);
     const body = out.finish();
     this.texts = out.texts;
+    this.groups = groups.used;
     this.last = stats;
     return body;
   }
