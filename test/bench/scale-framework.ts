@@ -60,7 +60,7 @@ export class ScaleFramework {
   private readonly seen = new Set<string>();
   private readonly runningSince = new Set<string>();
   /** Short tasks launched, not yet finished: when the offer came and when the launch was sent. */
-  private readonly short = new Map<string, { offerAt: number; acceptAt: number; running: boolean }>();
+  private readonly short = new Map<string, { offerAt: number; acceptAt: number; startingAt: number; running: boolean }>();
   private seq = 0;
   private tokens = 0;
   private lastRefill = performance.now();
@@ -88,6 +88,8 @@ export class ScaleFramework {
   /** Latency samples (ms) since they were last taken. */
   acceptToRunning: number[] = [];
   offerToRunning: number[] = [];
+  /** The first leg of accept→RUNNING: the launch call to TASK_STARTING (the rest is its acknowledgement's round trip and RUNNING). */
+  acceptToStarting: number[] = [];
 
   constructor(private readonly o: ScaleFrameworkOptions) {
     this.launchesPerS = o.launchesPerS;
@@ -162,7 +164,7 @@ export class ScaleFramework {
         this.long.set(taskId, agentId);
       } else {
         this.tokens--;
-        this.short.set(taskId, { offerAt, acceptAt: performance.now(), running: false });
+        this.short.set(taskId, { offerAt, acceptAt: performance.now(), startingAt: 0, running: false });
       }
       this.counts.launched++;
       const labels = { [DURATION_LABEL]: String(longNext ? 0 : this.o.shortMs) };
@@ -203,7 +205,10 @@ export class ScaleFramework {
       this.counts.unexpected++;
       return;
     }
-    if (status.state === TaskState.RUNNING && !short.running) {
+    if (status.state === TaskState.STARTING && short.startingAt === 0) {
+      short.startingAt = performance.now();
+      this.acceptToStarting.push(short.startingAt - short.acceptAt);
+    } else if (status.state === TaskState.RUNNING && !short.running) {
       short.running = true;
       const now = performance.now();
       this.counts.shortRunning++;

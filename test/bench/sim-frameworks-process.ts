@@ -52,19 +52,22 @@ const timer = setInterval(() => {
   const sum: Record<string, number> = {};
   const acceptToRunning: number[] = [];
   const offerToRunning: number[] = [];
+  const acceptToStarting: number[] = [];
   let resubscribedAt = 0;
   let outstanding = 0;
   for (const f of frameworks) {
     for (const [k, v] of Object.entries(f.counts) as [keyof ScaleFrameworkCounts, number][]) sum[k] = (sum[k] ?? 0) + v;
     acceptToRunning.push(...f.acceptToRunning.map(Math.round));
     offerToRunning.push(...f.offerToRunning.map(Math.round));
+    acceptToStarting.push(...f.acceptToStarting.map(Math.round));
+    f.acceptToStarting = [];
     f.acceptToRunning = [];
     f.offerToRunning = [];
     resubscribedAt = Math.max(resubscribedAt, f.resubscribedAt);
     outstanding += f.outstanding;
   }
   const cpu = process.cpuUsage();
-  const line = { frameworks: count, ...sum, outstanding, resubscribedAt, acceptToRunning, offerToRunning, cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20) };
+  const line = { frameworks: count, ...sum, outstanding, resubscribedAt, acceptToRunning, offerToRunning, acceptToStarting, cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20) };
   process.stdout.write(`stats ${JSON.stringify(line)}\n`);
 }, statsMs);
 

@@ -120,6 +120,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     await sleep(5_000);
     cluster.takeSamples("acceptToRunning");
     cluster.takeSamples("offerToRunning");
+    cluster.takeSamples("acceptToStarting");
     const m0 = await cluster.metrics();
     const f0 = cluster.frameworkStats()!;
     const cpu0 = processUsage(cluster.leaderPid()).cpuMs;
@@ -131,10 +132,13 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const cpu1 = processUsage(cluster.leaderPid()).cpuMs;
     const acceptToRunning = cluster.takeSamples("acceptToRunning");
     const offerToRunning = cluster.takeSamples("offerToRunning");
+    const acceptToStarting = cluster.takeSamples("acceptToStarting");
     const steady = { window_s: seconds, target_launches_per_s: settings.launchesPerS * frameworks, master_cpu_share: Math.round(((cpu1 - cpu0) / wall) * 1000) / 1000 };
     fig("launches_per_s", ((f1.shortRunning! - f0.shortRunning!) / wall) * 1000, "tasks/s", "higher", steady);
     fig("accept_to_running_p50_ms", percentile(acceptToRunning, 50), "ms", "lower", { samples: acceptToRunning.length });
     fig("accept_to_running_p99_ms", percentile(acceptToRunning, 99), "ms", "lower", { samples: acceptToRunning.length, goal_ms: 500 });
+    fig("accept_to_starting_p50_ms", percentile(acceptToStarting, 50), "ms", "lower", { samples: acceptToStarting.length, note: "the first leg of accept->RUNNING" });
+    fig("accept_to_starting_p99_ms", percentile(acceptToStarting, 99), "ms", "lower");
     fig("offer_to_running_p50_ms", percentile(offerToRunning, 50), "ms", "lower", { samples: offerToRunning.length });
     fig("offer_to_running_p99_ms", percentile(offerToRunning, 99), "ms", "lower", { samples: offerToRunning.length, goal_ms: 500 });
     fig("allocation_round_p50_ms", m1["allocator/allocation_run_ms/p50"] ?? -1, "ms", "lower", { rounds: m1["allocator/allocation_run_ms/count"] });
