@@ -3,8 +3,8 @@
  * sim-frameworks-process.ts). It launches `longTasks` tasks that run until killed (the
  * running set a failover must reconcile), then short tasks (`shortMs`, run by the simulated
  * agents, label sim_duration_ms) at a steady `launchesPerS` paced by a token bucket: one task
- * per offer, the rest of the offer back at the next round (refuse 0); an offer it has no work
- * for is declined for `refuseS` seconds. The driver acknowledges every update.
+ * per offer, the rest of the offer back at the next round (refuse 0); the offers of one event
+ * it has no work for are declined in one call for `refuseS` seconds. The driver acknowledges every update.
  *
  * It measures, per short task: the offer reaching the framework to the task's TASK_RUNNING
  * reaching it (offer→RUNNING), and the launch call to TASK_RUNNING (accept→RUNNING, the
@@ -42,6 +42,8 @@ export interface ScaleFrameworkCounts {
   longRunningSinceMark: number;
   shortRunning: number;
   finished: number;
+  /** Launch calls that failed (the task is launched again under a new id). */
+  launchErrors: number;
   /** Tasks that ended in any other state (LOST, FAILED, ERROR, DROPPED, …): should stay 0. */
   failed: number;
   /** Distinct updates heard (by uuid; delivery is at least once) and copies heard again. */
@@ -65,7 +67,9 @@ export class ScaleFramework {
   private tokens = 0;
   private lastRefill = performance.now();
   private reconciling: NodeJS.Timeout | undefined;
-  launchesPerS: number;
+  private launchRate: number;
+  /** SUPPRESSed: nothing to launch (the long tasks launched, no short ones asked for). */
+  private suppressed = false;
   subscribedAt = 0;
   /** Wall time (Date.now()) of the last resubscription since mark(). */
   resubscribedAt = 0;
@@ -80,6 +84,7 @@ export class ScaleFramework {
     longRunningSinceMark: 0,
     shortRunning: 0,
     finished: 0,
+    launchErrors: 0,
     failed: 0,
     updates: 0,
     duplicates: 0,
@@ -92,7 +97,7 @@ export class ScaleFramework {
   acceptToStarting: number[] = [];
 
   constructor(private readonly o: ScaleFrameworkOptions) {
-    this.launchesPerS = o.launchesPerS;
+    this.launchRate = o.launchesPerS;
     this.driver = new SchedulerDriver({
       masters: o.masters,
       framework: { name: o.name, roles: ["*"], user: "root", failoverTimeout: 3600, capabilities: [FrameworkInfo_Capability.PARTITION_AWARE] },
@@ -115,6 +120,23 @@ export class ScaleFramework {
         },
       },
     });
+  }
+
+  get launchesPerS(): number {
+    return this.launchRate;
+  }
+
+  /**
+   * Short task launches per second from now on. A framework with nothing to launch
+   * SUPPRESSes its offers (as a well-behaved framework does: otherwise every agent is
+   * offered to it and declined again every few seconds) and REVIVEs when it has work.
+   */
+  set launchesPerS(rate: number) {
+    this.launchRate = rate;
+    if (rate > 0 && this.suppressed) {
+      this.suppressed = false;
+      void this.driver.revive().catch(() => undefined);
+    }
   }
 
   /** Forget what was heard: count resubscriptions and long tasks RUNNING from now on. */
@@ -140,21 +162,21 @@ export class ScaleFramework {
   private refill(): void {
     const now = performance.now();
     // At most one second's worth in the bucket: a steady rate, not a burst after a lull.
-    this.tokens = Math.min(Math.max(1, this.launchesPerS), this.tokens + ((now - this.lastRefill) / 1000) * this.launchesPerS);
+    this.tokens = Math.min(Math.max(1, this.launchRate), this.tokens + ((now - this.lastRefill) / 1000) * this.launchRate);
     this.lastRefill = now;
   }
 
   private onOffers(offers: Offer[]): void {
     const offerAt = performance.now();
     this.refill();
+    const declined: string[] = [];
     for (const offer of offers) {
       this.counts.offers++;
       const longNext = this.counts.longLaunched < this.o.longTasks;
       const shortNext = !longNext && this.tokens >= 1;
       const resources = longNext || shortNext ? pickResources(offer, { cpus: 0.1, mem: 32 }) : undefined;
       if (!resources) {
-        this.counts.declined++;
-        void this.driver.decline([offer.id!.value], refuseFor(this.o.refuseS)).catch(() => undefined);
+        declined.push(offer.id!.value);
         continue;
       }
       const taskId = `${this.o.name}-${longNext ? "long" : "short"}-${this.seq++}`;
@@ -168,7 +190,25 @@ export class ScaleFramework {
       }
       this.counts.launched++;
       const labels = { [DURATION_LABEL]: String(longNext ? 0 : this.o.shortMs) };
-      void this.driver.launch([offer.id!.value], [commandTask({ command: "sleep 600", offer, resources, name: taskId, taskId, labels })], refuseFor(0)).catch(() => undefined);
+      const task = commandTask({ command: "sleep 600", offer, resources, name: taskId, taskId, labels });
+      void this.driver.launch([offer.id!.value], [task], refuseFor(0)).catch(() => {
+        // The call failed (a failover, a timeout): count it and launch the task again on a
+        // later offer under a new id (should the first reach an agent after all, its updates
+        // count as unexpected).
+        this.counts.launchErrors++;
+        this.counts.launched--;
+        if (this.long.delete(taskId)) this.counts.longLaunched--;
+        this.short.delete(taskId);
+      });
+    }
+    // The offers it has no work for: one Decline call for all of this event's.
+    if (declined.length > 0) {
+      this.counts.declined += declined.length;
+      void this.driver.decline(declined, refuseFor(this.o.refuseS)).catch(() => undefined);
+    }
+    if (this.counts.longLaunched >= this.o.longTasks && this.launchRate === 0 && !this.suppressed) {
+      this.suppressed = true;
+      void this.driver.suppress().catch(() => undefined);
     }
   }
 

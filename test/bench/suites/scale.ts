@@ -111,7 +111,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const fillStart = performance.now();
     cluster.startFrameworks();
     await explained(waitFor(() => (cluster.frameworkStats()?.subscribed ?? 0) >= frameworks, `${frameworks} frameworks subscribed`, 60_000 * Math.max(1, frameworks / 50)));
-    await explained(waitFor(() => (cluster.frameworkStats()?.longRunning ?? 0) >= longTotal, `${longTotal} long tasks RUNNING`, 120_000 * Math.max(1, longTotal / 20_000), 100));
+    await explained(waitFor(() => (cluster.frameworkStats()?.longRunning ?? 0) >= longTotal, `${longTotal} long tasks RUNNING`, Math.max(120_000, longTotal * 60), 100));
     const fillMs = performance.now() - fillStart;
     fig("tasks_fill_per_s", (longTotal / fillMs) * 1000, "tasks/s", "higher", { fill_ms: Math.round(fillMs) });
 
@@ -172,7 +172,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const drops = Object.fromEntries(Object.entries(m).filter(([k, v]) => /drop/.test(k) && v > 0));
     fig("check_agent_ids_per_agent", a.ids! / agents, "ratio", "lower", { admitted_by_master: m["master/slave_registrations"], registered_messages: a.registrations, reregistrations: a.reregistrations });
     fig("check_updates_unacknowledged", a.updatesMade! - a.updatesAcknowledged!, "updates", "lower", { made: a.updatesMade, unexpected_acks: a.unexpectedAcks });
-    fig("check_tasks_failed", f.failed!, "tasks", "lower", { unexpected_updates: f.unexpected, launched: f.launched, finished: f.finished });
+    fig("check_tasks_failed", f.failed!, "tasks", "lower", { unexpected_updates: f.unexpected, launched: f.launched, finished: f.finished, launch_call_errors: f.launchErrors });
     fig("check_master_drops", Object.values(drops).reduce((s, v) => s + v, 0), "messages", "lower", { drops });
 
     if (!failover) return;
