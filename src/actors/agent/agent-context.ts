@@ -171,7 +171,8 @@ export class AgentContext {
     if (u.status && ex) u.status.sandboxDirectory = ex.sandbox;
     if (u.status && exitCode !== undefined) u.status.exitCode = exitCode;
     if (u.status && healthy !== undefined) u.status.healthy = healthy;
-    this.log.info({ frameworkId: fwId, taskId, state: taskStateName(state), reason: TaskStatus_Reason[reason] }, `Task ${taskId} is ${taskStateName(state)}: ${message}`);
+    // One info line per task at its end (with the launch's, in launch.ts); the states on the way are debug.
+    this.log[isTerminal(state) ? "info" : "debug"]({ frameworkId: fwId, taskId, state: taskStateName(state), reason: TaskStatus_Reason[reason] }, `Task ${taskId} is ${taskStateName(state)}: ${message}`);
     const rec = ex?.tasks.get(taskId);
     if (rec) this.recordState(rec, state);
     this.host.defer(

@@ -96,7 +96,8 @@ export class ExecutorRecord {
 
   transition(to: ExecutorPhase, log: Logger): void {
     checkTransition(this.phase, to, `executor ${this.id} of framework ${this.frameworkId}`);
-    log.info({ executorId: this.id, frameworkId: this.frameworkId, from: this.phase, to }, `Executor ${this.id} of framework ${this.frameworkId}: ${this.phase} -> ${to}`);
+    // Debug: an executor passes four phases per task; its launch and its end are logged at info where they happen.
+    log.debug({ executorId: this.id, frameworkId: this.frameworkId, from: this.phase, to }, `Executor ${this.id} of framework ${this.frameworkId}: ${this.phase} -> ${to}`);
     this.phase = to;
   }
 

@@ -16,7 +16,7 @@ import {
 import { FrameworkMessageSchema } from "../../gen/dcos/v1/internal_pb.js";
 import { TaskState, TaskStatus_Reason, TaskStatus_Source } from "../../gen/dcos/v1/tasks_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import { taskStateName } from "../task-states.js";
+import { isTerminal, taskStateName } from "../task-states.js";
 import { AgentPhase, type AgentContext } from "./agent-context.js";
 import { ExecutorPhase, type ExecutorRecord, type FrameworkOnAgent } from "./agent-records.js";
 import type { ExecutorLink } from "./executor-link.js";
@@ -113,7 +113,7 @@ export function executorUpdate(a: AgentContext, request: ExecutorServiceUpdateRe
   status.sandboxDirectory = ex.sandbox;
   if (!status.timestamp) status.timestamp = a.clock.now() / 1000;
   a.recordState(rec, status.state);
-  a.log.info({ frameworkId: fwId, taskId, state: taskStateName(status.state) }, `Task ${taskId} is ${taskStateName(status.state)} (from executor ${ex.id})`);
+  a.log[isTerminal(status.state) ? "info" : "debug"]({ frameworkId: fwId, taskId, state: taskStateName(status.state) }, `Task ${taskId} is ${taskStateName(status.state)} (from executor ${ex.id})`);
   return a.statusUpdates.update(wrapStatus(status, fwId, a.agentId, ex.id)).then(() => undefined);
 }
 

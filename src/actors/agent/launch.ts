@@ -125,7 +125,7 @@ function executorFor(a: AgentContext, fw: FrameworkOnAgent, info: ExecutorInfo, 
 }
 
 function afterQueued(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord, tasks: TaskInfo[]): void {
-  a.log.info({ frameworkId: fw.id, executorId: ex.id, tasks: tasks.map((t) => t.taskId?.value) }, `Queued ${tasks.length} task(s) for executor ${ex.id}`);
+  a.log.debug({ frameworkId: fw.id, executorId: ex.id, tasks: tasks.map((t) => t.taskId?.value) }, `Queued ${tasks.length} task(s) for executor ${ex.id}`);
   if (ex.container) a.checkpoint(fw, ex);
   if (ex.phase === ExecutorPhase.RUNNING) flushQueue(a, fw, ex);
 }
