@@ -199,6 +199,10 @@ export class ScaleFramework {
         this.counts.launched--;
         if (this.long.delete(taskId)) this.counts.longLaunched--;
         this.short.delete(taskId);
+        if (this.suppressed) {
+          this.suppressed = false;
+          void this.driver.revive().catch(() => undefined);
+        }
       });
     }
     // The offers it has no work for: one Decline call for all of this event's.

@@ -4,7 +4,7 @@
  * RunTask makes the task RUNNING at once and queues TASK_STARTING then TASK_RUNNING (healthy
  * if the task has a health check); like
  * a real status update manager it sends one update per task at a time and the next only
- * when the previous one is acknowledged. A task finishes after `taskMs` (TASK_FINISHED),
+ * when the previous one is acknowledged, and sends an unacknowledged one again after 10 s. A task finishes after `taskMs` (TASK_FINISHED),
  * or after its label `sim_duration_ms`; 0 keeps it running. Many of these live in one actor system.
  *
  * Given several masters it follows the leader as a real agent does (MasterDetector): a
@@ -55,10 +55,15 @@ interface SimTask {
   /** Updates not yet acknowledged; the head is the one sent. */
   pending: StatusUpdate[];
   timer: Timer | undefined;
+  /** The update last sent and when (for the retry). */
+  sentHead?: StatusUpdate;
+  sentAt?: number;
 }
 
 /** A task label that overrides the agent's task duration for that task (ms; 0: runs until killed). */
 export const DURATION_LABEL = "sim_duration_ms";
+/** An unacknowledged update is sent again after this long (the status update manager's first retry). */
+const UPDATE_RETRY_MS = 10_000;
 
 let uuidSeq = 0;
 /** Ten random bytes per process: uuids of different processes never collide. */
@@ -75,6 +80,8 @@ function nextUuid(): Uint8Array {
 export class SimAgent extends Actor {
   agentId = "";
   unexpectedAcks = 0;
+  /** Updates sent again for want of an acknowledgement. */
+  updatesResent = 0;
   /** Times it reregistered (with a new leader). */
   reregistrations = 0;
   /** AgentRegistered messages received (a retried registration may be answered twice, with the same id). */
@@ -117,7 +124,7 @@ export class SimAgent extends Actor {
     this.install(AgentReregisteredSchema, () => {
       this.reregistrations++;
       this.registered(this.agentId);
-      for (const t of this.tasks.values()) if (t.pending[0]) this.send(this.master, t.pending[0]);
+      for (const t of this.tasks.values()) if (t.pending[0]) this.sendHead(t);
     });
     this.install(LeadingMasterSchema, (m, from) => {
       const a = this.detector.announced(from, m.pid, Number(m.term));
@@ -155,6 +162,33 @@ export class SimAgent extends Actor {
 
   override initialize(): void {
     this.register();
+    this.resendUnacknowledged();
+  }
+
+  /**
+   * As the status update manager does: an update not acknowledged within its retry time
+   * (10 s here, one sweep per agent) is sent again; the master and the framework take a
+   * copy by its uuid (delivery is at least once).
+   */
+  private resendUnacknowledged(): void {
+    this.delay(UPDATE_RETRY_MS, () => {
+      if (this.agentId && !this.registering) {
+        for (const t of this.tasks.values()) {
+          const head = t.pending[0];
+          if (head && head === t.sentHead && this.clock.now() - (t.sentAt ?? 0) >= UPDATE_RETRY_MS) {
+            this.updatesResent++;
+            this.sendHead(t);
+          }
+        }
+      }
+      this.resendUnacknowledged();
+    });
+  }
+
+  private sendHead(t: SimTask): void {
+    t.sentHead = t.pending[0];
+    t.sentAt = this.clock.now();
+    this.send(this.master, t.pending[0]!);
   }
 
   private get master(): Pid {
@@ -226,7 +260,7 @@ export class SimAgent extends Actor {
     const status = create(TaskStatusSchema, { taskId: create(TaskIDSchema, { value: taskId }), state, source: TaskStatus_Source.EXECUTOR, uuid, agentId, healthy });
     this.updatesMade++;
     task.pending.push(create(StatusUpdateSchema, { frameworkId: task.frameworkId, agentId, status, uuid, latestState: task.state }));
-    if (task.pending.length === 1) this.send(this.master, task.pending[0]!);
+    if (task.pending.length === 1) this.sendHead(task);
   }
 
   private acknowledged(taskId: string, uuid: Uint8Array): void {
@@ -241,7 +275,7 @@ export class SimAgent extends Actor {
     const next = task.pending[0];
     if (next) {
       next.latestState = task.state;
-      this.send(this.master, next);
+      this.sendHead(task);
     } else if (task.state !== TaskState.RUNNING) {
       this.tasks.delete(taskId);
       if (!this.answered.has(taskId)) this.tasksEnded++;

@@ -39,7 +39,7 @@ const agents = Array.from({ length: count }, (_, i) => new SimAgent(`agent${firs
 for (const a of agents) node.system.spawn(a);
 
 function stats(): Record<string, number> {
-  const s = { agents: count, registered: 0, ids: 0, registrations: 0, reregistrations: 0, tasks: 0, tasksReceived: 0, tasksEnded: 0, updatesMade: 0, updatesAcknowledged: 0, unexpectedAcks: 0 };
+  const s = { agents: count, registered: 0, ids: 0, registrations: 0, reregistrations: 0, tasks: 0, tasksReceived: 0, tasksEnded: 0, updatesMade: 0, updatesAcknowledged: 0, updatesResent: 0, unexpectedAcks: 0 };
   for (const a of agents) {
     if (a.agentId !== "") s.registered++;
     s.ids += a.ids;
@@ -50,6 +50,7 @@ function stats(): Record<string, number> {
     s.tasksEnded += a.tasksEnded;
     s.updatesMade += a.updatesMade;
     s.updatesAcknowledged += a.updatesAcknowledged;
+    s.updatesResent += a.updatesResent;
     s.unexpectedAcks += a.unexpectedAcks;
   }
   const cpu = process.cpuUsage();
