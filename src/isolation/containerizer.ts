@@ -53,7 +53,8 @@ export interface ContainerConfig {
  * - "destroyed": destroy() was called (the agent maps this to TASK_KILLED);
  * - "memory limit" / "pids limit": an isolator's limit was hit and the container was ended;
  * - "launch failed": the command could not be started (missing user, bad sandbox, …);
- * - "status unknown": after a recovery the process was found gone without a recorded status.
+ * - "status unknown": after a recovery the process was found gone without a recorded status,
+ *   or the launch wrapper was SIGKILLed (not by destroy) before the command's status was recorded.
  */
 export type TerminationReason = "destroyed" | "memory limit" | "pids limit" | "launch failed" | "status unknown";
 

@@ -228,11 +228,27 @@ export class PosixContainerizer implements Containerizer {
     await this.cleanupIsolators(c);
     await rm(c.state.runtimeDir, { recursive: true, force: true }).catch(() => undefined);
     if (this.detached) return;
-    const termination = this.termination(c, recorded ?? direct ?? (c.sigkillSent ? { exitCode: null, signal: "SIGKILL" } : undefined), limitation);
+    const termination = recorded === undefined && direct?.signal === "SIGKILL" && !c.destroyRequested && !limitation
+      ? this.wrapperKilled(c)
+      : this.termination(c, recorded ?? direct ?? (c.sigkillSent ? { exitCode: null, signal: "SIGKILL" } : undefined), limitation);
     this.table.transition(c, ContainerPhase.TERMINATED);
     this.table.end(c.state.id, termination);
     this.log.info({ container: c.state.id, termination }, "Container terminated");
     c.termination.resolve(termination);
+  }
+
+  /**
+   * The launch wrapper itself was SIGKILLed (not by destroy) before the command's status was
+   * recorded: what supervised the command is gone, and the command was killed with the rest.
+   */
+  private wrapperKilled(c: Container): Termination {
+    return {
+      containerId: c.state.id,
+      exitCode: null,
+      signal: "SIGKILL",
+      reason: "status unknown",
+      message: "The container's launch wrapper was killed (SIGKILL) before the command ended; the command was killed with it",
+    };
   }
 
   private termination(c: Container, status: ExitStatus | undefined, limitation: Limitation | undefined): Termination {

@@ -154,7 +154,7 @@ describe("Command tasks run by the agent (no executor process)", () => {
     const failed = await update(x, "t1", TaskState.FAILED);
     assert.equal(failed.status!.reason, TaskStatus_Reason.EXECUTOR_TERMINATED);
     assert.equal(failed.status!.source, TaskStatus_Source.AGENT);
-    assert.match(failed.status!.message, /left no exit status/);
+    assert.match(failed.status!.message, /exit status is not known/);
   });
 
   it("runs the task's health check in the agent: a TCP check that fails kills the task, KILLED with healthy=false", async () => {

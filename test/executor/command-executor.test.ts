@@ -15,7 +15,7 @@ import { KillTaskSchema, RunTaskGroupSchema, ShutdownFrameworkSchema, type Exite
 import { ExecutorInfo_Type, TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { framework } from "../agent/harness.js";
 import { waitFor } from "../support/wait.js";
-import { TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskStatus_Reason, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { runTask, startCluster as startTestCluster, statesOf, statusOf, task, type Cluster } from "./cluster.js";
 
 let cluster: Cluster | undefined;
@@ -100,6 +100,21 @@ for (const commandExecutor of ["agent", "process"] as const) describe(`Command t
     const killed = await waitFor(() => statusOf(c, "t-children", TaskState.KILLED), "TASK_KILLED", 15_000);
     assert.equal(killed.status!.message, "Command exited with status 0", "the shell ended on its SIGTERM");
     assert.equal(await readFile(join(sandbox, "child.txt"), "utf8"), "child-done\n", "the child finished its cleanup within the grace, not SIGKILLed when its shell exited");
+  });
+
+  it("reports a task whose supervisor (the launch wrapper or the executor) is killed, and kills the rest of the container", async () => {
+    const c = (cluster = await startCluster());
+    runTask(c, task("t-orphaned", "echo $$ > task.pid; while :; do sleep 0.05; done"));
+    const running = await waitFor(() => statusOf(c, "t-orphaned", TaskState.RUNNING), "TASK_RUNNING", 15_000);
+    const pid = await waitFor(() => readFile(join(running.status!.sandboxDirectory, "task.pid"), "utf8").then((t) => Number(t.trim()) || undefined, () => undefined), "the task's pid");
+    const ex = c.node.agent.executorOf("fw-1", "t-orphaned")!;
+    // The wrapper (the container's first process) for the agent's own tasks; the command executor, its child, otherwise.
+    const supervisor = commandExecutor === "agent" ? ex.container!.pid : Number((await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ")[1]);
+    process.kill(supervisor, "SIGKILL");
+    const failed = await waitFor(() => statusOf(c, "t-orphaned", TaskState.FAILED), "TASK_FAILED", 15_000);
+    assert.equal(failed.status!.reason, TaskStatus_Reason.EXECUTOR_TERMINATED, failed.status!.message);
+    assert.equal(failed.status!.source, TaskStatus_Source.AGENT);
+    await waitFor(() => dead(pid), "the task's process to be killed with its container", 15_000);
   });
 
   it("shuts the executor and its task down when the framework is shut down", async () => {

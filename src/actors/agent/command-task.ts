@@ -99,7 +99,7 @@ export function commandTaskOutcome(t: Termination, killRequested: boolean, healt
   }
   if (killRequested || t.reason === "destroyed") return outcome(TaskState.KILLED, TaskStatus_Reason.UNSPECIFIED, TaskStatus_Source.EXECUTOR, exit);
   if (t.reason === "status unknown") {
-    return outcome(TaskState.FAILED, TaskStatus_Reason.EXECUTOR_TERMINATED, TaskStatus_Source.AGENT, `The task's container ended while the agent was down and left no exit status: ${t.message}`);
+    return outcome(TaskState.FAILED, TaskStatus_Reason.EXECUTOR_TERMINATED, TaskStatus_Source.AGENT, `The task's exit status is not known: ${t.message}`);
   }
   if (t.exitCode === 0) return outcome(TaskState.FINISHED, TaskStatus_Reason.UNSPECIFIED, TaskStatus_Source.EXECUTOR, exit);
   return outcome(TaskState.FAILED, TaskStatus_Reason.UNSPECIFIED, TaskStatus_Source.EXECUTOR, exit);
