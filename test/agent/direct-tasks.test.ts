@@ -185,4 +185,23 @@ describe("Command tasks run by the agent (no executor process)", () => {
     assert.match(killed.status!.message, /TCP connection to 127\.0\.0\.1:\d+ failed/);
     assert.deepEqual(x.containerizer.destroyed.map((d) => d.gracePeriodMs), [1_000], "killed with the task's grace");
   });
+
+  it("stops the health checks it runs when the agent stops (their timers would keep a stopped agent's process alive)", async () => {
+    const x = await registered();
+    server = createServer((s) => s.end());
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    const task = commandTask("t1", 1);
+    task.healthCheck = create(HealthCheckSchema, { type: HealthCheck_Type.TCP, tcp: { port }, delaySeconds: 0, intervalSeconds: 1, timeoutSeconds: 5, consecutiveFailures: 3, gracePeriodSeconds: 0 });
+    run(x, task);
+    await update(x, "t1", TaskState.RUNNING);
+    await x.clock.advance(1);
+    await x.until(() => {
+      ackAll(x);
+      return x.master.of<StatusUpdate>("StatusUpdate").some((u) => u.status?.healthy === true);
+    }, "a healthy TASK_RUNNING");
+    await x.stop();
+    h = undefined;
+    assert.equal(x.clock.pendingTimers(), 0, "no timer is left once the agent and its master stopped");
+  });
 });

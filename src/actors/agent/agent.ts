@@ -171,6 +171,9 @@ export class Agent extends Actor implements ExecutorApi {
   override finalize(): void {
     const a = this.a;
     for (const call of a.heldExecutorCalls.splice(0)) call.fail(new DcosError(Code.UNAVAILABLE, "The agent stopped before it recovered; retry"));
+    // The health checks the agent runs for its own command tasks stop with it (their timers
+    // would keep the process alive after SIGTERM); a restarted agent starts them again.
+    for (const fw of a.frameworks.values()) for (const ex of fw.executors.values()) ex.health?.stop();
     a.disk.detach();
     if (a.statusUpdates?.running) this.system.terminate(a.statusUpdates);
   }
