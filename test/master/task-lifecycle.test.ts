@@ -214,4 +214,17 @@ describe("master: task lifecycle", () => {
     await c.clock.settle();
     assert.equal(c.metric("master/invalid_agent_messages"), 1, "an executor a live framework never had is still dropped and counted");
   });
+
+  it("the exit of a command task's executor (the agent's, named after the task) is its normal end, running or completed", async () => {
+    const { c, s } = await launchOne();
+    const agent = c.agents[0]!;
+    agent.executorExited(s.frameworkId, "t1", 0);
+    await c.clock.settle();
+    const finished = agent.update(s.frameworkId, "t1", TaskState.FINISHED);
+    await c.clock.settle();
+    await ack(c, s, agent.agentId, "t1", finished);
+    agent.executorExited(s.frameworkId, "t1", 0);
+    await c.clock.settle();
+    assert.equal(c.metric("master/invalid_agent_messages") ?? 0, 0);
+  });
 });

@@ -173,6 +173,12 @@ export function exitedExecutor(core: MasterState, from: Pid, message: ExitedExec
       core.log.debug({ agent: agent.id, framework: frameworkId, executor: executorId, status: message.status }, `Executor ${executorId} of removed framework ${frameworkId} exited`);
       return;
     }
+    // A command task's executor (the agent's built-in one, named after the task) is never
+    // known to the master: its exit is the normal end of that task, not a bad message.
+    if (commandExecutorOf(core, frameworkId, executorId)) {
+      core.log.debug({ agent: agent.id, framework: frameworkId, executor: executorId, status: message.status }, `Command executor of task ${executorId} exited`);
+      return;
+    }
     core.drop("invalid_agent_messages", `Ignoring the exit of unknown executor '${executorId}' of framework '${frameworkId}' on agent ${agent.id}`);
     return;
   }
@@ -186,6 +192,18 @@ export function exitedExecutor(core: MasterState, from: Pid, message: ExitedExec
       value: { $typeName: "dcos.v1.Event.Failure", agentId: ids.agent(agent.id), executorId: ids.executor(executorId), status: message.status },
     });
   }
+}
+
+/** Whether `executorId` names a task of the framework, running or recently completed, that had no executor of its own. */
+function commandExecutorOf(core: MasterState, frameworkId: string, executorId: string): boolean {
+  const running = core.frameworks.get(frameworkId)?.tasks.get(executorId);
+  if (running) return running.executorId === undefined || running.executorId.value === "";
+  const done = core.completedTasks.values();
+  for (let i = done.length - 1; i >= 0; i--) {
+    const t = done[i]!;
+    if (t.taskId?.value === executorId && t.frameworkId?.value === frameworkId) return t.executorId === undefined || t.executorId.value === "";
+  }
+  return false;
 }
 
 export function executorMessage(core: MasterState, from: Pid, message: FrameworkMessage): void {
