@@ -6,7 +6,7 @@
  * wait for, and the health check run by the agent. Real processes: test/executor.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { KillTaskSchema, RunTaskSchema, StatusUpdateAcknowledgementSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
@@ -56,6 +56,27 @@ async function update(x: Harness, taskId: string, state: TaskState): Promise<Sta
 
 function containerOf(x: Harness, taskId: string): string {
   return x.agent.executorOf("fw-1", taskId)!.containerId;
+}
+
+/**
+ * Runs task t1 with a TCP health check against a local server answering connections with
+ * `answer` (`failures` in a row kill it); returns its first healthy TASK_RUNNING.
+ */
+async function healthyTcpTask(x: Harness, answer: (socket: Socket) => void, failures: number): Promise<StatusUpdate> {
+  server = createServer(answer);
+  await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  const task = commandTask("t1", 1);
+  task.healthCheck = create(HealthCheckSchema, { type: HealthCheck_Type.TCP, tcp: { port }, delaySeconds: 0, intervalSeconds: 1, timeoutSeconds: 5, consecutiveFailures: failures, gracePeriodSeconds: 0 });
+  run(x, task);
+  await update(x, "t1", TaskState.RUNNING);
+  await x.clock.advance(1);
+  const healthy = (): StatusUpdate | undefined => x.master.of<StatusUpdate>("StatusUpdate").find((u) => u.status?.healthy === true);
+  await x.until(() => {
+    ackAll(x);
+    return healthy() !== undefined;
+  }, "a healthy TASK_RUNNING");
+  return healthy()!;
 }
 
 describe("Command tasks run by the agent (no executor process)", () => {
@@ -159,21 +180,7 @@ describe("Command tasks run by the agent (no executor process)", () => {
 
   it("runs the task's health check in the agent: a TCP check that fails kills the task, KILLED with healthy=false", async () => {
     const x = await registered();
-    server = createServer((s) => s.destroy());
-    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
-    const port = (server.address() as { port: number }).port;
-    const task = commandTask("t1", 1);
-    task.healthCheck = create(HealthCheckSchema, { type: HealthCheck_Type.TCP, tcp: { port }, delaySeconds: 0, intervalSeconds: 1, timeoutSeconds: 5, consecutiveFailures: 1, gracePeriodSeconds: 0 });
-    run(x, task);
-    await update(x, "t1", TaskState.RUNNING);
-    await x.clock.advance(1);
-    const healthy = await (async () => {
-      await x.until(() => {
-        ackAll(x);
-        return x.master.of<StatusUpdate>("StatusUpdate").some((u) => u.status?.healthy === true);
-      }, "a healthy TASK_RUNNING");
-      return x.master.of<StatusUpdate>("StatusUpdate").find((u) => u.status?.healthy === true)!;
-    })();
+    const healthy = await healthyTcpTask(x, (s) => s.destroy(), 1);
     assert.equal(healthy.status!.reason, TaskStatus_Reason.TASK_HEALTH_CHECK_STATUS_UPDATED);
     assert.equal(healthy.status!.source, TaskStatus_Source.EXECUTOR);
     await new Promise<void>((r) => server!.close(() => r()));
@@ -188,18 +195,7 @@ describe("Command tasks run by the agent (no executor process)", () => {
 
   it("stops the health checks it runs when the agent stops (their timers would keep a stopped agent's process alive)", async () => {
     const x = await registered();
-    server = createServer((s) => s.end());
-    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
-    const port = (server.address() as { port: number }).port;
-    const task = commandTask("t1", 1);
-    task.healthCheck = create(HealthCheckSchema, { type: HealthCheck_Type.TCP, tcp: { port }, delaySeconds: 0, intervalSeconds: 1, timeoutSeconds: 5, consecutiveFailures: 3, gracePeriodSeconds: 0 });
-    run(x, task);
-    await update(x, "t1", TaskState.RUNNING);
-    await x.clock.advance(1);
-    await x.until(() => {
-      ackAll(x);
-      return x.master.of<StatusUpdate>("StatusUpdate").some((u) => u.status?.healthy === true);
-    }, "a healthy TASK_RUNNING");
+    await healthyTcpTask(x, (s) => s.end(), 3);
     await x.stop();
     h = undefined;
     assert.equal(x.clock.pendingTimers(), 0, "no timer is left once the agent and its master stopped");

@@ -25,7 +25,7 @@ import { shellExitStatus, type ContainerConfig, type Termination } from "../../i
 import { describeExit } from "../../isolation/launcher.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { TaskOutcome } from "./docker-task.js";
-import { containerResources } from "./executor-config.js";
+import { commandContainer } from "./executor-config.js";
 import { taskVolumes } from "./volumes.js";
 
 export interface CommandTaskInput {
@@ -54,18 +54,7 @@ export function commandTaskConfig(input: CommandTaskInput): ContainerConfig {
     if (!cmd.value.trim()) throw new DcosError(Code.INVALID_ARGUMENT, "The task's command is empty");
     command = cmd.value;
   }
-  const env: Record<string, string> = {};
-  for (const v of cmd.environment?.variables ?? []) env[v.name] = v.value;
-  const user = cmd.user || input.framework.user;
-  return {
-    id: input.containerId,
-    command,
-    env,
-    sandbox: input.sandbox,
-    user: input.switchUser && user ? user : undefined,
-    resources: containerResources(input.resources),
-    volumes: taskVolumes(input.workDir, input.resources),
-  };
+  return { ...commandContainer(input, command, cmd), volumes: taskVolumes(input.workDir, input.resources) };
 }
 
 export interface CommandTaskOutcome extends TaskOutcome {

@@ -85,8 +85,8 @@ export function executorContainerConfig(input: ExecutorContainerInput): Containe
       : input.kind === "default"
         ? [process.execPath, DEFAULT_EXECUTOR_PATH]
         : customCommand(info);
-  const env: Record<string, string> = {};
-  for (const v of info.command?.environment?.variables ?? []) env[v.name] = v.value;
+  const base = commandContainer(input, command, info.command);
+  const env = base.env;
   Object.assign(env, {
     [EXECUTOR_ENV.agentEndpoint]: input.agentEndpoint,
     [EXECUTOR_ENV.agentId]: input.agentId,
@@ -96,7 +96,22 @@ export function executorContainerConfig(input: ExecutorContainerInput): Containe
   });
   if (input.token) env[EXECUTOR_ENV.token] = input.token;
   if (input.recoveryTimeoutMs !== undefined) env[EXECUTOR_ENV.recoveryTimeout] = String(Math.max(1, Math.floor(input.recoveryTimeoutMs / 1000)));
-  const user = info.command?.user || input.framework.user;
+  return base;
+}
+
+/**
+ * A container running `command` for a CommandInfo (an executor's or a command task's): its
+ * environment variables, the command's (else the framework's) user when the agent may switch
+ * users, and the resources it is given.
+ */
+export function commandContainer(
+  input: { containerId: string; sandbox: string; framework: FrameworkInfo; resources: readonly Resource[]; switchUser: boolean },
+  command: string | string[],
+  info: CommandInfo | undefined,
+): ContainerConfig & { env: Record<string, string> } {
+  const env: Record<string, string> = {};
+  for (const v of info?.environment?.variables ?? []) env[v.name] = v.value;
+  const user = info?.user || input.framework.user;
   return {
     id: input.containerId,
     command,
