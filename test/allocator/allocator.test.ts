@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { createAllocator } from "../../src/actors/allocator/allocator-facade.js";
+import { AllocatorActor } from "../../src/actors/allocator/allocator-actor.js";
+import { createPolicy } from "../../src/actors/allocator/policies.js";
+import type { AllocationSnapshot } from "../../src/actors/allocator/snapshot.js";
+import { Quantities } from "../../src/resources/quantities.js";
 import { parseResources } from "../../src/resources/parse.js";
 import { reservationRole } from "../../src/resources/resource.js";
 import { Resources } from "../../src/resources/resources.js";
 import { ManualClock } from "../../src/runtime/clock.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
+import { testLogger } from "../../src/runtime/log.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { AllocatorHarness, agentsOffered, INTERVAL_MS, offersPerFramework, scalarOffered } from "./harness.js";
 
@@ -181,6 +186,72 @@ describe("Allocator (hierarchical DRF)", () => {
     assert.equal(snapshot["allocator/resources/cpus/total"], 12);
     assert.equal(snapshot["allocator/resources/cpus/offered_or_allocated"], 12, "the round after the declines offered everything again");
     assert.equal(snapshot["allocator/resources/mem/total"], 3 * 4096);
+  });
+
+  it("runs the round after a recovery over that agent only; the interval round visits every agent", async () => {
+    h = new AllocatorHarness();
+    agents(3);
+    h.addFramework("fw-a");
+    await h.settle();
+    assert.deepEqual(agentsOffered(h.offers, "fw-a"), ["agent-1", "agent-2", "agent-3"]);
+    const onAgent = (id: string) => h.offers.find((d) => d.agentId === id)!;
+    // agent-3 is declined for 0.5 s: its round offers nothing, and it stays free.
+    const runs = h.allocator.metrics().allocationRuns;
+    h.decline([onAgent("agent-3")], "fw-a", 0.5);
+    await h.settle();
+    assert.equal(h.allocator.metrics().allocationRuns, runs + 1);
+    assert.equal(h.offers.length, 3);
+    // 0.6 s later (before the interval round) agent-1 comes back: the round soon after visits agent-1 alone,
+    // not agent-3, whose filter has expired meanwhile.
+    await h.advance(600);
+    const rounds = h.rounds.length;
+    h.decline([onAgent("agent-1")], "fw-a", 0);
+    await h.settle();
+    assert.equal(h.rounds.length, rounds + 1);
+    assert.deepEqual(h.rounds.at(-1)!.map((d) => d.agentId), ["agent-1"]);
+    // The interval round (at 1 s) visits every agent and finds agent-3.
+    const decisions = await h.during(() => h.advance(400));
+    assert.deepEqual(decisions.map((d) => d.agentId), ["agent-3"]);
+    const m = h.metrics.snapshot();
+    assert.equal(m["allocator/resources/cpus/offered_or_allocated"], 12);
+  });
+
+  it("keeps the total of the active agents as agents come, go, change and (de)activate", async () => {
+    const clock = new ManualClock();
+    const system = new ActorSystem({ clock, address: "master", logger: testLogger() });
+    const actor = system.spawn(new AllocatorActor("allocator", createPolicy("hierarchical-drf"), INTERVAL_MS, undefined));
+    const r = (s: string) => parseResources(s).toProto();
+    const summed = (snapshot: AllocationSnapshot) => {
+      const q = new Quantities();
+      for (const a of snapshot.agents) if (a.active) q.addAll(a.total.quantities());
+      return { cpus: q.get("cpus"), mem: q.get("mem") };
+    };
+    const steps: ((a: AllocatorActor) => void)[] = [
+      (a) => a.addAgent("agent-1", { hostname: "a1", total: r("cpus:4;mem:4096"), active: true }, new Map()),
+      (a) => a.addAgent("agent-2", { hostname: "a2", total: r("cpus:4;mem:4096"), active: false }, new Map()),
+      (a) => a.activateAgent("agent-2"),
+      (a) => a.deactivateAgent("agent-1"),
+      (a) => a.updateAgent("agent-1", r("cpus:8;mem:8192")),
+      (a) => a.activateAgent("agent-1"),
+      (a) => a.updateAgent("agent-2", r("cpus:2;mem:1024")),
+      (a) => a.addAgent("agent-3", { hostname: "a3", total: r("cpus:1;mem:512"), active: true }, new Map()),
+      (a) => a.removeAgent("agent-1"),
+      (a) => a.deactivateAgent("agent-3"),
+      (a) => a.removeAgent("agent-3"),
+    ];
+    const kept: { cpus: number; mem: number }[] = [];
+    const expected: { cpus: number; mem: number }[] = [];
+    for (const step of steps) {
+      await system.dispatch(actor, (a) => {
+        step(a);
+        const s = a.snapshot();
+        kept.push({ cpus: s.totals!.get("cpus"), mem: s.totals!.get("mem") });
+        expected.push(summed(s));
+      });
+    }
+    assert.deepEqual(kept, expected);
+    assert.deepEqual(kept.at(-1), { cpus: 2, mem: 1024 });
+    await system.stop();
   });
 
   it("ignores and counts calls about unknown or invalid things without crashing", async () => {

@@ -4,7 +4,12 @@
  * running set a failover must reconcile), then short tasks (`shortMs`, run by the simulated
  * agents, label sim_duration_ms) at a steady `launchesPerS` paced by a token bucket: one task
  * per offer, the rest of the offer back at the next round (refuse 0); the offers of one event
- * it has no work for are declined in one call for `refuseS` seconds. The driver acknowledges every update.
+ * it has no work for are declined in one call for `refuseS` seconds, or, with `holdOffers`,
+ * kept and launched on as tokens come (every 10 ms). With `tasksPerOffer` > 1 it fills the
+ * cluster with up to that many long tasks per offer, in one call. The driver acknowledges every update.
+ *
+ * It also measures offer→framework: Offer.offered_at_ms, set by the master on its clock, to
+ * the offers callback on this process's clock (the same machine's).
  *
  * It measures, per short task: the offer reaching the framework to the task's TASK_RUNNING
  * reaching it (offer→RUNNING), and the launch call to TASK_RUNNING (accept→RUNNING, the
@@ -27,6 +32,14 @@ export interface ScaleFrameworkOptions {
   launchesPerS: number;
   shortMs: number;
   refuseS: number;
+  /** Long tasks launched on one offer at most (as many as fit; 1: one task per offer). */
+  tasksPerOffer?: number;
+  /**
+   * Keep the offers that come while no token is left and launch on them as tokens come
+   * (as Aurora or Cook hold offers), instead of declining them for refuseS: the offers then
+   * follow the launches, not agents × frameworks / refuseS.
+   */
+  holdOffers?: boolean;
   random: Random;
 }
 
@@ -53,6 +66,15 @@ export interface ScaleFrameworkCounts {
   unexpected: number;
 }
 
+/** Why launch calls failed: each distinct reason (ids masked) once on stderr, the first 20 of them. */
+const launchErrorReasons = new Set<string>();
+function noteLaunchError(err: unknown): void {
+  const reason = String((err as Error)?.message ?? err).replace(/[0-9a-f]{8,}[-0-9a-f]*/g, "<id>").slice(0, 200);
+  if (launchErrorReasons.size >= 20 || launchErrorReasons.has(reason)) return;
+  launchErrorReasons.add(reason);
+  process.stderr.write(`launch call failed: ${reason}\n`);
+}
+
 export class ScaleFramework {
   readonly driver: SchedulerDriver;
   /** Long task id -> agent id. */
@@ -67,6 +89,9 @@ export class ScaleFramework {
   private tokens = 0;
   private lastRefill = performance.now();
   private reconciling: NodeJS.Timeout | undefined;
+  /** Offers kept for later launches (holdOffers), oldest first, and the timer that uses them. */
+  private readonly held = new Map<string, Offer>();
+  private pumping: NodeJS.Timeout | undefined;
   private launchRate: number;
   /** SUPPRESSed: nothing to launch (the long tasks launched, no short ones asked for). */
   private suppressed = false;
@@ -95,6 +120,11 @@ export class ScaleFramework {
   offerToRunning: number[] = [];
   /** The first leg of accept→RUNNING: the launch call to TASK_STARTING (the rest is its acknowledgement's round trip and RUNNING). */
   acceptToStarting: number[] = [];
+  /**
+   * The master making an offer to the offer reaching this framework (Offer.offered_at_ms
+   * against this process's clock: the same machine's), one sample per offer.
+   */
+  offerToFramework: number[] = [];
 
   constructor(private readonly o: ScaleFrameworkOptions) {
     this.launchRate = o.launchesPerS;
@@ -105,6 +135,7 @@ export class ScaleFramework {
       random: o.random,
       callbacks: {
         offers: (offers) => this.onOffers(offers),
+        rescind: (offerId) => void this.held.delete(offerId),
         update: (status) => this.onUpdate(status),
         subscribed: (_e, resubscribed) => {
           if (!resubscribed) {
@@ -114,6 +145,8 @@ export class ScaleFramework {
           }
           this.counts.resubscribed = 1;
           this.resubscribedAt = Date.now();
+          // The old leader's offers are gone with it.
+          this.held.clear();
           clearInterval(this.reconciling);
           this.reconcileMissing();
           this.reconciling = setInterval(() => this.reconcileMissing(), 1_000);
@@ -133,6 +166,11 @@ export class ScaleFramework {
    */
   set launchesPerS(rate: number) {
     this.launchRate = rate;
+    if (rate === 0) this.declineHeld();
+    if (this.o.holdOffers) {
+      clearInterval(this.pumping);
+      this.pumping = rate > 0 ? setInterval(() => this.pump(), 10) : undefined;
+    }
     if (rate > 0 && this.suppressed) {
       this.suppressed = false;
       void this.driver.revive().catch(() => undefined);
@@ -149,6 +187,7 @@ export class ScaleFramework {
 
   async stop(): Promise<void> {
     clearInterval(this.reconciling);
+    clearInterval(this.pumping);
     await this.driver.teardown().catch(() => undefined);
     await this.driver.stop();
   }
@@ -168,42 +207,23 @@ export class ScaleFramework {
 
   private onOffers(offers: Offer[]): void {
     const offerAt = performance.now();
+    const wallNow = Date.now();
     this.refill();
     const declined: string[] = [];
     for (const offer of offers) {
       this.counts.offers++;
+      if (offer.offeredAtMs > 0) this.offerToFramework.push(wallNow - offer.offeredAtMs);
       const longNext = this.counts.longLaunched < this.o.longTasks;
-      const shortNext = !longNext && this.tokens >= 1;
-      const resources = longNext || shortNext ? pickResources(offer, { cpus: 0.1, mem: 32 }) : undefined;
-      if (!resources) {
-        declined.push(offer.id!.value);
+      if (longNext && (this.o.tasksPerOffer ?? 1) > 1) {
+        this.launchLongBatch(offer);
         continue;
       }
-      const taskId = `${this.o.name}-${longNext ? "long" : "short"}-${this.seq++}`;
-      const agentId = offer.agentId!.value;
-      if (longNext) {
-        this.counts.longLaunched++;
-        this.long.set(taskId, agentId);
-      } else {
-        this.tokens--;
-        this.short.set(taskId, { offerAt, acceptAt: performance.now(), startingAt: 0, running: false });
-      }
-      this.counts.launched++;
-      const labels = { [DURATION_LABEL]: String(longNext ? 0 : this.o.shortMs) };
-      const task = commandTask({ command: "sleep 600", offer, resources, name: taskId, taskId, labels });
-      void this.driver.launch([offer.id!.value], [task], refuseFor(0)).catch(() => {
-        // The call failed (a failover, a timeout): count it and launch the task again on a
-        // later offer under a new id (should the first reach an agent after all, its updates
-        // count as unexpected).
-        this.counts.launchErrors++;
-        this.counts.launched--;
-        if (this.long.delete(taskId)) this.counts.longLaunched--;
-        this.short.delete(taskId);
-        if (this.suppressed) {
-          this.suppressed = false;
-          void this.driver.revive().catch(() => undefined);
-        }
-      });
+      if (longNext || this.tokens >= 1) {
+        if (!this.launchOne(offer, longNext, offerAt)) declined.push(offer.id!.value);
+      } else if (this.o.holdOffers && this.launchRate > 0) {
+        // No token now: keep the offer for a later launch (pump) rather than decline it.
+        this.held.set(offer.id!.value, offer);
+      } else declined.push(offer.id!.value);
     }
     // The offers it has no work for: one Decline call for all of this event's.
     if (declined.length > 0) {
@@ -214,6 +234,94 @@ export class ScaleFramework {
       this.suppressed = true;
       void this.driver.suppress().catch(() => undefined);
     }
+  }
+
+  /**
+   * Launches as many long tasks on the offer as fit, up to tasksPerOffer, in one call (a
+   * framework filling a big cluster does not take one task per offer round).
+   */
+  private launchLongBatch(offer: Offer): void {
+    let n = Math.min(this.o.tasksPerOffer ?? 1, this.o.longTasks - this.counts.longLaunched);
+    while (n > 1 && !pickResources(offer, { cpus: Math.round(n * 100) / 1000, mem: 32 * n })) n = Math.floor(n / 2);
+    const resources = pickResources(offer, { cpus: 0.1, mem: 32 });
+    if (!resources) {
+      void this.driver.decline([offer.id!.value], refuseFor(this.o.refuseS)).catch(() => undefined);
+      this.counts.declined++;
+      return;
+    }
+    const agentId = offer.agentId!.value;
+    const ids: string[] = [];
+    const tasks = [];
+    for (let i = 0; i < n; i++) {
+      const taskId = `${this.o.name}-long-${this.seq++}`;
+      ids.push(taskId);
+      this.long.set(taskId, agentId);
+      tasks.push(commandTask({ command: "sleep 600", offer, resources, name: taskId, taskId, labels: { [DURATION_LABEL]: "0" } }));
+    }
+    this.counts.longLaunched += n;
+    this.counts.launched += n;
+    void this.driver.launch([offer.id!.value], tasks, refuseFor(0)).catch((err: unknown) => {
+      noteLaunchError(err);
+      this.counts.launchErrors++;
+      this.counts.launched -= n;
+      this.counts.longLaunched -= n;
+      for (const id of ids) this.long.delete(id);
+    });
+  }
+
+  /** Launches one task (long, or short using a token) on the offer; false if it does not fit. offerAt NaN: a held offer. */
+  private launchOne(offer: Offer, longNext: boolean, offerAt: number): boolean {
+    const resources = pickResources(offer, { cpus: 0.1, mem: 32 });
+    if (!resources) return false;
+    const taskId = `${this.o.name}-${longNext ? "long" : "short"}-${this.seq++}`;
+    const agentId = offer.agentId!.value;
+    if (longNext) {
+      this.counts.longLaunched++;
+      this.long.set(taskId, agentId);
+    } else {
+      this.tokens--;
+      this.short.set(taskId, { offerAt, acceptAt: performance.now(), startingAt: 0, running: false });
+    }
+    this.counts.launched++;
+    const labels = { [DURATION_LABEL]: String(longNext ? 0 : this.o.shortMs) };
+    const task = commandTask({ command: "sleep 600", offer, resources, name: taskId, taskId, labels });
+    void this.driver.launch([offer.id!.value], [task], refuseFor(0)).catch((err: unknown) => {
+      noteLaunchError(err);
+      // The call failed (a failover, a timeout): count it and launch the task again on a
+      // later offer under a new id (should the first reach an agent after all, its updates
+      // count as unexpected).
+      this.counts.launchErrors++;
+      this.counts.launched--;
+      if (this.long.delete(taskId)) this.counts.longLaunched--;
+      this.short.delete(taskId);
+      if (this.suppressed) {
+        this.suppressed = false;
+        void this.driver.revive().catch(() => undefined);
+      }
+    });
+    return true;
+  }
+
+  /** Holding offers: launches the short tasks the tokens allow on the oldest held offers. */
+  private pump(): void {
+    if (this.launchRate === 0 || this.held.size === 0) return;
+    this.refill();
+    const unfit: string[] = [];
+    for (const [id, offer] of this.held) {
+      if (this.tokens < 1) break;
+      this.held.delete(id);
+      if (!this.launchOne(offer, false, Number.NaN)) unfit.push(id);
+    }
+    if (unfit.length > 0) void this.driver.decline(unfit, refuseFor(this.o.refuseS)).catch(() => undefined);
+  }
+
+  /** Gives back every held offer (going quiet). */
+  private declineHeld(): void {
+    if (this.held.size === 0) return;
+    const ids = [...this.held.keys()];
+    this.held.clear();
+    this.counts.declined += ids.length;
+    void this.driver.decline(ids, refuseFor(this.o.refuseS)).catch(() => undefined);
   }
 
   private onUpdate(status: TaskStatus): void {
@@ -257,7 +365,7 @@ export class ScaleFramework {
       const now = performance.now();
       this.counts.shortRunning++;
       this.acceptToRunning.push(now - short.acceptAt);
-      this.offerToRunning.push(now - short.offerAt);
+      if (!Number.isNaN(short.offerAt)) this.offerToRunning.push(now - short.offerAt);
     } else if (status.state === TaskState.FINISHED) {
       this.short.delete(id);
       this.counts.finished++;

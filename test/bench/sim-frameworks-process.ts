@@ -3,7 +3,7 @@
  * (scale-framework.ts):
  *
  *   node dist/test/bench/sim-frameworks-process.js --masters=a:p,b:p,c:p [--frameworks=5] [--first=0]
- *     [--long-tasks=10] [--launches-per-s=10] [--short-ms=2000] [--refuse-s=5] [--seed=N] [--stats-ms=500]
+ *     [--long-tasks=10] [--launches-per-s=10] [--short-ms=2000] [--refuse-s=5] [--tasks-per-offer=1] [--hold-offers=0] [--seed=N] [--stats-ms=500]
  *
  * `--long-tasks` and `--launches-per-s` are per framework. Prints `stats {json}` every
  * --stats-ms: the frameworks' summed counters, the latency samples taken since the last line
@@ -36,6 +36,8 @@ const frameworks = Array.from(
       launchesPerS: 0,
       shortMs: Number(opt("short-ms", "2000")),
       refuseS: Number(opt("refuse-s", "5")),
+      tasksPerOffer: Number(opt("tasks-per-offer", "1")),
+      holdOffers: opt("hold-offers", "0") === "1",
       random: new Random(seed + first + i),
     }),
 );
@@ -53,6 +55,7 @@ const timer = setInterval(() => {
   const acceptToRunning: number[] = [];
   const offerToRunning: number[] = [];
   const acceptToStarting: number[] = [];
+  const offerToFramework: number[] = [];
   let resubscribedAt = 0;
   let outstanding = 0;
   for (const f of frameworks) {
@@ -60,14 +63,16 @@ const timer = setInterval(() => {
     acceptToRunning.push(...f.acceptToRunning.map(Math.round));
     offerToRunning.push(...f.offerToRunning.map(Math.round));
     acceptToStarting.push(...f.acceptToStarting.map(Math.round));
+    offerToFramework.push(...f.offerToFramework.map(Math.round));
     f.acceptToStarting = [];
+    f.offerToFramework = [];
     f.acceptToRunning = [];
     f.offerToRunning = [];
     resubscribedAt = Math.max(resubscribedAt, f.resubscribedAt);
     outstanding += f.outstanding;
   }
   const cpu = process.cpuUsage();
-  const line = { frameworks: count, ...sum, outstanding, resubscribedAt, acceptToRunning, offerToRunning, acceptToStarting, cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20) };
+  const line = { frameworks: count, ...sum, outstanding, resubscribedAt, acceptToRunning, offerToRunning, acceptToStarting, offerToFramework, cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20) };
   process.stdout.write(`stats ${JSON.stringify(line)}\n`);
 }, statsMs);
 

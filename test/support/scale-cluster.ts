@@ -8,7 +8,8 @@
  * leading master's /metrics/snapshot.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MasterProcesses } from "./master-processes.js";
 import { waitFor } from "./wait.js";
@@ -32,6 +33,10 @@ export interface ScaleSettings {
   masterFlags: string[];
   /** Profile the masters' CPU (node --cpu-prof) into this directory. */
   cpuProfileDir?: string;
+  /** Long tasks a framework launches on one offer at most (default 1). */
+  tasksPerOffer?: number;
+  /** Frameworks keep the offers they have no token for and launch on them later, instead of declining them. */
+  holdOffers?: boolean;
 }
 
 export type Stats = Record<string, number>;
@@ -119,6 +124,7 @@ export class ScaleCluster {
   private constructor(
     readonly masters: MasterProcesses,
     readonly s: ScaleSettings,
+    readonly dir: string,
   ) {}
 
   static async start(dir: string, s: ScaleSettings): Promise<ScaleCluster> {
@@ -126,7 +132,7 @@ export class ScaleCluster {
     // node refuses --cpu-prof in NODE_OPTIONS, so a shell that execs node with it.
     const launcher = s.cpuProfileDir ? ["sh", "-c", `node=$1; shift; exec "$node" --cpu-prof --cpu-prof-dir=${s.cpuProfileDir} "$@"`, "sh"] : [];
     const masters = await MasterProcesses.start(3, dir, ["--log-level=info", ...s.masterFlags], launcher);
-    const c = new ScaleCluster(masters, s);
+    const c = new ScaleCluster(masters, s, dir);
     await waitFor(() => masters.leader() >= 0, "a leading master", 60_000);
     return c;
   }
@@ -153,6 +159,8 @@ export class ScaleCluster {
           `--long-tasks=${this.s.longTasks}`,
           `--launches-per-s=${this.s.launchesPerS}`,
           `--short-ms=${this.s.shortMs}`,
+          `--tasks-per-offer=${this.s.tasksPerOffer ?? 1}`,
+          `--hold-offers=${this.s.holdOffers ? 1 : 0}`,
           `--seed=${this.s.seed + 1_000_000}`,
           `--stats-ms=${statsMs}`,
         ]),
@@ -188,6 +196,11 @@ export class ScaleCluster {
     const m = line ? /Master HTTP on http:\/\/([^ )"]+)/.exec(line) : null;
     if (!m) throw new Error("the leading master has not logged its HTTP address yet");
     return m[1]!;
+  }
+
+  /** Bytes in the leading master's work directory (its Raft log, snapshots and registry). */
+  leaderWorkDirBytes(): number {
+    return treeBytes(join(this.dir, `master-${this.leader() + 1}`));
   }
 
   /** The leading master's process id. */
@@ -227,4 +240,21 @@ export function processUsage(pid: number): { cpuMs: number; rssBytes: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const rss = /VmRSS:\s+(\d+) kB/.exec(status);
   return { cpuMs: ticks * 10, rssBytes: Number(rss?.[1] ?? 0) * 1024 };
+}
+
+/** Bytes of the files under path (0 if it does not exist). */
+export function treeBytes(path: string): number {
+  let sum = 0;
+  let entries;
+  try {
+    entries = readdirSync(path, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = join(path, e.name);
+    if (e.isDirectory()) sum += treeBytes(p);
+    else if (e.isFile()) sum += statSync(p, { throwIfNoEntry: false })?.size ?? 0;
+  }
+  return sum;
 }

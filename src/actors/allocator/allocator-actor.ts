@@ -73,6 +73,15 @@ export class AllocatorActor extends Actor {
   private offerCallback: ((decisions: OfferDecision[]) => void) | undefined;
   private intervalTimer: Timer | undefined;
   private soonTimer: Timer | undefined;
+  /**
+   * What the next soon round visits: the agents whose resources came back or changed since
+   * the last round (a round over them alone, as Mesos's allocate(agentId)), or every agent
+   * when a framework may take more (added, activated, revived) or quota needs the whole view.
+   */
+  private readonly soonAgents = new Set<string>();
+  private soonAll = false;
+  /** Scalar totals of the active agents, kept as agents come, go and change (shares are fractions of it). */
+  private readonly activeTotal = new Quantities();
   private runsCounter!: Counter;
   private runMs!: Samples;
   private readonly drops = new Map<DropReason, Counter>();
@@ -174,7 +183,8 @@ export class AllocatorActor extends Actor {
     if (this.agents.has(id)) return this.drop("duplicate_agent", `Ignoring addAgent for ${id} because it is already added`);
     const total = this.toResources(info.total, `addAgent ${id}`);
     if (!total) return;
-    const agent = new AgentBook(id, info, total, info.active);
+    const agent = new AgentBook(id, info, total, false);
+    this.setActive(agent, info.active);
     this.agents.set(id, agent);
     for (const [frameworkId, resources] of used) {
       const fw = this.frameworks.get(frameworkId);
@@ -183,18 +193,18 @@ export class AllocatorActor extends Actor {
       else if (res) this.hold(fw, agent, this.withRoles(fw, res));
     }
     this.log.info({ agent: id, total: String(total) }, `Added agent ${id} (${info.hostname}) with ${total}`);
-    this.soon();
+    this.soon(id);
   }
 
   updateAgent(id: string, total: readonly Resource[]): void {
     const agent = this.agent(id, "updateAgent");
     const res = agent && this.toResources(total, `updateAgent ${id}`);
     if (!agent || !res) return;
-    agent.total = res;
+    this.setTotal(agent, res);
     let free = res;
     for (const held of agent.allocated.values()) free = free.subtract(held.unallocated());
     agent.free = free;
-    this.soon();
+    this.soon(id);
   }
 
   updateAllocation(frameworkId: string, agentId: string, consumed: readonly Resource[], converted: readonly Resource[]): void {
@@ -209,7 +219,7 @@ export class AllocatorActor extends Actor {
       return;
     }
     this.release(fw, agent, from);
-    agent.total = agent.total.subtract(from.unallocated()).add(to.unallocated());
+    this.setTotal(agent, agent.total.subtract(from.unallocated()).add(to.unallocated()));
     agent.free = agent.free.subtract(from.unallocated());
     this.hold(fw, agent, to, Resources.empty());
     this.log.info({ framework: frameworkId, agent: agentId, from: String(from), to: String(to) }, `Framework ${frameworkId} turned ${from} into ${to} on agent ${agentId}`);
@@ -218,13 +228,13 @@ export class AllocatorActor extends Actor {
   activateAgent(id: string): void {
     const agent = this.agent(id, "activateAgent");
     if (!agent) return;
-    agent.active = true;
-    this.soon();
+    this.setActive(agent, true);
+    this.soon(id);
   }
 
   deactivateAgent(id: string): void {
     const agent = this.agent(id, "deactivateAgent");
-    if (agent) agent.active = false;
+    if (agent) this.setActive(agent, false);
   }
 
   removeAgent(id: string): void {
@@ -236,7 +246,9 @@ export class AllocatorActor extends Actor {
       fw.filters.delete(id);
       this.count(fw, held, -1);
     }
+    this.setActive(agent, false);
     this.agents.delete(id);
+    this.soonAgents.delete(id);
     for (const fw of this.frameworks.values()) fw.filters.delete(id);
     this.log.info({ agent: id }, `Removed agent ${id}`);
   }
@@ -261,7 +273,7 @@ export class AllocatorActor extends Actor {
       const until = this.clock.now() + Math.min(refuseSeconds, MAX_REFUSE_SECONDS) * 1000;
       fw.filters.set(agentId, Math.max(until, fw.filters.get(agentId) ?? 0));
     }
-    if (!back.isEmpty()) this.soon();
+    if (!back.isEmpty()) this.soon(agentId);
   }
 
   suppressOffers(frameworkId: string, roles?: readonly string[]): void {
@@ -348,11 +360,27 @@ export class AllocatorActor extends Actor {
 
   // ---- rounds -----------------------------------------------------------------------------
 
-  /** Runs one round now (also used by tests and the benchmark); returns the decisions. */
+  /** Runs one round over every agent now (also used by tests and the benchmark); returns the decisions. */
   allocate(): OfferDecision[] {
+    this.soonAll = false;
+    this.soonAgents.clear();
+    return this.round(this.snapshot());
+  }
+
+  /** Runs one round over these agents only (the ones whose resources changed). */
+  private allocateOn(agentIds: Iterable<string>): OfferDecision[] {
+    const agents: AgentBook[] = [];
+    for (const id of agentIds) {
+      const agent = this.agents.get(id);
+      if (agent) agents.push(agent);
+    }
+    return this.round({ ...this.snapshot(), agents });
+  }
+
+  private round(snapshot: AllocationSnapshot): OfferDecision[] {
     if (!this.offerCallback) return [];
     const started = performance.now();
-    const offers = this.policy.allocate(this.snapshot());
+    const offers = this.policy.allocate(snapshot);
     for (const offer of offers) this.apply(offer);
     const decisions = offers.map((o) => ({ frameworkId: o.frameworkId, agentId: o.agentId, resources: o.resources.toProto() }));
     this.lastRunMs = performance.now() - started;
@@ -366,7 +394,7 @@ export class AllocatorActor extends Actor {
   }
 
   snapshot(): AllocationSnapshot {
-    return { now: this.clock.now(), agents: [...this.agents.values()], frameworks: [...this.frameworks.values()], weights: this.weights, quotas: this.quotas };
+    return { now: this.clock.now(), agents: [...this.agents.values()], frameworks: [...this.frameworks.values()], weights: this.weights, quotas: this.quotas, totals: this.activeTotal };
   }
 
   private armInterval(): void {
@@ -377,13 +405,37 @@ export class AllocatorActor extends Actor {
     });
   }
 
-  /** A round soon (batched with whatever else arrives meanwhile). */
-  private soon(): void {
-    if (this.soonTimer || this.stopped) return;
+  /**
+   * A round soon (batched with whatever else arrives meanwhile): over agentId's resources
+   * (and those of the other agents named meanwhile), or over every agent without one. With
+   * quota every round sees every agent (the headroom is a sum over all of them).
+   */
+  private soon(agentId?: string): void {
+    if (this.stopped) return;
+    if (agentId === undefined) this.soonAll = true;
+    else this.soonAgents.add(agentId);
+    if (this.soonTimer) return;
     this.soonTimer = this.delay(0, () => {
       this.soonTimer = undefined;
-      this.allocate();
+      if (this.soonAll || this.quotas.size > 0) this.allocate();
+      else if (this.soonAgents.size > 0) {
+        const ids = [...this.soonAgents];
+        this.soonAgents.clear();
+        this.allocateOn(ids);
+      }
     });
+  }
+
+  /** Sets an agent's total, keeping the active agents' sum. */
+  private setTotal(agent: AgentBook, total: Resources): void {
+    if (agent.active) this.activeTotal.addAll(agent.total.quantities(), -1).addAll(total.quantities());
+    agent.total = total;
+  }
+
+  /** Activates or deactivates an agent, keeping the active agents' sum. */
+  private setActive(agent: AgentBook, active: boolean): void {
+    if (agent.active !== active) this.activeTotal.addAll(agent.total.quantities(), active ? 1 : -1);
+    agent.active = active;
   }
 
   private apply(offer: RoundOffer): void {

@@ -60,7 +60,7 @@ function parentRole(role: string): string | undefined {
 }
 
 class Round {
-  private readonly totals = new Quantities();
+  private readonly totals: Quantities;
   private readonly root: Node;
   /** Role name → its leaf (own frameworks) and, if it has sub-roles, its inner node. */
   private readonly leaves = new Map<string, Node>();
@@ -90,7 +90,8 @@ class Round {
     private readonly roleBefore: RoleOrder,
   ) {
     this.root = this.node("", undefined, "inner");
-    for (const agent of snapshot.agents) if (agent.active) this.totals.addAll(agent.total.quantities());
+    this.totals = snapshot.totals ?? new Quantities();
+    if (!snapshot.totals) for (const agent of snapshot.agents) if (agent.active) this.totals.addAll(agent.total.quantities());
     const clients: { role: string; client: Client }[] = [];
     const allocs: [string, Quantities][] = [];
     const roles = new Set<string>();

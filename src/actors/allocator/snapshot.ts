@@ -41,6 +41,12 @@ export interface AllocationSnapshot {
   readonly weights: ReadonlyMap<string, number>;
   /** Role quotas (guarantees and limits); absent or empty: no role has quota. */
   readonly quotas?: ReadonlyMap<string, RoleQuota>;
+  /**
+   * Scalar totals of every active agent (what shares are fractions of), kept by the
+   * allocator; when absent the round sums `agents`. A round over some agents only (the ones
+   * whose resources changed) needs it: shares stay fractions of the whole cluster.
+   */
+  readonly totals?: Quantities;
 }
 
 /** Resources of one agent offered to one framework; each carries its allocation role. */

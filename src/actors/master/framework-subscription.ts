@@ -150,10 +150,11 @@ function scheduleHeartbeat(core: MasterState, f: FrameworkRecord): void {
 /** Tells agents running the framework's tasks about its new info. */
 function notifyAgents(core: MasterState, f: FrameworkRecord): void {
   const message = create(UpdateFrameworkSchema, { frameworkId: ids.framework(f.id), frameworkInfo: f.info });
+  // The agents of its tasks, gathered once (not a walk of its tasks per agent: 10,000 agents × 400 tasks).
+  const withTasks = new Set<string>();
+  for (const t of f.tasks.values()) if (t.agentId) withTasks.add(t.agentId.value);
   for (const agent of core.agents.values()) {
-    if (agent.state === AgentState.ACTIVE && (agent.executors.has(f.id) || [...f.tasks.values()].some((t) => t.agentId?.value === agent.id))) {
-      core.sendToAgent(agent, message);
-    }
+    if (agent.state === AgentState.ACTIVE && (agent.executors.has(f.id) || withTasks.has(agent.id))) core.sendToAgent(agent, message);
   }
 }
 

@@ -32,6 +32,7 @@ export function makeOffers(core: MasterState, decisions: readonly OfferDecision[
       attributes: agent.info.attributes,
       executorIds: [...(agent.executors.get(d.frameworkId)?.keys() ?? [])].map((e) => ids.executor(e)),
       unavailability: unavailabilityOf(core, agent),
+      offeredAtMs: core.now(),
     });
     const timeout = core.options.offerTimeoutMs;
     const timer = timeout > 0 ? core.host.delay(timeout, () => core.rescindOffer(offerId, `it was not used within ${timeout} ms`)) : undefined;

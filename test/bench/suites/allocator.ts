@@ -8,7 +8,11 @@
  * noisy, the median CPU time too. Then the same DRF round at 10,000 agents / 1,000 frameworks
  * with quota — 50 of the 100 roles have guarantees and limits — against the round without
  * quota, measured interleaved in the same run, and the ratio (goal ≤ 1.5×).
- * Options: --rounds=N (default 9); --quota-only runs just the quota comparison.
+ * First, the round that follows one agent's resources coming back (a decline, what an
+ * accept left over) at 10,000 agents / 50 frameworks with everything else offered: it visits
+ * that agent only, against a round over every agent in the same state (the ratio).
+ * Options: --rounds=N (default 9); --quota-only runs just the quota comparison, --recovery-only
+ * just the recovery round.
  */
 import type { OfferDecision } from "../../../src/actors/allocator/allocator.js";
 import { AllocatorActor } from "../../../src/actors/allocator/allocator-actor.js";
@@ -85,6 +89,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const roundsArg = args.find((a) => a.startsWith("--rounds="));
   const rounds = roundsArg ? Number(roundsArg.slice("--rounds=".length)) : 9;
   if (args.includes("--quota-only")) return quotaVersusPlain(report, rounds);
+  await recoveryRound(report, rounds);
+  if (args.includes("--recovery-only")) return;
   for (const policy of ["hierarchical-drf", "strict-priority"]) {
     for (const shape of SHAPES) {
       const { ms, cpuMs, offers } = await measure(policy, shape, rounds);
@@ -117,4 +123,51 @@ async function quotaVersusPlain(report: Reporter, rounds: number): Promise<void>
   report.figure("drf_round_ms_10000_agents_no_quota", median(plain), "ms", "lower", { ...extra, offers: offers.plain, p90: percentile(plain, 90) });
   report.figure("drf_round_ms_10000_agents_quota", median(withQuota), "ms", "lower", { ...extra, offers: offers.quota, p90: percentile(withQuota, 90) });
   report.figure("quota_round_ratio", median(withQuota) / median(plain), "x", "lower", { goal: 1.5, cpuRatio: median(quotaCpu) / median(plainCpu) });
+}
+
+/** The round soon after one agent's resources come back, against a full round, at 10,000 agents / 50 frameworks. */
+async function recoveryRound(report: Reporter, rounds: number): Promise<void> {
+  const clock = new ManualClock();
+  const system = new ActorSystem({ clock, address: "bench" });
+  const actor = system.spawn(new AllocatorActor("allocator", createPolicy("hierarchical-drf"), 3_600_000, undefined));
+  const total = parseResources("cpus:8;mem:16384;disk:100000").toProto();
+  let last: OfferDecision[] = [];
+  const agents = 10_000;
+  await system.dispatch(actor, (a) => {
+    a.setOfferCallback((d) => (last = d));
+    for (let i = 0; i < agents; i++) a.addAgent(`agent-${i}`, { hostname: `host-${i}`, total, active: true }, new Map());
+    for (let i = 0; i < 50; i++) a.addFramework(`fw-${i}`, { roles: ["*"], active: true }, new Map());
+    a.allocate();
+  });
+  await clock.settle();
+  const partial: number[] = [];
+  const full: number[] = [];
+  const summing: number[] = [];
+  const policy = createPolicy("hierarchical-drf");
+  for (let r = 0; r < rounds * 5; r++) {
+    // One agent back: the soon round runs over it alone.
+    const d = last[r % last.length]!;
+    await system.dispatch(actor, (a) => a.recoverResources(d.frameworkId, d.agentId, d.resources));
+    await clock.settle();
+    await system.dispatch(actor, (a) => partial.push(a.metrics().lastAllocationRunMs));
+    // The same, then a round over every agent.
+    const e = last[0]!;
+    await system.dispatch(actor, (a) => {
+      a.recoverResources(e.frameworkId, e.agentId, e.resources);
+      // As before the allocator kept the totals: the same round summing every agent's total itself (policy only, nothing applied).
+      const snapshot = { ...a.snapshot(), totals: undefined };
+      const t0 = performance.now();
+      policy.allocate(snapshot);
+      summing.push(performance.now() - t0);
+      a.allocate();
+      full.push(a.metrics().lastAllocationRunMs);
+    });
+    await clock.settle();
+  }
+  await system.stop();
+  const shape = { agents, frameworks: 50, rounds: rounds * 5 };
+  report.figure("drf_recovery_round_ms_10000_agents_50_frameworks", median(partial), "ms", "lower", { ...shape, p90: percentile(partial, 90) });
+  report.figure("drf_full_round_ms_10000_agents_50_frameworks", median(full), "ms", "lower", { ...shape, p90: percentile(full, 90) });
+  report.figure("drf_full_round_summing_totals_ms_10000_agents_50_frameworks", median(summing), "ms", "lower", { ...shape, p90: percentile(summing, 90), note: "the round as before: totals summed over every agent each round" });
+  report.figure("recovery_round_ratio", median(partial) / median(full), "x", "lower", { note: "a round over the agent that came back / a round over every agent, same books" });
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- scale [-- --agents=1000 --frameworks=10 --tasks=2000 --cpu-prof-dir=DIR --failover=0 …]`: the whole system
+ * `npm run bench -- scale [-- --agents=1000 --frameworks=10 --tasks=2000 --tasks-per-offer=1 --hold-offers=1 --cpu-prof-dir=DIR --failover=0 …]`: the whole system
  * at scale (issue 18), in one run: three `dcos-node --role=master` processes on Raft with the
  * NATS event tap on a real nats-server, `--agents` simulated agents in `--agent-procs`
  * processes (many per process, each its own pid and agent id, the real agent↔master
@@ -17,8 +17,12 @@
  *   agent processes' share beside it;
  * - tasks_fill_per_s: the long tasks launched to RUNNING as fast as offers come;
  * - allocation_round_ms p50/p99 (the live leader's allocator/allocation_run_ms, agents × frameworks);
- * - launches_per_s (short tasks reaching RUNNING per second over `--seconds`, sustained),
- *   offer_to_running_ms and accept_to_running_ms p50/p99 (goal p99 < 500 ms);
+ * - launches_per_s (short tasks reaching RUNNING per second over `--seconds`, sustained;
+ *   the leader's and the simulators' CPU shares over the window), offer_to_framework_ms
+ *   (Offer.offered_at_ms to the framework's callback), offer_to_running_ms and
+ *   accept_to_running_ms p50/p99 (goal p99 < 500 ms);
+ * - master_work_dir_*_mb: the leader's Raft log, snapshots and registry on disk;
+ *   sim_agents_rss_mb: the simulators' memory;
  * - tap_events_per_s and tap_dropped over the same window;
  * - state_summary_ms, metrics_snapshot_ms (median of 5 GETs) with every task running;
  * - failover_*_ms: kill -9 of the leader → a new leader, every agent reregistered, every
@@ -60,6 +64,10 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       `--raft-election-timeout=${get("raft-election-timeout-ms", 3000)}ms`,
     ],
   };
+  const tasksPerOffer = get("tasks-per-offer", 1);
+  if (tasksPerOffer > 1) settings.tasksPerOffer = tasksPerOffer;
+  // Frameworks hold the offers they cannot use yet (1, the default) or decline them for 5 s (0, as before).
+  settings.holdOffers = get("hold-offers", 1) !== 0;
   const profileDir = args.find((a) => a.startsWith("--cpu-prof-dir="))?.split("=")[1];
   if (profileDir) settings.cpuProfileDir = profileDir;
   const failover = get("failover", 1) !== 0;
@@ -72,7 +80,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   settings.masterFlags.push(`--nats=${nats.url}`);
   const dir = mkdtempSync(join(tmpdir(), "scale-bench-"));
   const cluster = await ScaleCluster.start(dir, settings);
-  const shape = { agents, frameworks, tasks: settings.longTasks * frameworks, agent_procs: settings.agentProcesses, seed: settings.seed };
+  const shape = { agents, frameworks, tasks: settings.longTasks * frameworks, agent_procs: settings.agentProcesses, seed: settings.seed, hold_offers: settings.holdOffers ? 1 : 0 };
   const fig = (name: string, value: number, unit: string, better: "higher" | "lower", extra: Record<string, unknown> = {}) =>
     report.figure(name, value, unit, better, { ...shape, load1: load(), ...extra });
   const explained = async <T>(p: Promise<T>): Promise<T> => {
@@ -105,6 +113,14 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     fig("ping_master_cpu_share", pingMaster, "cpu", "lower", { window_s: pingWindowS, ping_interval_s: 15, agent_procs_cpu_share: Math.round(pingAgents * 1000) / 1000 });
     fig("master_rss_with_agents_mb", withAgents.rssBytes / 2 ** 20, "MiB", "lower", { empty_mb: Math.round(empty.rssBytes / 2 ** 20) });
     fig("master_rss_per_agent_kb", (withAgents.rssBytes - empty.rssBytes) / agents / 1024, "KiB", "lower");
+    fig("master_work_dir_with_agents_mb", cluster.leaderWorkDirBytes() / 2 ** 20, "MiB", "lower", { note: "the leader's Raft log, snapshots and registry" });
+    fig(
+      "sim_agents_rss_mb",
+      cluster.agents.reduce((sum, a) => sum + (a.latest?.rssMb ?? 0), 0),
+      "MiB",
+      "lower",
+      { per_process: cluster.agents.map((a) => a.latest?.rssMb), per_agent_kb: Math.round((cluster.agents.reduce((sum, a) => sum + (a.latest?.rssMb ?? 0), 0) * 1024) / agents) },
+    );
 
     // Frameworks subscribe and fill the cluster with the long tasks.
     const longTotal = settings.longTasks * frameworks;
@@ -113,7 +129,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     await explained(waitFor(() => (cluster.frameworkStats()?.subscribed ?? 0) >= frameworks, `${frameworks} frameworks subscribed`, 60_000 * Math.max(1, frameworks / 50)));
     await explained(waitFor(() => (cluster.frameworkStats()?.longRunning ?? 0) >= longTotal, `${longTotal} long tasks RUNNING`, Math.max(120_000, longTotal * 60), 100));
     const fillMs = performance.now() - fillStart;
-    fig("tasks_fill_per_s", (longTotal / fillMs) * 1000, "tasks/s", "higher", { fill_ms: Math.round(fillMs) });
+    fig("tasks_fill_per_s", (longTotal / fillMs) * 1000, "tasks/s", "higher", { fill_ms: Math.round(fillMs), tasks_per_offer: tasksPerOffer });
 
     // Steady launch load: a warm-up, then the window.
     for (const f of cluster.frameworks) f.command("steady");
@@ -121,24 +137,41 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     cluster.takeSamples("acceptToRunning");
     cluster.takeSamples("offerToRunning");
     cluster.takeSamples("acceptToStarting");
+    cluster.takeSamples("offerToFramework");
     const m0 = await cluster.metrics();
     const f0 = cluster.frameworkStats()!;
     const cpu0 = processUsage(cluster.leaderPid()).cpuMs;
+    const simCpu = () => ({
+      agents: cluster.agents.reduce((sum, a) => sum + processUsage(a.pid).cpuMs, 0),
+      frameworks: cluster.frameworks.reduce((sum, f) => sum + processUsage(f.pid).cpuMs, 0),
+    });
+    const sim0 = simCpu();
     const w0 = performance.now();
     await sleep(seconds * 1000);
     const wall = performance.now() - w0;
     const f1 = cluster.frameworkStats()!;
     const m1 = await cluster.metrics();
     const cpu1 = processUsage(cluster.leaderPid()).cpuMs;
+    const sim1 = simCpu();
+    const offerToFramework = cluster.takeSamples("offerToFramework");
     const acceptToRunning = cluster.takeSamples("acceptToRunning");
     const offerToRunning = cluster.takeSamples("offerToRunning");
     const acceptToStarting = cluster.takeSamples("acceptToStarting");
-    const steady = { window_s: seconds, target_launches_per_s: settings.launchesPerS * frameworks, master_cpu_share: Math.round(((cpu1 - cpu0) / wall) * 1000) / 1000 };
+    const share = (ms: number) => Math.round((ms / wall) * 1000) / 1000;
+    const steady = {
+      window_s: seconds,
+      target_launches_per_s: settings.launchesPerS * frameworks,
+      master_cpu_share: share(cpu1 - cpu0),
+      sim_agents_cpu_share: share(sim1.agents - sim0.agents),
+      sim_frameworks_cpu_share: share(sim1.frameworks - sim0.frameworks),
+    };
     fig("launches_per_s", ((f1.shortRunning! - f0.shortRunning!) / wall) * 1000, "tasks/s", "higher", steady);
     fig("accept_to_running_p50_ms", percentile(acceptToRunning, 50), "ms", "lower", { samples: acceptToRunning.length });
     fig("accept_to_running_p99_ms", percentile(acceptToRunning, 99), "ms", "lower", { samples: acceptToRunning.length, goal_ms: 500 });
     fig("accept_to_starting_p50_ms", percentile(acceptToStarting, 50), "ms", "lower", { samples: acceptToStarting.length, note: "the first leg of accept->RUNNING" });
     fig("accept_to_starting_p99_ms", percentile(acceptToStarting, 99), "ms", "lower");
+    fig("offer_to_framework_p50_ms", percentile(offerToFramework, 50), "ms", "lower", { samples: offerToFramework.length, note: "Offer.offered_at_ms (the master's clock) to the framework's callback, same machine" });
+    fig("offer_to_framework_p99_ms", percentile(offerToFramework, 99), "ms", "lower", { samples: offerToFramework.length });
     fig("offer_to_running_p50_ms", percentile(offerToRunning, 50), "ms", "lower", { samples: offerToRunning.length });
     fig("offer_to_running_p99_ms", percentile(offerToRunning, 99), "ms", "lower", { samples: offerToRunning.length, goal_ms: 500 });
     fig("allocation_round_p50_ms", m1["allocator/allocation_run_ms/p50"] ?? -1, "ms", "lower", { rounds: m1["allocator/allocation_run_ms/count"] });
@@ -152,6 +185,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const withTasks = processUsage(cluster.leaderPid());
     fig("master_rss_mb", withTasks.rssBytes / 2 ** 20, "MiB", "lower");
     fig("master_rss_per_task_kb", (withTasks.rssBytes - withAgents.rssBytes) / longTotal / 1024, "KiB", "lower", { note: "RSS with the long tasks minus RSS with the agents only (GC-dependent)" });
+    fig("master_work_dir_with_tasks_mb", cluster.leaderWorkDirBytes() / 2 ** 20, "MiB", "lower");
 
     // Operator endpoints at this size.
     for (const [name, path] of [["state_summary_ms", "/state-summary"], ["metrics_snapshot_ms", "/metrics/snapshot"]] as const) {
@@ -170,10 +204,13 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const f = cluster.frameworkStats()!;
     const m = await cluster.metrics();
     const drops = Object.fromEntries(Object.entries(m).filter(([k, v]) => /drop/.test(k) && v > 0));
+    // Why the master dropped them (master/invalid_offers, …: each also counts in master/dropped_messages).
+    const reasons = Object.fromEntries(Object.entries(m).filter(([k, v]) => /^master\/(invalid|unauthorized)_/.test(k) && v > 0));
     fig("check_agent_ids_per_agent", a.ids! / agents, "ratio", "lower", { admitted_by_master: m["master/slave_registrations"], registered_messages: a.registrations, reregistrations: a.reregistrations });
     fig("check_updates_unacknowledged", a.updatesMade! - a.updatesAcknowledged!, "updates", "lower", { made: a.updatesMade, unexpected_acks: a.unexpectedAcks });
     fig("check_tasks_failed", f.failed!, "tasks", "lower", { unexpected_updates: f.unexpected, launched: f.launched, finished: f.finished, launch_call_errors: f.launchErrors });
-    fig("check_master_drops", Object.values(drops).reduce((s, v) => s + v, 0), "messages", "lower", { drops });
+    fig("check_master_drops", Object.values(drops).reduce((s, v) => s + v, 0), "messages", "lower", { drops, reasons });
+    if ((f.launchErrors ?? 0) > 0) for (const fw of cluster.frameworks) process.stderr.write(`${fw.name}:\n${fw.tail()}\n`);
 
     if (!failover) return;
     // kill -9 of the leader.

@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { EventBus } from "../../src/events/bus.js";
+import { ClusterEventSchema } from "../../src/gen/dcos/v1/operator_pb.js";
+import { TaskSchema, TaskState, TaskStatusSchema } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { RecentEvents } from "../../src/ui/recent-events.js";
+
+describe("RecentEvents", () => {
+  it("keeps the last events as they were when published (toBinary's bytes), without heartbeats, at most capacity", () => {
+    const bus = new EventBus();
+    const recent = new RecentEvents(bus, 3);
+    const task = create(TaskSchema, { taskId: { value: "t1" }, frameworkId: { value: "fw" }, state: TaskState.STAGING, statuses: [{ taskId: { value: "t1" }, state: TaskState.STAGING }] });
+    const expected: Uint8Array[] = [];
+    for (let i = 0; i < 5; i++) {
+      const e = bus.publish("master@test", i, { case: "taskAdded", value: { $typeName: "dcos.v1.ClusterEvent.TaskAdded", task } });
+      expected.push(toBinary(ClusterEventSchema, e));
+      bus.publish("master@test", i, { case: "heartbeat", value: { $typeName: "dcos.v1.ClusterEvent.Heartbeat" } });
+      // The master goes on changing its live record after each event.
+      task.statuses.push(create(TaskStatusSchema, { taskId: { value: "t1" }, state: TaskState.RUNNING, message: `change ${i}` }));
+    }
+    const values = recent.values();
+    assert.deepEqual(
+      values.map((e) => toBinary(ClusterEventSchema, e)),
+      expected.slice(2),
+    );
+    assert.deepEqual(
+      values.map((e) => (e.kind.case === "taskAdded" ? e.kind.value.task?.statuses.length : -1)),
+      [3, 4, 5],
+      "each event shows the statuses the task had when it was published",
+    );
+    recent.close();
+    bus.publish("master@test", 9, { case: "taskAdded", value: { $typeName: "dcos.v1.ClusterEvent.TaskAdded", task } });
+    assert.equal(recent.values().length, 3);
+  });
+});
