@@ -156,6 +156,41 @@ describe("ReplicatedLogService on three masters, through a real gRPC client", ()
     }
   });
 
+  it("appends made while a call runs go out together in one call; each caller gets its own positions, in call order", async () => {
+    const leader = await cluster.leader();
+    const metrics = cluster.masters[leader]!.node.metrics;
+    const calls = () => metrics.snapshot()["replicated_log/calls"] ?? 0;
+    const batched = new ReplicatedLogClient({ masters: [cluster.addresses[leader]!], principal: "marathon", timeoutMs: 20_000, appendsInFlight: 1 });
+    try {
+      assert.deepEqual(await batched.append("batched", [text("first")]), [0]); // connected
+      const before = calls();
+      // Every fifth append carries two records. The first goes out at once; the 49 made while it runs wait and go out in one call.
+      const records = (i: number) => (i % 5 === 0 ? [text(`${i}a`), text(`${i}b`)] : [text(String(i))]);
+      const positions = await Promise.all(Array.from({ length: 50 }, (_, i) => batched.append("batched", records(i))));
+      assert.equal(calls() - before, 2, "two Append calls for 50 appends");
+      let next = 1;
+      positions.forEach((p, i) => {
+        const n = records(i).length;
+        assert.deepEqual(p, Array.from({ length: n }, (_, k) => next + k), `append ${i}`);
+        next += n;
+      });
+      const read = await batched.read("batched", 1);
+      assert.deepEqual(read.records.map((r) => str(r.data)), Array.from({ length: 50 }, (_, i) => records(i).map(str)).flat());
+      // A conditional append goes alone (its version check is its own); appends that went out together fail together, each with the error.
+      const beforeAlone = calls();
+      const [conditional, plain] = await Promise.all([batched.append("batched", [text("if v0")], 0), batched.append("batched", [text("plain")])]);
+      assert.deepEqual([...conditional!, ...plain!].sort((a, b) => a - b), [next, next + 1]);
+      assert.equal(calls() - beforeAlone, 2);
+      const unnamed = await Promise.allSettled([batched.append("", [text("x")]), batched.append("", [text("y")]), batched.append("", [text("z")])]);
+      for (const r of unnamed) {
+        assert.equal(r.status, "rejected");
+        assert.ok(DcosError.is(r.reason, Code.INVALID_ARGUMENT) && /names no log/.test(r.reason.message), String(r.reason));
+      }
+    } finally {
+      batched.close();
+    }
+  });
+
   it("keeps every acknowledged record and the value across a leader change", async () => {
     const leader = await cluster.leader();
     const before = await client.read("tasks", 2);

@@ -18,6 +18,7 @@ import { addReplicatedLogService } from "../../src/raft/log-service.js";
 import { ReplicatedStateMachine } from "../../src/raft/replicated-state-machine.js";
 import type { StateMachine } from "../../src/raft/state-machine.js";
 import { DurableStorage } from "../../src/raft/storage/durable-storage.js";
+import { LoopProbe } from "./loop-probe.js";
 import { pacedLatencies } from "./paced.js";
 import { ListMachine, bytes } from "./raft-cluster.js";
 import { BENCH_LOG } from "./raft-processes.js";
@@ -45,7 +46,9 @@ export type MemberRequest =
   | { id: number; cmd: "write"; values: string[]; window: number }
   | { id: number; cmd: "tryWrite" }
   | { id: number; cmd: "load"; durationMs: number; window: number; size: number }
-  | { id: number; cmd: "paced"; durationMs: number; perSecond: number; size: number };
+  | { id: number; cmd: "paced"; durationMs: number; perSecond: number; size: number }
+  | { id: number; cmd: "probeStart" }
+  | { id: number; cmd: "probeStop" };
 
 /** Counts applied commands; the benchmark's machine (keeps no data). */
 class CountMachine implements StateMachine {
@@ -69,7 +72,7 @@ class LogsMachine implements StateMachine {
     return toBinary(FrameworkLogResultSchema, this.logs.apply(fromBinary(FrameworkLogCommandSchema, command)));
   }
   snapshot(): Uint8Array {
-    return toBinary(RegistrySnapshotSchema, create(RegistrySnapshotSchema, { frameworkLogs: this.logs.toProto() }));
+    return this.logs.encodeSnapshot();
   }
   restore(state: Uint8Array): void {
     this.logs.restore(fromBinary(RegistrySnapshotSchema, state).frameworkLogs);
@@ -104,6 +107,8 @@ process.on("message", (req: MemberRequest) => {
 });
 process.send!({ event: "ready", address: transport.address });
 
+let probe: LoopProbe | undefined;
+
 async function handle(req: MemberRequest): Promise<unknown> {
   switch (req.cmd) {
     case "status":
@@ -128,6 +133,14 @@ async function handle(req: MemberRequest): Promise<unknown> {
       return load(req.durationMs, req.window, req.size);
     case "paced":
       return paced(req.durationMs, req.perSecond, req.size);
+    case "probeStart":
+      probe = LoopProbe.start();
+      return true;
+    case "probeStop": {
+      const stalls = probe?.stop();
+      probe = undefined;
+      return stalls;
+    }
   }
 }
 

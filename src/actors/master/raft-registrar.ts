@@ -5,7 +5,7 @@
  * entry for its term, and from then on every operation proposed for an older term is
  * refused on every member alike, so a deposed master can never change the registry.
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { RegistrySnapshotSchema } from "../../gen/dcos/v1/registry_pb.js";
 import { FrameworkLogResultSchema, type FrameworkLogCommand } from "../../gen/dcos/v1/replicated_log_pb.js";
@@ -56,7 +56,7 @@ export class RegistryMachine implements StateMachine {
 
   snapshot(): Uint8Array {
     // Concatenated protobuf messages merge: the repeated framework_logs join the registry's.
-    const logs = toBinary(RegistrySnapshotSchema, create(RegistrySnapshotSchema, { frameworkLogs: this.logs.toProto() }));
+    const logs = this.logs.encodeSnapshot();
     const registry = encodeRegistry(this.state, this.leaderTerm, this.leader);
     const out = new Uint8Array(registry.length + logs.length);
     out.set(registry);

@@ -7,8 +7,12 @@
  *   (default 2) of `--seconds` (default 3) interleaving three measurements on the same
  *   machine in the same window:
  *   - ours, proposals made inside the leader's process (the replication alone);
- *   - ours through a client hop: a gRPC client in the bench process appends one 100-byte
- *     record per call to the leader's ReplicatedLogService (the frameworks' API);
+ *   - ours through a client hop: the ReplicatedLogClient in the bench process appends one
+ *     100-byte record per append() to the leader's ReplicatedLogService (the frameworks'
+ *     API), as frameworks use it: appends made while 2 calls run go out together in one
+ *     Append call (`commit_latency_client_*`);
+ *   - the same client making one Append call per record, as etcd3 makes one put per call
+ *     (`commit_latency_client_per_call_*`);
  *   - the baseline, etcd (Debian's etcd-server 3.4, three members on loopback started by
  *     the bench, data under the same temp directory): a 100-byte put per call from a gRPC
  *     client (npm etcd3) in the bench process, to the leader;
@@ -26,6 +30,11 @@
  * Latency is taken on a fresh cluster (machine "logs": the frameworks' replicated logs),
  * throughput and failover on another one (machine "count"): paced after the throughput
  * trials' hundreds of thousands of entries, their garbage and log would be measured instead.
+ * `--only=inLeader,client,clientPerCall,etcd` picks latency measurements, `--throughput=0`
+ * skips throughput and failover, `--busy=0` the busy phase. For each measurement the
+ * worst round's event-loop delay and GC pauses in the leader's process and in the
+ * clients' (this) process are printed on stderr (where a tail comes from), and failed
+ * calls are counted by status code (`failed_codes`).
  * On a shared host, look at the load average and run it several times. Profile a member
  * with RAFT_MEMBER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
@@ -33,7 +42,9 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } fr
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ReplicatedLogClient } from "../../../src/raft/log-client.js";
+import { Code } from "../../../src/runtime/error.js";
 import { CpuLoad } from "../../support/cpu-load.js";
+import { LoopProbe, type LoopStalls } from "../../support/loop-probe.js";
 import { pacedLatencies } from "../../support/paced.js";
 import { BENCH_LOG, ProcessCluster, type MemberProcess } from "../../support/raft-processes.js";
 import { waitFor } from "../../support/wait.js";
@@ -50,18 +61,25 @@ interface Options {
   kills: number;
   rounds: number;
   busy: number;
+  /** Which latency measurements to run (default all three). */
+  only: Set<string>;
+  /** Run throughput and failover after latency (default 1; --throughput=0 skips them). */
+  throughput: boolean;
 }
 
 export async function run(report: Reporter, args: string[]): Promise<void> {
   const opt = (name: string, dflt: number): number => Number(args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt);
   const trials = opt("trials", 3);
-  const o: Options = { trials, window: opt("window", 4096), seconds: opt("seconds", 3), rate: opt("rate", 1000), kills: opt("kills", trials), rounds: opt("rounds", 2), busy: opt("busy", 2) };
+  const o: Options = { trials, window: opt("window", 4096), seconds: opt("seconds", 3), rate: opt("rate", 1000), kills: opt("kills", trials), rounds: opt("rounds", 2), busy: opt("busy", 2),
+    only: new Set((args.find((a) => a.startsWith("--only="))?.slice("--only=".length) ?? "inLeader,client,clientPerCall,etcd").split(",")),
+    throughput: opt("throughput", 1) !== 0,
+  };
 
   const root = mkdtempSync(join(tmpdir(), "raft-bench-"));
   try {
     const floor = fdatasyncRate(root, 1000);
     await latency(report, o, root);
-    await throughputAndFailover(report, o, root, floor);
+    if (o.throughput) await throughputAndFailover(report, o, root, floor);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -91,65 +109,99 @@ async function latencyPhase(report: Reporter, o: Options, cluster: ProcessCluste
   const leader = await cluster.leader(15_000);
   // No retries within the measurement: a call that fails is counted, not sent again.
   const ours = new ReplicatedLogClient({ masters: [leader.address], principal: BENCH_LOG.principal, timeoutMs: 30_000, attemptTimeoutMs: 30_000 });
+  // The same client making one Append call per record, as etcd3 makes one put per call.
+  const oursPerCall = new ReplicatedLogClient({ masters: [leader.address], principal: BENCH_LOG.principal, timeoutMs: 30_000, attemptTimeoutMs: 30_000, appendsInFlight: 0 });
   const theirs = await etcdClient([await etcd.leader(15_000)]);
   const record = new Uint8Array(ENTRY_BYTES).fill(7);
-  const failed = { inLeader: 0, client: 0, etcd: 0 };
+  const failed = { inLeader: 0, client: 0, clientPerCall: 0, etcd: 0 };
+  // Why calls failed: gRPC status code names, counted per kind.
+  const codes = { inLeader: new Map<string, number>(), client: new Map<string, number>(), clientPerCall: new Map<string, number>(), etcd: new Map<string, number>() };
+  const failure = (kind: keyof typeof failed) => (e: unknown) => {
+    failed[kind]++;
+    const code = (e as { code?: unknown }).code;
+    const name = typeof code === "number" ? (Code[code] ?? String(code)) : String(code ?? (e as Error).name);
+    codes[kind].set(name, (codes[kind].get(name) ?? 0) + 1);
+  };
   const kinds = {
     inLeader: (ms: number) => onLeader(cluster, (l) => l.call<number[]>({ cmd: "paced", durationMs: ms, perSecond: o.rate, size: ENTRY_BYTES })),
-    client: (ms: number) => pacedLatencies(ms, o.rate, () => ours.append(BENCH_LOG.name, [record]), () => failed.client++),
-    etcd: (ms: number) => pacedLatencies(ms, o.rate, (i) => theirs.put(`bench/${i % 1000}`).value(Buffer.from(record)).exec(), () => failed.etcd++),
+    client: (ms: number) => pacedLatencies(ms, o.rate, () => ours.append(BENCH_LOG.name, [record]), failure("client")),
+    clientPerCall: (ms: number) => pacedLatencies(ms, o.rate, () => oursPerCall.append(BENCH_LOG.name, [record]), failure("clientPerCall")),
+    etcd: (ms: number) => pacedLatencies(ms, o.rate, (i) => theirs.put(`bench/${i % 1000}`).value(Buffer.from(record)).exec(), failure("etcd")),
   };
+  const chosen = (["inLeader", "client", "clientPerCall", "etcd"] as const).filter((k) => o.only.has(k));
   // CPU the servers spend (our three members, or etcd's three), not the clients.
-  const serverCpu = { inLeader: () => cpuMicros(cluster), client: () => cpuMicros(cluster), etcd: async () => etcd.cpuMicros() };
-  const samples = { inLeader: [] as number[], client: [] as number[], etcd: [] as number[] };
-  const cpu = { inLeader: 0, client: 0, etcd: 0 };
-  const clientCpu = { inLeader: 0, client: 0, etcd: 0 };
+  const serverCpu = { inLeader: () => cpuMicros(cluster), client: () => cpuMicros(cluster), clientPerCall: () => cpuMicros(cluster), etcd: async () => etcd.cpuMicros() };
+  const samples = { inLeader: [] as number[], client: [] as number[], clientPerCall: [] as number[], etcd: [] as number[] };
+  const cpu = { inLeader: 0, client: 0, clientPerCall: 0, etcd: 0 };
+  const clientCpu = { inLeader: 0, client: 0, clientPerCall: 0, etcd: 0 };
+  // Event-loop delay and GC pauses in the leader's process and in this (the clients') process.
+  const stalls = { inLeader: [] as LoopStalls[], client: [] as LoopStalls[], clientPerCall: [] as LoopStalls[], etcd: [] as LoopStalls[] };
   const loads: number[] = [];
   try {
-    for (const measure of Object.values(kinds)) await measure(1000); // warm-up: connections, JIT
-    for (const k of Object.keys(failed) as (keyof typeof failed)[]) failed[k] = 0;
+    for (const kind of chosen) await kinds[kind](1000); // warm-up: connections, JIT
+    for (const k of chosen) {
+      failed[k] = 0;
+      codes[k].clear();
+    }
     for (let r = 0; r < o.rounds; r++) {
-      for (const kind of Object.keys(kinds) as (keyof typeof kinds)[]) {
+      for (const kind of chosen) {
         loads.push(loadavg()[0]!);
         const before = await serverCpu[kind]();
         const own = process.cpuUsage();
+        const here = LoopProbe.start();
+        const there = kind === "etcd" ? undefined : await leader.call({ cmd: "probeStart" }).then(() => leader);
         samples[kind].push(...(await kinds[kind](o.seconds * 1000)));
         const used = process.cpuUsage(own);
+        stalls[kind].push({ ...(there ? await there.call<LoopStalls>({ cmd: "probeStop" }) : {}), ...prefixed("client_", here.stop()) } as LoopStalls);
         clientCpu[kind] += used.user + used.system;
         cpu[kind] += (await serverCpu[kind]()) - before;
       }
     }
   } finally {
     ours.close();
+    oursPerCall.close();
     theirs.close();
   }
   const extra = { per_second: o.rate, entry_bytes: ENTRY_BYTES, load1: Math.round(median(loads) * 10) / 10, extra_spinners: busy };
   const described = {
     inLeader: { name: "commit_latency", client: "in the leader's process" },
-    client: { name: "commit_latency_client", client: "ReplicatedLogClient (gRPC)" },
+    client: { name: "commit_latency_client", client: "ReplicatedLogClient (gRPC), appends coalesced while 2 calls run" },
+    clientPerCall: { name: "commit_latency_client_per_call", client: "ReplicatedLogClient (gRPC), one Append call per record" },
     etcd: { name: "etcd_put", client: "etcd3 (gRPC)" },
   };
   for (const q of [50, 99]) {
-    for (const kind of ["etcd", "inLeader", "client"] as const) {
+    for (const kind of chosen) {
       report.figure(`${described[kind].name}_p${q}_ms${suffix}`, percentile(samples[kind], q), "ms", "lower", {
         ...extra,
         samples: samples[kind].length,
         failed: failed[kind],
+        ...(codes[kind].size > 0 ? { failed_codes: Object.fromEntries(codes[kind]) } : {}),
         client: described[kind].client,
       });
     }
+    if (!o.only.has("etcd")) continue;
     const base = percentile(samples.etcd, q);
-    for (const kind of ["inLeader", "client"] as const) {
+    for (const kind of chosen.filter((k) => k !== "etcd")) {
       report.figure(`${described[kind].name}_p${q}_vs_etcd${suffix}`, percentile(samples[kind], q) / base, "ratio", "lower", extra);
     }
   }
-  for (const kind of ["etcd", "inLeader", "client"] as const) {
+  for (const kind of chosen) {
     report.figure(`${described[kind].name}_server_cpu_us_per_op${suffix}`, cpu[kind] / Math.max(1, samples[kind].length), "us", "lower", { ...extra, members: 3 });
   }
   // The gRPC clients' own CPU (in this process; for the in-leader case the proposals' cost is in the server figure).
-  for (const kind of ["etcd", "client"] as const) {
+  for (const kind of chosen.filter((k) => k !== "inLeader")) {
     report.figure(`${described[kind].name}_client_cpu_us_per_op${suffix}`, clientCpu[kind] / Math.max(1, samples[kind].length), "us", "lower", extra);
   }
+  // Where a tail can come from: the worst event-loop stall and GC in the leader (ours) and in the clients' process, per kind (worst round).
+  for (const kind of chosen) {
+    const worst: Record<string, number> = {};
+    for (const s of stalls[kind]) for (const [k, v] of Object.entries(s)) worst[k] = Math.max(worst[k] ?? 0, v);
+    log(`${described[kind].name}${suffix} stalls (worst round, ms): ${Object.entries(worst).map(([k, v]) => `${k}=${Math.round(v * 10) / 10}`).join(" ")}`);
+  }
+}
+
+function prefixed(prefix: string, o: object): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [prefix + k, v as number]));
 }
 
 /** Committed entries/s with group commit, CPU per entry, and failover, on a cluster of its own. */
