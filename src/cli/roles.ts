@@ -82,6 +82,8 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   allowedHostPaths?: string;
   /** agent: who runs command tasks (agent | process). */
   commandExecutor?: "agent" | "process";
+  /** `--recovery-timeout` in ms (agent). */
+  recoveryTimeout?: number;
 }
 
 export const DEFAULT_MASTER_PORT = 5050;
@@ -168,6 +170,7 @@ function startAgent(
     allowedHostPaths: flags.allowedHostPaths === undefined ? undefined : parseAllowedHostPaths(flags.allowedHostPaths),
     protectedHostPaths: protectedHostPaths(flags, workDir),
     commandExecutor: flags.commandExecutor,
+    recoveryTimeoutMs: flags.recoveryTimeout,
     tls,
     ip: flags.ip,
     port,

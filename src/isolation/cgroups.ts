@@ -83,6 +83,10 @@ export class CgroupsIsolator implements Isolator {
     return ["/bin/sh", "-c", JOIN_CGROUPS_SCRIPT, "dcos-enter-cgroups", ...this.driver.procsFiles(state.id), "--"];
   }
 
+  procsFiles(id: ContainerId): string[] {
+    return this.driver.procsFiles(id);
+  }
+
   pids(id: ContainerId): Promise<number[]> {
     return this.driver.pids(id);
   }

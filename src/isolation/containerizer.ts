@@ -46,6 +46,11 @@ export interface ContainerConfig {
   /** Where stdout and stderr are appended; default `<sandbox>/stdout` and `<sandbox>/stderr`. */
   stdoutPath?: string;
   stderrPath?: string;
+  /**
+   * The kill grace of what runs in it (a task's kill policy), for a destroy nobody asked
+   * for: the warm launcher's, when the agent stays away for the recovery timeout.
+   */
+  killGracePeriodMs?: number;
 }
 
 /**

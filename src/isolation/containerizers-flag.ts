@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { Code, DcosError } from "../runtime/error.js";
 import type { Logger } from "../runtime/log.js";
+import type { Metrics } from "../metrics/metrics.js";
 import { CompositeContainerizer } from "./composite-containerizer.js";
 import type { Containerizer } from "./containerizer.js";
 import { isolatorsFor } from "./isolation-flag.js";
@@ -37,6 +38,10 @@ export interface ContainerizerFlags {
   /** The agent's cpus: the weight of all its cgroups together (CgroupHostOptions.rootCpus). */
   cpus?: number;
   logger?: Logger;
+  /** `slave/launcher_crashes` is counted here. */
+  metrics?: Metrics;
+  /** The warm launcher's wait for an agent that went away (default 15 min). */
+  recoveryTimeoutMs?: number;
 }
 
 /** The agent's containerizer for its flags; with docker, the engine must answer (UNAVAILABLE otherwise). */
@@ -51,7 +56,13 @@ export async function containerizerFor(flags: ContainerizerFlags): Promise<Conta
       members.push(docker);
     } else {
       const isolators = await isolatorsFor(flags.isolation, { logger: flags.logger, ...(flags.cpus === undefined ? {} : { rootCpus: flags.cpus }) });
-      members.push(new PosixContainerizer({ runtimeRoot: join(flags.workDir, "containers"), isolators, logger: flags.logger }));
+      members.push(new PosixContainerizer({
+        runtimeRoot: join(flags.workDir, "containers"),
+        isolators,
+        logger: flags.logger,
+        metrics: flags.metrics,
+        ...(flags.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: flags.recoveryTimeoutMs }),
+      }));
     }
   }
   return members.length === 1 ? members[0]! : new CompositeContainerizer(members);

@@ -50,6 +50,9 @@ export interface Isolator {
    */
   pids?(id: ContainerId): Promise<number[]>;
 
+  /** The `cgroup.procs` files that list the container's processes (the warm launcher reads them without the agent). */
+  procsFiles?(id: ContainerId): string[];
+
   /** SIGKILL every process of the container, leaving none able to fork away (freeze, kill, thaw). */
   kill?(id: ContainerId): Promise<void>;
 

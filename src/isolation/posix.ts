@@ -22,6 +22,7 @@
  * (launcher.ts), so children that outlive their shell still get the whole grace.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import type { Metrics } from "../metrics/metrics.js";
 import { once } from "node:events";
 import { access, chown, mkdir, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -46,6 +47,8 @@ import { hostCommand } from "./host-command.js";
 import { isRoot, resolveUser, type UserIds } from "./users.js";
 import { linkVolumes } from "./volumes.js";
 import { ContainerPhase, ContainerTable, containerNotFound } from "./container-table.js";
+import { LauncherClient } from "./launcher-client.js";
+import type { ExitReport, KnownContainer } from "./launcher-protocol.js";
 
 export interface PosixContainerizerOptions {
   /** Where each container's runtime directory lives (e.g. `<work_dir>/containers`). */
@@ -57,7 +60,21 @@ export interface PosixContainerizerOptions {
   pollIntervalMs?: number;
   /** How long to keep killing what is left of a container before giving up on it. Default 10 s. */
   killTimeoutMs?: number;
+  /**
+   * Who forks the launch wrappers: "warm" (default), the warm launcher process
+   * (launcher-server.ts), off the agent's event loop; "inline", the agent itself.
+   */
+  launcher?: "warm" | "inline";
+  /** How long the warm launcher waits for an agent that went away before killing its containers (default 15 min). */
+  recoveryTimeoutMs?: number;
+  /** Where `slave/launcher_crashes` is counted. */
+  metrics?: Metrics;
 }
+
+/** Mesos's --recovery_timeout. */
+export const DEFAULT_RECOVERY_TIMEOUT_MS = 15 * 60_000;
+/** The kill grace the warm launcher gives a container whose config names none (a task's default kill grace). */
+const DEFAULT_KILL_GRACE_MS = 3_000;
 
 const STATE_FILE = "state.json";
 const STATUS_FILE = "exit_status";
@@ -67,8 +84,12 @@ const TERM_POLL_MS = 50;
 class Deferred<T> {
   readonly promise: Promise<T>;
   resolve!: (v: T) => void;
+  settled = false;
   constructor() {
-    this.promise = new Promise<T>((r) => (this.resolve = r));
+    this.promise = new Promise<T>((r) => (this.resolve = (v: T) => {
+      this.settled = true;
+      r(v);
+    }));
   }
 }
 
@@ -87,6 +108,10 @@ class Container {
   sigkillSent = false;
   destroying?: Promise<Termination>;
   pollTimer?: NodeJS.Timeout;
+  /** The warm launcher is the wrapper's parent and reports its end. */
+  viaLauncher = false;
+  /** The launcher killed what was left of the wrapper's session before it reported the end. */
+  sessionEmpty = false;
 
   constructor(state: ContainerState) {
     this.state = state;
@@ -101,6 +126,7 @@ export class PosixContainerizer implements Containerizer {
   private readonly pollMs: number;
   private readonly killTimeoutMs: number;
   private detached = false;
+  private readonly launcher?: LauncherClient;
 
   get mountsVolumes(): boolean {
     return this.isolators.some((i) => i.mountsVolumes);
@@ -111,6 +137,16 @@ export class PosixContainerizer implements Containerizer {
     this.log = (options.logger ?? silentLogger()).child({ component: "posix-containerizer" });
     this.pollMs = options.pollIntervalMs ?? 100;
     this.killTimeoutMs = options.killTimeoutMs ?? 10_000;
+    if ((options.launcher ?? "warm") === "warm") {
+      this.launcher = LauncherClient.create({
+        dir: join(options.runtimeRoot, ".launcher"),
+        recoveryTimeoutMs: options.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS,
+        logger: this.log,
+        metrics: options.metrics,
+        onExit: (r) => this.launcherReported(r),
+        onLost: () => this.launcherLost(),
+      });
+    }
   }
 
   // ---- launch ------------------------------------------------------------------------
@@ -157,43 +193,93 @@ export class PosixContainerizer implements Containerizer {
 
     const stdoutPath = config.stdoutPath ?? join(config.sandbox, "stdout");
     const stderrPath = config.stderrPath ?? join(config.sandbox, "stderr");
+    if (user) await chown(config.sandbox, user.uid, user.gid);
+    const args = launcherArgs({
+      statusFile: join(c.state.runtimeDir, STATUS_FILE),
+      command: config.command,
+      isolationPrefix: this.isolators.flatMap((i) => i.launchPrefix?.(config) ?? []),
+      commandPrefix: user ? userPrefix(user) : [],
+    });
+    const env = containerEnvironment(config);
+    if (user) Object.assign(env, { USER: user.name, LOGNAME: user.name });
+    if (user) c.state.user = config.user;
+    let pid: number;
+    let startTime: number | undefined;
+    if (this.launcher) {
+      c.viaLauncher = true;
+      ({ pid, startTime } = await this.launcher.spawn({
+        id: config.id,
+        args,
+        cwd: config.sandbox,
+        env,
+        stdout: stdoutPath,
+        stderr: stderrPath,
+        ...(user ? { owner: { uid: user.uid, gid: user.gid } } : {}),
+        runtimeDir: c.state.runtimeDir,
+        killGraceMs: Math.round(config.killGracePeriodMs ?? DEFAULT_KILL_GRACE_MS),
+        procsFiles: this.isolators.flatMap((i) => i.procsFiles?.(config.id) ?? []),
+      }));
+      c.state.pid = pid;
+    } else {
+      pid = await this.spawnInline(c, config.sandbox, args, env, stdoutPath, stderrPath, user);
+      startTime = (await readStat(pid))?.startTime;
+    }
+    if (!startTime) throw new DcosError(Code.INTERNAL, `Container '${config.id}': the launcher (pid ${pid}) ended before it was told to start`);
+    c.state.startTime = startTime;
+    for (const isolator of this.isolators) await isolator.isolate(config.id, pid);
+    await writeFile(join(c.state.runtimeDir, STATE_FILE), JSON.stringify(c.state));
+    if (c.child) {
+      c.child.stdin!.on("error", () => undefined); // the launcher may be gone already; its exit tells
+      c.child.stdin!.end(GO_LINE);
+    } else {
+      this.launcher!.go(config.id);
+    }
+    this.table.transition(c, ContainerPhase.RUNNING);
+    void this.finish(c);
+  }
+
+  /** The agent forks the wrapper itself (`launcher: "inline"`, or no warm launcher). */
+  private async spawnInline(c: Container, cwd: string, args: string[], env: Record<string, string>, stdoutPath: string, stderrPath: string, user: UserIds | undefined): Promise<number> {
     const out = await open(stdoutPath, "a", 0o644);
     const err = await open(stderrPath, "a", 0o644);
     try {
       if (user) {
-        await chown(config.sandbox, user.uid, user.gid);
         await out.chown(user.uid, user.gid);
         await err.chown(user.uid, user.gid);
       }
-      const args = launcherArgs({
-        statusFile: join(c.state.runtimeDir, STATUS_FILE),
-        command: config.command,
-        isolationPrefix: this.isolators.flatMap((i) => i.launchPrefix?.(config) ?? []),
-        commandPrefix: user ? userPrefix(user) : [],
-      });
-      const env = containerEnvironment(config);
-      if (user) Object.assign(env, { USER: user.name, LOGNAME: user.name });
-      if (user) c.state.user = config.user;
-      const child = spawn("/bin/sh", args, { cwd: config.sandbox, env, detached: true, stdio: ["pipe", out.fd, err.fd] });
+      const child = spawn("/bin/sh", args, { cwd, env, detached: true, stdio: ["pipe", out.fd, err.fd] });
       c.child = child;
       child.once("exit", (code, signal) => c.launcherGone.resolve({ exitCode: code, signal }));
       await once(child, "spawn"); // rejects on a spawn 'error'
-
     } finally {
       await out.close();
       await err.close();
     }
-    const pid = c.child!.pid!;
-    const proc = await readStat(pid);
-    if (!proc) throw new DcosError(Code.INTERNAL, `Container '${config.id}': the launcher (pid ${pid}) ended before it was told to start`);
-    c.state.pid = pid;
-    c.state.startTime = proc.startTime;
-    for (const isolator of this.isolators) await isolator.isolate(config.id, pid);
-    await writeFile(join(c.state.runtimeDir, STATE_FILE), JSON.stringify(c.state));
-    c.child.stdin!.on("error", () => undefined); // the launcher may be gone already; its exit tells
-    c.child.stdin!.end(GO_LINE);
-    this.table.transition(c, ContainerPhase.RUNNING);
-    void this.finish(c);
+    c.state.pid = c.child.pid!;
+    return c.state.pid;
+  }
+
+  /** The warm launcher saw a wrapper end. */
+  private launcherReported(r: ExitReport): void {
+    const c = this.table.get(r.id);
+    if (!c || !c.viaLauncher || c.state.pid !== r.pid) {
+      // Not (or no longer) ours: nothing waits for it.
+      if (!c) this.launcher?.forget(r.id);
+      return;
+    }
+    c.sessionEmpty = r.sessionEmpty;
+    c.launcherGone.resolve({ exitCode: r.exitCode, signal: r.signal });
+  }
+
+  /** The warm launcher went away: the containers it started are watched through /proc again. */
+  private launcherLost(): void {
+    for (const c of this.table.values()) {
+      if (!c.viaLauncher || c.launcherGone.settled) continue;
+      c.viaLauncher = false;
+      if (c.phase === ContainerPhase.LAUNCHING) continue; // its spawn fails, launch cleans up
+      this.log.warn({ container: c.state.id, pid: c.state.pid }, "Watching a container through /proc: its launcher went away");
+      this.poll(c);
+    }
   }
 
   /** The user to switch to; undefined when the agent already runs as it. */
@@ -208,7 +294,7 @@ export class PosixContainerizer implements Containerizer {
 
   /** A launch that failed half way: kill what may have started and forget the container. */
   private async abortLaunch(c: Container): Promise<void> {
-    if (c.child?.pid !== undefined) {
+    if (c.state.pid > 0) {
       await this.killEverything(c).catch((e) => this.log.warn({ err: e, container: c.state.id }, "Could not kill a half-launched container"));
     }
     await this.cleanupIsolators(c);
@@ -223,7 +309,8 @@ export class PosixContainerizer implements Containerizer {
     const direct = await c.launcherGone.promise;
     if (this.detached) return;
     const recorded = await readExitStatusFile(join(c.state.runtimeDir, STATUS_FILE));
-    await this.killEverything(c).catch((e) => this.log.error({ err: e, container: c.state.id }, "Processes of an ended container could not all be killed"));
+    // The warm launcher emptied the session already (without cgroups, a /proc scan here).
+    if (!(c.sessionEmpty && !this.tracker(c))) await this.killEverything(c).catch((e) => this.log.error({ err: e, container: c.state.id }, "Processes of an ended container could not all be killed"));
     const limitation = await this.limitation(c);
     await this.cleanupIsolators(c);
     await rm(c.state.runtimeDir, { recursive: true, force: true }).catch(() => undefined);
@@ -234,6 +321,7 @@ export class PosixContainerizer implements Containerizer {
     this.table.transition(c, ContainerPhase.TERMINATED);
     this.table.end(c.state.id, termination);
     this.log.info({ container: c.state.id, termination }, "Container terminated");
+    if (c.viaLauncher) this.launcher?.forget(c.state.id);
     c.termination.resolve(termination);
   }
 
@@ -416,11 +504,19 @@ export class PosixContainerizer implements Containerizer {
   // ---- recovery and detach -----------------------------------------------------------
 
   async recover(states: readonly ContainerState[]): Promise<RecoveryResult> {
+    const supervised = new Map<string, KnownContainer>();
+    if (this.launcher) {
+      const known = await this.launcher.attach().catch((e: unknown) => {
+        this.log.warn({ err: e }, "Could not attach to the warm launcher; recovered containers are watched through /proc");
+        return [];
+      });
+      for (const k of known) supervised.set(k.id, k);
+    }
     const recovered: ContainerId[] = [];
     for (const s of states) {
       if (s.containerizer !== this.kind) continue;
       if (this.table.has(s.id)) continue;
-      await this.adopt(s);
+      await this.adopt(s, supervised.get(s.id));
       recovered.push(s.id);
     }
     const orphans: ContainerId[] = [];
@@ -429,7 +525,7 @@ export class PosixContainerizer implements Containerizer {
       if (known.has(name) || this.table.has(name)) continue;
       const s = await this.readStateFile(name);
       if (!s) continue;
-      await this.adopt(s);
+      await this.adopt(s, supervised.get(s.id));
       orphans.push(s.id);
     }
     this.log.info({ recovered, orphans }, "Containers recovered");
@@ -447,7 +543,7 @@ export class PosixContainerizer implements Containerizer {
   }
 
   /** Tracks a checkpointed container again: watches its launcher if it still runs. */
-  private async adopt(s: ContainerState): Promise<void> {
+  private async adopt(s: ContainerState, supervised?: KnownContainer): Promise<void> {
     validateId("container id", s.id);
     const c = new Container({ ...s, isolators: [...s.isolators] });
     this.table.adopt(c);
@@ -458,9 +554,16 @@ export class PosixContainerizer implements Containerizer {
     }
     this.table.transition(c, ContainerPhase.RUNNING);
     c.launched.resolve();
-    const alive = s.bootId === bootId() && (await isAlive(s.pid, s.startTime));
-    if (alive) this.poll(c);
-    else c.launcherGone.resolve(undefined);
+    if (supervised && supervised.pid === s.pid && supervised.startTime === s.startTime && s.bootId === bootId()) {
+      // The warm launcher is still the wrapper's parent: it reports the end (or has it already).
+      c.viaLauncher = true;
+      if (supervised.exit) this.launcherReported(supervised.exit);
+      else this.launcher!.watch(s.id);
+    } else {
+      const alive = s.bootId === bootId() && (await isAlive(s.pid, s.startTime));
+      if (alive) this.poll(c);
+      else c.launcherGone.resolve(undefined);
+    }
     const destroyDeadline = await this.destroyDeadline(c);
     if (destroyDeadline !== undefined) c.destroyRequested = true;
     void this.finish(c);
@@ -498,6 +601,7 @@ export class PosixContainerizer implements Containerizer {
       if (c.pollTimer) clearTimeout(c.pollTimer);
       c.child?.unref();
     }
+    this.launcher?.detach();
     this.table.clear();
     this.log.info({ containers: ids }, "Containerizer detached; containers keep running");
   }

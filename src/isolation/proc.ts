@@ -66,6 +66,11 @@ export async function readStat(pid: number): Promise<ProcStat | undefined> {
   return statOf(pid);
 }
 
+/** readStat without the promise (the warm launcher, right after a fork). */
+export function readStatSync(pid: number): ProcStat | undefined {
+  return statOf(pid);
+}
+
 /**
  * Reads /proc/<pid>/stat synchronously into a shared buffer: the kernel makes it up from
  * memory (it never waits for a disk), and open, read and close cost microseconds, where the

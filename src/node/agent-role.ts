@@ -52,6 +52,11 @@ export interface AgentRoleOptions {
   protectedHostPaths?: readonly ProtectedPath[];
   /** Who runs command tasks (`--command-executor`; default agent). */
   commandExecutor?: CommandExecutorMode;
+  /**
+   * `--recovery-timeout` (default 15 min): how long the warm launcher and executors wait for
+   * an agent that went away before they kill its tasks.
+   */
+  recoveryTimeoutMs?: number;
 }
 
 export interface RunningAgent {
@@ -64,15 +69,17 @@ export interface RunningAgent {
 
 export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent> {
   await mkdir(o.workDir, { recursive: true });
-  const containerizer = await containerizerFor({
-    containerizers: o.containerizers ?? "mesos",
-    isolation: o.isolation,
-    workDir: o.workDir,
-    cpus: agentCpus(o.resources),
-    logger: o.logger,
-  });
   const node = await startNode({ ip: o.ip, port: o.port, logger: o.logger, ...(o.tls ? { tls: o.tls } : {}) });
   try {
+    const containerizer = await containerizerFor({
+      containerizers: o.containerizers ?? "mesos",
+      isolation: o.isolation,
+      workDir: o.workDir,
+      cpus: agentCpus(o.resources),
+      logger: o.logger,
+      metrics: node.metrics,
+      ...(o.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: o.recoveryTimeoutMs }),
+    });
     // HTTP first: the agent tells the master its port when it registers.
     let agentNode: AgentNode | undefined;
     const http = await startAgentHttp({
@@ -105,6 +112,7 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
       allowedHostPaths: o.allowedHostPaths,
       protectedHostPaths: o.protectedHostPaths,
       commandExecutor: o.commandExecutor,
+      ...(o.recoveryTimeoutMs === undefined ? {} : { executorRecoveryTimeoutMs: o.recoveryTimeoutMs }),
       logger: o.logger,
     });
     const started = agentNode;

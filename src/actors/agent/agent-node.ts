@@ -71,7 +71,12 @@ export async function startAgentNode(options: AgentNodeOptions): Promise<AgentNo
   const executorTokens = await ExecutorTokens.load(metaDir(options.workDir));
   const secrets = options.secrets ?? (await SecretResolver.load(metaDir(options.workDir), options.secretsDir));
   const { server, endpoint: executorEndpoint } = await listenForExecutors(options, executorTokens);
-  const containerizer = options.containerizer ?? new PosixContainerizer({ runtimeRoot: join(options.workDir, "containers"), logger });
+  const containerizer = options.containerizer ?? new PosixContainerizer({
+    runtimeRoot: join(options.workDir, "containers"),
+    logger,
+    metrics: system.metrics,
+    ...(options.executorRecoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: options.executorRecoveryTimeoutMs }),
+  });
   // No task may mount the secrets directory as a host path.
   const protectedHostPaths = [...(options.protectedHostPaths ?? []), ...(options.secretsDir ? [{ path: options.secretsDir, what: "the agent's --secrets-dir" }] : [])];
   const agent = system.spawn(new Agent({ ...agentOptions, containerizer, executorEndpoint, executorTokens, secrets, protectedHostPaths }));

@@ -24,7 +24,7 @@ import { TaskState, TaskStatus_Reason, TaskStatus_Source, type TaskInfo } from "
 import { shellExitStatus, type ContainerConfig, type Termination } from "../../isolation/containerizer.js";
 import { describeExit } from "../../isolation/launcher.js";
 import { Code, DcosError } from "../../runtime/error.js";
-import type { TaskOutcome } from "./docker-task.js";
+import { DEFAULT_TASK_KILL_GRACE_SECONDS, type TaskOutcome } from "./docker-task.js";
 import { commandContainer } from "./executor-config.js";
 import { taskVolumes } from "./volumes.js";
 
@@ -54,7 +54,11 @@ export function commandTaskConfig(input: CommandTaskInput): ContainerConfig {
     if (!cmd.value.trim()) throw new DcosError(Code.INVALID_ARGUMENT, "The task's command is empty");
     command = cmd.value;
   }
-  return { ...commandContainer(input, command, cmd), volumes: taskVolumes(input.workDir, input.resources) };
+  return {
+    ...commandContainer(input, command, cmd),
+    volumes: taskVolumes(input.workDir, input.resources),
+    killGracePeriodMs: (task.killPolicy?.gracePeriodSeconds ?? DEFAULT_TASK_KILL_GRACE_SECONDS) * 1000,
+  };
 }
 
 export interface CommandTaskOutcome extends TaskOutcome {

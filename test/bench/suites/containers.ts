@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- containers [-- --count=100 --window=20 --hold=100 --runs=5 --modes=posix,cgroups+namespaces,docker]`:
+ * `npm run bench -- containers [-- --count=100 --window=20 --hold=100 --runs=5 --modes=posix,cgroups+namespaces,docker --launchers=warm,inline]`:
  * an agent (real agent node: its containerizer, the built-in command executor, gRPC
  * ExecutorService) is sent `count` RunTask messages for `true` command tasks, at most
  * `window` unfinished at a time, once per mode: posix; cgroups,namespaces (root); docker
@@ -29,6 +29,10 @@
  * ms from its spawn to "Subscribed", "Launching task", TASK_RUNNING and its exit, beside the
  * same run's `node -e 0` and `dcos-node --version` (the floor, and the CLI's module loading).
  * `--cli=<main.js>` times another build's CLI against this build's cluster.
+ *
+ * `--launchers=warm,inline` runs each isolation mode once per launcher: `warm` (default) forks
+ * the launch wrappers in the warm launcher process (posix.ts, launcher-server.ts), `inline`
+ * in the agent itself as before; the inline figures are named `agent_<mode>_inline_…`.
  *
  * `--command-executor=process` runs the command tasks in the per-task node command executor
  * (the agent's flag of that name) instead of the agent itself, for comparison.
@@ -68,10 +72,10 @@ function numberArg(args: string[], name: string, fallback: number): number {
   return Number.isInteger(v) && v >= 0 && arg(args, name) !== undefined ? v : fallback;
 }
 
-async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode): Promise<Cluster> {
+async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline"): Promise<Cluster> {
   // The agent of startCluster has cpus:2; its containers together weigh as 2 CPUs (rootCpus).
   const isolators = await isolatorsFor(mode, { root: CGROUP_ROOT, rootCpus: 2 });
-  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators }), { commandExecutor });
+  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators, launcher }), { commandExecutor });
 }
 
 /** Why docker cannot be benched here, or undefined when dockerd answers and the image is there. */
@@ -153,6 +157,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const modes = (arg(args, "modes") ?? "posix,cgroups+namespaces,docker").split(",").map((m) => m.replace("+", ","));
   // --command-executor=process: command tasks in the per-task node executor, as before issue 15 (for comparison).
   const commandExecutor: CommandExecutorMode = arg(args, "command-executor") === "process" ? "process" : "agent";
+  // --launchers=warm,inline: who forks the launch wrappers (the warm launcher process, or the agent itself), one run each.
+  const launchers = (arg(args, "launchers") ?? "warm").split(",").map((l) => (l === "inline" ? "inline" : "warm") as "warm" | "inline");
   reportLoad(report, "start");
   const baseline = await plainSpawn(count, window);
   report.figure("spawn_per_s", baseline.perSecond, "launches/s", "higher", { count, window });
@@ -164,9 +170,9 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       process.stderr.write(`skipping ${mode}: it needs root\n`);
       continue;
     }
-    const name = `agent_${mode.replace(",", "_")}`;
-    const extra = { count, window, mode, commandExecutor };
     if (mode === "docker") {
+      const name = `agent_${mode}`;
+      const extra = { count, window, mode, commandExecutor };
       const missing = await dockerMissing();
       if (missing) {
         process.stderr.write(`skipping docker: ${missing}\n`);
@@ -185,13 +191,17 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       reportRun(report, name, r, extra);
       continue;
     }
-    const r = await throughAgent(await isolationCluster(mode, commandExecutor), name, (id) => task(id, "true"), count, window);
-    report.figure(`${name}_launches_per_s`, r.perSecond, "launches/s", "higher", extra);
-    report.figure(`${name}_launches_per_s_vs_spawn_per_s`, r.perSecond / baseline.perSecond, "ratio", "higher", extra);
-    reportRun(report, name, r, extra);
+    for (const launcher of launchers) {
+      const name = `agent_${mode.replace(",", "_")}${launcher === "inline" ? "_inline" : ""}`;
+      const extra = { count, window, mode, commandExecutor, launcher };
+      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher), name, (id) => task(id, "true"), count, window);
+      report.figure(`${name}_launches_per_s`, r.perSecond, "launches/s", "higher", extra);
+      report.figure(`${name}_launches_per_s_vs_spawn_per_s`, r.perSecond / baseline.perSecond, "ratio", "higher", extra);
+      reportRun(report, name, r, extra);
+    }
   }
   if (hold > 0) {
-    const h = await holdTasks(await isolationCluster("posix", commandExecutor), (id) => task(id, "sleep 3600"), "sleep", hold, window, minFree);
+    const h = await holdTasks(await isolationCluster("posix", commandExecutor, launchers[0]!), (id) => task(id, "sleep 3600"), "sleep", hold, window, minFree);
     const extra = { asked: hold, window, mode: "posix", commandExecutor, ...(h.stoppedBecause ? { stopped_because: h.stoppedBecause } : {}) };
     report.figure("hold_running_tasks", h.running, "tasks", "higher", extra);
     report.figure("hold_launches_per_s", h.running / h.launchSeconds, "launches/s", "higher", extra);

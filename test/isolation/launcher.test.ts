@@ -1,0 +1,172 @@
+/**
+ * The warm launcher (launcher-server.ts, launcher-client.ts) with real processes: its frame
+ * protocol refuses bad input without crashing, its crash (kill -9) is detected, counted and
+ * survived by the containers it started (their ends reported with the recorder's status),
+ * and when the agent stays away for the recovery timeout it kills its containers with
+ * their kill grace so that an agent that comes back reports how they ended.
+ */
+import assert from "node:assert/strict";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { connect, type Socket } from "node:net";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { Metrics } from "../../src/metrics/metrics.js";
+import { testLogger } from "../../src/runtime/log.js";
+import { encodeFrame, FrameError, FrameReader, MAX_FRAME_BYTES, parseToLauncher, type FromLauncher } from "../../src/isolation/launcher-protocol.js";
+import { PosixContainerizer } from "../../src/isolation/posix.js";
+import { waitFor } from "../support/wait.js";
+import { config, isGone, tempDir, waitForOutput, waitForPid } from "./support.js";
+
+/** The pid of the launcher listening on `socket` (its argv names the socket). */
+async function launcherPid(socket: string): Promise<number | undefined> {
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.split("\0").includes(socket) && !(await isGone(Number(name)))) return Number(name);
+  }
+  return undefined;
+}
+
+async function warm(root: string, extra: { recoveryTimeoutMs?: number; metrics?: Metrics } = {}): Promise<PosixContainerizer> {
+  return new PosixContainerizer({ runtimeRoot: root, logger: testLogger(), pollIntervalMs: 20, launcher: "warm", ...extra });
+}
+
+/** A raw connection to the launcher, collecting what it answers. */
+async function raw(socket: string): Promise<{ s: Socket; got: FromLauncher[]; closed: Promise<void> }> {
+  const s = connect(socket);
+  await new Promise<void>((resolve, reject) => s.once("connect", resolve).once("error", reject));
+  const got: FromLauncher[] = [];
+  const reader = new FrameReader();
+  s.on("data", (d: Buffer) => got.push(...(reader.push(d) as FromLauncher[])));
+  const closed = new Promise<void>((r) => s.once("close", () => r()));
+  return { s, got, closed };
+}
+
+describe("the launcher's frames", () => {
+  it("cuts frames split across chunks and refuses oversized or non-JSON ones", () => {
+    const a = encodeFrame({ op: "go", id: "a" });
+    const b = encodeFrame({ op: "forget", id: "b" });
+    const both = Buffer.concat([a, b]);
+    const r = new FrameReader();
+    assert.deepEqual(r.push(both.subarray(0, 3)), []);
+    assert.deepEqual(r.push(both.subarray(3, a.length + 2)), [{ op: "go", id: "a" }]);
+    assert.deepEqual(r.push(both.subarray(a.length + 2)), [{ op: "forget", id: "b" }]);
+    const big = Buffer.alloc(4);
+    big.writeUInt32BE(MAX_FRAME_BYTES + 1, 0);
+    assert.throws(() => new FrameReader().push(big), /over the 1048576-byte limit/);
+    const junk = Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from("{{{")]);
+    assert.throws(() => new FrameReader().push(junk), FrameError);
+  });
+
+  it("says what is wrong with a message", () => {
+    assert.throws(() => parseToLauncher([]), /must be a JSON object/);
+    assert.throws(() => parseToLauncher({ op: "fork" }), /Unknown message op "fork"/);
+    assert.throws(() => parseToLauncher({ op: "go" }), /Invalid go message: id must be a non-empty string/);
+    assert.throws(() => parseToLauncher({ op: "spawn", id: "x", args: ["-c", "true"], cwd: "rel", stdout: "/o", stderr: "/e", runtimeDir: "/r", env: {}, killGraceMs: 0, procsFiles: [] }), /cwd must be an absolute path/);
+    assert.throws(() => parseToLauncher({ op: "spawn", id: "x", args: ["-c"], cwd: "/", stdout: "/o", stderr: "/e", runtimeDir: "/r", env: { A: 1 }, killGraceMs: 0, procsFiles: [] }), /env must be an object of strings/);
+    assert.throws(() => parseToLauncher({ op: "hello", recoveryTimeoutMs: -1 }), /recoveryTimeoutMs/);
+  });
+});
+
+describe("the warm launcher (real processes)", () => {
+  it("answers bad frames with an error and keeps serving and supervising", async () => {
+    const root = await tempDir("launcher-frames");
+    const sandbox = await tempDir("sandbox");
+    const c = await warm(root);
+    await c.recover([]);
+    const socket = join(root, ".launcher", "sock");
+    const pid = await launcherPid(socket);
+    assert.ok(pid, "the launcher runs");
+    const { id } = await c.launch(config(sandbox, "echo up; sleep 600"));
+    await waitForOutput(sandbox, "up");
+    const state = c.state(id)!;
+
+    for (const bad of [
+      (() => {
+        const b = Buffer.alloc(4);
+        b.writeUInt32BE(0xffffffff, 0);
+        return b;
+      })(),
+      Buffer.concat([Buffer.from([0, 0, 0, 5]), Buffer.from("nope!")]),
+      encodeFrame({ op: "spawn", id: "" } as never),
+    ]) {
+      const r = await raw(socket);
+      r.s.write(bad);
+      await r.closed;
+      const error = r.got.find((m) => m.op === "error");
+      assert.ok(error && error.op === "error" && error.message.length > 0, `an error frame: ${JSON.stringify(r.got)}`);
+    }
+    assert.ok(!(await isGone(pid)), "the launcher still runs");
+    // The raw connections replaced the agent's; the agent's container is still supervised.
+    c.detach();
+    const again = await warm(root);
+    const found = await again.recover([state]);
+    assert.deepEqual(found.recovered, [id]);
+    const t = await again.destroy(id, 0);
+    assert.equal(t.reason, "destroyed");
+    again.detach();
+  });
+
+  it("is restarted after a kill -9, which is counted; its containers' ends are still reported with their real status", async () => {
+    const root = await tempDir("launcher-crash");
+    const sandbox = await tempDir("sandbox");
+    const metrics = new Metrics();
+    const c = await warm(root, { metrics });
+    const socket = join(root, ".launcher", "sock");
+    const long = await c.launch(config(sandbox, "echo $$ > long.pid; exec sleep 600"));
+    const ends = await c.launch(config(sandbox, "echo $$ > ends.pid; while [ ! -e go ]; do sleep 0.02; done; exit 7"));
+    await waitForPid(sandbox, "long.pid");
+    await waitForPid(sandbox, "ends.pid");
+    const first = await launcherPid(socket);
+    assert.ok(first);
+    process.kill(first, "SIGKILL");
+    await waitFor(() => isGone(first), "the launcher to die");
+    // While the agent learns of it, one container ends.
+    await writeFile(join(sandbox, "go"), "");
+    const t = await c.wait(ends.id);
+    assert.equal(t.exitCode, 7, t.message);
+    assert.equal(t.message, "Command exited with status 7");
+    assert.equal(metrics.snapshot()["slave/launcher_crashes"], 1);
+    const second = await waitFor(() => launcherPid(socket), "a new launcher");
+    assert.notEqual(second, first);
+    // The long task kept running, and is still watched: its end is seen.
+    assert.ok(c.containers().includes(long.id));
+    const killed = await c.destroy(long.id, 1_000);
+    assert.equal(killed.reason, "destroyed");
+    assert.equal(killed.signal, "SIGTERM", killed.message);
+    // New launches go through the new launcher.
+    const next = await c.launch(config(sandbox, "exit 4"));
+    assert.equal((await c.wait(next.id)).exitCode, 4);
+    c.detach();
+  });
+
+  it("kills its containers with their kill grace when the agent stays away for the recovery timeout; a returning agent reports how they ended", async () => {
+    const root = await tempDir("launcher-timeout");
+    const sandbox = await tempDir("sandbox");
+    const c = await warm(root, { recoveryTimeoutMs: 1_000 });
+    const socket = join(root, ".launcher", "sock");
+    // One ends on SIGTERM after cleaning up; one ignores SIGTERM and is SIGKILLed after the grace.
+    const polite = await c.launch(config(sandbox, "trap 'echo bye; exit 3' TERM; echo $$ > polite.pid; while :; do sleep 0.02; done", { killGracePeriodMs: 5_000 }));
+    const stubborn = await c.launch(config(sandbox, "trap '' TERM; echo $$ > stubborn.pid; while :; do sleep 0.02; done", { killGracePeriodMs: 500 }));
+    const politePid = await waitForPid(sandbox, "polite.pid");
+    const stubbornPid = await waitForPid(sandbox, "stubborn.pid");
+    const launcher = await launcherPid(socket);
+    assert.ok(launcher);
+    const states = [c.state(polite.id)!, c.state(stubborn.id)!];
+    c.detach(); // the agent goes away and does not come back within 1 s
+    await waitFor(async () => (await isGone(politePid)) && (await isGone(stubbornPid)), "the launcher to kill both tasks", 15_000);
+    await waitFor(() => isGone(launcher), "the launcher to exit", 15_000);
+    assert.match(await readFile(join(sandbox, "stdout"), "utf8"), /bye/, "the polite task had its SIGTERM");
+
+    const back = await warm(root, { recoveryTimeoutMs: 1_000 });
+    const found = await back.recover(states);
+    assert.deepEqual(found.recovered.sort(), [polite.id, stubborn.id].sort());
+    const p = await back.wait(polite.id);
+    assert.equal(p.reason, "destroyed");
+    assert.equal(p.exitCode, 3, p.message);
+    const s = await back.wait(stubborn.id);
+    assert.equal(s.reason, "destroyed");
+    assert.equal(s.signal, "SIGKILL", s.message);
+    back.detach();
+  });
+});
