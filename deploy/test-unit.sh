@@ -30,7 +30,7 @@ FILES=(
   frameworks/leader-lease frameworks/state-store
   metrics/metrics
   discovery/dns-names discovery/dns-records discovery/lb-render discovery/lb-coalescer
-  operator/state-fragments operator/body-parts ui/resource-history ui/web-model ui/recent-events
+  operator/state-fragments operator/body-parts operator/task-page ui/resource-history ui/web-model ui/recent-events
   architecture/layers
 )
 

@@ -52,9 +52,14 @@ export class Samples {
   }
 
   percentile(p: number): number {
-    if (this.window.length === 0) return 0;
-    const sorted = [...this.window].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+    return this.percentiles([p])[0]!;
+  }
+
+  /** Several percentiles from one sort of the window (a snapshot reads five per sample). */
+  percentiles(ps: readonly number[]): number[] {
+    if (this.window.length === 0) return ps.map(() => 0);
+    const sorted = Float64Array.from(this.window).sort();
+    return ps.map((p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
   }
 }
 
@@ -135,13 +140,6 @@ export class Metrics {
     return s;
   }
 
-  private static readonly sampleViews: Record<string, (s: Samples) => number> = {
-    count: (s) => s.count,
-    p50: (s) => s.percentile(50),
-    p90: (s) => s.percentile(90),
-    p99: (s) => s.percentile(99),
-    max: (s) => s.percentile(100),
-  };
 
   /** Current value of one key (counter or gauge), or undefined. */
   value(key: string): number | undefined {
@@ -157,8 +155,13 @@ export class Metrics {
     for (const [k, c] of this.counters) out[k] = c.value;
     for (const [k, g] of this.gauges) out[k] = g();
     for (const [k, s] of this.samples) {
-      out[k] = s.count === 0 ? 0 : s.percentile(100);
-      for (const [suffix, read] of Object.entries(Metrics.sampleViews)) out[`${k}/${suffix}`] = read(s);
+      const [p50, p90, p99, max] = s.percentiles([50, 90, 99, 100]);
+      out[k] = s.count === 0 ? 0 : max!;
+      out[`${k}/count`] = s.count;
+      out[`${k}/p50`] = p50!;
+      out[`${k}/p90`] = p90!;
+      out[`${k}/p99`] = p99!;
+      out[`${k}/max`] = max!;
     }
     return out;
   }

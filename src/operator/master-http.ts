@@ -12,7 +12,7 @@ import type { ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
 import type { MasterView } from "../actors/master/master-view.js";
 import type { MasterFacade } from "../actors/master/master-facade.js";
 import { stateResponse } from "../actors/master/state-response.js";
-import { EventVisibility, filterState, visibleIn } from "../actors/master/state-filter.js";
+import { EventVisibility, filterState, VisibleTo, visibleIn } from "../actors/master/state-filter.js";
 import { httpCallerOf } from "../security/auth/http-guard.js";
 import { viewPermissions, type ViewPermissions } from "../security/auth/view-acls.js";
 import { Code, DcosError } from "../runtime/error.js";
@@ -25,7 +25,10 @@ import { maintenanceScheduleJson } from "./maintenance-json.js";
 import { masterSummaryJson } from "./master-summary-json.js";
 import { PartsBody } from "./body-parts.js";
 import { StateBytesCache, type InActor, type Prepare, type StateBytes } from "./state-cache.js";
-import { StateFragments, type FragmentStats } from "./state-fragments.js";
+import { StateFragments, type FragmentStats, type StateBody } from "./state-fragments.js";
+import { SummaryFragments } from "./summary-fragments.js";
+import { taskPage } from "./task-page.js";
+import { taskGroups } from "../actors/master/state-view.js";
 import { quotaJson } from "./quota-json.js";
 import { maintenanceSchedule, maintenanceStatus } from "../actors/master/maintenance.js";
 
@@ -58,11 +61,15 @@ export interface RunningMasterHttp extends RunningHttp {
   readonly lastStateBuildMs: () => number;
   /** How long the last /state-summary build held the master actor, in ms. */
   readonly lastSummaryBuildMs: () => number;
+  /** How long the last /frameworks build held the master actor (with /state's, when it built that), in ms. */
+  readonly lastFrameworksBuildMs: () => number;
   /** What the last /state build made anew (undefined when /state is built whole). */
   readonly lastStateFragments: () => FragmentStats | undefined;
+  /** What the last /state-summary build made anew (undefined when it is built whole). */
+  readonly lastSummaryFragments: () => FragmentStats | undefined;
 }
 
-type View = "state" | "summary";
+type View = "state" | "summary" | "frameworks";
 
 /**
  * Builds one view's JSON text whole from the master's records (inside the master actor),
@@ -77,16 +84,36 @@ function viewBuilder(o: MasterHttpOptions, view: View, perms?: ViewPermissions):
       return JSON.stringify(masterSummaryJson(core, startedAtMs, { ...ctx, leader: core.masterInfo(), electedTime: startedAtMs / 1000 }, visible && ((id) => visible.framework(id))));
     }
     const state = visible ? filterState(stateResponse(core, startedAtMs), visible.view, visible) : stateResponse(core, startedAtMs);
-    return JSON.stringify(masterStateJson(state, { ...ctx, leader: state.masterInfo, electedTime: startedAtMs / 1000 }));
+    const json = masterStateJson(state, { ...ctx, leader: state.masterInfo, electedTime: startedAtMs / 1000 });
+    return JSON.stringify(view === "frameworks" ? frameworksJson(json) : json);
   };
 }
 
+/** /frameworks (Mesos's /master/frameworks) from /state's JSON. */
+function frameworksJson(state: Record<string, unknown>): Record<string, unknown> {
+  return { frameworks: state.frameworks, completed_frameworks: state.completed_frameworks, unregistered_frameworks: [] };
+}
+
+/** Kept fragments of the cached views (none when caching is off). */
+interface ViewFragments {
+  state: StateFragments;
+  summary: SummaryFragments;
+  /** /state's bytes of the version, which /frameworks is cut from. */
+  stateOf: (core: MasterView) => StateBytes;
+}
+
 /**
- * The cached views' builders: /state from kept fragments (state-fragments.ts) unless
+ * The cached views' builders: /state and /state-summary from kept fragments
+ * (state-fragments.ts, summary-fragments.ts), /frameworks from /state's parts, unless
  * caching is off (then every view is built whole, to compare).
  */
-function cachedBuilder(o: MasterHttpOptions, view: View, fragments: StateFragments | undefined): (core: MasterView) => PartsBody {
-  if (view === "state" && fragments) return (core) => fragments.build(core, o.master.master.startedAt);
+function cachedBuilder(o: MasterHttpOptions, view: View, fragments: ViewFragments | undefined): (core: MasterView) => PartsBody {
+  if (fragments) {
+    const startedAt = () => o.master.master.startedAt;
+    if (view === "state") return (core) => fragments.state.build(core, startedAt());
+    if (view === "summary") return (core) => fragments.summary.build(core, startedAt());
+    return (core) => (fragments.stateOf(core).parts as StateBody).frameworks;
+  }
   const whole = viewBuilder(o, view);
   return (core) => PartsBody.of(whole(core));
 }
@@ -127,11 +154,18 @@ function countParam(req: FastifyRequest, name: string, fallback: number): number
  * caller like /state) and POST /teardown (`frameworkId=<id>` as a form, or JSON
  * {"frameworkId": …}; ACL teardown_frameworks on the framework's principal).
  */
-function addFrameworkRoutes(app: FastifyInstance, o: MasterHttpOptions): void {
-  app.get("/frameworks", async (req) => {
+function addFrameworkRoutes(
+  app: FastifyInstance,
+  o: MasterHttpOptions,
+  frameworks: StateBytesCache<MasterView>,
+  inActor: InActor<MasterView>,
+  filtered: ((perms: ViewPermissions) => Promise<StateBody>) | undefined,
+): void {
+  app.get("/frameworks", async (req, reply) => {
     const perms = callerView(o, req);
-    const state = await o.master.inspect((core) => filteredState(o, core, perms));
-    return { frameworks: state.frameworks, completed_frameworks: state.completed_frameworks, unregistered_frameworks: [] };
+    if (perms.all) return sendBytes(req, reply, await frameworks.get(inActor));
+    if (filtered) return sendParts(req, reply, (await filtered(perms)).frameworks);
+    return frameworksJson(await o.master.inspect((core) => filteredState(o, core, perms)));
   });
   app.get("/tasks", async (req, reply) => {
     try {
@@ -140,13 +174,14 @@ function addFrameworkRoutes(app: FastifyInstance, o: MasterHttpOptions): void {
       const order = queryParam(req.query, "order") ?? "desc";
       if (order !== "asc" && order !== "desc") throw new DcosError(Code.INVALID_ARGUMENT, `'order' must be 'asc' or 'desc', not '${order}'`);
       const perms = callerView(o, req);
-      const tasks = await o.master.inspect((core) => {
-        const t = filterState(stateResponse(core, o.master.master.startedAt), perms).getTasks!;
-        return [...t.tasks, ...t.unreachableTasks, ...t.completedTasks];
+      // One pass over the tasks inside the master actor (no /state built): the page only is serialized.
+      return await o.master.inspect((core) => {
+        const visible = perms.all ? undefined : new VisibleTo(perms);
+        if (visible) for (const info of [...[...core.frameworks.values()].map((f) => f.info), ...core.completedFrameworks.values()]) visible.learn(info);
+        const g = taskGroups(core);
+        const page = taskPage([...g.tasks, ...g.unreachable, ...g.completed], order, offset, limit, visible && ((t) => visible.task(t)));
+        return { tasks: page.map(taskJson) };
       });
-      const at = (x: (typeof tasks)[number]) => x.statuses[0]?.timestamp ?? 0;
-      tasks.sort((a, b) => (order === "asc" ? at(a) - at(b) : at(b) - at(a)));
-      return { tasks: tasks.slice(offset, offset + limit).map(taskJson) };
     } catch (err) {
       return sendError(reply, err);
     }
@@ -169,12 +204,18 @@ function addFrameworkRoutes(app: FastifyInstance, o: MasterHttpOptions): void {
 
 /** Sends prebuilt bytes: 304 when the client has them, gzip when it accepts it, else the parts. */
 async function sendBytes(req: FastifyRequest, reply: FastifyReply, bytes: StateBytes): Promise<FastifyReply> {
-  reply.header("etag", bytes.etag).header("vary", "accept-encoding").type("application/json");
+  reply.header("etag", bytes.etag);
   if (req.headers["if-none-match"] === bytes.etag) return reply.code(304).send();
-  if (/\bgzip\b/.test(req.headers["accept-encoding"] ?? "")) return reply.header("content-encoding", "gzip").send(await bytes.gzipped());
+  return sendParts(req, reply, bytes.parts);
+}
+
+/** Sends a body of parts: gzip when the client accepts it, else the parts as they are. */
+async function sendParts(req: FastifyRequest, reply: FastifyReply, parts: PartsBody): Promise<FastifyReply> {
+  reply.header("vary", "accept-encoding").type("application/json");
+  if (/\bgzip\b/.test(req.headers["accept-encoding"] ?? "")) return reply.header("content-encoding", "gzip").send(await parts.gzipped());
   // The parts as they are: no 25 MB copy per version (whose memory would make the GC work).
-  await bytes.parts.prepare();
-  return reply.header("content-length", bytes.parts.length).send(Readable.from(bytes.parts.buffers(), { objectMode: false }));
+  await parts.prepare();
+  return reply.header("content-length", parts.length).send(Readable.from(parts.buffers(), { objectMode: false }));
 }
 
 function sse(type: string, data: string): string {
@@ -224,19 +265,24 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
   const app = createHttpServer(o);
   const enabled = o.cacheState ?? true;
   const options = { enabled, minRebuildIntervalMs: o.minStateRebuildMs, runId: Date.now().toString(36) };
-  const fragments = enabled ? new StateFragments({ cluster: o.cluster, flags: flagStrings(o.flags) }) : undefined;
-  const cache = (v: View) => new StateBytesCache<MasterView>(options, (core) => core.stateVersion, cachedBuilder(o, v, fragments), v === "state" && fragments ? warmFragments(fragments) : undefined);
-  const caches: Record<View, StateBytesCache<MasterView>> = { state: cache("state"), summary: cache("summary") };
+  const ctx = { cluster: o.cluster, flags: flagStrings(o.flags) };
+  const fragments: ViewFragments | undefined = enabled ? { state: new StateFragments(ctx), summary: new SummaryFragments(ctx), stateOf: (core) => caches.state.current(core) } : undefined;
+  const warm = fragments && warmFragments(fragments.state);
+  const cache = (v: View) => new StateBytesCache<MasterView>(options, (core) => core.stateVersion, cachedBuilder(o, v, fragments), v === "summary" ? undefined : warm);
+  const caches: Record<View, StateBytesCache<MasterView>> = { state: cache("state"), summary: cache("summary"), frameworks: cache("frameworks") };
   const inActor: InActor<MasterView> = (fn) => o.master.inspect(fn);
+  // A filtered view of /state: the shared build's body (at least as new as the request), filtered outside the master actor.
+  const filtered = fragments && (async (perms: ViewPermissions) => fragments.state.filtered((await caches.state.get(inActor)).parts as StateBody, perms));
   for (const v of ["state", "summary"] as const) {
     const serve = async (req: FastifyRequest, reply: FastifyReply) => {
       const perms = callerView(o, req);
       if (perms.all) return sendBytes(req, reply, await caches[v].get(inActor));
+      if (v === "state" && filtered) return sendParts(req, reply, await filtered(perms));
       return reply.type("application/json").send(await o.master.inspect(viewBuilder(o, v, perms)));
     };
     for (const path of v === "state" ? ["/state", "/state.json"] : ["/state-summary"]) app.get(path, serve);
   }
-  addFrameworkRoutes(app, o);
+  addFrameworkRoutes(app, o, caches.frameworks, inActor, filtered);
   app.get("/quota", () => o.master.inspect(quotaJson));
   app.get("/maintenance/status", () => o.master.inspect((core) => maintenanceJson(maintenanceStatus(core))));
   app.get("/maintenance/schedule", () => o.master.inspect((core) => maintenanceScheduleJson(maintenanceSchedule(core))));
@@ -253,8 +299,10 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
   return {
     ...running,
     stateBuilds: () => caches.state.builds + caches.summary.builds,
+    lastFrameworksBuildMs: () => caches.frameworks.lastBuildMs,
     lastStateBuildMs: () => caches.state.lastBuildMs,
     lastSummaryBuildMs: () => caches.summary.lastBuildMs,
-    lastStateFragments: () => fragments?.last,
+    lastStateFragments: () => fragments?.state.last,
+    lastSummaryFragments: () => fragments?.summary.last,
   };
 }

@@ -12,6 +12,8 @@ import { GetStateResponseSchema } from "../gen/dcos/v1/operator_pb.js";
 import type { Task, TaskState } from "../gen/dcos/v1/tasks_pb.js";
 import type { MasterView } from "../actors/master/master-view.js";
 import type { TaskTally } from "../actors/master/counts.js";
+import type { AgentRecord } from "../actors/master/agent-record.js";
+import type { FrameworkRecord } from "../actors/master/framework-record.js";
 import { agentEntry, frameworkEntry, visibleAgent, type Usage } from "../actors/master/state-view.js";
 import { taskStateName } from "../actors/task-states.js";
 import { agentJson, frameworkInfoJson, masterFields, type MasterJsonContext } from "./master-state-json.js";
@@ -56,33 +58,55 @@ function offered(core: MasterView, offerIds: Iterable<string>): Usage {
   return u;
 }
 
-/** `frameworkVisible`: which frameworks the caller may see (view_frameworks; default all). */
-export function masterSummaryJson(core: MasterView, startedAtMs: number, ctx: MasterJsonContext, frameworkVisible: (id: string) => boolean = () => true): Json {
-  const state = create(GetStateResponseSchema, { masterInfo: core.masterInfo(), startTime: startedAtMs / 1000, stateVersion: BigInt(core.stateVersion) });
+/** The completed history's task counts per agent and per framework (tasks in no agent's records any more). */
+export interface CompletedCounts {
+  onAgent: Map<string, Map<TaskState, number>>;
+  ofFramework: Map<string, Map<TaskState, number>>;
+}
+
+export function completedSummary(core: MasterView): CompletedCounts {
   const completed = core.completedTasks.values();
-  const completedOnAgent = completedCounts(completed, (t) => t.agentId?.value ?? "");
-  const completedOfFramework = completedCounts(completed, (t) => t.frameworkId?.value ?? "");
+  return { onAgent: completedCounts(completed, (t) => t.agentId?.value ?? ""), ofFramework: completedCounts(completed, (t) => t.frameworkId?.value ?? "") };
+}
+
+/** One agent in /state-summary. */
+export function summaryAgentJson(core: MasterView, a: AgentRecord, completed: CompletedCounts, frameworkVisible: (id: string) => boolean = () => true): Json {
+  const tally = core.counts.ofAgent(a.id);
+  const json = agentJson(agentEntry(a, offered(core, core.offers.onAgent(a.id)), drainView(core, a.id)));
+  if (tally) json.used_resources = quantitiesJson(tally.used);
+  addStates(json, tally, completed.onAgent.get(a.id));
+  json.framework_ids = [...(tally?.peers.keys() ?? [])].filter(frameworkVisible);
+  return json;
+}
+
+/** One framework in /state-summary. */
+export function summaryFrameworkJson(core: MasterView, f: FrameworkRecord, completed: CompletedCounts): Json {
+  const tally = core.counts.ofFramework(f.id);
+  const entry = frameworkEntry(f, offered(core, core.offers.ofFramework(f.id)));
+  const json = frameworkInfoJson(entry.frameworkInfo!);
+  json.active = entry.active;
+  json.connected = entry.connected;
+  json.used_resources = tally ? quantitiesJson(tally.used) : resourcesJson([]);
+  json.offered_resources = resourcesJson(entry.offeredResources);
+  addStates(json, tally, completed.ofFramework.get(f.id));
+  json.slave_ids = [...(tally?.peers.keys() ?? [])];
+  return json;
+}
+
+/** The summary's first fields (the master's), before "slaves". */
+export function summaryHeadJson(core: MasterView, startedAtMs: number, ctx: MasterJsonContext): Json {
+  return masterFields(create(GetStateResponseSchema, { masterInfo: core.masterInfo(), startTime: startedAtMs / 1000, stateVersion: BigInt(core.stateVersion) }), ctx);
+}
+
+/**
+ * /state-summary built whole (summary-fragments.ts assembles the same bytes from kept
+ * fragments). `frameworkVisible`: which frameworks the caller may see (view_frameworks; default all).
+ */
+export function masterSummaryJson(core: MasterView, startedAtMs: number, ctx: MasterJsonContext, frameworkVisible: (id: string) => boolean = () => true): Json {
+  const completed = completedSummary(core);
   return {
-    ...masterFields(state, ctx),
-    slaves: [...core.agents.values()].filter(visibleAgent).map((a) => {
-      const tally = core.counts.ofAgent(a.id);
-      const json = agentJson(agentEntry(a, offered(core, core.offers.onAgent(a.id)), drainView(core, a.id)));
-      if (tally) json.used_resources = quantitiesJson(tally.used);
-      addStates(json, tally, completedOnAgent.get(a.id));
-      json.framework_ids = [...(tally?.peers.keys() ?? [])].filter(frameworkVisible);
-      return json;
-    }),
-    frameworks: [...core.frameworks.values()].filter((f) => frameworkVisible(f.id)).map((f) => {
-      const tally = core.counts.ofFramework(f.id);
-      const entry = frameworkEntry(f, offered(core, core.offers.ofFramework(f.id)));
-      const json = frameworkInfoJson(entry.frameworkInfo!);
-      json.active = entry.active;
-      json.connected = entry.connected;
-      json.used_resources = tally ? quantitiesJson(tally.used) : resourcesJson([]);
-      json.offered_resources = resourcesJson(entry.offeredResources);
-      addStates(json, tally, completedOfFramework.get(f.id));
-      json.slave_ids = [...(tally?.peers.keys() ?? [])];
-      return json;
-    }),
+    ...summaryHeadJson(core, startedAtMs, ctx),
+    slaves: [...core.agents.values()].filter(visibleAgent).map((a) => summaryAgentJson(core, a, completed, frameworkVisible)),
+    frameworks: [...core.frameworks.values()].filter((f) => frameworkVisible(f.id)).map((f) => summaryFrameworkJson(core, f, completed)),
   };
 }

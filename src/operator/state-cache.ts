@@ -6,9 +6,10 @@
  * PartsBody (body-parts.ts): /state's parts outlive the version (state-fragments.ts), so
  * a new version's bytes and gzip cost only its new parts.
  *
- * Requests never make the master rebuild more than once per `minRebuildIntervalMs`: a
- * request that finds the bytes stale waits for the next build, which all requests waiting
- * at that time share. Answers stay fresh (never older than the state when the request
+ * Requests never make the master rebuild more than once per `minRebuildIntervalMs`, nor
+ * sooner than four times the last build's duration after it (a build from kept fragments
+ * takes tens of ms: the next may follow soon): a request that finds the bytes stale waits
+ * for the next build, which all requests waiting at that time share. Answers stay fresh (never older than the state when the request
  * arrived); a master busy with changes is not made to serialize 25 MB for every poll.
  */
 import type { PartsBody } from "./body-parts.js";
@@ -57,6 +58,9 @@ function bytesOf(epoch: number, version: number, parts: PartsBody, runId: string
     gzipped: () => parts.gzipped(),
   };
 }
+
+/** A build is followed by at least this many times its own duration before the next (see interval()). */
+const BUILD_SPACING = 4;
 
 export class StateBytesCache<C> {
   private entry: StateBytes | undefined;
@@ -120,8 +124,18 @@ export class StateBytesCache<C> {
     }
   }
 
+  /**
+   * The least time from one build to the next: `minRebuildIntervalMs` at most, but no
+   * more than BUILD_SPACING times what the last build held the master actor for, so cheap
+   * builds (a few kept fragments remade) are not made to wait for an interval sized for a
+   * whole one: builds still take at most about 1/BUILD_SPACING of the master's time.
+   */
+  private interval(): number {
+    return Math.min(this.minIntervalMs, BUILD_SPACING * this.lastBuildMs);
+  }
+
   private async rebuild(inActor: InActor<C>): Promise<StateBytes> {
-    const wait = this.lastBuildAt + this.minIntervalMs - Date.now();
+    const wait = this.lastBuildAt + this.interval() - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     await this.prepare?.(inActor);
     return inActor((c) => this.current(c));

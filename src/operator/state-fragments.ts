@@ -37,10 +37,13 @@ import { agentDrain } from "../actors/master/drain-view.js";
 import type { AgentDrain } from "../actors/master/registry.js";
 import type { FrameworkRecord } from "../actors/master/framework-record.js";
 import { maintenanceStatus } from "../actors/master/maintenance.js";
+import { VisibleTo } from "../actors/master/state-filter.js";
+import type { ViewPermissions } from "../security/auth/view-acls.js";
 import type { MasterView } from "../actors/master/master-view.js";
 import { agentEntry, frameworkEntry, visibleAgent, type Usage } from "../actors/master/state-view.js";
 import { isTerminal } from "../actors/task-states.js";
 import { BodyPart, PartsBody } from "./body-parts.js";
+import { ArrayWalk, Assembly, Deps, hash, open, rest, type Fragment, type FragmentStats, type Group, type Kept } from "./fragment-groups.js";
 import {
   agentJson,
   completedFrameworkHeadJson,
@@ -63,19 +66,6 @@ export interface GroupSizes {
 const GROUP_SIZES: GroupSizes = { tasksPerGroup: 256, agentsPerGroup: 64 };
 /** A build that made more task texts than this was a cold one: the next is made ahead in slices too. */
 const COLD_TASKS = 2000;
-
-/** FNV-1a of an id: where groups end does not depend on positions. */
-function hash(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-/** A fragment's JSON text, and the hash of its id (a group ends where hash % size is 0). */
-interface Fragment {
-  readonly text: string;
-  readonly hash: number;
-}
 
 class TaskFragment implements Fragment {
   readonly state;
@@ -108,40 +98,6 @@ type Holder = Task | ExecutorInfo;
 /** Separates the holders from the offers in a dependency list. */
 const OFFERS = Symbol("offers");
 
-/** A fragment made from a list of dependencies: kept while a build finds the same list. */
-interface Kept<T> {
-  readonly deps: readonly unknown[];
-  readonly value: T;
-}
-
-/**
- * A fragment's dependencies as a build meets them, compared with the kept ones as they
- * come: nothing is allocated while they are the same.
- */
-class Deps {
-  private list: unknown[] | undefined;
-  private n = 0;
-
-  constructor(private readonly kept: readonly unknown[] | undefined) {
-    if (!kept) this.list = [];
-  }
-
-  push(x: unknown): void {
-    if (this.list) this.list.push(x);
-    else if (this.kept![this.n] === x) this.n++;
-    else {
-      this.list = this.kept!.slice(0, this.n);
-      this.list.push(x);
-    }
-  }
-
-  /** The new list, or undefined when it is the kept one. */
-  changed(): unknown[] | undefined {
-    if (this.list) return this.list;
-    return this.n === this.kept!.length ? undefined : this.kept!.slice(0, this.n);
-  }
-}
-
 /** The holders and offers in a dependency list, as the usage the master's entries take. */
 function usageOf(deps: readonly unknown[], from: number): Usage {
   const allocated: Resource[] = [];
@@ -155,88 +111,6 @@ function usageOf(deps: readonly unknown[], from: number): Usage {
     offers.push(o);
   }
   return { allocated, offered, offers };
-}
-
-/** A run of consecutive fragments of one JSON array, as one body part. */
-class Group {
-  readonly part: BodyPart;
-
-  constructor(
-    readonly items: readonly Fragment[],
-    readonly comma: boolean,
-    /** It ends at a cut (not only where its array ended). */
-    readonly cut: boolean,
-  ) {
-    // Joined when its bytes are first needed: not in the master actor's turn.
-    this.part = new BodyPart(() => (comma ? "," : "") + items.map((f) => f.text).join(","));
-  }
-}
-
-/**
- * One JSON array's fragments as a build meets them, cut into groups (a group ends after
- * a fragment whose hash is 0 modulo the group size): a group is the kept one that starts
- * with the same fragment while it holds the same fragments (compared by identity as they
- * come, without reading them or allocating), else a new one.
- */
-class ArrayWalk {
-  readonly parts: BodyPart[] = [];
-  private first: Fragment | undefined;
-  private kept: Group | undefined;
-  /** The current group's fragments, once they differ from the kept group's. */
-  private items: Fragment[] | undefined;
-  private n = 0;
-
-  constructor(
-    /** Groups by their first fragment: the last build's, and this build's as it makes them. */
-    private readonly groups: { kept: ReadonlyMap<Fragment, Group>; used: Map<Fragment, Group> },
-    private readonly size: number,
-    private readonly stats: FragmentStats,
-  ) {}
-
-  push(f: Fragment): void {
-    if (this.n === 0) {
-      this.first = f;
-      const kept = this.groups.used.get(f) ?? this.groups.kept.get(f);
-      this.kept = kept && kept.comma === this.parts.length > 0 ? kept : undefined;
-      this.items = this.kept ? undefined : [];
-    }
-    if (!this.items) {
-      const kept = this.kept!;
-      if (kept.items[this.n] === f) {
-        // The same fragments as the kept group: the same cuts.
-        if (++this.n === kept.items.length && kept.cut) this.close();
-        return;
-      }
-      this.items = kept.items.slice(0, this.n);
-    }
-    this.items.push(f);
-    this.n++;
-    if (f.hash % this.size === 0) this.close();
-  }
-
-  pushAll(fragments: readonly Fragment[]): void {
-    for (const f of fragments) this.push(f);
-  }
-
-  /** The array's groups' parts, in order. */
-  finish(): readonly BodyPart[] {
-    this.close();
-    return this.parts;
-  }
-
-  private close(): void {
-    if (this.n === 0) return;
-    let group = this.kept;
-    if (!group || this.items || group.items.length !== this.n) {
-      const items = this.items ?? group!.items.slice(0, this.n);
-      group = new Group(items, this.parts.length > 0, items[items.length - 1]!.hash % this.size === 0);
-      this.stats.groups++;
-    }
-    this.groups.used.set(this.first!, group);
-    this.parts.push(group.part);
-    this.n = 0;
-    this.first = this.kept = this.items = undefined;
-  }
 }
 
 /** One agent's tasks of one framework, and what they and its executors there hold. */
@@ -267,66 +141,110 @@ interface Lists {
   completed: ArrayWalk;
 }
 
-/** JSON text of an object without its closing brace (more fields follow). */
-function open(json: Record<string, unknown>): string {
-  return JSON.stringify(json).slice(0, -1);
+export type { FragmentStats } from "./fragment-groups.js";
+
+/** A framework's kept texts and task lists' groups in one build. */
+interface FrameworkLayout {
+  readonly id: string;
+  /** Its fields up to `"tasks":[` (no leading comma). */
+  readonly head: string;
+  /** From the completed tasks' closing bracket to its end. */
+  readonly tail: string;
+  readonly tasks: readonly Group[];
+  readonly unreachable: readonly Group[];
+  readonly completed: readonly Group[];
 }
 
-/** JSON text of an object without its opening brace (fields that follow others). */
-function rest(json: Record<string, unknown>): string {
-  return JSON.stringify(json).slice(1);
+/** What one build assembled /state from: enough to assemble it again for a filtered view. */
+interface Layout {
+  /** The master's fields up to `"slaves":[`. */
+  readonly head: string;
+  readonly agents: readonly BodyPart[];
+  /** From the agents' closing bracket to `"frameworks":[`. */
+  readonly maintenance: string;
+  readonly frameworks: FrameworkLayout[];
+  readonly completed: Array<{ readonly id: string; readonly head: string; readonly completed: readonly Group[] }>;
+  readonly orphans: readonly Group[];
+  /** The frameworks' and removed frameworks' infos (whose user a view filter needs). */
+  readonly infos: FrameworkInfo[];
 }
 
-/** Collects one body: text runs become parts kept by their content, arrays are their groups' parts. */
-class Assembly {
-  readonly parts: BodyPart[] = [];
-  readonly texts = new Map<string, BodyPart>();
-  private pending = "";
+/** What a filtered view keeps (state-filter.ts VisibleTo). */
+interface Filter {
+  framework(id: string): boolean;
+  task(t: Task): boolean;
+}
 
+/** /state's body, with the body of /frameworks made of the same parts and what it was assembled from. */
+export class StateBody extends PartsBody {
   constructor(
-    private readonly keptTexts: ReadonlyMap<string, BodyPart>,
-    private readonly stats: FragmentStats,
-  ) {}
-
-  text(s: string): void {
-    this.pending += s;
+    parts: readonly BodyPart[],
+    readonly frameworks: PartsBody,
+    readonly layout: Layout,
+  ) {
+    super(parts);
   }
+}
 
-  /** One JSON array's groups (between its brackets). */
-  array(walk: ArrayWalk | undefined): void {
-    const parts = walk?.finish() ?? [];
-    if (parts.length === 0) return;
-    this.flush();
-    for (const p of parts) this.parts.push(p);
-  }
-
-  finish(): PartsBody {
-    this.flush();
-    return new PartsBody(this.parts);
-  }
-
-  private flush(): void {
-    if (this.pending === "") return;
-    const text = this.pending;
-    this.pending = "";
-    let part = this.texts.get(text) ?? this.keptTexts.get(text);
-    if (!part) {
-      part = new BodyPart(text);
-      this.stats.texts++;
+/** A task array's groups, or (filtered) groups of the tasks the view keeps: a group kept whole is the kept part. */
+function taskArray(out: Assembly, groups: readonly Group[], filter: Filter | undefined): void {
+  if (!filter) return out.add(groups.map((g) => g.part));
+  let comma = false;
+  for (const g of groups) {
+    const items = g.items.filter((f) => filter.task((f as TaskFragment).task));
+    if (items.length === 0) continue;
+    if (items.length === g.items.length && g.comma === comma) out.add([g.part]);
+    else {
+      const c = comma;
+      out.add([new BodyPart(() => (c ? "," : "") + items.map((f) => f.text).join(","))]);
     }
-    this.texts.set(text, part);
-    this.parts.push(part);
+    comma = true;
   }
 }
 
-/** What the last build made anew (the rest it kept). */
-export interface FragmentStats {
-  tasks: number;
-  agents: number;
-  frameworks: number;
-  groups: number;
-  texts: number;
+/** /state (and /frameworks from the same parts) from a layout, for everyone or for a filtered view. */
+function assemble(layout: Layout, out: Assembly, filter?: Filter): StateBody {
+  out.text(layout.head);
+  out.add(layout.agents);
+  out.text(layout.maintenance);
+  const frameworksFrom = out.mark();
+  let first = true;
+  for (const f of layout.frameworks) {
+    if (filter && !filter.framework(f.id)) continue;
+    out.text(`${first ? "" : ","}${f.head}`);
+    taskArray(out, f.tasks, filter);
+    out.text(`],"unreachable_tasks":[`);
+    taskArray(out, f.unreachable, filter);
+    out.text(`],"completed_tasks":[`);
+    taskArray(out, f.completed, filter);
+    out.text(f.tail);
+    first = false;
+  }
+  const frameworksTo = out.mark();
+  out.text(`],"completed_frameworks":[`);
+  const completedFrom = out.mark();
+  first = true;
+  for (const f of layout.completed) {
+    if (filter && !filter.framework(f.id)) continue;
+    out.text(`${first ? "" : ","}${f.head}`);
+    taskArray(out, f.completed, filter);
+    out.text("]}");
+    first = false;
+  }
+  const completedTo = out.mark();
+  out.text(`],"orphan_tasks":[`);
+  taskArray(out, layout.orphans, filter);
+  out.text(`],"unregistered_frameworks":[]}`);
+  const parts = out.finish().parts;
+  // /frameworks is /state's "frameworks" and "completed_frameworks": the same parts.
+  const frameworks = new PartsBody([FRAMEWORKS_OPEN, ...out.between(frameworksFrom, frameworksTo), FRAMEWORKS_MIDDLE, ...out.between(completedFrom, completedTo), FRAMEWORKS_CLOSE]);
+  return new StateBody(parts, frameworks, layout);
 }
+
+/** /frameworks' own text around /state's parts (Mesos's /master/frameworks shape). */
+const FRAMEWORKS_OPEN = new BodyPart('{"frameworks":[');
+const FRAMEWORKS_MIDDLE = new BodyPart('],"completed_frameworks":[');
+const FRAMEWORKS_CLOSE = new BodyPart('],"unregistered_frameworks":[]}');
 
 export class StateFragments {
   /** The completed history's task texts (the agents' are in their AgentTasks). */
@@ -441,7 +359,7 @@ export class StateFragments {
   }
 
   /** The body of /state for everything `core` holds now (inside the master actor). */
-  build(core: MasterView, startedAtMs: number): PartsBody {
+  build(core: MasterView, startedAtMs: number): StateBody {
     this.lastCore = new WeakRef(core);
     const stats: FragmentStats = (this.stats = { tasks: 0, agents: 0, frameworks: 0, groups: 0, texts: 0 });
     const groups = { kept: this.groups, used: new Map<Fragment, Group>() };
@@ -458,11 +376,9 @@ export class StateFragments {
       if (!l) lists.set(id, (l = { deps: undefined, tasks: walk(taskSize), unreachable: walk(taskSize), completed: walk(taskSize) }));
       return l;
     };
-    let first = true;
     for (const f of core.frameworks.values()) {
       const deps = (listsOf(f.id).deps = new Deps(this.frameworks.get(f)?.deps));
-      for (const x of [f.info, f.connected, f.registeredAt, JSON.stringify([...f.suppressedRoles]), first]) deps.push(x);
-      first = false;
+      for (const x of [f.info, f.connected, f.registeredAt, JSON.stringify([...f.suppressedRoles])]) deps.push(x);
     }
     const offersOnAgent = new Map<string, Offer[]>();
     const offersOfFramework = new Map<string, Offer[]>();
@@ -501,13 +417,22 @@ export class StateFragments {
       if (drain !== undefined) counts.deactivated++;
     }
 
-    const out = new Assembly(this.texts, stats);
     const masterInfo = core.masterInfo();
     const header = create(GetStateResponseSchema, { masterInfo, startTime: startedAtMs / 1000, stateVersion: BigInt(core.stateVersion) });
     const ctx: MasterJsonContext = { ...this.ctx, leader: masterInfo, electedTime: startedAtMs / 1000 };
-    out.text(`${open(stateHeadJson(header, ctx, counts))},"slaves":[`);
-    out.array(agents);
-    out.text(`],"maintenance_status":${JSON.stringify(maintenanceJson(maintenanceStatus(core)))},"frameworks":[`);
+    const layout: Layout = {
+      head: `${open(stateHeadJson(header, ctx, counts))},"slaves":[`,
+      agents: agents.finish(),
+      maintenance: `],"maintenance_status":${JSON.stringify(maintenanceJson(maintenanceStatus(core)))},"frameworks":[`,
+      frameworks: [],
+      completed: [],
+      orphans: (orphans.finish(), orphans.groups),
+      infos: [],
+    };
+    const groupsOf = (walk: ArrayWalk | undefined): readonly Group[] => {
+      walk?.finish();
+      return walk?.groups ?? [];
+    };
     for (const f of core.frameworks.values()) {
       const deps = lists.get(f.id)!.deps!;
       deps.push(OFFERS);
@@ -515,39 +440,41 @@ export class StateFragments {
       const changed = deps.changed();
       let kept = this.frameworks.get(f);
       if (changed || !kept) {
-        const entry = frameworkEntry(f, usageOf(changed!, 5));
-        const comma = changed![4] === true ? "" : ",";
-        kept = { deps: changed!, value: { head: `${comma}${open(frameworkHeadJson(entry))},"tasks":[`, tail: `],${rest(frameworkTailJson(entry))}` } };
+        const entry = frameworkEntry(f, usageOf(changed!, 4));
+        kept = { deps: changed!, value: { head: `${open(frameworkHeadJson(entry))},"tasks":[`, tail: `],${rest(frameworkTailJson(entry))}` } };
         this.frameworks.set(f, kept);
         stats.frameworks++;
       }
       const l = lists.get(f.info.id?.value ?? "");
-      out.text(kept.value.head);
-      out.array(l?.tasks);
-      out.text(`],"unreachable_tasks":[`);
-      out.array(l?.unreachable);
-      out.text(`],"completed_tasks":[`);
-      out.array(l?.completed);
-      out.text(kept.value.tail);
+      layout.frameworks.push({ id: f.info.id?.value ?? "", ...kept.value, tasks: groupsOf(l?.tasks), unreachable: groupsOf(l?.unreachable), completed: groupsOf(l?.completed) });
+      layout.infos.push(f.info);
     }
-    out.text(`],"completed_frameworks":[`);
-    first = true;
     for (const info of core.completedFrameworks.values()) {
       let head = this.completedHeads.get(info);
       if (head === undefined) this.completedHeads.set(info, (head = `${open(completedFrameworkHeadJson(info))},"completed_tasks":[`));
-      out.text(`${first ? "" : ","}${head}`);
-      out.array(lists.get(info.id?.value ?? "")?.completed);
-      out.text("]}");
-      first = false;
+      layout.completed.push({ id: info.id?.value ?? "", head, completed: groupsOf(lists.get(info.id?.value ?? "")?.completed) });
+      layout.infos.push(info);
     }
-    out.text(`],"orphan_tasks":[`);
-    out.array(orphans);
-    out.text(`],"unregistered_frameworks":[]}`);
-    const body = out.finish();
+    const out = new Assembly(this.texts, stats);
+    const body = assemble(layout, out);
     this.texts = out.texts;
     this.groups = groups.used;
     this.last = stats;
     return body;
+  }
+
+  /**
+   * /state as a caller restricted by view ACLs sees it, from a body this built (so from
+   * the same version, without the master actor): the frameworks it may see, their tasks it
+   * may see (a group whose tasks it sees all is the kept part, compressed once; others are
+   * made of the kept task texts), agents and the rest as they are. The bytes are those of
+   * the whole filtered build (masterStateJson(filterState(…))).
+   */
+  filtered(body: StateBody, view: ViewPermissions): StateBody {
+    if (view.all) return body;
+    const visible = new VisibleTo(view);
+    for (const info of body.layout.infos) visible.learn(info);
+    return assemble(body.layout, new Assembly(new Map(), { tasks: 0, agents: 0, frameworks: 0, groups: 0, texts: 0 }), { framework: (id) => visible.framework(id), task: (t) => visible.task(t) });
   }
 
   /**

@@ -360,6 +360,11 @@ export class Resources {
     return fromMillis(millis);
   }
 
+  /** Adds every scalar to q by name, over all roles (sums over many agents without a Quantities each). */
+  addScalarsTo(q: Quantities): void {
+    for (const e of this.entries) if (e.res.type === Value_Type.SCALAR) q.addMillis(e.res.name, toMillis(e.res.scalar!.value));
+  }
+
   /** Every scalar by name, over all roles. */
   quantities(): Quantities {
     const q = new Quantities();

@@ -18,6 +18,7 @@ export interface RandomRun {
   readonly steps: Record<string, () => Promise<unknown>>;
   readonly pick: <T>(xs: T[]) => T | undefined;
   readonly tasks: { s: Scheduler; id: string }[];
+  readonly schedulers: Scheduler[];
 }
 
 /** `launch` launches `taskResources.length` tasks on one offer, the i-th with taskResources[i]. */
@@ -71,5 +72,5 @@ export function randomSteps(c: Cluster, r: Random, taskResources: string[] = ["c
       await c.facade.teardown(create(TeardownRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId })).catch(() => undefined);
     },
   };
-  return { steps, pick, tasks };
+  return { steps, pick, tasks, schedulers };
 }

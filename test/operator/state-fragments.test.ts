@@ -14,6 +14,11 @@ import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { stateResponse } from "../../src/actors/master/state-response.js";
 import { masterStateJson } from "../../src/operator/master-state-json.js";
 import { StateFragments, type FragmentStats } from "../../src/operator/state-fragments.js";
+import { SummaryFragments } from "../../src/operator/summary-fragments.js";
+import { masterSummaryJson } from "../../src/operator/master-summary-json.js";
+import { filterState } from "../../src/actors/master/state-filter.js";
+import type { ViewPermissions } from "../../src/security/auth/view-acls.js";
+import type { TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { parseResources } from "../../src/resources/index.js";
 import { Random } from "../../src/runtime/random.js";
 import { Cluster, commandTask, type Scheduler } from "../master/harness.js";
@@ -30,16 +35,65 @@ function firstDifference(a: Buffer, b: Buffer): string {
   return `at byte ${i}: assembled …${a.subarray(Math.max(0, i - 80), i + 80).toString()}… whole …${b.subarray(Math.max(0, i - 80), i + 80).toString()}…`;
 }
 
-/** Builds /state both ways in one master turn and asserts the bytes (and the gzip) agree. */
+/** Views restricted by ACLs: tasks running as alice only; no framework at all. */
+const VIEWS: Record<string, ViewPermissions> = {
+  "alice's tasks": { all: false, framework: () => true, task: (user) => user === "alice", executor: () => true },
+  "no framework": { all: false, framework: () => false, task: () => true, executor: () => true },
+};
+
+/** A task that runs as alice (its framework's user is nobody). */
+function aliceTask(id: string, resources: string): TaskInfo {
+  const t = commandTask(id, resources);
+  t.command!.user = "alice";
+  return t;
+}
+
+/** The /state-summary fragments kept alongside each /state fragments under test. */
+const summaries = new WeakMap<StateFragments, SummaryFragments>();
+
+/**
+ * Builds /state, /frameworks (cut from /state's parts) and /state-summary both ways in one
+ * master turn and asserts the bytes (and the gzip) agree.
+ */
 async function same(c: Cluster, fragments: StateFragments, what: string): Promise<FragmentStats> {
-  const { assembled, whole } = await c.masterSystem.dispatch(c.master, (m) => ({
-    assembled: fragments.build(m.core, m.startedAt),
-    whole: Buffer.from(JSON.stringify(masterStateJson(stateResponse(m.core, m.startedAt), { ...CTX, leader: m.core.masterInfo(), electedTime: m.startedAt / 1000 }))),
-  }));
+  let summary = summaries.get(fragments);
+  if (!summary) summaries.set(fragments, (summary = new SummaryFragments(CTX)));
+  const summaryFragments = summary;
+  const built = await c.masterSystem.dispatch(c.master, (m) => {
+    const ctx = { ...CTX, leader: m.core.masterInfo(), electedTime: m.startedAt / 1000 };
+    const state = masterStateJson(stateResponse(m.core, m.startedAt), ctx);
+    const filtered = Object.fromEntries(Object.entries(VIEWS).map(([name, view]) => [name, Buffer.from(JSON.stringify(masterStateJson(filterState(stateResponse(m.core, m.startedAt), view), ctx)))]));
+    return {
+      filtered,
+      assembled: fragments.build(m.core, m.startedAt),
+      whole: Buffer.from(JSON.stringify(state)),
+      frameworks: Buffer.from(JSON.stringify({ frameworks: state.frameworks, completed_frameworks: state.completed_frameworks, unregistered_frameworks: [] })),
+      summary: summaryFragments.build(m.core, m.startedAt),
+      wholeSummary: Buffer.from(JSON.stringify(masterSummaryJson(m.core, m.startedAt, ctx))),
+    };
+  });
+  const { assembled, whole } = built;
   const bytes = assembled.bytes;
   assert.ok(bytes.equals(whole), `${what}: ${firstDifference(bytes, whole)}`);
   assert.ok(gunzipSync(await assembled.gzipped()).equals(whole), `${what}: the gzip body is the body`);
+  assert.ok(assembled.frameworks.bytes.equals(built.frameworks), `${what}: /frameworks ${firstDifference(assembled.frameworks.bytes, built.frameworks)}`);
+  assert.ok(gunzipSync(await assembled.frameworks.gzipped()).equals(built.frameworks), `${what}: the gzip body of /frameworks`);
+  for (const [name, view] of Object.entries(VIEWS)) {
+    const got = fragments.filtered(assembled, view);
+    assert.ok(got.bytes.equals(built.filtered[name]!), `${what}: /state as ${name} sees it ${firstDifference(got.bytes, built.filtered[name]!)}`);
+    assert.ok(gunzipSync(await got.gzipped()).equals(built.filtered[name]!), `${what}: the gzip body of /state as ${name} sees it`);
+    const fw = JSON.parse(got.frameworks.bytes.toString());
+    const state = JSON.parse(built.filtered[name]!.toString());
+    assert.deepEqual(fw, { frameworks: state.frameworks, completed_frameworks: state.completed_frameworks, unregistered_frameworks: [] }, `${what}: /frameworks as ${name} sees it`);
+  }
+  assert.ok(built.summary.bytes.equals(built.wholeSummary), `${what}: /state-summary ${firstDifference(built.summary.bytes, built.wholeSummary)}`);
+  assert.ok(gunzipSync(await built.summary.gzipped()).equals(built.wholeSummary), `${what}: the gzip body of /state-summary`);
   return fragments.last;
+}
+
+/** What the last /state-summary build beside `fragments` remade. */
+function summaryStats(fragments: StateFragments): FragmentStats {
+  return summaries.get(fragments)!.last;
 }
 
 async function ack(c: Cluster, s: Scheduler, agentId: string, taskId: string, uuid: Uint8Array): Promise<void> {
@@ -56,12 +110,14 @@ describe("/state from kept fragments", () => {
       await same(c, fragments, "agents only");
       const none = await same(c, fragments, "no change");
       assert.deepEqual([none.tasks, none.agents, none.frameworks, none.groups], [0, 0, 0, 0], "nothing changed: nothing remade");
+      const noneSummary = summaryStats(fragments);
+      assert.deepEqual([noneSummary.agents, noneSummary.frameworks, noneSummary.groups], [0, 0, 0], "nothing changed: no summary fragment remade");
 
       const s = await c.subscribe("fw", { roles: ["*"] });
       await same(c, fragments, "a framework subscribed and holds offers");
       const [offer] = s.sink.offers();
       const agent = c.agents.find((a) => a.agentId === offer!.agentId!.value)!;
-      await c.launch(s, [offer!], ["a", "b", "c", "d", "e"].map((id, i) => commandTask(id, `cpus:0.5;mem:64;ports:[${31000 + 2 * i}-${31001 + 2 * i}]`)));
+      await c.launch(s, [offer!], ["a", "b", "c", "d", "e"].map((id, i) => (i % 2 === 0 ? aliceTask : commandTask)(id, `cpus:0.5;mem:64;ports:[${31000 + 2 * i}-${31001 + 2 * i}]`)));
       await same(c, fragments, "five tasks launched");
       assert.equal(c.master.core.frameworks.get(s.frameworkId)!.tasks.size, 5);
       await c.allocate();
@@ -77,11 +133,15 @@ describe("/state from kept fragments", () => {
       assert.equal(one.tasks, 1, "one task remade");
       assert.equal(one.agents + one.frameworks, 0, "the task still holds its resources: its agent and framework are kept");
       assert.ok(one.groups <= 1, `one group remade, not ${one.groups}`);
+      const oneSummary = summaryStats(fragments);
+      assert.deepEqual([oneSummary.agents, oneSummary.frameworks], [0, 0], "a status in the same state changes no count: no summary fragment remade");
 
       const uuid = agent.update(s.frameworkId, "d", TaskState.FINISHED);
       await c.clock.settle();
       const done = await same(c, fragments, "a task finished");
       assert.deepEqual([done.tasks, done.agents, done.frameworks], [1, 1, 1], "the task, and its agent's and framework's used resources");
+      const doneSummary = summaryStats(fragments);
+      assert.deepEqual([doneSummary.agents, doneSummary.frameworks], [1, 1], "the summary remakes the task's agent and framework (their counts changed), no other");
       await ack(c, s, agent.agentId!, "d", uuid);
       await same(c, fragments, "the finished task acknowledged (into the completed history)");
 
@@ -191,11 +251,22 @@ describe("/state from kept fragments", () => {
     const fragments = new StateFragments(CTX, { tasksPerGroup: 3, agentsPerGroup: 2 });
     const run = randomSteps(c, r, ["cpus:0.25;mem:32", "cpus:0.5;mem:32"]);
     const pick = run.pick;
+    let aliceTasks = 0;
     const steps: Record<string, () => Promise<unknown>> = {
       ...run.steps,
       reserve: async () => {
         const a = pick(c.agents.filter((x) => x.agentId));
         if (a) await c.facade.operateResources({ operation: r.int(2) === 0 ? "reserve" : "unreserve", agentId: a.agentId!, resources: [scalar("cpus", 0.5, "ops")] }).catch(() => undefined);
+      },
+      launchAlice: async () => {
+        await c.allocate();
+        const s = pick(run.schedulers);
+        const offer = s && pick(s.sink.offers());
+        if (!s || !offer) return;
+        s.sink.clear();
+        const id = `alice${aliceTasks++}`;
+        run.tasks.push({ s, id });
+        await c.launch(s, [offer], [aliceTask(id, "cpus:0.25;mem:32")]);
       },
       drain: async () => {
         const a = pick(c.agents.filter((x) => x.agentId));
@@ -219,6 +290,7 @@ describe("/state from kept fragments", () => {
         most = Math.max(most, [...c.master.core.agents.values()].reduce((n, a) => n + a.tasks.size, 0));
       }
       assert.ok(most >= 4, `the run had tasks (at most ${most} at once)`);
+      assert.ok(aliceTasks > 0, "some tasks ran as alice (a filtered view sees part of the groups)");
     } finally {
       await c.stop();
     }

@@ -6,7 +6,7 @@
  */
 import { AgentState } from "../../src/actors/master/agent-record.js";
 import type { MasterState } from "../../src/actors/master/master-state.js";
-import { addResources, type AgentCounts, type FrameworkCounts, type TaskTally } from "../../src/actors/master/counts.js";
+import { addResources, type AgentCounts, type FrameworkCounts, TaskTally } from "../../src/actors/master/counts.js";
 import { isTerminal } from "../../src/actors/task-states.js";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Quantities } from "../../src/resources/index.js";
@@ -41,7 +41,7 @@ function plain(t: TaskTally): Tally {
 function recountTallies(core: MasterState): { byAgent: Record<string, Tally>; byFramework: Record<string, Tally> } {
   const agents = new Map<string, TaskTally>();
   const frameworks = new Map<string, TaskTally>();
-  const tally = (m: Map<string, TaskTally>, id: string): TaskTally => m.get(id) ?? (m.set(id, { states: new Map(), peers: new Map(), used: new Quantities(), items: 0 }), m.get(id)!);
+  const tally = (m: Map<string, TaskTally>, id: string): TaskTally => m.get(id) ?? (m.set(id, new TaskTally()), m.get(id)!);
   for (const a of core.agents.values()) {
     for (const t of a.tasks.values()) {
       const f = t.frameworkId?.value ?? "";

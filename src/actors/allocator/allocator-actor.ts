@@ -98,6 +98,8 @@ export class AllocatorActor extends Actor {
     if (weights) this.weights = new Map(weights);
   }
 
+  private sums: { total: Quantities; free: Quantities } | undefined;
+
   override initialize(): void {
     const m = this.system.metrics;
     this.runsCounter = m.counter("allocator/allocation_runs", "Allocation rounds run");
@@ -106,10 +108,10 @@ export class AllocatorActor extends Actor {
     m.gauge("allocator/agents", () => this.agents.size, "Agents the allocator knows");
     m.gauge("allocator/offer_filters/active", () => this.activeFilters(), "Framework/agent filters not yet expired");
     for (const name of REPORTED_RESOURCES) {
-      m.gauge(`allocator/resources/${name}/total`, () => this.sumOverAgents((a) => a.total, name), `Total ${name} of the agents`);
+      m.gauge(`allocator/resources/${name}/total`, () => roundScalar(this.agentSums().total.get(name)), `Total ${name} of the agents`);
       m.gauge(
         `allocator/resources/${name}/offered_or_allocated`,
-        () => this.sumOverAgents((a) => a.total, name) - this.sumOverAgents((a) => a.free, name),
+        () => roundScalar(this.agentSums().total.get(name) - this.agentSums().free.get(name)),
         `${name} offered to or used by frameworks`,
       );
     }
@@ -491,10 +493,21 @@ export class AllocatorActor extends Actor {
     for (const role of roles ?? []) fw.suppressedRoles.add(role);
   }
 
-  private sumOverAgents(pick: (a: AgentBook) => Resources, name: string): number {
-    let sum = 0;
-    for (const a of this.agents.values()) sum += pick(a).scalar(name);
-    return roundScalar(sum);
+  /**
+   * The agents' total and free scalars, summed in one pass for all the resource gauges a
+   * snapshot reads in one go (kept until the current task ends: 8 gauges, not 8 passes over
+   * 10,000 agents).
+   */
+  private agentSums(): { total: Quantities; free: Quantities } {
+    if (!this.sums) {
+      const sums = (this.sums = { total: new Quantities(), free: new Quantities() });
+      for (const a of this.agents.values()) {
+        a.total.addScalarsTo(sums.total);
+        a.free.addScalarsTo(sums.free);
+      }
+      queueMicrotask(() => (this.sums = undefined));
+    }
+    return this.sums;
   }
 
   private activeFilters(): number {

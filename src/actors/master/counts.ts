@@ -60,6 +60,8 @@ export class TaskTally {
   readonly used = new Quantities();
   /** Tasks and executors counted: the tally is dropped at zero. */
   items = 0;
+  /** Bumped on every change (what /state-summary's kept fragments compare). */
+  changes = 0;
 }
 
 function tallyIn(m: Map<string, TaskTally>, id: string): TaskTally {
@@ -192,6 +194,7 @@ export class MasterCounts implements AgentRecordWatcher, FrameworkRecordWatcher 
     for (const [tallies, id, peer] of [[this.agentTallies, agentId, frameworkId], [this.frameworkTallies, frameworkId, agentId]] as const) {
       const t = tallyIn(tallies, id);
       t.items += sign;
+      t.changes++;
       bumpOrForget(t.states, task.state, sign);
       if (live) {
         bumpOrForget(t.peers, peer, sign);
@@ -206,6 +209,7 @@ export class MasterCounts implements AgentRecordWatcher, FrameworkRecordWatcher 
     const change = isTerminal(before) === isTerminal(task.state) ? 0 : isTerminal(task.state) ? -1 : 1;
     for (const [tallies, id, peer] of [[this.agentTallies, agentId, frameworkId], [this.frameworkTallies, frameworkId, agentId]] as const) {
       const t = tallyIn(tallies, id);
+      t.changes++;
       bumpOrForget(t.states, before, -1);
       bumpOrForget(t.states, task.state, 1);
       if (change !== 0) {
@@ -219,6 +223,7 @@ export class MasterCounts implements AgentRecordWatcher, FrameworkRecordWatcher 
     for (const [tallies, id] of [[this.agentTallies, agentId], [this.frameworkTallies, frameworkId]] as const) {
       const t = tallyIn(tallies, id);
       t.items += sign;
+      t.changes++;
       addResources(t.used, executor.resources, sign);
       forgetEmpty(tallies, id, t);
     }

@@ -6,12 +6,12 @@
  * request after a change (one task update) — as p50/p99 with and without gzip, with how
  * long each build held the master actor and the event loop's longest stall meanwhile.
  * Times are to the last byte with node:http (no decoding); the client's gunzip +
- * JSON.parse separately. Args: --agents=N --tasks=N --runs=N.
+ * JSON.parse separately. Then per endpoint (endpointSeries below). Args: --agents=N --tasks=N --runs=N --changes=N.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { request } from "node:http";
 import { loadavg } from "node:os";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { constants, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { create } from "@bufbuild/protobuf";
@@ -33,6 +33,10 @@ import { ActorSystem } from "../../../src/runtime/system.js";
 import { InProcessNetwork } from "../../../src/runtime/transports/in-process.js";
 import { median, percentile, type Reporter } from "../report.js";
 import { GZIP_LEVEL } from "../../../src/operator/body-parts.js";
+import { stateResponse } from "../../../src/actors/master/state-response.js";
+import { taskGroups } from "../../../src/actors/master/state-view.js";
+import { taskJson } from "../../../src/operator/master-state-json.js";
+import { taskPage } from "../../../src/operator/task-page.js";
 
 interface Timed {
   ttfbMs: number;
@@ -113,7 +117,8 @@ async function timeGet(url: string, runs: number, gzip = false): Promise<Medians
   return { ttfbMs: median(ttfb), totalMs: median(total), parseMs: median(parse), bytes };
 }
 
-export async function run(report: Reporter, args: Record<string, string>): Promise<void> {
+export async function run(report: Reporter, given: Record<string, string> | string[]): Promise<void> {
+  const args = Array.isArray(given) ? Object.fromEntries(given.map((a) => a.replace(/^--/, "").split("=") as [string, string])) : given;
   const agents = Number(args.agents ?? 10_000);
   const tasks = Number(args.tasks ?? 100_000);
   const runs = Number(args.runs ?? 5);
@@ -157,6 +162,8 @@ export async function run(report: Reporter, args: Record<string, string>): Promi
     }
     core.changed();
   });
+  // The allocator knows the agents too (its resource gauges sum over them in /metrics/snapshot).
+  for (let a = 0; a < agents; a++) allocator.addAgent(`bench-S${a}`, { hostname: `host-${a}`, total: agentResources, active: true }, new Map());
   const servers: RunningMasterHttp[] = [];
   const serve = async (cacheState: boolean): Promise<{ url: string; h: RunningMasterHttp }> => {
     const h = await startMasterHttp({ host: "127.0.0.1", port: 0, master: facade, metrics: system.metrics, cluster: "bench", version: "bench", flags: {}, cacheState, minStateRebuildMs: 0 });
@@ -200,48 +207,157 @@ export async function run(report: Reporter, args: Record<string, string>): Promi
   report.figure("state_bytes", plain.bytes, "bytes", "lower");
   report.figure("client_parse_ms", plain.parseMs, "ms", "lower", { note: "JSON.parse of the identity body" });
   report.figure("client_gunzip_parse_ms", gz.parseMs, "ms", "lower");
-  // After a change (one task update each time), the common case on a busy cluster.
-  const changes = Math.max(10, runs * 4);
-  const builds: number[] = [];
-  const gzipTotal: number[] = [];
-  const plainTotal: number[] = [];
-  const lag = monitorEventLoopDelay({ resolution: 5 });
-  const change = (i: number) =>
-    arrange((core) => {
-      const task = core.frameworks.get(`fw-${i % frameworks}`)!.tasks.get(`task-${i % tasks}`)!;
-      core.setTaskState(task, task.state === TaskState.RUNNING ? TaskState.KILLING : TaskState.RUNNING);
-    });
-  lag.enable();
-  for (let i = 0; i < changes; i++) {
-    await change(i);
-    gzipTotal.push((await client.get(`${after.url}/state`, true)).totalMs);
-    builds.push(after.h.lastStateBuildMs());
-    await change(i);
-    plainTotal.push((await client.get(`${after.url}/state`, false)).totalMs);
-    builds.push(after.h.lastStateBuildMs());
+  await endpointSeries(report, { client, after, before, arrange, runs, changes: Number(args.changes ?? 40), frameworks, tasks, extra, load });
+  const snapshotGets = await timesOf(client, `${after.url}/metrics/snapshot`, runs * 4, false);
+  const snapshotCalls: number[] = [];
+  for (let i = 0; i < runs * 4; i++) {
+    const t0 = performance.now();
+    system.metrics.snapshot();
+    snapshotCalls.push(performance.now() - t0);
   }
-  lag.disable();
-  const remade = after.h.lastStateFragments();
-  report.compare("state_after_change_build_ms", median(builds), "state_full_build_ms", fullBuild, "ms", "lower");
-  report.figure("state_after_change_build_p99_ms", percentile(builds, 99), "ms", "lower", { ...load(), remade, note: "master actor held per build after one task update" });
-  report.compare("state_after_change_gzip_total_ms", median(gzipTotal), "state_full_gzip_total_ms", median(fullGzipTotal), "ms", "lower");
-  report.figure("state_after_change_gzip_total_p99_ms", percentile(gzipTotal, 99), "ms", "lower", { ...load(), changes, goal: 300 });
-  report.compare("state_after_change_total_ms", median(plainTotal), "state_full_total_ms", median(fullTotal), "ms", "lower");
-  report.figure("state_after_change_total_p99_ms", percentile(plainTotal, 99), "ms", "lower", { changes });
-  report.figure("event_loop_delay_max_ms", lag.max / 1e6, "ms", "lower", { note: "longest stall of the master's event loop while changes were made and /state rebuilt and sent (the client is another process)" });
-  report.figure("event_loop_delay_p99_ms", lag.percentile(99) / 1e6, "ms", "lower");
-  const summaries: number[] = [];
-  const summaryBuilds: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    await arrange((core) => core.changed());
-    summaries.push((await get(`${after.url}/state-summary`, false)).totalMs);
-    summaryBuilds.push(after.h.lastSummaryBuildMs());
-  }
-  report.figure("state_summary_total_ms", median(summaries), "ms", "lower", { ...extra, note: "GET /state-summary after a change (rebuilt each time), median" });
-  report.figure("state_summary_build_ms", median(summaryBuilds), "ms", "lower", { note: "how long each of those builds held the master actor (JSON text included)" });
-  report.figure("metrics_snapshot_ms", (await timeGet(`${after.url}/metrics/snapshot`, runs)).totalMs, "ms", "lower", extra);
+  report.figure("metrics_snapshot_ms", median(snapshotGets), "ms", "lower", { ...extra, ...load(), p99: Math.round(percentile(snapshotGets, 99) * 10) / 10, note: "GET /metrics/snapshot, median (the allocator holds the agents)" });
+  report.figure("metrics_snapshot_call_ms", median(snapshotCalls), "ms", "lower", { note: "Metrics.snapshot() in the master's process, median: the gauges and the samples' percentiles" });
   client.close();
   for (const s of servers) await s.close();
   allocator.stop();
   await system.stop();
+}
+
+async function timesOf(client: RemoteClient, url: string, n: number, gzip: boolean): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push((await client.get(url, gzip)).totalMs);
+  return out;
+}
+
+/** Major GCs (their count and longest pause) while something runs. */
+function watchGc(): { stop: () => { majors: number; maxMs: number; totalMs: number } } {
+  let majors = 0;
+  let maxMs = 0;
+  let totalMs = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      totalMs += e.duration;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        majors++;
+        maxMs = Math.max(maxMs, e.duration);
+      }
+    }
+  });
+  obs.observe({ entryTypes: ["gc"] });
+  return {
+    stop: () => {
+      obs.disconnect();
+      return { majors, maxMs: Math.round(maxMs), totalMs: Math.round(totalMs) };
+    },
+  };
+}
+
+interface SeriesContext {
+  client: RemoteClient;
+  after: { url: string; h: RunningMasterHttp };
+  before: { url: string; h: RunningMasterHttp };
+  arrange: (fn: (core: Master["core"]) => void) => Promise<void>;
+  runs: number;
+  changes: number;
+  frameworks: number;
+  tasks: number;
+  extra: Record<string, number>;
+  load: () => { load: number };
+}
+
+/**
+ * Per endpoint (/state, /state-summary, /frameworks, /tasks): the whole build for every
+ * request (the server without the cache: the baseline), the unchanged body, and GETs after
+ * a change — one task's status (RUNNING <-> KILLING: the task's text) and, for /state, a
+ * task ending and starting again (RUNNING <-> FINISHED: its agent's and framework's used
+ * resources too) — p50/p99 with and without gzip, with the master's event-loop delay and
+ * major GCs during each series, and ratios to the whole build in the same run.
+ */
+async function endpointSeries(report: Reporter, x: SeriesContext): Promise<void> {
+  const { client, after, before, arrange, runs, changes, frameworks, tasks } = x;
+  const kinds: Record<string, (i: number) => Promise<void>> = {
+    status: (i) =>
+      arrange((core) => {
+        const t = (i * 7919) % tasks;
+        const task = core.frameworks.get(`fw-${t % frameworks}`)!.tasks.get(`task-${t}`)!;
+        core.setTaskState(task, task.state === TaskState.RUNNING ? TaskState.KILLING : TaskState.RUNNING);
+      }),
+    ends: (i) =>
+      arrange((core) => {
+        const t = (i * 7919) % tasks;
+        const task = core.frameworks.get(`fw-${t % frameworks}`)!.tasks.get(`task-${t}`)!;
+        core.setTaskState(task, task.state === TaskState.FINISHED ? TaskState.RUNNING : TaskState.FINISHED);
+      }),
+  };
+  const endpoints: Array<{ path: string; name: string; kinds: string[] }> = [
+    { path: "/state", name: "state", kinds: ["status", "ends"] },
+    { path: "/state-summary", name: "summary", kinds: ["ends"] },
+    { path: "/frameworks", name: "frameworks", kinds: ["status"] },
+    { path: "/tasks", name: "tasks", kinds: ["status"] },
+  ];
+  for (const e of endpoints) {
+    // The whole build for every request (the server without the cache), identity and gzip.
+    const full = await timesOf(client, `${before.url}${e.path}`, runs, false);
+    const fullGzip = await timesOf(client, `${before.url}${e.path}`, runs, true);
+    const fullP50 = median(full);
+    const fullGzipP50 = median(fullGzip);
+    report.figure(`${e.name}_full_total_ms`, fullP50, "ms", "lower", { ...x.extra, ...x.load(), note: `GET ${e.path} built whole for each request (no cache), identity, median` });
+    report.figure(`${e.name}_full_gzip_total_ms`, fullGzipP50, "ms", "lower", { note: `GET ${e.path} built whole and gzipped for each request, median` });
+    await client.get(`${after.url}${e.path}`, true);
+    const unchanged = await timesOf(client, `${after.url}${e.path}`, runs * 2, true);
+    report.figure(`${e.name}_unchanged_gzip_total_ms`, median(unchanged), "ms", "lower", { note: `GET ${e.path} with gzip, nothing changed (kept bytes), median` });
+    for (const kind of e.kinds) {
+      const gzip: number[] = [];
+      const plain: number[] = [];
+      const held: number[] = [];
+      const lag = monitorEventLoopDelay({ resolution: 5 });
+      const gc = watchGc();
+      const heldMs = () => (e.name === "state" ? after.h.lastStateBuildMs() : e.name === "summary" ? after.h.lastSummaryBuildMs() : e.name === "frameworks" ? after.h.lastFrameworksBuildMs() : 0);
+      lag.enable();
+      for (let i = 0; i < changes; i++) {
+        await kinds[kind]!(i);
+        gzip.push((await client.get(`${after.url}${e.path}`, true)).totalMs);
+        held.push(heldMs());
+        await kinds[kind]!(i);
+        plain.push((await client.get(`${after.url}${e.path}`, false)).totalMs);
+        held.push(heldMs());
+      }
+      lag.disable();
+      const gcs = gc.stop();
+      const tag = `${e.name}_after_${kind}`;
+      report.compare(`${tag}_gzip_total_ms`, median(gzip), `${e.name}_full_gzip_total_ms`, fullGzipP50, "ms", "lower");
+      report.figure(`${tag}_gzip_total_p99_ms`, percentile(gzip, 99), "ms", "lower", { ...x.load(), changes, ...(e.name === "state" ? { goal: 300 } : {}) });
+      report.compare(`${tag}_total_ms`, median(plain), `${e.name}_full_total_ms`, fullP50, "ms", "lower");
+      report.figure(`${tag}_total_p99_ms`, percentile(plain, 99), "ms", "lower", { changes });
+      if (e.name !== "tasks") report.figure(`${tag}_actor_held_ms`, median(held), "ms", "lower", { p99: Math.round(percentile(held, 99) * 10) / 10, note: "how long each build held the master actor, median" });
+      report.figure(`${tag}_event_loop_delay_max_ms`, lag.max / 1e6, "ms", "lower", { p99: Math.round(lag.percentile(99) / 1e5) / 10, majorGcs: gcs.majors, majorGcMaxMs: gcs.maxMs, gcTotalMs: gcs.totalMs, note: "the master's event loop while changes were made and the view rebuilt and sent" });
+    }
+  }
+  // /tasks in the master actor: the page picked in one pass (task-page.ts) against what the
+  // route did before: /state's GetStateResponse made, every task sorted, the page sliced.
+  const sortAll: number[] = [];
+  const page: number[] = [];
+  for (let i = 0; i < runs * 2; i++) {
+    let t0 = performance.now();
+    await arrange((core) => {
+      const t = stateResponse(core, 0).getTasks!;
+      const all = [...t.tasks, ...t.unreachableTasks, ...t.completedTasks];
+      const at = (x: (typeof all)[number]) => x.statuses[0]?.timestamp ?? 0;
+      all.sort((a, b) => at(b) - at(a));
+      all.slice(0, 100).map(taskJson);
+    });
+    sortAll.push(performance.now() - t0);
+    t0 = performance.now();
+    await arrange((core) => {
+      const g = taskGroups(core);
+      taskPage([...g.tasks, ...g.unreachable, ...g.completed], "desc", 0, 100).map(taskJson);
+    });
+    page.push(performance.now() - t0);
+  }
+  report.compare("tasks_page_actor_ms", median(page), "tasks_sort_all_actor_ms", median(sortAll), "ms", "lower");
+  const remade = after.h.lastStateFragments();
+  if (remade) report.figure("state_last_build_remade_tasks", remade.tasks, "count", "lower", { remade });
+  const summaryRemade = after.h.lastSummaryFragments();
+  if (summaryRemade) report.figure("summary_last_build_remade_agents", summaryRemade.agents, "count", "lower", { remade: summaryRemade });
 }

@@ -1,0 +1,100 @@
+/**
+ * GET /state-summary assembled from fragments kept between builds, as /state is
+ * (state-fragments.ts): one per agent and one per framework, each kept with what it was
+ * made from — the record's info and total resources, state, registration time, drain
+ * entry, its TaskTally (counts.ts) and that tally's change count, its tasks' counts in the
+ * completed history, and its offers — compared by identity as a build walks the records.
+ * Agents are cut into groups (fragment-groups.ts), so after one task update a build remakes
+ * that task's agent and framework, one group of agents and the frameworks' part.
+ *
+ * The bytes are exactly those of JSON.stringify(masterSummaryJson(…)), the whole build
+ * (master-summary-json.ts), which test/operator/state-fragments.test.ts compares them with
+ * after every kind of change.
+ */
+import type { FrameworkRecord } from "../actors/master/framework-record.js";
+import type { AgentRecord } from "../actors/master/agent-record.js";
+import { agentDrain } from "../actors/master/drain-view.js";
+import type { MasterView } from "../actors/master/master-view.js";
+import { visibleAgent } from "../actors/master/state-view.js";
+import type { TaskState } from "../gen/dcos/v1/tasks_pb.js";
+import type { BodyPart, PartsBody } from "./body-parts.js";
+import { ArrayWalk, Assembly, Deps, hash, open, type Fragment, type FragmentStats, type Group, type Kept } from "./fragment-groups.js";
+import type { MasterJsonContext } from "./master-state-json.js";
+import { completedSummary, summaryAgentJson, summaryFrameworkJson, summaryHeadJson } from "./master-summary-json.js";
+
+/** Agents per group (a summary agent is ~700 bytes of JSON); frameworks per group. */
+const AGENTS_PER_GROUP = 64;
+const FRAMEWORKS_PER_GROUP = 8;
+
+/** A record's tasks in the completed history as one comparable value ("" for none). */
+function countsKey(counts: Map<TaskState, number> | undefined): string {
+  if (!counts) return "";
+  let key = "";
+  for (const [state, n] of counts) key += `${state}:${n},`;
+  return key;
+}
+
+export class SummaryFragments {
+  private readonly agents = new WeakMap<AgentRecord, Kept<Fragment>>();
+  private readonly frameworks = new WeakMap<FrameworkRecord, Kept<Fragment>>();
+  private groups: ReadonlyMap<Fragment, Group> = new Map();
+  private texts: ReadonlyMap<string, BodyPart> = new Map();
+  /** What the last build remade. */
+  last: FragmentStats = { tasks: 0, agents: 0, frameworks: 0, groups: 0, texts: 0 };
+
+  constructor(private readonly ctx: Pick<MasterJsonContext, "cluster" | "flags">) {}
+
+  /** The body of /state-summary for everything `core` holds now (inside the master actor). */
+  build(core: MasterView, startedAtMs: number): PartsBody {
+    const stats: FragmentStats = { tasks: 0, agents: 0, frameworks: 0, groups: 0, texts: 0 };
+    const groups = { kept: this.groups, used: new Map<Fragment, Group>() };
+    const completed = completedSummary(core);
+
+    const agents = new ArrayWalk(groups, AGENTS_PER_GROUP, stats);
+    for (const a of core.agents.values()) {
+      if (!visibleAgent(a)) continue;
+      const kept = this.agents.get(a);
+      const deps = new Deps(kept?.deps);
+      const tally = core.counts.ofAgent(a.id);
+      for (const x of [a.info, a.info.resources, a.state, a.registeredAt, agentDrain(core, a.id), tally, tally?.changes, countsKey(completed.onAgent.get(a.id))]) deps.push(x);
+      for (const id of core.offers.onAgent(a.id)) deps.push(core.offers.get(id));
+      const changed = deps.changed();
+      if (kept && !changed) agents.push(kept.value);
+      else {
+        const value = { text: JSON.stringify(summaryAgentJson(core, a, completed)), hash: hash(a.id) };
+        this.agents.set(a, { deps: changed!, value });
+        stats.agents++;
+        agents.push(value);
+      }
+    }
+
+    const frameworks = new ArrayWalk(groups, FRAMEWORKS_PER_GROUP, stats);
+    for (const f of core.frameworks.values()) {
+      const kept = this.frameworks.get(f);
+      const deps = new Deps(kept?.deps);
+      const tally = core.counts.ofFramework(f.id);
+      for (const x of [f.info, f.connected, tally, tally?.changes, countsKey(completed.ofFramework.get(f.id))]) deps.push(x);
+      for (const id of core.offers.ofFramework(f.id)) deps.push(core.offers.get(id));
+      const changed = deps.changed();
+      if (kept && !changed) frameworks.push(kept.value);
+      else {
+        const value = { text: JSON.stringify(summaryFrameworkJson(core, f, completed)), hash: hash(f.id) };
+        this.frameworks.set(f, { deps: changed!, value });
+        stats.frameworks++;
+        frameworks.push(value);
+      }
+    }
+
+    const out = new Assembly(this.texts, stats);
+    out.text(`${open(summaryHeadJson(core, startedAtMs, { ...this.ctx, leader: core.masterInfo(), electedTime: startedAtMs / 1000 }))},"slaves":[`);
+    out.array(agents);
+    out.text(`],"frameworks":[`);
+    out.array(frameworks);
+    out.text("]}");
+    const body = out.finish();
+    this.texts = out.texts;
+    this.groups = groups.used;
+    this.last = stats;
+    return body;
+  }
+}
