@@ -16,6 +16,7 @@ import { ActorSystem } from "../runtime/system.js";
 import { TypeRegistry } from "../runtime/types.js";
 import { GrpcTransport } from "../runtime/transports/grpc.js";
 import { Metrics } from "../metrics/metrics.js";
+import { watchEventLoopDelay } from "../runtime/event-loop-delay.js";
 import { authenticatedPeer } from "../runtime/identity.js";
 import { RevocationWatcher } from "../security/pki/revocation.js";
 import { nodeTransportSecurity } from "../security/pki/grpc-credentials.js";
@@ -64,6 +65,7 @@ export interface Node {
 export async function startNode(options: NodeOptions): Promise<Node> {
   const clock = options.clock ?? new SystemClock();
   const metrics = new Metrics();
+  watchEventLoopDelay(metrics);
   const tls = options.tls;
   const own = tls ? certificateIdentity(tls.cert) : undefined;
   const revocations = tls?.crlFile

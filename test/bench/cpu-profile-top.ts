@@ -3,7 +3,9 @@
  * functions with the most self time in a V8 CPU profile (`node --cpu-prof`), as
  * "self % · ms · function · file:line", the same summed by file, and the functions by total
  * time (self and callees). A filter (substring of "function · file") keeps only those
- * functions in the first and last lists.
+ * functions in the first and last lists. LAST_MS=N keeps only the samples of the profile's
+ * last N ms (the failover at the end of a scale run: the new leader's own work, without the
+ * minutes it followed).
  */
 import { readFileSync } from "node:fs";
 
@@ -32,7 +34,13 @@ const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 // Self time per node: each sample's delta goes to the node it landed in.
 const selfUs = new Map<number, number>();
-profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+const lastMs = Number(process.env["LAST_MS"] ?? 0);
+const sampledAt: number[] = [];
+profile.timeDeltas.reduce((t, d, i) => (sampledAt[i] = t + d), profile.startTime);
+const fromUs = lastMs > 0 ? profile.endTime - lastMs * 1000 : -Infinity;
+profile.samples.forEach((id, i) => {
+  if (sampledAt[i]! >= fromUs) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+});
 
 function whereOf(f: ProfileNode["callFrame"]): string {
   return f.url.replace(/^file:\/\//, "").replace(/.*\/node_modules\//, "node_modules/").replace(/.*\/dist\//, "");
@@ -75,7 +83,8 @@ for (const [id, us] of selfUs) {
   }
 }
 
-process.stdout.write(`profile: ${(total / 1000).toFixed(0)} ms sampled over ${((profile.endTime - profile.startTime) / 1000).toFixed(0)} ms\n`);
+const span = lastMs > 0 ? Math.min(lastMs * 1000, profile.endTime - profile.startTime) : profile.endTime - profile.startTime;
+process.stdout.write(`profile: ${(total / 1000).toFixed(0)} ms sampled over ${(span / 1000).toFixed(0)} ms${lastMs > 0 ? " (the last ones)" : ""}\n`);
 print("self time by function:", byFunction, (k) => !filter || k.includes(filter));
 print("self time by file:", byFile, () => true);
 print("total time (self + callees) by function:", inclusive, (k) => !k.startsWith("(root)") && (!filter || k.includes(filter)));

@@ -56,6 +56,21 @@ describe("master: agent reregistration after a restart", () => {
     assert.equal(c.metric("master/slaves_active"), 1);
   });
 
+  it("an agent that comes back unchanged after a failover costs no registry entry; one whose info changed is written", async () => {
+    const registrar = await registryWith({ "m0-S1": "host1", "m0-S2": "host2" });
+    const c = (cluster = await Cluster.start({ agents: 0, registrar, agentReregisterTimeoutMs: 60_000 }));
+    const before = registrar.applied.length;
+    await c.addAgent("host1", RESOURCES, "m0-S1");
+    assert.equal(c.metric("master/slaves_active"), 1, "reregistered");
+    assert.deepEqual(registrar.applied.slice(before), [], "the registry already holds it as it is: no entry");
+    await c.addAgent("host2", "cpus:8;mem:4096", "m0-S2");
+    assert.equal(c.metric("master/slaves_active"), 2);
+    assert.deepEqual(registrar.applied.slice(before).map((op) => op.kind), ["markAgentReachable"], "the changed agent is written");
+    assert.equal(registrar.state().agents.get("m0-S2")?.resources.find((r) => r.name === "cpus")?.scalar?.value, 8, "with its new resources");
+    await c.clock.advance(60_000);
+    assert.equal(registrar.state().unreachable.size, 0, "neither is marked unreachable when the window closes");
+  });
+
   it("the timeout defaults to 10 minutes", async () => {
     const registrar = await registryWith({ "m0-S1": "host1" });
     const c = (cluster = await Cluster.start({ agents: 0, registrar }));

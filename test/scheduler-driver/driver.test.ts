@@ -177,6 +177,23 @@ describe("SchedulerDriver against a scripted master", () => {
     assert.equal(fake.callsOf("revive")[0]!.request.streamId, "s-2", "calls use the new stream id");
   });
 
+  it("resubscribes with the roles it suppressed (a new master knows no suppression), and without those it revived", async (t) => {
+    const { fake, driver, clock } = await setup(t, { framework: { name: "test", roles: ["a", "b"], user: "nobody" } });
+    await driver.start();
+    assert.deepEqual((await fake.stream(1)).request.suppressedRoles, []);
+    await driver.suppress();
+    (await fake.stream(1)).end();
+    await waitFor(() => driver.state === DriverState.WAITING, "the driver to notice the stream ended");
+    await clock.advance(1000);
+    assert.deepEqual([...(await fake.stream(2)).request.suppressedRoles].sort(), ["a", "b"], "SUPPRESS of all roles is carried");
+    await waitFor(() => driver.state === DriverState.SUBSCRIBED, "resubscription");
+    await driver.revive(["a"]);
+    (await fake.stream(2)).end();
+    await waitFor(() => driver.state === DriverState.WAITING, "the driver to notice the stream ended");
+    await clock.advance(1000);
+    assert.deepEqual((await fake.stream(3)).request.suppressedRoles, ["b"], "the revived role is not");
+  });
+
   it("reconnects after the master breaks the stream with an error, and after the master restarts", async (t) => {
     const { fake, driver, clock } = await setup(t);
     await driver.start();

@@ -17,7 +17,20 @@ describe("An agent's master detector", () => {
     const outcome = d.announced(new Pid("master", "m1:5050"), "master@m3:5050", 4);
     assert.deepEqual(outcome, { follow: masters[2], changed: true });
     assert.equal(d.current.toString(), "master@m3:5050");
-    assert.equal(d.next().toString(), "master@m1:5050", "an unanswered attempt after that moves on from the leader's place in the list");
+    assert.equal(d.next().toString(), "master@m3:5050", "the named leader gets a second attempt");
+    assert.equal(d.next().toString(), "master@m1:5050", "a second unanswered attempt moves on from the leader's place in the list");
+    assert.equal(d.next().toString(), "master@m2:5050", "a guessed master gets one attempt");
+  });
+
+  it("gives a leader named again (a ping, an announcement, an answer) its patience anew", () => {
+    const d = new MasterDetector(masters);
+    d.announced(masters[0]!, "master@m2:5050", 3);
+    assert.equal(d.next().toString(), "master@m2:5050");
+    d.pinged(masters[1]!, 3);
+    assert.equal(d.next().toString(), "master@m2:5050", "the ping renewed its patience");
+    assert.equal(d.next().toString(), "master@m3:5050");
+    assert.ok(d.registeredWith(masters[1]!));
+    assert.equal(d.next().toString(), "master@m2:5050", "the master that registered the agent leads: patience again");
   });
 
   it("refuses announcements of older terms, from strangers, and without a leader", () => {

@@ -226,6 +226,11 @@ export class ScaleCluster {
   }
 
   async stop(): Promise<void> {
+    if (this.s.cpuProfileDir) {
+      // Profiled masters stop first, as they are (a framework's teardown would end their
+      // profiles with its own work), given a minute to write a profile of a large heap.
+      await this.masters.stop(60_000);
+    }
     await Promise.all([...this.frameworks, ...this.agents].map((c) => c.stop()));
     await this.masters.stop();
   }

@@ -7,8 +7,18 @@
  * standby naming the leader), a registration, or a ping from a master (pings carry the
  * master's term) moves the agent to that master at once. Everything is fenced by term:
  * an agent never goes back to the master of an older term than the last it followed.
+ *
+ * A master the agent was told leads gets LEADER_PATIENCE attempts before the rotation moves
+ * on: a leader just elected answers the reregistrations of every agent at once, and an
+ * agent that moved on after one unanswered attempt went to a standby (one more round trip
+ * to be sent back) or to the master that just died (a whole backoff lost), and its copies
+ * added to the new leader's queue. With the runtime's backoff (1 s doubling) that is 1-3 s
+ * for the leader to answer. Masters that were only guessed are left after one attempt.
  */
 import { Pid } from "../../runtime/pid.js";
+
+/** Unanswered attempts a master named as leader gets before the rotation moves on. */
+export const LEADER_PATIENCE = 2;
 
 /**
  * Follow `leader` (`changed`: it is not the master of the term the agent had: another
@@ -21,6 +31,10 @@ export class MasterDetector {
   private current_: Pid;
   /** The term of the last announcement followed (0: none yet). */
   private term_ = 0;
+  /** Whether the current master was named as leader (by itself or another master), not guessed. */
+  private told = false;
+  /** Attempts that went unanswered since the current master was named leader. */
+  private unanswered = 0;
 
   constructor(readonly masters: readonly Pid[]) {
     if (masters.length === 0) throw new Error("MasterDetector needs at least one master");
@@ -36,8 +50,14 @@ export class MasterDetector {
     return this.term_;
   }
 
-  /** An attempt went unanswered: the next master of the list (the same one when there is one). */
+  /**
+   * An attempt went unanswered: the master to try next. The leader named by the masters,
+   * until it has let LEADER_PATIENCE attempts go unanswered; then the next master of the
+   * list (the same one when there is one).
+   */
   next(): Pid {
+    if (this.told && ++this.unanswered < LEADER_PATIENCE) return this.current_;
+    this.told = false;
     this.index = (this.index + 1) % this.masters.length;
     this.current_ = this.masters[this.index]!;
     return this.current_;
@@ -81,6 +101,8 @@ export class MasterDetector {
   }
 
   private follow(pid: Pid, newer: boolean): Announcement {
+    this.told = true;
+    this.unanswered = 0;
     if (pid.equals(this.current_)) return { follow: pid, changed: newer };
     this.current_ = pid;
     const i = this.masters.findIndex((m) => m.address === pid.address);

@@ -131,12 +131,12 @@ export class SchedulerDriver extends Facade<SchedulerDriverActor> {
 
   /** REVIVE: clears filters and resumes offers for roles (all when empty). */
   revive(roles: readonly string[] = []): Promise<void> {
-    return this.call((a) => a.call("revive", { roles: [...roles] }));
+    return this.call((a) => a.setSuppressed([...roles], false));
   }
 
-  /** SUPPRESS: no offers for roles (all when empty) until revived. */
+  /** SUPPRESS: no offers for roles (all when empty) until revived, also after resubscribing to a new master. */
   suppress(roles: readonly string[] = []): Promise<void> {
-    return this.call((a) => a.call("suppress", { roles: [...roles] }));
+    return this.call((a) => a.setSuppressed([...roles], true));
   }
 
   /** KILL: the outcome arrives as an UPDATE. */

@@ -211,6 +211,14 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     fig("check_tasks_failed", f.failed!, "tasks", "lower", { unexpected_updates: f.unexpected, launched: f.launched, finished: f.finished, launch_call_errors: f.launchErrors });
     fig("check_master_drops", Object.values(drops).reduce((s, v) => s + v, 0), "messages", "lower", { drops, reasons });
     if ((f.launchErrors ?? 0) > 0) for (const fw of cluster.frameworks) process.stderr.write(`${fw.name}:\n${fw.tail()}\n`);
+    // A leader whose event loop stalls longer than the election timeout loses its term.
+    fig("leader_event_loop_delay_max_ms", m["runtime/event_loop_delay_max_ms"] ?? -1, "ms", "lower", {
+      p99_ms: m["runtime/event_loop_delay_p99_ms"],
+      leader_terms_won: m["master/leadership_elections"],
+      leader_stand_downs: m["master/leadership_stand_downs"],
+      spurious_elections: m["raft/spurious_elections"],
+      raft_timing: settings.masterFlags.filter((f) => f.startsWith("--raft")).join(" "),
+    });
 
     if (!failover) return;
     // kill -9 of the leader.
