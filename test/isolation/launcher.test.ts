@@ -6,7 +6,7 @@
  * their kill grace so that an agent that comes back reports how they ended.
  */
 import assert from "node:assert/strict";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -15,17 +15,8 @@ import { testLogger } from "../../src/runtime/log.js";
 import { encodeFrame, FrameError, FrameReader, MAX_FRAME_BYTES, parseToLauncher, type FromLauncher } from "../../src/isolation/launcher-protocol.js";
 import { PosixContainerizer } from "../../src/isolation/posix.js";
 import { waitFor } from "../support/wait.js";
+import { launcherPid, launcherSocket } from "../support/warm-launcher.js";
 import { config, isGone, tempDir, waitForOutput, waitForPid } from "./support.js";
-
-/** The pid of the launcher listening on `socket` (its argv names the socket). */
-async function launcherPid(socket: string): Promise<number | undefined> {
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
-    if (cmdline.split("\0").includes(socket) && !(await isGone(Number(name)))) return Number(name);
-  }
-  return undefined;
-}
 
 async function warm(root: string, extra: { recoveryTimeoutMs?: number; metrics?: Metrics } = {}): Promise<PosixContainerizer> {
   return new PosixContainerizer({ runtimeRoot: root, logger: testLogger(), pollIntervalMs: 20, launcher: "warm", ...extra });
@@ -74,7 +65,7 @@ describe("the warm launcher (real processes)", () => {
     const sandbox = await tempDir("sandbox");
     const c = await warm(root);
     await c.recover([]);
-    const socket = join(root, ".launcher", "sock");
+    const socket = launcherSocket(root);
     const pid = await launcherPid(socket);
     assert.ok(pid, "the launcher runs");
     const { id } = await c.launch(config(sandbox, "echo up; sleep 600"));
@@ -112,7 +103,7 @@ describe("the warm launcher (real processes)", () => {
     const sandbox = await tempDir("sandbox");
     const metrics = new Metrics();
     const c = await warm(root, { metrics });
-    const socket = join(root, ".launcher", "sock");
+    const socket = launcherSocket(root);
     const long = await c.launch(config(sandbox, "echo $$ > long.pid; exec sleep 600"));
     const ends = await c.launch(config(sandbox, "echo $$ > ends.pid; while [ ! -e go ]; do sleep 0.02; done; exit 7"));
     await waitForPid(sandbox, "long.pid");
@@ -144,7 +135,7 @@ describe("the warm launcher (real processes)", () => {
     const root = await tempDir("launcher-timeout");
     const sandbox = await tempDir("sandbox");
     const c = await warm(root, { recoveryTimeoutMs: 1_000 });
-    const socket = join(root, ".launcher", "sock");
+    const socket = launcherSocket(root);
     // One ends on SIGTERM after cleaning up; one ignores SIGTERM and is SIGKILLed after the grace.
     const polite = await c.launch(config(sandbox, "trap 'echo bye; exit 3' TERM; echo $$ > polite.pid; while :; do sleep 0.02; done", { killGracePeriodMs: 5_000 }));
     const stubborn = await c.launch(config(sandbox, "trap '' TERM; echo $$ > stubborn.pid; while :; do sleep 0.02; done", { killGracePeriodMs: 500 }));

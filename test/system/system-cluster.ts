@@ -28,6 +28,8 @@ export interface SystemClusterOptions {
   framework?: boolean;
   /** Agents on the hosts after the masters (default: every other host); the hosts after them are left for the test's own processes. */
   agents?: number;
+  /** Added to every agent's flags (e.g. `--recovery-timeout=3secs`). */
+  agentFlags?: readonly string[];
 }
 
 export class SystemCluster {
@@ -42,12 +44,13 @@ export class SystemCluster {
     readonly dir: string,
     readonly masterCount: number,
     private readonly masterFlags: readonly string[],
+    private readonly agentFlags: readonly string[] = [],
   ) {}
 
   /** Brings up `hosts` namespaces (cluster `id`), `masters` masters, the agents and the framework. */
   static async start(id: number, hosts: number, name: string, masters = 1, options: SystemClusterOptions = {}): Promise<SystemCluster> {
     const net = await NetnsCluster.up(id, hosts);
-    const c = new SystemCluster(net, await mkdtemp(join(tmpdir(), `dcos-system-${name}-`)), masters, options.masterFlags ?? MASTER_FLAGS);
+    const c = new SystemCluster(net, await mkdtemp(join(tmpdir(), `dcos-system-${name}-`)), masters, options.masterFlags ?? MASTER_FLAGS, options.agentFlags);
     try {
       for (let host = 1; host <= masters; host++) c.masters.push(c.spawnMaster(host, masters > 1 ? `master-${host}` : "master"));
       for (const m of c.masters) await m!.waitForLine(/(Master listening on)/, "the master to listen", 30_000);
@@ -132,6 +135,7 @@ export class SystemCluster {
       `--master=${this.masterAddress}`,
       `--work-dir=${join(this.dir, `agent-${host}`)}`,
       AGENT_RESOURCES,
+      ...this.agentFlags,
     ]);
     this.agents.set(host, agent);
     if (!wait) return agent;

@@ -1,0 +1,21 @@
+/** Finds the warm launcher (src/isolation/launcher-server.ts) of a runtime root, for tests that kill it. */
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { readStat } from "../../src/isolation/proc.js";
+
+/** The launcher's socket under a posix containerizer's runtime root (`<work dir>/containers` for an agent). */
+export function launcherSocket(runtimeRoot: string): string {
+  return join(runtimeRoot, ".launcher", "sock");
+}
+
+/** The pid of the live launcher listening on `socket` (its argv names the socket), if any. */
+export async function launcherPid(socket: string): Promise<number | undefined> {
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
+    if (!cmdline.split("\0").includes(socket)) continue;
+    const stat = await readStat(Number(name));
+    if (stat && stat.state !== "Z") return Number(name);
+  }
+  return undefined;
+}
