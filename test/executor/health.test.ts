@@ -7,6 +7,7 @@
  * updates with `healthy`; too many failures kill the task.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { readFile, readlink } from "node:fs/promises";
 import * as http from "node:http";
 import * as net from "node:net";
@@ -181,6 +182,29 @@ describe("health checks of a command task run by the agent under cgroups,namespa
     const healthy = await waitFor(() => reportedHealthy(c, "h-ns", true), "h-ns healthy (its check ran in its namespace and cgroup)", 20_000);
     assert.equal(healthy.status!.message, "Health check succeeded");
     assert.notEqual((await readFile(join(healthy.status!.sandboxDirectory, "ns.txt"), "utf8")).trim(), await readlink("/proc/self/ns/pid"), "the task has a PID namespace of its own");
+  });
+
+  it("runs a COMMAND check of a task switched to its user (--switch-user) as that user (setpriv), inside its PID namespace and cgroup; a check that needs root fails", async () => {
+    requireRoot("The cgroups and namespaces isolators and user switching");
+    // The framework's user (test/agent/harness.ts) is `nobody`, which every Debian machine has.
+    const uid = Number(execFileSync("id", ["-u", "nobody"]).toString().trim());
+    const gid = Number(execFileSync("id", ["-g", "nobody"]).toString().trim());
+    assert.notEqual(uid, 0);
+    const isolators = await isolatorsFor("cgroups,namespaces", { root: CGROUP_ROOT });
+    const c = (cluster = await startTestCluster((workDir) => new PosixContainerizer({ runtimeRoot: join(workDir, "containers"), isolators }), { switchUser: true }));
+    const record = "id -u > uid.txt; readlink /proc/self/ns/pid > ns.txt; cat /proc/self/cgroup > cg.txt; sleep 60";
+    const inside = 'test "$(readlink /proc/self/ns/pid)" = "$(cat ns.txt)" && test "$(cat /proc/self/cgroup)" = "$(cat cg.txt)"';
+    const asUser = `test "$(id -u)" = ${uid} && test "$(id -g)" = ${gid} && ${inside}`;
+    runTask(c, checked(task("h-user", record, 1), { type: HealthCheck_Type.COMMAND, command: { value: asUser }, gracePeriodSeconds: 30 }));
+    const healthy = await waitFor(() => reportedHealthy(c, "h-user", true), "h-user healthy (its check ran as its user, in its namespace and cgroup)", 20_000);
+    assert.equal(healthy.status!.message, "Health check succeeded");
+    assert.equal((await readFile(join(healthy.status!.sandboxDirectory, "uid.txt"), "utf8")).trim(), String(uid), "the task itself runs as its user");
+
+    // The same container as root would pass this check: run as the task's user it fails, twice in a row, and the task is killed.
+    runTask(c, checked(task("h-root", "sleep 60", 1), { type: HealthCheck_Type.COMMAND, command: { value: 'test "$(id -u)" = 0' } }));
+    const killed = await killedByHealthCheck(c, "h-root");
+    assert.match(killed.status!.message, /^Health check failed 2 times in a row: .*status 1/);
+    assert.equal(reportedHealthy(c, "h-root", true), undefined, "never healthy: the check never ran as root");
   });
 });
 

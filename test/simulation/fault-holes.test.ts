@@ -25,8 +25,9 @@ afterEach(async () => {
 });
 
 describe("Fault-tolerance holes of a busy machine (simulated network, manual clock)", () => {
+  // Holes 1 and the starved executor are about executors reconnecting: the per-task executor mode ("process").
   it("hole 1: an executor reconnecting while its restarted agent still recovers is held and subscribes, its task keeps running", async () => {
-    const w = (world = await SimWorld.start(SEED, { masters: 1, agents: 1 }));
+    const w = (world = await SimWorld.start(SEED, { masters: 1, agents: 1, commandExecutor: "process" }));
     await w.ready();
     const f = w.framework("long", 3600, true);
     await f.subscribe();
@@ -51,7 +52,7 @@ describe("Fault-tolerance holes of a busy machine (simulated network, manual clo
   });
 
   it("hole 1 (random executors): executors reconnecting during every agent restart are never refused to death", async () => {
-    const w = (world = await SimWorld.start(SEED + 1, { masters: 1, agents: 2 }));
+    const w = (world = await SimWorld.start(SEED + 1, { masters: 1, agents: 2, commandExecutor: "process" }));
     await w.ready();
     const f = w.framework("long", 3600, true);
     await f.subscribe();
@@ -64,7 +65,7 @@ describe("Fault-tolerance holes of a busy machine (simulated network, manual clo
   });
 
   it("starved executor: one that reconnects a minute after its agent restarted (past the 15 s reregistration timeout) keeps its task", async () => {
-    const w = (world = await SimWorld.start(SEED, { masters: 1, agents: 1 }));
+    const w = (world = await SimWorld.start(SEED, { masters: 1, agents: 1, commandExecutor: "process" }));
     await w.ready();
     const f = w.framework("starved", 3600, true);
     await f.subscribe();

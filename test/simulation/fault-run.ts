@@ -8,15 +8,24 @@
  * everything is healed and settles, and the invariants are checked. Every choice comes
  * from the seed.
  */
-import { TaskState, TaskStatus_Reason } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskState, TaskStatus_Reason, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { AgentPhase } from "../../src/actors/agent/agent.js";
+import type { CommandExecutorMode } from "../../src/actors/agent/agent-options.js";
 import { isTerminal } from "../../src/actors/task-states.js";
+import { shellExitStatus } from "../../src/isolation/containerizer.js";
 import { Random } from "../../src/runtime/random.js";
+import { ScriptedHost, type CommandScript } from "../support/scripted-containers.js";
 import { SimWorld, type SimFramework } from "./sim-world.js";
 
 export interface RunOptions {
   /** Random actions before the heal. */
   actions?: number;
+  /**
+   * How agents run command tasks: themselves (default; tasks get random scripts, and kills,
+   * kills interrupted by an agent crash and crashes of a task's supervisor join the faults)
+   * or in fake executors ("process": the actions of the executor mode, unchanged).
+   */
+  commandExecutor?: CommandExecutorMode;
 }
 
 export interface RunResult {
@@ -37,8 +46,9 @@ export async function faultRun(seed: number, options: RunOptions = {}): Promise<
   const r = new Random(seed * 7919 + 17);
   const masters = seed % 3 === 0 ? 3 : 1;
   const agents = 2 + r.int(3);
-  const w = await SimWorld.start(seed, { masters, agents });
-  const trace: string[] = [`seed ${seed}: ${masters} master(s), ${agents} agents`];
+  const mode = options.commandExecutor ?? "agent";
+  const w = await SimWorld.start(seed, { masters, agents, commandExecutor: mode });
+  const trace: string[] = [`seed ${seed}: ${masters} master(s), ${agents} agents, command tasks run by ${mode === "agent" ? "the agent" : "executor processes"}`];
   const launched = new Map<SimFramework, string[]>();
   try {
     await w.ready();
@@ -163,17 +173,70 @@ class Actions {
   private async launch(): Promise<void> {
     const f = this.pick([...this.launched.keys()].filter((x) => x.subscribed))!;
     if (!f) return this.log("launch: no scheduler subscribed");
-    const taskId = await f.launch();
+    // The task's id is known before the launch: its script must be there when its container starts.
+    const script = this.w.direct ? this.script() : undefined;
+    const taskId = await f.launch(script && ((id) => this.w.scripts.set(id, script)));
     if (taskId) this.launched.get(f)!.push(taskId);
-    this.log(`launch ${f.name}: ${taskId ?? "no usable offer"}`);
+    this.log(`launch ${f.name}: ${taskId ?? "no usable offer"}${taskId && script ? ` ${describeScript(script)}` : ""}`);
+    if (!taskId || !script?.launchMs || !this.r.chance(0.6)) return;
+    // kill -9 of its agent while the launch is under way (before the command's "go").
+    await this.w.run(this.r.int(script.launchMs), 100);
+    const host = this.w.container(taskId)?.host;
+    if (!host?.node) return;
+    await this.w.crashAgent(host.address);
+    this.log(`crash agent ${host.address} during the launch of ${taskId}`);
+  }
+
+  /** A command task's behaviour: how long it runs and how it ends, how it takes SIGTERM, whether its supervisor dies. */
+  private script(): CommandScript {
+    const s: CommandScript = {};
+    if (this.r.chance(0.4)) {
+      s.runsMs = 2_000 + this.r.int(60_000);
+      const how = this.r.int(4);
+      if (how === 1) s.exitCode = 1 + this.r.int(3);
+      if (how === 2) s.signal = "SIGSEGV";
+    }
+    if (this.r.chance(0.1)) s.launchMs = 1_000 + this.r.int(4_000);
+    const term = this.r.int(10);
+    if (term >= 5) s.termMs = term >= 8 ? Infinity : 500 + this.r.int(6_000);
+    if (this.r.chance(0.08)) s.wrapperKilledMs = 3_000 + this.r.int(60_000);
+    return s;
   }
 
   private async endTask(): Promise<void> {
     const taskId = this.pick([...this.w.liveTasks()].sort());
     if (!taskId) return this.log("end: no live task");
+    if (this.w.direct) {
+      const roll = this.r.int(10);
+      if (roll < 4) return this.kill(taskId);
+      if (roll < 5) {
+        const where = this.w.container(taskId)!;
+        (where.host.containerizer as ScriptedHost).killWrapper(where.id);
+        return this.log(`the launch wrapper (supervisor) of ${taskId} on ${where.host.address} is SIGKILLed`);
+      }
+    }
     const state = this.r.chance(0.7) ? TaskState.FINISHED : TaskState.FAILED;
     await this.w.endTask(taskId, state);
     this.log(`end ${taskId} ${TaskState[state]}`);
+  }
+
+  /** The task's scheduler kills it (a grace of 0-8 s); sometimes its agent is kill -9ed during the grace, and restarted or left down. */
+  private async kill(taskId: string): Promise<void> {
+    const f = [...this.launched].find(([, tasks]) => tasks.includes(taskId))?.[0];
+    if (!f?.subscribed) return this.log(`kill ${taskId}: its scheduler is not subscribed`);
+    const grace = this.r.int(9);
+    const asked = await f.kill(taskId, grace);
+    this.log(`kill ${taskId} with a grace of ${grace} s${asked ? "" : ": refused by the master"}`);
+    if (!asked || !this.r.chance(0.4)) return;
+    const host = this.w.container(taskId)!.host;
+    if (!host.node) return;
+    await this.w.run(this.r.int(grace * 1_000 + 1), 200);
+    await this.w.crashAgent(host.address);
+    this.log(`crash agent ${host.address} during the kill of ${taskId}`);
+    if (this.r.chance(0.5)) return;
+    await this.w.run(this.r.int(20_000), STEP_MS);
+    await this.w.startAgent(host.address);
+    this.log(`restart agent ${host.address}`);
   }
 
   private async agentCrashOrRestart(): Promise<void> {
@@ -236,6 +299,11 @@ class Actions {
   }
 }
 
+/** A script as the trace shows it. */
+function describeScript(s: CommandScript): string {
+  return JSON.stringify(s, (_, v: unknown) => (v === Infinity ? "never" : v));
+}
+
 /** What the schedulers must end up knowing, per task; undefined when they do. */
 function unsettled(w: SimWorld, launched: Map<SimFramework, string[]>): string | undefined {
   const leader = w.leader();
@@ -259,14 +327,19 @@ function unsettled(w: SimWorld, launched: Map<SimFramework, string[]>): string |
  * Updates no task may get: two different terminal states (one of them is false), TASK_DROPPED
  * for a task whose container was launched (DROPPED says it never ran), or an end because a
  * live executor was slow to reconnect after an agent restart.
+ *
+ * A framework that is not partition-aware hears TASK_LOST from the master where a
+ * partition-aware one hears TASK_UNREACHABLE (its agent is unreachable, Mesos's meaning of
+ * that LOST): the task may still run and end later, so that LOST is not counted as its end.
  */
 function contradictions(w: SimWorld, launched: Map<SimFramework, string[]>): string[] {
   const out: string[] = [];
-  const ran = w.launchesPerTask();
+  const ran = w.startedTasks();
   for (const f of launched.keys()) {
     const terminal = new Map<string, Set<string>>();
     for (const u of f.updates()) {
       if (!isTerminal(u.state)) continue;
+      if (!f.s.partitionAware && u.state === TaskState.LOST && u.source === TaskStatus_Source.MASTER) continue;
       const id = u.taskId!.value;
       let states = terminal.get(id);
       if (!states) terminal.set(id, (states = new Set()));
@@ -277,7 +350,40 @@ function contradictions(w: SimWorld, launched: Map<SimFramework, string[]>): str
     }
     for (const [id, states] of terminal) {
       if (states.size > 1) out.push(`task ${id} of ${f.name} heard ${states.size} terminal states: ${[...states].join(", ")}`);
-      if (states.has("DROPPED") && ran.has(id)) out.push(`task ${id} of ${f.name} heard TASK_DROPPED although its container was launched`);
+      if (states.has("DROPPED") && ran.has(id)) out.push(`task ${id} of ${f.name} heard TASK_DROPPED although its ${w.direct ? "command started" : "container was launched"}`);
+    }
+    if (w.direct) out.push(...misreportedEnds(w, f));
+  }
+  return out;
+}
+
+/**
+ * Tasks the agent runs itself: what their frameworks heard from the agent must be how the
+ * command really ended on its host (ScriptedHost.ends). An end from the task (source
+ * EXECUTOR): FINISHED for status 0, KILLED when it was being killed, else FAILED, with the
+ * exact exit status (128 + the signal's number for a signal). A supervisor (launch wrapper)
+ * killed under a task it was not killing: FAILED with REASON_EXECUTOR_TERMINATED, never a
+ * clean end. And no task is reported ended while its command still runs.
+ */
+function misreportedEnds(w: SimWorld, f: SimFramework): string[] {
+  const out: string[] = [];
+  const live = w.liveTasks();
+  for (const u of f.updates()) {
+    if (!isTerminal(u.state)) continue;
+    const id = u.taskId!.value;
+    const heard = `${TaskState[u.state]} (${TaskStatus_Reason[u.reason]}, source ${TaskStatus_Source[u.source]}, exit ${u.exitCode ?? "-"}: ${u.message})`;
+    if (live.has(id) && u.source !== TaskStatus_Source.MASTER) out.push(`task ${id} of ${f.name} heard ${heard} from its agent while its command still runs`);
+    const where = w.container(id);
+    const host = where?.host.containerizer;
+    const end = host instanceof ScriptedHost ? host.ends.get(where!.id) : undefined;
+    if (!end) continue;
+    const what = `its command ended ${end.wrapperKilled ? "with its supervisor killed" : JSON.stringify(end.status)}${end.destroyed ? " while being killed" : ""}`;
+    if (u.source === TaskStatus_Source.EXECUTOR) {
+      const expected = end.destroyed ? TaskState.KILLED : end.status?.exitCode === 0 ? TaskState.FINISHED : TaskState.FAILED;
+      const status = end.status ? shellExitStatus(end.status.exitCode, end.status.signal) : undefined;
+      if (u.state !== expected || (status !== undefined && u.exitCode !== status) || (end.wrapperKilled && !end.destroyed)) out.push(`task ${id} of ${f.name} heard ${heard} but ${what}`);
+    } else if (u.source === TaskStatus_Source.AGENT && end.wrapperKilled && !end.destroyed) {
+      if (u.state !== TaskState.FAILED || u.reason !== TaskStatus_Reason.EXECUTOR_TERMINATED) out.push(`task ${id} of ${f.name} heard ${heard} but ${what}`);
     }
   }
   return out;

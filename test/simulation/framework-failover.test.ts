@@ -28,7 +28,7 @@ async function withTask(seed: number, acknowledge: boolean): Promise<{ c: SimClu
   await s.subscribe();
   await c.until(() => s.sink.offers().length > 0, "an offer");
   await s.accept(s.sink.offers()[0]!, "t1");
-  await c.until(() => s.states().get("t1") === TaskState.RUNNING, "t1 RUNNING at the scheduler");
+  await s.awaitState("t1", TaskState.RUNNING, "t1 RUNNING at the scheduler");
   if (acknowledge) await s.acknowledgeAll();
   return { c, s };
 }

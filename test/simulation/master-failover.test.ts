@@ -27,7 +27,7 @@ async function runningTask(seed: number): Promise<{ c: SimCluster; s: SimSchedul
   await s.subscribe();
   await c.until(() => s.sink.offers().length > 0, "an offer");
   await s.accept(s.sink.offers()[0]!, "t1");
-  await c.until(() => s.states().get("t1") === TaskState.RUNNING, "t1 RUNNING at the scheduler");
+  await s.awaitState("t1", TaskState.RUNNING, "t1 RUNNING at the scheduler");
   await s.acknowledgeAll();
   return { c, s };
 }

@@ -38,7 +38,7 @@ async function runningTask(seed: number, partitionAware: boolean): Promise<Runni
   await s.subscribe();
   await c.until(() => s.sink.offers().length > 0, "an offer");
   await s.accept(s.sink.offers()[0]!, "t1");
-  await c.until(() => s.states().get("t1") === TaskState.RUNNING, "t1 RUNNING at the scheduler");
+  await s.awaitState("t1", TaskState.RUNNING, "t1 RUNNING at the scheduler");
   await s.acknowledgeAll();
   const agentId = s.sink.updates().find((u) => u.taskId?.value === "t1")!.agentId!.value;
   const agent = c.agents.find((a) => a.containerizer.launched.length > 0)!;

@@ -1,9 +1,14 @@
 /**
  * Replicated masters, real agents and schedulers on a SimNetwork with a ManualClock: three
  * (or five) master nodes each running startMasterGroup (raft on a crash-modelling file
- * system, standby master, leadership), agents with a fake containerizer whose executors
- * report RUNNING as soon as they get a task, and schedulers driven through the masters'
+ * system, standby master, leadership), agents and schedulers driven through the masters'
  * facades that follow leader hints the way the scheduler driver does.
+ *
+ * Agents run command tasks the default way (`commandExecutor: "agent"`: the agent runs the
+ * task's command in its container itself) on scripted containers (test/support/
+ * scripted-containers.ts: commands that run, exit and react to signals on the clock);
+ * `commandExecutor: "process"` keeps the per-task executor mode, with a fake containerizer
+ * whose executors report RUNNING as soon as they get a task.
  */
 import { create } from "@bufbuild/protobuf";
 import { existsSync } from "node:fs";
@@ -35,6 +40,8 @@ import { file_dcos_v1_internal } from "../../src/gen/dcos/v1/internal_pb.js";
 import { file_dcos_v1_raft } from "../../src/gen/dcos/v1/raft_pb.js";
 import { CrashFs } from "../support/crash-fs.js";
 import { FakeContainerizer } from "../support/fake-containerizer.js";
+import { ScriptedHost } from "../support/scripted-containers.js";
+import type { CommandExecutorMode } from "../../src/actors/agent/agent-options.js";
 import { RecordingSink } from "../master/harness.js";
 
 export const REREGISTER_TIMEOUT_MS = 60_000;
@@ -78,12 +85,26 @@ class RunningExecutor implements ExecutorLink {
   }
 }
 
+/**
+ * A host's containers as tests read them: the fake containerizer of the executor mode, or
+ * the scripted host of the default mode (its agent's containerizer is `host.containerizer()`).
+ */
+export type SimContainers = FakeContainerizer | ScriptedHost;
+
 export interface SimAgent {
   address: string;
   system: ActorSystem;
   agent: Agent;
-  containerizer: FakeContainerizer;
+  containerizer: SimContainers;
+  /** Executor containers whose fake executor subscribed (the "process" mode only). */
   subscribed: Set<string>;
+  /** Its command tasks run in executors that SimCluster subscribes (`commandExecutor: "process"`). */
+  executors: boolean;
+}
+
+/** The task a container runs: its executor's id (a command task's is the task's id), from its environment or its sandbox path. */
+export function containerTask(config: { env?: Readonly<Record<string, string>>; sandbox: string; id: string }): string {
+  return config.env?.[EXECUTOR_ENV.executorId] ?? /\/executors\/([^/]+)\/runs\//.exec(config.sandbox)?.[1] ?? `?${config.id}`;
 }
 
 /** A scheduler as the driver is: it follows a standby's leader hint, and resubscribes with its id. */
@@ -93,12 +114,14 @@ export class SimScheduler {
   streamId = "";
   master: SimMaster | undefined;
   subscriptions = 0;
+  /** Uuids (hex) of the updates acknowledged. */
+  private readonly acked = new Set<string>();
 
   constructor(
     private readonly cluster: SimCluster,
     readonly name: string,
     private readonly failoverTimeout = 0,
-    private readonly partitionAware = false,
+    readonly partitionAware = false,
   ) {}
 
   /** One subscription attempt at `m`; the error (with details.leader on a standby) when refused. */
@@ -164,12 +187,37 @@ export class SimScheduler {
     );
   }
 
+  /** Acknowledges every update with a uuid not acknowledged yet. */
   async acknowledgeAll(): Promise<void> {
     for (const s of this.sink.updates()) {
-      if (s.uuid.length === 0) continue;
+      const key = Buffer.from(s.uuid).toString("hex");
+      if (s.uuid.length === 0 || this.acked.has(key)) continue;
+      this.acked.add(key);
       await this.master!.facade.acknowledge(
         create(AcknowledgeRequestSchema, { frameworkId: { value: this.frameworkId }, streamId: this.streamId, agentId: s.agentId, taskId: s.taskId, uuid: s.uuid }),
       );
+    }
+  }
+
+  /**
+   * Steps until `taskId` is in `state` here, acknowledging the task's other updates as they
+   * come (as the scheduler driver does): an agent sends a task's next update only once the
+   * previous one is acknowledged, and a task the agent runs itself reports TASK_STARTING
+   * before TASK_RUNNING. The update in `state` itself is left unacknowledged.
+   */
+  async awaitState(taskId: string, state: TaskState, what: string, withinMs = 30_000): Promise<void> {
+    const acked = this.acked;
+    const deadline = this.cluster.clock.now() + withinMs;
+    while (this.states().get(taskId) !== state) {
+      if (this.cluster.clock.now() >= deadline) throw new Error(`Not within ${withinMs} ms of clock time: ${what} (seed ${this.cluster.seed})`);
+      for (const u of this.sink.updates()) {
+        const key = Buffer.from(u.uuid).toString("hex");
+        if (u.taskId?.value !== taskId || u.state === state || u.uuid.length === 0 || acked.has(key) || !this.master) continue;
+        acked.add(key);
+        const request = create(AcknowledgeRequestSchema, { frameworkId: { value: this.frameworkId }, streamId: this.streamId, agentId: u.agentId, taskId: u.taskId, uuid: u.uuid });
+        this.master.facade.acknowledge(request).catch(() => acked.delete(key));
+      }
+      await this.cluster.step();
     }
   }
 
@@ -202,14 +250,16 @@ export class SimCluster {
   private constructor(
     readonly seed: number,
     readonly addresses: string[],
+    /** How agents run command tasks: themselves (the default) or in per-task executors. */
+    readonly commandExecutor: CommandExecutorMode = "agent",
   ) {
     this.net = new SimNetwork({ clock: this.clock, seed });
     this.random = new Random(seed);
   }
 
-  static async start(seed: number, options: { masters?: number; agents?: number } = {}): Promise<SimCluster> {
+  static async start(seed: number, options: { masters?: number; agents?: number; commandExecutor?: CommandExecutorMode } = {}): Promise<SimCluster> {
     const addresses = Array.from({ length: options.masters ?? 3 }, (_, i) => `m${i + 1}:5050`);
-    const c = new SimCluster(seed, addresses);
+    const c = new SimCluster(seed, addresses, options.commandExecutor ?? "agent");
     c.workDir = await simDir("dcos-ft-");
     for (const a of addresses) await c.startMaster(a);
     for (let i = 1; i <= (options.agents ?? 2); i++) await c.startAgent(`a${i}:5051`);
@@ -243,23 +293,24 @@ export class SimCluster {
   async startAgent(address: string): Promise<SimAgent> {
     const system = this.system(address);
     await system.start();
-    const containerizer = new FakeContainerizer();
+    const executors = this.commandExecutor === "process";
+    const containers = executors ? new FakeContainerizer() : new ScriptedHost(this.clock);
     const masters = this.addresses.map((a) => new Pid("master", a));
     const agent = system.spawn(
       new Agent({
         master: masters[0]!,
         masters,
         workDir: join(this.workDir, address),
-        containerizer,
+        containerizer: containers instanceof ScriptedHost ? containers.containerizer() : containers,
         executorEndpoint: "127.0.0.1:1",
         hostFacts: { cpus: 4, memBytes: 8 * 1024 ** 3, diskBytes: 100 * 1024 ** 3 },
         hostname: address.split(":")[0]!,
         random: this.random.fork(),
-        // Simulated command executors speak the executor protocol (SimCluster subscribes them).
-        commandExecutor: "process",
+        // "process": simulated command executors speak the executor protocol (SimCluster subscribes them).
+        commandExecutor: this.commandExecutor,
       }),
     );
-    const a = { address, system, agent, containerizer, subscribed: new Set<string>() };
+    const a: SimAgent = { address, system, agent, containerizer: containers, subscribed: new Set<string>(), executors };
     this.agents.push(a);
     return a;
   }
@@ -296,6 +347,7 @@ export class SimCluster {
    */
   runExecutors(): void {
     for (const a of this.agents) {
+      if (!a.executors) continue;
       for (const c of a.containerizer.launched) {
         if (a.subscribed.has(c.id)) continue;
         a.subscribed.add(c.id);

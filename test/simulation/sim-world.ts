@@ -2,9 +2,15 @@
  * The fault-tolerance SimCluster (sim-cluster.ts: replicated masters,
  * SimNetwork, ManualClock) with what recovery and partition scenarios need on top:
  * agents that crash and restart as new Agent actors on the same checkpoint directory
- * while their containers (one FakeContainerizer per host) keep running, executors that
- * finish tasks, coarse time steps for long timeouts, and schedulers that keep every
- * update they ever received across resubscriptions.
+ * while their containers keep running, tasks that end, coarse time steps for long
+ * timeouts, and schedulers that keep every update they ever received across
+ * resubscriptions.
+ *
+ * By default agents run command tasks themselves (`commandExecutor: "agent"`) on a
+ * ScriptedHost per host (test/support/scripted-containers.ts): a restarted agent gets a new
+ * containerizer that recovers the host's containers, and a task's command runs per its
+ * script (`SimWorld.scripts`). With `commandExecutor: "process"` each host has one
+ * FakeContainerizer and every task runs in a fake executor that speaks the protocol.
  */
 import { create } from "@bufbuild/protobuf";
 import { rm } from "node:fs/promises";
@@ -13,18 +19,21 @@ import { ExecutorServiceUpdateRequestSchema } from "../../src/gen/dcos/v1/execut
 import { file_dcos_v1_internal } from "../../src/gen/dcos/v1/internal_pb.js";
 import { file_dcos_v1_raft } from "../../src/gen/dcos/v1/raft_pb.js";
 import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
-import { AcknowledgeRequestSchema, ReconcileRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
+import { AcknowledgeRequestSchema, KillRequestSchema, ReconcileRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { TaskState, TaskStatusSchema, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Agent } from "../../src/actors/agent/agent.js";
 import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
 import { EXECUTOR_ENV } from "../../src/protocol/executor-environment.js";
 import { isTerminal } from "../../src/actors/task-states.js";
+import { asDcosError, Code } from "../../src/runtime/error.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { Pid } from "../../src/runtime/pid.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { TypeRegistry } from "../../src/runtime/types.js";
-import { SimCluster, SimScheduler, simDir, type SimAgent, type SimMaster } from "./sim-cluster.js";
+import { SimCluster, SimScheduler, containerTask, simDir, type SimAgent, type SimContainers, type SimMaster } from "./sim-cluster.js";
 import { FakeContainerizer } from "../support/fake-containerizer.js";
+import { ScriptedHost, type CommandScript } from "../support/scripted-containers.js";
+import type { CommandExecutorMode } from "../../src/actors/agent/agent-options.js";
 import type { RecordingSink } from "../master/harness.js";
 
 export interface WorldOptions {
@@ -32,13 +41,16 @@ export interface WorldOptions {
   agents?: number;
   /** Agent flags on top of the simulation's (e.g. a longer registration backoff). */
   agent?: Partial<AgentOptions>;
+  /** How agents run command tasks: themselves (default, on scripted containers) or in fake executors ("process"). */
+  commandExecutor?: CommandExecutorMode;
 }
 
 /** A host running an agent (or not, while crashed); its containers outlive the agent. */
 export interface AgentHost {
   address: string;
   dir: string;
-  containerizer: FakeContainerizer;
+  /** Its containers: a ScriptedHost (default mode) or a FakeContainerizer ("process" mode). */
+  containerizer: SimContainers;
   /** The running agent, undefined while crashed. */
   node: SimAgent | undefined;
   restarts: number;
@@ -47,6 +59,8 @@ export interface AgentHost {
 export class SimWorld {
   readonly hosts = new Map<string, AgentHost>();
   readonly frameworks: SimFramework[] = [];
+  /** The script of a task's command (by task id) in the default mode; a task without one runs until it is ended or killed. */
+  readonly scripts = new Map<string, CommandScript>();
 
   private constructor(
     readonly c: SimCluster,
@@ -55,11 +69,18 @@ export class SimWorld {
   ) {}
 
   static async start(seed: number, options: WorldOptions = {}): Promise<SimWorld> {
-    const c = await SimCluster.start(seed, { masters: options.masters ?? 1, agents: 0 });
+    const mode = options.commandExecutor ?? "agent";
+    const c = await SimCluster.start(seed, { masters: options.masters ?? 1, agents: 0, commandExecutor: mode });
     const w = new SimWorld(c, await simDir("dcos-sim-"), options.agent ?? {});
     for (let i = 1; i <= (options.agents ?? 2); i++) {
       const address = `a${i}:5051`;
-      w.hosts.set(address, { address, dir: join(w.dir, `a${i}`), containerizer: new FakeContainerizer(), node: undefined, restarts: 0 });
+      let containerizer: SimContainers = new FakeContainerizer();
+      if (mode === "agent") {
+        const host = new ScriptedHost(c.clock);
+        host.script = (config) => w.scripts.get(containerTask(config)) ?? {};
+        containerizer = host;
+      }
+      w.hosts.set(address, { address, dir: join(w.dir, `a${i}`), containerizer, node: undefined, restarts: 0 });
       await w.startAgent(address);
     }
     return w;
@@ -67,6 +88,11 @@ export class SimWorld {
 
   get seed(): number {
     return this.c.seed;
+  }
+
+  /** Agents run command tasks themselves (the default), not in executors. */
+  get direct(): boolean {
+    return this.c.commandExecutor === "agent";
   }
 
   host(address: string): AgentHost {
@@ -88,25 +114,26 @@ export class SimWorld {
     const system = new ActorSystem({ clock: this.c.clock, transport: this.c.net.transport(address), logger: testLogger(), types });
     await system.start();
     const masters = this.c.addresses.map((a) => new Pid("master", a));
+    const containers = h.containerizer;
     const agent = system.spawn(
       new Agent({
         master: masters[0]!,
         masters,
         workDir: h.dir,
-        containerizer: h.containerizer,
+        // A new agent process: a new containerizer, which recovers what runs on the host.
+        containerizer: containers instanceof ScriptedHost ? containers.containerizer() : containers,
         executorEndpoint: "127.0.0.1:1",
         hostFacts: { cpus: 4, memBytes: 8 * 1024 ** 3, diskBytes: 100 * 1024 ** 3 },
         hostname: address.split(":")[0]!,
         random: this.c.random.fork(),
         bootId: async () => "sim-boot",
-        // The simulation's command tasks run in (simulated) command executors that speak the executor protocol.
-        commandExecutor: "process",
+        commandExecutor: this.c.commandExecutor,
         ...this.agentOptions,
       }),
     );
     // Containers that already ended have no executor to reconnect; the live ones do (SimCluster subscribes them).
     const ended = h.containerizer.launched.map((l) => l.id).filter((id) => !h.containerizer.containers().includes(id));
-    const node: SimAgent = { address, system, agent, containerizer: h.containerizer, subscribed: new Set(ended) };
+    const node: SimAgent = { address, system, agent, containerizer: h.containerizer, subscribed: new Set(ended), executors: !this.direct };
     h.node = node;
     this.c.agents.push(node);
     if (earlyExecutors) this.c.runExecutors();
@@ -121,6 +148,7 @@ export class SimWorld {
     h.node = undefined;
     this.c.agents.splice(this.c.agents.indexOf(node), 1);
     this.c.net.crash(address);
+    if (h.containerizer instanceof ScriptedHost) h.containerizer.agentCrashed();
     await node.system.stop();
   }
 
@@ -150,7 +178,7 @@ export class SimWorld {
   /** Where task `taskId` runs: its host and container id (a command task's executor id is its task id). */
   container(taskId: string): { host: AgentHost; id: string } | undefined {
     for (const host of this.hosts.values()) {
-      const c = host.containerizer.launched.find((l) => l.env?.[EXECUTOR_ENV.executorId] === taskId);
+      const c = host.containerizer.launched.find((l) => containerTask(l) === taskId);
       if (c) return { host, id: c.id };
     }
     return undefined;
@@ -161,9 +189,19 @@ export class SimWorld {
     const out = new Map<string, number>();
     for (const host of this.hosts.values()) {
       for (const l of host.containerizer.launched) {
-        const id = l.env?.[EXECUTOR_ENV.executorId] ?? `?${l.id}`;
+        const id = containerTask(l);
         out.set(id, (out.get(id) ?? 0) + 1);
       }
+    }
+    return out;
+  }
+
+  /** Tasks whose command started: its container launched (in the default mode, past the launch's "go"). */
+  startedTasks(): Set<string> {
+    const out = new Set<string>();
+    for (const host of this.hosts.values()) {
+      const containers = host.containerizer;
+      for (const l of containers.launched) if (!(containers instanceof ScriptedHost) || containers.started.has(l.id)) out.add(containerTask(l));
     }
     return out;
   }
@@ -173,18 +211,24 @@ export class SimWorld {
     const out = new Set<string>();
     for (const host of this.hosts.values()) {
       const live = new Set(host.containerizer.containers());
-      for (const l of host.containerizer.launched) if (live.has(l.id)) out.add(l.env?.[EXECUTOR_ENV.executorId] ?? "");
+      for (const l of host.containerizer.launched) if (live.has(l.id)) out.add(containerTask(l));
     }
     return out;
   }
 
   /**
-   * The task's executor reports `state` (through its running agent, if any) and its
-   * container exits: what a command executor does when its command ends.
+   * The task's command ends: FINISHED exits 0, anything else 1. In the default mode that is
+   * all (the agent sees its container end, or learns it from the recorded status after a
+   * restart); in the "process" mode the task's executor first reports `state` (through its
+   * running agent, if any) and its container then exits, as a command executor does.
    */
   async endTask(taskId: string, state = TaskState.FINISHED): Promise<void> {
     const where = this.container(taskId);
     if (!where) throw new Error(`Task ${taskId} was never launched`);
+    if (this.direct) {
+      where.host.containerizer.exit(where.id, state === TaskState.FINISHED ? 0 : 1);
+      return;
+    }
     const node = where.host.node;
     const frameworkId = where.host.containerizer.launched.find((l) => l.id === where.id)?.env?.[EXECUTOR_ENV.frameworkId] ?? "";
     if (node) {
@@ -234,10 +278,15 @@ export class SimWorld {
   }
 }
 
-/** A scheduler whose history spans its subscriptions; it acknowledges each update once. */
+/**
+ * A scheduler whose history spans its subscriptions; it acknowledges every update it
+ * receives, as the scheduler driver does: a resent one again (its agent resends an update
+ * until the acknowledgement reaches it, and an acknowledgement can be lost on the way).
+ */
 export class SimFramework {
   private readonly sinks: RecordingSink[] = [];
-  private readonly acked = new Set<string>();
+  /** Per subscription, how many of its updates were acknowledged (or need no acknowledgement). */
+  private readonly ackedUpTo = new Map<RecordingSink, number>();
   private readonly usedOffers = new Set<string>();
   private nextTask = 1;
 
@@ -285,13 +334,17 @@ export class SimFramework {
     return new Set(this.updates().filter((u) => isTerminal(u.state)).map((u) => u.taskId!.value));
   }
 
-  /** Launches a new task on an unused offer of the current subscription; its id, or undefined without one. */
-  async launch(): Promise<string | undefined> {
+  /**
+   * Launches a new task on an unused offer of the current subscription; its id, or undefined
+   * without one. `beforeLaunch` gets the task's id before the master hears of it (e.g. to set its script).
+   */
+  async launch(beforeLaunch?: (taskId: string) => void): Promise<string | undefined> {
     if (!this.subscribed) return undefined;
     const offer: Offer | undefined = this.s.sink.offers().find((o) => !this.usedOffers.has(o.id!.value) && !this.rescinded(o.id!.value));
     if (!offer) return undefined;
     this.usedOffers.add(offer.id!.value);
     const taskId = `${this.name}-t${this.nextTask++}`;
+    beforeLaunch?.(taskId);
     const done = this.w.c.pending(this.s.accept(offer, taskId, "cpus:0.5;mem:64"));
     await this.w.c.until(() => done.done, `${this.name} accepting an offer`, 5_000);
     return done.error === undefined ? taskId : undefined;
@@ -301,29 +354,59 @@ export class SimFramework {
     return this.s.sink.of("rescind").some((r) => r.offerId?.value === offerId);
   }
 
-  /** Acknowledges what was not yet acknowledged (errors, e.g. from a deposed master, are left to a retry). */
+  /**
+   * Acknowledges each update received since the last call, in order. An error that may pass
+   * (a deposed master, no leader) stops here and leaves the rest to a retry; one that says
+   * the acknowledgement matches no pending update (a stale copy, one acknowledged already) is final.
+   */
   async acknowledge(): Promise<void> {
     if (!this.subscribed) return;
-    for (const u of this.s.sink.updates()) {
-      const key = `${u.taskId!.value}/${Buffer.from(u.uuid).toString("hex")}`;
-      if (u.uuid.length === 0 || this.acked.has(key)) continue;
-      const m = this.s.master!;
-      const ack = this.w.c.pending(
-        m.facade.acknowledge(create(AcknowledgeRequestSchema, { frameworkId: { value: this.s.frameworkId }, streamId: this.s.streamId, agentId: u.agentId, taskId: u.taskId, uuid: u.uuid })),
-      );
-      await this.w.c.until(() => ack.done, `${this.name} acknowledging`, 5_000);
-      if (ack.error === undefined) this.acked.add(key);
+    const sink = this.s.sink;
+    const updates = sink.updates();
+    for (let i = this.ackedUpTo.get(sink) ?? 0; i < updates.length; i++) {
+      const u = updates[i]!;
+      if (u.uuid.length > 0) {
+        const m = this.s.master!;
+        const ack = this.w.c.pending(
+          m.facade.acknowledge(create(AcknowledgeRequestSchema, { frameworkId: { value: this.s.frameworkId }, streamId: this.s.streamId, agentId: u.agentId, taskId: u.taskId, uuid: u.uuid })),
+        );
+        await this.w.c.until(() => ack.done, `${this.name} acknowledging`, 5_000);
+        if (ack.error !== undefined && asDcosError(ack.error).code !== Code.NOT_FOUND) return;
+      }
+      this.ackedUpTo.set(sink, i + 1);
     }
   }
 
-  /** Waits for an offer, launches a task on it, waits until it is RUNNING here and acknowledges. */
-  async launchRunning(): Promise<string> {
+  /** Waits for an offer, launches a task on it (its command per `script`, in the default mode), waits until it is RUNNING here and acknowledges. */
+  async launchRunning(script?: CommandScript): Promise<string> {
     await this.w.until(() => this.s.sink.offers().some((o) => !this.usedOffers.has(o.id!.value)), `an offer for ${this.name}`);
-    const taskId = await this.launch();
+    const taskId = await this.launch(script && ((id) => this.w.scripts.set(id, script)));
     if (!taskId) throw new Error(`${this.name} could not launch a task (seed ${this.w.seed})`);
-    await this.w.until(() => this.states().get(taskId) === TaskState.RUNNING, `${taskId} RUNNING at ${this.name}`);
+    // Acknowledging as it goes: a task the agent runs itself reports STARTING first, and RUNNING only once that is acknowledged.
+    const deadline = this.w.c.clock.now() + 30_000;
+    while (this.states().get(taskId) !== TaskState.RUNNING) {
+      if (this.w.c.clock.now() >= deadline) throw new Error(`Not within 30000 ms of clock time: ${taskId} RUNNING at ${this.name} (seed ${this.w.seed})`);
+      await this.acknowledge();
+      await this.w.c.step(100);
+    }
     await this.acknowledge();
     return taskId;
+  }
+
+  /** Asks the master to kill the task, with a grace of `graceSeconds` (else the task's kill policy); false when the master refused. */
+  async kill(taskId: string, graceSeconds?: number): Promise<boolean> {
+    if (!this.subscribed) return false;
+    const agentId = this.updates().find((u) => u.taskId?.value === taskId)?.agentId;
+    const request = create(KillRequestSchema, {
+      frameworkId: { value: this.s.frameworkId },
+      streamId: this.s.streamId,
+      taskId: { value: taskId },
+      agentId,
+      killPolicy: graceSeconds === undefined ? undefined : { gracePeriodSeconds: graceSeconds },
+    });
+    const done = this.w.c.pending(this.s.master!.facade.kill(request));
+    await this.w.c.until(() => done.done, `${this.name} killing ${taskId}`, 5_000);
+    return done.error === undefined;
   }
 
   /** Implicit reconciliation, or explicit for `taskIds` (each with the agent it was last reported on). */

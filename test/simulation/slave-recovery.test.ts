@@ -2,12 +2,14 @@
  * Named after Mesos's SlaveRecoveryTest, deterministic: the real master (a one-node group),
  * real agents with fake containerizers on a SimNetwork and a ManualClock; an agent
  * "restart" is a new Agent actor on the same checkpoint directory while its containers
- * keep running. FT_SEED replays another seed.
+ * keep running. Every case runs in both ways of running command tasks: by the agent itself
+ * (the default) and by executor processes ("process"). DCOS_SEED replays another seed.
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskState, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { AgentPhase } from "../../src/actors/agent/agent.js";
+import type { CommandExecutorMode } from "../../src/actors/agent/agent-options.js";
 import { SimWorld, type SimFramework } from "./sim-world.js";
 import { testSeed } from "../support/seed.js";
 
@@ -20,8 +22,8 @@ afterEach(async () => {
 });
 
 /** One agent, one framework, one task RUNNING and acknowledged. */
-async function runningTask(seed: number): Promise<{ w: SimWorld; f: SimFramework; taskId: string }> {
-  const w = (world = await SimWorld.start(seed, { masters: 1, agents: 1 }));
+async function runningTask(seed: number, commandExecutor: CommandExecutorMode): Promise<{ w: SimWorld; f: SimFramework; taskId: string }> {
+  const w = (world = await SimWorld.start(seed, { masters: 1, agents: 1, commandExecutor }));
   await w.ready();
   const f = w.framework("web");
   await f.subscribe();
@@ -32,9 +34,9 @@ async function runningTask(seed: number): Promise<{ w: SimWorld; f: SimFramework
 
 const A1 = "a1:5051";
 
-describe("SlaveRecoveryTest (simulated network, manual clock)", () => {
+for (const mode of ["agent", "process"] as const) describe(`SlaveRecoveryTest (simulated network, manual clock; command tasks run by ${mode === "agent" ? "the agent" : "executor processes"})`, () => {
   it("RecoverSlaveState: a restarted agent recovers its id, framework, executor and task from its checkpoints and reregisters", async () => {
-    const { w, f, taskId } = await runningTask(SEED);
+    const { w, f, taskId } = await runningTask(SEED, mode);
     const before = w.host(A1).node!.agent.agentInfo().id?.value;
     await w.restartAgent(A1);
     const agent = w.host(A1).node!.agent;
@@ -48,7 +50,7 @@ describe("SlaveRecoveryTest (simulated network, manual clock)", () => {
   });
 
   it("ReconnectExecutor: the running executor subscribes to the restarted agent; the task keeps running and is not relaunched", async () => {
-    const { w, f, taskId } = await runningTask(SEED + 1);
+    const { w, f, taskId } = await runningTask(SEED + 1, mode);
     await w.restartAgent(A1);
     const agent = w.host(A1).node!.agent;
     await w.until(() => agent.agentState === AgentPhase.RUNNING, "the restarted agent reregistered");
@@ -65,7 +67,7 @@ describe("SlaveRecoveryTest (simulated network, manual clock)", () => {
   });
 
   it("RecoverTerminatedExecutor: an executor that ended while the agent was down is reported terminal after the restart", async () => {
-    const { w, f, taskId } = await runningTask(SEED + 2);
+    const { w, f, taskId } = await runningTask(SEED + 2, mode);
     await w.crashAgent(A1);
     const where = w.container(taskId)!;
     where.host.containerizer.exit(where.id, 1);
@@ -73,12 +75,19 @@ describe("SlaveRecoveryTest (simulated network, manual clock)", () => {
     await w.until(() => f.terminal().has(taskId), "a terminal update for the task whose executor ended", 120_000);
     const last = f.states().get(taskId)!;
     assert.ok([TaskState.FAILED, TaskState.LOST, TaskState.GONE].includes(last), `terminal as failed or lost, got ${TaskState[last]}`);
+    if (mode === "agent") {
+      // The agent learns how the command ended from the recorded exit status: exactly that, from the task.
+      const end = f.updates().find((u) => u.taskId?.value === taskId && u.state === last)!;
+      assert.equal(TaskState[last], "FAILED", end.message);
+      assert.equal(end.exitCode, 1, end.message);
+      assert.equal(TaskStatus_Source[end.source], "EXECUTOR");
+    }
     const atMaster = w.leader()!.group.master.core.frameworks.get(f.s.frameworkId)?.tasks.get(taskId);
     assert.equal(atMaster?.state, last, "the master holds the same terminal state until it is acknowledged");
   });
 
   it("RecoverTaskStatusUpdateManager: an update not acknowledged before the crash is replayed by the restarted agent", async () => {
-    const { w, f, taskId } = await runningTask(SEED + 3);
+    const { w, f, taskId } = await runningTask(SEED + 3, mode);
     // The master stops hearing the agent: FINISHED is checkpointed by the agent, never acknowledged.
     w.c.net.cutOneWay(A1, w.leader()!.address);
     await w.endTask(taskId);

@@ -87,6 +87,10 @@ function recovered(a: AgentContext, plan: RecoveryPlan, rebooted: boolean): void
     }
     a.removeExecutor(fw, ex);
   }
+  for (const s of plan.unowned) {
+    const executorId = s.latest!.executorId!.value;
+    a.taskStatus(s.frameworkId, undefined, s.taskId, TaskState.LOST, TaskStatus_Reason.AGENT_RESTARTED, `The agent restarted while it launched the task: its executor ${executorId} was never checkpointed with a container`);
+  }
   for (const id of plan.orphans) {
     a.log.warn({ containerId: id }, `Destroying orphan container ${id}`);
     a.host.defer(a.opts.containerizer.destroy(id, 0), () => undefined, (err) => a.log.error({ err }, `Failed to destroy orphan container ${id}`));
