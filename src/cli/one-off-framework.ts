@@ -12,6 +12,7 @@ import type { Logger } from "../runtime/log.js";
 import type { Random } from "../runtime/random.js";
 import { agentHttpAddress, TaskOutput, type OutputSinks } from "./task-output.js";
 import { RunExit } from "./run-exit.js";
+import type { RunMark } from "./run-timing.js";
 
 
 /** Where the run is. */
@@ -65,6 +66,8 @@ export interface OneOffIo {
   output?: OutputSinks;
   /** TLS to the masters (the cluster CA, a principal's certificate); default plaintext. */
   channelCredentials?: grpc.ChannelCredentials;
+  /** Called at each phase (subscribe, subscribed, offer, accept, TASK_*): run-timing.ts. */
+  mark?: RunMark;
 }
 
 /** Offers kept away for good once the task is launched. */
@@ -122,6 +125,7 @@ export class OneOffFramework {
 
   /** Runs to the end; aborting `signal` (Ctrl-C) kills the task, a second abort gives up at once. */
   run(signal?: AbortSignal): Promise<RunExit> {
+    this.io.mark?.("subscribe");
     this.driver.start().catch((err: unknown) => this.finish(RunExit.NOT_LAUNCHED, `Cannot subscribe: ${(err as Error).message}`));
     if (this.spec.timeoutSeconds > 0) this.deadline = this.io.clock.setTimer(this.spec.timeoutSeconds * 1000, () => this.onTimeout());
     if (signal) {
@@ -151,11 +155,13 @@ export class OneOffFramework {
   }
 
   private onSubscribed(frameworkId: string, resubscribed: boolean): void {
+    this.io.mark?.("subscribed");
     this.io.out(`${resubscribed ? "Resubscribed" : "Subscribed"} to master ${this.driver.master} as framework ${frameworkId}`);
     if (this.phase === RunPhase.SUBSCRIBING) this.transition(RunPhase.WAITING_FOR_OFFER);
   }
 
   private onOffers(offers: Offer[]): void {
+    if (this.phase === RunPhase.WAITING_FOR_OFFER) this.io.mark?.("offer");
     for (const offer of offers) {
       const id = offer.id?.value ?? "";
       const resources = this.phase === RunPhase.WAITING_FOR_OFFER ? pickResources(offer, this.spec.resources, this.spec.role) : undefined;
@@ -175,7 +181,9 @@ export class OneOffFramework {
     this.hostname = offer.hostname;
     this.transition(RunPhase.LAUNCHING);
     this.io.out(`Launching task ${task.taskId?.value} on agent ${offer.agentId?.value} (${offer.hostname}) with ${Resources.of(resources).toString()}`);
-    this.driver.launch([offer.id?.value ?? ""], [task], refuseFor(DONT_OFFER_AGAIN)).then(
+    const launched = this.driver.launch([offer.id?.value ?? ""], [task], refuseFor(DONT_OFFER_AGAIN));
+    this.io.mark?.("accept");
+    launched.then(
       () => this.driver.suppress().catch((err: unknown) => this.io.logger.warn({ err: (err as Error).message }, "Suppress failed")),
       (err: unknown) => this.finish(RunExit.NOT_LAUNCHED, `The master refused the launch: ${(err as Error).message}`),
     );
@@ -199,6 +207,7 @@ export class OneOffFramework {
 
   private show(status: TaskStatus): void {
     this.lastState = status.state;
+    this.io.mark?.(`TASK_${TaskState[status.state]}`);
     const at = status.timestamp > 0 ? status.timestamp * 1000 : this.io.clock.now();
     this.io.out(`${new Date(at).toISOString()} ${describeStatus(status)}`);
     if (!this.sandboxShown && status.sandboxDirectory) {

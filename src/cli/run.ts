@@ -13,6 +13,7 @@ import { resolveClientCredential, type ClientCredential, type ClientCredentialFl
 import { withCredentialOptions } from "./credential-options.js";
 import type { TlsPaths } from "../security/pki/tls-files.js";
 import { findDevClientTls } from "./dev-client-tls.js";
+import { runTiming, type RunMark } from "./run-timing.js";
 
 export { RunExit };
 
@@ -57,6 +58,8 @@ export interface RunOptions {
   random?: Random;
   /** TLS to the masters: a principal's TLS directory, or the CA (and certificate) files. */
   tls?: TlsPaths;
+  /** Called at each phase (run-timing.ts); default: the lines DCOS_NODE_RUN_TIMING=1 asks for. */
+  mark?: RunMark;
 }
 
 function positive(value: number | undefined, what: string, allowZero = false): void {
@@ -140,6 +143,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
     err((e as Error).message);
     return RunExit.USAGE;
   }
+  const mark = options.mark ?? runTiming();
   let credentials;
   try {
     const given = (t: TlsPaths | undefined): t is TlsPaths => t !== undefined && Object.values(t).some((v) => v !== undefined);
@@ -150,6 +154,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       // X.509 and TLS load only when used (--help and --version stay fast).
       const [{ channelCredentials }, { loadClientTls }] = await Promise.all([import("../security/pki/grpc-credentials.js"), import("../security/pki/tls-files.js")]);
       credentials = channelCredentials(await loadClientTls(tls));
+      mark?.("tls");
     }
   } catch (e) {
     err((e as Error).message);
@@ -163,6 +168,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
   try {
     // Loaded here, not at the top: `dcos-node --help/--version` need none of the gRPC client.
     const [{ OneOffFramework }, { silentLogger }] = await Promise.all([import("./one-off-framework.js"), import("../runtime/log.js")]);
+    mark?.("modules");
     const framework = new OneOffFramework(spec, {
       out: options.out ?? ((line: string) => ownStream.write(`${line}\n`)),
       err,
@@ -170,6 +176,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       clock: options.clock ?? new SystemClock(),
       logger: options.logger ?? silentLogger(),
       random: options.random,
+      mark,
       ...(credentials ? { channelCredentials: credentials } : {}),
     });
     return await framework.run(options.signal ?? own!.signal);

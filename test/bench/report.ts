@@ -1,3 +1,5 @@
+import { loadavg } from "node:os";
+
 /** One figure of a benchmark, printed as one JSON line (see DESIGN.md, "Performance and benchmarks"). */
 export interface Figure {
   suite: string;
@@ -40,4 +42,10 @@ export function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return 0;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+/** `uptime` load now (1 min; 5 and 15 min beside it) as the figure uptime_load_1m_<when>. */
+export function reportLoad(report: Reporter, when: string): void {
+  const [l1, l5, l15] = loadavg();
+  report.figure(`uptime_load_1m_${when}`, l1!, "load", "lower", { load_5m: Math.round(l5! * 100) / 100, load_15m: Math.round(l15! * 100) / 100 });
 }

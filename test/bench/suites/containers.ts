@@ -43,7 +43,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import Docker from "dockerode";
@@ -57,8 +57,8 @@ import type { CommandExecutorMode } from "../../../src/actors/agent/agent-option
 import { PosixContainerizer } from "../../../src/isolation/posix.js";
 import { startCluster, task, type Cluster } from "../../executor/cluster.js";
 import { holdTasks, throughAgent, windowed, type Run } from "../agent-launches.js";
-import { cliRuns } from "../cli-run.js";
-import { median, percentile, type Reporter } from "../report.js";
+import { cliRuns, reportCliRuns } from "../cli-run.js";
+import { percentile, reportLoad, type Reporter } from "../report.js";
 
 const DOCKER_IMAGE = "dcos-test/busybox:latest";
 const CGROUP_ROOT = `dcos-bench-containers-${process.pid}`;
@@ -136,11 +136,6 @@ async function plainSpawn(count: number, window: number): Promise<Run> {
   });
 }
 
-function reportLoad(report: Reporter, when: string): void {
-  const [l1, l5, l15] = loadavg();
-  report.figure(`uptime_load_1m_${when}`, l1!, "load", "lower", { load_5m: Math.round(l5! * 100) / 100, load_15m: Math.round(l15! * 100) / 100 });
-}
-
 function reportRun(report: Reporter, name: string, r: Run, extra: Record<string, unknown>): void {
   report.figure(`${name}_run_task_to_running_p50_ms`, percentile(r.latencies, 50), "ms", "lower", extra);
   report.figure(`${name}_run_task_to_running_p99_ms`, percentile(r.latencies, 99), "ms", "lower", extra);
@@ -213,15 +208,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const runs = numberArg(args, "runs", 5);
   if (runs > 0) {
     const cli = arg(args, "cli");
-    const r = await cliRuns(runs, cli);
-    const extra = { runs, ...(cli ? { cli } : {}) };
-    report.figure("node_bare_start_ms", median(r.nodeBare), "ms", "lower", extra);
-    report.figure("cli_version_ms", median(r.version), "ms", "lower", extra);
-    report.figure("cli_run_subscribed_ms", median(r.subscribed), "ms", "lower", extra);
-    report.figure("cli_run_launching_ms", median(r.launching), "ms", "lower", extra);
-    report.figure("cli_run_to_running_ms", median(r.running), "ms", "lower", extra);
-    report.figure("cli_run_to_running_vs_node_bare_start", median(r.running) / median(r.nodeBare), "ratio", "lower", extra);
-    report.figure("cli_run_exit_ms", median(r.exited), "ms", "lower", extra);
+    reportCliRuns(report, await cliRuns(runs, cli), { runs, ...(cli ? { cli } : {}) });
   }
   await removeCgroupRoots();
   reportLoad(report, "end");
