@@ -50,9 +50,10 @@ describe("The scale harness at a small size", () => {
       launchesPerS: 4,
       shortMs: 300,
       seed: SEED,
-      // Raft timing for a loaded host: at the defaults (100 ms ticks, 1 s elections) a leader
-      // starved of CPU on a 2-core machine at load 20 loses its term mid-test (docs/scale.md).
-      masterFlags: ["--allocation-interval=200ms", "--raft-tick=300ms", "--raft-election-timeout=3s"],
+      // Raft at its default timing (100 ms ticks, 1 s elections): a leader whose log writes
+      // blocked on a full stdout pipe used to lose its term mid-test on a loaded host
+      // (docs/scale.md); the test checks that no election happens until the kill.
+      masterFlags: ["--allocation-interval=200ms"],
     }));
     const said = (what: string) => `${what} (seed ${SEED}; DCOS_SEED=${SEED} replays the agents' and frameworks' randomness)\nagents: ${JSON.stringify(c.agentStats())}\nframeworks: ${JSON.stringify(c.frameworkStats())}\n${c.describe()}`;
     const until = async (check: () => boolean, what: string, ms: number) => {
@@ -86,6 +87,7 @@ describe("The scale harness at a small size", () => {
     assert.equal(before.agents.ids, AGENTS, said("every agent was given exactly one agent id"));
     assert.equal(metrics["master/slave_registrations"], AGENTS, said("the leader admitted each agent once"));
     assert.equal(metrics["master/slaves_active"], AGENTS, said("every agent is active"));
+    assert.equal(metrics["master/leadership_elections"], 1, said("the leader kept the term it was first elected in (no spurious election at the default Raft timing)"));
     assert.equal(before.agents.tasksReceived, before.frameworks.launched, said("every launched task reached its agent"));
     assert.equal(before.agents.tasksEnded, before.frameworks.finished, said("every finished task was reported finished"));
     assert.equal(before.agents.updatesMade, 2 * before.frameworks.launched! + before.frameworks.finished!, said("STARTING and RUNNING per task, FINISHED per short task"));
