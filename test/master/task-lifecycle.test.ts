@@ -116,7 +116,7 @@ describe("master: task lifecycle", () => {
     assert.equal(acks[0]!.frameworkId?.value, s.frameworkId);
   });
 
-  it("duplicate acknowledgement: not forwarded, answered NOT_FOUND, counted", async () => {
+  it("duplicate acknowledgement: not forwarded, answered NOT_FOUND, counted as a duplicate (not a drop)", async () => {
     const { c, s } = await launchOne();
     const agent = c.agents[0]!;
     const uuid = agent.update(s.frameworkId, "t1", TaskState.RUNNING);
@@ -124,8 +124,19 @@ describe("master: task lifecycle", () => {
     await ack(c, s, agent.agentId, "t1", uuid);
     await assert.rejects(ack(c, s, agent.agentId, "t1", uuid), (e: DcosError) => e.code === Code.NOT_FOUND && /its updates are all acknowledged \(a duplicate\?\)/.test(e.message));
     assert.equal(agent.messages(StatusUpdateAcknowledgementSchema).length, 1, "only the first ack is forwarded");
-    assert.equal(c.metric("master/invalid_status_update_acknowledgements"), 1);
+    assert.equal(c.metric("master/duplicate_status_update_acknowledgements"), 1, "a copy acknowledged twice");
+    assert.equal(c.metric("master/invalid_status_update_acknowledgements"), 0);
+    assert.equal(c.metric("master/dropped_messages"), 0);
     assert.equal(c.metric("master/valid_status_update_acknowledgements"), 1);
+    // An older update's uuid while a newer one awaits its acknowledgement: also a repeat.
+    const next = agent.update(s.frameworkId, "t1", TaskState.FINISHED);
+    await c.clock.settle();
+    await assert.rejects(ack(c, s, agent.agentId, "t1", uuid), (e: DcosError) => e.code === Code.NOT_FOUND && /an older one\?/.test(e.message));
+    assert.equal(c.metric("master/duplicate_status_update_acknowledgements"), 2);
+    await assert.rejects(ack(c, s, agent.agentId, "t1", new Uint8Array(16).fill(7)), (e: DcosError) => e.code === Code.NOT_FOUND);
+    assert.equal(c.metric("master/invalid_status_update_acknowledgements"), 1, "a uuid the task never had is invalid");
+    await ack(c, s, agent.agentId, "t1", next);
+    assert.equal(c.metric("master/valid_status_update_acknowledgements"), 2);
   });
 
   it("a stale copy of an older update is forwarded but never moves the task back; its acknowledgement is not awaited", async () => {

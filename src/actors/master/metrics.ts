@@ -75,6 +75,8 @@ export class MasterMetrics {
   private readonly terminal = new Map<TaskState, Counter>();
   readonly validStatusUpdates: Counter;
   readonly validAcknowledgements: Counter;
+  /** Acknowledgements of an update already acknowledged (a copy delivered twice): not drops. */
+  readonly duplicateAcknowledgements: Counter;
   readonly offersRescinded: Counter;
   readonly offersDeclined: Counter;
   readonly offersAccepted: Counter;
@@ -100,6 +102,7 @@ export class MasterMetrics {
     this.dropped = c("dropped_messages", "Messages and calls the master dropped");
     this.validStatusUpdates = c("valid_status_updates", "Status updates forwarded");
     this.validAcknowledgements = c("valid_status_update_acknowledgements", "Acknowledgements forwarded to agents");
+    this.duplicateAcknowledgements = c("duplicate_status_update_acknowledgements", "Acknowledgements of updates already acknowledged (copies of an update delivered twice)");
     this.offersRescinded = c("offers_rescinded", "Offers rescinded");
     this.offersDeclined = c("offers_declined", "Offers declined");
     this.offersAccepted = c("offers_accepted", "Offers accepted");

@@ -147,7 +147,16 @@ function applyAcknowledgement(core: MasterState, framework: FrameworkRecord, a: 
   if (!task) return unmatched(`the task is unknown (already acknowledged as terminal?) and agent ${agentId} is not reachable`);
   if (task.agentId?.value !== agentId) return unmatched(`the task runs on agent ${task.agentId?.value}, not ${agentId}`);
   if (!sameBytes(task.statusUpdateUuid, uuid)) {
-    return unmatched(task.statusUpdateUuid.length === 0 ? "its updates are all acknowledged (a duplicate?)" : "the uuid is not that of the update awaiting acknowledgement (an older one?)");
+    const why = task.statusUpdateUuid.length === 0 ? "its updates are all acknowledged (a duplicate?)" : "the uuid is not that of the update awaiting acknowledgement (an older one?)";
+    // An update of this task already acknowledged (an agent sends one update of a task at a
+    // time): a copy delivered twice (at least once: the agent resends what is not
+    // acknowledged in time) and acknowledged twice. Normal, not an invalid message.
+    if (uuid.length > 0 && task.statuses.some((st) => sameBytes(st.uuid, uuid))) {
+      core.metrics.duplicateAcknowledgements.inc();
+      core.log.debug({ framework: framework.id, task: taskId }, `Ignoring a repeated acknowledgement for task ${taskId}: ${why}`);
+      return `No status update of task '${taskId}' of framework ${framework.id} awaits this acknowledgement: ${why}`;
+    }
+    return unmatched(why);
   }
   // The update is real and the agent resends it until acknowledged: nothing for the framework to fix.
   if (!reachable) return ignore(`agent ${agentId} is not reachable`);
