@@ -179,7 +179,7 @@ function addFrameworkRoutes(
         const visible = perms.all ? undefined : new VisibleTo(perms);
         if (visible) for (const info of [...[...core.frameworks.values()].map((f) => f.info), ...core.completedFrameworks.values()]) visible.learn(info);
         const g = taskGroups(core);
-        const page = taskPage([...g.tasks, ...g.unreachable, ...g.completed], order, offset, limit, visible && ((t) => visible.task(t)));
+        const page = taskPage([g.tasks, g.unreachable, g.completed], order, offset, limit, visible && ((t) => visible.task(t)));
         return { tasks: page.map(taskJson) };
       });
     } catch (err) {

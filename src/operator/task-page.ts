@@ -21,15 +21,17 @@ function firstStatusAt(t: Task): number {
 }
 
 /**
- * The page of `tasks` (in their listed order) for offset/limit in `order`; `visible`
- * leaves tasks out before counting (a caller's view ACLs).
+ * The page of the tasks in `lists` (in their listed order, list after list) for
+ * offset/limit in `order`; `visible` leaves tasks out before counting (a caller's view ACLs).
  */
-export function taskPage(tasks: Iterable<Task>, order: TaskOrder, offset: number, limit: number, visible: (t: Task) => boolean = () => true): Task[] {
+export function taskPage(lists: ReadonlyArray<readonly Task[]>, order: TaskOrder, offset: number, limit: number, visible?: (t: Task) => boolean): Task[] {
   const k = offset + limit;
-  if (limit === 0 || k === 0) return [];
-  // a comes before b in the page's order.
-  const before = (a: Entry, b: Entry): boolean => (a.at !== b.at ? (order === "desc" ? a.at > b.at : a.at < b.at) : a.index < b.index);
-  // A heap whose root is the entry that comes last among those kept: a new entry replaces it when it comes before it.
+  if (limit === 0) return [];
+  const desc = order === "desc";
+  // Whether a task at `at`, listed at `index`, comes before entry b in the page's order.
+  const precedes = (at: number, index: number, b: Entry): boolean => (at !== b.at ? (desc ? at > b.at : at < b.at) : index < b.index);
+  const before = (a: Entry, b: Entry): boolean => precedes(a.at, a.index, b);
+  // A heap whose root is the entry that comes last among those kept: a task replaces it when it comes before it.
   const heap: Entry[] = [];
   const up = (i: number): void => {
     while (i > 0) {
@@ -52,15 +54,18 @@ export function taskPage(tasks: Iterable<Task>, order: TaskOrder, offset: number
     }
   };
   let index = 0;
-  for (const task of tasks) {
-    if (!visible(task)) continue;
-    const e = { at: firstStatusAt(task), index: index++, task };
-    if (heap.length < k) {
-      heap.push(e);
-      up(heap.length - 1);
-    } else if (before(e, heap[0]!)) {
-      heap[0] = e;
-      down(0);
+  for (const list of lists) {
+    for (const task of list) {
+      if (visible && !visible(task)) continue;
+      const at = firstStatusAt(task);
+      if (heap.length < k) {
+        heap.push({ at, index: index++, task });
+        up(heap.length - 1);
+      } else if (precedes(at, index++, heap[0]!)) {
+        // Only a task that enters the page makes an entry (most of 100,000 do not).
+        heap[0] = { at, index: index - 1, task };
+        down(0);
+      }
     }
   }
   heap.sort((a, b) => (before(a, b) ? -1 : 1));
