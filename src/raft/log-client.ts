@@ -235,7 +235,7 @@ export class ReplicatedLogClient {
     const request = create(input, fields);
     const deadline = Date.now() + this.timeoutMs;
     // Many framework instances cut off by one failover must not come back in lockstep.
-    const backoff = new Backoff({ initialMs: this.retryMs, maxMs: Math.max(this.retryMs, 1_000) }, this.random);
+    let backoff: Backoff | undefined; // made on the first retry: most calls never need one
     for (;;) {
       try {
         return await this.once<MessageShape<O>>(method, request, Math.min(deadline, Date.now() + this.attemptTimeoutMs));
@@ -253,7 +253,8 @@ export class ReplicatedLogClient {
         }
         const i = this.options.masters.indexOf(this.current);
         this.current = this.options.masters[(i + 1) % this.options.masters.length]!;
-        await new Promise((r) => setTimeout(r, backoff.next()));
+        backoff ??= new Backoff({ initialMs: this.retryMs, maxMs: Math.max(this.retryMs, 1_000) }, this.random);
+        await new Promise((r) => setTimeout(r, backoff!.next()));
       }
     }
   }

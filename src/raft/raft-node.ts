@@ -1,5 +1,5 @@
 import { RaftEntryType, RaftMessageSchema, type RaftEntry, type RaftHardState, type RaftMembership, type RaftMessage } from "../gen/dcos/v1/raft_pb.js";
-import type { Counter } from "../metrics/metrics.js";
+import type { Counter, Samples } from "../metrics/metrics.js";
 import { Actor } from "../runtime/actor.js";
 import { actsAs, describePeer } from "../runtime/identity.js";
 import type { Timer } from "../runtime/clock.js";
@@ -114,6 +114,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
   /** This member's client id in the replicated sessions (dedupes retried proposals); drawn from its Random, so a seed replays. */
   private clientId = "";
   private nextSequence = 0;
+  private snapshotMs!: Samples;
   private counters!: { dropped: Counter; refused: Counter; leaderChanges: Counter; applied: Counter; proposals: Counter; aborted: Counter; stepDownAnswered: Counter };
 
   constructor(options: RaftNodeOptions<M>) {
@@ -159,6 +160,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
       aborted: m.counter("raft/proposals_aborted", "Proposals lost in a leadership change"),
       stepDownAnswered: m.counter("raft/proposals_failed_at_step_down", "Pending proposals answered UNAVAILABLE (with the leader hint) when this member stopped leading"),
     };
+    this.snapshotMs = m.sampled("raft/snapshot_ms", "Time a snapshot holds up the member's event loop (encoding the state machine, starting the write)");
     const stats = this.core.stats;
     m.gauge("raft/elections_started", () => stats.electionsStarted, "Elections this member started (its election timeout passed without a leader, after a won pre-vote)");
     m.gauge("raft/pre_votes_started", () => stats.preVotesStarted, "Pre-votes this member started (its election timeout passed without hearing a leader)");
@@ -455,8 +457,12 @@ export class RaftNode<M extends StateMachine> extends Actor {
     const membership = this.core.snapshotMetadata(applied).membership!;
     // Entries the core has yet to hand out as committed (applied ahead of it) stay in the log.
     const keep = Math.max(this.options.catchUpEntries ?? 1_000, applied - this.core.applied);
+    // Encoding the state and starting its write run on this member's loop: every message and proposal waits for them.
+    const started = performance.now();
+    const written = this.options.storage.compact(applied, membership, this.sessions.snapshot(), keep);
+    this.snapshotMs.observe(performance.now() - started);
     this.defer(
-      this.options.storage.compact(applied, membership, this.sessions.snapshot(), keep),
+      written,
       () => {
         this.compacting = false;
       },

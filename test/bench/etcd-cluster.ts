@@ -110,7 +110,14 @@ export class EtcdCluster {
     for (const m of this.members) {
       if (m.child.pid === undefined || m.child.exitCode !== null) continue;
       // Fields after the command name (which is in parentheses): utime and stime are the 12th and 13th.
-      const stat = readFileSync(`/proc/${m.child.pid}/stat`, "utf8");
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${m.child.pid}/stat`, "utf8");
+      } catch {
+        // It exited a moment ago (its exit not yet seen): its CPU is lost with it; say so.
+        process.stderr.write(`etcd member ${m.name} is gone (pid ${m.child.pid}): ${m.stderr.slice(-300)}\n`);
+        continue;
+      }
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       ticks += Number(fields[11]) + Number(fields[12]);
     }

@@ -152,7 +152,7 @@ async function latencyPhase(report: Reporter, o: Options, cluster: ProcessCluste
         const there = kind === "etcd" ? undefined : await leader.call({ cmd: "probeStart" }).then(() => leader);
         samples[kind].push(...(await kinds[kind](o.seconds * 1000)));
         const used = process.cpuUsage(own);
-        stalls[kind].push({ ...(there ? await there.call<LoopStalls>({ cmd: "probeStop" }) : {}), ...prefixed("client_", here.stop()) } as LoopStalls);
+        stalls[kind].push({ ...(there ? await there.call<LoopStalls>({ cmd: "probeStop" }) : {}), ...prefixed("client_", here.stop()), ...(there ? await fsyncTimes(cluster, there) : {}) } as LoopStalls);
         clientCpu[kind] += used.user + used.system;
         cpu[kind] += (await serverCpu[kind]()) - before;
       }
@@ -198,6 +198,19 @@ async function latencyPhase(report: Reporter, o: Options, cluster: ProcessCluste
     for (const s of stalls[kind]) for (const [k, v] of Object.entries(s)) worst[k] = Math.max(worst[k] ?? 0, v);
     log(`${described[kind].name}${suffix} stalls (worst round, ms): ${Object.entries(worst).map(([k, v]) => `${k}=${Math.round(v * 10) / 10}`).join(" ")}`);
   }
+}
+
+/** The WAL's write + fdatasync times (its last 1,000) on the leader and the slower follower, and the leader's snapshots, ms. */
+async function fsyncTimes(cluster: ProcessCluster, leader: MemberProcess): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const m of cluster.alive()) {
+    const metrics = await m.call<Record<string, number>>({ cmd: "metrics" });
+    const who = m === leader ? "leader_fsync_" : "follower_fsync_";
+    for (const q of ["p50", "p99", "max"]) out[who + q] = Math.max(out[who + q] ?? 0, metrics[`raft/wal_fsync_ms/${q}`] ?? 0);
+    // Snapshots the member took so far, and the longest time one held up its loop.
+    if (m === leader) Object.assign(out, { leader_snapshots: metrics["raft/snapshot_ms/count"] ?? 0, leader_snapshot_max: metrics["raft/snapshot_ms/max"] ?? 0 });
+  }
+  return out;
 }
 
 function prefixed(prefix: string, o: object): Record<string, number> {
