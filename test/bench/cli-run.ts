@@ -174,7 +174,7 @@ export function reportCliRuns(report: Reporter, r: CliRunTimes, extra: Record<st
     const version = major ? [...r.nodeBare.keys()].find((v) => v.startsWith(`v${major}.`)) ?? thisVersion : thisVersion;
     const bare = median(r.nodeBare.get(version) ?? []);
     const x = { ...extra, variant: name, node: version };
-    if (name === "bundle") {
+    if (name === "bundle" || name === `bundle-node${thisVersion.replace(/^v(\d+).*/, "$1")}`) {
       report.figure("cli_run_subscribed_ms", median(t.subscribed), "ms", "lower", x);
       report.figure("cli_run_launching_ms", median(t.launching), "ms", "lower", x);
       report.figure("cli_run_to_running_ms", median(t.running), "ms", "lower", x);
