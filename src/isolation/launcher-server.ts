@@ -245,12 +245,13 @@ export class LauncherServer {
     const gone = new Promise<void>((r) => (c.exit ? r() : c.child.once("exit", () => r())));
     let ended = false;
     void gone.then(() => (ended = true));
+    // The marker even without a grace: the agent that comes back reports a kill (TASK_KILLED), not a SIGKILL from nowhere (TASK_FAILED).
+    try {
+      writeFileSync(statusFile + DESTROYING_SUFFIX, String(deadline));
+    } catch (e) {
+      this.o.log("Could not write the destroy marker", { container: c.req.id, err: (e as Error).message });
+    }
     if (c.req.killGraceMs > 0) {
-      try {
-        writeFileSync(statusFile + DESTROYING_SUFFIX, String(deadline));
-      } catch (e) {
-        this.o.log("Could not write the destroy marker", { container: c.req.id, err: (e as Error).message });
-      }
       const signalled = new Set<string>();
       while (!ended && Date.now() < deadline) {
         const procs = await this.processes(c);

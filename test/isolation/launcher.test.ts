@@ -139,25 +139,31 @@ describe("the warm launcher (real processes)", () => {
     // One ends on SIGTERM after cleaning up; one ignores SIGTERM and is SIGKILLed after the grace.
     const polite = await c.launch(config(sandbox, "trap 'echo bye; exit 3' TERM; echo $$ > polite.pid; while :; do sleep 0.02; done", { killGracePeriodMs: 5_000 }));
     const stubborn = await c.launch(config(sandbox, "trap '' TERM; echo $$ > stubborn.pid; while :; do sleep 0.02; done", { killGracePeriodMs: 500 }));
+    // No grace at all: SIGKILL at once, still a destroy (the marker says so), not a SIGKILL from nowhere.
+    const graceless = await c.launch(config(sandbox, "echo $$ > graceless.pid; while :; do sleep 0.02; done", { killGracePeriodMs: 0 }));
     const politePid = await waitForPid(sandbox, "polite.pid");
     const stubbornPid = await waitForPid(sandbox, "stubborn.pid");
+    const gracelessPid = await waitForPid(sandbox, "graceless.pid");
     const launcher = await launcherPid(socket);
     assert.ok(launcher);
-    const states = [c.state(polite.id)!, c.state(stubborn.id)!];
+    const states = [c.state(polite.id)!, c.state(stubborn.id)!, c.state(graceless.id)!];
     c.detach(); // the agent goes away and does not come back within 1 s
-    await waitFor(async () => (await isGone(politePid)) && (await isGone(stubbornPid)), "the launcher to kill both tasks", 15_000);
+    await waitFor(async () => (await isGone(politePid)) && (await isGone(stubbornPid)) && (await isGone(gracelessPid)), "the launcher to kill the three tasks", 15_000);
     await waitFor(() => isGone(launcher), "the launcher to exit", 15_000);
     assert.match(await readFile(join(sandbox, "stdout"), "utf8"), /bye/, "the polite task had its SIGTERM");
 
     const back = await warm(root, { recoveryTimeoutMs: 1_000 });
     const found = await back.recover(states);
-    assert.deepEqual(found.recovered.sort(), [polite.id, stubborn.id].sort());
+    assert.deepEqual(found.recovered.sort(), [polite.id, stubborn.id, graceless.id].sort());
     const p = await back.wait(polite.id);
     assert.equal(p.reason, "destroyed");
     assert.equal(p.exitCode, 3, p.message);
     const s = await back.wait(stubborn.id);
     assert.equal(s.reason, "destroyed");
     assert.equal(s.signal, "SIGKILL", s.message);
+    const g = await back.wait(graceless.id);
+    assert.equal(g.reason, "destroyed", g.message);
+    assert.equal(g.signal, "SIGKILL", g.message);
     back.detach();
   });
 });

@@ -154,6 +154,27 @@ describe("Command tasks run by the agent, through faults (simulated network, man
     assert.deepEqual(terminalStates(f, taskId), ["LOST"], "one terminal state");
   });
 
+  it("an agent away longer than the recovery timeout: its host kills the tasks with their kill grace, the returning agent reports them KILLED", async () => {
+    const { w, f, host } = await started(SEED + 7);
+    const timeout = host.recoveryTimeoutMs!;
+    const graceful = await f.launchRunning({ termMs: 1_000 });
+    const stubborn = await f.launchRunning({ termMs: Infinity });
+    const immediate = await f.launchRunning({}, 0);
+    await w.crashAgent(A1);
+    const crashedAt = w.c.clock.now();
+    await w.run(timeout - 10_000, 10_000);
+    assert.equal(w.liveTasks().size, 3, "the tasks outlive their agent for the recovery timeout");
+    await w.run(20_000, 1_000);
+    assert.equal(w.liveTasks().size, 0, "then they are killed");
+    await w.startAgent(A1);
+    // The kill policies: 3 s (the default), 3 s, 0 s (the task's own, below).
+    assertEnd(await terminal(w, f, graceful, 120_000), TaskState.KILLED, 143, TaskStatus_Source.EXECUTOR, "handled SIGTERM");
+    assertEnd(await terminal(w, f, stubborn, 120_000), TaskState.KILLED, 137, TaskStatus_Source.EXECUTOR, "ignored SIGTERM");
+    assertEnd(await terminal(w, f, immediate, 120_000), TaskState.KILLED, 137, TaskStatus_Source.EXECUTOR, "no kill grace");
+    const at = host.ends.get(w.container(stubborn)!.id)!.at - crashedAt;
+    assert.ok(at >= timeout + 3_000 && at < timeout + 4_000, `SIGKILL at the end of the 3 s grace after the timeout (${at - timeout} ms after it)`);
+  });
+
   it("a killed supervisor (launch wrapper) is detected and reported FAILED (REASON_EXECUTOR_TERMINATED), whether the agent saw it or was down", async () => {
     const { w, f, host } = await started(SEED + 5);
     const seen = await f.launchRunning();

@@ -39,6 +39,8 @@ export interface RunResult {
 }
 
 const STEP_MS = 2_000;
+/** The agents' (and their hosts' launchers') recovery timeout in the default mode. */
+const RECOVERY_TIMEOUT_MS = 90_000;
 /** Agents' registration backoff is at most 60 s and status update retries at most 10 minutes apart. */
 const SETTLE_WITHIN_MS = 20 * 60_000;
 
@@ -47,7 +49,10 @@ export async function faultRun(seed: number, options: RunOptions = {}): Promise<
   const masters = seed % 3 === 0 ? 3 : 1;
   const agents = 2 + r.int(3);
   const mode = options.commandExecutor ?? "agent";
-  const w = await SimWorld.start(seed, { masters, agents, commandExecutor: mode });
+  // The default mode's hosts kill the tasks of an agent away for its recovery timeout (the warm
+  // launcher's): 90 s here, so that agents crashed for a while meet it.
+  const agent = mode === "agent" ? { executorRecoveryTimeoutMs: RECOVERY_TIMEOUT_MS } : {};
+  const w = await SimWorld.start(seed, { masters, agents, commandExecutor: mode, agent });
   const trace: string[] = [`seed ${seed}: ${masters} master(s), ${agents} agents, command tasks run by ${mode === "agent" ? "the agent" : "executor processes"}`];
   const launched = new Map<SimFramework, string[]>();
   try {

@@ -169,13 +169,15 @@ export class SimScheduler {
     throw new Error(`${this.name} could not subscribe within ${within} ms (hops ${hops.join(" -> ")}, seed ${this.cluster.seed})`);
   }
 
-  async accept(offer: Offer, taskId: string, resources = "cpus:1;mem:128"): Promise<void> {
+  /** Launches a `sleep 1000` command task on the offer (with a kill policy of `killGraceSeconds`, when given). */
+  async accept(offer: Offer, taskId: string, resources = "cpus:1;mem:128", killGraceSeconds?: number): Promise<void> {
     const task = create(TaskInfoSchema, {
       name: taskId,
       taskId: { value: taskId },
       agentId: offer.agentId,
       resources: parseResources(resources).toProto(),
       command: { value: "sleep 1000" },
+      killPolicy: killGraceSeconds === undefined ? undefined : { gracePeriodSeconds: killGraceSeconds },
     });
     await this.master!.facade.accept(
       create(AcceptRequestSchema, {

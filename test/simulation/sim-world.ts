@@ -22,7 +22,7 @@ import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
 import { AcknowledgeRequestSchema, KillRequestSchema, ReconcileRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { TaskState, TaskStatusSchema, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Agent } from "../../src/actors/agent/agent.js";
-import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
+import { AGENT_DEFAULTS, type AgentOptions } from "../../src/actors/agent/agent-options.js";
 import { EXECUTOR_ENV } from "../../src/protocol/executor-environment.js";
 import { isTerminal } from "../../src/actors/task-states.js";
 import { asDcosError, Code } from "../../src/runtime/error.js";
@@ -78,6 +78,8 @@ export class SimWorld {
       if (mode === "agent") {
         const host = new ScriptedHost(c.clock);
         host.script = (config) => w.scripts.get(containerTask(config)) ?? {};
+        // The warm launcher waits for its agent as long as the agent's executors would.
+        host.recoveryTimeoutMs = options.agent?.executorRecoveryTimeoutMs ?? AGENT_DEFAULTS.executorRecoveryTimeoutMs;
         containerizer = host;
       }
       w.hosts.set(address, { address, dir: join(w.dir, `a${i}`), containerizer, node: undefined, restarts: 0 });
@@ -336,16 +338,17 @@ export class SimFramework {
 
   /**
    * Launches a new task on an unused offer of the current subscription; its id, or undefined
-   * without one. `beforeLaunch` gets the task's id before the master hears of it (e.g. to set its script).
+   * without one. `beforeLaunch` gets the task's id before the master hears of it (e.g. to set
+   * its script); `killGraceSeconds` is its kill policy's grace (default: none given, 3 s).
    */
-  async launch(beforeLaunch?: (taskId: string) => void): Promise<string | undefined> {
+  async launch(beforeLaunch?: (taskId: string) => void, killGraceSeconds?: number): Promise<string | undefined> {
     if (!this.subscribed) return undefined;
     const offer: Offer | undefined = this.s.sink.offers().find((o) => !this.usedOffers.has(o.id!.value) && !this.rescinded(o.id!.value));
     if (!offer) return undefined;
     this.usedOffers.add(offer.id!.value);
     const taskId = `${this.name}-t${this.nextTask++}`;
     beforeLaunch?.(taskId);
-    const done = this.w.c.pending(this.s.accept(offer, taskId, "cpus:0.5;mem:64"));
+    const done = this.w.c.pending(this.s.accept(offer, taskId, "cpus:0.5;mem:64", killGraceSeconds));
     await this.w.c.until(() => done.done, `${this.name} accepting an offer`, 5_000);
     return done.error === undefined ? taskId : undefined;
   }
@@ -378,9 +381,9 @@ export class SimFramework {
   }
 
   /** Waits for an offer, launches a task on it (its command per `script`, in the default mode), waits until it is RUNNING here and acknowledges. */
-  async launchRunning(script?: CommandScript): Promise<string> {
+  async launchRunning(script?: CommandScript, killGraceSeconds?: number): Promise<string> {
     await this.w.until(() => this.s.sink.offers().some((o) => !this.usedOffers.has(o.id!.value)), `an offer for ${this.name}`);
-    const taskId = await this.launch(script && ((id) => this.w.scripts.set(id, script)));
+    const taskId = await this.launch(script && ((id) => this.w.scripts.set(id, script)), killGraceSeconds);
     if (!taskId) throw new Error(`${this.name} could not launch a task (seed ${this.w.seed})`);
     // Acknowledging as it goes: a task the agent runs itself reports STARTING first, and RUNNING only once that is acknowledged.
     const deadline = this.w.c.clock.now() + 30_000;

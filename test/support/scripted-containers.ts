@@ -17,6 +17,10 @@
  *   with the rest of its grace and reported "destroyed", and containers nobody checkpointed
  *   are orphans.
  *
+ * Like the warm launcher (src/isolation/launcher-server.ts), the host kills its containers
+ * when no agent came back within `recoveryTimeoutMs`: each with its kill grace, the destroy
+ * marker written first, so the agent that finally returns reports them killed.
+ *
  * The host also answers what the old FakeContainerizer's users read (`launched`, `destroyed`,
  * `containers()`, `exit()`), and keeps how each command really ended (`ends`) so a
  * simulation can check that what frameworks heard is exactly that.
@@ -99,6 +103,9 @@ export class ScriptedHost {
   script: (config: ContainerConfig) => CommandScript = () => ({});
   /** When set, launch() rejects with what it returns (if anything). */
   failLaunch: ((config: ContainerConfig) => Error | undefined) | undefined;
+  /** The launcher's --recovery-timeout: an agent away this long has its containers killed (undefined: never). */
+  recoveryTimeoutMs: number | undefined;
+  private awayTimer: Timer | undefined;
   /** Containers whose runtime directory is on the host: running, or ended and not yet reported. */
   private readonly all = new Map<ContainerId, HostContainer>();
   private current: ScriptedContainerizer | undefined;
@@ -109,6 +116,8 @@ export class ScriptedHost {
   /** The containerizer of a new agent process on this host (the previous one must have crashed). */
   containerizer(): ScriptedContainerizer {
     if (this.current && !this.current.dead) throw new Error("An agent's containerizer is alive on this host: crash it first");
+    this.awayTimer?.cancel();
+    this.awayTimer = undefined;
     this.current = new ScriptedContainerizer(this);
     return this.current;
   }
@@ -116,6 +125,24 @@ export class ScriptedHost {
   /** kill -9 of the agent: its containerizer stops (its pending kill timers with it); containers keep running. */
   agentCrashed(): void {
     this.current?.die();
+    if (this.recoveryTimeoutMs !== undefined && !this.awayTimer) this.awayTimer = this.clock.setTimer(this.recoveryTimeoutMs, () => this.agentStayedAway());
+  }
+
+  /** No agent came back within the recovery timeout: every container is destroyed with its kill grace, the marker first. */
+  private agentStayedAway(): void {
+    this.awayTimer = undefined;
+    for (const c of this.all.values()) {
+      if (!c.running) continue;
+      const graceMs = c.config.killGracePeriodMs ?? 0;
+      c.destroyRequested = true;
+      c.destroyDeadline = this.clock.now() + graceMs;
+      if (graceMs === 0) {
+        this.sigkill(c);
+        continue;
+      }
+      this.sigterm(c);
+      c.timers.push(this.clock.setTimer(graceMs, () => this.sigkill(c)));
+    }
   }
 
   /** Containers whose command runs (or is being killed). */
