@@ -28,6 +28,8 @@ export const LAUNCHER_PROGRAM = ((): string => {
 
 /** A unix socket's path must fit in sockaddr_un (108 bytes with its NUL). */
 const MAX_SOCKET_PATH = 107;
+/** How long a launcher has to answer a hello. */
+const HELLO_TIMEOUT_MS = 5_000;
 /** How long a launcher just started has to listen. */
 const START_TIMEOUT_MS = 15_000;
 
@@ -136,6 +138,16 @@ export class LauncherClient {
   }
 
   private async connectOrStart(): Promise<KnownContainer[]> {
+    // Whoever awaits the attach keeps the process alive until it is done, whatever the socket's state.
+    const keepAlive = setInterval(() => undefined, 1_000);
+    try {
+      return await this.connectOrStartSteps();
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  private async connectOrStartSteps(): Promise<KnownContainer[]> {
     let started = false;
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
@@ -184,9 +196,13 @@ export class LauncherClient {
     this.socket = socket;
     const reader = new FrameReader();
     let attached = false;
+    let timer: NodeJS.Timeout | undefined;
     const hello = new Promise<KnownContainer[] | undefined>((resolve) => {
       this.helloWaiter = resolve;
       socket.once("close", () => resolve(undefined));
+      if (socket.destroyed) resolve(undefined);
+      // A launcher that accepted but never answers (hung, or dying) is given up on.
+      timer = setTimeout(() => resolve(undefined), HELLO_TIMEOUT_MS);
     });
     socket.on("data", (chunk: Buffer) => {
       try {
@@ -203,8 +219,12 @@ export class LauncherClient {
     });
     this.write({ op: "hello", recoveryTimeoutMs: this.o.recoveryTimeoutMs });
     const containers = await hello;
+    clearTimeout(timer);
     this.helloWaiter = undefined;
-    if (!containers || socket.destroyed) return undefined;
+    if (!containers || socket.destroyed) {
+      socket.destroy();
+      return undefined;
+    }
     attached = true;
     if (this.watched.size === 0) socket.unref();
     return containers;
@@ -265,5 +285,6 @@ function tryConnect(path: string): Promise<Socket | undefined> {
       resolve(s);
     });
     s.once("error", () => resolve(undefined));
+    s.once("close", () => resolve(undefined));
   });
 }

@@ -127,6 +127,8 @@ export class PosixContainerizer implements Containerizer {
   private readonly killTimeoutMs: number;
   private detached = false;
   private readonly launcher?: LauncherClient;
+  /** Ends the launcher reported for containers not (yet) adopted: a recovery adopts them a moment later. */
+  private readonly unclaimedExits = new Map<ContainerId, ExitReport>();
 
   get mountsVolumes(): boolean {
     return this.isolators.some((i) => i.mountsVolumes);
@@ -262,11 +264,11 @@ export class PosixContainerizer implements Containerizer {
   /** The warm launcher saw a wrapper end. */
   private launcherReported(r: ExitReport): void {
     const c = this.table.get(r.id);
-    if (!c || !c.viaLauncher || c.state.pid !== r.pid) {
-      // Not (or no longer) ours: nothing waits for it.
-      if (!c) this.launcher?.forget(r.id);
+    if (!c) {
+      this.unclaimedExits.set(r.id, r);
       return;
     }
+    if (!c.viaLauncher || (c.state.pid !== 0 && c.state.pid !== r.pid)) return; // not (or no longer) watched through it
     c.sessionEmpty = r.sessionEmpty;
     c.launcherGone.resolve({ exitCode: r.exitCode, signal: r.signal });
   }
@@ -528,6 +530,9 @@ export class PosixContainerizer implements Containerizer {
       await this.adopt(s, supervised.get(s.id));
       orphans.push(s.id);
     }
+    // Ends of containers the launcher supervised that the agent does not know: nothing waits for them.
+    for (const id of this.unclaimedExits.keys()) if (!this.table.has(id)) this.launcher?.forget(id);
+    this.unclaimedExits.clear();
     this.log.info({ recovered, orphans }, "Containers recovered");
     return { recovered, orphans };
   }
@@ -557,7 +562,9 @@ export class PosixContainerizer implements Containerizer {
     if (supervised && supervised.pid === s.pid && supervised.startTime === s.startTime && s.bootId === bootId()) {
       // The warm launcher is still the wrapper's parent: it reports the end (or has it already).
       c.viaLauncher = true;
-      if (supervised.exit) this.launcherReported(supervised.exit);
+      const exit = this.unclaimedExits.get(s.id) ?? supervised.exit;
+      this.unclaimedExits.delete(s.id);
+      if (exit) this.launcherReported(exit);
       else this.launcher!.watch(s.id);
     } else {
       const alive = s.bootId === bootId() && (await isAlive(s.pid, s.startTime));

@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { Code } from "../../src/runtime/error.js";
 import { isAlive } from "../../src/isolation/proc.js";
 import { waitFor } from "../support/wait.js";
-import { config, containerizer, isGone, rejectsWith, requireRoot, setup, waitForOutput } from "./support.js";
+import { config, containerizer, isGone, rejectsWith, requireRoot, setup, useLauncher, waitForOutput } from "./support.js";
 
-describe("PosixContainerizer", () => {
+// Every case with the warm launcher forking the wrappers (the default), then with the agent forking them itself.
+for (const launcher of ["warm", "inline"] as const) describe(`PosixContainerizer (${launcher} launcher)`, () => {
+  before(() => useLauncher(launcher));
   it("runs a command and reports its exit code", async () => {
     const { c, sandbox } = await setup();
     const state = await c.launch(config(sandbox, "exit 3"));

@@ -28,8 +28,15 @@ export async function tempDir(prefix: string): Promise<string> {
   return d;
 }
 
+let launcher: "warm" | "inline" = "warm";
+
+/** Who forks the wrappers of the containerizers made from now on (a suite's `before`): the warm launcher (default) or the agent itself. */
+export function useLauncher(l: "warm" | "inline"): void {
+  launcher = l;
+}
+
 export function containerizer(runtimeRoot: string, isolators: readonly Isolator[] = []): PosixContainerizer {
-  const c = new PosixContainerizer({ runtimeRoot, isolators, logger: testLogger(), pollIntervalMs: 20 });
+  const c = new PosixContainerizer({ runtimeRoot, isolators, logger: testLogger(), pollIntervalMs: 20, launcher });
   containerizers.push(c);
   return c;
 }
