@@ -16,6 +16,7 @@ import { RaftNode } from "../../src/raft/raft-node.js";
 import { FrameworkLogs } from "../../src/raft/framework-logs.js";
 import { addReplicatedLogService } from "../../src/raft/log-service.js";
 import { ReplicatedStateMachine } from "../../src/raft/replicated-state-machine.js";
+import { raftTiming } from "../../src/raft/timing.js";
 import type { StateMachine } from "../../src/raft/state-machine.js";
 import { DurableStorage } from "../../src/raft/storage/durable-storage.js";
 import { LoopProbe } from "./loop-probe.js";
@@ -34,6 +35,8 @@ export interface MemberConfig {
    * by the ReplicatedLogService as on a master, so a client's Append is a proposal.
    */
   machine: "list" | "count" | "logs";
+  /** Raft timing as a master's flags give it (`--raft-tick`, `--raft-election-timeout`); default RaftNode's own (50 ms ticks, 0.5-1 s elections). */
+  timing?: { tickMs: number; electionTimeoutMs: number };
 }
 
 /** Requests the parent sends; each is answered with { id, ok, value | error }. */
@@ -86,7 +89,8 @@ const system = new ActorSystem({ transport, logger });
 await system.start();
 const storage = await DurableStorage.open({ dir: config.dir, log: logger, metrics: system.metrics });
 const machine: StateMachine = config.machine === "list" ? new ListMachine() : config.machine === "logs" ? new LogsMachine() : new CountMachine();
-const node = system.spawn(new RaftNode({ storage, machine, peers: config.peers.map((a) => new Pid("raft", a)) }));
+const timing = config.timing ? raftTiming(config.timing.tickMs, config.timing.electionTimeoutMs) : {};
+const node = system.spawn(new RaftNode({ storage, machine, peers: config.peers.map((a) => new Pid("raft", a)), ...timing }));
 const api = new ReplicatedStateMachine(node);
 if (machine instanceof LogsMachine) {
   addReplicatedLogService(transport.grpcServer, {

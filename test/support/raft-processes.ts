@@ -93,10 +93,10 @@ export class ProcessCluster {
     private readonly root: string,
   ) {}
 
-  static async start(size: number, machine: MemberConfig["machine"], root = mkdtempSync(join(tmpdir(), "raft-cluster-"))): Promise<ProcessCluster> {
+  static async start(size: number, machine: MemberConfig["machine"], root = mkdtempSync(join(tmpdir(), "raft-cluster-")), timing?: MemberConfig["timing"]): Promise<ProcessCluster> {
     const ports = await freePorts(size);
     const peers = ports.map((p) => `127.0.0.1:${p}`);
-    const members = peers.map((address, i) => new MemberProcess(address, { dir: join(root, `m${i + 1}`), port: ports[i]!, peers, machine }));
+    const members = peers.map((address, i) => new MemberProcess(address, { dir: join(root, `m${i + 1}`), port: ports[i]!, peers, machine, ...(timing ? { timing } : {}) }));
     await Promise.all(members.map((m) => m.start()));
     return new ProcessCluster(members, root);
   }

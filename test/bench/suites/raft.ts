@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- raft`: three Raft members in separate processes on loopback (gRPC
- * transport, WAL with real fdatasync, default timeouts), measured in one run:
+ * transport, WAL with real fdatasync), measured in one run:
  * - the disk's own rate of 100-byte write + fdatasync, the floor a one-entry-per-sync log would get;
  * - commit latency p50/p99 of 100-byte entries at a paced rate (`--rate` proposals/s,
  *   default 1000; target p50 <= 2 ms), each after a 1 s paced warm-up, `--rounds` rounds
@@ -27,8 +27,11 @@
  *   `--seconds`, default 3 trials; target >= 20,000), and the CPU all members spend per entry;
  * - time from kill -9 of the leader to a new leader accepting a write (median and max of
  *   `--kills` kills, default `--trials`; the killed member is restarted in between; target <= 1.5 s).
- * Latency is taken on a fresh cluster (machine "logs": the frameworks' replicated logs),
- * throughput and failover on another one (machine "count"): paced after the throughput
+ * Latency is taken on a fresh cluster (machine "logs": the frameworks' replicated logs) at
+ * the masters' Raft timing (100 ms heartbeats, elections after 1-2 s: etcd's defaults too;
+ * the leader changes members saw are in each figure, `leader_changes`),
+ * throughput and failover on another one (machine "count", RaftNode's own timing: 50 ms
+ * ticks, elections after 0.5-1 s, as in earlier runs of this bench): paced after the throughput
  * trials' hundreds of thousands of entries, their garbage and log would be measured instead.
  * `--only=inLeader,client,clientPerCall,etcd` picks latency measurements, `--throughput=0`
  * skips throughput and failover, `--busy=0` the busy phase. For each measurement the
@@ -42,6 +45,7 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } fr
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { ReplicatedLogClient } from "../../../src/raft/log-client.js";
+import { RAFT_TIMING_DEFAULTS } from "../../../src/raft/timing.js";
 import { Code } from "../../../src/runtime/error.js";
 import { CpuLoad } from "../../support/cpu-load.js";
 import { LoopProbe, type LoopStalls } from "../../support/loop-probe.js";
@@ -87,7 +91,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
 
 /** Commit latency at a paced rate: ours in the leader, ours through a gRPC client, etcd through a gRPC client. */
 async function latency(report: Reporter, o: Options, root: string): Promise<void> {
-  const cluster = await ProcessCluster.start(3, "logs", join(root, "ours"));
+  // The masters' Raft timing (100 ms heartbeats, elections after 1-2 s), which is also etcd's default.
+  const cluster = await ProcessCluster.start(3, "logs", join(root, "ours"), { ...RAFT_TIMING_DEFAULTS });
   let etcd: EtcdCluster | undefined;
   try {
     etcd = await EtcdCluster.start(3, join(root, "etcd"));
@@ -136,6 +141,8 @@ async function latencyPhase(report: Reporter, o: Options, cluster: ProcessCluste
   const clientCpu = { inLeader: 0, client: 0, clientPerCall: 0, etcd: 0 };
   // Event-loop delay and GC pauses in the leader's process and in this (the clients') process.
   const stalls = { inLeader: [] as LoopStalls[], client: [] as LoopStalls[], clientPerCall: [] as LoopStalls[], etcd: [] as LoopStalls[] };
+  // Leader changes the members saw during each kind's rounds (a leader too busy to heartbeat loses its term).
+  const changes = { inLeader: 0, client: 0, clientPerCall: 0, etcd: 0 };
   const loads: number[] = [];
   try {
     for (const kind of chosen) await kinds[kind](1000); // warm-up: connections, JIT
@@ -147,6 +154,7 @@ async function latencyPhase(report: Reporter, o: Options, cluster: ProcessCluste
       for (const kind of chosen) {
         loads.push(loadavg()[0]!);
         const before = await serverCpu[kind]();
+        const changesBefore = kind === "etcd" ? 0 : await leaderChanges(cluster);
         const own = process.cpuUsage();
         const here = LoopProbe.start();
         const there = kind === "etcd" ? undefined : await leader.call({ cmd: "probeStart" }).then(() => leader);
@@ -155,6 +163,7 @@ async function latencyPhase(report: Reporter, o: Options, cluster: ProcessCluste
         stalls[kind].push({ ...(there ? await there.call<LoopStalls>({ cmd: "probeStop" }) : {}), ...prefixed("client_", here.stop()), ...(there ? await fsyncTimes(cluster, there) : {}) } as LoopStalls);
         clientCpu[kind] += used.user + used.system;
         cpu[kind] += (await serverCpu[kind]()) - before;
+        if (kind !== "etcd") changes[kind] += (await leaderChanges(cluster)) - changesBefore;
       }
     }
   } finally {
@@ -175,6 +184,7 @@ async function latencyPhase(report: Reporter, o: Options, cluster: ProcessCluste
         ...extra,
         samples: samples[kind].length,
         failed: failed[kind],
+        ...(kind === "etcd" ? {} : { leader_changes: changes[kind] }),
         ...(codes[kind].size > 0 ? { failed_codes: Object.fromEntries(codes[kind]) } : {}),
         client: described[kind].client,
       });
@@ -283,6 +293,12 @@ async function failover(cluster: ProcessCluster): Promise<number> {
   await leader.start();
   await waitFor(async () => (await leader.status()).applied >= (await (await cluster.leader()).status()).commit, "the restarted member to catch up", 30_000);
   return ms;
+}
+
+/** Changes of the known leader counted so far by all live members (raft/leader_changes). */
+async function leaderChanges(cluster: ProcessCluster): Promise<number> {
+  const each = await Promise.all(cluster.alive().map((m) => m.call<Record<string, number>>({ cmd: "metrics" }).then((x) => x["raft/leader_changes"] ?? 0)));
+  return each.reduce((a, b) => a + b, 0);
 }
 
 /** CPU time (user + system) used so far by all live members, in microseconds. */
