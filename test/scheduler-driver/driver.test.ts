@@ -192,6 +192,13 @@ describe("SchedulerDriver against a scripted master", () => {
     await waitFor(() => driver.state === DriverState.WAITING, "the driver to notice the stream ended");
     await clock.advance(1000);
     assert.deepEqual((await fake.stream(3)).request.suppressedRoles, ["b"], "the revived role is not");
+    // Asked while no master is subscribed (the call fails): the next subscription still carries it.
+    await waitFor(() => driver.state === DriverState.SUBSCRIBED, "resubscription");
+    (await fake.stream(3)).end();
+    await waitFor(() => driver.state === DriverState.WAITING, "the driver to notice the stream ended");
+    await assert.rejects(driver.revive());
+    await clock.advance(1000);
+    assert.deepEqual((await fake.stream(4)).request.suppressedRoles, [], "a revive that could not be sent still counts");
   });
 
   it("reconnects after the master breaks the stream with an error, and after the master restarts", async (t) => {

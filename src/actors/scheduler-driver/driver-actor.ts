@@ -230,23 +230,22 @@ export class SchedulerDriverActor extends Actor {
   }
 
   /**
-   * SUPPRESS (or REVIVE) offers for roles, all of the framework's when none are named. Once
-   * the master took it, later subscriptions carry the suppressed roles: a newly elected
+   * SUPPRESS (or REVIVE) offers for roles, all of the framework's when none are named.
+   * Later subscriptions carry the roles suppressed in suppressed_roles: a newly elected
    * master knows nothing of a suppression, and would otherwise offer every agent to a
    * framework that wants none (after a failover at 10,000 agents, 50 suppressed frameworks
-   * were offered and declined every agent while they reconciled).
+   * were offered and declined every agent while they reconciled). What the scheduler asked
+   * last counts, whether or not the call got through: a call that timed out may have been
+   * applied, and a scheduler that revived must get offers from the next master.
    */
   setSuppressed(roles: string[], suppressed: boolean): Promise<void> {
-    return this.call(suppressed ? "suppress" : "revive", { roles }).then(() =>
-      this.system.dispatch(this, () => {
-        const now = new Set(this.suppressedRoles);
-        for (const role of roles.length > 0 ? roles : this.framework.roles) {
-          if (suppressed) now.add(role);
-          else now.delete(role);
-        }
-        this.suppressedRoles.splice(0, this.suppressedRoles.length, ...now);
-      }),
-    );
+    const now = new Set(this.suppressedRoles);
+    for (const role of roles.length > 0 ? roles : this.framework.roles) {
+      if (suppressed) now.add(role);
+      else now.delete(role);
+    }
+    this.suppressedRoles.splice(0, this.suppressedRoles.length, ...now);
+    return this.call(suppressed ? "suppress" : "revive", { roles });
   }
 
   /** Remembers new framework info for later resubscriptions once the master took it. */
