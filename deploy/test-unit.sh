@@ -22,10 +22,10 @@ FILES=(
   master/offers master/operation-status master/reconciliation master/reregistration-while-active
   master/reservations master/resource-metrics master/task-lifecycle
   agent/agent agent/recovery agent/memory-disk agent/status-update-manager agent/update-stream-file agent/static-reservations
-  agent/executor-config agent/disk-activity agent/resource-detection
+  agent/executor-config agent/disk-activity agent/resource-detection agent/recovery-plan
   scheduler-driver/builders scheduler-driver/parts scheduler-driver/reconnect
   simulation/master-detector simulation/master-failover simulation/registry-machine
-  simulation/framework-failover simulation/reconciliation-failover
+  simulation/framework-failover simulation/reconciliation-failover simulation/agent-run-tasks
   executor/health-checker executor/health-master
   frameworks/leader-lease frameworks/state-store
   metrics/metrics
