@@ -68,9 +68,11 @@ describe("Agent restart with command tasks run by the agent (real processes)", (
   it("finishes a kill whose grace was running when the agent stopped: the task still gets the rest of its grace", async () => {
     const c = (cluster = await startCluster());
     // On SIGTERM it takes its time (but less than the 30 s grace) and exits 5.
-    runTask(c, task("t-slow", "trap 'touch term.txt; while [ ! -e finish ]; do sleep 0.05; done; exit 5' TERM; while :; do sleep 0.05; done", 30));
+    runTask(c, task("t-slow", "trap 'touch term.txt; while [ ! -e finish ]; do sleep 0.05; done; exit 5' TERM; touch trapped; while :; do sleep 0.05; done", 30));
     const running = await waitFor(() => statusOf(c, "t-slow", TaskState.RUNNING), "TASK_RUNNING", 15_000);
     const sandbox = running.status!.sandboxDirectory;
+    // RUNNING comes once the container runs, maybe before the shell has set its trap.
+    await waitFor(() => exists(join(sandbox, "trapped")), "the task's trap to be installed", 15_000);
     c.master.tell(c.node.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "t-slow" } }));
     await waitFor(() => exists(join(sandbox, "term.txt")), "the task to get its SIGTERM", 15_000);
     await c.restartAgent(() => writeFile(join(sandbox, "finish"), ""));
@@ -81,8 +83,9 @@ describe("Agent restart with command tasks run by the agent (real processes)", (
 
   it("finishes a kill whose grace was running when the agent stopped: SIGKILL once the grace is over", async () => {
     const c = (cluster = await startCluster());
-    runTask(c, task("t-stubborn", "trap 'touch term.txt' TERM; while :; do sleep 0.05; done", 2));
+    runTask(c, task("t-stubborn", "trap 'touch term.txt' TERM; touch trapped; while :; do sleep 0.05; done", 2));
     const running = await waitFor(() => statusOf(c, "t-stubborn", TaskState.RUNNING), "TASK_RUNNING", 15_000);
+    await waitFor(() => exists(join(running.status!.sandboxDirectory, "trapped")), "the task's trap to be installed", 15_000);
     c.master.tell(c.node.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "t-stubborn" } }));
     await waitFor(() => exists(join(running.status!.sandboxDirectory, "term.txt")), "the task to get its SIGTERM", 15_000);
     await c.restartAgent();

@@ -82,8 +82,9 @@ for (const commandExecutor of ["agent", "process"] as const) describe(`Command t
 
   it("kills a task that honours SIGTERM without waiting for the grace period", async () => {
     const c = (cluster = await startCluster());
-    runTask(c, task("t-polite", "trap 'exit 0' TERM; while :; do sleep 0.05; done", 600));
-    await waitFor(() => statusOf(c, "t-polite", TaskState.RUNNING), "TASK_RUNNING", 15_000);
+    runTask(c, task("t-polite", "trap 'exit 0' TERM; echo up > started.txt; while :; do sleep 0.05; done", 600));
+    const running = await waitFor(() => statusOf(c, "t-polite", TaskState.RUNNING), "TASK_RUNNING", 15_000);
+    await waitFor(() => access(join(running.status!.sandboxDirectory, "started.txt")).then(() => true), "the task's trap to be installed");
     c.master.tell(c.node.agent.self, create(KillTaskSchema, { frameworkId: { value: "fw-1" }, taskId: { value: "t-polite" } }));
     const killed = await waitFor(() => statusOf(c, "t-polite", TaskState.KILLED), "TASK_KILLED long before the 600 s grace period", 15_000);
     assert.equal(killed.status!.message, "Command exited with status 0");

@@ -54,8 +54,10 @@ describe("Agent kill -9 with command tasks run by the agent (real processes in n
     const taskId = "killed-mid-grace";
     const term = join(dir, "term");
     const finish = join(dir, "finish");
-    await c.framework.launch(taskId, c.hostname(2), `trap 'touch ${term}; while [ ! -e ${finish} ]; do sleep 0.05; done; exit 5' TERM; while :; do sleep 0.05; done`);
+    const trapped = join(dir, "trapped");
+    await c.framework.launch(taskId, c.hostname(2), `trap 'touch ${term}; while [ ! -e ${finish} ]; do sleep 0.05; done; exit 5' TERM; touch ${trapped}; while :; do sleep 0.05; done`);
     const since = c.framework.updates.length;
+    await waitFor(() => exists(trapped), "the task's trap to be installed", 15_000);
     await c.framework.kill(taskId);
     await waitFor(() => exists(term), "the task to get its SIGTERM", 15_000);
     await c.killAgent(2);
