@@ -214,5 +214,7 @@ export interface FragmentStats {
   frameworks: number;
   groups: number;
   texts: number;
+  /** Framework task lists walked again (the others' groups were kept whole; /state only). */
+  walked?: number;
 }
 

@@ -95,22 +95,26 @@ class TaskFragment implements Fragment {
 
 /** Something that holds resources: a live task or an executor. */
 type Holder = Task | ExecutorInfo;
-/** Separates the holders from the offers in a dependency list. */
-const OFFERS = Symbol("offers");
 
-/** The holders and offers in a dependency list, as the usage the master's entries take. */
-function usageOf(deps: readonly unknown[], from: number): Usage {
+/** What holders and the offers at the end of a dependency list hold, as the usage the master's entries take. */
+function usageOf(holders: readonly Holder[], deps: readonly unknown[], from: number): Usage {
   const allocated: Resource[] = [];
   const offered: Resource[] = [];
   const offers: Offer[] = [];
-  let i = from;
-  for (; deps[i] !== OFFERS; i++) allocated.push(...(deps[i] as Holder).resources);
-  for (i++; i < deps.length; i++) {
+  for (const h of holders) allocated.push(...h.resources);
+  for (let i = from; i < deps.length; i++) {
     const o = deps[i] as Offer;
     offered.push(...o.resources);
     offers.push(o);
   }
   return { allocated, offered, offers };
+}
+
+/** `next` when it holds other items than `kept`, else `kept` (so that identity tells a change). */
+function sameOr<T>(kept: readonly T[] | undefined, next: readonly T[]): readonly T[] {
+  if (!kept || kept.length !== next.length) return next;
+  for (let i = 0; i < next.length; i++) if (kept[i] !== next[i]) return next;
+  return kept;
 }
 
 /** One agent's tasks of one framework, and what they and its executors there hold. */
@@ -127,18 +131,44 @@ interface Segment {
 interface AgentTasks {
   readonly version: number;
   readonly unreachable: boolean;
-  /** Live tasks then executors: the agent's used resources, in the master's order. */
-  readonly holders: Holder[];
+  /** Live tasks then executors: the agent's used resources, in the master's order (the kept array while the same). */
+  holders: readonly Holder[];
   /** In the order the frameworks first appear among the agent's tasks, then its executors. */
   readonly segments: Segment[];
 }
 
 /** A framework's task lists (by the id its tasks name) and, for a framework with a record, its dependencies. */
 interface Lists {
-  deps: Deps | undefined;
+  /** The live tasks and executors of the framework, in the agents' order. */
+  holders: Holder[];
   tasks: ArrayWalk;
   unreachable: ArrayWalk;
   completed: ArrayWalk;
+}
+
+/** A framework id's task lists (its groups) and holders as a build made them. */
+interface Arrays {
+  readonly tasks: readonly Group[];
+  readonly unreachable: readonly Group[];
+  readonly completed: readonly Group[];
+  readonly holders: readonly Holder[];
+}
+
+const NO_ARRAYS: Arrays = { tasks: [], unreachable: [], completed: [], holders: [] };
+
+/**
+ * What the last build walked: a build whose agents are the same records in the same
+ * order, with the same frameworks, walks again only the task lists of the frameworks whose
+ * tasks changed (an agent read again, the completed history) and keeps the others' groups.
+ */
+interface Walked {
+  readonly core: WeakRef<MasterView>;
+  readonly agents: readonly AgentRecord[];
+  readonly reads: readonly AgentTasks[];
+  readonly known: string;
+  readonly history: readonly TaskFragment[];
+  readonly arrays: ReadonlyMap<string, Arrays>;
+  readonly orphans: readonly Group[];
 }
 
 export type { FragmentStats } from "./fragment-groups.js";
@@ -261,6 +291,7 @@ export class StateFragments {
   /** What the last build remade. */
   last: FragmentStats = { ...this.stats };
   private lastCore: WeakRef<MasterView> | undefined;
+  private walked: Walked | undefined;
 
   constructor(
     private readonly ctx: Pick<MasterJsonContext, "cluster" | "flags">,
@@ -282,7 +313,8 @@ export class StateFragments {
     const unreachable = agent.state === AgentState.UNREACHABLE;
     const kept = this.agentTasks.get(agent);
     if (kept && kept.version === agent.tasksVersion && kept.unreachable === unreachable) return kept;
-    const read: AgentTasks = { version: agent.tasksVersion, unreachable, holders: [], segments: [] };
+    const holders: Holder[] = [];
+    const read: AgentTasks = { version: agent.tasksVersion, unreachable, holders, segments: [] };
     const texts = kept && new Map<Task, TaskFragment>(kept.segments.flatMap((seg) => [...seg.live, ...seg.completed].map((f) => [f.task, f])));
     const byFramework = new Map<string, Segment>();
     const segment = (framework: string): Segment => {
@@ -299,16 +331,17 @@ export class StateFragments {
       else {
         seg.live.push(this.task(t, texts));
         seg.holders.push(t);
-        read.holders.push(t);
+        holders.push(t);
       }
     }
     for (const [framework, executors] of agent.executors) {
       const seg = segment(framework);
       for (const e of executors.values()) {
         seg.holders.push(e);
-        read.holders.push(e);
+        holders.push(e);
       }
     }
+    read.holders = sameOr(kept?.holders, holders);
     this.agentTasks.set(agent, read);
     return read;
   }
@@ -322,12 +355,11 @@ export class StateFragments {
     deps.push(agent.state);
     deps.push(agent.registeredAt);
     deps.push(drain);
-    for (const h of read.holders) deps.push(h);
-    deps.push(OFFERS);
+    deps.push(read.holders);
     for (const o of offers) deps.push(o);
     const changed = deps.changed();
     if (kept && !changed) return kept.value;
-    const entry = agentEntry(agent, usageOf(changed!, 5), { deactivated: drain !== undefined, drainInfo: drain?.drainInfo });
+    const entry = agentEntry(agent, usageOf(read.holders, changed!, 6), { deactivated: drain !== undefined, drainInfo: drain?.drainInfo });
     const fragment = { text: JSON.stringify(agentJson(entry)), hash: hash(agent.id) };
     this.agents.set(agent, { deps: changed!, value: fragment });
     this.stats.agents++;
@@ -366,49 +398,66 @@ export class StateFragments {
     const walk = (size: number): ArrayWalk => new ArrayWalk(groups, size, stats);
     const taskSize = this.sizes.tasksPerGroup;
 
-    // Per framework id: its task lists, and for a framework with a record its dependencies
-    // (its own fields first; its holders come with the agents, its offers last).
-    const lists = new Map<string, Lists>();
+    // Which frameworks' task lists to walk: all, unless the agents and frameworks are the
+    // last build's; then those with a task on an agent read again or in a changed history.
+    const agentList = [...core.agents.values()];
+    const reads = agentList.map((agent) => this.tasksOf(agent));
     const known = new Set<string>();
     for (const f of core.frameworks.values()) known.add(f.info.id?.value ?? "");
+    const knownKey = [...known].join("\n");
+    const historyList: TaskFragment[] = [];
+    const history = new Map<Task, TaskFragment>();
+    for (const t of core.completedTasks.values()) {
+      const f = this.task(t, this.history);
+      history.set(t, f);
+      historyList.push(f);
+    }
+    this.history = history;
+    const prev = this.walked;
+    let all = !prev || prev.core.deref() !== core || prev.known !== knownKey || prev.agents.length !== agentList.length;
+    const dirty = new Set<string>();
+    for (let i = 0; !all && i < agentList.length; i++) {
+      if (prev!.agents[i] !== agentList[i]) all = true;
+      else if (prev!.reads[i] !== reads[i]) for (const read of [prev!.reads[i]!, reads[i]!]) for (const seg of read.segments) dirty.add(seg.framework);
+    }
+    if (!all && sameOr(prev!.history, historyList) !== prev!.history) for (const f of [...prev!.history, ...historyList]) dirty.add(f.task.frameworkId?.value ?? "");
+    const walks = (id: string): boolean => all || dirty.has(id);
+    const orphansWalked = all || [...dirty].some((id) => !known.has(id));
+
+    // Per framework id walked: its task lists and its holders.
+    const lists = new Map<string, Lists>();
     const listsOf = (id: string): Lists => {
       let l = lists.get(id);
-      if (!l) lists.set(id, (l = { deps: undefined, tasks: walk(taskSize), unreachable: walk(taskSize), completed: walk(taskSize) }));
+      if (!l) lists.set(id, (l = { holders: [], tasks: walk(taskSize), unreachable: walk(taskSize), completed: walk(taskSize) }));
       return l;
     };
-    for (const f of core.frameworks.values()) {
-      const deps = (listsOf(f.id).deps = new Deps(this.frameworks.get(f)?.deps));
-      for (const x of [f.info, f.connected, f.registeredAt, JSON.stringify([...f.suppressedRoles])]) deps.push(x);
-    }
     const offersOnAgent = new Map<string, Offer[]>();
     const offersOfFramework = new Map<string, Offer[]>();
     for (const o of core.offers.values()) {
       listIn(offersOnAgent, o.agentId!.value).push(o);
       listIn(offersOfFramework, o.frameworkId!.value).push(o);
     }
-    const history = new Map<Task, TaskFragment>();
-    for (const t of core.completedTasks.values()) {
-      const f = this.task(t, this.history);
-      history.set(t, f);
-      listsOf(t.frameworkId?.value ?? "").completed.push(f);
+    for (const f of historyList) {
+      const id = f.task.frameworkId?.value ?? "";
+      if (walks(id)) listsOf(id).completed.push(f);
     }
-    this.history = history;
 
     const agents = walk(this.sizes.agentsPerGroup);
     const orphans = walk(taskSize);
     const counts: SlaveCounts = { activated: 0, deactivated: 0, unreachable: 0 };
-    for (const agent of core.agents.values()) {
-      const read = this.tasksOf(agent);
+    for (let i = 0; i < agentList.length; i++) {
+      const agent = agentList[i]!;
+      const read = reads[i]!;
       let unknown = 0;
       for (const seg of read.segments) {
+        if (seg.live.length > 0 && !known.has(seg.framework)) unknown++;
+        if (!walks(seg.framework)) continue;
         const l = listsOf(seg.framework);
-        if (l.deps) for (const h of seg.holders) l.deps.push(h);
+        for (const h of seg.holders) l.holders.push(h);
         l.completed.pushAll(seg.completed);
-        if (seg.live.length === 0) continue;
-        if (!known.has(seg.framework)) unknown++;
-        else (read.unreachable ? l.unreachable : l.tasks).pushAll(seg.live);
+        if (seg.live.length > 0 && known.has(seg.framework)) (read.unreachable ? l.unreachable : l.tasks).pushAll(seg.live);
       }
-      if (unknown > 0 && !read.unreachable) this.orphans(agent, known, orphans, unknown === 1 ? read.segments.find((seg) => seg.live.length > 0 && !known.has(seg.framework)) : undefined);
+      if (orphansWalked && unknown > 0 && !read.unreachable) this.orphans(agent, known, orphans, unknown === 1 ? read.segments.find((seg) => seg.live.length > 0 && !known.has(seg.framework)) : undefined);
       if (!visibleAgent(agent)) continue;
       const drain = agentDrain(core, agent.id);
       agents.push(this.agentFragment(agent, read, drain, offersOnAgent.get(agent.id) ?? []));
@@ -416,6 +465,20 @@ export class StateFragments {
       if (read.unreachable) counts.unreachable++;
       if (drain !== undefined) counts.deactivated++;
     }
+    // This build's lists: the walked ones made now, the others the last build's groups (kept for the next build).
+    const arrays = new Map<string, Arrays>(all ? [] : prev!.arrays);
+    for (const [id, l] of lists) {
+      const groupsOf = (w: ArrayWalk): readonly Group[] => (w.finish(), w.groups);
+      arrays.set(id, { tasks: groupsOf(l.tasks), unreachable: groupsOf(l.unreachable), completed: groupsOf(l.completed), holders: sameOr(prev?.arrays.get(id)?.holders, l.holders) });
+    }
+    for (const id of dirty) if (!lists.has(id)) arrays.delete(id);
+    if (!all) {
+      for (const [id, a] of arrays) if (!lists.has(id)) for (const g of [...a.tasks, ...a.unreachable, ...a.completed]) groups.used.set(g.items[0]!, g);
+      if (!orphansWalked) for (const g of prev!.orphans) groups.used.set(g.items[0]!, g);
+    }
+    stats.walked = lists.size;
+    const orphanGroups = orphansWalked ? (orphans.finish(), orphans.groups) : prev!.orphans;
+    this.walked = { core: new WeakRef(core), agents: agentList, reads, known: knownKey, history: historyList, arrays, orphans: orphanGroups };
 
     const masterInfo = core.masterInfo();
     const header = create(GetStateResponseSchema, { masterInfo, startTime: startedAtMs / 1000, stateVersion: BigInt(core.stateVersion) });
@@ -426,33 +489,30 @@ export class StateFragments {
       maintenance: `],"maintenance_status":${JSON.stringify(maintenanceJson(maintenanceStatus(core)))},"frameworks":[`,
       frameworks: [],
       completed: [],
-      orphans: (orphans.finish(), orphans.groups),
+      orphans: orphanGroups,
       infos: [],
     };
-    const groupsOf = (walk: ArrayWalk | undefined): readonly Group[] => {
-      walk?.finish();
-      return walk?.groups ?? [];
-    };
     for (const f of core.frameworks.values()) {
-      const deps = lists.get(f.id)!.deps!;
-      deps.push(OFFERS);
+      const a = arrays.get(f.info.id?.value ?? "") ?? NO_ARRAYS;
+      const holders = f.id === (f.info.id?.value ?? "") ? a.holders : (arrays.get(f.id) ?? NO_ARRAYS).holders;
+      let kept = this.frameworks.get(f);
+      const deps = new Deps(kept?.deps);
+      for (const x of [f.info, f.connected, f.registeredAt, JSON.stringify([...f.suppressedRoles]), holders]) deps.push(x);
       for (const o of offersOfFramework.get(f.id) ?? []) deps.push(o);
       const changed = deps.changed();
-      let kept = this.frameworks.get(f);
       if (changed || !kept) {
-        const entry = frameworkEntry(f, usageOf(changed!, 4));
+        const entry = frameworkEntry(f, usageOf(holders, changed!, 5));
         kept = { deps: changed!, value: { head: `${open(frameworkHeadJson(entry))},"tasks":[`, tail: `],${rest(frameworkTailJson(entry))}` } };
         this.frameworks.set(f, kept);
         stats.frameworks++;
       }
-      const l = lists.get(f.info.id?.value ?? "");
-      layout.frameworks.push({ id: f.info.id?.value ?? "", ...kept.value, tasks: groupsOf(l?.tasks), unreachable: groupsOf(l?.unreachable), completed: groupsOf(l?.completed) });
+      layout.frameworks.push({ id: f.info.id?.value ?? "", ...kept.value, tasks: a.tasks, unreachable: a.unreachable, completed: a.completed });
       layout.infos.push(f.info);
     }
     for (const info of core.completedFrameworks.values()) {
       let head = this.completedHeads.get(info);
       if (head === undefined) this.completedHeads.set(info, (head = `${open(completedFrameworkHeadJson(info))},"completed_tasks":[`));
-      layout.completed.push({ id: info.id?.value ?? "", head, completed: groupsOf(lists.get(info.id?.value ?? "")?.completed) });
+      layout.completed.push({ id: info.id?.value ?? "", head, completed: (arrays.get(info.id?.value ?? "") ?? NO_ARRAYS).completed });
       layout.infos.push(info);
     }
     const out = new Assembly(this.texts, stats);
