@@ -26,7 +26,7 @@ import { masterSummaryJson } from "./master-summary-json.js";
 import { PartsBody } from "./body-parts.js";
 import { StateBytesCache, type InActor, type Prepare, type StateBytes } from "./state-cache.js";
 import { StateFragments, type FragmentStats, type StateBody } from "./state-fragments.js";
-import { SummaryFragments } from "./summary-fragments.js";
+import { SummaryFragments, type SummaryBody } from "./summary-fragments.js";
 import { taskPage } from "./task-page.js";
 import { taskGroups } from "../actors/master/state-view.js";
 import { quotaJson } from "./quota-json.js";
@@ -278,6 +278,7 @@ export async function startMasterHttp(o: MasterHttpOptions): Promise<RunningMast
       const perms = callerView(o, req);
       if (perms.all) return sendBytes(req, reply, await caches[v].get(inActor));
       if (v === "state" && filtered) return sendParts(req, reply, await filtered(perms));
+      if (v === "summary" && fragments) return sendParts(req, reply, fragments.summary.filtered((await caches.summary.get(inActor)).parts as SummaryBody, perms));
       return reply.type("application/json").send(await o.master.inspect(viewBuilder(o, v, perms)));
     };
     for (const path of v === "state" ? ["/state", "/state.json"] : ["/state-summary"]) app.get(path, serve);

@@ -17,7 +17,10 @@ import { agentDrain } from "../actors/master/drain-view.js";
 import type { MasterView } from "../actors/master/master-view.js";
 import { visibleAgent } from "../actors/master/state-view.js";
 import type { TaskState } from "../gen/dcos/v1/tasks_pb.js";
-import type { BodyPart, PartsBody } from "./body-parts.js";
+import { BodyPart, PartsBody } from "./body-parts.js";
+import type { FrameworkInfo } from "../gen/dcos/v1/cluster_pb.js";
+import { VisibleTo } from "../actors/master/state-filter.js";
+import type { ViewPermissions } from "../security/auth/view-acls.js";
 import { ArrayWalk, Assembly, Deps, hash, open, type Fragment, type FragmentStats, type Group, type Kept } from "./fragment-groups.js";
 import type { MasterJsonContext } from "./master-state-json.js";
 import { completedSummary, summaryAgentJson, summaryFrameworkJson, summaryHeadJson } from "./master-summary-json.js";
@@ -34,9 +37,63 @@ function countsKey(counts: Map<TaskState, number> | undefined): string {
   return key;
 }
 
+/** An agent's summary text, with its framework_ids (its last field, which a filtered view cuts). */
+interface AgentFragment extends Fragment {
+  readonly frameworkIds: readonly string[];
+}
+
+/** A framework's summary text with its id. */
+interface FrameworkFragment extends Fragment {
+  readonly id: string;
+}
+
+/** What one build assembled /state-summary from: enough to assemble it for a filtered view. */
+interface SummaryLayout {
+  readonly head: string;
+  readonly agents: readonly Group[];
+  readonly frameworks: readonly Group[];
+  /** The frameworks' and removed frameworks' infos (whose user a view filter needs). */
+  readonly infos: FrameworkInfo[];
+}
+
+/** /state-summary's body with what it was assembled from. */
+export class SummaryBody extends PartsBody {
+  constructor(
+    parts: readonly BodyPart[],
+    readonly layout: SummaryLayout,
+  ) {
+    super(parts);
+  }
+}
+
+/** The groups of one array as a filtered view keeps them: a group kept whole is the kept part. */
+function filteredArray(out: Assembly, groups: readonly Group[], textOf: (f: Fragment) => string | undefined): void {
+  let comma = false;
+  for (const g of groups) {
+    const texts: string[] = [];
+    let same = g.comma === comma;
+    for (const f of g.items) {
+      const text = textOf(f);
+      if (text === undefined) {
+        same = false;
+        continue;
+      }
+      if (text !== f.text) same = false;
+      texts.push(text);
+    }
+    if (texts.length === 0) continue;
+    if (same) out.add([g.part]);
+    else {
+      const c = comma;
+      out.add([new BodyPart(() => (c ? "," : "") + texts.join(","))]);
+    }
+    comma = true;
+  }
+}
+
 export class SummaryFragments {
-  private readonly agents = new WeakMap<AgentRecord, Kept<Fragment>>();
-  private readonly frameworks = new WeakMap<FrameworkRecord, Kept<Fragment>>();
+  private readonly agents = new WeakMap<AgentRecord, Kept<AgentFragment>>();
+  private readonly frameworks = new WeakMap<FrameworkRecord, Kept<FrameworkFragment>>();
   private groups: ReadonlyMap<Fragment, Group> = new Map();
   private texts: ReadonlyMap<string, BodyPart> = new Map();
   /** What the last build remade. */
@@ -45,7 +102,7 @@ export class SummaryFragments {
   constructor(private readonly ctx: Pick<MasterJsonContext, "cluster" | "flags">) {}
 
   /** The body of /state-summary for everything `core` holds now (inside the master actor). */
-  build(core: MasterView, startedAtMs: number): PartsBody {
+  build(core: MasterView, startedAtMs: number): SummaryBody {
     const stats: FragmentStats = { tasks: 0, agents: 0, frameworks: 0, groups: 0, texts: 0 };
     const groups = { kept: this.groups, used: new Map<Fragment, Group>() };
     const completed = completedSummary(core);
@@ -61,7 +118,8 @@ export class SummaryFragments {
       const changed = deps.changed();
       if (kept && !changed) agents.push(kept.value);
       else {
-        const value = { text: JSON.stringify(summaryAgentJson(core, a, completed)), hash: hash(a.id) };
+        const json = summaryAgentJson(core, a, completed);
+        const value = { text: JSON.stringify(json), hash: hash(a.id), frameworkIds: json.framework_ids as string[] };
         this.agents.set(a, { deps: changed!, value });
         stats.agents++;
         agents.push(value);
@@ -78,7 +136,7 @@ export class SummaryFragments {
       const changed = deps.changed();
       if (kept && !changed) frameworks.push(kept.value);
       else {
-        const value = { text: JSON.stringify(summaryFrameworkJson(core, f, completed)), hash: hash(f.id) };
+        const value = { text: JSON.stringify(summaryFrameworkJson(core, f, completed)), hash: hash(f.id), id: f.id };
         this.frameworks.set(f, { deps: changed!, value });
         stats.frameworks++;
         frameworks.push(value);
@@ -86,15 +144,43 @@ export class SummaryFragments {
     }
 
     const out = new Assembly(this.texts, stats);
-    out.text(`${open(summaryHeadJson(core, startedAtMs, { ...this.ctx, leader: core.masterInfo(), electedTime: startedAtMs / 1000 }))},"slaves":[`);
+    const head = `${open(summaryHeadJson(core, startedAtMs, { ...this.ctx, leader: core.masterInfo(), electedTime: startedAtMs / 1000 }))},"slaves":[`;
+    out.text(head);
     out.array(agents);
     out.text(`],"frameworks":[`);
     out.array(frameworks);
     out.text("]}");
-    const body = out.finish();
+    const infos = [...[...core.frameworks.values()].map((f) => f.info), ...core.completedFrameworks.values()];
+    const body = new SummaryBody(out.finish().parts, { head, agents: agents.groups, frameworks: frameworks.groups, infos });
     this.texts = out.texts;
     this.groups = groups.used;
     this.last = stats;
     return body;
+  }
+
+  /**
+   * /state-summary as a caller restricted by view ACLs sees it, from a body this built
+   * (outside the master actor): the frameworks it may see, and each agent's framework_ids
+   * cut to those (an agent whose frameworks it sees all keeps its kept text, a group of
+   * such agents its kept part). The bytes are those of the whole filtered build
+   * (masterSummaryJson with the caller's framework filter).
+   */
+  filtered(body: SummaryBody, view: ViewPermissions): SummaryBody {
+    if (view.all) return body;
+    const visible = new VisibleTo(view);
+    for (const info of body.layout.infos) visible.learn(info);
+    const out = new Assembly(new Map(), { tasks: 0, agents: 0, frameworks: 0, groups: 0, texts: 0 });
+    out.text(body.layout.head);
+    filteredArray(out, body.layout.agents, (f) => {
+      const { text, frameworkIds } = f as AgentFragment;
+      const seen = frameworkIds.filter((id) => visible.framework(id));
+      if (seen.length === frameworkIds.length) return text;
+      // framework_ids is the last field: its array, then the closing brace.
+      return `${text.slice(0, text.length - JSON.stringify(frameworkIds).length - 1)}${JSON.stringify(seen)}}`;
+    });
+    out.text(`],"frameworks":[`);
+    filteredArray(out, body.layout.frameworks, (f) => (visible.framework((f as FrameworkFragment).id) ? f.text : undefined));
+    out.text("]}");
+    return new SummaryBody(out.finish().parts, body.layout);
   }
 }

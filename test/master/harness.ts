@@ -134,12 +134,12 @@ export class Cluster {
 
   async subscribe(
     name: string,
-    options: { roles?: string[]; partitionAware?: boolean; failoverTimeout?: number; id?: string; principal?: string; webuiUrl?: string } = {},
+    options: { roles?: string[]; partitionAware?: boolean; failoverTimeout?: number; id?: string; principal?: string; webuiUrl?: string; user?: string } = {},
   ): Promise<Scheduler> {
     const sink = new RecordingSink();
     const info = create(FrameworkInfoSchema, {
       name,
-      user: "nobody",
+      user: options.user ?? "nobody",
       roles: options.roles ?? ["*"],
       failoverTimeout: options.failoverTimeout ?? 0,
       capabilities: options.partitionAware ? [FrameworkInfo_Capability.PARTITION_AWARE] : [],

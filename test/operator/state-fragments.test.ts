@@ -16,7 +16,7 @@ import { masterStateJson } from "../../src/operator/master-state-json.js";
 import { StateFragments, type FragmentStats } from "../../src/operator/state-fragments.js";
 import { SummaryFragments } from "../../src/operator/summary-fragments.js";
 import { masterSummaryJson } from "../../src/operator/master-summary-json.js";
-import { filterState } from "../../src/actors/master/state-filter.js";
+import { filterState, visibleIn } from "../../src/actors/master/state-filter.js";
 import type { ViewPermissions } from "../../src/security/auth/view-acls.js";
 import type { TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { parseResources } from "../../src/resources/index.js";
@@ -39,6 +39,7 @@ function firstDifference(a: Buffer, b: Buffer): string {
 const VIEWS: Record<string, ViewPermissions> = {
   "alice's tasks": { all: false, framework: () => true, task: (user) => user === "alice", executor: () => true },
   "no framework": { all: false, framework: () => false, task: () => true, executor: () => true },
+  "not bob's frameworks": { all: false, framework: (user) => user !== "bob", task: () => true, executor: () => true },
 };
 
 /** A task that runs as alice (its framework's user is nobody). */
@@ -63,8 +64,15 @@ async function same(c: Cluster, fragments: StateFragments, what: string): Promis
     const ctx = { ...CTX, leader: m.core.masterInfo(), electedTime: m.startedAt / 1000 };
     const state = masterStateJson(stateResponse(m.core, m.startedAt), ctx);
     const filtered = Object.fromEntries(Object.entries(VIEWS).map(([name, view]) => [name, Buffer.from(JSON.stringify(masterStateJson(filterState(stateResponse(m.core, m.startedAt), view), ctx)))]));
+    const filteredSummaries = Object.fromEntries(
+      Object.entries(VIEWS).map(([name, view]) => {
+        const visible = visibleIn(stateResponse(m.core, m.startedAt), view);
+        return [name, Buffer.from(JSON.stringify(masterSummaryJson(m.core, m.startedAt, ctx, (id) => visible.framework(id))))];
+      }),
+    );
     return {
       filtered,
+      filteredSummaries,
       assembled: fragments.build(m.core, m.startedAt),
       whole: Buffer.from(JSON.stringify(state)),
       frameworks: Buffer.from(JSON.stringify({ frameworks: state.frameworks, completed_frameworks: state.completed_frameworks, unregistered_frameworks: [] })),
@@ -85,6 +93,12 @@ async function same(c: Cluster, fragments: StateFragments, what: string): Promis
     const fw = JSON.parse(got.frameworks.bytes.toString());
     const state = JSON.parse(built.filtered[name]!.toString());
     assert.deepEqual(fw, { frameworks: state.frameworks, completed_frameworks: state.completed_frameworks, unregistered_frameworks: [] }, `${what}: /frameworks as ${name} sees it`);
+  }
+  for (const name of Object.keys(VIEWS)) {
+    const got = summaryFragments.filtered(built.summary, VIEWS[name]!);
+    const want = built.filteredSummaries[name]!;
+    assert.ok(got.bytes.equals(want), `${what}: /state-summary as ${name} sees it ${firstDifference(got.bytes, want)}`);
+    assert.ok(gunzipSync(await got.gzipped()).equals(want), `${what}: the gzip body of /state-summary as ${name} sees it`);
   }
   assert.ok(built.summary.bytes.equals(built.wholeSummary), `${what}: /state-summary ${firstDifference(built.summary.bytes, built.wholeSummary)}`);
   assert.ok(gunzipSync(await built.summary.gzipped()).equals(built.wholeSummary), `${what}: the gzip body of /state-summary`);
@@ -252,12 +266,14 @@ describe("/state from kept fragments", () => {
     const run = randomSteps(c, r, ["cpus:0.25;mem:32", "cpus:0.5;mem:32"]);
     const pick = run.pick;
     let aliceTasks = 0;
+    let bobs = 0;
     const steps: Record<string, () => Promise<unknown>> = {
       ...run.steps,
       reserve: async () => {
         const a = pick(c.agents.filter((x) => x.agentId));
         if (a) await c.facade.operateResources({ operation: r.int(2) === 0 ? "reserve" : "unreserve", agentId: a.agentId!, resources: [scalar("cpus", 0.5, "ops")] }).catch(() => undefined);
       },
+      subscribeBob: async () => void run.schedulers.push(await c.subscribe(`bob${bobs++}`, { user: "bob", failoverTimeout: 5 })),
       launchAlice: async () => {
         await c.allocate();
         const s = pick(run.schedulers);
@@ -295,9 +311,11 @@ describe("/state from kept fragments", () => {
         if (lists.size >= 2) multi++;
         if (lists.size >= 2 && fragments.last.walked! < lists.size) partial++;
       }
-      assert.ok(most >= 4, `the run had tasks (at most ${most} at once)`);
-      // Coverage, checked for the default seed (another seed's run may launch no task as alice,
-      // or never keep two frameworks' tasks still); the bytes are checked for every seed above.
+      // Coverage, checked for the default seed (another seed's run may hold few tasks, launch
+      // none as alice, or never keep two frameworks' tasks still); the bytes are checked for
+      // every seed above.
+      assert.ok(most >= 4 || seed !== 7, `the run had tasks (at most ${most} at once)`);
+      assert.ok(bobs > 0 || seed !== 7, "a framework of bob's subscribed (a filtered view sees part of the frameworks)");
       assert.ok(partial > 0 || seed !== 7, `some builds walked only the frameworks whose tasks changed (${partial} of ${multi} with two or more frameworks' tasks)`);
       assert.ok(aliceTasks > 0 || seed !== 7, "some tasks ran as alice (a filtered view sees part of the groups)");
     } finally {
