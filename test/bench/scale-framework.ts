@@ -266,6 +266,7 @@ export class ScaleFramework {
       this.counts.launched -= n;
       this.counts.longLaunched -= n;
       for (const id of ids) this.long.delete(id);
+      this.reviveIfSuppressed();
     });
   }
 
@@ -294,12 +295,16 @@ export class ScaleFramework {
       this.counts.launched--;
       if (this.long.delete(taskId)) this.counts.longLaunched--;
       this.short.delete(taskId);
-      if (this.suppressed) {
-        this.suppressed = false;
-        void this.driver.revive().catch(() => undefined);
-      }
+      this.reviveIfSuppressed();
     });
     return true;
+  }
+
+  /** A failed launch leaves work to do: offers again if they were suppressed. */
+  private reviveIfSuppressed(): void {
+    if (!this.suppressed) return;
+    this.suppressed = false;
+    void this.driver.revive().catch(() => undefined);
   }
 
   /** Holding offers: launches the short tasks the tokens allow on the oldest held offers. */
