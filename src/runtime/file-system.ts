@@ -78,7 +78,8 @@ class NodeAppendFile implements AppendFile {
   }
 }
 
-function dropBytes(chunks: Uint8Array[], n: number): Uint8Array[] {
+/** The chunks without their first n bytes (what a short writev left to write). */
+export function dropBytes(chunks: Uint8Array[], n: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (const c of chunks) {
     if (n >= c.length) {

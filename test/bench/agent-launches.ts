@@ -11,6 +11,7 @@ import { readFile } from "node:fs/promises";
 import { KillTaskSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
 import { TaskState, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { runTask, type Cluster } from "../executor/cluster.js";
+import type { LaunchTrace } from "../../src/actors/agent/launch-trace.js";
 import { cpuBetween, descendants, pssBytes, treeCpu } from "./process-tree.js";
 
 const TIMEOUT_MS = 120_000;
@@ -22,6 +23,8 @@ export interface Run {
   selfCpuMsPerJob: number;
   /** CPU per job of this process's descendants, live or reaped (supervisors and tasks), ms. */
   descendantsCpuMsPerJob: number;
+  /** With a LaunchTrace: per stage of the launch, the ms from the bench's RunTask to that stage, one per task. */
+  stages?: Map<string, number[]>;
 }
 
 /** Runs `count` jobs with at most `window` at once; each resolves with its start latency. */
@@ -84,18 +87,27 @@ export class StatusWatch {
 }
 
 /** `count` tasks through the agent, `window` unfinished at a time; each job ends at FINISHED. Stops the cluster. */
-export async function throughAgent(cluster: Cluster, name: string, makeTask: (id: string) => TaskInfo, count: number, window: number): Promise<Run> {
+export async function throughAgent(cluster: Cluster, name: string, makeTask: (id: string) => TaskInfo, count: number, window: number, trace?: LaunchTrace): Promise<Run> {
   const watch = new StatusWatch(cluster);
+  const stages = new Map<string, number[]>();
+  const addStage = (stage: string, ms: number): void => {
+    const list = stages.get(stage);
+    if (list) list.push(ms);
+    else stages.set(stage, [ms]);
+  };
   try {
-    return await windowed(count, window, async (i) => {
+    const r = await windowed(count, window, async (i) => {
       const id = `${name}-${i}`;
       const t0 = performance.now();
       runTask(cluster, makeTask(id));
       await watch.until(id, TaskState.RUNNING);
       const latency = performance.now() - t0;
       await watch.until(id, TaskState.FINISHED);
+      for (const [stage, at] of trace?.stages(id) ?? []) addStage(stage, at - t0);
+      addStage("RUNNING seen by the bench", latency);
       return latency;
     });
+    return trace ? { ...r, stages } : r;
   } finally {
     watch.stop();
     await cluster.stop();

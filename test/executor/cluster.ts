@@ -14,6 +14,7 @@ import { AgentPhase } from "../../src/actors/agent/agent.js";
 import { startAgentNode, type AgentNode } from "../../src/actors/agent/agent-node.js";
 import type { Containerizer } from "../../src/isolation/containerizer.js";
 import type { CommandExecutorMode } from "../../src/actors/agent/agent-options.js";
+import type { LaunchTrace } from "../../src/actors/agent/launch-trace.js";
 import { scalarResource } from "../../src/resources/index.js";
 import { testLogger, type Logger } from "../../src/runtime/log.js";
 import { ActorSystem } from "../../src/runtime/system.js";
@@ -31,7 +32,7 @@ export interface Cluster {
 }
 
 /** `containerizer` makes the agent's containerizer from the work dir (default: the node's posix one). */
-export async function startCluster(containerizer?: (workDir: string) => Containerizer, agentOptions: { switchUser?: boolean; logger?: Logger; secretsDir?: string; commandExecutor?: CommandExecutorMode } = {}): Promise<Cluster> {
+export async function startCluster(containerizer?: (workDir: string) => Containerizer, agentOptions: { switchUser?: boolean; logger?: Logger; secretsDir?: string; commandExecutor?: CommandExecutorMode; launchTrace?: LaunchTrace } = {}): Promise<Cluster> {
   const workDir = await mkdtemp(join(tmpdir(), "dcos-agent-real-"));
   // Tasks switched to another user reach their sandbox through it.
   if (agentOptions.switchUser) await chmod(workDir, 0o755);

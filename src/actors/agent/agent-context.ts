@@ -16,7 +16,8 @@ import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { TaskStatus_Reason, TaskStatus_Source, type TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import { Resources } from "../../resources/index.js";
 import type { Clock, Timer } from "../../runtime/clock.js";
-import { NodeFileSystem, type FileSystem } from "../../runtime/file-system.js";
+import type { FileSystem } from "../../runtime/file-system.js";
+import { AgentFileSystem } from "./agent-file-system.js";
 import { actsAs, describePeer, type PeerIdentity } from "../../runtime/identity.js";
 import type { Logger } from "../../runtime/log.js";
 import type { Pid } from "../../runtime/pid.js";
@@ -114,7 +115,7 @@ export class AgentContext {
     /** Seals tasks' inline secrets on arrival and resolves secret variables at launch (secrets.ts). */
     readonly secrets: SecretResolver,
   ) {
-    this.fs = opts.fs ?? new NodeFileSystem();
+    this.fs = opts.fs ?? new AgentFileSystem();
   }
 
   get log(): Logger {
@@ -175,9 +176,11 @@ export class AgentContext {
     this.log[isTerminal(state) ? "info" : "debug"]({ frameworkId: fwId, taskId, state: taskStateName(state), reason: TaskStatus_Reason[reason] }, `Task ${taskId} is ${taskStateName(state)}: ${message}`);
     const rec = ex?.tasks.get(taskId);
     if (rec) this.recordState(rec, state);
+    const trace = this.opts.launchTrace;
+    trace?.mark(taskId, `${taskStateName(state)} asked`);
     this.host.defer(
       this.statusUpdates.update(u),
-      () => undefined,
+      () => trace?.mark(taskId, `${taskStateName(state)} durable`),
       (err) => this.log.error({ err, taskId }, `Status update ${taskStateName(state)} for task ${taskId} was not stored: ${(err as Error).message}`),
     );
   }

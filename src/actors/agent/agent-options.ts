@@ -6,6 +6,7 @@ import type { Pid } from "../../runtime/pid.js";
 import type { Random } from "../../runtime/random.js";
 import type { FileSystem } from "../../runtime/file-system.js";
 import type { BootIdSource } from "./boot-id.js";
+import type { LaunchTrace } from "./launch-trace.js";
 import type { HostFacts } from "./resource-detection.js";
 
 export interface AgentOptions {
@@ -38,6 +39,8 @@ export interface AgentOptions {
   hostFacts?: HostFacts;
   /** The seeded source of registration backoff, container ids and status update uuids (default seeded from the clock). */
   random?: Random;
+  /** Per-stage timestamps of command task launches (launch-trace.ts, the `containers` bench); off by default. */
+  launchTrace?: LaunchTrace;
   /** Registration retry: first after a random wait up to this, doubling (Mesos: 1 s). */
   registrationBackoffMs?: number;
   /** Most time between registration attempts (Mesos: 1 min). */

@@ -29,6 +29,7 @@ export function runTask(a: AgentContext, frameworkInfo: FrameworkInfo | undefine
   if (!a.fromMaster(from, "run task")) return;
   const fwId = frameworkInfo?.id?.value ?? "";
   const taskId = task?.taskId?.value ?? "";
+  a.opts.launchTrace?.mark(taskId, "RunTask received");
   if (!acceptsTasks(a, fwId, [taskId])) return;
   const fw = frameworkFor(a, frameworkInfo!);
   const t = a.secrets.sealTask(task!);
@@ -143,6 +144,7 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
       config = commandTaskConfig({ task: a.secrets.resolveTask(tasks[0]!), framework: fw.info, containerId: ex.containerId, sandbox: ex.sandbox, workDir: opts.workDir, resources, switchUser: opts.switchUser ?? false });
       config.volumes = [...(config.volumes ?? []), ...hostVolumes(ex.info.container)];
       const taskId = tasks[0]!.taskId!.value;
+      opts.launchTrace?.alias(ex.containerId, taskId);
       a.host.enqueue(() => {
         if (ex.tasks.get(taskId)?.state === TaskState.STAGING) a.taskStatus(fw.id, ex.id, taskId, TaskState.STARTING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR);
       });
@@ -169,9 +171,11 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
   // Mesos's fetcher: the executor's and the tasks' URIs land in the sandbox before the container starts.
   const uris = [...(ex.info.command?.uris ?? []), ...tasks.flatMap((t) => t.command?.uris ?? [])];
   const user = config.user;
+  const trace = (stage: string): void => opts.launchTrace?.container(ex.containerId, stage);
   const launching = a.disk
     .track(a.fs.mkdirp(ex.sandbox))
     .then(async () => {
+      trace("sandbox made");
       if (uris.length > 0) await fetchUris(uris, ex.sandbox, { owner: user === undefined ? undefined : await fetchOwner(user) });
     })
     .then(() => resolveHostPaths(config, ex.info.container, agentHostPathPolicy(opts)))
@@ -179,6 +183,7 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
   a.host.defer(
     launching,
     (state) => {
+      trace("launch returned");
       ex.container = state;
       a.checkpoint(fw, ex);
       if (ex.kind !== "docker" && ex.kind !== "direct") {
@@ -187,7 +192,7 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
       }
       // The agent reports RUNNING itself: only once the container is in the checkpoint, so an
       // agent killed right after still finds the task (else it would destroy an orphan the framework saw running).
-      a.host.defer(ex.io, () => launched(a, fw, ex), () => launched(a, fw, ex));
+      a.host.defer(ex.io, () => (trace("container checkpointed"), launched(a, fw, ex)), () => launched(a, fw, ex));
     },
     (err) => launchFailed(a, fw, ex, err),
   );

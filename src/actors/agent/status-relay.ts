@@ -9,7 +9,7 @@ import { create } from "@bufbuild/protobuf";
 import { ExecutorEventSchema } from "../../gen/dcos/v1/executor_pb.js";
 import type { StatusUpdate } from "../../gen/dcos/v1/internal_pb.js";
 import type { Pid } from "../../runtime/pid.js";
-import { isTerminal } from "../task-states.js";
+import { isTerminal, taskStateName } from "../task-states.js";
 import { AgentPhase, type AgentContext } from "./agent-context.js";
 import { ExecutorPhase } from "./agent-records.js";
 import { AckOutcome } from "./status-update-manager.js";
@@ -20,11 +20,13 @@ export function forwardUpdate(a: AgentContext, u: StatusUpdate): void {
   const rec = a.frameworks.get(u.frameworkId?.value ?? "")?.executorOfTask(u.status?.taskId?.value ?? "")?.tasks.get(u.status?.taskId?.value ?? "");
   if (rec) u.latestState = rec.state;
   a.host.send(a.masters.current, u);
+  if (a.opts.launchTrace && u.status) a.opts.launchTrace.mark(u.status.taskId?.value ?? "", `${taskStateName(u.status.state)} sent`);
 }
 
 /** StatusUpdateAcknowledgement from the master. */
 export function acknowledgement(a: AgentContext, fwId: string, taskId: string, uuid: Uint8Array, from: Pid): void {
   if (!a.fromMaster(from, `acknowledgement for task ${taskId}`)) return;
+  a.opts.launchTrace?.mark(taskId, "first ack received");
   a.host.defer(a.statusUpdates.acknowledge(fwId, taskId, uuid), (outcome) => {
     if (outcome !== AckOutcome.ACKNOWLEDGED) return;
     const fw = a.frameworks.get(fwId);

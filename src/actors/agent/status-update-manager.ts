@@ -19,7 +19,8 @@ import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { Backoff } from "../../runtime/backoff.js";
 import { Random } from "../../runtime/random.js";
-import { NodeFileSystem, type FileSystem } from "../../runtime/file-system.js";
+import type { FileSystem } from "../../runtime/file-system.js";
+import { AgentFileSystem } from "./agent-file-system.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 import { readStreamFiles, StreamFileWriter, streamFilePath, type StreamRecord } from "./update-stream-file.js";
 import { DiskActivity } from "./disk-activity.js";
@@ -121,7 +122,7 @@ export class StatusUpdateManager extends Actor {
     this.paused = options.paused ?? false;
     this.disk = options.disk ?? new DiskActivity();
     this.random = options.random ?? Random.fromOs();
-    this.fs = options.fs ?? new NodeFileSystem();
+    this.fs = options.fs ?? new AgentFileSystem();
     this.files = new StreamFileWriter(this.fs);
     const m = options.metrics;
     const c = (name: string, help: string): Counter => m.counter(`slave/status_updates/${name}`, help);

@@ -34,6 +34,12 @@
  * the launch wrappers in the warm launcher process (posix.ts, launcher-server.ts), `inline`
  * in the agent itself as before; the inline figures are named `agent_<mode>_inline_…`.
  *
+ * `--stages` adds, per isolation mode, the p50/p99 of each stage of a launch (ms from the
+ * bench's RunTask: received, sandbox made, spawn asked, pid known, cgroups placed, go sent,
+ * launch returned, container checkpointed, STARTING/RUNNING asked, durable and sent, the first
+ * acknowledgement received, RUNNING seen by the bench), from the agent's LaunchTrace
+ * (src/actors/agent/launch-trace.ts; off without the flag).
+ *
  * `--command-executor=process` runs the command tasks in the per-task node command executor
  * (the agent's flag of that name) instead of the agent itself, for comparison.
  *
@@ -55,6 +61,7 @@ import { DockerContainerizer } from "../../../src/isolation/docker.js";
 import { isolatorsFor } from "../../../src/isolation/isolation-flag.js";
 import type { CommandExecutorMode } from "../../../src/actors/agent/agent-options.js";
 import { PosixContainerizer } from "../../../src/isolation/posix.js";
+import { LaunchTrace } from "../../../src/actors/agent/launch-trace.js";
 import { startCluster, task, type Cluster } from "../../executor/cluster.js";
 import { holdTasks, throughAgent, windowed, type Run } from "../agent-launches.js";
 import { cliRuns, reportCliRuns } from "../cli-run.js";
@@ -72,10 +79,11 @@ function numberArg(args: string[], name: string, fallback: number): number {
   return Number.isInteger(v) && v >= 0 && arg(args, name) !== undefined ? v : fallback;
 }
 
-async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline"): Promise<Cluster> {
+async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline", launchTrace?: LaunchTrace): Promise<Cluster> {
   // The agent of startCluster has cpus:2; its containers together weigh as 2 CPUs (rootCpus).
   const isolators = await isolatorsFor(mode, { root: CGROUP_ROOT, rootCpus: 2 });
-  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators, launcher }), { commandExecutor });
+  const trace = launchTrace && ((id: string, stage: string): void => launchTrace.container(id, stage));
+  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators, launcher, ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}) });
 }
 
 /** Why docker cannot be benched here, or undefined when dockerd answers and the image is there. */
@@ -144,6 +152,16 @@ function reportRun(report: Reporter, name: string, r: Run, extra: Record<string,
   report.figure(`${name}_cpu_ms_per_task`, r.selfCpuMsPerJob + r.descendantsCpuMsPerJob, "ms", "lower", extra);
 }
 
+/** Per stage of a launch (--stages), in the order of their medians: ms from the bench's RunTask, p50 and p99. */
+function reportStages(report: Reporter, name: string, r: Run, extra: Record<string, unknown>): void {
+  const rows = [...(r.stages ?? new Map<string, number[]>())].map(([stage, ms]) => ({ stage, ms, p50: percentile(ms, 50) })).sort((x, y) => x.p50 - y.p50);
+  for (const { stage, ms, p50 } of rows) {
+    const key = stage.toLowerCase().replace(/[^a-z0-9]+/g, "_");
+    report.figure(`${name}_stage_${key}_p50_ms`, p50, "ms", "lower", { ...extra, stage, tasks: ms.length });
+    report.figure(`${name}_stage_${key}_p99_ms`, percentile(ms, 99), "ms", "lower", { ...extra, stage, tasks: ms.length });
+  }
+}
+
 export async function run(report: Reporter, args: string[]): Promise<void> {
   const count = numberArg(args, "count", 100);
   const window = numberArg(args, "window", 20);
@@ -154,6 +172,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const commandExecutor: CommandExecutorMode = arg(args, "command-executor") === "process" ? "process" : "agent";
   // --launchers=warm,inline: who forks the launch wrappers (the warm launcher process, or the agent itself), one run each.
   const launchers = (arg(args, "launchers") ?? "warm").split(",").map((l) => (l === "inline" ? "inline" : "warm") as "warm" | "inline");
+  // --stages: per-stage timestamps of each launch (the agent's LaunchTrace), as figures per stage.
+  const stages = args.includes("--stages");
   reportLoad(report, "start");
   const baseline = await plainSpawn(count, window);
   report.figure("spawn_per_s", baseline.perSecond, "launches/s", "higher", { count, window });
@@ -189,10 +209,12 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     for (const launcher of launchers) {
       const name = `agent_${mode.replace(",", "_")}${launcher === "inline" ? "_inline" : ""}`;
       const extra = { count, window, mode, commandExecutor, launcher };
-      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher), name, (id) => task(id, "true"), count, window);
+      const trace = stages ? new LaunchTrace() : undefined;
+      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher, trace), name, (id) => task(id, "true"), count, window, trace);
       report.figure(`${name}_launches_per_s`, r.perSecond, "launches/s", "higher", extra);
       report.figure(`${name}_launches_per_s_vs_spawn_per_s`, r.perSecond / baseline.perSecond, "ratio", "higher", extra);
       reportRun(report, name, r, extra);
+      reportStages(report, name, r, extra);
     }
   }
   if (hold > 0) {
