@@ -37,7 +37,9 @@ import { stateResponse } from "../../../src/actors/master/state-response.js";
 import { taskGroups } from "../../../src/actors/master/state-view.js";
 import { masterStateJson, taskJson } from "../../../src/operator/master-state-json.js";
 import { StateFragments, type StateBody } from "../../../src/operator/state-fragments.js";
-import { filterState } from "../../../src/actors/master/state-filter.js";
+import { filterState, visibleIn } from "../../../src/actors/master/state-filter.js";
+import { SummaryFragments, type SummaryBody } from "../../../src/operator/summary-fragments.js";
+import { masterSummaryJson } from "../../../src/operator/master-summary-json.js";
 import type { ViewPermissions } from "../../../src/security/auth/view-acls.js";
 import { taskPage } from "../../../src/operator/task-page.js";
 
@@ -383,6 +385,25 @@ async function endpointSeries(report: Reporter, x: SeriesContext): Promise<void>
     wholeFiltered.push(performance.now() - t0);
   }
   report.compare("state_filtered_gzip_ms", median(fromLayout), "state_filtered_whole_gzip_ms", median(wholeFiltered), "ms", "lower");
+  // The same caller's /state-summary: cut from the shared summary build against the whole filtered summary build.
+  const keptSummary = new SummaryFragments({ cluster: "bench", flags: {} });
+  let summaryBody: SummaryBody | undefined;
+  await arrange((core) => void (summaryBody = keptSummary.build(core, 0)));
+  await summaryBody!.gzipped();
+  const summaryFromLayout: number[] = [];
+  const summaryWhole: number[] = [];
+  for (let i = 0; i < runs * 2; i++) {
+    let t0 = performance.now();
+    await keptSummary.filtered(summaryBody!, view).gzipped();
+    summaryFromLayout.push(performance.now() - t0);
+    t0 = performance.now();
+    await arrange((core) => {
+      const visible = visibleIn(stateResponse(core, 0), view);
+      gzipSync(JSON.stringify(masterSummaryJson(core, 0, { cluster: "bench", flags: {}, leader: core.masterInfo(), electedTime: 0 }, (id) => visible.framework(id))), { level: GZIP_LEVEL });
+    });
+    summaryWhole.push(performance.now() - t0);
+  }
+  report.compare("summary_filtered_gzip_ms", median(summaryFromLayout), "summary_filtered_whole_gzip_ms", median(summaryWhole), "ms", "lower");
   const remade = after.h.lastStateFragments();
   if (remade) report.figure("state_last_build_remade_tasks", remade.tasks, "count", "lower", { remade });
   const summaryRemade = after.h.lastSummaryFragments();
