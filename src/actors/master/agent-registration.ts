@@ -142,7 +142,11 @@ export function reregisterAgent(core: MasterState, from: Pid, message: Reregiste
     // also be an older retry of a reregistration already answered, sent before tasks launched
     // since: only the agent can tell which (askAgentAbout).
     const missing = missingTasks([...existing.tasks.values()], message);
-    core.log.info({ agent: id, missing: missing.length }, `Agent ${id} reregistered while active; asking it about ${missing.length} task(s) it does not report, acknowledging again`);
+    // A plain retry (nothing missing) is routine after a failover (thousands of agents retry
+    // while the new leader works through their first copies): at debug; a list that misses
+    // tasks is worth seeing.
+    const level = missing.length > 0 ? "info" : "debug";
+    core.log[level]({ agent: id, missing: missing.length }, `Agent ${id} reregistered while active; asking it about ${missing.length} task(s) it does not report, acknowledging again`);
     core.sendToAgent(existing, create(AgentReregisteredSchema, { agentId: ids.agent(id), pingIntervalSeconds: pingIntervalSeconds(core) }));
     askAgentAbout(core, existing, missing);
     return;
