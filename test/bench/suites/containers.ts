@@ -40,6 +40,10 @@
  * acknowledgement received, RUNNING seen by the bench), from the agent's LaunchTrace
  * (src/actors/agent/launch-trace.ts; off without the flag).
  *
+ * `--agent-fs=agent,node` runs each isolation mode with the agent's default disk
+ * (src/actors/agent/agent-file-system.ts: every call but the flushes synchronous) and with
+ * NodeFileSystem (every call through the libuv thread pool, as before), named `…_nodefs_…`.
+ *
  * `--command-executor=process` runs the command tasks in the per-task node command executor
  * (the agent's flag of that name) instead of the agent itself, for comparison.
  *
@@ -62,6 +66,7 @@ import { isolatorsFor } from "../../../src/isolation/isolation-flag.js";
 import type { CommandExecutorMode } from "../../../src/actors/agent/agent-options.js";
 import { PosixContainerizer } from "../../../src/isolation/posix.js";
 import { LaunchTrace } from "../../../src/actors/agent/launch-trace.js";
+import { NodeFileSystem } from "../../../src/runtime/file-system.js";
 import { startCluster, task, type Cluster } from "../../executor/cluster.js";
 import { holdTasks, throughAgent, windowed, type Run } from "../agent-launches.js";
 import { cliRuns, reportCliRuns } from "../cli-run.js";
@@ -79,11 +84,11 @@ function numberArg(args: string[], name: string, fallback: number): number {
   return Number.isInteger(v) && v >= 0 && arg(args, name) !== undefined ? v : fallback;
 }
 
-async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline", launchTrace?: LaunchTrace): Promise<Cluster> {
+async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline", launchTrace?: LaunchTrace, agentFs: "agent" | "node" = "agent"): Promise<Cluster> {
   // The agent of startCluster has cpus:2; its containers together weigh as 2 CPUs (rootCpus).
   const isolators = await isolatorsFor(mode, { root: CGROUP_ROOT, rootCpus: 2 });
   const trace = launchTrace && ((id: string, stage: string): void => launchTrace.container(id, stage));
-  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators, launcher, ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}) });
+  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators, launcher, ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}), ...(agentFs === "node" ? { fs: new NodeFileSystem() } : {}) });
 }
 
 /** Why docker cannot be benched here, or undefined when dockerd answers and the image is there. */
@@ -174,6 +179,9 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const launchers = (arg(args, "launchers") ?? "warm").split(",").map((l) => (l === "inline" ? "inline" : "warm") as "warm" | "inline");
   // --stages: per-stage timestamps of each launch (the agent's LaunchTrace), as figures per stage.
   const stages = args.includes("--stages");
+  // --agent-fs=agent,node: the agent's disk, its default (agent-file-system.ts: synchronous but for the flushes) or
+  // runtime/file-system.ts's NodeFileSystem (everything through the thread pool, as before), one run each; `node` runs are named `…_nodefs_…`.
+  const agentFses = (arg(args, "agent-fs") ?? "agent").split(",").map((f) => (f === "node" ? "node" : "agent") as "agent" | "node");
   reportLoad(report, "start");
   const baseline = await plainSpawn(count, window);
   report.figure("spawn_per_s", baseline.perSecond, "launches/s", "higher", { count, window });
@@ -206,11 +214,11 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       reportRun(report, name, r, extra);
       continue;
     }
-    for (const launcher of launchers) {
-      const name = `agent_${mode.replace(",", "_")}${launcher === "inline" ? "_inline" : ""}`;
-      const extra = { count, window, mode, commandExecutor, launcher };
+    for (const launcher of launchers) for (const agentFs of agentFses) {
+      const name = `agent_${mode.replace(",", "_")}${launcher === "inline" ? "_inline" : ""}${agentFs === "node" ? "_nodefs" : ""}`;
+      const extra = { count, window, mode, commandExecutor, launcher, agentFs };
       const trace = stages ? new LaunchTrace() : undefined;
-      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher, trace), name, (id) => task(id, "true"), count, window, trace);
+      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher, trace, agentFs), name, (id) => task(id, "true"), count, window, trace);
       report.figure(`${name}_launches_per_s`, r.perSecond, "launches/s", "higher", extra);
       report.figure(`${name}_launches_per_s_vs_spawn_per_s`, r.perSecond / baseline.perSecond, "ratio", "higher", extra);
       reportRun(report, name, r, extra);
