@@ -207,6 +207,35 @@ export class Assembly {
   }
 }
 
+/**
+ * The groups of one JSON array as a filtered view keeps them: `textOf` gives a fragment's
+ * text in the view (undefined: left out). A group whose fragments all keep their text, at
+ * the same place (comma or not), is the kept part; the others are new parts of the texts.
+ */
+export function filteredArray(out: Assembly, groups: readonly Group[], textOf: (f: Fragment) => string | undefined): void {
+  let comma = false;
+  for (const g of groups) {
+    const texts: string[] = [];
+    let same = g.comma === comma;
+    for (const f of g.items) {
+      const text = textOf(f);
+      if (text === undefined) {
+        same = false;
+        continue;
+      }
+      if (text !== f.text) same = false;
+      texts.push(text);
+    }
+    if (texts.length === 0) continue;
+    if (same) out.add([g.part]);
+    else {
+      const c = comma;
+      out.add([new BodyPart(() => (c ? "," : "") + texts.join(","))]);
+    }
+    comma = true;
+  }
+}
+
 /** What the last build made anew (the rest it kept). */
 export interface FragmentStats {
   tasks: number;

@@ -43,7 +43,7 @@ import type { MasterView } from "../actors/master/master-view.js";
 import { agentEntry, frameworkEntry, visibleAgent, type Usage } from "../actors/master/state-view.js";
 import { isTerminal } from "../actors/task-states.js";
 import { BodyPart, PartsBody } from "./body-parts.js";
-import { ArrayWalk, Assembly, Deps, hash, open, rest, type Fragment, type FragmentStats, type Group, type Kept } from "./fragment-groups.js";
+import { ArrayWalk, Assembly, Deps, filteredArray, hash, open, rest, type Fragment, type FragmentStats, type Group, type Kept } from "./fragment-groups.js";
 import {
   agentJson,
   completedFrameworkHeadJson,
@@ -219,17 +219,7 @@ export class StateBody extends PartsBody {
 /** A task array's groups, or (filtered) groups of the tasks the view keeps: a group kept whole is the kept part. */
 function taskArray(out: Assembly, groups: readonly Group[], filter: Filter | undefined): void {
   if (!filter) return out.add(groups.map((g) => g.part));
-  let comma = false;
-  for (const g of groups) {
-    const items = g.items.filter((f) => filter.task((f as TaskFragment).task));
-    if (items.length === 0) continue;
-    if (items.length === g.items.length && g.comma === comma) out.add([g.part]);
-    else {
-      const c = comma;
-      out.add([new BodyPart(() => (c ? "," : "") + items.map((f) => f.text).join(","))]);
-    }
-    comma = true;
-  }
+  filteredArray(out, groups, (f) => (filter.task((f as TaskFragment).task) ? f.text : undefined));
 }
 
 /** /state (and /frameworks from the same parts) from a layout, for everyone or for a filtered view. */

@@ -21,7 +21,7 @@ import { BodyPart, PartsBody } from "./body-parts.js";
 import type { FrameworkInfo } from "../gen/dcos/v1/cluster_pb.js";
 import { VisibleTo } from "../actors/master/state-filter.js";
 import type { ViewPermissions } from "../security/auth/view-acls.js";
-import { ArrayWalk, Assembly, Deps, hash, open, type Fragment, type FragmentStats, type Group, type Kept } from "./fragment-groups.js";
+import { ArrayWalk, Assembly, Deps, filteredArray, hash, open, type Fragment, type FragmentStats, type Group, type Kept } from "./fragment-groups.js";
 import type { MasterJsonContext } from "./master-state-json.js";
 import { completedSummary, summaryAgentJson, summaryFrameworkJson, summaryHeadJson } from "./master-summary-json.js";
 
@@ -63,31 +63,6 @@ export class SummaryBody extends PartsBody {
     readonly layout: SummaryLayout,
   ) {
     super(parts);
-  }
-}
-
-/** The groups of one array as a filtered view keeps them: a group kept whole is the kept part. */
-function filteredArray(out: Assembly, groups: readonly Group[], textOf: (f: Fragment) => string | undefined): void {
-  let comma = false;
-  for (const g of groups) {
-    const texts: string[] = [];
-    let same = g.comma === comma;
-    for (const f of g.items) {
-      const text = textOf(f);
-      if (text === undefined) {
-        same = false;
-        continue;
-      }
-      if (text !== f.text) same = false;
-      texts.push(text);
-    }
-    if (texts.length === 0) continue;
-    if (same) out.add([g.part]);
-    else {
-      const c = comma;
-      out.add([new BodyPart(() => (c ? "," : "") + texts.join(","))]);
-    }
-    comma = true;
   }
 }
 
