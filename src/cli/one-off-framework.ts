@@ -10,7 +10,7 @@ import { Resources } from "../resources/resources.js";
 import type { Clock, Timer } from "../runtime/clock.js";
 import type { Logger } from "../runtime/log.js";
 import type { Random } from "../runtime/random.js";
-import type { OutputSinks, TaskOutput } from "./task-output.js";
+import type { OutputSinks, TaskOutput } from "../frameworks/common/sandbox-output.js";
 import { RunExit } from "./run-exit.js";
 import type { RunMark } from "./run-timing.js";
 
@@ -221,7 +221,7 @@ export class OneOffFramework {
     try {
       // Loaded once a sandbox is known: the operator protocol's code (the largest generated
       // file) is then off the path to TASK_RUNNING, and `--no-output` never loads it.
-      const { agentHttpAddress, TaskOutput } = await import("./task-output.js");
+      const { agentHttpAddress, TaskOutput } = await import("../frameworks/common/sandbox-output.js");
       const agentHttp = await agentHttpAddress(this.driver.master, agentId, this.io.channelCredentials);
       const output = new TaskOutput({ agentHttp, sandbox, sinks, clock: this.io.clock, warn: (m) => this.io.err(m) });
       output.start();

@@ -20,6 +20,8 @@ import { VERSION } from "./version.js";
 import { parseAllowedHostPaths, type ProtectedPath } from "../isolation/host-paths.js";
 import { startDnsService, type RunningDns } from "../discovery/dns/dns-service.js";
 import { DEFAULT_JOBS_PORT, JobsServer } from "../frameworks/jobs/jobs-server.js";
+import { RunServer } from "../frameworks/run/run-server.js";
+import { writeDevRunService } from "./dev-run-service.js";
 import { DEFAULT_DEV_DNS_PORT } from "./dns.js";
 import { loadSecurityConfig, type SecurityConfig } from "../security/auth/security-config.js";
 import { writeDevCredentials, type DevCredentials } from "../security/auth/dev-credentials.js";
@@ -66,6 +68,10 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   jobsPort?: number;
   /** dev: false runs no jobs framework. */
   jobs?: boolean;
+  /** dev: the run service's port (default 0: any free one; -1 runs none). */
+  runPort?: number;
+  /** dev: ms the run service keeps offers after a run (default 15 s). */
+  runOfferHold?: number;
   /** master/agent: the principals and secrets clients authenticate with (Mesos's credentials JSON). */
   credentials?: string;
   /** master/agent: the ACLs (Mesos's JSON shape). */
@@ -222,6 +228,8 @@ export interface RunningDev extends Running {
   readonly credentials: DevCredentials;
   /** The embedded jobs framework (Chronos API), unless --no-jobs. */
   readonly jobs?: JobsServer;
+  /** The run service `dcos-node run` talks to, unless --run-port=-1. */
+  readonly run?: RunServer;
 }
 
 /**
@@ -265,6 +273,7 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
   await pki?.writeClientDir(clientTlsDir, "dev");
   const dns = flags.dns === false ? undefined : await startDevDns(flags, logger, master, security.credentials);
   const jobs = flags.jobs === false ? undefined : await startDevJobs(flags, logger, master, security);
+  const run = await startDevRun(flags, logger, master, security, pki);
   const servicesPort = flags.servicesPort ?? DEFAULT_SERVICES_HTTP_PORT;
   const servicesCredential = security.credentials.credentials.find((c) => c.principal === "dcos-services");
   const services =
@@ -285,6 +294,7 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
     `Embedded cluster up: master ${master.address} leading, ${agents.length} agents, work dir ${workDir}. Web UI: http://${master.http.address}/ . ` +
       (jobs ? `Jobs API (Chronos): http://${jobs.address} . ` : "") +
       (services ? `Services API (Marathon /v2): http://${services.address}/ . ` : "") +
+      (run ? `Run service: ${run.url}${run.loopbackUrl ? ` (and ${run.loopbackUrl} on loopback)` : ""} . ` : "") +
       `Try: npx dcos-node run --master=${master.address} -- echo hello . ` +
       `Credentials: ${security.credentials.credentials.map((c) => c.principal).join(", ")} in ${join(workDir, "credentials")} (--credential-file or DCOS_NODE_CREDENTIAL_FILE)` +
       (pki ? `. Mutual TLS: clients find the cluster's CA and a principal's certificate in ${clientTlsDir}` : ""),
@@ -293,14 +303,16 @@ async function startDev(flags: RoleFlags, logger: Logger): Promise<RunningDev> {
     master,
     credentials: security.credentials,
     ...(jobs ? { jobs } : {}),
+    ...(run ? { run } : {}),
     stop: async () => {
       await services?.stop();
+      await run?.stop();
       await jobs?.stop();
       await dns?.stop();
       await killDevTasks(agents, logger);
       for (const a of agents) await a.stop();
       await master.stop();
-      if (pki) await removeDevClientTls(master.address);
+      if (pki || run) await removeDevClientTls(master.address);
     },
   };
 }
@@ -360,6 +372,35 @@ async function startDevJobs(
     logger.warn({ err }, `No jobs framework: port ${port} on ${flags.ip} is not usable (--jobs-port=N picks another, --no-jobs turns it off)`);
     return undefined;
   }
+}
+
+/**
+ * The dev cluster's run service (HTTPS with a certificate of the dev CA unless --insecure),
+ * recorded where `dcos-node run` looks for it by the master's address (dev-run-service.ts).
+ */
+async function startDevRun(
+  flags: RoleFlags,
+  logger: Logger,
+  master: RunningMaster,
+  security: { config: SecurityConfig; credentials: DevCredentials },
+  pki: DevPki | undefined,
+): Promise<RunServer | undefined> {
+  const port = flags.runPort ?? 0;
+  if (port < 0) return undefined;
+  const credential = security.credentials.credentials.find((c) => c.principal === "dcos-run");
+  const tls = await pki?.issue("principal", "dcos-run");
+  const run = await RunServer.start({
+    masters: [master.address],
+    host: flags.ip,
+    httpPort: port,
+    logger: logger.child({ component: "run" }),
+    security: security.config,
+    ...(flags.runOfferHold !== undefined ? { offerHoldMs: flags.runOfferHold } : {}),
+    ...(tls ? { https: { cert: tls.cert, key: tls.key, ca: tls.ca }, plaintextLoopback: isLoopback(flags.ip) } : {}),
+    ...(credential ? { credential, principal: credential.principal } : {}),
+  });
+  await writeDevRunService(devClientTlsDir(master.address), { url: run.url, ...(run.loopbackUrl ? { loopback: run.loopbackUrl } : {}) });
+  return run;
 }
 
 /** The dev cluster's DNS (names under `dcos.`); a port in use is a warning, not a failed start. */

@@ -1,15 +1,2 @@
-/** The exit codes of `dcos-node run` (a file of its own so the CLI loads the framework only when it runs). */
-export enum RunExit {
-  /** The task reached TASK_FINISHED. */
-  FINISHED = 0,
-  /** The task ended in any other state (FAILED, KILLED, LOST, ERROR, DROPPED, …). */
-  TASK_FAILED = 1,
-  /** Bad flags. */
-  USAGE = 2,
-  /** The task never ran: no subscription, no fitting offer, launch refused, master refused the framework. */
-  NOT_LAUNCHED = 3,
-  /** --timeout passed while the task ran; it was killed. */
-  TIMED_OUT = 124,
-  /** Ctrl-C: the task was killed. */
-  INTERRUPTED = 130,
-}
+/** The exit codes of `dcos-node run` (defined beside the run service, which reports them too). */
+export { RunExit } from "../frameworks/run/run-exit.js";

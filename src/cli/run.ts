@@ -8,14 +8,15 @@ import type { Logger } from "../runtime/log.js";
 import type { Random } from "../runtime/random.js";
 import type { OneOffSpec } from "./one-off-framework.js";
 import { RunExit } from "./run-exit.js";
-import type { OutputSinks } from "./task-output.js";
+import { checkCommand, checkEnvNames, checkPositive, nameFromCommand } from "../frameworks/run/run-request.js";
+import type { OutputSinks } from "../frameworks/common/sandbox-output.js";
 import { resolveClientCredential, type ClientCredential, type ClientCredentialFlags } from "../security/auth/client-credential.js";
 import { withCredentialOptions } from "./credential-options.js";
 import type { TlsPaths } from "../security/pki/tls-files.js";
 import { findDevClientTls } from "./dev-client-tls.js";
 import { runTiming, type RunMark } from "./run-timing.js";
 
-export { RunExit };
+export { RunExit, nameFromCommand };
 
 /** `dcos-node run` as a function: what main.ts (or a test) calls. */
 export interface RunOptions {
@@ -62,32 +63,21 @@ export interface RunOptions {
   mark?: RunMark;
 }
 
-function positive(value: number | undefined, what: string, allowZero = false): void {
-  if (value === undefined) return;
-  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new DcosError(Code.INVALID_ARGUMENT, `Invalid ${what} ${value}: must be a number > ${allowZero ? "= " : ""}0`);
-  }
-}
-
 /** Checks the options and fills defaults; INVALID_ARGUMENT naming the first bad one. */
 export function runSpec(options: RunOptions): OneOffSpec {
   for (const m of options.master.split(",")) parseMasterAddress(m);
-  if (options.command.length === 0 || options.command.every((c) => c.trim() === "")) {
-    throw new DcosError(Code.INVALID_ARGUMENT, "No command given: put it after --, e.g. dcos-node run --master=… -- echo hello");
-  }
+  checkCommand(options.command);
   const name = options.name ?? nameFromCommand(options.command);
   if (name.trim() === "") throw new DcosError(Code.INVALID_ARGUMENT, "Invalid --name: it is empty");
-  positive(options.cpus, "--cpus");
-  positive(options.mem, "--mem");
-  positive(options.disk, "--disk", true);
-  positive(options.timeoutSeconds, "--timeout");
-  positive(options.declineSeconds, "decline seconds", true);
-  positive(options.killTimeoutSeconds, "kill timeout");
+  checkPositive(options.cpus, "--cpus");
+  checkPositive(options.mem, "--mem");
+  checkPositive(options.disk, "--disk", true);
+  checkPositive(options.timeoutSeconds, "--timeout");
+  checkPositive(options.declineSeconds, "decline seconds", true);
+  checkPositive(options.killTimeoutSeconds, "kill timeout");
   const role = options.role ?? "*";
   validateRole(role, "--role");
-  for (const key of Object.keys(options.env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new DcosError(Code.INVALID_ARGUMENT, `Invalid --env name '${key}': expected [A-Za-z_][A-Za-z0-9_]*`);
-  }
+  checkEnvNames(options.env ?? {});
   return {
     masters: options.master,
     name,
@@ -101,14 +91,6 @@ export function runSpec(options: RunOptions): OneOffSpec {
     declineSeconds: options.declineSeconds ?? 30,
     killTimeoutSeconds: options.killTimeoutSeconds ?? 30,
   };
-}
-
-/** The program's name: "echo" for `echo hello` or `/bin/echo hello` (a shell line: its first word). */
-export function nameFromCommand(command: readonly string[]): string {
-  const first = (command.length === 1 ? command[0]!.trim().split(/\s+/)[0] : command[0]) ?? "";
-  const base = first.split("/").filter((p) => p !== "").at(-1) ?? "";
-  const name = base.replace(/[^A-Za-z0-9._-]/g, "");
-  return name === "" ? "run" : name;
 }
 
 /** Ctrl-C (and SIGTERM) as an AbortSignal, until dispose(). */
@@ -223,7 +205,7 @@ interface RunFlags extends ClientCredentialFlags {
  */
 export function runSubcommand(logger?: Logger, execute: (options: RunOptions) => Promise<number> = runCommand): Command {
   const command = new Command("run")
-    .description("Run one command on the cluster as a one-off framework (like mesos-execute) and show its states")
+    .description("Run one command on the cluster (through the run service when there is one, else as a one-off framework like mesos-execute) and show its states")
     .requiredOption("--master <host:port>", "the master (several: comma-separated)")
     .option("--name <name>", "framework and task name (default: the command's program name)")
     .option("--no-output", "do not show the task's stdout and stderr (shown as they grow by default)")
@@ -238,6 +220,8 @@ export function runSubcommand(logger?: Logger, execute: (options: RunOptions) =>
     .option("--tls-ca <file>", "the cluster CA certificate to verify the masters with")
     .option("--tls-cert <file>", "a principal's certificate to authenticate with (with --tls-key)")
     .option("--tls-key <file>", "its private key")
+    .option("--run-url <url>", "the run service to ask (default: $DCOS_NODE_RUN_URL, else a dev cluster's own, found by the master's address)")
+    .option("--framework", "run the task as a one-off framework of its own (subscribes to the master itself; for clusters without a run service)")
     .argument("<command...>", "the command, after --; one word is run by /bin/sh -c");
   return withCredentialOptions(command).action(async (command: string[], flags: RunFlags) => {
       let credential: ClientCredential | undefined;

@@ -8,16 +8,13 @@ import type { MasterView } from "../actors/master/master-view.js";
 import type { AgentInfo } from "../gen/dcos/v1/cluster_pb.js";
 import type { Task } from "../gen/dcos/v1/tasks_pb.js";
 import { Code, DcosError } from "../runtime/error.js";
+import { agentHttpOf } from "../frameworks/common/sandbox-output.js";
 
 /** Where an agent's HTTP endpoint (/files/*) listens, as host:port; undefined when unknown. */
 export type AgentHttpResolver = (agent: AgentInfo) => string | undefined;
 
 /** The agent's own word (AgentInfo.http_port, on the host of its pid); undefined when it gave none. */
-export const agentHttpFromInfo: AgentHttpResolver = (agent) => {
-  if (!agent.httpPort) return undefined;
-  const address = agent.pid.slice(agent.pid.indexOf("@") + 1);
-  return `${address.slice(0, address.lastIndexOf(":"))}:${agent.httpPort}`;
-};
+export const agentHttpFromInfo: AgentHttpResolver = agentHttpOf;
 
 export interface TaskSandbox {
   agentId: string;

@@ -8,17 +8,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { killProcessesUnder, NodeProcess, runToEnd } from "../support/processes.js";
+import { alive, killProcessesUnder, NodeProcess, runToEnd } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("dev cluster (--role=dev)", () => {
   let workDir: string | undefined;

@@ -106,3 +106,13 @@ export async function killProcessesUnder(dir: string): Promise<number> {
   }
   return killed;
 }
+
+/** Whether a process with this pid exists (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

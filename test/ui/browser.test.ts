@@ -76,7 +76,7 @@ describe("web UI in Chromium", () => {
     assert.equal(await page.locator("[data-testid=tasks-running]").textContent(), "0");
     assert.equal(await page.locator("[data-testid=chart-cpus] canvas").count(), 1, "the CPU plot is drawn");
 
-    run = new NodeProcess("dcos-node run", ["run", `--master=${masterGrpc}`, "--name=ui-hello", "--", "echo hello from the browser test; sleep 600"]);
+    run = new NodeProcess("dcos-node run", ["run", `--master=${masterGrpc}`, "--framework", "--name=ui-hello", "--", "echo hello from the browser test; sleep 600"]);
     await waitForText(page, "[data-testid=tasks-running]", (t) => t === "1", "the launched task to show as running");
     const line = await waitForText(page, "[data-testid=event-feed] li[data-type=TASK_UPDATED]", (t) => t.includes("TASK_RUNNING"), "TASK_UPDATED in the live feed");
     assert.match(line, /Task ui-hello\S* is TASK_RUNNING/);

@@ -56,10 +56,19 @@ export interface FrameworkHttpOptions {
   security?: SecurityConfig;
   /** The methods the web UI may call across origins ("GET, POST, PUT, DELETE"). */
   corsMethods: string;
+  /**
+   * Serve HTTPS with this certificate; a client certificate the CA verifies is asked for
+   * (not required) and authenticates its principal (security.peerIdentity). Default: HTTP.
+   */
+  https?: { cert: string; key: string; ca: string };
 }
 
 export function createFrameworkHttp(o: FrameworkHttpOptions): { app: FastifyInstance; security: ServiceSecurity } {
-  const app = Fastify({ logger: false, bodyLimit: o.bodyLimit });
+  const app = (
+    o.https
+      ? Fastify({ logger: false, bodyLimit: o.bodyLimit, https: { ...o.https, requestCert: true, rejectUnauthorized: false } })
+      : Fastify({ logger: false, bodyLimit: o.bodyLimit })
+  ) as unknown as FastifyInstance;
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) o.log.warn({ err }, `${o.name} HTTP handler failed`);

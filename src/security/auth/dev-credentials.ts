@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Credential } from "./credentials.js";
 
 /** The principals the dev cluster creates. */
-export const DEV_PRINCIPALS = ["dcos-operator", "dcos-services", "dcos-jobs", "dcos-discovery"] as const;
+export const DEV_PRINCIPALS = ["dcos-operator", "dcos-services", "dcos-jobs", "dcos-discovery", "dcos-run"] as const;
 
 export interface DevCredentials {
   readonly credentials: readonly Credential[];

@@ -5,7 +5,9 @@
  * the ACL its path falls under. Refusals are JSON: 401 `{error: "UNAUTHENTICATED", …}`,
  * 403 `{error: "PERMISSION_DENIED", message}`.
  */
+import type { AuthContext } from "@grpc/grpc-js/build/src/auth-context.js";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { TLSSocket } from "node:tls";
 import type { Metrics } from "../../metrics/metrics.js";
 import { asDcosError, Code } from "../../runtime/error.js";
 import { EVERY, type AclAction, type AclObject } from "./acls.js";
@@ -46,6 +48,12 @@ function refuse(reply: FastifyReply, err: unknown): FastifyReply {
   return reply.code(status).type("application/json").send({ error: Code[e.code], message: e.message });
 }
 
+/** The verified client certificate of an HTTPS request (as gRPC's AuthContext has it), if any. */
+function peerOf(req: FastifyRequest): AuthContext | undefined {
+  const socket = req.raw.socket as Partial<TLSSocket>;
+  return socket.authorized === true && socket.getPeerCertificate ? { sslPeerCertificate: socket.getPeerCertificate() } : undefined;
+}
+
 export function addHttpGuard(app: FastifyInstance, security: ServiceSecurity, metrics?: Metrics): void {
   const failed = metrics?.counter("authentication/failed");
   app.addHook("onRequest", async (req, reply) => {
@@ -53,7 +61,7 @@ export function addHttpGuard(app: FastifyInstance, security: ServiceSecurity, me
     if (OPEN.has(path)) return;
     let caller: Caller;
     try {
-      caller = security.authenticator.authenticate(req.headers.authorization);
+      caller = security.authenticator.authenticate(req.headers.authorization, peerOf(req));
     } catch (err) {
       failed?.inc();
       return refuse(reply, err);

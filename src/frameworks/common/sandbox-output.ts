@@ -1,16 +1,17 @@
 /**
- * `dcos-node run` shows the task's stdout and stderr on the terminal as they grow, as
- * `docker run` does. The task writes them into its sandbox on the agent; the run finds the
- * agent's HTTP endpoint through the master's Operator API (GetAgents: AgentInfo.http_port)
- * and polls the agent's /files/read from the last offset of each file. At the task's end
- * a last read takes whatever is left.
+ * A task's stdout and stderr as they grow, as `docker run` shows them: `dcos-node run`'s
+ * one-off framework and the run service (src/frameworks/run) copy them to the terminal or
+ * to the HTTP stream. The task writes them into its sandbox on the agent; the reader finds
+ * the agent's HTTP endpoint through the master's Operator API (GetAgents:
+ * AgentInfo.http_port) and polls the agent's /files/read from the last offset of each
+ * file. At the task's end a last read takes whatever is left.
  */
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { GetAgentsRequestSchema, OperatorService, type GetAgentsResponse } from "../gen/dcos/v1/operator_pb.js";
-import type { Clock, Timer } from "../runtime/clock.js";
-import { clientConstructor, fromServiceError } from "../runtime/grpc/service.js";
-import { agentHttpFromInfo } from "../ui/task-sandbox.js";
+import { GetAgentsRequestSchema, OperatorService, type GetAgentsResponse } from "../../gen/dcos/v1/operator_pb.js";
+import type { AgentInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import type { Clock, Timer } from "../../runtime/clock.js";
+import { clientConstructor, fromServiceError } from "../../runtime/grpc/service.js";
 
 /** Where the task's output goes (raw chunks, not lines). */
 export interface OutputSinks {
@@ -24,10 +25,20 @@ const CHUNK = 64 * 1024;
 export const OUTPUT_POLL_MS = 250;
 const CALL_TIMEOUT_MS = 10_000;
 
-/** host:port of the HTTP endpoint of agent `agentId`, as the master at `master` (gRPC host:port) knows it. */
-export async function agentHttpAddress(master: string, agentId: string, credentials = grpc.credentials.createInsecure()): Promise<string> {
+/** The agent's own word (AgentInfo.http_port, on the host of its pid); undefined when it gave none. */
+export function agentHttpOf(agent: AgentInfo): string | undefined {
+  if (!agent.httpPort) return undefined;
+  const address = agent.pid.slice(agent.pid.indexOf("@") + 1);
+  return `${address.slice(0, address.lastIndexOf(":"))}:${agent.httpPort}`;
+}
+
+/**
+ * host:port of the HTTP endpoint of agent `agentId`, as the master at `master` (gRPC
+ * host:port) knows it; `options` carry the caller's credential (client-credential.ts).
+ */
+export async function agentHttpAddress(master: string, agentId: string, credentials = grpc.credentials.createInsecure(), options: grpc.ClientOptions = {}): Promise<string> {
   const Client = clientConstructor(OperatorService);
-  const client = new Client(master, credentials);
+  const client = new Client(master, credentials, options);
   try {
     const response = await new Promise<GetAgentsResponse>((resolve, reject) =>
       (client as unknown as Record<string, (r: unknown, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: GetAgentsResponse) => void) => void>).getAgents!(
@@ -38,7 +49,7 @@ export async function agentHttpAddress(master: string, agentId: string, credenti
     );
     const agent = response.agents.find((a) => a.agentInfo?.id?.value === agentId)?.agentInfo;
     if (!agent) throw new Error(`the master ${master} does not know agent ${agentId}`);
-    const address = agentHttpFromInfo(agent);
+    const address = agentHttpOf(agent);
     if (!address) throw new Error(`agent ${agentId} has no HTTP endpoint`);
     return address;
   } finally {
@@ -55,6 +66,8 @@ export interface TaskOutputOptions {
   clock: Clock;
   /** A problem reading the files, reported once until reading works again. */
   warn(message: string): void;
+  /** Sent with every read (the reader's credential); default none. */
+  authorization?: string;
 }
 
 type Stream = "stdout" | "stderr";
@@ -104,7 +117,10 @@ export class TaskOutput {
   private async readChunk(stream: Stream, final: boolean): Promise<boolean> {
     const path = `${this.o.sandbox}/${stream}`;
     const url = `http://${this.o.agentHttp}/files/read?path=${encodeURIComponent(path)}&offset=${this.offsets[stream]}&length=${CHUNK}`;
-    const response = await fetch(url, { signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+    const response = await fetch(url, {
+      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+      ...(this.o.authorization ? { headers: { authorization: this.o.authorization } } : {}),
+    });
     if (response.status === 404) return false; // not created yet
     if (!response.ok) throw new Error(`HTTP ${response.status}: ${(await response.text()).slice(0, 200)}`);
     let { data } = (await response.json()) as { data: string; offset: number };

@@ -1,0 +1,196 @@
+/**
+ * `dcos-node run` through the dev cluster's run service (src/cli/run-thin.ts,
+ * src/frameworks/run), as real processes: one dev cluster with --authenticate and ACLs,
+ * and CLI processes against it. Output and exit codes as the framework path has them;
+ * a failing task; HTTPS with the dev cluster's client certificate; authentication and
+ * ACL refusals; bad input (flags, and raw HTTP: malformed JSON, unknown fields, a body
+ * over the limit); Ctrl-C and --timeout; a client killed with SIGKILL gets its task
+ * killed; --framework still runs a one-off framework.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { devClientTlsDir } from "../../src/cli/dev-client-tls.js";
+import { readDevRunService } from "../../src/cli/dev-run-service.js";
+import { RunExit } from "../../src/cli/run-exit.js";
+import { alive, CLI, killProcessesUnder, NodeProcess } from "../support/processes.js";
+import { waitFor } from "../support/wait.js";
+
+interface Cli {
+  code: Promise<number | null>;
+  stdout: () => string;
+  stderr: () => string;
+  signal(s: NodeJS.Signals): void;
+  pid: number;
+}
+
+function cli(args: string[], env: Record<string, string> = {}): Cli {
+  const child = spawn(process.execPath, [CLI, "run", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, FORCE_COLOR: "0", DCOS_NODE_RUN_TIMING: "1", DCOS_NODE_CREDENTIAL_FILE: "", ...env },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+  child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
+  return {
+    code: new Promise((resolve) => child.on("exit", (code, signal) => (clearTimeout(timer), resolve(signal ? -1 : code)))),
+    stdout: () => stdout,
+    stderr: () => stderr,
+    signal: (s) => void child.kill(s),
+    pid: child.pid ?? -1,
+  };
+}
+
+describe("dcos-node run through the run service", () => {
+  let workDir: string;
+  let dev: NodeProcess;
+  let master: string;
+  let loopback: string;
+  let operator: Record<string, string>;
+  let operatorHeader: string;
+
+  before(async () => {
+    workDir = await mkdtemp(join(tmpdir(), "dcos-run-thin-"));
+    const acls = join(workDir, "acls.json");
+    await writeFile(
+      acls,
+      JSON.stringify({
+        permissive: true,
+        run_tasks: [
+          { principals: { values: ["dcos-jobs"] }, users: { type: "NONE" } },
+          { principals: { values: ["dcos-operator", "dcos-run", "dev"] }, users: { type: "ANY" } },
+        ],
+      }),
+    );
+    dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=1", "--port=0", "--http-port=0", "--no-dns", "--no-jobs", "--services-port=-1", "--run-offer-hold=1secs", "--authenticate", `--acls=${acls}`, `--work-dir=${join(workDir, "dev")}`]);
+    master = await dev.waitForLine(/Master listening on ([\d.]+:\d+)/, "the master's gRPC address", 60_000);
+    await dev.waitForLine(/Embedded cluster up/, "the embedded cluster", 60_000);
+    const service = readDevRunService(devClientTlsDir(master));
+    assert.ok(service?.loopback && service.url.startsWith("https://"), `the dev cluster records its run service: ${JSON.stringify(service)}`);
+    loopback = service.loopback;
+    const credentialFile = join(workDir, "dev", "credentials", "dcos-operator.json");
+    operator = { DCOS_NODE_CREDENTIAL_FILE: credentialFile };
+    const c = JSON.parse(await readFile(credentialFile, "utf8")) as { principal: string; secret: string };
+    operatorHeader = `Basic ${Buffer.from(`${c.principal}:${c.secret}`).toString("base64")}`;
+    // The service leads and is subscribed once /metrics says so.
+    await waitFor(async () => ((await (await fetch(`${loopback}/metrics`, { headers: { authorization: operatorHeader } })).json()) as Record<string, number>)["run/elected"] === 1, "the run service to be subscribed", 30_000);
+  });
+
+  after(async () => {
+    await dev?.stop();
+    await killProcessesUnder(workDir);
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  const metrics = async () => (await (await fetch(`${loopback}/metrics`, { headers: { authorization: operatorHeader } })).json()) as Record<string, number>;
+
+  it("runs a task: its output on stdout, the run's lines on stderr, exit 0, without loading the framework", async () => {
+    const r = cli([`--master=${master}`, "--", "echo hello-thin"], operator);
+    assert.equal(await r.code, RunExit.FINISHED, r.stderr());
+    assert.equal(r.stdout(), "hello-thin\n");
+    const err = r.stderr();
+    assert.match(err, /^timing thin /m, "the thin path ran");
+    assert.doesNotMatch(err, /^timing (modules|cli:)/m, "neither the bundle nor the gRPC modules were loaded");
+    assert.match(err, /^Subscribed to master \S+ as framework \S+-\d+$/m);
+    assert.match(err, /^Launching task echo\.\S+ on agent \S+ \(\S+\) with cpus/m);
+    assert.match(err, /TASK_RUNNING \(SOURCE_EXECUTOR\)$/m);
+    assert.match(err, /TASK_FINISHED: Command exited with status 0/m);
+    assert.match(err, /^Sandbox: \S+ \(stdout, stderr\)$/m);
+  });
+
+  it("a failing task: exit 1, its stderr and the reason shown; --no-output prints the lines on stdout", async () => {
+    const r = cli([`--master=${master}`, "--name=failing", "--", "echo oops >&2; exit 3"], operator);
+    assert.equal(await r.code, RunExit.TASK_FAILED, r.stderr());
+    assert.match(r.stderr(), /^oops$/m);
+    assert.match(r.stderr(), /Task failing\.\S+ ended TASK_FAILED: Command exited with status 3/);
+    const quiet = cli([`--master=${master}`, "--no-output", "--", "echo not-shown; exit 4"], operator);
+    assert.equal(await quiet.code, RunExit.TASK_FAILED);
+    assert.doesNotMatch(quiet.stdout() + quiet.stderr(), /not-shown/);
+    assert.match(quiet.stdout(), /TASK_FAILED: Command exited with status 4/);
+  });
+
+  it("HTTPS with the dev cluster's client certificate authenticates its principal", async () => {
+    const r = cli([`--master=${master}`, `--tls-dir=${devClientTlsDir(master)}`, "--no-output", "--", "true"]);
+    assert.equal(await r.code, RunExit.FINISHED, r.stderr() + r.stdout());
+    assert.match(r.stdout(), /TASK_FINISHED/);
+  });
+
+  it("refuses anonymous callers, wrong secrets and principals the ACLs deny (exit 3, nothing runs)", async () => {
+    const before = (await metrics())["run/launched"]!;
+    const anonymous = cli([`--master=${master}`, "--", "true"]);
+    assert.equal(await anonymous.code, RunExit.NOT_LAUNCHED);
+    assert.match(anonymous.stderr(), /HTTP 401\): Authentication required/);
+    const wrong = cli([`--master=${master}`, "--principal=dcos-operator", "--secret=not-the-secret", "--", "true"]);
+    assert.equal(await wrong.code, RunExit.NOT_LAUNCHED);
+    assert.match(wrong.stderr(), /HTTP 401\): Invalid credentials for principal 'dcos-operator'/);
+    const denied = cli([`--master=${master}`, "--", "true"], { DCOS_NODE_CREDENTIAL_FILE: join(workDir, "dev", "credentials", "dcos-jobs.json") });
+    assert.equal(await denied.code, RunExit.NOT_LAUNCHED);
+    assert.match(denied.stderr(), /HTTP 403\): Not authorized: principal 'dcos-jobs'.*run_tasks/);
+    assert.equal((await metrics())["run/launched"], before, "no task was launched");
+  });
+
+  it("bad input is a 4xx with a JSON message: flags (exit 2), malformed JSON, unknown fields, a body over the limit", async () => {
+    const r = cli([`--master=${master}`, "--cpus=0", "--", "true"], operator);
+    assert.equal(await r.code, RunExit.USAGE);
+    assert.match(r.stderr(), /^Invalid --cpus 0: must be a number > 0$/m);
+    const env = cli([`--master=${master}`, "--env=1X=y", "--", "true"], operator);
+    assert.equal(await env.code, RunExit.USAGE);
+    assert.match(env.stderr(), /Invalid --env name '1X'/);
+    const post = async (body: string) => {
+      const res = await fetch(`${loopback}/v1/runs`, { method: "POST", headers: { authorization: operatorHeader, "content-type": "application/json" }, body });
+      return { status: res.status, json: (await res.json()) as { message: string } };
+    };
+    const malformed = await post("{not json");
+    assert.equal(malformed.status, 400);
+    assert.ok(malformed.json.message.length > 0);
+    const unknown = await post(JSON.stringify({ command: "true", cpus: 0.1, mem: 16, user: "root", shell: true }));
+    assert.deepEqual(unknown, { status: 400, json: { message: "Unknown field 'shell'" } });
+    const noCommand = await post(JSON.stringify({ command: 42, cpus: 0.1, mem: 16, user: "root" }));
+    assert.equal(noCommand.status, 400);
+    assert.match(noCommand.json.message, /'command' must be a string/);
+    const huge = await post(JSON.stringify({ command: "x".repeat(70 * 1024), cpus: 0.1, mem: 16, user: "root" }));
+    assert.equal(huge.status, 413);
+    assert.match(huge.json.message, /too large/i);
+    const kill = await fetch(`${loopback}/v1/runs/no-such-run/kill`, { method: "POST", headers: { authorization: operatorHeader } });
+    assert.equal(kill.status, 404);
+  });
+
+  it("Ctrl-C kills the task (exit 130) and --timeout kills it (exit 124)", async () => {
+    const r = cli([`--master=${master}`, "--no-output", "--", "sleep 600"], operator);
+    await waitFor(() => /TASK_RUNNING/.test(r.stdout()), "the task to run", 30_000);
+    r.signal("SIGINT");
+    assert.equal(await r.code, RunExit.INTERRUPTED, r.stderr());
+    assert.match(r.stdout(), /TASK_KILLED/);
+    const t = cli([`--master=${master}`, "--no-output", "--timeout=1", "--", "sleep 600"], operator);
+    assert.equal(await t.code, RunExit.TIMED_OUT, t.stderr());
+    assert.match(t.stderr(), /Timed out after 1 s; killing task/);
+  });
+
+  it("a client that goes away (SIGKILL) gets its task killed", async () => {
+    const pidFile = join(workDir, "task.pid");
+    const before = (await metrics())["run/disconnects"]!;
+    const r = cli([`--master=${master}`, "--no-output", "--", `echo $$ > ${pidFile}; exec sleep 600`], operator);
+    await waitFor(() => /TASK_RUNNING/.test(r.stdout()), "the task to run", 30_000);
+    const pid = await waitFor(async () => Number((await readFile(pidFile, "utf8").catch(() => "")).trim()) || undefined, "the task's pid");
+    assert.ok(alive(pid));
+    r.signal("SIGKILL");
+    await r.code;
+    await waitFor(async () => (await metrics())["run/disconnects"] === before + 1, "the service to see the client go", 30_000);
+    await waitFor(() => !alive(pid), "the task's process to be killed", 30_000);
+    await waitFor(async () => (await metrics())["run/active"] === 0, "the run to end", 30_000);
+  });
+
+  it("--framework runs a one-off framework of its own, as before", async () => {
+    // Authenticated by the dev cluster's client certificate (principal "dev"), as the framework path finds it.
+    const r = cli([`--master=${master}`, "--framework", "--no-output", "--", "true"]);
+    assert.equal(await r.code, RunExit.FINISHED, r.stderr());
+    assert.match(r.stderr(), /^timing modules /m, "the framework path loaded its modules");
+    assert.doesNotMatch(r.stderr(), /^timing thin /m);
+    assert.match(r.stdout(), /TASK_FINISHED/);
+  });
+});
