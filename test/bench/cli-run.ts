@@ -1,15 +1,19 @@
 /**
  * `dcos-node run -- true` against an embedded dev cluster (`--role=dev`, one agent, ephemeral
- * ports, no DNS/jobs/services), as a user types it: a new CLI process each time, timed from
+ * ports, no DNS/jobs/services, its run service holding offers 1 s after a run), as a user
+ * types it: a new CLI process each time, timed from
  * its spawn to the lines it prints (subscribed, launching, TASK_RUNNING) and to its exit,
  * and with DCOS_NODE_RUN_TIMING=1 (src/cli/run-timing.ts) each phase the CLI marks (main,
  * cli:<path>, tls, modules, subscribe, subscribed, offer, accept, TASK_STARTING, TASK_RUNNING)
  * as ms since the process's start and the CPU it used by then.
  *
- * Variants, run in turn within each round so that load drifts hit them alike: `bundle` (the
- * installed path: dist/cli/run.cjs with its code cache, warmed by one untimed run) and
- * `modules` (DCOS_NODE_BUNDLE=0: the ES modules, as before the bundle), each on this Node and
- * on every other Node binary given. Baselines in the same rounds: a bare `node -e 0` per Node
+ * Variants (cliVariants), run in turn within each round so that load drifts hit them alike:
+ * through the run service with a warm offer (`thin`, and `thin-https` over TLS) and after
+ * it released its offers (`thin-revive`); the one-off framework (--framework) as `bundle`
+ * (dist/cli/run.cjs with its code cache, warmed by one untimed run) and `modules`
+ * (DCOS_NODE_BUNDLE=0), each on this Node and on every other Node binary given. Before each
+ * run the bench waits, on the service's /metrics, for the offers the variant needs (held,
+ * or released: the framework variants also need the agent's resources free). Baselines in the same rounds: a bare `node -e 0` per Node
  * binary (Node's own start-up, the floor of any CLI) and `dcos-node --version` (the whole
  * command line's module loading).
  */
@@ -17,15 +21,26 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { devClientTlsDir } from "../../src/cli/dev-client-tls.js";
+import { readDevRunService } from "../../src/cli/dev-run-service.js";
 import { parseTimingLine } from "../../src/cli/run-timing.js";
+import { waitFor } from "../support/wait.js";
 import { CLI, killProcessesUnder, NodeProcess } from "../support/processes.js";
 import { median, percentile, type Reporter } from "./report.js";
 
-/** One way of running the CLI: which Node, which environment. */
+/** One way of running the CLI: which Node, which environment, which path. */
 export interface CliVariant {
   name: string;
   node: string;
   env: Record<string, string>;
+  /** Extra `run` flags (--framework, --tls-dir=…). */
+  args?: string[];
+  /**
+   * The run service's offers before each timed run: "held" (a warm offer is there), or
+   * "released" (suppressed: the run revives; also what a one-off framework needs, so the
+   * service does not hold the agent's resources).
+   */
+  offers: "held" | "released";
 }
 
 export interface VariantTimes {
@@ -81,19 +96,28 @@ async function nodeVersion(node: string): Promise<string> {
 }
 
 /**
- * The variants for this Node and `otherNodes`: `bundle` and `modules` on each, named with
- * the Node's major version when there are several (`bundle-node22`).
+ * The variants for this Node and `otherNodes`, named with the Node's major version when
+ * there are several (`thin-node22`): through the run service, `thin` (a warm offer held),
+ * `thin-revive` (the service suppressed: the run revives) and `thin-https` (warm, over
+ * HTTPS with the dev cluster's client certificate instead of the loopback port); the
+ * one-off framework (--framework), `bundle` and `modules` (DCOS_NODE_BUNDLE=0).
  */
 export async function cliVariants(otherNodes: string[] = []): Promise<CliVariant[]> {
   const nodes = [process.execPath, ...otherNodes];
   const out: CliVariant[] = [];
   for (const node of nodes) {
     const suffix = nodes.length > 1 ? `-node${(await nodeVersion(node)).replace(/^v(\d+).*/, "$1")}` : "";
-    out.push({ name: `bundle${suffix}`, node, env: {} });
-    out.push({ name: `modules${suffix}`, node, env: { DCOS_NODE_BUNDLE: "0" } });
+    out.push({ name: `thin-revive${suffix}`, node, env: {}, offers: "released" });
+    out.push({ name: `thin${suffix}`, node, env: {}, offers: "held" });
+    out.push({ name: `thin-https${suffix}`, node, env: {}, args: ["--tls-dir=<dev>"], offers: "held" });
+    out.push({ name: `bundle${suffix}`, node, env: {}, args: ["--framework"], offers: "released" });
+    out.push({ name: `modules${suffix}`, node, env: { DCOS_NODE_BUNDLE: "0" }, args: ["--framework"], offers: "released" });
   }
   return out;
 }
+
+/** The run service's offer hold in the bench: short, so that waiting for its release is. */
+const BENCH_OFFER_HOLD = "1secs";
 
 /**
  * Starts a dev cluster, runs `dcos-node run -- true` `runs` times per variant (one at a
@@ -105,15 +129,35 @@ export async function cliRuns(runs: number, cli = CLI, variants?: CliVariant[]):
   const workDir = await mkdtemp(join(tmpdir(), "dcos-bench-run-"));
   const cacheDir = join(workDir, "compile-cache");
   const chosen = variants ?? (await cliVariants());
-  const dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=1", "--port=0", "--http-port=0", "--no-dns", "--no-jobs", "--services-port=-1", `--work-dir=${workDir}`]);
+  const dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=1", "--port=0", "--http-port=0", "--no-dns", "--no-jobs", "--services-port=-1", `--run-offer-hold=${BENCH_OFFER_HOLD}`, `--work-dir=${workDir}`]);
   const out: CliRunTimes = { variants: new Map(), nodeBare: new Map(), version: [], nodeVersions: new Map() };
   const nodes = [...new Set(chosen.map((v) => v.node))];
   for (const node of nodes) out.nodeVersions.set(node, await nodeVersion(node));
   try {
     const master = await dev.waitForLine(/Master listening on ([\d.]+:\d+)/, "the master's gRPC address", 60_000);
     await dev.waitForLine(/Embedded cluster up/, "the embedded cluster", 60_000);
-    const runArgs = [cli, "run", `--master=${master}`, "--no-output", "--", "true"];
+    const service = readDevRunService(devClientTlsDir(master));
+    if (!service?.loopback) throw new Error(`The dev cluster recorded no run service for ${master}`);
+    const runMetrics = async () => (await (await fetch(`${service.loopback}/metrics`)).json()) as Record<string, number>;
+    await waitFor(async () => (await runMetrics())["run/elected"] === 1, "the run service to subscribe", 30_000);
     const once = async (v: CliVariant) => {
+      if (v.offers === "released") await waitFor(async () => (await runMetrics())["run/suppressed"] === 1, "the run service to release its offers", 30_000, 10);
+      else {
+        await waitFor(
+          async () => {
+            const m = await runMetrics();
+            if (m["run/offers_held"]! >= 1) return true;
+            // Released meanwhile (the hold is short): an untimed run brings offers back.
+            if (m["run/suppressed"] === 1) await timed(v.node, [cli, "run", `--master=${master}`, "--no-output", "--", "true"], []);
+            return false;
+          },
+          "the run service to hold an offer",
+          30_000,
+          5,
+        );
+      }
+      const args = (v.args ?? []).map((a) => a.replace("<dev>", devClientTlsDir(master)));
+      const runArgs = [cli, "run", `--master=${master}`, ...args, "--no-output", "--", "true"];
       const r = await timed(v.node, runArgs, [/^Subscribed to master/, /^Launching task/, /TASK_RUNNING/], {
         DCOS_NODE_COMPILE_CACHE: cacheDir,
         DCOS_NODE_RUN_TIMING: "1",
