@@ -70,7 +70,7 @@ export class NatsEventTap {
     this.dropped = o.metrics.counter("events/tap_dropped", "Cluster events dropped because the tap's buffer was full");
     this.connectFailures = o.metrics.counter("events/tap_connect_failures", "Failed attempts to make the tap's first connection to NATS");
     this.batches = o.metrics.counter("events/tap_batches", "Batches of encoded events handed to the tap's worker thread");
-    this.buffer = new TapBuffer(this.capacity, PUBLISH_BATCH, () => this.dropped.inc());
+    this.buffer = new TapBuffer(this.capacity, PUBLISH_BATCH, () => this.dropped.inc(), (e) => o.bus.encoded(e));
     o.metrics.gauge("events/tap_buffered", () => this.buffer.length + this.inFlight, "Cluster events waiting to be published");
     o.metrics.gauge("events/tap_connected", () => (this.connected ? 1 : 0), "1 while the tap is connected to NATS");
     this.ready = new Promise((resolve) => (this.markReady = resolve));

@@ -49,6 +49,8 @@ export class TapBuffer {
     private readonly capacity: number,
     private readonly batchSize: number,
     private readonly dropped: () => void,
+    /** The event's bytes when another listener shares them (EventBus.encoded); else written here. */
+    private readonly encoded?: (event: ClusterEvent) => Uint8Array,
   ) {}
 
   /** Events held. */
@@ -63,7 +65,8 @@ export class TapBuffer {
     if (!b || b.count >= this.batchSize) this.batches.push((b = new Batch(new ByteBuffer(this.lastBytes), this.batchSize)));
     const start = b.out.pos;
     try {
-      writeEvent(b.out, event);
+      if (this.encoded) b.out.raw(this.encoded(event));
+      else writeEvent(b.out, event);
     } catch (err) {
       b.out.pos = start;
       throw err;

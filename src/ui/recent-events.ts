@@ -3,22 +3,18 @@
  * page opens (the live ones then come on /events). Kept encoded as they were when published
  * (their messages are the master's live records, which change later), at most `capacity`.
  * Encoded with the event tap's writer (binary-writer.ts: the bytes toBinary gives, at a
- * fraction of its cost: this runs on the master's turn for every event it publishes).
+ * fraction of its cost: this runs on the master's turn for every event it publishes), once
+ * per event for this feed and the NATS tap (EventBus.encoded).
  */
 import { fromBinary } from "@bufbuild/protobuf";
 import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
-import { ByteBuffer, messageWriter } from "../events/binary-writer.js";
 import type { EventBus } from "../events/bus.js";
-
-const writeEvent = messageWriter(ClusterEventSchema);
 
 export const DEFAULT_RECENT_EVENTS = 200;
 
 export class RecentEvents {
   private readonly events: Uint8Array[] = [];
   private readonly unsubscribe: () => void;
-  /** Reused for every event; each keeps a copy of its own bytes. */
-  private readonly out = new ByteBuffer(1024);
 
   constructor(
     bus: EventBus,
@@ -26,9 +22,8 @@ export class RecentEvents {
   ) {
     this.unsubscribe = bus.subscribe((e) => {
       if (e.kind.case === "heartbeat") return;
-      this.out.pos = 0;
-      writeEvent(this.out, e);
-      this.events.push(this.out.buf.slice(0, this.out.pos));
+      // The bus encodes each event once for every listener that keeps bytes (the tap too).
+      this.events.push(bus.encoded(e).slice());
       if (this.events.length > this.capacity) this.events.shift();
     });
   }

@@ -14,7 +14,8 @@
  * It measures, per short task: the offer reaching the framework to the task's TASK_RUNNING
  * reaching it (offer→RUNNING), and the launch call to TASK_RUNNING (accept→RUNNING, the
  * master's and the agent's share). After a resubscription it reconciles the long tasks not
- * heard RUNNING since `mark()` (explicitly, again every second) until all of them are.
+ * heard RUNNING since `mark()` (explicitly, again after a jittered backoff of 1 s doubling to
+ * 8 s) until all of them are.
  */
 import { FrameworkInfo_Capability } from "../../src/gen/dcos/v1/cluster_pb.js";
 import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
@@ -23,6 +24,7 @@ import { commandTask, pickResources, refuseFor } from "../../src/actors/schedule
 import { SchedulerDriver } from "../../src/actors/scheduler-driver/driver.js";
 import { silentLogger } from "../../src/runtime/log.js";
 import { Random } from "../../src/runtime/random.js";
+import { Backoff } from "../../src/runtime/backoff.js";
 import { DURATION_LABEL } from "./sim-agent.js";
 
 export interface ScaleFrameworkOptions {
@@ -89,6 +91,8 @@ export class ScaleFramework {
   private tokens = 0;
   private lastRefill = performance.now();
   private reconciling: NodeJS.Timeout | undefined;
+  /** Between explicit reconciliations of the tasks not heard yet: 1 s doubling to 8 s, jittered (as Mesos advises). */
+  private readonly reconcileBackoff: Backoff;
   /** Offers kept for later launches (holdOffers), oldest first, and the timer that uses them. */
   private readonly held = new Map<string, Offer>();
   private pumping: NodeJS.Timeout | undefined;
@@ -128,6 +132,7 @@ export class ScaleFramework {
 
   constructor(private readonly o: ScaleFrameworkOptions) {
     this.launchRate = o.launchesPerS;
+    this.reconcileBackoff = new Backoff({ initialMs: 1_000, maxMs: 8_000 }, o.random);
     this.driver = new SchedulerDriver({
       masters: o.masters,
       framework: { name: o.name, roles: ["*"], user: "root", failoverTimeout: 3600, capabilities: [FrameworkInfo_Capability.PARTITION_AWARE] },
@@ -147,9 +152,9 @@ export class ScaleFramework {
           this.resubscribedAt = Date.now();
           // The old leader's offers are gone with it.
           this.held.clear();
-          clearInterval(this.reconciling);
+          clearTimeout(this.reconciling);
+          this.reconcileBackoff.reset();
           this.reconcileMissing();
-          this.reconciling = setInterval(() => this.reconcileMissing(), 1_000);
         },
       },
     });
@@ -186,16 +191,25 @@ export class ScaleFramework {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.reconciling);
+    clearTimeout(this.reconciling);
     clearInterval(this.pumping);
     await this.driver.teardown().catch(() => undefined);
     await this.driver.stop();
   }
 
+  /**
+   * Asks about the long tasks not heard RUNNING since the mark, and again after a jittered
+   * backoff while any is missing. The master answers a known task at once and one on an agent
+   * not back yet when the agent reregisters: asking again only covers a lost answer, and
+   * asking every second re-answered every known task behind the queue of answers (Mesos's
+   * reconciliation guide: retry with exponential backoff).
+   */
   private reconcileMissing(): void {
+    this.reconciling = undefined;
     const missing = [...this.long].filter(([t]) => !this.runningSince.has(t)).map(([t, a]) => ({ taskId: { value: t }, agentId: { value: a } }));
-    if (missing.length === 0) clearInterval(this.reconciling);
-    else void this.driver.reconcile(missing).catch(() => undefined);
+    if (missing.length === 0) return;
+    void this.driver.reconcile(missing).catch(() => undefined);
+    this.reconciling = setTimeout(() => this.reconcileMissing(), this.reconcileBackoff.next());
   }
 
   private refill(): void {

@@ -30,6 +30,7 @@ import { offerable, resumeDrain } from "./drain.js";
 import { agentMaintenance, machineDownReason } from "./maintenance.js";
 import { answerPending } from "./reconciliation.js";
 import { isTerminal } from "../task-states.js";
+import { ByteBuffer, messageWriter } from "../../events/binary-writer.js";
 
 function agentInfoProblem(info: AgentInfo | undefined): string | undefined {
   if (!info) return "agent_info is missing";
@@ -204,8 +205,31 @@ export function reregisterAgent(core: MasterState, from: Pid, message: Reregiste
  */
 function reregistrationOperation(registry: RegistryState, id: string, info: AgentInfo): RegistryOperation | undefined {
   const admitted = registry.agents.get(id);
-  if (admitted) return equals(AgentInfoSchema, admitted, info) ? undefined : { kind: "markAgentReachable", agentId: id, info };
+  if (admitted) return sameAgentInfo(admitted, info) ? undefined : { kind: "markAgentReachable", agentId: id, info };
   return registry.unreachable.has(id) ? { kind: "markAgentReachable", agentId: id, info } : { kind: "admitAgent", agentId: id, info };
+}
+
+const writeAgentInfo = messageWriter(AgentInfoSchema);
+const infoBytes = new ByteBuffer(1024);
+
+/**
+ * Whether two AgentInfos are equal: the same bytes (binary-writer.ts) are the same message;
+ * different bytes are checked field by field (equals: a map written in another order).
+ * equals alone, reflection over every resource, was 0.5 s of a new leader's 20 s while
+ * 10,000 agents reregistered unchanged.
+ */
+export function sameAgentInfo(a: AgentInfo, b: AgentInfo): boolean {
+  infoBytes.pos = 0;
+  writeAgentInfo(infoBytes, a);
+  const end = infoBytes.pos;
+  writeAgentInfo(infoBytes, b);
+  if (infoBytes.pos - end === end) {
+    const buf = infoBytes.buf;
+    let i = 0;
+    while (i < end && buf[i] === buf[end + i]) i++;
+    if (i === end) return true;
+  }
+  return equals(AgentInfoSchema, a, b);
 }
 
 /**

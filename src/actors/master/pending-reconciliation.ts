@@ -14,11 +14,11 @@ const NO_AGENT = "";
 export class PendingReconciliation {
   /** agent id (or NO_AGENT) -> framework id -> task ids. */
   private readonly byAgent = new Map<string, Map<string, Set<string>>>();
+  /** Questions held (kept as they come and go: a reconciliation call reads it twice). */
+  private count = 0;
 
   get size(): number {
-    let n = 0;
-    for (const frameworks of this.byAgent.values()) for (const tasks of frameworks.values()) n += tasks.size;
-    return n;
+    return this.count;
   }
 
   add(agentId: string | undefined, frameworkId: string, taskId: string): void {
@@ -27,7 +27,9 @@ export class PendingReconciliation {
     if (!frameworks) this.byAgent.set(key, (frameworks = new Map()));
     let tasks = frameworks.get(frameworkId);
     if (!tasks) frameworks.set(frameworkId, (tasks = new Set()));
+    if (tasks.has(taskId)) return;
     tasks.add(taskId);
+    this.count++;
   }
 
   /** Removes and returns the questions about tasks on agentId (undefined: those without an agent). */
@@ -38,6 +40,7 @@ export class PendingReconciliation {
     this.byAgent.delete(key);
     const out: Array<{ frameworkId: string; taskId: string }> = [];
     for (const [frameworkId, tasks] of frameworks) for (const taskId of tasks) out.push({ frameworkId, taskId });
+    this.count -= out.length;
     return out;
   }
 

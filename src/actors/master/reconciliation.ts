@@ -40,8 +40,17 @@ export function isTransitioning(core: MasterState, agentId: string): boolean {
   return state === undefined || state === AgentState.ADMITTING;
 }
 
+/**
+ * Whether any admitted agent may still reregister. Only agents the registry held when the
+ * term began can be transitioning for long (an agent admitted since is active once its entry
+ * commits); those no longer transitioning are pruned as they are met, so the thousands of
+ * reregistrations after a failover do not each walk every agent.
+ */
 function anyTransitioning(core: MasterState): boolean {
-  for (const id of core.registrar.state().agents.keys()) if (isTransitioning(core, id)) return true;
+  for (const id of core.recovering) {
+    if (isTransitioning(core, id)) return true;
+    core.recovering.delete(id);
+  }
   return false;
 }
 

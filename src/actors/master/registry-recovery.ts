@@ -34,6 +34,7 @@ export function recoverRegistry(core: MasterState, term: number, agentReregister
   // The completed-task history of the earlier terms (the registry keeps as many as the master shows).
   for (const t of registry.completedTasks) core.completedTasks.add(t);
   const expected = [...registry.agents.keys()];
+  for (const id of expected) core.recovering.add(id);
   announce(core, term);
   core.log.info(
     { term, agents: expected.length, unreachable: registry.unreachable.size, frameworks: registry.frameworks.size, timeoutMs: agentReregisterTimeoutMs },

@@ -11,8 +11,6 @@ import { create, type DescMessage, type Message } from "@bufbuild/protobuf";
 import {
   file_dcos_v1_scheduler,
   SchedulerService,
-  SubscribeResponseSchema,
-  type Event,
   type SubscribeRequest,
   type SubscribeResponse,
 } from "../../gen/dcos/v1/scheduler_pb.js";
@@ -24,6 +22,7 @@ import { effectivePrincipal, mayActFor, notOwner, openSecurity, type ServiceSecu
 import type { Clock } from "../../runtime/clock.js";
 import type { Logger } from "../../runtime/log.js";
 import { batchWrites, DEFAULT_EVENT_STREAM_LIMITS, EventStream, type EventStreamLimits } from "./event-stream.js";
+import { subscribeResponse, subscribeResponseBytes } from "./subscribe-encoding.js";
 import type { FrameworkGuard, MasterFacade } from "./master-facade.js";
 import { addReflectionService } from "../../runtime/grpc/reflection.js";
 
@@ -123,7 +122,7 @@ function subscribeHandler(master: MasterFacade, o: SubscribeOptions): grpc.handl
     batchWrites(call);
     const sink = new EventStream(
       call,
-      (event: Event) => create(SubscribeResponseSchema, { event }),
+      subscribeResponse,
       () => {
         if (gone) return;
         gone = true;
@@ -185,6 +184,11 @@ export function addSchedulerService(server: grpc.Server, master: MasterFacade, o
   for (const [name, fn] of Object.entries(unaryCalls(master, security)) as [UnaryName, (r: never, c: Caller) => Promise<object | void>][]) {
     handlers[name] = unaryHandler(SchedulerService.method[name].output, fn) as grpc.UntypedHandleCall;
   }
-  addGuardedService(server, SchedulerService, handlers, { authenticator: security.authenticator, maxRequestBytes: security.maxRequestBytes, metrics: options.metrics });
+  addGuardedService(server, SchedulerService, handlers, {
+    authenticator: security.authenticator,
+    maxRequestBytes: security.maxRequestBytes,
+    metrics: options.metrics,
+    responseSerializers: { subscribe: subscribeResponseBytes },
+  });
   if (options.reflection ?? true) addReflectionService(server, [file_dcos_v1_scheduler]);
 }

@@ -6,7 +6,7 @@
  * unauthenticated call when authentication is required.
  */
 import * as grpc from "@grpc/grpc-js";
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescService, Message } from "@bufbuild/protobuf";
 import type { Metrics } from "../../metrics/metrics.js";
 import { asDcosError, Code, DcosError } from "../../runtime/error.js";
 import { RequestProblem, serviceDefinition, toStatus } from "../../runtime/grpc/service.js";
@@ -21,6 +21,8 @@ export interface GuardOptions {
   /** Largest request accepted (default 4 MiB). */
   maxRequestBytes?: number;
   metrics?: Metrics;
+  /** Per method: a response encoder other than toBinary (ServiceDefinitionOptions.responseSerializers). */
+  responseSerializers?: Record<string, (message: Message) => Buffer>;
 }
 
 const callers = new WeakMap<object, Caller>();
@@ -43,7 +45,10 @@ function fail(call: AnyCall, callback: grpc.sendUnaryData<unknown> | undefined, 
  * authenticated.
  */
 export function addGuardedService(server: grpc.Server, service: DescService, handlers: grpc.UntypedServiceImplementation, o: GuardOptions): void {
-  const definition = serviceDefinition(service, { maxRequestBytes: o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES });
+  const definition = serviceDefinition(service, {
+    maxRequestBytes: o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
+    ...(o.responseSerializers ? { responseSerializers: o.responseSerializers } : {}),
+  });
   const unauthenticated = o.metrics?.counter("authentication/failed");
   const rejected = o.metrics?.counter("grpc/invalid_requests");
   const guarded: grpc.UntypedServiceImplementation = {};
