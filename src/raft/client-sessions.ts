@@ -1,13 +1,10 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  RaftClientSessionSchema,
-  RaftStateMachineSnapshotSchema,
-  type RaftClientSession,
-} from "../gen/dcos/v1/raft_pb.js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { RaftStateMachineSnapshotSchema } from "../gen/dcos/v1/raft_pb.js";
 import { Code, DcosError, asDcosError } from "../runtime/error.js";
 import { WireReader } from "../runtime/frame-codec.js";
 import { bytesFieldSize, tag, varintFieldSize, writeBytesField, writeVarintField } from "./proto-writer.js";
-import type { StateMachine } from "./state-machine.js";
+import { joinPieces, lengthDelimited, onePiece, repeatedField } from "./snapshot-pieces.js";
+import type { SnapshotPieces, StateMachine } from "./state-machine.js";
 
 /** How many recent results are kept per client (proposals a client may have in flight). */
 export const SESSION_WINDOW = 256;
@@ -67,11 +64,19 @@ export class ClientSessions<M extends StateMachine> {
   }
 
   snapshot(): Uint8Array {
-    const sessions: RaftClientSession[] = [];
-    for (const [client, results] of this.sessions) {
-      for (const [sequence, result] of results) sessions.push(create(RaftClientSessionSchema, { client, sequence: BigInt(sequence), result }));
-    }
-    return toBinary(RaftStateMachineSnapshotSchema, create(RaftStateMachineSnapshotSchema, { sessions, state: this.machine.snapshot() }));
+    return joinPieces(this.snapshotPieces());
+  }
+
+  /**
+   * The snapshot as of now in pieces (StateMachine.snapshotPieces): the session table is
+   * copied (its results are never changed in place) and the machine's own view captured
+   * now (or its whole snapshot() taken now, if it has no pieces); the encoding follows.
+   */
+  snapshotPieces(): SnapshotPieces {
+    const sessions: [string, number, Uint8Array][] = [];
+    for (const [client, results] of this.sessions) for (const [sequence, result] of results) sessions.push([client, sequence, result]);
+    const state = this.machine.snapshotPieces?.() ?? onePiece(this.machine.snapshot());
+    return encodeSessions(sessions, state);
   }
 
   restore(data: Uint8Array): void {
@@ -84,6 +89,14 @@ export class ClientSessions<M extends StateMachine> {
     }
     this.machine.restore(snap.state);
   }
+}
+
+/** A RaftStateMachineSnapshot: the sessions (field 1) a slice at a time, then the machine's state (field 2). */
+function* encodeSessions(sessions: readonly [string, number, Uint8Array][], state: SnapshotPieces): SnapshotPieces {
+  yield* repeatedField(RaftStateMachineSnapshotSchema, sessions, (slice) => ({
+    sessions: slice.map(([client, sequence, result]) => ({ client, sequence: BigInt(sequence), result })),
+  }));
+  yield* lengthDelimited(2, state);
 }
 
 /** The oldest sequence kept: the first inserted (a client's sequences are applied in order). */

@@ -12,6 +12,8 @@ import {
 } from "../gen/dcos/v1/replicated_log_pb.js";
 import { Code, DcosError } from "../runtime/error.js";
 import { tag, varintFieldSize, varintSize, writeBytesField, writeVarint, writeVarintField } from "./proto-writer.js";
+import { NO_BYTES, joinPieces } from "./snapshot-pieces.js";
+import type { SnapshotPieces } from "./state-machine.js";
 
 /** One framework's log: records from `begin`, and a small value with a version. */
 interface FrameworkLog {
@@ -164,43 +166,23 @@ export class FrameworkLogs {
 
   /**
    * The logs as an encoded RegistrySnapshot holding only framework_logs (field 10): the
-   * bytes toBinary gives for `{ frameworkLogs: toProto() }`, written by hand. A snapshot
-   * is taken on the member's event loop while proposals wait, and the reflective encoder
-   * spends microseconds per record (tens of milliseconds for a few 100,000 records); this
-   * is one copy of each record.
+   * bytes toBinary gives for `{ frameworkLogs: toProto() }`, written by hand (the
+   * reflective encoder spends microseconds per record). See snapshotPieces.
    */
   encodeSnapshot(): Uint8Array {
-    const text = new TextEncoder();
-    const parts = [...this.logs.values()].map((l) => {
-      const principal = text.encode(l.name.principal);
-      const name = text.encode(l.name.name);
-      const nameSize = lengthDelimitedSize(principal.length, false) + lengthDelimitedSize(name.length, false);
-      let size = 1 + varintSize(nameSize) + nameSize + varintFieldSize(l.begin) + varintFieldSize(l.version) + lengthDelimitedSize(l.value.length, false);
-      for (const r of l.records) size += lengthDelimitedSize(r.length, true);
-      return { l, principal, name, nameSize, size };
-    });
-    let total = 0;
-    for (const p of parts) total += lengthDelimitedSize(p.size, true);
-    const out = new Uint8Array(total);
-    let pos = 0;
-    for (const { l, principal, name, nameSize, size } of parts) {
-      out[pos++] = tag.bytes(10);
-      pos = writeVarint(out, pos, size);
-      out[pos++] = tag.bytes(1); // LogName, present even when empty
-      pos = writeVarint(out, pos, nameSize);
-      pos = writeBytesField(out, pos, tag.bytes(1), principal);
-      pos = writeBytesField(out, pos, tag.bytes(2), name);
-      pos = writeVarintField(out, pos, tag.varint(2), l.begin);
-      for (const r of l.records) {
-        out[pos++] = tag.bytes(3); // a repeated element is written even when empty
-        pos = writeVarint(out, pos, r.length);
-        out.set(r, pos);
-        pos += r.length;
-      }
-      pos = writeBytesField(out, pos, tag.bytes(4), l.value);
-      pos = writeVarintField(out, pos, tag.varint(5), l.version);
-    }
-    return out;
+    return joinPieces(this.snapshotPieces());
+  }
+
+  /**
+   * encodeSnapshot's bytes in pieces of at most RECORDS_PER_PIECE records, from a view of
+   * the logs as of now that costs one small object per log: apply only pushes records
+   * onto a log's array (the view keeps the count) or replaces the array or value, so the
+   * view's records stay as they were while the pieces are drawn.
+   */
+  snapshotPieces(): SnapshotPieces {
+    const view: LogView[] = [];
+    for (const l of this.logs.values()) view.push({ name: l.name, begin: l.begin, records: l.records, count: l.records.length, value: l.value, version: l.version });
+    return encodeLogs(view);
   }
 
   restore(states: readonly FrameworkLogState[]): void {
@@ -245,6 +227,62 @@ export class FrameworkLogs {
       this.logs.set(key, log);
     }
     return log;
+  }
+}
+
+/** One log as a snapshot captured it: its first `count` records are the captured ones. */
+interface LogView {
+  name: LogName;
+  begin: number;
+  records: readonly Uint8Array[];
+  count: number;
+  value: Uint8Array;
+  version: number;
+}
+
+/** Records written per snapshot piece (and sized per step before a log's header). */
+export const RECORDS_PER_PIECE = 1024;
+
+/** RegistrySnapshot.framework_logs (field 10), one FrameworkLogState per log, in pieces. */
+function* encodeLogs(view: readonly LogView[]): SnapshotPieces {
+  const text = new TextEncoder();
+  for (const l of view) {
+    const principal = text.encode(l.name.principal);
+    const name = text.encode(l.name.name);
+    const nameSize = lengthDelimitedSize(principal.length, false) + lengthDelimitedSize(name.length, false);
+    let size = 1 + varintSize(nameSize) + nameSize + varintFieldSize(l.begin) + varintFieldSize(l.version) + lengthDelimitedSize(l.value.length, false);
+    for (let i = 0; i < l.count; i += RECORDS_PER_PIECE) {
+      for (let j = i; j < Math.min(l.count, i + RECORDS_PER_PIECE); j++) size += lengthDelimitedSize(l.records[j]!.length, true);
+      if (l.count > RECORDS_PER_PIECE) yield NO_BYTES;
+    }
+    const head = new Uint8Array(1 + varintSize(size) + 1 + varintSize(nameSize) + nameSize + varintFieldSize(l.begin));
+    let pos = 0;
+    head[pos++] = tag.bytes(10);
+    pos = writeVarint(head, pos, size);
+    head[pos++] = tag.bytes(1); // LogName, present even when empty
+    pos = writeVarint(head, pos, nameSize);
+    pos = writeBytesField(head, pos, tag.bytes(1), principal);
+    pos = writeBytesField(head, pos, tag.bytes(2), name);
+    writeVarintField(head, pos, tag.varint(2), l.begin);
+    yield head;
+    for (let i = 0; i < l.count; i += RECORDS_PER_PIECE) {
+      const to = Math.min(l.count, i + RECORDS_PER_PIECE);
+      let bytes = 0;
+      for (let j = i; j < to; j++) bytes += lengthDelimitedSize(l.records[j]!.length, true);
+      const out = new Uint8Array(bytes);
+      let at = 0;
+      for (let j = i; j < to; j++) {
+        const r = l.records[j]!;
+        out[at++] = tag.bytes(3); // a repeated element is written even when empty
+        at = writeVarint(out, at, r.length);
+        out.set(r, at);
+        at += r.length;
+      }
+      yield out;
+    }
+    const tail = new Uint8Array(lengthDelimitedSize(l.value.length, false) + varintFieldSize(l.version));
+    writeVarintField(tail, writeBytesField(tail, 0, tag.bytes(4), l.value), tag.varint(5), l.version);
+    yield tail;
   }
 }
 

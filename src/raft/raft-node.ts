@@ -11,14 +11,15 @@ import { Raft } from "./core/raft.js";
 import { RaftRole, sentBeforeDurable, type Ready, type SoftState } from "./core/ready.js";
 import type { RaftLogStorage } from "./core/log-storage.js";
 import { ProposalWaiters, ReadWaiters } from "./pending-requests.js";
-import type { ProposalId, StateMachine } from "./state-machine.js";
+import type { ProposalId, SnapshotPieces, StateMachine } from "./state-machine.js";
 import type { PersistBatch } from "./storage/durable-storage.js";
 import { transitionChecker } from "../runtime/transitions.js";
 
 /** What the raft actor needs of its storage: the core's reads, and durable writes. */
 export interface RaftNodeStorage extends RaftLogStorage {
   persist(batch: PersistBatch): Promise<void>;
-  compact(index: number, membership: RaftMembership, data: Uint8Array, keepEntries?: number): Promise<unknown>;
+  /** Stores a snapshot of the machine as of `index`, its data given in pieces (concatenated), and compacts the log. */
+  compact(index: number, membership: RaftMembership, data: readonly Uint8Array[], keepEntries?: number): Promise<unknown>;
 }
 
 export interface RaftNodeOptions<M extends StateMachine> {
@@ -43,6 +44,11 @@ export interface RaftNodeOptions<M extends StateMachine> {
   random?: Random;
   /** Take a state machine snapshot and compact the log every this many applied entries. Default 10,000. */
   snapshotEntries?: number;
+  /**
+   * How a snapshot's encoding is sliced (DEFAULT_SNAPSHOT_SLICE); tests slice by pieces and
+   * pause on the clock, so that entries arrive while a snapshot is taken.
+   */
+  snapshotSlice?: Partial<SnapshotSlice>;
   /** Entries kept below a snapshot for slow followers. Default 1,000. */
   catchUpEntries?: number;
   /** A proposal not applied within this time fails DEADLINE_EXCEEDED. Default 30 s. */
@@ -52,6 +58,27 @@ export interface RaftNodeOptions<M extends StateMachine> {
 export const DEFAULT_TICK_MS = 50;
 export const DEFAULT_ELECTION_TICKS = 10;
 export const DEFAULT_HEARTBEAT_TICKS = 2;
+
+/** How a snapshot is encoded: slices of at most `ms` (or `pieces` pieces), `pauseMs` on the clock between them. */
+export interface SnapshotSlice {
+  ms: number;
+  pieces: number;
+  pauseMs: number;
+}
+
+/** About 4 ms of encoding per turn of the loop: a heartbeat or vote waits for one slice, not the whole snapshot. */
+export const DEFAULT_SNAPSHOT_SLICE: SnapshotSlice = { ms: 4, pieces: Number.POSITIVE_INFINITY, pauseMs: 0 };
+
+/** A snapshot being encoded (RaftNode.maybeCompact). */
+interface SnapshotJob {
+  index: number;
+  membership: RaftMembership;
+  pieces: SnapshotPieces;
+  parts: Uint8Array[];
+  started: number;
+  longestMs: number;
+  slices: number;
+}
 
 /** The raft actor's own lifecycle (the protocol's roles live in the core). */
 export enum RaftNodeState {
@@ -115,6 +142,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private clientId = "";
   private nextSequence = 0;
   private snapshotMs!: Samples;
+  private snapshotTotalMs!: Samples;
   private counters!: { dropped: Counter; refused: Counter; leaderChanges: Counter; applied: Counter; proposals: Counter; aborted: Counter; stepDownAnswered: Counter };
 
   constructor(options: RaftNodeOptions<M>) {
@@ -160,7 +188,8 @@ export class RaftNode<M extends StateMachine> extends Actor {
       aborted: m.counter("raft/proposals_aborted", "Proposals lost in a leadership change"),
       stepDownAnswered: m.counter("raft/proposals_failed_at_step_down", "Pending proposals answered UNAVAILABLE (with the leader hint) when this member stopped leading"),
     };
-    this.snapshotMs = m.sampled("raft/snapshot_ms", "Time a snapshot holds up the member's event loop (encoding the state machine, starting the write)");
+    this.snapshotMs = m.sampled("raft/snapshot_ms", "The longest time a snapshot held up the member's event loop at once (capturing the state, one slice of its encoding, starting the write)");
+    this.snapshotTotalMs = m.sampled("raft/snapshot_total_ms", "Time from capturing a snapshot's state to the snapshot durable (its slices spread over the loop, and the write)");
     const stats = this.core.stats;
     m.gauge("raft/elections_started", () => stats.electionsStarted, "Elections this member started (its election timeout passed without a leader, after a won pre-vote)");
     m.gauge("raft/pre_votes_started", () => stats.preVotesStarted, "Pre-votes this member started (its election timeout passed without hearing a leader)");
@@ -454,17 +483,67 @@ export class RaftNode<M extends StateMachine> extends Actor {
     // it, so that entry must be on this member's disk (apply-ahead can run past it: next time).
     if (applied > storage.lastIndex()) return;
     this.compacting = true;
-    const membership = this.core.snapshotMetadata(applied).membership!;
-    // Entries the core has yet to hand out as committed (applied ahead of it) stay in the log.
-    const keep = Math.max(this.options.catchUpEntries ?? 1_000, applied - this.core.applied);
-    // Encoding the state and starting its write run on this member's loop: every message and proposal waits for them.
     const started = performance.now();
-    const written = this.options.storage.compact(applied, membership, this.sessions.snapshot(), keep);
-    this.snapshotMs.observe(performance.now() - started);
+    // A view of the state as of `applied` (copy on write: cheap); it is encoded a slice at a
+    // time while the member goes on (see encodeSlice), then written by the storage off the loop.
+    const job: SnapshotJob = {
+      index: applied,
+      membership: this.core.snapshotMetadata(applied).membership!,
+      pieces: this.sessions.snapshotPieces(),
+      parts: [],
+      started,
+      longestMs: performance.now() - started,
+      slices: 0,
+    };
+    this.encodeSlice(job);
+  }
+
+  /**
+   * Draws the snapshot's pieces for at most one slice (`snapshotSlice`), then lets the loop
+   * run (heartbeats, votes, acknowledgements, proposals) before the next slice; when the
+   * pieces are done, hands them to the storage.
+   */
+  private encodeSlice(job: SnapshotJob): void {
+    if (this.nodeState !== RaftNodeState.Running) return;
+    const slice = { ...DEFAULT_SNAPSHOT_SLICE, ...this.options.snapshotSlice };
+    const started = performance.now();
+    let drawn = 0;
+    let done = false;
+    for (;;) {
+      const r = job.pieces.next();
+      if (r.done) {
+        done = true;
+        break;
+      }
+      if (r.value.length > 0) job.parts.push(r.value);
+      if (++drawn >= slice.pieces || performance.now() - started >= slice.ms) break;
+    }
+    job.slices++;
+    job.longestMs = Math.max(job.longestMs, performance.now() - started);
+    if (done) this.writeSnapshot(job);
+    else this.delay(slice.pauseMs, () => this.encodeSlice(job));
+  }
+
+  private writeSnapshot(job: SnapshotJob): void {
+    const storage = this.options.storage;
+    const current = Number(storage.snapshot().metadata?.index ?? 0n);
+    if (current >= job.index || storage.firstIndex() > job.index) {
+      // A leader's snapshot was installed while this one was encoded: it is out of date.
+      this.log.info({ index: job.index, storageSnapshot: current }, `Dropping the snapshot at ${job.index}: the storage has moved on to ${current}`);
+      this.compacting = false;
+      return;
+    }
+    // Entries the core has yet to hand out as committed (applied ahead of it) stay in the log.
+    const keep = Math.max(this.options.catchUpEntries ?? 1_000, job.index - this.core.applied);
+    const started = performance.now();
+    const written = storage.compact(job.index, job.membership, job.parts, keep);
+    this.snapshotMs.observe(Math.max(job.longestMs, performance.now() - started));
     this.defer(
       written,
       () => {
         this.compacting = false;
+        this.snapshotTotalMs.observe(performance.now() - job.started);
+        this.log.info({ index: job.index, slices: job.slices, longestSliceMs: Math.round(job.longestMs * 10) / 10, totalMs: Math.round(performance.now() - job.started) }, `Snapshot at ${job.index} written`);
       },
       (e) => this.fail(e),
     );

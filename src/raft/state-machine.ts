@@ -7,6 +7,16 @@ export interface StateMachine {
   apply(command: Uint8Array, index: number): Uint8Array;
   /** The whole state, for a snapshot. */
   snapshot(): Uint8Array;
+  /**
+   * Optional: the state as of now, encoded in steps afterwards (see SnapshotPieces), so
+   * that a snapshot does not hold up the member's event loop for time proportional to the
+   * state. The call itself only captures a view (in time proportional to the number of
+   * keys, not to the bytes), and apply goes on while the pieces are drawn: apply must
+   * never change what a view captured (copy on write: replace stored values, never mutate
+   * them in place). The pieces, concatenated, are what snapshot() returned at the call.
+   * Without it the member calls snapshot() at once.
+   */
+  snapshotPieces?(): SnapshotPieces;
   /** Replaces the whole state with a snapshot's. */
   restore(state: Uint8Array): void;
 }
@@ -16,3 +26,10 @@ export interface ProposalId {
   client: string;
   sequence: number;
 }
+
+/**
+ * A snapshot being encoded: each next() does a bounded step of the work and returns a
+ * piece of the encoding (possibly empty: a step that only made progress); the pieces in
+ * order, concatenated, are the snapshot's bytes.
+ */
+export type SnapshotPieces = IterableIterator<Uint8Array>;

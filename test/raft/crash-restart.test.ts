@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Random } from "../../src/runtime/random.js";
-import { ListMachine, SimRaftCluster, bytes } from "../support/raft-cluster.js";
+import { ListMachine, PiecesListMachine, SimRaftCluster, bytes } from "../support/raft-cluster.js";
 import { replaySeed, seedCount } from "../support/seed.js";
 
 /** DCOS_SEEDS=N runs N seeds (default 20); DCOS_SEED=S runs only seed S. */
@@ -14,11 +14,13 @@ const SEEDS = replay !== undefined ? [replay] : Array.from({ length: seedCount(2
  * their files, with message loss and duplication. Afterwards every acknowledged proposal
  * is applied exactly once on every member, and all members applied the same sequence.
  */
-async function run(seed: number): Promise<void> {
+async function run(seed: number, sliced = false): Promise<void> {
   const random = new Random(seed);
-  const c = await SimRaftCluster.start(seed, () => new ListMachine(), {
+  // sliced: snapshots drawn a piece per slice with 7 ms between slices, so crashes and
+  // restarts also fall in the middle of snapshots.
+  const c = await SimRaftCluster.start(seed, () => (sliced ? new PiecesListMachine() : new ListMachine()), {
     faults: { minDelayMs: 1, maxDelayMs: 15, drop: 0.02, duplicate: 0.02 },
-    extra: { snapshotEntries: 25, catchUpEntries: 5 },
+    extra: { snapshotEntries: 25, catchUpEntries: 5, ...(sliced ? { snapshotSlice: { pieces: 2, ms: Number.POSITIVE_INFINITY, pauseMs: 7 } } : {}) },
   });
   const acked = new Set<string>();
   const down = new Set<string>();
@@ -64,6 +66,16 @@ describe("RaftNode with crashes, torn unsynced tails and restarts (simulated)", 
     for (const seed of SEEDS) {
       try {
         await run(seed);
+      } catch (e) {
+        throw new Error(`Failing seed ${seed} (replay: DCOS_SEED=${seed}): ${(e as Error).message}`, { cause: e });
+      }
+    }
+  });
+
+  it(`does so with snapshots drawn in slices, crashes falling in their middle (${SEEDS.length} seeds)`, async () => {
+    for (const seed of SEEDS) {
+      try {
+        await run(seed, true);
       } catch (e) {
         throw new Error(`Failing seed ${seed} (replay: DCOS_SEED=${seed}): ${(e as Error).message}`, { cause: e });
       }

@@ -19,7 +19,7 @@ const untext = new TextDecoder();
 export class ListMachine implements StateMachine {
   items: string[] = [];
 
-  apply(command: Uint8Array): Uint8Array {
+  apply(command: Uint8Array, _index?: number): Uint8Array {
     const item = untext.decode(command);
     if (item === "fail") throw new DcosError(Code.INVALID_ARGUMENT, "Refusing the command 'fail'");
     this.items.push(item);
@@ -32,6 +32,45 @@ export class ListMachine implements StateMachine {
 
   restore(state: Uint8Array): void {
     this.items = JSON.parse(untext.decode(state)) as string[];
+  }
+}
+
+/**
+ * A ListMachine that snapshots in pieces (StateMachine.snapshotPieces): one piece per item
+ * of the JSON array, from a view captured at the call (the array, which apply only pushes
+ * onto, and its length then). It records the machine's length when each piece is drawn,
+ * so a test can tell that entries were applied while a snapshot was being taken.
+ */
+export class PiecesListMachine extends ListMachine {
+  readonly drawnAt: number[] = [];
+  /** The machine's length after each index it applied. */
+  readonly lengthAt = new Map<number, number>();
+
+  override apply(command: Uint8Array, index?: number): Uint8Array {
+    const result = super.apply(command);
+    this.lengthAt.set(index ?? 0, this.items.length);
+    return result;
+  }
+
+  /** The items as of `index` (the length after the last index applied at or below it). */
+  itemsAt(index: number): string[] {
+    let length = 0;
+    for (const [i, n] of this.lengthAt) if (i <= index) length = Math.max(length, n);
+    return this.items.slice(0, length);
+  }
+
+  snapshotPieces(): IterableIterator<Uint8Array> {
+    return this.pieces(this.items, this.items.length);
+  }
+
+  private *pieces(items: readonly string[], count: number): IterableIterator<Uint8Array> {
+    this.drawnAt.push(this.items.length);
+    yield text.encode("[");
+    for (let i = 0; i < count; i++) {
+      this.drawnAt.push(this.items.length);
+      yield text.encode((i === 0 ? "" : ",") + JSON.stringify(items[i]));
+    }
+    yield text.encode("]");
   }
 }
 
@@ -100,14 +139,15 @@ export class SimRaftCluster<M extends StateMachine> {
     return [...this.members.values()];
   }
 
-  async startMember(address: string): Promise<Member<M>> {
+  /** Starts (or restarts) a member from its files; `override` changes its options from the cluster's. */
+  async startMember(address: string, override: Extra<M> = {}): Promise<Member<M>> {
     let fs = this.fs.get(address);
     if (!fs) this.fs.set(address, (fs = new CrashFs()));
     const system = new ActorSystem({ clock: this.clock, transport: this.net.transport(address), logger: testLogger() });
     await system.start();
     const storage = await DurableStorage.open({ dir: `/${address}`, fs });
     const node = system.spawn(
-      new RaftNode<M>({ storage, machine: this.machine(), peers: this.pids(), random: this.random.fork(), ...this.extra }),
+      new RaftNode<M>({ storage, machine: this.machine(), peers: this.pids(), random: this.random.fork(), ...this.extra, ...override }),
     );
     const member = { address, system, node, api: new ReplicatedStateMachine(node), storage };
     this.members.set(address, member);

@@ -13,8 +13,9 @@ import type { FrameworkLogHost } from "../../raft/log-service.js";
 import { FrameworkLogs } from "../../raft/framework-logs.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { ReplicatedStateMachine } from "../../raft/replicated-state-machine.js";
-import type { StateMachine } from "../../raft/state-machine.js";
-import { decodeCommand, decodeRegistry, encodeFrameworkLogCommand, encodeOperation, encodeRegistry } from "./registry-codec.js";
+import { chain, joinPieces } from "../../raft/snapshot-pieces.js";
+import type { SnapshotPieces, StateMachine } from "../../raft/state-machine.js";
+import { decodeCommand, decodeRegistry, encodeFrameworkLogCommand, encodeOperation, registryPieces, registryView } from "./registry-codec.js";
 import { applyOperation, emptyRegistry, type Registrar, type RegistryOperation, type RegistryState } from "./registry.js";
 
 const EMPTY = new Uint8Array(0);
@@ -55,13 +56,15 @@ export class RegistryMachine implements StateMachine {
   }
 
   snapshot(): Uint8Array {
-    // Concatenated protobuf messages merge: the repeated framework_logs join the registry's.
-    const logs = this.logs.encodeSnapshot();
-    const registry = encodeRegistry(this.state, this.leaderTerm, this.leader);
-    const out = new Uint8Array(registry.length + logs.length);
-    out.set(registry);
-    out.set(logs, registry.length);
-    return out;
+    return joinPieces(this.snapshotPieces());
+  }
+
+  /**
+   * The registry and then the frameworks' logs (concatenated protobuf messages merge: the
+   * repeated framework_logs join the registry's), from views captured now.
+   */
+  snapshotPieces(): SnapshotPieces {
+    return chain(registryPieces(registryView(this.state, this.leaderTerm, this.leader)), this.logs.snapshotPieces());
   }
 
   restore(bytes: Uint8Array): void {

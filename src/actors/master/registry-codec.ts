@@ -4,7 +4,16 @@
  * keeps; `applyOperation` stays the one switch that changes a registry.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { WeightInfoSchema, type MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import {
+  WeightInfoSchema,
+  type AgentInfo,
+  type FrameworkInfo,
+  type MachineID,
+  type MaintenanceSchedule,
+  type MasterInfo,
+  type QuotaInfo,
+} from "../../gen/dcos/v1/cluster_pb.js";
+import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
 import {
   RegistryAgentDrainSchema,
   RegistryCommandSchema,
@@ -17,6 +26,8 @@ import {
 import type { FrameworkLogCommand } from "../../gen/dcos/v1/replicated_log_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { emptyRegistry, type AgentDrain, type RegistryOperation, type RegistryState } from "./registry.js";
+import { joinPieces, repeatedField } from "../../raft/snapshot-pieces.js";
+import type { SnapshotPieces } from "../../raft/state-machine.js";
 
 type CommandCase = RegistryCommand["command"];
 
@@ -155,24 +166,69 @@ export function decodeCommand(bytes: Uint8Array): DecodedCommand {
   }
 }
 
-/** The registry (and the last elected master) as a snapshot. */
-export function encodeRegistry(state: RegistryState, leaderTerm: number, leader: MasterInfo | undefined): Uint8Array {
-  const snapshot = create(RegistrySnapshotSchema, {
-    leaderTerm: BigInt(leaderTerm),
+/**
+ * The registry as a snapshot captured it: its collections copied (a copy of the keys and
+ * references; applyOperation replaces stored values, never changes them in place).
+ */
+export interface RegistryView {
+  leaderTerm: number;
+  leader: MasterInfo | undefined;
+  agents: [string, AgentInfo][];
+  unreachable: [string, { info: AgentInfo; unreachableAtMs: number }][];
+  gone: string[];
+  frameworks: FrameworkInfo[];
+  removedFrameworks: string[];
+  weights: [string, number][];
+  quotas: QuotaInfo[];
+  completedTasks: Task[];
+  drains: AgentDrain[];
+  maintenance: MaintenanceSchedule;
+  downMachines: MachineID[];
+}
+
+export function registryView(state: RegistryState, leaderTerm: number, leader: MasterInfo | undefined): RegistryView {
+  return {
+    leaderTerm,
     leader,
-    agents: [...state.agents].map(([agentId, info]) => ({ agentId, info })),
-    unreachable: [...state.unreachable].map(([agentId, u]) => ({ agentId, info: u.info, unreachableAtMs: BigInt(Math.round(u.unreachableAtMs)) })),
-    goneAgents: [...state.gone],
+    agents: [...state.agents],
+    unreachable: [...state.unreachable],
+    gone: [...state.gone],
     frameworks: [...state.frameworks.values()],
     removedFrameworks: [...state.removedFrameworks],
-    weights: [...state.weights].map(([role, weight]) => ({ role, weight })),
+    weights: [...state.weights],
     quotas: [...state.quotas.values()],
-    completedTasks: state.completedTasks,
-    agentDrains: [...state.drains.values()].map(drainMessage),
-    maintenanceSchedule: state.maintenance,
-    downMachines: state.downMachines,
-  });
-  return toBinary(RegistrySnapshotSchema, snapshot);
+    completedTasks: [...state.completedTasks],
+    drains: [...state.drains.values()],
+    maintenance: state.maintenance,
+    downMachines: [...state.downMachines],
+  };
+}
+
+/**
+ * A RegistrySnapshot (all but framework_logs) in pieces of a few hundred elements, in
+ * field order: the bytes toBinary writes for the whole message.
+ */
+export function* registryPieces(v: RegistryView): SnapshotPieces {
+  const S = RegistrySnapshotSchema;
+  yield toBinary(S, create(S, { leaderTerm: BigInt(v.leaderTerm), leader: v.leader }));
+  yield* repeatedField(S, v.agents, (slice) => ({ agents: slice.map(([agentId, info]) => ({ agentId, info })) }));
+  yield* repeatedField(S, v.unreachable, (slice) => ({
+    unreachable: slice.map(([agentId, u]) => ({ agentId, info: u.info, unreachableAtMs: BigInt(Math.round(u.unreachableAtMs)) })),
+  }));
+  yield* repeatedField(S, v.gone, (goneAgents) => ({ goneAgents }), 4096);
+  yield* repeatedField(S, v.frameworks, (frameworks) => ({ frameworks }));
+  yield* repeatedField(S, v.removedFrameworks, (removedFrameworks) => ({ removedFrameworks }), 4096);
+  yield* repeatedField(S, v.weights, (slice) => ({ weights: slice.map(([role, weight]) => ({ role, weight })) }));
+  yield* repeatedField(S, v.quotas, (quotas) => ({ quotas }));
+  yield* repeatedField(S, v.completedTasks, (completedTasks) => ({ completedTasks }));
+  yield* repeatedField(S, v.drains, (slice) => ({ agentDrains: slice.map(drainMessage) }));
+  yield toBinary(S, create(S, { maintenanceSchedule: v.maintenance }));
+  yield* repeatedField(S, v.downMachines, (downMachines) => ({ downMachines }));
+}
+
+/** The registry (and the last elected master) as a snapshot. */
+export function encodeRegistry(state: RegistryState, leaderTerm: number, leader: MasterInfo | undefined): Uint8Array {
+  return joinPieces(registryPieces(registryView(state, leaderTerm, leader)));
 }
 
 export interface DecodedRegistry {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import {
   RaftHardStateSchema,
+  RaftSnapshotMetadataSchema,
   type RaftEntry,
   type RaftHardState,
   type RaftMembership,
@@ -14,7 +15,7 @@ import { Code, DcosError } from "../../runtime/error.js";
 import { silentLogger, type Logger } from "../../runtime/log.js";
 import { MemoryStorage, type RaftInitialState, type RaftLogStorage } from "../core/log-storage.js";
 import { NodeFileSystem, type FileSystem } from "../../runtime/file-system.js";
-import { Snapshotter } from "./snapshotter.js";
+import { Snapshotter, frameSnapshot } from "./snapshotter.js";
 import type { WalRecord } from "./wal-codec.js";
 import { WriteAheadLog } from "./wal.js";
 
@@ -131,13 +132,24 @@ export class DurableStorage implements RaftLogStorage {
   }
 
   /**
-   * The state machine has captured its state as of `index` (applied): store that as a
-   * snapshot, then drop the entries at and below `index - keepEntries` (the rest stay for
-   * followers that are a little behind) and delete the WAL segments wholly below that.
+   * The state machine has captured its state as of `index` (applied), here in pieces to
+   * be concatenated: store that as a snapshot, then drop the entries at and below `index -
+   * keepEntries` (the rest stay for followers that are a little behind) and delete the WAL
+   * segments wholly below that. The file is framed a slice per turn of the loop and written
+   * off it. Resolves with undefined, storing nothing, when the storage moved past `index`
+   * meanwhile (a leader's snapshot installed).
    */
-  async compact(index: number, membership: RaftMembership, data: Uint8Array, keepEntries = 0): Promise<RaftSnapshot> {
-    const snapshot = this.mem.createSnapshot(index, membership, data);
-    await this.snapshotter.save(snapshot);
+  async compact(index: number, membership: RaftMembership, data: Uint8Array | readonly Uint8Array[], keepEntries = 0): Promise<RaftSnapshot | undefined> {
+    const term = this.term(index); // before any await: the entry must be in the log now
+    const metadata = create(RaftSnapshotMetadataSchema, { index: BigInt(index), term: BigInt(term), membership });
+    const framed = await frameSnapshot(metadata, data instanceof Uint8Array ? [data] : data);
+    const current = Number(this.mem.snapshot().metadata?.index ?? 0n);
+    if (index <= current || index < this.mem.firstIndex() - 1) {
+      this.log.info({ index, snapshot: current }, `Not storing the snapshot at ${index}: the storage has one at ${current}`);
+      return undefined;
+    }
+    const snapshot = this.mem.createSnapshot(index, membership, framed.data);
+    await this.snapshotter.saveFramed(snapshot, framed.frame);
     const to = index - keepEntries;
     if (to >= this.mem.firstIndex() && to <= this.mem.lastIndex()) this.mem.compact(to);
     const deleted = await this.wal.releaseTo(to);

@@ -107,6 +107,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   };
   // Where a long run is (stderr, every 15 s): how far registration and the fill got, the leader's RSS and CPU.
   const progressStart = performance.now();
+  // --master-diag=1: every 15 s, each master's term, role, event-loop delay, Raft snapshots and new leader lines.
+  const masterDiag = get("master-diag", 0) !== 0;
   const progress = setInterval(() => {
     const a = cluster.agentStats();
     const f = cluster.frameworkStats();
@@ -121,6 +123,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     process.stderr.write(
       `progress ${at} s load ${load()}: agents registered ${a?.registered ?? "-"} tasks received ${a?.tasksReceived ?? "-"}; frameworks subscribed ${f?.subscribed ?? "-"} long running ${f?.longRunning ?? "-"} launched ${f?.launched ?? "-"} launch errors ${f?.launchErrors ?? "-"};${leader}\n`,
     );
+    if (masterDiag) void printMasterDiag(cluster, at);
   }, 15_000);
   try {
     await waitFor(() => cluster.leaderHttp(), "the leader's HTTP address", 30_000).catch(() => undefined);
@@ -289,6 +292,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const procs = [...cluster.agents, ...cluster.frameworks].map((c) => ({ name: c.name, cpu_ms: c.latest?.cpuMs, rss_mb: c.latest?.rssMb }));
     fig("harness_processes_cpu_ms", procs.reduce((s, p) => s + (p.cpu_ms ?? 0), 0), "ms", "lower", { procs });
   } finally {
+    if (masterDiag) await printMasterDiag(cluster, Math.round((performance.now() - progressStart) / 1000));
     process.off("SIGTERM", interrupted);
     process.off("SIGINT", interrupted);
     clearInterval(progress);
@@ -296,4 +300,30 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     await nats.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Per master: Raft term and role, the event loop's recent delay, snapshots, and its Raft leader lines since the last call. */
+const diagLinesSeen = new Map<number, number>();
+async function printMasterDiag(cluster: ScaleCluster, at: number): Promise<void> {
+  const out: string[] = [];
+  for (const [i, p] of cluster.masters.processes.entries()) {
+    if (!p) continue;
+    const line = p.lines.find((l) => l.includes("Master HTTP on http://"));
+    const addr = line ? /Master HTTP on http:\/\/([^ )"]+)/.exec(line)?.[1] : undefined;
+    let figures = "no HTTP";
+    if (addr) {
+      try {
+        const m = (await (await fetch(`http://${addr}/metrics/snapshot`, { signal: AbortSignal.timeout(5_000) })).json()) as Record<string, number>;
+        const k = (key: string) => m[key] ?? "-";
+        figures = `term ${k("raft/term")} leader ${k("raft/is_leader")} elections ${k("raft/elections_started")} pre-votes ${k("raft/pre_votes_started")} loop delay max ${k("runtime/event_loop_delay_max_ms")} p99 ${k("runtime/event_loop_delay_p99_ms")} ms; snapshots ${k("raft/snapshot_ms/count")} max ${k("raft/snapshot_ms/max")} ms; applied ${k("raft/applied_index")}`;
+      } catch (e) {
+        figures = `metrics: ${(e as Error).message}`;
+      }
+    }
+    const from = diagLinesSeen.get(i) ?? 0;
+    const leaderLines = p.lines.slice(from).filter((l) => /Raft leader is now|stepped down|check.?quorum|Snapshot at/i.test(l)).map((l) => l.slice(0, 300));
+    diagLinesSeen.set(i, p.lines.length);
+    out.push(`  master-${i + 1}: ${figures}${leaderLines.map((l) => `\n    ${l}`).join("")}`);
+  }
+  process.stderr.write(`masters at ${at} s:\n${out.join("\n")}\n`);
 }
