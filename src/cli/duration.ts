@@ -25,6 +25,12 @@ export const parseDuration = asFlagParser(parseDurationMs);
 export const parseUnreachableRateFlag = asFlagParser((text) => (parseUnreachableRate(text), text));
 
 /** A port number 0–65535 (0 picks a free one). */
+/** A count flag: a whole number >= 0. */
+export function parseCount(text: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError(`'${text}' is not a whole number >= 0`);
+  return Number(text);
+}
+
 export function parsePort(text: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text.trim()) || n > 65535) throw new InvalidArgumentError(`'${text}' is not a port number (0–65535)`);

@@ -5,7 +5,7 @@
  */
 import { Command, Option } from "commander";
 import { hostname } from "node:os";
-import { parseDuration, parsePort, parseServiceProxyFlag, parseUnreachableRateFlag } from "./duration.js";
+import { parseCount, parseDuration, parsePort, parseServiceProxyFlag, parseUnreachableRateFlag } from "./duration.js";
 import { DEFAULT_SERVICE_PROXY } from "../ui/service-proxy-flag.js";
 import { runSubcommand } from "./run.js";
 import { eventsSubcommand } from "./events.js";
@@ -51,6 +51,8 @@ const program = addNatsFlags(new Command())
   .addOption(new Option("--offer-timeout <duration>", "master: rescind offers not used within this (default: never)").argParser(parseDuration))
   .addOption(new Option("--agent-ping-timeout <duration>", "master: wait this long for an agent's pong").argParser(parseDuration).default(15_000, "15secs"))
   .option("--max-agent-ping-timeouts <n>", "master: missed pongs before an agent is unreachable", (v) => Number(v), 5)
+  .addOption(new Option("--max-launching-tasks <n>", "master: refuse ACCEPTs with tasks (RESOURCE_EXHAUSTED, retry-after) while this many tasks are launching or queued; 0: no limit").argParser(parseCount).default(5000))
+  .addOption(new Option("--max-call-queue <duration>", "master: refuse ACCEPTs with tasks while the oldest queued framework call has waited this long; 0: no limit").argParser(parseDuration).default(1000, "1secs"))
   .addOption(new Option("--agent-unreachable-rate-limit <rate>", 'master: at most this many agents marked unreachable per duration, e.g. "1/10mins" (default: no limit)').argParser(parseUnreachableRateFlag))
   .option("--resources <spec>", 'agent: resources to offer instead of detected ones, e.g. "cpus:4;mem:8192;ports:[31000-32000];cpus(ops):1"')
   .option("--attributes <spec>", 'agent: attributes, e.g. "rack:a;zone:1"')

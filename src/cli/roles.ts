@@ -40,6 +40,8 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   allocator: string;
   allocationInterval: number;
   offerTimeout?: number;
+  maxLaunchingTasks?: number;
+  maxCallQueue?: number;
   agentPingTimeout: number;
   maxAgentPingTimeouts: number;
   /** master: Raft tick and election timeout, ms. */
@@ -143,6 +145,7 @@ async function startMaster(
     allocator: flags.allocator,
     allocationIntervalMs: flags.allocationInterval,
     offerTimeoutMs: flags.offerTimeout ?? 0,
+    launchAdmission: { maxLaunchingTasks: flags.maxLaunchingTasks ?? 5000, maxQueueMs: flags.maxCallQueue ?? 1000 },
     agentPingTimeoutMs: flags.agentPingTimeout,
     maxAgentPingTimeouts: flags.maxAgentPingTimeouts,
     raftTickMs: flags.raftTick,

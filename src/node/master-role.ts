@@ -17,6 +17,7 @@ import { createAllocator } from "../actors/allocator/allocator-facade.js";
 import type { Master } from "../actors/master/master.js";
 import { startMasterGroup } from "../actors/master/master-group.js";
 import { MasterFacade } from "../actors/master/master-facade.js";
+import type { LaunchAdmissionLimits } from "../actors/master/launch-admission.js";
 import { addSchedulerService } from "../actors/master/scheduler-service.js";
 import type { Logger } from "../runtime/log.js";
 import type { AgentHttpResolver } from "../ui/task-sandbox.js";
@@ -57,6 +58,8 @@ export interface MasterRoleOptions {
   allocator: string;
   allocationIntervalMs: number;
   offerTimeoutMs: number;
+  /** Admission control of launches (launch-admission.ts); defaults where absent. */
+  launchAdmission?: Partial<LaunchAdmissionLimits>;
   agentPingTimeoutMs: number;
   maxAgentPingTimeouts: number;
   /** Raft's tick (the leader's heartbeat interval) and election timeout; defaults RAFT_TIMING_DEFAULTS. */
@@ -145,7 +148,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
     // Before the actors stop: stand down while the allocator still runs, then close the log.
     node.onStop(() => group.storage.close());
     node.onStop(() => node.system.dispatch(master, (m) => m.standDown(undefined, "the node stops")));
-    const facade = new MasterFacade(master);
+    const facade = new MasterFacade(master, o.launchAdmission);
     // With TLS, a client's verified principal certificate authenticates it too.
     const security = serviceSecurity(o.tls ? { ...o.security, peerIdentity: o.security?.peerIdentity ?? revocableCertificatePrincipals(node.revocations) } : o.security, node.metrics);
     node.serve([file_dcos_v1_scheduler, file_dcos_v1_internal, file_dcos_v1_operator, file_dcos_v1_replicated_log], (server) => {

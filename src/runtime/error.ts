@@ -39,6 +39,20 @@ export class DcosError extends Error {
   }
 }
 
+/**
+ * The detail (metadata `dcos-retry-after-ms` on a gRPC status) a server that refuses work
+ * while overloaded (RESOURCE_EXHAUSTED) tells its caller to wait, in ms, before trying again.
+ */
+export const RETRY_AFTER_DETAIL = "retry-after-ms";
+
+/** How long a refusal asks its caller to wait (its retry-after-ms detail), or undefined. */
+export function retryAfterMs(err: unknown): number | undefined {
+  if (!(err instanceof DcosError)) return undefined;
+  const raw = err.details[RETRY_AFTER_DETAIL];
+  const v = Number(raw);
+  return raw !== undefined && Number.isFinite(v) && v >= 0 ? v : undefined;
+}
+
 /** Wraps anything thrown into a DcosError, keeping the original as cause. */
 export function asDcosError(e: unknown, code: Code = Code.INTERNAL, context?: string): DcosError {
   if (e instanceof DcosError) return e;

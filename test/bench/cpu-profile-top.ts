@@ -5,7 +5,8 @@
  * time (self and callees). A filter (substring of "function · file") keeps only those
  * functions in the first and last lists. LAST_MS=N keeps only the samples of the profile's
  * last N ms (the failover at the end of a scale run: the new leader's own work, without the
- * minutes it followed).
+ * minutes it followed). FROM_MS=A TO_MS=B keeps the samples between A and B ms from the
+ * profile's start (a phase of a run, e.g. the fill).
  */
 import { readFileSync } from "node:fs";
 
@@ -37,9 +38,12 @@ const selfUs = new Map<number, number>();
 const lastMs = Number(process.env["LAST_MS"] ?? 0);
 const sampledAt: number[] = [];
 profile.timeDeltas.reduce((t, d, i) => (sampledAt[i] = t + d), profile.startTime);
-const fromUs = lastMs > 0 ? profile.endTime - lastMs * 1000 : -Infinity;
+const fromMs = process.env["FROM_MS"];
+const toMs = process.env["TO_MS"];
+const fromUs = lastMs > 0 ? profile.endTime - lastMs * 1000 : fromMs !== undefined ? profile.startTime + Number(fromMs) * 1000 : -Infinity;
+const toUs = toMs !== undefined ? profile.startTime + Number(toMs) * 1000 : Infinity;
 profile.samples.forEach((id, i) => {
-  if (sampledAt[i]! >= fromUs) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  if (sampledAt[i]! >= fromUs && sampledAt[i]! < toUs) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
 });
 
 function whereOf(f: ProfileNode["callFrame"]): string {

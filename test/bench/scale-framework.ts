@@ -22,6 +22,9 @@ import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
 import { TaskState, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { commandTask, pickResources, refuseFor } from "../../src/actors/scheduler-driver/builders.js";
 import { SchedulerDriver } from "../../src/actors/scheduler-driver/driver.js";
+import { RefusalRetry } from "../../src/actors/scheduler-driver/refusal-retry.js";
+import { SystemClock } from "../../src/runtime/clock.js";
+import { Code, DcosError } from "../../src/runtime/error.js";
 import { silentLogger } from "../../src/runtime/log.js";
 import { Random } from "../../src/runtime/random.js";
 import { Backoff } from "../../src/runtime/backoff.js";
@@ -49,6 +52,8 @@ export interface ScaleFrameworkOptions {
 export interface ScaleFrameworkCounts {
   subscribed: number;
   resubscribed: number;
+  /** Resubscriptions over the run (a new leader, or a stream the driver gave up). */
+  resubscriptions: number;
   offers: number;
   declined: number;
   launched: number;
@@ -59,6 +64,10 @@ export interface ScaleFrameworkCounts {
   finished: number;
   /** Launch calls that failed (the task is launched again under a new id). */
   launchErrors: number;
+  /** Launch calls the master refused as busy (RESOURCE_EXHAUSTED, retry-after) and this framework made again after a jittered wait. */
+  launchRetries: number;
+  /** Launch calls with no answer in time (DEADLINE_EXCEEDED): their tasks were reconciled, not launched again blindly. */
+  launchTimeouts: number;
   /** Tasks that ended in any other state (LOST, FAILED, ERROR, DROPPED, …): should stay 0. */
   failed: number;
   /** Distinct updates heard (by uuid; delivery is at least once) and copies heard again. */
@@ -105,6 +114,7 @@ export class ScaleFramework {
   readonly counts: ScaleFrameworkCounts = {
     subscribed: 0,
     resubscribed: 0,
+    resubscriptions: 0,
     offers: 0,
     declined: 0,
     launched: 0,
@@ -114,6 +124,8 @@ export class ScaleFramework {
     shortRunning: 0,
     finished: 0,
     launchErrors: 0,
+    launchRetries: 0,
+    launchTimeouts: 0,
     failed: 0,
     updates: 0,
     duplicates: 0,
@@ -130,12 +142,25 @@ export class ScaleFramework {
    */
   offerToFramework: number[] = [];
 
+  /** Launch calls refused as busy are made again after the master's retry-after, jittered (as a well-behaved framework does). */
+  private readonly retry: RefusalRetry;
+  /**
+   * Long tasks of launch calls that timed out: the master may have run the call (its answer
+   * was late) or not (it was still queued at the deadline, and the master does not run such
+   * a call). Reconciled after a while: TASK_UNKNOWN means not launched, and the task is
+   * launched again; any other answer or update means it was.
+   */
+  private readonly unsure = new Map<string, string>();
+  private unsureTimer: NodeJS.Timeout | undefined;
+
   constructor(private readonly o: ScaleFrameworkOptions) {
     this.launchRate = o.launchesPerS;
     this.reconcileBackoff = new Backoff({ initialMs: 1_000, maxMs: 8_000 }, o.random);
+    this.retry = new RefusalRetry(new SystemClock(), o.random);
     this.driver = new SchedulerDriver({
       masters: o.masters,
-      framework: { name: o.name, roles: ["*"], user: "root", failoverTimeout: 3600, capabilities: [FrameworkInfo_Capability.PARTITION_AWARE] },
+      // One principal per framework, as separate teams' frameworks have (the master admits at most 100 frameworks per principal).
+      framework: { name: o.name, principal: o.name, roles: ["*"], user: "root", failoverTimeout: 3600, capabilities: [FrameworkInfo_Capability.PARTITION_AWARE] },
       logger: silentLogger(),
       random: o.random,
       callbacks: {
@@ -149,6 +174,7 @@ export class ScaleFramework {
             return;
           }
           this.counts.resubscribed = 1;
+          this.counts.resubscriptions++;
           this.resubscribedAt = Date.now();
           // The old leader's offers are gone with it.
           this.held.clear();
@@ -192,9 +218,31 @@ export class ScaleFramework {
 
   async stop(): Promise<void> {
     clearTimeout(this.reconciling);
+    clearTimeout(this.unsureTimer);
     clearInterval(this.pumping);
     await this.driver.teardown().catch(() => undefined);
     await this.driver.stop();
+  }
+
+  /** Asks the master about the tasks of timed-out launch calls not heard of since (again every 5 s while any are left). */
+  private reconcileUnsure(): void {
+    this.unsureTimer = undefined;
+    if (this.unsure.size === 0) return;
+    const tasks = [...this.unsure].map(([t, a]) => ({ taskId: { value: t }, agentId: { value: a } }));
+    void this.driver.reconcile(tasks).catch(() => undefined);
+    this.unsureTimer = setTimeout(() => this.reconcileUnsure(), 5_000);
+  }
+
+  /** A task of a timed-out launch call: TASK_UNKNOWN (never launched) launches it again; anything else settles it. */
+  private settleUnsure(id: string, status: TaskStatus): boolean {
+    if (!this.unsure.delete(id)) return false;
+    if (status.state !== TaskState.UNKNOWN) return false;
+    this.long.delete(id);
+    this.counts.launched--;
+    this.counts.longLaunched--;
+    this.counts.launchErrors++;
+    this.reviveIfSuppressed();
+    return true;
   }
 
   /**
@@ -206,7 +254,8 @@ export class ScaleFramework {
    */
   private reconcileMissing(): void {
     this.reconciling = undefined;
-    const missing = [...this.long].filter(([t]) => !this.runningSince.has(t)).map(([t, a]) => ({ taskId: { value: t }, agentId: { value: a } }));
+    // Tasks heard RUNNING before and not since: one still launching reports on its own (asking about it during a fill is a storm).
+    const missing = [...this.long].filter(([t]) => this.longRunning.has(t) && !this.runningSince.has(t)).map(([t, a]) => ({ taskId: { value: t }, agentId: { value: a } }));
     if (missing.length === 0) return;
     void this.driver.reconcile(missing).catch(() => undefined);
     this.reconciling = setTimeout(() => this.reconcileMissing(), this.reconcileBackoff.next());
@@ -274,8 +323,15 @@ export class ScaleFramework {
     }
     this.counts.longLaunched += n;
     this.counts.launched += n;
-    void this.driver.launch([offer.id!.value], tasks, refuseFor(0)).catch((err: unknown) => {
+    void this.launch(offer, tasks).catch((err: unknown) => {
       noteLaunchError(err);
+      if (DcosError.is(err, Code.DEADLINE_EXCEEDED)) {
+        // Launched or not: ask the master later instead of launching the same work twice.
+        this.counts.launchTimeouts++;
+        for (const id of ids) this.unsure.set(id, agentId);
+        this.unsureTimer ??= setTimeout(() => this.reconcileUnsure(), 5_000);
+        return;
+      }
       this.counts.launchErrors++;
       this.counts.launched -= n;
       this.counts.longLaunched -= n;
@@ -300,7 +356,7 @@ export class ScaleFramework {
     this.counts.launched++;
     const labels = { [DURATION_LABEL]: String(longNext ? 0 : this.o.shortMs) };
     const task = commandTask({ command: "sleep 600", offer, resources, name: taskId, taskId, labels });
-    void this.driver.launch([offer.id!.value], [task], refuseFor(0)).catch((err: unknown) => {
+    void this.launch(offer, [task]).catch((err: unknown) => {
       noteLaunchError(err);
       // The call failed (a failover, a timeout): count it and launch the task again on a
       // later offer under a new id (should the first reach an agent after all, its updates
@@ -312,6 +368,15 @@ export class ScaleFramework {
       this.reviveIfSuppressed();
     });
     return true;
+  }
+
+  /** One launch call on the offer, made again while the master refuses it as busy. */
+  private async launch(offer: Offer, tasks: Parameters<SchedulerDriver["launch"]>[1]): Promise<void> {
+    try {
+      await this.retry.run(() => this.driver.launch([offer.id!.value], tasks, refuseFor(0)));
+    } finally {
+      this.counts.launchRetries = this.retry.retried;
+    }
   }
 
   /** A failed launch leaves work to do: offers again if they were suppressed. */
@@ -356,9 +421,11 @@ export class ScaleFramework {
       this.counts.updates++;
     }
     const id = status.taskId?.value ?? "";
+    if (this.unsure.size > 0 && this.settleUnsure(id, status)) return;
     if (this.long.has(id)) {
       if (status.state !== TaskState.RUNNING) {
-        if (status.state !== TaskState.STARTING) this.counts.unexpected++;
+        // STAGING: a reconciliation's answer for a task its agent has not reported on yet.
+        if (status.state !== TaskState.STARTING && status.state !== TaskState.STAGING) this.counts.unexpected++;
         return;
       }
       if (!this.longRunning.has(id)) {

@@ -23,7 +23,9 @@ import type {
   TeardownRequest,
   UpdateFrameworkRequest,
 } from "../../gen/dcos/v1/scheduler_pb.js";
+import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import { Facade } from "../../runtime/facade.js";
+import { DEFAULT_LAUNCH_ADMISSION, LaunchAdmission, type LaunchAdmissionLimits } from "./launch-admission.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { accept } from "./accept.js";
 import type { MasterState } from "./master-state.js";
@@ -40,8 +42,19 @@ import { callerFramework, decline, frameworkMessage, kill, revive, shutdownExecu
 import { acknowledge, acknowledgeBatch } from "./status-updates.js";
 
 interface FrameworkCall {
+  $typeName: string;
   frameworkId?: { value: string };
   streamId: string;
+}
+
+/** The tasks an ACCEPT launches (LAUNCH and LAUNCH_GROUP): what admission control weighs. */
+function launchedTasks(request: AcceptRequest): number {
+  let n = 0;
+  for (const op of request.operations) {
+    if (op.kind.case === "launch") n += op.kind.value.taskInfos.length;
+    else if (op.kind.case === "launchGroup") n += op.kind.value.taskGroup?.tasks.length ?? 0;
+  }
+  return n;
 }
 
 /**
@@ -55,6 +68,8 @@ export interface FrameworkGuard {
   userProblem?(principal: string, user: string): string | undefined;
   /** Why a framework of this principal may not mount this host path into a container (ACL mount_host_paths). */
   hostPathProblem?(principal: string, hostPath: string): string | undefined;
+  /** The caller's deadline on the master's clock: a call still queued past it is not run (DEADLINE_EXCEEDED). */
+  expiresAt?: number;
 }
 
 /** Limits a SUBSCRIBE is checked against. */
@@ -64,21 +79,42 @@ export interface SubscribeLimits {
 }
 
 export class MasterFacade extends Facade<Master> {
-  constructor(readonly master: Master) {
+  /** Admission control of launches and the deadline of queued framework calls (launch-admission.ts). */
+  readonly admission: LaunchAdmission;
+
+  constructor(
+    readonly master: Master,
+    admission: Partial<LaunchAdmissionLimits> = {},
+  ) {
     super(master);
+    const launching = () => (master.leading ? master.core.counts.tasksIn(TaskState.STAGING) : 0);
+    this.admission = new LaunchAdmission(master.clock, launching, { ...DEFAULT_LAUNCH_ADMISSION, ...admission }, master.system.metrics);
   }
 
-  /** Runs fn for the calling framework after checking it holds the framework's current stream. */
+  /**
+   * Runs fn for the calling framework after checking it holds the framework's current
+   * stream. The call waits in the master's queue as a QueuedCall. `expires`: not run if
+   * its caller's deadline passed meanwhile (calls whose caller acts on the failure: ACCEPT,
+   * RECONCILE; a DECLINE or an acknowledgement still frees what it names, late or not);
+   * `tasks` > 0 (a launch) may be refused before it queues.
+   */
   private forFramework<R extends FrameworkCall, T>(
     request: R,
     fn: (core: MasterState, f: FrameworkRecord, request: R) => T | Promise<T>,
     guard: FrameworkGuard | undefined,
+    { tasks = 0, expires = false }: { tasks?: number; expires?: boolean } = {},
   ): Promise<T> {
-    return this.call((m) => {
+    const refused = this.admission.check(tasks);
+    if (refused) return Promise.reject(refused);
+    const queued = this.admission.queued(tasks);
+    const ran = this.call((m) => {
+      this.admission.started(queued, expires ? guard?.expiresAt : undefined, request.$typeName);
       const f = callerFramework(m.core, request.frameworkId, request.streamId);
       guard?.checkOwner(f.id, f.info.principal);
       return fn(m.core, f, request);
     });
+    // A call that never ran (the actor stopped) leaves the queue too.
+    return ran.finally(() => this.admission.left(queued));
   }
 
   subscribe(request: SubscribeRequest, sink: EventSink, limits: SubscribeLimits = {}): Promise<Subscription> {
@@ -102,6 +138,7 @@ export class MasterFacade extends Facade<Master> {
       request,
       (core, f, r) => accept(core, f, r, userProblem && ((user) => userProblem(f.info.principal, user)), hostPathProblem && ((path) => hostPathProblem(f.info.principal, path))),
       guard,
+      { tasks: launchedTasks(request), expires: true },
     );
   }
 
@@ -157,7 +194,7 @@ export class MasterFacade extends Facade<Master> {
   }
 
   reconcile(request: ReconcileRequest, guard?: FrameworkGuard): Promise<void> {
-    return this.forFramework(request, reconcile, guard);
+    return this.forFramework(request, reconcile, guard, { expires: true });
   }
 
   message(request: MessageRequest, guard?: FrameworkGuard): Promise<void> {

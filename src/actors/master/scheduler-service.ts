@@ -65,33 +65,40 @@ function authorizeFrameworkInfo(security: ServiceSecurity, caller: Caller, info:
 }
 
 /** Unary method → the facade call that serves it. */
-function unaryCalls(master: MasterFacade, security: ServiceSecurity): Record<UnaryName, (request: never, caller: Caller) => Promise<object | void>> {
-  const g = (caller: Caller) => frameworkGuard(security, caller);
+function unaryCalls(master: MasterFacade, security: ServiceSecurity): Record<UnaryName, (request: never, caller: Caller, expiresAt?: number) => Promise<object | void>> {
+  const g = (caller: Caller, expiresAt?: number): FrameworkGuard => ({ ...frameworkGuard(security, caller), expiresAt });
   return {
-    accept: (r, c) => master.accept(r, g(c)),
-    decline: (r, c) => master.decline(r, g(c)),
-    acceptInverseOffers: (r, c) => master.acceptInverseOffers(r, g(c)),
-    declineInverseOffers: (r, c) => master.declineInverseOffers(r, g(c)),
-    revive: (r, c) => master.revive(r, g(c)),
-    suppress: (r, c) => master.suppress(r, g(c)),
-    kill: (r, c) => master.kill(r, g(c)),
-    shutdown: (r, c) => master.shutdown(r, g(c)),
-    acknowledge: (r, c) => master.acknowledge(r, g(c)),
-    acknowledgeBatch: (r, c) => master.acknowledgeBatch(r, g(c)),
-    reconcile: (r, c) => master.reconcile(r, g(c)),
-    message: (r, c) => master.message(r, g(c)),
-    teardown: (r, c) => master.teardown(r, g(c)),
-    updateFramework: (r: { frameworkInfo?: { principal: string; roles: string[] } }, c) => {
+    accept: (r, c, e) => master.accept(r, g(c, e)),
+    decline: (r, c, e) => master.decline(r, g(c, e)),
+    acceptInverseOffers: (r, c, e) => master.acceptInverseOffers(r, g(c, e)),
+    declineInverseOffers: (r, c, e) => master.declineInverseOffers(r, g(c, e)),
+    revive: (r, c, e) => master.revive(r, g(c, e)),
+    suppress: (r, c, e) => master.suppress(r, g(c, e)),
+    kill: (r, c, e) => master.kill(r, g(c, e)),
+    shutdown: (r, c, e) => master.shutdown(r, g(c, e)),
+    acknowledge: (r, c, e) => master.acknowledge(r, g(c, e)),
+    acknowledgeBatch: (r, c, e) => master.acknowledgeBatch(r, g(c, e)),
+    reconcile: (r, c, e) => master.reconcile(r, g(c, e)),
+    message: (r, c, e) => master.message(r, g(c, e)),
+    teardown: (r, c, e) => master.teardown(r, g(c, e)),
+    updateFramework: (r: { frameworkInfo?: { principal: string; roles: string[] } }, c, e) => {
       authorizeFrameworkInfo(security, c, r.frameworkInfo);
-      return master.updateFramework(r as never, g(c));
+      return master.updateFramework(r as never, g(c, e));
     },
   };
 }
 
-function unaryHandler(output: DescMessage, fn: (request: never, caller: Caller) => Promise<object | void>): grpc.handleUnaryCall<Message, Message> {
+/** The call's deadline on `clock` (the master's), or undefined when the caller set none. */
+function expiresAt(call: grpc.ServerUnaryCall<Message, Message>, clock: Clock): number | undefined {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? clock.now() + (ms - Date.now()) : undefined;
+}
+
+function unaryHandler(output: DescMessage, clock: Clock, fn: (request: never, caller: Caller, expiresAt?: number) => Promise<object | void>): grpc.handleUnaryCall<Message, Message> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => fn(call.request as never, callerOf(call)))
+      .then(() => fn(call.request as never, callerOf(call), expiresAt(call, clock)))
       .then(
         (fields) => callback(null, create(output, (fields ?? undefined) as Record<string, unknown> | undefined) as Message),
         (err: unknown) => callback(toStatus(err)),
@@ -181,8 +188,8 @@ export function addSchedulerService(server: grpc.Server, master: MasterFacade, o
   const security = options.security ?? openSecurity(options.metrics);
   const subscribe = subscribeHandler(master, { log: options.log, clock: master.master.clock, limits, security });
   const handlers: grpc.UntypedServiceImplementation = { subscribe: subscribe as grpc.UntypedHandleCall };
-  for (const [name, fn] of Object.entries(unaryCalls(master, security)) as [UnaryName, (r: never, c: Caller) => Promise<object | void>][]) {
-    handlers[name] = unaryHandler(SchedulerService.method[name].output, fn) as grpc.UntypedHandleCall;
+  for (const [name, fn] of Object.entries(unaryCalls(master, security)) as [UnaryName, (r: never, c: Caller, e?: number) => Promise<object | void>][]) {
+    handlers[name] = unaryHandler(SchedulerService.method[name].output, master.master.clock, fn) as grpc.UntypedHandleCall;
   }
   addGuardedService(server, SchedulerService, handlers, {
     authenticator: security.authenticator,

@@ -26,3 +26,4 @@ export { commandTask, offerFits, pickResources, refuseFor, type CommandTaskOptio
 export { describeStatus, isTerminal, reasonName, sourceName, taskStateName } from "../task-states.js";
 export { parseMasterAddress } from "./masters.js";
 export type { IdLike } from "./ids.js";
+export { RefusalRetry, type RefusalRetryOptions } from "./refusal-retry.js";

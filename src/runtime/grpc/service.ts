@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type Message } from "@bufbuild/protobuf";
-import { asDcosError, Code, DcosError } from "../error.js";
+import { asDcosError, Code, DcosError, RETRY_AFTER_DETAIL } from "../error.js";
 
 /**
  * Bridges protoc-gen-es service descriptors (`GenService`) and @grpc/grpc-js, which wants
@@ -112,14 +112,19 @@ export const LEADER_METADATA = "dcos-leader";
 
 /**
  * A status from a master as a DcosError with the server's code and message; a leader hint
- * in the trailers (`dcos-leader`) becomes details.leader.
+ * in the trailers (`dcos-leader`) becomes details.leader, a refusal's wait
+ * (`dcos-retry-after-ms`) details["retry-after-ms"] (see retryAfterMs).
  */
 export function statusError(err: unknown): DcosError {
   const e = fromServiceError(err);
   const metadata = (err as Partial<grpc.ServiceError> | undefined)?.metadata;
   const leader = metadata?.get(LEADER_METADATA)[0];
-  if (leader === undefined) return e;
-  return new DcosError(e.code, e.message, { cause: err, details: { leader: String(leader) } });
+  const retryAfter = metadata?.get(`dcos-${RETRY_AFTER_DETAIL}`)[0];
+  if (leader === undefined && retryAfter === undefined) return e;
+  const details: Record<string, string> = {};
+  if (leader !== undefined) details["leader"] = String(leader);
+  if (retryAfter !== undefined) details[RETRY_AFTER_DETAIL] = String(retryAfter);
+  return new DcosError(e.code, e.message, { cause: err, details });
 }
 
 /** Turns anything thrown by a handler into a status a gRPC client understands. */

@@ -65,6 +65,11 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       `--raft-election-timeout=${get("raft-election-timeout-ms", 3000)}ms`,
     ],
   };
+  // The leader's admission control of launches (its defaults unless given; 0 turns a limit off).
+  for (const flag of ["max-launching-tasks", "max-call-queue-ms"]) {
+    const v = get(flag, -1);
+    if (v >= 0) settings.masterFlags.push(flag === "max-call-queue-ms" ? `--max-call-queue=${v}ms` : `--${flag}=${v}`);
+  }
   const tasksPerOffer = get("tasks-per-offer", 1);
   if (tasksPerOffer > 1) settings.tasksPerOffer = tasksPerOffer;
   // Frameworks hold the offers they cannot use yet (1, the default) or decline them for 5 s (0, as before).
@@ -109,6 +114,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const progressStart = performance.now();
   // --master-diag=1: every 15 s, each master's term, role, event-loop delay, Raft snapshots and new leader lines.
   const masterDiag = get("master-diag", 0) !== 0;
+  let toldWhyLaunchesFailed = false;
   const progress = setInterval(() => {
     const a = cluster.agentStats();
     const f = cluster.frameworkStats();
@@ -120,8 +126,13 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       leader = " no leader";
     }
     const at = Math.round((performance.now() - progressStart) / 1000);
+    // Why launch calls fail, once (each framework process prints each reason once).
+    if (!toldWhyLaunchesFailed && (f?.launchErrors ?? 0) > 0) {
+      toldWhyLaunchesFailed = true;
+      for (const fw of cluster.frameworks) process.stderr.write(`${fw.name}:\n${fw.tail()}\n`);
+    }
     process.stderr.write(
-      `progress ${at} s load ${load()}: agents registered ${a?.registered ?? "-"} tasks received ${a?.tasksReceived ?? "-"}; frameworks subscribed ${f?.subscribed ?? "-"} long running ${f?.longRunning ?? "-"} launched ${f?.launched ?? "-"} launch errors ${f?.launchErrors ?? "-"};${leader}\n`,
+      `progress ${at} s load ${load()}: agents registered ${a?.registered ?? "-"} tasks received ${a?.tasksReceived ?? "-"}; frameworks subscribed ${f?.subscribed ?? "-"} resubscriptions ${f?.resubscriptions ?? "-"} long running ${f?.longRunning ?? "-"} launched ${f?.launched ?? "-"} launch errors ${f?.launchErrors ?? "-"} refused+retried ${f?.launchRetries ?? "-"} timed out ${f?.launchTimeouts ?? "-"};${leader}\n`,
     );
     if (masterDiag) void printMasterDiag(cluster, at);
   }, 15_000);
@@ -243,7 +254,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const reasons = Object.fromEntries(Object.entries(m).filter(([k, v]) => /^master\/(invalid|unauthorized)_/.test(k) && v > 0));
     fig("check_agent_ids_per_agent", a.ids! / agents, "ratio", "lower", { admitted_by_master: m["master/slave_registrations"], registered_messages: a.registrations, reregistrations: a.reregistrations });
     fig("check_updates_unacknowledged", a.updatesMade! - a.updatesAcknowledged!, "updates", "lower", { made: a.updatesMade, unexpected_acks: a.unexpectedAcks });
-    fig("check_tasks_failed", f.failed!, "tasks", "lower", { unexpected_updates: f.unexpected, launched: f.launched, finished: f.finished, launch_call_errors: f.launchErrors });
+    fig("check_tasks_failed", f.failed!, "tasks", "lower", { unexpected_updates: f.unexpected, launched: f.launched, finished: f.finished, launch_call_errors: f.launchErrors, launch_calls_refused_and_retried: f.launchRetries, launch_calls_timed_out: f.launchTimeouts, master_launches_refused: m["master/launches_refused"], master_expired_calls: m["master/expired_calls"] });
     fig("check_master_drops", Object.values(drops).reduce((s, v) => s + v, 0), "messages", "lower", { drops, reasons });
     if ((f.launchErrors ?? 0) > 0) for (const fw of cluster.frameworks) process.stderr.write(`${fw.name}:\n${fw.tail()}\n`);
     // A leader whose event loop stalls longer than the election timeout loses its term.

@@ -1,0 +1,132 @@
+/**
+ * Admission control of framework calls at the leading master, decided before a call joins
+ * the master's mailbox (so a refusal costs the leader nothing but the check).
+ *
+ * A launch (ACCEPT with tasks) costs the leader far more than its own turn: a RunTask to
+ * the agent, then TASK_STARTING and TASK_RUNNING, each forwarded to the framework, published
+ * as cluster events and acknowledged back. When 200 frameworks fill a cluster at once the
+ * calls queue in the mailbox faster than the leader serves them; past the callers' deadline
+ * (10 s) every call fails on the client, and the framework launches the same work again on
+ * another offer while the first call is still queued: a retry storm that keeps the leader
+ * at a full core and loses its term. So, as Mesos does with its per-principal rate limits
+ * and as gRPC servers shed load, the leader refuses a launch with RESOURCE_EXHAUSTED and a
+ * `retry-after-ms` detail (metadata `dcos-retry-after-ms`) when
+ *
+ *   - the tasks already launching (STAGING at the master: sent to an agent, no update yet)
+ *     plus the tasks of the launch calls still queued would exceed `maxLaunchingTasks`, or
+ *   - the oldest framework call still queued has waited longer than `maxQueueMs`
+ *     (the leader is behind whatever the cause: updates, a GC, a round).
+ *
+ * A refused call did nothing: the framework keeps its offers and tries again after the
+ * retry-after (jittered; docs/scale.md "Admission control"). Calls that reduce work
+ * (acknowledgements, declines, kills, suppress, …) are never refused.
+ *
+ * Separately, a call still queued past its caller's deadline is not run at all (`expired`):
+ * its caller has already given up on it and will act on the failure, so running it would do
+ * the work twice.
+ */
+import type { Counter, Metrics } from "../../metrics/metrics.js";
+import type { Clock } from "../../runtime/clock.js";
+import { Code, DcosError, RETRY_AFTER_DETAIL } from "../../runtime/error.js";
+
+export interface LaunchAdmissionLimits {
+  /** Tasks launching (STAGING) plus tasks of queued launch calls at most; 0: no limit. Default 5,000. */
+  maxLaunchingTasks: number;
+  /** A launch is refused while the oldest queued framework call has waited longer than this; 0: no limit. Default 1,000 ms. */
+  maxQueueMs: number;
+  /** The retry-after told to a refused caller. Default 1,000 ms. */
+  retryAfterMs: number;
+}
+
+export const DEFAULT_LAUNCH_ADMISSION: LaunchAdmissionLimits = { maxLaunchingTasks: 5_000, maxQueueMs: 1_000, retryAfterMs: 1_000 };
+
+/** A call admitted to the mailbox: when it was queued and how many tasks it launches. */
+export interface QueuedCall {
+  readonly at: number;
+  readonly tasks: number;
+  started: boolean;
+}
+
+export class LaunchAdmission {
+  /** Queued calls in the order they were queued; the ones before `head` have started. */
+  private queue: QueuedCall[] = [];
+  private head = 0;
+  private queuedTasks = 0;
+  private readonly refused: Counter;
+  private readonly expiredCalls: Counter;
+
+  constructor(
+    private readonly clock: Clock,
+    /** Tasks the leader has launched that no agent has reported on yet (STAGING). */
+    private readonly launching: () => number,
+    readonly limits: LaunchAdmissionLimits,
+    metrics: Metrics,
+  ) {
+    this.refused = metrics.counter("master/launches_refused", "ACCEPTs with tasks refused RESOURCE_EXHAUSTED (admission control: the leader is behind)");
+    this.expiredCalls = metrics.counter("master/expired_calls", "Framework calls not run because they waited in the master's queue past their caller's deadline");
+    metrics.gauge("master/launch_queue_tasks", () => this.queuedTasks, "Tasks of ACCEPT calls queued for the master");
+    metrics.gauge("master/framework_call_queue_ms", () => this.oldestWaitMs(), "How long the oldest queued framework call has waited");
+  }
+
+  /** How long the oldest call not yet started has waited (0: none queued). */
+  oldestWaitMs(): number {
+    while (this.head < this.queue.length && this.queue[this.head]!.started) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    const oldest = this.queue[this.head];
+    return oldest ? Math.max(0, this.clock.now() - oldest.at) : 0;
+  }
+
+  /**
+   * Whether a call launching `tasks` tasks may join the queue: undefined if so, else the
+   * RESOURCE_EXHAUSTED to answer (counted). Calls without tasks are always admitted.
+   */
+  check(tasks: number): DcosError | undefined {
+    if (tasks === 0) return undefined;
+    const { maxLaunchingTasks, maxQueueMs } = this.limits;
+    const launching = this.launching();
+    let why: string | undefined;
+    if (maxLaunchingTasks > 0 && launching + this.queuedTasks > 0 && launching + this.queuedTasks + tasks > maxLaunchingTasks) {
+      why = `${launching} tasks launching and ${this.queuedTasks} queued (at most ${maxLaunchingTasks})`;
+    } else if (maxQueueMs > 0) {
+      const waited = this.oldestWaitMs();
+      if (waited > maxQueueMs) why = `its oldest queued call has waited ${Math.round(waited)} ms (at most ${maxQueueMs} ms)`;
+    }
+    if (why === undefined) return undefined;
+    this.refused.inc();
+    return new DcosError(Code.RESOURCE_EXHAUSTED, `The master is busy launching: ${why}; nothing was done, retry in ${this.limits.retryAfterMs} ms`, {
+      details: { [RETRY_AFTER_DETAIL]: String(this.limits.retryAfterMs) },
+    });
+  }
+
+  /** A call joins the mailbox. */
+  queued(tasks: number): QueuedCall {
+    const call: QueuedCall = { at: this.clock.now(), tasks, started: false };
+    this.queue.push(call);
+    this.queuedTasks += tasks;
+    return call;
+  }
+
+  /**
+   * The call's turn came. Throws DEADLINE_EXCEEDED (counted) if its caller's deadline
+   * (`expiresAt`, on this clock) has passed: the caller gave up, so nothing is done.
+   */
+  started(call: QueuedCall, expiresAt: number | undefined, typeName: string): void {
+    this.left(call);
+    const now = this.clock.now();
+    if (expiresAt !== undefined && now > expiresAt) {
+      this.expiredCalls.inc();
+      const what = typeName.replace(/^dcos\.v1\./, "").replace(/Request$/, "").toUpperCase();
+      throw new DcosError(Code.DEADLINE_EXCEEDED, `${what} waited ${Math.round(now - call.at)} ms in the master's queue, past its deadline; it was not run`);
+    }
+  }
+
+  /** The call left the queue (it ran, or never could: the actor stopped); once. */
+  left(call: QueuedCall): void {
+    if (call.started) return;
+    call.started = true;
+    this.queuedTasks -= call.tasks;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Admission control of launches at the leading master (src/actors/master/launch-admission.ts):
+ * refusals with RESOURCE_EXHAUSTED and a retry-after before anything is done, calls not run
+ * past their caller's deadline, and the retry-after carried through a gRPC status. On the
+ * ManualClock.
+ */
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { afterEach, describe, it } from "node:test";
+import { RunTaskSchema } from "../../src/gen/dcos/v1/internal_pb.js";
+import { OfferIDSchema } from "../../src/gen/dcos/v1/common_pb.js";
+import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
+import { AcceptRequestSchema, ReviveRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
+import { TaskState, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { LaunchAdmission } from "../../src/actors/master/launch-admission.js";
+import { MasterFacade, type FrameworkGuard } from "../../src/actors/master/master-facade.js";
+import { Metrics } from "../../src/metrics/metrics.js";
+import { ManualClock } from "../../src/runtime/clock.js";
+import { Code, DcosError, retryAfterMs } from "../../src/runtime/error.js";
+import { statusError, toStatus } from "../../src/runtime/grpc/service.js";
+import { Cluster, commandTask, type Scheduler } from "./harness.js";
+
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+function acceptRequest(s: Scheduler, offers: Offer[], tasks: TaskInfo[]) {
+  return create(AcceptRequestSchema, {
+    frameworkId: { value: s.frameworkId },
+    streamId: s.streamId,
+    offerIds: offers.map((o) => create(OfferIDSchema, { value: o.id!.value })),
+    operations: [{ kind: { case: "launch", value: { taskInfos: tasks } } }],
+    filters: { refuseSeconds: 0 },
+  });
+}
+
+async function refusal(p: Promise<unknown>): Promise<DcosError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof DcosError, String(err));
+    return err;
+  }
+  assert.fail("the call was not refused");
+}
+
+const openGuard = (expiresAt?: number): FrameworkGuard => ({ checkOwner: () => undefined, expiresAt });
+
+describe("master: launch admission control", () => {
+  it("refuses a launch past max launching tasks before doing anything, and takes the same call once tasks started", async () => {
+    const c = (cluster = await Cluster.start({ agentResources: "cpus:8;mem:8192" }));
+    const facade = new MasterFacade(c.master, { maxLaunchingTasks: 2, maxQueueMs: 0, retryAfterMs: 750 });
+    const s = await c.subscribe("fw");
+    const first = s.sink.offers();
+    await facade.accept(acceptRequest(s, first, [commandTask("t1"), commandTask("t2")]));
+    await c.clock.settle();
+    assert.equal(c.metric("master/tasks_staging"), 2);
+    await c.allocate();
+    const offers = s.sink.offers().slice(first.length);
+    assert.equal(offers.length, 1, "what the launch left is offered again");
+
+    const err = await refusal(facade.accept(acceptRequest(s, offers, [commandTask("t3")])));
+    assert.equal(err.code, Code.RESOURCE_EXHAUSTED);
+    assert.match(err.message, /2 tasks launching and 0 queued \(at most 2\).*nothing was done/);
+    assert.equal(retryAfterMs(err), 750);
+    await c.clock.settle();
+    assert.equal(c.metric("master/launches_refused"), 1);
+    assert.equal(c.agents[0]!.messages(RunTaskSchema).length, 2, "the refused task never reached the agent");
+    assert.equal(await c.facade.inspect((m) => m.offers.get(offers[0]!.id!.value) !== undefined), true, "the offer stays the framework's");
+
+    // A task starts (the agent reports on it): room for the same call, unchanged.
+    c.agents[0]!.update(s.frameworkId, "t1", TaskState.STARTING);
+    await c.clock.settle();
+    await facade.accept(acceptRequest(s, offers, [commandTask("t3")]));
+    await c.clock.settle();
+    assert.deepEqual(
+      c.agents[0]!.messages(RunTaskSchema).map((r) => r.task?.taskId?.value),
+      ["t1", "t2", "t3"],
+    );
+    // Calls that launch nothing are never refused.
+    await facade.revive(create(ReviveRequestSchema, { frameworkId: { value: s.frameworkId }, streamId: s.streamId }));
+  });
+
+  it("does not run a launch that waited in the queue past its caller's deadline", async () => {
+    const c = (cluster = await Cluster.start());
+    const s = await c.subscribe("fw");
+    const offers = s.sink.offers();
+    const err = await refusal(c.facade.accept(acceptRequest(s, offers, [commandTask("late")]), openGuard(c.clock.now() - 1)));
+    assert.equal(err.code, Code.DEADLINE_EXCEEDED);
+    assert.match(err.message, /^ACCEPT waited \d+ ms in the master's queue, past its deadline; it was not run/);
+    await c.clock.settle();
+    assert.equal(c.metric("master/expired_calls"), 1);
+    assert.equal(c.agents[0]!.messages(RunTaskSchema).length, 0);
+    assert.equal(await c.facade.inspect((m) => m.offers.get(offers[0]!.id!.value) !== undefined), true, "the offer is untouched");
+    // Within its deadline the same call runs.
+    await c.facade.accept(acceptRequest(s, offers, [commandTask("late")]), openGuard(c.clock.now() + 10_000));
+    await c.clock.settle();
+    assert.equal(c.agents[0]!.messages(RunTaskSchema).length, 1);
+  });
+});
+
+describe("LaunchAdmission", () => {
+  it("refuses launches while the oldest queued call has waited past max queue time, and admits them once it ran", async () => {
+    const clock = new ManualClock();
+    const metrics = new Metrics();
+    const a = new LaunchAdmission(clock, () => 0, { maxLaunchingTasks: 0, maxQueueMs: 1000, retryAfterMs: 500 }, metrics);
+    const first = a.queued(0);
+    const second = a.queued(3);
+    await clock.advance(1000);
+    assert.equal(a.check(1), undefined, "waited exactly the limit");
+    await clock.advance(500);
+    const err = a.check(1);
+    assert.equal(err?.code, Code.RESOURCE_EXHAUSTED);
+    assert.match(err!.message, /oldest queued call has waited 1500 ms \(at most 1000 ms\)/);
+    assert.equal(a.check(0), undefined, "a call without tasks is always admitted");
+    a.started(first, undefined, "dcos.v1.ReviveRequest");
+    assert.equal(a.oldestWaitMs(), 1500, "the second call is as old");
+    a.left(second);
+    a.left(second);
+    assert.equal(a.oldestWaitMs(), 0);
+    assert.equal(a.check(1), undefined);
+    assert.equal(metrics.value("master/launches_refused"), 1);
+    assert.equal(metrics.value("master/launch_queue_tasks"), 0, "each call leaves the queue once");
+  });
+
+  it("counts queued launches against max launching tasks, and admits one call of any size when nothing is launching", () => {
+    const clock = new ManualClock();
+    let launching = 0;
+    const a = new LaunchAdmission(clock, () => launching, { maxLaunchingTasks: 10, maxQueueMs: 0, retryAfterMs: 1000 }, new Metrics());
+    assert.equal(a.check(50), undefined, "nothing launching: a big call goes alone");
+    const big = a.queued(50);
+    assert.match(a.check(1)!.message, /0 tasks launching and 50 queued \(at most 10\)/);
+    a.started(big, undefined, "dcos.v1.AcceptRequest");
+    launching = 50;
+    assert.equal(a.check(1)?.code, Code.RESOURCE_EXHAUSTED);
+    launching = 9;
+    assert.equal(a.check(1), undefined);
+    assert.equal(a.check(2)?.code, Code.RESOURCE_EXHAUSTED);
+  });
+
+  it("the retry-after travels in the gRPC status (dcos-retry-after-ms) with the leader hint", () => {
+    const err = new DcosError(Code.RESOURCE_EXHAUSTED, "busy", { details: { "retry-after-ms": "1250", leader: "m2:5050" } });
+    const status = toStatus(err);
+    const back = statusError({ code: status.code, details: status.details, metadata: status.metadata, message: status.details });
+    assert.equal(back.code, Code.RESOURCE_EXHAUSTED);
+    assert.equal(retryAfterMs(back), 1250);
+    assert.equal(back.details["leader"], "m2:5050");
+    assert.equal(retryAfterMs(new DcosError(Code.RESOURCE_EXHAUSTED, "no wait")), undefined);
+    assert.equal(retryAfterMs(new Error("plain")), undefined);
+  });
+});
