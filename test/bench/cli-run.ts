@@ -25,7 +25,7 @@ import { devClientTlsDir } from "../../src/cli/dev-client-tls.js";
 import { readDevRunService } from "../../src/cli/dev-run-service.js";
 import { parseTimingLine } from "../../src/cli/run-timing.js";
 import { waitFor } from "../support/wait.js";
-import { CLI, killProcessesUnder, NodeProcess } from "../support/processes.js";
+import { BIN, killProcessesUnder, NodeProcess } from "../support/processes.js";
 import { median, percentile, type Reporter } from "./report.js";
 
 /** One way of running the CLI: which Node, which environment, which path. */
@@ -121,11 +121,12 @@ const BENCH_OFFER_HOLD = "1secs";
 
 /**
  * Starts a dev cluster, runs `dcos-node run -- true` `runs` times per variant (one at a
- * time, the variants in turn), stops the cluster. `cli` is the main.js of the CLI to time
- * (default this build's; another build's compares CLIs against the same cluster). The code
+ * time, the variants in turn), stops the cluster. `cli` is the entry of the CLI to time
+ * (default this build's installed command, dist/cli/dcos-node.cjs; another build's compares
+ * CLIs against the same cluster). The code
  * caches go to a temporary directory, warmed by one untimed run per variant.
  */
-export async function cliRuns(runs: number, cli = CLI, variants?: CliVariant[]): Promise<CliRunTimes> {
+export async function cliRuns(runs: number, cli = BIN, variants?: CliVariant[]): Promise<CliRunTimes> {
   const workDir = await mkdtemp(join(tmpdir(), "dcos-bench-run-"));
   const cacheDir = join(workDir, "compile-cache");
   const chosen = variants ?? (await cliVariants());

@@ -16,7 +16,7 @@ import { after, before, describe, it } from "node:test";
 import { devClientTlsDir } from "../../src/cli/dev-client-tls.js";
 import { readDevRunService } from "../../src/cli/dev-run-service.js";
 import { RunExit } from "../../src/cli/run-exit.js";
-import { alive, CLI, killProcessesUnder, NodeProcess } from "../support/processes.js";
+import { alive, BIN, CLI, killProcessesUnder, NodeProcess } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
 
 interface Cli {
@@ -27,8 +27,8 @@ interface Cli {
   pid: number;
 }
 
-function cli(args: string[], env: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, [CLI, "run", ...args], {
+function cli(args: string[], env: Record<string, string> = {}, entry = CLI): Cli {
+  const child = spawn(process.execPath, [entry, ...(args[0] === "--version" ? [] : ["run"]), ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, FORCE_COLOR: "0", DCOS_NODE_RUN_TIMING: "1", DCOS_NODE_CREDENTIAL_FILE: "", ...env },
   });
@@ -101,6 +101,20 @@ describe("dcos-node run through the run service", () => {
     assert.match(err, /TASK_RUNNING \(SOURCE_EXECUTOR\)$/m);
     assert.match(err, /TASK_FINISHED: Command exited with status 0/m);
     assert.match(err, /^Sandbox: \S+ \(stdout, stderr\)$/m);
+  });
+
+  it("the installed command (dist/cli/dcos-node.cjs) runs the thin path from one file and the rest from the modules", async () => {
+    const r = cli([`--master=${master}`, "--", "echo via-bin"], operator, BIN);
+    assert.equal(await r.code, RunExit.FINISHED, r.stderr());
+    assert.equal(r.stdout(), "via-bin\n");
+    assert.match(r.stderr(), /^timing thin /m);
+    const version = cli(["--version"], {}, BIN);
+    assert.equal(await version.code, 0, version.stderr());
+    assert.match(version.stdout(), /^\d+\.\d+\.\d+\n$/);
+    const framework = cli([`--master=${master}`, "--framework", "--no-output", "--cpus=0", "--", "true"], {}, BIN);
+    assert.equal(await framework.code, RunExit.USAGE, "the framework path's own checks, through the modules");
+    assert.match(framework.stderr(), /Invalid --cpus 0/);
+    assert.match(framework.stderr(), /^timing cli:/m, "the bundled run command ran");
   });
 
   it("a failing task: exit 1, its stderr and the reason shown; --no-output prints the lines on stdout", async () => {

@@ -8,6 +8,8 @@ import { waitFor } from "./wait.js";
 
 /** dist/src/cli/main.js, from dist/test/support. */
 export const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+/** dist/cli/dcos-node.cjs: the installed command (package.json bin; src/cli/bin.ts). */
+export const BIN = fileURLToPath(new URL("../../cli/dcos-node.cjs", import.meta.url));
 
 export class NodeProcess {
   readonly lines: string[] = [];

@@ -1,8 +1,9 @@
 /**
- * `npm run bench -- cli-run [-- --runs=10 --nodes=<node>,<node> --cli=<main.js>]`: `dcos-node
+ * `npm run bench -- cli-run [-- --runs=10 --nodes=<node>,<node> --cli=<entry>]`: `dcos-node
  * run -- true` against an embedded dev cluster, spawn of the CLI to TASK_RUNNING, `runs`
- * rounds of every variant (cli-run.ts): the bundled CLI with its code cache and the ES
- * modules (DCOS_NODE_BUNDLE=0), on this Node and on each Node binary in --nodes (e.g. Node 22
+ * rounds of every variant (cli-run.ts): through the run service (thin: a warm offer,
+ * thin-revive, thin-https) and as a one-off framework (the bundled CLI with its code cache,
+ * and the ES modules: DCOS_NODE_BUNDLE=0), on this Node and on each Node binary in --nodes (e.g. Node 22
  * and 24 from `npm exec --package=node@22 -- node -p process.execPath`); the phases the CLI
  * marks; `node -e 0` per Node as the floor; `uptime` load before and after. The containers
  * suite runs the same with its --runs (this Node only).
