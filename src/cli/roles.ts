@@ -72,7 +72,7 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   jobs?: boolean;
   /** dev: the run service's port (default 0: any free one; -1 runs none). */
   runPort?: number;
-  /** dev: ms the run service keeps offers after a run (default 15 s). */
+  /** dev: ms the run service keeps offers after a run (default 10 s). */
   runOfferHold?: number;
   /** master/agent: the principals and secrets clients authenticate with (Mesos's credentials JSON). */
   credentials?: string;

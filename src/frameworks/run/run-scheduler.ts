@@ -4,12 +4,13 @@
  * allocation round when offers are at hand.
  *
  * Offers: a run takes the first held offer that fits; the rest of that offer goes back to
- * the allocator at once (refuse_seconds 0) and comes back at its next round. Offers are
- * kept for `holdMs` after the last submit or launch (a quick succession of runs finds them
- * warm); then the framework SUPPRESSes and declines what it holds, so other frameworks get
- * those resources. A run arriving while suppressed REVIVEs (a fresh allocation round). Held
- * offers never outlive the window by more than an offer's round trip: holding them for ever
- * would starve every other framework.
+ * the allocator at once (refuse_seconds 0) and comes back at its next round. One offer is
+ * kept for `holdMs` after the last submit or launch (a quick succession of runs finds it
+ * warm; further offers are declined for the rest of the window); then the framework
+ * SUPPRESSes and declines what it holds, so other frameworks get those resources. A run
+ * that no held offer fits REVIVEs (a fresh allocation round, filters cleared). Held offers
+ * never outlive the window by more than an offer's round trip: holding them for ever would
+ * starve every other framework.
  *
  * Each run streams RunEvents to its client. A client that goes away (the HTTP stream
  * closes before the end) gets its task killed, as a `mesos-execute` that dies takes its
@@ -47,7 +48,7 @@ export enum RunPhase {
 }
 
 /** Default time offers are kept after the last run. */
-export const DEFAULT_OFFER_HOLD_MS = 15_000;
+export const DEFAULT_OFFER_HOLD_MS = 10_000;
 /** After a kill, how long to wait for the task's end before giving the client up. */
 const KILL_TIMEOUT_MS = 30_000;
 
@@ -60,7 +61,7 @@ export interface RunSchedulerOptions {
   clock: Clock;
   logger: Logger;
   random?: Random;
-  /** Offers are kept this long after the last submit or launch (default 15 s). */
+  /** Offers are kept this long after the last submit or launch (default 10 s). */
   holdMs?: number;
   /** host:port of an agent's HTTP endpoint (for the task's output). */
   agentHttp(agentId: string): Promise<string>;
@@ -121,7 +122,8 @@ export class RunScheduler {
     this.pending.push(run);
     this.touch();
     this.match();
-    if (this.pending.includes(run) && this.suppressed) {
+    // No held offer fits: revive (un-suppresses, and clears the filters of offers declined as spare).
+    if (this.pending.includes(run)) {
       this.suppressed = false;
       this.counters.revives++;
       this.o.driver.revive().catch((err: unknown) => this.o.logger.warn({ err: (err as Error).message }, "Revive failed"));
@@ -134,6 +136,20 @@ export class RunScheduler {
     for (const offer of offers) this.held.set(offer.id?.value ?? "", offer);
     this.match();
     if (!this.wanted()) this.release();
+    else if (this.pending.length === 0) this.keepOneSpare();
+  }
+
+  /**
+   * With no run waiting, one held offer is enough to start the next at once; the others go
+   * back for the rest of the window, so other frameworks get those agents meanwhile (a run
+   * that no held offer fits revives, which clears the filter).
+   */
+  private keepOneSpare(): void {
+    if (this.held.size <= 1) return;
+    const extra = [...this.held.keys()].slice(1);
+    for (const id of extra) this.held.delete(id);
+    const seconds = Math.max(1, Math.ceil((this.holdUntil - this.o.clock.now()) / 1000));
+    this.o.driver.decline(extra, refuseFor(seconds)).catch((err: unknown) => this.o.logger.warn({ err: (err as Error).message }, "Decline failed"));
   }
 
   rescind(offerId: string): void {

@@ -37,7 +37,7 @@ import { parseRunRequest } from "./run-request.js";
 import { RunScheduler, type RunEvent } from "./run-scheduler.js";
 
 export interface RunServerOptions extends FrameworkServerOptions {
-  /** Offers kept after the last run (default 15 s; run-scheduler.ts). */
+  /** Offers kept after the last run (default 10 s; run-scheduler.ts). */
   offerHoldMs?: number;
   /** Serve HTTPS with this certificate (the cluster CA verifies clients' certificates). */
   https?: { cert: string; key: string; ca: string };
