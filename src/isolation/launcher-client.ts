@@ -38,6 +38,8 @@ export interface LauncherClientOptions {
   dir: string;
   /** How long the launcher waits for an agent that went away before killing the containers. */
   recoveryTimeoutMs: number;
+  /** How many launch wrappers the launcher keeps forked ahead of need (launcher-gates.ts). */
+  gates: number;
   logger: Logger;
   metrics?: Metrics;
   /** A wrapper ended (the launcher is its parent). */
@@ -217,7 +219,7 @@ export class LauncherClient {
       if (attached) this.closed(socket);
       else if (this.socket === socket) this.socket = undefined;
     });
-    this.write({ op: "hello", recoveryTimeoutMs: this.o.recoveryTimeoutMs });
+    this.write({ op: "hello", recoveryTimeoutMs: this.o.recoveryTimeoutMs, gates: this.o.gates });
     const containers = await hello;
     clearTimeout(timer);
     this.helloWaiter = undefined;

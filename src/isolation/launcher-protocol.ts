@@ -5,8 +5,10 @@
  * a clear reason (the reader throws FrameError); neither side ever crashes on one.
  *
  * Agent → launcher:
- * - `hello`: the agent (re)attaches; the launcher answers `hello` with its pid and every
- *   container it knows (running, or ended and not yet forgotten, with how).
+ * - `hello`: the agent (re)attaches, saying how many wrappers the launcher is to fork ahead
+ *   of need (`gates`, launcher-gates.ts; none when absent); the launcher answers `hello`
+ *   with its pid and every container it knows (running, or ended and not yet forgotten,
+ *   with how).
  * - `spawn`: start a container's launch wrapper (its argv, environment, working directory,
  *   output files); answered `spawned` (pid and start time) or `failed`.
  * - `go`: tell that wrapper's gate to run the command (the agent isolated it meanwhile).
@@ -14,6 +16,9 @@
  * Launcher → agent: `exit` when a wrapper ended (its own status, and whether its session
  * was emptied), besides the answers above.
  */
+
+/** The most pre-forked gates a launcher keeps. */
+export const MAX_GATES = 64;
 
 /** The largest frame either side accepts (an environment of a few hundred KiB fits). */
 export const MAX_FRAME_BYTES = 1 << 20;
@@ -38,7 +43,7 @@ export interface SpawnRequest {
 }
 
 export type ToLauncher =
-  | { op: "hello"; recoveryTimeoutMs: number }
+  | { op: "hello"; recoveryTimeoutMs: number; gates?: number }
   | SpawnRequest
   | { op: "go"; id: string }
   | { op: "forget"; id: string };
@@ -121,7 +126,8 @@ export function parseToLauncher(v: unknown): ToLauncher {
   switch (m.op) {
     case "hello":
       if (!isNat(m.recoveryTimeoutMs)) bad("recoveryTimeoutMs must be a non-negative integer");
-      return { op: "hello", recoveryTimeoutMs: m.recoveryTimeoutMs as number };
+      if (m.gates !== undefined && !(isNat(m.gates) && m.gates <= MAX_GATES)) bad(`gates must be an integer from 0 to ${MAX_GATES}`);
+      return { op: "hello", recoveryTimeoutMs: m.recoveryTimeoutMs as number, ...(m.gates === undefined ? {} : { gates: m.gates as number }) };
     case "go":
     case "forget":
       if (!isString(m.id) || m.id.length === 0) bad("id must be a non-empty string");

@@ -25,10 +25,11 @@
  * after DCOS_RECOVERY_TIMEOUT.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, fchownSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fchownSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { DESTROYING_SUFFIX, GO_LINE } from "./launcher.js";
+import { GatePool } from "./launcher-gates.js";
 import { encodeFrame, FrameError, FrameReader, parseToLauncher, type ExitReport, type FromLauncher, type KnownContainer, type SpawnRequest } from "./launcher-protocol.js";
 import { readStat, readStatSync } from "./proc.js";
 import { killSession, sessionProcesses, signalEach } from "./process-session.js";
@@ -65,9 +66,12 @@ export class LauncherServer {
   private awayTimer?: NodeJS.Timeout;
   private expiring = false;
   private closed = false;
+  /** Wrappers forked ahead of need (launcher-gates.ts); as many as the agent's hello asks for. */
+  readonly gates: GatePool;
 
   constructor(private readonly o: LauncherServerOptions) {
     this.recoveryTimeoutMs = o.recoveryTimeoutMs;
+    this.gates = new GatePool(o.log);
     this.server = createServer((socket) => this.attach(socket));
   }
 
@@ -134,6 +138,7 @@ export class LauncherServer {
     switch (m.op) {
       case "hello":
         this.recoveryTimeoutMs = m.recoveryTimeoutMs;
+        this.gates.resize(m.gates ?? 0);
         this.send({ op: "hello", pid: process.pid, containers: [...this.children.values()].map((c): KnownContainer => ({ id: c.req.id, pid: c.pid, startTime: c.startTime, ...(c.exit ? { exit: c.exit } : {}) })) });
         return;
       case "spawn":
@@ -164,6 +169,20 @@ export class LauncherServer {
       this.send({ op: "failed", id: req.id, message: "The launcher is killing its containers (the agent stayed away for the recovery timeout)" });
       return;
     }
+    try {
+      if (!statSync(req.cwd, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`the working directory ${req.cwd} is not a directory`);
+      const c = this.gates.take(req) ?? this.fork(req);
+      if (!c) return; // 'error' follows
+      this.children.set(req.id, { req, ...c });
+      c.child.once("exit", (code, signal) => void this.ended(this.children.get(req.id)!, code, signal));
+      this.send({ op: "spawned", id: req.id, pid: c.pid, startTime: c.startTime });
+    } catch (e) {
+      this.send({ op: "failed", id: req.id, message: `Could not start the launch wrapper: ${(e as Error).message}` });
+    }
+  }
+
+  /** Forks the wrapper on demand (no gate ready, or the container cannot use one). */
+  private fork(req: SpawnRequest): { child: ChildProcess; pid: number; startTime: number } | undefined {
     let out: number | undefined;
     let err: number | undefined;
     try {
@@ -179,13 +198,8 @@ export class LauncherServer {
         if (child.pid === undefined) this.send({ op: "failed", id: req.id, message: `Could not start the launch wrapper: ${e.message}` });
       });
       const pid = child.pid;
-      if (pid === undefined) return; // 'error' follows
-      const c: Supervised = { req, child, pid, startTime: readStatSync(pid)?.startTime ?? 0 };
-      this.children.set(req.id, c);
-      child.once("exit", (code, signal) => void this.ended(c, code, signal));
-      this.send({ op: "spawned", id: req.id, pid, startTime: c.startTime });
-    } catch (e) {
-      this.send({ op: "failed", id: req.id, message: `Could not start the launch wrapper: ${(e as Error).message}` });
+      if (pid === undefined) return undefined;
+      return { child, pid, startTime: readStatSync(pid)?.startTime ?? 0 };
     } finally {
       if (out !== undefined) closeSync(out);
       if (err !== undefined) closeSync(err);
@@ -233,6 +247,7 @@ export class LauncherServer {
   private async expire(): Promise<void> {
     if (this.agent) return;
     this.expiring = true;
+    this.gates.close();
     const live = this.live();
     this.o.log("The agent stayed away for the recovery timeout: killing the containers", { recoveryTimeoutMs: this.recoveryTimeoutMs, containers: live.map((c) => c.req.id) });
     await Promise.all(live.map((c) => this.destroy(c)));
@@ -308,6 +323,7 @@ export class LauncherServer {
     this.closed = true;
     if (this.awayTimer) clearTimeout(this.awayTimer);
     this.o.log("Launcher exits: no agent attached and no container left");
+    this.gates.close();
     this.server.close();
     try {
       unlinkSync(this.o.socketPath);

@@ -52,6 +52,27 @@ export const GATE_SCRIPT = [
 ].join("\n");
 
 /**
+ * A pre-forked gate (launcher-gates.ts): the warm launcher forks it before any container
+ * needs it, with an empty environment and its output on /dev/null. It reads the path of
+ * the container's gate file (GATE_FILE: its environment, working directory, output files
+ * and the rest of the wrapper's argv, as `set --`), sources it, and from there is the gate
+ * above: "go", then the isolators' prefix and the recorder. Exit 125 when the launcher
+ * went away before giving it a container (end of file) or the file failed.
+ */
+export const POOLED_GATE_SCRIPT = [
+  "IFS= read -r dcos_gate_file || exit 125",
+  'case $dcos_gate_file in /*) ;; *) exit 125 ;; esac',
+  '. "$dcos_gate_file" || exit 125',
+  "IFS= read -r dcos_gate_go || exit 125",
+  '[ "$dcos_gate_go" = go ] || exit 125',
+  "exec </dev/null",
+  'exec "$@"',
+].join("\n");
+
+/** The name of the gate file a pre-forked gate sources, in the container's runtime directory. */
+export const GATE_FILE = "gate.sh";
+
+/**
  * The recorder: $1 is the status file, the rest is the command's argv. It runs the command
  * as its child, records its status and ends the way the command ended. Inside a new PID
  * namespace it is the namespace's init: a signal it re-raises to itself is ignored there,
@@ -97,6 +118,11 @@ export function launcherArgs(a: LaunchArgv): string[] {
     ...(a.commandPrefix ?? []),
     ...argv,
   ];
+}
+
+/** The wrapper's argv after the gate (the isolators' prefix, the recorder, the command), or undefined for another argv. */
+export function afterGate(args: readonly string[]): string[] | undefined {
+  return args[0] === "-c" && args[1] === GATE_SCRIPT && args[2] === "dcos-gate" ? args.slice(3) : undefined;
 }
 
 /** How a process ended: exactly one of the two is non-null. */

@@ -68,12 +68,20 @@ export interface PosixContainerizerOptions {
   launcher?: "warm" | "inline";
   /** How long the warm launcher waits for an agent that went away before killing its containers (default 15 min). */
   recoveryTimeoutMs?: number;
+  /**
+   * How many launch wrappers the warm launcher keeps forked ahead of need, so that a launch
+   * does not wait for a fork (launcher-gates.ts). Default DEFAULT_LAUNCHER_GATES; 0: each
+   * wrapper forked when its container is launched.
+   */
+  launcherGates?: number;
   /** Where `slave/launcher_crashes` is counted. */
   metrics?: Metrics;
   /** Told each stage of a launch (the `containers` bench's per-stage figures); off by default. */
   trace?: (containerId: string, stage: string) => void;
 }
 
+/** Pre-forked launch wrappers the warm launcher keeps ready (a launch burst beyond them waits for forks). */
+export const DEFAULT_LAUNCHER_GATES = 16;
 /** Mesos's --recovery_timeout. */
 export const DEFAULT_RECOVERY_TIMEOUT_MS = 15 * 60_000;
 /** The kill grace the warm launcher gives a container whose config names none (a task's default kill grace). */
@@ -146,6 +154,7 @@ export class PosixContainerizer implements Containerizer {
       this.launcher = LauncherClient.create({
         dir: join(options.runtimeRoot, ".launcher"),
         recoveryTimeoutMs: options.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS,
+        gates: options.launcherGates ?? DEFAULT_LAUNCHER_GATES,
         logger: this.log,
         metrics: options.metrics,
         onExit: (r) => this.launcherReported(r),

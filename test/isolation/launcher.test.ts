@@ -3,7 +3,9 @@
  * protocol refuses bad input without crashing, its crash (kill -9) is detected, counted and
  * survived by the containers it started (their ends reported with the recorder's status),
  * and when the agent stays away for the recovery timeout it kills its containers with
- * their kill grace so that an agent that comes back reports how they ended.
+ * their kill grace so that an agent that comes back reports how they ended. Its pre-forked
+ * gates (launcher-gates.ts) run the same command as a wrapper forked on demand, are dropped
+ * when they die unused, and leave nothing behind when the launcher exits or is killed.
  */
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
@@ -15,10 +17,10 @@ import { testLogger } from "../../src/runtime/log.js";
 import { encodeFrame, FrameError, FrameReader, MAX_FRAME_BYTES, parseToLauncher, type FromLauncher } from "../../src/isolation/launcher-protocol.js";
 import { PosixContainerizer } from "../../src/isolation/posix.js";
 import { waitFor } from "../support/wait.js";
-import { launcherPid, launcherSocket } from "../support/warm-launcher.js";
-import { config, isGone, tempDir, waitForOutput, waitForPid } from "./support.js";
+import { launcherPid, launcherSocket, waitingGates } from "../support/warm-launcher.js";
+import { config, isGone, sandboxFile, tempDir, waitForOutput, waitForPid } from "./support.js";
 
-async function warm(root: string, extra: { recoveryTimeoutMs?: number; metrics?: Metrics } = {}): Promise<PosixContainerizer> {
+async function warm(root: string, extra: { recoveryTimeoutMs?: number; metrics?: Metrics; launcherGates?: number } = {}): Promise<PosixContainerizer> {
   return new PosixContainerizer({ runtimeRoot: root, logger: testLogger(), pollIntervalMs: 20, launcher: "warm", ...extra });
 }
 
@@ -63,13 +65,15 @@ describe("the warm launcher (real processes)", () => {
   it("answers bad frames with an error and keeps serving and supervising", async () => {
     const root = await tempDir("launcher-frames");
     const sandbox = await tempDir("sandbox");
-    const c = await warm(root);
+    const c = await warm(root, { launcherGates: 2 });
     await c.recover([]);
     const socket = launcherSocket(root);
     const pid = await launcherPid(socket);
     assert.ok(pid, "the launcher runs");
     const { id } = await c.launch(config(sandbox, "echo up; sleep 600"));
     await waitForOutput(sandbox, "up");
+    // Its pool full again, the launcher forks nothing while the raw connections below are read.
+    await waitFor(async () => (await waitingGates(pid)).length === 2, "the gates forked");
     const state = c.state(id)!;
 
     for (const bad of [
@@ -165,5 +169,92 @@ describe("the warm launcher (real processes)", () => {
     assert.equal(g.reason, "destroyed", g.message);
     assert.equal(g.signal, "SIGKILL", g.message);
     back.detach();
+  });
+});
+
+/** The launcher of a containerizer that recovered, with `n` gates waiting. */
+async function withGates(root: string, n: number): Promise<{ c: PosixContainerizer; launcher: number; gates: number[] }> {
+  const c = await warm(root, { launcherGates: n });
+  await c.recover([]);
+  const launcher = await waitFor(() => launcherPid(launcherSocket(root)), "the launcher");
+  const gates = await waitFor(async () => {
+    const g = await waitingGates(launcher);
+    return g.length === n ? g : undefined;
+  }, `${n} gates waiting`);
+  return { c, launcher, gates };
+}
+
+describe("the warm launcher's pre-forked gates (real processes)", () => {
+  it("gives a launch a gate forked ahead of need, whose command sees what a wrapper forked on demand gives it; an environment a shell interprets is forked on demand", async () => {
+    const root = await tempDir("gates-same");
+    const { c, launcher, gates } = await withGates(root, 3);
+    const onDemand = await warm(await tempDir("gates-none"), { launcherGates: 0 });
+    const script = 'env | sort > env.txt; printf %s "$LINES" > lines.txt; pwd > pwd.txt; echo out; echo err >&2; exit 3';
+    const env = { QUOTED: "it's \"here\" $HOME `x`", LINES: "one\ntwo", EMPTY: "" };
+    const outputs: string[] = [];
+    for (const [cz, gated] of [[c, true], [onDemand, false]] as const) {
+      const sandbox = await tempDir("sandbox");
+      const s = await cz.launch(config(sandbox, script, { env }));
+      assert.equal(gates.includes(s.pid), gated, `pid ${s.pid}, gates ${gates.join(",")}`);
+      const t = await cz.wait(s.id);
+      assert.equal(t.exitCode, 3, t.message);
+      assert.equal(await sandboxFile(sandbox, "stdout"), "out\n");
+      assert.equal(await sandboxFile(sandbox, "stderr"), "err\n");
+      assert.equal((await sandboxFile(sandbox, "pwd.txt")).trim(), sandbox);
+      assert.equal(await sandboxFile(sandbox, "lines.txt"), "one\ntwo");
+      outputs.push((await sandboxFile(sandbox, "env.txt")).replaceAll(sandbox, "<sandbox>").replaceAll(s.id, "<id>"));
+    }
+    assert.match(outputs[0]!, /^QUOTED=it's "here" \$HOME `x`$/m);
+    assert.equal(outputs[0], outputs[1], "the same environment either way");
+    // IFS is the shell's own: not given to a gate, the wrapper is forked with it in its environment.
+    const sandbox = await tempDir("sandbox");
+    const left = await waitingGates(launcher);
+    const s = await c.launch(config(sandbox, "exit 0", { env: { IFS: ":" } }));
+    assert.ok(!left.includes(s.pid), "forked on demand");
+    assert.equal((await c.wait(s.id)).exitCode, 0);
+    c.detach();
+    onDemand.detach();
+  });
+
+  it("drops a gate that died before it was used; launches still run their command", async () => {
+    const root = await tempDir("gates-dead");
+    const { c, launcher, gates } = await withGates(root, 2);
+    for (const pid of gates) process.kill(pid, "SIGKILL");
+    const sandbox = await tempDir("sandbox");
+    const first = await c.launch(config(sandbox, "exit 5"));
+    assert.ok(!gates.includes(first.pid), "not a dead gate");
+    assert.equal((await c.wait(first.id)).exitCode, 5);
+    // The pool fills again; one of the new gates dies, the launch takes the other.
+    const [dead, alive] = await waitFor(async () => {
+      const g = await waitingGates(launcher);
+      return g.length === 2 ? g : undefined;
+    }, "two new gates");
+    process.kill(dead!, "SIGKILL");
+    await waitFor(() => isGone(dead!), "the gate to die");
+    const second = await c.launch(config(sandbox, "exit 6"));
+    assert.equal(second.pid, alive);
+    assert.equal((await c.wait(second.id)).exitCode, 6);
+    c.detach();
+  });
+
+  it("leaves no gate behind when the launcher exits idle or is killed -9", async () => {
+    const idle = await withGates(await tempDir("gates-idle"), 3);
+    idle.c.detach(); // no agent, no container: the launcher exits, its gates read end-of-file
+    await waitFor(async () => (await isGone(idle.launcher)) && (await Promise.all(idle.gates.map(isGone))).every(Boolean), "the launcher and its gates to exit", 15_000);
+
+    const root = await tempDir("gates-crash");
+    const { c, launcher } = await withGates(root, 3);
+    const sandbox = await tempDir("sandbox");
+    const long = await c.launch(config(sandbox, "echo $$ > long.pid; exec sleep 600"));
+    await waitForPid(sandbox, "long.pid");
+    const waiting = await waitFor(async () => {
+      const g = await waitingGates(launcher);
+      return g.length === 3 ? g : undefined;
+    }, "the pool refilled");
+    process.kill(launcher, "SIGKILL");
+    await waitFor(async () => (await Promise.all(waiting.map(isGone))).every(Boolean), "the orphaned gates to exit", 15_000);
+    // The container the killed launcher started is still watched (through /proc now).
+    assert.equal((await c.destroy(long.id, 1_000)).signal, "SIGTERM");
+    c.detach();
   });
 });

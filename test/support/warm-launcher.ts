@@ -1,6 +1,7 @@
 /** Finds the warm launcher (src/isolation/launcher-server.ts) of a runtime root, for tests that kill it. */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { POOLED_GATE_SCRIPT } from "../../src/isolation/launcher.js";
 import { readStat } from "../../src/isolation/proc.js";
 
 /** The launcher's socket under a posix containerizer's runtime root (`<work dir>/containers` for an agent). */
@@ -18,4 +19,21 @@ export async function launcherPid(socket: string): Promise<number | undefined> {
     if (stat && stat.state !== "Z") return Number(name);
   }
   return undefined;
+}
+
+/**
+ * The pre-forked gates (src/isolation/launcher-gates.ts) waiting for a container: the
+ * launcher's children still running the pooled gate script (a gate given a container runs
+ * it too until "go", so call this while no launch is under way).
+ */
+export async function waitingGates(launcher: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readStat(Number(name));
+    if (!stat || stat.ppid !== launcher || stat.state === "Z") continue;
+    const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.split("\0").includes(POOLED_GATE_SCRIPT)) pids.push(Number(name));
+  }
+  return pids;
 }

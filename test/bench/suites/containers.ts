@@ -40,6 +40,10 @@
  * acknowledgement received, RUNNING seen by the bench), from the agent's LaunchTrace
  * (src/actors/agent/launch-trace.ts; off without the flag).
  *
+ * `--gates=0,16` runs each isolation mode (warm launcher) once per number of launch wrappers the
+ * warm launcher keeps forked ahead of need (src/isolation/launcher-gates.ts; 0: forked on demand,
+ * one at a time, as before), named `…_gates<N>_…`.
+ *
  * `--agent-fs=agent,node` runs each isolation mode with the agent's default disk
  * (src/actors/agent/agent-file-system.ts: every call but the flushes synchronous) and with
  * NodeFileSystem (every call through the libuv thread pool, as before), named `…_nodefs_…`.
@@ -84,11 +88,11 @@ function numberArg(args: string[], name: string, fallback: number): number {
   return Number.isInteger(v) && v >= 0 && arg(args, name) !== undefined ? v : fallback;
 }
 
-async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline", launchTrace?: LaunchTrace, agentFs: "agent" | "node" = "agent"): Promise<Cluster> {
+async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline", launchTrace?: LaunchTrace, agentFs: "agent" | "node" = "agent", launcherGates?: number): Promise<Cluster> {
   // The agent of startCluster has cpus:2; its containers together weigh as 2 CPUs (rootCpus).
   const isolators = await isolatorsFor(mode, { root: CGROUP_ROOT, rootCpus: 2 });
   const trace = launchTrace && ((id: string, stage: string): void => launchTrace.container(id, stage));
-  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators, launcher, ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}), ...(agentFs === "node" ? { fs: new NodeFileSystem() } : {}) });
+  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators, launcher, ...(launcherGates === undefined ? {} : { launcherGates }), ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}), ...(agentFs === "node" ? { fs: new NodeFileSystem() } : {}) });
 }
 
 /** Why docker cannot be benched here, or undefined when dockerd answers and the image is there. */
@@ -182,6 +186,9 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   // --agent-fs=agent,node: the agent's disk, its default (agent-file-system.ts: synchronous but for the flushes) or
   // runtime/file-system.ts's NodeFileSystem (everything through the thread pool, as before), one run each; `node` runs are named `…_nodefs_…`.
   const agentFses = (arg(args, "agent-fs") ?? "agent").split(",").map((f) => (f === "node" ? "node" : "agent") as "agent" | "node");
+  // --gates=0,16: how many launch wrappers the warm launcher keeps forked ahead of need (launcher-gates.ts), one run
+  // each, named `…_gates<N>_…`; without the flag, the containerizer's default.
+  const gateCounts = arg(args, "gates")?.split(",").map(Number).filter((n) => Number.isInteger(n) && n >= 0) ?? [undefined];
   reportLoad(report, "start");
   const baseline = await plainSpawn(count, window);
   report.figure("spawn_per_s", baseline.perSecond, "launches/s", "higher", { count, window });
@@ -214,11 +221,11 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       reportRun(report, name, r, extra);
       continue;
     }
-    for (const launcher of launchers) for (const agentFs of agentFses) {
-      const name = `agent_${mode.replace(",", "_")}${launcher === "inline" ? "_inline" : ""}${agentFs === "node" ? "_nodefs" : ""}`;
-      const extra = { count, window, mode, commandExecutor, launcher, agentFs };
+    for (const launcher of launchers) for (const agentFs of agentFses) for (const gates of launcher === "warm" ? gateCounts : [undefined]) {
+      const name = `agent_${mode.replace(",", "_")}${launcher === "inline" ? "_inline" : ""}${agentFs === "node" ? "_nodefs" : ""}${gates === undefined ? "" : `_gates${gates}`}`;
+      const extra = { count, window, mode, commandExecutor, launcher, agentFs, ...(gates === undefined ? {} : { gates }) };
       const trace = stages ? new LaunchTrace() : undefined;
-      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher, trace, agentFs), name, (id) => task(id, "true"), count, window, trace);
+      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher, trace, agentFs, gates), name, (id) => task(id, "true"), count, window, trace);
       report.figure(`${name}_launches_per_s`, r.perSecond, "launches/s", "higher", extra);
       report.figure(`${name}_launches_per_s_vs_spawn_per_s`, r.perSecond / baseline.perSecond, "ratio", "higher", extra);
       reportRun(report, name, r, extra);

@@ -1,0 +1,185 @@
+/**
+ * Pre-forked gates: launch wrappers the warm launcher (launcher-server.ts) forks before a
+ * container needs one, so that a launch does not wait for a fork.
+ *
+ * Why. Node forks synchronously: `child_process.spawn` blocks the launcher until the child
+ * has exec'd (on a busy 2-core host, until the child was scheduled), so the launcher forked
+ * one wrapper at a time and, with 20 launches in flight, each waited behind the others'
+ * forks (about half of RunTask → TASK_RUNNING in the `containers` bench). A pre-forked gate
+ * is already there: the launcher hands it a container and answers `spawned` with its pid at
+ * once; the pool is refilled one fork per turn of the launcher's event loop, between the
+ * agent's messages.
+ *
+ * What a gate is. `/bin/sh -c POOLED_GATE_SCRIPT` (launcher.ts), detached (its own session
+ * and process group, as every wrapper), with an empty environment, its stdin a pipe from
+ * the launcher and its output on /dev/null, waiting for one line. For a container the
+ * launcher writes the gate file (`gate.sh` in the container's runtime directory: export of
+ * each environment variable, `cd` to the sandbox, stdout and stderr appended to the
+ * sandbox's files, the rest of the wrapper's argv as `set --`) and sends its path; the gate
+ * sources it and is then exactly the gate of an on-demand wrapper: it waits for "go" while
+ * the agent places it in the container's cgroups, then execs the isolators' prefix
+ * (namespaces: `unshare`, whose PID namespace is made after "go", for the recorder) and the
+ * recorder. The command's environment is the same as an on-demand wrapper's (the given
+ * variables and the PWD the shell sets); what a shell would interpret (IFS, PS4, PWD, names
+ * that are not shell identifiers, …) is not given to a gate: such a container is forked on
+ * demand as before.
+ *
+ * A gate that dies before it is used (killed, or its stat says zombie) is dropped when it
+ * is taken, or as soon as its exit is seen. A gate never used exits 125 when its pipe
+ * closes: when the launcher closes the pool (it exits) or dies (kill -9): nothing is left.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, fchownSync, openSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterGate, GATE_FILE, POOLED_GATE_SCRIPT } from "./launcher.js";
+import { MAX_GATES, type SpawnRequest } from "./launcher-protocol.js";
+import { readStatSync } from "./proc.js";
+
+/** A gate waiting in the pool. */
+export interface Gate {
+  child: ChildProcess;
+  pid: number;
+  startTime: number;
+}
+
+/** Variables the shell itself interprets or sets: a container whose environment has one is forked on demand. */
+const SHELL_OWNED = new Set(["IFS", "PS1", "PS2", "PS4", "OPTIND", "PPID", "ENV", "CDPATH", "LINENO", "PWD", "OLDPWD", "dcos_gate_file", "dcos_gate_go"]);
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export class GatePool {
+  private ready: Gate[] = [];
+  private size = 0;
+  private filling = false;
+  private closed = false;
+
+  constructor(private readonly log: (msg: string, fields?: Record<string, unknown>) => void) {}
+
+  /** Keeps `size` gates ready (0: none; the ones beyond it are let go). */
+  resize(size: number): void {
+    this.size = Math.min(Math.max(0, size), MAX_GATES);
+    while (this.ready.length > this.size) release(this.ready.pop()!);
+    this.refill();
+  }
+
+  get waiting(): number {
+    return this.ready.length;
+  }
+
+  /** The pids of the gates waiting (tests). */
+  pids(): number[] {
+    return this.ready.map((g) => g.pid);
+  }
+
+  /**
+   * A live gate, given the container's gate file (written into its runtime directory) and
+   * its output files (created, owned by `owner`); undefined when none is ready or the
+   * container cannot use one (then it is forked on demand). Throws when a file cannot be
+   * written (the launch fails, as a failed fork did).
+   */
+  take(req: SpawnRequest): Gate | undefined {
+    const rest = afterGate(req.args);
+    const script = rest && gateFile(req, rest);
+    if (!script) return undefined;
+    const gate = this.live();
+    this.refill();
+    if (!gate) return undefined;
+    try {
+      const file = join(req.runtimeDir, GATE_FILE);
+      createOutput(req.stdout, req.owner);
+      createOutput(req.stderr, req.owner);
+      writeFileSync(file, script, { mode: 0o600 });
+      gate.child.stdin!.write(`${file}\n`);
+    } catch (e) {
+      release(gate);
+      throw e;
+    }
+    return gate;
+  }
+
+  /** Lets every waiting gate go (each reads end-of-file and exits 125). */
+  close(): void {
+    this.closed = true;
+    for (const g of this.ready) release(g);
+    this.ready = [];
+  }
+
+  private live(): Gate | undefined {
+    for (let g = this.ready.shift(); g; g = this.ready.shift()) {
+      const stat = g.child.exitCode === null && g.child.signalCode === null ? readStatSync(g.pid) : undefined;
+      if (stat && stat.state !== "Z" && stat.startTime === g.startTime) return g;
+      this.log("A pre-forked gate died before it was used; dropped", { pid: g.pid });
+      release(g);
+    }
+    return undefined;
+  }
+
+  /** One fork per turn of the event loop, so that the agent's messages are read in between. */
+  private refill(): void {
+    if (this.filling || this.closed || this.ready.length >= this.size) return;
+    this.filling = true;
+    setImmediate(() => {
+      this.filling = false;
+      if (this.closed || this.ready.length >= this.size) return;
+      this.fork();
+      this.refill();
+    });
+  }
+
+  private fork(): void {
+    let child: ChildProcess;
+    try {
+      child = spawn("/bin/sh", ["-c", POOLED_GATE_SCRIPT, "dcos-gate"], { cwd: "/", env: {}, detached: true, stdio: ["pipe", "ignore", "ignore"] });
+    } catch (e) {
+      this.log("Could not pre-fork a gate", { err: (e as Error).message });
+      return;
+    }
+    child.stdin!.on("error", () => undefined); // a gate gone: its exit tells
+    child.once("error", (e) => this.log("Could not pre-fork a gate", { err: e.message }));
+    const pid = child.pid;
+    if (pid === undefined) return;
+    const gate: Gate = { child, pid, startTime: readStatSync(pid)?.startTime ?? 0 };
+    // Dropped from the pool when it dies there; once taken, its exit is the launcher's business.
+    child.once("exit", () => {
+      const i = this.ready.indexOf(gate);
+      if (i < 0) return;
+      this.ready.splice(i, 1);
+      this.log("A pre-forked gate died before it was used; dropped", { pid });
+      this.refill();
+    });
+    this.ready.push(gate);
+  }
+}
+
+function release(g: Gate): void {
+  g.child.stdin?.end();
+  g.child.unref();
+}
+
+function createOutput(path: string, owner: SpawnRequest["owner"]): void {
+  const fd = openSync(path, "a", 0o644);
+  try {
+    if (owner) fchownSync(fd, owner.uid, owner.gid);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `'…'` for the shell: every byte literal (a quote is closed, escaped and reopened). */
+function quote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The gate file of a container, or undefined when its environment or argv is not for a gate. */
+export function gateFile(req: SpawnRequest, rest: readonly string[]): string | undefined {
+  const lines: string[] = [];
+  for (const [name, value] of Object.entries(req.env)) {
+    if (!IDENTIFIER.test(name) || SHELL_OWNED.has(name) || value.includes("\0")) return undefined;
+    lines.push(`export ${name}=${quote(value)}`);
+  }
+  if (rest.some((a) => a.includes("\0")) || [req.cwd, req.stdout, req.stderr].some((p) => p.includes("\0"))) return undefined;
+  lines.push(`cd -- ${quote(req.cwd)} || exit 125`);
+  lines.push("unset OLDPWD");
+  lines.push(`exec >>${quote(req.stdout)} 2>>${quote(req.stderr)}`);
+  lines.push(`set -- ${rest.map(quote).join(" ")}`);
+  return lines.join("\n") + "\n";
+}
