@@ -65,16 +65,17 @@ describe("the warm launcher (real processes)", () => {
   it("answers bad frames with an error and keeps serving and supervising", async () => {
     const root = await tempDir("launcher-frames");
     const sandbox = await tempDir("sandbox");
-    const c = await warm(root, { launcherGates: 2 });
+    const c = await warm(root);
     await c.recover([]);
     const socket = launcherSocket(root);
     const pid = await launcherPid(socket);
     assert.ok(pid, "the launcher runs");
     const { id } = await c.launch(config(sandbox, "echo up; sleep 600"));
     await waitForOutput(sandbox, "up");
-    // Its pool full again, the launcher forks nothing while the raw connections below are read.
-    await waitFor(async () => (await waitingGates(pid)).length === 2, "the gates forked");
     const state = c.state(id)!;
+    // The agent goes away first: a connection that replaces an attached agent's has that agent
+    // reconnect (it takes it for a crash), and its new connection could replace the raw one before its frame is read.
+    c.detach();
 
     for (const bad of [
       (() => {
@@ -92,8 +93,7 @@ describe("the warm launcher (real processes)", () => {
       assert.ok(error && error.op === "error" && error.message.length > 0, `an error frame: ${JSON.stringify(r.got)}`);
     }
     assert.ok(!(await isGone(pid)), "the launcher still runs");
-    // The raw connections replaced the agent's; the agent's container is still supervised.
-    c.detach();
+    // The agent's container is still supervised.
     const again = await warm(root);
     const found = await again.recover([state]);
     assert.deepEqual(found.recovered, [id]);
@@ -220,6 +220,7 @@ describe("the warm launcher's pre-forked gates (real processes)", () => {
     const root = await tempDir("gates-dead");
     const { c, launcher, gates } = await withGates(root, 2);
     for (const pid of gates) process.kill(pid, "SIGKILL");
+    await waitFor(async () => (await Promise.all(gates.map(isGone))).every(Boolean), "the gates to die (zombies or reaped)");
     const sandbox = await tempDir("sandbox");
     const first = await c.launch(config(sandbox, "exit 5"));
     assert.ok(!gates.includes(first.pid), "not a dead gate");
