@@ -11,7 +11,8 @@
  * registration unanswered within a jittered backoff (the runtime's Backoff, 1 s doubling up
  * to 8 s, drawn from the agent's seeded Random: thousands of agents cut off by one failover
  * do not come back in lockstep) goes to the next master, a LeadingMaster moves it
- * to the leader, and a registered agent then reregisters there with its running tasks and
+ * to the leader (a new leader's announcement spreads the first attempts over its
+ * reregister_within_ms), and a registered agent then reregisters there with its running tasks and
  * resends its unacknowledged updates (the failover and scale benchmarks).
  *
  * It counts what the scale harness checks: registrations answered, updates sent and
@@ -95,6 +96,7 @@ export class SimAgent extends Actor {
   tasksReceived = 0;
   tasksEnded = 0;
   private readonly backoff: Backoff;
+  private readonly random: Random;
   private readonly tasks = new Map<string, SimTask>();
   /** Tasks the master asked about that this agent never received (ReconcileAgentTasks). */
   private readonly answered = new Set<string>();
@@ -113,6 +115,7 @@ export class SimAgent extends Actor {
     random: Random = Random.fromOs(),
   ) {
     super(name);
+    this.random = random;
     this.backoff = new Backoff({ initialMs: 1_000, maxMs: 8_000 }, random);
     this.detector = new MasterDetector(Array.isArray(masters) ? masters : [masters as Pid]);
     this.install(AgentRegisteredSchema, (m) => {
@@ -128,7 +131,10 @@ export class SimAgent extends Actor {
     });
     this.install(LeadingMasterSchema, (m, from) => {
       const a = this.detector.announced(from, m.pid, Number(m.term));
-      if ("follow" in a && (a.changed || this.registering)) this.register();
+      if (!("follow" in a) || !(a.changed || this.registering)) return;
+      // A new leader's spread (as the real agent): the first reregistration at a random point in it.
+      if (m.reregisterWithinMs > 0 && this.agentId) this.registerAfter(this.random.int(m.reregisterWithinMs + 1));
+      else this.register();
     });
     this.install(AgentPingSchema, (m) => {
       // A master that does not know this agent (connected=false) wants it to (re)register.
@@ -193,6 +199,14 @@ export class SimAgent extends Actor {
 
   private get master(): Pid {
     return this.detector.current;
+  }
+
+  /** Reregisters after `ms` (waiting counts as registering: updates are not resent meanwhile). */
+  private registerAfter(ms: number): void {
+    this.registering = true;
+    this.backoff.reset();
+    this.retry?.cancel();
+    this.retry = this.delay(ms, () => this.register());
   }
 
   /** Registers (no id yet) or reregisters with the current master; unanswered within the backoff, with the next. */

@@ -4,6 +4,9 @@ import { afterEach, describe, it } from "node:test";
 import { EventStream } from "../../src/actors/master/event-stream.js";
 import type { EventStreamLimits } from "../../src/actors/master/event-stream.js";
 import { serve, subscribe, subscribed, until, type Served, type Subscription } from "./grpc-harness.js";
+import { subscribeResponse } from "../../src/actors/master/subscribe-encoding.js";
+import { ManualClock } from "../../src/runtime/clock.js";
+import type { Event } from "../../src/gen/dcos/v1/scheduler_pb.js";
 
 let served: Served | undefined;
 afterEach(async () => {
@@ -120,5 +123,42 @@ describe("master: Subscribe stream backpressure", () => {
     const status = await sub.ended;
     assert.equal(status.code, grpc.status.RESOURCE_EXHAUSTED);
     assert.match(status.details, /read no event for 5000 ms/);
+  });
+});
+
+describe("master: a Subscribe stream whose scheduler went away", () => {
+  it("writes nothing more into a destroyed stream, queued events included (each write would fail on its own)", () => {
+    const writes: unknown[] = [];
+    let accept = true;
+    const writable = {
+      destroyed: false,
+      writableNeedDrain: false,
+      write(chunk: unknown): boolean {
+        writes.push(chunk);
+        return accept;
+      },
+      once() {
+        return writable;
+      },
+      removeListener() {
+        return writable;
+      },
+    };
+    let ended = 0;
+    const clock = new ManualClock();
+    const stream = new EventStream(writable as never, subscribeResponse, () => ended++, () => assert.fail("no stall"), clock);
+    const event = (n: number): Event => ({ $typeName: "dcos.v1.Event", kind: { case: "heartbeat", value: { $typeName: "dcos.v1.Event.Heartbeat" } }, n }) as unknown as Event;
+    stream.send(event(1));
+    accept = false;
+    stream.send(event(2));
+    stream.send(event(3));
+    stream.send(event(4));
+    assert.equal(writes.length, 2, "written until the stream pushed back");
+    assert.equal(stream.queued, 2, "the rest wait");
+    writable.destroyed = true;
+    stream.send(event(5));
+    stream.close();
+    assert.equal(writes.length, 2, "nothing written into the destroyed stream");
+    assert.equal(ended, 1, "the stream is still ended");
   });
 });

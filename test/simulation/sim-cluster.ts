@@ -239,6 +239,8 @@ export class SimCluster {
   readonly clock = new ManualClock();
   readonly net: SimNetwork;
   readonly random: Random;
+  /** Masters' agentReregistrationRate (their default when undefined). */
+  agentReregistrationRate: number | undefined;
   readonly masters = new Map<string, SimMaster>();
   readonly agents: SimAgent[] = [];
   private readonly fs = new Map<string, CrashFs>();
@@ -259,9 +261,13 @@ export class SimCluster {
     this.random = new Random(seed);
   }
 
-  static async start(seed: number, options: { masters?: number; agents?: number; commandExecutor?: CommandExecutorMode } = {}): Promise<SimCluster> {
+  static async start(
+    seed: number,
+    options: { masters?: number; agents?: number; commandExecutor?: CommandExecutorMode; agentReregistrationRate?: number } = {},
+  ): Promise<SimCluster> {
     const addresses = Array.from({ length: options.masters ?? 3 }, (_, i) => `m${i + 1}:5050`);
     const c = new SimCluster(seed, addresses, options.commandExecutor ?? "agent");
+    if (options.agentReregistrationRate !== undefined) c.agentReregistrationRate = options.agentReregistrationRate;
     c.workDir = await simDir("dcos-ft-");
     for (const a of addresses) await c.startMaster(a);
     for (let i = 1; i <= (options.agents ?? 2); i++) await c.startAgent(`a${i}:5051`);
@@ -283,6 +289,7 @@ export class SimCluster {
       port: 5050,
       allocator: () => createAllocator("hierarchical-drf", system, { name: system.uniqueName("allocator"), allocationIntervalMs: 1000 }),
       agentReregisterTimeoutMs: REREGISTER_TIMEOUT_MS,
+      ...(this.agentReregistrationRate !== undefined ? { agentReregistrationRate: this.agentReregistrationRate } : {}),
       random: this.random.fork(),
       raft: { random: this.random.fork() },
     });

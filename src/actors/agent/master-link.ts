@@ -40,12 +40,19 @@ export class MasterLink {
     this.backoff = new Backoff({ initialMs: options.backoffMs, maxMs: Math.max(options.backoffMs, options.maxBackoffMs) }, host.random);
   }
 
-  /** Starts (or restarts) registering: an attempt now, then retries until registered(). */
-  start(): void {
+  /**
+   * Starts (or restarts) registering: an attempt now, or after `firstDelayMs` (a new
+   * leader's spread: LeadingMaster.reregister_within_ms), then retries until registered().
+   */
+  start(firstDelayMs = 0): void {
     this.stop();
     this.backoff.reset();
     this.attempts = 0;
-    this.attempt();
+    if (firstDelayMs <= 0) return this.attempt();
+    this.retryTimer = this.host.delay(firstDelayMs, () => {
+      this.retryTimer = undefined;
+      this.attempt();
+    });
   }
 
   private attempt(): void {

@@ -91,8 +91,13 @@ export function ping(a: AgentContext, connected: boolean, term: number, from: Pi
   a.masterLink.pinged();
 }
 
-/** A master says who leads: follow a leader of a term not older than the last one followed (a newer term of the same master is a change). */
-export function leadingMaster(a: AgentContext, leader: string, term: number, from: Pid): void {
+/**
+ * A master says who leads: follow a leader of a term not older than the last one followed (a
+ * newer term of the same master is a change). A new leader's announcement may ask its agents
+ * to spread their reregistrations over `withinMs`: this agent's first attempt waits a random
+ * part of it (its seeded source), so thousands of agents do not reach the leader in one instant.
+ */
+export function leadingMaster(a: AgentContext, leader: string, term: number, from: Pid, withinMs = 0): void {
   const sender = a.host.sender;
   if (!actsAs(sender, "master")) {
     a.refuse(`LeadingMaster (${leader || "none"}) from ${from.toString()}`, `its connection is ${describePeer(sender)}, not a master's`);
@@ -105,13 +110,17 @@ export function leadingMaster(a: AgentContext, leader: string, term: number, fro
   }
   if (a.phase === AgentPhase.RUNNING && !outcome.changed) return;
   a.log.info({ leader, term, from: from.toString() }, `Master ${leader} leads (term ${term}); (re)registering with it`);
-  if (a.phase === AgentPhase.RUNNING) masterLost(a);
-  else if (a.phase === AgentPhase.DISCONNECTED) a.masterLink.start();
+  const wait = withinMs > 0 ? a.random.int(withinMs + 1) : 0;
+  if (a.phase === AgentPhase.RUNNING) masterLost(a, wait);
+  else if (a.phase === AgentPhase.DISCONNECTED) a.masterLink.start(wait);
 }
 
-/** The master is gone (pings stopped, the connection broke, another leads): updates wait, registration retries. */
-export function masterLost(a: AgentContext): void {
+/**
+ * The master is gone (pings stopped, the connection broke, another leads): updates wait,
+ * registration retries (the first attempt after `firstDelayMs`: a new leader's spread).
+ */
+export function masterLost(a: AgentContext, firstDelayMs = 0): void {
   a.transition(AgentPhase.DISCONNECTED);
   void a.statusUpdates.pause();
-  a.masterLink.start();
+  a.masterLink.start(firstDelayMs);
 }

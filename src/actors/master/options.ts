@@ -25,6 +25,13 @@ export interface MasterOptions {
   agentReregisterTimeoutMs?: number;
   /** At most this many agents marked unreachable per duration, e.g. "1/10mins" (Mesos agent_removal_rate_limit). Default: no limit. */
   agentUnreachableRateLimit?: string;
+  /**
+   * Agents per second a newly elected master plans to take back: its announcement asks the
+   * registry's N agents to spread their first reregistration over N / rate seconds
+   * (LeadingMaster.reregister_within_ms, at most MAX_REREGISTER_SPREAD_MS). Default 5,000;
+   * 0: all at once.
+   */
+  agentReregistrationRate?: number;
   /** Seeds stream ids; tests pass a seeded one. */
   random?: Random;
 }
@@ -41,7 +48,11 @@ export interface ResolvedMasterOptions {
   heartbeatIntervalMs: number;
   agentReregisterTimeoutMs: number;
   agentUnreachableRate: UnreachableRate | undefined;
+  agentReregistrationRate: number;
 }
+
+/** The longest spread a new leader asks of its agents' reregistrations. */
+export const MAX_REREGISTER_SPREAD_MS = 30_000;
 
 export const DEFAULT_REFUSE_SECONDS = 5;
 
@@ -58,5 +69,6 @@ export function resolveMasterOptions(o: MasterOptions): ResolvedMasterOptions {
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? 15_000,
     agentReregisterTimeoutMs: o.agentReregisterTimeoutMs ?? 600_000,
     agentUnreachableRate: o.agentUnreachableRateLimit === undefined ? undefined : parseUnreachableRate(o.agentUnreachableRateLimit),
+    agentReregistrationRate: o.agentReregistrationRate ?? 5_000,
   };
 }

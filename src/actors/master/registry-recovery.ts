@@ -16,6 +16,7 @@ import { startFailover } from "./framework-subscription.js";
 import { evaluateMaintenance } from "./maintenance.js";
 import { allocatorQuotas } from "./quota.js";
 import { answerPending } from "./reconciliation.js";
+import { MAX_REREGISTER_SPREAD_MS } from "./options.js";
 
 export function recoverRegistry(core: MasterState, term: number, agentReregisterTimeoutMs: number): void {
   const registry = core.registrar.state();
@@ -43,11 +44,25 @@ export function recoverRegistry(core: MasterState, term: number, agentReregister
   core.host.delay(agentReregisterTimeoutMs, () => markMissingUnreachable(core, expected));
 }
 
-/** Tells every agent the registry knows (reachable or not) that this master leads now. */
+/**
+ * How long the registry's `agents` get to spread their first reregistration over: as many
+ * as the master plans to take per second (agentReregistrationRate), within
+ * MAX_REREGISTER_SPREAD_MS; 0 (at once) when the rate is 0.
+ */
+export function reregisterSpreadMs(agents: number, ratePerS: number): number {
+  if (!(ratePerS > 0) || agents <= 0) return 0;
+  return Math.min(MAX_REREGISTER_SPREAD_MS, Math.ceil((agents / ratePerS) * 1000));
+}
+
+/**
+ * Tells every agent the registry knows (reachable or not) that this master leads now, and
+ * over how long to spread their reregistrations (reregisterSpreadMs).
+ */
 function announce(core: MasterState, term: number): void {
   const registry = core.registrar.state();
-  const message = create(LeadingMasterSchema, { pid: core.host.self.toString(), term: BigInt(term) });
   const infos = [...registry.agents.values(), ...[...registry.unreachable.values()].map((u) => u.info)];
+  const within = reregisterSpreadMs(infos.length, core.options.agentReregistrationRate);
+  const message = create(LeadingMasterSchema, { pid: core.host.self.toString(), term: BigInt(term), reregisterWithinMs: within });
   for (const info of infos) {
     const pid = Pid.tryParse(info.pid);
     if (pid) core.host.send(pid, message);
