@@ -33,6 +33,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** The bytes in a buffer of their own (the same array when it already is, or empty). Not slice(): on a Node Buffer that is a view. */
+export function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.length === 0 || (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length) ? bytes : new Uint8Array(bytes);
+}
+
 export function statusUpdate(core: MasterState, from: Pid, update: StatusUpdate): void {
   core.metrics.message("status_update");
   const agent = core.agentFrom(from, "a status update");
@@ -48,9 +53,16 @@ export function statusUpdate(core: MasterState, from: Pid, update: StatusUpdate)
     core.drop("invalid_status_updates", `Ignoring ${taskStateName(update.status.state)} for task ${taskId} from agent ${agent.id}: unknown framework '${frameworkId}'`);
     return;
   }
-  const uuid = update.uuid.length > 0 ? update.uuid : update.status.uuid;
+  // Copies, not views: a decoded bytes field is a view into the whole transport frame it came
+  // in (many agents' messages), which a status the master keeps would keep alive with it.
+  const uuid = ownBytes(update.uuid.length > 0 ? update.uuid : update.status.uuid);
   // A shallow copy is a complete TaskStatus (protobuf-es messages are plain objects); create() would walk every field again.
-  const reported: TaskStatus = { ...update.status, uuid, agentId: update.status.agentId?.value === agent.id ? update.status.agentId : ids.agent(agent.id) };
+  const reported: TaskStatus = {
+    ...update.status,
+    uuid,
+    data: ownBytes(update.status.data),
+    agentId: update.status.agentId?.value === agent.id ? update.status.agentId : ids.agent(agent.id),
+  };
   // A kill caused by a drain reaches the framework with the drain's reason (drain.ts).
   const status = drainingStatus(core, agent, reported);
   const task = framework.tasks.get(taskId);
