@@ -38,7 +38,7 @@
  * command tasks have the same ambiguity.
  */
 import { constants } from "node:os";
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 
 /**
  * The gate: waits for "go" on stdin, then execs the rest of its argv (an isolator's prefix
@@ -148,11 +148,15 @@ export function decodeShellStatus(s: number): ExitStatus {
   return { exitCode: s, signal: null };
 }
 
-/** Reads the status the wrapper wrote, or undefined if there is none (yet). */
-export async function readExitStatusFile(path: string): Promise<ExitStatus | undefined> {
+/**
+ * Reads the status the wrapper wrote, or undefined if there is none (yet). Synchronous: a
+ * few bytes from the page cache, where the thread pool made a container's end wait behind
+ * the fsyncs of other tasks' launches (and them behind it).
+ */
+export function readExitStatusFile(path: string): ExitStatus | undefined {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = readFileSync(path, "utf8");
   } catch {
     return undefined;
   }
