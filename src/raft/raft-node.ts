@@ -49,6 +49,8 @@ export interface RaftNodeOptions<M extends StateMachine> {
    * pause on the clock, so that entries arrive while a snapshot is taken.
    */
   snapshotSlice?: Partial<SnapshotSlice>;
+  /** How committed entries are applied (DEFAULT_APPLY_SLICE); tests slice by entries. */
+  applySlice?: Partial<ApplySlice>;
   /** Entries kept below a snapshot for slow followers. Default 1,000. */
   catchUpEntries?: number;
   /** A proposal not applied within this time fails DEADLINE_EXCEEDED. Default 30 s. */
@@ -68,6 +70,14 @@ export interface SnapshotSlice {
 
 /** About 4 ms of encoding per turn of the loop: a heartbeat or vote waits for one slice, not the whole snapshot. */
 export const DEFAULT_SNAPSHOT_SLICE: SnapshotSlice = { ms: 4, pieces: Number.POSITIVE_INFINITY, pauseMs: 0 };
+
+/** How committed entries are applied: slices of at most `ms` (or `entries` entries) per turn of the loop. */
+export interface ApplySlice {
+  ms: number;
+  entries: number;
+}
+
+export const DEFAULT_APPLY_SLICE: ApplySlice = { ms: 10, entries: Number.POSITIVE_INFINITY };
 
 /** A snapshot being encoded (RaftNode.maybeCompact). */
 interface SnapshotJob {
@@ -133,6 +143,10 @@ export class RaftNode<M extends StateMachine> extends Actor {
   /** The last index applied to the state machine (can run ahead of the core's, see applyAhead). */
   private appliedIndex = 0;
   private driveQueued = false;
+  /** Committed entries to apply, in order, from applyHead (see applyQueued). */
+  private applyQueue: RaftEntry[] = [];
+  private applyHead = 0;
+  private applyScheduled = false;
   private compacting = false;
   private unsyncedHardState: RaftHardState | undefined;
   private syncedTermVote = "";
@@ -199,6 +213,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     m.gauge("raft/is_leader", () => (this.core.role === RaftRole.Leader ? 1 : 0), "1 on the leader");
     m.gauge("raft/commit_index", () => this.core.committed, "Commit index");
     m.gauge("raft/applied_index", () => this.appliedIndex, "Applied index");
+    m.gauge("raft/apply_backlog", () => this.applyBacklog(), "Committed entries waiting to be applied (applied in slices between turns of the event loop)");
     this.log.info({ snapshot: snapIndex, lastIndex: storage.lastIndex(), term: this.core.term }, `Raft member ${this.self.toString()} started`);
     this.scheduleTick();
     this.kick();
@@ -334,7 +349,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
    * next Ready hands the same entries out again; apply skips what is already applied.
    */
   private applyAhead(): void {
-    if (this.core.role !== RaftRole.Leader) return;
+    if (this.core.role !== RaftRole.Leader || this.applyBacklog() > 0) return;
     const upTo = this.core.committed;
     if (upTo <= this.appliedIndex) return;
     for (const e of this.core.log.entries(this.appliedIndex + 1, upTo + 1)) this.apply(e);
@@ -391,9 +406,8 @@ export class RaftNode<M extends StateMachine> extends Actor {
     const written = this.options.storage.persist(batch); // the write and fdatasync start now
     // Committed entries this member already has on disk are applied while the disk works.
     let early = 0;
-    for (; early < rd.committedEntries.length && Number(rd.committedEntries[early]!.index) <= durable; early++) {
-      this.apply(rd.committedEntries[early]!);
-    }
+    while (early < rd.committedEntries.length && Number(rd.committedEntries[early]!.index) <= durable) early++;
+    this.enqueueApply(rd.committedEntries, 0, early);
     this.defer(
       written,
       () => {
@@ -421,21 +435,65 @@ export class RaftNode<M extends StateMachine> extends Actor {
     return { snapshot: rd.snapshot, entries: rd.entries, hardState: hs };
   }
 
-  /** After the Ready is durable and sent: restore, apply the rest (from `applied` on), serve reads, advance. */
+  /** After the Ready is durable and sent: restore, queue the rest (from `applied` on) to apply, serve reads, advance. */
   private finish(rd: Ready, applied: number): void {
     if (rd.snapshot) {
       const index = Number(rd.snapshot.metadata?.index ?? 0n);
+      // Entries still queued are below the snapshot (it is newer than the commit index).
+      this.applyQueue = [];
+      this.applyHead = 0;
       this.sessions.restore(rd.snapshot.data);
       this.appliedIndex = index;
       this.proposals.coveredBySnapshot(index);
       this.log.info({ index }, `Restored the state machine from the leader's snapshot at ${index}`);
     }
-    for (let i = applied; i < rd.committedEntries.length; i++) this.apply(rd.committedEntries[i]!);
     for (const rs of rd.readStates) this.reads.confirmed(rs);
+    // The core hands out the next committed entries from here on (etcd's asynchronous
+    // apply): this member applies the queue in slices, in order, between turns of the loop.
     this.core.advance(rd);
+    this.enqueueApply(rd.committedEntries, applied, rd.committedEntries.length);
     this.reads.applied(this.appliedIndex);
     this.maybeCompact();
     this.kick();
+  }
+
+  /** Committed entries handed out by the core and not applied yet. */
+  private applyBacklog(): number {
+    return this.applyQueue.length - this.applyHead;
+  }
+
+  private enqueueApply(entries: readonly RaftEntry[], from: number, to: number): void {
+    for (let i = from; i < to; i++) this.applyQueue.push(entries[i]!);
+    this.applyQueued();
+  }
+
+  /**
+   * Applies queued entries for at most one slice (`applySlice`, ~10 ms), then lets the loop
+   * run before the next slice: a large batch of committed entries (a registration storm's
+   * admissions, a follower catching up) does not hold up this member's heartbeats, votes and
+   * acknowledgements, which a long apply turned into elections no fault called for.
+   */
+  private applyQueued(): void {
+    if (this.nodeState !== RaftNodeState.Running) return;
+    const slice = { ...DEFAULT_APPLY_SLICE, ...this.options.applySlice };
+    const started = performance.now();
+    let n = 0;
+    while (this.applyHead < this.applyQueue.length) {
+      this.apply(this.applyQueue[this.applyHead++]!);
+      if (++n >= slice.entries || performance.now() - started >= slice.ms) break;
+    }
+    if (this.applyHead >= this.applyQueue.length) {
+      this.applyQueue = [];
+      this.applyHead = 0;
+    } else if (!this.applyScheduled) {
+      this.applyScheduled = true;
+      this.delay(0, () => {
+        this.applyScheduled = false;
+        this.applyQueued();
+        this.reads.applied(this.appliedIndex);
+        this.maybeCompact();
+      });
+    }
   }
 
   private apply(e: RaftEntry): void {

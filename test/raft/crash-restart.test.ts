@@ -16,11 +16,11 @@ const SEEDS = replay !== undefined ? [replay] : Array.from({ length: seedCount(2
  */
 async function run(seed: number, sliced = false): Promise<void> {
   const random = new Random(seed);
-  // sliced: snapshots drawn a piece per slice with 7 ms between slices, so crashes and
-  // restarts also fall in the middle of snapshots.
+  // sliced: snapshots drawn two pieces per slice with 7 ms between slices, so crashes and
+  // restarts also fall in the middle of snapshots; committed entries applied one per turn.
   const c = await SimRaftCluster.start(seed, () => (sliced ? new PiecesListMachine() : new ListMachine()), {
     faults: { minDelayMs: 1, maxDelayMs: 15, drop: 0.02, duplicate: 0.02 },
-    extra: { snapshotEntries: 25, catchUpEntries: 5, ...(sliced ? { snapshotSlice: { pieces: 2, ms: Number.POSITIVE_INFINITY, pauseMs: 7 } } : {}) },
+    extra: { snapshotEntries: 25, catchUpEntries: 5, ...(sliced ? { snapshotSlice: { pieces: 2, ms: Number.POSITIVE_INFINITY, pauseMs: 7 }, applySlice: { entries: 1 } } : {}) },
   });
   const acked = new Set<string>();
   const down = new Set<string>();
@@ -72,7 +72,7 @@ describe("RaftNode with crashes, torn unsynced tails and restarts (simulated)", 
     }
   });
 
-  it(`does so with snapshots drawn in slices, crashes falling in their middle (${SEEDS.length} seeds)`, async () => {
+  it(`does so with snapshots drawn and entries applied in slices, crashes falling in their middle (${SEEDS.length} seeds)`, async () => {
     for (const seed of SEEDS) {
       try {
         await run(seed, true);

@@ -26,7 +26,7 @@ function restored(m: Member<PiecesListMachine>): string[] {
   return sessions.machine.items;
 }
 
-describe(`RaftNode snapshots in slices (seed ${SEED})`, () => {
+describe(`RaftNode snapshots and applies in slices (seed ${SEED})`, () => {
   it("goes on applying and answering proposals while a snapshot is encoded, and the snapshot holds exactly the state at its index", async () => {
     const c = await SimRaftCluster.start(SEED, () => new PiecesListMachine(), { extra: { snapshotEntries: 30, catchUpEntries: 5, snapshotSlice: SLOW } });
     const leader = await c.waitForLeader();
@@ -106,6 +106,30 @@ describe(`RaftNode snapshots in slices (seed ${SEED})`, () => {
     assert.equal(member.node.machine.items.length, 71);
     assert.ok((await c.settleOn(leader.api.propose(bytes("after")))).ok);
     await c.clock.advanceUntil(() => member.node.machine.items.includes("after"), 5_000);
+    await c.stop();
+  });
+
+  it("applies a burst of committed entries a slice at a time, in order, answering each proposal", async () => {
+    const c = await SimRaftCluster.start(SEED, () => new PiecesListMachine(), { extra: { applySlice: { entries: 1 } } });
+    const leader = await c.waitForLeader();
+    await c.clock.advance(300);
+    // On the leader, each proposal is answered when its entry is applied; with slices the
+    // answers go out between slices, before the later entries of the burst are applied.
+    let answered = 0;
+    const answeredAtApply: number[] = [];
+    leader.node.machine.onApply = () => answeredAtApply.push(answered);
+    const answers = Array.from({ length: 40 }, (_, i) => leader.api.propose(bytes(`burst ${i}`)));
+    for (const a of answers) void a.then(() => answered++);
+    const all = Promise.all(answers);
+    let done = false;
+    void all.then(() => (done = true));
+    await c.clock.advanceUntil(() => done, 10_000, 1);
+    const results = (await all).map((r) => new TextDecoder().decode(r));
+    assert.deepEqual(results, Array.from({ length: 40 }, (_, i) => String(i + 1)), "each proposal answered with its own position");
+    await c.clock.advance(500);
+    for (const m of c.up()) assert.deepEqual(m.node.machine.items, Array.from({ length: 40 }, (_, i) => `burst ${i}`), m.address);
+    assert.equal(answeredAtApply.length, 40);
+    assert.ok(answeredAtApply[39]! >= 30, `earlier proposals were answered before the last entries were applied (${answeredAtApply.join(",")})`);
     await c.stop();
   });
 });

@@ -46,9 +46,13 @@ export class PiecesListMachine extends ListMachine {
   /** The machine's length after each index it applied. */
   readonly lengthAt = new Map<number, number>();
 
+  /** Called after each entry applied (a test's probe). */
+  onApply: (() => void) | undefined;
+
   override apply(command: Uint8Array, index?: number): Uint8Array {
     const result = super.apply(command);
     this.lengthAt.set(index ?? 0, this.items.length);
+    this.onApply?.();
     return result;
   }
 

@@ -51,7 +51,7 @@ export class RegistryMachine implements StateMachine {
         { details: { reason: "fenced", term: String(this.leaderTerm) } },
       );
     }
-    applyOperation(this.state, c.op);
+    applyOperation(this.state, c.op, true); // decoded from the entry just now: the registry owns its messages
     return EMPTY;
   }
 
