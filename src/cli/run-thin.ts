@@ -15,8 +15,8 @@
  *
  * runThin() resolves undefined when this path does not apply and the whole command line
  * should run instead (main.ts): `--framework`, --help, a flag it does not know or cannot
- * parse (commander then reports it exactly), no run service known, or a service found by
- * discovery that does not answer. Ctrl-C asks the service to kill the task and waits for
+ * parse (commander then reports it exactly), no run service known, a service found by
+ * discovery that does not answer, or one that does not take resources as the --role given. Ctrl-C asks the service to kill the task and waits for
  * its end (exit 130); a second one exits at once. A client that just goes away gets its
  * task killed by the service.
  */
@@ -263,11 +263,14 @@ class ThinRun {
 
   private refused(status: number, text: string): void {
     let message = text.trim();
+    let reason: string | undefined;
     try {
-      message = (JSON.parse(text) as { message?: string }).message ?? message;
+      ({ message = message, reason } = JSON.parse(text) as { message?: string; reason?: string });
     } catch {
       // not JSON: shown as it came
     }
+    // A role the service does not take resources as: a one-off framework of that role runs it.
+    if (status === 400 && reason === "ROLE_NOT_SERVED") return this.resolve(undefined);
     const usage = status === 400 || status === 413 || status === 415;
     this.io.err(usage ? message : `The run service refused the run (HTTP ${status}): ${message}`);
     this.resolve(usage ? RunExit.USAGE : RunExit.NOT_LAUNCHED);

@@ -199,6 +199,16 @@ describe("dcos-node run through the run service", () => {
     await waitFor(async () => (await metrics())["run/active"] === 0, "the run to end", 30_000);
   });
 
+  it("a role the service does not serve runs a one-off framework of that role instead", async () => {
+    // Both paths authenticated by the dev cluster's client certificate.
+    const r = cli([`--master=${master}`, `--tls-dir=${devClientTlsDir(master)}`, "--role=batch", "--no-output", "--", "true"]);
+    // Unreserved resources are offered to every role: the framework of role "batch" runs it.
+    assert.equal(await r.code, RunExit.FINISHED, r.stderr());
+    assert.match(r.stderr(), /^timing thin /m);
+    assert.match(r.stderr(), /^timing modules /m, "then the framework path ran");
+    assert.match(r.stdout(), /TASK_FINISHED/);
+  });
+
   it("--framework runs a one-off framework of its own, as before", async () => {
     // Authenticated by the dev cluster's client certificate (principal "dev"), as the framework path finds it.
     const r = cli([`--master=${master}`, "--framework", "--no-output", "--", "true"]);

@@ -90,6 +90,8 @@ describe("run service scheduling", () => {
     const { clock, calls, scheduler, submit, status } = setup(1_000);
     await clock.advance(1_000);
     assert.ok(scheduler.isSuppressed);
+    // (The service subscribes suppressed: the same state from the start, without the window.)
+    assert.ok(new RunScheduler({ driver: {} as RunDriver, frameworkId: "f", clock, logger: silentLogger(), suppressed: true, agentHttp: async () => "" }).isSuppressed);
     const { run, events } = submit({ command: ["false"] });
     assert.equal(calls.at(-1)!.call, "revive");
     assert.equal(scheduler.counters.revives, 1);

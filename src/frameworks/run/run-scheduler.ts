@@ -63,6 +63,8 @@ export interface RunSchedulerOptions {
   random?: Random;
   /** Offers are kept this long after the last submit or launch (default 10 s). */
   holdMs?: number;
+  /** The framework subscribed suppressed (no offers until the first run revives); default false: offers held from the start for holdMs. */
+  suppressed?: boolean;
   /** host:port of an agent's HTTP endpoint (for the task's output). */
   agentHttp(agentId: string): Promise<string>;
   /** The service's own Authorization header for the agents' /files/read. */
@@ -93,8 +95,9 @@ export class RunScheduler {
   constructor(readonly o: RunSchedulerOptions) {
     this.holdMs = o.holdMs ?? DEFAULT_OFFER_HOLD_MS;
     this.random = o.random ?? Random.fromOs();
-    this.holdUntil = o.clock.now() + this.holdMs;
-    this.armHoldTimer();
+    this.suppressed = o.suppressed ?? false;
+    this.holdUntil = o.clock.now() + (this.suppressed ? 0 : this.holdMs);
+    if (!this.suppressed) this.armHoldTimer();
   }
 
   get offersHeld(): number {

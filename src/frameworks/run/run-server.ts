@@ -133,7 +133,8 @@ export class RunServer {
         return reply.code(400).send({ message: (err as Error).message });
       }
       if (!this.roles.includes(request.role)) {
-        return reply.code(400).send({ message: `The run service takes resources as role ${this.roles.join(", ")}, not '${request.role}' (dcos-node run --framework runs a framework of that role)` });
+        // `reason` tells dcos-node run to run a one-off framework of that role instead.
+        return reply.code(400).send({ message: `The run service takes resources as role ${this.roles.join(", ")}, not '${request.role}' (dcos-node run --framework runs a framework of that role)`, reason: "ROLE_NOT_SERVED" });
       }
       const caller = httpCallerOf(req);
       try {
@@ -234,7 +235,8 @@ export class RunServer {
       ...(o.store ? { store: o.store } : {}),
       ...(o.credential ? { credential: o.credential } : {}),
       ...(o.leaseTtlMs !== undefined ? { leaseTtlMs: o.leaseTtlMs } : {}),
-      driver: { implicitAcknowledgements: false, ...(o.credential ? { credential: o.credential } : {}), ...o.driver },
+      // Subscribed suppressed: no offer is held until a run asks (revives).
+      driver: { implicitAcknowledgements: false, suppressedRoles: this.roles, ...(o.credential ? { credential: o.credential } : {}), ...o.driver },
       lead: (ctx) => {
         let scheduler: RunScheduler | undefined;
         return {
@@ -253,6 +255,7 @@ export class RunServer {
               clock: this.clock,
               logger: ctx.logger,
               random: this.random,
+              suppressed: true,
               ...(o.offerHoldMs !== undefined ? { holdMs: o.offerHoldMs } : {}),
               agentHttp: (agentId) => this.agentHttp(agentId),
               ...(o.credential ? { authorization: authorizationHeader(o.credential) } : {}),

@@ -25,10 +25,11 @@
  * memory falls under `--min-free-mib` (default 2048).
  *
  * `dcos-node run` (`--runs=N`, default 5, 0 skips it; cli-run.ts): an embedded dev cluster
- * (one agent) and N runs of `dcos-node run -- true`, each a new CLI process, medians of the
- * ms from its spawn to "Subscribed", "Launching task", TASK_RUNNING and its exit, beside the
- * same run's `node -e 0` and `dcos-node --version` (the floor, and the CLI's module loading).
- * `--cli=<main.js>` times another build's CLI against this build's cluster.
+ * (one agent) and N runs of `dcos-node run -- true` per variant (through the run service and
+ * as a one-off framework), each a new CLI process, medians of the ms from its spawn to
+ * "Subscribed", "Launching task", TASK_RUNNING and its exit, beside the same run's
+ * `node -e 0` and `dcos-node --version` (the floor, and the CLI's module loading).
+ * `--cli=<entry>` times another build's CLI against this build's cluster.
  *
  * `--launchers=warm,inline` runs each isolation mode once per launcher: `warm` (default) forks
  * the launch wrappers in the warm launcher process (posix.ts, launcher-server.ts), `inline`
