@@ -163,11 +163,13 @@ export async function runThin(argv: readonly string[], mark?: RunMark, environme
     stderr: (chunk) => process.stderr.write(chunk),
   };
   let target: URL;
-  let tls: ReturnType<typeof tlsOptions> = {};
+  // TLS material is read once, for the first https URL (the service's, or its leader's after a redirect).
+  let tls: ThinTls | undefined;
+  const tlsFor = (u: URL): ThinTls => (u.protocol === "https:" ? (tls ??= tlsOptions(flags, devDir, tlsNamed)) : {});
   try {
     target = new URL("/v1/runs", url);
-    if (target.protocol === "https:") tls = tlsOptions(flags, devDir, tlsNamed);
-    else if (target.protocol !== "http:") throw new Error(`The run service URL ${url} is not http(s)`);
+    if (target.protocol !== "http:" && target.protocol !== "https:") throw new Error(`The run service URL ${url} is not http(s)`);
+    tlsFor(target);
   } catch (err) {
     io.err((err as Error).message);
     return RunExit.USAGE;
@@ -187,7 +189,7 @@ export async function runThin(argv: readonly string[], mark?: RunMark, environme
   });
   const headers: Record<string, string> = { "content-type": "application/json", ...(authorization ? { authorization } : {}) };
   mark?.("thin");
-  return new ThinRun(target, tls, headers, io, mark).start(body, explicit !== undefined);
+  return new ThinRun(target, tlsFor, headers, io, mark).start(body, explicit !== undefined);
 }
 
 class ThinRun {
@@ -196,11 +198,13 @@ class ThinRun {
   private exit: number | undefined;
   private interrupted = 0;
   private close: (() => void) | undefined;
+  /** The URL the run's stream came from (the leader's after a redirect): kills go there. */
+  private streaming: URL | undefined;
   private resolve: (code: number | undefined) => void = () => undefined;
 
   constructor(
     private readonly target: URL,
-    private readonly tls: ThinTls,
+    private readonly tls: (url: URL) => ThinTls,
     private readonly headers: Record<string, string>,
     private readonly io: Io,
     private readonly mark?: RunMark,
@@ -229,9 +233,17 @@ class ThinRun {
       this.io.err(`Cannot reach the run service at ${target.origin}: ${err.message}`);
       this.resolve(RunExit.NOT_LAUNCHED);
     };
-    thinRequest(target, { method: "POST", headers: this.headers, body, tls: this.tls }, {
+    let tls: ThinTls;
+    try {
+      tls = this.tls(target);
+    } catch (err) {
+      this.io.err((err as Error).message);
+      return this.resolve(RunExit.USAGE);
+    }
+    thinRequest(target, { method: "POST", headers: this.headers, body, tls }, {
       head: (code, headers) => {
         status = code;
+        if (code === 200) this.streaming = target;
         if (code === 307 && headers.location && redirects < 2) {
           this.close?.();
           this.post(new URL(headers.location, target), body, true, redirects + 1);
@@ -327,13 +339,13 @@ class ThinRun {
   }
 
   private kill(): void {
-    const url = new URL(`/v1/runs/${encodeURIComponent(this.taskId!)}/kill`, this.target);
+    const url = new URL(`/v1/runs/${encodeURIComponent(this.taskId!)}/kill`, this.streaming ?? this.target);
     const { "content-type": _json, ...headers } = this.headers;
     const failed = (err: Error): void => {
       this.io.err(`Cannot ask the run service to kill task ${this.taskId}: ${err.message}`);
       this.close?.();
       this.resolve(RunExit.INTERRUPTED);
     };
-    thinRequest(url, { method: "POST", headers, tls: this.tls }, { head: () => undefined, data: () => undefined, end: () => undefined, error: failed }).catch(failed);
+    thinRequest(url, { method: "POST", headers, tls: this.tls(url) }, { head: () => undefined, data: () => undefined, end: () => undefined, error: failed }).catch(failed);
   }
 }

@@ -209,6 +209,31 @@ describe("dcos-node run through the run service", () => {
     assert.match(r.stdout(), /TASK_FINISHED/);
   });
 
+  it("dcos-node run-service: a second instance (not leading) sends the client to the leader with a 307", async () => {
+    const tlsDir = devClientTlsDir(master);
+    const standby = new NodeProcess("run-service", [
+      "run-service",
+      `--master=${master}`,
+      "--http-port=0",
+      `--tls-cert=${join(tlsDir, "node.crt")}`,
+      `--tls-key=${join(tlsDir, "node.key")}`,
+      `--tls-ca=${join(tlsDir, "ca.crt")}`,
+      `--credential-file=${join(workDir, "dev", "credentials", "dcos-run.json")}`,
+      `--credentials=${join(workDir, "dev", "credentials.json")}`,
+    ]);
+    try {
+      const url = await standby.waitForLine(/Run service on (https:\/\/[\d.]+:\d+)/, "the second instance's URL", 30_000);
+      // The dev cluster's instance holds the lease (same principal, same lease log): this one follows.
+      const launched = (await metrics())["run/launched"]!;
+      const r = cli([`--master=${master}`, `--run-url=${url}`, `--tls-dir=${tlsDir}`, "--no-output", "--", "true"]);
+      assert.equal(await r.code, RunExit.FINISHED, r.stderr() + r.stdout());
+      assert.match(r.stdout(), /TASK_FINISHED/);
+      assert.equal((await metrics())["run/launched"], launched + 1, "the leader (the dev cluster's instance) launched it");
+    } finally {
+      await standby.stop();
+    }
+  });
+
   it("--framework runs a one-off framework of its own, as before", async () => {
     // Authenticated by the dev cluster's client certificate (principal "dev"), as the framework path finds it.
     const r = cli([`--master=${master}`, "--framework", "--no-output", "--", "true"]);

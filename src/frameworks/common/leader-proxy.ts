@@ -18,6 +18,8 @@ export interface LeaderRouting {
 export interface LeaderProxyOptions {
   /** "proxy" (default) forwards the request; "redirect" answers 307 to the leader. */
   mode?: "proxy" | "redirect";
+  /** The scheme of the leader's URL in a redirect (default "http"; "https" for instances serving TLS). */
+  leaderScheme?: "http" | "https";
   /** Paths answered by every instance itself (e.g. /ping, /v2/leader, /metrics, the UI). */
   local?: (path: string, method: string) => boolean;
   /** Header set on every answer naming the leader, e.g. "X-Marathon-Leader" (value http://host:port). */
@@ -52,7 +54,7 @@ export function installLeaderProxy(app: FastifyInstance, routing: LeaderRouting,
       return reply.code(502).send({ message: `Not the leader, and the request was already proxied by ${String(req.headers[PROXIED_BY])}: leadership is changing; retry` });
     }
     if (mode === "redirect") {
-      return reply.code(307).header("location", `http://${leader}${req.url}`).send();
+      return reply.code(307).header("location", `${options.leaderScheme ?? "http"}://${leader}${req.url}`).send();
     }
     proxy(req, reply, leader, routing.selfAddress(), options);
     return reply;

@@ -102,7 +102,7 @@ export class RunServer {
         selfAddress: () => this.listening,
       },
       // A run's stream may last longer than any proxy timeout: the client goes to the leader itself.
-      { mode: "redirect", local, logger: this.log },
+      { mode: "redirect", local, logger: this.log, ...(options.https ? { leaderScheme: "https" as const } : {}) },
     );
     this.app.get("/ping", async (_req, reply) => reply.type("text/plain").send("pong"));
     this.app.get("/leader", async (_req, reply) => {
