@@ -89,7 +89,12 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   // registration never finished so); the Raft bench measures the disk, this one the master.
   const workRoot = args.find((a) => a.startsWith("--work-root="))?.split("=")[1] ?? tmpdir();
   const dir = mkdtempSync(join(workRoot, "scale-bench-"));
-  const cluster = await ScaleCluster.start(dir, settings);
+  // A cluster that does not start (a bad flag, a master that exits) takes NATS and the directory with it.
+  const cluster = await ScaleCluster.start(dir, settings).catch(async (err: unknown) => {
+    await nats.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   // Stopped from outside (SIGTERM, Ctrl-C): stop the masters, simulators and NATS too, not leave them running.
   const interrupted = () => {
     process.stderr.write("scale: interrupted; stopping the cluster\n");
