@@ -71,6 +71,36 @@ describe("master: agent reregistration after a restart", () => {
     assert.equal(registrar.state().unreachable.size, 0, "neither is marked unreachable when the window closes");
   });
 
+  it("changed agents reregistering in one turn are written as one entry, and so are the agents that never came back", async () => {
+    const ids: Record<string, string> = {};
+    for (let i = 1; i <= 12; i++) ids[`m0-S${i}`] = `host${i}`;
+    const registrar = await registryWith(ids);
+    const c = (cluster = await Cluster.start({ agents: 0, registrar, agentReregisterTimeoutMs: 60_000 }));
+    const before = registrar.applied.length;
+    // Eight come back in the same turn with more cpus (changed info): one markAgents entry for all eight.
+    const back = Object.fromEntries(Object.entries(ids).slice(0, 8));
+    await c.reregisterAgentsAtOnce(back, "cpus:8;mem:4096");
+    assert.equal(c.metric("master/slaves_active"), 8);
+    const written = registrar.applied.slice(before);
+    assert.deepEqual(written.map((op) => op.kind), ["markAgents"], "one entry for the turn's changed agents");
+    const entry = written[0]!;
+    assert.ok(entry.kind === "markAgents");
+    assert.deepEqual(entry.reachable.map((a) => a.agentId).sort(), Object.keys(back).sort());
+    assert.deepEqual(entry.unreachable, []);
+    for (const id of Object.keys(back)) assert.equal(registrar.state().agents.get(id)?.resources.find((r) => r.name === "cpus")?.scalar?.value, 8, `${id} has its new resources`);
+    // The other four never come back: one entry marks them unreachable when the window closes.
+    await c.clock.advance(60_000);
+    const closed = registrar.applied.slice(before + 1);
+    assert.deepEqual(closed.map((op) => op.kind), ["markAgents"], "one entry for the agents that did not come back");
+    assert.deepEqual([...registrar.state().unreachable.keys()].sort(), ["m0-S10", "m0-S11", "m0-S12", "m0-S9"]);
+    assert.equal(c.metric("master/slave_unreachable_completed"), 4);
+    assert.equal(c.metric("master/slaves_active"), 8, "the ones that came back stay active");
+    // A lone change is written as the operation it always was.
+    await c.addAgent("host9", RESOURCES, "m0-S9");
+    assert.deepEqual(registrar.applied.slice(before + 2).map((op) => op.kind), ["markAgentReachable"]);
+    assert.ok(registrar.state().agents.has("m0-S9"));
+  });
+
   it("the timeout defaults to 10 minutes", async () => {
     const registrar = await registryWith({ "m0-S1": "host1" });
     const c = (cluster = await Cluster.start({ agents: 0, registrar }));

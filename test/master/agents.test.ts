@@ -44,7 +44,7 @@ describe("master: agents", () => {
     const c = (cluster = await Cluster.start({ agents: 0 }));
     const storm = await c.addAgentsAtOnce(1_200, "cpus:1;mem:128");
     const ops = c.registrar.applied;
-    // At most MAX_ADMISSIONS_PER_ENTRY (500) agents per entry: 1,200 agents take 3 entries.
+    // At most MAX_CHANGES_PER_ENTRY (500, turn-batch.ts) agents per entry: 1,200 agents take 3 entries.
     assert.deepEqual(
       ops.map((op) => (op.kind === "admitAgents" ? op.agents.length : op.kind)),
       [500, 500, 200],

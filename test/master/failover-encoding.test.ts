@@ -3,7 +3,8 @@
  * statuses it makes without create() (reconciliation answers), the Subscribe stream's bytes
  * from the event tap's writer instead of toBinary, cluster events encoded once for every
  * listener, the AgentInfo comparison that decides whether a reregistration needs a registry
- * entry, and the count of reconciliation questions waiting for agents.
+ * entry, the batched registry entry of agents marked reachable and unreachable, and the
+ * count of reconciliation questions waiting for agents.
  */
 import assert from "node:assert/strict";
 import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -17,6 +18,8 @@ import { sameAgentInfo } from "../../src/actors/master/agent-registration.js";
 import { PendingReconciliation } from "../../src/actors/master/pending-reconciliation.js";
 import { subscribeResponse, subscribeResponseBytes } from "../../src/actors/master/subscribe-encoding.js";
 import { EventBus } from "../../src/events/bus.js";
+import { applyOperation, emptyRegistry, type RegistryOperation } from "../../src/actors/master/registry.js";
+import { decodeCommand, encodeOperation } from "../../src/actors/master/registry-codec.js";
 import { Random } from "../../src/runtime/random.js";
 import { Cluster, commandTask } from "./harness.js";
 
@@ -162,6 +165,38 @@ describe("master: the failover's cheaper paths give what they gave before", () =
     // A decoded copy (what a reregistration carries) is the same info.
     const decoded = fromBinary(AgentInfoSchema, toBinary(AgentInfoSchema, base()));
     assert.ok(sameAgentInfo(base(), decoded), "a decoded copy");
+  });
+
+  it("agents marked reachable and unreachable together: one Raft entry that decodes as written, applied all or none", () => {
+    const info = (id: string, cpus: number) => create(AgentInfoSchema, { id: { value: id }, hostname: id, pid: `agent@${id}:5051`, resources: [{ name: "cpus", type: Value_Type.SCALAR, scalar: { value: cpus } }] });
+    const state = emptyRegistry();
+    for (const id of ["a1", "a2", "a3"]) applyOperation(state, { kind: "admitAgent", agentId: id, info: info(id, 1) });
+    applyOperation(state, { kind: "markAgentUnreachable", agentId: "a3", unreachableAtMs: 5 });
+    const op: RegistryOperation = {
+      kind: "markAgents",
+      reachable: [
+        { agentId: "a1", info: info("a1", 2) },
+        { agentId: "a3", info: info("a3", 3) },
+      ],
+      unreachable: [{ agentId: "a2", unreachableAtMs: 1_700_000_000_123 }],
+    };
+    const decoded = decodeCommand(encodeOperation(op, 4));
+    assert.equal(decoded.term, 4);
+    assert.ok("op" in decoded && decoded.op.kind === "markAgents");
+    assert.deepEqual(decoded.op.unreachable, op.unreachable);
+    assert.deepEqual(decoded.op.reachable.map((a) => a.agentId), ["a1", "a3"]);
+    for (const [i, a] of decoded.op.reachable.entries()) assert.ok(equals(AgentInfoSchema, a.info, op.reachable[i]!.info));
+    applyOperation(state, decoded.op);
+    assert.deepEqual([...state.agents.keys()].sort(), ["a1", "a3"]);
+    assert.equal(state.agents.get("a1")?.resources[0]?.scalar?.value, 2);
+    assert.deepEqual([...state.unreachable.entries()].map(([id, u]) => [id, u.unreachableAtMs]), [["a2", 1_700_000_000_123]]);
+    // All or none: an entry with one agent that does not fit leaves everything as it was.
+    const before = JSON.stringify([[...state.agents.keys()], [...state.unreachable.keys()]]);
+    assert.throws(() => applyOperation(state, { kind: "markAgents", reachable: [{ agentId: "a2", info: info("a2", 9) }], unreachable: [{ agentId: "a2", unreachableAtMs: 1 }] }), /twice in the entry/);
+    assert.throws(() => applyOperation(state, { kind: "markAgents", reachable: [{ agentId: "a2", info: info("a2", 9) }], unreachable: [{ agentId: "nobody", unreachableAtMs: 1 }] }), /not admitted/);
+    state.gone.add("a9");
+    assert.throws(() => applyOperation(state, { kind: "markAgents", reachable: [{ agentId: "a9", info: info("a9", 1) }], unreachable: [{ agentId: "a1", unreachableAtMs: 1 }] }), /marked gone/);
+    assert.equal(JSON.stringify([[...state.agents.keys()], [...state.unreachable.keys()]]), before, "nothing applied");
   });
 
   it("the reconciliation questions waiting are counted once each, and taken away", () => {

@@ -120,13 +120,28 @@ export class Cluster {
 
   /** Starts `count` scripted agents that all register in the same turn (a registration storm), then settles. */
   async addAgentsAtOnce(count: number, resources: string): Promise<ScriptedAgent[]> {
+    return this.agentsAtOnce(Array.from({ length: count }, (_, i) => ({ hostname: `storm${i + 1}` })), resources);
+  }
+
+  /** Starts scripted agents that all reregister under the given ids (agents the registry knows) in the same turn, then settles. */
+  async reregisterAgentsAtOnce(agents: Record<string, string>, resources: string): Promise<ScriptedAgent[]> {
+    return this.agentsAtOnce(Object.entries(agents).map(([agentId, hostname]) => ({ hostname, agentId })), resources);
+  }
+
+  private async agentsAtOnce(agents: Array<{ hostname: string; agentId?: string }>, resources: string): Promise<ScriptedAgent[]> {
     const started: ScriptedAgent[] = [];
-    for (let i = 0; i < count; i++) {
-      const hostname = `storm${i + 1}`;
+    for (const { hostname } of agents) {
       const s = await this.system(`${hostname}:5051`);
       started.push(s.spawn(new ScriptedAgent("agent", hostname, parseResources(resources).toProto(), this.master.self)));
     }
-    for (const agent of started) agent.register();
+    for (const [i, agent] of started.entries()) {
+      const agentId = agents[i]!.agentId;
+      if (agentId === undefined) agent.register();
+      else {
+        agent.agentId = agentId;
+        agent.reregister();
+      }
+    }
     this.agents.push(...started);
     await this.clock.settle();
     return started;

@@ -20,6 +20,7 @@ import { reportAgentTasks, withdrawAgent } from "./agent-removal.js";
 import type { MasterState } from "./master-state.js";
 import { agentRemoved } from "./cluster-events.js";
 import { UnreachableRateLimiter } from "./unreachable-rate-limit.js";
+import { markAgentUnreachable } from "./agent-changes.js";
 
 /** One limiter per leading master's core; the agents waiting for a permit, with their cancel. */
 const limiters = new WeakMap<MasterState, UnreachableRateLimiter>();
@@ -104,8 +105,10 @@ function scheduleUnreachable(core: MasterState, agent: AgentRecord): void {
 function markUnreachable(core: MasterState, agent: AgentRecord): void {
   const why = `Agent ${agent.id} (${agent.info.hostname}) is unreachable: ${agent.missedPings} pings went unanswered`;
   agent.stopTimers();
-  core.persist(
-    { kind: "markAgentUnreachable", agentId: agent.id, unreachableAtMs: core.now() },
+  markAgentUnreachable(
+    core,
+    agent.id,
+    core.now(),
     () => {
       if (agent.state !== AgentState.ACTIVE) return;
       withdrawAgent(core, agent, "the agent is unreachable");

@@ -20,6 +20,7 @@ import { Resources } from "../../resources/index.js";
 import { actsAs, describePeer, type PeerIdentity } from "../../runtime/identity.js";
 import type { Pid } from "../../runtime/pid.js";
 import { admitAgent } from "./admission-batch.js";
+import { markAgentReachable } from "./agent-changes.js";
 import { startPinging } from "./agent-health.js";
 import { AgentRecord, AgentState, taskKey } from "./agent-record.js";
 import { ids, type MasterState } from "./master-state.js";
@@ -166,7 +167,12 @@ export function reregisterAgent(core: MasterState, from: Pid, message: Reregiste
   core.agentsByPid.set(from.toString(), id);
   const record = agent;
   const wasState = agent.state;
-  const written = (then: () => void, onError: () => void): void => (op ? core.persist(op, then, onError) : then());
+  // Written with the other reregistrations and admissions of this turn (one Raft entry each batch).
+  const written = (then: () => void, onError: () => void): void => {
+    if (!op) return then();
+    if (op.kind === "markAgentReachable") return markAgentReachable(core, id, info, then, onError);
+    admitAgent(core, id, info, then, onError);
+  };
   written(
     () => {
       if (record.state !== wasState) return;
@@ -203,7 +209,7 @@ export function reregisterAgent(core: MasterState, from: Pid, message: Reregiste
  * (a new pid after a restart) or one the registry never admitted does. After a failover at
  * 10,000 agents that is 10,000 Raft entries (and their snapshots) saved.
  */
-function reregistrationOperation(registry: RegistryState, id: string, info: AgentInfo): RegistryOperation | undefined {
+function reregistrationOperation(registry: RegistryState, id: string, info: AgentInfo): Extract<RegistryOperation, { kind: "markAgentReachable" | "admitAgent" }> | undefined {
   const admitted = registry.agents.get(id);
   if (admitted) return sameAgentInfo(admitted, info) ? undefined : { kind: "markAgentReachable", agentId: id, info };
   return registry.unreachable.has(id) ? { kind: "markAgentReachable", agentId: id, info } : { kind: "admitAgent", agentId: id, info };

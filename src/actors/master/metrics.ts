@@ -83,6 +83,7 @@ export class MasterMetrics {
   readonly agentRegistrations: Counter;
   /** Agents admitted per registry entry (admission-batch.ts). */
   readonly admissionsPerEntry: Samples;
+  readonly agentChangesPerEntry: Samples;
   readonly agentReregistrations: Counter;
   readonly agentTaskReconciliations: Counter;
   readonly agentsUnreachableCompleted: Counter;
@@ -108,6 +109,7 @@ export class MasterMetrics {
     this.offersAccepted = c("offers_accepted", "Offers accepted");
     this.agentRegistrations = c("slave_registrations", "Agents admitted");
     this.admissionsPerEntry = metrics.sampled("master/registrar_admissions_per_entry", "Agents admitted per registry entry (registration storms are batched)");
+    this.agentChangesPerEntry = metrics.sampled("master/registrar_agent_changes_per_entry", "Agents marked reachable or unreachable per registry entry (batched per turn)");
     this.agentReregistrations = c("slave_reregistrations", "Agents reregistered");
     this.agentTaskReconciliations = c(
       "slave_task_reconciliations",

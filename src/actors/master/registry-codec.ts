@@ -47,6 +47,15 @@ function commandOf(op: RegistryOperation): CommandCase {
         case: "markAgentUnreachable",
         value: { $typeName: "dcos.v1.RegistryUnreachableAgent", agentId: op.agentId, unreachableAtMs: BigInt(Math.round(op.unreachableAtMs)) },
       };
+    case "markAgents":
+      return {
+        case: "agentChanges",
+        value: {
+          $typeName: "dcos.v1.RegistryAgentChanges",
+          reachable: op.reachable.map((a) => ({ $typeName: "dcos.v1.RegistryAgent", agentId: a.agentId, info: a.info })),
+          unreachable: op.unreachable.map((a) => ({ $typeName: "dcos.v1.RegistryUnreachableAgent", agentId: a.agentId, unreachableAtMs: BigInt(Math.round(a.unreachableAtMs)) })),
+        },
+      };
     case "markAgentGone":
       return { case: "markAgentGone", value: op.agentId };
     case "removeAgent":
@@ -138,6 +147,18 @@ export function decodeCommand(bytes: Uint8Array): DecodedCommand {
       };
     case "markAgentUnreachable":
       return { term, op: { kind: "markAgentUnreachable", agentId: c.value.agentId, unreachableAtMs: Number(c.value.unreachableAtMs) } };
+    case "agentChanges":
+      return {
+        term,
+        op: {
+          kind: "markAgents",
+          reachable: c.value.reachable.map((a) => {
+            if (!a.info) throw missing(c.case);
+            return { agentId: a.agentId, info: a.info };
+          }),
+          unreachable: c.value.unreachable.map((a) => ({ agentId: a.agentId, unreachableAtMs: Number(a.unreachableAtMs) })),
+        },
+      };
     case "markAgentGone":
     case "removeAgent":
       return { term, op: { kind: c.case, agentId: c.value } };

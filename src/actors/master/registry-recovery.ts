@@ -16,6 +16,7 @@ import { startFailover } from "./framework-subscription.js";
 import { evaluateMaintenance } from "./maintenance.js";
 import { allocatorQuotas } from "./quota.js";
 import { answerPending } from "./reconciliation.js";
+import { markAgentReachable, markAgentUnreachable } from "./agent-changes.js";
 import { MAX_REREGISTER_SPREAD_MS } from "./options.js";
 
 export function recoverRegistry(core: MasterState, term: number, agentReregisterTimeoutMs: number): void {
@@ -79,14 +80,17 @@ function reregistered(core: MasterState, agentId: string): boolean {
 function markMissingUnreachable(core: MasterState, expected: readonly string[]): void {
   const missing = expected.filter((id) => !reregistered(core, id) && core.registrar.state().agents.has(id));
   core.log.info({ missing: missing.length, expected: expected.length }, `Agent reregistration window closed: ${missing.length} of ${expected.length} agents did not come back`);
+  // One Raft entry per batch of them (agent-changes.ts), not one per agent.
   for (const agentId of missing) {
-    core.persist(
-      { kind: "markAgentUnreachable", agentId, unreachableAtMs: core.now() },
+    markAgentUnreachable(
+      core,
+      agentId,
+      core.now(),
       () => {
         const back = core.agents.get(agentId);
         if (back && reregistered(core, agentId)) {
           // It came back while the mark was being written: the registry follows the agent.
-          core.persist({ kind: "markAgentReachable", agentId, info: back.info }, () => undefined, () => undefined);
+          markAgentReachable(core, agentId, back.info, () => undefined, () => undefined);
           return;
         }
         core.metrics.agentsUnreachableCompleted.inc();

@@ -19,6 +19,12 @@ export type RegistryOperation =
   | { kind: "admitAgents"; agents: readonly { agentId: string; info: AgentInfo }[] }
   | { kind: "markAgentReachable"; agentId: string; info: AgentInfo }
   | { kind: "markAgentUnreachable"; agentId: string; unreachableAtMs: number }
+  /** markAgentReachable and markAgentUnreachable of several agents in one entry; all or none. */
+  | {
+      kind: "markAgents";
+      reachable: readonly { agentId: string; info: AgentInfo }[];
+      unreachable: readonly { agentId: string; unreachableAtMs: number }[];
+    }
   | { kind: "markAgentGone"; agentId: string }
   | { kind: "removeAgent"; agentId: string }
   | { kind: "addFramework"; info: FrameworkInfo }
@@ -113,6 +119,25 @@ export function applyOperation(state: RegistryState, op: RegistryOperation, owne
       if (!info) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot mark agent ${op.agentId} unreachable: not admitted`);
       state.agents.delete(op.agentId);
       state.unreachable.set(op.agentId, { info, unreachableAtMs: op.unreachableAtMs });
+      return;
+    }
+    case "markAgents": {
+      // Checked whole before any is applied: all or none.
+      const ids = new Set<string>();
+      const once = (id: string): void => {
+        if (ids.has(id)) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot change ${ids.size + 1} agents: ${id} is twice in the entry`);
+        ids.add(id);
+      };
+      for (const a of op.reachable) {
+        once(a.agentId);
+        if (state.gone.has(a.agentId)) throw new DcosError(Code.FAILED_PRECONDITION, `Agent ${a.agentId} was marked gone`);
+      }
+      for (const a of op.unreachable) {
+        once(a.agentId);
+        if (!state.agents.has(a.agentId)) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot mark agent ${a.agentId} unreachable: not admitted`);
+      }
+      for (const a of op.reachable) applyOperation(state, { kind: "markAgentReachable", agentId: a.agentId, info: a.info });
+      for (const a of op.unreachable) applyOperation(state, { kind: "markAgentUnreachable", agentId: a.agentId, unreachableAtMs: a.unreachableAtMs });
       return;
     }
     case "markAgentGone":
