@@ -11,6 +11,7 @@ import { Raft } from "./core/raft.js";
 import { RaftRole, sentBeforeDurable, type Ready, type SoftState } from "./core/ready.js";
 import type { RaftLogStorage } from "./core/log-storage.js";
 import { ProposalWaiters, ReadWaiters } from "./pending-requests.js";
+import { DEFAULT_SNAPSHOT_CHUNK_BYTES, SnapshotAssembler, snapshotChunks } from "./snapshot-chunks.js";
 import type { ProposalId, SnapshotPieces, StateMachine } from "./state-machine.js";
 import type { PersistBatch } from "./storage/durable-storage.js";
 import { transitionChecker } from "../runtime/transitions.js";
@@ -49,6 +50,8 @@ export interface RaftNodeOptions<M extends StateMachine> {
    * pause on the clock, so that entries arrive while a snapshot is taken.
    */
   snapshotSlice?: Partial<SnapshotSlice>;
+  /** A snapshot sent to a follower goes in chunks of at most this many bytes of data. Default 1 MiB. */
+  snapshotChunkBytes?: number;
   /** How committed entries are applied (DEFAULT_APPLY_SLICE); tests slice by entries. */
   applySlice?: Partial<ApplySlice>;
   /** Entries kept below a snapshot for slow followers. Default 1,000. */
@@ -139,6 +142,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private readonly reads = new ReadWaiters();
   private readonly listeners = new Set<LeaderListener>();
   private readonly pids = new Map<string, Pid>();
+  private readonly chunks = new SnapshotAssembler();
   private persisting = false;
   /** The last index applied to the state machine (can run ahead of the core's, see applyAhead). */
   private appliedIndex = 0;
@@ -157,7 +161,16 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private nextSequence = 0;
   private snapshotMs!: Samples;
   private snapshotTotalMs!: Samples;
-  private counters!: { dropped: Counter; refused: Counter; leaderChanges: Counter; applied: Counter; proposals: Counter; aborted: Counter; stepDownAnswered: Counter };
+  private counters!: {
+    dropped: Counter;
+    refused: Counter;
+    leaderChanges: Counter;
+    applied: Counter;
+    proposals: Counter;
+    aborted: Counter;
+    stepDownAnswered: Counter;
+    snapshotChunksSent: Counter;
+  };
 
   constructor(options: RaftNodeOptions<M>) {
     super(options.name ?? "raft");
@@ -201,6 +214,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
       proposals: m.counter("raft/proposals", "Proposals accepted by this member as leader"),
       aborted: m.counter("raft/proposals_aborted", "Proposals lost in a leadership change"),
       stepDownAnswered: m.counter("raft/proposals_failed_at_step_down", "Pending proposals answered UNAVAILABLE (with the leader hint) when this member stopped leading"),
+      snapshotChunksSent: m.counter("raft/snapshot_chunks_sent", "InstallSnapshot chunks sent (a snapshot larger than a chunk goes in pieces)"),
     };
     this.snapshotMs = m.sampled("raft/snapshot_ms", "The longest time a snapshot held up the member's event loop at once (capturing the state, one slice of its encoding, starting the write)");
     this.snapshotTotalMs = m.sampled("raft/snapshot_total_ms", "Time from capturing a snapshot's state to the snapshot durable (its slices spread over the loop, and the write)");
@@ -320,9 +334,25 @@ export class RaftNode<M extends StateMachine> extends Actor {
       this.log.debug({ from: m.from }, `Ignoring raft message from ${m.from} because this member is ${this.nodeState}`);
       return;
     }
+    if (m.body.case === "installSnapshotChunk") {
+      const r = this.chunks.add(m);
+      if ("refused" in r) {
+        this.counters.dropped.inc();
+        this.log.warn({ from: m.from }, `Dropping a snapshot chunk from ${m.from}: ${r.refused}`);
+      }
+      if (!("complete" in r)) return;
+      m = r.complete;
+    }
     this.core.step(m);
     if (this.persisting) this.applyAhead();
     this.kick();
+  }
+
+  /** Sends a Raft message; a snapshot larger than `snapshotChunkBytes` goes in chunks. */
+  private sendRaft(m: RaftMessage): void {
+    const parts = snapshotChunks(m, this.options.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES);
+    if (parts.length > 1) this.counters.snapshotChunksSent.inc(parts.length);
+    for (const part of parts) this.send(this.pid(m.to), part);
   }
 
   /**
@@ -380,7 +410,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     if (this.nodeState !== RaftNodeState.Running) return;
     if (this.persisting) {
       // A leader sends what was proposed meanwhile now, not after its own fsync (Raft thesis 10.2.1).
-      for (const m of this.core.takeLeaderMessages()) this.send(this.pid(m.to), m);
+      for (const m of this.core.takeLeaderMessages()) this.sendRaft(m);
       return;
     }
     if (!this.core.hasReady()) return;
@@ -388,7 +418,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     if (rd.softState) this.onSoftState(rd.softState);
     const batch = this.persistBatch(rd);
     if (!batch) {
-      for (const m of rd.messages) this.send(this.pid(m.to), m);
+      for (const m of rd.messages) this.sendRaft(m);
       this.finish(rd, 0);
       return;
     }
@@ -398,7 +428,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     // a follower acknowledges before it applies.
     const later: RaftMessage[] = [];
     for (const m of rd.messages) {
-      if (sentBeforeDurable(m)) this.send(this.pid(m.to), m);
+      if (sentBeforeDurable(m)) this.sendRaft(m);
       else later.push(m);
     }
     const durable = this.options.storage.lastIndex();
@@ -413,7 +443,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
       () => {
         this.persisting = false;
         if (batch.hardState) this.syncedTermVote = `${batch.hardState.term}/${batch.hardState.vote}`;
-        for (const m of later) this.send(this.pid(m.to), m);
+        for (const m of later) this.sendRaft(m);
         this.finish(rd, early);
       },
       (e) => this.fail(e),

@@ -67,6 +67,8 @@ export class Raft extends RaftTransfer {
       case "appendEntriesResponse":
       case "installSnapshotResponse":
         return this.handleAppendResponse(m);
+      case "installSnapshotChunk":
+        return this.drop(m, "snapshot chunks are put together by the member's driver, not stepped one by one");
       case "timeoutNow":
         if (this.roleValue !== RaftRole.Follower) return this.drop(m, `this member is ${this.roleValue}`);
         if (!this.promotable()) return this.drop(m, "this member is not a voter");
