@@ -119,6 +119,28 @@ describe(`Snapshots in pieces (seed ${SEED})`, () => {
     assert.deepEqual(new Replica().sessions.snapshot(), reflective(new Replica()), "an empty machine");
   });
 
+  it("writes every field of RegistrySnapshot (a field added to the proto must be added to registryPieces and this test)", () => {
+    assert.deepEqual(
+      RegistrySnapshotSchema.fields.map((f) => f.localName).sort(),
+      [
+        "agentDrains",
+        "agents",
+        "completedTasks",
+        "downMachines",
+        "frameworkLogs",
+        "frameworks",
+        "goneAgents",
+        "leader",
+        "leaderTerm",
+        "maintenanceSchedule",
+        "quotas",
+        "removedFrameworks",
+        "unreachable",
+        "weights",
+      ],
+    );
+  });
+
   it("draws the state as of the call while entries keep being applied (copy on write)", () => {
     const random = new Random(SEED + 1);
     const r = filled(random);

@@ -136,8 +136,8 @@ export function applyOperation(state: RegistryState, op: RegistryOperation, owne
         once(a.agentId);
         if (!state.agents.has(a.agentId)) throw new DcosError(Code.FAILED_PRECONDITION, `Cannot mark agent ${a.agentId} unreachable: not admitted`);
       }
-      for (const a of op.reachable) applyOperation(state, { kind: "markAgentReachable", agentId: a.agentId, info: a.info });
-      for (const a of op.unreachable) applyOperation(state, { kind: "markAgentUnreachable", agentId: a.agentId, unreachableAtMs: a.unreachableAtMs });
+      for (const a of op.reachable) applyOperation(state, { kind: "markAgentReachable", agentId: a.agentId, info: a.info }, owned);
+      for (const a of op.unreachable) applyOperation(state, { kind: "markAgentUnreachable", agentId: a.agentId, unreachableAtMs: a.unreachableAtMs }, owned);
       return;
     }
     case "markAgentGone":
