@@ -5,12 +5,13 @@
  * a failing task; HTTPS with the dev cluster's client certificate; authentication and
  * ACL refusals; bad input (flags, and raw HTTP: malformed JSON, unknown fields, a body
  * over the limit); Ctrl-C and --timeout; a client killed with SIGKILL gets its task
- * killed; --framework still runs a one-off framework.
+ * killed, and so is one that stops reading; --framework still runs a one-off framework.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { devClientTlsDir } from "../../src/cli/dev-client-tls.js";
@@ -197,6 +198,21 @@ describe("dcos-node run through the run service", () => {
     await waitFor(async () => (await metrics())["run/disconnects"] === before + 1, "the service to see the client go", 30_000);
     await waitFor(() => !alive(pid), "the task's process to be killed", 30_000);
     await waitFor(async () => (await metrics())["run/active"] === 0, "the run to end", 30_000);
+  });
+
+  it("a client that stops reading a task's flood of output is dropped and the task killed", async () => {
+    const before = (await metrics())["run/disconnects"]!;
+    const { port } = new URL(loopback);
+    const socket = connect(Number(port), "127.0.0.1");
+    const body = JSON.stringify({ command: "head -c 50331648 /dev/zero | tr '\\0' x; exec sleep 600", cpus: 0.1, mem: 32, user: "root" });
+    socket.write(`POST /v1/runs HTTP/1.1\r\nhost: ${port}\r\nauthorization: ${operatorHeader}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    // Never read: the socket stays paused, the kernel's buffers fill, then the service's (48 MiB of output is more than both).
+    try {
+      await waitFor(async () => (await metrics())["run/disconnects"] === before + 1, "the service to drop the client that does not read", 60_000, 100);
+      await waitFor(async () => (await metrics())["run/active"] === 0, "the flooding task to be killed", 30_000, 100);
+    } finally {
+      socket.destroy();
+    }
   });
 
   it("a role the service does not serve runs a one-off framework of that role instead", async () => {

@@ -53,6 +53,8 @@ export interface RunServerOptions extends FrameworkServerOptions {
 const BODY_LIMIT = 64 * 1024;
 /** A blank line this often keeps a quiet stream's connection alive and finds a client that is gone. */
 const HEARTBEAT_MS = 15_000;
+/** A client that leaves more than this unread (a task writing faster than it reads) is dropped, as one gone. */
+export const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
 
 /** The service keeps no state of its own but the framework id (the kit keeps it). */
 type Empty = Record<string, never>;
@@ -274,7 +276,8 @@ export class RunServer {
 
 /**
  * Writes a run's events to an HTTP response as NDJSON and ends it after `end`; a response
- * that closes first (the client went away) disconnects the run (its task is killed).
+ * that closes first (the client went away, or left more than MAX_UNREAD_BYTES unread)
+ * disconnects the run (its task is killed).
  */
 function streamRun(res: ServerResponse, submit: (emit: (e: RunEvent) => void) => { disconnect(): void }): void {
   res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-cache", "x-content-type-options": "nosniff" });
@@ -283,6 +286,10 @@ function streamRun(res: ServerResponse, submit: (emit: (e: RunEvent) => void) =>
   const heartbeat = setInterval(() => res.write("\n"), HEARTBEAT_MS).unref();
   const run = submit((e) => {
     if (ended || res.destroyed) return;
+    if (res.writableLength > MAX_UNREAD_BYTES) {
+      res.destroy(); // 'close' follows: the run is disconnected and its task killed
+      return;
+    }
     res.write(`${JSON.stringify(e)}\n`);
     if (e.event === "end") {
       ended = true;
