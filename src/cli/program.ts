@@ -41,6 +41,11 @@ const program = addNatsFlags(new Command())
   .option("--master <host:port>", "agent: the master to register with, or every master comma-separated (a:5050,b:5050,c:5050)")
   .option("--masters <list>", "master: every master of the replicated group, comma-separated host:port, this one included (default: a group of one)")
   .addOption(new Option("--agent-reregister-timeout <duration>", "master: after a failover, agents not back within this are marked unreachable").argParser(parseDuration).default(600_000, "10mins"))
+  .addOption(
+    new Option("--agent-reregistration-rate <n>", "master: agents per second a newly elected leader plans to take back; its announcement spreads their reregistrations over agents / rate seconds (at most 30 s); 0: all at once")
+      .argParser(parseCount)
+      .default(5000),
+  )
   .addOption(new Option("--raft-tick <duration>", "master: the Raft clock's tick, also the leader's heartbeat interval").argParser(parseDuration).default(RAFT_TIMING_DEFAULTS.tickMs, `${RAFT_TIMING_DEFAULTS.tickMs}ms`))
   .addOption(
     new Option("--raft-election-timeout <duration>", "master: a follower that hears no leader for this long (randomized up to twice) starts an election; a whole number of ticks")

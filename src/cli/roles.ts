@@ -37,6 +37,8 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   masters?: string;
   /** master: ms agents have to reregister after a failover before they are marked unreachable. */
   agentReregisterTimeout: number;
+  /** master: agents per second a new leader plans to take back (the spread of their reregistrations). */
+  agentReregistrationRate?: number;
   allocator: string;
   allocationInterval: number;
   offerTimeout?: number;
@@ -139,6 +141,7 @@ async function startMaster(
     masters: flags.masters?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
     workDir,
     agentReregisterTimeoutMs: flags.agentReregisterTimeout,
+    ...(flags.agentReregistrationRate !== undefined ? { agentReregistrationRate: flags.agentReregistrationRate } : {}),
     ip: flags.ip,
     port,
     hostname: flags.hostname,

@@ -52,6 +52,8 @@ export interface MasterRoleOptions {
   workDir?: string;
   /** After a failover, agents not back within this are marked unreachable (default 10 min). */
   agentReregisterTimeoutMs?: number;
+  /** Agents per second a new leader plans to take back (default 5,000; MasterOptions.agentReregistrationRate). */
+  agentReregistrationRate?: number;
   ip: string;
   port: number;
   hostname: string;
@@ -143,6 +145,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       maxAgentPingTimeouts: o.maxAgentPingTimeouts,
       agentUnreachableRateLimit: o.agentUnreachableRateLimit,
       agentReregisterTimeoutMs: o.agentReregisterTimeoutMs,
+      ...(o.agentReregistrationRate !== undefined ? { agentReregistrationRate: o.agentReregistrationRate } : {}),
     });
     const master: Master = group.master;
     // Before the actors stop: stand down while the allocator still runs, then close the log.

@@ -70,6 +70,9 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const v = get(flag, -1);
     if (v >= 0) settings.masterFlags.push(flag === "max-call-queue-ms" ? `--max-call-queue=${v}ms` : `--${flag}=${v}`);
   }
+  // The new leader's planned reregistration rate (the masters' default 5,000/s; 0: no spread).
+  const rerRate = args.find((a) => a.startsWith("--agent-reregistration-rate="));
+  if (rerRate) settings.masterFlags.push(rerRate);
   const tasksPerOffer = get("tasks-per-offer", 1);
   if (tasksPerOffer > 1) settings.tasksPerOffer = tasksPerOffer;
   // Frameworks hold the offers they cannot use yet (1, the default) or decline them for 5 s (0, as before).
