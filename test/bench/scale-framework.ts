@@ -152,6 +152,7 @@ export class ScaleFramework {
    */
   private readonly unsure = new Map<string, string>();
   private unsureTimer: NodeJS.Timeout | undefined;
+  private reviving: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ScaleFrameworkOptions) {
     this.launchRate = o.launchesPerS;
@@ -219,6 +220,7 @@ export class ScaleFramework {
   async stop(): Promise<void> {
     clearTimeout(this.reconciling);
     clearTimeout(this.unsureTimer);
+    clearTimeout(this.reviving);
     clearInterval(this.pumping);
     await this.driver.teardown().catch(() => undefined);
     await this.driver.stop();
@@ -383,7 +385,13 @@ export class ScaleFramework {
   private reviveIfSuppressed(): void {
     if (!this.suppressed) return;
     this.suppressed = false;
-    void this.driver.revive().catch(() => undefined);
+    // A REVIVE that fails (no leader, the driver reconnecting) leaves the framework suppressed
+    // (the driver resubscribes with its suppressed roles): try again, or it never gets an offer.
+    void this.driver.revive().catch(() => {
+      this.suppressed = true;
+      clearTimeout(this.reviving);
+      this.reviving = setTimeout(() => this.reviveIfSuppressed(), 1_000);
+    });
   }
 
   /** Holding offers: launches the short tasks the tokens allow on the oldest held offers. */
