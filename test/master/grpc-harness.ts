@@ -7,6 +7,8 @@ import { create, type DescService } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import type { SchedulerServiceOptions } from "../../src/actors/master/scheduler-service.js";
 import { addSchedulerService } from "../../src/actors/master/scheduler-service.js";
+import type { LaunchAdmissionLimits } from "../../src/actors/master/launch-admission.js";
+import { MasterFacade } from "../../src/actors/master/master-facade.js";
 import { SchedulerService, SubscribeRequestSchema, type Event, type SubscribeResponse } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { serveOnLoopback, serverStream } from "../support/grpc-loopback.js";
 import { waitFor } from "../support/wait.js";
@@ -22,8 +24,9 @@ export interface Served {
   stop(): Promise<void>;
 }
 
-export async function serve(options: { cluster?: ClusterOptions; service?: SchedulerServiceOptions } = {}): Promise<Served> {
+export async function serve(options: { cluster?: ClusterOptions; service?: SchedulerServiceOptions; admission?: Partial<LaunchAdmissionLimits> } = {}): Promise<Served> {
   const cluster = await Cluster.start(options.cluster);
+  if (options.admission) cluster.facade = new MasterFacade(cluster.master, options.admission);
   const loopback = await serveOnLoopback(SchedulerService as DescService, (server) => addSchedulerService(server, cluster.facade, options.service));
   return {
     cluster,

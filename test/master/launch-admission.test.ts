@@ -19,6 +19,7 @@ import { ManualClock } from "../../src/runtime/clock.js";
 import { Code, DcosError, retryAfterMs } from "../../src/runtime/error.js";
 import { statusError, toStatus } from "../../src/runtime/grpc/service.js";
 import { Cluster, commandTask, type Scheduler } from "./harness.js";
+import { serve as serveGrpc, subscribe as subscribeGrpc, subscribed, unary, until } from "./grpc-harness.js";
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
@@ -98,6 +99,33 @@ describe("master: launch admission control", () => {
     await c.facade.accept(acceptRequest(s, offers, [commandTask("late")]), openGuard(c.clock.now() + 10_000));
     await c.clock.settle();
     assert.equal(c.agents[0]!.messages(RunTaskSchema).length, 1);
+  });
+});
+
+describe("master: launch admission over the gRPC SchedulerService", () => {
+  it("answers a refused ACCEPT with RESOURCE_EXHAUSTED and dcos-retry-after-ms, which the client reads back", async () => {
+    const s = await serveGrpc({ cluster: { agentResources: "cpus:8;mem:8192" }, admission: { maxLaunchingTasks: 1, maxQueueMs: 0, retryAfterMs: 1500 } });
+    try {
+      const sub = subscribeGrpc(s, "fw");
+      const info = await subscribed(s, sub);
+      const offersOf = (from: number) => sub.events.slice(from).flatMap((e) => (e.kind.case === "offers" ? e.kind.value.offers : []));
+      const first = await until(s, "an offer", () => offersOf(0)[0]);
+      const launch = (offerId: { value: string }, taskId: string) =>
+        create(AcceptRequestSchema, { ...info, offerIds: [offerId], operations: [{ kind: { case: "launch", value: { taskInfos: [commandTask(taskId, "cpus:1;mem:128")] } } }], filters: { refuseSeconds: 0 } });
+      const seen = sub.events.length;
+      await unary(s.client, "accept", launch(first.id!, "g1"));
+      const next = await until(s, "the rest offered again", () => offersOf(seen)[0]);
+      const err = await unary(s.client, "accept", launch(next.id!, "g2")).then(
+        () => assert.fail("the second launch was not refused"),
+        (e: unknown) => statusError(e),
+      );
+      assert.equal(err.code, Code.RESOURCE_EXHAUSTED);
+      assert.equal(retryAfterMs(err), 1500);
+      assert.match(err.message, /1 tasks launching and 0 queued \(at most 1\)/);
+      assert.equal(s.cluster.agents[0]!.messages(RunTaskSchema).length, 1);
+    } finally {
+      await s.stop();
+    }
   });
 });
 
