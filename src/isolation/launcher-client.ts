@@ -18,7 +18,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Counter, Metrics } from "../metrics/metrics.js";
 import { Code, DcosError } from "../runtime/error.js";
 import type { Logger } from "../runtime/log.js";
-import { encodeFrame, FrameReader, type ExitReport, type FromLauncher, type KnownContainer, type SpawnRequest, type ToLauncher } from "./launcher-protocol.js";
+import { encodeFrame, FrameReader, type ExitReport, type FromLauncher, type GateId, type KnownContainer, type SpawnRequest, type ToLauncher } from "./launcher-protocol.js";
+import { readStatSync } from "./proc.js";
 
 /** The bundle `npm run build` makes (build:executors), else the module itself (tsc alone). */
 export const LAUNCHER_PROGRAM = ((): string => {
@@ -30,6 +31,8 @@ export const LAUNCHER_PROGRAM = ((): string => {
 const MAX_SOCKET_PATH = 107;
 /** How long a launcher has to answer a hello. */
 const HELLO_TIMEOUT_MS = 5_000;
+/** How long a detached connection waits for the launcher to close its side. */
+const CLOSE_TIMEOUT_MS = 2_000;
 /** How long a launcher just started has to listen. */
 const START_TIMEOUT_MS = 15_000;
 
@@ -63,6 +66,8 @@ export class LauncherClient {
   private readonly crashes?: Counter;
   /** Containers whose end the launcher is to report: the socket keeps the process alive only while there are some. */
   private readonly watched = new Set<string>();
+  /** Pre-forked gates the launcher announced on this connection and no launch took yet (launcher-gates.ts). */
+  private gates: GateId[] = [];
 
   /** undefined when the socket path would be too long (the containerizer then forks itself). */
   static create(o: LauncherClientOptions): LauncherClient | undefined {
@@ -101,6 +106,47 @@ export class LauncherClient {
     });
   }
 
+  /** How many announced gates no launch took yet. */
+  get gatesKnown(): number {
+    return this.gates.length;
+  }
+
+  /**
+   * A live pre-forked gate the launcher announced, now this caller's (checked in /proc: a
+   * gate that died unused is skipped); undefined when none is left (then spawn forks on
+   * demand).
+   */
+  takeGate(): GateId | undefined {
+    for (let g = this.gates.shift(); g; g = this.gates.shift()) {
+      const stat = readStatSync(g.pid);
+      if (stat && stat.state !== "Z" && stat.startTime === g.startTime) return g;
+    }
+    return undefined;
+  }
+
+  /**
+   * Runs the container on `gate` (taken with takeGate and placed in its cgroups by the
+   * caller) and says "go" in the same message, without waiting: resolves once the launcher
+   * confirms, rejects with INTERNAL when the gate was gone by then (the command never ran),
+   * UNAVAILABLE when the launcher went away (its containers are then watched through /proc).
+   * Throws at once when the launcher is not connected (nothing was sent).
+   */
+  spawnOnGate(req: Omit<SpawnRequest, "op" | "gate" | "go">, gate: GateId): Promise<void> {
+    const s = this.socket;
+    if (!s || s.destroyed) throw new DcosError(Code.UNAVAILABLE, "The warm launcher is not connected");
+    if (this.pending.has(req.id)) throw new DcosError(Code.ALREADY_EXISTS, `A spawn of container '${req.id}' is already under way`);
+    const answer = new Promise<{ pid: number; startTime: number }>((resolve, reject) => this.pending.set(req.id, { resolve, reject }));
+    this.watch(req.id);
+    s.write(encodeFrame({ op: "spawn", ...req, gate, go: true }));
+    return answer.then(
+      () => undefined,
+      (e: unknown) => {
+        this.unwatch(req.id);
+        throw e;
+      },
+    );
+  }
+
   /** The launcher is to report the end of this container (a recovered one it supervises). */
   watch(id: string): void {
     this.watched.add(id);
@@ -123,8 +169,16 @@ export class LauncherClient {
   /** Closes the connection; the launcher keeps its containers (and waits for an agent). */
   detach(): void {
     this.detached = true;
-    this.socket?.destroy();
+    // Half-closed, not destroyed: what was written last ("go") is still read by the launcher,
+    // and a frame the launcher writes meanwhile (a gate announced) does not make its side fail
+    // with EPIPE before it has read it. The launcher closes its side on our end of file.
+    const s = this.socket;
+    if (s && !s.destroyed) {
+      s.end();
+      setTimeout(() => s.destroy(), CLOSE_TIMEOUT_MS).unref();
+    }
     this.socket = undefined;
+    this.gates = [];
     this.failPending("the agent detached from its containers");
   }
 
@@ -196,6 +250,7 @@ export class LauncherClient {
       return undefined;
     }
     this.socket = socket;
+    this.gates = []; // the gates of this connection's launcher are announced after its hello
     const reader = new FrameReader();
     let attached = false;
     let timer: NodeJS.Timeout | undefined;
@@ -246,6 +301,11 @@ export class LauncherClient {
         else p?.reject(new DcosError(Code.INTERNAL, m.message));
         return;
       }
+      case "gates": {
+        const gone = new Set(m.gone);
+        this.gates = [...this.gates.filter((g) => !gone.has(g.pid)), ...m.ready];
+        return;
+      }
       case "exit":
         this.unwatch(m.id);
         this.o.onExit(m);
@@ -260,6 +320,7 @@ export class LauncherClient {
     if (this.socket !== socket) return;
     this.socket = undefined;
     this.connecting = undefined;
+    this.gates = [];
     this.failPending("the warm launcher went away");
     this.watched.clear();
     if (this.detached) return;

@@ -6,9 +6,13 @@
  * has exec'd (on a busy 2-core host, until the child was scheduled), so the launcher forked
  * one wrapper at a time and, with 20 launches in flight, each waited behind the others'
  * forks (about half of RunTask → TASK_RUNNING in the `containers` bench). A pre-forked gate
- * is already there: the launcher hands it a container and answers `spawned` with its pid at
- * once; the pool is refilled one fork per turn of the launcher's event loop, between the
- * agent's messages.
+ * is already there, and the agent knows it: the launcher announces each gate it forks to the
+ * attached agent (`gates`: pid and start time; and the ones that died unused), the agent
+ * takes one for a launch without asking (pid known at once, checked in /proc), places it in
+ * the container's cgroups and sends one `spawn` naming the gate, with "go". The pool is
+ * refilled one fork per turn of the launcher's event loop, between the agent's messages.
+ * Gates are only used when the agent names them: a spawn without a gate forks on demand,
+ * so no gate the agent was told about is given to another container.
  *
  * What a gate is. `/bin/sh -c POOLED_GATE_SCRIPT` (launcher.ts), detached (its own session
  * and process group, as every wrapper), with an empty environment, its stdin a pipe from
@@ -24,15 +28,16 @@
  * that are not shell identifiers, …) is not given to a gate: such a container is forked on
  * demand as before.
  *
- * A gate that dies before it is used (killed, or its stat says zombie) is dropped when it
- * is taken, or as soon as its exit is seen. A gate never used exits 125 when its pipe
+ * A gate that dies before it is used (killed, or its stat says zombie) is dropped as soon as
+ * its exit is seen (and the agent told), or when it is asked for: the launcher answers
+ * `failed`, and the agent reports that container's launch failed (the command never ran). A gate never used exits 125 when its pipe
  * closes: when the launcher closes the pool (it exits) or dies (kill -9): nothing is left.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, fchownSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterGate, GATE_FILE, POOLED_GATE_SCRIPT } from "./launcher.js";
-import { MAX_GATES, type SpawnRequest } from "./launcher-protocol.js";
+import { MAX_GATES, type GateId, type SpawnRequest } from "./launcher-protocol.js";
 import { readStatSync } from "./proc.js";
 
 /** A gate waiting in the pool. */
@@ -52,7 +57,11 @@ export class GatePool {
   private filling = false;
   private closed = false;
 
-  constructor(private readonly log: (msg: string, fields?: Record<string, unknown>) => void) {}
+  constructor(
+    private readonly log: (msg: string, fields?: Record<string, unknown>) => void,
+    /** Told of gates forked and of gates that died unused (the launcher passes it on to its agent). */
+    private readonly announce: (ready: GateId[], gone: number[]) => void,
+  ) {}
 
   /** Keeps `size` gates ready (0: none; the ones beyond it are let go). */
   resize(size: number): void {
@@ -61,28 +70,30 @@ export class GatePool {
     this.refill();
   }
 
-  get waiting(): number {
-    return this.ready.length;
-  }
-
-  /** The pids of the gates waiting (tests). */
-  pids(): number[] {
-    return this.ready.map((g) => g.pid);
+  /** The gates waiting (a new agent is told of them). */
+  waiting(): GateId[] {
+    return this.ready.map((g) => ({ pid: g.pid, startTime: g.startTime }));
   }
 
   /**
-   * A live gate, given the container's gate file (written into its runtime directory) and
-   * its output files (created, owned by `owner`); undefined when none is ready or the
-   * container cannot use one (then it is forked on demand). Throws when a file cannot be
+   * The gate `id`, given the container's gate file (written into its runtime directory) and
+   * its output files (created, owned by `owner`); undefined when that gate is not waiting
+   * any more (it died). Throws when the container cannot run on a gate or a file cannot be
    * written (the launch fails, as a failed fork did).
    */
-  take(req: SpawnRequest): Gate | undefined {
+  take(req: SpawnRequest, id: GateId): Gate | undefined {
     const rest = afterGate(req.args);
     const script = rest && gateFile(req, rest);
-    if (!script) return undefined;
-    const gate = this.live();
+    if (!script) throw new Error("this container cannot run on a pre-forked gate (its argv or environment is not for one)");
+    const i = this.ready.findIndex((g) => g.pid === id.pid && g.startTime === id.startTime);
+    if (i < 0) return undefined;
+    const [gate] = this.ready.splice(i, 1) as [Gate];
     this.refill();
-    if (!gate) return undefined;
+    if (!alive(gate)) {
+      this.log("A pre-forked gate died before it was used; dropped", { pid: gate.pid });
+      release(gate);
+      return undefined;
+    }
     try {
       const file = join(req.runtimeDir, GATE_FILE);
       createOutput(req.stdout, req.owner);
@@ -101,16 +112,6 @@ export class GatePool {
     this.closed = true;
     for (const g of this.ready) release(g);
     this.ready = [];
-  }
-
-  private live(): Gate | undefined {
-    for (let g = this.ready.shift(); g; g = this.ready.shift()) {
-      const stat = g.child.exitCode === null && g.child.signalCode === null ? readStatSync(g.pid) : undefined;
-      if (stat && stat.state !== "Z" && stat.startTime === g.startTime) return g;
-      this.log("A pre-forked gate died before it was used; dropped", { pid: g.pid });
-      release(g);
-    }
-    return undefined;
   }
 
   /** One fork per turn of the event loop, so that the agent's messages are read in between. */
@@ -144,10 +145,23 @@ export class GatePool {
       if (i < 0) return;
       this.ready.splice(i, 1);
       this.log("A pre-forked gate died before it was used; dropped", { pid });
+      this.announce([], [pid]);
       this.refill();
     });
     this.ready.push(gate);
+    this.announce([{ pid, startTime: gate.startTime }], []);
   }
+}
+
+function alive(g: Gate): boolean {
+  const stat = g.child.exitCode === null && g.child.signalCode === null ? readStatSync(g.pid) : undefined;
+  return stat !== undefined && stat.state !== "Z" && stat.startTime === g.startTime;
+}
+
+/** Whether a container can run on a pre-forked gate (its argv is the gate's and its environment is for one). */
+export function gateable(req: SpawnRequest): boolean {
+  const rest = afterGate(req.args);
+  return rest !== undefined && gateFile(req, rest) !== undefined;
 }
 
 function release(g: Gate): void {

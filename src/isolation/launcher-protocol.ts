@@ -10,11 +10,15 @@
  *   with its pid and every container it knows (running, or ended and not yet forgotten,
  *   with how).
  * - `spawn`: start a container's launch wrapper (its argv, environment, working directory,
- *   output files); answered `spawned` (pid and start time) or `failed`.
+ *   output files); answered `spawned` (pid and start time) or `failed`. With `gate`, on
+ *   that pre-forked gate (one the launcher announced; the agent knew its pid before asking
+ *   and placed it in the cgroups), and with `go` the gate is told to run the command at once;
+ *   `failed` then means the gate was gone.
  * - `go`: tell that wrapper's gate to run the command (the agent isolated it meanwhile).
  * - `forget`: the agent has the end of that container; the launcher drops it.
  * Launcher → agent: `exit` when a wrapper ended (its own status, and whether its session
- * was emptied), besides the answers above.
+ * was emptied), `gates` when gates are forked for this agent (or die unused), besides the
+ * answers above.
  */
 
 /** The most pre-forked gates a launcher keeps. */
@@ -40,6 +44,16 @@ export interface SpawnRequest {
   killGraceMs: number;
   /** cgroup.procs files of the container (cgroups isolator): its processes beyond the session. */
   procsFiles: string[];
+  /** A pre-forked gate the launcher announced, to run this container on (launcher-gates.ts). */
+  gate?: GateId;
+  /** Say "go" right away (the agent placed the gate in the cgroups before asking). */
+  go?: boolean;
+}
+
+/** A pre-forked gate: its pid and start time (the two name one process for good). */
+export interface GateId {
+  pid: number;
+  startTime: number;
 }
 
 export type ToLauncher =
@@ -69,6 +83,7 @@ export type FromLauncher =
   | { op: "hello"; pid: number; containers: KnownContainer[] }
   | { op: "spawned"; id: string; pid: number; startTime: number }
   | { op: "failed"; id: string; message: string }
+  | { op: "gates"; ready: GateId[]; gone: number[] }
   | ExitReport
   | { op: "error"; message: string };
 
@@ -142,6 +157,9 @@ export function parseToLauncher(v: unknown): ToLauncher {
       if (!isStringArray(m.procsFiles)) bad("procsFiles must be an array of strings");
       const owner = m.owner as { uid?: unknown; gid?: unknown } | undefined;
       if (owner !== undefined && (typeof owner !== "object" || owner === null || !isNat(owner.uid) || !isNat(owner.gid))) bad("owner must be {uid, gid}");
+      const gate = m.gate as { pid?: unknown; startTime?: unknown } | undefined;
+      if (gate !== undefined && (typeof gate !== "object" || gate === null || !isNat(gate.pid) || !isNat(gate.startTime))) bad("gate must be {pid, startTime}");
+      if (m.go !== undefined && typeof m.go !== "boolean") bad("go must be a boolean");
       return m as unknown as SpawnRequest;
     }
     default:

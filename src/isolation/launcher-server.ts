@@ -66,12 +66,16 @@ export class LauncherServer {
   private awayTimer?: NodeJS.Timeout;
   private expiring = false;
   private closed = false;
+  /** The attached agent said hello: it is told of gates from then on. */
+  private greeted = false;
   /** Wrappers forked ahead of need (launcher-gates.ts); as many as the agent's hello asks for. */
   readonly gates: GatePool;
 
   constructor(private readonly o: LauncherServerOptions) {
     this.recoveryTimeoutMs = o.recoveryTimeoutMs;
-    this.gates = new GatePool(o.log);
+    this.gates = new GatePool(o.log, (ready, gone) => {
+      if (this.greeted) this.send({ op: "gates", ready, gone });
+    });
     this.server = createServer((socket) => this.attach(socket));
   }
 
@@ -94,6 +98,7 @@ export class LauncherServer {
       this.agent.destroy();
     }
     this.agent = socket;
+    this.greeted = false;
     if (this.awayTimer) clearTimeout(this.awayTimer);
     this.awayTimer = undefined;
     const reader = new FrameReader();
@@ -118,6 +123,7 @@ export class LauncherServer {
     socket.on("close", () => {
       if (this.agent !== socket) return;
       this.agent = undefined;
+      this.greeted = false;
       this.agentAway();
     });
   }
@@ -138,7 +144,9 @@ export class LauncherServer {
     switch (m.op) {
       case "hello":
         this.recoveryTimeoutMs = m.recoveryTimeoutMs;
+        this.greeted = true;
         this.gates.resize(m.gates ?? 0);
+        this.send({ op: "gates", ready: this.gates.waiting(), gone: [] });
         this.send({ op: "hello", pid: process.pid, containers: [...this.children.values()].map((c): KnownContainer => ({ id: c.req.id, pid: c.pid, startTime: c.startTime, ...(c.exit ? { exit: c.exit } : {}) })) });
         return;
       case "spawn":
@@ -171,10 +179,20 @@ export class LauncherServer {
     }
     try {
       if (!statSync(req.cwd, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`the working directory ${req.cwd} is not a directory`);
-      const c = this.gates.take(req) ?? this.fork(req);
-      if (!c) return; // 'error' follows
+      let c: { child: ChildProcess; pid: number; startTime: number } | undefined;
+      if (req.gate) {
+        c = this.gates.take(req, req.gate);
+        if (!c) {
+          this.send({ op: "failed", id: req.id, message: `The pre-forked gate ${req.gate.pid} died before it was used` });
+          return;
+        }
+      } else {
+        c = this.fork(req);
+        if (!c) return; // 'error' follows
+      }
       this.children.set(req.id, { req, ...c });
       c.child.once("exit", (code, signal) => void this.ended(this.children.get(req.id)!, code, signal));
+      if (req.go) c.child.stdin!.end(GO_LINE);
       this.send({ op: "spawned", id: req.id, pid: c.pid, startTime: c.startTime });
     } catch (e) {
       this.send({ op: "failed", id: req.id, message: `Could not start the launch wrapper: ${(e as Error).message}` });

@@ -49,6 +49,7 @@ import { isRoot, resolveUser, type UserIds } from "./users.js";
 import { linkVolumes } from "./volumes.js";
 import { ContainerPhase, ContainerTable, containerNotFound } from "./container-table.js";
 import { LauncherClient } from "./launcher-client.js";
+import { gateable } from "./launcher-gates.js";
 import type { ExitReport, KnownContainer } from "./launcher-protocol.js";
 
 export interface PosixContainerizerOptions {
@@ -123,6 +124,8 @@ class Container {
   viaLauncher = false;
   /** The launcher killed what was left of the wrapper's session before it reported the end. */
   sessionEmpty = false;
+  /** The pre-forked gate it was launched on was gone when the launcher got the container: the command never ran. */
+  launchFailure?: string;
 
   constructor(state: ContainerState) {
     this.state = state;
@@ -224,20 +227,27 @@ export class PosixContainerizer implements Containerizer {
     let pid: number;
     let startTime: number | undefined;
     this.options.trace?.(config.id, "spawn asked");
-    if (this.launcher) {
+    const req = this.launcher && {
+      id: config.id,
+      args,
+      cwd: config.sandbox,
+      env,
+      stdout: stdoutPath,
+      stderr: stderrPath,
+      ...(user ? { owner: { uid: user.uid, gid: user.gid } } : {}),
+      runtimeDir: c.state.runtimeDir,
+      killGraceMs: Math.round(config.killGracePeriodMs ?? DEFAULT_KILL_GRACE_MS),
+      procsFiles: this.isolators.flatMap((i) => i.procsFiles?.(config.id) ?? []),
+    };
+    // A pre-forked gate the launcher announced: its pid is known without asking (launcher-gates.ts).
+    const gate = req && gateable({ op: "spawn", ...req }) ? this.launcher!.takeGate() : undefined;
+    if (req && gate) {
       c.viaLauncher = true;
-      ({ pid, startTime } = await this.launcher.spawn({
-        id: config.id,
-        args,
-        cwd: config.sandbox,
-        env,
-        stdout: stdoutPath,
-        stderr: stderrPath,
-        ...(user ? { owner: { uid: user.uid, gid: user.gid } } : {}),
-        runtimeDir: c.state.runtimeDir,
-        killGraceMs: Math.round(config.killGracePeriodMs ?? DEFAULT_KILL_GRACE_MS),
-        procsFiles: this.isolators.flatMap((i) => i.procsFiles?.(config.id) ?? []),
-      }));
+      ({ pid, startTime } = gate);
+      c.state.pid = pid;
+    } else if (req) {
+      c.viaLauncher = true;
+      ({ pid, startTime } = await this.launcher!.spawn(req));
       c.state.pid = pid;
     } else {
       pid = await this.spawnInline(c, config.sandbox, args, env, stdoutPath, stderrPath, user);
@@ -249,7 +259,14 @@ export class PosixContainerizer implements Containerizer {
     for (const isolator of this.isolators) await isolator.isolate(config.id, pid);
     this.options.trace?.(config.id, "cgroups placed");
     writeFileSync(join(c.state.runtimeDir, STATE_FILE), JSON.stringify(c.state));
-    if (c.child) {
+    if (req && gate) {
+      // One message: the container and "go". A gate that died meanwhile is a launch that failed (its command never ran).
+      this.launcher!.spawnOnGate(req, gate).catch((e: unknown) => {
+        if (!DcosError.is(e, Code.INTERNAL) || c.launcherGone.settled) return; // the launcher went away: watched through /proc
+        c.launchFailure = (e as Error).message;
+        c.launcherGone.resolve(undefined);
+      });
+    } else if (c.child) {
       c.child.stdin!.on("error", () => undefined); // the launcher may be gone already; its exit tells
       c.child.stdin!.end(GO_LINE);
     } else {
@@ -337,7 +354,9 @@ export class PosixContainerizer implements Containerizer {
     await this.cleanupIsolators(c);
     removeRuntimeDir(c.state.runtimeDir);
     if (this.detached) return;
-    const termination = recorded === undefined && direct?.signal === "SIGKILL" && !c.destroyRequested && !limitation
+    const termination = c.launchFailure !== undefined
+      ? { containerId: c.state.id, exitCode: null, signal: null, reason: "launch failed" as const, message: `Launching container '${c.state.id}' failed: ${c.launchFailure}` }
+      : recorded === undefined && direct?.signal === "SIGKILL" && !c.destroyRequested && !limitation
       ? this.wrapperKilled(c)
       : this.termination(c, recorded ?? direct ?? (c.sigkillSent ? { exitCode: null, signal: "SIGKILL" } : undefined), limitation);
     this.table.transition(c, ContainerPhase.TERMINATED);
@@ -512,6 +531,11 @@ export class PosixContainerizer implements Containerizer {
       if (isolator.usage) usage = { ...usage, ...(await isolator.usage(id)), containerId: id };
     }
     return usage;
+  }
+
+  /** Pre-forked gates the warm launcher announced that no launch took yet (launcher-gates.ts). */
+  gatesKnown(): number {
+    return this.launcher?.gatesKnown ?? 0;
   }
 
   containers(): ContainerId[] {

@@ -15,6 +15,7 @@ import { describe, it } from "node:test";
 import { Metrics } from "../../src/metrics/metrics.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { encodeFrame, FrameError, FrameReader, MAX_FRAME_BYTES, parseToLauncher, type FromLauncher } from "../../src/isolation/launcher-protocol.js";
+import type { Isolator } from "../../src/isolation/isolator.js";
 import { PosixContainerizer } from "../../src/isolation/posix.js";
 import { waitFor } from "../support/wait.js";
 import { launcherPid, launcherSocket, waitingGates } from "../support/warm-launcher.js";
@@ -179,8 +180,8 @@ async function withGates(root: string, n: number): Promise<{ c: PosixContaineriz
   const launcher = await waitFor(() => launcherPid(launcherSocket(root)), "the launcher");
   const gates = await waitFor(async () => {
     const g = await waitingGates(launcher);
-    return g.length === n ? g : undefined;
-  }, `${n} gates waiting`);
+    return g.length === n && c.gatesKnown() === n ? g : undefined;
+  }, `${n} gates waiting, and announced to the agent`);
   return { c, launcher, gates };
 }
 
@@ -228,13 +229,38 @@ describe("the warm launcher's pre-forked gates (real processes)", () => {
     // The pool fills again; one of the new gates dies, the launch takes the other.
     const [dead, alive] = await waitFor(async () => {
       const g = await waitingGates(launcher);
-      return g.length === 2 ? g : undefined;
-    }, "two new gates");
+      return g.length === 2 && c.gatesKnown() === 2 ? g : undefined;
+    }, "two new gates, announced");
     process.kill(dead!, "SIGKILL");
     await waitFor(() => isGone(dead!), "the gate to die");
     const second = await c.launch(config(sandbox, "exit 6"));
     assert.equal(second.pid, alive);
     assert.equal((await c.wait(second.id)).exitCode, 6);
+    c.detach();
+  });
+
+  it("reports the launch failed (the command never ran) when the gate the agent took died before the launcher got the container", async () => {
+    const root = await tempDir("gates-lost");
+    // An isolator that kills the gate while it is being placed: the agent has taken it, the launcher has not yet been asked.
+    const killer: Isolator = {
+      name: "gate-killer",
+      prepare: async () => undefined,
+      isolate: async (_id, pid) => {
+        process.kill(pid, "SIGKILL");
+        await waitFor(() => isGone(pid), "the gate to die");
+      },
+      recover: async () => undefined,
+      cleanup: async () => undefined,
+    };
+    const c = new PosixContainerizer({ runtimeRoot: root, logger: testLogger(), pollIntervalMs: 20, launcher: "warm", launcherGates: 1, isolators: [killer] });
+    await c.recover([]);
+    await waitFor(() => c.gatesKnown() === 1 || undefined, "a gate announced");
+    const sandbox = await tempDir("sandbox");
+    const s = await c.launch(config(sandbox, "touch ran; exit 0"));
+    const t = await c.wait(s.id);
+    assert.equal(t.reason, "launch failed", t.message);
+    assert.match(t.message, /pre-forked gate \d+ died before it was used/);
+    assert.equal(await sandboxFile(sandbox, "ran").catch(() => "absent"), "absent", "the command never ran");
     c.detach();
   });
 
