@@ -344,7 +344,11 @@ export class RaftNode<M extends StateMachine> extends Actor {
       m = r.complete;
     }
     this.core.step(m);
-    if (this.persisting) this.applyAhead();
+    if (this.persisting) {
+      this.applyAhead();
+      // A follower answers heartbeats while its write runs (nothing it says waits for that write).
+      for (const ack of this.core.takeFollowerAcks()) this.sendRaft(ack);
+    }
     this.kick();
   }
 

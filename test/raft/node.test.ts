@@ -218,6 +218,28 @@ describe(`RaftNode group commit and storage failure (seed ${SEED})`, () => {
     await c.stop();
   });
 
+  it("keeps its leader while the followers' fsyncs are held for seconds: they answer heartbeats during the write, and acknowledge the entries only once durable", async () => {
+    const c = await cluster();
+    const leader = await c.waitForLeader();
+    await c.clock.advance(300);
+    const term = leader.node.status().term;
+    const followers = c.up().filter((m) => m !== leader);
+    for (const f of followers) c.files(f.address).holdSyncs();
+    let outcome: string | undefined;
+    leader.api.propose(bytes("slow disk")).then(() => (outcome = "applied"), (e: unknown) => (outcome = String(e)));
+    // Five election timeouts with both followers' writes of the entry still running.
+    await c.clock.advance(5_000);
+    assert.equal(outcome, undefined, "not committed: no follower has the entry on disk yet");
+    assert.equal(leader.node.status().role, RaftRole.Leader, "the leader did not step down (check quorum heard the followers)");
+    assert.equal(leader.node.status().term, term);
+    assert.equal(leader.system.metrics.value("raft/check_quorum_step_downs"), 0);
+    for (const f of followers) f && c.files(f.address).release();
+    await c.clock.advanceUntil(() => outcome !== undefined, 5_000);
+    assert.equal(outcome, "applied");
+    assert.equal(leader.node.status().term, term);
+    await c.stop();
+  });
+
   it("grants no vote before the term and vote are on disk: with one voter's fsync held, no leader can be elected", async () => {
     const c = await cluster();
     const old = await c.waitForLeader();

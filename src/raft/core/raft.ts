@@ -1,5 +1,6 @@
 import { Code, DcosError } from "../../runtime/error.js";
-import { RaftEntryType, type RaftHardState, type RaftMessage } from "../../gen/dcos/v1/raft_pb.js";
+import { clone } from "@bufbuild/protobuf";
+import { RaftEntryType, RaftMessageSchema, type RaftAppendEntriesResponse, type RaftHardState, type RaftMessage } from "../../gen/dcos/v1/raft_pb.js";
 import { RaftRole, type ProposalPosition, type Ready, type SoftState } from "./ready.js";
 import { RaftTransfer } from "./transfer.js";
 export { newGeneration, type RaftConfig } from "./raft-base.js";
@@ -116,6 +117,38 @@ export class Raft extends RaftTransfer {
     if (this.broadcastPending) this.replicator.broadcastAppend(false);
     const out = this.messages;
     this.messages = [];
+    return out;
+  }
+
+  /**
+   * A follower's answers to send now, while the outstanding Ready is being written: append
+   * responses that promise nothing that write (or a later one) adds — a success whose index
+   * is below every entry not yet durable (a heartbeat's answer), or a rejection — in a term
+   * that is already durable; and for an answer that acknowledges entries being written, a
+   * copy marked `writing`, which tells the leader only that this member is alive and its
+   * read round (the answer itself waits for the write). So a slow fsync does not silence a
+   * follower toward its leader (check quorum, ReadIndex rounds). Votes wait for the write.
+   */
+  takeFollowerAcks(): RaftMessage[] {
+    if (!this.outstanding || this.roleValue === RaftRole.Leader || this.durableTerm !== this.termValue || this.messages.length === 0) return [];
+    if (this.log.unstableSnapshot) return [];
+    const stableUpTo = this.log.offset - 1;
+    const out: RaftMessage[] = [];
+    const keep: RaftMessage[] = [];
+    for (const m of this.messages) {
+      const b = m.body;
+      if (b.case !== "appendEntriesResponse" || Number(m.term) !== this.termValue) keep.push(m);
+      else if (!b.value.success || Number(b.value.index) <= stableUpTo) out.push(m);
+      else {
+        // It acknowledges entries being written: that waits for the write, but a copy
+        // marked `writing` (liveness and the read round only) goes now.
+        keep.push(m);
+        const early = clone(RaftMessageSchema, m);
+        (early.body.value as RaftAppendEntriesResponse).writing = true;
+        out.push(early);
+      }
+    }
+    this.messages = keep;
     return out;
   }
 

@@ -89,6 +89,7 @@ export abstract class RaftReplication extends RaftReads {
     if (body.case === "appendEntriesResponse") {
       const resp = body.value;
       this.onReadAck(pr, Number(resp.readRound));
+      if (resp.writing) return; // alive, and the read round; the entries are acknowledged once durable
       if (!resp.success) return this.replicator.onRejected(m.from, pr, resp);
       this.onMatch(m.from, pr, Number(resp.index));
     } else if (body.case === "installSnapshotResponse") {
