@@ -17,7 +17,7 @@ import { FrameworkLogs } from "../../src/raft/framework-logs.js";
 import { addReplicatedLogService } from "../../src/raft/log-service.js";
 import { ReplicatedStateMachine } from "../../src/raft/replicated-state-machine.js";
 import { raftTiming } from "../../src/raft/timing.js";
-import type { StateMachine } from "../../src/raft/state-machine.js";
+import type { SnapshotPieces, StateMachine } from "../../src/raft/state-machine.js";
 import { DurableStorage } from "../../src/raft/storage/durable-storage.js";
 import { LoopProbe } from "./loop-probe.js";
 import { pacedLatencies } from "./paced.js";
@@ -76,6 +76,10 @@ class LogsMachine implements StateMachine {
   }
   snapshot(): Uint8Array {
     return this.logs.encodeSnapshot();
+  }
+  /** In slices, as the masters' registry machine (RaftNode.maybeCompact). */
+  snapshotPieces(): SnapshotPieces {
+    return this.logs.snapshotPieces();
   }
   restore(state: Uint8Array): void {
     this.logs.restore(fromBinary(RegistrySnapshotSchema, state).frameworkLogs);
