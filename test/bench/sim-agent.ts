@@ -8,8 +8,10 @@
  * or after its label `sim_duration_ms`; 0 keeps it running. Many of these live in one actor system.
  *
  * Given several masters it follows the leader as a real agent does (MasterDetector): a
- * registration unanswered within a jittered backoff (the runtime's Backoff, 1 s doubling up
- * to 8 s, drawn from the agent's seeded Random: thousands of agents cut off by one failover
+ * registration unanswered within a jittered backoff (the runtime's Backoff with the real agent's
+ * defaults, 1 s doubling up to 60 s as in Mesos, drawn from the agent's seeded Random: a
+ * short cap made 50,000 agents resend about 19 registrations each to a leader slowed by the
+ * storm; thousands of agents cut off by one failover
  * do not come back in lockstep) goes to the next master, a LeadingMaster moves it
  * to the leader (a new leader's announcement spreads the first attempts over its
  * reregister_within_ms), and a registered agent then reregisters there with its running tasks and
@@ -43,6 +45,7 @@ import type { Resource } from "../../src/gen/dcos/v1/resources_pb.js";
 import { TaskInfoSchema, TaskSchema, TaskState, TaskStatusSchema, TaskStatus_Source, type Task, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { MasterDetector } from "../../src/actors/agent/master-detector.js";
 import { Actor } from "../../src/runtime/actor.js";
+import { AGENT_DEFAULTS } from "../../src/actors/agent/agent-options.js";
 import { Backoff } from "../../src/runtime/backoff.js";
 import { Random } from "../../src/runtime/random.js";
 import type { Timer } from "../../src/runtime/clock.js";
@@ -116,7 +119,7 @@ export class SimAgent extends Actor {
   ) {
     super(name);
     this.random = random;
-    this.backoff = new Backoff({ initialMs: 1_000, maxMs: 8_000 }, random);
+    this.backoff = new Backoff({ initialMs: AGENT_DEFAULTS.registrationBackoffMs, maxMs: AGENT_DEFAULTS.maxRegistrationBackoffMs }, random);
     this.detector = new MasterDetector(Array.isArray(masters) ? masters : [masters as Pid]);
     this.install(AgentRegisteredSchema, (m) => {
       this.registrations++;

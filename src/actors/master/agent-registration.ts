@@ -90,7 +90,8 @@ export function registerAgent(core: MasterState, from: Pid, message: RegisterAge
   const known = core.agentsByPid.get(from.toString());
   const existing = known === undefined ? undefined : core.agents.get(known);
   if (existing?.state === AgentState.ADMITTING) {
-    core.log.info({ agent: existing.id }, `Ignoring a repeated registration from ${from.toString()}: admission in progress`);
+    // Routine in a registration storm (agents retry while their admission waits for the log): debug.
+    core.log.debug({ agent: existing.id }, `Ignoring a repeated registration from ${from.toString()}: admission in progress`);
     return;
   }
   if (existing?.state === AgentState.ACTIVE) {
