@@ -406,6 +406,10 @@ async function startDevRun(
     ...(credential ? { credential, principal: credential.principal } : {}),
   });
   await writeDevRunService(devClientTlsDir(master.address), { url: run.url, ...(run.loopbackUrl ? { loopback: run.loopbackUrl } : {}) });
+  // "Embedded cluster up" promises that `dcos-node run` works: wait for the service's lease and subscription.
+  if (!(await run.serving(DEV_LEADER_TIMEOUT_MS))) {
+    logger.warn(`The run service is not leading after ${DEV_LEADER_TIMEOUT_MS / 1000} s; dcos-node run answers 503 until it is`);
+  }
   return run;
 }
 

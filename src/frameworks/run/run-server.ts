@@ -197,6 +197,20 @@ export class RunServer {
     return this.runnerInstance?.isLeader ? this.schedulerInstance : undefined;
   }
 
+  /**
+   * Resolves true once this instance leads and is subscribed (what a run needs), false after
+   * timeoutMs: the dev cluster says "up" only then, so a `dcos-node run` right after it is
+   * not refused with 503. Wall-clock polling: only a real process's start-up waits on it.
+   */
+  async serving(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.scheduler) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return true;
+  }
+
   async stop(): Promise<void> {
     this.schedulerInstance?.stop("it is stopping");
     await this.runnerInstance?.stop();
