@@ -45,12 +45,34 @@ function replaying(socket: Socket, first: Buffer): Duplex {
 export function listenMixed(server: grpc.Server, host: string, port: number, tls: grpc.ServerCredentials): Promise<MixedPort> {
   const secure = server.createConnectionInjector(tls);
   const plain = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  return injectingPort(host, port, [secure, plain], (socket) =>
+    socket.once("data", (first: Buffer) => (first[0] === TLS_HANDSHAKE ? secure : plain).injectConnection(replaying(socket, first))),
+  );
+}
+
+/**
+ * The server on a port of ours with one kind of credentials: what `bindAsync` does, except
+ * that the accepted connections get Nagle's algorithm off (grpc-js leaves its accepted
+ * sockets as Node makes them, with Nagle on).
+ */
+export function listenNoDelay(server: grpc.Server, host: string, port: number, credentials: grpc.ServerCredentials): Promise<MixedPort> {
+  const side = server.createConnectionInjector(credentials);
+  return injectingPort(host, port, [side], (socket) => side.injectConnection(socket));
+}
+
+/** A TCP server whose connections `route` hands to the gRPC server's injectors. */
+function injectingPort(host: string, port: number, injectors: readonly { destroy(): void }[], route: (socket: Socket) => void): Promise<MixedPort> {
   const sockets = new Set<Socket>();
   const net: NetServer = createServer((socket) => {
+    // Nagle's algorithm off, as grpc-js does for the connections it makes: http2 writes a
+    // frame's header and its payload separately, and with Nagle on the payload waited for
+    // the peer's delayed ACK (40 ms on Linux) on every quiet stream: each status update to
+    // a framework, each message to an agent.
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.once("error", () => socket.destroy());
-    socket.once("data", (first: Buffer) => (first[0] === TLS_HANDSHAKE ? secure : plain).injectConnection(replaying(socket, first)));
+    route(socket);
   });
   return new Promise((resolve, reject) => {
     net.once("error", reject);
@@ -60,8 +82,7 @@ export function listenMixed(server: grpc.Server, host: string, port: number, tls
         port: (net.address() as { port: number }).port,
         close: () => {
           net.close();
-          secure.destroy();
-          plain.destroy();
+          for (const injector of injectors) injector.destroy();
           for (const s of sockets) s.destroy();
         },
       });

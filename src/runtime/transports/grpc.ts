@@ -5,7 +5,7 @@ import { SystemClock, type Clock } from "../clock.js";
 import { Code, DcosError } from "../error.js";
 import { readOneofField } from "../frame-codec.js";
 import { serviceDefinition } from "../grpc/service.js";
-import { listenMixed } from "../grpc/mixed-port.js";
+import { listenMixed, listenNoDelay } from "../grpc/mixed-port.js";
 import { silentLogger, type Logger } from "../log.js";
 import type { PeerIdentity } from "../identity.js";
 import { DEFAULT_MAX_FRAME_BYTES, type Outbound, type Transport, type TransportSink } from "../transport.js";
@@ -145,17 +145,18 @@ export class GrpcTransport implements Transport {
     });
     const security = options.security;
     let closeMixed: (() => void) | undefined;
-    const port = await (security?.plaintextClients
-      ? listenMixed(server, host, options.port ?? 0, security.server).then((m) => {
-          closeMixed = m.close;
-          return m.port;
-        })
-      : new Promise<number>((resolve, reject) =>
-          server.bindAsync(`${host}:${options.port ?? 0}`, security?.server ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-        )
-    ).catch((err: Error) => {
-      throw new DcosError(Code.UNAVAILABLE, `Cannot listen on ${host}:${options.port ?? 0}: ${err.message}`, { cause: err });
-    });
+    const port = await (
+      security?.plaintextClients
+        ? listenMixed(server, host, options.port ?? 0, security.server)
+        : listenNoDelay(server, host, options.port ?? 0, security?.server ?? grpc.ServerCredentials.createInsecure())
+    )
+      .then((m) => {
+        closeMixed = m.close;
+        return m.port;
+      })
+      .catch((err: Error) => {
+        throw new DcosError(Code.UNAVAILABLE, `Cannot listen on ${host}:${options.port ?? 0}: ${err.message}`, { cause: err });
+      });
     holder.transport = new GrpcTransport(server, `${host}:${port}`, options);
     holder.transport.closeMixed = closeMixed;
     return holder.transport;
