@@ -7,7 +7,7 @@
  */
 import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
 import type { Logger } from "../runtime/log.js";
-import { ByteBuffer, messageWriter } from "./binary-writer.js";
+import { ByteBuffer, messageWriter } from "../runtime/binary-writer.js";
 import type { ClusterEventKind } from "./kinds.js";
 
 const writeEvent = messageWriter(ClusterEventSchema);

@@ -4,16 +4,23 @@
  * from the master's thread already encoded (protobuf ClusterEvents back to back in one
  * transferred buffer, with each event's end offset and kind index) and are published in
  * order, one NATS message per event, without headers: the subject names the kind and the
- * payload is always a dcos.v1.ClusterEvent (headers cost more CPU here than the publish
- * itself, and this thread shares the machine with the master). Each batch is acknowledged
- * with how many went out, so the master's thread keeps the bounded buffer and sends the next.
+ * payload is a dcos.v1.ClusterEvent (headers cost more CPU here than the publish itself, and
+ * this thread shares the machine with the master). A batch of BATCH_FROM events or more (the
+ * master's thread fell behind: a failover's storm) goes out as one ClusterEventBatch message
+ * per kind instead, with the header `Dcos-Event-Batch` (tap-message.ts): per kind the order
+ * is kept; across kinds each event's sequence number tells it. Each batch is acknowledged with
+ * how many went out, so the master's thread keeps the bounded buffer and sends the next.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { natsConnectOptions, type NatsSecurity } from "../runtime/transports/nats-security.js";
 import { constants as osConstants, setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { EVENT_CASES, eventsSubjectPrefix, eventStreamName, subjectFor } from "./kinds.js";
+import { BATCH_HEADER, groupByKind, packBatches } from "./tap-message.js";
+
+/** Batches handed over with at least this many events are published as ClusterEventBatch messages. */
+export const BATCH_FROM = 64;
 
 export interface TapWorkerOptions {
   url: string;
@@ -30,7 +37,7 @@ export type ToTapWorker = { type: "publish"; data: Uint8Array; ends: Uint32Array
 
 /** To the master's thread. */
 export type FromTapWorker =
-  | { type: "published"; count: number; sent: number }
+  | { type: "published"; count: number; sent: number; messages: number }
   | { type: "connected"; jetStream?: boolean }
   | { type: "disconnected" }
   | { type: "connectFailure" }
@@ -62,16 +69,34 @@ class TapWorker {
 
   publish(data: Uint8Array, ends: Uint32Array, kinds: Uint8Array): void {
     let sent = 0;
+    let messages = 0;
     const nc = this.nc;
     try {
+      if (nc && ends.length >= BATCH_FROM) {
+        // Room for the headers and the protocol line within the server's max_payload.
+        const maxBytes = Math.max(4096, (nc.info?.max_payload ?? 1024 * 1024) - 1024);
+        for (const picks of groupByKind(kinds)) {
+          const subject = this.subjects[kinds[picks[0]!]!]!;
+          for (const { payload, count } of packBatches(data, ends, picks, maxBytes)) {
+            const h = natsHeaders();
+            h.set(BATCH_HEADER, String(count));
+            nc.publish(subject, payload, { headers: h });
+            sent += count;
+            messages++;
+          }
+        }
+        this.post({ type: "published", count: ends.length, sent, messages });
+        return;
+      }
       for (let i = 0, start = 0; nc && i < ends.length; start = ends[i]!, i++) {
         nc.publish(this.subjects[kinds[i]!]!, data.subarray(start, ends[i]));
         sent++;
+        messages++;
       }
     } catch (err) {
       this.log("warn", "Publishing a cluster event to NATS failed; the rest of the batch is dropped", { err: (err as Error).message });
     }
-    this.post({ type: "published", count: ends.length, sent });
+    this.post({ type: "published", count: ends.length, sent, messages });
   }
 
   async connect(): Promise<void> {

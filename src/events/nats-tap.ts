@@ -5,8 +5,8 @@
  * once into a bounded buffer (tap-buffer.ts: the bytes show the event as it was when
  * published, not the live records it points to; the oldest event is dropped and counted when
  * the buffer is full, e.g. while NATS is away). Publishing happens in a worker thread (nats-tap-worker.ts), which
- * gets batches as one transferred ArrayBuffer (no structured clone; one batch in flight at a
- * time) and owns the connection: it reconnects on its own, forever, and keeps the events in a
+ * gets batches as one transferred ArrayBuffer (no structured clone; at most
+ * MAX_IN_FLIGHT_BATCHES batches in flight) and owns the connection: it reconnects on its own, forever, and keeps the events in a
  * JetStream stream when the server has it, so tools can replay from a point in time
  * (`dcos-node events --since`).
  */
@@ -41,12 +41,19 @@ const PUBLISH_BATCH = 2000;
 /** Fewer events than this wait up to FLUSH_DELAY_MS for more (one transfer per few events costs the master). */
 const SMALL_BATCH = 256;
 const FLUSH_DELAY_MS = 2;
+/**
+ * Batches handed to the worker before it acknowledges one. More than one: with a backlog (a
+ * failover's storm) the worker, at the lowest CPU priority, may wait long for a core, and
+ * each batch it holds is one the bounded buffer does not have to.
+ */
+const MAX_IN_FLIGHT_BATCHES = 4;
 const WORKER_URL = new URL("./nats-tap-worker.js", import.meta.url);
 
 export class NatsEventTap {
   private readonly buffer: TapBuffer;
-  /** Events handed to the worker and not yet acknowledged (one batch at most). */
+  /** Events handed to the worker and not yet acknowledged. */
   private inFlight = 0;
+  private batchesInFlight = 0;
   private connected = false;
   private scheduled = false;
   private closed = false;
@@ -56,6 +63,7 @@ export class NatsEventTap {
   private readonly dropped;
   private readonly connectFailures;
   private readonly batches;
+  private readonly messages;
   private readonly capacity: number;
   private markReady!: () => void;
   private workerClosed: (() => void) | undefined;
@@ -70,6 +78,7 @@ export class NatsEventTap {
     this.dropped = o.metrics.counter("events/tap_dropped", "Cluster events dropped because the tap's buffer was full");
     this.connectFailures = o.metrics.counter("events/tap_connect_failures", "Failed attempts to make the tap's first connection to NATS");
     this.batches = o.metrics.counter("events/tap_batches", "Batches of encoded events handed to the tap's worker thread");
+    this.messages = o.metrics.counter("events/tap_messages", "NATS messages the tap published (a backlog goes out as one ClusterEventBatch message per kind)");
     this.buffer = new TapBuffer(this.capacity, PUBLISH_BATCH, () => this.dropped.inc(), (e) => o.bus.encoded(e));
     o.metrics.gauge("events/tap_buffered", () => this.buffer.length + this.inFlight, "Cluster events waiting to be published");
     o.metrics.gauge("events/tap_connected", () => (this.connected ? 1 : 0), "1 while the tap is connected to NATS");
@@ -94,7 +103,7 @@ export class NatsEventTap {
   }
 
   private schedule(): void {
-    if (this.scheduled || !this.connected || this.inFlight > 0 || this.buffer.length === 0) return;
+    if (this.scheduled || !this.connected || this.batchesInFlight >= MAX_IN_FLIGHT_BATCHES || this.buffer.length === 0) return;
     this.scheduled = true;
     if (this.buffer.length >= SMALL_BATCH) setImmediate(() => this.flush());
     else setTimeout(() => this.flush(), FLUSH_DELAY_MS);
@@ -103,8 +112,8 @@ export class NatsEventTap {
   /** Hands the next batch to the worker (off the master's turn). */
   private flush(): void {
     this.scheduled = false;
-    if (!this.connected || this.inFlight > 0) return;
-    this.sendBatch();
+    if (!this.connected) return;
+    while (this.batchesInFlight < MAX_IN_FLIGHT_BATCHES && this.sendBatch());
   }
 
   /** Transfers the oldest batch to the worker; false when there is none. */
@@ -112,6 +121,7 @@ export class NatsEventTap {
     const batch = this.buffer.take();
     if (!batch) return false;
     this.inFlight += batch.ends.length;
+    this.batchesInFlight++;
     this.batches.inc();
     const { data, ends, kinds, transfer } = batch;
     this.worker.postMessage({ type: "publish", data, ends, kinds } satisfies ToTapWorker, transfer);
@@ -122,7 +132,9 @@ export class NatsEventTap {
     switch (m.type) {
       case "published":
         this.inFlight -= m.count;
+        this.batchesInFlight--;
         this.published.inc(m.sent);
+        this.messages.inc(m.messages);
         this.schedule();
         return;
       case "connected":

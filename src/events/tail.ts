@@ -4,12 +4,12 @@
  * humans or as one JSON object per line.
  */
 import { natsConnectOptions, type NatsSecurity } from "../runtime/transports/nats-security.js";
-import { fromBinary } from "@bufbuild/protobuf";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
+import type { ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
 import { TaskState } from "../gen/dcos/v1/tasks_pb.js";
 import { eventJson, eventStreamName, eventTypeName, subjectFilter } from "./kinds.js";
+import { tapMessageEvents } from "./tap-message.js";
 
 export interface TailOptions {
   url: string;
@@ -100,12 +100,12 @@ export async function tailEvents(o: TailOptions): Promise<void> {
         });
       const messages = await consumer.consume();
       o.signal?.addEventListener("abort", () => void messages.close(), { once: true });
-      for await (const m of messages) o.write(format(fromBinary(ClusterEventSchema, m.data), o.json));
+      for await (const m of messages) for (const e of tapMessageEvents(m.data, m.headers)) o.write(format(e, o.json));
     } else {
       const sub = nc.subscribe(subject);
       await nc.flush();
       o.ready?.();
-      for await (const m of sub) o.write(format(fromBinary(ClusterEventSchema, m.data), o.json));
+      for await (const m of sub) for (const e of tapMessageEvents(m.data, m.headers)) o.write(format(e, o.json));
     }
   } finally {
     o.signal?.removeEventListener("abort", stop);

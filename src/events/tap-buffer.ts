@@ -7,7 +7,7 @@
  * holds `capacity` events, the oldest is dropped.
  */
 import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_pb.js";
-import { ByteBuffer, messageWriter } from "./binary-writer.js";
+import { ByteBuffer, messageWriter } from "../runtime/binary-writer.js";
 import { eventCaseIndex } from "./kinds.js";
 
 /** A batch ready to transfer: `data` holds the events back to back, `ends[i]` is where event i ends. */

@@ -1,13 +1,20 @@
 import { fromBinary, toBinary, type DescFile, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { Code, DcosError } from "./error.js";
+import { ByteBuffer, messageWriter } from "./binary-writer.js";
 
 /**
  * The protobuf types an actor system can encode and decode, by fully qualified name.
  * Handlers register their schema on install; types that are only sent are registered
  * with `add` or `addFile`.
  */
+/** Scratch for TypeRegistry.encode: each message is written here, then copied out at its size. */
+let scratch = new ByteBuffer(4096);
+const MAX_KEPT_SCRATCH = 1 << 20;
+
 export class TypeRegistry {
   private readonly schemas = new Map<string, DescMessage>();
+  /** Writers by type name (binary-writer.ts), made at a type's first encode. */
+  private readonly writers = new Map<string, (out: ByteBuffer, message: Message) => void>();
 
   add(...schemas: DescMessage[]): this {
     for (const s of schemas) this.schemas.set(s.typeName, s);
@@ -38,7 +45,19 @@ export class TypeRegistry {
     if (!schema) {
       throw new DcosError(Code.INTERNAL, `Cannot encode ${message.$typeName}: type not registered with the actor system`);
     }
-    return toBinary(schema, message);
+    let write = this.writers.get(message.$typeName);
+    if (!write) this.writers.set(message.$typeName, (write = messageWriter(schema) as (out: ByteBuffer, message: Message) => void));
+    // The bytes toBinary gives, without walking reflection per message: toBinary was 60% of
+    // what a new leader spent sending 10,000 agents their AgentReregistered and first ping.
+    scratch.pos = 0;
+    try {
+      write(scratch, message);
+    } catch {
+      return toBinary(schema, message); // it says what is wrong with the message
+    }
+    const bytes = scratch.buf.slice(0, scratch.pos);
+    if (scratch.buf.length > MAX_KEPT_SCRATCH) scratch = new ByteBuffer(4096); // a big message's room is not kept
+    return bytes;
   }
 
   decode(schema: DescMessage, bytes: Uint8Array): Message {

@@ -6,7 +6,7 @@ import { ClusterEventSchema, type ClusterEvent } from "../../src/gen/dcos/v1/ope
 import { RaftMembershipSchema } from "../../src/gen/dcos/v1/raft_pb.js";
 import { Value_Type } from "../../src/gen/dcos/v1/common_pb.js";
 import { TaskSchema, TaskState, TaskStatusSchema, TaskStatus_Source, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { ByteBuffer, writeMessage } from "../../src/events/binary-writer.js";
+import { ByteBuffer, writeMessage } from "../../src/runtime/binary-writer.js";
 import { Random } from "../../src/runtime/random.js";
 
 /** Writes with the tap's writer, decodes with protobuf-es, and checks it is the message toBinary would give. */

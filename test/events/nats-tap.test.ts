@@ -15,6 +15,9 @@ import { testLogger } from "../../src/runtime/log.js";
 import { Cluster, commandTask } from "../master/harness.js";
 import { freePort, NATS_SERVER } from "../support/nats-server.js";
 import { waitFor } from "../support/wait.js";
+import { connect } from "@nats-io/transport-node";
+import { BATCH_HEADER, tapMessageEvents } from "../../src/events/tap-message.js";
+import { ClusterEventSchema } from "../../src/gen/dcos/v1/operator_pb.js";
 
 /** nats-server with JetStream on a given port (restartable on the same port). */
 class JetStreamServer {
@@ -81,6 +84,18 @@ async function launchAndRun(c: Cluster): Promise<void> {
   await c.clock.settle();
 }
 
+/** A running nats-server with JetStream and a tap (connected) on a bare bus. */
+async function busWithTap(): Promise<{ s: JetStreamServer; bus: EventBus; metrics: Metrics }> {
+  const s = await server();
+  await s.start();
+  const bus = new EventBus();
+  const metrics = new Metrics();
+  const tap = new NatsEventTap({ url: s.url, cluster: "test", bus, metrics, logger: testLogger() });
+  cleanups.push(() => tap.close());
+  await tap.ready;
+  return { s, bus, metrics };
+}
+
 function tail(url: string, options: { kind?: string; since?: Date; json?: boolean } = {}): { lines: string[]; stop: () => void; subscribed: Promise<void> } {
   const lines: string[] = [];
   const controller = new AbortController();
@@ -141,13 +156,7 @@ describe("NATS event tap (real nats-server with JetStream)", () => {
   });
 
   it("publishes each event as it was when published, not as the master's live task is later", async () => {
-    const s = await server();
-    await s.start();
-    const bus = new EventBus();
-    const metrics = new Metrics();
-    const tap = new NatsEventTap({ url: s.url, cluster: "test", bus, metrics, logger: testLogger() });
-    cleanups.push(() => tap.close());
-    await tap.ready;
+    const { s, bus, metrics } = await busWithTap();
     const live = tail(s.url, { kind: "task", json: true });
     cleanups.push(async () => live.stop());
     await live.subscribed;
@@ -160,6 +169,47 @@ describe("NATS event tap (real nats-server with JetStream)", () => {
     const added = JSON.parse(live.lines[0]!).taskAdded.task;
     assert.equal(added.state, "TASK_STATE_STAGING");
     assert.equal(added.statuses.length, 1);
+  });
+
+  it("a backlog goes out as one ClusterEventBatch message per kind: 20,000 events in turns of 1,000, each delivered once, none dropped", async () => {
+    const { s, bus, metrics } = await busWithTap();
+    const nc = await connect({ servers: s.url });
+    cleanups.push(() => nc.close());
+    const seen: { kind: string; sequence: number }[] = [];
+    let batchMessages = 0;
+    const sub = nc.subscribe("dcos.test.events.>", {
+      callback: (_err, m) => {
+        if (m.headers?.has(BATCH_HEADER)) batchMessages++;
+        for (const e of tapMessageEvents(m.data, m.headers)) seen.push({ kind: e.kind.case!, sequence: Number(e.sequence) });
+      },
+    });
+    cleanups.push(async () => sub.unsubscribe());
+    await nc.flush();
+    const total = 20_000;
+    for (let turn = 0; turn < total / 1000; turn++) {
+      // A failover's shape: an agent, then its two tasks, in one turn of the master.
+      for (let i = 0; i < 1000; i++) {
+        const n = turn * 1000 + i;
+        const kind =
+          n % 3 === 0
+            ? create(ClusterEventSchema, { kind: { case: "agentAdded", value: { agent: { agentInfo: { hostname: `h${n}` } } } } }).kind
+            : create(ClusterEventSchema, { kind: { case: "taskAdded", value: { task: { taskId: { value: `t${n}` } } } } }).kind;
+        bus.publish("master@test", n, kind);
+      }
+      // Turns come as fast as the tap keeps its bound (10,000 events): this checks delivery, not speed.
+      await waitFor(() => (metrics.value("events/tap_buffered") ?? 0) <= 5_000, "the tap to work down its backlog");
+    }
+    await waitFor(() => seen.length >= total, `all ${total} events at the subscriber`, 60_000);
+    assert.equal(metrics.value("events/tap_dropped"), 0);
+    assert.equal(metrics.value("events/tap_published"), total);
+    const sequences = seen.map((e) => e.sequence).sort((a, b) => a - b);
+    assert.deepEqual(sequences, Array.from({ length: total }, (_, i) => i + 1), "each event exactly once");
+    for (const kind of ["agentAdded", "taskAdded"]) {
+      const ofKind = seen.filter((e) => e.kind === kind).map((e) => e.sequence);
+      assert.deepEqual(ofKind, [...ofKind].sort((a, b) => a - b), `${kind} events in publication order`);
+    }
+    const messages = metrics.value("events/tap_messages") ?? 0;
+    assert.ok(batchMessages > 0 && messages < total / 50, `batched: ${messages} NATS messages (${batchMessages} batches) for ${total} events`);
   });
 
   it("closing a tap that never connected ends its connect loop", async () => {

@@ -44,13 +44,14 @@ export interface Subscription {
   ended: Promise<grpc.StatusObject>;
 }
 
-export function subscribe(s: Served, name: string, options: { failoverTimeout?: number; id?: string } = {}): Subscription {
+export function subscribe(s: Served, name: string, options: { failoverTimeout?: number; id?: string; acceptsUpdateBatches?: boolean } = {}): Subscription {
   const events: Event[] = [];
   const call = serverStream<SubscribeResponse>(
     s.client,
     "subscribe",
     create(SubscribeRequestSchema, {
       frameworkInfo: { name, user: "nobody", roles: ["*"], failoverTimeout: options.failoverTimeout ?? 0, id: options.id ? { value: options.id } : undefined },
+      acceptsUpdateBatches: options.acceptsUpdateBatches ?? false,
     }),
   );
   call.on("data", (r: SubscribeResponse) => events.push(r.event!));

@@ -17,6 +17,7 @@ import { Random } from "../../src/runtime/random.js";
 import { MasterEndpoint } from "../support/master-endpoint.js";
 import { waitFor } from "../support/wait.js";
 import { testSeed } from "../support/seed.js";
+import { ActorSystem } from "../../src/runtime/system.js";
 
 const SEED = testSeed(17);
 
@@ -129,6 +130,28 @@ describe("SchedulerDriver against the real master over gRPC", () => {
       "the reconciliation answer for the running task",
     );
   });
+
+  for (const batches of [true, false]) {
+    it(`reconciliation answers reach the update callback one by one, in order, ${batches ? "unpacked from UPDATES events" : "one UPDATE each without acceptUpdateBatches"}`, async (t) => {
+      const master = await startMaster(t);
+      const system = new ActorSystem({ clock: master.cluster.clock, logger: testLogger() });
+      t.after(() => system.stop());
+      const fw = framework(t, master, { system, acceptUpdateBatches: batches, reconcileOnSubscribe: false });
+      await fw.driver.start();
+      const ids = Array.from({ length: 1200 }, (_, i) => `ghost-${i}`);
+      await fw.driver.reconcile(ids.map((id) => ({ taskId: id, agentId: "agent-never-admitted" })));
+      await waitFor(() => fw.updates.length >= 1200, "1,200 reconciliation answers");
+      assert.deepEqual(
+        fw.updates.map((u) => u.taskId?.value),
+        ids,
+      );
+      assert.ok(fw.updates.every((u) => u.state === TaskState.UNKNOWN && u.reason === TaskStatus_Reason.RECONCILIATION));
+      const received = system.metrics.value("scheduler_driver/update_batches_received") ?? 0;
+      if (batches) assert.ok(received >= 3, `1,200 answers of one turn come in UPDATES events of at most 500 (${received})`);
+      else assert.equal(received, 0);
+      assert.ok((system.metrics.value("scheduler_driver/events_received") ?? 0) >= 1200, "each update counts as an event");
+    });
+  }
 
   it("tears the framework down: its task is killed at the agent, and the stream's end is expected", async (t) => {
     const master = await startMaster(t);

@@ -160,9 +160,10 @@ export class AgentRecord {
     return this.state === AgentState.ACTIVE;
   }
 
-  transition(to: AgentState, log: Logger, why: string): void {
+  /** Moves to `to`, logged at info (debug for the routine moves of a storm: the caller says). */
+  transition(to: AgentState, log: Logger, why: string, level: "info" | "debug" = "info"): void {
     checkTransition(this.state, to, `agent ${this.id}`);
-    log.info({ agent: this.id, from: this.state, to }, `Agent ${this.id} (${this.info.hostname}) ${this.state} -> ${to}: ${why}`);
+    log[level]({ agent: this.id, from: this.state, to }, `Agent ${this.id} (${this.info.hostname}) ${this.state} -> ${to}: ${why}`);
     const from = this.state_;
     this.state_ = to;
     this.counts?.agentState(this, from, to);

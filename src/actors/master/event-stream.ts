@@ -9,9 +9,16 @@
  * grpc-js writes one message per write completion (its object-mode Writable has no
  * _writev), i.e. one event per event-loop turn of a busy master; `batchWrites` hands every
  * message buffered meanwhile to the HTTP/2 stream at once instead.
+ *
+ * A scheduler that subscribed with `accepts_update_batches` gets the status updates the
+ * master sends it in one turn (the actor system's drain: many messages handled
+ * synchronously) as one UPDATES event of up to MAX_UPDATES_PER_BATCH: reconciliation
+ * answers and a failover's reregistrations otherwise cost one message, one encoding and one
+ * HTTP/2 frame each. Order is kept: any other event first sends the updates before it. A
+ * lone update is sent as the UPDATE it always was.
  */
 import type { Writable } from "node:stream";
-import type { Event, SubscribeResponse } from "../../gen/dcos/v1/scheduler_pb.js";
+import type { Event, Event_Update, SubscribeResponse } from "../../gen/dcos/v1/scheduler_pb.js";
 import type { Clock, Timer } from "../../runtime/clock.js";
 import type { EventSink } from "./framework-record.js";
 
@@ -23,6 +30,14 @@ export interface EventStreamLimits {
 }
 
 export const DEFAULT_EVENT_STREAM_LIMITS: EventStreamLimits = { maxQueuedEvents: 100_000, stallTimeoutMs: 60_000 };
+
+/** Updates in one UPDATES event (a few hundred bytes each: well under a transport frame). */
+export const MAX_UPDATES_PER_BATCH = 500;
+
+/** One UPDATES event carrying `updates` (a plain object: every field given). */
+export function updatesEvent(updates: Event_Update[]): Event {
+  return { $typeName: "dcos.v1.Event", kind: { case: "updates", value: { $typeName: "dcos.v1.Event.Updates", updates } } };
+}
 
 /** The part of a grpc-js ServerWritableStream the event stream uses. */
 export type EventWritable = Pick<Writable, "write" | "once" | "removeListener" | "writableNeedDrain" | "destroyed">;
@@ -57,6 +72,9 @@ export class EventStream implements EventSink {
   private blocked = false;
   private stallTimer: Timer | undefined;
   private closed = false;
+  /** UPDATE events of this turn, sent as one UPDATES event at its end (batching only). */
+  private pendingUpdates: Event[] = [];
+  private flushQueued = false;
 
   constructor(
     private readonly writable: EventWritable,
@@ -65,7 +83,12 @@ export class EventStream implements EventSink {
     private readonly onStall: (why: string) => void,
     private readonly clock: Clock,
     private readonly limits: EventStreamLimits = DEFAULT_EVENT_STREAM_LIMITS,
+    /** The scheduler unpacks UPDATES events (SubscribeRequest.accepts_update_batches). */
+    private readonly batchUpdates = false,
   ) {}
+
+  /** UPDATES events sent (each carrying two or more updates). */
+  batchesSent = 0;
 
   /** Events waiting for the scheduler to read. */
   get queued(): number {
@@ -77,6 +100,34 @@ export class EventStream implements EventSink {
     // The scheduler went away (its call was cancelled): the stream ends with its close
     // event; writing on would only fail every event buffered in the dead stream one by one.
     if (this.writable.destroyed) return;
+    if (this.batchUpdates) {
+      if (event.kind.case === "update") {
+        this.pendingUpdates.push(event);
+        if (this.pendingUpdates.length >= MAX_UPDATES_PER_BATCH) this.flushUpdates();
+        else if (!this.flushQueued) {
+          this.flushQueued = true;
+          queueMicrotask(this.flushUpdates);
+        }
+        return;
+      }
+      if (this.pendingUpdates.length > 0) this.flushUpdates();
+    }
+    this.enqueue(event);
+  }
+
+  /** Sends this turn's updates: one UPDATES event, or the lone UPDATE as it is. */
+  private readonly flushUpdates = (): void => {
+    this.flushQueued = false;
+    const events = this.pendingUpdates;
+    if (events.length === 0) return;
+    this.pendingUpdates = [];
+    if (this.closed || this.writable.destroyed) return;
+    if (events.length === 1) return this.enqueue(events[0]!);
+    this.batchesSent++;
+    this.enqueue(updatesEvent(events.map((e) => e.kind.value as Event_Update)));
+  };
+
+  private enqueue(event: Event): void {
     if (this.blocked) {
       this.queue.push(event);
       if (this.queued > this.limits.maxQueuedEvents) {
@@ -90,6 +141,7 @@ export class EventStream implements EventSink {
   /** Ends the stream after what is queued (an ERROR event before a close must not be lost). */
   close(): void {
     if (this.closed) return;
+    if (this.pendingUpdates.length > 0) this.flushUpdates();
     const rest = this.writable.destroyed ? [] : this.queue.slice(this.head);
     this.shutdown();
     // Into a destroyed stream every write fails on its own (an error object each: 0.8 s of a
@@ -137,5 +189,6 @@ export class EventStream implements EventSink {
     this.writable.removeListener("drain", this.drained);
     this.queue = [];
     this.head = 0;
+    this.pendingUpdates = [];
   }
 }

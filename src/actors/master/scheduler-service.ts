@@ -144,6 +144,7 @@ function subscribeHandler(master: MasterFacade, o: SubscribeOptions): grpc.handl
       },
       o.clock,
       o.limits,
+      call.request.acceptsUpdateBatches,
     );
     const closed = (): void => {
       if (gone && !subscription) return;

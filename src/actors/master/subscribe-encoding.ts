@@ -8,7 +8,7 @@
  */
 import { toBinary, type Message } from "@bufbuild/protobuf";
 import { SubscribeResponseSchema, type Event, type SubscribeResponse } from "../../gen/dcos/v1/scheduler_pb.js";
-import { ByteBuffer, messageWriter } from "../../events/binary-writer.js";
+import { ByteBuffer, messageWriter } from "../../runtime/binary-writer.js";
 
 const write = messageWriter(SubscribeResponseSchema);
 /** Reused for every response; each gets a copy of its own bytes. */

@@ -7,6 +7,7 @@ export interface DriverCounters {
   heartbeatTimeouts: Counter;
   redirects: Counter;
   events: Counter;
+  updateBatches: Counter;
   dropped: Counter;
   callbackErrors: Counter;
   callsFailed: Counter;
@@ -22,6 +23,7 @@ export function driverCounters(metrics: Metrics): DriverCounters {
     heartbeatTimeouts: counter("heartbeat_timeouts", "Streams given up for missed heartbeats or a slow SUBSCRIBED"),
     redirects: counter("redirects", "Leader hints followed"),
     events: counter("events_received", "Events received on the current stream"),
+    updateBatches: counter("update_batches_received", "UPDATES events received (each update in one also counts in events_received)"),
     dropped: counter("dropped_events", "Events dropped (replaced stream, before SUBSCRIBED, unknown kind)"),
     callbackErrors: counter("callback_errors", "Exceptions thrown by scheduler callbacks"),
     callsFailed: counter("calls_failed", "Calls to the master that failed"),

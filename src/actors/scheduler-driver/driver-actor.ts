@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { FrameworkInfoSchema, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { FrameworkIDSchema } from "../../gen/dcos/v1/common_pb.js";
 import type { Offer_Operation } from "../../gen/dcos/v1/offers_pb.js";
-import { SubscribeRequestSchema, type Event, type Event_Subscribed } from "../../gen/dcos/v1/scheduler_pb.js";
+import { SubscribeRequestSchema, type Event, type Event_Subscribed, type Event_Update } from "../../gen/dcos/v1/scheduler_pb.js";
 import type { TaskStatus } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Metrics } from "../../metrics/metrics.js";
 import { Actor } from "../../runtime/actor.js";
@@ -45,7 +45,7 @@ export class SchedulerDriverActor extends Actor {
   private readonly settings: Required<
     Pick<
       SchedulerDriverOptions,
-      "implicitAcknowledgements" | "reconcileOnSubscribe" | "maxMissedHeartbeats" | "subscribeTimeoutMs" | "callTimeoutMs" | "maxImmediateRedirects"
+      "implicitAcknowledgements" | "acceptUpdateBatches" | "reconcileOnSubscribe" | "maxMissedHeartbeats" | "subscribeTimeoutMs" | "callTimeoutMs" | "maxImmediateRedirects"
     >
   >;
   private readonly masters: MasterList;
@@ -83,6 +83,7 @@ export class SchedulerDriverActor extends Actor {
     this.channelCredentials = options.channelCredentials;
     this.settings = {
       implicitAcknowledgements: options.implicitAcknowledgements ?? DRIVER_DEFAULTS.implicitAcknowledgements,
+      acceptUpdateBatches: options.acceptUpdateBatches ?? DRIVER_DEFAULTS.acceptUpdateBatches,
       reconcileOnSubscribe: options.reconcileOnSubscribe ?? DRIVER_DEFAULTS.reconcileOnSubscribe,
       maxMissedHeartbeats: options.maxMissedHeartbeats ?? DRIVER_DEFAULTS.maxMissedHeartbeats,
       subscribeTimeoutMs: options.subscribeTimeoutMs ?? DRIVER_DEFAULTS.subscribeTimeoutMs,
@@ -274,7 +275,7 @@ export class SchedulerDriverActor extends Actor {
     this.connection = new SchedulerConnection(address, this.settings.callTimeoutMs, this.credential, this.channelCredentials);
     this.transition(DriverState.CONNECTING, `subscribing to ${address}${this.frameworkId ? ` as ${this.frameworkId}` : ""}`);
     this.armLiveness(this.settings.subscribeTimeoutMs, "no SUBSCRIBED");
-    const request = create(SubscribeRequestSchema, { frameworkInfo: this.framework, suppressedRoles: this.suppressedRoles });
+    const request = create(SubscribeRequestSchema, { frameworkInfo: this.framework, suppressedRoles: this.suppressedRoles, acceptsUpdateBatches: this.settings.acceptUpdateBatches });
     this.connection.subscribe(request, {
       event: (event) => this.system.enqueueFunction(this, () => this.onEvent(generation, event)),
       closed: (error) => this.system.enqueueFunction(this, () => this.onStreamClosed(generation, error)),
@@ -359,12 +360,29 @@ export class SchedulerDriverActor extends Actor {
     if (kind === undefined) return this.drop(kind, "it has no kind (a newer master?)");
     if (kind === "subscribed") return this.onSubscribed(event.kind.value, event);
     if (this.current !== DriverState.SUBSCRIBED) return this.drop(kind, `the driver is ${this.current}, waiting for SUBSCRIBED`);
+    if (kind === "updates") return this.onUpdates(event.kind.value.updates);
     this.counters.events.inc();
     this.lastHeardAt = this.clock.now();
     this.deliver(event);
     if (event.kind.case === "update") this.afterUpdate(event.kind.value.status);
     if (event.kind.case === "error") {
       this.stop(new DcosError(Code.FAILED_PRECONDITION, `Master ${this.master} refused the scheduler: ${event.kind.value.message}`));
+    }
+  }
+
+  /**
+   * UPDATES: each update is handled as the UPDATE event carrying it would be (callbacks,
+   * event queues, the task tracker and implicit acknowledgements see one at a time).
+   */
+  private onUpdates(updates: readonly Event_Update[]): void {
+    this.counters.updateBatches.inc();
+    for (const update of updates) {
+      if (this.current !== DriverState.SUBSCRIBED) return;
+      const one: Event = { $typeName: "dcos.v1.Event", kind: { case: "update", value: update } };
+      this.counters.events.inc();
+      this.lastHeardAt = this.clock.now();
+      this.deliver(one);
+      this.afterUpdate(update.status);
     }
   }
 

@@ -60,6 +60,12 @@ export interface SchedulerDriverOptions {
    * ones wait and go together.
    */
   acknowledgements?: Partial<AckBatcherOptions>;
+  /**
+   * Announce that this driver unpacks UPDATES events (SubscribeRequest.accepts_update_batches),
+   * so the master may send a turn's status updates as one event; default true. Callbacks,
+   * event queues and acknowledgements still see one update at a time.
+   */
+  acceptUpdateBatches?: boolean;
   /** After every (re)subscription, reconcile known tasks explicitly, then all implicitly; default true. */
   reconcileOnSubscribe?: boolean;
   /** Heartbeats missed in a row before the master is taken for gone; default 5. */
@@ -95,6 +101,7 @@ export interface SchedulerDriverOptions {
 
 export const DRIVER_DEFAULTS = {
   implicitAcknowledgements: true,
+  acceptUpdateBatches: true,
   reconcileOnSubscribe: true,
   maxMissedHeartbeats: 5,
   subscribeTimeoutMs: 15_000,

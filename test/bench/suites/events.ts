@@ -10,7 +10,7 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { EventBus } from "../../../src/events/bus.js";
-import { ByteBuffer, writeMessage } from "../../../src/events/binary-writer.js";
+import { ByteBuffer, writeMessage } from "../../../src/runtime/binary-writer.js";
 import { ClusterEventSchema, type ClusterEvent } from "../../../src/gen/dcos/v1/operator_pb.js";
 import { NatsEventTap } from "../../../src/events/nats-tap.js";
 import { FrameworkIDSchema } from "../../../src/gen/dcos/v1/common_pb.js";

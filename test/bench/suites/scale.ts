@@ -280,6 +280,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     await waitFor(() => cluster.frameworkStats()!.longRunningSinceMark === 0, "the frameworks to take the mark", 10_000);
     const rereg0 = a.reregistrations!;
     const old = cluster.leader();
+    // The standbys' CPU before the kill: the new leader's CPU over the failover is its cost.
+    const standbyCpu = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? 0 : processUsage(p.pid).cpuMs]));
     const killedAt = performance.now();
     const killedWall = Date.now();
     await cluster.masters.kill9(old);
@@ -308,6 +310,27 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     fig("failover_tasks_reconciled_ms", at.reconciled, "ms", "lower", { goal_ms: 10_000 });
     const after = processUsage(cluster.leaderPid());
     fig("failover_new_leader_rss_mb", after.rssBytes / 2 ** 20, "MiB", "lower");
+    const failoverCpu = after.cpuMs - (standbyCpu.get(cluster.leader()) ?? 0);
+    fig("failover_new_leader_cpu_ms", failoverCpu, "ms", "lower", {
+      per_agent_ms: failoverCpu / agents,
+      note: "the new leader's CPU from the kill until every task was reconciled: reregistrations, resubscriptions, reconciliation, events; per agent is all of it over the agents",
+    });
+    // The tap of the new leader: every event of the failover published, none dropped.
+    let tapped: Record<string, number> = {};
+    await waitFor(
+      async () => {
+        tapped = await cluster.metrics();
+        return (tapped["events/tap_buffered"] ?? 0) === 0;
+      },
+      "the new leader's event tap to publish what it buffered",
+      60_000 * scaleS,
+      200,
+    ).catch(() => undefined);
+    fig("failover_tap_dropped", tapped["events/tap_dropped"] ?? -1, "events", "lower", {
+      published: tapped["events/tap_published"],
+      nats_messages: tapped["events/tap_messages"],
+      buffered: tapped["events/tap_buffered"],
+    });
     const procs = [...cluster.agents, ...cluster.frameworks].map((c) => ({ name: c.name, cpu_ms: c.latest?.cpuMs, rss_mb: c.latest?.rssMb }));
     fig("harness_processes_cpu_ms", procs.reduce((s, p) => s + (p.cpu_ms ?? 0), 0), "ms", "lower", { procs });
   } finally {

@@ -1,7 +1,8 @@
 /**
- * A fast protobuf encoder for the event tap's hot path: one writer function per message
- * type, generated once from its descriptor (writerOf), writing straight into a
- * growable byte buffer that the tap later transfers to its worker thread. It gives the
+ * A fast protobuf encoder for hot paths (the event tap, scheduler streams, every message
+ * an actor system sends: TypeRegistry.encode): one writer function per message type,
+ * generated once from its descriptor (writerOf), writing straight into a growable byte
+ * buffer (the tap later transfers its buffer to its worker thread). It gives the
  * bytes toBinary gives (same fields, same wire types, packed lists, unknown fields kept),
  * at a fraction of the cost: toBinary walks reflection objects for every message.
  * Length-delimited fields reserve one length byte and move their content when it is longer.
