@@ -49,6 +49,7 @@ import { isRoot, resolveUser, type UserIds } from "./users.js";
 import { linkVolumes } from "./volumes.js";
 import { ContainerPhase, ContainerTable, containerNotFound } from "./container-table.js";
 import { LauncherClient } from "./launcher-client.js";
+import { RuntimeTrash } from "./runtime-trash.js";
 import { gateable } from "./launcher-gates.js";
 import type { ExitReport, KnownContainer } from "./launcher-protocol.js";
 
@@ -143,6 +144,8 @@ export class PosixContainerizer implements Containerizer {
   private readonly launcher?: LauncherClient;
   /** Ends the launcher reported for containers not (yet) adopted: a recovery adopts them a moment later. */
   private readonly unclaimedExits = new Map<ContainerId, ExitReport>();
+  /** Where ended containers' runtime directories go (runtime-trash.ts). */
+  private readonly trash: RuntimeTrash;
 
   get mountsVolumes(): boolean {
     return this.isolators.some((i) => i.mountsVolumes);
@@ -153,6 +156,7 @@ export class PosixContainerizer implements Containerizer {
     this.log = (options.logger ?? silentLogger()).child({ component: "posix-containerizer" });
     this.pollMs = options.pollIntervalMs ?? 100;
     this.killTimeoutMs = options.killTimeoutMs ?? 10_000;
+    this.trash = new RuntimeTrash(options.runtimeRoot, (err, path) => this.log.warn({ err, path }, "Could not remove an ended container's runtime directory"));
     if ((options.launcher ?? "warm") === "warm") {
       this.launcher = LauncherClient.create({
         dir: join(options.runtimeRoot, ".launcher"),
@@ -337,7 +341,7 @@ export class PosixContainerizer implements Containerizer {
       await this.killEverything(c).catch((e) => this.log.warn({ err: e, container: c.state.id }, "Could not kill a half-launched container"));
     }
     await this.cleanupIsolators(c);
-    removeRuntimeDir(c.state.runtimeDir);
+    this.trash.discard(c.state.runtimeDir);
     this.table.release(c.state.id);
   }
 
@@ -352,7 +356,7 @@ export class PosixContainerizer implements Containerizer {
     if (!(c.sessionEmpty && !this.tracker(c))) await this.killEverything(c).catch((e) => this.log.error({ err: e, container: c.state.id }, "Processes of an ended container could not all be killed"));
     const limitation = await this.limitation(c);
     await this.cleanupIsolators(c);
-    removeRuntimeDir(c.state.runtimeDir);
+    // Detached meanwhile (the agent stops): the runtime directory stays, so the next agent learns how the container ended.
     if (this.detached) return;
     const termination = c.launchFailure !== undefined
       ? { containerId: c.state.id, exitCode: null, signal: null, reason: "launch failed" as const, message: `Launching container '${c.state.id}' failed: ${c.launchFailure}` }
@@ -364,6 +368,8 @@ export class PosixContainerizer implements Containerizer {
     this.log.info({ container: c.state.id, termination }, "Container terminated");
     if (c.viaLauncher) this.launcher?.forget(c.state.id);
     c.termination.resolve(termination);
+    // Once the end is known: taken away at once, removed in the background (an unlink waits for the journal).
+    this.trash.discard(c.state.runtimeDir);
   }
 
   /**
@@ -565,6 +571,7 @@ export class PosixContainerizer implements Containerizer {
       await this.adopt(s, supervised.get(s.id));
       recovered.push(s.id);
     }
+    this.trash.sweep();
     const orphans: ContainerId[] = [];
     const known = new Set(states.map((s) => s.id));
     for (const name of await readdir(this.options.runtimeRoot).catch(() => [] as string[])) {
@@ -658,19 +665,6 @@ export class PosixContainerizer implements Containerizer {
   }
 
 
-}
-
-/**
- * Removes a container's runtime directory (its state, status and gate files): synchronous,
- * a few µs of metadata calls, where the thread pool (several round trips for a recursive
- * rm) made each container's end queue behind other launches' fsyncs, and them behind it.
- */
-function removeRuntimeDir(dir: string): void {
-  try {
-    rmSync(dir, { recursive: true, force: true });
-  } catch {
-    // left behind, as before: a later recovery adopts it as an ended orphan
-  }
 }
 
 /** Drops root for the command (setpriv from util-linux), keeping the recorder as root. */

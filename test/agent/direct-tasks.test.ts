@@ -107,6 +107,55 @@ describe("Command tasks run by the agent (no executor process)", () => {
     await x.until(() => x.master.of("ExitedExecutor").length === 1, "ExitedExecutor to the master");
   });
 
+  it("a container's end waits behind a launch under way (the launch lane): reported once the launch has its RUNNING, in order", async () => {
+    const x = await registered();
+    run(x, commandTask("t1"));
+    await update(x, "t1", TaskState.RUNNING);
+    let release!: () => void;
+    x.containerizer.holdLaunch = new Promise<void>((r) => (release = r));
+    run(x, commandTask("t2"));
+    await update(x, "t2", TaskState.STARTING);
+    x.containerizer.exit(containerOf(x, "t1"), 0);
+    await x.until(() => x.agent.launchLane.ends === 1, "t1's end waiting in the lane");
+    assert.deepEqual(x.agent.launchLane, { launches: 1, ends: 1 });
+    assert.ok(!x.master.updates().includes("t1:FINISHED"), "not reported while t2 launches");
+    x.containerizer.holdLaunch = undefined;
+    release();
+    await update(x, "t1", TaskState.FINISHED);
+    const order = x.master.updates();
+    assert.ok(order.indexOf("t2:RUNNING") < order.indexOf("t1:FINISHED"), `t2's RUNNING first: ${order.join(" ")}`);
+    assert.deepEqual(x.agent.launchLane, { launches: 0, ends: 0 });
+  });
+
+  it("a container's end waits behind a launch at most launchLaneMaxWaitMs (100 ms by default); 0 turns the lane off", async () => {
+    const x = await registered();
+    run(x, commandTask("t1"));
+    await update(x, "t1", TaskState.RUNNING);
+    x.containerizer.holdLaunch = new Promise<void>(() => undefined); // t2's launch never returns
+    run(x, commandTask("t2"));
+    await update(x, "t2", TaskState.STARTING);
+    x.containerizer.exit(containerOf(x, "t1"), 0);
+    await x.until(() => x.agent.launchLane.ends === 1, "t1's end waiting in the lane");
+    await x.clock.advance(99);
+    await x.clock.settle();
+    assert.ok(!x.master.updates().includes("t1:FINISHED"), "still waiting at 99 ms");
+    await x.clock.advance(1);
+    await update(x, "t1", TaskState.FINISHED);
+    assert.deepEqual(x.agent.launchLane, { launches: 1, ends: 0 }, "released by the timer; t2 still launches");
+    await h!.stop();
+    h = await startHarness({ commandExecutor: "agent", launchLaneMaxWaitMs: 0 });
+    await admit(h);
+    const y = h;
+    run(y, commandTask("u1"));
+    await update(y, "u1", TaskState.RUNNING);
+    y.containerizer.holdLaunch = new Promise<void>(() => undefined);
+    run(y, commandTask("u2"));
+    await update(y, "u2", TaskState.STARTING);
+    y.containerizer.exit(containerOf(y, "u1"), 0);
+    await update(y, "u1", TaskState.FINISHED);
+    assert.deepEqual(y.agent.launchLane, { launches: 0, ends: 0 }, "nothing is counted with the lane off");
+  });
+
   it("reports exit 0 as FINISHED and a signal with 128 + its number", async () => {
     const x = await registered();
     run(x, commandTask("ok"));

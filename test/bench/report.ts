@@ -29,6 +29,29 @@ export class Reporter {
   }
 }
 
+/**
+ * Collects the figures of N repeats of a bench without printing them; `medians` then prints
+ * each figure once into `report`: the median of its values (with every value, in the order
+ * of the repeats, as `repeats`). On a noisy machine one run of a few seconds says little; the
+ * median of several, variants interleaved, separates them better.
+ */
+export class RepeatReporter extends Reporter {
+  private readonly values = new Map<string, { first: Figure; values: number[] }>();
+
+  override figure(name: string, value: number, unit: string, better: "higher" | "lower", extra: Record<string, unknown> = {}): void {
+    const seen = this.values.get(name);
+    if (seen) seen.values.push(value);
+    else this.values.set(name, { first: { suite: this.suite, name, value, unit, better, ...extra }, values: [value] });
+  }
+
+  medians(report: Reporter): void {
+    for (const { first, values } of this.values.values()) {
+      const { suite: _suite, name, value: _value, unit, better, ...extra } = first;
+      report.figure(name, median(values), unit, better, { ...extra, repeats: values.map(round) });
+    }
+  }
+}
+
 function round(v: number): number {
   return Math.abs(v) >= 100 ? Math.round(v) : Math.round(v * 1000) / 1000;
 }

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { Code } from "../../src/runtime/error.js";
 import { isAlive } from "../../src/isolation/proc.js";
+import { TRASH_DIR } from "../../src/isolation/runtime-trash.js";
 import { waitFor } from "../support/wait.js";
 import { config, containerizer, isGone, rejectsWith, requireRoot, setup, useLauncher, waitForOutput } from "./support.js";
 
@@ -22,6 +24,17 @@ for (const launcher of ["warm", "inline"] as const) describe(`PosixContainerizer
     assert.equal(t.message, "Command exited with status 3");
     assert.deepEqual(c.containers(), []);
     assert.deepEqual(await c.wait(state.id), t, "wait after the end gives the same termination");
+  });
+
+  it("takes an ended container's runtime directory away once its end is known; a new containerizer on the same root finds no orphan", async () => {
+    const { c, root, sandbox } = await setup();
+    const { id } = await c.launch(config(sandbox, "true"));
+    assert.ok(existsSync(join(root, id, "state.json")));
+    await c.wait(id);
+    assert.equal(existsSync(join(root, id)), false, "renamed into the trash when the end was reported");
+    await waitFor(() => readdirSync(join(root, TRASH_DIR)).length === 0, "the trash to be emptied in the background");
+    const again = containerizer(root);
+    assert.deepEqual(await again.recover([]), { recovered: [], orphans: [] });
   });
 
   it("reports the signal that ended the command", async () => {

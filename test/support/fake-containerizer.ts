@@ -27,6 +27,8 @@ export class FakeContainerizer implements Containerizer {
   readonly destroyed: { id: ContainerId; gracePeriodMs: number }[] = [];
   /** When set, launch() rejects with what it returns (if anything). */
   failLaunch: ((config: ContainerConfig) => Error | undefined) | undefined;
+  /** When set, launch() waits for it before it returns (a launch under way, for as long as the test wants). */
+  holdLaunch: Promise<void> | undefined;
   private readonly all = new Map<ContainerId, FakeContainer>();
   private nextPid = 1000;
 
@@ -34,6 +36,7 @@ export class FakeContainerizer implements Containerizer {
     if (this.all.has(config.id)) throw new DcosError(Code.ALREADY_EXISTS, `Container ${config.id} exists`);
     const failure = this.failLaunch?.(config);
     if (failure) throw failure;
+    if (this.holdLaunch) await this.holdLaunch;
     let end!: (t: Termination) => void;
     const ended = new Promise<Termination>((resolve) => (end = resolve));
     const state: ContainerState = {

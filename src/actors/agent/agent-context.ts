@@ -30,6 +30,7 @@ import { ExecutorPhase, type ExecutorRecord, type FrameworkOnAgent, type TaskRec
 import { removeExecutorCheckpoint, writeExecutorCheckpoint, type ExecutorCheckpoint } from "./checkpoint.js";
 import { applyCheckpointed } from "./checkpointed-resources.js";
 import { DiskActivity } from "./disk-activity.js";
+import { DEFAULT_LAUNCH_LANE_MAX_WAIT_MS, LaunchLane } from "./launch-lane.js";
 import type { MasterDetector } from "./master-detector.js";
 import type { MasterLink } from "./master-link.js";
 import type { SecretResolver } from "./secrets.js";
@@ -106,6 +107,8 @@ export class AgentContext {
    * reported TASK_DROPPED or TASK_LOST (bounded; the oldest are forgotten first).
    */
   readonly reconciledAway = new Set<string>();
+  /** Launches of agent-run tasks go ahead of containers' ends (launch-lane.ts). */
+  readonly lane: LaunchLane;
 
   constructor(
     readonly opts: ResolvedAgentOptions,
@@ -116,6 +119,7 @@ export class AgentContext {
     readonly secrets: SecretResolver,
   ) {
     this.fs = opts.fs ?? new AgentFileSystem();
+    this.lane = new LaunchLane((ms, fn) => host.delay(ms, fn), opts.launchLaneMaxWaitMs ?? DEFAULT_LAUNCH_LANE_MAX_WAIT_MS);
   }
 
   get log(): Logger {
@@ -166,7 +170,7 @@ export class AgentContext {
    * An update the agent itself produces (source AGENT; EXECUTOR when the agent is a direct
    * command task's executor, command-task.ts), through the status update manager.
    */
-  taskStatus(fwId: string, exId: string | undefined, taskId: string, state: TaskState, reason: TaskStatus_Reason, message: string, exitCode?: number, source = TaskStatus_Source.AGENT, healthy?: boolean): void {
+  taskStatus(fwId: string, exId: string | undefined, taskId: string, state: TaskState, reason: TaskStatus_Reason, message: string, exitCode?: number, source = TaskStatus_Source.AGENT, healthy?: boolean): Promise<unknown> {
     const ex = exId ? this.frameworks.get(fwId)?.executors.get(exId) : undefined;
     const u = statusUpdate({ frameworkId: fwId, taskId, state, agentId: this.agentId, executorId: exId, reason, message, now: this.clock.now(), source, uuid: this.random.uuidBytes() });
     if (u.status && ex) u.status.sandboxDirectory = ex.sandbox;
@@ -178,11 +182,13 @@ export class AgentContext {
     if (rec) this.recordState(rec, state);
     const trace = this.opts.launchTrace;
     trace?.mark(taskId, `${taskStateName(state)} asked`);
+    const stored = this.statusUpdates.update(u);
     this.host.defer(
-      this.statusUpdates.update(u),
+      stored,
       () => trace?.mark(taskId, `${taskStateName(state)} durable`),
       (err) => this.log.error({ err, taskId }, `Status update ${taskStateName(state)} for task ${taskId} was not stored: ${(err as Error).message}`),
     );
+    return stored;
   }
 
   recordState(rec: TaskRecord, state: TaskState): void {

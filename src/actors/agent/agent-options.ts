@@ -41,6 +41,11 @@ export interface AgentOptions {
   random?: Random;
   /** Per-stage timestamps of command task launches (launch-trace.ts, the `containers` bench); off by default. */
   launchTrace?: LaunchTrace;
+  /**
+   * Longest a container's end waits behind launches of agent-run tasks under way
+   * (launch-lane.ts; default 100 ms; 0: ends never wait).
+   */
+  launchLaneMaxWaitMs?: number;
   /** Registration retry: first after a random wait up to this, doubling (Mesos: 1 s). */
   registrationBackoffMs?: number;
   /** Most time between registration attempts (Mesos: 1 min). */

@@ -118,6 +118,11 @@ export class Agent extends Actor implements ExecutorApi {
     return this.a.agentId;
   }
 
+  /** Launches in the launch lane and containers' ends waiting behind them (launch-lane.ts). */
+  get launchLane(): { launches: number; ends: number } {
+    return { launches: this.a.lane.launches, ends: this.a.lane.ends };
+  }
+
   // ---- lifecycle ---------------------------------------------------------------------
 
   override initialize(): void {

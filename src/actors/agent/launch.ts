@@ -169,6 +169,8 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
     return;
   }
   // Mesos's fetcher: the executor's and the tasks' URIs land in the sandbox before the container starts.
+  // The agent reports this one's RUNNING itself: until then it goes ahead of containers' ends (launch-lane.ts).
+  if (ex.kind === "docker" || ex.kind === "direct") a.lane.begin(ex.containerId);
   const uris = [...(ex.info.command?.uris ?? []), ...tasks.flatMap((t) => t.command?.uris ?? [])];
   const user = config.user;
   const trace = (stage: string): void => opts.launchTrace?.container(ex.containerId, stage);
@@ -201,17 +203,23 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
 function launched(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord): void {
   watchContainer(a, fw, ex);
   if (ex.phase === ExecutorPhase.TERMINATING) {
+    a.lane.settle(ex.containerId);
     a.destroyContainer(ex);
     return;
   }
   if (ex.kind === "docker" || ex.kind === "direct") {
-    dockerTaskRunning(a, fw, ex, true);
+    // Out of the lane once RUNNING is durable (its fsync is the launch's last hop).
+    const settle = (): void => a.lane.settle(ex.containerId);
+    const stored = dockerTaskRunning(a, fw, ex, true);
+    if (stored.length === 0) settle();
+    else a.host.defer(Promise.allSettled(stored), settle);
     return;
   }
   awaitSubscription(a, ex, a.opts.executorRegistrationTimeoutMs, TaskStatus_Reason.EXECUTOR_REGISTRATION_TIMEOUT);
 }
 
 function launchFailed(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord, err: unknown): void {
+  a.lane.settle(ex.containerId);
   a.metrics.containerLaunchErrors.inc();
   const message = `Failed to launch the container of executor ${ex.id}: ${(err as Error).message}`;
   a.log.error({ err, executorId: ex.id }, message);
@@ -228,25 +236,27 @@ function launchFailed(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord,
  * again after a recovery, without an update); a direct task's health check runs in the
  * agent (command-task-health.ts).
  */
-export function dockerTaskRunning(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord, report: boolean): void {
+export function dockerTaskRunning(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord, report: boolean): Promise<unknown>[] {
   ex.transition(ExecutorPhase.REGISTERING, a.log);
   ex.transition(ExecutorPhase.RUNNING, a.log);
   ex.queue = [];
+  const stored: Promise<unknown>[] = [];
   for (const t of ex.liveTasks()) {
     t.launched = true;
     const taskId = t.info.taskId!.value;
     if (ex.kind === "direct") {
-      if (report) a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR);
+      if (report) stored.push(a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR));
       if (t.info.healthCheck) startTaskHealthCheck(a, fw, ex, t.info, (why) => killAgentRunTask(a, fw, ex, taskId, t.info.killPolicy, why));
-    } else if (report) a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, `Docker container ${ex.containerId} is running`);
+    } else if (report) stored.push(a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, `Docker container ${ex.containerId} is running`));
   }
+  return stored;
 }
 
 /** Waits for the container to end; then executorTerminated (shutdown.ts) reports its tasks. */
 export function watchContainer(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord): void {
   a.host.defer(
     a.opts.containerizer.wait(ex.containerId),
-    (t) => executorTerminated(a, fw, ex, t),
+    (t) => a.lane.afterLaunches(() => executorTerminated(a, fw, ex, t)),
     (err) => executorTerminated(a, fw, ex, { containerId: ex.containerId, exitCode: null, signal: null, reason: "status unknown", message: String((err as Error).message) }),
   );
 }

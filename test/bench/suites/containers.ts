@@ -75,7 +75,7 @@ import { NodeFileSystem } from "../../../src/runtime/file-system.js";
 import { startCluster, task, type Cluster } from "../../executor/cluster.js";
 import { holdTasks, throughAgent, windowed, type Run } from "../agent-launches.js";
 import { cliRuns, reportCliRuns } from "../cli-run.js";
-import { percentile, reportLoad, type Reporter } from "../report.js";
+import { percentile, RepeatReporter, reportLoad, type Reporter } from "../report.js";
 
 const DOCKER_IMAGE = "dcos-test/busybox:latest";
 const CGROUP_ROOT = `dcos-bench-containers-${process.pid}`;
@@ -89,11 +89,11 @@ function numberArg(args: string[], name: string, fallback: number): number {
   return Number.isInteger(v) && v >= 0 && arg(args, name) !== undefined ? v : fallback;
 }
 
-async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline", launchTrace?: LaunchTrace, agentFs: "agent" | "node" = "agent", launcherGates?: number): Promise<Cluster> {
+async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline", launchTrace?: LaunchTrace, agentFs: "agent" | "node" = "agent", launcherGates?: number, launchLaneMaxWaitMs?: number): Promise<Cluster> {
   // The agent of startCluster has cpus:2; its containers together weigh as 2 CPUs (rootCpus).
   const isolators = await isolatorsFor(mode, { root: CGROUP_ROOT, rootCpus: 2 });
   const trace = launchTrace && ((id: string, stage: string): void => launchTrace.container(id, stage));
-  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators, launcher, ...(launcherGates === undefined ? {} : { launcherGates }), ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}), ...(agentFs === "node" ? { fs: new NodeFileSystem() } : {}) });
+  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: `${workDir}/containers`, isolators, launcher, ...(launcherGates === undefined ? {} : { launcherGates }), ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}), ...(agentFs === "node" ? { fs: new NodeFileSystem() } : {}), ...(launchLaneMaxWaitMs === undefined ? {} : { launchLaneMaxWaitMs }) });
 }
 
 /** Why docker cannot be benched here, or undefined when dockerd answers and the image is there. */
@@ -172,25 +172,20 @@ function reportStages(report: Reporter, name: string, r: Run, extra: Record<stri
   }
 }
 
-export async function run(report: Reporter, args: string[]): Promise<void> {
-  const count = numberArg(args, "count", 100);
-  const window = numberArg(args, "window", 20);
-  const hold = numberArg(args, "hold", 100);
-  const minFree = numberArg(args, "min-free-mib", 2048) * 2 ** 20;
-  const modes = (arg(args, "modes") ?? "posix,cgroups+namespaces,docker").split(",").map((m) => m.replace("+", ","));
-  // --command-executor=process: command tasks in the per-task node executor, as before issue 15 (for comparison).
-  const commandExecutor: CommandExecutorMode = arg(args, "command-executor") === "process" ? "process" : "agent";
-  // --launchers=warm,inline: who forks the launch wrappers (the warm launcher process, or the agent itself), one run each.
-  const launchers = (arg(args, "launchers") ?? "warm").split(",").map((l) => (l === "inline" ? "inline" : "warm") as "warm" | "inline");
-  // --stages: per-stage timestamps of each launch (the agent's LaunchTrace), as figures per stage.
-  const stages = args.includes("--stages");
-  // --agent-fs=agent,node: the agent's disk, its default (agent-file-system.ts: synchronous but for the flushes) or
-  // runtime/file-system.ts's NodeFileSystem (everything through the thread pool, as before), one run each; `node` runs are named `…_nodefs_…`.
-  const agentFses = (arg(args, "agent-fs") ?? "agent").split(",").map((f) => (f === "node" ? "node" : "agent") as "agent" | "node");
-  // --gates=0,16: how many launch wrappers the warm launcher keeps forked ahead of need (launcher-gates.ts), one run
-  // each, named `…_gates<N>_…`; without the flag, the containerizer's default.
-  const gateCounts = arg(args, "gates")?.split(",").map(Number).filter((n) => Number.isInteger(n) && n >= 0) ?? [undefined];
-  reportLoad(report, "start");
+interface Variants {
+  count: number;
+  window: number;
+  modes: string[];
+  commandExecutor: CommandExecutorMode;
+  launchers: ("warm" | "inline")[];
+  stages: boolean;
+  agentFses: ("agent" | "node")[];
+  gateCounts: (number | undefined)[];
+  laneWaits: (number | undefined)[];
+}
+
+/** The bare spawn, then every isolation mode and variant through the agent, once. */
+async function launches(report: Reporter, { count, window, modes, commandExecutor, launchers, stages, agentFses, gateCounts, laneWaits }: Variants): Promise<void> {
   const baseline = await plainSpawn(count, window);
   report.figure("spawn_per_s", baseline.perSecond, "launches/s", "higher", { count, window });
   report.figure("spawn_to_running_p50_ms", percentile(baseline.latencies, 50), "ms", "lower", { count, window });
@@ -222,17 +217,45 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       reportRun(report, name, r, extra);
       continue;
     }
-    for (const launcher of launchers) for (const agentFs of agentFses) for (const gates of launcher === "warm" ? gateCounts : [undefined]) {
-      const name = `agent_${mode.replace(",", "_")}${launcher === "inline" ? "_inline" : ""}${agentFs === "node" ? "_nodefs" : ""}${gates === undefined ? "" : `_gates${gates}`}`;
-      const extra = { count, window, mode, commandExecutor, launcher, agentFs, ...(gates === undefined ? {} : { gates }) };
+    for (const launcher of launchers) for (const agentFs of agentFses) for (const gates of launcher === "warm" ? gateCounts : [undefined]) for (const lane of laneWaits) {
+      const name = `agent_${mode.replace(",", "_")}${launcher === "inline" ? "_inline" : ""}${agentFs === "node" ? "_nodefs" : ""}${gates === undefined ? "" : `_gates${gates}`}${lane === undefined ? "" : `_lane${lane}`}`;
+      const extra = { count, window, mode, commandExecutor, launcher, agentFs, ...(gates === undefined ? {} : { gates }), ...(lane === undefined ? {} : { lane }) };
       const trace = stages ? new LaunchTrace() : undefined;
-      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher, trace, agentFs, gates), name, (id) => task(id, "true"), count, window, trace);
+      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher, trace, agentFs, gates, lane), name, (id) => task(id, "true"), count, window, trace);
       report.figure(`${name}_launches_per_s`, r.perSecond, "launches/s", "higher", extra);
       report.figure(`${name}_launches_per_s_vs_spawn_per_s`, r.perSecond / baseline.perSecond, "ratio", "higher", extra);
       reportRun(report, name, r, extra);
       reportStages(report, name, r, extra);
     }
   }
+}
+
+export async function run(report: Reporter, args: string[]): Promise<void> {
+  const count = numberArg(args, "count", 100);
+  const window = numberArg(args, "window", 20);
+  const hold = numberArg(args, "hold", 100);
+  const minFree = numberArg(args, "min-free-mib", 2048) * 2 ** 20;
+  const modes = (arg(args, "modes") ?? "posix,cgroups+namespaces,docker").split(",").map((m) => m.replace("+", ","));
+  // --command-executor=process: command tasks in the per-task node executor, as before issue 15 (for comparison).
+  const commandExecutor: CommandExecutorMode = arg(args, "command-executor") === "process" ? "process" : "agent";
+  // --launchers=warm,inline: who forks the launch wrappers (the warm launcher process, or the agent itself), one run each.
+  const launchers = (arg(args, "launchers") ?? "warm").split(",").map((l) => (l === "inline" ? "inline" : "warm") as "warm" | "inline");
+  // --stages: per-stage timestamps of each launch (the agent's LaunchTrace), as figures per stage.
+  const stages = args.includes("--stages");
+  // --agent-fs=agent,node: the agent's disk, its default (agent-file-system.ts: synchronous but for the flushes) or
+  // runtime/file-system.ts's NodeFileSystem (everything through the thread pool, as before), one run each; `node` runs are named `…_nodefs_…`.
+  const agentFses = (arg(args, "agent-fs") ?? "agent").split(",").map((f) => (f === "node" ? "node" : "agent") as "agent" | "node");
+  // --gates=0,16: how many launch wrappers the warm launcher keeps forked ahead of need (launcher-gates.ts), one run
+  // each, named `…_gates<N>_…`; without the flag, the containerizer's default.
+  const gateCounts = arg(args, "gates")?.split(",").map(Number).filter((n) => Number.isInteger(n) && n >= 0) ?? [undefined];
+  // --lane=0,100: the agent's launchLaneMaxWaitMs (launch-lane.ts; 0: containers' ends never wait behind launches), one run each, named `…_lane<N>_…`.
+  const laneWaits = arg(args, "lane")?.split(",").map(Number).filter((n) => Number.isInteger(n) && n >= 0) ?? [undefined];
+  // --repeat=N: the bare spawn and every variant N times, interleaved (variant A, B, A, B, …), each figure the median of the N.
+  const repeat = Math.max(1, numberArg(args, "repeat", 1));
+  reportLoad(report, "start");
+  const collect = repeat > 1 ? new RepeatReporter(report.suite) : undefined;
+  for (let i = 0; i < repeat; i++) await launches(collect ?? report, { count, window, modes, commandExecutor, launchers, stages, agentFses, gateCounts, laneWaits });
+  collect?.medians(report);
   if (hold > 0) {
     const h = await holdTasks(await isolationCluster("posix", commandExecutor, launchers[0]!), (id) => task(id, "sleep 3600"), "sleep", hold, window, minFree);
     const extra = { asked: hold, window, mode: "posix", commandExecutor, ...(h.stoppedBecause ? { stopped_because: h.stoppedBecause } : {}) };
