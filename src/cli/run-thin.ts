@@ -21,7 +21,7 @@
  * task killed by the service.
  */
 import { readFileSync } from "node:fs";
-import { userInfo } from "node:os";
+import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { RunExit } from "../frameworks/run/run-exit.js";
 import { devClientTlsDir } from "./dev-client-tls.js";
@@ -125,7 +125,7 @@ function tlsOptions(flags: Map<string, string>, devDir: string, named: boolean):
   const ca = need(flags.get("tls-ca"), "--tls-ca") ?? (dir ? (named ? need(join(dir, "ca.crt"), "the CA certificate") : readIf(join(dir, "ca.crt"))) : undefined);
   const cert = need(flags.get("tls-cert"), "--tls-cert") ?? (dir ? readIf(join(dir, "node.crt")) : undefined);
   const key = need(flags.get("tls-key"), "--tls-key") ?? (dir ? readIf(join(dir, "node.key")) : undefined);
-  return { ...(ca ? { ca } : {}), ...(cert && key ? { cert, key } : {}) };
+  return { ...(ca ? { ca } : {}), ...(cert && key ? { cert, key } : {}), sessionDir: join(homedir(), ".dcos-node", "tls-sessions") };
 }
 
 interface Io {
@@ -240,7 +240,7 @@ class ThinRun {
       this.io.err((err as Error).message);
       return this.resolve(RunExit.USAGE);
     }
-    thinRequest(target, { method: "POST", headers: this.headers, body, tls }, {
+    thinRequest(target, { method: "POST", headers: this.headers, body, tls, secured: (resumed) => this.mark?.(resumed ? "tls-resumed" : "tls-full") }, {
       head: (code, headers) => {
         status = code;
         if (code === 200) this.streaming = target;

@@ -10,6 +10,8 @@ export interface ThinTls {
   ca?: string;
   cert?: string;
   key?: string;
+  /** Keep and offer TLS session tickets here (tls-session-cache.ts); none: every connection makes a full handshake. */
+  sessionDir?: string;
 }
 
 export interface ThinRequest {
@@ -18,6 +20,8 @@ export interface ThinRequest {
   body?: string;
   /** For https: URLs. */
   tls?: ThinTls;
+  /** https: the handshake is done (resumed: from a cached session ticket). */
+  secured?(resumed: boolean): void;
 }
 
 export interface ThinResponseHandler {
@@ -40,9 +44,21 @@ export async function thinRequest(url: URL, request: ThinRequest, on: ThinRespon
   const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
   let socket: Socket;
   if (url.protocol === "https:") {
-    const tls = await import("node:tls");
     const t = request.tls ?? {};
-    socket = tls.connect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...(t.ca ? { ca: t.ca } : {}), ...(t.cert && t.key ? { cert: t.cert, key: t.key } : {}) });
+    const [tls, cache] = await Promise.all([import("node:tls"), t.sessionDir === undefined ? undefined : import("./tls-session-cache.js")]);
+    const sessions = cache?.tlsSessionCache({ origin: `${host}:${port}`, ...t }, t.sessionDir);
+    const session = sessions?.load();
+    const secure = tls.connect({
+      host,
+      port,
+      ...(isIP(host) ? {} : { servername: host }),
+      ...(t.ca ? { ca: t.ca } : {}),
+      ...(t.cert && t.key ? { cert: t.cert, key: t.key } : {}),
+      ...(session ? { session } : {}),
+    });
+    if (sessions) secure.on("session", (ticket: Buffer) => sessions.save(ticket));
+    secure.once("secureConnect", () => request.secured?.(secure.isSessionReused()));
+    socket = secure;
   } else {
     socket = netConnect({ host, port });
   }
