@@ -76,6 +76,9 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   runPort?: number;
   /** dev: ms the run service keeps offers after a run (default 10 s). */
   runOfferHold?: number;
+  /** dev: the run service's caps on runs in progress (total, per principal). */
+  runMaxRuns?: number;
+  runMaxRunsPerPrincipal?: number;
   /** master/agent: the principals and secrets clients authenticate with (Mesos's credentials JSON). */
   credentials?: string;
   /** master/agent: the ACLs (Mesos's JSON shape). */
@@ -402,6 +405,8 @@ async function startDevRun(
     logger: logger.child({ component: "run" }),
     security: security.config,
     ...(flags.runOfferHold !== undefined ? { offerHoldMs: flags.runOfferHold } : {}),
+    ...(flags.runMaxRuns !== undefined ? { maxRuns: flags.runMaxRuns } : {}),
+    ...(flags.runMaxRunsPerPrincipal !== undefined ? { maxRunsPerPrincipal: flags.runMaxRunsPerPrincipal } : {}),
     ...(tls ? { https: { cert: tls.cert, key: tls.key, ca: tls.ca }, plaintextLoopback: isLoopback(flags.ip) } : {}),
     ...(credential ? { credential, principal: credential.principal } : {}),
   });

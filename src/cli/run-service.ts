@@ -1,16 +1,18 @@
 /**
- * `dcos-node run-service --master=a,b,c [--http-port=4480] [--tls-cert=… --tls-key=… --tls-ca=…]`:
+ * `dcos-node run-service --master=a,b,c [--http-port=4480] [--tls-cert=… --tls-key=… --tls-ca=…] [--max-runs=500] [--max-runs-per-principal=100]`:
  * one instance of the run service `dcos-node run` talks to (src/frameworks/run). Run several:
  * one leads (a lease in the masters' replicated log), the others answer 307 to it. Clients
  * find it with `dcos-node run --run-url=https://host:4480` or $DCOS_NODE_RUN_URL.
  */
 import { Option, type Command } from "commander";
-import { parseDuration } from "./duration.js";
+import { parseCount, parseDuration } from "./duration.js";
 import { frameworkInstanceCommand, frameworkInstanceSetup, type FrameworkInstanceFlags } from "./framework-instance.js";
 
 interface RunServiceFlags extends FrameworkInstanceFlags {
   role: string;
   offerHold: number;
+  maxRuns: number;
+  maxRunsPerPrincipal: number;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
@@ -26,6 +28,8 @@ export function runServiceSubcommand(): Command {
   })
     .option("--role <role>", "the role the runs' tasks take resources as", "*")
     .addOption(new Option("--offer-hold <duration>", "how long one offer is kept after a run before the service suppresses").argParser(parseDuration).default(10_000, "10secs"))
+    .addOption(new Option("--max-runs <n>", "runs in progress at once, all callers together; one more is refused with HTTP 429 and Retry-After (0: no limit)").argParser(parseCount).default(500))
+    .addOption(new Option("--max-runs-per-principal <n>", "runs in progress at once per principal (anonymous callers count as one); one more is refused with HTTP 429 (0: no limit)").argParser(parseCount).default(100))
     .option("--tls-cert <file>", "serve HTTPS with this certificate (PEM; with --tls-key and --tls-ca)")
     .option("--tls-key <file>", "its private key")
     .option("--tls-ca <file>", "the cluster CA: clients' certificates it signed authenticate their principal")
@@ -41,6 +45,8 @@ export function runServiceSubcommand(): Command {
         httpPort: o.httpPort,
         role: o.role,
         offerHoldMs: o.offerHold,
+        maxRuns: o.maxRuns,
+        maxRunsPerPrincipal: o.maxRunsPerPrincipal,
         leaseTtlMs: o.leaseTtl,
         logger,
         security,

@@ -5,7 +5,8 @@
  * a failing task; HTTPS with the dev cluster's client certificate; authentication and
  * ACL refusals; bad input (flags, and raw HTTP: malformed JSON, unknown fields, a body
  * over the limit); Ctrl-C and --timeout; a client killed with SIGKILL gets its task
- * killed, and so is one that stops reading; --framework still runs a one-off framework.
+ * killed, and so is one that stops reading; runs over the service's caps get 429; HTTPS
+ * resumes a kept TLS session; --framework still runs a one-off framework.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -68,7 +69,7 @@ describe("dcos-node run through the run service", () => {
         ],
       }),
     );
-    dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=1", "--port=0", "--http-port=0", "--no-dns", "--no-jobs", "--services-port=-1", "--run-offer-hold=1secs", "--authenticate", `--acls=${acls}`, `--work-dir=${join(workDir, "dev")}`]);
+    dev = new NodeProcess("dev cluster", ["--role=dev", "--agents=1", "--port=0", "--http-port=0", "--no-dns", "--no-jobs", "--services-port=-1", "--run-offer-hold=1secs", "--run-max-runs=4", "--run-max-runs-per-principal=3", "--authenticate", `--acls=${acls}`, `--work-dir=${join(workDir, "dev")}`]);
     master = await dev.waitForLine(/Master listening on ([\d.]+:\d+)/, "the master's gRPC address", 60_000);
     await dev.waitForLine(/Embedded cluster up/, "the embedded cluster", 60_000);
     const service = readDevRunService(devClientTlsDir(master));
@@ -133,6 +134,11 @@ describe("dcos-node run through the run service", () => {
     const r = cli([`--master=${master}`, `--tls-dir=${devClientTlsDir(master)}`, "--no-output", "--", "true"]);
     assert.equal(await r.code, RunExit.FINISHED, r.stderr() + r.stdout());
     assert.match(r.stdout(), /TASK_FINISHED/);
+    assert.match(r.stderr(), /^timing tls-(full|resumed) /m);
+    // The next run resumes the session whose ticket the first kept (~/.dcos-node/tls-sessions, 0600).
+    const again = cli([`--master=${master}`, `--tls-dir=${devClientTlsDir(master)}`, "--no-output", "--", "true"]);
+    assert.equal(await again.code, RunExit.FINISHED, again.stderr() + again.stdout());
+    assert.match(again.stderr(), /^timing tls-resumed /m);
   });
 
   it("refuses anonymous callers, wrong secrets and principals the ACLs deny (exit 3, nothing runs)", async () => {
@@ -198,6 +204,40 @@ describe("dcos-node run through the run service", () => {
     await waitFor(async () => (await metrics())["run/disconnects"] === before + 1, "the service to see the client go", 30_000);
     await waitFor(() => !alive(pid), "the task's process to be killed", 30_000);
     await waitFor(async () => (await metrics())["run/active"] === 0, "the run to end", 30_000);
+  });
+
+  it("caps runs in progress per principal (3 here) and in total (4): one more is refused with 429, Retry-After and a JSON message (exit 3)", async () => {
+    await waitFor(async () => (await metrics())["run/active"] === 0, "no run in progress", 30_000);
+    const refusedBefore = (await metrics())["run/refused_over_limit"]!;
+    const tlsDir = devClientTlsDir(master);
+    const running = [0, 1, 2].map(() => cli([`--master=${master}`, "--no-output", "--", "sleep 120"], operator));
+    try {
+      await waitFor(async () => (await metrics())["run/active"] === 3, "three runs of dcos-operator in progress", 30_000);
+      const res = await fetch(`${loopback}/v1/runs`, {
+        method: "POST",
+        headers: { authorization: operatorHeader, "content-type": "application/json" },
+        body: JSON.stringify({ command: "true", cpus: 0.1, mem: 32, user: "root" }),
+      });
+      assert.equal(res.status, 429);
+      assert.equal(res.headers.get("retry-after"), "5");
+      assert.match(((await res.json()) as { message: string }).message, /^Principal 'dcos-operator' already has 3 runs in progress, the limit per principal \(--max-runs-per-principal=3\); try again in 5 s$/);
+      const refused = cli([`--master=${master}`, "--no-output", "--", "true"], operator);
+      assert.equal(await refused.code, RunExit.NOT_LAUNCHED, refused.stderr());
+      assert.match(refused.stderr(), /The run service refused the run \(HTTP 429\): Principal 'dcos-operator' already has 3 runs/);
+      // Another principal (the dev client certificate's) still gets a run: the fourth in progress.
+      running.push(cli([`--master=${master}`, `--tls-dir=${tlsDir}`, "--no-output", "--", "sleep 120"]));
+      await waitFor(async () => (await metrics())["run/active"] === 4, "four runs in progress", 30_000);
+      const overTotal = cli([`--master=${master}`, `--tls-dir=${tlsDir}`, "--no-output", "--", "true"]);
+      assert.equal(await overTotal.code, RunExit.NOT_LAUNCHED, overTotal.stderr());
+      assert.match(overTotal.stderr(), /HTTP 429\): The run service already has 4 runs in progress, its limit \(--max-runs=4\); try again in 5 s/);
+      assert.equal((await metrics())["run/refused_over_limit"], refusedBefore + 3);
+    } finally {
+      for (const r of running) r.signal("SIGINT");
+      for (const r of running) await r.code;
+    }
+    await waitFor(async () => (await metrics())["run/active"] === 0, "the capped runs to end", 30_000);
+    const after = cli([`--master=${master}`, "--no-output", "--", "true"], operator);
+    assert.equal(await after.code, RunExit.FINISHED, after.stderr());
   });
 
   it("a client that stops reading a task's flood of output is dropped and the task killed", async () => {

@@ -36,9 +36,9 @@ function setup(holdMs = 5_000) {
     acknowledge: async () => void calls.push({ call: "ack" }),
   } as RunDriver;
   const scheduler = new RunScheduler({ driver, frameworkId: "fw-1", clock, logger: silentLogger(), random: new Random(7), holdMs, agentHttp: async () => "127.0.0.1:1" });
-  const submit = (body: Record<string, unknown>) => {
+  const submit = (body: Record<string, unknown>, owner: string | null = "ops") => {
     const events: RunEvent[] = [];
-    const run = scheduler.submit(parseRunRequest({ cpus: 0.1, mem: 32, user: "nobody", output: false, ...body }), "ops", (e) => events.push(e));
+    const run = scheduler.submit(parseRunRequest({ cpus: 0.1, mem: 32, user: "nobody", output: false, ...body }), owner ?? undefined, (e) => events.push(e));
     return { run, events };
   };
   const status = (taskId: string, state: TaskState) =>
@@ -161,5 +161,24 @@ describe("run service scheduling", () => {
     status(run.taskId, TaskState.KILLED);
     await new Promise((r) => setImmediate(r));
     assert.equal(end(events)?.exit, RunExit.INTERRUPTED);
+  });
+
+  it("counts runs in progress per owner (the run service's per-principal cap): up at submit, down at each run's end only once", async () => {
+    const { clock, scheduler, submit, status } = setup();
+    scheduler.offers([offer("o1", "a1", "cpus:4;mem:4096")]);
+    const a = submit({ command: "sleep 1" });
+    const b = submit({ command: "sleep 1", timeoutSeconds: 2 });
+    const anonymous = submit({ command: "sleep 1" }, null);
+    assert.deepEqual([scheduler.activeOf("ops"), scheduler.activeOf(undefined), scheduler.activeOf("other"), scheduler.active], [2, 1, 0, 3]);
+    status(a.run.taskId, TaskState.FINISHED);
+    status(a.run.taskId, TaskState.FINISHED); // a duplicate update does not count down twice
+    assert.deepEqual([scheduler.activeOf("ops"), scheduler.active], [1, 2]);
+    // A run waiting for an offer that times out ends too.
+    await clock.advance(2_000);
+    assert.equal(end(b.events)?.exit, RunExit.NOT_LAUNCHED);
+    assert.deepEqual([scheduler.activeOf("ops"), scheduler.active], [0, 1]);
+    anonymous.run.disconnect();
+    status(anonymous.run.taskId, TaskState.KILLED);
+    assert.deepEqual([scheduler.activeOf(undefined), scheduler.active], [0, 0]);
   });
 });

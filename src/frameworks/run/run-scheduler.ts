@@ -84,6 +84,8 @@ export class RunScheduler {
   private readonly held = new Map<string, Offer>();
   private readonly pending: OneOffRun[] = [];
   private readonly runs = new Map<string, OneOffRun>();
+  /** Runs in progress per owner ("" for anonymous), for the run service's per-principal cap. */
+  private readonly byOwner = new Map<string, number>();
   private holdUntil: number;
   private holdTimer: Timer | undefined;
   private suppressed = false;
@@ -112,6 +114,11 @@ export class RunScheduler {
     return this.runs.size;
   }
 
+  /** Runs in progress started by `owner` (undefined: anonymous callers). */
+  activeOf(owner: string | undefined): number {
+    return this.byOwner.get(owner ?? "") ?? 0;
+  }
+
   run(taskId: string): OneOffRun | undefined {
     return this.runs.get(taskId);
   }
@@ -121,6 +128,7 @@ export class RunScheduler {
     const taskId = `${request.name}.${this.random.uuid()}`;
     const run = new OneOffRun(this, request, taskId, owner, emit);
     this.runs.set(taskId, run);
+    this.byOwner.set(owner ?? "", this.activeOf(owner) + 1);
     emit({ event: "subscribed", master: this.o.driver.master, frameworkId: this.o.frameworkId, taskId });
     this.pending.push(run);
     this.touch();
@@ -184,7 +192,10 @@ export class RunScheduler {
 
   /** Called by a run that ended. */
   forget(run: OneOffRun): void {
-    this.runs.delete(run.taskId);
+    if (!this.runs.delete(run.taskId)) return;
+    const left = this.activeOf(run.owner) - 1;
+    if (left > 0) this.byOwner.set(run.owner ?? "", left);
+    else this.byOwner.delete(run.owner ?? "");
     const i = this.pending.indexOf(run);
     if (i >= 0) this.pending.splice(i, 1);
   }

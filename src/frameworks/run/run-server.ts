@@ -13,7 +13,9 @@
  * certificate over HTTPS); a run needs the ACLs `run_tasks` on its user and
  * `register_frameworks` on its role, as running the one-off framework would; only the
  * principal that started a run may kill it. Bad input is a 4xx `{message}` (the body is
- * limited to 64 KiB). Non-leading instances answer 307 to the leader.
+ * limited to 64 KiB). Runs in progress are capped in total and per principal (maxRuns,
+ * maxRunsPerPrincipal): one over a cap is refused with 429, Retry-After and `{message}`.
+ * Non-leading instances answer 307 to the leader.
  */
 import type { FastifyInstance } from "fastify";
 import { createServer, type Server, type ServerResponse } from "node:http";
@@ -47,7 +49,18 @@ export interface RunServerOptions extends FrameworkServerOptions {
    * plaintext gRPC clients: a TLS handshake costs a CLI 25-40 ms of CPU.
    */
   plaintextLoopback?: boolean;
+  /** Runs in progress at once, all callers together (default DEFAULT_MAX_RUNS; 0: no limit). */
+  maxRuns?: number;
+  /** Runs in progress at once per principal (anonymous callers share one count; default DEFAULT_MAX_RUNS_PER_PRINCIPAL; 0: no limit). */
+  maxRunsPerPrincipal?: number;
 }
+
+/** Default cap on runs in progress at once (each holds a connection, a task and an output reader). */
+export const DEFAULT_MAX_RUNS = 500;
+/** Default cap on one principal's runs in progress at once. */
+export const DEFAULT_MAX_RUNS_PER_PRINCIPAL = 100;
+/** Retry-After of a run refused for a cap: runs are short, a slot is usually free by then. */
+const RETRY_AFTER_S = 5;
 
 /** The body of POST /v1/runs is small: a command line and a few fields. */
 const BODY_LIMIT = 64 * 1024;
@@ -75,6 +88,7 @@ export class RunServer {
   private readonly random: Random;
   private readonly roles: string[];
   private readonly agents = new Map<string, string>();
+  private refusedForCap = 0;
 
   private constructor(private readonly options: RunServerOptions) {
     this.random = options.random ?? Random.fromOs();
@@ -123,6 +137,7 @@ export class RunServer {
         "run/suppresses": s?.counters.suppresses ?? 0,
         "run/disconnects": s?.counters.disconnects ?? 0,
         "run/orphans_killed": s?.counters.orphansKilled ?? 0,
+        "run/refused_over_limit": this.refusedForCap,
       };
     });
     this.app.post("/v1/runs", async (req, reply) => {
@@ -145,6 +160,11 @@ export class RunServer {
       } catch (err) {
         const e = asDcosError(err);
         return reply.code(e.code === Code.PERMISSION_DENIED ? 403 : 400).send({ message: e.message });
+      }
+      const full = this.capReached(scheduler, caller.principal);
+      if (full) {
+        this.refusedForCap++;
+        return reply.code(429).header("retry-after", String(RETRY_AFTER_S)).send({ message: `${full}; try again in ${RETRY_AFTER_S} s` });
       }
       reply.hijack();
       streamRun(reply.raw, (emit) => scheduler.submit(request, caller.principal, emit));
@@ -217,6 +237,18 @@ export class RunServer {
     this.loopback?.closeAllConnections();
     await new Promise((resolve) => (this.loopback ? this.loopback.close(resolve) : resolve(undefined)));
     await this.app.close();
+  }
+
+  /** Why a new run of `principal` may not start now (a cap is reached), or undefined. */
+  private capReached(scheduler: RunScheduler, principal: string | undefined): string | undefined {
+    const total = this.options.maxRuns ?? DEFAULT_MAX_RUNS;
+    if (total > 0 && scheduler.active >= total) return `The run service already has ${scheduler.active} runs in progress, its limit (--max-runs=${total})`;
+    const mine = this.options.maxRunsPerPrincipal ?? DEFAULT_MAX_RUNS_PER_PRINCIPAL;
+    const own = scheduler.activeOf(principal);
+    if (mine > 0 && own >= mine) {
+      return `${principal ? `Principal '${principal}'` : "Anonymous callers"} already ${principal ? "has" : "have"} ${own} runs in progress, the limit per principal (--max-runs-per-principal=${mine})`;
+    }
+    return undefined;
   }
 
   /** An agent's HTTP endpoint through the master's Operator API, remembered per agent. */
