@@ -58,7 +58,30 @@ export interface RaftNodeOptions<M extends StateMachine> {
   catchUpEntries?: number;
   /** A proposal not applied within this time fails DEADLINE_EXCEEDED. Default 30 s. */
   proposalTimeoutMs?: number;
+  /**
+   * Called at each step of an entry's way through this member (diagnostics: the raft
+   * bench's commit timeline, `--trace`), with the last entry index the step covers.
+   */
+  trace?: (mark: RaftTraceMark, index: number) => void;
 }
+
+/**
+ * The steps of one commit a member can mark (RaftNodeOptions.trace): on the leader
+ * proposed → append_sent → persist_start → durable … ack_received → committed → applied;
+ * on a follower append_received → persist_start → durable → ack_sent. `durable` is when
+ * the storage's promise settled, `durable_turn` when the member's loop took it up.
+ */
+export type RaftTraceMark =
+  | "proposed"
+  | "append_sent"
+  | "append_received"
+  | "persist_start"
+  | "durable"
+  | "durable_turn"
+  | "ack_sent"
+  | "ack_received"
+  | "committed"
+  | "applied";
 
 export const DEFAULT_TICK_MS = 50;
 export const DEFAULT_ELECTION_TICKS = 10;
@@ -247,6 +270,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     this.requireRunning();
     const data = encodeProposal(id?.client ?? this.clientId, id?.sequence ?? ++this.nextSequence, command);
     const pos = this.core.propose(data);
+    this.options.trace?.("proposed", pos.index);
     this.counters.proposals.inc();
     const deadline = this.clock.now() + (this.options.proposalTimeoutMs ?? 30_000);
     const result = new Promise<Uint8Array>((resolve, reject) => this.proposals.add(pos.index, pos.term, deadline, resolve, reject));
@@ -343,7 +367,11 @@ export class RaftNode<M extends StateMachine> extends Actor {
       if (!("complete" in r)) return;
       m = r.complete;
     }
+    const trace = this.options.trace;
+    const committed = this.core.committed;
+    if (trace) traceReceived(trace, m);
     this.core.step(m);
+    if (trace && this.core.committed > committed) trace("committed", this.core.committed);
     if (this.persisting) {
       this.applyAhead();
       // A follower answers heartbeats while its write runs (nothing it says waits for that write).
@@ -354,6 +382,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
 
   /** Sends a Raft message; a snapshot larger than `snapshotChunkBytes` goes in chunks. */
   private sendRaft(m: RaftMessage): void {
+    if (this.options.trace) traceSent(this.options.trace, m);
     const parts = snapshotChunks(m, this.options.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES);
     if (parts.length > 1) this.counters.snapshotChunksSent.inc(parts.length);
     for (const part of parts) this.send(this.pid(m.to), part);
@@ -438,6 +467,12 @@ export class RaftNode<M extends StateMachine> extends Actor {
     const durable = this.options.storage.lastIndex();
     this.persisting = true;
     const written = this.options.storage.persist(batch); // the write and fdatasync start now
+    const trace = this.options.trace;
+    const last = batch.entries.length > 0 ? Number(batch.entries[batch.entries.length - 1]!.index) : 0;
+    if (trace && last > 0) {
+      trace("persist_start", last);
+      void written.then(() => trace("durable", last), () => undefined);
+    }
     // Committed entries this member already has on disk are applied while the disk works.
     let early = 0;
     while (early < rd.committedEntries.length && Number(rd.committedEntries[early]!.index) <= durable) early++;
@@ -445,6 +480,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     this.defer(
       written,
       () => {
+        if (trace && last > 0) trace("durable_turn", last);
         this.persisting = false;
         if (batch.hardState) this.syncedTermVote = `${batch.hardState.term}/${batch.hardState.vote}`;
         for (const m of later) this.sendRaft(m);
@@ -534,6 +570,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     const index = Number(e.index);
     if (index <= this.appliedIndex) return;
     this.appliedIndex = index;
+    this.options.trace?.("applied", index);
     let result: ApplyResult | undefined;
     if (e.type === RaftEntryType.NORMAL && e.data.length > 0) result = this.sessions.apply(e.data, index);
     const before = this.proposals.aborted;
@@ -659,5 +696,25 @@ export class RaftNode<M extends StateMachine> extends Actor {
     let p = this.pids.get(id);
     if (!p) this.pids.set(id, (p = Pid.parse(id)));
     return p;
+  }
+}
+
+/** Trace marks of a message about to be sent: a leader's append with entries, a follower's durable acknowledgement. */
+function traceSent(trace: NonNullable<RaftNodeOptions<StateMachine>["trace"]>, m: RaftMessage): void {
+  if (m.body.case === "appendEntriesRequest") {
+    const entries = m.body.value.entries;
+    if (entries.length > 0) trace("append_sent", Number(entries[entries.length - 1]!.index));
+  } else if (m.body.case === "appendEntriesResponse" && m.body.value.success && !m.body.value.writing) {
+    trace("ack_sent", Number(m.body.value.index));
+  }
+}
+
+/** Trace marks of a message received: an append with entries (follower), a durable acknowledgement (leader). */
+function traceReceived(trace: NonNullable<RaftNodeOptions<StateMachine>["trace"]>, m: RaftMessage): void {
+  if (m.body.case === "appendEntriesRequest") {
+    const entries = m.body.value.entries;
+    if (entries.length > 0) trace("append_received", Number(entries[entries.length - 1]!.index));
+  } else if (m.body.case === "appendEntriesResponse" && m.body.value.success && !m.body.value.writing) {
+    trace("ack_received", Number(m.body.value.index));
   }
 }

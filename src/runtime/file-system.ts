@@ -39,6 +39,13 @@ export interface AppendFile {
   append(chunks: readonly Uint8Array[]): Promise<void>;
   /** fdatasync: returns once every appended byte is on disk. */
   sync(): Promise<void>;
+  /**
+   * Appends the chunks and returns once they are on disk, as append then sync would when
+   * everything appended before was synced already; where it is implemented it costs one
+   * trip to the thread pool instead of two (the real file system writes through a second
+   * descriptor opened O_DSYNC: the write and its fdatasync are one system call).
+   */
+  appendDurable?(chunks: readonly Uint8Array[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,26 +62,40 @@ class NodeAppendFile implements AppendFile {
     public size: number,
   ) {}
 
-  async append(chunks: readonly Uint8Array[]): Promise<void> {
-    let pending = chunks.slice();
-    let total = 0;
-    for (const c of pending) total += c.length;
-    const end = this.size + total;
-    // writev may write less than asked; continue from where it stopped.
-    while (pending.length > 0) {
-      const { bytesWritten: written } = await writev(this.fd, pending as NodeJS.ArrayBufferView[], this.size);
-      this.size += written;
-      pending = dropBytes(pending, written);
-    }
-    if (this.size !== end) throw new Error(`Short write to ${this.path}: ${this.size} of ${end} bytes`);
+  /** A descriptor of the same file opened O_DSYNC (appendDurable), opened on first use. */
+  private dsyncFd: number | undefined;
+
+  append(chunks: readonly Uint8Array[]): Promise<void> {
+    return this.writeAll(this.fd, chunks);
   }
 
   sync(): Promise<void> {
     return fdatasync(this.fd);
   }
 
-  close(): Promise<void> {
-    return close(this.fd);
+  async appendDurable(chunks: readonly Uint8Array[]): Promise<void> {
+    this.dsyncFd ??= await open(this.path, fs.constants.O_WRONLY | fs.constants.O_DSYNC);
+    await this.writeAll(this.dsyncFd, chunks);
+  }
+
+  async close(): Promise<void> {
+    if (this.dsyncFd !== undefined) await close(this.dsyncFd);
+    this.dsyncFd = undefined;
+    await close(this.fd);
+  }
+
+  private async writeAll(fd: number, chunks: readonly Uint8Array[]): Promise<void> {
+    let pending = chunks.slice();
+    let total = 0;
+    for (const c of pending) total += c.length;
+    const end = this.size + total;
+    // writev may write less than asked; continue from where it stopped.
+    while (pending.length > 0) {
+      const { bytesWritten: written } = await writev(fd, pending as NodeJS.ArrayBufferView[], this.size);
+      this.size += written;
+      pending = dropBytes(pending, written);
+    }
+    if (this.size !== end) throw new Error(`Short write to ${this.path}: ${this.size} of ${end} bytes`);
   }
 }
 

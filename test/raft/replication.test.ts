@@ -218,6 +218,47 @@ describe("Raft log replication", () => {
       checkLogMatching([...c.nodes.values()]);
     });
 
+    it("a follower whose write runs answers appends arriving one per proposal with one `writing` copy per tick and read round, and acknowledges them with one answer", () => {
+      const c = new TestCluster(["a", "b", "c"], { preVote: false, checkQuorum: false });
+      c.elect("a");
+      const [a, b] = [c.node("a"), c.node("b")];
+      const toB = (msgs: RaftMessage[]) => msgs.filter((m) => m.to === "b");
+      const writing = (msgs: RaftMessage[]) => msgs.filter((m) => m.body.case === "appendEntriesResponse" && m.body.value.writing);
+      a.raft.propose(bytes("x"));
+      const rdA = a.takeReady()!;
+      deliver(toB(rdA.messages), b);
+      const rdB = b.takeReady()!; // b's write of x runs from here on
+      const later: RaftMessage[] = [];
+      let copies = 0;
+      const ys: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        ys.push(a.raft.propose(bytes(`y${i}`)).index);
+        deliver(toB(a.raft.takeLeaderMessages()), b);
+        const now = b.raft.takeFollowerAcks();
+        copies += writing(now).length;
+        later.push(...now.filter((m) => !(m.body.case === "appendEntriesResponse" && m.body.value.writing)));
+      }
+      assert.equal(copies, 1, "five appends within one tick: one `writing` copy");
+      b.raft.tick();
+      const y5 = a.raft.propose(bytes("y5")).index;
+      deliver(toB(a.raft.takeLeaderMessages()), b);
+      assert.equal(writing(b.raft.takeFollowerAcks()).length, 1, "the next tick: another copy (liveness for check quorum)");
+      ys.push(y5);
+      // b's write of x is durable: its answer goes; its next Ready writes y0..y5 and answers them once.
+      deliver(b.completeReady(rdB), a);
+      const rdB2 = b.takeReady()!;
+      assert.deepEqual(rdB2.entries.map((e) => Number(e.index)), ys);
+      const acks = rdB2.messages.filter((m) => m.body.case === "appendEntriesResponse");
+      assert.equal(acks.length, 1, `one acknowledgement for six appends (got ${acks.length})`);
+      assert.ok(acks[0]!.body.case === "appendEntriesResponse" && Number(acks[0]!.body.value.index) === y5 && acks[0]!.body.value.success);
+      assert.deepEqual(later, [], "nothing that acknowledges entries being written went early");
+      deliver(b.completeReady(rdB2), a);
+      a.completeReady(rdA);
+      c.settle();
+      assert.equal(a.raft.committed, y5);
+      for (const n of c.nodes.values()) assert.deepEqual(n.sm.data(), ["x", "y0", "y1", "y2", "y3", "y4", "y5"], n.id);
+    });
+
     it("a leader elected while the Ready carrying its term is not yet advanced sends nothing early", () => {
       const c = new TestCluster(["a", "b", "c"], { preVote: false, checkQuorum: false });
       c.elect("a");

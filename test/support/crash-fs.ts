@@ -210,6 +210,12 @@ class CrashFile implements AppendFile {
     return this.fs.syncInode(this.inode, this.path);
   }
 
+  /** As O_DSYNC: the write, then its sync (held, failing or cut by a crash like any other). */
+  async appendDurable(chunks: readonly Uint8Array[]): Promise<void> {
+    await this.append(chunks);
+    await this.sync();
+  }
+
   async close(): Promise<void> {}
 }
 

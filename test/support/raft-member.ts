@@ -12,7 +12,7 @@ import { createLogger, silentLogger } from "../../src/runtime/log.js";
 import { Pid } from "../../src/runtime/pid.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { GrpcTransport } from "../../src/runtime/transports/grpc.js";
-import { RaftNode } from "../../src/raft/raft-node.js";
+import { RaftNode, type RaftTraceMark } from "../../src/raft/raft-node.js";
 import { FrameworkLogs } from "../../src/raft/framework-logs.js";
 import { addReplicatedLogService } from "../../src/raft/log-service.js";
 import { ReplicatedStateMachine } from "../../src/raft/replicated-state-machine.js";
@@ -51,7 +51,12 @@ export type MemberRequest =
   | { id: number; cmd: "load"; durationMs: number; window: number; size: number }
   | { id: number; cmd: "paced"; durationMs: number; perSecond: number; size: number }
   | { id: number; cmd: "probeStart" }
-  | { id: number; cmd: "probeStop" };
+  | { id: number; cmd: "probeStop" }
+  | { id: number; cmd: "traceStart" }
+  | { id: number; cmd: "traceStop" };
+
+/** Trace marks (RaftTraceMark) of one member: per mark, entry index → time (ms since the epoch, sub-ms; comparable across processes on one host). */
+export type TraceMarks = Record<string, Record<number, number>>;
 
 /** Counts applied commands; the benchmark's machine (keeps no data). */
 class CountMachine implements StateMachine {
@@ -94,7 +99,15 @@ await system.start();
 const storage = await DurableStorage.open({ dir: config.dir, log: logger, metrics: system.metrics });
 const machine: StateMachine = config.machine === "list" ? new ListMachine() : config.machine === "logs" ? new LogsMachine() : new CountMachine();
 const timing = config.timing ? raftTiming(config.timing.tickMs, config.timing.electionTimeoutMs) : {};
-const node = system.spawn(new RaftNode({ storage, machine, peers: config.peers.map((a) => new Pid("raft", a)), ...timing }));
+let marks: TraceMarks | undefined;
+/** The traced calls of `paced` (their k-th proposal's times), while tracing. */
+let tracedCalls: { called: number; answered?: number }[] = [];
+const trace = (mark: RaftTraceMark, index: number): void => {
+  if (!marks) return;
+  const m = (marks[mark] ??= {});
+  m[index] ??= now();
+};
+const node = system.spawn(new RaftNode({ storage, machine, peers: config.peers.map((a) => new Pid("raft", a)), ...timing, trace }));
 const api = new ReplicatedStateMachine(node);
 if (machine instanceof LogsMachine) {
   addReplicatedLogService(transport.grpcServer, {
@@ -144,6 +157,15 @@ async function handle(req: MemberRequest): Promise<unknown> {
     case "probeStart":
       probe = LoopProbe.start();
       return true;
+    case "traceStart":
+      marks = {};
+      return true;
+    case "traceStop": {
+      const out = marks;
+      marks = undefined;
+      if (out) markCalls(out);
+      return out;
+    }
     case "probeStop": {
       const stalls = probe?.stop();
       probe = undefined;
@@ -194,5 +216,31 @@ async function load(durationMs: number, window: number, size: number): Promise<{
 /** Open loop at a fixed rate; returns every proposal's commit latency in ms. */
 function paced(durationMs: number, perSecond: number, size: number): Promise<number[]> {
   const payload = command(size);
-  return pacedLatencies(durationMs, perSecond, () => api.propose(payload));
+  if (!marks) return pacedLatencies(durationMs, perSecond, () => api.propose(payload));
+  // Traced: the k-th call is the k-th proposal this member makes (the facade keeps the
+  // order), so its call and answer times are marked at the k-th proposed index (traceStop).
+  tracedCalls = [];
+  const calls = tracedCalls;
+  return pacedLatencies(durationMs, perSecond, (k) => {
+    calls[k] = { called: now() };
+    return api.propose(payload).then(() => void (calls[k]!.answered = now()));
+  });
+}
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Marks "called" and "answered" at the indexes the traced calls' proposals got. */
+function markCalls(m: TraceMarks): void {
+  const proposed = Object.keys(m.proposed ?? {}).map(Number).sort((a, b) => a - b);
+  const called: Record<number, number> = (m.called = {});
+  const answered: Record<number, number> = (m.answered = {});
+  tracedCalls.forEach((c, k) => {
+    const i = proposed[k];
+    if (i === undefined) return;
+    called[i] = c.called;
+    if (c.answered !== undefined) answered[i] = c.answered;
+  });
+  tracedCalls = [];
 }

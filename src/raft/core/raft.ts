@@ -18,6 +18,16 @@ export { newGeneration, type RaftConfig } from "./raft-base.js";
  * membership changes that take effect when appended.
  */
 export class Raft extends RaftTransfer {
+  /** tick() calls so far; the tick and read round of the last `writing` copy (takeFollowerAcks). */
+  private ticks = 0;
+  private writingSentTick = -1;
+  private writingSentRound = -1;
+
+  override tick(): void {
+    this.ticks++;
+    super.tick();
+  }
+
   /** Handles one message from another member. Throws INVALID_ARGUMENT for a malformed one. */
   step(m: RaftMessage): void {
     if (m.body.case === undefined) {
@@ -126,8 +136,9 @@ export class Raft extends RaftTransfer {
    * is below every entry not yet durable (a heartbeat's answer), or a rejection — in a term
    * that is already durable; and for an answer that acknowledges entries being written, a
    * copy marked `writing`, which tells the leader only that this member is alive and its
-   * read round (the answer itself waits for the write). So a slow fsync does not silence a
-   * follower toward its leader (check quorum, ReadIndex rounds). Votes wait for the write.
+   * read round (the answer itself waits for the write), at most one per tick unless the read
+   * round changed. So a slow fsync does not silence a follower toward its leader (check
+   * quorum, ReadIndex rounds). Votes wait for the write.
    */
   takeFollowerAcks(): RaftMessage[] {
     if (!this.outstanding || this.roleValue === RaftRole.Leader || this.durableTerm !== this.termValue || this.messages.length === 0) return [];
@@ -141,8 +152,14 @@ export class Raft extends RaftTransfer {
       else if (!b.value.success || Number(b.value.index) <= stableUpTo) out.push(m);
       else {
         // It acknowledges entries being written: that waits for the write, but a copy
-        // marked `writing` (liveness and the read round only) goes now.
+        // marked `writing` (liveness and the read round only) goes now — one per tick and
+        // read round: appends that arrive many to a write (one per proposal at 1,000/s)
+        // need not each cost the leader an answer that carries nothing new.
         keep.push(m);
+        const round = Number(b.value.readRound);
+        if (this.writingSentTick === this.ticks && this.writingSentRound === round) continue;
+        this.writingSentTick = this.ticks;
+        this.writingSentRound = round;
         const early = clone(RaftMessageSchema, m);
         (early.body.value as RaftAppendEntriesResponse).writing = true;
         out.push(early);

@@ -8,7 +8,18 @@ import { RaftReads } from "./reads.js";
 
 /** Log replication: the follower's appends and snapshots, the leader's progress and commit. */
 export abstract class RaftReplication extends RaftReads {
+  /**
+   * Answers an append. A success replaces the success to the same leader queued just
+   * before it (appends arriving one per proposal while a write runs): acknowledgements are
+   * cumulative (the leader takes the highest index and read round), so one answer per
+   * write carries what several did.
+   */
   protected respondAppend(to: string, value: MessageInitShape<typeof RaftAppendEntriesResponseSchema>): void {
+    const prev = this.messages[this.messages.length - 1];
+    if (value.success && prev && prev.to === to && Number(prev.term) === this.termValue && prev.body.case === "appendEntriesResponse") {
+      const p = prev.body.value;
+      if (p.success && !p.writing && p.index <= (value.index ?? 0n) && p.readRound <= (value.readRound ?? 0n)) this.messages.pop();
+    }
     this.send(to, this.termValue, { case: "appendEntriesResponse", value: value });
   }
 

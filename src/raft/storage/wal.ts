@@ -139,8 +139,12 @@ export class WriteAheadLog {
         for (const p of batch) records += p.records.length;
         try {
           const started = performance.now();
-          await this.file.append(chunks);
-          await this.file.sync();
+          // One trip to the thread pool where the file system allows (O_DSYNC), else two.
+          if (this.file.appendDurable) await this.file.appendDurable(chunks);
+          else {
+            await this.file.append(chunks);
+            await this.file.sync();
+          }
           this.fsyncMs.observe(performance.now() - started);
           this.fsyncs.inc();
           this.recordsWritten.inc(records);

@@ -201,10 +201,16 @@ export class GrpcConnection {
     client?.close();
   }
 
+  /**
+   * Writes what is queued once the current callback is done: envelopes sent in one turn of
+   * the actor system (its drain is one callback) go out together, and without waiting for
+   * the next turn of the event loop (a setImmediate here cost every message a loop turn:
+   * the follower's acknowledgement of a Raft append waited for it, src/raft/README.md).
+   */
   private scheduleFlush(): void {
     if (this.flushScheduled || this.waitingDrain) return;
     this.flushScheduled = true;
-    setImmediate(this.flush);
+    queueMicrotask(this.flush);
   }
 
   private readonly onDrain = (): void => {

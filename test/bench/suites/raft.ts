@@ -33,6 +33,9 @@
  * throughput and failover on another one (machine "count", RaftNode's own timing: 50 ms
  * ticks, elections after 0.5-1 s, as in earlier runs of this bench): paced after the throughput
  * trials' hundreds of thousands of entries, their garbage and log would be measured instead.
+ * `--trace=N` first traces one commit's timeline at N proposals/s in the leader (every
+ * member marks each step, RaftNodeOptions.trace; test/bench/raft-timeline.ts): each step's
+ * p50 / p90 on stderr and as figures `commit_step_<n>_ms` (the step in `step`).
  * `--only=inLeader,client,clientPerCall,etcd` picks latency measurements, `--throughput=0`
  * skips throughput and failover, `--busy=0` the busy phase. For each measurement the
  * worst round's event-loop delay and GC pauses in the leader's process and in the
@@ -53,6 +56,8 @@ import { pacedLatencies } from "../../support/paced.js";
 import { BENCH_LOG, ProcessCluster, type MemberProcess } from "../../support/raft-processes.js";
 import { waitFor } from "../../support/wait.js";
 import { EtcdCluster, etcdClient } from "../etcd-cluster.js";
+import { commitTimeline } from "../raft-timeline.js";
+import type { TraceMarks } from "../../support/raft-member.js";
 import { median, percentile, type Reporter } from "../report.js";
 
 const ENTRY_BYTES = 100;
@@ -69,6 +74,8 @@ interface Options {
   only: Set<string>;
   /** Run throughput and failover after latency (default 1; --throughput=0 skips them). */
   throughput: boolean;
+  /** Proposals/s of the traced phase (one commit's timeline, before the latency phases); 0 = none (default). */
+  trace: number;
 }
 
 export async function run(report: Reporter, args: string[]): Promise<void> {
@@ -77,6 +84,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const o: Options = { trials, window: opt("window", 4096), seconds: opt("seconds", 3), rate: opt("rate", 1000), kills: opt("kills", trials), rounds: opt("rounds", 2), busy: opt("busy", 2),
     only: new Set((args.find((a) => a.startsWith("--only="))?.slice("--only=".length) ?? "inLeader,client,clientPerCall,etcd").split(",")),
     throughput: opt("throughput", 1) !== 0,
+    trace: opt("trace", 0),
   };
 
   const root = mkdtempSync(join(tmpdir(), "raft-bench-"));
@@ -96,6 +104,7 @@ async function latency(report: Reporter, o: Options, root: string): Promise<void
   let etcd: EtcdCluster | undefined;
   try {
     etcd = await EtcdCluster.start(3, join(root, "etcd"));
+    if (o.trace > 0) await tracePhase(report, o, cluster);
     for (const busy of o.busy > 0 ? [0, o.busy] : [0]) {
       const load = busy > 0 ? CpuLoad.start(busy, 10 * 60_000) : undefined;
       try {
@@ -208,6 +217,29 @@ async function latencyPhase(report: Reporter, o: Options, cluster: ProcessCluste
     for (const s of stalls[kind]) for (const [k, v] of Object.entries(s)) worst[k] = Math.max(worst[k] ?? 0, v);
     log(`${described[kind].name}${suffix} stalls (worst round, ms): ${Object.entries(worst).map(([k, v]) => `${k}=${Math.round(v * 10) / 10}`).join(" ")}`);
   }
+}
+
+/**
+ * One commit's timeline: proposals in the leader at `--trace` per second (low: one entry
+ * per message), every member marking each step (RaftNodeOptions.trace); prints each step's
+ * p50 / p90 and reports the p50s as figures `commit_step_<n>_ms` (the step named in `step`).
+ */
+async function tracePhase(report: Reporter, o: Options, cluster: ProcessCluster): Promise<void> {
+  await onLeader(cluster, (l) => l.call<number[]>({ cmd: "paced", durationMs: 1000, perSecond: o.trace, size: ENTRY_BYTES })); // warm-up
+  const leader = await cluster.leader(15_000);
+  const members = cluster.alive();
+  await Promise.all(members.map((m) => m.call({ cmd: "traceStart" })));
+  const load1 = loadavg()[0]!;
+  const latencies = await leader.call<number[]>({ cmd: "paced", durationMs: o.seconds * 1000 * o.rounds, perSecond: o.trace, size: ENTRY_BYTES });
+  const marks = await Promise.all(members.map((m) => m.call<TraceMarks>({ cmd: "traceStop" })));
+  const steps = commitTimeline(marks[members.indexOf(leader)]!, marks.filter((_, i) => members[i] !== leader));
+  const extra = { per_second: o.trace, entry_bytes: ENTRY_BYTES, load1: Math.round(load1 * 10) / 10 };
+  log(`commit timeline at ${o.trace}/s (load ${extra.load1}), ms p50 / p90 (n):`);
+  steps.forEach((s, i) => {
+    log(`  ${s.step}: ${s.p50.toFixed(3)} / ${s.p90.toFixed(3)} (${s.n})`);
+    report.figure(`commit_step_${i}_ms`, s.p50, "ms", "lower", { ...extra, step: s.step, p90: Math.round(s.p90 * 1000) / 1000, samples: s.n });
+  });
+  report.figure("commit_latency_traced_p50_ms", percentile(latencies, 50), "ms", "lower", { ...extra, samples: latencies.length, p99: percentile(latencies, 99) });
 }
 
 /** The WAL's write + fdatasync times (its last 1,000) on the leader and the slower follower, and the leader's snapshots, ms. */
