@@ -1,7 +1,9 @@
 /**
  * The agent's HTTP endpoint: the shared routes, its own /state (what it is and offers, and
  * the frameworks, executors and tasks it runs, in Mesos's key names), and the sandbox files (/files/browse, /files/read, /files/download)
- * restricted to the sandboxes under its work directory.
+ * restricted to the sandboxes under its work directory. /files/read takes `wait` (ms, up
+ * to 30 s) beyond Mesos's parameters: at the end of the file it waits for the file to grow
+ * (at most MAX_WAITING_READS such reads at once; the answer says `dcos-files-wait` when it did).
  */
 import { create as contentDisposition } from "content-disposition";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -12,7 +14,8 @@ import { queryParam, sendError } from "../runtime/http-errors.js";
 import { agentFrameworksJson } from "./agent-state-json.js";
 import { attributesJson } from "./master-state-json.js";
 import { reservedJson, resourcesJson } from "./resources-json.js";
-import { SandboxFiles, type SandboxCheck } from "./sandbox-files.js";
+import { MAX_READ_WAIT_MS, SandboxFiles, type SandboxCheck } from "./sandbox-files.js";
+import { Code, DcosError } from "../runtime/error.js";
 import { EVERY } from "../security/auth/acls.js";
 import { httpCallerOf } from "../security/auth/http-guard.js";
 import type { ServiceSecurity } from "../security/auth/service-security.js";
@@ -60,11 +63,34 @@ function sandboxCheck(access: SandboxAccess | undefined, req: FastifyRequest): S
  * /files/browse, /files/read and /files/download over the sandboxes under
  * `<workDir>/agents`, each checked per sandbox when `access` is given.
  */
-export function addSandboxFileRoutes(app: FastifyInstance, workDir: string, access?: SandboxAccess): void {
+export function addSandboxFileRoutes(app: FastifyInstance, workDir: string, access?: SandboxAccess, maxWaitingReads = MAX_WAITING_READS): void {
   const files = new SandboxFiles(join(workDir, "agents"));
+  // Reads waiting for their file to grow (`wait`): each holds a connection, a descriptor and a watch.
+  const waiting = new Set<AbortController>();
+  app.addHook("preClose", (done) => {
+    for (const w of waiting) w.abort();
+    done();
+  });
   app.get("/files/browse", async (req, reply) => answer(reply, () => files.browse(queryParam(req.query, "path"), sandboxCheck(access, req))));
   app.get("/files/read", async (req, reply) =>
-    answer(reply, () => files.read(queryParam(req.query, "path"), queryParam(req.query, "offset"), queryParam(req.query, "length"), sandboxCheck(access, req))),
+    answer(reply, async () => {
+      const ms = waitParam(queryParam(req.query, "wait"));
+      if (ms === 0 || waiting.size >= maxWaitingReads) {
+        return files.read(queryParam(req.query, "path"), queryParam(req.query, "offset"), queryParam(req.query, "length"), sandboxCheck(access, req));
+      }
+      // The client may wait: it reads again at once instead of after its own poll interval.
+      reply.header("dcos-files-wait", String(ms));
+      const controller = new AbortController();
+      const gone = (): void => controller.abort();
+      reply.raw.once("close", gone);
+      waiting.add(controller);
+      try {
+        return await files.read(queryParam(req.query, "path"), queryParam(req.query, "offset"), queryParam(req.query, "length"), sandboxCheck(access, req), { ms, signal: controller.signal });
+      } finally {
+        waiting.delete(controller);
+        reply.raw.off("close", gone);
+      }
+    }),
   );
   app.get("/files/download", async (req, reply) =>
     answer(reply, async () => {
@@ -75,6 +101,17 @@ export function addSandboxFileRoutes(app: FastifyInstance, workDir: string, acce
       return reply.type("application/octet-stream").send(file.stream);
     }),
   );
+}
+
+/** Most /files/read calls waiting at once on one agent; more are answered at once (without the dcos-files-wait header). */
+export const MAX_WAITING_READS = 256;
+
+/** `wait` of /files/read: ms, 0 (the default) to MAX_READ_WAIT_MS. */
+function waitParam(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n > MAX_READ_WAIT_MS) throw new DcosError(Code.INVALID_ARGUMENT, `'wait' must be a whole number of ms from 0 to ${MAX_READ_WAIT_MS}, not '${value.slice(0, 40)}'`);
+  return n;
 }
 
 export async function startAgentHttp(o: AgentHttpOptions): Promise<RunningHttp> {

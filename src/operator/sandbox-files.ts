@@ -8,8 +8,14 @@
  * between the check and the open gets its request refused instead of the host's file.
  * Directories are listed through their descriptor; only regular files are read or
  * downloaded; every operation is bounded in time (DEADLINE_EXCEEDED).
+ *
+ * A read at the end of a file may wait for it to grow (`wait`, a long poll: what follows
+ * a task's output as it is written): the open descriptor is re-checked with fstat when
+ * inotify (fs.watch on its real path) says the file changed, every second in any case (every
+ * 250 ms when no watch can be set), and once more at the end of the wait; the watch is only
+ * a hint, so what is read is still the checked descriptor.
  */
-import { constants, type ReadStream } from "node:fs";
+import { constants, watch, type FSWatcher, type ReadStream } from "node:fs";
 import { lstat, open, readdir, readlink, realpath, type FileHandle } from "node:fs/promises";
 import { isAbsolute, join, sep } from "node:path";
 import { Code, DcosError } from "../runtime/error.js";
@@ -26,6 +32,14 @@ export interface FileEntry {
 
 /** Largest chunk one /files/read answers with. */
 export const MAX_READ_LENGTH = 4 * 1024 * 1024;
+/** Longest a /files/read may wait for its file to grow (`wait`, ms). */
+export const MAX_READ_WAIT_MS = 30_000;
+
+/** A read's wait for the file to grow past its offset: at most `ms`, ended early by `signal`. */
+export interface ReadWait {
+  ms: number;
+  signal: AbortSignal;
+}
 
 function modeString(mode: number, dir: boolean): string {
   const bits = "rwxrwxrwx";
@@ -185,12 +199,13 @@ export class SandboxFiles {
    * Up to `length` bytes from `offset` (Mesos /files/read); offset -1 answers only the size
    * as the offset, so a tail can start at the end.
    */
-  async read(path: string | undefined, offsetParam: string | undefined, lengthParam: string | undefined, check?: SandboxCheck): Promise<{ data: string; offset: number }> {
+  async read(path: string | undefined, offsetParam: string | undefined, lengthParam: string | undefined, check?: SandboxCheck, wait?: ReadWait): Promise<{ data: string; offset: number }> {
     const offset = integerParam("offset", offsetParam, -1);
     const length = integerParam("length", lengthParam, 0);
-    const { fh, size } = await this.openFile(path, "use /files/browse", check);
+    const { fh, size: sizeAtOpen, real } = await this.openFile(path, "use /files/browse", check);
     try {
-      if (offset === -1 || offsetParam === undefined) return { data: "", offset: size };
+      if (offset === -1 || offsetParam === undefined) return { data: "", offset: sizeAtOpen };
+      const size = wait && wait.ms > 0 && offset >= sizeAtOpen ? await grownPast(fh, real, offset, wait) : sizeAtOpen;
       const want = Math.min(lengthParam === undefined ? MAX_READ_LENGTH : length, MAX_READ_LENGTH, Math.max(0, size - offset));
       const buf = Buffer.alloc(want);
       const { bytesRead } = await this.bounded(`Reading '${path}'`, fh.read(buf, 0, want, offset));
@@ -206,6 +221,46 @@ export class SandboxFiles {
     // The stream reads the checked descriptor and closes it at its end.
     return { stream: fh.createReadStream({ autoClose: true }), name: real.split(sep).pop() ?? "file", size };
   }
+}
+
+/**
+ * Resolves with the file's size once it is past `offset`, or `offset` when the wait ends
+ * (its time, or its signal) without that.
+ */
+function grownPast(fh: FileHandle, real: string, offset: number, wait: ReadWait): Promise<number> {
+  return new Promise((resolve) => {
+    let done = false;
+    let watcher: FSWatcher | undefined;
+    const finish = (size: number): void => {
+      if (done) return;
+      done = true;
+      watcher?.close();
+      clearInterval(poll);
+      clearTimeout(timer);
+      wait.signal.removeEventListener("abort", aborted);
+      resolve(size);
+    };
+    const check = (): Promise<void> =>
+      fh.stat().then(
+        (st) => {
+          if (st.size > offset) finish(st.size);
+        },
+        () => finish(offset),
+      );
+    const aborted = (): void => finish(offset);
+    try {
+      watcher = watch(real, { persistent: false }, () => void check());
+      watcher.on("error", () => undefined);
+    } catch {
+      watcher = undefined; // no inotify watch left: the poll below does
+    }
+    const poll = setInterval(() => void check(), watcher ? 1000 : 250);
+    const timer = setTimeout(() => void check().finally(() => finish(offset)), wait.ms);
+    wait.signal.addEventListener("abort", aborted, { once: true });
+    if (wait.signal.aborted) aborted();
+    // It may have grown between the open and the watch.
+    void check();
+  });
 }
 
 function integerParam(name: string, value: string | undefined, min: number): number {

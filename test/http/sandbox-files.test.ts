@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -115,5 +115,67 @@ describe("sandbox files", () => {
     await refused(`/files/read?path=${path}&offset=abc`, 400, /'offset' must be an integer/);
     await refused(`/files/read?path=${path}&offset=0&length=-5`, 400, /'length' must be at least 0/);
     await refused(`/files/read?path=${encodeURIComponent(sandbox)}&offset=0`, 400, /is a directory/);
+  });
+
+  it("a read at the end with 'wait' answers once the file grows (dcos-files-wait), or empty when the wait ends", async () => {
+    const file = join(sandbox, "growing");
+    await writeFile(file, "one\n");
+    const path = encodeURIComponent(file);
+    // Not at the end: answered at once with what is there.
+    const now = await get(`/files/read?path=${path}&offset=0&wait=5000`);
+    assert.deepEqual(await now.json(), { data: "one\n", offset: 0 });
+    // At the end: it waits for the append (the timer only appends; the answer waits for it).
+    const waiting = get(`/files/read?path=${path}&offset=4&wait=20000`);
+    const appended = new Promise<void>((resolve) => setTimeout(() => void appendFile(file, "two\n").then(resolve), 50));
+    const r = await waiting;
+    await appended;
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("dcos-files-wait"), "20000");
+    assert.deepEqual(await r.json(), { data: "two\n", offset: 4 });
+    // Nothing comes: empty after the wait.
+    const quiet = await get(`/files/read?path=${path}&offset=8&wait=100`);
+    assert.deepEqual(await quiet.json(), { data: "", offset: 8 });
+    // Without wait: at once, no header (Mesos's /files/read).
+    const plain = await get(`/files/read?path=${path}&offset=8`);
+    assert.equal(plain.headers.get("dcos-files-wait"), null);
+    assert.deepEqual(await plain.json(), { data: "", offset: 8 });
+  });
+
+  it("refuses a bad 'wait'; waits are still confined and checked like any read", async () => {
+    const path = encodeURIComponent(join(sandbox, "stdout"));
+    await refused(`/files/read?path=${path}&offset=0&wait=abc`, 400, /'wait' must be a whole number of ms from 0 to 30000/);
+    await refused(`/files/read?path=${path}&offset=0&wait=30001`, 400, /'wait' must be a whole number/);
+    await refused(`/files/read?path=${encodeURIComponent(join(sandbox, "escape"))}&offset=0&wait=1000`, 403, /outside the sandboxes/);
+  });
+
+  it("beyond the cap on waiting reads a read is answered at once; stopping the server ends the waits", async () => {
+    const other = createHttpServer({ host: "127.0.0.1", port: 0, version: "t", flags: {}, metrics: new Metrics() });
+    addSandboxFileRoutes(other, work, undefined, 1);
+    const running = await listen(other, "127.0.0.1", 0);
+    const file = encodeURIComponent(join(sandbox, "stdout"));
+    const end = "hello from the task\nline 2\n".length;
+    try {
+      const first = fetch(`http://${running.address}/files/read?path=${file}&offset=${end}&wait=30000`);
+      // Once the first holds the one slot, a read asking to wait is answered at once, without the header
+      // (reads that ask for 1 ms until one is refused the slot: the first may not wait yet).
+      let second: Response | undefined;
+      for (let i = 0; i < 500; i++) {
+        const r = await fetch(`http://${running.address}/files/read?path=${file}&offset=${end}&wait=1`);
+        if (!r.headers.has("dcos-files-wait")) {
+          second = r;
+          break;
+        }
+        await r.body?.cancel();
+      }
+      assert.ok(second, "a read beyond the cap was answered without waiting");
+      assert.deepEqual(await second!.json(), { data: "", offset: end });
+      // Closing the server ends the first wait (it answers empty) instead of holding the close for 30 s.
+      await running.close();
+      const r = await first;
+      assert.equal(r.headers.get("dcos-files-wait"), "30000");
+      assert.deepEqual(await r.json(), { data: "", offset: end });
+    } finally {
+      await running.close().catch(() => undefined);
+    }
   });
 });

@@ -3,8 +3,12 @@
  * one-off framework and the run service (src/frameworks/run) copy them to the terminal or
  * to the HTTP stream. The task writes them into its sandbox on the agent; the reader finds
  * the agent's HTTP endpoint through the master's Operator API (GetAgents:
- * AgentInfo.http_port) and polls the agent's /files/read from the last offset of each
- * file. At the task's end a last read takes whatever is left.
+ * AgentInfo.http_port) and reads the agent's /files/read from the last offset of each
+ * file, each file on its own: with `wait` (a long poll: the agent answers as soon as the
+ * file grows), again at once while data flows (at most every MIN_READ_GAP_MS), every
+ * OUTPUT_POLL_MS from an agent that does not wait (one that answers without the
+ * dcos-files-wait header) or after an error. At the task's end the waiting reads are
+ * cancelled and a last read takes whatever is left.
  */
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
@@ -21,8 +25,12 @@ export interface OutputSinks {
 
 /** Bytes asked for per /files/read. */
 const CHUNK = 64 * 1024;
-/** Time between two polls of the files. */
+/** Time between two reads of a file from an agent that does not wait, or after an error. */
 export const OUTPUT_POLL_MS = 250;
+/** How long one read asks the agent to wait for its file to grow. */
+export const OUTPUT_WAIT_MS = 10_000;
+/** Least time between two reads of a file while data flows (a task writing a line per ms costs at most this many reads). */
+export const MIN_READ_GAP_MS = 20;
 const CALL_TIMEOUT_MS = 10_000;
 
 /** The agent's own word (AgentInfo.http_port, on the host of its pid); undefined when it gave none. */
@@ -72,64 +80,108 @@ export interface TaskOutputOptions {
 
 type Stream = "stdout" | "stderr";
 
-/** Polls <sandbox>/stdout and <sandbox>/stderr and copies what is new to the sinks. */
+/** What one read of a file gave. */
+interface ReadResult {
+  /** Data came. */
+  data: boolean;
+  /** A whole chunk came: more is probably there. */
+  whole: boolean;
+  /** The agent waited for the file to grow (it answers `dcos-files-wait`). */
+  waited: boolean;
+}
+
+const nothing: ReadResult = { data: false, whole: false, waited: false };
+
+/** Follows <sandbox>/stdout and <sandbox>/stderr and copies what is new to the sinks. */
 export class TaskOutput {
   private readonly offsets: Record<Stream, number> = { stdout: 0, stderr: 0 };
-  private timer: Timer | undefined;
-  private polling: Promise<void> = Promise.resolve();
+  private readonly following: Promise<void>[] = [];
+  private readonly cancel = new AbortController();
   private stopped = false;
   private failing = false;
 
   constructor(private readonly o: TaskOutputOptions) {}
 
   start(): void {
-    this.polling = this.poll(false).finally(() => this.schedule());
+    for (const stream of ["stdout", "stderr"] as const) this.following.push(this.follow(stream));
   }
 
-  /** Stops polling after one last read of everything left. */
+  /** Stops following after one last read of everything left. */
   async finish(): Promise<void> {
     this.stopped = true;
-    this.timer?.cancel();
-    await this.polling;
-    await this.poll(true);
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = this.o.clock.setTimer(OUTPUT_POLL_MS, () => {
-      this.polling = this.poll(false).finally(() => this.schedule());
-    });
-  }
-
-  private async poll(final: boolean): Promise<void> {
+    this.cancel.abort();
+    await Promise.all(this.following);
     for (const stream of ["stdout", "stderr"] as const) {
       try {
-        while (await this.readChunk(stream, final));
-        this.failing = false;
+        while ((await this.readChunk(stream, true, 0)).whole);
       } catch (err) {
-        if (!this.failing) this.o.warn(`Cannot read the task's ${stream} from agent ${this.o.agentHttp}: ${(err as Error).message}`);
-        this.failing = true;
+        this.failed(stream, err);
       }
     }
   }
 
-  /** Reads from the file's offset; true when a whole chunk came (more may follow). */
-  private async readChunk(stream: Stream, final: boolean): Promise<boolean> {
+  private async follow(stream: Stream): Promise<void> {
+    while (!this.stopped) {
+      let pause = 0;
+      try {
+        const r = await this.readChunk(stream, false, OUTPUT_WAIT_MS);
+        this.failing = false;
+        // A whole chunk: read on at once. Some data: again soon (that read waits). Nothing
+        // after a wait: ask again at once. Nothing from an agent that does not wait: poll.
+        pause = r.whole ? 0 : r.data ? MIN_READ_GAP_MS : r.waited ? 0 : OUTPUT_POLL_MS;
+      } catch (err) {
+        if (this.stopped) return;
+        this.failed(stream, err);
+        pause = OUTPUT_POLL_MS;
+      }
+      if (pause > 0 && !this.stopped) await this.sleep(pause);
+    }
+  }
+
+  private failed(stream: Stream, err: unknown): void {
+    if (!this.failing) this.o.warn(`Cannot read the task's ${stream} from agent ${this.o.agentHttp}: ${(err as Error).message}`);
+    this.failing = true;
+  }
+
+  /** Waits `ms` on the clock, or until finish(). */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: Timer | undefined;
+      const woken = (): void => {
+        timer?.cancel();
+        resolve();
+      };
+      this.cancel.signal.addEventListener("abort", woken, { once: true });
+      timer = this.o.clock.setTimer(ms, () => {
+        this.cancel.signal.removeEventListener("abort", woken);
+        resolve();
+      });
+    });
+  }
+
+  /** Reads from the file's offset, asking the agent to wait up to `waitMs` for more. */
+  private async readChunk(stream: Stream, final: boolean, waitMs: number): Promise<ReadResult> {
     const path = `${this.o.sandbox}/${stream}`;
-    const url = `http://${this.o.agentHttp}/files/read?path=${encodeURIComponent(path)}&offset=${this.offsets[stream]}&length=${CHUNK}`;
+    const url = `http://${this.o.agentHttp}/files/read?path=${encodeURIComponent(path)}&offset=${this.offsets[stream]}&length=${CHUNK}${waitMs > 0 ? `&wait=${waitMs}` : ""}`;
+    const timeout = AbortSignal.timeout(CALL_TIMEOUT_MS + waitMs);
     const response = await fetch(url, {
-      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+      signal: final ? timeout : AbortSignal.any([timeout, this.cancel.signal]),
       ...(this.o.authorization ? { headers: { authorization: this.o.authorization } } : {}),
     });
-    if (response.status === 404) return false; // not created yet
+    const waited = response.headers.has("dcos-files-wait");
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return nothing; // not created yet
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}: ${(await response.text()).slice(0, 200)}`);
     let { data } = (await response.json()) as { data: string; offset: number };
-    if (data === "") return false;
+    if (data === "") return { ...nothing, waited };
     const whole = Buffer.byteLength(data) >= CHUNK;
     // A multi-byte character cut at the chunk's end decodes as U+FFFD: read it again next time.
     if (!final) data = data.replace(/\uFFFD+$/, "");
     this.offsets[stream] += Buffer.byteLength(data);
     if (data !== "") this.o.sinks[stream](data);
-    return whole && data !== "";
+    // Only a cut character came: it counts as data (read again soon, not at once).
+    return { data: true, whole: whole && data !== "", waited };
   }
 }
