@@ -17,6 +17,7 @@ import { TypeRegistry } from "../runtime/types.js";
 import { GrpcTransport } from "../runtime/transports/grpc.js";
 import { Metrics } from "../metrics/metrics.js";
 import { watchEventLoopDelay } from "../runtime/event-loop-delay.js";
+import { watchProcessHealth } from "../runtime/process-health.js";
 import { authenticatedPeer } from "../runtime/identity.js";
 import { RevocationWatcher } from "../security/pki/revocation.js";
 import { nodeTransportSecurity } from "../security/pki/grpc-credentials.js";
@@ -66,6 +67,7 @@ export async function startNode(options: NodeOptions): Promise<Node> {
   const clock = options.clock ?? new SystemClock();
   const metrics = new Metrics();
   watchEventLoopDelay(metrics);
+  watchProcessHealth(metrics);
   const tls = options.tls;
   const own = tls ? certificateIdentity(tls.cert) : undefined;
   const revocations = tls?.crlFile
@@ -79,6 +81,8 @@ export async function startNode(options: NodeOptions): Promise<Node> {
     logger: options.logger,
     ...(tls ? { security: nodeTransportSecurity(tls, options.plaintextClients ?? false, revocations) } : {}),
   });
+  metrics.gauge("runtime/transport_queued_kb", () => Math.round(transport.queuedBytes().total / 1024), "Bytes queued for other nodes, not yet written to their streams (KiB)");
+  metrics.gauge("runtime/transport_queued_max_peer_kb", () => Math.round(transport.queuedBytes().max / 1024), "Bytes queued for the node with most (KiB)");
   // Every message nodes exchange as actors: master <-> agent, and raft between masters.
   const types = new TypeRegistry().addFile(file_dcos_v1_internal).addFile(file_dcos_v1_raft);
   const identity = own ? authenticatedPeer(own.name, own.role) : undefined;

@@ -3,8 +3,8 @@
  * scenarios read as: add agents and frameworks, run a round, look at who got what.
  */
 import type { Resource } from "../../src/gen/dcos/v1/resources_pb.js";
-import type { Allocator, AllocatorOptions, OfferDecision } from "../../src/actors/allocator/allocator.js";
-import { createAllocator } from "../../src/actors/allocator/allocator-facade.js";
+import type { Allocator, OfferDecision } from "../../src/actors/allocator/allocator.js";
+import { createAllocator, type CreateAllocatorOptions } from "../../src/actors/allocator/allocator-facade.js";
 import { Metrics } from "../../src/metrics/metrics.js";
 import { parseResources } from "../../src/resources/parse.js";
 import { Resources } from "../../src/resources/resources.js";
@@ -24,7 +24,7 @@ export class AllocatorHarness {
   /** Decisions of each callback (one per round that offered anything). */
   readonly rounds: OfferDecision[][] = [];
 
-  constructor(policy = "hierarchical-drf", options: AllocatorOptions = {}) {
+  constructor(policy = "hierarchical-drf", options: CreateAllocatorOptions = {}) {
     this.allocator = createAllocator(policy, this.system, { allocationIntervalMs: INTERVAL_MS, ...options });
     this.allocator.initialize((decisions) => {
       this.rounds.push(decisions);

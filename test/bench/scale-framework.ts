@@ -80,10 +80,17 @@ export interface ScaleFrameworkCounts {
 /** Why launch calls failed: each distinct reason (ids masked) once on stderr, the first 20 of them. */
 const launchErrorReasons = new Set<string>();
 function noteLaunchError(err: unknown): void {
-  const reason = String((err as Error)?.message ?? err).replace(/[0-9a-f]{8,}[-0-9a-f]*/g, "<id>").slice(0, 200);
-  if (launchErrorReasons.size >= 20 || launchErrorReasons.has(reason)) return;
-  launchErrorReasons.add(reason);
-  process.stderr.write(`launch call failed: ${reason}\n`);
+  noteReason(launchErrorReasons, "launch call failed", err);
+}
+
+/** Why streams to the master were lost: each distinct reason once on stderr, the first 20. */
+const disconnectReasons = new Set<string>();
+
+function noteReason(seen: Set<string>, what: string, err: unknown): void {
+  const reason = String((err as Error)?.message ?? err).replace(/[0-9a-f]{8,}[-0-9a-f]*/g, "<id>").replace(/\d+(\.\d+)?s\b/g, "<n>s").slice(0, 200);
+  if (seen.size >= 20 || seen.has(reason)) return;
+  seen.add(reason);
+  process.stderr.write(`${what}: ${reason}\n`);
 }
 
 export class ScaleFramework {
@@ -167,6 +174,7 @@ export class ScaleFramework {
       callbacks: {
         offers: (offers) => this.onOffers(offers),
         rescind: (offerId) => void this.held.delete(offerId),
+        disconnected: (err) => noteReason(disconnectReasons, "stream to the master lost", err),
         update: (status) => this.onUpdate(status),
         subscribed: (_e, resubscribed) => {
           if (!resubscribed) {

@@ -48,8 +48,15 @@ describe("master: Subscribe stream backpressure", () => {
     sub.call.pause();
     flood(s, frameworkId.value, 200);
     await until(s, "events queued in the master", async () => (await queued(s, frameworkId.value)) > 0);
+    // The gauges of what waits for schedulers say so.
+    assert.equal(s.cluster.metric("master/scheduler_streams_blocked"), 1);
+    const waiting = s.cluster.metric("master/scheduler_stream_queued_events")!;
+    assert.ok(waiting > 0, `${waiting} events counted as waiting`);
+    assert.equal(s.cluster.metric("master/scheduler_stream_queued_events_max"), waiting, "one stream holds them all");
     sub.call.resume();
     await until(s, "all 200 messages", () => numbers(sub).length === 200);
+    assert.equal(s.cluster.metric("master/scheduler_streams_blocked"), 0);
+    assert.equal(s.cluster.metric("master/scheduler_stream_queued_events"), 0);
     assert.deepEqual(
       numbers(sub),
       Array.from({ length: 200 }, (_, i) => i),

@@ -27,7 +27,7 @@ export interface Served {
 export async function serve(options: { cluster?: ClusterOptions; service?: SchedulerServiceOptions; admission?: Partial<LaunchAdmissionLimits> } = {}): Promise<Served> {
   const cluster = await Cluster.start(options.cluster);
   if (options.admission) cluster.facade = new MasterFacade(cluster.master, options.admission);
-  const loopback = await serveOnLoopback(SchedulerService as DescService, (server) => addSchedulerService(server, cluster.facade, options.service));
+  const loopback = await serveOnLoopback(SchedulerService as DescService, (server) => addSchedulerService(server, cluster.facade, { metrics: cluster.masterSystem.metrics, ...options.service }));
   return {
     cluster,
     ...loopback,

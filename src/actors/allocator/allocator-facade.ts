@@ -8,12 +8,14 @@ import { Code, DcosError } from "../../runtime/error.js";
 import { Facade } from "../../runtime/facade.js";
 import type { ActorSystem } from "../../runtime/system.js";
 import type { Allocator, AllocatorAgent, AllocatorFramework, AllocatorMetrics, AllocatorOptions, OfferDecision, RoleQuota } from "./allocator.js";
-import { AllocatorActor, DEFAULT_ALLOCATION_INTERVAL_MS } from "./allocator-actor.js";
+import { AllocatorActor, DEFAULT_ALLOCATION_INTERVAL_MS, DEFAULT_ROUND_SLICING, type RoundSlicing } from "./allocator-actor.js";
 import { createPolicy } from "./policies.js";
 
 export interface CreateAllocatorOptions extends AllocatorOptions {
   /** The actor's name (default "allocator"). */
   name?: string;
+  /** How rounds over many agents are cut in parts (default DEFAULT_ROUND_SLICING). */
+  roundSlicing?: Partial<RoundSlicing>;
 }
 
 class AllocatorFacade extends Facade<AllocatorActor> implements Allocator {
@@ -103,6 +105,6 @@ export function createAllocator(policy: string, system: ActorSystem, options: Cr
   for (const [role, w] of options.weights ?? []) {
     if (!(w > 0) || !Number.isFinite(w)) throw new DcosError(Code.INVALID_ARGUMENT, `Invalid weight ${w} for role '${role}': weights must be finite and > 0`);
   }
-  const actor = system.spawn(new AllocatorActor(options.name ?? "allocator", p, interval, options.weights));
+  const actor = system.spawn(new AllocatorActor(options.name ?? "allocator", p, interval, options.weights, { ...DEFAULT_ROUND_SLICING, ...options.roundSlicing }));
   return new AllocatorFacade(actor, p.name);
 }

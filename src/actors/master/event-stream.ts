@@ -69,7 +69,7 @@ export function batchWrites(writable: Writable): void {
 export class EventStream implements EventSink {
   private queue: Event[] = [];
   private head = 0;
-  private blocked = false;
+  private isBlocked = false;
   private stallTimer: Timer | undefined;
   private closed = false;
   /** UPDATE events of this turn, sent as one UPDATES event at its end (batching only). */
@@ -93,6 +93,11 @@ export class EventStream implements EventSink {
   /** Events waiting for the scheduler to read. */
   get queued(): number {
     return this.queue.length - this.head;
+  }
+
+  /** The stream took no more writes ('drain' awaited). */
+  get blocked(): boolean {
+    return this.isBlocked;
   }
 
   send(event: Event): void {
@@ -128,7 +133,7 @@ export class EventStream implements EventSink {
   };
 
   private enqueue(event: Event): void {
-    if (this.blocked) {
+    if (this.isBlocked) {
       this.queue.push(event);
       if (this.queued > this.limits.maxQueuedEvents) {
         this.stall(`it let more than ${this.limits.maxQueuedEvents} events pile up unread`);
@@ -152,7 +157,7 @@ export class EventStream implements EventSink {
 
   private write(event: Event): void {
     if (this.writable.write(this.wrap(event))) return;
-    this.blocked = true;
+    this.isBlocked = true;
     this.writable.once("drain", this.drained);
     this.stallTimer ??= this.clock.setTimer(this.limits.stallTimeoutMs, () => {
       this.stallTimer = undefined;
@@ -162,10 +167,10 @@ export class EventStream implements EventSink {
 
   private readonly drained = (): void => {
     if (this.closed) return;
-    this.blocked = false;
+    this.isBlocked = false;
     this.stallTimer?.cancel();
     this.stallTimer = undefined;
-    while (!this.blocked && this.head < this.queue.length) {
+    while (!this.isBlocked && this.head < this.queue.length) {
       const event = this.queue[this.head]!;
       this.queue[this.head++] = undefined as unknown as Event;
       this.write(event);

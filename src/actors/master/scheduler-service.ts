@@ -111,6 +111,8 @@ interface SubscribeOptions {
   clock: Clock;
   limits: EventStreamLimits;
   security: ServiceSecurity;
+  /** The open streams (for the gauges of what waits in them). */
+  streams: Set<EventStream>;
 }
 
 function subscribeHandler(master: MasterFacade, o: SubscribeOptions): grpc.handleServerStreamingCall<SubscribeRequest, SubscribeResponse> {
@@ -146,7 +148,9 @@ function subscribeHandler(master: MasterFacade, o: SubscribeOptions): grpc.handl
       o.limits,
       call.request.acceptsUpdateBatches,
     );
+    o.streams.add(sink);
     const closed = (): void => {
+      o.streams.delete(sink);
       if (gone && !subscription) return;
       gone = true;
       report();
@@ -187,7 +191,25 @@ export interface SchedulerServiceOptions {
 export function addSchedulerService(server: grpc.Server, master: MasterFacade, options: SchedulerServiceOptions = {}): void {
   const limits = { ...DEFAULT_EVENT_STREAM_LIMITS, ...options.limits };
   const security = options.security ?? openSecurity(options.metrics);
-  const subscribe = subscribeHandler(master, { log: options.log, clock: master.master.clock, limits, security });
+  const streams = new Set<EventStream>();
+  const subscribe = subscribeHandler(master, { log: options.log, clock: master.master.clock, limits, security, streams });
+  if (options.metrics) {
+    const waiting = (): { events: number; max: number; blocked: number } => {
+      let events = 0;
+      let max = 0;
+      let blocked = 0;
+      for (const s of streams) {
+        events += s.queued;
+        if (s.queued > max) max = s.queued;
+        if (s.blocked) blocked++;
+      }
+      return { events, max, blocked };
+    };
+    const m = options.metrics;
+    m.gauge("master/scheduler_streams_blocked", () => waiting().blocked, "Subscribe streams waiting for their scheduler to read (backpressure)");
+    m.gauge("master/scheduler_stream_queued_events", () => waiting().events, "Events queued in all Subscribe streams, unread by their schedulers");
+    m.gauge("master/scheduler_stream_queued_events_max", () => waiting().max, "Events queued in the Subscribe stream with most");
+  }
   const handlers: grpc.UntypedServiceImplementation = { subscribe: subscribe as grpc.UntypedHandleCall };
   for (const [name, fn] of Object.entries(unaryCalls(master, security)) as [UnaryName, (r: never, c: Caller, e?: number) => Promise<object | void>][]) {
     handlers[name] = unaryHandler(SchedulerService.method[name].output, master.master.clock, fn) as grpc.UntypedHandleCall;

@@ -77,6 +77,11 @@ export class GrpcConnection {
     return this.state;
   }
 
+  /** Bytes queued for the peer, not yet handed to the stream. */
+  get queuedBytes(): number {
+    return this.queue.bytes;
+  }
+
   /** Queues an envelope for the peer, connecting if needed. */
   send(env: Envelope): void {
     if (this.state === ConnectionState.Closed) {

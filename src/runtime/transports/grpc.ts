@@ -190,6 +190,18 @@ export class GrpcTransport implements Transport {
     this.sink = undefined;
   }
 
+  /** Bytes queued for peers and not yet handed to their streams: in all, and for the peer with most. */
+  queuedBytes(): { total: number; max: number } {
+    let total = 0;
+    let max = 0;
+    for (const c of this.connections.values()) {
+      const b = c.queuedBytes;
+      total += b;
+      if (b > max) max = b;
+    }
+    return { total, max };
+  }
+
   private connection(peer: string, sink: TransportSink): GrpcConnection | undefined {
     let c = this.connections.get(peer);
     if (c) return c;

@@ -357,7 +357,9 @@ async function printMasterDiag(cluster: ScaleCluster, at: number): Promise<void>
       try {
         const m = (await (await fetch(`http://${addr}/metrics/snapshot`, { signal: AbortSignal.timeout(5_000) })).json()) as Record<string, number>;
         const k = (key: string) => m[key] ?? "-";
-        figures = `term ${k("raft/term")} leader ${k("raft/is_leader")} elections ${k("raft/elections_started")} pre-votes ${k("raft/pre_votes_started")} loop delay max ${k("runtime/event_loop_delay_max_ms")} p99 ${k("runtime/event_loop_delay_p99_ms")} ms; snapshots ${k("raft/snapshot_ms/count")} max ${k("raft/snapshot_ms/max")} ms; applied ${k("raft/applied_index")}`;
+        figures = `term ${k("raft/term")} leader ${k("raft/is_leader")} elections ${k("raft/elections_started")} pre-votes ${k("raft/pre_votes_started")} loop delay max ${k("runtime/event_loop_delay_max_ms")} p99 ${k("runtime/event_loop_delay_p99_ms")} ms; snapshots ${k("raft/snapshot_ms/count")} max ${k("raft/snapshot_ms/max")} ms; applied ${k("raft/applied_index")}` +
+          `\n    gc pause max ${k("runtime/gc_pause_max_ms")} major max ${k("runtime/gc_major_pause_max_ms")} ms, ${k("runtime/gc_major_count")} major, ${k("runtime/gc_ms_total")} ms in all; rss ${k("runtime/rss_mb")} heap ${k("runtime/heap_used_mb")}/${k("runtime/heap_total_mb")} external ${k("runtime/external_mb")} buffers ${k("runtime/array_buffers_mb")} MiB` +
+          `\n    mailbox ${k("runtime/event_queue_messages")} msgs; to nodes ${k("runtime/transport_queued_kb")} KiB (max peer ${k("runtime/transport_queued_max_peer_kb")}); scheduler streams blocked ${k("master/scheduler_streams_blocked")} queued ${k("master/scheduler_stream_queued_events")} events (max ${k("master/scheduler_stream_queued_events_max")}); launch queue ${k("master/launch_queue_tasks")} tasks, call queue ${k("master/framework_call_queue_ms")} ms; tasks staging ${k("master/tasks_staging")} running ${k("master/tasks_running")}`;
       } catch (e) {
         figures = `metrics: ${(e as Error).message}`;
       }
