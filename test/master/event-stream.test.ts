@@ -169,3 +169,56 @@ describe("master: a Subscribe stream whose scheduler went away", () => {
     assert.equal(ended, 1, "the stream is still ended");
   });
 });
+
+describe("master: a Subscribe stream bounds the bytes it has written and HTTP/2 has not taken", () => {
+  it("stops writing above maxPendingBytes, goes on at half of it, and never loses or reorders an event", () => {
+    const written: { n: number; done: () => void }[] = [];
+    const writable = {
+      destroyed: false,
+      writableNeedDrain: false,
+      // An object-mode stream that never pushes back by count: only the byte bound holds it.
+      write(chunk: Uint8Array, done: () => void): boolean {
+        written.push({ n: new DataView(chunk.buffer, chunk.byteOffset).getUint32(0), done });
+        return true;
+      },
+      once() {
+        return writable;
+      },
+      removeListener() {
+        return writable;
+      },
+    };
+    const clock = new ManualClock();
+    // Each event is 100 KiB of bytes numbered in its first four.
+    const bytesOf = (e: Event): Uint8Array => {
+      const b = new Uint8Array(100 * 1024);
+      new DataView(b.buffer).setUint32(0, (e as unknown as { n: number }).n);
+      return b;
+    };
+    const limits = { maxQueuedEvents: 1000, stallTimeoutMs: 60_000, maxPendingBytes: 1024 * 1024 };
+    const stream = new EventStream(writable as never, bytesOf, () => {}, () => assert.fail("no stall"), clock, limits);
+    const event = (n: number): Event => ({ $typeName: "dcos.v1.Event", kind: { case: "heartbeat", value: { $typeName: "dcos.v1.Event.Heartbeat" } }, n }) as unknown as Event;
+    for (let i = 0; i < 30; i++) stream.send(event(i));
+    // 11 writes of 100 KiB pass 1 MiB: the 11th is written, then the stream waits.
+    assert.equal(written.length, 11);
+    assert.equal(stream.blocked, true);
+    assert.equal(stream.pendingBytes, 11 * 100 * 1024);
+    assert.equal(stream.queued, 19);
+    // HTTP/2 takes five: 600 KiB pending, still above half the bound (512 KiB).
+    for (const w of written.slice(0, 5)) w.done();
+    assert.equal(written.length, 11, "still waiting");
+    // The sixth brings it to 500 KiB: writing goes on until the bound again.
+    written[5]!.done();
+    assert.equal(stream.blocked, true, "blocked again once past the bound");
+    assert.equal(written.length, 17, "six more written (500 KiB + 6 x 100 KiB > 1 MiB)");
+    // HTTP/2 takes everything as it comes: every event is written once, in order.
+    for (let i = 6; i < written.length; i++) written[i]!.done();
+    assert.deepEqual(
+      written.map((w) => w.n),
+      Array.from({ length: 30 }, (_, i) => i),
+    );
+    assert.equal(stream.blocked, false);
+    assert.equal(stream.queued, 0);
+    assert.equal(stream.pendingBytes, 0);
+  });
+});

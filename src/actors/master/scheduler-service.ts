@@ -131,7 +131,8 @@ function subscribeHandler(master: MasterFacade, o: SubscribeOptions): grpc.handl
     batchWrites(call);
     const sink = new EventStream(
       call,
-      subscribeResponse,
+      // Encoded here, not by grpc-js, so that the stream counts the bytes it has written.
+      (event) => subscribeResponseBytes(subscribeResponse(event)),
       () => {
         if (gone) return;
         gone = true;
@@ -194,21 +195,24 @@ export function addSchedulerService(server: grpc.Server, master: MasterFacade, o
   const streams = new Set<EventStream>();
   const subscribe = subscribeHandler(master, { log: options.log, clock: master.master.clock, limits, security, streams });
   if (options.metrics) {
-    const waiting = (): { events: number; max: number; blocked: number } => {
+    const waiting = (): { events: number; max: number; blocked: number; bytes: number } => {
       let events = 0;
       let max = 0;
       let blocked = 0;
+      let bytes = 0;
       for (const s of streams) {
         events += s.queued;
         if (s.queued > max) max = s.queued;
         if (s.blocked) blocked++;
+        bytes += s.pendingBytes;
       }
-      return { events, max, blocked };
+      return { events, max, blocked, bytes };
     };
     const m = options.metrics;
     m.gauge("master/scheduler_streams_blocked", () => waiting().blocked, "Subscribe streams waiting for their scheduler to read (backpressure)");
     m.gauge("master/scheduler_stream_queued_events", () => waiting().events, "Events queued in all Subscribe streams, unread by their schedulers");
     m.gauge("master/scheduler_stream_queued_events_max", () => waiting().max, "Events queued in the Subscribe stream with most");
+    m.gauge("master/scheduler_stream_pending_kb", () => Math.round(waiting().bytes / 1024), "Encoded events written into Subscribe streams and not yet taken by HTTP/2 (KiB)");
   }
   const handlers: grpc.UntypedServiceImplementation = { subscribe: subscribe as grpc.UntypedHandleCall };
   for (const [name, fn] of Object.entries(unaryCalls(master, security)) as [UnaryName, (r: never, c: Caller, e?: number) => Promise<object | void>][]) {

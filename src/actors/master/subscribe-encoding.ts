@@ -19,8 +19,9 @@ export function subscribeResponse(event: Event): SubscribeResponse {
   return { $typeName: "dcos.v1.SubscribeResponse", event };
 }
 
-/** grpc-js's response serializer for Subscribe. */
-export function subscribeResponseBytes(message: Message): Buffer {
+/** grpc-js's response serializer for Subscribe; bytes already encoded (the event stream's) pass as they are. */
+export function subscribeResponseBytes(message: Message | Uint8Array): Buffer {
+  if (message instanceof Uint8Array) return Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
   out.pos = 0;
   try {
     write(out, message as SubscribeResponse);
