@@ -33,6 +33,10 @@ const Client = clientConstructor(SchedulerService);
  * One gRPC channel to one master: the event stream and the unary calls. The I/O edge of
  * the driver: it knows nothing of states; the driver actor re-enters with what happens.
  * A fresh connection per attempt, so grpc-js's own channel backoff never delays ours.
+ * Its own, too: without a local subchannel pool grpc-js shares one HTTP/2 connection among
+ * every channel of the process to the same address, so 100 frameworks in one process (the
+ * scale harness; a scheduler hosting several frameworks) ran on one session, and when that
+ * session failed every framework lost its stream at once and resubscribed.
  */
 export class SchedulerConnection {
   private readonly client: grpc.Client;
@@ -46,6 +50,7 @@ export class SchedulerConnection {
     credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
     this.client = new Client(address, credentials, {
+      "grpc.use_local_subchannel_pool": 1,
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
       ...credentialChannelOptions(credential),
     });
