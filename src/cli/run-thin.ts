@@ -290,7 +290,12 @@ class ThinRun {
 
   private streamEnded(): void {
     if (this.exit !== undefined) return this.resolve(this.exit);
-    this.io.err("The run service closed the stream before the run ended");
+    // The service instance went away (stopped, killed, its leadership lost) or the connection broke.
+    this.io.err(
+      this.launched
+        ? `The run service closed the stream before the run ended; its next leader kills task ${this.taskId} (the master does if none is back within 5 minutes)`
+        : "The run service closed the stream before the run ended; nothing was launched",
+    );
     this.resolve(this.launched ? RunExit.TASK_FAILED : RunExit.NOT_LAUNCHED);
   }
 
