@@ -5,7 +5,8 @@
  * ECDHE, so forward secrecy stays).
  *
  * One file per (service origin, CA, client certificate and key) under
- * `~/.dcos-node/tls-sessions/` (directory 0700, files 0600, written whole then renamed). A
+ * `~/.dcos-node/tls-sessions/` (directory 0700, files 0600, written whole then renamed; the
+ * newest MAX_SESSION_FILES kept: the save runs while the client waits for its answer). A
  * file is used only when it is a regular file of this user with no group or other access,
  * at most MAX_FILE_BYTES, of this format, for exactly this key, and younger than maxAgeMs;
  * anything else is ignored (a full handshake follows, whose ticket replaces it).
@@ -16,7 +17,7 @@
  * on the resumed session's certificate as on a full handshake. Loaded only for https.
  */
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -27,6 +28,8 @@ export function defaultSessionDir(): string {
 
 /** A ticket file larger than this is not ours. */
 const MAX_FILE_BYTES = 16 * 1024;
+/** Most ticket files kept (one per service and identity); the oldest go first. */
+export const MAX_SESSION_FILES = 64;
 /** Tickets older than this are not offered (servers set their own, usually shorter, lifetime). */
 export const DEFAULT_SESSION_MAX_AGE_MS = 24 * 3600_000;
 
@@ -80,9 +83,18 @@ export function tlsSessionCache(k: SessionCacheKey, dir = defaultSessionDir(), n
         const tmp = `${file}.${process.pid}.tmp`;
         writeFileSync(tmp, JSON.stringify(body), { mode: 0o600 });
         renameSync(tmp, file);
+        prune(dir);
       } catch {
         // not cached: the next run makes a full handshake
       }
     },
   };
+}
+
+/** Keeps the newest MAX_SESSION_FILES ticket files (dev clusters on ephemeral ports leave one each). */
+function prune(dir: string): void {
+  const names = readdirSync(dir).filter((n) => /^[0-9a-f]{32}\.json$/.test(n));
+  if (names.length <= MAX_SESSION_FILES) return;
+  const byAge = names.map((n) => ({ n, t: lstatSync(join(dir, n)).mtimeMs })).sort((a, b) => a.t - b.t);
+  for (const { n } of byAge.slice(0, byAge.length - MAX_SESSION_FILES)) rmSync(join(dir, n), { force: true });
 }

@@ -14,7 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { createServer, type Server } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { thinRequest, type ThinTls } from "../../src/cli/thin-http.js";
-import { tlsSessionCache } from "../../src/cli/tls-session-cache.js";
+import { MAX_SESSION_FILES, tlsSessionCache } from "../../src/cli/tls-session-cache.js";
 import { testTls } from "../support/test-pki.js";
 
 function get(url: URL, tls: ThinTls): Promise<{ status: number; text: string; resumed?: boolean; error?: string }> {
@@ -123,5 +123,17 @@ describe("TLS session tickets of the thin client", () => {
     assert.match(refused.error ?? "", /self[- ]signed|unable to (get|verify)|certificate/i);
     // And the trusted CA still resumes.
     assert.equal((await get(url, { ca, sessionDir: sessions })).resumed, true);
+  });
+
+  it(`keeps the newest ${MAX_SESSION_FILES} ticket files (one per service and identity)`, async () => {
+    const sessions = join(dir, "e");
+    let now = 5_000_000;
+    for (let i = 0; i < MAX_SESSION_FILES + 5; i++) {
+      tlsSessionCache({ origin: `127.0.0.1:${10_000 + i}`, ca }, sessions, () => now).save(Buffer.from(`s${i}`));
+      now += 1;
+    }
+    assert.equal((await readdir(sessions)).filter((n) => n.endsWith(".json")).length, MAX_SESSION_FILES);
+    // The newest is there.
+    assert.deepEqual(tlsSessionCache({ origin: `127.0.0.1:${10_000 + MAX_SESSION_FILES + 4}`, ca }, sessions, () => now).load(), Buffer.from(`s${MAX_SESSION_FILES + 4}`));
   });
 });
