@@ -9,7 +9,6 @@ import { create } from "@bufbuild/protobuf";
 import type { Offer } from "../../gen/dcos/v1/offers_pb.js";
 import {
   AgentEntry_Status,
-  AgentEntrySchema,
   FrameworkEntrySchema,
   GetExecutorsResponse_ExecutorSchema,
   GetExecutorsResponseSchema,
@@ -110,10 +109,15 @@ export function visibleAgent(agent: AgentRecord): boolean {
   return agent.state === AgentState.ACTIVE || agent.state === AgentState.UNREACHABLE;
 }
 
+/**
+ * Written out with every field (a complete message, as create() would make it, without its
+ * walk over the agent's info and resources: 16 µs per AGENT_ADDED, one per agent after a
+ * failover; test/master/failover-encoding checks the bytes).
+ */
 export function agentEntry(agent: AgentRecord, usage: Usage, drain: { deactivated: boolean; drainInfo?: DrainInfo } = { deactivated: false }): AgentEntry {
-  return create(AgentEntrySchema, {
+  const entry: AgentEntry = {
+    $typeName: "dcos.v1.AgentEntry",
     deactivated: drain.deactivated,
-    drainInfo: drain.drainInfo,
     agentInfo: agent.info,
     status: agent.state === AgentState.UNREACHABLE ? AgentEntry_Status.UNREACHABLE : AgentEntry_Status.ACTIVE,
     registeredTime: agent.registeredAt / 1000,
@@ -121,7 +125,9 @@ export function agentEntry(agent: AgentRecord, usage: Usage, drain: { deactivate
     allocatedResources: usage.allocated,
     offeredResources: usage.offered,
     missedPings: agent.missedPings,
-  });
+  };
+  if (drain.drainInfo) entry.drainInfo = drain.drainInfo;
+  return entry;
 }
 
 export function frameworkEntry(f: FrameworkRecord, usage: Usage): FrameworkEntry {
