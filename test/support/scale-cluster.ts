@@ -81,7 +81,7 @@ export class StatsChild {
       const s = JSON.parse(line.slice(6)) as Record<string, number | number[]>;
       const flat: Stats = {};
       for (const [k, v] of Object.entries(s)) {
-        if (Array.isArray(v)) (this.samples[k] ??= []).push(...v);
+        if (Array.isArray(v)) { const into = (this.samples[k] ??= []); for (const x of v) into.push(x); }
         else flat[k] = v;
       }
       this.latest = flat;
@@ -180,7 +180,8 @@ export class ScaleCluster {
   /** Takes the latency samples `key` every framework process reported since the last take. */
   takeSamples(key: string): number[] {
     const out: number[] = [];
-    for (const f of this.frameworks) out.push(...(f.samples[key]?.splice(0) ?? []));
+    // A loop, not push(...all): 50,000 agents' offers overflow the stack as arguments.
+    for (const f of this.frameworks) for (const v of f.samples[key]?.splice(0) ?? []) out.push(v);
     return out;
   }
 

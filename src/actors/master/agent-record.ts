@@ -163,7 +163,7 @@ export class AgentRecord {
   /** Moves to `to`, logged at info (debug for the routine moves of a storm: the caller says). */
   transition(to: AgentState, log: Logger, why: string, level: "info" | "debug" = "info"): void {
     checkTransition(this.state, to, `agent ${this.id}`);
-    log[level]({ agent: this.id, from: this.state, to }, `Agent ${this.id} (${this.info.hostname}) ${this.state} -> ${to}: ${why}`);
+    if (level === "info" || log.isLevelEnabled(level)) log[level]({ agent: this.id, from: this.state, to }, `Agent ${this.id} (${this.info.hostname}) ${this.state} -> ${to}: ${why}`);
     const from = this.state_;
     this.state_ = to;
     this.counts?.agentState(this, from, to);
