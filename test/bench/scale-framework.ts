@@ -77,6 +77,9 @@ export interface ScaleFrameworkCounts {
   unexpected: number;
 }
 
+/** How long declines of successive OFFERS events are gathered into one call. */
+const DECLINE_BATCH_MS = 200;
+
 /** Why launch calls failed: each distinct reason (ids masked) once on stderr, the first 20 of them. */
 const launchErrorReasons = new Set<string>();
 function noteLaunchError(err: unknown): void {
@@ -98,6 +101,9 @@ export class ScaleFramework {
   /** Long task id -> agent id. */
   private readonly long = new Map<string, string>();
   private readonly longRunning = new Set<string>();
+  /** Offers to decline in the next Decline call, and its timer. */
+  private toDecline: string[] = [];
+  private declining: NodeJS.Timeout | undefined;
   /** Uuids of the updates heard. */
   private readonly seen = new Set<string>();
   private readonly runningSince = new Set<string>();
@@ -187,6 +193,7 @@ export class ScaleFramework {
           this.resubscribedAt = Date.now();
           // The old leader's offers are gone with it.
           this.held.clear();
+          this.toDecline = [];
           clearTimeout(this.reconciling);
           this.reconcileBackoff.reset();
           this.reconcileMissing();
@@ -230,6 +237,7 @@ export class ScaleFramework {
     clearTimeout(this.unsureTimer);
     clearTimeout(this.reviving);
     clearInterval(this.pumping);
+    clearTimeout(this.declining);
     await this.driver.teardown().catch(() => undefined);
     await this.driver.stop();
   }
@@ -298,10 +306,11 @@ export class ScaleFramework {
         this.held.set(offer.id!.value, offer);
       } else declined.push(offer.id!.value);
     }
-    // The offers it has no work for: one Decline call for all of this event's.
+    // The offers it has no work for: declined together with those of the events of the next
+    // 200 ms (a round over many agents comes in parts, a few offers per framework each).
     if (declined.length > 0) {
       this.counts.declined += declined.length;
-      void this.driver.decline(declined, refuseFor(this.o.refuseS)).catch(() => undefined);
+      this.declineSoon(declined);
     }
     if (this.counts.longLaunched >= this.o.longTasks && this.launchRate === 0 && !this.suppressed) {
       this.suppressed = true;
@@ -416,6 +425,16 @@ export class ScaleFramework {
   }
 
   /** Gives back every held offer (going quiet). */
+  private declineSoon(ids: string[]): void {
+    this.toDecline.push(...ids);
+    this.declining ??= setTimeout(() => {
+      this.declining = undefined;
+      const batch = this.toDecline;
+      this.toDecline = [];
+      void this.driver.decline(batch, refuseFor(this.o.refuseS)).catch(() => undefined);
+    }, DECLINE_BATCH_MS);
+  }
+
   private declineHeld(): void {
     if (this.held.size === 0) return;
     const ids = [...this.held.keys()];
