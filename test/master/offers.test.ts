@@ -213,3 +213,24 @@ describe("master: offers", () => {
     assert.equal(s.sink.offers().length, 1);
   });
 });
+
+describe("master: a framework's offers when its stream closes", () => {
+  it("rescinds every offer it held at once and gives the agents to the next framework", async () => {
+    const c = (cluster = await Cluster.start({ agents: 20 }));
+    const a = await c.subscribe("fw-a", { failoverTimeout: 60 });
+    await c.clock.settle();
+    const held = a.sink.offers().length;
+    assert.equal(held, 20, "fw-a holds an offer of every agent");
+    const b = await c.subscribe("fw-b");
+    await c.clock.settle();
+    assert.equal(b.sink.offers().length, 0, "nothing left for fw-b");
+    await c.facade.streamClosed(a.frameworkId, a.streamId);
+    await c.clock.settle();
+    assert.equal(c.metric("master/offers_rescinded"), held);
+    assert.equal(
+      new Set(b.sink.offers().map((o) => o.agentId?.value)).size,
+      20,
+      "every agent fw-a held is offered to fw-b",
+    );
+  });
+});

@@ -43,6 +43,6 @@ export function reportAgentTasks(core: MasterState, agent: AgentRecord, awareSta
 /** The agent leaves the allocator and loses its offers (it is unreachable or gone). */
 export function withdrawAgent(core: MasterState, agent: AgentRecord, why: string): void {
   agent.stopTimers();
-  for (const offerId of core.offers.onAgent(agent.id)) core.rescindOffer(offerId, why);
+  core.rescindOffers(core.offers.onAgent(agent.id), why, { agent: agent.id });
   core.allocator.removeAgent(agent.id);
 }

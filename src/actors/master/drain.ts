@@ -46,7 +46,7 @@ function liveTasks(agent: AgentRecord): Task[] {
 
 function stopOffering(core: MasterState, agent: AgentRecord, why: string): void {
   core.allocator.deactivateAgent(agent.id);
-  for (const offerId of core.offers.onAgent(agent.id)) core.rescindOffer(offerId, why);
+  core.rescindOffers(core.offers.onAgent(agent.id), why, { agent: agent.id });
 }
 
 export function deactivateAgent(core: MasterState, agentId: string): Promise<void> {

@@ -104,7 +104,7 @@ function attach(core: MasterState, id: string, info: FrameworkInfo, suppressedRo
       f.emit(core.event({ case: "error", value: { $typeName: "dcos.v1.Event.Error", message: "Framework failed over: a newer scheduler subscribed" } }));
       f.closeStream();
     }
-    for (const offerId of core.offers.ofFramework(id)) core.rescindOffer(offerId, "the framework failed over");
+    core.rescindOffers(core.offers.ofFramework(id), "the framework failed over", { framework: id });
     f.stopTimers();
     f.info = info;
     f.transition(FrameworkState.CONNECTED, core.log, "scheduler (re)subscribed");
@@ -167,7 +167,7 @@ export function streamClosed(core: MasterState, frameworkId: string, streamId: s
   f.stopTimers();
   f.transition(FrameworkState.DISCONNECTED, core.log, "its scheduler's stream closed");
   core.allocator.deactivateFramework(frameworkId);
-  for (const offerId of core.offers.ofFramework(frameworkId)) core.rescindOffer(offerId, "the framework disconnected");
+  core.rescindOffers(core.offers.ofFramework(frameworkId), "the framework disconnected", { framework: frameworkId });
   startFailover(core, f);
   frameworkUpdated(core, f);
 }
@@ -217,7 +217,7 @@ export function removeFramework(core: MasterState, f: FrameworkRecord, why: stri
 
 function forget(core: MasterState, f: FrameworkRecord, why: string): void {
   if (f.state === FrameworkState.REMOVED) return;
-  for (const offerId of core.offers.ofFramework(f.id)) core.rescindOffer(offerId, `the framework is removed (${why})`);
+  core.rescindOffers(core.offers.ofFramework(f.id), `the framework is removed (${why})`, { framework: f.id });
   f.stopTimers();
   f.transition(FrameworkState.REMOVED, core.log, why);
   f.closeStream();

@@ -287,16 +287,29 @@ export class MasterState {
   // ---- offers ---------------------------------------------------------------------
 
   /** Takes an offer back: its resources return to the allocator, the scheduler hears RESCIND. */
-  rescindOffer(offerId: string, why: string, refuseSeconds = 0): void {
+  rescindOffer(offerId: string, why: string, refuseSeconds = 0, logged = true): boolean {
     const offer = this.offers.remove(offerId);
-    if (!offer) return;
+    if (!offer) return false;
     this.metrics.offersRescinded.inc();
     const frameworkId = offer.frameworkId!.value;
-    this.log.info({ offer: offerId, framework: frameworkId }, `Rescinding offer ${offerId}: ${why}`);
+    if (logged) this.log.info({ offer: offerId, framework: frameworkId }, `Rescinding offer ${offerId}: ${why}`);
+    else this.log.debug({ offer: offerId, framework: frameworkId }, `Rescinding offer ${offerId}: ${why}`);
     this.recoverOffer(offer.frameworkId!.value, offer.agentId!.value, offer.resources, refuseSeconds);
     this.publish({ case: "offerRescinded", value: { $typeName: "dcos.v1.ClusterEvent.OfferRescinded", offer, reason: why } });
     const framework = this.frameworks.get(frameworkId);
     if (framework) this.emit(framework, { case: "rescind", value: { $typeName: "dcos.v1.Event.Rescind", offerId: offer.id } });
+    return true;
+  }
+
+  /**
+   * Rescinds these offers with one log line for all of them (each at debug): a framework
+   * that disconnects or an agent that leaves takes hundreds of offers with it at 50,000
+   * agents, and a line each was a tenth of the leader's time in those bursts.
+   */
+  rescindOffers(offerIds: Iterable<string>, why: string, about: { framework?: string; agent?: string } = {}): void {
+    let n = 0;
+    for (const offerId of [...offerIds]) if (this.rescindOffer(offerId, why, 0, false)) n++;
+    if (n > 0) this.log.info({ offers: n, ...about }, `Rescinded ${n} offer(s): ${why}`);
   }
 
   /** Returns offered resources to the allocator unless the agent already left it. */

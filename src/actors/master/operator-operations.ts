@@ -92,7 +92,7 @@ export function operatorOperation(core: MasterState, r: OperatorOperationRequest
   const name = NAMES[r.operation];
   const agent = activeAgent(core, name, r.agentId);
   const conversions = plan(agent, name, r);
-  for (const offerId of core.offers.onAgent(agent.id)) core.rescindOffer(offerId, `the operator changes the resources of agent ${agent.id} (${name})`);
+  core.rescindOffers(core.offers.onAgent(agent.id), `the operator changes the resources of agent ${agent.id} (${name})`);
   let total = Resources.of(agent.info.resources);
   for (const c of conversions) total = total.subtract(c.consumed.unallocated()).add(c.converted.unallocated());
   agent.info.resources = total.toProto();
