@@ -1,10 +1,10 @@
-import { fromBinary } from "@bufbuild/protobuf";
 import { RaftStateMachineSnapshotSchema } from "../gen/dcos/v1/raft_pb.js";
 import { Code, DcosError, asDcosError } from "../runtime/error.js";
 import { WireReader } from "../runtime/frame-codec.js";
 import { bytesFieldSize, tag, varintFieldSize, writeBytesField, writeVarintField } from "./proto-writer.js";
 import { joinPieces, lengthDelimited, onePiece, repeatedField } from "./snapshot-pieces.js";
-import type { SnapshotPieces, StateMachine } from "./state-machine.js";
+import { decodeInSteps, runSteps } from "./decode-steps.js";
+import type { RestoreSteps, SnapshotPieces, StateMachine } from "./state-machine.js";
 
 /** How many recent results are kept per client (proposals a client may have in flight). */
 export const SESSION_WINDOW = 256;
@@ -80,14 +80,29 @@ export class ClientSessions<M extends StateMachine> {
   }
 
   restore(data: Uint8Array): void {
-    const snap = fromBinary(RaftStateMachineSnapshotSchema, data);
-    this.sessions = new Map();
+    runSteps(this.restoreSteps(data));
+  }
+
+  /**
+   * The restore in steps (StateMachine.restoreSteps): the table decoded a run of fields at
+   * a time, then the machine's own steps (or its restore() in one); the table and the
+   * machine's state are replaced in the last step.
+   */
+  *restoreSteps(data: Uint8Array): RestoreSteps {
+    const snap = yield* decodeInSteps(RaftStateMachineSnapshotSchema, data);
+    const sessions = new Map<string, Map<number, Uint8Array>>();
     for (const s of snap.sessions) {
-      let results = this.sessions.get(s.client);
-      if (!results) this.sessions.set(s.client, (results = new Map()));
+      let results = sessions.get(s.client);
+      if (!results) sessions.set(s.client, (results = new Map()));
       results.set(Number(s.sequence), s.result);
     }
-    this.machine.restore(snap.state);
+    const steps = this.machine.restoreSteps?.(snap.state);
+    if (steps) yield* steps;
+    else {
+      yield;
+      this.machine.restore(snap.state);
+    }
+    this.sessions = sessions;
   }
 }
 

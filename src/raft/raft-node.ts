@@ -12,7 +12,7 @@ import { RaftRole, sentBeforeDurable, type Ready, type SoftState } from "./core/
 import type { RaftLogStorage } from "./core/log-storage.js";
 import { ProposalWaiters, ReadWaiters } from "./pending-requests.js";
 import { DEFAULT_SNAPSHOT_CHUNK_BYTES, SnapshotAssembler, snapshotChunks } from "./snapshot-chunks.js";
-import type { ProposalId, SnapshotPieces, StateMachine } from "./state-machine.js";
+import type { ProposalId, RestoreSteps, SnapshotPieces, StateMachine } from "./state-machine.js";
 import type { PersistBatch } from "./storage/durable-storage.js";
 import { transitionChecker } from "../runtime/transitions.js";
 
@@ -116,6 +116,15 @@ interface SnapshotJob {
   slices: number;
 }
 
+/** A leader's snapshot being restored into the machine (RaftNode.restoreSlice). */
+interface RestoreJob {
+  index: number;
+  steps: RestoreSteps;
+  started: number;
+  longestMs: number;
+  slices: number;
+}
+
 /** The raft actor's own lifecycle (the protocol's roles live in the core). */
 export enum RaftNodeState {
   Running = "running",
@@ -175,6 +184,8 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private applyHead = 0;
   private applyScheduled = false;
   private compacting = false;
+  /** A leader's snapshot being restored in slices; entries and reads wait behind it. */
+  private restoring: RestoreJob | undefined;
   private unsyncedHardState: RaftHardState | undefined;
   private syncedTermVote = "";
   private soft: SoftState = { term: 0, leader: "", role: RaftRole.Follower };
@@ -184,6 +195,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private nextSequence = 0;
   private snapshotMs!: Samples;
   private snapshotTotalMs!: Samples;
+  private restoreMs!: Samples;
   private counters!: {
     dropped: Counter;
     refused: Counter;
@@ -240,6 +252,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
       snapshotChunksSent: m.counter("raft/snapshot_chunks_sent", "InstallSnapshot chunks sent (a snapshot larger than a chunk goes in pieces)"),
     };
     this.snapshotMs = m.sampled("raft/snapshot_ms", "The longest time a snapshot held up the member's event loop at once (capturing the state, one slice of its encoding, starting the write)");
+    this.restoreMs = m.sampled("raft/snapshot_restore_ms", "The longest time restoring a leader's snapshot held up the member's event loop at once (one slice)");
     this.snapshotTotalMs = m.sampled("raft/snapshot_total_ms", "Time from capturing a snapshot's state to the snapshot durable (its slices spread over the loop, and the write)");
     const stats = this.core.stats;
     m.gauge("raft/elections_started", () => stats.electionsStarted, "Elections this member started (its election timeout passed without a leader, after a won pre-vote)");
@@ -412,7 +425,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
    * next Ready hands the same entries out again; apply skips what is already applied.
    */
   private applyAhead(): void {
-    if (this.core.role !== RaftRole.Leader || this.applyBacklog() > 0) return;
+    if (this.core.role !== RaftRole.Leader || this.applyBacklog() > 0 || this.restoring) return;
     const upTo = this.core.committed;
     if (upTo <= this.appliedIndex) return;
     for (const e of this.core.log.entries(this.appliedIndex + 1, upTo + 1)) this.apply(e);
@@ -512,10 +525,11 @@ export class RaftNode<M extends StateMachine> extends Actor {
       // Entries still queued are below the snapshot (it is newer than the commit index).
       this.applyQueue = [];
       this.applyHead = 0;
-      this.sessions.restore(rd.snapshot.data);
-      this.appliedIndex = index;
-      this.proposals.coveredBySnapshot(index);
-      this.log.info({ index }, `Restored the state machine from the leader's snapshot at ${index}`);
+      // Restored in slices between turns of the loop (restoreSlice); entries after the
+      // snapshot queue up behind it, and reads wait for it (the applied index moves when
+      // the machine holds the snapshot's state). A newer snapshot replaces one under way.
+      this.restoring = { index, steps: this.sessions.restoreSteps(rd.snapshot.data), started: performance.now(), longestMs: 0, slices: 0 };
+      this.restoreSlice(this.restoring);
     }
     for (const rs of rd.readStates) this.reads.confirmed(rs);
     // The core hands out the next committed entries from here on (etcd's asynchronous
@@ -544,7 +558,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
    * acknowledgements, which a long apply turned into elections no fault called for.
    */
   private applyQueued(): void {
-    if (this.nodeState !== RaftNodeState.Running) return;
+    if (this.nodeState !== RaftNodeState.Running || this.restoring) return;
     const slice = { ...DEFAULT_APPLY_SLICE, ...this.options.applySlice };
     const started = performance.now();
     let n = 0;
@@ -607,7 +621,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     const applied = this.appliedIndex;
     const storage = this.options.storage;
     const snapIndex = Number(storage.snapshot().metadata?.index ?? 0n);
-    if (this.compacting || applied - snapIndex < every) return;
+    if (this.compacting || this.restoring || applied - snapIndex < every) return;
     // The snapshot is labelled with the index the machine applied; the log is compacted up to
     // it, so that entry must be on this member's disk (apply-ahead can run past it: next time).
     if (applied > storage.lastIndex()) return;
@@ -651,6 +665,44 @@ export class RaftNode<M extends StateMachine> extends Actor {
     job.longestMs = Math.max(job.longestMs, performance.now() - started);
     if (done) this.writeSnapshot(job);
     else this.delay(slice.pauseMs, () => this.encodeSlice(job));
+  }
+
+  /**
+   * Runs the restore of a leader's snapshot for at most one slice (`snapshotSlice`, as the
+   * snapshot's encoding), then lets the loop run (heartbeats, votes, acknowledgements: the
+   * log already holds the snapshot) before the next; the last slice makes the machine's
+   * state the snapshot's, moves the applied index to it and applies what queued behind.
+   */
+  private restoreSlice(job: RestoreJob): void {
+    if (this.nodeState !== RaftNodeState.Running || this.restoring !== job) return;
+    const slice = { ...DEFAULT_SNAPSHOT_SLICE, ...this.options.snapshotSlice };
+    const started = performance.now();
+    let steps = 0;
+    let done = false;
+    for (;;) {
+      if (job.steps.next().done) {
+        done = true;
+        break;
+      }
+      if (++steps >= slice.pieces || performance.now() - started >= slice.ms) break;
+    }
+    job.slices++;
+    job.longestMs = Math.max(job.longestMs, performance.now() - started);
+    if (!done) {
+      this.delay(slice.pauseMs, () => this.restoreSlice(job));
+      return;
+    }
+    this.restoring = undefined;
+    this.appliedIndex = job.index;
+    this.proposals.coveredBySnapshot(job.index);
+    this.restoreMs.observe(job.longestMs);
+    this.log.info(
+      { index: job.index, slices: job.slices, longestSliceMs: Math.round(job.longestMs * 10) / 10, totalMs: Math.round(performance.now() - job.started) },
+      `Restored the state machine from the leader's snapshot at ${job.index}`,
+    );
+    this.applyQueued();
+    this.reads.applied(this.appliedIndex);
+    this.maybeCompact();
   }
 
   private writeSnapshot(job: SnapshotJob): void {

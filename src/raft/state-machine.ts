@@ -19,7 +19,18 @@ export interface StateMachine {
   snapshotPieces?(): SnapshotPieces;
   /** Replaces the whole state with a snapshot's. */
   restore(state: Uint8Array): void;
+  /**
+   * Optional: restore() in bounded steps (each next() a few milliseconds of work, e.g.
+   * decodeInSteps), so that installing a leader's snapshot does not hold up the member's
+   * event loop for time proportional to the state. The machine keeps its old state,
+   * unchanged, until the last step replaces it; steps abandoned part-way change nothing.
+   * Without it the member calls restore() at once.
+   */
+  restoreSteps?(state: Uint8Array): RestoreSteps;
 }
+
+/** A restore in steps (StateMachine.restoreSteps): run next() until done. */
+export type RestoreSteps = Generator<void, void, void>;
 
 /** Who a proposal is from, so that a retry after a leadership change applies at most once. */
 export interface ProposalId {

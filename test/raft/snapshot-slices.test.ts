@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ClientSessions } from "../../src/raft/client-sessions.js";
 import { RaftNodeState } from "../../src/raft/raft-node.js";
-import { ListMachine, PiecesListMachine, SimRaftCluster, bytes, type Member } from "../support/raft-cluster.js";
+import { ListMachine, PiecesListMachine, SimRaftCluster, StepsListMachine, bytes, type Member } from "../support/raft-cluster.js";
 import { testSeed } from "../support/seed.js";
 
 const SEED = testSeed(18);
@@ -106,6 +106,36 @@ describe(`RaftNode snapshots and applies in slices (seed ${SEED})`, () => {
     assert.equal(member.node.machine.items.length, 71);
     assert.ok((await c.settleOn(leader.api.propose(bytes("after")))).ok);
     await c.clock.advanceUntil(() => member.node.machine.items.includes("after"), 5_000);
+    await c.stop();
+  });
+
+  it("restores a leader's snapshot a slice at a time: the follower keeps its term and answers, its machine and applied index move only at the last slice, entries after the snapshot follow in order", async () => {
+    const c = await SimRaftCluster.start(SEED, () => new StepsListMachine(), { extra: { snapshotEntries: 20, catchUpEntries: 2, snapshotSlice: { ...SLOW, pauseMs: 50 } } });
+    let leader = await c.waitForLeader();
+    const f = c.up().find((m) => m !== leader)!.address;
+    for (let i = 0; i < 5; i++) assert.ok((await c.settleOn(leader.api.propose(bytes(`a${i}`)))).ok);
+    c.net.isolate(f);
+    for (let i = 0; i < 40; i++) assert.ok((await c.settleOn(leader.api.propose(bytes(`b${i}`)))).ok);
+    await c.clock.advanceUntil(() => leader.storage.firstIndex() > 10, 10_000);
+    leader = await c.waitForLeader();
+    const term = leader.node.status().term;
+    const member = c.member(f);
+    const before = member.node.status().applied;
+    c.net.heal();
+    // The snapshot reaches f; its restore takes one 50-ms slice per item.
+    await c.clock.advanceUntil(() => snapIndex(member) > 10, 10_000);
+    const installed = snapIndex(member);
+    assert.ok(member.node.status().applied < installed, `applied (${member.node.status().applied}) waits for the restore of ${installed}`);
+    assert.ok(member.node.status().applied >= before);
+    for (let i = 0; i < 3; i++) assert.ok((await c.settleOn(leader.api.propose(bytes(`c${i}`)))).ok, `c${i} committed while f restores`);
+    await c.clock.advanceUntil(() => member.node.machine.items.length === 48, 10_000);
+    const steps = member.node.machine.restoringAt;
+    assert.ok(steps.length >= 10, `restored in ${steps.length} steps`);
+    assert.ok(steps.every((n) => n === steps[0]), `the machine kept its old state through the steps (${steps[0]} items)`);
+    assert.deepEqual(member.node.machine.items, leader.node.machine.items);
+    assert.equal(member.node.status().applied, leader.node.status().applied);
+    assert.equal(leader.node.status().term, term, "the leader kept its term");
+    assert.equal(c.leaders().length, 1);
     await c.stop();
   });
 

@@ -78,6 +78,20 @@ export class PiecesListMachine extends ListMachine {
   }
 }
 
+/** A PiecesListMachine that restores in steps (StateMachine.restoreSteps): one step per item, recording the machine's length at each step (unchanged until the last). */
+export class StepsListMachine extends PiecesListMachine {
+  readonly restoringAt: number[] = [];
+
+  *restoreSteps(state: Uint8Array): Generator<void, void, void> {
+    const items = JSON.parse(untext.decode(state)) as string[];
+    for (let i = 0; i < items.length; i++) {
+      this.restoringAt.push(this.items.length);
+      yield;
+    }
+    this.items = items;
+  }
+}
+
 export const bytes = (s: string): Uint8Array => text.encode(s);
 export const str = (b: Uint8Array): string => untext.decode(b);
 

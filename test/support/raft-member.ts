@@ -17,7 +17,8 @@ import { FrameworkLogs } from "../../src/raft/framework-logs.js";
 import { addReplicatedLogService } from "../../src/raft/log-service.js";
 import { ReplicatedStateMachine } from "../../src/raft/replicated-state-machine.js";
 import { raftTiming } from "../../src/raft/timing.js";
-import type { SnapshotPieces, StateMachine } from "../../src/raft/state-machine.js";
+import type { RestoreSteps, SnapshotPieces, StateMachine } from "../../src/raft/state-machine.js";
+import { decodeInSteps } from "../../src/raft/decode-steps.js";
 import { DurableStorage } from "../../src/raft/storage/durable-storage.js";
 import { LoopProbe } from "./loop-probe.js";
 import { pacedLatencies } from "./paced.js";
@@ -88,6 +89,11 @@ class LogsMachine implements StateMachine {
   }
   restore(state: Uint8Array): void {
     this.logs.restore(fromBinary(RegistrySnapshotSchema, state).frameworkLogs);
+  }
+  /** In slices, as the masters' registry machine (RaftNode.restoreSlice). */
+  *restoreSteps(state: Uint8Array): RestoreSteps {
+    const s = yield* decodeInSteps(RegistrySnapshotSchema, state);
+    this.logs.restore(s.frameworkLogs);
   }
 }
 

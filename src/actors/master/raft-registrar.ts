@@ -7,15 +7,16 @@
  */
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
-import { RegistrySnapshotSchema } from "../../gen/dcos/v1/registry_pb.js";
+import { RegistrySnapshotSchema, type RegistrySnapshot } from "../../gen/dcos/v1/registry_pb.js";
+import { decodeInSteps, runSteps } from "../../raft/decode-steps.js";
 import { FrameworkLogResultSchema, type FrameworkLogCommand } from "../../gen/dcos/v1/replicated_log_pb.js";
 import type { FrameworkLogHost } from "../../raft/log-service.js";
 import { FrameworkLogs } from "../../raft/framework-logs.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { ReplicatedStateMachine } from "../../raft/replicated-state-machine.js";
 import { chain, joinPieces } from "../../raft/snapshot-pieces.js";
-import type { SnapshotPieces, StateMachine } from "../../raft/state-machine.js";
-import { decodeCommand, decodeRegistry, encodeFrameworkLogCommand, encodeOperation, registryPieces, registryView } from "./registry-codec.js";
+import type { RestoreSteps, SnapshotPieces, StateMachine } from "../../raft/state-machine.js";
+import { decodeCommand, encodeFrameworkLogCommand, encodeOperation, registryOf, registryPieces, registryView } from "./registry-codec.js";
 import { applyOperation, emptyRegistry, type Registrar, type RegistryOperation, type RegistryState } from "./registry.js";
 
 const EMPTY = new Uint8Array(0);
@@ -68,11 +69,22 @@ export class RegistryMachine implements StateMachine {
   }
 
   restore(bytes: Uint8Array): void {
-    const r = decodeRegistry(bytes);
+    runSteps(this.restoreSteps(bytes));
+  }
+
+  /** The snapshot decoded a run of fields per step (decodeInSteps), then the registry and the logs replaced in one. */
+  *restoreSteps(bytes: Uint8Array): RestoreSteps {
+    let s: RegistrySnapshot;
+    try {
+      s = yield* decodeInSteps(RegistrySnapshotSchema, bytes);
+    } catch (err) {
+      throw new DcosError(Code.DATA_LOSS, `Cannot decode the registry snapshot: ${(err as Error).message}`, { cause: err });
+    }
+    const r = registryOf(s);
     this.state = r.state;
     this.leaderTerm = r.leaderTerm;
     this.leader = r.leader;
-    this.logs.restore(fromBinary(RegistrySnapshotSchema, bytes).frameworkLogs);
+    this.logs.restore(s.frameworkLogs);
   }
 }
 

@@ -265,6 +265,11 @@ export function decodeRegistry(bytes: Uint8Array): DecodedRegistry {
   } catch (err) {
     throw new DcosError(Code.DATA_LOSS, `Cannot decode the registry snapshot: ${(err as Error).message}`, { cause: err });
   }
+  return registryOf(s);
+}
+
+/** The registry held by a decoded snapshot (it keeps the snapshot's messages). */
+export function registryOf(s: RegistrySnapshot): DecodedRegistry {
   const state = emptyRegistry();
   for (const a of s.agents) if (a.info) state.agents.set(a.agentId, a.info);
   for (const u of s.unreachable) if (u.info) state.unreachable.set(u.agentId, { info: u.info, unreachableAtMs: Number(u.unreachableAtMs) });
