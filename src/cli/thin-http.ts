@@ -45,7 +45,9 @@ export async function thinRequest(url: URL, request: ThinRequest, on: ThinRespon
   let socket: Socket;
   if (url.protocol === "https:") {
     const t = request.tls ?? {};
-    const [tls, cache] = await Promise.all([import("node:tls"), t.sessionDir === undefined ? undefined : import("./tls-session-cache.js")]);
+    // process.getBuiltinModule (Node 20.16+, 22.3+) loads node:tls without the ES module loader that a
+    // dynamic import() starts in the CommonJS bundle (dist/cli/dcos-node.cjs).
+    const [tls, cache] = await Promise.all([process.getBuiltinModule?.("node:tls") ?? import("node:tls"), t.sessionDir === undefined ? undefined : import("./tls-session-cache.js")]);
     const sessions = cache?.tlsSessionCache({ origin: `${host}:${port}`, ...t }, t.sessionDir);
     const session = sessions?.load();
     const secure = tls.connect({

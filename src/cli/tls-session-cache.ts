@@ -4,7 +4,7 @@
  * to verify and no CertificateVerify to sign on either side (TLS 1.3 PSK with a fresh
  * ECDHE, so forward secrecy stays).
  *
- * One file per (service origin, CA, client certificate and key) under
+ * One file per (OpenSSL version, service origin, CA, client certificate and key) under
  * `~/.dcos-node/tls-sessions/` (directory 0700, files 0600, written whole then renamed; the
  * newest MAX_SESSION_FILES kept: the save runs while the client waits for its answer). A
  * file is used only when it is a regular file of this user with no group or other access,
@@ -57,7 +57,8 @@ interface TicketFile {
 
 export function tlsSessionCache(k: SessionCacheKey, dir = defaultSessionDir(), now: () => number = Date.now, maxAgeMs = DEFAULT_SESSION_MAX_AGE_MS): SessionCache {
   const hash = createHash("sha256");
-  for (const part of [k.origin, k.ca ?? "", k.cert ?? "", k.key ?? ""]) hash.update(`${Buffer.byteLength(part)}:${part}`);
+  // OpenSSL's version too: a session serialised by another (another Node) may not resume.
+  for (const part of [process.versions.openssl ?? "", k.origin, k.ca ?? "", k.cert ?? "", k.key ?? ""]) hash.update(`${Buffer.byteLength(part)}:${part}`);
   const key = hash.digest("hex");
   const file = join(dir, `${key.slice(0, 32)}.json`);
   return {
