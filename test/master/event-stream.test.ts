@@ -133,6 +133,32 @@ describe("master: Subscribe stream backpressure", () => {
   });
 });
 
+describe("master: no offers to a scheduler whose stream is backed up", () => {
+  it("pauses its offers once events pile up unread and resumes them when it has read them", async () => {
+    const s = await start({ maxQueuedEvents: 10_000, backedUpEvents: 50 });
+    const sub = subscribe(s, "backed-up");
+    const { frameworkId } = await subscribed(s, sub);
+    const id = frameworkId.value;
+    const offersHeld = () => s.cluster.facade.inspect((core) => core.offers.ofFramework(id).length);
+    const backedUp = () => s.cluster.facade.inspect((core) => core.frameworks.get(id)?.backedUp ?? false);
+    const before = await offersHeld();
+    sub.call.pause();
+    flood(s, id, 200);
+    await until(s, "the stream backed up", backedUp);
+    assert.equal(s.cluster.metric("master/schedulers_backed_up"), 1);
+    // An agent that joins meanwhile is not offered to the backed-up framework.
+    await s.cluster.addAgent("late", "cpus:2;mem:1024");
+    await s.cluster.clock.advance(2_000);
+    assert.equal(await offersHeld(), before, "no new offer while backed up");
+    sub.call.resume();
+    await until(s, "all 200 messages", () => numbers(sub).length === 200);
+    await until(s, "the stream caught up", async () => !(await backedUp()));
+    await s.cluster.clock.advance(2_000);
+    await until(s, "the late agent offered", async () => (await offersHeld()) === before + 1);
+    assert.equal(s.cluster.metric("master/schedulers_backed_up"), 1);
+  });
+});
+
 describe("master: a Subscribe stream whose scheduler went away", () => {
   it("writes nothing more into a destroyed stream, queued events included (each write would fail on its own)", () => {
     const writes: unknown[] = [];
@@ -195,7 +221,7 @@ describe("master: a Subscribe stream bounds the bytes it has written and HTTP/2 
       new DataView(b.buffer).setUint32(0, (e as unknown as { n: number }).n);
       return b;
     };
-    const limits = { maxQueuedEvents: 1000, stallTimeoutMs: 60_000, maxPendingBytes: 1024 * 1024 };
+    const limits = { maxQueuedEvents: 1000, stallTimeoutMs: 60_000, maxPendingBytes: 1024 * 1024, backedUpEvents: 1000 };
     const stream = new EventStream(writable as never, bytesOf, () => {}, () => assert.fail("no stall"), clock, limits);
     const event = (n: number): Event => ({ $typeName: "dcos.v1.Event", kind: { case: "heartbeat", value: { $typeName: "dcos.v1.Event.Heartbeat" } }, n }) as unknown as Event;
     for (let i = 0; i < 30; i++) stream.send(event(i));

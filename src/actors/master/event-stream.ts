@@ -36,9 +36,14 @@ export interface EventStreamLimits {
   stallTimeoutMs: number;
   /** Encoded bytes written into the stream and not yet taken by HTTP/2 before writes wait. Default 1 MiB. */
   maxPendingBytes: number;
+  /**
+   * Events queued unread at which the stream says it is backed up (`onBackedUp(true)`); it
+   * says so again (`false`) once it has written them all. Default 1,000.
+   */
+  backedUpEvents: number;
 }
 
-export const DEFAULT_EVENT_STREAM_LIMITS: EventStreamLimits = { maxQueuedEvents: 100_000, stallTimeoutMs: 60_000, maxPendingBytes: 1024 * 1024 };
+export const DEFAULT_EVENT_STREAM_LIMITS: EventStreamLimits = { maxQueuedEvents: 100_000, stallTimeoutMs: 60_000, maxPendingBytes: 1024 * 1024, backedUpEvents: 1000 };
 
 /** Updates in one UPDATES event (a few hundred bytes each: well under a transport frame). */
 export const MAX_UPDATES_PER_BATCH = 500;
@@ -88,6 +93,10 @@ export class EventStream implements EventSink {
   private pending = 0;
   /** Blocked for `pending` (not for 'drain'). */
   private waitingBytes = false;
+  /** Said backed up and not yet caught up. */
+  private backedUp = false;
+  /** Told when the stream becomes backed up (true) and when it has caught up (false). */
+  onBackedUp: ((backedUp: boolean) => void) | undefined;
 
   constructor(
     private readonly writable: EventWritable,
@@ -154,6 +163,10 @@ export class EventStream implements EventSink {
   private enqueue(event: Event): void {
     if (this.isBlocked) {
       this.queue.push(event);
+      if (!this.backedUp && this.queued >= this.limits.backedUpEvents) {
+        this.backedUp = true;
+        this.onBackedUp?.(true);
+      }
       if (this.queued > this.limits.maxQueuedEvents) {
         this.stall(`it let more than ${this.limits.maxQueuedEvents} events pile up unread`);
       }
@@ -225,6 +238,10 @@ export class EventStream implements EventSink {
     if (this.head === this.queue.length || this.head > 4096) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
+    }
+    if (this.backedUp && this.queued === 0 && !this.isBlocked) {
+      this.backedUp = false;
+      this.onBackedUp?.(false);
     }
   };
 

@@ -49,6 +49,8 @@ export class FrameworkRecord {
   heartbeatTimer: Timer | undefined;
   /** When the framework's scheduler last subscribed (ms on the master's clock; 0 if not since start). */
   registeredAt = 0;
+  /** Its stream is backed up: no offers until the scheduler has read what waits (schedulerBackedUp). */
+  backedUp = false;
 
   constructor(
     readonly id: string,

@@ -112,6 +112,7 @@ function attach(core: MasterState, id: string, info: FrameworkInfo, suppressedRo
   f.suppressedRoles.clear();
   for (const r of suppressedRoles) f.suppressedRoles.add(r);
   f.sink = sink;
+  f.backedUp = false;
   f.streamId = core.newStreamId();
   f.registeredAt = core.now();
   if (failover) {
@@ -164,12 +165,33 @@ export function streamClosed(core: MasterState, frameworkId: string, streamId: s
   if (!f || f.streamId !== streamId || !f.connected) return;
   f.sink = undefined;
   f.streamId = "";
+  f.backedUp = false;
   f.stopTimers();
   f.transition(FrameworkState.DISCONNECTED, core.log, "its scheduler's stream closed");
   core.allocator.deactivateFramework(frameworkId);
   core.rescindOffers(core.offers.ofFramework(frameworkId), "the framework disconnected", { framework: frameworkId });
   startFailover(core, f);
   frameworkUpdated(core, f);
+}
+
+/**
+ * The scheduler's stream is backed up (events queued unread: EventStreamLimits.backedUpEvents)
+ * or has caught up. While backed up the framework gets no offers (the allocator holds it
+ * inactive, as Mesos does a deactivated framework): offers it cannot read in time only age
+ * in its queue while other frameworks could use the agents. Offers it holds stay its own.
+ */
+export function schedulerBackedUp(core: MasterState, frameworkId: string, streamId: string, backedUp: boolean): void {
+  const f = core.frameworks.get(frameworkId);
+  if (!f || f.streamId !== streamId || !f.connected || f.backedUp === backedUp) return;
+  f.backedUp = backedUp;
+  if (backedUp) {
+    core.metrics.schedulersBackedUp.inc();
+    core.log.info({ framework: frameworkId }, `No offers to ${f.info.name} while its stream is backed up`);
+    core.allocator.deactivateFramework(frameworkId);
+  } else {
+    core.log.info({ framework: frameworkId }, `Offers to ${f.info.name} again: it read what waited`);
+    core.allocator.activateFramework(frameworkId);
+  }
 }
 
 /** The scheduler read its stream too slowly and was cut off: counted, logged, then as a lost stream. */

@@ -31,7 +31,7 @@ import { accept } from "./accept.js";
 import type { MasterState } from "./master-state.js";
 import type { MasterView } from "./master-view.js";
 import type { EventSink, FrameworkRecord } from "./framework-record.js";
-import { removeFramework, streamClosed, streamStalled, subscribe, updateFramework, type Subscription } from "./framework-subscription.js";
+import { removeFramework, schedulerBackedUp, streamClosed, streamStalled, subscribe, updateFramework, type Subscription } from "./framework-subscription.js";
 import type { Master } from "./master.js";
 import { deactivateAgent, drainAgent, reactivateAgent } from "./drain.js";
 import { acceptInverseOffers, declineInverseOffers, startMaintenance, stopMaintenance, updateMaintenanceSchedule } from "./maintenance.js";
@@ -124,6 +124,11 @@ export class MasterFacade extends Facade<Master> {
   /** The scheduler's stream ended (client gone or cancelled). */
   streamClosed(frameworkId: string, streamId: string): Promise<void> {
     return this.call((m) => streamClosed(m.core, frameworkId, streamId));
+  }
+
+  /** The scheduler's stream is backed up (no offers meanwhile) or has caught up (see event-stream.ts). */
+  schedulerBackedUp(frameworkId: string, streamId: string, backedUp: boolean): Promise<void> {
+    return this.call((m) => schedulerBackedUp(m.core, frameworkId, streamId, backedUp));
   }
 
   /** The stream was cut because its scheduler read too slowly (see event-stream.ts). */

@@ -92,6 +92,7 @@ export class MasterMetrics {
   readonly agentRemovals: Counter;
   readonly frameworksRemoved: Counter;
   readonly slowSchedulersDisconnected: Counter;
+  readonly schedulersBackedUp: Counter;
   readonly tasksLaunched: Counter;
   readonly tasksInvalid: Counter;
   readonly tasksDropped: Counter;
@@ -121,6 +122,7 @@ export class MasterMetrics {
     this.agentRemovals = c("slave_removals", "Agents removed");
     this.frameworksRemoved = c("frameworks_removed", "Frameworks torn down or timed out");
     this.slowSchedulersDisconnected = c("slow_schedulers_disconnected", "Scheduler streams cut because events piled up unread");
+    this.schedulersBackedUp = c("schedulers_backed_up", "Times a scheduler's offers were paused because its stream was backed up");
     this.tasksLaunched = c("tasks_launched", "Tasks sent to agents");
     this.tasksInvalid = c("invalid_tasks", "Tasks refused with TASK_ERROR");
     this.tasksDropped = c("dropped_tasks", "Tasks refused with TASK_DROPPED (invalid offers)");

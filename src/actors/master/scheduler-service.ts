@@ -150,6 +150,16 @@ function subscribeHandler(master: MasterFacade, o: SubscribeOptions): grpc.handl
       call.request.acceptsUpdateBatches,
     );
     o.streams.add(sink);
+    // Backed up or caught up: no offers to the framework meanwhile (schedulerBackedUp).
+    let backedUp = false;
+    const tellBackedUp = (): void => {
+      if (!subscription || gone) return;
+      master.schedulerBackedUp(subscription.frameworkId, subscription.streamId, backedUp).catch((err: unknown) => o.log?.warn({ err }, "Telling the master about a backed-up stream failed"));
+    };
+    sink.onBackedUp = (b) => {
+      backedUp = b;
+      tellBackedUp();
+    };
     const closed = (): void => {
       o.streams.delete(sink);
       if (gone && !subscription) return;
@@ -168,6 +178,7 @@ function subscribeHandler(master: MasterFacade, o: SubscribeOptions): grpc.handl
       (s) => {
         subscription = s;
         if (gone) report();
+        else if (backedUp) tellBackedUp();
       },
       (err: unknown) => {
         gone = true;
