@@ -197,6 +197,11 @@ export class ScaleFramework {
           clearTimeout(this.reconciling);
           this.reconcileBackoff.reset();
           this.reconcileMissing();
+          // Launches the old leader accepted whose RunTask never reached an agent are lost
+          // with it, and nothing would report on them: ask about every long task not heard
+          // from yet as about a timed-out launch (TASK_UNKNOWN launches it again).
+          for (const [t, a] of this.long) if (!this.longRunning.has(t)) this.unsure.set(t, a);
+          if (this.unsure.size > 0) this.unsureTimer ??= setTimeout(() => this.reconcileUnsure(), 5_000);
         },
       },
     });
