@@ -49,6 +49,15 @@
  * (src/actors/agent/agent-file-system.ts: every call but the flushes synchronous) and with
  * NodeFileSystem (every call through the libuv thread pool, as before), named `…_nodefs_…`.
  *
+ * `--lane=0,100` runs each isolation mode once per value of the agent's launchLaneMaxWaitMs
+ * (src/actors/agent/launch-lane.ts; 0: containers' ends never wait behind launches), named
+ * `…_lane<N>_…`.
+ *
+ * `--repeat=N` runs the bare spawn and every variant N times, interleaved (A, B, A, B, …), and
+ * prints each figure once: the median of the N, with every value in `repeats`. One run of a
+ * variant is a few seconds of launching; on a shared machine only medians of several separate
+ * two variants.
+ *
  * `--command-executor=process` runs the command tasks in the per-task node command executor
  * (the agent's flag of that name) instead of the agent itself, for comparison.
  *
