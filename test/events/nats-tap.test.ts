@@ -210,6 +210,11 @@ describe("NATS event tap (real nats-server with JetStream)", () => {
     }
     const messages = metrics.value("events/tap_messages") ?? 0;
     assert.ok(batchMessages > 0 && messages < total / 50, `batched: ${messages} NATS messages (${batchMessages} batches) for ${total} events`);
+    // `dcos-node events --since` replays the batches from JetStream one line per event.
+    const replay = tail(s.url, { since: new Date(Date.now() - 60_000) });
+    cleanups.push(async () => replay.stop());
+    await waitFor(() => replay.lines.length >= total, `all ${total} events in the replay`, 60_000);
+    assert.equal(new Set(replay.lines.map((l) => l.split(" ")[2])).size, total, "each event once");
   });
 
   it("closing a tap that never connected ends its connect loop", async () => {
