@@ -70,7 +70,7 @@ describe("DNS names of a real cluster's tasks", () => {
     await waitFor(() => masters.leader() >= 0 && masters.leader() !== old, "a new leading master", 30_000);
     await waitFor(() => d.follower.subscriptions > followedBefore && d.follower.connectedTo === masters.addresses[masters.leader()], "DNS to follow the new leader", 30_000);
     assert.deepEqual((await dig(d.port, "web.web-shop.dcos")).answers.map((r) => r.data), ["127.0.0.1"]);
-    await masters.processes[masters.leader()]!.waitForLine(/(reregistered)/, "the agent to reregister with the new leader", 30_000);
+    await masters.processes[masters.leader()]!.waitForLine(/(Every agent the registry held when this term began has reregistered)/, "the agent to reregister with the new leader", 30_000);
     assert.deepEqual((await dig(d.port, "web.web-shop.dcos")).answers.map((r) => r.data), ["127.0.0.1"], "still there after the agent is back");
     assert.equal((await dig(d.port, "_web._tcp.web-shop.dcos", "SRV")).answers.length, 2);
 

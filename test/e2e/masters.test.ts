@@ -54,7 +54,7 @@ describe("Replicated masters as separate processes", () => {
     await m.kill9(old);
     await waitFor(() => m.leader() >= 0 && m.leader() !== old, "a new leading master", 30_000);
     const leader = m.processes[m.leader()]!;
-    await leader.waitForLine(/(reregistered)/, "the agent to reregister with the new leader", 30_000);
+    await leader.waitForLine(/(Every agent the registry held when this term began has reregistered)/, "the agent to reregister with the new leader", 30_000);
     const resubscribed = await run.waitForLine(/(Resubscribed to master \S+ as framework \S+)/, "the framework to resubscribe", 30_000);
     assert.ok(resubscribed.endsWith(`framework ${frameworkId}`), `the framework kept its id: ${resubscribed}`);
     assert.ok(resubscribed.includes(m.addresses[m.leader()]!), `it resubscribed at the new leader: ${resubscribed}`);

@@ -30,6 +30,7 @@ import { forgetAgentRecord, reportAgentTasks, withdrawAgent } from "./agent-remo
 import { offerable, resumeDrain } from "./drain.js";
 import { agentMaintenance, machineDownReason } from "./maintenance.js";
 import { answerPending } from "./reconciliation.js";
+import { noteReregistered } from "./registry-recovery.js";
 import { isTerminal } from "../task-states.js";
 import { ByteBuffer, messageWriter } from "../../runtime/binary-writer.js";
 
@@ -184,6 +185,7 @@ export function reregisterAgent(core: MasterState, from: Pid, message: Reregiste
       core.metrics.agentReregistrations.inc();
       const count = core.metrics.agentReregistrations.value;
       if (count % 1000 === 0) core.log.info({ reregistrations: count }, `${count} agent reregistrations so far`);
+      noteReregistered(core, id);
       const { unknown, missing } = adoptRunning(core, record, message);
       core.sendToAgent(
         record,

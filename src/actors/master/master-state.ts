@@ -63,6 +63,11 @@ export class MasterState {
    * asking "is any agent still transitioning?" costs O(1) amortized, not O(agents).
    */
   readonly recovering = new Set<string>();
+  /**
+   * The same agents, for the operator's log line once the last of them is back
+   * (registry-recovery.ts noteReregistered); unlike `recovering`, only reregistration prunes it.
+   */
+  readonly awaitedBack = { agents: new Set<string>(), since: 0 };
   /** Bumped on every change operators can see (the /state cache key). */
   stateVersion = 0;
   /** Terminal tasks the master forgot, and removed frameworks, newest last (for /state). */

@@ -37,6 +37,9 @@ export function recoverRegistry(core: MasterState, term: number, agentReregister
   for (const t of registry.completedTasks) core.completedTasks.add(t);
   const expected = [...registry.agents.keys()];
   for (const id of expected) core.recovering.add(id);
+  core.awaitedBack.agents.clear();
+  for (const id of expected) core.awaitedBack.agents.add(id);
+  core.awaitedBack.since = core.now();
   announce(core, term);
   core.log.info(
     { term, agents: expected.length, unreachable: registry.unreachable.size, frameworks: registry.frameworks.size, timeoutMs: agentReregisterTimeoutMs },
@@ -76,9 +79,22 @@ function reregistered(core: MasterState, agentId: string): boolean {
   return state === AgentState.ACTIVE || state === AgentState.ADMITTING;
 }
 
+/**
+ * An agent the registry held when this term began is back. Each such agent logs at debug
+ * (thousands come back after a failover); the last of them gets one line at info, so an
+ * operator sees when the whole cluster has returned to the new leader.
+ */
+export function noteReregistered(core: MasterState, agentId: string): void {
+  const awaited = core.awaitedBack.agents;
+  if (!awaited.delete(agentId) || awaited.size > 0) return;
+  const ms = core.now() - core.awaitedBack.since;
+  core.log.info({ ms }, `Every agent the registry held when this term began has reregistered (${ms} ms after it began)`);
+}
+
 /** The reregistration window closed: admitted agents that did not come back are unreachable. */
 function markMissingUnreachable(core: MasterState, expected: readonly string[]): void {
   const missing = expected.filter((id) => !reregistered(core, id) && core.registrar.state().agents.has(id));
+  core.awaitedBack.agents.clear();
   core.log.info({ missing: missing.length, expected: expected.length }, `Agent reregistration window closed: ${missing.length} of ${expected.length} agents did not come back`);
   // One Raft entry per batch of them (agent-changes.ts), not one per agent.
   for (const agentId of missing) {
