@@ -44,6 +44,7 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   offerTimeout?: number;
   maxLaunchingTasks?: number;
   maxCallQueue?: number;
+  maxLoopLag?: number;
   agentPingTimeout: number;
   maxAgentPingTimeouts: number;
   /** master: Raft tick and election timeout, ms. */
@@ -151,7 +152,7 @@ async function startMaster(
     allocator: flags.allocator,
     allocationIntervalMs: flags.allocationInterval,
     offerTimeoutMs: flags.offerTimeout ?? 0,
-    launchAdmission: { maxLaunchingTasks: flags.maxLaunchingTasks ?? 5000, maxQueueMs: flags.maxCallQueue ?? 1000 },
+    launchAdmission: { maxLaunchingTasks: flags.maxLaunchingTasks ?? 5000, maxQueueMs: flags.maxCallQueue ?? 1000, maxLoopLagMs: flags.maxLoopLag ?? 0 },
     agentPingTimeoutMs: flags.agentPingTimeout,
     maxAgentPingTimeouts: flags.maxAgentPingTimeouts,
     raftTickMs: flags.raftTick,

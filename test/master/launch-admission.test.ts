@@ -133,7 +133,7 @@ describe("LaunchAdmission", () => {
   it("refuses launches while the oldest queued call has waited past max queue time, and admits them once it ran", async () => {
     const clock = new ManualClock();
     const metrics = new Metrics();
-    const a = new LaunchAdmission(clock, () => 0, { maxLaunchingTasks: 0, maxQueueMs: 1000, retryAfterMs: 500 }, metrics);
+    const a = new LaunchAdmission(clock, () => 0, { maxLaunchingTasks: 0, maxQueueMs: 1000, retryAfterMs: 500, maxLoopLagMs: 0 }, metrics);
     const first = a.queued(0);
     const second = a.queued(3);
     await clock.advance(1000);
@@ -156,7 +156,7 @@ describe("LaunchAdmission", () => {
   it("counts queued launches against max launching tasks, and admits one call of any size when nothing is launching", () => {
     const clock = new ManualClock();
     let launching = 0;
-    const a = new LaunchAdmission(clock, () => launching, { maxLaunchingTasks: 10, maxQueueMs: 0, retryAfterMs: 1000 }, new Metrics());
+    const a = new LaunchAdmission(clock, () => launching, { maxLaunchingTasks: 10, maxQueueMs: 0, retryAfterMs: 1000, maxLoopLagMs: 0 }, new Metrics());
     assert.equal(a.check(50), undefined, "nothing launching: a big call goes alone");
     const big = a.queued(50);
     assert.match(a.check(1)!.message, /0 tasks launching and 50 queued \(at most 10\)/);
@@ -166,6 +166,26 @@ describe("LaunchAdmission", () => {
     launching = 9;
     assert.equal(a.check(1), undefined);
     assert.equal(a.check(2)?.code, Code.RESOURCE_EXHAUSTED);
+  });
+
+  it("refuses launches while the event loop has run later than max loop lag, and admits them once it keeps time", () => {
+    const clock = new ManualClock();
+    const metrics = new Metrics();
+    let lag = 0;
+    const a = new LaunchAdmission(clock, () => 0, { maxLaunchingTasks: 0, maxQueueMs: 0, retryAfterMs: 750, maxLoopLagMs: 1000 }, metrics, () => lag);
+    lag = 1000;
+    assert.equal(a.check(10), undefined, "exactly the limit");
+    lag = 2600;
+    const err = a.check(10);
+    assert.equal(err?.code, Code.RESOURCE_EXHAUSTED);
+    assert.match(err!.message, /event loop runs 2600 ms late \(at most 1000 ms\).*retry in 750 ms/);
+    assert.equal(a.check(0), undefined, "a call without tasks is always admitted");
+    lag = 40;
+    assert.equal(a.check(10), undefined);
+    assert.equal(metrics.value("master/launches_refused"), 1);
+    // Not checked when the limit is 0 (the default of the facade; the master's flag sets it).
+    const off = new LaunchAdmission(clock, () => 0, { maxLaunchingTasks: 0, maxQueueMs: 0, retryAfterMs: 750, maxLoopLagMs: 0 }, new Metrics(), () => 60_000);
+    assert.equal(off.check(10), undefined);
   });
 
   it("the retry-after travels in the gRPC status (dcos-retry-after-ms) with the leader hint", () => {
