@@ -177,6 +177,10 @@ export class ScaleFramework {
       framework: { name: o.name, principal: o.name, roles: ["*"], user: "root", failoverTimeout: 3600, capabilities: [FrameworkInfo_Capability.PARTITION_AWARE] },
       logger: silentLogger(),
       random: o.random,
+      // A loaded leader filling 50,000 agents answered SUBSCRIBE after more than the default
+      // 15 s: each attempt given up opened a new connection after a growing backoff, and the
+      // frameworks subscribed over minutes (190 of 200 in 255 s).
+      subscribeTimeoutMs: 60_000,
       callbacks: {
         offers: (offers) => this.onOffers(offers),
         rescind: (offerId) => void this.held.delete(offerId),
