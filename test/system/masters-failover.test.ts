@@ -61,7 +61,7 @@ describe("Master failover, agent restart and a partition (3 masters, 2 agents, r
     await c.killMaster(old);
     await waitFor(() => c.leader() >= 0 && c.leader() !== old, "a new leading master", FAILOVER_WITHIN_MS);
     const leader = c.masters[c.leader()]!;
-    await waitFor(() => leader.count(/-> ACTIVE: reregistered/) >= TASKS.size, "both agents to reregister with the new leader", FAILOVER_WITHIN_MS);
+    await waitFor(() => leader.count(/Every agent the registry held when this term began has reregistered/) >= 1, "both agents to reregister with the new leader", FAILOVER_WITHIN_MS);
     await waitFor(() => c.framework.resubscribedAt.length > 0, `the framework to resubscribe\n${c.logs()}`, FAILOVER_WITHIN_MS);
     assert.equal(c.framework.frameworkId, frameworkId, "the framework kept its id");
     assert.equal(c.framework.resubscribedAt.at(-1), `${c.net.ip(c.leader() + 1)}:${MASTER_PORT}`, "it resubscribed at the new leader");

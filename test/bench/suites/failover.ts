@@ -77,7 +77,7 @@ async function trial(index: number, agentCount: number, taskCount: number): Prom
         const l = masters.leader();
         if (!at.leader && l >= 0 && l !== old) at.leader = now;
         const leader = at.leader ? masters.processes[l] : undefined;
-        if (!at.agents && leader && leader.count(/-> ACTIVE: reregistered/) >= agentCount) at.agents = now;
+        if (!at.agents && leader && leader.count(/Every agent the registry held when this term began has reregistered/) >= 1) at.agents = now;
         if (!at.framework && framework.resubscribedAt > 0) at.framework = framework.resubscribedAt - killedAt;
         if (!at.reconciled && framework.running >= taskCount) at.reconciled = now;
         return at.leader > 0 && at.agents > 0 && at.framework > 0 && at.reconciled > 0;
