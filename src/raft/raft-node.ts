@@ -433,13 +433,27 @@ export class RaftNode<M extends StateMachine> extends Actor {
   }
 
   private scheduleTick(): void {
-    this.tickTimer = this.delay(this.options.tickMs ?? DEFAULT_TICK_MS, () => {
-      if (this.nodeState !== RaftNodeState.Running) return;
-      this.core.tick();
-      this.proposals.expire(this.clock.now());
-      this.kick();
-      this.scheduleTick();
-    });
+    this.tickTimer = this.delay(this.options.tickMs ?? DEFAULT_TICK_MS, () => this.onTick(true));
+  }
+
+  /**
+   * One tick of the Raft clock, after whatever already waits in the mailbox. When a long
+   * turn held the loop, Node runs the timers that fell due before it reads the sockets, so
+   * the tick reaches the mailbox ahead of the messages that arrived during the turn: a
+   * leader whose tick checks the quorum would step down for want of answers it has already
+   * received (issue 18). The tick goes behind them once (it is not put off again, however
+   * busy the mailbox: a flood of messages cannot stop the clock).
+   */
+  private onTick(first: boolean): void {
+    if (this.nodeState !== RaftNodeState.Running) return;
+    if (first && this.queuedItems > 0) {
+      this.system.enqueueFunction(this, () => this.onTick(false));
+      return;
+    }
+    this.core.tick();
+    this.proposals.expire(this.clock.now());
+    this.kick();
+    this.scheduleTick();
   }
 
   /** Runs drive once after the items already queued (so a burst of proposals is one Ready). */

@@ -73,6 +73,11 @@ export abstract class Actor implements ActorCell {
     return this.state === "running";
   }
 
+  /** Items waiting in this actor's mailbox behind the one being handled (messages, timers, deferred results). */
+  protected get queuedItems(): number {
+    return this.mailbox.length;
+  }
+
   private attached(): { system: ActorSystem; pid: Pid; log: Logger } {
     if (!this.attachment) throw new DcosError(Code.FAILED_PRECONDITION, `Actor '${this.name}' is not spawned`);
     return this.attachment;

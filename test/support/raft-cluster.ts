@@ -11,6 +11,7 @@ import { ReplicatedStateMachine } from "../../src/raft/replicated-state-machine.
 import type { StateMachine } from "../../src/raft/state-machine.js";
 import { DurableStorage } from "../../src/raft/storage/durable-storage.js";
 import { CrashFs, type TornBytes } from "./crash-fs.js";
+import { LoopStall } from "./loop-stall.js";
 
 const text = new TextEncoder();
 const untext = new TextDecoder();
@@ -115,6 +116,8 @@ export class SimRaftCluster<M extends StateMachine> {
   readonly random: Random;
   private readonly fs = new Map<string, CrashFs>();
   private readonly members = new Map<string, Member<M>>();
+  /** Members whose event loop a test can hold (start option `stallable`). */
+  private readonly stalls = new Map<string, LoopStall>();
 
   private constructor(
     readonly seed: number,
@@ -130,10 +133,11 @@ export class SimRaftCluster<M extends StateMachine> {
   static async start<M extends StateMachine>(
     seed: number,
     machine: () => M,
-    options: { size?: number; extra?: Extra<M>; faults?: Partial<LinkFaults> } = {},
+    options: { size?: number; extra?: Extra<M>; faults?: Partial<LinkFaults>; stallable?: boolean } = {},
   ): Promise<SimRaftCluster<M>> {
     const addresses = Array.from({ length: options.size ?? 3 }, (_, i) => `m${i + 1}`);
     const c = new SimRaftCluster(seed, addresses, machine, options.extra ?? {}, options.faults ?? {});
+    if (options.stallable) for (const a of addresses) c.stalls.set(a, new LoopStall());
     for (const a of addresses) await c.startMember(a);
     return c;
   }
@@ -157,11 +161,21 @@ export class SimRaftCluster<M extends StateMachine> {
     return [...this.members.values()];
   }
 
+  /** The hold on a member's event loop (the cluster was started `stallable`). */
+  stall(address: string): LoopStall {
+    const s = this.stalls.get(address);
+    if (!s) throw new Error(`Member ${address} was not started stallable`);
+    return s;
+  }
+
   /** Starts (or restarts) a member from its files; `override` changes its options from the cluster's. */
   async startMember(address: string, override: Extra<M> = {}): Promise<Member<M>> {
     let fs = this.fs.get(address);
     if (!fs) this.fs.set(address, (fs = new CrashFs()));
-    const system = new ActorSystem({ clock: this.clock, transport: this.net.transport(address), logger: testLogger() });
+    const stall = this.stalls.get(address);
+    const clock = stall ? stall.clock(this.clock) : this.clock;
+    const transport = stall ? stall.transport(this.net.transport(address)) : this.net.transport(address);
+    const system = new ActorSystem({ clock, transport, logger: testLogger() });
     await system.start();
     const storage = await DurableStorage.open({ dir: `/${address}`, fs });
     const node = system.spawn(
