@@ -7,28 +7,14 @@
  * (its process is gone, run/orphans_killed 1); runs then go through B.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { RunExit } from "../../src/cli/run-exit.js";
-import { alive, CLI, killProcessesUnder, NodeProcess } from "../support/processes.js";
+import { alive, killProcessesUnder, NodeProcess } from "../support/processes.js";
+import { runCli } from "../support/run-cli.js";
 import { waitFor } from "../support/wait.js";
-
-function run(args: string[]): { code: Promise<number | null>; stdout: () => string; stderr: () => string } {
-  const child = spawn(process.execPath, [CLI, "run", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, FORCE_COLOR: "0", DCOS_NODE_CREDENTIAL_FILE: "" } });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-  return {
-    code: new Promise((resolve) => child.on("exit", (code, signal) => (clearTimeout(timer), resolve(signal ? -1 : code)))),
-    stdout: () => stdout,
-    stderr: () => stderr,
-  };
-}
 
 describe("the run service's failover", () => {
   let workDir: string;
@@ -70,7 +56,7 @@ describe("the run service's failover", () => {
     assert.equal((await b.metrics())["run/elected"], 0, "B follows while A holds the lease");
 
     const pidFile = join(workDir, "task.pid");
-    const client = run([`--master=${master}`, `--run-url=${a.url}`, "--", `echo $$ > ${pidFile}; echo streaming; exec sleep 600`]);
+    const client = runCli([`--master=${master}`, `--run-url=${a.url}`, "--", `echo $$ > ${pidFile}; echo streaming; exec sleep 600`]);
     await waitFor(() => client.stdout().includes("streaming\n"), "the task's output through A", 30_000);
     assert.match(client.stderr(), /TASK_RUNNING/);
     const pid = await waitFor(async () => Number((await readFile(pidFile, "utf8").catch(() => "")).trim()) || undefined, "the task's pid");
@@ -90,7 +76,7 @@ describe("the run service's failover", () => {
     await waitFor(() => !alive(pid), "the orphaned task's process to end", 30_000);
 
     // Runs go through B now.
-    const next = run([`--master=${master}`, `--run-url=${b.url}`, "--", "echo through-b"]);
+    const next = runCli([`--master=${master}`, `--run-url=${b.url}`, "--", "echo through-b"]);
     assert.equal(await next.code, RunExit.FINISHED, next.stderr());
     assert.equal(next.stdout(), "through-b\n");
   });

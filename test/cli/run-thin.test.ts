@@ -9,7 +9,6 @@
  * resumes a kept TLS session; --framework still runs a one-off framework.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
@@ -19,33 +18,12 @@ import { devClientTlsDir } from "../../src/cli/dev-client-tls.js";
 import { readDevRunService } from "../../src/cli/dev-run-service.js";
 import { RunExit } from "../../src/cli/run-exit.js";
 import { alive, BIN, CLI, killProcessesUnder, NodeProcess } from "../support/processes.js";
+import { runCli, type RunCli } from "../support/run-cli.js";
 import { waitFor } from "../support/wait.js";
 
-interface Cli {
-  code: Promise<number | null>;
-  stdout: () => string;
-  stderr: () => string;
-  signal(s: NodeJS.Signals): void;
-  pid: number;
-}
-
-function cli(args: string[], env: Record<string, string> = {}, entry = CLI): Cli {
-  const child = spawn(process.execPath, [entry, ...(args[0] === "--version" ? [] : ["run"]), ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, FORCE_COLOR: "0", DCOS_NODE_RUN_TIMING: "1", DCOS_NODE_CREDENTIAL_FILE: "", ...env },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-  child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-  return {
-    code: new Promise((resolve) => child.on("exit", (code, signal) => (clearTimeout(timer), resolve(signal ? -1 : code)))),
-    stdout: () => stdout,
-    stderr: () => stderr,
-    signal: (s) => void child.kill(s),
-    pid: child.pid ?? -1,
-  };
+/** `dcos-node run` with the client's timing marks on stderr (DCOS_NODE_RUN_TIMING). */
+function cli(args: string[], env: Record<string, string> = {}, entry = CLI): RunCli {
+  return runCli(args, { DCOS_NODE_RUN_TIMING: "1", ...env }, entry);
 }
 
 describe("dcos-node run through the run service", () => {

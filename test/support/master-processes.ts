@@ -3,12 +3,12 @@
  * real-process failover test and the failover benchmark: free ports chosen first (the
  * group's --masters list must name them), the leader found from the masters' own logs.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before } from "node:test";
-import { NodeProcess, killProcessesUnder } from "./processes.js";
+import { after, afterEach, before } from "node:test";
+import { NodeProcess, killProcessesUnder, writeLogs } from "./processes.js";
 import { waitFor } from "./wait.js";
 
 /** A port that was free a moment ago. */
@@ -56,11 +56,15 @@ export class MasterProcesses {
   private readonly stopped: (NodeProcess | undefined)[] = [];
   /** Per process: lines read by leader() and the highest term it logged leading. */
   private readonly leadsSeen = new WeakMap<NodeProcess, { lines: number; term: number }>();
+  /** Every master process started, killed and restarted ones included (for their logs). */
+  readonly started: NodeProcess[];
 
   private constructor(
     readonly addresses: string[],
     readonly processes: (NodeProcess | undefined)[],
-  ) {}
+  ) {
+    this.started = processes.filter((p): p is NodeProcess => p !== undefined);
+  }
 
   /** `--master=` for agents and frameworks. */
   get list(): string {
@@ -137,6 +141,7 @@ export class MasterProcesses {
     if (!old || this.processes[i]) throw new Error(`master ${i + 1} is not stopped`);
     const p = new NodeProcess(old.name, old.args);
     this.processes[i] = p;
+    this.started.push(p);
     this.stopped[i] = undefined;
     await p.waitForLine(/(Master listening on)/, "the restarted master to listen", 60_000);
     return p;
@@ -152,28 +157,46 @@ export class MasterProcesses {
  * For a describe block of real-process tests: a temporary directory made before the tests,
  * and after them every process started (masters and `spawn`ed others) stopped and the
  * directory removed.
+ *
+ * When a test fails, the whole output of every process started so far (killed ones too) is
+ * written to `<dir>/logs/<n>-<test>/<process>.log` and the paths are printed on stderr; the
+ * directory's `logs` outlives the run then (the rest is removed as usual). A failure in a
+ * loaded CI run is often seen once: the processes' tails in the error are rarely enough.
  */
 export function masterProcessesFixture(prefix: string): {
   dir: () => string;
-  startMasters: (count: number) => Promise<MasterProcesses>;
+  startMasters: (count: number, extra?: readonly string[]) => Promise<MasterProcesses>;
   spawn: (name: string, args: string[]) => NodeProcess;
   startAgent: (name: string, resources: string, extra?: readonly string[]) => Promise<NodeProcess>;
 } {
   let dir = "";
   let masters: MasterProcesses | undefined;
   const others: NodeProcess[] = [];
+  let failures = 0;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  afterEach(async (t) => {
+    // TestContext.passed (Node >= 20.13; these types predate it): false once the test failed.
+    if ((t as { passed?: boolean }).passed !== false || !dir) return;
+    failures++;
+    const name = `${failures}-${t.name.replace(/[^\w.-]+/g, "_").slice(0, 60)}`;
+    const paths = await writeLogs(join(dir, "logs", name), [...(masters?.started ?? []), ...others]).catch((err: unknown) => [`(could not write the logs: ${(err as Error).message})`]);
+    process.stderr.write(`The whole output of every process when "${t.name}" failed:\n${paths.map((p) => `  ${p}\n`).join("")}`);
   });
   after(async () => {
     await Promise.all(others.map((p) => p.stop()));
     await masters?.stop();
     await killProcessesUnder(dir);
-    await rm(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
+    if (failures === 0) await rm(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
+    else {
+      for (const entry of await readdir(dir)) if (entry !== "logs") await rm(join(dir, entry), { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
+      process.stderr.write(`Kept the processes' logs of ${failures} failed test(s) in ${join(dir, "logs")}\n`);
+    }
   });
   return {
     dir: () => dir,
-    startMasters: async (count) => (masters = await MasterProcesses.start(count, dir)),
+    startMasters: async (count, extra = []) => (masters = await MasterProcesses.start(count, dir, extra)),
     spawn: (name, args) => {
       const p = new NodeProcess(name, args);
       others.push(p);

@@ -3,6 +3,8 @@
  * lines, wait (with a deadline) for a line that matches, and kill what was started.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "./wait.js";
 
@@ -75,6 +77,24 @@ export class NodeProcess {
     await this.exited;
     clearTimeout(timer);
   }
+}
+
+/**
+ * Writes the whole output of each process to `dir/<prefix><name>.log` (a name met again gets
+ * -2, -3, …: a master restarted after kill -9); resolves with the paths, in that order.
+ */
+export async function writeLogs(dir: string, processes: readonly NodeProcess[], prefix = ""): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const seen = new Map<string, number>();
+  const paths: string[] = [];
+  for (const p of processes) {
+    const n = (seen.get(p.name) ?? 0) + 1;
+    seen.set(p.name, n);
+    const path = join(dir, `${prefix}${p.name.replace(/[^\w.-]+/g, "_")}${n > 1 ? `-${n}` : ""}.log`);
+    await writeFile(path, `${p.lines.join("\n")}\n`);
+    paths.push(path);
+  }
+  return paths;
 }
 
 /** Runs a command to its end; resolves with its exit code and output. */

@@ -9,15 +9,14 @@
  * every long task last heard RUNNING, and a short task queued after the fault finished).
  * At the end it checks the invariants and reports per-fault recovery times.
  */
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, readFile } from "node:fs/promises";
 import { TaskState, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { SchedulerDriver } from "../../src/actors/scheduler-driver/driver.js";
 import { isTerminal, taskStateName } from "../../src/actors/task-states.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { Random } from "../../src/runtime/random.js";
 import { CpuLoad } from "../support/cpu-load.js";
-import type { NodeProcess } from "../support/processes.js";
+import { writeLogs, type NodeProcess } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
 import { ChaosFramework } from "./chaos-framework.js";
 import { SystemCluster } from "./system-cluster.js";
@@ -271,14 +270,7 @@ function evidence(c: SystemCluster, violations: readonly string[], killed: reado
 
 /** CHAOS_LOGS=dir: every process's output (killed masters' too) as dir/seed-<seed>-<name>.log. */
 async function keepLogs(dir: string, seed: number, c: SystemCluster, killed: readonly NodeProcess[]): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const all = [...c.masters.filter((p): p is NodeProcess => p !== undefined), ...killed, ...c.agents.values()];
-  const seen = new Map<string, number>();
-  for (const p of all) {
-    const n = (seen.get(p.name) ?? 0) + 1;
-    seen.set(p.name, n);
-    await writeFile(join(dir, `seed-${seed}-${p.name}${n > 1 ? `-${n}` : ""}.log`), `${p.lines.join("\n")}\n`);
-  }
+  await writeLogs(dir, [...c.masters.filter((p): p is NodeProcess => p !== undefined), ...killed, ...c.agents.values()], `seed-${seed}-`);
 }
 
 function sleepFor(ms: number): Promise<void> {

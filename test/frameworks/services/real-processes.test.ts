@@ -81,7 +81,7 @@ describe("services framework with real processes (3 masters, 2 agents, 2 service
     }, `a services leader\n${services.map((p) => p?.tail(8) ?? "(gone)").join("\n---\n")}`, 90_000)).i;
 
   before(async () => {
-    masters = await MasterProcesses.start(3, fx.dir(), ["--agent-ping-timeout=500ms", "--max-agent-ping-timeouts=3"]);
+    masters = await fx.startMasters(3, ["--agent-ping-timeout=500ms", "--max-agent-ping-timeouts=3"]);
     for (const i of [1, 2]) {
       const a = fx.spawn(`agent-${i}`, [
         "--role=agent",

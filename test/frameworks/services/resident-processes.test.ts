@@ -76,7 +76,7 @@ describe("services: a resident app's data survives relaunches (real processes)",
   const diag = () => `--- services ---\n${services.tail(20)}`;
 
   before(async () => {
-    masters = await MasterProcesses.start(1, fx.dir());
+    masters = await fx.startMasters(1);
     masterHttp = `http://${await masters.processes[0]!.waitForLine(/Master HTTP on http:\/\/([\d.]+:\d+)/, "the master's HTTP address", 30_000)}`;
     for (const i of [1, 2]) {
       const dir = join(fx.dir(), `agent-${i}`);
