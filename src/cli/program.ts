@@ -80,6 +80,7 @@ const program = addNatsFlags(new Command())
   .option("--switch-user", "agent: run tasks as their framework's or command's user (default for --role=agent; needs root)")
   .option("--no-switch-user", "agent: run every task as the agent's own user")
   .addOption(new Option("--recovery-timeout <duration>", "agent: how long the tasks' supervisors (the warm launcher, executors) wait for an agent that went away before they kill its tasks (Mesos's --recovery_timeout)").argParser(parseDuration).default(15 * 60_000, "15mins"))
+  .option("--runtime-dir <dir>", "agent: where the containers' runtime state lives (pids, exit statuses, the warm launcher's socket; Mesos's --runtime_dir): default a directory on tmpfs (/run, else /dev/shm) linked from <work-dir>/containers, else <work-dir>/containers itself; it survives the agent's restarts, not a reboot")
   .addOption(new Option("--command-executor <mode>", "agent: who runs a command task: agent (its command directly in its container, no executor process) | process (one node command executor per task)").choices(["agent", "process"]).default("agent"))
   .option("--secrets-dir <dir>", "agent: where reference secrets of tasks' SECRET environment variables are read from (files 0600 owned by the agent's user)")
   .option(

@@ -98,6 +98,8 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   commandExecutor?: "agent" | "process";
   /** `--recovery-timeout` in ms (agent). */
   recoveryTimeout?: number;
+  /** agent: `--runtime-dir` (default: tmpfs, isolation/runtime-root.ts). */
+  runtimeDir?: string;
 }
 
 export const DEFAULT_MASTER_PORT = 5050;
@@ -187,6 +189,7 @@ function startAgent(
     protectedHostPaths: protectedHostPaths(flags, workDir),
     commandExecutor: flags.commandExecutor,
     recoveryTimeoutMs: flags.recoveryTimeout,
+    ...(flags.runtimeDir ? { runtimeDir: flags.runtimeDir } : {}),
     tls,
     ip: flags.ip,
     port,

@@ -4,7 +4,6 @@
  * runs tasks whose ContainerInfo is of type DOCKER through the local Docker engine. With
  * both, a composite chooses per task.
  */
-import { join } from "node:path";
 import { Code, DcosError } from "../runtime/error.js";
 import type { Logger } from "../runtime/log.js";
 import type { Metrics } from "../metrics/metrics.js";
@@ -12,6 +11,7 @@ import { CompositeContainerizer } from "./composite-containerizer.js";
 import type { Containerizer } from "./containerizer.js";
 import { isolatorsFor } from "./isolation-flag.js";
 import { PosixContainerizer } from "./posix.js";
+import { chooseRuntimeRoot } from "./runtime-root.js";
 
 export type ContainerizerName = "mesos" | "docker";
 const KNOWN: readonly ContainerizerName[] = ["docker", "mesos"];
@@ -42,6 +42,8 @@ export interface ContainerizerFlags {
   metrics?: Metrics;
   /** The warm launcher's wait for an agent that went away (default 15 min). */
   recoveryTimeoutMs?: number;
+  /** `--runtime-dir`: where the containers' runtime directories go (default: tmpfs when there is one, runtime-root.ts). */
+  runtimeDir?: string;
 }
 
 /** The agent's containerizer for its flags; with docker, the engine must answer (UNAVAILABLE otherwise). */
@@ -56,8 +58,10 @@ export async function containerizerFor(flags: ContainerizerFlags): Promise<Conta
       members.push(docker);
     } else {
       const isolators = await isolatorsFor(flags.isolation, { logger: flags.logger, ...(flags.cpus === undefined ? {} : { rootCpus: flags.cpus }) });
+      const root = chooseRuntimeRoot(flags.workDir, { runtimeDir: flags.runtimeDir, warn: (msg, fields) => flags.logger?.warn(fields ?? {}, msg) });
+      flags.logger?.info({ runtimeRoot: root.path, target: root.target, tmpfs: root.tmpfs }, `Containers' runtime directories in ${root.target}: ${root.why}`);
       members.push(new PosixContainerizer({
-        runtimeRoot: join(flags.workDir, "containers"),
+        runtimeRoot: root.path,
         isolators,
         logger: flags.logger,
         metrics: flags.metrics,

@@ -57,6 +57,8 @@ export interface AgentRoleOptions {
    * an agent that went away before they kill its tasks.
    */
   recoveryTimeoutMs?: number;
+  /** `--runtime-dir`: the containers' runtime directories (default: tmpfs when there is one; isolation/runtime-root.ts). */
+  runtimeDir?: string;
 }
 
 export interface RunningAgent {
@@ -79,6 +81,7 @@ export async function startAgentRole(o: AgentRoleOptions): Promise<RunningAgent>
       logger: o.logger,
       metrics: node.metrics,
       ...(o.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: o.recoveryTimeoutMs }),
+      ...(o.runtimeDir ? { runtimeDir: o.runtimeDir } : {}),
     });
     // HTTP first: the agent tells the master its port when it registers.
     let agentNode: AgentNode | undefined;

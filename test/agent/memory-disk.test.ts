@@ -9,7 +9,7 @@ import { afterEach, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { ExecutorServiceSubscribeRequestSchema } from "../../src/gen/dcos/v1/executor_pb.js";
 import { AgentRegisteredSchema, AgentReregisteredSchema, RunTaskSchema, StatusUpdateAcknowledgementSchema, type ReregisterAgent, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
-import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskState, TaskStatus_Reason } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { AgentPhase } from "../../src/actors/agent/agent.js";
 import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
 import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
@@ -17,6 +17,7 @@ import { statusUpdatesDir } from "../../src/actors/agent/paths.js";
 import { readStreamFiles } from "../../src/actors/agent/update-stream-file.js";
 import { CrashFs } from "../support/crash-fs.js";
 import { testSeed } from "../support/seed.js";
+import { waitFor } from "../support/wait.js";
 import { commandTask, executorStatus, FakeExecutorLink, framework, MEMORY_WORK_DIR, sendUpdate, startHarness, type Harness } from "./harness.js";
 
 let h: Harness | undefined;
@@ -144,5 +145,49 @@ describe("Agent on the manual clock with an in-memory disk", () => {
     await x.clock.settle();
     assert.deepEqual(link.kinds(), ["subscribed"], "nothing is launched again");
     assert.equal(x.agent.executorOf("fw-1", "t1")?.phase, ExecutorPhase.RUNNING);
+  });
+
+  it("a task the agent runs: RUNNING is written beside the container's checkpoint but sent only once the checkpoint is durable; a crash in between drops the unsent RUNNING and reports the task LOST, also after a second crash", async () => {
+    const fs = new CrashFs();
+    const x = (h = await startHarness(onMemory(fs, { commandExecutor: "agent" })));
+    await x.clock.settle();
+    await answer(x);
+    const ackAll = (): void => {
+      for (const u of x.master.of<StatusUpdate>("StatusUpdate")) {
+        x.master.tell(x.agent.self, create(StatusUpdateAcknowledgementSchema, { agentId: { value: "agent-1" }, frameworkId: { value: "fw-1" }, taskId: u.status!.taskId, uuid: u.status!.uuid }));
+      }
+    };
+    const streamStates = async (disk: CrashFs): Promise<string[]> =>
+      (await readStreamFiles(disk, statusUpdatesDir(MEMORY_WORK_DIR))).flatMap((f) => f.records.map((r) => (r.kind === "update" ? TaskState[r.update.status!.state] : r.kind)));
+    // The executor checkpoint's fdatasync waits (the window between the RUNNING record and the checkpoint on disk).
+    // (The clock cannot settle while a write is held: the agent's disk work is one of its work sources.)
+    fs.holdSyncsOf((path) => path.includes("/meta/frameworks/"));
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("t1"), role: "*" }));
+    await waitFor(() => x.master.updates().includes("t1:STARTING"), "TASK_STARTING");
+    ackAll();
+    let durable: string[] = [];
+    await waitFor(async () => (durable = await streamStates(fs.crash())).length === 3, "the RUNNING record and the acknowledgement durable");
+    assert.deepEqual(durable, ["STARTING", "RUNNING", "ack"], "RUNNING recorded as the launch returned (before TASK_STARTING's acknowledgement came)");
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r)); // whatever follows them runs
+    assert.deepEqual(x.master.updates(), ["t1:STARTING"], "RUNNING is not sent while the container's checkpoint is not durable, though its own record is");
+
+    // kill -9 now: the disk has the RUNNING record and no executor checkpoint.
+    const first = fs.crash();
+    await x.restartAgent(onMemory(first, { commandExecutor: "agent" }));
+    fs.release(); // the dead agent's disk: its held write ends there, unseen
+    await x.clock.settle();
+    await answer(x, true);
+    await x.clock.settle();
+    assert.deepEqual(x.master.updates(), ["t1:STARTING", "t1:LOST"], "the unsent RUNNING is dropped: STARTING then LOST, never RUNNING then LOST");
+    const lost = x.master.of<StatusUpdate>("StatusUpdate").at(-1)!;
+    assert.equal(lost.status?.reason, TaskStatus_Reason.AGENT_RESTARTED);
+    assert.deepEqual(await streamStates(first.crash()), ["STARTING", "RUNNING", "ack", "drop", "LOST"], "the drop is durable before the LOST");
+
+    // A second kill -9 before LOST is acknowledged: LOST is sent again, the dropped RUNNING never.
+    await x.restartAgent(onMemory(first.crash(), { commandExecutor: "agent" }));
+    await x.clock.settle();
+    await answer(x, true);
+    await x.clock.settle();
+    assert.deepEqual(x.master.updates(), ["t1:STARTING", "t1:LOST", "t1:LOST"]);
   });
 });

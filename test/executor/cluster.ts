@@ -5,7 +5,7 @@
  * its containers running.
  */
 import { create } from "@bufbuild/protobuf";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RunTaskSchema, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
@@ -13,6 +13,7 @@ import { TaskInfoSchema, TaskState, type TaskInfo } from "../../src/gen/dcos/v1/
 import { AgentPhase } from "../../src/actors/agent/agent.js";
 import { startAgentNode, type AgentNode } from "../../src/actors/agent/agent-node.js";
 import type { Containerizer } from "../../src/isolation/containerizer.js";
+import { WORK_DIR_ENTRY } from "../../src/isolation/runtime-root.js";
 import type { CommandExecutorMode } from "../../src/actors/agent/agent-options.js";
 import type { LaunchTrace } from "../../src/actors/agent/launch-trace.js";
 import { scalarResource } from "../../src/resources/index.js";
@@ -66,10 +67,17 @@ export async function startCluster(containerizer?: (workDir: string) => Containe
       await node.stop();
       await agent.system.stop();
       await masterSystem.stop();
+      await removeRuntimeRoot(workDir);
       await rm(workDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
     },
   };
   return cluster;
+}
+
+/** The containers' runtime directories on tmpfs that `<workDir>/containers` links to, if it does (src/isolation/runtime-root.ts). */
+export async function removeRuntimeRoot(workDir: string): Promise<void> {
+  const target = await readlink(join(workDir, WORK_DIR_ENTRY)).catch(() => undefined);
+  if (target) await rm(target, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
 }
 
 export function task(id: string, command: string, killGraceSeconds?: number): TaskInfo {

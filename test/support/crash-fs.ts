@@ -25,6 +25,7 @@ export class CrashFs implements FileSystem {
   readonly ops: string[] = [];
   syncs = 0;
   private held: (() => void)[] | undefined;
+  private holdWhich: ((path: string) => boolean) | undefined;
   private syncError: Error | undefined;
 
   /** Directories asked for with mkdirp (for tests: e.g. the sandboxes the agent made). */
@@ -109,6 +110,12 @@ export class CrashFs implements FileSystem {
     this.held ??= [];
   }
 
+  /** From now on, fdatasync calls of the files `which` picks wait until release(); the others go through. */
+  holdSyncsOf(which: (path: string) => boolean): void {
+    this.holdWhich = which;
+    this.held ??= [];
+  }
+
   /** From now on every fdatasync fails with error (a dying disk). */
   failSyncs(error: Error): void {
     this.syncError = error;
@@ -117,11 +124,12 @@ export class CrashFs implements FileSystem {
   release(): void {
     const waiting = this.held ?? [];
     this.held = undefined;
+    this.holdWhich = undefined;
     for (const w of waiting) w();
   }
 
   /** @internal */ async syncInode(inode: Inode, path: string): Promise<void> {
-    if (this.held) await new Promise<void>((r) => this.held!.push(r));
+    if (this.held && (!this.holdWhich || this.holdWhich(path))) await new Promise<void>((r) => this.held!.push(r));
     if (this.syncError) throw this.syncError;
     inode.durable = inode.data.slice();
     this.syncs++;

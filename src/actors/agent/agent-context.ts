@@ -169,8 +169,9 @@ export class AgentContext {
   /**
    * An update the agent itself produces (source AGENT; EXECUTOR when the agent is a direct
    * command task's executor, command-task.ts), through the status update manager.
+   * `sendAfter`: stored at once, sent once that settles (StatusUpdateManager.update).
    */
-  taskStatus(fwId: string, exId: string | undefined, taskId: string, state: TaskState, reason: TaskStatus_Reason, message: string, exitCode?: number, source = TaskStatus_Source.AGENT, healthy?: boolean): Promise<unknown> {
+  taskStatus(fwId: string, exId: string | undefined, taskId: string, state: TaskState, reason: TaskStatus_Reason, message: string, exitCode?: number, source = TaskStatus_Source.AGENT, healthy?: boolean, sendAfter?: Promise<unknown>): Promise<unknown> {
     const ex = exId ? this.frameworks.get(fwId)?.executors.get(exId) : undefined;
     const u = statusUpdate({ frameworkId: fwId, taskId, state, agentId: this.agentId, executorId: exId, reason, message, now: this.clock.now(), source, uuid: this.random.uuidBytes() });
     if (u.status && ex) u.status.sandboxDirectory = ex.sandbox;
@@ -182,7 +183,7 @@ export class AgentContext {
     if (rec) this.recordState(rec, state);
     const trace = this.opts.launchTrace;
     trace?.mark(taskId, `${taskStateName(state)} asked`);
-    const stored = this.statusUpdates.update(u);
+    const stored = this.statusUpdates.update(u, sendAfter);
     this.host.defer(
       stored,
       () => trace?.mark(taskId, `${taskStateName(state)} durable`),

@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Containerizer } from "../../isolation/containerizer.js";
 import { PosixContainerizer } from "../../isolation/posix.js";
+import { chooseRuntimeRoot } from "../../isolation/runtime-root.js";
 import type { Logger } from "../../runtime/log.js";
 import type { ActorSystem } from "../../runtime/system.js";
 import { Agent } from "./agent.js";
@@ -20,7 +21,7 @@ import { SecretResolver } from "./secrets.js";
 
 export interface AgentNodeOptions extends Omit<AgentOptions, "executorEndpoint" | "containerizer"> {
   system: ActorSystem;
-  /** Default: a PosixContainerizer with its runtime directory under `<workDir>/containers`. */
+  /** Default: a PosixContainerizer with its runtime directories under `<workDir>/containers` (a link to tmpfs when there is one: isolation/runtime-root.ts). */
   containerizer?: Containerizer;
   /** Where the ExecutorService listens; default 127.0.0.1 on a free port. */
   executorHost?: string;
@@ -72,7 +73,7 @@ export async function startAgentNode(options: AgentNodeOptions): Promise<AgentNo
   const secrets = options.secrets ?? (await SecretResolver.load(metaDir(options.workDir), options.secretsDir));
   const { server, endpoint: executorEndpoint } = await listenForExecutors(options, executorTokens);
   const containerizer = options.containerizer ?? new PosixContainerizer({
-    runtimeRoot: join(options.workDir, "containers"),
+    runtimeRoot: chooseRuntimeRoot(options.workDir, { warn: (msg, fields) => logger?.warn(fields ?? {}, msg) }).path,
     logger,
     metrics: system.metrics,
     ...(options.executorRecoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: options.executorRecoveryTimeoutMs }),

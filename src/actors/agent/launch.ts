@@ -192,15 +192,21 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
         launched(a, fw, ex);
         return;
       }
-      // The agent reports RUNNING itself: only once the container is in the checkpoint, so an
-      // agent killed right after still finds the task (else it would destroy an orphan the framework saw running).
-      a.host.defer(ex.io, () => (trace("container checkpointed"), launched(a, fw, ex)), () => launched(a, fw, ex));
+      // The agent reports RUNNING itself. Its record is written beside the container's checkpoint
+      // (the two fsyncs at once), but it is sent only once the container is in the checkpoint, so
+      // an agent killed right after RUNNING still finds the task (else it would destroy an orphan
+      // the framework saw running). An agent killed before finds a RUNNING in the task's stream
+      // and no checkpoint: recovery drops that unsent RUNNING and reports the task LOST (recovery.ts).
+      const checkpointed = ex.io;
+      a.host.defer(checkpointed, () => trace("container checkpointed"), () => undefined);
+      launched(a, fw, ex, checkpointed);
     },
     (err) => launchFailed(a, fw, ex, err),
   );
 }
 
-function launched(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord): void {
+/** `checkpointed`: a task the agent reports RUNNING itself; its RUNNING is sent once that settles. */
+function launched(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord, checkpointed?: Promise<unknown>): void {
   watchContainer(a, fw, ex);
   if (ex.phase === ExecutorPhase.TERMINATING) {
     a.lane.settle(ex.containerId);
@@ -208,9 +214,9 @@ function launched(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord): vo
     return;
   }
   if (ex.kind === "docker" || ex.kind === "direct") {
-    // Out of the lane once RUNNING is durable (its fsync is the launch's last hop).
+    // Out of the lane once RUNNING and the container's checkpoint are durable (their fsyncs are the launch's last hop).
     const settle = (): void => a.lane.settle(ex.containerId);
-    const stored = dockerTaskRunning(a, fw, ex, true);
+    const stored = [...dockerTaskRunning(a, fw, ex, true, checkpointed), ...(checkpointed ? [checkpointed] : [])];
     if (stored.length === 0) settle();
     else a.host.defer(Promise.allSettled(stored), settle);
     return;
@@ -236,7 +242,7 @@ function launchFailed(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord,
  * again after a recovery, without an update); a direct task's health check runs in the
  * agent (command-task-health.ts).
  */
-export function dockerTaskRunning(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord, report: boolean): Promise<unknown>[] {
+export function dockerTaskRunning(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord, report: boolean, sendAfter?: Promise<unknown>): Promise<unknown>[] {
   ex.transition(ExecutorPhase.REGISTERING, a.log);
   ex.transition(ExecutorPhase.RUNNING, a.log);
   ex.queue = [];
@@ -245,9 +251,9 @@ export function dockerTaskRunning(a: AgentContext, fw: FrameworkOnAgent, ex: Exe
     t.launched = true;
     const taskId = t.info.taskId!.value;
     if (ex.kind === "direct") {
-      if (report) stored.push(a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR));
+      if (report) stored.push(a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR, undefined, sendAfter));
       if (t.info.healthCheck) startTaskHealthCheck(a, fw, ex, t.info, (why) => killAgentRunTask(a, fw, ex, taskId, t.info.killPolicy, why));
-    } else if (report) stored.push(a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, `Docker container ${ex.containerId} is running`));
+    } else if (report) stored.push(a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, `Docker container ${ex.containerId} is running`, undefined, TaskStatus_Source.AGENT, undefined, sendAfter));
   }
   return stored;
 }

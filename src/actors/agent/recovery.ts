@@ -89,6 +89,8 @@ function recovered(a: AgentContext, plan: RecoveryPlan, rebooted: boolean): void
   }
   for (const s of plan.unowned) {
     const executorId = s.latest!.executorId!.value;
+    // Its RUNNING, if recorded, was never sent (it waits for the container's checkpoint: launch.ts): it is dropped, not sent before the LOST.
+    a.statusUpdates.dropUnsent(s.frameworkId, s.taskId, TaskState.RUNNING).catch((err: unknown) => a.log.error({ err, taskId: s.taskId }, `Could not drop the unsent TASK_RUNNING of task ${s.taskId}: ${(err as Error).message}`));
     a.taskStatus(s.frameworkId, undefined, s.taskId, TaskState.LOST, TaskStatus_Reason.AGENT_RESTARTED, `The agent restarted while it launched the task: its executor ${executorId} was never checkpointed with a container`);
   }
   for (const id of plan.orphans) {

@@ -83,6 +83,8 @@ class Stream {
   /** The terminal update was acknowledged: the stream takes nothing more. */
   terminated = false;
   timer: Timer | undefined;
+  /** Pending updates not to be sent yet (update()'s sendAfter has not settled). */
+  readonly held = new Set<StatusUpdate>();
   /** Retry timing: the ceiling doubles (docs/protocols.md), each wait jittered below it. */
   readonly backoff: Backoff;
   fileExists: boolean;
@@ -149,9 +151,22 @@ export class StatusUpdateManager extends Actor {
 
   // ---- public API (dispatches into the actor) ---------------------------------------
 
-  /** Checkpoints the update, then queues it for forwarding. Rejects for a terminated stream. */
-  update(update: StatusUpdate): Promise<UpdateOutcome> {
-    return this.system.dispatch(this, (a) => a.handleUpdate(update));
+  /**
+   * Checkpoints the update, then queues it for forwarding. Rejects for a terminated stream.
+   * `sendAfter`: the update is checkpointed at once but sent only once that settles (the
+   * agent's RUNNING of a task it runs, written beside the container's checkpoint: launch.ts).
+   */
+  update(update: StatusUpdate, sendAfter?: Promise<unknown>): Promise<UpdateOutcome> {
+    return this.system.dispatch(this, (a) => a.handleUpdate(update, sendAfter));
+  }
+
+  /**
+   * Takes the task's pending updates in `state` out of its stream, durably (a `drop` record),
+   * without sending them; the one in flight is kept unless forwarding is paused (recovery,
+   * before the agent registers, when nothing was sent yet). Resolves with how many.
+   */
+  dropUnsent(frameworkId: string, taskId: string, state: TaskState): Promise<number> {
+    return this.system.dispatch(this, (a) => a.handleDrop(frameworkId, taskId, state));
   }
 
   /** Applies the scheduler's acknowledgement of update `uuid` of the task. */
@@ -210,7 +225,7 @@ export class StatusUpdateManager extends Actor {
     return s;
   }
 
-  private handleUpdate(update: StatusUpdate): Promise<UpdateOutcome> {
+  private handleUpdate(update: StatusUpdate, sendAfter?: Promise<unknown>): Promise<UpdateOutcome> {
     const frameworkId = update.frameworkId?.value ?? "";
     const taskId = update.status?.taskId?.value ?? "";
     const uuid = update.status?.uuid.length ? update.status.uuid : update.uuid;
@@ -233,6 +248,14 @@ export class StatusUpdateManager extends Actor {
     }
     s.received.add(hex(uuid));
     s.latest = update;
+    if (sendAfter) {
+      s.held.add(update);
+      const release = (): void => {
+        s.held.delete(update);
+        if (s.pending[0] === update && !s.timer && this.streams.get(key(frameworkId, taskId)) === s) this.forwardFront(s);
+      };
+      this.defer(sendAfter, release, release);
+    }
     return this.checkpoint(s, { kind: "update", update }, () => {
       if (this.streams.get(key(frameworkId, taskId)) !== s) return UpdateOutcome.ACCEPTED; // cleaned up meanwhile
       s.pending.push(update);
@@ -273,6 +296,23 @@ export class StatusUpdateManager extends Actor {
     return ack;
   }
 
+  private handleDrop(frameworkId: string, taskId: string, state: TaskState): Promise<number> {
+    const s = this.streams.get(key(frameworkId, taskId));
+    if (!s) return Promise.resolve(0);
+    const from = this.paused ? 0 : 1;
+    const dropped = s.pending.filter((u, i) => i >= from && u.status?.state === state);
+    if (dropped.length === 0) return Promise.resolve(0);
+    const front = s.pending[0];
+    for (const u of dropped) {
+      s.pending.splice(s.pending.indexOf(u), 1);
+      s.held.delete(u);
+      this.log.info({ frameworkId, taskId }, `Dropped the unsent ${taskStateName(state)} update of task ${taskId}`);
+    }
+    const writes = dropped.map((u) => this.checkpoint(s, { kind: "drop", uuid: u.status?.uuid ?? u.uuid }, () => undefined));
+    if (s.pending[0] !== front && s.pending.length > 0) this.forwardFront(s);
+    return Promise.all(writes).then(() => dropped.length);
+  }
+
   /** Appends the record (in order per stream), then runs after() inside the actor. */
   private checkpoint<T>(s: Stream, record: StreamRecord, after: () => T): Promise<T> {
     const created = !s.fileExists;
@@ -300,7 +340,7 @@ export class StatusUpdateManager extends Actor {
     s.timer?.cancel();
     s.timer = undefined;
     const front = s.pending[0];
-    if (!front || this.paused) return;
+    if (!front || this.paused || s.held.has(front)) return;
     this.counters.forwarded.inc();
     this.options.forward(front);
     const wait = s.backoff.next();
@@ -385,6 +425,7 @@ export class StatusUpdateManager extends Actor {
         const i = s.pending.findIndex((u) => hex(u.status?.uuid ?? u.uuid) === hex(r.uuid));
         if (i < 0) continue;
         const [acked] = s.pending.splice(i, 1);
+        if (r.kind === "drop") continue; // never sent: gone, not acknowledged
         s.acknowledged.add(hex(r.uuid));
         if (isTerminal(acked!.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
       }

@@ -11,7 +11,12 @@ import type { AppendFile, FileSystem } from "../../runtime/file-system.js";
 import { openForAppend, syncDirectory } from "./durable.js";
 import { pathComponent } from "./paths.js";
 
-export type StreamRecord = { kind: "update"; update: StatusUpdate } | { kind: "ack"; uuid: Uint8Array };
+/**
+ * `drop`: the update `uuid` was never sent and never will be (recovery drops the unsent
+ * RUNNING of a task whose executor no checkpoint holds: recovery.ts); replay takes it out of
+ * the pending updates without counting it acknowledged.
+ */
+export type StreamRecord = { kind: "update"; update: StatusUpdate } | { kind: "ack"; uuid: Uint8Array } | { kind: "drop"; uuid: Uint8Array };
 
 const SUFFIX = ".updates";
 const encoder = new TextEncoder();
@@ -25,14 +30,14 @@ function encodeRecord(record: StreamRecord): string {
   const json =
     record.kind === "update"
       ? { t: "update", update: toJson(StatusUpdateSchema, record.update) }
-      : { t: "ack", uuid: Buffer.from(record.uuid).toString("base64") };
+      : { t: record.kind, uuid: Buffer.from(record.uuid).toString("base64") };
   return JSON.stringify(json) + "\n";
 }
 
 function decodeRecord(line: string): StreamRecord {
   const json = JSON.parse(line) as { t?: string; update?: JsonValue; uuid?: string };
   if (json.t === "update" && json.update !== undefined) return { kind: "update", update: fromJson(StatusUpdateSchema, json.update) };
-  if (json.t === "ack" && typeof json.uuid === "string") return { kind: "ack", uuid: new Uint8Array(Buffer.from(json.uuid, "base64")) };
+  if ((json.t === "ack" || json.t === "drop") && typeof json.uuid === "string") return { kind: json.t, uuid: new Uint8Array(Buffer.from(json.uuid, "base64")) };
   throw new Error(`unknown record ${line.slice(0, 80)}`);
 }
 
