@@ -9,7 +9,7 @@ import { afterEach, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { ExecutorServiceSubscribeRequestSchema } from "../../src/gen/dcos/v1/executor_pb.js";
 import { AgentRegisteredSchema, AgentReregisteredSchema, RunTaskSchema, StatusUpdateAcknowledgementSchema, type ReregisterAgent, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
-import { TaskState, TaskStatus_Reason } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskState, TaskStatus_Reason, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { AgentPhase } from "../../src/actors/agent/agent.js";
 import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
 import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
@@ -189,5 +189,27 @@ describe("Agent on the manual clock with an in-memory disk", () => {
     await answer(x, true);
     await x.clock.settle();
     assert.deepEqual(x.master.updates(), ["t1:STARTING", "t1:LOST", "t1:LOST"]);
+  });
+
+  it("a task the agent runs whose container's checkpoint became durable before any of its updates: after a kill -9 it is recovered and reported RUNNING (from the executor source)", async () => {
+    const fs = new CrashFs();
+    const x = (h = await startHarness(onMemory(fs, { commandExecutor: "agent" })));
+    await x.clock.settle();
+    await answer(x);
+    fs.holdSyncsOf((path) => path.includes("/meta/status-updates/")); // the task's stream never reaches the disk
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("t1"), role: "*" }));
+    const checkpoint = `${MEMORY_WORK_DIR}/meta/frameworks/fw-1/executors/t1.json`;
+    await waitFor(() => fs.crash().files().includes(checkpoint), "the executor checkpoint durable");
+    assert.deepEqual(x.master.updates(), [], "nothing sent: no update is durable");
+
+    await x.restartAgent(onMemory(fs.crash(), { commandExecutor: "agent" }));
+    fs.release();
+    await x.clock.settle();
+    await answer(x, true);
+    await x.clock.settle();
+    assert.equal(x.agent.executorOf("fw-1", "t1")?.phase, ExecutorPhase.RUNNING, "its container was recovered");
+    assert.deepEqual(x.master.updates(), ["t1:RUNNING"], "reported RUNNING, not left unreported until it ends");
+    assert.equal(x.master.of<StatusUpdate>("StatusUpdate")[0]!.status?.source, TaskStatus_Source.EXECUTOR);
+    assert.deepEqual(x.containerizer.destroyed, []);
   });
 });

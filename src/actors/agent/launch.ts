@@ -239,8 +239,8 @@ function launchFailed(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord,
 /**
  * A docker task (docker-task.ts) or a direct command task (command-task.ts) runs in its
  * container with the agent as its executor: RUNNING as soon as the container runs (or
- * again after a recovery, without an update); a direct task's health check runs in the
- * agent (command-task-health.ts).
+ * again after a recovery, without an update unless its RUNNING was never recorded); a
+ * direct task's health check runs in the agent (command-task-health.ts).
  */
 export function dockerTaskRunning(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord, report: boolean, sendAfter?: Promise<unknown>): Promise<unknown>[] {
   ex.transition(ExecutorPhase.REGISTERING, a.log);
@@ -250,10 +250,13 @@ export function dockerTaskRunning(a: AgentContext, fw: FrameworkOnAgent, ex: Exe
   for (const t of ex.liveTasks()) {
     t.launched = true;
     const taskId = t.info.taskId!.value;
+    // A recovered task whose RUNNING never reached its stream (the agent died after the container's
+    // checkpoint was durable, before the RUNNING record was) is reported RUNNING now: its container runs.
+    const tell = report || t.state === TaskState.STAGING || t.state === TaskState.STARTING;
     if (ex.kind === "direct") {
-      if (report) stored.push(a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR, undefined, sendAfter));
+      if (tell) stored.push(a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR, undefined, sendAfter));
       if (t.info.healthCheck) startTaskHealthCheck(a, fw, ex, t.info, (why) => killAgentRunTask(a, fw, ex, taskId, t.info.killPolicy, why));
-    } else if (report) stored.push(a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, `Docker container ${ex.containerId} is running`, undefined, TaskStatus_Source.AGENT, undefined, sendAfter));
+    } else if (tell) stored.push(a.taskStatus(fw.id, ex.id, taskId, TaskState.RUNNING, TaskStatus_Reason.UNSPECIFIED, `Docker container ${ex.containerId} is running`, undefined, TaskStatus_Source.AGENT, undefined, sendAfter));
   }
   return stored;
 }
