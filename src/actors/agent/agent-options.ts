@@ -46,6 +46,11 @@ export interface AgentOptions {
    * (launch-lane.ts; default 100 ms; 0: ends never wait).
    */
   launchLaneMaxWaitMs?: number;
+  /**
+   * An agent-run task's RUNNING record is written beside its container's checkpoint and sent
+   * once the checkpoint is durable (launch.ts; default true); false: written only after it.
+   */
+  runningBesideCheckpoint?: boolean;
   /** Registration retry: first after a random wait up to this, doubling (Mesos: 1 s). */
   registrationBackoffMs?: number;
   /** Most time between registration attempts (Mesos: 1 min). */

@@ -199,7 +199,8 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
       // and no checkpoint: recovery drops that unsent RUNNING and reports the task LOST (recovery.ts).
       const checkpointed = ex.io;
       a.host.defer(checkpointed, () => trace("container checkpointed"), () => undefined);
-      launched(a, fw, ex, checkpointed);
+      if (opts.runningBesideCheckpoint === false) a.host.defer(checkpointed, () => launched(a, fw, ex), () => launched(a, fw, ex));
+      else launched(a, fw, ex, checkpointed);
     },
     (err) => launchFailed(a, fw, ex, err),
   );
