@@ -166,6 +166,8 @@ export interface RaftStatus {
  * one fsync (group commit).
  */
 export class RaftNode<M extends StateMachine> extends Actor {
+  /** Served ahead of the other actors of its node (ActorCell.urgent): a busy master's queue must not hold up heartbeats, votes and acknowledgements. */
+  readonly urgent = true;
   private core!: Raft;
   private nodeState = RaftNodeState.Running;
   private readonly options: RaftNodeOptions<M>;

@@ -72,6 +72,14 @@ export interface ActorCell {
   /** @internal */ readonly timers: Set<Timer>;
   /** @internal */ currentSender: PeerIdentity | null;
   /** @internal */ attachment: { system: ActorSystem; pid: Pid; log: Logger } | undefined;
+  /**
+   * Served ahead of the other actors of its system: each drain of the run queue starts
+   * with the urgent actors, and gives them a turn again after every other actor's turn
+   * (the raft actor: heartbeats, votes and acknowledgements must not wait behind a busy
+   * master's queue). An urgent actor gets one turn (`fairnessBatch` items) at a time, so
+   * it cannot starve the others.
+   */
+  readonly urgent?: boolean;
   initialize(): void;
   finalize(): void;
   exited(pid: Pid): void;
@@ -96,6 +104,8 @@ export class ActorSystem implements TransportSink, WorkSource {
   private readonly remoteWatchers = new Map<string, Map<string, { pid: Pid; watchers: Set<ActorCell> }>>();
   private runQueue: ActorCell[] = [];
   private runHead = 0;
+  /** Urgent actors with work (ActorCell.urgent), served before the run queue. */
+  private urgentQueue: ActorCell[] = [];
   private drainScheduled = false;
   private readonly fairnessBatch: number;
   private readonly maxMailbox: number;
@@ -397,7 +407,7 @@ export class ActorSystem implements TransportSink, WorkSource {
   // ---- scheduling -----------------------------------------------------------------
 
   idle(): boolean {
-    return this.runHead >= this.runQueue.length;
+    return this.runHead >= this.runQueue.length && this.urgentQueue.length === 0;
   }
 
   private queued(): number {
@@ -409,7 +419,8 @@ export class ActorSystem implements TransportSink, WorkSource {
   private schedule(actor: ActorCell): void {
     if (actor.scheduled) return;
     actor.scheduled = true;
-    this.runQueue.push(actor);
+    if (actor.urgent) this.urgentQueue.push(actor);
+    else this.runQueue.push(actor);
     if (!this.drainScheduled) {
       this.drainScheduled = true;
       setImmediate(this.drain);
@@ -419,30 +430,42 @@ export class ActorSystem implements TransportSink, WorkSource {
   private readonly drain = (): void => {
     this.drainScheduled = false;
     const deadline = performance.now() + this.drainBudgetMs;
-    let turns = 0;
+    this.runUrgent(deadline);
     while (this.runHead < this.runQueue.length) {
       const actor = this.runQueue[this.runHead++]!;
       actor.scheduled = false;
-      this.runActor(actor, this.fairnessBatch);
-      if ((++turns & 7) === 0 && performance.now() > deadline) break;
+      this.runActor(actor, this.fairnessBatch, deadline);
+      if (this.urgentQueue.length > 0) this.runUrgent(deadline);
+      if (performance.now() > deadline) break;
     }
     if (this.runHead >= this.runQueue.length) {
       this.runQueue = [];
       this.runHead = 0;
-    } else {
-      if (this.runHead > 1024) {
-        this.runQueue = this.runQueue.slice(this.runHead);
-        this.runHead = 0;
-      }
+    } else if (this.runHead > 1024) {
+      this.runQueue = this.runQueue.slice(this.runHead);
+      this.runHead = 0;
+    }
+    if (!this.drainScheduled && (this.runHead < this.runQueue.length || this.urgentQueue.length > 0)) {
       this.drainScheduled = true;
       setImmediate(this.drain);
     }
   };
 
+  /** One turn of each urgent actor with work now; one that still has work after its turn waits for the next call. */
+  private runUrgent(deadline: number): void {
+    const urgent = this.urgentQueue;
+    if (urgent.length === 0) return;
+    this.urgentQueue = [];
+    for (const actor of urgent) {
+      actor.scheduled = false;
+      this.runActor(actor, this.fairnessBatch, deadline);
+    }
+  }
+
   /** Drains synchronously (used on stop so that finalize hooks run). */
   private runAllNow(): void {
-    while (this.runHead < this.runQueue.length) {
-      const actor = this.runQueue[this.runHead++]!;
+    while (this.runHead < this.runQueue.length || this.urgentQueue.length > 0) {
+      const actor = this.urgentQueue.length > 0 ? this.urgentQueue.shift()! : this.runQueue[this.runHead++]!;
       actor.scheduled = false;
       this.runActor(actor, Number.MAX_SAFE_INTEGER);
     }
@@ -450,7 +473,12 @@ export class ActorSystem implements TransportSink, WorkSource {
     this.runHead = 0;
   }
 
-  private runActor(actor: ActorCell, budget: number): void {
+  /**
+   * One turn of an actor: at most `budget` items, and (checked every 16 items) not past the
+   * drain's `deadline`: a turn of expensive items (256 of a millisecond each) would otherwise
+   * hold the loop, and every timer and socket of the node with it, for a quarter second.
+   */
+  private runActor(actor: ActorCell, budget: number, deadline = Number.POSITIVE_INFINITY): void {
     for (let n = 0; n < budget; n++) {
       if (actor.state === "terminating") {
         this.finish(actor);
@@ -460,6 +488,7 @@ export class ActorSystem implements TransportSink, WorkSource {
       const item = actor.mailbox.shift();
       if (!item) return;
       this.handle(actor, item);
+      if ((n & 15) === 15 && performance.now() > deadline) break;
     }
     if (actor.mailbox.length > 0 || actor.state === "terminating") this.schedule(actor);
   }

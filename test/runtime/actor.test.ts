@@ -193,4 +193,45 @@ describe("Actor", () => {
     assert.deepEqual(f.seen, ["one", "two"]);
     assert.equal(system.metrics.value("runtime/handler_errors"), 1);
   });
+
+  it("serves an urgent actor (ActorCell.urgent) ahead of a busy one, between its turns, without starving it", async () => {
+    const { clock, system } = newSystem();
+    const order: string[] = [];
+    const busy = system.spawn(new Worker("busy", false));
+    const urgent = system.spawn(new Worker("urgent", true));
+    await clock.settle();
+    // Queued behind 600 items of the busy actor, the urgent actor's item runs first.
+    for (let i = 0; i < 600; i++) system.enqueueFunction(busy, () => order.push("b"));
+    system.enqueueFunction(urgent, () => order.push("u"));
+    await clock.settle();
+    assert.equal(order.indexOf("u"), 0);
+    // Made urgent work during the busy actor's turn: it runs after that turn (256 items), not after all 600.
+    order.length = 0;
+    for (let i = 0; i < 600; i++) {
+      system.enqueueFunction(busy, () => {
+        order.push("b");
+        if (i === 10) system.enqueueFunction(urgent, () => order.push("u"));
+      });
+    }
+    await clock.settle();
+    assert.equal(order.indexOf("u"), 256);
+    assert.equal(order.length, 601);
+    // An urgent actor with more than a turn of work lets the others in after each turn.
+    order.length = 0;
+    for (let i = 0; i < 600; i++) system.enqueueFunction(urgent, () => order.push("u"));
+    system.enqueueFunction(busy, () => order.push("b"));
+    await clock.settle();
+    assert.equal(order.indexOf("b"), 256);
+    assert.equal(order.length, 601);
+    await system.stop();
+  });
 });
+
+class Worker extends Actor {
+  constructor(
+    name: string,
+    readonly urgent: boolean,
+  ) {
+    super(name);
+  }
+}
