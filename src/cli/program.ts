@@ -55,6 +55,11 @@ const program = addNatsFlags(new Command())
   .option("--allocator <policy>", "master: allocation policy (hierarchical-drf | strict-priority)", "hierarchical-drf")
   .addOption(new Option("--allocation-interval <duration>", "master: time between allocation rounds").argParser(parseDuration).default(1000, "1secs"))
   .addOption(new Option("--offer-timeout <duration>", "master: rescind offers not used within this (default: never)").argParser(parseDuration))
+  .addOption(
+    new Option("--max-offers-per-framework <n>", "master: a framework holding this many outstanding offers gets no more until it has answered half of them; 0: no limit")
+      .argParser(parseCount)
+      .default(0, "0 (no limit)"),
+  )
   .addOption(new Option("--agent-ping-timeout <duration>", "master: wait this long for an agent's pong").argParser(parseDuration).default(15_000, "15secs"))
   .option("--max-agent-ping-timeouts <n>", "master: missed pongs before an agent is unreachable", (v) => Number(v), 5)
   .addOption(new Option("--max-launching-tasks <n>", "master: refuse ACCEPTs with tasks (RESOURCE_EXHAUSTED, retry-after) while this many tasks are launching or queued; 0: no limit").argParser(parseCount).default(5000))

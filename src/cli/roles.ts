@@ -42,6 +42,7 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   allocator: string;
   allocationInterval: number;
   offerTimeout?: number;
+  maxOffersPerFramework?: number;
   maxLaunchingTasks?: number;
   maxCallQueue?: number;
   maxLoopLag?: number;
@@ -154,6 +155,7 @@ async function startMaster(
     allocator: flags.allocator,
     allocationIntervalMs: flags.allocationInterval,
     offerTimeoutMs: flags.offerTimeout ?? 0,
+    maxOffersPerFramework: flags.maxOffersPerFramework ?? 0,
     launchAdmission: { maxLaunchingTasks: flags.maxLaunchingTasks ?? 5000, maxQueueMs: flags.maxCallQueue ?? 1000, maxLoopLagMs: flags.maxLoopLag ?? 0 },
     agentPingTimeoutMs: flags.agentPingTimeout,
     maxAgentPingTimeouts: flags.maxAgentPingTimeouts,

@@ -60,6 +60,8 @@ export interface MasterRoleOptions {
   allocator: string;
   allocationIntervalMs: number;
   offerTimeoutMs: number;
+  /** Outstanding offers a framework may hold before its offers pause (MasterOptions.maxOffersPerFramework); default 0: no limit. */
+  maxOffersPerFramework?: number;
   /** Admission control of launches (launch-admission.ts); defaults where absent. */
   launchAdmission?: Partial<LaunchAdmissionLimits>;
   agentPingTimeoutMs: number;
@@ -141,6 +143,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       httpPort,
       version: o.version,
       offerTimeoutMs: o.offerTimeoutMs,
+      ...(o.maxOffersPerFramework !== undefined ? { maxOffersPerFramework: o.maxOffersPerFramework } : {}),
       agentPingTimeoutMs: o.agentPingTimeoutMs,
       maxAgentPingTimeouts: o.maxAgentPingTimeouts,
       agentUnreachableRateLimit: o.agentUnreachableRateLimit,

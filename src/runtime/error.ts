@@ -34,6 +34,21 @@ export class DcosError extends Error {
     this.details = options.details ?? {};
   }
 
+  /**
+   * The same error without a stack trace: for refusals made in bulk on a hot path (a loaded
+   * leader refusing launches), where capturing the stack cost more than the check itself
+   * (60 µs each at 20,000 refusals in a fill); the caller only needs code, message, details.
+   */
+  static withoutStack(code: Code, message: string, options: { details?: Record<string, string> } = {}): DcosError {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return new DcosError(code, message, options);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  }
+
   static is(e: unknown, code?: Code): e is DcosError {
     return e instanceof DcosError && (code === undefined || e.code === code);
   }

@@ -174,7 +174,9 @@ describe("Allocator actor properties", () => {
         const totals = new Map<string, Resources>();
         try {
           await system.dispatch(actor, (a) => {
-            a.setOfferCallback((d) => outstanding.push(...d));
+            a.setOfferCallback((d) => {
+              outstanding.push(...d);
+            });
             agents.forEach((text, i) => {
               const total = parseResources(text);
               totals.set(`agent-${i}`, total);
@@ -223,6 +225,11 @@ describe("Allocator actor properties", () => {
               for (const d of outstanding) if (d.agentId === agent.id) sum = sum.add(Resources.of(d.resources).unallocated());
               assert.ok(sum.equals(totals.get(agent.id)!), `${agent.id}: free ${agent.free} + held ≠ total ${totals.get(agent.id)}`);
             }
+            // The kept per-role sums (what a round reads) are the frameworks' holdings summed.
+            const summed = new Map<string, Quantities>();
+            for (const fw of snapshot.frameworks) for (const [role, q] of fw.allocated) (summed.get(role) ?? summed.set(role, new Quantities()).get(role)!).addAll(q);
+            const kept = [...(snapshot.roleAllocated ?? [])].map(([role, q]) => `${role}=${q.toString()}`).sort();
+            assert.deepEqual(kept, [...summed].filter(([, q]) => !q.isEmpty()).map(([role, q]) => `${role}=${q.toString()}`).sort());
           }
         } finally {
           await system.stop();

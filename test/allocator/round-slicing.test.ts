@@ -77,6 +77,42 @@ describe("allocation rounds made in parts", () => {
     assert.equal(h.metrics.snapshot()["allocator/allocation_runs"], 2);
   });
 
+  it("makes the next part only once the master has acted on the last one's offers: a SUPPRESS it heard meanwhile counts", async () => {
+    // A budget no part reaches: without the master's answer every part would run in one turn.
+    const h = new AllocatorHarness("hierarchical-drf", { roundSlicing: { agents: PART, budgetMs: 1_000_000 } });
+    hs.push(h);
+    for (let i = 0; i < AGENTS; i++) h.addAgent(`agent-${String(i).padStart(4, "0")}`);
+    h.addFramework("fw-a");
+    h.addFramework("fw-b");
+    const handled: (() => void)[] = [];
+    h.allocator.initialize((decisions) => {
+      h.rounds.push(decisions);
+      h.offers.push(...decisions);
+      return new Promise<void>((resolve) => handled.push(resolve));
+    });
+    await h.settle();
+    assert.equal(h.rounds.length, 1, "one part, then the allocator waits for the master");
+    assert.equal(h.offers.length, PART);
+    // The master acts on the first part; meanwhile it heard fw-a's SUPPRESS.
+    h.allocator.suppressOffers("fw-a");
+    handled.shift()!();
+    await h.settle();
+    assert.equal(h.rounds.length, 2, "the second part, after the first was handled");
+    assert.ok(
+      h.rounds[1]!.every((d) => d.frameworkId === "fw-b"),
+      "the suppressed framework gets nothing of the parts after it was heard",
+    );
+    // The rest of the round follows part by part as the master answers.
+    while (handled.length > 0) {
+      handled.shift()!();
+      await h.settle();
+    }
+    assert.equal(h.rounds.length, AGENTS / PART);
+    assert.equal(new Set(h.offers.map((d) => d.agentId)).size, AGENTS, "every agent offered once");
+    assert.equal(h.offers.filter((d) => d.frameworkId === "fw-a").length, PART / 2, "fw-a: its DRF half of the first part only");
+    assert.equal(h.metrics.snapshot()["allocator/allocation_runs"], 1, "still one round");
+  });
+
   it("makes the round after many declines (over the agents that came back) in parts too", async () => {
     const h = new AllocatorHarness("hierarchical-drf", { roundSlicing: { agents: PART, budgetMs: 0 } });
     hs.push(h);

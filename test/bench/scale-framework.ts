@@ -45,8 +45,22 @@ export interface ScaleFrameworkOptions {
    * follow the launches, not agents × frameworks / refuseS.
    */
   holdOffers?: boolean;
+  /**
+   * Seconds the offers are declined for when the framework has nothing to launch (default
+   * IDLE_REFUSE_S, Marathon's --decline_offer_duration): the allocator does not offer that
+   * agent to it again for that long unless it revives. refuseS stays the filter of offers
+   * declined while it has work (an offer that does not fit, no token without holdOffers).
+   */
+  idleRefuseS?: number;
+  /** REVIVE at most this often (default MIN_REVIVE_INTERVAL_MS, Marathon's --min_revive_offers_interval); 0: at once. */
+  minReviveIntervalMs?: number;
   random: Random;
 }
+
+/** Marathon declines the offers it has no use for for 120 s by default (--decline_offer_duration). */
+export const IDLE_REFUSE_S = 120;
+/** Marathon revives at most every 5 s (--min_revive_offers_interval): the failed launches of that time are one REVIVE. */
+export const MIN_REVIVE_INTERVAL_MS = 5_000;
 
 /** Counters of one framework; the process sums them. */
 export interface ScaleFrameworkCounts {
@@ -75,6 +89,10 @@ export interface ScaleFrameworkCounts {
   duplicates: number;
   /** Updates of a task this framework did not launch or in a state it did not expect. */
   unexpected: number;
+  /** SUPPRESS and REVIVE calls made, and offers that came while suppressed (made before the master heard the SUPPRESS). */
+  suppresses: number;
+  revives: number;
+  offersWhileSuppressed: number;
 }
 
 /** How long declines of successive OFFERS events are gathered into one call. */
@@ -101,8 +119,8 @@ export class ScaleFramework {
   /** Long task id -> agent id. */
   private readonly long = new Map<string, string>();
   private readonly longRunning = new Set<string>();
-  /** Offers to decline in the next Decline call, and its timer. */
-  private toDecline: string[] = [];
+  /** Offers to decline in the next Decline calls (one per filter length), and their timer. */
+  private toDecline = new Map<number, string[]>();
   private declining: NodeJS.Timeout | undefined;
   /** Uuids of the updates heard. */
   private readonly seen = new Set<string>();
@@ -143,6 +161,9 @@ export class ScaleFramework {
     updates: 0,
     duplicates: 0,
     unexpected: 0,
+    suppresses: 0,
+    revives: 0,
+    offersWhileSuppressed: 0,
   };
   /** Latency samples (ms) since they were last taken. */
   acceptToRunning: number[] = [];
@@ -165,7 +186,9 @@ export class ScaleFramework {
    */
   private readonly unsure = new Map<string, string>();
   private unsureTimer: NodeJS.Timeout | undefined;
+  /** A REVIVE waiting for the minimum interval since the last one. */
   private reviving: NodeJS.Timeout | undefined;
+  private lastReviveAt = -Infinity;
 
   constructor(private readonly o: ScaleFrameworkOptions) {
     this.launchRate = o.launchesPerS;
@@ -197,7 +220,7 @@ export class ScaleFramework {
           this.resubscribedAt = Date.now();
           // The old leader's offers are gone with it.
           this.held.clear();
-          this.toDecline = [];
+          this.toDecline.clear();
           clearTimeout(this.reconciling);
           this.reconcileBackoff.reset();
           this.reconcileMissing();
@@ -222,15 +245,35 @@ export class ScaleFramework {
    */
   set launchesPerS(rate: number) {
     this.launchRate = rate;
-    if (rate === 0) this.declineHeld();
+    if (rate === 0) {
+      this.suppressIfIdle();
+      this.declineHeld();
+    }
     if (this.o.holdOffers) {
       clearInterval(this.pumping);
       this.pumping = rate > 0 ? setInterval(() => this.pump(), 10) : undefined;
     }
-    if (rate > 0 && this.suppressed) {
-      this.suppressed = false;
-      void this.driver.revive().catch(() => undefined);
-    }
+    if (rate > 0) this.reviveIfSuppressed();
+  }
+
+  /** Nothing left to launch: the long tasks all launched and no short ones asked for. */
+  private get idle(): boolean {
+    return this.counts.longLaunched >= this.o.longTasks && this.launchRate === 0;
+  }
+
+  /** How long an offer it cannot use now is declined for: long when it has nothing to launch. */
+  private get declineFilterS(): number {
+    return this.idle ? (this.o.idleRefuseS ?? IDLE_REFUSE_S) : this.o.refuseS;
+  }
+
+  /** SUPPRESS once there is nothing left to launch (before declining what it holds, as the offers it declines then go to others). */
+  private suppressIfIdle(): void {
+    if (this.suppressed || !this.idle) return;
+    this.suppressed = true;
+    this.counts.suppresses++;
+    clearTimeout(this.reviving);
+    this.reviving = undefined;
+    void this.driver.suppress().catch(() => undefined);
   }
 
   /** Forget what was heard: count resubscriptions and long tasks RUNNING from now on. */
@@ -299,7 +342,7 @@ export class ScaleFramework {
     const offerAt = performance.now();
     const wallNow = Date.now();
     this.refill();
-    const declined: string[] = [];
+    if (this.suppressed) this.counts.offersWhileSuppressed += offers.length;
     for (const offer of offers) {
       this.counts.offers++;
       if (offer.offeredAtMs > 0) this.offerToFramework.push(wallNow - offer.offeredAtMs);
@@ -309,22 +352,17 @@ export class ScaleFramework {
         continue;
       }
       if (longNext || this.tokens >= 1) {
-        if (!this.launchOne(offer, longNext, offerAt)) declined.push(offer.id!.value);
+        if (!this.launchOne(offer, longNext, offerAt)) this.declineSoon(offer.id!.value, this.o.refuseS);
       } else if (this.o.holdOffers && this.launchRate > 0) {
         // No token now: keep the offer for a later launch (pump) rather than decline it.
         this.held.set(offer.id!.value, offer);
-      } else declined.push(offer.id!.value);
+      } else {
+        // Nothing to launch on it: suppress first (the master stops offering before it hears the declines).
+        this.suppressIfIdle();
+        this.declineSoon(offer.id!.value, this.declineFilterS);
+      }
     }
-    // The offers it has no work for: declined together with those of the events of the next
-    // 200 ms (a round over many agents comes in parts, a few offers per framework each).
-    if (declined.length > 0) {
-      this.counts.declined += declined.length;
-      this.declineSoon(declined);
-    }
-    if (this.counts.longLaunched >= this.o.longTasks && this.launchRate === 0 && !this.suppressed) {
-      this.suppressed = true;
-      void this.driver.suppress().catch(() => undefined);
-    }
+    this.suppressIfIdle();
   }
 
   /**
@@ -336,8 +374,7 @@ export class ScaleFramework {
     while (n > 1 && !pickResources(offer, { cpus: Math.round(n * 100) / 1000, mem: 32 * n })) n = Math.floor(n / 2);
     const resources = pickResources(offer, { cpus: 0.1, mem: 32 });
     if (!resources) {
-      void this.driver.decline([offer.id!.value], refuseFor(this.o.refuseS)).catch(() => undefined);
-      this.counts.declined++;
+      this.declineSoon(offer.id!.value, this.o.refuseS);
       return;
     }
     const agentId = offer.agentId!.value;
@@ -351,6 +388,8 @@ export class ScaleFramework {
     }
     this.counts.longLaunched += n;
     this.counts.launched += n;
+    // The last long tasks: SUPPRESS before the launch call goes out (the master hears it first and stops offering).
+    this.suppressIfIdle();
     void this.launch(offer, tasks).catch((err: unknown) => {
       noteLaunchError(err);
       if (DcosError.is(err, Code.DEADLINE_EXCEEDED)) {
@@ -407,17 +446,27 @@ export class ScaleFramework {
     }
   }
 
-  /** A failed launch leaves work to do: offers again if they were suppressed. */
+  /**
+   * Work to do again (a failed launch, short tasks asked for): REVIVE if suppressed, at most
+   * every minReviveIntervalMs (the failures of that time share one REVIVE, which clears every
+   * filter of the framework and has it offered every agent again).
+   */
   private reviveIfSuppressed(): void {
-    if (!this.suppressed) return;
-    this.suppressed = false;
-    // A REVIVE that fails (no leader, the driver reconnecting) leaves the framework suppressed
-    // (the driver resubscribes with its suppressed roles): try again, or it never gets an offer.
-    void this.driver.revive().catch(() => {
-      this.suppressed = true;
-      clearTimeout(this.reviving);
-      this.reviving = setTimeout(() => this.reviveIfSuppressed(), 1_000);
-    });
+    if (!this.suppressed || this.reviving) return;
+    const wait = Math.max(0, this.lastReviveAt + (this.o.minReviveIntervalMs ?? MIN_REVIVE_INTERVAL_MS) - performance.now());
+    this.reviving = setTimeout(() => {
+      this.reviving = undefined;
+      if (!this.suppressed || this.idle) return;
+      this.suppressed = false;
+      this.lastReviveAt = performance.now();
+      this.counts.revives++;
+      // A REVIVE that fails (no leader, the driver reconnecting) leaves the framework suppressed
+      // (the driver resubscribes with its suppressed roles): try again, or it never gets an offer.
+      void this.driver.revive().catch(() => {
+        this.suppressed = true;
+        this.reviveIfSuppressed();
+      });
+    }, wait);
   }
 
   /** Holding offers: launches the short tasks the tokens allow on the oldest held offers. */
@@ -430,26 +479,32 @@ export class ScaleFramework {
       this.held.delete(id);
       if (!this.launchOne(offer, false, Number.NaN)) unfit.push(id);
     }
-    if (unfit.length > 0) void this.driver.decline(unfit, refuseFor(this.o.refuseS)).catch(() => undefined);
+    for (const id of unfit) this.declineSoon(id, this.o.refuseS);
   }
 
-  /** Gives back every held offer (going quiet). */
-  private declineSoon(ids: string[]): void {
-    this.toDecline.push(...ids);
+  /**
+   * Declines the offer together with the others of the next DECLINE_BATCH_MS, one call per
+   * filter length (a round over many agents comes in parts, a few offers per framework each).
+   */
+  private declineSoon(id: string, refuseS: number): void {
+    this.counts.declined++;
+    let batch = this.toDecline.get(refuseS);
+    if (!batch) this.toDecline.set(refuseS, (batch = []));
+    batch.push(id);
     this.declining ??= setTimeout(() => {
       this.declining = undefined;
-      const batch = this.toDecline;
-      this.toDecline = [];
-      void this.driver.decline(batch, refuseFor(this.o.refuseS)).catch(() => undefined);
+      const batches = this.toDecline;
+      this.toDecline = new Map();
+      for (const [seconds, ids] of batches) void this.driver.decline(ids, refuseFor(seconds)).catch(() => undefined);
     }, DECLINE_BATCH_MS);
   }
 
+  /** Gives back every held offer (going quiet). */
   private declineHeld(): void {
     if (this.held.size === 0) return;
     const ids = [...this.held.keys()];
     this.held.clear();
-    this.counts.declined += ids.length;
-    void this.driver.decline(ids, refuseFor(this.o.refuseS)).catch(() => undefined);
+    for (const id of ids) this.declineSoon(id, this.declineFilterS);
   }
 
   private onUpdate(status: TaskStatus): void {

@@ -3,7 +3,8 @@
  * (scale-framework.ts):
  *
  *   node dist/test/bench/sim-frameworks-process.js --masters=a:p,b:p,c:p [--frameworks=5] [--first=0]
- *     [--long-tasks=10] [--launches-per-s=10] [--short-ms=2000] [--refuse-s=5] [--tasks-per-offer=1] [--hold-offers=0] [--seed=N] [--stats-ms=500]
+ *     [--long-tasks=10] [--launches-per-s=10] [--short-ms=2000] [--refuse-s=5] [--tasks-per-offer=1] [--hold-offers=0]
+ *     [--idle-refuse-s=120] [--min-revive-ms=5000] [--seed=N] [--stats-ms=500]
  *
  * `--long-tasks` and `--launches-per-s` are per framework. Prints `stats {json}` every
  * --stats-ms: the frameworks' summed counters, the latency samples taken since the last line
@@ -13,7 +14,7 @@
  */
 import { createInterface } from "node:readline";
 import { Random } from "../../src/runtime/random.js";
-import { ScaleFramework, type ScaleFrameworkCounts } from "./scale-framework.js";
+import { IDLE_REFUSE_S, MIN_REVIVE_INTERVAL_MS, ScaleFramework, type ScaleFrameworkCounts } from "./scale-framework.js";
 
 const opt = (name: string, dflt: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
 const masters = opt("masters", "");
@@ -38,6 +39,8 @@ const frameworks = Array.from(
       refuseS: Number(opt("refuse-s", "5")),
       tasksPerOffer: Number(opt("tasks-per-offer", "1")),
       holdOffers: opt("hold-offers", "0") === "1",
+      idleRefuseS: Number(opt("idle-refuse-s", String(IDLE_REFUSE_S))),
+      minReviveIntervalMs: Number(opt("min-revive-ms", String(MIN_REVIVE_INTERVAL_MS))),
       random: new Random(seed + first + i),
     }),
 );

@@ -11,6 +11,7 @@ import type { Offer, Offer_OperationSchema } from "../../src/gen/dcos/v1/offers_
 import { AcceptRequestSchema, SubscribeRequestSchema, type Event } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { TaskInfoSchema, type ExecutorInfoSchema, type Task, type TaskInfo, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { createAllocator } from "../../src/actors/allocator/index.js";
+import type { RoundSlicing } from "../../src/actors/allocator/allocator-actor.js";
 import type { EventSink } from "../../src/actors/master/framework-record.js";
 import { MasterFacade } from "../../src/actors/master/master-facade.js";
 import { Master } from "../../src/actors/master/master.js";
@@ -68,6 +69,8 @@ export interface ClusterOptions extends Omit<MasterOptions, "random"> {
   seed?: number;
   /** A registry the master starts from (as after a restart); a fresh one by default. */
   registrar?: InMemoryRegistrar;
+  /** How the allocator cuts rounds in parts (its defaults otherwise). */
+  roundSlicing?: Partial<RoundSlicing>;
 }
 
 export class Cluster {
@@ -86,10 +89,10 @@ export class Cluster {
     return c;
   }
 
-  private async init({ registrar, ...options }: ClusterOptions): Promise<void> {
+  private async init({ registrar, roundSlicing, ...options }: ClusterOptions): Promise<void> {
     if (registrar) this.registrar = registrar;
     this.masterSystem = await this.system("master:5050");
-    const allocator = createAllocator("hierarchical-drf", this.masterSystem, { allocationIntervalMs: ALLOCATION_INTERVAL_MS });
+    const allocator = createAllocator("hierarchical-drf", this.masterSystem, { allocationIntervalMs: ALLOCATION_INTERVAL_MS, ...(roundSlicing ? { roundSlicing } : {}) });
     this.master = this.masterSystem.spawn(
       new Master({ masterId: "m1", ...options, allocator, registrar: this.registrar, random: new Random(options.seed ?? 1) }),
     );

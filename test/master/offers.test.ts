@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { afterEach, describe, it } from "node:test";
 import { RunTaskGroupSchema, RunTaskSchema } from "../../src/gen/dcos/v1/internal_pb.js";
+import { OfferSchema, type Offer } from "../../src/gen/dcos/v1/offers_pb.js";
 import { AcceptRequestSchema, DeclineRequestSchema, ReviveRequestSchema, SuppressRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { ExecutorInfo_Type, TaskState, TaskStatus_Reason } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
@@ -164,6 +165,27 @@ describe("master: offers", () => {
     assert.equal(cpus(s.sink.offers()[0]!), 1.9);
   });
 
+  it("an offer is written out whole: the message create() gives, field for field and byte for byte", async () => {
+    const c = (cluster = await Cluster.start());
+    const s = await c.subscribe("fw");
+    await c.launchGroup(s, s.sink.offers(), { type: ExecutorInfo_Type.DEFAULT, executorId: { value: "group-exec" }, resources: commandTask("x", "cpus:0.1;mem:32").resources }, [
+      commandTask("g1", "cpus:1;mem:64"),
+    ]);
+    s.sink.clear();
+    await c.clock.advance(6000);
+    const [offer] = s.sink.offers();
+    assert.ok(offer);
+    assert.deepEqual(
+      offer.executorIds.map((e) => e.value),
+      ["group-exec"],
+      "the executors of the framework on the agent",
+    );
+    const { $typeName: _, ...fields } = offer;
+    const created: Offer = create(OfferSchema, fields);
+    assert.deepStrictEqual(offer, created);
+    assert.deepEqual(toBinary(OfferSchema, offer), toBinary(OfferSchema, created));
+  });
+
   it("an invalid task group fails as a whole with TASK_ERROR", async () => {
     const c = (cluster = await Cluster.start());
     const s = await c.subscribe("fw");
@@ -196,6 +218,27 @@ describe("master: offers", () => {
     );
     assert.equal(held[0]! + held[1]!, 8, "the cluster's 8 cpus are all used");
     assert.deepEqual(held, [4, 4], "DRF splits them evenly");
+  });
+
+  it("a framework holding max_offers_per_framework offers gets no more until it has answered half; the others get the agents meanwhile", async () => {
+    // Rounds in parts of 2 agents: the master pauses a's offers between parts.
+    const c = (cluster = await Cluster.start({ agents: 10, maxOffersPerFramework: 4, roundSlicing: { agents: 2, budgetMs: 0 } }));
+    const a = await c.subscribe("a");
+    await c.clock.settle();
+    // Alone, a would be offered every agent; its offers pause once it holds 4.
+    assert.equal(a.sink.offers().length, 4, "a holds 4 offers of the 10 agents");
+    const first = 4;
+    assert.equal(c.metric("master/framework_offers_paused"), 1);
+    const b = await c.subscribe("b");
+    await c.clock.advance(1000);
+    assert.equal(a.sink.offers().length, first, "no more offers to a while it answers none");
+    assert.ok(b.sink.offers().length > 0, "b is offered the agents a was not");
+    // a declines all it holds (no filter): it is offered again from the next round on.
+    const ids = { frameworkId: { value: a.frameworkId }, streamId: a.streamId };
+    await c.facade.decline(create(DeclineRequestSchema, { ...ids, offerIds: a.sink.offers().map((o) => o.id!), filters: { refuseSeconds: 0 } }));
+    a.sink.clear();
+    await c.clock.advance(1000);
+    assert.ok(a.sink.offers().length > 0, "offers to a resume once it holds fewer than half");
   });
 
   it("suppress stops offers and revive brings them back", async () => {

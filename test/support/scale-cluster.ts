@@ -37,6 +37,8 @@ export interface ScaleSettings {
   tasksPerOffer?: number;
   /** Frameworks keep the offers they have no token for and launch on them later, instead of declining them. */
   holdOffers?: boolean;
+  /** Extra flags for the framework processes (e.g. --idle-refuse-s=…, --min-revive-ms=…). */
+  frameworkFlags?: string[];
 }
 
 export type Stats = Record<string, number>;
@@ -161,6 +163,7 @@ export class ScaleCluster {
           `--short-ms=${this.s.shortMs}`,
           `--tasks-per-offer=${this.s.tasksPerOffer ?? 1}`,
           `--hold-offers=${this.s.holdOffers ? 1 : 0}`,
+          ...(this.s.frameworkFlags ?? []),
           `--seed=${this.s.seed + 1_000_000}`,
           `--stats-ms=${statsMs}`,
         ]),

@@ -17,7 +17,7 @@ import { isRoleOrDescendant, roleProblem } from "../../resources/roles.js";
 import { roundScalar } from "../../resources/scalar.js";
 import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
-import type { AllocatorAgent, AllocatorFramework, AllocatorMetrics, OfferDecision, RoleQuota } from "./allocator.js";
+import type { AllocatorAgent, AllocatorFramework, AllocatorMetrics, OfferCallback, OfferDecision, RoleQuota } from "./allocator.js";
 import type { AllocationPolicy } from "./policies.js";
 import type { AllocationSnapshot, RoundOffer, SnapshotAgent, SnapshotFramework } from "./snapshot.js";
 
@@ -48,6 +48,8 @@ interface SlicedRound {
   /** Time spent in its parts so far (ms). */
   ms: number;
   timer: Timer | undefined;
+  /** Waiting for the master to act on the last part's offers (see OfferCallback). */
+  waiting: boolean;
 }
 /** Resources whose totals and allocation are reported as gauges (as Mesos does). */
 const REPORTED_RESOURCES = ["cpus", "mem", "disk", "gpus"];
@@ -97,7 +99,7 @@ export class AllocatorActor extends Actor {
   private quotas = new Map<string, RoleQuota>();
   /** The per-role quota gauges now registered. */
   private readonly quotaGauges = new Set<string>();
-  private offerCallback: ((decisions: OfferDecision[]) => void) | undefined;
+  private offerCallback: OfferCallback | undefined;
   private intervalTimer: Timer | undefined;
   private soonTimer: Timer | undefined;
   /**
@@ -109,6 +111,8 @@ export class AllocatorActor extends Actor {
   private soonAll = false;
   /** Scalar totals of the active agents, kept as agents come, go and change (shares are fractions of it). */
   private readonly activeTotal = new Quantities();
+  /** What each role holds (offered or used) over all its frameworks, kept as they take and give back (AllocationSnapshot.roleAllocated). */
+  private readonly roleAllocated = new Map<string, Quantities>();
   private runsCounter!: Counter;
   private runMs!: Samples;
   private readonly drops = new Map<DropReason, Counter>();
@@ -116,6 +120,8 @@ export class AllocatorActor extends Actor {
   private stopped = false;
   /** The round being made in parts, if any (see RoundSlicing). */
   private sliced: SlicedRound | undefined;
+  /** Offers made by the parts of the sliced round so far (for its log line). */
+  private offeredInRound = 0;
   private slicesCounter!: Counter;
 
   constructor(
@@ -159,7 +165,7 @@ export class AllocatorActor extends Actor {
 
   // ---- the calls of the Allocator interface --------------------------------------------
 
-  setOfferCallback(offer: (decisions: OfferDecision[]) => void): void {
+  setOfferCallback(offer: OfferCallback): void {
     this.offerCallback = offer;
     this.soon();
   }
@@ -209,6 +215,7 @@ export class AllocatorActor extends Actor {
       agent.allocated.delete(id);
       agent.free = agent.free.add(held.unallocated());
     }
+    for (const [role, q] of fw.allocated) this.countRole(role, q, -1);
     this.frameworks.delete(id);
     this.log.info({ framework: id }, `Removed framework ${id}; its resources are free again`);
     this.soon();
@@ -418,7 +425,7 @@ export class AllocatorActor extends Actor {
       return;
     }
     this.cancelSliced();
-    this.sliced = { agents, next: 0, ms: 0, timer: undefined };
+    this.sliced = { agents, next: 0, ms: 0, timer: undefined, waiting: false };
     this.continueSliced();
   }
 
@@ -426,6 +433,7 @@ export class AllocatorActor extends Actor {
     const r = this.sliced;
     if (!r || this.stopped) return;
     r.timer = undefined;
+    r.waiting = false;
     this.slicesCounter.inc();
     const started = performance.now();
     let offered = 0;
@@ -435,16 +443,31 @@ export class AllocatorActor extends Actor {
       // An agent removed since the round began is no longer visited.
       for (let i = r.next; i < end; i++) if (this.agents.get(r.agents[i]!.id) === r.agents[i]) part.push(r.agents[i]!);
       r.next = end;
-      offered += this.visit(this.snapshot(part)).length;
-      if (r.next < r.agents.length && performance.now() - started >= this.slicing.budgetMs) {
+      const made = this.visitPart(this.snapshot(part));
+      offered += made.decisions;
+      if (r.next >= r.agents.length) break;
+      if (made.handled) {
+        // The next part once the master has acted on these offers (and on what it heard before them).
+        r.ms += performance.now() - started;
+        r.waiting = true;
+        const resume = (): void => {
+          if (this.sliced === r && r.waiting) this.system.enqueueFunction(this, this.continueSliced);
+        };
+        made.handled.then(resume, resume);
+        this.offeredInRound += offered;
+        return;
+      }
+      if (performance.now() - started >= this.slicing.budgetMs) {
         r.ms += performance.now() - started;
         r.timer = this.delay(0, this.continueSliced);
+        this.offeredInRound += offered;
         return;
       }
     }
     r.ms += performance.now() - started;
     this.sliced = undefined;
-    this.finished(r.ms, offered);
+    this.finished(r.ms, this.offeredInRound + offered);
+    this.offeredInRound = 0;
     // Rounds asked for while this one was being made.
     if (this.soonAll || this.soonAgents.size > 0) this.armSoon();
   };
@@ -452,6 +475,7 @@ export class AllocatorActor extends Actor {
   private cancelSliced(): void {
     this.sliced?.timer?.cancel();
     this.sliced = undefined;
+    this.offeredInRound = 0;
   }
 
   /** Whether a round is being made in parts (tests). */
@@ -459,14 +483,24 @@ export class AllocatorActor extends Actor {
     return this.sliced !== undefined;
   }
 
-  /** One round (or part of one) over the snapshot's agents: applied to the books and offered. */
+  /** One round over the snapshot's agents: applied to the books and offered. */
   private visit(snapshot: AllocationSnapshot): OfferDecision[] {
     if (!this.offerCallback) return [];
     const offers = this.policy.allocate(snapshot);
     for (const offer of offers) this.apply(offer);
     const decisions = offers.map((o) => ({ frameworkId: o.frameworkId, agentId: o.agentId, resources: o.resources.toProto() }));
-    if (decisions.length > 0) this.offerCallback(decisions);
+    if (decisions.length > 0) void this.offerCallback(decisions);
     return decisions;
+  }
+
+  /** One part of a round: its offers, and when the master has acted on them if it says. */
+  private visitPart(snapshot: AllocationSnapshot): { decisions: number; handled: PromiseLike<void> | undefined } {
+    if (!this.offerCallback) return { decisions: 0, handled: undefined };
+    const offers = this.policy.allocate(snapshot);
+    if (offers.length === 0) return { decisions: 0, handled: undefined };
+    for (const offer of offers) this.apply(offer);
+    const handled = this.offerCallback(offers.map((o) => ({ frameworkId: o.frameworkId, agentId: o.agentId, resources: o.resources.toProto() })));
+    return { decisions: offers.length, handled: typeof handled?.then === "function" ? handled : undefined };
   }
 
   private finished(ms: number, offers: number): void {
@@ -479,7 +513,15 @@ export class AllocatorActor extends Actor {
 
   /** The books as a round sees them: over every agent, or over `agents` only. */
   snapshot(agents?: readonly AgentBook[]): AllocationSnapshot {
-    return { now: this.clock.now(), agents: agents ?? [...this.agents.values()], frameworks: [...this.frameworks.values()], weights: this.weights, quotas: this.quotas, totals: this.activeTotal };
+    return {
+      now: this.clock.now(),
+      agents: agents ?? [...this.agents.values()],
+      frameworks: [...this.frameworks.values()],
+      weights: this.weights,
+      quotas: this.quotas,
+      totals: this.activeTotal,
+      roleAllocated: this.roleAllocated,
+    };
   }
 
   private armInterval(): void {
@@ -576,12 +618,27 @@ export class AllocatorActor extends Actor {
     for (const [role, change] of res.quantitiesByAllocationRole()) {
       const q = fw.allocated.get(role);
       if (!q) {
-        if (sign > 0) fw.allocated.set(role, change);
+        if (sign > 0) {
+          fw.allocated.set(role, change);
+          this.countRole(role, change, 1);
+        }
         continue;
       }
       q.addAll(change, sign);
       if (q.isEmpty()) fw.allocated.delete(role);
+      this.countRole(role, change, sign);
     }
+  }
+
+  /** Keeps the role's sum over its frameworks (roleAllocated) as one of them takes or gives back change. */
+  private countRole(role: string, change: Quantities, sign: 1 | -1): void {
+    const sum = this.roleAllocated.get(role);
+    if (!sum) {
+      if (sign > 0) this.roleAllocated.set(role, change.clone());
+      return;
+    }
+    sum.addAll(change, sign);
+    if (sum.isEmpty()) this.roleAllocated.delete(role);
   }
 
   /** Resources without an allocation role are taken to be allocated to the framework's first role. */

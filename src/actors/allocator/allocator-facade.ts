@@ -7,7 +7,7 @@ import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { Facade } from "../../runtime/facade.js";
 import type { ActorSystem } from "../../runtime/system.js";
-import type { Allocator, AllocatorAgent, AllocatorFramework, AllocatorMetrics, AllocatorOptions, OfferDecision, RoleQuota } from "./allocator.js";
+import type { Allocator, AllocatorAgent, AllocatorFramework, AllocatorMetrics, AllocatorOptions, OfferCallback, RoleQuota } from "./allocator.js";
 import { AllocatorActor, DEFAULT_ALLOCATION_INTERVAL_MS, DEFAULT_ROUND_SLICING, type RoundSlicing } from "./allocator-actor.js";
 import { createPolicy } from "./policies.js";
 
@@ -31,7 +31,7 @@ class AllocatorFacade extends Facade<AllocatorActor> implements Allocator {
     this.call(fn).catch((err: unknown) => this.actor.system.log.error({ err }, `Allocator call ${what} failed`));
   }
 
-  initialize(offer: (decisions: OfferDecision[]) => void): void {
+  initialize(offer: OfferCallback): void {
     this.tell("initialize", (a) => a.setOfferCallback(offer));
   }
   addFramework(frameworkId: string, framework: AllocatorFramework, used: ReadonlyMap<string, readonly Resource[]>): void {

@@ -25,6 +25,9 @@ export interface OfferDecision {
   resources: Resource[];
 }
 
+/** Receives the offers of a round (or of one part of it); see Allocator.initialize. */
+export type OfferCallback = (decisions: OfferDecision[]) => void | PromiseLike<void>;
+
 export interface AllocatorFramework {
   /** The roles the framework subscribed with (at least one). */
   roles: readonly string[];
@@ -60,8 +63,13 @@ export interface Allocator {
   /** The policy's name as given to `--allocator` ("hierarchical-drf", "strict-priority"). */
   readonly policy: string;
 
-  /** Called once before anything else; `offer` receives each round's decisions. */
-  initialize(offer: (decisions: OfferDecision[]) => void): void;
+  /**
+   * Called once before anything else; `offer` receives each round's decisions. If it returns
+   * a promise (settled once the master has acted on them), a round made in parts makes its
+   * next part only then: offers are not made faster than the master takes them, and what it
+   * hears meanwhile (a SUPPRESS, declines) counts for the next part.
+   */
+  initialize(offer: OfferCallback): void;
 
   /**
    * A framework subscribed (or the master learned it on failover). `used` is what its

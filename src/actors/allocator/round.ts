@@ -95,10 +95,19 @@ class Round {
     const clients: { role: string; client: Client }[] = [];
     const allocs: [string, Quantities][] = [];
     const roles = new Set<string>();
-    for (const fw of snapshot.frameworks) {
-      for (const [role, q] of fw.allocated) {
+    const kept = snapshot.roleAllocated;
+    if (kept) {
+      for (const [role, q] of kept) {
         allocs.push([role, q]);
         roles.add(role);
+      }
+    }
+    for (const fw of snapshot.frameworks) {
+      if (!kept) {
+        for (const [role, q] of fw.allocated) {
+          allocs.push([role, q]);
+          roles.add(role);
+        }
       }
       if (!fw.active) continue;
       for (const role of fw.roles) {

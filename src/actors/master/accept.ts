@@ -201,6 +201,7 @@ export function applyAccept(core: MasterState, framework: FrameworkRecord, plan:
     throw plan.error;
   }
   for (const offer of plan.offers) core.offers.remove(offer.id!.value);
+  if (plan.offers.length > 0) core.offersHeldChanged(framework.id);
   core.changed();
   if (plan.kind === "dropped") {
     core.drop("invalid_offers", `Dropping the tasks of an accept by framework ${framework.id}: ${plan.problem}`);

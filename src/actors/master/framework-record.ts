@@ -51,6 +51,8 @@ export class FrameworkRecord {
   registeredAt = 0;
   /** Its stream is backed up: no offers until the scheduler has read what waits (schedulerBackedUp). */
   backedUp = false;
+  /** It holds maxOffersPerFramework outstanding offers: no more until it has answered half (MasterState.offersHeldChanged). */
+  offersPaused = false;
 
   constructor(
     readonly id: string,

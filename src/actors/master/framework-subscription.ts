@@ -113,6 +113,7 @@ function attach(core: MasterState, id: string, info: FrameworkInfo, suppressedRo
   for (const r of suppressedRoles) f.suppressedRoles.add(r);
   f.sink = sink;
   f.backedUp = false;
+  f.offersPaused = false;
   f.streamId = core.newStreamId();
   f.registeredAt = core.now();
   if (failover) {
@@ -166,6 +167,7 @@ export function streamClosed(core: MasterState, frameworkId: string, streamId: s
   f.sink = undefined;
   f.streamId = "";
   f.backedUp = false;
+  f.offersPaused = false;
   f.stopTimers();
   f.transition(FrameworkState.DISCONNECTED, core.log, "its scheduler's stream closed");
   core.allocator.deactivateFramework(frameworkId);
@@ -190,7 +192,8 @@ export function schedulerBackedUp(core: MasterState, frameworkId: string, stream
     core.allocator.deactivateFramework(frameworkId);
   } else {
     core.log.info({ framework: frameworkId }, `Offers to ${f.info.name} again: it read what waited`);
-    core.allocator.activateFramework(frameworkId);
+    // Unless it still holds too many offers (offersHeldChanged resumes it then).
+    if (!f.offersPaused) core.allocator.activateFramework(frameworkId);
   }
 }
 

@@ -113,7 +113,7 @@ export class LaunchAdmission {
     }
     if (why === undefined) return undefined;
     this.refused.inc();
-    return new DcosError(Code.RESOURCE_EXHAUSTED, `The master is busy launching: ${why}; nothing was done, retry in ${this.limits.retryAfterMs} ms`, {
+    return DcosError.withoutStack(Code.RESOURCE_EXHAUSTED, `The master is busy launching: ${why}; nothing was done, retry in ${this.limits.retryAfterMs} ms`, {
       details: { [RETRY_AFTER_DETAIL]: String(this.limits.retryAfterMs) },
     });
   }

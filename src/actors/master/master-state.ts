@@ -300,6 +300,7 @@ export class MasterState {
     if (logged) this.log.info({ offer: offerId, framework: frameworkId }, `Rescinding offer ${offerId}: ${why}`);
     else this.log.debug({ offer: offerId, framework: frameworkId }, `Rescinding offer ${offerId}: ${why}`);
     this.recoverOffer(offer.frameworkId!.value, offer.agentId!.value, offer.resources, refuseSeconds);
+    this.offersHeldChanged(frameworkId);
     this.publish({ case: "offerRescinded", value: { $typeName: "dcos.v1.ClusterEvent.OfferRescinded", offer, reason: why } });
     const framework = this.frameworks.get(frameworkId);
     if (framework) this.emit(framework, { case: "rescind", value: { $typeName: "dcos.v1.Event.Rescind", offerId: offer.id } });
@@ -315,6 +316,28 @@ export class MasterState {
     let n = 0;
     for (const offerId of [...offerIds]) if (this.rescindOffer(offerId, why, 0, false)) n++;
     if (n > 0) this.log.info({ offers: n, ...about }, `Rescinded ${n} offer(s): ${why}`);
+  }
+
+  /**
+   * After offers of the framework were made or left the book: with maxOffersPerFramework set,
+   * a framework that holds that many gets no more (inactive in the allocator, as a backed-up
+   * one) until it holds half as many. Without it, a scheduler subscribing to 50,000 agents
+   * was offered agent after agent (and declined them) before it had read its first offers.
+   */
+  offersHeldChanged(frameworkId: string): void {
+    const max = this.options.maxOffersPerFramework;
+    if (max <= 0) return;
+    const f = this.frameworks.get(frameworkId);
+    if (!f?.connected) return;
+    const held = this.offers.countOf(frameworkId);
+    if (!f.offersPaused && held >= max) {
+      f.offersPaused = true;
+      this.metrics.frameworkOffersPaused.inc();
+      if (!f.backedUp) this.allocator.deactivateFramework(frameworkId);
+    } else if (f.offersPaused && held <= max / 2) {
+      f.offersPaused = false;
+      if (!f.backedUp) this.allocator.activateFramework(frameworkId);
+    }
   }
 
   /** Returns offered resources to the allocator unless the agent already left it. */

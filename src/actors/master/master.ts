@@ -182,11 +182,26 @@ export class Master extends Actor {
     this.host_ = host;
     this.leader = { pid: this.self, term: t.term };
     this.counters.elections.inc();
-    t.allocator.initialize((decisions) => {
-      this.system.enqueueFunction(this, () => {
-        if (this.core_ === core) makeOffers(core, decisions);
-      });
-    });
+    // Settled once the offers are made (or the master stopped): a round in parts makes its next
+    // part only then, so offers never run ahead of the master's queue (a SUPPRESS or DECLINE
+    // waiting in it counts for the next part; see Allocator.initialize).
+    t.allocator.initialize(
+      (decisions) =>
+        new Promise<void>((resolve) => {
+          const queued = this.system.enqueueFunction(
+            this,
+            () => {
+              try {
+                if (this.core_ === core) makeOffers(core, decisions);
+              } finally {
+                resolve();
+              }
+            },
+            () => resolve(),
+          );
+          if (!queued) resolve();
+        }),
+    );
     recoverRegistry(core, t.term, t.agentReregisterTimeoutMs);
     core.publish({ case: "leaderChanged", value: { $typeName: "dcos.v1.ClusterEvent.LeaderChanged", leader: core.masterInfo() } });
     this.log.info({ masterId: this.options.masterId, term: t.term, allocator: t.allocator.policy }, `Master ${this.options.masterId} leads at ${this.self.toString()} (term ${t.term})`);

@@ -93,6 +93,7 @@ export class MasterMetrics {
   readonly frameworksRemoved: Counter;
   readonly slowSchedulersDisconnected: Counter;
   readonly schedulersBackedUp: Counter;
+  readonly frameworkOffersPaused: Counter;
   readonly tasksLaunched: Counter;
   readonly tasksInvalid: Counter;
   readonly tasksDropped: Counter;
@@ -123,6 +124,7 @@ export class MasterMetrics {
     this.frameworksRemoved = c("frameworks_removed", "Frameworks torn down or timed out");
     this.slowSchedulersDisconnected = c("slow_schedulers_disconnected", "Scheduler streams cut because events piled up unread");
     this.schedulersBackedUp = c("schedulers_backed_up", "Times a scheduler's offers were paused because its stream was backed up");
+    this.frameworkOffersPaused = c("framework_offers_paused", "Times a framework's offers were paused because it held max_offers_per_framework outstanding offers");
     this.tasksLaunched = c("tasks_launched", "Tasks sent to agents");
     this.tasksInvalid = c("invalid_tasks", "Tasks refused with TASK_ERROR");
     this.tasksDropped = c("dropped_tasks", "Tasks refused with TASK_DROPPED (invalid offers)");

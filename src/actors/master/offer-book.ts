@@ -68,6 +68,11 @@ export class OfferBook {
     for (const e of this.offers.values()) yield e.offer;
   }
 
+  /** How many outstanding offers the framework holds. */
+  countOf(frameworkId: string): number {
+    return this.byFramework.get(frameworkId)?.size ?? 0;
+  }
+
   ofFramework(frameworkId: string): string[] {
     return [...(this.byFramework.get(frameworkId) ?? [])];
   }

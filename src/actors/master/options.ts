@@ -21,6 +21,13 @@ export interface MasterOptions {
   offerTimeoutMs?: number;
   /** HEARTBEAT period on every scheduler stream. Default 15 s. */
   heartbeatIntervalMs?: number;
+  /**
+   * A framework holding this many outstanding offers gets no more until it has answered half
+   * of them (accepted, declined; rescinded ones count too); 0: no limit (the default, as in
+   * Mesos). Not a Mesos flag: a scheduler that subscribes to a large cluster is otherwise
+   * offered agent after agent before it has read its first offers.
+   */
+  maxOffersPerFramework?: number;
   /** After a master failover, agents of the registry that did not reregister within this are marked unreachable (Mesos agent_reregister_timeout). Default 10 min. */
   agentReregisterTimeoutMs?: number;
   /** At most this many agents marked unreachable per duration, e.g. "1/10mins" (Mesos agent_removal_rate_limit). Default: no limit. */
@@ -46,6 +53,7 @@ export interface ResolvedMasterOptions {
   maxAgentPingTimeouts: number;
   offerTimeoutMs: number;
   heartbeatIntervalMs: number;
+  maxOffersPerFramework: number;
   agentReregisterTimeoutMs: number;
   agentUnreachableRate: UnreachableRate | undefined;
   agentReregistrationRate: number;
@@ -67,6 +75,7 @@ export function resolveMasterOptions(o: MasterOptions): ResolvedMasterOptions {
     maxAgentPingTimeouts: o.maxAgentPingTimeouts ?? 5,
     offerTimeoutMs: o.offerTimeoutMs ?? 0,
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? 15_000,
+    maxOffersPerFramework: o.maxOffersPerFramework ?? 0,
     agentReregisterTimeoutMs: o.agentReregisterTimeoutMs ?? 600_000,
     agentUnreachableRate: o.agentUnreachableRateLimit === undefined ? undefined : parseUnreachableRate(o.agentUnreachableRateLimit),
     agentReregistrationRate: o.agentReregistrationRate ?? 5_000,

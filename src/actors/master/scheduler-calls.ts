@@ -57,7 +57,10 @@ export function decline(core: MasterState, f: FrameworkRecord, request: DeclineR
     core.recoverOffer(f.id, offer.agentId!.value, offer.resources, refuseSeconds);
     declined.push(offerId);
   }
-  if (declined.length > 0) offersDeclined(core, f, declined, refuseSeconds);
+  if (declined.length > 0) {
+    offersDeclined(core, f, declined, refuseSeconds);
+    core.offersHeldChanged(f.id);
+  }
   if (unknown.length > 0) {
     const rest = declined.length > 0 ? `; the other ${declined.length} offer(s) were declined` : "";
     throw new DcosError(

@@ -60,7 +60,9 @@ async function measure(policy: string, shape: Shape, rounds: number, quotas?: Ma
   const reserved = parseResources("cpus:16;mem:32768;disk:409600;ports:[31000-32000];cpus(role-0):8;mem(role-0):32768").toProto();
   let last: OfferDecision[] = [];
   await system.dispatch(actor, (a) => {
-    a.setOfferCallback((d) => (last = d));
+    a.setOfferCallback((d) => {
+      last = d;
+    });
     for (let i = 0; i < shape.agents; i++) {
       a.addAgent(`agent-${i}`, { hostname: `host-${i}`, total: i % 10 === 0 ? reserved : plain, active: true }, new Map());
     }
@@ -134,7 +136,9 @@ async function recoveryRound(report: Reporter, rounds: number): Promise<void> {
   let last: OfferDecision[] = [];
   const agents = 10_000;
   await system.dispatch(actor, (a) => {
-    a.setOfferCallback((d) => (last = d));
+    a.setOfferCallback((d) => {
+      last = d;
+    });
     for (let i = 0; i < agents; i++) a.addAgent(`agent-${i}`, { hostname: `host-${i}`, total, active: true }, new Map());
     for (let i = 0; i < 50; i++) a.addFramework(`fw-${i}`, { roles: ["*"], active: true }, new Map());
     a.allocate();

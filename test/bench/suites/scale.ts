@@ -71,6 +71,10 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const v = get(flag, flag === "max-loop-lag-ms" ? 1000 : -1);
     if (v >= 0) settings.masterFlags.push(flag.endsWith("-ms") ? `--${flag.slice(0, -3)}=${v}ms` : `--${flag}=${v}`);
   }
+  // Outstanding offers a framework may hold before its offers pause (the masters' default is
+  // no limit): without it every scheduler subscribing to a large cluster was offered agents by
+  // the hundred before it had read its first offers, and declined them (docs/scale.md).
+  settings.masterFlags.push(`--max-offers-per-framework=${get("max-offers-per-framework", 100)}`);
   // The new leader's planned reregistration rate (the masters' default 5,000/s; 0: no spread).
   const rerRate = args.find((a) => a.startsWith("--agent-reregistration-rate="));
   if (rerRate) settings.masterFlags.push(rerRate);
@@ -78,6 +82,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   if (tasksPerOffer > 1) settings.tasksPerOffer = tasksPerOffer;
   // Frameworks hold the offers they cannot use yet (1, the default) or decline them for 5 s (0, as before).
   settings.holdOffers = get("hold-offers", 1) !== 0;
+  // How the frameworks decline and revive (their defaults unless given: 120 s idle filter, a REVIVE at most every 5 s).
+  settings.frameworkFlags = args.filter((a) => a.startsWith("--idle-refuse-s=") || a.startsWith("--min-revive-ms="));
   const profileDir = args.find((a) => a.startsWith("--cpu-prof-dir="))?.split("=")[1];
   if (profileDir) settings.cpuProfileDir = profileDir;
   const failover = get("failover", 1) !== 0;
@@ -141,7 +147,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       for (const fw of cluster.frameworks) process.stderr.write(`${fw.name}:\n${fw.tail()}\n`);
     }
     process.stderr.write(
-      `progress ${at} s load ${load()}: agents registered ${a?.registered ?? "-"} tasks received ${a?.tasksReceived ?? "-"}; frameworks subscribed ${f?.subscribed ?? "-"} resubscriptions ${f?.resubscriptions ?? "-"} long running ${f?.longRunning ?? "-"} launched ${f?.launched ?? "-"} launch errors ${f?.launchErrors ?? "-"} refused+retried ${f?.launchRetries ?? "-"} timed out ${f?.launchTimeouts ?? "-"};${leader}\n`,
+      `progress ${at} s load ${load()}: agents registered ${a?.registered ?? "-"} tasks received ${a?.tasksReceived ?? "-"}; frameworks subscribed ${f?.subscribed ?? "-"} resubscriptions ${f?.resubscriptions ?? "-"} long running ${f?.longRunning ?? "-"} launched ${f?.launched ?? "-"} launch errors ${f?.launchErrors ?? "-"} refused+retried ${f?.launchRetries ?? "-"} timed out ${f?.launchTimeouts ?? "-"}; offers ${f?.offers ?? "-"} declined ${f?.declined ?? "-"} (while suppressed ${f?.offersWhileSuppressed ?? "-"}) suppresses ${f?.suppresses ?? "-"} revives ${f?.revives ?? "-"};${leader}\n`,
     );
     if (masterDiag) void printMasterDiag(cluster, at);
   }, 15_000);
@@ -188,7 +194,21 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     );
     await explained(waitFor(() => (cluster.frameworkStats()?.longRunning ?? 0) >= longTotal, `${longTotal} long tasks RUNNING`, Math.max(120_000, longTotal * 60), 100));
     const fillMs = performance.now() - fillStart;
-    fig("tasks_fill_per_s", (longTotal / fillMs) * 1000, "tasks/s", "higher", { fill_ms: Math.round(fillMs), tasks_per_offer: tasksPerOffer });
+    const filled = cluster.frameworkStats()!;
+    const fillMetrics = await cluster.metrics();
+    fig("tasks_fill_per_s", (longTotal / fillMs) * 1000, "tasks/s", "higher", {
+      fill_ms: Math.round(fillMs),
+      tasks_per_offer: tasksPerOffer,
+      // The offers the fill cost: made (heard by the frameworks), declined, and the calls that steer them.
+      offers: filled.offers,
+      declined: filled.declined,
+      offers_while_suppressed: filled.offersWhileSuppressed,
+      suppresses: filled.suppresses,
+      revives: filled.revives,
+      allocation_runs: fillMetrics["allocator/allocation_runs"],
+      allocation_slices: fillMetrics["allocator/allocation_slices"],
+      offer_filters_active: fillMetrics["allocator/offer_filters/active"],
+    });
 
     // Steady launch load: a warm-up, then the window.
     for (const f of cluster.frameworks) f.command("steady");
