@@ -97,6 +97,21 @@ describe("SchedulerDriver against the real master over gRPC", () => {
     await fw.driver.revive();
   });
 
+  it("a REVIVE asked while the Subscribe is on its way reaches the master once SUBSCRIBED: the framework that subscribed suppressed gets offers", async (t) => {
+    const master = await startMaster(t);
+    const fw = framework(t, master, { suppressedRoles: ["*"] });
+    const subscribed = fw.driver.start();
+    // In the driver's mailbox after start(): the Subscribe has left (suppressed), SUBSCRIBED has not come.
+    await assert.rejects(fw.driver.revive(), (e: unknown) => DcosError.is(e, Code.UNAVAILABLE));
+    await subscribed;
+    // The master offers its agent only once the REVIVE the driver sends after SUBSCRIBED has reached it.
+    await waitFor(async () => {
+      await master.cluster.allocate();
+      return fw.offers.length > 0;
+    }, "an offer: the master heard the REVIVE");
+    assert.equal(fw.driver.state, DriverState.SUBSCRIBED);
+  });
+
   it("an acknowledgement the master matches to no pending update rejects NOT_FOUND alone, in a batch or by itself; so does declining an unknown offer", async (t) => {
     const master = await startMaster(t);
     const fw = framework(t, master, { implicitAcknowledgements: false });

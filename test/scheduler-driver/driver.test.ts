@@ -9,7 +9,7 @@ import { ManualClock } from "../../src/runtime/clock.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { Random } from "../../src/runtime/random.js";
-import { FakeSchedulerServer, type EventInit } from "../support/fake-scheduler-server.js";
+import { FakeSchedulerServer, type EventInit, type FakeStream } from "../support/fake-scheduler-server.js";
 import { waitFor } from "../support/wait.js";
 import { testSeed } from "../support/seed.js";
 
@@ -199,6 +199,49 @@ describe("SchedulerDriver against a scripted master", () => {
     await assert.rejects(driver.revive());
     await clock.advance(1000);
     assert.deepEqual((await fake.stream(4)).request.suppressedRoles, [], "a revive that could not be sent still counts");
+  });
+
+  it("sends the master a REVIVE or SUPPRESS asked while its Subscribe was on its way (refused then) once SUBSCRIBED", async (t) => {
+    const { fake, driver, clock } = await setup(t, { framework: { name: "test", roles: ["a", "b"], user: "nobody" }, reconcileOnSubscribe: false });
+    await driver.start();
+    await driver.suppress();
+    assert.equal(fake.callsOf("suppress").length, 1);
+    // The master goes; the next one takes its time to answer the Subscribe (a new leader writes the framework first).
+    const held: FakeStream[] = [];
+    fake.onSubscribe = (stream) => held.push(stream);
+    const reconnect = async (n: number): Promise<FakeStream> => {
+      (await fake.stream(n - 1)).end();
+      await waitFor(() => driver.state === DriverState.WAITING, "the driver to notice the stream ended");
+      await clock.advance(1000);
+      await waitFor(() => held.length >= 1 && driver.state === DriverState.CONNECTING, "the Subscribe on its way");
+      return held.shift()!;
+    };
+    const second = await reconnect(2);
+    assert.deepEqual([...second.request.suppressedRoles].sort(), ["a", "b"], "the Subscribe left with both roles suppressed");
+    await assert.rejects(driver.revive(["a"]), (err: unknown) => DcosError.is(err, Code.UNAVAILABLE), "refused: not subscribed yet");
+    assert.equal(fake.callsOf("revive").length, 0);
+    second.subscribed("fw-1", "s-2");
+    const [revive] = await fake.waitForCalls("revive", 1);
+    assert.deepEqual(revive!.request["roles"], ["a"], "the role revived meanwhile, and only it");
+    assert.equal(revive!.request.streamId, "s-2", "on the new stream");
+    assert.equal(fake.callsOf("suppress").length, 1, "no SUPPRESS for the role still suppressed");
+    // The other way round: a SUPPRESS asked while the next Subscribe is on its way.
+    const third = await reconnect(3);
+    assert.deepEqual(third.request.suppressedRoles, ["b"]);
+    await assert.rejects(driver.suppress(["a"]));
+    third.subscribed("fw-1", "s-3");
+    const suppresses = await fake.waitForCalls("suppress", 2);
+    assert.deepEqual(suppresses[1]!.request["roles"], ["a"]);
+    assert.equal(suppresses[1]!.request.streamId, "s-3");
+    // Nothing asked meanwhile: nothing sent after SUBSCRIBED.
+    const fourth = await reconnect(4);
+    assert.deepEqual([...fourth.request.suppressedRoles].sort(), ["a", "b"]);
+    fourth.subscribed("fw-1", "s-4");
+    await waitFor(() => driver.state === DriverState.SUBSCRIBED, "the fourth subscription");
+    await driver.reconcile([]); // a call after SUBSCRIBED: anything the driver sent at SUBSCRIBED went before it
+    await fake.waitForCalls("reconcile", 1);
+    assert.equal(fake.callsOf("revive").length, 1);
+    assert.equal(fake.callsOf("suppress").length, 2);
   });
 
   it("reconnects after the master breaks the stream with an error, and after the master restarts", async (t) => {

@@ -16,6 +16,7 @@ import { OfferSchema, type Offer } from "../../src/gen/dcos/v1/offers_pb.js";
 import { TaskState, TaskStatusSchema, type TaskStatus_Reason, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { parseResources } from "../../src/resources/parse.js";
 import { ManualClock } from "../../src/runtime/clock.js";
+import { Code, DcosError } from "../../src/runtime/error.js";
 import { silentLogger } from "../../src/runtime/log.js";
 import { LocalLogs } from "./local-log-store.js";
 
@@ -40,8 +41,23 @@ export class RecordingDriver {
   async acceptInverseOffers(ids: { value: string }[]): Promise<void> {
     this.inverseAccepted.push(...ids.map((i) => i.value));
   }
-  async revive(): Promise<void> {}
-  async suppress(): Promise<void> {}
+  /** SUPPRESS and REVIVE calls in order ("revive", "suppress"), refused ones included. */
+  offerCalls: string[] = [];
+  /** How many SUPPRESS/REVIVE calls to refuse next (UNAVAILABLE, as a driver that is not subscribed). */
+  refuseOfferCalls = 0;
+  async revive(): Promise<void> {
+    this.offerCall("revive");
+  }
+  async suppress(): Promise<void> {
+    this.offerCall("suppress");
+  }
+  private offerCall(what: string): void {
+    this.offerCalls.push(what);
+    if (this.refuseOfferCalls > 0) {
+      this.refuseOfferCalls--;
+      throw new DcosError(Code.UNAVAILABLE, `Cannot call ${what}: the scheduler driver is CONNECTING, not SUBSCRIBED`);
+    }
+  }
 }
 
 let offerSeq = 0;

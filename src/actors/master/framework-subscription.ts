@@ -95,10 +95,12 @@ export function subscribe(core: MasterState, request: SubscribeRequest, sink: Ev
 function attach(core: MasterState, id: string, info: FrameworkInfo, suppressedRoles: readonly string[], sink: EventSink): Subscription {
   let f = core.frameworks.get(id);
   const failover = f !== undefined;
+  // Which roles it subscribed suppressed decides whether it gets offers at all: worth a word.
+  const suppressed = suppressedRoles.length > 0 ? `, offers suppressed for ${suppressedRoles.join(", ")}` : "";
   if (!f) {
     f = new FrameworkRecord(id, info, FrameworkState.CONNECTED);
     core.frameworks.set(id, f);
-    core.log.info({ framework: id, roles: info.roles }, `Added framework ${id} (${info.name}) with roles ${info.roles.join(", ")}`);
+    core.log.info({ framework: id, roles: info.roles, suppressedRoles }, `Added framework ${id} (${info.name}) with roles ${info.roles.join(", ")}${suppressed}`);
   } else {
     if (f.sink) {
       f.emit(core.event({ case: "error", value: { $typeName: "dcos.v1.Event.Error", message: "Framework failed over: a newer scheduler subscribed" } }));
@@ -107,7 +109,7 @@ function attach(core: MasterState, id: string, info: FrameworkInfo, suppressedRo
     core.rescindOffers(core.offers.ofFramework(id), "the framework failed over", { framework: id });
     f.stopTimers();
     f.info = info;
-    f.transition(FrameworkState.CONNECTED, core.log, "scheduler (re)subscribed");
+    f.transition(FrameworkState.CONNECTED, core.log, `scheduler (re)subscribed${suppressed}`);
   }
   f.suppressedRoles.clear();
   for (const r of suppressedRoles) f.suppressedRoles.add(r);

@@ -13,6 +13,7 @@ export interface DriverCounters {
   callsFailed: Counter;
   acknowledgeCalls: Counter;
   acknowledgements: Counter;
+  suppressionResent: Counter;
 }
 
 export function driverCounters(metrics: Metrics): DriverCounters {
@@ -29,5 +30,6 @@ export function driverCounters(metrics: Metrics): DriverCounters {
     callsFailed: counter("calls_failed", "Calls to the master that failed"),
     acknowledgeCalls: counter("acknowledge_calls", "ACKNOWLEDGE and AcknowledgeBatch calls sent"),
     acknowledgements: counter("acknowledgements_sent", "Acknowledgements sent (all calls; a batch counts each)"),
+    suppressionResent: counter("suppression_resent", "SUPPRESS or REVIVE calls the driver sent after SUBSCRIBED for what the scheduler asked while the Subscribe was on its way"),
   };
 }

@@ -39,7 +39,10 @@ type EventKind = NonNullable<Event["kind"]["case"]>;
 export class SchedulerDriverActor extends Actor {
   private current = DriverState.IDLE;
   private framework: FrameworkInfo;
+  /** The roles the scheduler asked suppressed last (sent with every subscription). */
   private readonly suppressedRoles: string[];
+  /** The roles the Subscribe on its way (or the current stream's) carried suppressed. */
+  private subscribedSuppressed: readonly string[] = [];
   private readonly callbacks: SchedulerCallbacks;
   private readonly credential: ClientCredential | undefined;
   private readonly settings: Required<
@@ -185,6 +188,7 @@ export class SchedulerDriverActor extends Actor {
   private refuse(method: string): Promise<never> {
     const code = this.current === DriverState.STOPPED ? Code.FAILED_PRECONDITION : Code.UNAVAILABLE;
     this.counters.callsFailed.inc();
+    this.log.debug({ method, state: this.current }, `Refusing ${method}: the driver is ${this.current}`);
     return Promise.reject(new DcosError(code, `Cannot call ${method}: the scheduler driver is ${this.current}, not SUBSCRIBED`));
   }
 
@@ -237,7 +241,10 @@ export class SchedulerDriverActor extends Actor {
    * framework that wants none (after a failover at 10,000 agents, 50 suppressed frameworks
    * were offered and declined every agent while they reconciled). What the scheduler asked
    * last counts, whether or not the call got through: a call that timed out may have been
-   * applied, and a scheduler that revived must get offers from the next master.
+   * applied, and a scheduler that revived must get offers from the next master. A call
+   * made while a Subscribe is on its way is refused (not subscribed yet), and that
+   * Subscribe left with the roles as they were: once SUBSCRIBED, the driver tells the
+   * master what was asked meanwhile (tellSuppressionAskedMeanwhile).
    */
   setSuppressed(roles: string[], suppressed: boolean): Promise<void> {
     const now = new Set(this.suppressedRoles);
@@ -275,7 +282,8 @@ export class SchedulerDriverActor extends Actor {
     this.connection = new SchedulerConnection(address, this.settings.callTimeoutMs, this.credential, this.channelCredentials);
     this.transition(DriverState.CONNECTING, `subscribing to ${address}${this.frameworkId ? ` as ${this.frameworkId}` : ""}`);
     this.armLiveness(this.settings.subscribeTimeoutMs, "no SUBSCRIBED");
-    const request = create(SubscribeRequestSchema, { frameworkInfo: this.framework, suppressedRoles: this.suppressedRoles, acceptsUpdateBatches: this.settings.acceptUpdateBatches });
+    this.subscribedSuppressed = [...this.suppressedRoles];
+    const request = create(SubscribeRequestSchema, { frameworkInfo: this.framework, suppressedRoles: [...this.subscribedSuppressed], acceptsUpdateBatches: this.settings.acceptUpdateBatches });
     this.connection.subscribe(request, {
       event: (event) => this.system.enqueueFunction(this, () => this.onEvent(generation, event)),
       closed: (error) => this.system.enqueueFunction(this, () => this.onStreamClosed(generation, error)),
@@ -405,11 +413,35 @@ export class SchedulerDriverActor extends Actor {
     this.transition(DriverState.SUBSCRIBED, `framework ${frameworkId}, stream ${subscribed.streamId}${resubscribed ? ", resubscribed" : ""}`);
     this.masters.succeeded();
     this.delays.reset();
+    this.tellSuppressionAskedMeanwhile();
     this.armLiveness(this.heartbeatTimeoutMs(), "no event");
     this.invoke("subscribed", () => this.callbacks.subscribed?.(subscribed, resubscribed));
     for (const queue of this.queues) queue.push(event);
     for (const waiter of this.waiters.splice(0)) waiter.resolve(subscribed);
     if (this.settings.reconcileOnSubscribe) this.reconcileAll();
+  }
+
+  /**
+   * SUPPRESS and REVIVE asked while the Subscribe was on its way were refused, and the master
+   * holds the roles that Subscribe carried: send it what changed since. Without this a
+   * revive lost that way left a framework suppressed at a new leader while it waited for
+   * offers (the services framework after a kill -9 of the leading master: its revive came
+   * the moment its state write reached the new leader, while its driver resubscribed there).
+   */
+  private tellSuppressionAskedMeanwhile(): void {
+    const carried = new Set(this.subscribedSuppressed);
+    const now = new Set(this.suppressedRoles);
+    this.subscribedSuppressed = [...this.suppressedRoles];
+    const changes = [
+      ["revive", [...carried].filter((r) => !now.has(r))],
+      ["suppress", [...now].filter((r) => !carried.has(r))],
+    ] as const;
+    for (const [method, roles] of changes) {
+      if (roles.length === 0) continue;
+      this.counters.suppressionResent.inc();
+      this.log.info({ master: this.master, method, roles }, `Sending ${method.toUpperCase()} for ${roles.join(", ")}: asked while subscribing`);
+      this.call(method, { roles: [...roles] }).catch((err: unknown) => this.log.warn({ method, roles, err: asDcosError(err).message }, `${method.toUpperCase()} after subscribing failed; the next subscription carries the roles`));
+    }
   }
 
   private heartbeatTimeoutMs(): number {

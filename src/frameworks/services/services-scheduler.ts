@@ -107,7 +107,14 @@ export class ServicesScheduler implements LeaderSession {
   private readonly drainingAgents = new Map<string, { why: "drain" | "maintenance"; inverseOfferId?: string }>();
   /** App id → its instances whose readiness checks have not passed (during a deployment). */
   private readonly notReady = new Map<string, Set<string>>();
-  private suppressed = false;
+  /**
+   * Whether the master holds this framework's offers suppressed, as this leader last asked
+   * (it subscribes unsuppressed); undefined after a SUPPRESS or REVIVE failed: the next plan
+   * asks again whatever it wants.
+   */
+  private suppressed: boolean | undefined = false;
+  /** The last SUPPRESS or REVIVE failed (only the first failure of a streak is logged at info). */
+  private offerCallFailed = false;
   private hadLaunches = false;
   private lastVersion = 0;
   private readonly launched: Counter | undefined;
@@ -702,14 +709,29 @@ export class ServicesScheduler implements LeaderSession {
     const launches = this.demands.length > 0;
     const want = launches || this.resident.agentsWaiting().size > 0;
     // Offers declined for 30 s while only resident work wanted some: launches clear those filters.
-    const filtered = launches && !this.hadLaunches && !this.suppressed;
+    const filtered = launches && !this.hadLaunches && this.suppressed === false;
     this.hadLaunches = launches;
-    if ((want && this.suppressed) || filtered) {
-      this.suppressed = false;
-      await this.ctx.driver.revive().catch(() => undefined);
-    } else if (!want && !this.suppressed) {
-      this.suppressed = true;
-      await this.ctx.driver.suppress().catch(() => undefined);
+    if ((want && this.suppressed !== false) || filtered) await this.askOffers(true);
+    else if (!want && this.suppressed !== true) await this.askOffers(false);
+  }
+
+  /**
+   * REVIVE (want) or SUPPRESS. A call that failed leaves the master's view unknown, and the
+   * next plan (within tickMs) asks again: the master keeps a suppression until it hears a
+   * REVIVE, and a leader that took a lost REVIVE for done waited for offers for ever (a
+   * REVIVE refused while the driver resubscribed to a new leading master).
+   */
+  private async askOffers(want: boolean): Promise<void> {
+    const what = want ? "REVIVE" : "SUPPRESS";
+    this.log[this.offerCallFailed ? "debug" : "info"]({ apps: this.demands.length }, want ? "Reviving offers: instances wait to be launched" : "Suppressing offers: nothing to launch");
+    this.suppressed = !want;
+    try {
+      await (want ? this.ctx.driver.revive() : this.ctx.driver.suppress());
+      this.offerCallFailed = false;
+    } catch (err) {
+      this.suppressed = undefined;
+      this.log[this.offerCallFailed ? "debug" : "info"]({ err: asDcosError(err).message }, `${what} failed; asking again at the next plan`);
+      this.offerCallFailed = true;
     }
   }
 

@@ -159,6 +159,30 @@ describe("services scheduler (manual clock, recording driver)", () => {
     assert.deepEqual(w.driver.killed, ["web.instance-stray._app.1"]);
   });
 
+  it("a REVIVE or SUPPRESS the driver refused is asked again at the next plan, and only until one goes through", async () => {
+    const w = new World();
+    await w.lead("a");
+    await w.clock.advance(1000);
+    assert.deepEqual(w.driver.offerCalls, ["suppress"], "nothing to launch: suppressed");
+    // The app comes while the driver resubscribes to a new leading master: its REVIVE is refused.
+    w.driver.refuseOfferCalls = 1;
+    await w.s.putApp(web(), { force: false, create: true });
+    await w.clock.advance(1000);
+    assert.deepEqual(w.driver.offerCalls, ["suppress", "revive", "revive"], "refused, then asked again at the next plan");
+    await w.clock.advance(3000);
+    assert.equal(w.driver.offerCalls.length, 3, "once it went through, not again");
+    // The same for a SUPPRESS (all launched, nothing left to launch): refused once, then sent again.
+    w.driver.refuseOfferCalls = 1;
+    await w.offers("h1", "h2");
+    assert.equal(w.driver.launched.length, 3);
+    assert.deepEqual(w.driver.offerCalls.slice(3), ["suppress"]);
+    await w.clock.advance(1000);
+    assert.deepEqual(w.driver.offerCalls.slice(3), ["suppress", "suppress"]);
+    await w.clock.advance(3000);
+    assert.equal(w.driver.offerCalls.length, 5);
+    await w.close();
+  });
+
   it("a stopped session (leadership lost) ignores late offers and updates without an unhandled rejection", async () => {
     const w = new World();
     await w.lead("a");
