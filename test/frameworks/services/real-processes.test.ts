@@ -8,7 +8,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { MasterProcesses, masterProcessesFixture } from "../../support/master-processes.js";
+import { freePortRange, MasterProcesses, masterProcessesFixture } from "../../support/master-processes.js";
 import { NodeProcess } from "../../support/processes.js";
 import { waitFor } from "../../support/wait.js";
 
@@ -82,14 +82,19 @@ describe("services framework with real processes (3 masters, 2 agents, 2 service
 
   before(async () => {
     masters = await fx.startMasters(3, ["--agent-ping-timeout=500ms", "--max-agent-ping-timeouts=3"]);
+    // Ports free now for both agents (151 each, apart: their tasks share this host), not a
+    // fixed range: another test's tasks on the host may hold 31xxx (a task that could not
+    // bind exited 1 while the other test's server answered its health check).
+    const portBase = await freePortRange(302);
     for (const i of [1, 2]) {
+      const ports = portBase + (i - 1) * 151;
       const a = fx.spawn(`agent-${i}`, [
         "--role=agent",
         "--port=0",
         "--http-port=0",
         `--master=${masters.list}`,
         `--work-dir=${join(fx.dir(), `agent-${i}`)}`,
-        `--resources=cpus:4;mem:4096;disk:1024;ports:[${31000 + i * 200}-${31000 + i * 200 + 150}]`,
+        `--resources=cpus:4;mem:4096;disk:1024;ports:[${ports}-${ports + 150}]`,
         `--attributes=rack:rack-${i}`,
         `--hostname=host-${i}`,
       ]);
