@@ -25,7 +25,10 @@ export class RecordingDriver {
   killed: string[] = [];
   declined = 0;
   reconciled: string[] = [];
+  /** Calls to refuse next, by method ("launch", "reconcile", "revive", "suppress"): how many (UNAVAILABLE, as a driver not subscribed). */
+  readonly refusing = new Map<string, number>();
   async launch(_ids: unknown[], tasks: readonly TaskInfo[]): Promise<void> {
+    this.refused("launch");
     this.launched.push(...tasks);
   }
   async kill(taskId: string): Promise<void> {
@@ -35,6 +38,7 @@ export class RecordingDriver {
     this.declined++;
   }
   async reconcile(tasks: { taskId: string }[]): Promise<void> {
+    this.refused("reconcile");
     this.reconciled.push(...tasks.map((t) => t.taskId));
   }
   inverseAccepted: string[] = [];
@@ -43,20 +47,19 @@ export class RecordingDriver {
   }
   /** SUPPRESS and REVIVE calls in order ("revive", "suppress"), refused ones included. */
   offerCalls: string[] = [];
-  /** How many SUPPRESS/REVIVE calls to refuse next (UNAVAILABLE, as a driver that is not subscribed). */
-  refuseOfferCalls = 0;
   async revive(): Promise<void> {
-    this.offerCall("revive");
+    this.offerCalls.push("revive");
+    this.refused("revive");
   }
   async suppress(): Promise<void> {
-    this.offerCall("suppress");
+    this.offerCalls.push("suppress");
+    this.refused("suppress");
   }
-  private offerCall(what: string): void {
-    this.offerCalls.push(what);
-    if (this.refuseOfferCalls > 0) {
-      this.refuseOfferCalls--;
-      throw new DcosError(Code.UNAVAILABLE, `Cannot call ${what}: the scheduler driver is CONNECTING, not SUBSCRIBED`);
-    }
+  private refused(method: string): void {
+    const n = this.refusing.get(method) ?? 0;
+    if (n === 0) return;
+    this.refusing.set(method, n - 1);
+    throw new DcosError(Code.UNAVAILABLE, `Cannot call ${method}: the scheduler driver is CONNECTING, not SUBSCRIBED`);
   }
 }
 

@@ -83,6 +83,12 @@ export class ServicesScheduler implements LeaderSession {
   readonly offerStats = new Map<string, OfferStats>();
   private readonly waitingSince = new Map<string, number>();
   private readonly killSentAt = new Map<string, number>();
+  /**
+   * Instances whose launch failed, by task id: asked about (RECONCILE) until a status of
+   * theirs arrives, again every killRetryMs, and at the next plan when the RECONCILE itself
+   * failed (see launchFailed).
+   */
+  private readonly unconfirmed = new Map<string, { agentId: string | undefined; askedAt: number | undefined }>();
   private readonly specs = new Map<string, { app: AppJson; spec: AppSpec }>();
   private readonly agents = new Map<string, Placement>();
   private pendingStatuses: TaskStatus[] = [];
@@ -691,6 +697,7 @@ export class ServicesScheduler implements LeaderSession {
     }
     for (const i of kills) this.sendKill(i, i.message ?? "planned");
     this.retryKills(now);
+    if (this.unconfirmed.size > 0) this.reconcileUnconfirmed(now);
     this.demands = demands.sort((a, b) => dependencyDepth(this.state, a.appId) - dependencyDepth(this.state, b.appId));
     await this.adjustOffers();
   }
@@ -906,10 +913,39 @@ export class ServicesScheduler implements LeaderSession {
     this.soon();
   }
 
-  /** The launch may or may not have reached the master: ask it; unknown tasks come back LOST and are replaced. */
+  /**
+   * The launch may or may not have reached the master: ask it until it answers; unknown
+   * tasks come back TASK_UNKNOWN (or LOST) and are replaced. An ACCEPT refused while the
+   * driver resubscribed to a new leading master, with its RECONCILE refused just the same,
+   * left its instances provisioned for ever: no master knew them, nothing more was asked.
+   */
   private launchFailed(err: unknown, tasks: readonly ReturnType<typeof buildTask>[]): void {
-    this.log.warn({ err: asDcosError(err).message }, "Launch failed; reconciling its tasks");
-    if (tasks.length > 0) void this.ctx.driver.reconcile(tasks.map((t) => ({ taskId: t.taskId!.value, agentId: t.agentId?.value }))).catch(() => undefined);
+    this.log.warn({ err: asDcosError(err).message, tasks: tasks.length }, "Launch failed; reconciling its tasks");
+    for (const t of tasks) this.unconfirmed.set(t.taskId!.value, { agentId: t.agentId?.value, askedAt: undefined });
+    this.reconcileUnconfirmed(this.now);
+  }
+
+  /** RECONCILE of the failed launches not heard of yet that are due (unconfirmed). */
+  private reconcileUnconfirmed(now: number): void {
+    const every = this.options.killRetryMs ?? 10_000;
+    const ask: { taskId: string; agentId?: string }[] = [];
+    for (const [taskId, u] of this.unconfirmed) {
+      if (this.state.instances.get(taskId)?.state !== "provisioned") {
+        this.unconfirmed.delete(taskId); // heard of (a status came) or gone
+        continue;
+      }
+      if (u.askedAt !== undefined && now - u.askedAt < every) continue;
+      u.askedAt = now;
+      ask.push({ taskId, agentId: u.agentId });
+    }
+    if (ask.length === 0) return;
+    this.ctx.driver.reconcile(ask).catch((err: unknown) => {
+      for (const a of ask) {
+        const u = this.unconfirmed.get(a.taskId);
+        if (u?.askedAt === now) u.askedAt = undefined;
+      }
+      this.log.debug({ err: asDcosError(err).message, tasks: ask.length }, "Could not reconcile failed launches; asking again at the next plan");
+    });
   }
 
   /** Declines offers; an agent resident work waits on is refused for 1 s only (a relaunch in place must not wait). */

@@ -165,14 +165,14 @@ describe("services scheduler (manual clock, recording driver)", () => {
     await w.clock.advance(1000);
     assert.deepEqual(w.driver.offerCalls, ["suppress"], "nothing to launch: suppressed");
     // The app comes while the driver resubscribes to a new leading master: its REVIVE is refused.
-    w.driver.refuseOfferCalls = 1;
+    w.driver.refusing.set("revive", 1);
     await w.s.putApp(web(), { force: false, create: true });
     await w.clock.advance(1000);
     assert.deepEqual(w.driver.offerCalls, ["suppress", "revive", "revive"], "refused, then asked again at the next plan");
     await w.clock.advance(3000);
     assert.equal(w.driver.offerCalls.length, 3, "once it went through, not again");
     // The same for a SUPPRESS (all launched, nothing left to launch): refused once, then sent again.
-    w.driver.refuseOfferCalls = 1;
+    w.driver.refusing.set("suppress", 1);
     await w.offers("h1", "h2");
     assert.equal(w.driver.launched.length, 3);
     assert.deepEqual(w.driver.offerCalls.slice(3), ["suppress"]);
@@ -180,6 +180,34 @@ describe("services scheduler (manual clock, recording driver)", () => {
     assert.deepEqual(w.driver.offerCalls.slice(3), ["suppress", "suppress"]);
     await w.clock.advance(3000);
     assert.equal(w.driver.offerCalls.length, 5);
+    await w.close();
+  });
+
+  it("a launch the driver refused (it was resubscribing) is reconciled until the master answers, then replaced", async () => {
+    const w = new World();
+    await w.lead("a");
+    await w.s.putApp(web({ instances: 1 }), { force: false, create: true });
+    await w.clock.advance(1000);
+    // An offer of the old master used while the driver resubscribes: ACCEPT and RECONCILE are refused.
+    w.driver.refusing.set("launch", 1).set("reconcile", 1);
+    await w.offers("h1");
+    assert.equal(w.driver.launched.length, 0);
+    const [lost] = w.live("/web");
+    assert.equal(lost?.state, "provisioned", "written before the launch, and no status since");
+    assert.equal(w.driver.refusing.get("reconcile"), 0, "the RECONCILE after the failed launch was refused");
+    assert.deepEqual(w.driver.reconciled, [lost!.id], "asked again at the next plan (the one the offers asked for)");
+    await w.clock.advance(5000);
+    assert.deepEqual(w.driver.reconciled, [lost!.id], "not again before killRetryMs");
+    await w.clock.advance(5000);
+    assert.deepEqual(w.driver.reconciled, [lost!.id, lost!.id], "again after killRetryMs: the master may have lost the question in a failover");
+    // The master's answer: it knows no such task. The instance is replaced.
+    await w.status(lost!.id, TaskState.UNKNOWN);
+    assert.equal(w.live("/web").length, 0);
+    await w.clock.advance(2000);
+    await w.offers("h1");
+    assert.equal(w.driver.launched.length, 1);
+    await w.clock.advance(20_000);
+    assert.equal(w.driver.reconciled.length, 2, "nothing more to ask about");
     await w.close();
   });
 
