@@ -42,9 +42,14 @@ const program = addNatsFlags(new Command())
   .option("--masters <list>", "master: every master of the replicated group, comma-separated host:port, this one included (default: a group of one)")
   .addOption(new Option("--agent-reregister-timeout <duration>", "master: after a failover, agents not back within this are marked unreachable").argParser(parseDuration).default(600_000, "10mins"))
   .addOption(
-    new Option("--agent-reregistration-rate <n>", "master: agents per second a newly elected leader plans to take back; its announcement spreads their reregistrations over agents / rate seconds (at most 30 s); 0: all at once")
+    new Option("--agent-reregistration-window <n>", "master: a newly elected leader announces itself to the registry's agents in waves, at most this many announced and not back at once, none while its event loop runs late; 0: no window")
       .argParser(parseCount)
-      .default(5000),
+      .default(1000),
+  )
+  .addOption(
+    new Option("--agent-reregistration-rate <n>", "master: the most agents per second a newly elected leader announces itself to; 0: no cap (the window alone paces them)")
+      .argParser(parseCount)
+      .default(0),
   )
   .addOption(new Option("--raft-tick <duration>", "master: the Raft clock's tick, also the leader's heartbeat interval").argParser(parseDuration).default(RAFT_TIMING_DEFAULTS.tickMs, `${RAFT_TIMING_DEFAULTS.tickMs}ms`))
   .addOption(

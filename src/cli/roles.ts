@@ -37,7 +37,9 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   masters?: string;
   /** master: ms agents have to reregister after a failover before they are marked unreachable. */
   agentReregisterTimeout: number;
-  /** master: agents per second a new leader plans to take back (the spread of their reregistrations). */
+  /** master: agents a new leader announces itself to and waits for at once (its waves). */
+  agentReregistrationWindow?: number;
+  /** master: the most agents per second a new leader announces itself to (0: no cap). */
   agentReregistrationRate?: number;
   allocator: string;
   allocationInterval: number;
@@ -148,6 +150,7 @@ async function startMaster(
     masters: flags.masters?.split(",").map((m) => m.trim()).filter((m) => m !== ""),
     workDir,
     agentReregisterTimeoutMs: flags.agentReregisterTimeout,
+    ...(flags.agentReregistrationWindow !== undefined ? { agentReregistrationWindow: flags.agentReregistrationWindow } : {}),
     ...(flags.agentReregistrationRate !== undefined ? { agentReregistrationRate: flags.agentReregistrationRate } : {}),
     ip: flags.ip,
     port,

@@ -52,7 +52,9 @@ export interface MasterRoleOptions {
   workDir?: string;
   /** After a failover, agents not back within this are marked unreachable (default 10 min). */
   agentReregisterTimeoutMs?: number;
-  /** Agents per second a new leader plans to take back (default 5,000; MasterOptions.agentReregistrationRate). */
+  /** Agents a new leader announces itself to and waits for at once (default 1,000; MasterOptions.agentReregistrationWindow). */
+  agentReregistrationWindow?: number;
+  /** The most agents per second a new leader announces itself to (default 0: no cap; MasterOptions.agentReregistrationRate). */
   agentReregistrationRate?: number;
   ip: string;
   port: number;
@@ -148,6 +150,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       maxAgentPingTimeouts: o.maxAgentPingTimeouts,
       agentUnreachableRateLimit: o.agentUnreachableRateLimit,
       agentReregisterTimeoutMs: o.agentReregisterTimeoutMs,
+      ...(o.agentReregistrationWindow !== undefined ? { agentReregistrationWindow: o.agentReregistrationWindow } : {}),
       ...(o.agentReregistrationRate !== undefined ? { agentReregistrationRate: o.agentReregistrationRate } : {}),
     });
     const master: Master = group.master;

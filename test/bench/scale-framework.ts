@@ -16,6 +16,10 @@
  * master's and the agent's share). After a resubscription it reconciles the long tasks not
  * heard RUNNING since `mark()` (explicitly, again after a jittered backoff of 1 s doubling to
  * 8 s) until all of them are.
+ *
+ * Preloaded (`preloaded`, the harness's --preload mode, preload-layout.ts): its long tasks
+ * already run on the agents, which bring them to the master; it launches none, SUPPRESSes
+ * once subscribed, and `adopt()` reconciles them (the same way) until each is heard RUNNING.
  */
 import { FrameworkInfo_Capability } from "../../src/gen/dcos/v1/cluster_pb.js";
 import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
@@ -54,6 +58,8 @@ export interface ScaleFrameworkOptions {
   idleRefuseS?: number;
   /** REVIVE at most this often (default MIN_REVIVE_INTERVAL_MS, Marathon's --min_revive_offers_interval); 0: at once. */
   minReviveIntervalMs?: number;
+  /** Long tasks that already run (the preload mode): their ids and agents. */
+  preloaded?: ReadonlyArray<{ taskId: string; agentId: string }>;
   random: Random;
 }
 
@@ -93,6 +99,9 @@ export interface ScaleFrameworkCounts {
   suppresses: number;
   revives: number;
   offersWhileSuppressed: number;
+  /** Explicit reconciliation calls made (of long tasks not heard RUNNING) and those that failed. */
+  reconcileCalls: number;
+  reconcileErrors: number;
 }
 
 /** How long declines of successive OFFERS events are gathered into one call. */
@@ -103,6 +112,9 @@ const launchErrorReasons = new Set<string>();
 function noteLaunchError(err: unknown): void {
   noteReason(launchErrorReasons, "launch call failed", err);
 }
+
+/** Why reconciliation calls failed: each distinct reason once on stderr, the first 20. */
+const reconcileErrorReasons = new Set<string>();
 
 /** Why streams to the master were lost: each distinct reason once on stderr, the first 20. */
 const disconnectReasons = new Set<string>();
@@ -142,6 +154,8 @@ export class ScaleFramework {
   subscribedAt = 0;
   /** Wall time (Date.now()) of the last resubscription since mark(). */
   resubscribedAt = 0;
+  /** Wall time (Date.now()) a long task was last heard RUNNING for the first time since mark(). */
+  lastRunningSinceAt = 0;
   readonly counts: ScaleFrameworkCounts = {
     subscribed: 0,
     resubscribed: 0,
@@ -164,6 +178,8 @@ export class ScaleFramework {
     suppresses: 0,
     revives: 0,
     offersWhileSuppressed: 0,
+    reconcileCalls: 0,
+    reconcileErrors: 0,
   };
   /** Latency samples (ms) since they were last taken. */
   acceptToRunning: number[] = [];
@@ -192,6 +208,7 @@ export class ScaleFramework {
 
   constructor(private readonly o: ScaleFrameworkOptions) {
     this.launchRate = o.launchesPerS;
+    for (const t of o.preloaded ?? []) this.long.set(t.taskId, t.agentId);
     this.reconcileBackoff = new Backoff({ initialMs: 1_000, maxMs: 8_000 }, o.random);
     this.retry = new RefusalRetry(new SystemClock(), o.random);
     this.driver = new SchedulerDriver({
@@ -213,6 +230,8 @@ export class ScaleFramework {
           if (!resubscribed) {
             this.counts.subscribed = 1;
             this.subscribedAt = Date.now();
+            // Preloaded: nothing to launch; no offers until there is.
+            if (o.preloaded) this.suppressIfIdle();
             return;
           }
           this.counts.resubscribed = 1;
@@ -226,8 +245,9 @@ export class ScaleFramework {
           this.reconcileMissing();
           // Launches the old leader accepted whose RunTask never reached an agent are lost
           // with it, and nothing would report on them: ask about every long task not heard
-          // from yet as about a timed-out launch (TASK_UNKNOWN launches it again).
-          for (const [t, a] of this.long) if (!this.longRunning.has(t)) this.unsure.set(t, a);
+          // from yet as about a timed-out launch (TASK_UNKNOWN launches it again). Preloaded
+          // tasks were never launched: adopt() asks about them.
+          if (!o.preloaded) for (const [t, a] of this.long) if (!this.longRunning.has(t)) this.unsure.set(t, a);
           if (this.unsure.size > 0) this.unsureTimer ??= setTimeout(() => this.reconcileUnsure(), 5_000);
         },
       },
@@ -282,6 +302,14 @@ export class ScaleFramework {
     this.counts.resubscribed = 0;
     this.counts.longRunningSinceMark = 0;
     this.resubscribedAt = 0;
+    this.lastRunningSinceAt = 0;
+  }
+
+  /** Preloaded tasks: asks about those not heard RUNNING yet until each is (as after a resubscription). */
+  adopt(): void {
+    clearTimeout(this.reconciling);
+    this.reconcileBackoff.reset();
+    this.reconcileMissing((t) => !this.longRunning.has(t));
   }
 
   async stop(): Promise<void> {
@@ -322,13 +350,17 @@ export class ScaleFramework {
    * asking every second re-answered every known task behind the queue of answers (Mesos's
    * reconciliation guide: retry with exponential backoff).
    */
-  private reconcileMissing(): void {
+  private reconcileMissing(unheard = (t: string): boolean => this.longRunning.has(t) && !this.runningSince.has(t)): void {
     this.reconciling = undefined;
-    // Tasks heard RUNNING before and not since: one still launching reports on its own (asking about it during a fill is a storm).
-    const missing = [...this.long].filter(([t]) => this.longRunning.has(t) && !this.runningSince.has(t)).map(([t, a]) => ({ taskId: { value: t }, agentId: { value: a } }));
+    // By default tasks heard RUNNING before and not since: one still launching reports on its own (asking about it during a fill is a storm).
+    const missing = [...this.long].filter(([t]) => unheard(t)).map(([t, a]) => ({ taskId: { value: t }, agentId: { value: a } }));
     if (missing.length === 0) return;
-    void this.driver.reconcile(missing).catch(() => undefined);
-    this.reconciling = setTimeout(() => this.reconcileMissing(), this.reconcileBackoff.next());
+    this.counts.reconcileCalls++;
+    void this.driver.reconcile(missing).catch((err: unknown) => {
+      this.counts.reconcileErrors++;
+      noteReason(reconcileErrorReasons, "reconcile call failed", err);
+    });
+    this.reconciling = setTimeout(() => this.reconcileMissing(unheard), this.reconcileBackoff.next());
   }
 
   private refill(): void {
@@ -534,6 +566,7 @@ export class ScaleFramework {
       if (!this.runningSince.has(id)) {
         this.runningSince.add(id);
         this.counts.longRunningSinceMark++;
+        this.lastRunningSinceAt = Date.now();
       }
       return;
     }

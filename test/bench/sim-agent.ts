@@ -19,6 +19,10 @@
  *
  * It counts what the scale harness checks: registrations answered, updates sent and
  * acknowledged, acknowledgements that matched nothing.
+ *
+ * Preloaded (`preload`, the harness's --preload mode, preload-layout.ts): it starts with an
+ * agent id and tasks already RUNNING (their updates acknowledged), and its first message
+ * is a ReregisterAgent listing them, as an agent that outlived its master sends.
  */
 import { create } from "@bufbuild/protobuf";
 import { randomBytes } from "node:crypto";
@@ -81,8 +85,18 @@ function nextUuid(): Uint8Array {
   return u;
 }
 
+/** An agent's starting state in the harness's preload mode: its id and the tasks it already runs. */
+export interface SimAgentPreload {
+  agentId: string;
+  tasks: ReadonlyArray<{ framework: FrameworkInfo; taskId: string; resources: Resource[] }>;
+}
+
 export class SimAgent extends Actor {
   agentId = "";
+  /** A master answered its (re)registration at least once (a preloaded agent has an id before that). */
+  accepted = false;
+  /** Wall time (Date.now()) of the last AgentReregistered: the harness's "every agent back" is the latest of these. */
+  reregisteredAt = 0;
   unexpectedAcks = 0;
   /** Updates sent again for want of an acknowledgement. */
   updatesResent = 0;
@@ -116,6 +130,7 @@ export class SimAgent extends Actor {
     masters: Pid | readonly Pid[],
     private readonly taskMs: number,
     random: Random = Random.fromOs(),
+    preload?: SimAgentPreload,
   ) {
     super(name);
     this.random = random;
@@ -129,15 +144,20 @@ export class SimAgent extends Actor {
     });
     this.install(AgentReregisteredSchema, () => {
       this.reregistrations++;
+      this.reregisteredAt = Date.now();
+      // A preloaded agent's id, taken by the master: counted as the one id it was given.
+      if (!this.accepted) this.ids++;
       this.registered(this.agentId);
       for (const t of this.tasks.values()) if (t.pending[0]) this.sendHead(t);
     });
     this.install(LeadingMasterSchema, (m, from) => {
       const a = this.detector.announced(from, m.pid, Number(m.term));
       if (!("follow" in a) || !(a.changed || this.registering)) return;
-      // A new leader's spread (as the real agent): the first reregistration at a random point in it.
-      if (m.reregisterWithinMs > 0 && this.agentId) this.registerAfter(this.random.int(m.reregisterWithinMs + 1));
-      else this.register();
+      // As the real agent (MasterLink.start): registering starts over with its backoff reset,
+      // the first attempt at once or, when the leader asks for a spread, at a random point in it.
+      // Without the reset, every redirect by a standby after a failover doubled the wait
+      // (1 s up to 60 s) of agents the new leader had not answered in time.
+      this.registerAfter(m.reregisterWithinMs > 0 && this.agentId ? this.random.int(m.reregisterWithinMs + 1) : 0);
     });
     this.install(AgentPingSchema, (m) => {
       // A master that does not know this agent (connected=false) wants it to (re)register.
@@ -167,6 +187,13 @@ export class SimAgent extends Actor {
     this.install(ShutdownFrameworkSchema, (m) => {
       for (const [id, t] of this.tasks) if (t.frameworkId.value === m.frameworkId?.value) this.end(id, TaskState.KILLED);
     });
+    if (preload) {
+      this.agentId = preload.agentId;
+      for (const t of preload.tasks) {
+        const info = create(TaskInfoSchema, { name: t.taskId, taskId: { value: t.taskId }, resources: t.resources });
+        this.tasks.set(t.taskId, { framework: t.framework, info, frameworkId: t.framework.id!, state: TaskState.RUNNING, pending: [], timer: undefined });
+      }
+    }
   }
 
   override initialize(): void {
@@ -204,11 +231,12 @@ export class SimAgent extends Actor {
     return this.detector.current;
   }
 
-  /** Reregisters after `ms` (waiting counts as registering: updates are not resent meanwhile). */
+  /** (Re)registers with the backoff reset, at once or after `ms` (waiting counts as registering: updates are not resent meanwhile). */
   private registerAfter(ms: number): void {
     this.registering = true;
     this.backoff.reset();
     this.retry?.cancel();
+    if (ms <= 0) return this.register();
     this.retry = this.delay(ms, () => this.register());
   }
 
@@ -233,6 +261,7 @@ export class SimAgent extends Actor {
 
   private registered(agentId: string): void {
     this.agentId = agentId;
+    this.accepted = true;
     this.registering = false;
     this.backoff.reset();
     this.retry?.cancel();

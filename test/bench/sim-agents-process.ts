@@ -3,15 +3,22 @@
  *
  *   node dist/test/bench/sim-agents-process.js --masters=a:p,b:p,c:p [--agents=100] [--first=0]
  *     [--resources=cpus:2;mem:1024] [--task-ms=0] [--seed=N] [--stats-ms=0]
+ *     [--preload=agents,frameworks,tasks --framework-ids=id0,id1,…]
  *
  * One gRPC transport on 127.0.0.1 (a free port), `--agents` SimAgents on it (agent<first>…,
  * hosts sim-host-<first>…, each its own pid and, once registered, its own agent id) following
  * the masters' leadership. Each agent's registration backoff draws from its own Random seeded
  * from `--seed` (printed at start) and its index. Prints "registered N" once all have
  * registered; with --stats-ms, a line `stats {json}` that often (the counters the scale
- * harness checks, this process's CPU time and RSS); stops on SIGTERM.
+ * harness checks, this process's CPU time and RSS); stops on SIGTERM. With --preload each
+ * agent starts with its id and the tasks preload-layout.ts gives it (of the frameworks whose
+ * ids --framework-ids lists, in the order of their index) and reregisters with them.
  */
-import { SimAgent } from "./sim-agent.js";
+import { create } from "@bufbuild/protobuf";
+import { FrameworkInfoSchema } from "../../src/gen/dcos/v1/cluster_pb.js";
+import { AllocationInfoSchema, ResourceSchema } from "../../src/gen/dcos/v1/resources_pb.js";
+import { SimAgent, type SimAgentPreload } from "./sim-agent.js";
+import { agentTasks, parsePreload, preloadAgentId, PRELOAD_TASK_RESOURCES } from "./preload-layout.js";
 import { parseResources } from "../../src/resources/parse.js";
 import { startNode } from "../../src/node/node.js";
 import { createLogger } from "../../src/runtime/log.js";
@@ -35,13 +42,28 @@ process.stderr.write(`sim agents ${first}..${first + count - 1}: seed ${seed}\n`
 
 // A node as an agent's: the gRPC transport knowing internal.proto; warnings to stderr.
 const node = await startNode({ ip: "127.0.0.1", port: 0, logger: createLogger({ level: "warn" }) });
-const agents = Array.from({ length: count }, (_, i) => new SimAgent(`agent${first + i}`, `sim-host-${first + i}`, resources, masters, taskMs, new Random(seed + first + i)));
+const preloadText = opt("preload", "");
+const layout = preloadText ? parsePreload(preloadText) : undefined;
+const frameworkIds = opt("framework-ids", "").split(",").filter((id) => id !== "");
+if (layout && frameworkIds.length !== layout.frameworks) throw new Error(`--preload=${preloadText} needs --framework-ids with ${layout.frameworks} ids (got ${frameworkIds.length})`);
+// A preloaded task's resources as a launched one's: what an offer to role "*" gave.
+const taskResources = parseResources(PRELOAD_TASK_RESOURCES)
+  .toProto()
+  .map((r) => create(ResourceSchema, { ...r, allocationInfo: create(AllocationInfoSchema, { role: "*" }) }));
+const frameworkInfos = frameworkIds.map((id, i) => create(FrameworkInfoSchema, { id: { value: id }, name: `scale-${i}`, roles: ["*"] }));
+const preloadOf = (k: number): SimAgentPreload | undefined =>
+  layout && { agentId: preloadAgentId(k), tasks: agentTasks(layout, k).map((t) => ({ framework: frameworkInfos[t.framework]!, taskId: t.taskId, resources: taskResources })) };
+const agents = Array.from(
+  { length: count },
+  (_, i) => new SimAgent(`agent${first + i}`, `sim-host-${first + i}`, resources, masters, taskMs, new Random(seed + first + i), preloadOf(first + i)),
+);
 for (const a of agents) node.system.spawn(a);
 
 function stats(): Record<string, number> {
-  const s = { agents: count, registered: 0, ids: 0, registrations: 0, reregistrations: 0, tasks: 0, tasksReceived: 0, tasksEnded: 0, updatesMade: 0, updatesAcknowledged: 0, updatesResent: 0, unexpectedAcks: 0 };
+  const s = { agents: count, registered: 0, reregisteredAt: 0, ids: 0, registrations: 0, reregistrations: 0, tasks: 0, tasksReceived: 0, tasksEnded: 0, updatesMade: 0, updatesAcknowledged: 0, updatesResent: 0, unexpectedAcks: 0 };
   for (const a of agents) {
-    if (a.agentId !== "") s.registered++;
+    if (a.accepted) s.registered++;
+    s.reregisteredAt = Math.max(s.reregisteredAt, a.reregisteredAt);
     s.ids += a.ids;
     s.registrations += a.registrations;
     s.reregistrations += a.reregistrations;
@@ -59,7 +81,7 @@ function stats(): Record<string, number> {
 
 let announced = false;
 const poll = setInterval(() => {
-  if (!announced && agents.every((a) => a.agentId !== "")) {
+  if (!announced && agents.every((a) => a.accepted)) {
     announced = true;
     process.stdout.write(`registered ${count}\n`);
   }

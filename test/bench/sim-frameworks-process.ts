@@ -5,16 +5,21 @@
  *   node dist/test/bench/sim-frameworks-process.js --masters=a:p,b:p,c:p [--frameworks=5] [--first=0]
  *     [--long-tasks=10] [--launches-per-s=10] [--short-ms=2000] [--refuse-s=5] [--tasks-per-offer=1] [--hold-offers=0]
  *     [--idle-refuse-s=120] [--min-revive-ms=5000] [--seed=N] [--stats-ms=500]
+ *     [--preload=agents,frameworks,tasks]
  *
  * `--long-tasks` and `--launches-per-s` are per framework. Prints `stats {json}` every
  * --stats-ms: the frameworks' summed counters, the latency samples taken since the last line
  * (ms), the latest resubscription's wall time, this process's CPU time and RSS. Commands on
  * stdin, one per line: `quiet` (stop launching short tasks), `mark` (count resubscriptions and
- * long tasks heard RUNNING from now on), `steady` (start launching short tasks; none before). Stops on SIGTERM (each driver tears down).
+ * long tasks heard RUNNING from now on), `steady` (start launching short tasks; none before),
+ * `adopt` (with --preload: reconcile the preloaded tasks, preload-layout.ts, until each is heard
+ * RUNNING). Once every framework has subscribed it prints `framework-ids id,…` (in the order
+ * of their index: what the agents' --framework-ids takes). Stops on SIGTERM (each driver tears down).
  */
 import { createInterface } from "node:readline";
 import { Random } from "../../src/runtime/random.js";
 import { IDLE_REFUSE_S, MIN_REVIVE_INTERVAL_MS, ScaleFramework, type ScaleFrameworkCounts } from "./scale-framework.js";
+import { frameworkTasks, parsePreload } from "./preload-layout.js";
 
 const opt = (name: string, dflt: string): string => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
 const masters = opt("masters", "");
@@ -25,6 +30,8 @@ const seed = Number(opt("seed", String(Random.fromOs().seed)));
 const statsMs = Number(opt("stats-ms", "500"));
 // Short tasks wait for `steady`: the long tasks fill the cluster first, undisturbed.
 const launchesPerS = Number(opt("launches-per-s", "10"));
+const preloadText = opt("preload", "");
+const layout = preloadText ? parsePreload(preloadText) : undefined;
 process.stderr.write(`sim frameworks ${first}..${first + count - 1}: seed ${seed}\n`);
 
 const frameworks = Array.from(
@@ -41,6 +48,7 @@ const frameworks = Array.from(
       holdOffers: opt("hold-offers", "0") === "1",
       idleRefuseS: Number(opt("idle-refuse-s", String(IDLE_REFUSE_S))),
       minReviveIntervalMs: Number(opt("min-revive-ms", String(MIN_REVIVE_INTERVAL_MS))),
+      ...(layout ? { preloaded: frameworkTasks(layout, first + i) } : {}),
       random: new Random(seed + first + i),
     }),
 );
@@ -51,15 +59,22 @@ createInterface({ input: process.stdin }).on("line", (line) => {
   if (command === "steady") for (const f of frameworks) f.launchesPerS = launchesPerS;
   else if (command === "quiet") for (const f of frameworks) f.launchesPerS = 0;
   else if (command === "mark") for (const f of frameworks) f.mark();
+  else if (command === "adopt") for (const f of frameworks) f.adopt();
 });
 
+let toldIds = false;
 const timer = setInterval(() => {
+  if (!toldIds && frameworks.every((f) => f.driver.frameworkId)) {
+    toldIds = true;
+    process.stdout.write(`framework-ids ${frameworks.map((f) => f.driver.frameworkId).join(",")}\n`);
+  }
   const sum: Record<string, number> = {};
   const acceptToRunning: number[] = [];
   const offerToRunning: number[] = [];
   const acceptToStarting: number[] = [];
   const offerToFramework: number[] = [];
   let resubscribedAt = 0;
+  let lastRunningSinceAt = 0;
   let outstanding = 0;
   for (const f of frameworks) {
     for (const [k, v] of Object.entries(f.counts) as [keyof ScaleFrameworkCounts, number][]) sum[k] = (sum[k] ?? 0) + v;
@@ -72,10 +87,11 @@ const timer = setInterval(() => {
     f.acceptToRunning = [];
     f.offerToRunning = [];
     resubscribedAt = Math.max(resubscribedAt, f.resubscribedAt);
+    lastRunningSinceAt = Math.max(lastRunningSinceAt, f.lastRunningSinceAt);
     outstanding += f.outstanding;
   }
   const cpu = process.cpuUsage();
-  const line = { frameworks: count, ...sum, outstanding, resubscribedAt, acceptToRunning, offerToRunning, acceptToStarting, offerToFramework, cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20) };
+  const line = { frameworks: count, ...sum, outstanding, resubscribedAt, lastRunningSinceAt, acceptToRunning, offerToRunning, acceptToStarting, offerToFramework, cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20) };
   process.stdout.write(`stats ${JSON.stringify(line)}\n`);
 }, statsMs);
 

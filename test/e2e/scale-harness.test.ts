@@ -120,4 +120,57 @@ describe("The scale harness at a small size", () => {
     assert.equal(afterKill.tasks, longTotal, said("the agents still run exactly the long tasks"));
     assert.equal(f().failed, 0, said("no task failed or was lost in the failover"));
   });
+
+  it("agents that start already running tasks (the preload mode): the leader adopts them, the frameworks reconcile them, and every one is back after a kill -9 of the leader", async (t) => {
+    await cluster?.stop();
+    const TASKS = 1_000;
+    const c = (cluster = await ScaleCluster.start(await mkdtemp(join(dir, "preload-")), {
+      agents: AGENTS,
+      agentProcesses: 2,
+      agentResources: "cpus:8;mem:16384;disk:100000",
+      frameworks: FRAMEWORKS,
+      frameworkProcesses: 1,
+      longTasks: 0,
+      launchesPerS: 0,
+      shortMs: 300,
+      seed: SEED,
+      masterFlags: ["--allocation-interval=200ms"],
+      preloadTasks: TASKS,
+    }));
+    const said = (what: string) => `${what} (seed ${SEED})\nagents: ${JSON.stringify(c.agentStats())}\nframeworks: ${JSON.stringify(c.frameworkStats())}\n${c.describe()}`;
+    const until = async (check: () => boolean, what: string, ms: number) => {
+      await waitFor(check, what, ms, 50).catch((err: Error) => assert.fail(said(err.message)));
+    };
+    const a = (): Stats => c.agentStats() ?? {};
+    const f = (): Stats => c.frameworkStats() ?? {};
+    await waitFor(() => c.leaderHttp(), "the leader's HTTP address", 30_000);
+    c.startFrameworks(200);
+    await until(() => f().subscribed === FRAMEWORKS && c.frameworks.every((p) => p.frameworkIds), "every framework subscribed", 90_000);
+    c.startAgents(200);
+    await until(() => a().registered === AGENTS, `${AGENTS} agents back with their tasks`, 90_000);
+    for (const p of c.frameworks) p.command("adopt");
+    await until(() => f().longRunning === TASKS, "every preloaded task reconciled RUNNING", 90_000);
+    const metrics = await c.metrics();
+    assert.equal(metrics["master/slaves_active"], AGENTS, said("every agent is active"));
+    assert.equal(metrics["master/tasks_running"], TASKS, said("the leader adopted every task its agents run"));
+    assert.equal(a().ids, AGENTS, said("every agent's own id was taken, once"));
+    assert.equal(a().tasks, TASKS, said("the agents run exactly the preloaded tasks"));
+
+    for (const p of c.frameworks) p.command("mark");
+    await until(() => f().resubscribed === 0 && f().longRunningSinceMark === 0, "the frameworks to take the mark", 10_000);
+    const reregistered = a().reregistrations!;
+    const old = c.leader();
+    await c.masters.kill9(old);
+    await until(() => c.leader() >= 0 && c.leader() !== old, "a new leader", 60_000);
+    await until(() => a().reregistrations! - reregistered >= AGENTS, "every agent reregistered with the new leader", 90_000);
+    await until(() => f().resubscribed === FRAMEWORKS && f().longRunningSinceMark === TASKS, "every framework resubscribed and every task reconciled RUNNING", 90_000);
+    const after = await c.metrics();
+    assert.equal(after["master/tasks_running"], TASKS, said("the new leader knows every task"));
+    assert.equal(a().ids, AGENTS, said("no agent was given a new id"));
+    assert.equal(a().tasks, TASKS, said("the agents still run exactly the preloaded tasks"));
+    assert.equal(f().failed, 0, said("no task failed or was lost"));
+    assert.equal(f().unexpected, 0, said("no update the frameworks did not expect"));
+    const pacing = c.masters.processes[c.leader()]?.lines.find((l) => l.includes("Announced term"));
+    t.diagnostic(`new leader: ${pacing ?? "no pacing line yet"}`);
+  });
 });

@@ -239,8 +239,9 @@ export class SimCluster {
   readonly clock = new ManualClock();
   readonly net: SimNetwork;
   readonly random: Random;
-  /** Masters' agentReregistrationRate (their default when undefined). */
+  /** Masters' agentReregistrationRate and agentReregistrationWindow (their defaults when undefined). */
   agentReregistrationRate: number | undefined;
+  agentReregistrationWindow: number | undefined;
   readonly masters = new Map<string, SimMaster>();
   readonly agents: SimAgent[] = [];
   private readonly fs = new Map<string, CrashFs>();
@@ -263,11 +264,12 @@ export class SimCluster {
 
   static async start(
     seed: number,
-    options: { masters?: number; agents?: number; commandExecutor?: CommandExecutorMode; agentReregistrationRate?: number } = {},
+    options: { masters?: number; agents?: number; commandExecutor?: CommandExecutorMode; agentReregistrationRate?: number; agentReregistrationWindow?: number } = {},
   ): Promise<SimCluster> {
     const addresses = Array.from({ length: options.masters ?? 3 }, (_, i) => `m${i + 1}:5050`);
     const c = new SimCluster(seed, addresses, options.commandExecutor ?? "agent");
     if (options.agentReregistrationRate !== undefined) c.agentReregistrationRate = options.agentReregistrationRate;
+    if (options.agentReregistrationWindow !== undefined) c.agentReregistrationWindow = options.agentReregistrationWindow;
     c.workDir = await simDir("dcos-ft-");
     for (const a of addresses) await c.startMaster(a);
     for (let i = 1; i <= (options.agents ?? 2); i++) await c.startAgent(`a${i}:5051`);
@@ -290,6 +292,9 @@ export class SimCluster {
       allocator: () => createAllocator("hierarchical-drf", system, { name: system.uniqueName("allocator"), allocationIntervalMs: 1000 }),
       agentReregisterTimeoutMs: REREGISTER_TIMEOUT_MS,
       ...(this.agentReregistrationRate !== undefined ? { agentReregistrationRate: this.agentReregistrationRate } : {}),
+      ...(this.agentReregistrationWindow !== undefined ? { agentReregistrationWindow: this.agentReregistrationWindow } : {}),
+      // The event loop's real lateness has no place on the manual clock: never late here.
+      loopLag: () => 0,
       random: this.random.fork(),
       raft: { random: this.random.fork() },
     });

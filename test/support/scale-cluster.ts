@@ -5,13 +5,16 @@
  * pid and agent id, on the real gRPC transport) and frameworks on the real SchedulerDriver
  * in their own processes (test/bench/sim-frameworks-process.ts). Every child prints `stats`
  * lines; this sums the latest of each and collects the latency samples, and reads the
- * leading master's /metrics/snapshot.
+ * leading master's /metrics/snapshot. With `preloadTasks` the agents start already running
+ * that many tasks of the frameworks (test/bench/preload-layout.ts): start the frameworks
+ * first, then the agents (they need the frameworks' ids).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MasterProcesses } from "./master-processes.js";
+import { preloadArg } from "../bench/preload-layout.js";
 import { waitFor } from "./wait.js";
 
 const SIM_AGENTS = fileURLToPath(new URL("../bench/sim-agents-process.js", import.meta.url));
@@ -39,6 +42,8 @@ export interface ScaleSettings {
   holdOffers?: boolean;
   /** Extra flags for the framework processes (e.g. --idle-refuse-s=…, --min-revive-ms=…). */
   frameworkFlags?: string[];
+  /** Tasks the agents start with (the preload mode: preload-layout.ts); the frameworks then launch no long ones. */
+  preloadTasks?: number;
 }
 
 export type Stats = Record<string, number>;
@@ -46,6 +51,8 @@ export type Stats = Record<string, number>;
 /** A child process printing `stats {json}` lines; keeps the latest and the latency samples. */
 export class StatsChild {
   latest: Stats | undefined;
+  /** A frameworks process's framework ids, in the order of their index, once all subscribed (its `framework-ids` line). */
+  frameworkIds: string[] | undefined;
   readonly samples: Record<string, number[]> = {};
   private readonly output: string[] = [];
   private readonly child: ChildProcess;
@@ -76,6 +83,10 @@ export class StatsChild {
     const lines = (this.partial + text).split("\n");
     this.partial = lines.pop() ?? "";
     for (const line of lines) {
+      if (line.startsWith("framework-ids ")) {
+        this.frameworkIds = line.slice("framework-ids ".length).split(",");
+        continue;
+      }
       if (!line.startsWith("stats ")) {
         this.keep(line + "\n");
         continue;
@@ -139,12 +150,25 @@ export class ScaleCluster {
     return c;
   }
 
+  /** The preload layout's flag, or nothing. */
+  private preloadFlags(): string[] {
+    return this.s.preloadTasks ? [`--preload=${preloadArg({ agents: this.s.agents, frameworks: this.s.frameworks, tasks: this.s.preloadTasks })}`] : [];
+  }
+
+  /** Every framework's id in the order of its index (the preload mode: once every framework subscribed). */
+  frameworkIds(): string[] {
+    const ids = this.frameworks.flatMap((f) => f.frameworkIds ?? []);
+    if (ids.length !== this.s.frameworks) throw new Error(`${ids.length} of ${this.s.frameworks} framework ids known: start the agents once every framework subscribed`);
+    return ids;
+  }
+
   /** Starts the agent processes (returns at once; see `agentStats`). */
   startAgents(statsMs = 500): void {
     let first = 0;
+    const preload = this.s.preloadTasks ? [...this.preloadFlags(), `--framework-ids=${this.frameworkIds().join(",")}`] : [];
     for (const [i, n] of split(this.s.agents, this.s.agentProcesses).entries()) {
       this.agents.push(
-        new StatsChild(`agents-${i}`, SIM_AGENTS, [`--masters=${this.masters.list}`, `--agents=${n}`, `--first=${first}`, `--resources=${this.s.agentResources}`, `--seed=${this.s.seed}`, `--stats-ms=${statsMs}`]),
+        new StatsChild(`agents-${i}`, SIM_AGENTS, [`--masters=${this.masters.list}`, `--agents=${n}`, `--first=${first}`, `--resources=${this.s.agentResources}`, `--seed=${this.s.seed}`, `--stats-ms=${statsMs}`, ...preload]),
       );
       first += n;
     }
@@ -166,6 +190,7 @@ export class ScaleCluster {
           ...(this.s.frameworkFlags ?? []),
           `--seed=${this.s.seed + 1_000_000}`,
           `--stats-ms=${statsMs}`,
+          ...this.preloadFlags(),
         ]),
       );
       first += n;

@@ -23,6 +23,7 @@ import type { FrameworkRecord } from "./framework-record.js";
 import type { DropKind, MasterMetrics } from "./metrics.js";
 import { OfferBook } from "./offer-book.js";
 import type { ResolvedMasterOptions } from "./options.js";
+import type { ReregistrationPacer } from "./reregistration-pacing.js";
 import { COMPLETED_TASKS_KEPT, type Registrar, type RegistryOperation } from "./registry.js";
 import { isTerminal, taskStateName } from "../task-states.js";
 import { BoundedHistory } from "./history.js";
@@ -68,6 +69,8 @@ export class MasterState {
    * (registry-recovery.ts noteReregistered); unlike `recovering`, only reregistration prunes it.
    */
   readonly awaitedBack = { agents: new Set<string>(), since: 0 };
+  /** The new leader's announcements to the registry's agents, in waves (registry-recovery.ts). */
+  reregistrationPacer: ReregistrationPacer | undefined;
   /** Bumped on every change operators can see (the /state cache key). */
   stateVersion = 0;
   /** Terminal tasks the master forgot, and removed frameworks, newest last (for /state). */

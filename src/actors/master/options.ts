@@ -3,6 +3,7 @@
  * /work/shared/REFERENCE.md "Defaults operators know").
  */
 import type { Random } from "../../runtime/random.js";
+import { loopLagMs } from "../../runtime/loop-lag.js";
 import { parseUnreachableRate, type UnreachableRate } from "./unreachable-rate-limit.js";
 
 export interface MasterOptions {
@@ -33,12 +34,15 @@ export interface MasterOptions {
   /** At most this many agents marked unreachable per duration, e.g. "1/10mins" (Mesos agent_removal_rate_limit). Default: no limit. */
   agentUnreachableRateLimit?: string;
   /**
-   * Agents per second a newly elected master plans to take back: its announcement asks the
-   * registry's N agents to spread their first reregistration over N / rate seconds
-   * (LeadingMaster.reregister_within_ms, at most MAX_REREGISTER_SPREAD_MS). Default 5,000;
-   * 0: all at once.
+   * A newly elected master announces itself to the registry's agents in waves
+   * (reregistration-pacing.ts): at most this many announced and not back yet at once, none
+   * while its event loop runs late. Default 1,000; 0: no window.
    */
+  agentReregistrationWindow?: number;
+  /** The most agents per second that announcement goes to (a cap on the waves). Default 0: no cap. */
   agentReregistrationRate?: number;
+  /** How late the event loop runs now (ms); tests script it. Default: the process's (runtime/loop-lag.ts). */
+  loopLag?: () => number;
   /** Seeds stream ids; tests pass a seeded one. */
   random?: Random;
 }
@@ -56,11 +60,10 @@ export interface ResolvedMasterOptions {
   maxOffersPerFramework: number;
   agentReregisterTimeoutMs: number;
   agentUnreachableRate: UnreachableRate | undefined;
+  agentReregistrationWindow: number;
   agentReregistrationRate: number;
+  loopLag: () => number;
 }
-
-/** The longest spread a new leader asks of its agents' reregistrations. */
-export const MAX_REREGISTER_SPREAD_MS = 30_000;
 
 export const DEFAULT_REFUSE_SECONDS = 5;
 
@@ -78,6 +81,8 @@ export function resolveMasterOptions(o: MasterOptions): ResolvedMasterOptions {
     maxOffersPerFramework: o.maxOffersPerFramework ?? 0,
     agentReregisterTimeoutMs: o.agentReregisterTimeoutMs ?? 600_000,
     agentUnreachableRate: o.agentUnreachableRateLimit === undefined ? undefined : parseUnreachableRate(o.agentUnreachableRateLimit),
-    agentReregistrationRate: o.agentReregistrationRate ?? 5_000,
+    agentReregistrationWindow: o.agentReregistrationWindow ?? 1_000,
+    agentReregistrationRate: o.agentReregistrationRate ?? 0,
+    loopLag: o.loopLag ?? loopLagMs,
   };
 }

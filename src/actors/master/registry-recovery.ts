@@ -17,7 +17,7 @@ import { evaluateMaintenance } from "./maintenance.js";
 import { allocatorQuotas } from "./quota.js";
 import { answerPending } from "./reconciliation.js";
 import { markAgentReachable, markAgentUnreachable } from "./agent-changes.js";
-import { MAX_REREGISTER_SPREAD_MS } from "./options.js";
+import { PACING_DEFAULTS, ReregistrationPacer, type PacedAgent } from "./reregistration-pacing.js";
 
 export function recoverRegistry(core: MasterState, term: number, agentReregisterTimeoutMs: number): void {
   const registry = core.registrar.state();
@@ -49,29 +49,39 @@ export function recoverRegistry(core: MasterState, term: number, agentReregister
 }
 
 /**
- * How long the registry's `agents` get to spread their first reregistration over: as many
- * as the master plans to take per second (agentReregistrationRate), within
- * MAX_REREGISTER_SPREAD_MS; 0 (at once) when the rate is 0.
- */
-export function reregisterSpreadMs(agents: number, ratePerS: number): number {
-  if (!(ratePerS > 0) || agents <= 0) return 0;
-  return Math.min(MAX_REREGISTER_SPREAD_MS, Math.ceil((agents / ratePerS) * 1000));
-}
-
-/**
- * Tells every agent the registry knows (reachable or not) that this master leads now, and
- * over how long to spread their reregistrations (reregisterSpreadMs).
+ * Tells every agent the registry knows (reachable or not) that this master leads now, in
+ * waves that follow how fast it takes them back (reregistration-pacing.ts; each agent
+ * reregisters as soon as it hears: reregister_within_ms is 0), with one line at info once
+ * the last wave is answered.
  */
 function announce(core: MasterState, term: number): void {
   const registry = core.registrar.state();
   const infos = [...registry.agents.values(), ...[...registry.unreachable.values()].map((u) => u.info)];
-  const within = reregisterSpreadMs(infos.length, core.options.agentReregistrationRate);
-  const message = create(LeadingMasterSchema, { pid: core.host.self.toString(), term: BigInt(term), reregisterWithinMs: within });
+  const message = create(LeadingMasterSchema, { pid: core.host.self.toString(), term: BigInt(term) });
+  const agents: PacedAgent[] = [];
   for (const info of infos) {
     const pid = Pid.tryParse(info.pid);
-    if (pid) core.host.send(pid, message);
+    if (pid) agents.push({ id: info.id?.value ?? "", pid });
     else core.log.warn({ agent: info.id?.value, pid: info.pid }, `Cannot announce leadership to agent ${info.id?.value}: bad pid '${info.pid}'`);
   }
+  const o = core.options;
+  const pacer = new ReregistrationPacer(
+    agents,
+    {
+      now: () => core.now(),
+      delay: (ms, fn) => core.host.delay(ms, fn),
+      announce: (pid) => core.host.send(pid, message),
+      lagMs: o.loopLag,
+      finished: (s) =>
+        core.log.info(
+          { term, ...s, window: o.agentReregistrationWindow, ratePerS: o.agentReregistrationRate },
+          `Announced term ${term} to ${s.announced} agents in ${s.ms} ms (at most ${s.peakOutstanding} waiting at once, window ${o.agentReregistrationWindow}; held ${s.held} times while the event loop ran late; ${s.expired} not back within ${PACING_DEFAULTS.patienceMs} ms of their announcement; ${s.skipped} came back before theirs)`,
+        ),
+    },
+    { ...PACING_DEFAULTS, window: o.agentReregistrationWindow, ratePerS: o.agentReregistrationRate },
+  );
+  core.reregistrationPacer = pacer;
+  pacer.start();
 }
 
 function reregistered(core: MasterState, agentId: string): boolean {
@@ -85,6 +95,7 @@ function reregistered(core: MasterState, agentId: string): boolean {
  * operator sees when the whole cluster has returned to the new leader.
  */
 export function noteReregistered(core: MasterState, agentId: string): void {
+  core.reregistrationPacer?.back(agentId);
   const awaited = core.awaitedBack.agents;
   if (!awaited.delete(agentId) || awaited.size > 0) return;
   const ms = core.now() - core.awaitedBack.since;

@@ -29,6 +29,16 @@
  *   framework resubscribed, every long task reconciled RUNNING;
  * - the harness's checks: agents registered exactly once, status updates made = acknowledged,
  *   nothing failed or unexpected, the masters' and runtime's drop counters.
+ *
+ * `--preload=1` (the failover at 250,000 tasks without the fill): the frameworks subscribe
+ * first, then the agents start ALREADY RUNNING the `--tasks` (preload-layout.ts: ids and
+ * places known to both sides) and reregister with them at the first leader, which admits
+ * them (its registry did not hold them) and adopts their tasks through its real
+ * reregistration path; the frameworks then reconcile every task until heard RUNNING. In place
+ * of agents_register_ms and the fill: agents_restore_ms (agents and tasks at the first leader)
+ * and tasks_adopt_ms (the frameworks' reconciliation); no steady window. The failover that
+ * follows is the real one: kill -9 of that leader, every agent reregisters with its tasks at
+ * the next, every framework resubscribes and reconciles.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -75,9 +85,13 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   // no limit): without it every scheduler subscribing to a large cluster was offered agents by
   // the hundred before it had read its first offers, and declined them (docs/scale.md).
   settings.masterFlags.push(`--max-offers-per-framework=${get("max-offers-per-framework", 100)}`);
-  // The new leader's planned reregistration rate (the masters' default 5,000/s; 0: no spread).
-  const rerRate = args.find((a) => a.startsWith("--agent-reregistration-rate="));
-  if (rerRate) settings.masterFlags.push(rerRate);
+  // How a new leader paces its announcements (the masters' defaults unless given: a window of
+  // 1,000 agents, no rate cap; --agent-reregistration-window=0 --agent-reregistration-rate=5000
+  // is the fixed 5,000/s of sessions 5-6).
+  for (const flag of ["--agent-reregistration-window=", "--agent-reregistration-rate="]) {
+    const given = args.find((a) => a.startsWith(flag));
+    if (given) settings.masterFlags.push(given);
+  }
   const tasksPerOffer = get("tasks-per-offer", 1);
   if (tasksPerOffer > 1) settings.tasksPerOffer = tasksPerOffer;
   // Frameworks hold the offers they cannot use yet (1, the default) or decline them for 5 s (0, as before).
@@ -87,6 +101,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const profileDir = args.find((a) => a.startsWith("--cpu-prof-dir="))?.split("=")[1];
   if (profileDir) settings.cpuProfileDir = profileDir;
   const failover = get("failover", 1) !== 0;
+  const preload = get("preload", 0) !== 0;
+  if (preload) settings.preloadTasks = tasks;
   const seconds = get("seconds", 20);
   const pingWindowS = get("ping-window-s", 30);
   const scaleS = Math.max(1, agents / 1000);
@@ -115,7 +131,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   };
   process.once("SIGTERM", interrupted);
   process.once("SIGINT", interrupted);
-  const shape = { agents, frameworks, tasks: settings.longTasks * frameworks, agent_procs: settings.agentProcesses, seed: settings.seed, hold_offers: settings.holdOffers ? 1 : 0 };
+  const shape = { agents, frameworks, tasks: preload ? tasks : settings.longTasks * frameworks, preload: preload ? 1 : 0, agent_procs: settings.agentProcesses, seed: settings.seed, hold_offers: settings.holdOffers ? 1 : 0 };
   const fig = (name: string, value: number, unit: string, better: "higher" | "lower", extra: Record<string, unknown> = {}) =>
     report.figure(name, value, unit, better, { ...shape, load1: load(), ...extra });
   const explained = async <T>(p: Promise<T>): Promise<T> => {
@@ -155,13 +171,29 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     await waitFor(() => cluster.leaderHttp(), "the leader's HTTP address", 30_000).catch(() => undefined);
     const empty = processUsage(cluster.leaderPid());
 
-    // Registration from cold.
-    const startedAt = performance.now();
-    cluster.startAgents();
-    await explained(waitFor(() => (cluster.agentStats()?.registered ?? 0) >= agents, `${agents} agents registered`, 120_000 * scaleS, 50));
-    const registerMs = performance.now() - startedAt;
-    fig("agents_register_ms", registerMs, "ms", "lower");
-    fig("agents_registered_per_s", (agents / registerMs) * 1000, "agents/s", "higher");
+    const longTotal = preload ? tasks : settings.longTasks * frameworks;
+    if (preload) {
+      // The frameworks first: the agents' tasks are theirs (the agents need their ids).
+      cluster.startFrameworks();
+      await explained(waitFor(() => (cluster.frameworkStats()?.subscribed ?? 0) >= frameworks && cluster.frameworks.every((f) => f.frameworkIds), `${frameworks} frameworks subscribed`, 60_000 * Math.max(1, frameworks / 50)));
+      const startedAt = performance.now();
+      cluster.startAgents();
+      await explained(waitFor(() => (cluster.agentStats()?.registered ?? 0) >= agents, `${agents} agents back with their tasks`, 120_000 * scaleS, 50));
+      const restoreMs = performance.now() - startedAt;
+      fig("agents_restore_ms", restoreMs, "ms", "lower", { note: "agents starting with their tasks, admitted by the first leader, tasks adopted through its reregistration path" });
+      const adoptStart = performance.now();
+      for (const f of cluster.frameworks) f.command("adopt");
+      await explained(waitFor(() => (cluster.frameworkStats()?.longRunning ?? 0) >= longTotal, `${longTotal} preloaded tasks reconciled RUNNING`, Math.max(120_000, longTotal * 2), 100));
+      fig("tasks_adopt_ms", performance.now() - adoptStart, "ms", "lower", { note: "the frameworks' explicit reconciliation of every preloaded task until heard RUNNING" });
+    } else {
+      // Registration from cold.
+      const startedAt = performance.now();
+      cluster.startAgents();
+      await explained(waitFor(() => (cluster.agentStats()?.registered ?? 0) >= agents, `${agents} agents registered`, 120_000 * scaleS, 50));
+      const registerMs = performance.now() - startedAt;
+      fig("agents_register_ms", registerMs, "ms", "lower");
+      fig("agents_registered_per_s", (agents / registerMs) * 1000, "agents/s", "higher");
+    }
     const withAgents = processUsage(cluster.leaderPid());
 
     // Ping load: nothing but pings for a window.
@@ -172,8 +204,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const pingMaster = (processUsage(cluster.leaderPid()).cpuMs - pingStart.master.cpuMs) / pingWall;
     const pingAgents = cluster.agents.reduce((sum, a, i) => sum + processUsage(a.pid).cpuMs - pingStart.agents[i]!, 0) / pingWall;
     fig("ping_master_cpu_share", pingMaster, "cpu", "lower", { window_s: pingWindowS, ping_interval_s: 15, agent_procs_cpu_share: Math.round(pingAgents * 1000) / 1000 });
-    fig("master_rss_with_agents_mb", withAgents.rssBytes / 2 ** 20, "MiB", "lower", { empty_mb: Math.round(empty.rssBytes / 2 ** 20) });
-    fig("master_rss_per_agent_kb", (withAgents.rssBytes - empty.rssBytes) / agents / 1024, "KiB", "lower");
+    fig("master_rss_with_agents_mb", withAgents.rssBytes / 2 ** 20, "MiB", "lower", { empty_mb: Math.round(empty.rssBytes / 2 ** 20), ...(preload ? { note: "with the preloaded tasks" } : {}) });
+    if (!preload) fig("master_rss_per_agent_kb", (withAgents.rssBytes - empty.rssBytes) / agents / 1024, "KiB", "lower");
     fig("master_work_dir_with_agents_mb", cluster.leaderWorkDirBytes() / 2 ** 20, "MiB", "lower", { note: "the leader's Raft log, snapshots and registry" });
     fig(
       "sim_agents_rss_mb",
@@ -183,88 +215,91 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       { per_process: cluster.agents.map((a) => a.latest?.rssMb), per_agent_kb: Math.round((cluster.agents.reduce((sum, a) => sum + (a.latest?.rssMb ?? 0), 0) * 1024) / agents) },
     );
 
-    // Frameworks subscribe and fill the cluster with the long tasks.
-    const longTotal = settings.longTasks * frameworks;
-    const fillStart = performance.now();
-    cluster.startFrameworks();
-    // As long as the fill may take: each driver opens its own connection, and at 50,000 agents
-    // the last frameworks subscribed minutes into a fill already under way (190 of 200 in 240 s).
-    await explained(
-      waitFor(() => (cluster.frameworkStats()?.subscribed ?? 0) >= frameworks, `${frameworks} frameworks subscribed`, Math.max(60_000 * Math.max(1, frameworks / 50), longTotal * 60)),
-    );
-    await explained(waitFor(() => (cluster.frameworkStats()?.longRunning ?? 0) >= longTotal, `${longTotal} long tasks RUNNING`, Math.max(120_000, longTotal * 60), 100));
-    const fillMs = performance.now() - fillStart;
-    const filled = cluster.frameworkStats()!;
-    const fillMetrics = await cluster.metrics();
-    fig("tasks_fill_per_s", (longTotal / fillMs) * 1000, "tasks/s", "higher", {
-      fill_ms: Math.round(fillMs),
-      tasks_per_offer: tasksPerOffer,
-      // The offers the fill cost: made (heard by the frameworks), declined, and the calls that steer them.
-      offers: filled.offers,
-      declined: filled.declined,
-      offers_while_suppressed: filled.offersWhileSuppressed,
-      suppresses: filled.suppresses,
-      revives: filled.revives,
-      allocation_runs: fillMetrics["allocator/allocation_runs"],
-      allocation_slices: fillMetrics["allocator/allocation_slices"],
-      offer_filters_active: fillMetrics["allocator/offer_filters/active"],
-    });
+    if (!preload) await fillAndSteady();
+    /** Registration from cold was measured; the frameworks subscribe, fill the cluster, launch at a steady rate, go quiet. */
+    async function fillAndSteady(): Promise<void> {
+      // Frameworks subscribe and fill the cluster with the long tasks.
+      const fillStart = performance.now();
+      cluster.startFrameworks();
+      // As long as the fill may take: each driver opens its own connection, and at 50,000 agents
+      // the last frameworks subscribed minutes into a fill already under way (190 of 200 in 240 s).
+      await explained(
+        waitFor(() => (cluster.frameworkStats()?.subscribed ?? 0) >= frameworks, `${frameworks} frameworks subscribed`, Math.max(60_000 * Math.max(1, frameworks / 50), longTotal * 60)),
+      );
+      await explained(waitFor(() => (cluster.frameworkStats()?.longRunning ?? 0) >= longTotal, `${longTotal} long tasks RUNNING`, Math.max(120_000, longTotal * 60), 100));
+      const fillMs = performance.now() - fillStart;
+      const filled = cluster.frameworkStats()!;
+      const fillMetrics = await cluster.metrics();
+      fig("tasks_fill_per_s", (longTotal / fillMs) * 1000, "tasks/s", "higher", {
+        fill_ms: Math.round(fillMs),
+        tasks_per_offer: tasksPerOffer,
+        // The offers the fill cost: made (heard by the frameworks), declined, and the calls that steer them.
+        offers: filled.offers,
+        declined: filled.declined,
+        offers_while_suppressed: filled.offersWhileSuppressed,
+        suppresses: filled.suppresses,
+        revives: filled.revives,
+        allocation_runs: fillMetrics["allocator/allocation_runs"],
+        allocation_slices: fillMetrics["allocator/allocation_slices"],
+        offer_filters_active: fillMetrics["allocator/offer_filters/active"],
+      });
 
-    // Steady launch load: a warm-up, then the window.
-    for (const f of cluster.frameworks) f.command("steady");
-    await sleep(5_000);
-    cluster.takeSamples("acceptToRunning");
-    cluster.takeSamples("offerToRunning");
-    cluster.takeSamples("acceptToStarting");
-    cluster.takeSamples("offerToFramework");
-    const m0 = await cluster.metrics();
-    const f0 = cluster.frameworkStats()!;
-    const cpu0 = processUsage(cluster.leaderPid()).cpuMs;
-    const simCpu = () => ({
-      agents: cluster.agents.reduce((sum, a) => sum + processUsage(a.pid).cpuMs, 0),
-      frameworks: cluster.frameworks.reduce((sum, f) => sum + processUsage(f.pid).cpuMs, 0),
-    });
-    const sim0 = simCpu();
-    const w0 = performance.now();
-    await sleep(seconds * 1000);
-    const wall = performance.now() - w0;
-    const f1 = cluster.frameworkStats()!;
-    const m1 = await cluster.metrics();
-    const cpu1 = processUsage(cluster.leaderPid()).cpuMs;
-    const sim1 = simCpu();
-    const offerToFramework = cluster.takeSamples("offerToFramework");
-    const acceptToRunning = cluster.takeSamples("acceptToRunning");
-    const offerToRunning = cluster.takeSamples("offerToRunning");
-    const acceptToStarting = cluster.takeSamples("acceptToStarting");
-    const share = (ms: number) => Math.round((ms / wall) * 1000) / 1000;
-    const steady = {
-      window_s: seconds,
-      target_launches_per_s: settings.launchesPerS * frameworks,
-      master_cpu_share: share(cpu1 - cpu0),
-      sim_agents_cpu_share: share(sim1.agents - sim0.agents),
-      sim_frameworks_cpu_share: share(sim1.frameworks - sim0.frameworks),
-    };
-    fig("launches_per_s", ((f1.shortRunning! - f0.shortRunning!) / wall) * 1000, "tasks/s", "higher", steady);
-    fig("accept_to_running_p50_ms", percentile(acceptToRunning, 50), "ms", "lower", { samples: acceptToRunning.length });
-    fig("accept_to_running_p99_ms", percentile(acceptToRunning, 99), "ms", "lower", { samples: acceptToRunning.length, goal_ms: 500 });
-    fig("accept_to_starting_p50_ms", percentile(acceptToStarting, 50), "ms", "lower", { samples: acceptToStarting.length, note: "the first leg of accept->RUNNING" });
-    fig("accept_to_starting_p99_ms", percentile(acceptToStarting, 99), "ms", "lower");
-    fig("offer_to_framework_p50_ms", percentile(offerToFramework, 50), "ms", "lower", { samples: offerToFramework.length, note: "Offer.offered_at_ms (the master's clock) to the framework's callback, same machine" });
-    fig("offer_to_framework_p99_ms", percentile(offerToFramework, 99), "ms", "lower", { samples: offerToFramework.length });
-    fig("offer_to_running_p50_ms", percentile(offerToRunning, 50), "ms", "lower", { samples: offerToRunning.length });
-    fig("offer_to_running_p99_ms", percentile(offerToRunning, 99), "ms", "lower", { samples: offerToRunning.length, goal_ms: 500 });
-    fig("allocation_round_p50_ms", m1["allocator/allocation_run_ms/p50"] ?? -1, "ms", "lower", { rounds: m1["allocator/allocation_run_ms/count"] });
-    fig("allocation_round_p99_ms", m1["allocator/allocation_run_ms/p99"] ?? -1, "ms", "lower");
-    const published = (m1["events/tap_published"] ?? 0) - (m0["events/tap_published"] ?? 0);
-    fig("tap_events_per_s", (published / wall) * 1000, "events/s", "higher", { dropped_in_window: (m1["events/tap_dropped"] ?? 0) - (m0["events/tap_dropped"] ?? 0) });
+      // Steady launch load: a warm-up, then the window.
+      for (const f of cluster.frameworks) f.command("steady");
+      await sleep(5_000);
+      cluster.takeSamples("acceptToRunning");
+      cluster.takeSamples("offerToRunning");
+      cluster.takeSamples("acceptToStarting");
+      cluster.takeSamples("offerToFramework");
+      const m0 = await cluster.metrics();
+      const f0 = cluster.frameworkStats()!;
+      const cpu0 = processUsage(cluster.leaderPid()).cpuMs;
+      const simCpu = () => ({
+        agents: cluster.agents.reduce((sum, a) => sum + processUsage(a.pid).cpuMs, 0),
+        frameworks: cluster.frameworks.reduce((sum, f) => sum + processUsage(f.pid).cpuMs, 0),
+      });
+      const sim0 = simCpu();
+      const w0 = performance.now();
+      await sleep(seconds * 1000);
+      const wall = performance.now() - w0;
+      const f1 = cluster.frameworkStats()!;
+      const m1 = await cluster.metrics();
+      const cpu1 = processUsage(cluster.leaderPid()).cpuMs;
+      const sim1 = simCpu();
+      const offerToFramework = cluster.takeSamples("offerToFramework");
+      const acceptToRunning = cluster.takeSamples("acceptToRunning");
+      const offerToRunning = cluster.takeSamples("offerToRunning");
+      const acceptToStarting = cluster.takeSamples("acceptToStarting");
+      const share = (ms: number) => Math.round((ms / wall) * 1000) / 1000;
+      const steady = {
+        window_s: seconds,
+        target_launches_per_s: settings.launchesPerS * frameworks,
+        master_cpu_share: share(cpu1 - cpu0),
+        sim_agents_cpu_share: share(sim1.agents - sim0.agents),
+        sim_frameworks_cpu_share: share(sim1.frameworks - sim0.frameworks),
+      };
+      fig("launches_per_s", ((f1.shortRunning! - f0.shortRunning!) / wall) * 1000, "tasks/s", "higher", steady);
+      fig("accept_to_running_p50_ms", percentile(acceptToRunning, 50), "ms", "lower", { samples: acceptToRunning.length });
+      fig("accept_to_running_p99_ms", percentile(acceptToRunning, 99), "ms", "lower", { samples: acceptToRunning.length, goal_ms: 500 });
+      fig("accept_to_starting_p50_ms", percentile(acceptToStarting, 50), "ms", "lower", { samples: acceptToStarting.length, note: "the first leg of accept->RUNNING" });
+      fig("accept_to_starting_p99_ms", percentile(acceptToStarting, 99), "ms", "lower");
+      fig("offer_to_framework_p50_ms", percentile(offerToFramework, 50), "ms", "lower", { samples: offerToFramework.length, note: "Offer.offered_at_ms (the master's clock) to the framework's callback, same machine" });
+      fig("offer_to_framework_p99_ms", percentile(offerToFramework, 99), "ms", "lower", { samples: offerToFramework.length });
+      fig("offer_to_running_p50_ms", percentile(offerToRunning, 50), "ms", "lower", { samples: offerToRunning.length });
+      fig("offer_to_running_p99_ms", percentile(offerToRunning, 99), "ms", "lower", { samples: offerToRunning.length, goal_ms: 500 });
+      fig("allocation_round_p50_ms", m1["allocator/allocation_run_ms/p50"] ?? -1, "ms", "lower", { rounds: m1["allocator/allocation_run_ms/count"] });
+      fig("allocation_round_p99_ms", m1["allocator/allocation_run_ms/p99"] ?? -1, "ms", "lower");
+      const published = (m1["events/tap_published"] ?? 0) - (m0["events/tap_published"] ?? 0);
+      fig("tap_events_per_s", (published / wall) * 1000, "events/s", "higher", { dropped_in_window: (m1["events/tap_dropped"] ?? 0) - (m0["events/tap_dropped"] ?? 0) });
 
-    // Quiet: the short tasks end; the long ones stay.
-    for (const f of cluster.frameworks) f.command("quiet");
-    await explained(waitFor(() => cluster.frameworkStats()!.outstanding === 0, "every short task finished", 60_000 * scaleS, 100));
-    const withTasks = processUsage(cluster.leaderPid());
-    fig("master_rss_mb", withTasks.rssBytes / 2 ** 20, "MiB", "lower");
-    fig("master_rss_per_task_kb", (withTasks.rssBytes - withAgents.rssBytes) / longTotal / 1024, "KiB", "lower", { note: "RSS with the long tasks minus RSS with the agents only (GC-dependent)" });
-    fig("master_work_dir_with_tasks_mb", cluster.leaderWorkDirBytes() / 2 ** 20, "MiB", "lower");
+      // Quiet: the short tasks end; the long ones stay.
+      for (const f of cluster.frameworks) f.command("quiet");
+      await explained(waitFor(() => cluster.frameworkStats()!.outstanding === 0, "every short task finished", 60_000 * scaleS, 100));
+      const withTasks = processUsage(cluster.leaderPid());
+      fig("master_rss_mb", withTasks.rssBytes / 2 ** 20, "MiB", "lower");
+      fig("master_rss_per_task_kb", (withTasks.rssBytes - withAgents.rssBytes) / longTotal / 1024, "KiB", "lower", { note: "RSS with the long tasks minus RSS with the agents only (GC-dependent)" });
+      fig("master_work_dir_with_tasks_mb", cluster.leaderWorkDirBytes() / 2 ** 20, "MiB", "lower");
+    }
 
     // Operator endpoints at this size.
     for (const [name, path] of [["state_summary_ms", "/state-summary"], ["metrics_snapshot_ms", "/metrics/snapshot"]] as const) {
@@ -319,9 +354,10 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
           if (!at.leader && l >= 0 && l !== old) at.leader = now;
           const as: Stats | undefined = cluster.agentStats();
           const fs: Stats | undefined = cluster.frameworkStats();
-          if (!at.agents && as && as.reregistrations! - rereg0 >= agents) at.agents = now;
+          // Each when it happened on its process's clock (the stats lines come every 500 ms).
+          if (!at.agents && as && as.reregistrations! - rereg0 >= agents) at.agents = Math.max(1, as.reregisteredAt! - killedWall);
           if (!at.frameworks && fs && fs.resubscribed! >= frameworks) at.frameworks = fs.resubscribedAt! - killedWall;
-          if (!at.reconciled && fs && fs.longRunningSinceMark! >= longTotal) at.reconciled = now;
+          if (!at.reconciled && fs && fs.longRunningSinceMark! >= longTotal) at.reconciled = Math.max(1, fs.lastRunningSinceAt! - killedWall);
           return at.leader > 0 && at.agents > 0 && at.frameworks > 0 && at.reconciled > 0;
         },
         "a new leader, every agent reregistered, every framework resubscribed, every long task reconciled",
@@ -333,6 +369,11 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     fig("failover_agents_reregistered_ms", at.agents, "ms", "lower");
     fig("failover_frameworks_resubscribed_ms", at.frameworks, "ms", "lower");
     fig("failover_tasks_reconciled_ms", at.reconciled, "ms", "lower", { goal_ms: 10_000 });
+    const fAfter = cluster.frameworkStats()!;
+    fig("failover_reconcile_calls", fAfter.reconcileCalls! - f.reconcileCalls!, "calls", "lower", { failed: fAfter.reconcileErrors! - f.reconcileErrors!, note: "the frameworks' explicit reconciliation calls from the kill until every task was heard RUNNING" });
+    // How the new leader paced its announcements (registry-recovery.ts: its line once every agent was announced).
+    const pacing = cluster.masters.processes[cluster.leader()]?.lines.filter((l) => /Announced term \d+|Every agent the registry held/.test(l)).map((l) => l.slice(0, 400));
+    if (pacing?.length) process.stderr.write(`new leader:\n  ${pacing.join("\n  ")}\n`);
     const after = processUsage(cluster.leaderPid());
     fig("failover_new_leader_rss_mb", after.rssBytes / 2 ** 20, "MiB", "lower");
     const failoverCpu = after.cpuMs - (standbyCpu.get(cluster.leader()) ?? 0);
