@@ -298,6 +298,9 @@ export class ScaleFramework {
 
   /** Forget what was heard: count resubscriptions and long tasks RUNNING from now on. */
   mark(): void {
+    // A reconciliation still going (a leader changed before) ends here: it would count its answers after the mark.
+    clearTimeout(this.reconciling);
+    this.reconciling = undefined;
     this.runningSince.clear();
     this.counts.resubscribed = 0;
     this.counts.longRunningSinceMark = 0;

@@ -95,8 +95,10 @@ export class SimAgent extends Actor {
   agentId = "";
   /** A master answered its (re)registration at least once (a preloaded agent has an id before that). */
   accepted = false;
-  /** Wall time (Date.now()) of the last AgentReregistered: the harness's "every agent back" is the latest of these. */
+  /** Wall time (Date.now()) of the first AgentReregistered since mark(): the harness's "every agent back" is the latest of these. */
   reregisteredAt = 0;
+  /** Reregistered since mark() (a retry answered again counts once). */
+  backSinceMark = false;
   unexpectedAcks = 0;
   /** Updates sent again for want of an acknowledgement. */
   updatesResent = 0;
@@ -144,7 +146,10 @@ export class SimAgent extends Actor {
     });
     this.install(AgentReregisteredSchema, () => {
       this.reregistrations++;
-      this.reregisteredAt = Date.now();
+      if (!this.backSinceMark) {
+        this.backSinceMark = true;
+        this.reregisteredAt = Date.now();
+      }
       // A preloaded agent's id, taken by the master: counted as the one id it was given.
       if (!this.accepted) this.ids++;
       this.registered(this.agentId);
@@ -194,6 +199,12 @@ export class SimAgent extends Actor {
         this.tasks.set(t.taskId, { framework: t.framework, info, frameworkId: t.framework.id!, state: TaskState.RUNNING, pending: [], timer: undefined });
       }
     }
+  }
+
+  /** Counts reregistrations from now on (before a failover). */
+  mark(): void {
+    this.backSinceMark = false;
+    this.reregisteredAt = 0;
   }
 
   override initialize(): void {

@@ -10,7 +10,8 @@
  * the masters' leadership. Each agent's registration backoff draws from its own Random seeded
  * from `--seed` (printed at start) and its index. Prints "registered N" once all have
  * registered; with --stats-ms, a line `stats {json}` that often (the counters the scale
- * harness checks, this process's CPU time and RSS); stops on SIGTERM. With --preload each
+ * harness checks, this process's CPU time and RSS); `mark` on stdin counts reregistrations from
+ * then on (backSinceMark, reregisteredAt); stops on SIGTERM. With --preload each
  * agent starts with its id and the tasks preload-layout.ts gives it (of the frameworks whose
  * ids --framework-ids lists, in the order of their index) and reregisters with them.
  */
@@ -60,9 +61,10 @@ const agents = Array.from(
 for (const a of agents) node.system.spawn(a);
 
 function stats(): Record<string, number> {
-  const s = { agents: count, registered: 0, reregisteredAt: 0, ids: 0, registrations: 0, reregistrations: 0, tasks: 0, tasksReceived: 0, tasksEnded: 0, updatesMade: 0, updatesAcknowledged: 0, updatesResent: 0, unexpectedAcks: 0 };
+  const s = { agents: count, registered: 0, backSinceMark: 0, reregisteredAt: 0, ids: 0, registrations: 0, reregistrations: 0, tasks: 0, tasksReceived: 0, tasksEnded: 0, updatesMade: 0, updatesAcknowledged: 0, updatesResent: 0, unexpectedAcks: 0 };
   for (const a of agents) {
     if (a.accepted) s.registered++;
+    if (a.backSinceMark) s.backSinceMark++;
     s.reregisteredAt = Math.max(s.reregisteredAt, a.reregisteredAt);
     s.ids += a.ids;
     s.registrations += a.registrations;
@@ -87,6 +89,10 @@ const poll = setInterval(() => {
   }
 }, 50);
 const statsTimer = statsMs > 0 ? setInterval(() => process.stdout.write(`stats ${JSON.stringify(stats())}\n`), statsMs) : undefined;
+// `mark` on stdin: count reregistrations from now on (the harness, before it kills the leader).
+process.stdin.on("data", (b: Buffer) => {
+  if (b.toString().split("\n").includes("mark")) for (const a of agents) a.mark();
+});
 process.on("SIGTERM", () => {
   clearInterval(poll);
   clearInterval(statsTimer);

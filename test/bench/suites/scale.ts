@@ -336,9 +336,21 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
 
     if (!failover) return;
     // kill -9 of the leader.
-    for (const fw of cluster.frameworks) fw.command("mark");
-    await waitFor(() => cluster.frameworkStats()!.longRunningSinceMark === 0, "the frameworks to take the mark", 10_000);
-    const rereg0 = a.reregistrations!;
+    // Marked again every 2 s until no answer comes after it (a leader lost before the kill leaves reconciliation answers in flight).
+    let markedAt = -Infinity;
+    await waitFor(
+      () => {
+        if (performance.now() - markedAt > 2_000) {
+          markedAt = performance.now();
+          for (const p of [...cluster.frameworks, ...cluster.agents]) p.command("mark");
+          return false;
+        }
+        const fs = cluster.frameworkStats()!;
+        return fs.longRunningSinceMark === 0 && fs.resubscribed === 0 && cluster.agentStats()!.backSinceMark === 0 && performance.now() - markedAt > 1_000;
+      },
+      "the frameworks to take the mark",
+      30_000,
+    );
     const old = cluster.leader();
     // The standbys' CPU before the kill: the new leader's CPU over the failover is its cost.
     const standbyCpu = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? 0 : processUsage(p.pid).cpuMs]));
@@ -355,7 +367,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
           const as: Stats | undefined = cluster.agentStats();
           const fs: Stats | undefined = cluster.frameworkStats();
           // Each when it happened on its process's clock (the stats lines come every 500 ms).
-          if (!at.agents && as && as.reregistrations! - rereg0 >= agents) at.agents = Math.max(1, as.reregisteredAt! - killedWall);
+          if (!at.agents && as && as.backSinceMark! >= agents) at.agents = Math.max(1, as.reregisteredAt! - killedWall);
           if (!at.frameworks && fs && fs.resubscribed! >= frameworks) at.frameworks = fs.resubscribedAt! - killedWall;
           if (!at.reconciled && fs && fs.longRunningSinceMark! >= longTotal) at.reconciled = Math.max(1, fs.lastRunningSinceAt! - killedWall);
           return at.leader > 0 && at.agents > 0 && at.frameworks > 0 && at.reconciled > 0;
