@@ -158,11 +158,14 @@ export class SimAgent extends Actor {
     this.install(LeadingMasterSchema, (m, from) => {
       const a = this.detector.announced(from, m.pid, Number(m.term));
       if (!("follow" in a) || !(a.changed || this.registering)) return;
-      // As the real agent (MasterLink.start): registering starts over with its backoff reset,
-      // the first attempt at once or, when the leader asks for a spread, at a random point in it.
-      // Without the reset, every redirect by a standby after a failover doubled the wait
-      // (1 s up to 60 s) of agents the new leader had not answered in time.
-      this.registerAfter(m.reregisterWithinMs > 0 && this.agentId ? this.random.int(m.reregisterWithinMs + 1) : 0);
+      // The leader's own announcement (a new term) starts registering over with the backoff
+      // reset (as the real agent's MasterLink.start), the first attempt at once or, when the
+      // leader asks for a spread, at a random point in it: an agent that had backed off to
+      // tens of seconds while the old leader or an election did not answer comes back when
+      // told. A standby naming the leader (a redirect in a registration storm) keeps the
+      // backoff growing, so a slow leader is not sent every agent's copy again each second.
+      if (from.toString() === m.pid) this.registerAfter(m.reregisterWithinMs > 0 && this.agentId ? this.random.int(m.reregisterWithinMs + 1) : 0);
+      else this.register();
     });
     this.install(AgentPingSchema, (m) => {
       // A master that does not know this agent (connected=false) wants it to (re)register.

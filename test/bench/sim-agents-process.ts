@@ -3,7 +3,7 @@
  *
  *   node dist/test/bench/sim-agents-process.js --masters=a:p,b:p,c:p [--agents=100] [--first=0]
  *     [--resources=cpus:2;mem:1024] [--task-ms=0] [--seed=N] [--stats-ms=0]
- *     [--preload=agents,frameworks,tasks --framework-ids=id0,id1,…]
+ *     [--preload=agents,frameworks,tasks --framework-ids=id0,id1,…] [--start-per-s=0]
  *
  * One gRPC transport on 127.0.0.1 (a free port), `--agents` SimAgents on it (agent<first>…,
  * hosts sim-host-<first>…, each its own pid and, once registered, its own agent id) following
@@ -58,7 +58,19 @@ const agents = Array.from(
   { length: count },
   (_, i) => new SimAgent(`agent${first + i}`, `sim-host-${first + i}`, resources, masters, taskMs, new Random(seed + first + i), preloadOf(first + i)),
 );
-for (const a of agents) node.system.spawn(a);
+// --start-per-s: the agents start (and make their first attempt) at this rate, in tenths of a
+// second, instead of all at once: a storm of 50,000 first attempts at a leader that admits
+// them through Raft left most agents backing off while the leader waited for its followers.
+const startPerS = Number(opt("start-per-s", "0"));
+if (startPerS > 0) {
+  let next = 0;
+  const step = Math.max(1, Math.ceil(startPerS / 10));
+  const starting = setInterval(() => {
+    for (const a of agents.slice(next, next + step)) node.system.spawn(a);
+    next += step;
+    if (next >= agents.length) clearInterval(starting);
+  }, 100);
+} else for (const a of agents) node.system.spawn(a);
 
 function stats(): Record<string, number> {
   const s = { agents: count, registered: 0, backSinceMark: 0, reregisteredAt: 0, ids: 0, registrations: 0, reregistrations: 0, tasks: 0, tasksReceived: 0, tasksEnded: 0, updatesMade: 0, updatesAcknowledged: 0, updatesResent: 0, unexpectedAcks: 0 };

@@ -44,6 +44,8 @@ export interface ScaleSettings {
   frameworkFlags?: string[];
   /** Tasks the agents start with (the preload mode: preload-layout.ts); the frameworks then launch no long ones. */
   preloadTasks?: number;
+  /** The agents start at this rate in all (agents/s; default all at once). */
+  agentStartPerS?: number;
 }
 
 export type Stats = Record<string, number>;
@@ -166,6 +168,7 @@ export class ScaleCluster {
   startAgents(statsMs = 500): void {
     let first = 0;
     const preload = this.s.preloadTasks ? [...this.preloadFlags(), `--framework-ids=${this.frameworkIds().join(",")}`] : [];
+    if (this.s.agentStartPerS) preload.push(`--start-per-s=${Math.ceil(this.s.agentStartPerS / this.s.agentProcesses)}`);
     for (const [i, n] of split(this.s.agents, this.s.agentProcesses).entries()) {
       this.agents.push(
         new StatsChild(`agents-${i}`, SIM_AGENTS, [`--masters=${this.masters.list}`, `--agents=${n}`, `--first=${first}`, `--resources=${this.s.agentResources}`, `--seed=${this.s.seed}`, `--stats-ms=${statsMs}`, ...preload]),
@@ -195,6 +198,29 @@ export class ScaleCluster {
       );
       first += n;
     }
+  }
+
+  /**
+   * Before a failover: the frameworks and agents count from now on (resubscriptions, long
+   * tasks heard RUNNING, agents reregistered). Marked again every 2 s until nothing is counted
+   * in the second after a mark: answers of a reconciliation still in flight (the preload's
+   * adoption, a leader lost before) would count after it.
+   */
+  async mark(timeoutMs = 30_000): Promise<void> {
+    let markedAt = -Infinity;
+    await waitFor(
+      () => {
+        if (performance.now() - markedAt > 2_000) {
+          markedAt = performance.now();
+          for (const p of [...this.frameworks, ...this.agents]) p.command("mark");
+          return false;
+        }
+        const f = this.frameworkStats();
+        return f?.longRunningSinceMark === 0 && f.resubscribed === 0 && this.agentStats()?.backSinceMark === 0 && performance.now() - markedAt > 1_000;
+      },
+      "the frameworks and agents to take the mark",
+      timeoutMs,
+    );
   }
 
   agentStats(): Stats | undefined {

@@ -103,6 +103,9 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const failover = get("failover", 1) !== 0;
   const preload = get("preload", 0) !== 0;
   if (preload) settings.preloadTasks = tasks;
+  // The agents start at this rate in all (agents/s), not at once.
+  const startPerS = get("agent-start-per-s", 0);
+  if (startPerS > 0) settings.agentStartPerS = startPerS;
   const seconds = get("seconds", 20);
   const pingWindowS = get("ping-window-s", 30);
   const scaleS = Math.max(1, agents / 1000);
@@ -336,21 +339,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
 
     if (!failover) return;
     // kill -9 of the leader.
-    // Marked again every 2 s until no answer comes after it (a leader lost before the kill leaves reconciliation answers in flight).
-    let markedAt = -Infinity;
-    await waitFor(
-      () => {
-        if (performance.now() - markedAt > 2_000) {
-          markedAt = performance.now();
-          for (const p of [...cluster.frameworks, ...cluster.agents]) p.command("mark");
-          return false;
-        }
-        const fs = cluster.frameworkStats()!;
-        return fs.longRunningSinceMark === 0 && fs.resubscribed === 0 && cluster.agentStats()!.backSinceMark === 0 && performance.now() - markedAt > 1_000;
-      },
-      "the frameworks to take the mark",
-      30_000,
-    );
+    await cluster.mark();
     const old = cluster.leader();
     // The standbys' CPU before the kill: the new leader's CPU over the failover is its cost.
     const standbyCpu = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? 0 : processUsage(p.pid).cpuMs]));
