@@ -185,7 +185,8 @@ export class ScaleCluster {
           `--masters=${this.masters.list}`,
           `--frameworks=${n}`,
           `--first=${first}`,
-          `--long-tasks=${this.s.longTasks}`,
+          // Preloaded: the tasks run already; the frameworks launch no long ones.
+          `--long-tasks=${this.s.preloadTasks ? 0 : this.s.longTasks}`,
           `--launches-per-s=${this.s.launchesPerS}`,
           `--short-ms=${this.s.shortMs}`,
           `--tasks-per-offer=${this.s.tasksPerOffer ?? 1}`,

@@ -102,7 +102,11 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   if (profileDir) settings.cpuProfileDir = profileDir;
   const failover = get("failover", 1) !== 0;
   const preload = get("preload", 0) !== 0;
-  if (preload) settings.preloadTasks = tasks;
+  if (preload) {
+    // The tasks are the agents' from the start: the frameworks launch none.
+    settings.preloadTasks = tasks;
+    settings.longTasks = 0;
+  }
   // The agents start at this rate in all (agents/s), not at once.
   const startPerS = get("agent-start-per-s", 0);
   if (startPerS > 0) settings.agentStartPerS = startPerS;
