@@ -107,6 +107,12 @@ describe("services framework with real processes (3 masters, 2 agents, 2 service
       urls.push(`http://${await s.waitForLine(/Services API listening on http:\/\/([\d.]+:\d+)/, "the services API to listen", 60_000)}`);
     }
     url = urls[await leaderIndex()]!;
+    // The first test posts through the follower: one that has not read the lease yet answers
+    // 503 "No leader" (seen once at load 12: its first lease read came after the POST).
+    await waitFor(async () => {
+      const seen = await Promise.all(urls.map((u) => api("GET", "/v2/leader", undefined, u).catch(() => undefined)));
+      return seen.every((r) => r?.status === 200 && `http://${r.json.leader}` === url) ? true : undefined;
+    }, "every services instance to name the leader", 60_000);
   });
 
   after(async () => {
