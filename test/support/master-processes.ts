@@ -73,11 +73,11 @@ export class MasterProcesses {
 
   /** `launcher`: a command that runs node (NodeProcess), e.g. one adding node flags such as --cpu-prof. */
   static async start(count: number, dir: string, extra: readonly string[] = [], launcher: readonly string[] = []): Promise<MasterProcesses> {
-    const ports: number[] = [];
-    while (ports.length < count) {
-      const p = await freePort();
-      if (!ports.includes(p)) ports.push(p);
-    }
+    // Below the ephemeral range (freePortRange): a port picked there with freePort() could be
+    // taken by any process's outgoing connection before the master binds it (a clean-clone CI
+    // run failed with "EADDRINUSE 127.0.0.1:45815" when the services test's master-3 started).
+    const base = await freePortRange(count);
+    const ports = Array.from({ length: count }, (_, i) => base + i);
     const addresses = ports.map((p) => `127.0.0.1:${p}`);
     const processes = addresses.map(
       (a, i) =>
