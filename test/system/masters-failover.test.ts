@@ -99,6 +99,9 @@ describe("Master failover, agent restart and a partition (3 masters, 2 agents, r
 
   it("no task ever ended or was launched twice, and the framework heard only of its own tasks", async () => {
     for (const t of ALL_TASKS) {
+      // On a loaded machine the 1 s x 3 pings can also mark the other agent unreachable for a
+      // moment (TASK_UNREACHABLE is not an end): such a task must be reconciled RUNNING again.
+      if (c.framework.latest(t)?.state !== TaskState.RUNNING) await c.framework.reconciledAs(t, TaskState.RUNNING, c.framework.updates.length, BACK_WITHIN_MS, () => c.logs());
       const states = c.framework.updates.filter((u) => u.taskId?.value === t).map((u) => u.state);
       assert.ok(!states.some(isTerminal), `task ${t} never ended (states: ${c.framework.describe(t)})`);
       assert.equal(c.framework.latest(t)?.state, TaskState.RUNNING, `task ${t} ends RUNNING`);
