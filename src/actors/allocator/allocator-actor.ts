@@ -47,6 +47,8 @@ interface SlicedRound {
   next: number;
   /** Time spent in its parts so far (ms). */
   ms: number;
+  /** Offers made by its parts so far. */
+  offered: number;
   timer: Timer | undefined;
   /** Waiting for the master to act on the last part's offers (see OfferCallback). */
   waiting: boolean;
@@ -120,8 +122,6 @@ export class AllocatorActor extends Actor {
   private stopped = false;
   /** The round being made in parts, if any (see RoundSlicing). */
   private sliced: SlicedRound | undefined;
-  /** Offers made by the parts of the sliced round so far (for its log line). */
-  private offeredInRound = 0;
   private slicesCounter!: Counter;
 
   constructor(
@@ -412,7 +412,7 @@ export class AllocatorActor extends Actor {
     this.soonAgents.clear();
     this.cancelSliced();
     const started = performance.now();
-    const decisions = this.visit(this.snapshot());
+    const { decisions } = this.visit(this.snapshot());
     this.finished(performance.now() - started, decisions.length);
     return decisions;
   }
@@ -425,7 +425,7 @@ export class AllocatorActor extends Actor {
       return;
     }
     this.cancelSliced();
-    this.sliced = { agents, next: 0, ms: 0, timer: undefined, waiting: false };
+    this.sliced = { agents, next: 0, ms: 0, offered: 0, timer: undefined, waiting: false };
     this.continueSliced();
   }
 
@@ -436,15 +436,14 @@ export class AllocatorActor extends Actor {
     r.waiting = false;
     this.slicesCounter.inc();
     const started = performance.now();
-    let offered = 0;
     while (r.next < r.agents.length) {
       const part: AgentBook[] = [];
       const end = Math.min(r.agents.length, r.next + Math.max(1, this.slicing.agents));
       // An agent removed since the round began is no longer visited.
       for (let i = r.next; i < end; i++) if (this.agents.get(r.agents[i]!.id) === r.agents[i]) part.push(r.agents[i]!);
       r.next = end;
-      const made = this.visitPart(this.snapshot(part));
-      offered += made.decisions;
+      const made = this.visit(this.snapshot(part));
+      r.offered += made.decisions.length;
       if (r.next >= r.agents.length) break;
       if (made.handled) {
         // The next part once the master has acted on these offers (and on what it heard before them).
@@ -454,20 +453,17 @@ export class AllocatorActor extends Actor {
           if (this.sliced === r && r.waiting) this.system.enqueueFunction(this, this.continueSliced);
         };
         made.handled.then(resume, resume);
-        this.offeredInRound += offered;
         return;
       }
       if (performance.now() - started >= this.slicing.budgetMs) {
         r.ms += performance.now() - started;
         r.timer = this.delay(0, this.continueSliced);
-        this.offeredInRound += offered;
         return;
       }
     }
     r.ms += performance.now() - started;
     this.sliced = undefined;
-    this.finished(r.ms, this.offeredInRound + offered);
-    this.offeredInRound = 0;
+    this.finished(r.ms, r.offered);
     // Rounds asked for while this one was being made.
     if (this.soonAll || this.soonAgents.size > 0) this.armSoon();
   };
@@ -475,7 +471,6 @@ export class AllocatorActor extends Actor {
   private cancelSliced(): void {
     this.sliced?.timer?.cancel();
     this.sliced = undefined;
-    this.offeredInRound = 0;
   }
 
   /** Whether a round is being made in parts (tests). */
@@ -483,24 +478,18 @@ export class AllocatorActor extends Actor {
     return this.sliced !== undefined;
   }
 
-  /** One round over the snapshot's agents: applied to the books and offered. */
-  private visit(snapshot: AllocationSnapshot): OfferDecision[] {
-    if (!this.offerCallback) return [];
+  /**
+   * One round, or one part of a round, over the snapshot's agents: applied to the books and
+   * offered; `handled` settles once the master has acted on the offers, if it says.
+   */
+  private visit(snapshot: AllocationSnapshot): { decisions: OfferDecision[]; handled: PromiseLike<void> | undefined } {
+    if (!this.offerCallback) return { decisions: [], handled: undefined };
     const offers = this.policy.allocate(snapshot);
+    if (offers.length === 0) return { decisions: [], handled: undefined };
     for (const offer of offers) this.apply(offer);
     const decisions = offers.map((o) => ({ frameworkId: o.frameworkId, agentId: o.agentId, resources: o.resources.toProto() }));
-    if (decisions.length > 0) void this.offerCallback(decisions);
-    return decisions;
-  }
-
-  /** One part of a round: its offers, and when the master has acted on them if it says. */
-  private visitPart(snapshot: AllocationSnapshot): { decisions: number; handled: PromiseLike<void> | undefined } {
-    if (!this.offerCallback) return { decisions: 0, handled: undefined };
-    const offers = this.policy.allocate(snapshot);
-    if (offers.length === 0) return { decisions: 0, handled: undefined };
-    for (const offer of offers) this.apply(offer);
-    const handled = this.offerCallback(offers.map((o) => ({ frameworkId: o.frameworkId, agentId: o.agentId, resources: o.resources.toProto() })));
-    return { decisions: offers.length, handled: typeof handled?.then === "function" ? handled : undefined };
+    const handled = this.offerCallback(decisions);
+    return { decisions, handled: typeof handled?.then === "function" ? handled : undefined };
   }
 
   private finished(ms: number, offers: number): void {
