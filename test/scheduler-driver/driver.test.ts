@@ -301,6 +301,49 @@ describe("SchedulerDriver against a scripted master", () => {
     assert.equal(driver.master, leader.address);
   });
 
+  it("retries promptly again once a standby names a new leader, after falling into its backoff while none was known", async (t) => {
+    // Backoff 1-4 s, prompt window 2 s of 50-200 ms delays (setup's seeded Random: print SEED on failure).
+    const { fake: standby, driver, clock } = await setup(t, { reconcileOnSubscribe: false, promptRetry: { windowMs: 2000, maxDelayMs: 200 } });
+    const leader = await FakeSchedulerServer.start();
+    t.after(() => leader.stop());
+    await driver.start();
+    // The master leads, then loses its term and knows no leader (an election).
+    standby.onSubscribe = (s) => s.fail(new DcosError(Code.UNAVAILABLE, "This master is not leading; no leader is known yet; retry"));
+    (await standby.stream(1)).end();
+    const lostAt = clock.now();
+    await waitFor(() => driver.state === DriverState.WAITING, "the driver to notice the stream ended");
+    // Past the prompt window (2 s): the driver is in its backoff, its delays 0.5 s and up.
+    while (clock.now() - lostAt < 3000) {
+      await clock.advance(100);
+      // An attempt the step started has failed (the fake answers at once) before the next step.
+      await waitFor(() => driver.state === DriverState.WAITING, "the attempt on the standby to fail");
+    }
+    const beforeElection = standby.streams.length;
+    assert.ok(beforeElection >= 8, `${beforeElection} attempts in 3 s: prompt ones first (seed ${SEED})`);
+    await clock.advance(400);
+    assert.equal(standby.streams.length, beforeElection, `in the backoff: no attempt within 400 ms (seed ${SEED})`);
+    // Elected: the standby names the new leader, which is still recovering (its first Subscribe fails, without a hint).
+    standby.onSubscribe = (s) => s.fail(new DcosError(Code.UNAVAILABLE, "Not the leader", { details: { leader: `master@${leader.address}` } }));
+    leader.onSubscribe = (s) => {
+      if (leader.streams.length === 1) return s.fail(new DcosError(Code.UNAVAILABLE, "recovering; retry"));
+      s.subscribed(s.request.frameworkInfo?.id?.value || "fw-1", "s-new");
+    };
+    await waitFor(async () => {
+      await clock.advance(100);
+      return leader.streams.length === 1 && driver.state === DriverState.WAITING;
+    }, "the backoff's attempt, the hint, and the leader's refusal");
+    const refusedAt = clock.now();
+    // The leader was announced: the next attempt comes after a prompt delay (<= 200 ms), not the backoff (>= 2 s by now).
+    await waitFor(async () => {
+      if (clock.now() - refusedAt < 200) await clock.advance(50);
+      else await clock.settle();
+      return leader.streams.length === 2;
+    }, `the prompt attempt after the announcement (seed ${SEED})`);
+    assert.ok(clock.now() - refusedAt <= 200, `retried ${clock.now() - refusedAt} ms after the leader's refusal (seed ${SEED})`);
+    await waitFor(() => driver.state === DriverState.SUBSCRIBED, "resubscribed at the new leader");
+    assert.equal(driver.master, leader.address);
+  });
+
   it("leaves a master that a call says is no longer the leader, for the leader it names", async (t) => {
     const leader = await FakeSchedulerServer.start();
     t.after(() => leader.stop());

@@ -46,6 +46,25 @@ describe("ReconnectDelays", () => {
     assert.ok(delays.next(60_001) <= PROMPT.maxDelayMs);
   });
 
+  it("starts a new prompt window, jittered, when a new leader is announced after the window, not within it", () => {
+    const delays = new ReconnectDelays(BACKOFF, PROMPT, new Random(SEED));
+    delays.next(0);
+    assert.equal(delays.newLeader(1000), false, "within the window: nothing to restart");
+    let now = PROMPT.windowMs;
+    for (let i = 0; i < 4; i++) now += delays.next(now); // into the backoff: 500, 1000, 2000, 4000 ceilings
+    assert.equal(delays.newLeader(now), true);
+    const seen = new Set<number>();
+    for (let i = 0; i < 5; i++) {
+      const d = delays.next(now);
+      assert.ok(d >= 50 && d <= 200, `after the announcement: ${d} not a prompt delay in [50, 200] (seed ${SEED})`);
+      seen.add(d);
+      now += d;
+    }
+    assert.ok(seen.size > 1, `jittered (seed ${SEED})`);
+    const after = delays.next(now + PROMPT.windowMs);
+    assert.ok(after >= 250 && after <= 500, `the new window over: the backoff from its start (${after}, seed ${SEED})`);
+  });
+
   it("with a zero window uses only the backoff", () => {
     const delays = new ReconnectDelays(BACKOFF, { windowMs: 0, maxDelayMs: 100 }, new Random(SEED));
     const d = delays.next(0);

@@ -14,6 +14,7 @@ export interface DriverCounters {
   acknowledgeCalls: Counter;
   acknowledgements: Counter;
   suppressionResent: Counter;
+  retriesReset: Counter;
 }
 
 export function driverCounters(metrics: Metrics): DriverCounters {
@@ -31,5 +32,6 @@ export function driverCounters(metrics: Metrics): DriverCounters {
     acknowledgeCalls: counter("acknowledge_calls", "ACKNOWLEDGE and AcknowledgeBatch calls sent"),
     acknowledgements: counter("acknowledgements_sent", "Acknowledgements sent (all calls; a batch counts each)"),
     suppressionResent: counter("suppression_resent", "SUPPRESS or REVIVE calls the driver sent after SUBSCRIBED for what the scheduler asked while the Subscribe was on its way"),
+    retriesReset: counter("retries_reset", "Times a newly announced leader ended the reconnect backoff (prompt retries again)"),
   };
 }

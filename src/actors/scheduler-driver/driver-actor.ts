@@ -43,6 +43,8 @@ export class SchedulerDriverActor extends Actor {
   private readonly suppressedRoles: string[];
   /** The roles the Subscribe on its way (or the current stream's) carried suppressed. */
   private subscribedSuppressed: readonly string[] = [];
+  /** The leader the driver last subscribed to or was sent to by a leader hint. */
+  private followedLeader: string | undefined;
   private readonly callbacks: SchedulerCallbacks;
   private readonly credential: ClientCredential | undefined;
   private readonly settings: Required<
@@ -282,8 +284,10 @@ export class SchedulerDriverActor extends Actor {
     this.connection = new SchedulerConnection(address, this.settings.callTimeoutMs, this.credential, this.channelCredentials);
     this.transition(DriverState.CONNECTING, `subscribing to ${address}${this.frameworkId ? ` as ${this.frameworkId}` : ""}`);
     this.armLiveness(this.settings.subscribeTimeoutMs, "no SUBSCRIBED");
-    this.subscribedSuppressed = [...this.suppressedRoles];
-    const request = create(SubscribeRequestSchema, { frameworkInfo: this.framework, suppressedRoles: [...this.subscribedSuppressed], acceptsUpdateBatches: this.settings.acceptUpdateBatches });
+    // One copy: the request's list is the one remembered (nothing changes either afterwards).
+    const suppressedRoles = [...this.suppressedRoles];
+    this.subscribedSuppressed = suppressedRoles;
+    const request = create(SubscribeRequestSchema, { frameworkInfo: this.framework, suppressedRoles, acceptsUpdateBatches: this.settings.acceptUpdateBatches });
     this.connection.subscribe(request, {
       event: (event) => this.system.enqueueFunction(this, () => this.onEvent(generation, event)),
       closed: (error) => this.system.enqueueFunction(this, () => this.onStreamClosed(generation, error)),
@@ -353,11 +357,26 @@ export class SchedulerDriverActor extends Actor {
     // leader a moment ago); a failed attempt moves on, to the hinted leader if any.
     const redirected = whileConnecting || leader !== undefined ? this.masters.failed(leader) : false;
     if (redirected) this.counters.redirects.inc();
+    if (redirected && this.masters.current() !== this.followedLeader) this.leaderAnnounced(this.masters.current());
     const immediate = redirected && this.masters.redirects <= this.settings.maxImmediateRedirects;
     const delay = immediate ? 0 : this.delays.next(this.clock.now());
     this.log.info({ next: this.masters.current(), delayMs: delay, leader }, "Reconnecting to a master");
     this.reconnectTimer = this.delay(delay, () => this.connect());
     this.invoke("disconnected", () => this.callbacks.disconnected?.(error));
+  }
+
+  /**
+   * A standby (or a deposed master's answer) named a leader other than the one the driver
+   * last followed: a new leader. Its retries start a new prompt window (jittered), so a
+   * driver that fell into its long backoff while no leader was known (an election, then a
+   * slow recovery) does not sit out up to 30 s once there is one.
+   */
+  private leaderAnnounced(address: string): void {
+    this.followedLeader = address;
+    if (this.delays.newLeader(this.clock.now())) {
+      this.counters.retriesReset.inc();
+      this.log.info({ leader: address }, `A new leader (${address}) was announced; retrying promptly again`);
+    }
   }
 
   // ---- events ------------------------------------------------------------------------
@@ -412,6 +431,7 @@ export class SchedulerDriverActor extends Actor {
     this.heartbeatMs = subscribed.heartbeatIntervalSeconds * 1000;
     this.transition(DriverState.SUBSCRIBED, `framework ${frameworkId}, stream ${subscribed.streamId}${resubscribed ? ", resubscribed" : ""}`);
     this.masters.succeeded();
+    this.followedLeader = this.master;
     this.delays.reset();
     this.tellSuppressionAskedMeanwhile();
     this.armLiveness(this.heartbeatTimeoutMs(), "no event");

@@ -18,7 +18,11 @@ export interface PromptRetryOptions {
  * takes an election plus recovery: backing off exponentially here only adds whole seconds
  * after the new leader is ready). Once the window is over the attempts use the capped
  * exponential backoff with jitter, so a cluster that is really down is not hammered.
- * A successful subscription resets both.
+ * A successful subscription resets both. A leader announced meanwhile (a standby naming a
+ * master other than the last one the driver followed) starts a new prompt window: a
+ * failover that took longer than the window (an election, then a saturated new leader
+ * recovering 50,000 agents) no longer leaves the driver waiting out a 30 s backoff once
+ * the leader is known.
  */
 export class ReconnectDelays {
   private readonly backoff: Backoff;
@@ -51,6 +55,22 @@ export class ReconnectDelays {
     if (first) return 0;
     const max = this.prompt.maxDelayMs;
     return Math.round(max / 4 + (this.random.next() * max * 3) / 4);
+  }
+
+  /**
+   * A new leader was announced at `now`: prompt retries again for the window, starting
+   * with a jittered delay rather than at once (every scheduler hears of the same leader
+   * at about the same moment; the attempt the announcement itself prompts is the caller's).
+   * Returns whether a new window started (not when one is running).
+   */
+  newLeader(now: number): boolean {
+    // Within a prompt window already: nothing to restart (and hints that flap between two
+    // stale standbys cannot keep the driver from ever backing off: at most once a window).
+    if (this.since === undefined || now - this.since < this.prompt.windowMs) return false;
+    this.backoff.reset();
+    this.since = now;
+    this.promptAttempts = 1;
+    return true;
   }
 
   /** Subscribed: the next loss starts a new prompt window. */
