@@ -53,7 +53,7 @@ describe("A new leader's announcements in waves (manual clock)", () => {
     }
     assert.deepEqual(h.announced, agents(20).map((a) => a.id), "every agent announced once, in order");
     assert.equal(h.finished.length, 1);
-    assert.deepEqual(h.finished[0], { announced: 20, skipped: 0, ms: 0, held: 0, expired: 0, peakOutstanding: 4 });
+    assert.deepEqual(h.finished[0], { announced: 20, skipped: 0, ms: 0, held: 0, expired: 0, peakOutstanding: 4, answerMs: 0, patienceMs: PACING_DEFAULTS.patienceMs });
     await h.clock.advance(10_000);
     assert.equal(h.clock.pendingTimers(), 0, "no timer left once finished");
   });
@@ -99,6 +99,34 @@ describe("A new leader's announcements in waves (manual clock)", () => {
     assert.equal(h.announced.length, 10);
     assert.equal(h.finished.length, 1, "finished once the last ones' patience ran out");
     assert.equal(h.finished[0]!.expired, 10);
+  });
+
+  it("lengthens the patience while the answers take long (a loaded leader): live agents keep their places", async () => {
+    // Every agent answers 3 s after its announcement, more than the 2 s patience.
+    const run = async () => {
+      const h = harness(100, { window: 10 });
+      const announcedAt = new Map<string, number>();
+      h.pacer.start();
+      for (let t = 0; t < 60_000 && h.finished.length === 0; t += 100) {
+        for (const id of h.announced) if (!announcedAt.has(id)) announcedAt.set(id, h.clock.now());
+        for (const [id, at] of announcedAt) {
+          if (at >= 0 && h.clock.now() - at >= 3_000) {
+            announcedAt.set(id, -1);
+            h.pacer.back(id);
+          }
+        }
+        assert.ok(h.pacer.waiting <= 10, `${h.pacer.waiting} waiting`);
+        await h.clock.advance(100);
+      }
+      return h.finished[0]!;
+    };
+    const s = await run();
+    assert.equal(s.announced, 100);
+    // Only the first wave, announced before any answer, outlives the 2 s; then the patience is 3 x 3 s.
+    assert.ok(s.expired <= 10, `${s.expired} past their patience`);
+    // Answers 3.0-3.1 s after the announcement (the harness looks every 100 ms).
+    assert.ok(s.answerMs >= 3_000 && s.answerMs <= 3_100, `average answer ${s.answerMs} ms`);
+    assert.ok(Math.abs(s.patienceMs - 3 * s.answerMs) <= 2, `patience ${s.patienceMs} ms: 3 x the average answer (both rounded)`);
   });
 
   it("with a rate cap and no window: at most that many announcements a second", async () => {

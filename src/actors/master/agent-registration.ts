@@ -273,8 +273,10 @@ function adoptRunning(core: MasterState, agent: AgentRecord, message: Reregister
     const taskId = reported.taskId?.value ?? "";
     const previous = framework.tasks.get(taskId);
     if (previous) core.removeTask(previous);
-    const task: Task = { ...reported, agentId: ids.agent(agent.id) };
-    core.addTask(framework, agent, task);
+    // The decoded message is the master's own: its task is kept as it is (a spread copy per
+    // task was garbage at 250,000 tasks), with the agent id the master knows it by.
+    reported.agentId = ids.agent(agent.id);
+    core.addTask(framework, agent, reported);
   }
   const missing = missingTasks(before, message);
   for (const task of missing) {

@@ -75,7 +75,7 @@ function announce(core: MasterState, term: number): void {
       finished: (s) =>
         core.log.info(
           { term, ...s, window: o.agentReregistrationWindow, ratePerS: o.agentReregistrationRate },
-          `Announced term ${term} to ${s.announced} agents in ${s.ms} ms (at most ${s.peakOutstanding} waiting at once, window ${o.agentReregistrationWindow}; held ${s.held} times while the event loop ran late; ${s.expired} not back within ${PACING_DEFAULTS.patienceMs} ms of their announcement; ${s.skipped} came back before theirs)`,
+          `Announced term ${term} to ${s.announced} agents in ${s.ms} ms (at most ${s.peakOutstanding} waiting at once, window ${o.agentReregistrationWindow}; held ${s.held} times while the event loop ran late; ${s.expired} not back within their patience (${PACING_DEFAULTS.patienceMs} ms, or 3 x the answers' average, ${s.answerMs} ms at the end); ${s.skipped} came back before theirs)`,
         ),
     },
     { ...PACING_DEFAULTS, window: o.agentReregistrationWindow, ratePerS: o.agentReregistrationRate },

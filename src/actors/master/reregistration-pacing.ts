@@ -8,7 +8,12 @@
  * the leader's event loop runs late (`lagMs()` above `maxLagMs`: garbage collection, a
  * long turn, a core it waits for) no wave goes out, so its Raft heartbeats are not
  * queued behind more work. An agent announced `patienceMs` ago and not back (dead, or its
- * message lost) no longer holds a place: it retries on its own backoff.
+ * message lost) no longer holds a place: it retries on its own backoff. The patience
+ * follows the leader's answers: at least 3 times the recent time from announcement to
+ * reregistration (a moving average), so on a loaded host, where live agents come back
+ * after more than 2 s, their places are not freed early and the window still bounds the
+ * queue (with a fixed 2 s, 3,443 of 10,000 agents "expired" at load 25 and their places
+ * went to more agents).
  *
  * `ratePerS` > 0 also caps the announcements per second; `window` 0 announces without a
  * window (only the rate, if any, paces them); both 0: every agent at once, as before pacing.
@@ -43,7 +48,7 @@ export interface PacingOptions {
   ratePerS: number;
   /** No wave while the loop is later than this. */
   maxLagMs: number;
-  /** An agent announced this long ago and not back no longer holds a place in the window. */
+  /** An agent announced this long ago and not back no longer holds a place in the window (at least; see answerMs). */
   patienceMs: number;
   /** How often waiting work (a late loop, the rate, agents past their patience) is looked at again. */
   tickMs: number;
@@ -63,12 +68,23 @@ export interface PacingSummary {
   expired: number;
   /** The most agents announced and not back at once. */
   peakOutstanding: number;
+  /** The moving average of announcement -> reregistration at the end (ms; 0: none came back announced). */
+  answerMs: number;
+  /** The patience at the end: patienceMs, or PATIENCE_FACTOR x answerMs when longer. */
+  patienceMs: number;
 }
+
+/** Patience is at least this many times the moving average of the answers. */
+export const PATIENCE_FACTOR = 3;
+/** Weight of a new answer in that average. */
+const ANSWER_WEIGHT = 1 / 16;
 
 export class ReregistrationPacer {
   private next = 0;
   /** Announced and not back: agent id -> when announced (insertion order is announcement order). */
   private readonly outstanding = new Map<string, number>();
+  /** Announced, past their patience and not back yet: agent id -> when announced. */
+  private readonly expired = new Map<string, number>();
   /** Back before their turn: skipped when it comes. */
   private readonly early = new Set<string>();
   private timer: Timer | undefined;
@@ -76,7 +92,9 @@ export class ReregistrationPacer {
   private lastAnnouncedAt = 0;
   private over = false;
   private readonly step: number;
-  readonly summary: PacingSummary = { announced: 0, skipped: 0, ms: 0, held: 0, expired: 0, peakOutstanding: 0 };
+  readonly summary: PacingSummary = { announced: 0, skipped: 0, ms: 0, held: 0, expired: 0, peakOutstanding: 0, answerMs: 0, patienceMs: 0 };
+  /** Moving average of announcement -> back (ms); undefined before the first. */
+  private answerMs: number | undefined;
 
   constructor(
     private readonly agents: readonly PacedAgent[],
@@ -106,7 +124,17 @@ export class ReregistrationPacer {
 
   /** Agent `id` reregistered (announced or not). */
   back(id: string): void {
-    if (this.outstanding.delete(id)) {
+    const late = this.expired.get(id);
+    if (late !== undefined) {
+      // Past its patience but alive: its answer time counts (it is what lengthens the patience).
+      this.expired.delete(id);
+      this.answered(late);
+      return;
+    }
+    const announcedAt = this.outstanding.get(id);
+    if (announcedAt !== undefined) {
+      this.outstanding.delete(id);
+      this.answered(announcedAt);
       if (this.o.window - this.outstanding.size >= this.step && this.next < this.agents.length) this.pump();
       else if (this.outstanding.size === 0) this.pump();
       return;
@@ -117,9 +145,11 @@ export class ReregistrationPacer {
   private pump(): void {
     if (this.over) return;
     const now = this.host.now();
+    const patience = this.patience();
     for (const [id, at] of this.outstanding) {
-      if (now - at < this.o.patienceMs) break;
+      if (now - at < patience) break;
       this.outstanding.delete(id);
+      this.expired.set(id, at);
       this.summary.expired++;
     }
     if (this.next < this.agents.length) {
@@ -131,6 +161,16 @@ export class ReregistrationPacer {
       this.timer = undefined;
       this.pump();
     });
+  }
+
+  private answered(announcedAt: number): void {
+    const took = this.host.now() - announcedAt;
+    this.answerMs = this.answerMs === undefined ? took : this.answerMs + (took - this.answerMs) * ANSWER_WEIGHT;
+  }
+
+  /** How long an announced agent holds its place: patienceMs, longer while the answers take long. */
+  private patience(): number {
+    return Math.max(this.o.patienceMs, PATIENCE_FACTOR * (this.answerMs ?? 0));
   }
 
   private wave(now: number): void {
@@ -160,7 +200,10 @@ export class ReregistrationPacer {
     this.timer?.cancel();
     this.timer = undefined;
     this.early.clear();
+    this.expired.clear();
     this.summary.ms = this.lastAnnouncedAt - this.startedAt;
+    this.summary.answerMs = Math.round(this.answerMs ?? 0);
+    this.summary.patienceMs = Math.round(this.patience());
     this.host.finished(this.summary);
   }
 }

@@ -397,6 +397,11 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       60_000 * scaleS,
       200,
     ).catch(() => undefined);
+    // Reregistrations the new leader handled (copies included: an agent not answered within its backoff sends again).
+    fig("failover_reregister_messages_per_agent", (tapped["master/messages_reregister_agent"] ?? 0) / agents, "ratio", "lower", {
+      messages: tapped["master/messages_reregister_agent"],
+      note: "ReregisterAgent messages the new leader handled over the agents (1 = no copies; counted since it started)",
+    });
     fig("failover_tap_dropped", tapped["events/tap_dropped"] ?? -1, "events", "lower", {
       published: tapped["events/tap_published"],
       nats_messages: tapped["events/tap_messages"],
