@@ -10,7 +10,7 @@ import { afterEach, describe, it } from "node:test";
 import { RunTaskSchema } from "../../src/gen/dcos/v1/internal_pb.js";
 import { OfferIDSchema } from "../../src/gen/dcos/v1/common_pb.js";
 import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
-import { AcceptRequestSchema, ReviveRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
+import { AcceptRequestSchema, DeclineRequestSchema, ReviveRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { TaskState, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { LaunchAdmission } from "../../src/actors/master/launch-admission.js";
 import { MasterFacade, type FrameworkGuard } from "../../src/actors/master/master-facade.js";
@@ -103,7 +103,7 @@ describe("master: launch admission control", () => {
 });
 
 describe("master: launch admission over the gRPC SchedulerService", () => {
-  it("answers a refused ACCEPT with RESOURCE_EXHAUSTED and dcos-retry-after-ms, which the client reads back", async () => {
+  it("answers a refused ACCEPT with RESOURCE_EXHAUSTED and dcos-retry-after-ms, which the client reads back, without decoding it", async () => {
     const s = await serveGrpc({ cluster: { agentResources: "cpus:8;mem:8192" }, admission: { maxLaunchingTasks: 1, maxQueueMs: 0, retryAfterMs: 1500 } });
     try {
       const sub = subscribeGrpc(s, "fw");
@@ -123,6 +123,13 @@ describe("master: launch admission over the gRPC SchedulerService", () => {
       assert.equal(retryAfterMs(err), 1500);
       assert.match(err.message, /1 tasks launching and 0 queued \(at most 1\)/);
       assert.equal(s.cluster.agents[0]!.messages(RunTaskSchema).length, 1);
+      // Refused from its bytes, before it was decoded (accept-wire.ts), and not an invalid request.
+      assert.equal(s.cluster.metric("master/launches_refused_undecoded"), 1);
+      assert.equal(s.cluster.metric("master/launches_refused"), 1);
+      assert.equal(s.cluster.metric("grpc/invalid_requests") ?? 0, 0);
+      // A call without tasks is still taken while launches are refused.
+      await unary(s.client, "decline", create(DeclineRequestSchema, { ...info, offerIds: [next.id!] }));
+      assert.equal(s.cluster.metric("master/launches_refused_undecoded"), 1);
     } finally {
       await s.stop();
     }

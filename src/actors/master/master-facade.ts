@@ -28,6 +28,8 @@ import { Facade } from "../../runtime/facade.js";
 import { DEFAULT_LAUNCH_ADMISSION, LaunchAdmission, type LaunchAdmissionLimits } from "./launch-admission.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { accept } from "./accept.js";
+import { launchedTasksInWire } from "./accept-wire.js";
+import type { Counter } from "../../metrics/metrics.js";
 import type { MasterState } from "./master-state.js";
 import type { MasterView } from "./master-view.js";
 import type { EventSink, FrameworkRecord } from "./framework-record.js";
@@ -81,6 +83,7 @@ export interface SubscribeLimits {
 export class MasterFacade extends Facade<Master> {
   /** Admission control of launches and the deadline of queued framework calls (launch-admission.ts). */
   readonly admission: LaunchAdmission;
+  private readonly refusedUndecoded: Counter;
 
   constructor(
     readonly master: Master,
@@ -89,6 +92,23 @@ export class MasterFacade extends Facade<Master> {
     super(master);
     const launching = () => (master.leading ? master.core.counts.tasksIn(TaskState.STAGING) : 0);
     this.admission = new LaunchAdmission(master.clock, launching, { ...DEFAULT_LAUNCH_ADMISSION, ...admission }, master.system.metrics);
+    this.refusedUndecoded = master.system.metrics.counter(
+      "master/launches_refused_undecoded",
+      "ACCEPTs with tasks refused RESOURCE_EXHAUSTED from their bytes, before decoding (also counted in master/launches_refused)",
+    );
+  }
+
+  /**
+   * An encoded ACCEPT refused before it is decoded (the public SchedulerService's request
+   * gate): its tasks counted from the bytes (accept-wire.ts) and weighed as a decoded
+   * launch's are. undefined: decode it (admitted, no tasks, or bytes the decoder must judge).
+   */
+  refuseEncodedAccept(bytes: Uint8Array): DcosError | undefined {
+    const tasks = launchedTasksInWire(bytes);
+    if (!tasks) return undefined;
+    const refused = this.admission.check(tasks);
+    if (refused) this.refusedUndecoded.inc();
+    return refused;
   }
 
   /**

@@ -234,6 +234,8 @@ export function addSchedulerService(server: grpc.Server, master: MasterFacade, o
     maxRequestBytes: security.maxRequestBytes,
     metrics: options.metrics,
     responseSerializers: { subscribe: subscribeResponseBytes },
+    // A launch the leader would refuse as busy is refused from its bytes, never decoded.
+    requestGates: { accept: (bytes) => master.refuseEncodedAccept(bytes) },
   });
   if (options.reflection ?? true) addReflectionService(server, [file_dcos_v1_scheduler]);
 }

@@ -26,13 +26,24 @@ export interface ServiceDefinitionOptions {
    * stream may bring a faster encoder that gives the same bytes).
    */
   responseSerializers?: Record<string, (message: Message) => Buffer>;
+  /**
+   * Server side of a public service, per method (by localName): a look at the request's
+   * bytes before they are decoded; an error it returns answers the call instead (a
+   * RequestProblem carrying it), and the request is never decoded. For refusing work cheaply
+   * when a server is too busy to take it (the master's admission control of launches).
+   */
+  requestGates?: Record<string, (bytes: Uint8Array) => DcosError | undefined>;
 }
 
-/** A request a server could not take: its status and why (see ServiceDefinitionOptions.maxRequestBytes). */
+/**
+ * A request a server could not take: its status and why (see ServiceDefinitionOptions.maxRequestBytes).
+ * With `refusal`, a request gate refused it (the server is busy; the request was not looked at).
+ */
 export class RequestProblem {
   constructor(
     readonly code: Code,
     readonly message: string,
+    readonly refusal?: DcosError,
   ) {}
 }
 
@@ -47,7 +58,11 @@ const identity = {
   deserialize: (bytes: Buffer): Buffer => bytes,
 };
 
-function messageCodec(schema: DescMessage, maxRequestBytes?: number): { serialize: (m: Message) => Buffer; deserialize: (b: Buffer) => Message } {
+function messageCodec(
+  schema: DescMessage,
+  maxRequestBytes?: number,
+  gate?: (bytes: Uint8Array) => DcosError | undefined,
+): { serialize: (m: Message) => Buffer; deserialize: (b: Buffer) => Message } {
   if (maxRequestBytes !== undefined) {
     return {
       serialize: (m) => Buffer.from(toBinary(schema, m)),
@@ -55,6 +70,8 @@ function messageCodec(schema: DescMessage, maxRequestBytes?: number): { serializ
         if (b.byteLength > maxRequestBytes) {
           return new RequestProblem(Code.RESOURCE_EXHAUSTED, `${schema.typeName} of ${b.byteLength} bytes is larger than this service accepts (${maxRequestBytes} bytes)`) as unknown as Message;
         }
+        const refusal = gate?.(b);
+        if (refusal) return new RequestProblem(refusal.code, refusal.message, refusal) as unknown as Message;
         try {
           return fromBinary(schema, b);
         } catch (err) {
@@ -84,7 +101,7 @@ export function serviceDefinition(service: DescService, options: ServiceDefiniti
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
     const raw = options.raw?.[method.localName];
-    const req = raw === "request" || raw === "both" ? identity : messageCodec(method.input, options.maxRequestBytes);
+    const req = raw === "request" || raw === "both" ? identity : messageCodec(method.input, options.maxRequestBytes, options.requestGates?.[method.localName]);
     const codec = raw === "response" || raw === "both" ? identity : messageCodec(method.output);
     const serialize = options.responseSerializers?.[method.localName];
     const res = serialize ? { ...codec, serialize } : codec;

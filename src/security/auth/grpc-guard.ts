@@ -23,6 +23,8 @@ export interface GuardOptions {
   metrics?: Metrics;
   /** Per method: a response encoder other than toBinary (ServiceDefinitionOptions.responseSerializers). */
   responseSerializers?: Record<string, (message: Message) => Buffer>;
+  /** Per method: a look at the bytes before decoding that may refuse the call (ServiceDefinitionOptions.requestGates). */
+  requestGates?: Record<string, (bytes: Uint8Array) => DcosError | undefined>;
 }
 
 const callers = new WeakMap<object, Caller>();
@@ -48,6 +50,7 @@ export function addGuardedService(server: grpc.Server, service: DescService, han
   const definition = serviceDefinition(service, {
     maxRequestBytes: o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
     ...(o.responseSerializers ? { responseSerializers: o.responseSerializers } : {}),
+    ...(o.requestGates ? { requestGates: o.requestGates } : {}),
   });
   const unauthenticated = o.metrics?.counter("authentication/failed");
   const rejected = o.metrics?.counter("grpc/invalid_requests");
@@ -59,6 +62,9 @@ export function addGuardedService(server: grpc.Server, service: DescService, han
     if (!method || name === undefined) throw new DcosError(Code.INTERNAL, `${service.typeName} has no method ${given}`);
     if (method.requestStream) throw new DcosError(Code.INTERNAL, `${service.typeName}.${name}: client streams are not guarded`);
     guarded[name] = ((call: AnyCall, callback?: grpc.sendUnaryData<unknown>) => {
+      // A gate's refusal (the server busy) is answered as it was made, before authentication
+      // (the request was not even decoded); it is not an invalid request.
+      if (call.request instanceof RequestProblem && call.request.refusal) return fail(call, callback, call.request.refusal);
       if (call.request instanceof RequestProblem) {
         rejected?.inc();
         return fail(call, callback, new DcosError(call.request.code, call.request.message));
