@@ -23,7 +23,7 @@
  */
 import { FrameworkInfo_Capability } from "../../src/gen/dcos/v1/cluster_pb.js";
 import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
-import { TaskState, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
+import { TaskState, type TaskInfo, type TaskStatus } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { commandTask, pickResources, refuseFor } from "../../src/actors/scheduler-driver/builders.js";
 import { SchedulerDriver } from "../../src/actors/scheduler-driver/driver.js";
 import { RefusalRetry } from "../../src/actors/scheduler-driver/refusal-retry.js";
@@ -58,6 +58,16 @@ export interface ScaleFrameworkOptions {
   idleRefuseS?: number;
   /** REVIVE at most this often (default MIN_REVIVE_INTERVAL_MS, Marathon's --min_revive_offers_interval); 0: at once. */
   minReviveIntervalMs?: number;
+  /**
+   * Launch calls of the fill (the long tasks) in flight at most, refused calls waiting for
+   * their retry included; the offers of the others are held until a call settles. 0 (the
+   * default): no limit, a call per offer as it comes. A framework that fires a call for each
+   * of its 100 offers when the leader admits 5,000 tasks launching in all has most of them
+   * refused and retried: at 20,000 agents × 200 frameworks, 16,000-71,000 refusals for
+   * 10,000 calls, the framework processes spending on retries the CPU the leader needed.
+   * Marathon bounds its launches the same way (--launch_tokens).
+   */
+  maxLaunchCalls?: number;
   /** Long tasks that already run (the preload mode): their ids and agents. */
   preloaded?: ReadonlyArray<{ taskId: string; agentId: string }>;
   random: Random;
@@ -192,6 +202,9 @@ export class ScaleFramework {
    */
   offerToFramework: number[] = [];
 
+  /** Launch calls of the fill in flight (maxLaunchCalls), and the calls waiting for a slot, oldest first. */
+  private launchCalls = 0;
+  private readonly launchSlotWaiters: (() => void)[] = [];
   /** Launch calls refused as busy are made again after the master's retry-after, jittered (as a well-behaved framework does). */
   private readonly retry: RefusalRetry;
   /**
@@ -414,7 +427,7 @@ export class ScaleFramework {
     }
     const agentId = offer.agentId!.value;
     const ids: string[] = [];
-    const tasks = [];
+    const tasks: TaskInfo[] = [];
     for (let i = 0; i < n; i++) {
       const taskId = `${this.o.name}-long-${this.seq++}`;
       ids.push(taskId);
@@ -425,7 +438,7 @@ export class ScaleFramework {
     this.counts.launched += n;
     // The last long tasks: SUPPRESS before the launch call goes out (the master hears it first and stops offering).
     this.suppressIfIdle();
-    void this.launch(offer, tasks).catch((err: unknown) => {
+    void this.inLaunchSlot(() => this.launch(offer, tasks)).catch((err: unknown) => {
       noteLaunchError(err);
       if (DcosError.is(err, Code.DEADLINE_EXCEEDED)) {
         // Launched or not: ask the master later instead of launching the same work twice.
@@ -470,6 +483,21 @@ export class ScaleFramework {
       this.reviveIfSuppressed();
     });
     return true;
+  }
+
+  /** Runs fn once a launch slot is free (maxLaunchCalls), holding the slot until it settles. */
+  private async inLaunchSlot<T>(fn: () => Promise<T>): Promise<T> {
+    const max = this.o.maxLaunchCalls ?? 0;
+    // A slot freed goes straight to the oldest waiter (see below), so the count never passes max.
+    if (max > 0 && this.launchCalls >= max) await new Promise<void>((resolve) => this.launchSlotWaiters.push(resolve));
+    else this.launchCalls++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.launchSlotWaiters.shift();
+      if (next) next();
+      else this.launchCalls--;
+    }
   }
 
   /** One launch call on the offer, made again while the master refuses it as busy. */

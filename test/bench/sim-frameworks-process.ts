@@ -4,7 +4,7 @@
  *
  *   node dist/test/bench/sim-frameworks-process.js --masters=a:p,b:p,c:p [--frameworks=5] [--first=0]
  *     [--long-tasks=10] [--launches-per-s=10] [--short-ms=2000] [--refuse-s=5] [--tasks-per-offer=1] [--hold-offers=0]
- *     [--idle-refuse-s=120] [--min-revive-ms=5000] [--seed=N] [--stats-ms=500]
+ *     [--idle-refuse-s=120] [--min-revive-ms=5000] [--max-launch-calls=0] [--seed=N] [--stats-ms=500]
  *     [--preload=agents,frameworks,tasks]
  *
  * `--long-tasks` and `--launches-per-s` are per framework. Prints `stats {json}` every
@@ -48,6 +48,7 @@ const frameworks = Array.from(
       holdOffers: opt("hold-offers", "0") === "1",
       idleRefuseS: Number(opt("idle-refuse-s", String(IDLE_REFUSE_S))),
       minReviveIntervalMs: Number(opt("min-revive-ms", String(MIN_REVIVE_INTERVAL_MS))),
+      maxLaunchCalls: Number(opt("max-launch-calls", "0")),
       ...(layout ? { preloaded: frameworkTasks(layout, first + i) } : {}),
       random: new Random(seed + first + i),
     }),

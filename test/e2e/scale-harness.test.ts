@@ -54,6 +54,10 @@ describe("The scale harness at a small size", () => {
       // blocked on a full stdout pipe used to lose its term mid-test on a loaded host
       // (docs/scale.md); the test checks that no election happens until the kill.
       masterFlags: ["--allocation-interval=200ms"],
+      // The fill in batches of up to 2 tasks per offer, one launch call in flight per
+      // framework (the bench's bounded fill, test/bench/scale-framework.ts).
+      tasksPerOffer: 2,
+      frameworkFlags: ["--max-launch-calls=1"],
     }));
     const said = (what: string) => `${what} (seed ${SEED}; DCOS_SEED=${SEED} replays the agents' and frameworks' randomness)\nagents: ${JSON.stringify(c.agentStats())}\nframeworks: ${JSON.stringify(c.frameworkStats())}\n${c.describe()}`;
     const until = async (check: () => boolean, what: string, ms: number) => {

@@ -98,6 +98,10 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   settings.holdOffers = get("hold-offers", 1) !== 0;
   // How the frameworks decline and revive (their defaults unless given: 120 s idle filter, a REVIVE at most every 5 s).
   settings.frameworkFlags = args.filter((a) => a.startsWith("--idle-refuse-s=") || a.startsWith("--min-revive-ms="));
+  // Launch calls of the fill a framework keeps in flight (4 unless given; 0: one per offer as
+  // it comes, as before session 8): 200 frameworks × 100 held offers fired at once had most
+  // of their calls refused by admission control and retried (docs/scale.md).
+  settings.frameworkFlags.push(`--max-launch-calls=${get("max-launch-calls", 4)}`);
   const profileDir = args.find((a) => a.startsWith("--cpu-prof-dir="))?.split("=")[1];
   if (profileDir) settings.cpuProfileDir = profileDir;
   const failover = get("failover", 1) !== 0;
@@ -250,6 +254,13 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
         allocation_slices: fillMetrics["allocator/allocation_slices"],
         offer_filters_active: fillMetrics["allocator/offer_filters/active"],
       });
+
+      // Offer -> framework over the fill (under the heaviest launch load of the run). In the
+      // steady window below frameworks that hold offers (--hold-offers=1) launch on the ones
+      // they hold and, at --max-offers-per-framework, are offered nothing new: few or no samples.
+      const fillOffers = cluster.takeSamples("offerToFramework");
+      fig("offer_to_framework_fill_p50_ms", percentile(fillOffers, 50), "ms", "lower", { samples: fillOffers.length, note: "over the fill" });
+      fig("offer_to_framework_fill_p99_ms", percentile(fillOffers, 99), "ms", "lower", { samples: fillOffers.length });
 
       // Steady launch load: a warm-up, then the window.
       for (const f of cluster.frameworks) f.command("steady");
