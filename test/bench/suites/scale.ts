@@ -26,7 +26,9 @@
  * - tap_events_per_s and tap_dropped over the same window;
  * - state_summary_ms, metrics_snapshot_ms (median of 5 GETs) with every task running;
  * - failover_*_ms: kill -9 of the leader → a new leader, every agent reregistered, every
- *   framework resubscribed, every long task reconciled RUNNING;
+ *   framework resubscribed, every long task reconciled RUNNING; failover_new_leader_cpu_ms
+ *   (and per agent); failover_reregister_messages_per_agent (the copies agents sent again
+ *   while the new leader had not answered: 1 is none);
  * - the harness's checks: agents registered exactly once, status updates made = acknowledged,
  *   nothing failed or unexpected, the masters' and runtime's drop counters.
  *
