@@ -191,6 +191,37 @@ describe("Agent on the manual clock with an in-memory disk", () => {
     assert.deepEqual(x.master.updates(), ["t1:STARTING", "t1:LOST", "t1:LOST"]);
   });
 
+  it("a task the agent runs: its executor's first checkpoint is written in place with one flush; a crash before that flush leaves a torn file, which recovery ignores (the task LOST, never RUNNING)", async () => {
+    const fs = new CrashFs();
+    const x = (h = await startHarness(onMemory(fs, { commandExecutor: "agent" })));
+    await x.clock.settle();
+    await answer(x);
+    const checkpoint = `${MEMORY_WORK_DIR}/meta/frameworks/fw-1/executors/t1.json`;
+    fs.holdSyncsOf((path) => path === checkpoint);
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("t1"), role: "*" }));
+    await waitFor(() => x.master.updates().includes("t1:STARTING"), "TASK_STARTING");
+    const starting = x.master.of<StatusUpdate>("StatusUpdate")[0]!;
+    x.master.tell(x.agent.self, create(StatusUpdateAcknowledgementSchema, { agentId: { value: "agent-1" }, frameworkId: { value: "fw-1" }, taskId: starting.status!.taskId, uuid: starting.status!.uuid }));
+    await waitFor(() => fs.ops.includes(`syncdir ${MEMORY_WORK_DIR}/meta/frameworks/fw-1/executors`), "the checkpoint's directory flushed (its data's flush is held)");
+    const mine = fs.ops.filter((op) => op.includes("/meta/frameworks/"));
+    assert.deepEqual(mine, [`write ${checkpoint}`, `syncdir ${MEMORY_WORK_DIR}/meta/frameworks/fw-1/executors`], "written in place, no temp file and no rename; its two flushes asked for at once");
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    assert.ok(!x.master.updates().includes("t1:RUNNING"), "RUNNING waits for the checkpoint's data too");
+
+    // kill -9 with half of the checkpoint's bytes on the disk: a torn file, which the reader cannot read.
+    const first = fs.crash((path, unsynced) => (path === checkpoint ? Math.floor(unsynced / 2) : 0));
+    assert.ok(first.files().includes(checkpoint) && (await first.readFile(checkpoint)).length > 0, "the torn checkpoint is there");
+    const launchedBefore = x.containerizer.launched.length;
+    await x.restartAgent(onMemory(first, { commandExecutor: "agent" }));
+    fs.release();
+    await x.clock.settle();
+    await answer(x, true);
+    await x.clock.settle();
+    assert.deepEqual(x.master.updates(), ["t1:STARTING", "t1:LOST"], "the task whose checkpoint a crash tore is LOST, never RUNNING");
+    assert.equal(x.agent.executorOf("fw-1", "t1"), undefined, "no executor recovered from the torn checkpoint");
+    assert.equal(x.containerizer.launched.length, launchedBefore, "nothing launched again");
+  });
+
   it("a task the agent runs whose container's checkpoint became durable before any of its updates: after a kill -9 it is recovered and reported RUNNING (from the executor source)", async () => {
     const fs = new CrashFs();
     const x = (h = await startHarness(onMemory(fs, { commandExecutor: "agent" })));

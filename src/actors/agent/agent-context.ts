@@ -210,7 +210,10 @@ export class AgentContext {
       container: ex.container,
       tasks: [...ex.tasks.values()].map((t) => ({ task: t.info, role: t.role })),
     };
-    this.persist(ex, () => writeExecutorCheckpoint(this.fs, this.opts.workDir, cp), `checkpoint executor ${ex.id}`);
+    // A new launch's first checkpoint: written in place, one flush (checkpoint.ts).
+    const first = !ex.recovered && !ex.checkpointed;
+    ex.checkpointed = true;
+    this.persist(ex, () => writeExecutorCheckpoint(this.fs, this.opts.workDir, cp, first), `checkpoint executor ${ex.id}`);
   }
 
   persist(ex: ExecutorRecord, write: () => Promise<void>, what: string): void {

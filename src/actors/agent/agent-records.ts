@@ -73,6 +73,8 @@ export class ExecutorRecord {
   container: ContainerState | undefined;
   /** Rebuilt from checkpoints after an agent restart. */
   recovered = false;
+  /** A checkpoint of it was written (or asked for) by this agent. */
+  checkpointed = false;
   /** Serializes this executor's checkpoint writes. */
   io: Promise<void> = Promise.resolve();
   /** Why its unfinished tasks failed, when the agent knows better than "executor terminated". */

@@ -7,7 +7,9 @@
  *                                                 state and tasks
  *
  * Files are replaced atomically (write a temp file, fsync, rename, fsync the directory), so
- * a crash leaves the old or the new version, never half of one.
+ * a crash leaves the old or the new version, never half of one. An executor's first
+ * checkpoint is written in place (there is no old version): a crash leaves it complete,
+ * or absent, empty or torn, which the reader counts as unreadable and recovery ignores.
  */
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { join } from "node:path";
@@ -16,7 +18,7 @@ import { ExecutorInfoSchema, TaskInfoSchema, type ExecutorInfo, type TaskInfo } 
 import type { ContainerState } from "../../isolation/containerizer.js";
 import type { FileSystem } from "../../runtime/file-system.js";
 import type { ExecutorKind } from "./agent-records.js";
-import { writeAtomically } from "./durable.js";
+import { writeAtomically, writeFirstVersion } from "./durable.js";
 import { pathComponent } from "./paths.js";
 
 export interface ExecutorCheckpoint {
@@ -65,7 +67,13 @@ export async function readAgentId(fs: FileSystem, workDir: string): Promise<stri
   }
 }
 
-export async function writeExecutorCheckpoint(fs: FileSystem, workDir: string, cp: ExecutorCheckpoint): Promise<void> {
+/**
+ * `first`: no checkpoint of this executor was written before (a new launch): written in
+ * place with one flush instead of replaced (durable.ts's writeFirstVersion). A crash before
+ * it is durable leaves no readable checkpoint, which recovery treats as none (the container
+ * is an orphan, a task whose STARTING was sent is LOST), as when it came before the write.
+ */
+export async function writeExecutorCheckpoint(fs: FileSystem, workDir: string, cp: ExecutorCheckpoint, first = false): Promise<void> {
   const json: ExecutorCheckpointJson = {
     framework: toJson(FrameworkInfoSchema, cp.framework),
     executor: toJson(ExecutorInfoSchema, cp.executor),
@@ -76,7 +84,8 @@ export async function writeExecutorCheckpoint(fs: FileSystem, workDir: string, c
     tasks: cp.tasks.map((t) => ({ task: toJson(TaskInfoSchema, t.task), role: t.role })),
   };
   const fwId = cp.framework.id?.value ?? "";
-  await writeAtomically(fs, executorFile(workDir, fwId, cp.executor.executorId?.value ?? ""), JSON.stringify(json) + "\n");
+  const path = executorFile(workDir, fwId, cp.executor.executorId?.value ?? "");
+  await (first ? writeFirstVersion : writeAtomically)(fs, path, JSON.stringify(json) + "\n");
 }
 
 export async function removeExecutorCheckpoint(fs: FileSystem, workDir: string, frameworkId: string, executorId: string): Promise<void> {

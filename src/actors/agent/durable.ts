@@ -89,6 +89,19 @@ let temps = 0;
 const encoder = new TextEncoder();
 
 /**
+ * Writes a file that no reader may find yet (the first checkpoint of an executor): straight
+ * to its name, then its data and its directory entry flushed at once, one wait for the
+ * disk's journal where writeAtomically needs two after each other (the temp file's, then
+ * the rename's). A crash before both flushes end leaves no file, an empty one or a torn one
+ * (which the reader ignores as unreadable), never another version: there is none. Only for
+ * a file whose absence and whose unreadable form mean the same to its reader.
+ */
+export async function writeFirstVersion(fs: FileSystem, path: string, text: string): Promise<void> {
+  await inDir(fs, path, () => fs.writeFile(path, encoder.encode(text), 0o600));
+  await Promise.all([fs.syncFile(path), syncDirectory(fs, dirname(path))]);
+}
+
+/**
  * Replaces the file atomically and durably: temp file, fsync, rename, fsync of the
  * directory (shared with the other writes into it meanwhile). The file is readable by its
  * owner only (checkpoints hold tasks' environments), and each write has its own temp file,
