@@ -51,6 +51,12 @@ export interface AgentOptions {
    * once the checkpoint is durable (launch.ts; default true); false: written only after it.
    */
   runningBesideCheckpoint?: boolean;
+  /**
+   * An agent-run task's TASK_STARTING is asked for as its RunTask is handled, before its
+   * sandbox is made (launch.ts; default true); false: once the agent has handled what it had
+   * queued meanwhile (before session 8).
+   */
+  startingBeforeSandbox?: boolean;
   /** Registration retry: first after a random wait up to this, doubling (Mesos: 1 s). */
   registrationBackoffMs?: number;
   /** Most time between registration attempts (Mesos: 1 min). */

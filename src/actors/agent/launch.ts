@@ -38,9 +38,8 @@ export function runTask(a: AgentContext, frameworkInfo: FrameworkInfo | undefine
     return;
   }
   const info = t.executor ?? commandExecutorInfo(t, fwId);
-  const ex = executorFor(a, fw, info, executorKind(info, !t.executor, a.opts.commandExecutor !== "process"), [t]);
+  const ex = executorFor(a, fw, info, executorKind(info, !t.executor, a.opts.commandExecutor !== "process"), [t], role);
   if (!ex) return;
-  ex.tasks.set(taskId, { info: t, role, state: TaskState.STAGING, launched: false, killRequested: false });
   ex.queue.push({ task: t });
   afterQueued(a, fw, ex, [t]);
 }
@@ -58,9 +57,8 @@ export function runTaskGroup(a: AgentContext, frameworkInfo: FrameworkInfo | und
     }
     return;
   }
-  const ex = executorFor(a, fw, executorInfo, executorKind(executorInfo, false), tasks);
+  const ex = executorFor(a, fw, executorInfo, executorKind(executorInfo, false), tasks, role);
   if (!ex) return;
-  for (const t of tasks) ex.tasks.set(t.taskId!.value, { info: t, role, state: TaskState.STAGING, launched: false, killRequested: false });
   ex.queue.push({ group: { $typeName: "dcos.v1.TaskGroupInfo", tasks } });
   afterQueued(a, fw, ex, tasks);
 }
@@ -92,8 +90,12 @@ function frameworkFor(a: AgentContext, info: FrameworkInfo): FrameworkOnAgent {
   return fw;
 }
 
-/** The executor to run the tasks in: an existing live one with that id, or a new one. */
-function executorFor(a: AgentContext, fw: FrameworkOnAgent, info: ExecutorInfo, kind: ExecutorRecord["kind"], tasks: TaskInfo[]): ExecutorRecord | undefined {
+/**
+ * The executor to run the tasks in: an existing live one with that id, or a new one, with
+ * the tasks recorded in it (STAGING) before a new one's launch begins (its STARTING is asked
+ * for at once: launchExecutor).
+ */
+function executorFor(a: AgentContext, fw: FrameworkOnAgent, info: ExecutorInfo, kind: ExecutorRecord["kind"], tasks: TaskInfo[], role: string): ExecutorRecord | undefined {
   const exId = info.executorId?.value ?? "";
   const existing = fw.executors.get(exId);
   if (existing) {
@@ -103,6 +105,7 @@ function executorFor(a: AgentContext, fw: FrameworkOnAgent, info: ExecutorInfo, 
       }
       return undefined;
     }
+    addTasks(existing, tasks, role);
     return existing;
   }
   const refused = hostVolumeRefusal(info.container, agentHostPathPolicy(a.opts), a.opts.containerizer.mountsVolumes === true);
@@ -120,9 +123,14 @@ function executorFor(a: AgentContext, fw: FrameworkOnAgent, info: ExecutorInfo, 
   }
   const ex = new ExecutorRecord(info, fw.id, kind, containerId, sandbox);
   fw.executors.set(exId, ex);
+  addTasks(ex, tasks, role);
   a.log.info({ frameworkId: fw.id, executorId: exId, containerId, kind }, `Launching ${kind} executor ${exId} of framework ${fw.id} in ${sandbox}`);
   launchExecutor(a, fw, ex, tasks);
   return ex;
+}
+
+function addTasks(ex: ExecutorRecord, tasks: TaskInfo[], role: string): void {
+  for (const t of tasks) ex.tasks.set(t.taskId!.value, { info: t, role, state: TaskState.STAGING, launched: false, killRequested: false });
 }
 
 function afterQueued(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecord, tasks: TaskInfo[]): void {
@@ -145,9 +153,14 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
       config.volumes = [...(config.volumes ?? []), ...hostVolumes(ex.info.container)];
       const taskId = tasks[0]!.taskId!.value;
       opts.launchTrace?.alias(ex.containerId, taskId);
-      a.host.enqueue(() => {
+      const starting = (): void => {
         if (ex.tasks.get(taskId)?.state === TaskState.STAGING) a.taskStatus(fw.id, ex.id, taskId, TaskState.STARTING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR);
-      });
+      };
+      // Asked for now, ahead of the sandbox (AgentOptions.startingBeforeSandbox): its record (a new
+      // stream file and its flushes) is then durable, sent and acknowledged sooner, and RUNNING is
+      // sent only after that acknowledgement is durable. Else after whatever the agent has queued.
+      if (opts.startingBeforeSandbox === false) a.host.enqueue(starting);
+      else starting();
     } else {
       config = executorContainerConfig({
         kind: ex.kind,
