@@ -1,7 +1,8 @@
 /**
  * The door of a public gRPC service: a request that was too large or undecodable is
  * answered with its precise status (RESOURCE_EXHAUSTED / INVALID_ARGUMENT), then the
- * caller is authenticated (UNAUTHENTICATED otherwise) and handed to the handler through
+ * caller is authenticated (UNAUTHENTICATED otherwise); a request gate's refusal (the server
+ * busy) is answered only then, and the caller is handed to the handler through
  * `callerOf(call)`. Every method of the service goes through it; a handler never sees an
  * unauthenticated call when authentication is required.
  */
@@ -62,10 +63,8 @@ export function addGuardedService(server: grpc.Server, service: DescService, han
     if (!method || name === undefined) throw new DcosError(Code.INTERNAL, `${service.typeName} has no method ${given}`);
     if (method.requestStream) throw new DcosError(Code.INTERNAL, `${service.typeName}.${name}: client streams are not guarded`);
     guarded[name] = ((call: AnyCall, callback?: grpc.sendUnaryData<unknown>) => {
-      // A gate's refusal (the server busy) is answered as it was made, before authentication
-      // (the request was not even decoded); it is not an invalid request.
-      if (call.request instanceof RequestProblem && call.request.refusal) return fail(call, callback, call.request.refusal);
-      if (call.request instanceof RequestProblem) {
+      const refusal = call.request instanceof RequestProblem ? call.request.refusal : undefined;
+      if (call.request instanceof RequestProblem && !refusal) {
         rejected?.inc();
         return fail(call, callback, new DcosError(call.request.code, call.request.message));
       }
@@ -76,6 +75,10 @@ export function addGuardedService(server: grpc.Server, service: DescService, han
         unauthenticated?.inc();
         return fail(call, callback, asDcosError(err));
       }
+      // A gate's refusal (the server busy; the request was not even decoded) is answered as it
+      // was made once the caller is known: only an authenticated caller learns that the server
+      // is busy. It is not an invalid request.
+      if (refusal) return fail(call, callback, refusal);
       (handler as (call: AnyCall, callback?: grpc.sendUnaryData<unknown>) => void)(call, callback);
     }) as grpc.UntypedHandleCall;
   }
