@@ -211,6 +211,9 @@ describe("Agent on the manual clock with an in-memory disk", () => {
     // kill -9 with half of the checkpoint's bytes on the disk: a torn file, which the reader cannot read.
     const first = fs.crash((path, unsynced) => (path === checkpoint ? Math.floor(unsynced / 2) : 0));
     assert.ok(first.files().includes(checkpoint) && (await first.readFile(checkpoint)).length > 0, "the torn checkpoint is there");
+    // Beside it, a complete checkpoint (it ends with its newline) that is damaged: kept for the operator, not removed.
+    const damaged = `${MEMORY_WORK_DIR}/meta/frameworks/fw-1/executors/other.json`;
+    await first.writeFile(damaged, new TextEncoder().encode("{damaged}\n"));
     const launchedBefore = x.containerizer.launched.length;
     await x.restartAgent(onMemory(first, { commandExecutor: "agent" }));
     fs.release();
@@ -219,6 +222,8 @@ describe("Agent on the manual clock with an in-memory disk", () => {
     await x.clock.settle();
     assert.deepEqual(x.master.updates(), ["t1:STARTING", "t1:LOST"], "the task whose checkpoint a crash tore is LOST, never RUNNING");
     assert.equal(x.agent.executorOf("fw-1", "t1"), undefined, "no executor recovered from the torn checkpoint");
+    assert.ok(!first.files().includes(checkpoint), "the torn checkpoint is removed (a file cut short before its last newline)");
+    assert.ok(first.files().includes(damaged), "a damaged complete checkpoint is left where it is (only ignored)");
     assert.equal(x.containerizer.launched.length, launchedBefore, "nothing launched again");
   });
 

@@ -9,7 +9,7 @@
  * Files are replaced atomically (write a temp file, fsync, rename, fsync the directory), so
  * a crash leaves the old or the new version, never half of one. An executor's first
  * checkpoint is written in place (there is no old version): a crash leaves it complete,
- * or absent, empty or torn, which the reader counts as unreadable and recovery ignores.
+ * or absent, empty or torn (`torn` in ReadCheckpoints: recovery removes it).
  */
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { join } from "node:path";
@@ -94,8 +94,12 @@ export async function removeExecutorCheckpoint(fs: FileSystem, workDir: string, 
 
 export interface ReadCheckpoints {
   executors: ExecutorCheckpoint[];
-  /** Files that could not be read, with why. */
-  unreadable: { path: string; error: string }[];
+  /**
+   * Files that could not be read, with why. `torn`: the file does not end with the newline
+   * every complete checkpoint ends with (empty, or cut short): a first write a crash
+   * interrupted (writeFirstVersion), never a version a reader may have relied on.
+   */
+  unreadable: { path: string; error: string; torn: boolean }[];
 }
 
 /** Every executor checkpoint under the work directory. */
@@ -111,8 +115,10 @@ export async function readExecutorCheckpoints(fs: FileSystem, workDir: string): 
     }
     for (const f of files) {
       const path = join(root, fw, "executors", f);
+      let text: string | undefined;
       try {
-        const json = JSON.parse(decoder.decode(await fs.readFile(path))) as ExecutorCheckpointJson;
+        text = decoder.decode(await fs.readFile(path));
+        const json = JSON.parse(text) as ExecutorCheckpointJson;
         out.executors.push({
           framework: fromJson(FrameworkInfoSchema, json.framework),
           executor: fromJson(ExecutorInfoSchema, json.executor),
@@ -123,7 +129,7 @@ export async function readExecutorCheckpoints(fs: FileSystem, workDir: string): 
           tasks: json.tasks.map((t) => ({ task: fromJson(TaskInfoSchema, t.task), role: t.role })),
         });
       } catch (err) {
-        out.unreadable.push({ path, error: (err as Error).message });
+        out.unreadable.push({ path, error: (err as Error).message, torn: text !== undefined && !text.endsWith("\n") });
       }
     }
   }

@@ -49,7 +49,15 @@ export function startRecovery(a: AgentContext): void {
         failRecovery(a, err);
         return;
       }
-      for (const u of checkpoints.unreadable) a.log.error(u, `Ignoring unreadable checkpoint ${u.path}: ${u.error}`);
+      for (const u of checkpoints.unreadable) {
+        if (!u.torn) {
+          a.log.error(u, `Ignoring unreadable checkpoint ${u.path}: ${u.error}`);
+          continue;
+        }
+        // A new launch's first checkpoint cut short by the crash (checkpoint.ts): as if it was never written.
+        a.log.warn(u, `Removing checkpoint ${u.path}: its first write was cut short by a crash (${u.error}); its executor is unknown, its container an orphan`);
+        a.disk.track(fs.remove(u.path)).catch((err: unknown) => a.log.error({ err, path: u.path }, `Failed to remove the torn checkpoint ${u.path}`));
+      }
       if (agentId) {
         a.agentId = agentId;
         a.info.id = create(AgentIDSchema, { value: agentId });
