@@ -28,8 +28,8 @@ export interface TapWorkerOptions {
   /** TLS and credentials for NATS (file paths and names, read in the worker). */
   security?: NatsSecurity;
   retentionMs: number;
-  /** Only for log messages: how many events the master's side buffers. */
-  capacity: number;
+  /** Only for log messages: how much the master's side buffers. */
+  capacity: string;
 }
 
 /** From the master's thread. */
@@ -114,7 +114,7 @@ class TapWorker {
         });
       } catch (err) {
         this.post({ type: "connectFailure" });
-        if (attempt === 1) this.log("warn", `Event tap cannot reach NATS at ${this.o.url}; retrying every ${RETRY_MS} ms, buffering up to ${this.o.capacity} events`, { err: (err as Error).message });
+        if (attempt === 1) this.log("warn", `Event tap cannot reach NATS at ${this.o.url}; retrying every ${RETRY_MS} ms, buffering up to ${this.o.capacity} of events`, { err: (err as Error).message });
         await new Promise<void>((resolve) => {
           this.wakeUp = resolve;
           this.retryTimer = setTimeout(resolve, RETRY_MS);
@@ -137,7 +137,7 @@ class TapWorker {
     for await (const s of nc.status()) {
       if (s.type === "disconnect") {
         this.post({ type: "disconnected" });
-        this.log("warn", `Event tap lost NATS at ${this.o.url}; buffering up to ${this.o.capacity} events`);
+        this.log("warn", `Event tap lost NATS at ${this.o.url}; buffering up to ${this.o.capacity} of events`);
       } else if (s.type === "reconnect") {
         this.post({ type: "connected" });
         this.log("info", `Event tap reconnected to ${this.o.url}`);

@@ -3,10 +3,12 @@
  * `dcos.<cluster>.events.<kind>` (a protobuf ClusterEvent; no headers), in order,
  * from one connection. It never slows the master: the bus listener encodes the event at
  * once into a bounded buffer (tap-buffer.ts: the bytes show the event as it was when
- * published, not the live records it points to; the oldest event is dropped and counted when
- * the buffer is full, e.g. while NATS is away). Publishing happens in a worker thread (nats-tap-worker.ts), which
+ * published, not the live records it points to; the buffer is bounded in bytes, sized for a
+ * failover's burst, and the oldest event is dropped and counted beyond it, e.g. while NATS is
+ * away). Publishing happens in a worker thread (nats-tap-worker.ts), which
  * gets batches as one transferred ArrayBuffer (no structured clone; at most
- * MAX_IN_FLIGHT_BATCHES batches in flight) and owns the connection: it reconnects on its own, forever, and keeps the events in a
+ * MAX_IN_FLIGHT_BATCHES batches in flight; while that many are out, the open batch grows to
+ * BEHIND_BATCH events, so a backlog goes over in one transfer per drain) and owns the connection: it reconnects on its own, forever, and keeps the events in a
  * JetStream stream when the server has it, so tools can replay from a point in time
  * (`dcos-node events --since`).
  */
@@ -28,7 +30,9 @@ export interface NatsTapOptions {
   bus: EventBus;
   metrics: Metrics;
   logger: Logger;
-  /** Events held while NATS is slow or away (default 10,000). */
+  /** Bytes of encoded events held while NATS or the worker is slow or away (default 64 MiB: a failover's burst at 50,000 agents). */
+  bufferBytes?: number;
+  /** Events held at most besides the bytes (default: no bound but the bytes). */
   bufferSize?: number;
   /** How long the JetStream stream keeps events (default 24 h). */
   retentionMs?: number;
@@ -38,6 +42,14 @@ export interface NatsTapOptions {
 
 /** Events per batch handed to the worker. */
 const PUBLISH_BATCH = 2000;
+/**
+ * Events per batch while MAX_IN_FLIGHT_BATCHES are out: the worker is behind (a failover's
+ * burst, the worker waiting for a core), so everything buffered meanwhile goes over as one
+ * transfer when it acknowledges (one hand-off, one ack, few NATS messages per kind).
+ */
+const BEHIND_BATCH = 65_536;
+/** Default bound of the buffer: a failover at 50,000 agents and 250,000 tasks publishes about 300,000 events of ~100-200 bytes. */
+export const DEFAULT_TAP_BUFFER_BYTES = 64 << 20;
 /** Fewer events than this wait up to FLUSH_DELAY_MS for more (one transfer per few events costs the master). */
 const SMALL_BATCH = 256;
 const FLUSH_DELAY_MS = 2;
@@ -64,7 +76,7 @@ export class NatsEventTap {
   private readonly connectFailures;
   private readonly batches;
   private readonly messages;
-  private readonly capacity: number;
+  private readonly maxBytes: number;
   private markReady!: () => void;
   private workerClosed: (() => void) | undefined;
   /** Resolves once the first connection is up, or the tap is closed before that. */
@@ -72,18 +84,19 @@ export class NatsEventTap {
   jetStream = false;
 
   constructor(private readonly o: NatsTapOptions) {
-    this.capacity = o.bufferSize ?? 10_000;
+    this.maxBytes = o.bufferBytes ?? DEFAULT_TAP_BUFFER_BYTES;
     eventsSubjectPrefix(o.cluster);
     this.published = o.metrics.counter("events/tap_published", "Cluster events published to NATS");
     this.dropped = o.metrics.counter("events/tap_dropped", "Cluster events dropped because the tap's buffer was full");
     this.connectFailures = o.metrics.counter("events/tap_connect_failures", "Failed attempts to make the tap's first connection to NATS");
     this.batches = o.metrics.counter("events/tap_batches", "Batches of encoded events handed to the tap's worker thread");
     this.messages = o.metrics.counter("events/tap_messages", "NATS messages the tap published (a backlog goes out as one ClusterEventBatch message per kind)");
-    this.buffer = new TapBuffer(this.capacity, PUBLISH_BATCH, () => this.dropped.inc(), (e) => o.bus.encoded(e));
+    this.buffer = new TapBuffer({ maxBytes: this.maxBytes, ...(o.bufferSize !== undefined ? { maxEvents: o.bufferSize } : {}) }, PUBLISH_BATCH, () => this.dropped.inc(), (e) => o.bus.encoded(e));
     o.metrics.gauge("events/tap_buffered", () => this.buffer.length + this.inFlight, "Cluster events waiting to be published");
+    o.metrics.gauge("events/tap_buffered_bytes", () => this.buffer.bytes, "Bytes of encoded cluster events in the tap's buffer (not yet handed to its worker)");
     o.metrics.gauge("events/tap_connected", () => (this.connected ? 1 : 0), "1 while the tap is connected to NATS");
     this.ready = new Promise((resolve) => (this.markReady = resolve));
-    const tapWorker: TapWorkerOptions = { url: o.url, cluster: o.cluster, retentionMs: o.retentionMs ?? 86_400_000, capacity: this.capacity, ...(o.security ? { security: o.security } : {}) };
+    const tapWorker: TapWorkerOptions = { url: o.url, cluster: o.cluster, retentionMs: o.retentionMs ?? 86_400_000, capacity: `${Math.round(this.maxBytes / 1024)} KiB${o.bufferSize !== undefined ? ` or ${o.bufferSize} events` : ""}`, ...(o.security ? { security: o.security } : {}) };
     this.worker = new Worker(WORKER_URL, { workerData: { tapWorker } });
     this.worker.on("message", (m: FromTapWorker) => this.fromWorker(m));
     this.worker.on("error", (err) => o.logger.error({ err }, "The event tap's worker failed; events are no longer published"));
@@ -123,9 +136,15 @@ export class NatsEventTap {
     this.inFlight += batch.ends.length;
     this.batchesInFlight++;
     this.batches.inc();
+    this.paceBatches();
     const { data, ends, kinds, transfer } = batch;
     this.worker.postMessage({ type: "publish", data, ends, kinds } satisfies ToTapWorker, transfer);
     return true;
+  }
+
+  /** Batches as big as BEHIND_BATCH while the worker holds all it may, else PUBLISH_BATCH. */
+  private paceBatches(): void {
+    this.buffer.batchSize = this.batchesInFlight >= MAX_IN_FLIGHT_BATCHES ? BEHIND_BATCH : PUBLISH_BATCH;
   }
 
   private fromWorker(m: FromTapWorker): void {
@@ -133,6 +152,7 @@ export class NatsEventTap {
       case "published":
         this.inFlight -= m.count;
         this.batchesInFlight--;
+        this.paceBatches();
         this.published.inc(m.sent);
         this.messages.inc(m.messages);
         this.schedule();

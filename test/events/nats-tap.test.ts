@@ -220,6 +220,33 @@ describe("NATS event tap (real nats-server with JetStream)", () => {
     assert.equal(new Set(replay.lines.map((l) => l.split(" ")[2])).size, total, "each event once");
   });
 
+  it("a failover's burst in one turn of the master (60,000 TASK_ADDED, more than the old 10,000-event bound) is kept whole: none dropped, each delivered once", async () => {
+    const { s, bus, metrics } = await busWithTap();
+    const nc = await connect({ servers: s.url });
+    cleanups.push(() => nc.close());
+    let seen = 0;
+    const sub = nc.subscribe("dcos.test.events.>", { callback: (_err, m) => {
+        seen += tapMessageEvents(m.data, m.headers).length;
+      },
+    });
+    cleanups.push(async () => sub.unsubscribe());
+    await nc.flush();
+    const total = 60_000;
+    // One synchronous turn, as a new leader adopting every task: the worker gets nothing until it ends.
+    for (let n = 0; n < total; n++) {
+      const kind = create(ClusterEventSchema, { kind: { case: "taskAdded", value: { task: { taskId: { value: `t${n}` }, frameworkId: { value: "fw" }, agentId: { value: `agent-${n % 1000}` } } } } }).kind;
+      bus.publish("master@test", n, kind);
+    }
+    assert.equal(metrics.value("events/tap_dropped"), 0, "the byte-bounded buffer holds the whole burst");
+    assert.ok((metrics.value("events/tap_buffered_bytes") ?? 0) > 0);
+    await waitFor(() => seen >= total, `all ${total} events at the subscriber`, 60_000);
+    await waitFor(() => ((metrics.value("events/tap_published") ?? 0) >= total ? true : undefined), `all ${total} events counted published`, 30_000);
+    assert.equal(metrics.value("events/tap_dropped"), 0);
+    assert.equal(metrics.value("events/tap_published"), total);
+    assert.equal(seen, total, "each event once");
+    assert.equal(metrics.value("events/tap_buffered_bytes"), 0);
+  });
+
   it("closing a tap that never connected ends its connect loop", async () => {
     const port = await freePort();
     const metrics = new Metrics();
