@@ -66,6 +66,9 @@ export class NatsEventTap {
   /** Events handed to the worker and not yet acknowledged. */
   private inFlight = 0;
   private batchesInFlight = 0;
+  /** The most events (buffered and handed over, unacknowledged) and buffered bytes held at once. */
+  private peakEvents = 0;
+  private peakBytes = 0;
   private connected = false;
   private scheduled = false;
   private closed = false;
@@ -94,6 +97,8 @@ export class NatsEventTap {
     this.buffer = new TapBuffer({ maxBytes: this.maxBytes, ...(o.bufferSize !== undefined ? { maxEvents: o.bufferSize } : {}) }, PUBLISH_BATCH, () => this.dropped.inc(), (e) => o.bus.encoded(e));
     o.metrics.gauge("events/tap_buffered", () => this.buffer.length + this.inFlight, "Cluster events waiting to be published");
     o.metrics.gauge("events/tap_buffered_bytes", () => this.buffer.bytes, "Bytes of encoded cluster events in the tap's buffer (not yet handed to its worker)");
+    o.metrics.gauge("events/tap_buffered_peak", () => this.peakEvents, "The most cluster events the tap held at once (buffered and handed to its worker, unacknowledged)");
+    o.metrics.gauge("events/tap_buffered_peak_bytes", () => this.peakBytes, "The most bytes of encoded cluster events the tap's buffer held at once");
     o.metrics.gauge("events/tap_connected", () => (this.connected ? 1 : 0), "1 while the tap is connected to NATS");
     this.ready = new Promise((resolve) => (this.markReady = resolve));
     const tapWorker: TapWorkerOptions = { url: o.url, cluster: o.cluster, retentionMs: o.retentionMs ?? 86_400_000, capacity: `${Math.round(this.maxBytes / 1024)} KiB${o.bufferSize !== undefined ? ` or ${o.bufferSize} events` : ""}`, ...(o.security ? { security: o.security } : {}) };
@@ -112,6 +117,8 @@ export class NatsEventTap {
   private offer(event: ClusterEvent): void {
     if (this.closed) return;
     this.buffer.push(event);
+    if (this.buffer.length + this.inFlight > this.peakEvents) this.peakEvents = this.buffer.length + this.inFlight;
+    if (this.buffer.bytes > this.peakBytes) this.peakBytes = this.buffer.bytes;
     this.schedule();
   }
 

@@ -239,6 +239,8 @@ describe("NATS event tap (real nats-server with JetStream)", () => {
     }
     assert.equal(metrics.value("events/tap_dropped"), 0, "the byte-bounded buffer holds the whole burst");
     assert.ok((metrics.value("events/tap_buffered_bytes") ?? 0) > 0);
+    assert.equal(metrics.value("events/tap_buffered_peak"), total, "the whole burst was held at once");
+    assert.equal(metrics.value("events/tap_buffered_peak_bytes"), metrics.value("events/tap_buffered_bytes"));
     await waitFor(() => seen >= total, `all ${total} events at the subscriber`, 60_000);
     await waitFor(() => ((metrics.value("events/tap_published") ?? 0) >= total ? true : undefined), `all ${total} events counted published`, 30_000);
     assert.equal(metrics.value("events/tap_dropped"), 0);

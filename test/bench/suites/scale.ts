@@ -419,6 +419,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       published: tapped["events/tap_published"],
       nats_messages: tapped["events/tap_messages"],
       buffered: tapped["events/tap_buffered"],
+      peak_events: tapped["events/tap_buffered_peak"],
+      peak_bytes: tapped["events/tap_buffered_peak_bytes"],
     });
     const procs = [...cluster.agents, ...cluster.frameworks].map((c) => ({ name: c.name, cpu_ms: c.latest?.cpuMs, rss_mb: c.latest?.rssMb }));
     fig("harness_processes_cpu_ms", procs.reduce((s, p) => s + (p.cpu_ms ?? 0), 0), "ms", "lower", { procs });
