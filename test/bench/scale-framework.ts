@@ -201,6 +201,17 @@ export class ScaleFramework {
    * against this process's clock: the same machine's), one sample per offer.
    */
   offerToFramework: number[] = [];
+  /**
+   * accept→RUNNING in its four legs (the simulated agent stamps each update with the wall time
+   * it sent it, TaskStatus.timestamp; same machine): the launch call to the agent sending
+   * TASK_STARTING (framework → master → agent), that update to this framework (agent → master →
+   * framework), TASK_STARTING heard to the agent sending TASK_RUNNING (the acknowledgement:
+   * framework → master → agent), and TASK_RUNNING to this framework.
+   */
+  legToAgent: number[] = [];
+  legStartingBack: number[] = [];
+  legAck: number[] = [];
+  legRunningBack: number[] = [];
 
   /** Launch calls of the fill in flight (maxLaunchCalls), and the calls waiting for a slot, oldest first. */
   private launchCalls = 0;
@@ -606,12 +617,21 @@ export class ScaleFramework {
       this.counts.unexpected++;
       return;
     }
+    const sentAt = status.timestamp * 1000 - performance.timeOrigin;
     if (status.state === TaskState.STARTING && short.startingAt === 0) {
       short.startingAt = performance.now();
       this.acceptToStarting.push(short.startingAt - short.acceptAt);
+      if (status.timestamp > 0) {
+        this.legToAgent.push(sentAt - short.acceptAt);
+        this.legStartingBack.push(short.startingAt - sentAt);
+      }
     } else if (status.state === TaskState.RUNNING && !short.running) {
       short.running = true;
       const now = performance.now();
+      if (status.timestamp > 0 && short.startingAt > 0) {
+        this.legAck.push(sentAt - short.startingAt);
+        this.legRunningBack.push(now - sentAt);
+      }
       this.counts.shortRunning++;
       this.acceptToRunning.push(now - short.acceptAt);
       if (!Number.isNaN(short.offerAt)) this.offerToRunning.push(now - short.offerAt);

@@ -238,6 +238,9 @@ export class SimAgent extends Actor {
   private sendHead(t: SimTask): void {
     t.sentHead = t.pending[0];
     t.sentAt = this.clock.now();
+    // When the agent sent it (wall seconds, sub-millisecond): the frameworks split a launch's
+    // latency into its legs with it (scale-framework.ts, "legs").
+    t.pending[0]!.status!.timestamp = (performance.timeOrigin + performance.now()) / 1000;
     this.send(this.master, t.pending[0]!);
   }
 

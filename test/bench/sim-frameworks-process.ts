@@ -74,6 +74,7 @@ const timer = setInterval(() => {
   const offerToRunning: number[] = [];
   const acceptToStarting: number[] = [];
   const offerToFramework: number[] = [];
+  const legs = { legToAgent: [] as number[], legStartingBack: [] as number[], legAck: [] as number[], legRunningBack: [] as number[] };
   let resubscribedAt = 0;
   let lastRunningSinceAt = 0;
   let outstanding = 0;
@@ -87,12 +88,16 @@ const timer = setInterval(() => {
     f.offerToFramework = [];
     f.acceptToRunning = [];
     f.offerToRunning = [];
+    for (const k of Object.keys(legs) as (keyof typeof legs)[]) {
+      for (const v of f[k]) legs[k].push(Math.round(v * 10) / 10);
+      f[k] = [];
+    }
     resubscribedAt = Math.max(resubscribedAt, f.resubscribedAt);
     lastRunningSinceAt = Math.max(lastRunningSinceAt, f.lastRunningSinceAt);
     outstanding += f.outstanding;
   }
   const cpu = process.cpuUsage();
-  const line = { frameworks: count, ...sum, outstanding, resubscribedAt, lastRunningSinceAt, acceptToRunning, offerToRunning, acceptToStarting, offerToFramework, cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20) };
+  const line = { frameworks: count, ...sum, outstanding, resubscribedAt, lastRunningSinceAt, acceptToRunning, offerToRunning, acceptToStarting, offerToFramework, ...legs, cpuMs: Math.round((cpu.user + cpu.system) / 1000), rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20) };
   process.stdout.write(`stats ${JSON.stringify(line)}\n`);
 }, statsMs);
 

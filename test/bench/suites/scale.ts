@@ -50,6 +50,8 @@ import { ScaleCluster, processUsage, type ScaleSettings, type Stats } from "../.
 import { waitFor } from "../../support/wait.js";
 import { median, percentile, type Reporter } from "../report.js";
 
+/** accept->RUNNING's legs: to the agent, TASK_STARTING back, the acknowledgement to the agent, TASK_RUNNING back. */
+const LAUNCH_LEGS = ["legToAgent", "legStartingBack", "legAck", "legRunningBack"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const load = () => Math.round(loadavg()[0]! * 10) / 10;
 
@@ -271,6 +273,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       cluster.takeSamples("offerToRunning");
       cluster.takeSamples("acceptToStarting");
       cluster.takeSamples("offerToFramework");
+      for (const leg of LAUNCH_LEGS) cluster.takeSamples(leg);
       const m0 = await cluster.metrics();
       const f0 = cluster.frameworkStats()!;
       const cpu0 = processUsage(cluster.leaderPid()).cpuMs;
@@ -280,12 +283,21 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       });
       const sim0 = simCpu();
       const w0 = performance.now();
+      const monoStart = process.hrtime.bigint() / 1000n;
       await sleep(seconds * 1000);
+      // The window on the monotonic clock a master's CPU profile is stamped with (--cpu-prof-dir;
+      // cpu-profile-top.js FROM_MS/TO_MS = these minus the profile's startTime, in ms).
+      process.stderr.write(`steady window monotonic_us ${monoStart} ${process.hrtime.bigint() / 1000n}\n`);
       const wall = performance.now() - w0;
       const f1 = cluster.frameworkStats()!;
       const m1 = await cluster.metrics();
       const cpu1 = processUsage(cluster.leaderPid()).cpuMs;
       const sim1 = simCpu();
+      // What the leader counted in the window (messages by kind, Raft entries, tap events, ...): the work behind the latencies.
+      const deltas = Object.keys(m1)
+        .filter((k) => !k.includes("/p") && m1[k] !== m0[k])
+        .map((k) => [k, Math.round(((m1[k] ?? 0) - (m0[k] ?? 0)) * 100) / 100]);
+      process.stderr.write(`steady window metric deltas ${JSON.stringify(Object.fromEntries(deltas))}\n`);
       const offerToFramework = cluster.takeSamples("offerToFramework");
       const acceptToRunning = cluster.takeSamples("acceptToRunning");
       const offerToRunning = cluster.takeSamples("offerToRunning");
@@ -303,6 +315,13 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       fig("accept_to_running_p99_ms", percentile(acceptToRunning, 99), "ms", "lower", { samples: acceptToRunning.length, goal_ms: 500 });
       fig("accept_to_starting_p50_ms", percentile(acceptToStarting, 50), "ms", "lower", { samples: acceptToStarting.length, note: "the first leg of accept->RUNNING" });
       fig("accept_to_starting_p99_ms", percentile(acceptToStarting, 99), "ms", "lower");
+      // accept->RUNNING leg by leg (scale-framework.ts "legs"; the agent's send time against the framework's clock).
+      for (const leg of LAUNCH_LEGS) {
+        const samples = cluster.takeSamples(leg);
+        const name = leg.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+        fig(`${name}_p50_ms`, percentile(samples, 50), "ms", "lower", { samples: samples.length });
+        fig(`${name}_p99_ms`, percentile(samples, 99), "ms", "lower", { samples: samples.length });
+      }
       fig("offer_to_framework_p50_ms", percentile(offerToFramework, 50), "ms", "lower", { samples: offerToFramework.length, note: "Offer.offered_at_ms (the master's clock) to the framework's callback, same machine" });
       fig("offer_to_framework_p99_ms", percentile(offerToFramework, 99), "ms", "lower", { samples: offerToFramework.length });
       fig("offer_to_running_p50_ms", percentile(offerToRunning, 50), "ms", "lower", { samples: offerToRunning.length });
