@@ -617,7 +617,8 @@ export class ScaleFramework {
       this.counts.unexpected++;
       return;
     }
-    const sentAt = status.timestamp * 1000 - performance.timeOrigin;
+    // The agent's wall-clock stamp on this process's performance clock (the same system clock).
+    const sentAt = status.timestamp * 1000 - (Date.now() - performance.now());
     if (status.state === TaskState.STARTING && short.startingAt === 0) {
       short.startingAt = performance.now();
       this.acceptToStarting.push(short.startingAt - short.acceptAt);

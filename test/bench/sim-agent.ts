@@ -238,9 +238,11 @@ export class SimAgent extends Actor {
   private sendHead(t: SimTask): void {
     t.sentHead = t.pending[0];
     t.sentAt = this.clock.now();
-    // When the agent sent it (wall seconds, sub-millisecond): the frameworks split a launch's
-    // latency into its legs with it (scale-framework.ts, "legs").
-    t.pending[0]!.status!.timestamp = (performance.timeOrigin + performance.now()) / 1000;
+    // When the agent sent it (wall seconds, the system clock every process reads alike): the
+    // frameworks split a launch's latency into its legs with it (scale-framework.ts, "legs").
+    // Not performance.timeOrigin + now(): each process's origin is taken once at its start
+    // and the two drift apart (a quiet run showed a leg of -89 ms).
+    t.pending[0]!.status!.timestamp = Date.now() / 1000;
     this.send(this.master, t.pending[0]!);
   }
 
