@@ -15,6 +15,7 @@
  * levels) throw an Error, as fromBinary does; nothing is read outside the given bytes.
  */
 import { fromBinary, ScalarType, type DescField, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
 import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 
 const IMPLICIT = FeatureSet_FieldPresence.IMPLICIT;
@@ -22,14 +23,6 @@ const IMPLICIT = FeatureSet_FieldPresence.IMPLICIT;
 const EDITION_PROTO3 = 999;
 const MAX_DEPTH = 100;
 
-const enum Wire {
-  Varint = 0,
-  Fixed64 = 1,
-  Delimited = 2,
-  StartGroup = 3,
-  EndGroup = 4,
-  Fixed32 = 5,
-}
 
 const utf8 = new TextDecoder();
 
@@ -105,6 +98,18 @@ export class WireInput {
     return this.fail("varint longer than 10 bytes");
   }
 
+  /** A zigzag-encoded sint32. */
+  sint32(): number {
+    const z = this.varint32() >>> 0;
+    return (z >>> 1) ^ -(z & 1);
+  }
+
+  /** A zigzag-encoded sint64. */
+  sint64(): bigint {
+    const z = this.varint64();
+    return (z >> 1n) ^ -(z & 1n);
+  }
+
   /** Any varint other than 0 is true (all 64 bits count, as protobuf-es reads a bool). */
   bool(): boolean {
     const b = this.buf[this.pos];
@@ -168,24 +173,24 @@ export class WireInput {
   skip(wire: number, limit: number, depth: number): Uint8Array {
     const start = this.pos;
     switch (wire) {
-      case Wire.Varint:
+      case WireType.Varint:
         this.varint32();
         break;
-      case Wire.Fixed64:
+      case WireType.Bit64:
         this.fixed(8, limit);
         break;
-      case Wire.Delimited:
+      case WireType.LengthDelimited:
         this.pos = this.delimitedEnd(limit);
         break;
-      case Wire.Fixed32:
+      case WireType.Bit32:
         this.fixed(4, limit);
         break;
-      case Wire.StartGroup: {
+      case WireType.StartGroup: {
         if (depth >= MAX_DEPTH) this.fail("groups nested too deep");
         for (;;) {
           if (this.pos >= limit) this.fail("unterminated group");
           const tag = this.varint32() >>> 0;
-          if ((tag & 7) === Wire.EndGroup) break;
+          if ((tag & 7) === WireType.EndGroup) break;
           this.skip(tag & 7, limit, depth + 1);
         }
         break;
@@ -235,13 +240,13 @@ function scalarCode(t: ScalarType, longAsString: boolean): string {
     case ScalarType.UINT32:
       return "(r.varint32() >>> 0)";
     case ScalarType.SINT32:
-      return "((z) => (z >>> 1) ^ -(z & 1))(r.varint32() >>> 0)";
+      return "r.sint32()";
     case ScalarType.INT64:
       return long("BigInt.asIntN(64, r.varint64())");
     case ScalarType.UINT64:
       return long("r.varint64()");
     case ScalarType.SINT64:
-      return long("((z) => (z >> 1n) ^ -(z & 1n))(r.varint64())");
+      return long("r.sint64()");
     case ScalarType.FIXED32:
       return "r.dv.getUint32(r.fixed(4, end), true)";
     case ScalarType.SFIXED32:
@@ -258,21 +263,21 @@ function scalarCode(t: ScalarType, longAsString: boolean): string {
   throw new Error(`scalar type ${t}`);
 }
 
-function wireOf(t: ScalarType): Wire {
+function wireOf(t: ScalarType): WireType {
   switch (t) {
     case ScalarType.STRING:
     case ScalarType.BYTES:
-      return Wire.Delimited;
+      return WireType.LengthDelimited;
     case ScalarType.FIXED32:
     case ScalarType.SFIXED32:
     case ScalarType.FLOAT:
-      return Wire.Fixed32;
+      return WireType.Bit32;
     case ScalarType.FIXED64:
     case ScalarType.SFIXED64:
     case ScalarType.DOUBLE:
-      return Wire.Fixed64;
+      return WireType.Bit64;
     default:
-      return Wire.Varint;
+      return WireType.Varint;
   }
 }
 
@@ -308,9 +313,9 @@ function readerOf(desc: DescMessage): Reader {
       for (const f of member.fields) {
         const o = `m[${q(member.localName)}]`;
         if (f.fieldKind === "message") {
-          caseOf((f.number << 3) | Wire.Delimited, `const s = ${o}; const sub = r.delimitedEnd(end); ${o} = { case: ${q(f.localName)}, value: ${nested(f)}(r, sub, s.case === ${q(f.localName)} ? s.value : undefined, depth + 1) };`);
+          caseOf((f.number << 3) | WireType.LengthDelimited, `const s = ${o}; const sub = r.delimitedEnd(end); ${o} = { case: ${q(f.localName)}, value: ${nested(f)}(r, sub, s.case === ${q(f.localName)} ? s.value : undefined, depth + 1) };`);
         } else if (f.fieldKind === "enum") {
-          caseOf((f.number << 3) | Wire.Varint, `${o} = { case: ${q(f.localName)}, value: r.varint32() | 0 };`);
+          caseOf((f.number << 3) | WireType.Varint, `${o} = { case: ${q(f.localName)}, value: r.varint32() | 0 };`);
         } else if (f.fieldKind === "scalar") {
           caseOf((f.number << 3) | wireOf(f.scalar), `${o} = { case: ${q(f.localName)}, value: ${scalarCode(f.scalar, f.longAsString)} };`);
         }
@@ -321,11 +326,11 @@ function readerOf(desc: DescMessage): Reader {
     const p = `m[${q(f.localName)}]`;
     switch (f.fieldKind) {
       case "message":
-        caseOf((f.number << 3) | Wire.Delimited, `const sub = r.delimitedEnd(end); ${p} = ${nested(f)}(r, sub, ${p}, depth + 1);`);
+        caseOf((f.number << 3) | WireType.LengthDelimited, `const sub = r.delimitedEnd(end); ${p} = ${nested(f)}(r, sub, ${p}, depth + 1);`);
         break;
       case "enum":
         if (f.presence === IMPLICIT) init.push(`${q(f.localName)}: 0`);
-        caseOf((f.number << 3) | Wire.Varint, `${p} = r.varint32() | 0;`);
+        caseOf((f.number << 3) | WireType.Varint, `${p} = r.varint32() | 0;`);
         break;
       case "scalar":
         if (f.presence === IMPLICIT) init.push(`${q(f.localName)}: ${zeroCode(f.scalar, f.longAsString)}`);
@@ -334,7 +339,7 @@ function readerOf(desc: DescMessage): Reader {
       case "list": {
         init.push(`${q(f.localName)}: []`);
         if (f.listKind === "message") {
-          caseOf((f.number << 3) | Wire.Delimited, `const sub = r.delimitedEnd(end); ${p}.push(${nested(f)}(r, sub, undefined, depth + 1));`);
+          caseOf((f.number << 3) | WireType.LengthDelimited, `const sub = r.delimitedEnd(end); ${p}.push(${nested(f)}(r, sub, undefined, depth + 1));`);
           break;
         }
         const t = f.listKind === "enum" ? ScalarType.INT32 : f.scalar;
@@ -342,7 +347,7 @@ function readerOf(desc: DescMessage): Reader {
         const wire = wireOf(t);
         caseOf((f.number << 3) | wire, `${p}.push(${value});`);
         // Packed (any repeated number may come either way).
-        if (wire !== Wire.Delimited) caseOf((f.number << 3) | Wire.Delimited, `const list = ${p}; const all = r.delimitedEnd(end); { const end = all; while (r.pos < end) list.push(${value}); } if (r.pos !== all) r.fail("packed list runs past its length");`);
+        if (wire !== WireType.LengthDelimited) caseOf((f.number << 3) | WireType.LengthDelimited, `const list = ${p}; const all = r.delimitedEnd(end); { const end = all; while (r.pos < end) list.push(${value}); } if (r.pos !== all) r.fail("packed list runs past its length");`);
         break;
       }
       case "map": {
@@ -352,17 +357,17 @@ function readerOf(desc: DescMessage): Reader {
         let valueCase: string;
         let valueZero: string;
         if (f.mapKind === "message") {
-          valueCase = `case ${(2 << 3) | Wire.Delimited}: { const sub = r.delimitedEnd(end); v = ${nested(f)}(r, sub, v, depth + 1); continue; }`;
+          valueCase = `case ${(2 << 3) | WireType.LengthDelimited}: { const sub = r.delimitedEnd(end); v = ${nested(f)}(r, sub, v, depth + 1); continue; }`;
           valueZero = `${nested(f)}(r, r.pos, undefined, depth + 1)`;
         } else if (f.mapKind === "enum") {
-          valueCase = `case ${(2 << 3) | Wire.Varint}: v = r.varint32() | 0; continue;`;
+          valueCase = `case ${(2 << 3) | WireType.Varint}: v = r.varint32() | 0; continue;`;
           valueZero = "0";
         } else {
           valueCase = `case ${(2 << 3) | wireOf(f.scalar)}: v = ${scalarCode(f.scalar, false)}; continue;`;
           valueZero = zeroCode(f.scalar, false);
         }
         caseOf(
-          (f.number << 3) | Wire.Delimited,
+          (f.number << 3) | WireType.LengthDelimited,
           `const entryEnd = r.delimitedEnd(end); let k; let v; { const end = entryEnd; while (r.pos < end) { const t = r.varint32() >>> 0; switch (t) { case ${(1 << 3) | keyWire}: k = String(${scalarCode(f.mapKey, false)}); continue; ${valueCase} default: if (t >>> 3 === 0) r.fail("field number 0"); r.skip(t & 7, end, depth); } } }` +
             ` if (k === undefined) k = ${keyZero}; if (v === undefined) v = ${valueZero}; const map = ${p}; if (k === "__proto__") Object.defineProperty(map, k, { value: v, enumerable: true, writable: true, configurable: true }); else map[k] = v;`,
         );

@@ -7,18 +7,12 @@
  * at a fraction of the cost: toBinary walks reflection objects for every message.
  * Length-delimited fields reserve one length byte and move their content when it is longer.
  */
+import { WireType } from "@bufbuild/protobuf/wire";
 import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import { ScalarType, type DescField, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 
 const IMPLICIT = FeatureSet_FieldPresence.IMPLICIT;
 
-const enum Wire {
-  Varint = 0,
-  Fixed64 = 1,
-  Delimited = 2,
-  StartGroup = 3,
-  Fixed32 = 5,
-}
 
 const utf8 = new TextEncoder();
 
@@ -177,36 +171,36 @@ type MessageWriter = (out: ByteBuffer, message: Record<string, unknown>) => void
 const toBig = (v: unknown): bigint => (typeof v === "bigint" ? v : BigInt(v as string | number));
 
 /** How one scalar value is written (after its tag) and its wire type. */
-function scalarWriter(type: ScalarType): [Wire, Write] {
+function scalarWriter(type: ScalarType): [WireType, Write] {
   switch (type) {
     case ScalarType.DOUBLE:
-      return [Wire.Fixed64, (o, v) => o.double(v as number)];
+      return [WireType.Bit64, (o, v) => o.double(v as number)];
     case ScalarType.FLOAT:
-      return [Wire.Fixed32, (o, v) => o.float(v as number)];
+      return [WireType.Bit32, (o, v) => o.float(v as number)];
     case ScalarType.INT64:
     case ScalarType.UINT64:
-      return [Wire.Varint, (o, v) => o.varint64(toBig(v))];
+      return [WireType.Varint, (o, v) => o.varint64(toBig(v))];
     case ScalarType.SINT64:
-      return [Wire.Varint, (o, v) => { const x = BigInt.asIntN(64, toBig(v)); o.varint64((x << 1n) ^ (x >> 63n)); }];
+      return [WireType.Varint, (o, v) => { const x = BigInt.asIntN(64, toBig(v)); o.varint64((x << 1n) ^ (x >> 63n)); }];
     case ScalarType.FIXED64:
     case ScalarType.SFIXED64:
-      return [Wire.Fixed64, (o, v) => o.fixed64(toBig(v))];
+      return [WireType.Bit64, (o, v) => o.fixed64(toBig(v))];
     case ScalarType.INT32:
-      return [Wire.Varint, (o, v) => o.int32(v as number)];
+      return [WireType.Varint, (o, v) => o.int32(v as number)];
     case ScalarType.UINT32:
-      return [Wire.Varint, (o, v) => o.varint((v as number) >>> 0)];
+      return [WireType.Varint, (o, v) => o.varint((v as number) >>> 0)];
     case ScalarType.SINT32:
-      return [Wire.Varint, (o, v) => o.varint((((v as number) << 1) ^ ((v as number) >> 31)) >>> 0)];
+      return [WireType.Varint, (o, v) => o.varint((((v as number) << 1) ^ ((v as number) >> 31)) >>> 0)];
     case ScalarType.FIXED32:
-      return [Wire.Fixed32, (o, v) => o.fixed32(v as number, false)];
+      return [WireType.Bit32, (o, v) => o.fixed32(v as number, false)];
     case ScalarType.SFIXED32:
-      return [Wire.Fixed32, (o, v) => o.fixed32(v as number, true)];
+      return [WireType.Bit32, (o, v) => o.fixed32(v as number, true)];
     case ScalarType.BOOL:
-      return [Wire.Varint, (o, v) => o.varint(v ? 1 : 0)];
+      return [WireType.Varint, (o, v) => o.varint(v ? 1 : 0)];
     case ScalarType.STRING:
-      return [Wire.Delimited, (o, v) => o.string(v as string)];
+      return [WireType.LengthDelimited, (o, v) => o.string(v as string)];
     case ScalarType.BYTES:
-      return [Wire.Delimited, (o, v) => o.bytes(v as Uint8Array)];
+      return [WireType.LengthDelimited, (o, v) => o.bytes(v as Uint8Array)];
   }
 }
 
@@ -280,7 +274,7 @@ function writerOf(desc: DescMessage): MessageWriter {
   /** Writes `v` (known to be set) of a singular field, tag included. */
   const singleCode = (field: DescField): string => {
     if (field.fieldKind === "message" && !field.delimitedEncoding) {
-      return `${tagCode((field.number << 3) | Wire.Delimited)} o.room(1); const at = o.pos++; ${use(writerOf(field.message))}(o, v); o.endDelimited(at);`;
+      return `${tagCode((field.number << 3) | WireType.LengthDelimited)} o.room(1); const at = o.pos++; ${use(writerOf(field.message))}(o, v); o.endDelimited(at);`;
     }
     const { wire, write } = singleWriter(field);
     const writeV = field.fieldKind === "message" ? undefined : inlineWriteCode(field);
@@ -318,11 +312,11 @@ function messageValue(desc: DescMessage, delimitedEncoding: boolean, number: num
   return (o, v) => o.delimited(write, v as Record<string, unknown>);
 }
 
-function singleWriter(field: DescField): { wire: Wire; write: Write } {
+function singleWriter(field: DescField): { wire: WireType; write: Write } {
   if (field.fieldKind === "message") {
-    return { wire: field.delimitedEncoding ? Wire.StartGroup : Wire.Delimited, write: messageValue(field.message, field.delimitedEncoding, field.number) };
+    return { wire: field.delimitedEncoding ? WireType.StartGroup : WireType.LengthDelimited, write: messageValue(field.message, field.delimitedEncoding, field.number) };
   }
-  if (field.fieldKind === "enum") return { wire: Wire.Varint, write: (o, v) => o.int32(v as number) };
+  if (field.fieldKind === "enum") return { wire: WireType.Varint, write: (o, v) => o.int32(v as number) };
   if (field.fieldKind === "scalar") {
     const [wire, write] = scalarWriter(field.scalar);
     return { wire, write };
@@ -336,13 +330,13 @@ function fieldWriter(field: DescField): MessageWriter {
   if (field.fieldKind === "list") {
     const [wire, write]: [number, Write] =
       field.listKind === "message"
-        ? [field.delimitedEncoding ? Wire.StartGroup : Wire.Delimited, messageValue(field.message, field.delimitedEncoding, n)]
+        ? [field.delimitedEncoding ? WireType.StartGroup : WireType.LengthDelimited, messageValue(field.message, field.delimitedEncoding, n)]
         : field.listKind === "enum"
-          ? [Wire.Varint, (o, v) => o.int32(v as number)]
+          ? [WireType.Varint, (o, v) => o.int32(v as number)]
           : scalarWriter(field.scalar);
     const name = field.localName;
-    if (field.packed && (wire === Wire.Varint || wire === Wire.Fixed32 || wire === Wire.Fixed64)) {
-      const tag = (n << 3) | Wire.Delimited;
+    if (field.packed && (wire === WireType.Varint || wire === WireType.Bit32 || wire === WireType.Bit64)) {
+      const tag = (n << 3) | WireType.LengthDelimited;
       return (o, m) => {
         const list = m[name] as unknown[];
         if (list.length === 0) return;
@@ -360,8 +354,8 @@ function fieldWriter(field: DescField): MessageWriter {
   }
   if (field.fieldKind === "map") {
     const [keyWire, writeKey] = scalarWriter(field.mapKey);
-    const value = field.mapKind === "message" ? { wire: Wire.Delimited, write: messageValue(field.message, false, 2) } : field.mapKind === "enum" ? { wire: Wire.Varint, write: ((o, v) => o.int32(v as number)) as Write } : (([wire, write]) => ({ wire, write }))(scalarWriter(field.scalar));
-    const tag = (n << 3) | Wire.Delimited;
+    const value = field.mapKind === "message" ? { wire: WireType.LengthDelimited, write: messageValue(field.message, false, 2) } : field.mapKind === "enum" ? { wire: WireType.Varint, write: ((o, v) => o.int32(v as number)) as Write } : (([wire, write]) => ({ wire, write }))(scalarWriter(field.scalar));
+    const tag = (n << 3) | WireType.LengthDelimited;
     const keyOf = mapKeyParser(field.mapKey);
     const name = field.localName;
     const entry = (out: ByteBuffer, [k, v]: [string, unknown]): void => {

@@ -1,8 +1,8 @@
 /**
  * A request gate (ServiceDefinitionOptions.requestGates: the master's admission control
  * refusing an ACCEPT from its bytes) answers only an authenticated caller: an unknown caller
- * hears UNAUTHENTICATED, never that the server is busy; a known one hears the refusal as it
- * was made, and the handler never runs.
+ * hears UNAUTHENTICATED, never that the server is busy, and its call is not counted as
+ * refused; a known one hears the refusal as it was made, and the handler never runs.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -24,6 +24,8 @@ describe("a public service's request gate", () => {
   const clients: grpc.Client[] = [];
   let target = "";
   let handled = 0;
+  /** The gate's refusals answered (what the master counts as master/launches_refused). */
+  let refusalsAnswered = 0;
 
   before(async () => {
     const security = serviceSecurity({ credentials: CREDENTIALS }, metrics);
@@ -36,7 +38,7 @@ describe("a public service's request gate", () => {
           callback(null, create(AcceptResponseSchema));
         },
       },
-      { authenticator: security.authenticator, metrics, requestGates: { accept: () => new DcosError(Code.RESOURCE_EXHAUSTED, "The master is busy launching") } },
+      { authenticator: security.authenticator, metrics, requestGates: { accept: () => ({ error: new DcosError(Code.RESOURCE_EXHAUSTED, "The master is busy launching"), answered: () => refusalsAnswered++ }) } },
     );
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -67,6 +69,7 @@ describe("a public service's request gate", () => {
     assert.equal(err.code, Code.UNAUTHENTICATED, err.message);
     assert.doesNotMatch(err.message, /busy/);
     assert.equal(metrics.counter("authentication/failed").value, 1);
+    assert.equal(refusalsAnswered, 0, "a refusal never answered is not counted");
   });
 
   it("answers an authenticated caller with the gate's refusal; the handler never runs and nothing counts as invalid", async () => {
@@ -74,6 +77,7 @@ describe("a public service's request gate", () => {
     assert.equal(err.code, Code.RESOURCE_EXHAUSTED);
     assert.match(err.message, /The master is busy launching/);
     assert.equal(handled, 0);
+    assert.equal(refusalsAnswered, 1);
     assert.equal(metrics.counter("grpc/invalid_requests").value, 0);
   });
 });

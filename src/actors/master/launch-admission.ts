@@ -97,6 +97,18 @@ export class LaunchAdmission {
    * RESOURCE_EXHAUSTED to answer (counted). Calls without tasks are always admitted.
    */
   check(tasks: number): DcosError | undefined {
+    const refused = this.wouldRefuse(tasks);
+    if (refused) this.countRefused();
+    return refused;
+  }
+
+  /** Counts a refusal of wouldRefuse's once it is answered (master/launches_refused). */
+  countRefused(): void {
+    this.refused.inc();
+  }
+
+  /** check() without counting: the refusal to answer, if any (a request gate counts it once it answers it). */
+  wouldRefuse(tasks: number): DcosError | undefined {
     if (tasks === 0) return undefined;
     const { maxLaunchingTasks, maxQueueMs, maxLoopLagMs } = this.limits;
     const launching = this.launching();
@@ -112,7 +124,6 @@ export class LaunchAdmission {
       if (lag > maxLoopLagMs) why = `its event loop runs ${Math.round(lag)} ms late (at most ${maxLoopLagMs} ms)`;
     }
     if (why === undefined) return undefined;
-    this.refused.inc();
     return DcosError.withoutStack(Code.RESOURCE_EXHAUSTED, `The master is busy launching: ${why}; nothing was done, retry in ${this.limits.retryAfterMs} ms`, {
       details: { [RETRY_AFTER_DETAIL]: String(this.limits.retryAfterMs) },
     });

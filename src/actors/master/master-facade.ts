@@ -25,6 +25,7 @@ import type {
 } from "../../gen/dcos/v1/scheduler_pb.js";
 import { TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import { Facade } from "../../runtime/facade.js";
+import type { GateRefusal } from "../../runtime/grpc/service.js";
 import { DEFAULT_LAUNCH_ADMISSION, LaunchAdmission, type LaunchAdmissionLimits } from "./launch-admission.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import { accept } from "./accept.js";
@@ -103,12 +104,19 @@ export class MasterFacade extends Facade<Master> {
    * gate): its tasks counted from the bytes (accept-wire.ts) and weighed as a decoded
    * launch's are. undefined: decode it (admitted, no tasks, or bytes the decoder must judge).
    */
-  refuseEncodedAccept(bytes: Uint8Array): DcosError | undefined {
+  refuseEncodedAccept(bytes: Uint8Array): GateRefusal | undefined {
     const tasks = launchedTasksInWire(bytes);
     if (!tasks) return undefined;
-    const refused = this.admission.check(tasks);
-    if (refused) this.refusedUndecoded.inc();
-    return refused;
+    const error = this.admission.wouldRefuse(tasks);
+    if (!error) return undefined;
+    // Counted once answered: the guard answers only an authenticated caller.
+    return {
+      error,
+      answered: () => {
+        this.admission.countRefused();
+        this.refusedUndecoded.inc();
+      },
+    };
   }
 
   /**

@@ -32,8 +32,21 @@ export interface ServiceDefinitionOptions {
    * RequestProblem carrying it), and the request is never decoded. For refusing work cheaply
    * when a server is too busy to take it (the master's admission control of launches).
    */
-  requestGates?: Record<string, (bytes: Uint8Array) => DcosError | undefined>;
+  requestGates?: Record<string, RequestGate>;
 }
+
+/**
+ * A gate's refusal: the error to answer and what to do once it is answered (count it). The
+ * caller is not yet known when a gate looks at the bytes: a guard answers the refusal, and
+ * calls `answered`, only for an authenticated caller (security/auth/grpc-guard.ts).
+ */
+export interface GateRefusal {
+  error: DcosError;
+  answered?: () => void;
+}
+
+/** See ServiceDefinitionOptions.requestGates. */
+export type RequestGate = (bytes: Uint8Array) => GateRefusal | undefined;
 
 /**
  * A request a server could not take: its status and why (see ServiceDefinitionOptions.maxRequestBytes).
@@ -43,7 +56,7 @@ export class RequestProblem {
   constructor(
     readonly code: Code,
     readonly message: string,
-    readonly refusal?: DcosError,
+    readonly refusal?: GateRefusal,
   ) {}
 }
 
@@ -61,7 +74,7 @@ const identity = {
 function messageCodec(
   schema: DescMessage,
   maxRequestBytes?: number,
-  gate?: (bytes: Uint8Array) => DcosError | undefined,
+  gate?: RequestGate,
 ): { serialize: (m: Message) => Buffer; deserialize: (b: Buffer) => Message } {
   if (maxRequestBytes !== undefined) {
     return {
@@ -71,7 +84,7 @@ function messageCodec(
           return new RequestProblem(Code.RESOURCE_EXHAUSTED, `${schema.typeName} of ${b.byteLength} bytes is larger than this service accepts (${maxRequestBytes} bytes)`) as unknown as Message;
         }
         const refusal = gate?.(b);
-        if (refusal) return new RequestProblem(refusal.code, refusal.message, refusal) as unknown as Message;
+        if (refusal) return new RequestProblem(refusal.error.code, refusal.error.message, refusal) as unknown as Message;
         try {
           return fromBinary(schema, b);
         } catch (err) {

@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { DescService, Message } from "@bufbuild/protobuf";
 import type { Metrics } from "../../metrics/metrics.js";
 import { asDcosError, Code, DcosError } from "../../runtime/error.js";
-import { RequestProblem, serviceDefinition, toStatus } from "../../runtime/grpc/service.js";
+import { RequestProblem, serviceDefinition, toStatus, type RequestGate } from "../../runtime/grpc/service.js";
 import type { Authenticator } from "./authenticator.js";
 import { ANONYMOUS, type Caller } from "./caller.js";
 
@@ -25,7 +25,7 @@ export interface GuardOptions {
   /** Per method: a response encoder other than toBinary (ServiceDefinitionOptions.responseSerializers). */
   responseSerializers?: Record<string, (message: Message) => Buffer>;
   /** Per method: a look at the bytes before decoding that may refuse the call (ServiceDefinitionOptions.requestGates). */
-  requestGates?: Record<string, (bytes: Uint8Array) => DcosError | undefined>;
+  requestGates?: Record<string, RequestGate>;
 }
 
 const callers = new WeakMap<object, Caller>();
@@ -77,8 +77,11 @@ export function addGuardedService(server: grpc.Server, service: DescService, han
       }
       // A gate's refusal (the server busy; the request was not even decoded) is answered as it
       // was made once the caller is known: only an authenticated caller learns that the server
-      // is busy. It is not an invalid request.
-      if (refusal) return fail(call, callback, refusal);
+      // is busy, and only its refusals are counted. It is not an invalid request.
+      if (refusal) {
+        refusal.answered?.();
+        return fail(call, callback, refusal.error);
+      }
       (handler as (call: AnyCall, callback?: grpc.sendUnaryData<unknown>) => void)(call, callback);
     }) as grpc.UntypedHandleCall;
   }
