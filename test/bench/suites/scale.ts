@@ -87,8 +87,17 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   }
   // Outstanding offers a framework may hold before its offers pause (the masters' default is
   // no limit): without it every scheduler subscribing to a large cluster was offered agents by
-  // the hundred before it had read its first offers, and declined them (docs/scale.md).
-  settings.masterFlags.push(`--max-offers-per-framework=${get("max-offers-per-framework", 100)}`);
+  // the hundred before it had read its first offers, and declined them (docs/scale.md). Twice
+  // a framework's share of the agents, at least 100: the frameworks hold the offers they have
+  // no token for (--hold-offers=1), and at a cap below their share (100 at 10,000 agents × 50
+  // frameworks) every one of them sat paused at the cap through the steady window, launching
+  // on offers tens of seconds old, so no new offer reached them (no offer->framework sample).
+  // Above their share they hold what DRF gives them and the rest of each agent they launch on
+  // comes back at once as a new offer: offers follow the launches, measured on those. A
+  // framework that declined instead (Marathon, 120 s filters) would first be offered every
+  // agent once: agents × frameworks offers (500,000 at 10,000 × 50), the flood the cap is for.
+  const offerCap = get("max-offers-per-framework", Math.max(100, 2 * Math.ceil(agents / frameworks)));
+  settings.masterFlags.push(`--max-offers-per-framework=${offerCap}`);
   // How a new leader paces its announcements (the masters' defaults unless given: a window of
   // 1,000 agents, no rate cap; --agent-reregistration-window=0 --agent-reregistration-rate=5000
   // is the fixed 5,000/s of sessions 5-6).
@@ -146,7 +155,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   };
   process.once("SIGTERM", interrupted);
   process.once("SIGINT", interrupted);
-  const shape = { agents, frameworks, tasks: preload ? tasks : settings.longTasks * frameworks, preload: preload ? 1 : 0, agent_procs: settings.agentProcesses, seed: settings.seed, hold_offers: settings.holdOffers ? 1 : 0 };
+  const shape = { agents, frameworks, tasks: preload ? tasks : settings.longTasks * frameworks, preload: preload ? 1 : 0, agent_procs: settings.agentProcesses, seed: settings.seed, hold_offers: settings.holdOffers ? 1 : 0, max_offers_per_framework: offerCap };
   const fig = (name: string, value: number, unit: string, better: "higher" | "lower", extra: Record<string, unknown> = {}) =>
     report.figure(name, value, unit, better, { ...shape, load1: load(), ...extra });
   const explained = async <T>(p: Promise<T>): Promise<T> => {
@@ -261,7 +270,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
 
       // Offer -> framework over the fill (under the heaviest launch load of the run). In the
       // steady window below frameworks that hold offers (--hold-offers=1) launch on the ones
-      // they hold and, at --max-offers-per-framework, are offered nothing new: few or no samples.
+      // they hold and get the rest of each agent they launch on as a new offer (below the
+      // cap, see above); at a --max-offers-per-framework below their share: few or no samples.
       const fillOffers = cluster.takeSamples("offerToFramework");
       fig("offer_to_framework_fill_p50_ms", percentile(fillOffers, 50), "ms", "lower", { samples: fillOffers.length, note: "over the fill" });
       fig("offer_to_framework_fill_p99_ms", percentile(fillOffers, 99), "ms", "lower", { samples: fillOffers.length });
