@@ -14,7 +14,7 @@ import { AgentPhase } from "../../src/actors/agent/agent.js";
 import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
 import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
 import { statusUpdatesDir } from "../../src/actors/agent/paths.js";
-import { readStreamFiles } from "../../src/actors/agent/update-stream-file.js";
+import { journalPath, parseJournal, type ParsedJournal } from "../../src/actors/agent/update-journal.js";
 import { CrashFs } from "../support/crash-fs.js";
 import { testSeed } from "../support/seed.js";
 import { waitFor } from "../support/wait.js";
@@ -28,6 +28,12 @@ afterEach(async () => {
 
 function onMemory(fs: CrashFs, extra: Partial<AgentOptions> = {}): Partial<AgentOptions> {
   return { fs, bootId: async () => "boot-1", ...extra };
+}
+
+/** The agent's status update journal as its disk has it (empty if there is none yet). */
+async function journalOf(disk: CrashFs): Promise<ParsedJournal> {
+  const path = journalPath(statusUpdatesDir(MEMORY_WORK_DIR));
+  return parseJournal(disk.files().includes(path) ? await disk.readFile(path) : new Uint8Array(0));
 }
 
 /** Answers the (re)registration and checks the agent is RUNNING after one settle. */
@@ -111,12 +117,13 @@ describe("Agent on the manual clock with an in-memory disk", () => {
     await x.clock.settle();
     await x.clock.advance(600_000);
     assert.equal(x.master.updates().length, resends, "acknowledged: no more resends");
-    const streams = await readStreamFiles(fs, statusUpdatesDir(MEMORY_WORK_DIR));
+    const journal = await journalOf(fs);
     assert.deepEqual(
-      streams.map((s) => [s.path.slice(MEMORY_WORK_DIR.length), s.records.map((r) => r.kind), s.skipped]),
-      [["/meta/status-updates/fw-1/t1.updates", ["update", "ack"], 0]],
-      "the stream file holds the update and its acknowledgement",
+      [journal.entries.map((e) => [e.taskId, e.record.kind]), journal.skipped],
+      [[["t1", "update"], ["t1", "ack"]], 0],
+      "the agent's journal holds the update and its acknowledgement",
     );
+    assert.deepEqual(fs.files().filter((f) => f.includes("/meta/status-updates/")), [`${MEMORY_WORK_DIR}/meta/status-updates/journal`], "no file per task");
   });
 
   it("after a crash, recovers from what its disk kept: the agent id, the executor with its task, and the unacknowledged update, which it resends on reregistering", async () => {
@@ -158,7 +165,7 @@ describe("Agent on the manual clock with an in-memory disk", () => {
       }
     };
     const streamStates = async (disk: CrashFs): Promise<string[]> =>
-      (await readStreamFiles(disk, statusUpdatesDir(MEMORY_WORK_DIR))).flatMap((f) => f.records.map((r) => (r.kind === "update" ? TaskState[r.update.status!.state] : r.kind)));
+      (await journalOf(disk)).entries.map(({ record: r }) => (r.kind === "update" ? TaskState[r.update.status!.state] : r.kind));
     // The executor checkpoint's fdatasync waits (the window between the RUNNING record and the checkpoint on disk).
     // (The clock cannot settle while a write is held: the agent's disk work is one of its work sources.)
     fs.holdSyncsOf((path) => path.includes("/meta/frameworks/"));

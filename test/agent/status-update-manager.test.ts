@@ -10,6 +10,7 @@ import { AckOutcome, StatusUpdateManager, UpdateOutcome } from "../../src/actors
 import { Random } from "../../src/runtime/random.js";
 import { statusUpdate } from "../../src/actors/agent/status-update.js";
 import { streamFilePath } from "../../src/actors/agent/update-stream-file.js";
+import { journalPath, parseJournal } from "../../src/actors/agent/update-journal.js";
 import { ManualClock } from "../../src/runtime/clock.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
 import { testLogger } from "../../src/runtime/log.js";
@@ -21,7 +22,9 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function newManager(dir?: string): Promise<{
+type Layout = "journal" | "files";
+
+async function newManager(log: Layout, dir?: string): Promise<{
   clock: ManualClock;
   sum: StatusUpdateManager;
   forwarded: StatusUpdate[];
@@ -40,7 +43,7 @@ async function newManager(dir?: string): Promise<{
     forwarded.push(u);
     forwardedAt.push(clock.now());
   };
-  const sum = system.spawn(new StatusUpdateManager({ dir: d, metrics, forward, random: new Random(SUM_SEED) }));
+  const sum = system.spawn(new StatusUpdateManager({ dir: d, metrics, forward, random: new Random(SUM_SEED), log }));
   await clock.settle();
   return { clock, sum, forwarded, forwardedAt, metrics, dir: d };
 }
@@ -53,15 +56,26 @@ const update = (task: string, state: TaskState, now = 0): StatusUpdate =>
 
 const states = (us: StatusUpdate[]): string[] => us.map((u) => `${u.status!.taskId!.value}:${TaskState[u.status!.state]}`);
 
-describe("StatusUpdateManager", () => {
+/** The kinds of the task's records on disk, as the layout has them. */
+async function recordsOnDisk(log: Layout, dir: string, task: string): Promise<string[]> {
+  if (log === "files") return (await readFile(streamFilePath(dir, "fw-1", task), "utf8")).split("\n").filter((l) => l !== "").map((l) => (JSON.parse(l) as { t: string }).t);
+  return parseJournal(await readFile(journalPath(dir))).entries.filter((e) => e.taskId === task).map((e) => e.record.kind);
+}
+
+/** What a crash in the middle of writing an acknowledgement of the task leaves at the end of its file. */
+function tearTail(log: Layout, dir: string, task: string): Promise<void> {
+  return log === "files" ? appendFile(streamFilePath(dir, "fw-1", task), '{"t":"ack","uu') : appendFile(journalPath(dir), `0123abcd {"t":"ack","fw":"fw-1","task":"${task}","uu`);
+}
+
+for (const log of ["journal", "files"] as const)
+describe(`StatusUpdateManager (${log})`, () => {
   it("checkpoints an update before forwarding it, and retries it with backoff until acknowledged and not after", async () => {
-    const { clock, sum, forwarded, forwardedAt, metrics, dir } = await newManager();
+    const { clock, sum, forwarded, forwardedAt, metrics, dir } = await newManager(log);
     const running = update("t1", TaskState.RUNNING);
     const start = clock.now();
     assert.equal(await sum.update(running), UpdateOutcome.ACCEPTED);
     assert.equal(forwarded.length, 1);
-    const file = await readFile(streamFilePath(dir, "fw-1", "t1"), "utf8");
-    assert.match(file, /"t":"update"/, "the update is on disk once update() resolves");
+    assert.deepEqual(await recordsOnDisk(log, dir, "t1"), ["update"], "the update is on disk once update() resolves");
 
     // The ceiling doubles from 10 s; each wait is drawn in [ceiling/2, ceiling].
     await clock.advance(4_999);
@@ -82,7 +96,7 @@ describe("StatusUpdateManager", () => {
   });
 
   it("caps the retry ceiling at 10 minutes", async () => {
-    const { clock, sum, forwardedAt } = await newManager();
+    const { clock, sum, forwardedAt } = await newManager(log);
     await sum.update(update("t1", TaskState.RUNNING));
     // Ceilings 10, 20, 40, 80, 160, 320 s, then 600 s for good.
     await clock.advance(630_000 + 3 * 600_000);
@@ -93,7 +107,7 @@ describe("StatusUpdateManager", () => {
 
   it("spreads the retries of many tasks cut off at once over the window, the same from the same seed", async () => {
     const retryTimes = async (): Promise<number[]> => {
-      const { clock, sum, forwardedAt } = await newManager();
+      const { clock, sum, forwardedAt } = await newManager(log);
       const start = clock.now();
       for (let i = 0; i < 200; i++) await sum.update(update(`t${i}`, TaskState.RUNNING));
       const sent = forwardedAt.length;
@@ -111,7 +125,7 @@ describe("StatusUpdateManager", () => {
   });
 
   it("forwards a task's next update only once the previous one is acknowledged", async () => {
-    const { clock, sum, forwarded } = await newManager();
+    const { clock, sum, forwarded } = await newManager(log);
     const running = update("t1", TaskState.RUNNING);
     const finished = update("t1", TaskState.FINISHED);
     const other = update("t2", TaskState.RUNNING);
@@ -126,7 +140,7 @@ describe("StatusUpdateManager", () => {
   });
 
   it("ignores a duplicate update (same uuid)", async () => {
-    const { sum, forwarded, metrics } = await newManager();
+    const { sum, forwarded, metrics } = await newManager(log);
     const running = update("t1", TaskState.RUNNING);
     await sum.update(running);
     assert.equal(await sum.update(running), UpdateOutcome.DUPLICATE);
@@ -136,7 +150,7 @@ describe("StatusUpdateManager", () => {
   });
 
   it("ignores a duplicate acknowledgement", async () => {
-    const { clock, sum, forwarded, metrics } = await newManager();
+    const { clock, sum, forwarded, metrics } = await newManager(log);
     const running = update("t1", TaskState.RUNNING);
     const finished = update("t1", TaskState.FINISHED);
     await sum.update(running);
@@ -150,7 +164,7 @@ describe("StatusUpdateManager", () => {
   });
 
   it("ignores an unexpected acknowledgement (unknown uuid, not the pending update, unknown task)", async () => {
-    const { clock, sum, forwarded, metrics } = await newManager();
+    const { clock, sum, forwarded, metrics } = await newManager(log);
     const running = update("t1", TaskState.RUNNING);
     const finished = update("t1", TaskState.FINISHED);
     await sum.update(running);
@@ -165,7 +179,7 @@ describe("StatusUpdateManager", () => {
   });
 
   it("refuses an update after the task's terminal update was acknowledged", async () => {
-    const { sum } = await newManager();
+    const { sum } = await newManager(log);
     const finished = update("t1", TaskState.FINISHED);
     await sum.update(finished);
     await sum.acknowledge("fw-1", "t1", finished.uuid);
@@ -174,7 +188,7 @@ describe("StatusUpdateManager", () => {
   });
 
   it("holds updates while paused and forwards them at once on resume", async () => {
-    const { clock, sum, forwarded } = await newManager();
+    const { clock, sum, forwarded } = await newManager(log);
     await sum.pause();
     await sum.update(update("t1", TaskState.RUNNING));
     await clock.advance(60_000);
@@ -185,8 +199,8 @@ describe("StatusUpdateManager", () => {
     assert.equal(forwarded.length, 2, "retries run again after resume");
   });
 
-  it("recovers streams from their files: pending updates are forwarded again, acknowledged ones are not", async () => {
-    const first = await newManager();
+  it("recovers streams from the disk: pending updates are forwarded again, acknowledged ones are not", async () => {
+    const first = await newManager(log);
     const r1 = update("t1", TaskState.RUNNING);
     const f1 = update("t1", TaskState.FINISHED);
     const r2 = update("t2", TaskState.RUNNING);
@@ -195,9 +209,9 @@ describe("StatusUpdateManager", () => {
     await first.sum.acknowledge("fw-1", "t1", r1.uuid);
     await first.sum.acknowledge("fw-1", "t3", k3.uuid);
     // A crash in the middle of a write leaves a torn line at the end of t2's file.
-    await appendFile(streamFilePath(first.dir, "fw-1", "t2"), '{"t":"ack","uu');
+    await tearTail(log, first.dir, "t2");
 
-    const second = await newManager(first.dir);
+    const second = await newManager(log, first.dir);
     const recovered = await second.sum.recover();
     const byTask = new Map(recovered.map((r) => [r.taskId, r]));
     assert.equal(byTask.get("t1")?.pending, 1);

@@ -57,6 +57,14 @@ export interface AgentOptions {
    * queued meanwhile (before session 8).
    */
   startingBeforeSandbox?: boolean;
+  /**
+   * Where the status update streams are checkpointed: "journal" (default), one append-only
+   * journal for every stream of the agent, each batch of records one fdatasync
+   * (update-journal.ts); "files", a file per task (the layout before session 9; the
+   * `containers` bench's `--update-log=journal,files`). An agent on "journal" also reads and
+   * takes over the per-task files an older agent left.
+   */
+  statusUpdateLog?: "journal" | "files";
   /** Registration retry: first after a random wait up to this, doubling (Mesos: 1 s). */
   registrationBackoffMs?: number;
   /** Most time between registration attempts (Mesos: 1 min). */

@@ -160,6 +160,7 @@ export class Agent extends Actor implements ExecutorApi {
       new StatusUpdateManager({
         name: `${this.name}-status-updates`,
         dir: statusUpdatesDir(a.opts.workDir),
+        ...(a.opts.statusUpdateLog === undefined ? {} : { log: a.opts.statusUpdateLog }),
         metrics: this.system.metrics,
         forward: (u) => this.system.enqueueFunction(this, () => forwardUpdate(a, u)),
         initialRetryMs: a.opts.statusUpdateRetryMs,

@@ -1,13 +1,15 @@
 /**
  * The task status update manager (Mesos's TaskStatusUpdateManager): every status update a
- * task produces is checkpointed to its task's stream file before it is forwarded to the
- * master, and forwarded again with exponential backoff until the scheduler's acknowledgement
+ * task produces is checkpointed (to the agent's journal, update-journal.ts, or with
+ * `log: "files"` to its task's stream file) before it is forwarded to the master, and forwarded again with exponential backoff until the scheduler's acknowledgement
  * for that update (by uuid) comes back: the ceiling is 10 s, doubling up to 10 min, and each
  * wait is drawn from the agent's seeded Random in [ceiling/2, ceiling] (the runtime's Backoff),
  * so that the agents of a cluster whose master failed over do not all resend at one instant. Only the oldest
  * unacknowledged update of a task is in flight; the next one goes when it is acknowledged.
  * Duplicate updates, duplicate acknowledgements and unexpected acknowledgements are ignored
- * and counted. On start, `recover()` reads the streams back from disk.
+ * and counted. On start, `recover()` reads the streams back from disk. A stream whose terminal
+ * update is acknowledged keeps only its uuids and executor (a `done` record in the journal)
+ * until its executor is removed (forgetExecutor) or its framework (cleanup).
  *
  * It is an actor of its own; the public methods dispatch into it and return promises.
  */
@@ -22,15 +24,21 @@ import { Random } from "../../runtime/random.js";
 import type { FileSystem } from "../../runtime/file-system.js";
 import { AgentFileSystem } from "./agent-file-system.js";
 import { isTerminal, taskStateName } from "../task-states.js";
-import { readStreamFiles, StreamFileWriter, streamFilePath, type StreamRecord } from "./update-stream-file.js";
+import type { StreamRecord } from "./update-stream-file.js";
+import { UpdateJournal } from "./update-journal.js";
+import { FileStore, type UpdateStore } from "./update-store.js";
 import { DiskActivity } from "./disk-activity.js";
 
 export const DEFAULT_STATUS_UPDATE_RETRY_MS = 10_000;
 export const DEFAULT_STATUS_UPDATE_MAX_RETRY_MS = 600_000;
 
 export interface StatusUpdateManagerOptions {
-  /** Directory of the stream files (`<dir>/<framework>/<task>.updates`). */
+  /** Directory of the journal (`<dir>/journal`) or the stream files (`<dir>/<framework>/<task>.updates`). */
   dir: string;
+  /** One journal for every stream (default) or a file per task (the layout before session 9). */
+  log?: "journal" | "files";
+  /** The journal is compacted from this size on (update-journal.ts; default 4 MiB). */
+  compactMinBytes?: number;
   /** Sends an update towards the master; called inside the manager's actor. */
   forward: (update: StatusUpdate) => void;
   metrics: Metrics;
@@ -87,18 +95,16 @@ class Stream {
   readonly held = new Set<StatusUpdate>();
   /** Retry timing: the ceiling doubles (docs/protocols.md), each wait jittered below it. */
   readonly backoff: Backoff;
-  fileExists: boolean;
+  /** Its executor, kept once the stream is settled (its updates are dropped then). */
+  executorId = "";
 
   constructor(
     readonly frameworkId: string,
     readonly taskId: string,
-    readonly path: string,
     retry: { initialMs: number; maxMs: number },
-    fileExists: boolean,
     random: Random,
   ) {
     this.backoff = new Backoff(retry, random);
-    this.fileExists = fileExists;
   }
 }
 
@@ -108,8 +114,8 @@ export class StatusUpdateManager extends Actor {
   private readonly maxRetryMs: number;
   private paused: boolean;
   private readonly disk: DiskActivity;
-  /** Appends records in order per stream, group-committed (one fdatasync per batch of a file). */
-  private readonly files: StreamFileWriter;
+  /** Appends records in order per stream, group-committed (the journal: one fdatasync per batch). */
+  private readonly store: UpdateStore;
   private readonly fs: FileSystem;
   private readonly random: Random;
   private readonly counters: Record<
@@ -125,7 +131,13 @@ export class StatusUpdateManager extends Actor {
     this.disk = options.disk ?? new DiskActivity();
     this.random = options.random ?? Random.fromOs();
     this.fs = options.fs ?? new AgentFileSystem();
-    this.files = new StreamFileWriter(this.fs);
+    this.store =
+      options.log === "files"
+        ? new FileStore(this.fs, options.dir)
+        : new UpdateJournal(this.fs, options.dir, {
+            ...(options.compactMinBytes === undefined ? {} : { compactMinBytes: options.compactMinBytes }),
+            onCompactionError: (err) => this.log.error({ err }, `Failed to compact the status update journal in ${options.dir}: ${err.message}`),
+          });
     const m = options.metrics;
     const c = (name: string, help: string): Counter => m.counter(`slave/status_updates/${name}`, help);
     this.counters = {
@@ -145,7 +157,7 @@ export class StatusUpdateManager extends Actor {
   }
 
   override finalize(): void {
-    this.files.releaseAll();
+    this.store.close();
     this.disk.detach();
   }
 
@@ -189,9 +201,17 @@ export class StatusUpdateManager extends Actor {
     return this.system.dispatch(this, (a) => a.setPaused(false));
   }
 
-  /** Forgets a framework's streams (the framework is gone); the files stay for the record. */
+  /** Forgets a framework's streams (the framework is gone); the journal drops them at its next compaction (per-task files stay). */
   cleanup(frameworkId: string): Promise<number> {
     return this.system.dispatch(this, (a) => a.dropFramework(frameworkId));
+  }
+
+  /**
+   * Forgets the settled streams of the executor's tasks (its checkpoint, which listed them,
+   * is removed durably: a restarted agent will not look for them). Resolves with how many.
+   */
+  forgetExecutor(frameworkId: string, executorId: string): Promise<number> {
+    return this.system.dispatch(this, (a) => a.dropSettled(frameworkId, executorId));
   }
 
   /** Updates of the task not yet acknowledged, oldest first (for reregistration and tests). */
@@ -219,7 +239,7 @@ export class StatusUpdateManager extends Actor {
     const k = key(frameworkId, taskId);
     let s = this.streams.get(k);
     if (!s) {
-      s = new Stream(frameworkId, taskId, streamFilePath(this.options.dir, frameworkId, taskId), this.retry(), false, this.random);
+      s = new Stream(frameworkId, taskId, this.retry(), this.random);
       this.streams.set(k, s);
     }
     return s;
@@ -232,20 +252,22 @@ export class StatusUpdateManager extends Actor {
     if (!frameworkId || !taskId || uuid.length === 0) {
       throw new DcosError(Code.INVALID_ARGUMENT, "Invalid status update: framework id, task id and uuid are required");
     }
-    const s = this.stream(frameworkId, taskId);
+    const known = this.streams.get(key(frameworkId, taskId));
     const state = taskStateName(update.status?.state ?? TaskState.UNSPECIFIED);
-    if (s.received.has(hex(uuid))) {
+    if (known?.received.has(hex(uuid))) {
       this.counters.duplicate_updates.inc();
       this.log.info({ frameworkId, taskId, uuid: hex(uuid) }, `Ignoring duplicate ${state} update for task ${taskId}`);
       return Promise.resolve(UpdateOutcome.DUPLICATE);
     }
-    if (s.terminated) {
+    if (known?.terminated) {
       this.counters.rejected_updates.inc();
       throw new DcosError(
         Code.FAILED_PRECONDITION,
         `Refusing ${state} update for task ${taskId} of framework ${frameworkId}: its terminal update was already acknowledged`,
       );
     }
+    const line = this.store.encode(frameworkId, taskId, { kind: "update", update }); // INVALID_ARGUMENT if too large
+    const s = known ?? this.stream(frameworkId, taskId);
     s.received.add(hex(uuid));
     s.latest = update;
     if (sendAfter) {
@@ -256,7 +278,7 @@ export class StatusUpdateManager extends Actor {
       };
       this.defer(sendAfter, release, release);
     }
-    return this.checkpoint(s, { kind: "update", update }, () => {
+    return this.checkpoint(s, line, () => {
       if (this.streams.get(key(frameworkId, taskId)) !== s) return UpdateOutcome.ACCEPTED; // cleaned up meanwhile
       s.pending.push(update);
       if (s.pending.length === 1) this.forwardFront(s);
@@ -287,12 +309,15 @@ export class StatusUpdateManager extends Actor {
     s.timer = undefined;
     s.backoff.reset();
     if (isTerminal(front.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
-    const ack = this.checkpoint(s, { kind: "ack", uuid }, () => {
-      if (s.pending.length > 0 && !s.timer && this.streams.get(key(frameworkId, taskId)) === s) this.forwardFront(s);
+    const ack = this.checkpoint(s, this.store.encode(frameworkId, taskId, { kind: "ack", uuid }), () => {
+      if (this.streams.get(key(frameworkId, taskId)) !== s) return AckOutcome.ACKNOWLEDGED;
+      if (s.pending.length > 0 && !s.timer) this.forwardFront(s);
+      // Its terminal update acknowledged, durably: the rest of the stream is its uuids.
+      else if (s.terminated && s.pending.length === 0) this.settle(s);
       return AckOutcome.ACKNOWLEDGED;
     });
     // Nothing unacknowledged: the stream may stay quiet for hours, so its file is closed.
-    if (s.pending.length === 0) this.files.release(s.path);
+    if (s.pending.length === 0) this.store.idle(frameworkId, taskId);
     return ack;
   }
 
@@ -308,16 +333,14 @@ export class StatusUpdateManager extends Actor {
       s.held.delete(u);
       this.log.info({ frameworkId, taskId }, `Dropped the unsent ${taskStateName(state)} update of task ${taskId}`);
     }
-    const writes = dropped.map((u) => this.checkpoint(s, { kind: "drop", uuid: u.status?.uuid ?? u.uuid }, () => undefined));
+    const writes = dropped.map((u) => this.checkpoint(s, this.store.encode(frameworkId, taskId, { kind: "drop", uuid: u.status?.uuid ?? u.uuid }), () => undefined));
     if (s.pending[0] !== front && s.pending.length > 0) this.forwardFront(s);
     return Promise.all(writes).then(() => dropped.length);
   }
 
-  /** Appends the record (in order per stream), then runs after() inside the actor. */
-  private checkpoint<T>(s: Stream, record: StreamRecord, after: () => T): Promise<T> {
-    const created = !s.fileExists;
-    s.fileExists = true;
-    const write = this.disk.track(this.files.append(s.path, record, created));
+  /** Appends the record (as the store encoded it; in order per stream), then runs after() inside the actor. */
+  private checkpoint<T>(s: Stream, line: Uint8Array, after: () => T): Promise<T> {
+    const write = this.disk.track(this.store.append(s.frameworkId, s.taskId, line));
     return new Promise<T>((resolve, reject) => {
       this.defer(
         write,
@@ -329,7 +352,7 @@ export class StatusUpdateManager extends Actor {
           }
         },
         (err) => {
-          this.log.error({ err, path: s.path }, `Failed to checkpoint a status update record for task ${s.taskId}`);
+          this.log.error({ err, dir: this.options.dir }, `Failed to checkpoint a status update record for task ${s.taskId}`);
           reject(new DcosError(Code.INTERNAL, `Failed to checkpoint status update for task ${s.taskId}: ${(err as Error).message}`, { cause: err }));
         },
       );
@@ -379,7 +402,26 @@ export class StatusUpdateManager extends Actor {
       if (s.frameworkId !== frameworkId) continue;
       s.timer?.cancel();
       this.streams.delete(k);
-      this.files.release(s.path);
+      this.store.forget(s.frameworkId, s.taskId);
+      n++;
+    }
+    return n;
+  }
+
+  /** The stream's terminal update is acknowledged: only its uuids and executor are kept. */
+  private settle(s: Stream): void {
+    s.executorId = s.latest?.executorId?.value ?? s.executorId;
+    s.latest = undefined;
+    s.held.clear();
+    this.store.settle(s.frameworkId, s.taskId, { kind: "done", executorId: s.executorId, received: [...s.received], acknowledged: [...s.acknowledged] });
+  }
+
+  private dropSettled(frameworkId: string, executorId: string): number {
+    let n = 0;
+    for (const [k, s] of this.streams) {
+      if (s.frameworkId !== frameworkId || !s.terminated || s.pending.length > 0 || s.latest !== undefined || s.executorId !== executorId) continue;
+      this.streams.delete(k);
+      this.store.forget(s.frameworkId, s.taskId);
       n++;
     }
     return n;
@@ -388,16 +430,18 @@ export class StatusUpdateManager extends Actor {
   private handleRecover(): Promise<RecoveredStream[]> {
     return new Promise((resolve, reject) => {
       this.defer(
-        this.disk.track(readStreamFiles(this.fs, this.options.dir)),
-        (files) => {
+        this.disk.track(this.store.recover()),
+        ({ streams, unreadable }) => {
           const out: RecoveredStream[] = [];
-          for (const f of files) {
-            if (f.skipped > 0) {
-              this.counters.recovery_errors.inc(f.skipped);
-              this.log.warn({ path: f.path, skipped: f.skipped }, `Skipped ${f.skipped} unreadable record(s) in ${f.path}`);
-            }
-            const s = this.replay(f.path, f.records);
-            if (s) out.push({ frameworkId: s.frameworkId, taskId: s.taskId, latest: s.latest, pending: s.pending.length, terminated: s.terminated });
+          for (const u of unreadable) {
+            this.counters.recovery_errors.inc(u.count);
+            this.log.warn({ path: u.path, skipped: u.count }, `Skipped ${u.count} unreadable record(s) in ${u.path}`);
+          }
+          for (const f of streams) {
+            const s = this.replay(f.frameworkId, f.taskId, f.records);
+            if (!s) continue;
+            out.push({ frameworkId: s.frameworkId, taskId: s.taskId, latest: s.latest, pending: s.pending.length, terminated: s.terminated });
+            if (s.terminated && s.pending.length === 0 && s.latest !== undefined) this.settle(s);
           }
           for (const s of this.streams.values()) if (!s.timer) this.forwardFront(s);
           this.log.info({ streams: out.length, pending: this.pendingCount() }, `Recovered ${out.length} status update stream(s)`);
@@ -408,14 +452,19 @@ export class StatusUpdateManager extends Actor {
     });
   }
 
-  private replay(path: string, records: StreamRecord[]): Stream | undefined {
-    const first = records.find((r) => r.kind === "update");
-    if (!first) return undefined;
-    const frameworkId = first.update.frameworkId?.value ?? "";
-    const taskId = first.update.status?.taskId?.value ?? "";
-    const s = new Stream(frameworkId, taskId, path, this.retry(), true, this.random);
+  private replay(frameworkId: string, taskId: string, records: StreamRecord[]): Stream | undefined {
+    if (!records.some((r) => r.kind === "update" || r.kind === "done")) return undefined;
+    const s = new Stream(frameworkId, taskId, this.retry(), this.random);
     for (const r of records) {
-      if (r.kind === "update") {
+      if (r.kind === "done") {
+        // A settled stream, as a compaction wrote it.
+        for (const id of r.received) s.received.add(id);
+        for (const id of r.acknowledged) s.acknowledged.add(id);
+        s.pending.length = 0;
+        s.latest = undefined;
+        s.terminated = true;
+        s.executorId = r.executorId;
+      } else if (r.kind === "update") {
         const id = hex(r.update.status?.uuid ?? r.update.uuid);
         if (s.received.has(id)) continue;
         s.received.add(id);

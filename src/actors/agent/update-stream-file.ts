@@ -1,8 +1,11 @@
 /**
- * The on-disk form of one task's status update stream: an append-only file of JSON lines,
+ * The per-task layout of the status update streams (AgentOptions.statusUpdateLog "files",
+ * and what agents before session 9 wrote): one append-only file of JSON lines per task,
  * one record per update received and per acknowledgement, each fsynced before the caller
  * goes on (Mesos's TaskStatusUpdateStream checkpoint). A torn last line (a crash in the
  * middle of a write) is skipped on reading. `StreamFileWriter` group-commits the appends.
+ * The records' JSON is shared with the agent's journal (update-journal.ts), which reads
+ * these files when it finds them (an upgraded agent) and moves their records into itself.
  */
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { dirname, join } from "node:path";
@@ -11,14 +14,33 @@ import type { AppendFile, FileSystem } from "../../runtime/file-system.js";
 import { openForAppend, syncDirectory } from "./durable.js";
 import { pathComponent } from "./paths.js";
 
+/** The agent's journal's file name in the streams' directory (update-journal.ts). */
+export const JOURNAL_NAME = "journal";
+/** The new journal a compaction writes before it renames it over the journal. */
+export const COMPACTED_NAME = "journal.compacted";
+
 /**
  * `drop`: the update `uuid` was never sent and never will be (recovery drops the unsent
  * RUNNING of a task whose executor no checkpoint holds: recovery.ts); replay takes it out of
  * the pending updates without counting it acknowledged.
  */
-export type StreamRecord = { kind: "update"; update: StatusUpdate } | { kind: "ack"; uuid: Uint8Array } | { kind: "drop"; uuid: Uint8Array };
+export type StreamRecord = { kind: "update"; update: StatusUpdate } | { kind: "ack"; uuid: Uint8Array } | { kind: "drop"; uuid: Uint8Array } | DoneRecord;
 
-const SUFFIX = ".updates";
+/**
+ * What is left of a stream whose terminal update was acknowledged (journal only: written by
+ * its compaction in place of the stream's records): the uuids it received and those
+ * acknowledged (hex), so that a duplicate is still told apart, and its executor, whose
+ * checkpoint may still list the task (the stream goes with that executor: forgetExecutor).
+ */
+export interface DoneRecord {
+  kind: "done";
+  executorId: string;
+  received: string[];
+  acknowledged: string[];
+}
+
+export const STREAM_FILE_SUFFIX = ".updates";
+const SUFFIX = STREAM_FILE_SUFFIX;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -26,19 +48,39 @@ export function streamFilePath(dir: string, frameworkId: string, taskId: string)
   return join(dir, pathComponent("framework id", frameworkId), pathComponent("task id", taskId) + SUFFIX);
 }
 
-function encodeRecord(record: StreamRecord): string {
-  const json =
-    record.kind === "update"
-      ? { t: "update", update: toJson(StatusUpdateSchema, record.update) }
-      : { t: record.kind, uuid: Buffer.from(record.uuid).toString("base64") };
-  return JSON.stringify(json) + "\n";
+/** The record as the JSON object both layouts write (`t` its kind). */
+export function recordJson(record: StreamRecord): Record<string, JsonValue> {
+  switch (record.kind) {
+    case "update":
+      return { t: "update", update: toJson(StatusUpdateSchema, record.update) };
+    case "done":
+      return { t: "done", ex: record.executorId, received: record.received, acked: record.acknowledged };
+    default:
+      return { t: record.kind, uuid: Buffer.from(record.uuid).toString("base64") };
+  }
+}
+
+/** The record of a JSON object recordJson made; throws on anything else. */
+export function recordFromJson(json: { t?: unknown; update?: JsonValue; uuid?: unknown; ex?: unknown; received?: unknown; acked?: unknown }): StreamRecord {
+  if (json.t === "update" && json.update !== undefined) return { kind: "update", update: fromJson(StatusUpdateSchema, json.update) };
+  if ((json.t === "ack" || json.t === "drop") && typeof json.uuid === "string") return { kind: json.t, uuid: new Uint8Array(Buffer.from(json.uuid, "base64")) };
+  if (json.t === "done" && typeof json.ex === "string" && isStrings(json.received) && isStrings(json.acked)) {
+    return { kind: "done", executorId: json.ex, received: json.received, acknowledged: json.acked };
+  }
+  throw new Error(`unknown record ${JSON.stringify(json).slice(0, 80)}`);
+}
+
+function isStrings(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === "string");
+}
+
+/** One line of a stream file. */
+export function encodeRecord(record: StreamRecord): Uint8Array {
+  return encoder.encode(JSON.stringify(recordJson(record)) + "\n");
 }
 
 function decodeRecord(line: string): StreamRecord {
-  const json = JSON.parse(line) as { t?: string; update?: JsonValue; uuid?: string };
-  if (json.t === "update" && json.update !== undefined) return { kind: "update", update: fromJson(StatusUpdateSchema, json.update) };
-  if ((json.t === "ack" || json.t === "drop") && typeof json.uuid === "string") return { kind: json.t, uuid: new Uint8Array(Buffer.from(json.uuid, "base64")) };
-  throw new Error(`unknown record ${line.slice(0, 80)}`);
+  return recordFromJson(JSON.parse(line) as Parameters<typeof recordFromJson>[0]);
 }
 
 interface Waiter {
@@ -50,7 +92,7 @@ interface Waiter {
 interface OpenFile {
   handle?: AppendFile;
   created: boolean;
-  queue: { text: string; waiter: Waiter }[];
+  queue: { bytes: Uint8Array; waiter: Waiter }[];
   flushing: boolean;
   /** Close once the queue is empty (release() was called). */
   release: boolean;
@@ -76,13 +118,14 @@ export class StreamFileWriter {
     return this.files.size;
   }
 
-  append(path: string, record: StreamRecord, created: boolean): Promise<void> {
+  /** record: the record, or its line as encodeRecord made it. */
+  append(path: string, record: StreamRecord | Uint8Array, created: boolean): Promise<void> {
     let f = this.files.get(path);
     if (!f) this.files.set(path, (f = { created: false, queue: [], flushing: false, release: false }));
     f.created ||= created;
     f.release = false;
     return new Promise<void>((resolve, reject) => {
-      f.queue.push({ text: encodeRecord(record), waiter: { resolve, reject } });
+      f.queue.push({ bytes: record instanceof Uint8Array ? record : encodeRecord(record), waiter: { resolve, reject } });
       if (!f.flushing) void this.flush(path, f);
     });
   }
@@ -107,7 +150,7 @@ export class StreamFileWriter {
       try {
         // Status updates carry what executors report (messages, data): owner-only, like the checkpoints.
         f.handle ??= await openForAppend(this.fs, path);
-        await f.handle.append([encoder.encode(batch.length === 1 ? batch[0]!.text : batch.map((b) => b.text).join(""))]);
+        await f.handle.append(batch.map((b) => b.bytes));
         if (f.created) {
           // A new file: its data and its directory entry, both already written, are flushed at
           // once (two waits for the disk's journal in parallel, not one after the other); the
@@ -136,6 +179,9 @@ export class StreamFileWriter {
 }
 export interface StreamFile {
   path: string;
+  /** The stream's ids, from the file's place (`<framework>/<task>.updates`). */
+  frameworkId: string;
+  taskId: string;
   records: StreamRecord[];
   /** Lines that could not be read (a torn tail), skipped. */
   skipped: number;
@@ -145,6 +191,7 @@ export interface StreamFile {
 export async function readStreamFiles(fs: FileSystem, dir: string): Promise<StreamFile[]> {
   const out: StreamFile[] = [];
   for (const fw of (await fs.list(dir)).sort()) {
+    if (fw === JOURNAL_NAME || fw === COMPACTED_NAME) continue; // the journal and its compaction's new file, not a framework's directory
     const files = (await fs.list(join(dir, fw))).filter((f) => f.endsWith(SUFFIX)).sort();
     for (const f of files) {
       const path = join(dir, fw, f);
@@ -158,7 +205,7 @@ export async function readStreamFiles(fs: FileSystem, dir: string): Promise<Stre
           skipped++;
         }
       }
-      out.push({ path, records, skipped });
+      out.push({ path, frameworkId: fw, taskId: f.slice(0, -SUFFIX.length), records, skipped });
     }
   }
   return out;

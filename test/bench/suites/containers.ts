@@ -66,6 +66,10 @@
  * handled, before its sandbox is made (the default), and after whatever the agent had queued meanwhile
  * (AgentOptions.startingBeforeSandbox false, as before), named `…_starting_<when>_…`.
  *
+ * `--update-log=journal,files` runs each isolation mode with the agent's status update streams in
+ * one journal (the default, src/actors/agent/update-journal.ts) and in a file per task
+ * (AgentOptions.statusUpdateLog "files", before session 9), named `…_log_<layout>_…`.
+ *
  * `--repeat=N` runs the bare spawn and every variant N times, interleaved (A, B, A, B, …), and
  * prints each figure once: the median of the N, with every value in `repeats`. One run of a
  * variant is a few seconds of launching; on a shared machine only medians of several separate
@@ -112,13 +116,13 @@ function numberArg(args: string[], name: string, fallback: number): number {
   return Number.isInteger(v) && v >= 0 && arg(args, name) !== undefined ? v : fallback;
 }
 
-async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline", launchTrace?: LaunchTrace, agentFs: "agent" | "node" = "agent", launcherGates?: number, launchLaneMaxWaitMs?: number, runtime: RuntimePlace = "default", running?: RunningRecord, starting?: StartingWhen): Promise<Cluster> {
+async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline", launchTrace?: LaunchTrace, agentFs: "agent" | "node" = "agent", launcherGates?: number, launchLaneMaxWaitMs?: number, runtime: RuntimePlace = "default", running?: RunningRecord, starting?: StartingWhen, updateLog?: UpdateLog): Promise<Cluster> {
   // The agent of startCluster has cpus:2; its containers together weigh as 2 CPUs (rootCpus).
   const isolators = await isolatorsFor(mode, { root: CGROUP_ROOT, rootCpus: 2 });
   const trace = launchTrace && ((id: string, stage: string): void => launchTrace.container(id, stage));
   // The agent's own choice (runtime-root.ts: tmpfs when there is one), or `work`: on the work dir's disk as before.
   const runtimeRoot = (workDir: string): string => chooseRuntimeRoot(workDir, runtime === "work" ? { runtimeDir: join(workDir, "containers") } : {}).path;
-  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: runtimeRoot(workDir), isolators, launcher, ...(launcherGates === undefined ? {} : { launcherGates }), ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}), ...(agentFs === "node" ? { fs: new NodeFileSystem() } : {}), ...(launchLaneMaxWaitMs === undefined ? {} : { launchLaneMaxWaitMs }), ...(running === undefined ? {} : { runningBesideCheckpoint: running === "beside" }), ...(starting === undefined ? {} : { startingBeforeSandbox: starting === "early" }) });
+  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: runtimeRoot(workDir), isolators, launcher, ...(launcherGates === undefined ? {} : { launcherGates }), ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}), ...(agentFs === "node" ? { fs: new NodeFileSystem() } : {}), ...(launchLaneMaxWaitMs === undefined ? {} : { launchLaneMaxWaitMs }), ...(running === undefined ? {} : { runningBesideCheckpoint: running === "beside" }), ...(starting === undefined ? {} : { startingBeforeSandbox: starting === "early" }), ...(updateLog === undefined ? {} : { statusUpdateLog: updateLog }) });
 }
 
 /** Why docker cannot be benched here, or undefined when dockerd answers and the image is there. */
@@ -203,6 +207,8 @@ type RuntimePlace = "default" | "work";
 type RunningRecord = "beside" | "after";
 /** When an agent-run task's STARTING is asked for (`--starting=early,late`): as its RunTask is handled (the default) or after what the agent had queued. */
 type StartingWhen = "early" | "late";
+/** Where the agent's status update streams go (`--update-log=journal,files`): one journal (the default) or a file per task. */
+type UpdateLog = "journal" | "files";
 
 interface Variants {
   count: number;
@@ -217,10 +223,11 @@ interface Variants {
   runtimes: (RuntimePlace | undefined)[];
   runnings: (RunningRecord | undefined)[];
   startings: (StartingWhen | undefined)[];
+  updateLogs: (UpdateLog | undefined)[];
 }
 
 /** The bare spawn, then every isolation mode and variant through the agent, once. */
-async function launches(report: Reporter, { count, window, modes, commandExecutor, launchers, stages, agentFses, gateCounts, laneWaits, runtimes, runnings, startings }: Variants): Promise<void> {
+async function launches(report: Reporter, { count, window, modes, commandExecutor, launchers, stages, agentFses, gateCounts, laneWaits, runtimes, runnings, startings, updateLogs }: Variants): Promise<void> {
   const baseline = await plainSpawn(count, window);
   report.figure("spawn_per_s", baseline.perSecond, "launches/s", "higher", { count, window });
   report.figure("spawn_to_running_p50_ms", percentile(baseline.latencies, 50), "ms", "lower", { count, window });
@@ -252,11 +259,11 @@ async function launches(report: Reporter, { count, window, modes, commandExecuto
       reportRun(report, name, r, extra);
       continue;
     }
-    for (const launcher of launchers) for (const agentFs of agentFses) for (const gates of launcher === "warm" ? gateCounts : [undefined]) for (const lane of laneWaits) for (const runtime of runtimes) for (const running of runnings) for (const starting of startings) {
-      const name = `agent_${mode.replace(",", "_")}${launcher === "inline" ? "_inline" : ""}${agentFs === "node" ? "_nodefs" : ""}${gates === undefined ? "" : `_gates${gates}`}${lane === undefined ? "" : `_lane${lane}`}${runtime === undefined ? "" : `_runtime_${runtime}`}${running === undefined ? "" : `_running_${running}`}${starting === undefined ? "" : `_starting_${starting}`}`;
-      const extra = { count, window, mode, commandExecutor, launcher, agentFs, ...(gates === undefined ? {} : { gates }), ...(lane === undefined ? {} : { lane }), ...(runtime === undefined ? {} : { runtime }), ...(running === undefined ? {} : { running }), ...(starting === undefined ? {} : { starting }) };
+    for (const launcher of launchers) for (const agentFs of agentFses) for (const gates of launcher === "warm" ? gateCounts : [undefined]) for (const lane of laneWaits) for (const runtime of runtimes) for (const running of runnings) for (const starting of startings) for (const updateLog of updateLogs) {
+      const name = `agent_${mode.replace(",", "_")}${launcher === "inline" ? "_inline" : ""}${agentFs === "node" ? "_nodefs" : ""}${gates === undefined ? "" : `_gates${gates}`}${lane === undefined ? "" : `_lane${lane}`}${runtime === undefined ? "" : `_runtime_${runtime}`}${running === undefined ? "" : `_running_${running}`}${starting === undefined ? "" : `_starting_${starting}`}${updateLog === undefined ? "" : `_log_${updateLog}`}`;
+      const extra = { count, window, mode, commandExecutor, launcher, agentFs, ...(gates === undefined ? {} : { gates }), ...(lane === undefined ? {} : { lane }), ...(runtime === undefined ? {} : { runtime }), ...(running === undefined ? {} : { running }), ...(starting === undefined ? {} : { starting }), ...(updateLog === undefined ? {} : { updateLog }) };
       const trace = stages ? new LaunchTrace() : undefined;
-      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher, trace, agentFs, gates, lane, runtime, running, starting), name, (id) => task(id, "true"), count, window, trace);
+      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher, trace, agentFs, gates, lane, runtime, running, starting, updateLog), name, (id) => task(id, "true"), count, window, trace);
       report.figure(`${name}_launches_per_s`, r.perSecond, "launches/s", "higher", extra);
       report.figure(`${name}_launches_per_s_vs_spawn_per_s`, r.perSecond / baseline.perSecond, "ratio", "higher", extra);
       reportRun(report, name, r, extra);
@@ -294,11 +301,14 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   // --starting=early,late: an agent-run task's STARTING asked for as its RunTask is handled (the default) or after what the
   // agent had queued meanwhile (the agent's startingBeforeSandbox), one run each, named `…_starting_<when>_…`.
   const startings = arg(args, "starting")?.split(",").filter((r): r is StartingWhen => r === "early" || r === "late") ?? [undefined];
+  // --update-log=journal,files: the agent's status update streams in one journal (the default) or a file per task (the
+  // agent's statusUpdateLog), one run each, named `…_log_<layout>_…`.
+  const updateLogs = arg(args, "update-log")?.split(",").filter((r): r is UpdateLog => r === "journal" || r === "files") ?? [undefined];
   // --repeat=N: the bare spawn and every variant N times, interleaved (variant A, B, A, B, …), each figure the median of the N.
   const repeat = Math.max(1, numberArg(args, "repeat", 1));
   reportLoad(report, "start");
   const collect = repeat > 1 ? new RepeatReporter(report.suite) : undefined;
-  for (let i = 0; i < repeat; i++) await launches(collect ?? report, { count, window, modes, commandExecutor, launchers, stages, agentFses, gateCounts, laneWaits, runtimes, runnings, startings });
+  for (let i = 0; i < repeat; i++) await launches(collect ?? report, { count, window, modes, commandExecutor, launchers, stages, agentFses, gateCounts, laneWaits, runtimes, runnings, startings, updateLogs });
   collect?.medians(report);
   if (hold > 0) {
     const h = await holdTasks(await isolationCluster("posix", commandExecutor, launchers[0]!), (id) => task(id, "sleep 3600"), "sleep", hold, window, minFree);
