@@ -237,7 +237,7 @@ export class AgentContext {
     if (ex.tasks.size === 0 && fw.executors.get(ex.id) === ex) {
       fw.executors.delete(ex.id);
       // Once no checkpoint lists its tasks, the status update manager may forget their settled streams.
-      const forget = (): void => void this.statusUpdates.forgetExecutor(fw.id, ex.id);
+      const forget = (): void => void this.statusUpdates.forgetExecutor(fw.id, ex.id).catch(() => undefined); // the agent is stopping
       this.persist(ex, () => removeExecutorCheckpoint(this.fs, this.opts.workDir, fw.id, ex.id).then(forget), `remove the checkpoint of executor ${ex.id}`);
     }
     if (fw.terminating && [...fw.executors.values()].every((e) => e.phase === ExecutorPhase.TERMINATED)) this.removeFramework(fw);
