@@ -21,7 +21,7 @@ FILES=(
   master/accept-plan master/acknowledge-batch master/agent-reregistration master/agents master/counts master/executors
   master/offers master/operation-status master/reconciliation master/reregistration-while-active
   master/reservations master/resource-metrics master/task-lifecycle
-  agent/agent agent/recovery agent/memory-disk agent/status-update-manager agent/update-stream-file agent/static-reservations
+  agent/agent agent/recovery agent/memory-disk agent/status-update-manager agent/update-stream-file agent/update-journal agent/static-reservations
   agent/executor-config agent/disk-activity agent/resource-detection agent/recovery-plan
   scheduler-driver/builders scheduler-driver/parts scheduler-driver/reconnect
   simulation/master-detector simulation/master-failover simulation/registry-machine
