@@ -16,11 +16,11 @@ FILES=(
   allocator/allocator allocator/round allocator/properties
   raft/election raft/generations raft/linearizability raft/replication raft/transfer-and-reads
   raft/snapshot-and-membership raft/replicated-log raft/framework-logs raft/log-storage
-  raft/storage/wal-codec raft/storage/snapshotter
+  raft/storage/wal-codec raft/storage/snapshotter raft/io-held-leader
   events/binary-writer events/tap-buffer events/event-line
   master/accept-plan master/acknowledge-batch master/agent-reregistration master/agents master/counts master/executors
   master/offers master/operation-status master/reconciliation master/reregistration-while-active
-  master/reservations master/resource-metrics master/task-lifecycle
+  master/reservations master/resource-metrics master/task-lifecycle master/status-shedding
   agent/agent agent/recovery agent/memory-disk agent/status-update-manager agent/update-stream-file agent/update-journal agent/static-reservations
   agent/executor-config agent/disk-activity agent/resource-detection agent/recovery-plan
   scheduler-driver/builders scheduler-driver/parts scheduler-driver/reconnect

@@ -69,6 +69,11 @@ const program = addNatsFlags(new Command())
   .option("--max-agent-ping-timeouts <n>", "master: missed pongs before an agent is unreachable", (v) => Number(v), 5)
   .addOption(new Option("--max-launching-tasks <n>", "master: refuse ACCEPTs with tasks (RESOURCE_EXHAUSTED, retry-after) while this many tasks are launching or queued; 0: no limit").argParser(parseCount).default(5000))
   .addOption(new Option("--max-loop-lag <duration>", "master: refuse ACCEPTs with tasks while the event loop has run this late in the last ~2 s; 0: not checked").argParser(parseDuration).default(0, "0 (not checked)"))
+  .addOption(
+    new Option("--max-queued-retried-messages <n>", "master: drop (and count) agents' status updates, which agents send again, while the master's mailbox holds this many items; 0: never")
+      .argParser(parseCount)
+      .default(10_000),
+  )
   .addOption(new Option("--max-call-queue <duration>", "master: refuse ACCEPTs with tasks while the oldest queued framework call has waited this long; 0: no limit").argParser(parseDuration).default(1000, "1secs"))
   .addOption(new Option("--agent-unreachable-rate-limit <rate>", 'master: at most this many agents marked unreachable per duration, e.g. "1/10mins" (default: no limit)').argParser(parseUnreachableRateFlag))
   .option("--resources <spec>", 'agent: resources to offer instead of detected ones, e.g. "cpus:4;mem:8192;ports:[31000-32000];cpus(ops):1"')

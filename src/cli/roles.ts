@@ -48,6 +48,7 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   maxLaunchingTasks?: number;
   maxCallQueue?: number;
   maxLoopLag?: number;
+  maxQueuedRetriedMessages?: number;
   agentPingTimeout: number;
   maxAgentPingTimeouts: number;
   /** master: Raft tick and election timeout, ms. */
@@ -160,6 +161,7 @@ async function startMaster(
     offerTimeoutMs: flags.offerTimeout ?? 0,
     maxOffersPerFramework: flags.maxOffersPerFramework ?? 0,
     launchAdmission: { maxLaunchingTasks: flags.maxLaunchingTasks ?? 5000, maxQueueMs: flags.maxCallQueue ?? 1000, maxLoopLagMs: flags.maxLoopLag ?? 0 },
+    ...(flags.maxQueuedRetriedMessages !== undefined ? { maxQueuedRetriedMessages: flags.maxQueuedRetriedMessages } : {}),
     agentPingTimeoutMs: flags.agentPingTimeout,
     maxAgentPingTimeouts: flags.maxAgentPingTimeouts,
     raftTickMs: flags.raftTick,

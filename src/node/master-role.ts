@@ -56,6 +56,8 @@ export interface MasterRoleOptions {
   agentReregistrationWindow?: number;
   /** The most agents per second a new leader announces itself to (default 0: no cap; MasterOptions.agentReregistrationRate). */
   agentReregistrationRate?: number;
+  /** The master's mailbox bound for agents' status updates (default 10,000; MasterOptions.maxQueuedRetriedMessages). */
+  maxQueuedRetriedMessages?: number;
   ip: string;
   port: number;
   hostname: string;
@@ -152,6 +154,7 @@ export async function startMasterRole(o: MasterRoleOptions): Promise<RunningMast
       agentReregisterTimeoutMs: o.agentReregisterTimeoutMs,
       ...(o.agentReregistrationWindow !== undefined ? { agentReregistrationWindow: o.agentReregistrationWindow } : {}),
       ...(o.agentReregistrationRate !== undefined ? { agentReregistrationRate: o.agentReregistrationRate } : {}),
+      ...(o.maxQueuedRetriedMessages !== undefined ? { maxQueuedRetriedMessages: o.maxQueuedRetriedMessages } : {}),
     });
     const master: Master = group.master;
     // Before the actors stop: stand down while the allocator still runs, then close the log.

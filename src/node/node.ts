@@ -18,6 +18,7 @@ import { GrpcTransport } from "../runtime/transports/grpc.js";
 import { Metrics } from "../metrics/metrics.js";
 import { watchEventLoopDelay } from "../runtime/event-loop-delay.js";
 import { watchProcessHealth } from "../runtime/process-health.js";
+import { watchLoopStalls } from "../runtime/loop-stalls.js";
 import { authenticatedPeer } from "../runtime/identity.js";
 import { RevocationWatcher } from "../security/pki/revocation.js";
 import { nodeTransportSecurity } from "../security/pki/grpc-credentials.js";
@@ -68,6 +69,7 @@ export async function startNode(options: NodeOptions): Promise<Node> {
   const metrics = new Metrics();
   watchEventLoopDelay(metrics);
   watchProcessHealth(metrics);
+  watchLoopStalls(metrics, options.logger);
   const tls = options.tls;
   const own = tls ? certificateIdentity(tls.cert) : undefined;
   const revocations = tls?.crlFile

@@ -116,7 +116,7 @@ export abstract class Actor implements ActorCell {
         this.timers.delete(handle);
       },
     };
-    timer = system.clock.setTimer(ms, () => {
+    timer = system.setActorTimer(this, ms, () => {
       this.timers.delete(handle);
       system.enqueueFunction(this, fn);
     });

@@ -16,7 +16,8 @@ export type DropReason =
   | "superseded" // a frame on a connection older than the newest one its sender opened to this node
   | "unreachable" // the peer could not be reached and the message was given up
   | "terminated" // the receiving actor terminated with the message still queued
-  | "mailbox_full"; // the receiving actor's mailbox held its limit of queued items (a message from another node)
+  | "mailbox_full" // the receiving actor's mailbox held its limit of queued items (a message from another node)
+  | "mailbox_shed"; // a message its sender retries, from another node, to an actor whose mailbox held its shedding bound (ActorCell.shed)
 
 export const DROP_REASONS: readonly DropReason[] = [
   "undecodable",
@@ -31,6 +32,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "unreachable",
   "terminated",
   "mailbox_full",
+  "mailbox_shed",
 ];
 
 /** Default limit on one frame (a batch of envelopes) received from a peer. */

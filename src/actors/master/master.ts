@@ -23,6 +23,7 @@ import { Actor } from "../../runtime/actor.js";
 import type { Timer } from "../../runtime/clock.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { Pid } from "../../runtime/pid.js";
+import type { MailboxShedding } from "../../runtime/system.js";
 import type { Allocator } from "../allocator/allocator.js";
 import { EventBus } from "../../events/bus.js";
 import { pong } from "./agent-health.js";
@@ -39,6 +40,17 @@ import { executorMessage, exitedExecutor, statusUpdate, updateAgent } from "./st
 import { TermHost } from "./term-host.js";
 
 export const MASTER_ACTOR_NAME = "master";
+
+/** MasterOptions.maxQueuedRetriedMessages by default. */
+export const DEFAULT_MAX_QUEUED_RETRIED_MESSAGES = 10_000;
+
+/**
+ * What a busy master may shed (MasterOptions.maxQueuedRetriedMessages): status updates, which
+ * agents send again until acknowledged. Not (re)registrations, though agents retry those too:
+ * a shed registration costs its agent a whole backoff, and at 50,000 agents shedding them
+ * doubled the time to register from cold (docs/scale.md, "Session 9").
+ */
+const RETRIED_AGENT_MESSAGES: ReadonlySet<string> = new Set([StatusUpdateSchema.typeName]);
 
 export interface MasterDeps extends MasterOptions {
   /** The allocator and registrar of a master that leads from its start (not a standby). */
@@ -86,6 +98,8 @@ export class Master extends Actor {
   private counters!: { standbyDropped: Counter; staleSends: Counter; elections: Counter };
   /** The master's cluster events; subscribe before or after start. */
   readonly events: EventBus;
+  /** Agents' retried messages dropped past MasterOptions.maxQueuedRetriedMessages (ActorCell.shed). */
+  readonly shed: MailboxShedding | undefined;
   /** When the master started (ms on its clock), for /state's start_time. */
   startedAt = 0;
 
@@ -109,6 +123,8 @@ export class Master extends Actor {
     this.install(ExitedExecutorSchema, on(exitedExecutor));
     this.install(FrameworkMessageSchema, on(executorMessage));
     this.install(UpdateAgentSchema, on(updateAgent));
+    const shedAt = deps.maxQueuedRetriedMessages ?? DEFAULT_MAX_QUEUED_RETRIED_MESSAGES;
+    if (shedAt > 0) this.shed = { at: shedAt, types: RETRIED_AGENT_MESSAGES };
   }
 
   /**

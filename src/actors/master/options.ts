@@ -41,6 +41,14 @@ export interface MasterOptions {
   agentReregistrationWindow?: number;
   /** The most agents per second that announcement goes to (a cap on the waves). Default 0: no cap. */
   agentReregistrationRate?: number;
+  /**
+   * Once the master's mailbox holds this many items, agents' status updates are dropped
+   * before they are decoded and counted (`runtime/dropped/mailbox_shed`): an agent sends an
+   * unacknowledged update again after its retry interval. Registrations, pongs,
+   * acknowledgements, scheduler calls and Raft are never dropped for it. Default 10,000;
+   * 0: never.
+   */
+  maxQueuedRetriedMessages?: number;
   /** How late the event loop runs now (ms); tests script it. Default: the process's (runtime/loop-lag.ts). */
   loopLag?: () => number;
   /** Seeds stream ids; tests pass a seeded one. */

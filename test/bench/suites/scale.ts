@@ -101,7 +101,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   // How a new leader paces its announcements (the masters' defaults unless given: a window of
   // 1,000 agents, no rate cap; --agent-reregistration-window=0 --agent-reregistration-rate=5000
   // is the fixed 5,000/s of sessions 5-6).
-  for (const flag of ["--agent-reregistration-window=", "--agent-reregistration-rate="]) {
+  for (const flag of ["--agent-reregistration-window=", "--agent-reregistration-rate=", "--max-queued-retried-messages="]) {
     const given = args.find((a) => a.startsWith(flag));
     if (given) settings.masterFlags.push(given);
   }
@@ -479,13 +479,13 @@ async function printMasterDiag(cluster: ScaleCluster, at: number): Promise<void>
         const k = (key: string) => m[key] ?? "-";
         figures = `term ${k("raft/term")} leader ${k("raft/is_leader")} elections ${k("raft/elections_started")} pre-votes ${k("raft/pre_votes_started")} loop delay max ${k("runtime/event_loop_delay_max_ms")} p99 ${k("runtime/event_loop_delay_p99_ms")} ms; snapshots ${k("raft/snapshot_ms/count")} max ${k("raft/snapshot_ms/max")} ms; applied ${k("raft/applied_index")}` +
           `\n    gc pause max ${k("runtime/gc_pause_max_ms")} major max ${k("runtime/gc_major_pause_max_ms")} ms, ${k("runtime/gc_major_count")} major, ${k("runtime/gc_ms_total")} ms in all; rss ${k("runtime/rss_mb")} heap ${k("runtime/heap_used_mb")}/${k("runtime/heap_total_mb")} external ${k("runtime/external_mb")} buffers ${k("runtime/array_buffers_mb")} MiB` +
-          `\n    mailbox ${k("runtime/event_queue_messages")} msgs; to nodes ${k("runtime/transport_queued_kb")} KiB (max peer ${k("runtime/transport_queued_max_peer_kb")}); scheduler streams blocked ${k("master/scheduler_streams_blocked")} queued ${k("master/scheduler_stream_queued_events")} events (max ${k("master/scheduler_stream_queued_events_max")}); launch queue ${k("master/launch_queue_tasks")} tasks, call queue ${k("master/framework_call_queue_ms")} ms; tasks staging ${k("master/tasks_staging")} running ${k("master/tasks_running")}`;
+          `\n    mailbox ${k("runtime/event_queue_messages")} msgs (shed ${k("runtime/dropped/mailbox_shed")}, stalls ${k("runtime/loop_stalls")} ${k("runtime/loop_stall_ms")} ms, GC ${k("runtime/loop_stall_gc_ms")} ms of it; raft timers pulsed ${k("runtime/urgent_timers_pulsed")}); to nodes ${k("runtime/transport_queued_kb")} KiB (max peer ${k("runtime/transport_queued_max_peer_kb")}); scheduler streams blocked ${k("master/scheduler_streams_blocked")} queued ${k("master/scheduler_stream_queued_events")} events (max ${k("master/scheduler_stream_queued_events_max")}); launch queue ${k("master/launch_queue_tasks")} tasks, call queue ${k("master/framework_call_queue_ms")} ms; tasks staging ${k("master/tasks_staging")} running ${k("master/tasks_running")}`;
       } catch (e) {
         figures = `metrics: ${(e as Error).message}`;
       }
     }
     const from = diagLinesSeen.get(i) ?? 0;
-    const leaderLines = p.lines.slice(from).filter((l) => /Raft leader is now|stepped down|check.?quorum|Snapshot at/i.test(l)).map((l) => l.slice(0, 300));
+    const leaderLines = p.lines.slice(from).filter((l) => /Raft leader is now|stepped down|check.?quorum|Snapshot at|Event loop held/i.test(l)).map((l) => l.slice(0, 300));
     diagLinesSeen.set(i, p.lines.length);
     out.push(`  master-${i + 1}: ${figures}${leaderLines.map((l) => `\n    ${l}`).join("")}`);
   }
