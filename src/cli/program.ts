@@ -72,7 +72,7 @@ const program = addNatsFlags(new Command())
   .addOption(
     new Option("--max-queued-retried-messages <n>", "master: drop (and count) agents' status updates, which agents send again, while the master's mailbox holds this many items; 0: never")
       .argParser(parseCount)
-      .default(10_000),
+      .default(0, "0 (never)"),
   )
   .addOption(new Option("--max-call-queue <duration>", "master: refuse ACCEPTs with tasks while the oldest queued framework call has waited this long; 0: no limit").argParser(parseDuration).default(1000, "1secs"))
   .addOption(new Option("--agent-unreachable-rate-limit <rate>", 'master: at most this many agents marked unreachable per duration, e.g. "1/10mins" (default: no limit)').argParser(parseUnreachableRateFlag))

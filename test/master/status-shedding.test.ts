@@ -5,16 +5,17 @@ import { DEFAULT_MAX_QUEUED_RETRIED_MESSAGES, Master } from "../../src/actors/ma
 
 /** What a busy master sheds (ActorCell.shed, runtime/mailbox-limit tests the dropping itself). */
 describe("The master's shedding of retried messages", () => {
-  it("sheds agents' status updates past 10,000 queued items by default, and nothing else", () => {
-    const shed = new Master({ standby: true }).shed;
-    assert.ok(shed, "the master sheds by default");
-    assert.equal(shed.at, DEFAULT_MAX_QUEUED_RETRIED_MESSAGES);
+  it("sheds only agents' status updates, past the bound it is given; nothing by default", () => {
+    assert.equal(DEFAULT_MAX_QUEUED_RETRIED_MESSAGES, 0);
+    assert.equal(new Master({ standby: true }).shed, undefined);
+    const shed = new Master({ standby: true, maxQueuedRetriedMessages: 10_000 }).shed;
+    assert.ok(shed);
     assert.equal(shed.at, 10_000);
     assert.deepEqual([...shed.types], [StatusUpdateSchema.typeName]);
     for (const kept of [AgentPongSchema, RegisterAgentSchema, ReregisterAgentSchema]) assert.equal(shed.types.has(kept.typeName), false, kept.typeName);
   });
 
-  it("takes the bound from its options, and 0 turns it off", () => {
+  it("takes the bound from its options, and 0 is off", () => {
     assert.equal(new Master({ standby: true, maxQueuedRetriedMessages: 500 }).shed?.at, 500);
     assert.equal(new Master({ standby: true, maxQueuedRetriedMessages: 0 }).shed, undefined);
   });

@@ -41,8 +41,8 @@ import { TermHost } from "./term-host.js";
 
 export const MASTER_ACTOR_NAME = "master";
 
-/** MasterOptions.maxQueuedRetriedMessages by default. */
-export const DEFAULT_MAX_QUEUED_RETRIED_MESSAGES = 10_000;
+/** MasterOptions.maxQueuedRetriedMessages by default: off (a shed update waits its agent's retry interval; docs/scale.md, "Session 9"). */
+export const DEFAULT_MAX_QUEUED_RETRIED_MESSAGES = 0;
 
 /**
  * What a busy master may shed (MasterOptions.maxQueuedRetriedMessages): status updates, which
