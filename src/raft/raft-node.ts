@@ -1,3 +1,4 @@
+import { LeaderSilence } from "./leader-silence.js";
 import { RaftEntryType, RaftMessageSchema, type RaftEntry, type RaftHardState, type RaftMembership, type RaftMessage } from "../gen/dcos/v1/raft_pb.js";
 import type { Counter, Samples } from "../metrics/metrics.js";
 import { Actor } from "../runtime/actor.js";
@@ -191,6 +192,8 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private unsyncedHardState: RaftHardState | undefined;
   private syncedTermVote = "";
   private soft: SoftState = { term: 0, leader: "", role: RaftRole.Follower };
+  /** How long this member, following, went without hearing its leader (raft/leader_silence_max_ms). */
+  private readonly silence = new LeaderSilence();
   private tickTimer: Timer | undefined;
   /** This member's client id in the replicated sessions (dedupes retried proposals); drawn from its Random, so a seed replays. */
   private clientId = "";
@@ -266,6 +269,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     m.gauge("raft/commit_index", () => this.core.committed, "Commit index");
     m.gauge("raft/applied_index", () => this.appliedIndex, "Applied index");
     m.gauge("raft/apply_backlog", () => this.applyBacklog(), "Committed entries waiting to be applied (applied in slices between turns of the event loop)");
+    m.gauge("raft/leader_silence_max_ms", () => this.silence.maxMs(this.clock.now()), "Longest gap between two messages from the leader this member follows, in the last 30-60 s (ms): near the election timeout, the term was nearly lost");
     this.log.info({ snapshot: snapIndex, lastIndex: storage.lastIndex(), term: this.core.term }, `Raft member ${this.self.toString()} started`);
     this.scheduleTick();
     this.kick();
@@ -382,6 +386,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
       if (!("complete" in r)) return;
       m = r.complete;
     }
+    if (this.soft.role === RaftRole.Follower) this.silence.heard(m.from, this.soft.leader, this.clock.now());
     const trace = this.options.trace;
     const committed = this.core.committed;
     if (trace) traceReceived(trace, m);

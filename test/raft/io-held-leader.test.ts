@@ -45,6 +45,11 @@ describe(`A leader held in I/O callbacks (seed ${SEED})`, () => {
     const pulsed = leader.system.metrics.value("runtime/urgent_timers_pulsed") ?? 0;
     assert.ok(pulsed > 0, `the leader's tick ran from deliveries (${pulsed} times)`);
     assert.equal(leader.node.status().role, RaftRole.Leader);
+    // What the followers' election timers saw: never an election timeout without the leader.
+    for (const m of c.up().filter((x) => x !== leader)) {
+      const silence = m.system.metrics.value("raft/leader_silence_max_ms") ?? 0;
+      assert.ok(silence > 0 && silence < ELECTION_TICKS * TICK_MS, `${m.address} went ${silence} ms without hearing the leader`);
+    }
     c.stall(leader.address).release();
     await c.clock.advance(2 * ELECTION_TICKS * TICK_MS);
     assert.equal(leader.node.status().role, RaftRole.Leader);
