@@ -102,4 +102,21 @@ describe("binary-writer (the event tap's protobuf encoder)", () => {
       roundTrip(ClusterEventSchema, event, `run ${run} (seed ${seed})`, out);
     }
   });
+
+  it("writes nested contents whose length takes 1 to 4 bytes, moved in place, byte for byte as toBinary (buffers growing meanwhile)", () => {
+    // A message in a message in a message: each level's length is fixed after its content is written.
+    for (const n of [0, 100, 120, 127, 128, 16_370, 16_383, 16_384, 2_097_140, 2_097_151, 2_097_152]) {
+      const event = create(ClusterEventSchema, {
+        sequence: 7n,
+        source: "s",
+        kind: { case: "taskAdded", value: { task: create(TaskSchema, { name: "x".repeat(n), taskId: { value: "t" }, state: TaskState.RUNNING }) } },
+      });
+      for (const initial of [1, 16, 4 * 1024 * 1024]) {
+        const out = new ByteBuffer(initial);
+        out.pos = 0;
+        writeMessage(ClusterEventSchema, event, out);
+        assert.deepEqual(out.buf.subarray(0, out.pos), toBinary(ClusterEventSchema, event), `name of ${n} characters, buffer of ${initial} bytes at first`);
+      }
+    }
+  });
 });
