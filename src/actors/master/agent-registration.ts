@@ -5,11 +5,13 @@
  */
 import { create, equals } from "@bufbuild/protobuf";
 import { AgentInfoSchema, type AgentInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import type { AgentID, FrameworkID } from "../../gen/dcos/v1/common_pb.js";
 import {
   AgentRegisteredSchema,
   AgentReregisteredSchema,
   ReconcileAgentTasksSchema,
   ShutdownAgentSchema,
+  type AgentReregistered,
   type RegisterAgent,
   type ReregisterAgent,
   type UnregisterAgent,
@@ -52,6 +54,11 @@ function refuse(core: MasterState, from: Pid, why: string): void {
 
 function pingIntervalSeconds(core: MasterState): number {
   return core.options.agentPingTimeoutMs / 1000;
+}
+
+/** The answer to a reregistration, every field given (a plain message: no create() walk per agent). */
+function reregistered(core: MasterState, id: string, unknownFrameworks: FrameworkID[]): AgentReregistered {
+  return { $typeName: AgentReregisteredSchema.typeName, agentId: ids.agent(id), pingIntervalSeconds: pingIntervalSeconds(core), unknownFrameworks };
 }
 
 /** The agent's info as the master keeps it: id, pid and principal are the master's, never the agent's. */
@@ -151,7 +158,7 @@ export function reregisterAgent(core: MasterState, from: Pid, message: Reregiste
     // tasks is worth seeing.
     const level = missing.length > 0 ? "info" : "debug";
     core.log[level]({ agent: id, missing: missing.length }, `Agent ${id} reregistered while active; asking it about ${missing.length} task(s) it does not report, acknowledging again`);
-    core.sendToAgent(existing, create(AgentReregisteredSchema, { agentId: ids.agent(id), pingIntervalSeconds: pingIntervalSeconds(core) }));
+    core.sendToAgent(existing, reregistered(core, id, []));
     askAgentAbout(core, existing, missing);
     return;
   }
@@ -189,11 +196,7 @@ export function reregisterAgent(core: MasterState, from: Pid, message: Reregiste
       const { unknown, missing } = adoptRunning(core, record, message);
       core.sendToAgent(
         record,
-        create(AgentReregisteredSchema, {
-          agentId: ids.agent(id),
-          pingIntervalSeconds: pingIntervalSeconds(core),
-          unknownFrameworks: [...unknown].map((f) => ids.framework(f)),
-        }),
+        reregistered(core, id, unknown.size === 0 ? [] : [...unknown].map((f) => ids.framework(f))),
       );
       askAgentAbout(core, record, missing);
       core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, active: offerable(core, id) }, usedOnAgent(record));
@@ -252,12 +255,20 @@ export function sameAgentInfo(a: AgentInfo, b: AgentInfo): boolean {
  * may have been lost while the agent was away or restarting, or the reregistration may be
  * older than it.
  */
+const NO_TASKS: Task[] = [];
+
 function adoptRunning(core: MasterState, agent: AgentRecord, message: ReregisterAgent): { unknown: Set<string>; missing: Task[] } {
   const unknown = new Set<string>();
-  const before = [...agent.tasks.values()];
-  const executorsBefore = new Map([...agent.executors].map(([fw, m]) => [fw, new Map(m)]));
-  agent.tasks.clear();
-  agent.executors.clear();
+  // A failover's new leader knows no task on the agent yet: nothing to keep from before
+  // (no copies, no set of the reported tasks' keys to compare against).
+  const hadAny = agent.tasks.size > 0 || agent.executors.size > 0;
+  const before = hadAny ? [...agent.tasks.values()] : NO_TASKS;
+  const executorsBefore = hadAny ? new Map([...agent.executors].map(([fw, m]) => [fw, new Map(m)])) : undefined;
+  if (hadAny) {
+    agent.tasks.clear();
+    agent.executors.clear();
+  }
+  let agentId: AgentID | undefined;
   for (const e of message.executors) {
     const fw = e.frameworkId?.value ?? "";
     if (!core.frameworks.has(fw)) unknown.add(fw);
@@ -275,15 +286,15 @@ function adoptRunning(core: MasterState, agent: AgentRecord, message: Reregister
     if (previous) core.removeTask(previous);
     // The decoded message is the master's own: its task is kept as it is (a spread copy per
     // task was garbage at 250,000 tasks), with the agent id the master knows it by.
-    reported.agentId = ids.agent(agent.id);
+    if (reported.agentId?.value !== agent.id) reported.agentId = agentId ??= ids.agent(agent.id);
     core.addTask(framework, agent, reported);
   }
-  const missing = missingTasks(before, message);
+  const missing = before.length > 0 ? missingTasks(before, message) : NO_TASKS;
   for (const task of missing) {
     const fw = task.frameworkId?.value ?? "";
     agent.tasks.set(taskKey(fw, task.taskId?.value ?? ""), task);
     const exId = task.executorId?.value ?? "";
-    const executor = exId ? executorsBefore.get(fw)?.get(exId) : undefined;
+    const executor = exId ? executorsBefore?.get(fw)?.get(exId) : undefined;
     if (executor && !agent.executor(fw, exId)) agent.addExecutor(fw, executor);
   }
   unknown.delete("");

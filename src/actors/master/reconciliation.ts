@@ -65,7 +65,8 @@ export function reconcileTask(core: MasterState, framework: FrameworkRecord, tas
   const unreachable = agent?.state === AgentState.UNREACHABLE || (agentId !== undefined && core.registrar.state().unreachable.has(agentId));
   if (!unreachable && (agentId !== undefined ? isTransitioning(core, agentId) : transitioning(core))) {
     core.pendingReconciliation.add(agentId, framework.id, taskId);
-    core.log.debug(
+    // A new leader's first reconciliations name every task, most of them waiting: no line built for each unless asked.
+    if (core.log.isLevelEnabled("debug")) core.log.debug(
       { framework: framework.id, task: taskId, agent: agentId },
       `Not answering reconciliation of task ${taskId} yet: ${agentId ? `agent ${agentId}` : "an agent"} may still reregister after the failover`,
     );
