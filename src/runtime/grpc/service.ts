@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { toBinary, type DescMessage, type DescMethod, type DescService, type Message } from "@bufbuild/protobuf";
 import { asDcosError, Code, DcosError, RETRY_AFTER_DETAIL } from "../error.js";
 import { messageReader } from "../binary-reader.js";
+import { pulse } from "../pulse.js";
 
 /**
  * Bridges protoc-gen-es service descriptors (`GenService`) and @grpc/grpc-js, which wants
@@ -86,6 +87,8 @@ function messageCodec(
     return {
       serialize: (m) => Buffer.from(toBinary(schema, m)),
       deserialize: (b) => {
+        // Each call of a public service: a burst of them can hold the loop for seconds.
+        pulse();
         if (b.byteLength > maxRequestBytes) {
           return new RequestProblem(Code.RESOURCE_EXHAUSTED, `${schema.typeName} of ${b.byteLength} bytes is larger than this service accepts (${maxRequestBytes} bytes)`) as unknown as Message;
         }
