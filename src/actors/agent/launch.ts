@@ -156,8 +156,8 @@ function launchExecutor(a: AgentContext, fw: FrameworkOnAgent, ex: ExecutorRecor
       const starting = (): void => {
         if (ex.tasks.get(taskId)?.state === TaskState.STAGING) a.taskStatus(fw.id, ex.id, taskId, TaskState.STARTING, TaskStatus_Reason.UNSPECIFIED, "", undefined, TaskStatus_Source.EXECUTOR);
       };
-      // Asked for now, ahead of the sandbox (AgentOptions.startingBeforeSandbox): its record (a new
-      // stream file and its flushes) is then durable, sent and acknowledged sooner, and RUNNING is
+      // Asked for now, ahead of the sandbox (AgentOptions.startingBeforeSandbox): its record (in the
+      // status update journal's next flush) is then durable, sent and acknowledged sooner, and RUNNING is
       // sent only after that acknowledgement is durable. Else after whatever the agent has queued.
       if (opts.startingBeforeSandbox === false) a.host.enqueue(starting);
       else starting();
