@@ -11,9 +11,18 @@ import {
   type LogRecord,
 } from "../gen/dcos/v1/replicated_log_pb.js";
 import { Code, DcosError } from "../runtime/error.js";
+import { protoDecoder, protoEncoder } from "../runtime/proto-codec.js";
 import { tag, varintFieldSize, varintSize, writeBytesField, writeVarint, writeVarintField } from "./proto-writer.js";
 import { NO_BYTES, joinPieces } from "./snapshot-pieces.js";
 import type { SnapshotPieces } from "./state-machine.js";
+
+/**
+ * An applied command's answer as an entry's result and back (every member encodes one per
+ * applied entry), through the generated codecs: the bytes toBinary and the message
+ * fromBinary give.
+ */
+export const encodeLogResult = protoEncoder(FrameworkLogResultSchema);
+export const decodeLogResult = protoDecoder(FrameworkLogResultSchema);
 
 /** One framework's log: records from `begin`, and a small value with a version. */
 interface FrameworkLog {

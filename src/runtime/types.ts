@@ -1,41 +1,14 @@
-import { toBinary, type DescFile, type DescMessage, type Message } from "@bufbuild/protobuf";
+import type { DescFile, DescMessage, Message } from "@bufbuild/protobuf";
 import { Code, DcosError } from "./error.js";
-import { ByteBuffer, messageWriter } from "./binary-writer.js";
+import { messageWriter, type ByteBuffer } from "./binary-writer.js";
 import { messageReader } from "./binary-reader.js";
+import { encodeWith } from "./proto-codec.js";
 
 /**
  * The protobuf types an actor system can encode and decode, by fully qualified name.
  * Handlers register their schema on install; types that are only sent are registered
  * with `add` or `addFile`.
  */
-/** Scratch for TypeRegistry.encode: each message is written here, then copied out at its size. */
-let scratch = new ByteBuffer(4096);
-const MAX_KEPT_SCRATCH = 1 << 20;
-
-/**
- * Small encodings are copied out into views of a shared 8 KiB block, as Node's Buffer pool
- * does: a slice() per message allocated an ArrayBuffer of its own (1.8-3.5 us each at load,
- * and external memory for the GC to track), for every AgentReregistered, ping and answer a
- * new leader sends. A view pins its block while a frame queue holds it, as a pooled Buffer does.
- */
-const POOL_BYTES = 8192;
-const POOLED_MAX = 1024;
-let pool = new ArrayBuffer(POOL_BYTES);
-let poolUsed = 0;
-
-function copyOut(from: Uint8Array, n: number): Uint8Array {
-  if (n > POOLED_MAX) return from.slice(0, n);
-  if (poolUsed + n > POOL_BYTES) {
-    pool = new ArrayBuffer(POOL_BYTES);
-    poolUsed = 0;
-  }
-  const out = new Uint8Array(pool, poolUsed, n);
-  if (n > 32) out.set(from.subarray(0, n));
-  else for (let i = 0; i < n; i++) out[i] = from[i]!;
-  poolUsed += (n + 7) & ~7;
-  return out;
-}
-
 export class TypeRegistry {
   private readonly schemas = new Map<string, DescMessage>();
   /** Writers by type name (binary-writer.ts), made at a type's first encode. */
@@ -76,15 +49,7 @@ export class TypeRegistry {
     if (!write) this.writers.set(message.$typeName, (write = messageWriter(schema) as (out: ByteBuffer, message: Message) => void));
     // The bytes toBinary gives, without walking reflection per message: toBinary was 60% of
     // what a new leader spent sending 10,000 agents their AgentReregistered and first ping.
-    scratch.pos = 0;
-    try {
-      write(scratch, message);
-    } catch {
-      return toBinary(schema, message); // it says what is wrong with the message
-    }
-    const bytes = copyOut(scratch.buf, scratch.pos);
-    if (scratch.buf.length > MAX_KEPT_SCRATCH) scratch = new ByteBuffer(4096); // a big message's room is not kept
-    return bytes;
+    return encodeWith(schema, write, message);
   }
 
   /**

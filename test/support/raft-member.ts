@@ -4,16 +4,17 @@
  * (see raft-processes.ts). Members talk over the gRPC transport on loopback and keep
  * their log on disk with real fdatasync.
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { RegistrySnapshotSchema } from "../../src/gen/dcos/v1/registry_pb.js";
-import { FrameworkLogCommandSchema, FrameworkLogResultSchema } from "../../src/gen/dcos/v1/replicated_log_pb.js";
+import { FrameworkLogCommandSchema } from "../../src/gen/dcos/v1/replicated_log_pb.js";
 import { asDcosError } from "../../src/runtime/error.js";
 import { createLogger, silentLogger } from "../../src/runtime/log.js";
 import { Pid } from "../../src/runtime/pid.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { GrpcTransport } from "../../src/runtime/transports/grpc.js";
 import { RaftNode, type RaftTraceMark } from "../../src/raft/raft-node.js";
-import { FrameworkLogs } from "../../src/raft/framework-logs.js";
+import { FrameworkLogs, decodeLogResult, encodeLogResult } from "../../src/raft/framework-logs.js";
+import { protoDecoder, protoEncoder } from "../../src/runtime/proto-codec.js";
 import { addReplicatedLogService } from "../../src/raft/log-service.js";
 import { ReplicatedStateMachine } from "../../src/raft/replicated-state-machine.js";
 import { raftTiming } from "../../src/raft/timing.js";
@@ -74,11 +75,14 @@ class CountMachine implements StateMachine {
   }
 }
 
-/** The masters' FrameworkLogs as the whole state machine: each entry is one FrameworkLogCommand. */
+const decodeLogCommand = protoDecoder(FrameworkLogCommandSchema);
+const encodeLogCommand = protoEncoder(FrameworkLogCommandSchema);
+
+/** The masters' FrameworkLogs as the whole state machine: each entry is one FrameworkLogCommand (decoded and answered as the masters' RegistryMachine does). */
 class LogsMachine implements StateMachine {
   readonly logs = new FrameworkLogs();
   apply(command: Uint8Array): Uint8Array {
-    return toBinary(FrameworkLogResultSchema, this.logs.apply(fromBinary(FrameworkLogCommandSchema, command)));
+    return encodeLogResult(this.logs.apply(decodeLogCommand(command)));
   }
   snapshot(): Uint8Array {
     return this.logs.encodeSnapshot();
@@ -117,7 +121,7 @@ const node = system.spawn(new RaftNode({ storage, machine, peers: config.peers.m
 const api = new ReplicatedStateMachine(node);
 if (machine instanceof LogsMachine) {
   addReplicatedLogService(transport.grpcServer, {
-    propose: async (cmd) => fromBinary(FrameworkLogResultSchema, await api.propose(toBinary(FrameworkLogCommandSchema, cmd))),
+    propose: async (cmd) => decodeLogResult(await api.propose(encodeLogCommand(cmd))),
     read: (fn) => api.read((m) => fn((m as LogsMachine).logs)),
   });
 }
@@ -200,7 +204,7 @@ async function write(values: string[], window: number): Promise<number> {
 function command(size: number): Uint8Array {
   const data = new Uint8Array(size).fill(7);
   if (config.machine !== "logs") return data;
-  return toBinary(FrameworkLogCommandSchema, create(FrameworkLogCommandSchema, { log: BENCH_LOG, command: { case: "append", value: { log: BENCH_LOG, entries: [data] } } }));
+  return encodeLogCommand(create(FrameworkLogCommandSchema, { log: BENCH_LOG, command: { case: "append", value: { log: BENCH_LOG, entries: [data] } } }));
 }
 
 /** Closed loop: `window` proposals always in flight for durationMs; returns applied proposals/s. */

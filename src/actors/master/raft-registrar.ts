@@ -5,13 +5,12 @@
  * entry for its term, and from then on every operation proposed for an older term is
  * refused on every member alike, so a deposed master can never change the registry.
  */
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { MasterInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { RegistrySnapshotSchema, type RegistrySnapshot } from "../../gen/dcos/v1/registry_pb.js";
 import { decodeInSteps, runSteps } from "../../raft/decode-steps.js";
-import { FrameworkLogResultSchema, type FrameworkLogCommand } from "../../gen/dcos/v1/replicated_log_pb.js";
+import type { FrameworkLogCommand } from "../../gen/dcos/v1/replicated_log_pb.js";
 import type { FrameworkLogHost } from "../../raft/log-service.js";
-import { FrameworkLogs } from "../../raft/framework-logs.js";
+import { FrameworkLogs, decodeLogResult, encodeLogResult } from "../../raft/framework-logs.js";
 import { Code, DcosError } from "../../runtime/error.js";
 import type { ReplicatedStateMachine } from "../../raft/replicated-state-machine.js";
 import { chain, joinPieces } from "../../raft/snapshot-pieces.js";
@@ -36,7 +35,7 @@ export class RegistryMachine implements StateMachine {
 
   apply(command: Uint8Array): Uint8Array {
     const c = decodeCommand(command);
-    if ("frameworkLog" in c) return toBinary(FrameworkLogResultSchema, this.logs.apply(c.frameworkLog));
+    if ("frameworkLog" in c) return encodeLogResult(this.logs.apply(c.frameworkLog));
     if ("elected" in c) {
       if (c.term < this.leaderTerm) {
         throw new DcosError(Code.FAILED_PRECONDITION, `Refusing the election of a master in term ${c.term}: the master of term ${this.leaderTerm} was elected since`);
@@ -111,7 +110,7 @@ export class RaftRegistrar implements Registrar {
 /** The frameworks' replicated logs on the masters' Raft group (for dcos.v1.ReplicatedLogService). */
 export function frameworkLogHost(raft: ReplicatedStateMachine<RegistryMachine>): FrameworkLogHost {
   return {
-    propose: async (cmd: FrameworkLogCommand) => fromBinary(FrameworkLogResultSchema, await raft.propose(encodeFrameworkLogCommand(cmd))),
+    propose: async (cmd: FrameworkLogCommand) => decodeLogResult(await raft.propose(encodeFrameworkLogCommand(cmd))),
     read: (fn) => raft.read((machine) => fn(machine.logs)),
   };
 }

@@ -25,6 +25,7 @@ import {
 } from "../../gen/dcos/v1/registry_pb.js";
 import type { FrameworkLogCommand } from "../../gen/dcos/v1/replicated_log_pb.js";
 import { Code, DcosError } from "../../runtime/error.js";
+import { protoDecoder, protoEncoder } from "../../runtime/proto-codec.js";
 import { emptyRegistry, type AgentDrain, type RegistryOperation, type RegistryState } from "./registry.js";
 import { joinPieces, repeatedField } from "../../raft/snapshot-pieces.js";
 import type { SnapshotPieces } from "../../raft/state-machine.js";
@@ -93,14 +94,18 @@ function drainOf(m: RegistryAgentDrain): AgentDrain {
   return { agentId: m.agentId, deactivated: m.deactivated, drainInfo: m.drainInfo };
 }
 
+/** Registry commands through the generated codecs (each member decodes every entry it applies). */
+const encodeRegistryCommand = protoEncoder(RegistryCommandSchema);
+const decodeRegistryCommand = protoDecoder(RegistryCommandSchema);
+
 /** The Raft entry of an operation proposed by the master elected in `term`. */
 export function encodeOperation(op: RegistryOperation, term: number): Uint8Array {
-  return toBinary(RegistryCommandSchema, create(RegistryCommandSchema, { term: BigInt(term), command: commandOf(op) }));
+  return encodeRegistryCommand(create(RegistryCommandSchema, { term: BigInt(term), command: commandOf(op) }));
 }
 
 /** The Raft entry a newly elected master writes first. */
 export function encodeElected(master: MasterInfo, term: number): Uint8Array {
-  return toBinary(RegistryCommandSchema, create(RegistryCommandSchema, { term: BigInt(term), command: { case: "elected", value: master } }));
+  return encodeRegistryCommand(create(RegistryCommandSchema, { term: BigInt(term), command: { case: "elected", value: master } }));
 }
 
 export type DecodedCommand =
@@ -110,7 +115,7 @@ export type DecodedCommand =
 
 /** The Raft entry of a change to a framework's replicated log (not term-fenced). */
 export function encodeFrameworkLogCommand(cmd: FrameworkLogCommand): Uint8Array {
-  return toBinary(RegistryCommandSchema, create(RegistryCommandSchema, { command: { case: "frameworkLog", value: cmd } }));
+  return encodeRegistryCommand(create(RegistryCommandSchema, { command: { case: "frameworkLog", value: cmd } }));
 }
 
 function missing(what: string): DcosError {
@@ -121,7 +126,7 @@ function missing(what: string): DcosError {
 export function decodeCommand(bytes: Uint8Array): DecodedCommand {
   let cmd: RegistryCommand;
   try {
-    cmd = fromBinary(RegistryCommandSchema, bytes);
+    cmd = decodeRegistryCommand(bytes);
   } catch (err) {
     throw new DcosError(Code.INVALID_ARGUMENT, `Cannot decode a registry command: ${(err as Error).message}`, { cause: err });
   }

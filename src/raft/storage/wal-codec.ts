@@ -1,16 +1,19 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { RaftWalRecordSchema, type RaftEntry, type RaftWalRecord } from "../../gen/dcos/v1/raft_pb.js";
 import { bytesFieldSize, tag, varintFieldSize, varintSize, writeBytesField, writeVarint, writeVarintField } from "../proto-writer.js";
 import { FRAME_HEADER_BYTES, sealFrame } from "./wal-frame.js";
+import { protoEncoder } from "../../runtime/proto-codec.js";
 
 /** One record of the write-ahead log: the oneof of RaftWalRecord. */
 export type WalRecord = Exclude<RaftWalRecord["record"], { case: undefined }>;
 
 const ENTRY_FIELD = tag.bytes(2);
+/** The other records (a hard state with every write, a snapshot's metadata), through the generated writer. */
+const encodeRecord = protoEncoder(RaftWalRecordSchema);
 
 /**
  * Encodes and frames records into one buffer, ready for one write. Entries (nearly all
- * records) are encoded by hand; the rest through protobuf-es. Byte-for-byte the frames of
+ * records) are encoded by hand; the rest by the generated writer (proto-codec.ts). Byte-for-byte the frames of
  * `toBinary(RaftWalRecordSchema, …)`.
  */
 export function encodeRecords(records: readonly WalRecord[]): Uint8Array {
@@ -25,7 +28,7 @@ export function encodeRecords(records: readonly WalRecord[]): Uint8Array {
       sizes.push(size);
       total += FRAME_HEADER_BYTES + size;
     } else {
-      const bytes = toBinary(RaftWalRecordSchema, create(RaftWalRecordSchema, { record: r }));
+      const bytes = encodeRecord(create(RaftWalRecordSchema, { record: r }));
       payloads.push(bytes);
       sizes.push(bytes.length);
       total += FRAME_HEADER_BYTES + bytes.length;

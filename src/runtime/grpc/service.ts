@@ -1,15 +1,16 @@
 import * as grpc from "@grpc/grpc-js";
-import { toBinary, type DescMessage, type DescMethod, type DescService, type Message } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, DescService, Message } from "@bufbuild/protobuf";
 import { asDcosError, Code, DcosError, RETRY_AFTER_DETAIL } from "../error.js";
-import { messageReader } from "../binary-reader.js";
+import { protoDecoder, protoEncoder } from "../proto-codec.js";
 import { pulse } from "../pulse.js";
 
 /**
  * Bridges protoc-gen-es service descriptors (`GenService`) and @grpc/grpc-js, which wants
  * a ServiceDefinition: per method a path, the streaming kind, and (de)serializers. Messages
- * are serialized with toBinary and decoded with the generated reader (binary-reader.ts: what
- * fromBinary gives, at a third of its cost; a new leader decodes every framework's
- * reconciliation call); a method side marked raw passes Buffers through untouched, for
+ * are (de)serialized by the generated codecs (proto-codec.ts over binary-writer.ts and
+ * binary-reader.ts: the bytes toBinary gives and the message fromBinary gives, at a third of
+ * their cost or less; a new leader decodes every framework's reconciliation call, a Raft
+ * leader every Append); a method side marked raw passes Buffers through untouched, for
  * callers that encode on their own (the transport's frames).
  */
 
@@ -80,12 +81,16 @@ function messageCodec(
   maxRequestBytes?: number,
   gate?: RequestGate,
 ): { serialize: (m: Message) => Buffer; deserialize: (b: Buffer) => Message } {
-  // Made at the first message: a service definition names many types few of which are used.
-  let reader: ((bytes: Uint8Array) => Message) | undefined;
-  const decode = (b: Uint8Array): Message => (reader ??= messageReader(schema) as (bytes: Uint8Array) => Message)(b);
+  // Both made at the first message: a service definition names many types few of which are used.
+  const encode = protoEncoder(schema);
+  const decode = protoDecoder(schema);
+  const serialize = (m: Message): Buffer => {
+    const bytes = encode(m);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
   if (maxRequestBytes !== undefined) {
     return {
-      serialize: (m) => Buffer.from(toBinary(schema, m)),
+      serialize,
       deserialize: (b) => {
         // Each call of a public service: a burst of them can hold the loop for seconds.
         pulse();
@@ -103,10 +108,7 @@ function messageCodec(
     };
   }
   return {
-    serialize: (m) => {
-      const bytes = toBinary(schema, m);
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    },
+    serialize,
     deserialize: (b) => {
       try {
         return decode(b);
