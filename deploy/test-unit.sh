@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 FILES=(
   runtime/actor runtime/clock runtime/mailbox runtime/pid runtime/frame-codec runtime/backoff
-  runtime/in-process runtime/sim-network runtime/pulse runtime/conformance-in-process runtime/conformance-sim
+  runtime/in-process runtime/sim-network runtime/conformance-in-process runtime/conformance-sim
   resources/parse resources/properties resources/resources
   allocator/allocator allocator/round allocator/properties
   raft/election raft/generations raft/linearizability raft/replication raft/transfer-and-reads

@@ -7,7 +7,6 @@ import { unauthenticatedPeer, type PeerIdentity } from "./identity.js";
 import { silentLogger, type Logger } from "./log.js";
 import { ItemKind, type Mailbox, type MailboxItem } from "./mailbox.js";
 import { Pid } from "./pid.js";
-import { onPulse } from "./pulse.js";
 import { DROP_REASONS, type DropReason, type Outbound, type Transport, type TransportSink } from "./transport.js";
 import { TypeRegistry } from "./types.js";
 
@@ -138,8 +137,6 @@ export class ActorSystem implements TransportSink, WorkSource {
   private readonly maxMailbox: number;
   private readonly drainBudgetMs: number;
   private nameCounter = 0;
-  /** Removes this system's check from the process's pulse (runtime/pulse.ts). */
-  private offPulse: (() => void) | undefined;
   private started = false;
   private stopped = false;
 
@@ -182,7 +179,6 @@ export class ActorSystem implements TransportSink, WorkSource {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    this.offPulse = onPulse(() => this.pulse());
     await this.transport?.start(this);
   }
 
@@ -192,7 +188,6 @@ export class ActorSystem implements TransportSink, WorkSource {
     this.stopped = true;
     for (const actor of [...this.actors.values()]) this.terminate(actor);
     this.runAllNow();
-    this.offPulse?.();
     this.clock.untrack(this);
     if (this.started) await this.transport?.stop();
   }
@@ -399,8 +394,7 @@ export class ActorSystem implements TransportSink, WorkSource {
 
   /**
    * Runs the urgent actors' overdue timers and then their turns, now. Called on every
-   * delivery (an envelope from another node, a function from a facade) and, once the
-   * system started, on every call of a public gRPC service (runtime/pulse.ts): while the event
+   * delivery (an envelope from another node, a function from a facade): while the event
    * loop is held in I/O callbacks (a burst of gRPC calls and frames read in one poll
    * phase held a leader's loop 1-2 s at 50,000 agents: docs/scale.md, "Session 9"), Node
    * runs no timers and no drain, so the Raft tick, and the heartbeats it sends, would wait

@@ -2,7 +2,6 @@ import * as grpc from "@grpc/grpc-js";
 import type { DescMessage, DescMethod, DescService, Message } from "@bufbuild/protobuf";
 import { asDcosError, Code, DcosError, RETRY_AFTER_DETAIL } from "../error.js";
 import { protoDecoder, protoEncoder } from "../proto-codec.js";
-import { pulse } from "../pulse.js";
 
 /**
  * Bridges protoc-gen-es service descriptors (`GenService`) and @grpc/grpc-js, which wants
@@ -92,8 +91,6 @@ function messageCodec(
     return {
       serialize,
       deserialize: (b) => {
-        // Each call of a public service: a burst of them can hold the loop for seconds.
-        pulse();
         if (b.byteLength > maxRequestBytes) {
           return new RequestProblem(Code.RESOURCE_EXHAUSTED, `${schema.typeName} of ${b.byteLength} bytes is larger than this service accepts (${maxRequestBytes} bytes)`) as unknown as Message;
         }
