@@ -116,7 +116,7 @@ export abstract class Actor implements ActorCell {
         this.timers.delete(handle);
       },
     };
-    timer = system.setActorTimer(this, ms, () => {
+    timer = system.clock.setTimer(ms, () => {
       this.timers.delete(handle);
       system.enqueueFunction(this, fn);
     });

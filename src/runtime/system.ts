@@ -54,12 +54,6 @@ class PidMemo {
   }
 }
 
-/**
- * How overdue (ms) an urgent actor's timer must be before a delivery runs it (ActorSystem's
- * pulse): a loop that is not held runs its timers well within this.
- */
-const PULSE_GRACE_MS = 20;
-
 /** How many drops of one reason are logged at warn before only every 1000th is. */
 const LOUD_DROPS = 10;
 
@@ -128,11 +122,6 @@ export class ActorSystem implements TransportSink, WorkSource {
   /** Urgent actors with work (ActorCell.urgent), served before the run queue. */
   private urgentQueue: ActorCell[] = [];
   private drainScheduled = false;
-  /** Inside a drain (an actor's turn may be running): no pulse then. */
-  private turning = false;
-  /** The urgent actors' pending timers: when each falls due, and its callback. */
-  private readonly urgentTimers = new Map<Timer, { due: number; fire: () => void }>();
-  private readonly pulses: Counter;
   private readonly fairnessBatch: number;
   private readonly maxMailbox: number;
   private readonly drainBudgetMs: number;
@@ -169,7 +158,6 @@ export class ActorSystem implements TransportSink, WorkSource {
       DROP_REASONS.map((r) => [r, this.metrics.counter(`runtime/dropped/${r}`, `Dropped: ${r}`)]),
     ) as Record<DropReason, Counter>;
     this.handlerErrors = this.metrics.counter("runtime/handler_errors", "Exceptions thrown by actor handlers");
-    this.pulses = this.metrics.counter("runtime/urgent_timers_pulsed", "Urgent actors' timers run overdue from a delivery, the event loop being held in I/O callbacks");
     this.metrics.gauge("runtime/actors", () => this.actors.size, "Live actors");
     this.metrics.gauge("runtime/event_queue_messages", () => this.queued(), "Items queued in mailboxes");
     this.clock.track(this);
@@ -330,7 +318,6 @@ export class ActorSystem implements TransportSink, WorkSource {
     const sender = identity ?? this.unauthenticated(peer);
     actor.mailbox.push({ kind: ItemKind.Message, from, sender, message, fn: null, abandon: null });
     this.schedule(actor);
-    this.pulse();
   }
 
   private unauthenticated(address: string): PeerIdentity {
@@ -364,56 +351,7 @@ export class ActorSystem implements TransportSink, WorkSource {
     if (actor.state !== "running" || actor.attachment?.system !== this) return false;
     actor.mailbox.push({ kind: ItemKind.Function, from: null, sender: null, message: null, fn, abandon });
     this.schedule(actor);
-    this.pulse();
     return true;
-  }
-
-  /**
-   * An actor's timer (Actor.delay). An urgent actor's timers are also run by a pulse when
-   * overdue: the raft actor's tick must not wait for the timers phase while the loop is
-   * held in I/O callbacks.
-   */
-  setActorTimer(actor: ActorCell, ms: number, fn: () => void): Timer {
-    if (!actor.urgent) return this.clock.setTimer(ms, fn);
-    let inner: Timer | undefined = undefined;
-    const handle: Timer = {
-      cancel: () => {
-        this.urgentTimers.delete(handle);
-        inner?.cancel();
-      },
-    };
-    const fire = (): void => {
-      if (!this.urgentTimers.delete(handle)) return;
-      inner?.cancel();
-      fn();
-    };
-    this.urgentTimers.set(handle, { due: this.clock.now() + ms, fire });
-    inner = this.clock.setTimer(ms, fire);
-    return handle;
-  }
-
-  /**
-   * Runs the urgent actors' overdue timers and then their turns, now. Called on every
-   * delivery (an envelope from another node, a function from a facade): while the event
-   * loop is held in I/O callbacks (a burst of gRPC calls and frames read in one poll
-   * phase held a leader's loop 1-2 s at 50,000 agents: docs/scale.md, "Session 9"), Node
-   * runs no timers and no drain, so the Raft tick, and the heartbeats it sends, would wait
-   * for the whole burst. Never inside a drain: an actor's turn may be running there.
-   */
-  private pulse(): void {
-    if (this.turning || this.urgentTimers.size === 0) return;
-    const late = this.clock.now() - PULSE_GRACE_MS;
-    let due = false;
-    for (const t of this.urgentTimers.values()) if (t.due <= late) due = true;
-    if (!due) return;
-    this.asTurn(() => {
-      for (const t of [...this.urgentTimers.values()]) {
-        if (t.due > late) continue;
-        this.pulses.inc();
-        t.fire(); // leaves urgentTimers; an actor's timer queues its function
-      }
-      this.runUrgent(performance.now() + this.drainBudgetMs);
-    });
   }
 
   /**
@@ -509,19 +447,7 @@ export class ActorSystem implements TransportSink, WorkSource {
     }
   }
 
-  private readonly drain = (): void => this.asTurn(() => this.drainNow());
-
-  /** Runs fn as the system's turn: no pulse inside it (an actor's turn may be running). */
-  private asTurn(fn: () => void): void {
-    this.turning = true;
-    try {
-      fn();
-    } finally {
-      this.turning = false;
-    }
-  }
-
-  private drainNow(): void {
+  private readonly drain = (): void => {
     this.drainScheduled = false;
     const deadline = performance.now() + this.drainBudgetMs;
     this.runUrgent(deadline);
@@ -543,7 +469,7 @@ export class ActorSystem implements TransportSink, WorkSource {
       this.drainScheduled = true;
       setImmediate(this.drain);
     }
-  }
+  };
 
   /** One turn of each urgent actor with work now; one that still has work after its turn waits for the next call. */
   private runUrgent(deadline: number): void {
@@ -558,10 +484,6 @@ export class ActorSystem implements TransportSink, WorkSource {
 
   /** Drains synchronously (used on stop so that finalize hooks run). */
   private runAllNow(): void {
-    this.asTurn(() => this.runAllQueued());
-  }
-
-  private runAllQueued(): void {
     while (this.runHead < this.runQueue.length || this.urgentQueue.length > 0) {
       const actor = this.urgentQueue.length > 0 ? this.urgentQueue.shift()! : this.runQueue[this.runHead++]!;
       actor.scheduled = false;

@@ -11,7 +11,6 @@ import type { Transport, TransportSink } from "../../src/runtime/transport.js";
  */
 export class LoopStall {
   private held = false;
-  private inIo = false;
   private timers: { fn: () => void; cancelled: boolean }[] = [];
   private inbound: (() => void)[] = [];
 
@@ -44,7 +43,7 @@ export class LoopStall {
       address: inner.address,
       start(sink: TransportSink): Promise<void> {
         const later = (fn: () => void): void => {
-          if (stall.held && !stall.inIo) stall.inbound.push(fn);
+          if (stall.held) stall.inbound.push(fn);
           else fn();
         };
         return inner.start({
@@ -68,16 +67,6 @@ export class LoopStall {
 
   hold(): void {
     this.held = true;
-    this.inIo = false;
-  }
-
-  /**
-   * Holds the loop in its I/O callbacks (a poll phase reading a burst of calls and frames):
-   * due timers wait for release(), what arrives is still delivered as it comes.
-   */
-  holdInIo(): void {
-    this.held = true;
-    this.inIo = true;
   }
 
   /** Ends the turn: the timers that fell due run, then the messages that arrived, in arrival order. */

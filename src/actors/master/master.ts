@@ -41,14 +41,14 @@ import { TermHost } from "./term-host.js";
 
 export const MASTER_ACTOR_NAME = "master";
 
-/** MasterOptions.maxQueuedRetriedMessages by default: off (a shed update waits its agent's retry interval; docs/scale.md, "Session 9"). */
+/** MasterOptions.maxQueuedRetriedMessages by default: off (a shed update waits its agent's retry interval; docs/scale.md, "Session 9: what held the first leader's loop"). */
 export const DEFAULT_MAX_QUEUED_RETRIED_MESSAGES = 0;
 
 /**
  * What a busy master may shed (MasterOptions.maxQueuedRetriedMessages): status updates, which
  * agents send again until acknowledged. Not (re)registrations, though agents retry those too:
  * a shed registration costs its agent a whole backoff, and at 50,000 agents shedding them
- * doubled the time to register from cold (docs/scale.md, "Session 9").
+ * doubled the time to register from cold (docs/scale.md, "Session 9: what held the first leader's loop").
  */
 const RETRIED_AGENT_MESSAGES: ReadonlySet<string> = new Set([StatusUpdateSchema.typeName]);
 
