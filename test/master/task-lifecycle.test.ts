@@ -31,6 +31,19 @@ async function launchOne(taskId = "t1"): Promise<{ c: Cluster; s: Scheduler }> {
 }
 
 describe("master: task lifecycle", () => {
+  it("samples how old an agent's update is when the master handles it, from the update's timestamp", async () => {
+    const { c, s } = await launchOne();
+    const agent = c.agents[0]!;
+    // Stamped 250 ms ago on the (manual) clock; an update without a timestamp is not sampled.
+    agent.update(s.frameworkId, "t1", TaskState.STARTING, { timestamp: (c.clock.now() - 250) / 1000 });
+    agent.update(s.frameworkId, "t1", TaskState.RUNNING);
+    await c.clock.settle();
+    assert.equal(s.sink.updates().length, 2, "both updates reach the framework");
+    const m = c.masterSystem.metrics.snapshot();
+    assert.equal(m["master/status_update_age_ms/count"], 1);
+    assert.ok(Math.abs(m["master/status_update_age_ms/p50"]! - 250) < 1e-6, `age ${m["master/status_update_age_ms/p50"]}`);
+  });
+
   it("task runs and finishes", async () => {
     const { c, s } = await launchOne();
     const agent = c.agents[0]!;

@@ -94,7 +94,7 @@ export class ScriptedAgent extends Actor {
   }
 
   /** Sends a status update (with a fresh uuid) as the agent's status update manager would; returns the uuid. */
-  update(frameworkId: string, taskId: string, state: TaskState, options: { message?: string; uuid?: Uint8Array; latest?: TaskState; executorId?: string } = {}): Uint8Array {
+  update(frameworkId: string, taskId: string, state: TaskState, options: { message?: string; uuid?: Uint8Array; latest?: TaskState; executorId?: string; timestamp?: number } = {}): Uint8Array {
     const uuid = options.uuid ?? new Uint8Array(16).fill(++this.uuidSeq % 256);
     const status = create(TaskStatusSchema, {
       taskId: create(TaskIDSchema, { value: taskId }),
@@ -103,6 +103,7 @@ export class ScriptedAgent extends Actor {
       source: TaskStatus_Source.EXECUTOR,
       uuid,
       agentId: create(AgentIDSchema, { value: this.agentId }),
+      timestamp: options.timestamp ?? 0,
     });
     this.tell(
       create(StatusUpdateSchema, {

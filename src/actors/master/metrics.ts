@@ -98,6 +98,8 @@ export class MasterMetrics {
   readonly tasksInvalid: Counter;
   readonly tasksDropped: Counter;
 
+  /** An agent's update's timestamp to the master handling it (status-updates.ts). */
+  readonly statusUpdateAge: Samples;
   constructor(metrics: Metrics, gauges: MasterGauges, startedAtMs: number, now: () => number) {
     const c = (key: string, help: string): Counter => metrics.counter(`master/${key}`, help);
     this.messages = Object.fromEntries(MESSAGE_KINDS.map((k) => [k, c(`messages_${k}`, `Master received ${k}`)])) as Record<MessageKind, Counter>;
@@ -112,6 +114,10 @@ export class MasterMetrics {
     this.agentRegistrations = c("slave_registrations", "Agents admitted");
     this.admissionsPerEntry = metrics.sampled("master/registrar_admissions_per_entry", "Agents admitted per registry entry (registration storms are batched)");
     this.agentChangesPerEntry = metrics.sampled("master/registrar_agent_changes_per_entry", "Agents marked reachable or unreachable per registry entry (batched per turn)");
+    this.statusUpdateAge = metrics.sampled(
+      "master/status_update_age_ms",
+      "Milliseconds from an agent's status update's timestamp (the agent's clock, when it made or sent it) to the master handling it: the agent -> master hop of a launch's legs on one host",
+    );
     this.agentReregistrations = c("slave_reregistrations", "Agents reregistered");
     this.agentTaskReconciliations = c(
       "slave_task_reconciliations",

@@ -95,6 +95,11 @@ export function statusUpdate(core: MasterState, from: Pid, update: StatusUpdate)
     core.log.info({ framework: frameworkId, task: taskId }, `Forwarding an update for task ${taskId}, which the master does not know`);
   }
   core.metrics.validStatusUpdates.inc();
+  // How old the update is when the master handles it (the agent's stamp, on its clock): splits a
+  // launch's legs at the leader (docs/scale.md, "Session 9"). A real agent stamps an update when
+  // it makes it, so its wait behind the task's earlier updates counts too; the scale harness's
+  // simulated agents stamp each send.
+  if (reported.timestamp > 0) core.metrics.statusUpdateAge.observe(core.now() - reported.timestamp * 1000);
   core.publish(() => ({ case: "statusUpdate", value: { $typeName: "dcos.v1.ClusterEvent.StatusUpdate", frameworkId: framework.info.id, status } }));
   core.forwardStatus(framework, status);
   if (isTerminal(status.state)) drainProgress(core, agent);

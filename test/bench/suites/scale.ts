@@ -332,6 +332,11 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
         fig(`${name}_p50_ms`, percentile(samples, 50), "ms", "lower", { samples: samples.length });
         fig(`${name}_p99_ms`, percentile(samples, 99), "ms", "lower", { samples: samples.length });
       }
+      // The agent -> leader part of STARTING back and RUNNING back (the leader's own sample of the
+      // agent's send stamp to handling the update; its last 1,000 updates, the window's end):
+      // what is left of those legs is leader -> framework (docs/scale.md, "Session 9").
+      fig("update_agent_to_master_p50_ms", m1["master/status_update_age_ms/p50"] ?? -1, "ms", "lower", { note: "the leader's last 1,000 updates" });
+      fig("update_agent_to_master_p99_ms", m1["master/status_update_age_ms/p99"] ?? -1, "ms", "lower");
       fig("offer_to_framework_p50_ms", percentile(offerToFramework, 50), "ms", "lower", { samples: offerToFramework.length, note: "Offer.offered_at_ms (the master's clock) to the framework's callback, same machine" });
       fig("offer_to_framework_p99_ms", percentile(offerToFramework, 99), "ms", "lower", { samples: offerToFramework.length });
       fig("offer_to_running_p50_ms", percentile(offerToRunning, 50), "ms", "lower", { samples: offerToRunning.length });
