@@ -10,9 +10,10 @@ import { Pid } from "../../src/runtime/pid.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { probe, Recorder } from "../support/actors.js";
 
-function newSystem(): { clock: ManualClock; system: ActorSystem } {
+/** drainBudgetMs: the drain's wall-clock budget (a test counting items per turn sets it beyond reach, or a loaded machine cuts turns short). */
+function newSystem(drainBudgetMs?: number): { clock: ManualClock; system: ActorSystem } {
   const clock = new ManualClock();
-  return { clock, system: new ActorSystem({ clock, address: "node-a" }) };
+  return { clock, system: new ActorSystem({ clock, address: "node-a", ...(drainBudgetMs === undefined ? {} : { drainBudgetMs }) }) };
 }
 
 class Counter extends Actor {
@@ -195,7 +196,8 @@ describe("Actor", () => {
   });
 
   it("serves an urgent actor (ActorCell.urgent) ahead of a busy one, between its turns, without starving it", async () => {
-    const { clock, system } = newSystem();
+    // Turns of 256 items: the 4-ms drain budget would cut them short at load (64 !== 256 in a run at load 10).
+    const { clock, system } = newSystem(60_000);
     const order: string[] = [];
     const busy = system.spawn(new Worker("busy", false));
     const urgent = system.spawn(new Worker("urgent", true));
