@@ -228,8 +228,10 @@ describe("Allocator actor properties", () => {
             // The kept per-role sums (what a round reads) are the frameworks' holdings summed.
             const summed = new Map<string, Quantities>();
             for (const fw of snapshot.frameworks) for (const [role, q] of fw.allocated) (summed.get(role) ?? summed.set(role, new Quantities()).get(role)!).addAll(q);
-            const kept = [...(snapshot.roleAllocated ?? [])].map(([role, q]) => `${role}=${q.toString()}`).sort();
-            assert.deepEqual(kept, [...summed].filter(([, q]) => !q.isEmpty()).map(([role, q]) => `${role}=${q.toString()}`).sort());
+            // Compared name by name: the order a Quantities met its names in is not part of its value.
+            const canon = (role: string, q: Quantities): string => `${role}=${q.entries().sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, v]) => `${n}:${v}`).join("; ")}`;
+            const kept = [...(snapshot.roleAllocated ?? [])].map(([role, q]) => canon(role, q)).sort();
+            assert.deepEqual(kept, [...summed].filter(([, q]) => !q.isEmpty()).map(([role, q]) => canon(role, q)).sort());
           }
         } finally {
           await system.stop();
