@@ -22,7 +22,7 @@ FILES=(
   master/offers master/operation-status master/reconciliation master/reregistration-while-active
   master/reservations master/resource-metrics master/task-lifecycle master/status-shedding
   agent/agent agent/recovery agent/memory-disk agent/status-update-manager agent/update-stream-file agent/update-journal agent/static-reservations
-  agent/executor-config agent/disk-activity agent/resource-detection agent/recovery-plan
+  agent/executor-config agent/disk-activity agent/resource-detection agent/recovery-plan agent/master-link
   scheduler-driver/builders scheduler-driver/parts scheduler-driver/reconnect
   simulation/master-detector simulation/master-failover simulation/registry-machine
   simulation/framework-failover simulation/reconciliation-failover simulation/agent-run-tasks

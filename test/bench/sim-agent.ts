@@ -14,7 +14,7 @@
  * storm; thousands of agents cut off by one failover
  * do not come back in lockstep) goes to the next master, a LeadingMaster moves it
  * to the leader (a new leader's announcement spreads the first attempts over its
- * reregister_within_ms), and a registered agent then reregisters there with its running tasks and
+ * reregister_within_ms; its first retry waits the leader's patience more, retry_after_ms), and a registered agent then reregisters there with its running tasks and
  * resends its unacknowledged updates (the failover and scale benchmarks).
  *
  * It counts what the scale harness checks: registrations answered, updates sent and
@@ -124,6 +124,8 @@ export class SimAgent extends Actor {
   private registering = false;
   /** Sent (re)registrations not answered yet. */
   private retry: Timer | undefined;
+  /** Added to the wait before the next retry once (a new leader's patience, LeadingMaster.retry_after_ms). */
+  private retryFloorMs = 0;
 
   constructor(
     name: string,
@@ -164,8 +166,12 @@ export class SimAgent extends Actor {
       // tens of seconds while the old leader or an election did not answer comes back when
       // told. A standby naming the leader (a redirect in a registration storm) keeps the
       // backoff growing, so a slow leader is not sent every agent's copy again each second.
-      if (from.toString() === m.pid) this.registerAfter(m.reregisterWithinMs > 0 && this.agentId ? this.random.int(m.reregisterWithinMs + 1) : 0);
-      else this.register();
+      // The leader's patience (retry_after_ms) is added to the first retry's wait, as MasterLink does.
+      if (from.toString() === m.pid) this.registerAfter(m.reregisterWithinMs > 0 && this.agentId ? this.random.int(m.reregisterWithinMs + 1) : 0, m.retryAfterMs);
+      else {
+        this.retryFloorMs = Math.min(Math.max(0, m.retryAfterMs), this.backoff.maxMs);
+        this.register();
+      }
     });
     this.install(AgentPingSchema, (m) => {
       // A master that does not know this agent (connected=false) wants it to (re)register.
@@ -251,9 +257,10 @@ export class SimAgent extends Actor {
   }
 
   /** (Re)registers with the backoff reset, at once or after `ms` (waiting counts as registering: updates are not resent meanwhile). */
-  private registerAfter(ms: number): void {
+  private registerAfter(ms: number, retryAfterMs = 0): void {
     this.registering = true;
     this.backoff.reset();
+    this.retryFloorMs = Math.min(Math.max(0, retryAfterMs), this.backoff.maxMs);
     this.retry?.cancel();
     if (ms <= 0) return this.register();
     this.retry = this.delay(ms, () => this.register());
@@ -263,7 +270,9 @@ export class SimAgent extends Actor {
   private register(): void {
     this.registering = true;
     this.retry?.cancel();
-    this.retry = this.delay(this.backoff.next(), () => {
+    const wait = this.backoff.next() + this.retryFloorMs;
+    this.retryFloorMs = 0;
+    this.retry = this.delay(wait, () => {
       this.detector.next();
       this.register();
     });

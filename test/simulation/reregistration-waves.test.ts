@@ -21,11 +21,18 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-/** Kills the leader; returns the new leader, its pacer, and when each agent was back with it (ms after it led). */
-async function failover(seed: number, pacing: { agentReregistrationWindow: number; agentReregistrationRate: number }) {
+/**
+ * Kills the leader; returns the new leader, its pacer, and when each agent was back with it
+ * (ms after it led). `slowAnswersMs`: every master's messages to the agents take that long
+ * from the crash on (a leader slow to answer, as one busy with 50,000 agents).
+ */
+async function failover(seed: number, pacing: { agentReregistrationWindow: number; agentReregistrationRate: number }, slowAnswersMs = 0) {
   const c = (cluster = await SimCluster.start(seed, { agents: AGENTS, ...pacing }));
   const first = await c.waitForLeader();
   await c.until(() => c.activeAgents(first) === AGENTS, "every agent registered");
+  if (slowAnswersMs > 0) {
+    for (const m of c.masters.keys()) for (const a of c.agents) c.net.setFaults({ minDelayMs: slowAnswersMs, maxDelayMs: slowAnswersMs }, m, a.address);
+  }
   await c.crashMaster(first.address);
   await c.until(() => c.leading().some((m) => m.address !== first.address), "a new leader");
   const leader: SimMaster = c.leading().find((m) => m.address !== first.address)!;
@@ -45,6 +52,15 @@ describe("A new leader's announcements in waves after a master failover (simulat
     assert.ok(s.peakOutstanding <= 2, `at most 2 waiting at once (seed ${SEED}): ${JSON.stringify(s)}`);
     assert.equal(s.expired, 0, `each answered within its patience (seed ${SEED})`);
     assert.equal(leader.system.metrics.value("master/messages_reregister_agent"), AGENTS, `one reregistration per agent, none retried (seed ${SEED})`);
+  });
+
+  it("a leader slow to answer (1.5 s to its agents): each announced agent waits its patience and reregisters once", async () => {
+    const { leader, pacer } = await failover(SEED, { agentReregistrationWindow: 2, agentReregistrationRate: 0 }, 1_500);
+    const s = pacer.summary;
+    assert.equal(s.announced + s.skipped, AGENTS, `every agent announced or back on its own (seed ${SEED}): ${JSON.stringify(s)}`);
+    assert.ok(s.announced >= 1, `some agents announced (seed ${SEED}): ${JSON.stringify(s)}`);
+    // Without the patience in the announcement each announced agent sent its copy after its 0.5-1 s backoff.
+    assert.equal(leader.system.metrics.value("master/messages_reregister_agent"), AGENTS, `one reregistration per agent, no copy while the answer was on its way (seed ${SEED}): ${JSON.stringify(s)}`);
   });
 
   it("a rate of 2 a second and no window: the announcements go out at that rate; neither: all at once", async () => {

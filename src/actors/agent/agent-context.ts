@@ -87,6 +87,8 @@ export class AgentContext {
   statusUpdates!: StatusUpdateManager;
   metrics!: AgentMetrics;
   masterLink!: MasterLink;
+  /** The master the last (re)registration attempt went to (pid text). */
+  lastAttemptTo = "";
   /** The agent's seeded source: registration backoff, container ids, status update uuids (AgentOptions.random). */
   random!: Random;
   startedAt = 0;

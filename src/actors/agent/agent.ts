@@ -69,7 +69,7 @@ export class Agent extends Actor implements ExecutorApi {
       registered(a, m.agentId?.value ?? "", m.pingIntervalSeconds, from, m.unknownFrameworks.map((f) => f.value)),
     );
     this.install(AgentPingSchema, (m, from) => ping(a, m.connected, Number(m.term), from));
-    this.install(LeadingMasterSchema, (m, from) => leadingMaster(a, m.pid, Number(m.term), from, m.reregisterWithinMs));
+    this.install(LeadingMasterSchema, (m, from) => leadingMaster(a, m.pid, Number(m.term), from, m.reregisterWithinMs, m.retryAfterMs));
     this.install(RunTaskSchema, (m, from) => runTask(a, m.frameworkInfo, m.task, m.role, from));
     this.install(RunTaskGroupSchema, (m, from) => runTaskGroup(a, m.frameworkInfo, m.executorInfo, m.taskGroup?.tasks ?? [], m.role, from));
     this.install(ReconcileAgentTasksSchema, (m, from) => reconcileTasks(a, m.frameworkId?.value ?? "", m.taskIds.map((t) => t.value), m.unknownState, from));

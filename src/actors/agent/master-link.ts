@@ -32,6 +32,8 @@ export class MasterLink {
   private pingTimeoutMs = 0;
   /** Attempts since the last start(). */
   attempts = 0;
+  /** Added to the wait before the next retry (start()'s retryAfterMs, once). */
+  private retryFloorMs = 0;
 
   constructor(
     private readonly host: MasterLinkHost,
@@ -43,11 +45,17 @@ export class MasterLink {
   /**
    * Starts (or restarts) registering: an attempt now, or after `firstDelayMs` (a new
    * leader's spread: LeadingMaster.reregister_within_ms), then retries until registered().
+   * `retryAfterMs` (a new leader's patience: LeadingMaster.retry_after_ms, capped by the
+   * longest backoff) is added to the wait before the first retry only: the leader itself
+   * asked and answers in its own time, so a copy sent after the usual 0.5-1 s would only be
+   * decoded and handled again by a leader already busy; a lost attempt is still retried,
+   * jittered, after it.
    */
-  start(firstDelayMs = 0): void {
+  start(firstDelayMs = 0, retryAfterMs = 0): void {
     this.stop();
     this.backoff.reset();
     this.attempts = 0;
+    this.retryFloorMs = Math.min(Math.max(0, retryAfterMs), this.backoff.maxMs);
     if (firstDelayMs <= 0) return this.attempt();
     this.retryTimer = this.host.delay(firstDelayMs, () => {
       this.retryTimer = undefined;
@@ -58,7 +66,24 @@ export class MasterLink {
   private attempt(): void {
     this.attempts++;
     this.host.attempt();
-    const wait = this.backoff.next();
+    const wait = this.backoff.next() + this.retryFloorMs;
+    this.retryFloorMs = 0;
+    this.retryTimer = this.host.delay(wait, () => {
+      this.retryTimer = undefined;
+      this.attempt();
+    });
+  }
+
+  /**
+   * An attempt since start() is on its way to a leader that says it answers within
+   * `retryAfterMs` (its own announcement came after the agent had found it): the next retry
+   * waits that long more from now (capped by the longest backoff, jittered by the backoff as
+   * usual). Nothing while no attempt was made since start() (the first one's timer stands).
+   */
+  postpone(retryAfterMs: number): void {
+    if (this.attempts === 0 || !this.retryTimer || !(retryAfterMs > 0)) return;
+    this.retryTimer.cancel();
+    const wait = Math.min(retryAfterMs, this.backoff.maxMs) + this.backoff.next();
     this.retryTimer = this.host.delay(wait, () => {
       this.retryTimer = undefined;
       this.attempt();

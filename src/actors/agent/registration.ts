@@ -19,6 +19,7 @@ export function attemptRegistration(a: AgentContext): void {
   if (a.phase !== AgentPhase.DISCONNECTED) return;
   // The previous attempt went unanswered: try the next master of the list.
   if (a.masterLink.attempts > 1) a.masters.next();
+  a.lastAttemptTo = a.masters.current.toString();
   if (a.agentId === "") a.host.send(a.masters.current, create(RegisterAgentSchema, { agentInfo: a.info, version: AGENT_VERSION }));
   else a.host.send(a.masters.current, reregistration(a.info, a.frameworks.values()));
 }
@@ -97,7 +98,7 @@ export function ping(a: AgentContext, connected: boolean, term: number, from: Pi
  * to spread their reregistrations over `withinMs`: this agent's first attempt waits a random
  * part of it (its seeded source), so thousands of agents do not reach the leader in one instant.
  */
-export function leadingMaster(a: AgentContext, leader: string, term: number, from: Pid, withinMs = 0): void {
+export function leadingMaster(a: AgentContext, leader: string, term: number, from: Pid, withinMs = 0, retryAfterMs = 0): void {
   const sender = a.host.sender;
   if (!actsAs(sender, "master")) {
     a.refuse(`LeadingMaster (${leader || "none"}) from ${from.toString()}`, `its connection is ${describePeer(sender)}, not a master's`);
@@ -109,18 +110,28 @@ export function leadingMaster(a: AgentContext, leader: string, term: number, fro
     return;
   }
   if (a.phase === AgentPhase.RUNNING && !outcome.changed) return;
+  // An attempt of this registering is already on its way to this leader (same term): one more
+  // now would be a copy the leader decodes and handles again (a standby's redirect answering
+  // an older attempt, or the leader's announcement after the agent found it). Its retry
+  // stands; the leader's own announcement makes it wait the leader's patience first.
+  if (a.phase === AgentPhase.DISCONNECTED && !outcome.changed && a.masterLink.attempts > 0 && a.lastAttemptTo === outcome.follow.toString()) {
+    if (from.equals(outcome.follow)) a.masterLink.postpone(retryAfterMs);
+    return;
+  }
   a.log.info({ leader, term, from: from.toString() }, `Master ${leader} leads (term ${term}); (re)registering with it`);
   const wait = withinMs > 0 ? a.random.int(withinMs + 1) : 0;
-  if (a.phase === AgentPhase.RUNNING) masterLost(a, wait);
-  else if (a.phase === AgentPhase.DISCONNECTED) a.masterLink.start(wait);
+  // The announcement (or a standby's redirect) may carry the leader's patience: the first retry waits that long more.
+  if (a.phase === AgentPhase.RUNNING) masterLost(a, wait, retryAfterMs);
+  else if (a.phase === AgentPhase.DISCONNECTED) a.masterLink.start(wait, retryAfterMs);
 }
 
 /**
  * The master is gone (pings stopped, the connection broke, another leads): updates wait,
- * registration retries (the first attempt after `firstDelayMs`: a new leader's spread).
+ * registration retries (the first attempt after `firstDelayMs`: a new leader's spread; the
+ * first retry `retryAfterMs` later than the backoff: a new leader's patience).
  */
-export function masterLost(a: AgentContext, firstDelayMs = 0): void {
+export function masterLost(a: AgentContext, firstDelayMs = 0, retryAfterMs = 0): void {
   a.transition(AgentPhase.DISCONNECTED);
   void a.statusUpdates.pause();
-  a.masterLink.start(firstDelayMs);
+  a.masterLink.start(firstDelayMs, retryAfterMs);
 }

@@ -38,6 +38,7 @@ import type { Registrar } from "./registry.js";
 import { recoverRegistry } from "./registry-recovery.js";
 import { executorMessage, exitedExecutor, statusUpdate, updateAgent } from "./status-updates.js";
 import { TermHost } from "./term-host.js";
+import { PACING_DEFAULTS } from "./reregistration-pacing.js";
 
 export const MASTER_ACTOR_NAME = "master";
 
@@ -255,7 +256,8 @@ export class Master extends Actor {
     if (registering && this.leader && !this.leader.pid.equals(this.self)) {
       // Debug, not info: in a registration storm every agent's retry may land here (thousands a second).
       this.log.debug({ from: from.toString(), leader: this.leader.pid.toString() }, `Standby master: telling ${from.toString()} that ${this.leader.pid.toString()} leads`);
-      this.send(from, create(LeadingMasterSchema, { pid: this.leader.pid.toString(), term: BigInt(this.leader.term) }));
+      // With the leader's least patience: the agent's first retry waits that long (a new leader answers in its own time).
+      this.send(from, create(LeadingMasterSchema, { pid: this.leader.pid.toString(), term: BigInt(this.leader.term), retryAfterMs: PACING_DEFAULTS.patienceMs }));
       return;
     }
     this.counters.standbyDropped.inc();

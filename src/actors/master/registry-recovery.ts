@@ -51,13 +51,13 @@ export function recoverRegistry(core: MasterState, term: number, agentReregister
 /**
  * Tells every agent the registry knows (reachable or not) that this master leads now, in
  * waves that follow how fast it takes them back (reregistration-pacing.ts; each agent
- * reregisters as soon as it hears: reregister_within_ms is 0), with one line at info once
+ * reregisters as soon as it hears: reregister_within_ms is 0, and retries no sooner than the
+ * leader's patience: retry_after_ms), with one line at info once
  * the last wave is answered.
  */
 function announce(core: MasterState, term: number): void {
   const registry = core.registrar.state();
   const infos = [...registry.agents.values(), ...[...registry.unreachable.values()].map((u) => u.info)];
-  const message = create(LeadingMasterSchema, { pid: core.host.self.toString(), term: BigInt(term) });
   const agents: PacedAgent[] = [];
   for (const info of infos) {
     const pid = Pid.tryParse(info.pid);
@@ -70,7 +70,8 @@ function announce(core: MasterState, term: number): void {
     {
       now: () => core.now(),
       delay: (ms, fn) => core.host.delay(ms, fn),
-      announce: (pid) => core.host.send(pid, message),
+      // With the leader's patience now: the agent's first retry waits that long (its answer may take that long).
+      announce: (pid) => core.host.send(pid, create(LeadingMasterSchema, { pid: core.host.self.toString(), term: BigInt(term), retryAfterMs: Math.round(pacer.patience()) })),
       lagMs: o.loopLag,
       finished: (s) =>
         core.log.info(

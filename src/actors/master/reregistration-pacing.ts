@@ -168,8 +168,8 @@ export class ReregistrationPacer {
     this.answerMs = this.answerMs === undefined ? took : this.answerMs + (took - this.answerMs) * ANSWER_WEIGHT;
   }
 
-  /** How long an announced agent holds its place: patienceMs, longer while the answers take long. */
-  private patience(): number {
+  /** How long an announced agent holds its place: patienceMs, longer while the answers take long (announcements carry it: LeadingMaster.retry_after_ms). */
+  patience(): number {
     return Math.max(this.o.patienceMs, PATIENCE_FACTOR * (this.answerMs ?? 0));
   }
 
