@@ -7,19 +7,13 @@
  * did not run (CPU far below held). The 30-60 s gauges (event-loop-delay.ts,
  * process-health.ts) give the worst of a window; this gives each stall.
  *
- * One 100-ms timer per process (unref'd); a stall is logged at warn once the GC entries of
+ * One 100-ms timer per process (unref'd) and the process's GC observer (process-health.ts,
+ * onGcPause); a stall is logged at warn once the GC entries of
  * its window have been delivered, and counted (`runtime/loop_stalls`, `runtime/loop_stall_gc_ms`).
  */
-import { constants, PerformanceObserver } from "node:perf_hooks";
 import type { Counter, Metrics } from "../metrics/metrics.js";
 import type { Logger } from "./log.js";
-
-/** One GC pause on the performance.now() clock. */
-export interface GcPause {
-  start: number;
-  duration: number;
-  major: boolean;
-}
+import { onGcPause, type GcPause } from "./process-health.js";
 
 /** What held the loop between two readings of a timer that should have been 100 ms apart. */
 export interface LoopStall {
@@ -70,13 +64,10 @@ let watch: { listeners: Set<StallListener>; pauses: GcPause[] } | undefined;
 function processWatch(thresholdMs: number): { listeners: Set<StallListener>; pauses: GcPause[] } {
   if (watch) return watch;
   const w = { listeners: new Set<StallListener>(), pauses: [] as GcPause[] };
-  new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
-      w.pauses.push({ start: e.startTime, duration: e.duration, major: kind === constants.NODE_PERFORMANCE_GC_MAJOR });
-    }
+  onGcPause((pause) => {
+    w.pauses.push(pause);
     if (w.pauses.length > KEPT_PAUSES) w.pauses.splice(0, w.pauses.length - KEPT_PAUSES);
-  }).observe({ entryTypes: ["gc"] });
+  });
   let last = performance.now();
   let lastCpu = process.cpuUsage();
   setInterval(() => {

@@ -49,15 +49,26 @@ export class GcPauses {
   }
 }
 
-let pauses: GcPauses | undefined;
+/** One GC pause on the performance.now() clock. */
+export interface GcPause {
+  start: number;
+  duration: number;
+  major: boolean;
+}
 
+let pauses: GcPauses | undefined;
+const pauseListeners = new Set<(pause: GcPause) => void>();
+
+/** The process's one GC observer: feeds the gauges' windows and every onGcPause listener. */
 function processPauses(): GcPauses {
   if (!pauses) {
     const p = new GcPauses();
     const observer = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
         const kind = ((e as unknown as { detail?: { kind?: number } }).detail)?.kind;
-        p.add(e.duration, kind === constants.NODE_PERFORMANCE_GC_MAJOR);
+        const pause: GcPause = { start: e.startTime, duration: e.duration, major: kind === constants.NODE_PERFORMANCE_GC_MAJOR };
+        p.add(pause.duration, pause.major);
+        for (const l of pauseListeners) l(pause);
       }
     });
     observer.observe({ entryTypes: ["gc"] });
@@ -65,6 +76,12 @@ function processPauses(): GcPauses {
     pauses = p;
   }
   return pauses;
+}
+
+/** Calls `listener` with every GC pause of this process from now on (the observer above; no second one). */
+export function onGcPause(listener: (pause: GcPause) => void): void {
+  processPauses();
+  pauseListeners.add(listener);
 }
 
 /** Adds the process's GC and memory gauges to `metrics`. */
