@@ -123,7 +123,7 @@ describe("Agent on the manual clock with an in-memory disk", () => {
       [[["t1", "update"], ["t1", "ack"]], 0],
       "the agent's journal holds the update and its acknowledgement",
     );
-    assert.deepEqual(fs.files().filter((f) => f.includes("/meta/status-updates/")), [`${MEMORY_WORK_DIR}/meta/status-updates/journal`], "no file per task");
+    assert.deepEqual(fs.files().filter((f) => f.includes("/meta/status-updates")), [`${MEMORY_WORK_DIR}/meta/status-updates.journal`], "no file per task");
   });
 
   it("after a crash, recovers from what its disk kept: the agent id, the executor with its task, and the unacknowledged update, which it resends on reregistering", async () => {
@@ -239,7 +239,7 @@ describe("Agent on the manual clock with an in-memory disk", () => {
     const x = (h = await startHarness(onMemory(fs, { commandExecutor: "agent" })));
     await x.clock.settle();
     await answer(x);
-    fs.holdSyncsOf((path) => path.includes("/meta/status-updates/")); // the task's stream never reaches the disk
+    fs.holdSyncsOf((path) => path.includes("/meta/status-updates")); // the task's stream never reaches the disk
     x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("t1"), role: "*" }));
     const checkpoint = `${MEMORY_WORK_DIR}/meta/frameworks/fw-1/executors/t1.json`;
     await waitFor(() => fs.crash().files().includes(checkpoint), "the executor checkpoint durable");

@@ -19,7 +19,7 @@ import { testSeed } from "../support/seed.js";
 
 const dirs: string[] = [];
 after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
+  for (const d of dirs) for (const p of [d, journalPath(d)]) await rm(p, { recursive: true, force: true });
 });
 
 type Layout = "journal" | "files";

@@ -7,10 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { dirname } from "node:path";
 import type { StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
 import { TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { Metrics } from "../../src/metrics/metrics.js";
-import { StatusUpdateManager, UpdateOutcome } from "../../src/actors/agent/status-update-manager.js";
+import { AckOutcome, StatusUpdateManager, UpdateOutcome } from "../../src/actors/agent/status-update-manager.js";
 import { statusUpdate } from "../../src/actors/agent/status-update.js";
 import { journalPath, parseJournal } from "../../src/actors/agent/update-journal.js";
 import { MAX_RECORD_BYTES } from "../../src/actors/agent/update-store.js";
@@ -187,7 +188,7 @@ describe("The status update journal", () => {
     };
     const unbounded = await run(Number.MAX_SAFE_INTEGER);
     const { fs, sum, peak } = await run(8 * 1024);
-    const compactions = fs.ops.filter((op) => op === `rename ${DIR}/journal.compacted ${JOURNAL}`).length;
+    const compactions = fs.ops.filter((op) => op === `rename ${JOURNAL}.compacted ${JOURNAL}`).length;
     assert.ok(compactions >= 3, `compacted ${compactions} times`);
     assert.ok(peak * 5 < unbounded.peak, `the journal stayed bounded: ${peak} bytes at most, ${unbounded.peak} never compacted`);
     assert.equal((await sum.pendingOf("fw-1", "done199")).length, 0);
@@ -213,12 +214,12 @@ describe("The status update journal", () => {
     for (let i = 0; i < 5; i++) await finish(sum, `done${i}`);
     const before = await recovered(fs.crash());
     fs.recording = true;
-    const compactions = (): number => fs.ops.filter((op) => op === `rename ${DIR}/journal.compacted ${JOURNAL}`).length;
+    const compactions = (): number => fs.ops.filter((op) => op === `rename ${JOURNAL}.compacted ${JOURNAL}`).length;
     const already = compactions();
     for (let i = 5; i < 40 && compactions() === already; i++) await finish(sum, `done${i}`);
     fs.recording = false;
-    const start = fs.snapshots.findIndex((s) => s.after === `write ${DIR}/journal.compacted`);
-    const end = fs.snapshots.findIndex((s, i) => i > start && s.after === `syncdir ${DIR}`);
+    const start = fs.snapshots.findIndex((s) => s.after === `write ${JOURNAL}.compacted`);
+    const end = fs.snapshots.findIndex((s, i) => i > start && s.after === `syncdir ${dirname(JOURNAL)}`);
     assert.ok(start >= 0 && end > start, `a compaction ran: ${fs.snapshots.map((s) => s.after).join(", ")}`);
     const expected = await recovered(fs.snapshots[start - 1]!.disk.clone());
     assert.ok(expected.streams.length > before.streams.length);
@@ -258,5 +259,145 @@ describe("The status update journal", () => {
     const again = await recovered(fs.crash());
     assert.deepEqual(again, { streams: asFiles.streams, errors: 0 }, "read back from the journal alone (the torn record was not copied)");
     assert.equal(parseJournal(fs.bytes(JOURNAL)).skipped, 0);
+  });
+});
+
+/** A stream's state as a manager has it: its pending updates' uuids, in order (every other field of the stream is in recovered()). */
+async function pendingUuids(sum: StatusUpdateManager, task: string): Promise<string[]> {
+  return (await sum.pendingOf("fw-1", task)).map((u) => Buffer.from(u.status!.uuid).toString("hex"));
+}
+
+describe("The status update journal's live streams", () => {
+  it("keep through a compaction only their pending updates and a bounded base: 10,000 health flaps of one live task leave the journal under 80 KiB, and recovery restores the same pending updates and duplicate checks", async () => {
+    const compactMinBytes = 64 * 1024;
+    const fs = new SnapshotFs();
+    const { sum, forwarded } = manager(fs, "journal", compactMinBytes);
+    await sum.recover();
+    const running = update("flappy", TaskState.RUNNING);
+    await sum.update(running);
+    await sum.acknowledge("fw-1", "flappy", running.uuid);
+    let peak = 0;
+    const acked: StatusUpdate[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const flap = update("flappy", TaskState.RUNNING, `health check ${i}`);
+      flap.status!.healthy = i % 2 === 0;
+      await sum.update(flap);
+      await sum.acknowledge("fw-1", "flappy", flap.uuid);
+      acked.push(flap);
+      peak = Math.max(peak, fs.bytes(JOURNAL).length);
+    }
+    const compactions = (): number => fs.ops.filter((op) => op === `rename ${JOURNAL}.compacted ${JOURNAL}`).length;
+    assert.ok(peak < compactMinBytes + 16 * 1024, `the journal stayed under ${compactMinBytes + 16 * 1024} bytes: ${peak} at most (each flap writes an update and an acknowledgement)`);
+    assert.ok(compactions() >= 10, `compacted ${compactions()} times`);
+
+    // Three updates left pending; a settled stream's records make the journal compact again with them in it.
+    const pending = [0, 1, 2].map((i) => update("flappy", TaskState.RUNNING, `pending ${i}`));
+    for (const u of pending) await sum.update(u);
+    const live = await recovered(fs.crash());
+    fs.recording = true;
+    const before = compactions();
+    for (let i = 0; compactions() === before; i++) await finish(sum, `done${i}`);
+    fs.recording = false;
+    const expected = pending.map((u) => Buffer.from(u.status!.uuid).toString("hex"));
+    assert.deepEqual(await pendingUuids(sum, "flappy"), expected);
+    assert.equal(forwarded.filter((u) => u.status?.taskId?.value === "flappy").at(-1)?.status?.message, "pending 0", "the oldest pending update is the one in flight");
+
+    // A crash at each step of that compaction, and after it: the same pending updates, in order, and the same checks.
+    const start = fs.snapshots.findIndex((s) => s.after === `write ${JOURNAL}.compacted`);
+    assert.ok(start > 0);
+    for (const { after, disk } of [...fs.snapshots.slice(start - 1), { after: "the compaction", disk: fs.crash() }]) {
+      const back = manager(disk.clone());
+      const streams = await back.sum.recover();
+      const flappy = streams.find((s) => s.taskId === "flappy");
+      assert.deepEqual([flappy?.pending, flappy?.terminated, flappy?.latest?.status?.message], [3, false, "pending 2"], `a crash after ${after}`);
+      assert.deepEqual(await pendingUuids(back.sum, "flappy"), expected, `a crash after ${after}: the pending updates, in order`);
+      assert.deepEqual((await recovered(disk.clone())).streams.filter((s) => s.startsWith("flappy")), live.streams.filter((s) => s.startsWith("flappy")));
+      const flappyForwarded = (): StatusUpdate[] => back.forwarded.filter((u) => u.status?.taskId?.value === "flappy");
+      assert.deepEqual(flappyForwarded().map((u) => u.status?.message), ["pending 0"], `a crash after ${after}: the oldest pending update is resent first, alone`);
+      assert.equal(await back.sum.update(acked.at(-1)!), UpdateOutcome.DUPLICATE, `a crash after ${after}: a re-sent update acknowledged before is a duplicate`);
+      assert.equal(await back.sum.update(pending[1]!), UpdateOutcome.DUPLICATE, `a crash after ${after}: a re-sent pending update too`);
+      assert.equal(await back.sum.acknowledge("fw-1", "flappy", acked.at(-1)!.uuid), AckOutcome.DUPLICATE, `a crash after ${after}: a re-sent acknowledgement is a duplicate`);
+      assert.equal(await back.sum.acknowledge("fw-1", "flappy", pending[1]!.uuid), AckOutcome.UNEXPECTED, `a crash after ${after}: an acknowledgement of an update not in flight is refused`);
+      assert.equal(await back.sum.acknowledge("fw-1", "flappy", uuids.uuidBytes()), AckOutcome.UNEXPECTED, `a crash after ${after}: one of an unknown uuid too`);
+      assert.equal(await back.sum.acknowledge("fw-1", "flappy", pending[0]!.uuid), AckOutcome.ACKNOWLEDGED, `a crash after ${after}`);
+      assert.equal(flappyForwarded().at(-1)?.status?.message, "pending 1", `a crash after ${after}: the next pending update goes once the acknowledgement is durable`);
+    }
+    // The same checks on the running manager.
+    assert.equal(await sum.update(acked.at(-1)!), UpdateOutcome.DUPLICATE);
+    assert.equal(await sum.acknowledge("fw-1", "flappy", acked.at(-1)!.uuid), AckOutcome.DUPLICATE);
+    assert.equal(await sum.acknowledge("fw-1", "flappy", pending[1]!.uuid), AckOutcome.UNEXPECTED);
+  });
+
+  it("a terminal update acknowledged while later ones are pending reads back terminated after a compaction; a dropped update reads back dropped", async () => {
+    const fs = new CrashFs();
+    const { sum } = manager(fs, "journal", 2 * 1024);
+    await sum.recover();
+    const starting = update("t1", TaskState.STARTING);
+    const running = update("t1", TaskState.RUNNING);
+    const failed = update("t1", TaskState.FAILED);
+    const late = update("t1", TaskState.RUNNING, "late");
+    await sum.pause();
+    for (const u of [starting, running, failed, late]) await sum.update(u);
+    assert.equal(await sum.dropUnsent("fw-1", "t1", TaskState.RUNNING), 2);
+    await sum.resume();
+    await sum.acknowledge("fw-1", "t1", starting.uuid);
+    await sum.acknowledge("fw-1", "t1", failed.uuid);
+    const compactions = (): number => fs.ops.filter((op) => op === `rename ${JOURNAL}.compacted ${JOURNAL}`).length;
+    for (let i = 0; compactions() < 2; i++) await finish(sum, `done${i}`);
+    const back = manager(fs.crash());
+    const t1 = (await back.sum.recover()).find((s) => s.taskId === "t1");
+    assert.deepEqual([t1?.pending, t1?.terminated], [0, true]);
+    assert.equal(await back.sum.update(running), UpdateOutcome.DUPLICATE, "the dropped update is still known");
+    await assert.rejects(back.sum.update(update("t1", TaskState.RUNNING)), (e: unknown) => DcosError.is(e, Code.FAILED_PRECONDITION), "a terminated stream takes nothing new");
+  });
+});
+
+describe("The status update journal's place", () => {
+  it("is outside the per-task layout's directory: an agent upgraded from per-task files of a framework whose id is `journal` reads them", async () => {
+    const fs = new SnapshotFs();
+    const old = manager(fs, "files");
+    await old.sum.recover();
+    const u = update("t1", TaskState.RUNNING);
+    u.frameworkId = { $typeName: "dcos.v1.FrameworkID", value: "journal" };
+    await old.sum.update(u);
+    await old.sum.update(update("t2", TaskState.STARTING));
+    assert.ok(fs.files().includes(`${DIR}/journal/t1.updates`));
+    fs.recording = true;
+    const back = manager(fs);
+    const streams = await back.sum.recover();
+    fs.recording = false;
+    assert.deepEqual(streams.map((s) => `${s.frameworkId}/${s.taskId} pending=${s.pending}`).sort(), ["fw-1/t2 pending=1", "journal/t1 pending=1"]);
+    assert.deepEqual(fs.files(), [JOURNAL], "moved into the journal, the per-task files removed");
+    for (const { after, disk } of fs.snapshots) {
+      const again = manager(disk);
+      assert.deepEqual((await again.sum.recover()).map((s) => `${s.frameworkId}/${s.taskId} pending=${s.pending}`).sort(), ["fw-1/t2 pending=1", "journal/t1 pending=1"], `a crash after ${after}`);
+    }
+  });
+
+  it("session 9's journal in that directory is moved to its place; a crash at any step of the move reads back the same streams", async () => {
+    const fs = new SnapshotFs();
+    const { sum } = manager(fs);
+    await sum.recover();
+    await finish(sum, "t1");
+    await sum.update(update("t2", TaskState.RUNNING));
+    const expected = await recovered(fs.crash());
+    const legacy = `${DIR}/journal`;
+    await fs.rename(JOURNAL, legacy);
+    await fs.syncDir(DIR);
+    await fs.syncDir(dirname(JOURNAL));
+    await fs.writeFile(`${DIR}/journal.compacted`, new Uint8Array(3)); // a compaction session 9 cut short
+    await fs.syncDir(DIR);
+    fs.recording = true;
+    assert.deepEqual(await recovered(fs), expected);
+    fs.recording = false;
+    assert.deepEqual(fs.files(), [JOURNAL]);
+    assert.ok(fs.snapshots.length >= 3, fs.snapshots.map((s) => s.after).join(", "));
+    for (const { after, disk } of fs.snapshots) assert.deepEqual(await recovered(disk), expected, `a crash after ${after}`);
+    // Both names kept by a crash between the rename's directory flushes: the old one is removed unread.
+    const both = fs.crash();
+    await both.writeFile(legacy, both.bytes(JOURNAL));
+    await both.syncDir(DIR);
+    assert.deepEqual(await recovered(both), expected);
+    assert.deepEqual(both.files(), [JOURNAL]);
   });
 });

@@ -7,9 +7,12 @@
  * so that the agents of a cluster whose master failed over do not all resend at one instant. Only the oldest
  * unacknowledged update of a task is in flight; the next one goes when it is acknowledged.
  * Duplicate updates, duplicate acknowledgements and unexpected acknowledgements are ignored
- * and counted. On start, `recover()` reads the streams back from disk. A stream whose terminal
- * update is acknowledged keeps only its uuids and executor (a `done` record in the journal)
- * until its executor is removed (forgetExecutor) or its framework (cleanup).
+ * and counted: a stream knows the uuids of its pending updates and of the last RETIRED_KEPT
+ * taken out of it (acknowledged or dropped), not of its whole history, so that a task that
+ * flaps its health for days costs the agent (and its journal) a bounded amount. On start,
+ * `recover()` reads the streams back from disk, to the same state. A stream whose terminal
+ * update is acknowledged keeps only those uuids and its executor (a `done` record in the
+ * journal) until its executor is removed (forgetExecutor) or its framework (cleanup).
  *
  * It is an actor of its own; the public methods dispatch into it and return promises.
  */
@@ -24,13 +27,22 @@ import { Random } from "../../runtime/random.js";
 import type { FileSystem } from "../../runtime/file-system.js";
 import { AgentFileSystem } from "./agent-file-system.js";
 import { isTerminal, taskStateName } from "../task-states.js";
-import type { StreamRecord } from "./update-stream-file.js";
+import type { BaseRecord, StreamRecord } from "./update-stream-file.js";
 import { UpdateJournal } from "./update-journal.js";
 import { FileStore, type UpdateStore } from "./update-store.js";
 import { DiskActivity } from "./disk-activity.js";
 
 export const DEFAULT_STATUS_UPDATE_RETRY_MS = 10_000;
 export const DEFAULT_STATUS_UPDATE_MAX_RETRY_MS = 600_000;
+
+/**
+ * The uuids a stream remembers of the updates taken out of it (acknowledged or dropped),
+ * newest last: a duplicate of one of them (an executor re-sending an update whose
+ * acknowledgement it missed, a scheduler acknowledging twice) is told apart. An executor
+ * re-sends only updates the agent did not tell it were acknowledged, and a stream has one
+ * update in flight at a time: 64 covers an executor that missed 64 acknowledgements in a row.
+ */
+export const RETIRED_KEPT = 64;
 
 export interface StatusUpdateManagerOptions {
   /** Directory of the journal (`<dir>/journal`) or the stream files (`<dir>/<framework>/<task>.updates`). */
@@ -83,8 +95,16 @@ export interface RecoveredStream {
 const hex = (uuid: Uint8Array): string => Buffer.from(uuid).toString("hex");
 
 class Stream {
+  /** The uuids of the updates received and not taken out, and of the last RETIRED_KEPT taken out. */
   readonly received = new Set<string>();
+  /** Those of the last RETIRED_KEPT taken out that were acknowledged. */
   readonly acknowledged = new Set<string>();
+  /** The uuids of the last RETIRED_KEPT updates taken out, oldest first. */
+  retired: string[] = [];
+  /** The lines (as the store keeps them) of the updates received and not taken out, in order. */
+  readonly lines = new Map<string, Uint8Array>();
+  /** The line of `latest`. */
+  latestLine: Uint8Array | undefined;
   /** Checkpointed, not yet acknowledged, oldest first; pending[0] is in flight. */
   readonly pending: StatusUpdate[] = [];
   latest: StatusUpdate | undefined;
@@ -106,7 +126,35 @@ class Stream {
   ) {
     this.backoff = new Backoff(retry, random);
   }
+
+  /** The update is taken out of the stream (acknowledged, or dropped unsent): its line, if known. */
+  retire(id: string, acknowledged: boolean): Uint8Array | undefined {
+    if (acknowledged) this.acknowledged.add(id);
+    this.retired.push(id);
+    if (this.retired.length > RETIRED_KEPT) {
+      const old = this.retired.shift()!;
+      this.received.delete(old);
+      this.acknowledged.delete(old);
+    }
+    const line = this.lines.get(id);
+    this.lines.delete(id);
+    return line;
+  }
+
+  /** What stands for the stream's history of updates taken out (the journal's compaction writes it). */
+  base(): BaseRecord {
+    const latest = this.latest && !this.lines.has(uuidOf(this.latest)) ? uuidOf(this.latest) : undefined;
+    return {
+      kind: "base",
+      retired: [...this.retired],
+      dropped: this.retired.filter((id) => !this.acknowledged.has(id)),
+      terminated: this.terminated,
+      ...(latest === undefined ? {} : { latest }),
+    };
+  }
 }
+
+const uuidOf = (u: StatusUpdate): string => hex(u.status?.uuid.length ? u.status.uuid : u.uuid);
 
 export class StatusUpdateManager extends Actor {
   private readonly streams = new Map<string, Stream>();
@@ -269,7 +317,9 @@ export class StatusUpdateManager extends Actor {
     const line = this.store.encode(frameworkId, taskId, { kind: "update", update }); // INVALID_ARGUMENT if too large
     const s = known ?? this.stream(frameworkId, taskId);
     s.received.add(hex(uuid));
+    s.lines.set(hex(uuid), line);
     s.latest = update;
+    s.latestLine = line;
     if (sendAfter) {
       s.held.add(update);
       const release = (): void => {
@@ -304,16 +354,21 @@ export class StatusUpdateManager extends Actor {
       return Promise.resolve(AckOutcome.UNEXPECTED);
     }
     s.pending.shift();
-    s.acknowledged.add(id);
+    const updateLine = s.retire(id, true);
     s.timer?.cancel();
     s.timer = undefined;
     s.backoff.reset();
     if (isTerminal(front.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
-    const ack = this.checkpoint(s, this.store.encode(frameworkId, taskId, { kind: "ack", uuid }), () => {
+    const ackLine = this.store.encode(frameworkId, taskId, { kind: "ack", uuid });
+    const ack = this.checkpoint(s, ackLine, () => {
       if (this.streams.get(key(frameworkId, taskId)) !== s) return AckOutcome.ACKNOWLEDGED;
-      if (s.pending.length > 0 && !s.timer) this.forwardFront(s);
       // Its terminal update acknowledged, durably: the rest of the stream is its uuids.
-      else if (s.terminated && s.pending.length === 0) this.settle(s);
+      if (s.terminated && s.pending.length === 0) this.settle(s);
+      else {
+        // The update and its acknowledgement are durable: the journal keeps the stream's base instead.
+        this.rebase(s, updateLine ? [updateLine, ackLine] : [ackLine]);
+        if (s.pending.length > 0 && !s.timer) this.forwardFront(s);
+      }
       return AckOutcome.ACKNOWLEDGED;
     });
     // Nothing unacknowledged: the stream may stay quiet for hours, so its file is closed.
@@ -328,12 +383,16 @@ export class StatusUpdateManager extends Actor {
     const dropped = s.pending.filter((u, i) => i >= from && u.status?.state === state);
     if (dropped.length === 0) return Promise.resolve(0);
     const front = s.pending[0];
-    for (const u of dropped) {
+    const writes = dropped.map((u) => {
       s.pending.splice(s.pending.indexOf(u), 1);
       s.held.delete(u);
       this.log.info({ frameworkId, taskId }, `Dropped the unsent ${taskStateName(state)} update of task ${taskId}`);
-    }
-    const writes = dropped.map((u) => this.checkpoint(s, this.store.encode(frameworkId, taskId, { kind: "drop", uuid: u.status?.uuid ?? u.uuid }), () => undefined));
+      const updateLine = s.retire(uuidOf(u), false);
+      const dropLine = this.store.encode(frameworkId, taskId, { kind: "drop", uuid: u.status?.uuid ?? u.uuid });
+      return this.checkpoint(s, dropLine, () => {
+        if (this.streams.get(key(frameworkId, taskId)) === s && s.latest !== undefined) this.rebase(s, updateLine ? [updateLine, dropLine] : [dropLine]);
+      });
+    });
     if (s.pending[0] !== front && s.pending.length > 0) this.forwardFront(s);
     return Promise.all(writes).then(() => dropped.length);
   }
@@ -412,8 +471,16 @@ export class StatusUpdateManager extends Actor {
   private settle(s: Stream): void {
     s.executorId = s.latest?.executorId?.value ?? s.executorId;
     s.latest = undefined;
+    s.latestLine = undefined;
+    s.lines.clear();
     s.held.clear();
     this.store.settle(s.frameworkId, s.taskId, { kind: "done", executorId: s.executorId, received: [...s.received], acknowledged: [...s.acknowledged] });
+  }
+
+  /** Retired lines of the stream are durable as such: its base stands for them in the store. */
+  private rebase(s: Stream, retired: readonly Uint8Array[]): void {
+    const base = s.base();
+    this.store.rebase(s.frameworkId, s.taskId, retired, base, base.latest === undefined ? undefined : s.latestLine);
   }
 
   private dropSettled(frameworkId: string, executorId: string): number {
@@ -438,10 +505,19 @@ export class StatusUpdateManager extends Actor {
             this.log.warn({ path: u.path, skipped: u.count }, `Skipped ${u.count} unreadable record(s) in ${u.path}`);
           }
           for (const f of streams) {
-            const s = this.replay(f.frameworkId, f.taskId, f.records);
-            if (!s) continue;
+            const s = this.replay(f.frameworkId, f.taskId, f.records, f.lines);
+            if (!s) {
+              this.store.forget(f.frameworkId, f.taskId); // records of no update: nothing to keep
+              continue;
+            }
             out.push({ frameworkId: s.frameworkId, taskId: s.taskId, latest: s.latest, pending: s.pending.length, terminated: s.terminated });
             if (s.terminated && s.pending.length === 0 && s.latest !== undefined) this.settle(s);
+            else if (f.lines && s.latest !== undefined) {
+              // A live stream: the store keeps its updates not taken out and its base.
+              const live = new Set(s.lines.values());
+              const retired = f.lines.filter((l) => !live.has(l));
+              if (retired.length > 0) this.rebase(s, retired);
+            }
           }
           for (const s of this.streams.values()) if (!s.timer) this.forwardFront(s);
           this.log.info({ streams: out.length, pending: this.pendingCount() }, `Recovered ${out.length} status update stream(s)`);
@@ -452,33 +528,53 @@ export class StatusUpdateManager extends Actor {
     });
   }
 
-  private replay(frameworkId: string, taskId: string, records: StreamRecord[]): Stream | undefined {
+  private replay(frameworkId: string, taskId: string, records: StreamRecord[], lines: Uint8Array[] | undefined): Stream | undefined {
     if (!records.some((r) => r.kind === "update" || r.kind === "done")) return undefined;
     const s = new Stream(frameworkId, taskId, this.retry(), this.random);
-    for (const r of records) {
+    records.forEach((r, at) => {
       if (r.kind === "done") {
         // A settled stream, as a compaction wrote it.
         for (const id of r.received) s.received.add(id);
         for (const id of r.acknowledged) s.acknowledged.add(id);
+        s.retired = [...r.received];
         s.pending.length = 0;
+        s.lines.clear();
         s.latest = undefined;
+        s.latestLine = undefined;
         s.terminated = true;
         s.executorId = r.executorId;
+      } else if (r.kind === "base") {
+        // A live stream's history, as a compaction wrote it after the updates not taken out.
+        const gone = new Set(r.retired);
+        if (r.latest !== undefined) gone.add(r.latest);
+        for (let i = s.pending.length - 1; i >= 0; i--) if (gone.has(uuidOf(s.pending[i]!))) s.pending.splice(i, 1);
+        for (const id of gone) s.lines.delete(id);
+        if (r.latest !== undefined && !r.retired.includes(r.latest)) s.received.delete(r.latest);
+        const dropped = new Set(r.dropped);
+        s.retired = [...r.retired];
+        s.acknowledged.clear();
+        for (const id of r.retired) {
+          s.received.add(id);
+          if (!dropped.has(id)) s.acknowledged.add(id);
+        }
+        s.terminated ||= r.terminated;
       } else if (r.kind === "update") {
-        const id = hex(r.update.status?.uuid ?? r.update.uuid);
-        if (s.received.has(id)) continue;
+        const id = uuidOf(r.update);
+        if (s.received.has(id)) return;
         s.received.add(id);
         s.latest = r.update;
+        s.latestLine = lines?.[at];
+        if (s.latestLine) s.lines.set(id, s.latestLine);
         s.pending.push(r.update);
       } else {
-        const i = s.pending.findIndex((u) => hex(u.status?.uuid ?? u.uuid) === hex(r.uuid));
-        if (i < 0) continue;
+        const id = hex(r.uuid);
+        const i = s.pending.findIndex((u) => uuidOf(u) === id);
+        if (i < 0) return;
         const [acked] = s.pending.splice(i, 1);
-        if (r.kind === "drop") continue; // never sent: gone, not acknowledged
-        s.acknowledged.add(hex(r.uuid));
-        if (isTerminal(acked!.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
+        s.retire(id, r.kind === "ack"); // a drop: never sent, gone, not acknowledged
+        if (r.kind === "ack" && isTerminal(acked!.status?.state ?? TaskState.UNSPECIFIED)) s.terminated = true;
       }
-    }
+    });
     this.streams.set(key(frameworkId, taskId), s);
     return s;
   }

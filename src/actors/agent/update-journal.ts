@@ -1,7 +1,8 @@
 /**
  * The agent's status update journal (AgentOptions.statusUpdateLog "journal", the default):
  * the records of every stream of the agent in one append-only file,
- * `<work>/meta/status-updates/journal`. Each record is one line, `<crc32> <json>\n`: the
+ * `<work>/meta/status-updates.journal`, beside the directory of the per-task layout
+ * (`<work>/meta/status-updates/<framework>/…`, where any name can be a framework's). Each record is one line, `<crc32> <json>\n`: the
  * CRC-32 (8 hex digits) of the JSON, which is the record of the per-task layout
  * (update-stream-file.ts) with the stream's framework and task ids added to acknowledgements
  * and drops. The records that arrive while a write is in flight go together in the next
@@ -11,26 +12,34 @@
  * are read (a damaged record loses only itself); a last line without its newline (a crash in
  * the middle of a write) is skipped, counted, and cut off before the next append.
  *
- * Compaction: the journal keeps, per stream, the lines of its records (in memory, only
- * those of streams still live) or, for a stream whose terminal update is acknowledged, one
- * `done` record (its uuids and executor). Once the journal is at least `compactMinBytes` and
- * more than half of it is what nothing keeps (settled streams' records, forgotten streams),
- * the kept lines are written to `journal.compacted`, flushed, renamed over the journal and
- * the directory flushed: a crash at any point leaves the old journal or the new one, which
- * read back the same streams. Its size is so bounded by max(compactMinBytes, 2 x the kept
- * lines) plus one batch.
+ * Compaction: the journal keeps in memory, per stream, what a compaction writes of it: for a
+ * live stream the lines of its updates not yet taken out (acknowledged or dropped) and,
+ * once one was, a `base` record standing for the rest of its history (the status update
+ * manager's rebase(): the last uuids taken out, whether its terminal update was
+ * acknowledged, with its newest update's line before it when that one was taken out), in
+ * the order written, plus the lines written since; for a stream whose terminal update is
+ * acknowledged, one `done` record (its uuids and executor). A live stream so costs its
+ * pending updates and about 3 KiB, whatever its history (a task flapping its health for
+ * days). Once the journal is at least `compactMinBytes` and more than half of it is what
+ * nothing keeps, the kept lines are written to `status-updates.journal.compacted`, flushed,
+ * renamed over the journal and the directory flushed: a crash at any point leaves the old
+ * journal or the new one, which read back the same streams. Its size is so bounded by
+ * max(compactMinBytes, 2 x the kept lines) plus one batch.
  *
- * Upgrade: recover() also reads the per-task files an older agent wrote, copies their
- * records into the journal (one flush), then removes them. Reading the same record twice
- * (a crash between the copy and the removal) changes nothing: a stream's replay ignores an
- * update whose uuid it has and an acknowledgement or drop of an update no longer pending.
+ * Upgrade: recover() moves session 9's journal (`<work>/meta/status-updates/journal`) to its
+ * place (a crash between the rename's two directory flushes can leave the file under both
+ * names: the old one is then removed unread). It also reads the per-task files an older
+ * agent wrote (a framework whose id is `journal` included), copies their records into the
+ * journal (one flush), then removes them. Reading the same record twice (a crash between the
+ * copy and the removal) changes nothing: a stream's replay ignores an update whose uuid it
+ * has and an acknowledgement or drop of an update no longer pending.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { AppendFile, FileSystem } from "../../runtime/file-system.js";
 import { openForAppend, syncDirectory } from "./durable.js";
 import { checkRecordSize, type StoredStreams, type UpdateStore } from "./update-store.js";
-import { COMPACTED_NAME, JOURNAL_NAME, readStreamFiles, recordFromJson, recordJson, type DoneRecord, type StreamRecord } from "./update-stream-file.js";
+import { LEGACY_JOURNAL_NAME, readStreamFiles, recordFromJson, recordJson, type BaseRecord, type DoneRecord, type StreamRecord } from "./update-stream-file.js";
 
 /** The journal is compacted only once it is this large (and mostly dead). */
 export const DEFAULT_COMPACT_MIN_BYTES = 4 * 1024 * 1024;
@@ -39,8 +48,14 @@ const NEWLINE = 0x0a;
 /** 8 hex digits of CRC-32 and a space. */
 const HEADER = 9;
 
+/** The journal of the streams whose per-task directory is `dir` (`<work>/meta/status-updates.journal`): beside it, so no framework's directory can take its name. */
 export function journalPath(dir: string): string {
-  return join(dir, JOURNAL_NAME);
+  return `${dir}.journal`;
+}
+
+/** Where session 9's agent kept the journal: in the per-task directory, as `journal` (and `journal.compacted`). */
+export function legacyJournalPath(dir: string): string {
+  return join(dir, LEGACY_JOURNAL_NAME);
 }
 
 /** One line of the journal. */
@@ -109,9 +124,21 @@ function decodeLine(line: Uint8Array): JournalEntry | undefined {
   }
 }
 
-/** The lines a compaction writes for one stream. */
+/** A live stream's history as its last rebase() left it (written by a compaction in its place among the stream's lines). */
+interface Base {
+  record: BaseRecord;
+  /** Its newest update's line, when that update was taken out. */
+  latest: Uint8Array | undefined;
+  /** About what it writes (kept bytes are what decides a compaction). */
+  bytes: number;
+}
+
+/** What a compaction writes for one stream, in order. */
 interface Kept {
-  lines: Uint8Array[];
+  frameworkId: string;
+  taskId: string;
+  entries: Set<Uint8Array | Base>;
+  base: Base | undefined;
   bytes: number;
 }
 
@@ -133,6 +160,8 @@ export interface JournalOptions {
 export class UpdateJournal implements UpdateStore {
   private readonly path: string;
   private readonly compactedPath: string;
+  /** The journal's directory (`<work>/meta`). */
+  private readonly journalDir: string;
   private readonly compactMinBytes: number;
   private readonly onCompactionError: (err: Error) => void;
   private handle: AppendFile | undefined;
@@ -155,7 +184,8 @@ export class UpdateJournal implements UpdateStore {
     options: JournalOptions = {},
   ) {
     this.path = journalPath(dir);
-    this.compactedPath = join(dir, COMPACTED_NAME);
+    this.compactedPath = `${this.path}.compacted`;
+    this.journalDir = dirname(this.path);
     this.compactMinBytes = options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES;
     this.onCompactionError = options.onCompactionError ?? (() => undefined);
   }
@@ -171,7 +201,7 @@ export class UpdateJournal implements UpdateStore {
 
   append(frameworkId: string, taskId: string, line: Uint8Array): Promise<void> {
     const key = streamKey(frameworkId, taskId);
-    const kept = this.keptOf(key);
+    const kept = this.keptOf(key, frameworkId, taskId);
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ line, kept, key, resolve, reject });
       if (!this.busy) void this.flush();
@@ -182,11 +212,25 @@ export class UpdateJournal implements UpdateStore {
     // One file for every stream: it stays open.
   }
 
+  rebase(frameworkId: string, taskId: string, retired: readonly Uint8Array[], record: BaseRecord, latestLine: Uint8Array | undefined): void {
+    const k = this.kept.get(streamKey(frameworkId, taskId));
+    if (!k) return;
+    let bytes = 0;
+    for (const line of retired) if (k.entries.delete(line)) bytes += line.length;
+    if (k.base && k.entries.delete(k.base)) bytes += k.base.bytes;
+    // 64 bytes of keys, 35 per uuid (hex, quoted, a comma), 8 for the CRC.
+    const base: Base = { record, latest: latestLine, bytes: 72 + 35 * (record.retired.length + record.dropped.length + 1) + (latestLine?.length ?? 0) };
+    k.entries.add(base); // after the lines kept so far: the updates written later are newer than its `latest`
+    k.base = base;
+    k.bytes += base.bytes - bytes;
+    this.keptBytes += base.bytes - bytes;
+  }
+
   settle(frameworkId: string, taskId: string, done: DoneRecord): void {
     const key = streamKey(frameworkId, taskId);
     this.forget(frameworkId, taskId);
     const line = this.encode(frameworkId, taskId, done);
-    this.kept.set(key, { lines: [line], bytes: line.length });
+    this.kept.set(key, { frameworkId, taskId, entries: new Set([line]), base: undefined, bytes: line.length });
     this.keptBytes += line.length;
   }
 
@@ -214,29 +258,39 @@ export class UpdateJournal implements UpdateStore {
 
   // ---- inside ----------------------------------------------------------------------------
 
-  private keptOf(key: string): Kept {
+  private keptOf(key: string, frameworkId: string, taskId: string): Kept {
     let k = this.kept.get(key);
-    if (!k) this.kept.set(key, (k = { lines: [], bytes: 0 }));
+    if (!k) this.kept.set(key, (k = { frameworkId, taskId, entries: new Set(), base: undefined, bytes: 0 }));
     return k;
   }
 
-  /** The line is durable: a compaction keeps it unless its stream was settled or forgotten since. */
+  /** The line is durable: a compaction keeps it unless its stream was settled or forgotten since, or it was taken out (rebase). */
   private keep(key: string, kept: Kept, line: Uint8Array): void {
-    if (this.kept.get(key) !== kept) return;
-    kept.lines.push(line);
+    if (this.kept.get(key) !== kept || kept.entries.has(line)) return;
+    kept.entries.add(line);
     kept.bytes += line.length;
     this.keptBytes += line.length;
   }
 
   private async read(): Promise<StoredStreams> {
-    const old = await readStreamFiles(this.fs, this.dir);
     await this.fs.remove(this.compactedPath); // a compaction cut short: the journal is the old one
-    let data: Uint8Array = new Uint8Array(0);
-    try {
-      data = await this.fs.readFile(this.path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    let data = await readIfFile(this.fs, this.path);
+    const legacy = legacyJournalPath(this.dir);
+    const legacyData = await readIfFile(this.fs, legacy);
+    if (legacyData !== undefined) {
+      // Session 9's journal: moved to its place; under both names only after a crash that kept both (the same file).
+      if (data === undefined) {
+        await this.fs.rename(legacy, this.path);
+        await syncDirectory(this.fs, this.journalDir);
+        data = legacyData;
+      } else {
+        await this.fs.unlink(legacy);
+      }
+      await syncDirectory(this.fs, this.dir);
     }
+    await unlinkIfFile(this.fs, `${legacy}.compacted`); // session 9's compaction cut short
+    data ??= new Uint8Array(0);
+    const old = await readStreamFiles(this.fs, this.dir);
     const parsed = parseJournal(data);
     if (parsed.validLength < data.length) await this.fs.truncate(this.path, parsed.validLength);
     this.goodSize = parsed.validLength;
@@ -264,12 +318,12 @@ export class UpdateJournal implements UpdateStore {
       await syncDirectory(this.fs, this.dir);
     }
     for (const [key, s] of streams) {
-      const k = this.keptOf(key);
+      const k = this.keptOf(key, s.frameworkId, s.taskId);
       for (const line of s.lines) this.keep(key, k, line);
     }
     const unreadable = old.filter((f) => f.skipped > 0).map((f) => ({ path: f.path, count: f.skipped }));
     if (parsed.skipped > 0) unreadable.push({ path: this.path, count: parsed.skipped });
-    return { streams: [...streams.values()].map(({ frameworkId, taskId, records }) => ({ frameworkId, taskId, records })), unreadable };
+    return { streams: [...streams.values()], unreadable };
   }
 
   /** Waits for the writes under way, then holds the journal until release(). */
@@ -327,7 +381,7 @@ export class UpdateJournal implements UpdateStore {
     const h = this.handle;
     await h.append(lines);
     if (this.fresh) {
-      await Promise.all([h.sync(), syncDirectory(this.fs, this.dir)]);
+      await Promise.all([h.sync(), syncDirectory(this.fs, this.journalDir)]);
       this.fresh = false;
     } else {
       await h.sync();
@@ -337,7 +391,16 @@ export class UpdateJournal implements UpdateStore {
 
   /** Writes the kept lines to a new journal and renames it over the old one (see the file's comment). */
   private async compact(): Promise<void> {
-    const lines = [...this.kept.values()].flatMap((k) => k.lines);
+    const lines: Uint8Array[] = [];
+    for (const k of this.kept.values()) {
+      for (const e of k.entries) {
+        if (e instanceof Uint8Array) lines.push(e);
+        else {
+          if (e.latest) lines.push(e.latest);
+          lines.push(this.encode(k.frameworkId, k.taskId, e.record));
+        }
+      }
+    }
     const data = Buffer.concat(lines);
     await this.fs.writeFile(this.compactedPath, data, 0o600);
     await this.fs.syncFile(this.compactedPath);
@@ -345,10 +408,31 @@ export class UpdateJournal implements UpdateStore {
     this.handle = undefined;
     await this.fs.rename(this.compactedPath, this.path);
     this.goodSize = data.length;
-    await syncDirectory(this.fs, this.dir);
+    await syncDirectory(this.fs, this.journalDir);
     this.compactions++;
   }
 }
+
+/** The file's bytes; undefined if there is none (or it is a directory). */
+async function readIfFile(fs: FileSystem, path: string): Promise<Uint8Array | undefined> {
+  try {
+    return await fs.readFile(path);
+  } catch (err) {
+    if (NOT_A_FILE.has((err as NodeJS.ErrnoException).code ?? "")) return undefined;
+    throw err;
+  }
+}
+
+async function unlinkIfFile(fs: FileSystem, path: string): Promise<void> {
+  try {
+    await fs.unlink(path);
+  } catch (err) {
+    if (!NOT_A_FILE.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
+  }
+}
+
+/** A name that is not a file: missing, or a directory (a framework's, in the per-task layout). */
+const NOT_A_FILE = new Set(["ENOENT", "EISDIR", "EPERM", "ENOTDIR"]);
 
 function streamKey(frameworkId: string, taskId: string): string {
   return `${frameworkId}\u0000${taskId}`;

@@ -6,7 +6,7 @@
  */
 import { Code, DcosError } from "../../runtime/error.js";
 import type { FileSystem } from "../../runtime/file-system.js";
-import { encodeRecord, readStreamFiles, StreamFileWriter, streamFilePath, type DoneRecord, type StreamRecord } from "./update-stream-file.js";
+import { encodeRecord, readStreamFiles, StreamFileWriter, streamFilePath, type BaseRecord, type DoneRecord, type StreamRecord } from "./update-stream-file.js";
 
 /** The largest record either layout writes (a gRPC request, 4 MiB at most, fits with its JSON and base64). */
 export const MAX_RECORD_BYTES = 8 * 1024 * 1024;
@@ -22,7 +22,8 @@ export function checkRecordSize(line: Uint8Array, taskId: string, record: Stream
 
 /** Streams read back by recover(): each stream's records in the order written. */
 export interface StoredStreams {
-  streams: { frameworkId: string; taskId: string; records: StreamRecord[] }[];
+  /** `lines`: each record's line as the store keeps it (the journal: what rebase() takes back). */
+  streams: { frameworkId: string; taskId: string; records: StreamRecord[]; lines?: Uint8Array[] }[];
   /** Records that could not be read (a torn tail, a damaged record), skipped, by file. */
   unreadable: { path: string; count: number }[];
 }
@@ -34,6 +35,14 @@ export interface UpdateStore {
   append(frameworkId: string, taskId: string, line: Uint8Array): Promise<void>;
   /** The stream has nothing unacknowledged (it may stay quiet for hours). */
   idle(frameworkId: string, taskId: string): void;
+  /**
+   * Records of a live stream were taken out durably (an acknowledgement, a drop): the
+   * `retired` lines (as appended or read back) need not be kept, `base` stands for its history
+   * from now on, with `latestLine` (its newest update, when it is among those taken out)
+   * just before it. The journal's compaction so keeps of a live stream only its updates not
+   * taken out and its base (update-journal.ts).
+   */
+  rebase(frameworkId: string, taskId: string, retired: readonly Uint8Array[], base: BaseRecord, latestLine: Uint8Array | undefined): void;
   /** The stream's terminal update is acknowledged (durably): from now on `done` stands for all its records. */
   settle(frameworkId: string, taskId: string, done: DoneRecord): void;
   /** The stream is gone (its executor or framework is); its records need not be kept. */
@@ -74,6 +83,10 @@ export class FileStore implements UpdateStore {
 
   idle(frameworkId: string, taskId: string): void {
     this.writer.release(streamFilePath(this.dir, frameworkId, taskId));
+  }
+
+  rebase(): void {
+    // A file per task keeps every record (it is read whole again after a crash).
   }
 
   settle(frameworkId: string, taskId: string): void {

@@ -14,17 +14,36 @@ import type { AppendFile, FileSystem } from "../../runtime/file-system.js";
 import { openForAppend, syncDirectory } from "./durable.js";
 import { pathComponent } from "./paths.js";
 
-/** The agent's journal's file name in the streams' directory (update-journal.ts). */
-export const JOURNAL_NAME = "journal";
-/** The new journal a compaction writes before it renames it over the journal. */
-export const COMPACTED_NAME = "journal.compacted";
+/**
+ * Session 9's journal's file name, in the streams' directory itself (where a framework whose id
+ * is `journal` has its per-task files): the journal is now beside that directory
+ * (update-journal.ts journalPath), and an agent finding this file moves it there.
+ */
+export const LEGACY_JOURNAL_NAME = "journal";
 
 /**
  * `drop`: the update `uuid` was never sent and never will be (recovery drops the unsent
  * RUNNING of a task whose executor no checkpoint holds: recovery.ts); replay takes it out of
  * the pending updates without counting it acknowledged.
  */
-export type StreamRecord = { kind: "update"; update: StatusUpdate } | { kind: "ack"; uuid: Uint8Array } | { kind: "drop"; uuid: Uint8Array } | DoneRecord;
+export type StreamRecord = { kind: "update"; update: StatusUpdate } | { kind: "ack"; uuid: Uint8Array } | { kind: "drop"; uuid: Uint8Array } | DoneRecord | BaseRecord;
+
+/**
+ * What is left of the history of a stream still live (journal only: written by its
+ * compaction after the stream's updates not yet taken out, in place of the rest): the uuids
+ * (hex) of its last updates taken out of it, oldest first (at most RETIRED_KEPT in
+ * status-update-manager.ts), those of them dropped rather than acknowledged, and whether its
+ * terminal update was acknowledged. `latest`: the uuid of its newest update when that one was
+ * taken out too (its update record is written just before this one, so that it is read back
+ * as the newest). Replay takes these uuids out of the pending updates.
+ */
+export interface BaseRecord {
+  kind: "base";
+  retired: string[];
+  dropped: string[];
+  terminated: boolean;
+  latest?: string;
+}
 
 /**
  * What is left of a stream whose terminal update was acknowledged (journal only: written by
@@ -55,17 +74,33 @@ export function recordJson(record: StreamRecord): Record<string, JsonValue> {
       return { t: "update", update: toJson(StatusUpdateSchema, record.update) };
     case "done":
       return { t: "done", ex: record.executorId, received: record.received, acked: record.acknowledged };
+    case "base":
+      return { t: "base", retired: record.retired, dropped: record.dropped, term: record.terminated, ...(record.latest === undefined ? {} : { latest: record.latest }) };
     default:
       return { t: record.kind, uuid: Buffer.from(record.uuid).toString("base64") };
   }
 }
 
 /** The record of a JSON object recordJson made; throws on anything else. */
-export function recordFromJson(json: { t?: unknown; update?: JsonValue; uuid?: unknown; ex?: unknown; received?: unknown; acked?: unknown }): StreamRecord {
+export function recordFromJson(json: {
+  t?: unknown;
+  update?: JsonValue;
+  uuid?: unknown;
+  ex?: unknown;
+  received?: unknown;
+  acked?: unknown;
+  retired?: unknown;
+  dropped?: unknown;
+  term?: unknown;
+  latest?: unknown;
+}): StreamRecord {
   if (json.t === "update" && json.update !== undefined) return { kind: "update", update: fromJson(StatusUpdateSchema, json.update) };
   if ((json.t === "ack" || json.t === "drop") && typeof json.uuid === "string") return { kind: json.t, uuid: new Uint8Array(Buffer.from(json.uuid, "base64")) };
   if (json.t === "done" && typeof json.ex === "string" && isStrings(json.received) && isStrings(json.acked)) {
     return { kind: "done", executorId: json.ex, received: json.received, acknowledged: json.acked };
+  }
+  if (json.t === "base" && isStrings(json.retired) && isStrings(json.dropped) && typeof json.term === "boolean" && (json.latest === undefined || typeof json.latest === "string")) {
+    return { kind: "base", retired: json.retired, dropped: json.dropped, terminated: json.term, ...(json.latest === undefined ? {} : { latest: json.latest }) };
   }
   throw new Error(`unknown record ${JSON.stringify(json).slice(0, 80)}`);
 }
@@ -187,12 +222,21 @@ export interface StreamFile {
   skipped: number;
 }
 
-/** Every stream file under dir (`<dir>/<framework>/<task>.updates`), parsed. */
+/** The names in dir; none if it is a file (not a framework's directory). */
+async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
+  try {
+    return await fs.list(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOTDIR") return [];
+    throw err;
+  }
+}
+
+/** Every stream file under dir (`<dir>/<framework>/<task>.updates`; every name in dir is a framework's), parsed. */
 export async function readStreamFiles(fs: FileSystem, dir: string): Promise<StreamFile[]> {
   const out: StreamFile[] = [];
   for (const fw of (await fs.list(dir)).sort()) {
-    if (fw === JOURNAL_NAME || fw === COMPACTED_NAME) continue; // the journal and its compaction's new file, not a framework's directory
-    const files = (await fs.list(join(dir, fw))).filter((f) => f.endsWith(SUFFIX)).sort();
+    const files = (await listDirectory(fs, join(dir, fw))).filter((f) => f.endsWith(SUFFIX)).sort();
     for (const f of files) {
       const path = join(dir, fw, f);
       const records: StreamRecord[] = [];
