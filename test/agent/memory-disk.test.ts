@@ -6,9 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
+import { dirname } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { ExecutorServiceSubscribeRequestSchema } from "../../src/gen/dcos/v1/executor_pb.js";
-import { AgentRegisteredSchema, AgentReregisteredSchema, RunTaskSchema, StatusUpdateAcknowledgementSchema, type ReregisterAgent, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
+import { ExecutorServiceSubscribeRequestSchema, ExecutorServiceUpdateRequestSchema } from "../../src/gen/dcos/v1/executor_pb.js";
+import { AgentRegisteredSchema, AgentReregisteredSchema, RunTaskSchema, ShutdownFrameworkSchema, StatusUpdateAcknowledgementSchema, type ReregisterAgent, type StatusUpdate } from "../../src/gen/dcos/v1/internal_pb.js";
 import { TaskState, TaskStatus_Reason, TaskStatus_Source } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { AgentPhase } from "../../src/actors/agent/agent.js";
 import type { AgentOptions } from "../../src/actors/agent/agent-options.js";
@@ -16,6 +17,7 @@ import { ExecutorPhase } from "../../src/actors/agent/agent-records.js";
 import { statusUpdatesDir } from "../../src/actors/agent/paths.js";
 import { journalPath, parseJournal, type ParsedJournal } from "../../src/actors/agent/update-journal.js";
 import { CrashFs } from "../support/crash-fs.js";
+import { SnapshotFs } from "../support/snapshot-fs.js";
 import { testSeed } from "../support/seed.js";
 import { waitFor } from "../support/wait.js";
 import { commandTask, executorStatus, FakeExecutorLink, framework, MEMORY_WORK_DIR, sendUpdate, startHarness, type Harness } from "./harness.js";
@@ -254,5 +256,65 @@ describe("Agent on the manual clock with an in-memory disk", () => {
     assert.deepEqual(x.master.updates(), ["t1:RUNNING"], "reported RUNNING, not left unreported until it ends");
     assert.equal(x.master.of<StatusUpdate>("StatusUpdate")[0]!.status?.source, TaskStatus_Source.EXECUTOR);
     assert.deepEqual(x.containerizer.destroyed, []);
+  });
+
+  it("a removed framework's update streams are forgotten only once its executors' checkpoint removals are durable: a crash at any step, with the journal compacted meanwhile, never reports its finished task anything but FINISHED", async () => {
+    const fs = new SnapshotFs();
+    const x = (h = await startHarness(onMemory(fs, { statusUpdateCompactMinBytes: 1 })));
+    await x.clock.settle();
+    await answer(x);
+    const other = { ...framework, id: { value: "fw-2" } };
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("t1"), role: "*" }));
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: other, task: commandTask("t2"), role: "*" }));
+    await x.clock.settle();
+    for (const [fw, ex] of [["fw-1", "t1"], ["fw-2", "t2"]] as const) {
+      await x.agent.subscribe(create(ExecutorServiceSubscribeRequestSchema, { frameworkId: { value: fw }, executorId: { value: ex } }), new FakeExecutorLink());
+    }
+    await x.clock.settle();
+    // t1 finished; its framework tears down before acknowledging (dcos-node run): the executor stays for the acknowledgement.
+    await sendUpdate(x, "t1", executorStatus("t1", TaskState.FINISHED));
+    x.containerizer.exit(x.containerizer.launched.find((c) => c.id === x.agent.executorOf("fw-1", "t1")?.containerId)!.id, 0);
+    await x.clock.settle();
+    assert.deepEqual(x.master.updates(), ["t1:FINISHED"]);
+    const checkpoint = `${MEMORY_WORK_DIR}/meta/frameworks/fw-1/executors/t1.json`;
+    assert.ok(fs.crash().files().includes(checkpoint));
+
+    fs.recording = true;
+    fs.holdDirSyncs((dir) => dir === dirname(checkpoint)); // the checkpoint's removal is not durable yet
+    x.master.tell(x.agent.self, create(ShutdownFrameworkSchema, { frameworkId: { value: "fw-1" } }));
+    await waitFor(() => x.agent.executorOf("fw-1", "t1") === undefined, "the framework removed");
+    // fw-2's task goes on writing to the journal, which compacts (from 1 byte, when more than half of it is dead).
+    // Each update is forwarded once the acknowledgement before it is durable. (No settle while a directory fsync is held.)
+    const ackT2 = (uuid: Uint8Array): void => x.master.tell(x.agent.self, create(StatusUpdateAcknowledgementSchema, { agentId: { value: "agent-1" }, frameworkId: { value: "fw-2" }, taskId: { value: "t2" }, uuid }));
+    let last: Uint8Array = new Uint8Array(0);
+    for (let i = 0; i < 5; i++) {
+      if (i > 0) ackT2(last);
+      const status = executorStatus("t2", TaskState.RUNNING, `t2 ${i}`);
+      await x.agent.update(create(ExecutorServiceUpdateRequestSchema, { frameworkId: { value: "fw-2" }, executorId: { value: "t2" }, status }));
+      await waitFor(() => x.master.of<StatusUpdate>("StatusUpdate").some((u) => u.status?.message === `t2 ${i}`), `t2's update ${i} forwarded`);
+      last = status.uuid;
+    }
+    fs.releaseDirs();
+    await x.clock.settle();
+    ackT2(last); // one more write: the journal compacts again
+    await x.clock.settle();
+    fs.recording = false;
+    assert.equal(x.agent.executorOf("fw-1", "t1"), undefined, "the framework is removed");
+    assert.ok(!fs.crash().files().includes(checkpoint), "its checkpoint's removal is durable");
+    assert.ok(!(await journalOf(fs.crash())).entries.some((e) => e.taskId === "t1"), "and a compaction dropped its stream");
+
+    const snapshots = fs.snapshots;
+    assert.ok(snapshots.some((s) => s.after === `remove ${checkpoint}`) && snapshots.some((s) => s.after.startsWith("rename ")), snapshots.map((s) => s.after).join(", "));
+    for (const { after, disk } of snapshots) {
+      const sent = x.master.updates().length;
+      await x.restartAgent(onMemory(disk, { statusUpdateCompactMinBytes: 1 }));
+      await x.clock.settle();
+      await answer(x, true);
+      await x.clock.settle();
+      const t1 = x.master.updates().slice(sent).filter((u) => u.startsWith("t1:"));
+      const listed = disk.files().includes(checkpoint);
+      // Still checkpointed: its stream is there too, and its FINISHED is resent. Its checkpoint gone: its stream may be left (FINISHED resent) or gone.
+      assert.ok(listed ? t1.join() === "t1:FINISHED" : t1.every((u) => u === "t1:FINISHED"), `a crash after ${after}: t1 ${listed ? "checkpointed" : "not checkpointed"}, reported ${t1.join() || "nothing"}`);
+    }
   });
 });

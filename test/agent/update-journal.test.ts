@@ -21,6 +21,7 @@ import { testLogger } from "../../src/runtime/log.js";
 import { Random } from "../../src/runtime/random.js";
 import { ActorSystem } from "../../src/runtime/system.js";
 import { CrashFs } from "../support/crash-fs.js";
+import { SnapshotFs } from "../support/snapshot-fs.js";
 import { testSeed } from "../support/seed.js";
 
 const DIR = "/agent/meta/status-updates";
@@ -63,41 +64,6 @@ async function finish(sum: StatusUpdateManager, task: string): Promise<void> {
   await sum.update(finished);
   await sum.acknowledge("fw-1", task, running.uuid);
   await sum.acknowledge("fw-1", task, finished.uuid);
-}
-
-/** A CrashFs that keeps what a crash would leave after each of its operations while `recording`. */
-class SnapshotFs extends CrashFs {
-  recording = false;
-  readonly snapshots: { after: string; disk: CrashFs }[] = [];
-
-  private snap(after: string): void {
-    if (this.recording) this.snapshots.push({ after, disk: this.crash() });
-  }
-  override async writeFile(path: string, data: Uint8Array): Promise<void> {
-    await super.writeFile(path, data);
-    this.snap(`write ${path}`);
-  }
-  /** Every fdatasync (syncFile's and an open file's). */
-  override async syncInode(...args: Parameters<CrashFs["syncInode"]>): Promise<void> {
-    await super.syncInode(...args);
-    this.snap(`sync ${args[1]}`);
-  }
-  override async rename(from: string, to: string): Promise<void> {
-    await super.rename(from, to);
-    this.snap(`rename ${from}`);
-  }
-  override async syncDir(dir: string): Promise<void> {
-    await super.syncDir(dir);
-    this.snap(`syncdir ${dir}`);
-  }
-  override async remove(path: string): Promise<void> {
-    await super.remove(path);
-    this.snap(`remove ${path}`);
-  }
-  override async truncate(path: string, length: number): Promise<void> {
-    await super.truncate(path, length);
-    this.snap(`truncate ${path}`);
-  }
 }
 
 describe("The status update journal", () => {

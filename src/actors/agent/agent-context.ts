@@ -218,10 +218,12 @@ export class AgentContext {
     this.persist(ex, () => writeExecutorCheckpoint(this.fs, this.opts.workDir, cp, first), `checkpoint executor ${ex.id}`);
   }
 
-  persist(ex: ExecutorRecord, write: () => Promise<void>, what: string): void {
+  /** Runs the write after the executor's earlier ones; resolves once it is done (failures are logged). */
+  persist(ex: ExecutorRecord, write: () => Promise<void>, what: string): Promise<void> {
     const done = this.disk.track(ex.io.then(write));
     ex.io = done.catch(() => undefined);
     this.host.defer(done, () => undefined, (err) => this.log.error({ err }, `Failed to ${what}: ${(err as Error).message}`));
+    return done;
   }
 
   // ---- ending executors and frameworks ---------------------------------------------------
@@ -247,11 +249,16 @@ export class AgentContext {
 
   removeFramework(fw: FrameworkOnAgent): void {
     this.frameworks.delete(fw.id);
-    for (const ex of fw.executors.values()) {
-      this.persist(ex, () => removeExecutorCheckpoint(this.fs, this.opts.workDir, fw.id, ex.id), `remove the checkpoint of executor ${ex.id}`);
-    }
+    const removed = [...fw.executors.values()].map((ex) =>
+      this.persist(ex, () => removeExecutorCheckpoint(this.fs, this.opts.workDir, fw.id, ex.id), `remove the checkpoint of executor ${ex.id}`),
+    );
     this.log.info({ frameworkId: fw.id }, `Removed framework ${fw.id}`);
-    void this.statusUpdates.cleanup(fw.id);
+    // Its update streams go (and with the journal's next compaction, their records) only once no
+    // checkpoint lists their tasks, durably: a crash before finds both, never a task without its
+    // stream (reported LOST). A removal that failed keeps them.
+    void Promise.all(removed)
+      .then(() => this.statusUpdates.cleanup(fw.id))
+      .catch(() => undefined); // a removal failed (logged), or the agent is stopping
     if (this.phase === AgentPhase.TERMINATING && this.frameworks.size === 0) this.host.terminate();
   }
 }

@@ -65,6 +65,8 @@ export interface AgentOptions {
    * takes over the per-task files an older agent left.
    */
   statusUpdateLog?: "journal" | "files";
+  /** The journal is compacted from this size on (update-journal.ts; default 4 MiB; tests make it small). */
+  statusUpdateCompactMinBytes?: number;
   /** Registration retry: first after a random wait up to this, doubling (Mesos: 1 s). */
   registrationBackoffMs?: number;
   /** Most time between registration attempts (Mesos: 1 min). */

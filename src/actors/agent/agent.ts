@@ -161,6 +161,7 @@ export class Agent extends Actor implements ExecutorApi {
         name: `${this.name}-status-updates`,
         dir: statusUpdatesDir(a.opts.workDir),
         ...(a.opts.statusUpdateLog === undefined ? {} : { log: a.opts.statusUpdateLog }),
+        ...(a.opts.statusUpdateCompactMinBytes === undefined ? {} : { compactMinBytes: a.opts.statusUpdateCompactMinBytes }),
         metrics: this.system.metrics,
         forward: (u) => this.system.enqueueFunction(this, () => forwardUpdate(a, u)),
         initialRetryMs: a.opts.statusUpdateRetryMs,

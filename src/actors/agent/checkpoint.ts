@@ -12,13 +12,13 @@
  * or absent, empty or torn (`torn` in ReadCheckpoints: recovery removes it).
  */
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { FrameworkInfoSchema, type FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { ExecutorInfoSchema, TaskInfoSchema, type ExecutorInfo, type TaskInfo } from "../../gen/dcos/v1/tasks_pb.js";
 import type { ContainerState } from "../../isolation/containerizer.js";
 import type { FileSystem } from "../../runtime/file-system.js";
 import type { ExecutorKind } from "./agent-records.js";
-import { writeAtomically, writeFirstVersion } from "./durable.js";
+import { syncDirectory, writeAtomically, writeFirstVersion } from "./durable.js";
 import { pathComponent } from "./paths.js";
 
 export interface ExecutorCheckpoint {
@@ -88,8 +88,13 @@ export async function writeExecutorCheckpoint(fs: FileSystem, workDir: string, c
   await (first ? writeFirstVersion : writeAtomically)(fs, path, JSON.stringify(json) + "\n");
 }
 
+/** Removes the checkpoint durably (its directory flushed: the status update manager then forgets the executor's streams). */
 export async function removeExecutorCheckpoint(fs: FileSystem, workDir: string, frameworkId: string, executorId: string): Promise<void> {
-  await fs.remove(executorFile(workDir, frameworkId, executorId));
+  const file = executorFile(workDir, frameworkId, executorId);
+  await fs.remove(file);
+  await syncDirectory(fs, dirname(file)).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ENOENT") throw err; // no directory: the executor was never checkpointed
+  });
 }
 
 export interface ReadCheckpoints {

@@ -2,7 +2,7 @@
  * Where the agent keeps things under its work directory (the Mesos layout):
  *
  *   <work>/agents/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>   sandboxes
- *   <work>/meta/status-updates/journal                                      update streams (update-journal.ts)
+ *   <work>/meta/status-updates.journal                                      update streams (update-journal.ts; beside the next line's directory)
  *   <work>/meta/status-updates/<fw>/<task>.updates                          the same, before session 9
  *
  * Ids become path components, so each is checked: non-empty, no '/', no NUL, not '.' or '..'.
