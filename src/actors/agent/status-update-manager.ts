@@ -45,7 +45,7 @@ export const DEFAULT_STATUS_UPDATE_MAX_RETRY_MS = 600_000;
 export const RETIRED_KEPT = 64;
 
 export interface StatusUpdateManagerOptions {
-  /** Directory of the journal (`<dir>/journal`) or the stream files (`<dir>/<framework>/<task>.updates`). */
+  /** The stream files' directory (`<dir>/<framework>/<task>.updates`); the journal is beside it, `<dir>.journal`. */
   dir: string;
   /** One journal for every stream (default) or a file per task (the layout before session 9). */
   log?: "journal" | "files";
