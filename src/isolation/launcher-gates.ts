@@ -36,7 +36,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, fchownSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterGate, GATE_FILE, POOLED_GATE_SCRIPT } from "./launcher.js";
+import { afterGate, GATE_FILE, POOLED_GATE_SCRIPT, RECORDER_NAME } from "./launcher.js";
 import { MAX_GATES, type GateId, type SpawnRequest } from "./launcher-protocol.js";
 import { readStatSync } from "./proc.js";
 
@@ -48,7 +48,7 @@ export interface Gate {
 }
 
 /** Variables the shell itself interprets or sets: a container whose environment has one is forked on demand. */
-const SHELL_OWNED = new Set(["IFS", "PS1", "PS2", "PS4", "OPTIND", "PPID", "ENV", "CDPATH", "LINENO", "PWD", "OLDPWD", "dcos_gate_file", "dcos_gate_go"]);
+const SHELL_OWNED = new Set(["IFS", "PS1", "PS2", "PS4", "OPTIND", "PPID", "ENV", "CDPATH", "LINENO", "PWD", "OLDPWD", "dcos_gate_file", "dcos_gate_go", "dcos_gate_recorder"]);
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export class GatePool {
@@ -94,21 +94,22 @@ export class GatePool {
       release(gate);
       return undefined;
     }
-    try {
-      const file = join(req.runtimeDir, GATE_FILE);
-      // The gate's own `exec >>` creates the output files; made here only when they must be
-      // chowned to the task's user (each create is a journal wait in this one thread: 1–2 ms at load).
-      if (req.owner) {
-        createOutput(req.stdout, req.owner);
-        createOutput(req.stderr, req.owner);
-      }
-      writeFileSync(file, script, { mode: 0o600 });
-      gate.child.stdin!.write(`${file}\n`);
-    } catch (e) {
-      release(gate);
-      throw e;
-    }
-    return gate;
+    return give(gate, req, script);
+  }
+
+  /**
+   * A gate forked now for a container that names none (the agent found the pool empty) and
+   * can run on one (gateable): the same gate file as a pooled gate, so it too runs the
+   * recorder itself, and the launcher neither copies its environment into the fork nor opens
+   * the output files. Throws when the fork failed or as take().
+   */
+  forkFor(req: SpawnRequest): Gate {
+    const rest = afterGate(req.args);
+    const script = rest && gateFile(req, rest);
+    if (!script) throw new Error("this container cannot run on a gate (its argv or environment is not for one)");
+    const gate = forkGate((e) => this.log("Could not fork a gate", { err: e.message }));
+    if (!gate) throw new Error("could not fork a gate");
+    return give(gate, req, script);
   }
 
   /** Lets every waiting gate go (each reads end-of-file and exits 125). */
@@ -131,18 +132,15 @@ export class GatePool {
   }
 
   private fork(): void {
-    let child: ChildProcess;
+    let gate: Gate | undefined;
     try {
-      child = spawn("/bin/sh", ["-c", POOLED_GATE_SCRIPT, "dcos-gate"], { cwd: "/", env: {}, detached: true, stdio: ["pipe", "ignore", "ignore"] });
+      gate = forkGate((e) => this.log("Could not pre-fork a gate", { err: e.message }));
     } catch (e) {
       this.log("Could not pre-fork a gate", { err: (e as Error).message });
       return;
     }
-    child.stdin!.on("error", () => undefined); // a gate gone: its exit tells
-    child.once("error", (e) => this.log("Could not pre-fork a gate", { err: e.message }));
-    const pid = child.pid;
-    if (pid === undefined) return;
-    const gate: Gate = { child, pid, startTime: readStatSync(pid)?.startTime ?? 0 };
+    if (!gate) return;
+    const { child, pid } = gate;
     // Dropped from the pool when it dies there; once taken, its exit is the launcher's business.
     child.once("exit", () => {
       const i = this.ready.indexOf(gate);
@@ -155,6 +153,35 @@ export class GatePool {
     this.ready.push(gate);
     this.announce([{ pid, startTime: gate.startTime }], []);
   }
+}
+
+/** Forks a gate (`/bin/sh -c POOLED_GATE_SCRIPT`, detached, empty environment, waiting on its stdin); undefined when it got no pid (`failed` is then told 'error'). */
+function forkGate(failed?: (e: Error) => void): Gate | undefined {
+  const child = spawn("/bin/sh", ["-c", POOLED_GATE_SCRIPT, "dcos-gate"], { cwd: "/", env: {}, detached: true, stdio: ["pipe", "ignore", "ignore"] });
+  child.stdin!.on("error", () => undefined); // a gate gone: its exit tells
+  if (failed) child.once("error", failed);
+  const pid = child.pid;
+  if (pid === undefined) return undefined;
+  return { child, pid, startTime: readStatSync(pid)?.startTime ?? 0 };
+}
+
+/** Gives `gate` its container: writes the gate file (and the output files when owned by the task's user) and sends its path. */
+function give(gate: Gate, req: SpawnRequest, script: string): Gate {
+  try {
+    const file = join(req.runtimeDir, GATE_FILE);
+    // The gate's own `exec >>` creates the output files; made here only when they must be
+    // chowned to the task's user (each create is a journal wait in this one thread: 1–2 ms at load).
+    if (req.owner) {
+      createOutput(req.stdout, req.owner);
+      createOutput(req.stderr, req.owner);
+    }
+    writeFileSync(file, script, { mode: 0o600 });
+    gate.child.stdin!.write(`${file}\n`);
+  } catch (e) {
+    release(gate);
+    throw e;
+  }
+  return gate;
 }
 
 function alive(g: Gate): boolean {
@@ -203,6 +230,11 @@ export function gateFile(req: SpawnRequest, rest: readonly string[]): string | u
   lines.push(`cd -- ${quote(req.cwd)} || exit 125`);
   lines.push("unset OLDPWD");
   lines.push(`exec >>${quote(req.stdout)} 2>>${quote(req.stderr)}`);
-  lines.push(`set -- ${rest.map(quote).join(" ")}`);
+  // Without an isolator's prefix the wrapper's argv goes on with the recorder (`/bin/sh -c
+  // RECORDER dcos-launch <status file> <command>`): the gate runs that script itself, with
+  // the recorder's arguments, rather than exec a second /bin/sh to run it.
+  const recorder = rest[0] === "/bin/sh" && rest[1] === "-c" && rest[3] === RECORDER_NAME && rest[2] !== undefined;
+  if (recorder) lines.push(`dcos_gate_recorder=${quote(rest[2]!)}`);
+  lines.push(`set -- ${(recorder ? rest.slice(4) : rest).map(quote).join(" ")}`);
   return lines.join("\n") + "\n";
 }

@@ -28,8 +28,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, fchownSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { dirname, join } from "node:path";
-import { DESTROYING_SUFFIX, GO_LINE } from "./launcher.js";
-import { GatePool } from "./launcher-gates.js";
+import { DESTROYING_SUFFIX, GO_LINE, readExitStatusFile } from "./launcher.js";
+import { gateable, GatePool } from "./launcher-gates.js";
 import { encodeFrame, FrameError, FrameReader, parseToLauncher, type ExitReport, type FromLauncher, type KnownContainer, type SpawnRequest } from "./launcher-protocol.js";
 import { readStat, readStatSync } from "./proc.js";
 import { killSession, sessionProcesses, signalEach } from "./process-session.js";
@@ -186,6 +186,8 @@ export class LauncherServer {
           this.send({ op: "failed", id: req.id, message: `The pre-forked gate ${req.gate.pid} died before it was used` });
           return;
         }
+      } else if (gateable(req)) {
+        c = this.gates.forkFor(req);
       } else {
         c = this.fork(req);
         if (!c) return; // 'error' follows
@@ -199,7 +201,7 @@ export class LauncherServer {
     }
   }
 
-  /** Forks the wrapper on demand (no gate ready, or the container cannot use one). */
+  /** Forks the wrapper on demand with its own argv, environment and output files (a container that cannot run on a gate). */
   private fork(req: SpawnRequest): { child: ChildProcess; pid: number; startTime: number } | undefined {
     let out: number | undefined;
     let err: number | undefined;
@@ -295,12 +297,13 @@ export class LauncherServer {
         await Promise.race([gone, sleep(Math.min(KILL_POLL_MS, Math.max(0, deadline - Date.now())))]);
       }
     }
-    const killed = !existsSync(statusFile);
+    // No status recorded (none, or an empty file: the recorder killed between its create and its write).
+    const killed = readExitStatusFile(statusFile) === undefined;
     while (!ended) {
       this.killAll(c);
       await Promise.race([gone, sleep(KILL_POLL_MS)]);
     }
-    if (killed && !existsSync(statusFile)) {
+    if (killed && readExitStatusFile(statusFile) === undefined) {
       // The command was SIGKILLed with its recorder: that is how it ended.
       writeFileSync(statusFile + ".tmp", "137\n");
       renameSync(statusFile + ".tmp", statusFile);

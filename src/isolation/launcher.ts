@@ -66,8 +66,14 @@ export const POOLED_GATE_SCRIPT = [
   "IFS= read -r dcos_gate_go || exit 125",
   '[ "$dcos_gate_go" = go ] || exit 125',
   "exec </dev/null",
+  // The gate file set the recorder's script here when no isolator's prefix comes before it:
+  // the gate becomes the recorder itself instead of exec'ing a second /bin/sh (the script ends with exit).
+  'if [ -n "$dcos_gate_recorder" ]; then eval "$dcos_gate_recorder"; exit; fi',
   'exec "$@"',
 ].join("\n");
+
+/** The recorder's $0 (its name in the wrapper's argv): what a gate file looks for to run the recorder in the gate itself. */
+export const RECORDER_NAME = "dcos-launch";
 
 /** The name of the gate file a pre-forked gate sources, in the container's runtime directory. */
 export const GATE_FILE = "gate.sh";
@@ -77,13 +83,20 @@ export const GATE_FILE = "gate.sh";
  * as its child, records its status and ends the way the command ended. Inside a new PID
  * namespace it is the namespace's init: a signal it re-raises to itself is ignored there,
  * so it exits with 128+N instead, and the status file is what tells the truth.
+ *
+ * The status is written in place by the shell's own redirection (one write of at most four
+ * bytes, after the command ended), not to a temporary file then `mv`: that was a fork and an
+ * exec of coreutils per task, about a quarter of the CPU of a task's wrapper shells. The file
+ * exists only once the command has ended, as before; a recorder SIGKILLed between the
+ * create and the write leaves it empty, which readExitStatusFile reads as no status (as the
+ * temporary file left behind was before).
  */
 export const RECORDER_SCRIPT = [
   "status_file=$1; shift",
   "trap : TERM INT HUP QUIT",
   '"$@"',
   "s=$?",
-  'printf "%s\\n" "$s" > "$status_file.tmp" && mv -f "$status_file.tmp" "$status_file"',
+  'printf "%s\\n" "$s" > "$status_file"',
   'if [ -e "$status_file.destroying" ] && mkfifo -m 600 "$status_file.linger" 2>/dev/null; then while [ -p "$status_file.linger" ]; do : < "$status_file.linger"; done; fi',
   "trap - TERM INT HUP QUIT",
   'if [ "$s" -gt 128 ] && [ "$s" -lt 193 ]; then kill -$((s - 128)) $$; fi',
@@ -114,7 +127,7 @@ export function launcherArgs(a: LaunchArgv): string[] {
   return [
     "-c", GATE_SCRIPT, "dcos-gate",
     ...(a.isolationPrefix ?? []),
-    "/bin/sh", "-c", RECORDER_SCRIPT, "dcos-launch", a.statusFile,
+    "/bin/sh", "-c", RECORDER_SCRIPT, RECORDER_NAME, a.statusFile,
     ...(a.commandPrefix ?? []),
     ...argv,
   ];

@@ -17,6 +17,7 @@ import { testLogger } from "../../src/runtime/log.js";
 import { encodeFrame, FrameError, FrameReader, MAX_FRAME_BYTES, parseToLauncher, type FromLauncher } from "../../src/isolation/launcher-protocol.js";
 import type { Isolator } from "../../src/isolation/isolator.js";
 import { PosixContainerizer } from "../../src/isolation/posix.js";
+import { POOLED_GATE_SCRIPT, RECORDER_SCRIPT } from "../../src/isolation/launcher.js";
 import { waitFor } from "../support/wait.js";
 import { launcherPid, launcherSocket, waitingGates } from "../support/warm-launcher.js";
 import { config, isGone, sandboxFile, tempDir, waitForOutput, waitForPid } from "./support.js";
@@ -110,7 +111,8 @@ describe("the warm launcher (real processes)", () => {
     const c = await warm(root, { metrics });
     const socket = launcherSocket(root);
     const long = await c.launch(config(sandbox, "echo $$ > long.pid; exec sleep 600"));
-    const ends = await c.launch(config(sandbox, "echo $$ > ends.pid; while [ ! -e go ]; do sleep 0.02; done; exit 7"));
+    // Its PATH has no mv: the recorder writes the status itself (it once went through `mv`, and was lost).
+    const ends = await c.launch(config(sandbox, "echo $$ > ends.pid; while [ ! -e go ]; do /bin/sleep 0.02; done; exit 7", { env: { PATH: "/nonexistent" } }));
     await waitForPid(sandbox, "long.pid");
     await waitForPid(sandbox, "ends.pid");
     const first = await launcherPid(socket);
@@ -186,14 +188,16 @@ async function withGates(root: string, n: number): Promise<{ c: PosixContaineriz
 }
 
 describe("the warm launcher's pre-forked gates (real processes)", () => {
-  it("gives a launch a gate forked ahead of need, whose command sees what a wrapper forked on demand gives it; an environment a shell interprets is forked on demand", async () => {
+  it("gives a launch a gate forked ahead of need, whose command sees what a wrapper forked by the agent gives it; an environment a shell interprets is forked on demand", async () => {
     const root = await tempDir("gates-same");
     const { c, launcher, gates } = await withGates(root, 3);
     const onDemand = await warm(await tempDir("gates-none"), { launcherGates: 0 });
+    // The reference: the agent forks the wrapper itself (the gate execs the recorder, a second /bin/sh).
+    const inline = new PosixContainerizer({ runtimeRoot: await tempDir("gates-inline"), logger: testLogger(), pollIntervalMs: 20, launcher: "inline" });
     const script = 'env | sort > env.txt; printf %s "$LINES" > lines.txt; pwd > pwd.txt; echo out; echo err >&2; exit 3';
     const env = { QUOTED: "it's \"here\" $HOME `x`", LINES: "one\ntwo", EMPTY: "" };
     const outputs: string[] = [];
-    for (const [cz, gated] of [[c, true], [onDemand, false]] as const) {
+    for (const [cz, gated] of [[inline, false], [c, true], [onDemand, false]] as const) {
       const sandbox = await tempDir("sandbox");
       const s = await cz.launch(config(sandbox, script, { env }));
       assert.equal(gates.includes(s.pid), gated, `pid ${s.pid}, gates ${gates.join(",")}`);
@@ -206,13 +210,40 @@ describe("the warm launcher's pre-forked gates (real processes)", () => {
       outputs.push((await sandboxFile(sandbox, "env.txt")).replaceAll(sandbox, "<sandbox>").replaceAll(s.id, "<id>"));
     }
     assert.match(outputs[0]!, /^QUOTED=it's "here" \$HOME `x`$/m);
-    assert.equal(outputs[0], outputs[1], "the same environment either way");
+    assert.equal(outputs[1], outputs[0], "a pooled gate: the same environment as the agent's own wrapper");
+    assert.equal(outputs[2], outputs[0], "a gate forked on demand: the same environment as the agent's own wrapper");
     // IFS is the shell's own: not given to a gate, the wrapper is forked with it in its environment.
     const sandbox = await tempDir("sandbox");
     const left = await waitingGates(launcher);
     const s = await c.launch(config(sandbox, "exit 0", { env: { IFS: ":" } }));
     assert.ok(!left.includes(s.pid), "forked on demand");
     assert.equal((await c.wait(s.id)).exitCode, 0);
+    c.detach();
+    onDemand.detach();
+    inline.detach();
+  });
+
+  it("runs the recorder in the gate itself when no isolator's prefix comes between (one /bin/sh per wrapper, pooled or forked on demand); the status and the signal are still exact", async () => {
+    const { c, gates } = await withGates(await tempDir("gates-recorder"), 2);
+    const onDemand = await warm(await tempDir("gates-recorder-none"), { launcherGates: 0 });
+    for (const [cz, gated] of [[c, true], [onDemand, false]] as const) {
+      const sandbox = await tempDir("sandbox");
+      const s = await cz.launch(config(sandbox, "echo $PPID > parent.pid; exec sleep 600"));
+      assert.equal(gates.includes(s.pid), gated);
+      const parent = Number(await waitForPid(sandbox, "parent.pid"));
+      // The command's parent is the wrapper, and the wrapper is still the gate's shell: no second /bin/sh was exec'd.
+      assert.equal(parent, s.pid);
+      const cmdline = (await readFile(`/proc/${s.pid}/cmdline`, "utf8")).split("\0");
+      assert.ok(cmdline.includes(POOLED_GATE_SCRIPT), `the wrapper runs ${JSON.stringify(cmdline.slice(0, 3))}`);
+      assert.ok(!cmdline.includes(RECORDER_SCRIPT));
+      const t = await cz.destroy(s.id, 1_000);
+      assert.equal(t.signal, "SIGTERM", t.message);
+      const sandbox2 = await tempDir("sandbox");
+      const e = await cz.launch(config(sandbox2, "exit 9"));
+      assert.equal((await cz.wait(e.id)).exitCode, 9);
+      const k = await cz.launch(config(sandbox2, "kill -USR1 $$"));
+      assert.equal((await cz.wait(k.id)).signal, "SIGUSR1");
+    }
     c.detach();
     onDemand.detach();
   });

@@ -1,5 +1,5 @@
 /** Finds the warm launcher (src/isolation/launcher-server.ts) of a runtime root, for tests that kill it. */
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { POOLED_GATE_SCRIPT } from "../../src/isolation/launcher.js";
 import { readStat } from "../../src/isolation/proc.js";
@@ -23,8 +23,9 @@ export async function launcherPid(socket: string): Promise<number | undefined> {
 
 /**
  * The pre-forked gates (src/isolation/launcher-gates.ts) waiting for a container: the
- * launcher's children still running the pooled gate script (a gate given a container runs
- * it too until "go", so call this while no launch is under way).
+ * launcher's children running the pooled gate script in `/` (a gate given a container has
+ * moved to its sandbox, and without an isolator's prefix it runs the recorder in the same
+ * process; call this while no launch is under way).
  */
 export async function waitingGates(launcher: number): Promise<number[]> {
   const pids: number[] = [];
@@ -33,7 +34,8 @@ export async function waitingGates(launcher: number): Promise<number[]> {
     const stat = await readStat(Number(name));
     if (!stat || stat.ppid !== launcher || stat.state === "Z") continue;
     const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
-    if (cmdline.split("\0").includes(POOLED_GATE_SCRIPT)) pids.push(Number(name));
+    if (!cmdline.split("\0").includes(POOLED_GATE_SCRIPT)) continue;
+    if ((await readlink(`/proc/${name}/cwd`).catch(() => "")) === "/") pids.push(Number(name));
   }
   return pids;
 }
