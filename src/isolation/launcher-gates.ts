@@ -23,7 +23,10 @@
  * sources it and is then exactly the gate of an on-demand wrapper: it waits for "go" while
  * the agent places it in the container's cgroups, then execs the isolators' prefix
  * (namespaces: `unshare`, whose PID namespace is made after "go", for the recorder) and the
- * recorder. The command's environment is the same as an on-demand wrapper's (the given
+ * recorder; without a prefix the gate file hands the gate the recorder's script and
+ * arguments and the gate runs it itself (one /bin/sh exec less per task). A container that
+ * names no gate but could run on one is forked on demand as a gate (forkFor), given its
+ * gate file at once. The command's environment is the same as an on-demand wrapper's (the given
  * variables and the PWD the shell sets); what a shell would interpret (IFS, PS4, PWD, names
  * that are not shell identifiers, …) is not given to a gate: such a container is forked on
  * demand as before.
