@@ -31,6 +31,7 @@ FILES=(
   metrics/metrics
   discovery/dns-names discovery/dns-records discovery/lb-render discovery/lb-coalescer
   operator/state-fragments operator/body-parts operator/task-page ui/resource-history ui/web-model ui/recent-events
+  bench/launch-pacer
   architecture/layers
 )
 

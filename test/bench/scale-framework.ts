@@ -33,6 +33,7 @@ import { silentLogger } from "../../src/runtime/log.js";
 import { Random } from "../../src/runtime/random.js";
 import { Backoff } from "../../src/runtime/backoff.js";
 import { DURATION_LABEL } from "./sim-agent.js";
+import { LaunchPacer } from "./launch-pacer.js";
 
 export interface ScaleFrameworkOptions {
   masters: string;
@@ -150,8 +151,10 @@ export class ScaleFramework {
   /** Short tasks launched, not yet finished: when the offer came and when the launch was sent. */
   private readonly short = new Map<string, { offerAt: number; acceptAt: number; startingAt: number; running: boolean }>();
   private seq = 0;
-  private tokens = 0;
-  private lastRefill = performance.now();
+  /** Paces the short launches (launchesPerS), from a phase of its own. */
+  private readonly pacer = new LaunchPacer(() => performance.now());
+  /** Where this framework's launches fall in the period of its rate (LaunchPacer.start). */
+  private readonly launchPhase: number;
   private reconciling: NodeJS.Timeout | undefined;
   /** Between explicit reconciliations of the tasks not heard yet: 1 s doubling to 8 s, jittered (as Mesos advises). */
   private readonly reconcileBackoff: Backoff;
@@ -232,6 +235,9 @@ export class ScaleFramework {
 
   constructor(private readonly o: ScaleFrameworkOptions) {
     this.launchRate = o.launchesPerS;
+    // Drawn first, so it depends on the seed alone (the driver and backoffs draw later, as things happen).
+    this.launchPhase = o.random.next();
+    this.pacer.start(o.launchesPerS, this.launchPhase);
     for (const t of o.preloaded ?? []) this.long.set(t.taskId, t.agentId);
     this.reconcileBackoff = new Backoff({ initialMs: 1_000, maxMs: 8_000 }, o.random);
     this.retry = new RefusalRetry(new SystemClock(), o.random);
@@ -289,6 +295,7 @@ export class ScaleFramework {
    */
   set launchesPerS(rate: number) {
     this.launchRate = rate;
+    this.pacer.start(rate, this.launchPhase);
     if (rate === 0) {
       this.suppressIfIdle();
       this.declineHeld();
@@ -390,17 +397,9 @@ export class ScaleFramework {
     this.reconciling = setTimeout(() => this.reconcileMissing(unheard), this.reconcileBackoff.next());
   }
 
-  private refill(): void {
-    const now = performance.now();
-    // At most one second's worth in the bucket: a steady rate, not a burst after a lull.
-    this.tokens = Math.min(Math.max(1, this.launchRate), this.tokens + ((now - this.lastRefill) / 1000) * this.launchRate);
-    this.lastRefill = now;
-  }
-
   private onOffers(offers: Offer[]): void {
     const offerAt = performance.now();
     const wallNow = Date.now();
-    this.refill();
     if (this.suppressed) this.counts.offersWhileSuppressed += offers.length;
     for (const offer of offers) {
       this.counts.offers++;
@@ -410,7 +409,7 @@ export class ScaleFramework {
         this.launchLongBatch(offer);
         continue;
       }
-      if (longNext || this.tokens >= 1) {
+      if (longNext || this.pacer.ready()) {
         if (!this.launchOne(offer, longNext, offerAt)) this.declineSoon(offer.id!.value, this.o.refuseS);
       } else if (this.o.holdOffers && this.launchRate > 0) {
         // No token now: keep the offer for a later launch (pump) rather than decline it.
@@ -476,7 +475,7 @@ export class ScaleFramework {
       this.counts.longLaunched++;
       this.long.set(taskId, agentId);
     } else {
-      this.tokens--;
+      this.pacer.take();
       this.short.set(taskId, { offerAt, acceptAt: performance.now(), startingAt: 0, running: false });
     }
     this.counts.launched++;
@@ -546,10 +545,9 @@ export class ScaleFramework {
   /** Holding offers: launches the short tasks the tokens allow on the oldest held offers. */
   private pump(): void {
     if (this.launchRate === 0 || this.held.size === 0) return;
-    this.refill();
     const unfit: string[] = [];
     for (const [id, offer] of this.held) {
-      if (this.tokens < 1) break;
+      if (!this.pacer.ready()) break;
       this.held.delete(id);
       if (!this.launchOne(offer, false, Number.NaN)) unfit.push(id);
     }
