@@ -5,13 +5,22 @@
  * for the head only. Setting and cancelling are O(1); a due timer fires at exactly the time a
  * timer of its own would have (the master pings 50,000 agents with one clock timer instead of
  * 50,000). Cancelled entries stay in the queue, inert, until they reach its head.
+ *
+ * A periodic timer re-armed from its callback (`addNext`) keeps its phase: its next period
+ * counts from when it was due, not from when it fired. Re-armed from the firing, every timer
+ * that fell due while the loop was held would fire together and stay together for good: each
+ * stall of the master's loop merged the pings due in it, and at 50,000 agents those merged
+ * into waves of tens of thousands of pings (and pongs) at once (docs/scale.md, "Session 10").
  */
 import type { Timer } from "./clock.js";
 import { Fifo } from "./mailbox.js";
 
+/** A timer's callback; `due` is when it was due (it may fire later, when the loop was held). */
+type TimerFn = (due: number) => void;
+
 interface Entry {
   due: number;
-  fn: (() => void) | undefined;
+  fn: TimerFn | undefined;
 }
 
 export interface TimerHost {
@@ -23,6 +32,8 @@ export class TimerQueue {
   private queue = new Fifo<Entry>();
   private armed: Timer | undefined;
   private live = 0;
+  /** The due time of the last timer queued (the queue is in due order). */
+  private lastDue = -Infinity;
   /** Inside fire(): timers set by callbacks are armed for after the loop, not before older ones. */
   private firing = false;
 
@@ -39,8 +50,27 @@ export class TimerQueue {
   }
 
   /** Runs `fn` after the queue's delay, unless the returned timer is cancelled first. */
-  add(fn: () => void): Timer {
-    const entry: Entry = { due: this.host.now() + this.delayMs, fn };
+  add(fn: TimerFn): Timer {
+    return this.push(this.host.now() + this.delayMs, fn);
+  }
+
+  /**
+   * The next period of a timer that was due at `previousDue` (called from its callback): due
+   * one delay after `previousDue`, not after now, so that a late firing does not shift it.
+   * Fired more than half a delay late, it is due one delay from now, as with add (the
+   * time to the next firing stays between half a delay and a delay). Never due before a
+   * timer already queued (the queue stays in order): it then fires with that one, late by
+   * at most what its own firing was late.
+   */
+  addNext(previousDue: number, fn: TimerFn): Timer {
+    const now = this.host.now();
+    const due = previousDue + this.delayMs;
+    return this.push(due < now + this.delayMs / 2 ? now + this.delayMs : due, fn);
+  }
+
+  private push(due: number, fn: TimerFn): Timer {
+    const entry: Entry = { due: Math.max(due, this.lastDue), fn };
+    this.lastDue = entry.due;
     this.queue.push(entry);
     this.live++;
     if (this.armed === undefined && !this.firing) this.arm(entry.due);
@@ -58,6 +88,7 @@ export class TimerQueue {
   clear(): void {
     for (const entry of this.queue.drain()) entry.fn = undefined;
     this.live = 0;
+    this.lastDue = -Infinity;
     this.armed?.cancel();
     this.armed = undefined;
   }
@@ -78,7 +109,7 @@ export class TimerQueue {
         if (!fn) continue;
         head.fn = undefined;
         this.live--;
-        fn();
+        fn(head.due);
       }
     } finally {
       // Also after a callback threw: the rest stay queued, the timer armed for the next.

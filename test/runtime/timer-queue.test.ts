@@ -84,4 +84,56 @@ describe("TimerQueue", () => {
     await clock.advance(15_000);
     assert.equal(count, 50_000);
   });
+
+  it("a periodic timer re-armed with addNext keeps its phase after a held loop; re-armed with add it joins the others for good", async () => {
+    // 100 periodic timers of 1 s, due 10 ms apart; the loop is held from 1,500 to 1,900 ms,
+    // so the 40 timers due in that time fire together at its end (a host whose timers wait
+    // for the hold to end, as the master's do for its event loop).
+    const firings = async (rearm: "addNext" | "add"): Promise<Map<number, number>> => {
+      const clock = new ManualClock(0);
+      let heldUntil = 0;
+      const q = new TimerQueue(1000, {
+        now: () => clock.now(),
+        delay: (ms, fn) => clock.setTimer(ms, () => (clock.now() < heldUntil ? clock.setTimer(heldUntil - clock.now(), fn) : fn())),
+      });
+      const at = new Map<number, number>();
+      const tick = (due: number): void => {
+        if (clock.now() >= 1_900) at.set(clock.now(), (at.get(clock.now()) ?? 0) + 1);
+        if (rearm === "addNext") q.addNext(due, tick);
+        else q.add(tick);
+      };
+      for (let i = 0; i < 100; i++) {
+        q.add(tick);
+        await clock.advance(10);
+      }
+      await clock.advance(1_500 - clock.now());
+      heldUntil = 1_900;
+      await clock.advance(400);
+      await clock.advance(2_000);
+      return at;
+    };
+    const kept = await firings("addNext");
+    // At the hold's end the 40 late ones fire together; in every period after it, one at a time again.
+    assert.equal(kept.get(1_900), 40);
+    assert.equal(Math.max(...[...kept].filter(([t]) => t > 1_900).map(([, n]) => n)), 1);
+    assert.equal(kept.get(2_500), 1, "the timer due at 1,500 fires at 2,500 again, not at 2,900");
+    const merged = await firings("add");
+    assert.equal(merged.get(1_900), 40);
+    assert.equal(merged.get(2_900), 40, "re-armed from the late firing, the 40 stay together");
+    assert.equal(merged.get(3_900), 40);
+  });
+
+  it("addNext: more than half a delay late counts from now, as add; never queued before an earlier timer", async () => {
+    const { clock, q, fired } = queue(1000);
+    await clock.advance(5_000);
+    // Due at 4,700 (300 ms late): the next at 5,700, on its phase.
+    q.addNext(4_700, (due) => fired.push(`a@${clock.now()} due ${due}`));
+    // Due at 250 (4,750 ms late): one delay from now, 6,000.
+    q.addNext(250, (due) => fired.push(`b@${clock.now()} due ${due}`));
+    q.add(() => fired.push(`c@${clock.now()}`));
+    // Due at 5,900 by its phase, queued after timers due at 6,000: it fires with them.
+    q.addNext(4_900, (due) => fired.push(`d@${clock.now()} due ${due}`));
+    await clock.advance(2_000);
+    assert.deepEqual(fired, ["a@5700 due 5700", "b@6000 due 6000", "c@6000", "d@6000 due 6000"]);
+  });
 });

@@ -9,6 +9,12 @@
  * The ping timeouts of all agents share one clock timer (a TimerQueue: they all wait the same
  * agent_ping_timeout, so they fall due in the order they were set): 50,000 agents cost one
  * armed timer, not 50,000, and each timeout still fires exactly when its own timer would.
+ * An agent's next ping counts from when its timer was due, not from when it fired
+ * (TimerQueue.addNext): the pings a held loop fired late together go out at their own times
+ * again in the next period, instead of staying together for good (at 50,000 agents, stalls of
+ * the fill had merged them into waves of tens of thousands of pings and pongs; docs/scale.md,
+ * "Session 10"). The time an agent has to answer a late ping is shorter by that lateness, by
+ * at most half of agent_ping_timeout (a ping fired later than that counts from its firing).
  */
 import { create } from "@bufbuild/protobuf";
 import { AgentPingSchema, type AgentPing } from "../../gen/dcos/v1/internal_pb.js";
@@ -41,12 +47,14 @@ export function startPinging(core: MasterState, agent: AgentRecord): void {
   ping(core, agent);
 }
 
-function ping(core: MasterState, agent: AgentRecord): void {
+/** Pings the agent; its timeout is due one interval after the last one was (previousDue), or after now. */
+function ping(core: MasterState, agent: AgentRecord, previousDue?: number): void {
   agent.awaitingPong = true;
   // Every field given: a plain message, no create() walk per ping (thousands after a failover).
   const message: AgentPing = { $typeName: AgentPingSchema.typeName, connected: true, term: BigInt(core.host.term ?? 0) };
   core.sendToAgent(agent, message);
-  agent.pingTimer = pingQueue(core).add(() => {
+  const queue = pingQueue(core);
+  const timeout = (due: number): void => {
     agent.pingTimer = undefined;
     if (agent.state !== AgentState.ACTIVE) return;
     if (agent.awaitingPong) {
@@ -60,8 +68,9 @@ function ping(core: MasterState, agent: AgentRecord): void {
         scheduleUnreachable(core, agent);
       }
     }
-    ping(core, agent);
-  });
+    ping(core, agent, due);
+  };
+  agent.pingTimer = previousDue === undefined ? queue.add(timeout) : queue.addNext(previousDue, timeout);
 }
 
 export function pong(core: MasterState, from: Pid): void {
