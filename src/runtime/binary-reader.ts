@@ -26,6 +26,14 @@ const MAX_DEPTH = 100;
 
 const utf8 = new TextDecoder();
 
+/**
+ * The empty bytes every decoded message shares (zero-valued and empty bytes fields): a
+ * Uint8Array each was an ArrayBuffer per message for the collector to track, e.g. per task a
+ * failover's new leader adopts and keeps. A zero-length array holds nothing to write to; a
+ * field is replaced, never filled, as with the master's own statuses (master-state.ts).
+ */
+export const EMPTY_BYTES = new Uint8Array(0);
+
 /** The bytes being read and the position in them; every read checks the end. */
 export class WireInput {
   pos = 0;
@@ -159,7 +167,7 @@ export class WireInput {
     const end = this.delimitedEnd(limit);
     const start = this.pos;
     this.pos = end;
-    return this.buf.subarray(start, end);
+    return end === start ? EMPTY_BYTES : this.buf.subarray(start, end);
   }
 
   fixed(n: 4 | 8, limit: number): number {
@@ -281,11 +289,11 @@ function wireOf(t: ScalarType): WireType {
   }
 }
 
-/** JavaScript of a scalar's zero value, as create() sets it. */
-function zeroCode(t: ScalarType, longAsString: boolean): string {
+/** JavaScript of a scalar's zero value, as create() sets it (`emptyBytes`: the expression of EMPTY_BYTES). */
+function zeroCode(t: ScalarType, longAsString: boolean, emptyBytes: string): string {
   if (t === ScalarType.STRING) return '""';
   if (t === ScalarType.BOOL) return "false";
-  if (t === ScalarType.BYTES) return "new Uint8Array(0)";
+  if (t === ScalarType.BYTES) return emptyBytes;
   if (is64(t)) return longAsString ? '"0"' : "0n";
   return "0";
 }
@@ -303,6 +311,7 @@ function readerOf(desc: DescMessage): Reader {
   const env: unknown[] = [];
   const use = (x: unknown): string => `e[${env.push(x) - 1}]`;
   const q = JSON.stringify;
+  const emptyBytes = use(EMPTY_BYTES);
   const init: string[] = [`$typeName: ${q(desc.typeName)}`];
   const cases: string[] = [];
   const caseOf = (tag: number, body: string): void => void cases.push(`case ${tag}: { ${body} continue; }`);
@@ -333,7 +342,7 @@ function readerOf(desc: DescMessage): Reader {
         caseOf((f.number << 3) | WireType.Varint, `${p} = r.varint32() | 0;`);
         break;
       case "scalar":
-        if (f.presence === IMPLICIT) init.push(`${q(f.localName)}: ${zeroCode(f.scalar, f.longAsString)}`);
+        if (f.presence === IMPLICIT) init.push(`${q(f.localName)}: ${zeroCode(f.scalar, f.longAsString, emptyBytes)}`);
         caseOf((f.number << 3) | wireOf(f.scalar), `${p} = ${scalarCode(f.scalar, f.longAsString)};`);
         break;
       case "list": {
@@ -364,7 +373,7 @@ function readerOf(desc: DescMessage): Reader {
           valueZero = "0";
         } else {
           valueCase = `case ${(2 << 3) | wireOf(f.scalar)}: v = ${scalarCode(f.scalar, false)}; continue;`;
-          valueZero = zeroCode(f.scalar, false);
+          valueZero = zeroCode(f.scalar, false, emptyBytes);
         }
         caseOf(
           (f.number << 3) | WireType.LengthDelimited,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, it } from "node:test";
 import { AgentInfoSchema } from "../../src/gen/dcos/v1/cluster_pb.js";
+import { TaskSchema, TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { InMemoryRegistrar } from "../../src/actors/master/registry.js";
 import { parseResources } from "../../src/resources/index.js";
 import { Cluster } from "./harness.js";
@@ -99,6 +100,30 @@ describe("master: agent reregistration after a restart", () => {
     await c.addAgent("host9", RESOURCES, "m0-S9");
     assert.deepEqual(registrar.applied.slice(before + 2).map((op) => op.kind), ["markAgentReachable"]);
     assert.ok(registrar.state().agents.has("m0-S9"));
+  });
+
+  it("adopted tasks keep the ids of the master's records: one id object per agent and per framework, not two per task", async () => {
+    const registrar = await registryWith({ "m0-S1": "host1" });
+    const c = (cluster = await Cluster.start({ agents: 0, registrar, agentReregisterTimeoutMs: 60_000 }));
+    const a = await c.subscribe("a");
+    const b = await c.subscribe("b");
+    const task = (id: string, frameworkId: string) =>
+      create(TaskSchema, { taskId: { value: id }, frameworkId: { value: frameworkId }, agentId: { value: "m0-S1" }, state: TaskState.RUNNING, resources: parseResources("cpus:0.5;mem:64").toProto() });
+    await c.addAgent("host1", RESOURCES, "m0-S1", [task("a1", a.frameworkId), task("a2", a.frameworkId), task("b1", b.frameworkId)]);
+    const core = c.master.core;
+    const agent = core.agents.get("m0-S1")!;
+    assert.equal(c.metric("master/tasks_running"), 3, "every task adopted");
+    for (const [s, ids] of [[a, ["a1", "a2"]], [b, ["b1"]]] as const) {
+      const framework = core.frameworks.get(s.frameworkId)!;
+      for (const id of ids) {
+        const adopted = framework.tasks.get(id)!;
+        assert.equal(adopted.agentId, agent.idMessage, `${id}: the agent record's id object`);
+        assert.equal(adopted.frameworkId, framework.idMessage, `${id}: the framework record's id object`);
+        assert.equal(adopted.agentId?.value, "m0-S1");
+        assert.equal(adopted.frameworkId?.value, s.frameworkId);
+        assert.equal(agent.tasks.get(`${s.frameworkId}/${id}`), adopted, `${id} is on the agent`);
+      }
+    }
   });
 
   it("the timeout defaults to 10 minutes", async () => {

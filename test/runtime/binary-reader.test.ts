@@ -16,7 +16,7 @@ import { file_dcos_v1_scheduler } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { file_dcos_v1_tasks, TaskSchema, TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FileDescriptorProtoSchema, StructSchema } from "@bufbuild/protobuf/wkt";
 import { createFileRegistry } from "@bufbuild/protobuf";
-import { messageReader } from "../../src/runtime/binary-reader.js";
+import { EMPTY_BYTES, messageReader } from "../../src/runtime/binary-reader.js";
 import { Random } from "../../src/runtime/random.js";
 import { testSeed } from "../support/seed.js";
 
@@ -242,6 +242,23 @@ describe("binary-reader (the actor systems' protobuf decoder)", () => {
     const zigzag = create(desc, { si32: -2147483648, si64: -9223372036854775808n, rSi32: [-1, 1, 2147483647], rSi64: [-1n, 9223372036854775807n] } as never);
     const read = messageReader(desc)(toBinary(desc, zigzag)) as unknown as Record<string, unknown>;
     assert.deepEqual([read.si32, read.si64, read.rSi32, read.rSi64], [-2147483648, -9223372036854775808n, [-1, 1, 2147483647], [-1n, 9223372036854775807n]]);
+  });
+
+  it("gives every empty bytes field, zero-valued or read, the one shared empty array (no ArrayBuffer per decoded message)", () => {
+    const read = messageReader(TaskSchema);
+    const bytes = toBinary(TaskSchema, create(TaskSchema, { name: "web", taskId: { value: "t-1" }, statuses: [{ taskId: { value: "t-1" }, uuid: new Uint8Array([1, 2]) }] }));
+    const one = read(bytes);
+    const two = read(bytes);
+    assert.equal(one.statusUpdateUuid, EMPTY_BYTES, "a zero-valued bytes field is the shared empty array");
+    assert.equal(two.statusUpdateUuid, EMPTY_BYTES, "in every message decoded");
+    assert.equal(one.statuses[0]!.data, EMPTY_BYTES, "nested messages' too");
+    assert.deepEqual([...one.statuses[0]!.uuid], [1, 2], "non-empty bytes are read as before");
+    assert.deepEqual(one, fromBinary(TaskSchema, bytes), "the message fromBinary gives");
+    // status_update_uuid (field 10, length-delimited: tag 0x52) written with length 0.
+    const withEmpty = new Uint8Array([...bytes, 0x52, 0]);
+    assert.equal(read(withEmpty).statusUpdateUuid, EMPTY_BYTES, "an empty bytes field on the wire too");
+    assert.deepEqual(read(withEmpty), fromBinary(TaskSchema, withEmpty));
+    assert.equal(EMPTY_BYTES.length, 0, "nothing wrote into it");
   });
 
   it("leaves to fromBinary the types it does not compile (google.protobuf's own)", () => {

@@ -4,6 +4,7 @@
  * ACTIVE, UNREACHABLE after too many missed pings, REMOVED when it leaves for good.
  */
 import type { AgentInfo } from "../../gen/dcos/v1/cluster_pb.js";
+import type { AgentID } from "../../gen/dcos/v1/common_pb.js";
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import type { ExecutorInfo, Task, TaskState } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Timer } from "../../runtime/clock.js";
@@ -103,6 +104,8 @@ export class AgentRecord {
    * the tasks of agents whose version moved (operator/state-fragments.ts).
    */
   tasksVersion = 0;
+  /** Its id as a message, shared by the tasks adopted from its reregistrations (as FrameworkRecord.idMessage). */
+  readonly idMessage: AgentID;
 
   constructor(
     readonly id: string,
@@ -112,6 +115,7 @@ export class AgentRecord {
   ) {
     this.state_ = state;
     this.info_ = info;
+    this.idMessage = { $typeName: "dcos.v1.AgentID", value: id };
   }
 
   get state(): AgentState {

@@ -5,7 +5,7 @@
  */
 import { create, equals } from "@bufbuild/protobuf";
 import { AgentInfoSchema, type AgentInfo } from "../../gen/dcos/v1/cluster_pb.js";
-import type { AgentID, FrameworkID } from "../../gen/dcos/v1/common_pb.js";
+import type { FrameworkID } from "../../gen/dcos/v1/common_pb.js";
 import {
   AgentRegisteredSchema,
   AgentReregisteredSchema,
@@ -268,7 +268,6 @@ function adoptRunning(core: MasterState, agent: AgentRecord, message: Reregister
     agent.tasks.clear();
     agent.executors.clear();
   }
-  let agentId: AgentID | undefined;
   for (const e of message.executors) {
     const fw = e.frameworkId?.value ?? "";
     if (!core.frameworks.has(fw)) unknown.add(fw);
@@ -285,8 +284,11 @@ function adoptRunning(core: MasterState, agent: AgentRecord, message: Reregister
     const previous = framework.tasks.get(taskId);
     if (previous) core.removeTask(previous);
     // The decoded message is the master's own: its task is kept as it is (a spread copy per
-    // task was garbage at 250,000 tasks), with the agent id the master knows it by.
-    if (reported.agentId?.value !== agent.id) reported.agentId = agentId ??= ids.agent(agent.id);
+    // task was garbage at 250,000 tasks), with the agent id the master knows it by. Its ids
+    // are the records' shared ones: the decoded ones (two objects and two strings per task)
+    // would live as long as the task, each one more for the collector to copy and promote.
+    reported.agentId = agent.idMessage;
+    reported.frameworkId = framework.idMessage;
     core.addTask(framework, agent, reported);
   }
   const missing = before.length > 0 ? missingTasks(before, message) : NO_TASKS;

@@ -74,6 +74,39 @@ function forgetEmpty(m: Map<string, TaskTally>, id: string, t: TaskTally): void 
   if (t.items === 0) m.delete(id);
 }
 
+/** A task enters (+1) or leaves (-1) the tally of `id` (an agent's or a framework's; `peer` the other). */
+function tallyTaskIn(tallies: Map<string, TaskTally>, id: string, peer: string, task: Task, sign: Sign): void {
+  const t = tallyIn(tallies, id);
+  t.items += sign;
+  t.changes++;
+  bumpOrForget(t.states, task.state, sign);
+  if (!isTerminal(task.state)) {
+    bumpOrForget(t.peers, peer, sign);
+    addResources(t.used, task.resources, sign);
+  }
+  forgetEmpty(tallies, id, t);
+}
+
+/** A task of the tally of `id` moved from `before`; `change`: +1 back to live, -1 to terminal, 0 neither. */
+function tallyTaskStateIn(tallies: Map<string, TaskTally>, id: string, peer: string, task: Task, before: TaskState, change: Sign | 0): void {
+  const t = tallyIn(tallies, id);
+  t.changes++;
+  bumpOrForget(t.states, before, -1);
+  bumpOrForget(t.states, task.state, 1);
+  if (change !== 0) {
+    bumpOrForget(t.peers, peer, change);
+    addResources(t.used, task.resources, change);
+  }
+}
+
+function tallyExecutorIn(tallies: Map<string, TaskTally>, id: string, executor: ExecutorInfo, sign: Sign): void {
+  const t = tallyIn(tallies, id);
+  t.items += sign;
+  t.changes++;
+  addResources(t.used, executor.resources, sign);
+  forgetEmpty(tallies, id, t);
+}
+
 export class MasterCounts implements AgentRecordWatcher, FrameworkRecordWatcher {
   private readonly tasks = new Map<TaskState, number>();
   private readonly agentStates = new Map<AgentState, number>();
@@ -188,45 +221,25 @@ export class MasterCounts implements AgentRecordWatcher, FrameworkRecordWatcher 
 
   // ---- per agent and per framework ------------------------------------------------------
 
+  // The agent's tally and the framework's, each with the other as its peer: two calls, not a
+  // loop over a literal of tuples (three arrays per task: garbage for every task a failover's
+  // new leader adopts).
   private tallyTask(agentId: string, task: Task, sign: Sign): void {
     const frameworkId = task.frameworkId?.value ?? "";
-    const live = !isTerminal(task.state);
-    for (const [tallies, id, peer] of [[this.agentTallies, agentId, frameworkId], [this.frameworkTallies, frameworkId, agentId]] as const) {
-      const t = tallyIn(tallies, id);
-      t.items += sign;
-      t.changes++;
-      bumpOrForget(t.states, task.state, sign);
-      if (live) {
-        bumpOrForget(t.peers, peer, sign);
-        addResources(t.used, task.resources, sign);
-      }
-      forgetEmpty(tallies, id, t);
-    }
+    tallyTaskIn(this.agentTallies, agentId, frameworkId, task, sign);
+    tallyTaskIn(this.frameworkTallies, frameworkId, agentId, task, sign);
   }
 
   private tallyTaskState(agentId: string, task: Task, before: TaskState): void {
     const frameworkId = task.frameworkId?.value ?? "";
     const change = isTerminal(before) === isTerminal(task.state) ? 0 : isTerminal(task.state) ? -1 : 1;
-    for (const [tallies, id, peer] of [[this.agentTallies, agentId, frameworkId], [this.frameworkTallies, frameworkId, agentId]] as const) {
-      const t = tallyIn(tallies, id);
-      t.changes++;
-      bumpOrForget(t.states, before, -1);
-      bumpOrForget(t.states, task.state, 1);
-      if (change !== 0) {
-        bumpOrForget(t.peers, peer, change);
-        addResources(t.used, task.resources, change);
-      }
-    }
+    tallyTaskStateIn(this.agentTallies, agentId, frameworkId, task, before, change);
+    tallyTaskStateIn(this.frameworkTallies, frameworkId, agentId, task, before, change);
   }
 
   private tallyExecutor(agentId: string, frameworkId: string, executor: ExecutorInfo, sign: Sign): void {
-    for (const [tallies, id] of [[this.agentTallies, agentId], [this.frameworkTallies, frameworkId]] as const) {
-      const t = tallyIn(tallies, id);
-      t.items += sign;
-      t.changes++;
-      addResources(t.used, executor.resources, sign);
-      forgetEmpty(tallies, id, t);
-    }
+    tallyExecutorIn(this.agentTallies, agentId, executor, sign);
+    tallyExecutorIn(this.frameworkTallies, frameworkId, executor, sign);
   }
 
   private agentHealth(agent: { state: AgentState }, missing: boolean, sign: Sign): void {

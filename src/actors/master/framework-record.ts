@@ -6,6 +6,7 @@
  */
 import type { FrameworkInfo } from "../../gen/dcos/v1/cluster_pb.js";
 import { FrameworkInfo_Capability } from "../../gen/dcos/v1/cluster_pb.js";
+import type { FrameworkID } from "../../gen/dcos/v1/common_pb.js";
 import type { Event } from "../../gen/dcos/v1/scheduler_pb.js";
 import type { Task } from "../../gen/dcos/v1/tasks_pb.js";
 import type { Timer } from "../../runtime/clock.js";
@@ -53,6 +54,12 @@ export class FrameworkRecord {
   backedUp = false;
   /** It holds maxOffersPerFramework outstanding offers: no more until it has answered half (MasterState.offersHeldChanged). */
   offersPaused = false;
+  /**
+   * Its id as a message, shared by the tasks the master adopts from reregistering agents
+   * (never changed in place: a task's ids are replaced, not edited). One object per framework
+   * instead of one per task: a failover's new leader keeps 250,000 adopted tasks.
+   */
+  readonly idMessage: FrameworkID;
 
   constructor(
     readonly id: string,
@@ -60,6 +67,7 @@ export class FrameworkRecord {
     state: FrameworkState,
   ) {
     this.state_ = state;
+    this.idMessage = { $typeName: "dcos.v1.FrameworkID", value: id };
   }
 
   get state(): FrameworkState {
