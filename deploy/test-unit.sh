@@ -20,7 +20,7 @@ FILES=(
   events/binary-writer events/tap-buffer events/event-line
   master/accept-plan master/acknowledge-batch master/agent-reregistration master/agents master/counts master/executors
   master/offers master/operation-status master/reconciliation master/reregistration-while-active
-  master/reservations master/resource-metrics master/task-lifecycle master/status-shedding
+  master/reservations master/resource-metrics master/task-lifecycle master/status-shedding master/shared-resources
   agent/agent agent/recovery agent/memory-disk agent/status-update-manager agent/update-stream-file agent/update-journal agent/static-reservations
   agent/executor-config agent/disk-activity agent/resource-detection agent/recovery-plan agent/master-link
   scheduler-driver/builders scheduler-driver/parts scheduler-driver/reconnect

@@ -124,6 +124,9 @@ describe("master: agent reregistration after a restart", () => {
         assert.equal(agent.tasks.get(`${s.frameworkId}/${id}`), adopted, `${id} is on the agent`);
       }
     }
+    const [a1, a2, b1] = [core.frameworks.get(a.frameworkId)!.tasks.get("a1")!, core.frameworks.get(a.frameworkId)!.tasks.get("a2")!, core.frameworks.get(b.frameworkId)!.tasks.get("b1")!];
+    for (const other of [a2, b1]) other.resources.forEach((r, i) => assert.equal(r, a1.resources[i], `${other.taskId?.value}'s ${r.name} is a1's object (equal plain resources are shared)`));
+    assert.deepEqual(a1.resources.map((r) => [r.name, r.scalar?.value]), [["cpus", 0.5], ["mem", 64]]);
   });
 
   it("the timeout defaults to 10 minutes", async () => {

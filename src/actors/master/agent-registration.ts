@@ -285,10 +285,12 @@ function adoptRunning(core: MasterState, agent: AgentRecord, message: Reregister
     if (previous) core.removeTask(previous);
     // The decoded message is the master's own: its task is kept as it is (a spread copy per
     // task was garbage at 250,000 tasks), with the agent id the master knows it by. Its ids
-    // are the records' shared ones: the decoded ones (two objects and two strings per task)
-    // would live as long as the task, each one more for the collector to copy and promote.
+    // are the records' shared ones and its plain resources shared with the tasks holding
+    // equal ones (shared-resources.ts): the decoded ones would live as long as the task,
+    // each one more object for the collector to copy and promote.
     reported.agentId = agent.idMessage;
     reported.frameworkId = framework.idMessage;
+    core.sharedResources.share(reported.resources);
     core.addTask(framework, agent, reported);
   }
   const missing = before.length > 0 ? missingTasks(before, message) : NO_TASKS;

@@ -30,6 +30,7 @@ import { BoundedHistory } from "./history.js";
 import { MasterCounts } from "./counts.js";
 import { TrackedAgents, TrackedFrameworks } from "./tracked-records.js";
 import { PendingReconciliation } from "./pending-reconciliation.js";
+import { SharedResources } from "./shared-resources.js";
 
 /** What the master actor lends its parts: identity, clock, sending, timers, deferral. */
 export interface MasterHost {
@@ -58,6 +59,8 @@ export class MasterState {
   readonly offers = new OfferBook();
   /** Explicit reconciliation of tasks on agents that may still reregister (answered when they do). */
   readonly pendingReconciliation = new PendingReconciliation();
+  /** Plain resources shared by the tasks adopted from reregistering agents (shared-resources.ts). */
+  readonly sharedResources = new SharedResources();
   /**
    * Agents the registry held when this term began that may not have reregistered yet (as
    * Mesos's `slaves.recovered`); pruned lazily by reconciliation (anyTransitioning), so
