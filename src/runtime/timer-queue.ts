@@ -9,8 +9,8 @@
  * A periodic timer re-armed from its callback (`addNext`) keeps its phase: its next period
  * counts from when it was due, not from when it fired. Re-armed from the firing, every timer
  * that fell due while the loop was held would fire together and stay together for good: each
- * stall of the master's loop merged the pings due in it, and at 50,000 agents those merged
- * into waves of tens of thousands of pings (and pongs) at once (docs/scale.md, "Session 10").
+ * stall of the master's loop merged the pings due in it, and at 50,000 agents they came in
+ * clumps every 15 s, with no ping at all in 40 of 60 seconds (docs/scale.md, "Session 10").
  */
 import type { Timer } from "./clock.js";
 import { Fifo } from "./mailbox.js";

@@ -11,8 +11,8 @@
  * armed timer, not 50,000, and each timeout still fires exactly when its own timer would.
  * An agent's next ping counts from when its timer was due, not from when it fired
  * (TimerQueue.addNext): the pings a held loop fired late together go out at their own times
- * again in the next period, instead of staying together for good (at 50,000 agents, stalls of
- * the fill had merged them into waves of tens of thousands of pings and pongs; docs/scale.md,
+ * again in the next period, instead of staying together for good (at 50,000 agents the pings
+ * had merged into clumps every 15 s, no ping at all in 40 of 60 seconds; docs/scale.md,
  * "Session 10"). The time an agent has to answer a late ping is shorter by that lateness, by
  * at most half of agent_ping_timeout (a ping fired later than that counts from its firing).
  */
