@@ -334,6 +334,7 @@ describe("The status update journal's place", () => {
     fs.recording = false;
     assert.deepEqual(streams.map((s) => `${s.frameworkId}/${s.taskId} pending=${s.pending}`).sort(), ["fw-1/t2 pending=1", "journal/t1 pending=1"]);
     assert.deepEqual(fs.files(), [JOURNAL], "moved into the journal, the per-task files removed");
+    assert.equal(journalPath(`${DIR}/`), JOURNAL, "beside the directory however it is written");
     for (const { after, disk } of fs.snapshots) {
       const again = manager(disk);
       assert.deepEqual((await again.sum.recover()).map((s) => `${s.frameworkId}/${s.taskId} pending=${s.pending}`).sort(), ["fw-1/t2 pending=1", "journal/t1 pending=1"], `a crash after ${after}`);

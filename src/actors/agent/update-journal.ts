@@ -34,7 +34,7 @@
  * copy and the removal) changes nothing: a stream's replay ignores an update whose uuid it
  * has and an acknowledgement or drop of an update no longer pending.
  */
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { AppendFile, FileSystem } from "../../runtime/file-system.js";
 import { openForAppend, syncDirectory } from "./durable.js";
@@ -50,7 +50,7 @@ const HEADER = 9;
 
 /** The journal of the streams whose per-task directory is `dir` (`<work>/meta/status-updates.journal`): beside it, so no framework's directory can take its name. */
 export function journalPath(dir: string): string {
-  return `${dir}.journal`;
+  return join(dirname(dir), `${basename(dir)}.journal`); // not inside dir, even written with a trailing '/'
 }
 
 /** Where session 9's agent kept the journal: in the per-task directory, as `journal` (and `journal.compacted`). */
