@@ -27,13 +27,14 @@ import { isTerminal, taskStateName } from "../task-states.js";
 import type { AgentMetrics } from "./agent-metrics.js";
 import type { AGENT_DEFAULTS, AgentOptions } from "./agent-options.js";
 import { ExecutorPhase, type ExecutorRecord, type FrameworkOnAgent, type TaskRecord } from "./agent-records.js";
-import { removeExecutorCheckpoint, writeExecutorCheckpoint, type ExecutorCheckpoint } from "./checkpoint.js";
+import { removeExecutorCheckpoint, spareCheckpointsDir, writeExecutorCheckpoint, type ExecutorCheckpoint } from "./checkpoint.js";
 import { applyCheckpointed } from "./checkpointed-resources.js";
 import { DiskActivity } from "./disk-activity.js";
 import { DEFAULT_LAUNCH_LANE_MAX_WAIT_MS, LaunchLane } from "./launch-lane.js";
 import type { MasterDetector } from "./master-detector.js";
 import type { MasterLink } from "./master-link.js";
 import type { SecretResolver } from "./secrets.js";
+import { SpareFiles } from "./spare-files.js";
 import type { StatusUpdateManager } from "./status-update-manager.js";
 import { statusUpdate } from "./status-update.js";
 
@@ -95,6 +96,8 @@ export class AgentContext {
   readonly disk = new DiskActivity();
   /** The agent's disk (AgentOptions.fs): checkpoints, update streams, sandboxes, volumes. */
   readonly fs: FileSystem;
+  /** Ended executors' checkpoint files, emptied, for the next launches' first checkpoints (spare-files.ts). */
+  readonly spareCheckpoints: SpareFiles;
   /** Dynamic reservations and persistent volumes, as the master last checkpointed them. */
   checkpointedResources: Resource[] = [];
   /** The total the flags (or the host) give, before checkpointed resources are applied. */
@@ -121,6 +124,7 @@ export class AgentContext {
     readonly secrets: SecretResolver,
   ) {
     this.fs = opts.fs ?? new AgentFileSystem();
+    this.spareCheckpoints = new SpareFiles(this.fs, spareCheckpointsDir(opts.workDir));
     this.lane = new LaunchLane((ms, fn) => host.delay(ms, fn), opts.launchLaneMaxWaitMs ?? DEFAULT_LAUNCH_LANE_MAX_WAIT_MS);
   }
 
@@ -215,7 +219,7 @@ export class AgentContext {
     // A new launch's first checkpoint: written in place, one flush (checkpoint.ts).
     const first = !ex.recovered && !ex.checkpointed;
     ex.checkpointed = true;
-    this.persist(ex, () => writeExecutorCheckpoint(this.fs, this.opts.workDir, cp, first), `checkpoint executor ${ex.id}`);
+    this.persist(ex, () => writeExecutorCheckpoint(this.fs, this.opts.workDir, cp, first, this.spareCheckpoints), `checkpoint executor ${ex.id}`);
   }
 
   /** Runs the write after the executor's earlier ones; resolves once it is done (failures are logged). */
@@ -242,7 +246,7 @@ export class AgentContext {
       fw.executors.delete(ex.id);
       // Once no checkpoint lists its tasks, the status update manager may forget their settled streams.
       const forget = (): void => void this.statusUpdates.forgetExecutor(fw.id, ex.id).catch(() => undefined); // the agent is stopping
-      this.persist(ex, () => removeExecutorCheckpoint(this.fs, this.opts.workDir, fw.id, ex.id).then(forget), `remove the checkpoint of executor ${ex.id}`);
+      this.persist(ex, () => removeExecutorCheckpoint(this.fs, this.opts.workDir, fw.id, ex.id, this.spareCheckpoints).then(forget), `remove the checkpoint of executor ${ex.id}`);
     }
     if (fw.terminating && [...fw.executors.values()].every((e) => e.phase === ExecutorPhase.TERMINATED)) this.removeFramework(fw);
   }
@@ -250,7 +254,7 @@ export class AgentContext {
   removeFramework(fw: FrameworkOnAgent): void {
     this.frameworks.delete(fw.id);
     const removed = [...fw.executors.values()].map((ex) =>
-      this.persist(ex, () => removeExecutorCheckpoint(this.fs, this.opts.workDir, fw.id, ex.id), `remove the checkpoint of executor ${ex.id}`),
+      this.persist(ex, () => removeExecutorCheckpoint(this.fs, this.opts.workDir, fw.id, ex.id, this.spareCheckpoints), `remove the checkpoint of executor ${ex.id}`),
     );
     this.log.info({ frameworkId: fw.id }, `Removed framework ${fw.id}`);
     // Its update streams go (and with the journal's next compaction, their records) only once no

@@ -68,6 +68,10 @@ export class AgentFileSystem extends NodeFileSystem {
     return withReadFd(path, fdatasync);
   }
 
+  override async truncate(path: string, length: number): Promise<void> {
+    fs.truncateSync(path, length);
+  }
+
   override async rename(from: string, to: string): Promise<void> {
     fs.renameSync(from, to);
   }

@@ -5,11 +5,16 @@
  *   agent.json                                    the agent id the master gave
  *   frameworks/<fw>/executors/<ex>.json           one executor: its framework, info, container
  *                                                 state and tasks
+ *   spare/<n>                                     ended executors' emptied files, kept to be the
+ *                                                 next launches' (spare-files.ts)
  *
  * Files are replaced atomically (write a temp file, fsync, rename, fsync the directory), so
  * a crash leaves the old or the new version, never half of one. An executor's first
  * checkpoint is written in place (there is no old version): a crash leaves it complete,
- * or absent, empty or torn (`torn` in ReadCheckpoints: recovery removes it).
+ * or absent, empty or torn (`torn` in ReadCheckpoints: recovery removes it). It is written
+ * into an ended executor's emptied file when there is one (spare-files.ts: no inode made or
+ * freed per launch); a crash may then leave that executor's old content under the new name,
+ * which the reader tells by the ids in it and takes for torn too.
  */
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { dirname, join } from "node:path";
@@ -20,6 +25,7 @@ import type { FileSystem } from "../../runtime/file-system.js";
 import type { ExecutorKind } from "./agent-records.js";
 import { syncDirectory, writeAtomically, writeFirstVersion } from "./durable.js";
 import { pathComponent } from "./paths.js";
+import type { SpareFiles } from "./spare-files.js";
 
 export interface ExecutorCheckpoint {
   framework: FrameworkInfo;
@@ -44,6 +50,11 @@ interface ExecutorCheckpointJson {
 
 export function metaDir(workDir: string): string {
   return join(workDir, "meta");
+}
+
+/** Where ended executors' checkpoint files wait to be reused (spare-files.ts). */
+export function spareCheckpointsDir(workDir: string): string {
+  return join(metaDir(workDir), "spare");
 }
 
 function executorFile(workDir: string, frameworkId: string, executorId: string): string {
@@ -72,8 +83,9 @@ export async function readAgentId(fs: FileSystem, workDir: string): Promise<stri
  * place with one flush instead of replaced (durable.ts's writeFirstVersion). A crash before
  * it is durable leaves no readable checkpoint, which recovery treats as none (the container
  * is an orphan, a task whose STARTING was sent is LOST), as when it came before the write.
+ * `spares`: a first checkpoint is written into one of them when there is one.
  */
-export async function writeExecutorCheckpoint(fs: FileSystem, workDir: string, cp: ExecutorCheckpoint, first = false): Promise<void> {
+export async function writeExecutorCheckpoint(fs: FileSystem, workDir: string, cp: ExecutorCheckpoint, first = false, spares?: SpareFiles): Promise<void> {
   const json: ExecutorCheckpointJson = {
     framework: toJson(FrameworkInfoSchema, cp.framework),
     executor: toJson(ExecutorInfoSchema, cp.executor),
@@ -85,13 +97,19 @@ export async function writeExecutorCheckpoint(fs: FileSystem, workDir: string, c
   };
   const fwId = cp.framework.id?.value ?? "";
   const path = executorFile(workDir, fwId, cp.executor.executorId?.value ?? "");
-  await (first ? writeFirstVersion : writeAtomically)(fs, path, JSON.stringify(json) + "\n");
+  const text = JSON.stringify(json) + "\n";
+  if (first) await writeFirstVersion(fs, path, text, spares?.take());
+  else await writeAtomically(fs, path, text);
 }
 
-/** Removes the checkpoint durably (its directory flushed: the status update manager then forgets the executor's streams). */
-export async function removeExecutorCheckpoint(fs: FileSystem, workDir: string, frameworkId: string, executorId: string): Promise<void> {
+/**
+ * Removes the checkpoint durably (its directory flushed: the status update manager then forgets
+ * the executor's streams). `spares`: the file is emptied and kept there to be reused
+ * (spare-files.ts), else deleted.
+ */
+export async function removeExecutorCheckpoint(fs: FileSystem, workDir: string, frameworkId: string, executorId: string, spares?: SpareFiles): Promise<void> {
   const file = executorFile(workDir, frameworkId, executorId);
-  await fs.remove(file);
+  await (spares ? spares.retire(file) : fs.remove(file));
   await syncDirectory(fs, dirname(file)).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== "ENOENT") throw err; // no directory: the executor was never checkpointed
   });
@@ -102,7 +120,9 @@ export interface ReadCheckpoints {
   /**
    * Files that could not be read, with why. `torn`: the file does not end with the newline
    * every complete checkpoint ends with (empty, or cut short): a first write a crash
-   * interrupted (writeFirstVersion), never a version a reader may have relied on.
+   * interrupted (writeFirstVersion), never a version a reader may have relied on; also a
+   * reused file (spare-files.ts) still naming another executor than its name: that first
+   * write was lost.
    */
   unreadable: { path: string; error: string; torn: boolean }[];
 }
@@ -124,6 +144,12 @@ export async function readExecutorCheckpoints(fs: FileSystem, workDir: string): 
       try {
         text = decoder.decode(await fs.readFile(path));
         const json = JSON.parse(text) as ExecutorCheckpointJson;
+        const ids = ownerOf(json);
+        if (ids.frameworkId !== fw || `${ids.executorId}.json` !== f) {
+          // A reused file (spare-files.ts) still holding its previous executor: the new one's first write was lost.
+          out.unreadable.push({ path, error: `it holds executor ${JSON.stringify(ids.executorId)} of framework ${JSON.stringify(ids.frameworkId)}`, torn: true });
+          continue;
+        }
         out.executors.push({
           framework: fromJson(FrameworkInfoSchema, json.framework),
           executor: fromJson(ExecutorInfoSchema, json.executor),
@@ -139,4 +165,12 @@ export async function readExecutorCheckpoints(fs: FileSystem, workDir: string): 
     }
   }
   return out;
+}
+
+/** The framework and executor ids a checkpoint's JSON names ("" where it names none). */
+function ownerOf(json: ExecutorCheckpointJson): { frameworkId: string; executorId: string } {
+  const framework = json.framework as { id?: { value?: unknown } } | null;
+  const executor = json.executor as { executorId?: { value?: unknown } } | null;
+  const str = (v: unknown): string => (typeof v === "string" ? v : "");
+  return { frameworkId: str(framework?.id?.value), executorId: str(executor?.executorId?.value) };
 }

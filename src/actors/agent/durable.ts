@@ -94,11 +94,30 @@ const encoder = new TextEncoder();
  * disk's journal where writeAtomically needs two after each other (the temp file's, then
  * the rename's). A crash before both flushes end leaves no file, an empty one or a torn one
  * (which the reader ignores as unreadable), never another version: there is none. Only for
- * a file whose absence and whose unreadable form mean the same to its reader.
+ * a file whose absence and whose unreadable form mean the same to its reader. `spare`: an
+ * emptied file (spare-files.ts) renamed to `path` and written in place, when it is still there.
  */
-export async function writeFirstVersion(fs: FileSystem, path: string, text: string): Promise<void> {
-  await inDir(fs, path, () => fs.writeFile(path, encoder.encode(text), 0o600));
+export async function writeFirstVersion(fs: FileSystem, path: string, text: string, spare?: string): Promise<void> {
+  const data = encoder.encode(text);
+  if (spare === undefined || !(await renamedFrom(fs, spare, path))) await inDir(fs, path, () => fs.writeFile(path, data, 0o600));
+  else await fs.writeFile(path, data, 0o600);
   await Promise.all([fs.syncFile(path), syncDirectory(fs, dirname(path))]);
+}
+
+/**
+ * Renames a spare file (spare-files.ts) to `path`, so that writing it allocates no inode;
+ * false when the spare is gone. Until the write after it is durable, `path` may hold what
+ * the spare held before it was emptied (a crash can keep the rename and lose the
+ * truncation): its reader must check that the content names the file's owner (checkpoint.ts).
+ */
+async function renamedFrom(fs: FileSystem, spare: string, path: string): Promise<boolean> {
+  try {
+    await inDir(fs, path, () => fs.rename(spare, path));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
 }
 
 /**

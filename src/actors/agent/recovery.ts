@@ -30,12 +30,12 @@ export function startRecovery(a: AgentContext): void {
   });
   const read = a.disk.track(
     fs.mkdirp(opts.workDir).then(() =>
-      Promise.all([facts, a.statusUpdates.recover(), readAgentId(fs, opts.workDir), readExecutorCheckpoints(fs, opts.workDir), readCheckpointedBootId(fs, opts.workDir), (opts.bootId ?? linuxBootId)()]),
+      Promise.all([facts, a.statusUpdates.recover(), readAgentId(fs, opts.workDir), readExecutorCheckpoints(fs, opts.workDir), a.spareCheckpoints.reset().then(() => undefined), readCheckpointedBootId(fs, opts.workDir), (opts.bootId ?? linuxBootId)()]),
     ),
   );
   a.host.defer(
     read,
-    ([f, streams, agentId, checkpoints, previousBoot, boot]) => {
+    ([f, streams, agentId, checkpoints, , previousBoot, boot]) => {
       try {
         a.info = create(AgentInfoSchema, {
           hostname: opts.hostname ?? osHostname(),
