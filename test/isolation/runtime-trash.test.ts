@@ -1,15 +1,17 @@
 /**
  * RuntimeTrash (src/isolation/runtime-trash.ts): an ended container's runtime directory is
  * taken away at once by a rename and removed in the background; a missing one is fine; a
- * trash left by an agent that died is emptied by the next (sweep). The containerizer with
+ * trash left by an agent that died is emptied by the next (sweep); on tmpfs a directory is
+ * removed at once, in place. The containerizer with
  * it: posix.test.ts ("takes an ended container's runtime directory away…").
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, it } from "node:test";
+import { isTmpfs } from "../../src/isolation/runtime-root.js";
 import { RuntimeTrash, TRASH_DIR } from "../../src/isolation/runtime-trash.js";
 
 const dirs: string[] = [];
@@ -35,7 +37,7 @@ describe("runtime trash", () => {
   it("takes a directory away at once and removes it in the background", async () => {
     const r = await root();
     const warnings: unknown[] = [];
-    const trash = new RuntimeTrash(r, (e) => warnings.push(e));
+    const trash = new RuntimeTrash(r, (e) => warnings.push(e), false);
     const a = runtimeDir(r, "c1");
     const b = runtimeDir(r, "c2");
     trash.discard(a);
@@ -51,7 +53,7 @@ describe("runtime trash", () => {
   it("takes a path that is not there without a word", async () => {
     const r = await root();
     const warnings: unknown[] = [];
-    const trash = new RuntimeTrash(r, (e) => warnings.push(e));
+    const trash = new RuntimeTrash(r, (e) => warnings.push(e), false);
     trash.discard(join(r, "never-made"));
     const c = runtimeDir(r, "c3");
     trash.discard(c);
@@ -62,7 +64,7 @@ describe("runtime trash", () => {
 
   it("makes the trash again when it was removed under it", async () => {
     const r = await root();
-    const trash = new RuntimeTrash(r);
+    const trash = new RuntimeTrash(r, undefined, false);
     trash.discard(runtimeDir(r, "c4"));
     await trash.drained();
     await rm(join(r, TRASH_DIR), { recursive: true });
@@ -80,10 +82,35 @@ describe("runtime trash", () => {
     mkdirSync(join(r, TRASH_DIR));
     runtimeDir(join(r, TRASH_DIR), "left.1");
     runtimeDir(join(r, TRASH_DIR), "left.2");
-    const trash = new RuntimeTrash(r);
+    const trash = new RuntimeTrash(r, undefined, false);
     trash.sweep();
     await trash.drained();
     assert.deepEqual(readdirSync(join(r, TRASH_DIR)), []);
     new RuntimeTrash(join(r, "no-such-root")).sweep(); // no trash at all: nothing to do
+  });
+
+  it("on tmpfs (the default there) removes a directory at once, in place: no trash, nothing left to drain", async (t) => {
+    if (!existsSync("/dev/shm") || !isTmpfs("/dev/shm")) return t.skip("no tmpfs at /dev/shm");
+    const r = mkdtempSync(join("/dev/shm", "dcos-trash-"));
+    dirs.push(r);
+    const warnings: unknown[] = [];
+    const trash = new RuntimeTrash(r, (e) => warnings.push(e));
+    const c = runtimeDir(r, "c7");
+    trash.discard(c);
+    assert.equal(existsSync(c), false, "gone when discard returns");
+    assert.deepEqual(readdirSync(r), [], "no trash made");
+    trash.discard(join(r, "never-made"));
+    assert.deepEqual(warnings, []);
+    await trash.drained();
+  });
+
+  it("on a disk that is not tmpfs (the default there) goes through the trash", async (t) => {
+    const r = await root();
+    if (isTmpfs(r)) return t.skip("the temporary directory is on tmpfs");
+    const trash = new RuntimeTrash(r);
+    trash.discard(runtimeDir(r, "c8"));
+    assert.deepEqual(readdirSync(r), [TRASH_DIR], "taken into the trash");
+    await trash.drained();
+    assert.deepEqual(readdirSync(join(r, TRASH_DIR)), []);
   });
 });
