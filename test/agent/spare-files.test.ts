@@ -145,4 +145,22 @@ describe("the agent's spare checkpoint files (in-memory disk)", () => {
       "t2's checkpoint kept; no spare left",
     );
   });
+
+  it("spareCheckpoints false (the bench's --spares=off): t1's checkpoint is deleted at its end and t2's made anew", async () => {
+    const fs = new CrashFs();
+    const x = (h = await startHarness({ fs, bootId: async () => "boot-1", commandExecutor: "agent", spareCheckpoints: false }));
+    await x.clock.settle();
+    x.master.tell(x.agent.self, create(AgentRegisteredSchema, { agentId: { value: "agent-1" }, pingIntervalSeconds: 60 }));
+    await x.clock.settle();
+    const executors = `${MEMORY_WORK_DIR}/meta/frameworks/fw-1/executors`;
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("t1"), role: "*" }));
+    await until(x, "t1", TaskState.RUNNING);
+    x.containerizer.exit(x.agent.executorOf("fw-1", "t1")!.containerId, 0);
+    await until(x, "t1", TaskState.FINISHED);
+    await x.until(() => fs.ops.includes(`unlink ${executors}/t1.json`), "t1's checkpoint deleted");
+    x.master.tell(x.agent.self, create(RunTaskSchema, { frameworkInfo: framework, task: commandTask("t2"), role: "*" }));
+    await until(x, "t2", TaskState.RUNNING);
+    assert.deepEqual(fs.ops.filter((op) => op.includes(`${executors}/t2.json`)).slice(0, 1), [`write ${executors}/t2.json`]);
+    assert.ok(!fs.ops.some((op) => op.includes("/meta/spare/")), "no spare");
+  });
 });

@@ -96,8 +96,8 @@ export class AgentContext {
   readonly disk = new DiskActivity();
   /** The agent's disk (AgentOptions.fs): checkpoints, update streams, sandboxes, volumes. */
   readonly fs: FileSystem;
-  /** Ended executors' checkpoint files, emptied, for the next launches' first checkpoints (spare-files.ts). */
-  readonly spareCheckpoints: SpareFiles;
+  /** Ended executors' checkpoint files, emptied, for the next launches' first checkpoints (spare-files.ts; undefined: AgentOptions.spareCheckpoints false). */
+  readonly spareCheckpoints: SpareFiles | undefined;
   /** Dynamic reservations and persistent volumes, as the master last checkpointed them. */
   checkpointedResources: Resource[] = [];
   /** The total the flags (or the host) give, before checkpointed resources are applied. */
@@ -124,7 +124,7 @@ export class AgentContext {
     readonly secrets: SecretResolver,
   ) {
     this.fs = opts.fs ?? new AgentFileSystem();
-    this.spareCheckpoints = new SpareFiles(this.fs, spareCheckpointsDir(opts.workDir));
+    this.spareCheckpoints = opts.spareCheckpoints === false ? undefined : new SpareFiles(this.fs, spareCheckpointsDir(opts.workDir));
     this.lane = new LaunchLane((ms, fn) => host.delay(ms, fn), opts.launchLaneMaxWaitMs ?? DEFAULT_LAUNCH_LANE_MAX_WAIT_MS);
   }
 

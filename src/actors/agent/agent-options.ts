@@ -67,6 +67,12 @@ export interface AgentOptions {
   statusUpdateLog?: "journal" | "files";
   /** The journal is compacted from this size on (update-journal.ts; default 4 MiB; tests make it small). */
   statusUpdateCompactMinBytes?: number;
+  /**
+   * An ended executor's checkpoint file is emptied and kept for the next launch's first
+   * checkpoint (spare-files.ts: no inode made or freed per task); default true. false: each
+   * made and deleted (before session 10; the `containers` bench's `--spares=on,off`).
+   */
+  spareCheckpoints?: boolean;
   /** Registration retry: first after a random wait up to this, doubling (Mesos: 1 s). */
   registrationBackoffMs?: number;
   /** Most time between registration attempts (Mesos: 1 min). */

@@ -15,11 +15,12 @@ import { AgentPhase, type AgentContext } from "./agent-context.js";
 import { ExecutorPhase } from "./agent-records.js";
 import { parseAttributes } from "./attributes.js";
 import { linuxBootId, readCheckpointedBootId, rebootedSince, writeBootId } from "./boot-id.js";
-import { readAgentId, readExecutorCheckpoints } from "./checkpoint.js";
+import { readAgentId, readExecutorCheckpoints, spareCheckpointsDir } from "./checkpoint.js";
 import { readCheckpointedResources } from "./checkpointed-resources.js";
 import { awaitSubscription, dockerTaskRunning, watchContainer } from "./launch.js";
 import { planRecovery, type RecoveryPlan } from "./recovery-plan.js";
 import { agentResources, hostFacts } from "./resource-detection.js";
+import { SpareFiles } from "./spare-files.js";
 
 /** Reads what the agent checkpointed and what still runs, then recovers (or fails the agent). */
 export function startRecovery(a: AgentContext): void {
@@ -30,7 +31,7 @@ export function startRecovery(a: AgentContext): void {
   });
   const read = a.disk.track(
     fs.mkdirp(opts.workDir).then(() =>
-      Promise.all([facts, a.statusUpdates.recover(), readAgentId(fs, opts.workDir), readExecutorCheckpoints(fs, opts.workDir), a.spareCheckpoints.reset().then(() => undefined), readCheckpointedBootId(fs, opts.workDir), (opts.bootId ?? linuxBootId)()]),
+      Promise.all([facts, a.statusUpdates.recover(), readAgentId(fs, opts.workDir), readExecutorCheckpoints(fs, opts.workDir), (a.spareCheckpoints ?? new SpareFiles(fs, spareCheckpointsDir(opts.workDir))).reset(), readCheckpointedBootId(fs, opts.workDir), (opts.bootId ?? linuxBootId)()]),
     ),
   );
   a.host.defer(

@@ -70,6 +70,10 @@
  * one journal (the default, src/actors/agent/update-journal.ts) and in a file per task
  * (AgentOptions.statusUpdateLog "files", before session 9), named `…_log_<layout>_…`.
  *
+ * `--spares=on,off` runs each isolation mode with ended executors' checkpoint files kept for the
+ * next launches (the default, src/actors/agent/spare-files.ts) and made and deleted per task
+ * (AgentOptions.spareCheckpoints false, before session 10), named `…_spares_<on|off>_…`.
+ *
  * `--repeat=N` runs the bare spawn and every variant N times, interleaved (A, B, A, B, …), and
  * prints each figure once: the median of the N, with every value in `repeats`. One run of a
  * variant is a few seconds of launching; on a shared machine only medians of several separate
@@ -116,13 +120,13 @@ function numberArg(args: string[], name: string, fallback: number): number {
   return Number.isInteger(v) && v >= 0 && arg(args, name) !== undefined ? v : fallback;
 }
 
-async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline", launchTrace?: LaunchTrace, agentFs: "agent" | "node" = "agent", launcherGates?: number, launchLaneMaxWaitMs?: number, runtime: RuntimePlace = "default", running?: RunningRecord, starting?: StartingWhen, updateLog?: UpdateLog): Promise<Cluster> {
+async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline", launchTrace?: LaunchTrace, agentFs: "agent" | "node" = "agent", launcherGates?: number, launchLaneMaxWaitMs?: number, runtime: RuntimePlace = "default", running?: RunningRecord, starting?: StartingWhen, updateLog?: UpdateLog, spares?: boolean): Promise<Cluster> {
   // The agent of startCluster has cpus:2; its containers together weigh as 2 CPUs (rootCpus).
   const isolators = await isolatorsFor(mode, { root: CGROUP_ROOT, rootCpus: 2 });
   const trace = launchTrace && ((id: string, stage: string): void => launchTrace.container(id, stage));
   // The agent's own choice (runtime-root.ts: tmpfs when there is one), or `work`: on the work dir's disk as before.
   const runtimeRoot = (workDir: string): string => chooseRuntimeRoot(workDir, runtime === "work" ? { runtimeDir: join(workDir, "containers") } : {}).path;
-  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: runtimeRoot(workDir), isolators, launcher, ...(launcherGates === undefined ? {} : { launcherGates }), ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}), ...(agentFs === "node" ? { fs: new NodeFileSystem() } : {}), ...(launchLaneMaxWaitMs === undefined ? {} : { launchLaneMaxWaitMs }), ...(running === undefined ? {} : { runningBesideCheckpoint: running === "beside" }), ...(starting === undefined ? {} : { startingBeforeSandbox: starting === "early" }), ...(updateLog === undefined ? {} : { statusUpdateLog: updateLog }) });
+  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: runtimeRoot(workDir), isolators, launcher, ...(launcherGates === undefined ? {} : { launcherGates }), ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}), ...(agentFs === "node" ? { fs: new NodeFileSystem() } : {}), ...(launchLaneMaxWaitMs === undefined ? {} : { launchLaneMaxWaitMs }), ...(running === undefined ? {} : { runningBesideCheckpoint: running === "beside" }), ...(starting === undefined ? {} : { startingBeforeSandbox: starting === "early" }), ...(updateLog === undefined ? {} : { statusUpdateLog: updateLog }), ...(spares === undefined ? {} : { spareCheckpoints: spares }) });
 }
 
 /** Why docker cannot be benched here, or undefined when dockerd answers and the image is there. */
@@ -224,10 +228,11 @@ interface Variants {
   runnings: (RunningRecord | undefined)[];
   startings: (StartingWhen | undefined)[];
   updateLogs: (UpdateLog | undefined)[];
+  spareses: (boolean | undefined)[];
 }
 
 /** The bare spawn, then every isolation mode and variant through the agent, once. */
-async function launches(report: Reporter, { count, window, modes, commandExecutor, launchers, stages, agentFses, gateCounts, laneWaits, runtimes, runnings, startings, updateLogs }: Variants): Promise<void> {
+async function launches(report: Reporter, { count, window, modes, commandExecutor, launchers, stages, agentFses, gateCounts, laneWaits, runtimes, runnings, startings, updateLogs, spareses }: Variants): Promise<void> {
   const baseline = await plainSpawn(count, window);
   report.figure("spawn_per_s", baseline.perSecond, "launches/s", "higher", { count, window });
   report.figure("spawn_to_running_p50_ms", percentile(baseline.latencies, 50), "ms", "lower", { count, window });
@@ -259,11 +264,11 @@ async function launches(report: Reporter, { count, window, modes, commandExecuto
       reportRun(report, name, r, extra);
       continue;
     }
-    for (const launcher of launchers) for (const agentFs of agentFses) for (const gates of launcher === "warm" ? gateCounts : [undefined]) for (const lane of laneWaits) for (const runtime of runtimes) for (const running of runnings) for (const starting of startings) for (const updateLog of updateLogs) {
-      const name = `agent_${mode.replace(",", "_")}${launcher === "inline" ? "_inline" : ""}${agentFs === "node" ? "_nodefs" : ""}${gates === undefined ? "" : `_gates${gates}`}${lane === undefined ? "" : `_lane${lane}`}${runtime === undefined ? "" : `_runtime_${runtime}`}${running === undefined ? "" : `_running_${running}`}${starting === undefined ? "" : `_starting_${starting}`}${updateLog === undefined ? "" : `_log_${updateLog}`}`;
-      const extra = { count, window, mode, commandExecutor, launcher, agentFs, ...(gates === undefined ? {} : { gates }), ...(lane === undefined ? {} : { lane }), ...(runtime === undefined ? {} : { runtime }), ...(running === undefined ? {} : { running }), ...(starting === undefined ? {} : { starting }), ...(updateLog === undefined ? {} : { updateLog }) };
+    for (const launcher of launchers) for (const agentFs of agentFses) for (const gates of launcher === "warm" ? gateCounts : [undefined]) for (const lane of laneWaits) for (const runtime of runtimes) for (const running of runnings) for (const starting of startings) for (const updateLog of updateLogs) for (const spares of spareses) {
+      const name = `agent_${mode.replace(",", "_")}${launcher === "inline" ? "_inline" : ""}${agentFs === "node" ? "_nodefs" : ""}${gates === undefined ? "" : `_gates${gates}`}${lane === undefined ? "" : `_lane${lane}`}${runtime === undefined ? "" : `_runtime_${runtime}`}${running === undefined ? "" : `_running_${running}`}${starting === undefined ? "" : `_starting_${starting}`}${updateLog === undefined ? "" : `_log_${updateLog}`}${spares === undefined ? "" : `_spares_${spares ? "on" : "off"}`}`;
+      const extra = { count, window, mode, commandExecutor, launcher, agentFs, ...(gates === undefined ? {} : { gates }), ...(lane === undefined ? {} : { lane }), ...(runtime === undefined ? {} : { runtime }), ...(running === undefined ? {} : { running }), ...(starting === undefined ? {} : { starting }), ...(updateLog === undefined ? {} : { updateLog }), ...(spares === undefined ? {} : { spares }) };
       const trace = stages ? new LaunchTrace() : undefined;
-      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher, trace, agentFs, gates, lane, runtime, running, starting, updateLog), name, (id) => task(id, "true"), count, window, trace);
+      const r = await throughAgent(await isolationCluster(mode, commandExecutor, launcher, trace, agentFs, gates, lane, runtime, running, starting, updateLog, spares), name, (id) => task(id, "true"), count, window, trace);
       report.figure(`${name}_launches_per_s`, r.perSecond, "launches/s", "higher", extra);
       report.figure(`${name}_launches_per_s_vs_spawn_per_s`, r.perSecond / baseline.perSecond, "ratio", "higher", extra);
       reportRun(report, name, r, extra);
@@ -304,11 +309,13 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   // --update-log=journal,files: the agent's status update streams in one journal (the default) or a file per task (the
   // agent's statusUpdateLog), one run each, named `…_log_<layout>_…`.
   const updateLogs = arg(args, "update-log")?.split(",").filter((r): r is UpdateLog => r === "journal" || r === "files") ?? [undefined];
+  // --spares=on,off: ended executors' checkpoint files kept for the next launches (the default) or made and deleted per task.
+  const spareses = arg(args, "spares")?.split(",").filter((r) => r === "on" || r === "off").map((r) => r === "on") ?? [undefined];
   // --repeat=N: the bare spawn and every variant N times, interleaved (variant A, B, A, B, …), each figure the median of the N.
   const repeat = Math.max(1, numberArg(args, "repeat", 1));
   reportLoad(report, "start");
   const collect = repeat > 1 ? new RepeatReporter(report.suite) : undefined;
-  for (let i = 0; i < repeat; i++) await launches(collect ?? report, { count, window, modes, commandExecutor, launchers, stages, agentFses, gateCounts, laneWaits, runtimes, runnings, startings, updateLogs });
+  for (let i = 0; i < repeat; i++) await launches(collect ?? report, { count, window, modes, commandExecutor, launchers, stages, agentFses, gateCounts, laneWaits, runtimes, runnings, startings, updateLogs, spareses });
   collect?.medians(report);
   if (hold > 0) {
     const h = await holdTasks(await isolationCluster("posix", commandExecutor, launchers[0]!), (id) => task(id, "sleep 3600"), "sleep", hold, window, minFree);
