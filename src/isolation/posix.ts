@@ -209,8 +209,7 @@ export class PosixContainerizer implements Containerizer {
       throw new DcosError(Code.INVALID_ARGUMENT, `Invalid container config for '${config.id}': sandbox ${config.sandbox} is not an existing directory`);
     }
     const user = config.user === undefined ? undefined : await this.userFor(config);
-    rmSync(c.state.runtimeDir, { recursive: true, force: true });
-    mkdirSync(c.state.runtimeDir, { recursive: true, mode: 0o700 });
+    freshDir(c.state.runtimeDir);
     for (const isolator of this.isolators) await isolator.prepare(config);
     this.options.trace?.(config.id, "isolators prepared");
     // Without a mount namespace a bind mount would be the host's: volumes are symlinks then (volumes.ts).
@@ -670,4 +669,20 @@ export class PosixContainerizer implements Containerizer {
 /** Drops root for the command (setpriv from util-linux), keeping the recorder as root. */
 function userPrefix(user: UserIds): string[] {
   return [hostCommand("setpriv", "util-linux"), `--reuid=${user.uid}`, `--regid=${user.gid}`, user.name === String(user.uid) ? "--clear-groups" : "--init-groups", "--"];
+}
+
+/**
+ * Makes `dir` (0700) empty and new: one mkdir for a new container's id (its root is there);
+ * only a leftover of the same id (or a missing root) costs the recursive removal and mkdir.
+ */
+function freshDir(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EEXIST" && code !== "ENOENT") throw err;
+  }
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
 }

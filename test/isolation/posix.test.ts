@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
@@ -35,6 +35,17 @@ for (const launcher of ["warm", "inline"] as const) describe(`PosixContainerizer
     await waitFor(() => readdirSync(join(root, TRASH_DIR)).length === 0, "the trash to be emptied in the background");
     const again = containerizer(root);
     assert.deepEqual(await again.recover([]), { recovered: [], orphans: [] });
+  });
+
+  it("replaces a leftover runtime directory of the new container's id (an agent killed during its launch) with an empty one", async () => {
+    const { c, root, sandbox } = await setup();
+    const cfg = config(sandbox, "true");
+    mkdirSync(join(root, cfg.id));
+    writeFileSync(join(root, cfg.id, "left-over"), "x");
+    await c.launch(cfg);
+    assert.equal(existsSync(join(root, cfg.id, "left-over")), false, "what was there is gone");
+    assert.equal(statSync(join(root, cfg.id)).mode & 0o777, 0o700);
+    await c.wait(cfg.id);
   });
 
   it("reports the signal that ended the command", async () => {
