@@ -6,12 +6,12 @@
  * inode is found by scanning the inode group's bitmap from its start, and without a journal
  * (this project's test machine) every free inode deleted in the last minutes is checked and
  * skipped, one inode-table lookup each: with launches and ends at 150/s, the checkpoint's
- * `open(O_CREAT)` in the agent's loop cost about 0.4 ms of the kernel's CPU per task, more
- * with every deletion before it (the `containers` bench's profile, docs/task-launch.md). A
- * rename and a truncation allocate no inode and free none.
+ * `open(O_CREAT)` took about 0.4 ms of the agent's loop per task, nearly all of it that scan,
+ * longer with every deletion before it (the `containers` bench's profiles, docs/task-launch.md
+ * "Session 10"). A rename and a truncation allocate no inode and free none.
  *
  * How. `retire` empties a file (truncate to 0) and renames it into `<dir>/<n>` while fewer
- * than `max` wait there, else deletes it; `take` hands one out (the caller renames it to its
+ * than `max` wait there, else deletes it (as before: through the thread pool); `take` hands one out (the caller renames it to its
  * new name and writes it in place, durable.ts's writeFirstVersion). Only this process's own
  * retired files are handed out: `reset` removes whatever an earlier agent left in `<dir>`,
  * before the first `take` (recovery). Nothing here is flushed: a retired file is a removed
@@ -54,7 +54,9 @@ export class SpareFiles {
   /** Empties `path` and keeps it as a spare, or deletes it when enough are kept. Nothing if it does not exist. */
   async retire(path: string): Promise<void> {
     try {
-      if (this.spares.length >= this.max) return await this.fs.unlink(path);
+      if (this.spares.length >= this.max) return await this.fs.remove(path);
+      // Through the thread pool (the agent's disk leaves truncate asynchronous): freeing the
+      // blocks can wait for the device (a discard), and a reused file, empty, frees none.
       await this.fs.truncate(path, 0);
       if (!this.dirMade) {
         await this.fs.mkdirp(this.dir, 0o700);
