@@ -106,17 +106,17 @@ export async function writeFirstVersion(fs: FileSystem, path: string, text: stri
 
 /**
  * Renames a spare file (spare-files.ts) to `path`, so that writing it allocates no inode;
- * false when the spare is gone. Until the write after it is durable, `path` may hold what
- * the spare held before it was emptied (a crash can keep the rename and lose the
- * truncation): its reader must check that the content names the file's owner (checkpoint.ts).
+ * false when that fails (the spare is gone, ...): the file is then made as without one.
+ * Until the write after it is durable, `path` may hold what the spare held before it was
+ * emptied (a crash can keep the rename and lose the truncation): its reader must check that
+ * the content names the file's owner (checkpoint.ts).
  */
 async function renamedFrom(fs: FileSystem, spare: string, path: string): Promise<boolean> {
   try {
     await inDir(fs, path, () => fs.rename(spare, path));
     return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw err;
+  } catch {
+    return false;
   }
 }
 
