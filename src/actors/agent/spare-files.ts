@@ -55,8 +55,8 @@ export class SpareFiles {
   async retire(path: string): Promise<void> {
     try {
       if (this.spares.length >= this.max) return await this.fs.remove(path);
-      // Through the thread pool (the agent's disk leaves truncate asynchronous): freeing the
-      // blocks can wait for the device (a discard), and a reused file, empty, frees none.
+      // Its ftruncate goes through the thread pool (agent-file-system.ts): freeing the blocks
+      // can wait for the device (a discard); a reused file, empty, then frees none.
       await this.fs.truncate(path, 0);
       if (!this.dirMade) {
         await this.fs.mkdirp(this.dir, 0o700);
