@@ -242,7 +242,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     if (!preload) await fillAndSteady();
     /**
      * The steady window's warm-up: at least 10 s, then until the leader's outstanding offers
-     * stop growing (changed by at most 1% or 200 over the last 4 s), at most 120 s. The
+     * grow no faster than the launches make them (settledChange: over the last 4 s, at most 2
+     * offers a launch, 1% or 200), at most 120 s. The
      * frameworks REVIVE at "steady" after sitting suppressed since the fill, and at 50,000
      * agents × 200 frameworks (the cap 500 a framework) the offers of every agent's free
      * resources, 30,000-40,000 of them, came at ~2,000/s in the 20 s after the old fixed 5-s
@@ -253,6 +254,10 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     async function settledOffers(): Promise<{ ms: number; outstanding: number[] }> {
       const started = performance.now();
       const outstanding = async (): Promise<number> => (await cluster.metrics())["master/outstanding_offers"] ?? 0;
+      // What launches alone add in 4 s: the rest of each launch's agent and each finished task's
+      // resources come back as offers (at most 2 a launch); below the cap the frameworks hold
+      // them, so the count grows at that pace until the cap (10,000 × 50: ~100/s for 100 s).
+      const settledChange = (now: number): number => Math.max(200, 0.01 * now, 2 * 4 * settings.launchesPerS * frameworks);
       await sleep(6_000);
       const seen = [await outstanding()];
       for (;;) {
@@ -261,7 +266,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
         const ms = Math.round(performance.now() - started);
         const now = seen.at(-1)!;
         const before = seen.at(-3);
-        if (ms >= 120_000 || (ms >= 10_000 && before !== undefined && Math.abs(now - before) <= Math.max(200, 0.01 * now))) return { ms, outstanding: seen };
+        if (ms >= 120_000 || (ms >= 10_000 && before !== undefined && Math.abs(now - before) <= settledChange(now))) return { ms, outstanding: seen };
       }
     }
 
