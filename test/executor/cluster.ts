@@ -32,8 +32,13 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-/** `containerizer` makes the agent's containerizer from the work dir (default: the node's posix one). */
-export async function startCluster(containerizer?: (workDir: string) => Containerizer, agentOptions: { switchUser?: boolean; logger?: Logger; secretsDir?: string; commandExecutor?: CommandExecutorMode; launchTrace?: LaunchTrace } = {}): Promise<Cluster> {
+/**
+ * `containerizer` makes the agent's containerizer from the work dir (default: the node's posix one).
+ * `keptWorkDirs`: stop() leaves the work dir on disk and adds it here, for the caller to remove
+ * later (the containers bench removes its runs' work dirs at its end, so that a run does not
+ * make its sandboxes among the inodes the previous run's removal just freed).
+ */
+export async function startCluster(containerizer?: (workDir: string) => Containerizer, agentOptions: { switchUser?: boolean; logger?: Logger; secretsDir?: string; commandExecutor?: CommandExecutorMode; launchTrace?: LaunchTrace } = {}, keptWorkDirs?: string[]): Promise<Cluster> {
   const workDir = await mkdtemp(join(tmpdir(), "dcos-agent-real-"));
   // Tasks switched to another user reach their sandbox through it.
   if (agentOptions.switchUser) await chmod(workDir, 0o755);
@@ -68,7 +73,8 @@ export async function startCluster(containerizer?: (workDir: string) => Containe
       await agent.system.stop();
       await masterSystem.stop();
       await removeRuntimeRoot(workDir);
-      await rm(workDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
+      if (keptWorkDirs) keptWorkDirs.push(workDir);
+      else await rm(workDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
     },
   };
   return cluster;

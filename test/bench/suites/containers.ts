@@ -76,8 +76,12 @@
  *
  * `--repeat=N` runs the bare spawn and every variant N times, interleaved (A, B, A, B, …), and
  * prints each figure once: the median of the N, with every value in `repeats`. One run of a
- * variant is a few seconds of launching; on a shared machine only medians of several separate
- * two variants.
+ * variant is a few seconds of launching; on a shared machine only the medians of several runs,
+ * interleaved, tell two variants apart.
+ *
+ * `--work-dirs=remove` removes each run's work dir as the run ends (before session 10); by
+ * default they are all removed at the end of the bench, so that no run makes its sandboxes
+ * among the inodes the previous run's removal just freed (see `keptWorkDirs`).
  *
  * `--command-executor=process` runs the command tasks in the per-task node command executor
  * (the agent's flag of that name) instead of the agent itself, for comparison.
@@ -87,7 +91,7 @@
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -120,13 +124,23 @@ function numberArg(args: string[], name: string, fallback: number): number {
   return Number.isInteger(v) && v >= 0 && arg(args, name) !== undefined ? v : fallback;
 }
 
+/**
+ * The work dirs of the runs so far, removed at the end of the bench (`--work-dirs=keep`, the
+ * default), or undefined: each removed as its run ends (`--work-dirs=remove`, as before session
+ * 10). On this machine's journal-less ext4 each new inode is looked for past every inode of
+ * its group deleted in the last minutes (docs/task-launch.md, "Session 10"): removing a run's
+ * ~2,000 files just before the next run makes its sandboxes charged the next run's agent for
+ * the harness's deletions. An agent deletes old sandboxes a few at a time, after its GC delay.
+ */
+let keptWorkDirs: string[] | undefined;
+
 async function isolationCluster(mode: string, commandExecutor: CommandExecutorMode, launcher: "warm" | "inline", launchTrace?: LaunchTrace, agentFs: "agent" | "node" = "agent", launcherGates?: number, launchLaneMaxWaitMs?: number, runtime: RuntimePlace = "default", running?: RunningRecord, starting?: StartingWhen, updateLog?: UpdateLog, spares?: boolean): Promise<Cluster> {
   // The agent of startCluster has cpus:2; its containers together weigh as 2 CPUs (rootCpus).
   const isolators = await isolatorsFor(mode, { root: CGROUP_ROOT, rootCpus: 2 });
   const trace = launchTrace && ((id: string, stage: string): void => launchTrace.container(id, stage));
   // The agent's own choice (runtime-root.ts: tmpfs when there is one), or `work`: on the work dir's disk as before.
   const runtimeRoot = (workDir: string): string => chooseRuntimeRoot(workDir, runtime === "work" ? { runtimeDir: join(workDir, "containers") } : {}).path;
-  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: runtimeRoot(workDir), isolators, launcher, ...(launcherGates === undefined ? {} : { launcherGates }), ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}), ...(agentFs === "node" ? { fs: new NodeFileSystem() } : {}), ...(launchLaneMaxWaitMs === undefined ? {} : { launchLaneMaxWaitMs }), ...(running === undefined ? {} : { runningBesideCheckpoint: running === "beside" }), ...(starting === undefined ? {} : { startingBeforeSandbox: starting === "early" }), ...(updateLog === undefined ? {} : { statusUpdateLog: updateLog }), ...(spares === undefined ? {} : { spareCheckpoints: spares }) });
+  return startCluster((workDir) => new PosixContainerizer({ runtimeRoot: runtimeRoot(workDir), isolators, launcher, ...(launcherGates === undefined ? {} : { launcherGates }), ...(trace ? { trace } : {}) }), { commandExecutor, ...(launchTrace ? { launchTrace } : {}), ...(agentFs === "node" ? { fs: new NodeFileSystem() } : {}), ...(launchLaneMaxWaitMs === undefined ? {} : { launchLaneMaxWaitMs }), ...(running === undefined ? {} : { runningBesideCheckpoint: running === "beside" }), ...(starting === undefined ? {} : { startingBeforeSandbox: starting === "early" }), ...(updateLog === undefined ? {} : { statusUpdateLog: updateLog }), ...(spares === undefined ? {} : { spareCheckpoints: spares }) }, keptWorkDirs);
 }
 
 /** Why docker cannot be benched here, or undefined when dockerd answers and the image is there. */
@@ -313,6 +327,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   const spareses = arg(args, "spares")?.split(",").filter((r) => r === "on" || r === "off").map((r) => r === "on") ?? [undefined];
   // --repeat=N: the bare spawn and every variant N times, interleaved (variant A, B, A, B, …), each figure the median of the N.
   const repeat = Math.max(1, numberArg(args, "repeat", 1));
+  // --work-dirs=keep|remove: the runs' work dirs removed at the end of the bench (the default) or each as its run ends.
+  keptWorkDirs = arg(args, "work-dirs") === "remove" ? undefined : [];
   reportLoad(report, "start");
   const collect = repeat > 1 ? new RepeatReporter(report.suite) : undefined;
   for (let i = 0; i < repeat; i++) await launches(collect ?? report, { count, window, modes, commandExecutor, launchers, stages, agentFses, gateCounts, laneWaits, runtimes, runnings, startings, updateLogs, spareses });
@@ -333,5 +349,6 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     reportCliRuns(report, await cliRuns(runs, cli), { runs, ...(cli ? { cli } : {}) });
   }
   await removeCgroupRoots();
+  for (const dir of keptWorkDirs ?? []) await rm(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
   reportLoad(report, "end");
 }
