@@ -53,6 +53,21 @@ describe("fenced state store over the replicated log", () => {
     assert.deepEqual([...c.state], [["k", 2]]);
   });
 
+  it("a takeover at a lease term below the log's is refused and fences nobody; a higher term takes over", async () => {
+    // A holder that lost its lease while its takeover was on the way (a partition healing)
+    // must not fence out the leader that replaced it.
+    const logs = new LocalLogs();
+    const at = (writer: string, term: number) => FencedStateStore.open({ store: logs.view(), log: "fw-state", writer, term, machine });
+    const newer = await at("newer", 14);
+    await newer.write({ set: "k", to: 1 });
+    await assert.rejects(at("stale", 13), (e: unknown) => DcosError.is(e, Code.FAILED_PRECONDITION) && /taken over by newer at lease term 14, after this writer's term 13/.test((e as Error).message));
+    await newer.write({ set: "k", to: 2 });
+    assert.equal(newer.closed, undefined);
+    const next = await at("next", 15);
+    assert.deepEqual([...next.state], [["k", 2]]);
+    await assert.rejects(newer.write({ set: "k", to: 3 }), /Fenced/);
+  });
+
   it("groups concurrent writes into one append and applies each once committed", async () => {
     const logs = new LocalLogs();
     const a = await open(logs, "a");

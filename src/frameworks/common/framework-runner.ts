@@ -137,6 +137,7 @@ export class FrameworkRunner<S, Op> {
         store: this.logStore,
         log: `${this.options.name}-state`,
         writer: this.options.self.id,
+        term,
         machine: this.options.machine,
         snapshotEvery: this.options.snapshotEvery,
         logger: this.options.logger,

@@ -194,7 +194,12 @@ export class LeaderLease {
     this.expiryTimer?.cancel();
     const left = this.lastRenewSentAt + this.ttlMs - this.options.clock.now();
     this.expiryTimer = this.options.clock.setTimer(Math.max(0, left), () => {
-      if (this.holding && this.options.clock.now() - this.lastRenewSentAt >= this.ttlMs) this.depose(`no renewal succeeded for ${this.ttlMs} ms`);
+      if (!this.holding) return;
+      if (this.options.clock.now() - this.lastRenewSentAt >= this.ttlMs) this.depose(`no renewal succeeded for ${this.ttlMs} ms`);
+      // A timer can fire a little before the clock reads its due time (Node's timers count in
+      // the loop's whole milliseconds, Date.now() does not): wait for the rest, or the holder
+      // would never step down while its renewals go unanswered (a partition).
+      else this.armExpiry();
     });
   }
 

@@ -39,6 +39,14 @@ export interface StateStoreOptions<S, Op> {
   log: string;
   /** Who writes (the lease holder id), recorded in the log's value. */
   writer: string;
+  /**
+   * The writer's lease term (the lease's version when this writer last held it: it grows with
+   * every takeover and renewal of the lease, whoever makes them), recorded in the log's value.
+   * A takeover is refused (FAILED_PRECONDITION) when the log was taken over at a higher term:
+   * a holder that lost the lease while its takeover was on the way (a partition healing) does
+   * not fence out the leader that replaced it. Without it (0), no term is checked.
+   */
+  term?: number;
   machine: StateMachine<S, Op>;
   /** Records appended between snapshots (default 2,000). */
   snapshotEvery?: number;
@@ -111,7 +119,12 @@ export class FencedStateStore<S, Op> {
   static async open<S, Op>(options: StateStoreOptions<S, Op>): Promise<FencedStateStore<S, Op>> {
     const o = { ...DEFAULTS, ...options };
     const current = await valueOrEmpty(o.store, o.log);
-    const epoch = await o.store.compareAndSet(o.log, encodeJson({ writer: o.writer, previous: current.version }), current.version);
+    const term = o.term ?? 0;
+    const taken = decodeJson<{ writer?: string; term?: number }>(current.value, `the value of log ${o.log}`);
+    if (taken?.term !== undefined && taken.term > term) {
+      throw new DcosError(Code.FAILED_PRECONDITION, `The state log ${o.log} was taken over by ${taken.writer ?? "another writer"} at lease term ${taken.term}, after this writer's term ${term}: a newer leader holds it`);
+    }
+    const epoch = await o.store.compareAndSet(o.log, encodeJson({ writer: o.writer, previous: current.version, ...(term > 0 ? { term } : {}) }), current.version);
     const replay = new Replay(o.machine);
     let from = 0;
     let records = 0;
