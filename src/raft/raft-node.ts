@@ -195,6 +195,8 @@ export class RaftNode<M extends StateMachine> extends Actor {
   /** How long this member, following, went without hearing its leader (raft/leader_silence_max_ms). */
   private readonly silence = new LeaderSilence();
   private tickTimer: Timer | undefined;
+  /** The leader this member, following, is linked to (its connection watched): "" if none. */
+  private linkedLeader = "";
   /** This member's client id in the replicated sessions (dedupes retried proposals); drawn from its Random, so a seed replays. */
   private clientId = "";
   private nextSequence = 0;
@@ -210,6 +212,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
     aborted: Counter;
     stepDownAnswered: Counter;
     snapshotChunksSent: Counter;
+    leaderLinksLost: Counter;
   };
 
   constructor(options: RaftNodeOptions<M>) {
@@ -255,12 +258,14 @@ export class RaftNode<M extends StateMachine> extends Actor {
       aborted: m.counter("raft/proposals_aborted", "Proposals lost in a leadership change"),
       stepDownAnswered: m.counter("raft/proposals_failed_at_step_down", "Pending proposals answered UNAVAILABLE (with the leader hint) when this member stopped leading"),
       snapshotChunksSent: m.counter("raft/snapshot_chunks_sent", "InstallSnapshot chunks sent (a snapshot larger than a chunk goes in pieces)"),
+      leaderLinksLost: m.counter("raft/leader_links_lost", "Times the connection of this member, following, to its leader was reported broken (the runtime's link: exited; a dead leader is reported again at each reconnection attempt)"),
     };
     this.snapshotMs = m.sampled("raft/snapshot_ms", "The longest time a snapshot held up the member's event loop at once (capturing the state, one slice of its encoding, starting the write)");
     this.restoreMs = m.sampled("raft/snapshot_restore_ms", "The longest time restoring a leader's snapshot held up the member's event loop at once (one slice)");
     this.snapshotTotalMs = m.sampled("raft/snapshot_total_ms", "Time from capturing a snapshot's state to the snapshot durable (its slices spread over the loop, and the write)");
     const stats = this.core.stats;
     m.gauge("raft/elections_started", () => stats.electionsStarted, "Elections this member started (its election timeout passed without a leader, after a won pre-vote)");
+    m.gauge("raft/quick_elections", () => stats.quickElections, "(Pre-)elections this member started early because the connection to its leader broke (not on the election timeout)");
     m.gauge("raft/pre_votes_started", () => stats.preVotesStarted, "Pre-votes this member started (its election timeout passed without hearing a leader)");
     m.gauge("raft/spurious_elections", () => stats.spuriousElections, "Times this member was deposed while leading with a majority behind it (an election no fault called for)");
     m.gauge("raft/check_quorum_step_downs", () => stats.checkQuorumStepDowns, "Times this leader stepped down because a majority was not heard from in an election timeout");
@@ -459,8 +464,35 @@ export class RaftNode<M extends StateMachine> extends Actor {
     }
     this.core.tick();
     this.proposals.expire(this.clock.now());
+    this.watchLeader();
     this.kick();
     this.scheduleTick();
+  }
+
+  /**
+   * A follower watches the connection to its leader (the runtime's link): when it breaks
+   * (the leader's process died: its kernel closed the connection; or the network failed)
+   * `exited` tells the core at once, which elects without waiting out the election timeout
+   * (core/election.ts `peerUnreachable`). Linked when the leader changes; after a break,
+   * linked again at the next tick (a dead leader is then reported again at most once per
+   * tick and reconnection attempt, and the core takes the first report only).
+   */
+  private watchLeader(): void {
+    const leader = this.soft.role === RaftRole.Follower && this.soft.leader !== this.self.toString() ? this.soft.leader : "";
+    if (leader === this.linkedLeader) return;
+    if (this.linkedLeader !== "") this.unlink(this.pid(this.linkedLeader));
+    this.linkedLeader = leader;
+    if (leader !== "") this.link(this.pid(leader));
+  }
+
+  override exited(pid: Pid): void {
+    const id = pid.toString();
+    if (id !== this.linkedLeader || this.nodeState !== RaftNodeState.Running) return;
+    this.linkedLeader = "";
+    this.counters.leaderLinksLost.inc();
+    this.log.info({ leader: id, term: this.core.term }, `The connection to the Raft leader ${id} broke`);
+    this.core.peerUnreachable(id);
+    this.kick();
   }
 
   /** Runs drive once after the items already queued (so a burst of proposals is one Ready). */
@@ -617,6 +649,7 @@ export class RaftNode<M extends StateMachine> extends Actor {
   private onSoftState(ss: SoftState): void {
     const was = this.soft;
     this.soft = ss;
+    this.watchLeader();
     if (was.role === RaftRole.Leader && ss.role !== RaftRole.Leader) {
       const details: Record<string, string> = ss.leader === "" ? { reason: "not_leader" } : { reason: "not_leader", leader: ss.leader };
       this.reads.failAll(new DcosError(Code.UNAVAILABLE, `Read not confirmed: ${this.self.toString()} lost leadership`, { details }));

@@ -14,9 +14,54 @@ export abstract class RaftElection extends RaftBase {
   protected tickElection(): void {
     this.electionElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      const quick = this.quickElectionArmed;
+      if (quick) this.stats.quickElections++;
       this.electionElapsed = 0;
-      this.startElection(this.preVote ? "pre" : "election");
+      this.startElection(this.preVote ? "pre" : "election", quick);
     }
+  }
+
+  /**
+   * The driver's connection to member `id` broke (its process died, or the network between
+   * them failed). If `id` is the leader this member follows, the member takes the leader
+   * for lost without waiting out the election timeout: it starts a (pre-)election within
+   * 1 to electionTicks/5 ticks (randomized, so that the followers of a dead leader, which
+   * all notice at once, rarely collide; a collision is a split vote, settled by the normal
+   * randomized timeout), and until it hears from a leader again it grants pre-votes inside
+   * the leader's lease (a follower still hearing the leader does not: a link broken
+   * between one follower and a live leader deposes nobody). Once per leader heard: a
+   * connection that flaps costs at most one pre-vote per time the leader is heard again.
+   */
+  peerUnreachable(id: string): void {
+    if (this.roleValue !== RaftRole.Follower || id === "" || id !== this.leaderValue || this.leaderLinkLost) return;
+    this.leaderLinkLost = true;
+    this.quickElectionArmed = true;
+    this.stats.leaderLinksLost++;
+    const soon = this.electionElapsed + 1 + this.random.int(Math.max(1, Math.floor(this.electionTicks / 5)));
+    this.randomizedElectionTimeout = Math.min(this.randomizedElectionTimeout, soon);
+    this.logger.info(
+      { leader: id, term: this.termValue, inTicks: this.randomizedElectionTimeout - this.electionElapsed },
+      `Raft ${this.id}: the connection to leader ${id} broke; electing in ${this.randomizedElectionTimeout - this.electionElapsed} ticks unless it is heard again`,
+    );
+  }
+
+  /** A message from the leader (an append or a snapshot): a broken connection to it healed. */
+  protected leaderHeard(): void {
+    if (!this.leaderLinkLost) return;
+    this.leaderLinkLost = false;
+    this.disarmQuickElection();
+  }
+
+  /** Back to the normal randomized election timeout. */
+  protected disarmQuickElection(): void {
+    if (!this.quickElectionArmed) return;
+    this.quickElectionArmed = false;
+    this.randomizedElectionTimeout = this.electionTicks + this.random.int(this.electionTicks);
+  }
+
+  /** True while a leader heard within the election timeout holds this member's vote (CheckQuorum's lease). */
+  protected inLeaderLease(): boolean {
+    return this.checkQuorum && this.leaderValue !== "" && !this.leaderLinkLost && this.electionElapsed < this.electionTicks;
   }
 
   protected tickLeader(): void {
@@ -53,21 +98,19 @@ export abstract class RaftElection extends RaftBase {
     this.startElection(this.preVote ? "pre" : "election");
   }
 
-  protected startElection(kind: "pre" | "election" | "transfer"): void {
-    if (kind === "pre") this.becomePreCandidate();
+  protected startElection(kind: "pre" | "election" | "transfer", quick = false): void {
+    if (kind === "pre") this.becomePreCandidate(quick);
     else this.becomeCandidate();
-    const voteTerm = kind === "pre" ? this.termValue + 1 : this.termValue;
     this.votes.set(this.id, true);
     if (this.tally()) return;
-    const lastLogIndex = BigInt(this.log.lastIndex());
-    const lastLogTerm = BigInt(this.log.lastTerm());
-    for (const v of this.membership().voters) {
-      if (v === this.id) continue;
-      this.send(v, voteTerm, {
-        case: "voteRequest",
-        value: { preVote: kind === "pre", lastLogIndex, lastLogTerm, leaderTransfer: kind === "transfer" },
-      });
-    }
+    for (const v of this.membership().voters) if (v !== this.id) this.requestVote(v, kind);
+  }
+
+  private requestVote(to: string, kind: "pre" | "election" | "transfer"): void {
+    this.send(to, kind === "pre" ? this.termValue + 1 : this.termValue, {
+      case: "voteRequest",
+      value: { preVote: kind === "pre", lastLogIndex: BigInt(this.log.lastIndex()), lastLogTerm: BigInt(this.log.lastTerm()), leaderTransfer: kind === "transfer" },
+    });
   }
 
   /** Counts the votes; acts on a result. True if the election is decided. */
@@ -91,8 +134,9 @@ export abstract class RaftElection extends RaftBase {
       (this.voteValue === "" && this.leaderValue === "") ||
       (req.preVote && term > this.termValue);
     const upToDate = this.log.isUpToDate(Number(req.lastLogIndex), Number(req.lastLogTerm));
+    const yields = this.yieldsTo(m.from, term, req);
     // A new server that has not received any membership yet is nobody's voter.
-    const granted = canVote && upToDate && !this.membership().isEmpty();
+    const granted = canVote && upToDate && yields && !this.membership().isEmpty();
     const kind = req.preVote ? "pre-vote" : "vote";
     this.logger.debug(
       { candidate: m.from, term, granted, vote: this.voteValue, leader: this.leaderValue },
@@ -101,9 +145,11 @@ export abstract class RaftElection extends RaftBase {
           ? ""
           : !canVote
             ? ` (already voted for ${this.voteValue || "none"} / leader ${this.leaderValue || "none"})`
-            : upToDate
-              ? " (this member has no membership yet)"
-              : " (its log is behind)"),
+            : !upToDate
+              ? " (its log is behind)"
+              : !yields
+                ? " (both lost the leader at once and pre-vote with equal logs: the lower id goes first)"
+                : " (this member has no membership yet)"),
     );
     if (granted) {
       this.stats.votesGranted++;
@@ -111,6 +157,8 @@ export abstract class RaftElection extends RaftBase {
         this.electionElapsed = 0;
         this.voteValue = m.from;
       }
+      // Another member is electing: this one's quick election would only split the vote.
+      this.disarmQuickElection();
     } else {
       this.stats.votesRejected++;
     }
@@ -119,6 +167,21 @@ export abstract class RaftElection extends RaftBase {
       case: "voteResponse",
       value: { preVote: req.preVote, granted },
     });
+    // The member yielding to this one may not have its request (sent before it lost the leader, refused in the lease).
+    if (!yields) this.requestVote(m.from, "pre");
+  }
+
+  /**
+   * False when this member and `from` both started a quick pre-vote for the same term with
+   * equal logs (their leader died and both noticed at once): each would grant the other's,
+   * both would stand and split the vote; so the higher id yields to the lower. Only for a
+   * pre-vote round started by a quick election: a pre-vote on the election timeout grants
+   * as before (an asymmetric partition cannot hold an election up beyond one timeout).
+   */
+  private yieldsTo(from: string, term: number, req: RaftVoteRequest): boolean {
+    if (!req.preVote || !this.quickPreVote || this.roleValue !== RaftRole.PreCandidate || term !== this.termValue + 1) return true;
+    const sameLog = Number(req.lastLogIndex) === this.log.lastIndex() && Number(req.lastLogTerm) === this.log.lastTerm();
+    return !sameLog || from < this.id;
   }
 
   protected handleVoteResponse(m: RaftMessage, resp: RaftVoteResponse): void {

@@ -88,6 +88,17 @@ export abstract class RaftBase {
   protected electionElapsed = 0;
   protected heartbeatElapsed = 0;
   protected randomizedElectionTimeout = 0;
+  /**
+   * The driver reported the connection to the leader this member follows broken, and the
+   * leader has not been heard from since (election.ts `peerUnreachable`): the member elects
+   * soon, and grants pre-votes without waiting out the leader's lease. Cleared by any
+   * message from a leader and by every change of leader or term.
+   */
+  protected leaderLinkLost = false;
+  /** The election timer was shortened by `peerUnreachable` (a quick election is due). */
+  protected quickElectionArmed = false;
+  /** This member's pre-vote round was started by a quick election (it yields to an equal peer with a lower id). */
+  protected quickPreVote = false;
   protected readonly votes = new Map<string, boolean>();
   protected readonly replicator: Replicator;
   protected readonly memberships: MembershipHistory;
@@ -260,6 +271,9 @@ export abstract class RaftBase {
       this.voteValue = "";
     }
     this.leaderValue = "";
+    this.leaderLinkLost = false;
+    this.quickElectionArmed = false;
+    this.quickPreVote = false;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.randomizedElectionTimeout = this.electionTicks + this.random.int(this.electionTicks);
@@ -306,11 +320,14 @@ export abstract class RaftBase {
     this.leaderValue = leader;
   }
 
-  protected becomePreCandidate(): void {
-    this.transition(RaftRole.PreCandidate, this.termValue, "election timeout");
+  protected becomePreCandidate(quick = false): void {
+    this.transition(RaftRole.PreCandidate, this.termValue, quick ? "the connection to the leader broke" : "election timeout");
     // PreVote changes neither term nor vote.
     this.votes.clear();
     this.leaderValue = "";
+    this.leaderLinkLost = false;
+    this.quickElectionArmed = false;
+    this.quickPreVote = quick;
     this.roleValue = RaftRole.PreCandidate;
     this.electionElapsed = 0;
     this.randomizedElectionTimeout = this.electionTicks + this.random.int(this.electionTicks);

@@ -40,8 +40,7 @@ export class Raft extends RaftTransfer {
     const body = m.body;
     if (term > this.termValue) {
       if (body.case === "voteRequest") {
-        const inLease = this.checkQuorum && this.leaderValue !== "" && this.electionElapsed < this.electionTicks;
-        if (inLease && !body.value.leaderTransfer) {
+        if (this.inLeaderLease() && !body.value.leaderTransfer) {
           return this.drop(m, `a leader (${this.leaderValue}) was heard from within the election timeout`);
         }
       }
@@ -72,6 +71,7 @@ export class Raft extends RaftTransfer {
         if (this.roleValue === RaftRole.Leader) return this.drop(m, `this member leads term ${this.termValue}`);
         if (this.roleValue !== RaftRole.Follower) this.becomeFollower(this.termValue, m.from, `${m.from} leads term ${term}`);
         this.electionElapsed = 0;
+        this.leaderHeard();
         this.leaderValue = m.from;
         if (body.case === "appendEntriesRequest") return this.handleAppend(m, body.value);
         return this.handleSnapshot(m, body.value.snapshot);

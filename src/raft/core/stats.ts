@@ -22,4 +22,8 @@ export class RaftStats {
   /** Messages refused because they were from or to another generation of a member id. */
   generationMismatches = 0;
   generationsPinned = 0;
+  /** Times the driver reported the connection to this member's leader broken (election.ts `peerUnreachable`). */
+  leaderLinksLost = 0;
+  /** (Pre-)elections started early because the connection to the leader broke, not on the election timeout. */
+  quickElections = 0;
 }

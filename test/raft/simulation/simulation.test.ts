@@ -24,6 +24,19 @@ describe("Raft randomized simulation", () => {
     });
   }
 
+  for (const members of [3, 5]) {
+    it(`${members} members with the driver's links modelled (a crash or a partition breaks connections, which also flap): the same safety properties`, () => {
+      let quick = 0;
+      for (const seed of seeds(60)) {
+        const options: SimOptions = { seed, members, linkBreaks: true, flapEveryMs: 40 };
+        const workload = new ProposalsWorkload();
+        const sim = runSeed(options, () => new Simulation(options, workload), (s) => s.run());
+        quick += sim.members.reduce((n, m) => n + m.node.raft.stats.quickElections, 0);
+      }
+      assert.ok(quick > 0, "quick elections happened");
+    });
+  }
+
   it("5 members with membership changes (remove a voter, add a new server as a learner, promote it) under the same faults", () => {
     let changes = 0;
     for (const seed of seeds(30)) {

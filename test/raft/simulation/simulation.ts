@@ -78,6 +78,11 @@ export interface SimOptions {
   tickMs?: number;
   /** Options of every member's core (e.g. preVote, checkQuorum). */
   raft?: NodeOptions;
+  /** Model the driver's links: a crash or a partition tells the members on the other side
+   *  (core `peerUnreachable`), and connections also break and come back at random (mean ms
+   *  between such flaps; 0: none). Default off. */
+  linkBreaks?: boolean;
+  flapEveryMs?: number;
 }
 
 const DEFAULTS = {
@@ -93,6 +98,8 @@ const DEFAULTS = {
   membershipEveryMs: 0,
   tickMs: 10,
   raft: {},
+  linkBreaks: false,
+  flapEveryMs: 0,
 };
 
 /**
@@ -110,6 +117,8 @@ export class Simulation {
   readonly applied = new AppliedRecord();
   readonly options: Required<SimOptions>;
   private readonly net = new EventQueue<RaftMessage>();
+  /** Broken connections to report: `at` hears that its connection to `peer` broke. */
+  private readonly breaks = new EventQueue<{ at: string; peer: string }>();
   private cut = new Set<string>();
   private healAt = 0;
   private readonly leaderOfTerm = new Map<number, string>();
@@ -200,6 +209,10 @@ export class Simulation {
     if (this.cut.size === 0 && this.rng.chance(1 / o.partitionEveryMs)) this.partition();
     if (this.cut.size > 0 && this.now >= this.healAt) this.cut.clear();
     if (this.rng.chance(1 / o.transferEveryMs)) this.transfer();
+    if (o.flapEveryMs > 0 && this.rng.chance(1 / o.flapEveryMs)) {
+      const [a, b] = this.rng.shuffle(this.members.map((m) => m.id));
+      if (a !== undefined && b !== undefined) this.connectionBroke(a, b, 0);
+    }
     if (o.membershipEveryMs > 0 && this.rng.chance(1 / o.membershipEveryMs)) this.changeMembership();
     if (this.rng.chance(1 / o.compactEveryMs)) {
       const m = this.rng.pick(this.members);
@@ -225,6 +238,8 @@ export class Simulation {
     }
     m.write = undefined;
     m.node.crash();
+    // Its kernel closes its connections behind what it sent (messages take at most 34 ms here).
+    if (this.options.linkBreaks) for (const other of this.members) if (other !== m) this.report(other.id, m.id, 35);
     m.restartAt = this.now + this.rng.between(20, 400);
     this.workload.onReset(m);
   }
@@ -243,6 +258,7 @@ export class Simulation {
     for (const x of a) for (const y of b) {
       this.cut.add(`${x}>${y}`);
       this.cut.add(`${y}>${x}`);
+      this.connectionBroke(x, y, 0);
     }
     this.healAt = this.now + this.rng.between(50, 600);
     this.stats.partitions++;
@@ -294,6 +310,17 @@ export class Simulation {
 
   // ---- the network ----------------------------------------------------------------
 
+  /** Both ends of the connection between a and b see it break (if links are modelled). */
+  private connectionBroke(a: string, b: string, after: number): void {
+    if (!this.options.linkBreaks) return;
+    this.report(a, b, after);
+    this.report(b, a, after);
+  }
+
+  private report(at: string, peer: string, after: number): void {
+    this.breaks.push(this.now + after + this.rng.int(3), { at, peer });
+  }
+
   private send(m: RaftMessage): void {
     const o = this.options;
     if (this.rng.chance(o.drop)) {
@@ -309,6 +336,12 @@ export class Simulation {
   }
 
   private deliver(): void {
+    for (let b = this.breaks.popDue(this.now); b; b = this.breaks.popDue(this.now)) {
+      const m = this.member(b.at);
+      if (!m?.alive) continue;
+      m.node.raft.peerUnreachable(b.peer);
+      this.observe(m);
+    }
     for (let m = this.net.popDue(this.now); m; m = this.net.popDue(this.now)) {
       const to = this.member(m.to);
       if (!to || !to.alive || this.cut.has(`${m.from}>${m.to}`)) {
