@@ -53,6 +53,7 @@ describe("RaftNode: the connection to the leader breaks", () => {
         assert.equal(leader.node.status().role, RaftRole.Leader, `${where}: the leader still leads`);
         for (const m of c.up()) assert.equal(m.node.status().term, term, `${where}: ${m.address} is still in term ${term}`);
         assert.equal(other!.node.status().leader, leader.node.self.toString(), `${where}: the other follower follows the leader`);
+        assert.ok((cut!.system.metrics.snapshot()["raft/quick_elections"] ?? 0) >= 1, `${where}: the cut-off follower saw the link exit and tried a quick pre-vote`);
         c.net.heal();
         await c.clock.advance(2 * ELECTION_MS);
         assert.equal(cut!.node.status().leader, leader.node.self.toString(), `${where}: healed, the cut-off follower follows the leader again`);
