@@ -68,7 +68,7 @@ const program = addNatsFlags(new Command())
   .addOption(new Option("--agent-ping-timeout <duration>", "master: wait this long for an agent's pong").argParser(parseDuration).default(15_000, "15secs"))
   .option("--max-agent-ping-timeouts <n>", "master: missed pongs before an agent is unreachable", (v) => Number(v), 5)
   .addOption(new Option("--max-launching-tasks <n>", "master: refuse ACCEPTs with tasks (RESOURCE_EXHAUSTED, retry-after) while this many tasks are launching or queued; 0: no limit").argParser(parseCount).default(5000))
-  .addOption(new Option("--max-loop-lag <duration>", "master: refuse ACCEPTs with tasks while the event loop has run this late in the last ~2 s; 0: not checked").argParser(parseDuration).default(0, "0 (not checked)"))
+  .addOption(new Option("--max-loop-lag <duration>", "master: refuse ACCEPTs with tasks while the event loop is this far behind (late now, or late recently and not idle since); 0: not checked").argParser(parseDuration).default(0, "0 (not checked)"))
   .addOption(
     new Option("--max-queued-retried-messages <n>", "master: drop (and count) agents' status updates, which agents send again, while the master's mailbox holds this many items; 0: never")
       .argParser(parseCount)

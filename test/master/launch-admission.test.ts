@@ -12,10 +12,11 @@ import { OfferIDSchema } from "../../src/gen/dcos/v1/common_pb.js";
 import type { Offer } from "../../src/gen/dcos/v1/offers_pb.js";
 import { AcceptRequestSchema, DeclineRequestSchema, ReviveRequestSchema } from "../../src/gen/dcos/v1/scheduler_pb.js";
 import { TaskState, type TaskInfo } from "../../src/gen/dcos/v1/tasks_pb.js";
-import { LaunchAdmission } from "../../src/actors/master/launch-admission.js";
+import { LaunchAdmission, MIN_RETRY_AFTER_MS } from "../../src/actors/master/launch-admission.js";
 import { MasterFacade, type FrameworkGuard } from "../../src/actors/master/master-facade.js";
 import { Metrics } from "../../src/metrics/metrics.js";
 import { ManualClock } from "../../src/runtime/clock.js";
+import { LoopLateness } from "../../src/runtime/loop-lag.js";
 import { Code, DcosError, retryAfterMs } from "../../src/runtime/error.js";
 import { statusError, toStatus } from "../../src/runtime/grpc/service.js";
 import { Cluster, commandTask, type Scheduler } from "./harness.js";
@@ -185,7 +186,7 @@ describe("LaunchAdmission", () => {
     lag = 2600;
     const err = a.check(10);
     assert.equal(err?.code, Code.RESOURCE_EXHAUSTED);
-    assert.match(err!.message, /event loop runs 2600 ms late \(at most 1000 ms\).*retry in 750 ms/);
+    assert.match(err!.message, /event loop is 2600 ms behind \(at most 1000 ms\).*retry in 750 ms/);
     assert.equal(a.check(0), undefined, "a call without tasks is always admitted");
     lag = 40;
     assert.equal(a.check(10), undefined);
@@ -193,6 +194,70 @@ describe("LaunchAdmission", () => {
     // Not checked when the limit is 0 (the default of the facade; the master's flag sets it).
     const off = new LaunchAdmission(clock, () => 0, { maxLaunchingTasks: 0, maxQueueMs: 0, retryAfterMs: 750, maxLoopLagMs: 0 }, new Metrics(), () => 60_000);
     assert.equal(off.check(10), undefined);
+  });
+
+  it("tells a caller refused for the loop or the queue to come back when it is past the limit no more, within [100 ms, retryAfterMs]", async () => {
+    const clock = new ManualClock();
+    let behind = 0;
+    const a = new LaunchAdmission(clock, () => 0, { maxLaunchingTasks: 0, maxQueueMs: 1000, retryAfterMs: 1000, maxLoopLagMs: 1000 }, new Metrics(), () => behind);
+    const wait = (tasks = 10) => retryAfterMs(a.check(tasks));
+    behind = 1030;
+    assert.equal(wait(), MIN_RETRY_AFTER_MS, "just past the limit: the shortest retry-after");
+    behind = 1400;
+    assert.equal(wait(), 400);
+    assert.match(a.check(10)!.message, /retry in 400 ms/);
+    behind = 9000;
+    assert.equal(wait(), 1000, "never more than retryAfterMs");
+    behind = 0;
+    const queued = a.queued(1);
+    await clock.advance(1250);
+    assert.equal(wait(), 250, "the oldest queued call 250 ms past max queue time");
+    a.left(queued);
+    assert.equal(a.check(10), undefined);
+    // The launching-tasks limit keeps retryAfterMs: tasks report when their agents do.
+    const full = new LaunchAdmission(clock, () => 10, { maxLaunchingTasks: 10, maxQueueMs: 0, retryAfterMs: 1000, maxLoopLagMs: 0 }, new Metrics());
+    assert.equal(retryAfterMs(full.check(1)), 1000);
+  });
+
+  it("refuses during a stall and while the loop is saturated behind it, not once it has idled the stall off", () => {
+    // The meter's samples by hand (runtime/loop-lag.ts): lateness and the loop's idle time in all.
+    const clock = new ManualClock();
+    const lateness = new LoopLateness();
+    let pending = 0;
+    let idle = 0;
+    const limits = { maxLaunchingTasks: 0, maxQueueMs: 0, retryAfterMs: 1000, maxLoopLagMs: 1000 };
+    const gate = new LaunchAdmission(clock, () => 0, limits, new Metrics(), () => lateness.behindMs(pending, idle));
+    // Session 10's gate: the largest lateness of the last 20 samples.
+    const before = new LaunchAdmission(clock, () => 0, limits, new Metrics(), () => lateness.maxMs(pending));
+    const sample = (late: number, idleMs: number) => {
+      idle += idleMs;
+      lateness.record(late, idle);
+      pending = 0;
+    };
+    for (let i = 0; i < 20; i++) sample(2, 50); // a loop at half a core
+    assert.equal(gate.check(10), undefined);
+    pending = 1300; // a stall of 1.3 s, read from inside it
+    assert.equal(retryAfterMs(gate.check(10)), 300, "held right now: refused, back 300 ms after");
+    sample(1300, 0);
+    assert.ok(gate.check(10), "just after the stall, not idle since");
+    sample(3, 50);
+    sample(1, 50);
+    assert.ok(gate.check(10), "100 ms of idle: 1.2 s behind still");
+    sample(2, 50);
+    sample(2, 50);
+    sample(2, 50);
+    sample(1, 50);
+    assert.equal(gate.check(10), undefined, "300 ms of idle since the stall: caught up to the limit");
+    assert.ok(before.check(10), "session 10's gate refuses for 20 samples after one stall");
+    for (let i = 0; i < 13; i++) sample(1, 50);
+    assert.ok(before.check(10), "still, 19 samples (1.9 s) after");
+    // A saturated loop (no idle time between its late turns) stays behind: refused.
+    for (let i = 0; i < 20; i++) sample(i % 3 === 0 ? 1200 : 400, 0);
+    assert.ok(gate.check(10), "saturated: refused");
+    for (let i = 0; i < 5; i++) sample(300, 0);
+    assert.ok(gate.check(10), "still saturated: its last 1.2-s lateness not idled off");
+    sample(5, 1000);
+    assert.equal(gate.check(10), undefined, "idle again");
   });
 
   it("the retry-after travels in the gRPC status (dcos-retry-after-ms) with the leader hint", () => {

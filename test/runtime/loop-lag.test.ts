@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { loopLagMs } from "../../src/runtime/loop-lag.js";
+import { LoopLateness, loopBehindMs, loopLagMs } from "../../src/runtime/loop-lag.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -16,5 +16,22 @@ describe("loop lag", () => {
     await sleep(150);
     assert.ok(loopLagMs() >= 250, `just after: ${loopLagMs()} ms`);
     assert.ok(loopLagMs() < 60_000);
+    assert.ok(loopBehindMs() >= 0 && loopBehindMs() <= loopLagMs());
+  });
+
+  it("is behind by a recorded lateness less the loop's idle time since, or by the lateness being made", () => {
+    const l = new LoopLateness();
+    assert.equal(l.behindMs(0, 0), 0);
+    l.record(1, 100);
+    l.record(800, 150);
+    assert.equal(l.behindMs(0, 150), 800);
+    assert.equal(l.behindMs(0, 450), 500, "300 ms idle since");
+    assert.equal(l.behindMs(900, 450), 900, "held right now for longer");
+    assert.equal(l.behindMs(0, 5000), 0);
+    assert.equal(l.maxMs(0), 800, "the largest of the last samples, idle or not");
+    for (let i = 0; i < 19; i++) l.record(0, 5000);
+    assert.equal(l.maxMs(0), 800, "kept for 20 samples");
+    l.record(0, 5000);
+    assert.equal(l.maxMs(0), 0);
   });
 });

@@ -73,6 +73,22 @@ describe("RefusalRetry", () => {
     assert.ok(halves[0]! >= 25 && halves[1]! >= 25, `both halves of the window get retries: ${halves.join(" / ")}`);
   });
 
+  it("waits at least each refusal's own retry-after: a short first one, a longer later one", async () => {
+    const clock = new ManualClock();
+    const at: number[] = [];
+    const afters = [100, 100, 3000];
+    const call = () => {
+      at.push(clock.now());
+      const after = afters[at.length - 1];
+      return after === undefined ? Promise.resolve("done") : Promise.reject(busy(after));
+    };
+    assert.equal(await runToEnd(clock, new RefusalRetry(clock, new Random(3)).run(call)), "done");
+    const g = gaps(at);
+    assert.ok(g[0]! >= 100 && g[0]! <= 250, `first wait ${g[0]} ms: in [100, 200] (ceiling 2 x 100 ms)`);
+    assert.ok(g[1]! >= 200 && g[1]! <= 450, `second wait ${g[1]} ms: in [200, 400]`);
+    assert.ok(g[2]! >= 3000, `third wait ${g[2]} ms: at least the 3,000 ms the master asked for`);
+  });
+
   it("settles at once on any other failure or a refusal without a retry-after, and gives up after max attempts", async () => {
     const clock = new ManualClock();
     const retry = new RefusalRetry(clock, new Random(1), { maxAttempts: 3 });

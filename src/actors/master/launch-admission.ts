@@ -16,14 +16,21 @@
  *     plus the tasks of the launch calls still queued would exceed `maxLaunchingTasks`, or
  *   - the oldest framework call still queued has waited longer than `maxQueueMs`
  *     (the leader is behind whatever the cause: updates, a GC, a round), or
- *   - its event loop has run more than `maxLoopLagMs` late in the last ~2 s (runtime/
- *     loop-lag.ts): at 50,000 agents a leader saturated by the fill itself (0.9 of a core,
- *     a fifth of it in GC) fell 3 s behind with short queues and lost its term, since its
- *     Raft heartbeats wait for the loop too.
+ *   - its event loop is more than `maxLoopLagMs` behind (runtime/loop-lag.ts
+ *     `loopBehindMs`: late right now, or late recently and not idle since for as long):
+ *     at 50,000 agents a leader saturated by the fill itself (0.9 of a core, a fifth of it
+ *     in GC) fell 3 s behind with short queues and lost its term, since its Raft
+ *     heartbeats wait for the loop too. A leader that has idled since a passed stall has
+ *     caught up, and takes launches again (session 10 refused them for ~2 s after any
+ *     stall, and each refused launch waited 1-4 s for its retry: the steady window's
+ *     6-s tail at 50,000 agents).
  *
  * A refused call did nothing: the framework keeps its offers and tries again after the
- * retry-after (jittered; docs/scale.md "Admission control"). Calls that reduce work
- * (acknowledgements, declines, kills, suppress, …) are never refused.
+ * retry-after (jittered; docs/scale.md "Admission control"). The retry-after says when the
+ * leader may take it: for the loop and the queue limits how far past the limit it is
+ * (at least `MIN_RETRY_AFTER_MS`), for the launching tasks `retryAfterMs`, never more than
+ * that. Calls that reduce work (acknowledgements, declines, kills, suppress, …) are never
+ * refused.
  *
  * Separately, a call still queued past its caller's deadline is not run at all (`expired`):
  * its caller has already given up on it and will act on the failure, so running it would do
@@ -32,22 +39,25 @@
 import type { Counter, Metrics } from "../../metrics/metrics.js";
 import type { Clock } from "../../runtime/clock.js";
 import { Code, DcosError, RETRY_AFTER_DETAIL } from "../../runtime/error.js";
-import { loopLagMs } from "../../runtime/loop-lag.js";
+import { loopBehindMs } from "../../runtime/loop-lag.js";
 
 export interface LaunchAdmissionLimits {
   /** Tasks launching (STAGING) plus tasks of queued launch calls at most; 0: no limit. Default 5,000. */
   maxLaunchingTasks: number;
   /** A launch is refused while the oldest queued framework call has waited longer than this; 0: no limit. Default 1,000 ms. */
   maxQueueMs: number;
-  /** The retry-after told to a refused caller. Default 1,000 ms. */
+  /** The retry-after told to a caller refused for the launching tasks, and the longest told for the other limits. Default 1,000 ms. */
   retryAfterMs: number;
   /**
-   * A launch is refused while the event loop has run this much late recently; 0: not checked
+   * A launch is refused while the event loop is this far behind; 0: not checked
    * (the default: a framework that does not retry a refusal, as `dcos-node run`, would fail
    * on a loaded host; the scale bench sets 1,000 ms).
    */
   maxLoopLagMs: number;
 }
+
+/** The shortest retry-after told: a refusal for the loop or the queue is answered once the turn that read it ends. */
+export const MIN_RETRY_AFTER_MS = 100;
 
 export const DEFAULT_LAUNCH_ADMISSION: LaunchAdmissionLimits = { maxLaunchingTasks: 5_000, maxQueueMs: 1_000, retryAfterMs: 1_000, maxLoopLagMs: 0 };
 
@@ -72,8 +82,8 @@ export class LaunchAdmission {
     private readonly launching: () => number,
     readonly limits: LaunchAdmissionLimits,
     metrics: Metrics,
-    /** How late the event loop has run recently (ms). */
-    private readonly loopLag: () => number = loopLagMs,
+    /** How far behind the event loop is now (ms). */
+    private readonly loopLag: () => number = loopBehindMs,
   ) {
     this.refused = metrics.counter("master/launches_refused", "ACCEPTs with tasks refused RESOURCE_EXHAUSTED (admission control: the leader is behind)");
     this.expiredCalls = metrics.counter("master/expired_calls", "Framework calls not run because they waited in the master's queue past their caller's deadline");
@@ -110,22 +120,29 @@ export class LaunchAdmission {
   /** check() without counting: the refusal to answer, if any (a request gate counts it once it answers it). */
   wouldRefuse(tasks: number): DcosError | undefined {
     if (tasks === 0) return undefined;
-    const { maxLaunchingTasks, maxQueueMs, maxLoopLagMs } = this.limits;
+    const { maxLaunchingTasks, maxQueueMs, maxLoopLagMs, retryAfterMs } = this.limits;
     const launching = this.launching();
     let why: string | undefined;
+    let after = retryAfterMs;
     if (maxLaunchingTasks > 0 && launching + this.queuedTasks > 0 && launching + this.queuedTasks + tasks > maxLaunchingTasks) {
       why = `${launching} tasks launching and ${this.queuedTasks} queued (at most ${maxLaunchingTasks})`;
     } else if (maxQueueMs > 0) {
       const waited = this.oldestWaitMs();
-      if (waited > maxQueueMs) why = `its oldest queued call has waited ${Math.round(waited)} ms (at most ${maxQueueMs} ms)`;
+      if (waited > maxQueueMs) {
+        why = `its oldest queued call has waited ${Math.round(waited)} ms (at most ${maxQueueMs} ms)`;
+        after = pastLimitRetry(waited - maxQueueMs, retryAfterMs);
+      }
     }
     if (why === undefined && maxLoopLagMs > 0) {
-      const lag = this.loopLag();
-      if (lag > maxLoopLagMs) why = `its event loop runs ${Math.round(lag)} ms late (at most ${maxLoopLagMs} ms)`;
+      const behind = this.loopLag();
+      if (behind > maxLoopLagMs) {
+        why = `its event loop is ${Math.round(behind)} ms behind (at most ${maxLoopLagMs} ms)`;
+        after = pastLimitRetry(behind - maxLoopLagMs, retryAfterMs);
+      }
     }
     if (why === undefined) return undefined;
-    return DcosError.withoutStack(Code.RESOURCE_EXHAUSTED, `The master is busy launching: ${why}; nothing was done, retry in ${this.limits.retryAfterMs} ms`, {
-      details: { [RETRY_AFTER_DETAIL]: String(this.limits.retryAfterMs) },
+    return DcosError.withoutStack(Code.RESOURCE_EXHAUSTED, `The master is busy launching: ${why}; nothing was done, retry in ${after} ms`, {
+      details: { [RETRY_AFTER_DETAIL]: String(after) },
     });
   }
 
@@ -157,4 +174,9 @@ export class LaunchAdmission {
     call.started = true;
     this.queuedTasks -= call.tasks;
   }
+}
+
+/** The retry-after of a refusal `excessMs` past its limit: that long, within [MIN_RETRY_AFTER_MS, longest]. */
+function pastLimitRetry(excessMs: number, longestMs: number): number {
+  return Math.round(Math.min(longestMs, Math.max(MIN_RETRY_AFTER_MS, excessMs)));
 }

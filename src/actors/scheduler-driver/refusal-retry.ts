@@ -3,8 +3,10 @@
  * (RESOURCE_EXHAUSTED with a `retry-after-ms` detail; the master's admission control,
  * docs/scale.md): nothing was done, so the same call (same offers, same task ids) is made
  * again after the wait the master asked for, jittered, and growing while refusals go on:
- * attempt n waits at least the retry-after and a time drawn in [c/2, c] for a ceiling c
- * that starts at twice the retry-after and doubles up to `maxMs` (the runtime's Backoff).
+ * attempt n waits at least the retry-after of refusal n and a time drawn in [c/2, c] for a
+ * ceiling c that starts at twice the first refusal's retry-after and doubles up to `maxMs`
+ * (the runtime's Backoff). The master's retry-after says when it may take the call (a
+ * short one after a passed stall, launch-admission.ts), so a later, longer one is kept.
  * So 200 frameworks refused in the same instant do not come back in the same instant, and
  * a seed replays the same waits. Any other failure, or a refusal without a retry-after,
  * settles the call at once, as do `maxAttempts` refusals in a row.
@@ -39,10 +41,10 @@ export class RefusalRetry {
     this.maxAttempts = options.maxAttempts ?? 20;
   }
 
-  /** The waits before the next attempts of one call, as `run` draws them (for tests and tools). */
-  waits(retryAfter: number): () => number {
+  /** The waits before the next attempts of one call, each after a refusal with that retry-after, as `run` draws them (for tests and tools). */
+  waits(): (retryAfter: number) => number {
     let backoff: Backoff | undefined;
-    return () => {
+    return (retryAfter) => {
       backoff ??= new Backoff({ initialMs: Math.max(1, Math.min(this.maxMs, 2 * retryAfter)), maxMs: Math.max(1, this.maxMs) }, this.random);
       return Math.max(retryAfter, backoff.next());
     };
@@ -50,15 +52,14 @@ export class RefusalRetry {
 
   /** Makes the call, and again after each refusal with a retry-after, as above. */
   async run<T>(call: () => Promise<T>): Promise<T> {
-    let next: (() => number) | undefined;
+    const next = this.waits();
     for (let attempt = 1; ; attempt++) {
       try {
         return await call();
       } catch (err) {
         const after = DcosError.is(err, Code.RESOURCE_EXHAUSTED) ? retryAfterMs(err) : undefined;
         if (after === undefined || attempt >= this.maxAttempts) throw err;
-        next ??= this.waits(after);
-        const ms = next();
+        const ms = next(after);
         this.retried++;
         await new Promise<void>((resolve) => this.clock.setTimer(ms, resolve));
       }
