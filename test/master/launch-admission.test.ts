@@ -199,7 +199,8 @@ describe("LaunchAdmission", () => {
   it("tells a caller refused for the loop or the queue to come back when it is past the limit no more, within [100 ms, retryAfterMs]", async () => {
     const clock = new ManualClock();
     let behind = 0;
-    const a = new LaunchAdmission(clock, () => 0, { maxLaunchingTasks: 0, maxQueueMs: 1000, retryAfterMs: 1000, maxLoopLagMs: 1000 }, new Metrics(), () => behind);
+    const metrics = new Metrics();
+    const a = new LaunchAdmission(clock, () => 0, { maxLaunchingTasks: 0, maxQueueMs: 1000, retryAfterMs: 1000, maxLoopLagMs: 1000 }, metrics, () => behind);
     const wait = (tasks = 10) => retryAfterMs(a.check(tasks));
     behind = 1030;
     assert.equal(wait(), MIN_RETRY_AFTER_MS, "just past the limit: the shortest retry-after");
@@ -214,6 +215,9 @@ describe("LaunchAdmission", () => {
     assert.equal(wait(), 250, "the oldest queued call 250 ms past max queue time");
     a.left(queued);
     assert.equal(a.check(10), undefined);
+    assert.equal(metrics.value("master/launches_refused"), 5);
+    assert.equal(metrics.value("master/launches_refused/loop"), 4, "each refusal counted by the limit that made it");
+    assert.equal(metrics.value("master/launches_refused/queue"), 1);
     // The launching-tasks limit keeps retryAfterMs: tasks report when their agents do.
     const full = new LaunchAdmission(clock, () => 10, { maxLaunchingTasks: 10, maxQueueMs: 0, retryAfterMs: 1000, maxLoopLagMs: 0 }, new Metrics());
     assert.equal(retryAfterMs(full.check(1)), 1000);

@@ -56,6 +56,12 @@ export interface LaunchAdmissionLimits {
   maxLoopLagMs: number;
 }
 
+/** The limit a launch was refused for: tasks launching, the queue's wait, the event loop behind. */
+export type RefusalLimit = "launching" | "queue" | "loop";
+
+/** The refusal's detail naming its limit (a RefusalLimit). */
+export const REFUSED_FOR_DETAIL = "refused-for";
+
 /** The shortest retry-after told: a refusal for the loop or the queue is answered once the turn that read it ends. */
 export const MIN_RETRY_AFTER_MS = 100;
 
@@ -74,6 +80,8 @@ export class LaunchAdmission {
   private head = 0;
   private queuedTasks = 0;
   private readonly refused: Counter;
+  /** Refusals by the limit that refused them (master/launches_refused/<limit>). */
+  private readonly refusedFor: Record<RefusalLimit, Counter>;
   private readonly expiredCalls: Counter;
 
   constructor(
@@ -86,6 +94,8 @@ export class LaunchAdmission {
     private readonly loopLag: () => number = loopBehindMs,
   ) {
     this.refused = metrics.counter("master/launches_refused", "ACCEPTs with tasks refused RESOURCE_EXHAUSTED (admission control: the leader is behind)");
+    const by = (limit: RefusalLimit, what: string) => metrics.counter(`master/launches_refused/${limit}`, `ACCEPTs with tasks refused for ${what} (also in master/launches_refused)`);
+    this.refusedFor = { launching: by("launching", "the tasks launching and queued"), queue: by("queue", "the wait of the oldest queued call"), loop: by("loop", "the event loop behind") };
     this.expiredCalls = metrics.counter("master/expired_calls", "Framework calls not run because they waited in the master's queue past their caller's deadline");
     metrics.gauge("master/launch_queue_tasks", () => this.queuedTasks, "Tasks of ACCEPT calls queued for the master");
     metrics.gauge("master/framework_call_queue_ms", () => this.oldestWaitMs(), "How long the oldest queued framework call has waited");
@@ -108,13 +118,15 @@ export class LaunchAdmission {
    */
   check(tasks: number): DcosError | undefined {
     const refused = this.wouldRefuse(tasks);
-    if (refused) this.countRefused();
+    if (refused) this.countRefused(refused);
     return refused;
   }
 
-  /** Counts a refusal of wouldRefuse's once it is answered (master/launches_refused). */
-  countRefused(): void {
+  /** Counts a refusal of wouldRefuse's once it is answered (master/launches_refused, and by its limit). */
+  countRefused(refusal: DcosError): void {
     this.refused.inc();
+    const limit = refusal.details[REFUSED_FOR_DETAIL] as RefusalLimit | undefined;
+    if (limit && limit in this.refusedFor) this.refusedFor[limit].inc();
   }
 
   /** check() without counting: the refusal to answer, if any (a request gate counts it once it answers it). */
@@ -124,6 +136,7 @@ export class LaunchAdmission {
     const launching = this.launching();
     let why: string | undefined;
     let after = retryAfterMs;
+    let limit: RefusalLimit = "launching";
     if (maxLaunchingTasks > 0 && launching + this.queuedTasks > 0 && launching + this.queuedTasks + tasks > maxLaunchingTasks) {
       why = `${launching} tasks launching and ${this.queuedTasks} queued (at most ${maxLaunchingTasks})`;
     } else if (maxQueueMs > 0) {
@@ -131,6 +144,7 @@ export class LaunchAdmission {
       if (waited > maxQueueMs) {
         why = `its oldest queued call has waited ${Math.round(waited)} ms (at most ${maxQueueMs} ms)`;
         after = pastLimitRetry(waited - maxQueueMs, retryAfterMs);
+        limit = "queue";
       }
     }
     if (why === undefined && maxLoopLagMs > 0) {
@@ -138,11 +152,12 @@ export class LaunchAdmission {
       if (behind > maxLoopLagMs) {
         why = `its event loop is ${Math.round(behind)} ms behind (at most ${maxLoopLagMs} ms)`;
         after = pastLimitRetry(behind - maxLoopLagMs, retryAfterMs);
+        limit = "loop";
       }
     }
     if (why === undefined) return undefined;
     return DcosError.withoutStack(Code.RESOURCE_EXHAUSTED, `The master is busy launching: ${why}; nothing was done, retry in ${after} ms`, {
-      details: { [RETRY_AFTER_DETAIL]: String(after) },
+      details: { [RETRY_AFTER_DETAIL]: String(after), [REFUSED_FOR_DETAIL]: limit },
     });
   }
 

@@ -113,7 +113,7 @@ export class MasterFacade extends Facade<Master> {
     return {
       error,
       answered: () => {
-        this.admission.countRefused();
+        this.admission.countRefused(error);
         this.refusedUndecoded.inc();
       },
     };
