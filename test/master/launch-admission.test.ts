@@ -196,27 +196,32 @@ describe("LaunchAdmission", () => {
     assert.equal(off.check(10), undefined);
   });
 
-  it("tells a caller refused for the loop or the queue to come back when it is past the limit no more, within [100 ms, retryAfterMs]", async () => {
+  it("tells a caller refused for the loop to come back once the loop may have idled off what is past the limit, within [100 ms, retryAfterMs]", async () => {
     const clock = new ManualClock();
     let behind = 0;
+    let idleShare = 1;
     const metrics = new Metrics();
-    const a = new LaunchAdmission(clock, () => 0, { maxLaunchingTasks: 0, maxQueueMs: 1000, retryAfterMs: 1000, maxLoopLagMs: 1000 }, metrics, () => behind);
+    const a = new LaunchAdmission(clock, () => 0, { maxLaunchingTasks: 0, maxQueueMs: 1000, retryAfterMs: 1000, maxLoopLagMs: 1000 }, metrics, () => behind, () => idleShare);
     const wait = (tasks = 10) => retryAfterMs(a.check(tasks));
     behind = 1030;
     assert.equal(wait(), MIN_RETRY_AFTER_MS, "just past the limit: the shortest retry-after");
-    behind = 1400;
-    assert.equal(wait(), 400);
+    behind = 1200;
+    idleShare = 0.5;
+    assert.equal(wait(), 400, "200 ms past it, idle half the time: 400 ms");
     assert.match(a.check(10)!.message, /retry in 400 ms/);
+    idleShare = 0;
+    assert.equal(wait(), 1000, "never idle lately: retryAfterMs");
+    idleShare = 1;
     behind = 9000;
     assert.equal(wait(), 1000, "never more than retryAfterMs");
     behind = 0;
     const queued = a.queued(1);
     await clock.advance(1250);
-    assert.equal(wait(), 250, "the oldest queued call 250 ms past max queue time");
+    assert.equal(wait(), 1000, "the queue past max queue time: retryAfterMs (its backlog may hold seconds)");
     a.left(queued);
     assert.equal(a.check(10), undefined);
-    assert.equal(metrics.value("master/launches_refused"), 5);
-    assert.equal(metrics.value("master/launches_refused/loop"), 4, "each refusal counted by the limit that made it");
+    assert.equal(metrics.value("master/launches_refused"), 6);
+    assert.equal(metrics.value("master/launches_refused/loop"), 5, "each refusal counted by the limit that made it");
     assert.equal(metrics.value("master/launches_refused/queue"), 1);
     // The launching-tasks limit keeps retryAfterMs: tasks report when their agents do.
     const full = new LaunchAdmission(clock, () => 10, { maxLaunchingTasks: 10, maxQueueMs: 0, retryAfterMs: 1000, maxLoopLagMs: 0 }, new Metrics());
@@ -230,20 +235,22 @@ describe("LaunchAdmission", () => {
     let pending = 0;
     let idle = 0;
     const limits = { maxLaunchingTasks: 0, maxQueueMs: 0, retryAfterMs: 1000, maxLoopLagMs: 1000 };
-    const gate = new LaunchAdmission(clock, () => 0, limits, new Metrics(), () => lateness.behindMs(pending, idle));
+    const gate = new LaunchAdmission(clock, () => 0, limits, new Metrics(), () => lateness.behindMs(pending, idle), () => lateness.idleShare());
     // Session 10's gate: the largest lateness of the last 20 samples.
-    const before = new LaunchAdmission(clock, () => 0, limits, new Metrics(), () => lateness.maxMs(pending));
+    const before = new LaunchAdmission(clock, () => 0, limits, new Metrics(), () => lateness.maxMs(pending), () => 1);
+    let now = 0;
     const sample = (late: number, idleMs: number) => {
+      now += 100 + late;
       idle += idleMs;
-      lateness.record(late, idle);
+      lateness.record(late, idle, now);
       pending = 0;
     };
     for (let i = 0; i < 20; i++) sample(2, 50); // a loop at half a core
     assert.equal(gate.check(10), undefined);
     pending = 1300; // a stall of 1.3 s, read from inside it
-    assert.equal(retryAfterMs(gate.check(10)), 300, "held right now: refused, back 300 ms after");
+    assert.equal(retryAfterMs(gate.check(10)), 612, "held right now: refused; idle 49% of the time before it (500 of 1,020 ms), so back 300 / 0.49 ms after");
     sample(1300, 0);
-    assert.ok(gate.check(10), "just after the stall, not idle since");
+    assert.equal(retryAfterMs(gate.check(10)), 1000, "just after the stall, not idle since: the longest retry-after");
     sample(3, 50);
     sample(1, 50);
     assert.ok(gate.check(10), "100 ms of idle: 1.2 s behind still");

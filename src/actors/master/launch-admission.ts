@@ -27,10 +27,13 @@
  *
  * A refused call did nothing: the framework keeps its offers and tries again after the
  * retry-after (jittered; docs/scale.md "Admission control"). The retry-after says when the
- * leader may take it: for the loop and the queue limits how far past the limit it is
- * (at least `MIN_RETRY_AFTER_MS`), for the launching tasks `retryAfterMs`, never more than
- * that. Calls that reduce work (acknowledgements, declines, kills, suppress, …) are never
- * refused.
+ * leader may take it: for the loop limit the time to idle off how far past it the loop is
+ * at the share of time it has been idle lately (at least `MIN_RETRY_AFTER_MS`, at most
+ * `retryAfterMs`: a loop with no idle time gets that);
+ * for the queue and the launching tasks `retryAfterMs` (a queue past its limit after a stall
+ * held seconds of backlog: refusals told to come back sooner were refused again, 6-7 times
+ * a call, and each costs the leader a call while it is behind). Calls that reduce work
+ * (acknowledgements, declines, kills, suppress, …) are never refused.
  *
  * Separately, a call still queued past its caller's deadline is not run at all (`expired`):
  * its caller has already given up on it and will act on the failure, so running it would do
@@ -39,14 +42,14 @@
 import type { Counter, Metrics } from "../../metrics/metrics.js";
 import type { Clock } from "../../runtime/clock.js";
 import { Code, DcosError, RETRY_AFTER_DETAIL } from "../../runtime/error.js";
-import { loopBehindMs } from "../../runtime/loop-lag.js";
+import { loopBehindMs, loopIdleShare } from "../../runtime/loop-lag.js";
 
 export interface LaunchAdmissionLimits {
   /** Tasks launching (STAGING) plus tasks of queued launch calls at most; 0: no limit. Default 5,000. */
   maxLaunchingTasks: number;
   /** A launch is refused while the oldest queued framework call has waited longer than this; 0: no limit. Default 1,000 ms. */
   maxQueueMs: number;
-  /** The retry-after told to a caller refused for the launching tasks, and the longest told for the other limits. Default 1,000 ms. */
+  /** The retry-after told to a caller refused for the launching tasks or the queue, and the longest told for the loop. Default 1,000 ms. */
   retryAfterMs: number;
   /**
    * A launch is refused while the event loop is this far behind; 0: not checked
@@ -62,7 +65,7 @@ export type RefusalLimit = "launching" | "queue" | "loop";
 /** The refusal's detail naming its limit (a RefusalLimit). */
 export const REFUSED_FOR_DETAIL = "refused-for";
 
-/** The shortest retry-after told: a refusal for the loop or the queue is answered once the turn that read it ends. */
+/** The shortest retry-after told: a refusal for the loop is answered once the turn that read it ends. */
 export const MIN_RETRY_AFTER_MS = 100;
 
 export const DEFAULT_LAUNCH_ADMISSION: LaunchAdmissionLimits = { maxLaunchingTasks: 5_000, maxQueueMs: 1_000, retryAfterMs: 1_000, maxLoopLagMs: 0 };
@@ -92,6 +95,8 @@ export class LaunchAdmission {
     metrics: Metrics,
     /** How far behind the event loop is now (ms). */
     private readonly loopLag: () => number = loopBehindMs,
+    /** The share of the last ~1 s the event loop spent idle: how fast it idles a lateness off. */
+    private readonly loopIdle: () => number = loopIdleShare,
   ) {
     this.refused = metrics.counter("master/launches_refused", "ACCEPTs with tasks refused RESOURCE_EXHAUSTED (admission control: the leader is behind)");
     const by = (limit: RefusalLimit, what: string) => metrics.counter(`master/launches_refused/${limit}`, `ACCEPTs with tasks refused for ${what} (also in master/launches_refused)`);
@@ -143,7 +148,6 @@ export class LaunchAdmission {
       const waited = this.oldestWaitMs();
       if (waited > maxQueueMs) {
         why = `its oldest queued call has waited ${Math.round(waited)} ms (at most ${maxQueueMs} ms)`;
-        after = pastLimitRetry(waited - maxQueueMs, retryAfterMs);
         limit = "queue";
       }
     }
@@ -151,7 +155,7 @@ export class LaunchAdmission {
       const behind = this.loopLag();
       if (behind > maxLoopLagMs) {
         why = `its event loop is ${Math.round(behind)} ms behind (at most ${maxLoopLagMs} ms)`;
-        after = pastLimitRetry(behind - maxLoopLagMs, retryAfterMs);
+        after = pastLimitRetry(idleTime(behind - maxLoopLagMs, this.loopIdle()), retryAfterMs);
         limit = "loop";
       }
     }
@@ -189,6 +193,11 @@ export class LaunchAdmission {
     call.started = true;
     this.queuedTasks -= call.tasks;
   }
+}
+
+/** The time a loop idle `idleShare` of the time takes to idle off `excessMs` of lateness (Infinity if never idle). */
+function idleTime(excessMs: number, idleShare: number): number {
+  return idleShare > 0 ? excessMs / idleShare : Number.POSITIVE_INFINITY;
 }
 
 /** The retry-after of a refusal `excessMs` past its limit: that long, within [MIN_RETRY_AFTER_MS, longest]. */
