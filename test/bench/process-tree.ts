@@ -9,6 +9,7 @@
  * Memory: PSS (/proc/<pid>/smaps_rollup), so the pages many processes share (the same
  * binary, the same libraries) are split between them instead of counted once each.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { clockTicksPerSecond, listProcesses, readStat, type ProcStat } from "../../src/isolation/proc.js";
 
@@ -70,4 +71,30 @@ export async function pssBytes(pid: number): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/**
+ * How long a process's threads have waited runnable for a CPU so far (ms): the sum of
+ * /proc/<pid>/task/<tid>/schedstat's run_delay over its live threads (0 when it is gone or
+ * the kernel keeps no schedstats). Taken before and after a window, the difference over the
+ * window's wall time is how starved the process was (ms per s): on a machine it shares with
+ * other busy processes, the time it could have run and did not.
+ */
+export function runDelayMs(pid: number): number {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  let ns = 0;
+  for (const tid of tids) {
+    try {
+      // "<on-cpu ns> <run_delay ns> <timeslices>"
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1] ?? 0);
+    } catch {
+      // The thread ended since the listing.
+    }
+  }
+  return ns / 1e6;
 }

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { getPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { killProcessesUnder } from "../support/processes.js";
@@ -140,6 +140,8 @@ describe("The scale harness at a small size", () => {
       seed: SEED,
       masterFlags: ["--allocation-interval=200ms"],
       preloadTasks: TASKS,
+      // The simulators as other machines would be: after the masters for the CPU (--harness-nice).
+      harnessNice: 10,
     }));
     const said = (what: string) => `${what} (seed ${SEED})\nagents: ${JSON.stringify(c.agentStats())}\nframeworks: ${JSON.stringify(c.frameworkStats())}\n${c.describe()}`;
     const until = async (check: () => boolean, what: string, ms: number) => {
@@ -152,6 +154,8 @@ describe("The scale harness at a small size", () => {
     await until(() => f().subscribed === FRAMEWORKS && c.frameworks.every((p) => p.frameworkIds), "every framework subscribed", 90_000);
     c.startAgents(200);
     await until(() => a().registered === AGENTS, `${AGENTS} agents back with their tasks`, 90_000);
+    for (const p of [...c.agents, ...c.frameworks]) assert.equal(getPriority(p.pid), 10, said(`${p.name} runs at the harness's niceness`));
+    for (const p of c.masters.processes) if (p) assert.equal(getPriority(p.pid), 0, said("the masters run at niceness 0"));
     for (const p of c.frameworks) p.command("adopt");
     await until(() => f().longRunning === TASKS, "every preloaded task reconciled RUNNING", 90_000);
     const metrics = await c.metrics();

@@ -11,6 +11,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
+import { getPriority } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MasterProcesses } from "./master-processes.js";
@@ -46,6 +47,13 @@ export interface ScaleSettings {
   preloadTasks?: number;
   /** The agents start at this rate in all (agents/s; default all at once). */
   agentStartPerS?: number;
+  /**
+   * The niceness the simulated agents' and frameworks' processes run at (default 0: as the
+   * masters). They stand for other machines (the agents' hosts, the frameworks' own); at a
+   * higher nice the kernel gives the masters the CPU first when both want it, as if the
+   * masters had machines of their own, and the harness the rest.
+   */
+  harnessNice?: number;
 }
 
 export type Stats = Record<string, number>;
@@ -65,8 +73,14 @@ export class StatsChild {
     readonly name: string,
     script: string,
     args: string[],
+    nice?: number,
   ) {
-    this.child = spawn(process.execPath, [script, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    // At a niceness of its own: started by `nice` (which execs node: the pid is node's), so
+    // every thread of it, the ones node starts first included, runs at it; `nice -n` adds to ours.
+    const by = nice === undefined ? 0 : nice - getPriority();
+    this.child = by !== 0
+      ? spawn("nice", ["-n", String(by), process.execPath, script, ...args], { stdio: ["pipe", "pipe", "pipe"] })
+      : spawn(process.execPath, [script, ...args], { stdio: ["pipe", "pipe", "pipe"] });
     this.child.stdout!.on("data", (b: Buffer) => this.collect(b.toString()));
     this.child.stderr!.on("data", (b: Buffer) => this.keep(b.toString()));
     this.exited = new Promise((r) => this.child.on("exit", (code) => r(code)));
@@ -171,7 +185,7 @@ export class ScaleCluster {
     if (this.s.agentStartPerS) preload.push(`--start-per-s=${Math.ceil(this.s.agentStartPerS / this.s.agentProcesses)}`);
     for (const [i, n] of split(this.s.agents, this.s.agentProcesses).entries()) {
       this.agents.push(
-        new StatsChild(`agents-${i}`, SIM_AGENTS, [`--masters=${this.masters.list}`, `--agents=${n}`, `--first=${first}`, `--resources=${this.s.agentResources}`, `--seed=${this.s.seed}`, `--stats-ms=${statsMs}`, ...preload]),
+        new StatsChild(`agents-${i}`, SIM_AGENTS, [`--masters=${this.masters.list}`, `--agents=${n}`, `--first=${first}`, `--resources=${this.s.agentResources}`, `--seed=${this.s.seed}`, `--stats-ms=${statsMs}`, ...preload], this.s.harnessNice),
       );
       first += n;
     }
@@ -195,7 +209,7 @@ export class ScaleCluster {
           `--seed=${this.s.seed + 1_000_000}`,
           `--stats-ms=${statsMs}`,
           ...this.preloadFlags(),
-        ]),
+        ], this.s.harnessNice),
       );
       first += n;
     }

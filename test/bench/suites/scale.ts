@@ -48,6 +48,7 @@ import { join } from "node:path";
 import { NatsServer } from "../../support/nats-server.js";
 import { ScaleCluster, processUsage, type ScaleSettings, type Stats } from "../../support/scale-cluster.js";
 import { waitFor } from "../../support/wait.js";
+import { runDelayMs } from "../process-tree.js";
 import { median, percentile, type Reporter } from "../report.js";
 
 /** accept->RUNNING's legs: to the agent, TASK_STARTING back, the acknowledgement to the agent, TASK_RUNNING back. */
@@ -127,6 +128,10 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   // The agents start at this rate in all (agents/s), not at once.
   const startPerS = get("agent-start-per-s", 0);
   if (startPerS > 0) settings.agentStartPerS = startPerS;
+  // The niceness of the simulated agents' and frameworks' processes (--harness-nice; the
+  // masters stay at 0): they stand for other machines, and at 0 (the setting before session
+  // 11) they take the 2 cores from the leader as often as it from them (docs/scale.md).
+  settings.harnessNice = get("harness-nice", 0);
   const seconds = get("seconds", 20);
   const pingWindowS = get("ping-window-s", 30);
   const scaleS = Math.max(1, agents / 1000);
@@ -155,7 +160,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   };
   process.once("SIGTERM", interrupted);
   process.once("SIGINT", interrupted);
-  const shape = { agents, frameworks, tasks: preload ? tasks : settings.longTasks * frameworks, preload: preload ? 1 : 0, agent_procs: settings.agentProcesses, seed: settings.seed, hold_offers: settings.holdOffers ? 1 : 0, max_offers_per_framework: offerCap };
+  const shape = { agents, frameworks, tasks: preload ? tasks : settings.longTasks * frameworks, preload: preload ? 1 : 0, agent_procs: settings.agentProcesses, seed: settings.seed, hold_offers: settings.holdOffers ? 1 : 0, max_offers_per_framework: offerCap, harness_nice: settings.harnessNice };
   const fig = (name: string, value: number, unit: string, better: "higher" | "lower", extra: Record<string, unknown> = {}) =>
     report.figure(name, value, unit, better, { ...shape, load1: load(), ...extra });
   const explained = async <T>(p: Promise<T>): Promise<T> => {
@@ -323,6 +328,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
         frameworks: cluster.frameworks.reduce((sum, f) => sum + processUsage(f.pid).cpuMs, 0),
       });
       const sim0 = simCpu();
+      const bench0 = process.cpuUsage();
+      const delay0 = runDelayMs(cluster.leaderPid());
       const w0 = performance.now();
       const monoStart = process.hrtime.bigint() / 1000n;
       await sleep(seconds * 1000);
@@ -333,6 +340,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       const f1 = cluster.frameworkStats()!;
       const m1 = await cluster.metrics();
       const cpu1 = processUsage(cluster.leaderPid()).cpuMs;
+      const delay1 = runDelayMs(cluster.leaderPid());
+      const bench1 = process.cpuUsage(bench0);
       const sim1 = simCpu();
       // What the leader counted in the window (messages by kind, Raft entries, tap events, ...): the work behind the latencies.
       const deltas = Object.keys(m1)
@@ -351,8 +360,12 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
         master_cpu_share: share(cpu1 - cpu0),
         sim_agents_cpu_share: share(sim1.agents - sim0.agents),
         sim_frameworks_cpu_share: share(sim1.frameworks - sim0.frameworks),
+        bench_cpu_share: share((bench1.user + bench1.system) / 1000),
+        // Its threads' time runnable but not running, per second of the window.
+        leader_run_delay_ms_per_s: Math.round(share(delay1 - delay0) * 1000),
       };
       fig("launches_per_s", ((f1.shortRunning! - f0.shortRunning!) / wall) * 1000, "tasks/s", "higher", steady);
+      fig("steady_leader_run_delay_ms_per_s", (delay1 - delay0) / wall * 1000, "ms/s", "lower", { note: "the leader's threads runnable and waiting for a CPU (schedstat run_delay), per second of the window", master_cpu_share: steady.master_cpu_share });
       fig("accept_to_running_p50_ms", percentile(acceptToRunning, 50), "ms", "lower", { samples: acceptToRunning.length });
       fig("accept_to_running_p99_ms", percentile(acceptToRunning, 99), "ms", "lower", { samples: acceptToRunning.length, goal_ms: 500 });
       fig("accept_to_starting_p50_ms", percentile(acceptToStarting, 50), "ms", "lower", { samples: acceptToStarting.length, note: "the first leg of accept->RUNNING" });
@@ -426,6 +439,11 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const old = cluster.leader();
     // The standbys' CPU before the kill: the new leader's CPU over the failover is its cost.
     const standbyCpu = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? 0 : processUsage(p.pid).cpuMs]));
+    const standbyDelay = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? 0 : runDelayMs(p.pid)]));
+    // What the harness's processes spend over the failover, beside the new leader.
+    const harnessCpu = () => [...cluster.agents, ...cluster.frameworks].map((c) => processUsage(c.pid).cpuMs);
+    const harness0 = harnessCpu();
+    const bench0 = process.cpuUsage();
     const killedAt = performance.now();
     const killedWall = Date.now();
     await cluster.masters.kill9(old);
@@ -449,6 +467,22 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
         20,
       ),
     );
+    const foWall = performance.now() - killedAt;
+    const harness1 = harnessCpu();
+    const bench1 = process.cpuUsage(bench0);
+    const foDelay = runDelayMs(cluster.leaderPid()) - (standbyDelay.get(cluster.leader()) ?? 0);
+    const foCpu = processUsage(cluster.leaderPid()).cpuMs - (standbyCpu.get(cluster.leader()) ?? 0);
+    const foShare = (ms: number) => Math.round((ms / foWall) * 1000) / 1000;
+    const harnessProcs = [...cluster.agents, ...cluster.frameworks].map((c, i) => ({ name: c.name, cpu_share: foShare(harness1[i]! - harness0[i]!) }));
+    fig("failover_leader_run_delay_ms_per_s", (foDelay / foWall) * 1000, "ms/s", "lower", {
+      window_ms: Math.round(foWall),
+      run_delay_ms: Math.round(foDelay),
+      new_leader_cpu_share: foShare(foCpu),
+      harness_cpu_share: foShare(harnessProcs.reduce((sum, p) => sum + p.cpu_share * foWall, 0)),
+      bench_cpu_share: foShare((bench1.user + bench1.system) / 1000),
+      harness: harnessProcs,
+      note: "from the kill to every task reconciled: the new leader's threads runnable and waiting for a CPU (schedstat run_delay) per second, and the CPU shares of it, the harness's processes and the bench",
+    });
     fig("failover_new_leader_ms", at.leader, "ms", "lower");
     fig("failover_agents_reregistered_ms", at.agents, "ms", "lower");
     fig("failover_frameworks_resubscribed_ms", at.frameworks, "ms", "lower");
