@@ -4,7 +4,7 @@ import { afterEach, describe, it } from "node:test";
 import { AgentInfoSchema } from "../../src/gen/dcos/v1/cluster_pb.js";
 import { TaskSchema, TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { InMemoryRegistrar } from "../../src/actors/master/registry.js";
-import { parseResources } from "../../src/resources/index.js";
+import { parseResources, Resources } from "../../src/resources/index.js";
 import { Cluster } from "./harness.js";
 
 let cluster: Cluster | undefined;
@@ -136,5 +136,39 @@ describe("master: agent reregistration after a restart", () => {
     assert.equal(registrar.state().unreachable.size, 0);
     await c.clock.advance(1);
     assert.ok(registrar.state().unreachable.has("m0-S1"));
+  });
+  it("the agent's resources are parsed once per (re)registration: the allocator takes the master's parse", async () => {
+    // A resource only the agents have, so the parses of their lists can be told from the tasks'.
+    const agentResources = "cpus:4;mem:4096;gpus:1";
+    const registrar = new InMemoryRegistrar();
+    const info = create(AgentInfoSchema, { id: { value: "m0-S1" }, hostname: "host1", pid: "agent@host1:5051", resources: parseResources(agentResources).toProto() });
+    await registrar.apply({ kind: "admitAgent", agentId: "m0-S1", info });
+    const c = (cluster = await Cluster.start({ agents: 0, registrar, agentReregisterTimeoutMs: 60_000 }));
+    const a = await c.subscribe("a");
+    // How often each list of the agents' resources (told from the tasks' by their gpus) is parsed.
+    const parses = new Map<unknown, number>();
+    const parse = Resources.of;
+    Resources.of = (list) => {
+      if (Array.isArray(list) && list.some((r: { name?: string }) => r.name === "gpus")) parses.set(list, (parses.get(list) ?? 0) + 1);
+      return parse.call(Resources, list);
+    };
+    try {
+      const task = create(TaskSchema, { taskId: { value: "t1" }, frameworkId: { value: a.frameworkId }, agentId: { value: "m0-S1" }, state: TaskState.RUNNING, resources: parseResources("cpus:1;mem:64").toProto() });
+      await c.addAgent("host1", agentResources, "m0-S1", [task]);
+      assert.equal(c.metric("master/slaves_active"), 1);
+      assert.ok(parses.size > 0);
+      assert.deepEqual([...new Set(parses.values())], [1], "reregistered after a failover: the agent's list parsed once");
+      parses.clear();
+      await c.addAgent("host2", agentResources);
+      assert.equal(c.metric("master/slaves_active"), 2);
+      assert.ok(parses.size > 0);
+      assert.deepEqual([...new Set(parses.values())], [1], "registered: the agent's list parsed once");
+    } finally {
+      Resources.of = parse;
+    }
+    // The allocator holds what the master parsed: the task's share used, the rest offered.
+    await c.allocate();
+    const offered = a.sink.offers().filter((o) => o.agentId?.value === "m0-S1").map((o) => Resources.of(o.resources).unallocated().toString());
+    assert.deepEqual(offered, [Resources.of(parseResources("cpus:3;mem:4032;gpus:1").toProto()).toString()]);
   });
 });

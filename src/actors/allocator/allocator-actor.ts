@@ -225,7 +225,7 @@ export class AllocatorActor extends Actor {
 
   addAgent(id: string, info: AllocatorAgent, used: ReadonlyMap<string, readonly Resource[]>): void {
     if (this.agents.has(id)) return this.drop("duplicate_agent", `Ignoring addAgent for ${id} because it is already added`);
-    const total = this.toResources(info.total, `addAgent ${id}`);
+    const total = info.parsedTotal ?? this.toResources(info.total, `addAgent ${id}`);
     if (!total) return;
     const agent = new AgentBook(id, info, total, false);
     this.setActive(agent, info.active);

@@ -13,6 +13,7 @@
  */
 import type { Resource } from "../../gen/dcos/v1/resources_pb.js";
 import type { Attribute } from "../../gen/dcos/v1/common_pb.js";
+import type { Resources } from "../../resources/index.js";
 import type { RoleQuota } from "./snapshot.js";
 
 export type { RoleQuota } from "./snapshot.js";
@@ -42,6 +43,11 @@ export interface AllocatorAgent {
   attributes?: readonly Attribute[];
   /** Everything the agent has, reservations included. */
   total: readonly Resource[];
+  /**
+   * `total` as the master already parsed it (Resources.of(total)), when it did: the allocator
+   * takes it instead of parsing the list again (once per agent, 50,000 times after a failover).
+   */
+  parsedTotal?: Resources;
   /** False while the agent is unreachable or draining: its resources are not offered. */
   active: boolean;
 }

@@ -36,15 +36,18 @@ import { noteReregistered } from "./registry-recovery.js";
 import { isTerminal } from "../task-states.js";
 import { ByteBuffer, messageWriter } from "../../runtime/binary-writer.js";
 
-function agentInfoProblem(info: AgentInfo | undefined): string | undefined {
-  if (!info) return "agent_info is missing";
-  if (!info.hostname) return "agent_info.hostname is empty";
+/**
+ * The agent's resources parsed (the allocator takes them as they are: parsed once per
+ * registration), or why its info cannot be taken.
+ */
+function checkedAgentInfo(info: AgentInfo | undefined): { problem: string; resources?: undefined } | { problem?: undefined; resources: Resources } {
+  if (!info) return { problem: "agent_info is missing" };
+  if (!info.hostname) return { problem: "agent_info.hostname is empty" };
   try {
-    Resources.of(info.resources);
+    return { resources: Resources.of(info.resources) };
   } catch (err) {
-    return `agent_info.resources: ${(err as Error).message}`;
+    return { problem: `agent_info.resources: ${(err as Error).message}` };
   }
-  return undefined;
 }
 
 function refuse(core: MasterState, from: Pid, why: string): void {
@@ -91,8 +94,8 @@ function reregistrationProblem(core: MasterState, id: string, sender: PeerIdenti
 
 export function registerAgent(core: MasterState, from: Pid, message: RegisterAgent, sender: PeerIdentity): void {
   core.metrics.message("register_agent");
-  const problem = agentInfoProblem(message.agentInfo);
-  if (problem) return refuse(core, from, `invalid registration: ${problem}`);
+  const { problem, resources } = checkedAgentInfo(message.agentInfo);
+  if (problem !== undefined) return refuse(core, from, `invalid registration: ${problem}`);
   const down = machineDownReason(core, message.agentInfo);
   if (down) return refuse(core, from, down);
   const known = core.agentsByPid.get(from.toString());
@@ -122,7 +125,7 @@ export function registerAgent(core: MasterState, from: Pid, message: RegisterAge
       agent.registeredAt = core.now();
       core.metrics.agentRegistrations.inc();
       core.sendToAgent(agent, create(AgentRegisteredSchema, { agentId: ids.agent(id), pingIntervalSeconds: pingIntervalSeconds(core) }));
-      core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, active: true }, new Map());
+      core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, parsedTotal: resources, active: true }, new Map());
       startPinging(core, agent);
       agentAdded(core, agent);
     },
@@ -135,8 +138,8 @@ export function reregisterAgent(core: MasterState, from: Pid, message: Reregiste
   const id = message.agentInfo?.id?.value ?? "";
   const impostor = id ? reregistrationProblem(core, id, sender) : undefined;
   if (impostor) return core.drop("unauthorized_agent_messages", `Refusing the reregistration of ${from.toString()}: ${impostor}`, { from: from.toString(), agent: id });
-  const problem = agentInfoProblem(message.agentInfo);
-  if (problem || !id) return refuse(core, from, `invalid reregistration: ${problem ?? "agent_info.id is empty"}`);
+  const { problem, resources } = checkedAgentInfo(message.agentInfo);
+  if (problem !== undefined || !id) return refuse(core, from, `invalid reregistration: ${problem ?? "agent_info.id is empty"}`);
   const down = machineDownReason(core, message.agentInfo);
   if (down) return refuse(core, from, down);
   const registry = core.registrar.state();
@@ -199,7 +202,7 @@ export function reregisterAgent(core: MasterState, from: Pid, message: Reregiste
         reregistered(core, id, unknown.size === 0 ? [] : [...unknown].map((f) => ids.framework(f))),
       );
       askAgentAbout(core, record, missing);
-      core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, active: offerable(core, id) }, usedOnAgent(record));
+      core.allocator.addAgent(id, { hostname: info.hostname, attributes: info.attributes, total: info.resources, parsedTotal: resources, active: offerable(core, id) }, usedOnAgent(record));
       startPinging(core, record);
       agentAdded(core, record);
       resumeDrain(core, record);
