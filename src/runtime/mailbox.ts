@@ -6,6 +6,8 @@ export const enum ItemKind {
   Message = 0,
   Function = 1,
   Exited = 2,
+  /** A message from the network, still as its bytes: decoded when the actor handles it. */
+  Encoded = 3,
 }
 
 /** One entry of an actor's mailbox: a message, a closure (dispatch/defer/timer), or an exit notice. */
@@ -15,6 +17,14 @@ export interface MailboxItem {
   /** For a message: who the transport authenticated its sender as. */
   sender: PeerIdentity | null;
   message: Message | null;
+  /**
+   * For an Encoded item: its type name and its bytes (a view into the frame it came in, which
+   * no transport reuses). A message waiting in a busy actor's mailbox as bytes is one buffer
+   * for the garbage collector instead of an object graph that survives its young generation
+   * (docs/scale.md, "Session 11").
+   */
+  type: string | null;
+  payload: Uint8Array | null;
   fn: (() => void) | null;
   /** For dispatch: rejects the caller's promise if the actor terminates first. */
   abandon: ((reason: Error) => void) | null;

@@ -63,6 +63,12 @@ export interface MailboxShedding {
   readonly types: ReadonlySet<string>;
 }
 
+/** A handler as the system calls it: the type it decodes and the function. */
+interface CellHandler {
+  schema: DescMessage;
+  fn: (message: Message, from: Pid) => void;
+}
+
 /**
  * What the system runs of an actor: its mailbox, handlers and lifecycle. `Actor`
  * (actor.ts) is the one implementation; it is declared here so that the system does not
@@ -71,7 +77,7 @@ export interface MailboxShedding {
 export interface ActorCell {
   readonly name: string;
   readonly self: Pid;
-  /** @internal */ readonly handlers: ReadonlyMap<string, { schema: DescMessage; fn: (message: Message, from: Pid) => void }>;
+  /** @internal */ readonly handlers: ReadonlyMap<string, CellHandler>;
   /** @internal */ readonly mailbox: Mailbox;
   /** @internal */ scheduled: boolean;
   /** @internal */ state: "created" | "running" | "terminating" | "terminated";
@@ -227,7 +233,7 @@ export class ActorSystem implements TransportSink, WorkSource {
     this.actors.delete(actor.name);
     const gone = new Error(`Actor ${actor.self.toString()} terminated`);
     for (const item of actor.mailbox.drain()) {
-      if (item.kind === ItemKind.Message) this.countDrop("terminated", item.from?.toString() ?? "?", item.message?.$typeName ?? "");
+      if (item.kind === ItemKind.Message || item.kind === ItemKind.Encoded) this.countDrop("terminated", item.from?.toString() ?? "?", item.message?.$typeName ?? item.type ?? "");
       item.abandon?.(new DcosError(Code.UNAVAILABLE, gone.message));
     }
     const watchers = this.localWatchers.get(actor.name);
@@ -269,7 +275,7 @@ export class ActorSystem implements TransportSink, WorkSource {
       return;
     }
     const sender = identity ?? this.unauthenticated(from.address);
-    actor.mailbox.push({ kind: ItemKind.Message, from, sender, message, fn: null, abandon: null });
+    actor.mailbox.push({ kind: ItemKind.Message, from, sender, message, fn: null, abandon: null, type: null, payload: null });
     this.schedule(actor);
   }
 
@@ -308,15 +314,9 @@ export class ActorSystem implements TransportSink, WorkSource {
       else this.countDrop("unknown_type", env.from, env.type, "type not registered");
       return;
     }
-    let message: Message;
-    try {
-      message = this.types.decode(handler.schema, env.payload);
-    } catch (err) {
-      this.countDrop("undecodable", env.from, env.type, (err as Error).message);
-      return;
-    }
+    // Decoded when handled (handle): an undecodable payload is dropped then, counted the same.
     const sender = identity ?? this.unauthenticated(peer);
-    actor.mailbox.push({ kind: ItemKind.Message, from, sender, message, fn: null, abandon: null });
+    actor.mailbox.push({ kind: ItemKind.Encoded, from, sender, message: null, fn: null, abandon: null, type: env.type, payload: env.payload });
     this.schedule(actor);
   }
 
@@ -349,7 +349,7 @@ export class ActorSystem implements TransportSink, WorkSource {
   /** Runs fn inside the actor as its own mailbox item. False if the actor is not running. */
   enqueueFunction(actor: ActorCell, fn: () => void, abandon: ((e: Error) => void) | null = null): boolean {
     if (actor.state !== "running" || actor.attachment?.system !== this) return false;
-    actor.mailbox.push({ kind: ItemKind.Function, from: null, sender: null, message: null, fn, abandon });
+    actor.mailbox.push({ kind: ItemKind.Function, from: null, sender: null, message: null, fn, abandon, type: null, payload: null });
     this.schedule(actor);
     return true;
   }
@@ -420,7 +420,7 @@ export class ActorSystem implements TransportSink, WorkSource {
 
   private enqueueExited(watcher: ActorCell, pid: Pid): void {
     if (watcher.state !== "running") return;
-    watcher.mailbox.push({ kind: ItemKind.Exited, from: pid, sender: null, message: null, fn: null, abandon: null });
+    watcher.mailbox.push({ kind: ItemKind.Exited, from: pid, sender: null, message: null, fn: null, abandon: null, type: null, payload: null });
     this.schedule(watcher);
   }
 
@@ -523,13 +523,25 @@ export class ActorSystem implements TransportSink, WorkSource {
             this.countDrop("no_handler", item.from!.toString(), message.$typeName, `actor '${actor.name}' has no handler`);
             return;
           }
-          this.received.inc();
-          actor.currentSender = item.sender;
-          try {
-            handler.fn.call(actor, message, item.from!);
-          } finally {
-            actor.currentSender = null;
+          this.handleMessage(actor, handler, message, item);
+          return;
+        }
+        case ItemKind.Encoded: {
+          const type = item.type!;
+          const handler = actor.handlers.get(type);
+          if (!handler) {
+            this.countDrop("no_handler", item.from!.toString(), type, `actor '${actor.name}' has no handler`);
+            return;
           }
+          let message: Message;
+          try {
+            message = this.types.decode(handler.schema, item.payload!);
+          } catch (err) {
+            this.countDrop("undecodable", item.from!.toString(), type, (err as Error).message);
+            return;
+          }
+          item.payload = null;
+          this.handleMessage(actor, handler, message, item);
           return;
         }
         case ItemKind.Function:
@@ -540,7 +552,17 @@ export class ActorSystem implements TransportSink, WorkSource {
           return;
       }
     } catch (err) {
-      this.handlerFailed(actor, err, item.kind === ItemKind.Message ? item.message!.$typeName : "function");
+      this.handlerFailed(actor, err, item.kind === ItemKind.Message ? item.message!.$typeName : item.kind === ItemKind.Encoded ? item.type! : "function");
+    }
+  }
+
+  private handleMessage(actor: ActorCell, handler: CellHandler, message: Message, item: MailboxItem): void {
+    this.received.inc();
+    actor.currentSender = item.sender;
+    try {
+      handler.fn.call(actor, message, item.from!);
+    } finally {
+      actor.currentSender = null;
     }
   }
 

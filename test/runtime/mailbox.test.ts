@@ -5,7 +5,7 @@ import { ItemKind, Mailbox } from "../../src/runtime/mailbox.js";
 describe("Mailbox", () => {
   it("is first in, first out across compactions", () => {
     const box = new Mailbox();
-    const item = (i: number) => ({ kind: ItemKind.Function, from: null, sender: null, message: null, fn: () => i, abandon: null });
+    const item = (i: number) => ({ kind: ItemKind.Function, from: null, sender: null, message: null, fn: () => i, abandon: null, type: null, payload: null });
     const out: number[] = [];
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 5000; i++) box.push(item(round * 5000 + i));
