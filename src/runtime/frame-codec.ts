@@ -243,8 +243,9 @@ export function readOneofField(bytes: Uint8Array): { field: number; value: Buffe
 }
 
 /**
- * Decodes a Frame. Envelope payloads are views into `bytes` (decode them before the
- * buffer is reused). Throws FrameError: "oversize" past maxBytes, "undecodable" otherwise.
+ * Decodes a Frame. Envelope payloads are views into `bytes`, kept until their actor
+ * handles them (ActorSystem decodes a payload then): a transport never reuses a received
+ * frame's buffer. Throws FrameError: "oversize" past maxBytes, "undecodable" otherwise.
  */
 export function decodeFrame(bytes: Uint8Array, maxBytes = Number.POSITIVE_INFINITY): Envelope[] {
   if (bytes.length > maxBytes) {
