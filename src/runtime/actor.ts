@@ -1,4 +1,5 @@
 import type { DescMessage, Message, MessageShape } from "@bufbuild/protobuf";
+import { messageReader, type ReaderOptions } from "./binary-reader.js";
 import type { Clock, Timer } from "./clock.js";
 import type { PeerIdentity } from "./identity.js";
 import { Code, DcosError } from "./error.js";
@@ -12,6 +13,16 @@ export type Handler<T> = (message: T, from: Pid) => void;
 export interface InstalledHandler {
   schema: DescMessage;
   fn: Handler<Message>;
+  /** The decoder of this type for this actor, when it leaves fields unread (HandlerOptions). */
+  read?: (bytes: Uint8Array) => Message;
+}
+
+export interface HandlerOptions<S extends DescMessage> {
+  /**
+   * Fields the handler never reads: a message from another node arrives without them (their
+   * bytes skipped, the fields at their zero values); one from the same node may carry them.
+   */
+  unread?: ReaderOptions<S>["unread"];
 }
 
 export type ActorState = "created" | "running" | "terminating" | "terminated";
@@ -84,11 +95,12 @@ export abstract class Actor implements ActorCell {
   }
 
   /** Handles messages of the schema's type with fn; one handler per type. */
-  protected install<S extends DescMessage>(schema: S, fn: Handler<MessageShape<S>>): void {
+  protected install<S extends DescMessage>(schema: S, fn: Handler<MessageShape<S>>, options: HandlerOptions<S> = {}): void {
     if (this.handlers.has(schema.typeName)) {
       throw new DcosError(Code.ALREADY_EXISTS, `Actor '${this.name}' already has a handler for ${schema.typeName}`);
     }
-    this.handlers.set(schema.typeName, { schema, fn: fn as Handler<Message> });
+    const read = options.unread?.length ? (messageReader(schema, { unread: options.unread }) as (bytes: Uint8Array) => Message) : undefined;
+    this.handlers.set(schema.typeName, { schema, fn: fn as Handler<Message>, ...(read ? { read } : {}) });
     this.attachment?.system.types.add(schema);
   }
 

@@ -302,12 +302,14 @@ function zeroCode(t: ScalarType, longAsString: boolean, emptyBytes: string): str
  * The reader of one message type, made once: a literal of the zero message (its final
  * shape), then a switch on each tag. Recursive types resolve through the cache.
  */
-function readerOf(desc: DescMessage): Reader {
-  const cached = compiled.get(desc);
+function readerOf(desc: DescMessage, unread: ReadonlySet<string> = NOTHING_UNREAD): Reader {
+  // A reader that leaves fields unread is made for its caller alone (nested types use the shared ones).
+  const shared = unread.size === 0;
+  const cached = shared ? compiled.get(desc) : undefined;
   if (cached) return cached;
   let impl: Reader = () => ({});
   const wrapper: Reader = (r, end, m, depth) => impl(r, end, m, depth);
-  compiled.set(desc, wrapper);
+  if (shared) compiled.set(desc, wrapper);
   const env: unknown[] = [];
   const use = (x: unknown): string => `e[${env.push(x) - 1}]`;
   const q = JSON.stringify;
@@ -333,6 +335,16 @@ function readerOf(desc: DescMessage): Reader {
     }
     const f = member;
     const p = `m[${q(f.localName)}]`;
+    if (unread.has(f.localName)) {
+      // Left at its zero value: its bytes are checked and skipped whatever wire type they come in.
+      // (The zero values the cases below give: a message or an explicit-presence field is absent.)
+      if (f.fieldKind === "list") init.push(`${q(f.localName)}: []`);
+      else if (f.fieldKind === "map") init.push(`${q(f.localName)}: {}`);
+      else if (f.fieldKind === "enum" && f.presence === IMPLICIT) init.push(`${q(f.localName)}: 0`);
+      else if (f.fieldKind === "scalar" && f.presence === IMPLICIT) init.push(`${q(f.localName)}: ${zeroCode(f.scalar, f.longAsString, emptyBytes)}`);
+      for (const wire of [WireType.Varint, WireType.Bit64, WireType.LengthDelimited, WireType.Bit32]) caseOf((f.number << 3) | wire, `r.skip(${wire}, end, depth);`);
+      continue;
+    }
     switch (f.fieldKind) {
       case "message":
         caseOf((f.number << 3) | WireType.LengthDelimited, `const sub = r.delimitedEnd(end); ${p} = ${nested(f)}(r, sub, ${p}, depth + 1);`);
@@ -398,14 +410,37 @@ function readerOf(desc: DescMessage): Reader {
   // Nested readers finished by now are called directly, not through their recursion wrapper.
   for (let i = 0; i < env.length; i++) env[i] = finished.get(env[i] as Reader) ?? env[i];
   impl = new Function("e", body)(env) as Reader;
+  if (!shared) return impl;
   finished.set(wrapper, impl);
   return wrapper;
 }
 
-/** A decoder for one type (hot paths keep it): the message fromBinary would give. */
-export function messageReader<Desc extends DescMessage>(desc: Desc): (bytes: Uint8Array) => MessageShape<Desc> {
-  if (!compilable(desc)) return (bytes) => fromBinary(desc, bytes);
-  const wrapper = readerOf(desc);
+const NOTHING_UNREAD: ReadonlySet<string> = new Set();
+
+/** What a reader may leave out. */
+export interface ReaderOptions<Desc extends DescMessage> {
+  /**
+   * Fields (by localName, not in a oneof) whose bytes are skipped, the field left at its zero
+   * value: for a receiver that never reads them (the master and ReregisterAgent.frameworks).
+   */
+  unread?: ReadonlyArray<keyof MessageShape<Desc> & string>;
+}
+
+/**
+ * A decoder for one type (hot paths keep it): the message fromBinary would give (with
+ * `options.unread`, but for those fields, left at their zero values).
+ */
+export function messageReader<Desc extends DescMessage>(desc: Desc, options: ReaderOptions<Desc> = {}): (bytes: Uint8Array) => MessageShape<Desc> {
+  const unread = new Set<string>(options.unread ?? []);
+  for (const name of unread) {
+    const field = desc.fields.find((f) => f.localName === name);
+    if (!field || field.oneof) throw new Error(`${desc.typeName} has no field '${name}' outside a oneof to leave unread`);
+  }
+  if (!compilable(desc)) {
+    if (unread.size === 0) return (bytes) => fromBinary(desc, bytes);
+    throw new Error(`${desc.typeName} cannot be read by a generated reader, so no field can be left unread`);
+  }
+  const wrapper = readerOf(desc, unread);
   const read = finished.get(wrapper) ?? wrapper;
   return (bytes) => {
     const r = new WireInput(bytes);

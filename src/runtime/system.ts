@@ -67,6 +67,8 @@ export interface MailboxShedding {
 interface CellHandler {
   schema: DescMessage;
   fn: (message: Message, from: Pid) => void;
+  /** Its own decoder (fields left unread), else the TypeRegistry's. */
+  read?: (bytes: Uint8Array) => Message;
 }
 
 /**
@@ -535,7 +537,7 @@ export class ActorSystem implements TransportSink, WorkSource {
           }
           let message: Message;
           try {
-            message = this.types.decode(handler.schema, item.payload!);
+            message = handler.read !== undefined ? handler.read(item.payload!) : this.types.decode(handler.schema, item.payload!);
           } catch (err) {
             this.countDrop("undecodable", item.from!.toString(), type, (err as Error).message);
             return;

@@ -261,6 +261,52 @@ describe("binary-reader (the actor systems' protobuf decoder)", () => {
     assert.equal(EMPTY_BYTES.length, 0, "nothing wrote into it");
   });
 
+  it("leaves the fields a receiver never reads at their zero values, their bytes checked and skipped (seeded random messages)", () => {
+    const random = new Random(SEED + 2);
+    const gen = new Gen(random);
+    /** fromBinary's message with the field at the zero value create() gives (absent when create() sets none). */
+    const without = (desc: DescMessage, bytes: Uint8Array, name: string): unknown => {
+      const expected = fromBinary(desc, bytes) as unknown as Record<string, unknown>;
+      const zero = create(desc) as unknown as Record<string, unknown>;
+      if (Object.hasOwn(zero, name)) expected[name] = zero[name];
+      else delete expected[name];
+      return expected;
+    };
+    let checked = 0;
+    for (const desc of allMessages()) {
+      const plain = desc.fields.filter((f) => !f.oneof);
+      if (plain.length === 0 || desc.typeName.startsWith("google.protobuf.")) continue;
+      for (let run = 0; run < 4; run++) {
+        const name = plain[random.int(plain.length)]!.localName;
+        const bytes = toBinary(desc, gen.message(desc, 0));
+        const read = messageReader(desc, { unread: [name] as never[] });
+        assert.deepStrictEqual(read(bytes), without(desc, bytes, name), `${desc.typeName}.${name} run ${run} (seed ${SEED + 2})`);
+        checked++;
+      }
+    }
+    assert.ok(checked > 400, `${checked} messages`);
+    // The master's case: a ReregisterAgent's FrameworkInfos skipped, every other field (unknown ones too) as fromBinary reads them.
+    const message = create(ReregisterAgentSchema, { agentInfo: { hostname: "h", id: { value: "S1" } }, tasks: [{ taskId: { value: "t" }, state: TaskState.RUNNING }], frameworks: [{ name: "f", roles: ["*"] }, { name: "g" }] });
+    const bytes = Uint8Array.from([...toBinary(ReregisterAgentSchema, message), 0x98, 0x06, 0x2a]);
+    const read = messageReader(ReregisterAgentSchema, { unread: ["frameworks"] });
+    assert.deepStrictEqual(read(bytes), without(ReregisterAgentSchema, bytes, "frameworks"));
+    assert.deepEqual(read(bytes).frameworks, []);
+    assert.equal(read(bytes).$unknown?.length, 1, "unknown fields are still kept");
+    // Skipped bytes are still checked: every truncation is refused as fromBinary refuses it.
+    for (let cut = 0; cut < bytes.length - 3; cut++) {
+      let refused = false;
+      try {
+        fromBinary(ReregisterAgentSchema, bytes.subarray(0, cut));
+      } catch {
+        refused = true;
+      }
+      if (refused) assert.throws(() => read(bytes.subarray(0, cut)), `cut at ${cut}`);
+    }
+    // The shared reader is untouched.
+    assert.equal(messageReader(ReregisterAgentSchema)(bytes).frameworks.length, 2);
+    assert.throws(() => messageReader(ReregisterAgentSchema, { unread: ["nope" as never] }), /no field 'nope'/);
+  });
+
   it("leaves to fromBinary the types it does not compile (google.protobuf's own)", () => {
     const struct = create(StructSchema, { fields: { a: { kind: { case: "numberValue", value: 1 } } } });
     assert.deepStrictEqual(messageReader(StructSchema)(toBinary(StructSchema, struct)), fromBinary(StructSchema, toBinary(StructSchema, struct)));

@@ -117,7 +117,10 @@ export class Master extends Actor {
       fn(core, from, m, sender);
     };
     this.install(RegisterAgentSchema, on(registerAgent));
-    this.install(ReregisterAgentSchema, on(reregisterAgent));
+    // The master does not read the FrameworkInfos an agent lists (frameworks come back through
+    // their own resubscription): up to one per framework with tasks there, 30% of the bytes
+    // after a failover, decoded and dropped for every agent (docs/scale.md, "Session 11").
+    this.install(ReregisterAgentSchema, on(reregisterAgent), { unread: ["frameworks"] });
     this.install(UnregisterAgentSchema, on(unregisterAgent));
     this.install(AgentPongSchema, on((core, from) => pong(core, from)));
     this.install(StatusUpdateSchema, on(statusUpdate));
