@@ -78,12 +78,14 @@ export async function pssBytes(pid: number): Promise<number> {
  * /proc/<pid>/task/<tid>/schedstat's run_delay over its live threads (0 when it is gone or
  * the kernel keeps no schedstats). Taken before and after a window, the difference over the
  * window's wall time is how starved the process was (ms per s): on a machine it shares with
- * other busy processes, the time it could have run and did not.
+ * other busy processes, the time it could have run and did not. Over all its threads it can
+ * pass 1,000 ms per s (GC helpers and the libuv pool wait too); `onlyThread` = pid is the
+ * main thread alone, a node process's event loop.
  */
-export function runDelayMs(pid: number): number {
+export function runDelayMs(pid: number, onlyThread?: number): number {
   let tids: string[];
   try {
-    tids = readdirSync(`/proc/${pid}/task`);
+    tids = onlyThread === undefined ? readdirSync(`/proc/${pid}/task`) : [String(onlyThread)];
   } catch {
     return 0;
   }

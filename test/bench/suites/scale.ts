@@ -330,6 +330,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       const sim0 = simCpu();
       const bench0 = process.cpuUsage();
       const delay0 = runDelayMs(cluster.leaderPid());
+      const loopDelay0 = runDelayMs(cluster.leaderPid(), cluster.leaderPid());
       const w0 = performance.now();
       const monoStart = process.hrtime.bigint() / 1000n;
       await sleep(seconds * 1000);
@@ -341,6 +342,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       const m1 = await cluster.metrics();
       const cpu1 = processUsage(cluster.leaderPid()).cpuMs;
       const delay1 = runDelayMs(cluster.leaderPid());
+      const loopDelay1 = runDelayMs(cluster.leaderPid(), cluster.leaderPid());
       const bench1 = process.cpuUsage(bench0);
       const sim1 = simCpu();
       // What the leader counted in the window (messages by kind, Raft entries, tap events, ...): the work behind the latencies.
@@ -363,9 +365,10 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
         bench_cpu_share: share((bench1.user + bench1.system) / 1000),
         // Its threads' time runnable but not running, per second of the window.
         leader_run_delay_ms_per_s: Math.round(share(delay1 - delay0) * 1000),
+        leader_main_thread_run_delay_ms_per_s: Math.round(share(loopDelay1 - loopDelay0) * 1000),
       };
       fig("launches_per_s", ((f1.shortRunning! - f0.shortRunning!) / wall) * 1000, "tasks/s", "higher", steady);
-      fig("steady_leader_run_delay_ms_per_s", (delay1 - delay0) / wall * 1000, "ms/s", "lower", { note: "the leader's threads runnable and waiting for a CPU (schedstat run_delay), per second of the window", master_cpu_share: steady.master_cpu_share });
+      fig("steady_leader_run_delay_ms_per_s", (delay1 - delay0) / wall * 1000, "ms/s", "lower", { note: "the leader's threads runnable and waiting for a CPU (schedstat run_delay, summed over its threads), per second of the window; main_thread: its event loop's thread alone", main_thread_ms_per_s: steady.leader_main_thread_run_delay_ms_per_s, master_cpu_share: steady.master_cpu_share });
       fig("accept_to_running_p50_ms", percentile(acceptToRunning, 50), "ms", "lower", { samples: acceptToRunning.length });
       fig("accept_to_running_p99_ms", percentile(acceptToRunning, 99), "ms", "lower", { samples: acceptToRunning.length, goal_ms: 500 });
       fig("accept_to_starting_p50_ms", percentile(acceptToStarting, 50), "ms", "lower", { samples: acceptToStarting.length, note: "the first leg of accept->RUNNING" });
@@ -440,6 +443,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     // The standbys' CPU before the kill: the new leader's CPU over the failover is its cost.
     const standbyCpu = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? 0 : processUsage(p.pid).cpuMs]));
     const standbyDelay = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? 0 : runDelayMs(p.pid)]));
+    const standbyLoopDelay = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? 0 : runDelayMs(p.pid, p.pid)]));
     // What the harness's processes spend over the failover, beside the new leader.
     const harnessCpu = () => [...cluster.agents, ...cluster.frameworks].map((c) => processUsage(c.pid).cpuMs);
     const harness0 = harnessCpu();
@@ -471,17 +475,19 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const harness1 = harnessCpu();
     const bench1 = process.cpuUsage(bench0);
     const foDelay = runDelayMs(cluster.leaderPid()) - (standbyDelay.get(cluster.leader()) ?? 0);
+    const foLoopDelay = runDelayMs(cluster.leaderPid(), cluster.leaderPid()) - (standbyLoopDelay.get(cluster.leader()) ?? 0);
     const foCpu = processUsage(cluster.leaderPid()).cpuMs - (standbyCpu.get(cluster.leader()) ?? 0);
     const foShare = (ms: number) => Math.round((ms / foWall) * 1000) / 1000;
     const harnessProcs = [...cluster.agents, ...cluster.frameworks].map((c, i) => ({ name: c.name, cpu_share: foShare(harness1[i]! - harness0[i]!) }));
     fig("failover_leader_run_delay_ms_per_s", (foDelay / foWall) * 1000, "ms/s", "lower", {
       window_ms: Math.round(foWall),
       run_delay_ms: Math.round(foDelay),
+      main_thread_ms_per_s: Math.round((foLoopDelay / foWall) * 1000),
       new_leader_cpu_share: foShare(foCpu),
       harness_cpu_share: foShare(harnessProcs.reduce((sum, p) => sum + p.cpu_share * foWall, 0)),
       bench_cpu_share: foShare((bench1.user + bench1.system) / 1000),
       harness: harnessProcs,
-      note: "from the kill to every task reconciled: the new leader's threads runnable and waiting for a CPU (schedstat run_delay) per second, and the CPU shares of it, the harness's processes and the bench",
+      note: "from the kill to every task reconciled: the new leader's threads runnable and waiting for a CPU (schedstat run_delay, summed over its threads; main_thread: its event loop's thread alone) per second, and the CPU shares of it, the harness's processes and the bench",
     });
     fig("failover_new_leader_ms", at.leader, "ms", "lower");
     fig("failover_agents_reregistered_ms", at.agents, "ms", "lower");
