@@ -128,10 +128,12 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   // The agents start at this rate in all (agents/s), not at once.
   const startPerS = get("agent-start-per-s", 0);
   if (startPerS > 0) settings.agentStartPerS = startPerS;
-  // The niceness of the simulated agents' and frameworks' processes (--harness-nice; the
-  // masters stay at 0): they stand for other machines, and at 0 (the setting before session
-  // 11) they take the 2 cores from the leader as often as it from them (docs/scale.md).
-  settings.harnessNice = get("harness-nice", 0);
+  // The niceness of the simulated agents' and frameworks' processes (--harness-nice, 10
+  // unless given; the masters stay at 0): they stand for other machines, and at 0 (the
+  // setting before session 11) they took the 2 cores from the leader as often as it from
+  // them: its event loop waited runnable 327-607 ms per s of a failover, 252 at 10
+  // (docs/scale.md, "Session 11: the harness's processes and the leader's CPU").
+  settings.harnessNice = get("harness-nice", 10);
   const seconds = get("seconds", 20);
   const pingWindowS = get("ping-window-s", 30);
   const scaleS = Math.max(1, agents / 1000);
