@@ -140,8 +140,9 @@ describe("The scale harness at a small size", () => {
       seed: SEED,
       masterFlags: ["--allocation-interval=200ms"],
       preloadTasks: TASKS,
-      // The simulators as other machines would be: after the masters for the CPU (--harness-nice).
+      // The simulators as other machines would be: after the masters for the CPU (--harness-nice, --framework-nice).
       harnessNice: 10,
+      frameworkNice: 5,
     }));
     const said = (what: string) => `${what} (seed ${SEED})\nagents: ${JSON.stringify(c.agentStats())}\nframeworks: ${JSON.stringify(c.frameworkStats())}\n${c.describe()}`;
     const until = async (check: () => boolean, what: string, ms: number) => {
@@ -154,7 +155,8 @@ describe("The scale harness at a small size", () => {
     await until(() => f().subscribed === FRAMEWORKS && c.frameworks.every((p) => p.frameworkIds), "every framework subscribed", 90_000);
     c.startAgents(200);
     await until(() => a().registered === AGENTS, `${AGENTS} agents back with their tasks`, 90_000);
-    for (const p of [...c.agents, ...c.frameworks]) assert.equal(getPriority(p.pid), 10, said(`${p.name} runs at the harness's niceness`));
+    for (const p of c.agents) assert.equal(getPriority(p.pid), 10, said(`${p.name} runs at the harness's niceness`));
+    for (const p of c.frameworks) assert.equal(getPriority(p.pid), 5, said(`${p.name} runs at the frameworks' niceness`));
     for (const p of c.masters.processes) if (p) assert.equal(getPriority(p.pid), 0, said("the masters run at niceness 0"));
     for (const p of c.frameworks) p.command("adopt");
     await until(() => f().longRunning === TASKS, "every preloaded task reconciled RUNNING", 90_000);

@@ -128,12 +128,14 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   // The agents start at this rate in all (agents/s), not at once.
   const startPerS = get("agent-start-per-s", 0);
   if (startPerS > 0) settings.agentStartPerS = startPerS;
-  // The niceness of the simulated agents' and frameworks' processes (--harness-nice, 10
-  // unless given; the masters stay at 0): they stand for other machines, and at 0 (the
-  // setting before session 11) they took the 2 cores from the leader as often as it from
-  // them: its event loop waited runnable 327-607 ms per s of a failover, 252 at 10
-  // (docs/scale.md, "Session 11: the harness's processes and the leader's CPU").
+  // The niceness of the simulated agents' processes (--harness-nice, 10 unless given; the
+  // masters stay at 0): they stand for other machines, and at 0 (the setting before session
+  // 11) they took the 2 cores from the leader as often as it from them: its event loop waited
+  // runnable 327-607 ms per s of a failover, 252 at 10 (docs/scale.md, "Session 11: the
+  // harness's processes and the leader's CPU"). The frameworks' processes run at
+  // --framework-nice (0 unless given): at 10 they fell seconds behind the offers of a fill.
   settings.harnessNice = get("harness-nice", 10);
+  settings.frameworkNice = get("framework-nice", 0);
   const seconds = get("seconds", 20);
   const pingWindowS = get("ping-window-s", 30);
   const scaleS = Math.max(1, agents / 1000);
@@ -162,7 +164,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   };
   process.once("SIGTERM", interrupted);
   process.once("SIGINT", interrupted);
-  const shape = { agents, frameworks, tasks: preload ? tasks : settings.longTasks * frameworks, preload: preload ? 1 : 0, agent_procs: settings.agentProcesses, seed: settings.seed, hold_offers: settings.holdOffers ? 1 : 0, max_offers_per_framework: offerCap, harness_nice: settings.harnessNice };
+  const shape = { agents, frameworks, tasks: preload ? tasks : settings.longTasks * frameworks, preload: preload ? 1 : 0, agent_procs: settings.agentProcesses, seed: settings.seed, hold_offers: settings.holdOffers ? 1 : 0, max_offers_per_framework: offerCap, harness_nice: settings.harnessNice, framework_nice: settings.frameworkNice };
   const fig = (name: string, value: number, unit: string, better: "higher" | "lower", extra: Record<string, unknown> = {}) =>
     report.figure(name, value, unit, better, { ...shape, load1: load(), ...extra });
   const explained = async <T>(p: Promise<T>): Promise<T> => {
