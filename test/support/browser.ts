@@ -29,3 +29,14 @@ export async function waitForText(page: Page, selector: string, ok: (text: strin
     await page.waitForTimeout(100);
   }
 }
+
+/** Waits until `selector` matches exactly `n` elements (a page renders after its data arrives); the error says how many it saw. */
+export async function waitForCount(page: Page, selector: string, n: number, what: string, timeoutMs = BROWSER_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = await page.locator(selector).count();
+    if (seen === n) return;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}: ${selector} matches ${seen} elements, not ${n}`);
+    await page.waitForTimeout(100);
+  }
+}

@@ -11,10 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { CHROMIUM, requireChromium, waitForText } from "../support/browser.js";
+import { CHROMIUM, requireChromium, waitForCount, waitForText } from "../support/browser.js";
 import { NodeProcess } from "../support/processes.js";
 import { exerciseJobsPage } from "./jobs-page.js";
-import { waitFor } from "../support/wait.js";
 
 describe("web UI in Chromium", () => {
   let workDir: string | undefined;
@@ -74,7 +73,7 @@ describe("web UI in Chromium", () => {
     await waitForText(page, "[data-testid=connection]", (t) => t === "live", "the /events stream to connect");
     await waitForText(page, "[data-testid=agents-active]", (t) => t === "2", "two active agents on the overview");
     assert.equal(await page.locator("[data-testid=tasks-running]").textContent(), "0");
-    assert.equal(await page.locator("[data-testid=chart-cpus] canvas").count(), 1, "the CPU plot is drawn");
+    await waitForCount(page, "[data-testid=chart-cpus] canvas", 1, "the CPU plot to be drawn");
 
     run = new NodeProcess("dcos-node run", ["run", `--master=${masterGrpc}`, "--framework", "--name=ui-hello", "--", "echo hello from the browser test; sleep 600"]);
     await waitForText(page, "[data-testid=tasks-running]", (t) => t === "1", "the launched task to show as running");
@@ -92,7 +91,7 @@ describe("web UI in Chromium", () => {
     assert.equal(stdout, "hello from the browser test");
 
     await page.locator("nav a", { hasText: "Agents" }).click();
-    assert.equal(await page.locator("[data-testid=agents-table] tbody tr").count(), 2);
+    await waitForCount(page, "[data-testid=agents-table] tbody tr", 2, "the agents page to list both agents");
     assert.deepEqual(pageErrors, [], "no script errors in the page");
   }
 });

@@ -6,8 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { waitForText } from "../support/browser.js";
-import { waitFor } from "../support/wait.js";
+import { waitForCount, waitForText } from "../support/browser.js";
 
 export async function exerciseJobsPage(page: Page, pageErrors: string[], post: (path: "iso8601" | "dependency", job: object) => Promise<Response>): Promise<void> {
   const posted = async (path: "iso8601" | "dependency", job: object) => {
@@ -18,8 +17,8 @@ export async function exerciseJobsPage(page: Page, pageErrors: string[], post: (
   await posted("dependency", { name: "ui-after", command: "echo after nightly", parents: ["ui-nightly"], cpus: 0.1, mem: 32, disk: 0 });
   await page.locator("nav a", { hasText: "Jobs" }).click();
   await waitForText(page, "[data-testid=jobs-table] tr[data-job=ui-nightly] [data-testid=job-status]", (t) => t === "fresh", "the job in the list");
-  assert.equal(await page.locator("[data-testid=jobs-graph] [data-node]").count(), 2, "both jobs drawn");
-  assert.equal(await page.locator("[data-testid=jobs-graph] [data-edge='ui-nightly->ui-after']").count(), 1, "the dependency drawn");
+  await waitForCount(page, "[data-testid=jobs-graph] [data-node]", 2, "both jobs drawn");
+  await waitForCount(page, "[data-testid=jobs-graph] [data-edge='ui-nightly->ui-after']", 1, "the dependency drawn");
   const y = async (n: string) => Number(await page.locator(`[data-testid=jobs-graph] [data-node=${n}] rect`).getAttribute("y"));
   assert.ok((await y("ui-nightly")) < (await y("ui-after")), "the layout puts the parent above its child");
   await page.locator("tr[data-job=ui-nightly] button[data-action=run]").click();
@@ -38,6 +37,6 @@ export async function exerciseJobsPage(page: Page, pageErrors: string[], post: (
   await waitForText(page, "[data-testid=jobs-action-error]", (t) => t.includes("parent of ui-after"), "deleting a parent refused with the API's message");
   page.once("dialog", (d) => void d.accept());
   await page.locator("tr[data-job=ui-after] button[data-action=delete]").click();
-  await waitFor(async () => (await page.locator("tr[data-job=ui-after]").count()) === 0, "the deleted job to leave the list");
+  await waitForCount(page, "tr[data-job=ui-after]", 0, "the deleted job to leave the list");
   assert.deepEqual(pageErrors, [], "no script errors in the jobs pages");
 }
