@@ -69,6 +69,7 @@ export abstract class RaftElection extends RaftBase {
     this.electionElapsed++;
     if (this.electionElapsed >= this.electionTicks) {
       this.electionElapsed = 0;
+      this.forgetSilentLeaving();
       if (this.checkQuorum && !this.quorumActive()) {
         this.stats.checkQuorumStepDowns++;
         this.becomeFollower(this.termValue, "", "CheckQuorum: a majority was not heard from in an election timeout");

@@ -1,5 +1,5 @@
 import { Code, DcosError } from "../../runtime/error.js";
-import { RaftEntryType, RaftMembershipChangeType, type RaftMembershipChange } from "../../gen/dcos/v1/raft_pb.js";
+import { RaftEntryType, RaftMembershipChangeType, type RaftMembershipChange, type RaftMessage } from "../../gen/dcos/v1/raft_pb.js";
 import { type ProposalPosition } from "./ready.js";
 import { RaftReplication } from "./replication.js";
 
@@ -51,5 +51,32 @@ export abstract class RaftMembershipChanges extends RaftReplication {
     this.pendingMembershipIndex = pos.index;
     this.stats.generationsPinned += pins.length;
     this.logger.info({ pins: Object.fromEntries(pins) }, `Raft ${this.id}: pins member generations at ${pos.index}`);
+  }
+
+  /**
+   * A server that is not in this leader's membership asked for a (pre-)vote: it was removed
+   * and never learnt it (the leader stops replicating to a member once the entry removing
+   * it is appended), so it still counts itself a voter and campaigns on every election
+   * timeout, for ever. Its requests are refused (members in the lease drop them, and its
+   * log lacks at least the removal), so it cannot disrupt the group; but it keeps sending
+   * them. The leader catches it up as a follower (probe, backtrack, a snapshot if need be)
+   * until it holds the current membership, which makes it stop (it is no voter of it), and
+   * then forgets it (or after two CheckQuorum rounds without an answer; raft-base.ts `leaving`).
+   */
+  protected tellRemoved(id: string): void {
+    if (this.replicator.get(id)) return;
+    this.stats.removedServersTold++;
+    this.logger.info(`Raft ${this.id}: ${id} is not a member but campaigns; sends it the log up to its removal`);
+    this.addLeaving(id);
+    this.replicator.sendAppend(id);
+  }
+
+  /** A leaving server's answer: forgotten once it holds the current membership. */
+  protected override handleAppendResponse(m: RaftMessage): void {
+    super.handleAppendResponse(m);
+    if (!this.leaving.has(m.from)) return;
+    const pr = this.replicator.get(m.from);
+    if (pr && pr.match < this.memberships.currentIndex()) return;
+    this.forgetLeaving(m.from);
   }
 }

@@ -175,6 +175,14 @@ export class MembershipHistory {
     return since;
   }
 
+  /** The servers that an earlier membership of the history had and the current one has not. */
+  former(): string[] {
+    const current = this.current();
+    const ids = new Set<string>();
+    for (const { membership } of this.items) for (const id of membership.members()) if (!current.has(id)) ids.add(id);
+    return [...ids];
+  }
+
   add(index: number, membership: Membership): void {
     this.items.push({ index, membership });
   }

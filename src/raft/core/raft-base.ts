@@ -106,6 +106,18 @@ export abstract class RaftBase {
   /** The index of the last membership entry the leader appended (or its noop). */
   protected pendingMembershipIndex = 0;
   protected readonly reads = new ReadIndexQueue();
+  /**
+   * Servers no longer in the membership that the leader goes on replicating to until they
+   * hold the membership that removed them, so that they know they are no voters and stop
+   * campaigning (without it a removed server that keeps running never hears of its removal:
+   * nobody sends it anything once the entry removing it is appended, and it times out and
+   * pre-votes for ever). A leader takes them on when it appends a removal, when it is
+   * elected (the servers its log's memberships had and the current one has not), and when
+   * one asks it for a vote (membership-changes.ts `tellRemoved`). Their Progress sits in the
+   * replicator beside the members' and counts for nothing (commit, quorum and reads count
+   * voters). The value: CheckQuorum rounds it was not heard in (two, and it is given up).
+   */
+  protected readonly leaving = new Map<string, number>();
   /** Generations the leader heard from members not pinned in the membership yet. */
   protected readonly learnedGenerations = new Map<string, string>();
 
@@ -282,6 +294,7 @@ export abstract class RaftBase {
     this.reads.clear();
     this.broadcastPending = false;
     this.replicator.progress = new Map();
+    this.leaving.clear();
     this.syncProgress();
   }
 
@@ -292,13 +305,39 @@ export abstract class RaftBase {
    */
   protected syncProgress(): void {
     const m = this.membership();
-    this.replicator.retain((id) => m.has(id));
+    for (const id of [...this.replicator.progress.keys()]) {
+      if (m.has(id) && !this.leaving.has(id)) continue;
+      if (!m.has(id) && this.roleValue === RaftRole.Leader && id !== this.id) {
+        this.leaving.set(id, this.leaving.get(id) ?? 0); // removed: caught up until it holds its removal
+        continue;
+      }
+      this.forgetLeaving(id); // a follower's view, or a leaving server added again: it starts afresh
+    }
     for (const id of m.members()) {
       if (this.replicator.get(id)) continue;
       const pr = this.replicator.add(id, this.roleValue === RaftRole.Leader ? ++this.reads.round : 0);
       if (id === this.id) pr.match = this.stableIndex();
     }
     if (this.leadTransferee !== "" && !m.voters.has(this.leadTransferee)) this.abortLeaderTransfer("the transferee left");
+  }
+
+  protected addLeaving(id: string): void {
+    this.leaving.set(id, 0);
+    this.replicator.add(id, this.reads.round);
+  }
+
+  protected forgetLeaving(id: string): void {
+    this.leaving.delete(id);
+    this.replicator.retain((other) => other !== id);
+  }
+
+  /** At each CheckQuorum round: a leaving server not heard from in two rounds is given up. */
+  protected forgetSilentLeaving(): void {
+    for (const [id, silent] of [...this.leaving]) {
+      if (this.replicator.get(id)?.recentActive) this.leaving.set(id, 0);
+      else if (silent >= 1) this.forgetLeaving(id);
+      else this.leaving.set(id, silent + 1);
+    }
   }
 
   /** The last index persisted by the driver (entries below the unstable offset). */
@@ -348,6 +387,7 @@ export abstract class RaftBase {
     this.roleValue = RaftRole.Leader;
     this.leaderValue = this.id;
     this.stats.leaderElected++;
+    for (const id of this.memberships.former()) if (id !== this.id && !this.replicator.get(id)) this.addLeaving(id);
     // Entries of earlier terms commit only once an entry of this term does (§5.4.2).
     const noop = this.appendOwn(RaftEntryType.NOOP, new Uint8Array());
     this.pendingMembershipIndex = noop.index;

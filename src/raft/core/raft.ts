@@ -38,6 +38,13 @@ export class Raft extends RaftTransfer {
     if (!this.sameGeneration(m)) return;
     const term = Number(m.term);
     const body = m.body;
+    if (this.roleValue === RaftRole.Leader && !this.membership().has(m.from)) {
+      // A server this leader's membership does not have (removed, or never added): it may
+      // not depose the leader (a newer leader would be known from the members), and if it
+      // campaigns it is told it was removed.
+      if (body.case === "voteRequest") this.tellRemoved(m.from);
+      if (term > this.termValue) return this.drop(m, `${m.from} is not a member: its term ${term} does not count`);
+    }
     if (term > this.termValue) {
       if (body.case === "voteRequest") {
         if (this.inLeaderLease() && !body.value.leaderTransfer) {

@@ -26,4 +26,6 @@ export class RaftStats {
   leaderLinksLost = 0;
   /** (Pre-)elections started early because the connection to the leader broke, not on the election timeout. */
   quickElections = 0;
+  /** Times this leader heard a (pre-)vote request from a server not in its membership (removed, unaware) and caught it up to its removal. */
+  removedServersTold = 0;
 }
