@@ -62,17 +62,20 @@ describe("Raft: the connection to the leader breaks", () => {
     }
   });
 
-  it("5 members: the leader's process dies -> a new leader within half the election timeout for most seeds, and one leader within 3 timeouts for all", () => {
-    // Four followers electing at once may split a vote (pre-votes are not exclusive): the
-    // normal randomized timeout settles it (TimedGroup checks one leader per term throughout).
+  it("5 members: the leader's process dies -> a new leader within half the election timeout for 99% of seeds, and one leader within 3 timeouts for all", () => {
+    // Four followers elect at once. Pre-votes are not exclusive, so two quick pre-candidates
+    // could each collect a majority and split the term; a quick pre-candidate that grants
+    // another's pre-vote gives its own up. What is left (about 1 seed in 1,000: both had
+    // their majorities before either heard the other) is settled by the normal randomized
+    // timeout (TimedGroup checks one leader per term throughout).
     const all = seeds(300);
-    let quick = 0;
+    const slow: string[] = [];
     for (const seed of all) {
       const { ms, where } = killLeader(seed, 5);
       assert.ok(ms <= 3 * ELECTION_MS, `a new leader after ${ms} ms; ${where}`);
-      if (ms < ELECTION_MS / 2) quick++;
+      if (ms >= ELECTION_MS / 2) slow.push(`seed ${seed}: ${ms} ms`);
     }
-    assert.ok(quick >= 0.9 * all.length, `${quick} of ${all.length} seeds elected within half the election timeout`);
+    assert.ok(slow.length <= 0.01 * all.length, `${slow.length} of ${all.length} seeds did not elect within half the election timeout (replay with DCOS_SEED=n): ${slow.join(", ")}`);
   });
 
   it("a link broken between one follower and a live leader deposes nobody: the other follower still hears the leader and refuses", () => {

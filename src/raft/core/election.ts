@@ -160,6 +160,11 @@ export abstract class RaftElection extends RaftBase {
       }
       // Another member is electing: this one's quick election would only split the vote.
       this.disarmQuickElection();
+      if (req.preVote && this.roleValue === RaftRole.PreCandidate && this.quickPreVote) {
+        // Its own quick pre-vote too: the followers grant both (pre-votes are not exclusive),
+        // and both would stand in the same term and split it.
+        this.becomeFollower(this.termValue, "", `granted ${m.from}'s pre-vote: gives up its own`);
+      }
     } else {
       this.stats.votesRejected++;
     }
