@@ -15,7 +15,7 @@ FILES=(
   resources/parse resources/properties resources/resources
   allocator/allocator allocator/round allocator/properties
   raft/election raft/generations raft/linearizability raft/replication raft/transfer-and-reads
-  raft/snapshot-and-membership raft/replicated-log raft/framework-logs raft/log-storage
+  raft/snapshot-and-membership raft/removed-member raft/replicated-log raft/framework-logs raft/log-storage
   raft/storage/wal-codec raft/storage/snapshotter raft/leader-silence raft/leader-link
   events/binary-writer events/tap-buffer events/event-line
   master/accept-plan master/acknowledge-batch master/agent-reregistration master/agents master/counts master/executors
