@@ -37,6 +37,8 @@ export interface ScaleSettings {
   masterFlags: string[];
   /** Profile the masters' CPU (node --cpu-prof) into this directory. */
   cpuProfileDir?: string;
+  /** Node/V8 flags for every master process (e.g. --max-semi-space-size=16), before the script. */
+  masterNodeFlags?: string[];
   /** Long tasks a framework launches on one offer at most (default 1). */
   tasksPerOffer?: number;
   /** Frameworks keep the offers they have no token for and launch on them later, instead of declining them. */
@@ -165,7 +167,8 @@ export class ScaleCluster {
   static async start(dir: string, s: ScaleSettings): Promise<ScaleCluster> {
     // A CPU profile of every master (written when it exits normally), for finding hot spots:
     // node refuses --cpu-prof in NODE_OPTIONS, so a shell that execs node with it.
-    const launcher = s.cpuProfileDir ? ["sh", "-c", `node=$1; shift; exec "$node" --cpu-prof --cpu-prof-dir=${s.cpuProfileDir} "$@"`, "sh"] : [];
+    const nodeFlags = [...(s.cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${s.cpuProfileDir}`] : []), ...(s.masterNodeFlags ?? [])];
+    const launcher = nodeFlags.length > 0 ? ["sh", "-c", `node=$1; shift; exec "$node" ${nodeFlags.map((f) => `'${f}'`).join(" ")} "$@"`, "sh"] : [];
     const masters = await MasterProcesses.start(3, dir, ["--log-level=info", ...s.masterFlags], launcher);
     const c = new ScaleCluster(masters, s, dir);
     await waitFor(() => masters.leader() >= 0, "a leading master", 60_000);

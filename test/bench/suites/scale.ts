@@ -42,13 +42,14 @@
  * follows is the real one: kill -9 of that leader, every agent reregisters with its tasks at
  * the next, every framework resubscribes and reconciles.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { NatsServer } from "../../support/nats-server.js";
 import { ScaleCluster, processUsage, type ScaleSettings, type Stats } from "../../support/scale-cluster.js";
 import { waitFor } from "../../support/wait.js";
 import { runDelayMs } from "../process-tree.js";
+import { sampleThreads } from "../thread-sampler.js";
 import { median, percentile, type Reporter } from "../report.js";
 
 /** accept->RUNNING's legs: to the agent, TASK_STARTING back, the acknowledgement to the agent, TASK_RUNNING back. */
@@ -118,6 +119,15 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   settings.frameworkFlags.push(`--max-launch-calls=${get("max-launch-calls", 4)}`);
   const profileDir = args.find((a) => a.startsWith("--cpu-prof-dir="))?.split("=")[1];
   if (profileDir) settings.cpuProfileDir = profileDir;
+  // --master-node-flags=--max-semi-space-size=16,...: node/V8 flags for the master processes only (A/B of V8 settings).
+  const masterNodeFlags = args.find((a) => a.startsWith("--master-node-flags="))?.slice("--master-node-flags=".length);
+  if (masterNodeFlags) settings.masterNodeFlags = masterNodeFlags.split(",").filter((f) => /^--[a-z0-9-]+(=[A-Za-z0-9._-]+)?$/.test(f));
+  // --thread-trace=DIR: the masters run with --trace-gc, the leader's threads are sampled every
+  // 50 ms (threads.jsonl: on-CPU and run_delay ms per thread, the wall clock, how many output
+  // lines the leader had printed), and each master's output is written to DIR/master-N.log
+  // at the end: what a stall of the leader's loop was made of (docs/scale.md, "Session 12").
+  const threadTrace = args.find((a) => a.startsWith("--thread-trace="))?.split("=")[1];
+  if (threadTrace) settings.masterNodeFlags = [...(settings.masterNodeFlags ?? []), "--trace-gc"];
   const failover = get("failover", 1) !== 0;
   const preload = get("preload", 0) !== 0;
   if (preload) {
@@ -179,6 +189,17 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   // --master-diag=1: every 15 s, each master's term, role, event-loop delay, Raft snapshots and new leader lines.
   const masterDiag = get("master-diag", 0) !== 0;
   let toldWhyLaunchesFailed = false;
+  const leaderOrNone = () => {
+    try {
+      return cluster.leaderPid();
+    } catch {
+      return -1;
+    }
+  };
+  const threads = threadTrace
+    ? (mkdirSync(threadTrace, { recursive: true }),
+      sampleThreads(join(threadTrace, "threads.jsonl"), leaderOrNone, 50, () => cluster.masters.processes.find((p) => p?.pid === leaderOrNone())?.lines.length ?? 0))
+    : undefined;
   const progress = setInterval(() => {
     const a = cluster.agentStats();
     const f = cluster.frameworkStats();
@@ -340,7 +361,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       await sleep(seconds * 1000);
       // The window on the monotonic clock a master's CPU profile is stamped with (--cpu-prof-dir;
       // cpu-profile-top.js FROM_MS/TO_MS = these minus the profile's startTime, in ms).
-      process.stderr.write(`steady window monotonic_us ${monoStart} ${process.hrtime.bigint() / 1000n}\n`);
+      process.stderr.write(`steady window monotonic_us ${monoStart} ${process.hrtime.bigint() / 1000n} wall_ms ${Math.round(Date.now() - performance.now() + w0)} ${Date.now()}\n`);
       const wall = performance.now() - w0;
       const f1 = cluster.frameworkStats()!;
       const m1 = await cluster.metrics();
@@ -539,6 +560,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     process.off("SIGTERM", interrupted);
     process.off("SIGINT", interrupted);
     clearInterval(progress);
+    threads?.stop();
+    if (threadTrace) for (const [i, p] of cluster.masters.processes.entries()) if (p) writeFileSync(join(threadTrace, `master-${i + 1}.log`), `${p.lines.join("\n")}\n`);
     await cluster.stop();
     await nats.stop();
     rmSync(dir, { recursive: true, force: true });
