@@ -31,6 +31,13 @@ export function parseCount(text: string): number {
   return Number(text);
 }
 
+/** A nice value a process may lower itself to: 0-19. */
+export function parseNice(text: string): number {
+  const n = parseCount(text);
+  if (n > 19) throw new InvalidArgumentError(`'${text}' is not a nice value (0–19)`);
+  return n;
+}
+
 export function parsePort(text: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text.trim()) || n > 65535) throw new InvalidArgumentError(`'${text}' is not a port number (0–65535)`);

@@ -5,7 +5,7 @@
  */
 import { Command, Option } from "commander";
 import { hostname } from "node:os";
-import { parseCount, parseDuration, parsePort, parseServiceProxyFlag, parseUnreachableRateFlag } from "./duration.js";
+import { parseCount, parseDuration, parseNice, parsePort, parseServiceProxyFlag, parseUnreachableRateFlag } from "./duration.js";
 import { DEFAULT_SERVICE_PROXY } from "../ui/service-proxy-flag.js";
 import { runSubcommand } from "./run.js";
 import { eventsSubcommand } from "./events.js";
@@ -68,6 +68,11 @@ const program = addNatsFlags(new Command())
   .addOption(new Option("--agent-ping-timeout <duration>", "master: wait this long for an agent's pong").argParser(parseDuration).default(15_000, "15secs"))
   .option("--max-agent-ping-timeouts <n>", "master: missed pongs before an agent is unreachable", (v) => Number(v), 5)
   .addOption(new Option("--max-launching-tasks <n>", "master: refuse ACCEPTs with tasks (RESOURCE_EXHAUSTED, retry-after) while this many tasks are launching or queued; 0: no limit").argParser(parseCount).default(5000))
+  .addOption(
+    new Option("--gc-threads-nice <n>", "master: nice value (0-19) of V8's garbage-collection helper threads, so that the event loop runs first when the cores are busy; 0: unchanged")
+      .argParser(parseNice)
+      .default(10),
+  )
   .addOption(new Option("--max-loop-lag <duration>", "master: refuse ACCEPTs with tasks while the event loop is this far behind (late now, or late recently and not idle since); 0: not checked").argParser(parseDuration).default(0, "0 (not checked)"))
   .addOption(
     new Option("--max-queued-retried-messages <n>", "master: drop (and count) agents' status updates, which agents send again, while the master's mailbox holds this many items; 0: never")

@@ -11,6 +11,7 @@ import { InvalidArgumentError } from "commander";
 import { startAgentRole, type RunningAgent } from "../node/agent-role.js";
 import { startMasterRole, type RunningMaster } from "../node/master-role.js";
 import { DEFAULT_SERVICES_HTTP_PORT, startServicesRole } from "../node/services-role.js";
+import { niceGcThreads } from "../runtime/gc-threads.js";
 import type { Logger } from "../runtime/log.js";
 import type { TlsMaterial } from "../security/pki/tls-files.js";
 import { DevPki, isLoopback, nodeTls, type TlsFlags } from "./transport-security.js";
@@ -48,6 +49,7 @@ export interface RoleFlags extends TlsFlags, NatsFlags {
   maxLaunchingTasks?: number;
   maxCallQueue?: number;
   maxLoopLag?: number;
+  gcThreadsNice?: number;
   maxQueuedRetriedMessages?: number;
   agentPingTimeout: number;
   maxAgentPingTimeouts: number;
@@ -118,6 +120,12 @@ export interface Running {
 export async function startRole(role: RoleFlags["role"], flags: RoleFlags, logger: Logger): Promise<Running> {
   switch (role) {
     case "master": {
+      // The collector's helper threads below the event loop (src/runtime/gc-threads.ts), before any other thread starts.
+      if ((flags.gcThreadsNice ?? 0) > 0) {
+        const gc = niceGcThreads(flags.gcThreadsNice!);
+        if ("niced" in gc) logger.info(`The garbage collector's ${gc.niced.length} helper thread(s) run at nice ${flags.gcThreadsNice}`);
+        else logger.info(`The garbage collector's helper threads keep their CPU priority: ${gc.skipped}`);
+      }
       const tls = await nodeTls("master", flags.ip, flags, logger);
       return startMaster(flags, logger, flags.port ?? DEFAULT_MASTER_PORT, flags.httpPort ?? DEFAULT_MASTER_HTTP_PORT, flags.workDir, await loadSecurityConfig(flags), tls);
     }
