@@ -11,6 +11,7 @@
  * onGcPause); a stall is logged at warn once the GC entries of
  * its window have been delivered, and counted (`runtime/loop_stalls`, `runtime/loop_stall_gc_ms`).
  */
+import { readFileSync } from "node:fs";
 import type { Counter, Metrics } from "../metrics/metrics.js";
 import type { Logger } from "./log.js";
 import { onGcPause, type GcPause } from "./process-health.js";
@@ -28,6 +29,22 @@ export interface LoopStall {
   gcLongestMs: number;
   /** CPU time (user + system, every thread of the process) over the window. */
   cpuMs: number;
+  /**
+   * The main thread's own time over the window (Linux: /proc/thread-self/schedstat): on a CPU,
+   * and runnable but waiting for one. Absent elsewhere.
+   */
+  mainCpuMs?: number;
+  mainWaitMs?: number;
+}
+
+/** The main thread's on-CPU and waiting (run_delay) ms so far; undefined where /proc has no schedstat. */
+function mainThreadTimes(): { cpuMs: number; waitMs: number } | undefined {
+  try {
+    const [cpu, wait] = readFileSync("/proc/thread-self/schedstat", "utf8").split(" ");
+    return { cpuMs: Number(cpu) / 1e6, waitMs: Number(wait) / 1e6 };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The part of the GC pauses that falls inside [from, to]. */
@@ -45,10 +62,17 @@ export function gcInside(pauses: Iterable<GcPause>, from: number, to: number): {
   return { ms, majorMs, longestMs };
 }
 
-/** What a stall says, in words: the collector, a long turn, or a process that was not run. */
+/**
+ * What a stall says, in words: the collector, the main thread waiting for a CPU (other
+ * threads of the process or other processes had it: at 50,000 agents, V8's concurrent
+ * marking on its helper threads; docs/scale.md, "Session 12"), a long turn, or a process that
+ * was not run.
+ */
 export function stallCause(s: LoopStall): string {
   if (s.gcMs >= s.heldMs / 2) return "garbage collection";
-  if (s.cpuMs >= (s.heldMs - s.gcMs) / 2) return "a long turn";
+  const rest = (s.heldMs - s.gcMs) / 2;
+  if (s.mainWaitMs !== undefined && s.mainWaitMs >= rest) return "the main thread waited for a CPU";
+  if ((s.mainCpuMs ?? s.cpuMs) >= rest) return "a long turn";
   return "not run by the host";
 }
 
@@ -70,21 +94,25 @@ function processWatch(thresholdMs: number): { listeners: Set<StallListener>; pau
   });
   let last = performance.now();
   let lastCpu = process.cpuUsage();
+  let lastMain = mainThreadTimes();
   setInterval(() => {
     const now = performance.now();
     const cpu = process.cpuUsage();
+    const main = mainThreadTimes();
     const heldMs = now - last - INTERVAL_MS;
     if (heldMs >= thresholdMs) {
       const from = last;
       const cpuMs = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000;
+      const mainMs = main && lastMain ? { mainCpuMs: main.cpuMs - lastMain.cpuMs, mainWaitMs: main.waitMs - lastMain.waitMs } : {};
       setTimeout(() => {
         const gc = gcInside(w.pauses, from, now);
-        const stall: LoopStall = { from, to: now, heldMs, gcMs: gc.ms, gcMajorMs: gc.majorMs, gcLongestMs: gc.longestMs, cpuMs };
+        const stall: LoopStall = { from, to: now, heldMs, gcMs: gc.ms, gcMajorMs: gc.majorMs, gcLongestMs: gc.longestMs, cpuMs, ...mainMs };
         for (const l of w.listeners) l(stall);
       }, SETTLE_MS).unref();
     }
     last = now;
     lastCpu = cpu;
+    lastMain = main;
   }, INTERVAL_MS).unref();
   watch = w;
   return w;
@@ -104,9 +132,11 @@ export function watchLoopStalls(metrics: Metrics, log: Logger, thresholdMs = 1_0
     stalls.inc();
     heldMs.inc(r(s.heldMs));
     gcMs.inc(r(s.gcMs));
+    const main = s.mainCpuMs !== undefined && s.mainWaitMs !== undefined ? { mainCpuMs: r(s.mainCpuMs), mainWaitMs: r(s.mainWaitMs) } : undefined;
     log.warn(
-      { heldMs: r(s.heldMs), gcMs: r(s.gcMs), gcMajorMs: r(s.gcMajorMs), gcLongestMs: r(s.gcLongestMs), cpuMs: r(s.cpuMs) },
-      `Event loop held ${r(s.heldMs)} ms: GC ${r(s.gcMs)} ms of it (major ${r(s.gcMajorMs)}, longest pause ${r(s.gcLongestMs)}), CPU ${r(s.cpuMs)} ms; ${stallCause(s)}`,
+      { heldMs: r(s.heldMs), gcMs: r(s.gcMs), gcMajorMs: r(s.gcMajorMs), gcLongestMs: r(s.gcLongestMs), cpuMs: r(s.cpuMs), ...main },
+      `Event loop held ${r(s.heldMs)} ms: GC ${r(s.gcMs)} ms of it (major ${r(s.gcMajorMs)}, longest pause ${r(s.gcLongestMs)}), CPU ${r(s.cpuMs)} ms` +
+        `${main ? ` (main thread ${main.mainCpuMs} ms, waiting for a CPU ${main.mainWaitMs} ms)` : ""}; ${stallCause(s)}`,
     );
   });
 }

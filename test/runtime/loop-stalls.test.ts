@@ -24,6 +24,14 @@ describe("loop stalls", () => {
     assert.equal(stallCause(s(3000, 200, 300)), "not run by the host");
   });
 
+  it("tell a main thread that waited for a CPU from a long turn, by its own time", () => {
+    // Session 12's stalls: the process busy (its GC helpers), its main thread mostly waiting.
+    const s = (mainCpuMs: number, mainWaitMs: number): LoopStall => ({ from: 0, to: 2500, heldMs: 2500, gcMs: 80, gcMajorMs: 80, gcLongestMs: 80, cpuMs: 2240, mainCpuMs, mainWaitMs });
+    assert.equal(stallCause(s(435, 2146)), "the main thread waited for a CPU");
+    assert.equal(stallCause(s(2300, 150)), "a long turn");
+    assert.equal(stallCause(s(300, 400)), "not run by the host", "neither running nor runnable: stopped");
+  });
+
   it("log and count a loop held by a long synchronous turn", async () => {
     const metrics = new Metrics();
     const lines: string[] = [];
@@ -36,7 +44,8 @@ describe("loop stalls", () => {
     const deadline = Date.now() + 30_000;
     while (lines.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.ok(lines.length >= 1, "the stall was logged");
-    assert.match(lines[0]!, /^Event loop held \d+ ms: GC \d+ ms of it .*CPU \d+ ms; (a long turn|not run by the host|garbage collection)$/);
+    assert.match(lines[0]!, /^Event loop held \d+ ms: GC \d+ ms of it .*CPU \d+ ms( \(main thread \d+ ms, waiting for a CPU \d+ ms\))?; (a long turn|the main thread waited for a CPU|not run by the host|garbage collection)$/);
+    if (process.platform === "linux") assert.match(lines[0]!, /main thread \d+ ms, waiting for a CPU/, "the main thread's own time, from /proc");
     const m = metrics.snapshot();
     assert.equal(m["runtime/loop_stalls"], lines.length, "each logged stall is counted");
     assert.ok(m["runtime/loop_stall_ms"]! > 0);
