@@ -103,7 +103,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   // How a new leader paces its announcements (the masters' defaults unless given: a window of
   // 1,000 agents, no rate cap; --agent-reregistration-window=0 --agent-reregistration-rate=5000
   // is the fixed 5,000/s of sessions 5-6).
-  for (const flag of ["--agent-reregistration-window=", "--agent-reregistration-rate=", "--max-queued-retried-messages="]) {
+  // --gc-threads-nice=0 runs the masters with V8's helper threads at their priority (before session 12).
+  for (const flag of ["--agent-reregistration-window=", "--agent-reregistration-rate=", "--max-queued-retried-messages=", "--gc-threads-nice="]) {
     const given = args.find((a) => a.startsWith(flag));
     if (given) settings.masterFlags.push(given);
   }
