@@ -113,6 +113,9 @@ export interface ScaleFrameworkCounts {
   /** Explicit reconciliation calls made (of long tasks not heard RUNNING) and those that failed. */
   reconcileCalls: number;
   reconcileErrors: number;
+  /** Tasks named in those calls, and the answers heard (updates without a uuid: the master's reconciliation answers). */
+  reconcileAsked: number;
+  reconcileAnswers: number;
 }
 
 /** How long declines of successive OFFERS events are gathered into one call. */
@@ -193,6 +196,8 @@ export class ScaleFramework {
     offersWhileSuppressed: 0,
     reconcileCalls: 0,
     reconcileErrors: 0,
+    reconcileAsked: 0,
+    reconcileAnswers: 0,
   };
   /** Latency samples (ms) since they were last taken. */
   acceptToRunning: number[] = [];
@@ -390,6 +395,7 @@ export class ScaleFramework {
     const missing = [...this.long].filter(([t]) => unheard(t)).map(([t, a]) => ({ taskId: { value: t }, agentId: { value: a } }));
     if (missing.length === 0) return;
     this.counts.reconcileCalls++;
+    this.counts.reconcileAsked += missing.length;
     void this.driver.reconcile(missing).catch((err: unknown) => {
       this.counts.reconcileErrors++;
       noteReason(reconcileErrorReasons, "reconcile call failed", err);
@@ -582,7 +588,8 @@ export class ScaleFramework {
   private onUpdate(status: TaskStatus): void {
     // Delivery is at least once: a copy (same uuid) is counted, never acted on twice.
     // Reconciliation answers carry no uuid and are not counted as updates.
-    if (status.uuid.length > 0) {
+    if (status.uuid.length === 0) this.counts.reconcileAnswers++;
+    else {
       const uuid = Buffer.from(status.uuid).toString("hex");
       if (this.seen.has(uuid)) {
         this.counts.duplicates++;

@@ -520,7 +520,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     fig("failover_frameworks_resubscribed_ms", at.frameworks, "ms", "lower");
     fig("failover_tasks_reconciled_ms", at.reconciled, "ms", "lower", { goal_ms: 10_000 });
     const fAfter = cluster.frameworkStats()!;
-    fig("failover_reconcile_calls", fAfter.reconcileCalls! - f.reconcileCalls!, "calls", "lower", { failed: fAfter.reconcileErrors! - f.reconcileErrors!, note: "the frameworks' explicit reconciliation calls from the kill until every task was heard RUNNING" });
+    fig("failover_reconcile_calls", fAfter.reconcileCalls! - f.reconcileCalls!, "calls", "lower", { failed: fAfter.reconcileErrors! - f.reconcileErrors!, tasks_asked: fAfter.reconcileAsked! - f.reconcileAsked!, answers_heard: fAfter.reconcileAnswers! - f.reconcileAnswers!, note: "the frameworks' explicit reconciliation calls from the kill until every task was heard RUNNING" });
     // How the new leader paced its announcements (registry-recovery.ts: its line once every agent was announced).
     const pacing = cluster.masters.processes[cluster.leader()]?.lines.filter((l) => /Announced term \d+|Every agent the registry held/.test(l)).map((l) => l.slice(0, 400));
     if (pacing?.length) process.stderr.write(`new leader:\n  ${pacing.join("\n  ")}\n`);
