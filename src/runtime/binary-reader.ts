@@ -34,6 +34,14 @@ const utf8 = new TextDecoder();
  */
 export const EMPTY_BYTES = new Uint8Array(0);
 
+/*
+ * A list read grows by push, and V8 gives an array its first 17 slots at the first push: a
+ * Task's two resources kept 152 bytes of backing store instead of 32. A failover's new leader
+ * keeps every adopted task and agent as decoded (at 10,000 agents, ~106,000 such lists, 12% of
+ * its heap, for the young generation's collector to copy); so each list read is replaced by its
+ * copy, which V8 makes exactly as long as it is (docs/scale.md, "Session 12").
+ */
+
 /** The bytes being read and the position in them; every read checks the end. */
 export class WireInput {
   pos = 0;
@@ -316,6 +324,8 @@ function readerOf(desc: DescMessage, unread: ReadonlySet<string> = NOTHING_UNREA
   const emptyBytes = use(EMPTY_BYTES);
   const init: string[] = [`$typeName: ${q(desc.typeName)}`];
   const cases: string[] = [];
+  /** The list fields read: each is replaced by its exact-length copy at the end (the note above WireInput). */
+  const lists: string[] = [];
   const caseOf = (tag: number, body: string): void => void cases.push(`case ${tag}: { ${body} continue; }`);
   const nested = (f: DescField & { message: DescMessage }): string => use(readerOf(f.message));
   for (const member of desc.members) {
@@ -359,6 +369,7 @@ function readerOf(desc: DescMessage, unread: ReadonlySet<string> = NOTHING_UNREA
         break;
       case "list": {
         init.push(`${q(f.localName)}: []`);
+        lists.push(p);
         if (f.listKind === "message") {
           caseOf((f.number << 3) | WireType.LengthDelimited, `const sub = r.delimitedEnd(end); ${p}.push(${nested(f)}(r, sub, undefined, depth + 1));`);
           break;
@@ -406,6 +417,7 @@ function readerOf(desc: DescMessage, unread: ReadonlySet<string> = NOTHING_UNREA
     ` const data = r.skip(tag & 7, end, depth); (unknown ??= m.$unknown ?? []).push({ no, wireType: tag & 7, data }); }` +
     ` if (r.pos !== end) r.fail("message runs past its length");` +
     ` if (unknown !== undefined && unknown.length > 0) m.$unknown = unknown;` +
+    lists.map((p) => ` if (${p}.length > 0) ${p} = ${p}.slice();`).join("") +
     ` return m; };`;
   // Nested readers finished by now are called directly, not through their recursion wrapper.
   for (let i = 0; i < env.length; i++) env[i] = finished.get(env[i] as Reader) ?? env[i];

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { getHeapSnapshot } from "node:v8";
 import { create, fromBinary, ScalarType, toBinary, type DescField, type DescFile, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { file_dcos_v1_cluster } from "../../src/gen/dcos/v1/cluster_pb.js";
 import { file_dcos_v1_common } from "../../src/gen/dcos/v1/common_pb.js";
@@ -179,6 +180,52 @@ function sameAsFromBinary(desc: DescMessage, bytes: Uint8Array, what: string): v
   assert.deepStrictEqual(read(bytes), expected, what);
 }
 
+/**
+ * The bytes of the backing store of list `field` of every message of type `typeName` alive
+ * whose `name` is `name`, from a heap snapshot (V8 shows no array's capacity otherwise).
+ */
+async function listStores(typeName: string, name: string, field: string): Promise<number[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of getHeapSnapshot()) chunks.push(chunk as Buffer);
+  const snap = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+    snapshot: { meta: { node_fields: string[]; edge_fields: string[]; edge_types: [string[]] } };
+    nodes: number[];
+    edges: number[];
+    strings: string[];
+  };
+  const { meta } = snap.snapshot;
+  const nf = meta.node_fields.length;
+  const ef = meta.edge_fields.length;
+  const [nameAt, sizeAt, edgesAt] = ["name", "self_size", "edge_count"].map((f) => meta.node_fields.indexOf(f)) as [number, number, number];
+  const property = meta.edge_types[0].indexOf("property");
+  const internal = meta.edge_types[0].indexOf("internal");
+  const first: number[] = [];
+  for (let n = 0, e = 0; n < snap.nodes.length; n += nf) {
+    first.push(e);
+    e += snap.nodes[n + edgesAt]! * ef;
+  }
+  /** Node index -> its edges (type, name, target node index). */
+  const edgesOf = function* (node: number): Generator<[number, string, number]> {
+    const i = node / nf;
+    for (let e = first[i]!, end = e + snap.nodes[node + edgesAt]! * ef; e < end; e += ef) yield [snap.edges[e]!, snap.strings[snap.edges[e + 1]!] ?? "", snap.edges[e + 2]!];
+  };
+  const out: number[] = [];
+  for (let n = 0; n < snap.nodes.length; n += nf) {
+    let isType = false;
+    let named = false;
+    let list: number | undefined;
+    for (const [type, edge, to] of edgesOf(n)) {
+      if (type !== property) continue;
+      if (edge === "$typeName" && snap.strings[snap.nodes[to + nameAt]!] === typeName) isType = true;
+      if (edge === "name" && snap.strings[snap.nodes[to + nameAt]!] === name) named = true;
+      if (edge === field) list = to;
+    }
+    if (!isType || !named || list === undefined) continue;
+    for (const [type, edge, to] of edgesOf(list)) if (type === internal && edge === "elements") out.push(snap.nodes[to + sizeAt]!);
+  }
+  return out;
+}
+
 describe("binary-reader (the actor systems' protobuf decoder)", () => {
   it("reads every message type of the protocol as fromBinary does (seeded random messages)", () => {
     const random = new Random(SEED);
@@ -305,6 +352,18 @@ describe("binary-reader (the actor systems' protobuf decoder)", () => {
     // The shared reader is untouched.
     assert.equal(messageReader(ReregisterAgentSchema)(bytes).frameworks.length, 2);
     assert.throws(() => messageReader(ReregisterAgentSchema, { unread: ["nope" as never] }), /no field 'nope'/);
+  });
+
+  it("gives lists no room beyond their elements (a kept message holds no spare slots: the heap snapshot's backing stores)", async () => {
+    const read = messageReader(TaskSchema);
+    const resources = [1, 2].map((i) => ({ name: `r${i}`, type: 0, scalar: { value: i } }));
+    const bytes = toBinary(TaskSchema, create(TaskSchema, { name: "kept-by-the-list-test", taskId: { value: "t-1" }, resources }));
+    const kept = Array.from({ length: 100 }, () => read(bytes));
+    assert.deepEqual(kept[0], fromBinary(TaskSchema, bytes), "the message fromBinary gives");
+    const stores = await listStores("dcos.v1.Task", "kept-by-the-list-test", "resources");
+    assert.ok(stores.length >= kept.length, `${stores.length} of the ${kept.length} Task.resources found in the heap`);
+    // Two elements: a 16-byte header and two 8-byte slots; an array grown by push has 17 slots (152 bytes).
+    assert.ok(Math.max(...stores) <= 32, `backing stores of two-element lists: ${[...new Set(stores)].join(", ")} bytes`);
   });
 
   it("leaves to fromBinary the types it does not compile (google.protobuf's own)", () => {
