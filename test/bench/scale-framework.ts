@@ -59,6 +59,8 @@ export interface ScaleFrameworkOptions {
   idleRefuseS?: number;
   /** REVIVE at most this often (default MIN_REVIVE_INTERVAL_MS, Marathon's --min_revive_offers_interval); 0: at once. */
   minReviveIntervalMs?: number;
+  /** The first wait before asking again about tasks not heard after a reconciliation (default 1,000 ms, doubling to 8 times it). */
+  reconcileRetryMs?: number;
   /**
    * Launch calls of the fill (the long tasks) in flight at most, refused calls waiting for
    * their retry included; the offers of the others are held until a call settles. 0 (the
@@ -244,7 +246,8 @@ export class ScaleFramework {
     this.launchPhase = o.random.next();
     this.pacer.start(o.launchesPerS, this.launchPhase);
     for (const t of o.preloaded ?? []) this.long.set(t.taskId, t.agentId);
-    this.reconcileBackoff = new Backoff({ initialMs: 1_000, maxMs: 8_000 }, o.random);
+    const retryMs = o.reconcileRetryMs ?? 1_000;
+    this.reconcileBackoff = new Backoff({ initialMs: retryMs, maxMs: 8 * retryMs }, o.random);
     this.retry = new RefusalRetry(new SystemClock(), o.random);
     this.driver = new SchedulerDriver({
       masters: o.masters,

@@ -4,7 +4,7 @@
  *
  *   node dist/test/bench/sim-frameworks-process.js --masters=a:p,b:p,c:p [--frameworks=5] [--first=0]
  *     [--long-tasks=10] [--launches-per-s=10] [--short-ms=2000] [--refuse-s=5] [--tasks-per-offer=1] [--hold-offers=0]
- *     [--idle-refuse-s=120] [--min-revive-ms=5000] [--max-launch-calls=0] [--seed=N] [--stats-ms=500]
+ *     [--idle-refuse-s=120] [--min-revive-ms=5000] [--max-launch-calls=0] [--reconcile-retry-ms=1000] [--seed=N] [--stats-ms=500]
  *     [--preload=agents,frameworks,tasks]
  *
  * `--long-tasks` and `--launches-per-s` are per framework. Prints `stats {json}` every
@@ -49,6 +49,7 @@ const frameworks = Array.from(
       idleRefuseS: Number(opt("idle-refuse-s", String(IDLE_REFUSE_S))),
       minReviveIntervalMs: Number(opt("min-revive-ms", String(MIN_REVIVE_INTERVAL_MS))),
       maxLaunchCalls: Number(opt("max-launch-calls", "0")),
+      reconcileRetryMs: Number(opt("reconcile-retry-ms", "1000")),
       ...(layout ? { preloaded: frameworkTasks(layout, first + i) } : {}),
       random: new Random(seed + first + i),
     }),

@@ -113,7 +113,8 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
   // Frameworks hold the offers they cannot use yet (1, the default) or decline them for 5 s (0, as before).
   settings.holdOffers = get("hold-offers", 1) !== 0;
   // How the frameworks decline and revive (their defaults unless given: 120 s idle filter, a REVIVE at most every 5 s).
-  settings.frameworkFlags = args.filter((a) => a.startsWith("--idle-refuse-s=") || a.startsWith("--min-revive-ms="));
+  // ... and how soon they ask again about tasks a reconciliation has not answered (--reconcile-retry-ms, 1,000 doubling to 8,000 unless given).
+  settings.frameworkFlags = args.filter((a) => a.startsWith("--idle-refuse-s=") || a.startsWith("--min-revive-ms=") || a.startsWith("--reconcile-retry-ms="));
   // Launch calls of the fill a framework keeps in flight (4 unless given; 0: one per offer as
   // it comes, as before session 8): 200 frameworks × 100 held offers fired at once had most
   // of their calls refused by admission control and retried (docs/scale.md).
