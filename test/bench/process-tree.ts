@@ -73,30 +73,44 @@ export async function pssBytes(pid: number): Promise<number> {
   }
 }
 
+/** One thread's counters since it started: on-CPU ms and run_delay ms (runnable, waiting for a CPU). */
+export type ThreadTimes = Record<string, [cpuMs: number, waitMs: number]>;
+
 /**
- * How long a process's threads have waited runnable for a CPU so far (ms): the sum of
- * /proc/<pid>/task/<tid>/schedstat's run_delay over its live threads (0 when it is gone or
- * the kernel keeps no schedstats). Taken before and after a window, the difference over the
- * window's wall time is how starved the process was (ms per s): on a machine it shares with
- * other busy processes, the time it could have run and did not. Over all its threads it can
- * pass 1,000 ms per s (GC helpers and the libuv pool wait too); `onlyThread` = pid is the
- * main thread alone, a node process's event loop.
+ * Every live thread of `pid` now, from /proc/<pid>/task/<tid>/schedstat ("<on-cpu ns>
+ * <run_delay ns> <timeslices>"); empty when the process is gone or the kernel keeps no
+ * schedstats, a thread that ended since the listing left out.
  */
-export function runDelayMs(pid: number, onlyThread?: number): number {
+export function threadTimes(pid: number): ThreadTimes {
+  const out: ThreadTimes = {};
   let tids: string[];
   try {
-    tids = onlyThread === undefined ? readdirSync(`/proc/${pid}/task`) : [String(onlyThread)];
+    tids = readdirSync(`/proc/${pid}/task`);
   } catch {
-    return 0;
+    return out;
   }
-  let ns = 0;
   for (const tid of tids) {
     try {
-      // "<on-cpu ns> <run_delay ns> <timeslices>"
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1] ?? 0);
+      const [cpu, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ");
+      out[tid] = [Number(cpu) / 1e6, Number(wait ?? 0) / 1e6];
     } catch {
       // The thread ended since the listing.
     }
   }
-  return ns / 1e6;
+  return out;
+}
+
+/**
+ * How long a process's threads have waited runnable for a CPU so far (ms): `allMs` the sum of
+ * run_delay over its live threads, `mainMs` its main thread's alone (tid = pid: a node
+ * process's event loop); 0 when it is gone. Taken before and after a window, the difference
+ * over the window's wall time is how starved the process was (ms per s): on a machine it
+ * shares with other busy processes, the time it could have run and did not. Over all its
+ * threads it can pass 1,000 ms per s (GC helpers and the libuv pool wait too).
+ */
+export function runDelayMs(pid: number): { allMs: number; mainMs: number } {
+  const threads = threadTimes(pid);
+  let allMs = 0;
+  for (const [, waitMs] of Object.values(threads)) allMs += waitMs;
+  return { allMs, mainMs: threads[String(pid)]?.[1] ?? 0 };
 }

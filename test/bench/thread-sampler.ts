@@ -7,29 +7,13 @@
  * helper threads (concurrent marking and sweeping), the libuv pool and the NATS tap's
  * worker. Linux only; a process or thread gone between two samples is skipped.
  */
-import { appendFileSync, readdirSync, readFileSync } from "node:fs";
+import { appendFileSync } from "node:fs";
+import { threadTimes, type ThreadTimes } from "./process-tree.js";
 
-/** One thread's counters: on-CPU ms and run_delay ms since it started. */
-export type ThreadTimes = Record<string, [cpuMs: number, waitMs: number]>;
-
-/** Every thread of `pid` now; empty when the process is gone. */
-export function threadTimes(pid: number): ThreadTimes {
-  const out: ThreadTimes = {};
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      const [cpu, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ");
-      out[tid] = [Math.round(Number(cpu) / 1e4) / 100, Math.round(Number(wait) / 1e4) / 100];
-    } catch {
-      // the thread ended
-    }
-  }
-  return out;
+/** The times to 0.01 ms, as a sample's line keeps them. */
+function rounded(threads: ThreadTimes): ThreadTimes {
+  const r = (ms: number) => Math.round(ms * 100) / 100;
+  return Object.fromEntries(Object.entries(threads).map(([tid, [cpu, wait]]) => [tid, [r(cpu), r(wait)]]));
 }
 
 /**
@@ -41,7 +25,7 @@ export function sampleThreads(file: string, pid: () => number, intervalMs = 50, 
   const timer = setInterval(() => {
     const p = pid();
     if (p <= 0) return;
-    appendFileSync(file, `${JSON.stringify({ t: Date.now(), pid: p, mark: mark(), threads: threadTimes(p) })}\n`);
+    appendFileSync(file, `${JSON.stringify({ t: Date.now(), pid: p, mark: mark(), threads: rounded(threadTimes(p)) })}\n`);
   }, intervalMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };

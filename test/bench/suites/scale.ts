@@ -357,7 +357,6 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       const sim0 = simCpu();
       const bench0 = process.cpuUsage();
       const delay0 = runDelayMs(cluster.leaderPid());
-      const loopDelay0 = runDelayMs(cluster.leaderPid(), cluster.leaderPid());
       const w0 = performance.now();
       const monoStart = process.hrtime.bigint() / 1000n;
       await sleep(seconds * 1000);
@@ -369,7 +368,6 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
       const m1 = await cluster.metrics();
       const cpu1 = processUsage(cluster.leaderPid()).cpuMs;
       const delay1 = runDelayMs(cluster.leaderPid());
-      const loopDelay1 = runDelayMs(cluster.leaderPid(), cluster.leaderPid());
       const bench1 = process.cpuUsage(bench0);
       const sim1 = simCpu();
       // What the leader counted in the window (messages by kind, Raft entries, tap events, ...): the work behind the latencies.
@@ -391,11 +389,11 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
         sim_frameworks_cpu_share: share(sim1.frameworks - sim0.frameworks),
         bench_cpu_share: share((bench1.user + bench1.system) / 1000),
         // Its threads' time runnable but not running, per second of the window.
-        leader_run_delay_ms_per_s: Math.round(share(delay1 - delay0) * 1000),
-        leader_main_thread_run_delay_ms_per_s: Math.round(share(loopDelay1 - loopDelay0) * 1000),
+        leader_run_delay_ms_per_s: Math.round(share(delay1.allMs - delay0.allMs) * 1000),
+        leader_main_thread_run_delay_ms_per_s: Math.round(share(delay1.mainMs - delay0.mainMs) * 1000),
       };
       fig("launches_per_s", ((f1.shortRunning! - f0.shortRunning!) / wall) * 1000, "tasks/s", "higher", steady);
-      fig("steady_leader_run_delay_ms_per_s", (delay1 - delay0) / wall * 1000, "ms/s", "lower", { note: "the leader's threads runnable and waiting for a CPU (schedstat run_delay, summed over its threads), per second of the window; main_thread: its event loop's thread alone", main_thread_ms_per_s: steady.leader_main_thread_run_delay_ms_per_s, master_cpu_share: steady.master_cpu_share });
+      fig("steady_leader_run_delay_ms_per_s", (delay1.allMs - delay0.allMs) / wall * 1000, "ms/s", "lower", { note: "the leader's threads runnable and waiting for a CPU (schedstat run_delay, summed over its threads), per second of the window; main_thread: its event loop's thread alone", main_thread_ms_per_s: steady.leader_main_thread_run_delay_ms_per_s, master_cpu_share: steady.master_cpu_share });
       fig("accept_to_running_p50_ms", percentile(acceptToRunning, 50), "ms", "lower", { samples: acceptToRunning.length });
       fig("accept_to_running_p99_ms", percentile(acceptToRunning, 99), "ms", "lower", { samples: acceptToRunning.length, goal_ms: 500 });
       fig("accept_to_starting_p50_ms", percentile(acceptToStarting, 50), "ms", "lower", { samples: acceptToStarting.length, note: "the first leg of accept->RUNNING" });
@@ -469,8 +467,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const old = cluster.leader();
     // The standbys' CPU before the kill: the new leader's CPU over the failover is its cost.
     const standbyCpu = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? 0 : processUsage(p.pid).cpuMs]));
-    const standbyDelay = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? 0 : runDelayMs(p.pid)]));
-    const standbyLoopDelay = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? 0 : runDelayMs(p.pid, p.pid)]));
+    const standbyDelay = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? { allMs: 0, mainMs: 0 } : runDelayMs(p.pid)]));
     // What the harness's processes spend over the failover, beside the new leader.
     const harnessCpu = () => [...cluster.agents, ...cluster.frameworks].map((c) => processUsage(c.pid).cpuMs);
     const harness0 = harnessCpu();
@@ -501,8 +498,9 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const foWall = performance.now() - killedAt;
     const harness1 = harnessCpu();
     const bench1 = process.cpuUsage(bench0);
-    const foDelay = runDelayMs(cluster.leaderPid()) - (standbyDelay.get(cluster.leader()) ?? 0);
-    const foLoopDelay = runDelayMs(cluster.leaderPid(), cluster.leaderPid()) - (standbyLoopDelay.get(cluster.leader()) ?? 0);
+    const leaderDelay = runDelayMs(cluster.leaderPid());
+    const foDelay = leaderDelay.allMs - (standbyDelay.get(cluster.leader())?.allMs ?? 0);
+    const foLoopDelay = leaderDelay.mainMs - (standbyDelay.get(cluster.leader())?.mainMs ?? 0);
     const foCpu = processUsage(cluster.leaderPid()).cpuMs - (standbyCpu.get(cluster.leader()) ?? 0);
     const foShare = (ms: number) => Math.round((ms / foWall) * 1000) / 1000;
     const harnessProcs = [...cluster.agents, ...cluster.frameworks].map((c, i) => ({ name: c.name, cpu_share: foShare(harness1[i]! - harness0[i]!) }));
