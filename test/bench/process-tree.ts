@@ -103,14 +103,15 @@ export function threadTimes(pid: number): ThreadTimes {
 /**
  * How long a process's threads have waited runnable for a CPU so far (ms): `allMs` the sum of
  * run_delay over its live threads, `mainMs` its main thread's alone (tid = pid: a node
- * process's event loop); 0 when it is gone. Taken before and after a window, the difference
+ * process's event loop), and `mainCpuMs` the main thread's time on a CPU; 0 when it is gone. Taken before and after a window, the difference
  * over the window's wall time is how starved the process was (ms per s): on a machine it
  * shares with other busy processes, the time it could have run and did not. Over all its
  * threads it can pass 1,000 ms per s (GC helpers and the libuv pool wait too).
  */
-export function runDelayMs(pid: number): { allMs: number; mainMs: number } {
+export function runDelayMs(pid: number): { allMs: number; mainMs: number; mainCpuMs: number } {
   const threads = threadTimes(pid);
   let allMs = 0;
   for (const [, waitMs] of Object.values(threads)) allMs += waitMs;
-  return { allMs, mainMs: threads[String(pid)]?.[1] ?? 0 };
+  const main = threads[String(pid)];
+  return { allMs, mainMs: main?.[1] ?? 0, mainCpuMs: main?.[0] ?? 0 };
 }

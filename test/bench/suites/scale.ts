@@ -467,7 +467,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const old = cluster.leader();
     // The standbys' CPU before the kill: the new leader's CPU over the failover is its cost.
     const standbyCpu = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? 0 : processUsage(p.pid).cpuMs]));
-    const standbyDelay = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? { allMs: 0, mainMs: 0 } : runDelayMs(p.pid)]));
+    const standbyDelay = new Map(cluster.masters.processes.map((p, i) => [i, i === old || !p ? { allMs: 0, mainMs: 0, mainCpuMs: 0 } : runDelayMs(p.pid)]));
     // What the harness's processes spend over the failover, beside the new leader.
     const harnessCpu = () => [...cluster.agents, ...cluster.frameworks].map((c) => processUsage(c.pid).cpuMs);
     const harness0 = harnessCpu();
@@ -501,6 +501,7 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const leaderDelay = runDelayMs(cluster.leaderPid());
     const foDelay = leaderDelay.allMs - (standbyDelay.get(cluster.leader())?.allMs ?? 0);
     const foLoopDelay = leaderDelay.mainMs - (standbyDelay.get(cluster.leader())?.mainMs ?? 0);
+    const foMainCpu = leaderDelay.mainCpuMs - (standbyDelay.get(cluster.leader())?.mainCpuMs ?? 0);
     const foCpu = processUsage(cluster.leaderPid()).cpuMs - (standbyCpu.get(cluster.leader()) ?? 0);
     const foShare = (ms: number) => Math.round((ms / foWall) * 1000) / 1000;
     const harnessProcs = [...cluster.agents, ...cluster.frameworks].map((c, i) => ({ name: c.name, cpu_share: foShare(harness1[i]! - harness0[i]!) }));
@@ -528,7 +529,9 @@ export async function run(report: Reporter, args: string[]): Promise<void> {
     const failoverCpu = after.cpuMs - (standbyCpu.get(cluster.leader()) ?? 0);
     fig("failover_new_leader_cpu_ms", failoverCpu, "ms", "lower", {
       per_agent_ms: failoverCpu / agents,
-      note: "the new leader's CPU from the kill until every task was reconciled: reregistrations, resubscriptions, reconciliation, events; per agent is all of it over the agents",
+      main_thread_ms: Math.round(foMainCpu),
+      main_thread_per_agent_ms: foMainCpu / agents,
+      note: "the new leader's CPU from the kill until every task was reconciled: reregistrations, resubscriptions, reconciliation, events; per agent is all of it over the agents; main_thread: its event loop's thread alone until the last task was reconciled (the rest is V8's collector helpers, the libuv pool and the log's thread)",
     });
     // The tap of the new leader: every event of the failover published, none dropped.
     let tapped: Record<string, number> = {};
