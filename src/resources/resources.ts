@@ -30,9 +30,10 @@ import {
 import { DEFAULT_ROLE, isRoleOrDescendant } from "./roles.js";
 import { addScalars, formatScalar, fromMillis, scalarContains, subtractScalars, toMillis } from "./scalar.js";
 import { formatSet, setContains, subtractSets, unionSets } from "./sets.js";
+import { shareable, sharedKey, SharedScalars } from "./shared-scalars.js";
 
 interface Entry {
-  /** kindKey: everything that makes resources of one kind except the allocation role. */
+  /** kindKey: everything that makes resources of one kind except the allocation role (one shared string per key). */
   readonly kind: string;
   /** The allocation role; with kind, the identity of the entry (see resourceKey). */
   readonly alloc: string | undefined;
@@ -42,12 +43,40 @@ interface Entry {
 }
 
 function entryOf(res: Resource): Entry {
-  const kind = kindKey(res);
+  const kind = sharedKey(kindKey(res));
   return { kind, alloc: allocationRole(res), role: reservationRole(res), res };
 }
 
 function withRes(e: Entry, res: Resource): Entry {
   return { kind: e.kind, alloc: e.alloc, role: e.role, res };
+}
+
+/**
+ * Computed scalar entries, one per kind, allocation role and amount (shared-scalars.ts):
+ * the allocator's books of like agents hold the same few, and an entry is never changed.
+ */
+const scalarEntries = new SharedScalars<Entry>();
+
+/**
+ * e's kind (allocated to `alloc`) with `value` as a scalar: `like` with the value (and the
+ * allocation role) replaced; the shared entry when like's every field is in its key.
+ */
+function scalarEntry(e: Entry, alloc: string | undefined, like: Resource, value: number): Entry {
+  const make = (): Entry => ({ kind: e.kind, alloc, role: e.role, res: withAllocationRole(withScalar(like, value), alloc) });
+  return value !== 0 && shareable(like) ? scalarEntries.sharedIn(e.kind, alloc, value, make) : make();
+}
+
+/** e less b (of its kind); e itself when nothing changes. */
+function removed(e: Entry, b: Resource): Entry {
+  const a = e.res;
+  if (divisibleScalar(a)) return scalarEntry(e, e.alloc, a, subtractScalars(a.scalar!.value, b.scalar!.value));
+  const res = remove(a, b);
+  return res === a ? e : withRes(e, res);
+}
+
+/** Whether r is a scalar whose amount its arithmetic may change (not a persistent volume). */
+function divisibleScalar(r: Resource): boolean {
+  return r.type === Value_Type.SCALAR && !isIndivisible(r);
 }
 
 /** Whether two entries hold the same kind of resource (and so merge). */
@@ -158,7 +187,10 @@ export class Resources {
   private static addInto(out: Entry[], e: Entry): void {
     const i = out.findIndex((x) => same(x, e));
     if (i === -1) out.push(e);
-    else out[i] = withRes(e, merge(out[i]!.res, e.res));
+    else {
+      const a = out[i]!.res;
+      out[i] = divisibleScalar(a) ? scalarEntry(e, e.alloc, a, addScalars(a.scalar!.value, e.res.scalar!.value)) : withRes(e, merge(a, e.res));
+    }
   }
 
   get size(): number {
@@ -193,17 +225,16 @@ export class Resources {
     if (other.entries.length === 0 || this.entries.length === 0) return this;
     const out: Entry[] = [];
     for (const e of this.entries) {
-      let res: Resource | undefined = e.res;
+      let left = e;
+      let gone = false;
       for (const o of other.entries) {
         if (o === e) {
-          res = undefined; // the very same entry (a part split off this): all of it goes
+          gone = true; // the very same entry (a part split off this, or the same shared amount): all of it goes
           break;
         }
-        if (same(o, e)) res = remove(res, o.res);
+        if (same(o, e)) left = removed(left, o.res);
       }
-      if (res === undefined) continue;
-      if (res === e.res) out.push(e);
-      else if (!isEmptyResource(res)) out.push(withRes(e, res));
+      if (!gone && (left === e || !isEmptyResource(left.res))) out.push(left);
     }
     return out.length === 0 ? Resources.EMPTY : new Resources(out);
   }
@@ -299,7 +330,7 @@ export class Resources {
       if (take === have) out.push(e);
       else {
         changed = true;
-        if (take > 0) out.push(withRes(e, withScalar(e.res, fromMillis(take))));
+        if (take > 0) out.push(scalarEntry(e, e.alloc, e.res, fromMillis(take)));
       }
     }
     return !changed ? this : out.length === 0 ? Resources.EMPTY : new Resources(out);
@@ -326,7 +357,7 @@ export class Resources {
         continue;
       }
       changed = true;
-      const moved: Entry = { kind: e.kind, alloc: role, role: e.role, res: withAllocationRole(e.res, role) };
+      const moved: Entry = divisibleScalar(e.res) ? scalarEntry(e, role, e.res, e.res.scalar!.value) : { kind: e.kind, alloc: role, role: e.role, res: withAllocationRole(e.res, role) };
       Resources.addInto(out, moved);
     }
     return changed ? new Resources(out) : this;
