@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, it } from "node:test";
 import { AgentInfoSchema } from "../../src/gen/dcos/v1/cluster_pb.js";
+import { UpdateAgentSchema } from "../../src/gen/dcos/v1/internal_pb.js";
 import { TaskSchema, TaskState } from "../../src/gen/dcos/v1/tasks_pb.js";
 import { InMemoryRegistrar } from "../../src/actors/master/registry.js";
 import { parseResources, Resources } from "../../src/resources/index.js";
+import { scalar } from "../support/resources.js";
 import { Cluster } from "./harness.js";
 
 let cluster: Cluster | undefined;
@@ -70,6 +72,30 @@ describe("master: agent reregistration after a restart", () => {
     assert.equal(registrar.state().agents.get("m0-S2")?.resources.find((r) => r.name === "cpus")?.scalar?.value, 8, "with its new resources");
     await c.clock.advance(60_000);
     assert.equal(registrar.state().unreachable.size, 0, "neither is marked unreachable when the window closes");
+  });
+
+  it("an agent back unchanged keeps one AgentInfo, the registry's, which later changes of its total leave alone", async () => {
+    const registrar = await registryWith({ "m0-S1": "host1", "m0-S2": "host2" });
+    const c = (cluster = await Cluster.start({ agents: 0, registrar, agentReregisterTimeoutMs: 60_000 }));
+    const agent = await c.addAgent("host1", RESOURCES, "m0-S1");
+    await c.addAgent("host2", RESOURCES, "m0-S2");
+    const kept = [registrar.state().agents.get("m0-S1")!, registrar.state().agents.get("m0-S2")!];
+    const infoOf = (id: string) => c.facade.inspect((m) => m.agents.get(id)!.info);
+    assert.equal(await infoOf("m0-S1"), kept[0], "the record holds the registry's info, not a second copy");
+    assert.equal(await infoOf("m0-S2"), kept[1]);
+
+    // The agent reports a new total (UpdateAgent, status-updates.ts).
+    agent.tell(create(UpdateAgentSchema, { agentId: { value: "m0-S1" }, totalResources: parseResources("cpus:6;mem:4096").toProto() }));
+    await c.clock.settle();
+    assert.equal(String(Resources.of((await infoOf("m0-S1")).resources)), "cpus:6; mem:4096", "the record has the new total");
+    // The operator reserves part of the other (operator-operations.ts).
+    await c.facade.operateResources({ operation: "reserve", agentId: "m0-S2", resources: [scalar("cpus", 1, "ops")] });
+    assert.equal(String(Resources.of((await infoOf("m0-S2")).resources)), "cpus:3; mem:4096; cpus(ops):1");
+    assert.equal(c.metric("master/cpus_total"), 10, "the master's counts follow");
+    for (const [i, id] of ["m0-S1", "m0-S2"].entries()) {
+      assert.equal(registrar.state().agents.get(id), kept[i]);
+      assert.equal(String(Resources.of(kept[i]!.resources)), "cpus:4; mem:4096", `the registry's info of ${id} is as the registry wrote it`);
+    }
   });
 
   it("changed agents reregistering in one turn are written as one entry, and so are the agents that never came back", async () => {

@@ -143,10 +143,14 @@ export class AgentRecord {
     this.counts?.agentTotal(this, before);
   }
 
-  /** New total resources (UpdateAgent, operations): set here so the master's counts follow. */
+  /**
+   * New total resources (UpdateAgent, operations): set here so the master's counts follow.
+   * A new info: the one replaced may be the registry's too (a reregistration after a
+   * failover keeps one AgentInfo for both), which only the registrar changes.
+   */
   setTotalResources(resources: Resource[]): void {
     const before = this.info_.resources;
-    this.info_.resources = resources;
+    this.info_ = { ...this.info_, resources };
     this.counts?.agentTotal(this, before);
   }
 

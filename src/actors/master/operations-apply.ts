@@ -52,7 +52,7 @@ export function volumeUserOn(agent: AgentRecord): (volumeId: string) => string |
 /** Applies a conversion to the agent's total and the allocator's books. */
 export function applyConversion(core: MasterState, framework: FrameworkRecord, agent: AgentRecord, c: Conversion): void {
   const total = Resources.of(agent.info.resources).subtract(c.consumed.unallocated()).add(c.converted.unallocated());
-  agent.info.resources = total.toProto();
+  agent.setTotalResources(total.toProto());
   core.allocator.updateAllocation(framework.id, agent.id, c.consumed.toProto(), c.converted.toProto());
   core.log.info(
     { framework: framework.id, agent: agent.id, operation: c.operation, consumed: String(c.consumed), converted: String(c.converted) },

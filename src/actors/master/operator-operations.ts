@@ -95,7 +95,7 @@ export function operatorOperation(core: MasterState, r: OperatorOperationRequest
   core.rescindOffers(core.offers.onAgent(agent.id), `the operator changes the resources of agent ${agent.id} (${name})`);
   let total = Resources.of(agent.info.resources);
   for (const c of conversions) total = total.subtract(c.consumed.unallocated()).add(c.converted.unallocated());
-  agent.info.resources = total.toProto();
+  agent.setTotalResources(total.toProto());
   core.allocator.updateAgent(agent.id, agent.info.resources);
   core.log.info(
     { agent: agent.id, operation: name, conversions: conversions.map((c) => `${c.consumed.unallocated()} -> ${c.converted.unallocated()}`) },
