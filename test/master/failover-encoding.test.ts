@@ -207,15 +207,18 @@ describe("master: the failover's cheaper paths give what they gave before", () =
     p.add(undefined, "fw", "t3");
     p.add("a2", "fw2", "t1");
     assert.equal(p.size, 4, "a question asked twice waits once");
-    assert.deepEqual(p.take("a1"), [
-      { frameworkId: "fw", taskId: "t1" },
-      { frameworkId: "fw", taskId: "t2" },
-    ]);
+    const taken = (agent: string | undefined): Array<[string, string[]]> => [...p.take(agent)].map(([f, tasks]) => [f, [...tasks]]);
+    assert.deepEqual(taken("a1"), [["fw", ["t1", "t2"]]]);
     assert.equal(p.size, 2);
-    assert.deepEqual(p.take("a1"), []);
+    assert.deepEqual(taken("a1"), []);
     assert.ok(p.hasAgentless());
-    assert.equal(p.take(undefined).length, 1);
-    assert.equal(p.take("a2").length, 1);
+    assert.deepEqual(taken(undefined), [["fw", ["t3"]]]);
+    // A call's questions about one agent's tasks, through the list it holds: counted as add counts them.
+    const q = p.questions("a2", "fw2");
+    q.add("t1");
+    q.add("t9");
+    assert.equal(p.size, 2);
+    assert.deepEqual(taken("a2"), [["fw2", ["t1", "t9"]]]);
     assert.equal(p.size, 0);
   });
 });

@@ -6,41 +6,68 @@
  * come back with its agent; unlike Mesos it remembers the question and answers once the
  * agent reregisters or is marked unreachable, so a scheduler need not retry to hear.
  * Per leadership term (it lives in the term's MasterState).
+ *
+ * Schedulers that follow Mesos's advice ask again, with backoff, about every task not heard
+ * yet: after a failover at 50,000 agents the frameworks named each task 3.6 times while
+ * its agent was on its way back (docs/scale.md, "Session 13"). A call's questions are
+ * remembered through `questions(agent, framework)`, one list per agent and framework that
+ * the call holds on to while it names tasks of the same agent (most name an agent's tasks
+ * together), so a question costs one set insertion, not a walk of three maps.
  */
 
 /** The key for tasks named without an agent id. */
 const NO_AGENT = "";
 
+/** The questions about one agent's (or no agent's) tasks of one framework. */
+export class PendingQuestions {
+  readonly taskIds = new Set<string>();
+
+  constructor(private readonly counter: { count: number }) {}
+
+  /** Remembers a question (a repeated one is held once). */
+  add(taskId: string): void {
+    const before = this.taskIds.size;
+    this.taskIds.add(taskId);
+    this.counter.count += this.taskIds.size - before;
+  }
+}
+
 export class PendingReconciliation {
-  /** agent id (or NO_AGENT) -> framework id -> task ids. */
-  private readonly byAgent = new Map<string, Map<string, Set<string>>>();
+  /** agent id (or NO_AGENT) -> framework id -> its questions. */
+  private readonly byAgent = new Map<string, Map<string, PendingQuestions>>();
   /** Questions held (kept as they come and go: a reconciliation call reads it twice). */
-  private count = 0;
+  private readonly counter = { count: 0 };
 
   get size(): number {
-    return this.count;
+    return this.counter.count;
   }
 
-  add(agentId: string | undefined, frameworkId: string, taskId: string): void {
+  /** The questions about framework frameworkId's tasks on agentId (undefined: named without an agent), to add to. */
+  questions(agentId: string | undefined, frameworkId: string): PendingQuestions {
     const key = agentId ?? NO_AGENT;
     let frameworks = this.byAgent.get(key);
     if (!frameworks) this.byAgent.set(key, (frameworks = new Map()));
-    let tasks = frameworks.get(frameworkId);
-    if (!tasks) frameworks.set(frameworkId, (tasks = new Set()));
-    if (tasks.has(taskId)) return;
-    tasks.add(taskId);
-    this.count++;
+    let questions = frameworks.get(frameworkId);
+    if (!questions) frameworks.set(frameworkId, (questions = new PendingQuestions(this.counter)));
+    return questions;
   }
 
-  /** Removes and returns the questions about tasks on agentId (undefined: those without an agent). */
-  take(agentId: string | undefined): Array<{ frameworkId: string; taskId: string }> {
+  add(agentId: string | undefined, frameworkId: string, taskId: string): void {
+    this.questions(agentId, frameworkId).add(taskId);
+  }
+
+  /** Removes and returns the questions about tasks on agentId (undefined: those without an agent), per framework id. */
+  take(agentId: string | undefined): ReadonlyMap<string, ReadonlySet<string>> {
     const key = agentId ?? NO_AGENT;
     const frameworks = this.byAgent.get(key);
-    if (!frameworks) return [];
+    const out = new Map<string, ReadonlySet<string>>();
+    if (!frameworks) return out;
     this.byAgent.delete(key);
-    const out: Array<{ frameworkId: string; taskId: string }> = [];
-    for (const [frameworkId, tasks] of frameworks) for (const taskId of tasks) out.push({ frameworkId, taskId });
-    this.count -= out.length;
+    for (const [frameworkId, questions] of frameworks) {
+      if (questions.taskIds.size === 0) continue;
+      this.counter.count -= questions.taskIds.size;
+      out.set(frameworkId, questions.taskIds);
+    }
     return out;
   }
 

@@ -15,6 +15,7 @@ import { TaskState, TaskStatus_Reason, type Task } from "../../gen/dcos/v1/tasks
 import { AgentState } from "./agent-record.js";
 import type { MasterState } from "./master-state.js";
 import type { FrameworkRecord } from "./framework-record.js";
+import type { PendingQuestions } from "./pending-reconciliation.js";
 
 /** What a framework should hear for a task state (non-partition-aware ones never hear UNREACHABLE). */
 function visibleState(framework: FrameworkRecord, state: TaskState): TaskState {
@@ -54,24 +55,26 @@ function anyTransitioning(core: MasterState): boolean {
   return false;
 }
 
-/**
- * The answer for one task id: its latest state, or what the master can say without it,
- * or nothing yet when its agent (or, without an agent id, any agent) may still come back.
- */
-export function reconcileTask(core: MasterState, framework: FrameworkRecord, taskId: string, agentId: string | undefined, transitioning = anyTransitioning): void {
-  const task = framework.tasks.get(taskId);
-  if (task) return sendKnown(core, framework, task);
-  const agent = agentId ? core.agents.get(agentId) : undefined;
-  const unreachable = agent?.state === AgentState.UNREACHABLE || (agentId !== undefined && core.registrar.state().unreachable.has(agentId));
-  if (!unreachable && (agentId !== undefined ? isTransitioning(core, agentId) : transitioning(core))) {
-    core.pendingReconciliation.add(agentId, framework.id, taskId);
-    // A new leader's first reconciliations name every task, most of them waiting: no line built for each unless asked.
-    if (core.log.isLevelEnabled("debug")) core.log.debug(
-      { framework: framework.id, task: taskId, agent: agentId },
-      `Not answering reconciliation of task ${taskId} yet: ${agentId ? `agent ${agentId}` : "an agent"} may still reregister after the failover`,
-    );
-    return;
-  }
+/** What the master can say of a task it does not know, by the agent it was named with. */
+interface AgentVerdict {
+  /** The agent is unreachable (known as such, or in the registry's unreachable list). */
+  unreachable: boolean;
+  /** No answer yet: the agent (or, without an agent id, any agent) may still reregister. */
+  waits: boolean;
+}
+
+function agentVerdict(core: MasterState, agentId: string | undefined, transitioning: (core: MasterState) => boolean): AgentVerdict {
+  if (agentId === undefined) return { unreachable: false, waits: transitioning(core) };
+  const agent = core.agents.get(agentId);
+  const registry = core.registrar.state();
+  const unreachable = agent?.state === AgentState.UNREACHABLE || registry.unreachable.has(agentId);
+  // isTransitioning, with the agent already looked up.
+  const waits = !unreachable && registry.agents.has(agentId) && (agent === undefined || agent.state === AgentState.ADMITTING);
+  return { unreachable, waits };
+}
+
+/** The answer for a task the master does not know and that does not wait: UNKNOWN, or UNREACHABLE/LOST. */
+function sendUnknown(core: MasterState, framework: FrameworkRecord, taskId: string, agentId: string | undefined, unreachable: boolean): void {
   const state = unreachable ? visibleState(framework, TaskState.UNREACHABLE) : TaskState.UNKNOWN;
   const status = core.masterStatus(
     { taskId, agentId },
@@ -82,6 +85,37 @@ export function reconcileTask(core: MasterState, framework: FrameworkRecord, tas
   core.forwardStatus(framework, status);
 }
 
+function logWaiting(core: MasterState, framework: FrameworkRecord, taskId: string, agentId: string | undefined): void {
+  // A new leader's first reconciliations name every task, most of them waiting: no line built for each unless asked.
+  if (core.log.isLevelEnabled("debug")) core.log.debug(
+    { framework: framework.id, task: taskId, agent: agentId },
+    `Not answering reconciliation of task ${taskId} yet: ${agentId ? `agent ${agentId}` : "an agent"} may still reregister after the failover`,
+  );
+}
+
+/**
+ * The answer for one task id: its latest state, or what the master can say without it,
+ * or nothing yet when its agent (or, without an agent id, any agent) may still come back.
+ */
+export function reconcileTask(core: MasterState, framework: FrameworkRecord, taskId: string, agentId: string | undefined, transitioning = anyTransitioning): void {
+  const task = framework.tasks.get(taskId);
+  if (task) return sendKnown(core, framework, task);
+  const verdict = agentVerdict(core, agentId, transitioning);
+  if (verdict.waits) {
+    core.pendingReconciliation.add(agentId, framework.id, taskId);
+    logWaiting(core, framework, taskId, agentId);
+    return;
+  }
+  sendUnknown(core, framework, taskId, agentId, verdict.unreachable);
+}
+
+/**
+ * Explicit: each named task as reconcileTask answers it. Nothing in the call changes what
+ * the master knows of an agent, so what it can say of the tasks it does not know on one
+ * agent (and where their questions wait) is looked up once for a run of tasks named with
+ * the same agent, not per task (after a failover most questions are about such tasks,
+ * named 3-4 times each while their agents come back: docs/scale.md, "Session 13").
+ */
 export function reconcile(core: MasterState, framework: FrameworkRecord, request: ReconcileRequest): void {
   core.metrics.message("reconcile");
   if (request.tasks.length === 0) {
@@ -91,7 +125,29 @@ export function reconcile(core: MasterState, framework: FrameworkRecord, request
   let transitioning: boolean | undefined; // computed once per request, when needed
   const once = (c: MasterState): boolean => (transitioning ??= anyTransitioning(c));
   const before = core.pendingReconciliation.size;
-  for (const t of request.tasks) reconcileTask(core, framework, t.taskId?.value ?? "", t.agentId?.value || undefined, once);
+  let runAgent: string | undefined | null = null; // the agent id of the run of tasks (null: none yet)
+  let verdict: AgentVerdict = { unreachable: false, waits: false };
+  let questions: PendingQuestions | undefined;
+  for (const t of request.tasks) {
+    const taskId = t.taskId?.value ?? "";
+    const task = framework.tasks.get(taskId);
+    if (task) {
+      sendKnown(core, framework, task);
+      continue;
+    }
+    const agentId = t.agentId?.value || undefined;
+    if (agentId !== runAgent) {
+      runAgent = agentId;
+      verdict = agentVerdict(core, agentId, once);
+      questions = undefined;
+    }
+    if (verdict.waits) {
+      (questions ??= core.pendingReconciliation.questions(agentId, framework.id)).add(taskId);
+      logWaiting(core, framework, taskId, agentId);
+    } else {
+      sendUnknown(core, framework, taskId, agentId, verdict.unreachable);
+    }
+  }
   const waiting = core.pendingReconciliation.size - before;
   if (waiting > 0) {
     core.log.info({ framework: framework.id, waiting }, `Reconciliation of ${waiting} task(s) waits for their agents to reregister or be marked unreachable`);
@@ -103,10 +159,10 @@ export function reconcile(core: MasterState, framework: FrameworkRecord, request
  * waited for it, and, once no agent is transitioning, the questions that named no agent.
  */
 export function answerPending(core: MasterState, agentId: string): void {
-  const answer = (list: Array<{ frameworkId: string; taskId: string }>, agent: string | undefined): void => {
-    for (const { frameworkId, taskId } of list) {
+  const answer = (taken: ReadonlyMap<string, ReadonlySet<string>>, agent: string | undefined): void => {
+    for (const [frameworkId, taskIds] of taken) {
       const framework = core.frameworks.get(frameworkId);
-      if (framework) reconcileTask(core, framework, taskId, agent);
+      if (framework) for (const taskId of taskIds) reconcileTask(core, framework, taskId, agent);
     }
   };
   answer(core.pendingReconciliation.take(agentId), agentId);

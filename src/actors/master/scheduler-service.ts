@@ -25,6 +25,7 @@ import { batchWrites, DEFAULT_EVENT_STREAM_LIMITS, EventStream, type EventStream
 import { subscribeResponse, subscribeResponseBytes } from "./subscribe-encoding.js";
 import type { FrameworkGuard, MasterFacade } from "./master-facade.js";
 import { addReflectionService } from "../../runtime/grpc/reflection.js";
+import { reconcileRequestReader } from "./reconcile-request-reader.js";
 
 type UnaryName = Exclude<keyof typeof SchedulerService.method, "subscribe">;
 
@@ -236,6 +237,8 @@ export function addSchedulerService(server: grpc.Server, master: MasterFacade, o
     responseSerializers: { subscribe: subscribeResponseBytes },
     // A launch the leader would refuse as busy is refused from its bytes, never decoded.
     requestGates: { accept: (bytes) => master.refuseEncodedAccept(bytes) },
+    // The frameworks' questions after a failover, read with an agent's id shared by its tasks (reconcile-request-reader.ts).
+    requestDecoders: { reconcile: reconcileRequestReader() },
   });
   if (options.reflection ?? true) addReflectionService(server, [file_dcos_v1_scheduler]);
 }

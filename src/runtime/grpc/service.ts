@@ -37,6 +37,11 @@ export interface ServiceDefinitionOptions {
    * when a server is too busy to take it (the master's admission control of launches).
    */
   requestGates?: Record<string, RequestGate>;
+  /**
+   * Server side, per method (by localName): the request's decoder instead of the schema's
+   * reader. It must give the message fromBinary gives (or throw as it would).
+   */
+  requestDecoders?: Record<string, (bytes: Uint8Array) => Message>;
 }
 
 /**
@@ -79,10 +84,11 @@ function messageCodec(
   schema: DescMessage,
   maxRequestBytes?: number,
   gate?: RequestGate,
+  decoder?: (bytes: Uint8Array) => Message,
 ): { serialize: (m: Message) => Buffer; deserialize: (b: Buffer) => Message } {
   // Both made at the first message: a service definition names many types few of which are used.
   const encode = protoEncoder(schema);
-  const decode = protoDecoder(schema);
+  const decode = decoder ?? protoDecoder(schema);
   const serialize = (m: Message): Buffer => {
     const bytes = encode(m);
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -122,7 +128,7 @@ export function serviceDefinition(service: DescService, options: ServiceDefiniti
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
     const raw = options.raw?.[method.localName];
-    const req = raw === "request" || raw === "both" ? identity : messageCodec(method.input, options.maxRequestBytes, options.requestGates?.[method.localName]);
+    const req = raw === "request" || raw === "both" ? identity : messageCodec(method.input, options.maxRequestBytes, options.requestGates?.[method.localName], options.requestDecoders?.[method.localName]);
     const codec = raw === "response" || raw === "both" ? identity : messageCodec(method.output);
     const serialize = options.responseSerializers?.[method.localName];
     const res = serialize ? { ...codec, serialize } : codec;

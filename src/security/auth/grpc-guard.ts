@@ -26,6 +26,8 @@ export interface GuardOptions {
   responseSerializers?: Record<string, (message: Message) => Buffer>;
   /** Per method: a look at the bytes before decoding that may refuse the call (ServiceDefinitionOptions.requestGates). */
   requestGates?: Record<string, RequestGate>;
+  /** Per method: the request's decoder (ServiceDefinitionOptions.requestDecoders). */
+  requestDecoders?: Record<string, (bytes: Uint8Array) => Message>;
 }
 
 const callers = new WeakMap<object, Caller>();
@@ -52,6 +54,7 @@ export function addGuardedService(server: grpc.Server, service: DescService, han
     maxRequestBytes: o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
     ...(o.responseSerializers ? { responseSerializers: o.responseSerializers } : {}),
     ...(o.requestGates ? { requestGates: o.requestGates } : {}),
+    ...(o.requestDecoders ? { requestDecoders: o.requestDecoders } : {}),
   });
   const unauthenticated = o.metrics?.counter("authentication/failed");
   const rejected = o.metrics?.counter("grpc/invalid_requests");
