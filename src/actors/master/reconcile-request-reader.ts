@@ -38,6 +38,15 @@ function sameBytes(buf: Uint8Array, start: number, end: number, otherStart: numb
   return true;
 }
 
+/** A task as fromBinary gives it (an absent id is no property), made whole at once in the usual case (both ids). */
+function task(taskId: TaskID | undefined, agentId: AgentID | undefined): ReconcileRequest_Task {
+  if (taskId && agentId) return { $typeName: "dcos.v1.ReconcileRequest.Task", taskId, agentId };
+  const t: ReconcileRequest_Task = { $typeName: "dcos.v1.ReconcileRequest.Task" };
+  if (taskId) t.taskId = taskId;
+  if (agentId) t.agentId = agentId;
+  return t;
+}
+
 function readLean(bytes: Uint8Array): ReconcileRequest | undefined {
   const input = new WireInput(bytes);
   const end = bytes.length;
@@ -51,13 +60,14 @@ function readLean(bytes: Uint8Array): ReconcileRequest | undefined {
     const tag = input.buf[input.pos++];
     if (tag === FIELD_3) {
       const taskEnd = input.delimitedEnd(end);
-      const task: ReconcileRequest_Task = { $typeName: "dcos.v1.ReconcileRequest.Task" };
+      let taskId: TaskID | undefined;
+      let agentId: AgentID | undefined;
       if (input.pos < taskEnd && input.buf[input.pos] === FIELD_1) {
         input.pos++;
         const idEnd = input.delimitedEnd(taskEnd);
         const value = readValue(input, idEnd);
         if (value === undefined) return undefined;
-        task.taskId = { $typeName: "dcos.v1.TaskID", value } satisfies TaskID;
+        taskId = { $typeName: "dcos.v1.TaskID", value };
       }
       if (input.pos < taskEnd && input.buf[input.pos] === FIELD_2) {
         input.pos++;
@@ -73,10 +83,10 @@ function readLean(bytes: Uint8Array): ReconcileRequest | undefined {
           agentStart = start;
           agentLength = length;
         }
-        task.agentId = agent;
+        agentId = agent;
       }
       if (input.pos !== taskEnd) return undefined; // fields out of order, repeated or unknown
-      request.tasks.push(task);
+      request.tasks.push(task(taskId, agentId));
     } else if (tag === FIELD_1 && (seen & 1) === 0) {
       seen |= 1;
       const idEnd = input.delimitedEnd(end);
