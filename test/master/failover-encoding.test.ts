@@ -207,7 +207,7 @@ describe("master: the failover's cheaper paths give what they gave before", () =
     p.add(undefined, "fw", "t3");
     p.add("a2", "fw2", "t1");
     assert.equal(p.size, 4, "a question asked twice waits once");
-    const taken = (agent: string | undefined): Array<[string, string[]]> => [...p.take(agent)].map(([f, tasks]) => [f, [...tasks]]);
+    const taken = (agent: string | undefined): Array<[string, string[]]> => [...p.take(agent)].map(([f, questions]) => [f, [...questions.taskIds]]);
     assert.deepEqual(taken("a1"), [["fw", ["t1", "t2"]]]);
     assert.equal(p.size, 2);
     assert.deepEqual(taken("a1"), []);

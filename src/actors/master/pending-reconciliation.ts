@@ -18,6 +18,9 @@
 /** The key for tasks named without an agent id. */
 const NO_AGENT = "";
 
+/** What take gives for an agent with no questions (most agents that reregister). */
+const NONE: ReadonlyMap<string, PendingQuestions> = new Map<string, PendingQuestions>();
+
 /** The questions about one agent's (or no agent's) tasks of one framework. */
 export class PendingQuestions {
   readonly taskIds = new Set<string>();
@@ -56,19 +59,14 @@ export class PendingReconciliation {
     this.questions(agentId, frameworkId).add(taskId);
   }
 
-  /** Removes and returns the questions about tasks on agentId (undefined: those without an agent), per framework id. */
-  take(agentId: string | undefined): ReadonlyMap<string, ReadonlySet<string>> {
+  /** Removes and returns the questions about tasks on agentId (undefined: those without an agent), by framework id. */
+  take(agentId: string | undefined): ReadonlyMap<string, PendingQuestions> {
     const key = agentId ?? NO_AGENT;
     const frameworks = this.byAgent.get(key);
-    const out = new Map<string, ReadonlySet<string>>();
-    if (!frameworks) return out;
+    if (!frameworks) return NONE;
     this.byAgent.delete(key);
-    for (const [frameworkId, questions] of frameworks) {
-      if (questions.taskIds.size === 0) continue;
-      this.counter.count -= questions.taskIds.size;
-      out.set(frameworkId, questions.taskIds);
-    }
-    return out;
+    for (const questions of frameworks.values()) this.counter.count -= questions.taskIds.size;
+    return frameworks;
   }
 
   hasAgentless(): boolean {

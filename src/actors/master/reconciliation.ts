@@ -159,10 +159,10 @@ export function reconcile(core: MasterState, framework: FrameworkRecord, request
  * waited for it, and, once no agent is transitioning, the questions that named no agent.
  */
 export function answerPending(core: MasterState, agentId: string): void {
-  const answer = (taken: ReadonlyMap<string, ReadonlySet<string>>, agent: string | undefined): void => {
-    for (const [frameworkId, taskIds] of taken) {
+  const answer = (taken: ReadonlyMap<string, PendingQuestions>, agent: string | undefined): void => {
+    for (const [frameworkId, questions] of taken) {
       const framework = core.frameworks.get(frameworkId);
-      if (framework) for (const taskId of taskIds) reconcileTask(core, framework, taskId, agent);
+      if (framework) for (const taskId of questions.taskIds) reconcileTask(core, framework, taskId, agent);
     }
   };
   answer(core.pendingReconciliation.take(agentId), agentId);
