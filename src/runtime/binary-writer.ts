@@ -303,6 +303,13 @@ function writerOf(desc: DescMessage): MessageWriter {
     }
     const field = member;
     const singular = field.fieldKind === "message" || ((field.fieldKind === "scalar" || field.fieldKind === "enum") && field.presence === IMPLICIT);
+    if (field.fieldKind === "list" && field.listKind === "message" && !field.delimitedEncoding) {
+      // Written in place like a singular message: through fieldWriter each element took two
+      // closures and ByteBuffer.delimited's call of its body, one call site for every type.
+      const tag = (field.number << 3) | WireType.LengthDelimited;
+      lines.push(`v = m[${JSON.stringify(field.localName)}]; for (let i = 0; i < v.length; i++) { ${tagCode(tag)} o.room(1); const at = o.pos++; ${use(writerOf(field.message))}(o, v[i]); o.endDelimited(at); }`);
+      continue;
+    }
     if (!singular) {
       lines.push(`${use(fieldWriter(field))}(o, m);`);
       continue;

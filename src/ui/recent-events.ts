@@ -11,17 +11,14 @@ import { ClusterEventSchema, type ClusterEvent } from "../gen/dcos/v1/operator_p
 import type { EventBus } from "../events/bus.js";
 
 export const DEFAULT_RECENT_EVENTS = 200;
-/** A slot's size for most events (a task's or an agent's: 150-600 bytes). */
-const SMALL_SLOT = 1024;
 
 export class RecentEvents {
   /**
-   * A ring of byte buffers reused from event to event: a failover's new leader publishes
-   * tens of thousands of events in seconds, and a copy of each (slice) with a shift of the
-   * list was an allocation and a move per event for a feed that keeps the last 200.
+   * A ring of the events' bytes as the bus encoded them (EventBus.encoded: never written
+   * over, so kept as they are): a failover's new leader publishes tens of thousands of events
+   * in seconds, and a copy of each for a feed that keeps the last 200 was work on its turn.
    */
-  private readonly slots: Uint8Array[] = [];
-  private readonly lengths: number[] = [];
+  private readonly ring: Uint8Array[] = [];
   /** The slot the next event goes to, and how many slots hold events. */
   private next = 0;
   private count = 0;
@@ -40,15 +37,8 @@ export class RecentEvents {
 
   private keep(bytes: Uint8Array): void {
     const i = this.next;
-    let slot = this.slots[i];
-    // A slot grows to the event it holds; one that held a big event shrinks back when reused.
-    if (slot === undefined || slot.length < bytes.length || (slot.length > SMALL_SLOT && bytes.length <= SMALL_SLOT)) {
-      slot = new Uint8Array(Math.max(SMALL_SLOT, bytes.length));
-      this.slots[i] = slot;
-    }
-    slot.set(bytes);
-    this.lengths[i] = bytes.length;
-    this.next = (i + 1) % this.capacity;
+    this.ring[i] = bytes;
+    this.next = i + 1 === this.capacity ? 0 : i + 1;
     if (this.count < this.capacity) this.count++;
   }
 
@@ -56,10 +46,7 @@ export class RecentEvents {
   values(): ClusterEvent[] {
     const out: ClusterEvent[] = [];
     const first = (this.next - this.count + this.capacity) % this.capacity;
-    for (let k = 0; k < this.count; k++) {
-      const i = (first + k) % this.capacity;
-      out.push(fromBinary(ClusterEventSchema, this.slots[i]!.subarray(0, this.lengths[i])));
-    }
+    for (let k = 0; k < this.count; k++) out.push(fromBinary(ClusterEventSchema, this.ring[(first + k) % this.capacity]!));
     return out;
   }
 
