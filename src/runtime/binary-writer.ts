@@ -307,7 +307,7 @@ function writerOf(desc: DescMessage): MessageWriter {
       // Written in place like a singular message: through fieldWriter each element took two
       // closures and ByteBuffer.delimited's call of its body, one call site for every type.
       const tag = (field.number << 3) | WireType.LengthDelimited;
-      lines.push(`v = m[${JSON.stringify(field.localName)}]; for (let i = 0; i < v.length; i++) { ${tagCode(tag)} o.room(1); const at = o.pos++; ${use(writerOf(field.message))}(o, v[i]); o.endDelimited(at); }`);
+      lines.push(`for (const x of m[${JSON.stringify(field.localName)}]) { ${tagCode(tag)} o.room(1); const at = o.pos++; ${use(writerOf(field.message))}(o, x); o.endDelimited(at); }`);
       continue;
     }
     if (!singular) {
