@@ -96,4 +96,17 @@ describe("TapBuffer (the tap's encoded events on the master's thread)", () => {
     assert.equal(unpack(b.take()!).length, 1000, "back to the normal size once the worker caught up");
     assert.equal(unpack(b.take()!).length, 500);
   });
+
+  it("a batch after a backlog's big one starts with the room its batch size needs, not the big one's", () => {
+    const b = new TapBuffer({ maxBytes: 64 << 20 }, 100_000, () => assert.fail("nothing is dropped"));
+    for (let s = 1; s <= 60_000; s++) b.push(event(s));
+    const big = b.take()!;
+    assert.equal(unpack(big).length, 60_000);
+    b.batchSize = 1000;
+    for (let s = 60_001; s <= 61_000; s++) b.push(event(s));
+    const next = b.take()!;
+    assert.equal(unpack(next).length, 1000);
+    const room = next.data.buffer.byteLength;
+    assert.ok(room >= next.data.length && room <= 2 * next.data.length, `a batch of ${next.data.length} bytes started with ${room} (the backlog's batch held ${big.data.length})`);
+  });
 });
