@@ -15,7 +15,9 @@
  * clock settled; the CPU includes V8's GC helper threads), the GC pauses seen in that time
  * and their count, and the heap kept by the adoption (after two full GCs, with the decoded
  * messages and the agents' received answers dropped). With SNAPSHOT, writes a heap snapshot
- * there after the measurement.
+ * there after the measurement. With ADOPT_EVENT_LISTENERS=1 (the suite's `--event-listeners=1`)
+ * the master's event bus has the listeners a running master has, so the cluster events'
+ * building and encoding are measured too.
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { PerformanceObserver } from "node:perf_hooks";
@@ -29,6 +31,8 @@ type InternalPb = typeof import("../../src/gen/dcos/v1/internal_pb.js");
 type ResourcesIndex = typeof import("../../src/resources/index.js");
 type Reader = typeof import("../../src/runtime/binary-reader.js");
 type Scripted = typeof import("../support/scripted-agent.js");
+type Recent = typeof import("../../src/ui/recent-events.js");
+type Tap = typeof import("../../src/events/tap-buffer.js");
 
 /** What one run prints. */
 export interface AdoptionFigures {
@@ -71,6 +75,19 @@ for (let i = 1; i <= N; i++) {
   await registrar.apply({ kind: "admitAgent", agentId: agentId(i), info });
 }
 const c = await Cluster.start({ agents: 0, registrar, agentReregisterTimeoutMs: 600_000 });
+if (process.env["ADOPT_EVENT_LISTENERS"] === "1") {
+  // The listeners a master has (the web UI's recent events; the NATS tap's buffer, its batches
+  // taken as its worker takes them): without one, the master builds no cluster event at all.
+  const { RecentEvents } = await from<Recent>("src/ui/recent-events.js");
+  const { TapBuffer } = await from<Tap>("src/events/tap-buffer.js");
+  const bus = c.master.events;
+  new RecentEvents(bus);
+  const tap = new TapBuffer({ maxBytes: 64 << 20 }, 2000, () => undefined, (e) => bus.encoded(e));
+  bus.subscribe((e) => {
+    tap.push(e);
+    if (tap.length >= tap.batchSize) tap.take();
+  });
+}
 const frameworks: string[] = [];
 for (let f = 0; f < FRAMEWORKS; f++) frameworks.push((await c.subscribe(`f${f}`)).frameworkId);
 

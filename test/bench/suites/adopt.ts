@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- adopt [-- --agents=10000 --tasks-per-agent=5 --runs=5 --base=DIR --snapshot=FILE]`:
+ * `npm run bench -- adopt [-- --agents=10000 --tasks-per-agent=5 --runs=5 --base=DIR --snapshot=FILE --event-listeners=1]`:
  * what a new leader's adoption of reregistering agents costs in the master itself — its
  * reregistration handler, the allocator's books and the cluster events, on the manual clock
  * (adoption-run.ts has the setup) — per agent and per task: wall and CPU time (the CPU
@@ -11,7 +11,9 @@
  * `--base=DIR` (a built worktree, e.g. main's) runs the same in DIR's code, alternating base
  * and this tree run by run, and prints the base's figures (`base_…`) and each ratio
  * (`…_vs_base`, new / base). `--snapshot=FILE` writes a heap snapshot after this tree's first
- * run (to see what the kept bytes are).
+ * run (to see what the kept bytes are). `--event-listeners=1` gives the master's event bus the
+ * listeners a running master has (the web UI's recent events, the NATS tap's buffer): without
+ * them the master builds no cluster event, so the events' cost is left out.
  */
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -23,9 +25,10 @@ import type { Suite } from "../run.js";
 const RUN = fileURLToPath(new URL("../adoption-run.js", import.meta.url));
 const THIS_TREE = fileURLToPath(new URL("../../../../", import.meta.url)).replace(/\/$/, "");
 
-async function once(tree: string, agents: number, perAgent: number, snapshot?: string): Promise<AdoptionFigures> {
+async function once(tree: string, agents: number, perAgent: number, listeners: boolean, snapshot?: string): Promise<AdoptionFigures> {
   const args = ["--expose-gc", RUN, tree, String(agents), String(perAgent), ...(snapshot ? [snapshot] : [])];
-  const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1 << 20 });
+  const env = { ...process.env, ADOPT_EVENT_LISTENERS: listeners ? "1" : "0" };
+  const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1 << 20, env });
   const line = stdout.trim().split("\n").pop() ?? "";
   return JSON.parse(line) as AdoptionFigures;
 }
@@ -52,12 +55,13 @@ export const run: Suite = async (report: Reporter, args: string[]) => {
   const runs = Number(opt("runs") ?? 5);
   const base = opt("base");
   const snapshot = opt("snapshot");
+  const listeners = opt("event-listeners") === "1";
   if (![agents, perAgent, runs].every((n) => Number.isInteger(n) && n > 0)) throw new Error("--agents, --tasks-per-agent and --runs take positive integers");
   reportLoad(report, "start");
   const repeats = new RepeatReporter(report.suite);
   for (let r = 0; r < runs; r++) {
-    if (base) record(repeats, "base_", await once(base, agents, perAgent));
-    record(repeats, "", await once(THIS_TREE, agents, perAgent, r === 0 ? snapshot : undefined));
+    if (base) record(repeats, "base_", await once(base, agents, perAgent, listeners));
+    record(repeats, "", await once(THIS_TREE, agents, perAgent, listeners, r === 0 ? snapshot : undefined));
   }
   repeats.medians(report);
   if (base) {
