@@ -62,8 +62,13 @@ const scalarEntries = new SharedScalars<Entry>();
  * allocation role) replaced; the shared entry when like's every field is in its key.
  */
 function scalarEntry(e: Entry, alloc: string | undefined, like: Resource, value: number): Entry {
-  const make = (): Entry => ({ kind: e.kind, alloc, role: e.role, res: withAllocationRole(withScalar(like, value), alloc) });
-  return value !== 0 && shareable(like) ? scalarEntries.sharedIn(e.kind, alloc, value, make) : make();
+  if (value === 0 || !shareable(like)) return madeEntry(e, alloc, like, value);
+  const millis = toMillis(value);
+  return scalarEntries.get(e.kind, alloc, millis) ?? scalarEntries.keep(e.kind, alloc, millis, madeEntry(e, alloc, like, value));
+}
+
+function madeEntry(e: Entry, alloc: string | undefined, like: Resource, value: number): Entry {
+  return { kind: e.kind, alloc, role: e.role, res: withAllocationRole(withScalar(like, value), alloc) };
 }
 
 /** e less b (of its kind); e itself when nothing changes. */

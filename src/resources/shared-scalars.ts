@@ -50,23 +50,24 @@ export class SharedScalars<T> {
   private readonly byKind = new Map<string, Map<string | undefined, Map<number, T>>>();
   private count = 0;
 
-  /** The kept value for the kind, role and amount, or `make()`'s result, kept for the next time. */
-  sharedIn(kind: string, alloc: string | undefined, amount: number, make: () => T): T {
-    let byAlloc = this.byKind.get(kind);
-    let values = byAlloc?.get(alloc);
-    const kept = values?.get(amount);
-    if (kept !== undefined) return kept;
-    const made = make();
+  /** The value kept for the kind, allocation role and amount (in thousandths), if any. */
+  get(kind: string, alloc: string | undefined, millis: number): T | undefined {
+    return this.byKind.get(kind)?.get(alloc)?.get(millis);
+  }
+
+  /** Keeps `value` for the kind, allocation role and amount (in thousandths); returns it. */
+  keep(kind: string, alloc: string | undefined, millis: number, value: T): T {
     if (this.count >= SHARED_SCALARS_LIMIT) {
       this.byKind.clear();
       this.count = 0;
-      byAlloc = values = undefined;
     }
+    let byAlloc = this.byKind.get(kind);
     if (!byAlloc) this.byKind.set(kind, (byAlloc = new Map()));
+    let values = byAlloc.get(alloc);
     if (!values) byAlloc.set(alloc, (values = new Map()));
-    values.set(amount, made);
+    values.set(millis, value);
     this.count++;
-    return made;
+    return value;
   }
 
   /** Values kept now (tests). */

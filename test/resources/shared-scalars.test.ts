@@ -55,10 +55,11 @@ describe("shared scalars", () => {
   it(`keeps at most ${SHARED_SCALARS_LIMIT} amounts, however many it is asked for`, () => {
     const table = new SharedScalars<{ amount: number }>();
     for (let i = 1; i <= SHARED_SCALARS_LIMIT * 2 + 5; i++) {
-      const made = table.sharedIn("cpus|1", undefined, i, () => ({ amount: i }));
-      assert.equal(made.amount, i);
+      assert.equal(table.get("cpus|1", undefined, i), undefined);
+      assert.equal(table.keep("cpus|1", undefined, i, { amount: i }).amount, i);
       assert.ok(table.size <= SHARED_SCALARS_LIMIT);
     }
-    assert.equal(table.sharedIn("cpus|1", undefined, SHARED_SCALARS_LIMIT * 2 + 5, () => ({ amount: -1 })).amount, SHARED_SCALARS_LIMIT * 2 + 5, "the latest kept");
+    assert.equal(table.get("cpus|1", undefined, SHARED_SCALARS_LIMIT * 2 + 5)?.amount, SHARED_SCALARS_LIMIT * 2 + 5, "the latest kept");
+    assert.equal(table.get("cpus|1", "web", SHARED_SCALARS_LIMIT * 2 + 5), undefined, "per allocation role");
   });
 });
