@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { getHeapSnapshot } from "node:v8";
 import { create, fromBinary, ScalarType, toBinary, type DescField, type DescFile, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { file_dcos_v1_cluster } from "../../src/gen/dcos/v1/cluster_pb.js";
 import { file_dcos_v1_common } from "../../src/gen/dcos/v1/common_pb.js";
@@ -19,6 +18,7 @@ import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FileDescriptorPr
 import { createFileRegistry } from "@bufbuild/protobuf";
 import { EMPTY_BYTES, messageReader } from "../../src/runtime/binary-reader.js";
 import { Random } from "../../src/runtime/random.js";
+import { HeapGraph } from "../support/heap-graph.js";
 import { testSeed } from "../support/seed.js";
 
 const SEED = testSeed(20261207);
@@ -185,43 +185,19 @@ function sameAsFromBinary(desc: DescMessage, bytes: Uint8Array, what: string): v
  * whose `name` is `name`, from a heap snapshot (V8 shows no array's capacity otherwise).
  */
 async function listStores(typeName: string, name: string, field: string): Promise<number[]> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of getHeapSnapshot()) chunks.push(chunk as Buffer);
-  const snap = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
-    snapshot: { meta: { node_fields: string[]; edge_fields: string[]; edge_types: [string[]] } };
-    nodes: number[];
-    edges: number[];
-    strings: string[];
-  };
-  const { meta } = snap.snapshot;
-  const nf = meta.node_fields.length;
-  const ef = meta.edge_fields.length;
-  const [nameAt, sizeAt, edgesAt] = ["name", "self_size", "edge_count"].map((f) => meta.node_fields.indexOf(f)) as [number, number, number];
-  const property = meta.edge_types[0].indexOf("property");
-  const internal = meta.edge_types[0].indexOf("internal");
-  const first: number[] = [];
-  for (let n = 0, e = 0; n < snap.nodes.length; n += nf) {
-    first.push(e);
-    e += snap.nodes[n + edgesAt]! * ef;
-  }
-  /** Node index -> its edges (type, name, target node index). */
-  const edgesOf = function* (node: number): Generator<[number, string, number]> {
-    const i = node / nf;
-    for (let e = first[i]!, end = e + snap.nodes[node + edgesAt]! * ef; e < end; e += ef) yield [snap.edges[e]!, snap.strings[snap.edges[e + 1]!] ?? "", snap.edges[e + 2]!];
-  };
+  const heap = await HeapGraph.take();
   const out: number[] = [];
-  for (let n = 0; n < snap.nodes.length; n += nf) {
+  for (const n of heap.nodes()) {
     let isType = false;
     let named = false;
     let list: number | undefined;
-    for (const [type, edge, to] of edgesOf(n)) {
-      if (type !== property) continue;
-      if (edge === "$typeName" && snap.strings[snap.nodes[to + nameAt]!] === typeName) isType = true;
-      if (edge === "name" && snap.strings[snap.nodes[to + nameAt]!] === name) named = true;
+    for (const [edge, to] of heap.edges(n, "property")) {
+      if (edge === "$typeName" && heap.name(to) === typeName) isType = true;
+      if (edge === "name" && heap.name(to) === name) named = true;
       if (edge === field) list = to;
     }
     if (!isType || !named || list === undefined) continue;
-    for (const [type, edge, to] of edgesOf(list)) if (type === internal && edge === "elements") out.push(snap.nodes[to + sizeAt]!);
+    for (const [edge, to] of heap.edges(list, "internal")) if (edge === "elements") out.push(heap.bytes(to));
   }
   return out;
 }

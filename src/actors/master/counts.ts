@@ -17,6 +17,7 @@ import { toMillis } from "../../resources/scalar.js";
 import { isTerminal } from "../task-states.js";
 import { AgentState, type AgentRecord, type AgentRecordWatcher } from "./agent-record.js";
 import { FrameworkState, type FrameworkRecordWatcher } from "./framework-record.js";
+import { SmallCounts } from "./small-counts.js";
 
 export type Sign = 1 | -1;
 
@@ -44,7 +45,7 @@ function bump<K>(m: Map<K, number>, key: K, by: number): void {
 }
 
 /** Like bump, but forgets keys that reach zero (ids come and go). */
-function bumpOrForget<K>(m: Map<K, number>, key: K, by: number): void {
+function bumpOrForget<K>(m: SmallCounts<K>, key: K, by: number): void {
   const n = (m.get(key) ?? 0) + by;
   if (n === 0) m.delete(key);
   else m.set(key, n);
@@ -53,9 +54,9 @@ function bumpOrForget<K>(m: Map<K, number>, key: K, by: number): void {
 /** One agent's or one framework's tasks and what they hold, for /state-summary. */
 export class TaskTally {
   /** Tasks per state (terminal ones included while the agent's records keep them). */
-  readonly states = new Map<TaskState, number>();
+  readonly states = new SmallCounts<TaskState>();
   /** Live tasks per framework id (of an agent's tally) or per agent id (of a framework's). */
-  readonly peers = new Map<string, number>();
+  readonly peers = new SmallCounts<string>();
   /** Scalars held by the live tasks and the executors. */
   readonly used = new Quantities();
   /** Tasks and executors counted: the tally is dropped at zero. */
