@@ -12,6 +12,7 @@ import { ManualClock } from "../../src/runtime/clock.js";
 import { Code, DcosError } from "../../src/runtime/error.js";
 import { testLogger } from "../../src/runtime/log.js";
 import { ActorSystem } from "../../src/runtime/system.js";
+import { HeapGraph } from "../support/heap-graph.js";
 import { AllocatorHarness, agentsOffered, INTERVAL_MS, offersPerFramework, scalarOffered } from "./harness.js";
 
 let h: AllocatorHarness;
@@ -164,6 +165,27 @@ describe("Allocator (hierarchical DRF)", () => {
     h.addAgent("agent-1", "cpus:4;mem:4096", new Map([["fw-a", parseTask()]]));
     await h.settle();
     assert.equal(Resources.of(h.offers.flatMap((d) => d.resources)).toString(), "cpus@*:3; mem@*:3072");
+  });
+
+  it("keeps on an agent's book who holds something there, not a Map beside the frameworks' books (a heap snapshot's AgentBooks)", async () => {
+    h = new AllocatorHarness();
+    h.addFramework("fw-a");
+    h.addFramework("fw-b");
+    await h.settle();
+    for (let i = 1; i <= 20; i++) h.addAgent(`held-${i}`, "cpus:4;mem:4096", new Map([["fw-a", parseTask()], ["fw-b", parseTask()]]));
+    await h.settle();
+    const heap = await HeapGraph.take();
+    const books = [...heap.objectsOf("AgentBook")];
+    assert.ok(books.length >= 20, `${books.length} agent books in the heap`);
+    for (const book of books) assert.deepEqual([...heap.edges(book, "property")].filter(([, to]) => heap.name(to) === "Map").map(([name]) => name), [], "no Map on an agent's book");
+    // What is held still counts: the agent's total changes, and what fw-a holds (its task, its offers) stays taken.
+    const offeredTo = (fw: string) => Resources.of(h.offers.filter((d) => d.agentId === "held-1" && d.frameworkId === fw).flatMap((d) => d.resources)).unallocated();
+    const heldByA = offeredTo("fw-a").add(Resources.of(parseTask()));
+    h.allocator.updateAgent("held-1", parseResources("cpus:8;mem:8192").toProto());
+    h.allocator.removeFramework("fw-b");
+    const after = await h.during(() => h.advance());
+    const offered = Resources.of(after.filter((d) => d.agentId === "held-1").flatMap((d) => d.resources)).unallocated();
+    assert.ok(offered.equals(parseResources("cpus:8;mem:8192").subtract(heldByA)), `offered ${offered}: the new total less fw-a's ${heldByA} (fw-b's is free again)`);
   });
 
   it("runs a round every allocation interval and soon after resources are freed, batching changes", async () => {

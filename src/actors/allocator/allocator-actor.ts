@@ -58,10 +58,16 @@ const REPORTED_RESOURCES = ["cpus", "mem", "disk", "gpus"];
 /** Longest filter honoured (Mesos caps refuse_seconds at a year too). */
 const MAX_REFUSE_SECONDS = 365 * 24 * 3600;
 
+const NO_FRAMEWORKS: readonly string[] = Object.freeze([]);
+
 class AgentBook implements SnapshotAgent {
   free: Resources;
-  /** Framework id → what it holds here (with allocation roles). */
-  readonly allocated = new Map<string, Resources>();
+  /**
+   * The frameworks that hold something here, in the order they came (what each holds is its
+   * book's `held`): a list at its length, not a Map (~190 bytes each, one per agent after a
+   * failover) with a second copy of what they hold.
+   */
+  holders: readonly string[] = NO_FRAMEWORKS;
   constructor(
     readonly id: string,
     public info: AllocatorAgent,
@@ -214,7 +220,7 @@ export class AllocatorActor extends Actor {
     if (!fw) return;
     for (const [agentId, held] of fw.held) {
       const agent = this.agents.get(agentId)!;
-      agent.allocated.delete(id);
+      agent.holders = agent.holders.filter((f) => f !== id);
       agent.free = agent.free.add(held.unallocated());
     }
     for (const [role, q] of fw.allocated) this.countRole(role, q, -1);
@@ -250,7 +256,7 @@ export class AllocatorActor extends Actor {
     if (!agent || !res) return;
     this.setTotal(agent, res);
     let free = res;
-    for (const held of agent.allocated.values()) free = free.subtract(held.unallocated());
+    for (const [, held] of this.heldOn(agent)) free = free.subtract(held.unallocated());
     agent.free = free;
     this.soon(id);
   }
@@ -288,8 +294,7 @@ export class AllocatorActor extends Actor {
   removeAgent(id: string): void {
     const agent = this.agent(id, "removeAgent");
     if (!agent) return;
-    for (const [frameworkId, held] of agent.allocated) {
-      const fw = this.frameworks.get(frameworkId)!;
+    for (const [fw, held] of this.heldOn(agent)) {
       fw.held.delete(id);
       fw.filters.delete(id);
       this.count(fw, held, -1);
@@ -587,10 +592,19 @@ export class AllocatorActor extends Actor {
 
   // ---- books ------------------------------------------------------------------------------
 
+  /** The frameworks holding something on agent, with what each holds there. */
+  private *heldOn(agent: AgentBook): Generator<[FrameworkBook, Resources]> {
+    for (const id of agent.holders) {
+      const fw = this.frameworks.get(id)!;
+      yield [fw, fw.held.get(agent.id)!];
+    }
+  }
+
   /** Framework fw now holds res (with allocation roles; taken is res without them) on agent. */
   private hold(fw: FrameworkBook, agent: AgentBook, res: Resources, taken = res.unallocated()): void {
-    fw.held.set(agent.id, (fw.held.get(agent.id) ?? Resources.empty()).add(res));
-    agent.allocated.set(fw.id, (agent.allocated.get(fw.id) ?? Resources.empty()).add(res));
+    const before = fw.held.get(agent.id);
+    fw.held.set(agent.id, (before ?? Resources.empty()).add(res));
+    if (!before) agent.holders = agent.holders.concat(fw.id); // concat: at its length (a spread leaves room)
     agent.free = agent.free.subtract(taken);
     this.count(fw, res, 1);
   }
@@ -600,11 +614,8 @@ export class AllocatorActor extends Actor {
     const held = (fw.held.get(agent.id) ?? Resources.empty()).subtract(res);
     if (held.isEmpty()) {
       fw.held.delete(agent.id);
-      agent.allocated.delete(fw.id);
-    } else {
-      fw.held.set(agent.id, held);
-      agent.allocated.set(fw.id, held);
-    }
+      agent.holders = agent.holders.filter((f) => f !== fw.id);
+    } else fw.held.set(agent.id, held);
     agent.free = agent.free.add(res.unallocated());
     this.count(fw, res, -1);
   }
