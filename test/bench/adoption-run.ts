@@ -12,7 +12,7 @@
  * `node --expose-gc dist/test/bench/adoption-run.js TREE AGENTS TASKS_PER_AGENT [SNAPSHOT]`:
  * TREE is the built worktree whose code is measured (this one, or a base to compare with);
  * prints one JSON line: wall and CPU ms of the reregistrations (from the first message to the
- * clock settled; the CPU includes V8's GC helper threads), the GC pauses seen in that time
+ * clock settled; the CPU includes V8's GC helper threads, the main thread's alone beside it), the GC pauses seen in that time
  * and their count, and the heap kept by the adoption (after two full GCs, with the decoded
  * messages and the agents' received answers dropped). With SNAPSHOT, writes a heap snapshot
  * there after the measurement. With ADOPT_EVENT_LISTENERS=1 (the suite's `--event-listeners=1`)
@@ -22,6 +22,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { PerformanceObserver } from "node:perf_hooks";
 import { writeHeapSnapshot } from "node:v8";
+import { runDelayMs } from "./process-tree.js";
 
 type Harness = typeof import("../master/harness.js");
 type Registry = typeof import("../../src/actors/master/registry.js");
@@ -41,6 +42,8 @@ export interface AdoptionFigures {
   running: number;
   wallMs: number;
   cpuMs: number;
+  /** The main thread's alone (the event loop's; the rest is V8's GC helpers and the libuv pool); 0 where the kernel keeps no schedstats. */
+  mainCpuMs: number;
   gcMs: number;
   gcs: number;
   keptBytes: number;
@@ -127,10 +130,12 @@ const observer = new PerformanceObserver((list) => {
 gc();
 observer.observe({ entryTypes: ["gc"] });
 const cpu0 = process.cpuUsage();
+const main0 = runDelayMs(process.pid).mainCpuMs;
 const t0 = performance.now();
 for (const [i, agent] of agents.entries()) agent.system.send(agent.self, c.master.self, messages[i]!);
 await c.clock.settle();
 const cpu = process.cpuUsage(cpu0);
+const mainCpuMs = runDelayMs(process.pid).mainCpuMs - main0;
 const wallMs = performance.now() - t0;
 // GC entries are delivered asynchronously.
 await new Promise((r) => setTimeout(r, 50));
@@ -142,7 +147,7 @@ gc();
 gc();
 const keptBytes = process.memoryUsage().heapUsed - heapBefore;
 if (running !== N * K) throw new Error(`${running} tasks running after the reregistrations, expected ${N * K}`);
-const figures: AdoptionFigures = { agents: N, tasksPerAgent: K, running, wallMs, cpuMs: (cpu.user + cpu.system) / 1000, gcMs, gcs, keptBytes };
+const figures: AdoptionFigures = { agents: N, tasksPerAgent: K, running, wallMs, cpuMs: (cpu.user + cpu.system) / 1000, mainCpuMs, gcMs, gcs, keptBytes };
 process.stdout.write(`${JSON.stringify(figures)}\n`);
 if (snapshot) writeHeapSnapshot(snapshot);
 process.exit(0);

@@ -3,7 +3,8 @@
  * what a new leader's adoption of reregistering agents costs in the master itself — its
  * reregistration handler, the allocator's books and the cluster events, on the manual clock
  * (adoption-run.ts has the setup) — per agent and per task: wall and CPU time (the CPU
- * includes V8's GC helper threads), GC pauses and their count, and the heap the adoption
+ * includes V8's GC helper threads; `main_thread_cpu_us_per_agent` is the event loop's thread
+ * alone, from its schedstat), GC pauses and their count, and the heap the adoption
  * keeps. Not measured: the transport (the messages are decoded before), the announcements,
  * pings, the frameworks' questions; a real failover (`scale` with a kill) has those.
  * Each run is a fresh process (`node --expose-gc`), so no run inherits another's heap or
@@ -37,6 +38,7 @@ function record(into: Reporter, prefix: string, f: AdoptionFigures): void {
   const tasks = f.agents * f.tasksPerAgent;
   const extra = { agents: f.agents, tasks_per_agent: f.tasksPerAgent };
   into.figure(`${prefix}cpu_us_per_agent`, (f.cpuMs * 1000) / f.agents, "us", "lower", extra);
+  into.figure(`${prefix}main_thread_cpu_us_per_agent`, (f.mainCpuMs * 1000) / f.agents, "us", "lower", extra);
   into.figure(`${prefix}wall_us_per_agent`, (f.wallMs * 1000) / f.agents, "us", "lower", extra);
   into.figure(`${prefix}cpu_ms`, f.cpuMs, "ms", "lower", extra);
   into.figure(`${prefix}wall_ms`, f.wallMs, "ms", "lower", extra);
@@ -46,7 +48,7 @@ function record(into: Reporter, prefix: string, f: AdoptionFigures): void {
   into.figure(`${prefix}kept_bytes_per_agent`, f.keptBytes / f.agents, "bytes", "lower", extra);
 }
 
-const RATIOS = ["cpu_us_per_agent", "wall_us_per_agent", "gc_ms", "kept_bytes_per_task"];
+const RATIOS = ["cpu_us_per_agent", "main_thread_cpu_us_per_agent", "wall_us_per_agent", "gc_ms", "kept_bytes_per_task"];
 
 export const run: Suite = async (report: Reporter, args: string[]) => {
   const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
