@@ -34,11 +34,10 @@ function sendKnown(core: MasterState, framework: FrameworkRecord, task: Task): v
   core.forwardStatus(framework, status);
 }
 
-/** An admitted agent this master has not heard back from since it started leading. */
-export function isTransitioning(core: MasterState, agentId: string): boolean {
+/** An admitted agent this master has not heard back from since it started leading (`agent`: its record, when the caller has it). */
+export function isTransitioning(core: MasterState, agentId: string, agent = core.agents.get(agentId)): boolean {
   if (!core.registrar.state().agents.has(agentId)) return false;
-  const state = core.agents.get(agentId)?.state;
-  return state === undefined || state === AgentState.ADMITTING;
+  return agent === undefined || agent.state === AgentState.ADMITTING;
 }
 
 /**
@@ -66,11 +65,8 @@ interface AgentVerdict {
 function agentVerdict(core: MasterState, agentId: string | undefined, transitioning: (core: MasterState) => boolean): AgentVerdict {
   if (agentId === undefined) return { unreachable: false, waits: transitioning(core) };
   const agent = core.agents.get(agentId);
-  const registry = core.registrar.state();
-  const unreachable = agent?.state === AgentState.UNREACHABLE || registry.unreachable.has(agentId);
-  // isTransitioning, with the agent already looked up.
-  const waits = !unreachable && registry.agents.has(agentId) && (agent === undefined || agent.state === AgentState.ADMITTING);
-  return { unreachable, waits };
+  const unreachable = agent?.state === AgentState.UNREACHABLE || core.registrar.state().unreachable.has(agentId);
+  return { unreachable, waits: !unreachable && isTransitioning(core, agentId, agent) };
 }
 
 /** The answer for a task the master does not know and that does not wait: UNKNOWN, or UNREACHABLE/LOST. */
